@@ -1,0 +1,136 @@
+"""Errors raised by Schedy.
+
+The whole tree, one class per situation a caller may want to handle::
+
+    SchedyError                      anything Schedy raises on purpose
+    ├── DefinitionError (ValueError) an experiment definition is invalid
+    │                                (bad distribution, strategy, scheduler)
+    └── HTTPError                    a transaction with the service failed
+        ├── ClientError              the request or its answer is at fault
+        │   ├── ClientRequestError   the service refused the request (4xx)
+        │   │   ├── AuthenticationError   403: wrong credentials, not allowed
+        │   │   ├── ReauthenticateError   401: authenticate again
+        │   │   ├── ResourceExistsError   412 on create: name already taken
+        │   │   ├── UnsafeUpdateError     412 on update: changed concurrently
+        │   │   └── NoJobError            no job to hand out right now
+        │   └── UnhandledResponseError    an answer the client cannot parse
+        └── ServerError              the service failed (5xx)
+
+The service maps its own failures to HTTP statuses in one table
+(``schedy.server.api.problems``); the client maps statuses back to these
+classes in one table (:func:`error_for_status`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ClientError",
+    "ClientRequestError",
+    "DefinitionError",
+    "HTTPError",
+    "NoJobError",
+    "ReauthenticateError",
+    "ResourceExistsError",
+    "SchedyError",
+    "ServerError",
+    "UnhandledResponseError",
+    "UnsafeUpdateError",
+    "error_for_status",
+]
+
+_MAX_SHOWN_BODY = 300
+
+
+class SchedyError(Exception):
+    """Base class of every error Schedy raises on purpose."""
+
+
+class DefinitionError(SchedyError, ValueError):
+    """An experiment definition is invalid.
+
+    Raised when a distribution, an exploit/explore strategy or a scheduler's
+    parameters cannot describe a search (``Uniform(1, 0)``, an empty
+    ``Choice``, ``Truncate(0.9)``…). The message says what to change. The
+    service answers ``422`` with the same message.
+    """
+
+
+class HTTPError(SchedyError):
+    """A transaction with the Schedy service failed.
+
+    Attributes:
+        body: the service's answer, as text (empty when there was none).
+        code: the HTTP status, or ``None`` when no answer arrived.
+    """
+
+    def __init__(self, body: str, code: int | None, *args: object) -> None:
+        self.body = body
+        self.code = code
+        shown = body.replace("\r", "").strip()
+        if not shown:
+            shown = "<no message from the service>"
+        elif len(shown) > _MAX_SHOWN_BODY:
+            shown = shown[: _MAX_SHOWN_BODY - 3] + "..."
+        prefix = f"HTTP error {code}" if code is not None else "HTTP error"
+        super().__init__(f"{prefix}: {shown}", *args)
+
+
+class ClientError(HTTPError):
+    """The request, or the handling of its answer, is at fault."""
+
+
+class ClientRequestError(ClientError):
+    """The service refused the request (a 4xx status)."""
+
+
+class AuthenticationError(ClientRequestError):
+    """403: the credentials are wrong, or the action is not allowed."""
+
+
+class ReauthenticateError(ClientRequestError):
+    """401: the session token is missing, expired or invalid; log in again."""
+
+
+class ResourceExistsError(ClientRequestError):
+    """412 on creation: an experiment or job of that name already exists."""
+
+
+class UnsafeUpdateError(ClientRequestError):
+    """412 on update: someone changed the resource since it was read.
+
+    A safe ``put`` never overwrites a concurrent change; read the resource
+    again and decide.
+    """
+
+
+class NoJobError(ClientRequestError):
+    """The experiment has no job to hand out (queue empty, or it is DONE)."""
+
+
+class UnhandledResponseError(ClientError):
+    """The service answered something the client cannot understand."""
+
+
+class ServerError(HTTPError):
+    """The service failed to handle a valid request (a 5xx status)."""
+
+
+def error_for_status(code: int, body: str) -> HTTPError:
+    """Return the error that an unexpected HTTP ``code`` stands for.
+
+    Example:
+        >>> type(error_for_status(412, "changed")).__name__
+        'UnsafeUpdateError'
+    """
+    if code == 401:
+        return ReauthenticateError(body, code)
+    if code == 403:
+        return AuthenticationError(body, code)
+    if code == 412:
+        return UnsafeUpdateError(body, code)
+    if 400 <= code < 500:
+        return ClientRequestError(body, code)
+    if 500 <= code < 600:
+        return ServerError(body, code)
+    return UnhandledResponseError(body, code)

@@ -1,0 +1,1 @@
+"""Search algorithms: pure functions of (settings, snapshot, rng) → decision."""
