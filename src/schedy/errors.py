@@ -5,6 +5,8 @@ The whole tree, one class per situation a caller may want to handle::
     SchedyError                      anything Schedy raises on purpose
     ├── DefinitionError (ValueError) an experiment definition is invalid
     │                                (bad distribution, strategy, scheduler)
+    ├── ConfigurationError (ValueError)  the client configuration is missing
+    │                                or invalid (file, environment, override)
     └── HTTPError                    a transaction with the service failed
         ├── ClientError              the request or its answer is at fault
         │   ├── ClientRequestError   the service refused the request (4xx)
@@ -27,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "ClientError",
     "ClientRequestError",
+    "ConfigurationError",
     "DefinitionError",
     "HTTPError",
     "NoJobError",
@@ -53,6 +56,17 @@ class DefinitionError(SchedyError, ValueError):
     parameters cannot describe a search (``Uniform(1, 0)``, an empty
     ``Choice``, ``Truncate(0.9)``…). The message says what to change. The
     service answers ``422`` with the same message.
+    """
+
+
+class ConfigurationError(SchedyError, ValueError):
+    """The client configuration is missing or invalid.
+
+    Raised by :class:`schedy.SchedyDB` when no configuration is found
+    (``~/.schedy/client.json``, ``SCHEDY_CONFIG``, the ``SCHEDY_ROOT`` /
+    ``SCHEDY_EMAIL`` / ``SCHEDY_TOKEN`` variables or ``config_override``) or
+    when one is unreadable or incomplete. The message names the source and
+    what to change.
     """
 
 

@@ -1,0 +1,1 @@
+"""The ``schedy`` command line."""

@@ -1,0 +1,143 @@
+"""``schedy server`` and ``schedy user …``: running and administering a service."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from schedy.errors import SchedyError
+from schedy.server.settings import DEFAULT_HOST, DEFAULT_PORT, default_database_url
+
+
+class CommandError(SchedyError):
+    """A command failed in a way the user can fix; printed as one line."""
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``server`` and ``user``."""
+    server = subparsers.add_parser(
+        "server",
+        help="Run the Schedy service.",
+        description="Run the Schedy service (HTTP API and dashboard). The database is created and migrated "
+        "on start; on an empty database, an admin user and a client configuration are created.",
+    )
+    server.add_argument("--host", default=DEFAULT_HOST, help=f"Address to listen on (default {DEFAULT_HOST}).")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    _database_arg(server)
+    server.add_argument("--public-url", help="Root URL clients should use (default: the URL of each request).")
+    server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    server.set_defaults(func=cmd_server)
+
+    user = subparsers.add_parser("user", help="Manage users (directly in the database).")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    add = user_sub.add_parser("add", help="Create a user and print an API token for it.")
+    add.add_argument("email")
+    add.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
+    add.add_argument("--admin", action="store_true", help="Make the user an administrator.")
+    _database_arg(add)
+    add.set_defaults(func=cmd_user_add)
+    lst = user_sub.add_parser("list", help="List users.")
+    _database_arg(lst)
+    lst.set_defaults(func=cmd_user_list)
+    passwd = user_sub.add_parser("passwd", help="Set a user's password.")
+    passwd.add_argument("email")
+    passwd.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
+    _database_arg(passwd)
+    passwd.set_defaults(func=cmd_user_passwd)
+
+
+def _database_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="Database URL (default $SCHEDY_DATABASE_URL, else sqlite:///~/.schedy/schedy.db).",
+    )
+
+
+def _store(args: argparse.Namespace) -> object:
+    from schedy.server.store import Store, migrate
+
+    store = Store(args.database or default_database_url())
+    migrate.upgrade(store)
+    return store
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise CommandError("The passwords differ.")
+    if len(password) < 8:
+        raise CommandError("The password needs at least 8 characters.")
+    return password
+
+
+def cmd_server(args: argparse.Namespace) -> None:
+    """Run the service until interrupted."""
+    from schedy.server.runner import serve
+    from schedy.server.settings import Settings
+
+    _ensure_parent(args.database or default_database_url())
+    settings = Settings(database_url=args.database or default_database_url(), public_url=args.public_url)
+    serve(settings, args.host, args.port, log_level=args.log_level)
+
+
+def _ensure_parent(url: str) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_user_add(args: argparse.Namespace) -> None:
+    """Create a user with a password and an API token."""
+    from schedy.server import security
+    from schedy.server.store import Store, users
+
+    _ensure_parent(args.database or default_database_url())
+    store = _store(args)
+    assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
+    password = _read_password(args)
+    token = security.new_api_token()
+    try:
+        with store.write() as conn:
+            user_id = users.create(conn, args.email, security.hash_password(password), is_admin=args.admin)
+            users.add_token(conn, user_id, security.hash_api_token(token), "user add")
+    except users.UserExists:
+        raise CommandError(f"A user with email {args.email} already exists.") from None
+    print(f"Created {'admin ' if args.admin else ''}user {users.normalise_email(args.email)}.")
+    print(f"API token (shown once): {token}")
+
+
+def cmd_user_list(args: argparse.Namespace) -> None:
+    """Print every user."""
+    from schedy.server.store import Store, users
+
+    store = _store(args)
+    assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
+    with store.read() as conn:
+        rows = users.all_users(conn)
+    for row in rows:
+        print(f"{row.email}{'  (admin)' if row.is_admin else ''}")
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> None:
+    """Set a user's password."""
+    from schedy.server import security
+    from schedy.server.store import Store, users
+
+    store = _store(args)
+    assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
+    password = _read_password(args)
+    with store.write() as conn:
+        user = users.by_email(conn, args.email)
+        if user is None:
+            raise CommandError(f"There is no user with email {args.email}.")
+        users.set_password(conn, user.id, security.hash_password(password))
+    print(f"Password of {user.email} changed.")

@@ -1,0 +1,1 @@
+"""The HTTP layer: routes parse, authenticate, call a use case, render."""

@@ -1,0 +1,107 @@
+"""``experiments/`` and ``experiments/NAME/``."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from schedy.server.api import schemas
+from schedy.server.api.deps import current_user, path_name, services
+from schedy.server.wire import dumps, page_token, parse_experiment, read_page_token, render_experiment
+
+router = APIRouter(tags=["experiments"])
+
+
+def _limit(request: Request, limit: int | None) -> int:
+    settings = services(request).settings
+    return min(limit or settings.page_size, settings.max_page_size)
+
+
+@router.get(
+    "/experiments/",
+    responses=schemas.answers({200: schemas.json_answer(schemas.page_of(schemas.EXPERIMENT), "a page")}),
+)
+async def list_experiments(
+    request: Request,
+    start: str | None = None,
+    limit: int | None = Query(default=None, ge=1),
+    user_id: int = Depends(current_user),
+) -> Response:
+    """List your experiments, oldest first, one keyset page at a time."""
+    rows, after = await run_in_threadpool(
+        services(request).experiments.page, user_id, read_page_token(start), _limit(request, limit)
+    )
+    items = [render_experiment(r) for r in rows]
+    return Response(
+        dumps({"items": items, "next": None if after is None else page_token(after)}), media_type="application/json"
+    )
+
+
+@router.put(
+    "/experiments/{name}/",
+    openapi_extra=schemas.body(schemas.EXPERIMENT_BODY),
+    responses=schemas.answers(
+        {200: schemas.json_answer(schemas.EXPERIMENT, "replaced"), 201: schemas.json_answer(schemas.EXPERIMENT,
+                                                                                             "created")},
+        412,
+    ),
+)
+async def put_experiment(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+    """Create an experiment (``If-None-Match: *``: only if absent) or replace its definition."""
+    exp_name = path_name(name, "experiment")
+    spec = parse_experiment(await request.body())
+    create_only = request.headers.get("if-none-match", "").strip() == "*"
+    row, created = await run_in_threadpool(
+        services(request).experiments.put, user_id, exp_name, spec, create_only=create_only
+    )
+    return JSONResponse(render_experiment(row), status_code=201 if created else 200)
+
+
+@router.get(
+    "/experiments/{name}/",
+    responses=schemas.answers({200: schemas.json_answer(schemas.EXPERIMENT, "the experiment")}, 404),
+)
+async def get_experiment(
+    request: Request, name: str, counts: bool = False, user_id: int = Depends(current_user)
+) -> Response:
+    """Read an experiment; ``?counts=true`` adds ``jobCounts`` by status."""
+    row, job_counts = await run_in_threadpool(
+        services(request).experiments.get, user_id, path_name(name, "experiment"), counts=counts
+    )
+    extra = {"jobCounts": job_counts} if job_counts is not None else None
+    return Response(dumps(render_experiment(row, extra)), media_type="application/json")
+
+
+@router.delete("/experiments/{name}/", status_code=204, responses=schemas.answers({}, 412))
+async def delete_experiment(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+    """Delete an experiment and all its jobs (``If-Match: *``: 412 if it was already gone)."""
+    ensure = request.headers.get("if-match", "").strip() == "*"
+    await run_in_threadpool(
+        services(request).experiments.delete, user_id, path_name(name, "experiment"), ensure=ensure
+    )
+    return Response(status_code=204)
+
+
+@router.get("/experiments/{name}/events/", responses=schemas.answers({}, 404))
+async def experiment_events(
+    request: Request,
+    name: str,
+    start: str | None = None,
+    limit: int | None = Query(default=None, ge=1),
+    user_id: int = Depends(current_user),
+) -> Response:
+    """[ext] The experiment's event log (e.g. every PBT exploit), oldest first."""
+    rows, after = await run_in_threadpool(
+        services(request).experiments.events,
+        user_id,
+        path_name(name, "experiment"),
+        read_page_token(start),
+        _limit(request, limit),
+    )
+    items = [{"id": r.id, "createdAt": r.created_at, **json.loads(r.payload)} for r in rows]
+    return Response(
+        dumps({"items": items, "next": None if after is None else page_token(after)}), media_type="application/json"
+    )

@@ -1,0 +1,74 @@
+"""Errors as ``application/problem+json`` answers: the one status table."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from schedy.server import errors
+
+logger = logging.getLogger("schedy.server")
+
+STATUS: dict[type[errors.ServiceError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.PayloadTooLarge: 413,
+    errors.Invalid: 422,
+}
+
+_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Payload too large",
+           415: "Unsupported media type", 422: "Invalid request", 500: "Internal error"}
+
+
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """A problem+json answer with one readable sentence in ``detail``."""
+    body = json.dumps({"title": title, "status": status, "detail": detail}, ensure_ascii=False)
+    return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def from_service_error(exc: errors.ServiceError) -> Response:
+    """The answer for a use case's failure."""
+    status = STATUS[type(exc)]
+    headers = {"WWW-Authenticate": 'Bearer realm="schedy"'} if status == 401 else None
+    return problem(status, exc.title, exc.detail, headers)
+
+
+def install(app: FastAPI) -> None:
+    """Make every error, ours or the framework's, a problem+json answer."""
+
+    async def service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.ServiceError)  # noqa: S101 - registered for this class only
+        return from_service_error(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this class only
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"There is nothing at {request.url.path}; see /docs for the API."
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}; see /docs for the API."
+        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, exc.headers)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this class only
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return problem(422, "Invalid request", f"{where}: {first.get('msg', 'invalid value')}.")
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "Internal error", "The service failed to handle this request; it has been logged.")
+
+    app.add_exception_handler(errors.ServiceError, service_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,78 @@
+"""Failures of the service's use cases, independent of HTTP.
+
+The API layer maps each class to one HTTP status in one table
+(:mod:`schedy.server.api.problems`); the client maps statuses back to
+:mod:`schedy.errors`. Every message is one sentence a person can act on.
+
+::
+
+    ServiceError
+    ├── BadRequest          400  the body is not JSON, or the request is malformed
+    ├── Unauthenticated     401  no, expired or invalid session token: log in again
+    ├── Forbidden           403  wrong credentials, or not allowed
+    ├── NotFound            404  no such experiment or job (for this user)
+    ├── Conflict            409  the action contradicts the resource's state
+    ├── PreconditionFailed  412  If-Match / If-None-Match did not hold
+    ├── PayloadTooLarge     413  the body is over the service's limit
+    └── Invalid             422  well-formed but impossible (bad distribution…)
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every failure a use case reports on purpose."""
+
+    title = "Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ServiceError):
+    """The request is malformed (e.g. its body is not JSON)."""
+
+    title = "Bad request"
+
+
+class Unauthenticated(ServiceError):
+    """No valid session token: the client should authenticate again."""
+
+    title = "Authentication required"
+
+
+class Forbidden(ServiceError):
+    """The credentials are wrong, or the action is not allowed."""
+
+    title = "Forbidden"
+
+
+class NotFound(ServiceError):
+    """No such experiment or job in the caller's namespace."""
+
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    """The action contradicts the resource's current state."""
+
+    title = "Conflict"
+
+
+class PreconditionFailed(ServiceError):
+    """A conditional request's precondition did not hold."""
+
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is larger than the service accepts."""
+
+    title = "Payload too large"
+
+
+class Invalid(ServiceError):
+    """The request is well-formed but describes something impossible."""
+
+    title = "Invalid request"

@@ -1,0 +1,455 @@
+"""Population Based Training (PBT) as a pure scheduler.
+
+The rules are PBT.md's, written for users in ``docs/pbt.md``; the numbers
+in the comments below refer to them. In short, each call of
+:meth:`PBT.decide` looks at the whole population and either
+
+* samples a new member from ``init`` while the population is smaller than
+  ``numParallel`` (rule 1),
+* picks the idle member with the lowest generation (rule 3) and gives it
+  its next interval: a retry after a failure (rule 10), an exploit of a
+  better member followed by explore (rules 4-7), or a plain continuation
+  (rule 8),
+* answers "nothing now" when every unfinished member is busy, or
+* declares the experiment done when every member reached
+  ``maxGenerations`` (rule 9).
+
+Nothing is remembered between calls: every fact (members, generations,
+lineages, failures) is read back from the jobs of the snapshot, and every
+random choice comes from the RNG the store passes in, so a decision is a
+pure function of (settings, jobs, RNG state).
+
+Member identity:
+    Jobs this scheduler creates carry ``member`` and ``generation``. A job
+    added by hand carries neither, and the store does not rewrite it, so
+    its identity is derived again on every call (:func:`member_ids`): it is
+    the generation-1 job of a member named after the job id. Generated
+    members are called ``m0``, ``m1``… (zero-padded to the width of
+    ``numParallel - 1``), skipping every name already used by a member or a
+    job id.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from schedy.errors import DefinitionError
+from schedy.pbt import MAXIMIZE, PBTParams, Perturb, is_worse
+from schedy.random import Distribution
+from schedy.server.schedulers.base import NOTHING, Decision, JobView, NewJob, Scheduler, Snapshot
+
+__all__ = ["MAX_ATTEMPTS", "PBT", "generation_of", "member_ids"]
+
+#: Consecutive failed attempts of one interval after which the member is
+#: re-seeded from a top member instead of retried again (rule 10).
+MAX_ATTEMPTS = 3
+
+_DONE = "DONE"
+# A PRUNED job counts as a failure (rule 10): its interval did not produce a
+# model worth continuing.
+_FAILED = frozenset({"CRASHED", "PRUNED"})
+
+
+def generation_of(job: JobView) -> int:
+    """Return the generation of ``job``; a job added by hand is an initial job (1)."""
+    return 1 if job.generation is None else job.generation
+
+
+def member_ids(jobs: Iterable[JobView]) -> dict[str, str]:
+    """Map each job id to the id of the member it belongs to.
+
+    ``jobs`` must be oldest first, as in :class:`Snapshot`. A job with a
+    ``member`` belongs to it. A job without one was added by hand and starts
+    a member of its own, named after the job id. In the rare case that a job
+    id equals a member name already in use by an older job (a user chose the
+    id), ``~2``, ``~3``… is appended, so that two lineages never merge. Since
+    the answer depends only on older jobs, it is the same on every call.
+
+    Example:
+        >>> a = JobView("ExhnhQ", "DONE", {}, {}, 0.0)
+        >>> b = JobView("Zt0cPw", "RUNNING", {}, {}, 1.0, member="ExhnhQ", generation=2)
+        >>> member_ids([a, b])
+        {'ExhnhQ': 'ExhnhQ', 'Zt0cPw': 'ExhnhQ'}
+
+    """
+    taken: set[str] = set()
+    owners: dict[str, str] = {}
+    for job in jobs:
+        member = job.member
+        if member is None:
+            member, suffix = job.id, 2
+            while member in taken:
+                member, suffix = f"{job.id}~{suffix}", suffix + 1
+        taken.add(member)
+        owners[job.id] = member
+    return owners
+
+
+def _copy(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    # Deep, so that the new job never shares a nested list or object (e.g. a
+    # checkpoint descriptor) with the job it was copied from; dict() first
+    # because a read-only MappingProxy cannot be deep-copied.
+    return copy.deepcopy(dict(mapping))
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    # JSON true/false are bools, which Python counts as ints: never numbers here.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _quantile_size(n: int, proportion: float) -> int:
+    """Return rule 5's k: ceil(n·p) capped at floor(n/2); 0 when fewer than 2 are ranked."""
+    if n < 2:
+        return 0
+    # Rounding first keeps float noise (100 * 0.07 == 7.000000000000001) from
+    # adding a member to the quantile.
+    return min(math.ceil(round(n * proportion, 9)), n // 2)
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One lineage of the population: its jobs, oldest first (never empty)."""
+
+    id: str
+    jobs: tuple[JobView, ...]
+
+    @property
+    def latest(self) -> JobView:
+        return self.jobs[-1]
+
+    @property
+    def latest_done(self) -> JobView | None:
+        return next((job for job in reversed(self.jobs) if job.status == _DONE), None)
+
+    @property
+    def generation(self) -> int:
+        """The generation of the latest DONE job; 0 before the first one."""
+        done = self.latest_done
+        return 0 if done is None else generation_of(done)
+
+    @property
+    def busy(self) -> bool:
+        # Anything neither DONE nor failed is in flight (QUEUED, RUNNING, or a
+        # status this version does not know): never two jobs at once (rule 3).
+        return any(job.status != _DONE and job.status not in _FAILED for job in self.jobs)
+
+    @property
+    def last_finished(self) -> float:
+        latest = self.latest
+        # A job created DONE by hand may have no finish time; its creation is the best stand-in.
+        return latest.created_at if latest.finished_at is None else latest.finished_at
+
+
+@dataclass(frozen=True)
+class _Score:
+    """A ranked member: its latest DONE job, and its objective at the ranking's generation.
+
+    ``value`` is None when the objective is missing, not a number, or NaN.
+    """
+
+    member: _Member
+    latest_done: JobView
+    value: float | None
+
+
+class PBT(Scheduler):
+    """``{"PBT": {...}}``: Population Based Training (Jaderberg et al. 2017).
+
+    Attributes:
+        params: the validated parameters.
+
+    Example:
+        >>> pbt = PBT.from_params({"objective": "max", "qualityResultName": "Q",
+        ...                        "explore": {"h": {"perturb": {}}},
+        ...                        "init": {"h": {"uniform": {"low": 0, "high": 1}}},
+        ...                        "numParallel": 2, "maxGenerations": 3})
+        >>> job = pbt.decide(Snapshot(), random.Random(0)).job
+        >>> job.member, job.generation, job.parent
+        ('m0', 1, None)
+
+    """
+
+    name = "PBT"
+    needs_population = True
+
+    def __init__(self, params: PBTParams) -> None:
+        self.params = params
+
+    @classmethod
+    def from_params(cls, params: Any) -> PBT:
+        """Parse the wire parameters (see :meth:`schedy.pbt.PBTParams.from_wire`).
+
+        Beyond what :class:`~schedy.pbt.PBTParams` checks, an explored
+        hyperparameter must have an ``init`` distribution when ``init`` is
+        given: sampled members would not carry it, so it could never move.
+        """
+        parsed = PBTParams.from_wire(params)
+        if parsed.init:
+            missing = sorted(set(parsed.explore) - parsed.init.keys())
+            if missing:
+                raise DefinitionError(
+                    f"PBT explore names {', '.join(map(repr, missing))}, which init does not sample; "
+                    "add an init distribution for it or remove it from explore."
+                )
+        return cls(parsed)
+
+    def to_params(self) -> dict[str, Any]:
+        """Return the normalised wire parameters."""
+        return self.params.to_wire()
+
+    def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
+        """Choose the next interval to train; see the module docstring."""
+        return _Step(self.params, snapshot.jobs, rng).decide()
+
+    def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:
+        """Refuse a hand-added job that lacks a number for an explored hyperparameter.
+
+        Other hyperparameters are free: they travel unchanged along lineages.
+        """
+        missing = sorted(set(self.params.explore) - hyperparameters.keys())
+        if missing:
+            raise DefinitionError(
+                "A job of a PBT experiment needs every explored hyperparameter; "
+                f"missing {', '.join(map(repr, missing))}."
+            )
+        for name in self.params.explore:
+            if not _is_number(hyperparameters[name]):
+                raise DefinitionError(
+                    f"PBT explores '{name}' by multiplying it, so it must be a number, got {hyperparameters[name]!r}."
+                )
+
+
+class _Step:
+    """One call of :meth:`PBT.decide`: the population indexed once, and the decision rules."""
+
+    def __init__(self, params: PBTParams, jobs: tuple[JobView, ...], rng: random.Random) -> None:
+        self.params = params
+        self.rng = rng
+        self.by_id = {job.id: job for job in jobs}
+        grouped: dict[str, list[JobView]] = {}
+        owners = member_ids(jobs)
+        for job in jobs:
+            grouped.setdefault(owners[job.id], []).append(job)
+        self.members = {name: _Member(name, tuple(member_jobs)) for name, member_jobs in grouped.items()}
+
+    def decide(self) -> Decision:
+        if self._wants_new_member():
+            return Decision(job=self._new_member())
+        unfinished = [m for m in self.members.values() if not self._finished(m)]
+        if not unfinished:
+            # An empty population is not finished: hand-added jobs may still come.
+            return Decision(experiment_done=True) if self.members else NOTHING
+        idle = [m for m in unfinished if not m.busy]
+        if not idle:
+            return NOTHING
+        member = min(idle, key=lambda m: (m.generation, m.last_finished, m.id))
+        if member.latest.status == _DONE:
+            return self._next_interval(member, member.latest)
+        return self._after_failure(member)
+
+    # Rule 1: the initial population.
+
+    def _wants_new_member(self) -> bool:
+        # Hand-added members count towards numParallel: it is the population's size.
+        size = self.params.population_size
+        return bool(self.params.init) and size is not None and len(self.members) < size
+
+    def _new_member(self) -> NewJob:
+        hyperparameters = {name: dist.sample(self.rng) for name, dist in self.params.init.items()}
+        return NewJob(hyperparameters, member=self._fresh_member_id(), generation=1)
+
+    def _fresh_member_id(self) -> str:
+        size = self.params.population_size or 1
+        width = len(str(size - 1))
+        taken = self.members.keys() | self.by_id.keys()
+        index = 0
+        while f"m{index:0{width}d}" in taken:
+            index += 1
+        return f"m{index:0{width}d}"
+
+    def _finished(self, member: _Member) -> bool:
+        # Rule 9. ">=" so that lowering maxGenerations later finishes members past it.
+        limit = self.params.max_generations
+        return limit is not None and member.generation >= limit
+
+    # Rules 4-8: after a DONE interval.
+
+    def _next_interval(self, member: _Member, done: JobView) -> Decision:
+        ranking = self._ranking(member.generation)
+        source = self._exploit_source(member, ranking)
+        if source is None:
+            return Decision(job=self._continuation(member, done))
+        return self._exploit(member, source, forced=False)
+
+    def _ranking(self, generation: int) -> list[_Score]:
+        """Members with a DONE job, best first, each scored at min(generation, its own) (rules 4, 5)."""
+        scores = []
+        for member in sorted(self.members.values(), key=lambda m: m.id):
+            done = member.latest_done
+            if done is not None:
+                job = self._lineage_at(done, min(generation, member.generation))
+                scores.append(_Score(member, done, None if job is None else self._objective(job)))
+        # A stable sort over member-id order: ties keep member-id order.
+        scores.sort(key=self._sort_key)
+        return scores
+
+    def _lineage_at(self, job: JobView, generation: int) -> JobView | None:
+        """Find the job at ``generation`` among ``job`` and its ancestors (parents cross members after exploits)."""
+        current = job
+        while generation_of(current) > generation:
+            parent = None if current.parent is None else self.by_id.get(current.parent)
+            # A deleted parent breaks the lineage; a parent that is not older
+            # would be corrupt data, and following it could loop forever.
+            if parent is None or generation_of(parent) >= generation_of(current):
+                return None
+            current = parent
+        return current if generation_of(current) == generation else None
+
+    def _objective(self, job: JobView) -> float | None:
+        value = job.results.get(self.params.result_name)
+        if not _is_number(value):
+            return None
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer beyond float range
+            number = math.copysign(math.inf, value)
+        return None if math.isnan(number) else number
+
+    def _sort_key(self, score: _Score) -> tuple[int, float]:
+        if score.value is None:
+            return (1, 0.0)  # missing or NaN ranks worst (rule 5)
+        return (0, -score.value if self.params.objective == MAXIMIZE else score.value)
+
+    def _exploit_source(self, member: _Member, ranking: list[_Score]) -> _Score | None:
+        """Choose whom ``member`` exploits (rules 5, 6); None when it should not."""
+        k = _quantile_size(len(ranking), self.params.exploit.proportion)
+        position = next(i for i, score in enumerate(ranking) if score.member is member)
+        if k == 0 or position < len(ranking) - k:
+            return None
+        candidates = [score for score in ranking[:k] if self._can_copy(score.member, member)]
+        if not candidates:
+            return None
+        source = self.rng.choice(candidates)
+        if not is_worse(ranking[position].value, source.value, self.params.objective):
+            return None
+        return source
+
+    def _can_copy(self, source: _Member, member: _Member) -> bool:
+        # Never go backwards (rule 6), and never copy a finished member: its
+        # copy would train past maxGenerations (rule 9).
+        return source is not member and source.generation >= member.generation and not self._finished(source)
+
+    def _continuation(self, member: _Member, done: JobView) -> NewJob:
+        """Rule 8: the same hyperparameters, one interval further from ``done``."""
+        return NewJob(
+            _copy(done.hyperparameters),
+            _copy(done.results),
+            member=member.id,
+            generation=generation_of(done) + 1,
+            parent=done.id,
+        )
+
+    def _exploit(self, member: _Member, source: _Score, *, forced: bool) -> Decision:
+        """Rules 6, 7: continue the source's latest model as ``member``, with explored hyperparameters."""
+        copied = source.latest_done
+        hyperparameters = _copy(copied.hyperparameters)
+        self._explore(hyperparameters)
+        job = NewJob(
+            hyperparameters,
+            _copy(copied.results),
+            member=member.id,
+            generation=generation_of(copied) + 1,
+            parent=copied.id,
+        )
+        event = {
+            "kind": "exploit",
+            "member": member.id,
+            "sourceJob": copied.id,
+            "sourceMember": source.member.id,
+            "oldHyperparameters": _copy(member.latest.hyperparameters),
+            "newHyperparameters": _copy(hyperparameters),
+            "generation": job.generation,
+            "forced": forced,
+        }
+        return Decision(job=job, events=(event,))
+
+    # Rule 10: failures.
+
+    def _after_failure(self, member: _Member) -> Decision:
+        failed = member.latest
+        if failed.attempt >= MAX_ATTEMPTS:
+            source = self._reseed_source(member)
+            if source is not None:
+                return self._exploit(member, source, forced=True)
+            # Nobody to copy (a population of one, or nobody has finished an
+            # interval yet): retrying is the only way to keep the member.
+        return Decision(job=self._retry(member, failed))
+
+    def _retry(self, member: _Member, failed: JobView) -> NewJob:
+        """Try the failed interval again: same hyperparameters, generation and parent, next attempt."""
+        parent = None if failed.parent is None else self.by_id.get(failed.parent)
+        # From the parent, not from the failed job, whose results the worker
+        # may have half overwritten. An initial job has no parent: its retry
+        # starts from scratch.
+        results = {} if parent is None else _copy(parent.results)
+        return NewJob(
+            _copy(failed.hyperparameters),
+            results,
+            member=member.id,
+            generation=generation_of(failed),
+            parent=failed.parent,
+            attempt=failed.attempt + 1,
+        )
+
+    def _reseed_source(self, member: _Member) -> _Score | None:
+        """Choose a top member to copy, whatever the ranks: the forced exploit of rule 10.
+
+        The quantile is taken among the members it may copy (rule 6's
+        filter first), and is at least one, so that any member that can be
+        copied is found even when the top ones are finished or behind.
+        """
+        ranking = self._ranking(max(member.generation, 1))
+        candidates = [score for score in ranking if self._can_copy(score.member, member)]
+        k = max(1, _quantile_size(len(ranking), self.params.exploit.proportion))
+        return self.rng.choice(candidates[:k]) if candidates else None
+
+    # Rule 7: explore.
+
+    def _explore(self, hyperparameters: dict[str, Any]) -> None:
+        for name, perturb in self.params.explore.items():
+            value = hyperparameters.get(name)
+            # check_new_job keeps non-numbers out; a job edited afterwards is left alone, not crashed on.
+            if _is_number(value):
+                hyperparameters[name] = self._perturbed(value, perturb, self.params.init.get(name))
+
+    def _perturbed(self, value: float, perturb: Perturb, init: Distribution | None) -> float:
+        resample = perturb.resample_probability
+        # The coin is drawn only when resampling is possible, so that the
+        # stream (and every later decision) is the same as without it.
+        new: float
+        if resample and init is not None and self.rng.random() < resample:
+            new = init.sample(self.rng)
+        else:
+            new = value * (perturb.min_factor + (perturb.max_factor - perturb.min_factor) * self.rng.random())
+        is_int = isinstance(value, int)
+        if is_int:
+            new = round(new)
+        bounds = init.bounds() if init is not None and perturb.clip else None
+        if bounds is not None:
+            new = _clip(new, bounds, is_int)
+        return new
+
+
+def _clip(value: float, bounds: tuple[float, float], is_int: bool) -> float:
+    """Clip to ``[low, high]``; an integer to the integers inside (or the nearest one: it stays an integer)."""
+    low, high = bounds
+    if not is_int:
+        return min(max(value, low), high)
+    if math.ceil(low) <= math.floor(high):
+        return min(max(value, math.ceil(low)), math.floor(high))
+    return round(min(max(value, low), high))

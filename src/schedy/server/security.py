@@ -1,0 +1,99 @@
+"""Secrets: password hashing, API tokens and session tokens (JWT).
+
+* Passwords are hashed with Argon2id (``argon2-cffi`` defaults).
+* API tokens carry 192 random bits; only their SHA-256 is stored (a slow
+  KDF adds nothing to a secret that cannot be guessed, and a fast hash lets
+  ``token/`` find the token by an indexed lookup).
+* Session tokens are HS256 JWTs signed with a per-installation secret kept
+  in the database, so every service process accepts every other's tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from schedy.server.errors import Unauthenticated
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+def hash_password(password: str) -> str:
+    """Hash a password for storage."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``stored_hash`` (constant work if no hash)."""
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_token() -> str:
+    """A fresh API token (shown once, stored hashed)."""
+    return secrets.token_urlsafe(24)
+
+
+def new_password() -> str:
+    """A fresh random password for generated accounts."""
+    return secrets.token_urlsafe(12)
+
+
+def hash_api_token(token: str) -> str:
+    """The stored form of an API token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_jwt_secret() -> str:
+    """A fresh signing secret for session tokens."""
+    return secrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who a valid session token speaks for.
+
+    Attributes:
+        user_id: the user.
+        token_id: the API token it was obtained with (``None``: a password).
+        expires_at: seconds since the epoch.
+    """
+
+    user_id: int
+    token_id: int | None
+    expires_at: float
+
+
+def issue_session(secret: str, user_id: int, token_id: int | None, ttl: int) -> tuple[str, int]:
+    """Sign a session token; return it and its expiry (seconds since the epoch)."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + ttl}
+    if token_id is not None:
+        claims["tid"] = token_id
+    return jwt.encode(claims, secret, algorithm="HS256"), now + ttl
+
+
+def read_session(secret: str, token: str) -> Session:
+    """Check a session token's signature and expiry.
+
+    Raises:
+        Unauthenticated: forged, malformed or expired.
+    """
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        tid = claims.get("tid")
+        return Session(int(claims["sub"]), None if tid is None else int(tid), float(claims["exp"]))
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("Your session token has expired; authenticate again.") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        raise Unauthenticated("Your session token is invalid; authenticate again.") from None

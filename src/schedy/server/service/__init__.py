@@ -1,0 +1,1 @@
+"""Use cases of the service: one transaction each, no HTTP, no SQL."""

@@ -1,0 +1,85 @@
+"""Experiments: create, replace, read, list, delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from schedy.server.errors import NotFound, PreconditionFailed
+from schedy.server.store import Store
+from schedy.server.store import experiments as store_experiments
+from schedy.server.store.experiments import ExperimentRow
+from schedy.server.wire import ExperimentInput, dumps
+
+
+class Experiments:
+    """Use cases on experiments, each one transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def put(self, user_id: int, name: str, spec: ExperimentInput, *, create_only: bool) -> tuple[ExperimentRow, bool]:
+        """Create the experiment, or replace its status, scheduler and given options.
+
+        Returns the row and whether it was created.
+
+        Raises:
+            PreconditionFailed: ``create_only`` and the name exists.
+        """
+        params = dumps(spec.scheduler.to_params())
+        with self._store.write() as conn:
+            existing = None if create_only else store_experiments.get(conn, user_id, name)
+            if existing is None:
+                row = store_experiments.create(
+                    conn, user_id, name, spec.status, spec.scheduler.name, params, dumps(spec.options)
+                )
+                if row is None:
+                    raise PreconditionFailed(f"Experiment '{name}' already exists.")
+                return row, True
+            options: dict[str, Any] = {**json.loads(existing.options), **spec.options}
+            store_experiments.replace(conn, existing.id, spec.status, spec.scheduler.name, params, dumps(options))
+            row = store_experiments.get(conn, user_id, name)
+            assert row is not None  # noqa: S101 - same transaction, just written
+            return row, False
+
+    def get(self, user_id: int, name: str, *, counts: bool = False) -> tuple[ExperimentRow, dict[str, int] | None]:
+        """The experiment and, if asked, its job counts by status.
+
+        Raises:
+            NotFound: no such experiment for this user.
+        """
+        with self._store.read() as conn:
+            row = store_experiments.get(conn, user_id, name)
+            if row is None:
+                raise NotFound(f"Experiment '{name}' does not exist.")
+            return row, store_experiments.status_counts(conn, row.id) if counts else None
+
+    def page(self, user_id: int, after: int | None, limit: int) -> tuple[list[ExperimentRow], int | None]:
+        """One page of the user's experiments and the key to continue after, if any."""
+        with self._store.read() as conn:
+            rows = store_experiments.page(conn, user_id, after, limit + 1)
+        if len(rows) > limit:
+            return rows[:limit], rows[limit - 1].id
+        return rows, None
+
+    def delete(self, user_id: int, name: str, *, ensure: bool) -> None:
+        """Delete the experiment and its jobs.
+
+        Raises:
+            PreconditionFailed: ``ensure`` and it did not exist.
+        """
+        with self._store.write() as conn:
+            deleted = store_experiments.delete_named(conn, user_id, name)
+        if not deleted and ensure:
+            raise PreconditionFailed(f"Experiment '{name}' does not exist; it may have been deleted already.")
+
+    def events(self, user_id: int, name: str, after: int | None, limit: int) -> tuple[list[Any], int | None]:
+        """One page of the experiment's event log (e.g. PBT exploits)."""
+        with self._store.read() as conn:
+            row = store_experiments.get(conn, user_id, name)
+            if row is None:
+                raise NotFound(f"Experiment '{name}' does not exist.")
+            rows = store_experiments.events(conn, row.id, after, limit + 1)
+        if len(rows) > limit:
+            return rows[:limit], rows[limit - 1].id
+        return rows, None

@@ -1,0 +1,53 @@
+"""Settings of one service process, resolved once at start and injected."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 8700
+DEFAULT_HOST = "127.0.0.1"
+
+
+def data_dir() -> Path:
+    """Schedy's data directory: ``$SCHEDY_HOME`` or ``~/.schedy``."""
+    return Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy")
+
+
+def default_database_url() -> str:
+    """``$SCHEDY_DATABASE_URL``, or the SQLite file in the data directory."""
+    url = os.environ.get("SCHEDY_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'schedy.db'}"
+
+
+def default_client_config_path() -> Path:
+    """``$SCHEDY_CONFIG`` or ``~/.schedy/client.json``."""
+    return Path(os.environ.get("SCHEDY_CONFIG") or data_dir() / "client.json")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one service process runs.
+
+    Attributes:
+        database_url: SQLAlchemy URL; ``sqlite:///path`` or ``postgresql://…``.
+        public_url: the root URL clients should use (``resettoken/`` answers
+            it); ``None`` means the URL each request came in on.
+        jwt_ttl: lifetime of session tokens, seconds.
+        max_body_bytes: larger request bodies are refused with 413.
+        page_size: default page size of lists; ``max_page_size`` caps ``?limit``.
+        max_wait: cap of the long-poll ``wait`` option of ``nextjob``, seconds.
+        pool_size: database connections per process.
+    """
+
+    database_url: str
+    public_url: str | None = None
+    jwt_ttl: int = 3600
+    max_body_bytes: int = 1 << 20
+    page_size: int = 100
+    max_page_size: int = 5000
+    max_wait: float = 60.0
+    pool_size: int = 8

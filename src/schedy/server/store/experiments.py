@@ -1,0 +1,135 @@
+"""Experiments: one row each, in their owner's namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, select, update
+
+from schedy.server.store.dialect import insert_ignore
+from schedy.server.store.engine import db_now
+from schedy.server.store.tables import experiment_events, experiments, jobs
+
+_COLUMNS = (
+    experiments.c.id,
+    experiments.c.name,
+    experiments.c.status,
+    experiments.c.scheduler,
+    experiments.c.params,
+    experiments.c.options,
+    experiments.c.created_at,
+    experiments.c.updated_at,
+)
+
+ExperimentRow = Row[Any]
+
+
+def get(conn: Connection, owner_id: int, name: str, *, lock: bool = False) -> ExperimentRow | None:
+    """The experiment ``name`` of ``owner_id``, if any.
+
+    ``lock`` takes the experiment's row lock until the transaction ends
+    (PostgreSQL ``FOR UPDATE``; SQLite write transactions are already
+    exclusive), serialising schedulers that need a consistent population.
+    """
+    query = select(*_COLUMNS).where(experiments.c.owner_id == owner_id, experiments.c.name == name)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).one_or_none()
+
+
+def create(
+    conn: Connection, owner_id: int, name: str, status: str, scheduler: str, params: str, options: str
+) -> ExperimentRow | None:
+    """Create the experiment; ``None`` if the name is taken (nothing written)."""
+    new_id = conn.execute(
+        insert_ignore(conn, experiments, ["owner_id", "name"])
+        .values(
+            owner_id=owner_id,
+            name=name,
+            status=status,
+            scheduler=scheduler,
+            params=params,
+            options=options,
+            created_at=db_now(),
+            updated_at=db_now(),
+        )
+        .returning(experiments.c.id)
+    ).scalar_one_or_none()
+    return None if new_id is None else get(conn, owner_id, name)
+
+
+def replace(conn: Connection, experiment_id: int, status: str, scheduler: str, params: str, options: str) -> None:
+    """Replace an experiment's status, scheduler and options."""
+    conn.execute(
+        update(experiments)
+        .where(experiments.c.id == experiment_id)
+        .values(status=status, scheduler=scheduler, params=params, options=options, updated_at=db_now())
+    )
+
+
+def set_status(conn: Connection, experiment_id: int, status: str) -> None:
+    """Change an experiment's status (e.g. to DONE when its search ended)."""
+    conn.execute(
+        update(experiments).where(experiments.c.id == experiment_id).values(status=status, updated_at=db_now())
+    )
+
+
+def delete_named(conn: Connection, owner_id: int, name: str) -> bool:
+    """Delete the experiment and all its jobs; ``False`` if it did not exist."""
+    experiment_id = conn.execute(
+        select(experiments.c.id).where(experiments.c.owner_id == owner_id, experiments.c.name == name)
+    ).scalar_one_or_none()
+    if experiment_id is None:
+        return False
+    # Jobs first, explicitly: cheaper than relying on cascades, and correct
+    # even where foreign keys are not enforced.
+    conn.execute(delete(jobs).where(jobs.c.experiment_id == experiment_id))
+    conn.execute(delete(experiment_events).where(experiment_events.c.experiment_id == experiment_id))
+    conn.execute(delete(experiments).where(experiments.c.id == experiment_id))
+    return True
+
+
+def page(conn: Connection, owner_id: int, after_id: int | None, limit: int) -> list[ExperimentRow]:
+    """Up to ``limit`` experiments of the owner with id > ``after_id``, by id."""
+    query = select(*_COLUMNS).where(experiments.c.owner_id == owner_id)
+    if after_id is not None:
+        query = query.where(experiments.c.id > after_id)
+    return list(conn.execute(query.order_by(experiments.c.id).limit(limit)))
+
+
+def rng_state(conn: Connection, experiment_id: int) -> str | None:
+    """The stored state of the experiment's RNG stream, if any."""
+    value = conn.execute(select(experiments.c.rng_state).where(experiments.c.id == experiment_id)).scalar()
+    return None if value is None else str(value)
+
+
+def save_rng_state(conn: Connection, experiment_id: int, state: str) -> None:
+    """Store the state of the experiment's RNG stream."""
+    conn.execute(update(experiments).where(experiments.c.id == experiment_id).values(rng_state=state))
+
+
+def add_events(conn: Connection, experiment_id: int, payloads: list[str]) -> None:
+    """Append events (JSON texts) to the experiment's log."""
+    if payloads:
+        conn.execute(
+            experiment_events.insert().values(created_at=db_now()),
+            [{"experiment_id": experiment_id, "payload": p} for p in payloads],
+        )
+
+
+def events(conn: Connection, experiment_id: int, after_id: int | None, limit: int) -> list[Row[Any]]:
+    """The experiment's log ``(id, created_at, payload)``, oldest first."""
+    query = select(experiment_events.c.id, experiment_events.c.created_at, experiment_events.c.payload).where(
+        experiment_events.c.experiment_id == experiment_id
+    )
+    if after_id is not None:
+        query = query.where(experiment_events.c.id > after_id)
+    return list(conn.execute(query.order_by(experiment_events.c.id).limit(limit)))
+
+
+def status_counts(conn: Connection, experiment_id: int) -> dict[str, int]:
+    """How many jobs the experiment has in each status."""
+    rows = conn.execute(
+        select(jobs.c.status, func.count()).where(jobs.c.experiment_id == experiment_id).group_by(jobs.c.status)
+    )
+    return {str(status): int(n) for status, n in rows}

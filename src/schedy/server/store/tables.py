@@ -1,0 +1,122 @@
+"""Table definitions (the storage schema; separate from the wire schema).
+
+Times are stored as seconds since the epoch (double precision) taken from
+the database clock (:func:`schedy.server.store.engine.db_now`), which keeps
+comparisons (leases, ordering) cheap and identical on SQLite and PostgreSQL.
+Hyperparameters and results are stored as JSON *text*, not a JSON column:
+results may hold NaN and ±Infinity, which PostgreSQL's JSON types refuse,
+and the text is spliced into answers without being parsed again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (fast, auto).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+installation = Table(
+    "installation",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(1000), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("scheduler", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("options", Text, nullable=False, default="{}"),
+    Column("rng_state", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("owner_id", "name"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("hyperparameters", Text, nullable=False),
+    Column("results", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("worker", String(200), nullable=True),
+    Column("member", String(64), nullable=True),
+    Column("generation", Integer, nullable=True),
+    Column("parent", String(64), nullable=True),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("heartbeat_interval", Float, nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    UniqueConstraint("experiment_id", "job_id"),
+    # The queue index: a claim walks (experiment, QUEUED) in (priority, pk)
+    # order. With (experiment, status, pk) and ORDER BY pk, PostgreSQL's
+    # planner walks the primary key past every claimed row instead.
+    Index("ix_jobs_queue", "experiment_id", "status", "priority", "pk"),
+)
+
+experiment_events = Table(
+    "experiment_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("payload", Text, nullable=False),
+)

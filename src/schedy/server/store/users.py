@@ -1,0 +1,122 @@
+"""Users and their API tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from schedy.server.store.engine import db_now
+from schedy.server.store.tables import api_tokens, users
+
+
+class UserExists(Exception):
+    """A user with that email already exists."""
+
+
+def normalise_email(email: str) -> str:
+    """Emails compare case-insensitively and without surrounding spaces."""
+    return email.strip().lower()
+
+
+def create(conn: Connection, email: str, password_hash: str | None, *, is_admin: bool = False) -> int:
+    """Create a user and return its id.
+
+    Raises:
+        UserExists: the email is taken.
+    """
+    try:
+        with conn.begin_nested():
+            result = conn.execute(
+                users.insert()
+                .values(email=normalise_email(email), password_hash=password_hash, is_admin=is_admin,
+                        created_at=db_now())
+                .returning(users.c.id)
+            )
+            return int(result.scalar_one())
+    except IntegrityError:
+        raise UserExists(email) from None
+
+
+def by_email(conn: Connection, email: str) -> Row[tuple[int, str, str | None, bool]] | None:
+    """The user ``(id, email, password_hash, is_admin)`` with this email, if any."""
+    return conn.execute(
+        select(users.c.id, users.c.email, users.c.password_hash, users.c.is_admin).where(
+            users.c.email == normalise_email(email)
+        )
+    ).one_or_none()
+
+
+def by_id(conn: Connection, user_id: int) -> Row[tuple[int, str, bool]] | None:
+    """The user ``(id, email, is_admin)`` with this id, if any."""
+    return conn.execute(
+        select(users.c.id, users.c.email, users.c.is_admin).where(users.c.id == user_id)
+    ).one_or_none()
+
+
+def count(conn: Connection) -> int:
+    """How many users exist."""
+    return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
+
+
+def all_users(conn: Connection) -> list[Row[tuple[int, str, bool, float]]]:
+    """Every user ``(id, email, is_admin, created_at)``, oldest first."""
+    return list(
+        conn.execute(select(users.c.id, users.c.email, users.c.is_admin, users.c.created_at).order_by(users.c.id))
+    )
+
+
+def set_password(conn: Connection, user_id: int, password_hash: str) -> None:
+    """Replace a user's password hash."""
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
+def add_token(conn: Connection, user_id: int, token_hash: str, label: str | None = None) -> int:
+    """Store a new API token's hash; return the token's id."""
+    result = conn.execute(
+        api_tokens.insert()
+        .values(user_id=user_id, token_hash=token_hash, label=label, created_at=db_now())
+        .returning(api_tokens.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def token_owner(conn: Connection, token_hash: str) -> Row[tuple[int, int, str]] | None:
+    """``(token_id, user_id, email)`` of the live token with this hash, if any."""
+    return conn.execute(
+        select(api_tokens.c.id, users.c.id, users.c.email)
+        .join(users, users.c.id == api_tokens.c.user_id)
+        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
+    ).one_or_none()
+
+
+def token_is_live(conn: Connection, token_id: int, user_id: int) -> bool:
+    """Whether the token exists, belongs to the user and is not revoked."""
+    return (
+        conn.execute(
+            select(api_tokens.c.id).where(
+                api_tokens.c.id == token_id, api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None)
+            )
+        ).first()
+        is not None
+    )
+
+
+def tokens_of(conn: Connection, user_id: int) -> list[Row[tuple[int, str | None, float, float | None]]]:
+    """The user's tokens ``(id, label, created_at, revoked_at)``, oldest first."""
+    return list(
+        conn.execute(
+            select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.revoked_at)
+            .where(api_tokens.c.user_id == user_id)
+            .order_by(api_tokens.c.id)
+        )
+    )
+
+
+def revoke_token(conn: Connection, user_id: int, token_id: int) -> bool:
+    """Revoke one of the user's tokens; ``False`` if there is no such live token."""
+    result = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=db_now())
+    )
+    return result.rowcount == 1

@@ -1,0 +1,249 @@
+"""The wire form (API.md): parsing request bodies and rendering answers.
+
+Kept apart from the table definitions so that a storage change never
+changes the wire. Job answers splice the stored JSON texts of
+hyperparameters and results in as they are, without parsing them again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from schedy.errors import DefinitionError
+from schedy.server.errors import BadRequest, Invalid
+from schedy.server.schedulers.base import Scheduler
+from schedy.server.schedulers.registry import parse_scheduler
+
+JOB_STATUSES = ("QUEUED", "RUNNING", "CRASHED", "PRUNED", "DONE")
+EXPERIMENT_STATUSES = ("RUNNING", "DONE")
+MAX_NAME_LENGTH = 1000
+MAX_JOB_ID_LENGTH = 64
+
+# Keys the service manages: accepted in bodies (clients send back what they
+# read) and ignored.
+_JOB_READ_ONLY = {
+    "id", "experiment", "createdAt", "updatedAt", "startedAt", "finishedAt", "worker", "member",
+    "generation", "parent", "attempt", "leaseExpiresAt", "endReason",
+}
+_EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
+#: [ext] experiment options, top-level keys (never inside scheduler params).
+EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime"}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; NaN and ±Infinity as the bare tokens Python clients read."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body.
+
+    Raises:
+        BadRequest: empty, not UTF-8, or not JSON.
+    """
+    if not body.strip():
+        raise BadRequest("The request body is empty; send a JSON object.")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not UTF-8 text; send a JSON object.") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(f"{what} must be a JSON object, got {type(value).__name__ if value is not None else 'null'}.")
+    return value
+
+
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Invalid(f"{where} is {value!r}; hyperparameters must be finite (NaN and Infinity are for results).")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """A job as a client sends it (POST or PUT)."""
+
+    status: str
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_job(body: bytes, *, default_status: str | None) -> JobInput:
+    """Parse and validate a job body; ``default_status`` applies when it has none.
+
+    Raises:
+        BadRequest: not JSON.  Invalid: wrong shape, unknown status, NaN hyperparameter.
+    """
+    obj = _object(parse_json(body), "A job")
+    unknown = sorted(obj.keys() - {"status", "hyperparameters", "results"} - _JOB_READ_ONLY)
+    if unknown:
+        raise Invalid(
+            f"Unknown job field(s) {', '.join(map(repr, unknown))}; a job has status, hyperparameters and results."
+        )
+    status = obj.get("status", default_status)
+    if status is None:
+        raise Invalid(f"The job needs a status, one of {', '.join(JOB_STATUSES)}.")
+    if status not in JOB_STATUSES:
+        raise Invalid(f"Unknown job status {status!r}; use one of {', '.join(JOB_STATUSES)}.")
+    hps = obj.get("hyperparameters")
+    hps = {} if hps is None else _object(hps, "hyperparameters")
+    _check_finite(hps, "hyperparameters")
+    results = obj.get("results")
+    results = {} if results is None else _object(results, "results")
+    return JobInput(status=status, hyperparameters=hps, results=results)
+
+
+@dataclass(frozen=True)
+class ExperimentInput:
+    """An experiment definition as a client sends it (PUT)."""
+
+    status: str
+    scheduler: Scheduler
+    options: dict[str, Any]
+
+
+def _check_option(key: str, value: Any) -> Any:
+    if key == "seed":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            raise Invalid(f"Option 'seed' must be a non-negative integer, got {value!r}.")
+    elif key == "maxRetries":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Invalid(f"Option 'maxRetries' must be a non-negative integer, got {value!r}.")
+    elif key == "maxRunTime" and value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf
+    ):
+        raise Invalid(f"Option 'maxRunTime' must be a positive number of seconds or null, got {value!r}.")
+    return value
+
+
+def parse_experiment(body: bytes) -> ExperimentInput:
+    """Parse and validate an experiment body (status, scheduler, [ext] options).
+
+    Raises:
+        BadRequest: not JSON.  Invalid: wrong shape, unknown scheduler, bad distribution…
+    """
+    obj = _object(parse_json(body), "An experiment")
+    unknown = sorted(obj.keys() - {"status", "scheduler"} - EXPERIMENT_OPTIONS - _EXPERIMENT_READ_ONLY)
+    if unknown:
+        allowed = ", ".join(["status", "scheduler", *sorted(EXPERIMENT_OPTIONS)])
+        raise Invalid(f"Unknown experiment field(s) {', '.join(map(repr, unknown))}; allowed: {allowed}.")
+    status = obj.get("status", "RUNNING")
+    if status not in EXPERIMENT_STATUSES:
+        raise Invalid(f"Unknown experiment status {status!r}; use RUNNING or DONE.")
+    if "scheduler" not in obj:
+        raise Invalid('The experiment needs a scheduler, e.g. {"Manual": null}.')
+    try:
+        scheduler = parse_scheduler(obj["scheduler"])
+    except DefinitionError as exc:
+        raise Invalid(str(exc)) from None
+    options = {key: _check_option(key, obj[key]) for key in EXPERIMENT_OPTIONS if key in obj}
+    return ExperimentInput(status=status, scheduler=scheduler, options=options)
+
+
+def check_name(name: str, what: str) -> str:
+    """Refuse names that cannot be stored (empty, too long, control characters)."""
+    limit = MAX_NAME_LENGTH if what == "experiment" else MAX_JOB_ID_LENGTH
+    if not name or len(name) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise Invalid(f"A {what} name must be 1 to {limit} printable characters, got {name[:80]!r}.")
+    return name
+
+
+def iso(seconds: float | None) -> str | None:
+    """Seconds since the epoch as an ISO 8601 UTC time with milliseconds."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def etag(pk: int, version: int) -> str:
+    """The strong ETag of one version of one job."""
+    return f'"{pk:x}-{version}"'
+
+
+def parse_etags(header: str) -> list[tuple[int, int]]:
+    """The ``(pk, version)`` pairs an If-Match header names (unknown ones are dropped)."""
+    found = []
+    for part in header.split(","):
+        tag = part.strip()
+        if tag.startswith('"') and tag.endswith('"') and len(tag) > 2:
+            pk_hex, _, version = tag[1:-1].partition("-")
+            try:
+                found.append((int(pk_hex, 16), int(version)))
+            except ValueError:
+                continue
+    return found
+
+
+def render_job(row: Any, experiment: str) -> str:
+    """A job's JSON, with the [ext] keys the service manages."""
+    ext = {
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "startedAt": iso(row.started_at),
+        "finishedAt": iso(row.finished_at),
+        "worker": row.worker,
+        "member": row.member,
+        "generation": row.generation,
+        "parent": row.parent,
+        "attempt": row.attempt,
+        "leaseExpiresAt": iso(row.lease_expires_at),
+        "endReason": row.end_reason,
+    }
+    return (
+        f'{{"id":{dumps(row.job_id)},"experiment":{dumps(experiment)},"status":"{row.status}",'
+        f'"hyperparameters":{row.hyperparameters},"results":{row.results},{dumps(ext)[1:]}'
+    )
+
+
+def render_experiment(row: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An experiment's JSON object: name, status, scheduler, then [ext] keys."""
+    out: dict[str, Any] = {
+        "name": row.name,
+        "status": row.status,
+        "scheduler": {row.scheduler: json.loads(row.params)},
+    }
+    out.update(json.loads(row.options))
+    out["createdAt"] = iso(row.created_at)
+    out["updatedAt"] = iso(row.updated_at)
+    if extra:
+        out.update(extra)
+    return out
+
+
+def page_token(key: int) -> str:
+    """An opaque keyset token for the item after ``key``."""
+    return base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
+
+
+def read_page_token(token: str | None) -> int | None:
+    """The key a page token stands for.
+
+    Raises:
+        BadRequest: the token was not made by this service.
+    """
+    if token is None or token == "":
+        return None
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if text.startswith("k"):
+            return int(text[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise BadRequest(f"The page token {token[:40]!r} is not valid; use the 'next' value of the previous page.")

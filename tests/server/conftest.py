@@ -1,0 +1,71 @@
+"""Fixtures for API tests: an authenticated HTTP client of the real service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from schedy.testing import Credentials
+
+
+class Api:
+    """A thin authenticated HTTP client speaking API.md, for tests."""
+
+    def __init__(self, url: str, user: Credentials) -> None:
+        self.user = user
+        self.http = httpx.Client(base_url=url, timeout=60)
+        answer = self.http.post("token/", json={"email": user.email, "token": user.api_token})
+        answer.raise_for_status()
+        self.http.headers["Authorization"] = "Bearer " + answer.json()["token"]
+
+    def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        """Send ``body`` as JSON (NaN allowed) or raw bytes/str."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        return self.http.request(method, path, content=body, **kwargs)
+
+    def create_experiment(self, name: str, scheduler: Any = None, status: str = "RUNNING", **options: Any) -> str:
+        """Create an experiment; return its path prefix ``experiments/NAME/``."""
+        body = {"status": status, "scheduler": scheduler if scheduler is not None else {"Manual": None}, **options}
+        answer = self.request("PUT", exp_path(name), body, headers={"If-None-Match": "*"})
+        assert answer.status_code == 201, answer.text
+        return exp_path(name)
+
+    def add_job(self, name: str, **job: Any) -> httpx.Response:
+        """POST a job; return the answer."""
+        return self.request("POST", exp_path(name) + "jobs/", job)
+
+    def all_jobs(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every job, following pages."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] = {} if limit is None else {"limit": limit}
+        while True:
+            answer = self.http.get(exp_path(name) + "jobs/", params=params)
+            assert answer.status_code == 200, answer.text
+            page = answer.json()
+            items += page["items"]
+            if page["next"] is None:
+                return items
+            params["start"] = page["next"]
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+
+def exp_path(name: str) -> str:
+    """``experiments/NAME/`` with the name encoded as API.md says."""
+    return f"experiments/{quote(name, safe='')}/"
+
+
+@pytest.fixture
+def api(service: Any) -> Iterator[Api]:
+    """An HTTP client logged in as the test's own user."""
+    client = Api(service.url, service.user)
+    yield client
+    client.close()
