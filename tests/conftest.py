@@ -97,4 +97,3 @@ class Service:
 def service(server: ServiceProcess) -> Service:
     """The session's service for this backend, with a user of this test's own."""
     return Service(server, server.new_user())
-

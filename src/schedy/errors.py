@@ -76,6 +76,7 @@ class HTTPError(SchedyError):
     Attributes:
         body: the service's answer, as text (empty when there was none).
         code: the HTTP status, or ``None`` when no answer arrived.
+
     """
 
     def __init__(self, body: str, code: int | None, *args: object) -> None:
@@ -136,6 +137,7 @@ def error_for_status(code: int, body: str) -> HTTPError:
     Example:
         >>> type(error_for_status(412, "changed")).__name__
         'UnsafeUpdateError'
+
     """
     if code == 401:
         return ReauthenticateError(body, code)

@@ -11,6 +11,7 @@ Example:
     >>> d = parse_distribution({"uniform": {"low": 0, "high": 1}}, "lr")
     >>> d == Uniform(0, 1), 0 <= d.sample(random.Random(1)) < 1
     (True, True)
+
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Distribution(ABC):
         return None
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_wire() == other.to_wire()  # type: ignore[attr-defined]
+        return isinstance(other, Distribution) and type(other) is type(self) and self.to_wire() == other.to_wire()
 
     def __hash__(self) -> int:
         return hash(repr(self))
@@ -240,6 +241,7 @@ def parse_distribution(obj: Any, hyperparameter: str) -> Distribution:
 
     Raises:
         schedy.errors.DefinitionError: naming ``hyperparameter`` and what is wrong.
+
     """
     what = f"Hyperparameter '{hyperparameter}'"
     name, args = single_key(obj, f"{what}: the distribution")

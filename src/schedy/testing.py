@@ -7,6 +7,7 @@ afterwards.
 Example:
     >>> with ServiceProcess.start(tmp_path) as service:  # doctest: +SKIP
     ...     db = schedy.SchedyDB(config_override=service.client_config())
+
 """
 
 from __future__ import annotations
@@ -154,8 +155,19 @@ class ServiceProcess:
         port = port or free_port()
         log_path = home / f"server-{port}.log"
         env = {**os.environ, "SCHEDY_HOME": str(home), "SCHEDY_CONFIG": str(home / "client.json")}
-        command = [sys.executable, "-m", "schedy.cli.main", "server", "--port", str(port), "--database",
-                   database_url, "--log-level", "warning", *extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "schedy.cli.main",
+            "server",
+            "--port",
+            str(port),
+            "--database",
+            database_url,
+            "--log-level",
+            "warning",
+            *extra_args,
+        ]
         with log_path.open("ab") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         service = cls(database_url=database_url, home=home, port=port, process=process, log_path=log_path)
@@ -224,7 +236,9 @@ class ServiceProcess:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

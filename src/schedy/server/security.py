@@ -67,6 +67,7 @@ class Session:
         user_id: the user.
         token_id: the API token it was obtained with (``None``: a password).
         expires_at: seconds since the epoch.
+
     """
 
     user_id: int
@@ -88,6 +89,7 @@ def read_session(secret: str, token: str) -> Session:
 
     Raises:
         Unauthenticated: forged, malformed or expired.
+
     """
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})

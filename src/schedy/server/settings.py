@@ -41,6 +41,7 @@ class Settings:
         page_size: default page size of lists; ``max_page_size`` caps ``?limit``.
         max_wait: cap of the long-poll ``wait`` option of ``nextjob``, seconds.
         pool_size: database connections per process.
+
     """
 
     database_url: str

@@ -28,8 +28,19 @@ MAX_JOB_ID_LENGTH = 64
 # Keys the service manages: accepted in bodies (clients send back what they
 # read) and ignored.
 _JOB_READ_ONLY = {
-    "id", "experiment", "createdAt", "updatedAt", "startedAt", "finishedAt", "worker", "member",
-    "generation", "parent", "attempt", "leaseExpiresAt", "endReason",
+    "id",
+    "experiment",
+    "createdAt",
+    "updatedAt",
+    "startedAt",
+    "finishedAt",
+    "worker",
+    "member",
+    "generation",
+    "parent",
+    "attempt",
+    "leaseExpiresAt",
+    "endReason",
 }
 _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
@@ -46,15 +57,20 @@ def parse_json(body: bytes) -> Any:
 
     Raises:
         BadRequest: empty, not UTF-8, or not JSON.
+
     """
     if not body.strip():
         raise BadRequest("The request body is empty; send a JSON object.")
     try:
-        return json.loads(body)
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadRequest("The request body is not UTF-8 text; send a JSON object.") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
 
@@ -90,6 +106,7 @@ def parse_job(body: bytes, *, default_status: str | None) -> JobInput:
 
     Raises:
         BadRequest: not JSON.  Invalid: wrong shape, unknown status, NaN hyperparameter.
+
     """
     obj = _object(parse_json(body), "A job")
     unknown = sorted(obj.keys() - {"status", "hyperparameters", "results"} - _JOB_READ_ONLY)
@@ -126,8 +143,10 @@ def _check_option(key: str, value: Any) -> Any:
     elif key == "maxRetries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise Invalid(f"Option 'maxRetries' must be a non-negative integer, got {value!r}.")
-    elif key == "maxRunTime" and value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf
+    elif (
+        key == "maxRunTime"
+        and value is not None
+        and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf)
     ):
         raise Invalid(f"Option 'maxRunTime' must be a positive number of seconds or null, got {value!r}.")
     return value
@@ -138,6 +157,7 @@ def parse_experiment(body: bytes) -> ExperimentInput:
 
     Raises:
         BadRequest: not JSON.  Invalid: wrong shape, unknown scheduler, bad distribution…
+
     """
     obj = _object(parse_json(body), "An experiment")
     unknown = sorted(obj.keys() - {"status", "scheduler"} - EXPERIMENT_OPTIONS - _EXPERIMENT_READ_ONLY)
@@ -162,6 +182,9 @@ def check_name(name: str, what: str) -> str:
     limit = MAX_NAME_LENGTH if what == "experiment" else MAX_JOB_ID_LENGTH
     if not name or len(name) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise Invalid(f"A {what} name must be 1 to {limit} printable characters, got {name[:80]!r}.")
+    if name in (".", ".."):
+        # HTTP clients resolve these as path steps: such a name could never be reached.
+        raise Invalid(f"A {what} cannot be named {name!r}; HTTP clients read it as a path step.")
     return name
 
 
@@ -237,6 +260,7 @@ def read_page_token(token: str | None) -> int | None:
 
     Raises:
         BadRequest: the token was not made by this service.
+
     """
     if token is None or token == "":
         return None

@@ -10,11 +10,11 @@ from starlette.responses import Response
 from schedy.server.api import auth_routes, experiments_routes, jobs_routes, problems
 from schedy.server.api.deps import Services
 from schedy.server.api.middleware import BodyLimit, RawPathRouting
+from schedy.server.security import new_jwt_secret
 from schedy.server.service.auth import Auth
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
 from schedy.server.settings import Settings
-from schedy.server.security import new_jwt_secret
 from schedy.server.store import Store, installation, migrate
 
 API_DESCRIPTION = """\
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     Example:
         >>> app = create_app(Settings(database_url="sqlite:////tmp/schedy-doc.db"))  # doctest: +SKIP
         >>> import uvicorn; uvicorn.run(app, port=8700)  # doctest: +SKIP
+
     """
     store = store or Store(settings.database_url, pool_size=settings.pool_size)
     migrate.upgrade(store)

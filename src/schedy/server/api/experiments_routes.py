@@ -44,8 +44,10 @@ async def list_experiments(
     "/experiments/{name}/",
     openapi_extra=schemas.body(schemas.EXPERIMENT_BODY),
     responses=schemas.answers(
-        {200: schemas.json_answer(schemas.EXPERIMENT, "replaced"), 201: schemas.json_answer(schemas.EXPERIMENT,
-                                                                                             "created")},
+        {
+            200: schemas.json_answer(schemas.EXPERIMENT, "replaced"),
+            201: schemas.json_answer(schemas.EXPERIMENT, "created"),
+        },
         412,
     ),
 )
@@ -79,9 +81,7 @@ async def get_experiment(
 async def delete_experiment(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
     """Delete an experiment and all its jobs (``If-Match: *``: 412 if it was already gone)."""
     ensure = request.headers.get("if-match", "").strip() == "*"
-    await run_in_threadpool(
-        services(request).experiments.delete, user_id, path_name(name, "experiment"), ensure=ensure
-    )
+    await run_in_threadpool(services(request).experiments.delete, user_id, path_name(name, "experiment"), ensure=ensure)
     return Response(status_code=204)
 
 

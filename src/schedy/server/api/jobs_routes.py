@@ -105,9 +105,7 @@ async def delete_job(request: Request, name: str, job_id: str, user_id: int = De
     return Response(status_code=204)
 
 
-@router.post(
-    "/experiments/{name}/jobs/{job_id}/heartbeat/", responses=schemas.answers({200: _JOB_ANSWER}, 404, 412)
-)
+@router.post("/experiments/{name}/jobs/{job_id}/heartbeat/", responses=schemas.answers({200: _JOB_ANSWER}, 404, 412))
 async def heartbeat(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
     """[ext] Extend the lease of a RUNNING job; 412 when the job is no longer RUNNING."""
     exp = path_name(name, "experiment")
@@ -126,9 +124,7 @@ def _number(options: dict[str, Any], key: str, low: float, high: float) -> float
     return float(value)
 
 
-async def _claim(
-    request: Request, user_id: int, exp: str, options: dict[str, Any]
-) -> Response:
+async def _claim(request: Request, user_id: int, exp: str, options: dict[str, Any]) -> Response:
     svc = services(request)
     unknown = sorted(options.keys() - {"worker", "heartbeat", "wait"})
     if unknown:
@@ -142,9 +138,7 @@ async def _claim(
     deadline = loop.time() + wait
     pause = _POLL_FIRST
     while True:
-        row = await run_in_threadpool(
-            lambda: svc.jobs.claim(user_id, exp, worker=worker, heartbeat=beat)
-        )
+        row = await run_in_threadpool(lambda: svc.jobs.claim(user_id, exp, worker=worker, heartbeat=beat))
         if row is not None:
             return _job_response(row, exp)
         remaining = deadline - loop.time()
@@ -155,7 +149,9 @@ async def _claim(
         pause = min(pause * 2, _POLL_MAX)
 
 
-@router.get("/experiments/{name}/nextjob/", responses=schemas.answers({200: _JOB_ANSWER, 204: {"description": "no job"}}, 404))
+@router.get(
+    "/experiments/{name}/nextjob/", responses=schemas.answers({200: _JOB_ANSWER, 204: {"description": "no job"}}, 404)
+)
 async def next_job_get(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
     """Hand out the next job, RUNNING (204 when there is none): the 0.1.0b6 client's call."""
     return await _claim(request, user_id, path_name(name, "experiment"), {})
@@ -172,5 +168,5 @@ async def next_job_post(request: Request, name: str, user_id: int = Depends(curr
     body = await request.body()
     options = parse_json(body) if body.strip() else {}
     if not isinstance(options, dict):
-        raise Invalid("The nextjob options must be a JSON object, e.g. {\"wait\": 10}.")
+        raise Invalid('The nextjob options must be a JSON object, e.g. {"wait": 10}.')
     return await _claim(request, user_id, exp, options)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schedy.server.errors import PayloadTooLarge
-
 from schedy.server.api.problems import problem
+from schedy.server.errors import PayloadTooLarge
 
 
 class RawPathRouting:

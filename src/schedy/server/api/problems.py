@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,11 +26,18 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.Invalid: 422,
 }
 
-_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Payload too large",
-           415: "Unsupported media type", 422: "Invalid request", 500: "Internal error"}
+_TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    500: "Internal error",
+}
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> Response:
     """A problem+json answer with one readable sentence in ``detail``."""
     body = json.dumps({"title": title, "status": status, "detail": detail}, ensure_ascii=False)
     return Response(body, status_code=status, media_type="application/problem+json", headers=headers)

@@ -62,6 +62,7 @@ class Snapshot:
         jobs: every job of the experiment, oldest first (empty for
             schedulers that do not need the population).
         now: the database clock, seconds since the epoch.
+
     """
 
     jobs: tuple[JobView, ...] = ()
@@ -109,6 +110,7 @@ class Scheduler(ABC):
 
         Raises:
             schedy.errors.DefinitionError: what is wrong, in one sentence.
+
         """
 
     @abstractmethod
@@ -119,11 +121,12 @@ class Scheduler(ABC):
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
         """Choose the next job when none is queued."""
 
-    def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:
+    def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Refuse a job added by hand that this search cannot use.
 
         Raises:
             schedy.errors.DefinitionError: why the job does not fit.
+
         """
 
 

@@ -31,18 +31,20 @@ class Auth:
 
         Raises:
             Forbidden: unknown email, unknown or revoked token.
+
         """
         with self._store.read() as conn:
             owner = users.token_owner(conn, security.hash_api_token(api_token))
         if owner is None or owner.email != users.normalise_email(email):
             raise Forbidden("Wrong email or API token.")
-        return security.issue_session(self._secret, owner[1], owner[0], self._ttl)
+        return security.issue_session(self._secret, owner.user_id, owner.token_id, self._ttl)
 
     def login_with_password(self, email: str, password: str) -> tuple[str, int]:
         """Exchange a password for a session token and its expiry.
 
         Raises:
             Forbidden: unknown email or wrong password.
+
         """
         with self._store.read() as conn:
             user = users.by_email(conn, email)
@@ -65,6 +67,7 @@ class Auth:
 
         Raises:
             Unauthenticated: missing, not Bearer, forged or expired.
+
         """
         if not authorization:
             raise Unauthenticated("This request needs 'Authorization: Bearer <session token>'; get one from token/.")
@@ -80,6 +83,7 @@ class Auth:
 
         Raises:
             Unauthenticated: the user was removed or the API token revoked.
+
         """
         with self._store.read() as conn:
             alive = users.by_id(conn, session.user_id) is not None and (

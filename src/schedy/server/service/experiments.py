@@ -25,6 +25,7 @@ class Experiments:
 
         Raises:
             PreconditionFailed: ``create_only`` and the name exists.
+
         """
         params = dumps(spec.scheduler.to_params())
         with self._store.write() as conn:
@@ -47,6 +48,7 @@ class Experiments:
 
         Raises:
             NotFound: no such experiment for this user.
+
         """
         with self._store.read() as conn:
             row = store_experiments.get(conn, user_id, name)
@@ -67,6 +69,7 @@ class Experiments:
 
         Raises:
             PreconditionFailed: ``ensure`` and it did not exist.
+
         """
         with self._store.write() as conn:
             deleted = store_experiments.delete_named(conn, user_id, name)

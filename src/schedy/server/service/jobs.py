@@ -97,6 +97,7 @@ class Jobs:
 
         Raises:
             NotFound: no such experiment or job.
+
         """
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, experiment)
@@ -122,6 +123,7 @@ class Jobs:
 
         Raises:
             PreconditionFailed: the precondition did not hold (changed, gone or present).
+
         """
         hps, results = dumps(job.hyperparameters), dumps(job.results)
         with self._store.write() as conn:
@@ -167,6 +169,7 @@ class Jobs:
 
         Raises:
             PreconditionFailed: ``ensure`` and the job did not exist.
+
         """
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
@@ -188,6 +191,7 @@ class Jobs:
 
         Raises:
             NotFound: no such job.  PreconditionFailed: the job is no longer RUNNING.
+
         """
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
@@ -198,8 +202,9 @@ class Jobs:
                 raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; stop working on it.")
             return row
 
-    def claim(self, user_id: int, experiment: str, *, worker: str | None = None,
-              heartbeat: float | None = None) -> JobRow | None:
+    def claim(
+        self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
+    ) -> JobRow | None:
         """Hand out the next job (API.md "nextjob"), RUNNING; ``None`` if there is none.
 
         In one transaction: nothing if the experiment is DONE; else the oldest
@@ -233,9 +238,7 @@ class Jobs:
         conn: Connection, exp: ExperimentRow, scheduler: Scheduler, worker: str | None, heartbeat: float | None
     ) -> JobRow | None:
         if scheduler.needs_population:
-            snapshot = Snapshot(
-                jobs=tuple(_view(r) for r in store_jobs.all_of(conn, exp.id)), now=store_jobs.now(conn)
-            )
+            snapshot = Snapshot(jobs=tuple(_view(r) for r in store_jobs.all_of(conn, exp.id)), now=store_jobs.now(conn))
             rng = _experiment_rng(conn, exp)
         else:
             snapshot, rng = _EMPTY, _fresh_rng()

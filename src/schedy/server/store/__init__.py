@@ -35,9 +35,7 @@ class Store:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         self._write_engine = make_engine(url, write=True, pool_size=pool_size)
-        self._read_engine = (
-            make_engine(url, write=False, pool_size=pool_size) if self.is_sqlite else self._write_engine
-        )
+        self._read_engine = make_engine(url, write=False, pool_size=pool_size) if self.is_sqlite else self._write_engine
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
 
     @property

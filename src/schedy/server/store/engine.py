@@ -21,7 +21,7 @@ from sqlalchemy.sql.functions import FunctionElement
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-class db_now(FunctionElement[float]):  # noqa: N801 - reads like the SQL function it compiles to
+class db_now(FunctionElement[float]):
     """The database clock, seconds since the epoch, with sub-second precision."""
 
     type = Float()

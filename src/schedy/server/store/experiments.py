@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
+from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiment_events, experiments, jobs
 
 _COLUMNS = (
@@ -21,7 +22,7 @@ _COLUMNS = (
     experiments.c.updated_at,
 )
 
-ExperimentRow = Row[Any]
+ExperimentRow = AnyRow
 
 
 def get(conn: Connection, owner_id: int, name: str, *, lock: bool = False) -> ExperimentRow | None:
@@ -117,7 +118,7 @@ def add_events(conn: Connection, experiment_id: int, payloads: list[str]) -> Non
         )
 
 
-def events(conn: Connection, experiment_id: int, after_id: int | None, limit: int) -> list[Row[Any]]:
+def events(conn: Connection, experiment_id: int, after_id: int | None, limit: int) -> list[AnyRow]:
     """The experiment's log ``(id, created_at, payload)``, oldest first."""
     query = select(experiment_events.c.id, experiment_events.c.created_at, experiment_events.c.payload).where(
         experiment_events.c.experiment_id == experiment_id

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, case, delete, select, update
+from sqlalchemy import ColumnElement, Connection, case, delete, select, update
 
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
+from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import jobs
 
 QUEUED, RUNNING, CRASHED, PRUNED, DONE = "QUEUED", "RUNNING", "CRASHED", "PRUNED", "DONE"
@@ -41,7 +42,7 @@ COLUMNS = (
     jobs.c.end_reason,
 )
 
-JobRow = Row[Any]
+JobRow = AnyRow
 
 
 def _lease(heartbeat: float | None) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schedy.server.store.engine import db_now
+from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import api_tokens, users
 
 
@@ -23,13 +24,15 @@ def create(conn: Connection, email: str, password_hash: str | None, *, is_admin:
 
     Raises:
         UserExists: the email is taken.
+
     """
     try:
         with conn.begin_nested():
             result = conn.execute(
                 users.insert()
-                .values(email=normalise_email(email), password_hash=password_hash, is_admin=is_admin,
-                        created_at=db_now())
+                .values(
+                    email=normalise_email(email), password_hash=password_hash, is_admin=is_admin, created_at=db_now()
+                )
                 .returning(users.c.id)
             )
             return int(result.scalar_one())
@@ -37,7 +40,7 @@ def create(conn: Connection, email: str, password_hash: str | None, *, is_admin:
         raise UserExists(email) from None
 
 
-def by_email(conn: Connection, email: str) -> Row[tuple[int, str, str | None, bool]] | None:
+def by_email(conn: Connection, email: str) -> AnyRow | None:
     """The user ``(id, email, password_hash, is_admin)`` with this email, if any."""
     return conn.execute(
         select(users.c.id, users.c.email, users.c.password_hash, users.c.is_admin).where(
@@ -46,11 +49,9 @@ def by_email(conn: Connection, email: str) -> Row[tuple[int, str, str | None, bo
     ).one_or_none()
 
 
-def by_id(conn: Connection, user_id: int) -> Row[tuple[int, str, bool]] | None:
+def by_id(conn: Connection, user_id: int) -> AnyRow | None:
     """The user ``(id, email, is_admin)`` with this id, if any."""
-    return conn.execute(
-        select(users.c.id, users.c.email, users.c.is_admin).where(users.c.id == user_id)
-    ).one_or_none()
+    return conn.execute(select(users.c.id, users.c.email, users.c.is_admin).where(users.c.id == user_id)).one_or_none()
 
 
 def count(conn: Connection) -> int:
@@ -58,7 +59,7 @@ def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
 
-def all_users(conn: Connection) -> list[Row[tuple[int, str, bool, float]]]:
+def all_users(conn: Connection) -> list[AnyRow]:
     """Every user ``(id, email, is_admin, created_at)``, oldest first."""
     return list(
         conn.execute(select(users.c.id, users.c.email, users.c.is_admin, users.c.created_at).order_by(users.c.id))
@@ -80,10 +81,10 @@ def add_token(conn: Connection, user_id: int, token_hash: str, label: str | None
     return int(result.scalar_one())
 
 
-def token_owner(conn: Connection, token_hash: str) -> Row[tuple[int, int, str]] | None:
+def token_owner(conn: Connection, token_hash: str) -> AnyRow | None:
     """``(token_id, user_id, email)`` of the live token with this hash, if any."""
     return conn.execute(
-        select(api_tokens.c.id, users.c.id, users.c.email)
+        select(api_tokens.c.id.label("token_id"), users.c.id.label("user_id"), users.c.email)
         .join(users, users.c.id == api_tokens.c.user_id)
         .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
     ).one_or_none()
@@ -101,7 +102,7 @@ def token_is_live(conn: Connection, token_id: int, user_id: int) -> bool:
     )
 
 
-def tokens_of(conn: Connection, user_id: int) -> list[Row[tuple[int, str | None, float, float | None]]]:
+def tokens_of(conn: Connection, user_id: int) -> list[AnyRow]:
     """The user's tokens ``(id, label, created_at, revoked_at)``, oldest first."""
     return list(
         conn.execute(

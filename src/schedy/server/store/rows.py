@@ -1,0 +1,9 @@
+"""The type of the rows store functions return (columns read by name)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias, Unpack
+
+from sqlalchemy import Row
+
+AnyRow: TypeAlias = Row[Unpack[tuple[Any, ...]]]
