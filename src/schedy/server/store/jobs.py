@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Select, case, delete, select, update
 
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
@@ -68,16 +68,24 @@ def _transition(status: str) -> dict[str, Any]:
     return values
 
 
-def claim_queued(conn: Connection, experiment_id: int, worker: str | None, heartbeat: float | None) -> JobRow | None:
-    """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued."""
-    oldest = (
+def queue_head(experiment_id: int) -> Select[tuple[int]]:
+    """The pk of the next queued job, locked and skipping jobs locked by other claims.
+
+    It walks the queue index ``(experiment_id, status, priority, pk)`` in
+    index order, so it never visits claimed rows.
+    """
+    return (
         select(jobs.c.pk)
         .where(jobs.c.experiment_id == experiment_id, jobs.c.status == QUEUED)
         .order_by(jobs.c.priority, jobs.c.pk)
         .limit(1)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
+
+
+def claim_queued(conn: Connection, experiment_id: int, worker: str | None, heartbeat: float | None) -> JobRow | None:
+    """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued."""
+    oldest = queue_head(experiment_id).scalar_subquery()
     return conn.execute(
         update(jobs)
         .where(jobs.c.pk == oldest)

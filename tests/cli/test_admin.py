@@ -1,0 +1,95 @@
+"""``schedy server`` first start, and ``schedy user`` against the database."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from schedy.testing import ServiceProcess
+
+
+def _schedy(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "schedy.cli.main", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_first_start_creates_an_admin_and_a_private_client_config(tmp_path, database_url):
+    with ServiceProcess.start(tmp_path / "home", database_url) as service:
+        config = service.first_start_config()
+        mode = stat.S_IMODE((tmp_path / "home" / "client.json").stat().st_mode)
+        log = service.log()
+        token = httpx.post(service.url + "token/", json={"email": config["email"], "token": config["token"]})
+    assert mode == 0o600
+    assert config["root"] == service.url
+    assert config["token_type"] == "api_token"
+    assert "Created the first user, admin@localhost (password: " in log
+    assert token.status_code == 200
+
+
+def test_second_start_creates_no_other_user_and_keeps_the_config(tmp_path):
+    home = tmp_path / "home"
+    with ServiceProcess.start(home) as first:
+        config = first.first_start_config()
+    with ServiceProcess.start(home, first.database_url) as second:
+        assert second.first_start_config() == config
+        assert "Created the first user" not in second.log()
+
+
+def test_user_add_then_login_with_password_and_token(tmp_path, database_url):
+    added = _schedy("user", "add", "Ada@Example.com", "--password-stdin", "--database", database_url,
+                    stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    assert "Created user ada@example.com." in added.stdout
+    token = added.stdout.split("API token (shown once): ")[1].strip()
+    listed = _schedy("user", "list", "--database", database_url)
+    assert listed.stdout.splitlines() == ["ada@example.com"]
+    with ServiceProcess.start(tmp_path / "home", database_url) as service:
+        by_password = httpx.post(service.url + "passauth/", json={"email": "ada@example.com",
+                                                                 "token": "correct horse battery"})
+        by_token = httpx.post(service.url + "token/", json={"email": "ada@example.com", "token": token})
+    assert by_password.status_code == 200
+    assert by_token.status_code == 200
+
+
+def test_user_add_refuses_a_duplicate_in_one_line(database_url):
+    _schedy("user", "add", "a@b.c", "--password-stdin", "--database", database_url, stdin="longenough\n")
+    again = _schedy("user", "add", "A@B.C", "--password-stdin", "--database", database_url, stdin="longenough\n")
+    assert again.returncode == 1
+    assert again.stderr.strip() == "schedy: A user with email A@B.C already exists."
+
+
+def test_short_passwords_are_refused(tmp_path):
+    result = _schedy("user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{tmp_path}/db",
+                     stdin="short\n")
+    assert result.returncode == 1
+    assert "at least 8 characters" in result.stderr
+
+
+def test_passwd_changes_the_password(tmp_path):
+    url = f"sqlite:///{tmp_path}/db"
+    _schedy("user", "add", "a@b.c", "--password-stdin", "--database", url, stdin="first-password\n")
+    changed = _schedy("user", "passwd", "a@b.c", "--password-stdin", "--database", url, stdin="second-password\n")
+    assert changed.returncode == 0, changed.stderr
+    with ServiceProcess.start(tmp_path / "home", url) as service:
+        old = httpx.post(service.url + "passauth/", json={"email": "a@b.c", "token": "first-password"})
+        new = httpx.post(service.url + "passauth/", json={"email": "a@b.c", "token": "second-password"})
+    assert (old.status_code, new.status_code) == (403, 200)
+
+
+@pytest.mark.parametrize("command", [["server"], ["user", "add"], ["user", "list"], ["user", "passwd"]])
+def test_help_is_clear(command):
+    result = _schedy(*command, "--help")
+    assert result.returncode == 0
+    assert "--database" in result.stdout
