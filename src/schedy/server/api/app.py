@@ -7,7 +7,7 @@ from importlib import metadata
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from schedy.server.api import auth_routes, experiments_routes, jobs_routes, problems
+from schedy.server.api import auth_routes, docs, experiments_routes, jobs_routes, problems
 from schedy.server.api.deps import Services
 from schedy.server.api.middleware import BodyLimit, RawPathRouting
 from schedy.server.security import new_jwt_secret
@@ -45,7 +45,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     with store.write() as conn:
         secret = installation.get_or_create(conn, "jwt_secret", new_jwt_secret)
 
-    app = FastAPI(title="Schedy", version=_version(), description=API_DESCRIPTION, redirect_slashes=True)
+    app = FastAPI(
+        title="Schedy",
+        version=_version(),
+        description=API_DESCRIPTION,
+        redirect_slashes=True,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = Services(
         settings=settings,
         store=store,
@@ -54,6 +61,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         jobs=Jobs(store),
     )
     problems.install(app)
+    docs.install(app)
     app.include_router(auth_routes.router)
     app.include_router(experiments_routes.router)
     app.include_router(jobs_routes.router)
