@@ -10,6 +10,7 @@ Example:
     ...                    exploit=Truncate(0.2), explore={"lr": Perturb()})
     >>> PBTParams.from_wire(params.to_wire()) == params
     True
+
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ class PBTParams:
         init: hyperparameter name → distribution of the initial population.
         population_size: number of members (``numParallel``).
         max_generations: a member is finished when it reaches this generation.
+
     """
 
     objective: str
@@ -191,6 +193,7 @@ class PBTParams:
 
         Raises:
             schedy.errors.DefinitionError: what is wrong, in one sentence.
+
         """
         exact_keys(
             obj,
@@ -229,7 +232,6 @@ def is_worse(a: float | None, b: float | None, objective: str) -> bool:
     """
     a_bad = a is None or math.isnan(a)
     b_bad = b is None or math.isnan(b)
-    if a_bad or b_bad:
+    if a is None or b is None or a_bad or b_bad:
         return a_bad and not b_bad
-    assert a is not None and b is not None
     return a < b if objective == MAXIMIZE else a > b

@@ -36,6 +36,7 @@ import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeGuard
 
 from schedy.errors import DefinitionError
@@ -111,28 +112,31 @@ def _quantile_size(n: int, proportion: float) -> int:
     return min(math.ceil(round(n * proportion, 9)), n // 2)
 
 
-@dataclass(frozen=True)
 class _Member:
-    """One lineage of the population: its jobs, oldest first (never empty)."""
+    """One lineage of the population: its jobs, oldest first (never empty).
 
-    id: str
-    jobs: tuple[JobView, ...]
+    Facts are cached: a decision asks for them many times, and the jobs never
+    change during one.
+    """
+
+    def __init__(self, member_id: str, jobs: tuple[JobView, ...]) -> None:
+        self.id = member_id
+        self.jobs = jobs
 
     @property
     def latest(self) -> JobView:
         return self.jobs[-1]
 
-    @property
+    @cached_property
     def latest_done(self) -> JobView | None:
         return next((job for job in reversed(self.jobs) if job.status == _DONE), None)
 
-    @property
+    @cached_property
     def generation(self) -> int:
         """The generation of the latest DONE job; 0 before the first one."""
-        done = self.latest_done
-        return 0 if done is None else generation_of(done)
+        return 0 if self.latest_done is None else generation_of(self.latest_done)
 
-    @property
+    @cached_property
     def busy(self) -> bool:
         # Anything neither DONE nor failed is in flight (QUEUED, RUNNING, or a
         # status this version does not know): never two jobs at once (rule 3).

@@ -9,9 +9,10 @@ from typing import Any
 from schedy.errors import DefinitionError
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.manual import Manual
+from schedy.server.schedulers.pbt import PBT
 from schedy.server.schedulers.random_search import RandomSearch
 
-SCHEDULERS: dict[str, type[Scheduler]] = {cls.name: cls for cls in (Manual, RandomSearch)}
+SCHEDULERS: dict[str, type[Scheduler]] = {cls.name: cls for cls in (Manual, RandomSearch, PBT)}
 
 
 def register(cls: type[Scheduler]) -> None:
@@ -24,11 +25,10 @@ def parse_scheduler(obj: Any) -> Scheduler:
 
     Raises:
         schedy.errors.DefinitionError: unknown name, wrong shape or bad parameters.
+
     """
     if not isinstance(obj, dict) or len(obj) != 1:
-        raise DefinitionError(
-            'The scheduler must be an object with exactly one key, its name, e.g. {"Manual": null}.'
-        )
+        raise DefinitionError('The scheduler must be an object with exactly one key, its name, e.g. {"Manual": null}.')
     ((name, params),) = obj.items()
     cls = SCHEDULERS.get(name)
     if cls is None:

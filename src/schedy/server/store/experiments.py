@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
 
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
@@ -32,10 +33,17 @@ def get(conn: Connection, owner_id: int, name: str, *, lock: bool = False) -> Ex
     (PostgreSQL ``FOR UPDATE``; SQLite write transactions are already
     exclusive), serialising schedulers that need a consistent population.
     """
-    query = select(*_COLUMNS).where(experiments.c.owner_id == owner_id, experiments.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).one_or_none()
+    statement = _get_statement(lock and conn.dialect.name == "postgresql")
+    return conn.execute(statement, {"p_owner": owner_id, "p_name": name}).one_or_none()
+
+
+@cache
+def _get_statement(lock: bool) -> Select[Any]:
+    # Built once: this lookup starts every request on an experiment.
+    query = select(*_COLUMNS).where(
+        experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name")
+    )
+    return query.with_for_update() if lock else query
 
 
 def create(

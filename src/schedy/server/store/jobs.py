@@ -4,13 +4,32 @@ Every function runs inside the caller's transaction. The claim is a single
 ``UPDATE … WHERE pk = (SELECT … LIMIT 1 [FOR UPDATE SKIP LOCKED])
 RETURNING …`` statement walking the queue index, so it costs the same with
 ten jobs or ten million and never hands one job to two callers.
+
+The statements of the hot paths are built once, with bound parameters, and
+reused: building a SQLAlchemy expression and its cache key on every call
+cost several times what SQLite takes to run it.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, case, delete, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Delete,
+    Float,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    case,
+    delete,
+    select,
+    update,
+)
 
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
@@ -45,22 +64,31 @@ COLUMNS = (
 JobRow = AnyRow
 
 
-def _lease(heartbeat: float | None) -> dict[str, Any]:
-    if heartbeat is None:
-        return {"heartbeat_interval": None, "lease_expires_at": None}
-    return {"heartbeat_interval": heartbeat, "lease_expires_at": db_now() + heartbeat * LEASE_BEATS}
+def _p(name: str) -> BindParameter[Any]:
+    # Parameter names must differ from column names in INSERT/UPDATE statements.
+    return bindparam(f"p_{name}")
 
 
-def _transition(status: str) -> dict[str, Any]:
-    """Service-managed columns that follow a change to ``status``."""
-    values: dict[str, Any] = {"status": status, "updated_at": db_now(), "version": jobs.c.version + 1}
-    if status == RUNNING:
+_LEASE = db_now() + bindparam("p_lease", type_=Float)  # NULL lease → NULL expiry
+
+
+def _lease_params(heartbeat: float | None) -> dict[str, Any]:
+    return {"p_heartbeat": heartbeat, "p_lease": None if heartbeat is None else heartbeat * LEASE_BEATS}
+
+
+def _this_job() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return (jobs.c.experiment_id == _p("experiment"), jobs.c.job_id == _p("job"))
+
+
+def _transition(status_group: str) -> dict[str, Any]:
+    """Service-managed columns that follow a change to a status of ``status_group``."""
+    values: dict[str, Any] = {"status": _p("status"), "updated_at": db_now(), "version": jobs.c.version + 1}
+    if status_group == RUNNING:
         values["started_at"] = case((jobs.c.status != RUNNING, db_now()), else_=jobs.c.started_at)
-        values["finished_at"] = None
-        values["end_reason"] = None
+        values.update(finished_at=None, end_reason=None)
         return values
-    values.update(_lease(None))
-    if status in FINISHED:
+    values.update(heartbeat_interval=None, lease_expires_at=None)
+    if status_group == DONE:
         values["finished_at"] = case((jobs.c.status.in_(FINISHED), jobs.c.finished_at), else_=db_now())
         values["end_reason"] = case((jobs.c.status.in_(FINISHED), jobs.c.end_reason), else_="reported")
     else:  # QUEUED again: a fresh start.
@@ -68,7 +96,11 @@ def _transition(status: str) -> dict[str, Any]:
     return values
 
 
-def queue_head(experiment_id: int) -> Select[tuple[int]]:
+def _group(status: str) -> str:
+    return DONE if status in FINISHED else status
+
+
+def queue_head(experiment_id: int | BindParameter[Any]) -> Select[tuple[int]]:
     """The pk of the next queued job, locked and skipping jobs locked by other claims.
 
     It walks the queue index ``(experiment_id, status, priority, pk)`` in
@@ -83,22 +115,55 @@ def queue_head(experiment_id: int) -> Select[tuple[int]]:
     )
 
 
-def claim_queued(conn: Connection, experiment_id: int, worker: str | None, heartbeat: float | None) -> JobRow | None:
-    """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued."""
-    oldest = queue_head(experiment_id).scalar_subquery()
-    return conn.execute(
+@cache
+def _claim_statement() -> Update:
+    return (
         update(jobs)
-        .where(jobs.c.pk == oldest)
+        .where(jobs.c.pk == queue_head(_p("experiment")).scalar_subquery())
         .values(
             status=RUNNING,
             version=jobs.c.version + 1,
             started_at=db_now(),
             updated_at=db_now(),
-            worker=worker,
-            **_lease(heartbeat),
+            worker=_p("worker"),
+            heartbeat_interval=_p("heartbeat"),
+            lease_expires_at=_LEASE,
         )
         .returning(*COLUMNS)
-    ).one_or_none()
+    )
+
+
+def claim_queued(conn: Connection, experiment_id: int, worker: str | None, heartbeat: float | None) -> JobRow | None:
+    """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued."""
+    params = {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat)}
+    return conn.execute(_claim_statement(), params).one_or_none()
+
+
+@cache
+def _insert_statement(dialect: str, status_group: str, if_absent: bool) -> Insert:
+    started = db_now() if status_group in (RUNNING, DONE) else None
+    statement = insert_ignore(dialect, jobs, ["experiment_id", "job_id"]) if if_absent else jobs.insert()
+    return statement.values(
+        experiment_id=_p("experiment"),
+        job_id=_p("job"),
+        status=_p("status"),
+        priority=0,
+        hyperparameters=_p("hps"),
+        results=_p("results"),
+        version=1,
+        created_at=db_now(),
+        updated_at=db_now(),
+        started_at=started,
+        finished_at=db_now() if status_group == DONE else None,
+        end_reason="reported" if status_group == DONE else None,
+        worker=_p("worker"),
+        member=_p("member"),
+        generation=_p("generation"),
+        parent=_p("parent"),
+        attempt=_p("attempt"),
+        heartbeat_interval=_p("heartbeat"),
+        lease_expires_at=_LEASE,
+    ).returning(*COLUMNS)
 
 
 def insert(
@@ -118,38 +183,44 @@ def insert(
     if_absent: bool = False,
 ) -> JobRow | None:
     """Create a job; with ``if_absent``, ``None`` when the id is taken (nothing written)."""
-    statement = insert_ignore(conn, jobs, ["experiment_id", "job_id"]) if if_absent else jobs.insert()
-    return conn.execute(
-        statement.values(
-            experiment_id=experiment_id,
-            job_id=job_id,
-            status=status,
-            priority=0,
-            hyperparameters=hyperparameters,
-            results=results,
-            version=1,
-            created_at=db_now(),
-            updated_at=db_now(),
-            started_at=db_now() if status in (RUNNING, *FINISHED) else None,
-            finished_at=db_now() if status in FINISHED else None,
-            end_reason="reported" if status in FINISHED else None,
-            worker=worker,
-            member=member,
-            generation=generation,
-            parent=parent,
-            attempt=attempt,
-            **_lease(heartbeat if status == RUNNING else None),
-        ).returning(*COLUMNS)
-    ).one_or_none()
+    params = {
+        "p_experiment": experiment_id,
+        "p_job": job_id,
+        "p_status": status,
+        "p_hps": hyperparameters,
+        "p_results": results,
+        "p_worker": worker,
+        "p_member": member,
+        "p_generation": generation,
+        "p_parent": parent,
+        "p_attempt": attempt,
+        **_lease_params(heartbeat if status == RUNNING else None),
+    }
+    statement = _insert_statement(conn.dialect.name, _group(status), if_absent)
+    return conn.execute(statement, params).one_or_none()
 
 
-def _where(experiment_id: int, job_id: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return (jobs.c.experiment_id == experiment_id, jobs.c.job_id == job_id)
+@cache
+def _get_statement() -> Select[Any]:
+    return select(*COLUMNS).where(*_this_job())
 
 
 def get(conn: Connection, experiment_id: int, job_id: str) -> JobRow | None:
     """The job, if it exists."""
-    return conn.execute(select(*COLUMNS).where(*_where(experiment_id, job_id))).one_or_none()
+    return conn.execute(_get_statement(), {"p_experiment": experiment_id, "p_job": job_id}).one_or_none()
+
+
+@cache
+def _replace_statement(status_group: str, conditional: bool) -> Update:
+    conditions = list(_this_job())
+    if conditional:
+        conditions += [jobs.c.pk == _p("pk"), jobs.c.version == _p("version")]
+    return (
+        update(jobs)
+        .where(*conditions)
+        .values(hyperparameters=_p("hps"), results=_p("results"), **_transition(status_group))
+        .returning(*COLUMNS)
+    )
 
 
 def replace(
@@ -167,39 +238,56 @@ def replace(
     ``expected`` is the ``(pk, version)`` the caller's ETag names; when
     given, the update happens only if the job is still that version.
     """
-    conditions = list(_where(experiment_id, job_id))
+    params: dict[str, Any] = {
+        "p_experiment": experiment_id,
+        "p_job": job_id,
+        "p_status": status,
+        "p_hps": hyperparameters,
+        "p_results": results,
+    }
     if expected is not None:
-        conditions += [jobs.c.pk == expected[0], jobs.c.version == expected[1]]
-    return conn.execute(
-        update(jobs)
-        .where(*conditions)
-        .values(hyperparameters=hyperparameters, results=results, **_transition(status))
-        .returning(*COLUMNS)
-    ).one_or_none()
+        params.update(p_pk=expected[0], p_version=expected[1])
+    return conn.execute(_replace_statement(_group(status), expected is not None), params).one_or_none()
+
+
+@cache
+def _delete_statement() -> Delete:
+    return delete(jobs).where(*_this_job())
 
 
 def delete_one(conn: Connection, experiment_id: int, job_id: str) -> bool:
     """Delete the job; ``False`` if it did not exist."""
-    return conn.execute(delete(jobs).where(*_where(experiment_id, job_id))).rowcount == 1
+    return conn.execute(_delete_statement(), {"p_experiment": experiment_id, "p_job": job_id}).rowcount == 1
+
+
+@cache
+def _heartbeat_statement() -> Update:
+    interval = jobs.c.heartbeat_interval
+    return (
+        update(jobs)
+        .where(*_this_job(), jobs.c.status == RUNNING)
+        .values(lease_expires_at=case((interval.is_(None), None), else_=db_now() + interval * LEASE_BEATS))
+        .returning(*COLUMNS)
+    )
 
 
 def heartbeat(conn: Connection, experiment_id: int, job_id: str) -> JobRow | None:
     """Extend a RUNNING job's lease (the ETag does not change); ``None`` if not RUNNING."""
-    interval = jobs.c.heartbeat_interval
-    return conn.execute(
-        update(jobs)
-        .where(*_where(experiment_id, job_id), jobs.c.status == RUNNING)
-        .values(lease_expires_at=case((interval.is_(None), None), else_=db_now() + interval * LEASE_BEATS))
-        .returning(*COLUMNS)
-    ).one_or_none()
+    return conn.execute(_heartbeat_statement(), {"p_experiment": experiment_id, "p_job": job_id}).one_or_none()
+
+
+@cache
+def _page_statement(first: bool) -> Select[Any]:
+    query = select(*COLUMNS).where(jobs.c.experiment_id == _p("experiment"))
+    if not first:
+        query = query.where(jobs.c.pk > _p("after"))
+    return query.order_by(jobs.c.pk).limit(_p("limit"))
 
 
 def page(conn: Connection, experiment_id: int, after_pk: int | None, limit: int) -> list[JobRow]:
     """Up to ``limit`` jobs with pk > ``after_pk``, oldest first."""
-    query = select(*COLUMNS).where(jobs.c.experiment_id == experiment_id)
-    if after_pk is not None:
-        query = query.where(jobs.c.pk > after_pk)
-    return list(conn.execute(query.order_by(jobs.c.pk).limit(limit)))
+    params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
+    return list(conn.execute(_page_statement(after_pk is None), params))
 
 
 def all_of(conn: Connection, experiment_id: int) -> list[JobRow]:

@@ -110,6 +110,8 @@ jobs = Table(
     # order. With (experiment, status, pk) and ORDER BY pk, PostgreSQL's
     # planner walks the primary key past every claimed row instead.
     Index("ix_jobs_queue", "experiment_id", "status", "priority", "pk"),
+    # Lists and population snapshots read an experiment's jobs in pk order.
+    Index("ix_jobs_experiment_order", "experiment_id", "pk"),
 )
 
 experiment_events = Table(
