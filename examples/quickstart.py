@@ -1,0 +1,168 @@
+"""Schedy's main job, end to end on one machine.
+
+1. starts ``schedy server`` on the embedded SQLite store (``~/.schedy/``,
+   or ``$SCHEDY_HOME``), on port 8700 or a free port if that one is taken;
+2. creates a random search and runs several worker processes
+   (``examples/worker.py``) that share it, while this script shows progress
+   and the best result so far;
+3. prints the best job and where to browse the results, then stops the
+   service (``--keep-serving`` leaves it running).
+
+Run it with ``make demo`` (which installs Schedy in ``.venv`` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import schedy
+from schedy.errors import SchedyError
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` if nothing listens there, else any free port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(home: Path, port: int) -> subprocess.Popen[str]:
+    """``schedy server`` on the SQLite file in ``home``; returns once it answers."""
+    env = {**os.environ, "SCHEDY_HOME": str(home)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "schedy.cli.main", "server", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    threading.Thread(target=_relay, args=(server,), daemon=True).start()
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("schedy server stopped; see its messages above.")
+        try:
+            with urllib.request.urlopen(url + "ping/", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("schedy server did not start within 60 s.")
+
+
+def _relay(server: subprocess.Popen[str]) -> None:
+    """Show what the service prints (e.g. the first start's login), marked as its own."""
+    assert server.stdout is not None
+    for line in server.stdout:
+        print(f"  [schedy server] {line.rstrip()}", flush=True)
+
+
+def client_config(home: Path, url: str) -> dict[str, str]:
+    """The configuration the first start wrote, pointed at this server."""
+    path = home / "client.json"
+    try:
+        config: dict[str, str] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise SystemExit(f"No client configuration at {path}; run `schedy gen-token` or set SCHEDY_CONFIG.") from None
+    config["root"] = url
+    return config
+
+
+def progress(exp: schedy.Experiment, total: int) -> tuple[int, schedy.Job | None]:
+    """Finished jobs so far and the best one."""
+    done = [job for job in exp.all_jobs() if job.status == schedy.Job.DONE]
+    best = min(done, key=lambda job: job.results["loss"], default=None)
+    return len(done), best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run a random search with several workers on a local Schedy.")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=50, help="jobs per worker")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--keep-serving", action="store_true", help="leave the service running at the end")
+    args = parser.parse_args()
+
+    home = Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy")
+    port = free_port(args.port)
+    server = start_server(home, port)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        config = client_config(home, url)
+        name = f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}"
+        db = schedy.SchedyDB(config_override=config)
+        db.add_experiment(
+            schedy.RandomSearch(
+                name,
+                {
+                    "x": schedy.random.Uniform(-5, 5),
+                    "y": schedy.random.Uniform(-5, 5),
+                    "lr": schedy.random.LogUniform(1e-5, 1),
+                },
+            )
+        )
+        exp = db.get_experiment(name)
+        print(f"Schedy is running at {url} (data in {home}); experiment {name!r}.")
+        env = {**os.environ, "SCHEDY_ROOT": url, "SCHEDY_EMAIL": config["email"], "SCHEDY_TOKEN": config["token"],
+               "SCHEDY_TOKEN_TYPE": config.get("token_type", "api_token")}
+        workers = [
+            subprocess.Popen(
+                [sys.executable, str(HERE / "worker.py"), "--experiment", name, "--trials", str(args.trials)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+            for _ in range(args.workers)
+        ]
+        total = args.workers * args.trials
+        live = sys.stdout.isatty()
+        last = ""
+        while any(w.poll() is None for w in workers):
+            done, best = progress(exp, total)
+            shown = f"best loss {best.results['loss']:.4f}" if best else "no result yet"
+            line = f"{args.workers} workers: {done}/{total} jobs done, {shown}"
+            if live:
+                print(f"\r{line}   ", end="", flush=True)
+            elif line != last:
+                print(line, flush=True)
+            last = line
+            time.sleep(0.5)
+        failed = [w.returncode for w in workers if w.returncode]
+        done, best = progress(exp, total)
+        print(f"\r{args.workers} workers: {done}/{total} jobs done.{' ' * 30}")
+        if failed:
+            raise SystemExit(f"{len(failed)} worker(s) failed (exit codes {failed}).")
+        if best is None:
+            raise SystemExit("No job finished.")
+        print(f"Best: loss {best.results['loss']:.4f} with {best.hyperparameters} (job {best.id}).")
+        print(f"Browse every job: {url} (API documentation: {url}docs).")
+        db.close()
+        if args.keep_serving:
+            print("The service keeps running; stop it with Ctrl-C.")
+            server.wait()
+    except SchedyError as exc:
+        raise SystemExit(f"schedy: {exc}") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
