@@ -52,3 +52,4 @@ class Settings:
     max_page_size: int = 5000
     max_wait: float = 60.0
     pool_size: int = 8
+    lease_sweep_interval: float = 1.0

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import metadata
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from schedy.server.api import auth_routes, docs, experiments_routes, jobs_routes, problems
@@ -14,8 +20,11 @@ from schedy.server.security import new_jwt_secret
 from schedy.server.service.auth import Auth
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
+from schedy.server.service.leases import Leases
 from schedy.server.settings import Settings
 from schedy.server.store import Store, installation, migrate
+
+logger = logging.getLogger("schedy.server")
 
 API_DESCRIPTION = """\
 Schedy's wire protocol: experiments, jobs, and `nextjob`, the atomic step
@@ -23,6 +32,16 @@ that hands every worker its next job. Names in paths are percent-encoded
 with no safe characters. Authenticate with `token/` (email + API token) or
 `passauth/` (email + password) and send `Authorization: Bearer <token>`.
 """
+
+
+async def _sweep_forever(leases: Leases, interval: float) -> None:
+    """End jobs whose lease lapsed, every ``interval`` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(leases.sweep)
+        except Exception:  # a failed sweep is retried at the next tick
+            logger.exception("The lease sweep failed")
 
 
 def _version() -> str:
@@ -45,7 +64,21 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     with store.write() as conn:
         secret = installation.get_or_create(conn, "jwt_secret", new_jwt_secret)
 
+    leases = Leases(store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if settings.lease_sweep_interval > 0:
+            sweeper = asyncio.create_task(_sweep_forever(leases, settings.lease_sweep_interval))
+        yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Schedy",
         version=_version(),
         description=API_DESCRIPTION,

@@ -228,14 +228,20 @@ class Jobs:
             exp = self._experiment(conn, user_id, name, lock=True)
         if exp.status == "DONE":
             return None
-        row = store_jobs.claim_queued(conn, exp.id, worker, heartbeat)
+        max_run_time = json.loads(exp.options).get("maxRunTime") if heartbeat is None else None
+        row = store_jobs.claim_queued(conn, exp.id, worker, heartbeat, max_run_time)
         if row is not None:
             return row
-        return self._schedule(conn, exp, scheduler, worker, heartbeat)
+        return self._schedule(conn, exp, scheduler, worker, heartbeat, max_run_time)
 
     @staticmethod
     def _schedule(
-        conn: Connection, exp: ExperimentRow, scheduler: Scheduler, worker: str | None, heartbeat: float | None
+        conn: Connection,
+        exp: ExperimentRow,
+        scheduler: Scheduler,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
     ) -> JobRow | None:
         if scheduler.needs_population:
             snapshot = Snapshot(jobs=tuple(_view(r) for r in store_jobs.all_of(conn, exp.id)), now=store_jobs.now(conn))
@@ -260,6 +266,7 @@ class Jobs:
             dumps(new.results),
             worker=worker,
             heartbeat=heartbeat,
+            max_run_time=max_run_time,
             member=new.member,
             generation=new.generation,
             parent=new.parent,

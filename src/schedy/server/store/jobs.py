@@ -72,8 +72,10 @@ def _p(name: str) -> BindParameter[Any]:
 _LEASE = db_now() + bindparam("p_lease", type_=Float)  # NULL lease → NULL expiry
 
 
-def _lease_params(heartbeat: float | None) -> dict[str, Any]:
-    return {"p_heartbeat": heartbeat, "p_lease": None if heartbeat is None else heartbeat * LEASE_BEATS}
+def _lease_params(heartbeat: float | None, max_run_time: float | None) -> dict[str, Any]:
+    """A lease of LEASE_BEATS heartbeats, else of the maximum run time, else none."""
+    lease = heartbeat * LEASE_BEATS if heartbeat is not None else max_run_time
+    return {"p_heartbeat": heartbeat, "p_lease": lease}
 
 
 def _this_job() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -133,9 +135,19 @@ def _claim_statement() -> Update:
     )
 
 
-def claim_queued(conn: Connection, experiment_id: int, worker: str | None, heartbeat: float | None) -> JobRow | None:
-    """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued."""
-    params = {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat)}
+def claim_queued(
+    conn: Connection,
+    experiment_id: int,
+    worker: str | None,
+    heartbeat: float | None,
+    max_run_time: float | None = None,
+) -> JobRow | None:
+    """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued.
+
+    The job gets a lease of ``LEASE_BEATS`` heartbeats when the worker will
+    send them, else of ``max_run_time`` seconds when the experiment sets one.
+    """
+    params = {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat, max_run_time)}
     return conn.execute(_claim_statement(), params).one_or_none()
 
 
@@ -176,6 +188,7 @@ def insert(
     *,
     worker: str | None = None,
     heartbeat: float | None = None,
+    max_run_time: float | None = None,
     member: str | None = None,
     generation: int | None = None,
     parent: str | None = None,
@@ -194,7 +207,7 @@ def insert(
         "p_generation": generation,
         "p_parent": parent,
         "p_attempt": attempt,
-        **_lease_params(heartbeat if status == RUNNING else None),
+        **(_lease_params(heartbeat, max_run_time) if status == RUNNING else _lease_params(None, None)),
     }
     statement = _insert_statement(conn.dialect.name, _group(status), if_absent)
     return conn.execute(statement, params).one_or_none()
@@ -266,7 +279,12 @@ def _heartbeat_statement() -> Update:
     return (
         update(jobs)
         .where(*_this_job(), jobs.c.status == RUNNING)
-        .values(lease_expires_at=case((interval.is_(None), None), else_=db_now() + interval * LEASE_BEATS))
+        # A lease from the experiment's maximum run time (no interval) is a hard cap: kept as it is.
+        .values(
+            lease_expires_at=case(
+                (interval.is_(None), jobs.c.lease_expires_at), else_=db_now() + interval * LEASE_BEATS
+            )
+        )
         .returning(*COLUMNS)
     )
 

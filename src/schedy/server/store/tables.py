@@ -112,6 +112,8 @@ jobs = Table(
     Index("ix_jobs_queue", "experiment_id", "status", "priority", "pk"),
     # Lists and population snapshots read an experiment's jobs in pk order.
     Index("ix_jobs_experiment_order", "experiment_id", "pk"),
+    # The lease sweep looks for lapsed leases; only RUNNING jobs have one.
+    Index("ix_jobs_lease", "lease_expires_at"),
 )
 
 experiment_events = Table(

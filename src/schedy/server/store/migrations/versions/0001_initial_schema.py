@@ -115,10 +115,12 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.create_index("ix_jobs_queue", ["experiment_id", "status", "priority", "pk"], unique=False)
         batch_op.create_index("ix_jobs_experiment_order", ["experiment_id", "pk"], unique=False)
+        batch_op.create_index("ix_jobs_lease", ["lease_expires_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_jobs_lease")
         batch_op.drop_index("ix_jobs_experiment_order")
         batch_op.drop_index("ix_jobs_queue")
 

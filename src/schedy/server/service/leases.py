@@ -1,0 +1,58 @@
+"""Ending jobs whose worker went silent, and retrying them if the experiment allows.
+
+Every service process runs :meth:`Leases.sweep` every second or so (see
+:func:`schedy.server.api.app.create_app`). A job whose lease lapsed
+becomes CRASHED with ``endReason: "lease-expired"``; if its experiment
+sets ``maxRetries`` and the job has attempts left, a new QUEUED job with the
+same hyperparameters, results and lineage and ``attempt + 1`` is added, and
+the queue hands it out before asking the scheduler for new work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from schedy.server.service.jobs import new_job_id
+from schedy.server.store import Store, leases
+from schedy.server.store import experiments as store_experiments
+from schedy.server.store import jobs as store_jobs
+from schedy.server.wire import dumps
+
+logger = logging.getLogger("schedy.server.leases")
+
+
+class Leases:
+    """Sweeps lapsed leases for one service process."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def sweep(self) -> int:
+        """End every job whose lease lapsed; return how many."""
+        with self._store.write() as conn:
+            lapsed = leases.expire(conn)
+            if not lapsed:
+                return 0
+            options = leases.experiment_options(conn, {row.experiment_id for row in lapsed})
+            for row in lapsed:
+                max_retries = json.loads(options.get(row.experiment_id, "{}")).get("maxRetries", 0)
+                retry = None
+                if row.attempt <= max_retries:
+                    retry = new_job_id()
+                    store_jobs.insert(
+                        conn,
+                        row.experiment_id,
+                        retry,
+                        store_jobs.QUEUED,
+                        row.hyperparameters,
+                        row.results,
+                        member=row.member,
+                        generation=row.generation,
+                        parent=row.parent,
+                        attempt=row.attempt + 1,
+                    )
+                event = {"kind": "lease-expired", "job": row.job_id, "attempt": row.attempt, "retry": retry}
+                store_experiments.add_events(conn, row.experiment_id, [dumps(event)])
+        logger.info("Ended %d job(s) whose lease lapsed.", len(lapsed))
+        return len(lapsed)

@@ -1,0 +1,69 @@
+"""Leases: RUNNING jobs whose worker stopped sending heartbeats.
+
+A job claimed with a heartbeat interval (or in an experiment with a
+maximum run time) carries ``lease_expires_at``. :func:`expire` ends the
+jobs whose lease lapsed, atomically, so several service processes may sweep
+at once and each lapsed job is ended exactly once.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import Connection, Select, Update, bindparam, select, update
+
+from schedy.server.store.engine import db_now
+from schedy.server.store.rows import AnyRow
+from schedy.server.store.tables import experiments, jobs
+
+LEASE_EXPIRED = "lease-expired"
+
+
+@cache
+def _expire_statement() -> Update:
+    lapsed = (
+        select(jobs.c.pk)
+        .where(jobs.c.lease_expires_at < db_now(), jobs.c.status == "RUNNING")
+        .limit(bindparam("p_limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(jobs)
+        .where(jobs.c.pk.in_(lapsed.scalar_subquery()))
+        .values(
+            status="CRASHED",
+            end_reason=LEASE_EXPIRED,
+            finished_at=db_now(),
+            updated_at=db_now(),
+            version=jobs.c.version + 1,
+            lease_expires_at=None,
+            heartbeat_interval=None,
+        )
+        .returning(
+            jobs.c.experiment_id,
+            jobs.c.job_id,
+            jobs.c.hyperparameters,
+            jobs.c.results,
+            jobs.c.member,
+            jobs.c.generation,
+            jobs.c.parent,
+            jobs.c.attempt,
+        )
+    )
+
+
+def expire(conn: Connection, limit: int = 500) -> list[AnyRow]:
+    """Mark up to ``limit`` RUNNING jobs whose lease lapsed CRASHED; return them."""
+    return list(conn.execute(_expire_statement(), {"p_limit": limit}))
+
+
+@cache
+def _options_statement() -> Select[tuple[int, str]]:
+    return select(experiments.c.id, experiments.c.options).where(
+        experiments.c.id.in_(bindparam("p_ids", expanding=True))
+    )
+
+
+def experiment_options(conn: Connection, experiment_ids: set[int]) -> dict[int, str]:
+    """The stored options (JSON text) of the given experiments."""
+    return {row.id: row.options for row in conn.execute(_options_statement(), {"p_ids": sorted(experiment_ids)})}
