@@ -423,16 +423,17 @@ def test_a_member_worse_at_the_same_generation_exploits_even_if_ahead_later() ->
     assert decision.job.generation == 3
 
 
-def test_members_behind_are_ranked_by_their_latest_result() -> None:
+def test_members_behind_are_left_out_of_the_ranking() -> None:
     jobs = Jobs()
     b = jobs.chain("b", [0.0])
     jobs.add("RUNNING", member="b", generation=2, parent=b[0].id)  # b is behind (and busy)
     jobs.chain("a", [1.0, 2.0])
     jobs.chain("c", [0.5, 3.0])
-    # At a's generation 2: c 3, a 2, b 0 (its generation 1): b, not a, is at the bottom.
+    # At a's generation 2 only a and c are ranked: c 3, a 2. b's stale 0 does not shield a.
     decision = decide(make_pbt(), jobs)
     assert decision.job is not None
-    assert (decision.job.member, decision.events) == ("a", ())
+    assert decision.job.member == "a"
+    assert [event["sourceMember"] for event in decision.events] == ["c"]
 
 
 def test_lineage_crosses_members_after_an_exploit() -> None:
@@ -607,17 +608,18 @@ def test_source_is_uniform_among_the_top_k() -> None:
     assert 150 < sources["m2"] < 250
 
 
-def test_sources_behind_the_member_are_ignored() -> None:
+def test_sources_behind_the_member_are_never_copied() -> None:
     jobs = Jobs()
     top = jobs.chain("top", [9.0])
     jobs.add("RUNNING", member="top", generation=2, parent=top[0].id)
     jobs.chain("a", [1.0, 1.0])
     jobs.chain("b", [2.0, 2.0])
-    # Ranked at a's generation 2: top 9 (its generation 1), b 2, a 1. k = 1, and top is behind a.
-    decision = decide(make_pbt(), jobs)
-    assert decision.job is not None
-    assert decision.job.member == "a"
-    assert decision.events == ()
+    # Ranked at a's generation 2: b 2, a 1; top (generation 1, score 9) is behind a and not a source.
+    for seed in range(20):
+        decision = decide(make_pbt(), jobs, seed)
+        assert decision.job is not None
+        assert decision.job.member == "a"
+        assert [event["sourceMember"] for event in decision.events] == ["b"]
 
 
 def test_finished_members_are_not_copied() -> None:
