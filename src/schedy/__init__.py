@@ -1,0 +1,40 @@
+"""Schedy: a self-hosted experiment database and hyperparameter-search scheduler.
+
+The client library. A worker is a loop::
+
+    import schedy
+
+    db = schedy.SchedyDB()                  # ~/.schedy/client.json or SCHEDY_* variables
+    exp = db.get_experiment("MNIST")
+    for job in exp.jobs():                  # claims RUNNING jobs, waits when there are none
+        with job:                           # DONE at the end, CRASHED on an exception
+            job.results["accuracy"] = train(**job.hyperparameters)
+
+Public names: :class:`SchedyDB`, :class:`Experiment` and its searches
+(:class:`ManualSearch`, :class:`RandomSearch`,
+:class:`PopulationBasedTraining`), :class:`Job`, and the modules
+:mod:`schedy.random` (distributions), :mod:`schedy.pbt` (PBT strategies) and
+:mod:`schedy.errors` (everything Schedy raises).
+"""
+
+from __future__ import annotations
+
+from schedy import errors, pbt, random
+from schedy._db import SchedyDB
+from schedy._experiments import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch
+from schedy._jobs import Job
+
+__version__ = "0.2.0.dev0"
+
+__all__ = [
+    "Experiment",
+    "Job",
+    "ManualSearch",
+    "PopulationBasedTraining",
+    "RandomSearch",
+    "SchedyDB",
+    "__version__",
+    "errors",
+    "pbt",
+    "random",
+]

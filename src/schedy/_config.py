@@ -1,0 +1,195 @@
+"""Where the client finds the service and its credentials.
+
+A configuration has four keys, the ones ``schedy gen-token`` writes (and
+the service's ``resettoken/`` answers)::
+
+    {"root": "http://127.0.0.1:8700/", "email": "me@example.com",
+     "token": "…", "token_type": "api_token"}
+
+``token_type`` is ``"api_token"`` (the default: logs in with ``POST token/``)
+or ``"password"`` (``POST passauth/``).
+
+:func:`load_config` looks for it in this order, and takes the first source
+found as a whole (keys are never mixed between a file and the environment,
+so a stale file cannot leak an old token into a new setup):
+
+1. ``config_override`` alone, when it has ``root``, ``email`` and ``token``;
+2. the file at ``config_path`` (a path or an open file), when given;
+3. the environment: ``SCHEDY_ROOT``, ``SCHEDY_EMAIL``, ``SCHEDY_TOKEN`` and
+   optionally ``SCHEDY_TOKEN_TYPE``, when any of the first three is set;
+4. the file named by ``SCHEDY_CONFIG``;
+5. ``client.json`` in Schedy's data directory: ``$SCHEDY_HOME``, by default
+   ``~/.schedy`` (where ``schedy server`` writes one on its first start).
+
+The keys of ``config_override`` then replace those of the source found, so
+``config_override={"root": "http://other:8700/"}`` points the usual
+credentials at another service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from schedy.errors import ConfigurationError
+
+__all__ = ["DEFAULT_CONFIG_PATH", "TOKEN_TYPES", "ClientConfig", "load_config"]
+
+#: Relative to the user's home directory.
+DEFAULT_CONFIG_PATH = Path(".schedy") / "client.json"
+
+#: token_type → the path that exchanges it for a session token (JWT).
+TOKEN_TYPES = {"api_token": "token/", "password": "passauth/"}
+
+_ENV_KEYS = {"root": "SCHEDY_ROOT", "email": "SCHEDY_EMAIL", "token": "SCHEDY_TOKEN", "token_type": "SCHEDY_TOKEN_TYPE"}
+_REQUIRED = ("root", "email", "token")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """A complete, validated client configuration.
+
+    Attributes:
+        root: the service root, always ending with ``/``.
+        email: the user's email.
+        token: the API token or password (hidden from ``repr``).
+        token_type: ``"api_token"`` or ``"password"``.
+        source: where it was read from, for error messages.
+
+    """
+
+    root: str
+    email: str
+    token: str = field(repr=False)
+    token_type: str = "api_token"  # noqa: S105 (a kind of token, not a secret)
+    source: str = "config_override"
+
+    @property
+    def auth_path(self) -> str:
+        """The path that exchanges the token for a JWT (``token/`` or ``passauth/``)."""
+        return TOKEN_TYPES[self.token_type]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str) -> ClientConfig:
+        """Validate ``values`` (keys ``root``, ``email``, ``token``, ``token_type``).
+
+        Unknown keys are ignored, so a configuration written by a newer
+        version still loads.
+
+        Raises:
+            schedy.errors.ConfigurationError: naming ``source`` and the problem.
+
+        """
+        missing = [key for key in _REQUIRED if values.get(key) in (None, "")]
+        if missing:
+            raise ConfigurationError(f"Schedy configuration from {source} is missing {', '.join(missing)}.")
+        for key in (*_REQUIRED, "token_type"):
+            value = values.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(
+                    f"Schedy configuration from {source}: {key} must be a string, got {type(value).__name__}."
+                )
+        token_type = values.get("token_type") or "api_token"
+        if token_type not in TOKEN_TYPES:
+            raise ConfigurationError(
+                f"Schedy configuration from {source}: token_type must be one of "
+                f"{', '.join(sorted(TOKEN_TYPES))}, got {token_type!r}."
+            )
+        return cls(
+            root=_normalize_root(values["root"], source),
+            email=values["email"],
+            token=values["token"],
+            token_type=token_type,
+            source=source,
+        )
+
+
+def _normalize_root(root: str, source: str) -> str:
+    parts = urlsplit(root)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"Schedy configuration from {source}: root must be an http(s) URL like "
+            f"'http://127.0.0.1:8700/', got {root!r}."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"Schedy configuration from {source}: root must not have a query or fragment.")
+    return root if root.endswith("/") else root + "/"
+
+
+def _read_file(path: str | os.PathLike[str] | IO[str]) -> tuple[dict[str, Any], str]:
+    if hasattr(path, "read"):
+        source = f"file {getattr(path, 'name', '<stream>')}"
+        text = path.read()
+    else:
+        source = f"file {os.fspath(path)}"
+        try:
+            with open(path, encoding="utf-8") as stream:
+                text = stream.read()
+        except OSError as exc:
+            raise ConfigurationError(f"Cannot read the Schedy configuration {source}: {exc.strerror or exc}.") from exc
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"Schedy configuration {source} is not valid JSON: {exc}.") from exc
+    if not isinstance(values, dict):
+        raise ConfigurationError(f"Schedy configuration {source} must hold a JSON object.")
+    return values, source
+
+
+def load_config(
+    config_path: str | os.PathLike[str] | IO[str] | None = None,
+    config_override: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> ClientConfig:
+    """Find and validate the client configuration (see the module docstring for the order).
+
+    Args:
+        config_path: a configuration file (path or open text file).
+        config_override: keys that replace those of the source found; alone
+            when it is complete.
+        environ: the environment to read (default: ``os.environ``).
+        home: the home directory (default: the user's); unused when
+            ``SCHEDY_HOME`` is set.
+
+    Raises:
+        schedy.errors.ConfigurationError: no configuration found, or an invalid one.
+
+    Example:
+        >>> load_config(config_override={"root": "http://localhost:8700", "email": "a@b.c", "token": "t"}).root
+        'http://localhost:8700/'
+
+    """
+    env = os.environ if environ is None else environ
+    override = dict(config_override or {})
+    if all(override.get(key) not in (None, "") for key in _REQUIRED):
+        return ClientConfig.from_mapping(override, "config_override")
+
+    base: dict[str, Any]
+    if config_path is not None:
+        base, source = _read_file(config_path)
+    elif any(env.get(_ENV_KEYS[key]) for key in _REQUIRED):
+        base = {key: env[var] for key, var in _ENV_KEYS.items() if env.get(var)}
+        source = "the environment (" + ", ".join(_ENV_KEYS[key] for key in _REQUIRED) + ")"
+    elif env.get("SCHEDY_CONFIG"):
+        base, source = _read_file(env["SCHEDY_CONFIG"])
+    else:
+        if env.get("SCHEDY_HOME"):
+            path = Path(env["SCHEDY_HOME"]) / DEFAULT_CONFIG_PATH.name
+        else:
+            path = Path(home if home is not None else Path.home()) / DEFAULT_CONFIG_PATH
+        if not path.exists():
+            raise ConfigurationError(
+                f"No Schedy client configuration: {path} does not exist. Write it with `schedy gen-token`, "
+                "set SCHEDY_ROOT, SCHEDY_EMAIL and SCHEDY_TOKEN, or pass config_override to SchedyDB."
+            )
+        base, source = _read_file(path)
+    if override:
+        source += " with config_override"
+    return ClientConfig.from_mapping({**base, **override}, source)

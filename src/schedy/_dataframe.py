@@ -1,0 +1,75 @@
+"""Jobs as a pandas DataFrame (pandas is optional: ``pip install 'schedy[pandas]'``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas
+
+    from schedy._jobs import Job
+
+__all__ = ["jobs_to_dataframe"]
+
+#: Service-managed job fields, in column order; a column appears when any job has a value.
+_MANAGED = (
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "worker",
+    "member",
+    "generation",
+    "parent",
+    "attempt",
+    "end_reason",
+)
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(
+            "Experiment.to_dataframe() needs pandas, which is not installed: "
+            "pip install 'schedy[pandas]' (or pip install pandas)."
+        ) from exc
+    return pandas
+
+
+def jobs_to_dataframe(jobs: Iterable[Job]) -> pandas.DataFrame:
+    """One row per job, indexed by job id (see :meth:`schedy.Experiment.to_dataframe`).
+
+    Raises:
+        ImportError: pandas is not installed (checked before any job is read).
+
+    """
+    pd = _pandas()
+    rows: list[dict[str, Any]] = []
+    hp_names: dict[str, None] = {}
+    result_names: dict[str, None] = {}
+    managed_present: set[str] = set()
+    for job in jobs:
+        row: dict[str, Any] = {"id": job.job_id, "status": job.status}
+        for name, value in job.hyperparameters.items():
+            hp_names[name] = None
+            row["hyperparameters." + name] = value
+        for name, value in job.results.items():
+            result_names[name] = None
+            row["results." + name] = value
+        for attr in _MANAGED:
+            value = getattr(job, attr)
+            if value is not None:
+                managed_present.add(attr)
+                row[attr] = value
+        rows.append(row)
+    columns = [
+        "id",
+        "status",
+        *("hyperparameters." + name for name in hp_names),
+        *("results." + name for name in result_names),
+        *(attr for attr in _MANAGED if attr in managed_present),
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    return frame.set_index("id")

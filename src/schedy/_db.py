@@ -1,0 +1,151 @@
+"""SchedyDB: the connection to a Schedy service."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import IO, Any
+
+from schedy import _routes
+from schedy._config import load_config
+from schedy._experiments import Experiment, experiment_from_wire
+from schedy._heartbeat import Heartbeats
+from schedy._pagination import iter_items
+from schedy._transport import RetryPolicy, Transport
+from schedy.errors import ResourceExistsError
+
+__all__ = ["SchedyDB"]
+
+
+class SchedyDB:
+    """The connection to a Schedy service: where it is, and who you are.
+
+    Args:
+        config_path: a client configuration file (path or open text file).
+            By default the configuration comes from ``~/.schedy/client.json``,
+            the file named by ``SCHEDY_CONFIG``, or the variables
+            ``SCHEDY_ROOT``, ``SCHEDY_EMAIL``, ``SCHEDY_TOKEN`` (and
+            ``SCHEDY_TOKEN_TYPE``).
+        config_override: configuration keys (``root``, ``email``, ``token``,
+            ``token_type``) that replace those found; with the first three it
+            is the whole configuration and nothing is read.
+        heartbeat: default seconds between the heartbeats of a claimed job
+            while inside ``with job:``; 0 turns heartbeats (and leases) off.
+        worker: the name this worker gives the service when claiming jobs
+            (default: ``host:pid``).
+        timeout: seconds to wait for an answer of the service.
+        max_attempts: how many times a request that failed in transit
+            (no connection, 502, 503, 504) is sent at most; the retries back
+            off exponentially, for about a minute with the default.
+        transport: send requests through this transport instead of building
+            one from the configuration (for tests).
+
+    A SchedyDB may be shared by threads. Close it with :meth:`close`, or use
+    it as a context manager, to close its connections right away.
+
+    Raises:
+        schedy.errors.ConfigurationError: no configuration, or an invalid one.
+
+    Example::
+
+        db = schedy.SchedyDB()
+        db.add_experiment(schedy.RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1)}))
+        exp = db.get_experiment("MNIST")
+
+    """
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str] | IO[str] | None = None,
+        config_override: Mapping[str, Any] | None = None,
+        *,
+        heartbeat: float = 30.0,
+        worker: str | None = None,
+        timeout: float = 60.0,
+        max_attempts: int = 10,
+        transport: Transport | None = None,
+    ) -> None:
+        if transport is None:
+            config = load_config(config_path, config_override)
+            transport = Transport(config, timeout=timeout, retry=RetryPolicy(attempts=max(1, max_attempts)))
+        self._transport = transport
+        self._heartbeats = Heartbeats(on_thread_exit=transport.close_thread_connection)
+        self.heartbeat = heartbeat
+        self._worker = worker
+
+    @property
+    def root(self) -> str:
+        """The service root URL (ends with ``/``)."""
+        return self._transport.config.root
+
+    @property
+    def worker(self) -> str:
+        """The worker name sent when claiming jobs (default ``host:pid``)."""
+        return self._worker or f"{socket.gethostname()}:{os.getpid()}"
+
+    @worker.setter
+    def worker(self, value: str | None) -> None:
+        self._worker = value
+
+    def add_experiment(self, exp: Experiment) -> None:
+        """Create ``exp`` in the service and bind it to this database.
+
+        Raises:
+            schedy.errors.ResourceExistsError: an experiment of that name exists.
+            schedy.errors.ClientRequestError: the service refused the
+                definition (422, with the reason).
+
+        Example::
+
+            db.add_experiment(schedy.ManualSearch("MinimizeSimple"))
+
+        """
+        response = self._transport.request(
+            "PUT",
+            _routes.experiment(exp.name),
+            exp._to_wire(),
+            headers={"If-None-Match": "*"},
+            expect=(200, 201, 412),
+        )
+        if response.status == 412 and not (response.replayed and self.get_experiment(exp.name) == exp):
+            error = ResourceExistsError(response.data.decode(errors="replace"), 412)
+            error.args = (f"An experiment named {exp.name!r} already exists.",)
+            raise error
+        exp._db = self
+
+    def get_experiment(self, name: str) -> Experiment:
+        """Read an experiment, as the subclass matching its scheduler.
+
+        Raises:
+            schedy.errors.ClientRequestError: no such experiment (404).
+
+        """
+        exp = experiment_from_wire(self._transport.request("GET", _routes.experiment(name)).json())
+        exp._db = self
+        return exp
+
+    def get_experiments(self) -> Iterator[Experiment]:
+        """Iterate over all your experiments, oldest first (fetched page by page)."""
+        for item in iter_items(self._transport, _routes.EXPERIMENTS):
+            exp = experiment_from_wire(item)
+            exp._db = self
+            yield exp
+
+    def close(self) -> None:
+        """Stop the heartbeats and close the connections (reopened if used again)."""
+        self._heartbeats.close()
+        self._transport.close()
+
+    def __enter__(self) -> SchedyDB:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        config = self._transport.config
+        return f"SchedyDB(root={config.root!r}, email={config.email!r})"

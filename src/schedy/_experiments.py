@@ -1,0 +1,540 @@
+"""Experiments: a task, how to search its hyperparameters, and its jobs.
+
+An experiment is built locally (``schedy.RandomSearch("MNIST", {...})``),
+added to the service with :meth:`schedy.SchedyDB.add_experiment`, and read
+back with :meth:`schedy.SchedyDB.get_experiment`, which returns the subclass
+matching its scheduler. Its wire form is ``{"status": …, "scheduler":
+{NAME: PARAMS}}``; the parameters are built from :mod:`schedy.random` and
+:class:`schedy.pbt.PBTParams`, the same classes the service validates with.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from schedy import _routes
+from schedy._jobs import Job
+from schedy._pagination import iter_items
+from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
+from schedy.pbt import PBTParams, Perturb, Truncate
+from schedy.random import Distribution, parse_distributions
+
+if TYPE_CHECKING:
+    import pandas
+
+    from schedy._db import SchedyDB
+
+__all__ = ["Experiment", "ManualSearch", "PopulationBasedTraining", "RandomSearch", "experiment_from_wire"]
+
+logger = logging.getLogger("schedy")
+
+#: Keys of the experiment JSON that are not [ext] extras.
+_CORE_KEYS = frozenset(("name", "status", "scheduler"))
+#: The longest pause of :meth:`Experiment.jobs` between two empty polls.
+_MAX_IDLE_PAUSE = 30.0
+
+
+class Experiment:
+    """An experiment: a named search over hyperparameters, and its jobs.
+
+    Use a subclass to create one: :class:`ManualSearch`,
+    :class:`RandomSearch` or :class:`PopulationBasedTraining`.
+    :meth:`schedy.SchedyDB.get_experiment` returns a plain ``Experiment``
+    only for a scheduler this client does not know; it keeps that
+    scheduler's definition as is, so :meth:`push_updates` preserves it.
+
+    Args:
+        name: the experiment's name (any text; it is percent-encoded in URLs).
+        status: :attr:`RUNNING`, or :attr:`DONE` to stop handing out jobs.
+
+    Attributes:
+        name: the experiment's name.
+        status: :attr:`RUNNING` or :attr:`DONE`.
+        extra: the [ext] top-level keys of the experiment JSON (options such
+            as ``seed`` or ``maxRetries``, and what the service adds such as
+            ``createdAt``); sent back by :meth:`push_updates`.
+
+    """
+
+    #: Jobs are handed out.
+    RUNNING: ClassVar[str] = "RUNNING"
+    #: Done or paused: :meth:`next_job` hands out nothing.
+    DONE: ClassVar[str] = "DONE"
+
+    #: The scheduler's wire name (``{"Manual": null}`` → ``"Manual"``).
+    scheduler_name: ClassVar[str | None] = None
+
+    def __init__(self, name: str, status: str = RUNNING) -> None:
+        if not isinstance(name, str) or not name:
+            raise DefinitionError(f"An experiment name must be a non-empty string, got {name!r}.")
+        if status not in (Experiment.RUNNING, Experiment.DONE):
+            raise DefinitionError(f"An experiment status must be RUNNING or DONE, got {status!r}.")
+        self.name = name
+        self.status = status
+        self.extra: dict[str, Any] = {}
+        self._db: SchedyDB | None = None
+        self._unknown_scheduler: tuple[str, Any] | None = None
+
+    # -- wire form ------------------------------------------------------------
+
+    def _scheduler_params(self) -> Any:
+        """Return the scheduler's parameters on the wire (subclasses)."""
+        if self._unknown_scheduler is None:
+            raise DefinitionError(
+                "A plain Experiment has no search algorithm: use ManualSearch, RandomSearch or PopulationBasedTraining."
+            )
+        return self._unknown_scheduler[1]
+
+    def _scheduler_wire(self) -> dict[str, Any]:
+        name = self.scheduler_name if self._unknown_scheduler is None else self._unknown_scheduler[0]
+        return {str(name): self._scheduler_params()}
+
+    def _to_wire(self) -> dict[str, Any]:
+        """Return the body of ``PUT experiments/NAME/``."""
+        return {**self.extra, "status": self.status, "scheduler": self._scheduler_wire()}
+
+    @classmethod
+    def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        """Build the experiment from its scheduler's wire parameters (subclasses)."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Experiment) or type(other) is not type(self):
+            return NotImplemented
+        return (self.name, self.status, self._scheduler_wire()) == (other.name, other.status, other._scheduler_wire())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, status={self.status!r}, scheduler={self._scheduler_wire()!r})"
+        )
+
+    # -- the service ----------------------------------------------------------
+
+    def _require_db(self) -> SchedyDB:
+        if self._db is None:
+            raise SchedyError(
+                f"Experiment {self.name!r} is not bound to a SchedyDB: add it with db.add_experiment(exp) "
+                "or read it with db.get_experiment(name)."
+            )
+        return self._db
+
+    def _path(self) -> str:
+        return _routes.experiment(self.name)
+
+    def push_updates(self) -> None:
+        """Send the local definition (status, scheduler, extras) to the service.
+
+        Example::
+
+            exp = db.get_experiment("MNIST")
+            exp.status = exp.DONE  # pause: next_job hands out nothing
+            exp.push_updates()
+
+        """
+        db = self._require_db()
+        db._transport.request("PUT", self._path(), self._to_wire(), expect=(200, 201))
+
+    def delete(self, ensure: bool = True) -> None:
+        """Delete the experiment and all its jobs from the service.
+
+        Args:
+            ensure: raise if it was already deleted (``If-Match: *``).
+
+        Raises:
+            schedy.errors.UnsafeUpdateError: ``ensure`` and it was gone.
+
+        """
+        headers = {"If-Match": "*"} if ensure else None
+        response = self._require_db()._transport.request(
+            "DELETE", self._path(), headers=headers, expect=(200, 204, 412)
+        )
+        if response.status == 412 and not response.replayed:
+            error = UnsafeUpdateError(response.data.decode(errors="replace"), 412)
+            error.args = (f"Experiment {self.name!r} was already deleted.",)
+            raise error
+
+    def add_job(
+        self,
+        *,
+        hyperparameters: Mapping[str, Any] | None = None,
+        status: str = Job.QUEUED,
+        results: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Add a job to the experiment; the service picks its id.
+
+        A QUEUED job is handed out by :meth:`next_job` before any job the
+        search would create. Other statuses record work done elsewhere.
+
+        Example::
+
+            exp.add_job(hyperparameters={"x": 1, "y": 2}, status=schedy.Job.DONE, results={"result": 5})
+
+        """
+        db = self._require_db()
+        body = {"status": status, "hyperparameters": dict(hyperparameters or {}), "results": dict(results or {})}
+        # Not replayed after a lost answer: a second POST would add a second job.
+        response = db._transport.request("POST", self._path() + "jobs/", body, expect=(201, 200), replay=False)
+        return Job._from_wire(self, response.json(), response.etag())
+
+    def get_job(self, job_id: str) -> Job:
+        """Read one job, with its ETag (so that :meth:`Job.put` is safe).
+
+        Raises:
+            schedy.errors.ClientRequestError: no such job (404).
+
+        """
+        db = self._require_db()
+        response = db._transport.request("GET", _routes.job(self._path(), job_id))
+        return Job._from_wire(self, response.json(), response.etag())
+
+    def all_jobs(self) -> Iterator[Job]:
+        """Iterate over every job of the experiment, oldest first.
+
+        Pages are fetched as the iteration goes. Listed jobs carry no ETag:
+        read a job with :meth:`get_job` before updating it safely.
+        """
+        db = self._require_db()
+        for item in iter_items(db._transport, self._path() + "jobs/"):
+            yield Job._from_wire(self, item, None)
+
+    def next_job(self, *, wait: float = 0.0, heartbeat: float | None = None, worker: str | None = None) -> Job:
+        """Claim the next job to work on; it is always RUNNING.
+
+        One request (``POST experiments/NAME/nextjob/``) claims the job
+        atomically: no other worker can get it. Use it in a ``with``
+        statement, which marks it DONE or CRASHED at the end.
+
+        Args:
+            wait: seconds the service may wait for a job to become available
+                before answering that there is none (long polling).
+            heartbeat: seconds between heartbeats while inside ``with job:``
+                (default: the SchedyDB's ``heartbeat``; 0 turns them off).
+                The service ends the job (CRASHED) when heartbeats stop, so
+                a crashed or frozen worker does not hold it for ever.
+            worker: this worker's name as the service records it
+                (default: the SchedyDB's ``worker``, ``host:pid``).
+
+        Raises:
+            schedy.errors.NoJobError: no job to hand out (the queue is empty,
+                the search has nothing to propose, or the experiment is DONE).
+
+        Example::
+
+            with exp.next_job() as job:
+                job.results["loss"] = train(**job.hyperparameters)
+
+        """
+        db = self._require_db()
+        interval = db.heartbeat if heartbeat is None else heartbeat
+        options: dict[str, Any] = {"worker": worker or db.worker}
+        if interval > 0:
+            options["heartbeat"] = interval
+        if wait > 0:
+            options["wait"] = wait
+        # Replaying a claim whose answer was lost leaks the job of the first
+        # claim (RUNNING, but nobody works on it). With a lease the leak is
+        # bounded: no heartbeat ever comes, so the service ends that job when
+        # the lease lapses (CRASHED, endReason lease-expired; queued again if
+        # the experiment has maxRetries), and replaying beats failing the
+        # worker. Without a lease the job would stay RUNNING for good, so the
+        # error is raised instead and the caller decides.
+        transport = db._transport
+        response = transport.request(
+            "POST",
+            self._path() + "nextjob/",
+            options,
+            expect=(200, 204),
+            replay=interval > 0,
+            timeout=transport.timeout + wait,
+        )
+        if response.status == 204:
+            error = NoJobError("", 204)
+            error.args = (f"Experiment {self.name!r} has no job to hand out right now.",)
+            raise error
+        job = Job._from_wire(self, response.json(), response.etag())
+        if job.status != Job.RUNNING:
+            raise UnhandledResponseError(f"nextjob handed out job {job.job_id!r} as {job.status}, not RUNNING.", 200)
+        if interval > 0:
+            job._heartbeat = interval
+        return job
+
+    def jobs(
+        self,
+        *,
+        wait: float = 20.0,
+        idle_timeout: float | None = None,
+        heartbeat: float | None = None,
+        worker: str | None = None,
+    ) -> Iterator[Job]:
+        """Claim jobs one after the other, waiting for work when there is none.
+
+        The worker loop. Each job yielded is RUNNING and claimed by this
+        worker: finish it with ``with job:`` before asking for the next. When
+        no job is available the service is long-polled (``wait``) and, if it
+        answers at once, asked again after a pause growing from 50 ms to
+        30 s, so idle workers cost little and pick up new work quickly.
+
+        The iteration ends when the experiment is DONE (finished, or paused
+        by its owner) or after ``idle_timeout`` seconds without a job.
+
+        Args:
+            wait: seconds each request may wait for a job at the service.
+            idle_timeout: stop after this long without a job (default: never).
+            heartbeat: as for :meth:`next_job`.
+            worker: as for :meth:`next_job`.
+
+        Example::
+
+            for job in exp.jobs():
+                with job:
+                    job.results["loss"] = train(**job.hyperparameters)
+
+        """
+        pause = 0.05
+        idle_since = time.monotonic()
+        while True:
+            asked = time.monotonic()
+            try:
+                job = self.next_job(wait=wait, heartbeat=heartbeat, worker=worker)
+            except NoJobError:
+                if self._refresh_status() == Experiment.DONE:
+                    return
+                now = time.monotonic()
+                if idle_timeout is not None and now - idle_since >= idle_timeout:
+                    return
+                if now - asked < wait / 2 or wait <= 0:
+                    # The service did not hold the request: pause here instead.
+                    delay = pause if idle_timeout is None else min(pause, idle_since + idle_timeout - now)
+                    time.sleep(max(0.0, delay))
+                    pause = min(pause * 2, _MAX_IDLE_PAUSE)
+                continue
+            pause = 0.05
+            yield job
+            idle_since = time.monotonic()
+
+    def _refresh_status(self) -> str:
+        db = self._require_db()
+        data = db._transport.request("GET", self._path()).json()
+        if isinstance(data, dict) and data.get("status") in (Experiment.RUNNING, Experiment.DONE):
+            self.status = data["status"]
+        return self.status
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """All jobs as a :class:`pandas.DataFrame`, one row per job, indexed by id.
+
+        Columns: ``status``, then ``hyperparameters.NAME`` and
+        ``results.NAME`` for every name seen, then the service's fields
+        (``created_at``, ``worker``, ``generation``…) that any job has.
+        Needs pandas (``pip install 'schedy[pandas]'``).
+
+        Raises:
+            ImportError: pandas is not installed.
+
+        """
+        from schedy._dataframe import jobs_to_dataframe
+
+        return jobs_to_dataframe(self.all_jobs())
+
+
+class ManualSearch(Experiment):
+    """An experiment whose jobs you add yourself (:meth:`Experiment.add_job`).
+
+    :meth:`~Experiment.next_job` hands out the QUEUED jobs, oldest first.
+
+    Example:
+        >>> exp = ManualSearch("MinimizeSimple")
+        >>> exp._to_wire()
+        {'status': 'RUNNING', 'scheduler': {'Manual': None}}
+
+    """
+
+    scheduler_name = "Manual"
+
+    def _scheduler_params(self) -> Any:
+        return None
+
+    @classmethod
+    def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        return cls(name, status=status)
+
+
+class RandomSearch(Experiment):
+    """Random search: each new job samples every distribution independently.
+
+    Queued jobs are handed out first; then :meth:`~Experiment.next_job`
+    creates a job by sampling.
+
+    Args:
+        name: the experiment's name.
+        distributions: hyperparameter name → a :mod:`schedy.random` distribution.
+        status: :attr:`~Experiment.RUNNING` or :attr:`~Experiment.DONE`.
+
+    Example:
+        >>> from schedy.random import LogUniform, Choice
+        >>> exp = RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1), "layers": Choice([2, 3, 4])})
+        >>> exp._to_wire()["scheduler"]["RandomSearch"]["lr"]
+        {'loguniform': {'low': 1e-05, 'high': 0.1}}
+
+    """
+
+    scheduler_name = "RandomSearch"
+
+    def __init__(self, name: str, distributions: Mapping[str, Distribution], status: str = Experiment.RUNNING) -> None:
+        super().__init__(name, status)
+        self.distributions = dict(distributions)
+        self._scheduler_params()  # validate now, not at the first request
+
+    def _scheduler_params(self) -> Any:
+        for hp, dist in self.distributions.items():
+            if not isinstance(dist, Distribution):
+                raise DefinitionError(
+                    f"Hyperparameter {hp!r}: expected a schedy.random distribution, got {type(dist).__name__}."
+                )
+        return {hp: dist.to_wire() for hp, dist in self.distributions.items()}
+
+    @classmethod
+    def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        return cls(name, parse_distributions(params, "RandomSearch parameters"), status=status)
+
+
+class PopulationBasedTraining(Experiment):
+    """Population Based Training: members train in steps; weak ones copy strong ones.
+
+    Each job is one training interval of one member of the population. The
+    service decides, when a worker asks, which member goes on and whether it
+    first *exploits* (copies the hyperparameters and results, e.g. the
+    checkpoint path, of a better member) and *explores* (perturbs them).
+    The rules are in ``docs/pbt.md``.
+
+    Args:
+        name: the experiment's name.
+        objective: :data:`schedy.pbt.MINIMIZE` or :data:`schedy.pbt.MAXIMIZE`.
+        result_name: the result that ranks jobs.
+        exploit: the exploit strategy, e.g. :class:`schedy.pbt.Truncate`.
+        explore: hyperparameter name → explore strategy
+            (:class:`schedy.pbt.Perturb`).
+        initial_distributions: hyperparameter name → distribution of the
+            initial population (needs ``population_size``).
+        population_size: the number of members.
+        status: :attr:`~Experiment.RUNNING` or :attr:`~Experiment.DONE`.
+        max_generations: a member is finished when it reaches this
+            generation; when all are, the experiment becomes DONE.
+
+    Example:
+        >>> from schedy import pbt
+        >>> from schedy.random import LogUniform
+        >>> exp = PopulationBasedTraining(
+        ...     "PBT", pbt.MAXIMIZE, "accuracy", pbt.Truncate(0.2), explore={"lr": pbt.Perturb()},
+        ...     initial_distributions={"lr": LogUniform(1e-4, 1e-1)}, population_size=10, max_generations=20)
+        >>> exp._to_wire()["scheduler"]["PBT"]["numParallel"]
+        10
+
+    """
+
+    scheduler_name = "PBT"
+
+    def __init__(
+        self,
+        name: str,
+        objective: str,
+        result_name: str,
+        exploit: Truncate,
+        explore: Mapping[str, Perturb] | None = None,
+        initial_distributions: Mapping[str, Distribution] | None = None,
+        population_size: int | None = None,
+        status: str = Experiment.RUNNING,
+        max_generations: int | None = None,
+    ) -> None:
+        super().__init__(name, status)
+        self.objective = objective
+        self.result_name = result_name
+        self.exploit = exploit
+        self.explore = dict(explore or {})
+        self.initial_distributions = dict(initial_distributions or {})
+        self.population_size = population_size
+        self.max_generations = max_generations
+        self._params()  # validate now, not at the first request
+
+    def _params(self) -> PBTParams:
+        if not isinstance(self.exploit, Truncate):
+            raise DefinitionError(f"PBT exploit must be a schedy.pbt.Truncate, got {type(self.exploit).__name__}.")
+        for hp, strategy in self.explore.items():
+            if not isinstance(strategy, Perturb):
+                raise DefinitionError(f"PBT explore of {hp!r} must be a schedy.pbt.Perturb, got {strategy!r}.")
+        for hp, dist in self.initial_distributions.items():
+            if not isinstance(dist, Distribution):
+                raise DefinitionError(f"PBT initial distribution of {hp!r} must be a schedy.random distribution.")
+        return PBTParams(
+            objective=self.objective,
+            result_name=self.result_name,
+            exploit=self.exploit,
+            explore=self.explore,
+            init=self.initial_distributions,
+            population_size=self.population_size,
+            max_generations=self.max_generations,
+        )
+
+    def _scheduler_params(self) -> Any:
+        return self._params().to_wire()
+
+    @classmethod
+    def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        p = PBTParams.from_wire(params)
+        return cls(
+            name,
+            p.objective,
+            p.result_name,
+            p.exploit,
+            explore=p.explore,
+            initial_distributions=p.init,
+            population_size=p.population_size,
+            status=status,
+            max_generations=p.max_generations,
+        )
+
+
+_BY_SCHEDULER: dict[str, type[Experiment]] = {
+    cls.scheduler_name: cls for cls in (ManualSearch, RandomSearch, PopulationBasedTraining) if cls.scheduler_name
+}
+
+
+def experiment_from_wire(data: Any) -> Experiment:
+    """Build the experiment an experiment JSON describes, of the matching subclass.
+
+    A scheduler this client does not know (or whose parameters it cannot
+    parse, e.g. a distribution added to the service later) gives a plain
+    :class:`Experiment` that keeps the definition as it is.
+
+    Raises:
+        schedy.errors.UnhandledResponseError: the JSON is not an experiment.
+
+    """
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("name"), str)
+        or data.get("status") not in (Experiment.RUNNING, Experiment.DONE)
+        or not isinstance(data.get("scheduler"), dict)
+        or len(data["scheduler"]) != 1
+    ):
+        raise UnhandledResponseError(f"Expected an experiment, got {str(data)[:200]}", None)
+    name, status = data["name"], data["status"]
+    ((scheduler, params),) = data["scheduler"].items()
+    cls = _BY_SCHEDULER.get(scheduler)
+    exp: Experiment | None = None
+    if cls is not None:
+        try:
+            exp = cls._from_params(name, status, params)
+        except DefinitionError as exc:
+            logger.warning(
+                "Experiment %r: cannot read its %s parameters (%s); keeping them as they are.", name, scheduler, exc
+            )
+    if exp is None:
+        exp = Experiment(name, status)
+        exp._unknown_scheduler = (scheduler, params)
+    exp.extra = {key: value for key, value in data.items() if key not in _CORE_KEYS}
+    return exp

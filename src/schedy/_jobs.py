@@ -1,0 +1,390 @@
+"""Jobs: one set of hyperparameters of an experiment, and its results."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from schedy import _encoding, _routes
+from schedy._heartbeat import Lease
+from schedy.errors import HTTPError, SchedyError, UnhandledResponseError, UnsafeUpdateError
+
+if TYPE_CHECKING:
+    from schedy._db import SchedyDB
+    from schedy._experiments import Experiment
+
+__all__ = ["Job"]
+
+logger = logging.getLogger("schedy")
+
+#: [ext] keys the service manages → attribute names; times become datetimes.
+_MANAGED = {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "startedAt": "started_at",
+    "finishedAt": "finished_at",
+    "leaseExpiresAt": "lease_expires_at",
+    "worker": "worker",
+    "member": "member",
+    "generation": "generation",
+    "parent": "parent",
+    "attempt": "attempt",
+    "endReason": "end_reason",
+}
+_TIMES = frozenset(("createdAt", "updatedAt", "startedAt", "finishedAt", "leaseExpiresAt"))
+
+
+def _time(value: Any) -> datetime | None:
+    """Read an ISO 8601 string or seconds since the epoch as an aware UTC datetime."""
+    try:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    return None
+
+
+class Job:
+    """A job: hyperparameters to try, a status, and the results obtained.
+
+    You should not need to create jobs by hand: use
+    :meth:`schedy.Experiment.add_job`, :meth:`~schedy.Experiment.get_job`,
+    :meth:`~schedy.Experiment.all_jobs`, :meth:`~schedy.Experiment.next_job`
+    or :meth:`~schedy.Experiment.jobs`.
+
+    A job is a context manager: ``with job:`` marks it RUNNING, then DONE
+    when the block ends normally or CRASHED when it raises, and pushes the
+    results with :meth:`put`::
+
+        with exp.next_job() as job:
+            job.results["loss"] = train(**job.hyperparameters)
+
+    Args:
+        job_id: the job's id, unique within its experiment.
+        experiment: the experiment the job belongs to.
+        hyperparameters: hyperparameter name → value.
+        status: one of the status constants below.
+        results: result name → value (NaN and ±Infinity are kept).
+        etag: the entity tag the service sent with the job; ``None`` for a
+            job read from a list (lists carry no ETag).
+
+    Besides these, the attributes below are what the service adds ([ext]
+    keys of the job JSON); each is ``None`` when the service did not send
+    it. Times are aware UTC :class:`~datetime.datetime` objects.
+
+    Attributes:
+        created_at: when the job was created.
+        updated_at: when it last changed.
+        started_at: when it was last handed out or set RUNNING.
+        finished_at: when it ended (DONE, CRASHED or PRUNED).
+        lease_expires_at: when the service ends the job (CRASHED) if no
+            heartbeat arrives by then.
+        worker: the name of the worker that claimed it.
+        member: its member of a PBT population.
+        generation: its PBT generation (1 for the initial population).
+        parent: the id of the job whose results it continues (PBT).
+        attempt: its attempt number (retries of a failed PBT step count up).
+        end_reason: why it ended, when the service ended it (e.g. a lapsed lease).
+
+    """
+
+    #: Waiting to be handed out by :meth:`schedy.Experiment.next_job`.
+    QUEUED: ClassVar[str] = "QUEUED"
+    #: Being worked on by a worker.
+    RUNNING: ClassVar[str] = "RUNNING"
+    #: Its worker failed (an exception in ``with job:``) or vanished.
+    CRASHED: ClassVar[str] = "CRASHED"
+    #: Abandoned because it was not worth finishing.
+    PRUNED: ClassVar[str] = "PRUNED"
+    #: Finished; its results are final.
+    DONE: ClassVar[str] = "DONE"
+
+    __slots__ = (
+        "_heartbeat",
+        "_lease",
+        "_lease_lost",
+        "attempt",
+        "created_at",
+        "end_reason",
+        "etag",
+        "experiment",
+        "finished_at",
+        "generation",
+        "hyperparameters",
+        "job_id",
+        "lease_expires_at",
+        "member",
+        "parent",
+        "results",
+        "started_at",
+        "status",
+        "updated_at",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        experiment: Experiment,
+        hyperparameters: dict[str, Any],
+        status: str = "QUEUED",
+        results: dict[str, Any] | None = None,
+        etag: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.experiment = experiment
+        self.hyperparameters = hyperparameters
+        self.status = status
+        self.results: dict[str, Any] = {} if results is None else results
+        self.etag = etag
+        self.created_at: datetime | None = None
+        self.updated_at: datetime | None = None
+        self.started_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.lease_expires_at: datetime | None = None
+        self.worker: str | None = None
+        self.member: str | None = None
+        self.generation: int | None = None
+        self.parent: str | None = None
+        self.attempt: int | None = None
+        self.end_reason: str | None = None
+        self._heartbeat: float | None = None
+        self._lease: Lease | None = None
+        self._lease_lost = False
+
+    @property
+    def id(self) -> str:
+        """The job's id (the same as :attr:`job_id`)."""
+        return self.job_id
+
+    @classmethod
+    def _from_wire(cls, experiment: Experiment, data: Any, etag: str | None) -> Job:
+        """Build a job from its JSON (a single answer, or a list item)."""
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("status"), str):
+            raise UnhandledResponseError(f"Expected a job, got {str(data)[:200]}", None)
+        hps = data.get("hyperparameters")
+        results = data.get("results")
+        job = cls(
+            data["id"],
+            experiment,
+            hps if isinstance(hps, dict) else {},
+            data["status"],
+            results if isinstance(results, dict) else {},
+            etag,
+        )
+        job._update_managed(data)
+        return job
+
+    def _update_managed(self, data: dict[str, Any]) -> None:
+        for key, attr in _MANAGED.items():
+            value = data.get(key)
+            setattr(self, attr, _time(value) if key in _TIMES else value)
+
+    # -- talking to the service ---------------------------------------------
+
+    def _db(self) -> SchedyDB:
+        return self.experiment._require_db()
+
+    def _path(self) -> str:
+        return _routes.job(_routes.experiment(self.experiment.name), self.job_id)
+
+    def _body(self) -> dict[str, Any]:
+        return {"status": self.status, "hyperparameters": self.hyperparameters, "results": self.results}
+
+    def put(self, safe: bool = True) -> None:
+        """Create or update the job in the service with its local content.
+
+        Called for you at the end of a ``with job:`` block.
+
+        Args:
+            safe: never overwrite a change made by someone else since this
+                copy was read: the update is sent with ``If-Match`` of the
+                job's ETag, or, for a job without one, as a creation
+                (``If-None-Match: *``) that fails if the job exists.
+
+        Raises:
+            schedy.errors.UnsafeUpdateError: ``safe`` and the job changed
+                (or, without an ETag, exists) in the service.
+
+        Example::
+
+            job = exp.get_job("ExhnhQ")
+            job.results["accuracy"] = 0.97
+            job.put()
+
+        """
+        db = self._db()
+        path = self._path()
+        headers: dict[str, str] = {}
+        if safe:
+            headers = {"If-Match": self.etag} if self.etag else {"If-None-Match": "*"}
+        body = self._body()
+        response = db._transport.request("PUT", path, body, headers=headers, expect=(200, 201, 412))
+        if response.status == 412:
+            if response.replayed and self._adopt_if_applied(body):
+                return  # our own earlier attempt went through before its answer was lost
+            raise self._conflict(response.data.decode(errors="replace"))
+        self.etag = response.etag()
+        answer = response.json()
+        if isinstance(answer, dict):
+            self._update_managed(answer)
+
+    def _conflict(self, body: str) -> UnsafeUpdateError:
+        where = f"Job '{self.job_id}' of experiment '{self.experiment.name}'"
+        if self.etag is None:
+            message = (
+                f"{where} already exists and this copy has no ETag (jobs from all_jobs() have none): "
+                "read it with get_job() to update it safely, or use put(safe=False)."
+            )
+        elif self._lease_lost:
+            message = (
+                f"{where} was ended by the service after its lease lapsed (no heartbeat); its results were not saved."
+            )
+        else:
+            message = f"{where} was changed by someone else since it was read; read it again with get_job()."
+        error = UnsafeUpdateError(body, 412)
+        error.args = (message,)
+        return error
+
+    def _adopt_if_applied(self, sent: dict[str, Any]) -> bool:
+        """After a retried update got 412: take the service's copy if it is exactly what we sent."""
+        db = self._db()
+        response = db._transport.request("GET", self._path(), expect=(200, 404))
+        if response.status != 200:
+            return False
+        current = response.json()
+        if not isinstance(current, dict):
+            return False
+        mine = _encoding.dumps(sent)
+        theirs = _encoding.dumps(
+            {
+                "status": current.get("status"),
+                "hyperparameters": current.get("hyperparameters") or {},
+                "results": current.get("results") or {},
+            }
+        )
+        if mine != theirs:
+            return False
+        self.etag = response.etag()
+        self._update_managed(current)
+        return True
+
+    def try_run(self) -> None:
+        """Set the job RUNNING, unless another worker changed it first.
+
+        Raises:
+            schedy.errors.UnsafeUpdateError: the job changed since it was
+                read (typically: another worker started it). The local
+                status is left as it was.
+
+        """
+        previous = self.status
+        self.status = Job.RUNNING
+        try:
+            self.put(safe=True)
+        except BaseException:
+            self.status = previous
+            raise
+
+    def delete(self, ensure: bool = True) -> None:
+        """Delete the job from the service.
+
+        Args:
+            ensure: raise if the job was already deleted (``If-Match: *``).
+
+        Raises:
+            schedy.errors.UnsafeUpdateError: ``ensure`` and the job was gone.
+
+        """
+        headers = {"If-Match": "*"} if ensure else None
+        response = self._db()._transport.request("DELETE", self._path(), headers=headers, expect=(200, 204, 412))
+        if response.status == 412 and not response.replayed:
+            error = UnsafeUpdateError(response.data.decode(errors="replace"), 412)
+            error.args = (f"Job '{self.job_id}' of experiment '{self.experiment.name}' was already deleted.",)
+            raise error
+
+    # -- heartbeats -----------------------------------------------------------
+
+    def _beat(self) -> bool:
+        """Send one heartbeat; false when the lease is gone (stop beating)."""
+        db = self._db()
+        try:
+            response = db._transport.request(
+                "POST", self._path() + "heartbeat/", expect=(200, 204, 404, 409, 412), attempts=3
+            )
+        except HTTPError as exc:
+            logger.warning("Heartbeat of job %s failed (%s); will try again.", self.job_id, exc)
+            return True
+        if response.status in (404, 409, 412):
+            self._lease_lost = True
+            logger.warning(
+                "Job %s of experiment %r lost its lease (HTTP %d): the service ended it or gave it to another "
+                "worker, and its results will be refused. Heartbeats stopped.",
+                self.job_id,
+                self.experiment.name,
+                response.status,
+            )
+            return False
+        return True
+
+    # -- context manager --------------------------------------------------------
+
+    def __enter__(self) -> Job:
+        """Mark the job RUNNING (unless it already is) and start its heartbeats.
+
+        A job from :meth:`schedy.Experiment.next_job` is already RUNNING, so
+        this never fails for it; for another job it calls :meth:`try_run`,
+        which raises :class:`schedy.errors.UnsafeUpdateError` when another
+        worker got it first.
+
+        Example::
+
+            db = schedy.SchedyDB()
+            exp = db.get_experiment("MNIST")
+            with exp.next_job() as job:
+                job.results["accuracy"] = train(**job.hyperparameters)
+
+        """
+        if self.status != Job.RUNNING:
+            self.try_run()
+        if self._heartbeat:
+            self._lease = self._db()._heartbeats.start(self._beat, self._heartbeat)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the heartbeats, set the job DONE or CRASHED and push it with :meth:`put`.
+
+        The job becomes CRASHED if the block raised, DONE otherwise — unless
+        the block set another status itself (e.g. ``job.status =
+        Job.PRUNED``), which is kept. The block's exception is never
+        swallowed; if pushing the job fails while one propagates, the
+        failure is logged and the block's exception wins.
+        """
+        if self._lease is not None:
+            self._db()._heartbeats.stop(self._lease)
+            self._lease = None
+        if exc_type is not None:
+            self.status = Job.CRASHED
+        elif self.status == Job.RUNNING:
+            self.status = Job.DONE
+        try:
+            self.put(safe=True)
+        except SchedyError:
+            if exc_type is None:
+                raise
+            logger.exception("Could not mark job %s of %r CRASHED.", self.job_id, self.experiment.name)
+
+    def __repr__(self) -> str:
+        return (
+            f"Job(job_id={self.job_id!r}, experiment={self.experiment.name!r}, status={self.status!r}, "
+            f"hyperparameters={self.hyperparameters!r}, results={self.results!r})"
+        )

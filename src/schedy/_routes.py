@@ -1,0 +1,29 @@
+"""Paths of the wire protocol, relative to the service root.
+
+Names are percent-encoded with no safe character, so that an experiment
+called ``a/b c`` is ``experiments/a%2Fb%20c/`` and a ``/`` never splits a
+path segment.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+__all__ = ["EXPERIMENTS", "experiment", "job", "quote_segment"]
+
+EXPERIMENTS = "experiments/"
+
+
+def quote_segment(value: str) -> str:
+    """Percent-encode one path segment or query value (no safe characters)."""
+    return quote(value, safe="")
+
+
+def experiment(name: str) -> str:
+    """``experiments/NAME/``."""
+    return f"{EXPERIMENTS}{quote(name, safe='')}/"
+
+
+def job(experiment_path: str, job_id: str) -> str:
+    """``experiments/NAME/jobs/ID/`` from the experiment's path."""
+    return f"{experiment_path}jobs/{quote(job_id, safe='')}/"

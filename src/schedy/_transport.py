@@ -1,0 +1,449 @@
+"""HTTP to the Schedy service: connections, authentication and retries.
+
+One :class:`Transport` serves a :class:`schedy.SchedyDB` and every thread
+that uses it:
+
+* **Connections.** Each thread keeps one persistent (keep-alive)
+  :mod:`http.client` connection, so a worker loop pays for TCP set-up once,
+  not per request. Before reusing an idle connection the transport checks
+  that the service has not closed it meanwhile (servers drop idle
+  connections after a few seconds), so that a training step longer than the
+  server's keep-alive timeout does not turn into a failed request. A process
+  forked from one that already talked to the service opens its own
+  connection instead of sharing the parent's socket.
+* **Authentication.** The API token (or password) is exchanged for a JWT
+  (``POST token/`` or ``POST passauth/``), renewed shortly before its
+  ``expiresAt`` and, should the service still answer 401, renewed and the
+  request retried once. The JWT is shared by all threads.
+* **Retries.** Only failures that say nothing about the request itself are
+  retried, with exponential backoff and jitter: no connection, a connection
+  lost mid-request, and the statuses 502, 503 and 504. A 4xx is never
+  retried: it will not change. A request that is not safe to repeat
+  (``replay=False``, e.g. ``POST jobs/`` which would add a second job) is
+  retried only when it certainly did not reach the service: the connection
+  could not be opened, or the answer was 503 (the service did not handle
+  it). :attr:`Response.replayed` tells the caller that an earlier attempt
+  may have been applied, so that a 412 after a retried conditional request
+  can be recognised as our own earlier success.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import random
+import select
+import socket
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from schedy import _encoding
+from schedy._config import ClientConfig
+from schedy.errors import HTTPError, UnhandledResponseError, error_for_status
+
+__all__ = ["Response", "RetryPolicy", "Transport"]
+
+logger = logging.getLogger("schedy")
+
+_RETRY_STATUSES = frozenset((502, 503, 504))
+_USER_AGENT = "schedy-python"
+_JSON = "application/json"
+#: Renew a JWT this long before it expires (at most a tenth of its life).
+_RENEW_MARGIN = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a request that failed in transit.
+
+    The n-th retry waits ``min(max_backoff, backoff * 2**n)`` seconds, times a
+    random factor in [0.5, 1) so that many workers do not retry in step.
+    The defaults ride out about a minute of service downtime.
+
+    Attributes:
+        attempts: how many times to send a request at most (1 = no retry).
+        backoff: the first wait, in seconds.
+        max_backoff: the longest wait, in seconds.
+
+    """
+
+    attempts: int = 10
+    backoff: float = 0.25
+    max_backoff: float = 15.0
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before the ``retry``-th retry (0-based)."""
+        # Jitter only spreads retries in time; it protects nothing.
+        return min(self.max_backoff, self.backoff * 2.0**retry) * (0.5 + random.random() / 2)  # noqa: S311
+
+
+class Response:
+    """A complete answer of the service.
+
+    Attributes:
+        status: the HTTP status.
+        headers: the headers (case-insensitive ``get``).
+        data: the body.
+        replayed: an earlier attempt of this request may have reached the
+            service (and been applied) before this answer came.
+
+    """
+
+    __slots__ = ("data", "headers", "replayed", "status")
+
+    def __init__(self, status: int, headers: http.client.HTTPMessage, data: bytes, replayed: bool) -> None:
+        self.status = status
+        self.headers = headers
+        self.data = data
+        self.replayed = replayed
+
+    def json(self) -> Any:
+        """Decode the body as JSON (NaN/Infinity tokens accepted)."""
+        try:
+            return _encoding.loads(self.data)
+        except ValueError as exc:
+            raise UnhandledResponseError(
+                f"Expected JSON, got: {self.data[:200].decode(errors='replace')!r}", self.status
+            ) from exc
+
+    def etag(self) -> str:
+        """Return the ``ETag`` header, which every answer carrying one job has."""
+        etag = self.headers.get("ETag")
+        if not etag:
+            raise UnhandledResponseError("The service sent a job without its ETag header.", self.status)
+        return etag
+
+
+class _NotSent(Exception):
+    """The request certainly did not reach the service."""
+
+
+class _MaybeSent(Exception):
+    """The request may have reached the service; its answer was lost."""
+
+
+def _is_dropped(sock: socket.socket) -> bool:
+    """Whether an idle keep-alive socket was closed by the peer (it is readable: EOF or garbage)."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+    except (OSError, ValueError):
+        return True
+
+
+def problem_message(status: int, data: bytes, method: str, path: str) -> str:
+    """One line for an error answer: the problem's ``detail`` (or ``title``) and the request.
+
+    Example:
+        >>> problem_message(404, b'{"title": "Not found", "detail": "No such experiment."}', "GET", "experiments/x/")
+        'HTTP error 404 on GET experiments/x/: No such experiment.'
+
+    """
+    text = data.decode("utf-8", errors="replace").strip()
+    try:
+        problem = _encoding.loads(data) if data else None
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict):
+        detail = problem.get("detail") or problem.get("title")
+        if isinstance(detail, str) and detail:
+            text = detail
+        elif detail is not None:
+            text = _encoding.dumps(detail).decode()
+    if len(text) > 500:
+        text = text[:497] + "..."
+    return f"HTTP error {status} on {method} {path}: {text or '<no message from the service>'}"
+
+
+def raise_for(response: Response, method: str, path: str) -> NoReturn:
+    """Raise the error that ``response`` stands for, showing the problem's detail."""
+    error = error_for_status(response.status, response.data.decode("utf-8", errors="replace"))
+    # Keep the raw answer in .body but show the readable detail.
+    error.args = (problem_message(response.status, response.data, method, path),)
+    raise error
+
+
+class _Token:
+    __slots__ = ("deadline", "header")
+
+    def __init__(self, jwt: str, deadline: float | None) -> None:
+        self.header = f"Bearer {jwt}"
+        self.deadline = deadline
+
+
+class _ThreadState(threading.local):
+    conn: http.client.HTTPConnection | None = None
+    pid: int = 0
+    timeout: float | None = None
+
+
+class Transport:
+    """Sends requests to one Schedy service on behalf of one user.
+
+    Thread-safe: each thread gets its own keep-alive connection; the JWT is
+    shared. :class:`schedy.SchedyDB` builds one from its configuration; tests
+    may pass their own.
+
+    Args:
+        config: where the service is and who we are.
+        timeout: seconds to wait for the service to answer (long polls add
+            their wait to it).
+        retry: the retry policy for failures in transit.
+
+    """
+
+    def __init__(self, config: ClientConfig, *, timeout: float = 60.0, retry: RetryPolicy | None = None) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        parts = urlsplit(config.root)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._base = parts.path or "/"
+        self._state = _ThreadState()
+        self._token: _Token | None = None
+        self._auth_lock = threading.Lock()
+        # Every connection opened, with its thread, so that close() and the
+        # garbage collector close them all (and dead threads' ones early).
+        self._conns: list[tuple[weakref.ref[threading.Thread], http.client.HTTPConnection]] = []
+        self._conns_lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _close_all, self._conns, self._conns_lock)
+
+    # -- public -----------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        expect: Collection[int] = (200,),
+        replay: bool = True,
+        timeout: float | None = None,
+        attempts: int | None = None,
+        authenticate: bool = True,
+    ) -> Response:
+        """Send ``method path`` (relative to the root) and return the answer.
+
+        Args:
+            method: the HTTP method.
+            path: relative to the root, e.g. ``experiments/MNIST/``.
+            body: a JSON-encodable object, or ``None`` for no body.
+            headers: extra headers (``If-Match``…).
+            expect: the statuses returned; any other raises the error it
+                stands for (see :func:`raise_for`).
+            replay: whether the request may be sent again after it may have
+                reached the service (true for GET, PUT, DELETE and other
+                requests whose repetition does no harm).
+            timeout: seconds to wait for the answer (default: ``self.timeout``).
+            attempts: overrides the retry policy's number of attempts.
+            authenticate: send the JWT (false only for logging in).
+
+        Raises:
+            schedy.errors.HTTPError: an unexpected status (the matching
+                subclass), or no answer after the retries (``code`` is None).
+
+        """
+        data = None if body is None else _encoding.dumps(body)
+        all_headers = {"Accept": _JSON, "User-Agent": _USER_AGENT}
+        if data is not None:
+            all_headers["Content-Type"] = _JSON
+        if headers:
+            all_headers.update(headers)
+        target = self._base + path
+        max_attempts = attempts if attempts is not None else self.retry.attempts
+        wait = self.timeout if timeout is None else timeout
+        attempt = 0
+        reauthenticated = False
+        replayed = False
+        while True:
+            token = None
+            if authenticate:
+                token = self._current_token()
+                all_headers["Authorization"] = token.header
+            failure: Exception | None = None
+            try:
+                status, msg, answer = self._exchange(method, target, data, all_headers, wait)
+            except _NotSent as exc:
+                failure = exc
+            except _MaybeSent as exc:
+                failure = exc
+                if not replay:
+                    raise self._unreachable(
+                        method, path, exc, "the request may have reached it, so it was not sent again"
+                    ) from exc.__cause__
+                replayed = True
+            else:
+                if status == 401 and authenticate and not reauthenticated:
+                    reauthenticated = True
+                    self._forget_token(token)
+                    continue
+                retryable = status in _RETRY_STATUSES and (replay or status == 503)
+                if not retryable or attempt + 1 >= max_attempts:
+                    response = Response(status, msg, answer, replayed)
+                    if status not in expect:
+                        raise_for(response, method, path)
+                    return response
+                if status != 503:
+                    replayed = True
+                logger.warning("Schedy service answered %d to %s %s; retrying.", status, method, path)
+                time.sleep(self._retry_after(msg, attempt))
+                attempt += 1
+                continue
+            if attempt + 1 >= max_attempts:
+                raise self._unreachable(
+                    method, path, failure, f"gave up after {attempt + 1} attempts"
+                ) from failure.__cause__
+            logger.warning("Cannot reach the Schedy service (%s) for %s %s; retrying.", failure.__cause__, method, path)
+            time.sleep(self.retry.delay(attempt))
+            attempt += 1
+
+    def close(self) -> None:
+        """Close every connection this transport opened (they reopen on demand)."""
+        _close_all(self._conns, self._conns_lock)
+
+    def close_thread_connection(self) -> None:
+        """Close the calling thread's connection (for threads about to end)."""
+        conn = self._state.conn
+        if conn is not None:
+            self._state.conn = None
+            with self._conns_lock:
+                self._conns[:] = [(t, c) for t, c in self._conns if c is not conn]
+            conn.close()
+
+    # -- connections ------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        state = self._state
+        conn = state.conn
+        pid = os.getpid()
+        if conn is not None and state.pid == pid:
+            return conn
+        # First request of this thread, or first in a forked child: never
+        # touch a socket inherited from the parent (it would interleave).
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=self.timeout)
+        state.conn, state.pid, state.timeout = conn, pid, self.timeout
+        thread = weakref.ref(threading.current_thread())
+        with self._conns_lock:
+            dead = [c for t, c in self._conns if not _alive(t())]
+            self._conns[:] = [(t, c) for t, c in self._conns if _alive(t())]
+            self._conns.append((thread, conn))
+        for old in dead:
+            old.close()
+        return conn
+
+    def _exchange(
+        self, method: str, target: str, data: bytes | None, headers: dict[str, str], timeout: float
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        conn = self._connection()
+        state = self._state
+        if conn.sock is not None and _is_dropped(conn.sock):
+            conn.close()
+        if conn.sock is None:
+            conn.timeout = timeout
+            try:
+                conn.connect()
+            except ssl.SSLCertVerificationError:
+                conn.close()
+                raise  # retrying will not make the certificate valid
+            except OSError as exc:
+                conn.close()
+                raise _NotSent() from exc
+            state.timeout = timeout
+        elif state.timeout != timeout:
+            conn.sock.settimeout(timeout)
+            state.timeout = timeout
+        try:
+            conn.request(method, target, data, headers)
+            response = conn.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise _MaybeSent() from exc
+        except BaseException:
+            # E.g. KeyboardInterrupt during a long poll: the answer, if any,
+            # would be read as the answer to the next request.
+            conn.close()
+            raise
+        return response.status, response.msg, answer
+
+    def _unreachable(self, method: str, path: str, failure: Exception, what: str) -> HTTPError:
+        cause = failure.__cause__ or failure
+        return HTTPError(
+            f"No answer from the Schedy service at {self.config.root} to {method} {path} "
+            f"({type(cause).__name__}: {cause}); {what}.",
+            None,
+        )
+
+    def _retry_after(self, headers: http.client.HTTPMessage, attempt: int) -> float:
+        value = headers.get("Retry-After")
+        if value is not None:
+            try:
+                return min(self.retry.max_backoff, max(0.0, float(value)))
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return self.retry.delay(attempt)
+
+    # -- authentication ---------------------------------------------------
+
+    def _current_token(self) -> _Token:
+        token = self._token
+        if token is not None and (token.deadline is None or time.monotonic() < token.deadline):
+            return token
+        return self._renew(token)
+
+    def _forget_token(self, token: _Token | None) -> None:
+        with self._auth_lock:
+            if self._token is token:
+                self._token = None
+
+    def _renew(self, stale: _Token | None) -> _Token:
+        with self._auth_lock:
+            current = self._token
+            if current is not None and current is not stale:
+                return current  # another thread renewed it meanwhile
+            config = self.config
+            path = config.auth_path
+            answer = self.request(
+                "POST", path, {"email": config.email, "token": config.token}, authenticate=False
+            ).json()
+            jwt = answer.get("token") if isinstance(answer, dict) else None
+            expires_at = answer.get("expiresAt") if isinstance(answer, dict) else None
+            if not isinstance(jwt, str) or isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+                raise UnhandledResponseError(f"POST {path} answered without token and expiresAt.", 200)
+            lifetime = expires_at - time.time()
+            deadline: float | None = time.monotonic() + lifetime - min(_RENEW_MARGIN, lifetime / 10)
+            if lifetime <= 1:
+                # Our clock is ahead of the service's: renewing "before
+                # expiry" would mean renewing before every request. Use the
+                # token until the service answers 401 instead.
+                logger.warning("The Schedy JWT expires in %.0f s by this machine's clock; check the clock.", lifetime)
+                deadline = None
+            self._token = _Token(jwt, deadline)
+            return self._token
+
+
+def _alive(thread: threading.Thread | None) -> bool:
+    return thread is not None and thread.is_alive()
+
+
+def _close_all(conns: list[tuple[Any, http.client.HTTPConnection]], lock: threading.Lock) -> None:
+    with lock:
+        closing = [c for _, c in conns]
+        conns.clear()
+    for conn in closing:
+        conn.close()

@@ -1,0 +1,349 @@
+"""The client against the real service over real HTTP (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+import schedy
+from schedy import errors, pbt
+from schedy._pagination import iter_items
+from schedy.random import Choice, LogUniform, Uniform
+
+Job = schedy.Job
+
+
+@pytest.fixture
+def manual(db: schedy.SchedyDB) -> schedy.Experiment:
+    exp = schedy.ManualSearch("manual")
+    db.add_experiment(exp)
+    return exp
+
+
+# -- experiments -------------------------------------------------------------------
+
+
+def test_each_kind_of_experiment_round_trips(db: schedy.SchedyDB) -> None:
+    definitions: list[schedy.Experiment] = [
+        schedy.ManualSearch("manual"),
+        schedy.RandomSearch("random", {"lr": LogUniform(1e-5, 0.1), "act": Choice(["relu", "tanh"], [1, 3])}),
+        schedy.PopulationBasedTraining(
+            "pbt",
+            pbt.MINIMIZE,
+            "loss",
+            pbt.Truncate(0.3),
+            explore={"lr": pbt.Perturb()},
+            initial_distributions={"lr": Uniform(0.01, 0.1)},
+            population_size=4,
+            max_generations=3,
+        ),
+    ]
+    for exp in definitions:
+        db.add_experiment(exp)
+        back = db.get_experiment(exp.name)
+        assert type(back) is type(exp)
+        assert back == exp
+    assert [e.name for e in db.get_experiments()] == ["manual", "random", "pbt"]
+
+
+def test_adding_an_existing_experiment_raises_resource_exists_error(db: schedy.SchedyDB) -> None:
+    db.add_experiment(schedy.ManualSearch("twice"))
+    with pytest.raises(errors.ResourceExistsError):
+        db.add_experiment(schedy.RandomSearch("twice", {"x": Uniform(0, 1)}))
+    assert type(db.get_experiment("twice")) is schedy.ManualSearch
+
+
+def test_names_with_slashes_spaces_and_unicode(db: schedy.SchedyDB) -> None:
+    name = "a/b c?d#e%f é"
+    exp = schedy.ManualSearch(name)
+    db.add_experiment(exp)
+    job = exp.add_job(hyperparameters={"x": 1})
+    assert db.get_experiment(name).get_job(job.id).hyperparameters == {"x": 1}
+    assert [e.name for e in db.get_experiments()] == [name]
+
+
+def test_an_invalid_definition_is_refused_with_the_reason(db: schedy.SchedyDB) -> None:
+    exp = schedy.ManualSearch("bad")
+    exp.extra["maxRetries"] = -1
+    with pytest.raises(errors.ClientRequestError, match="maxRetries") as info:
+        db.add_experiment(exp)
+    assert info.value.code == 422
+
+
+def test_push_updates_pauses_an_experiment(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 1})
+    manual.status = schedy.Experiment.DONE
+    manual.push_updates()
+    assert db.get_experiment("manual").status == "DONE"
+    with pytest.raises(errors.NoJobError):
+        manual.next_job()
+    assert list(manual.jobs(wait=0)) == []  # the worker loop ends at once
+
+
+def test_push_updates_keeps_the_options(db: schedy.SchedyDB) -> None:
+    exp = schedy.ManualSearch("opts")
+    exp.extra["maxRetries"] = 2
+    db.add_experiment(exp)
+    back = db.get_experiment("opts")
+    back.status = "DONE"
+    back.push_updates()
+    assert db.get_experiment("opts").extra["maxRetries"] == 2
+
+
+def test_deleting_an_experiment_twice_raises_when_ensured(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 1})
+    manual.delete()
+    with pytest.raises(errors.ClientRequestError) as info:
+        db.get_experiment("manual")
+    assert info.value.code == 404
+    with pytest.raises(errors.UnsafeUpdateError):
+        manual.delete()
+    manual.delete(ensure=False)
+
+
+def test_another_users_experiments_are_not_found(service: Any, db: schedy.SchedyDB) -> None:
+    db.add_experiment(schedy.ManualSearch("mine"))
+    with schedy.SchedyDB(config_override=service.new_user().client_config) as other:
+        with pytest.raises(errors.ClientRequestError) as info:
+            other.get_experiment("mine")
+        assert info.value.code == 404
+        assert list(other.get_experiments()) == []
+
+
+def test_wrong_credentials_raise_authentication_error(service: Any) -> None:
+    with (
+        schedy.SchedyDB(config_override={**service.client_config, "token": "wrong"}) as db,
+        pytest.raises(errors.AuthenticationError),
+    ):
+        list(db.get_experiments())
+
+
+def test_password_login(service: Any) -> None:
+    config = {**service.client_config, "token": service.password, "token_type": "password"}
+    with schedy.SchedyDB(config_override=config) as db:
+        assert list(db.get_experiments()) == []
+
+
+# -- jobs ------------------------------------------------------------------------
+
+
+def test_add_job_and_read_it_back(manual: schedy.Experiment) -> None:
+    job = manual.add_job(hyperparameters={"x": 1, "name": "a"}, results={"r": [1, 2]})
+    assert job.status == Job.QUEUED
+    assert job.etag
+    assert isinstance(job.created_at, datetime)
+    back = manual.get_job(job.id)
+    assert (back.job_id, back.status, back.hyperparameters, back.results) == (
+        job.job_id,
+        "QUEUED",
+        {"x": 1, "name": "a"},
+        {"r": [1, 2]},
+    )
+    assert back.etag == job.etag
+
+
+def test_all_jobs_lists_every_job_oldest_first(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:
+    added = [manual.add_job(hyperparameters={"i": i}, status=Job.DONE).id for i in range(20)]
+    assert [job.id for job in manual.all_jobs()] == added
+    # Small pages: the keyset tokens of the service, followed by the client.
+    items = list(iter_items(db._transport, "experiments/manual/jobs/", page_size=7))
+    assert [item["id"] for item in items] == added
+
+
+def test_next_job_hands_out_queued_jobs_oldest_first_and_running(manual: schedy.Experiment) -> None:
+    first = manual.add_job(hyperparameters={"i": 1})
+    second = manual.add_job(hyperparameters={"i": 2})
+    claimed = [manual.next_job(), manual.next_job()]
+    assert [job.id for job in claimed] == [first.id, second.id]
+    assert all(job.status == Job.RUNNING for job in claimed)
+    assert all(job.started_at is not None and job.worker for job in claimed)
+    with pytest.raises(errors.NoJobError):
+        manual.next_job()
+
+
+def test_random_search_samples_new_jobs(db: schedy.SchedyDB) -> None:
+    exp = schedy.RandomSearch("random", {"x": Uniform(-1, 1), "c": Choice(["a", "b"])})
+    db.add_experiment(exp)
+    jobs = [exp.next_job() for _ in range(10)]
+    assert len({job.id for job in jobs}) == 10
+    assert all(-1 <= job.hyperparameters["x"] < 1 and job.hyperparameters["c"] in "ab" for job in jobs)
+
+
+def test_with_job_marks_it_done_and_pushes_the_results(manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 3})
+    with manual.next_job() as job:
+        job.results["square"] = job.hyperparameters["x"] ** 2
+    back = manual.get_job(job.id)
+    assert (back.status, back.results) == ("DONE", {"square": 9})
+    assert back.finished_at is not None
+    assert back.etag == job.etag
+
+
+def test_with_job_marks_it_crashed_when_the_block_raises(manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 3})
+    job = manual.next_job()
+
+    def train() -> None:
+        with job:
+            job.results["step"] = 7
+            raise RuntimeError("diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        train()
+    back = manual.get_job(job.id)
+    assert (back.status, back.results) == ("CRASHED", {"step": 7})
+
+
+def test_with_a_queued_job_runs_it_unless_another_worker_did(manual: schedy.Experiment) -> None:
+    added = manual.add_job(hyperparameters={"x": 1})
+    mine, theirs = manual.get_job(added.id), manual.get_job(added.id)
+    with mine:
+        assert manual.get_job(added.id).status == "RUNNING"
+        with pytest.raises(errors.UnsafeUpdateError), theirs:
+            pytest.fail("the block must not run")
+    assert manual.get_job(added.id).status == "DONE"
+
+
+def test_a_safe_put_never_overwrites_a_concurrent_change(manual: schedy.Experiment) -> None:
+    added = manual.add_job(hyperparameters={"x": 1})
+    first, second = manual.get_job(added.id), manual.get_job(added.id)
+    first.results["by"] = "first"
+    first.put()
+    second.results["by"] = "second"
+    with pytest.raises(errors.UnsafeUpdateError):
+        second.put()
+    assert manual.get_job(added.id).results == {"by": "first"}
+    second.put(safe=False)
+    assert manual.get_job(added.id).results == {"by": "second"}
+
+
+def test_a_safe_put_of_a_job_without_etag_only_creates(manual: schedy.Experiment) -> None:
+    new = Job("my-id", manual, {"x": 1}, status=Job.DONE, results={"y": 2})
+    new.put()
+    assert new.etag
+    assert manual.get_job("my-id").results == {"y": 2}
+    listed = next(iter(manual.all_jobs()))
+    assert listed.etag is None
+    with pytest.raises(errors.UnsafeUpdateError, match="get_job"):
+        listed.put()
+
+
+def test_deleting_a_job_twice_raises_when_ensured(manual: schedy.Experiment) -> None:
+    job = manual.add_job(hyperparameters={"x": 1})
+    job.delete()
+    with pytest.raises(errors.UnsafeUpdateError):
+        job.delete()
+    job.delete(ensure=False)
+    assert list(manual.all_jobs()) == []
+
+
+def test_nan_and_infinity_results_round_trip(manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 1})
+    with manual.next_job() as job:
+        job.results.update(loss=math.nan, best=math.inf, worst=-math.inf)
+    back = manual.get_job(job.id).results
+    assert math.isnan(back["loss"])
+    assert (back["best"], back["worst"]) == (math.inf, -math.inf)
+    listed = next(iter(manual.all_jobs())).results
+    assert math.isnan(listed["loss"])
+
+
+def test_numpy_values_are_stored_as_plain_json(manual: schedy.Experiment) -> None:
+    job = manual.add_job(
+        hyperparameters={"n": np.int64(4), "lr": np.float32(0.5)},
+        results={"curve": np.array([0.5, 0.25]), "ok": np.bool_(True), "nan": np.float64("nan")},
+    )
+    back = manual.get_job(job.id)
+    assert back.hyperparameters == {"n": 4, "lr": 0.5}
+    assert back.results["curve"] == [0.5, 0.25]
+    assert back.results["ok"] is True
+    assert math.isnan(back.results["nan"])
+
+
+# -- the worker loop ---------------------------------------------------------------
+
+
+def test_jobs_runs_the_queue_and_stops_when_idle(manual: schedy.Experiment) -> None:
+    for i in range(5):
+        manual.add_job(hyperparameters={"i": i})
+    for job in manual.jobs(wait=0, idle_timeout=0.3):
+        with job:
+            job.results["double"] = 2 * job.hyperparameters["i"]
+    done = list(manual.all_jobs())
+    assert [(j.status, j.results["double"]) for j in done] == [("DONE", 2 * i) for i in range(5)]
+
+
+def test_next_job_long_polls_until_a_job_is_added(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:
+    adder = threading.Timer(0.4, lambda: manual.add_job(hyperparameters={"late": True}))
+    adder.start()
+    started = time.monotonic()
+    try:
+        job = manual.next_job(wait=10)
+    finally:
+        adder.join()
+    assert job.hyperparameters == {"late": True}
+    assert 0.3 < time.monotonic() - started < 5
+
+
+def test_heartbeats_extend_the_lease(manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 1})
+    job = manual.next_job(heartbeat=0.2)
+    assert job.lease_expires_at is not None
+    claimed_lease = job.lease_expires_at
+    with job:
+        time.sleep(0.7)
+        current = manual.get_job(job.id)
+        assert current.lease_expires_at is not None
+        assert current.lease_expires_at > claimed_lease
+        assert current.etag == job.etag  # a heartbeat does not change the job
+    assert manual.get_job(job.id).status == "DONE"
+
+
+def test_threads_sharing_a_db_never_get_the_same_job(manual: schedy.Experiment) -> None:
+    for i in range(40):
+        manual.add_job(hyperparameters={"i": i})
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for job in manual.jobs(wait=0, idle_timeout=0.3):
+            with job, lock:
+                seen.append(job.id)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 40
+    assert Counter(seen).most_common(1)[0][1] == 1
+    assert {job.status for job in manual.all_jobs()} == {"DONE"}
+
+
+def test_to_dataframe(manual: schedy.Experiment) -> None:
+    pytest.importorskip("pandas")
+    manual.add_job(hyperparameters={"x": 1}, status=Job.DONE, results={"y": 2})
+    frame = manual.to_dataframe()
+    assert list(frame["results.y"]) == [2]
+    assert "created_at" in frame.columns
+
+
+def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 1})
+    job = manual.next_job(heartbeat=0.1)  # claimed, but no `with`: no heartbeat is sent
+    deadline = time.monotonic() + 10
+    while manual.get_job(job.id).status == Job.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ended = manual.get_job(job.id)
+    assert ended.status == Job.CRASHED
+    assert ended.end_reason is not None
+    with pytest.raises(errors.UnsafeUpdateError), job:
+        pass
+    assert manual.get_job(job.id).status == Job.CRASHED
