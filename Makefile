@@ -17,7 +17,7 @@ demo: setup
 	$(PY) examples/quickstart.py
 
 lint: setup
-	$(PY) -m ruff check src tests examples bench
+	$(PY) -m ruff check
 	$(PY) -m mypy
 
 test: lint
