@@ -195,12 +195,13 @@ class Experiment:
     def all_jobs(self) -> Iterator[Job]:
         """Iterate over every job of the experiment, oldest first.
 
-        Pages are fetched as the iteration goes. Listed jobs carry no ETag:
-        read a job with :meth:`get_job` before updating it safely.
+        Pages are fetched as the iteration goes. Each job carries the ETag
+        the service listed it with, so it can be updated safely with
+        :meth:`Job.put` (services that list no ETags leave it ``None``).
         """
         db = self._require_db()
         for item in iter_items(db._transport, self._path() + "jobs/"):
-            yield Job._from_wire(self, item, None)
+            yield Job._from_wire(self, item, item.get("etag") if isinstance(item, dict) else None)
 
     def next_job(self, *, wait: float = 0.0, heartbeat: float | None = None, worker: str | None = None) -> Job:
         """Claim the next job to work on; it is always RUNNING.

@@ -70,7 +70,7 @@ class Job:
         status: one of the status constants below.
         results: result name → value (NaN and ±Infinity are kept).
         etag: the entity tag the service sent with the job; ``None`` for a
-            job read from a list (lists carry no ETag).
+            job made by hand, or listed by a service that sends none.
 
     Besides these, the attributes below are what the service adds ([ext]
     keys of the job JSON); each is ``None`` when the service did not send
@@ -237,7 +237,7 @@ class Job:
         where = f"Job '{self.job_id}' of experiment '{self.experiment.name}'"
         if self.etag is None:
             message = (
-                f"{where} already exists and this copy has no ETag (jobs from all_jobs() have none): "
+                f"{where} already exists and this copy has no ETag: "
                 "read it with get_job() to update it safely, or use put(safe=False)."
             )
         elif self._lease_lost:

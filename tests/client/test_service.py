@@ -224,15 +224,32 @@ def test_a_safe_put_never_overwrites_a_concurrent_change(manual: schedy.Experime
     assert manual.get_job(added.id).results == {"by": "second"}
 
 
+def test_jobs_from_a_list_can_be_updated_safely(manual: schedy.Experiment) -> None:
+    manual.add_job(hyperparameters={"x": 1})
+    (listed,) = list(manual.all_jobs())
+    assert listed.etag is not None
+    listed.status, listed.results = Job.PRUNED, {"why": "hopeless"}
+    listed.put()
+    (again,) = list(manual.all_jobs())
+    assert (again.status, again.results) == (Job.PRUNED, {"why": "hopeless"})
+    listed.results["why"] = "changed my mind"
+    listed.put()  # its ETag followed the first put
+    stale = again
+    stale.results = {"why": "stale copy"}
+    with pytest.raises(errors.UnsafeUpdateError):
+        stale.put()
+    assert manual.get_job(listed.id).results == {"why": "changed my mind"}
+
+
 def test_a_safe_put_of_a_job_without_etag_only_creates(manual: schedy.Experiment) -> None:
     new = Job("my-id", manual, {"x": 1}, status=Job.DONE, results={"y": 2})
     new.put()
     assert new.etag
     assert manual.get_job("my-id").results == {"y": 2}
-    listed = next(iter(manual.all_jobs()))
-    assert listed.etag is None
+    copy = Job("my-id", manual, {"x": 1}, status=Job.CRASHED)
     with pytest.raises(errors.UnsafeUpdateError, match="get_job"):
-        listed.put()
+        copy.put()
+    assert manual.get_job("my-id").status == Job.DONE
 
 
 def test_deleting_a_job_twice_raises_when_ensured(manual: schedy.Experiment) -> None:

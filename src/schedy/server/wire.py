@@ -29,6 +29,7 @@ MAX_JOB_ID_LENGTH = 64
 # read) and ignored.
 _JOB_READ_ONLY = {
     "id",
+    "etag",
     "experiment",
     "createdAt",
     "updatedAt",
@@ -229,9 +230,11 @@ def render_job(row: Any, experiment: str) -> str:
         "leaseExpiresAt": iso(row.lease_expires_at),
         "endReason": row.end_reason,
     }
+    # The ETag rides along as [ext] "etag" so that jobs read from a list can be updated safely too.
     return (
         f'{{"id":{dumps(row.job_id)},"experiment":{dumps(experiment)},"status":"{row.status}",'
-        f'"hyperparameters":{row.hyperparameters},"results":{row.results},{dumps(ext)[1:]}'
+        f'"hyperparameters":{row.hyperparameters},"results":{row.results},'
+        f'"etag":{dumps(etag(row.pk, row.version))},{dumps(ext)[1:]}'
     )
 
 

@@ -179,6 +179,15 @@ def test_jobs_of_a_missing_experiment_are_404(api):
     assert api.http.get("experiments/nope/jobs/x/").status_code == 404
 
 
+def test_listed_jobs_carry_their_etag(api, exp):
+    created = api.add_job("jobs", hyperparameters={"x": 1})
+    (listed,) = api.all_jobs("jobs")
+    assert listed["etag"] == created.headers["etag"] == created.json()["etag"]
+    update = api.request("PUT", f"{exp}jobs/{listed['id']}/", {"status": "DONE"}, headers={"If-Match": listed["etag"]})
+    assert update.status_code == 200
+    assert update.json()["etag"] == update.headers["etag"] != listed["etag"]
+
+
 def test_list_pages_keep_order_and_lose_nothing(api, exp):
     ids = [api.add_job("jobs", hyperparameters={"i": i}).json()["id"] for i in range(23)]
     assert [j["id"] for j in api.all_jobs("jobs", limit=5)] == ids
