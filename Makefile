@@ -1,9 +1,10 @@
-# Entry points (see README): `make demo` runs Schedy's main job, `make test` the whole suite.
+# Entry points (see README): `make demo` runs Schedy's main job, `make test` the whole suite,
+# `make test-slow` its long variants.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-slow lint bench-quick
 
 setup: $(VENV)/.installed
 
@@ -22,3 +23,13 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest
+
+# The long variants of the reliability tests (docs/reliability.md): load, chaos, fuzzing.
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+# A reduced run of the benchmarks of docs/benchmarks.md (SQLite only, about 3 minutes).
+bench-quick: setup
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) bench/throughput.py --backends sqlite --workers 1 4 --reps 3 --duration 1.5
+	$(PY) bench/scale.py --sizes 1000 100000 --reps 3 --duration 1

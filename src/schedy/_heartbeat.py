@@ -62,6 +62,10 @@ class Heartbeats:
         self._leases: set[Lease] = set()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # When the thread wakes up next by itself (monotonic); a new lease due
+        # later does not need to wake it: one wake-up per job would cost the
+        # worker loop a thread switch per job.
+        self._wake_at = 0.0
 
     def start(self, beat: Callable[[], bool], interval: float) -> Lease:
         """Call ``beat`` every ``interval`` seconds until :meth:`stop`.
@@ -78,7 +82,8 @@ class Heartbeats:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="schedy-heartbeat", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif lease.due < self._wake_at:
+                self._cond.notify()
         return lease
 
     def stop(self, lease: Lease) -> None:
@@ -107,14 +112,17 @@ class Heartbeats:
                     return None
                 now = time.monotonic()
                 if not self._leases:
+                    self._wake_at = now + _IDLE_EXIT
                     if not self._cond.wait(_IDLE_EXIT) and not self._leases:
                         self._thread = None
                         return None
                     continue
                 due = [lease for lease in self._leases if lease.due <= now]
                 if due:
+                    self._wake_at = 0.0  # beating: it looks at every lease again before it waits
                     return due
-                self._cond.wait(min(lease.due for lease in self._leases) - now)
+                self._wake_at = min(lease.due for lease in self._leases)
+                self._cond.wait(self._wake_at - now)
 
     def _run(self) -> None:
         try:

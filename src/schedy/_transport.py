@@ -5,7 +5,10 @@ that uses it:
 
 * **Connections.** Each thread keeps one persistent (keep-alive)
   :mod:`http.client` connection, so a worker loop pays for TCP set-up once,
-  not per request. Before reusing an idle connection the transport checks
+  not per request. A request is written in one piece, headers and body
+  together (:mod:`http.client` writes them separately: two segments, and two
+  wake-ups of the service, per request); :class:`http.client.HTTPResponse`
+  reads the answer. Before reusing an idle connection the transport checks
   that the service has not closed it meanwhile (servers drop idle
   connections after a few seconds), so that a training step longer than the
   server's keep-alive timeout does not turn into a failed request. A process
@@ -33,6 +36,7 @@ import http.client
 import logging
 import os
 import random
+import re
 import select
 import socket
 import ssl
@@ -53,6 +57,10 @@ __all__ = ["Response", "RetryPolicy", "Transport"]
 logger = logging.getLogger("schedy")
 
 _RETRY_STATUSES = frozenset((502, 503, 504))
+# What may not appear in a request target or a header (no request smuggling
+# through a value the service sent us, such as an ETag).
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_BAD_HEADER = re.compile(r"[\r\n\x00]")
 _USER_AGENT = "schedy-python"
 _JSON = "application/json"
 #: Renew a JWT this long before it expires (at most a tenth of its life).
@@ -212,6 +220,9 @@ class Transport:
         self._host = parts.hostname or ""
         self._port = parts.port
         self._base = parts.path or "/"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        default_port = 443 if self._https else 80
+        self._host_header = host if self._port in (None, default_port) else f"{host}:{self._port}"
         self._state = _ThreadState()
         self._token: _Token | None = None
         self._auth_lock = threading.Lock()
@@ -367,10 +378,18 @@ class Transport:
         elif state.timeout != timeout:
             conn.sock.settimeout(timeout)
             state.timeout = timeout
+        message = self._message(method, target, data, headers)
         try:
-            conn.request(method, target, data, headers)
-            response = conn.getresponse()
-            answer = response.read()
+            sock = conn.sock
+            sock.sendall(message)
+            response = http.client.HTTPResponse(sock, method=method)
+            try:
+                response.begin()
+                answer = response.read()
+            finally:
+                response.close()  # its buffered reader of the socket, even after a failure
+            if response.will_close:
+                conn.close()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise _MaybeSent() from exc
@@ -380,6 +399,22 @@ class Transport:
             conn.close()
             raise
         return response.status, response.msg, answer
+
+    def _message(self, method: str, target: str, data: bytes | None, headers: dict[str, str]) -> bytes:
+        """The whole HTTP/1.1 request, as :mod:`http.client` would write it, in one buffer."""
+        if _BAD_TARGET.search(target):
+            raise ValueError(f"Refusing to send a request to {target!r}: it holds control characters or spaces.")
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}", "Accept-Encoding: identity"]
+        for name, value in headers.items():
+            if _BAD_HEADER.search(name) or _BAD_HEADER.search(value):
+                raise ValueError(f"Refusing to send the header {name!r}: it holds a line break.")
+            lines.append(f"{name}: {value}")
+        if data is not None:
+            lines.append(f"Content-Length: {len(data)}")
+        elif method in ("POST", "PUT", "PATCH"):
+            lines.append("Content-Length: 0")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return head if data is None else head + data
 
     def _unreachable(self, method: str, path: str, failure: Exception, what: str) -> HTTPError:
         cause = failure.__cause__ or failure

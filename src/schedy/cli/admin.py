@@ -6,12 +6,8 @@ import argparse
 import getpass
 import sys
 
-from schedy.errors import SchedyError
+from schedy.cli.common import CommandError
 from schedy.server.settings import DEFAULT_HOST, DEFAULT_PORT, default_database_url
-
-
-class CommandError(SchedyError):
-    """A command failed in a way the user can fix; printed as one line."""
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +22,22 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
     _database_arg(server)
     server.add_argument("--public-url", help="Root URL clients should use (default: the URL of each request).")
+    server.add_argument(
+        "--lease-grace",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="How long a job's lease may be overdue before the job is ended CRASHED (default 0): raise it to "
+        "ride out service downtime or network cuts longer than about two heartbeat intervals.",
+    )
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    server.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Service processes sharing the port (default 1); more help on PostgreSQL, not on SQLite.",
+    )
     server.set_defaults(func=cmd_server)
 
     user = subparsers.add_parser("user", help="Manage users (directly in the database).")
@@ -81,8 +92,14 @@ def cmd_server(args: argparse.Namespace) -> None:
     from schedy.server.settings import Settings
 
     _ensure_parent(args.database or default_database_url())
-    settings = Settings(database_url=args.database or default_database_url(), public_url=args.public_url)
-    serve(settings, args.host, args.port, log_level=args.log_level)
+    if not 0 <= args.lease_grace < 1e9:
+        raise CommandError(f"--lease-grace must be a number of seconds >= 0, got {args.lease_grace}.")
+    settings = Settings(
+        database_url=args.database or default_database_url(), public_url=args.public_url, lease_grace=args.lease_grace
+    )
+    if not 1 <= args.workers <= 256:
+        raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")
+    serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers)
 
 
 def _ensure_parent(url: str) -> None:

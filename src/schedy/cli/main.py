@@ -1,20 +1,54 @@
-"""Entry point of the ``schedy`` console script."""
+"""Entry point of the ``schedy`` console script.
+
+Commands, each in its own module:
+
+* experiments and jobs: ``add`` (:mod:`~schedy.cli.add`), ``rm``, ``show``,
+  ``list``, ``push`` (:mod:`~schedy.cli.experiments`), ``export``
+  (:mod:`~schedy.cli.export`), ``watch`` (:mod:`~schedy.cli.watch`);
+* workers: ``run`` (:mod:`~schedy.cli.run`);
+* credentials: ``gen-token``, ``token list|revoke`` (:mod:`~schedy.cli.auth`);
+* the service: ``server``, ``user add|list|passwd`` (:mod:`~schedy.cli.admin`).
+
+Every command but ``server`` and ``user`` talks to the service named by the
+client configuration (``--config FILE``, else ``$SCHEDY_CONFIG``, the
+``SCHEDY_ROOT``/``SCHEDY_EMAIL``/``SCHEDY_TOKEN`` variables or
+``~/.schedy/client.json``). A failure prints one line, ``schedy: …``, and
+exits 1 (2 for wrong arguments, 130 after Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from schedy.cli import admin
+from schedy import __version__
+from schedy.cli import add, admin, auth, experiments, export, run, watch
 from schedy.errors import SchedyError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(prog="schedy", description="Schedy: experiments and hyperparameter search.")
-    parser.add_argument("--config", help="Client configuration file (default ~/.schedy/client.json).")
+    parser = argparse.ArgumentParser(
+        prog="schedy",
+        description="Schedy: experiments and hyperparameter search. 'schedy COMMAND --help' explains each command.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="Client configuration file (default $SCHEDY_CONFIG, the SCHEDY_ROOT/SCHEDY_EMAIL/SCHEDY_TOKEN "
+        "variables, else ~/.schedy/client.json).",
+    )
+    parser.add_argument("--version", action="version", version=f"schedy {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add.add_parsers(subparsers)
+    experiments.add_parsers(subparsers)
+    export.add_parsers(subparsers)
+    watch.add_parsers(subparsers)
+    run.add_parsers(subparsers)
+    auth.add_parsers(subparsers)
     admin.add_parsers(subparsers)
     return parser
 
@@ -22,15 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors print one line and exit non-zero."""
     args = build_parser().parse_args(argv)
+    if args.command not in ("server", "user"):  # those configure logging their own way
+        # The client logs retries and lost heartbeats as warnings: worth a line
+        # each from a long-running worker, noise before a command's one-line error.
+        level = logging.WARNING if args.command == "run" else logging.ERROR
+        logging.basicConfig(format="schedy: %(message)s", level=level)
     try:
-        args.func(args)
+        status = args.func(args)
     except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+        print("\nschedy: interrupted.", file=sys.stderr)
         return 130
     except SchedyError as exc:
         print(f"schedy: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return int(getattr(exc, "exit_code", 1))
+    except BrokenPipeError:
+        # `schedy list | head`: the reader is gone, which is no error of ours.
+        # Point stdout at /dev/null so that the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

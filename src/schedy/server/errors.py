@@ -14,7 +14,8 @@ The API layer maps each class to one HTTP status in one table
     ├── Conflict            409  the action contradicts the resource's state
     ├── PreconditionFailed  412  If-Match / If-None-Match did not hold
     ├── PayloadTooLarge     413  the body is over the service's limit
-    └── Invalid             422  well-formed but impossible (bad distribution…)
+    ├── Invalid             422  well-formed but impossible (bad distribution…)
+    └── TooManyRequests     429  too many failed logins: wait (Retry-After)
 """
 
 from __future__ import annotations
@@ -76,3 +77,13 @@ class Invalid(ServiceError):
     """The request is well-formed but describes something impossible."""
 
     title = "Invalid request"
+
+
+class TooManyRequests(ServiceError):
+    """Too many failed attempts; the client should wait ``retry_after`` seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
+
+from fastapi import FastAPI
 
 from schedy.server.api.app import create_app
 from schedy.server.bootstrap import ensure_admin
 from schedy.server.settings import Settings, default_client_config_path
 from schedy.server.store import Store
 
+# How the parent hands its settings to the processes of ``--workers N``.
+_SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
 
-def serve(settings: Settings, host: str, port: int, *, log_level: str = "info") -> None:
-    """Migrate, create the first admin if needed, and serve until interrupted."""
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several service processes (``--workers N``), from the parent's settings."""
+    return create_app(Settings(**json.loads(os.environ[_SETTINGS_VARIABLE])))
+
+
+def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1) -> None:
+    """Migrate, create the first admin if needed, and serve until interrupted.
+
+    With ``workers`` > 1, that many service processes share the port (as
+    several services share one database: all state is in it).
+    """
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     store = Store(settings.database_url, pool_size=settings.pool_size)
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store)  # migrates the database, once, before any worker starts
     root = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
     first = ensure_admin(store, root, default_client_config_path())
     if first is not None:
@@ -27,5 +44,18 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info") 
             print(f"Wrote a client configuration to {first.config_path}: schedy.SchedyDB() now works here.", flush=True)
         else:
             print(f"API token of {first.email}: {first.api_token}", flush=True)
-    print(f"Schedy is serving {settings.database_url.split('@')[-1]} at {root}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+    processes = f" with {workers} processes" if workers > 1 else ""
+    print(f"Schedy is serving {settings.database_url.split('@')[-1]} at {root}{processes}", flush=True)
+    if workers > 1:
+        store.dispose()
+        os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+    uvicorn.run(
+        app if workers <= 1 else f"{__name__}:app_from_environment",
+        factory=workers > 1,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

@@ -41,6 +41,11 @@ class Settings:
         page_size: default page size of lists; ``max_page_size`` caps ``?limit``.
         max_wait: cap of the long-poll ``wait`` option of ``nextjob``, seconds.
         pool_size: database connections per process.
+        lease_sweep_interval: seconds between two sweeps for lapsed leases
+            (0 turns this process's sweep off).
+        lease_grace: seconds a lease may be overdue before the sweep ends its
+            job: rides out heartbeats lost to service downtime or a network
+            partition (see docs/reliability.md).
 
     """
 
@@ -53,3 +58,4 @@ class Settings:
     max_wait: float = 60.0
     pool_size: int = 8
     lease_sweep_interval: float = 1.0
+    lease_grace: float = 0.0

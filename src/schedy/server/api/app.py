@@ -13,9 +13,11 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from schedy.server.api import auth_routes, docs, experiments_routes, jobs_routes, problems
+from schedy.server.api import auth_routes, docs, experiments_routes, jobs_routes, problems, tokens_routes
 from schedy.server.api.deps import Services
+from schedy.server.api.hotpath import HotPaths
 from schedy.server.api.middleware import BodyLimit, RawPathRouting
+from schedy.server.dashboard import routes as dashboard
 from schedy.server.security import new_jwt_secret
 from schedy.server.service.auth import Auth
 from schedy.server.service.experiments import Experiments
@@ -64,7 +66,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     with store.write() as conn:
         secret = installation.get_or_create(conn, "jwt_secret", new_jwt_secret)
 
-    leases = Leases(store)
+    leases = Leases(store, grace=settings.lease_grace)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +100,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(experiments_routes.router)
     app.include_router(jobs_routes.router)
+    app.include_router(tokens_routes.router)
+    dashboard.install(app)
 
     @app.get("/ping/", tags=["service"])
     async def ping() -> Response:
@@ -106,4 +110,6 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RawPathRouting)
+    # Outermost: the worker loop's two requests skip the rest (see hotpath.py).
+    app.add_middleware(HotPaths, max_body_bytes=settings.max_body_bytes)
     return app

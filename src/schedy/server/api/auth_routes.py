@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from schedy.server.api import schemas
-from schedy.server.api.deps import current_user, services
+from schedy.server.api.deps import client_address, current_user, services
 from schedy.server.errors import Invalid
 from schedy.server.wire import parse_json
 
@@ -25,17 +25,27 @@ async def _credentials(request: Request) -> tuple[str, str]:
 
 @router.post("/token/", openapi_extra=schemas.body(schemas.CREDENTIALS), responses=schemas.SESSION_RESPONSES)
 async def token(request: Request) -> JSONResponse:
-    """Exchange an email and API token for a session token (JWT)."""
+    """Exchange an email and API token for a session token (JWT).
+
+    Repeated failures for one email from one address are refused with 429
+    and ``Retry-After`` for a while (login throttling).
+    """
     email, api_token = await _credentials(request)
-    jwt, expires_at = await run_in_threadpool(services(request).auth.login_with_token, email, api_token)
+    auth = services(request).auth
+    jwt, expires_at = await run_in_threadpool(auth.login_with_token, email, api_token, client_address(request))
     return JSONResponse({"token": jwt, "expiresAt": expires_at})
 
 
 @router.post("/passauth/", openapi_extra=schemas.body(schemas.CREDENTIALS), responses=schemas.SESSION_RESPONSES)
 async def passauth(request: Request) -> JSONResponse:
-    """Exchange an email and password for a session token (JWT)."""
+    """Exchange an email and password for a session token (JWT).
+
+    Repeated failures for one email from one address are refused with 429
+    and ``Retry-After`` for a while (login throttling).
+    """
     email, password = await _credentials(request)
-    jwt, expires_at = await run_in_threadpool(services(request).auth.login_with_password, email, password)
+    auth = services(request).auth
+    jwt, expires_at = await run_in_threadpool(auth.login_with_password, email, password, client_address(request))
     return JSONResponse({"token": jwt, "expiresAt": expires_at})
 
 

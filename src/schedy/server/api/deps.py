@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from schedy.server.dashboard.cookies import cookie_authorization
 from schedy.server.errors import BadRequest
-from schedy.server.service.auth import Auth
+from schedy.server.security import Session
+from schedy.server.service.auth import LIVENESS_TTL, Auth
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
 from schedy.server.settings import Settings
@@ -19,6 +22,53 @@ from schedy.server.wire import check_name
 
 # Declared for the OpenAPI document; the header is read by current_user.
 bearer_scheme = HTTPBearer(auto_error=False, description="A session token from token/ or passauth/.")
+
+
+class Sessions:
+    """Session tokens this process has verified, so a worker's token is checked once, not on every request.
+
+    Verifying a JWT's signature costs more than a claim on SQLite. A token
+    seen before is trusted until it expires; that its user and API token
+    still exist is checked again every ``LIVENESS_TTL`` seconds, as
+    :class:`~schedy.server.service.auth.Auth` does, so a revoked token still
+    stops working within that time.
+    """
+
+    #: Forget every token past this many (a bound, not an LRU: workers re-verify once).
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        # Authorization header → (session, monotonic time its liveness must be checked again).
+        self._known: dict[str, tuple[Session, float]] = {}
+
+    async def user_id(self, auth: Auth, authorization: str | None) -> int:
+        """The user ``authorization`` (``Bearer <token>``) speaks for.
+
+        Raises:
+            Unauthenticated: missing, malformed, forged, expired, or revoked.
+
+        """
+        known = self._known.get(authorization) if authorization else None
+        now = time.monotonic()
+        if known is not None and known[0].expires_at > time.time():
+            session, recheck_at = known
+            if now < recheck_at:
+                return session.user_id
+        else:
+            session, check = auth.session(authorization)
+            if not check:
+                # Checked recently by another route: trust it, but check ourselves next time.
+                self._remember(authorization, session, now)
+                return session.user_id
+        await run_in_threadpool(auth.check_live, session)
+        self._remember(authorization, session, time.monotonic() + LIVENESS_TTL)
+        return session.user_id
+
+    def _remember(self, authorization: str | None, session: Session, recheck_at: float) -> None:
+        if authorization:
+            if len(self._known) >= self.MAX:
+                self._known.clear()
+            self._known[authorization] = (session, recheck_at)
 
 
 @dataclass(frozen=True)
@@ -30,6 +80,7 @@ class Services:
     auth: Auth
     experiments: Experiments
     jobs: Jobs
+    sessions: Sessions = field(default_factory=Sessions)
 
 
 def services(request: Request) -> Services:
@@ -41,12 +92,17 @@ def services(request: Request) -> Services:
 async def current_user(
     request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
 ) -> int:
-    """The id of the user whose session token the request carries (401 otherwise)."""
-    auth = services(request).auth
-    session, check = auth.session(request.headers.get("authorization"))
-    if check:
-        await run_in_threadpool(auth.check_live, session)
-    return session.user_id
+    """The id of the user whose session token the request carries (401 otherwise).
+
+    The token comes from the ``Authorization`` header; without one, from the
+    dashboard's session cookie, which needs a CSRF token on requests that
+    change state (403 without it; see :mod:`schedy.server.dashboard.cookies`).
+    """
+    svc = services(request)
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        authorization = cookie_authorization(request)
+    return await svc.sessions.user_id(svc.auth, authorization)
 
 
 def path_name(raw: str, what: str) -> str:
@@ -56,3 +112,12 @@ def path_name(raw: str, what: str) -> str:
     except UnicodeDecodeError:
         raise BadRequest(f"The {what} name in the path is not percent-encoded UTF-8.") from None
     return check_name(name, what)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, which login throttling counts failures by.
+
+    Behind a proxy on this host, uvicorn takes it from ``X-Forwarded-For``
+    (it trusts that header from 127.0.0.1 only).
+    """
+    return request.client.host if request.client else ""

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from schedy.server.api import schemas
-from schedy.server.api.deps import current_user, path_name, services
+from schedy.server.api.deps import Services, current_user, path_name, services
 from schedy.server.errors import Invalid
 from schedy.server.store.jobs import JobRow
 from schedy.server.wire import dumps, etag, page_token, parse_job, parse_json, read_page_token, render_job
 
 router = APIRouter(tags=["jobs"])
+T = TypeVar("T")
 
 _JOB_ANSWER = schemas.json_answer(schemas.JOB, "the job", etag=True)
 # First pause of a long-polling nextjob; doubles up to _POLL_MAX.
@@ -82,16 +85,17 @@ async def get_job(request: Request, name: str, job_id: str, user_id: int = Depen
 )
 async def put_job(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
     """Replace a job (``If-Match: ETAG``: only if unchanged) or create it (``If-None-Match: *``)."""
-    exp = path_name(name, "experiment")
-    job = parse_job(await request.body(), default_status=None)
-    if_match = request.headers.get("if-match")
-    if_none_match = request.headers.get("if-none-match", "").strip() == "*"
-    row, created = await run_in_threadpool(
-        lambda: services(request).jobs.put(
-            user_id, exp, path_name(job_id, "job"), job, if_match=if_match, if_none_match=if_none_match
-        )
+    headers = request.headers
+    answer = await put_answer(
+        services(request),
+        user_id,
+        name,
+        job_id,
+        await request.body(),
+        headers.get("if-match"),
+        headers.get("if-none-match"),
     )
-    return _job_response(row, exp, 201 if created else 200)
+    return answer.response()
 
 
 @router.delete("/experiments/{name}/jobs/{job_id}/", status_code=204, responses=schemas.answers({}, 404, 412))
@@ -124,37 +128,13 @@ def _number(options: dict[str, Any], key: str, low: float, high: float) -> float
     return float(value)
 
 
-async def _claim(request: Request, user_id: int, exp: str, options: dict[str, Any]) -> Response:
-    svc = services(request)
-    unknown = sorted(options.keys() - {"worker", "heartbeat", "wait"})
-    if unknown:
-        raise Invalid(f"Unknown nextjob option(s) {', '.join(map(repr, unknown))}; use worker, heartbeat, wait.")
-    worker = options.get("worker")
-    if worker is not None and (not isinstance(worker, str) or len(worker) > 200):
-        raise Invalid("Option 'worker' must be a string of at most 200 characters.")
-    beat = _number(options, "heartbeat", 0.001, 86_400.0)
-    wait = _number(options, "wait", 0.0, svc.settings.max_wait) or 0.0
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    pause = _POLL_FIRST
-    while True:
-        row = await run_in_threadpool(lambda: svc.jobs.claim(user_id, exp, worker=worker, heartbeat=beat))
-        if row is not None:
-            return _job_response(row, exp)
-        remaining = deadline - loop.time()
-        # A caller that went away must not be handed a job nobody will run.
-        if remaining <= 0 or await request.is_disconnected():
-            return Response(status_code=204)
-        await asyncio.sleep(min(pause, remaining))
-        pause = min(pause * 2, _POLL_MAX)
-
-
 @router.get(
     "/experiments/{name}/nextjob/", responses=schemas.answers({200: _JOB_ANSWER, 204: {"description": "no job"}}, 404)
 )
 async def next_job_get(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
     """Hand out the next job, RUNNING (204 when there is none): the 0.1.0b6 client's call."""
-    return await _claim(request, user_id, path_name(name, "experiment"), {})
+    answer = await claim_answer(services(request), user_id, name, b"", request.is_disconnected)
+    return answer.response()
 
 
 @router.post(
@@ -164,9 +144,103 @@ async def next_job_get(request: Request, name: str, user_id: int = Depends(curre
 )
 async def next_job_post(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
     """[ext] Claim the next job in one request; options: worker, heartbeat, wait (long poll)."""
-    exp = path_name(name, "experiment")
-    body = await request.body()
+    answer = await claim_answer(services(request), user_id, name, await request.body(), request.is_disconnected)
+    return answer.response()
+
+
+# -- the worker loop's two requests ------------------------------------------------------
+#
+# nextjob and the job update are what every worker sends for every job, so
+# they are written once, as functions of the request's parts, for both
+# the routes above and the fast path of :mod:`schedy.server.api.hotpath`.
+# On SQLite their use cases run on the event loop, not in the thread pool:
+# each is a short transaction (tens of microseconds, no network), and handing
+# it to a thread cost more than running it. On PostgreSQL they stay in the
+# pool, so that one request's round trips to the database overlap with the
+# work of others (see docs/benchmarks.md).
+
+
+class Answer(NamedTuple):
+    """A job answer: status, JSON body (empty for 204) and ETag."""
+
+    status: int
+    body: str
+    etag: str | None
+
+    def response(self) -> Response:
+        """The answer as a Starlette response."""
+        if self.status == 204:
+            return Response(status_code=204)
+        headers = None if self.etag is None else {"ETag": self.etag}
+        return Response(self.body, status_code=self.status, media_type="application/json", headers=headers)
+
+
+_NO_JOB = Answer(204, "", None)
+
+
+def _job_answer(row: JobRow, experiment: str, status: int = 200) -> Answer:
+    return Answer(status, render_job(row, experiment), etag(row.pk, row.version))
+
+
+async def _run(svc: Services, use_case: Callable[[], T]) -> T:
+    """Run a use case of the hot path: inline on SQLite, in the thread pool on PostgreSQL."""
+    if svc.store.is_sqlite:
+        return use_case()
+    return await run_in_threadpool(use_case)
+
+
+async def put_answer(
+    svc: Services,
+    user_id: int,
+    raw_name: str,
+    raw_job_id: str,
+    body: bytes,
+    if_match: str | None,
+    if_none_match: str | None,
+) -> Answer:
+    """``PUT experiments/NAME/jobs/ID/`` for an authenticated user (names still percent-encoded)."""
+    exp = path_name(raw_name, "experiment")
+    job = parse_job(body, default_status=None)
+    job_id = path_name(raw_job_id, "job")
+    create_only = if_none_match is not None and if_none_match.strip() == "*"
+    row, created = await _run(
+        svc, lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
+    )
+    return _job_answer(row, exp, 201 if created else 200)
+
+
+async def claim_answer(
+    svc: Services, user_id: int, raw_name: str, body: bytes, is_disconnected: Callable[[], Awaitable[bool]]
+) -> Answer:
+    """``POST`` (or, with an empty body, ``GET``) ``experiments/NAME/nextjob/`` for an authenticated user."""
+    exp = path_name(raw_name, "experiment")
     options = parse_json(body) if body.strip() else {}
     if not isinstance(options, dict):
         raise Invalid('The nextjob options must be a JSON object, e.g. {"wait": 10}.')
-    return await _claim(request, user_id, exp, options)
+    unknown = sorted(options.keys() - {"worker", "heartbeat", "wait"})
+    if unknown:
+        raise Invalid(f"Unknown nextjob option(s) {', '.join(map(repr, unknown))}; use worker, heartbeat, wait.")
+    worker = options.get("worker")
+    if worker is not None and (not isinstance(worker, str) or len(worker) > 200):
+        raise Invalid("Option 'worker' must be a string of at most 200 characters.")
+    beat = _number(options, "heartbeat", 0.001, 86_400.0)
+    wait = _number(options, "wait", 0.0, svc.settings.max_wait) or 0.0
+    claim = partial(svc.jobs.claim, user_id, exp, worker=worker, heartbeat=beat)
+    row = await _run(svc, claim)
+    if row is not None:
+        return _job_answer(row, exp)
+    if wait <= 0:
+        return _NO_JOB
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    pause = _POLL_FIRST
+    while True:
+        remaining = deadline - loop.time()
+        # A caller that went away must not be handed a job nobody will run.
+        if remaining <= 0 or await is_disconnected():
+            return _NO_JOB
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, _POLL_MAX)
+        row = await _run(svc, claim)
+        if row is not None:
+            return _job_answer(row, exp)

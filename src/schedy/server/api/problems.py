@@ -24,6 +24,7 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.PreconditionFailed: 412,
     errors.PayloadTooLarge: 413,
     errors.Invalid: 422,
+    errors.TooManyRequests: 429,
 }
 
 _TITLES = {
@@ -47,6 +48,8 @@ def from_service_error(exc: errors.ServiceError) -> Response:
     """The answer for a use case's failure."""
     status = STATUS[type(exc)]
     headers = {"WWW-Authenticate": 'Bearer realm="schedy"'} if status == 401 else None
+    if isinstance(exc, errors.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return problem(status, exc.title, exc.detail, headers)
 
 

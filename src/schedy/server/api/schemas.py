@@ -81,7 +81,8 @@ def body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
     return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
 
 
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+def problem_answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for problem answers with these statuses."""
     return {
         code: {"description": "A problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
         for code in codes
@@ -90,7 +91,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def answers(ok: dict[int | str, dict[str, Any]], *codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` with the success answers and problem answers of ``codes``."""
-    return {**ok, **_problems(401, 400, 413, 422, *codes)}
+    return {**ok, **problem_answers(401, 400, 413, 422, *codes)}
 
 
 def json_answer(schema: dict[str, Any], description: str, etag: bool = False) -> dict[str, Any]:
@@ -106,6 +107,6 @@ SESSION_RESPONSES = {
         {"type": "object", "properties": {"token": {"type": "string"}, "expiresAt": {"type": "integer"}}},
         "a session token",
     ),
-    **_problems(400, 403, 413, 422),
+    **problem_answers(400, 403, 413, 422, 429),
 }
-AUTHENTICATED_RESPONSES = _problems(401, 403)
+AUTHENTICATED_RESPONSES = problem_answers(401, 403)

@@ -1,14 +1,28 @@
-"""Logging in (API token or password → session token) and checking sessions."""
+"""Logging in (API token or password → session token) and checking sessions.
+
+Logins are throttled against guessing: after ``max_failures`` failed logins
+for one email from one client address within ``window`` seconds, every
+login for that pair (right or wrong) is refused with 429 until ``lockout``
+seconds have passed since the last failure; then one more try is allowed,
+and so on until the window is over. Failures are counted in the database,
+so all service processes share them. A correct login costs one extra read
+by primary key.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import threading
 import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
 
 from schedy.server import security
-from schedy.server.errors import Forbidden, Unauthenticated
+from schedy.server.errors import Forbidden, TooManyRequests, Unauthenticated
 from schedy.server.security import Session
-from schedy.server.store import Store, users
+from schedy.server.store import Store, login_failures, users
 
 # How long a check that a session's user and API token are still live is
 # trusted; a revoked token stops working within this many seconds on every
@@ -16,41 +30,104 @@ from schedy.server.store import Store, users
 LIVENESS_TTL = 5.0
 
 
-class Auth:
-    """Issues and checks session tokens for one service process."""
+@dataclass(frozen=True)
+class Throttle:
+    """How many failed logins are tolerated (see the module's docstring).
 
-    def __init__(self, store: Store, secret: str, ttl: int) -> None:
+    Attributes:
+        max_failures: failures for one (email, address) within ``window``
+            before logins of that pair are refused.
+        window: seconds over which failures are counted.
+        lockout: seconds after the last failure during which logins are refused.
+
+    """
+
+    max_failures: int = 10
+    window: float = 300.0
+    lockout: float = 60.0
+
+
+def _throttle_key(email: str, client: str) -> str:
+    # Hashed: the table then holds neither emails nor addresses in clear.
+    return hashlib.sha256(f"{users.normalise_email(email)}\n{client}".encode()).hexdigest()
+
+
+class Auth:
+    """Issues and checks session tokens for one service process.
+
+    ``client`` arguments are the caller's network address, which login
+    throttling counts failures by (with the email).
+    """
+
+    def __init__(self, store: Store, secret: str, ttl: int, throttle: Throttle | None = None) -> None:
         self._store = store
         self._secret = secret
         self._ttl = ttl
+        self._throttle = throttle or Throttle()
         self._live_until: dict[tuple[int, int | None], float] = {}
         self._lock = threading.Lock()
 
-    def login_with_token(self, email: str, api_token: str) -> tuple[str, int]:
+    def login_with_token(self, email: str, api_token: str, client: str = "") -> tuple[str, int]:
         """Exchange an API token for a session token and its expiry.
 
         Raises:
             Forbidden: unknown email, unknown or revoked token.
+            TooManyRequests: too many failed logins for this email from ``client``.
 
         """
+        key = _throttle_key(email, client)
         with self._store.read() as conn:
+            failed_before = self._check_throttle(conn, key)
             owner = users.token_owner(conn, security.hash_api_token(api_token))
         if owner is None or owner.email != users.normalise_email(email):
+            self._failed(key)
             raise Forbidden("Wrong email or API token.")
+        if failed_before:
+            self._succeeded(key)
         return security.issue_session(self._secret, owner.user_id, owner.token_id, self._ttl)
 
-    def login_with_password(self, email: str, password: str) -> tuple[str, int]:
+    def login_with_password(self, email: str, password: str, client: str = "") -> tuple[str, int]:
         """Exchange a password for a session token and its expiry.
 
         Raises:
             Forbidden: unknown email or wrong password.
+            TooManyRequests: too many failed logins for this email from ``client``.
 
         """
+        key = _throttle_key(email, client)
         with self._store.read() as conn:
+            failed_before = self._check_throttle(conn, key)
             user = users.by_email(conn, email)
         if not security.verify_password(user.password_hash if user else None, password) or user is None:
+            self._failed(key)
             raise Forbidden("Wrong email or password.")
+        if failed_before:
+            self._succeeded(key)
         return security.issue_session(self._secret, user.id, None, self._ttl)
+
+    def _check_throttle(self, conn: Connection, key: str) -> bool:
+        """Whether the key has failures on record; raise if it is locked out."""
+        row = login_failures.get(conn, key)
+        if row is None:
+            return False
+        policy = self._throttle
+        counted = row.failures if row.window_age <= policy.window else 0
+        wait = policy.lockout - row.since_last
+        if counted >= policy.max_failures and wait > 0:
+            raise TooManyRequests(
+                f"Too many failed logins for this email from your address; try again in {math.ceil(wait)} s.",
+                retry_after=math.ceil(wait),
+            )
+        return True
+
+    def _failed(self, key: str) -> None:
+        with self._store.write() as conn:
+            login_failures.record(conn, key, self._throttle.window)
+            login_failures.prune(conn, self._throttle.window + self._throttle.lockout)
+
+    def _succeeded(self, key: str) -> None:
+        with self._store.write() as conn:
+            login_failures.clear(conn, key)
 
     def new_api_token(self, user_id: int, label: str | None = None) -> tuple[str, str]:
         """Create an API token for the user; return ``(email, token)``."""

@@ -18,8 +18,8 @@ from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.store import Store
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
-from schedy.server.store.experiments import ExperimentRow
-from schedy.server.store.jobs import JobRow
+from schedy.server.store.experiments import ExperimentRecord
+from schedy.server.store.jobs import JobRecord, JobRow
 from schedy.server.wire import JobInput, dumps, parse_etags
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -68,14 +68,14 @@ class Jobs:
         self._store = store
 
     @staticmethod
-    def _experiment(conn: Connection, user_id: int, name: str, *, lock: bool = False) -> ExperimentRow:
-        row = store_experiments.get(conn, user_id, name, lock=lock)
+    def _experiment(conn: Connection, user_id: int, name: str, *, lock: bool = False) -> ExperimentRecord:
+        row = store_experiments.get_record(conn, user_id, name, lock=lock)
         if row is None:
             raise NotFound(f"Experiment '{name}' does not exist.")
         return row
 
     @staticmethod
-    def _check_fits(experiment: ExperimentRow, hyperparameters: dict[str, Any]) -> None:
+    def _check_fits(experiment: ExperimentRecord, hyperparameters: dict[str, Any]) -> None:
         try:
             load_scheduler(experiment.scheduler, experiment.params).check_new_job(hyperparameters)
         except DefinitionError as exc:
@@ -126,6 +126,17 @@ class Jobs:
 
         """
         hps, results = dumps(job.hyperparameters), dumps(job.results)
+        etags = parse_etags(if_match) if if_match is not None and not if_none_match else []
+        if etags:
+            # A worker's update: one statement, a transaction by itself, when
+            # its ETag still holds; otherwise the checks below say what is wrong.
+            with self._store.autocommit() as conn:
+                for expected in etags:
+                    row = store_jobs.replace_named(
+                        conn, user_id, experiment, job_id, job.status, hps, results, expected
+                    )
+                    if row is not None:
+                        return row, False
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
             if if_none_match:
@@ -147,7 +158,7 @@ class Jobs:
             return row, row.version == 1
 
     @staticmethod
-    def _replace_if_match(conn: Connection, exp: ExperimentRow, job_id: str, job: JobInput, if_match: str) -> JobRow:
+    def _replace_if_match(conn: Connection, exp: ExperimentRecord, job_id: str, job: JobInput, if_match: str) -> JobRow:
         hps, results = dumps(job.hyperparameters), dumps(job.results)
         changed = PreconditionFailed(
             f"Job '{job_id}' was changed or deleted since you read it; read it again before updating."
@@ -177,7 +188,7 @@ class Jobs:
         if not deleted and ensure:
             raise PreconditionFailed(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
 
-    def page(self, user_id: int, experiment: str, after: int | None, limit: int) -> tuple[list[JobRow], int | None]:
+    def page(self, user_id: int, experiment: str, after: int | None, limit: int) -> tuple[list[JobRecord], int | None]:
         """One page of jobs, oldest first, and the key to continue after, if any."""
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, experiment)
@@ -237,7 +248,7 @@ class Jobs:
     @staticmethod
     def _schedule(
         conn: Connection,
-        exp: ExperimentRow,
+        exp: ExperimentRecord,
         scheduler: Scheduler,
         worker: str | None,
         heartbeat: float | None,
@@ -274,7 +285,7 @@ class Jobs:
         )
 
 
-def _experiment_rng(conn: Connection, exp: ExperimentRow) -> random.Random:
+def _experiment_rng(conn: Connection, exp: ExperimentRecord) -> random.Random:
     """The experiment's own RNG stream, restored where the last decision left it."""
     state = store_experiments.rng_state(conn, exp.id)
     if state is None:

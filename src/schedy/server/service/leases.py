@@ -2,7 +2,8 @@
 
 Every service process runs :meth:`Leases.sweep` every second or so (see
 :func:`schedy.server.api.app.create_app`). A job whose lease lapsed
-becomes CRASHED with ``endReason: "lease-expired"``; if its experiment
+becomes CRASHED with ``endReason: "lease-expired"`` once it is more than
+the grace period (``schedy server --lease-grace``) overdue; if its experiment
 sets ``maxRetries`` and the job has attempts left, a new QUEUED job with the
 same hyperparameters, results and lineage and ``attempt + 1`` is added, and
 the queue hands it out before asking the scheduler for new work.
@@ -13,25 +14,51 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy import Connection
+
 from schedy.server.service.jobs import new_job_id
 from schedy.server.store import Store, leases
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store.rows import AnyRow
 from schedy.server.wire import dumps
 
 logger = logging.getLogger("schedy.server.leases")
 
 
-class Leases:
-    """Sweeps lapsed leases for one service process."""
+def _retry_results(conn: Connection, row: AnyRow) -> str:
+    """The results a retry starts from: its parent's (the checkpoint it continued), never half-written ones.
 
-    def __init__(self, store: Store) -> None:
+    A PBT job continues its parent's results (docs/pbt.md, rule 10); a
+    generated first-generation member starts empty; any other job (added by
+    hand, or sampled by random search) starts again from what it held.
+    """
+    if row.parent is not None:
+        parent = store_jobs.get(conn, row.experiment_id, row.parent)
+        if parent is not None:
+            return str(parent.results)
+    if row.member is not None and row.generation == 1:
+        return "{}"
+    return str(row.results)
+
+
+class Leases:
+    """Sweeps lapsed leases for one service process.
+
+    Args:
+        store: the database.
+        grace: seconds a lease may be overdue before its job is ended.
+
+    """
+
+    def __init__(self, store: Store, grace: float = 0.0) -> None:
         self._store = store
+        self._grace = grace
 
     def sweep(self) -> int:
         """End every job whose lease lapsed; return how many."""
         with self._store.write() as conn:
-            lapsed = leases.expire(conn)
+            lapsed = leases.expire(conn, grace=self._grace)
             if not lapsed:
                 return 0
             options = leases.experiment_options(conn, {row.experiment_id for row in lapsed})
@@ -46,7 +73,7 @@ class Leases:
                         retry,
                         store_jobs.QUEUED,
                         row.hyperparameters,
-                        row.results,
+                        _retry_results(conn, row),
                         member=row.member,
                         generation=row.generation,
                         parent=row.parent,

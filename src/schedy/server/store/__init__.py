@@ -14,14 +14,16 @@ Contract:
 * Thread safety: a :class:`Store` is shared by all request threads of a
   process; each transaction uses its own pooled connection. On SQLite, write
   transactions of one process also take an in-process lock, so threads queue
-  in Python instead of polling SQLite's busy handler.
+  in Python instead of polling SQLite's busy handler, and, as only one of them
+  writes at a time, they share one connection that stays open (checking a
+  connection out of the pool and back cost more than a claim).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 from sqlalchemy import Connection
 
@@ -37,6 +39,8 @@ class Store:
         self._write_engine = make_engine(url, write=True, pool_size=pool_size)
         self._read_engine = make_engine(url, write=False, pool_size=pool_size) if self.is_sqlite else self._write_engine
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
+        # SQLite only: the connection of every write transaction, used under _write_lock.
+        self._writer: Connection | None = None
 
     @property
     def dialect(self) -> str:
@@ -46,8 +50,50 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction: committed on exit, rolled back on error."""
-        with self._write_lock or nullcontext(), self._write_engine.begin() as conn:
-            yield conn
+        if self._write_lock is None:
+            with self._write_engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock:
+            writer = self._writer
+            if writer is None or writer.closed:
+                writer = self._writer = self._write_engine.connect()
+            # Re-connects by itself after an invalidation (e.g. a disk error).
+            with writer.begin():
+                yield writer
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection whose every statement is a transaction of its own.
+
+        For a use case that is a single statement run with
+        :mod:`schedy.server.store.compiled` (straight on the DB-API
+        connection): no BEGIN and COMMIT around it, which on PostgreSQL are two
+        round trips of three. Anything that needs several statements to be
+        atomic uses :meth:`write`.
+        """
+        if self._write_lock is not None:
+            # SQLite: the shared writer, outside any transaction (the driver
+            # never begins one by itself: see engine.py).
+            with self._write_lock:
+                writer = self._writer
+                if writer is None or writer.closed:
+                    writer = self._writer = self._write_engine.connect()
+                yield writer
+            return
+        with self._write_engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None  # noqa: S101 - a connection just checked out is live
+            raw.autocommit = True
+            try:
+                yield conn
+            finally:
+                try:
+                    raw.autocommit = False
+                except Exception:
+                    # Never let a connection in autocommit mode back into the
+                    # pool, where it would serve transactions.
+                    conn.invalidate()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -57,6 +103,11 @@ class Store:
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._write_lock is not None:
+            with self._write_lock:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
         self._write_engine.dispose()
         if self._read_engine is not self._write_engine:
             self._read_engine.dispose()

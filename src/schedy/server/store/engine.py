@@ -5,10 +5,17 @@ crashes; a power loss may drop the last transactions), and write
 transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock
 upgrading a read lock. Readers use plain deferred transactions and never
 block writers.
+
+A new SQLite file is created readable by its owner only (0600; SQLite gives
+its ``-wal`` and ``-shm`` files the same mode): it holds password and token
+hashes and the secret that signs session tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Float, create_engine, event
@@ -51,13 +58,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _create_private(path: Path) -> None:
+    """Create an empty SQLite file with mode 0600 unless it exists (SQLite would use the umask, often 0644)."""
+    if path.exists() or not path.parent.is_dir():
+        return  # an existing file keeps the mode its owner gave it; SQLite reports a missing directory
+    with contextlib.suppress(FileExistsError):  # created meanwhile by another process
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
     """Create an engine; on SQLite, ``write`` selects ``BEGIN IMMEDIATE``."""
     url = normalise_url(url)
     if not is_sqlite(url):
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
-    if make_url(url).database in (None, "", ":memory:"):
+    database = make_url(url).database
+    if database in (None, "", ":memory:"):
         raise ValueError("Schedy needs a SQLite file, not an in-memory database: use sqlite:///path/to/file.db.")
+    _create_private(Path(database))
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -76,8 +93,11 @@ def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight on the DB-API connection: this runs before every transaction.
+        conn.connection.dbapi_connection.execute(begin)
 
     return engine

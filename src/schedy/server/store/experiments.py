@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
 
+from schedy.server.store.compiled import compiled, fetch_one
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
 from schedy.server.store.rows import AnyRow
@@ -26,6 +27,19 @@ _COLUMNS = (
 ExperimentRow = AnyRow
 
 
+class ExperimentRecord(NamedTuple):
+    """An experiment as :func:`get_record` returns it: the columns of :func:`get`, read by name."""
+
+    id: int
+    name: str
+    status: str
+    scheduler: str
+    params: str  # JSON text
+    options: str  # JSON text
+    created_at: float
+    updated_at: float
+
+
 def get(conn: Connection, owner_id: int, name: str, *, lock: bool = False) -> ExperimentRow | None:
     """The experiment ``name`` of ``owner_id``, if any.
 
@@ -35,6 +49,13 @@ def get(conn: Connection, owner_id: int, name: str, *, lock: bool = False) -> Ex
     """
     statement = _get_statement(lock and conn.dialect.name == "postgresql")
     return conn.execute(statement, {"p_owner": owner_id, "p_name": name}).one_or_none()
+
+
+def get_record(conn: Connection, owner_id: int, name: str, *, lock: bool = False) -> ExperimentRecord | None:
+    """:func:`get` on the hot path: the statement runs on the DB-API cursor and returns a plain record."""
+    statement = compiled(conn, _get_statement, lock and conn.dialect.name == "postgresql")
+    row = fetch_one(conn, statement, {"p_owner": owner_id, "p_name": name})
+    return None if row is None else ExperimentRecord._make(row)
 
 
 @cache

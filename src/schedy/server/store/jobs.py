@@ -5,15 +5,17 @@ Every function runs inside the caller's transaction. The claim is a single
 RETURNING …`` statement walking the queue index, so it costs the same with
 ten jobs or ten million and never hands one job to two callers.
 
-The statements of the hot paths are built once, with bound parameters, and
-reused: building a SQLAlchemy expression and its cache key on every call
-cost several times what SQLite takes to run it.
+The statements are written with SQLAlchemy Core, built once with bound
+parameters, compiled once per dialect and run on the DB-API cursor
+(:mod:`schedy.server.store.compiled`): building an expression on every call,
+or even executing a cached one through SQLAlchemy, cost several times what
+SQLite takes to run it. Rows come back as :class:`JobRecord` tuples.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import (
     BindParameter,
@@ -27,14 +29,16 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    or_,
     select,
     update,
 )
 
+from schedy.server.store.compiled import compiled, fetch_all, fetch_one, run
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
 from schedy.server.store.rows import AnyRow
-from schedy.server.store.tables import jobs
+from schedy.server.store.tables import experiments, jobs
 
 QUEUED, RUNNING, CRASHED, PRUNED, DONE = "QUEUED", "RUNNING", "CRASHED", "PRUNED", "DONE"
 FINISHED = (DONE, CRASHED, PRUNED)
@@ -61,7 +65,35 @@ COLUMNS = (
     jobs.c.end_reason,
 )
 
-JobRow = AnyRow
+
+class JobRecord(NamedTuple):
+    """A job as the store functions of this module return it: :data:`COLUMNS`, read by name."""
+
+    pk: int
+    job_id: str
+    status: str
+    hyperparameters: str  # JSON text
+    results: str  # JSON text
+    version: int
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+    worker: str | None
+    member: str | None
+    generation: int | None
+    parent: str | None
+    attempt: int
+    lease_expires_at: float | None
+    end_reason: str | None
+
+
+#: A job row: a :class:`JobRecord`, or a SQLAlchemy row with the same columns.
+JobRow: TypeAlias = JobRecord | AnyRow
+
+
+def _record(row: tuple[Any, ...] | None) -> JobRecord | None:
+    return None if row is None else JobRecord._make(row)
 
 
 def _p(name: str) -> BindParameter[Any]:
@@ -91,8 +123,10 @@ def _transition(status_group: str) -> dict[str, Any]:
         return values
     values.update(heartbeat_interval=None, lease_expires_at=None)
     if status_group == DONE:
-        values["finished_at"] = case((jobs.c.status.in_(FINISHED), jobs.c.finished_at), else_=db_now())
-        values["end_reason"] = case((jobs.c.status.in_(FINISHED), jobs.c.end_reason), else_="reported")
+        # Not status.in_(FINISHED): an IN list is expanded per execution, a compiled statement is fixed.
+        finished = or_(*(jobs.c.status == status for status in FINISHED))
+        values["finished_at"] = case((finished, jobs.c.finished_at), else_=db_now())
+        values["end_reason"] = case((finished, jobs.c.end_reason), else_="reported")
     else:  # QUEUED again: a fresh start.
         values.update(started_at=None, finished_at=None, worker=None, end_reason=None)
     return values
@@ -141,14 +175,14 @@ def claim_queued(
     worker: str | None,
     heartbeat: float | None,
     max_run_time: float | None = None,
-) -> JobRow | None:
+) -> JobRecord | None:
     """Mark the oldest queued job RUNNING and return it; ``None`` if none is queued.
 
     The job gets a lease of ``LEASE_BEATS`` heartbeats when the worker will
     send them, else of ``max_run_time`` seconds when the experiment sets one.
     """
     params = {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat, max_run_time)}
-    return conn.execute(_claim_statement(), params).one_or_none()
+    return _record(fetch_one(conn, compiled(conn, _claim_statement), params))
 
 
 @cache
@@ -194,7 +228,7 @@ def insert(
     parent: str | None = None,
     attempt: int = 1,
     if_absent: bool = False,
-) -> JobRow | None:
+) -> JobRecord | None:
     """Create a job; with ``if_absent``, ``None`` when the id is taken (nothing written)."""
     params = {
         "p_experiment": experiment_id,
@@ -209,8 +243,8 @@ def insert(
         "p_attempt": attempt,
         **(_lease_params(heartbeat, max_run_time) if status == RUNNING else _lease_params(None, None)),
     }
-    statement = _insert_statement(conn.dialect.name, _group(status), if_absent)
-    return conn.execute(statement, params).one_or_none()
+    statement = compiled(conn, _insert_statement, conn.dialect.name, _group(status), if_absent)
+    return _record(fetch_one(conn, statement, params))
 
 
 @cache
@@ -218,9 +252,9 @@ def _get_statement() -> Select[Any]:
     return select(*COLUMNS).where(*_this_job())
 
 
-def get(conn: Connection, experiment_id: int, job_id: str) -> JobRow | None:
+def get(conn: Connection, experiment_id: int, job_id: str) -> JobRecord | None:
     """The job, if it exists."""
-    return conn.execute(_get_statement(), {"p_experiment": experiment_id, "p_job": job_id}).one_or_none()
+    return _record(fetch_one(conn, compiled(conn, _get_statement), {"p_experiment": experiment_id, "p_job": job_id}))
 
 
 @cache
@@ -245,7 +279,7 @@ def replace(
     results: str,
     *,
     expected: tuple[int, int] | None = None,
-) -> JobRow | None:
+) -> JobRecord | None:
     """Replace status, hyperparameters and results; ``None`` if absent or changed.
 
     ``expected`` is the ``(pk, version)`` the caller's ETag names; when
@@ -260,7 +294,57 @@ def replace(
     }
     if expected is not None:
         params.update(p_pk=expected[0], p_version=expected[1])
-    return conn.execute(_replace_statement(_group(status), expected is not None), params).one_or_none()
+    statement = compiled(conn, _replace_statement, _group(status), expected is not None)
+    return _record(fetch_one(conn, statement, params))
+
+
+@cache
+def _replace_named_statement(status_group: str) -> Update:
+    # The experiment by owner and name in the same statement: a worker's update
+    # needs no separate lookup (the row is found by its pk anyway).
+    experiment = (
+        select(experiments.c.id)
+        .where(experiments.c.owner_id == _p("owner"), experiments.c.name == _p("name"))
+        .scalar_subquery()
+    )
+    return (
+        update(jobs)
+        .where(
+            jobs.c.experiment_id == experiment,
+            jobs.c.job_id == _p("job"),
+            jobs.c.pk == _p("pk"),
+            jobs.c.version == _p("version"),
+        )
+        .values(hyperparameters=_p("hps"), results=_p("results"), **_transition(status_group))
+        .returning(*COLUMNS)
+    )
+
+
+def replace_named(
+    conn: Connection,
+    owner_id: int,
+    experiment: str,
+    job_id: str,
+    status: str,
+    hyperparameters: str,
+    results: str,
+    expected: tuple[int, int],
+) -> JobRecord | None:
+    """:func:`replace` of version ``expected`` of a job of the experiment ``experiment`` of ``owner_id``.
+
+    ``None`` when the experiment, the job or that version does not exist (nothing written).
+    """
+    params = {
+        "p_owner": owner_id,
+        "p_name": experiment,
+        "p_job": job_id,
+        "p_status": status,
+        "p_hps": hyperparameters,
+        "p_results": results,
+        "p_pk": expected[0],
+        "p_version": expected[1],
+    }
+    return _record(fetch_one(conn, compiled(conn, _replace_named_statement, _group(status)), params))
 
 
 @cache
@@ -270,7 +354,7 @@ def _delete_statement() -> Delete:
 
 def delete_one(conn: Connection, experiment_id: int, job_id: str) -> bool:
     """Delete the job; ``False`` if it did not exist."""
-    return conn.execute(_delete_statement(), {"p_experiment": experiment_id, "p_job": job_id}).rowcount == 1
+    return run(conn, compiled(conn, _delete_statement), {"p_experiment": experiment_id, "p_job": job_id}) == 1
 
 
 @cache
@@ -289,9 +373,10 @@ def _heartbeat_statement() -> Update:
     )
 
 
-def heartbeat(conn: Connection, experiment_id: int, job_id: str) -> JobRow | None:
+def heartbeat(conn: Connection, experiment_id: int, job_id: str) -> JobRecord | None:
     """Extend a RUNNING job's lease (the ETag does not change); ``None`` if not RUNNING."""
-    return conn.execute(_heartbeat_statement(), {"p_experiment": experiment_id, "p_job": job_id}).one_or_none()
+    params = {"p_experiment": experiment_id, "p_job": job_id}
+    return _record(fetch_one(conn, compiled(conn, _heartbeat_statement), params))
 
 
 @cache
@@ -302,15 +387,22 @@ def _page_statement(first: bool) -> Select[Any]:
     return query.order_by(jobs.c.pk).limit(_p("limit"))
 
 
-def page(conn: Connection, experiment_id: int, after_pk: int | None, limit: int) -> list[JobRow]:
+def page(conn: Connection, experiment_id: int, after_pk: int | None, limit: int) -> list[JobRecord]:
     """Up to ``limit`` jobs with pk > ``after_pk``, oldest first."""
     params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
-    return list(conn.execute(_page_statement(after_pk is None), params))
+    rows = fetch_all(conn, compiled(conn, _page_statement, after_pk is None), params)
+    return [JobRecord._make(r) for r in rows]
 
 
-def all_of(conn: Connection, experiment_id: int) -> list[JobRow]:
+@cache
+def _all_statement() -> Select[Any]:
+    return select(*COLUMNS).where(jobs.c.experiment_id == _p("experiment")).order_by(jobs.c.pk)
+
+
+def all_of(conn: Connection, experiment_id: int) -> list[JobRecord]:
     """Every job of the experiment, oldest first (for population schedulers)."""
-    return list(conn.execute(select(*COLUMNS).where(jobs.c.experiment_id == experiment_id).order_by(jobs.c.pk)))
+    rows = fetch_all(conn, compiled(conn, _all_statement), {"p_experiment": experiment_id})
+    return [JobRecord._make(r) for r in rows]
 
 
 def now(conn: Connection) -> float:

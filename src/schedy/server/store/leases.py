@@ -2,15 +2,16 @@
 
 A job claimed with a heartbeat interval (or in an experiment with a
 maximum run time) carries ``lease_expires_at``. :func:`expire` ends the
-jobs whose lease lapsed, atomically, so several service processes may sweep
-at once and each lapsed job is ended exactly once.
+jobs whose lease lapsed more than a grace period ago, atomically, so several
+service processes may sweep at once and each lapsed job is ended exactly
+once.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Connection, Select, Update, bindparam, select, update
+from sqlalchemy import Connection, Float, Select, Update, bindparam, select, update
 
 from schedy.server.store.engine import db_now
 from schedy.server.store.rows import AnyRow
@@ -23,7 +24,7 @@ LEASE_EXPIRED = "lease-expired"
 def _expire_statement() -> Update:
     lapsed = (
         select(jobs.c.pk)
-        .where(jobs.c.lease_expires_at < db_now(), jobs.c.status == "RUNNING")
+        .where(jobs.c.lease_expires_at < db_now() - bindparam("p_grace", type_=Float), jobs.c.status == "RUNNING")
         .limit(bindparam("p_limit"))
         .with_for_update(skip_locked=True)
     )
@@ -52,9 +53,9 @@ def _expire_statement() -> Update:
     )
 
 
-def expire(conn: Connection, limit: int = 500) -> list[AnyRow]:
-    """Mark up to ``limit`` RUNNING jobs whose lease lapsed CRASHED; return them."""
-    return list(conn.execute(_expire_statement(), {"p_limit": limit}))
+def expire(conn: Connection, limit: int = 500, grace: float = 0.0) -> list[AnyRow]:
+    """Mark up to ``limit`` RUNNING jobs whose lease lapsed over ``grace`` seconds ago CRASHED; return them."""
+    return list(conn.execute(_expire_statement(), {"p_limit": limit, "p_grace": grace}))
 
 
 @cache

@@ -124,3 +124,16 @@ experiment_events = Table(
     Column("created_at", Float, nullable=False),
     Column("payload", Text, nullable=False),
 )
+
+# Failed logins per (email, client address), for throttling password and
+# token guessing across every service process (see
+# schedy.server.service.auth). ``key`` is a SHA-256 of the pair, so neither
+# is kept in clear.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("last_failure_at", Float, nullable=False, index=True),
+)

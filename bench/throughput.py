@@ -1,0 +1,313 @@
+"""Throughput: W worker processes claiming and completing jobs, against Optuna and a bare HTTP floor.
+
+Each Schedy worker loops, as a user's would::
+
+    with exp.next_job() as job:
+        job.results["loss"] = f(job.hyperparameters)
+
+through the client library and a real ``schedy server`` (started the way a
+user starts it), on a random search and on a pre-filled manual queue. In the
+same run, side by side:
+
+* Optuna ask/tell (RandomSampler, two floats) on the same database kind;
+* a floor: the same server stack answering a trivial endpoint (``GET
+  /ping/``), two keep-alive round trips per cycle, as many as a Schedy cycle.
+
+Usage::
+
+    python bench/throughput.py                       # SQLite and PostgreSQL, W = 1, 4, 16, 3 repetitions
+    python bench/throughput.py --backends sqlite --workers 4 --reps 3 --duration 3
+
+Prints markdown tables (medians over repetitions, min–max in brackets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Backend,
+    Run,
+    Spread,
+    backend,
+    bulk_load,
+    command_line,
+    create_experiment,
+    experiment_id,
+    log,
+    manual_search,
+    objective,
+    random_search,
+    rss_now,
+    run_workers,
+    save_json,
+    server,
+    table,
+    versions,
+)
+
+SYSTEMS = ("schedy-random", "schedy-queue", "optuna", "floor")
+
+
+# -- workers (run in child processes) -------------------------------------------------
+
+
+def _loop(duration: float, ready: Any, go: Any, cycle: Any) -> dict[str, Any]:
+    """Run ``cycle()`` (which returns its claim latency, or None when there is no work) for ``duration`` s."""
+    ready.set()
+    go.wait()
+    latencies: list[float] = []
+    errors = 0
+    exhausted = False
+    start = time.perf_counter()
+    cpu = time.process_time()
+    end = start + duration
+    cycles = 0
+    while time.perf_counter() < end:
+        try:
+            latency = cycle()
+        except Exception:
+            errors += 1
+            continue
+        if latency is None:
+            exhausted = True
+            break
+        latencies.append(latency)
+        cycles += 1
+    return {
+        "cycles": cycles,
+        "seconds": duration,
+        "latencies": latencies,
+        "errors": errors,
+        "exhausted": exhausted,
+        "rss": rss_now(),
+        "cpu": time.process_time() - cpu,
+    }
+
+
+def schedy_worker(config: dict[str, str], name: str, duration: float, *, ready: Any, go: Any) -> dict[str, Any]:
+    import schedy
+    from schedy.errors import NoJobError
+
+    db = schedy.SchedyDB(config_override=config)
+    exp = db.get_experiment(name)
+    clock = time.perf_counter
+
+    def cycle() -> float | None:
+        t0 = clock()
+        try:
+            job = exp.next_job()
+        except NoJobError:
+            return None
+        latency = clock() - t0
+        with job:
+            job.results["loss"] = objective(job.hyperparameters)
+        return latency
+
+    cycle()  # warm-up: log in, open the connection
+    return _loop(duration, ready, go, cycle)
+
+
+def optuna_worker(storage_url: str, name: str, duration: float, *, ready: Any, go: Any) -> dict[str, Any]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=name, storage=storage_url, sampler=optuna.samplers.RandomSampler())
+    clock = time.perf_counter
+
+    def cycle() -> float:
+        t0 = clock()
+        trial = study.ask()
+        hps = {"x": trial.suggest_float("x", -10, 10), "y": trial.suggest_float("y", -10, 10)}
+        latency = clock() - t0  # ask + suggestions: what a worker needs before it can start
+        study.tell(trial, objective(hps))
+        return latency
+
+    cycle()
+    return _loop(duration, ready, go, cycle)
+
+
+def floor_worker(port: int, duration: float, *, ready: Any, go: Any) -> dict[str, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    clock = time.perf_counter
+    headers = {"Accept": "application/json"}
+
+    def trip() -> None:
+        conn.request("GET", "/ping/", headers=headers)
+        conn.getresponse().read()
+
+    def cycle() -> float:
+        t0 = clock()
+        trip()
+        latency = clock() - t0
+        trip()
+        return latency
+
+    cycle()
+    return _loop(duration, ready, go, cycle)
+
+
+# -- the run --------------------------------------------------------------------------
+
+
+def _optuna_url(be: Backend) -> str:
+    url = be.new_url("optuna")
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def measure(be: Backend, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (repetition, W, system) of one database kind; systems interleaved."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = be.new_url("schedy")
+    optuna_url = _optuna_url(be)
+    records: list[dict[str, Any]] = []
+    with server(be.directory, url, *args.server_args) as service:
+        user = service.new_user()
+        config = user.client_config
+        pid = service.process.pid
+        for rep, workers in itertools.product(range(args.reps), args.workers):
+            # Rotate the order so that no system always runs first (or last) in a repetition.
+            order = SYSTEMS[rep % len(SYSTEMS) :] + SYSTEMS[: rep % len(SYSTEMS)]
+            for system in order:
+                if system not in args.systems:
+                    continue
+                name = f"{system}-w{workers}-r{rep}"
+                if system == "schedy-random":
+                    create_experiment(config, random_search(name))
+                    run = run_workers(schedy_worker, (config, name, args.duration), workers, server_pid=pid)
+                elif system == "schedy-queue":
+                    create_experiment(config, manual_search(name))
+                    bulk_load(url, experiment_id(url, user.email, name), args.prefill)
+                    run = run_workers(schedy_worker, (config, name, args.duration), workers, server_pid=pid)
+                elif system == "optuna":
+                    optuna.create_study(study_name=name, storage=optuna_url, sampler=optuna.samplers.RandomSampler())
+                    run = run_workers(optuna_worker, (optuna_url, name, args.duration), workers, server_pid=pid)
+                else:
+                    run = run_workers(floor_worker, (service.port, args.duration), workers, server_pid=pid)
+                record = _record(be.kind, workers, rep, system, run)
+                records.append(record)
+                log(
+                    f"{be.kind:8} W={workers:<2} rep={rep} {system:14} {run.rate:8.1f}/s  "
+                    f"p50 {record['p50_ms']:.2f} ms  p99 {record['p99_ms']:.2f} ms  "
+                    f"CPU/cycle server {run.server_us:5.0f} µs, worker {run.worker_us:5.0f} µs"
+                    + (f"  errors {run.errors}" if run.errors else "")
+                    + ("  QUEUE EXHAUSTED: raise --prefill" if run.exhausted else "")
+                )
+    return records
+
+
+def _record(kind: str, workers: int, rep: int, system: str, run: Run) -> dict[str, Any]:
+    return {
+        "backend": kind,
+        "workers": workers,
+        "rep": rep,
+        "system": system,
+        "rate": run.rate,
+        "p50_ms": run.pct(50) * 1000,
+        "p99_ms": run.pct(99) * 1000,
+        "errors": run.errors,
+        "exhausted": run.exhausted,
+        "worker_rss_mib": max(run.worker_rss) / 2**20,
+        "server_us": run.server_us,
+        "worker_us": run.worker_us,
+    }
+
+
+def _pick(records: list[dict[str, Any]], kind: str, workers: int, system: str, key: str) -> dict[int, float]:
+    return {
+        r["rep"]: r[key] for r in records if r["backend"] == kind and r["workers"] == workers and r["system"] == system
+    }
+
+
+def _ratio(a: dict[int, float], b: dict[int, float]) -> Spread | None:
+    reps = sorted(a.keys() & b.keys())
+    return Spread([a[r] / b[r] for r in reps]) if reps else None
+
+
+def report(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    out = []
+    for kind in args.backends:
+        rows, lat_rows = [], []
+        for w in args.workers:
+            rate = {s: _pick(records, kind, w, s, "rate") for s in SYSTEMS}
+            cell = {s: (Spread(list(v.values())).fmt() if v else "–") for s, v in rate.items()}
+
+            def ratio(a: str, b: str, _rate: dict[str, dict[int, float]] = rate) -> str:
+                spread = _ratio(_rate[a], _rate[b])
+                return spread.fmt(1, "×") if spread else "–"
+
+            rows.append(
+                [
+                    str(w),
+                    cell["schedy-random"],
+                    cell["schedy-queue"],
+                    cell["optuna"],
+                    cell["floor"],
+                    ratio("schedy-random", "optuna"),
+                    ratio("schedy-queue", "optuna"),
+                    ratio("floor", "schedy-random"),
+                    ratio("floor", "schedy-queue"),
+                ]
+            )
+            lat = []
+            for s in SYSTEMS:
+                p50 = _pick(records, kind, w, s, "p50_ms")
+                p99 = _pick(records, kind, w, s, "p99_ms")
+                lat.append(f"{Spread(list(p50.values())).fmt(2)} / {Spread(list(p99.values())).fmt(1)}" if p50 else "–")
+            lat_rows.append([str(w), *lat])
+        out.append(f"### {kind}: cycles/s (median of {args.reps}, min–max)\n")
+        out.append(
+            table(
+                [
+                    "W",
+                    "Schedy random",
+                    "Schedy queue",
+                    "Optuna",
+                    "HTTP floor",
+                    "random / Optuna",
+                    "queue / Optuna",
+                    "random cost / floor cost",
+                    "queue cost / floor cost",
+                ],
+                rows,
+            )
+        )
+        out.append(f"\n### {kind}: claim latency p50 / p99, ms (next_job; Optuna ask + 2 suggests; floor 1st trip)\n")
+        out.append(table(["W", "Schedy random", "Schedy queue", "Optuna", "HTTP floor"], lat_rows))
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 4, 16])
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of each timed window")
+    parser.add_argument("--prefill", type=int, default=30_000, help="queued jobs per queue measurement")
+    parser.add_argument("--server-args", nargs="*", default=[], help="extra `schedy server` arguments")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = parser.parse_args()
+
+    records: list[dict[str, Any]] = []
+    info: dict[str, str] = {}
+    for kind in args.backends:
+        with backend(kind) as be:
+            info.update(versions(be.pg))
+            records += measure(be, args)
+    save_json(args.json, {"versions": info, "command": command_line(), "records": records})
+    print(f"Command: `{command_line()}`\n")
+    print("Versions: " + ", ".join(f"{k} {v}" for k, v in info.items()) + "\n")
+    print(report(records, args))
+
+
+if __name__ == "__main__":
+    main()

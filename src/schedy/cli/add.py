@@ -1,0 +1,199 @@
+"""``schedy add``: create an experiment (manual search, random search or PBT).
+
+The arguments of the original CLI are kept: ``schedy add NAME [-s STATUS]
+manual`` and ``schedy add NAME random HP DIST 'JSON' …``, where ``'JSON'``
+is the distribution's parameters as the wire writes them (API.md):
+``uniform '{"low": 0, "high": 1}'``, ``normal '{"mean": 0, "std": 1}'``,
+``loguniform '{"low": 1e-5, "high": 0.1}'``, ``choice '{"values": [1, 2]}'``,
+``const 5``. ``pbt`` is new.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from schedy import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch, pbt
+from schedy.cli.common import UsageError, connect, parse_json_arg
+from schedy.errors import DefinitionError
+from schedy.random import Distribution, parse_distribution
+
+__all__ = ["add_parsers", "cmd_add"]
+
+_DISTRIBUTIONS = "uniform, normal, loguniform, choice, const"
+_DIST_HELP = (
+    f"DIST is one of {_DISTRIBUTIONS}; JSON is its parameters, e.g. "
+    """uniform '{"low": 0, "high": 1}', normal '{"mean": 0, "std": 1}', """
+    """loguniform '{"low": 1e-5, "high": 0.1}', choice '{"values": [16, 32, 64]}' """
+    """(optionally with "weights"), const 0.5."""
+)
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``add`` and its schedulers ``manual``, ``random`` and ``pbt``."""
+    parser = subparsers.add_parser(
+        "add",
+        help="Add an experiment.",
+        description="Add an experiment: a manual search (you push its jobs), a random search, or\n"
+        "Population Based Training. 'schedy add EXPERIMENT SCHEDULER --help' tells more.",
+        epilog="Examples:\n"
+        "  schedy add MNIST manual\n"
+        """  schedy add MNIST random lr loguniform '{"low": 1e-5, "high": 0.1}' \\\n"""
+        """      layers choice '{"values": [1, 2, 3]}'\n"""
+        """  schedy add MNIST-PBT pbt max accuracy --init lr loguniform '{"low": 1e-4, "high": 0.1}' \\\n"""
+        "      --explore lr --population 8 --max-generations 10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the new experiment.")
+    parser.add_argument(
+        "-s",
+        "--status",
+        default=Experiment.RUNNING,
+        choices=(Experiment.RUNNING, Experiment.DONE),
+        help="Status of the new experiment (DONE: hand out no job yet). Default RUNNING.",
+    )
+    parser.set_defaults(func=cmd_add, parser=parser)
+    schedulers = parser.add_subparsers(
+        title="schedulers", dest="scheduler", required=True, metavar="SCHEDULER", help="How jobs are proposed."
+    )
+    schedulers.add_parser("manual", help="Manual search: workers get the jobs you push.", description="Manual search.")
+    random = schedulers.add_parser(
+        "random",
+        help="Random search: each new job samples every distribution.",
+        description="Random search: each new job samples every distribution. " + _DIST_HELP,
+    )
+    random.add_argument(
+        "hyperparameters",
+        nargs="+",
+        metavar="HP DIST JSON",
+        help="A hyperparameter: its name, distribution and parameters; repeat for each.",
+    )
+    _add_pbt_parser(schedulers)
+
+
+def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = schedulers.add_parser(
+        "pbt",
+        help="Population Based Training: weak members copy and perturb strong ones.",
+        description="Population Based Training (docs/pbt.md). Each job is one training interval of one "
+        "member; its results must include RESULT. " + _DIST_HELP,
+    )
+    parser.add_argument(
+        "objective", choices=(pbt.MINIMIZE, pbt.MAXIMIZE), help="Whether RESULT is minimized or maximized."
+    )
+    parser.add_argument("result", metavar="RESULT", help="The result that ranks members, e.g. accuracy.")
+    parser.add_argument(
+        "--truncate",
+        type=float,
+        default=0.2,
+        metavar="P",
+        help="Exploit: members in the bottom P of the population copy one of the top P (0 < P <= 0.5; default 0.2).",
+    )
+    parser.add_argument(
+        "--init",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("HP", "DIST", "JSON"),
+        help="Sample HP from this distribution for the initial population (repeat per hyperparameter; "
+        "needs --population).",
+    )
+    parser.add_argument(
+        "--explore",
+        action="append",
+        default=[],
+        metavar="HP",
+        help="Explore: perturb HP by a random factor in [0.8, 1.2) after copying (repeat per hyperparameter).",
+    )
+    parser.add_argument(
+        "--perturb",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("HP", "MIN", "MAX"),
+        help="Explore: perturb HP by a random factor in [MIN, MAX) instead (implies --explore HP).",
+    )
+    parser.add_argument("--population", type=int, metavar="N", help="Population size (members trained in parallel).")
+    parser.add_argument(
+        "--max-generations",
+        type=int,
+        metavar="N",
+        help="A member stops after N generations; when all have, the experiment becomes DONE.",
+    )
+
+
+def _distribution(name: str, dist: str, text: str) -> Distribution:
+    args = parse_json_arg(text, f"the {dist} distribution of {name!r}")
+    try:
+        return parse_distribution({dist: args}, name)
+    except DefinitionError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def parse_distribution_args(words: Sequence[str]) -> dict[str, Distribution]:
+    """``HP DIST JSON HP DIST JSON …`` → hyperparameter name → distribution.
+
+    Raises:
+        UsageError: not a multiple of three words, a name given twice, bad JSON,
+            or a distribution the service would refuse.
+
+    Example:
+        >>> parse_distribution_args(["x", "uniform", '{"low": 0, "high": 1}'])
+        {'x': Uniform(low=0.0, high=1.0)}
+
+    """
+    if len(words) % 3:
+        raise UsageError(
+            f"Give hyperparameters as HP DIST JSON triples; got {len(words)} words ({' '.join(words)}). "
+            f"DIST is one of {_DISTRIBUTIONS}."
+        )
+    out: dict[str, Distribution] = {}
+    for i in range(0, len(words), 3):
+        name, dist, text = words[i : i + 3]
+        if name in out:
+            raise UsageError(f"The hyperparameter {name!r} is given twice.")
+        out[name] = _distribution(name, dist, text)
+    return out
+
+
+def _pbt(args: argparse.Namespace) -> PopulationBasedTraining:
+    init = parse_distribution_args([word for triple in args.init for word in triple])
+    explore: dict[str, pbt.Perturb] = {name: pbt.Perturb() for name in args.explore}
+    for name, low, high in args.perturb:
+        factors = [parse_json_arg(low, f"--perturb {name} MIN"), parse_json_arg(high, f"--perturb {name} MAX")]
+        explore[name] = pbt.Perturb(min_factor=factors[0], max_factor=factors[1])
+    return PopulationBasedTraining(
+        args.experiment,
+        args.objective,
+        args.result,
+        pbt.Truncate(args.truncate),
+        explore=explore,
+        initial_distributions=init,
+        population_size=args.population,
+        status=args.status,
+        max_generations=args.max_generations,
+    )
+
+
+def build_experiment(args: argparse.Namespace) -> Experiment:
+    """The experiment the arguments describe.
+
+    Raises:
+        UsageError: the definition is invalid (with the reason).
+
+    """
+    try:
+        if args.scheduler == "manual":
+            return ManualSearch(args.experiment, status=args.status)
+        if args.scheduler == "random":
+            return RandomSearch(args.experiment, parse_distribution_args(args.hyperparameters), status=args.status)
+        return _pbt(args)
+    except DefinitionError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_add(args: argparse.Namespace) -> None:
+    """Create the experiment; print nothing on success (as the original did)."""
+    exp = build_experiment(args)
+    with connect(args) as db:
+        db.add_experiment(exp)

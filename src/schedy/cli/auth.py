@@ -1,0 +1,145 @@
+"""``schedy gen-token`` and ``schedy token list|revoke``: your API tokens.
+
+``gen-token`` logs in with your password (``passauth/``), asks the service
+for a new API token (``resettoken/``) and writes the service's answer, a
+complete client configuration, to the configuration file. The file is
+created with mode 0600 and moved into place, so the token is never
+readable by others, not even for a moment, and a failure leaves the
+previous file as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from schedy._config import DEFAULT_CONFIG_PATH, ClientConfig
+from schedy._db import SchedyDB
+from schedy._routes import quote_segment
+from schedy.cli.common import INTERACTIVE_ATTEMPTS, CommandError, connect
+from schedy.cli.table import Table
+from schedy.errors import ConfigurationError
+
+__all__ = ["DEFAULT_ROOT", "add_parsers", "cmd_gen_token", "cmd_token_list", "cmd_token_revoke", "config_path"]
+
+#: Where ``gen-token`` logs in by default: ``schedy server`` on this machine.
+DEFAULT_ROOT = "http://127.0.0.1:8700/"
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``gen-token`` and ``token``."""
+    gen = subparsers.add_parser(
+        "gen-token",
+        help="Log in with your password and save a new API token (the client configuration).",
+        description="Log in with your email and password, create a new API token and save the client "
+        "configuration (root, email, token) to --config FILE, else $SCHEDY_CONFIG, else "
+        "$SCHEDY_HOME/client.json, else ~/.schedy/client.json, readable only by you (mode 0600). "
+        "Earlier tokens stay valid; see 'schedy token'.",
+    )
+    gen.add_argument("--root", default=DEFAULT_ROOT, help=f"URL of the Schedy service (default {DEFAULT_ROOT}).")
+    gen.add_argument("--email", help="Your email (asked if not given).")
+    gen.add_argument("--password", help="Your password (asked if not given; safer than the command line).")
+    gen.set_defaults(func=cmd_gen_token)
+
+    token = subparsers.add_parser(
+        "token",
+        help="List or revoke your API tokens.",
+        description="List or revoke your API tokens (the service shows their ids, never their secrets).",
+    )
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
+    lst = token_sub.add_parser(
+        "list",
+        help="List your API tokens, live and revoked.",
+        description="List your API tokens: id, what created it, when, and when it was revoked.",
+    )
+    lst.set_defaults(func=cmd_token_list)
+    revoke = token_sub.add_parser(
+        "revoke",
+        help="Revoke one of your API tokens.",
+        description="Revoke one of your API tokens: workers using it stop within seconds. Revoking the "
+        "token of your own configuration logs this machine out (run gen-token again).",
+    )
+    revoke.add_argument("token_id", metavar="ID", help="The token's id, from 'schedy token list'.")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """Where the client configuration lives, in the client's own order of sources."""
+    if args.config:
+        return Path(args.config).expanduser()
+    if os.environ.get("SCHEDY_CONFIG"):
+        return Path(os.environ["SCHEDY_CONFIG"]).expanduser()
+    if os.environ.get("SCHEDY_HOME"):
+        return Path(os.environ["SCHEDY_HOME"]).expanduser() / DEFAULT_CONFIG_PATH.name
+    return Path.home() / DEFAULT_CONFIG_PATH
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the start, atomically.
+
+    Raises:
+        CommandError: the directory or the file cannot be written.
+
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkstemp creates the file 0600; it then replaces the target in one step.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CommandError(f"Cannot write the configuration {path}: {exc.strerror or exc}.") from None
+
+
+def cmd_gen_token(args: argparse.Namespace) -> None:
+    """Log in with the password, get a new API token, save the configuration."""
+    path = config_path(args)
+    try:
+        email = args.email if args.email is not None else input("Email: ").strip()
+        password = args.password if args.password is not None else getpass.getpass("Password: ")
+    except EOFError:
+        raise CommandError("No email or password given: pass --email and --password, or type them.") from None
+    login = {"root": args.root, "email": email, "token": password, "token_type": "password"}
+    with SchedyDB(config_override=login, max_attempts=INTERACTIVE_ATTEMPTS) as db:
+        # Not replayed: a lost answer would leave a second live token nobody knows.
+        response = db._transport.request("POST", "resettoken/", replay=False)
+    answer = response.json()
+    try:
+        if not isinstance(answer, dict):
+            raise ConfigurationError("not a JSON object")
+        ClientConfig.from_mapping(answer, "the service's answer to resettoken/")
+    except ConfigurationError as exc:
+        raise CommandError(f"The service did not answer a client configuration ({exc}); nothing was written.") from None
+    write_private(path, response.data)
+    print(f"Your token has been saved to {path}.")
+
+
+def cmd_token_list(args: argparse.Namespace) -> None:
+    """Print a table of the caller's API tokens."""
+    with connect(args) as db:
+        page: Any = db._transport.request("GET", "tokens/").json()
+    table = Table([("token", "id"), ("token", "label"), ("token", "created"), ("token", "revoked")])
+    for item in page.get("items", []) if isinstance(page, dict) else []:
+        # Absent (blank) rather than null: a live token has no revocation time.
+        cells = {"id": item.get("id"), "label": item.get("label"), "created": item.get("createdAt"),
+                 "revoked": item.get("revokedAt")}  # fmt: skip
+        table.add_row({("token", name): value for name, value in cells.items() if value is not None})
+    print(table.grid())
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    """Revoke one of the caller's API tokens."""
+    with connect(args) as db:
+        db._transport.request("DELETE", f"tokens/{quote_segment(args.token_id)}/", expect=(204, 200), replay=True)
+    print(f"API token {args.token_id} revoked.")

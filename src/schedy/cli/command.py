@@ -1,0 +1,129 @@
+r"""The contract between ``schedy run`` and the command it runs.
+
+In: placeholders in the command's arguments are replaced for each job:
+
+* ``%e`` → the experiment's name;
+* ``%j`` → the job's id;
+* ``%h`` → ``--NAME VALUE`` for each hyperparameter (underscores in NAME
+  become hyphens; strings as they are, other values as JSON; a ``null``
+  hyperparameter is left out). As a whole argument, ``%h`` becomes that
+  many arguments; inside a longer one (``sh -c "train %h"``) it becomes
+  their shell-quoted text;
+* ``%%`` → ``%``. Any other ``%`` is left as it is.
+
+Out: the command prints its results as a JSON object after a line
+``--- RESULTS ---``, up to a line ``--- END RESULTS ---`` or the end of its
+output; the last such block counts. Everything else it prints is just
+shown.
+
+Example:
+    >>> expand(["train.py", "%h", "--out=/runs/%e/%j"], "mnist", "K3x", {"learning_rate": 0.01, "act": "relu"})
+    ['train.py', '--learning-rate', '0.01', '--act', 'relu', '--out=/runs/mnist/K3x']
+    >>> parser = ResultsParser()
+    >>> parser.feed(b'epoch 1\n--- RESULTS ---\n{"loss": 0.5}\n')
+    >>> parser.results()
+    {'loss': 0.5}
+
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["END_MARKER", "MARKER", "BadResults", "ResultsParser", "expand", "hyperparameter_args"]
+
+MARKER = "--- RESULTS ---"
+END_MARKER = "--- END RESULTS ---"
+
+_PLACEHOLDER = re.compile(r"%[ejh%]")
+
+
+class BadResults(ValueError):
+    """The results block is not a JSON object."""
+
+
+def hyperparameter_args(hyperparameters: Mapping[str, Any]) -> list[str]:
+    """``--NAME VALUE`` for each hyperparameter that is not ``null``.
+
+    Example:
+        >>> hyperparameter_args({"num_layers": 3, "dropout": None, "sizes": [64, 32], "bn": True})
+        ['--num-layers', '3', '--sizes', '[64, 32]', '--bn', 'true']
+
+    """
+    out: list[str] = []
+    for name, value in hyperparameters.items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, allow_nan=True)
+        out += ["--" + name.replace("_", "-"), text]
+    return out
+
+
+def expand(template: Sequence[str], experiment: str, job_id: str, hyperparameters: Mapping[str, Any]) -> list[str]:
+    """The command's arguments for one job (see the module docstring)."""
+    hps = hyperparameter_args(hyperparameters)
+    values = {"%e": experiment, "%j": job_id, "%h": shlex.join(hps), "%%": "%"}
+    argv: list[str] = []
+    for arg in template:
+        if arg == "%h":
+            argv += hps
+        else:
+            argv.append(_PLACEHOLDER.sub(lambda m: values[m.group()], arg))
+    return argv
+
+
+class ResultsParser:
+    """Finds the last results block in a command's output, fed as it comes.
+
+    Keeps only the block being read, not the whole output.
+    """
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self._block: list[bytes] | None = None  # lines of the open block
+        self._last: list[bytes] | None = None  # lines of the last closed block
+
+    def feed(self, data: bytes) -> None:
+        """Read more output (any chunk: lines may be split across chunks)."""
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def _line(self, raw: bytes) -> None:
+        text = raw.strip()
+        if text == MARKER.encode():
+            self._block = []
+        elif self._block is not None:
+            if text == END_MARKER.encode():
+                self._last, self._block = self._block, None
+            else:
+                self._block.append(raw)
+
+    def results(self) -> dict[str, Any] | None:
+        """The results object, or ``None`` when no block was printed.
+
+        Raises:
+            BadResults: the block is empty, not JSON, or not an object.
+
+        """
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+        block = self._block if self._block is not None else self._last
+        if block is None:
+            return None
+        text = b"\n".join(block).decode("utf-8", errors="replace").strip()
+        if not text:
+            raise BadResults(f"the {MARKER} block is empty")
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise BadResults(f"the {MARKER} block is not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise BadResults(f"the {MARKER} block must be a JSON object, got {type(value).__name__}")
+        return value

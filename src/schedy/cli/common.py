@@ -1,0 +1,122 @@
+"""What every command shares: its one-line errors, the connection, JSON arguments.
+
+A command fails by raising :class:`CommandError` (exit 1) or
+:class:`UsageError` (exit 2, like argparse's own usage errors); ``main``
+prints either as one line, ``schedy: …``, on standard error. Every other
+:class:`schedy.errors.SchedyError` (a refused request, a missing
+configuration) is printed the same way and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from schedy._db import SchedyDB
+from schedy.errors import SchedyError
+
+__all__ = [
+    "CommandError",
+    "UsageError",
+    "connect",
+    "is_nan",
+    "is_number",
+    "parse_json_arg",
+    "parse_pairs",
+    "to_json",
+]
+
+#: Attempts of a request that failed in transit, for commands a person waits on:
+#: about half a second of retries instead of the library's minute.
+INTERACTIVE_ATTEMPTS = 3
+
+
+class CommandError(SchedyError):
+    """A command failed in a way the user can fix; printed as one line, exit status 1."""
+
+    exit_code = 1
+
+
+class UsageError(CommandError):
+    """The arguments are wrong (bad JSON, odd pairs…); printed as one line, exit status 2."""
+
+    exit_code = 2
+
+
+def connect(args: argparse.Namespace, *, attempts: int = INTERACTIVE_ATTEMPTS, heartbeat: float = 30.0) -> SchedyDB:
+    """The service the configuration names: ``--config FILE``, else the client's usual sources.
+
+    Raises:
+        schedy.errors.ConfigurationError: no configuration, or an invalid one.
+
+    """
+    return SchedyDB(config_path=args.config, max_attempts=attempts, heartbeat=heartbeat)
+
+
+def parse_json_arg(text: str, what: str) -> Any:
+    """Parse one command-line argument as JSON (``NaN`` and ``Infinity`` accepted).
+
+    Raises:
+        UsageError: naming ``what`` and showing the text.
+
+    Example:
+        >>> parse_json_arg("[64, 64]", "hyperparameter 'layers'")
+        [64, 64]
+
+    """
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        hint = " (quote strings twice: '\"relu\"')" if text[:1].isalpha() else ""
+        raise UsageError(f"The value of {what} is not valid JSON{hint}: {text!r} ({exc}).") from None
+
+
+def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    """``NAME VALUE NAME VALUE …`` → a dict, each value parsed as JSON.
+
+    Raises:
+        UsageError: an odd number of items, a name given twice, or a value
+            that is not JSON.
+
+    Example:
+        >>> parse_pairs(["lr", "0.01", "layers", "[64, 64]"], "hyperparameter")
+        {'lr': 0.01, 'layers': [64, 64]}
+
+    """
+    if not items:
+        return {}
+    if len(items) % 2:
+        raise UsageError(
+            f"Give {what}s as NAME VALUE pairs; got {len(items)} words ({' '.join(items)}), "
+            f"so {items[-1]!r} has no value."
+        )
+    out: dict[str, Any] = {}
+    for name, text in zip(items[::2], items[1::2], strict=True):
+        if name in out:
+            raise UsageError(f"The {what} {name!r} is given twice.")
+        out[name] = parse_json_arg(text, f"{what} {name!r}")
+    return out
+
+
+def to_json(value: Any) -> str:
+    """A value as one line of JSON (NaN and ±Infinity as the bare tokens the wire uses).
+
+    Example:
+        >>> to_json({"a": [1, 2.5], "b": float("nan")})
+        '{"a": [1, 2.5], "b": NaN}'
+
+    """
+    return json.dumps(value, ensure_ascii=False, allow_nan=True)
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (a bool is not a number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_nan(value: Any) -> bool:
+    """Whether ``value`` is a float NaN."""
+    return isinstance(value, float) and math.isnan(value)

@@ -1,0 +1,208 @@
+"""``schedy show``, ``list``, ``push`` and ``rm``: reading and editing experiments and jobs.
+
+Arguments and output follow the original CLI, so scripts that read them
+keep working: ``list`` prints one line per experiment (``name status
+scheduler``) or job (``id status``) without a header; ``-t`` a table of
+every field, ``-p`` paragraphs; ``push`` prints the new job; ``add`` and
+``rm`` print nothing on success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from schedy import Job, SchedyDB
+from schedy._routes import experiment as experiment_path
+from schedy.cli.common import connect, parse_pairs
+from schedy.cli.table import DEFAULT_CATEGORY, Table
+from schedy.cli.views import (
+    EXPERIMENT_COLUMNS,
+    JOB_COLUMNS,
+    experiment_details,
+    experiment_row,
+    job_details,
+    job_row,
+)
+
+__all__ = ["add_parsers", "cmd_list", "cmd_push", "cmd_rm", "cmd_show", "status_and_counts"]
+
+_JOB_STATUSES = (Job.QUEUED, Job.RUNNING, Job.DONE, Job.CRASHED, Job.PRUNED)
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``rm``, ``show``, ``list`` and ``push``."""
+    rm = subparsers.add_parser(
+        "rm",
+        help="Remove an experiment (with all its jobs) or one job.",
+        description="Remove an experiment with all its jobs, or one job. Shows it and asks for "
+        "confirmation unless -f is given.",
+    )
+    rm.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
+    rm.add_argument("job", nargs="?", metavar="JOB", help="Id of the job to remove (default: the whole experiment).")
+    rm.add_argument("-f", "--force", action="store_true", help="Do not ask for confirmation.")
+    rm.set_defaults(func=cmd_rm)
+
+    show = subparsers.add_parser(
+        "show",
+        help="Show an experiment or a job.",
+        description="Show an experiment (scheduler, distributions, job counts) or a job (hyperparameters, "
+        "results, times, worker), one 'field: value' per line.",
+    )
+    show.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
+    show.add_argument("job", nargs="?", metavar="JOB", help="Id of a job of the experiment.")
+    show.set_defaults(func=cmd_show)
+
+    lst = subparsers.add_parser(
+        "list",
+        help="List experiments, or the jobs of one.",
+        description="List your experiments, or the jobs of EXPERIMENT (oldest first). By default one line "
+        "each (name status scheduler, or id status), without a header; -t shows a table of every field "
+        "(hyperparameters and results are columns), -p one paragraph each. A field is named by its bare "
+        "name (lr, loss) or, when a hyperparameter and a result share it, as hyperparameter.NAME or "
+        "result.NAME.",
+        epilog="Example: schedy list MNIST -t -s accuracy -d   (best accuracy first)",
+    )
+    lst.add_argument(
+        "experiment",
+        nargs="?",
+        metavar="EXPERIMENT",
+        help="List the jobs of this experiment (default: list experiments).",
+    )
+    lst.add_argument("-t", "--table", action="store_true", help="A table of every field, with a header.")
+    lst.add_argument("-p", "--paragraph", action="store_true", help="One 'field: value' paragraph per row.")
+    lst.add_argument(
+        "-s",
+        "--sort",
+        action="append",
+        metavar="FIELD",
+        help="Sort by FIELD; repeat to break ties with further fields. Numbers sort by value; missing "
+        "values (and NaN) come last, also with -d.",
+    )
+    lst.add_argument("-d", "--decreasing", action="store_true", help="Sort in decreasing order.")
+    lst.add_argument(
+        "-f", "--field", action="append", metavar="FIELD", help="Show only FIELD; repeat for more (in that order)."
+    )
+    lst.set_defaults(func=cmd_list)
+
+    push = subparsers.add_parser(
+        "push",
+        help="Add a job to an experiment by hand.",
+        description="Add a job to an experiment and print it. Values are JSON: 0.01, 3, '[512, 512]', "
+        """'"relu"' (a string needs its JSON quotes), true, null.""",
+        epilog="Example: schedy push MNIST -p lr 0.01 layers 2 -r accuracy 0.97 -s DONE",
+    )
+    push.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
+    push.add_argument(
+        "-p",
+        "--hyperparameters",
+        nargs="+",
+        required=True,
+        metavar="NAME JSON",
+        help="The job's hyperparameters, as NAME VALUE pairs.",
+    )
+    push.add_argument("-r", "--results", nargs="+", metavar="NAME JSON", help="Its results, as NAME VALUE pairs.")
+    push.add_argument(
+        "-s", "--status", choices=_JOB_STATUSES, help="Its status (default QUEUED: the next worker gets it)."
+    )
+    push.set_defaults(func=cmd_push)
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    """Print an experiment or a job as paragraphs."""
+    table = Table()
+    with connect(args) as db:
+        exp = db.get_experiment(args.experiment)
+        if args.job is None:
+            table.add_row(experiment_details(exp, status_and_counts(db, exp.name)[1]))
+        else:
+            table.add_row(job_details(exp.get_job(args.job)))
+    print(table.paragraphs())
+
+
+def status_and_counts(db: SchedyDB, name: str) -> tuple[str, dict[str, int] | None]:
+    """The experiment's status and job counts by status, in one request.
+
+    The counts are an [ext] of the service (``?counts=true``): ``None`` from
+    a service without them.
+    """
+    data: Any = db._transport.request("GET", experiment_path(name) + "?counts=true").json()
+    if not isinstance(data, dict):
+        return "?", None
+    counts = data.get("jobCounts")
+    if not isinstance(counts, dict):
+        return str(data.get("status")), None
+    return str(data.get("status")), {str(k): v for k, v in counts.items() if isinstance(v, int)}
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """Print experiments or jobs in the layout asked."""
+    with connect(args) as db:
+        if args.experiment is None:
+            table = Table(EXPERIMENT_COLUMNS)
+            for exp in db.get_experiments():
+                table.add_row(experiment_row(exp))
+        else:
+            table = Table(JOB_COLUMNS)
+            for job in db.get_experiment(args.experiment).all_jobs():
+                table.add_row(job_row(job))
+    if args.sort:
+        table.sort(args.sort, descending=args.decreasing)
+    if args.field:
+        table.select(args.field)
+    if args.table:
+        text = table.grid()
+    elif args.paragraph:
+        text = table.paragraphs()
+    else:
+        if not args.field:
+            table.only(DEFAULT_CATEGORY)
+        text = table.plain()
+    if text:
+        print(text)
+
+
+def cmd_push(args: argparse.Namespace) -> None:
+    """Add the job and print it."""
+    hyperparameters = parse_pairs(args.hyperparameters, "hyperparameter")
+    results = parse_pairs(args.results, "result")
+    with connect(args) as db:
+        exp = db.get_experiment(args.experiment)
+        job = exp.add_job(hyperparameters=hyperparameters, results=results, status=args.status or Job.QUEUED)
+    table = Table()
+    table.add_row(job_row(job))
+    print(table.paragraphs())
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_rm(args: argparse.Namespace) -> None:
+    """Remove the experiment or the job, after confirmation unless ``-f``."""
+    with connect(args) as db:
+        exp = db.get_experiment(args.experiment)
+        table = Table()
+        if args.job is None:
+            if not args.force:
+                table.add_row(experiment_details(exp, status_and_counts(db, exp.name)[1]))
+                print(table.paragraphs())
+                if not _confirm(f"Are you sure you want to remove {exp.name} and all its jobs?"):
+                    print(f"{exp.name} was not removed.")
+                    return
+            exp.delete()
+        else:
+            job = exp.get_job(args.job)
+            if not args.force:
+                table.add_row(job_row(job))
+                print(table.paragraphs())
+                if not _confirm(f"Are you sure you want to remove {job.job_id}?"):
+                    print(f"{job.job_id} was not removed.")
+                    return
+            job.delete()

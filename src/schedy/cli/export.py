@@ -1,0 +1,145 @@
+"""``schedy export``: every job of an experiment, as CSV or JSON.
+
+CSV has one row per job and the columns of
+:meth:`schedy.Experiment.to_dataframe`: ``id``, ``status``,
+``hyperparameters.NAME``, ``results.NAME``, then the service's fields
+(``created_at``, ``worker``…) that any job has. Strings are written as
+they are, other values as JSON (lists, ``true``), floats in full precision
+(``nan``, ``inf`` for the non-finite ones, as pandas reads them); a missing
+value is an empty cell.
+
+JSON is an array of jobs in the wire form (API.md: ``id``, ``status``,
+``hyperparameters``, ``results``, and the service's ``createdAt``,
+``worker``… when set), written as the jobs arrive, so exporting a large
+experiment holds one page in memory. NaN and ±Infinity are the bare tokens
+``NaN`` and ``Infinity`` that Python's ``json`` (and the wire) use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+
+from schedy import Job
+from schedy.cli.common import CommandError, connect, to_json
+from schedy.cli.views import iso_time
+
+__all__ = ["add_parsers", "cmd_export", "job_record", "write_csv", "write_json"]
+
+#: Job attribute → its wire key, in column order.
+_MANAGED = {
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+    "started_at": "startedAt",
+    "finished_at": "finishedAt",
+    "worker": "worker",
+    "member": "member",
+    "generation": "generation",
+    "parent": "parent",
+    "attempt": "attempt",
+    "end_reason": "endReason",
+}
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``export``."""
+    parser = subparsers.add_parser(
+        "export",
+        help="Export every job of an experiment as CSV or JSON.",
+        description="Write every job of EXPERIMENT, oldest first, as CSV (one row per job; columns id, "
+        "status, hyperparameters.NAME, results.NAME, then the service's fields) or as a JSON array "
+        "of jobs in the wire form.",
+        epilog="Example: schedy export MNIST > mnist.csv; then pandas.read_csv('mnist.csv', index_col='id')",
+    )
+    parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv", help="Output format (default csv).")
+    parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+    parser.set_defaults(func=cmd_export)
+
+
+def job_record(job: Job) -> dict[str, Any]:
+    """The job in its wire form (the service's fields only when set)."""
+    record: dict[str, Any] = {
+        "id": job.job_id,
+        "status": job.status,
+        "hyperparameters": job.hyperparameters,
+        "results": job.results,
+    }
+    for attr, key in _MANAGED.items():
+        value = getattr(job, attr)
+        if value is not None:
+            record[key] = iso_time(value) if isinstance(value, datetime) else value
+    return record
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return iso_time(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return to_json(value)
+
+
+def write_csv(jobs: Iterable[Job], stream: TextIO) -> int:
+    """Write the jobs as CSV; return how many."""
+    rows: list[dict[str, str]] = []
+    hps: dict[str, None] = {}
+    results: dict[str, None] = {}
+    managed: set[str] = set()
+    for job in jobs:
+        row = {"id": job.job_id, "status": job.status}
+        for name, value in job.hyperparameters.items():
+            hps["hyperparameters." + name] = None
+            row["hyperparameters." + name] = _cell(value)
+        for name, value in job.results.items():
+            results["results." + name] = None
+            row["results." + name] = _cell(value)
+        for attr in _MANAGED:
+            value = getattr(job, attr)
+            if value is not None:
+                managed.add(attr)
+                row[attr] = _cell(value)
+        rows.append(row)
+    columns = ["id", "status", *hps, *results, *(attr for attr in _MANAGED if attr in managed)]
+    writer = csv.DictWriter(stream, columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return len(rows)
+
+
+def write_json(jobs: Iterable[Job], stream: TextIO) -> int:
+    """Write the jobs as a JSON array, one job per line; return how many."""
+    count = 0
+    stream.write("[")
+    for job in jobs:
+        stream.write(",\n" if count else "\n")
+        stream.write(json.dumps(job_record(job), ensure_ascii=False, allow_nan=True))
+        count += 1
+    stream.write("\n]\n" if count else "]\n")
+    return count
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write the experiment's jobs in the format asked."""
+    write = write_csv if args.format == "csv" else write_json
+    with connect(args) as db:
+        jobs = db.get_experiment(args.experiment).all_jobs()
+        if args.output is None:
+            write(jobs, sys.stdout)
+            return
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as stream:
+                count = write(jobs, stream)
+        except OSError as exc:
+            raise CommandError(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
+    print(f"Exported {count} job{'s' if count != 1 else ''} of {args.experiment!r} to {args.output}.", file=sys.stderr)

@@ -1,0 +1,84 @@
+"""The "best result" that ``schedy run`` and ``schedy watch`` show.
+
+Which result counts, and whether lower or higher is better, comes from
+``--minimize NAME`` / ``--maximize NAME``, or else from a PBT experiment's
+own objective. Other experiments do not say, so without the option no best
+is shown. A result that is missing, not a number, or NaN never ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from schedy import Experiment, PopulationBasedTraining
+from schedy.cli.common import is_number
+from schedy.cli.table import format_value
+from schedy.pbt import MAXIMIZE
+
+__all__ = ["Best", "Objective", "add_arguments", "objective_for"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A result name, and whether higher values are better."""
+
+    result: str
+    maximize: bool
+
+    def score(self, results: dict[str, Any]) -> float | None:
+        """The job's value of the result, if it is a number that can rank (not NaN)."""
+        value: Any = results.get(self.result)
+        if not is_number(value) or math.isnan(value):
+            return None
+        return float(value)
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self.maximize else a < b
+
+
+@dataclass
+class Best:
+    """The best job seen so far under an objective."""
+
+    objective: Objective
+    value: float | None = None
+    job_id: str | None = None
+
+    def offer(self, job_id: str, results: dict[str, Any]) -> None:
+        """Consider one finished job."""
+        score = self.objective.score(results)
+        if score is not None and (self.value is None or self.objective.better(score, self.value)):
+            self.value, self.job_id = score, job_id
+
+    def describe(self) -> str:
+        """E.g. ``best accuracy 0.97 (job K3x…)``, or ``no accuracy yet``."""
+        if self.value is None:
+            return f"no {self.objective.result} yet"
+        shown = format_value(self.value, precise=False)
+        return f"best {self.objective.result} {shown} (job {self.job_id})"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--minimize NAME`` and ``--maximize NAME`` (mutually exclusive)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--minimize",
+        metavar="RESULT",
+        help="Show the lowest value of this result as the best (default for PBT: its objective).",
+    )
+    group.add_argument("--maximize", metavar="RESULT", help="Show the highest value of this result as the best.")
+
+
+def objective_for(args: argparse.Namespace, exp: Experiment | None) -> Objective | None:
+    """The objective the options name, else the experiment's own (PBT), else ``None``."""
+    if args.minimize:
+        return Objective(args.minimize, maximize=False)
+    if args.maximize:
+        return Objective(args.maximize, maximize=True)
+    if isinstance(exp, PopulationBasedTraining):
+        return Objective(exp.result_name, maximize=exp.objective == MAXIMIZE)
+    return None

@@ -1,0 +1,400 @@
+"""``schedy run``: a worker that runs a command for each job of an experiment.
+
+The loop: claim a job (``nextjob``, with a lease kept alive by heartbeats
+while the command runs), run the command with the job's placeholders
+filled in (:mod:`schedy.cli.command`), stream its output, and end the job:
+
+* exit status 0 and a results block → DONE with those results;
+* exit status 0 and no block → CRASHED, unless ``--allow-empty-results``
+  (then DONE with no new results);
+* any other exit status, or a block that is not a JSON object → CRASHED
+  (results it did print are kept).
+
+It stops when the experiment has no job to hand out, after ``--once`` or
+``--max-jobs`` jobs, or at the first crashed job (exit status 1) unless
+``--ignore-errors``.
+
+Signals: the command runs in its own process group, so a Ctrl-C at the
+terminal reaches only the runner, which passes it on (SIGINT, or SIGTERM
+for a SIGTERM) to the command once, waits ``--kill-after`` seconds for it
+to end (a second signal kills it at once), marks the job CRASHED — or
+QUEUED again with ``--requeue-on-interrupt`` — and exits with 128 + the
+signal number (130 for Ctrl-C). The command's standard input is
+``/dev/null``: in its own process group it cannot read the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import selectors
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any
+
+from schedy import Experiment, Job
+from schedy.cli import objective
+from schedy.cli.command import END_MARKER, MARKER, BadResults, ResultsParser, expand
+from schedy.cli.common import CommandError, UsageError, connect, to_json
+from schedy.cli.objective import Best, Objective
+from schedy.cli.progress import Console
+from schedy.errors import NoJobError, SchedyError
+
+__all__ = ["Runner", "add_parsers", "cmd_run"]
+
+#: Seconds to keep reading the command's pipes after it exited (a process it
+#: started in the background may hold them open for ever).
+_DRAIN_AFTER_EXIT = 2.0
+#: Seconds between two looks at the pipes, signals and the clock.
+_TICK = 0.2
+#: Characters of a job's results shown in the line that reports it.
+_SHOWN_RESULTS = 300
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``run``."""
+    parser = subparsers.add_parser(
+        "run",
+        usage="schedy run [OPTIONS] EXPERIMENT COMMAND [ARG ...]",
+        help="Run a command for each job of an experiment (a worker).",
+        description="Claim the jobs of EXPERIMENT one after the other and run COMMAND for each, until\n"
+        "the experiment has no job left. In COMMAND:\n"
+        "  %e  the experiment's name\n"
+        "  %j  the job's id\n"
+        "  %h  the hyperparameters, as '--name value' arguments (underscores in names\n"
+        "      become hyphens; strings as they are, other values as JSON; nulls left out)\n"
+        "  %%  a '%'\n"
+        "The command reports its results by printing a JSON object after a line\n"
+        f"'{MARKER}' (optionally closed by a line '{END_MARKER}').\n"
+        "Exit status 0 with results makes the job DONE; anything else, CRASHED.\n"
+        "Options go before EXPERIMENT: everything after it is the command.",
+        epilog="Example:\n"
+        "  schedy run --maximize accuracy MNIST python train.py %h --checkpoint /runs/%e/%j.pt\n"
+        "where train.py ends with\n"
+        f"  print('{MARKER}'); print(json.dumps({{'accuracy': accuracy}}))\n\n"
+        "Ctrl-C passes the interrupt to the command, marks the job CRASHED (or queues it\n"
+        "again with --requeue-on-interrupt) and exits with status 130. The command also\n"
+        "finds the experiment and the job id in $SCHEDY_EXPERIMENT and $SCHEDY_JOB_ID.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stop = parser.add_argument_group("when to stop")
+    stop.add_argument("--once", action="store_true", help="Run one job, then stop.")
+    stop.add_argument("-n", "--max-jobs", type=int, metavar="N", help="Run at most N jobs.")
+    stop.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="When no job is available, wait up to this long for one before stopping (default 0: stop at "
+        "once). Useful with PBT, where a job may depend on others still running.",
+    )
+    stop.add_argument(
+        "--ignore-errors",
+        action="store_true",
+        help="Go on with the next job after a job crashed (default: stop with exit status 1).",
+    )
+    jobs = parser.add_argument_group("jobs")
+    jobs.add_argument(
+        "--allow-empty-results",
+        action="store_true",
+        help=f"A command that succeeds without printing '{MARKER}' makes its job DONE (default: CRASHED).",
+    )
+    jobs.add_argument(
+        "--requeue-on-interrupt",
+        action="store_true",
+        help="On Ctrl-C (or SIGTERM), queue the job again for another worker instead of marking it CRASHED.",
+    )
+    jobs.add_argument(
+        "--heartbeat",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="Seconds between heartbeats while the command runs (default 30). If the runner dies, the "
+        "service ends its job after three missed heartbeats; 0 turns heartbeats off.",
+    )
+    jobs.add_argument(
+        "--kill-after",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="After passing an interrupt on, kill the command if it has not ended within this long (default 10).",
+    )
+    jobs.add_argument("--worker", help="This worker's name, shown with its jobs (default host:pid).")
+    objective.add_arguments(parser)
+    parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="The command to run.")
+    parser.set_defaults(func=cmd_run)
+
+
+class _Interrupted(BaseException):  # like KeyboardInterrupt: a signal, not an error
+    """A signal arrived while no command was running."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@dataclass
+class _Outcome:
+    status: str
+    detail: str
+
+
+class Runner:
+    """Runs the command for each job it claims; see the module docstring.
+
+    Args:
+        exp: the experiment, bound to a :class:`schedy.SchedyDB`.
+        args: the parsed ``schedy run`` arguments.
+        console: where output and progress go.
+        goal: what "best" means for the progress line, if anything.
+
+    """
+
+    def __init__(self, exp: Experiment, args: argparse.Namespace, console: Console, goal: Objective | None) -> None:
+        self.exp = exp
+        self.args = args
+        self.console = console
+        self.best = Best(goal) if goal is not None else None
+        self.done = 0
+        self.crashed = 0
+        self._child: subprocess.Popen[bytes] | None = None
+        self._in_job = False
+        self._signal: int | None = None
+        self._forwarded = False
+        self._kill_at: float | None = None
+        self._job_id = ""
+        self._job_started = 0.0
+        self._drawn_at = 0.0
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run jobs until done; return the exit status."""
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
+        try:
+            return self._loop()
+        except _Interrupted as stop:
+            self.console.message(f"interrupted ({signal.Signals(stop.signum).name}) while no job was running.")
+            return 128 + stop.signum
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.console.close()
+
+    def _loop(self) -> int:
+        args = self.args
+        limit = 1 if args.once else args.max_jobs
+        started = 0
+        while limit is None or started < limit:
+            self._draw(force=True)
+            try:
+                job = self.exp.next_job(wait=args.wait, heartbeat=args.heartbeat, worker=args.worker)
+            except NoJobError:
+                self.console.message(f"no job left in {self.exp.name!r}. {self._summary()}")
+                return 0
+            started += 1
+            outcome = self._run_job(job)
+            if self._signal is not None:
+                what = "queued again" if outcome.status == Job.QUEUED else f"marked {outcome.status}"
+                self.console.message(
+                    f"interrupted ({signal.Signals(self._signal).name}): job {job.job_id} {what}. {self._summary()}"
+                )
+                return 128 + self._signal
+            if outcome.status != Job.DONE and not args.ignore_errors:
+                self.console.message(f"stopped after job {job.job_id} crashed (see --ignore-errors). {self._summary()}")
+                return 1
+        self.console.message(f"ran {started} job{'s' if started != 1 else ''}. {self._summary()}")
+        return 0
+
+    def _summary(self) -> str:
+        text = f"{self.done} done, {self.crashed} crashed"
+        if self.best is not None:
+            text += f"; {self.best.describe()}"
+        return text + "."
+
+    # -- one job --------------------------------------------------------------
+
+    def _run_job(self, job: Job) -> _Outcome:
+        argv = expand(self.args.command, self.exp.name, job.job_id, job.hyperparameters)
+        self._job_id, self._job_started = job.job_id, time.monotonic()
+        self.console.message(f"job {job.job_id}: {shlex.join(argv)}")
+        self._in_job = True
+        self._draw(force=True)
+        outcome = _Outcome(Job.CRASHED, "")
+        try:
+            with job:
+                outcome = self._execute(job, argv)
+                if outcome.status != Job.DONE:
+                    job.status = outcome.status
+        except CommandError:
+            raise
+        except SchedyError as exc:  # saving the job failed (e.g. its lease lapsed)
+            outcome = _Outcome(Job.CRASHED, f"could not be saved: {exc}")
+        finally:
+            self._in_job = False
+        seconds = time.monotonic() - self._job_started
+        if outcome.status == Job.DONE:
+            self.done += 1
+            if self.best is not None:
+                self.best.offer(job.job_id, job.results)
+        elif outcome.status == Job.CRASHED:
+            self.crashed += 1
+        self.console.message(f"job {job.job_id} {outcome.status} in {seconds:.1f} s: {outcome.detail}")
+        return outcome
+
+    def _execute(self, job: Job, argv: list[str]) -> _Outcome:
+        if self._signal is not None:  # interrupted between the claim and the start
+            return self._judge(job, 0, ResultsParser(), interrupted=True)
+        env = {**os.environ, "SCHEDY_EXPERIMENT": self.exp.name, "SCHEDY_JOB_ID": job.job_id}
+        try:
+            child = subprocess.Popen(  # noqa: S603 - running the user's command is the point
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                process_group=0,
+            )
+        except OSError as exc:
+            raise CommandError(f"Cannot run {argv[0]!r}: {exc.strerror or exc}.") from None
+        self._child = child
+        try:
+            parser = self._pump(child)
+            code = child.wait()
+        finally:
+            self._child = None
+            if child.poll() is None:
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+        return self._judge(job, code, parser, interrupted=self._forwarded)
+
+    def _judge(self, job: Job, code: int, parser: ResultsParser, *, interrupted: bool) -> _Outcome:
+        if interrupted:
+            status = Job.QUEUED if self.args.requeue_on_interrupt else Job.CRASHED
+            return _Outcome(status, "interrupted")
+        try:
+            results = parser.results()
+        except BadResults as exc:
+            return _Outcome(Job.CRASHED, str(exc))
+        if results:
+            job.results.update(results)
+        if code != 0:
+            how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
+            return _Outcome(Job.CRASHED, f"the command {how}")
+        if results is None and not self.args.allow_empty_results:
+            return _Outcome(Job.CRASHED, f"the command printed no '{MARKER}' block (see --allow-empty-results)")
+        shown = to_json(job.results)
+        return _Outcome(Job.DONE, shown if len(shown) <= _SHOWN_RESULTS else shown[: _SHOWN_RESULTS - 1] + "…")
+
+    def _pump(self, child: subprocess.Popen[bytes]) -> ResultsParser:
+        """Relay the command's output until it ends; parse its standard output."""
+        assert child.stdout is not None  # noqa: S101 - a pipe
+        assert child.stderr is not None  # noqa: S101 - a pipe
+        parser = ResultsParser()
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ, self.console.out)
+            selector.register(child.stderr, selectors.EVENT_READ, self.console.err)
+            exited_at: float | None = None
+            while selector.get_map():
+                for key, _ in selector.select(_TICK):
+                    stream: IO[bytes] = key.fileobj  # type: ignore[assignment]
+                    data = os.read(stream.fileno(), 65536)
+                    if not data:
+                        selector.unregister(stream)
+                        continue
+                    if stream is child.stdout:
+                        parser.feed(data)
+                    self.console.output(key.data, data)
+                self._watch_signals(child)
+                self._draw()
+                if child.poll() is not None:
+                    exited_at = exited_at or time.monotonic()
+                    if time.monotonic() - exited_at > _DRAIN_AFTER_EXIT:
+                        break
+        child.stdout.close()
+        child.stderr.close()
+        return parser
+
+    # -- signals --------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if not self._in_job:
+            raise _Interrupted(signum)
+        if self._signal is None:
+            self._signal = signum
+            self._kill_at = time.monotonic() + self.args.kill_after
+            self._forward()
+        elif self._child is not None:
+            _signal_group(self._child, signal.SIGKILL)
+
+    def _forward(self) -> None:
+        child = self._child
+        if child is not None and self._signal is not None and not self._forwarded and child.poll() is None:
+            self._forwarded = True
+            _signal_group(child, self._signal)
+
+    def _watch_signals(self, child: subprocess.Popen[bytes]) -> None:
+        if self._signal is None:
+            return
+        self._forward()  # the signal may have come before the command started
+        if self._kill_at is not None and time.monotonic() >= self._kill_at and child.poll() is None:
+            self.console.message(f"the command did not end within {self.args.kill_after:g} s; killing it.")
+            _signal_group(child, signal.SIGKILL)
+            self._kill_at = None
+
+    # -- progress ---------------------------------------------------------------
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.console.progress or (not force and now - self._drawn_at < 1.0):
+            return
+        self._drawn_at = now
+        parts = [f"schedy run {self.exp.name}", f"{self.done} done", f"{self.crashed} crashed"]
+        if self.best is not None:
+            parts.append(self.best.describe())
+        if self._in_job:
+            elapsed = int(now - self._job_started)
+            parts.append(f"job {self._job_id} running {elapsed // 60}:{elapsed % 60:02d}")
+        self.console.status(" · ".join(parts))
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Check the arguments, connect, and run jobs; return the exit status."""
+    command: list[str] = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError(
+            "Give the command to run after the experiment's name, e.g. schedy run MNIST python train.py %h."
+        )
+    if args.once and args.max_jobs is not None:
+        raise UsageError("Give --once or --max-jobs, not both.")
+    for name in ("max_jobs", "heartbeat", "wait", "kill_after"):
+        value: Any = getattr(args, name)
+        if value is not None and value < 0:
+            raise UsageError(f"--{name.replace('_', '-')} cannot be negative.")
+    args.command = command
+    with connect(args, attempts=10, heartbeat=args.heartbeat) as db:
+        exp = db.get_experiment(args.experiment)
+        console = Console(sys.stdout.buffer, sys.stderr.buffer, progress=sys.stdout.isatty())
+        return Runner(exp, args, console, objective.objective_for(args, exp)).run()

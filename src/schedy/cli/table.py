@@ -1,0 +1,210 @@
+"""Tables of experiments and jobs: fields, sorting, and three layouts.
+
+A :class:`Table` holds rows whose cells are keyed by ``(category, name)``:
+``("schedy", "status")``, ``("hyperparameter", "lr")``, ``("result",
+"loss")``. A field is named by its bare name (``lr``) unless two categories
+share it, then by ``category.name`` (``hyperparameter.x``, ``result.x``);
+the long form always works. A missing cell is not the same as a JSON
+``null``: it is left blank, while ``null`` is shown.
+
+Layouts, as the original ``schedy list`` printed them:
+
+* :meth:`Table.plain`: aligned columns, no header (for ``cut`` and ``awk``);
+* :meth:`Table.grid`: a boxed table with a header (``-t``);
+* :meth:`Table.paragraphs`: one ``field: value`` line per cell (``-p``, ``show``).
+
+Example:
+    >>> t = Table()
+    >>> t.add_row({("schedy", "id"): "a", ("result", "loss"): 0.5})
+    >>> t.add_row({("schedy", "id"): "b"})
+    >>> print(t.grid())
+    +----+------+
+    | id | loss |
+    |----+------|
+    | a  |  0.5 |
+    | b  |      |
+    +----+------+
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from schedy.cli.common import UsageError, is_nan, is_number, to_json
+
+__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "format_value"]
+
+#: The category of the fields the plain layout shows (id/name, status…).
+DEFAULT_CATEGORY = "schedy"
+
+Column = tuple[str, str]
+
+
+def format_value(value: Any, *, precise: bool = True) -> str:
+    """One cell as text: strings as they are, numbers short, anything else as JSON.
+
+    ``precise=False`` (tables) shows floats with 6 significant digits, as
+    ``tabulate`` did for the original CLI; paragraphs show every digit.
+
+    Example:
+        >>> format_value(0.123456789, precise=False), format_value(0.123456789), format_value([1, "a"])
+        ('0.123457', '0.123456789', '[1, "a"]')
+
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value) if precise else f"{value:.6g}"
+    return to_json(value)
+
+
+class Table:
+    """Rows of cells keyed by ``(category, name)``; columns in order of first appearance.
+
+    Args:
+        columns: columns to have even without rows (e.g. ``id`` and ``status``).
+
+    """
+
+    def __init__(self, columns: Iterable[Column] = ()) -> None:
+        self.columns: list[Column] = list(dict.fromkeys(columns))
+        self.rows: list[dict[Column, Any]] = []
+        self._known: set[Column] = set(self.columns)
+
+    def add_row(self, cells: Mapping[Column, Any]) -> None:
+        """Append a row; new columns are added at the right."""
+        for column in cells:
+            if column not in self._known:
+                self._known.add(column)
+                self.columns.append(column)
+        self.rows.append(dict(cells))
+
+    # -- fields -------------------------------------------------------------
+
+    def names(self, columns: Sequence[Column] | None = None) -> list[str]:
+        """The field names of ``columns`` (default: all): bare unless ambiguous."""
+        columns = self.columns if columns is None else columns
+        counts: dict[str, int] = {}
+        for _, name in self.columns:
+            counts[name] = counts.get(name, 0) + 1
+        return [name if counts[name] == 1 else f"{category}.{name}" for category, name in columns]
+
+    def resolve(self, field: str) -> Column:
+        """The column a field name means (``lr`` or ``hyperparameter.lr``).
+
+        Raises:
+            UsageError: no such field, or a bare name two categories share.
+
+        """
+        for column in self.columns:
+            if f"{column[0]}.{column[1]}" == field:
+                return column
+        matches = [column for column in self.columns if column[1] == field]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            options = " or ".join(f"{c}.{n}" for c, n in matches)
+            raise UsageError(f"Field {field!r} is ambiguous: use {options}.")
+        known = ", ".join(self.names()) or "none"
+        raise UsageError(f"There is no field {field!r}; the fields are: {known}.")
+
+    def select(self, fields: Iterable[str]) -> None:
+        """Keep only these fields, in this order."""
+        self.columns = [self.resolve(field) for field in fields]
+
+    def only(self, category: str) -> None:
+        """Keep only the columns of one category."""
+        self.columns = [column for column in self.columns if column[0] == category]
+
+    # -- sorting ------------------------------------------------------------
+
+    def sort(self, fields: Sequence[str], *, descending: bool = False) -> None:
+        """Sort rows by these fields, the first one first; stable.
+
+        Numbers sort by value, then strings, then other JSON values (by their
+        text); NaN, ``null`` and missing cells come last in either direction.
+        """
+        if not self.rows:
+            return  # an empty experiment has no results yet: nothing to check or sort
+        for column in reversed([self.resolve(field) for field in fields]):
+            keys = {id(row): _sort_key(row.get(column)) for row in self.rows}
+            # Two stable passes: by value (maybe reversed), then by group
+            # (never reversed), so missing values stay last with -d too.
+            self.rows.sort(key=lambda row: keys[id(row)], reverse=descending)
+            self.rows.sort(key=lambda row: keys[id(row)][0])
+
+    # -- layouts ------------------------------------------------------------
+
+    def _cells(self, precise: bool) -> list[list[str]]:
+        return [
+            ["" if column not in row else format_value(row[column], precise=precise) for column in self.columns]
+            for row in self.rows
+        ]
+
+    def _numeric(self) -> list[bool]:
+        """Per column: right-align it (every value present is a number)."""
+        out = []
+        for column in self.columns:
+            values = [row[column] for row in self.rows if column in row and row[column] is not None]
+            out.append(bool(values) and all(is_number(v) for v in values))
+        return out
+
+    def plain(self) -> str:
+        """Aligned columns separated by two spaces, no header; empty for no rows."""
+        cells = self._cells(precise=False)
+        if not cells or not self.columns:
+            return ""
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        numeric = self._numeric()
+        lines = ["  ".join(_pad(text, w, n) for text, w, n in zip(row, widths, numeric, strict=True)) for row in cells]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def grid(self) -> str:
+        """A boxed table with a header row (the header alone when there are no rows)."""
+        headers = self.names()
+        cells = self._cells(precise=False)
+        widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+        numeric = self._numeric()
+        rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+        middle = "|" + "+".join("-" * (w + 2) for w in widths) + "|"
+
+        def line(texts: Sequence[str]) -> str:
+            padded = (_pad(t, w, n) for t, w, n in zip(texts, widths, numeric, strict=True))
+            return "| " + " | ".join(padded) + " |"
+
+        return "\n".join([rule, line(headers), middle, *(line(row) for row in cells), rule])
+
+    def paragraphs(self) -> str:
+        """``field: value`` lines per row (missing cells skipped), rows separated by a blank line."""
+        names = self.names()
+        blocks = []
+        for row in self.rows:
+            lines = [
+                f"{name}: {format_value(row[column])}"
+                for column, name in zip(self.columns, names, strict=True)
+                if column in row
+            ]
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """``(group, value)``: numbers, strings, other JSON, then NaN/null/missing."""
+    if value is None or is_nan(value):
+        return (3, 0)
+    if is_number(value):
+        return (0, float(value))
+    if isinstance(value, str):
+        return (1, value)
+    return (2, to_json(value))

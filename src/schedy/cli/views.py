@@ -1,0 +1,122 @@
+"""Experiments and jobs as table rows, for ``list``, ``show`` and ``push``.
+
+The fields are those of the original CLI: ``name``, ``status``,
+``scheduler`` and one field per hyperparameter distribution for an
+experiment; ``id``, ``status``, then hyperparameters and results for a job.
+``show`` adds what the service knows beyond them (job counts, times,
+worker…) in further categories, which ``list`` leaves out so its columns
+stay the original ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from schedy import Experiment, Job, PopulationBasedTraining, RandomSearch
+from schedy.cli.table import DEFAULT_CATEGORY, Column
+from schedy.random import Distribution
+
+__all__ = [
+    "EXPERIMENT_COLUMNS",
+    "JOB_COLUMNS",
+    "experiment_details",
+    "experiment_row",
+    "iso_time",
+    "job_details",
+    "job_row",
+]
+
+#: The columns of a list of experiments, and of jobs, even when it is empty.
+EXPERIMENT_COLUMNS = [(DEFAULT_CATEGORY, "name"), (DEFAULT_CATEGORY, "status"), (DEFAULT_CATEGORY, "scheduler")]
+JOB_COLUMNS = [(DEFAULT_CATEGORY, "id"), (DEFAULT_CATEGORY, "status")]
+
+#: Job attributes the service manages, shown by ``show EXP JOB`` when set.
+_JOB_EXTRAS = (
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "worker",
+    "attempt",
+    "end_reason",
+    "member",
+    "generation",
+    "parent",
+    "lease_expires_at",
+)
+_STATUS_ORDER = ("QUEUED", "RUNNING", "DONE", "CRASHED", "PRUNED")
+
+
+def distribution_text(dist: Distribution) -> str:
+    """``loguniform ({"low": 1e-05, "high": 0.1})``, as the original CLI showed it."""
+    return f"{dist.wire_name} ({json.dumps(dist.wire_args(), allow_nan=True)})"
+
+
+def experiment_row(exp: Experiment) -> dict[Column, Any]:
+    """``name``, ``status``, ``scheduler``, and each hyperparameter's distribution."""
+    row: dict[Column, Any] = {
+        (DEFAULT_CATEGORY, "name"): exp.name,
+        (DEFAULT_CATEGORY, "status"): exp.status,
+        (DEFAULT_CATEGORY, "scheduler"): type(exp).scheduler_name or "(unknown to this client)",
+    }
+    distributions: Mapping[str, Distribution] = {}
+    if isinstance(exp, RandomSearch):
+        distributions = exp.distributions
+    elif isinstance(exp, PopulationBasedTraining):
+        distributions = exp.initial_distributions
+    for name, dist in distributions.items():
+        row[("hyperparameter", name)] = distribution_text(dist)
+    return row
+
+
+def experiment_details(exp: Experiment, counts: Mapping[str, int] | None) -> dict[Column, Any]:
+    """:func:`experiment_row`, plus PBT settings, job counts and times, for ``show``."""
+    row = experiment_row(exp)
+    if isinstance(exp, PopulationBasedTraining):
+        pbt = "pbt"
+        row[(pbt, "objective")] = f"{exp.objective} {exp.result_name}"
+        row[(pbt, "exploit")] = f"truncate {exp.exploit.proportion}"
+        for name, perturb in exp.explore.items():
+            row[(pbt, f"explore {name}")] = f"perturb by a factor in [{perturb.min_factor}, {perturb.max_factor})"
+        if exp.population_size is not None:
+            row[(pbt, "population")] = exp.population_size
+        if exp.max_generations is not None:
+            row[(pbt, "max generations")] = exp.max_generations
+    if counts is not None:
+        ordered = sorted(counts, key=lambda s: (_STATUS_ORDER.index(s) if s in _STATUS_ORDER else 99, s))
+        row[("service", "jobs")] = ", ".join(f"{counts[s]} {s}" for s in ordered if counts[s]) or "none"
+    for key in ("createdAt", "updatedAt"):
+        if isinstance(exp.extra.get(key), str):
+            row[("service", "created" if key == "createdAt" else "updated")] = exp.extra[key]
+    for key in ("seed", "maxRetries", "maxRunTime"):
+        if exp.extra.get(key) is not None:
+            row[("service", key)] = exp.extra[key]
+    return row
+
+
+def job_row(job: Job) -> dict[Column, Any]:
+    """``id``, ``status``, then one field per hyperparameter and per result."""
+    row: dict[Column, Any] = {(DEFAULT_CATEGORY, "id"): job.job_id, (DEFAULT_CATEGORY, "status"): job.status}
+    for name, value in job.hyperparameters.items():
+        row[("hyperparameter", name)] = value
+    for name, value in job.results.items():
+        row[("result", name)] = value
+    return row
+
+
+def job_details(job: Job) -> dict[Column, Any]:
+    """:func:`job_row`, plus what the service records (times, worker, attempt…), for ``show``."""
+    row = job_row(job)
+    for attr in _JOB_EXTRAS:
+        value = getattr(job, attr)
+        if value is not None:
+            row[("service", attr)] = iso_time(value) if isinstance(value, datetime) else value
+    return row
+
+
+def iso_time(moment: datetime) -> str:
+    """As the service writes times (``2024-05-01T12:00:00.000Z``)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,151 @@
+"""The worker loop's two requests, served without the framework's per-request machinery.
+
+For every job, every worker sends ``POST experiments/NAME/nextjob/`` and
+``PUT experiments/NAME/jobs/ID/``. Through FastAPI each pays for matching
+the path against every route, resolving dependencies, building request and
+response objects and passing three more middleware layers: more than the
+claim itself costs on SQLite. :class:`HotPaths` recognises exactly these two
+requests when they carry an ``Authorization`` header and answers them with
+what the routes use: :func:`~schedy.server.api.jobs_routes.claim_answer` and
+:func:`~schedy.server.api.jobs_routes.put_answer`, the same session check
+(:class:`~schedy.server.api.deps.Sessions`), the same body limit, the same
+problem+json errors. Anything else (other paths and methods, the dashboard's
+cookie sessions, a path without its trailing slash, an application mounted
+under a root path) goes to the application unchanged, and the routes stay
+declared in FastAPI, which documents them in OpenAPI.
+"""
+
+from __future__ import annotations
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schedy.server.api.deps import Services
+from schedy.server.api.jobs_routes import Answer, claim_answer, put_answer
+from schedy.server.api.problems import from_service_error
+from schedy.server.errors import PayloadTooLarge, ServiceError
+
+_JSON = (b"content-type", b"application/json")
+
+
+def _route(method: str, path: str) -> tuple[str, str | None] | None:
+    """``(experiment, job id or None)`` if ``method path`` is one of the two requests, else ``None``."""
+    parts = path.split("/")
+    # "/experiments/NAME/nextjob/" → ["", "experiments", NAME, "nextjob", ""]
+    if method == "POST":
+        if len(parts) == 5 and parts[1] == "experiments" and parts[3] == "nextjob" and parts[2] and not parts[4]:
+            return parts[2], None
+    elif (
+        len(parts) == 6 and parts[1] == "experiments" and parts[3] == "jobs" and parts[2] and parts[4] and not parts[5]
+    ):
+        return parts[2], parts[4]
+    return None
+
+
+class HotPaths:
+    """ASGI middleware answering nextjob and job updates directly (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the two requests; pass everything else on."""
+        method = scope.get("method")
+        if scope["type"] == "http" and (method == "POST" or method == "PUT") and not scope.get("root_path"):
+            raw = scope.get("raw_path")
+            # As RawPathRouting does: names stay percent-encoded so that %2F never splits a segment.
+            route = _route(method, raw.decode("latin-1") if raw and b"%" in raw else scope["path"])
+            if route is not None:
+                headers = _headers(scope)
+                authorization = headers.get(b"authorization")
+                if authorization is not None:
+                    await self._serve(route, authorization, headers, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _serve(
+        self,
+        route: tuple[str, str | None],
+        authorization: str,
+        headers: dict[bytes, str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        svc: Services = scope["app"].state.services
+        name, job_id = route
+        try:
+            user_id = await svc.sessions.user_id(svc.auth, authorization)
+            body = await self._body(headers, receive)
+            if job_id is None:
+                answer = await claim_answer(svc, user_id, name, body, _Disconnected(receive))
+            else:
+                answer = await put_answer(
+                    svc, user_id, name, job_id, body, headers.get(b"if-match"), headers.get(b"if-none-match")
+                )
+        except ServiceError as exc:
+            await from_service_error(exc)(scope, receive, send)
+            return
+        await _send(send, answer)
+
+    async def _body(self, headers: dict[bytes, str], receive: Receive) -> bytes:
+        too_large = PayloadTooLarge(f"The request body is over the service's limit of {self.max_body_bytes} bytes.")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise too_large
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; what was read is all there is
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The request's headers; the first of each name, as Starlette reads them (latin-1)."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+class _Disconnected:
+    """``request.is_disconnected()`` for a request whose body was read: polls ``receive`` without waiting."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._gone = False
+
+    async def __call__(self) -> bool:
+        if not self._gone:
+            message: Message = {}
+            # As Starlette does: take a message only if one is there already.
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                message = await self._receive()
+            if message.get("type") == "http.disconnect":
+                self._gone = True
+        return self._gone
+
+
+async def _send(send: Send, answer: Answer) -> None:
+    if answer.status == 204:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = answer.body.encode()
+    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    if answer.etag is not None:
+        headers.append((b"etag", answer.etag.encode("latin-1")))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

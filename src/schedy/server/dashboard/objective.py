@@ -1,0 +1,103 @@
+"""Which result the dashboard ranks jobs by, and the best job by it.
+
+The default objective is the one the search declares (PBT's
+``qualityResultName`` and ``objective``; any scheduler whose parameters
+carry those keys, e.g. a model-based search). Otherwise it is the first
+numeric result of the experiment's first finished job, minimised if its
+name reads like a cost (``loss``, ``error``, ``mse``, ``regret``, ``time``…)
+and maximised otherwise. People pick another result and direction in the
+page. NaN, a missing or a non-numeric value ranks worst.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MIN, MAX = "min", "max"
+_COST = re.compile(r"loss|err|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A result to rank by.
+
+    Attributes:
+        name: the result's key.
+        direction: ``"min"`` or ``"max"``.
+        declared: whether the search declared it (else it is a guess).
+
+    """
+
+    name: str
+    direction: str
+    declared: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form: ``{"name", "direction", "declared"}``."""
+        return {"name": self.name, "direction": self.direction, "declared": self.declared}
+
+
+def declared(params_text: str) -> Objective | None:
+    """The objective a scheduler's stored parameters declare, if any."""
+    try:
+        params = json.loads(params_text)
+    except ValueError:
+        return None
+    if not isinstance(params, dict) or not isinstance(params.get("qualityResultName"), str):
+        return None
+    direction = params.get("objective")
+    return Objective(params["qualityResultName"], direction if direction in (MIN, MAX) else MAX, True)
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a JSON number (NaN and ±Infinity included, booleans not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def guess(results: Mapping[str, Any]) -> Objective | None:
+    """The first numeric result, with a direction read from its name."""
+    for key, value in results.items():
+        if is_number(value):
+            return Objective(key, MIN if _COST.search(key) else MAX, False)
+    return None
+
+
+def default(params_text: str, first_done_results: Iterable[str]) -> Objective | None:
+    """The declared objective, else a guess from the first results (JSON texts) with a numeric value."""
+    found = declared(params_text)
+    if found is not None:
+        return found
+    for text in first_done_results:
+        results = json.loads(text)
+        if isinstance(results, dict):
+            found = guess(results)
+            if found is not None:
+                return found
+    return None
+
+
+def _rank_key(value: Any, direction: str) -> float:
+    if not is_number(value) or math.isnan(value):
+        return math.inf
+    return float(value) if direction == MIN else -float(value)
+
+
+def best(objective: Objective, results: Iterable[tuple[str, str]]) -> tuple[str, float] | None:
+    """The best ``(job id, value)`` among ``(job id, results JSON text)``; ``None`` if no value is a number."""
+    best_id, best_value, best_key = None, math.nan, math.inf
+    needle = json.dumps(objective.name, ensure_ascii=False)
+    for job_id, text in results:
+        if needle not in text:  # most texts without the key are skipped unparsed
+            continue
+        value = json.loads(text).get(objective.name)
+        key = _rank_key(value, objective.direction)
+        if best_id is None or key < best_key:
+            best_id, best_value, best_key = job_id, value, key
+    if best_id is None or not is_number(best_value) or math.isnan(best_value):
+        return None
+    return best_id, float(best_value)

@@ -1,0 +1,204 @@
+"""The dashboard over HTTP: the page at ``/``, its assets, and ``/dashboard/api/…``.
+
+The page is one HTML file and plain ES modules from ``static/``, served
+with a Content-Security-Policy that allows nothing from elsewhere. The JSON
+endpoints authenticate like the rest of the API (``current_user``: a Bearer
+header or the dashboard's session cookie plus CSRF header).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from schedy.server.api import schemas
+from schedy.server.api.deps import client_address, current_user, path_name, services
+from schedy.server.dashboard import cookies
+from schedy.server.dashboard.service import Dashboard
+from schedy.server.errors import BadRequest, Invalid, Unauthenticated
+from schedy.server.store import users
+from schedy.server.wire import dumps, etag, parse_json, render_experiment, render_job
+
+STATIC = Path(__file__).parent / "static"
+PREFIX = "/dashboard/api"
+#: Nothing from elsewhere: scripts, styles, images and requests stay on this origin.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+router = APIRouter(prefix=PREFIX, tags=["dashboard"])
+
+
+def dashboard(request: Request) -> Dashboard:
+    """The dashboard use cases of the app handling ``request``."""
+    found: Dashboard = request.app.state.dashboard
+    return found
+
+
+def _json(body: str, tag: str | None = None, status: int = 200) -> Response:
+    headers = dict(_NO_CACHE)
+    if tag is not None:
+        headers["ETag"] = tag
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _not_modified(tag: str) -> Response:
+    return Response(status_code=304, headers={"ETag": tag, **_NO_CACHE})
+
+
+@router.post(
+    "/session/",
+    openapi_extra=schemas.body(
+        {
+            "type": "object",
+            "required": ["email", "password"],
+            "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+        }
+    ),
+    responses={**schemas.SESSION_RESPONSES, **schemas.problem_answers(415)},
+)
+async def log_in(request: Request) -> Response:
+    """Log in with email and password: sets the session cookie (HttpOnly) and the CSRF cookie.
+
+    Answers ``{"email", "csrf", "expiresAt"}``. The body must be sent as
+    ``application/json``, which a form on another site cannot do.
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return JSONResponse(
+            {"title": "Unsupported media type", "status": 415, "detail": "Send the credentials as application/json."},
+            status_code=415,
+            media_type="application/problem+json",
+        )
+    body: Any = parse_json(await request.body())
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("email", "password")):
+        raise Invalid('Send {"email": "...", "password": "..."} with both values as strings.')
+    svc = services(request)
+    token, expires_at = await run_in_threadpool(
+        svc.auth.login_with_password, body["email"], body["password"], client_address(request)
+    )
+    email = users.normalise_email(body["email"])
+    response = _json(dumps({"email": email, "csrf": cookies.csrf_token(token), "expiresAt": expires_at}))
+    cookies.set_session(response, request, token, max(1, expires_at - int(time.time())), svc.settings.public_url)
+    return response
+
+
+@router.get("/session/", responses=schemas.answers({}))
+async def who_am_i(request: Request, user_id: int = Depends(current_user)) -> Response:
+    """The logged-in user: ``{"email"}`` (401 when not logged in)."""
+    email = await run_in_threadpool(dashboard(request).email, user_id)
+    if email is None:
+        raise Unauthenticated("Your account no longer exists.")
+    return _json(dumps({"email": email}))
+
+
+@router.delete("/session/", status_code=204)
+async def log_out(request: Request) -> Response:
+    """Forget the session cookies in this browser."""
+    response = Response(status_code=204)
+    cookies.clear_session(response, request, services(request).settings.public_url)
+    return response
+
+
+@router.get("/experiments/", responses=schemas.answers({}))
+async def experiment_list(request: Request, user_id: int = Depends(current_user)) -> Response:
+    """Your experiments with job counts, last activity, objective and best job; ETag / If-None-Match."""
+    tag, items = await run_in_threadpool(
+        dashboard(request).summaries, user_id, request.headers.get("if-none-match")
+    )
+    if items is None:
+        return _not_modified(tag)
+    return _json(dumps({"items": items}), tag)
+
+
+def _since(value: str | None) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadRequest(f"'since' must be the cursor of an earlier answer, got {value[:40]!r}.") from None
+
+
+@router.get("/experiments/{name}/jobs/", responses=schemas.answers({}, 404))
+async def job_columns(
+    request: Request, name: str, since: str | None = Query(default=None), user_id: int = Depends(current_user)
+) -> Response:
+    """Every job of the experiment in columns (or those changed since ``since``); ETag / If-None-Match."""
+    table = await run_in_threadpool(
+        dashboard(request).table,
+        user_id,
+        path_name(name, "experiment"),
+        _since(since),
+        request.headers.get("if-none-match"),
+    )
+    if table.body is None:
+        return _not_modified(table.etag)
+    return _json(table.body, table.etag)
+
+
+@router.get("/experiments/{name}/jobs/{job_id}/", responses=schemas.answers({}, 404))
+async def job_detail(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
+    """One job with its ETag, its parent and its children (non-finite numbers as strings)."""
+    body = await run_in_threadpool(
+        dashboard(request).job, user_id, path_name(name, "experiment"), path_name(job_id, "job")
+    )
+    return _json(body)
+
+
+@router.post("/experiments/{name}/jobs/{job_id}/requeue/", responses=schemas.answers({}, 404, 409, 412))
+async def requeue(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
+    """Put a CRASHED job back in the queue (``If-Match``: only that version)."""
+    exp = path_name(name, "experiment")
+    row = await run_in_threadpool(
+        dashboard(request).requeue, user_id, exp, path_name(job_id, "job"), request.headers.get("if-match")
+    )
+    return Response(
+        render_job(row, exp), media_type="application/json", headers={"ETag": etag(row.pk, row.version)}
+    )
+
+
+@router.put(
+    "/experiments/{name}/status/",
+    openapi_extra=schemas.body(
+        {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["RUNNING", "DONE"]}}}
+    ),
+    responses=schemas.answers({}, 404),
+)
+async def experiment_status(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+    """Mark an experiment RUNNING or DONE; answers the experiment."""
+    body: Any = parse_json(await request.body())
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        raise Invalid('Send {"status": "RUNNING"} or {"status": "DONE"}.')
+    row = await run_in_threadpool(dashboard(request).set_status, user_id, path_name(name, "experiment"), body["status"])
+    return _json(dumps(render_experiment(row)))
+
+
+class _Assets(StaticFiles):
+    """The page's files, revalidated on every load (cheap 304s) so an upgrade is never half-cached."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def install(app: FastAPI) -> None:
+    """Serve the dashboard at ``/`` and its API under ``/dashboard/api/`` (after the services are set up)."""
+    app.state.dashboard = Dashboard(app.state.services.store)
+    page = (STATIC / "index.html").read_bytes()
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        return HTMLResponse(page, headers={"Content-Security-Policy": CSP, **_NO_CACHE})
+
+    app.include_router(router)
+    app.mount("/dashboard/static", _Assets(directory=STATIC), name="dashboard-static")

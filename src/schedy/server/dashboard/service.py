@@ -1,0 +1,258 @@
+"""The dashboard's use cases, each one transaction: summaries, job columns, one job, two actions.
+
+Reads that the page polls (:meth:`Dashboard.summaries`,
+:meth:`Dashboard.table`) first compute a fingerprint of what they would
+answer from one aggregate per experiment (job counts, latest update, sum of
+versions by status): when it matches the caller's ``If-None-Match``,
+nothing else is read and the route answers 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from schedy.server.dashboard import columns, objective
+from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from schedy.server.store import Store
+from schedy.server.store import experiments as store_experiments
+from schedy.server.store import jobs as store_jobs
+from schedy.server.store import stats as store_stats
+from schedy.server.store import users as store_users
+from schedy.server.store.experiments import ExperimentRow
+from schedy.server.store.jobs import JobRow
+from schedy.server.store.stats import StatusStats
+from schedy.server.wire import dumps, etag, iso, parse_etags, render_experiment, render_job
+
+#: Incremental reads also return jobs updated this many seconds before the
+#: caller's cursor: a transaction that took its timestamp before another but
+#: committed after it is still seen. (Deletions are caught by the total.)
+OVERLAP = 10.0
+_BEST_CACHE_SIZE = 1024
+#: How many DONE jobs' results are looked at to guess an undeclared objective.
+_GUESS_FROM = 50
+#: Full column answers kept per process, by experiment, while their fingerprint holds:
+#: reopening a 100k-job experiment then costs one aggregate, not a full read.
+_BODY_CACHE_BYTES = 128 << 20
+
+
+def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> str:
+    """A weak ETag that changes whenever the experiment or any of its jobs does."""
+    parts = [repr(experiment.updated_at), str(experiment.status)]
+    parts += [f"{s}:{v.count}:{v.last_update!r}:{v.versions}:{v.max_pk}" for s, v in sorted(stats.items())]
+    digest = hashlib.blake2b("|".join(parts).encode("utf-8"), digest_size=12).hexdigest()
+    return f'W/"{digest}"'
+
+
+def _last_activity(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> float:
+    return max([float(experiment.updated_at), *(v.last_update for v in stats.values())])
+
+
+@dataclass(frozen=True)
+class Table:
+    """The answer of :meth:`Dashboard.table`: its ETag, and the body unless not modified."""
+
+    etag: str
+    body: str | None
+
+
+class Dashboard:
+    """Use cases of the dashboard for one service process."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # (experiment id, DONE fingerprint, params) → (objective, best); the
+        # list is polled, and finding the best parses every DONE result.
+        self._best: dict[tuple[int, str, str], tuple[objective.Objective | None, tuple[str, float] | None]] = {}
+        self._lock = threading.Lock()
+        self._bodies: dict[int, tuple[str, str]] = {}  # experiment id → (ETag, body)
+
+    @staticmethod
+    def _experiment(conn: Connection, user_id: int, name: str) -> ExperimentRow:
+        row = store_experiments.get(conn, user_id, name)
+        if row is None:
+            raise NotFound(f"Experiment '{name}' does not exist.")
+        return row
+
+    def _objective_and_best(
+        self, conn: Connection, experiment: ExperimentRow, done: StatusStats | None
+    ) -> tuple[objective.Objective | None, tuple[str, float] | None]:
+        if done is None:
+            return objective.declared(experiment.params), None
+        key = (int(experiment.id), f"{done.count}:{done.last_update!r}:{done.versions}", str(experiment.params))
+        with self._lock:
+            cached = self._best.get(key)
+        if cached is not None:
+            return cached
+        results = store_stats.done_results(conn, experiment.id)
+        found = objective.default(experiment.params, (text for _, text in results[:_GUESS_FROM]))
+        value = (found, None if found is None else objective.best(found, results))
+        with self._lock:
+            if len(self._best) >= _BEST_CACHE_SIZE:
+                self._best.clear()
+            self._best[key] = value
+        return value
+
+    def email(self, user_id: int) -> str | None:
+        """The user's email; ``None`` if the user was removed."""
+        with self._store.read() as conn:
+            user = store_users.by_id(conn, user_id)
+        return None if user is None else str(user.email)
+
+    def summaries(self, user_id: int, known: str | None = None) -> tuple[str, list[dict[str, Any]] | None]:
+        """The ETag of the user's experiment list and, unless it is ``known``, the list.
+
+        Each item: name, status, scheduler name, times, ``lastActivity``,
+        ``jobCounts`` by status, the default ``objective`` and the ``best``
+        job by it.
+        """
+        with self._store.read() as conn:
+            rows = store_stats.owner_experiments(conn, user_id)
+            stats = store_stats.owner_stats(conn, user_id)
+            tag = fingerprint_all(rows, stats)
+            if known is not None and tag in _etags(known):
+                return tag, None
+            items = []
+            for row in rows:
+                by_status = stats.get(int(row.id), {})
+                found, best = self._objective_and_best(conn, row, by_status.get("DONE"))
+                items.append(
+                    {
+                        "name": row.name,
+                        "status": row.status,
+                        "scheduler": row.scheduler,
+                        "createdAt": iso(row.created_at),
+                        "lastActivity": iso(_last_activity(row, by_status)),
+                        "jobCounts": {s: v.count for s, v in by_status.items()},
+                        "objective": None if found is None else found.as_json(),
+                        "best": None if best is None else {"job": best[0], "value": best[1]},
+                    }
+                )
+        return tag, items
+
+    def table(self, user_id: int, name: str, since: float | None = None, known: str | None = None) -> Table:
+        """The experiment's jobs in columns (see :mod:`.columns`), or only those changed since a cursor.
+
+        ``since`` is the ``cursor`` of an earlier answer: then only jobs
+        updated since (minus :data:`OVERLAP`) are sent, with ``"partial":
+        true`` and the ``total``, so the caller merges them by ``pk`` and
+        reloads everything if its count differs (jobs were deleted).
+        """
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, name)
+            stats = store_stats.experiment_stats(conn, exp.id)
+            tag = fingerprint(exp, stats)
+            if known is not None and tag in _etags(known):
+                return Table(tag, None)
+            if since is None:
+                cached = self._cached_body(int(exp.id), tag)
+                if cached is not None:
+                    return Table(tag, cached)
+                texts = store_stats.column_texts(conn, exp.id, exp.created_at)
+                non_finite = store_stats.non_finite_results(conn, exp.id)
+            else:
+                rows = store_stats.columns(conn, exp.id, exp.created_at, since - OVERLAP)
+            first_done = store_stats.done_results(conn, exp.id, _GUESS_FROM)
+            found = objective.default(exp.params, (text for _, text in first_done))
+        counts = {s: v.count for s, v in stats.items()}
+        header = {
+            "experiment": render_experiment(exp, {"jobCounts": counts}),
+            "objective": None if found is None else found.as_json(),
+            "total": sum(counts.values()),
+            "partial": since is not None,
+            "t0": exp.created_at,
+            "cursor": repr(max([since or 0.0, *(v.last_update for v in stats.values())])),
+        }
+        if since is None:
+            body = columns.render_texts(header, texts, non_finite)
+            self._keep_body(int(exp.id), tag, body)
+            return Table(tag, body)
+        return Table(tag, columns.render(header, rows))
+
+    def _cached_body(self, experiment_id: int, tag: str) -> str | None:
+        with self._lock:
+            found = self._bodies.get(experiment_id)
+        return found[1] if found is not None and found[0] == tag else None
+
+    def _keep_body(self, experiment_id: int, tag: str, body: str) -> None:
+        with self._lock:
+            self._bodies.pop(experiment_id, None)
+            while self._bodies and sum(len(b) for _, b in self._bodies.values()) + len(body) > _BODY_CACHE_BYTES:
+                self._bodies.pop(next(iter(self._bodies)))
+            if len(body) <= _BODY_CACHE_BYTES:
+                self._bodies[experiment_id] = (tag, body)
+
+    def job(self, user_id: int, name: str, job_id: str) -> str:
+        """One job's JSON (non-finite numbers as strings) with ``etag``, ``children`` and ``parentJob``."""
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, name)
+            row = store_jobs.get(conn, exp.id, job_id)
+            if row is None:
+                raise NotFound(f"Job '{job_id}' does not exist in experiment '{name}'.")
+            kids = store_stats.children(conn, exp.id, job_id)
+            parent = None if row.parent is None else store_jobs.get(conn, exp.id, row.parent)
+        extra = {
+            "etag": etag(row.pk, row.version),
+            "children": [_brief(k) for k in kids],
+            "parentJob": None if parent is None else _brief(parent),
+        }
+        body = columns.browser_json(render_job(row, name))
+        return body[:-1] + "," + dumps(extra)[1:]
+
+    def requeue(self, user_id: int, name: str, job_id: str, if_match: str | None) -> JobRow:
+        """Put a CRASHED job back in the queue, hyperparameters and results kept.
+
+        Raises:
+            NotFound: no such job.  Conflict: the job is not CRASHED.
+            PreconditionFailed: ``if_match`` names another version.
+
+        """
+        with self._store.write() as conn:
+            exp = self._experiment(conn, user_id, name)
+            row = store_jobs.get(conn, exp.id, job_id)
+            if row is None:
+                raise NotFound(f"Job '{job_id}' does not exist in experiment '{name}'.")
+            if if_match is not None and if_match.strip() != "*" and (row.pk, row.version) not in parse_etags(if_match):
+                raise PreconditionFailed(f"Job '{job_id}' changed since you read it; reload the page.")
+            if row.status != store_jobs.CRASHED:
+                raise Conflict(f"Only a CRASHED job can be re-queued; job '{job_id}' is {row.status}.")
+            hps, results = row.hyperparameters, row.results
+            new = store_jobs.replace(
+                conn, exp.id, job_id, store_jobs.QUEUED, hps, results, expected=(row.pk, row.version)
+            )
+            assert new is not None  # noqa: S101 - same transaction, row just read
+            return new
+
+    def set_status(self, user_id: int, name: str, status: str) -> ExperimentRow:
+        """Mark an experiment RUNNING or DONE (``nextjob`` hands out nothing while DONE).
+
+        Raises:
+            NotFound: no such experiment.  Invalid: another status.
+
+        """
+        if status not in ("RUNNING", "DONE"):
+            raise Invalid(f"An experiment's status is RUNNING or DONE, got {status!r}.")
+        with self._store.write() as conn:
+            exp = self._experiment(conn, user_id, name)
+            store_experiments.set_status(conn, exp.id, status)
+            return self._experiment(conn, user_id, name)
+
+
+def fingerprint_all(rows: list[ExperimentRow], stats: Mapping[int, Mapping[str, StatusStats]]) -> str:
+    """A weak ETag of a user's whole experiment list."""
+    tags = [f"{r.id}:{r.name}:{fingerprint(r, stats.get(int(r.id), {}))}" for r in rows]
+    return f'W/"{hashlib.blake2b("|".join(tags).encode("utf-8"), digest_size=12).hexdigest()}"'
+
+
+def _etags(header: str) -> set[str]:
+    return {part.strip() for part in header.split(",")}
+
+
+
+def _brief(row: Any) -> dict[str, Any]:
+    return {"id": row.job_id, "status": row.status, "member": row.member, "generation": row.generation}

@@ -1,0 +1,88 @@
+// The dashboard: a login form, then three pages chosen by the URL's hash:
+//   #/                      your experiments
+//   #/e/NAME                one experiment (plots and job table)
+//   #/e/NAME/j/ID           one job
+// Pages poll the service (ETag / If-None-Match) while they are shown; ?poll=MS sets the period.
+
+import {h, fill} from "./dom.js";
+import {HttpError, paths, request} from "./api.js";
+import {ExperimentsPage} from "./page_list.js";
+import {ExperimentPage} from "./page_experiment.js";
+import {JobPage} from "./page_job.js";
+
+const main = document.getElementById("main");
+const who = document.getElementById("who");
+const params = new URLSearchParams(location.search);
+export const POLL_MS = Math.max(200, Number(params.get("poll")) || 2000);
+
+let current = null;
+
+export function go(hash) { location.hash = hash; }
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (parts[0] === "e" && parts.length >= 2 && parts[1]) {
+    if (parts[2] === "j" && parts[3]) return {page: "job", experiment: parts[1], job: parts[3]};
+    return {page: "experiment", experiment: parts[1]};
+  }
+  return {page: "list"};
+}
+
+function route() {
+  if (current) current.stop();
+  const r = parseRoute();
+  if (r.page === "experiment") current = new ExperimentPage(main, r.experiment, POLL_MS);
+  else if (r.page === "job") current = new JobPage(main, r.experiment, r.job, POLL_MS);
+  else current = new ExperimentsPage(main, POLL_MS);
+  document.body.dataset.page = r.page;
+  current.start();
+}
+
+function showLogin(message) {
+  if (current) { current.stop(); current = null; }
+  document.body.dataset.page = "login";
+  fill(who);
+  const error = h("p", {class: "error", role: "alert"}, message || "");
+  const email = h("input", {type: "email", name: "email", autocomplete: "username", required: true, autofocus: true});
+  const password = h("input", {type: "password", name: "password", autocomplete: "current-password", required: true});
+  const form = h("form", {class: "login", onsubmit: async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const {data} = await request("POST", paths.session, {body: {email: email.value, password: password.value}});
+      loggedIn(data.email);
+    } catch (e) {
+      error.textContent = e instanceof HttpError && e.status === 403 ? "Wrong email or password." : e.message;
+    }
+  }},
+  h("h1", {}, "Log in to Schedy"),
+  h("label", {}, "Email", email),
+  h("label", {}, "Password", password),
+  h("button", {type: "submit"}, "Log in"),
+  error,
+  h("p", {class: "muted"}, "The first start of the service printed the admin's password; ",
+    h("code", {}, "schedy user passwd EMAIL"), " sets a new one."));
+  fill(main, form);
+  email.focus();
+}
+
+function loggedIn(email) {
+  fill(who, h("span", {class: "email"}, email), " ",
+    h("button", {class: "link", onclick: async () => {
+      await request("DELETE", paths.session).catch(() => null);
+      showLogin("You are logged out.");
+    }}, "Log out"));
+  route();
+}
+
+window.addEventListener("hashchange", () => { if (document.body.dataset.page !== "login") route(); });
+window.addEventListener("schedy:logged-out", () => showLogin("Your session ended; log in again."));
+
+(async () => {
+  try {
+    const {data} = await request("GET", paths.session);
+    loggedIn(data.email);
+  } catch {
+    showLogin();
+  }
+})();

@@ -1,0 +1,74 @@
+// How values look: numbers (NaN and ±Infinity included), times, durations.
+
+const NON_FINITE = {"NaN": NaN, "Infinity": Infinity, "-Infinity": -Infinity};
+
+/** A result as a number: numbers as they are, "NaN"/"Infinity"/"-Infinity" (how the service
+ * sends non-finite numbers) as such; undefined for anything else. */
+export function asNumber(value) {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && value in NON_FINITE) return NON_FINITE[value];
+  if (typeof value === "boolean") return undefined;
+  return undefined;
+}
+
+/** Whether the value is a list of numbers (a learning curve). */
+export function isCurve(value) {
+  // Three values at least: a pair of numbers is more often a vector than a curve.
+  return Array.isArray(value) && value.length >= 3 && value.every((v) => asNumber(v) !== undefined);
+}
+
+export function num(value) {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "Infinity";
+  if (value === -Infinity) return "-Infinity";
+  if (Number.isInteger(value)) return String(value);
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-4 || abs >= 1e7)) return value.toExponential(4);
+  return String(Number(value.toPrecision(6)));
+}
+
+/** Any JSON value, short. */
+export function show(value) {
+  if (value === undefined) return "";
+  if (value === null) return "null";
+  if (typeof value === "number") return num(value);
+  if (typeof value === "string") return value;
+  if (typeof value === "boolean") return String(value);
+  if (isCurve(value)) return `[${value.length} values, last ${show(value[value.length - 1])}]`;
+  const text = JSON.stringify(value);
+  return text.length > 80 ? text.slice(0, 77) + "…" : text;
+}
+
+/** Any JSON value, in full (lists of numbers on one line). */
+export function showFull(value) {
+  if (typeof value === "string" || typeof value === "number" || value === null) return show(value);
+  if (isCurve(value) || (Array.isArray(value) && value.length < 8)) return `[${value.map(show).join(", ")}]`;
+  return JSON.stringify(value, null, 1);
+}
+
+export function dateTime(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  const d = new Date(seconds * 1000);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}
+
+export function ago(iso) {
+  if (!iso) return "";
+  const seconds = (Date.now() - Date.parse(iso)) / 1000;
+  if (seconds < 5) return "just now";
+  if (seconds < 90) return `${Math.round(seconds)} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+export const STATUSES = ["QUEUED", "RUNNING", "DONE", "CRASHED", "PRUNED"];

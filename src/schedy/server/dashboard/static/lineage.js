@@ -1,0 +1,129 @@
+// PBT: the lineage of members over generations, and the hyperparameter schedule of the best member.
+
+import {bestJob, objectiveOf} from "./model.js";
+import {num} from "./format.js";
+import {axes, color, context, expose, extent, interactive, MARGIN, scale, ticks} from "./plotkit.js";
+
+const STATUS_COLOR = {RUNNING: "#0969da", QUEUED: "#8c959f", CRASHED: "#cf222e", PRUNED: "#9a6700"};
+
+/** The chain of jobs from the first generation to `job`, following parents. */
+export function ancestry(data, job) {
+  const chain = [];
+  const seen = new Set();
+  for (let j = job; j && !seen.has(j.id); j = j.parent ? data.byId.get(j.parent) : null) {
+    chain.push(j);
+    seen.add(j.id);
+  }
+  return chain.reverse();
+}
+
+/** Members (rows) over generations (columns); an edge from each job to its parent, exploits in orange. */
+export function lineage(fig, data, objective, open) {
+  const nodes = data.jobs.filter((j) => j.member !== null && j.generation !== null);
+  const members = [...new Set(nodes.map((j) => j.member))].sort();
+  const row = new Map(members.map((m, i) => [m, i]));
+  const best = objective ? bestJob(nodes, objective) : null;
+  const path = best ? ancestry(data, best) : [];
+  const onPath = new Set(path.map((j) => j.id));
+  const height = Math.min(520, Math.max(200, members.length * 16 + MARGIN.t + MARGIN.b));
+  const {ctx, frame} = context(fig, height);
+  const maxGen = Math.max(1, ...nodes.map((j) => j.generation));
+  const x = scale([0.5, maxGen + 0.5], [frame.x0, frame.x1]);
+  const y = scale([-0.5, members.length - 0.5], [frame.y1, frame.y0]);
+  const every = Math.ceil(members.length / 24);
+  const yTicks = [];
+  axes(ctx, frame, x, {domain: [0, 1]}, {
+    xLabel: "generation", yLabel: "member",
+    xTicks: (maxGen > 1 ? ticks([1, maxGen], Math.min(10, maxGen)) : [1]).filter(Number.isInteger).map((g) => ({at: g, label: g})),
+    yTicks,
+  });
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  ctx.fillStyle = "#57606a";
+  members.forEach((m, i) => { if (i % every === 0) ctx.fillText(m.slice(0, 8), frame.x0 - 6, y(i)); });
+  const values = nodes.map((j) => objectiveOf(j, objective));
+  const [lo, hi] = extent(values);
+  const tone = (v) => (Number.isFinite(v) ? (objective.direction === "min" ? (v - lo) / (hi - lo) : (hi - v) / (hi - lo)) : 1);
+  let exploits = 0;
+  for (const job of nodes) {
+    const parent = job.parent ? data.byId.get(job.parent) : null;
+    if (!parent || parent.generation === null || !row.has(parent.member)) continue;
+    const exploit = parent.member !== job.member;
+    if (exploit) exploits++;
+    const strong = onPath.has(job.id) && onPath.has(parent.id);
+    ctx.strokeStyle = strong ? "#24292f" : exploit ? "rgba(188,76,0,0.75)" : "rgba(140,149,159,0.6)";
+    ctx.lineWidth = strong ? 3 : exploit ? 1.4 : 1;
+    ctx.beginPath();
+    ctx.moveTo(x(parent.generation), y(row.get(parent.member)));
+    ctx.lineTo(x(job.generation), y(row.get(job.member)));
+    ctx.stroke();
+  }
+  const hits = [];
+  const r = members.length > 40 || maxGen > 60 ? 2.5 : 4;
+  for (const job of nodes) {
+    const px = x(job.generation), py = y(row.get(job.member));
+    const value = objectiveOf(job, objective);
+    ctx.fillStyle = job.status === "DONE" ? color(tone(value)) : STATUS_COLOR[job.status] || "#8c959f";
+    ctx.beginPath(); ctx.arc(px, py, onPath.has(job.id) ? r + 1.5 : r, 0, 2 * Math.PI); ctx.fill();
+    hits.push({px, py, job: job.id, label: `${job.id} · ${job.member} gen ${job.generation} · ${job.status}${value !== undefined ? ` · ${num(value)}` : ""}`});
+  }
+  fig.note.textContent = `${members.length} members, ${exploits} exploits (orange edges). `
+    + (best ? `Thick line: the lineage of the best job, ${best.id}.` : "");
+  fig.hits = hits;
+  expose(fig, nodes.map((j) => ({job: j.id, member: j.member, generation: j.generation, parent: j.parent, status: j.status})),
+    {bestPath: path.map((j) => j.id), exploits: String(exploits)});
+  interactive(fig, open);
+}
+
+/** Each numeric hyperparameter along the best job's ancestry, one strip per hyperparameter. */
+export function schedule(fig, data, objective, hpKeys, open) {
+  const nodes = data.jobs.filter((j) => j.member !== null && j.generation !== null);
+  const best = objective ? bestJob(nodes, objective) : null;
+  const chain = best ? ancestry(data, best) : [];
+  const names = [...hpKeys.keys()].filter((k) => hpKeys.get(k).numeric);
+  const strip = 90;
+  const {ctx, frame} = context(fig, Math.max(120, names.length * strip + MARGIN.t + MARGIN.b));
+  const gens = chain.map((j) => j.generation);
+  const x = scale([Math.min(1, ...gens) - 0.5, Math.max(1, ...gens) + 0.5], [frame.x0, frame.x1]);
+  const hits = [];
+  names.forEach((name, i) => {
+    const top = frame.y1 + i * strip + 8, bottom = frame.y1 + (i + 1) * strip - 8;
+    const y = scale(extent(chain.map((j) => j.hp[name])), [bottom, top]);
+    ctx.strokeStyle = "#d0d7de";
+    ctx.strokeRect(frame.x0, top, frame.x1 - frame.x0, bottom - top);
+    ctx.fillStyle = "#24292f";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillText(name, frame.x0 + 4, top + 2);
+    ctx.textAlign = "right";
+    ctx.fillStyle = "#57606a";
+    ctx.fillText(num(y.domain[1]), frame.x0 - 4, top);
+    ctx.textBaseline = "bottom";
+    ctx.fillText(num(y.domain[0]), frame.x0 - 4, bottom);
+    ctx.strokeStyle = "#0969da";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    chain.forEach((job, k) => {
+      const px = x(job.generation), py = y(job.hp[name]);
+      if (k === 0) ctx.moveTo(px, py); else { ctx.lineTo(px, y(chain[k - 1].hp[name])); ctx.lineTo(px, py); }
+      hits.push({px, py, job: job.id, label: `${job.id} · gen ${job.generation} · ${name} = ${num(job.hp[name])}`});
+    });
+    ctx.stroke();
+    // Where the member copied another (an exploit), mark the step.
+    chain.forEach((job, k) => {
+      if (k > 0 && chain[k - 1].member !== job.member) {
+        ctx.fillStyle = "#bc4c00";
+        ctx.beginPath(); ctx.arc(x(job.generation), y(job.hp[name]), 3.5, 0, 2 * Math.PI); ctx.fill();
+      }
+    });
+  });
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  ctx.fillStyle = "#24292f";
+  ctx.fillText("generation (lineage of the best job; orange: after an exploit)", (frame.x0 + frame.x1) / 2, frame.y0 + 20);
+  fig.note.textContent = best ? `Best job ${best.id} (member ${best.member}, generation ${best.generation}).` : "No finished job yet.";
+  fig.hits = hits;
+  expose(fig, chain.map((j) => ({job: j.id, member: j.member, generation: j.generation, hyperparameters: j.hp})),
+    {best: best ? best.id : ""});
+  interactive(fig, open);
+}

@@ -1,0 +1,151 @@
+// Drawing plots on a canvas, and exposing what was drawn in the DOM.
+//
+// Every plot is a <figure class="plot" data-plot=KIND> holding a <canvas>. Its data points
+// are on the figure: data-count (how many were drawn) and, up to POINTS_IN_DOM of them,
+// data-points (JSON), so a person (or a test) can check exactly what the plot shows.
+
+import {h} from "./dom.js";
+import {num} from "./format.js";
+
+export const POINTS_IN_DOM = 5000;
+export const MARGIN = {l: 60, r: 14, t: 12, b: 38};
+const PALETTE = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+/** A figure with a caption and a canvas; `draw(figure)` is called again on every refresh. */
+export function figure(kind, title, extra) {
+  const canvas = h("canvas", {role: "img", "aria-label": title});
+  const note = h("div", {class: "plot-note"});
+  const fig = h("figure", {class: "plot", dataset: {plot: kind}}, h("figcaption", {}, title, extra || null), canvas, note);
+  fig.canvas = canvas;
+  fig.note = note;
+  return fig;
+}
+
+/** Size the canvas to its figure and return a 2D context in CSS pixels. */
+export function context(fig, height = 260) {
+  const width = Math.max(260, fig.clientWidth - 16);
+  const ratio = window.devicePixelRatio || 1;
+  fig.canvas.width = Math.round(width * ratio);
+  fig.canvas.height = Math.round(height * ratio);
+  fig.canvas.style.width = `${width}px`;
+  fig.canvas.style.height = `${height}px`;
+  const ctx = fig.canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  ctx.font = "11px system-ui, sans-serif";
+  return {ctx, width, height, frame: {x0: MARGIN.l, x1: width - MARGIN.r, y0: height - MARGIN.b, y1: MARGIN.t}};
+}
+
+/** Record the drawn points on the figure (`count`: how many were drawn, when `points` was left
+ * empty because there are more than POINTS_IN_DOM). */
+export function expose(fig, points, attributes = {}, count = points.length) {
+  fig.dataset.count = String(count);
+  if (count <= POINTS_IN_DOM) {
+    fig.dataset.points = JSON.stringify(points);
+    delete fig.dataset.truncated;
+  } else {
+    delete fig.dataset.points;
+    fig.dataset.truncated = "true";
+  }
+  for (const [k, v] of Object.entries(attributes)) fig.dataset[k] = typeof v === "string" ? v : JSON.stringify(v);
+  fig.points = points;
+}
+
+/** [min, max] of finite values, widened when degenerate. */
+export function extent(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo === Infinity) return [0, 1];
+  if (lo === hi) { const pad = Math.abs(lo) * 0.05 || 0.5; return [lo - pad, hi + pad]; }
+  const pad = (hi - lo) * 0.04;
+  return [lo - pad, hi + pad];
+}
+
+export function scale([d0, d1], [r0, r1]) {
+  const k = (r1 - r0) / (d1 - d0);
+  const f = (v) => r0 + (v - d0) * k;
+  f.domain = [d0, d1];
+  return f;
+}
+
+export function ticks([lo, hi], count = 5) {
+  const step0 = (hi - lo) / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(step0)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return out;
+}
+
+/** Axes with ticks and labels; `xTicks` may be [{at, label}] for categories. */
+export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
+  ctx.strokeStyle = "#d0d7de";
+  ctx.fillStyle = "#57606a";
+  ctx.lineWidth = 1;
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const t of yTicks || ticks(y.domain)) {
+    const py = Math.round(y(t)) + 0.5;
+    ctx.beginPath(); ctx.moveTo(frame.x0, py); ctx.lineTo(frame.x1, py); ctx.stroke();
+    ctx.fillText(num(t), frame.x0 - 6, py);
+  }
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (const t of xTicks || ticks(x.domain).map((at) => ({at, label: num(at)}))) {
+    const px = Math.round(x(t.at)) + 0.5;
+    ctx.beginPath(); ctx.moveTo(px, frame.y0); ctx.lineTo(px, frame.y0 + 4); ctx.stroke();
+    ctx.fillText(String(t.label).slice(0, 14), px, frame.y0 + 6);
+  }
+  ctx.strokeStyle = "#8c959f";
+  ctx.beginPath(); ctx.moveTo(frame.x0, frame.y1); ctx.lineTo(frame.x0, frame.y0); ctx.lineTo(frame.x1, frame.y0); ctx.stroke();
+  ctx.fillStyle = "#24292f";
+  if (xLabel) ctx.fillText(xLabel, (frame.x0 + frame.x1) / 2, frame.y0 + 22);
+  if (yLabel) {
+    ctx.save();
+    ctx.translate(12, (frame.y0 + frame.y1) / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(yLabel, 0, -6);
+    ctx.restore();
+  }
+}
+
+/** A colour for t in [0, 1] (0: dark, 1: light). */
+export function color(t, alpha = 1) {
+  const v = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 1)) * (PALETTE.length - 1);
+  const i = Math.min(PALETTE.length - 2, Math.floor(v)), f = v - i;
+  const c = PALETTE[i].map((a, k) => Math.round(a + (PALETTE[i + 1][k] - a) * f));
+  return `rgba(${c[0]},${c[1]},${c[2]},${alpha})`;
+}
+
+/** Tooltips and clicks on the nearest drawn point: points carry px, py and a label. */
+export function interactive(fig, onClick) {
+  if (fig.interactive) return;
+  fig.interactive = true;
+  const tip = h("div", {class: "plot-tip", hidden: true});
+  fig.append(tip);
+  const nearest = (event) => {
+    const rect = fig.canvas.getBoundingClientRect();
+    const mx = event.clientX - rect.left, my = event.clientY - rect.top;
+    let best = null, bestD = 64;
+    for (const p of fig.hits || []) {
+      const d = (p.px - mx) ** 2 + (p.py - my) ** 2;
+      if (d < bestD) { best = p; bestD = d; }
+    }
+    return {best, mx, my};
+  };
+  fig.canvas.addEventListener("mousemove", (event) => {
+    const {best, mx, my} = nearest(event);
+    tip.hidden = !best;
+    if (best) {
+      tip.textContent = best.label;
+      tip.style.left = `${mx + 14}px`;
+      tip.style.top = `${my + 24}px`;
+    }
+    fig.canvas.style.cursor = best && best.job ? "pointer" : "default";
+  });
+  fig.canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  fig.canvas.addEventListener("click", (event) => {
+    const {best} = nearest(event);
+    if (best && best.job) onClick(best.job);
+  });
+}

@@ -1,0 +1,286 @@
+"""Read-mostly statements for the dashboard: aggregates and compact job columns.
+
+Every function runs inside the caller's transaction. The per-experiment
+reads are range scans of one experiment's rows through an index that
+starts with ``experiment_id``, so they cost what the experiment holds and
+nothing for the rest of the table:
+
+* :func:`experiment_stats` and :func:`owner_stats` walk the queue index
+  ``(experiment_id, status, …)`` and group by status;
+* :func:`columns` walks ``(experiment_id, pk)`` in pk order (no sort);
+* :func:`done_results` walks ``(experiment_id, status='DONE', …)``.
+
+:func:`insert_many` bulk-loads jobs in one ``executemany`` statement, for
+benchmarks and tests that need an experiment of 100k jobs in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Float, Integer, Select, Text, bindparam, case, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from schedy.server.store.rows import AnyRow
+from schedy.server.store.tables import experiments, jobs
+
+
+def _ms_after_t0(column: Any) -> Any:
+    # Relative times as integer milliseconds, computed by the database: far
+    # cheaper than converting 100k floats in Python, and shorter on the wire.
+    return cast(func.round((column - bindparam("p_t0", type_=Float)) * 1000.0), Integer)
+
+
+#: The job columns the dashboard's table and plots need, in this order; times
+#: are integer milliseconds after ``t0``.
+COLUMNS = (
+    jobs.c.pk,
+    jobs.c.job_id,
+    jobs.c.status,
+    jobs.c.worker,
+    jobs.c.member,
+    jobs.c.generation,
+    jobs.c.parent,
+    jobs.c.attempt,
+    _ms_after_t0(jobs.c.created_at).label("created_ms"),
+    _ms_after_t0(jobs.c.started_at).label("started_ms"),
+    _ms_after_t0(jobs.c.finished_at).label("finished_ms"),
+    jobs.c.hyperparameters,
+    jobs.c.results,
+)
+
+
+@dataclass(frozen=True)
+class StatusStats:
+    """Aggregates of one experiment's jobs in one status.
+
+    Attributes:
+        count: how many jobs.
+        last_update: the latest ``updated_at`` among them.
+        versions: the sum of their versions (grows with every change).
+        max_pk: the largest pk among them.
+
+    """
+
+    count: int
+    last_update: float
+    versions: int
+    max_pk: int
+
+
+def _stats_of(rows: Iterable[AnyRow]) -> dict[str, StatusStats]:
+    return {
+        str(r.status): StatusStats(int(r.n), float(r.last_update), int(r.versions), int(r.max_pk)) for r in rows
+    }
+
+
+def _aggregates() -> tuple[Any, ...]:
+    return (
+        jobs.c.status,
+        func.count().label("n"),
+        func.max(jobs.c.updated_at).label("last_update"),
+        func.sum(jobs.c.version).label("versions"),
+        func.max(jobs.c.pk).label("max_pk"),
+    )
+
+
+@cache
+def _experiment_stats_statement() -> Select[Any]:
+    return (
+        select(*_aggregates())
+        .where(jobs.c.experiment_id == bindparam("p_experiment"))
+        .group_by(jobs.c.status)
+    )
+
+
+def experiment_stats(conn: Connection, experiment_id: int) -> dict[str, StatusStats]:
+    """Count, latest update, sum of versions and largest pk of the experiment's jobs, by status.
+
+    Together they change whenever a job is added, changed or deleted, so
+    they make a cheap fingerprint of the experiment's jobs.
+    """
+    return _stats_of(conn.execute(_experiment_stats_statement(), {"p_experiment": experiment_id}))
+
+
+def owner_stats(conn: Connection, owner_id: int) -> dict[int, dict[str, StatusStats]]:
+    """:func:`experiment_stats` of every experiment of ``owner_id`` (experiments without jobs are absent)."""
+    statement = (
+        select(jobs.c.experiment_id, *_aggregates())
+        .join(experiments, experiments.c.id == jobs.c.experiment_id)
+        .where(experiments.c.owner_id == owner_id)
+        .group_by(jobs.c.experiment_id, jobs.c.status)
+    )
+    out: dict[int, list[AnyRow]] = {}
+    for row in conn.execute(statement):
+        out.setdefault(int(row.experiment_id), []).append(row)
+    return {experiment_id: _stats_of(rows) for experiment_id, rows in out.items()}
+
+
+def owner_experiments(conn: Connection, owner_id: int) -> list[AnyRow]:
+    """Every experiment of ``owner_id``, by id, with the columns ``store.experiments.get`` reads."""
+    return list(
+        conn.execute(
+            select(
+                experiments.c.id,
+                experiments.c.name,
+                experiments.c.status,
+                experiments.c.scheduler,
+                experiments.c.params,
+                experiments.c.options,
+                experiments.c.created_at,
+                experiments.c.updated_at,
+            )
+            .where(experiments.c.owner_id == owner_id)
+            .order_by(experiments.c.id)
+        )
+    )
+
+
+@cache
+def columns_statement(since: bool) -> Select[Any]:
+    """The statement of :func:`columns` (public so tests can check its query plan)."""
+    query = select(*COLUMNS).where(jobs.c.experiment_id == bindparam("p_experiment"))
+    if since:
+        query = query.where(jobs.c.updated_at >= bindparam("p_since"))
+    return query.order_by(jobs.c.pk)
+
+
+def columns(conn: Connection, experiment_id: int, t0: float, since: float | None = None) -> list[AnyRow]:
+    """The experiment's jobs as :data:`COLUMNS`, oldest first (for a few jobs; all of them: :func:`column_texts`).
+
+    Times are milliseconds after ``t0``. With ``since``, only the jobs
+    updated at or after it.
+    """
+    params: dict[str, Any] = {"p_experiment": experiment_id, "p_since": since, "p_t0": t0}
+    return list(conn.execute(columns_statement(since is not None), params).all())
+
+
+#: Fields of :func:`column_texts`, in order: each is the text of a JSON array.
+TEXT_FIELDS = ("pk", "id", "status", "worker", "member", "generation", "parent", "attempt",
+               "created", "started", "finished", "hyperparameters", "results")
+_NON_FINITE = (jobs.c.results.like("%NaN%")) | (jobs.c.results.like("%Infinity%"))
+
+
+def _json_text(column: Any, dialect: str) -> Any:
+    """A column's value as JSON text (``null`` for NULL), computed by the database."""
+    if dialect == "postgresql":
+        return func.coalesce(cast(func.to_json(column), Text), literal("null"))
+    return func.json_quote(column)  # SQLite: 'null' for NULL
+
+
+def _number_text(value: Any) -> Any:
+    return func.coalesce(cast(value, Text), literal("null"))
+
+
+@cache
+def column_texts_statement(dialect: str) -> Select[Any]:
+    """The statement of :func:`column_texts` for a dialect (public so tests can check its plan)."""
+    fields = (
+        _number_text(jobs.c.pk),
+        _json_text(jobs.c.job_id, dialect),
+        _json_text(jobs.c.status, dialect),
+        _json_text(jobs.c.worker, dialect),
+        _json_text(jobs.c.member, dialect),
+        _number_text(jobs.c.generation),
+        _json_text(jobs.c.parent, dialect),
+        _number_text(jobs.c.attempt),
+        _number_text(_ms_after_t0(jobs.c.created_at)),
+        _number_text(_ms_after_t0(jobs.c.started_at)),
+        _number_text(_ms_after_t0(jobs.c.finished_at)),
+        jobs.c.hyperparameters,
+        # JSON texts with NaN or Infinity are sent separately (non_finite_results).
+        case((_NON_FINITE, literal("null")), else_=jobs.c.results),
+    )
+    if dialect == "postgresql":
+        aggregates = [func.string_agg(f, aggregate_order_by(literal(","), jobs.c.pk)) for f in fields]
+    else:
+        # One aggregate pass: every group_concat sees the rows in the same
+        # order, so the arrays stay aligned (and the scan follows the index).
+        aggregates = [func.group_concat(f, literal(",")) for f in fields]
+    return select(*aggregates).where(jobs.c.experiment_id == bindparam("p_experiment"))
+
+
+def column_texts(conn: Connection, experiment_id: int, t0: float) -> dict[str, str]:
+    """Every job of the experiment as one JSON array text per field (:data:`TEXT_FIELDS`).
+
+    The database concatenates the texts, so 100k jobs cost one aggregate
+    scan and a few Python strings, not 100k rows of Python objects. Times
+    are milliseconds after ``t0``. The ``results`` of jobs whose results
+    hold NaN or ±Infinity are ``null`` here; read them with
+    :func:`non_finite_results`. Arrays are aligned (the i-th items belong to
+    one job) and in ``pk`` order on PostgreSQL (SQLite: scan order).
+    """
+    statement = column_texts_statement(conn.dialect.name)
+    row = conn.execute(statement, {"p_experiment": experiment_id, "p_t0": t0}).one()
+    return {name: f"[{value or ''}]" for name, value in zip(TEXT_FIELDS, row, strict=True)}
+
+
+def non_finite_results(conn: Connection, experiment_id: int) -> list[tuple[int, str]]:
+    """``(pk, results JSON text)`` of the jobs whose results hold NaN or ±Infinity."""
+    query = select(jobs.c.pk, jobs.c.results).where(jobs.c.experiment_id == experiment_id, _NON_FINITE)
+    return [(int(pk), str(text)) for pk, text in conn.execute(query)]
+
+
+@cache
+def _done_results_statement(limited: bool) -> Select[Any]:
+    query = (
+        select(jobs.c.job_id, jobs.c.results)
+        .where(jobs.c.experiment_id == bindparam("p_experiment"), jobs.c.status == "DONE")
+        .order_by(jobs.c.priority, jobs.c.pk)
+    )
+    return query.limit(bindparam("p_limit")) if limited else query
+
+
+def done_results(conn: Connection, experiment_id: int, limit: int | None = None) -> list[tuple[str, str]]:
+    """``(job id, results JSON text)`` of the DONE jobs (the first ``limit`` if given), oldest first."""
+    params = {"p_experiment": experiment_id, "p_limit": limit}
+    return [(str(r.job_id), str(r.results)) for r in conn.execute(_done_results_statement(limit is not None), params)]
+
+
+def children(conn: Connection, experiment_id: int, job_id: str) -> list[AnyRow]:
+    """``(job_id, status, member, generation)`` of the jobs whose parent is ``job_id``, oldest first."""
+    return list(
+        conn.execute(
+            select(jobs.c.job_id, jobs.c.status, jobs.c.member, jobs.c.generation)
+            .where(jobs.c.experiment_id == experiment_id, jobs.c.parent == job_id)
+            .order_by(jobs.c.pk)
+        )
+    )
+
+
+def insert_many(conn: Connection, experiment_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Bulk-load jobs into an experiment in one ``executemany``; return how many.
+
+    Each row gives ``job_id``, ``status``, ``hyperparameters`` and
+    ``results`` (JSON texts) and ``created_at``; optionally ``started_at``,
+    ``finished_at``, ``updated_at`` (default: ``created_at``), ``worker``,
+    ``member``, ``generation``, ``parent``, ``attempt``. No scheduler sees
+    them and nothing is validated: this is for benchmarks and tests.
+    """
+    values = [
+        {
+            "experiment_id": experiment_id,
+            "job_id": r["job_id"],
+            "status": r["status"],
+            "priority": 0,
+            "hyperparameters": r["hyperparameters"],
+            "results": r["results"],
+            "version": 1,
+            "created_at": r["created_at"],
+            "updated_at": r.get("updated_at", r["created_at"]),
+            "started_at": r.get("started_at"),
+            "finished_at": r.get("finished_at"),
+            "worker": r.get("worker"),
+            "member": r.get("member"),
+            "generation": r.get("generation"),
+            "parent": r.get("parent"),
+            "attempt": r.get("attempt", 1),
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(jobs.insert(), values)
+    return len(values)

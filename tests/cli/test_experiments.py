@@ -1,0 +1,283 @@
+"""``schedy add``, ``show``, ``list``, ``push`` and ``rm`` against the real service."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import schedy
+from schedy import pbt
+from schedy.random import Choice, Constant, LogUniform, Normal, Uniform
+
+
+def _manual(cli, name, *jobs):
+    """Set up, through the library, a manual search with these ``(hyperparameters, results)`` jobs DONE."""
+    with cli.db() as db:
+        db.add_experiment(schedy.ManualSearch(name))
+        exp = db.get_experiment(name)
+        return [exp.add_job(hyperparameters=hps, results=results, status="DONE").job_id for hps, results in jobs]
+
+
+# ---------------------------------------------------------------------------- add
+
+
+def test_add_random_search_with_every_distribution(cli):
+    done = cli(
+        "add", "search", "random",
+        "lr", "loguniform", '{"low": 1e-5, "high": 0.1}',
+        "momentum", "uniform", '{"low": 0, "high": 1}',
+        "noise", "normal", '{"mean": 0, "std": 2}',
+        "layers", "choice", '{"values": [1, 2, 3], "weights": [1, 1, 2]}',
+        "optimizer", "const", '"adam"',
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    with cli.db() as db:
+        exp = db.get_experiment("search")
+    assert isinstance(exp, schedy.RandomSearch)
+    assert exp.status == "RUNNING"
+    assert exp.distributions == {
+        "lr": LogUniform(1e-5, 0.1),
+        "momentum": Uniform(0, 1),
+        "noise": Normal(0, 2),
+        "layers": Choice([1, 2, 3], [1, 1, 2]),
+        "optimizer": Constant("adam"),
+    }
+
+
+def test_add_manual_with_status_before_or_after_the_name(cli):
+    cli.ok("add", "-s", "DONE", "first", "manual")
+    cli.ok("add", "second", "--status", "DONE", "manual")
+    cli.ok("add", "third", "manual")
+    with cli.db() as db:
+        found = {exp.name: (type(exp), exp.status) for exp in db.get_experiments()}
+    assert found == {
+        "first": (schedy.ManualSearch, "DONE"),
+        "second": (schedy.ManualSearch, "DONE"),
+        "third": (schedy.ManualSearch, "RUNNING"),
+    }
+
+
+def test_add_pbt_with_every_option(cli):
+    cli.ok(
+        "add", "population", "pbt", "max", "accuracy", "--truncate", "0.25",
+        "--init", "lr", "loguniform", '{"low": 1e-4, "high": 0.1}',
+        "--init", "width", "choice", '{"values": [64, 128, 256]}',
+        "--explore", "lr", "--perturb", "width", "0.5", "2",
+        "--population", "8", "--max-generations", "5",
+    )  # fmt: skip
+    with cli.db() as db:
+        exp = db.get_experiment("population")
+    assert isinstance(exp, schedy.PopulationBasedTraining)
+    assert (exp.objective, exp.result_name, exp.exploit) == (pbt.MAXIMIZE, "accuracy", pbt.Truncate(0.25))
+    assert exp.explore == {"lr": pbt.Perturb(), "width": pbt.Perturb(0.5, 2.0)}
+    assert exp.initial_distributions == {"lr": LogUniform(1e-4, 0.1), "width": Choice([64, 128, 256])}
+    assert (exp.population_size, exp.max_generations) == (8, 5)
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["x", "uniform"], "Give hyperparameters as HP DIST JSON triples; got 2 words"),
+        (["x", "uniform", "{low: 0}"], "The value of the uniform distribution of 'x' is not valid JSON"),
+        (["x", "gaussian", "{}"], "unknown distribution 'gaussian'; use one of choice, const, loguniform"),
+        (["x", "uniform", '{"low": 1, "high": 0}'], "Distribution 'uniform' needs low < high, got low=1, high=0."),
+        (["x", "const", "1", "x", "const", "2"], "The hyperparameter 'x' is given twice."),
+    ],
+)
+def test_add_random_refuses_bad_hyperparameters_in_one_line(offline, words, message):
+    done = offline("add", "bad", "random", *words)
+    assert done.returncode == 2
+    assert done.stderr.startswith("schedy: ")
+    assert message in done.stderr
+    assert len(done.stderr.splitlines()) == 1  # and before any request: the service is not there
+
+
+def test_add_pbt_refuses_an_invalid_definition(offline):
+    done = offline("add", "bad", "pbt", "max", "accuracy", "--truncate", "0.9")
+    assert done.returncode == 2
+    assert done.stderr == "schedy: Exploit 'truncate' needs 0 < proportion <= 0.5, got 0.9.\n"
+
+
+def test_add_refuses_an_existing_name(cli):
+    _manual(cli, "taken")
+    done = cli("add", "taken", "manual")
+    assert done.returncode == 1
+    assert done.stderr == "schedy: An experiment named 'taken' already exists.\n"
+
+
+# ---------------------------------------------------------------------------- push
+
+
+def test_push_parses_values_as_json_and_prints_the_job(cli):
+    _manual(cli, "manual")
+    out = cli.ok(
+        "push", "manual", "-p", "lr", "0.01", "layers", "[64, 64]", "act", '"relu"', "bn", "true",
+        "-r", "loss", "NaN", "note", "null", "-s", "DONE",
+    )  # fmt: skip
+    fields = dict(line.split(": ", 1) for line in out.splitlines())
+    assert fields["status"] == "DONE"
+    assert (fields["lr"], fields["layers"], fields["act"], fields["bn"]) == ("0.01", "[64, 64]", "relu", "true")
+    assert (fields["loss"], fields["note"]) == ("NaN", "null")
+    with cli.db() as db:
+        job = db.get_experiment("manual").get_job(fields["id"])
+    assert job.hyperparameters == {"lr": 0.01, "layers": [64, 64], "act": "relu", "bn": True}
+    assert math.isnan(job.results["loss"])
+    assert job.results["note"] is None
+    # Without -s, the job is QUEUED: the next worker gets it.
+    assert "status: QUEUED" in cli.ok("push", "manual", "-p", "x", "1").splitlines()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "lr"], "Give hyperparameters as NAME VALUE pairs; got 1 words (lr), so 'lr' has no value."),
+        (["-p", "lr", "0.1", "-r", "loss"], "Give results as NAME VALUE pairs"),
+        (
+            ["-p", "act", "relu"],
+            """The value of hyperparameter 'act' is not valid JSON (quote strings twice: '"relu"')""",
+        ),
+        (["-p", "x", "1", "x", "2"], "The hyperparameter 'x' is given twice."),
+    ],
+)
+def test_push_refuses_bad_pairs_in_one_line(offline, args, message):
+    done = offline("push", "manual", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.splitlines()) == 1  # and before any request: the service is not there
+
+
+# ---------------------------------------------------------------------------- show
+
+
+def test_show_an_experiment_with_its_distributions_and_job_counts(cli):
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("exp", {"lr": LogUniform(1e-5, 0.1)}))
+        exp = db.get_experiment("exp")
+        exp.add_job(hyperparameters={"lr": 0.01}, status="DONE")
+        exp.add_job(hyperparameters={"lr": 0.02})
+    lines = cli.ok("show", "exp").splitlines()
+    assert lines[:4] == ["name: exp", "status: RUNNING", "scheduler: RandomSearch",
+                         'lr: loguniform ({"low": 1e-05, "high": 0.1})']  # fmt: skip
+    assert "jobs: 1 QUEUED, 1 DONE" in lines
+    assert any(line.startswith("created: ") for line in lines)
+
+
+def test_show_a_job_with_what_the_service_recorded(cli):
+    (job_id,) = _manual(cli, "exp", ({"lr": 0.01}, {"loss": 0.25}))
+    lines = cli.ok("show", "exp", job_id).splitlines()
+    assert lines[:4] == [f"id: {job_id}", "status: DONE", "lr: 0.01", "loss: 0.25"]
+    assert any(line.startswith("created_at: ") for line in lines)
+    assert any(line.startswith("finished_at: ") for line in lines)
+    missing = cli("show", "exp", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("schedy: HTTP error 404 on GET experiments/exp/jobs/nope/: ")
+    assert len(missing.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- list
+
+
+@pytest.fixture
+def scored(cli):
+    """An experiment whose jobs have numeric, missing and NaN losses; returns the ids in push order."""
+    return _manual(
+        cli,
+        "scored",
+        ({"lr": 0.1}, {"loss": 10}),  # 10 > 9: numeric order, not text order
+        ({"lr": 0.2}, {}),
+        ({"lr": 0.3}, {"loss": 9}),
+        ({"lr": 0.4}, {"loss": math.nan}),
+        ({"lr": 0.5}, {"loss": 0.5}),
+    )
+
+
+def test_list_experiments_plain_is_the_original_format(cli):
+    assert cli.ok("list") == ""  # nothing at all: not even a blank line
+    cli.ok("add", "b-random", "random", "x", "uniform", '{"low": 0, "high": 1}')
+    cli.ok("add", "-s", "DONE", "a-manual", "manual")
+    lines = cli.ok("list").splitlines()
+    assert [line.split() for line in lines] == [["b-random", "RUNNING", "RandomSearch"], ["a-manual", "DONE", "Manual"]]
+
+
+def test_list_jobs_in_every_layout(cli, scored):
+    plain = cli.ok("list", "scored").splitlines()
+    assert [line.split() for line in plain] == [[job_id, "DONE"] for job_id in scored]  # oldest first
+    lines = cli.ok("list", "scored", "-t").splitlines()
+    assert [cell.strip() for cell in lines[1].strip("|").split("|")] == ["id", "status", "lr", "loss"]
+    first = [cell.strip() for cell in lines[3].strip("|").split("|")]
+    assert first == [scored[0], "DONE", "0.1", "10"]
+    assert [lines[0][:2], lines[2][:2], lines[-1][:2]] == ["+-", "|-", "+-"]
+    blocks = cli.ok("list", "scored", "-p").strip().split("\n\n")
+    assert blocks[0].splitlines() == [f"id: {scored[0]}", "status: DONE", "lr: 0.1", "loss: 10"]
+    assert blocks[1].splitlines() == [f"id: {scored[1]}", "status: DONE", "lr: 0.2"]
+    chosen = cli.ok("list", "scored", "-f", "loss", "-f", "id").splitlines()
+    assert chosen[0].split() == ["10", scored[0]]
+    assert chosen[1].split() == [scored[1]]  # a missing value is blank
+
+
+def _ids(table_output):
+    return [line.strip("|").split("|")[0].strip() for line in table_output.splitlines()[3:-1]]
+
+
+def test_list_sorts_numbers_by_value_with_missing_and_nan_last(cli, scored):
+    ascending = _ids(cli.ok("list", "scored", "-t", "-s", "loss"))
+    assert ascending == [scored[4], scored[2], scored[0], scored[1], scored[3]]
+    descending = _ids(cli.ok("list", "scored", "-t", "-s", "loss", "-d"))
+    assert descending == [scored[0], scored[2], scored[4], scored[1], scored[3]]
+    unknown = cli("list", "scored", "-s", "accuracy")
+    assert unknown.returncode == 2
+    assert unknown.stderr == "schedy: There is no field 'accuracy'; the fields are: id, status, lr, loss.\n"
+
+
+def test_list_sorts_by_several_fields_and_sorts_an_empty_list(cli):
+    pushed = _manual(cli, "ties", ({"a": 1, "b": 2}, {}), ({"a": 0, "b": 5}, {}), ({"a": 1, "b": 1}, {}))
+    assert _ids(cli.ok("list", "ties", "-t", "-s", "a", "-s", "b")) == [pushed[1], pushed[2], pushed[0]]
+    _manual(cli, "empty")  # no job has a loss yet: sorting by it is no error
+    assert _ids(cli.ok("list", "empty", "-t", "-s", "loss")) == []
+
+
+def test_list_names_a_field_in_two_categories_by_its_long_name(cli):
+    _manual(cli, "clash", ({"x": 1}, {"x": 2}))
+    lines = cli.ok("list", "clash", "-t").splitlines()
+    assert [cell.strip() for cell in lines[1].strip("|").split("|")] == ["id", "status", "hyperparameter.x", "result.x"]
+    ambiguous = cli("list", "clash", "-s", "x")
+    assert ambiguous.returncode == 2
+    assert "Field 'x' is ambiguous: use hyperparameter.x or result.x." in ambiguous.stderr
+    assert cli.ok("list", "clash", "-f", "result.x").split() == ["2"]
+
+
+# ---------------------------------------------------------------------------- rm
+
+
+def test_rm_force_removes_a_job_then_the_experiment(cli):
+    (job_id,) = _manual(cli, "exp", ({"x": 1}, {}))
+    assert cli.ok("rm", "-f", "exp", job_id) == ""
+    assert cli.ok("list", "exp") == ""
+    assert cli.ok("rm", "exp", "-f") == ""
+    assert cli.ok("list") == ""
+
+
+def test_rm_asks_and_keeps_the_experiment_unless_yes(cli):
+    _manual(cli, "exp")
+    kept = cli("rm", "exp", stdin="n\n")
+    assert kept.returncode == 0
+    assert "name: exp" in kept.stdout
+    assert "Are you sure you want to remove exp and all its jobs? [y/N] exp was not removed." in kept.stdout
+    no_answer = cli("rm", "exp", stdin="")
+    assert "exp was not removed." in no_answer.stdout
+    assert cli.ok("list").split() == ["exp", "RUNNING", "Manual"]
+    cli.ok("rm", "exp", stdin="y\n")
+    assert cli.ok("list") == ""
+
+
+def test_rm_asks_before_removing_a_job(cli):
+    (job_id,) = _manual(cli, "exp", ({"x": 1}, {}))
+    kept = cli("rm", "exp", job_id, stdin="\n")
+    assert f"{job_id} was not removed." in kept.stdout
+    cli.ok("rm", "exp", job_id, stdin="yes\n")
+    assert cli.ok("list", "exp") == ""
+    done = cli("rm", "-f", "ghost")
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1
+    assert "Experiment 'ghost' does not exist." in done.stderr

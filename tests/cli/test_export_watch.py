@@ -1,0 +1,126 @@
+"""``schedy export`` and ``schedy watch`` against the real service."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+import schedy
+from schedy import pbt
+
+
+@pytest.fixture
+def jobs(cli):
+    """An experiment with varied jobs; returns their ids in order."""
+    with cli.db() as db:
+        db.add_experiment(schedy.ManualSearch("exp"))
+        exp = db.get_experiment("exp")
+        added = [
+            exp.add_job(hyperparameters={"lr": 0.1, "sizes": [64, 32]}, results={"loss": 0.5}, status="DONE"),
+            exp.add_job(hyperparameters={"lr": 0.2, "act": "relu, or not"}, results={"loss": math.nan}, status="DONE"),
+            exp.add_job(hyperparameters={"lr": 0.3}),
+        ]
+        return [job.job_id for job in added]
+
+
+def test_export_csv_has_one_row_per_job_and_a_column_per_name(cli, jobs):
+    rows = list(csv.DictReader(io.StringIO(cli.ok("export", "exp"))))
+    assert list(rows[0])[:6] == [
+        "id", "status", "hyperparameters.lr", "hyperparameters.sizes", "hyperparameters.act", "results.loss",
+    ]  # fmt: skip
+    assert "created_at" in rows[0]
+    assert [row["id"] for row in rows] == jobs
+    assert [row["status"] for row in rows] == ["DONE", "DONE", "QUEUED"]
+    assert [row["hyperparameters.lr"] for row in rows] == ["0.1", "0.2", "0.3"]
+    assert rows[0]["hyperparameters.sizes"] == "[64, 32]"
+    assert rows[1]["hyperparameters.act"] == "relu, or not"
+    assert [row["results.loss"] for row in rows] == ["0.5", "nan", ""]
+    assert rows[0]["created_at"].endswith("Z")
+
+
+def test_export_json_is_the_wire_form(cli, jobs, tmp_path):
+    target = tmp_path / "out.json"
+    done = cli("export", "exp", "--format", "json", "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == f"Exported 3 jobs of 'exp' to {target}.\n"
+    exported = json.loads(target.read_text())
+    assert [job["id"] for job in exported] == jobs
+    assert exported[0]["hyperparameters"] == {"lr": 0.1, "sizes": [64, 32]}
+    assert exported[0]["results"] == {"loss": 0.5}
+    assert math.isnan(exported[1]["results"]["loss"])
+    assert exported[2]["status"] == "QUEUED"
+    assert exported[2]["results"] == {}
+    assert {"createdAt", "updatedAt"} <= set(exported[0])
+
+
+def test_export_of_an_empty_or_missing_experiment(cli, tmp_path):
+    with cli.db() as db:
+        db.add_experiment(schedy.ManualSearch("empty"))
+    assert cli.ok("export", "empty") == "id,status\n"
+    assert json.loads(cli.ok("export", "empty", "--format", "json")) == []
+    target = tmp_path / "never.csv"
+    done = cli("export", "ghost", "-o", str(target))
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1
+    assert not target.exists()
+
+
+def test_watch_once_shows_counts_and_the_best_result(cli, jobs):
+    line = cli.ok("watch", "--once", "--minimize", "loss", "exp")
+    assert line.endswith(
+        f"exp RUNNING · 1 queued · 0 running · 2 done · 0 crashed · 0 pruned · best loss 0.5 (job {jobs[0]})\n"
+    )
+    assert "best" not in cli.ok("watch", "--once", "exp")
+
+
+def test_watch_uses_a_pbt_experiments_own_objective(cli):
+    with cli.db() as db:
+        db.add_experiment(schedy.PopulationBasedTraining("pbt", pbt.MAXIMIZE, "accuracy", pbt.Truncate()))
+    assert cli.ok("watch", "--once", "pbt").endswith("· no accuracy yet\n")
+
+
+def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs):
+    watcher = cli.popen("watch", "--interval", "0.2", "--maximize", "loss", "exp",
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        first = _line(watcher)
+        assert "1 queued · 0 running · 2 done" in first
+        with cli.db() as db:
+            job = db.get_experiment("exp").next_job(heartbeat=0)
+            second = _line(watcher)
+            assert "0 queued · 1 running · 2 done" in second
+            job.results["loss"] = 7.0
+            with job:
+                pass
+        third = _line(watcher)
+        assert f"0 queued · 0 running · 3 done · 0 crashed · 0 pruned · best loss 7 (job {job.job_id})" in third
+        os.kill(watcher.pid, signal.SIGINT)
+        assert watcher.wait(30) == 0
+        assert watcher.stderr.read() == b""
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.stdout.close()
+        watcher.stderr.close()
+
+
+def _line(process, timeout=30):
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no line from watch: {data!r}"
+        chunk = os.read(process.stdout.fileno(), 1)
+        assert chunk, "watch ended"
+        data += chunk
+    return data.decode()

@@ -1,0 +1,104 @@
+"""What every command shares: clear help, one-line errors, exit statuses (no service needed)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from schedy import __version__
+from tests.cli.conftest import clean_env, schedy_argv
+
+
+def _schedy(tmp_path, *args, stdin=""):
+    return subprocess.run(
+        schedy_argv(*args), input=stdin, capture_output=True, text=True, timeout=120,
+        env=clean_env(tmp_path), check=False,
+    )  # fmt: skip
+
+
+HELP = {
+    (): ["add", "rm", "show", "list", "push", "run", "gen-token", "token", "export", "watch", "server", "user"],
+    ("add",): ["-s {RUNNING,DONE}", "manual", "random", "pbt"],
+    ("add", "x", "random"): ["HP DIST JSON", "uniform, normal, loguniform, choice, const"],
+    ("add", "x", "pbt"): ["{min,max} RESULT", "--truncate P", "--init HP DIST JSON", "--explore HP",
+                          "--perturb HP MIN MAX", "--population N", "--max-generations N"],
+    ("rm",): ["EXPERIMENT [JOB]", "-f, --force"],
+    ("show",): ["EXPERIMENT [JOB]"],
+    ("list",): ["-t, --table", "-p, --paragraph", "-s FIELD, --sort FIELD", "-d, --decreasing",
+                "-f FIELD, --field FIELD", "missing values (and NaN) come last"],
+    ("push",): ["-p NAME JSON", "-r NAME JSON", "-s {QUEUED,RUNNING,DONE,CRASHED,PRUNED}"],
+    ("run",): ["EXPERIMENT COMMAND [ARG ...]", "--once", "--allow-empty-results", "--ignore-errors",
+               "--requeue-on-interrupt", "--heartbeat SECONDS", "%h", "--- RESULTS ---", "exits with status 130"],
+    ("gen-token",): ["--root ROOT", "--email EMAIL", "--password PASSWORD", "default http://127.0.0.1:8700/",
+                     "mode 0600"],
+    ("token",): ["list", "revoke"],
+    ("token", "revoke"): ["ID"],
+    ("export",): ["--format {csv,json}", "-o FILE, --output FILE"],
+    ("watch",): ["--interval SECONDS", "--once", "--minimize RESULT", "--maximize RESULT"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(HELP), ids=lambda c: " ".join(c) or "schedy")
+def test_help_of_every_command_names_its_arguments(tmp_path, command):
+    done = _schedy(tmp_path, *command, "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())  # undo argparse's wrapping
+    for expected in HELP[command]:
+        assert expected in text, expected
+
+
+def test_version(tmp_path):
+    assert _schedy(tmp_path, "--version").stdout == f"schedy {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["push", "exp", "-p", "x"], "schedy: Give hyperparameters as NAME VALUE pairs"),
+        (
+            ["add", "exp", "random", "x", "uniform", "[0, 1]"],
+            "schedy: Hyperparameter 'x': 'uniform' must be an object, got [0, 1].",
+        ),
+        (["run", "exp"], "schedy: Give the command to run after the experiment's name"),
+        (["run", "--once", "-n", "2", "exp", "true"], "schedy: Give --once or --max-jobs, not both."),
+        (["watch", "--interval", "0", "exp"], "schedy: --interval must be positive."),
+    ],
+)
+def test_wrong_arguments_fail_in_one_line_before_any_request(offline, args, message):
+    done = offline(*args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(message)
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_argparse_usage_errors_exit_2(tmp_path):
+    done = _schedy(tmp_path, "list", "-s")
+    assert done.returncode == 2
+    assert "expected one argument" in done.stderr
+
+
+def test_no_configuration_is_one_readable_line(tmp_path):
+    done = _schedy(tmp_path, "list")
+    assert done.returncode == 1
+    assert done.stderr.startswith("schedy: No Schedy client configuration: ")
+    assert "schedy gen-token" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_service_is_one_readable_line(offline):
+    done = offline("list")
+    assert done.returncode == 1
+    assert done.stderr.startswith("schedy: HTTP error: No answer from the Schedy service at http://127.0.0.1:9/")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    # `schedy --help | head -1`: the reader leaves early.
+    with subprocess.Popen(schedy_argv("list", "--help"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=clean_env(tmp_path)) as proc:  # fmt: skip
+        proc.stdout.read(10)
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.wait(30)
+    assert b"Traceback" not in err

@@ -1,0 +1,245 @@
+"""``schedy run``: a real worker process, a real command per job, the real service."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import schedy
+
+# The command the runner runs. Its behaviour comes from the job's
+# hyperparameters (through %h): --mode ok|fail|silent|bad|two|sleep.
+WORKER = r"""
+import json, pathlib, sys, time
+argv = sys.argv[1:]
+def opt(name, default=None):
+    return argv[argv.index(name) + 1] if name in argv else default
+mode = opt("--mode", "ok")
+print("worker argv " + json.dumps(argv), flush=True)
+print("worker stderr line", file=sys.stderr, flush=True)
+if mode == "sleep":
+    try:
+        print("started", flush=True)
+        time.sleep(float(opt("--seconds", "60")))
+    except KeyboardInterrupt:
+        pathlib.Path(opt("--flag")).write_text("SIGINT")
+        sys.exit(1)
+if mode == "fail":
+    sys.exit(3)
+if mode == "silent":
+    sys.exit(0)
+if mode == "bad":
+    print("--- RESULTS ---\n[1, 2]")
+    sys.exit(0)
+if mode == "two":
+    print('--- RESULTS ---\n{"loss": 1}\n--- END RESULTS ---\nmore output\n--- RESULTS ---\n{"loss": 2, "x": NaN}')
+    sys.exit(0)
+print("--- RESULTS ---")
+print(json.dumps({"argv": argv, "loss": float(opt("--loss", "0.5"))}))
+print("--- END RESULTS ---")
+print("after the block")
+"""
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """The path of the test command."""
+    path = tmp_path / "worker.py"
+    path.write_text(WORKER)
+    return str(path)
+
+
+def _queue(cli, name, *hyperparameters):
+    """A manual experiment with these jobs queued; returns their ids."""
+    with cli.db() as db:
+        db.add_experiment(schedy.ManualSearch(name))
+        exp = db.get_experiment(name)
+        return [exp.add_job(hyperparameters=hps).job_id for hps in hyperparameters]
+
+
+def _jobs(cli, name):
+    with cli.db() as db:
+        return {job.job_id: job for job in db.get_experiment(name).all_jobs()}
+
+
+def test_runs_every_queued_job_and_records_its_results(cli, worker):
+    ids = _queue(cli, "exp", {"mode": "ok", "loss": 0.25}, {"mode": "ok", "loss": 0.75})
+    done = cli("run", "--minimize", "loss", "exp", sys.executable, worker, "%h", "--exp", "%e", "--job", "%j")
+    assert done.returncode == 0, done.stderr
+    jobs = _jobs(cli, "exp")
+    assert [jobs[i].status for i in ids] == ["DONE", "DONE"]
+    assert jobs[ids[0]].results == {
+        "argv": ["--mode", "ok", "--loss", "0.25", "--exp", "exp", "--job", ids[0]],
+        "loss": 0.25,
+    }
+    assert jobs[ids[1]].results["loss"] == 0.75
+    # Not a terminal: standard output is exactly the command's, nothing added.
+    expected = "".join(
+        f"worker argv {json.dumps(jobs[i].results['argv'])}\n--- RESULTS ---\n"
+        f"{json.dumps(jobs[i].results)}\n--- END RESULTS ---\nafter the block\n"
+        for i in ids
+    )
+    assert done.stdout == expected
+    assert done.stderr.count("worker stderr line\n") == 2
+    assert f"schedy run: job {ids[0]} DONE in " in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"schedy run: no job left in 'exp'. 2 done, 0 crashed; best loss 0.25 (job {ids[0]})."
+    )
+
+
+def test_placeholders_expand_hyperparameters_as_options(cli, worker):
+    hps = {"learning_rate": 0.001, "dropout": None, "sizes": [64, 32], "act": "relu", "bn": True}
+    (job_id,) = _queue(cli, "exp", hps)
+    cli.ok("run", "exp", sys.executable, worker, "%h", "100%%", "tag=%e/%j", "%x")
+    argv = _jobs(cli, "exp")[job_id].results["argv"]
+    assert argv == [
+        "--learning-rate", "0.001", "--sizes", "[64, 32]", "--act", "relu", "--bn", "true",
+        "100%", f"tag=exp/{job_id}", "%x",
+    ]  # fmt: skip
+
+
+def test_a_failing_command_crashes_its_job_and_stops_the_worker(cli, worker):
+    ids = _queue(cli, "exp", {"mode": "fail"}, {"mode": "ok"})
+    done = cli("run", "exp", sys.executable, worker, "%h")
+    assert done.returncode == 1
+    jobs = _jobs(cli, "exp")
+    assert [jobs[i].status for i in ids] == ["CRASHED", "QUEUED"]
+    assert f"job {ids[0]} CRASHED in " in done.stderr
+    assert "the command exited with status 3" in done.stderr
+    assert "stopped after job" in done.stderr
+
+
+def test_ignore_errors_goes_on_and_bad_results_crash(cli, worker):
+    ids = _queue(cli, "exp", {"mode": "fail"}, {"mode": "silent"}, {"mode": "bad"}, {"mode": "two"}, {"mode": "ok"})
+    done = cli("run", "--ignore-errors", "exp", sys.executable, worker, "%h")
+    assert done.returncode == 0, done.stderr
+    jobs = _jobs(cli, "exp")
+    assert [jobs[i].status for i in ids] == ["CRASHED", "CRASHED", "CRASHED", "DONE", "DONE"]
+    assert "printed no '--- RESULTS ---' block (see --allow-empty-results)" in done.stderr
+    assert "the --- RESULTS --- block must be a JSON object, got list" in done.stderr
+    last_block = jobs[ids[3]].results  # the last block counts, even without its end line
+    assert last_block["loss"] == 2
+    assert last_block["x"] != last_block["x"]  # NaN kept
+    assert "3 crashed" in done.stderr.splitlines()[-1]
+
+
+def test_allow_empty_results_makes_a_silent_job_done(cli, worker):
+    (job_id,) = _queue(cli, "exp", {"mode": "silent"})
+    cli.ok("run", "--allow-empty-results", "exp", sys.executable, worker, "%h")
+    assert _jobs(cli, "exp")[job_id].status == "DONE"
+
+
+def test_once_and_max_jobs_limit_the_jobs_run(cli, worker):
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("random", {"mode": schedy.random.Constant("ok")}))
+    once = cli("run", "--once", "random", sys.executable, worker, "%h")
+    assert once.returncode == 0, once.stderr
+    assert once.stderr.splitlines()[-1] == "schedy run: ran 1 job. 1 done, 0 crashed."
+    cli.ok("run", "-n", "2", "random", sys.executable, worker, "%h")
+    assert [job.status for job in _jobs(cli, "random").values()] == ["DONE"] * 3
+
+
+def test_heartbeats_keep_a_long_job_alive(cli, worker, tmp_path):
+    # A lease is three heartbeats (0.9 s); the job runs for 2.5 s, so only
+    # heartbeats keep the service from ending it (tests/server/api/test_leases.py
+    # pins that a lease without heartbeats lapses).
+    (job_id,) = _queue(cli, "exp", {"mode": "sleep", "seconds": 2.5, "flag": str(tmp_path / "flag")})
+    done = cli("run", "--heartbeat", "0.3", "--worker", "test-worker", "exp", sys.executable, worker, "%h")
+    assert done.returncode == 0, done.stderr
+    job = _jobs(cli, "exp")[job_id]
+    assert (job.status, job.worker, job.end_reason) == ("DONE", "test-worker", "reported")
+
+
+def _read_until(stream, marker: bytes, timeout: float = 60) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {marker!r} in {seen!r}"
+        ready, _, _ = select.select([stream], [], [], remaining)
+        if ready:
+            chunk = os.read(stream.fileno(), 4096)
+            assert chunk, f"EOF before {marker!r} in {seen!r}"
+            seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize(("flag", "status"), [([], "CRASHED"), (["--requeue-on-interrupt"], "QUEUED")])
+def test_ctrl_c_interrupts_the_command_ends_the_job_and_exits_130(cli, worker, tmp_path, flag, status):
+    marker = tmp_path / "interrupted"
+    ids = _queue(cli, "exp", {"mode": "sleep", "seconds": 60, "flag": str(marker)}, {"mode": "ok"})
+    runner = cli.popen(
+        "run", *flag, "exp", sys.executable, worker, "%h", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _read_until(runner.stdout, b"started\n")
+        os.kill(runner.pid, signal.SIGINT)
+        code = runner.wait(30)
+        err = runner.stderr.read().decode()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        runner.stdout.close()
+        runner.stderr.close()
+    assert code == 130, err
+    assert marker.read_text() == "SIGINT"  # the command got the interrupt, once, and could clean up
+    jobs = _jobs(cli, "exp")
+    assert [jobs[i].status for i in ids] == [status, "QUEUED"]  # and no further job was started
+    assert "Traceback" not in err
+    what = "queued again" if status == "QUEUED" else "marked CRASHED"
+    assert f"schedy run: interrupted (SIGINT): job {ids[0]} {what}." in err
+
+
+def test_progress_line_on_a_terminal(cli, worker):
+    _queue(cli, "exp", {"mode": "ok", "loss": 0.5}, {"mode": "ok", "loss": 0.125})
+    controller, terminal = pty.openpty()
+    runner = cli.popen(
+        "run", "--minimize", "loss", "exp", sys.executable, worker, "%h", stdout=terminal, stderr=subprocess.DEVNULL
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([controller], [], [], 60)
+            assert ready, f"the runner went quiet: {seen!r}"
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert runner.wait(30) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        os.close(controller)
+    text = seen.decode()
+    assert "\r\x1b[K" in text  # the line is erased before output, and redrawn
+    assert "schedy run exp · 0 done · 0 crashed · no loss yet · job " in text
+    assert "schedy run exp · 1 done · 0 crashed · best loss 0.5 (job " in text
+    assert text.count("after the block") == 2
+    assert text.endswith("\r\x1b[K")  # erased at the end: nothing left behind
+
+
+def test_a_command_that_cannot_start_fails_in_one_line(cli):
+    (job_id,) = _queue(cli, "exp", {})
+    done = cli("run", "--ignore-errors", "exp", "/nonexistent/train")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "schedy: Cannot run '/nonexistent/train': No such file or directory."
+    assert _jobs(cli, "exp")[job_id].status == "CRASHED"
+
+
+def test_nothing_to_do_is_not_an_error(cli, worker):
+    _queue(cli, "empty")
+    done = cli("run", "empty", sys.executable, worker)
+    assert done.returncode == 0
+    assert done.stderr == "schedy run: no job left in 'empty'. 0 done, 0 crashed.\n"

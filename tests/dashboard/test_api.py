@@ -1,0 +1,251 @@
+"""The dashboard's HTTP endpoints and its cookie session, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import httpx
+import pytest
+
+from tests.dashboard import fill
+
+API = "dashboard/api/"
+
+
+def cookie_login(service) -> tuple[httpx.Client, str]:
+    http = httpx.Client(base_url=service.url, timeout=60)
+    answer = http.post(API + "session/", json={"email": service.email, "password": service.password})
+    assert answer.status_code == 200, answer.text
+    return http, answer.json()["csrf"]
+
+
+@pytest.fixture
+def api(service):
+    """An API client (Bearer) of the test's user."""
+    http = fill.client(service.user)
+    yield http
+    http.close()
+
+
+@pytest.fixture
+def other(service):
+    """An API client (Bearer) of another user."""
+    http = fill.client(service.new_user())
+    yield http
+    http.close()
+
+
+@pytest.fixture
+def browser(service):
+    """An HTTP client logged in like the dashboard (cookies), and its CSRF token."""
+    http, csrf = cookie_login(service)
+    yield http, csrf
+    http.close()
+
+
+def test_login_sets_an_httponly_samesite_strict_session_cookie(service):
+    with httpx.Client(base_url=service.url) as http:
+        _login_and_out(http, service)
+
+
+def _login_and_out(http, service):
+    answer = http.post(API + "session/", json={"email": service.email.upper(), "password": service.password})
+    assert answer.status_code == 200
+    cookies = {c.split("=", 1)[0]: c.lower() for c in answer.headers.get_list("set-cookie")}
+    assert "httponly" in cookies["schedy_session"]
+    assert "samesite=strict" in cookies["schedy_session"]
+    assert "httponly" not in cookies["schedy_csrf"]
+    assert "samesite=strict" in cookies["schedy_csrf"]
+    assert answer.json()["csrf"] == http.cookies["schedy_csrf"]
+    assert http.get(API + "session/").json() == {"email": service.email.lower()}
+    assert http.delete(API + "session/").status_code == 204
+    assert http.get(API + "session/").status_code == 401
+
+
+def test_wrong_password_is_refused_and_sets_no_cookie(service):
+    answer = httpx.post(service.url + API + "session/", json={"email": service.email, "password": "nope"})
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers
+
+
+def test_login_takes_json_only_so_a_cross_site_form_cannot_log_in(service):
+    answer = httpx.post(
+        service.url + API + "session/", data={"email": service.email, "password": service.password}
+    )
+    assert answer.status_code == 415
+    assert "set-cookie" not in answer.headers
+
+
+def test_cookie_requests_that_change_data_need_the_csrf_header(service, api, browser):
+    http, csrf = browser
+    body = json.dumps({"scheduler": {"Manual": None}})
+    refused = http.put(fill.exp_path("csrf"), content=body)
+    assert refused.status_code == 403
+    assert "x-schedy-csrf" in refused.json()["detail"]
+    assert http.put(fill.exp_path("csrf"), content=body, headers={"X-Schedy-CSRF": "forged"}).status_code == 403
+    # The CSRF token of another user's session does not work either.
+    intruder = service.new_user()
+    with httpx.Client(base_url=service.url) as theirs:
+        login = {"email": intruder.email, "password": intruder.password}
+        their_csrf = theirs.post(API + "session/", json=login).json()["csrf"]
+    assert http.put(fill.exp_path("csrf"), content=body, headers={"X-Schedy-CSRF": their_csrf}).status_code == 403
+    assert http.put(fill.exp_path("csrf"), content=body, headers={"X-Schedy-CSRF": csrf}).status_code == 201
+    assert http.get(fill.exp_path("csrf")).status_code == 200  # reads need no header
+    # The Bearer path is unchanged: no CSRF header needed.
+    assert api.delete(fill.exp_path("csrf")).status_code == 204
+
+
+def test_experiment_list_has_counts_best_and_activity_and_only_my_experiments(api, other, browser):
+    jobs = fill.random_search(api, "list-me", 60)
+    fill.random_search(other, "not-mine", 3)
+    http, _ = browser
+    answer = http.get(API + "experiments/")
+    assert answer.status_code == 200
+    (item,) = answer.json()["items"]
+    assert item["name"] == "list-me"
+    assert item["scheduler"] == "RandomSearch"
+    expected_counts: dict[str, int] = {}
+    for job in jobs:
+        expected_counts[job["status"]] = expected_counts.get(job["status"], 0) + 1
+    assert item["jobCounts"] == expected_counts
+    assert item["objective"] == {"name": "loss", "direction": "min", "declared": False}
+    done = [j for j in jobs if j["status"] == "DONE"]
+    finite = [(j["results"]["loss"], j["id"]) for j in done if math.isfinite(j["results"]["loss"])]
+    assert item["best"] == {"job": min(finite)[1], "value": min(finite)[0]}
+    assert item["lastActivity"] >= item["createdAt"]
+    # Unchanged: 304; one more job: a new ETag.
+    assert http.get(API + "experiments/", headers={"If-None-Match": answer.headers["etag"]}).status_code == 304
+    api.post(fill.exp_path("list-me") + "jobs/", content=json.dumps({"hyperparameters": jobs[0]["hyperparameters"]}))
+    again = http.get(API + "experiments/", headers={"If-None-Match": answer.headers["etag"]})
+    assert again.status_code == 200
+    assert again.json()["items"][0]["jobCounts"]["QUEUED"] == expected_counts.get("QUEUED", 0) + 1
+
+
+def test_columns_carry_every_job_with_non_finite_results_as_strings(service, api, browser):
+    jobs = fill.random_search(api, "cols", 40)
+    http, _ = browser
+    answer = http.get(API + "experiments/cols/jobs/")
+    assert answer.status_code == 200
+    data = answer.json()  # plain JSON: a browser can parse it
+    assert data["total"] == 40
+    assert data["partial"] is False
+    assert data["objective"]["name"] == "loss"
+    columns = data["jobs"]
+    order = sorted(range(40), key=lambda i: columns["pk"][i])  # aligned arrays, any order
+    assert [columns["id"][i] for i in order] == [j["id"] for j in jobs]
+    assert [columns["status"][i] for i in order] == [j["status"] for j in jobs]
+    assert [columns["hyperparameters"][i] for i in order] == [j["hyperparameters"] for j in jobs]
+    assert next(columns["results"][i] for i in order) == jobs[0]["results"]
+    assert all(t is not None and t >= 0 for t in columns["created"])
+    # Results holding NaN or Infinity come apart, with those numbers as strings.
+    pk_of = {columns["id"][i]: columns["pk"][i] for i in range(40)}
+    fixes = dict(data["nonFinite"])
+    assert fixes[pk_of[jobs[7]["id"]]]["loss"] == "NaN"
+    assert fixes[pk_of[jobs[11]["id"]]]["loss"] == "Infinity"
+    assert fixes[pk_of[jobs[11]["id"]]]["loss_curve"] == jobs[11]["results"]["loss_curve"]
+
+
+def test_columns_since_a_cursor_send_what_changed_and_304_when_nothing_did(service, api, browser):
+    jobs = fill.random_search(api, "delta", 20)
+    http, _ = browser
+    first = http.get(API + "experiments/delta/jobs/")
+    tag, cursor = first.headers["etag"], first.json()["cursor"]
+    unchanged = http.get(API + "experiments/delta/jobs/", params={"since": cursor}, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304
+    job = jobs[3]
+    body = json.dumps({**job, "status": "DONE", "results": {"loss": 0.5}})
+    assert api.put(fill.exp_path("delta") + f"jobs/{job['id']}/", content=body).status_code == 200
+    changed = http.get(API + "experiments/delta/jobs/", params={"since": cursor}, headers={"If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+    data = changed.json()
+    assert data["partial"] is True
+    assert data["total"] == 20
+    assert float(data["cursor"]) > float(cursor)
+    at = data["jobs"]["id"].index(job["id"])
+    assert data["jobs"]["status"][at] == "DONE"
+    assert data["jobs"]["results"][at] == {"loss": 0.5}
+    assert http.get(API + "experiments/delta/jobs/", params={"since": "soon"}).status_code == 400
+
+
+def test_job_detail_has_parent_children_and_etag(service, api, browser):
+    done = fill.pbt(api, "pbt-detail", members=3, generations=3)
+    child = next(j for j in done if j["parent"] is not None)
+    http, _ = browser
+    answer = http.get(API + f"experiments/pbt-detail/jobs/{child['parent']}/")
+    assert answer.status_code == 200
+    parent = answer.json()
+    assert child["id"] in [c["id"] for c in parent["children"]]
+    mine = http.get(API + f"experiments/pbt-detail/jobs/{child['id']}/").json()
+    assert mine["parentJob"]["id"] == child["parent"]
+    assert mine["etag"] == api.get(fill.exp_path("pbt-detail") + f"jobs/{child['id']}/").headers["etag"]
+    assert http.get(API + "experiments/pbt-detail/jobs/nope/").status_code == 404
+
+
+def test_requeue_puts_a_crashed_job_back_and_refuses_others(service, api, browser):
+    jobs = fill.random_search(api, "requeue", 6)
+    crashed = next(j for j in jobs if j["status"] == "CRASHED")
+    done = next(j for j in jobs if j["status"] == "DONE")
+    http, csrf = browser
+    headers = {"X-Schedy-CSRF": csrf}
+    path = API + "experiments/requeue/jobs/{}/requeue/"
+    assert http.post(path.format(done["id"]), headers=headers).status_code == 409
+    assert http.post(path.format(crashed["id"]), headers={**headers, "If-Match": '"0-0"'}).status_code == 412
+    answer = http.post(path.format(crashed["id"]), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert api.get(fill.exp_path("requeue") + f"jobs/{crashed['id']}/").json()["status"] == "QUEUED"
+    assert http.post(path.format(crashed["id"]), headers={}).status_code == 403  # no CSRF header
+
+
+def test_status_endpoint_marks_done_and_running(service, api, browser):
+    fill.put(api, fill.exp_path("st"), {"scheduler": {"Manual": None}})
+    http, csrf = browser
+    path = API + "experiments/st/status/"
+    assert http.put(path, json={"status": "DONE"}, headers={"X-Schedy-CSRF": csrf}).json()["status"] == "DONE"
+    assert api.get(fill.exp_path("st")).json()["status"] == "DONE"
+    assert http.put(path, json={"status": "PAUSED"}, headers={"X-Schedy-CSRF": csrf}).status_code == 422
+    assert http.put(path, json={"status": "RUNNING"}, headers={"X-Schedy-CSRF": csrf}).json()["status"] == "RUNNING"
+
+
+def test_another_users_experiment_is_not_found(other, browser):
+    fill.random_search(other, "theirs", 3)
+    http, _ = browser
+    assert http.get(API + "experiments/theirs/jobs/").status_code == 404
+    assert http.get(API + "experiments/").json()["items"] == []
+
+
+@pytest.mark.parametrize("path", ["experiments/", "experiments/x/jobs/", "session/"])
+def test_the_dashboard_api_needs_a_session(service, path):
+    assert httpx.get(service.url + API + path).status_code == 401
+
+
+def test_the_page_and_its_assets_load_nothing_from_elsewhere(service):
+    page = httpx.get(service.url)
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert 'src="dashboard/static/app.js"' in page.text
+    asset = httpx.get(service.url + "dashboard/static/app.js")
+    assert asset.status_code == 200
+    assert "javascript" in asset.headers["content-type"]
+    again = httpx.get(service.url + "dashboard/static/app.js", headers={"If-None-Match": asset.headers["etag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("scheme", "public_url", "secure"),
+    [("http", None, False), ("https", None, True), ("http", "https://schedy.example.com/", True)],
+)
+def test_the_session_cookie_is_secure_over_https(scheme, public_url, secure):
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from schedy.server.dashboard import cookies
+
+    request = Request({"type": "http", "scheme": scheme, "method": "POST", "path": "/", "headers": [],
+                       "server": ("schedy.example.com", 443), "query_string": b""})
+    response = Response()
+    cookies.set_session(response, request, "token", 60, public_url)
+    for header in response.headers.getlist("set-cookie"):
+        assert ("secure" in header.lower()) is secure
+        assert "samesite=strict" in header.lower()

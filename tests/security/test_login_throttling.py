@@ -1,0 +1,113 @@
+"""Login throttling: guessing a password is refused after a few failures; correct logins stay fast."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from schedy.server import security
+from schedy.server.errors import Forbidden, TooManyRequests
+from schedy.server.service.auth import Auth, Throttle
+from schedy.server.store import Store, migrate, users
+from schedy.testing import ServiceProcess
+
+MAX_FAILURES = Throttle().max_failures
+
+
+def _try(url: str, path: str, email: str, secret: str, address: str = "192.0.2.1") -> httpx.Response:
+    # uvicorn takes the client's address from X-Forwarded-For when the request comes from 127.0.0.1,
+    # as it does behind a reverse proxy on the same host.
+    return httpx.post(url + path, json={"email": email, "token": secret}, headers={"X-Forwarded-For": address})
+
+
+@pytest.mark.parametrize(("path", "secret"), [("passauth/", "password"), ("token/", "api_token")])
+def test_repeated_failures_lock_out_that_email_from_that_address_even_with_the_right_secret(service, path, secret):
+    right = getattr(service, secret)
+    for _ in range(MAX_FAILURES):
+        assert _try(service.url, path, service.email, "guess").status_code == 403
+    locked = _try(service.url, path, service.email, right)
+    assert locked.status_code == 429
+    assert locked.headers["content-type"] == "application/problem+json"
+    assert 0 < int(locked.headers["retry-after"]) <= Throttle().lockout
+    assert "Too many failed logins" in locked.json()["detail"]
+    assert "token" not in locked.json()
+    # Neither the owner elsewhere nor another user of this address is locked out.
+    assert _try(service.url, path, service.email, right, address="198.51.100.7").status_code == 200
+    other = service.new_user()
+    other_secret = other.password if secret == "password" else other.api_token
+    assert _try(service.url, path, other.email, other_secret).status_code == 200
+
+
+def test_a_correct_login_forgives_earlier_failures(service):
+    # token/ and passauth/ share the throttle; token/ failures cost no password hashing.
+    for _ in range(MAX_FAILURES - 1):
+        assert _try(service.url, "token/", service.email, "typo").status_code == 403
+    assert _try(service.url, "token/", service.email, service.api_token).status_code == 200
+    # Without the reset this failure would be the last one allowed, and the login after it refused.
+    assert _try(service.url, "token/", service.email, "typo").status_code == 403
+    assert _try(service.url, "token/", service.email, service.api_token).status_code == 200
+
+
+def test_correct_logins_are_never_throttled(service):
+    logins = 3 * MAX_FAILURES
+    answers = [_try(service.url, "token/", service.email, service.api_token).status_code for _ in range(logins)]
+    assert answers == [200] * logins
+
+
+def test_failures_count_on_every_service_process(service, tmp_path):
+    with ServiceProcess.start(tmp_path / "second", service.process.database_url) as second:
+        half = MAX_FAILURES // 2
+        for url in [service.url] * half + [second.url] * (MAX_FAILURES - half):
+            assert _try(url, "token/", service.email, "guess").status_code == 403
+        assert _try(service.url, "passauth/", service.email, service.password).status_code == 429
+        assert _try(second.url, "token/", service.email, service.api_token).status_code == 429
+
+
+def test_the_lockout_ends_and_the_window_forgets(database_url):
+    store = Store(database_url, pool_size=2)
+    migrate.upgrade(store)
+    with store.write() as conn:
+        users.create(conn, "bob@example.com", security.hash_password("right password"))
+    throttle = Throttle(max_failures=2, window=4.0, lockout=1.5)
+    auth = Auth(store, security.new_jwt_secret(), 60, throttle)
+
+    def sleep_until(moment: float) -> None:
+        time.sleep(max(0.0, moment - time.monotonic()))
+
+    try:
+        window_start = time.monotonic()
+        for _ in range(2):
+            with pytest.raises(Forbidden):
+                auth.login_with_password("bob@example.com", "wrong", "203.0.113.9")
+        last_failure = time.monotonic()
+        with pytest.raises(TooManyRequests) as locked:
+            auth.login_with_password("bob@example.com", "right password", "203.0.113.9")
+        assert locked.value.retry_after in (1, 2)
+        sleep_until(last_failure + throttle.lockout + 0.2)
+        # One more try after the lockout; failing it locks again at once (still within the window).
+        with pytest.raises(Forbidden):
+            auth.login_with_password("BOB@example.com", "wrong", "203.0.113.9")
+        with pytest.raises(TooManyRequests):
+            auth.login_with_password("bob@example.com", "right password", "203.0.113.9")
+        # Once the window and the lockout are over, the failures are forgotten.
+        sleep_until(max(window_start + throttle.window, time.monotonic() + throttle.lockout) + 0.3)
+        with pytest.raises(Forbidden):
+            auth.login_with_password("bob@example.com", "wrong", "203.0.113.9")
+        token, _ = auth.login_with_password("bob@example.com", "right password", "203.0.113.9")
+        assert token
+    finally:
+        store.dispose()
+
+
+def test_dashboard_logins_share_the_throttle_per_address(service):
+    def dashboard(password: str, address: str) -> httpx.Response:
+        return httpx.post(service.url + "dashboard/api/session/", json={"email": service.email, "password": password},
+                          headers={"X-Forwarded-For": address})
+
+    for _ in range(MAX_FAILURES):
+        assert dashboard("guess", "192.0.2.9").status_code == 403
+    assert dashboard(service.password, "192.0.2.9").status_code == 429
+    # A guesser elsewhere cannot lock the owner out of the dashboard.
+    assert dashboard(service.password, "198.51.100.9").status_code == 200

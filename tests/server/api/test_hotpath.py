@@ -1,0 +1,74 @@
+"""The fast path of nextjob and job updates (api/hotpath.py) answers as the routes do."""
+
+from __future__ import annotations
+
+import json
+
+from tests.server.conftest import exp_path
+
+
+def test_names_with_slashes_and_spaces_work_on_the_fast_path(api):
+    name = "a/b c%"
+    api.create_experiment(name)
+    added = api.add_job(name, hyperparameters={"x": 1})
+    assert added.status_code == 201
+    claimed = api.request("POST", exp_path(name) + "nextjob/", {"worker": "w"})
+    assert claimed.status_code == 200, claimed.text
+    job = claimed.json()
+    assert job["experiment"] == name
+    done = api.request(
+        "PUT",
+        exp_path(name) + f"jobs/{job['id']}/",
+        {"status": "DONE", "hyperparameters": {"x": 1}, "results": {"loss": 0.5}},
+        headers={"If-Match": claimed.headers["etag"]},
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "DONE"
+
+
+def test_fast_path_and_route_answer_alike(api):
+    api.create_experiment("alike")
+    api.add_job("alike", hyperparameters={"x": 1})
+    api.add_job("alike", hyperparameters={"x": 2})
+    by_route = api.http.get(exp_path("alike") + "nextjob/")  # GET: served by FastAPI
+    by_fast_path = api.request("POST", exp_path("alike") + "nextjob/", {})
+    for answer in (by_route, by_fast_path):
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["etag"] == answer.json()["etag"]
+    assert by_route.json().keys() == by_fast_path.json().keys()
+    empty = api.request("POST", exp_path("alike") + "nextjob/", {})
+    assert empty.status_code == 204
+    assert empty.content == b""
+
+
+def test_oversized_job_update_is_413_and_nothing_is_written(api):
+    api.create_experiment("big")
+    job = api.add_job("big", hyperparameters={"x": 1}).json()
+    body = json.dumps({"status": "DONE", "results": {"blob": "x" * (2 << 20)}})
+    answer = api.request("PUT", exp_path("big") + f"jobs/{job['id']}/", body, headers={"If-Match": job["etag"]})
+    assert answer.status_code == 413
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert api.http.get(exp_path("big") + f"jobs/{job['id']}/").json()["status"] == "QUEUED"
+
+
+def test_errors_on_the_fast_path_are_problems(api):
+    missing = api.request("POST", exp_path("nope") + "nextjob/", {})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "does not exist" in missing.json()["detail"]
+    bad_token = api.http.post(exp_path("nope") + "nextjob/", headers={"Authorization": "Bearer forged"})
+    assert bad_token.status_code == 401
+    assert bad_token.headers["www-authenticate"].startswith("Bearer")
+    api.create_experiment("opts")
+    bad_options = api.request("POST", exp_path("opts") + "nextjob/", {"wiat": 3})
+    assert bad_options.status_code == 422
+    assert "wiat" in bad_options.json()["detail"]
+
+
+def test_requests_the_fast_path_does_not_take_still_work(api):
+    api.create_experiment("other")
+    api.add_job("other", hyperparameters={"x": 1})
+    # No trailing slash: FastAPI redirects, as for every route.
+    answer = api.request("POST", exp_path("other") + "nextjob", {}, follow_redirects=False)
+    assert answer.status_code in (307, 308)
