@@ -526,11 +526,6 @@ def test_eight_workers_over_two_service_processes_never_run_a_member_twice(
     assert_workers_started_from_the_parents_results(records, jobs)
 
 
-@pytest.mark.xfail(
-    reason="nextjob with wait keeps polling an experiment that is DONE until the wait runs out; "
-    "workers of a finished PBT run each linger that long (20 s with exp.jobs()' default)",
-    strict=True,
-)
 def test_a_waiting_nextjob_answers_at_once_when_the_experiment_ends(api: Api, db: schedy.SchedyDB) -> None:
     db.add_experiment(toy_experiment("ending", population=1, generations=1))
     exp = db.get_experiment("ending")

@@ -234,10 +234,12 @@ async def claim_answer(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     pause = _POLL_FIRST
+    done = partial(svc.jobs.experiment_done, user_id, exp)
     while True:
         remaining = deadline - loop.time()
-        # A caller that went away must not be handed a job nobody will run.
-        if remaining <= 0 or await is_disconnected():
+        # A caller that went away must not be handed a job nobody will run;
+        # an experiment that is DONE (e.g. PBT reached maxGenerations) will hand out nothing.
+        if remaining <= 0 or await is_disconnected() or await _run(svc, done):
             return _NO_JOB
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)

@@ -213,6 +213,16 @@ class Jobs:
                 raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; stop working on it.")
             return row
 
+    def experiment_done(self, user_id: int, experiment: str) -> bool:
+        """Whether the experiment is DONE, so that ``nextjob`` will hand out nothing.
+
+        Raises:
+            NotFound: no such experiment.
+
+        """
+        with self._store.read() as conn:
+            return bool(self._experiment(conn, user_id, experiment).status == "DONE")
+
     def claim(
         self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
     ) -> JobRow | None:
