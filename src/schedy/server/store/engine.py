@@ -26,6 +26,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 # How long a SQLite connection waits for another process's write lock.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# Page cache of a process's SQLite writer connection (SQLite's default is 2 MiB).
+SQLITE_WRITER_CACHE_KIB = 64 * 1024
 
 
 class db_now(FunctionElement[float]):
@@ -91,6 +93,11 @@ def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if write:
+            # The one writer of the process (see Store) keeps the pages of the
+            # indexes that every new job goes into: claims in a million-job
+            # experiment then cost what they cost in a small one.
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
         cur.close()
 
     begin = "BEGIN IMMEDIATE" if write else "BEGIN"
