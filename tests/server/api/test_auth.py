@@ -48,6 +48,14 @@ def test_wrong_credentials_are_forbidden_with_a_readable_reason(service, path, w
     assert "Wrong email" in answer.json()["detail"]
 
 
+@pytest.mark.parametrize("path", ["token/", "passauth/", "dashboard/api/session/"])
+def test_an_email_with_a_nul_character_is_just_wrong(service, path):
+    secret_key = "password" if path.startswith("dashboard") else "token"
+    answer = httpx.post(service.url + path, json={"email": "a\u0000@example.com", secret_key: "x"})
+    assert answer.status_code == 403
+    assert "Wrong email" in answer.json()["detail"]
+
+
 def test_an_api_token_is_not_a_password(service):
     assert _login(service.url, "passauth/", service.email, service.api_token).status_code == 403
     assert _login(service.url, "token/", service.email, service.password).status_code == 403

@@ -126,6 +126,7 @@ def test_post_wait_gives_up_with_204(api):
         ({"wait": "soon"}, "must be a number"),
         ({"heartbeat": 0}, "between"),
         ({"worker": 7}, "must be a string"),
+        ({"worker": "gpu\u00003"}, "printable characters"),
         ({"colour": 1}, "Unknown nextjob option(s) 'colour'"),
         ([], "must be a JSON object"),
     ],

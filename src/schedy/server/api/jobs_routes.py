@@ -221,8 +221,10 @@ async def claim_answer(
     if unknown:
         raise Invalid(f"Unknown nextjob option(s) {', '.join(map(repr, unknown))}; use worker, heartbeat, wait.")
     worker = options.get("worker")
-    if worker is not None and (not isinstance(worker, str) or len(worker) > 200):
-        raise Invalid("Option 'worker' must be a string of at most 200 characters.")
+    if worker is not None and (
+        not isinstance(worker, str) or len(worker) > 200 or any(ord(ch) < 32 or ord(ch) == 127 for ch in worker)
+    ):
+        raise Invalid("Option 'worker' must be a string of at most 200 printable characters.")
     beat = _number(options, "heartbeat", 0.001, 86_400.0)
     wait = _number(options, "wait", 0.0, svc.settings.max_wait) or 0.0
     claim = partial(svc.jobs.claim, user_id, exp, worker=worker, heartbeat=beat)

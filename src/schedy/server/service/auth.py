@@ -97,7 +97,8 @@ class Auth:
         key = _throttle_key(email, client)
         with self._store.read() as conn:
             failed_before = self._check_throttle(conn, key)
-            user = users.by_email(conn, email)
+            # No stored email holds a NUL, and PostgreSQL refuses one in a query: no such user.
+            user = None if "\x00" in email else users.by_email(conn, email)
         if not security.verify_password(user.password_hash if user else None, password) or user is None:
             self._failed(key)
             raise Forbidden("Wrong email or password.")
