@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,32 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    """Switch the file to WAL mode, waiting for other processes that do the same.
+
+    The mode is stored in the file, so only the first connection to a new
+    file changes it. That change needs the file to itself, and SQLite answers
+    "database is locked" at once, without its busy handler, while another
+    process opens the same new file: retry within the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            if cur.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+            raise sqlite3.OperationalError("database is locked (journal mode not changed)")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
 def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
     """Create an engine; on SQLite, ``write`` selects ``BEGIN IMMEDIATE``."""
     url = normalise_url(url)
@@ -89,10 +117,10 @@ def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if write:
             # The one writer of the process (see Store) keeps the pages of the
             # indexes that every new job goes into: claims in a million-job
