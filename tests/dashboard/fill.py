@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -125,5 +126,23 @@ def bulk(database_url: str, email: str, name: str, n: int, seed: int = 0) -> Non
                     "worker": f"w{i % 16}",
                 })
             stats.insert_many(conn, row.id, rows)
+    finally:
+        store.dispose()
+
+
+def add_done(database_url: str, email: str, name: str, n: int, prefix: str = "more") -> None:
+    """Add ``n`` DONE jobs, updated now, to the existing experiment ``name`` of user ``email``."""
+    store = Store(database_url, pool_size=1)
+    try:
+        with store.write() as conn:
+            user = users.by_email(conn, email)
+            assert user is not None
+            row = store_experiments.get(conn, user.id, name)
+            assert row is not None
+            now = time.time()
+            stats.insert_many(conn, row.id, [{
+                "job_id": f"{prefix}{i}", "status": "DONE", "hyperparameters": json.dumps({"lr": 0.01, "layers": 1}),
+                "results": json.dumps({"loss": 1.0 + i}), "created_at": now, "updated_at": now,
+            } for i in range(n)])
     finally:
         store.dispose()

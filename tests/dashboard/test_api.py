@@ -169,6 +169,70 @@ def test_columns_since_a_cursor_send_what_changed_and_304_when_nothing_did(servi
     assert http.get(API + "experiments/delta/jobs/", params={"since": "soon"}).status_code == 400
 
 
+def _merged(*answers) -> dict[int, tuple]:
+    """Jobs by pk after applying answers in order, as the page merges them."""
+    jobs: dict[int, tuple] = {}
+    for data in answers:
+        if not data["partial"]:
+            jobs.clear()
+        c = data["jobs"]
+        for i, pk in enumerate(c["pk"]):
+            jobs[pk] = (c["id"][i], c["status"][i], c["hyperparameters"][i], c["results"][i], c["finished"][i])
+        for pk, results in data.get("nonFinite", []):
+            jobs[pk] = (*jobs[pk][:3], results, jobs[pk][4])
+    return jobs
+
+
+def test_a_full_answer_after_changes_is_the_kept_one_plus_a_patch_of_them(service, api, browser):
+    jobs = fill.random_search(api, "patched", 30)
+    http, _ = browser
+    first = http.get(API + "experiments/patched/jobs/").json()
+    assert "patch" not in first
+    queued = next(j for j in jobs if j["status"] == "QUEUED")
+    body = json.dumps({**queued, "status": "DONE", "results": {"loss": 0.25}})
+    assert api.put(fill.exp_path("patched") + f"jobs/{queued['id']}/", content=body).status_code == 200
+    new = {"hyperparameters": {"lr": 0.05, "layers": 2, "dropout": 0.1}}
+    added = api.post(fill.exp_path("patched") + "jobs/", content=json.dumps(new))
+    assert added.status_code == 201, added.text
+
+    again = http.get(API + "experiments/patched/jobs/").json()
+    patch = again["patch"]
+    assert patch["partial"] is True
+    assert patch["total"] == 31
+    assert {queued["id"], added.json()["id"]} <= set(patch["jobs"]["id"])
+    fresh = http.get(API + "experiments/patched/jobs/", params={"full": "true"}).json()
+    assert "patch" not in fresh
+    assert fresh["total"] == 31
+    assert _merged(again, patch) == _merged(fresh)
+    assert _merged(fresh)[next(pk for pk, j in _merged(fresh).items() if j[0] == queued["id"])][1:4:2] == (
+        "DONE", {"loss": 0.25},
+    )
+
+
+def test_after_a_deletion_the_patched_answer_comes_out_short_of_the_total(service, api, browser):
+    jobs = fill.random_search(api, "pruned", 12)
+    http, _ = browser
+    http.get(API + "experiments/pruned/jobs/")
+    assert api.delete(fill.exp_path("pruned") + f"jobs/{jobs[4]['id']}/").status_code == 204
+    again = http.get(API + "experiments/pruned/jobs/").json()
+    # The page sees the merge hold more jobs than the total and asks for a fresh read.
+    assert len(_merged(again, again["patch"])) == 12 != again["patch"]["total"] == 11
+    fresh = http.get(API + "experiments/pruned/jobs/", params={"full": "true"}).json()
+    assert len(_merged(fresh)) == fresh["total"] == 11
+    assert jobs[4]["id"] not in fresh["jobs"]["id"]
+
+
+def test_many_changes_since_the_kept_answer_mean_a_fresh_read(service, browser):
+    fill.bulk(service.process.database_url, service.email, "churn", 100)
+    http, _ = browser
+    assert http.get(API + "experiments/churn/jobs/").json()["total"] == 100
+    fill.add_done(service.process.database_url, service.email, "churn", 2001)
+    again = http.get(API + "experiments/churn/jobs/").json()
+    assert "patch" not in again
+    assert again["partial"] is False
+    assert len(_merged(again)) == again["total"] == 2101
+
+
 def test_job_detail_has_parent_children_and_etag(service, api, browser):
     done = fill.pbt(api, "pbt-detail", members=3, generations=3)
     child = next(j for j in done if j["parent"] is not None)

@@ -39,7 +39,13 @@ class Dash:
         return f"{self.process.url}?poll={POLL}{fragment}"
 
     def all_jobs(self, name: str) -> list[dict[str, Any]]:
-        return json.loads(self.api.get(fill.exp_path(name) + "jobs/", params={"limit": 5000}).text)["items"]
+        jobs, params = [], {"limit": 5000}
+        while True:
+            page = json.loads(self.api.get(fill.exp_path(name) + "jobs/", params=params).text)
+            jobs += page["items"]
+            if page["next"] is None:
+                return jobs
+            params["start"] = page["next"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +227,30 @@ def test_every_plot_draws_the_jobs_data(dash, alice_page):
 
     curves = points(page, 'figure[data-plot="curves"]')
     assert {c["job"]: c["values"] for c in curves} == {j["id"]: j["results"]["loss_curve"] for j in done}
+    # The points are on the canvas too, not only in the DOM: every hit target is painted.
+    for kind in ("history", "scatter"):
+        unpainted = page.eval_on_selector(f'figure[data-plot="{kind}"]', """fig => {
+            const ctx = fig.canvas.getContext("2d"), ratio = fig.canvas.width / fig.canvas.clientWidth;
+            return fig.hits.filter((p) => p.py > 14).filter((p) =>
+                ctx.getImageData(Math.round(p.px * ratio), Math.round(p.py * ratio), 1, 1).data[3] === 0).length;
+        }""")
+        assert unpainted == 0, kind
     shot(page, "experiment.png", height=560)
+
+
+def test_parallel_coordinates_of_thousands_of_jobs_keep_the_best_and_a_sample_of_the_rest(dash, alice_page):
+    fill.bulk(dash.process.database_url, dash.alice.email, "wide", 6000)
+    jobs = dash.all_jobs("wide")
+    page = alice_page
+    open_experiment(page, dash, "wide")
+    fig = 'figure[data-plot="parallel"]'
+    assert page.get_attribute(fig, "data-count") == "4000"
+    drawn = {p["job"] for p in points(page, fig)}
+    ranked = sorted(jobs, key=lambda j: j["results"]["loss"])
+    assert {j["id"] for j in ranked[:1000]} <= drawn
+    # The rest is an even sample across the ranks, not only the next best.
+    assert len(drawn & {j["id"] for j in ranked[-1000:]}) > 500
+    assert "the best 1000" in page.inner_text(f"{fig} .plot-note")
 
 
 def test_choosing_another_objective_redraws_and_is_remembered(dash, alice_page):
@@ -286,6 +315,42 @@ def test_a_job_finishing_shows_up_without_reloading_the_page(dash, alice_page):
     assert page.locator('.exp-header .chip[data-status="RUNNING"]').count() == 0
     assert page.locator(".best a").inner_text() == job["id"]
     assert page.evaluate("() => window.notReloaded") is True
+
+
+def test_reopening_a_changed_experiment_shows_every_change(dash, alice_page):
+    api = dash.api
+    fill.put(api, fill.exp_path("reopen"), {"scheduler": {"Manual": None}})
+    made = [
+        api.post(fill.exp_path("reopen") + "jobs/", content=json.dumps({"hyperparameters": {"x": x}})).json()
+        for x in range(6)
+    ]
+    page = alice_page
+    open_experiment(page, dash, "reopen")  # the service keeps this full answer
+    assert page.get_attribute("table.jobs", "data-rows") == "6"
+    page.goto(dash.url("#/"))  # stop its polling: a page that reloads the experiment renews the kept answer
+    body = {"status": "DONE", "hyperparameters": {"x": 0}, "results": {"loss": 0.5}}
+    fill.put(api, fill.exp_path("reopen") + f"jobs/{made[0]['id']}/", body)
+    added = api.post(fill.exp_path("reopen") + "jobs/", content=json.dumps({"hyperparameters": {"x": 9}})).json()
+
+    urls: list[str] = []
+    second = page.context.new_page()
+    second.on("request", lambda r: urls.append(r.url))
+    open_experiment(second, dash, "reopen")  # the kept answer plus a patch of the changes
+    assert second.get_attribute("table.jobs", "data-rows") == "7"
+    assert second.locator(f'table.jobs tr[data-job="{made[0]["id"]}"].status-DONE').count() == 1
+    assert second.locator(f'table.jobs tr[data-job="{added["id"]}"]').count() == 1
+    assert not any("full=true" in u for u in urls)
+    second.close()
+
+    assert api.delete(fill.exp_path("reopen") + f"jobs/{made[3]['id']}/").status_code == 204
+    urls.clear()
+    third = page.context.new_page()
+    third.on("request", lambda r: urls.append(r.url))
+    open_experiment(third, dash, "reopen")  # the patched answer comes out one too many: read afresh
+    assert third.get_attribute("table.jobs", "data-rows") == "6"
+    assert third.locator(f'table.jobs tr[data-job="{made[3]["id"]}"]').count() == 0
+    assert any("full=true" in u for u in urls)
+    third.close()
 
 
 # --- the job page and the actions -------------------------------------------------------------

@@ -129,15 +129,24 @@ def _since(value: str | None) -> float | None:
 
 @router.get("/experiments/{name}/jobs/", responses=schemas.answers({}, 404))
 async def job_columns(
-    request: Request, name: str, since: str | None = Query(default=None), user_id: int = Depends(current_user)
+    request: Request,
+    name: str,
+    since: str | None = Query(default=None),
+    full: bool = Query(default=False),
+    user_id: int = Depends(current_user),
 ) -> Response:
-    """Every job of the experiment in columns (or those changed since ``since``); ETag / If-None-Match."""
+    """Every job of the experiment in columns (or those changed since ``since``); ETag / If-None-Match.
+
+    A full answer may come as an earlier one plus a ``patch`` of the changes since;
+    ``full=true`` asks for a fresh read of every job instead.
+    """
     table = await run_in_threadpool(
         dashboard(request).table,
         user_id,
         path_name(name, "experiment"),
         _since(since),
         request.headers.get("if-none-match"),
+        full=full,
     )
     if table.body is None:
         return _not_modified(table.etag)

@@ -36,9 +36,13 @@ OVERLAP = 10.0
 _BEST_CACHE_SIZE = 1024
 #: How many DONE jobs' results are looked at to guess an undeclared objective.
 _GUESS_FROM = 50
-#: Full column answers kept per process, by experiment, while their fingerprint holds:
-#: reopening a 100k-job experiment then costs one aggregate, not a full read.
+#: Full column answers kept per process, by experiment: reopening an unchanged
+#: 100k-job experiment costs one aggregate, a changed one that plus the changes.
 _BODY_CACHE_BYTES = 128 << 20
+#: A kept answer is sent with a patch of the jobs changed since while they are at most
+#: this many, or this fraction of its jobs; beyond, the experiment is read again.
+_PATCH_MIN_ROWS = 2000
+_PATCH_FRACTION = 0.05
 
 
 def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> str:
@@ -51,6 +55,16 @@ def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> 
 
 def _last_activity(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> float:
     return max([float(experiment.updated_at), *(v.last_update for v in stats.values())])
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A full answer kept in the process: its ETag and text, its cursor and job count."""
+
+    etag: str
+    body: str
+    cursor: float
+    count: int
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ class Dashboard:
         # list is polled, and finding the best parses every DONE result.
         self._best: dict[tuple[int, str, str], tuple[objective.Objective | None, tuple[str, float] | None]] = {}
         self._lock = threading.Lock()
-        self._bodies: dict[int, tuple[str, str]] = {}  # experiment id → (ETag, body)
+        self._bases: dict[int, _Base] = {}  # experiment id → its last full answer
 
     @staticmethod
     def _experiment(conn: Connection, user_id: int, name: str) -> ExperimentRow:
@@ -135,13 +149,21 @@ class Dashboard:
                 )
         return tag, items
 
-    def table(self, user_id: int, name: str, since: float | None = None, known: str | None = None) -> Table:
+    def table(
+        self, user_id: int, name: str, since: float | None = None, known: str | None = None, *, full: bool = False
+    ) -> Table:
         """The experiment's jobs in columns (see :mod:`.columns`), or only those changed since a cursor.
 
         ``since`` is the ``cursor`` of an earlier answer: then only jobs
         updated since (minus :data:`OVERLAP`) are sent, with ``"partial":
         true`` and the ``total``, so the caller merges them by ``pk`` and
         reloads everything if its count differs (jobs were deleted).
+
+        Without ``since``, a full answer. When this process keeps an earlier
+        full answer of the experiment and few jobs changed since, that answer
+        is sent with ``"patch"``: a partial answer (as with ``since``) of the
+        changes, which the caller merges the same way. ``full`` asks for a
+        fresh read instead (after a merge that came out incomplete).
         """
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, name)
@@ -149,43 +171,52 @@ class Dashboard:
             tag = fingerprint(exp, stats)
             if known is not None and tag in _etags(known):
                 return Table(tag, None)
-            if since is None:
-                cached = self._cached_body(int(exp.id), tag)
-                if cached is not None:
-                    return Table(tag, cached)
+            base = None if since is not None or full else self._base(int(exp.id))
+            if base is not None and base.etag == tag:
+                return Table(tag, base.body)
+            rows = None
+            if since is not None:
+                rows = store_stats.columns(conn, exp.id, exp.created_at, since - OVERLAP)
+            elif base is not None:
+                limit = max(_PATCH_MIN_ROWS, int(base.count * _PATCH_FRACTION))
+                rows = store_stats.columns(conn, exp.id, exp.created_at, base.cursor - OVERLAP, limit + 1)
+                if len(rows) > limit:
+                    base, rows = None, None
+            if rows is None:
                 texts = store_stats.column_texts(conn, exp.id, exp.created_at)
                 non_finite = store_stats.non_finite_results(conn, exp.id)
-            else:
-                rows = store_stats.columns(conn, exp.id, exp.created_at, since - OVERLAP)
             first_done = store_stats.done_results(conn, exp.id, _GUESS_FROM)
             found = objective.default(exp.params, (text for _, text in first_done))
         counts = {s: v.count for s, v in stats.items()}
+        cursor = max([since or 0.0, *(v.last_update for v in stats.values())])
         header = {
             "experiment": render_experiment(exp, {"jobCounts": counts}),
             "objective": None if found is None else found.as_json(),
             "total": sum(counts.values()),
-            "partial": since is not None,
+            "partial": rows is not None,
             "t0": exp.created_at,
-            "cursor": repr(max([since or 0.0, *(v.last_update for v in stats.values())])),
+            "cursor": repr(cursor),
         }
-        if since is None:
+        if rows is None:
             body = columns.render_texts(header, texts, non_finite)
-            self._keep_body(int(exp.id), tag, body)
+            self._keep(int(exp.id), _Base(tag, body, cursor, header["total"]))
             return Table(tag, body)
-        return Table(tag, columns.render(header, rows))
+        changes = columns.render(header, rows)
+        if base is None:
+            return Table(tag, changes)
+        return Table(tag, base.body[:-1] + ',"patch":' + changes + "}")
 
-    def _cached_body(self, experiment_id: int, tag: str) -> str | None:
+    def _base(self, experiment_id: int) -> _Base | None:
         with self._lock:
-            found = self._bodies.get(experiment_id)
-        return found[1] if found is not None and found[0] == tag else None
+            return self._bases.get(experiment_id)
 
-    def _keep_body(self, experiment_id: int, tag: str, body: str) -> None:
+    def _keep(self, experiment_id: int, base: _Base) -> None:
         with self._lock:
-            self._bodies.pop(experiment_id, None)
-            while self._bodies and sum(len(b) for _, b in self._bodies.values()) + len(body) > _BODY_CACHE_BYTES:
-                self._bodies.pop(next(iter(self._bodies)))
-            if len(body) <= _BODY_CACHE_BYTES:
-                self._bodies[experiment_id] = (tag, body)
+            self._bases.pop(experiment_id, None)
+            while self._bases and sum(len(b.body) for b in self._bases.values()) + len(base.body) > _BODY_CACHE_BYTES:
+                self._bases.pop(next(iter(self._bases)))
+            if len(base.body) <= _BODY_CACHE_BYTES:
+                self._bases[experiment_id] = base
 
     def job(self, user_id: int, name: str, job_id: str) -> str:
         """One job's JSON (non-finite numbers as strings) with ``etag``, ``children`` and ``parentJob``."""

@@ -60,10 +60,12 @@ export class ExperimentPage {
 
   async refresh(full = false) {
     const since = full ? null : this.data.cursor;
-    const url = paths.jobs(this.name) + (since ? `?since=${encodeURIComponent(since)}` : "");
+    const url = paths.jobs(this.name) + (since ? `?since=${encodeURIComponent(since)}` : full ? "?full=true" : "");
     const answer = await request("GET", url, {etag: full ? null : this.data.etag});
     if (answer.status !== 304) {
-      const complete = this.data.apply(answer.data);
+      // A full answer may be an earlier one the service kept plus a patch of what changed since.
+      let complete = this.data.apply(answer.data);
+      if (answer.data.patch) complete = this.data.apply(answer.data.patch);
       this.data.etag = answer.etag;
       if (!complete && !full) return this.refresh(true);
       this.render();

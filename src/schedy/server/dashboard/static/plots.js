@@ -3,10 +3,13 @@
 
 import {objectiveOf, rankKey} from "./model.js";
 import {asNumber, num, show} from "./format.js";
-import {POINTS_IN_DOM, axes, color, context, expose, extent, interactive, scale} from "./plotkit.js";
+import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, interactive, rgb, scale} from "./plotkit.js";
 
-/** At most this many lines are drawn in parallel coordinates and learning curves. */
-export const MAX_LINES = 10000;
+/** At most this many lines are drawn in parallel coordinates (the best BEST_LINES of them,
+ * then an even sample of the rest: past a few thousand lines more only blur the picture,
+ * and each costs raster time), and this many learning curves. */
+export const MAX_LINES = 4000;
+export const BEST_LINES = 1000;
 export const MAX_CURVES = 500;
 /** Colours are drawn in this many steps, one canvas path each (fast at 100k points). */
 const BUCKETS = 12;
@@ -70,18 +73,16 @@ export function history(fig, data, objective, open) {
   const x = scale([0.5, Math.max(1, rows.length) + 0.5], [frame.x0, frame.x1]);
   const y = scale(extent(rows.map((r) => r.value)), [frame.y0, frame.y1]);
   axes(ctx, frame, x, y, {xLabel: "finished jobs, in order", yLabel: objective.name});
-  ctx.fillStyle = "rgba(9,105,218,0.55)";
-  const size = rows.length > 20000 ? 1.5 : 2.5;
-  const many = rows.length > 20000, bad = [];
-  ctx.beginPath();
+  const size = rows.length > 20000 ? 3 : 5;
+  const many = rows.length > 20000, bad = [], xy = [];
   rows.forEach(({job, value}, i) => {
     const px = x(i + 1);
     if (!finite(value)) { bad.push(px); hits.push({px, py: frame.y1 + 4, job: job.id, label: `${job.id}: ${num(value)}`}); return; }
     const py = y(value);
-    ctx.rect(px - size, py - size, 2 * size, 2 * size);
+    xy.push(px, py);
     if (!many) hits.push({px, py, job: job.id, label: `${job.id}: ${num(value)}`});
   });
-  ctx.fill();
+  dots(ctx, frame, [{xy, rgb: [9, 105, 218], alpha: 0.55}], size);
   for (const px of bad) markNonFinite(ctx, px, frame.y1 + 4);
   nonFinite = bad.length;
   if (best.length) {
@@ -123,8 +124,15 @@ function axisFor(name, info, values) {
 /** One line per finished job across every hyperparameter and the objective. */
 export function parallel(fig, data, objective, hpKeys, open) {
   const all = scored(data, objective).filter((r) => finite(r.value));
-  const step = Math.max(1, Math.ceil(all.length / MAX_LINES));
-  const rows = all.filter((_, i) => i % step === 0);
+  let rows = all;
+  if (all.length > MAX_LINES) {
+    const ranked = all.map((r, i) => [rankKey(r.value, objective.direction), i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const keep = new Uint8Array(all.length);
+    for (let k = 0; k < BEST_LINES; k++) keep[ranked[k][1]] = 1;
+    const rest = ranked.length - BEST_LINES, sample = MAX_LINES - BEST_LINES;
+    for (let k = 0; k < sample; k++) keep[ranked[BEST_LINES + Math.floor((k * rest) / sample)][1]] = 1;
+    rows = all.filter((_, i) => keep[i]);
+  }
   const names = [...hpKeys.keys()];
   const axesList = names.map((k) => axisFor(k, hpKeys.get(k), rows.map((r) => r.job.hp[k])));
   const goal = axisFor(objective.name, {numeric: true}, rows.map((r) => r.value));
@@ -167,7 +175,8 @@ export function parallel(fig, data, objective, hpKeys, open) {
     ctx.textBaseline = "top";
     ctx.fillText(String(bottom).slice(0, 14), xs[i], frame.y0 + 22);
   });
-  fig.note.textContent = rows.length < all.length ? `${rows.length} of ${all.length} jobs drawn (every ${step}th).` : "";
+  fig.note.textContent = rows.length < all.length
+    ? `${rows.length} of ${all.length} jobs drawn: the best ${BEST_LINES} and an even sample of the rest by rank.` : "";
   fig.hits = [];
   const drawn = rows.length <= POINTS_IN_DOM
     ? rows.map(({job, value}) => ({job: job.id, values: [...names.map((k) => job.hp[k] ?? null), value]})) : [];
@@ -191,7 +200,7 @@ export function scatter(fig, data, objective, name, info, open) {
   const keep = rows.length <= POINTS_IN_DOM, many = rows.length > 20000;
   const buckets = Array.from({length: BUCKETS}, () => []);
   let nonFinite = 0;
-  const size = many ? 1.5 : 3;
+  const size = many ? 2 : 3;
   for (const {job, value} of rows) {
     const v = job.hp[name];
     // Categories spread a little sideways, the same way on every refresh.
@@ -203,12 +212,7 @@ export function scatter(fig, data, objective, name, info, open) {
     buckets[Math.min(BUCKETS - 1, Math.floor(tone(value) * BUCKETS))].push(px, py);
     if (!many) hits.push({px, py, job: job.id, label: `${job.id}: ${name}=${show(v)}, ${objective.name}=${num(value)}`});
   }
-  buckets.forEach((xy, b) => {
-    ctx.fillStyle = color((b + 0.5) / BUCKETS, 0.7);
-    ctx.beginPath();
-    for (let i = 0; i < xy.length; i += 2) ctx.rect(xy[i] - size / 2, xy[i + 1] - size / 2, size, size);
-    ctx.fill();
-  });
+  dots(ctx, frame, buckets.map((xy, b) => ({xy, rgb: rgb((b + 0.5) / BUCKETS), alpha: 0.7})), size);
   nonFiniteNote(fig, nonFinite);
   fig.hits = hits;
   expose(fig, points, {hyperparameter: name}, rows.length);
