@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import random
 import secrets
@@ -27,6 +28,15 @@ _EMPTY = Snapshot()
 _thread_rng = threading.local()
 # A generated id collides with probability ~n²/2⁶⁵; a collision only costs a retry.
 _CLAIM_TRIES = 3
+
+
+class _Needs(enum.Enum):
+    """What :meth:`Jobs._claim_in_steps` answers when the claim must be made in one transaction."""
+
+    TRANSACTION = enum.auto()
+
+
+_IN_A_TRANSACTION = _Needs.TRANSACTION
 
 
 def new_job_id() -> str:
@@ -229,8 +239,14 @@ class Jobs:
         """Hand out the next job (API.md "nextjob"), RUNNING; ``None`` if there is none.
 
         In one transaction: nothing if the experiment is DONE; else the oldest
-        queued job; else whatever the scheduler decides.
+        queued job; else whatever the scheduler decides. On PostgreSQL, a
+        scheduler that looks at no other job (random search, manual) claims in
+        steps of one statement each instead (:meth:`_claim_in_steps`).
         """
+        if not self._store.is_sqlite:
+            found = self._claim_in_steps(user_id, experiment, worker, heartbeat)
+            if not isinstance(found, _Needs):
+                return found
         for attempt in range(_CLAIM_TRIES):
             try:
                 with self._store.write() as conn:
@@ -239,6 +255,60 @@ class Jobs:
                 if attempt == _CLAIM_TRIES - 1:
                     raise
         return None
+
+    def _claim_in_steps(
+        self, user_id: int, name: str, worker: str | None, heartbeat: float | None
+    ) -> JobRow | _Needs | None:
+        """The claim as up to three statements, each a transaction by itself; or :data:`_IN_A_TRANSACTION`.
+
+        Each step is atomic on its own: reading the experiment, taking the
+        oldest queued job (``FOR UPDATE SKIP LOCKED``: two workers never take
+        one job), inserting the new RUNNING job. Nothing between them needs a
+        transaction: under READ COMMITTED, a transaction holding the three
+        would see no more (the experiment row is not locked, so a change of
+        status is seen by the next claim either way), and it would cost a
+        BEGIN and a COMMIT round trip, two of five. Schedulers that need
+        the population, or decisions that change the experiment (events,
+        DONE), return :data:`_IN_A_TRANSACTION` and are made in one.
+        """
+        with self._store.autocommit() as conn:
+            exp = self._experiment(conn, user_id, name)
+            scheduler = load_scheduler(exp.scheduler, exp.params)
+            if scheduler.needs_population:
+                return _IN_A_TRANSACTION
+            if exp.status == "DONE":
+                return None
+            max_run_time = json.loads(exp.options).get("maxRunTime") if heartbeat is None else None
+            row = store_jobs.claim_queued(conn, exp.id, worker, heartbeat, max_run_time)
+            if row is not None:
+                return row
+            decision = scheduler.decide(_EMPTY, _fresh_rng())
+            if decision.events or decision.experiment_done:
+                return _IN_A_TRANSACTION
+            new = decision.job
+            if new is None:
+                return None
+            for attempt in range(_CLAIM_TRIES):
+                try:
+                    return store_jobs.insert(
+                        conn,
+                        exp.id,
+                        new_job_id(),
+                        "RUNNING",
+                        dumps(new.hyperparameters),
+                        dumps(new.results),
+                        worker=worker,
+                        heartbeat=heartbeat,
+                        max_run_time=max_run_time,
+                        member=new.member,
+                        generation=new.generation,
+                        parent=new.parent,
+                        attempt=new.attempt,
+                    )
+                except IntegrityError:  # the random id was taken: draw another
+                    if attempt == _CLAIM_TRIES - 1:
+                        raise
+            return None
 
     def _claim(
         self, conn: Connection, user_id: int, name: str, worker: str | None, heartbeat: float | None
