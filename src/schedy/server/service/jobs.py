@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from schedy.errors import DefinitionError
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.schedulers.base import JobView, Scheduler, Snapshot
-from schedy.server.schedulers.registry import load_scheduler
+from schedy.server.schedulers.registry import SCHEDULERS, load_scheduler
 from schedy.server.store import Store
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
@@ -37,6 +37,14 @@ class _Needs(enum.Enum):
 
 
 _IN_A_TRANSACTION = _Needs.TRANSACTION
+
+
+def _simple_schedulers() -> tuple[str, ...]:
+    return tuple(name for name, cls in SCHEDULERS.items() if not cls.needs_population)
+
+
+#: Schedulers whose claims need no transaction (they look at no other job).
+_SIMPLE = _simple_schedulers()
 
 
 def new_job_id() -> str:
@@ -259,29 +267,47 @@ class Jobs:
     def _claim_in_steps(
         self, user_id: int, name: str, worker: str | None, heartbeat: float | None
     ) -> JobRow | _Needs | None:
-        """The claim as up to three statements, each a transaction by itself; or :data:`_IN_A_TRANSACTION`.
+        """The claim as one or two statements, each a transaction by itself; or :data:`_IN_A_TRANSACTION`.
 
-        Each step is atomic on its own: reading the experiment, taking the
-        oldest queued job (``FOR UPDATE SKIP LOCKED``: two workers never take
-        one job), inserting the new RUNNING job. Nothing between them needs a
-        transaction: under READ COMMITTED, a transaction holding the three
-        would see no more (the experiment row is not locked, so a change of
-        status is seen by the next claim either way), and it would cost a
-        BEGIN and a COMMIT round trip, two of five. Schedulers that need
-        the population, or decisions that change the experiment (events,
-        DONE), return :data:`_IN_A_TRANSACTION` and are made in one.
+        Each step is atomic on its own: reading the experiment while taking
+        its oldest queued job if it has one (``FOR UPDATE SKIP LOCKED``: two
+        workers never take one job); inserting the new RUNNING job when the
+        queue is empty. (A worker without heartbeats reads the experiment and
+        probes its queue first: its lease depends on the experiment.)
+        Nothing between the steps needs a transaction: under READ COMMITTED,
+        one holding them would see no more (the experiment row is not
+        locked, so a change of status is seen by the next claim either way; a
+        job queued just after the first step is the next claim's), and it
+        would cost a BEGIN and a COMMIT round trip. Schedulers that need the
+        population, and decisions that change the experiment (events, DONE),
+        return :data:`_IN_A_TRANSACTION` and are made in one.
         """
         with self._store.autocommit() as conn:
-            exp = self._experiment(conn, user_id, name)
+            if heartbeat is not None:
+                # The experiment and, when it has one, a queued job: one statement.
+                claimed = store_jobs.claim_by_name(conn, user_id, name, worker, heartbeat, _SIMPLE)
+                if claimed is None:
+                    raise NotFound(f"Experiment '{name}' does not exist.")
+                exp, row = claimed
+                if row is not None:
+                    return row
+                queued = False
+            else:
+                # Without heartbeats the lease comes from the experiment's maxRunTime: read it first.
+                found = store_jobs.experiment_and_queue(conn, user_id, name)
+                if found is None:
+                    raise NotFound(f"Experiment '{name}' does not exist.")
+                exp, queued = found
             scheduler = load_scheduler(exp.scheduler, exp.params)
             if scheduler.needs_population:
                 return _IN_A_TRANSACTION
             if exp.status == "DONE":
                 return None
             max_run_time = json.loads(exp.options).get("maxRunTime") if heartbeat is None else None
-            row = store_jobs.claim_queued(conn, exp.id, worker, heartbeat, max_run_time)
-            if row is not None:
-                return row
+            if queued:  # else an empty queue costs no statement
+                row = store_jobs.claim_queued(conn, exp.id, worker, heartbeat, max_run_time)
+                if row is not None:
+                    return row
             decision = scheduler.decide(_EMPTY, _fresh_rng())
             if decision.events or decision.experiment_done:
                 return _IN_A_TRANSACTION

@@ -13,7 +13,8 @@ from schedy.server.store.engine import db_now
 from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiment_events, experiments, jobs
 
-_COLUMNS = (
+#: The columns of an experiment row, in :class:`ExperimentRecord`'s order.
+COLUMNS = (
     experiments.c.id,
     experiments.c.name,
     experiments.c.status,
@@ -61,7 +62,7 @@ def get_record(conn: Connection, owner_id: int, name: str, *, lock: bool = False
 @cache
 def _get_statement(lock: bool) -> Select[Any]:
     # Built once: this lookup starts every request on an experiment.
-    query = select(*_COLUMNS).where(
+    query = select(*COLUMNS).where(
         experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name")
     )
     return query.with_for_update() if lock else query
@@ -121,7 +122,7 @@ def delete_named(conn: Connection, owner_id: int, name: str) -> bool:
 
 def page(conn: Connection, owner_id: int, after_id: int | None, limit: int) -> list[ExperimentRow]:
     """Up to ``limit`` experiments of the owner with id > ``after_id``, by id."""
-    query = select(*_COLUMNS).where(experiments.c.owner_id == owner_id)
+    query = select(*COLUMNS).where(experiments.c.owner_id == owner_id)
     if after_id is not None:
         query = query.where(experiments.c.id > after_id)
     return list(conn.execute(query.order_by(experiments.c.id).limit(limit)))

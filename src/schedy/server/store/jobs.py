@@ -25,18 +25,24 @@ from sqlalchemy import (
     Float,
     Insert,
     Select,
+    Text,
     Update,
+    any_,
     bindparam,
     case,
     delete,
     or_,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from schedy.server.store.compiled import compiled, fetch_all, fetch_one, run
 from schedy.server.store.dialect import insert_ignore
 from schedy.server.store.engine import db_now
+from schedy.server.store.experiments import COLUMNS as EXPERIMENT_COLUMNS
+from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiments, jobs
 
@@ -136,7 +142,7 @@ def _group(status: str) -> str:
     return DONE if status in FINISHED else status
 
 
-def queue_head(experiment_id: int | BindParameter[Any]) -> Select[tuple[int]]:
+def queue_head(experiment_id: int | ColumnElement[Any]) -> Select[tuple[int]]:
     """The pk of the next queued job, locked and skipping jobs locked by other claims.
 
     It walks the queue index ``(experiment_id, status, priority, pk)`` in
@@ -152,10 +158,36 @@ def queue_head(experiment_id: int | BindParameter[Any]) -> Select[tuple[int]]:
 
 
 @cache
-def _claim_statement() -> Update:
+def _experiment_and_queue_statement() -> Select[Any]:
+    # The queue's head, ordered as the queue index: a generic plan of a bare
+    # EXISTS filters every job of the table instead (BENCH.md's planner trap).
+    head = (
+        select(jobs.c.pk)
+        .where(jobs.c.experiment_id == experiments.c.id, jobs.c.status == QUEUED)
+        .order_by(jobs.c.priority, jobs.c.pk)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*EXPERIMENT_COLUMNS, head).where(
+        experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name")
+    )
+
+
+def experiment_and_queue(conn: Connection, owner_id: int, name: str) -> tuple[ExperimentRecord, bool] | None:
+    """The experiment ``name`` of ``owner_id`` and whether any of its jobs is QUEUED; ``None`` if no such experiment.
+
+    One statement (a probe of the queue index beside the experiment lookup):
+    a claim that finds the queue empty then goes straight to its scheduler.
+    """
+    row = fetch_one(conn, compiled(conn, _experiment_and_queue_statement), {"p_owner": owner_id, "p_name": name})
+    return None if row is None else (ExperimentRecord._make(row[:-1]), row[-1] is not None)
+
+
+def _claimed(head: Any) -> Update:
+    """The job of pk ``head`` (a subquery) made RUNNING for the claiming worker, returning :data:`COLUMNS`."""
     return (
         update(jobs)
-        .where(jobs.c.pk == queue_head(_p("experiment")).scalar_subquery())
+        .where(jobs.c.pk == head)
         .values(
             status=RUNNING,
             version=jobs.c.version + 1,
@@ -167,6 +199,51 @@ def _claim_statement() -> Update:
         )
         .returning(*COLUMNS)
     )
+
+
+@cache
+def _claim_statement() -> Update:
+    return _claimed(queue_head(_p("experiment")).scalar_subquery())
+
+
+@cache
+def _claim_by_name_statement() -> Select[Any]:
+    exp = (
+        select(*EXPERIMENT_COLUMNS)
+        .where(experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name"))
+        .cte("exp")
+    )
+    target = (
+        select(exp.c.id)
+        .where(exp.c.status != DONE, exp.c.scheduler == any_(bindparam("p_schedulers", type_=ARRAY(Text))))
+        .scalar_subquery()
+    )
+    claimed = _claimed(queue_head(target).scalar_subquery()).cte("claimed")
+    return select(*exp.c, *claimed.c).select_from(exp.outerjoin(claimed, true()))
+
+
+def claim_by_name(
+    conn: Connection, owner_id: int, name: str, worker: str | None, heartbeat: float, schedulers: tuple[str, ...]
+) -> tuple[ExperimentRecord, JobRecord | None] | None:
+    """PostgreSQL: the experiment ``name`` of ``owner_id`` and the oldest queued job claimed, in one statement.
+
+    The job is claimed (as :func:`claim_queued`, with a heartbeat lease) only
+    if the experiment is not DONE and its scheduler is one of ``schedulers``;
+    ``None`` for the job otherwise, or when no job is queued (or every queued
+    one is being claimed). ``None`` if there is no such experiment.
+    """
+    params = {
+        "p_owner": owner_id,
+        "p_name": name,
+        "p_schedulers": list(schedulers),
+        "p_worker": worker,
+        **_lease_params(heartbeat, None),
+    }
+    row = fetch_one(conn, compiled(conn, _claim_by_name_statement), params)
+    if row is None:
+        return None
+    width = len(EXPERIMENT_COLUMNS)
+    return ExperimentRecord._make(row[:width]), _record(row[width:]) if row[width] is not None else None
 
 
 def claim_queued(
