@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from schedy.errors import DefinitionError
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
-from schedy.server.schedulers.base import JobView, Scheduler, Snapshot
+from schedy.server.schedulers.base import JobView, NewJob, Scheduler, Snapshot
 from schedy.server.schedulers.registry import SCHEDULERS, load_scheduler
 from schedy.server.store import Store
 from schedy.server.store import experiments as store_experiments
@@ -316,21 +316,7 @@ class Jobs:
                 return None
             for attempt in range(_CLAIM_TRIES):
                 try:
-                    return store_jobs.insert(
-                        conn,
-                        exp.id,
-                        new_job_id(),
-                        "RUNNING",
-                        dumps(new.hyperparameters),
-                        dumps(new.results),
-                        worker=worker,
-                        heartbeat=heartbeat,
-                        max_run_time=max_run_time,
-                        member=new.member,
-                        generation=new.generation,
-                        parent=new.parent,
-                        attempt=new.attempt,
-                    )
+                    return _insert_claimed(conn, exp.id, new, worker, heartbeat, max_run_time)
                 except IntegrityError:  # the random id was taken: draw another
                     if attempt == _CLAIM_TRIES - 1:
                         raise
@@ -374,21 +360,33 @@ class Jobs:
         new = decision.job
         if new is None:
             return None
-        return store_jobs.insert(
-            conn,
-            exp.id,
-            new_job_id(),
-            "RUNNING",
-            dumps(new.hyperparameters),
-            dumps(new.results),
-            worker=worker,
-            heartbeat=heartbeat,
-            max_run_time=max_run_time,
-            member=new.member,
-            generation=new.generation,
-            parent=new.parent,
-            attempt=new.attempt,
-        )
+        return _insert_claimed(conn, exp.id, new, worker, heartbeat, max_run_time)
+
+
+def _insert_claimed(
+    conn: Connection,
+    experiment_id: int,
+    new: NewJob,
+    worker: str | None,
+    heartbeat: float | None,
+    max_run_time: float | None,
+) -> JobRow | None:
+    """The scheduler's new job, inserted RUNNING for the claiming worker under a fresh id."""
+    return store_jobs.insert(
+        conn,
+        experiment_id,
+        new_job_id(),
+        "RUNNING",
+        dumps(new.hyperparameters),
+        dumps(new.results),
+        worker=worker,
+        heartbeat=heartbeat,
+        max_run_time=max_run_time,
+        member=new.member,
+        generation=new.generation,
+        parent=new.parent,
+        attempt=new.attempt,
+    )
 
 
 def _experiment_rng(conn: Connection, exp: ExperimentRecord) -> random.Random:
