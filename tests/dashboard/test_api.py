@@ -222,6 +222,17 @@ def test_after_a_deletion_the_patched_answer_comes_out_short_of_the_total(servic
     assert jobs[4]["id"] not in fresh["jobs"]["id"]
 
 
+def test_an_experiment_made_again_under_its_name_is_read_afresh(service, api, browser):
+    fill.random_search(api, "again", 5)
+    http, _ = browser
+    assert http.get(API + "experiments/again/jobs/").json()["total"] == 5
+    assert api.delete(fill.exp_path("again")).status_code == 204
+    jobs = fill.random_search(api, "again", 3, seed=1)  # on SQLite it may get the same id
+    answer = http.get(API + "experiments/again/jobs/").json()
+    assert "patch" not in answer
+    assert sorted(answer["jobs"]["id"]) == sorted(j["id"] for j in jobs)
+
+
 def test_many_changes_since_the_kept_answer_mean_a_fresh_read(service, browser):
     fill.bulk(service.process.database_url, service.email, "churn", 100)
     http, _ = browser

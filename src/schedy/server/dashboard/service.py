@@ -59,12 +59,17 @@ def _last_activity(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) 
 
 @dataclass(frozen=True)
 class _Base:
-    """A full answer kept in the process: its ETag and text, its cursor and job count."""
+    """A full answer kept in the process: its ETag and text, its cursor and job count.
+
+    ``created_at`` tells the experiment apart from a later one that got the
+    same id (SQLite may reuse the largest id after a deletion).
+    """
 
     etag: str
     body: str
     cursor: float
     count: int
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ class Dashboard:
             if known is not None and tag in _etags(known):
                 return Table(tag, None)
             base = None if since is not None or full else self._base(int(exp.id))
+            if base is not None and base.created_at != float(exp.created_at):
+                base = None
             if base is not None and base.etag == tag:
                 return Table(tag, base.body)
             rows = None
@@ -199,7 +206,7 @@ class Dashboard:
         }
         if rows is None:
             body = columns.render_texts(header, texts, non_finite)
-            self._keep(int(exp.id), _Base(tag, body, cursor, header["total"]))
+            self._keep(int(exp.id), _Base(tag, body, cursor, header["total"], float(exp.created_at)))
             return Table(tag, body)
         changes = columns.render(header, rows)
         if base is None:
