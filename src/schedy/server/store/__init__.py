@@ -3,8 +3,9 @@
 Contract:
 
 * :class:`Store` opens transactions (:meth:`Store.write`,
-  :meth:`Store.read`); every other store function receives the open
-  connection and never commits, so a use case is one transaction.
+  :meth:`Store.read`, and :meth:`Store.autocommit` for statements atomic
+  alone); every other store function receives the open connection and
+  never commits, so a use case is one transaction.
 * Write transactions are serialised per experiment where correctness needs
   it: a claim locks the job it takes (``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL; SQLite's single writer, entered with ``BEGIN IMMEDIATE``), and
@@ -66,11 +67,13 @@ class Store:
     def autocommit(self) -> Iterator[Connection]:
         """A connection whose every statement is a transaction of its own.
 
-        For a use case that is a single statement run with
+        For a use case whose statements, run with
         :mod:`schedy.server.store.compiled` (straight on the DB-API
-        connection): no BEGIN and COMMIT around it, which on PostgreSQL are two
-        round trips of three. Anything that needs several statements to be
-        atomic uses :meth:`write`.
+        connection), are each atomic on their own and need nothing atomic
+        between them (a job update; a claim of a random search on
+        PostgreSQL): no BEGIN and COMMIT around them, which on PostgreSQL are
+        two round trips. Anything that needs several statements to be atomic
+        together uses :meth:`write`.
         """
         if self._write_lock is not None:
             # SQLite: the shared writer, outside any transaction (the driver
