@@ -182,9 +182,9 @@ def _job_answer(row: JobRow, experiment: str, status: int = 200) -> Answer:
     return Answer(status, render_job(row, experiment), etag(row.pk, row.version))
 
 
-async def _run(svc: Services, use_case: Callable[[], T]) -> T:
-    """Run a use case of the hot path: inline on SQLite, in the thread pool on PostgreSQL."""
-    if svc.store.is_sqlite:
+async def _run(svc: Services, use_case: Callable[[], T], *, quick: bool = True) -> T:
+    """Run a use case of the hot path: inline on SQLite if ``quick``, else in the thread pool."""
+    if quick and svc.store.is_sqlite:
         return use_case()
     return await run_in_threadpool(use_case)
 
@@ -228,7 +228,9 @@ async def claim_answer(
     beat = _number(options, "heartbeat", 0.001, 86_400.0)
     wait = _number(options, "wait", 0.0, svc.settings.max_wait) or 0.0
     claim = partial(svc.jobs.claim, user_id, exp, worker=worker, heartbeat=beat)
-    row = await _run(svc, claim)
+    # A PBT claim reads the whole population: not on the event loop.
+    quick = not svc.jobs.reads_population(user_id, exp)
+    row = await _run(svc, claim, quick=quick)
     if row is not None:
         return _job_answer(row, exp)
     if wait <= 0:
@@ -245,6 +247,6 @@ async def claim_answer(
             return _NO_JOB
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)
-        row = await _run(svc, claim)
+        row = await _run(svc, claim, quick=quick)
         if row is not None:
             return _job_answer(row, exp)

@@ -28,6 +28,8 @@ _EMPTY = Snapshot()
 _thread_rng = threading.local()
 # A generated id collides with probability ~n²/2⁶⁵; a collision only costs a retry.
 _CLAIM_TRIES = 3
+#: How many experiments :meth:`Jobs.reads_population` remembers (then it starts afresh).
+_POPULATIONS_KEPT = 4096
 
 
 class _Needs(enum.Enum):
@@ -84,6 +86,21 @@ class Jobs:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # (owner, experiment) → whether its last claim read the whole population.
+        self._populations: dict[tuple[int, str], bool] = {}
+
+    def reads_population(self, user_id: int, experiment: str) -> bool:
+        """Whether claims of this experiment read all its jobs (PBT), as far as this process has seen.
+
+        Such a claim may take a while on a large population: callers that
+        would run a claim on the event loop run it in a thread instead.
+        """
+        return self._populations.get((user_id, experiment), False)
+
+    def _seen(self, user_id: int, experiment: str, scheduler: Scheduler) -> None:
+        if len(self._populations) >= _POPULATIONS_KEPT:
+            self._populations.clear()
+        self._populations[(user_id, experiment)] = scheduler.needs_population
 
     @staticmethod
     def _experiment(conn: Connection, user_id: int, name: str, *, lock: bool = False) -> ExperimentRecord:
@@ -327,6 +344,7 @@ class Jobs:
     ) -> JobRow | None:
         exp = self._experiment(conn, user_id, name)
         scheduler = load_scheduler(exp.scheduler, exp.params)
+        self._seen(user_id, name, scheduler)
         if scheduler.needs_population:
             exp = self._experiment(conn, user_id, name, lock=True)
         if exp.status == "DONE":
