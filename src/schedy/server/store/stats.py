@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Float, Integer, Select, Text, bindparam, case, cast, func, literal, select
 
+from schedy.server.store.experiments import COLUMNS as EXPERIMENT_COLUMNS
 from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiments, jobs
 
@@ -122,16 +123,7 @@ def owner_experiments(conn: Connection, owner_id: int) -> list[AnyRow]:
     """Every experiment of ``owner_id``, by id, with the columns ``store.experiments.get`` reads."""
     return list(
         conn.execute(
-            select(
-                experiments.c.id,
-                experiments.c.name,
-                experiments.c.status,
-                experiments.c.scheduler,
-                experiments.c.params,
-                experiments.c.options,
-                experiments.c.created_at,
-                experiments.c.updated_at,
-            )
+            select(*EXPERIMENT_COLUMNS)
             .where(experiments.c.owner_id == owner_id)
             .order_by(experiments.c.id)
         )
