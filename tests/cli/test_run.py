@@ -148,11 +148,12 @@ def test_once_and_max_jobs_limit_the_jobs_run(cli, worker):
 
 
 def test_heartbeats_keep_a_long_job_alive(cli, worker, tmp_path):
-    # A lease is three heartbeats (0.9 s); the job runs for 2.5 s, so only
-    # heartbeats keep the service from ending it (tests/server/api/test_leases.py
+    # A lease is three heartbeats (1.5 s, so a beat may come 1 s late on a loaded
+    # machine); the job runs for 4 s, over a lease and two sweeps (1 s apart), so
+    # only heartbeats keep the service from ending it (tests/server/api/test_leases.py
     # pins that a lease without heartbeats lapses).
-    (job_id,) = _queue(cli, "exp", {"mode": "sleep", "seconds": 2.5, "flag": str(tmp_path / "flag")})
-    done = cli("run", "--heartbeat", "0.3", "--worker", "test-worker", "exp", sys.executable, worker, "%h")
+    (job_id,) = _queue(cli, "exp", {"mode": "sleep", "seconds": 4, "flag": str(tmp_path / "flag")})
+    done = cli("run", "--heartbeat", "0.5", "--worker", "test-worker", "exp", sys.executable, worker, "%h")
     assert done.returncode == 0, done.stderr
     job = _jobs(cli, "exp")[job_id]
     assert (job.status, job.worker, job.end_reason) == ("DONE", "test-worker", "reported")

@@ -35,11 +35,14 @@ def test_silent_worker_loses_its_job_which_ends_crashed(api):
 def test_heartbeats_keep_the_job(api):
     api.create_experiment("beating")
     api.add_job("beating")
-    job = api.request("POST", "experiments/beating/nextjob/", {"heartbeat": 0.3}).json()
-    deadline = time.monotonic() + 0.3 * LEASE_BEATS + 2.5
+    # A lease of 1.5 s renewed every 0.1 s: a beat may come 1.4 s late on a loaded machine. The
+    # test lasts over a lease and two sweeps (1 s apart), so without the beats the job would end.
+    interval = 0.5
+    job = api.request("POST", "experiments/beating/nextjob/", {"heartbeat": interval}).json()
+    deadline = time.monotonic() + interval * LEASE_BEATS + 2.5
     while time.monotonic() < deadline:
         assert api.http.post(f"experiments/beating/jobs/{job['id']}/heartbeat/").status_code == 200
-        time.sleep(0.15)
+        time.sleep(0.1)
     assert api.http.get(f"experiments/beating/jobs/{job['id']}/").json()["status"] == "RUNNING"
 
 
