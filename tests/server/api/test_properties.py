@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 QUICK, SLOW = 8, 200
@@ -55,13 +55,21 @@ ETAG_STEPS = st.lists(
 )
 
 
-def _etag_protocol_matches_the_model(api, steps: list[tuple[str, int]]) -> None:
+# Two workers read the job; the first writes; the second's write is stale (a heartbeat in
+# between changes nothing). Hypothesis' few derandomized default examples may not draw one.
+STALE_WRITE = [("read", 0), ("read", 1), ("write", 0), ("heartbeat", 0), ("write", 1)]
+
+
+def _etag_protocol_matches_the_model(api, steps: list[tuple[str, int]]) -> int:
+    """Play ``steps``, checking every answer against the model; return how many stale writes were refused."""
     exp = _new_experiment(api)
     created = api.request("POST", exp + "jobs/", {"status": "RUNNING", "results": {"v": 0}})
     assert created.status_code == 201
     job = f"{exp}jobs/{created.json()['id']}/"
     version = 0  # successful writes so far: the model of the job
     value = 0
+    current = created.headers["etag"]  # the job's ETag now
+    refused = 0
     seen: dict[int, int] = {}  # client → the version its ETag names
     etags: dict[int, str] = {}
     for n, (action, client) in enumerate(steps, start=1):
@@ -70,6 +78,7 @@ def _etag_protocol_matches_the_model(api, steps: list[tuple[str, int]]) -> None:
             assert answer.status_code == 200
             assert answer.json()["results"] == {"v": value}
             etags[client], seen[client] = answer.headers["etag"], version
+            assert answer.headers["etag"] == current
         elif action == "heartbeat":
             assert api.http.post(job + "heartbeat/").status_code == 200
         elif client in etags:
@@ -80,9 +89,14 @@ def _etag_protocol_matches_the_model(api, steps: list[tuple[str, int]]) -> None:
                 assert answer.status_code == 200, answer.text
                 version, value = version + 1, n
                 etags[client], seen[client] = answer.headers["etag"], version
+                current = answer.headers["etag"]
             else:
                 assert answer.status_code == 412, f"a stale ETag was accepted: {answer.text}"
+                refused += 1
+                after = api.http.get(job)  # the refused write changed nothing
+                assert (after.json()["results"], after.headers["etag"]) == ({"v": value}, current)
     assert api.http.get(job).json()["results"] == {"v": value}
+    return refused
 
 
 def _concurrent_increments_are_never_lost(api, clients: int, increments: int) -> None:
@@ -123,10 +137,15 @@ def _concurrent_increments_are_never_lost(api, clients: int, increments: int) ->
 def test_if_match_succeeds_exactly_when_nobody_wrote_since_the_read(api, examples):
     @_settings(examples)
     @given(steps=ETAG_STEPS)
+    @example(steps=STALE_WRITE)
     def check(steps: list[tuple[str, int]]) -> None:
         _etag_protocol_matches_the_model(api, steps)
 
     check()
+
+
+def test_a_stale_write_is_refused_with_412_and_leaves_the_job_unchanged(api):
+    assert _etag_protocol_matches_the_model(api, STALE_WRITE) == 1
 
 
 @pytest.mark.parametrize("examples", [QUICK, pytest.param(SLOW, marks=pytest.mark.slow)])
