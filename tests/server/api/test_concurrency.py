@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from schedy.testing import ServiceProcess
 
 WORKERS = 16
 JOBS = 2000
+# A worker's loop fails after this long, well before pytest's 600 s timeout would stop it without a word.
+WORKER_SECONDS = 300
 
 
 @pytest.fixture
@@ -32,9 +35,18 @@ def _session(url: str, email: str, token: str) -> httpx.Client:
 
 
 def _work(client: httpx.Client, exp: str, use_get: bool, limit: int | None) -> list[str]:
-    """Claim and finish jobs until none is left (or ``limit`` is reached)."""
+    """Claim and finish jobs until none is left (or ``limit`` is reached).
+
+    Bounded: a claim that hands a job out again, or a queue that never runs
+    dry, fails the test with what went wrong instead of looping until the
+    timeout.
+    """
     done: list[str] = []
+    seen: set[str] = set()
+    deadline = time.monotonic() + WORKER_SECONDS
     while limit is None or len(done) < limit:
+        if time.monotonic() > deadline:
+            pytest.fail(f"a worker was still claiming after {WORKER_SECONDS} s ({len(done)} jobs finished)")
         if use_get:  # the 0.1.0b6 client: GET nextjob, then PUT RUNNING with If-Match
             answer = client.get(f"{exp}nextjob/")
             if answer.status_code == 204:
@@ -53,6 +65,9 @@ def _work(client: httpx.Client, exp: str, use_get: bool, limit: int | None) -> l
         assert answer.status_code == 200, answer.text
         job = answer.json()
         assert job["status"] == "RUNNING"
+        assert job["id"] not in seen, f"job {job['id']} was handed to the same worker twice"
+        if len(done) >= JOBS:
+            pytest.fail(f"a worker finished all {JOBS} jobs queued and was handed one more: claims repeat")
         finished = client.put(
             f"{exp}jobs/{job['id']}/",
             json={"status": "DONE", "hyperparameters": job["hyperparameters"], "results": {"by": id(client)}},
@@ -61,6 +76,7 @@ def _work(client: httpx.Client, exp: str, use_get: bool, limit: int | None) -> l
         # A job handed to two workers would fail here for one of them.
         assert finished.status_code == 200, finished.text
         done.append(job["id"])
+        seen.add(job["id"])
     return done
 
 
