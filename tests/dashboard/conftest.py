@@ -2,6 +2,10 @@
 
 Playwright's own browser download is never used: the tests launch
 ``/usr/bin/chromium`` (``.ci/run`` installs Debian's ``chromium``).
+
+The tests take screenshots; they replace the tracked ``docs/screenshots/*.png``
+only on request, with ``SCHEDY_SCREENSHOTS=1``, and otherwise go to each
+test's temporary directory.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: ``docs/screenshots/`` with ``SCHEDY_SCREENSHOTS=1``, else ``tmp_path``."""
+    if os.environ.get("SCHEDY_SCREENSHOTS") == "1":
+        return SCREENSHOTS
+    return tmp_path / "screenshots"
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,13 @@
 One SQLite service for the module (the browser talks HTTP to the same routes
 on either backend; the endpoints and their SQL are tested on both in
 test_api.py and test_store_stats.py). Pages poll every 300 ms (``?poll=``).
+
+The module's data (Alice's and Bob's experiments) is made once and no test
+changes it: a test that adds, changes or deletes anything does so as a user
+of its own (the ``mine`` fixture), so the tests pass in any order.
+
+Screenshots for the docs: run with ``SCHEDY_SCREENSHOTS=1`` to rewrite
+``docs/screenshots/*.png``; otherwise they are saved under ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +27,6 @@ import pytest
 
 from schedy.testing import Credentials, ServiceProcess
 from tests.dashboard import fill
-from tests.dashboard.conftest import SCREENSHOTS
 
 POLL = 300
 
@@ -39,13 +46,17 @@ class Dash:
         return f"{self.process.url}?poll={POLL}{fragment}"
 
     def all_jobs(self, name: str) -> list[dict[str, Any]]:
-        jobs, params = [], {"limit": 5000}
-        while True:
-            page = json.loads(self.api.get(fill.exp_path(name) + "jobs/", params=params).text)
-            jobs += page["items"]
-            if page["next"] is None:
-                return jobs
-            params["start"] = page["next"]
+        return all_jobs(self.api, name)
+
+
+def all_jobs(api: httpx.Client, name: str) -> list[dict[str, Any]]:
+    jobs, params = [], {"limit": 5000}
+    while True:
+        page = json.loads(api.get(fill.exp_path(name) + "jobs/", params=params).text)
+        jobs += page["items"]
+        if page["next"] is None:
+            return jobs
+        params["start"] = page["next"]
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +97,36 @@ def alice_page(chromium: Any, dash: Dash) -> Iterator[Any]:
     page.context.close()
 
 
+@dataclass
+class Mine:
+    """A user of the test's own, its API client, and a page logged in as it."""
+
+    user: Credentials
+    api: httpx.Client
+    page: Any
+
+
+@pytest.fixture
+def mine(chromium: Any, dash: Dash) -> Iterator[Mine]:
+    """For a test that adds or changes data: a fresh user, so the module's data stays as made."""
+    user = dash.process.new_user()
+    api = fill.client(user)
+    page = log_in(chromium, dash, user)
+    yield Mine(user, api, page)
+    assert page.errors == []
+    page.context.close()
+    api.close()
+
+
 def points(page: Any, selector: str) -> list[Any]:
     page.wait_for_selector(f"{selector}[data-count]")
     return json.loads(page.get_attribute(selector, "data-points"))
 
 
-def shot(page: Any, name: str, height: int = 900) -> None:
-    """Save what the viewport shows (its top ``height`` pixels) for the docs."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), clip={"x": 0, "y": 0, "width": 1280, "height": height})
+def shot(page: Any, directory: Path, name: str, height: int = 900) -> None:
+    """Save what the viewport shows (its top ``height`` pixels): the docs' pictures (see ``screenshots``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(directory / name), clip={"x": 0, "y": 0, "width": 1280, "height": height})
 
 
 def visible_column(page: Any, label: str) -> list[str]:
@@ -111,7 +143,7 @@ def open_experiment(page: Any, dash: Dash, name: str) -> None:
 # --- logging in and the experiment list --------------------------------------------------------
 
 
-def test_login_shows_my_experiments_with_counts_and_best_and_not_others(chromium, dash, alice_page):
+def test_login_shows_my_experiments_with_counts_and_best_and_not_others(chromium, dash, alice_page, screenshots):
     page = alice_page
     page.wait_for_selector("table.experiments tr[data-experiment]")
     names = page.locator("table.experiments tr[data-experiment] a.name").all_inner_texts()
@@ -130,7 +162,7 @@ def test_login_shows_my_experiments_with_counts_and_best_and_not_others(chromium
     session = next(c for c in page.context.cookies() if c["name"] == "schedy_session")
     assert session["httpOnly"]
     assert session["sameSite"] == "Strict"
-    shot(page, "experiments.png", height=260)
+    shot(page, screenshots, "experiments.png", height=260)
     # Bob sees his own experiment only, and Alice's are not found even by URL.
     bob = log_in(chromium, dash, dash.bob)
     bob.wait_for_selector("table.experiments tr[data-experiment]")
@@ -191,7 +223,7 @@ def _loss(job: dict[str, Any]) -> Any:
     return value if math.isfinite(value) else ("NaN" if math.isnan(value) else "Infinity")
 
 
-def test_every_plot_draws_the_jobs_data(dash, alice_page):
+def test_every_plot_draws_the_jobs_data(dash, alice_page, screenshots):
     page = alice_page
     open_experiment(page, dash, "mnist-random")
     done = [j for j in dash.random if j["status"] == "DONE"]
@@ -235,13 +267,13 @@ def test_every_plot_draws_the_jobs_data(dash, alice_page):
                 ctx.getImageData(Math.round(p.px * ratio), Math.round(p.py * ratio), 1, 1).data[3] === 0).length;
         }""")
         assert unpainted == 0, kind
-    shot(page, "experiment.png", height=560)
+    shot(page, screenshots, "experiment.png", height=560)
 
 
-def test_parallel_coordinates_of_thousands_of_jobs_keep_the_best_and_a_sample_of_the_rest(dash, alice_page):
-    fill.bulk(dash.process.database_url, dash.alice.email, "wide", 6000)
-    jobs = dash.all_jobs("wide")
-    page = alice_page
+def test_parallel_coordinates_of_thousands_of_jobs_keep_the_best_and_a_sample_of_the_rest(dash, mine):
+    fill.bulk(dash.process.database_url, mine.user.email, "wide", 6000)
+    jobs = all_jobs(mine.api, "wide")
+    page = mine.page
     open_experiment(page, dash, "wide")
     fig = 'figure[data-plot="parallel"]'
     assert page.get_attribute(fig, "data-count") == "4000"
@@ -266,7 +298,7 @@ def test_choosing_another_objective_redraws_and_is_remembered(dash, alice_page):
     page.evaluate("() => localStorage.clear()")
 
 
-def test_pbt_lineage_and_the_schedule_of_the_best_member(dash, alice_page):
+def test_pbt_lineage_and_the_schedule_of_the_best_member(dash, alice_page, screenshots):
     page = alice_page
     open_experiment(page, dash, "toy-pbt")
     jobs = {j["id"]: j for j in dash.all_jobs("toy-pbt")}
@@ -286,14 +318,14 @@ def test_pbt_lineage_and_the_schedule_of_the_best_member(dash, alice_page):
     assert [s["hyperparameters"] for s in schedule] == [jobs[i]["hyperparameters"] for i in path]
     assert page.input_value("select[name=objective]") == "Q"  # PBT's declared objective
     page.locator('figure[data-plot="lineage"]').scroll_into_view_if_needed()
-    shot(page, "pbt.png")
+    shot(page, screenshots, "pbt.png")
 
 
 # --- live updates -----------------------------------------------------------------------------
 
 
-def test_a_job_finishing_shows_up_without_reloading_the_page(dash, alice_page):
-    api = dash.api
+def test_a_job_finishing_shows_up_without_reloading_the_page(dash, mine):
+    api = mine.api
     fill.put(api, fill.exp_path("live"), {"scheduler": {"Manual": None}})
     for x in (1, 2):
         body = {"status": "DONE", "hyperparameters": {"x": x}, "results": {"loss": x / 10}}
@@ -301,7 +333,7 @@ def test_a_job_finishing_shows_up_without_reloading_the_page(dash, alice_page):
     api.post(fill.exp_path("live") + "jobs/", content=json.dumps({"hyperparameters": {"x": 3}}))
     claimed = api.get(fill.exp_path("live") + "nextjob/")
     assert claimed.status_code == 200
-    page = alice_page
+    page = mine.page
     open_experiment(page, dash, "live")
     page.evaluate("() => { window.notReloaded = true; }")
     assert page.get_attribute('.exp-header .chip[data-status="RUNNING"]', "data-count") == "1"
@@ -317,14 +349,14 @@ def test_a_job_finishing_shows_up_without_reloading_the_page(dash, alice_page):
     assert page.evaluate("() => window.notReloaded") is True
 
 
-def test_reopening_a_changed_experiment_shows_every_change(dash, alice_page):
-    api = dash.api
+def test_reopening_a_changed_experiment_shows_every_change(dash, mine):
+    api = mine.api
     fill.put(api, fill.exp_path("reopen"), {"scheduler": {"Manual": None}})
     made = [
         api.post(fill.exp_path("reopen") + "jobs/", content=json.dumps({"hyperparameters": {"x": x}})).json()
         for x in range(6)
     ]
-    page = alice_page
+    page = mine.page
     open_experiment(page, dash, "reopen")  # the service keeps this full answer
     assert page.get_attribute("table.jobs", "data-rows") == "6"
     page.goto(dash.url("#/"))  # stop its polling: a page that reloads the experiment renews the kept answer
@@ -373,29 +405,31 @@ def test_job_page_shows_the_job_and_its_lineage(dash, alice_page):
     page.wait_for_selector(f'h1:has-text("Job {job["parent"]}")')
 
 
-def test_requeue_a_crashed_job_and_delete_a_job_after_confirming(dash, alice_page):
-    page = alice_page
-    crashed = next(j for j in dash.random if j["status"] == "CRASHED")
+def test_requeue_a_crashed_job_and_delete_a_job_after_confirming(dash, mine, screenshots):
+    # The same search as the module's (the same seed), shorter: this test changes it.
+    made = fill.random_search(mine.api, "mnist-random", 40)
+    api, page = mine.api, mine.page
+    crashed = next(j for j in made if j["status"] == "CRASHED")
     page.goto(dash.url(f"#/e/mnist-random/j/{crashed['id']}"))
     page.wait_for_selector("body[data-ready=true] [data-action=requeue]")
-    shot(page, "job.png", height=640)
+    shot(page, screenshots, "job.png", height=640)
     page.click("[data-action=requeue]")
     page.wait_for_selector("h1 .badge.status-QUEUED")
-    assert dash.api.get(fill.exp_path("mnist-random") + f"jobs/{crashed['id']}/").json()["status"] == "QUEUED"
+    assert api.get(fill.exp_path("mnist-random") + f"jobs/{crashed['id']}/").json()["status"] == "QUEUED"
     assert page.locator("[data-action=requeue]").count() == 0
 
-    victim = next(j for j in dash.random if j["status"] == "DONE" and j["id"] != crashed["id"])
+    victim = next(j for j in made if j["status"] == "DONE" and j["id"] != crashed["id"])
     page.goto(dash.url(f"#/e/mnist-random/j/{victim['id']}"))
     page.wait_for_selector("body[data-ready=true] [data-action=delete]")
     page.click("[data-action=delete]")
     page.click("dialog.confirm button[value=cancel]")
-    assert dash.api.get(fill.exp_path("mnist-random") + f"jobs/{victim['id']}/").status_code == 200
+    assert api.get(fill.exp_path("mnist-random") + f"jobs/{victim['id']}/").status_code == 200
     page.click("[data-action=delete]")
     assert victim["id"] in page.inner_text("dialog.confirm")
     page.click("dialog.confirm button[data-confirm]")
     page.wait_for_selector("body[data-page=experiment] table.jobs tr[data-job]")
-    assert dash.api.get(fill.exp_path("mnist-random") + f"jobs/{victim['id']}/").status_code == 404
-    page.wait_for_function("() => document.querySelector('table.jobs').dataset.rows === '299'")
+    assert api.get(fill.exp_path("mnist-random") + f"jobs/{victim['id']}/").status_code == 404
+    page.wait_for_function(f"() => document.querySelector('table.jobs').dataset.rows === '{len(made) - 1}'")
 
 
 def test_a_job_with_non_finite_results_shows_them(dash, alice_page):
@@ -407,14 +441,14 @@ def test_a_job_with_non_finite_results_shows_them(dash, alice_page):
     points(page, 'figure[data-plot="job-curve"]')
 
 
-def test_mark_an_experiment_done_and_running_again(dash, alice_page):
-    page = alice_page
-    fill.put(dash.api, fill.exp_path("to-mark"), {"scheduler": {"Manual": None}})
+def test_mark_an_experiment_done_and_running_again(dash, mine):
+    page, api = mine.page, mine.api
+    fill.put(api, fill.exp_path("to-mark"), {"scheduler": {"Manual": None}})
     page.goto(dash.url("#/e/to-mark"))
     page.click("[data-action=mark-DONE]")
     page.wait_for_selector("h1 .badge.status-DONE")
-    assert dash.api.get(fill.exp_path("to-mark")).json()["status"] == "DONE"
-    assert dash.api.get(fill.exp_path("to-mark") + "nextjob/").status_code == 204
+    assert api.get(fill.exp_path("to-mark")).json()["status"] == "DONE"
+    assert api.get(fill.exp_path("to-mark") + "nextjob/").status_code == 204
     page.click("[data-action=mark-RUNNING]")
     page.wait_for_selector("h1 .badge.status-RUNNING")
-    assert dash.api.get(fill.exp_path("to-mark")).json()["status"] == "RUNNING"
+    assert api.get(fill.exp_path("to-mark")).json()["status"] == "RUNNING"
