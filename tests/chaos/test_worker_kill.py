@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import Counter
 from contextlib import closing
 from datetime import datetime
 
@@ -90,9 +91,27 @@ def test_killed_workers_jobs_end_within_the_lease_and_their_retries_finish_elsew
                 worker.stop()
 
 
+def _all_jobs(http, exp: str) -> list[dict]:
+    items: list[dict] = []
+    params: dict = {"limit": 1000}
+    while True:
+        page = http.get(exp + "jobs/", params=params).json()
+        items += page["items"]
+        if page["next"] is None:
+            return items
+        params["start"] = page["next"]
+
+
 @pytest.mark.slow
 def test_workers_killed_at_random_moments_leave_no_job_running_and_every_job_finishes(service):
-    """Waves of kill -9 at random moments (mid-job, between jobs, mid-request); every job ends DONE in the end."""
+    """Waves of kill -9 at random moments (mid-job, between jobs, mid-request); every job ends DONE in the end.
+
+    Each job is a chain of attempts: a retry is queued only when the attempt
+    before it was ended by its lease, so once every chain has its DONE
+    attempt, and every worker is gone, its leases lapsed and a sweep ran,
+    nothing may be left RUNNING (a lease never swept) or QUEUED (a retry of a
+    job that had finished): every other attempt is CRASHED by its lease.
+    """
     rng = random.Random(20261127)
     name = f"chaos-waves-{uuid.uuid4().hex[:8]}"
     jobs = 60
@@ -118,30 +137,30 @@ def test_workers_killed_at_random_moments_leave_no_job_running_and_every_job_fin
                 started += [w for w in workers if w not in started]
 
             def finished() -> list[dict] | None:
-                items = []
-                params: dict = {"limit": 1000}
-                while True:
-                    page = http.get(exp + "jobs/", params=params).json()
-                    items += page["items"]
-                    if page["next"] is None:
-                        break
-                    params["start"] = page["next"]
+                items = _all_jobs(http, exp)
                 by_i: dict[int, list[dict]] = {}
                 for job in items:
                     by_i.setdefault(job["hyperparameters"]["i"], []).append(job)
                 done = all(any(j["status"] == "DONE" for j in chain) for chain in by_i.values())
                 return items if done and len(by_i) == jobs else None
 
-            items = poll(finished, timeout=300, what="every job finished", interval=1.0)
+            poll(finished, timeout=300, what="every job finished", interval=1.0)
         finally:
             for worker in started:
                 worker.stop()
         assert killed >= 8
-        # Every job that did not finish was ended by its lease, and retried until one attempt finished.
-        assert {j["status"] for j in items} <= {"DONE", "CRASHED", "RUNNING", "QUEUED"}
+        # No worker is left; any lease still held lapses and is swept within this.
+        time.sleep(LEASE + SWEEP + SLACK)
+        items = _all_jobs(http, exp)
+        statuses = Counter(j["status"] for j in items)
+        assert statuses["RUNNING"] == 0, f"jobs left RUNNING after their leases lapsed: {statuses}"
+        assert statuses["QUEUED"] == 0, f"retries queued for jobs that had finished: {statuses}"
+        assert set(statuses) <= {"DONE", "CRASHED"}
+        assert statuses["DONE"] == jobs
+        # Every attempt that did not finish was ended by its lease, and retried until one attempt finished.
         for job in items:
             if job["status"] == "CRASHED":
-                assert job["endReason"] == "lease-expired"
+                assert job["endReason"] == "lease-expired", job
         chains: dict[int, list[dict]] = {}
         for job in items:
             chains.setdefault(job["hyperparameters"]["i"], []).append(job)
