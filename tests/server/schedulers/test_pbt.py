@@ -203,7 +203,7 @@ def test_pbt_is_registered_under_its_wire_name() -> None:
     scheduler = parse_scheduler({"PBT": {"objective": "min", "qualityResultName": "loss"}})
     assert SCHEDULERS["PBT"] is PBT
     assert isinstance(scheduler, PBT)
-    assert PBT.needs_population
+    assert PBT.reads_history
 
 
 def test_parameters_round_trip_through_the_wire() -> None:

@@ -20,6 +20,7 @@ from schedy.server.api.middleware import BodyLimit, RawPathRouting
 from schedy.server.dashboard import routes as dashboard
 from schedy.server.security import new_jwt_secret
 from schedy.server.service.auth import Auth
+from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
 from schedy.server.service.leases import Leases
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         auth=Auth(store, secret, settings.jwt_ttl),
         experiments=Experiments(store),
         jobs=Jobs(store),
+        claims=Claims(store),
     )
     problems.install(app)
     docs.install(app)

@@ -14,6 +14,7 @@ from schedy.server.dashboard.cookies import cookie_authorization
 from schedy.server.errors import BadRequest
 from schedy.server.security import Session
 from schedy.server.service.auth import LIVENESS_TTL, Auth
+from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
 from schedy.server.settings import Settings
@@ -80,6 +81,7 @@ class Services:
     auth: Auth
     experiments: Experiments
     jobs: Jobs
+    claims: Claims
     sessions: Sessions = field(default_factory=Sessions)
 
 

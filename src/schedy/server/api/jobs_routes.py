@@ -15,7 +15,7 @@ from starlette.responses import Response
 from schedy.server.api import schemas
 from schedy.server.api.deps import Services, current_user, path_name, services
 from schedy.server.errors import Invalid
-from schedy.server.store.jobs import JobRow
+from schedy.server.store.jobs import JobRecord
 from schedy.server.wire import dumps, etag, page_token, parse_job, parse_json, read_page_token, render_job
 
 router = APIRouter(tags=["jobs"])
@@ -26,7 +26,7 @@ _JOB_ANSWER = schemas.json_answer(schemas.JOB, "the job", etag=True)
 _POLL_FIRST, _POLL_MAX = 0.02, 0.5
 
 
-def _job_response(row: JobRow, experiment: str, status: int = 200) -> Response:
+def _job_response(row: JobRecord, experiment: str, status: int = 200) -> Response:
     return Response(
         render_job(row, experiment),
         status_code=status,
@@ -153,11 +153,12 @@ async def next_job_post(request: Request, name: str, user_id: int = Depends(curr
 # nextjob and the job update are what every worker sends for every job, so
 # they are written once, as functions of the request's parts, for both
 # the routes above and the fast path of :mod:`schedy.server.api.hotpath`.
-# On SQLite their use cases run on the event loop, not in the thread pool:
-# each is a short transaction (tens of microseconds, no network), and handing
-# it to a thread cost more than running it. On PostgreSQL they stay in the
-# pool, so that one request's round trips to the database overlap with the
-# work of others (see docs/benchmarks.md).
+# Their use cases run through :meth:`schedy.server.store.Store.run`: inline
+# on the event loop on SQLite, where a short transaction (tens of
+# microseconds, no network) costs less than a hand-over to a thread, but
+# never waiting there for a lock; in the thread pool on PostgreSQL, so that
+# one request's round trips overlap with the work of others (see
+# docs/benchmarks.md).
 
 
 class Answer(NamedTuple):
@@ -178,15 +179,8 @@ class Answer(NamedTuple):
 _NO_JOB = Answer(204, "", None)
 
 
-def _job_answer(row: JobRow, experiment: str, status: int = 200) -> Answer:
+def _job_answer(row: JobRecord, experiment: str, status: int = 200) -> Answer:
     return Answer(status, render_job(row, experiment), etag(row.pk, row.version))
-
-
-async def _run(svc: Services, use_case: Callable[[], T], *, quick: bool = True) -> T:
-    """Run a use case of the hot path: inline on SQLite if ``quick``, else in the thread pool."""
-    if quick and svc.store.is_sqlite:
-        return use_case()
-    return await run_in_threadpool(use_case)
 
 
 async def put_answer(
@@ -203,8 +197,8 @@ async def put_answer(
     job = parse_job(body, default_status=None)
     job_id = path_name(raw_job_id, "job")
     create_only = if_none_match is not None and if_none_match.strip() == "*"
-    row, created = await _run(
-        svc, lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
+    row, created = await svc.store.run(
+        lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
     )
     return _job_answer(row, exp, 201 if created else 200)
 
@@ -227,10 +221,9 @@ async def claim_answer(
         raise Invalid("Option 'worker' must be a string of at most 200 printable characters.")
     beat = _number(options, "heartbeat", 0.001, 86_400.0)
     wait = _number(options, "wait", 0.0, svc.settings.max_wait) or 0.0
-    claim = partial(svc.jobs.claim, user_id, exp, worker=worker, heartbeat=beat)
-    # A PBT claim reads the whole population: not on the event loop.
-    quick = not svc.jobs.reads_population(user_id, exp)
-    row = await _run(svc, claim, quick=quick)
+    # A claim that turns out long (its scheduler reads the history) moves itself off the loop.
+    claim = partial(svc.claims.claim, user_id, exp, worker=worker, heartbeat=beat)
+    row = await svc.store.run(claim)
     if row is not None:
         return _job_answer(row, exp)
     if wait <= 0:
@@ -243,10 +236,10 @@ async def claim_answer(
         remaining = deadline - loop.time()
         # A caller that went away must not be handed a job nobody will run;
         # an experiment that is DONE (e.g. PBT reached maxGenerations) will hand out nothing.
-        if remaining <= 0 or await is_disconnected() or await _run(svc, done):
+        if remaining <= 0 or await is_disconnected() or await svc.store.run(done):
             return _NO_JOB
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)
-        row = await _run(svc, claim, quick=quick)
+        row = await svc.store.run(claim)
         if row is not None:
             return _job_answer(row, exp)

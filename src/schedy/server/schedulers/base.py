@@ -3,9 +3,9 @@
 A scheduler is pure: the service hands it a frozen :class:`Snapshot` of the
 experiment and a seeded :class:`random.Random`, and it returns a
 :class:`Decision`. It never opens a database session or a connection, so it
-is tested in microseconds and reasoned about alone. The store runs it inside
-the ``nextjob`` transaction, after it found no queued job, and writes the
-decision down:
+is tested in microseconds and reasoned about alone. The claim
+(:mod:`schedy.server.service.claims`) asks it only after finding no queued
+job, and writes the decision down:
 
 * ``Decision.job`` is created as a RUNNING job and handed to the worker;
   ``None`` means there is nothing to hand out now (the worker gets 204).
@@ -13,14 +13,35 @@ decision down:
   ``maxGenerations``).
 * ``Decision.events`` are recorded in the experiment's log (e.g. exploits).
 
-Schedulers with ``needs_population = True`` get every job of the experiment
-in the snapshot, under a per-experiment lock, and a persistent RNG stream
-(one per experiment, advanced only by their decisions). The others get an
-empty snapshot and a fresh RNG, and cost the same whatever the size of the
-experiment.
+The contract:
 
-A new algorithm is one module defining a subclass, plus one line in
-``schedy.server.schedulers.registry``.
+* **Two kinds.** A scheduler with ``reads_history = False`` (random search,
+  manual) gets an empty snapshot and a fresh RNG; its decisions may carry a
+  job and nothing else (no events, never DONE). It costs the same whatever
+  the experiment's size and its claims run inline on the event loop (SQLite).
+  A scheduler with ``reads_history = True`` (PBT; model-based searches) gets
+  every job of the experiment, oldest first, from the process's history
+  cache (:mod:`schedy.server.service.history`: refreshed by what changed
+  since a watermark, never read whole per claim), and the experiment's own
+  RNG stream, restored where its last committed decision left it (seeded by
+  the experiment's ``seed`` option). Its claims run in the thread pool.
+* **Decided outside the write lock, committed once.** ``decide`` runs
+  outside any database lock. Its decision, with the RNG state after it, is
+  committed only if no other decision was committed since the history was
+  read; otherwise the claim reads again and calls ``decide`` again. So
+  ``decide`` must be a function of (settings, snapshot, RNG): it may be
+  called and its answer discarded.
+* **Immutable and shared.** :func:`~schedy.server.schedulers.registry.load_scheduler`
+  caches one instance per stored definition and shares it across
+  experiments with that definition and across the threads of the service:
+  a scheduler keeps nothing between calls and is frozen once built
+  (assigning an attribute raises ``AttributeError``). Per-experiment state
+  lives in the jobs and the RNG stream.
+
+A new algorithm is one module defining a subclass, plus one line in the
+``SCHEDULERS`` table of :mod:`schedy.server.schedulers.registry` (there is no
+registration at run time: every service process must know the same
+algorithms).
 """
 
 from __future__ import annotations
@@ -101,7 +122,18 @@ class Scheduler(ABC):
     """
 
     name: ClassVar[str]
-    needs_population: ClassVar[bool] = False
+    #: Whether :meth:`decide` reads the experiment's jobs (see the module docstring).
+    reads_history: ClassVar[bool] = False
+
+    def freeze(self) -> None:
+        """Refuse any later attribute assignment (done by ``load_scheduler``: instances are shared)."""
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refuse assignments once frozen."""
+        if self.__dict__.get("_frozen", False):
+            raise AttributeError(f"A {type(self).__name__} is shared and immutable; build another instead.")
+        object.__setattr__(self, name, value)
 
     @classmethod
     @abstractmethod

@@ -179,7 +179,7 @@ class PBT(Scheduler):
     """
 
     name = "PBT"
-    needs_population = True
+    reads_history = True
 
     def __init__(self, params: PBTParams) -> None:
         self.params = params

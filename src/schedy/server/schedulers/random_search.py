@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from schedy.random import Distribution, parse_distributions
@@ -20,7 +21,7 @@ class RandomSearch(Scheduler):
     name = "RandomSearch"
 
     def __init__(self, distributions: Mapping[str, Distribution]) -> None:
-        self.distributions = dict(distributions)
+        self.distributions: Mapping[str, Distribution] = MappingProxyType(dict(distributions))
 
     @classmethod
     def from_params(cls, params: Any) -> RandomSearch:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from schedy.errors import DefinitionError
@@ -12,12 +14,10 @@ from schedy.server.schedulers.manual import Manual
 from schedy.server.schedulers.pbt import PBT
 from schedy.server.schedulers.random_search import RandomSearch
 
-SCHEDULERS: dict[str, type[Scheduler]] = {cls.name: cls for cls in (Manual, RandomSearch, PBT)}
+__all__ = ["SCHEDULERS", "load_scheduler", "parse_scheduler"]
 
-
-def register(cls: type[Scheduler]) -> None:
-    """Make ``cls`` available under ``cls.name``."""
-    SCHEDULERS[cls.name] = cls
+#: Every scheduler, by wire name. Fixed at import: all service processes must know the same ones.
+SCHEDULERS: Mapping[str, type[Scheduler]] = MappingProxyType({cls.name: cls for cls in (Manual, RandomSearch, PBT)})
 
 
 def parse_scheduler(obj: Any) -> Scheduler:
@@ -38,5 +38,11 @@ def parse_scheduler(obj: Any) -> Scheduler:
 
 @lru_cache(maxsize=1024)
 def load_scheduler(name: str, params_json: str) -> Scheduler:
-    """Rebuild a stored scheduler (already validated), cached by its stored form."""
-    return SCHEDULERS[name].from_params(json.loads(params_json))
+    """Rebuild a stored scheduler (already validated), cached by its stored form.
+
+    The instance is shared by every experiment with this definition and every
+    thread: it is frozen (see :mod:`schedy.server.schedulers.base`).
+    """
+    scheduler = SCHEDULERS[name].from_params(json.loads(params_json))
+    scheduler.freeze()
+    return scheduler

@@ -16,10 +16,10 @@ import logging
 
 from sqlalchemy import Connection
 
-from schedy.server.service.jobs import new_job_id
 from schedy.server.store import Store, leases
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store.ids import new_job_id
 from schedy.server.store.rows import AnyRow
 from schedy.server.wire import dumps
 

@@ -18,17 +18,54 @@ Contract:
   in Python instead of polling SQLite's busy handler, and, as only one of them
   writes at a time, they share one connection that stays open (checking a
   connection out of the pool and back cost more than a claim).
+* Where a use case runs: :meth:`Store.run` is the one way the HTTP layer
+  runs one. On PostgreSQL every use case runs in the thread pool, so that
+  one request's round trips overlap with others' work. On SQLite a *quick*
+  use case (a few statements, no network) first runs inline on the event
+  loop, where it costs less than a hand-over to a thread, but it never waits
+  there: if this process's writer is busy, or another process holds the
+  file's write lock, it raises :class:`WouldBlock` before writing anything
+  and :meth:`Store.run` runs it again in the thread pool, where waiting is
+  harmless. A use case that finds out it is long (e.g. a claim whose
+  scheduler reads the history) calls :meth:`Store.leave_loop` to move itself.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
+from anyio import to_thread
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
-from schedy.server.store.engine import is_sqlite, make_engine
+from schedy.server.store.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, make_engine
+
+if TYPE_CHECKING:
+    from schedy.server.store.claims import ClaimStep
+
+__all__ = ["Store", "WouldBlock"]
+
+T = TypeVar("T")
+
+
+class WouldBlock(Exception):
+    """A use case running inline on the event loop would have to wait: run it in the thread pool instead.
+
+    Raised before the use case wrote anything (its transaction is rolled back).
+    """
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" / "busy" (another process writes)."""
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    if not isinstance(orig, sqlite3.OperationalError):
+        return False
+    message = str(orig).lower()
+    return "locked" in message or "busy" in message
 
 
 class Store:
@@ -42,6 +79,77 @@ class Store:
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         # SQLite only: the connection of every write transaction, used under _write_lock.
         self._writer: Connection | None = None
+        # SQLite only: set while a use case runs inline on the event loop's thread.
+        self._inline = threading.local()
+
+    async def run(self, use_case: Callable[[], T], *, quick: bool = True) -> T:
+        """Run a use case for the HTTP layer without ever blocking the event loop on a lock.
+
+        ``quick``: the use case is a few short statements. On SQLite it is
+        tried inline first (see the module docstring); everything else runs in
+        the thread pool.
+        """
+        if quick and self._write_lock is not None:
+            local = self._inline
+            local.active = True
+            try:
+                return use_case()
+            except WouldBlock:
+                pass
+            except OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            finally:
+                local.active = False
+        return await to_thread.run_sync(use_case)
+
+    def leave_loop(self) -> None:
+        """Called by a use case that turns out long: if it runs inline, raise :class:`WouldBlock`.
+
+        Call it before writing anything.
+        """
+        if getattr(self._inline, "active", False):
+            raise WouldBlock
+
+    @property
+    def inline(self) -> bool:
+        """Whether the calling use case runs inline on the event loop (SQLite only)."""
+        return bool(getattr(self._inline, "active", False))
+
+    @contextmanager
+    def _writer_connection(self) -> Iterator[Connection]:
+        """SQLite: this process's writer connection, under the in-process write lock.
+
+        Inline, the lock is only tried, and the connection waits for no other
+        process (busy timeout 0): :class:`WouldBlock` instead. In a thread it
+        waits for both, up to the busy timeout.
+        """
+        lock = self._write_lock
+        assert lock is not None  # noqa: S101 - SQLite only
+        inline = self.inline
+        if not lock.acquire(blocking=not inline):
+            raise WouldBlock
+        try:
+            writer = self._writer
+            if writer is None or writer.closed:
+                writer = self._writer = self._write_engine.connect()
+            # Inline (on the event loop) the writer waits for no other
+            # process; in a thread it waits up to the usual busy timeout.
+            # The pragma is sent only when the mode changes.
+            # (The pool entry's info dict lives as long as the DB-API connection.)
+            info = writer.connection.info
+            wanted = 0 if inline else SQLITE_BUSY_TIMEOUT_MS
+            if info.get("busy_timeout") != wanted:
+                raw = writer.connection.dbapi_connection
+                assert raw is not None  # noqa: S101 - a connection just checked out is live
+                raw.execute(f"PRAGMA busy_timeout={wanted}")
+                info["busy_timeout"] = wanted
+            yield writer
+        finally:
+            lock.release()
 
     @property
     def dialect(self) -> str:
@@ -55,12 +163,15 @@ class Store:
             with self._write_engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock:
-            writer = self._writer
-            if writer is None or writer.closed:
-                writer = self._writer = self._write_engine.connect()
+        with self._writer_connection() as writer:
             # Re-connects by itself after an invalidation (e.g. a disk error).
-            with writer.begin():
+            try:
+                transaction = writer.begin()
+            except OperationalError as exc:
+                if self.inline and _is_busy(exc):
+                    raise WouldBlock from None
+                raise
+            with transaction:
                 yield writer
 
     @contextmanager
@@ -78,10 +189,7 @@ class Store:
         if self._write_lock is not None:
             # SQLite: the shared writer, outside any transaction (the driver
             # never begins one by itself: see engine.py).
-            with self._write_lock:
-                writer = self._writer
-                if writer is None or writer.closed:
-                    writer = self._writer = self._write_engine.connect()
+            with self._writer_connection() as writer:
                 yield writer
             return
         with self._write_engine.connect() as conn:
@@ -97,6 +205,18 @@ class Store:
                     # Never let a connection in autocommit mode back into the
                     # pool, where it would serve transactions.
                     conn.invalidate()
+
+    @contextmanager
+    def claim_step(self) -> Iterator[ClaimStep]:
+        """The statements of a claim, run as this database runs them best (see :mod:`.claims`)."""
+        from schedy.server.store.claims import ClaimStep
+
+        if self._write_lock is not None:
+            with self.write() as conn:
+                yield ClaimStep(conn, postgresql=False)
+        else:
+            with self.autocommit() as conn:
+                yield ClaimStep(conn, postgresql=True)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

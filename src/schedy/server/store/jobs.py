@@ -25,9 +25,7 @@ from sqlalchemy import (
     Float,
     Insert,
     Select,
-    Text,
     Update,
-    any_,
     bindparam,
     case,
     delete,
@@ -36,7 +34,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from schedy.server.store.compiled import compiled, fetch_all, fetch_one, run
 from schedy.server.store.dialect import insert_ignore
@@ -213,29 +210,24 @@ def _claim_by_name_statement() -> Select[Any]:
         .where(experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name"))
         .cte("exp")
     )
-    target = (
-        select(exp.c.id)
-        .where(exp.c.status != DONE, exp.c.scheduler == any_(bindparam("p_schedulers", type_=ARRAY(Text))))
-        .scalar_subquery()
-    )
+    target = select(exp.c.id).where(exp.c.status != DONE).scalar_subquery()
     claimed = _claimed(queue_head(target).scalar_subquery()).cte("claimed")
     return select(*exp.c, *claimed.c).select_from(exp.outerjoin(claimed, true()))
 
 
 def claim_by_name(
-    conn: Connection, owner_id: int, name: str, worker: str | None, heartbeat: float, schedulers: tuple[str, ...]
+    conn: Connection, owner_id: int, name: str, worker: str | None, heartbeat: float
 ) -> tuple[ExperimentRecord, JobRecord | None] | None:
     """PostgreSQL: the experiment ``name`` of ``owner_id`` and the oldest queued job claimed, in one statement.
 
     The job is claimed (as :func:`claim_queued`, with a heartbeat lease) only
-    if the experiment is not DONE and its scheduler is one of ``schedulers``;
-    ``None`` for the job otherwise, or when no job is queued (or every queued
-    one is being claimed). ``None`` if there is no such experiment.
+    if the experiment is not DONE; ``None`` for the job otherwise, or when no
+    job is queued (or every queued one is being claimed). ``None`` if there
+    is no such experiment.
     """
     params = {
         "p_owner": owner_id,
         "p_name": name,
-        "p_schedulers": list(schedulers),
         "p_worker": worker,
         **_lease_params(heartbeat, None),
     }
@@ -468,17 +460,6 @@ def page(conn: Connection, experiment_id: int, after_pk: int | None, limit: int)
     """Up to ``limit`` jobs with pk > ``after_pk``, oldest first."""
     params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
     rows = fetch_all(conn, compiled(conn, _page_statement, after_pk is None), params)
-    return [JobRecord._make(r) for r in rows]
-
-
-@cache
-def _all_statement() -> Select[Any]:
-    return select(*COLUMNS).where(jobs.c.experiment_id == _p("experiment")).order_by(jobs.c.pk)
-
-
-def all_of(conn: Connection, experiment_id: int) -> list[JobRecord]:
-    """Every job of the experiment, oldest first (for population schedulers)."""
-    rows = fetch_all(conn, compiled(conn, _all_statement), {"p_experiment": experiment_id})
     return [JobRecord._make(r) for r in rows]
 
 

@@ -77,6 +77,11 @@ experiments = Table(
     Column("params", Text, nullable=False),
     Column("options", Text, nullable=False, default="{}"),
     Column("rng_state", Text, nullable=True),
+    # Bumped by every decision of a scheduler that reads the history: a
+    # decision commits only if no other was committed since its history was read.
+    Column("decision_seq", Integer, nullable=False, default=0, server_default="0"),
+    # Bumped when jobs are deleted: cached histories then read the experiment afresh.
+    Column("history_epoch", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("owner_id", "name"),
@@ -112,6 +117,8 @@ jobs = Table(
     Index("ix_jobs_queue", "experiment_id", "status", "priority", "pk"),
     # Lists and population snapshots read an experiment's jobs in pk order.
     Index("ix_jobs_experiment_order", "experiment_id", "pk"),
+    # A history refresh reads the jobs changed since its watermark.
+    Index("ix_jobs_changes", "experiment_id", "updated_at"),
     # The lease sweep looks for lapsed leases; only RUNNING jobs have one.
     Index("ix_jobs_lease", "lease_expires_at"),
 )

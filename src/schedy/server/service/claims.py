@@ -1,0 +1,195 @@
+"""The claim (``nextjob``): one plan for every database and every scheduler.
+
+1. **Take the queue head.** Find the experiment and, unless it is DONE, make
+   its oldest queued job RUNNING for the worker: a queued job (added by hand,
+   or a retry) always goes before new work. How the statements run is the
+   store's business (:mod:`schedy.server.store.claims`): one transaction on
+   SQLite, single-statement steps on PostgreSQL.
+2. **A scheduler that reads no history** (random search, manual) decides
+   from nothing but its settings and a fresh RNG; its new job is inserted in
+   the same step. It costs the same whatever the experiment's size, and runs
+   inline on the event loop on SQLite.
+3. **A scheduler that reads the history** (PBT; model-based searches)
+   leaves the event loop, reads the experiment's history from the
+   per-process cache (:mod:`schedy.server.service.history`: only what
+   changed since the last refresh is read), decides **outside any write
+   lock**, then commits the decision, its RNG state, events and new job in
+   one short write transaction, provided no other decision was committed
+   since the history was read (a compare-and-set on ``decision_seq``). If
+   another came first, it reads again and decides again; after
+   ``OPTIMISTIC_TRIES`` lost races it decides under the experiment's lock,
+   where it cannot lose. So no two decisions are ever made from the same
+   state, with any number of workers and service processes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from schedy.server.errors import NotFound
+from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
+from schedy.server.schedulers.registry import load_scheduler
+from schedy.server.service.history import Histories, History
+from schedy.server.store import Store
+from schedy.server.store import experiments as store_experiments
+from schedy.server.store import history as store_history
+from schedy.server.store.claims import NewRow, insert_claimed
+from schedy.server.store.experiments import ExperimentRecord
+from schedy.server.store.jobs import DONE, JobRecord
+from schedy.server.wire import dumps
+
+__all__ = ["OPTIMISTIC_TRIES", "Claims"]
+
+#: Decisions tried outside the lock before deciding under it.
+OPTIMISTIC_TRIES = 3
+_EMPTY = Snapshot()
+_thread_rng = threading.local()
+
+
+def _fresh_rng() -> random.Random:
+    rng = getattr(_thread_rng, "rng", None)
+    if rng is None:
+        rng = _thread_rng.rng = random.Random()  # noqa: S311 - search sampling, not secrets
+    return rng
+
+
+def _new_row(new: NewJob) -> NewRow:
+    return NewRow(dumps(new.hyperparameters), dumps(new.results), new.member, new.generation, new.parent, new.attempt)
+
+
+def _experiment_rng(state: str | None, options: str) -> random.Random:
+    """The experiment's own RNG stream, restored where the last decision left it (else seeded by ``seed``)."""
+    if state is None:
+        return random.Random(json.loads(options).get("seed"))  # noqa: S311 - search sampling
+    version, internal, gauss = json.loads(state)
+    rng = random.Random()  # noqa: S311 - search sampling
+    rng.setstate((version, tuple(internal), gauss))
+    return rng
+
+
+class _Lost(Exception):
+    """Another decision was committed since the history was read."""
+
+
+class Claims:
+    """The ``nextjob`` use case (see the module docstring)."""
+
+    def __init__(self, store: Store, histories: Histories | None = None) -> None:
+        self._store = store
+        self.histories = histories if histories is not None else Histories(store)
+
+    def claim(
+        self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
+    ) -> JobRecord | None:
+        """Hand out the next job, RUNNING for ``worker``; ``None`` if there is nothing to do now.
+
+        ``heartbeat``: the interval the worker promises; its lease lasts a
+        few of them. Without it, the lease is the experiment's
+        ``maxRunTime``, if set.
+
+        Raises:
+            NotFound: no such experiment.
+            schedy.server.store.WouldBlock: running inline, the claim turned out long (the store reruns it).
+
+        """
+        with self._store.claim_step() as step:
+            taken = step.take_queued(user_id, experiment, worker, heartbeat)
+            if taken is None:
+                raise NotFound(f"Experiment '{experiment}' does not exist.")
+            exp, job, max_run_time = taken
+            if job is not None:
+                return job
+            if exp.status == DONE:
+                return None
+            scheduler = load_scheduler(exp.scheduler, exp.params)
+            if not scheduler.reads_history:
+                decision = scheduler.decide(_EMPTY, _fresh_rng())
+                if decision.events or decision.experiment_done:
+                    raise TypeError(f"{scheduler.name} reads no history, so it may only decide on a job.")
+                if decision.job is None:
+                    return None
+                return step.insert_new(exp.id, _new_row(decision.job), worker, heartbeat, max_run_time)
+            # Long: a decision from the history. Nothing was written in this step.
+            self._store.leave_loop()
+        return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)
+
+    def _decide(
+        self,
+        user_id: int,
+        exp: ExperimentRecord,
+        scheduler: Scheduler,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
+    ) -> JobRecord | None:
+        for _ in range(OPTIMISTIC_TRIES):
+            history = self.histories.read(exp.id, exp.created_at)
+            if history is None:
+                raise NotFound(f"Experiment '{exp.name}' does not exist.")
+            if history.state.status == DONE:
+                return None
+            rng = _experiment_rng(history.state.rng_state, exp.options)
+            before = rng.getstate()
+            decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
+            if _nothing(decision) and rng.getstate() == before:
+                return None  # nothing to record: no write at all
+            try:
+                return self._commit(exp, history, decision, rng, worker, heartbeat, max_run_time)
+            except (_Lost, IntegrityError):
+                continue
+        # Contended: decide under the experiment's lock, where no other decision can come first.
+        with self._store.write() as conn:
+            locked = store_experiments.get_record(conn, user_id, exp.name, lock=True)
+            if locked is None or locked.id != exp.id:
+                raise NotFound(f"Experiment '{exp.name}' does not exist.")
+            history = self.histories.read(exp.id, exp.created_at, conn)
+            if history is None:
+                raise NotFound(f"Experiment '{exp.name}' does not exist.")
+            if history.state.status == DONE:
+                return None
+            rng = _experiment_rng(history.state.rng_state, exp.options)
+            decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
+            return self._record(conn, exp, history, decision, rng, worker, heartbeat, max_run_time)
+
+    def _commit(
+        self,
+        exp: ExperimentRecord,
+        history: History,
+        decision: Decision,
+        rng: random.Random,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
+    ) -> JobRecord | None:
+        with self._store.write() as conn:
+            return self._record(conn, exp, history, decision, rng, worker, heartbeat, max_run_time)
+
+    @staticmethod
+    def _record(
+        conn: Connection,
+        exp: ExperimentRecord,
+        history: History,
+        decision: Decision,
+        rng: random.Random,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
+    ) -> JobRecord | None:
+        state = json.dumps(rng.getstate())
+        if not store_history.commit_decision(
+            conn, exp.id, history.state.decision_seq, state, done=decision.experiment_done
+        ):
+            raise _Lost
+        store_experiments.add_events(conn, exp.id, [dumps(dict(e)) for e in decision.events])
+        if decision.job is None:
+            return None
+        return insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
+
+
+def _nothing(decision: Decision) -> bool:
+    return decision.job is None and not decision.events and not decision.experiment_done
