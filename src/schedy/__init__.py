@@ -13,13 +13,14 @@ The client library. A worker is a loop::
 Public names: :class:`SchedyDB`, :class:`Experiment` and its searches
 (:class:`ManualSearch`, :class:`RandomSearch`,
 :class:`PopulationBasedTraining`), :class:`Job`, and the modules
-:mod:`schedy.random` (distributions), :mod:`schedy.pbt` (PBT strategies) and
-:mod:`schedy.errors` (everything Schedy raises).
+:mod:`schedy.random` (distributions), :mod:`schedy.pbt` (PBT strategies),
+:mod:`schedy.errors` (everything Schedy raises), :mod:`schedy.stopping`
+(early-stopping policies).
 """
 
 from __future__ import annotations
 
-from schedy import errors, pbt, random
+from schedy import errors, pbt, random, stopping
 from schedy._db import SchedyDB
 from schedy._experiments import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch
 from schedy._jobs import Job
@@ -37,4 +38,5 @@ __all__ = [
     "errors",
     "pbt",
     "random",
+    "stopping",
 ]

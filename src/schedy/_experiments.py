@@ -21,6 +21,7 @@ from schedy._pagination import iter_items
 from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
 from schedy.pbt import PBTParams, Perturb, Truncate
 from schedy.random import Distribution, parse_distributions
+from schedy.stopping import StoppingPolicy, parse_policy
 
 if TYPE_CHECKING:
     import pandas
@@ -49,6 +50,9 @@ class Experiment:
     Args:
         name: the experiment's name (any text; it is percent-encoded in URLs).
         status: :attr:`RUNNING`, or :attr:`DONE` to stop handing out jobs.
+        early_stopping: a :mod:`schedy.stopping` policy the service applies
+            to the jobs' reports (:meth:`schedy.Job.report`); every search
+            takes it.
 
     Attributes:
         name: the experiment's name.
@@ -67,7 +71,7 @@ class Experiment:
     #: The scheduler's wire name (``{"Manual": null}`` → ``"Manual"``).
     scheduler_name: ClassVar[str | None] = None
 
-    def __init__(self, name: str, status: str = RUNNING) -> None:
+    def __init__(self, name: str, status: str = RUNNING, *, early_stopping: StoppingPolicy | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise DefinitionError(f"An experiment name must be a non-empty string, got {name!r}.")
         if status not in (Experiment.RUNNING, Experiment.DONE):
@@ -77,6 +81,24 @@ class Experiment:
         self.extra: dict[str, Any] = {}
         self._db: SchedyDB | None = None
         self._unknown_scheduler: tuple[str, Any] | None = None
+        if early_stopping is not None:
+            self.early_stopping = early_stopping
+
+    @property
+    def early_stopping(self) -> StoppingPolicy | None:
+        """The early-stopping policy (:mod:`schedy.stopping`), kept as the ``earlyStopping`` option; settable."""
+        return parse_policy(self.extra.get("earlyStopping"))
+
+    @early_stopping.setter
+    def early_stopping(self, policy: StoppingPolicy | None) -> None:
+        if policy is None:
+            self.extra["earlyStopping"] = None
+            return
+        if not isinstance(policy, StoppingPolicy):
+            raise DefinitionError(
+                f"early_stopping must be a schedy.stopping policy (Median, ASHA, Hyperband), not {policy!r}."
+            )
+        self.extra["earlyStopping"] = policy.to_wire()
 
     # -- wire form ------------------------------------------------------------
 
@@ -385,8 +407,15 @@ class RandomSearch(Experiment):
 
     scheduler_name = "RandomSearch"
 
-    def __init__(self, name: str, distributions: Mapping[str, Distribution], status: str = Experiment.RUNNING) -> None:
-        super().__init__(name, status)
+    def __init__(
+        self,
+        name: str,
+        distributions: Mapping[str, Distribution],
+        status: str = Experiment.RUNNING,
+        *,
+        early_stopping: StoppingPolicy | None = None,
+    ) -> None:
+        super().__init__(name, status, early_stopping=early_stopping)
         self.distributions = dict(distributions)
         self._scheduler_params()  # validate now, not at the first request
 
@@ -450,8 +479,10 @@ class PopulationBasedTraining(Experiment):
         population_size: int | None = None,
         status: str = Experiment.RUNNING,
         max_generations: int | None = None,
+        *,
+        early_stopping: StoppingPolicy | None = None,
     ) -> None:
-        super().__init__(name, status)
+        super().__init__(name, status, early_stopping=early_stopping)
         self.objective = objective
         self.result_name = result_name
         self.exploit = exploit

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from schedy import _encoding, _routes
 from schedy._heartbeat import Lease
-from schedy.errors import HTTPError, SchedyError, UnhandledResponseError, UnsafeUpdateError
+from schedy._pagination import iter_items
+from schedy.errors import HTTPError, JobPruned, SchedyError, UnhandledResponseError, UnsafeUpdateError
 
 if TYPE_CHECKING:
     from schedy._db import SchedyDB
@@ -331,6 +332,72 @@ class Job:
             return False
         return True
 
+    # -- intermediate reports (early stopping) ----------------------------------
+
+    def report(self, step: int, **metrics: float | None) -> bool:
+        """Send intermediate values of this RUNNING job; ``True`` when it should stop.
+
+        ``step`` is a non-negative integer, e.g. the epoch; ``metrics`` are
+        numbers (NaN and ±Infinity allowed) or ``None``. The service keeps
+        the series (see :meth:`reports`) and, when the experiment has an
+        early-stopping policy (``early_stopping=`` of the search), answers
+        whether the job is worth going on with. Once told to stop, a job is
+        told so for every later report. A report renews the job's lease, as
+        a heartbeat does.
+
+        When it returns ``True``, raise :class:`schedy.errors.JobPruned`
+        inside ``with job:`` to end the job PRUNED::
+
+            with exp.next_job() as job:
+                for epoch in range(50):
+                    job.results["loss"] = loss = train_one_epoch()
+                    if job.report(epoch, loss=loss):
+                        raise schedy.errors.JobPruned()
+
+        Also ``True`` when the service already ended the job (its lease
+        lapsed): whatever it does next would be refused.
+
+        Raises:
+            ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
+
+        """
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"report() needs a non-negative integer step (e.g. the epoch), not {step!r}.")
+        for name, value in metrics.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                try:
+                    metrics[name] = float(value)  # numpy scalars, 0-d tensors
+                except (TypeError, ValueError):
+                    raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.") from None
+        response = self._db()._transport.request(
+            "POST", self._path() + "reports/", {"step": step, "metrics": metrics}, expect=(200, 412)
+        )
+        if response.status == 412:
+            if not self._lease_lost:
+                logger.warning(
+                    "Job %s of experiment %r is no longer RUNNING (its lease lapsed): stop working on it.",
+                    self.job_id,
+                    self.experiment.name,
+                )
+            self._lease_lost = True
+            return True
+        answer = response.json()
+        if not isinstance(answer, dict):
+            raise UnhandledResponseError(f"A report answered {str(answer)[:200]}, not a verdict.", 200)
+        if answer.get("leaseExpiresAt") is not None:
+            self.lease_expires_at = _time(answer["leaseExpiresAt"])
+        return bool(answer.get("stop"))
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The job's reports, in the order the service received them.
+
+        Each is ``{"step": int, "time": datetime, "metrics": {name: value}}``.
+        """
+        out = []
+        for item in iter_items(self._db()._transport, self._path() + "reports/"):
+            out.append({"step": item["step"], "time": _time(item["time"]), "metrics": item["metrics"]})
+        return out
+
     # -- context manager --------------------------------------------------------
 
     def __enter__(self) -> Job:
@@ -360,19 +427,24 @@ class Job:
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> None:
-        """Stop the heartbeats, set the job DONE or CRASHED and push it with :meth:`put`.
+    ) -> bool:
+        """Stop the heartbeats, set the job DONE, CRASHED or PRUNED and push it with :meth:`put`.
 
-        The job becomes CRASHED if the block raised, DONE otherwise — unless
-        the block set another status itself (e.g. ``job.status =
-        Job.PRUNED``), which is kept. The block's exception is never
-        swallowed; if pushing the job fails while one propagates, the
+        The job becomes PRUNED if the block raised
+        :class:`schedy.errors.JobPruned` (which is then swallowed, so a
+        worker loop goes on), CRASHED if it raised anything else, DONE
+        otherwise — unless the block set another status itself (e.g.
+        ``job.status = Job.PRUNED``), which is kept. Any other exception is
+        never swallowed; if pushing the job fails while one propagates, the
         failure is logged and the block's exception wins.
         """
         if self._lease is not None:
             self._db()._heartbeats.stop(self._lease)
             self._lease = None
-        if exc_type is not None:
+        pruned = exc_type is not None and issubclass(exc_type, JobPruned)
+        if pruned:
+            self.status = Job.PRUNED
+        elif exc_type is not None:
             self.status = Job.CRASHED
         elif self.status == Job.RUNNING:
             self.status = Job.DONE
@@ -381,7 +453,8 @@ class Job:
         except SchedyError:
             if exc_type is None:
                 raise
-            logger.exception("Could not mark job %s of %r CRASHED.", self.job_id, self.experiment.name)
+            logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
+        return pruned
 
     def __repr__(self) -> str:
         return (

@@ -7,6 +7,8 @@ The whole tree, one class per situation a caller may want to handle::
     │                                (bad distribution, strategy, scheduler)
     ├── ConfigurationError (ValueError)  the client configuration is missing
     │                                or invalid (file, environment, override)
+    ├── JobPruned                    raised by you in ``with job:`` to end the
+    │                                job PRUNED (early stopping)
     └── HTTPError                    a transaction with the service failed
         ├── ClientError              the request or its answer is at fault
         │   ├── ClientRequestError   the service refused the request (4xx)
@@ -32,6 +34,7 @@ __all__ = [
     "ConfigurationError",
     "DefinitionError",
     "HTTPError",
+    "JobPruned",
     "NoJobError",
     "ReauthenticateError",
     "ResourceExistsError",
@@ -67,6 +70,22 @@ class ConfigurationError(SchedyError, ValueError):
     ``SCHEDY_EMAIL`` / ``SCHEDY_TOKEN`` variables or ``config_override``) or
     when one is unreadable or incomplete. The message names the source and
     what to change.
+    """
+
+
+class JobPruned(SchedyError):
+    """Raise it inside ``with job:`` to end the job PRUNED: stopped early, not failed.
+
+    The ``with`` block swallows it after pushing the job (status PRUNED, its
+    results and reports kept), so a worker loop goes on with the next job::
+
+        for job in exp.jobs():
+            with job:
+                for epoch in range(100):
+                    loss = train_one_epoch(job.hyperparameters)
+                    job.results["loss"] = loss
+                    if job.report(epoch, loss=loss):
+                        raise schedy.errors.JobPruned()
     """
 
 

@@ -23,6 +23,7 @@ def test_all_is_pinned() -> None:
             "errors",
             "pbt",
             "random",
+            "stopping",
         ]
     )
     for name in schedy.__all__:
@@ -43,6 +44,8 @@ def test_documented_import_paths() -> None:
     assert schedy.errors.NoJobError.__module__ == "schedy.errors"
     assert schedy.random.Uniform.__module__ == "schedy.random"
     assert schedy.pbt.Truncate.__module__ == "schedy.pbt"
+    assert schedy.stopping.ASHA.__module__ == "schedy.stopping"
+    assert schedy.errors.JobPruned.__module__ == "schedy.errors"
 
 
 def params(obj: object) -> list[tuple[str, object]]:
@@ -54,9 +57,15 @@ EMPTY = inspect.Parameter.empty
 
 def test_documented_signatures() -> None:
     assert params(schedy.SchedyDB)[:2] == [("config_path", None), ("config_override", None)]
-    assert params(schedy.Experiment) == [("name", EMPTY), ("status", "RUNNING")]
-    assert params(schedy.ManualSearch) == [("name", EMPTY), ("status", "RUNNING")]
-    assert params(schedy.RandomSearch) == [("name", EMPTY), ("distributions", EMPTY), ("status", "RUNNING")]
+    # The original positional parameters first; Schedy's own options are keyword-only after them.
+    assert params(schedy.Experiment) == [("name", EMPTY), ("status", "RUNNING"), ("early_stopping", None)]
+    assert params(schedy.ManualSearch) == [("name", EMPTY), ("status", "RUNNING"), ("early_stopping", None)]
+    assert params(schedy.RandomSearch) == [
+        ("name", EMPTY),
+        ("distributions", EMPTY),
+        ("status", "RUNNING"),
+        ("early_stopping", None),
+    ]
     assert [name for name, _ in params(schedy.PopulationBasedTraining)] == [
         "name",
         "objective",
@@ -67,6 +76,7 @@ def test_documented_signatures() -> None:
         "population_size",
         "status",
         "max_generations",
+        "early_stopping",
     ]
     assert params(schedy.Job) == [
         ("job_id", EMPTY),
@@ -83,7 +93,8 @@ def test_documented_signatures() -> None:
         assert callable(getattr(schedy.SchedyDB, method))
     for method in ("add_job", "next_job", "all_jobs", "get_job", "push_updates", "jobs", "to_dataframe"):
         assert callable(getattr(schedy.Experiment, method))
-    for method in ("try_run", "__enter__", "__exit__"):
+    assert params(schedy.Job.report) == [("self", EMPTY), ("step", EMPTY), ("metrics", EMPTY)]
+    for method in ("try_run", "__enter__", "__exit__", "reports"):
         assert callable(getattr(schedy.Job, method))
 
 

@@ -19,6 +19,7 @@ from schedy.errors import DefinitionError
 from schedy.server.errors import BadRequest, Invalid
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.registry import parse_scheduler
+from schedy.server.stopping import parse_policy
 
 JOB_STATUSES = ("QUEUED", "RUNNING", "CRASHED", "PRUNED", "DONE")
 EXPERIMENT_STATUSES = ("RUNNING", "DONE")
@@ -45,7 +46,7 @@ _JOB_READ_ONLY = {
 }
 _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
-EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime"}
+EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime", "earlyStopping"}
 
 
 def dumps(value: Any) -> str:
@@ -150,6 +151,12 @@ def _check_option(key: str, value: Any) -> Any:
         and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf)
     ):
         raise Invalid(f"Option 'maxRunTime' must be a positive number of seconds or null, got {value!r}.")
+    elif key == "earlyStopping" and value is not None:
+        try:
+            policy = parse_policy(value)
+        except DefinitionError as exc:
+            raise Invalid(str(exc)) from None
+        return {policy.name: policy.to_params()}
     return value
 
 
@@ -175,7 +182,22 @@ def parse_experiment(body: bytes) -> ExperimentInput:
     except DefinitionError as exc:
         raise Invalid(str(exc)) from None
     options = {key: _check_option(key, obj[key]) for key in EXPERIMENT_OPTIONS if key in obj}
+    _check_policy_fits(options.get("earlyStopping"), scheduler)
     return ExperimentInput(status=status, scheduler=scheduler, options=options)
+
+
+def _check_policy_fits(stopping: dict[str, Any] | None, scheduler: Scheduler) -> None:
+    """Refuse a policy that ranks the search's own objective the other way."""
+    target = scheduler.target()
+    if stopping is None or target is None:
+        return
+    ((name, params),) = stopping.items()
+    result, objective = target
+    if params["resultName"] == result and params["objective"] != objective:
+        raise Invalid(
+            f"The {name} policy would {params['objective']}imise {result!r}, which the {scheduler.name} search "
+            f"{objective}imises: use the same objective."
+        )
 
 
 def check_name(name: str, what: str) -> str:

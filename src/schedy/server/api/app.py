@@ -13,7 +13,15 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from schedy.server.api import auth_routes, docs, experiments_routes, jobs_routes, problems, tokens_routes
+from schedy.server.api import (
+    auth_routes,
+    docs,
+    experiments_routes,
+    jobs_routes,
+    problems,
+    reports_routes,
+    tokens_routes,
+)
 from schedy.server.api.deps import Services
 from schedy.server.api.hotpath import HotPaths
 from schedy.server.api.middleware import BodyLimit, RawPathRouting
@@ -24,6 +32,7 @@ from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
 from schedy.server.service.leases import Leases
+from schedy.server.service.reports import Reports
 from schedy.server.settings import Settings
 from schedy.server.store import Store, installation, migrate
 
@@ -96,12 +105,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         experiments=Experiments(store),
         jobs=Jobs(store),
         claims=Claims(store),
+        reports=Reports(store),
     )
     problems.install(app)
     docs.install(app)
     app.include_router(auth_routes.router)
     app.include_router(experiments_routes.router)
     app.include_router(jobs_routes.router)
+    app.include_router(reports_routes.router)
     app.include_router(tokens_routes.router)
     dashboard.install(app)
 

@@ -17,6 +17,7 @@ from schedy.server.service.auth import LIVENESS_TTL, Auth
 from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
+from schedy.server.service.reports import Reports
 from schedy.server.settings import Settings
 from schedy.server.store import Store
 from schedy.server.wire import check_name
@@ -82,6 +83,7 @@ class Services:
     experiments: Experiments
     jobs: Jobs
     claims: Claims
+    reports: Reports
     sessions: Sessions = field(default_factory=Sessions)
 
 

@@ -153,6 +153,13 @@ class Scheduler(ABC):
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
         """Choose the next job when none is queued."""
 
+    def target(self) -> tuple[str, str] | None:
+        """``(result name, "min" or "max")`` when the search optimises a result, else ``None``.
+
+        An early-stopping policy watching that result must rank it the same way.
+        """
+        return None
+
     def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Refuse a job added by hand that this search cannot use.
 

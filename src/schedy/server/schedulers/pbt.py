@@ -210,6 +210,9 @@ class PBT(Scheduler):
         """Choose the next interval to train; see the module docstring."""
         return _Step(self.params, snapshot.jobs, rng).decide()
 
+    def target(self) -> tuple[str, str] | None:
+        return self.params.result_name, "max" if self.params.objective == MAXIMIZE else "min"
+
     def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:
         """Refuse a hand-added job that lacks a number for an explored hyperparameter.
 

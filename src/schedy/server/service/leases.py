@@ -65,7 +65,7 @@ class Leases:
             for row in lapsed:
                 max_retries = json.loads(options.get(row.experiment_id, "{}")).get("maxRetries", 0)
                 retry = None
-                if row.attempt <= max_retries:
+                if row.attempt <= max_retries and row.status == "CRASHED":
                     retry = new_job_id()
                     store_jobs.insert(
                         conn,
@@ -79,7 +79,13 @@ class Leases:
                         parent=row.parent,
                         attempt=row.attempt + 1,
                     )
-                event = {"kind": "lease-expired", "job": row.job_id, "attempt": row.attempt, "retry": retry}
+                event = {
+                    "kind": "lease-expired",
+                    "job": row.job_id,
+                    "attempt": row.attempt,
+                    "endedAs": row.status,
+                    "retry": retry,
+                }
                 store_experiments.add_events(conn, row.experiment_id, [dumps(event)])
         logger.info("Ended %d job(s) whose lease lapsed.", len(lapsed))
         return len(lapsed)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Connection, Float, Select, Update, bindparam, select, update
+from sqlalchemy import Connection, Float, Select, Update, bindparam, case, select, update
 
 from schedy.server.store.engine import db_now
 from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiments, jobs
 
 LEASE_EXPIRED = "lease-expired"
+#: The end reason of a job stopped by the early-stopping policy.
+PRUNED_BY_POLICY = "pruned"
 
 
 @cache
@@ -32,8 +34,10 @@ def _expire_statement() -> Update:
         update(jobs)
         .where(jobs.c.pk.in_(lapsed.scalar_subquery()))
         .values(
-            status="CRASHED",
-            end_reason=LEASE_EXPIRED,
+            # A job the early-stopping policy had told to stop ends PRUNED
+            # (and is never retried): it stopped, as asked, without saying so.
+            status=case((jobs.c.stop_reason.is_(None), "CRASHED"), else_="PRUNED"),
+            end_reason=case((jobs.c.stop_reason.is_(None), LEASE_EXPIRED), else_=PRUNED_BY_POLICY),
             finished_at=db_now(),
             updated_at=db_now(),
             version=jobs.c.version + 1,
@@ -49,12 +53,16 @@ def _expire_statement() -> Update:
             jobs.c.generation,
             jobs.c.parent,
             jobs.c.attempt,
+            jobs.c.status,
         )
     )
 
 
 def expire(conn: Connection, limit: int = 500, grace: float = 0.0) -> list[AnyRow]:
-    """Mark up to ``limit`` RUNNING jobs whose lease lapsed over ``grace`` seconds ago CRASHED; return them."""
+    """Mark up to ``limit`` RUNNING jobs whose lease lapsed over ``grace`` seconds ago CRASHED; return them.
+
+    A job told to stop by the early-stopping policy ends PRUNED instead (its ``status`` in the returned row).
+    """
     return list(conn.execute(_expire_statement(), {"p_limit": limit, "p_grace": grace}))
 
 

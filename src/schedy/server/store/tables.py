@@ -110,6 +110,9 @@ jobs = Table(
     Column("heartbeat_interval", Float, nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     Column("end_reason", String(32), nullable=True),
+    # Set once the early-stopping policy decided the job should stop: every
+    # later report of the job is answered "stop" with this sentence.
+    Column("stop_reason", Text, nullable=True),
     UniqueConstraint("experiment_id", "job_id"),
     # The queue index: a claim walks (experiment, QUEUED) in (priority, pk)
     # order. With (experiment, status, pk) and ORDER BY pk, PostgreSQL's
@@ -130,6 +133,23 @@ experiment_events = Table(
     Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("created_at", Float, nullable=False),
     Column("payload", Text, nullable=False),
+)
+
+# Intermediate reports of jobs (early stopping): a series per job, insert-only.
+# Read by job (its series, keyset-paginated) and by experiment in pk order
+# (the policies' per-process state is built and refreshed from it).
+reports = Table(
+    "reports",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("job_pk", BigId, ForeignKey("jobs.pk", ondelete="CASCADE"), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_reports_job", "job_pk", "pk"),
+    Index("ix_reports_experiment", "experiment_id", "pk"),
+    Index("ix_reports_recent", "experiment_id", "created_at"),
 )
 
 # Failed logins per (email, client address), for throttling password and

@@ -1,0 +1,374 @@
+"""Intermediate reports and the early-stopping decision (``POST …/jobs/ID/reports/``).
+
+A report is one short write transaction:
+
+1. find the experiment, renew the job's lease (a report is a heartbeat);
+   a job that is not RUNNING gets 412, as a late heartbeat does;
+2. insert the report(s);
+3. if the job was already told to stop, answer "stop" again (the decision is
+   made once, and remembered on the job as ``stop_reason``);
+4. otherwise, if the experiment has an ``earlyStopping`` policy, bring the
+   process's policy state up to date with the reports inserted since it last
+   looked (its own included), in ``pk`` order, and answer with the verdict the
+   policy gave the job's new report; a "stop" is remembered on the job.
+
+**The policy state** (:class:`PolicyStates`) is kept per service process and
+experiment, like the schedulers' history: built once from every report of
+the experiment (outside the write lock, in a read transaction), then fed
+only the rows with ``pk`` above the last seen. On SQLite rows commit in
+``pk`` order (one writer at a time), so nothing is missed. On PostgreSQL a
+row may commit after a row with a higher ``pk``; every ``SWEEP_EVERY``
+seconds the state also reads the rows of the last ``OVERLAP`` seconds and
+feeds those it has not seen. Deleting jobs (``history_epoch``) or changing the
+policy rebuilds the state. So the cost of a report does not grow with the
+experiment: two indexed reads of new rows and the policy's incremental update.
+
+**With many workers and service processes** every report is decided by the
+state of the process that received it, which has seen every report
+committed before that process's last refresh: two reports racing in
+different processes may not see each other. ASHA's "top 1/η" is then
+checked against a rung missing at most the reports in flight at the same
+moment (at most one per other worker); docs/early-stopping.md says so.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection
+
+from schedy.server.errors import Invalid, NotFound, PreconditionFailed
+from schedy.server.stopping import Report, StoppingPolicy, Verdict, load_policy
+from schedy.server.store import Store
+from schedy.server.store import experiments as store_experiments
+from schedy.server.store import history as store_history
+from schedy.server.store import jobs as store_jobs
+from schedy.server.store import reports as store_reports
+from schedy.server.store.experiments import ExperimentRecord
+from schedy.server.store.reports import ReportRow
+from schedy.server.wire import dumps
+
+__all__ = ["KEPT", "MAX_BATCH", "OVERLAP", "SWEEP_EVERY", "Answer", "PolicyStates", "Reports", "parse_reports"]
+
+#: Seconds of reports read again on PostgreSQL, for rows committed out of pk order.
+OVERLAP = 10.0
+#: How often (seconds) that overlap is read.
+SWEEP_EVERY = 1.0
+#: Experiments whose policy state a process keeps (least recently used go first).
+KEPT = 64
+#: Reports in one request, at most.
+MAX_BATCH = 1000
+
+
+class _Cold(Exception):
+    """The process has no current policy state for the experiment: build it outside the write lock."""
+
+    def __init__(self, experiment_id: int, created_at: float, policy: StoppingPolicy, stored: str) -> None:
+        super().__init__(experiment_id)
+        self.experiment_id, self.created_at, self.policy, self.stored = experiment_id, created_at, policy, stored
+
+
+class Answer(NamedTuple):
+    """What a worker learns from a report."""
+
+    stop: bool
+    reason: str | None
+    lease_expires_at: float | None
+
+
+@dataclass
+class _Entry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stored: str | None = None  # the policy definition the state was built for
+    epoch: int | None = None
+    state: Any = None
+    max_pk: int = 0
+    seen: dict[int, float] = field(default_factory=dict)  # pk -> created_at, recent rows only (PostgreSQL)
+    swept_at: float = 0.0
+    full_reads: int = 0
+
+
+def _value(metrics: str, name: str) -> float | None:
+    value = json.loads(metrics).get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+class PolicyStates:
+    """Per-process early-stopping state of recently reported-to experiments (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[int, float], _Entry] = OrderedDict()
+
+    def entry(self, experiment_id: int, created_at: float) -> _Entry:
+        """The entry of an experiment (``created_at`` tells it from a later one given the same id)."""
+        key = (experiment_id, created_at)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                found = self._entries[key] = _Entry()
+                while len(self._entries) > KEPT:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+            return found
+
+    def full_reads(self, experiment_id: int, created_at: float) -> int:
+        """How many times the state was built from every report (for tests and diagnostics)."""
+        found = self._entries.get((experiment_id, created_at))
+        return 0 if found is None else found.full_reads
+
+    @staticmethod
+    def is_current(entry: _Entry, stored: str, epoch: int) -> bool:
+        """Whether the entry was built for this policy and these jobs."""
+        return entry.stored == stored and entry.epoch == epoch
+
+    @staticmethod
+    def rebuild(
+        entry: _Entry,
+        conn: Connection,
+        experiment_id: int,
+        policy: StoppingPolicy,
+        stored: str,
+        epoch: int,
+        job_id: str | None = None,
+    ) -> list[tuple[ReportRow, Verdict]]:
+        """Build the state from every report of the experiment (caller holds ``entry.lock``).
+
+        Returns the rows and verdicts of ``job_id``'s reports (none if not given).
+        """
+        entry.state = policy.new_state()
+        entry.stored, entry.epoch, entry.max_pk, entry.seen = stored, epoch, 0, {}
+        entry.full_reads += 1
+        decided: list[tuple[ReportRow, Verdict]] = []
+        while True:
+            rows = store_reports.after(conn, experiment_id, entry.max_pk, 50_000)
+            if not rows:
+                break
+            verdicts = PolicyStates._feed(entry, policy, rows)
+            decided.extend((row, verdicts[row.pk]) for row in rows if row.job_id == job_id and row.pk in verdicts)
+        entry.swept_at = 0.0
+        return decided
+
+    @staticmethod
+    def _feed(entry: _Entry, policy: StoppingPolicy, rows: list[ReportRow]) -> dict[int, Verdict]:
+        verdicts: dict[int, Verdict] = {}
+        name = policy.result_name
+        for row in rows:
+            if row.pk in entry.seen:
+                continue
+            entry.seen[row.pk] = row.created_at
+            entry.max_pk = max(entry.max_pk, row.pk)
+            verdicts[row.pk] = policy.observe(entry.state, Report(row.job_id, int(row.step), _value(row.metrics, name)))
+        return verdicts
+
+    @staticmethod
+    def refresh(
+        entry: _Entry, conn: Connection, experiment_id: int, policy: StoppingPolicy, now: float, *, sweep: bool
+    ) -> list[tuple[ReportRow, Verdict]]:
+        """Feed the reports the state has not seen; their rows and verdicts (caller holds ``entry.lock``)."""
+        rows = store_reports.after(conn, experiment_id, entry.max_pk)
+        if sweep and now - entry.swept_at >= SWEEP_EVERY:
+            known = {r.pk for r in rows}
+            late = [r for r in store_reports.recent(conn, experiment_id, now - OVERLAP) if r.pk not in known]
+            rows = sorted(late + rows)
+            horizon = now - OVERLAP
+            entry.seen = {pk: at for pk, at in entry.seen.items() if at >= horizon}
+            entry.swept_at = now
+        elif not sweep:
+            entry.seen.clear()  # SQLite: rows commit in pk order, pk > max_pk is enough
+        verdicts = PolicyStates._feed(entry, policy, rows)
+        return [(row, verdicts[row.pk]) for row in rows if row.pk in verdicts]
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_reports(obj: Any) -> list[tuple[int, str]]:
+    """Validate a report body: ``{"step": n, "metrics": {...}}`` or ``{"reports": [...]}``; ``[(step, metrics JSON)]``.
+
+    Raises:
+        Invalid: what is wrong, in one sentence.
+
+    """
+    if not isinstance(obj, dict):
+        raise Invalid('Send a report as {"step": 3, "metrics": {"loss": 0.25}}.')
+    if "reports" in obj:
+        if obj.keys() != {"reports"} or not isinstance(obj["reports"], list) or not obj["reports"]:
+            raise Invalid('Send several reports as {"reports": [{"step": 1, "metrics": {...}}, ...]} (not empty).')
+        items = obj["reports"]
+        if len(items) > MAX_BATCH:
+            raise Invalid(f"At most {MAX_BATCH} reports per request; got {len(items)}: send them in several requests.")
+    else:
+        items = [obj]
+    parsed = []
+    for item in items:
+        if not isinstance(item, dict) or not item.keys() <= {"step", "metrics"}:
+            raise Invalid('A report is {"step": 3, "metrics": {"loss": 0.25}}, with no other field.')
+        step = item.get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 2**62:
+            raise Invalid(f"A report's step must be a non-negative integer (e.g. the epoch), not {step!r}.")
+        metrics = item.get("metrics", {})
+        if not isinstance(metrics, dict):
+            raise Invalid(f"A report's metrics must be an object of names to numbers, not {metrics!r}.")
+        for name, value in metrics.items():
+            if value is not None and not _finite_number(value):
+                raise Invalid(f"Metric {name!r} must be a number (NaN and Infinity allowed) or null, not {value!r}.")
+        parsed.append((step, dumps(metrics)))
+    return parsed
+
+
+def policy_of(options: str) -> tuple[StoppingPolicy, str] | None:
+    """The experiment's early-stopping policy and its stored form, if it has one."""
+    if "earlyStopping" not in options:  # most experiments: no parse
+        return None
+    stored = json.loads(options).get("earlyStopping")
+    if stored is None:
+        return None
+    text = dumps(stored)
+    return load_policy(text), text
+
+
+class Reports:
+    """Use cases of intermediate reports (see the module docstring)."""
+
+    def __init__(self, store: Store, states: PolicyStates | None = None) -> None:
+        self._store = store
+        self.states = states if states is not None else PolicyStates()
+
+    def _experiment(self, conn: Connection, user_id: int, experiment: str) -> ExperimentRecord:
+        exp = store_experiments.get_record(conn, user_id, experiment)
+        if exp is None:
+            raise NotFound(f"Experiment '{experiment}' does not exist.")
+        return exp
+
+    def report(self, user_id: int, experiment: str, job_id: str, items: list[tuple[int, str]]) -> Answer:
+        """Record a RUNNING job's reports and say whether it should stop.
+
+        Raises:
+            NotFound: no such experiment or job.  PreconditionFailed: the job is not RUNNING.
+            schedy.server.store.WouldBlock: running inline, the policy state had to be built (rerun in a thread).
+
+        """
+        for _ in range(3):
+            try:
+                return self._report(user_id, experiment, job_id, items, rebuild=False)
+            except _Cold as cold:
+                # Nothing was written (the transaction rolled back). Build the
+                # state from a read transaction, outside the write lock, then retry.
+                self._store.leave_loop()
+                self._warm(cold)
+        return self._report(user_id, experiment, job_id, items, rebuild=True)
+
+    def _warm(self, cold: _Cold) -> None:
+        entry = self.states.entry(cold.experiment_id, cold.created_at)
+        with self._store.read() as conn, entry.lock:
+            state = store_history.decision_state(conn, cold.experiment_id)
+            if state is not None and not PolicyStates.is_current(entry, cold.stored, state.history_epoch):
+                PolicyStates.rebuild(entry, conn, cold.experiment_id, cold.policy, cold.stored, state.history_epoch)
+
+    def _report(
+        self, user_id: int, experiment: str, job_id: str, items: list[tuple[int, str]], *, rebuild: bool
+    ) -> Answer:
+        with self._store.write() as conn:
+            exp = self._experiment(conn, user_id, experiment)
+            renewed = store_reports.renew(conn, exp.id, job_id)
+            if renewed is None:
+                if store_jobs.get(conn, exp.id, job_id) is None:
+                    raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+                raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; its reports are refused.")
+            store_reports.insert_many(conn, exp.id, renewed.pk, items)
+            if renewed.stop_reason is not None:
+                return Answer(True, renewed.stop_reason, renewed.lease_expires_at)
+            found = policy_of(exp.options)
+            if found is None:
+                return Answer(False, None, renewed.lease_expires_at)
+            policy, stored = found
+            state = store_history.decision_state(conn, exp.id)
+            assert state is not None  # noqa: S101 - found in this transaction
+            entry = self.states.entry(exp.id, exp.created_at)
+            if not entry.lock.acquire(blocking=not self._store.inline):
+                self._store.leave_loop()
+            try:
+                if PolicyStates.is_current(entry, stored, state.history_epoch):
+                    decided = PolicyStates.refresh(
+                        entry, conn, exp.id, policy, state.now, sweep=not self._store.is_sqlite
+                    )
+                elif not rebuild:
+                    raise _Cold(exp.id, exp.created_at, policy, stored)
+                else:
+                    decided = PolicyStates.rebuild(entry, conn, exp.id, policy, stored, state.history_epoch, job_id)
+            finally:
+                entry.lock.release()
+            mine = [verdict for row, verdict in decided if row.job_id == job_id][-len(items) :]
+            stops = [verdict for verdict in mine if verdict.stop]
+            if stops:
+                reason = stops[0].reason or "The early-stopping policy stopped it."
+                store_reports.set_stop(conn, renewed.pk, reason)
+                return Answer(True, reason, renewed.lease_expires_at)
+            return Answer(False, None, renewed.lease_expires_at)
+
+    def summary(self, user_id: int, experiment: str) -> dict[str, Any]:
+        """The experiment's policy (wire form) and its state's summary, e.g. jobs per rung.
+
+        Raises:
+            NotFound: no such experiment.
+
+        """
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, experiment)
+            found = policy_of(exp.options)
+            if found is None:
+                return {"policy": None, "rungs": []}
+            policy, stored = found
+            state = store_history.decision_state(conn, exp.id)
+            entry = self.states.entry(exp.id, exp.created_at)
+            with entry.lock:
+                if state is not None and not PolicyStates.is_current(entry, stored, state.history_epoch):
+                    PolicyStates.rebuild(entry, conn, exp.id, policy, stored, state.history_epoch)
+                elif state is not None:
+                    PolicyStates.refresh(entry, conn, exp.id, policy, state.now, sweep=not self._store.is_sqlite)
+                rungs = policy.rungs(entry.state)
+        return {"policy": {policy.name: policy.to_params()}, "rungs": rungs}
+
+    def job_page(
+        self, user_id: int, experiment: str, job_id: str, after: int | None, limit: int
+    ) -> tuple[list[tuple[int, int, str, float]], int | None]:
+        """One page of a job's reports ``(pk, step, metrics, time)`` and the key to continue after, if any.
+
+        Raises:
+            NotFound: no such experiment or job.
+
+        """
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, experiment)
+            job = store_jobs.get(conn, exp.id, job_id)
+            if job is None:
+                raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+            rows = store_reports.job_page(conn, job.pk, after or 0, limit + 1)
+        if len(rows) > limit:
+            return rows[:limit], rows[limit - 1][0]
+        return rows, None
+
+    def experiment_page(
+        self, user_id: int, experiment: str, after: int | None, limit: int
+    ) -> tuple[list[ReportRow], int | None]:
+        """One page of every report of the experiment, in the order they were received.
+
+        Raises:
+            NotFound: no such experiment.
+
+        """
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, experiment)
+            rows = store_reports.after(conn, exp.id, after or 0, limit + 1)
+        if len(rows) > limit:
+            return rows[:limit], rows[limit - 1].pk
+        return rows, None

@@ -1,0 +1,197 @@
+"""Asynchronous successive halving (Li et al., MLSys 2020) and Hyperband over it.
+
+**ASHA.** Rungs sit at steps ``minStep · η^k`` (up to ``maxStep`` when
+given). The first report of a job at or past a rung records its value there;
+the job continues only if that value is among the best ``max(1, ⌊n/η⌋)`` of
+the ``n`` values recorded at the rung so far (its own included). Nobody waits
+for a rung to fill: early jobs compete with few, so the first job at each
+rung always continues, as in the paper's asynchronous promotion. A job that
+skips rungs (reporting every 10 steps against rungs at 1, 3, 9) is recorded
+at each rung it passed, with the value of the report that passed it.
+
+**Hyperband.** Brackets ``b = 0 … s`` where ``s = ⌊log_η(maxStep/minStep)⌋``;
+bracket ``b`` is an ASHA whose first rung is ``minStep · η^b``, so bracket 0
+stops most aggressively and bracket ``s`` never stops. A job's bracket is
+chosen from its id (a hash: the same in every service process, no state)
+with the weights of Hyperband's budget rule, ``(s+1)/(s-b+1) · η^(s-b)``:
+aggressive brackets get more jobs, as in Li et al. (JMLR 2018).
+
+Each rung keeps a sorted list of losses: a report costs a binary search
+and an insertion per rung it passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from bisect import bisect_right, insort
+from dataclasses import dataclass, field
+from typing import Any
+
+from schedy.errors import DefinitionError
+from schedy.server.stopping.base import (
+    CONTINUE,
+    PolicyState,
+    Report,
+    StoppingPolicy,
+    Verdict,
+    loss_of,
+    objective_of,
+    positive_int,
+)
+
+__all__ = ["ASHA", "Hyperband"]
+
+
+@dataclass
+class _State(PolicyState):
+    # (bracket, rung index) -> sorted losses recorded there
+    rungs: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    # job -> index of the next rung it has not reached
+    next_rung: dict[str, int] = field(default_factory=dict)
+
+
+def _ladder(min_step: int, eta: int, max_step: int | None) -> tuple[int, ...]:
+    """Rung steps from ``min_step`` by factors of ``eta`` (bounded: at most 64 rungs)."""
+    steps: list[int] = []
+    step = min_step
+    while (max_step is None or step <= max_step) and len(steps) < 64:
+        steps.append(step)
+        step *= eta
+    return tuple(steps)
+
+
+def _check_options(params: Any, allowed: set[str], what: str) -> None:
+    if not isinstance(params, dict):
+        raise DefinitionError(f'{what} takes an object, e.g. {{"resultName": "loss", "objective": "min"}}.')
+    unknown = sorted(params.keys() - allowed)
+    if unknown:
+        raise DefinitionError(
+            f"Unknown {what} option(s) {', '.join(map(repr, unknown))}; use {', '.join(sorted(allowed))}."
+        )
+
+
+class ASHA(StoppingPolicy):
+    """Asynchronous successive halving; see the module docstring."""
+
+    name = "asha"
+
+    def __init__(
+        self,
+        result_name: str,
+        objective: str,
+        min_step: int = 1,
+        reduction_factor: int = 3,
+        max_step: int | None = None,
+    ) -> None:
+        super().__init__(result_name, objective)
+        self.min_step = min_step
+        self.reduction_factor = reduction_factor
+        self.max_step = max_step
+        self._ladders = {0: _ladder(min_step, reduction_factor, max_step)}
+
+    @classmethod
+    def from_params(cls, params: Any) -> ASHA:
+        what = "ASHA"
+        _check_options(params, {"resultName", "objective", "minStep", "reductionFactor", "maxStep"}, what)
+        result, objective = objective_of(params, what)
+        min_step = positive_int(params, "minStep", 1, what)
+        eta = positive_int(params, "reductionFactor", 3, what, minimum=2)
+        max_step = params.get("maxStep")
+        if max_step is not None:
+            max_step = positive_int(params, "maxStep", None, what, minimum=min_step)
+        return cls(result, objective, min_step, eta, max_step)
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "resultName": self.result_name,
+            "objective": self.objective,
+            "minStep": self.min_step,
+            "reductionFactor": self.reduction_factor,
+            "maxStep": self.max_step,
+        }
+
+    def new_state(self) -> PolicyState:
+        return _State()
+
+    def bracket_of(self, job: str) -> int:
+        """The bracket of ``job`` (ASHA has one)."""
+        return 0
+
+    def observe(self, state: PolicyState, report: Report) -> Verdict:
+        assert isinstance(state, _State)  # noqa: S101 - built by new_state
+        bracket = self.bracket_of(report.job)
+        ladder = self._ladders[bracket]
+        index = state.next_rung.get(report.job, 0)
+        loss = loss_of(report.value, self.objective)
+        verdict = CONTINUE
+        while index < len(ladder) and ladder[index] <= report.step:
+            recorded = state.rungs.get((bracket, index))
+            if recorded is None:
+                recorded = state.rungs[(bracket, index)] = []
+            insort(recorded, loss)
+            index += 1
+            kept = max(1, len(recorded) // self.reduction_factor)
+            if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
+                better = bisect_right(recorded, recorded[kept - 1])
+                verdict = Verdict(
+                    True,
+                    f"At rung {ladder[index - 1]} its {self.result_name} was not among the best {kept} of "
+                    f"{len(recorded)} jobs there ({better} at least as good).",
+                )
+                break
+        state.next_rung[report.job] = index
+        return verdict
+
+    def rungs(self, state: PolicyState) -> list[dict[str, Any]]:
+        assert isinstance(state, _State)  # noqa: S101 - built by new_state
+        return [
+            {"bracket": bracket, "step": self._ladders[bracket][index], "jobs": len(values)}
+            for (bracket, index), values in sorted(state.rungs.items())
+        ]
+
+
+class Hyperband(ASHA):
+    """Hyperband's brackets, each an asynchronous successive halving; see the module docstring."""
+
+    name = "hyperband"
+
+    def __init__(
+        self, result_name: str, objective: str, min_step: int, max_step: int, reduction_factor: int = 3
+    ) -> None:
+        super().__init__(result_name, objective, min_step, reduction_factor, max_step)
+        top = 0
+        while min_step * reduction_factor ** (top + 1) <= max_step:
+            top += 1
+        self.brackets = top + 1
+        self._ladders = {
+            b: _ladder(min_step * reduction_factor**b, reduction_factor, max_step) for b in range(self.brackets)
+        }
+        weights = [(top + 1) / (top - b + 1) * reduction_factor ** (top - b) for b in range(self.brackets)]
+        total = sum(weights)
+        bounds, acc = [], 0.0
+        for weight in weights:
+            acc += weight / total
+            bounds.append(acc)
+        bounds[-1] = 1.0
+        self._bounds = tuple(bounds)
+
+    @classmethod
+    def from_params(cls, params: Any) -> Hyperband:
+        what = "Hyperband"
+        _check_options(params, {"resultName", "objective", "minStep", "reductionFactor", "maxStep"}, what)
+        result, objective = objective_of(params, what)
+        min_step = positive_int(params, "minStep", 1, what)
+        if params.get("maxStep") is None:
+            raise DefinitionError("Hyperband needs maxStep, the step at which a job has had its full budget.")
+        max_step = positive_int(params, "maxStep", None, what, minimum=min_step)
+        eta = positive_int(params, "reductionFactor", 3, what, minimum=2)
+        return cls(result, objective, min_step, max_step, eta)
+
+    def bracket_of(self, job: str) -> int:
+        digest = hashlib.blake2b(job.encode(), digest_size=8).digest()
+        point = int.from_bytes(digest, "big") / 2**64
+        for bracket, bound in enumerate(self._bounds):
+            if point < bound:
+                return bracket
+        return self.brackets - 1

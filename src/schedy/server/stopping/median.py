@@ -1,0 +1,119 @@
+"""The median stopping rule (Golovin et al., "Google Vizier", KDD 2017).
+
+A job is stopped at step ``s`` when its best value so far is strictly worse
+than the median of the *other* jobs' running averages at ``s`` (the mean of
+each job's values reported up to ``s``), once at least ``minJobs`` other jobs
+have reported at ``s`` and ``s`` is past ``warmupSteps``.
+
+The state keeps, per job, the running sum, count and best loss, and per
+step a sorted list of the running averages reported at that step: a report
+costs a binary search and an insertion, whatever the experiment's size.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import insort
+from dataclasses import dataclass, field
+from typing import Any
+
+from schedy.errors import DefinitionError
+from schedy.server.stopping.base import (
+    CONTINUE,
+    PolicyState,
+    Report,
+    StoppingPolicy,
+    Verdict,
+    loss_of,
+    objective_of,
+    positive_int,
+)
+
+__all__ = ["Median"]
+
+
+@dataclass
+class _Job:
+    total: float = 0.0
+    count: int = 0
+    best: float = math.inf
+
+
+@dataclass
+class _State(PolicyState):
+    jobs: dict[str, _Job] = field(default_factory=dict)
+    # step -> sorted running averages (losses) of the jobs that reported at that step
+    steps: dict[int, list[float]] = field(default_factory=dict)
+
+
+def _median(values: list[float]) -> float:
+    n = len(values)
+    mid = n // 2
+    if n % 2:
+        return values[mid]
+    return (values[mid - 1] + values[mid]) / 2  # losses are never -inf: no NaN here
+
+
+class Median(StoppingPolicy):
+    """The median stopping rule; see the module docstring."""
+
+    name = "median"
+
+    def __init__(self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5) -> None:
+        super().__init__(result_name, objective)
+        self.warmup_steps = warmup_steps
+        self.min_jobs = min_jobs
+
+    @classmethod
+    def from_params(cls, params: Any) -> Median:
+        if not isinstance(params, dict):
+            raise DefinitionError('The median rule takes an object, e.g. {"resultName": "loss", "objective": "min"}.')
+        unknown = sorted(params.keys() - {"resultName", "objective", "warmupSteps", "minJobs"})
+        if unknown:
+            raise DefinitionError(
+                f"Unknown median-rule option(s) {', '.join(map(repr, unknown))}; "
+                "use resultName, objective, warmupSteps, minJobs."
+            )
+        result, objective = objective_of(params, "The median rule")
+        warmup = positive_int(params, "warmupSteps", 0, "The median rule", minimum=0)
+        min_jobs = positive_int(params, "minJobs", 5, "The median rule")
+        return cls(result, objective, warmup, min_jobs)
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "resultName": self.result_name,
+            "objective": self.objective,
+            "warmupSteps": self.warmup_steps,
+            "minJobs": self.min_jobs,
+        }
+
+    def new_state(self) -> PolicyState:
+        return _State()
+
+    def observe(self, state: PolicyState, report: Report) -> Verdict:
+        assert isinstance(state, _State)  # noqa: S101 - built by new_state
+        loss = loss_of(report.value, self.objective)
+        job = state.jobs.get(report.job)
+        if job is None:
+            job = state.jobs[report.job] = _Job()
+        job.total += loss
+        job.count += 1
+        job.best = min(job.best, loss)
+        others = state.steps.get(report.step)
+        if others is None:
+            others = state.steps[report.step] = []
+        verdict = CONTINUE
+        if report.step >= self.warmup_steps and len(others) >= self.min_jobs:
+            median = _median(others)
+            if job.best > median:
+                verdict = Verdict(
+                    True,
+                    f"At step {report.step} its best {self.result_name} was worse than the median of "
+                    f"{len(others)} other jobs' running averages.",
+                )
+        insort(others, job.total / job.count)
+        return verdict
+
+    def rungs(self, state: PolicyState) -> list[dict[str, Any]]:
+        assert isinstance(state, _State)  # noqa: S101 - built by new_state
+        return [{"step": step, "jobs": len(values)} for step, values in sorted(state.steps.items())]

@@ -1,0 +1,152 @@
+"""Intermediate reports of jobs: the statements behind ``job.report`` and the early-stopping state.
+
+Reports are insert-only rows ``(experiment, job, step, metrics, created_at)``.
+A report renews its job's lease as a heartbeat does (:func:`renew`), is
+inserted (:func:`insert`), and the early-stopping state of each service
+process is built from the experiment's reports in ``pk`` order
+(:func:`after`) and kept up to date with what others inserted
+(:func:`after` from the last ``pk`` seen; on PostgreSQL also
+:func:`recent`, for rows committed out of ``pk`` order).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Insert, Select, Update, bindparam, case, insert, select, update
+
+from schedy.server.store.compiled import compiled, fetch_all, fetch_one, run
+from schedy.server.store.engine import db_now
+from schedy.server.store.jobs import LEASE_BEATS, RUNNING
+from schedy.server.store.tables import jobs, reports
+
+__all__ = ["Renewed", "ReportRow", "after", "insert_many", "job_page", "recent", "renew", "set_stop"]
+
+
+class Renewed(NamedTuple):
+    """A RUNNING job whose lease a report just renewed."""
+
+    pk: int
+    stop_reason: str | None
+    lease_expires_at: float | None
+
+
+class ReportRow(NamedTuple):
+    """One report, with its job's id."""
+
+    pk: int
+    job_id: str
+    step: int
+    metrics: str  # JSON text
+    created_at: float
+
+
+def _p(name: str) -> Any:
+    return bindparam(f"p_{name}")
+
+
+@cache
+def _renew_statement() -> Update:
+    interval = jobs.c.heartbeat_interval
+    return (
+        update(jobs)
+        .where(jobs.c.experiment_id == _p("experiment"), jobs.c.job_id == _p("job"), jobs.c.status == RUNNING)
+        .values(
+            lease_expires_at=case(
+                (interval.is_(None), jobs.c.lease_expires_at), else_=db_now() + interval * LEASE_BEATS
+            )
+        )
+        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at)
+    )
+
+
+def renew(conn: Connection, experiment_id: int, job_id: str) -> Renewed | None:
+    """Extend the lease of a RUNNING job (as a heartbeat); ``None`` if it is not RUNNING (or does not exist)."""
+    row = fetch_one(conn, compiled(conn, _renew_statement), {"p_experiment": experiment_id, "p_job": job_id})
+    return None if row is None else Renewed._make(row)
+
+
+@cache
+def _insert_statement() -> Insert:
+    return insert(reports).values(
+        experiment_id=_p("experiment"),
+        job_pk=_p("job_pk"),
+        step=_p("step"),
+        metrics=_p("metrics"),
+        created_at=db_now(),
+    )
+
+
+def insert_many(conn: Connection, experiment_id: int, job_pk: int, items: list[tuple[int, str]]) -> None:
+    """Insert the job's reports ``(step, metrics JSON)`` in order."""
+    statement = compiled(conn, _insert_statement)
+    for step, metrics in items:
+        run(conn, statement, {"p_experiment": experiment_id, "p_job_pk": job_pk, "p_step": step, "p_metrics": metrics})
+
+
+@cache
+def _stop_statement() -> Update:
+    return (
+        update(jobs)
+        .where(jobs.c.pk == _p("job_pk"), jobs.c.status == RUNNING, jobs.c.stop_reason.is_(None))
+        .values(stop_reason=_p("reason"))
+    )
+
+
+def set_stop(conn: Connection, job_pk: int, reason: str) -> None:
+    """Remember that the job should stop (once: a job already told keeps its first reason)."""
+    run(conn, compiled(conn, _stop_statement), {"p_job_pk": job_pk, "p_reason": reason})
+
+
+_COLUMNS = (reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.created_at)
+
+
+@cache
+def _after_statement(limited: bool) -> Select[Any]:
+    query = (
+        select(*_COLUMNS)
+        .join(jobs, jobs.c.pk == reports.c.job_pk)
+        .where(reports.c.experiment_id == _p("experiment"), reports.c.pk > _p("after"))
+        .order_by(reports.c.pk)
+    )
+    return query.limit(_p("limit")) if limited else query
+
+
+def after(conn: Connection, experiment_id: int, after_pk: int, limit: int | None = None) -> list[ReportRow]:
+    """The experiment's reports with pk > ``after_pk``, in pk order (at most ``limit``)."""
+    params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
+    rows = fetch_all(conn, compiled(conn, _after_statement, limit is not None), params)
+    return [ReportRow._make(r) for r in rows]
+
+
+@cache
+def _recent_statement() -> Select[Any]:
+    return (
+        select(*_COLUMNS)
+        .join(jobs, jobs.c.pk == reports.c.job_pk)
+        .where(reports.c.experiment_id == _p("experiment"), reports.c.created_at >= _p("since"))
+        .order_by(reports.c.pk)
+    )
+
+
+def recent(conn: Connection, experiment_id: int, since: float) -> list[ReportRow]:
+    """The experiment's reports created at or after ``since`` (database clock), in pk order."""
+    rows = fetch_all(conn, compiled(conn, _recent_statement), {"p_experiment": experiment_id, "p_since": since})
+    return [ReportRow._make(r) for r in rows]
+
+
+@cache
+def _job_page_statement() -> Select[Any]:
+    return (
+        select(reports.c.pk, reports.c.step, reports.c.metrics, reports.c.created_at)
+        .where(reports.c.job_pk == _p("job_pk"), reports.c.pk > _p("after"))
+        .order_by(reports.c.pk)
+        .limit(_p("limit"))
+    )
+
+
+def job_page(conn: Connection, job_pk: int, after_pk: int, limit: int) -> list[tuple[int, int, str, float]]:
+    """Up to ``limit`` reports ``(pk, step, metrics, created_at)`` of one job with pk > ``after_pk``."""
+    params = {"p_job_pk": job_pk, "p_after": after_pk, "p_limit": limit}
+    return [tuple(r) for r in fetch_all(conn, compiled(conn, _job_page_statement), params)]

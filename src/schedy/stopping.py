@@ -1,0 +1,196 @@
+"""Early-stopping policies: the service stops jobs that are not worth finishing.
+
+Attach one to a search with ``early_stopping=``; workers send intermediate
+values with :meth:`schedy.Job.report`, which returns ``True`` when the job
+should stop (then raise :class:`schedy.errors.JobPruned` inside ``with
+job:``)::
+
+    exp = schedy.RandomSearch(
+        "mnist",
+        {"lr": LogUniform(1e-4, 1e-1)},
+        early_stopping=schedy.stopping.ASHA("val_loss", "min", min_step=1, reduction_factor=3),
+    )
+    db.add_experiment(exp)
+    for job in exp.jobs():
+        with job:
+            for epoch in range(1, 28):
+                job.results["val_loss"] = loss = train_one_epoch(**job.hyperparameters)
+                if job.report(epoch, val_loss=loss):
+                    raise schedy.errors.JobPruned()
+
+The decision is made by the service, once per report, for every worker and
+service process alike. ``objective`` is ``"min"`` or ``"max"``; NaN, ±inf
+and a missing metric rank worst. The rules, their defaults and what many
+workers change: docs/early-stopping.md.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from schedy.errors import DefinitionError
+
+__all__ = ["ASHA", "Hyperband", "Median", "StoppingPolicy", "parse_policy"]
+
+
+def _objective(result_name: Any, objective: Any, what: str) -> None:
+    if not isinstance(result_name, str) or not result_name:
+        raise DefinitionError(f"{what} needs result_name, the name of the reported metric it watches.")
+    if objective not in ("min", "max"):
+        raise DefinitionError(f'{what} needs objective "min" or "max", not {objective!r}.')
+
+
+def _integer(value: Any, name: str, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DefinitionError(f"{what}'s {name} must be an integer of at least {minimum}, not {value!r}.")
+    return value
+
+
+class StoppingPolicy(ABC):
+    """Base class of the policies below."""
+
+    #: The wire key of the policy (``{"earlyStopping": {key: {...}}}``).
+    wire_name: ClassVar[str]
+
+    @abstractmethod
+    def _params(self) -> dict[str, Any]: ...
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``earlyStopping`` option of the experiment JSON."""
+        return {self.wire_name: self._params()}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_wire() == other.to_wire()
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._params()!r})"
+
+
+class Median(StoppingPolicy):
+    """The median stopping rule (Golovin et al., Vizier, KDD 2017).
+
+    A job is stopped at step ``s`` when its best value so far is worse than
+    the median of the other jobs' running averages at ``s``, once
+    ``min_jobs`` other jobs have reported at ``s`` and ``s ≥ warmup_steps``.
+
+    Example:
+        >>> Median("loss", "min", warmup_steps=2).to_wire()
+        {'median': {'resultName': 'loss', 'objective': 'min', 'warmupSteps': 2, 'minJobs': 5}}
+
+    """
+
+    wire_name = "median"
+
+    def __init__(self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5) -> None:
+        _objective(result_name, objective, "Median")
+        self.result_name, self.objective = result_name, objective
+        self.warmup_steps = _integer(warmup_steps, "warmup_steps", 0, "Median")
+        self.min_jobs = _integer(min_jobs, "min_jobs", 1, "Median")
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "resultName": self.result_name,
+            "objective": self.objective,
+            "warmupSteps": self.warmup_steps,
+            "minJobs": self.min_jobs,
+        }
+
+
+class ASHA(StoppingPolicy):
+    """Asynchronous successive halving (Li et al., MLSys 2020).
+
+    Rungs at ``min_step · reduction_factor^k`` (up to ``max_step``); a job
+    reaching a rung goes on only if its value is in the best
+    ``1/reduction_factor`` of the jobs that reached that rung so far.
+    Nobody waits for a rung to fill.
+
+    Example:
+        >>> ASHA("acc", "max", min_step=1, reduction_factor=3).to_wire()["asha"]["reductionFactor"]
+        3
+
+    """
+
+    wire_name = "asha"
+
+    def __init__(
+        self,
+        result_name: str,
+        objective: str,
+        min_step: int = 1,
+        reduction_factor: int = 3,
+        max_step: int | None = None,
+    ) -> None:
+        _objective(result_name, objective, "ASHA")
+        self.result_name, self.objective = result_name, objective
+        self.min_step = _integer(min_step, "min_step", 1, "ASHA")
+        self.reduction_factor = _integer(reduction_factor, "reduction_factor", 2, "ASHA")
+        self.max_step = None if max_step is None else _integer(max_step, "max_step", self.min_step, "ASHA")
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "resultName": self.result_name,
+            "objective": self.objective,
+            "minStep": self.min_step,
+            "reductionFactor": self.reduction_factor,
+            "maxStep": self.max_step,
+        }
+
+
+class Hyperband(ASHA):
+    """Hyperband (Li et al., JMLR 2018) as brackets of asynchronous successive halving.
+
+    Brackets start their rungs at ``min_step · reduction_factor^b``, from the
+    most aggressive (``b = 0``) to one that never stops; each new job is
+    assigned a bracket by Hyperband's budget rule.
+
+    Example:
+        >>> Hyperband("loss", "min", min_step=1, max_step=27).to_wire()["hyperband"]["maxStep"]
+        27
+
+    """
+
+    wire_name = "hyperband"
+
+    def __init__(
+        self, result_name: str, objective: str, min_step: int, max_step: int, reduction_factor: int = 3
+    ) -> None:
+        _objective(result_name, objective, "Hyperband")
+        self.result_name, self.objective = result_name, objective
+        self.min_step = _integer(min_step, "min_step", 1, "Hyperband")
+        self.max_step = _integer(max_step, "max_step", self.min_step, "Hyperband")
+        self.reduction_factor = _integer(reduction_factor, "reduction_factor", 2, "Hyperband")
+
+
+def parse_policy(wire: Any) -> StoppingPolicy | None:
+    """The policy of an ``earlyStopping`` option as the service stores it (``None`` if absent or unknown)."""
+    if not isinstance(wire, dict) or len(wire) != 1:
+        return None
+    ((name, params),) = wire.items()
+    if not isinstance(params, dict):
+        return None
+    try:
+        if name == "median":
+            return Median(params["resultName"], params["objective"], params["warmupSteps"], params["minJobs"])
+        if name == "asha":
+            return ASHA(
+                params["resultName"],
+                params["objective"],
+                params["minStep"],
+                params["reductionFactor"],
+                params["maxStep"],
+            )
+        if name == "hyperband":
+            return Hyperband(
+                params["resultName"],
+                params["objective"],
+                params["minStep"],
+                params["maxStep"],
+                params["reductionFactor"],
+            )
+    except (KeyError, DefinitionError):
+        return None
+    return None

@@ -1,0 +1,174 @@
+"""Early-stopping policies, without a database: sequences of reports in, verdicts out."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from schedy.errors import DefinitionError
+from schedy.server.stopping import ASHA, Hyperband, Median, Report, load_policy, parse_policy
+
+
+def feed(policy, reports):
+    state = policy.new_state()
+    return state, [policy.observe(state, Report(job, step, value)) for job, step, value in reports]
+
+
+# -- the median rule ------------------------------------------------------------------
+
+
+def test_median_stops_a_job_worse_than_the_median_of_the_others_running_averages():
+    policy = Median("loss", "min", min_jobs=3)
+    # Three jobs whose running averages at step 1 are 1.5, 2.5 and 3.5 (median 2.5).
+    reports = [(j, s, v) for j, curve in {"a": [2, 1], "b": [3, 2], "c": [4, 3]}.items() for s, v in enumerate(curve)]
+    state, verdicts = feed(policy, reports)
+    assert not any(v.stop for v in verdicts)
+    assert policy.observe(state, Report("bad", 0, 9.0)).stop  # median at step 0 is 3: 9 is worse
+    assert not policy.observe(state, Report("good", 0, 2.5)).stop
+    verdict = policy.observe(state, Report("good", 1, 2.4))  # best 2.4 vs median(1.5, 2.5, 3.5) = 2.5
+    assert not verdict.stop
+    late = policy.observe(state, Report("late", 1, 2.6))  # its best at step 1 is 2.6 > 2.5 (4 others: 1.5..3.5)
+    assert late.stop
+    assert "median" in (late.reason or "")
+
+
+def test_median_waits_for_min_jobs_and_warmup():
+    policy = Median("acc", "max", warmup_steps=2, min_jobs=2)
+    state, _ = feed(policy, [("a", s, 0.9) for s in range(4)] + [("b", s, 0.8) for s in range(4)])
+    assert not policy.observe(state, Report("c", 0, 0.1)).stop  # in the warm-up
+    assert not policy.observe(state, Report("c", 1, 0.1)).stop
+    assert policy.observe(state, Report("c", 2, 0.1)).stop  # max: 0.1 is worse than 0.85
+    lone = Median("acc", "max", min_jobs=3)
+    state, verdicts = feed(lone, [("a", 0, 0.9), ("b", 0, 0.8), ("c", 0, 0.1)])
+    assert not any(v.stop for v in verdicts)  # only two others at step 0
+
+
+def test_median_uses_the_best_value_so_far_not_the_last():
+    policy = Median("loss", "min", min_jobs=2)
+    state, _ = feed(policy, [("a", s, 1.0) for s in range(3)] + [("b", s, 1.0) for s in range(3)])
+    assert not policy.observe(state, Report("c", 0, 0.5)).stop
+    assert not policy.observe(state, Report("c", 1, 5.0)).stop  # best so far 0.5 < median 1.0
+
+
+@pytest.mark.parametrize("value", [math.nan, None, math.inf, -math.inf])
+def test_median_ranks_nan_missing_and_infinite_values_worst(value):
+    policy = Median("loss", "min", min_jobs=2)
+    state, _ = feed(policy, [("a", 0, 5.0), ("b", 0, 6.0)])
+    assert policy.observe(state, Report("c", 0, value)).stop
+    # ... and a worst job's running average never turns the median into NaN.
+    assert not policy.observe(state, Report("d", 0, 5.5)).stop
+
+
+# -- ASHA -------------------------------------------------------------------------------
+
+
+def test_asha_keeps_the_top_third_of_each_rung_as_jobs_arrive():
+    policy = ASHA("loss", "min", min_step=1, reduction_factor=3)
+    # Values arrive worst to best at rung 1: every new job is the best so far and continues.
+    _, improving = feed(policy, [(f"j{i}", 1, 10.0 - i) for i in range(9)])
+    assert [v.stop for v in improving] == [False] * 9
+    # Best first: the first job continues, the rest are stopped until the quota grows (n // 3).
+    _, worsening = feed(policy, [(f"j{i}", 1, float(i)) for i in range(9)])
+    assert [v.stop for v in worsening] == [False] + [True] * 8
+    # A job equal to the kept value continues (ties are not worse).
+    state, _ = feed(policy, [("a", 1, 1.0), ("b", 1, 2.0), ("c", 1, 3.0)])
+    assert not policy.observe(state, Report("d", 1, 1.0)).stop
+
+
+def test_asha_rungs_grow_geometrically_and_skipped_rungs_are_recorded():
+    policy = ASHA("loss", "min", min_step=2, reduction_factor=3, max_step=20)
+    state, verdicts = feed(policy, [("a", 1, 5.0), ("a", 7, 4.0), ("a", 18, 3.0), ("a", 60, 2.0)])
+    assert not any(v.stop for v in verdicts)
+    assert policy.rungs(state) == [
+        {"bracket": 0, "step": 2, "jobs": 1},
+        {"bracket": 0, "step": 6, "jobs": 1},
+        {"bracket": 0, "step": 18, "jobs": 1},
+    ]
+    # Between rungs there is nothing to decide, whatever the value.
+    assert not policy.observe(state, Report("b", 1, 100.0)).stop
+    assert policy.observe(state, Report("b", 2, 100.0)).stop
+
+
+def test_asha_promotes_about_one_in_eta_from_a_random_order():
+    rng = random.Random(7)
+    policy = ASHA("acc", "max", min_step=1, reduction_factor=4)
+    values = [rng.random() for _ in range(400)]
+    _, verdicts = feed(policy, [(f"j{i}", 1, v) for i, v in enumerate(values)])
+    kept = sum(not v.stop for v in verdicts)
+    # Asynchronous: early arrivals compete with few, so more than n/η continue, but not many more.
+    assert 100 <= kept <= 140
+    # Every job kept late in the run is in the best quarter of all values.
+    best_quarter = sorted(values, reverse=True)[100]
+    late = [v for v, verdict in zip(values[200:], verdicts[200:], strict=True) if not verdict.stop]
+    assert late
+    assert all(v >= best_quarter * 0.95 for v in late)
+
+
+@pytest.mark.parametrize("value", [math.nan, None])
+def test_asha_ranks_nan_and_missing_worst(value):
+    policy = ASHA("loss", "min")
+    state, _ = feed(policy, [("a", 1, 1.0)])
+    assert policy.observe(state, Report("b", 1, value)).stop
+
+
+# -- Hyperband -----------------------------------------------------------------------------
+
+
+def test_hyperband_brackets_follow_the_budget_rule_and_the_last_never_stops():
+    policy = Hyperband("loss", "min", min_step=1, max_step=27, reduction_factor=3)
+    assert policy.brackets == 4
+    counts = Counter(policy.bracket_of(f"job-{i}") for i in range(40_000))
+    # weights (s+1)/(s-b+1)·η^(s-b), s = 3: 27·1, 9·4/3, 3·2, 1·4 -> 27, 12, 6, 4 of 49
+    for bracket, weight in enumerate([27, 12, 6, 4]):
+        assert counts[bracket] / 40_000 == pytest.approx(weight / 49, abs=0.01)
+    # The same job always lands in the same bracket (every service process agrees).
+    assert all(policy.bracket_of("x") == policy.bracket_of("x") for _ in range(3))
+    last = [f"job-{i}" for i in range(200) if policy.bracket_of(f"job-{i}") == 3]
+    state = policy.new_state()
+    verdicts = [policy.observe(state, Report(job, step, float(i))) for i, job in enumerate(last) for step in (1, 9, 26)]
+    assert not any(v.stop for v in verdicts)
+    first = [f"job-{i}" for i in range(200) if policy.bracket_of(f"job-{i}") == 0]
+    verdicts = [policy.observe(state, Report(job, 1, float(i))) for i, job in enumerate(first)]
+    assert sum(v.stop for v in verdicts) == len(first) - 1  # best first: only it survives rung 1
+
+
+# -- definitions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "words"),
+    [
+        ({"asha": {"objective": "min"}}, "resultName"),
+        ({"asha": {"resultName": "loss", "objective": "minimize"}}, '"min" or "max"'),
+        ({"asha": {"resultName": "loss", "objective": "min", "reductionFactor": 1}}, "reductionFactor"),
+        ({"asha": {"resultName": "loss", "objective": "min", "minStep": 0}}, "minStep"),
+        ({"asha": {"resultName": "loss", "objective": "min", "minStep": 5, "maxStep": 2}}, "maxStep"),
+        ({"asha": {"resultName": "loss", "objective": "min", "minStep": 1.5}}, "minStep"),
+        ({"hyperband": {"resultName": "loss", "objective": "min"}}, "maxStep"),
+        ({"median": {"resultName": "loss", "objective": "min", "warmupSteps": -1}}, "warmupSteps"),
+        ({"median": {"resultName": "loss", "objective": "min", "patience": 3}}, "patience"),
+        ({"pruner": {}}, "Unknown early-stopping policy"),
+        ({"asha": {}, "median": {}}, "one key"),
+        ("asha", "one key"),
+    ],
+)
+def test_bad_definitions_are_refused_with_a_sentence(wire, words):
+    with pytest.raises(DefinitionError, match=words.replace("(", r"\(")):
+        parse_policy(wire)
+
+
+def test_definitions_round_trip_with_defaults_filled():
+    policy = parse_policy({"asha": {"resultName": "loss", "objective": "min"}})
+    assert policy.to_params() == {
+        "resultName": "loss",
+        "objective": "min",
+        "minStep": 1,
+        "reductionFactor": 3,
+        "maxStep": None,
+    }
+    median = parse_policy({"median": {"resultName": "acc", "objective": "max"}})
+    assert median.to_params() == {"resultName": "acc", "objective": "max", "warmupSteps": 0, "minJobs": 5}
+    assert load_policy('{"median": {"resultName": "acc", "objective": "max"}}').to_params() == median.to_params()
