@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from schedy._jobs import Job
 
-__all__ = ["jobs_to_dataframe"]
+__all__ = ["jobs_to_dataframe", "reports_to_dataframe"]
 
 #: Service-managed job fields, in column order; a column appears when any job has a value.
 _MANAGED = (
@@ -73,3 +73,25 @@ def jobs_to_dataframe(jobs: Iterable[Job]) -> pandas.DataFrame:
     ]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     return frame.set_index("id")
+
+
+def reports_to_dataframe(reports: Iterable[dict[str, Any]]) -> pandas.DataFrame:
+    """One row per intermediate report, in the order received (see :meth:`schedy.Experiment.to_dataframe`).
+
+    Columns ``job``, ``step``, ``time``, then ``metrics.NAME`` for every metric seen.
+
+    Raises:
+        ImportError: pandas is not installed.
+
+    """
+    pd = _pandas()
+    rows: list[dict[str, Any]] = []
+    names: dict[str, None] = {}
+    for report in reports:
+        row = {"job": report["job"], "step": report["step"], "time": report["time"]}
+        for name, value in report["metrics"].items():
+            names[name] = None
+            row["metrics." + name] = value
+        rows.append(row)
+    columns = ["job", "step", "time", *("metrics." + name for name in names)]
+    return pd.DataFrame.from_records(rows, columns=columns)

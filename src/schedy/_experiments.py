@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from schedy import _routes
-from schedy._jobs import Job
+from schedy._jobs import Job, _time
 from schedy._pagination import iter_items
 from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
 from schedy.pbt import PBTParams, Perturb, Truncate
@@ -347,7 +347,7 @@ class Experiment:
             self.status = data["status"]
         return self.status
 
-    def to_dataframe(self) -> pandas.DataFrame:
+    def to_dataframe(self, reports: bool = False) -> pandas.DataFrame:
         """All jobs as a :class:`pandas.DataFrame`, one row per job, indexed by id.
 
         Columns: ``status``, then ``hyperparameters.NAME`` and
@@ -355,13 +355,30 @@ class Experiment:
         (``created_at``, ``worker``, ``generation``…) that any job has.
         Needs pandas (``pip install 'schedy[pandas]'``).
 
+        With ``reports=True``, the jobs' intermediate reports instead
+        (:meth:`schedy.Job.report`), in long form: one row per report, in the
+        order received, with columns ``job``, ``step``, ``time`` and
+        ``metrics.NAME``; join it to the jobs' frame on ``job``.
+
         Raises:
             ImportError: pandas is not installed.
 
         """
-        from schedy._dataframe import jobs_to_dataframe
+        from schedy._dataframe import jobs_to_dataframe, reports_to_dataframe
 
+        if reports:
+            return reports_to_dataframe(self.reports())
         return jobs_to_dataframe(self.all_jobs())
+
+    def reports(self) -> Iterator[dict[str, Any]]:
+        """Every intermediate report of the experiment's jobs, in the order the service received them.
+
+        Each is ``{"job": id, "step": int, "time": datetime, "metrics": {name: value}}``;
+        pages are fetched lazily.
+        """
+        path = _routes.experiment(self.name) + "reports/"
+        for item in iter_items(self._require_db()._transport, path):
+            yield {"job": item["job"], "step": item["step"], "time": _time(item["time"]), "metrics": item["metrics"]}
 
 
 class ManualSearch(Experiment):

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
-from schedy import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch, pbt
+from schedy import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch, pbt, stopping
 from schedy.cli.common import UsageError, connect, parse_json_arg
 from schedy.errors import DefinitionError
 from schedy.random import Distribution, parse_distribution
+from schedy.stopping import StoppingPolicy
 
-__all__ = ["add_parsers", "cmd_add"]
+__all__ = ["add_parsers", "build_experiment", "cmd_add", "parse_policy_arg"]
 
 _DISTRIBUTIONS = "uniform, normal, loguniform, choice, const"
 _DIST_HELP = (
@@ -51,6 +53,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         default=Experiment.RUNNING,
         choices=(Experiment.RUNNING, Experiment.DONE),
         help="Status of the new experiment (DONE: hand out no job yet). Default RUNNING.",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        metavar="POLICY",
+        help="Stop hopeless jobs from their reports (job.report): NAME:RESULT:OBJECTIVE[:KEY=VALUE,...] with NAME "
+        "median, asha or hyperband, e.g. asha:val_loss:min:min_step=1,reduction_factor=3,max_step=27 or "
+        "median:acc:max:warmup_steps=2; or the option's JSON. See docs/early-stopping.md.",
     )
     parser.set_defaults(func=cmd_add, parser=parser)
     schedulers = parser.add_subparsers(
@@ -175,6 +184,54 @@ def _pbt(args: argparse.Namespace) -> PopulationBasedTraining:
     )
 
 
+_POLICY_KEYS = {"min_step", "max_step", "reduction_factor", "warmup_steps", "min_jobs"}
+
+
+def parse_policy_arg(text: str) -> StoppingPolicy:
+    """``--early-stopping``: ``NAME:RESULT:OBJECTIVE[:KEY=VALUE,...]`` or the option's JSON.
+
+    Raises:
+        UsageError: the text describes no policy (with the reason).
+        schedy.errors.DefinitionError: a parameter is out of range.
+
+    """
+    if text.lstrip().startswith("{"):
+        wire = parse_json_arg(text, "--early-stopping")
+        policy = stopping.parse_policy(wire)
+        if policy is None:
+            raise UsageError(
+                '--early-stopping JSON must be the earlyStopping option, e.g. {"asha": {"resultName": "loss", '
+                '"objective": "min", "minStep": 1, "reductionFactor": 3, "maxStep": null}}.'
+            )
+        return policy
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or parts[0] not in ("median", "asha", "hyperband"):
+        raise UsageError(
+            f"--early-stopping {text!r}: use NAME:RESULT:OBJECTIVE[:KEY=VALUE,...] with NAME median, asha or "
+            "hyperband, e.g. asha:loss:min:max_step=27."
+        )
+    options: dict[str, int] = {}
+    for pair in parts[3].split(",") if len(parts) == 4 and parts[3] else []:
+        key, _, value = pair.partition("=")
+        if key not in _POLICY_KEYS or not value.strip().lstrip("-").isdigit():
+            raise UsageError(
+                f"--early-stopping: {pair!r} is not KEY=INTEGER with KEY one of {', '.join(sorted(_POLICY_KEYS))}."
+            )
+        options[key] = int(value)
+    name, result, objective = parts[:3]
+    cls: Any = {"median": stopping.Median, "asha": stopping.ASHA, "hyperband": stopping.Hyperband}[name]
+    if cls is stopping.Hyperband and "max_step" not in options:
+        raise UsageError("--early-stopping hyperband needs max_step=N, the step of a job's full budget.")
+    if cls is stopping.Hyperband and "min_step" not in options:
+        options["min_step"] = 1
+    try:
+        built: StoppingPolicy = cls(result, objective, **options)
+        return built
+    except TypeError:
+        allowed = "warmup_steps, min_jobs" if name == "median" else "min_step, reduction_factor, max_step"
+        raise UsageError(f"--early-stopping {name} takes {allowed}.") from None
+
+
 def build_experiment(args: argparse.Namespace) -> Experiment:
     """The experiment the arguments describe.
 
@@ -183,11 +240,16 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
 
     """
     try:
+        exp: Experiment
         if args.scheduler == "manual":
-            return ManualSearch(args.experiment, status=args.status)
-        if args.scheduler == "random":
-            return RandomSearch(args.experiment, parse_distribution_args(args.hyperparameters), status=args.status)
-        return _pbt(args)
+            exp = ManualSearch(args.experiment, status=args.status)
+        elif args.scheduler == "random":
+            exp = RandomSearch(args.experiment, parse_distribution_args(args.hyperparameters), status=args.status)
+        else:
+            exp = _pbt(args)
+        if getattr(args, "early_stopping", None):
+            exp.early_stopping = parse_policy_arg(args.early_stopping)
+        return exp
     except DefinitionError as exc:
         raise UsageError(str(exc)) from None
 

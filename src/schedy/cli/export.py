@@ -22,7 +22,7 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -30,7 +30,15 @@ from schedy import Job
 from schedy.cli.common import CommandError, connect, to_json
 from schedy.cli.views import iso_time
 
-__all__ = ["add_parsers", "cmd_export", "job_record", "write_csv", "write_json"]
+__all__ = [
+    "add_parsers",
+    "cmd_export",
+    "job_record",
+    "write_csv",
+    "write_json",
+    "write_reports_csv",
+    "write_reports_json",
+]
 
 #: Job attribute → its wire key, in column order.
 _MANAGED = {
@@ -60,6 +68,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="Output format (default csv).")
     parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+    parser.add_argument(
+        "--reports",
+        action="store_true",
+        help="Export the jobs' intermediate reports instead (long form: one row per report; columns job, step, "
+        "time, metrics.NAME).",
+    )
     parser.set_defaults(func=cmd_export)
 
 
@@ -129,17 +143,57 @@ def write_json(jobs: Iterable[Job], stream: TextIO) -> int:
     return count
 
 
+def write_reports_csv(reports: Iterable[dict[str, Any]], stream: TextIO) -> int:
+    """Write reports as CSV (columns job, step, time, metrics.NAME); return how many."""
+    rows: list[dict[str, str]] = []
+    names: dict[str, None] = {}
+    for report in reports:
+        row = {"job": report["job"], "step": str(report["step"]), "time": _cell(report["time"])}
+        for name, value in report["metrics"].items():
+            names["metrics." + name] = None
+            row["metrics." + name] = _cell(value)
+        rows.append(row)
+    writer = csv.DictWriter(stream, ["job", "step", "time", *names], restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return len(rows)
+
+
+def write_reports_json(reports: Iterable[dict[str, Any]], stream: TextIO) -> int:
+    """Write reports as a JSON array of ``{"job", "step", "time", "metrics"}``, one per line; return how many."""
+    count = 0
+    stream.write("[")
+    for report in reports:
+        stream.write(",\n" if count else "\n")
+        record = {**report, "time": _cell(report["time"])}
+        stream.write(json.dumps(record, ensure_ascii=False, allow_nan=True))
+        count += 1
+    stream.write("\n]\n" if count else "]\n")
+    return count
+
+
+_WRITERS: dict[tuple[bool, str], Callable[[Iterable[Any], TextIO], int]] = {
+    (False, "csv"): write_csv,
+    (False, "json"): write_json,
+    (True, "csv"): write_reports_csv,
+    (True, "json"): write_reports_json,
+}
+
+
 def cmd_export(args: argparse.Namespace) -> None:
-    """Write the experiment's jobs in the format asked."""
-    write = write_csv if args.format == "csv" else write_json
+    """Write the experiment's jobs (or their reports) in the format asked."""
+    what = "report" if args.reports else "job"
     with connect(args) as db:
-        jobs = db.get_experiment(args.experiment).all_jobs()
+        exp = db.get_experiment(args.experiment)
+        items: Iterable[Any] = exp.reports() if args.reports else exp.all_jobs()
+        write: Callable[[Iterable[Any], TextIO], int] = _WRITERS[args.reports, args.format]
         if args.output is None:
-            write(jobs, sys.stdout)
+            write(items, sys.stdout)
             return
         try:
             with open(args.output, "w", encoding="utf-8", newline="") as stream:
-                count = write(jobs, stream)
+                count = write(items, stream)
         except OSError as exc:
             raise CommandError(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
-    print(f"Exported {count} job{'s' if count != 1 else ''} of {args.experiment!r} to {args.output}.", file=sys.stderr)
+    plural = "s" if count != 1 else ""
+    print(f"Exported {count} {what}{plural} of {args.experiment!r} to {args.output}.", file=sys.stderr)

@@ -1,0 +1,85 @@
+"""Early stopping from the command line and in exports: ``schedy add --early-stopping``, ``export --reports``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pandas as pd
+import pytest
+
+import schedy
+from schedy.stopping import ASHA, Hyperband, Median
+
+
+@pytest.fixture
+def reported(cli):
+    """An experiment whose two jobs reported a few steps each; returns their ids."""
+    with cli.db() as db:
+        exp = schedy.RandomSearch("curves", {"x": schedy.random.Uniform(0, 1)})
+        db.add_experiment(exp)
+        ids = []
+        for scale in (1.0, 2.0):
+            with exp.next_job() as job:
+                for step in range(3):
+                    job.report(step, loss=scale / (step + 1), acc=math.nan if step == 1 else 0.5)
+            ids.append(job.job_id)
+        return ids
+
+
+def test_add_declares_a_policy_in_short_or_json_form(cli):
+    cli.ok("add", "--early-stopping", "asha:val_loss:min:max_step=27,reduction_factor=3", "a", "manual")
+    cli.ok("add", "--early-stopping", "median:acc:max:warmup_steps=2", "m", "manual")
+    cli.ok("add", "--early-stopping", "hyperband:loss:min:max_step=9", "h", "manual")
+    wire = '{"asha": {"resultName": "loss", "objective": "min", "minStep": 2, "reductionFactor": 4, "maxStep": null}}'
+    cli.ok("add", "--early-stopping", wire, "j", "manual")
+    with cli.db() as db:
+        assert db.get_experiment("a").early_stopping == ASHA("val_loss", "min", 1, 3, 27)
+        assert db.get_experiment("m").early_stopping == Median("acc", "max", warmup_steps=2)
+        assert db.get_experiment("h").early_stopping == Hyperband("loss", "min", 1, 9)
+        assert db.get_experiment("j").early_stopping == ASHA("loss", "min", 2, 4)
+
+
+@pytest.mark.parametrize(
+    ("policy", "words"),
+    [
+        ("asha:loss", "NAME:RESULT:OBJECTIVE"),
+        ("pruner:loss:min", "NAME:RESULT:OBJECTIVE"),
+        ("asha:loss:down", '"min" or "max"'),
+        ("asha:loss:min:patience=3", "KEY=INTEGER"),
+        ("median:loss:min:max_step=3", "median takes warmup_steps, min_jobs"),
+        ("hyperband:loss:min", "needs max_step"),
+        ('{"asha": 3}', "earlyStopping option"),
+    ],
+)
+def test_add_refuses_a_bad_policy_with_a_sentence_and_creates_nothing(cli, policy, words):
+    result = cli("add", "--early-stopping", policy, "bad", "manual")
+    assert result.returncode != 0
+    assert words in result.stderr
+    with cli.db() as db, pytest.raises(schedy.errors.ClientRequestError):
+        db.get_experiment("bad")
+
+
+def test_export_reports_in_long_form_as_csv_and_json(cli, reported, tmp_path):
+    rows = list(csv.DictReader(io.StringIO(cli.ok("export", "--reports", "curves"))))
+    assert [(r["job"], r["step"]) for r in rows] == [(job, str(step)) for job in reported for step in range(3)]
+    assert list(rows[0]) == ["job", "step", "time", "metrics.loss", "metrics.acc"]
+    assert float(rows[4]["metrics.loss"]) == 1.0
+    assert rows[1]["metrics.acc"] == "nan"
+    out = tmp_path / "reports.json"
+    cli.ok("export", "--reports", "--format", "json", "-o", str(out), "curves")
+    records = json.loads(out.read_text())
+    assert len(records) == 6
+    assert records[3] == {**records[3], "job": reported[1], "step": 0, "metrics": {"loss": 2.0, "acc": 0.5}}
+
+
+def test_to_dataframe_gives_the_reports_in_long_form(cli, reported):
+    with cli.db() as db:
+        frame = db.get_experiment("curves").to_dataframe(reports=True)
+    assert list(frame.columns) == ["job", "step", "time", "metrics.loss", "metrics.acc"]
+    assert list(frame["job"]) == [reported[0]] * 3 + [reported[1]] * 3
+    assert frame["metrics.loss"].tolist() == pytest.approx([1.0, 0.5, 1 / 3, 2.0, 1.0, 2 / 3])
+    assert math.isnan(frame["metrics.acc"][1])
+    assert pd.api.types.is_datetime64_any_dtype(frame["time"]) or frame["time"].notna().all()
