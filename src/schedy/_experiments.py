@@ -53,6 +53,8 @@ class Experiment:
         early_stopping: a :mod:`schedy.stopping` policy the service applies
             to the jobs' reports (:meth:`schedy.Job.report`); every search
             takes it.
+        max_jobs: how many jobs the search may create (see :attr:`max_jobs`);
+            every search takes it.
 
     Attributes:
         name: the experiment's name.
@@ -71,7 +73,14 @@ class Experiment:
     #: The scheduler's wire name (``{"Manual": null}`` → ``"Manual"``).
     scheduler_name: ClassVar[str | None] = None
 
-    def __init__(self, name: str, status: str = RUNNING, *, early_stopping: StoppingPolicy | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        status: str = RUNNING,
+        *,
+        early_stopping: StoppingPolicy | None = None,
+        max_jobs: int | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise DefinitionError(f"An experiment name must be a non-empty string, got {name!r}.")
         if status not in (Experiment.RUNNING, Experiment.DONE):
@@ -83,6 +92,26 @@ class Experiment:
         self._unknown_scheduler: tuple[str, Any] | None = None
         if early_stopping is not None:
             self.early_stopping = early_stopping
+        if max_jobs is not None:
+            self.max_jobs = max_jobs
+
+    @property
+    def max_jobs(self) -> int | None:
+        """The budget: how many jobs the search may create (the ``maxJobs`` option); settable.
+
+        Once they are created, the service hands out queued jobs only, and
+        the experiment becomes DONE when nothing is QUEUED or RUNNING, which
+        ends the workers' :meth:`jobs` loops. Jobs added by hand and retries
+        do not count.
+        """
+        value = self.extra.get("maxJobs")
+        return value if isinstance(value, int) else None
+
+    @max_jobs.setter
+    def max_jobs(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31):
+            raise DefinitionError(f"max_jobs must be a positive integer (below 2**31) or None, not {value!r}.")
+        self.extra["maxJobs"] = value
 
     @property
     def early_stopping(self) -> StoppingPolicy | None:
@@ -302,8 +331,10 @@ class Experiment:
         answers at once, asked again after a pause growing from 50 ms to
         30 s, so idle workers cost little and pick up new work quickly.
 
-        The iteration ends when the experiment is DONE (finished, or paused
-        by its owner) or after ``idle_timeout`` seconds without a job.
+        The iteration ends when the experiment is DONE (finished, its
+        ``max_jobs`` budget spent, or paused by its owner), when a manual
+        search has nothing QUEUED and nothing RUNNING, or after
+        ``idle_timeout`` seconds without a job.
 
         Args:
             wait: seconds each request may wait for a job at the service.
@@ -325,7 +356,7 @@ class Experiment:
             try:
                 job = self.next_job(wait=wait, heartbeat=heartbeat, worker=worker)
             except NoJobError:
-                if self._refresh_status() == Experiment.DONE:
+                if self._nothing_left():
                     return
                 now = time.monotonic()
                 if idle_timeout is not None and now - idle_since >= idle_timeout:
@@ -346,6 +377,28 @@ class Experiment:
         if isinstance(data, dict) and data.get("status") in (Experiment.RUNNING, Experiment.DONE):
             self.status = data["status"]
         return self.status
+
+    def _nothing_left(self) -> bool:
+        """After a claim found nothing: whether the worker loop is over.
+
+        It is when the experiment is DONE (finished, its ``maxJobs`` budget
+        spent, or paused), or when it is a manual search with nothing QUEUED
+        and nothing RUNNING (no job can come back: a RUNNING one might be
+        retried, so the loop waits while one runs).
+        """
+        db = self._require_db()
+        data = db._transport.request("GET", self._path() + "?counts=true").json()
+        if not isinstance(data, dict):
+            return False
+        if data.get("status") in (Experiment.RUNNING, Experiment.DONE):
+            self.status = data["status"]
+        if self.status == Experiment.DONE:
+            return True
+        counts = data.get("jobCounts")
+        manual = isinstance(data.get("scheduler"), dict) and "Manual" in data["scheduler"]
+        if not manual or not isinstance(counts, dict):
+            return False
+        return not counts.get(Job.QUEUED) and not counts.get(Job.RUNNING)
 
     def to_dataframe(self, reports: bool = False) -> pandas.DataFrame:
         """All jobs as a :class:`pandas.DataFrame`, one row per job, indexed by id.
@@ -431,8 +484,9 @@ class RandomSearch(Experiment):
         status: str = Experiment.RUNNING,
         *,
         early_stopping: StoppingPolicy | None = None,
+        max_jobs: int | None = None,
     ) -> None:
-        super().__init__(name, status, early_stopping=early_stopping)
+        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
         self.distributions = dict(distributions)
         self._scheduler_params()  # validate now, not at the first request
 
@@ -498,8 +552,9 @@ class PopulationBasedTraining(Experiment):
         max_generations: int | None = None,
         *,
         early_stopping: StoppingPolicy | None = None,
+        max_jobs: int | None = None,
     ) -> None:
-        super().__init__(name, status, early_stopping=early_stopping)
+        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
         self.objective = objective
         self.result_name = result_name
         self.exploit = exploit

@@ -38,6 +38,8 @@ def echo_job(etag: str = '"2"') -> Any:
 @pytest.fixture
 def exp(stub: Stub, stub_db: schedy.SchedyDB) -> schedy.Experiment:
     stub.on("GET", "experiments/E/", Answer(200, EXP))
+    # What the worker loop asks after finding no job: a manual search with a job RUNNING elsewhere goes on.
+    stub.on("GET", "experiments/E/?counts=true", Answer(200, {**EXP, "jobCounts": {"RUNNING": 1}}))
     return stub_db.get_experiment("E")
 
 
@@ -263,7 +265,7 @@ def test_jobs_yields_claimed_jobs_and_ends_when_the_experiment_is_done(stub: Stu
         Answer(200, job_json("B"), {"ETag": '"1"'}),
         Answer(204),
     )
-    stub.on("GET", "experiments/E/", Answer(200, EXP), Answer(200, {**EXP, "status": "DONE"}))
+    stub.on("GET", "experiments/E/?counts=true", Answer(200, EXP), Answer(200, {**EXP, "status": "DONE"}))
     ids = [job.job_id for job in exp.jobs(wait=0)]
     assert ids == ["A", "B"]
     assert exp.status == "DONE"

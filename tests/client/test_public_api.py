@@ -58,14 +58,10 @@ EMPTY = inspect.Parameter.empty
 def test_documented_signatures() -> None:
     assert params(schedy.SchedyDB)[:2] == [("config_path", None), ("config_override", None)]
     # The original positional parameters first; Schedy's own options are keyword-only after them.
-    assert params(schedy.Experiment) == [("name", EMPTY), ("status", "RUNNING"), ("early_stopping", None)]
-    assert params(schedy.ManualSearch) == [("name", EMPTY), ("status", "RUNNING"), ("early_stopping", None)]
-    assert params(schedy.RandomSearch) == [
-        ("name", EMPTY),
-        ("distributions", EMPTY),
-        ("status", "RUNNING"),
-        ("early_stopping", None),
-    ]
+    options = [("early_stopping", None), ("max_jobs", None)]
+    assert params(schedy.Experiment) == [("name", EMPTY), ("status", "RUNNING"), *options]
+    assert params(schedy.ManualSearch) == [("name", EMPTY), ("status", "RUNNING"), *options]
+    assert params(schedy.RandomSearch) == [("name", EMPTY), ("distributions", EMPTY), ("status", "RUNNING"), *options]
     assert [name for name, _ in params(schedy.PopulationBasedTraining)] == [
         "name",
         "objective",
@@ -77,6 +73,7 @@ def test_documented_signatures() -> None:
         "status",
         "max_generations",
         "early_stopping",
+        "max_jobs",
     ]
     assert params(schedy.Job) == [
         ("job_id", EMPTY),

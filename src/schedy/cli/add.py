@@ -61,6 +61,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "median, asha or hyperband, e.g. asha:val_loss:min:min_step=1,reduction_factor=3,max_step=27 or "
         "median:acc:max:warmup_steps=2; or the option's JSON. See docs/early-stopping.md.",
     )
+    parser.add_argument(
+        "--max-jobs",
+        type=int,
+        metavar="N",
+        help="Budget: the search creates at most N jobs; then the experiment becomes DONE once nothing is "
+        "queued or running, and the workers' loops end.",
+    )
     parser.set_defaults(func=cmd_add, parser=parser)
     schedulers = parser.add_subparsers(
         title="schedulers", dest="scheduler", required=True, metavar="SCHEDULER", help="How jobs are proposed."
@@ -249,6 +256,8 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
             exp = _pbt(args)
         if getattr(args, "early_stopping", None):
             exp.early_stopping = parse_policy_arg(args.early_stopping)
+        if getattr(args, "max_jobs", None) is not None:
+            exp.max_jobs = args.max_jobs
         return exp
     except DefinitionError as exc:
         raise UsageError(str(exc)) from None

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from schedy import __version__
-from schedy.cli import add, admin, auth, experiments, export, run, watch
+from schedy.cli import add, admin, auth, experiments, export, run, status, watch
 from schedy.errors import SchedyError
 
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_parsers(subparsers)
     experiments.add_parsers(subparsers)
     export.add_parsers(subparsers)
+    status.add_parsers(subparsers)
     watch.add_parsers(subparsers)
     run.add_parsers(subparsers)
     auth.add_parsers(subparsers)

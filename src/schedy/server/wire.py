@@ -46,7 +46,7 @@ _JOB_READ_ONLY = {
 }
 _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
-EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime", "earlyStopping"}
+EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime", "earlyStopping", "maxJobs"}
 
 
 def dumps(value: Any) -> str:
@@ -142,6 +142,11 @@ def _check_option(key: str, value: Any) -> Any:
     if key == "seed":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
             raise Invalid(f"Option 'seed' must be a non-negative integer, got {value!r}.")
+    elif key == "maxJobs":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31):
+            raise Invalid(
+                f"Option 'maxJobs' must be a positive integer (the jobs the search may create) or null, got {value!r}."
+            )
     elif key == "maxRetries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise Invalid(f"Option 'maxRetries' must be a non-negative integer, got {value!r}.")

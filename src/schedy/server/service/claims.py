@@ -20,6 +20,11 @@
    ``OPTIMISTIC_TRIES`` lost races it decides under the experiment's lock,
    where it cannot lose. So no two decisions are ever made from the same
    state, with any number of workers and service processes.
+
+With the ``maxJobs`` option, each new job the scheduler decides takes one
+unit of the experiment's budget first (:mod:`schedy.server.store.budget`, an
+atomic conditional update); once it is spent the claim hands out queued jobs
+only, and the experiment becomes DONE when nothing is QUEUED or RUNNING.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from schedy.server.errors import NotFound
 from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.service.history import Histories, History
-from schedy.server.store import Store
+from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store.claims import NewRow, insert_claimed
@@ -106,12 +111,19 @@ class Claims:
                 return job
             if exp.status == DONE:
                 return None
+            limit = budget.max_jobs(exp.options)
+            if limit is not None and budget.spent(step.conn, exp.id, limit):
+                budget.finish_if_idle(step.conn, exp.id)
+                return None
             scheduler = load_scheduler(exp.scheduler, exp.params)
             if not scheduler.reads_history:
                 decision = scheduler.decide(_EMPTY, _fresh_rng())
                 if decision.events or decision.experiment_done:
                     raise TypeError(f"{scheduler.name} reads no history, so it may only decide on a job.")
                 if decision.job is None:
+                    return None
+                if limit is not None and not budget.spend(step.conn, exp.id, limit):
+                    budget.finish_if_idle(step.conn, exp.id)
                     return None
                 return step.insert_new(exp.id, _new_row(decision.job), worker, heartbeat, max_run_time)
             # Long: a decision from the history. Nothing was written in this step.
@@ -187,6 +199,10 @@ class Claims:
             raise _Lost
         store_experiments.add_events(conn, exp.id, [dumps(dict(e)) for e in decision.events])
         if decision.job is None:
+            return None
+        limit = budget.max_jobs(exp.options)
+        if limit is not None and not budget.spend(conn, exp.id, limit):
+            budget.finish_if_idle(conn, exp.id)
             return None
         return insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
 

@@ -82,6 +82,8 @@ experiments = Table(
     Column("decision_seq", Integer, nullable=False, default=0, server_default="0"),
     # Bumped when jobs are deleted: cached histories then read the experiment afresh.
     Column("history_epoch", Integer, nullable=False, default=0, server_default="0"),
+    # Jobs the search created, counted against the maxJobs option (store/budget.py).
+    Column("jobs_created", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("owner_id", "name"),

@@ -1,0 +1,62 @@
+"""An experiment's job budget (the ``maxJobs`` option): spent once per new job, atomically.
+
+``jobs_created`` counts the jobs the experiment's search created (jobs added
+by hand and retries are not counted). :func:`spend` takes one unit in one
+statement that succeeds only while the budget lasts, so any number of claims
+in any number of service processes create at most ``maxJobs`` jobs.
+:func:`finish_if_idle` ends the experiment once its budget is spent and no
+job is QUEUED or RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Connection, exists, select, update
+
+from schedy.server.store.engine import db_now
+from schedy.server.store.jobs import DONE, QUEUED, RUNNING
+from schedy.server.store.tables import experiments, jobs
+
+__all__ = ["finish_if_idle", "has_work", "max_jobs", "spend", "spent"]
+
+
+def max_jobs(options: str) -> int | None:
+    """The experiment's ``maxJobs`` option, if set (stored options, JSON text)."""
+    if "maxJobs" not in options:  # most experiments: no parse
+        return None
+    value = json.loads(options).get("maxJobs")
+    return None if value is None else int(value)
+
+
+def spend(conn: Connection, experiment_id: int, limit: int) -> bool:
+    """Take one job from the budget; ``False`` (nothing written) if it is spent."""
+    statement = (
+        update(experiments)
+        .where(experiments.c.id == experiment_id, experiments.c.jobs_created < limit)
+        .values(jobs_created=experiments.c.jobs_created + 1)
+    )
+    return conn.execute(statement).rowcount == 1
+
+
+def spent(conn: Connection, experiment_id: int, limit: int) -> bool:
+    """Whether the budget is spent (a read: :func:`spend` decides)."""
+    used = conn.execute(select(experiments.c.jobs_created).where(experiments.c.id == experiment_id)).scalar()
+    return used is None or int(used) >= limit
+
+
+def has_work(conn: Connection, experiment_id: int) -> bool:
+    """Whether a job of the experiment is QUEUED or RUNNING (one probe of the queue index)."""
+    busy = exists().where(jobs.c.experiment_id == experiment_id, jobs.c.status.in_((QUEUED, RUNNING)))
+    return bool(conn.execute(select(busy)).scalar())
+
+
+def finish_if_idle(conn: Connection, experiment_id: int) -> bool:
+    """Mark the experiment DONE if no job is QUEUED or RUNNING; whether it is DONE now."""
+    busy = exists().where(jobs.c.experiment_id == experiment_id, jobs.c.status.in_((QUEUED, RUNNING)))
+    conn.execute(
+        update(experiments)
+        .where(experiments.c.id == experiment_id, experiments.c.status != DONE, ~busy)
+        .values(status=DONE, updated_at=db_now())
+    )
+    return not has_work(conn, experiment_id)

@@ -1,0 +1,126 @@
+"""A budget for an experiment (``maxJobs``) and worker loops that end when nothing is left (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+import schedy
+from schedy.random import Uniform
+from schedy.testing import ServiceProcess
+
+SPACE = {"x": Uniform(0, 1)}
+
+
+def _loop(config: dict[str, str], name: str, done: list[str], errors: list[BaseException]) -> None:
+    try:
+        with schedy.SchedyDB(config_override=config) as db:
+            for job in db.get_experiment(name).jobs(wait=1.0):
+                with job:
+                    job.results["loss"] = job.hyperparameters.get("x", 0)
+                done.append(job.job_id)
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
+def _run_workers(configs: list[dict[str, str]], name: str) -> list[str]:
+    done: list[str] = []
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=_loop, args=(c, name, done, errors)) for c in configs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(t.is_alive() for t in threads), "a worker loop never ended"
+    assert not errors, errors
+    return done
+
+
+def test_workers_stop_when_the_budget_is_spent(service):
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        db.add_experiment(schedy.RandomSearch("budget", SPACE, max_jobs=12))
+        assert db.get_experiment("budget").max_jobs == 12
+    done = _run_workers([service.client_config] * 6, "budget")
+    assert len(done) == len(set(done)) == 12
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        exp = db.get_experiment("budget")
+        assert exp.status == schedy.Experiment.DONE
+        assert Counter(j.status for j in exp.all_jobs()) == {"DONE": 12}
+
+
+def test_two_service_processes_share_one_budget(service, tmp_path):
+    second = ServiceProcess.start(tmp_path / "second", service.process.database_url)
+    try:
+        other = {**service.client_config, "root": second.url}
+        with schedy.SchedyDB(config_override=service.client_config) as db:
+            db.add_experiment(schedy.RandomSearch("shared-budget", SPACE, max_jobs=20))
+        done = _run_workers([service.client_config, other] * 4, "shared-budget")
+    finally:
+        second.stop()
+    assert len(done) == len(set(done)) == 20
+
+
+def test_queued_jobs_still_run_after_the_budget_and_hand_added_ones_do_not_count(service):
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        exp = schedy.RandomSearch("queued-budget", SPACE, max_jobs=2)
+        db.add_experiment(exp)
+        for x in (0.1, 0.2, 0.3):
+            exp.add_job(hyperparameters={"x": x})
+    done = _run_workers([service.client_config] * 2, "queued-budget")
+    assert len(done) == 5  # three by hand, two created by the search
+
+
+def test_a_manual_search_loop_ends_when_nothing_is_queued_or_running(service):
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        exp = schedy.ManualSearch("queue")
+        db.add_experiment(exp)
+        for x in range(4):
+            exp.add_job(hyperparameters={"x": x})
+    done = _run_workers([service.client_config] * 3, "queue")
+    assert len(done) == 4
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        assert db.get_experiment("queue").status == schedy.Experiment.RUNNING  # not DONE: more may be added
+
+
+def test_a_manual_search_loop_waits_while_a_job_runs_elsewhere(service):
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        exp = schedy.ManualSearch("waiting")
+        db.add_experiment(exp)
+        exp.add_job(hyperparameters={"x": 1})
+        held = exp.next_job()  # RUNNING with another worker: the loop must not end
+        seen: list[str] = []
+
+        def late() -> None:
+            for job in db.get_experiment("waiting").jobs(wait=0.5, idle_timeout=3.0):
+                seen.append(job.job_id)
+                with job:
+                    pass
+
+        thread = threading.Thread(target=late)
+        thread.start()
+        thread.join(1.5)
+        assert thread.is_alive(), "the loop ended while a job was RUNNING"
+        exp.add_job(hyperparameters={"x": 2})
+        with held:
+            pass
+        thread.join(30)
+        assert not thread.is_alive()
+        assert len(seen) == 1
+
+
+@pytest.mark.parametrize("value", [0, -3, 1.5, "10", True, 2**40])
+def test_a_bad_budget_is_refused_with_a_sentence(service, value: Any):
+    token = httpx.post(service.url + "token/", json={"email": service.email, "token": service.api_token}).json()
+    answer = httpx.put(
+        service.url + "experiments/bad-budget/",
+        json={"scheduler": {"Manual": None}, "maxJobs": value},
+        headers={"Authorization": f"Bearer {token['token']}"},
+    )
+    assert answer.status_code == 422
+    assert "maxJobs" in answer.json()["detail"]
+    with pytest.raises(schedy.errors.DefinitionError):
+        schedy.ManualSearch("x", max_jobs=value)
