@@ -45,8 +45,15 @@ def new_api_token() -> str:
 
 
 def new_password() -> str:
-    """A fresh random password for generated accounts."""
-    return secrets.token_urlsafe(12)
+    """A fresh random password for generated accounts.
+
+    Never starting with ``-``: people pass it on command lines
+    (``schedy gen-token --password …``), where it would read as an option.
+    """
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not password.startswith("-"):
+            return password
 
 
 def hash_api_token(token: str) -> str:
