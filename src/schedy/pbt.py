@@ -21,7 +21,7 @@ from typing import Any
 
 from schedy._validate import exact_keys, finite_number, single_key
 from schedy.errors import DefinitionError
-from schedy.random import Choice, Constant, Distribution, parse_distributions
+from schedy.random import Choice, Constant, Distribution, flatten_space, parse_distributions
 
 __all__ = [
     "MAXIMIZE",
@@ -167,8 +167,9 @@ class PBTParams:
             _positive_int(self.max_generations, "PBT maxGenerations")
         if self.init and self.population_size is None:
             raise DefinitionError("PBT init needs numParallel: how many initial members to sample.")
+        init = {p.name: p.dist for p in flatten_space(self.init)}
         for name in self.explore:
-            dist = self.init.get(name)
+            dist = init.get(name)
             values = dist.values if isinstance(dist, Choice) else [dist.value] if isinstance(dist, Constant) else []
             if any(not _is_numeric(v) for v in values):
                 raise DefinitionError(f"Explore strategy 'perturb' of '{name}' needs a numeric hyperparameter.")

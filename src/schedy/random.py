@@ -12,13 +12,25 @@ Example:
     >>> d == Uniform(0, 1), 0 <= d.sample(random.Random(1)) < 1
     (True, True)
 
+A *space* maps hyperparameter names to distributions. A :class:`Choice`
+may carry ``branches``: sub-spaces that exist only when it takes a given
+value (``momentum`` only when ``optimizer`` is ``"sgd"``). Names are unique
+across the whole space, branches included. :func:`sample_space` draws a
+whole job's hyperparameters; :func:`space_from_unit` maps a point of the
+unit cube (one coordinate per distribution of :func:`flatten_space`) to
+one, which quasi-random and model-based searches use.
+
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random as _random
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, ClassVar
 
 from schedy._validate import exact_keys, finite_number, single_key
@@ -28,12 +40,23 @@ __all__ = [
     "Choice",
     "Constant",
     "Distribution",
+    "Integer",
     "LogUniform",
     "Normal",
     "Uniform",
+    "FlatParam",
+    "branch_key",
+    "active",
+    "check_space",
+    "flatten_space",
     "parse_distribution",
     "parse_distributions",
+    "sample_space",
+    "space_from_unit",
 ]
+
+#: How deep branches may nest (a guard against pathological definitions).
+MAX_DEPTH = 8
 
 
 class Distribution(ABC):
@@ -64,6 +87,14 @@ class Distribution(ABC):
 
     def bounds(self) -> tuple[float, float] | None:
         """The interval values fall in, if bounded (used by PBT's ``clip``)."""
+        return None
+
+    @abstractmethod
+    def from_unit(self, u: float) -> Any:
+        """The value at quantile ``u`` in ``[0, 1)`` (inverse CDF): how quasi-random points become values."""
+
+    def grid_values(self) -> list[Any] | None:
+        """Every value, when there are finitely many (grid search); ``None`` for a continuous distribution."""
         return None
 
     def __eq__(self, other: object) -> bool:
@@ -105,12 +136,70 @@ class _Interval(Distribution):
 
 
 class Uniform(_Interval):
-    """Uniform in ``[low, high)``; needs ``low < high``."""
+    """Uniform in ``[low, high)``; needs ``low < high``.
+
+    With ``step``, the values are ``low, low + step, …, high`` (``high``
+    included), each equally likely; ``high - low`` must be a multiple of
+    ``step``. Without it, the wire form is the original client's.
+    """
 
     wire_name = "uniform"
 
+    def __init__(self, low: float, high: float, step: float | None = None) -> None:
+        super().__init__(low, high)
+        self.step: float | None = None
+        if step is not None:
+            self.step = finite_number(step, "Distribution 'uniform' step")
+            if self.step <= 0:
+                raise DefinitionError(f"Distribution 'uniform' needs step > 0, got step={step!r}.")
+            count = (self.high - self.low) / self.step
+            if abs(count - round(count)) > 1e-9 * max(1.0, count):
+                raise DefinitionError(
+                    f"Distribution 'uniform' needs high - low to be a multiple of step, "
+                    f"got low={low!r}, high={high!r}, step={step!r}."
+                )
+            if round(count) > 10**9:
+                raise DefinitionError("Distribution 'uniform' has more than 10**9 steps; use a larger step.")
+
+    def _steps(self) -> int:
+        return 0 if self.step is None else round((self.high - self.low) / self.step)
+
+    def _at(self, k: int) -> float:
+        return min(self.low + k * (self.step or 0.0), self.high)
+
     def sample(self, rng: _random.Random) -> float:
+        if self.step is not None:
+            return self.from_unit(rng.random())
         return self.low + (self.high - self.low) * rng.random()
+
+    def from_unit(self, u: float) -> float:
+        if self.step is None:
+            return self.low + (self.high - self.low) * u
+        n = self._steps()
+        return self._at(min(int(u * (n + 1)), n))
+
+    def grid_values(self) -> list[Any] | None:
+        if self.step is None:
+            return None
+        return [self._at(k) for k in range(self._steps() + 1)]
+
+    def wire_args(self) -> dict[str, float]:
+        args = super().wire_args()
+        if self.step is not None:
+            args["step"] = self.step
+        return args
+
+    @classmethod
+    def from_wire_args(cls, args: Any, what: str) -> Distribution:
+        exact_keys(args, {"low", "high"}, {"step"}, f"{what}: 'uniform'")
+        try:
+            return cls(args["low"], args["high"], args.get("step"))
+        except DefinitionError as exc:
+            raise DefinitionError(f"{what}: {exc}") from None
+
+    def __repr__(self) -> str:
+        step = "" if self.step is None else f", step={self.step!r}"
+        return f"Uniform(low={self.low!r}, high={self.high!r}{step})"
 
 
 class LogUniform(_Interval):
@@ -127,8 +216,11 @@ class LogUniform(_Interval):
             raise DefinitionError(f"Distribution 'loguniform' needs 0 < low, got low={low!r}.")
 
     def sample(self, rng: _random.Random) -> float:
+        return self.from_unit(rng.random())
+
+    def from_unit(self, u: float) -> float:
         log_low, log_high = math.log(self.low), math.log(self.high)
-        return math.exp(log_low + (log_high - log_low) * rng.random())
+        return math.exp(log_low + (log_high - log_low) * u)
 
 
 class Normal(Distribution):
@@ -145,6 +237,9 @@ class Normal(Distribution):
     def sample(self, rng: _random.Random) -> float:
         return rng.gauss(self.mean, self.std)
 
+    def from_unit(self, u: float) -> float:
+        return NormalDist(self.mean, self.std).inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
+
     def wire_args(self) -> dict[str, float]:
         return {"mean": self.mean, "std": self.std}
 
@@ -160,16 +255,38 @@ class Normal(Distribution):
         return f"Normal(mean={self.mean!r}, std={self.std!r})"
 
 
+def branch_key(value: Any) -> str:
+    """The key naming ``value`` in a :class:`Choice`'s ``branches``: a string itself, anything else its JSON.
+
+    Example:
+        >>> branch_key("sgd"), branch_key(True), branch_key(3)
+        ('sgd', 'true', '3')
+
+    """
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
 class Choice(Distribution):
-    """One of ``values`` (any JSON values), with optional ``weights``.
+    """One of ``values`` (any JSON values), with optional ``weights`` and ``branches``.
 
     Weights, when given, are as many as the values, non-negative, finite and
     not all zero; they need not sum to one.
+
+    ``branches`` maps some of the values to a sub-space (hyperparameter name
+    → distribution) that is sampled only when the choice takes that value:
+    ``Choice(["sgd", "adam"], branches={"sgd": {"momentum": Uniform(0, 0.99)}})``.
+    On the wire a branch is named by the value itself when it is a string,
+    else by its JSON (``"true"``, ``"3"``): see :func:`branch_key`.
     """
 
     wire_name = "choice"
 
-    def __init__(self, values: list[Any] | tuple[Any, ...], weights: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        values: list[Any] | tuple[Any, ...],
+        weights: list[float] | None = None,
+        branches: Mapping[Any, Mapping[str, Distribution]] | None = None,
+    ) -> None:
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise DefinitionError(f"Distribution 'choice' needs a non-empty list of values, got {values!r}.")
         self.values = list(values)
@@ -185,28 +302,86 @@ class Choice(Distribution):
                     f"Distribution 'choice' needs non-negative weights, not all zero, got {weights!r}."
                 )
             self.weights = checked
+        self.branches: dict[str, dict[str, Distribution]] = {}
+        if branches:
+            if not isinstance(branches, Mapping):
+                raise DefinitionError(f"Distribution 'choice' branches must map values to spaces, got {branches!r}.")
+            keys = [branch_key(v) for v in self.values]
+            if len(set(keys)) != len(keys):
+                raise DefinitionError(
+                    "Distribution 'choice' with branches needs values that are told apart by their names "
+                    f"(a string and its JSON twin such as '1' and 1 cannot both be values), got {self.values!r}."
+                )
+            for value, space in branches.items():
+                key = value if isinstance(value, str) else branch_key(value)
+                if key not in keys:
+                    raise DefinitionError(
+                        f"Distribution 'choice' has a branch {key!r} naming no value of the choice; "
+                        f"its values are {', '.join(map(repr, keys))}."
+                    )
+                if not isinstance(space, Mapping) or not all(isinstance(d, Distribution) for d in space.values()):
+                    raise DefinitionError(
+                        f"Distribution 'choice' branch {key!r} must map hyperparameter names to distributions."
+                    )
+                if space:
+                    self.branches[key] = {str(name): dist for name, dist in space.items()}
+
+    def branch(self, value: Any) -> dict[str, Distribution]:
+        """The sub-space active when the choice is ``value`` (empty if none)."""
+        if not self.branches:
+            return {}
+        return self.branches.get(branch_key(value), {})
 
     def sample(self, rng: _random.Random) -> Any:
         if self.weights is None:
             return self.values[rng.randrange(len(self.values))]
         return rng.choices(self.values, weights=self.weights)[0]
 
+    def from_unit(self, u: float) -> Any:
+        if self.weights is None:
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        target, total = u * sum(self.weights), 0.0
+        for value, weight in zip(self.values, self.weights, strict=True):
+            total += weight
+            if target < total:
+                return value
+        return next(v for v, w in zip(reversed(self.values), reversed(self.weights), strict=True) if w > 0)
+
+    def grid_values(self) -> list[Any] | None:
+        return list(self.values)
+
     def wire_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"values": list(self.values)}
         if self.weights is not None:
             args["weights"] = list(self.weights)
+        if self.branches:
+            args["branches"] = {
+                key: {name: dist.to_wire() for name, dist in space.items()} for key, space in self.branches.items()
+            }
         return args
 
     @classmethod
-    def from_wire_args(cls, args: Any, what: str) -> Distribution:
-        exact_keys(args, {"values"}, {"weights"}, f"{what}: 'choice'")
+    def from_wire_args(cls, args: Any, what: str, depth: int = 0) -> Distribution:
+        exact_keys(args, {"values"}, {"weights", "branches"}, f"{what}: 'choice'")
+        branches_obj = args.get("branches")
+        branches: dict[Any, dict[str, Distribution]] | None = None
+        if branches_obj is not None:
+            if not isinstance(branches_obj, dict):
+                raise DefinitionError(f"{what}: 'choice' branches must be an object mapping values to spaces.")
+            if depth >= MAX_DEPTH:
+                raise DefinitionError(f"{what}: branches nest deeper than {MAX_DEPTH} levels.")
+            branches = {
+                key: _parse_space(space, f"{what}: 'choice' branch {key!r}", depth + 1)
+                for key, space in branches_obj.items()
+            }
         try:
-            return cls(args["values"], args.get("weights"))
+            return cls(args["values"], args.get("weights"), branches)
         except DefinitionError as exc:
             raise DefinitionError(f"{what}: {exc}") from None
 
     def __repr__(self) -> str:
-        return f"Choice(values={self.values!r}, weights={self.weights!r})"
+        branches = f", branches={self.branches!r}" if self.branches else ""
+        return f"Choice(values={self.values!r}, weights={self.weights!r}{branches})"
 
 
 class Constant(Distribution):
@@ -220,6 +395,12 @@ class Constant(Distribution):
     def sample(self, rng: _random.Random) -> Any:
         return self.value
 
+    def from_unit(self, u: float) -> Any:
+        return self.value
+
+    def grid_values(self) -> list[Any] | None:
+        return [self.value]
+
     def wire_args(self) -> Any:
         return self.value
 
@@ -231,12 +412,98 @@ class Constant(Distribution):
         return f"Constant({self.value!r})"
 
 
+class Integer(Distribution):
+    """An integer in ``[low, high]`` (both included), every ``step``-th one from ``low``; optionally log-scaled.
+
+    ``low`` and ``high`` are integers with ``low <= high``; ``high - low`` is
+    a multiple of ``step`` (a positive integer). With ``log=True`` (needs
+    ``0 < low`` and ``step == 1``), ``log(value)`` is about uniform: each
+    integer ``k`` gets the share ``log(k + 1) - log(k)``.
+
+    Example:
+        >>> Integer(1, 9, step=2).grid_values()
+        [1, 3, 5, 7, 9]
+
+    """
+
+    wire_name = "integer"
+
+    def __init__(self, low: int, high: int, step: int = 1, log: bool = False) -> None:
+        self.low = _integer(low, "Distribution 'integer' low")
+        self.high = _integer(high, "Distribution 'integer' high")
+        self.step = _integer(step, "Distribution 'integer' step")
+        if not isinstance(log, bool):
+            raise DefinitionError(f"Distribution 'integer' log must be true or false, got {log!r}.")
+        self.log = log
+        if self.low > self.high:
+            raise DefinitionError(f"Distribution 'integer' needs low <= high, got low={low!r}, high={high!r}.")
+        if self.step < 1:
+            raise DefinitionError(f"Distribution 'integer' needs step >= 1, got step={step!r}.")
+        if (self.high - self.low) % self.step:
+            raise DefinitionError(
+                f"Distribution 'integer' needs high - low to be a multiple of step, "
+                f"got low={low!r}, high={high!r}, step={step!r}."
+            )
+        if log and self.low <= 0:
+            raise DefinitionError(f"Distribution 'integer' with log needs 0 < low, got low={low!r}.")
+        if log and self.step != 1:
+            raise DefinitionError(f"Distribution 'integer' with log needs step 1, got step={step!r}.")
+
+    def sample(self, rng: _random.Random) -> int:
+        return self.from_unit(rng.random())
+
+    def from_unit(self, u: float) -> int:
+        if self.log:
+            log_low, log_high = math.log(self.low), math.log(self.high + 1)
+            value = math.floor(math.exp(log_low + (log_high - log_low) * u))
+            return min(max(value, self.low), self.high)
+        n = (self.high - self.low) // self.step
+        return self.low + self.step * min(int(u * (n + 1)), n)
+
+    def grid_values(self) -> list[Any] | None:
+        return list(range(self.low, self.high + 1, self.step))
+
+    def bounds(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+    def wire_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.step != 1:
+            args["step"] = self.step
+        if self.log:
+            args["log"] = True
+        return args
+
+    @classmethod
+    def from_wire_args(cls, args: Any, what: str) -> Distribution:
+        exact_keys(args, {"low", "high"}, {"step", "log"}, f"{what}: 'integer'")
+        try:
+            return cls(args["low"], args["high"], args.get("step", 1), args.get("log", False))
+        except DefinitionError as exc:
+            raise DefinitionError(f"{what}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"Integer(low={self.low!r}, high={self.high!r}, step={self.step!r}, log={self.log!r})"
+
+
+def _integer(value: Any, what: str) -> int:
+    """An integer, or a float with an integral value (JSON numbers may arrive as ``3.0``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DefinitionError(f"{what} must be an integer, got {value!r}.")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise DefinitionError(f"{what} must be an integer, got {value!r}.")
+    number = int(value)
+    if abs(number) > 2**53:
+        raise DefinitionError(f"{what} must be at most 2**53 in magnitude, got {value!r}.")
+    return number
+
+
 _BY_WIRE_NAME: dict[str, type[Distribution]] = {
-    cls.wire_name: cls for cls in (Uniform, Normal, LogUniform, Choice, Constant)
+    cls.wire_name: cls for cls in (Uniform, Normal, LogUniform, Choice, Constant, Integer)
 }
 
 
-def parse_distribution(obj: Any, hyperparameter: str) -> Distribution:
+def parse_distribution(obj: Any, hyperparameter: str, depth: int = 0) -> Distribution:
     """Parse and validate one distribution's wire form.
 
     Raises:
@@ -249,11 +516,129 @@ def parse_distribution(obj: Any, hyperparameter: str) -> Distribution:
     if cls is None:
         known = ", ".join(sorted(_BY_WIRE_NAME))
         raise DefinitionError(f"{what}: unknown distribution '{name}'; use one of {known}.")
+    if cls is Choice:
+        return Choice.from_wire_args(args, what, depth)
     return cls.from_wire_args(args, what)
 
 
-def parse_distributions(obj: Any, what: str) -> dict[str, Distribution]:
-    """Parse an object mapping hyperparameter names to distributions."""
+def _parse_space(obj: Any, what: str, depth: int) -> dict[str, Distribution]:
     if not isinstance(obj, dict):
         raise DefinitionError(f"{what} must be an object mapping hyperparameter names to distributions.")
-    return {str(name): parse_distribution(dist, str(name)) for name, dist in obj.items()}
+    return {str(name): parse_distribution(dist, str(name), depth) for name, dist in obj.items()}
+
+
+def parse_distributions(obj: Any, what: str) -> dict[str, Distribution]:
+    """Parse an object mapping hyperparameter names to distributions (a space, branches included).
+
+    Raises:
+        schedy.errors.DefinitionError: a bad distribution, or a name used twice across branches.
+
+    """
+    space = _parse_space(obj, what, 0)
+    flatten_space(space)  # names unique across branches
+    return space
+
+
+@dataclass(frozen=True)
+class FlatParam:
+    """One distribution of a space, with the condition that makes it exist.
+
+    ``parent`` and ``keys``: the hyperparameter is present only when the
+    choice ``parent`` took a value whose :func:`branch_key` is in ``keys``
+    (and ``parent`` itself is present); ``None`` at the top level.
+    """
+
+    name: str
+    dist: Distribution
+    parent: str | None = None
+    keys: frozenset[str] = frozenset()
+
+
+def flatten_space(space: Mapping[str, Distribution]) -> list[FlatParam]:
+    """Every distribution of ``space``, parents before their branches (depth first, in definition order).
+
+    Raises:
+        schedy.errors.DefinitionError: a hyperparameter name appears twice.
+
+    """
+    out: list[FlatParam] = []
+    seen: set[str] = set()
+
+    def walk(sub: Mapping[str, Distribution], parent: str | None, keys: frozenset[str]) -> None:
+        for name, dist in sub.items():
+            if name in seen:
+                raise DefinitionError(
+                    f"Hyperparameter '{name}' is defined twice in the space; names are shared by every branch, "
+                    "so give each its own name."
+                )
+            seen.add(name)
+            out.append(FlatParam(name, dist, parent, keys))
+            if isinstance(dist, Choice):
+                for key, branch in dist.branches.items():
+                    walk(branch, name, frozenset({key}))
+
+    walk(space, None, frozenset())
+    return out
+
+
+def sample_space(space: Mapping[str, Distribution], rng: _random.Random) -> dict[str, Any]:
+    """Draw a job's hyperparameters: each distribution once, and the branches its choices select.
+
+    Without branches, the draws are exactly ``{name: dist.sample(rng)}`` in order.
+    """
+    out: dict[str, Any] = {}
+
+    def walk(sub: Mapping[str, Distribution]) -> None:
+        for name, dist in sub.items():
+            value = out[name] = dist.sample(rng)
+            if isinstance(dist, Choice) and dist.branches:
+                walk(dist.branch(value))
+
+    walk(space)
+    return out
+
+
+def space_from_unit(flat: Sequence[FlatParam], point: Sequence[float]) -> dict[str, Any]:
+    """The hyperparameters at ``point`` of the unit cube, one coordinate per entry of ``flat``.
+
+    Coordinates of hyperparameters whose branch is not taken are ignored.
+    """
+    out: dict[str, Any] = {}
+    for param, u in zip(flat, point, strict=True):
+        if param.parent is not None and (param.parent not in out or branch_key(out[param.parent]) not in param.keys):
+            continue
+        out[param.name] = param.dist.from_unit(float(u))
+    return out
+
+
+def active(flat: Sequence[FlatParam], hyperparameters: Mapping[str, Any]) -> list[FlatParam]:
+    """The entries of ``flat`` that exist given the choices in ``hyperparameters``."""
+    present: set[str] = set()
+    out = []
+    for param in flat:
+        if param.parent is not None and (
+            param.parent not in present or branch_key(hyperparameters.get(param.parent)) not in param.keys
+        ):
+            continue
+        present.add(param.name)
+        out.append(param)
+    return out
+
+
+def check_space(hyperparameters: Mapping[str, Any], space: Mapping[str, Distribution], what: str) -> None:
+    """Refuse hyperparameters that are not exactly those ``space`` defines for the choices they make.
+
+    Raises:
+        schedy.errors.DefinitionError: the missing and unknown names, in one sentence.
+
+    """
+    expected = {p.name for p in active(flatten_space(space), hyperparameters)}
+    missing = sorted(expected - hyperparameters.keys())
+    extra = sorted(hyperparameters.keys() - expected)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(map(repr, missing)))
+        if extra:
+            parts.append("unknown " + ", ".join(map(repr, extra)))
+        raise DefinitionError(f"{what} needs exactly the hyperparameters of its distributions: {'; '.join(parts)}.")

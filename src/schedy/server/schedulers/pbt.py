@@ -41,7 +41,7 @@ from typing import Any, TypeGuard
 
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, PBTParams, Perturb, is_worse
-from schedy.random import Distribution
+from schedy.random import Distribution, active, flatten_space, sample_space
 from schedy.server.schedulers.base import NOTHING, Decision, JobView, NewJob, Scheduler, Snapshot
 
 __all__ = ["MAX_ATTEMPTS", "PBT", "generation_of", "member_ids"]
@@ -194,7 +194,7 @@ class PBT(Scheduler):
         """
         parsed = PBTParams.from_wire(params)
         if parsed.init:
-            missing = sorted(set(parsed.explore) - parsed.init.keys())
+            missing = sorted(set(parsed.explore) - {p.name for p in flatten_space(parsed.init)})
             if missing:
                 raise DefinitionError(
                     f"PBT explore names {', '.join(map(repr, missing))}, which init does not sample; "
@@ -217,14 +217,20 @@ class PBT(Scheduler):
         """Refuse a hand-added job that lacks a number for an explored hyperparameter.
 
         Other hyperparameters are free: they travel unchanged along lineages.
+        An explored hyperparameter of a branch (conditional) is needed only
+        when the job's choices select that branch.
         """
-        missing = sorted(set(self.params.explore) - hyperparameters.keys())
+        flat = flatten_space(self.params.init)
+        conditional = {p.name for p in flat if p.parent is not None}
+        present = {p.name for p in active(flat, hyperparameters)}
+        required = [name for name in self.params.explore if name not in conditional or name in present]
+        missing = sorted(set(required) - hyperparameters.keys())
         if missing:
             raise DefinitionError(
                 "A job of a PBT experiment needs every explored hyperparameter; "
                 f"missing {', '.join(map(repr, missing))}."
             )
-        for name in self.params.explore:
+        for name in required:
             if not _is_number(hyperparameters[name]):
                 raise DefinitionError(
                     f"PBT explores '{name}' by multiplying it, so it must be a number, got {hyperparameters[name]!r}."
@@ -237,6 +243,8 @@ class _Step:
     def __init__(self, params: PBTParams, jobs: tuple[JobView, ...], rng: random.Random) -> None:
         self.params = params
         self.rng = rng
+        # Every init distribution by name, those of branches included (for explore's resample and clip).
+        self._init = {p.name: p.dist for p in flatten_space(params.init)}
         self.by_id = {job.id: job for job in jobs}
         grouped: dict[str, list[JobView]] = {}
         owners = member_ids(jobs)
@@ -267,7 +275,7 @@ class _Step:
         return bool(self.params.init) and size is not None and len(self.members) < size
 
     def _new_member(self) -> NewJob:
-        hyperparameters = {name: dist.sample(self.rng) for name, dist in self.params.init.items()}
+        hyperparameters = sample_space(self.params.init, self.rng)
         return NewJob(hyperparameters, member=self._fresh_member_id(), generation=1)
 
     def _fresh_member_id(self) -> str:
@@ -439,7 +447,7 @@ class _Step:
             value = hyperparameters.get(name)
             # check_new_job keeps non-numbers out; a job edited afterwards is left alone, not crashed on.
             if _is_number(value):
-                hyperparameters[name] = self._perturbed(value, perturb, self.params.init.get(name))
+                hyperparameters[name] = self._perturbed(value, perturb, self._init.get(name))
 
     def _perturbed(self, value: float, perturb: Perturb, init: Distribution | None) -> float:
         resample = perturb.resample_probability

@@ -7,15 +7,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from schedy.random import Distribution, parse_distributions
-from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot, check_hyperparameter_names
+from schedy.random import Distribution, check_space, parse_distributions, sample_space
+from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 
 
 class RandomSearch(Scheduler):
     """``{"RandomSearch": {hp: distribution, …}}``.
 
     When no job is queued, a new job is made by sampling each distribution
-    independently. Its cost does not depend on the experiment's size.
+    independently (and the branches its choices select). Its cost does not
+    depend on the experiment's size.
     """
 
     name = "RandomSearch"
@@ -31,7 +32,7 @@ class RandomSearch(Scheduler):
         return {name: dist.to_wire() for name, dist in self.distributions.items()}
 
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
-        return Decision(job=NewJob({name: d.sample(rng) for name, d in self.distributions.items()}))
+        return Decision(job=NewJob(sample_space(self.distributions, rng)))
 
     def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:
-        check_hyperparameter_names(hyperparameters, set(self.distributions), "A job of a random search")
+        check_space(hyperparameters, self.distributions, "A job of a random search")
