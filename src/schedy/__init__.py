@@ -12,7 +12,8 @@ The client library. A worker is a loop::
 
 Public names: :class:`SchedyDB`, :class:`Experiment` and its searches
 (:class:`ManualSearch`, :class:`RandomSearch`,
-:class:`PopulationBasedTraining`), :class:`Job`, and the modules
+:class:`PopulationBasedTraining`, :class:`GridSearch`), :data:`MINIMIZE` /
+:data:`MAXIMIZE`, :class:`Job`, and the modules
 :mod:`schedy.random` (distributions), :mod:`schedy.pbt` (PBT strategies),
 :mod:`schedy.errors` (everything Schedy raises), :mod:`schedy.stopping`
 (early-stopping policies).
@@ -22,13 +23,17 @@ from __future__ import annotations
 
 from schedy import errors, pbt, random, stopping
 from schedy._db import SchedyDB
-from schedy._experiments import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch
+from schedy._experiments import Experiment, GridSearch, ManualSearch, PopulationBasedTraining, RandomSearch
 from schedy._jobs import Job
+from schedy.pbt import MAXIMIZE, MINIMIZE
 
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "MAXIMIZE",
+    "MINIMIZE",
     "Experiment",
+    "GridSearch",
     "Job",
     "ManualSearch",
     "PopulationBasedTraining",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _routes
 from schedy._jobs import Job, _time
 from schedy._pagination import iter_items
+from schedy._search import grid_values
 from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
 from schedy.pbt import PBTParams, Perturb, Truncate
 from schedy.random import Distribution, parse_distributions
@@ -28,7 +29,14 @@ if TYPE_CHECKING:
 
     from schedy._db import SchedyDB
 
-__all__ = ["Experiment", "ManualSearch", "PopulationBasedTraining", "RandomSearch", "experiment_from_wire"]
+__all__ = [
+    "Experiment",
+    "GridSearch",
+    "ManualSearch",
+    "PopulationBasedTraining",
+    "RandomSearch",
+    "experiment_from_wire",
+]
 
 logger = logging.getLogger("schedy")
 
@@ -503,6 +511,65 @@ class RandomSearch(Experiment):
         return cls(name, parse_distributions(params, "RandomSearch parameters"), status=status)
 
 
+class GridSearch(Experiment):
+    """Grid search: every combination of the listed values, each handed out exactly once.
+
+    The service hands out the cells in a shuffled order (seeded by the
+    experiment's ``seed`` option), never the same cell twice whatever the
+    number of workers, retries a CRASHED cell per ``maxRetries``, and marks
+    the experiment DONE once every cell has finished.
+
+    Args:
+        name: the experiment's name.
+        grid: hyperparameter name → its values: a list, or a :mod:`schedy.random`
+            distribution with finitely many (``Choice``, ``Constant``,
+            ``Integer``, ``Uniform`` with ``step``). Continuous distributions
+            are refused.
+        status: :attr:`~Experiment.RUNNING` or :attr:`~Experiment.DONE`.
+
+    Example:
+        >>> from schedy.random import Integer
+        >>> exp = GridSearch("Grid", {"lr": [0.1, 0.01], "layers": Integer(1, 3)})
+        >>> exp._to_wire()["scheduler"]["GridSearch"]
+        {'lr': [0.1, 0.01], 'layers': [1, 2, 3]}
+
+    """
+
+    scheduler_name = "GridSearch"
+
+    def __init__(
+        self,
+        name: str,
+        grid: Mapping[str, Any],
+        status: str = Experiment.RUNNING,
+        *,
+        early_stopping: StoppingPolicy | None = None,
+        max_jobs: int | None = None,
+    ) -> None:
+        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
+        self.grid = dict(grid)
+        self._scheduler_params()  # validate now, not at the first request
+
+    def _scheduler_params(self) -> Any:
+        if not self.grid:
+            raise DefinitionError("GridSearch needs at least one hyperparameter with a list of values.")
+        out = {}
+        for hp, values in self.grid.items():
+            wire = values
+            if isinstance(values, Distribution):
+                wire = values.to_wire()
+            elif isinstance(values, (tuple, range)):
+                wire = list(values)
+            out[str(hp)] = grid_values(wire, str(hp))
+        return out
+
+    @classmethod
+    def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        if not isinstance(params, dict):
+            raise DefinitionError("GridSearch needs an object mapping each hyperparameter to its list of values.")
+        return cls(name, params, status=status)
+
+
 class PopulationBasedTraining(Experiment):
     """Population Based Training: members train in steps; weak ones copy strong ones.
 
@@ -603,7 +670,9 @@ class PopulationBasedTraining(Experiment):
 
 
 _BY_SCHEDULER: dict[str, type[Experiment]] = {
-    cls.scheduler_name: cls for cls in (ManualSearch, RandomSearch, PopulationBasedTraining) if cls.scheduler_name
+    cls.scheduler_name: cls
+    for cls in (ManualSearch, RandomSearch, PopulationBasedTraining, GridSearch)
+    if cls.scheduler_name
 }
 
 

@@ -14,7 +14,10 @@ def test_all_is_pinned() -> None:
     assert sorted(schedy.__all__) == sorted(
         [
             "Experiment",
+            "GridSearch",
             "Job",
+            "MAXIMIZE",
+            "MINIMIZE",
             "ManualSearch",
             "PopulationBasedTraining",
             "RandomSearch",

@@ -50,6 +50,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from schedy.errors import DefinitionError
@@ -83,11 +84,14 @@ class Snapshot:
         jobs: every job of the experiment, oldest first (empty for
             schedulers that do not need the population).
         now: the database clock, seconds since the epoch.
+        options: the experiment's options (``seed``, ``maxRetries``, …), as
+            stored; empty when the claim does not pass them.
 
     """
 
     jobs: tuple[JobView, ...] = ()
     now: float = 0.0
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

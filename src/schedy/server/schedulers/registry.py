@@ -10,6 +10,7 @@ from typing import Any
 
 from schedy.errors import DefinitionError
 from schedy.server.schedulers.base import Scheduler
+from schedy.server.schedulers.grid import GridSearch
 from schedy.server.schedulers.manual import Manual
 from schedy.server.schedulers.pbt import PBT
 from schedy.server.schedulers.random_search import RandomSearch
@@ -17,7 +18,9 @@ from schedy.server.schedulers.random_search import RandomSearch
 __all__ = ["SCHEDULERS", "load_scheduler", "parse_scheduler"]
 
 #: Every scheduler, by wire name. Fixed at import: all service processes must know the same ones.
-SCHEDULERS: Mapping[str, type[Scheduler]] = MappingProxyType({cls.name: cls for cls in (Manual, RandomSearch, PBT)})
+SCHEDULERS: Mapping[str, type[Scheduler]] = MappingProxyType(
+    {cls.name: cls for cls in (Manual, RandomSearch, PBT, GridSearch)}
+)
 
 
 def parse_scheduler(obj: Any) -> Scheduler:

@@ -1,0 +1,207 @@
+"""Grid search: every combination of the listed values, each handed out once, in a seeded shuffled order.
+
+``{"GridSearch": {hp: [values…], …}}``. On the wire a hyperparameter may
+also be given as a distribution with finitely many values (``choice``,
+``const``, ``integer``, ``uniform`` with ``step``); it is stored as its list.
+Continuous distributions are refused.
+
+How a decision is made (from the history alone, so it is the same in every
+service process):
+
+* **Cells** are identified from the jobs' hyperparameters: a job belongs to
+  the cell whose values it carries (numbers compare as numbers, so ``1`` and
+  ``1.0`` are one cell). A job outside the grid (added by hand with other
+  values) belongs to no cell.
+* **A cell's state**: *in flight* if one of its jobs is QUEUED or RUNNING
+  (a retry queued by the lease sweep included); else *finished* if one is
+  DONE or PRUNED; else, all of its jobs CRASHED, it is *retried* with
+  ``attempt + 1`` while its latest attempt is at most the experiment's
+  ``maxRetries`` (the rule of the lease sweep, which re-queues lapsed jobs
+  itself: such a cell is in flight and never handed out a second time),
+  and *finished* (given up) after that; a cell without jobs is *open*.
+* **Order**: retries first, then the first open cell in a pseudo-random
+  permutation of the cells (a keyed Feistel network with cycle walking:
+  O(1) per position, no list of all cells). The key is drawn from a *copy*
+  of the experiment's RNG stream, which the grid never advances: the stream
+  stays where the ``seed`` option put it, so every decision uses the same
+  order, and two experiments with the same seed the same order.
+* **Done**: when no cell is open, in flight or to retry, the experiment
+  becomes DONE.
+
+Every decision is committed against the experiment's ``decision_seq``
+(:mod:`schedy.server.service.claims`), so no cell is handed out twice,
+whatever the number of workers and service processes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from schedy._search import grid_values, value_key
+from schedy.errors import DefinitionError
+from schedy.server.schedulers.base import (
+    NOTHING,
+    Decision,
+    NewJob,
+    Scheduler,
+    Snapshot,
+    check_hyperparameter_names,
+)
+
+__all__ = ["MAX_CELLS", "GridSearch", "Permutation"]
+
+#: The largest grid accepted (cells).
+MAX_CELLS = 10**8
+
+_IN_FLIGHT = frozenset({"QUEUED", "RUNNING"})
+_FINISHED = frozenset({"DONE", "PRUNED"})
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """SplitMix64's finaliser: a fast, well-spread 64-bit mixing function."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+class Permutation:
+    """A keyed pseudo-random permutation of ``range(size)``, evaluated one position at a time.
+
+    Example:
+        >>> p = Permutation(10, key=7)
+        >>> sorted(p[i] for i in range(10)) == list(range(10))
+        True
+
+    """
+
+    ROUNDS = 4
+
+    def __init__(self, size: int, key: int) -> None:
+        self.size = size
+        self._half = max(1, ((size - 1).bit_length() + 1) // 2)
+        self._low_mask = (1 << self._half) - 1
+        self._keys = [_mix(key + r) for r in range(self.ROUNDS)]
+
+    def _encrypt(self, x: int) -> int:
+        left, right = x >> self._half, x & self._low_mask
+        for k in self._keys:
+            left, right = right, left ^ (_mix(right ^ k) & self._low_mask)
+        return (left << self._half) | right
+
+    def __getitem__(self, position: int) -> int:
+        x = self._encrypt(position)
+        while x >= self.size:  # cycle walking: the domain is under 4 * size, so few steps
+            x = self._encrypt(x)
+        return x
+
+
+class GridSearch(Scheduler):
+    """``{"GridSearch": {hp: [values…], …}}``: see the module docstring.
+
+    Example:
+        >>> grid = GridSearch.from_params({"a": [1, 2], "b": ["x"]})
+        >>> grid.decide(Snapshot(), random.Random(0)).job.hyperparameters in ({"a": 1, "b": "x"}, {"a": 2, "b": "x"})
+        True
+
+    """
+
+    name = "GridSearch"
+    reads_history = True
+
+    def __init__(self, grid: Mapping[str, Sequence[Any]]) -> None:
+        if not grid:
+            raise DefinitionError("GridSearch needs at least one hyperparameter with a list of values.")
+        self.grid: dict[str, list[Any]] = {str(hp): list(values) for hp, values in grid.items()}
+        self.names = tuple(self.grid)
+        self.size = math.prod(len(v) for v in self.grid.values())
+        if self.size > MAX_CELLS:
+            raise DefinitionError(f"GridSearch has {self.size} cells, more than the {MAX_CELLS} it accepts.")
+        self._positions = [{value_key(v): i for i, v in enumerate(values)} for values in self.grid.values()]
+        self._radix = [len(v) for v in self.grid.values()]
+
+    @classmethod
+    def from_params(cls, params: Any) -> GridSearch:
+        if not isinstance(params, dict) or not params:
+            raise DefinitionError("GridSearch needs an object mapping each hyperparameter to its list of values.")
+        return cls({str(hp): grid_values(obj, str(hp)) for hp, obj in params.items()})
+
+    def to_params(self) -> dict[str, Any]:
+        return {hp: list(values) for hp, values in self.grid.items()}
+
+    def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:
+        check_hyperparameter_names(hyperparameters, set(self.names), "A job of a grid search")
+
+    # -- cells ----------------------------------------------------------------
+
+    def cell_of(self, hyperparameters: Mapping[str, Any]) -> int | None:
+        """The index of the cell a job's hyperparameters name; ``None`` outside the grid."""
+        index = 0
+        for name, positions, radix in zip(self.names, self._positions, self._radix, strict=True):
+            if name not in hyperparameters:
+                return None
+            try:
+                position = positions.get(value_key(hyperparameters[name]))
+            except TypeError:
+                return None
+            if position is None:
+                return None
+            index = index * radix + position
+        return index
+
+    def cell(self, index: int) -> dict[str, Any]:
+        """The hyperparameters of cell ``index`` (mixed radix, last hyperparameter fastest)."""
+        values: list[Any] = []
+        for name, radix in zip(reversed(self.names), reversed(self._radix), strict=True):
+            index, position = divmod(index, radix)
+            values.append(self.grid[name][position])
+        return dict(zip(self.names, reversed(values), strict=True))
+
+    def order(self, rng: random.Random) -> Permutation:
+        """The experiment's order of cells, keyed by a copy of its RNG stream (left unchanged)."""
+        copy = random.Random()  # noqa: S311 - search order, not secrets
+        copy.setstate(rng.getstate())
+        return Permutation(self.size, copy.getrandbits(64))
+
+    def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
+        max_retries = snapshot.options.get("maxRetries", 0)
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool):
+            max_retries = 0
+        in_flight: set[int] = set()
+        finished: set[int] = set()
+        crashed: dict[int, int] = {}  # cell -> latest attempt
+        for job in snapshot.jobs:
+            index = self.cell_of(job.hyperparameters)
+            if index is None:
+                continue
+            if job.status in _IN_FLIGHT:
+                in_flight.add(index)
+            elif job.status in _FINISHED:
+                finished.add(index)
+            elif job.status == "CRASHED":
+                crashed[index] = max(crashed.get(index, 0), job.attempt)
+            else:  # a status this version does not know: leave the cell alone
+                in_flight.add(index)
+        order = self.order(rng)
+        retries = [
+            c for c, attempt in crashed.items() if c not in in_flight and c not in finished and attempt <= max_retries
+        ]
+        if retries:
+            index = min(retries)
+            return Decision(job=NewJob(self.cell(index), attempt=crashed[index] + 1))
+        taken = len(in_flight | finished | crashed.keys())
+        if taken < self.size:
+            seen = in_flight | finished | crashed.keys()
+            position = 0
+            while True:
+                index = order[position]
+                if index not in seen:
+                    return Decision(job=NewJob(self.cell(index)))
+                position += 1
+        if in_flight:
+            return NOTHING
+        return Decision(experiment_done=True)
