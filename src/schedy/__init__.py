@@ -12,7 +12,7 @@ The client library. A worker is a loop::
 
 Public names: :class:`SchedyDB`, :class:`Experiment` and its searches
 (:class:`ManualSearch`, :class:`RandomSearch`,
-:class:`PopulationBasedTraining`, :class:`GridSearch`), :data:`MINIMIZE` /
+:class:`PopulationBasedTraining`, :class:`GridSearch`, :class:`TPESearch`), :data:`MINIMIZE` /
 :data:`MAXIMIZE`, :class:`Job`, and the modules
 :mod:`schedy.random` (distributions), :mod:`schedy.pbt` (PBT strategies),
 :mod:`schedy.errors` (everything Schedy raises), :mod:`schedy.stopping`
@@ -23,7 +23,14 @@ from __future__ import annotations
 
 from schedy import errors, pbt, random, stopping
 from schedy._db import SchedyDB
-from schedy._experiments import Experiment, GridSearch, ManualSearch, PopulationBasedTraining, RandomSearch
+from schedy._experiments import (
+    Experiment,
+    GridSearch,
+    ManualSearch,
+    PopulationBasedTraining,
+    RandomSearch,
+    TPESearch,
+)
 from schedy._jobs import Job
 from schedy.pbt import MAXIMIZE, MINIMIZE
 
@@ -39,6 +46,7 @@ __all__ = [
     "PopulationBasedTraining",
     "RandomSearch",
     "SchedyDB",
+    "TPESearch",
     "__version__",
     "errors",
     "pbt",

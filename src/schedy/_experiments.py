@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _routes
 from schedy._jobs import Job, _time
 from schedy._pagination import iter_items
-from schedy._search import grid_values
+from schedy._search import TPEParams, grid_values
 from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
 from schedy.pbt import PBTParams, Perturb, Truncate
 from schedy.random import Distribution, parse_distributions
@@ -35,6 +35,7 @@ __all__ = [
     "ManualSearch",
     "PopulationBasedTraining",
     "RandomSearch",
+    "TPESearch",
     "experiment_from_wire",
 ]
 
@@ -570,6 +571,74 @@ class GridSearch(Experiment):
         return cls(name, params, status=status)
 
 
+class TPESearch(Experiment):
+    """Model-based search (TPE): each new job is where good results are likelier than bad ones.
+
+    The service models the finished jobs with two Parzen estimators (good
+    and the rest; jobs still running count as bad, so parallel workers
+    spread out) and hands out the candidate with the best ratio; the first
+    ``n_startup_jobs`` jobs are quasi-random. Jobs added by hand and DONE
+    jobs imported (``schedy import``) count as history. The rules are in
+    ``docs/search.md``.
+
+    Args:
+        name: the experiment's name.
+        distributions: hyperparameter name → a :mod:`schedy.random`
+            distribution (conditional branches allowed).
+        objective: :data:`schedy.MINIMIZE` (``"min"``) or :data:`schedy.MAXIMIZE` (``"max"``).
+        result_name: the result that ranks jobs.
+        status: :attr:`~Experiment.RUNNING` or :attr:`~Experiment.DONE`.
+        **options: ``n_startup_jobs`` (10), ``n_ei_candidates`` (24),
+            ``prior_weight`` (1.0), ``max_observations`` (1000: the most
+            finished jobs one decision models, the best then the most
+            recent), ``startup`` (``"sobol"``, ``"halton"`` or ``"random"``).
+
+    Example:
+        >>> from schedy.random import LogUniform
+        >>> exp = TPESearch("MNIST", {"lr": LogUniform(1e-5, 1e-1)}, "max", "accuracy", n_startup_jobs=20)
+        >>> exp._to_wire()["scheduler"]["TPESearch"]["nStartupJobs"]
+        20
+
+    """
+
+    scheduler_name = "TPESearch"
+
+    def __init__(
+        self,
+        name: str,
+        distributions: Mapping[str, Distribution],
+        objective: str,
+        result_name: str,
+        status: str = Experiment.RUNNING,
+        *,
+        early_stopping: StoppingPolicy | None = None,
+        max_jobs: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
+        known = TPEParams.option_names()
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise DefinitionError(
+                f"TPESearch has no option {', '.join(map(repr, unknown))}; its options are {', '.join(known)}."
+            )
+        self.params = TPEParams(dict(distributions), objective, result_name, **options)
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        """The search space."""
+        return self.params.distributions
+
+    def _scheduler_params(self) -> Any:
+        return self.params.to_wire()
+
+    @classmethod
+    def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        p = TPEParams.from_wire(params)
+        options = {attr: getattr(p, attr) for attr in TPEParams.option_names()}
+        return cls(name, p.distributions, p.objective, p.result_name, status=status, **options)
+
+
 class PopulationBasedTraining(Experiment):
     """Population Based Training: members train in steps; weak ones copy strong ones.
 
@@ -671,7 +740,7 @@ class PopulationBasedTraining(Experiment):
 
 _BY_SCHEDULER: dict[str, type[Experiment]] = {
     cls.scheduler_name: cls
-    for cls in (ManualSearch, RandomSearch, PopulationBasedTraining, GridSearch)
+    for cls in (ManualSearch, RandomSearch, PopulationBasedTraining, GridSearch, TPESearch)
     if cls.scheduler_name
 }
 

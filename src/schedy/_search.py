@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
+from schedy._validate import exact_keys, finite_number
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, MINIMIZE
-from schedy.random import Choice, parse_distribution
+from schedy.random import Choice, Distribution, flatten_space, parse_distribution, parse_distributions
 
-__all__ = ["MAXIMIZE", "MINIMIZE", "grid_values", "value_key"]
+__all__ = ["MAXIMIZE", "MINIMIZE", "STARTUPS", "TPEParams", "grid_values", "value_key"]
 
 
 def value_key(value: Any) -> Any:
@@ -69,3 +71,109 @@ def grid_values(obj: Any, hyperparameter: str) -> list[Any]:
             raise DefinitionError(f"{what} lists {value!r} twice.")
         seen.add(key)
     return list(values)
+
+
+#: How TPE draws its startup jobs (and RandomSearch's quasi-random option).
+STARTUPS = ("sobol", "halton", "random")
+
+_TPE_OPTIONS = {
+    # wire key: (attribute, default, kind)
+    "nStartupJobs": ("n_startup_jobs", 10, "int"),
+    "nEiCandidates": ("n_ei_candidates", 24, "int"),
+    "priorWeight": ("prior_weight", 1.0, "float"),
+    "maxObservations": ("max_observations", 1000, "int"),
+    "startup": ("startup", "sobol", "startup"),
+}
+
+
+@dataclass(frozen=True)
+class TPEParams:
+    """The parameters of a TPE search: the value of ``{"TPESearch": …}`` on the wire.
+
+    Attributes:
+        distributions: the search space (:mod:`schedy.random`, branches allowed).
+        objective: ``"min"`` or ``"max"``.
+        result_name: the result that ranks jobs.
+        n_startup_jobs: finished jobs before the model is used (quasi-random until then).
+        n_ei_candidates: candidates drawn from the good density per decision.
+        prior_weight: weight of the prior component of each density.
+        max_observations: the most finished jobs a decision models (the best
+            ones, then the most recent): bounds the cost per claim.
+        startup: ``"sobol"``, ``"halton"`` (scrambled, seeded) or ``"random"``.
+
+    Example:
+        >>> from schedy.random import Uniform
+        >>> p = TPEParams({"x": Uniform(0, 1)}, "min", "loss")
+        >>> TPEParams.from_wire(p.to_wire()) == p
+        True
+
+    """
+
+    distributions: dict[str, Distribution]
+    objective: str
+    result_name: str
+    n_startup_jobs: int = 10
+    n_ei_candidates: int = 24
+    prior_weight: float = 1.0
+    max_observations: int = 1000
+    startup: str = "sobol"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.distributions, dict) or not self.distributions:
+            raise DefinitionError("TPESearch needs at least one hyperparameter distribution.")
+        for hp, dist in self.distributions.items():
+            if not isinstance(dist, Distribution):
+                raise DefinitionError(f"TPESearch hyperparameter {hp!r} must be a schedy.random distribution.")
+        flatten_space(self.distributions)
+        if self.objective not in (MINIMIZE, MAXIMIZE):
+            raise DefinitionError(f"TPESearch objective must be 'min' or 'max', got {self.objective!r}.")
+        if not isinstance(self.result_name, str) or not self.result_name:
+            raise DefinitionError(f"TPESearch resultName must be a non-empty string, got {self.result_name!r}.")
+        for attribute, low, high in (
+            ("n_startup_jobs", 0, 10**6),
+            ("n_ei_candidates", 1, 10**4),
+            ("max_observations", 50, 10**6),
+        ):
+            value = getattr(self, attribute)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise DefinitionError(f"TPESearch {attribute} must be an integer from {low} to {high}, got {value!r}.")
+        weight = finite_number(self.prior_weight, "TPESearch prior_weight")
+        if weight <= 0:
+            raise DefinitionError(f"TPESearch prior_weight must be > 0, got {self.prior_weight!r}.")
+        object.__setattr__(self, "prior_weight", weight)
+        if self.startup not in STARTUPS:
+            raise DefinitionError(f"TPESearch startup must be one of {', '.join(STARTUPS)}, got {self.startup!r}.")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The wire form; options at their defaults are left out."""
+        out: dict[str, Any] = {
+            "distributions": {hp: d.to_wire() for hp, d in self.distributions.items()},
+            "objective": self.objective,
+            "resultName": self.result_name,
+        }
+        for key, (attribute, default, _) in _TPE_OPTIONS.items():
+            if getattr(self, attribute) != default:
+                out[key] = getattr(self, attribute)
+        return out
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> TPEParams:
+        """Parse and validate the wire form.
+
+        Raises:
+            schedy.errors.DefinitionError: what is wrong, in one sentence.
+
+        """
+        exact_keys(obj, {"distributions", "objective", "resultName"}, set(_TPE_OPTIONS), "TPESearch parameters")
+        options = {attribute: obj[key] for key, (attribute, _, _) in _TPE_OPTIONS.items() if key in obj}
+        return cls(
+            parse_distributions(obj["distributions"], "TPESearch distributions"),
+            obj["objective"],
+            obj["resultName"],
+            **options,
+        )
+
+    @classmethod
+    def option_names(cls) -> dict[str, str]:
+        """Python option name → wire key (what ``schedy.TPESearch(**options)`` takes)."""
+        return {attribute: key for key, (attribute, _, _) in _TPE_OPTIONS.items()}

@@ -22,6 +22,7 @@ def test_all_is_pinned() -> None:
             "PopulationBasedTraining",
             "RandomSearch",
             "SchedyDB",
+            "TPESearch",
             "__version__",
             "errors",
             "pbt",

@@ -14,12 +14,13 @@ from schedy.server.schedulers.grid import GridSearch
 from schedy.server.schedulers.manual import Manual
 from schedy.server.schedulers.pbt import PBT
 from schedy.server.schedulers.random_search import RandomSearch
+from schedy.server.schedulers.tpe import TPE
 
 __all__ = ["SCHEDULERS", "load_scheduler", "parse_scheduler"]
 
 #: Every scheduler, by wire name. Fixed at import: all service processes must know the same ones.
 SCHEDULERS: Mapping[str, type[Scheduler]] = MappingProxyType(
-    {cls.name: cls for cls in (Manual, RandomSearch, PBT, GridSearch)}
+    {cls.name: cls for cls in (Manual, RandomSearch, PBT, GridSearch, TPE)}
 )
 
 
