@@ -48,6 +48,7 @@ reproducible.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -80,6 +81,7 @@ from schedy.server.schedulers.base import Decision, JobView, NewJob, Scheduler, 
 __all__ = ["TPE", "gamma", "weights"]
 
 _PENDING = frozenset({"QUEUED", "RUNNING"})
+_RANKED, _BAD, _PENDING_KIND, _IGNORED = 0, 1, 2, 3
 _FLAT_WEIGHTS = 25
 _EPS = 1e-12
 
@@ -303,6 +305,11 @@ class TPE(Scheduler):
         self.dims = tuple(d for _, d in dims if d is not None)
         self.constants = {p.name: p.dist.from_unit(0.0) for p in self.flat if isinstance(p.dist, Constant)}
         self._index = {d.name: j for j, d in enumerate(self.dims)}
+        # A memo of pure functions of each job view (its kind, score and encoding), keyed by the view's
+        # identity: the history cache keeps a view until its job changes, so a claim decodes only what is
+        # new. Decisions do not depend on it (a miss recomputes the same facts); it is the only mutable
+        # part of a shared scheduler, and dict operations are atomic under the GIL.
+        self._memo: dict[int, tuple[JobView, int, float, NDArray[np.float64] | None]] = {}
 
     @classmethod
     def from_params(cls, params: Any) -> TPE:
@@ -331,40 +338,78 @@ class TPE(Scheduler):
             return None
         return -number if self.params.objective == MAXIMIZE else number
 
+    def _facts(self, job: JobView) -> tuple[int, float]:
+        """``(kind, score)`` of a job (kinds ``_RANKED``, ``_BAD``, ``_PENDING_KIND``, ``_IGNORED``), memoised."""
+        hit = self._memo.get(id(job))
+        if hit is not None and hit[0] is job:
+            return hit[1], hit[2]
+        status = job.status
+        kind, score = _IGNORED, 0.0
+        if status == "DONE":
+            value = self._score(job)
+            kind, score = (_BAD, 0.0) if value is None else (_RANKED, value)
+        elif status == "PRUNED":
+            kind = _BAD
+        elif status in _PENDING:
+            kind = _PENDING_KIND
+        self._memo[id(job)] = (job, kind, score, None)
+        return kind, score
+
     def _split(self, jobs: Sequence[JobView]) -> tuple[list[JobView], list[JobView], int]:
-        """(good, rest) oldest first, capped at ``maxObservations``; and how many jobs count as finished."""
+        """(good, rest) oldest first, capped at ``maxObservations``; and how many jobs count as finished.
+
+        One pass over the jobs with memoised facts; the good ones by a bounded heap (γ ≤ 25); the rest
+        are the most recent others, read backwards until the cap is reached.
+        """
+        if len(self._memo) > 2 * len(jobs) + 4096:
+            self._memo.clear()  # views of jobs since changed or deleted
+        memo = self._memo
+        kinds = [_IGNORED] * len(jobs)
         ranked: list[tuple[float, int]] = []
-        bad: list[int] = []
-        pending: list[int] = []
+        n_bad = 0
         for i, job in enumerate(jobs):
-            status = job.status
-            if status == "DONE":
-                score = self._score(job)
-                if score is None:
-                    bad.append(i)
-                else:
-                    ranked.append((score, i))
-            elif status == "PRUNED":
-                bad.append(i)
-            elif status in _PENDING:
-                pending.append(i)
-        finished = len(ranked) + len(bad)
-        n_good = gamma(len(ranked))
-        ranked.sort()
-        good = sorted(i for _, i in ranked[:n_good])
-        rest = sorted([i for _, i in ranked[n_good:]] + bad + pending)
+            hit = memo.get(id(job))
+            if hit is not None and hit[0] is job:
+                kind, score = hit[1], hit[2]
+            else:
+                kind, score = self._facts(job)
+            kinds[i] = kind
+            if kind == _RANKED:
+                ranked.append((score, i))
+            elif kind == _BAD:
+                n_bad += 1
+        finished = len(ranked) + n_bad
+        good = sorted(i for _, i in heapq.nsmallest(gamma(len(ranked)), ranked))
+        good_set = set(good)
         room = max(self.params.max_observations - len(good), 0)
-        rest = rest[-room:] if room else []
+        rest: list[int] = []
+        for i in range(len(jobs) - 1, -1, -1):
+            if len(rest) >= room:
+                break
+            if kinds[i] != _IGNORED and i not in good_set:
+                rest.append(i)
+        rest.reverse()
         return [jobs[i] for i in good], [jobs[i] for i in rest], finished
 
     def _encode(self, jobs: Sequence[JobView]) -> NDArray[np.float64]:
         x = np.full((len(jobs), len(self.dims)), np.nan)
         for r, job in enumerate(jobs):
-            hps = job.hyperparameters
-            for j, dim in enumerate(self.dims):
-                if dim.name in hps and self._active_in(dim, hps):
-                    x[r, j] = dim.encode(hps[dim.name])
+            hit = self._memo.get(id(job))
+            row = hit[3] if hit is not None and hit[0] is job else None
+            if row is None:
+                row = self._encode_one(job)
+                if hit is not None and hit[0] is job:
+                    self._memo[id(job)] = (job, hit[1], hit[2], row)
+            x[r] = row
         return x
+
+    def _encode_one(self, job: JobView) -> NDArray[np.float64]:
+        row = np.full(len(self.dims), np.nan)
+        hps = job.hyperparameters
+        for j, dim in enumerate(self.dims):
+            if dim.name in hps and self._active_in(dim, hps):
+                row[j] = dim.encode(hps[dim.name])
+        return row
 
     @staticmethod
     def _active_in(dim: _Dim, hps: Mapping[str, Any]) -> bool:
