@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from schedy import _encoding, _routes
+from schedy import _artifacts, _encoding, _routes
+from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
 from schedy._pagination import iter_items
 from schedy.errors import HTTPError, JobPruned, SchedyError, UnhandledResponseError, UnsafeUpdateError
@@ -397,6 +400,61 @@ class Job:
         for item in iter_items(self._db()._transport, self._path() + "reports/"):
             out.append({"step": item["step"], "time": _time(item["time"]), "metrics": item["metrics"]})
         return out
+
+    # -- artifacts (files stored with the job) -----------------------------------
+
+    def save_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Artifact:
+        """Store a file with this job, replacing an artifact of the same name; see docs/artifacts.md.
+
+        Streamed (never read whole into memory) and checksummed; visible to
+        :meth:`load_artifact` only once all of it arrived.
+
+        Args:
+            path: the file.
+            name: its name in the job (default: the file's name); letters,
+                digits, ``. _ = + -``, no ``/``, not starting with a dot.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: a name the service would refuse.
+            schedy.errors.ClientRequestError: 413 over the service's size
+                limit or your quota; 404 the job was deleted.
+
+        """
+        return _artifacts.upload(self._db()._transport, self._path(), path, name)
+
+    def load_artifact(
+        self, name: str, to: str | os.PathLike[str] | None = None, *, from_parent: bool = False
+    ) -> Path:
+        """Download an artifact of this job (or of its PBT parent) and return where it was written.
+
+        Args:
+            name: the artifact's name.
+            to: a file or an existing directory (default: ``./NAME``);
+                written through a temporary file, checked against the stored
+                SHA-256, then renamed, so it never holds half a file.
+            from_parent: load the artifact of the job this one continues
+                (:attr:`parent`: the member a PBT job exploited or continued).
+
+        Raises:
+            ValueError: ``from_parent`` and the job has no parent.
+            schedy.errors.ClientRequestError: 404 no such artifact.
+
+        """
+        source = self._path()
+        if from_parent:
+            if not self.parent:
+                raise ValueError(f"Job '{self.job_id}' has no parent job to load {name!r} from.")
+            source = _routes.job(_routes.experiment(self.experiment.name), self.parent)
+        return _artifacts.download(self._db()._transport, source, name, to)
+
+    def artifacts(self) -> list[Artifact]:
+        """The job's artifacts (name, size, sha256, created_at), by name."""
+        return _artifacts.listing(self._db()._transport, self._path())
+
+    def delete_artifact(self, name: str) -> None:
+        """Delete one of the job's artifacts (404 if it has none of that name)."""
+        _artifacts.delete(self._db()._transport, self._path(), name)
 
     # -- context manager --------------------------------------------------------
 

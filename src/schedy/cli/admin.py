@@ -30,6 +30,19 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help="How long a job's lease may be overdue before the job is ended CRASHED (default 0): raise it to "
         "ride out service downtime or network cuts longer than about two heartbeat intervals.",
     )
+    server.add_argument(
+        "--artifacts",
+        metavar="URL",
+        default=None,
+        help="Where job artifacts are stored: a directory or any fsspec URL, e.g. s3://bucket/schedy "
+        "(default: artifacts/ in the data directory; see docs/artifacts.md).",
+    )
+    server.add_argument(
+        "--artifact-max-size", default="10GiB", metavar="SIZE", help="Largest artifact accepted (default 10GiB)."
+    )
+    server.add_argument(
+        "--artifact-quota", default="100GiB", metavar="SIZE", help="Artifact bytes each user may keep (default 100GiB)."
+    )
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     server.add_argument(
         "--workers",
@@ -94,8 +107,19 @@ def cmd_server(args: argparse.Namespace) -> None:
     _ensure_parent(args.database or default_database_url())
     if not 0 <= args.lease_grace < 1e9:
         raise CommandError(f"--lease-grace must be a number of seconds >= 0, got {args.lease_grace}.")
+    from schedy.server.service.artifacts import parse_size
+
+    try:
+        max_artifact, quota = parse_size(args.artifact_max_size), parse_size(args.artifact_quota)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     settings = Settings(
-        database_url=args.database or default_database_url(), public_url=args.public_url, lease_grace=args.lease_grace
+        database_url=args.database or default_database_url(),
+        public_url=args.public_url,
+        lease_grace=args.lease_grace,
+        artifacts_url=args.artifacts,
+        max_artifact_bytes=max_artifact,
+        artifact_quota_bytes=quota,
     )
     if not 1 <= args.workers <= 256:
         raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")

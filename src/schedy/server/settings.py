@@ -46,6 +46,11 @@ class Settings:
         lease_grace: seconds a lease may be overdue before the sweep ends its
             job: rides out heartbeats lost to service downtime or a network
             partition (see docs/reliability.md).
+        artifacts_url: where artifacts' bytes go: a directory or any fsspec
+            URL (``s3://bucket/prefix``); ``None`` is the data directory's
+            ``artifacts/`` (see docs/artifacts.md).
+        max_artifact_bytes: the largest artifact accepted (413 above it).
+        artifact_quota_bytes: bytes of artifacts one user may keep (413 above it).
 
     """
 
@@ -59,3 +64,6 @@ class Settings:
     pool_size: int = 8
     lease_sweep_interval: float = 1.0
     lease_grace: float = 0.0
+    artifacts_url: str | None = None
+    max_artifact_bytes: int = 10 << 30
+    artifact_quota_bytes: int = 100 << 30

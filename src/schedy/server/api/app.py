@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from schedy.server.api import (
+    artifacts_routes,
     auth_routes,
     docs,
     experiments_routes,
@@ -27,13 +28,14 @@ from schedy.server.api.hotpath import HotPaths
 from schedy.server.api.middleware import BodyLimit, RawPathRouting
 from schedy.server.dashboard import routes as dashboard
 from schedy.server.security import new_jwt_secret
+from schedy.server.service.artifacts import Artifacts, blob_store
 from schedy.server.service.auth import Auth
 from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
 from schedy.server.service.leases import Leases
 from schedy.server.service.reports import Reports
-from schedy.server.settings import Settings
+from schedy.server.settings import Settings, data_dir
 from schedy.server.store import Store, installation, migrate
 
 logger = logging.getLogger("schedy.server")
@@ -46,14 +48,18 @@ with no safe characters. Authenticate with `token/` (email + API token) or
 """
 
 
-async def _sweep_forever(leases: Leases, interval: float) -> None:
-    """End jobs whose lease lapsed, every ``interval`` seconds, until cancelled."""
+async def _sweep_forever(leases: Leases, artifacts: Artifacts, interval: float) -> None:
+    """End jobs whose lease lapsed and delete detached artifacts, every ``interval`` seconds, until cancelled."""
     while True:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(leases.sweep)
         except Exception:  # a failed sweep is retried at the next tick
             logger.exception("The lease sweep failed")
+        try:
+            await run_in_threadpool(artifacts.collect)
+        except Exception:
+            logger.exception("Deleting detached artifacts failed")
 
 
 def _version() -> str:
@@ -77,12 +83,17 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         secret = installation.get_or_create(conn, "jwt_secret", new_jwt_secret)
 
     leases = Leases(store, grace=settings.lease_grace)
+    blobs = blob_store(settings.artifacts_url, data_dir())
+    blobs.clean()
+    artifacts = Artifacts(
+        store, blobs, max_bytes=settings.max_artifact_bytes, quota=settings.artifact_quota_bytes
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper = None
         if settings.lease_sweep_interval > 0:
-            sweeper = asyncio.create_task(_sweep_forever(leases, settings.lease_sweep_interval))
+            sweeper = asyncio.create_task(_sweep_forever(leases, artifacts, settings.lease_sweep_interval))
         yield
         if sweeper is not None:
             sweeper.cancel()
@@ -106,6 +117,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         jobs=Jobs(store),
         claims=Claims(store),
         reports=Reports(store),
+        artifacts=artifacts,
     )
     problems.install(app)
     docs.install(app)
@@ -113,6 +125,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(experiments_routes.router)
     app.include_router(jobs_routes.router)
     app.include_router(reports_routes.router)
+    app.include_router(artifacts_routes.router)
     app.include_router(tokens_routes.router)
     dashboard.install(app)
 

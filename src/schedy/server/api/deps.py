@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from schedy.server.dashboard.cookies import cookie_authorization
 from schedy.server.errors import BadRequest
 from schedy.server.security import Session
+from schedy.server.service.artifacts import Artifacts
 from schedy.server.service.auth import LIVENESS_TTL, Auth
 from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
@@ -84,6 +85,7 @@ class Services:
     jobs: Jobs
     claims: Claims
     reports: Reports
+    artifacts: Artifacts
     sessions: Sessions = field(default_factory=Sessions)
 
 

@@ -29,6 +29,14 @@ class RawPathRouting:
         await self.app(scope, receive, send)
 
 
+def _is_upload(scope: Scope) -> bool:
+    """``PUT experiments/NAME/jobs/ID/artifacts/ARTIFACT/``: streamed, with limits of its own."""
+    if scope.get("method") != "PUT":
+        return False
+    parts = scope["path"].split("/")
+    return len(parts) == 8 and parts[1] == "experiments" and parts[3] == "jobs" and parts[5] == "artifacts"
+
+
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, before reading them whole."""
 
@@ -37,7 +45,7 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _is_upload(scope):
             await self.app(scope, receive, send)
             return
         too_large = problem(

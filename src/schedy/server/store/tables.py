@@ -154,6 +154,26 @@ reports = Table(
     Index("ix_reports_recent", "experiment_id", "created_at"),
 )
 
+# Files attached to jobs (checkpoints, models): the bytes live in a blob
+# store (service/artifacts.py), a row makes them visible. Deleting a job
+# (or its experiment) sets job_pk NULL; every service process then deletes
+# such rows' blobs, and the rows, in the background. user_id (no foreign
+# key: the row must outlive its user until its blob is gone) counts quotas.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("job_pk", BigId, ForeignKey("jobs.pk", ondelete="SET NULL"), nullable=True),
+    Column("user_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("blob", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("job_pk", "name"),
+    Index("ix_artifacts_user", "user_id"),
+)
+
 # Failed logins per (email, client address), for throttling password and
 # token guessing across every service process (see
 # schedy.server.service.auth). ``key`` is a SHA-256 of the pair, so neither

@@ -1,0 +1,309 @@
+"""Artifacts of jobs on the client side: files streamed to and from the service.
+
+Transfers never hold a file in memory. An upload first reads the file once
+to compute its SHA-256 (sent in ``X-Schedy-Sha256``: the service refuses a
+body that differs), then sends it with ``Expect: 100-continue`` so that a
+refusal (no such job, over the size limit or the quota) arrives before any
+of the body is sent, and the body with ``socket.sendfile``. A download is
+written to a temporary file next to its destination, hashed as it arrives,
+checked against the service's ``X-Schedy-Sha256`` and only then renamed to
+its destination, so a destination never holds half a file.
+
+Each transfer uses a connection of its own (the thread's keep-alive
+connection stays free for heartbeats and reports), the transport's session
+token (renewed once on 401) and its retry policy for failures in transit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import select
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from schedy import _routes
+from schedy._transport import Response, Transport, raise_for
+from schedy.errors import HTTPError, UnhandledResponseError
+
+__all__ = ["Artifact", "check_name", "delete", "download", "listing", "upload"]
+
+logger = logging.getLogger("schedy")
+
+_CHUNK = 1 << 20
+_SHA256_HEADER = "X-Schedy-Sha256"
+#: How long an upload waits for ``100 Continue`` before sending its body anyway.
+_CONTINUE_WAIT = 10.0
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,199}")
+_RETRY_STATUSES = frozenset((502, 503, 504))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file stored with a job.
+
+    Attributes:
+        name: its name within the job.
+        size: bytes.
+        sha256: the SHA-256 of its content, in hexadecimal.
+        created_at: when it was stored (the service's clock).
+
+    """
+
+    name: str
+    size: int
+    sha256: str
+    created_at: datetime | None
+
+    @classmethod
+    def _from_wire(cls, data: Any) -> Artifact:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise UnhandledResponseError(f"Expected an artifact, got {str(data)[:200]}", None)
+        created = data.get("createdAt")
+        return cls(
+            data["name"],
+            int(data.get("size") or 0),
+            str(data.get("sha256") or ""),
+            datetime.fromisoformat(created) if isinstance(created, str) else None,
+        )
+
+
+def check_name(name: str) -> str:
+    """Refuse a name the service would refuse (and that could not be a plain file name here)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"An artifact name is 1 to 200 letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
+            f"(no '/'), got {name!r}."
+        )
+    return name
+
+
+def _path(job_path: str, name: str) -> str:
+    return f"{job_path}artifacts/{_routes.quote_segment(name)}/"
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb", buffering=0) as file:
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
+        while True:
+            n = file.readinto(buffer)
+            if not n:
+                break
+            digest.update(view[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
+def _connect(transport: Transport) -> http.client.HTTPConnection:
+    https = transport._https
+    cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+    conn = cls(transport._host, transport._port, timeout=transport.timeout)
+    conn.connect()
+    return conn
+
+
+def _read_answer(sock: socket.socket, method: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+    response = http.client.HTTPResponse(sock, method=method)
+    try:
+        response.begin()
+        return response.status, response.msg, response.read()
+    finally:
+        response.close()
+
+
+def _wait_for_continue(sock: socket.socket) -> bool:
+    """After headers with ``Expect: 100-continue``: ``True`` to send the body, ``False`` if a final answer came."""
+    readable, _, _ = select.select([sock], [], [], _CONTINUE_WAIT)
+    if not readable:
+        return True  # a server that ignores Expect: send the body anyway (RFC 9110)
+    head = sock.recv(12, socket.MSG_PEEK)
+    if not head.startswith(b"HTTP/1.1 100") and not head.startswith(b"HTTP/1.0 100"):
+        return False
+    seen = b""
+    while not seen.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise ConnectionError("The connection closed after 100 Continue.")
+        seen += byte
+    return True
+
+
+def _put_file(
+    transport: Transport, target: str, file: Path, size: int, sha256: str, authorization: str
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    conn = _connect(transport)
+    try:
+        conn.putrequest("PUT", target, skip_accept_encoding=True)
+        for name, value in (
+            ("Authorization", authorization),
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", str(size)),
+            (_SHA256_HEADER, sha256),
+            ("Accept", "application/json"),
+            ("User-Agent", "schedy-python"),
+        ):
+            conn.putheader(name, value)
+        plain = isinstance(conn.sock, socket.socket) and not transport._https
+        if plain:  # (peeking at the answer needs a plain socket)
+            conn.putheader("Expect", "100-continue")
+        conn.endheaders()
+        sock = conn.sock
+        assert sock is not None  # noqa: S101 - connected above
+        if not plain or _wait_for_continue(sock):
+            try:
+                if size:
+                    with file.open("rb") as stream:
+                        sock.sendfile(stream, 0, size)
+            except OSError:
+                # The service may have answered and closed (e.g. 413 midway): read its answer if there is one.
+                return _read_answer(sock, "PUT")
+        return _read_answer(sock, "PUT")
+    finally:
+        conn.close()
+
+
+def _with_retries(transport: Transport, method: str, path: str, exchange: Any) -> Any:
+    """Run ``exchange(authorization)`` with the transport's token and retry policy."""
+    attempt = 0
+    reauthenticated = False
+    while True:
+        token = transport._current_token()
+        try:
+            result = exchange(token.header)
+        except (OSError, http.client.HTTPException) as exc:
+            if attempt + 1 >= transport.retry.attempts:
+                raise HTTPError(
+                    f"No answer from the Schedy service at {transport.config.root} to {method} {path} "
+                    f"({type(exc).__name__}: {exc}); gave up after {attempt + 1} attempts.",
+                    None,
+                ) from exc
+            logger.warning("Transfer %s %s failed (%s); retrying.", method, path, exc)
+            time.sleep(transport.retry.delay(attempt))
+            attempt += 1
+            continue
+        status = result[0]
+        if status == 401 and not reauthenticated:
+            reauthenticated = True
+            transport._forget_token(token)
+            continue
+        if status in _RETRY_STATUSES and attempt + 1 < transport.retry.attempts:
+            time.sleep(transport.retry.delay(attempt))
+            attempt += 1
+            continue
+        return result
+
+
+def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], name: str | None) -> Artifact:
+    """Store ``file`` as the job's artifact ``name`` (default: the file's name)."""
+    source = Path(file)
+    if not source.is_file():
+        raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")
+    name = check_name(source.name if name is None else name)
+    sha256, size = _sha256(source)
+    path = _path(job_path, name)
+    target = transport._base + path
+
+    def exchange(authorization: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+        return _put_file(transport, target, source, size, sha256, authorization)
+
+    status, headers, data = _with_retries(transport, "PUT", path, exchange)
+    response = Response(status, headers, data, False)
+    if status != 201:
+        raise_for(response, "PUT", path)
+    artifact = Artifact._from_wire(response.json())
+    if artifact.sha256 != sha256:
+        raise UnhandledResponseError(f"The service stored {name!r} with SHA-256 {artifact.sha256}, not {sha256}.", 201)
+    return artifact
+
+
+def _destination(name: str, to: str | os.PathLike[str] | None) -> Path:
+    if to is None:
+        return Path.cwd() / name
+    target = Path(to)
+    if target.is_dir():
+        return target / name
+    return target
+
+
+def download(transport: Transport, job_path: str, name: str, to: str | os.PathLike[str] | None) -> Path:
+    """Write the job's artifact ``name`` to ``to`` (default: ``./NAME``; a directory: ``DIR/NAME``)."""
+    name = check_name(name)
+    destination = _destination(name, to)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    path = _path(job_path, name)
+    target = transport._base + path
+
+    def exchange(authorization: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+        conn = _connect(transport)
+        try:
+            conn.request(
+                "GET",
+                target,
+                headers={
+                    "Authorization": authorization,
+                    "Accept": "application/octet-stream",
+                    "User-Agent": "schedy-python",
+                },
+            )
+            response = conn.getresponse()
+            if response.status != 200:
+                return response.status, response.msg, response.read()
+            expected = response.getheader(_SHA256_HEADER) or ""
+            _receive(response, destination, expected, name)
+            return 200, response.msg, b""
+        finally:
+            conn.close()
+
+    status, headers, data = _with_retries(transport, "GET", path, exchange)
+    if status != 200:
+        raise_for(Response(status, headers, data, False), "GET", path)
+    return destination
+
+
+def _receive(response: http.client.HTTPResponse, destination: Path, expected: str, name: str) -> None:
+    partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    try:
+        with partial.open("wb", buffering=0) as out:
+            while True:
+                n = response.readinto(buffer)
+                if not n:
+                    break
+                digest.update(view[:n])
+                out.write(view[:n])
+        if digest.hexdigest() != expected:
+            raise UnhandledResponseError(
+                f"The artifact {name!r} arrived with SHA-256 {digest.hexdigest()}, not the {expected} the service "
+                "stored: it was damaged in transit or in storage, and was not written.",
+                200,
+            )
+        os.replace(partial, destination)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def listing(transport: Transport, job_path: str) -> list[Artifact]:
+    """The job's artifacts, by name."""
+    answer = transport.request("GET", f"{job_path}artifacts/").json()
+    items = answer.get("items") if isinstance(answer, dict) else None
+    if not isinstance(items, list):
+        raise UnhandledResponseError(f"Expected a list of artifacts, got {str(answer)[:200]}", 200)
+    return [Artifact._from_wire(item) for item in items]
+
+
+def delete(transport: Transport, job_path: str, name: str) -> None:
+    """Delete the job's artifact ``name``."""
+    transport.request("DELETE", _path(job_path, check_name(name)), expect=(204,))

@@ -1,0 +1,151 @@
+"""[ext] Artifacts: files attached to jobs, ``experiments/NAME/jobs/ID/artifacts/[ARTIFACT/]``.
+
+Bodies stream both ways (see :mod:`schedy.server.service.artifacts`); the
+service's 1 MiB body limit does not apply to uploads, which have limits of
+their own (``--artifact-max-size``, ``--artifact-quota``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from schedy.server.api import schemas
+from schedy.server.api.deps import current_user, path_name, services
+from schedy.server.errors import BadRequest
+from schedy.server.service.artifacts import check_artifact_name
+from schedy.server.store.artifacts import ArtifactRow
+from schedy.server.wire import iso
+
+router = APIRouter(tags=["artifacts"])
+
+#: The header carrying an artifact's SHA-256 (hexadecimal), both ways.
+SHA256_HEADER = "X-Schedy-Sha256"
+
+_ARTIFACT = {
+    "type": "object",
+    "required": ["name", "size", "sha256", "createdAt"],
+    "properties": {
+        "name": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0},
+        "sha256": {"type": "string"},
+        "createdAt": {"type": "string"},
+    },
+}
+_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    "parameters": [
+        {
+            "name": SHA256_HEADER,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "description": "the body's SHA-256: the upload is refused (400) if what arrived differs",
+        }
+    ],
+}
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the artifact's bytes",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {
+            SHA256_HEADER: {"schema": {"type": "string"}, "description": "the SHA-256 stored with the artifact"}
+        },
+    }
+}
+
+
+def _json(row: ArtifactRow) -> dict[str, object]:
+    return {"name": row.name, "size": row.size, "sha256": row.sha256, "createdAt": iso(row.created_at)}
+
+
+def _names(name: str, job_id: str, artifact: str | None = None) -> tuple[str, str, str]:
+    exp, job = path_name(name, "experiment"), path_name(job_id, "job")
+    if artifact is None:
+        return exp, job, ""
+    try:
+        decoded = unquote(artifact, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("The artifact name in the path is not percent-encoded UTF-8.") from None
+    return exp, job, check_artifact_name(decoded)
+
+
+@router.get(
+    "/experiments/{name}/jobs/{job_id}/artifacts/",
+    responses=schemas.answers({200: schemas.json_answer(schemas.page_of(_ARTIFACT), "the job's artifacts")}, 404),
+)
+async def list_artifacts(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
+    """The job's artifacts, by name (one page: ``next`` is always null)."""
+    exp, job, _ = _names(name, job_id)
+    rows = await run_in_threadpool(services(request).artifacts.listing, user_id, exp, job)
+    return JSONResponse({"items": [_json(row) for row in rows], "next": None})
+
+
+@router.put(
+    "/experiments/{name}/jobs/{job_id}/artifacts/{artifact}/",
+    status_code=201,
+    openapi_extra=_UPLOAD,
+    responses=schemas.answers({201: schemas.json_answer(_ARTIFACT, "the stored artifact")}, 404),
+)
+async def upload_artifact(
+    request: Request, name: str, job_id: str, artifact: str, user_id: int = Depends(current_user)
+) -> Response:
+    """Store the body as the job's artifact, replacing one of the same name.
+
+    The body streams to the blob store; the artifact becomes visible only
+    once all of it arrived (and matched ``X-Schedy-Sha256``, if sent). 413
+    when it is over the per-file limit or the user's quota: before the body
+    is read if ``Content-Length`` says so (send ``Expect: 100-continue`` to
+    learn it before sending the body).
+    """
+    exp, job, art = _names(name, job_id, artifact)
+    svc = services(request).artifacts
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise BadRequest("Content-Length must be a number of bytes.")
+    await run_in_threadpool(svc.check_room, user_id, exp, job, art, None if declared is None else int(declared))
+    row = await svc.upload(user_id, exp, job, art, request.stream(), request.headers.get(SHA256_HEADER))
+    return JSONResponse(_json(row), status_code=201)
+
+
+@router.get(
+    "/experiments/{name}/jobs/{job_id}/artifacts/{artifact}/",
+    response_class=StreamingResponse,
+    responses=schemas.answers(_DOWNLOAD, 404),
+)
+async def download_artifact(
+    request: Request, name: str, job_id: str, artifact: str, user_id: int = Depends(current_user)
+) -> Response:
+    """The artifact's bytes, streamed, with its SHA-256 in ``X-Schedy-Sha256``."""
+    exp, job, art = _names(name, job_id, artifact)
+    svc = services(request).artifacts
+    row = await run_in_threadpool(svc.find, user_id, exp, job, art)
+    file = await run_in_threadpool(svc.open_checked, row)
+    headers = {
+        "Content-Length": str(row.size),
+        SHA256_HEADER: row.sha256,
+        "ETag": f'"{row.sha256}"',
+        "Content-Disposition": f'attachment; filename="{row.name}"',
+    }
+    return StreamingResponse(svc.chunks(file), media_type="application/octet-stream", headers=headers)
+
+
+@router.delete(
+    "/experiments/{name}/jobs/{job_id}/artifacts/{artifact}/",
+    status_code=204,
+    responses=schemas.answers({204: {"description": "deleted"}}, 404),
+)
+async def delete_artifact(
+    request: Request, name: str, job_id: str, artifact: str, user_id: int = Depends(current_user)
+) -> Response:
+    """Delete the job's artifact (its bytes are removed within seconds)."""
+    exp, job, art = _names(name, job_id, artifact)
+    await run_in_threadpool(services(request).artifacts.delete, user_id, exp, job, art)
+    return Response(status_code=204)

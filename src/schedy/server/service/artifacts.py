@@ -1,0 +1,465 @@
+"""Artifacts: files attached to jobs (checkpoints, models), streamed in and out.
+
+**Bytes and rows.** The bytes of an artifact live in a *blob store*: a
+directory (the data directory's ``artifacts/`` by default) or any fsspec
+filesystem (``schedy server --artifacts s3://bucket/prefix``), so several
+service processes on several hosts share it. A row of the ``artifacts``
+table makes a blob visible; it is inserted only once the blob is complete
+and its SHA-256 checked, so an upload cut short (a lost connection, a
+``kill -9`` of the service) leaves nothing visible: at most a temporary file
+(local store, removed at the next start once an hour old) or an unfinished
+multipart upload (S3; a bucket lifecycle rule removes those).
+
+**Streaming.** An upload is read from the request in the chunks the server
+hands over, gathered to 1 MiB, and each MiB is hashed and written in a
+worker thread while the next one is received; a download is read a MiB at a
+time. Memory stays flat whatever the size.
+
+**Limits.** ``max_bytes`` per file and ``quota`` bytes per user (the sum of
+the user's visible artifacts) answer 413 with one sentence: at once from
+``Content-Length`` (a client that sent ``Expect: 100-continue`` never sends
+the body), or as soon as the body goes over.
+
+**Deleting.** Replacing or deleting an artifact, or deleting its job or
+experiment, detaches its row (``job_pk`` NULL); :meth:`Artifacts.collect`,
+run by every service process every second, deletes detached rows' blobs and
+then the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.exc import IntegrityError
+
+from schedy.server.errors import BadRequest, Invalid, NotFound, PayloadTooLarge
+from schedy.server.store import Store
+from schedy.server.store import artifacts as store_artifacts
+from schedy.server.store.artifacts import ArtifactRow
+
+__all__ = [
+    "CHUNK",
+    "Artifacts",
+    "BlobStore",
+    "FsspecBlobs",
+    "LocalBlobs",
+    "blob_store",
+    "check_artifact_name",
+    "parse_size",
+]
+
+logger = logging.getLogger("schedy.server.artifacts")
+
+#: Bytes hashed and written (or read) per step.
+CHUNK = 1 << 20
+#: Temporary files of the local store older than this (seconds without a write) are removed at start.
+STALE_UPLOAD = 3600.0
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,199}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_artifact_name(name: str) -> str:
+    """Refuse names that are not one plain file name (no path, no leading dot)."""
+    if not _NAME.fullmatch(name):
+        raise Invalid(
+            f"An artifact name is 1 to 200 letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
+            f"(no '/'), got {name[:80]!r}."
+        )
+    return name
+
+
+def parse_size(text: str) -> int:
+    """``"10GiB"``, ``"500M"``, ``"1048576"`` → bytes (K, M, G, T are powers of 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"Expected a size such as 500M, 10GiB or 1048576, got {text!r}.")
+    power = " KMGT".index(match.group(2).upper() or " ")
+    return int(float(match.group(1)) * 1024**power)
+
+
+class BlobWriter(ABC):
+    """One blob being written; nothing is visible until :meth:`commit`."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Append bytes."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Finish the blob: it now exists under its key."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop what was written."""
+
+
+class BlobStore(ABC):
+    """Where artifacts' bytes live, under keys the service makes up."""
+
+    #: Shown in logs and docs: where the blobs are.
+    description: str
+
+    @abstractmethod
+    def writer(self, key: str) -> BlobWriter:
+        """Start writing a new blob under ``key``."""
+
+    @abstractmethod
+    def open(self, key: str) -> IO[bytes]:
+        """Open a blob for reading; :class:`FileNotFoundError` if it is gone."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete a blob; a missing one is no error."""
+
+    def clean(self) -> None:  # noqa: B027 - optional hook
+        """Remove what interrupted uploads left behind (called once at start)."""
+
+
+class _LocalWriter(BlobWriter):
+    def __init__(self, temporary: Path, final: Path) -> None:
+        self._temporary, self._final = temporary, final
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.close()
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._temporary, self._final)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._temporary.unlink(missing_ok=True)
+
+
+class LocalBlobs(BlobStore):
+    """Blobs as files under a directory: written to ``tmp/``, then renamed into ``blobs/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = str(root)
+        (root / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (root / "blobs").mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, key: str) -> Path:
+        return self.root / "blobs" / key
+
+    def writer(self, key: str) -> BlobWriter:
+        """Write ``tmp/KEY.part``; :meth:`BlobWriter.commit` renames it into place."""
+        return _LocalWriter(self.root / "tmp" / f"{key.replace('/', '_')}.part", self._path(key))
+
+    def open(self, key: str) -> IO[bytes]:
+        """Open ``blobs/KEY``."""
+        return self._path(key).open("rb", buffering=0)
+
+    def delete(self, key: str) -> None:
+        """Remove ``blobs/KEY``."""
+        self._path(key).unlink(missing_ok=True)
+
+    def clean(self) -> None:
+        """Remove temporary files not written to for an hour (uploads cut short)."""
+        cutoff = time.time() - STALE_UPLOAD
+        for part in (self.root / "tmp").glob("*.part"):
+            try:
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+            except FileNotFoundError:
+                pass  # another process cleaned it
+
+
+class _FsspecWriter(BlobWriter):
+    def __init__(self, fs: Any, path: str) -> None:
+        self._fs, self._path = fs, path
+        self._file = fs.open(path, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.close()
+
+    def abort(self) -> None:
+        discard = getattr(self._file, "discard", None)
+        if discard is not None:
+            discard()  # e.g. s3fs: abort the multipart upload
+        else:
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self._fs.rm(self._path)
+
+
+class FsspecBlobs(BlobStore):
+    """Blobs on any fsspec filesystem (S3, GCS, Azure…), under ``URL/blobs/``.
+
+    The blob only becomes an artifact once its row is inserted, after the
+    file is closed (complete), so no rename is needed. Options of the
+    filesystem come from fsspec's configuration, e.g. the environment
+    variable ``FSSPEC_S3_ENDPOINT_URL`` for an S3-compatible server.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            import fsspec
+        except ImportError:
+            raise ValueError(
+                f"--artifacts {url} needs fsspec and the filesystem's package: pip install 'schedy[fsspec]' "
+                "(and e.g. s3fs, gcsfs or adlfs)."
+            ) from None
+        self.fs, root = fsspec.core.url_to_fs(url)
+        self.root = root.rstrip("/")
+        self.description = url
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/blobs/{key}"
+
+    def writer(self, key: str) -> BlobWriter:
+        """Open ``URL/blobs/KEY`` for writing (complete once closed)."""
+        return _FsspecWriter(self.fs, self._path(key))
+
+    def open(self, key: str) -> IO[bytes]:
+        """Open ``URL/blobs/KEY``."""
+        file: IO[bytes] = self.fs.open(self._path(key), "rb")
+        return file
+
+    def delete(self, key: str) -> None:
+        """Remove ``URL/blobs/KEY``."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._path(key))
+
+
+def blob_store(url: str | None, data_dir: Path) -> BlobStore:
+    """The blob store of ``--artifacts URL``: a local directory, or any fsspec URL."""
+    if url is None:
+        return LocalBlobs(data_dir / "artifacts")
+    if url.startswith("file://"):
+        return LocalBlobs(Path(url.removeprefix("file://")))
+    if "://" not in url:
+        return LocalBlobs(Path(url).expanduser())
+    return FsspecBlobs(url)
+
+
+def _size(value: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024  # type: ignore[assignment]
+    raise AssertionError  # pragma: no cover
+
+
+class Artifacts:
+    """Use cases on artifacts.
+
+    Args:
+        store: the database.
+        blobs: where the bytes go.
+        max_bytes: the largest artifact accepted.
+        quota: bytes of artifacts a user may keep.
+
+    """
+
+    def __init__(self, store: Store, blobs: BlobStore, *, max_bytes: int, quota: int) -> None:
+        self._store = store
+        self.blobs = blobs
+        self.max_bytes = max_bytes
+        self.quota = quota
+
+    # -- reading --------------------------------------------------------------
+
+    @staticmethod
+    def _job(conn: Any, user_id: int, experiment: str, job_id: str) -> int:
+        exp, pk = store_artifacts.job_pk(conn, user_id, experiment, job_id)
+        if exp is None:
+            raise NotFound(f"Experiment '{experiment}' does not exist.")
+        if pk is None:
+            raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+        return pk
+
+    def listing(self, user_id: int, experiment: str, job_id: str) -> list[ArtifactRow]:
+        """The job's artifacts, by name."""
+        with self._store.read() as conn:
+            return store_artifacts.listing(conn, self._job(conn, user_id, experiment, job_id))
+
+    def find(self, user_id: int, experiment: str, job_id: str, name: str) -> ArtifactRow:
+        """One artifact's row (404 if the job has none of that name)."""
+        with self._store.read() as conn:
+            row = store_artifacts.get(conn, self._job(conn, user_id, experiment, job_id), name)
+        if row is None:
+            raise NotFound(f"Job '{job_id}' of experiment '{experiment}' has no artifact '{name}'.")
+        return row
+
+    @staticmethod
+    async def chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
+        """The bytes of a blob opened with :meth:`open_checked`, a MiB at a time (read in a worker thread)."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                data = await loop.run_in_executor(None, file.read, CHUNK)
+                if not data:
+                    return
+                yield data
+        finally:
+            await loop.run_in_executor(None, file.close)
+
+    def open_checked(self, row: ArtifactRow) -> IO[bytes]:
+        """Open the artifact's blob; 404 if it was deleted since its row was read."""
+        try:
+            return self.blobs.open(row.blob)
+        except FileNotFoundError:
+            raise NotFound(f"The artifact '{row.name}' was replaced or deleted meanwhile.") from None
+
+    # -- writing --------------------------------------------------------------
+
+    def _too_large(self, size: int) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"The artifact is over the service's limit of {_size(self.max_bytes)} per file "
+            f"({size} bytes or more); the service sets it with --artifact-max-size."
+        )
+
+    def _over_quota(self, used: int, size: int) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"This artifact ({_size(size)}) would take your artifacts over your quota of {_size(self.quota)} "
+            f"({_size(used)} used): delete some, or ask for a larger --artifact-quota."
+        )
+
+    def check_room(self, user_id: int, experiment: str, job_id: str, name: str, declared: int | None) -> None:
+        """Before reading a body: the job exists, and a declared size fits the limit and the quota."""
+        with self._store.read() as conn:
+            job = self._job(conn, user_id, experiment, job_id)
+            if declared is None:
+                return
+            if declared > self.max_bytes:
+                raise self._too_large(declared)
+            used = store_artifacts.used(conn, user_id)
+            previous = store_artifacts.get(conn, job, name)
+        if previous is not None:
+            used -= previous.size  # replaced: its bytes will no longer count
+        if used + declared > self.quota:
+            raise self._over_quota(used, declared)
+
+    async def upload(
+        self,
+        user_id: int,
+        experiment: str,
+        job_id: str,
+        name: str,
+        body: AsyncIterator[bytes],
+        expected_sha256: str | None,
+    ) -> ArtifactRow:
+        """Stream ``body`` into a new blob, check it, and make it the job's artifact ``name``.
+
+        Raises:
+            PayloadTooLarge: over the per-file limit or the user's quota.
+            BadRequest: the body's SHA-256 is not ``expected_sha256``.
+            NotFound: the job was deleted meanwhile.
+
+        """
+        if expected_sha256 is not None and not _SHA256.fullmatch(expected_sha256):
+            raise BadRequest("X-Schedy-Sha256 must be 64 lowercase hexadecimal digits.")
+        loop = asyncio.get_running_loop()
+        key = f"{uuid.uuid4().hex[:2]}/{uuid.uuid4().hex}"
+        writer = await loop.run_in_executor(None, self.blobs.writer, key)
+        digest = hashlib.sha256()
+        size = 0
+
+        def step(data: bytes) -> None:
+            digest.update(data)  # releases the GIL
+            writer.write(data)
+
+        pending: asyncio.Future[None] | None = None
+        parts: list[bytes] = []
+        gathered = 0
+        committed = False
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise self._too_large(size)
+                parts.append(chunk)
+                gathered += len(chunk)
+                if gathered >= CHUNK:
+                    data = b"".join(parts)
+                    parts.clear()
+                    gathered = 0
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(None, step, data)
+            if pending is not None:
+                await pending
+                pending = None
+            if parts:
+                await loop.run_in_executor(None, step, b"".join(parts))
+            sha256 = digest.hexdigest()
+            if expected_sha256 is not None and sha256 != expected_sha256:
+                raise BadRequest(
+                    f"The artifact arrived with SHA-256 {sha256}, not the {expected_sha256} the client sent: "
+                    "it was damaged in transit, and nothing was saved."
+                )
+            await loop.run_in_executor(None, writer.commit)
+            committed = True
+            row = await loop.run_in_executor(None, self._attach, user_id, experiment, job_id, name, size, sha256, key)
+        except BaseException:
+            if pending is not None:
+                with contextlib.suppress(Exception):  # the first failure is the one reported
+                    await pending
+            if committed:
+                await loop.run_in_executor(None, self.blobs.delete, key)
+            else:
+                await loop.run_in_executor(None, writer.abort)
+            raise
+        return row
+
+    def _attach(
+        self, user_id: int, experiment: str, job_id: str, name: str, size: int, sha256: str, key: str
+    ) -> ArtifactRow:
+        for attempt in range(3):
+            try:
+                with self._store.write() as conn:
+                    job = self._job(conn, user_id, experiment, job_id)
+                    used = store_artifacts.used(conn, user_id)
+                    previous = store_artifacts.get(conn, job, name)
+                    if previous is not None:
+                        used -= previous.size  # replaced: its bytes no longer count
+                    if used + size > self.quota:
+                        raise self._over_quota(used, size)
+                    return store_artifacts.attach(conn, job, user_id, name, size, sha256, key)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                # Another upload of the same name committed first: replace it.
+        raise AssertionError  # pragma: no cover
+
+    def delete(self, user_id: int, experiment: str, job_id: str, name: str) -> None:
+        """Delete the job's artifact ``name`` (404 if there is none); its blob goes at the next collection."""
+        with self._store.write() as conn:
+            job = self._job(conn, user_id, experiment, job_id)
+            if not store_artifacts.detach(conn, job, name):
+                raise NotFound(f"Job '{job_id}' of experiment '{experiment}' has no artifact '{name}'.")
+
+    # -- collecting -------------------------------------------------------------
+
+    def collect(self, batch: int = 100) -> int:
+        """Delete the blobs of detached rows (deleted jobs, experiments, replaced artifacts), then the rows."""
+        with self._store.read() as conn:
+            doomed = store_artifacts.detached(conn, batch)
+        if not doomed:
+            return 0
+        for _pk, blob in doomed:
+            self.blobs.delete(blob)
+        with self._store.write() as conn:
+            store_artifacts.forget(conn, [pk for pk, _blob in doomed])
+        return len(doomed)

@@ -1,0 +1,100 @@
+"""Artifacts: the rows that make a job's stored files visible.
+
+A row points at a blob (:mod:`schedy.server.service.artifacts` writes and
+reads the bytes). An upload inserts its row only once the blob is complete,
+so no reader ever sees half a file. Replacing or deleting an artifact, or
+deleting its job or experiment (``job_pk`` becomes NULL by the foreign key),
+*detaches* the row; :func:`detached` and :func:`forget` let every service
+process delete detached rows' blobs, then the rows.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from schedy.server.store.engine import db_now
+from schedy.server.store.tables import artifacts, experiments, jobs
+
+__all__ = ["ArtifactRow", "attach", "detach", "detached", "forget", "get", "job_pk", "listing", "used"]
+
+
+class ArtifactRow(NamedTuple):
+    """One visible artifact."""
+
+    name: str
+    size: int
+    sha256: str
+    blob: str
+    created_at: float
+
+
+_COLUMNS = (artifacts.c.name, artifacts.c.size, artifacts.c.sha256, artifacts.c.blob, artifacts.c.created_at)
+
+
+def job_pk(conn: Connection, owner_id: int, experiment: str, job_id: str) -> tuple[int | None, int | None]:
+    """``(experiment id, job pk)`` of the owner's job; ``None`` for what does not exist."""
+    exp = conn.execute(
+        select(experiments.c.id).where(experiments.c.owner_id == owner_id, experiments.c.name == experiment)
+    ).scalar_one_or_none()
+    if exp is None:
+        return None, None
+    pk = conn.execute(
+        select(jobs.c.pk).where(jobs.c.experiment_id == exp, jobs.c.job_id == job_id)
+    ).scalar_one_or_none()
+    return exp, pk
+
+
+def listing(conn: Connection, job: int) -> list[ArtifactRow]:
+    """The job's artifacts, by name."""
+    rows = conn.execute(select(*_COLUMNS).where(artifacts.c.job_pk == job).order_by(artifacts.c.name))
+    return [ArtifactRow._make(row) for row in rows]
+
+
+def get(conn: Connection, job: int, name: str) -> ArtifactRow | None:
+    """The job's artifact ``name``, if any."""
+    row = conn.execute(select(*_COLUMNS).where(artifacts.c.job_pk == job, artifacts.c.name == name)).one_or_none()
+    return None if row is None else ArtifactRow._make(row)
+
+
+def used(conn: Connection, user_id: int) -> int:
+    """Bytes of the user's visible artifacts (what counts against the quota)."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(artifacts.c.size), 0)).where(
+            artifacts.c.user_id == user_id, artifacts.c.job_pk.is_not(None)
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def attach(conn: Connection, job: int, user_id: int, name: str, size: int, sha256: str, blob: str) -> ArtifactRow:
+    """Make a complete blob the job's artifact ``name``, replacing (detaching) any earlier one."""
+    detach(conn, job, name)
+    row = conn.execute(
+        insert(artifacts)
+        .values(job_pk=job, user_id=user_id, name=name, size=size, sha256=sha256, blob=blob, created_at=db_now())
+        .returning(*_COLUMNS)
+    ).one()
+    return ArtifactRow._make(row)
+
+
+def detach(conn: Connection, job: int, name: str) -> bool:
+    """Hide the job's artifact ``name`` (its blob is deleted later); ``False`` if there was none."""
+    result = conn.execute(
+        update(artifacts).where(artifacts.c.job_pk == job, artifacts.c.name == name).values(job_pk=None)
+    )
+    return bool(result.rowcount)
+
+
+def detached(conn: Connection, limit: int) -> list[tuple[int, str]]:
+    """Up to ``limit`` detached rows: ``(pk, blob)``."""
+    query = select(artifacts.c.pk, artifacts.c.blob).where(artifacts.c.job_pk.is_(None))
+    rows = conn.execute(query.order_by(artifacts.c.pk).limit(limit))
+    return [(int(pk), str(blob)) for pk, blob in rows]
+
+
+def forget(conn: Connection, pks: list[int]) -> None:
+    """Delete detached rows whose blobs are gone."""
+    if pks:
+        conn.execute(delete(artifacts).where(artifacts.c.pk.in_(pks), artifacts.c.job_pk.is_(None)))
