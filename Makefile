@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow lint bench-quick
+.PHONY: setup setup-integrations demo test test-slow lint bench-quick
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,12 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest
+
+# The frameworks the callbacks of schedy.integrations are tested with (docs/integrations.md):
+# torch's CPU build first (a bare "torch" may pull a CUDA build of several GB), then the rest.
+setup-integrations: setup
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev,xgboost,lightgbm,keras,lightning]'
 
 # The long variants of the reliability tests (docs/reliability.md): load, chaos, fuzzing.
 test-slow: setup

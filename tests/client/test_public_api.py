@@ -37,7 +37,7 @@ def test_all_is_pinned() -> None:
 def test_public_names_are_exactly_all() -> None:
     public = {name for name in vars(schedy) if not name.startswith("_")}
     # Submodules imported under the package show up as attributes too.
-    assert public - set(schedy.__all__) <= {"annotations", "testing", "server", "cli"}
+    assert public - set(schedy.__all__) <= {"annotations", "testing", "server", "cli", "integrations"}
 
 
 def test_documented_import_paths() -> None:

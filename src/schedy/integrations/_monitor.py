@@ -1,0 +1,54 @@
+"""What every callback shares: report a value, remember it, decide, checkpoint."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from schedy.errors import JobPruned
+from schedy.integrations import save_checkpoint
+
+if TYPE_CHECKING:
+    from schedy._jobs import Job
+
+
+class Monitor:
+    """Reports one metric of a job per step and tells when to stop."""
+
+    def __init__(self, job: Job | None, monitor: str, checkpoint: str | None, checkpoint_every: int) -> None:
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}.")
+        self.job = job
+        self.monitor = monitor
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.stopped_at: int | None = None
+
+    def report(self, step: int, value: float | None) -> bool:
+        """Send the value of ``step``; ``True`` when the service says stop."""
+        if self.job is None:
+            return False
+        value = None if value is None else float(value)
+        self.job.results[self.monitor] = value
+        stop = self.job.report(step, **{self.monitor: value})
+        if stop and self.stopped_at is None:
+            self.stopped_at = step
+        return stop
+
+    def maybe_checkpoint(self, step: int, write: Callable[[Path], object]) -> None:
+        """Save a checkpoint every ``checkpoint_every`` steps (counting from 1), if asked to."""
+        if self.job is not None and self.checkpoint and (step + 1) % self.checkpoint_every == 0:
+            save_checkpoint(self.job, self.checkpoint, write)
+
+    def pruned(self) -> JobPruned:
+        """The exception that ends the job PRUNED."""
+        value = self.job.results.get(self.monitor) if self.job is not None else None
+        shown = "missing" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
+        return JobPruned(f"Pruned at step {self.stopped_at} ({self.monitor} = {shown}).")
+
+
+def missing_metric(monitor: str, available: object) -> KeyError:
+    """A clear error for a monitor that names no metric the framework logs."""
+    return KeyError(f"No metric {monitor!r} to report; the framework logged {available}.")

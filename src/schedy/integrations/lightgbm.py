@@ -1,0 +1,66 @@
+"""LightGBM: report an evaluation metric every boosting round (``pip install 'schedy[lightgbm]'``).
+
+Example::
+
+    from schedy.integrations.lightgbm import schedy_callback
+
+    with exp.next_job() as job:
+        booster = lgb.train(
+            {"learning_rate": job.hyperparameters["lr"], "metric": "binary_logloss", "verbose": -1},
+            train_set,
+            num_boost_round=200,
+            valid_sets=[valid_set],
+            valid_names=["valid"],
+            callbacks=[schedy_callback(job, "valid-binary_logloss", checkpoint="model.txt", checkpoint_every=20)],
+        )
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from schedy.integrations._monitor import Monitor, missing_metric
+
+if TYPE_CHECKING:
+    from schedy._jobs import Job
+
+__all__ = ["SchedyCallback", "schedy_callback"]
+
+
+class SchedyCallback:
+    """A LightGBM callback reporting ``monitor`` (``"DATA-METRIC"``, e.g. ``"valid-l2"``) every round.
+
+    The step is the round (0-based). Raises :class:`schedy.errors.JobPruned`
+    out of ``lgb.train`` when the service says stop. With ``checkpoint``,
+    the booster is saved (text format) every ``checkpoint_every`` rounds as
+    that artifact; resume with ``lgb.train(...,
+    init_model=str(load_checkpoint(job, "model.txt")))``.
+    """
+
+    order = 30  # after LightGBM's own logging and recording callbacks
+    before_iteration = False
+
+    def __init__(self, job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1) -> None:
+        self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every)
+
+    def __call__(self, env: Any) -> None:
+        """Report this round's value; checkpoint; raise JobPruned when told to stop."""
+        wanted = self._monitor.monitor
+        value = None
+        for item in env.evaluation_result_list or ():
+            data, metric, result = item[0], item[1], item[2]
+            if f"{data}-{metric}" == wanted or (data == "cv_agg" and f"valid-{metric}" == wanted):
+                value = float(result)
+                break
+        else:
+            raise missing_metric(wanted, [f"{item[0]}-{item[1]}" for item in env.evaluation_result_list or ()])
+        self._monitor.maybe_checkpoint(env.iteration, lambda path: env.model.save_model(str(path)))
+        if self._monitor.report(env.iteration, value):
+            raise self._monitor.pruned()
+
+
+def schedy_callback(
+    job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1
+) -> SchedyCallback:
+    """The callback, named like LightGBM's own (``lgb.early_stopping``, ``lgb.log_evaluation``)."""
+    return SchedyCallback(job, monitor, checkpoint=checkpoint, checkpoint_every=checkpoint_every)

@@ -1,0 +1,132 @@
+"""XGBoost and LightGBM callbacks with the real libraries against the real service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import schedy
+from schedy.integrations import load_checkpoint
+from tests.integrations.conftest import next_job
+
+xgb = pytest.importorskip("xgboost")
+lgb = pytest.importorskip("lightgbm")
+
+
+def _binary(digits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    x, y = digits
+    y = (y >= 5).astype("float32")
+    return x[:1200], y[:1200], x[1200:], y[1200:]
+
+
+# -- XGBoost -------------------------------------------------------------------------
+
+
+def _xgb_train(job: schedy.Job, digits, rounds: int, **callback_options):  # type: ignore[no-untyped-def]
+    from schedy.integrations.xgboost import SchedyCallback
+
+    x, y, vx, vy = _binary(digits)
+    dtrain, dvalid = xgb.DMatrix(x, label=y), xgb.DMatrix(vx, label=vy)
+    params = {"objective": "binary:logistic", "eval_metric": "logloss", "max_depth": 3, "eta": 0.3, "nthread": 1}
+    callback = SchedyCallback(job, "validation-logloss", **callback_options)
+    return xgb.train(params, dtrain, rounds, evals=[(dvalid, "validation")], callbacks=[callback], verbose_eval=False)
+
+
+def test_xgboost_reports_every_round_and_checkpoints(experiment, digits, tmp_path: Path) -> None:
+    exp = experiment("validation-logloss")
+    job = next_job(exp)
+    with job:
+        booster = _xgb_train(job, digits, 8, checkpoint="model.json", checkpoint_every=4)
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    reports = job.reports()
+    assert [r["step"] for r in reports] == list(range(8))
+    assert job.results["validation-logloss"] == pytest.approx(reports[-1]["metrics"]["validation-logloss"])
+    assert reports[-1]["metrics"]["validation-logloss"] < reports[0]["metrics"]["validation-logloss"]
+    path = load_checkpoint(job, "model.json", tmp_path / "model.json")
+    assert path is not None
+    back = xgb.Booster(model_file=str(path))
+    assert back.num_boosted_rounds() == 8
+    _, _, vx, _ = _binary(digits)
+    np.testing.assert_allclose(back.predict(xgb.DMatrix(vx)), booster.predict(xgb.DMatrix(vx)), rtol=1e-6)
+    assert load_checkpoint(job, "other.json") is None
+
+
+def test_xgboost_stops_when_told_and_the_job_ends_pruned(experiment, digits) -> None:
+    exp = experiment("validation-logloss", prune=True)
+    job = next_job(exp)
+    with job:
+        _xgb_train(job, digits, 50)
+        pytest.fail("training went on after the service said stop")
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.PRUNED
+    assert [r["step"] for r in job.reports()] == [0, 1]
+
+
+# -- LightGBM ------------------------------------------------------------------------
+
+
+def _lgb_train(job: schedy.Job, digits, rounds: int, **callback_options):  # type: ignore[no-untyped-def]
+    from schedy.integrations.lightgbm import schedy_callback
+
+    x, y, vx, vy = _binary(digits)
+    train = lgb.Dataset(x, label=y)
+    valid = lgb.Dataset(vx, label=vy, reference=train)
+    params = {"objective": "binary", "metric": "binary_logloss", "num_leaves": 7, "verbose": -1, "num_threads": 1}
+    return lgb.train(
+        params,
+        train,
+        rounds,
+        valid_sets=[valid],
+        valid_names=["valid"],
+        callbacks=[schedy_callback(job, "valid-binary_logloss", **callback_options)],
+    )
+
+
+def test_lightgbm_reports_every_round_and_checkpoints(experiment, digits, tmp_path: Path) -> None:
+    exp = experiment("valid-binary_logloss")
+    job = next_job(exp)
+    with job:
+        booster = _lgb_train(job, digits, 6, checkpoint="model.txt", checkpoint_every=3)
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    assert [r["step"] for r in job.reports()] == list(range(6))
+    path = load_checkpoint(job, "model.txt", tmp_path / "model.txt")
+    assert path is not None
+    back = lgb.Booster(model_file=str(path))
+    assert back.current_iteration() == 6
+    _, _, vx, _ = _binary(digits)
+    np.testing.assert_allclose(back.predict(vx), booster.predict(vx), rtol=1e-6)
+    # Resume: training goes on from the checkpoint.
+    x, y, _, _ = _binary(digits)
+    resumed = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(x, label=y), 2, init_model=str(path))
+    assert resumed.current_iteration() == 8
+
+
+def test_lightgbm_stops_when_told_and_the_job_ends_pruned(experiment, digits) -> None:
+    exp = experiment("valid-binary_logloss", prune=True)
+    job = next_job(exp)
+    with job:
+        _lgb_train(job, digits, 50)
+        pytest.fail("training went on after the service said stop")
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.PRUNED
+    assert [r["step"] for r in job.reports()] == [0, 1]
+
+
+def test_a_missing_metric_is_named(experiment, digits) -> None:
+    from schedy.integrations.xgboost import SchedyCallback
+
+    job = next_job(experiment("nothing"))
+    x, y, vx, vy = _binary(digits)
+    with pytest.raises(KeyError, match="validation-logloss"), job:
+        xgb.train(
+            {"eval_metric": "logloss"},
+            xgb.DMatrix(x, label=y),
+            2,
+            evals=[(xgb.DMatrix(vx, label=vy), "validation")],
+            callbacks=[SchedyCallback(job, "valid-error")],
+            verbose_eval=False,
+        )
