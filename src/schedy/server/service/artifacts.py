@@ -22,8 +22,12 @@ the body), or as soon as the body goes over.
 
 **Deleting.** Replacing or deleting an artifact, or deleting its job or
 experiment, detaches its row (``job_pk`` NULL); :meth:`Artifacts.collect`,
-run by every service process every second, deletes detached rows' blobs and
-then the rows.
+run by every service process every second, deletes detached rows, then the
+blobs no row refers to any more.
+
+**Retries.** A job retried after its lease lapsed (``maxRetries``) starts
+with the artifacts of the attempt it retries: the lease sweep copies the
+rows, sharing the blobs, so a retry resumes from its own last checkpoint.
 """
 
 from __future__ import annotations
@@ -453,13 +457,23 @@ class Artifacts:
     # -- collecting -------------------------------------------------------------
 
     def collect(self, batch: int = 100) -> int:
-        """Delete the blobs of detached rows (deleted jobs, experiments, replaced artifacts), then the rows."""
+        """Delete detached rows (deleted jobs, experiments, replaced artifacts), then the blobs no row refers to.
+
+        Rows go first: a retry shares its previous attempt's blobs, and a blob
+        is deleted only once, after its last row, whichever process deletes
+        that row. (A process dying between the two leaves a blob no row
+        points at: invisible, only space.)
+        """
         with self._store.read() as conn:
             doomed = store_artifacts.detached(conn, batch)
         if not doomed:
             return 0
-        for _pk, blob in doomed:
-            self.blobs.delete(blob)
         with self._store.write() as conn:
             store_artifacts.forget(conn, [pk for pk, _blob in doomed])
+        blobs = sorted({blob for _pk, blob in doomed})
+        with self._store.read() as conn:
+            kept = store_artifacts.referenced(conn, blobs)
+        for blob in blobs:
+            if blob not in kept:
+                self.blobs.delete(blob)
         return len(doomed)

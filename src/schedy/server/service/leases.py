@@ -6,7 +6,9 @@ becomes CRASHED with ``endReason: "lease-expired"`` once it is more than
 the grace period (``schedy server --lease-grace``) overdue; if its experiment
 sets ``maxRetries`` and the job has attempts left, a new QUEUED job with the
 same hyperparameters, results and lineage and ``attempt + 1`` is added, and
-the queue hands it out before asking the scheduler for new work.
+the queue hands it out before asking the scheduler for new work. The retry
+starts with the artifacts of the attempt it retries (their bytes shared), so
+it can resume from that attempt's last checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from sqlalchemy import Connection
 
 from schedy.server.store import Store, leases
+from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store.ids import new_job_id
@@ -67,7 +70,7 @@ class Leases:
                 retry = None
                 if row.attempt <= max_retries and row.status == "CRASHED":
                     retry = new_job_id()
-                    store_jobs.insert(
+                    retried = store_jobs.insert(
                         conn,
                         row.experiment_id,
                         retry,
@@ -79,6 +82,10 @@ class Leases:
                         parent=row.parent,
                         attempt=row.attempt + 1,
                     )
+                    # The retry starts with the attempt's artifacts (its checkpoints), sharing their bytes.
+                    lapsed_job = store_jobs.get(conn, row.experiment_id, row.job_id)
+                    if retried is not None and lapsed_job is not None:
+                        store_artifacts.copy(conn, lapsed_job.pk, retried.pk)
                 event = {
                     "kind": "lease-expired",
                     "job": row.job_id,

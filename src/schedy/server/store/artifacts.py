@@ -12,12 +12,24 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, delete, func, insert, literal, select, update
 
 from schedy.server.store.engine import db_now
 from schedy.server.store.tables import artifacts, experiments, jobs
 
-__all__ = ["ArtifactRow", "attach", "detach", "detached", "forget", "get", "job_pk", "listing", "used"]
+__all__ = [
+    "ArtifactRow",
+    "attach",
+    "copy",
+    "detach",
+    "detached",
+    "forget",
+    "get",
+    "job_pk",
+    "listing",
+    "referenced",
+    "used",
+]
 
 
 class ArtifactRow(NamedTuple):
@@ -95,6 +107,22 @@ def detached(conn: Connection, limit: int) -> list[tuple[int, str]]:
 
 
 def forget(conn: Connection, pks: list[int]) -> None:
-    """Delete detached rows whose blobs are gone."""
+    """Delete detached rows (their blobs go next, unless another row still refers to them)."""
     if pks:
         conn.execute(delete(artifacts).where(artifacts.c.pk.in_(pks), artifacts.c.job_pk.is_(None)))
+
+
+def referenced(conn: Connection, blobs: list[str]) -> set[str]:
+    """Which of ``blobs`` some row still refers to (a retry shares its previous attempt's blobs)."""
+    if not blobs:
+        return set()
+    return {str(b) for b in conn.execute(select(artifacts.c.blob).where(artifacts.c.blob.in_(blobs))).scalars()}
+
+
+def copy(conn: Connection, from_job: int, to_job: int) -> int:
+    """Give ``to_job`` the artifacts of ``from_job`` (the same blobs, shared); return how many."""
+    columns = ("user_id", "name", "size", "sha256", "blob", "created_at")
+    query = select(literal(to_job, BigInteger), *(artifacts.c[c] for c in columns)).where(
+        artifacts.c.job_pk == from_job
+    )
+    return int(conn.execute(insert(artifacts).from_select(["job_pk", *columns], query)).rowcount or 0)
