@@ -30,6 +30,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/experiments/{name}/jobs/"): {"hyperparameters": {}, "results": {"r": "intruder"}},
     ("PUT", "/experiments/{name}/jobs/{job_id}/"): {"status": "DONE", "results": {"r": "intruder"}},
     ("POST", "/experiments/{name}/nextjob/"): {"worker": "intruder"},
+    ("POST", "/experiments/{name}/jobs/{job_id}/reports/"): {"step": 1, "metrics": {"r": 1.0}},
     ("PUT", "/dashboard/api/experiments/{name}/status/"): {"status": "DONE"},
 }
 # With another user's valid session these act on that user's own namespace
@@ -52,7 +53,12 @@ def _secured_operations(url: str) -> list[tuple[str, str, bool]]:
 
 
 def _fill(template: str, victim: Victim) -> str:
-    values = {"name": victim.experiment, "job_id": victim.job_id, "token_id": str(victim.token_id)}
+    values = {
+        "name": victim.experiment,
+        "job_id": victim.job_id,
+        "token_id": str(victim.token_id),
+        "artifact": "model.pt",
+    }
 
     def value(match: re.Match[str]) -> str:
         return quote(values[match.group(1)], safe="")
