@@ -80,7 +80,10 @@ def test_add_pbt_with_every_option(cli):
     [
         (["x", "uniform"], "Give hyperparameters as HP DIST JSON triples; got 2 words"),
         (["x", "uniform", "{low: 0}"], "The value of the uniform distribution of 'x' is not valid JSON"),
-        (["x", "gaussian", "{}"], "unknown distribution 'gaussian'; use one of choice, const, loguniform"),
+        (
+            ["x", "gaussian", "{}"],
+            "unknown distribution 'gaussian'; use one of choice, const, integer, loguniform, normal, uniform.",
+        ),
         (["x", "uniform", '{"low": 1, "high": 0}'], "Distribution 'uniform' needs low < high, got low=1, high=0."),
         (["x", "const", "1", "x", "const", "2"], "The hyperparameter 'x' is given twice."),
     ],

@@ -69,6 +69,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     passwd.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
     _database_arg(passwd)
     passwd.set_defaults(func=cmd_user_passwd)
+    remove = user_sub.add_parser(
+        "remove",
+        help="Remove a user with its tokens, experiments, jobs and reports; its sessions end at once.",
+    )
+    remove.add_argument("email")
+    remove.add_argument("-f", "--force", action="store_true", help="Do not ask for confirmation.")
+    _database_arg(remove)
+    remove.set_defaults(func=cmd_user_remove)
 
 
 def _database_arg(parser: argparse.ArgumentParser) -> None:
@@ -181,4 +189,27 @@ def cmd_user_passwd(args: argparse.Namespace) -> None:
         if user is None:
             raise CommandError(f"There is no user with email {args.email}.")
         users.set_password(conn, user.id, security.hash_password(password))
-    print(f"Password of {user.email} changed.")
+    print(f"Password of {user.email} changed; its sessions have ended (clients with an API token log in again).")
+
+
+def cmd_user_remove(args: argparse.Namespace) -> None:
+    """Remove a user and everything it owns."""
+    import sys
+
+    from schedy.server.store import Store, users
+
+    store = _store(args)
+    assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
+    with store.read() as conn:
+        user = users.by_email(conn, args.email)
+    if user is None:
+        raise CommandError(f"There is no user with email {args.email}.")
+    if not args.force:
+        if not sys.stdin.isatty():
+            raise CommandError(f"Not removing {user.email} without confirmation: pass -f to remove it.")
+        answer = input(f"Remove {user.email} with all its experiments and jobs? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CommandError("Nothing removed.")
+    with store.write() as conn:
+        users.remove(conn, user.email)
+    print(f"Removed {user.email}; its sessions and API tokens no longer open anything.")

@@ -74,18 +74,21 @@ class Session:
         user_id: the user.
         token_id: the API token it was obtained with (``None``: a password).
         expires_at: seconds since the epoch.
+        key: the user's session key when it was issued; the session is live
+            only while the user still has that key (see ``tables.users``).
 
     """
 
     user_id: int
     token_id: int | None
     expires_at: float
+    key: str = ""
 
 
-def issue_session(secret: str, user_id: int, token_id: int | None, ttl: int) -> tuple[str, int]:
-    """Sign a session token; return it and its expiry (seconds since the epoch)."""
+def issue_session(secret: str, user_id: int, token_id: int | None, ttl: int, key: str) -> tuple[str, int]:
+    """Sign a session token naming the user's session ``key``; return it and its expiry (seconds since the epoch)."""
     now = int(time.time())
-    claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + ttl}
+    claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + ttl, "key": key}
     if token_id is not None:
         claims["tid"] = token_id
     return jwt.encode(claims, secret, algorithm="HS256"), now + ttl
@@ -99,9 +102,11 @@ def read_session(secret: str, token: str) -> Session:
 
     """
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "key"]})
         tid = claims.get("tid")
-        return Session(int(claims["sub"]), None if tid is None else int(tid), float(claims["exp"]))
+        if not isinstance(claims["key"], str):
+            raise TypeError("key")
+        return Session(int(claims["sub"]), None if tid is None else int(tid), float(claims["exp"]), claims["key"])
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("Your session token has expired; authenticate again.") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):

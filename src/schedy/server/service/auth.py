@@ -64,7 +64,7 @@ class Auth:
         self._secret = secret
         self._ttl = ttl
         self._throttle = throttle or Throttle()
-        self._live_until: dict[tuple[int, int | None], float] = {}
+        self._live_until: dict[tuple[int, int | None, str], float] = {}
         self._lock = threading.Lock()
 
     def login_with_token(self, email: str, api_token: str, client: str = "") -> tuple[str, int]:
@@ -84,7 +84,7 @@ class Auth:
             raise Forbidden("Wrong email or API token.")
         if failed_before:
             self._succeeded(key)
-        return security.issue_session(self._secret, owner.user_id, owner.token_id, self._ttl)
+        return security.issue_session(self._secret, owner.user_id, owner.token_id, self._ttl, owner.session_key)
 
     def login_with_password(self, email: str, password: str, client: str = "") -> tuple[str, int]:
         """Exchange a password for a session token and its expiry.
@@ -104,7 +104,7 @@ class Auth:
             raise Forbidden("Wrong email or password.")
         if failed_before:
             self._succeeded(key)
-        return security.issue_session(self._secret, user.id, None, self._ttl)
+        return security.issue_session(self._secret, user.id, None, self._ttl, user.session_key)
 
     def _check_throttle(self, conn: Connection, key: str) -> bool:
         """Whether the key has failures on record; raise if it is locked out."""
@@ -153,7 +153,7 @@ class Auth:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("The Authorization header must be 'Bearer <session token>'.")
         session = security.read_session(self._secret, token.strip())
-        until = self._live_until.get((session.user_id, session.token_id), 0.0)
+        until = self._live_until.get((session.user_id, session.token_id, session.key), 0.0)
         return session, until < time.monotonic()
 
     def check_live(self, session: Session) -> None:
@@ -164,12 +164,15 @@ class Auth:
 
         """
         with self._store.read() as conn:
-            alive = users.by_id(conn, session.user_id) is not None and (
-                session.token_id is None or users.token_is_live(conn, session.token_id, session.user_id)
-            )
+            user = users.by_id(conn, session.user_id)
+            if user is None or not user.session_key or user.session_key != session.key:
+                raise Unauthenticated(
+                    "This session has ended (its user was removed or changed password); authenticate again."
+                )
+            alive = session.token_id is None or users.token_is_live(conn, session.token_id, session.user_id)
         if not alive:
             raise Unauthenticated("The API token of this session was revoked; authenticate again.")
         with self._lock:
             if len(self._live_until) > 10_000:
                 self._live_until.clear()
-            self._live_until[(session.user_id, session.token_id)] = time.monotonic() + LIVENESS_TTL
+            self._live_until[(session.user_id, session.token_id, session.key)] = time.monotonic() + LIVENESS_TTL

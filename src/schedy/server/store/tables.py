@@ -52,6 +52,10 @@ users = Table(
     Column("password_hash", String(255), nullable=True),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    # Random, never reused: every session token names it, so a session never
+    # outlives its user or opens another user given the same id (SQLite
+    # reuses the ids of deleted rows). Replaced when the password changes.
+    Column("session_key", String(64), nullable=False, server_default=""),
 )
 
 api_tokens = Table(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select, update
+import secrets
+
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schedy.server.store.engine import db_now
 from schedy.server.store.rows import AnyRow
-from schedy.server.store.tables import api_tokens, users
+from schedy.server.store.tables import api_tokens, experiments, users
 
 
 class UserExists(Exception):
@@ -31,7 +33,11 @@ def create(conn: Connection, email: str, password_hash: str | None, *, is_admin:
             result = conn.execute(
                 users.insert()
                 .values(
-                    email=normalise_email(email), password_hash=password_hash, is_admin=is_admin, created_at=db_now()
+                    email=normalise_email(email),
+                    password_hash=password_hash,
+                    is_admin=is_admin,
+                    created_at=db_now(),
+                    session_key=new_session_key(),
                 )
                 .returning(users.c.id)
             )
@@ -40,18 +46,25 @@ def create(conn: Connection, email: str, password_hash: str | None, *, is_admin:
         raise UserExists(email) from None
 
 
+def new_session_key() -> str:
+    """A fresh random session key (see ``tables.users``)."""
+    return secrets.token_hex(16)
+
+
 def by_email(conn: Connection, email: str) -> AnyRow | None:
-    """The user ``(id, email, password_hash, is_admin)`` with this email, if any."""
+    """The user ``(id, email, password_hash, is_admin, session_key)`` with this email, if any."""
     return conn.execute(
-        select(users.c.id, users.c.email, users.c.password_hash, users.c.is_admin).where(
+        select(users.c.id, users.c.email, users.c.password_hash, users.c.is_admin, users.c.session_key).where(
             users.c.email == normalise_email(email)
         )
     ).one_or_none()
 
 
 def by_id(conn: Connection, user_id: int) -> AnyRow | None:
-    """The user ``(id, email, is_admin)`` with this id, if any."""
-    return conn.execute(select(users.c.id, users.c.email, users.c.is_admin).where(users.c.id == user_id)).one_or_none()
+    """The user ``(id, email, is_admin, session_key)`` with this id, if any."""
+    return conn.execute(
+        select(users.c.id, users.c.email, users.c.is_admin, users.c.session_key).where(users.c.id == user_id)
+    ).one_or_none()
 
 
 def count(conn: Connection) -> int:
@@ -60,15 +73,61 @@ def count(conn: Connection) -> int:
 
 
 def all_users(conn: Connection) -> list[AnyRow]:
-    """Every user ``(id, email, is_admin, created_at)``, oldest first."""
+    """Every user ``(id, email, is_admin, created_at)``, oldest first (removed ones left out)."""
     return list(
-        conn.execute(select(users.c.id, users.c.email, users.c.is_admin, users.c.created_at).order_by(users.c.id))
+        conn.execute(
+            select(users.c.id, users.c.email, users.c.is_admin, users.c.created_at)
+            .where(~users.c.email.startswith("removed user #"))
+            .order_by(users.c.id)
+        )
     )
 
 
 def set_password(conn: Connection, user_id: int, password_hash: str) -> None:
-    """Replace a user's password hash."""
-    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+    """Replace a user's password hash, ending every session of the user (a new session key)."""
+    conn.execute(
+        update(users).where(users.c.id == user_id).values(password_hash=password_hash, session_key=new_session_key())
+    )
+
+
+#: The email a removed user's row keeps (not an address anyone can log in with).
+REMOVED = "removed user #{id} {nonce}"
+
+
+def remove(conn: Connection, email: str) -> bool:
+    """Remove the user with this email and everything it owns; whether it existed.
+
+    Its experiments (with their jobs, reports and artifacts) are deleted and
+    its API tokens revoked, but the row stays as a tombstone with no email,
+    password or session key anyone holds: SQLite gives the id of the newest
+    deleted row to the next one, and a session of the removed user must
+    never name a later user.
+    """
+    user = by_email(conn, email)
+    if user is None:
+        return False
+    conn.execute(delete(experiments).where(experiments.c.owner_id == user.id))
+    conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.user_id == user.id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=db_now())
+    )
+    conn.execute(
+        update(users)
+        .where(users.c.id == user.id)
+        .values(
+            email=REMOVED.format(id=user.id, nonce=secrets.token_hex(8)),
+            password_hash=None,
+            is_admin=False,
+            session_key=new_session_key(),
+        )
+    )
+    return True
+
+
+def is_removed(email: str) -> bool:
+    """Whether an email is a removed user's tombstone."""
+    return email.startswith("removed user #")
 
 
 def add_token(conn: Connection, user_id: int, token_hash: str, label: str | None = None) -> int:
@@ -82,9 +141,9 @@ def add_token(conn: Connection, user_id: int, token_hash: str, label: str | None
 
 
 def token_owner(conn: Connection, token_hash: str) -> AnyRow | None:
-    """``(token_id, user_id, email)`` of the live token with this hash, if any."""
+    """``(token_id, user_id, email, session_key)`` of the live token with this hash, if any."""
     return conn.execute(
-        select(api_tokens.c.id.label("token_id"), users.c.id.label("user_id"), users.c.email)
+        select(api_tokens.c.id.label("token_id"), users.c.id.label("user_id"), users.c.email, users.c.session_key)
         .join(users, users.c.id == api_tokens.c.user_id)
         .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
     ).one_or_none()
