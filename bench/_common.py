@@ -136,7 +136,7 @@ def process_tree_rss(pid: int) -> int:
 
 # -- the experiments --------------------------------------------------------
 
-#: The search space of every benchmark: two floats, as in BENCH.md.
+#: The search space of every benchmark: two uniform floats in [-10, 10].
 SPACE = {"x": (-10.0, 10.0), "y": (-10.0, 10.0)}
 
 

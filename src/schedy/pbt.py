@@ -175,7 +175,7 @@ class PBTParams:
                 raise DefinitionError(f"Explore strategy 'perturb' of '{name}' needs a numeric hyperparameter.")
 
     def to_wire(self) -> dict[str, Any]:
-        """The wire form (camelCase keys of API.md)."""
+        """The wire form (camelCase keys, docs/protocol.md)."""
         out: dict[str, Any] = {"objective": self.objective, "qualityResultName": self.result_name}
         out["exploit"] = self.exploit.to_wire()
         if self.explore:

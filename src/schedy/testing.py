@@ -6,7 +6,7 @@ afterwards.
 
 Example:
     >>> with ServiceProcess.start(tmp_path) as service:  # doctest: +SKIP
-    ...     db = schedy.SchedyDB(config_override=service.client_config())
+    ...     db = schedy.SchedyDB(config_override=service.new_user().client_config)
 
 """
 

@@ -1,6 +1,6 @@
 """The public Schedy 0.1.0b6 client and CLI (PyPI, 2018), unmodified, against our service.
 
-API.md promises that this client works unchanged. Every test drives it in its
+docs/protocol.md promises that this client works unchanged. Every test drives it in its
 own virtualenv (see conftest.py) over real HTTP, on SQLite and PostgreSQL,
 and asserts what its user would see: return values, exceptions, CLI output.
 Where the client cannot show something, our plain HTTP view checks it.

@@ -24,7 +24,7 @@ def login(url: str, email: str, api_token: str) -> httpx.Client:
 
 
 def exp_path(name: str) -> str:
-    """``experiments/NAME/``, percent-encoded as API.md says."""
+    """``experiments/NAME/``, percent-encoded as docs/protocol.md says."""
     return f"experiments/{quote(name, safe='')}/"
 
 

@@ -1,7 +1,7 @@
 """Every authenticated endpoint × every kind of bad credential: refused, and never the victim's data.
 
 The endpoints come from the service's own OpenAPI document, so an endpoint
-added later is covered without touching this file. API.md: 401 means
+added later is covered without touching this file. docs/protocol.md: 401 means
 "authenticate again" (no, expired or invalid session token); another user's
 experiment or job is simply not found (404).
 """
@@ -34,7 +34,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/dashboard/api/experiments/{name}/status/"): {"status": "DONE"},
 }
 # With another user's valid session these act on that user's own namespace
-# (API.md: experiments live in a per-user namespace): they may succeed, and
+# (docs/protocol.md: experiments live in a per-user namespace): they may succeed, and
 # must leave the victim's experiment as it was.
 OWN_NAMESPACE = {("PUT", "/experiments/{name}/"): 201, ("DELETE", "/experiments/{name}/"): 204}
 

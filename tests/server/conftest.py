@@ -14,7 +14,7 @@ from schedy.testing import Credentials
 
 
 class Api:
-    """A thin authenticated HTTP client speaking API.md, for tests."""
+    """A thin authenticated HTTP client speaking the protocol of docs/protocol.md, for tests."""
 
     def __init__(self, url: str, user: Credentials) -> None:
         self.user = user
@@ -59,7 +59,7 @@ class Api:
 
 
 def exp_path(name: str) -> str:
-    """``experiments/NAME/`` with the name encoded as API.md says."""
+    """``experiments/NAME/`` with the name encoded as docs/protocol.md says."""
     return f"experiments/{quote(name, safe='')}/"
 
 

@@ -2,7 +2,7 @@
 
 The arguments of the original CLI are kept: ``schedy add NAME [-s STATUS]
 manual`` and ``schedy add NAME random HP DIST 'JSON' …``, where ``'JSON'``
-is the distribution's parameters as the wire writes them (API.md):
+is the distribution's parameters as the wire writes them (docs/protocol.md):
 ``uniform '{"low": 0, "high": 1}'``, ``normal '{"mean": 0, "std": 1}'``,
 ``loguniform '{"low": 1e-5, "high": 0.1}'``, ``choice '{"values": [1, 2]}'``,
 ``const 5``. ``pbt`` is new.

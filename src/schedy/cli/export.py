@@ -8,7 +8,7 @@ they are, other values as JSON (lists, ``true``), floats in full precision
 (``nan``, ``inf`` for the non-finite ones, as pandas reads them); a missing
 value is an empty cell.
 
-JSON is an array of jobs in the wire form (API.md: ``id``, ``status``,
+JSON is an array of jobs in the wire form (docs/protocol.md: ``id``, ``status``,
 ``hyperparameters``, ``results``, and the service's ``createdAt``,
 ``worker``… when set), written as the jobs arrive, so exporting a large
 experiment holds one page in memory. NaN and ±Infinity are the bare tokens

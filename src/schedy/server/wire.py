@@ -1,4 +1,4 @@
-"""The wire form (API.md): parsing request bodies and rendering answers.
+"""The wire form (docs/protocol.md): parsing request bodies and rendering answers.
 
 Kept apart from the table definitions so that a storage change never
 changes the wire. Job answers splice the stored JSON texts of

@@ -72,3 +72,46 @@ def test_requests_the_fast_path_does_not_take_still_work(api):
     # No trailing slash: FastAPI redirects, as for every route.
     answer = api.request("POST", exp_path("other") + "nextjob", {}, follow_redirects=False)
     assert answer.status_code in (307, 308)
+
+
+def test_every_middleware_has_a_decision_for_the_fast_path(tmp_path, monkeypatch):
+    """The fast path answers before any middleware: a new one must say what it means for it."""
+    from schedy.server.api.app import create_app
+    from schedy.server.api.hotpath import FAST_PATH_DECISIONS
+    from schedy.server.settings import Settings
+
+    monkeypatch.setenv("SCHEDY_ROOT", str(tmp_path))
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'decisions.db'}"))
+    installed = [m.cls.__name__ for m in app.user_middleware]  # type: ignore[attr-defined]
+    undecided = set(installed) - set(FAST_PATH_DECISIONS)
+    assert not undecided, f"add a fast-path decision to hotpath.FAST_PATH_DECISIONS for {sorted(undecided)}"
+    assert installed[0] == "HotPaths", "the fast path must stay the outermost middleware"
+
+
+def _chunked(payload: bytes):
+    for start in range(0, len(payload), 64 << 10):
+        yield payload[start : start + (64 << 10)]
+
+
+def test_a_streamed_body_over_the_limit_is_413_on_both_paths(api):
+    """Without Content-Length, both readers count the body as it arrives, with one rule and one sentence."""
+    api.create_experiment("streamed")
+    job = api.add_job("streamed", hyperparameters={"x": 1}).json()
+    payload = json.dumps({"status": "DONE", "results": {"blob": "x" * (2 << 20)}}).encode()
+    fast = api.http.put(
+        exp_path("streamed") + f"jobs/{job['id']}/",  # the fast path
+        content=_chunked(payload),
+        headers={"If-Match": job["etag"], "Content-Type": "application/json"},
+    )
+    framework = api.http.post(
+        exp_path("streamed") + "jobs/",  # a route of the framework
+        content=_chunked(payload),
+        headers={"Content-Type": "application/json"},
+    )
+    for answer in (fast, framework):
+        assert answer.status_code == 413, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert fast.json()["detail"] == framework.json()["detail"]
+    assert "limit of" in fast.json()["detail"]
+    jobs = api.all_jobs("streamed")
+    assert [j["status"] for j in jobs] == ["QUEUED"]

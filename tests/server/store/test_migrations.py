@@ -47,5 +47,5 @@ def test_queue_index_matches_the_claim_order(database_url):
     with store.read() as conn:
         indexes = {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes("jobs")}
     store.dispose()
-    # BENCH.md: without priority before pk, PostgreSQL's planner walks past claimed rows.
+    # Without priority before pk, PostgreSQL walks the index past every claimed row to the next QUEUED one.
     assert indexes["ix_jobs_queue"] == ["experiment_id", "status", "priority", "pk"]

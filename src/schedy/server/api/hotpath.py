@@ -20,12 +20,22 @@ from __future__ import annotations
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schedy.server.api.bodies import read_body, routing_path
 from schedy.server.api.deps import Services
 from schedy.server.api.jobs_routes import Answer, claim_answer, put_answer
 from schedy.server.api.problems import from_service_error
-from schedy.server.errors import PayloadTooLarge, ServiceError
+from schedy.server.errors import ServiceError
 
 _JSON = (b"content-type", b"application/json")
+
+#: Every middleware of the application, and what the fast path does about it. The fast path
+#: answers before any of them runs, so a middleware added to the application without a
+#: decision here would silently not apply to the worker loop's requests (a test refuses that).
+FAST_PATH_DECISIONS: dict[str, str] = {
+    "HotPaths": "is the fast path itself (outermost)",
+    "RawPathRouting": "applied: the fast path routes on bodies.routing_path, as this middleware does",
+    "BodyLimit": "applied: the fast path reads with bodies.read_body, the same declared and streamed limits",
+}
 
 
 def _route(method: str, path: str) -> tuple[str, str | None] | None:
@@ -53,9 +63,7 @@ class HotPaths:
         """Answer the two requests; pass everything else on."""
         method = scope.get("method")
         if scope["type"] == "http" and (method == "POST" or method == "PUT") and not scope.get("root_path"):
-            raw = scope.get("raw_path")
-            # As RawPathRouting does: names stay percent-encoded so that %2F never splits a segment.
-            route = _route(method, raw.decode("latin-1") if raw and b"%" in raw else scope["path"])
+            route = _route(method, routing_path(scope))
             if route is not None:
                 headers = _headers(scope)
                 authorization = headers.get(b"authorization")
@@ -77,7 +85,7 @@ class HotPaths:
         name, job_id = route
         try:
             user_id = await svc.sessions.user_id(svc.auth, authorization)
-            body = await self._body(headers, receive)
+            body = await read_body(scope, receive, self.max_body_bytes)
             if job_id is None:
                 answer = await claim_answer(svc, user_id, name, body, _Disconnected(receive))
             else:
@@ -88,26 +96,6 @@ class HotPaths:
             await from_service_error(exc)(scope, receive, send)
             return
         await _send(send, answer)
-
-    async def _body(self, headers: dict[bytes, str], receive: Receive) -> bytes:
-        too_large = PayloadTooLarge(f"The request body is over the service's limit of {self.max_body_bytes} bytes.")
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise too_large
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away; what was read is all there is
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise too_large
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

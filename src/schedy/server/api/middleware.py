@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from schedy.server.api.bodies import declared_length, limited_receive, routing_path
 from schedy.server.api.problems import problem
-from schedy.server.errors import PayloadTooLarge
 
 
 class RawPathRouting:
     """Route on the still-encoded path so that ``%2F`` never splits a segment.
 
-    API.md percent-encodes names with no safe characters: an experiment
+    The protocol (docs/protocol.md) percent-encodes names with no safe characters: an experiment
     ``a/b c`` is ``experiments/a%2Fb%20c/``. Servers decode the path before
     routing, which would turn that into two segments. This middleware puts
     the raw path back for routing; routes decode each name themselves.
@@ -22,10 +22,10 @@ class RawPathRouting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            raw = scope.get("raw_path")
-            if raw and b"%" in raw:
+            path = routing_path(scope)
+            if path != scope["path"]:
                 scope = dict(scope)
-                scope["path"] = raw.decode("latin-1")
+                scope["path"] = path
         await self.app(scope, receive, send)
 
 
@@ -48,29 +48,11 @@ class BodyLimit:
         if scope["type"] != "http" or _is_upload(scope):
             await self.app(scope, receive, send)
             return
-        too_large = problem(
-            413, "Payload too large", f"The request body is over the service's limit of {self.max_bytes} bytes."
-        )
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await too_large(scope, receive, send)
-                    return
-        received = 0
-
-        async def limited_receive() -> Message:
-            # Raised inside the route that reads the body, so the app's own
-            # error handler answers 413.
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(f"The request body is over the service's limit of {self.max_bytes} bytes.")
-            return message
-
-        await self.app(scope, limited_receive, send)
+        declared = declared_length(scope.get("headers", ()))
+        if declared is not None and declared > self.max_bytes:
+            detail = f"The request body is over the service's limit of {self.max_bytes} bytes."
+            await problem(413, "Payload too large", detail)(scope, receive, send)
+            return
+        # Past the declared length, a body that keeps coming raises inside the
+        # route that reads it, so the app's own error handler answers 413.
+        await self.app(scope, limited_receive(receive, self.max_bytes), send)

@@ -156,8 +156,11 @@ def queue_head(experiment_id: int | ColumnElement[Any]) -> Select[tuple[int]]:
 
 @cache
 def _experiment_and_queue_statement() -> Select[Any]:
-    # The queue's head, ordered as the queue index: a generic plan of a bare
-    # EXISTS filters every job of the table instead (BENCH.md's planner trap).
+    # The queue's head, ordered as the queue index (experiment, status, priority, pk) and
+    # limited to one row, so the planner walks that index and stops at the first match.
+    # Written as a bare EXISTS, PostgreSQL's generic plan (chosen for prepared statements
+    # after a few executions) scans every QUEUED job of the table and filters, which grows
+    # with every other experiment's queue.
     head = (
         select(jobs.c.pk)
         .where(jobs.c.experiment_id == experiments.c.id, jobs.c.status == QUEUED)

@@ -14,7 +14,7 @@ function csrfToken() {
   return match ? decodeURIComponent(match.slice("schedy_csrf=".length)) : "";
 }
 
-/** Path segment for a name: percent-encoded with no safe characters (API.md). */
+/** Path segment for a name: percent-encoded with no safe characters (docs/protocol.md). */
 export function seg(name) {
   return encodeURIComponent(name).replace(/[!'()*~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }

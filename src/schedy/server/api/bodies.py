@@ -1,0 +1,83 @@
+"""Request bodies and paths as every entry point reads them: the framework's middleware and the fast path.
+
+The worker loop's two requests are answered by :class:`~schedy.server.api.hotpath.HotPaths`
+without the framework; everything else passes :class:`~schedy.server.api.middleware.BodyLimit`
+and :class:`~schedy.server.api.middleware.RawPathRouting`. Both sides read a
+request with the functions below, so a rule (what a ``Content-Length`` means,
+when a body is too large, which path is routed) cannot differ between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import Message, Receive, Scope
+
+from schedy.server.errors import PayloadTooLarge
+
+__all__ = ["declared_length", "limited_receive", "read_body", "routing_path", "too_large"]
+
+
+def routing_path(scope: Scope) -> str:
+    """The path to route on: the raw, still percent-encoded one when it has escapes.
+
+    Names are percent-encoded with no safe characters (``a/b c`` is
+    ``a%2Fb%20c``); routing on the decoded path would split a name holding
+    ``/`` into two segments. Routes decode each name themselves.
+    """
+    raw = scope.get("raw_path")
+    if raw and b"%" in raw:
+        return str(raw.decode("latin-1"))
+    return str(scope["path"])
+
+
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The first ``Content-Length`` as a number, or ``None`` when absent or not a plain decimal number.
+
+    A malformed value is not trusted either way: the body is then counted as it arrives.
+    """
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def too_large(max_bytes: int) -> PayloadTooLarge:
+    """The one error for a body over the limit (answered 413)."""
+    return PayloadTooLarge(f"The request body is over the service's limit of {max_bytes} bytes.")
+
+
+def limited_receive(receive: Receive, max_bytes: int) -> Receive:
+    """``receive`` that raises :func:`too_large` once more than ``max_bytes`` of body have arrived."""
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise too_large(max_bytes)
+        return message
+
+    return limited
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+    """The whole body, refused early by its declared length and while it arrives past ``max_bytes``.
+
+    A client that goes away mid-body leaves what was read.
+    """
+    declared = declared_length(scope.get("headers", ()))
+    if declared is not None and declared > max_bytes:
+        raise too_large(max_bytes)
+    receive = limited_receive(receive, max_bytes)
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
