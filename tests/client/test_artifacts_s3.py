@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import s3fs  # a dev dependency: a broken install fails here, it does not skip
 
 import schedy
 from schedy.testing import ServiceProcess, free_port
 from tests.conftest import BACKENDS, _database_url
-
-s3fs = pytest.importorskip("s3fs")
 
 BUCKET = "schedy-artifacts"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -10,6 +13,17 @@ import pytest
 
 import schedy
 from schedy.stopping import ASHA
+
+
+def framework(name: str) -> ModuleType:
+    """Import a framework of an optional extra; skip without it, unless CI requires every one.
+
+    CI (``.ci/run``) installs every framework and sets ``SCHEDY_REQUIRE_INTEGRATIONS=1``, so a
+    broken install fails there instead of silently skipping the callback's tests.
+    """
+    if os.environ.get("SCHEDY_REQUIRE_INTEGRATIONS") == "1":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
 
 
 @pytest.fixture

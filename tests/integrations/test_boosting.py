@@ -9,10 +9,10 @@ import pytest
 
 import schedy
 from schedy.integrations import load_checkpoint
-from tests.integrations.conftest import next_job
+from tests.integrations.conftest import framework, next_job
 
-xgb = pytest.importorskip("xgboost")
-lgb = pytest.importorskip("lightgbm")
+xgb = framework("xgboost")
+lgb = framework("lightgbm")
 
 
 def _binary(digits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:

@@ -10,11 +10,11 @@ import pytest
 
 import schedy
 from schedy.integrations import load_checkpoint
-from tests.integrations.conftest import next_job
+from tests.integrations.conftest import framework, next_job
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-pytest.importorskip("torch")
-keras = pytest.importorskip("keras")
+framework("torch")
+keras = framework("keras")
 
 # Keras' torch backend hands numpy a tensor whose __array__ predates numpy 2's copy keyword (not ours to fix).
 pytestmark = pytest.mark.filterwarnings(

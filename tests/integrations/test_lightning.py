@@ -7,13 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import schedy
 from schedy.integrations import load_checkpoint
+from tests.integrations.conftest import framework
 
-pytest.importorskip("torch")
-pytest.importorskip("lightning")
+framework("torch")
+framework("lightning")
 
 WORKER = Path(__file__).with_name("lightning_worker.py")
 
