@@ -22,6 +22,24 @@ def finite_number(value: Any, what: str) -> float:
     return number
 
 
+def finite_json(value: Any, what: str) -> Any:
+    """Return ``value`` if no number inside it (at any depth) is NaN or infinite, else raise.
+
+    A hyperparameter must be a number a training script can use: a NaN or
+    an infinity given in a definition would be handed out to every job.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise DefinitionError(f"{what} must hold finite numbers only, got {item!r}.")
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return value
+
+
 def single_key(obj: Any, what: str) -> tuple[str, Any]:
     """Return the only ``(key, value)`` of a one-key object like ``{"uniform": …}``."""
     if not isinstance(obj, dict) or len(obj) != 1:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, ClassVar
 
-from schedy._validate import exact_keys, finite_number, single_key
+from schedy._validate import exact_keys, finite_json, finite_number, single_key
 from schedy.errors import DefinitionError
 
 __all__ = [
@@ -54,6 +54,9 @@ __all__ = [
     "sample_space",
     "space_from_unit",
 ]
+
+#: How many standard deviations from its mean a normal draw may land (far beyond any real draw).
+_NORMAL_REACH = 64.0
 
 #: How deep branches may nest (a guard against pathological definitions).
 MAX_DEPTH = 8
@@ -116,6 +119,10 @@ class _Interval(Distribution):
         self.high = finite_number(high, f"{what} high")
         if not self.low < self.high:
             raise DefinitionError(f"{what} needs low < high, got low={low!r}, high={high!r}.")
+        if not math.isfinite(self.high - self.low):
+            raise DefinitionError(
+                f"{what} spans more than a float can hold (high - low overflows), got low={low!r}, high={high!r}."
+            )
 
     def wire_args(self) -> dict[str, float]:
         return {"low": self.low, "high": self.high}
@@ -233,6 +240,11 @@ class Normal(Distribution):
         self.std = finite_number(std, "Distribution 'normal' std")
         if self.std <= 0:
             raise DefinitionError(f"Distribution 'normal' needs std > 0, got std={std!r}.")
+        if not math.isfinite(abs(self.mean) + _NORMAL_REACH * self.std):
+            raise DefinitionError(
+                f"Distribution 'normal' would draw values beyond a float's range; "
+                f"keep |mean| + {_NORMAL_REACH:g}·std below 1.8e308, got mean={mean!r}, std={std!r}."
+            )
 
     def sample(self, rng: _random.Random) -> float:
         return rng.gauss(self.mean, self.std)
@@ -289,7 +301,7 @@ class Choice(Distribution):
     ) -> None:
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise DefinitionError(f"Distribution 'choice' needs a non-empty list of values, got {values!r}.")
-        self.values = list(values)
+        self.values = list(finite_json(list(values), "Distribution 'choice' values"))
         self.weights: list[float] | None = None
         if weights is not None:
             if not isinstance(weights, (list, tuple)) or len(weights) != len(self.values):
@@ -390,7 +402,7 @@ class Constant(Distribution):
     wire_name = "const"
 
     def __init__(self, value: Any) -> None:
-        self.value = value
+        self.value = finite_json(value, "Distribution 'const'")
 
     def sample(self, rng: _random.Random) -> Any:
         return self.value
@@ -406,7 +418,10 @@ class Constant(Distribution):
 
     @classmethod
     def from_wire_args(cls, args: Any, what: str) -> Distribution:
-        return cls(args)
+        try:
+            return cls(args)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{what}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"Constant({self.value!r})"

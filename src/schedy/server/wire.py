@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,13 +69,58 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("The request body is not UTF-8 text; send a JSON object.") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         ) from None
     except RecursionError:
-        raise BadRequest("The request body is nested too deeply.") from None
+        raise BadRequest(_TOO_DEEP) from None
+    # Both checks walk the value, so they run only when the text could fail them (a C-speed scan).
+    if text.count("[") + text.count("{") > MAX_NESTING or _SURROGATE_ESCAPE.search(text):
+        _check_text_and_depth(value)
+    return value
+
+
+#: How deeply a request body may nest arrays and objects: far beyond any real use, well within
+#: what every later step (validation, storage, rendering) handles without recursing too deep.
+MAX_NESTING = 100
+_TOO_DEEP = f"The request body nests arrays and objects more than {MAX_NESTING} levels deep; flatten it."
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_text_and_depth(value: Any) -> None:
+    """Refuse nesting past :data:`MAX_NESTING` and strings that are not Unicode text (lone surrogates).
+
+    ``json.loads`` accepts an escaped lone UTF-16 surrogate (a backslash-u escape from D800 to
+    DFFF without its pair), which no
+    database or UTF-8 answer can hold.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, (list, dict)):
+            if depth >= MAX_NESTING:
+                raise BadRequest(_TOO_DEEP)
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise BadRequest(
+            f"The request body holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not text; "
+            "send valid Unicode."
+        ) from None
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -236,9 +282,12 @@ def parse_etags(header: str) -> list[tuple[int, int]]:
         if tag.startswith('"') and tag.endswith('"') and len(tag) > 2:
             pk_hex, _, version = tag[1:-1].partition("-")
             try:
-                found.append((int(pk_hex, 16), int(version)))
+                pair = (int(pk_hex, 16), int(version))
             except ValueError:
                 continue
+            # A number no row can hold names no job (and would overflow the database's integers).
+            if 0 <= pair[0] < 2**63 and 0 <= pair[1] < 2**31:
+                found.append(pair)
     return found
 
 
@@ -285,8 +334,8 @@ def page_token(key: int) -> str:
     return base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
 
 
-def read_page_token(token: str | None) -> int | None:
-    """The key a page token stands for.
+def read_page_token(token: str | None, *, below: int = 2**63) -> int | None:
+    """The key a page token stands for; ``below`` bounds the keys of the list (its column's integers).
 
     Raises:
         BadRequest: the token was not made by this service.
@@ -296,8 +345,10 @@ def read_page_token(token: str | None) -> int | None:
         return None
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if text.startswith("k"):
-            return int(text[1:])
+        if text.startswith("k") and text[1:].isdigit() and len(text) < 24:
+            key = int(text[1:])
+            if key < below:
+                return key
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass
     raise BadRequest(f"The page token {token[:40]!r} is not valid; use the 'next' value of the previous page.")

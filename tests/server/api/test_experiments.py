@@ -149,6 +149,14 @@ INVALID_DEFINITIONS = [
     ({"uniform": {"low": 0, "high": 1, "step": 2}}, "needs high - low to be a multiple of step"),
     ({"uniform": {"low": 0, "high": 1, "width": 2}}, "unknown key(s) 'width'"),
     ({"beta": {"a": 1}}, "unknown distribution 'beta'"),
+    # Non-finite values would be handed out to every job; ranges a float cannot hold would draw infinities.
+    ({"const": float("nan")}, "finite numbers only"),
+    ({"const": {"layers": [64, float("inf")]}}, "finite numbers only"),
+    ({"choice": {"values": [1, float("nan")]}}, "finite numbers only"),
+    ({"choice": {"values": [1, 2], "weights": [1, float("inf")]}}, "must be a finite number"),
+    ({"uniform": {"low": -1e308, "high": 1e308}}, "high - low overflows"),
+    ({"normal": {"mean": 0, "std": 1e308}}, "beyond a float's range"),
+    ({"uniform": {"low": float("-inf"), "high": 0}}, "must be a finite number"),
     ({"uniform": {}, "normal": {}}, "exactly one key"),
     ("uniform", "exactly one key"),
 ]
@@ -224,3 +232,28 @@ def test_overlong_name_is_422(api):
     answer = api.request("PUT", exp_path("x" * 1001), {"scheduler": {"Manual": None}})
     assert answer.status_code == 422
     assert "1 to 1000" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("key", [2**31, 2**63, 2**64 + 5, 10**30])
+def test_forged_page_tokens_with_huge_keys_are_400_on_every_list(api, key):
+    """A token names a row by its key; one no column can hold was not made by the service."""
+    import base64
+
+    api.create_experiment("paged")
+    job = api.add_job("paged", hyperparameters={"x": 1}).json()
+    token = base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
+    lists = [
+        "experiments/",
+        "experiments/paged/jobs/",
+        "experiments/paged/events/",
+        "experiments/paged/reports/",
+        f"experiments/paged/jobs/{job['id']}/reports/",
+    ]
+    for path in lists:
+        answer = api.http.get(path, params={"start": token})
+        if key < 2**63 and path != "experiments/":
+            assert answer.status_code == 200, (path, answer.text)  # a key past the end: an empty last page
+            assert answer.json() == {"items": [], "next": None}
+        else:
+            assert answer.status_code == 400, (path, answer.text)
+            assert "page token" in answer.json()["detail"]

@@ -212,3 +212,32 @@ def test_times_follow_the_status(api, exp):
     assert done["finishedAt"] >= done["startedAt"] >= done["createdAt"]
     requeued = api.request("PUT", f"{exp}jobs/{job['id']}/", {"status": "QUEUED"}).json()
     assert (requeued["startedAt"], requeued["finishedAt"]) == (None, None)
+
+
+def test_delete_with_a_stale_etag_is_412_and_keeps_the_job(api, exp):
+    """As for PUT: a delete conditioned on the version you read does not delete a job changed since."""
+    added = api.add_job("jobs", hyperparameters={"x": 1})
+    stale = added.headers["etag"]
+    job_id = added.json()["id"]
+    updated = api.request(
+        "PUT", f"{exp}jobs/{job_id}/", {"status": "DONE", "results": {"r": 1}}, headers={"If-Match": stale}
+    )
+    assert updated.status_code == 200
+    refused = api.http.delete(f"{exp}jobs/{job_id}/", headers={"If-Match": stale})
+    assert refused.status_code == 412
+    assert "changed or deleted since you read it" in refused.json()["detail"]
+    assert api.http.get(f"{exp}jobs/{job_id}/").json()["results"] == {"r": 1}
+    # The current ETag deletes it; then the same ETag is 412 (gone), a bare DELETE still 204.
+    assert api.http.delete(f"{exp}jobs/{job_id}/", headers={"If-Match": updated.headers["etag"]}).status_code == 204
+    assert api.http.get(f"{exp}jobs/{job_id}/").status_code == 404
+    assert api.http.delete(f"{exp}jobs/{job_id}/", headers={"If-Match": updated.headers["etag"]}).status_code == 412
+    assert api.http.delete(f"{exp}jobs/{job_id}/").status_code == 204
+
+
+@pytest.mark.parametrize("tag", ['"ffffffffffffffffffff-1"', '"1-99999999999999999999"', '"-1-1"', '"1--5"'])
+def test_etags_no_job_can_have_are_412_for_put_and_delete(api, exp, tag):
+    job = api.add_job("jobs", hyperparameters={"x": 1}).json()
+    put = api.request("PUT", f"{exp}jobs/{job['id']}/", {"status": "DONE"}, headers={"If-Match": tag})
+    assert put.status_code == 412, put.text
+    assert api.http.delete(f"{exp}jobs/{job['id']}/", headers={"If-Match": tag}).status_code == 412
+    assert api.http.get(f"{exp}jobs/{job['id']}/").json()["status"] == "QUEUED"

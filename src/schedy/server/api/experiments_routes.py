@@ -32,7 +32,7 @@ async def list_experiments(
 ) -> Response:
     """List your experiments, oldest first, one keyset page at a time."""
     rows, after = await run_in_threadpool(
-        services(request).experiments.page, user_id, read_page_token(start), _limit(request, limit)
+        services(request).experiments.page, user_id, read_page_token(start, below=2**31), _limit(request, limit)
     )
     items = [render_experiment(r) for r in rows]
     return Response(

@@ -100,11 +100,11 @@ async def put_job(request: Request, name: str, job_id: str, user_id: int = Depen
 
 @router.delete("/experiments/{name}/jobs/{job_id}/", status_code=204, responses=schemas.answers({}, 404, 412))
 async def delete_job(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
-    """Delete a job (``If-Match: *``: 412 if it was already gone)."""
-    ensure = request.headers.get("if-match", "").strip() == "*"
+    """Delete a job; ``If-Match: *`` or an ETag: 412 if it is gone or changed since."""
+    if_match = request.headers.get("if-match")
     exp = path_name(name, "experiment")
     await run_in_threadpool(
-        lambda: services(request).jobs.delete(user_id, exp, path_name(job_id, "job"), ensure=ensure)
+        lambda: services(request).jobs.delete(user_id, exp, path_name(job_id, "job"), if_match=if_match)
     )
     return Response(status_code=204)
 

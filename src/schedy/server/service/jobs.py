@@ -137,20 +137,31 @@ class Jobs:
                 return row
         raise changed
 
-    def delete(self, user_id: int, experiment: str, job_id: str, *, ensure: bool) -> None:
-        """Delete a job.
+    def delete(self, user_id: int, experiment: str, job_id: str, *, if_match: str | None = None) -> None:
+        """Delete a job; with ``If-Match``, only if it exists (``*``) or is still the version an ETag names.
 
         Raises:
-            PreconditionFailed: ``ensure`` and the job did not exist.
+            PreconditionFailed: ``If-Match`` was given and the job is gone, or changed since that ETag.
 
         """
+        wanted = None if if_match is None else if_match.strip()
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
-            deleted = store_jobs.delete_one(conn, exp.id, job_id)
+            if wanted is None or wanted == "*":
+                deleted = store_jobs.delete_one(conn, exp.id, job_id)
+            else:
+                deleted = any(
+                    store_jobs.delete_one(conn, exp.id, job_id, expected=expected) for expected in parse_etags(wanted)
+                )
             if deleted:  # cached histories must forget it
                 store_history.bump_epoch(conn, exp.id)
-        if not deleted and ensure:
+        if deleted or wanted is None:
+            return
+        if wanted == "*":
             raise PreconditionFailed(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+        raise PreconditionFailed(
+            f"Job '{job_id}' was changed or deleted since you read it; read it again before deleting it."
+        )
 
     def page(self, user_id: int, experiment: str, after: int | None, limit: int) -> tuple[list[JobRecord], int | None]:
         """One page of jobs, oldest first, and the key to continue after, if any."""

@@ -420,13 +420,19 @@ def replace_named(
 
 
 @cache
-def _delete_statement() -> Delete:
-    return delete(jobs).where(*_this_job())
+def _delete_statement(conditional: bool) -> Delete:
+    conditions = list(_this_job())
+    if conditional:
+        conditions += [jobs.c.pk == _p("pk"), jobs.c.version == _p("version")]
+    return delete(jobs).where(*conditions)
 
 
-def delete_one(conn: Connection, experiment_id: int, job_id: str) -> bool:
-    """Delete the job; ``False`` if it did not exist."""
-    return run(conn, compiled(conn, _delete_statement), {"p_experiment": experiment_id, "p_job": job_id}) == 1
+def delete_one(conn: Connection, experiment_id: int, job_id: str, *, expected: tuple[int, int] | None = None) -> bool:
+    """Delete the job (only version ``expected`` of it, if given: ``(pk, version)``); ``False`` if nothing was."""
+    params: dict[str, Any] = {"p_experiment": experiment_id, "p_job": job_id}
+    if expected is not None:
+        params.update(p_pk=expected[0], p_version=expected[1])
+    return run(conn, compiled(conn, _delete_statement, expected is not None), params) == 1
 
 
 @cache
