@@ -50,9 +50,12 @@ from urllib.parse import urlsplit
 
 from schedy import _encoding
 from schedy._config import ClientConfig
-from schedy.errors import HTTPError, UnhandledResponseError, error_for_status
+from schedy.errors import HTTPError, ServiceUnreachableError, UnhandledResponseError, error_for_status
 
 __all__ = ["Response", "RetryPolicy", "Transport"]
+
+#: The pause before the one second try of a first connection that was refused (a service starting).
+_FIRST_CONTACT_PAUSE = 0.5
 
 logger = logging.getLogger("schedy")
 
@@ -224,6 +227,8 @@ class Transport:
         default_port = 443 if self._https else 80
         self._host_header = host if self._port in (None, default_port) else f"{host}:{self._port}"
         self._state = _ThreadState()
+        # Whether the service ever answered: until it has, a refused connection ends at once.
+        self._reached = False
         self._token: _Token | None = None
         self._auth_lock = threading.Lock()
         # Every connection opened, with its thread, so that close() and the
@@ -288,8 +293,17 @@ class Transport:
             failure: Exception | None = None
             try:
                 status, msg, answer = self._exchange(method, target, data, all_headers, wait)
+                self._reached = True
             except _NotSent as exc:
                 failure = exc
+                if not self._reached and isinstance(exc.__cause__, (ConnectionRefusedError, socket.gaierror)):
+                    # Nothing listens there, or the host does not exist: one quick second try (a service
+                    # still starting), then say so, instead of a minute of retries.
+                    if attempt >= 1 or max_attempts <= 1:
+                        raise self._not_listening(exc.__cause__) from exc.__cause__
+                    time.sleep(_FIRST_CONTACT_PAUSE)
+                    attempt += 1
+                    continue
             except _MaybeSent as exc:
                 failure = exc
                 if not replay:
@@ -415,6 +429,13 @@ class Transport:
             lines.append("Content-Length: 0")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if data is None else head + data
+
+    def _not_listening(self, cause: BaseException) -> ServiceUnreachableError:
+        what = "the host is unknown" if isinstance(cause, socket.gaierror) else "connection refused"
+        return ServiceUnreachableError(
+            f"Nothing answers at {self.config.root} ({what}). Start a service there with `schedy server`, "
+            "or point the client at the right one (the 'root' of ~/.schedy/client.json, or SCHEDY_ROOT)."
+        )
 
     def _unreachable(self, method: str, path: str, failure: Exception, what: str) -> HTTPError:
         cause = failure.__cause__ or failure

@@ -28,6 +28,7 @@ classes in one table (:func:`error_for_status`).
 from __future__ import annotations
 
 __all__ = [
+    "ServiceUnreachableError",
     "AuthenticationError",
     "ClientError",
     "ClientRequestError",
@@ -108,6 +109,20 @@ class HTTPError(SchedyError):
             shown = shown[: _MAX_SHOWN_BODY - 3] + "..."
         prefix = f"HTTP error {code}" if code is not None else "HTTP error"
         super().__init__(f"{prefix}: {shown}", *args)
+
+
+class ServiceUnreachableError(HTTPError):
+    """Nothing answers at the configured URL, and nothing ever did for this client: no retry minute.
+
+    A service that answered once and then went away is retried (an outage);
+    one that refuses the very first connection is most likely not started,
+    or the URL is wrong, so the client says so at once.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.body = ""
+        self.code = None
+        SchedyError.__init__(self, message)
 
 
 class ClientError(HTTPError):

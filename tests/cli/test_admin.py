@@ -93,3 +93,58 @@ def test_help_is_clear(command):
     result = _schedy(*command, "--help")
     assert result.returncode == 0
     assert "--database" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["user", "add", "a@b.c"], ["user", "passwd", "a@b.c"]])
+def test_without_a_terminal_a_password_prompt_says_what_to_do(tmp_path, command):
+    url = f"sqlite:///{tmp_path}/db"
+    _schedy("user", "add", "a@b.c", "--password-stdin", "--database", url, stdin="first-password\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "schedy.cli.main", *command, "--database", url],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "schedy: There is no terminal to type a password on: pass --password-stdin and send it on standard input.\n"
+    )
+
+
+def test_a_taken_port_is_one_line_and_a_non_zero_exit(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _schedy(
+            "server", "--port", str(port), "--database", f"sqlite:///{tmp_path}/db",
+            env={"SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_CONFIG": str(tmp_path / "home" / "client.json")},
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"schedy: Cannot listen on 127.0.0.1:{port} (")
+    assert "pick another port with --port" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_data_directory_is_private_and_a_kept_config_hides_the_token(tmp_path):
+    """Created 0700 (it holds the database and the client's token); an existing client.json: no token in the log."""
+    home = tmp_path / "fresh" / "home"
+    added = _schedy("user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{home}/schedy.db",
+                    stdin="longenough\n")
+    assert added.returncode == 0, added.stderr
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    svc_home = tmp_path / "svc"
+    svc_home.mkdir()
+    kept = '{"root": "http://example.invalid/", "email": "x@y.z", "token": "t"}'
+    (svc_home / "client.json").write_text(kept)
+    with ServiceProcess.start(svc_home) as service:
+        log = service.log()
+    assert "Created the first user, admin@localhost (password: " in log
+    assert "Kept the existing client configuration" in log
+    assert "API token" not in log
+    assert (svc_home / "client.json").read_text() == kept

@@ -264,11 +264,13 @@ def test_rm_force_removes_a_job_then_the_experiment(cli):
 def test_rm_asks_and_keeps_the_experiment_unless_yes(cli):
     _manual(cli, "exp")
     kept = cli("rm", "exp", stdin="n\n")
-    assert kept.returncode == 0
+    assert kept.returncode == 1  # declined: a script must not go on as if it were removed
     assert "name: exp" in kept.stdout
-    assert "Are you sure you want to remove exp and all its jobs? [y/N] exp was not removed." in kept.stdout
+    assert "Are you sure you want to remove exp and all its jobs? [y/N]" in kept.stdout
+    assert kept.stderr == "schedy: exp was not removed.\n"
     no_answer = cli("rm", "exp", stdin="")
-    assert "exp was not removed." in no_answer.stdout
+    assert no_answer.returncode == 1
+    assert "exp was not removed." in no_answer.stderr
     assert cli.ok("list").split() == ["exp", "RUNNING", "Manual"]
     cli.ok("rm", "exp", stdin="y\n")
     assert cli.ok("list") == ""
@@ -277,7 +279,8 @@ def test_rm_asks_and_keeps_the_experiment_unless_yes(cli):
 def test_rm_asks_before_removing_a_job(cli):
     (job_id,) = _manual(cli, "exp", ({"x": 1}, {}))
     kept = cli("rm", "exp", job_id, stdin="\n")
-    assert f"{job_id} was not removed." in kept.stdout
+    assert kept.returncode == 1
+    assert f"{job_id} was not removed." in kept.stderr
     cli.ok("rm", "exp", job_id, stdin="yes\n")
     assert cli.ok("list", "exp") == ""
     done = cli("rm", "-f", "ghost")

@@ -102,3 +102,16 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
         err = proc.stderr.read()
         proc.wait(30)
     assert b"Traceback" not in err
+
+
+def test_no_service_at_the_configured_url_is_said_at_once(offline):
+    """Not a minute of retries labelled "HTTP error": which URL, and how to start a service."""
+    import time
+
+    started = time.monotonic()
+    done = offline("list")
+    assert time.monotonic() - started < 10
+    assert done.returncode == 1
+    assert done.stderr.startswith("schedy: Nothing answers at http://127.0.0.1:9/ (connection refused).")
+    assert "schedy server" in done.stderr
+    assert len(done.stderr.splitlines()) == 1

@@ -231,12 +231,35 @@ def test_progress_line_on_a_terminal(cli, worker):
     assert text.endswith("\r\x1b[K")  # erased at the end: nothing left behind
 
 
-def test_a_command_that_cannot_start_fails_in_one_line(cli):
+@pytest.mark.parametrize(
+    ("program", "message"),
+    [
+        ("/nonexistent/train", "The command '/nonexistent/train' does not exist; no job was claimed."),
+        ("no-such-program-xyz", "The command 'no-such-program-xyz' is not on your PATH; no job was claimed."),
+        ("not-executable", "is not executable (chmod +x it); no job was claimed."),
+    ],
+)
+def test_a_command_that_cannot_start_is_refused_before_claiming_a_job(cli, tmp_path, program, message):
     (job_id,) = _queue(cli, "exp", {})
-    done = cli("run", "--ignore-errors", "exp", "/nonexistent/train")
+    if program == "not-executable":
+        script = tmp_path / "train.sh"
+        script.write_text("#!/bin/sh\necho hi\n")
+        program = str(script)
+    done = cli("run", "--ignore-errors", "exp", program)
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == "schedy: Cannot run '/nonexistent/train': No such file or directory."
-    assert _jobs(cli, "exp")[job_id].status == "CRASHED"
+    assert len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith("schedy: ")
+    assert message in done.stderr
+    assert _jobs(cli, "exp")[job_id].status == "QUEUED"  # nothing claimed, nothing crashed
+
+
+def test_ignore_errors_with_every_job_crashed_exits_non_zero(cli, worker):
+    """--ignore-errors goes on after a crash, but a run where nothing succeeded is a failure for scripts."""
+    _queue(cli, "exp", {"mode": "fail"}, {"mode": "fail"})
+    done = cli("run", "--ignore-errors", "exp", sys.executable, worker, "%h")
+    assert done.returncode == 1, done.stderr
+    assert [j.status for j in _jobs(cli, "exp").values()] == ["CRASHED", "CRASHED"]
+    assert "0 done, 2 crashed" in done.stderr.splitlines()[-1]
 
 
 def test_nothing_to_do_is_not_an_error(cli, worker):

@@ -182,12 +182,34 @@ def test_a_lost_claim_is_retried_only_when_the_job_has_a_lease(stub: Stub, stub_
     assert len(stub.calls("POST", "experiments/E/nextjob/")) == 3
 
 
-def test_nothing_listening_is_retried_then_reported(stub: Stub) -> None:
+def test_nothing_listening_at_first_contact_is_reported_at_once(stub: Stub) -> None:
+    """No minute of retries when no service was ever there: it is not started, or the URL is wrong."""
     url = stub.url
     stub.close()
-    transport = make_transport(url, attempts=3)
+    transport = make_transport(url, attempts=10)
+    started = time.monotonic()
+    with pytest.raises(errors.ServiceUnreachableError) as info:
+        transport.request("GET", "experiments/E/")
+    assert time.monotonic() - started < 5  # one quick second try, not ten with backoff
+    assert isinstance(info.value, errors.HTTPError)
+    assert info.value.code is None
+    message = str(info.value)
+    assert message.startswith(f"Nothing answers at {url} (connection refused).")
+    assert "schedy server" in message
+    assert "HTTP error" not in message
+    transport.close()
+
+
+def test_a_service_that_answered_then_went_away_is_retried_then_reported(stub: Stub) -> None:
+    """An outage, not a missing service: the retry policy applies."""
+    stub.on("GET", "experiments/E/", Answer(200, EXP))
+    transport = make_transport(stub.url, attempts=3)
+    transport.request("GET", "experiments/E/")
+    stub.close()
+    transport.close()  # the next request needs a new connection, which is refused
     with pytest.raises(errors.HTTPError, match="gave up after 3 attempts") as info:
         transport.request("GET", "experiments/E/")
+    assert not isinstance(info.value, errors.ServiceUnreachableError)
     assert info.value.code is None
     transport.close()
 

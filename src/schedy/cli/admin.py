@@ -99,6 +99,10 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "There is no terminal to type a password on: pass --password-stdin and send it on standard input."
+            )
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
             raise CommandError("The passwords differ.")
@@ -109,7 +113,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def cmd_server(args: argparse.Namespace) -> None:
     """Run the service until interrupted."""
-    from schedy.server.runner import serve
+    from schedy.server.runner import AddressInUse, serve
     from schedy.server.settings import Settings
 
     _ensure_parent(args.database or default_database_url())
@@ -131,7 +135,10 @@ def cmd_server(args: argparse.Namespace) -> None:
     )
     if not 1 <= args.workers <= 256:
         raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")
-    serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers)
+    try:
+        serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers)
+    except AddressInUse as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _ensure_parent(url: str) -> None:
@@ -139,9 +146,11 @@ def _ensure_parent(url: str) -> None:
 
     from sqlalchemy.engine import make_url
 
+    from schedy.server.settings import private_dir
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(parsed.database).expanduser().parent)
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from schedy import Job, SchedyDB
 from schedy._routes import experiment as experiment_path
-from schedy.cli.common import connect, parse_pairs
+from schedy.cli.common import CommandError, connect, parse_pairs
 from schedy.cli.table import DEFAULT_CATEGORY, Table
 from schedy.cli.views import (
     EXPERIMENT_COLUMNS,
@@ -194,8 +194,7 @@ def cmd_rm(args: argparse.Namespace) -> None:
                 table.add_row(experiment_details(exp, status_and_counts(db, exp.name)[1]))
                 print(table.paragraphs())
                 if not _confirm(f"Are you sure you want to remove {exp.name} and all its jobs?"):
-                    print(f"{exp.name} was not removed.")
-                    return
+                    raise CommandError(f"{exp.name} was not removed.")
             exp.delete()
         else:
             job = exp.get_job(args.job)
@@ -203,6 +202,5 @@ def cmd_rm(args: argparse.Namespace) -> None:
                 table.add_row(job_row(job))
                 print(table.paragraphs())
                 if not _confirm(f"Are you sure you want to remove {job.job_id}?"):
-                    print(f"{job.job_id} was not removed.")
-                    return
+                    raise CommandError(f"{job.job_id} was not removed.")
             job.delete()

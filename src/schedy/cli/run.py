@@ -30,6 +30,7 @@ import contextlib
 import os
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,7 +200,7 @@ class Runner:
                 job = self.exp.next_job(wait=args.wait, heartbeat=args.heartbeat, worker=args.worker)
             except NoJobError:
                 self.console.message(f"no job left in {self.exp.name!r}. {self._summary()}")
-                return 0
+                return self._status()
             started += 1
             outcome = self._run_job(job)
             if self._signal is not None:
@@ -212,7 +213,11 @@ class Runner:
                 self.console.message(f"stopped after job {job.job_id} crashed (see --ignore-errors). {self._summary()}")
                 return 1
         self.console.message(f"ran {started} job{'s' if started != 1 else ''}. {self._summary()}")
-        return 0
+        return self._status()
+
+    def _status(self) -> int:
+        """0, unless every job this worker ran crashed (with --ignore-errors): then 1, so scripts notice."""
+        return 1 if self.crashed > 0 and self.done == 0 else 0
 
     def _summary(self) -> str:
         text = f"{self.done} done, {self.crashed} crashed"
@@ -378,6 +383,22 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def _check_executable(program: str) -> None:
+    """Refuse a command that cannot start, before any job is claimed (and crashed) for it.
+
+    A program named with a placeholder (``%e``...) is known only per job: it is left to the job.
+    """
+    if "%" in program:
+        return
+    if os.sep in program or (os.altsep and os.altsep in program):
+        if not os.path.isfile(program):
+            raise CommandError(f"The command {program!r} does not exist; no job was claimed.")
+        if not os.access(program, os.X_OK):
+            raise CommandError(f"The command {program!r} is not executable (chmod +x it); no job was claimed.")
+    elif shutil.which(program) is None:
+        raise CommandError(f"The command {program!r} is not on your PATH; no job was claimed.")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Check the arguments, connect, and run jobs; return the exit status."""
     command: list[str] = list(args.command)
@@ -394,6 +415,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None and value < 0:
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative.")
     args.command = command
+    _check_executable(command[0])
     with connect(args, attempts=10, heartbeat=args.heartbeat) as db:
         exp = db.get_experiment(args.experiment)
         console = Console(sys.stdout.buffer, sys.stderr.buffer, progress=sys.stdout.isatty())

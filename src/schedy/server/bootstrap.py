@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schedy.server import security
+from schedy.server.settings import private_dir
 from schedy.server.store import Store, users
 
 ADMIN_EMAIL = "admin@localhost"
@@ -29,7 +30,7 @@ class FirstStart:
 
 def write_client_config(path: Path, config: dict[str, str]) -> None:
     """Write a client configuration readable by its owner only (0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(config, out, indent=2)

@@ -23,6 +23,31 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings(**json.loads(os.environ[_SETTINGS_VARIABLE])))
 
 
+class AddressInUse(OSError):
+    """The address the service should listen on is taken (or not ours to take)."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server will, and let it go.
+
+    Raises:
+        AddressInUse: with one sentence saying what to do.
+
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AddressInUse(
+                f"Cannot listen on {host}:{port} ({exc.strerror or exc}): is another service running there? "
+                "Stop it, or pick another port with --port."
+            ) from None
+
+
 def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1) -> None:
     """Migrate, create the first admin if needed, and serve until interrupted.
 
@@ -31,6 +56,7 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     """
     import uvicorn
 
+    check_address(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     store = Store(settings.database_url, pool_size=settings.pool_size)
@@ -43,7 +69,12 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
         if first.config_path is not None:
             print(f"Wrote a client configuration to {first.config_path}: schedy.SchedyDB() now works here.", flush=True)
         else:
-            print(f"API token of {first.email}: {first.api_token}", flush=True)
+            # Never print a token to a log: the password above gets one when needed.
+            print(
+                f"Kept the existing client configuration {default_client_config_path()}; for a token of "
+                f"{first.email}: schedy gen-token --root {root} --email {first.email}",
+                flush=True,
+            )
     processes = f" with {workers} processes" if workers > 1 else ""
     print(f"Schedy is serving {settings.database_url.split('@')[-1]} at {root}{processes}", flush=True)
     if workers > 1:

@@ -15,6 +15,17 @@ def data_dir() -> Path:
     return Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy")
 
 
+def private_dir(path: Path) -> Path:
+    """Create the directory ``path`` (and its parents) if missing; the directory itself readable by its owner only.
+
+    Schedy's data directory holds the database (password hashes, the signing
+    secret), the client configuration (an API token) and artifacts: 0700, as
+    its files are 0600. An existing directory keeps its mode.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
 def default_database_url() -> str:
     """``$SCHEDY_DATABASE_URL``, or the SQLite file in the data directory."""
     url = os.environ.get("SCHEDY_DATABASE_URL")

@@ -48,6 +48,7 @@ from typing import IO, Any
 from sqlalchemy.exc import IntegrityError
 
 from schedy.server.errors import BadRequest, Invalid, NotFound, PayloadTooLarge
+from schedy.server.settings import private_dir
 from schedy.server.store import Store
 from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.artifacts import ArtifactRow
@@ -155,6 +156,7 @@ class LocalBlobs(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = str(root)
+        private_dir(root)
         (root / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
         (root / "blobs").mkdir(parents=True, exist_ok=True, mode=0o700)
 
@@ -247,6 +249,7 @@ class FsspecBlobs(BlobStore):
 def blob_store(url: str | None, data_dir: Path) -> BlobStore:
     """The blob store of ``--artifacts URL``: a local directory, or any fsspec URL."""
     if url is None:
+        private_dir(data_dir)
         return LocalBlobs(data_dir / "artifacts")
     if url.startswith("file://"):
         return LocalBlobs(Path(url.removeprefix("file://")))
