@@ -102,9 +102,10 @@ def read_session(secret: str, token: str) -> Session:
 
     """
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "key"]})
+        # Expiry first: an expired session is told so, whatever else it lacks.
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
         tid = claims.get("tid")
-        if not isinstance(claims["key"], str):
+        if not isinstance(claims.get("key"), str):
             raise TypeError("key")
         return Session(int(claims["sub"]), None if tid is None else int(tid), float(claims["exp"]), claims["key"])
     except jwt.ExpiredSignatureError:

@@ -1,0 +1,188 @@
+"""Search quality: Schedy's TPE and random search through the real service, beside Optuna 5's default TPE.
+
+One command::
+
+    python bench/search_quality.py [--functions branin,hartmann6,mixed] [--seeds 10] [--workers 1,4,8]
+                                   [--jobs 100] [--train-seconds 0.02] [--json out.json]
+
+starts a throwaway ``schedy server`` (SQLite), then for every function, worker
+count and seed runs:
+
+* **schedy TPE**: a ``TPESearch`` experiment (default options, ``seed``
+  option = the seed, ``max_jobs`` = the budget) worked by W real worker
+  processes (our client: ``exp.jobs()``, ``with job:``), asynchronously:
+  each worker claims, trains (sleeps ``--train-seconds`` ± 50 %), reports,
+  claims again; the experiment is DONE when the budget is spent.
+* **schedy random**: the same with ``RandomSearch``.
+* **Optuna TPE**: ``optuna.create_study(sampler=TPESampler(seed=seed))``
+  (Optuna 5's defaults: multivariate, constant liar) with
+  ``study.optimize(n_trials=budget, n_jobs=W)``, the same objective and sleep.
+
+The table gives the median regret (best value found − the optimum) over the
+seeds; lower is better.
+
+Functions: Branin (2 floats), Hartmann-6 (6 floats in [0, 1]), and "mixed":
+Branin plus a categorical (3 values, penalties 0/1/2) and a log-scaled
+integer in [1, 100] (penalty |ln k − ln 20|).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import CTX, backend, command_line, log, save_json, server, table, versions
+
+BRANIN_OPT = 0.397887
+HARTMANN_OPT = -3.32237
+_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+_P = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+]
+_ALPHA = [1.0, 1.2, 3.0, 3.2]
+
+
+def branin(h: dict[str, Any]) -> float:
+    x1, x2 = h["x1"], h["x2"]
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def hartmann6(h: dict[str, Any]) -> float:
+    x = [h[f"x{i}"] for i in range(6)]
+    return -sum(_ALPHA[i] * math.exp(-sum(_A[i][j] * (x[j] - _P[i][j]) ** 2 for j in range(6))) for i in range(4))
+
+
+def mixed(h: dict[str, Any]) -> float:
+    return branin(h) + {"a": 0.0, "b": 1.0, "c": 2.0}[h["c"]] + abs(math.log(h["k"]) - math.log(20))
+
+
+def schedy_space(function: str) -> dict[str, Any]:
+    from schedy.random import Choice, Integer, Uniform
+
+    if function == "hartmann6":
+        return {f"x{i}": Uniform(0, 1) for i in range(6)}
+    space: dict[str, Any] = {"x1": Uniform(-5, 10), "x2": Uniform(0, 15)}
+    if function == "mixed":
+        space.update({"c": Choice(["a", "b", "c"]), "k": Integer(1, 100, log=True)})
+    return space
+
+
+def optuna_params(trial: Any, function: str) -> dict[str, Any]:
+    if function == "hartmann6":
+        return {f"x{i}": trial.suggest_float(f"x{i}", 0, 1) for i in range(6)}
+    h = {"x1": trial.suggest_float("x1", -5, 10), "x2": trial.suggest_float("x2", 0, 15)}
+    if function == "mixed":
+        h["c"] = trial.suggest_categorical("c", ["a", "b", "c"])
+        h["k"] = trial.suggest_int("k", 1, 100, log=True)
+    return h
+
+
+FUNCTIONS = {"branin": (branin, BRANIN_OPT), "hartmann6": (hartmann6, HARTMANN_OPT), "mixed": (mixed, BRANIN_OPT)}
+
+
+def _train(seconds: float, rng: random.Random) -> None:
+    if seconds:
+        time.sleep(seconds * rng.uniform(0.5, 1.5))
+
+
+def _worker(config: dict[str, str], name: str, function: str, train_seconds: float, index: int) -> None:
+    import schedy
+
+    f = FUNCTIONS[function][0]
+    rng = random.Random(index)
+    with schedy.SchedyDB(config_override=config, worker=f"w{index}") as db:
+        exp = db.get_experiment(name)
+        for job in exp.jobs():
+            with job:
+                _train(train_seconds, rng)
+                job.results["y"] = f(dict(job.hyperparameters))
+
+
+def run_schedy(config: dict[str, str], kind: str, function: str, seed: int, workers: int, args: Any) -> float:
+    import schedy
+
+    name = f"{kind}-{function}-{seed}-{workers}-{time.monotonic_ns()}"
+    space = schedy_space(function)
+    if kind == "tpe":
+        exp: Any = schedy.TPESearch(name, space, schedy.MINIMIZE, "y", max_jobs=args.jobs)
+    else:
+        exp = schedy.RandomSearch(name, space, max_jobs=args.jobs)
+    exp.extra["seed"] = seed
+    with schedy.SchedyDB(config_override=config) as db:
+        db.add_experiment(exp)
+        procs = [
+            CTX.Process(target=_worker, args=(config, name, function, args.train_seconds, i)) for i in range(workers)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(600)
+        values = [j.results.get("y") for j in db.get_experiment(name).all_jobs() if j.status == "DONE"]
+    values = [v for v in values if isinstance(v, (int, float))]
+    return min(values) - FUNCTIONS[function][1]
+
+
+def run_optuna(function: str, seed: int, workers: int, args: Any) -> float:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    f = FUNCTIONS[function][0]
+    rng = random.Random(seed)
+
+    def objective(trial: Any) -> float:
+        h = optuna_params(trial, function)
+        _train(args.train_seconds, rng)
+        return f(h)
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=args.jobs, n_jobs=workers)
+    return study.best_value - FUNCTIONS[function][1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--functions", default="branin,hartmann6,mixed")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--workers", default="1,4,8")
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--train-seconds", type=float, default=0.02)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    functions = args.functions.split(",")
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    results: dict[str, dict[str, list[float]]] = {}
+    with backend("sqlite") as db, server(db.directory, db.new_url("quality")) as service:
+        config = service.new_user().client_config
+        for function in functions:
+            for workers in worker_counts:
+                key = f"{function} W={workers}"
+                row = results.setdefault(key, {"schedy TPE": [], "Optuna TPE": [], "schedy random": []})
+                for seed in range(args.seeds):
+                    row["schedy TPE"].append(run_schedy(config, "tpe", function, seed, workers, args))
+                    row["Optuna TPE"].append(run_optuna(function, seed, workers, args))
+                    row["schedy random"].append(run_schedy(config, "random", function, seed, workers, args))
+                log(key, {k: f"{statistics.median(v):.4g}" for k, v in row.items()})
+    header = ["function, workers", "schedy TPE", "Optuna 5 TPE", "random (schedy)", "TPE / Optuna", "random / TPE"]
+    rows = []
+    for key, row in results.items():
+        ours, theirs, rand = (statistics.median(row[k]) for k in ("schedy TPE", "Optuna TPE", "schedy random"))
+        rows.append([key, f"{ours:.4g}", f"{theirs:.4g}", f"{rand:.4g}", f"{ours / theirs:.2f}", f"{rand / ours:.1f}"])
+    print(f"\n{command_line()}\n{versions()}\nmedian regret over {args.seeds} seeds, {args.jobs} jobs\n")
+    print(table(header, rows))
+    save_json(args.json, {"args": vars(args) | {"json": str(args.json)}, "results": results, "versions": versions()})
+
+
+if __name__ == "__main__":
+    main()
