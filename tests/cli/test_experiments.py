@@ -45,6 +45,61 @@ def test_add_random_search_with_every_distribution(cli):
     }
 
 
+def test_add_tpe_then_a_worker_gets_jobs_of_its_space(cli):
+    done = cli(
+        "add", "tpe-search", "--max-jobs", "12", "tpe", "max", "accuracy",
+        "lr", "loguniform", '{"low": 1e-5, "high": 0.1}',
+        "layers", "integer", '{"low": 1, "high": 4}',
+        "--startup-jobs", "3", "--startup", "halton",
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    with cli.db() as db:
+        exp = db.get_experiment("tpe-search")
+        assert isinstance(exp, schedy.TPESearch)
+        assert (exp.params.objective, exp.params.result_name) == ("max", "accuracy")
+        assert (exp.params.n_startup_jobs, exp.params.startup) == (3, "halton")
+        assert exp.max_jobs == 12
+        seen = []
+        for job in exp.jobs():
+            with job:
+                hps = job.hyperparameters
+                seen.append(hps)
+                job.results["accuracy"] = -abs(math.log10(hps["lr"]) + 3) - abs(hps["layers"] - 2)
+    assert len(seen) == 12  # the budget, then the loop ended
+    assert all(1e-5 <= h["lr"] <= 0.1 and h["layers"] in (1, 2, 3, 4) for h in seen)
+
+
+def test_add_grid_then_every_cell_exactly_once(cli):
+    cli.ok("add", "ablation", "grid", "lr", "[0.1, 0.01]", "layers", '{"integer": {"low": 1, "high": 3}}')
+    with cli.db() as db:
+        exp = db.get_experiment("ablation")
+        assert isinstance(exp, schedy.GridSearch)
+        cells = []
+        for job in exp.jobs():
+            with job:
+                cells.append((job.hyperparameters["lr"], job.hyperparameters["layers"]))
+                job.results["loss"] = 1.0
+    assert sorted(cells) == sorted((lr, n) for lr in (0.1, 0.01) for n in (1, 2, 3))
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["tpe", "best", "acc", "x", "uniform", '{"low": 0, "high": 1}'], "invalid choice: 'best'"),
+        (["tpe", "max", "acc", "x", "uniform"], "Give hyperparameters as HP DIST JSON triples"),
+        (["tpe", "max", "acc", "x", "integer", '{"low": 0.5, "high": 3}'], "Distribution 'integer' low"),
+        (["grid", "lr"], "Give the grid as HP VALUES pairs"),
+        (["grid", "lr", "[]"], "needs at least one value"),
+        (["grid", "lr", '{"uniform": {"low": 0, "high": 1}}'], "is continuous"),
+    ],
+)
+def test_add_tpe_and_grid_refuse_bad_definitions_in_one_line(offline, words, message):
+    done = offline("add", "bad", *words)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.splitlines()) == 1 or "invalid choice" in done.stderr
+
+
 def test_add_manual_with_status_before_or_after_the_name(cli):
     cli.ok("add", "-s", "DONE", "first", "manual")
     cli.ok("add", "second", "--status", "DONE", "manual")

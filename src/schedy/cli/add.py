@@ -1,11 +1,11 @@
-"""``schedy add``: create an experiment (manual search, random search or PBT).
+"""``schedy add``: create an experiment (manual, random, TPE or grid search, or PBT).
 
 The arguments of the original CLI are kept: ``schedy add NAME [-s STATUS]
 manual`` and ``schedy add NAME random HP DIST 'JSON' …``, where ``'JSON'``
 is the distribution's parameters as the wire writes them (docs/protocol.md):
 ``uniform '{"low": 0, "high": 1}'``, ``normal '{"mean": 0, "std": 1}'``,
 ``loguniform '{"low": 1e-5, "high": 0.1}'``, ``choice '{"values": [1, 2]}'``,
-``const 5``. ``pbt`` is new.
+``const 5``. ``tpe``, ``grid`` and ``pbt`` are new.
 """
 
 from __future__ import annotations
@@ -14,34 +14,54 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from schedy import Experiment, ManualSearch, PopulationBasedTraining, RandomSearch, pbt, stopping
+from schedy import (
+    MAXIMIZE,
+    MINIMIZE,
+    Experiment,
+    GridSearch,
+    ManualSearch,
+    PopulationBasedTraining,
+    RandomSearch,
+    TPESearch,
+    pbt,
+    stopping,
+)
 from schedy.cli.common import UsageError, connect, parse_json_arg
 from schedy.errors import DefinitionError
 from schedy.random import Distribution, parse_distribution
 from schedy.stopping import StoppingPolicy
 
-__all__ = ["add_parsers", "build_experiment", "cmd_add", "parse_policy_arg"]
+__all__ = [
+    "add_parsers",
+    "build_experiment",
+    "cmd_add",
+    "parse_distribution_args",
+    "parse_grid_args",
+    "parse_policy_arg",
+]
 
-_DISTRIBUTIONS = "uniform, normal, loguniform, choice, const"
+_DISTRIBUTIONS = "uniform, normal, loguniform, integer, choice, const"
 _DIST_HELP = (
     f"DIST is one of {_DISTRIBUTIONS}; JSON is its parameters, e.g. "
     """uniform '{"low": 0, "high": 1}', normal '{"mean": 0, "std": 1}', """
-    """loguniform '{"low": 1e-5, "high": 0.1}', choice '{"values": [16, 32, 64]}' """
-    """(optionally with "weights"), const 0.5."""
+    """loguniform '{"low": 1e-5, "high": 0.1}', integer '{"low": 1, "high": 8}', """
+    """choice '{"values": [16, 32, 64]}' (optionally with "weights"), const 0.5."""
 )
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``add`` and its schedulers ``manual``, ``random`` and ``pbt``."""
+    """Register ``add`` and its schedulers ``manual``, ``random``, ``tpe``, ``grid`` and ``pbt``."""
     parser = subparsers.add_parser(
         "add",
         help="Add an experiment.",
-        description="Add an experiment: a manual search (you push its jobs), a random search, or\n"
-        "Population Based Training. 'schedy add EXPERIMENT SCHEDULER --help' tells more.",
+        description="Add an experiment: a manual search (you push its jobs), a random, TPE or grid search,\n"
+        "or Population Based Training. 'schedy add EXPERIMENT SCHEDULER --help' tells more.",
         epilog="Examples:\n"
         "  schedy add MNIST manual\n"
         """  schedy add MNIST random lr loguniform '{"low": 1e-5, "high": 0.1}' \\\n"""
         """      layers choice '{"values": [1, 2, 3]}'\n"""
+        """  schedy add MNIST-TPE tpe max accuracy lr loguniform '{"low": 1e-5, "high": 0.1}'\n"""
+        """  schedy add Ablation grid lr '[0.1, 0.01]' layers '[1, 2, 3]'\n"""
         """  schedy add MNIST-PBT pbt max accuracy --init lr loguniform '{"low": 1e-4, "high": 0.1}' \\\n"""
         "      --explore lr --population 8 --max-generations 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -84,6 +104,31 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="HP DIST JSON",
         help="A hyperparameter: its name, distribution and parameters; repeat for each.",
     )
+    tpe = schedulers.add_parser(
+        "tpe",
+        help="TPE: each new job where good results are likelier (docs/search.md).",
+        description="Model-based search (TPE, docs/search.md): each new job is drawn where good results "
+        "are likelier than bad ones, knowing every job still running. " + _DIST_HELP,
+    )
+    tpe.add_argument("objective", choices=(MINIMIZE, MAXIMIZE), help="Whether RESULT is minimized or maximized.")
+    tpe.add_argument("result", metavar="RESULT", help="The result that ranks jobs, e.g. accuracy.")
+    tpe.add_argument("hyperparameters", nargs="+", metavar="HP DIST JSON", help="A hyperparameter; repeat.")
+    tpe.add_argument(
+        "--startup-jobs", type=int, metavar="N", help="Quasi-random jobs before the model is used (default 10)."
+    )
+    tpe.add_argument(
+        "--startup",
+        choices=("sobol", "halton", "random"),
+        help="How the startup jobs are drawn (default sobol).",
+    )
+    grid = schedulers.add_parser(
+        "grid",
+        help="Grid search: every combination once.",
+        description="Grid search: every combination of the values, each handed out exactly once, in a shuffled "
+        "order. VALUES is a JSON list, or a distribution with finitely many values as JSON, e.g. "
+        """'[0.1, 0.01]' or '{"integer": {"low": 1, "high": 4}}'.""",
+    )
+    grid.add_argument("cells", nargs="+", metavar="HP VALUES", help="A hyperparameter and its values; repeat.")
     _add_pbt_parser(schedulers)
 
 
@@ -172,6 +217,34 @@ def parse_distribution_args(words: Sequence[str]) -> dict[str, Distribution]:
     return out
 
 
+def parse_grid_args(words: Sequence[str]) -> dict[str, Any]:
+    """``HP VALUES HP VALUES …`` → hyperparameter name → its values (a JSON list, or a distribution's JSON).
+
+    Raises:
+        UsageError: not pairs, a name given twice, or bad JSON.
+
+    """
+    if len(words) % 2:
+        raise UsageError(f"Give the grid as HP VALUES pairs, e.g. lr '[0.1, 0.01]'; got {len(words)} words.")
+    out: dict[str, Any] = {}
+    for i in range(0, len(words), 2):
+        name, text = words[i], words[i + 1]
+        if name in out:
+            raise UsageError(f"The hyperparameter {name!r} is given twice.")
+        out[name] = parse_json_arg(text, f"the values of {name!r}")
+    return out
+
+
+def _tpe(args: argparse.Namespace) -> TPESearch:
+    options: dict[str, Any] = {}
+    if args.startup_jobs is not None:
+        options["n_startup_jobs"] = args.startup_jobs
+    if args.startup is not None:
+        options["startup"] = args.startup
+    space = parse_distribution_args(args.hyperparameters)
+    return TPESearch(args.experiment, space, args.objective, args.result, status=args.status, **options)
+
+
 def _pbt(args: argparse.Namespace) -> PopulationBasedTraining:
     init = parse_distribution_args([word for triple in args.init for word in triple])
     explore: dict[str, pbt.Perturb] = {name: pbt.Perturb() for name in args.explore}
@@ -252,6 +325,10 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
             exp = ManualSearch(args.experiment, status=args.status)
         elif args.scheduler == "random":
             exp = RandomSearch(args.experiment, parse_distribution_args(args.hyperparameters), status=args.status)
+        elif args.scheduler == "tpe":
+            exp = _tpe(args)
+        elif args.scheduler == "grid":
+            exp = GridSearch(args.experiment, parse_grid_args(args.cells), status=args.status)
         else:
             exp = _pbt(args)
         if getattr(args, "early_stopping", None):

@@ -4,7 +4,8 @@ Commands, each in its own module:
 
 * experiments and jobs: ``add`` (:mod:`~schedy.cli.add`), ``rm``, ``show``,
   ``list``, ``push`` (:mod:`~schedy.cli.experiments`), ``export``
-  (:mod:`~schedy.cli.export`), ``watch`` (:mod:`~schedy.cli.watch`);
+  (:mod:`~schedy.cli.export`), ``import`` (:mod:`~schedy.cli.import_`),
+  ``watch`` (:mod:`~schedy.cli.watch`);
 * workers: ``run`` (:mod:`~schedy.cli.run`);
 * credentials: ``gen-token``, ``token list|revoke`` (:mod:`~schedy.cli.auth`);
 * the service: ``server``, ``user add|list|passwd`` (:mod:`~schedy.cli.admin`).
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from schedy import __version__
-from schedy.cli import add, admin, auth, experiments, export, run, status, watch
+from schedy.cli import add, admin, auth, experiments, export, import_, run, status, watch
 from schedy.errors import SchedyError
 
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_parsers(subparsers)
     experiments.add_parsers(subparsers)
     export.add_parsers(subparsers)
+    import_.add_parsers(subparsers)
     status.add_parsers(subparsers)
     watch.add_parsers(subparsers)
     run.add_parsers(subparsers)
