@@ -13,8 +13,11 @@ In: placeholders in the command's arguments are replaced for each job:
 
 Out: the command prints its results as a JSON object after a line
 ``--- RESULTS ---``, up to a line ``--- END RESULTS ---`` or the end of its
-output; the last such block counts. Everything else it prints is just
-shown.
+output; the last such block counts. While it trains, it may print
+intermediate values for early stopping, one line each:
+``--- REPORT --- {"step": 3, "loss": 0.25}`` (``step`` a non-negative
+integer, every other key a metric: a number, NaN or null). Everything else
+it prints is just shown.
 
 Example:
     >>> expand(["train.py", "%h", "--out=/runs/%e/%j"], "mnist", "K3x", {"learning_rate": 0.01, "act": "relu"})
@@ -34,10 +37,23 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["END_MARKER", "MARKER", "BadResults", "ResultsParser", "expand", "hyperparameter_args"]
+__all__ = [
+    "END_MARKER",
+    "MARKER",
+    "REPORT_MARKER",
+    "BadResults",
+    "Report",
+    "ResultsParser",
+    "expand",
+    "hyperparameter_args",
+]
 
 MARKER = "--- RESULTS ---"
 END_MARKER = "--- END RESULTS ---"
+REPORT_MARKER = "--- REPORT ---"
+
+#: An intermediate report read from the output: ``(step, metrics)``, or a sentence saying what is wrong.
+Report = tuple[int, dict[str, float | None]] | str
 
 _PLACEHOLDER = re.compile(r"%[ejh%]")
 
@@ -86,6 +102,12 @@ class ResultsParser:
         self._partial = b""
         self._block: list[bytes] | None = None  # lines of the open block
         self._last: list[bytes] | None = None  # lines of the last closed block
+        self._reports: list[Report] = []
+
+    def take_reports(self) -> list[Report]:
+        """The report lines read since the last call, in order (a string for each malformed one)."""
+        reports, self._reports = self._reports, []
+        return reports
 
     def feed(self, data: bytes) -> None:
         """Read more output (any chunk: lines may be split across chunks)."""
@@ -96,7 +118,9 @@ class ResultsParser:
 
     def _line(self, raw: bytes) -> None:
         text = raw.strip()
-        if text == MARKER.encode():
+        if text.startswith(REPORT_MARKER.encode()) and self._block is None:
+            self._reports.append(_report(text[len(REPORT_MARKER) :]))
+        elif text == MARKER.encode():
             self._block = []
         elif self._block is not None:
             if text == END_MARKER.encode():
@@ -127,3 +151,20 @@ class ResultsParser:
         if not isinstance(value, dict):
             raise BadResults(f"the {MARKER} block must be a JSON object, got {type(value).__name__}")
         return value
+
+
+def _report(raw: bytes) -> Report:
+    """Parse the JSON after a report marker: ``{"step": 3, "loss": 0.25}``."""
+    try:
+        value = json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError:
+        return f"a {REPORT_MARKER} line must carry a JSON object, got {raw[:80].decode(errors='replace')!r}"
+    if not isinstance(value, dict):
+        return f"a {REPORT_MARKER} line must carry a JSON object, e.g. {{\"step\": 3, \"loss\": 0.25}}"
+    step = value.pop("step", None)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"a {REPORT_MARKER} line needs \"step\", a non-negative integer, got {step!r}"
+    for name, metric in value.items():
+        if metric is not None and (isinstance(metric, bool) or not isinstance(metric, (int, float))):
+            return f"metric {name!r} of a {REPORT_MARKER} line must be a number or null, got {metric!r}"
+    return step, value

@@ -8,7 +8,12 @@ filled in (:mod:`schedy.cli.command`), stream its output, and end the job:
 * exit status 0 and no block → CRASHED, unless ``--allow-empty-results``
   (then DONE with no new results);
 * any other exit status, or a block that is not a JSON object → CRASHED
-  (results it did print are kept).
+  (results it did print are kept);
+* each ``--- REPORT --- {"step": …}`` line it prints is sent with
+  ``job.report``; when the service answers stop (the experiment's early
+  stopping policy), the command gets SIGTERM, SIGKILL after
+  ``--kill-after`` seconds, and the job ends PRUNED (the results it
+  printed kept), and the loop goes on.
 
 It stops when the experiment has no job to hand out, after ``--once`` or
 ``--max-jobs`` jobs, or at the first crashed job (exit status 1) unless
@@ -165,6 +170,9 @@ class Runner:
         self.best = Best(goal) if goal is not None else None
         self.done = 0
         self.crashed = 0
+        self.pruned = 0
+        self._job: Job | None = None
+        self._pruned_at: int | None = None  # the step at which the service stopped the running job
         self._child: subprocess.Popen[bytes] | None = None
         self._in_job = False
         self._signal: int | None = None
@@ -209,7 +217,7 @@ class Runner:
                     f"interrupted ({signal.Signals(self._signal).name}): job {job.job_id} {what}. {self._summary()}"
                 )
                 return 128 + self._signal
-            if outcome.status != Job.DONE and not args.ignore_errors:
+            if outcome.status not in (Job.DONE, Job.PRUNED) and not args.ignore_errors:
                 self.console.message(f"stopped after job {job.job_id} crashed (see --ignore-errors). {self._summary()}")
                 return 1
         self.console.message(f"ran {started} job{'s' if started != 1 else ''}. {self._summary()}")
@@ -221,6 +229,8 @@ class Runner:
 
     def _summary(self) -> str:
         text = f"{self.done} done, {self.crashed} crashed"
+        if self.pruned:
+            text += f", {self.pruned} pruned"
         if self.best is not None:
             text += f"; {self.best.describe()}"
         return text + "."
@@ -252,6 +262,8 @@ class Runner:
                 self.best.offer(job.job_id, job.results)
         elif outcome.status == Job.CRASHED:
             self.crashed += 1
+        elif outcome.status == Job.PRUNED:
+            self.pruned += 1
         self.console.message(f"job {job.job_id} {outcome.status} in {seconds:.1f} s: {outcome.detail}")
         return outcome
 
@@ -270,12 +282,12 @@ class Runner:
             )
         except OSError as exc:
             raise CommandError(f"Cannot run {argv[0]!r}: {exc.strerror or exc}.") from None
-        self._child = child
+        self._child, self._job, self._pruned_at, self._kill_at = child, job, None, None
         try:
             parser = self._pump(child)
             code = child.wait()
         finally:
-            self._child = None
+            self._child, self._job = None, None
             if child.poll() is None:
                 _signal_group(child, signal.SIGKILL)
                 child.wait()
@@ -288,9 +300,13 @@ class Runner:
         try:
             results = parser.results()
         except BadResults as exc:
-            return _Outcome(Job.CRASHED, str(exc))
+            if self._pruned_at is None:
+                return _Outcome(Job.CRASHED, str(exc))
+            results = None
         if results:
             job.results.update(results)
+        if self._pruned_at is not None:  # stopped by the service: PRUNED whatever the command's end
+            return _Outcome(Job.PRUNED, f"stopped by the service at step {self._pruned_at}")
         if code != 0:
             how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
             return _Outcome(Job.CRASHED, f"the command {how}")
@@ -318,6 +334,8 @@ class Runner:
                     if stream is child.stdout:
                         parser.feed(data)
                     self.console.output(key.data, data)
+                    if stream is child.stdout:
+                        self._send_reports(parser, child)
                 self._watch_signals(child)
                 self._draw()
                 if child.poll() is not None:
@@ -327,6 +345,32 @@ class Runner:
         child.stdout.close()
         child.stderr.close()
         return parser
+
+    def _send_reports(self, parser: ResultsParser, child: subprocess.Popen[bytes]) -> None:
+        """Send the report lines just read; stop the command (SIGTERM, later SIGKILL) when told to."""
+        job = self._job
+        for report in parser.take_reports():
+            if job is None or self._pruned_at is not None:
+                return
+            if isinstance(report, str):
+                self.console.message(f"ignored a report: {report}.")
+                continue
+            step, metrics = report
+            try:
+                stop = job.report(step, **metrics)
+            except SchedyError as exc:
+                self.console.message(f"a report of job {job.job_id} was refused: {exc}")
+                continue
+            if stop:
+                self._pruned_at = step
+                grace = self.args.kill_after
+                self.console.message(
+                    f"the service stopped job {job.job_id} at step {step}: sending SIGTERM "
+                    f"(SIGKILL after {grace:g} s)."
+                )
+                if child.poll() is None:
+                    _signal_group(child, signal.SIGTERM)
+                    self._kill_at = time.monotonic() + grace
 
     # -- signals --------------------------------------------------------------
 
@@ -347,7 +391,7 @@ class Runner:
             _signal_group(child, self._signal)
 
     def _watch_signals(self, child: subprocess.Popen[bytes]) -> None:
-        if self._signal is None:
+        if self._signal is None and self._pruned_at is None:
             return
         self._forward()  # the signal may have come before the command started
         if self._kill_at is not None and time.monotonic() >= self._kill_at and child.poll() is None:

@@ -1,0 +1,98 @@
+"""``schedy run`` with early stopping: report lines from the command, SIGTERM then SIGKILL when stopped, PRUNED."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+import schedy
+from schedy.stopping import ASHA
+
+# Reports one loss per step (--loss, for 30 steps, one every 0.05 s), then prints its results.
+# --on-term: "exit" ends at SIGTERM (writing a flag), "ignore" keeps going until killed.
+TRAIN = r"""
+import json, pathlib, signal, sys, time
+argv = sys.argv[1:]
+def opt(name, default=None):
+    return argv[argv.index(name) + 1] if name in argv else default
+flag = pathlib.Path(opt("--flag"))
+def on_term(signum, frame):
+    flag.write_text("SIGTERM")
+    if opt("--on-term") == "exit":
+        sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+loss = float(opt("--loss"))
+print("--- REPORT --- not json", flush=True)
+for step in range(30):
+    print("--- REPORT --- " + json.dumps({"step": step, "loss": loss, "lr": None}), flush=True)
+    time.sleep(0.05)
+print("--- RESULTS ---\n" + json.dumps({"loss": loss}))
+"""
+
+
+@pytest.fixture
+def train(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(TRAIN)
+    return str(path)
+
+
+def _pruning_experiment(cli, name: str, *losses: float) -> list[str]:
+    """A manual search under ASHA (η = 2 from step 1) whose leader reported loss 0 at every step; queued jobs."""
+    with cli.db() as db:
+        exp = schedy.ManualSearch(name, early_stopping=ASHA("loss", "min", min_step=1, reduction_factor=2))
+        db.add_experiment(exp)
+        leader = exp.add_job(hyperparameters={"leader": True})
+        with leader:
+            for step in range(40):
+                leader.report(step, loss=0.0)
+        return [exp.add_job(hyperparameters={"loss": loss}).job_id for loss in losses]
+
+
+@pytest.mark.parametrize("on_term", ["exit", "ignore"])
+def test_a_command_the_service_stops_gets_sigterm_then_sigkill_and_its_job_ends_pruned(cli, train, tmp_path, on_term):
+    (bad, good) = _pruning_experiment(cli, f"stopped-{on_term}", 5.0, -1.0)
+    flag = tmp_path / "flag"
+    started = time.monotonic()
+    done = cli(
+        "run", "--kill-after", "1", f"stopped-{on_term}",
+        sys.executable, train, "%h", "--flag", str(flag), "--on-term", on_term,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    with cli.db() as db:
+        jobs = {job.job_id: job for job in db.get_experiment(f"stopped-{on_term}").all_jobs()}
+        reports = jobs[bad].reports()
+    assert jobs[bad].status == "PRUNED"
+    assert jobs[good].status == "DONE"  # the loop went on, and a better job was not stopped
+    assert jobs[good].results["loss"] == -1.0
+    assert flag.read_text() == "SIGTERM"  # the command was told first
+    assert [r["step"] for r in reports][:2] == [0, 1]
+    assert reports[-1]["step"] < 29  # stopped early, not run to its end
+    assert reports[0]["metrics"] == {"loss": 5.0, "lr": None}
+    assert f"the service stopped job {bad} at step " in done.stderr
+    assert "ignored a report: a --- REPORT --- line must carry a JSON object" in done.stderr
+    assert f"job {bad} PRUNED in " in done.stderr
+    assert "1 done, 0 crashed, 1 pruned." in done.stderr.splitlines()[-1]
+    if on_term == "ignore":
+        assert "did not end within 1 s; killing it." in done.stderr
+        assert elapsed > 1.0  # the grace period was given
+    else:
+        assert "killing it" not in done.stderr
+
+
+def test_report_lines_without_a_policy_are_stored_and_the_job_runs_to_its_end(cli, train, tmp_path):
+    with cli.db() as db:
+        exp = schedy.ManualSearch("plain")
+        db.add_experiment(exp)
+        job_id = exp.add_job(hyperparameters={"loss": 2.0}).job_id
+    done = cli("run", "plain", sys.executable, train, "%h", "--flag", str(tmp_path / "flag"), "--on-term", "exit")
+    assert done.returncode == 0, done.stderr
+    with cli.db() as db:
+        job = db.get_experiment("plain").get_job(job_id)
+        reports = job.reports()
+    assert job.status == "DONE"
+    assert [r["step"] for r in reports] == list(range(30))
+    assert not (tmp_path / "flag").exists()
