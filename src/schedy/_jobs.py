@@ -507,12 +507,40 @@ class Job:
         elif self.status == Job.RUNNING:
             self.status = Job.DONE
         try:
-            self.put(safe=True)
+            try:
+                self.put(safe=True)
+            except (TypeError, ValueError) as unsendable:
+                # A result the client cannot encode (a tensor, a circular list): end the job CRASHED now,
+                # with the results that can be sent, rather than leave it RUNNING until its lease lapses.
+                self._crash_with_sendable_results()
+                if exc_type is None:
+                    raise TypeError(
+                        f"{unsendable} Job {self.job_id} was marked CRASHED without the results that cannot be sent."
+                    ) from unsendable
+                logger.error("Job %s: %s; marked CRASHED.", self.job_id, unsendable)
         except SchedyError:
             if exc_type is None:
                 raise
             logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _crash_with_sendable_results(self) -> None:
+        """Mark the job CRASHED keeping only the results (and hyperparameters) that can be encoded."""
+
+        def sendable(mapping: dict[str, Any]) -> dict[str, Any]:
+            kept = {}
+            for key, value in mapping.items():
+                try:
+                    _encoding.dumps({key: value})
+                except (TypeError, ValueError):
+                    continue
+                kept[key] = value
+            return kept
+
+        self.results = sendable(self.results)
+        self.hyperparameters = sendable(self.hyperparameters)
+        self.status = Job.CRASHED
+        self.put(safe=True)
 
     def __repr__(self) -> str:
         return (

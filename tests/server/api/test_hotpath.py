@@ -115,3 +115,23 @@ def test_a_streamed_body_over_the_limit_is_413_on_both_paths(api):
     assert "limit of" in fast.json()["detail"]
     jobs = api.all_jobs("streamed")
     assert [j["status"] for j in jobs] == ["QUEUED"]
+
+
+def test_every_answer_carries_the_security_headers(api):
+    """API, fast path (answers and errors), dashboard page and static files: nosniff and no referrer."""
+    api.create_experiment("headers")
+    api.add_job("headers", hyperparameters={"x": 1})
+    answers = [
+        api.http.get("experiments/"),
+        api.request("POST", exp_path("headers") + "nextjob/", {}),  # fast path, 200
+        api.request("POST", exp_path("headers") + "nextjob/", {}),  # fast path, 204
+        api.request("POST", exp_path("missing") + "nextjob/", {}),  # fast path, 404 problem
+        api.http.get("ping/"),
+        api.http.get("/"),  # the dashboard
+        api.http.get("dashboard/static/app.js"),
+        api.http.get("openapi.json"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 204, 404, 200, 200, 200, 200]
+    for answer in answers:
+        assert answer.headers.get("x-content-type-options") == "nosniff", answer.request.url
+        assert answer.headers.get("referrer-policy") == "no-referrer", answer.request.url

@@ -11,11 +11,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import Message, Receive, Scope
+from starlette.types import Message, Receive, Scope, Send
 
 from schedy.server.errors import PayloadTooLarge
 
-__all__ = ["declared_length", "limited_receive", "read_body", "routing_path", "too_large"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "declared_length",
+    "limited_receive",
+    "read_body",
+    "routing_path",
+    "secured",
+    "too_large",
+]
+
+#: Headers on every answer, the fast path's included: browsers must not guess a content type
+#: (an answer holding a user's text is never run as a script), and links followed from the
+#: dashboard do not carry its URLs (experiment names) to other sites.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def secured(send: Send) -> Send:
+    """``send`` that adds :data:`SECURITY_HEADERS` to the start of the answer (those it does not set itself)."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_headers
 
 
 def routing_path(scope: Scope) -> str:

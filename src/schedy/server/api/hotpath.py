@@ -20,7 +20,7 @@ from __future__ import annotations
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schedy.server.api.bodies import read_body, routing_path
+from schedy.server.api.bodies import read_body, routing_path, secured
 from schedy.server.api.deps import Services
 from schedy.server.api.jobs_routes import Answer, claim_answer, put_answer
 from schedy.server.api.problems import from_service_error
@@ -35,6 +35,7 @@ FAST_PATH_DECISIONS: dict[str, str] = {
     "HotPaths": "is the fast path itself (outermost)",
     "RawPathRouting": "applied: the fast path routes on bodies.routing_path, as this middleware does",
     "BodyLimit": "applied: the fast path reads with bodies.read_body, the same declared and streamed limits",
+    "SecurityHeaders": "applied: the fast path sends through bodies.secured, as this middleware does",
 }
 
 
@@ -68,7 +69,7 @@ class HotPaths:
                 headers = _headers(scope)
                 authorization = headers.get(b"authorization")
                 if authorization is not None:
-                    await self._serve(route, authorization, headers, scope, receive, send)
+                    await self._serve(route, authorization, headers, scope, receive, secured(send))
                     return
         await self.app(scope, receive, send)
 

@@ -1,10 +1,10 @@
-"""ASGI middleware: routing on the raw path, and the body size limit."""
+"""ASGI middleware: routing on the raw path, the body size limit, security headers."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schedy.server.api.bodies import declared_length, limited_receive, routing_path
+from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
 from schedy.server.api.problems import problem
 
 
@@ -56,3 +56,13 @@ class BodyLimit:
         # Past the declared length, a body that keeps coming raises inside the
         # route that reads it, so the app's own error handler answers 413.
         await self.app(scope, limited_receive(receive, self.max_bytes), send)
+
+
+class SecurityHeaders:
+    """Add :data:`~schedy.server.api.bodies.SECURITY_HEADERS` to every HTTP answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, secured(send) if scope["type"] == "http" else send)
