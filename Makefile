@@ -14,7 +14,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: setup
+# The demo needs only the service: not the test toolchain of `setup`.
+$(VENV)/.demo-installed: pyproject.toml
+	@echo "Installing Schedy (the service and client) into $(VENV): about 30 s the first time..."
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -e '.[server]'
+	touch $@
+
+demo: $(VENV)/.demo-installed
 	$(PY) examples/quickstart.py
 
 lint: setup

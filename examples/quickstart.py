@@ -5,8 +5,10 @@
 2. creates a random search and runs several worker processes
    (``examples/worker.py``) that share it, while this script shows progress
    and the best result so far;
-3. prints the best job and where to browse the results, then stops the
-   service (``--keep-serving`` leaves it running).
+3. prints the best job and where to browse the results; on a terminal the
+   service keeps running (the URL works) until Enter or Ctrl-C, elsewhere
+   it stops, and says how to start it again (``--keep-serving`` always
+   keeps it running until Ctrl-C).
 
 Run it with ``make demo`` (which installs Schedy in ``.venv`` first).
 """
@@ -96,7 +98,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--trials", type=int, default=50, help="jobs per worker")
     parser.add_argument("--port", type=int, default=8700)
-    parser.add_argument("--keep-serving", action="store_true", help="leave the service running at the end")
+    parser.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="keep the service running at the end until Ctrl-C (default on a terminal: until Enter)",
+    )
     args = parser.parse_args()
 
     home = Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy")
@@ -150,11 +156,17 @@ def main() -> None:
         if best is None:
             raise SystemExit("No job finished.")
         print(f"Best: loss {best.results['loss']:.4f} with {best.hyperparameters} (job {best.id}).")
-        print(f"Browse every job: {url} (API documentation: {url}docs).")
         db.close()
         if args.keep_serving:
+            print(f"Browse every job at {url} (API documentation: {url}docs).")
             print("The service keeps running; stop it with Ctrl-C.")
             server.wait()
+        elif sys.stdin.isatty() and sys.stdout.isatty():
+            print(f"Browse every job at {url} (API documentation: {url}docs).")
+            input("The service keeps running while you look; press Enter to stop it. ")
+        else:
+            print(f"The service has stopped. Browse every job with: SCHEDY_HOME={home} schedy server --port {port}")
+            print(f"then open {url} (API documentation: {url}docs).")
     except SchedyError as exc:
         raise SystemExit(f"schedy: {exc}") from None
     except KeyboardInterrupt:

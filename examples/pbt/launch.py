@@ -8,7 +8,7 @@ then prints the best member: its validation and test accuracy and its
 hyperparameter *schedule*, read from its lineage (each job's ``parent``; an
 exploit makes the lineage jump to the member it copied)::
 
-    pip install 'schedy[examples]'
+    pip install './[examples]'
     python examples/pbt/launch.py --local-service          # a throwaway service
     python examples/pbt/launch.py --members 8 --generations 10 --workers 4   # your service
 

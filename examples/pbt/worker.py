@@ -22,7 +22,7 @@ checkpoint directory::
     python examples/pbt/worker.py --experiment digits-pbt --checkpoints /shared/ckpt
 
 or let ``examples/pbt/launch.py`` create the experiment and start them.
-Needs ``pip install 'schedy[examples]'`` (scikit-learn).
+Needs ``pip install './[examples]'`` (scikit-learn).
 """
 
 from __future__ import annotations

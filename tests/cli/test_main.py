@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -51,8 +52,12 @@ def test_help_of_every_command_names_its_arguments(tmp_path, command):
         assert expected in text, expected
 
 
-def test_version(tmp_path):
-    assert _schedy(tmp_path, "--version").stdout == f"schedy {__version__}\n"
+def test_version_says_which_schedy_is_running(tmp_path):
+    """Not the package index's 2018 client: the version, 'self-hosted', and where it is installed."""
+    import schedy
+
+    where = Path(schedy.__file__).parent
+    assert _schedy(tmp_path, "--version").stdout == f"schedy {__version__} (self-hosted service and client, {where})\n"
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,17 @@ from schedy.cli import add, admin, auth, experiments, export, import_, run, stat
 from schedy.errors import SchedyError
 
 
+def version_line() -> str:
+    """Which Schedy this is: the version, that it is the self-hosted one, and where it is installed.
+
+    The package index's ``schedy`` 0.1.0b6 is the 2018 client of a hosted service; this line tells them apart.
+    """
+    import schedy
+
+    where = os.path.dirname(schedy.__file__)
+    return f"schedy {__version__} (self-hosted service and client, {where})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -42,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Client configuration file (default $SCHEDY_CONFIG, the SCHEDY_ROOT/SCHEDY_EMAIL/SCHEDY_TOKEN "
         "variables, else ~/.schedy/client.json).",
     )
-    parser.add_argument("--version", action="version", version=f"schedy {__version__}")
+    parser.add_argument("--version", action="version", version=version_line())
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add.add_parsers(subparsers)
     experiments.add_parsers(subparsers)

@@ -76,7 +76,10 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
                 flush=True,
             )
     processes = f" with {workers} processes" if workers > 1 else ""
-    print(f"Schedy is serving {settings.database_url.split('@')[-1]} at {root}{processes}", flush=True)
+    from schedy import __version__
+
+    where = settings.database_url.split("@")[-1]
+    print(f"Schedy {__version__} (self-hosted) is serving {where} at {root}{processes}", flush=True)
     if workers > 1:
         store.dispose()
         os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))

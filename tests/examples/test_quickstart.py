@@ -1,0 +1,50 @@
+"""examples/quickstart.py, Schedy's main job as ``make demo`` runs it: a service, a search, several workers.
+
+Without a terminal it must not print a URL of a service it stopped: it says
+the service stopped and how to start it again, and that command works.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from schedy.testing import ServiceProcess, free_port
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+
+
+def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "SCHEDY_HOME": str(home)}
+    env.pop("SCHEDY_CONFIG", None)
+    command = [sys.executable, str(QUICKSTART), "--workers", "3", "--trials", "5", "--port", str(port)]
+    done = subprocess.run(
+        command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 workers: 15/15 jobs done." in done.stdout
+    assert re.search(r"Best: loss \d+\.\d{4} with \{", done.stdout)
+    assert "The service has stopped. Browse every job with: " in done.stdout
+    assert f"schedy server --port {port}" in done.stdout
+    # Nothing listens any more: the demo did not leave a service behind...
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/ping/", timeout=2)
+        raise AssertionError("the demo left its service running")
+    except httpx.ConnectError:
+        pass
+    # ...and the command it printed brings the results back.
+    with ServiceProcess.start(home, port=port) as service:
+        config = service.first_start_config()
+        assert httpx.get(service.url).status_code == 200
+        answer = httpx.post(service.url + "token/", json={"email": config["email"], "token": config["token"]})
+        assert answer.status_code == 200
+        jwt = answer.json()["token"]
+        listed = httpx.get(service.url + "experiments/", headers={"Authorization": f"Bearer {jwt}"}).json()
+    assert [e["name"].startswith("quickstart-") for e in listed["items"]] == [True]
