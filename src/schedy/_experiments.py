@@ -442,6 +442,19 @@ class Experiment:
         for item in iter_items(self._require_db()._transport, path):
             yield {"job": item["job"], "step": item["step"], "time": _time(item["time"]), "metrics": item["metrics"]}
 
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The search's event log, oldest first: e.g. every PBT exploit (who copied whom, at which generation).
+
+        Each event is a dict with ``id``, ``time`` (a datetime) and the event's own fields
+        (for a PBT exploit: ``type``, ``member``, ``source``, ``generation``…, see docs/pbt.md);
+        pages are fetched lazily.
+        """
+        path = _routes.experiment(self.name) + "events/"
+        for item in iter_items(self._require_db()._transport, path):
+            event = {key: value for key, value in item.items() if key != "createdAt"}
+            event["time"] = _time(item["createdAt"])
+            yield event
+
 
 class ManualSearch(Experiment):
     """An experiment whose jobs you add yourself (:meth:`Experiment.add_job`).

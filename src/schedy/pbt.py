@@ -168,8 +168,15 @@ class PBTParams:
         if self.init and self.population_size is None:
             raise DefinitionError("PBT init needs numParallel: how many initial members to sample.")
         init = {p.name: p.dist for p in flatten_space(self.init)}
-        for name in self.explore:
+        for name, strategy in self.explore.items():
             dist = init.get(name)
+            uses = (("resampleProbability", strategy.resample_probability), ("clip", strategy.clip))
+            needs = [what for what, on in uses if on]
+            if needs and dist is None:
+                raise DefinitionError(
+                    f"Explore 'perturb' of '{name}' sets {' and '.join(needs)}, which use its init distribution, "
+                    f"but init has none for '{name}': add one, or drop {' and '.join(needs)}."
+                )
             values = dist.values if isinstance(dist, Choice) else [dist.value] if isinstance(dist, Constant) else []
             if any(not _is_numeric(v) for v in values):
                 raise DefinitionError(f"Explore strategy 'perturb' of '{name}' needs a numeric hyperparameter.")

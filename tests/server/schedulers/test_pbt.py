@@ -996,3 +996,15 @@ def test_toy_problem_with_parallel_workers_ends_within_the_job_budget() -> None:
         assert run.done
         assert len(run.jobs) <= 250
         assert max(job.results["Q"] for job in run.jobs) > 1.1
+
+
+def test_resample_or_clip_without_an_init_distribution_is_refused() -> None:
+    for perturb in ({"resampleProbability": 0.25}, {"clip": True}):
+        with pytest.raises(DefinitionError, match="use its init distribution, but init has none for 'lr'"):
+            make_pbt(explore={"lr": {"perturb": perturb}})
+    # With one, both are accepted.
+    make_pbt(
+        explore={"lr": {"perturb": {"resampleProbability": 0.25, "clip": True}}},
+        init={"lr": {"loguniform": {"low": 1e-4, "high": 1}}},
+        numParallel=4,
+    )
