@@ -436,12 +436,15 @@ def test_hand_added_jobs_go_first_and_become_members(api: Api, db: schedy.Schedy
     assert sorted(r["member"] for r in sampled) == ["m0", "m1"]
     jobs = assert_finished(api, "by-hand", 4, 3)
     members = by_member(jobs)
-    for job in added:
-        own = members[job.id]
+    # Hand-added jobs start members named in order of addition (h0, h1), not after their random ids,
+    # so a seeded run decides the same every time; they come back with their member and generation.
+    assert [(j.member, j.generation) for j in added] == [("h0", 1), ("h1", 1)]
+    for name, job in zip(("h0", "h1"), added, strict=True):
+        own = members[name]
         assert own[0]["id"] == job.id
-        assert own[0]["member"] is None  # the service never rewrites a hand-added job
-        assert all(j["member"] == job.id for j in own[1:])
-        continued = [j for j in jobs if j["parent"] == job.id and j["member"] == job.id]
+        assert (own[0]["member"], own[0]["generation"]) == (name, 1)
+        assert all(j["member"] == name for j in own[1:])
+        continued = [j for j in jobs if j["parent"] == job.id and j["member"] == name]
         assert all(j["hyperparameters"]["note"] == "mine" for j in continued)  # other hyperparameters travel along
     assert_lineage_is_consistent(jobs, events_of(api, "by-hand"))
 
@@ -458,7 +461,31 @@ def test_a_job_added_to_a_full_population_is_handed_out_next_and_grows_it(api: A
         job.results.update(train_toy(job.hyperparameters, job.results))
     drive(exp)
     jobs = assert_finished(api, "grown", 3, 2)
-    assert len(by_member(jobs)[late.id]) == 2
+    assert late.member == "h0"
+    assert len(by_member(jobs)["h0"]) == 2
+
+
+def test_a_seeded_run_with_hand_added_members_repeats_its_decisions(api: Api, db: schedy.SchedyDB) -> None:
+    """Two runs, same seed, same jobs added by hand (which get different random ids): the same search."""
+    runs = []
+    for name in ("seeded-a", "seeded-b"):
+        db.add_experiment(toy_experiment(name, population=4, generations=4, seed=11))
+        exp = db.get_experiment(name)
+        for h in (0.9, 0.2, 0.5):
+            exp.add_job(hyperparameters={"h0": h, "h1": h})
+        runs.append([(r["member"], r["generation"], r["hyperparameters"]) for r in drive(exp)])
+    assert runs[0] == runs[1]
+
+
+def test_jobs_added_by_hand_at_once_start_distinct_members(api: Api, db: schedy.SchedyDB) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    db.add_experiment(toy_experiment("crowd", population=2, generations=1))
+    exp = db.get_experiment("crowd")
+    with ThreadPoolExecutor(8) as pool:
+        added = list(pool.map(lambda i: exp.add_job(hyperparameters={"h0": i / 16, "h1": 0.5}), range(16)))
+    assert sorted(job.member for job in added) == sorted(f"h{i}" for i in range(16))
+    assert {job.generation for job in added} == {1}
 
 
 # -- rule 3: more workers than members --------------------------------------------------

@@ -20,10 +20,11 @@ random choice comes from the RNG the store passes in, so a decision is a
 pure function of (settings, jobs, RNG state).
 
 Member identity:
-    Jobs this scheduler creates carry ``member`` and ``generation``. A job
-    added by hand carries neither, and the store does not rewrite it, so
-    its identity is derived again on every call (:func:`member_ids`): it is
-    the generation-1 job of a member named after the job id. Generated
+    Jobs this scheduler creates carry ``member`` and ``generation``; so do
+    jobs added by hand, which the service names ``h0``, ``h1``… in order of
+    addition (``store.jobs.next_hand_member``). A job without a member (added
+    by hand before that) gets its identity derived on every call
+    (:func:`member_ids`): the generation-1 job of a member named after the job id. Generated
     members are called ``m0``, ``m1``… (zero-padded to the width of
     ``numParallel - 1``), skipping every name already used by a member or a
     job id.

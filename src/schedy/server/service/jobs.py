@@ -41,13 +41,26 @@ class Jobs:
         except DefinitionError as exc:
             raise Invalid(str(exc)) from None
 
+    @staticmethod
+    def _lineage_of_a_new_job(conn: Connection, experiment: ExperimentRecord) -> dict[str, Any]:
+        """A job added by hand to a PBT experiment starts a member: ``h0``, ``h1``…, generation 1."""
+        if experiment.scheduler != "PBT":
+            return {}
+        return {"member": store_jobs.next_hand_member(conn, experiment.id), "generation": 1}
+
     def add(self, user_id: int, experiment: str, job: JobInput) -> JobRecord:
         """Add a job with a fresh id (QUEUED unless the body says otherwise)."""
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
             self._check_fits(exp, job.hyperparameters)
             row = store_jobs.insert(
-                conn, exp.id, new_job_id(), job.status, dumps(job.hyperparameters), dumps(job.results)
+                conn,
+                exp.id,
+                new_job_id(),
+                job.status,
+                dumps(job.hyperparameters),
+                dumps(job.results),
+                **self._lineage_of_a_new_job(conn, exp),
             )
             assert row is not None  # noqa: S101 - a plain insert returns its row
             return row
@@ -101,7 +114,8 @@ class Jobs:
             exp = self._experiment(conn, user_id, experiment)
             if if_none_match:
                 self._check_fits(exp, job.hyperparameters)
-                row = store_jobs.insert(conn, exp.id, job_id, job.status, hps, results, if_absent=True)
+                lineage = self._lineage_of_a_new_job(conn, exp)
+                row = store_jobs.insert(conn, exp.id, job_id, job.status, hps, results, if_absent=True, **lineage)
                 if row is None:
                     raise PreconditionFailed(f"Job '{job_id}' already exists in experiment '{experiment}'.")
                 return row, True
@@ -111,7 +125,8 @@ class Jobs:
             if row is not None:
                 return row, False
             self._check_fits(exp, job.hyperparameters)
-            row = store_jobs.insert(conn, exp.id, job_id, job.status, hps, results, if_absent=True)
+            lineage = self._lineage_of_a_new_job(conn, exp)
+            row = store_jobs.insert(conn, exp.id, job_id, job.status, hps, results, if_absent=True, **lineage)
             if row is None:  # created concurrently, between our update and insert
                 row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
             assert row is not None  # noqa: S101 - present after the insert or the update

@@ -29,6 +29,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    func,
     or_,
     select,
     true,
@@ -475,3 +476,27 @@ def page(conn: Connection, experiment_id: int, after_pk: int | None, limit: int)
 def now(conn: Connection) -> float:
     """The database clock."""
     return float(conn.execute(select(db_now())).scalar_one())
+
+
+#: The prefix of the members of jobs added by hand to a PBT experiment: ``h0``, ``h1``…
+HAND_MEMBER_PREFIX = "h"
+
+
+def next_hand_member(conn: Connection, experiment_id: int) -> str:
+    """The member name of the next job added by hand to a PBT experiment: ``h0``, ``h1``… in order of addition.
+
+    Takes the experiment's row lock first (PostgreSQL; SQLite write transactions are exclusive), so two
+    jobs added at once never get one name. Names are deterministic, so a seeded run whose population
+    started with jobs added by hand makes the same decisions, whatever ids the jobs got.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(experiments.c.id).where(experiments.c.id == experiment_id).with_for_update())
+    taken = conn.execute(
+        select(func.count(func.distinct(jobs.c.member))).where(
+            jobs.c.experiment_id == experiment_id,
+            jobs.c.generation == 1,
+            jobs.c.parent.is_(None),
+            jobs.c.member.like(HAND_MEMBER_PREFIX + "%"),
+        )
+    ).scalar_one()
+    return f"{HAND_MEMBER_PREFIX}{taken}"
