@@ -43,6 +43,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     server.add_argument(
         "--artifact-quota", default="100GiB", metavar="SIZE", help="Artifact bytes each user may keep (default 100GiB)."
     )
+    server.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="Close a connection whose request headers do not arrive within this long (default 10).",
+    )
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     server.add_argument(
         "--workers",
@@ -117,6 +124,8 @@ def cmd_server(args: argparse.Namespace) -> None:
     from schedy.server.settings import Settings
 
     _ensure_parent(args.database or default_database_url())
+    if not 0 < args.header_timeout < 1e6:
+        raise CommandError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}.")
     if not 0 <= args.lease_grace < 1e9:
         raise CommandError(f"--lease-grace must be a number of seconds >= 0, got {args.lease_grace}.")
     from schedy.server.service.artifacts import parse_size
@@ -129,6 +138,7 @@ def cmd_server(args: argparse.Namespace) -> None:
         database_url=args.database or default_database_url(),
         public_url=args.public_url,
         lease_grace=args.lease_grace,
+        header_timeout=args.header_timeout,
         artifacts_url=args.artifacts,
         max_artifact_bytes=max_artifact,
         artifact_quota_bytes=quota,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from schedy.server.api.app import create_app
 from schedy.server.bootstrap import ensure_admin
+from schedy.server.connections import guarded_protocol, raise_file_limit
 from schedy.server.settings import Settings, default_client_config_path
 from schedy.server.store import Store
 
@@ -83,8 +84,10 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     if workers > 1:
         store.dispose()
         os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+    raise_file_limit()  # many workers hold connections; the usual 1,024 files run out
     uvicorn.run(
         app if workers <= 1 else f"{__name__}:app_from_environment",
+        http=guarded_protocol(settings.header_timeout),
         factory=workers > 1,
         workers=workers,
         host=host,

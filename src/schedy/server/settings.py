@@ -54,6 +54,8 @@ class Settings:
         pool_size: database connections per process.
         lease_sweep_interval: seconds between two sweeps for lapsed leases
             (0 turns this process's sweep off).
+        header_timeout: seconds a client has to send a request's headers (from connecting, or from
+            the request's first byte); then the connection is closed.
         lease_grace: seconds a lease may be overdue before the sweep ends its
             job: rides out heartbeats lost to service downtime or a network
             partition (see docs/reliability.md).
@@ -75,6 +77,7 @@ class Settings:
     pool_size: int = 8
     lease_sweep_interval: float = 1.0
     lease_grace: float = 0.0
+    header_timeout: float = 10.0
     artifacts_url: str | None = None
     max_artifact_bytes: int = 10 << 30
     artifact_quota_bytes: int = 100 << 30
