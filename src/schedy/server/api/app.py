@@ -62,6 +62,16 @@ async def _sweep_forever(leases: Leases, artifacts: Artifacts, interval: float) 
             logger.exception("Deleting detached artifacts failed")
 
 
+async def _finish_deletes(experiments: Experiments) -> None:
+    try:
+        finished = await run_in_threadpool(experiments.finish_deletes)
+    except Exception:
+        logger.exception("Finishing the deletes of experiments left half-way failed")
+        return
+    if finished:
+        logger.info("Finished deleting %d experiment(s) a stopped service had left half-way.", finished)
+
+
 def _version() -> str:
     try:
         return metadata.version("schedy")
@@ -94,7 +104,12 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         sweeper = None
         if settings.lease_sweep_interval > 0:
             sweeper = asyncio.create_task(_sweep_forever(leases, artifacts, settings.lease_sweep_interval))
+        # Deletes a stopped service left half-way are finished in the background.
+        finishing = asyncio.create_task(_finish_deletes(app.state.services.experiments))
         yield
+        finishing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await finishing
         if sweeper is not None:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,9 @@ from schedy.server.store import experiments as store_experiments
 from schedy.server.store.experiments import ExperimentRow
 from schedy.server.wire import ExperimentInput, dumps
 
+#: Jobs deleted per transaction when an experiment is deleted (with their reports): tens of milliseconds.
+DELETE_BATCH = 2000
+
 
 class Experiments:
     """Use cases on experiments, each one transaction."""
@@ -72,9 +75,31 @@ class Experiments:
 
         """
         with self._store.write() as conn:
-            deleted = store_experiments.delete_named(conn, user_id, name)
-        if not deleted and ensure:
-            raise PreconditionFailed(f"Experiment '{name}' does not exist; it may have been deleted already.")
+            experiment_id = store_experiments.detach_named(conn, user_id, name)
+        if experiment_id is None:
+            if ensure:
+                raise PreconditionFailed(f"Experiment '{name}' does not exist; it may have been deleted already.")
+            return
+        # The name is free and nothing is handed out any more; the jobs go in short transactions,
+        # so other requests (claims on SQLite's one writer above all) interleave with a big delete.
+        self.finish_delete(experiment_id)
+
+    def finish_delete(self, experiment_id: int) -> None:
+        """Delete a detached experiment's jobs batch by batch, then the experiment."""
+        while True:
+            with self._store.write() as conn:
+                if store_experiments.delete_jobs_batch(conn, experiment_id, DELETE_BATCH) < DELETE_BATCH:
+                    break
+        with self._store.write() as conn:
+            store_experiments.delete_detached(conn, experiment_id)
+
+    def finish_deletes(self) -> int:
+        """Finish the deletes a stopped service left half-way; how many there were."""
+        with self._store.read() as conn:
+            pending = store_experiments.detached(conn)
+        for experiment_id in pending:
+            self.finish_delete(experiment_id)
+        return len(pending)
 
     def events(self, user_id: int, name: str, after: int | None, limit: int) -> tuple[list[Any], int | None]:
         """One page of the experiment's event log (e.g. PBT exploits)."""

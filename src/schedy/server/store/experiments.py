@@ -105,24 +105,66 @@ def set_status(conn: Connection, experiment_id: int, status: str) -> None:
     )
 
 
-def delete_named(conn: Connection, owner_id: int, name: str) -> bool:
-    """Delete the experiment and all its jobs; ``False`` if it did not exist."""
+#: The name an experiment takes while its jobs are deleted: no user can give it (names are printable),
+#: so the user's name is free at once, and lists leave it out.
+DELETING_PREFIX = "\x01deleting:"
+
+
+def visible() -> Any:
+    """The condition that leaves out experiments being deleted (for lists)."""
+    return experiments.c.name.not_like(DELETING_PREFIX + "%")
+
+
+def detach_named(conn: Connection, owner_id: int, name: str) -> int | None:
+    """First step of a delete: hide the experiment (renamed, DONE: nothing more is handed out); its id.
+
+    ``None`` if it did not exist. Its jobs are then deleted in short batches
+    (:func:`delete_jobs_batch`) and the experiment last (:func:`delete_detached`),
+    so deleting a million jobs never holds the database's write lock for long.
+    """
     experiment_id = conn.execute(
         select(experiments.c.id).where(experiments.c.owner_id == owner_id, experiments.c.name == name)
     ).scalar_one_or_none()
     if experiment_id is None:
-        return False
-    # Jobs first, explicitly: cheaper than relying on cascades, and correct
-    # even where foreign keys are not enforced.
+        return None
+    conn.execute(
+        update(experiments)
+        .where(experiments.c.id == experiment_id)
+        .values(name=f"{DELETING_PREFIX}{experiment_id}", status="DONE", updated_at=db_now())
+    )
+    return int(experiment_id)
+
+
+def delete_jobs_batch(conn: Connection, experiment_id: int, limit: int) -> int:
+    """Delete up to ``limit`` jobs of the experiment (their reports with them); how many were."""
+    batch = select(jobs.c.pk).where(jobs.c.experiment_id == experiment_id).limit(limit).scalar_subquery()
+    return int(conn.execute(delete(jobs).where(jobs.c.pk.in_(batch))).rowcount or 0)
+
+
+def delete_detached(conn: Connection, experiment_id: int) -> None:
+    """Last step of a delete: the experiment's events, any job left, and the experiment."""
     conn.execute(delete(jobs).where(jobs.c.experiment_id == experiment_id))
     conn.execute(delete(experiment_events).where(experiment_events.c.experiment_id == experiment_id))
     conn.execute(delete(experiments).where(experiments.c.id == experiment_id))
+
+
+def detached(conn: Connection) -> list[int]:
+    """Experiments whose delete was left half-way (a service stopped during it): to finish."""
+    return [int(i) for i in conn.execute(select(experiments.c.id).where(~visible())).scalars()]
+
+
+def delete_named(conn: Connection, owner_id: int, name: str) -> bool:
+    """Delete the experiment and all its jobs in one transaction (small experiments); ``False`` if absent."""
+    experiment_id = detach_named(conn, owner_id, name)
+    if experiment_id is None:
+        return False
+    delete_detached(conn, experiment_id)
     return True
 
 
 def page(conn: Connection, owner_id: int, after_id: int | None, limit: int) -> list[ExperimentRow]:
     """Up to ``limit`` experiments of the owner with id > ``after_id``, by id."""
-    query = select(*COLUMNS).where(experiments.c.owner_id == owner_id)
+    query = select(*COLUMNS).where(experiments.c.owner_id == owner_id, visible())
     if after_id is not None:
         query = query.where(experiments.c.id > after_id)
     return list(conn.execute(query.order_by(experiments.c.id).limit(limit)))

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Float, Integer, Select, Text, bindparam, case, cast, func, literal, select
 
 from schedy.server.store.experiments import COLUMNS as EXPERIMENT_COLUMNS
+from schedy.server.store.experiments import visible
 from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiments, jobs
 
@@ -124,7 +125,7 @@ def owner_experiments(conn: Connection, owner_id: int) -> list[AnyRow]:
     return list(
         conn.execute(
             select(*EXPERIMENT_COLUMNS)
-            .where(experiments.c.owner_id == owner_id)
+            .where(experiments.c.owner_id == owner_id, visible())
             .order_by(experiments.c.id)
         )
     )
