@@ -13,7 +13,10 @@ from schedy.server.stopping import ASHA, Hyperband, Median, Report, load_policy,
 
 
 def feed(policy, reports):
-    state = policy.new_state()
+    return feed_more(policy, policy.new_state(), reports)
+
+
+def feed_more(policy, state, reports):
     return state, [policy.observe(state, Report(job, step, value)) for job, step, value in reports]
 
 
@@ -62,6 +65,42 @@ def test_median_ranks_nan_missing_and_infinite_values_worst(value):
     assert not policy.observe(state, Report("d", 0, 5.5)).stop
 
 
+def test_median_forgets_a_job_it_stopped():
+    policy = Median("loss", "min", min_jobs=2)
+    firsts = {"f": 4.0, "c": 3.0, "b": 2.0, "a": 1.0}  # worst first: none stopped
+    state, verdicts = feed(policy, [(j, 0, v) for j, v in firsts.items()])
+    assert not policy.observe(state, Report("d", 0, 2.0)).stop  # 2.0 vs median 2.5: goes on, counted
+    _, verdicts = feed_more(policy, state, [(j, 1, 0.1) for j in firsts])
+    assert not any(v.stop for v in verdicts)
+    stopped = policy.observe(state, Report("d", 1, 1.9))  # best 1.9 vs the others' averages' median 1.3
+    assert stopped.stop
+    # d's average at step 0 is withdrawn: the median there is 2.5 again (it would be 2.0 with d), so a
+    # late job with 2.2 goes on.
+    assert not policy.observe(state, Report("e", 0, 2.2)).stop
+    # A stopped job that goes on is told to stop again, with the same reason, and counts nowhere.
+    assert policy.observe(state, Report("d", 2, 0.0)) == stopped
+    assert {r["step"]: r["jobs"] for r in policy.rungs(state)} == {0: 6, 1: 5}
+
+
+def test_median_spends_a_third_of_the_steps_and_never_stops_the_best():
+    # Jobs one after another, curves floor + 1/step: the median of the jobs still worth running stops
+    # most losers at once (counting the stopped ones too, the rule spent about half of the steps).
+    spent = budget = 0
+    for seed in range(5):
+        rng = random.Random(seed)
+        policy = Median("loss", "min")
+        state = policy.new_state()
+        floors = [rng.uniform(0.0, 1.0) for _ in range(60)]
+        for i, floor in enumerate(floors):
+            for step in range(1, 28):
+                spent += 1
+                if policy.observe(state, Report(f"j{i}", step, floor + 1.0 / step)).stop:
+                    assert floor != min(floors)
+                    break
+        budget += 60 * 27
+    assert spent < 0.4 * budget
+
+
 # -- ASHA -------------------------------------------------------------------------------
 
 
@@ -105,6 +144,16 @@ def test_asha_promotes_about_one_in_eta_from_a_random_order():
     late = [v for v, verdict in zip(values[200:], verdicts[200:], strict=True) if not verdict.stop]
     assert late
     assert all(v >= best_quarter * 0.95 for v in late)
+
+
+def test_asha_records_a_stopped_job_at_no_further_rung():
+    policy = ASHA("loss", "min", min_step=1, reduction_factor=2)
+    state, verdicts = feed(policy, [("a", 1, 1.0), ("b", 1, 2.0)])
+    assert [v.stop for v in verdicts] == [False, True]
+    # b goes on anyway, with a value that would lead rung 2: it is told to stop again, and not recorded.
+    assert policy.observe(state, Report("b", 2, 0.0)) == verdicts[1]
+    assert not policy.observe(state, Report("a", 2, 0.5)).stop
+    assert policy.rungs(state) == [{"bracket": 0, "step": 1, "jobs": 2}, {"bracket": 0, "step": 2, "jobs": 1}]
 
 
 @pytest.mark.parametrize("value", [math.nan, None])

@@ -7,7 +7,10 @@ the ``n`` values recorded at the rung so far (its own included). Nobody waits
 for a rung to fill: early jobs compete with few, so the first job at each
 rung always continues, as in the paper's asynchronous promotion. A job that
 skips rungs (reporting every 10 steps against rungs at 1, 3, 9) is recorded
-at each rung it passed, with the value of the report that passed it.
+at each rung it passed, with the value of the report that passed it. A
+stopped job's later reports (a worker that goes on, a report in flight)
+are answered "stop" again and recorded at no further rung: they would
+otherwise crowd the higher rungs with losers and loosen their quota.
 
 **Hyperband.** Brackets ``b = 0 … s`` where ``s = ⌊log_η(maxStep/minStep)⌋``;
 bracket ``b`` is an ASHA whose first rung is ``minStep · η^b``, so bracket 0
@@ -49,6 +52,8 @@ class _State(PolicyState):
     rungs: dict[tuple[int, int], list[float]] = field(default_factory=dict)
     # job -> index of the next rung it has not reached
     next_rung: dict[str, int] = field(default_factory=dict)
+    # job -> the verdict that stopped it (its later reports are answered with it and recorded nowhere)
+    stopped: dict[str, Verdict] = field(default_factory=dict)
 
 
 def _ladder(min_step: int, eta: int, max_step: int | None) -> tuple[int, ...]:
@@ -120,6 +125,9 @@ class ASHA(StoppingPolicy):
 
     def observe(self, state: PolicyState, report: Report) -> Verdict:
         assert isinstance(state, _State)  # noqa: S101 - built by new_state
+        stopped = state.stopped.get(report.job)
+        if stopped is not None:
+            return stopped
         bracket = self.bracket_of(report.job)
         ladder = self._ladders[bracket]
         index = state.next_rung.get(report.job, 0)
@@ -139,6 +147,7 @@ class ASHA(StoppingPolicy):
                     f"At rung {ladder[index - 1]} its {self.result_name} was not among the best {kept} of "
                     f"{len(recorded)} jobs there ({better} at least as good).",
                 )
+                state.stopped[report.job] = verdict
                 break
         state.next_rung[report.job] = index
         return verdict
