@@ -48,7 +48,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="Close a connection whose request headers do not arrive within this long (default 10).",
+        help="Close a connection whose request headers take, or whose body pauses, this long (default 10).",
     )
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     server.add_argument(

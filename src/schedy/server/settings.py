@@ -55,7 +55,8 @@ class Settings:
         lease_sweep_interval: seconds between two sweeps for lapsed leases
             (0 turns this process's sweep off).
         header_timeout: seconds a client has to send a request's headers (from connecting, or from
-            the request's first byte); then the connection is closed.
+            the request's first byte), and the longest pause in a request's body; then the
+            connection is closed.
         lease_grace: seconds a lease may be overdue before the sweep ends its
             job: rides out heartbeats lost to service downtime or a network
             partition (see docs/reliability.md).
