@@ -6,7 +6,7 @@ carry those keys, e.g. a model-based search). Otherwise it is the first
 numeric result of the experiment's first finished job, minimised if its
 name reads like a cost (``loss``, ``error``, ``mse``, ``regret``, ``time``…)
 and maximised otherwise. People pick another result and direction in the
-page. NaN, a missing or a non-numeric value ranks worst.
+page. NaN, ±Infinity, a missing or a non-numeric value ranks worst.
 """
 
 from __future__ import annotations
@@ -82,13 +82,16 @@ def default(params_text: str, first_done_results: Iterable[str]) -> Objective | 
 
 
 def _rank_key(value: Any, direction: str) -> float:
-    if not is_number(value) or math.isnan(value):
+    if not is_number(value) or not math.isfinite(value):
         return math.inf
     return float(value) if direction == MIN else -float(value)
 
 
 def best(objective: Objective, results: Iterable[tuple[str, str]]) -> tuple[str, float] | None:
-    """The best ``(job id, value)`` among ``(job id, results JSON text)``; ``None`` if no value is a number."""
+    """The best ``(job id, value)`` among ``(job id, results JSON text)``; ``None`` if no value is a finite number.
+
+    NaN and ±Infinity rank worst in both directions: a non-finite value is never the best.
+    """
     best_id, best_value, best_key = None, math.nan, math.inf
     needle = json.dumps(objective.name, ensure_ascii=False)
     for job_id, text in results:
@@ -98,6 +101,6 @@ def best(objective: Objective, results: Iterable[tuple[str, str]]) -> tuple[str,
         key = _rank_key(value, objective.direction)
         if best_id is None or key < best_key:
             best_id, best_value, best_key = job_id, value, key
-    if best_id is None or not is_number(best_value) or math.isnan(best_value):
+    if best_id is None or not is_number(best_value) or not math.isfinite(best_value):
         return None
     return best_id, float(best_value)

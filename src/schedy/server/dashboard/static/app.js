@@ -16,22 +16,30 @@ const params = new URLSearchParams(location.search);
 export const POLL_MS = Math.max(200, Number(params.get("poll")) || 2000);
 
 let current = null;
+// Pages put back their own scroll once their data is drawn (see ExperimentPage.writeState).
+if ("scrollRestoration" in history) history.scrollRestoration = "manual";
 
 export function go(hash) { location.hash = hash; }
 
+// A page's state (the table's sort, filters, scroll; the objective) follows its path after "?":
+// #/e/NAME?sort=res.loss&dir=desc&status=DONE,CRASHED&row=120, so a view can be shared and Back
+// returns to it.
 function parseRoute() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const hash = location.hash.replace(/^#\/?/, "");
+  const cut = hash.indexOf("?");
+  const params = new URLSearchParams(cut < 0 ? "" : hash.slice(cut + 1));
+  const parts = (cut < 0 ? hash : hash.slice(0, cut)).split("/").map(decodeURIComponent);
   if (parts[0] === "e" && parts.length >= 2 && parts[1]) {
-    if (parts[2] === "j" && parts[3]) return {page: "job", experiment: parts[1], job: parts[3]};
-    return {page: "experiment", experiment: parts[1]};
+    if (parts[2] === "j" && parts[3]) return {page: "job", experiment: parts[1], job: parts[3], params};
+    return {page: "experiment", experiment: parts[1], params};
   }
-  return {page: "list"};
+  return {page: "list", params};
 }
 
 function route() {
   if (current) current.stop();
   const r = parseRoute();
-  if (r.page === "experiment") current = new ExperimentPage(main, r.experiment, POLL_MS);
+  if (r.page === "experiment") current = new ExperimentPage(main, r.experiment, POLL_MS, r.params);
   else if (r.page === "job") current = new JobPage(main, r.experiment, r.job, POLL_MS);
   else current = new ExperimentsPage(main, POLL_MS);
   document.body.dataset.page = r.page;

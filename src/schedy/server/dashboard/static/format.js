@@ -27,6 +27,26 @@ export function num(value) {
   return String(Number(value.toPrecision(6)));
 }
 
+/** A number for an axis label: three significant digits, short exponents ("2.4e-4"). */
+export function short(value) {
+  if (!Number.isFinite(value)) return num(value);
+  if (value === 0) return "0";
+  const abs = Math.abs(value);
+  if (abs >= 1e5 || abs < 1e-3) return value.toExponential(1).replace("e+", "e").replace(".0e", "e");
+  return String(Number(value.toPrecision(3)));
+}
+
+/** A category's label: strings as they are (never quoted), numbers and others as in the table. */
+export function label(value) {
+  if (value === undefined) return "(none)";
+  return show(value);
+}
+
+/** "1 value", "3 values". */
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 /** Any JSON value, short. */
 export function show(value) {
   if (value === undefined) return "";

@@ -1,10 +1,21 @@
 // PBT: the lineage of members over generations, and the hyperparameter schedule of the best member.
 
 import {bestJob, objectiveOf} from "./model.js";
-import {num} from "./format.js";
-import {axes, color, context, expose, extent, interactive, MARGIN, scale, ticks} from "./plotkit.js";
+import {num, short} from "./format.js";
+import {axes, color, context, expose, extent, interactive, MARGIN, scale} from "./plotkit.js";
 
 const STATUS_COLOR = {RUNNING: "#0969da", QUEUED: "#8c959f", CRASHED: "#cf222e", PRUNED: "#9a6700"};
+/** Edges: a member continuing itself (dark slate, well apart from the light axes), an exploit (orange). */
+export const CONTINUE_EDGE = "rgb(66,80,102)";
+export const EXPLOIT_EDGE = "rgb(188,76,0)";
+
+/** Integer generations to label on an axis from `lo` to `hi`: at most about 12. */
+function generationTicks(lo, hi) {
+  const step = Math.max(1, Math.ceil((hi - lo + 1) / 12));
+  const out = [];
+  for (let g = lo; g <= hi; g += step) out.push(g);
+  return out;
+}
 
 /** The chain of jobs from the first generation to `job`, following parents. */
 export function ancestry(data, job) {
@@ -34,7 +45,7 @@ export function lineage(fig, data, objective, open) {
   const yTicks = [];
   axes(ctx, frame, x, {domain: [0, 1]}, {
     xLabel: "generation", yLabel: "member",
-    xTicks: (maxGen > 1 ? ticks([1, maxGen], Math.min(10, maxGen)) : [1]).filter(Number.isInteger).map((g) => ({at: g, label: g})),
+    xTicks: generationTicks(1, maxGen).map((g) => ({at: g, label: g})),
     yTicks,
   });
   ctx.textAlign = "right";
@@ -51,8 +62,8 @@ export function lineage(fig, data, objective, open) {
     const exploit = parent.member !== job.member;
     if (exploit) exploits++;
     const strong = onPath.has(job.id) && onPath.has(parent.id);
-    ctx.strokeStyle = strong ? "#24292f" : exploit ? "rgba(188,76,0,0.75)" : "rgba(140,149,159,0.6)";
-    ctx.lineWidth = strong ? 3 : exploit ? 1.4 : 1;
+    ctx.strokeStyle = strong ? "#24292f" : exploit ? EXPLOIT_EDGE : CONTINUE_EDGE;
+    ctx.lineWidth = strong ? 3 : exploit ? 1.6 : 1.2;
     ctx.beginPath();
     ctx.moveTo(x(parent.generation), y(row.get(parent.member)));
     ctx.lineTo(x(job.generation), y(row.get(job.member)));
@@ -67,6 +78,7 @@ export function lineage(fig, data, objective, open) {
     ctx.beginPath(); ctx.arc(px, py, onPath.has(job.id) ? r + 1.5 : r, 0, 2 * Math.PI); ctx.fill();
     hits.push({px, py, job: job.id, label: `${job.id} · ${job.member} gen ${job.generation} · ${job.status}${value !== undefined ? ` · ${num(value)}` : ""}`});
   }
+  fig.project = (generation, member) => [x(generation), y(row.get(member))];
   fig.note.textContent = `${members.length} members, ${exploits} exploits (orange edges). `
     + (best ? `Thick line: the lineage of the best job, ${best.id}.` : "");
   fig.hits = hits;
@@ -85,7 +97,20 @@ export function schedule(fig, data, objective, hpKeys, open) {
   const {ctx, frame} = context(fig, Math.max(120, names.length * strip + MARGIN.t + MARGIN.b));
   const gens = chain.map((j) => j.generation);
   const x = scale([Math.min(1, ...gens) - 0.5, Math.max(1, ...gens) + 0.5], [frame.x0, frame.x1]);
-  const hits = [];
+  const hits = [], labels = [];
+  // Generations: a faint line and a label for each (thinned past a dozen), under the strips.
+  const marks = chain.length ? generationTicks(Math.min(...gens), Math.max(...gens)) : [];
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  ctx.fillStyle = "#57606a";
+  for (const g of marks) {
+    const px = Math.round(x(g)) + 0.5;
+    ctx.strokeStyle = "#eaeef2";
+    ctx.beginPath(); ctx.moveTo(px, frame.y1); ctx.lineTo(px, frame.y0 - 6); ctx.stroke();
+    ctx.strokeStyle = "#8c959f";
+    ctx.beginPath(); ctx.moveTo(px, frame.y0 - 6); ctx.lineTo(px, frame.y0 - 2); ctx.stroke();
+    ctx.fillText(String(g), px, frame.y0);
+  }
   names.forEach((name, i) => {
     const top = frame.y1 + i * strip + 8, bottom = frame.y1 + (i + 1) * strip - 8;
     const y = scale(extent(chain.map((j) => j.hp[name])), [bottom, top]);
@@ -97,9 +122,10 @@ export function schedule(fig, data, objective, hpKeys, open) {
     ctx.fillText(name, frame.x0 + 4, top + 2);
     ctx.textAlign = "right";
     ctx.fillStyle = "#57606a";
-    ctx.fillText(num(y.domain[1]), frame.x0 - 4, top);
+    ctx.fillText(short(y.domain[1]), frame.x0 - 4, top);
     ctx.textBaseline = "bottom";
-    ctx.fillText(num(y.domain[0]), frame.x0 - 4, bottom);
+    ctx.fillText(short(y.domain[0]), frame.x0 - 4, bottom);
+    labels.push(short(y.domain[1]), short(y.domain[0]));
     ctx.strokeStyle = "#0969da";
     ctx.lineWidth = 2;
     ctx.beginPath();
@@ -124,6 +150,6 @@ export function schedule(fig, data, objective, hpKeys, open) {
   fig.note.textContent = best ? `Best job ${best.id} (member ${best.member}, generation ${best.generation}).` : "No finished job yet.";
   fig.hits = hits;
   expose(fig, chain.map((j) => ({job: j.id, member: j.member, generation: j.generation, hyperparameters: j.hp})),
-    {best: best ? best.id : ""});
+    {best: best ? best.id : "", ticks: marks.map(String), labels});
   interactive(fig, open);
 }

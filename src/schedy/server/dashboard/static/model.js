@@ -1,6 +1,7 @@
 // An experiment's jobs in the browser: loaded once in columns, then merged with what changed.
 
 import {asNumber, isCurve} from "./format.js";
+import {declaredSpace} from "./space.js";
 
 // Times (created, started, finished) are milliseconds after the experiment's creation (t0).
 
@@ -93,6 +94,13 @@ export class ExperimentData {
     return this._keys;
   }
 
+  /** The search space the experiment declares (space.js), per hyperparameter. */
+  space() {
+    const key = this.experiment ? JSON.stringify(this.experiment.scheduler) : "";
+    if (!this._space || this._space.key !== key) this._space = {key, map: declaredSpace(this.experiment)};
+    return this._space.map;
+  }
+
   isPbt() {
     return this.jobs.some((j) => j.generation !== null && j.member !== null);
   }
@@ -104,13 +112,14 @@ export function objectiveOf(job, objective) {
   return asNumber(job.res[objective.name]);
 }
 
-/** Rank key: smaller is better; NaN and missing rank worst. */
+/** Rank key: smaller is better; NaN, ±Infinity and missing rank worst (a non-finite value is
+ * never "the best", whatever the direction). */
 export function rankKey(value, direction) {
-  if (value === undefined || Number.isNaN(value)) return Infinity;
+  if (value === undefined || !Number.isFinite(value)) return Infinity;
   return direction === "min" ? value : -value;
 }
 
-/** The best DONE job by the objective, or null. */
+/** The best DONE job by the objective (finite values only), or null. */
 export function bestJob(jobs, objective) {
   let best = null, bestKey = Infinity;
   for (const job of jobs) {

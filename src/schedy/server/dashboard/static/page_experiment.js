@@ -12,18 +12,69 @@ import {figure} from "./plotkit.js";
 import {badge, counts} from "./page_list.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
+/** Results whose name reads like a cost are minimised by default (as the service guesses). */
+const COST = /loss|err|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty/i;
+
+/** The directions the experiment declares, by result: the search's objective (PBT's
+ * qualityResultName, a model-based search's resultName) and the early-stopping policy's. */
+export function declaredDirections(experiment) {
+  const out = new Map();
+  if (!experiment) return out;
+  const add = (name, direction) => {
+    if (typeof name === "string" && (direction === "min" || direction === "max") && !out.has(name)) out.set(name, direction);
+  };
+  for (const params of Object.values(experiment.scheduler || {})) {
+    if (params && typeof params === "object") {
+      add(params.qualityResultName, params.objective);
+      add(params.resultName, params.objective);
+    }
+  }
+  for (const policy of Object.values(experiment.earlyStopping || {})) {
+    if (policy && typeof policy === "object") add(policy.resultName, policy.objective);
+  }
+  return out;
+}
 
 export class ExperimentPage {
-  constructor(root, name, ms) {
+  constructor(root, name, ms, params) {
     this.root = root;
     this.name = name;
+    this.params = params || new URLSearchParams();
     this.data = new ExperimentData(name);
     this.objective = null;
-    this.statuses = new Set(STATUSES);
+    const shown = this.params.get("status");
+    this.statuses = new Set(shown === null ? STATUSES : shown.split(",").filter((s) => STATUSES.includes(s)));
     this.figs = null;
     this.drawn = "";
-    this.table = new VirtualTable({onOpen: (job) => this.open(job.id)});
+    const sort = this.params.get("sort");
+    this.table = new VirtualTable({
+      onOpen: (job) => this.open(job.id), onChange: () => this.saveState(),
+      sort: sort ? {key: sort, dir: this.params.get("dir") === "desc" ? -1 : 1} : null,
+    });
+    this.restoreRow = Number(this.params.get("row")) || 0;
     this.poller = new Poller(() => this.refresh(), ms, (e) => this.failed(e));
+  }
+
+  /** The page's state in its URL (replaced, not pushed: Back leaves the page, and returns to it as it was). */
+  saveState(now = false) {
+    if (this.restoreRow || this.stopped) return;  // not until the saved scroll is restored
+    clearTimeout(this.saveTimer);
+    if (now) this.writeState(); else this.saveTimer = setTimeout(() => this.writeState(), 150);
+  }
+
+  writeState() {
+    {
+      const p = new URLSearchParams();
+      if (this.table.sort.key) { p.set("sort", this.table.sort.key); p.set("dir", this.table.sort.dir > 0 ? "asc" : "desc"); }
+      if (this.statuses.size !== STATUSES.length) p.set("status", STATUSES.filter((s) => this.statuses.has(s)).join(","));
+      if (this.objective && this.objectiveChosen) { p.set("objective", this.objective.name); p.set("direction", this.objective.direction); }
+      const row = this.table.firstRow();
+      if (row) p.set("row", String(row));
+      const query = p.toString();
+      const hash = `#/e/${seg(this.name)}${query ? "?" + query : ""}`;
+      // The window's scroll goes in the history entry's state: Back puts the page where it was.
+      if (document.body.dataset.page === "experiment") window.history.replaceState({y: Math.round(window.scrollY)}, "", hash);
+    }
   }
 
   start() {
@@ -41,12 +92,24 @@ export class ExperimentPage {
         h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown),
         this.table.el),
       h("footer", {}, this.live));
+    const saved = window.history.state;
+    this.restoreY = saved && typeof saved.y === "number" ? saved.y : 0;
+    this.onWindowScroll = () => this.saveState();
+    window.addEventListener("scroll", this.onWindowScroll, {passive: true});
     this.poller.start();
   }
 
-  stop() { this.poller.stop(); }
+  stop() {
+    this.poller.stop();
+    clearTimeout(this.saveTimer);
+    window.removeEventListener("scroll", this.onWindowScroll);
+    this.stopped = true;
+  }
 
-  open(id) { location.hash = `#/e/${seg(this.name)}/j/${seg(id)}`; }
+  open(id) {
+    this.saveState(true);
+    location.hash = `#/e/${seg(this.name)}/j/${seg(id)}`;
+  }
 
   failed(error) {
     if (error instanceof HttpError && error.status === 404) {
@@ -78,20 +141,55 @@ export class ExperimentPage {
     }
   }
 
-  chooseObjective() {
-    const saved = localStorage.getItem(`schedy.objective.${this.name}`);
-    const keys = this.data.keys();
-    if (saved) {
-      const parsed = JSON.parse(saved);
-      if (keys.res.has(parsed.name)) return parsed;
-    }
-    return this.data.defaultObjective;
+  /** The direction of a result: declared by the experiment, else the one chosen for it in this
+   * browser, else guessed from its name (a cost is minimised). */
+  directionFor(name) {
+    const declared = declaredDirections(this.data.experiment).get(name);
+    if (declared) return {direction: declared, declared: true};
+    const remembered = localStorage.getItem(`schedy.direction.${this.name}.${name}`);
+    if (remembered === "min" || remembered === "max") return {direction: remembered, declared: false};
+    const fallback = this.data.defaultObjective;
+    if (fallback && fallback.name === name) return {direction: fallback.direction, declared: !!fallback.declared};
+    return {direction: COST.test(name) ? "min" : "max", declared: false};
   }
 
-  setObjective(objective) {
-    localStorage.setItem(`schedy.objective.${this.name}`, JSON.stringify(objective));
-    this.objective = objective;
+  chooseObjective() {
+    const keys = this.data.keys();
+    const fromUrl = this.params.get("objective");
+    let name = null, direction = null;
+    if (fromUrl && keys.res.has(fromUrl)) {
+      name = fromUrl;
+      const d = this.params.get("direction");
+      if (d === "min" || d === "max") direction = d;
+      this.objectiveChosen = true;
+    } else {
+      const saved = localStorage.getItem(`schedy.objective.${this.name}`);
+      const parsed = saved ? JSON.parse(saved) : null;
+      if (parsed && keys.res.has(parsed.name)) name = parsed.name;
+      else if (this.data.defaultObjective) name = this.data.defaultObjective.name;
+    }
+    if (!name) return null;
+    const found = this.directionFor(name);
+    return {name, direction: direction || found.direction, declared: found.declared && (!direction || direction === found.direction)};
+  }
+
+  /** The objective's result changed: its direction follows it (declared, remembered or guessed). */
+  setObjectiveName(name) {
+    localStorage.setItem(`schedy.objective.${this.name}`, JSON.stringify({name}));
+    this.params.delete("objective");
+    this.params.delete("direction");
+    this.objectiveChosen = true;
     this.render();
+    this.saveState();
+  }
+
+  /** The direction changed: remembered for this result in this browser. */
+  setDirection(direction) {
+    localStorage.setItem(`schedy.direction.${this.name}.${this.objective.name}`, direction);
+    this.params.delete("direction");
+    this.objectiveChosen = true;
+    this.render();
+    this.saveState();
   }
 
   render() {
@@ -128,10 +226,10 @@ export class ExperimentPage {
     const numeric = [...keys.res].filter(([, info]) => info.numeric).map(([k]) => k);
     const objective = this.objective;
     const nameSelect = h("select", {name: "objective", "aria-label": "Objective",
-      onchange: () => this.setObjective({name: nameSelect.value, direction: dirSelect.value, declared: false})},
+      onchange: () => this.setObjectiveName(nameSelect.value)},
     numeric.map((k) => h("option", {value: k, selected: objective && objective.name === k}, k)));
     const dirSelect = h("select", {name: "direction", "aria-label": "Direction",
-      onchange: () => this.setObjective({name: nameSelect.value, direction: dirSelect.value, declared: false})},
+      onchange: () => this.setDirection(dirSelect.value)},
     ["min", "max"].map((d) => h("option", {value: d, selected: objective && objective.direction === d}, d === "min" ? "minimise" : "maximise")));
     const best = objective ? bestJob(this.data.jobs, objective) : null;
     fill(this.controls,
@@ -232,9 +330,14 @@ export class ExperimentPage {
         onclick: () => {
           if (this.statuses.has(s)) this.statuses.delete(s); else this.statuses.add(s);
           this.renderTable(this.data.keys(), true);
+          this.saveState();
         },
       }, `${s.toLowerCase()} ${jobCounts[s] || 0}`)),
-      h("button", {class: "link", onclick: () => { this.statuses = new Set(STATUSES); this.renderTable(this.data.keys(), true); }}, "all"));
+      h("button", {class: "link", onclick: () => {
+        this.statuses = new Set(STATUSES);
+        this.renderTable(this.data.keys(), true);
+        this.saveState();
+      }}, "all"));
     const statuses = this.statuses;
     this.table.setColumns(this.columns(keys));
     this.table.setRows(this.data.jobs);
@@ -242,5 +345,16 @@ export class ExperimentPage {
     this.table.draw();
     this.shown.textContent = `${this.table.view.length} of ${this.data.jobs.length} jobs shown`;
     this.shown.dataset.shown = String(this.table.view.length);
+    if (this.restoreRow) {
+      // The scroll of the URL (a shared view, or Back from a job), once the rows are there.
+      const row = this.restoreRow;
+      this.restoreRow = 0;
+      this.table.scrollToRow(row);
+    }
+    if (this.restoreY) {
+      const y = this.restoreY;
+      this.restoreY = 0;
+      window.scrollTo(0, y);
+    }
   }
 }

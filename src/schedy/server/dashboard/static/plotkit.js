@@ -91,10 +91,13 @@ export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
   }
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
+  const right = ctx.canvas.width / (ctx.getTransform().a || 1);
   for (const t of xTicks || ticks(x.domain).map((at) => ({at, label: num(at)}))) {
     const px = Math.round(x(t.at)) + 0.5;
     ctx.beginPath(); ctx.moveTo(px, frame.y0); ctx.lineTo(px, frame.y0 + 4); ctx.stroke();
-    ctx.fillText(String(t.label).slice(0, 14), px, frame.y0 + 6);
+    // A label never runs off the canvas: the last one ends at its right edge.
+    const text = String(t.label).slice(0, 14), half = ctx.measureText(text).width / 2;
+    ctx.fillText(text, Math.max(half + 1, Math.min(px, right - half - 1)), frame.y0 + 6);
   }
   ctx.strokeStyle = "#8c959f";
   ctx.beginPath(); ctx.moveTo(frame.x0, frame.y1); ctx.lineTo(frame.x0, frame.y0); ctx.lineTo(frame.x1, frame.y0); ctx.stroke();
@@ -165,15 +168,19 @@ export function dots(ctx, frame, layers, size) {
   ctx.restore();
 }
 
-/** Tooltips and clicks on the nearest drawn point: points carry px, py and a label. */
+/** Tooltips and clicks on the nearest drawn point: points carry px, py and a label; or a plot
+ * sets fig.nearest(mx, my) → {job, label} (e.g. the nearest curve) and fig.highlight(hit, ctx)
+ * to draw the hovered item on an overlay canvas. */
 export function interactive(fig, onClick) {
   if (fig.interactive) return;
   fig.interactive = true;
-  const tip = h("div", {class: "plot-tip", hidden: true});
-  fig.append(tip);
+  const tip = h("div", {class: "plot-tip", hidden: true, role: "status"});
+  const overlay = h("canvas", {class: "plot-overlay", "aria-hidden": "true"});
+  fig.append(tip, overlay);
   const nearest = (event) => {
     const rect = fig.canvas.getBoundingClientRect();
     const mx = event.clientX - rect.left, my = event.clientY - rect.top;
+    if (fig.nearest) return {best: fig.nearest(mx, my), mx, my};
     let best = null, bestD = 64;
     for (const p of fig.hits || []) {
       const d = (p.px - mx) ** 2 + (p.py - my) ** 2;
@@ -181,17 +188,33 @@ export function interactive(fig, onClick) {
     }
     return {best, mx, my};
   };
+  const clearOverlay = () => { overlay.hidden = true; fig.hovered = null; delete fig.dataset.hovered; };
   fig.canvas.addEventListener("mousemove", (event) => {
     const {best, mx, my} = nearest(event);
     tip.hidden = !best;
     if (best) {
       tip.textContent = best.label;
-      tip.style.left = `${mx + 14}px`;
-      tip.style.top = `${my + 24}px`;
+      const left = fig.canvas.offsetLeft + mx + 14;
+      tip.style.left = `${Math.min(left, Math.max(0, fig.clientWidth - tip.offsetWidth - 4))}px`;
+      tip.style.top = `${fig.canvas.offsetTop + my + 16}px`;
+      fig.dataset.hovered = best.job || "";
     }
+    if (best && fig.highlight) {
+      overlay.hidden = false;
+      const ratio = window.devicePixelRatio || 1;
+      overlay.width = fig.canvas.width;
+      overlay.height = fig.canvas.height;
+      overlay.style.width = fig.canvas.style.width;
+      overlay.style.height = fig.canvas.style.height;
+      overlay.style.left = `${fig.canvas.offsetLeft}px`;
+      overlay.style.top = `${fig.canvas.offsetTop}px`;
+      const octx = overlay.getContext("2d");
+      octx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      fig.highlight(best, octx);
+    } else if (!best) clearOverlay();
     fig.canvas.style.cursor = best && best.job ? "pointer" : "default";
   });
-  fig.canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  fig.canvas.addEventListener("mouseleave", () => { tip.hidden = true; clearOverlay(); });
   fig.canvas.addEventListener("click", (event) => {
     const {best} = nearest(event);
     if (best && best.job) onClick(best.job);

@@ -2,8 +2,9 @@
 // hyperparameter, learning curves. Each draws on a canvas and exposes its points (plotkit.js).
 
 import {objectiveOf, rankKey} from "./model.js";
-import {asNumber, num, show} from "./format.js";
+import {asNumber, num, plural, show, short} from "./format.js";
 import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, interactive, rgb, scale} from "./plotkit.js";
+import {axisFor, jitter} from "./axis.js";
 
 /** At most this many lines are drawn in parallel coordinates (the best BEST_LINES of them,
  * then an even sample of the rest: past a few thousand lines more only blur the picture,
@@ -54,8 +55,12 @@ function markNonFinite(ctx, px, py) {
   ctx.stroke();
 }
 
+function nonFiniteText(count) {
+  return count ? `${plural(count, "non-finite value")} (NaN, ±Infinity) drawn as ✕ on the top edge.` : "";
+}
+
 function nonFiniteNote(fig, count) {
-  fig.note.textContent = count ? `${count} non-finite value${count > 1 ? "s" : ""} (NaN, ±Infinity) drawn as ✕ on the top edge.` : "";
+  fig.note.textContent = nonFiniteText(count);
 }
 
 /** Objective per finished job, in finishing order, and the best-so-far line. */
@@ -102,25 +107,6 @@ export function history(fig, data, objective, open) {
   interactive(fig, open);
 }
 
-/** A position in [0, 1] for every value of one hyperparameter: numbers on a linear axis (a
- * logarithmic one when they are positive and span over two decades), others as categories. */
-function axisFor(name, info, values) {
-  if (info.numeric) {
-    let lo = Infinity, hi = -Infinity;
-    for (const v of values) if (finite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    if (lo === Infinity) { lo = 0; hi = 1; }
-    const log = lo > 0 && hi / lo > 100;
-    const f = log ? Math.log10 : (v) => v;
-    const a = f(lo), span = f(hi) - a || 1;
-    const pos = (v) => (typeof v === "number" ? 0.03 + 0.94 * (f(v) - a) / span : NaN);
-    const at = (t) => (log ? Math.pow(10, a + ((t - 0.03) / 0.94) * span) : a + ((t - 0.03) / 0.94) * span);
-    return {name, numeric: true, log, pos, at, lo, hi};
-  }
-  const cats = [...new Set(values.map((v) => JSON.stringify(v ?? null)))].sort();
-  const index = new Map(cats.map((c, i) => [c, i]));
-  return {name, numeric: false, cats, pos: (v) => (index.get(JSON.stringify(v ?? null)) + 0.5) / cats.length};
-}
-
 /** One line per finished job across every hyperparameter and the objective. */
 export function parallel(fig, data, objective, hpKeys, open) {
   const all = scored(data, objective).filter((r) => finite(r.value));
@@ -134,8 +120,9 @@ export function parallel(fig, data, objective, hpKeys, open) {
     rows = all.filter((_, i) => keep[i]);
   }
   const names = [...hpKeys.keys()];
-  const axesList = names.map((k) => axisFor(k, hpKeys.get(k), rows.map((r) => r.job.hp[k])));
-  const goal = axisFor(objective.name, {numeric: true}, rows.map((r) => r.value));
+  const space = data.space ? data.space() : new Map();
+  const axesList = names.map((k) => axisFor(k, hpKeys.get(k), rows.map((r) => r.job.hp[k]), space.get(k)));
+  const goal = axisFor(objective.name, {numeric: true}, rows.map((r) => r.value), {kind: "linear"});
   axesList.push({...goal, objective: true});
   const {ctx, width, frame} = context(fig, 280);
   frame.x0 = 40; frame.x1 = width - 40;
@@ -153,7 +140,7 @@ export function parallel(fig, data, objective, hpKeys, open) {
     for (const {job, value} of buckets[b]) {
       let pen = false;
       axesList.forEach((axis, i) => {
-        const t = axis.pos(axis.objective ? value : job.hp[axis.name]);
+        const t = axis.pos(axis.objective ? value : job.hp[axis.name]) + jitter(job, axis);
         if (!finite(t)) { pen = false; return; }
         if (pen) ctx.lineTo(xs[i], py(t)); else ctx.moveTo(xs[i], py(t));
         pen = true;
@@ -161,26 +148,34 @@ export function parallel(fig, data, objective, hpKeys, open) {
     }
     ctx.stroke();
   }
-  ctx.fillStyle = "#24292f";
-  ctx.textAlign = "center";
   axesList.forEach((axis, i) => {
     ctx.strokeStyle = "#57606a";
+    ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(xs[i], frame.y0); ctx.lineTo(xs[i], frame.y1); ctx.stroke();
+    ctx.fillStyle = "#24292f";
+    ctx.textAlign = "center";
     ctx.textBaseline = "top";
     ctx.fillText(axis.name.slice(0, 18) + (axis.log ? " (log)" : ""), xs[i], frame.y0 + 8);
-    ctx.textBaseline = "bottom";
-    const top = axis.numeric ? num(axis.hi) : axis.cats[axis.cats.length - 1];
-    const bottom = axis.numeric ? num(axis.lo) : axis.cats[0];
-    ctx.fillText(String(top).slice(0, 14), xs[i], frame.y1 - 1);
-    ctx.textBaseline = "top";
-    ctx.fillText(String(bottom).slice(0, 14), xs[i], frame.y0 + 22);
+    // Tick labels beside the axis, on a light backing so lines do not hide them.
+    ctx.textAlign = i === axesList.length - 1 ? "right" : "left";
+    ctx.textBaseline = "middle";
+    const dx = i === axesList.length - 1 ? -4 : 4;
+    for (const {t, label} of axis.ticks) {
+      const text = String(label).slice(0, 12), y = py(t);
+      ctx.fillStyle = "rgba(255,255,255,0.8)";
+      ctx.fillRect(xs[i] + (dx < 0 ? dx - ctx.measureText(text).width : dx) - 1, y - 6, ctx.measureText(text).width + 2, 12);
+      ctx.fillStyle = "#57606a";
+      ctx.fillText(text, xs[i] + dx, y);
+      ctx.beginPath(); ctx.moveTo(xs[i] - 3, y); ctx.lineTo(xs[i] + 3, y); ctx.stroke();
+    }
   });
   fig.note.textContent = rows.length < all.length
     ? `${rows.length} of ${all.length} jobs drawn: the best ${BEST_LINES} and an even sample of the rest by rank.` : "";
   fig.hits = [];
   const drawn = rows.length <= POINTS_IN_DOM
     ? rows.map(({job, value}) => ({job: job.id, values: [...names.map((k) => job.hp[k] ?? null), value]})) : [];
-  expose(fig, drawn, {axes: axesList.map((a) => a.name)}, rows.length);
+  expose(fig, drawn, {axes: axesList.map((a) => a.name),
+    scales: axesList.map((a) => (a.numeric ? (a.log ? "log" : "linear") : "category"))}, rows.length);
   interactive(fig, open);
 }
 
@@ -188,12 +183,11 @@ export function parallel(fig, data, objective, hpKeys, open) {
 export function scatter(fig, data, objective, name, info, open) {
   const rows = scored(data, objective).filter((r) => r.job.hp[name] !== undefined);
   const {ctx, frame} = context(fig, 220);
-  const axis = axisFor(name, info, rows.map((r) => r.job.hp[name]));
+  const declared = data.space ? data.space().get(name) : undefined;
+  const axis = axisFor(name, info, rows.map((r) => r.job.hp[name]), declared);
   const x = scale([0, 1], [frame.x0, frame.x1]);
   const y = scale(extent(rows.map((r) => r.value)), [frame.y0, frame.y1]);
-  const xTicks = axis.numeric
-    ? [0.03, 0.265, 0.5, 0.735, 0.97].map((t) => ({at: t, label: num(axis.at(t))}))
-    : axis.cats.slice(0, 12).map((c, i) => ({at: (i + 0.5) / axis.cats.length, label: c}));
+  const xTicks = axis.ticks.map(({t, label}) => ({at: t, label}));
   axes(ctx, frame, x, y, {xLabel: axis.log ? `${name} (log scale)` : name, yLabel: objective.name, xTicks});
   const tone = shade(rows.map((r) => r.value), objective.direction);
   const hits = [], points = [];
@@ -204,8 +198,7 @@ export function scatter(fig, data, objective, name, info, open) {
   for (const {job, value} of rows) {
     const v = job.hp[name];
     // Categories spread a little sideways, the same way on every refresh.
-    const jitter = axis.numeric ? 0 : (((job.pk * 2654435761) % 1000) / 1000 - 0.5) * 0.5 / axis.cats.length;
-    const px = x(axis.pos(v) + jitter);
+    const px = x(axis.pos(v) + jitter(job, axis));
     if (keep) points.push({job: job.id, x: v, y: wire(value)});
     if (!finite(value)) { nonFinite++; markNonFinite(ctx, px, frame.y1 + 4); continue; }
     const py = y(value);
@@ -215,44 +208,152 @@ export function scatter(fig, data, objective, name, info, open) {
   dots(ctx, frame, buckets.map((xy, b) => ({xy, rgb: rgb((b + 0.5) / BUCKETS), alpha: 0.7})), size);
   nonFiniteNote(fig, nonFinite);
   fig.hits = hits;
-  expose(fig, points, {hyperparameter: name}, rows.length);
+  expose(fig, points, {hyperparameter: name, scale: axis.numeric ? (axis.log ? "log" : "linear") : "category",
+    ticks: axis.ticks.map((t) => t.label)}, rows.length);
   interactive(fig, open);
 }
 
-/** One line per job for a result that is a list of numbers (e.g. loss per epoch). */
-export function curves(fig, data, objective, key, open) {
-  let rows = data.jobs.filter((j) => Array.isArray(j.res[key]) && j.res[key].length);
+/** Colour of a curve still running (or queued): not on the objective's scale, which it has
+ * no value on yet, and dashed. */
+export const RUNNING_STROKE = "rgb(9,105,218)";
+/** Where a PRUNED job stopped: a square in the pruned colour at its last value. */
+export const PRUNED_MARK = "rgb(154,103,0)";
+
+/** Series of a result that is a list of numbers: step i + 1 for the i-th value. */
+export function listSeries(data, key) {
+  const out = [];
+  for (const job of data.jobs) {
+    const list = job.res[key];
+    if (!Array.isArray(list) || !list.length) continue;
+    out.push({job, steps: list.map((_, i) => i + 1), values: list.map((v) => asNumber(v) ?? NaN)});
+  }
+  return out;
+}
+
+/**
+ * One line per job (e.g. loss per epoch). `series`: [{job, steps, values}] (values NaN where not
+ * finite), from a list-valued result (listSeries) or from the jobs' reports (reports.js).
+ * Finite stretches are drawn in the job's colour; a non-finite value is a ✕ on the top edge and
+ * breaks the line; a value alone between breaks is a dot. RUNNING curves are dashed in their own
+ * colour; a PRUNED job's curve ends in a square. Hovering names the nearest curve, however many.
+ */
+export function curves(fig, data, objective, key, open, {series, xLabel} = {}) {
+  let rows = series || listSeries(data, key);
   const total = rows.length;
+  const live = (s) => s.job.status === "RUNNING" || s.job.status === "QUEUED";
   if (rows.length > MAX_CURVES) {
-    const keyOf = (j) => (objective ? rankKey(objectiveOf(j, objective), objective.direction) : -j.pk);
-    rows = rows.sort((a, b) => keyOf(a) - keyOf(b)).slice(0, MAX_CURVES);
+    // Running jobs first (they are what one watches), then the best by the objective.
+    const keyOf = (s) => (live(s) ? -Infinity : objective ? rankKey(objectiveOf(s.job, objective), objective.direction) : -s.job.pk);
+    const keys = new Map(rows.map((s) => [s, keyOf(s)]));
+    const cmp = (a, b) => { const ka = keys.get(a), kb = keys.get(b); return ka < kb ? -1 : ka > kb ? 1 : a.job.pk - b.job.pk; };
+    rows = rows.slice().sort(cmp).slice(0, MAX_CURVES);
   }
-  const series = rows.map((j) => ({job: j, values: j.res[key].map((v) => asNumber(v) ?? NaN)}));
-  const longest = Math.max(1, ...series.map((s) => s.values.length));
-  const {ctx, frame} = context(fig);
-  const x = scale([1, Math.max(2, longest)], [frame.x0, frame.x1]);
-  const y = scale(extent(series.flatMap((s) => s.values)), [frame.y0, frame.y1]);
-  axes(ctx, frame, x, y, {xLabel: "step (position in the list)", yLabel: key});
-  const tone = objective ? shade(rows.map((j) => objectiveOf(j, objective)), objective.direction) : () => 0.4;
-  const hits = [];
-  let nonFinite = 0;
-  for (const {job, values} of series) {
-    ctx.strokeStyle = color(tone(objective ? objectiveOf(job, objective) : 0), series.length > 100 ? 0.35 : 0.8);
-    ctx.lineWidth = 1.2;
+  const {ctx, frame, width} = context(fig);
+  let longest = 1, first = Infinity;
+  for (const s of rows) for (const st of s.steps) { if (st > longest) longest = st; if (st < first) first = st; }
+  if (first === Infinity) first = 1;
+  const x = scale([Math.min(first, longest - 1), Math.max(first + 1, longest)], [frame.x0, frame.x1]);
+  const y = scale(extent(rows.flatMap((s) => s.values)), [frame.y0, frame.y1]);
+  axes(ctx, frame, x, y, {xLabel: xLabel || "step (position in the list)", yLabel: key});
+  const scores = rows.filter((s) => !live(s)).map((s) => (objective ? objectiveOf(s.job, objective) : undefined));
+  const tone = objective ? shade(scores, objective.direction) : () => 0.4;
+  const alpha = rows.length > 100 ? 0.45 : 0.85;
+  let nonFinite = 0, segments = 0, pruned = 0, running = 0;
+  const drawn = [];
+  const bad = [];
+  const dot = (px, py) => { ctx.moveTo(px + 1.6, py); ctx.arc(px, py, 1.6, 0, 2 * Math.PI); };
+  // Worst first, so the best end on top; running ones last.
+  const order = rows.map((s) => ({s, t: live(s) ? -1 : tone(objective ? objectiveOf(s.job, objective) : 0)}))
+    .sort((a, b) => (a.t === -1) - (b.t === -1) || b.t - a.t);
+  for (const {s, t} of order) {
+    const isLive = t === -1;
+    const stroke = isLive ? RUNNING_STROKE : color(t, alpha);
+    if (isLive) running++;
+    ctx.strokeStyle = stroke;
+    ctx.fillStyle = stroke;
+    ctx.lineWidth = isLive ? 1.6 : 1.2;
+    ctx.setLineDash(isLive ? [5, 3] : []);
+    const pts = new Float32Array(s.values.length * 2);
     ctx.beginPath();
-    let pen = false;
-    values.forEach((v, i) => {
-      if (!finite(v)) { nonFinite++; pen = false; markNonFinite(ctx, x(i + 1), frame.y1 + 4); return; }
-      const px = x(i + 1), py = y(v);
-      if (pen) ctx.lineTo(px, py); else ctx.moveTo(px, py);
-      pen = true;
-      if (series.length <= 200) hits.push({px, py, job: job.id, label: `${job.id}: ${key}[${i}] = ${num(v)}`});
-    });
+    const n = s.values.length;
+    let last = -1;
+    for (let i = 0; i < n; i++) {
+      const v = s.values[i], px = x(s.steps[i]);
+      if (!finite(v)) { nonFinite++; bad.push(px); pts[2 * i] = px; pts[2 * i + 1] = NaN; continue; }
+      const py = y(v);
+      pts[2 * i] = px; pts[2 * i + 1] = py;
+      const prev = i > 0 && finite(s.values[i - 1]), next = i + 1 < n && finite(s.values[i + 1]);
+      if (prev) { ctx.lineTo(px, py); segments++; } else if (next) ctx.moveTo(px, py);
+      last = i;
+    }
     ctx.stroke();
+    // Values alone between non-finite ones have no segment: a dot shows them.
+    ctx.setLineDash([]);
+    ctx.beginPath();
+    let lone = false;
+    for (let i = 0; i < n; i++) {
+      if (!finite(s.values[i]) || (i > 0 && finite(s.values[i - 1])) || (i + 1 < n && finite(s.values[i + 1]))) continue;
+      dot(pts[2 * i], pts[2 * i + 1]);
+      lone = true;
+    }
+    if (lone) ctx.fill();
+    if (s.job.status === "PRUNED" && last >= 0) {
+      pruned++;
+      ctx.fillStyle = PRUNED_MARK;
+      ctx.fillRect(pts[2 * last] - 3, pts[2 * last + 1] - 3, 6, 6);
+    }
+    drawn.push({s, pts, stroke});
   }
-  fig.note.textContent = (total > rows.length ? `The ${rows.length} best of ${total} jobs drawn. ` : "")
-    + (nonFinite ? `${nonFinite} non-finite values drawn as ✕ on the top edge.` : "");
-  fig.hits = hits;
-  expose(fig, series.map(({job, values}) => ({job: job.id, values: values.map(wire)})), {result: key});
+  ctx.setLineDash([]);
+  // The ✕ marks last: drawing them never restarts a curve's path or changes its colour.
+  for (const px of bad) markNonFinite(ctx, px, frame.y1 + 4);
+  const notes = [];
+  if (total > rows.length) notes.push(`The ${rows.length} curves shown of ${total}: running jobs, then the best.`);
+  if (running) notes.push(`Dashed blue: ${plural(running, "running job")}.`);
+  if (pruned) notes.push(`■ where ${plural(pruned, "pruned job")} stopped.`);
+  if (nonFinite) notes.push(nonFiniteText(nonFinite));
+  fig.note.textContent = notes.join(" ");
+  fig.hits = null;
+  // Hover and click: the curve nearest the pointer (distance to its segments), however many there are.
+  fig.nearest = (mx, my) => {
+    let best = null, bestD = 64;
+    for (const d of drawn) {
+      const p = d.pts;
+      for (let i = 0; i + 1 < p.length; i += 2) {
+        const ax = p[i], ay = p[i + 1];
+        if (!finite(ay)) continue;
+        let dd = (ax - mx) ** 2 + (ay - my) ** 2;
+        const bx = p[i + 2], by = p[i + 3];
+        if (i + 3 < p.length && finite(by)) {
+          const vx = bx - ax, vy = by - ay, len = vx * vx + vy * vy;
+          const u = len ? Math.max(0, Math.min(1, ((mx - ax) * vx + (my - ay) * vy) / len)) : 0;
+          dd = (ax + u * vx - mx) ** 2 + (ay + u * vy - my) ** 2;
+        }
+        if (dd < bestD) { bestD = dd; best = {d, i: i / 2}; }
+      }
+    }
+    if (!best) return null;
+    const {s} = best.d;
+    const v = s.values[best.i];
+    return {job: s.job.id, label: `${s.job.id} (${s.job.status.toLowerCase()}): ${key} at step ${s.steps[best.i]} = ${short(v)}`,
+      highlight: best.d};
+  };
+  fig.highlight = (hit, hctx) => {
+    const p = hit.highlight.pts;
+    hctx.strokeStyle = "#24292f";
+    hctx.lineWidth = 3;
+    hctx.beginPath();
+    let pen = false;
+    for (let i = 0; i < p.length; i += 2) {
+      if (!finite(p[i + 1])) { pen = false; continue; }
+      if (pen) hctx.lineTo(p[i], p[i + 1]); else hctx.moveTo(p[i], p[i + 1]);
+      pen = true;
+    }
+    hctx.stroke();
+  };
+  fig.project = (step, value) => [x(step), y(value)];
+  const colours = new Map(drawn.map((d) => [d.s, d.stroke]));
+  expose(fig, rows.map((s) => ({job: s.job.id, status: s.job.status, steps: s.steps, values: s.values.map(wire), color: colours.get(s)})),
+    {result: key, segments: String(segments), pruned: String(pruned), running: String(running), width: String(width)});
   interactive(fig, open);
 }

@@ -10,20 +10,58 @@ const OVERSCAN = 10;
  * Sorting puts NaN and missing values last in both directions.
  */
 export class VirtualTable {
-  constructor({onOpen}) {
+  /** onOpen(job): a row was opened (click, Enter); onChange(): the sort or the scroll changed. */
+  constructor({onOpen, onChange, sort}) {
     this.onOpen = onOpen;
+    this.onChange = onChange || (() => null);
     this.columns = [];
     this.rows = [];
     this.filter = null;      // job → bool
-    this.sort = {key: null, dir: 1};
+    this.sort = sort && sort.key ? {key: sort.key, dir: sort.dir < 0 ? -1 : 1} : {key: null, dir: 1};
     this.view = [];
     this.dirty = true;
     this.head = h("thead");
     this.body = h("tbody");
     this.table = h("table", {class: "jobs"}, this.head, this.body);
-    this.scroller = h("div", {class: "table-scroll", tabindex: 0}, this.table);
-    this.scroller.addEventListener("scroll", () => this.draw());
+    this.scroller = h("div", {class: "table-scroll"}, this.table);
+    this.scroller.addEventListener("scroll", () => { this.draw(); this.onChange(); });
+    // Keyboard: Tab reaches the headers (Enter or Space sorts) and the rows; in the rows, Enter
+    // opens the job, the arrows, Page Up/Down, Home and End move (scrolling the rows in view).
+    this.body.addEventListener("keydown", (event) => this.key(event));
     this.el = this.scroller;
+  }
+
+  /** Index (in the view) of the first row shown. */
+  firstRow() { return Math.floor(this.scroller.scrollTop / ROW_HEIGHT); }
+
+  scrollToRow(index) { this.scroller.scrollTop = Math.max(0, index) * ROW_HEIGHT; this.draw(); }
+
+  key(event) {
+    const row = event.target.closest && event.target.closest("tr[data-index]");
+    if (!row) return;
+    const index = Number(row.dataset.index);
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      this.onOpen(this.view[index]);
+      return;
+    }
+    const page = Math.max(1, Math.floor(this.scroller.clientHeight / ROW_HEIGHT) - 1);
+    const moves = {ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -Infinity, End: Infinity};
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    this.focusRow(Math.max(0, Math.min(this.view.length - 1, index + moves[event.key])));
+  }
+
+  /** Focus the row at `index` of the view, scrolling it into view (it may not be rendered yet). */
+  focusRow(index) {
+    const top = index * ROW_HEIGHT, head = this.head.offsetHeight || ROW_HEIGHT;
+    if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
+    else if (top + ROW_HEIGHT > this.scroller.scrollTop + this.scroller.clientHeight - head) {
+      this.scroller.scrollTop = top + ROW_HEIGHT - this.scroller.clientHeight + head;
+    }
+    this.draw();
+    const el = this.body.querySelector(`tr[data-index="${index}"]`);
+    if (el) el.focus({preventScroll: true});
   }
 
   setColumns(columns) {
@@ -50,6 +88,9 @@ export class VirtualTable {
     this.drawHead();
     this.scroller.scrollTop = 0;
     this.draw();
+    this.onChange();
+    const button = this.head.querySelector(`th[data-key="${CSS.escape(key)}"] button`);
+    if (button) button.focus();
   }
 
   drawHead() {
@@ -57,11 +98,11 @@ export class VirtualTable {
       const active = this.sort.key === c.key;
       return h("th", {
         class: (c.numeric ? "num " : "") + (active ? "sorted" : ""),
-        title: c.title || `Sort by ${c.label}`,
+        scope: "col",
         "aria-sort": active ? (this.sort.dir > 0 ? "ascending" : "descending") : "none",
         dataset: {key: c.key},
-        onclick: () => this.sortBy(c.key),
-      }, c.label, active ? (this.sort.dir > 0 ? " ▲" : " ▼") : "");
+      }, h("button", {class: "sort", type: "button", title: `${c.title || c.label}: sort`,
+        onclick: () => this.sortBy(c.key)}, c.label, active ? (this.sort.dir > 0 ? " ▲" : " ▼") : ""));
     })));
   }
 
@@ -100,13 +141,21 @@ export class VirtualTable {
     for (let i = first; i < last; i++) {
       const job = this.view[i];
       rows.push(h("tr", {
-        class: `status-${job.status}`, dataset: {job: job.id, index: i},
-        onclick: () => this.onOpen(job),
+        class: `status-${job.status}`, dataset: {job: job.id, index: i}, tabindex: i === Math.min(last - 1, Math.max(first, this.firstRow())) ? 0 : -1,
+        "aria-rowindex": i + 2, onclick: () => this.onOpen(job),
       }, this.columns.map((c) => {
         const text = c.text(job);
         return h("td", {class: c.numeric ? "num" : null, title: text.length > 24 ? text : null}, text);
       })));
     }
+    // The focused row keeps its focus across a redraw (a poll, a scroll by the arrows).
+    const focused = document.activeElement && this.body.contains(document.activeElement)
+      ? document.activeElement.dataset.index : null;
     fill(this.body, top, rows, bottom);
+    this.table.setAttribute("aria-rowcount", String(this.view.length + 1));
+    if (focused !== null) {
+      const el = this.body.querySelector(`tr[data-index="${focused}"]`);
+      if (el) { el.tabIndex = 0; el.focus({preventScroll: true}); }
+    }
   }
 }

@@ -1,0 +1,69 @@
+// One hyperparameter's (or the objective's) axis: a position in [0, 1] for every value, and ticks.
+
+import {label, short} from "./format.js";
+import {ticks} from "./plotkit.js";
+
+const finite = Number.isFinite;
+const PAD = 0.03;  // the ends of an axis stay this far from the frame
+
+/**
+ * axisFor("lr", {numeric}, values, declared) → {name, numeric, log, pos(v), at(t), ticks: [{t, label}], cats?}
+ * `declared` is the entry of declaredSpace (space.js) for the hyperparameter, if the search declares it.
+ */
+export function axisFor(name, info, values, declared) {
+  if (declared && declared.kind === "category") return categories(name, declared.values, values);
+  if (info.numeric || (declared && declared.kind !== "category")) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) if (typeof v === "number" && finite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    if (declared && finite(declared.low) && finite(declared.high)) {
+      lo = Math.min(lo, declared.low);
+      hi = Math.max(hi, declared.high);
+    }
+    if (lo === Infinity) { lo = 0; hi = 1; }
+    const log = declared ? declared.kind === "log" && lo > 0 : lo > 0 && hi / lo > 100;
+    return numeric(name, lo, hi, log);
+  }
+  return categories(name, null, values);
+}
+
+function numeric(name, lo, hi, log) {
+  const f = log ? Math.log10 : (v) => v;
+  const a = f(lo), span = f(hi) - a || 1;
+  const pos = (v) => (typeof v === "number" ? PAD + (1 - 2 * PAD) * (f(v) - a) / span : NaN);
+  const at = (t) => { const u = a + ((t - PAD) / (1 - 2 * PAD)) * span; return log ? Math.pow(10, u) : u; };
+  let marks;
+  if (log) {
+    marks = [];
+    for (let e = Math.ceil(a - 1e-9); e <= f(hi) + 1e-9; e++) marks.push(Math.pow(10, e));
+    if (marks.length < 2) marks = [lo, Math.sqrt(lo * hi), hi];
+  } else {
+    marks = lo === hi ? [lo] : ticks([lo, hi], 4);
+  }
+  return {name, numeric: true, log, pos, at, lo, hi, ticks: marks.map((v) => ({t: pos(v), label: short(v)}))};
+}
+
+function categories(name, declaredValues, values) {
+  const keyOf = (v) => JSON.stringify(v ?? null);
+  const order = [];
+  const seen = new Set();
+  for (const v of declaredValues || []) { const k = keyOf(v); if (!seen.has(k)) { seen.add(k); order.push(v); } }
+  const extra = [];
+  for (const v of values) { const k = keyOf(v); if (!seen.has(k)) { seen.add(k); extra.push(v ?? null); } }
+  // Undeclared values: numbers in numeric order, then the rest by their text.
+  extra.sort((p, q) => (typeof p === "number" && typeof q === "number" ? p - q
+    : typeof p === "number" ? -1 : typeof q === "number" ? 1 : keyOf(p) < keyOf(q) ? -1 : keyOf(p) > keyOf(q) ? 1 : 0));
+  const cats = [...order, ...extra];
+  const index = new Map(cats.map((c, i) => [keyOf(c), i]));
+  const pos = (v) => { const i = index.get(keyOf(v)); return i === undefined ? NaN : (i + 0.5) / cats.length; };
+  const every = Math.ceil(cats.length / 12);
+  return {
+    name, numeric: false, cats, pos, width: 1 / cats.length,
+    ticks: cats.map((c, i) => ({t: (i + 0.5) / cats.length, label: label(c)})).filter((_, i) => i % every === 0),
+  };
+}
+
+/** A small, stable sideways offset for a job on a category axis (the same on every refresh). */
+export function jitter(job, axis) {
+  if (axis.numeric) return 0;
+  return ((((job.pk * 2654435761) >>> 0) % 1000) / 1000 - 0.5) * 0.5 * axis.width;
+}

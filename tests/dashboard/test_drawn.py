@@ -1,0 +1,305 @@
+"""What the dashboard draws, read back from the browser's pixels (issue 15's defects 1–5, 9).
+
+Each test makes the data of the defect through the real API, opens the page in
+real headless Chromium and reads the canvas: the colour of a curve's
+segments, the ✕ at non-finite steps, the spacing of categories, the labels
+of the PBT schedule, the best value shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from statistics import mean
+from typing import Any
+
+import httpx
+import pytest
+
+from schedy.testing import Credentials, ServiceProcess
+from tests.dashboard import fill
+from tests.dashboard.browser import POLL, is_red, near, open_page, painted, pixels, points, rgb
+
+NAN, INF = math.nan, math.inf
+RUNNING_BLUE = (9, 105, 218)
+WORST_YELLOW = (253, 231, 37)
+PRUNED_MARK = (154, 103, 0)
+CONTINUE_EDGE = (66, 80, 102)
+
+
+@dataclass
+class Site:
+    """A service with one user and the experiments of this module."""
+
+    process: ServiceProcess
+    user: Credentials
+    api: httpx.Client
+    jobs: dict[str, dict[str, Any]]  # name → job, for the curves experiment
+
+    def url(self, fragment: str = "") -> str:
+        return f"{self.process.url}?poll={POLL}{fragment}"
+
+
+def add(
+    api: httpx.Client, experiment: str, status: str, hyperparameters: dict[str, Any], results: dict[str, Any]
+) -> dict[str, Any]:
+    body = {"status": status, "hyperparameters": hyperparameters, "results": results}
+    answer = api.post(fill.exp_path(experiment) + "jobs/", content=json.dumps(body))
+    assert answer.status_code == 201, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    process = ServiceProcess.start(tmp_path_factory.mktemp("drawn"))
+    user = process.new_user("carol@example.com")
+    api = fill.client(user)
+    fill.put(api, fill.exp_path("curves"), {"scheduler": {"Manual": None}})
+    jobs = {
+        "tail-nan": add(api, "curves", "DONE", {"x": 1}, {"loss": 1.7, "curve": [2.2, 2.1, 1.9, NAN, NAN]}),
+        "head-nan": add(api, "curves", "DONE", {"x": 2}, {"loss": 1.2, "curve": [1.6, NAN, 1.5, 1.3, 1.2]}),
+        "worst": add(api, "curves", "DONE", {"x": 3}, {"loss": 3.0, "curve": [3.0, 3.0, 3.0, 3.0, 3.0]}),
+        "running": add(api, "curves", "RUNNING", {"x": 4}, {"curve": [2.6, 2.5, 2.45]}),
+        "pruned": add(api, "curves", "PRUNED", {"x": 5}, {"loss": 2.8, "curve": [2.9, 2.8]}),
+    }
+    yield Site(process, user, api, jobs)
+    api.close()
+    process.stop()
+
+
+@pytest.fixture
+def page(chromium: Any, site: Site) -> Iterator[Any]:
+    opened = open_page(chromium, site.url(), site.user)
+    yield opened
+    assert opened.errors == []
+    opened.context.close()
+
+
+def ready(page: Any, site: Site, fragment: str) -> None:
+    page.goto(site.url(fragment))
+    page.wait_for_selector("body[data-ready=true] table.jobs tbody tr[data-job]")
+
+
+def project(page: Any, selector: str, *args: Any) -> tuple[float, float]:
+    x, y = page.eval_on_selector(selector, "(fig, args) => fig.project(...args)", list(args))
+    return float(x), float(y)
+
+
+def along(page: Any, selector: str, a: tuple[float, float], b: tuple[float, float], steps: int = 9) -> list[list[int]]:
+    """Pixels painted along the segment from data point ``a`` to ``b`` (ends left out)."""
+    (x0, y0), (x1, y1) = project(page, selector, *a), project(page, selector, *b)
+    found: list[list[int]] = []
+    for k in range(1, steps + 1):
+        t = k / (steps + 1)
+        found += painted(page, selector, x0 + t * (x1 - x0), y0 + t * (y1 - y0), radius=1.0)
+    return found
+
+
+def mostly(found: list[list[int]], colour: tuple[int, int, int]) -> bool:
+    """Whether nine in ten of the pixels have about that colour."""
+    return sum(near(p, colour) for p in found) >= 0.9 * len(found)
+
+
+# --- learning curves: NaN, running, pruned ----------------------------------------------------
+
+
+def test_curves_with_nan_are_drawn_in_their_colour_with_a_cross_only_at_the_nan_steps(site, page):
+    ready(page, site, "#/e/curves")
+    fig = 'figure[data-plot="curves"]'
+    drawn = {c["job"]: c for c in points(page, fig)}
+    ids = {name: job["id"] for name, job in site.jobs.items()}
+    assert drawn[ids["tail-nan"]]["values"] == [2.2, 2.1, 1.9, "NaN", "NaN"]
+    # Finite neighbours only: tail-nan 2, head-nan 2, worst 4, running 2, pruned 1.
+    assert page.get_attribute(fig, "data-segments") == "11"
+
+    tail = rgb(drawn[ids["tail-nan"]]["color"])
+    on_tail = along(page, fig, (1, 2.2), (2, 2.1)) + along(page, fig, (2, 2.1), (3, 1.9))
+    # (A few pixels blend with a grid line the segment crosses.)
+    assert on_tail, "the curve ending in NaN is drawn"
+    assert mostly(on_tail, tail), "in its colour"
+
+    head = rgb(drawn[ids["head-nan"]]["color"])
+    lone = painted(page, fig, *project(page, fig, 1, 1.6), radius=1.0)
+    assert lone, "step 1 before a NaN is drawn (a dot)"
+    assert any(near(p, head) for p in lone)
+    after = along(page, fig, (3, 1.5), (4, 1.3)) + along(page, fig, (4, 1.3), (5, 1.2))
+    assert after
+    assert mostly(after, head)
+    assert not any(is_red(p) for p in after)
+
+    # A ✕ on the top edge at each NaN step, and nowhere else up there.
+    for step in (2, 4, 5):
+        x = project(page, fig, step, 0)[0]
+        marks = [p for p in pixels(page, fig, (x - 4, 12, x + 4, 20)) if p[3] > 60]
+        assert any(is_red(p) for p in marks), step
+    x3 = project(page, fig, 3, 0)[0]
+    assert not any(is_red(p) for p in pixels(page, fig, (x3 - 3, 12, x3 + 3, 20)) if p[3] > 60)
+    assert "3 non-finite values" in page.inner_text(f"{fig} .plot-note")
+
+
+def test_running_curves_are_dashed_blue_not_the_worst_colour_and_pruned_ones_end_in_a_square(site, page):
+    ready(page, site, "#/e/curves")
+    fig = 'figure[data-plot="curves"]'
+    drawn = {c["job"]: c for c in points(page, fig)}
+    running, worst, _pruned = (site.jobs[k]["id"] for k in ("running", "worst", "pruned"))
+    assert rgb(drawn[worst]["color"]) == pytest.approx(WORST_YELLOW, abs=40)
+    assert rgb(drawn[running]["color"]) == RUNNING_BLUE
+    on_running = along(page, fig, (1, 2.6), (2, 2.5), steps=20)
+    assert on_running
+    assert mostly(on_running, RUNNING_BLUE)
+    assert not any(near(p, WORST_YELLOW) for p in on_running)
+    assert len(on_running) < 20 * 9 * 0.9, "dashed: gaps along the line"
+    square = painted(page, fig, *project(page, fig, 2, 2.8), radius=2.0)
+    assert square
+    assert all(near(p, PRUNED_MARK, 30) for p in square)
+    note = page.inner_text(f"{fig} .plot-note")
+    assert "1 running job" in note
+    assert "1 pruned job" in note
+
+
+def test_one_curve_among_three_hundred_is_named_and_highlighted_on_hover(chromium, site):
+    api = site.api
+    fill.put(api, fill.exp_path("many-curves"), {"scheduler": {"Manual": None}})
+    for i in range(300):
+        v = 1 + i / 300
+        add(api, "many-curves", "DONE", {"i": i}, {"loss": v, "curve": [v, v * 0.9, v * 0.8, v * 0.7]})
+    target = add(api, "many-curves", "DONE", {"i": 300}, {"loss": 3.5, "curve": [5, 4.5, 4, 3.5]})
+    page = open_page(chromium, site.url(), site.user)
+    ready(page, site, "#/e/many-curves")
+    fig = 'figure[data-plot="curves"]'
+    assert page.get_attribute(fig, "data-count") == "301"
+    x, y = project(page, fig, 2.5, 4.25)
+    box = page.locator(f"{fig} canvas[role=img]").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.wait_for_selector(f'{fig}[data-hovered="{target["id"]}"]')
+    assert target["id"] in page.inner_text(f"{fig} .plot-tip")
+    highlighted = painted(page, fig, x, y, radius=1.5, canvas="canvas.plot-overlay")
+    assert highlighted
+    assert all(near(p, (36, 41, 47), 30) for p in highlighted)
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector(f'h1:has-text("Job {target["id"]}")')
+    assert page.errors == []
+    page.context.close()
+
+
+# --- axes follow the declared space -----------------------------------------------------------
+
+SPACE = {
+    "lr": {"loguniform": {"low": 1e-4, "high": 0.1}},
+    "dropout": {"uniform": {"low": 0, "high": 0.6}},
+    "batch": {"choice": {"values": [32, 64, 128, 256]}},
+    "opt": {"choice": {"values": ["sgd", "adam"]}},
+}
+
+
+def test_axes_follow_the_declared_distributions_and_choices_are_evenly_spaced_categories(site, page):
+    api = site.api
+    fill.put(api, fill.exp_path("axes"), {"scheduler": {"RandomSearch": SPACE}})
+    for i in range(48):
+        hps = {"lr": 10 ** (-4 + 3 * (i % 7) / 6), "dropout": [0.001, 0.3, 0.6][i % 3],
+               "batch": [32, 64, 128, 256][i % 4], "opt": ["sgd", "adam"][i % 2]}
+        add(api, "axes", "DONE", hps, {"loss": 1 + (i % 5) / 10})
+    ready(page, site, "#/e/axes")
+    scales = json.loads(page.get_attribute('figure[data-plot="parallel"]', "data-scales"))
+    assert scales == ["log", "linear", "category", "category", "linear"]
+
+    def scatter(name: str) -> str:
+        return f'figure[data-plot="scatter"][data-hyperparameter="{name}"]'
+
+    assert page.get_attribute(scatter("dropout"), "data-scale") == "linear"  # samples span 3 decades
+    assert page.get_attribute(scatter("lr"), "data-scale") == "log"
+    assert json.loads(page.get_attribute(scatter("batch"), "data-ticks")) == ["32", "64", "128", "256"]
+    assert json.loads(page.get_attribute(scatter("opt"), "data-ticks")) == ["sgd", "adam"]  # not quoted
+
+    def columns(name: str) -> dict[str, float]:
+        hits = page.eval_on_selector(scatter(name), "fig => fig.hits.map((h) => [h.px, h.label])")
+        by: dict[str, list[float]] = {}
+        for px, label in hits:
+            value = label.split(f"{name}=")[1].split(",")[0]
+            by.setdefault(value, []).append(px)
+        return {v: mean(xs) for v, xs in by.items()}
+
+    dropout = columns("dropout")
+    assert (dropout["0.3"] - dropout["0.001"]) / (dropout["0.6"] - dropout["0.001"]) == pytest.approx(0.5, abs=0.01)
+    batch = columns("batch")
+    gaps = [batch[b] - batch[a] for a, b in (("32", "64"), ("64", "128"), ("128", "256"))]
+    assert max(gaps) - min(gaps) < 4, gaps  # evenly spaced, not 32 units to 128
+    spread = page.eval_on_selector(scatter("batch"), "fig => fig.hits.map((h) => h.px)")
+    assert len({round(x) for x in spread}) > 8, "jittered within each category"
+    # Every hit target is painted on the canvas.
+    for name in SPACE:
+        unpainted = page.eval_on_selector(scatter(name), """fig => {
+            const ctx = fig.canvas.getContext("2d"), ratio = fig.canvas.width / fig.canvas.clientWidth;
+            return fig.hits.filter((p) =>
+                ctx.getImageData(Math.round(p.px * ratio), Math.round(p.py * ratio), 1, 1).data[3] === 0).length;
+        }""")
+        assert unpainted == 0, name
+
+
+# --- PBT: schedule labels and ticks, lineage edges --------------------------------------------
+
+
+def test_pbt_schedule_labels_fit_with_generation_ticks_and_lineage_edges_stand_out(site, page):
+    jobs = {j["id"]: j for j in fill.pbt(site.api, "pbt", members=5, generations=7)}
+    ready(page, site, "#/e/pbt")
+    schedule = 'figure[data-plot="schedule"]'
+    path = [p["job"] for p in points(page, schedule)]
+    generations = sorted({jobs[j]["generation"] for j in path} | {jobs[path[-1]]["generation"]})
+    assert json.loads(page.get_attribute(schedule, "data-ticks")) == [str(g) for g in range(1, generations[-1] + 1)]
+    labels = json.loads(page.get_attribute(schedule, "data-labels"))
+    assert labels
+    assert all(len(label) <= 7 for label in labels)
+    height = page.eval_on_selector(schedule, "fig => fig.canvas.clientHeight")
+    left_edge = [p for p in pixels(page, schedule, (0, 0, 3, height)) if p[3] > 30]
+    assert left_edge == [], "no label runs off the left edge"
+
+    lineage = 'figure[data-plot="lineage"]'
+    best_path = set(json.loads(page.get_attribute(lineage, "data-best-path")))
+    nodes = points(page, lineage)
+    byid = {n["job"]: n for n in nodes}
+    continued = [n for n in nodes if n["parent"] and byid[n["parent"]]["member"] == n["member"]
+                 and not {n["job"], n["parent"]} <= best_path]
+    assert continued
+    dark = 0
+    for n in continued:
+        a = project(page, lineage, byid[n["parent"]]["generation"] + 0.5, n["member"])
+        dark += any(near(p, CONTINUE_EDGE, 35) for p in painted(page, lineage, *a, radius=1.0))
+    assert dark >= 0.8 * len(continued)
+
+
+# --- the objective: direction follows the result; the best is finite --------------------------
+
+
+def test_the_direction_follows_the_result_and_the_best_is_never_non_finite(site, page):
+    api = site.api
+    fill.put(api, fill.exp_path("objective"), {"scheduler": {"Manual": None}})
+    rows = [(0.5, 0.7), (-INF, 0.1), (NAN, 0.2), (0.3, INF), (0.9, 0.95), (0.4, NAN)]
+    for i, (loss, accuracy) in enumerate(rows):
+        add(api, "objective", "DONE", {"i": i}, {"loss": loss, "accuracy": accuracy})
+    ready(page, site, "#/e/objective")
+
+    def shown() -> tuple[str, str, str]:
+        return (page.input_value("select[name=objective]"), page.input_value("select[name=direction]"),
+                page.inner_text(".objective-bar .best strong"))
+
+    assert shown() == ("loss", "min", "0.3")
+    page.select_option("select[name=objective]", "accuracy")
+    page.wait_for_function("() => document.querySelector('select[name=objective]').value === 'accuracy'")
+    assert shown() == ("accuracy", "max", "0.95")
+    page.select_option("select[name=direction]", "min")
+    page.wait_for_function("() => document.querySelector('.objective-bar .best strong').textContent === '0.1'")
+    page.select_option("select[name=objective]", "loss")
+    page.wait_for_function("() => document.querySelector('select[name=objective]').value === 'loss'")
+    assert shown() == ("loss", "min", "0.3")
+    page.select_option("select[name=objective]", "accuracy")
+    page.wait_for_function("() => document.querySelector('select[name=objective]').value === 'accuracy'")
+    assert shown() == ("accuracy", "min", "0.1")  # the choice made for accuracy is remembered
+    history = 'figure[data-plot="history"]'
+    assert float(page.get_attribute(history, "data-best")) == 0.1
+    # The list (the service's reading) never shows a non-finite best either.
+    page.goto(site.url("#/"))
+    page.wait_for_selector('tr[data-experiment="objective"] .best a')
+    assert float(page.get_attribute('tr[data-experiment="objective"] .best a', "data-value")) == 0.3
