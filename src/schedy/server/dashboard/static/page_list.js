@@ -27,9 +27,9 @@ export class ExperimentsPage {
     document.title = "Experiments · Schedy";
     fill(this.root,
       h("h1", {}, "Experiments"),
-      h("table", {class: "experiments"},
+      h("div", {class: "wide-table"}, h("table", {class: "experiments"},
         h("thead", {}, h("tr", {}, ["Experiment", "Status", "Scheduler", "Jobs", "Best result", "Last activity"].map((t) => h("th", {}, t)))),
-        this.body),
+        this.body)),
       this.status);
     this.poller.start();
   }
