@@ -155,7 +155,9 @@ def test_a_phone_screen_never_scrolls_sideways(chromium, site, fragment, screens
     page.wait_for_selector("body[data-ready=true]" if fragment != "#/" else "table.experiments tr[data-experiment]")
     page.wait_for_timeout(200)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
-    canvases = page.evaluate("() => [...document.querySelectorAll('figure.plot canvas')].map((c) => c.getBoundingClientRect().right)")
+    canvases = page.evaluate(
+        "() => [...document.querySelectorAll('figure.plot canvas')].map((c) => c.getBoundingClientRect().right)"
+    )
     assert all(right <= 390 for right in canvases)
     if fragment == "#/e/search":
         screenshots.mkdir(parents=True, exist_ok=True)
