@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import traceback as _traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,26 @@ if TYPE_CHECKING:
 __all__ = ["Job"]
 
 logger = logging.getLogger("schedy")
+
+#: What a crashed job sends about its exception (the service accepts more; see
+#: schedy.server.service.attempts): the message's start and the traceback's end.
+_ERROR_MESSAGE_CHARS = 4_000
+_ERROR_TRACEBACK_CHARS = 8_000
+
+
+def _error_of(
+    exc_type: type[BaseException], exc_value: BaseException | None, tb: TracebackType | None
+) -> dict[str, str]:
+    """The exception as the service keeps it: ``{"type", "message", "traceback"}``, cut to size."""
+    module = exc_type.__module__
+    name = exc_type.__qualname__ if module in ("builtins", "__main__") else f"{module}.{exc_type.__qualname__}"
+    message = "" if exc_value is None else str(exc_value)
+    if len(message) > _ERROR_MESSAGE_CHARS:
+        message = message[: _ERROR_MESSAGE_CHARS - 1] + "…"
+    text = "".join(_traceback.format_exception(exc_type, exc_value, tb))
+    if len(text) > _ERROR_TRACEBACK_CHARS:
+        text = "…" + text[-(_ERROR_TRACEBACK_CHARS - 1) :]
+    return {"type": name[:200], "message": message, "traceback": text}
 
 #: [ext] keys the service manages → attribute names; times become datetimes.
 _MANAGED = {
@@ -492,7 +513,9 @@ class Job:
         :class:`schedy.errors.JobPruned` (which is then swallowed, so a
         worker loop goes on), CRASHED if it raised anything else, DONE
         otherwise — unless the block set another status itself (e.g.
-        ``job.status = Job.PRUNED``), which is kept. Any other exception is
+        ``job.status = Job.PRUNED``), which is kept. A CRASHED job also
+        sends the exception's type, message and the end of its traceback,
+        which the dashboard shows with the attempt. Any other exception is
         never swallowed; if pushing the job fails while one propagates, the
         failure is logged and the block's exception wins.
         """
@@ -509,20 +532,31 @@ class Job:
         try:
             try:
                 self.put(safe=True)
+                if self.status == Job.CRASHED and exc_type is not None:
+                    self._send_error(_error_of(exc_type, exc_value, traceback))
             except (TypeError, ValueError) as unsendable:
                 # A result the client cannot encode (a tensor, a circular list): end the job CRASHED now,
                 # with the results that can be sent, rather than leave it RUNNING until its lease lapses.
                 self._crash_with_sendable_results()
+                message = f"{unsendable} Job {self.job_id} was marked CRASHED without the results that cannot be sent."
                 if exc_type is None:
-                    raise TypeError(
-                        f"{unsendable} Job {self.job_id} was marked CRASHED without the results that cannot be sent."
-                    ) from unsendable
+                    error = TypeError(message)
+                    self._send_error(_error_of(TypeError, error, None))
+                    raise error from unsendable
+                self._send_error(_error_of(exc_type, exc_value, traceback))
                 logger.error("Job %s: %s; marked CRASHED.", self.job_id, unsendable)
         except SchedyError:
             if exc_type is None:
                 raise
             logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _send_error(self, error: dict[str, str]) -> None:
+        """Tell the service why the (CRASHED) job crashed; a service without the endpoint is left alone."""
+        path = self._path() + "error/"
+        response = self._db()._transport.request("PUT", path, error, expect=(204, 404, 405, 409))
+        if response.status == 204 and response.headers.get("ETag"):
+            self.etag = response.headers["ETag"]
 
     def _crash_with_sendable_results(self) -> None:
         """Mark the job CRASHED keeping only the results (and hyperparameters) that can be encoded."""

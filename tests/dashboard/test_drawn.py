@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+import schedy
 from schedy.testing import Credentials, ServiceProcess
 from tests.dashboard import fill
 from tests.dashboard.browser import POLL, is_red, near, open_page, painted, pixels, points, rgb
@@ -303,3 +304,41 @@ def test_the_direction_follows_the_result_and_the_best_is_never_non_finite(site,
     page.goto(site.url("#/"))
     page.wait_for_selector('tr[data-experiment="objective"] .best a')
     assert float(page.get_attribute('tr[data-experiment="objective"] .best a', "data-value")) == 0.3
+
+
+# --- a crash: its error and every attempt -----------------------------------------------------
+
+
+def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, screenshots):
+    with schedy.SchedyDB(config_override=site.user.client_config) as db:
+        exp = schedy.ManualSearch("crashing")
+        db.add_experiment(exp)
+        exp.add_job(hyperparameters={"lr": 0.1})
+
+        def train(job: schedy.Job) -> None:
+            job.results["partial"] = 0.5
+            raise ValueError("the loss exploded at epoch 3")
+
+        with pytest.raises(ValueError, match="exploded"), exp.next_job() as job:
+            train(job)
+    page.goto(site.url(f"#/e/crashing/j/{job.job_id}"))
+    page.wait_for_selector("body[data-ready=true] section.crash")
+    assert page.inner_text("section.crash .error-type") == "ValueError"
+    assert page.inner_text("section.crash .error-message") == "the loss exploded at epoch 3"
+    page.click("section.crash summary")
+    assert "in train" in page.inner_text("section.crash pre.traceback")
+    assert page.inner_text('table.run tr[data-key="end reason"] td') == "raised"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshots / "crash.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 700})
+    page.click("[data-action=requeue]")
+    page.wait_for_selector('table.attempts tr[data-attempt="2"]')
+    rows = page.locator("table.attempts tbody tr")
+    assert rows.count() == 2
+    first = rows.nth(0).locator("td").all_inner_texts()
+    assert first[0] == "1"
+    assert first[2] == "CRASHED"
+    assert first[3] == "raised"
+    assert first[7] == "ValueError: the loss exploded at epoch 3"
+    assert rows.nth(1).locator("td").all_inner_texts()[2] == "QUEUED"
+    assert page.locator("section.crash").count() == 0
+    assert page.locator('table.results tr[data-key="partial"]').count() == 0  # the new attempt starts afresh

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from schedy.server.api import (
     artifacts_routes,
+    attempts_routes,
     auth_routes,
     docs,
     experiments_routes,
@@ -141,6 +142,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.include_router(jobs_routes.router)
     app.include_router(reports_routes.router)
     app.include_router(artifacts_routes.router)
+    app.include_router(attempts_routes.router)
     app.include_router(tokens_routes.router)
     dashboard.install(app)
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from schedy.server.dashboard import columns, objective
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from schedy.server.store import Store
+from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store import stats as store_stats
@@ -226,7 +227,11 @@ class Dashboard:
                 self._bases[experiment_id] = base
 
     def job(self, user_id: int, name: str, job_id: str) -> str:
-        """One job's JSON (non-finite numbers as strings) with ``etag``, ``children`` and ``parentJob``."""
+        """One job's JSON (non-finite numbers as strings) with ``etag``, ``children``, ``parentJob`` and more.
+
+        ``error`` is what its current attempt raised (if its worker sent it),
+        ``attempts`` the outcomes of its earlier attempts, oldest first.
+        """
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, name)
             row = store_jobs.get(conn, exp.id, job_id)
@@ -234,16 +239,26 @@ class Dashboard:
                 raise NotFound(f"Job '{job_id}' does not exist in experiment '{name}'.")
             kids = store_stats.children(conn, exp.id, job_id)
             parent = None if row.parent is None else store_jobs.get(conn, exp.id, row.parent)
-        extra = {
+            error = store_attempts.error_of(conn, row.pk)
+            earlier = store_attempts.of_job(conn, row.pk)
+        head = {
             "etag": etag(row.pk, row.version),
             "children": [_brief(k) for k in kids],
             "parentJob": None if parent is None else _brief(parent),
         }
+        tail = ',"error":' + (error or "null") + ',"attempts":[' + ",".join(_attempt(a) for a in earlier) + "]"
         body = columns.browser_json(render_job(row, name))
-        return body[:-1] + "," + dumps(extra)[1:]
+        return body[:-1] + "," + dumps(head)[1:-1] + tail + "}"
 
     def requeue(self, user_id: int, name: str, job_id: str, if_match: str | None) -> JobRow:
-        """Put a CRASHED job back in the queue, hyperparameters and results kept.
+        """Start the next attempt of a CRASHED job: back in the queue, ``attempt + 1``.
+
+        The crashed attempt's outcome (status, end reason, worker, times,
+        results, error) is kept in the job's attempts. The new attempt keeps
+        the hyperparameters and starts from the results a retry starts from:
+        its parent's for a PBT job (the checkpoint it continues), none
+        otherwise, so the crashed attempt's partial results are not mistaken
+        for the new one's.
 
         Raises:
             NotFound: no such job.  Conflict: the job is not CRASHED.
@@ -259,10 +274,9 @@ class Dashboard:
                 raise PreconditionFailed(f"Job '{job_id}' changed since you read it; reload the page.")
             if row.status != store_jobs.CRASHED:
                 raise Conflict(f"Only a CRASHED job can be re-queued; job '{job_id}' is {row.status}.")
-            hps, results = row.hyperparameters, row.results
-            new = store_jobs.replace(
-                conn, exp.id, job_id, store_jobs.QUEUED, hps, results, expected=(row.pk, row.version)
-            )
+            store_attempts.record(conn, row, store_attempts.error_of(conn, row.pk))
+            parent = None if row.parent is None else store_jobs.get(conn, exp.id, row.parent)
+            new = store_attempts.restart(conn, row, "{}" if parent is None else str(parent.results))
             assert new is not None  # noqa: S101 - same transaction, row just read
             return new
 
@@ -290,6 +304,21 @@ def fingerprint_all(rows: list[ExperimentRow], stats: Mapping[int, Mapping[str, 
 def _etags(header: str) -> set[str]:
     return {part.strip() for part in header.split(",")}
 
+
+def _attempt(a: store_attempts.AttemptRow) -> str:
+    """An earlier attempt's JSON (its results and error are stored JSON texts, spliced in)."""
+    head = dumps(
+        {
+            "attempt": a.attempt,
+            "job": a.job_id,
+            "status": a.status,
+            "endReason": a.end_reason,
+            "worker": a.worker,
+            "startedAt": iso(a.started_at),
+            "finishedAt": iso(a.finished_at),
+        }
+    )
+    return head[:-1] + ',"results":' + columns.browser_json(a.results) + ',"error":' + (a.error or "null") + "}"
 
 
 def _brief(row: Any) -> dict[str, Any]:

@@ -8,7 +8,8 @@ sets ``maxRetries`` and the job has attempts left, a new QUEUED job with the
 same hyperparameters, results and lineage and ``attempt + 1`` is added, and
 the queue hands it out before asking the scheduler for new work. The retry
 starts with the artifacts of the attempt it retries (their bytes shared), so
-it can resume from that attempt's last checkpoint.
+it can resume from that attempt's last checkpoint, and with the outcomes of
+the attempts before it (:mod:`schedy.server.store.attempts`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import Connection
 
 from schedy.server.store import Store, leases
 from schedy.server.store import artifacts as store_artifacts
+from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store.ids import new_job_id
@@ -86,6 +88,9 @@ class Leases:
                     lapsed_job = store_jobs.get(conn, row.experiment_id, row.job_id)
                     if retried is not None and lapsed_job is not None:
                         store_artifacts.copy(conn, lapsed_job.pk, retried.pk)
+                        # And the outcomes of the attempts before it, this one included.
+                        store_attempts.copy(conn, lapsed_job.pk, retried.pk)
+                        store_attempts.record(conn, lapsed_job, None, into=retried.pk)
                 event = {
                     "kind": "lease-expired",
                     "job": row.job_id,

@@ -119,6 +119,8 @@ jobs = Table(
     # Set once the early-stopping policy decided the job should stop: every
     # later report of the job is answered "stop" with this sentence.
     Column("stop_reason", Text, nullable=True),
+    # What the worker said when the job crashed: {"type", "message", "traceback"} (JSON text).
+    Column("error", Text, nullable=True),
     UniqueConstraint("experiment_id", "job_id"),
     # The queue index: a claim walks (experiment, QUEUED) in (priority, pk)
     # order. With (experiment, status, pk) and ORDER BY pk, PostgreSQL's
@@ -156,6 +158,26 @@ reports = Table(
     Index("ix_reports_job", "job_pk", "pk"),
     Index("ix_reports_experiment", "experiment_id", "pk"),
     Index("ix_reports_recent", "experiment_id", "created_at"),
+)
+
+# The outcome of each earlier attempt of a job: kept when a CRASHED job is
+# re-queued (the job starts its next attempt) and copied to the job a lease
+# sweep adds to retry a lapsed one (``job_id`` says which job ran it).
+job_attempts = Table(
+    "job_attempts",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("job_pk", BigId, ForeignKey("jobs.pk", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("job_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("end_reason", String(32), nullable=True),
+    Column("worker", String(200), nullable=True),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("results", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_job_attempts_job", "job_pk", "attempt"),
 )
 
 # Files attached to jobs (checkpoints, models): the bytes live in a blob

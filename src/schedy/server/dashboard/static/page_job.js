@@ -17,6 +17,39 @@ function table(cls, object) {
     h("tr", {dataset: {key: k}}, h("th", {}, k), h("td", {}, h("code", {}, showFull(v)))))));
 }
 
+/** What a crashed attempt raised: type and message, and the end of its traceback (folded). */
+function errorBox(error, endReason) {
+  if (!error) {
+    const why = endReason === "lease-expired" ? "its worker stopped sending heartbeats (the lease expired)"
+      : "its worker sent no error (an older client, or the job was marked CRASHED by hand)";
+    return h("section", {class: "crash"}, h("h2", {}, "Crashed"), h("p", {class: "muted"}, `No error text: ${why}.`));
+  }
+  return h("section", {class: "crash", role: "alert"}, h("h2", {}, "Crashed"),
+    h("p", {class: "error-line"}, h("strong", {class: "error-type"}, error.type), ": ",
+      h("span", {class: "error-message"}, error.message)),
+    error.traceback ? h("details", {}, h("summary", {}, "Traceback (its last frames)"),
+      h("pre", {class: "traceback"}, error.traceback)) : null);
+}
+
+/** Every attempt of the job, earlier ones first: outcome, worker, times, error. */
+function attemptsSection(page, job) {
+  const rows = [...(job.attempts || []), {
+    attempt: job.attempt, job: job.id, status: job.status, endReason: job.endReason, worker: job.worker,
+    startedAt: job.startedAt, finishedAt: job.finishedAt, error: job.error, current: true,
+  }];
+  const cell = (a) => (a.error ? `${a.error.type}: ${a.error.message}` : "");
+  return h("section", {class: "attempts"}, h("h2", {}, "Attempts"),
+    h("div", {class: "wide-table"}, h("table", {class: "kv attempts"},
+      h("thead", {}, h("tr", {}, ["#", "job", "status", "end reason", "worker", "started", "finished", "error"]
+        .map((t) => h("th", {scope: "col"}, t)))),
+      h("tbody", {}, rows.map((a) => h("tr", {dataset: {attempt: a.attempt}, class: a.current ? "current" : null},
+        h("td", {}, String(a.attempt)),
+        h("td", {}, a.job === job.id ? a.job : h("a", {href: `#/e/${seg(page.experiment)}/j/${seg(a.job)}`}, a.job)),
+        h("td", {}, badge(a.status)), h("td", {}, a.endReason ?? ""), h("td", {}, a.worker ?? ""),
+        h("td", {}, dateTime(seconds(a.startedAt))), h("td", {}, dateTime(seconds(a.finishedAt))),
+        h("td", {class: "attempt-error", title: cell(a)}, cell(a))))))));
+}
+
 export class JobPage {
   constructor(root, experiment, id, ms) {
     this.root = root;
@@ -74,6 +107,7 @@ export class JobPage {
     fill(this.content,
       h("h1", {}, `Job ${job.id} `, badge(job.status)),
       h("div", {class: "actions"}, actions),
+      job.status === "CRASHED" ? errorBox(job.error, job.endReason) : null,
       h("div", {class: "columns"},
         h("section", {}, h("h2", {}, "Hyperparameters"), table("hyperparameters", job.hyperparameters)),
         h("section", {}, h("h2", {}, "Results"), table("results", job.results))),
@@ -85,6 +119,7 @@ export class JobPage {
           worker: job.worker ?? "", attempt: job.attempt, "end reason": job.endReason ?? "",
           "lease expires": dateTime(seconds(job.leaseExpiresAt)),
         })),
+        attemptsSection(this, job),
         h("section", {class: "lineage"}, h("h2", {}, "Lineage"),
           h("p", {}, "Member: ", job.member ?? "—", ", generation: ", job.generation ?? "—"),
           h("p", {class: "parent"}, "Parent: ", job.parentJob ? this.link(job.parentJob) : (job.parent ?? "none")),

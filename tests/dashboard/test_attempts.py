@@ -1,0 +1,153 @@
+"""Why a job crashed, and each of its attempts: the client sends the error, the service keeps it.
+
+On SQLite and PostgreSQL, through the real client and HTTP: a job whose code
+raised ends CRASHED with end reason ``raised`` and its exception's type,
+message and traceback tail; an unencodable result ends it CRASHED at once with
+that message; re-queueing keeps the crashed attempt's outcome and starts the
+next attempt (``attempt + 1``, without the crashed attempt's partial results);
+a retry after a lapsed lease carries the attempts before it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+import schedy
+from tests.dashboard import fill
+from tests.dashboard.test_api import API, cookie_login
+
+
+def train(job: schedy.Job) -> None:
+    job.results["partial"] = 0.5
+    raise ValueError("the loss exploded at epoch 3")
+
+
+@pytest.fixture
+def db(service: Any) -> Any:
+    with schedy.SchedyDB(config_override=service.client_config) as database:
+        yield database
+
+
+@pytest.fixture
+def api(service: Any) -> Any:
+    http = fill.client(service.user)
+    yield http
+    http.close()
+
+
+def detail(http: httpx.Client, experiment: str, job_id: str) -> dict[str, Any]:
+    answer = http.get(API + f"experiments/{experiment}/jobs/{job_id}/")
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def test_a_crash_keeps_its_error_and_requeueing_starts_a_new_attempt(service, db, api):
+    exp = schedy.ManualSearch("crashy")
+    db.add_experiment(exp)
+    exp.add_job(hyperparameters={"lr": 0.1})
+    with pytest.raises(ValueError, match="exploded"), exp.next_job() as job:
+        train(job)
+    stored = api.get(fill.exp_path("crashy") + f"jobs/{job.job_id}/").json()
+    assert (stored["status"], stored["endReason"], stored["attempt"]) == ("CRASHED", "raised", 1)
+    assert job.etag == api.get(fill.exp_path("crashy") + f"jobs/{job.job_id}/").headers["ETag"]
+
+    http, csrf = cookie_login(service)
+    seen = detail(http, "crashy", job.job_id)
+    assert seen["error"]["type"] == "ValueError"
+    assert seen["error"]["message"] == "the loss exploded at epoch 3"
+    assert "in train" in seen["error"]["traceback"]
+    assert seen["error"]["traceback"].rstrip().endswith("ValueError: the loss exploded at epoch 3")
+    assert seen["attempts"] == []
+
+    answer = http.post(API + f"experiments/crashy/jobs/{job.job_id}/requeue/", headers={"X-Schedy-CSRF": csrf})
+    assert answer.status_code == 200, answer.text
+    again = detail(http, "crashy", job.job_id)
+    assert (again["status"], again["attempt"], again["results"], again["error"]) == ("QUEUED", 2, {}, None)
+    [first] = again["attempts"]
+    assert (first["attempt"], first["status"], first["endReason"]) == (1, "CRASHED", "raised")
+    assert first["results"] == {"partial": 0.5}
+    assert first["error"]["type"] == "ValueError"
+    assert first["startedAt"] is not None
+
+    with exp.next_job() as second:
+        assert second.job_id == job.job_id
+        assert second.results == {}
+        second.results["loss"] = 0.1
+    done = detail(http, "crashy", job.job_id)
+    assert (done["status"], done["attempt"], done["endReason"], done["error"]) == ("DONE", 2, "reported", None)
+    assert [a["status"] for a in done["attempts"]] == ["CRASHED"]
+    http.close()
+
+
+def test_an_unencodable_result_ends_the_job_crashed_at_once_with_its_message(service, db):
+    exp = schedy.ManualSearch("tensor")
+    db.add_experiment(exp)
+    exp.add_job(hyperparameters={"lr": 0.1})
+    job = exp.next_job()
+    with pytest.raises(TypeError, match="cannot be sent"), job:
+        job.results.update(loss=0.2, weights=object())
+    http, _ = cookie_login(service)
+    seen = detail(http, "tensor", job.job_id)
+    assert (seen["status"], seen["endReason"], seen["results"]) == ("CRASHED", "raised", {"loss": 0.2})
+    assert seen["error"]["type"] == "TypeError"
+    assert "cannot be sent" in seen["error"]["message"]
+    assert f"Job {job.job_id} was marked CRASHED" in seen["error"]["message"]
+    http.close()
+
+
+def test_the_error_endpoint_refuses_what_it_cannot_keep(service, api):
+    jobs = fill.random_search(api, "errors", 8)
+    crashed = next(j for j in jobs if j["status"] == "CRASHED")
+    done = next(j for j in jobs if j["status"] == "DONE")
+    path = fill.exp_path("errors") + "jobs/{}/error/"
+    error = {"type": "RuntimeError", "message": "CUDA out of memory", "traceback": "Traceback…"}
+    assert api.put(path.format(done["id"]), json=error).status_code == 409
+    assert api.put(path.format("nope"), json=error).status_code == 404
+    bad_bodies = [{"type": "X"}, {"type": 1, "message": "m"}, {**error, "extra": 1}, {"type": " ", "message": "m"},
+                  {**error, "message": "m" * 10_001}, [error]]
+    for bad in bad_bodies:
+        answer = api.put(path.format(crashed["id"]), content=json.dumps(bad), headers={"Content-Type": "text/json"})
+        assert answer.status_code == 422, bad
+        assert "." in answer.json()["detail"]
+    answer = api.put(path.format(crashed["id"]), json=error)
+    assert answer.status_code == 204
+    read = api.get(fill.exp_path("errors") + f"jobs/{crashed['id']}/")
+    assert read.headers["ETag"] == answer.headers["ETag"]
+    assert read.json()["endReason"] == "raised"
+    other = fill.client(service.new_user())
+    assert other.put(path.format(crashed["id"]), json=error).status_code == 404
+    other.close()
+
+
+def test_a_retry_after_a_lapsed_lease_carries_the_attempts_before_it(service, api):
+    fill.put(api, fill.exp_path("lapsing"), {"scheduler": {"Manual": None}, "maxRetries": 2})
+    api.post(fill.exp_path("lapsing") + "jobs/", json={"hyperparameters": {"lr": 0.1}})
+    first = api.post(fill.exp_path("lapsing") + "nextjob/", json={"heartbeat": 0.2, "worker": "w1"}).json()
+
+    def retry_of(job_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            claimed = api.post(fill.exp_path("lapsing") + "nextjob/", json={"heartbeat": 0.2, "worker": "w2"})
+            if claimed.status_code == 200:
+                assert claimed.json()["id"] != job_id
+                found: dict[str, Any] = claimed.json()
+                return found
+            time.sleep(0.3)
+        raise AssertionError("no retry")
+
+    second = retry_of(first["id"])
+    third = retry_of(second["id"])
+    http, _ = cookie_login(service)
+    seen = detail(http, "lapsing", third["id"])
+    assert seen["attempt"] == 3
+    assert [(a["attempt"], a["job"], a["status"], a["endReason"], a["worker"]) for a in seen["attempts"]] == [
+        (1, first["id"], "CRASHED", "lease-expired", "w1"),
+        (2, second["id"], "CRASHED", "lease-expired", "w2"),
+    ]
+    http.close()
