@@ -7,6 +7,18 @@ from typing import Any
 
 from schedy.errors import DefinitionError
 
+#: How many characters of a value an error message shows (sent values can be megabytes long).
+SHOWN_CHARACTERS = 60
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`SHOWN_CHARACTERS` with an ellipsis: a value quoted in an error message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's limit on digits (4300)
+        return "an integer of thousands of digits"
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
+
 
 def finite_number(value: Any, what: str) -> float:
     """Return ``value`` as a float, or raise if it is not a finite number.
@@ -15,10 +27,13 @@ def finite_number(value: Any, what: str) -> float:
     ``true`` where a bound was expected is always a mistake.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DefinitionError(f"{what} must be a number, got {value!r}.")
-    number = float(value)
+        raise DefinitionError(f"{what} must be a number, got {shown(value)}.")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past a float's range
+        number = math.inf
     if not math.isfinite(number):
-        raise DefinitionError(f"{what} must be a finite number, got {value!r}.")
+        raise DefinitionError(f"{what} must be a finite number (at most 1.8e308 in magnitude), got {shown(value)}.")
     return number
 
 
@@ -32,7 +47,7 @@ def finite_json(value: Any, what: str) -> Any:
     while stack:
         item = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
-            raise DefinitionError(f"{what} must hold finite numbers only, got {item!r}.")
+            raise DefinitionError(f"{what} must hold finite numbers only, got {shown(item)}.")
         if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, dict):
@@ -43,7 +58,7 @@ def finite_json(value: Any, what: str) -> Any:
 def single_key(obj: Any, what: str) -> tuple[str, Any]:
     """Return the only ``(key, value)`` of a one-key object like ``{"uniform": …}``."""
     if not isinstance(obj, dict) or len(obj) != 1:
-        raise DefinitionError(f"{what} must be an object with exactly one key, got {obj!r}.")
+        raise DefinitionError(f"{what} must be an object with exactly one key, got {shown(obj)}.")
     ((key, value),) = obj.items()
     return str(key), value
 
@@ -51,12 +66,12 @@ def single_key(obj: Any, what: str) -> tuple[str, Any]:
 def exact_keys(obj: Any, required: set[str], optional: set[str], what: str) -> dict[str, Any]:
     """Check that ``obj`` is an object with the required keys and no unknown ones."""
     if not isinstance(obj, dict):
-        raise DefinitionError(f"{what} must be an object, got {obj!r}.")
+        raise DefinitionError(f"{what} must be an object, got {shown(obj)}.")
     missing = sorted(required - obj.keys())
     if missing:
         raise DefinitionError(f"{what} is missing {', '.join(map(repr, missing))}.")
     unknown = sorted(obj.keys() - required - optional)
     if unknown:
         allowed = ", ".join(sorted(required | optional))
-        raise DefinitionError(f"{what} has unknown key(s) {', '.join(map(repr, unknown))}; allowed: {allowed}.")
+        raise DefinitionError(f"{what} has unknown key(s) {', '.join(map(shown, unknown))}; allowed: {allowed}.")
     return obj

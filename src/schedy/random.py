@@ -160,6 +160,8 @@ class Uniform(_Interval):
             if self.step <= 0:
                 raise DefinitionError(f"Distribution 'uniform' needs step > 0, got step={step!r}.")
             count = (self.high - self.low) / self.step
+            if count > 10**9:  # also an infinite count, which round() cannot take
+                raise DefinitionError("Distribution 'uniform' has more than 10**9 steps; use a larger step.")
             if abs(count - round(count)) > 1e-9 * max(1.0, count):
                 raise DefinitionError(
                     f"Distribution 'uniform' needs high - low to be a multiple of step, "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schedy._validate import shown
 from schedy.errors import DefinitionError
 from schedy.server.errors import BadRequest, Invalid
 from schedy.server.schedulers.base import Scheduler
@@ -47,6 +48,8 @@ _JOB_READ_ONLY = {
 }
 _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
+#: The longest ``maxRunTime``, seconds: a lease deadline past it would not fit a timestamp.
+MAX_RUN_TIME = 1e9
 EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime", "earlyStopping", "maxJobs"}
 
 
@@ -76,6 +79,10 @@ def parse_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise BadRequest(_TOO_DEEP) from None
+    except ValueError:  # Python's cap on integer digits (4300): no float or database integer holds one
+        raise BadRequest(
+            "The request body holds an integer of thousands of digits, more than any number here can hold."
+        ) from None
     # Both checks walk the value, so they run only when the text could fail them (a C-speed scan).
     if text.count("[") + text.count("{") > MAX_NESTING or _SURROGATE_ESCAPE.search(text):
         _check_text_and_depth(value)
@@ -160,13 +167,13 @@ def parse_job(body: bytes, *, default_status: str | None) -> JobInput:
     unknown = sorted(obj.keys() - {"status", "hyperparameters", "results"} - _JOB_READ_ONLY)
     if unknown:
         raise Invalid(
-            f"Unknown job field(s) {', '.join(map(repr, unknown))}; a job has status, hyperparameters and results."
+            f"Unknown job field(s) {', '.join(map(shown, unknown))}; a job has status, hyperparameters and results."
         )
     status = obj.get("status", default_status)
     if status is None:
         raise Invalid(f"The job needs a status, one of {', '.join(JOB_STATUSES)}.")
     if status not in JOB_STATUSES:
-        raise Invalid(f"Unknown job status {status!r}; use one of {', '.join(JOB_STATUSES)}.")
+        raise Invalid(f"Unknown job status {shown(status)}; use one of {', '.join(JOB_STATUSES)}.")
     hps = obj.get("hyperparameters")
     hps = {} if hps is None else _object(hps, "hyperparameters")
     _check_finite(hps, "hyperparameters")
@@ -187,21 +194,25 @@ class ExperimentInput:
 def _check_option(key: str, value: Any) -> Any:
     if key == "seed":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-            raise Invalid(f"Option 'seed' must be a non-negative integer, got {value!r}.")
+            raise Invalid(f"Option 'seed' must be a non-negative integer, got {shown(value)}.")
     elif key == "maxJobs":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31):
             raise Invalid(
-                f"Option 'maxJobs' must be a positive integer (the jobs the search may create) or null, got {value!r}."
+                "Option 'maxJobs' must be a positive integer (the jobs the search may create) or null, "
+                f"got {shown(value)}."
             )
     elif key == "maxRetries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise Invalid(f"Option 'maxRetries' must be a non-negative integer, got {value!r}.")
+            raise Invalid(f"Option 'maxRetries' must be a non-negative integer, got {shown(value)}.")
     elif (
         key == "maxRunTime"
         and value is not None
-        and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf)
+        and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RUN_TIME)
     ):
-        raise Invalid(f"Option 'maxRunTime' must be a positive number of seconds or null, got {value!r}.")
+        raise Invalid(
+            f"Option 'maxRunTime' must be a positive number of seconds up to {MAX_RUN_TIME:.0f} (31 years) or null, "
+            f"got {shown(value)}."
+        )
     elif key == "earlyStopping" and value is not None:
         try:
             policy = parse_policy(value)
@@ -222,10 +233,10 @@ def parse_experiment(body: bytes) -> ExperimentInput:
     unknown = sorted(obj.keys() - {"status", "scheduler"} - EXPERIMENT_OPTIONS - _EXPERIMENT_READ_ONLY)
     if unknown:
         allowed = ", ".join(["status", "scheduler", *sorted(EXPERIMENT_OPTIONS)])
-        raise Invalid(f"Unknown experiment field(s) {', '.join(map(repr, unknown))}; allowed: {allowed}.")
+        raise Invalid(f"Unknown experiment field(s) {', '.join(map(shown, unknown))}; allowed: {allowed}.")
     status = obj.get("status", "RUNNING")
     if status not in EXPERIMENT_STATUSES:
-        raise Invalid(f"Unknown experiment status {status!r}; use RUNNING or DONE.")
+        raise Invalid(f"Unknown experiment status {shown(status)}; use RUNNING or DONE.")
     if "scheduler" not in obj:
         raise Invalid('The experiment needs a scheduler, e.g. {"Manual": null}.')
     try:

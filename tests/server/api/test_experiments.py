@@ -157,6 +157,11 @@ INVALID_DEFINITIONS = [
     ({"uniform": {"low": -1e308, "high": 1e308}}, "high - low overflows"),
     ({"normal": {"mean": 0, "std": 1e308}}, "beyond a float's range"),
     ({"uniform": {"low": float("-inf"), "high": 0}}, "must be a finite number"),
+    # Integers past a float's range (JSON allows any number of digits).
+    ({"normal": {"mean": 10**400, "std": 1}}, "must be a finite number"),
+    ({"uniform": {"low": 0, "high": 1, "step": 10**400}}, "must be a finite number"),
+    ({"choice": {"values": [1, 2], "weights": [10**400, 1]}}, "must be a finite number"),
+    ({"uniform": {"low": 0, "high": 1e308, "step": 5e-324}}, "more than 10**9 steps"),
     ({"uniform": {}, "normal": {}}, "exactly one key"),
     ("uniform", "exactly one key"),
 ]
@@ -187,6 +192,8 @@ def test_impossible_distributions_are_422_and_nothing_is_written(api, distributi
         (b'{"scheduler": {"Manual": 3}}', 422, "takes no parameters"),
         (b'{"scheduler": {"RandomSearch": [1]}}', 422, "must be an object"),
         (b'{"scheduler": {"Manual": null}, "colour": "red"}', 422, "Unknown experiment field(s) 'colour'"),
+        (b'{"scheduler": {"Manual": null}, "seed": ' + b"9" * 5000 + b"}", 400, "thousands of digits"),
+        (b'{"scheduler": {"Manual": null}, "k' + b"k" * 10_000 + b'": 1}', 422, "Unknown experiment field(s) 'kkk"),
         (b'{"scheduler": {"Manual": null}, "seed": -1}', 422, "'seed'"),
         (b'{"scheduler": {"Manual": null}, "maxRetries": "3"}', 422, "'maxRetries'"),
         (b'{"scheduler": {"PBT": {"objective": "up", "qualityResultName": "q"}}}', 422, "'min' or 'max'"),
@@ -211,6 +218,7 @@ def test_bad_experiment_bodies_get_a_readable_4xx_and_nothing_is_written(api, bo
     answer = api.request("PUT", "experiments/bad/", body)
     assert answer.status_code == status, answer.text
     assert message in answer.json()["detail"]
+    assert len(answer.json()["detail"]) <= 500  # one sentence, however much was sent
     assert api.http.get("experiments/bad/").status_code == 404
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from schedy._validate import shown
 from schedy.server.api import schemas
 from schedy.server.api.deps import Services, current_user, path_name, services
 from schedy.server.errors import Invalid
@@ -121,10 +121,10 @@ def _number(options: dict[str, Any], key: str, low: float, high: float) -> float
     value = options.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Invalid(f"Option '{key}' must be a number of seconds, got {value!r}.")
-    if not low <= value <= high:
-        raise Invalid(f"Option '{key}' must be between {low:g} and {high:g} seconds, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(f"Option '{key}' must be a number of seconds, got {shown(value)}.")
+    if not low <= value <= high:  # also NaN, infinities and integers past a float (compared exactly)
+        raise Invalid(f"Option '{key}' must be between {low:g} and {high:g} seconds, got {shown(value)}.")
     return float(value)
 
 

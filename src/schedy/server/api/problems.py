@@ -38,9 +38,21 @@ _TITLES = {
 }
 
 
+#: The longest ``detail``: one readable sentence, even when it quotes what a client sent.
+MAX_DETAIL = 500
+
+
+def _one_line(detail: str) -> str:
+    """``detail`` on one line, its middle cut if too long (the end says what to do)."""
+    detail = " ".join(detail.split())
+    if len(detail) <= MAX_DETAIL:
+        return detail
+    return detail[: MAX_DETAIL - 151] + " … " + detail[-148:]
+
+
 def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> Response:
-    """A problem+json answer with one readable sentence in ``detail``."""
-    body = json.dumps({"title": title, "status": status, "detail": detail}, ensure_ascii=False)
+    """A problem+json answer with one readable sentence in ``detail`` (at most :data:`MAX_DETAIL` characters)."""
+    body = json.dumps({"title": title, "status": status, "detail": _one_line(detail)}, ensure_ascii=False)
     return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from schedy.server.wire import MAX_RUN_TIME
+
 _ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 JOB_STATUS = {"type": "string", "enum": ["QUEUED", "RUNNING", "CRASHED", "PRUNED", "DONE"]}
 
@@ -33,7 +35,7 @@ EXPERIMENT_BODY = {
         },
         "seed": {"type": "integer", "minimum": 0},
         "maxRetries": {"type": "integer", "minimum": 0},
-        "maxRunTime": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "maxRunTime": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_RUN_TIME},
     },
 }
 NEXTJOB_OPTIONS = {
