@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -342,3 +343,66 @@ def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, sc
     assert rows.nth(1).locator("td").all_inner_texts()[2] == "QUEUED"
     assert page.locator("section.crash").count() == 0
     assert page.locator('table.results tr[data-key="partial"]').count() == 0  # the new attempt starts afresh
+
+
+# --- early stopping: curves from reports, pruned jobs, rungs; artifacts on the job page ---------
+
+
+def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(site, page):
+    api = site.api
+    fill.put(api, fill.exp_path("asha"), {
+        "scheduler": {"RandomSearch": {"lr": {"loguniform": {"low": 1e-3, "high": 1.0}}}},
+        "earlyStopping": {"asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3,
+                                   "maxStep": 9}},
+    })
+    ended: dict[str, int] = {}
+    for i in range(12):
+        job = api.post(fill.exp_path("asha") + "nextjob/", json={"heartbeat": 30, "worker": f"w{i % 3}"})
+        assert job.status_code == 200, job.text
+        job_id, tag = job.json()["id"], job.headers["ETag"]
+        status, last = "DONE", 0.0
+        for step in range(1, 10):
+            last = (1 + (i * 7) % 12) / (step + 1)  # a fixed order of quality, better with steps
+            metrics = {"loss": last, "nan_metric": NAN if step == 2 else step}
+            verdict = api.post(fill.exp_path("asha") + f"jobs/{job_id}/reports/",
+                               content=json.dumps({"step": step, "metrics": metrics}))
+            assert verdict.status_code == 200, verdict.text
+            ended[job_id] = step
+            if verdict.json()["stop"]:
+                status = "PRUNED"
+                break
+        body = {"status": status, "hyperparameters": job.json()["hyperparameters"], "results": {"loss": last}}
+        fill.put(api, fill.exp_path("asha") + f"jobs/{job_id}/", body, **{"If-Match": tag})
+    pruned = {j for j, step in ended.items() if step < 9}
+    assert pruned, "ASHA stopped some"
+    ready(page, site, "#/e/asha")
+    fig = 'figure[data-plot="curves"]'
+    page.wait_for_selector(f'{fig} select[name=curve] option[value="rep:loss"]', state="attached")
+    assert page.input_value(f"{fig} select[name=curve]") == "rep:loss"
+    drawn = {c["job"]: c for c in points(page, fig)}
+    assert {j: c["steps"][-1] for j, c in drawn.items()} == ended
+    assert page.get_attribute(fig, "data-pruned") == str(len(pruned))
+    for job_id in pruned:  # a square where each pruned job stopped
+        square = painted(page, fig, *project(page, fig, ended[job_id], drawn[job_id]["values"][-1]), radius=2.0)
+        assert any(near(p, PRUNED_MARK, 30) for p in square), job_id
+    rungs = 'figure[data-plot="rungs"]'
+    stopping = api.get(fill.exp_path("asha") + "stopping/").json()
+    rows = points(page, rungs)
+    assert [(r["step"], r["reached"]) for r in rows] == [(r["step"], r["jobs"]) for r in stopping["rungs"]]
+    assert rows[0]["reached"] == 12
+    assert rows[0]["survived"] == rows[1]["reached"]
+    assert "asha" in page.inner_text(f"{rungs} .plot-note")
+
+    # The job page: its reported curve, and its artifacts with download links.
+    job_id = next(iter(pruned))
+    stored = api.put(fill.exp_path("asha") + f"jobs/{job_id}/artifacts/model.pt/", content=b"weights " * 100)
+    assert stored.status_code == 201, stored.text
+    page.goto(site.url(f"#/e/asha/j/{job_id}"))
+    page.wait_for_selector('body[data-ready=true] section.artifacts tr[data-artifact="model.pt"]')
+    curve = points(page, 'figure[data-plot="job-report"]')
+    assert curve[0]["steps"] == list(range(1, ended[job_id] + 1))
+    link = page.locator('section.artifacts a[download="model.pt"]')
+    with page.expect_download() as download:
+        link.click()
+    assert Path(download.value.path()).read_bytes() == b"weights " * 100
+    assert page.inner_text('section.artifacts tr[data-artifact="model.pt"] td:nth-child(2)') == "800 B"

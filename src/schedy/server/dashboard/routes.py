@@ -8,6 +8,7 @@ header or the dashboard's session cookie plus CSRF header).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -153,13 +154,31 @@ async def job_columns(
     return _json(table.body, table.etag)
 
 
+@router.get("/experiments/{name}/reports/", responses=schemas.answers({}, 404))
+async def report_columns(
+    request: Request,
+    name: str,
+    after: int = Query(default=0, ge=0, le=2**63 - 1),
+    job: str | None = Query(default=None, max_length=200),
+    user_id: int = Depends(current_user),
+) -> Response:
+    """The experiment's (or one job's) intermediate reports after report ``after``, in columns."""
+    body = await run_in_threadpool(
+        dashboard(request).reports, user_id, path_name(name, "experiment"), after, job=job
+    )
+    return _json(body)
+
+
 @router.get("/experiments/{name}/jobs/{job_id}/", responses=schemas.answers({}, 404))
 async def job_detail(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
-    """One job with its ETag, its parent and its children (non-finite numbers as strings)."""
+    """One job with its ETag, parent, children, error and attempts; a weak ETag of the answer, 304 if unchanged."""
     body = await run_in_threadpool(
         dashboard(request).job, user_id, path_name(name, "experiment"), path_name(job_id, "job")
     )
-    return _json(body)
+    tag = 'W/"' + hashlib.blake2b(body.encode("utf-8"), digest_size=12).hexdigest() + '"'
+    if tag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return _not_modified(tag)
+    return _json(body, tag)
 
 
 @router.post("/experiments/{name}/jobs/{job_id}/requeue/", responses=schemas.answers({}, 404, 409, 412))
@@ -169,9 +188,7 @@ async def requeue(request: Request, name: str, job_id: str, user_id: int = Depen
     row = await run_in_threadpool(
         dashboard(request).requeue, user_id, exp, path_name(job_id, "job"), request.headers.get("if-match")
     )
-    return Response(
-        render_job(row, exp), media_type="application/json", headers={"ETag": etag(row.pk, row.version)}
-    )
+    return Response(render_job(row, exp), media_type="application/json", headers={"ETag": etag(row.pk, row.version)})
 
 
 @router.put(

@@ -23,6 +23,7 @@ from schedy.server.store import Store
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store import reports as store_reports
 from schedy.server.store import stats as store_stats
 from schedy.server.store import users as store_users
 from schedy.server.store.experiments import ExperimentRow
@@ -44,6 +45,8 @@ _BODY_CACHE_BYTES = 128 << 20
 #: this many, or this fraction of its jobs; beyond, the experiment is read again.
 _PATCH_MIN_ROWS = 2000
 _PATCH_FRACTION = 0.05
+#: Reports sent per answer of :meth:`Dashboard.reports` (the page asks again for more).
+REPORTS_PER_ANSWER = 50_000
 
 
 def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> str:
@@ -225,6 +228,40 @@ class Dashboard:
                 self._bases.pop(next(iter(self._bases)))
             if len(base.body) <= _BODY_CACHE_BYTES:
                 self._bases[experiment_id] = base
+
+    def reports(
+        self, user_id: int, name: str, after: int, limit: int = REPORTS_PER_ANSWER, *, job: str | None = None
+    ) -> str:
+        """The experiment's (or one ``job``'s) reports with pk over ``after``, in received order, as columns.
+
+        ``{"after": PK, "more": bool, "job": [...], "step": [...], "metrics": [{...}, ...]}``:
+        ``after`` is the key to ask from next time (only new reports then),
+        ``more`` says another answer follows at once. Non-finite metrics are
+        strings, as in the job columns.
+
+        Raises:
+            NotFound: no such experiment (or job).
+
+        """
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, name)
+            if job is None:
+                received = store_reports.after(conn, exp.id, after, limit + 1)
+                rows = [(r.pk, r.job_id, r.step, r.metrics) for r in received]
+            else:
+                found = store_jobs.get(conn, exp.id, job)
+                if found is None:
+                    raise NotFound(f"Job '{job}' does not exist in experiment '{name}'.")
+                page = store_reports.job_page(conn, found.pk, after, limit + 1)
+                rows = [(pk, job, step, metrics) for pk, step, metrics, _ in page]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1][0] if rows else after
+        metrics = ",".join(columns.browser_json(r[3]) for r in rows)
+        return (
+            f'{{"after":{int(last)},"more":{"true" if more else "false"},"job":{dumps([r[1] for r in rows])},'
+            f'"step":{dumps([r[2] for r in rows])},"metrics":[{metrics}]}}'
+        )
 
     def job(self, user_id: int, name: str, job_id: str) -> str:
         """One job's JSON (non-finite numbers as strings) with ``etag``, ``children``, ``parentJob`` and more.

@@ -9,6 +9,7 @@ import {VirtualTable} from "./table.js";
 import {curves, history, parallel, scatter} from "./plots.js";
 import {lineage, schedule} from "./lineage.js";
 import {figure} from "./plotkit.js";
+import {Reports, rungs} from "./reports.js";
 import {badge, counts} from "./page_list.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
@@ -41,6 +42,8 @@ export class ExperimentPage {
     this.name = name;
     this.params = params || new URLSearchParams();
     this.data = new ExperimentData(name);
+    this.reports = new Reports(name);
+    this.stopping = null;
     this.objective = null;
     const shown = this.params.get("status");
     this.statuses = new Set(shown === null ? STATUSES : shown.split(",").filter((s) => STATUSES.includes(s)));
@@ -139,6 +142,16 @@ export class ExperimentPage {
       document.body.dataset.readyAt = String(Math.round(performance.now()));
       document.body.dataset.ready = "true";
     }
+    // Then the intermediate reports (only the new ones) and the early-stopping rungs.
+    const changed = await this.reports.refresh();
+    let rungsChanged = false;
+    if (this.data.experiment && this.data.experiment.earlyStopping && (changed || answer.status !== 304 || !this.stopping)) {
+      const {data} = await request("GET", paths.stopping(this.name));
+      rungsChanged = JSON.stringify(data) !== JSON.stringify(this.stopping);
+      this.stopping = data;
+    }
+    if ((changed || rungsChanged) && this.data.experiment) this.render();
+    this.plots.dataset.reports = String(this.reports.count);
   }
 
   /** The direction of a result: declared by the experiment, else the one chosen for it in this
@@ -244,46 +257,63 @@ export class ExperimentPage {
   makeFigures(keys) {
     const open = (id) => this.open(id);
     const figs = {open};
-    figs.history = figure("history", "Optimisation history");
-    figs.parallel = figure("parallel", "Parallel coordinates");
-    figs.parallel.classList.add("wide");
+    const scoring = !!this.objective;  // without an objective, only the learning curves of the reports
+    if (scoring) {
+      figs.history = figure("history", "Optimisation history");
+      figs.parallel = figure("parallel", "Parallel coordinates");
+      figs.parallel.classList.add("wide");
+    }
     const curveKeys = [...keys.res].filter(([, i]) => i.curve).map(([k]) => k);
-    if (curveKeys.length) {
-      figs.curveSelect = h("select", {"aria-label": "Learning curve result", onchange: () => this.drawPlots(true)},
-        curveKeys.map((k) => h("option", {value: k}, k)));
+    const reported = [...this.reports.metrics].sort();
+    if (curveKeys.length || reported.length) {
+      // Reported metrics first (what early stopping decides on), then list-valued results.
+      const preferred = this.objective && reported.includes(this.objective.name) ? `rep:${this.objective.name}` : null;
+      figs.curveSelect = h("select", {"aria-label": "Learning curve result", name: "curve", onchange: () => this.drawPlots(true)},
+        reported.map((k) => h("option", {value: `rep:${k}`, selected: `rep:${k}` === preferred}, `${k} (reports)`)),
+        curveKeys.map((k) => h("option", {value: `res:${k}`}, k)));
       figs.curves = figure("curves", "Learning curves: ", figs.curveSelect);
     }
-    if (this.data.isPbt()) {
+    if (this.data.experiment.earlyStopping) figs.rungs = figure("rungs", "Early stopping: jobs per rung");
+    if (scoring && this.data.isPbt()) {
       figs.lineage = figure("lineage", "PBT lineage: members over generations");
       figs.lineage.classList.add("wide");
       figs.schedule = figure("schedule", "Hyperparameter schedule of the best member");
     }
-    figs.scatter = new Map([...keys.hp.keys()].map((k) => [k, figure("scatter", `${k} vs objective`)]));
+    figs.scatter = new Map(scoring ? [...keys.hp.keys()].map((k) => [k, figure("scatter", `${k} vs objective`)]) : []);
     figs.signature = this.figureSignature(keys);
-    fill(this.plots, [figs.history, figs.curves, figs.lineage, figs.schedule, figs.parallel, ...figs.scatter.values()]);
+    fill(this.plots, [figs.history, figs.curves, figs.rungs, figs.lineage, figs.schedule, figs.parallel,
+      ...figs.scatter.values()]);
     return figs;
   }
 
   figureSignature(keys) {
     const curveKeys = [...keys.res].filter(([, i]) => i.curve).map(([k]) => k);
-    return JSON.stringify([[...keys.hp.keys()], curveKeys, this.data.isPbt()]);
+    return JSON.stringify([[...keys.hp.keys()], curveKeys, [...this.reports.metrics].sort(), this.data.isPbt(),
+      !!this.data.experiment.earlyStopping, !!this.objective]);
   }
 
   renderPlots(keys) {
-    if (!this.objective) { fill(this.plots); this.figs = null; return; }
+    if (!this.objective && !this.reports.metrics.size) { fill(this.plots); this.figs = null; return; }
     if (!this.figs || this.figs.signature !== this.figureSignature(keys)) this.figs = this.makeFigures(keys);
     this.drawPlots(false);
   }
 
   drawPlots(force) {
-    const signature = `${this.data.version}|${JSON.stringify(this.objective)}`;
+    const signature = `${this.data.version}|${this.reports.version}|${JSON.stringify(this.stopping)}|${JSON.stringify(this.objective)}`;
     if (!force && this.drawn === signature) return;
     this.drawn = signature;
     const {figs, data, objective} = this;
     const keys = data.keys();
-    history(figs.history, data, objective, figs.open);
-    parallel(figs.parallel, data, objective, keys.hp, figs.open);
-    if (figs.curves) curves(figs.curves, data, objective, figs.curveSelect.value, figs.open);
+    if (figs.history) history(figs.history, data, objective, figs.open);
+    if (figs.parallel) parallel(figs.parallel, data, objective, keys.hp, figs.open);
+    if (figs.curves) {
+      const [source, key] = [figs.curveSelect.value.slice(0, 3), figs.curveSelect.value.slice(4)];
+      if (source === "rep") {
+        curves(figs.curves, data, objective, key, figs.open,
+          {series: this.reports.series(data, key), xLabel: "step (as reported)"});
+      } else curves(figs.curves, data, objective, key, figs.open);
+    }
+    if (figs.rungs) rungs(figs.rungs, this.stopping);
     if (figs.lineage) {
       lineage(figs.lineage, data, objective, figs.open);
       schedule(figs.schedule, data, objective, keys.hp, figs.open);

@@ -3,10 +3,11 @@
 import {h, fill, confirmDialog} from "./dom.js";
 import {HttpError, paths, request, seg} from "./api.js";
 import {Poller} from "./poll.js";
-import {dateTime, duration, isCurve, showFull} from "./format.js";
+import {dateTime, duration, isCurve, plural, showFull} from "./format.js";
 import {badge} from "./page_list.js";
 import {curves} from "./plots.js";
 import {figure} from "./plotkit.js";
+import {Reports} from "./reports.js";
 
 const seconds = (iso) => (iso ? Date.parse(iso) / 1000 : null);
 
@@ -50,13 +51,33 @@ function attemptsSection(page, job) {
         h("td", {class: "attempt-error", title: cell(a)}, cell(a))))))));
 }
 
+/** The files stored with the job (checkpoints, models), each a download link. */
+function artifactsSection(page, job) {
+  const items = page.artifacts || [];
+  const size = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB`
+    : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`);
+  return h("section", {class: "artifacts"}, h("h2", {}, "Artifacts"),
+    items.length ? h("div", {class: "wide-table"}, h("table", {class: "kv artifacts"},
+      h("thead", {}, h("tr", {}, ["file", "size", "SHA-256", "stored"].map((t) => h("th", {scope: "col"}, t)))),
+      h("tbody", {}, items.map((a) => h("tr", {dataset: {artifact: a.name}},
+        h("td", {}, h("a", {href: paths.artifact(page.experiment, job.id, a.name), download: a.name}, a.name)),
+        h("td", {}, size(a.size)), h("td", {title: a.sha256}, h("code", {}, a.sha256.slice(0, 12) + "…")),
+        h("td", {}, dateTime(seconds(a.createdAt))))))))
+      : h("p", {class: "muted"}, "No files stored with this job (job.save_artifact(path) stores one)."),
+    items.length ? h("p", {class: "muted"}, plural(items.length, "file")) : null);
+}
+
 export class JobPage {
   constructor(root, experiment, id, ms) {
     this.root = root;
     this.experiment = experiment;
     this.id = id;
     this.poller = new Poller(() => this.refresh(), ms, (e) => this.failed(e));
-    this.lastBody = null;
+    this.etag = null;
+    this.job = null;
+    this.reports = new Reports(experiment);
+    this.artifacts = null;
+    this.ticks = 0;
   }
 
   start() {
@@ -81,12 +102,24 @@ export class JobPage {
     this.message.textContent = error.message;
   }
 
+  /** Conditional: the job is read again only when it changed (304 otherwise); its reports and
+   * artifacts when it changed, and while it runs (reports: only the new ones). */
   async refresh() {
-    const {data} = await request("GET", paths.job(this.experiment, this.id));
-    const body = JSON.stringify(data);
-    if (body === this.lastBody) return;
-    this.lastBody = body;
-    this.render(data);
+    const answer = await request("GET", paths.job(this.experiment, this.id), {etag: this.etag});
+    let changed = false;
+    if (answer.status !== 304) {
+      this.etag = answer.etag;
+      this.job = answer.data;
+      changed = true;
+    }
+    const running = this.job.status === "RUNNING";
+    if (changed || running) changed = (await this.reports.refresh(this.id)) || changed;
+    if (changed || (running && ++this.ticks % 5 === 0)) {
+      const listed = await request("GET", paths.artifacts(this.experiment, this.id)).catch(() => null);
+      const items = listed && listed.data ? listed.data.items : [];
+      if (JSON.stringify(items) !== JSON.stringify(this.artifacts)) { this.artifacts = items; changed = true; }
+    }
+    if (changed) this.render(this.job);
     document.body.dataset.ready = "true";
   }
 
@@ -104,6 +137,8 @@ export class JobPage {
     actions.push(h("button", {class: "danger", dataset: {action: "delete"}, onclick: () => this.remove(job)}, "Delete job"));
     const curveKeys = Object.keys(job.results).filter((k) => isCurve(job.results[k]));
     const plots = curveKeys.map((k) => figure("job-curve", `${k}`));
+    const metrics = [...this.reports.metrics].sort();
+    const reported = metrics.map((k) => figure("job-report", `${k} (reports)`));
     fill(this.content,
       h("h1", {}, `Job ${job.id} `, badge(job.status)),
       h("div", {class: "actions"}, actions),
@@ -111,7 +146,7 @@ export class JobPage {
       h("div", {class: "columns"},
         h("section", {}, h("h2", {}, "Hyperparameters"), table("hyperparameters", job.hyperparameters)),
         h("section", {}, h("h2", {}, "Results"), table("results", job.results))),
-      plots.length ? h("section", {class: "plots"}, plots) : null,
+      plots.length || reported.length ? h("section", {class: "plots"}, reported, plots) : null,
       h("div", {class: "columns"},
         h("section", {}, h("h2", {}, "Run"), table("run", {
           created: dateTime(seconds(job.createdAt)), started: dateTime(started), finished: dateTime(finished),
@@ -120,20 +155,24 @@ export class JobPage {
           "lease expires": dateTime(seconds(job.leaseExpiresAt)),
         })),
         attemptsSection(this, job),
+        artifactsSection(this, job),
         h("section", {class: "lineage"}, h("h2", {}, "Lineage"),
           h("p", {}, "Member: ", job.member ?? "—", ", generation: ", job.generation ?? "—"),
           h("p", {class: "parent"}, "Parent: ", job.parentJob ? this.link(job.parentJob) : (job.parent ?? "none")),
           h("div", {class: "children"}, "Children: ", job.children.length
             ? h("ul", {}, job.children.map((c) => h("li", {}, this.link(c)))) : "none"))));
     // The learning curves of this job alone, drawn with the experiment plot's code.
-    const data = {jobs: [{id: job.id, pk: 0, res: job.results, status: job.status}]};
+    const one = {id: job.id, pk: 0, res: job.results, status: job.status};
+    const data = {jobs: [one], byId: new Map([[job.id, one]])};
     plots.forEach((fig, i) => curves(fig, data, null, curveKeys[i], () => null));
+    reported.forEach((fig, i) => curves(fig, data, null, metrics[i], () => null,
+      {series: this.reports.series(data, metrics[i]), xLabel: "step (as reported)"}));
   }
 
   async requeue(job) {
     try {
       await request("POST", paths.requeue(this.experiment, job.id), {ifMatch: job.etag});
-      this.lastBody = null;
+      this.etag = null;
       await this.refresh();
     } catch (e) { this.message.textContent = e.message; }
   }

@@ -1,0 +1,100 @@
+// Intermediate reports (early stopping): loaded once, then only the new ones; learning curves
+// per metric; and the rungs of ASHA / Hyperband (how many jobs reached each, how many went on).
+
+import {paths, request} from "./api.js";
+import {asNumber, plural} from "./format.js";
+import {context, expose, interactive, MARGIN} from "./plotkit.js";
+
+/** At most this many answers are read per refresh (50,000 reports each). */
+const PAGES_PER_REFRESH = 10;
+
+export class Reports {
+  constructor(name) {
+    this.name = name;
+    this.after = 0;
+    this.byJob = new Map();   // job id → [[step, metrics], …] in received order
+    this.metrics = new Set();
+    this.count = 0;
+    this.version = 0;
+  }
+
+  /** Read the reports received since the last call (of one job, if given); true when there were some. */
+  async refresh(job) {
+    let changed = false;
+    const only = job ? `&job=${encodeURIComponent(job)}` : "";
+    for (let page = 0; page < PAGES_PER_REFRESH; page++) {
+      const {data} = await request("GET", `${paths.reports(this.name)}?after=${this.after}${only}`);
+      for (let i = 0; i < data.job.length; i++) {
+        let list = this.byJob.get(data.job[i]);
+        if (!list) this.byJob.set(data.job[i], list = []);
+        const metrics = data.metrics[i] || {};
+        list.push([data.step[i], metrics]);
+        for (const k in metrics) this.metrics.add(k);
+      }
+      this.count += data.job.length;
+      changed = changed || data.job.length > 0;
+      this.after = data.after;
+      if (!data.more) break;
+    }
+    if (changed) this.version++;
+    return changed;
+  }
+
+  /** Curves of one metric: [{job, steps, values}] for the jobs of `data` that reported it. */
+  series(data, metric) {
+    const out = [];
+    for (const [id, list] of this.byJob) {
+      const job = data.byId.get(id);
+      if (!job) continue;
+      const points = list.filter(([, m]) => metric in m).sort((a, b) => a[0] - b[0]);
+      if (!points.length) continue;
+      out.push({job, steps: points.map(([s]) => s), values: points.map(([, m]) => asNumber(m[metric]) ?? NaN)});
+    }
+    return out;
+  }
+}
+
+/**
+ * The rungs of the early-stopping policy (GET experiments/NAME/stopping/): per bracket, a bar per
+ * rung as long as the jobs that reached it, the part that reached the next rung darker.
+ */
+export function rungs(fig, summary) {
+  const list = (summary && summary.rungs) || [];
+  const brackets = [...new Set(list.map((r) => r.bracket ?? 0))].sort((a, b) => a - b);
+  const rows = [];
+  for (const b of brackets) {
+    const mine = list.filter((r) => (r.bracket ?? 0) === b).sort((p, q) => p.step - q.step);
+    mine.forEach((r, i) => rows.push({bracket: b, step: r.step, reached: r.jobs,
+      survived: i + 1 < mine.length ? mine[i + 1].jobs : null}));
+  }
+  const height = Math.max(120, rows.length * 26 + MARGIN.t + MARGIN.b);
+  const {ctx, frame} = context(fig, height);
+  const left = 130, top = MARGIN.t;
+  const most = Math.max(1, ...rows.map((r) => r.reached));
+  const w = (n) => ((frame.x1 - left - 60) * n) / most;
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.textBaseline = "middle";
+  const hits = [];
+  rows.forEach((r, i) => {
+    const y = top + i * 26 + 13;
+    ctx.fillStyle = "#24292f";
+    ctx.textAlign = "right";
+    ctx.fillText(`${brackets.length > 1 ? `bracket ${r.bracket} · ` : ""}step ${r.step}`, left - 8, y);
+    ctx.fillStyle = "#b6d4fe";
+    ctx.fillRect(left, y - 8, Math.max(1, w(r.reached)), 16);
+    if (r.survived !== null) { ctx.fillStyle = "#0969da"; ctx.fillRect(left, y - 8, w(r.survived), 16); }
+    ctx.fillStyle = "#24292f";
+    ctx.textAlign = "left";
+    const text = r.survived === null ? `${r.reached}` : `${r.reached} → ${r.survived}`;
+    ctx.fillText(text, left + Math.max(1, w(r.reached)) + 6, y);
+    hits.push({px: left + w(r.reached) / 2, py: y, label: `${plural(r.reached, "job")} reached step ${r.step}`
+      + (r.survived === null ? "" : `; ${r.survived} went on to the next rung`)});
+  });
+  const policy = summary && summary.policy ? Object.keys(summary.policy)[0] : null;
+  fig.note.textContent = rows.length
+    ? `${policy}: light bar, the jobs that reached a rung; dark, those that went on to the next one.`
+    : "No job has reached a rung yet.";
+  fig.hits = hits;
+  expose(fig, rows, {policy: policy || ""});
+  interactive(fig, () => null);
+}
