@@ -324,3 +324,15 @@ def test_the_session_cookie_is_secure_over_https(scheme, public_url, secure):
     for header in response.headers.getlist("set-cookie"):
         assert ("secure" in header.lower()) is secure
         assert "samesite=strict" in header.lower()
+
+
+def test_a_model_based_search_declares_its_objective(api, browser):
+    fill.put(api, fill.exp_path("tpe"), {"scheduler": {"TPESearch": {
+        "distributions": {"x": {"uniform": {"low": 0, "high": 1}}}, "objective": "max", "resultName": "acc"}}})
+    for acc in (0.2, 0.9, 0.5):
+        body = {"status": "DONE", "hyperparameters": {"x": acc}, "results": {"loss": 1 - acc, "acc": acc}}
+        assert api.post(fill.exp_path("tpe") + "jobs/", content=json.dumps(body)).status_code == 201
+    http, _ = browser
+    [item] = [i for i in http.get(API + "experiments/").json()["items"] if i["name"] == "tpe"]
+    assert item["objective"] == {"name": "acc", "direction": "max", "declared": True}
+    assert item["best"]["value"] == 0.9

@@ -1,8 +1,9 @@
 """Which result the dashboard ranks jobs by, and the best job by it.
 
 The default objective is the one the search declares (PBT's
-``qualityResultName`` and ``objective``; any scheduler whose parameters
-carry those keys, e.g. a model-based search). Otherwise it is the first
+``qualityResultName`` and ``objective``; a model-based search's
+``resultName`` and ``objective``; any scheduler whose parameters carry
+those keys). Otherwise it is the first
 numeric result of the experiment's first finished job, minimised if its
 name reads like a cost (``loss``, ``error``, ``mse``, ``regret``, ``time``…)
 and maximised otherwise. People pick another result and direction in the
@@ -48,10 +49,13 @@ def declared(params_text: str) -> Objective | None:
         params = json.loads(params_text)
     except ValueError:
         return None
-    if not isinstance(params, dict) or not isinstance(params.get("qualityResultName"), str):
+    if not isinstance(params, dict):
+        return None
+    name = params.get("qualityResultName", params.get("resultName"))  # PBT; a model-based search
+    if not isinstance(name, str):
         return None
     direction = params.get("objective")
-    return Objective(params["qualityResultName"], direction if direction in (MIN, MAX) else MAX, True)
+    return Objective(name, direction if direction in (MIN, MAX) else MAX, True)
 
 
 def is_number(value: Any) -> bool:
