@@ -1,0 +1,101 @@
+"""The transformers.Trainer callback with the real library (a tiny BERT made here, CPU) against the real service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import schedy
+from tests.integrations.conftest import framework, next_job
+
+torch = framework("torch")
+transformers = framework("transformers")
+framework("accelerate")
+
+
+def _datasets(digits) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    """Digits as sequences of 64 tokens (pixel intensities 0-16): 256 to train on, 128 to evaluate."""
+    x, y = digits
+    tokens = torch.tensor((x * 16).round(), dtype=torch.long)
+    rows = [{"input_ids": tokens[i], "labels": int(y[i])} for i in range(384)]
+    return rows[:256], rows[256:]
+
+
+def _trainer(job: schedy.Job | None, digits, output: Path, epochs: int, **options):  # type: ignore[no-untyped-def]
+    from schedy.integrations.transformers import SchedyCallback
+
+    transformers.set_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=17,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=10,
+    )
+    model = transformers.BertForSequenceClassification(config)
+    args = transformers.TrainingArguments(
+        str(output),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=64,
+        per_device_eval_batch_size=128,
+        learning_rate=3e-3,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        data_seed=0,
+    )
+    train, valid = _datasets(digits)
+    callbacks = [SchedyCallback(job, "eval_loss", **options)]
+    return transformers.Trainer(model, args, train_dataset=train, eval_dataset=valid, callbacks=callbacks)
+
+
+def test_trainer_reports_every_evaluation_and_checkpoints(experiment, digits, tmp_path: Path) -> None:
+    from schedy.integrations.transformers import resume_checkpoint
+
+    exp = experiment("eval_loss")
+    job = next_job(exp)
+    with job:
+        assert resume_checkpoint(job, "checkpoint.tar") is None  # a first attempt starts from scratch
+        trainer = _trainer(job, digits, tmp_path / "first", 4, checkpoint="checkpoint.tar", checkpoint_every=2)
+        trainer.train()
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    reports = job.reports()
+    assert [r["step"] for r in reports] == [4, 8, 12, 16]  # 4 optimizer steps an epoch
+    assert reports[-1]["metrics"]["eval_loss"] < reports[0]["metrics"]["eval_loss"]
+    assert job.results["eval_loss"] == reports[-1]["metrics"]["eval_loss"]
+    assert [a.name for a in job.artifacts()] == ["checkpoint.tar"]
+
+    # The stored checkpoint is the last one asked for (epoch 4, step 16): resuming from it trains no further.
+    directory = resume_checkpoint(job, "checkpoint.tar", tmp_path / "resumed")
+    assert directory is not None
+    assert (Path(directory) / "trainer_state.json").is_file()
+    again = _trainer(None, digits, tmp_path / "again", 4)
+    again.train(resume_from_checkpoint=directory)
+    assert again.state.global_step == 16
+    x = {"input_ids": torch.stack([row["input_ids"] for row in _datasets(digits)[1][:20]])}
+    trainer.model.eval()
+    again.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again.model(**x).logits, trainer.model(**x).logits)
+
+
+def test_trainer_stops_when_told_and_the_job_ends_pruned(experiment, digits, tmp_path: Path) -> None:
+    exp = experiment("eval_loss", prune=True)
+    job = next_job(exp)
+    with job:
+        trainer = _trainer(job, digits, tmp_path, 30)
+        trainer.train()
+        pytest.fail("training went on after the service said stop")
+    assert trainer.state.global_step == 4  # stopped at the first evaluation, not after 30 epochs
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.PRUNED
+    assert [r["step"] for r in job.reports()] == [4]
