@@ -36,7 +36,7 @@ test: lint
 # torch's CPU build first (a bare "torch" may pull a CUDA build of several GB), then the rest.
 setup-integrations: setup
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,xgboost,lightgbm,keras,lightning]'
+	$(PY) -m pip install --quiet -e '.[dev,xgboost,lightgbm,keras,lightning,transformers]'
 
 # The long variants of the reliability tests (docs/reliability.md): load, chaos, fuzzing.
 test-slow: setup
