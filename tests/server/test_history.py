@@ -77,7 +77,7 @@ def test_a_refresh_reads_changes_made_through_another_process_and_not_the_whole_
     assert again.state.decision_seq == seen.state.decision_seq == 4
     assert histories.stats(exp.id, exp.created_at) == (2, 1)  # one full read, then only what changed
     # A deleted job is forgotten (its experiment's epoch moved): the next read is a full one.
-    jobs_elsewhere.delete(owner, "pbt", handed[1].job_id, ensure=True)
+    jobs_elsewhere.delete(owner, "pbt", handed[1].job_id, if_match="*")
     after_delete = histories.read(exp.id, exp.created_at)
     assert handed[1].job_id not in {j.id for j in after_delete.jobs}
     assert histories.stats(exp.id, exp.created_at) == (3, 2)

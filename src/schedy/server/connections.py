@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import os
 
 __all__ = ["DEFAULT_HEADER_TIMEOUT", "guarded_protocol", "raise_file_limit"]
 
@@ -44,67 +44,13 @@ def raise_file_limit() -> tuple[int, int] | None:
 
 
 def guarded_protocol(header_timeout: float) -> type[asyncio.Protocol] | str:
-    """Uvicorn's httptools protocol with a deadline for each request's headers (``"auto"`` without httptools)."""
+    """Uvicorn's httptools protocol with deadlines for each request (``"auto"`` without httptools).
+
+    The timeout travels in the environment, so the processes of ``--workers N`` use it too.
+    """
     try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        from schedy.server._guarded_http import TIMEOUT_VARIABLE, GuardedHttpTools
     except ImportError:  # httptools missing: uvicorn's h11 protocol, unguarded
         return "auto"
-
-    class GuardedHttpTools(HttpToolsProtocol):
-        """Closes a connection whose request headers take, or whose body pauses, ``header_timeout`` seconds."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._deadline: asyncio.TimerHandle | None = None
-            self._in_body = False  # headers parsed, body still coming
-
-        def _arm(self) -> None:
-            if self._deadline is None:
-                self._deadline = self.loop.call_later(header_timeout, self._expire)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
-            self._deadline = None
-            if self.transport.is_closing():
-                return
-            cycle = getattr(self, "cycle", None)
-            if self._in_body and (self.flow.read_paused or getattr(cycle, "waiting_for_100_continue", False)):
-                self._arm()  # the client waits for the app (it reads the body later), not the other way round
-                return
-            logger.debug("Closing %s: no complete request within %g s.", self.client, header_timeout)
-            self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            if self._in_body:  # a body's deadline counts from its last bytes
-                self._disarm()
-                self._arm()
-            super().data_received(data)
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._arm()
-
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            super().on_headers_complete()
-            self._in_body = True
-            self._arm()
-
-        def on_message_complete(self) -> None:
-            self._in_body = False
-            self._disarm()
-            super().on_message_complete()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
+    os.environ[TIMEOUT_VARIABLE] = repr(float(header_timeout))
     return GuardedHttpTools
