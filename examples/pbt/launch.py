@@ -14,8 +14,9 @@ exploit makes the lineage jump to the member it copied)::
 
 Without ``--local-service`` it uses your usual connection
 (``~/.schedy/client.json``, or ``SCHEDY_ROOT``/``SCHEDY_EMAIL``/``SCHEDY_TOKEN``),
-and workers on other machines can join with ``worker.py`` if they see the
-same checkpoint directory.
+and workers on other machines can join with ``worker.py``. Checkpoints
+travel through the service as artifacts of the jobs: each worker runs in a
+working directory of its own, and no path is shared.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from worker import load_data, load_model
+from worker import CHECKPOINT, load_data, load_model
 
 import schedy
 from schedy import pbt
@@ -74,7 +75,8 @@ def report(exp: schedy.Experiment) -> dict[str, Any]:
     last = max(job.generation or 1 for job in done)
     best = max((job for job in done if (job.generation or 1) == last), key=lambda job: job.results["accuracy"])
     data = load_data()
-    model = load_model(best.results["model_path"])
+    with tempfile.TemporaryDirectory(prefix="schedy-pbt-best-") as scratch:
+        model = load_model(best.load_artifact(CHECKPOINT, Path(scratch) / CHECKPOINT))
     schedule = [
         {
             "generation": step.generation or 1,
@@ -119,7 +121,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes to start (default 2)")
     parser.add_argument("--epochs", type=int, default=1, help="passes over the training set per interval")
     parser.add_argument("--name", default=f"digits-pbt-{time.strftime('%Y%m%d-%H%M%S')}", help="experiment name")
-    parser.add_argument("--checkpoints", type=Path, default=Path("pbt-checkpoints"), help="checkpoint directory")
     parser.add_argument("--seed", type=int, help="seed of the service's PBT decisions")
     parser.add_argument("--local-service", action="store_true", help="start a throwaway schedy server for the run")
     parser.add_argument("--json", type=Path, help="also write the report to this file")
@@ -141,9 +142,13 @@ def main() -> None:
             f"Experiment {args.name!r}: {args.members} members x {args.generations} generations, {args.workers} workers"
         )
 
-        command = [sys.executable, str(HERE / "worker.py"), "--experiment", args.name]
-        command += ["--checkpoints", str(args.checkpoints), "--epochs", str(args.epochs)]
-        workers = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
+        command = [sys.executable, str(HERE / "worker.py"), "--experiment", args.name, "--epochs", str(args.epochs)]
+        # Each worker in a directory of its own, as on separate machines: checkpoints go through the service.
+        directories = [
+            stack.enter_context(tempfile.TemporaryDirectory(prefix=f"schedy-pbt-worker{i}-"))
+            for i in range(args.workers)
+        ]
+        workers = [subprocess.Popen(command, env=env, cwd=directory) for directory in directories]
         codes = [worker.wait() for worker in workers]
         if any(codes):
             raise SystemExit(f"a worker failed (exit codes {codes})")

@@ -1,9 +1,10 @@
 """examples/pbt: the scikit-learn PBT example, run as a user runs it, against the real service.
 
 A short run (4 members x 3 generations, 2 worker processes) of
-``examples/pbt/launch.py``: the workers reload their parent's checkpoint by
-path from ``job.results``, the experiment ends DONE, and the launcher reports
-the best member and its schedule.
+``examples/pbt/launch.py``, each worker in a working directory of its own
+with no path shared: every job stores its model as an artifact and loads its
+parent's with ``load_artifact(..., from_parent=True)``, the experiment ends
+DONE, and the launcher reports the best member and its schedule.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def test_the_digits_example_trains_a_population_to_the_end(service: Any, tmp_pat
         "SCHEDY_EMAIL": config["email"],
         "SCHEDY_TOKEN": config["token"],
     }
-    report_path, checkpoints = tmp_path / "report.json", tmp_path / "ckpt"
+    report_path = tmp_path / "report.json"
     command = [sys.executable, str(LAUNCH), "--members", "4", "--generations", "3", "--workers", "2"]
-    command += ["--name", "digits", "--checkpoints", str(checkpoints), "--seed", "1", "--json", str(report_path)]
+    command += ["--name", "digits", "--seed", "1", "--json", str(report_path)]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Best member" in done.stdout
@@ -45,11 +46,20 @@ def test_the_digits_example_trains_a_population_to_the_end(service: Any, tmp_pat
         exp = db.get_experiment("digits")
         assert exp.status == exp.DONE
         jobs = {job.id: job for job in exp.all_jobs()}
-    for job in jobs.values():
-        assert job.status == schedy.Job.DONE
-        # Each interval saved a checkpoint of its own, named in its results...
-        assert Path(job.results["model_path"]) == (checkpoints / "digits" / f"{job.id}.pkl").resolve()
-        assert Path(job.results["model_path"]).exists()
-        # ...and continued its parent's model: one more epoch behind it.
-        parent = jobs.get(job.parent) if job.parent else None
-        assert job.results["epochs"] == (1 if parent is None else parent.results["epochs"] + 1)
+        for job in jobs.values():
+            assert job.status == schedy.Job.DONE
+            # Each interval stored a checkpoint of its own with the service...
+            (artifact,) = job.artifacts()
+            assert artifact.name == "model.pkl"
+            assert artifact.size > 0
+            assert "model_path" not in job.results
+            # ...and continued its parent's model, loaded from the parent's artifact: one more epoch behind it.
+            parent = jobs.get(job.parent) if job.parent else None
+            if parent is None:
+                assert job.results["epochs"] == 1
+                assert job.results["parent_sha256"] is None
+            else:
+                assert job.results["epochs"] == parent.results["epochs"] + 1
+                assert job.results["parent_sha256"] == parent.artifacts()[0].sha256
+    # Nothing was written where the launcher (or a worker) ran: no shared checkpoint directory exists.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.json"]
