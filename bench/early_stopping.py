@@ -18,11 +18,13 @@ the same order, with ``--workers`` worker processes that replay the curves
   every configuration trained to its end (the reference);
 * **Schedy ASHA** (``ASHA(metric, objective, min_step=1, reduction_factor=3,
   max_step=epochs)``), **Schedy median** (``Median(metric, objective)``,
-  defaults) and **Schedy Hyperband** (``min_step=1, max_step=epochs``):
+  defaults), **Schedy ASHA m3** (``min_step=3``: the first rung at a ninth
+  of the budget) and **Schedy Hyperband** (``min_step=1, max_step=epochs``):
   the same search with ``early_stopping=``; workers report every epoch
   (``job.report``) and raise ``JobPruned`` when told to stop;
 * **Optuna SH** (``SuccessiveHalvingPruner(min_resource=1,
-  reduction_factor=3)``: the same rungs), **Optuna median**
+  reduction_factor=3)``: the same rungs), **Optuna SH m3**
+  (``min_resource=3``), **Optuna median**
   (``MedianPruner()``, defaults) and **Optuna Hyperband**
   (``HyperbandPruner(min_resource=1, max_resource=epochs,
   reduction_factor=3)``): a study on RDB storage (an SQLite file) worked
@@ -89,8 +91,8 @@ from _common import (
 
 #: family: (metric, objective)
 FAMILIES = {"mlp": ("accuracy", "max"), "synthetic": ("loss", "min")}
-SCHEDY_METHODS = ("none", "Schedy ASHA", "Schedy median", "Schedy Hyperband")
-OPTUNA_METHODS = ("Optuna SH", "Optuna median", "Optuna Hyperband")
+SCHEDY_METHODS = ("none", "Schedy ASHA", "Schedy ASHA m3", "Schedy median", "Schedy Hyperband")
+OPTUNA_METHODS = ("Optuna SH", "Optuna SH m3", "Optuna median", "Optuna Hyperband")
 METHODS = SCHEDY_METHODS + OPTUNA_METHODS
 
 Curves = list[tuple[dict[str, float], list[float]]]
@@ -194,8 +196,9 @@ def _schedy_worker(config: dict[str, str], name: str, table_: Curves, metric: st
 def _policy(method: str, metric: str, objective: str, epochs: int) -> Any:
     from schedy.stopping import ASHA, Hyperband, Median
 
-    if method == "Schedy ASHA":
-        return ASHA(metric, objective, min_step=1, reduction_factor=3, max_step=epochs)
+    if method.startswith("Schedy ASHA"):
+        min_step = 3 if method.endswith("m3") else 1
+        return ASHA(metric, objective, min_step=min_step, reduction_factor=3, max_step=epochs)
     if method == "Schedy median":
         return Median(metric, objective)
     if method == "Schedy Hyperband":
@@ -244,8 +247,9 @@ def run_schedy(config: dict[str, str], method: str, family: str, table_: Curves,
 def _pruner(method: str, epochs: int) -> Any:
     import optuna
 
-    if method == "Optuna SH":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if method.startswith("Optuna SH"):
+        min_resource = 3 if method.endswith("m3") else 1
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=3)
     if method == "Optuna median":
         return optuna.pruners.MedianPruner()
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
