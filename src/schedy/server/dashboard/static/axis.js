@@ -42,8 +42,10 @@ function numeric(name, lo, hi, log) {
   return {name, numeric: true, log, pos, at, lo, hi, ticks: marks.map((v) => ({t: pos(v), label: short(v)}))};
 }
 
+/** A Map key per value: primitives as they are (1 and "1" stay apart), objects by their JSON. */
+const keyOf = (v) => (v !== null && typeof v === "object" ? "\u0000" + JSON.stringify(v) : v ?? null);
+
 function categories(name, declaredValues, values) {
-  const keyOf = (v) => JSON.stringify(v ?? null);
   const order = [];
   const seen = new Set();
   for (const v of declaredValues || []) { const k = keyOf(v); if (!seen.has(k)) { seen.add(k); order.push(v); } }
@@ -51,7 +53,7 @@ function categories(name, declaredValues, values) {
   for (const v of values) { const k = keyOf(v); if (!seen.has(k)) { seen.add(k); extra.push(v ?? null); } }
   // Undeclared values: numbers in numeric order, then the rest by their text.
   extra.sort((p, q) => (typeof p === "number" && typeof q === "number" ? p - q
-    : typeof p === "number" ? -1 : typeof q === "number" ? 1 : keyOf(p) < keyOf(q) ? -1 : keyOf(p) > keyOf(q) ? 1 : 0));
+    : typeof p === "number" ? -1 : typeof q === "number" ? 1 : String(keyOf(p)).localeCompare(String(keyOf(q)))));
   const cats = [...order, ...extra];
   const index = new Map(cats.map((c, i) => [keyOf(c), i]));
   const pos = (v) => { const i = index.get(keyOf(v)); return i === undefined ? NaN : (i + 0.5) / cats.length; };
