@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from schedy import _routes
+from schedy._pagination import iter_items
 from schedy._transport import Response, Transport, raise_for
-from schedy.errors import HTTPError, UnhandledResponseError
+from schedy.errors import ClientRequestError, HTTPError, UnhandledResponseError
 
-__all__ = ["Artifact", "check_name", "delete", "download", "listing", "upload"]
+__all__ = ["Artifact", "check_name", "delete", "download", "experiment_listing", "listing", "upload"]
 
 logger = logging.getLogger("schedy")
 
@@ -307,3 +308,35 @@ def listing(transport: Transport, job_path: str) -> list[Artifact]:
 def delete(transport: Transport, job_path: str, name: str) -> None:
     """Delete the job's artifact ``name``."""
     transport.request("DELETE", _path(job_path, check_name(name)), expect=(204,))
+
+
+def experiment_listing(transport: Transport, experiment: str) -> dict[str, list[dict[str, Any]]]:
+    """Every artifact of the experiment's jobs, by job id: ``{"name", "size", "sha256", "url"}`` each, by name.
+
+    ``url`` is where to download it (``GET`` with the user's token, as
+    :meth:`schedy.Job.load_artifact` does). A service older than artifacts
+    answers 404 for the list: it has none.
+    """
+    exp_path = _routes.experiment(experiment)
+    root = transport.config.root
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for item in iter_items(transport, exp_path + "artifacts/"):
+            artifact = Artifact._from_wire(item)
+            job = str(item.get("job"))
+            out.setdefault(job, []).append(
+                {
+                    "name": artifact.name,
+                    "size": artifact.size,
+                    "sha256": artifact.sha256,
+                    "url": root + _path(_routes.job(exp_path, job), artifact.name),
+                }
+            )
+    except ClientRequestError as exc:
+        if exc.code != 404:
+            raise
+        transport.request("GET", exp_path)  # still 404 when the experiment itself is missing: say so
+        return {}
+    for artifacts in out.values():
+        artifacts.sort(key=lambda a: a["name"])
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,8 +38,16 @@ def _pandas() -> Any:
     return pandas
 
 
-def jobs_to_dataframe(jobs: Iterable[Job]) -> pandas.DataFrame:
+def jobs_to_dataframe(
+    jobs: Iterable[Job], artifacts: Mapping[str, list[dict[str, Any]]] | None = None
+) -> pandas.DataFrame:
     """One row per job, indexed by job id (see :meth:`schedy.Experiment.to_dataframe`).
+
+    When any job has artifacts, a last column ``artifacts`` holds each job's
+    list of ``{"name", "size", "sha256", "url"}`` (an empty list for a job
+    with none). ``artifacts`` maps job ids to those lists; by default they
+    are read from the service of the jobs' experiment (none for jobs made
+    by hand, with no service).
 
     Raises:
         ImportError: pandas is not installed (checked before any job is read).
@@ -50,7 +58,9 @@ def jobs_to_dataframe(jobs: Iterable[Job]) -> pandas.DataFrame:
     hp_names: dict[str, None] = {}
     result_names: dict[str, None] = {}
     managed_present: set[str] = set()
+    experiment = None
     for job in jobs:
+        experiment = job.experiment
         row: dict[str, Any] = {"id": job.job_id, "status": job.status}
         for name, value in job.hyperparameters.items():
             hp_names[name] = None
@@ -71,6 +81,14 @@ def jobs_to_dataframe(jobs: Iterable[Job]) -> pandas.DataFrame:
         *("results." + name for name in result_names),
         *(attr for attr in _MANAGED if attr in managed_present),
     ]
+    if artifacts is None and experiment is not None and experiment._db is not None:
+        from schedy._artifacts import experiment_listing
+
+        artifacts = experiment_listing(experiment._db._transport, experiment.name)
+    if artifacts and any(artifacts.get(row["id"]) for row in rows):
+        columns.append("artifacts")
+        for row in rows:
+            row["artifacts"] = list(artifacts.get(row["id"], []))
     frame = pd.DataFrame.from_records(rows, columns=columns)
     return frame.set_index("id")
 

@@ -3,15 +3,18 @@
 CSV has one row per job and the columns of
 :meth:`schedy.Experiment.to_dataframe`: ``id``, ``status``,
 ``hyperparameters.NAME``, ``results.NAME``, then the service's fields
-(``created_at``, ``worker``…) that any job has. Strings are written as
+(``created_at``, ``worker``…) that any job has, and ``artifacts`` when any
+job has one: a JSON list of ``{"name", "size", "sha256", "url"}`` (``url``
+downloads it with your token). Strings are written as
 they are, other values as JSON (lists, ``true``), floats in full precision
 (``nan``, ``inf`` for the non-finite ones, as pandas reads them); a missing
 value is an empty cell.
 
 JSON is an array of jobs in the wire form (docs/protocol.md: ``id``, ``status``,
 ``hyperparameters``, ``results``, and the service's ``createdAt``,
-``worker``… when set), written as the jobs arrive, so exporting a large
-experiment holds one page in memory. NaN and ±Infinity are the bare tokens
+``worker``… when set, and ``artifacts`` as above when the job has some),
+written as the jobs arrive, so exporting a large experiment holds one page
+of jobs in memory (and the list of its artifacts, read first). NaN and ±Infinity are the bare tokens
 ``NaN`` and ``Infinity`` that Python's ``json`` (and the wire) use.
 """
 
@@ -22,11 +25,12 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, TextIO
 
-from schedy import Job
+from schedy import Job, _artifacts
 from schedy.cli.common import CommandError, connect, to_json
 from schedy.cli.views import iso_time
 
@@ -77,8 +81,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(func=cmd_export)
 
 
-def job_record(job: Job) -> dict[str, Any]:
-    """The job in its wire form (the service's fields only when set)."""
+#: Job id → its artifacts (``{"name", "size", "sha256", "url"}`` each), as :func:`schedy._artifacts.experiment_listing`.
+Artifacts = Mapping[str, list[dict[str, Any]]]
+
+
+def job_record(job: Job, artifacts: Artifacts | None = None) -> dict[str, Any]:
+    """The job in its wire form (the service's fields only when set), with its ``artifacts`` if it has any."""
     record: dict[str, Any] = {
         "id": job.job_id,
         "status": job.status,
@@ -89,6 +97,8 @@ def job_record(job: Job) -> dict[str, Any]:
         value = getattr(job, attr)
         if value is not None:
             record[key] = iso_time(value) if isinstance(value, datetime) else value
+    if artifacts and artifacts.get(job.job_id):
+        record["artifacts"] = artifacts[job.job_id]
     return record
 
 
@@ -104,8 +114,8 @@ def _cell(value: Any) -> str:
     return to_json(value)
 
 
-def write_csv(jobs: Iterable[Job], stream: TextIO) -> int:
-    """Write the jobs as CSV; return how many."""
+def write_csv(jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None) -> int:
+    """Write the jobs as CSV (with an ``artifacts`` column when any job has one); return how many."""
     rows: list[dict[str, str]] = []
     hps: dict[str, None] = {}
     results: dict[str, None] = {}
@@ -123,21 +133,25 @@ def write_csv(jobs: Iterable[Job], stream: TextIO) -> int:
             if value is not None:
                 managed.add(attr)
                 row[attr] = _cell(value)
+        if artifacts and artifacts.get(job.job_id):
+            row["artifacts"] = _cell(artifacts[job.job_id])
         rows.append(row)
     columns = ["id", "status", *hps, *results, *(attr for attr in _MANAGED if attr in managed)]
+    if any("artifacts" in row for row in rows):
+        columns.append("artifacts")
     writer = csv.DictWriter(stream, columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)
 
 
-def write_json(jobs: Iterable[Job], stream: TextIO) -> int:
-    """Write the jobs as a JSON array, one job per line; return how many."""
+def write_json(jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None) -> int:
+    """Write the jobs as a JSON array, one job per line (with its ``artifacts`` if any); return how many."""
     count = 0
     stream.write("[")
     for job in jobs:
         stream.write(",\n" if count else "\n")
-        stream.write(json.dumps(job_record(job), ensure_ascii=False, allow_nan=True))
+        stream.write(json.dumps(job_record(job, artifacts), ensure_ascii=False, allow_nan=True))
         count += 1
     stream.write("\n]\n" if count else "]\n")
     return count
@@ -172,12 +186,6 @@ def write_reports_json(reports: Iterable[dict[str, Any]], stream: TextIO) -> int
     return count
 
 
-_WRITERS: dict[tuple[bool, str], Callable[[Iterable[Any], TextIO], int]] = {
-    (False, "csv"): write_csv,
-    (False, "json"): write_json,
-    (True, "csv"): write_reports_csv,
-    (True, "json"): write_reports_json,
-}
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -185,14 +193,18 @@ def cmd_export(args: argparse.Namespace) -> None:
     what = "report" if args.reports else "job"
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
-        items: Iterable[Any] = exp.reports() if args.reports else exp.all_jobs()
-        write: Callable[[Iterable[Any], TextIO], int] = _WRITERS[args.reports, args.format]
+        write: Callable[[TextIO], int]
+        if args.reports:
+            write = partial(write_reports_csv if args.format == "csv" else write_reports_json, exp.reports())
+        else:
+            artifacts = _artifacts.experiment_listing(db._transport, exp.name)
+            write = partial(write_csv if args.format == "csv" else write_json, exp.all_jobs(), artifacts=artifacts)
         if args.output is None:
-            write(items, sys.stdout)
+            write(sys.stdout)
             return
         try:
             with open(args.output, "w", encoding="utf-8", newline="") as stream:
-                count = write(items, stream)
+                count = write(stream)
         except OSError as exc:
             raise CommandError(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
     plural = "s" if count != 1 else ""

@@ -1,4 +1,4 @@
-"""[ext] Artifacts: files attached to jobs, ``experiments/NAME/jobs/ID/artifacts/[ARTIFACT/]``.
+"""[ext] Artifacts: files attached to jobs, ``experiments/NAME/jobs/ID/artifacts/[ARTIFACT/]``, ``…/NAME/artifacts/``.
 
 Bodies stream both ways (see :mod:`schedy.server.service.artifacts`); the
 service's 1 MiB body limit does not apply to uploads, which have limits of
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -19,7 +19,7 @@ from schedy.server.api.deps import current_user, path_name, services
 from schedy.server.errors import BadRequest
 from schedy.server.service.artifacts import check_artifact_name
 from schedy.server.store.artifacts import ArtifactRow
-from schedy.server.wire import iso
+from schedy.server.wire import iso, page_token, read_page_token
 
 router = APIRouter(tags=["artifacts"])
 
@@ -86,6 +86,41 @@ async def list_artifacts(request: Request, name: str, job_id: str, user_id: int 
     exp, job, _ = _names(name, job_id)
     rows = await run_in_threadpool(services(request).artifacts.listing, user_id, exp, job)
     return JSONResponse({"items": [_json(row) for row in rows], "next": None})
+
+
+_EXPERIMENT_ITEM = {
+    "type": "object",
+    "required": ["job", "name", "size", "sha256", "createdAt"],
+    "properties": {
+        "job": {"type": "string"},
+        "name": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0},
+        "sha256": {"type": "string"},
+        "createdAt": {"type": "string"},
+    },
+}
+
+
+@router.get(
+    "/experiments/{name}/artifacts/",
+    responses=schemas.answers(
+        {200: schemas.json_answer(schemas.page_of(_EXPERIMENT_ITEM), "a page of the experiment's artifacts")}, 404
+    ),
+)
+async def experiment_artifacts(
+    request: Request,
+    name: str,
+    start: str | None = None,
+    limit: int | None = Query(default=None, ge=1),
+    user_id: int = Depends(current_user),
+) -> Response:
+    """The artifacts of every job of the experiment (each with its ``job``), in the order stored, a page at a time."""
+    svc = services(request)
+    exp = path_name(name, "experiment")
+    size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
+    rows, after = await run_in_threadpool(svc.artifacts.experiment_page, user_id, exp, read_page_token(start), size)
+    items = [{"job": job, **_json(row)} for job, row in rows]
+    return JSONResponse({"items": items, "next": None if after is None else page_token(after)})
 
 
 @router.put(

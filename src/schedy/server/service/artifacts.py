@@ -299,6 +299,23 @@ class Artifacts:
         with self._store.read() as conn:
             return store_artifacts.listing(conn, self._job(conn, user_id, experiment, job_id))
 
+    def experiment_page(
+        self, user_id: int, experiment: str, after: int | None, limit: int
+    ) -> tuple[list[tuple[str, ArtifactRow]], int | None]:
+        """One page of the artifacts of every job of the experiment: ``([(job id, row)…], next key)``.
+
+        Raises:
+            NotFound: no such experiment.
+
+        """
+        with self._store.read() as conn:
+            exp, _ = store_artifacts.job_pk(conn, user_id, experiment, "")
+            if exp is None:
+                raise NotFound(f"Experiment '{experiment}' does not exist.")
+            rows = store_artifacts.experiment_page(conn, exp, after or 0, limit + 1)
+        following = rows[limit - 1][0] if len(rows) > limit else None
+        return [(job_id, row) for _, job_id, row in rows[:limit]], following
+
     def find(self, user_id: int, experiment: str, job_id: str, name: str) -> ArtifactRow:
         """One artifact's row (404 if the job has none of that name)."""
         with self._store.read() as conn:

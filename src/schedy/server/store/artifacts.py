@@ -23,6 +23,7 @@ __all__ = [
     "copy",
     "detach",
     "detached",
+    "experiment_page",
     "forget",
     "get",
     "job_pk",
@@ -62,6 +63,21 @@ def listing(conn: Connection, job: int) -> list[ArtifactRow]:
     """The job's artifacts, by name."""
     rows = conn.execute(select(*_COLUMNS).where(artifacts.c.job_pk == job).order_by(artifacts.c.name))
     return [ArtifactRow._make(row) for row in rows]
+
+
+def experiment_page(conn: Connection, experiment: int, after: int, limit: int) -> list[tuple[int, str, ArtifactRow]]:
+    """Up to ``limit`` visible artifacts of the experiment's jobs past key ``after``: ``(key, job id, row)``.
+
+    In the order they were stored (a replaced artifact moves to the end), so a page token stays valid.
+    """
+    query = (
+        select(artifacts.c.pk, jobs.c.job_id, *_COLUMNS)
+        .join(jobs, jobs.c.pk == artifacts.c.job_pk)
+        .where(jobs.c.experiment_id == experiment, artifacts.c.pk > after)
+        .order_by(artifacts.c.pk)
+        .limit(limit)
+    )
+    return [(int(pk), str(job_id), ArtifactRow._make(rest)) for pk, job_id, *rest in conn.execute(query)]
 
 
 def get(conn: Connection, job: int, name: str) -> ArtifactRow | None:
