@@ -10,6 +10,7 @@ import sys
 import httpx
 import pytest
 
+from schedy import __version__
 from schedy.testing import ServiceProcess
 
 
@@ -35,6 +36,8 @@ def test_first_start_creates_an_admin_and_a_private_client_config(tmp_path, data
     assert config["root"] == service.url
     assert config["token_type"] == "api_token"
     assert "Created the first user, admin@localhost (password: " in log
+    # The first line says which Schedy serves (not the package index's 2018 client).
+    assert log.splitlines()[0].startswith(f"Schedy {__version__} (self-hosted) is serving ")
     assert token.status_code == 200
 
 

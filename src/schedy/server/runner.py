@@ -9,6 +9,7 @@ import os
 
 from fastapi import FastAPI
 
+from schedy import __version__
 from schedy.server.api.app import create_app
 from schedy.server.bootstrap import ensure_admin
 from schedy.server.connections import guarded_protocol, raise_file_limit
@@ -63,6 +64,10 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     store = Store(settings.database_url, pool_size=settings.pool_size)
     app = create_app(settings, store=store)  # migrates the database, once, before any worker starts
     root = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
+    # The first line says which Schedy this is (not the 2018 client of the package index).
+    processes = f" with {workers} processes" if workers > 1 else ""
+    where = settings.database_url.split("@")[-1]
+    print(f"Schedy {__version__} (self-hosted) is serving {where} at {root}{processes}", flush=True)
     first = ensure_admin(store, root, default_client_config_path())
     if first is not None:
         print(f"Created the first user, {first.email} (password: {first.password}).", flush=True)
@@ -76,11 +81,6 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
                 f"{first.email}: schedy gen-token --root {root} --email {first.email}",
                 flush=True,
             )
-    processes = f" with {workers} processes" if workers > 1 else ""
-    from schedy import __version__
-
-    where = settings.database_url.split("@")[-1]
-    print(f"Schedy {__version__} (self-hosted) is serving {where} at {root}{processes}", flush=True)
     if workers > 1:
         store.dispose()
         os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
