@@ -7,12 +7,16 @@ the service stopped and how to start it again, and that command works.
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from schedy.testing import ServiceProcess, free_port
 
@@ -48,3 +52,36 @@ def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> Non
         jwt = answer.json()["token"]
         listed = httpx.get(service.url + "experiments/", headers={"Authorization": f"Bearer {jwt}"}).json()
     assert [e["name"].startswith("quickstart-") for e in listed["items"]] == [True]
+
+
+def test_on_a_terminal_the_printed_url_works_until_enter(tmp_path: Path) -> None:
+    """``make demo`` in a terminal: the URL it prints answers until the user presses Enter."""
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "SCHEDY_HOME": str(home)}
+    env.pop("SCHEDY_CONFIG", None)
+    command = [sys.executable, str(QUICKSTART), "--workers", "2", "--trials", "3", "--port", str(port)]
+    controller, terminal = pty.openpty()
+    demo = subprocess.Popen(command, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    output = b""
+    try:
+        deadline = time.monotonic() + 240
+        while b"press Enter to stop it" not in output:
+            assert time.monotonic() < deadline, output.decode(errors="replace")
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                output += os.read(controller, 65536)
+        text = output.decode(errors="replace")
+        url = re.search(r"Browse every job at (http://\S+/) ", text).group(1)
+        assert url == f"http://127.0.0.1:{port}/"
+        assert httpx.get(url, timeout=5).status_code == 200  # the URL works when it is printed
+        os.write(controller, b"\n")
+        assert demo.wait(30) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        os.close(controller)
+    with pytest.raises(httpx.ConnectError):  # Enter stopped it
+        httpx.get(f"http://127.0.0.1:{port}/ping/", timeout=2)
