@@ -156,6 +156,16 @@ def test_asha_records_a_stopped_job_at_no_further_rung():
     assert policy.rungs(state) == [{"bracket": 0, "step": 1, "jobs": 2}, {"bracket": 0, "step": 2, "jobs": 1}]
 
 
+def test_asha_never_stops_a_job_that_reached_max_step():
+    policy = ASHA("loss", "min", min_step=1, reduction_factor=3, max_step=27)
+    state, _ = feed(policy, [(f"j{i}", step, float(i)) for i in range(3) for step in (1, 3, 9, 27)])
+    _, passed = feed_more(policy, state, [("late", step, -1.0) for step in (1, 3, 9)])
+    assert not any(v.stop for v in passed)
+    # Worse than every job at 27, but there its training is over: not stopped, nothing recorded.
+    assert not policy.observe(state, Report("late", 27, 100.0)).stop
+    assert {r["step"]: r["jobs"] for r in policy.rungs(state)} == {1: 4, 3: 2, 9: 2}  # j1, j2 stopped at 1
+
+
 @pytest.mark.parametrize("value", [math.nan, None])
 def test_asha_ranks_nan_and_missing_worst(value):
     policy = ASHA("loss", "min")
@@ -182,6 +192,15 @@ def test_hyperband_brackets_follow_the_budget_rule_and_the_last_never_stops():
     first = [f"job-{i}" for i in range(200) if policy.bracket_of(f"job-{i}") == 0]
     verdicts = [policy.observe(state, Report(job, 1, float(i))) for i, job in enumerate(first)]
     assert sum(v.stop for v in verdicts) == len(first) - 1  # best first: only it survives rung 1
+
+
+def test_hyperband_last_bracket_never_stops_whatever_max_step():
+    policy = Hyperband("loss", "min", min_step=1, max_step=30, reduction_factor=3)  # 27 < 30: a rung would fit
+    last = [f"job-{i}" for i in range(400) if policy.bracket_of(f"job-{i}") == policy.brackets - 1]
+    state = policy.new_state()
+    verdicts = [policy.observe(state, Report(job, 27, float(-i))) for i, job in enumerate(last)]  # worst first
+    assert last
+    assert not any(v.stop for v in verdicts)
 
 
 # -- definitions -----------------------------------------------------------------------------

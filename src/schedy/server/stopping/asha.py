@@ -1,7 +1,8 @@
 """Asynchronous successive halving (Li et al., MLSys 2020) and Hyperband over it.
 
-**ASHA.** Rungs sit at steps ``minStep · η^k`` (up to ``maxStep`` when
-given). The first report of a job at or past a rung records its value there;
+**ASHA.** Rungs sit at steps ``minStep · η^k`` (below ``maxStep`` when
+given: a job at ``maxStep`` has had its full budget, nothing is saved by
+stopping it). The first report of a job at or past a rung records its value there;
 the job continues only if that value is among the best ``max(1, ⌊n/η⌋)`` of
 the ``n`` values recorded at the rung so far (its own included). Nobody waits
 for a rung to fill: early jobs compete with few, so the first job at each
@@ -14,7 +15,8 @@ otherwise crowd the higher rungs with losers and loosen their quota.
 
 **Hyperband.** Brackets ``b = 0 … s`` where ``s = ⌊log_η(maxStep/minStep)⌋``;
 bracket ``b`` is an ASHA whose first rung is ``minStep · η^b``, so bracket 0
-stops most aggressively and bracket ``s`` never stops. A job's bracket is
+stops most aggressively and bracket ``s`` never stops (no rung at all,
+whatever ``maxStep``: Hyperband's bracket of full-budget runs). A job's bracket is
 chosen from its id (a hash: the same in every service process, no state)
 with the weights of Hyperband's budget rule, ``(s+1)/(s-b+1) · η^(s-b)``:
 aggressive brackets get more jobs, as in Li et al. (JMLR 2018).
@@ -57,10 +59,14 @@ class _State(PolicyState):
 
 
 def _ladder(min_step: int, eta: int, max_step: int | None) -> tuple[int, ...]:
-    """Rung steps from ``min_step`` by factors of ``eta`` (bounded: at most 64 rungs)."""
+    """Rung steps from ``min_step`` by factors of ``eta``, below ``max_step`` (bounded: at most 64 rungs).
+
+    None at ``max_step`` itself: a job there has had its full budget, and stopping it would save nothing
+    but end a finished training PRUNED.
+    """
     steps: list[int] = []
     step = min_step
-    while (max_step is None or step <= max_step) and len(steps) < 64:
+    while (max_step is None or step < max_step) and len(steps) < 64:
         steps.append(step)
         step *= eta
     return tuple(steps)
@@ -173,9 +179,8 @@ class Hyperband(ASHA):
         while min_step * reduction_factor ** (top + 1) <= max_step:
             top += 1
         self.brackets = top + 1
-        self._ladders = {
-            b: _ladder(min_step * reduction_factor**b, reduction_factor, max_step) for b in range(self.brackets)
-        }
+        self._ladders = {b: _ladder(min_step * reduction_factor**b, reduction_factor, max_step) for b in range(top)}
+        self._ladders[top] = ()  # the last bracket trains every job to max_step, as in Hyperband
         weights = [(top + 1) / (top - b + 1) * reduction_factor ** (top - b) for b in range(self.brackets)]
         total = sum(weights)
         bounds, acc = [], 0.0
