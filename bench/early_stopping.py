@@ -34,8 +34,9 @@ the same order, with ``--workers`` worker processes that replay the curves
   the same waiting trial).
 
 For each run: the **training steps** spent (epochs trained, over every
-configuration), and the **best final value** (the best value at the last
-epoch of a configuration trained to its end). The goal: ASHA and the median
+configuration), and the **best final value** (the best value reported at
+the last epoch, by any configuration trained to its end, whatever its end
+state: Optuna's SH prunes at its rung 27 = the last epoch). The goal: ASHA and the median
 rule reach a best final value within 0.5 % of the reference while spending
 at least 3× fewer steps.
 
@@ -229,15 +230,15 @@ def run_schedy(config: dict[str, str], method: str, family: str, table_: Curves,
             p.join(1800)
         seconds = time.perf_counter() - t0
         steps: dict[str, int] = {}
+        finals = []
         for report in exp.reports():
             steps[report["job"]] = max(steps.get(report["job"], 0), report["step"])
-        finals = []
+            value = report["metrics"].get(metric)
+            if report["step"] == epochs and value is not None:
+                finals.append(float(value))
         statuses: dict[str, int] = {}
         for job in exp.all_jobs():
             statuses[job.status] = statuses.get(job.status, 0) + 1
-            value = job.results.get(metric)
-            if job.status == schedy.Job.DONE and steps.get(job.job_id) == epochs and value is not None:
-                finals.append(float(value))
     return _outcome(finals, sum(steps.values()), seconds, objective, statuses)
 
 
@@ -305,8 +306,8 @@ def run_optuna(storage: str, method: str, family: str, table_: Curves, args: Any
     for trial in study.get_trials(deepcopy=False):
         statuses[trial.state.name] = statuses.get(trial.state.name, 0) + 1
         steps += max(trial.intermediate_values, default=0)
-        if trial.state == optuna.trial.TrialState.COMPLETE and max(trial.intermediate_values, default=0) == epochs:
-            finals.append(float(trial.value))
+        if epochs in trial.intermediate_values:  # pruned at its last step (SH's rung at 27) counts too
+            finals.append(float(trial.intermediate_values[epochs]))
     return _outcome(finals, steps, seconds, objective, statuses)
 
 
