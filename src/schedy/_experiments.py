@@ -446,7 +446,7 @@ class Experiment:
         """The search's event log, oldest first: e.g. every PBT exploit (who copied whom, at which generation).
 
         Each event is a dict with ``id``, ``time`` (a datetime) and the event's own fields
-        (for a PBT exploit: ``type``, ``member``, ``source``, ``generation``…, see docs/pbt.md);
+        (for a PBT exploit: ``kind``, ``member``, ``sourceJob``, ``sourceMember``, ``generation``…, see docs/pbt.md);
         pages are fetched lazily.
         """
         path = _routes.experiment(self.name) + "events/"
