@@ -1,13 +1,16 @@
 """Artifacts of jobs on the client side: files streamed to and from the service.
 
-Transfers never hold a file in memory. An upload first reads the file once
-to compute its SHA-256 (sent in ``X-Schedy-Sha256``: the service refuses a
-body that differs), then sends it with ``Expect: 100-continue`` so that a
-refusal (no such job, over the size limit or the quota) arrives before any
-of the body is sent, and the body with ``socket.sendfile``. A download is
-written to a temporary file next to its destination, hashed as it arrives,
-checked against the service's ``X-Schedy-Sha256`` and only then renamed to
-its destination, so a destination never holds half a file.
+Transfers never hold a file in memory. An upload sends its headers with
+``Expect: 100-continue``, so that a refusal (no such job, over the size
+limit or the quota) arrives before any of the body is sent, then the file
+with ``socket.sendfile`` while a helper thread computes its SHA-256, and
+ends the body with that SHA-256 in 64 hexadecimal digits
+(``X-Schedy-Sha256: trailing``): the service refuses a body that differs,
+and the file is read about once, not hashed first and sent after. A
+download is written to a temporary file next to its destination, hashed
+in a helper thread as it arrives, checked against the service's
+``X-Schedy-Sha256`` and only then renamed to its destination, so a
+destination never holds half a file.
 
 Each transfer uses a connection of its own (the thread's keep-alive
 connection stays free for heartbeats and reports), the transport's session
@@ -18,13 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import logging
 import os
 import re
 import select
 import socket
+import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +47,8 @@ logger = logging.getLogger("schedy")
 
 _CHUNK = 1 << 20
 _SHA256_HEADER = "X-Schedy-Sha256"
+#: The SHA-256 (64 hexadecimal digits) that ends an upload's body after the file.
+_TRAILER = 64
 #: How long an upload waits for ``100 Continue`` before sending its body anyway.
 _CONTINUE_WAIT = 10.0
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,199}")
@@ -91,14 +99,16 @@ def _path(job_path: str, name: str) -> str:
     return f"{job_path}artifacts/{_routes.quote_segment(name)}/"
 
 
-def _sha256(path: Path) -> tuple[str, int]:
+def _sha256(path: Path, limit: int | None = None, stop: threading.Event | None = None) -> tuple[str, int]:
+    """SHA-256 and size of the file (of its first ``limit`` bytes); stops early, with a partial digest, on ``stop``."""
     digest = hashlib.sha256()
     size = 0
     with path.open("rb", buffering=0) as file:
         buffer = bytearray(_CHUNK)
         view = memoryview(buffer)
-        while True:
-            n = file.readinto(buffer)
+        while stop is None or not stop.is_set():
+            want = _CHUNK if limit is None else min(_CHUNK, limit - size)
+            n = file.readinto(view[:want]) if want else 0
             if not n:
                 break
             digest.update(view[:n])
@@ -141,16 +151,17 @@ def _wait_for_continue(sock: socket.socket) -> bool:
 
 
 def _put_file(
-    transport: Transport, target: str, file: Path, size: int, sha256: str, authorization: str
+    transport: Transport, target: str, file: Path, size: int, authorization: str
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Send the file with its SHA-256 after it (``X-Schedy-Sha256: trailing``), hashed while it is sent."""
     conn = _connect(transport)
     try:
         conn.putrequest("PUT", target, skip_accept_encoding=True)
         for name, value in (
             ("Authorization", authorization),
             ("Content-Type", "application/octet-stream"),
-            ("Content-Length", str(size)),
-            (_SHA256_HEADER, sha256),
+            ("Content-Length", str(size + _TRAILER)),
+            (_SHA256_HEADER, "trailing"),
             ("Accept", "application/json"),
             ("User-Agent", "schedy-python"),
         ):
@@ -162,13 +173,26 @@ def _put_file(
         sock = conn.sock
         assert sock is not None  # noqa: S101 - connected above
         if not plain or _wait_for_continue(sock):
-            try:
-                if size:
-                    with file.open("rb") as stream:
-                        sock.sendfile(stream, 0, size)
-            except OSError:
-                # The service may have answered and closed (e.g. 413 midway): read its answer if there is one.
-                return _read_answer(sock, "PUT")
+            # The hash reads the file from the page cache in a helper thread while the kernel sends it
+            # (hashlib releases the GIL): the upload costs about one pass over the file, not two.
+            stop = threading.Event()
+            with ThreadPoolExecutor(1, "schedy-artifact") as helper:
+                hashing = helper.submit(_sha256, file, size, stop)
+                try:
+                    if size:
+                        with file.open("rb") as stream:
+                            sock.sendfile(stream, 0, size)
+                except OSError:
+                    stop.set()
+                    # The service may have answered and closed (e.g. 413 midway): read its answer if there is one.
+                    return _read_answer(sock, "PUT")
+                sha256, hashed = hashing.result()
+                if hashed != size:  # the body is short: the service waits for the rest, closed below
+                    raise ValueError(f"{str(file)!r} changed while it was sent ({size} bytes, then {hashed}).")
+                try:
+                    sock.sendall(sha256.encode("ascii"))
+                except OSError:
+                    return _read_answer(sock, "PUT")
         return _read_answer(sock, "PUT")
     finally:
         conn.close()
@@ -211,21 +235,18 @@ def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], na
     if not source.is_file():
         raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")
     name = check_name(source.name if name is None else name)
-    sha256, size = _sha256(source)
+    size = source.stat().st_size
     path = _path(job_path, name)
     target = transport._base + path
 
     def exchange(authorization: str) -> tuple[int, http.client.HTTPMessage, bytes]:
-        return _put_file(transport, target, source, size, sha256, authorization)
+        return _put_file(transport, target, source, size, authorization)
 
     status, headers, data = _with_retries(transport, "PUT", path, exchange)
     response = Response(status, headers, data, False)
     if status != 201:
         raise_for(response, "PUT", path)
-    artifact = Artifact._from_wire(response.json())
-    if artifact.sha256 != sha256:
-        raise UnhandledResponseError(f"The service stored {name!r} with SHA-256 {artifact.sha256}, not {sha256}.", 201)
-    return artifact
+    return Artifact._from_wire(response.json())
 
 
 def _destination(name: str, to: str | os.PathLike[str] | None) -> Path:
@@ -272,19 +293,49 @@ def download(transport: Transport, job_path: str, name: str, to: str | os.PathLi
     return destination
 
 
+def _fill(response: http.client.HTTPResponse, view: memoryview) -> int:
+    """Read into ``view`` until it is full or the body ends; how many bytes."""
+    got = 0
+    while got < len(view):
+        n = response.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
 def _receive(response: http.client.HTTPResponse, destination: Path, expected: str, name: str) -> None:
+    """Write the body to a temporary file next to ``destination``, check its SHA-256, rename it into place.
+
+    Two buffers: while one MiB is hashed and written in a helper thread, the
+    next is received (the socket read, ``hashlib`` on large buffers and file
+    writes all release the GIL), so the transfer costs about the slower of
+    receiving and hashing, not their sum.
+    """
     partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
     digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
+    views = [memoryview(bytearray(_CHUNK)), memoryview(bytearray(_CHUNK))]
+
+    def consume(out: io.RawIOBase, data: memoryview) -> None:
+        digest.update(data)
+        while data:
+            written = out.write(data)
+            data = data[written or 0 :]
+
     try:
-        with partial.open("wb", buffering=0) as out:
+        with partial.open("wb", buffering=0) as out, ThreadPoolExecutor(1, "schedy-artifact") as helper:
+            pending: Future[None] | None = None
+            turn = 0
             while True:
-                n = response.readinto(buffer)
+                view = views[turn % 2]  # the helper finished with it: waited for below, a turn ago
+                n = _fill(response, view)
+                if pending is not None:
+                    pending.result()
+                    pending = None
                 if not n:
                     break
-                digest.update(view[:n])
-                out.write(view[:n])
+                pending = helper.submit(consume, out, view[:n])
+                turn += 1
         if digest.hexdigest() != expected:
             raise UnhandledResponseError(
                 f"The artifact {name!r} arrived with SHA-256 {digest.hexdigest()}, not the {expected} the service "

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from schedy.server.api import schemas
 from schedy.server.api.deps import current_user, path_name, services
 from schedy.server.errors import BadRequest
-from schedy.server.service.artifacts import check_artifact_name
+from schedy.server.service.artifacts import TRAILER, check_artifact_name
 from schedy.server.store.artifacts import ArtifactRow
 from schedy.server.wire import iso, page_token, read_page_token
 
@@ -25,6 +25,8 @@ router = APIRouter(tags=["artifacts"])
 
 #: The header carrying an artifact's SHA-256 (hexadecimal), both ways.
 SHA256_HEADER = "X-Schedy-Sha256"
+#: Its value on an upload whose body ends with the SHA-256 (64 hexadecimal digits) instead.
+TRAILING = "trailing"
 
 _ARTIFACT = {
     "type": "object",
@@ -46,8 +48,9 @@ _UPLOAD = {
             "name": SHA256_HEADER,
             "in": "header",
             "required": False,
-            "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            "description": "the body's SHA-256: the upload is refused (400) if what arrived differs",
+            "schema": {"type": "string", "pattern": "^([0-9a-f]{64}|trailing)$"},
+            "description": "the body's SHA-256: the upload is refused (400) if what arrived differs; 'trailing': "
+            "the body's last 64 bytes are the SHA-256 of the rest, in hexadecimal (a client hashes while sending)",
         }
     ],
 }
@@ -135,18 +138,26 @@ async def upload_artifact(
     """Store the body as the job's artifact, replacing one of the same name.
 
     The body streams to the blob store; the artifact becomes visible only
-    once all of it arrived (and matched ``X-Schedy-Sha256``, if sent). 413
+    once all of it arrived (and matched ``X-Schedy-Sha256``, if sent; with
+    ``X-Schedy-Sha256: trailing`` the body ends with the file's SHA-256 in
+    64 hexadecimal digits, which ``Content-Length`` counts). 413
     when it is over the per-file limit or the user's quota: before the body
     is read if ``Content-Length`` says so (send ``Expect: 100-continue`` to
     learn it before sending the body).
     """
     exp, job, art = _names(name, job_id, artifact)
     svc = services(request).artifacts
+    expected = request.headers.get(SHA256_HEADER)
+    trailing = expected == TRAILING
     declared = request.headers.get("content-length")
     if declared is not None and not declared.isdigit():
         raise BadRequest("Content-Length must be a number of bytes.")
-    await run_in_threadpool(svc.check_room, user_id, exp, job, art, None if declared is None else int(declared))
-    row = await svc.upload(user_id, exp, job, art, request.stream(), request.headers.get(SHA256_HEADER))
+    size = None if declared is None else int(declared) - (TRAILER if trailing else 0)
+    if size is not None and size < 0:
+        raise BadRequest(f"With {SHA256_HEADER}: {TRAILING}, the body ends with 64 hexadecimal digits: it is shorter.")
+    await run_in_threadpool(svc.check_room, user_id, exp, job, art, size)
+    stream = request.stream()
+    row = await svc.upload(user_id, exp, job, art, stream, None if trailing else expected, trailing_sha256=trailing)
     return JSONResponse(_json(row), status_code=201)
 
 

@@ -13,7 +13,10 @@ multipart upload (S3; a bucket lifecycle rule removes those).
 **Streaming.** An upload is read from the request in the chunks the server
 hands over, gathered to 1 MiB, and each MiB is hashed and written in a
 worker thread while the next one is received; a download is read a MiB at a
-time. Memory stays flat whatever the size.
+time. Memory stays flat whatever the size. The client sends the SHA-256 it
+expects in ``X-Schedy-Sha256``, or (``X-Schedy-Sha256: trailing``, what
+the Python client does) as the body's last 64 bytes, so that it can hash
+the file while sending it; either way a body that differs is refused.
 
 **Limits.** ``max_bytes`` per file and ``quota`` bytes per user (the sum of
 the user's visible artifacts) answer 413 with one sentence: at once from
@@ -55,6 +58,7 @@ from schedy.server.store.artifacts import ArtifactRow
 
 __all__ = [
     "CHUNK",
+    "TRAILER",
     "Artifacts",
     "BlobStore",
     "FsspecBlobs",
@@ -68,6 +72,8 @@ logger = logging.getLogger("schedy.server.artifacts")
 
 #: Bytes hashed and written (or read) per step.
 CHUNK = 1 << 20
+#: Length of the SHA-256 that ends a body sent with ``X-Schedy-Sha256: trailing`` (hexadecimal).
+TRAILER = 64
 #: Temporary files of the local store older than this (seconds without a write) are removed at start.
 STALE_UPLOAD = 3600.0
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,199}")
@@ -266,6 +272,19 @@ def _size(value: int) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def _hold_back(parts: list[bytes], held: int) -> tuple[bytes, list[bytes]]:
+    """``parts`` joined, less their last ``held`` bytes, which stay: ``(data, kept parts)``.
+
+    The last part is kept whole when it is long enough (no copy of the MiB gathered).
+    """
+    if held == 0:
+        return b"".join(parts), []
+    if len(parts[-1]) >= held:
+        return b"".join(parts[:-1]), parts[-1:]
+    data = b"".join(parts)
+    return data[:-held], [data[-held:]]
+
+
 class Artifacts:
     """Use cases on artifacts.
 
@@ -381,21 +400,29 @@ class Artifacts:
         name: str,
         body: AsyncIterator[bytes],
         expected_sha256: str | None,
+        *,
+        trailing_sha256: bool = False,
     ) -> ArtifactRow:
         """Stream ``body`` into a new blob, check it, and make it the job's artifact ``name``.
 
+        With ``trailing_sha256`` the body's last 64 bytes are the SHA-256 of
+        the rest, in hexadecimal (``X-Schedy-Sha256: trailing``): a client
+        then hashes its file while sending it instead of before, and the
+        artifact is still refused, never shown, when what arrived differs.
+
         Raises:
             PayloadTooLarge: over the per-file limit or the user's quota.
-            BadRequest: the body's SHA-256 is not ``expected_sha256``.
+            BadRequest: the body's SHA-256 is not the one expected (or the trailing one is missing).
             NotFound: the job was deleted meanwhile.
 
         """
         if expected_sha256 is not None and not _SHA256.fullmatch(expected_sha256):
-            raise BadRequest("X-Schedy-Sha256 must be 64 lowercase hexadecimal digits.")
+            raise BadRequest("X-Schedy-Sha256 must be 64 lowercase hexadecimal digits, or 'trailing'.")
         loop = asyncio.get_running_loop()
         key = f"{uuid.uuid4().hex[:2]}/{uuid.uuid4().hex}"
         writer = await loop.run_in_executor(None, self.blobs.writer, key)
         digest = hashlib.sha256()
+        held = TRAILER if trailing_sha256 else 0  # the trailing digest is never hashed nor written
         size = 0
 
         def step(data: bytes) -> None:
@@ -411,22 +438,29 @@ class Artifacts:
                 if not chunk:
                     continue
                 size += len(chunk)
-                if size > self.max_bytes:
-                    raise self._too_large(size)
+                if size - held > self.max_bytes:
+                    raise self._too_large(size - held)
                 parts.append(chunk)
                 gathered += len(chunk)
-                if gathered >= CHUNK:
-                    data = b"".join(parts)
-                    parts.clear()
-                    gathered = 0
+                if gathered >= CHUNK + held:
+                    data, parts = _hold_back(parts, held)
+                    gathered = sum(map(len, parts))
                     if pending is not None:
                         await pending
                     pending = loop.run_in_executor(None, step, data)
             if pending is not None:
                 await pending
                 pending = None
-            if parts:
-                await loop.run_in_executor(None, step, b"".join(parts))
+            rest = b"".join(parts)
+            if held:
+                if len(rest) < held or not _SHA256.fullmatch(rest[-held:].decode("latin-1")):
+                    raise BadRequest(
+                        "The body does not end with the SHA-256 of the file in 64 lowercase hexadecimal digits, "
+                        "as X-Schedy-Sha256: trailing says it does; nothing was saved."
+                    )
+                expected_sha256, rest, size = rest[-held:].decode("ascii"), rest[:-held], size - held
+            if rest:
+                await loop.run_in_executor(None, step, rest)
             sha256 = digest.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256:
                 raise BadRequest(
