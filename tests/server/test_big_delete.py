@@ -82,11 +82,15 @@ def test_a_big_delete_runs_in_batches_while_the_service_answers(api: Any, servic
         assert claimed.status_code in (200, 204)
         claims += claimed.status_code == 200
         pauses.append(time.monotonic() - started)
-        if renamed is None:
-            # The name is free at once: a new experiment of that name is a fresh one, not the one going away.
+        if renamed is None and api.http.get(exp_path("big")).status_code == 404:
+            # Once the delete started, the name is free: a new experiment of that name is a fresh one,
+            # not the one going away. (A PUT that arrives before the delete starts replaces the old
+            # experiment, which the delete then removes.)
             renamed = api.request("PUT", exp_path("big"), {"status": "RUNNING", "scheduler": {"Manual": None}})
         time.sleep(0.02)
     deleter.join()
+    if renamed is None:  # the delete was over before this thread saw it start
+        renamed = api.request("PUT", exp_path("big"), {"status": "RUNNING", "scheduler": {"Manual": None}})
     assert answer["response"].status_code == 204
     assert _jobs_of(service.process.database_url, exp_id) == 0
     names = [e["name"] for e in api.http.get("experiments/").json()["items"]]

@@ -115,6 +115,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+        await store.aclose()  # PostgreSQL: the event loop's connections (store/aio.py)
 
     app = FastAPI(
         lifespan=lifespan,

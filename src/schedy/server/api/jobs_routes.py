@@ -153,11 +153,12 @@ async def next_job_post(request: Request, name: str, user_id: int = Depends(curr
 # nextjob and the job update are what every worker sends for every job, so
 # they are written once, as functions of the request's parts, for both
 # the routes above and the fast path of :mod:`schedy.server.api.hotpath`.
-# Their use cases run through :meth:`schedy.server.store.Store.run`: inline
-# on the event loop on SQLite, where a short transaction (tens of
-# microseconds, no network) costs less than a hand-over to a thread, but
-# never waiting there for a lock; in the thread pool on PostgreSQL, so that
-# one request's round trips overlap with the work of others (see
+# On SQLite their use cases run through :meth:`schedy.server.store.Store.run`:
+# inline on the event loop, where a short transaction (tens of microseconds,
+# no network) costs less than a hand-over to a thread, but never waiting
+# there for a lock. On PostgreSQL they are awaited on the event loop
+# (asyncpg, :mod:`schedy.server.store.aio`): a request waiting on a round
+# trip holds no thread, and others are served meanwhile (see
 # docs/benchmarks.md).
 
 
@@ -197,9 +198,12 @@ async def put_answer(
     job = parse_job(body, default_status=None)
     job_id = path_name(raw_job_id, "job")
     create_only = if_none_match is not None and if_none_match.strip() == "*"
-    row, created = await svc.store.run(
-        lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
-    )
+    if svc.store.aio is not None:  # PostgreSQL: on the event loop
+        row, created = await svc.jobs.put_async(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
+    else:
+        row, created = await svc.store.run(
+            lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
+        )
     return _job_answer(row, exp, 201 if created else 200)
 
 
@@ -222,8 +226,12 @@ async def claim_answer(
     beat = _number(options, "heartbeat", 0.001, 86_400.0)
     wait = _number(options, "wait", 0.0, svc.settings.max_wait) or 0.0
     # A claim that turns out long (its scheduler reads the history) moves itself off the loop.
-    claim = partial(svc.claims.claim, user_id, exp, worker=worker, heartbeat=beat)
-    row = await svc.store.run(claim)
+    claim: Callable[[], Awaitable[JobRecord | None]]
+    if svc.store.aio is not None:  # PostgreSQL: on the event loop
+        claim = partial(svc.claims.claim_async, user_id, exp, worker=worker, heartbeat=beat)
+    else:
+        claim = partial(svc.store.run, partial(svc.claims.claim, user_id, exp, worker=worker, heartbeat=beat))
+    row = await claim()
     if row is not None:
         return _job_answer(row, exp)
     if wait <= 0:
@@ -240,6 +248,6 @@ async def claim_answer(
             return _NO_JOB
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)
-        row = await svc.store.run(claim)
+        row = await claim()
         if row is not None:
             return _job_answer(row, exp)

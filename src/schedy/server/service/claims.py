@@ -32,7 +32,9 @@ from __future__ import annotations
 import json
 import random
 import threading
+from typing import NamedTuple
 
+from anyio import to_thread
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -43,7 +45,7 @@ from schedy.server.service.history import Histories, History
 from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
-from schedy.server.store.claims import NewRow, insert_claimed
+from schedy.server.store.claims import AsyncClaimStep, ClaimStep, NewRow, insert_claimed
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.jobs import DONE, JobRecord
 from schedy.server.wire import dumps
@@ -52,6 +54,8 @@ __all__ = ["OPTIMISTIC_TRIES", "Claims"]
 
 #: Decisions tried outside the lock before deciding under it.
 OPTIMISTIC_TRIES = 3
+#: Experiments whose definition a process keeps for one-statement claims (forgotten all at once past it).
+HINTS = 1024
 _EMPTY = Snapshot()
 _thread_rng = threading.local()
 
@@ -87,6 +91,9 @@ class Claims:
     def __init__(self, store: Store, histories: Histories | None = None) -> None:
         self._store = store
         self.histories = histories if histories is not None else Histories(store)
+        # PostgreSQL, on the event loop: the definition of experiments recently claimed from whose
+        # scheduler reads no history, by (owner, name), so the next claim decides before its statement.
+        self._hints: dict[tuple[int, str], _Hint] = {}
 
     def claim(
         self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
@@ -111,24 +118,108 @@ class Claims:
                 return job
             if exp.status == DONE:
                 return None
-            limit = budget.max_jobs(exp.options)
-            if limit is not None and budget.spent(step.conn, exp.id, limit):
-                budget.finish_if_idle(step.conn, exp.id)
-                return None
             scheduler = load_scheduler(exp.scheduler, exp.params)
-            if not scheduler.reads_history:
-                decision = scheduler.decide(_EMPTY, _fresh_rng())
-                if decision.events or decision.experiment_done:
-                    raise TypeError(f"{scheduler.name} reads no history, so it may only decide on a job.")
-                if decision.job is None:
-                    return None
-                if limit is not None and not budget.spend(step.conn, exp.id, limit):
-                    budget.finish_if_idle(step.conn, exp.id)
-                    return None
-                return step.insert_new(exp.id, _new_row(decision.job), worker, heartbeat, max_run_time)
+            outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
+            if not isinstance(outcome, _FromHistory):
+                return outcome
             # Long: a decision from the history. Nothing was written in this step.
             self._store.leave_loop()
         return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)
+
+    async def claim_async(
+        self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
+    ) -> JobRecord | None:
+        """:meth:`claim` on the event loop (PostgreSQL: :attr:`schedy.server.store.Store.aio`).
+
+        The queue head and a new job of a scheduler that reads no history are
+        awaited on the loop; a budget (``maxJobs``) or a decision from the
+        history continues in the thread pool, from where this step left off.
+
+        Raises:
+            NotFound: no such experiment.
+
+        """
+        aio = self._store.aio
+        assert aio is not None  # noqa: S101 - PostgreSQL only
+        key = (user_id, experiment)
+        async with aio.connection() as conn:
+            step = AsyncClaimStep(conn)
+            hint = self._hints.get(key) if heartbeat is not None else None
+            guess = None if hint is None else _decide_alone(hint.scheduler)
+            if hint is not None and guess is not None and heartbeat is not None:
+                # One round trip: the queue head, else a new job decided from the experiment as it was
+                # (inserted only if its definition is still that one).
+                taken = await step.claim_or_create(user_id, experiment, worker, heartbeat, hint.exp, _new_row(guess))
+            else:
+                taken = await step.take_queued(user_id, experiment, worker, heartbeat)
+            if taken is None:
+                self._hints.pop(key, None)
+                raise NotFound(f"Experiment '{experiment}' does not exist.")
+            exp, job, max_run_time = taken
+            if job is not None:
+                return job
+            if exp.status == DONE:
+                return None
+            scheduler = load_scheduler(exp.scheduler, exp.params)
+            if not scheduler.reads_history and budget.max_jobs(exp.options) is None:
+                new = _decide_alone(scheduler)
+                if new is None:
+                    self._hints.pop(key, None)
+                    return None
+                job = await step.insert_new(exp.id, _new_row(new), worker, heartbeat, max_run_time)
+                self._remember(key, exp, scheduler)
+                return job
+            self._hints.pop(key, None)
+        return await to_thread.run_sync(self._continue, user_id, exp, scheduler, worker, heartbeat, max_run_time)
+
+    def _remember(self, key: tuple[int, str], exp: ExperimentRecord, scheduler: Scheduler) -> None:
+        """Keep what the next claim of this experiment needs to decide before its first round trip."""
+        if len(self._hints) >= HINTS:
+            self._hints.clear()
+        self._hints[key] = _Hint(exp, scheduler)
+
+    def _continue(
+        self,
+        user_id: int,
+        exp: ExperimentRecord,
+        scheduler: Scheduler,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
+    ) -> JobRecord | None:
+        """A claim whose queue was empty, from its new work on (in a thread)."""
+        with self._store.claim_step() as step:
+            outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
+        if not isinstance(outcome, _FromHistory):
+            return outcome
+        return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)
+
+    @staticmethod
+    def _new_work(
+        step: ClaimStep,
+        exp: ExperimentRecord,
+        scheduler: Scheduler,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
+    ) -> JobRecord | _FromHistory | None:
+        """New work for a claim that found no queued job, within the budget; ``_FROM_HISTORY`` if it needs the history.
+
+        Writes nothing when it returns ``_FROM_HISTORY``.
+        """
+        limit = budget.max_jobs(exp.options)
+        if limit is not None and budget.spent(step.conn, exp.id, limit):
+            budget.finish_if_idle(step.conn, exp.id)
+            return None
+        if scheduler.reads_history:
+            return _FROM_HISTORY
+        new = _decide_alone(scheduler)
+        if new is None:
+            return None
+        if limit is not None and not budget.spend(step.conn, exp.id, limit):
+            budget.finish_if_idle(step.conn, exp.id)
+            return None
+        return step.insert_new(exp.id, _new_row(new), worker, heartbeat, max_run_time)
 
     def _decide(
         self,
@@ -205,6 +296,28 @@ class Claims:
             budget.finish_if_idle(conn, exp.id)
             return None
         return insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
+
+
+class _Hint(NamedTuple):
+    """An experiment as a claim last saw it, and its scheduler (one that reads no history)."""
+
+    exp: ExperimentRecord
+    scheduler: Scheduler
+
+
+class _FromHistory:
+    """The claim needs a decision from the history (see :meth:`Claims._decide`)."""
+
+
+_FROM_HISTORY = _FromHistory()
+
+
+def _decide_alone(scheduler: Scheduler) -> NewJob | None:
+    """The decision of a scheduler that reads no history: its new job, if any."""
+    decision = scheduler.decide(_EMPTY, _fresh_rng())
+    if decision.events or decision.experiment_done:
+        raise TypeError(f"{scheduler.name} reads no history, so it may only decide on a job.")
+    return decision.job
 
 
 def _nothing(decision: Decision) -> bool:

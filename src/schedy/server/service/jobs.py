@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import Connection
 
 from schedy.errors import DefinitionError
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.schedulers.registry import load_scheduler
-from schedy.server.store import Store
+from schedy.server.store import Store, jobs_async
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
@@ -110,6 +112,52 @@ class Jobs:
                     )
                     if row is not None:
                         return row, False
+        return self._put_checked(user_id, experiment, job_id, job, if_match=if_match, if_none_match=if_none_match)
+
+    async def put_async(
+        self,
+        user_id: int,
+        experiment: str,
+        job_id: str,
+        job: JobInput,
+        *,
+        if_match: str | None,
+        if_none_match: bool,
+    ) -> tuple[JobRecord, bool]:
+        """:meth:`put` on the event loop (PostgreSQL: :attr:`schedy.server.store.Store.aio`).
+
+        A worker's update (``If-Match`` with the ETag it holds) is one statement
+        awaited on the loop; anything else, or an ETag that no longer holds,
+        goes through :meth:`put`'s checks in the thread pool.
+        """
+        etags = parse_etags(if_match) if if_match is not None and not if_none_match else []
+        aio = self._store.aio
+        if etags and aio is not None:
+            hps, results = dumps(job.hyperparameters), dumps(job.results)
+            async with aio.connection() as conn:
+                for expected in etags:
+                    row = await jobs_async.replace_named(
+                        conn, user_id, experiment, job_id, job.status, hps, results, expected
+                    )
+                    if row is not None:
+                        return row, False
+        checked = partial(
+            self._put_checked, user_id, experiment, job_id, job, if_match=if_match, if_none_match=if_none_match
+        )
+        return await to_thread.run_sync(checked)
+
+    def _put_checked(
+        self,
+        user_id: int,
+        experiment: str,
+        job_id: str,
+        job: JobInput,
+        *,
+        if_match: str | None,
+        if_none_match: bool,
+    ) -> tuple[JobRecord, bool]:
+        """:meth:`put` in one transaction, with every check (after the one-statement update matched nothing)."""
+        hps, results = dumps(job.hyperparameters), dumps(job.results)
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
             if if_none_match:

@@ -18,9 +18,13 @@ Contract:
   in Python instead of polling SQLite's busy handler, and, as only one of them
   writes at a time, they share one connection that stays open (checking a
   connection out of the pool and back cost more than a claim).
-* Where a use case runs: :meth:`Store.run` is the one way the HTTP layer
-  runs one. On PostgreSQL every use case runs in the thread pool, so that
-  one request's round trips overlap with others' work. On SQLite a *quick*
+* Where a use case runs: on PostgreSQL the worker loop's requests (a claim
+  from the queue or by a scheduler that reads no history, a job update) run
+  on the event loop, their statements awaited on an asyncpg connection of
+  :attr:`Store.aio` (:mod:`schedy.server.store.aio`): no thread, no
+  psycopg. :meth:`Store.run` is the way the HTTP layer runs every other use
+  case. On PostgreSQL it runs in the thread pool, so that one request's
+  round trips overlap with others' work. On SQLite a *quick*
   use case (a few statements, no network) first runs inline on the event
   loop, where it costs less than a hand-over to a thread, but it never waits
   there: if this process's writer is busy, or another process holds the
@@ -45,6 +49,7 @@ from sqlalchemy.exc import OperationalError
 from schedy.server.store.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, make_engine
 
 if TYPE_CHECKING:
+    from schedy.server.store.aio import AsyncDatabase
     from schedy.server.store.claims import ClaimStep
 
 __all__ = ["Store", "WouldBlock"]
@@ -81,6 +86,12 @@ class Store:
         self._writer: Connection | None = None
         # SQLite only: set while a use case runs inline on the event loop's thread.
         self._inline = threading.local()
+        #: PostgreSQL only: the connections of the hot paths on the event loop (opened on first use).
+        self.aio: AsyncDatabase | None = None
+        if not self.is_sqlite:
+            from schedy.server.store.aio import AsyncDatabase
+
+            self.aio = AsyncDatabase(url, max_size=2 * pool_size)
 
     async def run(self, use_case: Callable[[], T], *, quick: bool = True) -> T:
         """Run a use case for the HTTP layer without ever blocking the event loop on a lock.
@@ -224,8 +235,15 @@ class Store:
         with self._read_engine.begin() as conn:
             yield conn
 
+    async def aclose(self) -> None:
+        """Close the event loop's connections (PostgreSQL; call it on the loop that used them)."""
+        if self.aio is not None:
+            await self.aio.aclose()
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the event loop's too, if :meth:`aclose` was not called)."""
+        if self.aio is not None:
+            self.aio.terminate()
         if self._write_lock is not None:
             with self._write_lock:
                 if self._writer is not None:

@@ -16,7 +16,9 @@ scheduler and insert what it decided. Only the execution differs:
   way; a job queued just after the first step is the next claim's).
 
 :meth:`schedy.server.store.Store.claim_step` opens a :class:`ClaimStep` of
-the right kind.
+the right kind. On PostgreSQL the HTTP layer runs the same steps on the
+event loop (:class:`AsyncClaimStep`, on an asyncpg connection of
+:mod:`schedy.server.store.aio`), without a thread.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from sqlalchemy.exc import IntegrityError
 
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store import jobs_async
+from schedy.server.store.aio import AsyncConnection
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.ids import new_job_id
 from schedy.server.store.jobs import JobRecord
 
-__all__ = ["ClaimStep", "NewRow", "Taken"]
+__all__ = ["AsyncClaimStep", "ClaimStep", "NewRow", "Taken"]
 
 #: A generated id collides with probability ~n²/2⁶⁵; a collision only costs another draw.
 ID_TRIES = 3
@@ -103,6 +107,91 @@ class ClaimStep:
     ) -> JobRecord:
         """Insert ``new`` RUNNING for the claiming worker under a fresh random id."""
         return insert_claimed(self.conn, experiment_id, new, worker, heartbeat, max_run_time, retry_ids=True)
+
+
+class AsyncClaimStep:
+    """:class:`ClaimStep` on PostgreSQL, on the event loop: the same statements, each atomic alone."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def take_queued(self, owner_id: int, name: str, worker: str | None, heartbeat: float | None) -> Taken | None:
+        """:meth:`ClaimStep.take_queued`."""
+        conn = self.conn
+        if heartbeat is not None:
+            claimed = await jobs_async.claim_by_name(conn, owner_id, name, worker, heartbeat)
+            return None if claimed is None else Taken(claimed[0], claimed[1], None)
+        found = await jobs_async.experiment_and_queue(conn, owner_id, name)
+        if found is None:
+            return None
+        experiment, queued = found
+        max_run_time = _max_run_time(experiment, heartbeat)
+        if experiment.status == store_jobs.DONE or not queued:
+            return Taken(experiment, None, max_run_time)
+        job = await jobs_async.claim_queued(conn, experiment.id, worker, heartbeat, max_run_time)
+        return Taken(experiment, job, max_run_time)
+
+    async def claim_or_create(
+        self,
+        owner_id: int,
+        name: str,
+        worker: str | None,
+        heartbeat: float,
+        decided_from: ExperimentRecord,
+        new: NewRow,
+    ) -> Taken | None:
+        """:meth:`take_queued` with a heartbeat, and if no queued job was there, ``new`` inserted, in one statement.
+
+        ``new`` was decided by a scheduler that reads no history from ``decided_from``: it is inserted
+        only if the experiment's definition is still that one and it is not DONE (see
+        :func:`schedy.server.store.jobs_async.claim_or_create`). No job in the answer if neither
+        happened: decide again from the experiment returned. ``None`` if there is no such experiment.
+        """
+        for attempt in range(ID_TRIES):
+            try:
+                found = await jobs_async.claim_or_create(
+                    self.conn,
+                    owner_id,
+                    name,
+                    worker,
+                    heartbeat,
+                    decided_from,
+                    new_job_id(),
+                    new.hyperparameters,
+                    new.results,
+                )
+            except IntegrityError:  # the id was taken: nothing was written
+                if attempt == ID_TRIES - 1:
+                    raise
+                continue
+            return None if found is None else Taken(found[0], found[1], None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def insert_new(
+        self, experiment_id: int, new: NewRow, worker: str | None, heartbeat: float | None, max_run_time: float | None
+    ) -> JobRecord:
+        """:meth:`ClaimStep.insert_new`: another id is drawn if one is taken."""
+        for attempt in range(ID_TRIES):
+            try:
+                return await jobs_async.insert(
+                    self.conn,
+                    experiment_id,
+                    new_job_id(),
+                    store_jobs.RUNNING,
+                    new.hyperparameters,
+                    new.results,
+                    worker=worker,
+                    heartbeat=heartbeat,
+                    max_run_time=max_run_time,
+                    member=new.member,
+                    generation=new.generation,
+                    parent=new.parent,
+                    attempt=new.attempt,
+                )
+            except IntegrityError:
+                if attempt == ID_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def insert_claimed(

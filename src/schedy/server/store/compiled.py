@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Compiled", "compiled", "fetch_all", "fetch_one", "run"]
+__all__ = ["Compiled", "compiled", "compiled_for", "fetch_all", "fetch_one", "run"]
 
 
 class Compiled:
@@ -56,16 +56,21 @@ class Compiled:
         return tuple(merged[name] for name in self.names)
 
 
-_cache: dict[tuple[Callable[..., ClauseElement], tuple[Any, ...], str], Compiled] = {}
+_cache: dict[tuple[Callable[..., ClauseElement], tuple[Any, ...], str, str], Compiled] = {}
+
+
+def compiled_for(dialect: Dialect, build: Callable[..., ClauseElement], *args: Any) -> Compiled:
+    """``build(*args)`` compiled for ``dialect`` (name and driver: their parameter styles differ), once per process."""
+    key = (build, args, dialect.name, dialect.driver)
+    found = _cache.get(key)
+    if found is None:
+        found = _cache[key] = Compiled(build(*args), dialect)
+    return found
 
 
 def compiled(conn: Connection, build: Callable[..., ClauseElement], *args: Any) -> Compiled:
     """``build(*args)`` compiled for ``conn``'s dialect, once per process."""
-    key = (build, args, conn.dialect.name)
-    found = _cache.get(key)
-    if found is None:
-        found = _cache[key] = Compiled(build(*args), conn.dialect)
-    return found
+    return compiled_for(conn.dialect, build, *args)
 
 
 def _execute(conn: Connection, statement: Compiled, params: Mapping[str, Any]) -> Any:

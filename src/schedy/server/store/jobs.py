@@ -96,8 +96,12 @@ class JobRecord(NamedTuple):
 JobRow: TypeAlias = JobRecord | AnyRow
 
 
-def _record(row: tuple[Any, ...] | None) -> JobRecord | None:
+def record(row: tuple[Any, ...] | None) -> JobRecord | None:
+    """A statement's row of :data:`COLUMNS` as a :class:`JobRecord`; ``None`` for no row."""
     return None if row is None else JobRecord._make(row)
+
+
+_record = record
 
 
 def _p(name: str) -> BindParameter[Any]:
@@ -136,8 +140,12 @@ def _transition(status_group: str) -> dict[str, Any]:
     return values
 
 
-def _group(status: str) -> str:
+def group(status: str) -> str:
+    """The status group whose transition a change to ``status`` makes (``DONE`` for every finished status)."""
     return DONE if status in FINISHED else status
+
+
+_group = group
 
 
 def queue_head(experiment_id: int | ColumnElement[Any]) -> Select[tuple[int]]:
@@ -181,6 +189,11 @@ def experiment_and_queue(conn: Connection, owner_id: int, name: str) -> tuple[Ex
     a claim that finds the queue empty then goes straight to its scheduler.
     """
     row = fetch_one(conn, compiled(conn, _experiment_and_queue_statement), {"p_owner": owner_id, "p_name": name})
+    return experiment_and_queue_row(row)
+
+
+def experiment_and_queue_row(row: tuple[Any, ...] | None) -> tuple[ExperimentRecord, bool] | None:
+    """What :func:`experiment_and_queue` returns, from its statement's row."""
     return None if row is None else (ExperimentRecord._make(row[:-1]), row[-1] is not None)
 
 
@@ -229,13 +242,19 @@ def claim_by_name(
     job is queued (or every queued one is being claimed). ``None`` if there
     is no such experiment.
     """
-    params = {
-        "p_owner": owner_id,
-        "p_name": name,
-        "p_worker": worker,
-        **_lease_params(heartbeat, None),
-    }
-    row = fetch_one(conn, compiled(conn, _claim_by_name_statement), params)
+    row = fetch_one(
+        conn, compiled(conn, _claim_by_name_statement), claim_by_name_params(owner_id, name, worker, heartbeat)
+    )
+    return claim_by_name_row(row)
+
+
+def claim_by_name_params(owner_id: int, name: str, worker: str | None, heartbeat: float) -> dict[str, Any]:
+    """The parameters of :func:`claim_by_name`'s statement."""
+    return {"p_owner": owner_id, "p_name": name, "p_worker": worker, **_lease_params(heartbeat, None)}
+
+
+def claim_by_name_row(row: tuple[Any, ...] | None) -> tuple[ExperimentRecord, JobRecord | None] | None:
+    """What :func:`claim_by_name` returns, from its statement's row."""
     if row is None:
         return None
     width = len(EXPERIMENT_COLUMNS)
@@ -254,8 +273,18 @@ def claim_queued(
     The job gets a lease of ``LEASE_BEATS`` heartbeats when the worker will
     send them, else of ``max_run_time`` seconds when the experiment sets one.
     """
-    params = {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat, max_run_time)}
-    return _record(fetch_one(conn, compiled(conn, _claim_statement), params))
+    return _record(
+        fetch_one(
+            conn, compiled(conn, _claim_statement), claim_queued_params(experiment_id, worker, heartbeat, max_run_time)
+        )
+    )
+
+
+def claim_queued_params(
+    experiment_id: int, worker: str | None, heartbeat: float | None, max_run_time: float | None
+) -> dict[str, Any]:
+    """The parameters of :func:`claim_queued`'s statement."""
+    return {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat, max_run_time)}
 
 
 @cache
@@ -303,7 +332,41 @@ def insert(
     if_absent: bool = False,
 ) -> JobRecord | None:
     """Create a job; with ``if_absent``, ``None`` when the id is taken (nothing written)."""
-    params = {
+    params = insert_params(
+        experiment_id,
+        job_id,
+        status,
+        hyperparameters,
+        results,
+        worker=worker,
+        heartbeat=heartbeat,
+        max_run_time=max_run_time,
+        member=member,
+        generation=generation,
+        parent=parent,
+        attempt=attempt,
+    )
+    statement = compiled(conn, _insert_statement, conn.dialect.name, _group(status), if_absent)
+    return _record(fetch_one(conn, statement, params))
+
+
+def insert_params(
+    experiment_id: int,
+    job_id: str,
+    status: str,
+    hyperparameters: str,
+    results: str,
+    *,
+    worker: str | None = None,
+    heartbeat: float | None = None,
+    max_run_time: float | None = None,
+    member: str | None = None,
+    generation: int | None = None,
+    parent: str | None = None,
+    attempt: int = 1,
+) -> dict[str, Any]:
+    """The parameters of :func:`insert`'s statement."""
+    return {
         "p_experiment": experiment_id,
         "p_job": job_id,
         "p_status": status,
@@ -316,8 +379,6 @@ def insert(
         "p_attempt": attempt,
         **(_lease_params(heartbeat, max_run_time) if status == RUNNING else _lease_params(None, None)),
     }
-    statement = compiled(conn, _insert_statement, conn.dialect.name, _group(status), if_absent)
-    return _record(fetch_one(conn, statement, params))
 
 
 @cache
@@ -407,7 +468,21 @@ def replace_named(
 
     ``None`` when the experiment, the job or that version does not exist (nothing written).
     """
-    params = {
+    params = replace_named_params(owner_id, experiment, job_id, status, hyperparameters, results, expected)
+    return _record(fetch_one(conn, compiled(conn, _replace_named_statement, _group(status)), params))
+
+
+def replace_named_params(
+    owner_id: int,
+    experiment: str,
+    job_id: str,
+    status: str,
+    hyperparameters: str,
+    results: str,
+    expected: tuple[int, int],
+) -> dict[str, Any]:
+    """The parameters of :func:`replace_named`'s statement."""
+    return {
         "p_owner": owner_id,
         "p_name": experiment,
         "p_job": job_id,
@@ -417,7 +492,6 @@ def replace_named(
         "p_pk": expected[0],
         "p_version": expected[1],
     }
-    return _record(fetch_one(conn, compiled(conn, _replace_named_statement, _group(status)), params))
 
 
 @cache
