@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _routes
 from schedy._jobs import Job, _time
 from schedy._pagination import iter_items
-from schedy._search import TPEParams, grid_values
+from schedy._search import RANDOM_SAMPLERS, TPEParams, grid_values, random_search_from_wire, random_search_to_wire
 from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
 from schedy.pbt import PBTParams, Perturb, Truncate
-from schedy.random import Distribution, parse_distributions
+from schedy.random import Distribution
 from schedy.stopping import StoppingPolicy, parse_policy
 
 if TYPE_CHECKING:
@@ -488,12 +488,19 @@ class RandomSearch(Experiment):
         name: the experiment's name.
         distributions: hyperparameter name → a :mod:`schedy.random` distribution.
         status: :attr:`~Experiment.RUNNING` or :attr:`~Experiment.DONE`.
+        sampler: ``"iid"`` (independent draws, the default), or ``"sobol"`` /
+            ``"halton"``: the jobs are the points of one scrambled
+            low-discrepancy sequence, in order (seeded by the ``seed``
+            option), which cover the space more evenly for the same budget;
+            each point is handed out once, whatever the number of workers.
 
     Example:
         >>> from schedy.random import LogUniform, Choice
         >>> exp = RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1), "layers": Choice([2, 3, 4])})
         >>> exp._to_wire()["scheduler"]["RandomSearch"]["lr"]
         {'loguniform': {'low': 1e-05, 'high': 0.1}}
+        >>> RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1)}, sampler="sobol")._to_wire()["scheduler"]
+        {'RandomSearch': {'distributions': {'lr': {'loguniform': {'low': 1e-05, 'high': 0.1}}}, 'sampler': 'sobol'}}
 
     """
 
@@ -507,9 +514,11 @@ class RandomSearch(Experiment):
         *,
         early_stopping: StoppingPolicy | None = None,
         max_jobs: int | None = None,
+        sampler: str = "iid",
     ) -> None:
         super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
         self.distributions = dict(distributions)
+        self.sampler = sampler
         self._scheduler_params()  # validate now, not at the first request
 
     def _scheduler_params(self) -> Any:
@@ -518,11 +527,16 @@ class RandomSearch(Experiment):
                 raise DefinitionError(
                     f"Hyperparameter {hp!r}: expected a schedy.random distribution, got {type(dist).__name__}."
                 )
-        return {hp: dist.to_wire() for hp, dist in self.distributions.items()}
+        if self.sampler not in RANDOM_SAMPLERS:
+            raise DefinitionError(
+                f"RandomSearch sampler must be one of {', '.join(RANDOM_SAMPLERS)}, got {self.sampler!r}."
+            )
+        return random_search_to_wire(self.distributions, self.sampler)
 
     @classmethod
     def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
-        return cls(name, parse_distributions(params, "RandomSearch parameters"), status=status)
+        distributions, sampler = random_search_from_wire(params)
+        return cls(name, distributions, status=status, sampler=sampler)
 
 
 class GridSearch(Experiment):

@@ -16,7 +16,17 @@ from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, MINIMIZE
 from schedy.random import Choice, Distribution, flatten_space, parse_distribution, parse_distributions
 
-__all__ = ["MAXIMIZE", "MINIMIZE", "STARTUPS", "TPEParams", "grid_values", "value_key"]
+__all__ = [
+    "MAXIMIZE",
+    "MINIMIZE",
+    "RANDOM_SAMPLERS",
+    "STARTUPS",
+    "TPEParams",
+    "grid_values",
+    "random_search_from_wire",
+    "random_search_to_wire",
+    "value_key",
+]
 
 
 def value_key(value: Any) -> Any:
@@ -73,8 +83,40 @@ def grid_values(obj: Any, hyperparameter: str) -> list[Any]:
     return list(values)
 
 
-#: How TPE draws its startup jobs (and RandomSearch's quasi-random option).
+#: How TPE draws its startup jobs.
 STARTUPS = ("sobol", "halton", "random")
+#: How RandomSearch draws: i.i.d. (the default), or a scrambled quasi-random sequence.
+RANDOM_SAMPLERS = ("iid", "sobol", "halton")
+
+
+def random_search_from_wire(obj: Any) -> tuple[dict[str, Distribution], str]:
+    """Parse ``{"RandomSearch": …}``'s value: ``(space, sampler)``.
+
+    Two forms: the space itself (``{hp: distribution, …}``, i.i.d., what every
+    client since 0.1.0b6 sends) or ``{"distributions": {…}, "sampler": "sobol"}``.
+    The second is told apart by its exact keys and its text ``sampler`` (a
+    distribution is never a string).
+
+    Raises:
+        schedy.errors.DefinitionError: a bad space or an unknown sampler.
+
+    """
+    what = "RandomSearch parameters"
+    if isinstance(obj, dict) and set(obj) == {"distributions", "sampler"} and isinstance(obj["sampler"], str):
+        sampler = obj["sampler"]
+        if sampler not in RANDOM_SAMPLERS:
+            raise DefinitionError(f"RandomSearch sampler must be one of {', '.join(RANDOM_SAMPLERS)}, got {sampler!r}.")
+        return parse_distributions(obj["distributions"], what), sampler
+    return parse_distributions(obj, what), "iid"
+
+
+def random_search_to_wire(distributions: dict[str, Distribution], sampler: str) -> dict[str, Any]:
+    """The wire form of a random search: the plain space when i.i.d. (readable by old clients)."""
+    space = {hp: dist.to_wire() for hp, dist in distributions.items()}
+    if sampler == "iid":
+        return space
+    return {"distributions": space, "sampler": sampler}
+
 
 _TPE_OPTIONS = {
     # wire key: (attribute, default, kind)

@@ -65,7 +65,13 @@ def test_documented_signatures() -> None:
     options = [("early_stopping", None), ("max_jobs", None)]
     assert params(schedy.Experiment) == [("name", EMPTY), ("status", "RUNNING"), *options]
     assert params(schedy.ManualSearch) == [("name", EMPTY), ("status", "RUNNING"), *options]
-    assert params(schedy.RandomSearch) == [("name", EMPTY), ("distributions", EMPTY), ("status", "RUNNING"), *options]
+    assert params(schedy.RandomSearch) == [
+        ("name", EMPTY),
+        ("distributions", EMPTY),
+        ("status", "RUNNING"),
+        *options,
+        ("sampler", "iid"),
+    ]
     assert [name for name, _ in params(schedy.PopulationBasedTraining)] == [
         "name",
         "objective",

@@ -58,7 +58,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp, ndtr, ndtri
-from scipy.stats import qmc
 
 from schedy._search import MAXIMIZE, TPEParams, value_key
 from schedy.errors import DefinitionError
@@ -74,9 +73,9 @@ from schedy.random import (
     check_space,
     flatten_space,
     sample_space,
-    space_from_unit,
 )
 from schedy.server.schedulers.base import Decision, JobView, NewJob, Scheduler, Snapshot
+from schedy.server.schedulers.random_search import quasi_random_point
 
 __all__ = ["TPE", "gamma", "weights"]
 
@@ -435,18 +434,7 @@ class TPE(Scheduler):
         """Point ``index`` of the experiment's quasi-random sequence (or an i.i.d. draw)."""
         if self.params.startup == "random":
             return sample_space(self.params.distributions, rng)
-        copy = random.Random()  # noqa: S311 - search sampling
-        copy.setstate(rng.getstate())
-        seed = copy.getrandbits(64)
-        engine: qmc.QMCEngine
-        if self.params.startup == "sobol":
-            engine = qmc.Sobol(len(self.flat), scramble=True, seed=seed)
-        else:
-            engine = qmc.Halton(len(self.flat), scramble=True, seed=seed)
-        if index:
-            engine.fast_forward(index)
-        point = engine.random(1)[0]
-        return space_from_unit(self.flat, [min(float(u), 1 - 1e-12) for u in point])
+        return quasi_random_point(self.flat, self.params.startup, index, rng)
 
     def _active(self, x: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Which dimensions each candidate has, given the choices it makes (parents come first)."""
