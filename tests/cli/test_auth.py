@@ -54,7 +54,15 @@ def test_gen_token_prompts_for_what_is_missing(cli, tmp_path):
     done = _gen_token(cli, stdin=f"{cli.service.email}\n{cli.service.password}\n", config=target)
     assert done.returncode == 0, done.stderr
     assert "Email: " in done.stdout
+    assert done.stderr == ""  # no "password input may be echoed" warning: a pipe, nobody sees it
     assert _logs_in(cli.service.url, json.loads(target.read_text()))
+
+
+def test_gen_token_without_a_terminal_or_input_says_what_to_pass(cli, tmp_path):
+    done = _gen_token(cli, "--email", cli.service.email, stdin="", config=tmp_path / "client.json")
+    assert done.returncode == 1
+    assert done.stderr.startswith("schedy: No email or password given: pass --email and --password")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 def test_gen_token_replaces_an_open_config_with_a_private_one(cli, tmp_path):

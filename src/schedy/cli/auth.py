@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,27 @@ def write_private(path: Path, data: bytes) -> None:
         raise CommandError(f"Cannot write the configuration {path}: {exc.strerror or exc}.") from None
 
 
+def _ask_password() -> str:
+    """The password, typed unseen on a terminal, else the next line of standard input (a script's pipe)."""
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    line = sys.stdin.readline()  # getpass would warn that the input "may be echoed": there is nobody to see it
+    if not line:
+        raise EOFError
+    return line.rstrip("\r\n")
+
+
 def cmd_gen_token(args: argparse.Namespace) -> None:
     """Log in with the password, get a new API token, save the configuration."""
     path = config_path(args)
     try:
         email = args.email if args.email is not None else input("Email: ").strip()
-        password = args.password if args.password is not None else getpass.getpass("Password: ")
+        password = args.password if args.password is not None else _ask_password()
     except EOFError:
-        raise CommandError("No email or password given: pass --email and --password, or type them.") from None
+        raise CommandError(
+            "No email or password given: pass --email and --password, type them, or send them on standard input "
+            "(one line each)."
+        ) from None
     login = {"root": args.root, "email": email, "token": password, "token_type": "password"}
     with SchedyDB(config_override=login, max_attempts=INTERACTIVE_ATTEMPTS) as db:
         # Not replayed: a lost answer would leave a second live token nobody knows.
