@@ -134,6 +134,19 @@ def test_a_taken_port_is_one_line_and_a_non_zero_exit(tmp_path):
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_an_address_of_another_machine_is_one_line_naming_host(tmp_path):
+    """203.0.113.1 (TEST-NET-3) is no interface of this machine: not 'another service', but --host."""
+    result = _schedy(
+        "server", "--host", "203.0.113.1", "--port", "8700", "--database", f"sqlite:///{tmp_path}/db",
+        env={"SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_CONFIG": str(tmp_path / "home" / "client.json")},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("schedy: Cannot listen on 203.0.113.1:8700 (")
+    assert "--host" in result.stderr
+    assert "another service" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_the_data_directory_is_private_and_a_kept_config_hides_the_token(tmp_path):
     """Created 0700 (it holds the database and the client's token); an existing client.json: no token in the log."""
     home = tmp_path / "fresh" / "home"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -44,10 +45,13 @@ def check_address(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise AddressInUse(
-                f"Cannot listen on {host}:{port} ({exc.strerror or exc}): is another service running there? "
-                "Stop it, or pick another port with --port."
-            ) from None
+            if exc.errno == errno.EADDRINUSE:
+                advice = "is another service running there? Stop it, or pick another port with --port."
+            elif exc.errno == errno.EACCES:
+                advice = "ports below 1024 need privileges; pick another port with --port."
+            else:  # an address of no interface of this machine, a host name that does not resolve...
+                advice = "pick an address of this machine with --host (0.0.0.0 for all of them)."
+            raise AddressInUse(f"Cannot listen on {host}:{port} ({exc.strerror or exc}): {advice}") from None
 
 
 def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1) -> None:
