@@ -115,6 +115,45 @@ def test_observations_nan_missing_crashed_pruned_and_pending_are_handled_deliber
     assert split(maximise, jobs)[0] == ["ok"]
 
 
+def test_a_pruned_job_ranks_by_its_last_value_after_every_done_job():
+    tpe = make()
+    h = {"x1": 0.0, "x2": 0.0}
+    done = [JobView(f"d{i}", "DONE", h, {"y": 10.0 + i}, float(i)) for i in range(2)]
+    pruned = [JobView(f"p{i}", "PRUNED", h, {"y": float(i)}, 10.0 + i) for i in range(20)]
+    silent = JobView("silent", "PRUNED", h, {}, 50.0)
+    good, rest, finished = split(tpe, [*done, *pruned, silent])
+    # 22 ranked: γ = 3 good, the two DONE jobs first (however worse their value), then the best pruned one.
+    assert good == ["d0", "d1", "p0"]
+    assert rest == [f"p{i}" for i in range(1, 20)] + ["silent"]
+    assert finished == 23
+    # With enough DONE jobs, pruned ones never make the good set, whatever their value.
+    many = [JobView(f"d{i}", "DONE", h, {"y": 10.0 + i}, float(i)) for i in range(30)]
+    assert split(tpe, [*many, *pruned])[0] == ["d0", "d1", "d2", "d3", "d4"]
+
+
+def test_decisions_do_not_depend_on_what_the_scheduler_kept_from_earlier_ones():
+    fresh = optimise(make(), branin, 30, seed=7)
+    shared = make()
+    optimise(shared, branin, 30, seed=8)  # another experiment with the same definition, decided by the same instance
+    assert [j.hyperparameters for j in optimise(shared, branin, 30, seed=7)] == [j.hyperparameters for j in fresh]
+    # A job changed (a new view), jobs deleted (a shorter history): the same decision as from nothing.
+    changed = [*fresh[:12], JobView("j12", "DONE", fresh[12].hyperparameters, {"y": -5.0}, 0.0), *fresh[13:]]
+    for jobs in (changed, fresh[5:], changed):
+        ours = shared.decide(Snapshot(tuple(jobs)), random.Random(1)).job
+        theirs = make().decide(Snapshot(tuple(jobs)), random.Random(1)).job
+        assert ours is not None
+        assert theirs is not None
+        assert ours.hyperparameters == theirs.hyperparameters
+
+
+def test_integer_and_step_candidates_are_values_of_the_grid():
+    space = {"n": {"integer": {"low": 0, "high": 30, "step": 3}}, "u": {"uniform": {"low": 0, "high": 1, "step": 0.25}}}
+    jobs = optimise(make(space), lambda h: abs(h["n"] - 12) + abs(h["u"] - 0.5), 40, seed=3)
+    assert {j.hyperparameters["n"] % 3 for j in jobs} == {0}
+    assert {j.hyperparameters["u"] for j in jobs} <= {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert min(j.results["y"] for j in jobs) == 0
+
+
 def test_the_observations_modelled_are_capped_best_first_then_recent():
     tpe = make(maxObservations=50)
     value = [float(i * 7919 % 2000) for i in range(2000)]  # a permutation of 0..1999

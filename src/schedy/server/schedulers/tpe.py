@@ -4,21 +4,25 @@
 (:class:`schedy._search.TPEParams`). Each decision, from the history alone:
 
 1. **Observations.** A DONE job with a finite number under ``resultName``
-   is *ranked*. A DONE job without one (missing, NaN, not a number) and a
-   PRUNED job are *bad* (they are worth steering away from; a PRUNED job
-   was stopped for being worse than its peers). QUEUED and RUNNING jobs are
-   *pending*: they join the bad set as if they had the worst value
-   (constant liar, as Optuna 5's default), so parallel workers spread out
-   instead of piling onto the same mode. CRASHED jobs are ignored (a crash
-   says nothing about the objective). Jobs added by hand and imported DONE
-   jobs count like any other (warm start).
+   is *ranked*. A PRUNED job carrying a finite number there (the last
+   intermediate value a worker wrote before stopping, as the documented
+   loop does) is ranked too, but *after* every DONE job, as Optuna ranks
+   pruned trials below complete ones: it joins the good set only when
+   fewer DONE jobs than γ(n) are ranked. A DONE job without a number
+   (missing, NaN, not a number) and a PRUNED job without one are *bad*
+   (worth steering away from). QUEUED and RUNNING jobs are *pending*: they
+   join the bad set as if they had the worst value (constant liar, as
+   Optuna 5's default), so parallel workers spread out instead of piling
+   onto the same mode. CRASHED jobs are ignored (a crash says nothing
+   about the objective). Jobs added by hand and imported DONE jobs count
+   like any other (warm start).
 2. **Startup.** Until ``nStartupJobs`` jobs are ranked or bad, the job is
    the next point of a scrambled Sobol (or Halton) sequence mapped through
    the distributions' inverse CDFs; its index is the number of jobs so far
    and its scramble is drawn from a *copy* of the experiment's RNG stream,
    which startup never advances (so the sequence is the same at every
    decision, and seeded by the ``seed`` option).
-3. **Split.** The best γ(n) = min(⌈0.1·n⌉, 25) ranked jobs are *good*; the
+3. **Split.** The best γ(n) = min(⌈0.1·n⌉, 25) of the n ranked jobs are *good*; the
    other ranked jobs, the bad and the pending ones make the rest. To bound
    the cost, at most ``maxObservations`` are modelled: every good one, then
    the most recent of the rest.
@@ -41,6 +45,13 @@ Conditional spaces: a hyperparameter of a branch not taken by a job is
 *inactive* for it; that job's kernel on that dimension is the prior's. A
 candidate is compared only on the dimensions it has active.
 
+Cost: the facts of each job (kind, score, encoding) are kept per experiment
+between decisions and recomputed only for job views that are new or
+changed since the last snapshot (a C-speed identity scan of the history);
+the split is a few numpy passes; the model sees at most
+``maxObservations`` jobs. So a decision costs O(n) numpy work plus the model,
+whatever the history's length.
+
 Randomness comes from the RNG the claim passes (one ``getrandbits(64)`` per
 model-based decision seeds numpy), so one worker with a ``seed`` is
 reproducible.
@@ -48,16 +59,18 @@ reproducible.
 
 from __future__ import annotations
 
-import heapq
 import math
+import operator
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import logsumexp, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from schedy._search import MAXIMIZE, TPEParams, value_key
 from schedy.errors import DefinitionError
@@ -80,7 +93,8 @@ from schedy.server.schedulers.random_search import quasi_random_point
 __all__ = ["TPE", "gamma", "weights"]
 
 _PENDING = frozenset({"QUEUED", "RUNNING"})
-_RANKED, _BAD, _PENDING_KIND, _IGNORED = 0, 1, 2, 3
+_RANKED, _BAD, _PENDING_KIND, _IGNORED, _PRUNED_RANKED = 0, 1, 2, 3, 4
+_KEPT = 64  # experiments whose job facts a scheduler keeps (least recently used go first)
 _FLAT_WEIGHTS = 25
 _EPS = 1e-12
 
@@ -129,6 +143,18 @@ class _Dim:
                 return math.nan
             return min(max(math.log(value), self.low), self.high)
         return min(max(float(value), self.low), self.high)
+
+    def snap(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Coordinates moved to their value's: a discrete dimension's candidates are its values (as Optuna's)."""
+        dist = self.param.dist
+        if isinstance(dist, Integer) and dist.log:
+            return np.asarray(np.log(np.clip(np.rint(np.exp(x)), dist.low, dist.high)))
+        step = dist.step if isinstance(dist, (Integer, Uniform)) else None
+        if step is None:
+            return x
+        assert isinstance(dist, (Integer, Uniform))  # noqa: S101 - has a step
+        k = np.clip(np.rint((x - dist.low) / step), 0, round((dist.high - dist.low) / step))
+        return np.asarray(dist.low + k * step)
 
     def cells(self, x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
         """For a discrete dimension, the cell around each value's coordinate; ``None`` when continuous."""
@@ -253,7 +279,7 @@ class _Parzen:
             lo, hi = ndtr((dim.low - mu) / sigma), ndtr((dim.high - mu) / sigma)
             u = lo + (hi - lo) * gen.random(size)
             x = mu + sigma * ndtri(np.clip(u, 1e-15, 1 - 1e-15))
-            out[:, j] = np.clip(x, dim.low, dim.high)
+            out[:, j] = dim.snap(np.clip(x, dim.low, dim.high))
         return out
 
     def log_pdf(self, x: NDArray[np.float64], active: NDArray[np.bool_]) -> NDArray[np.float64]:
@@ -280,7 +306,95 @@ class _Parzen:
                     mass = ndtr((hi - mu) / sigma) - ndtr((lo - mu) / sigma)
                     part = np.log(np.maximum(mass, 1e-300)) - np.log(norm + 1e-300)
             total += np.where(on[:, None], part, 0.0)
-        return np.asarray(logsumexp(total + self.log_w[None, :], axis=1))
+        total += self.log_w[None, :]
+        top = total.max(axis=1)
+        return np.asarray(top + np.log(np.exp(total - top[:, None]).sum(axis=1)))
+
+
+def _smallest(idx: NDArray[np.intp], score: NDArray[np.float64], k: int) -> NDArray[np.intp]:
+    """The ``k`` entries of ``idx`` with the smallest ``score`` (ties: the lower index), in index order."""
+    if k <= 0:
+        return idx[:0]
+    if idx.size <= k:
+        return idx
+    s = score[idx]
+    kth = np.partition(s, k - 1)[k - 1]
+    found = idx[s <= kth]
+    if found.size > k:
+        found = found[np.argsort(score[found], kind="stable")[:k]]
+    return np.sort(found)
+
+
+def _changed(old: tuple[JobView, ...], new: tuple[JobView, ...]) -> list[int]:
+    """Positions (below ``len(old)``) whose view is not the same object in ``new``: a C-speed scan."""
+    same = list(map(operator.is_, old, new))
+    out: list[int] = []
+    start = 0
+    while True:
+        try:
+            start = same.index(False, start)
+        except ValueError:
+            return out
+        out.append(start)
+        start += 1
+
+
+class _Columns:
+    """The facts of one experiment's jobs, row ``i`` for the ``i``-th job of the last snapshot seen.
+
+    ``kind`` and ``score`` (see :meth:`TPE._kind`) and ``x`` (the encoding) are pure functions of a job
+    view. An update compares the new snapshot with the last one view by view (by identity: the history
+    cache keeps a view until its job changes) and computes the rows of new or changed views only.
+    """
+
+    def __init__(self, n_dims: int) -> None:
+        self.lock = threading.Lock()
+        self.jobs: tuple[JobView, ...] = ()
+        self.kind = np.empty(0, dtype=np.int8)
+        self.score = np.empty(0)
+        self.x = np.empty((0, n_dims))
+
+    def update(self, jobs: Sequence[JobView], tpe: TPE) -> None:
+        """Bring the rows up to date with ``jobs``."""
+        with self.lock:
+            old, new = self.jobs, tuple(jobs)
+            if old is new:
+                return
+            n, m = len(new), len(old)
+            if m > n:  # jobs were deleted: positions moved
+                m = 0
+            if self.kind.shape[0] < n:
+                size = max(n, 2 * self.kind.shape[0], 64)
+                kind, score, x = np.empty(size, dtype=np.int8), np.empty(size), np.empty((size, self.x.shape[1]))
+                kind[:m], score[:m], x[:m] = self.kind[:m], self.score[:m], self.x[:m]
+                self.kind, self.score, self.x = kind, score, x
+            for i in (*_changed(old[:m], new), *range(m, n)):
+                job = new[i]
+                self.kind[i], self.score[i] = tpe._kind(job)
+                self.x[i] = tpe._encode_one(job)
+            self.jobs = new
+
+    def split(self, max_observations: int) -> tuple[NDArray[np.intp], NDArray[np.intp], int]:
+        """(good, rest, finished): row indices oldest first, capped at ``max_observations`` (caller holds the lock).
+
+        The good ones are the best γ(n) of the ``n`` ranked jobs, DONE ones first, then PRUNED ones by their
+        value (as Optuna ranks pruned trials below complete ones); the rest are the most recent others.
+        """
+        n = len(self.jobs)
+        kind, score = self.kind[:n], self.score[:n]
+        ranked = np.flatnonzero(kind == _RANKED)
+        pruned = np.flatnonzero(kind == _PRUNED_RANKED)
+        finished = ranked.size + pruned.size + int(np.count_nonzero(kind == _BAD))
+        k = gamma(ranked.size + pruned.size)
+        good = _smallest(ranked, score, k)
+        if good.size < k and pruned.size:
+            good = np.sort(np.concatenate([good, _smallest(pruned, score, k - good.size)]))
+        others = kind != _IGNORED
+        others[good] = False
+        room = max(max_observations - good.size, 0)
+        rest = np.flatnonzero(others)
+        rest = rest[rest.size - room :] if room < rest.size else rest
+        return good, rest, finished
 
 
 class TPE(Scheduler):
@@ -304,11 +418,12 @@ class TPE(Scheduler):
         self.dims = tuple(d for _, d in dims if d is not None)
         self.constants = {p.name: p.dist.from_unit(0.0) for p in self.flat if isinstance(p.dist, Constant)}
         self._index = {d.name: j for j, d in enumerate(self.dims)}
-        # A memo of pure functions of each job view (its kind, score and encoding), keyed by the view's
-        # identity: the history cache keeps a view until its job changes, so a claim decodes only what is
-        # new. Decisions do not depend on it (a miss recomputes the same facts); it is the only mutable
-        # part of a shared scheduler, and dict operations are atomic under the GIL.
-        self._memo: dict[int, tuple[JobView, int, float, NDArray[np.float64] | None]] = {}
+        # The facts of each experiment's jobs (kind, score, encoding: pure functions of each job view), kept
+        # from its last decision: the history cache keeps a view until its job changes, so a decision
+        # computes only what is new. Decisions do not depend on it (a miss recomputes the same facts); it
+        # is the only mutable part of a shared scheduler, behind locks.
+        self._cache: OrderedDict[tuple[str, float], _Columns] = OrderedDict()
+        self._columns_lock = threading.Lock()
 
     @classmethod
     def from_params(cls, params: Any) -> TPE:
@@ -325,8 +440,8 @@ class TPE(Scheduler):
 
     # -- observations ---------------------------------------------------------
 
-    def _score(self, job: JobView) -> float | None:
-        value = job.results.get(self.params.result_name)
+    def _score(self, value: Any) -> float | None:
+        """The value to minimise, from a job's result (``None``: missing, NaN or not a number)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         try:
@@ -337,70 +452,43 @@ class TPE(Scheduler):
             return None
         return -number if self.params.objective == MAXIMIZE else number
 
-    def _facts(self, job: JobView) -> tuple[int, float]:
-        """``(kind, score)`` of a job (kinds ``_RANKED``, ``_BAD``, ``_PENDING_KIND``, ``_IGNORED``), memoised."""
-        hit = self._memo.get(id(job))
-        if hit is not None and hit[0] is job:
-            return hit[1], hit[2]
+    def _kind(self, job: JobView) -> tuple[int, float]:
+        """``(kind, score)`` of one job: see the module docstring."""
         status = job.status
-        kind, score = _IGNORED, 0.0
         if status == "DONE":
-            value = self._score(job)
-            kind, score = (_BAD, 0.0) if value is None else (_RANKED, value)
-        elif status == "PRUNED":
-            kind = _BAD
-        elif status in _PENDING:
-            kind = _PENDING_KIND
-        self._memo[id(job)] = (job, kind, score, None)
-        return kind, score
+            value = self._score(job.results.get(self.params.result_name))
+            return (_BAD, 0.0) if value is None else (_RANKED, value)
+        if status == "PRUNED":
+            value = self._score(job.results.get(self.params.result_name))
+            return (_BAD, 0.0) if value is None else (_PRUNED_RANKED, value)
+        if status in _PENDING:
+            return _PENDING_KIND, 0.0
+        return _IGNORED, 0.0
+
+    def _columns(self, jobs: Sequence[JobView]) -> _Columns:
+        """The facts of ``jobs`` (kinds, scores, encodings), updated from the last snapshot of the experiment.
+
+        Keyed by the first job's identity; a stale or wrong entry only costs recomputing what differs, since
+        every row is checked against the view it was computed from.
+        """
+        key = (jobs[0].id, jobs[0].created_at) if jobs else ("", 0.0)
+        with self._columns_lock:
+            columns = self._cache.get(key)
+            if columns is None:
+                columns = self._cache[key] = _Columns(len(self.dims))
+                while len(self._cache) > _KEPT:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+        columns.update(jobs, self)
+        return columns
 
     def _split(self, jobs: Sequence[JobView]) -> tuple[list[JobView], list[JobView], int]:
-        """(good, rest) oldest first, capped at ``maxObservations``; and how many jobs count as finished.
-
-        One pass over the jobs with memoised facts; the good ones by a bounded heap (γ ≤ 25); the rest
-        are the most recent others, read backwards until the cap is reached.
-        """
-        if len(self._memo) > 2 * len(jobs) + 4096:
-            self._memo.clear()  # views of jobs since changed or deleted
-        memo = self._memo
-        kinds = [_IGNORED] * len(jobs)
-        ranked: list[tuple[float, int]] = []
-        n_bad = 0
-        for i, job in enumerate(jobs):
-            hit = memo.get(id(job))
-            if hit is not None and hit[0] is job:
-                kind, score = hit[1], hit[2]
-            else:
-                kind, score = self._facts(job)
-            kinds[i] = kind
-            if kind == _RANKED:
-                ranked.append((score, i))
-            elif kind == _BAD:
-                n_bad += 1
-        finished = len(ranked) + n_bad
-        good = sorted(i for _, i in heapq.nsmallest(gamma(len(ranked)), ranked))
-        good_set = set(good)
-        room = max(self.params.max_observations - len(good), 0)
-        rest: list[int] = []
-        for i in range(len(jobs) - 1, -1, -1):
-            if len(rest) >= room:
-                break
-            if kinds[i] != _IGNORED and i not in good_set:
-                rest.append(i)
-        rest.reverse()
+        """(good, rest) oldest first, capped at ``maxObservations``, and how many jobs count as finished."""
+        columns = self._columns(jobs)
+        with columns.lock:
+            good, rest, finished = columns.split(self.params.max_observations)
         return [jobs[i] for i in good], [jobs[i] for i in rest], finished
-
-    def _encode(self, jobs: Sequence[JobView]) -> NDArray[np.float64]:
-        x = np.full((len(jobs), len(self.dims)), np.nan)
-        for r, job in enumerate(jobs):
-            hit = self._memo.get(id(job))
-            row = hit[3] if hit is not None and hit[0] is job else None
-            if row is None:
-                row = self._encode_one(job)
-                if hit is not None and hit[0] is job:
-                    self._memo[id(job)] = (job, hit[1], hit[2], row)
-            x[r] = row
-        return x
 
     def _encode_one(self, job: JobView) -> NDArray[np.float64]:
         row = np.full(len(self.dims), np.nan)
@@ -418,12 +506,16 @@ class TPE(Scheduler):
     # -- decisions ------------------------------------------------------------
 
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
-        good, rest, finished = self._split(snapshot.jobs)
-        if finished < self.params.n_startup_jobs or not good or not self.dims:
-            return Decision(job=NewJob(self._startup(len(snapshot.jobs), rng)))
+        jobs = snapshot.jobs
+        columns = self._columns(jobs)
+        with columns.lock:
+            good, rest, finished = columns.split(self.params.max_observations)
+            x_good, x_rest = columns.x[good], columns.x[rest]
+        if finished < self.params.n_startup_jobs or not good.size or not self.dims:
+            return Decision(job=NewJob(self._startup(len(jobs), rng)))
         gen = np.random.default_rng(rng.getrandbits(64))
-        below = _Parzen(self.dims, self._encode(good), self.params.prior_weight)
-        above = _Parzen(self.dims, self._encode(rest), self.params.prior_weight)
+        below = _Parzen(self.dims, x_good, self.params.prior_weight)
+        above = _Parzen(self.dims, x_rest, self.params.prior_weight)
         candidates = below.sample(gen, self.params.n_ei_candidates)
         active = self._active(candidates)
         score = below.log_pdf(candidates, active) - above.log_pdf(candidates, active)
