@@ -355,24 +355,23 @@ class _Columns:
         self.x = np.empty((0, n_dims))
 
     def update(self, jobs: Sequence[JobView], tpe: TPE) -> None:
-        """Bring the rows up to date with ``jobs``."""
-        with self.lock:
-            old, new = self.jobs, tuple(jobs)
-            if old is new:
-                return
-            n, m = len(new), len(old)
-            if m > n:  # jobs were deleted: positions moved
-                m = 0
-            if self.kind.shape[0] < n:
-                size = max(n, 2 * self.kind.shape[0], 64)
-                kind, score, x = np.empty(size, dtype=np.int8), np.empty(size), np.empty((size, self.x.shape[1]))
-                kind[:m], score[:m], x[:m] = self.kind[:m], self.score[:m], self.x[:m]
-                self.kind, self.score, self.x = kind, score, x
-            for i in (*_changed(old[:m], new), *range(m, n)):
-                job = new[i]
-                self.kind[i], self.score[i] = tpe._kind(job)
-                self.x[i] = tpe._encode_one(job)
-            self.jobs = new
+        """Bring the rows up to date with ``jobs`` (caller holds the lock until it has split them)."""
+        old, new = self.jobs, tuple(jobs)
+        if old is new:
+            return
+        n, m = len(new), len(old)
+        if m > n:  # jobs were deleted: positions moved
+            m = 0
+        if self.kind.shape[0] < n:
+            size = max(n, 2 * self.kind.shape[0], 64)
+            kind, score, x = np.empty(size, dtype=np.int8), np.empty(size), np.empty((size, self.x.shape[1]))
+            kind[:m], score[:m], x[:m] = self.kind[:m], self.score[:m], self.x[:m]
+            self.kind, self.score, self.x = kind, score, x
+        for i in (*_changed(old[:m], new), *range(m, n)):
+            job = new[i]
+            self.kind[i], self.score[i] = tpe._kind(job)
+            self.x[i] = tpe._encode_one(job)
+        self.jobs = new
 
     def split(self, max_observations: int) -> tuple[NDArray[np.intp], NDArray[np.intp], int]:
         """(good, rest, finished): row indices oldest first, capped at ``max_observations`` (caller holds the lock).
@@ -466,7 +465,7 @@ class TPE(Scheduler):
         return _IGNORED, 0.0
 
     def _columns(self, jobs: Sequence[JobView]) -> _Columns:
-        """The facts of ``jobs`` (kinds, scores, encodings), updated from the last snapshot of the experiment.
+        """The entry keeping the facts of this experiment's jobs (bring it up to date under its lock).
 
         Keyed by the first job's identity; a stale or wrong entry only costs recomputing what differs, since
         every row is checked against the view it was computed from.
@@ -480,13 +479,13 @@ class TPE(Scheduler):
                     self._cache.popitem(last=False)
             else:
                 self._cache.move_to_end(key)
-        columns.update(jobs, self)
         return columns
 
     def _split(self, jobs: Sequence[JobView]) -> tuple[list[JobView], list[JobView], int]:
         """(good, rest) oldest first, capped at ``maxObservations``, and how many jobs count as finished."""
         columns = self._columns(jobs)
         with columns.lock:
+            columns.update(jobs, self)
             good, rest, finished = columns.split(self.params.max_observations)
         return [jobs[i] for i in good], [jobs[i] for i in rest], finished
 
@@ -509,6 +508,7 @@ class TPE(Scheduler):
         jobs = snapshot.jobs
         columns = self._columns(jobs)
         with columns.lock:
+            columns.update(jobs, self)
             good, rest, finished = columns.split(self.params.max_observations)
             x_good, x_rest = columns.x[good], columns.x[rest]
         if finished < self.params.n_startup_jobs or not good.size or not self.dims:
