@@ -57,7 +57,12 @@ def test_version_says_which_schedy_is_running(tmp_path):
     import schedy
 
     where = Path(schedy.__file__).parent
-    assert _schedy(tmp_path, "--version").stdout == f"schedy {__version__} (self-hosted service and client, {where})\n"
+    narrow = dict(clean_env(tmp_path), COLUMNS="40")  # a long install path on a narrow terminal: still one line
+    done = subprocess.run(
+        schedy_argv("--version"), capture_output=True, text=True, timeout=120, env=narrow, check=False
+    )
+    assert done.returncode == 0
+    assert done.stdout == f"schedy {__version__} (self-hosted service and client, {where})\n"
 
 
 @pytest.mark.parametrize(

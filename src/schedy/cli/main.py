@@ -41,6 +41,24 @@ def version_line() -> str:
     return f"schedy {__version__} (self-hosted service and client, {where})"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version line whole, on any terminal width.
+
+    argparse's own version action wraps its text to the terminal, which breaks
+    the installed path of :func:`version_line` across lines.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -53,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Client configuration file (default $SCHEDY_CONFIG, the SCHEDY_ROOT/SCHEDY_EMAIL/SCHEDY_TOKEN "
         "variables, else ~/.schedy/client.json).",
     )
-    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="Print which Schedy this is and exit.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add.add_parsers(subparsers)
     experiments.add_parsers(subparsers)
