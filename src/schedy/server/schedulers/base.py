@@ -128,6 +128,9 @@ class Scheduler(ABC):
     name: ClassVar[str]
     #: Whether :meth:`decide` reads the experiment's jobs (see the module docstring).
     reads_history: ClassVar[bool] = False
+    #: Whether a job added by hand starts a new member of a population (``h0``, ``h1``…, generation 1), as in
+    #: PBT, where every job belongs to a member; the service names the member when it inserts the job.
+    hand_jobs_start_members: ClassVar[bool] = False
 
     def freeze(self) -> None:
         """Refuse any later attribute assignment (done by ``load_scheduler``: instances are shared)."""

@@ -181,6 +181,7 @@ class PBT(Scheduler):
 
     name = "PBT"
     reads_history = True
+    hand_jobs_start_members = True
 
     def __init__(self, params: PBTParams) -> None:
         self.params = params

@@ -45,8 +45,8 @@ class Jobs:
 
     @staticmethod
     def _lineage_of_a_new_job(conn: Connection, experiment: ExperimentRecord) -> dict[str, Any]:
-        """A job added by hand to a PBT experiment starts a member: ``h0``, ``h1``…, generation 1."""
-        if experiment.scheduler != "PBT":
+        """A job added by hand starts a member (``h0``, ``h1``…, generation 1) where the search asks for it (PBT)."""
+        if not load_scheduler(experiment.scheduler, experiment.params).hand_jobs_start_members:
             return {}
         return {"member": store_jobs.next_hand_member(conn, experiment.id), "generation": 1}
 
