@@ -64,7 +64,10 @@ async def add_reports(request: Request, name: str, job_id: str, user_id: int = D
     exp, job = path_name(name, "experiment"), path_name(job_id, "job")
     items = parse_reports(parse_json(await request.body()))
     svc = services(request)
-    answer = await svc.store.run(partial(svc.reports.report, user_id, exp, job, items))
+    if svc.store.aio is not None:  # PostgreSQL: on the event loop
+        answer = await svc.reports.report_async(user_id, exp, job, items)
+    else:
+        answer = await svc.store.run(partial(svc.reports.report, user_id, exp, job, items))
     return JSONResponse({"stop": answer.stop, "reason": answer.reason, "leaseExpiresAt": iso(answer.lease_expires_at)})
 
 

@@ -23,6 +23,12 @@ feeds those it has not seen. Deleting jobs (``history_epoch``) or changing the
 policy rebuilds the state. So the cost of a report does not grow with the
 experiment: two indexed reads of new rows and the policy's incremental update.
 
+**On PostgreSQL** a report runs on the event loop (:meth:`Reports.report_async`): steps 1–2 are one
+statement (:mod:`schedy.server.store.reports_async`), committed before the policy looks at it; the
+state is then refreshed on the loop when it is current and no other request holds it, otherwise in
+the thread pool. Each "stop" verdict is kept by report ``pk`` (the latest :data:`STOPS_KEPT`), so a
+report fed to the policy by another request still gets its own verdict.
+
 **With many workers and service processes** every report is decided by the
 state of the process that received it, which has seen every report
 committed before that process's last refresh: two reports racing in
@@ -39,11 +45,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from anyio import to_thread
 from sqlalchemy import Connection
 
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.stopping import Report, StoppingPolicy, Verdict, load_policy
-from schedy.server.store import Store
+from schedy.server.store import Store, reports_async
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
@@ -52,7 +59,17 @@ from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.reports import ReportRow
 from schedy.server.wire import dumps
 
-__all__ = ["KEPT", "MAX_BATCH", "OVERLAP", "SWEEP_EVERY", "Answer", "PolicyStates", "Reports", "parse_reports"]
+__all__ = [
+    "KEPT",
+    "MAX_BATCH",
+    "OVERLAP",
+    "STOPS_KEPT",
+    "SWEEP_EVERY",
+    "Answer",
+    "PolicyStates",
+    "Reports",
+    "parse_reports",
+]
 
 #: Seconds of reports read again on PostgreSQL, for rows committed out of pk order.
 OVERLAP = 10.0
@@ -62,6 +79,8 @@ SWEEP_EVERY = 1.0
 KEPT = 64
 #: Reports in one request, at most.
 MAX_BATCH = 1000
+#: "Stop" verdicts a policy state remembers by report pk (the latest ones).
+STOPS_KEPT = 10_000
 
 
 class _Cold(Exception):
@@ -90,6 +109,9 @@ class _Entry:
     seen: dict[int, float] = field(default_factory=dict)  # pk -> created_at, recent rows only (PostgreSQL)
     swept_at: float = 0.0
     full_reads: int = 0
+    # pk -> the "stop" verdict given to that report, for the latest reports: a request on the event loop
+    # (PostgreSQL) commits its reports before it feeds them, so another request may feed them first.
+    stops: OrderedDict[int, Verdict] = field(default_factory=OrderedDict)
 
 
 def _value(metrics: str, name: str) -> float | None:
@@ -145,6 +167,7 @@ class PolicyStates:
         """
         entry.state = policy.new_state()
         entry.stored, entry.epoch, entry.max_pk, entry.seen = stored, epoch, 0, {}
+        entry.stops.clear()
         entry.full_reads += 1
         decided: list[tuple[ReportRow, Verdict]] = []
         while True:
@@ -165,7 +188,12 @@ class PolicyStates:
                 continue
             entry.seen[row.pk] = row.created_at
             entry.max_pk = max(entry.max_pk, row.pk)
-            verdicts[row.pk] = policy.observe(entry.state, Report(row.job_id, int(row.step), _value(row.metrics, name)))
+            verdict = policy.observe(entry.state, Report(row.job_id, int(row.step), _value(row.metrics, name)))
+            verdicts[row.pk] = verdict
+            if verdict.stop:
+                entry.stops[row.pk] = verdict
+                if len(entry.stops) > STOPS_KEPT:
+                    entry.stops.popitem(last=False)
         return verdicts
 
     @staticmethod
@@ -174,10 +202,32 @@ class PolicyStates:
     ) -> list[tuple[ReportRow, Verdict]]:
         """Feed the reports the state has not seen; their rows and verdicts (caller holds ``entry.lock``)."""
         rows = store_reports.after(conn, experiment_id, entry.max_pk)
-        if sweep and now - entry.swept_at >= SWEEP_EVERY:
+        due = sweep and PolicyStates.sweep_due(entry, now)
+        recent = store_reports.recent(conn, experiment_id, now - OVERLAP) if due else None
+        return PolicyStates.apply(entry, policy, rows, recent, now, sweep=sweep)
+
+    @staticmethod
+    def sweep_due(entry: _Entry, now: float) -> bool:
+        """Whether the reports of the last ``OVERLAP`` seconds should be read again (PostgreSQL)."""
+        return now - entry.swept_at >= SWEEP_EVERY
+
+    @staticmethod
+    def apply(
+        entry: _Entry,
+        policy: StoppingPolicy,
+        rows: list[ReportRow],
+        recent: list[ReportRow] | None,
+        now: float,
+        *,
+        sweep: bool,
+    ) -> list[tuple[ReportRow, Verdict]]:
+        """Feed ``rows`` (pk above the last seen) and, on a sweep, the ``recent`` rows not seen yet.
+
+        The caller holds ``entry.lock``; returns the rows fed and their verdicts.
+        """
+        if recent is not None:
             known = {r.pk for r in rows}
-            late = [r for r in store_reports.recent(conn, experiment_id, now - OVERLAP) if r.pk not in known]
-            rows = sorted(late + rows)
+            rows = sorted([r for r in recent if r.pk not in known] + rows)
             horizon = now - OVERLAP
             entry.seen = {pk: at for pk, at in entry.seen.items() if at >= horizon}
             entry.swept_at = now
@@ -225,6 +275,15 @@ def parse_reports(obj: Any) -> list[tuple[int, str]]:
     return parsed
 
 
+def _first_stop(entry: _Entry, pks: list[int]) -> Verdict | None:
+    """The first "stop" the state gave one of these reports, if any."""
+    for pk in pks:
+        found = entry.stops.get(pk)
+        if found is not None:
+            return found
+    return None
+
+
 def policy_of(options: str) -> tuple[StoppingPolicy, str] | None:
     """The experiment's early-stopping policy and its stored form, if it has one."""
     if "earlyStopping" not in options:  # most experiments: no parse
@@ -266,6 +325,68 @@ class Reports:
                 self._store.leave_loop()
                 self._warm(cold)
         return self._report(user_id, experiment, job_id, items, rebuild=True)
+
+    async def report_async(self, user_id: int, experiment: str, job_id: str, items: list[tuple[int, str]]) -> Answer:
+        """:meth:`report` on the event loop (PostgreSQL: :attr:`schedy.server.store.Store.aio`).
+
+        The lease renewal and the insert are one statement (:func:`schedy.server.store.reports_async.report`),
+        committed before the policy looks at them. The policy's state is then brought up to date on the loop
+        when it is current and free; otherwise (first report of the process, a rebuild, the state busy with
+        another request) it is updated in the thread pool. The verdict of each report is kept by pk in the
+        state, so a report fed by another request still gets its own verdict.
+
+        Raises:
+            NotFound: no such experiment or job.  PreconditionFailed: the job is not RUNNING.
+
+        """
+        aio = self._store.aio
+        assert aio is not None  # noqa: S101 - PostgreSQL only
+        async with aio.connection() as conn:
+            done = await reports_async.report(conn, user_id, experiment, job_id, items)
+            if done is None:
+                raise NotFound(f"Experiment '{experiment}' does not exist.")
+            if done.job_pk is None:
+                if not done.job_exists:
+                    raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+                raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; its reports are refused.")
+            if done.stop_reason is not None:
+                return Answer(True, done.stop_reason, done.lease_expires_at)
+            found = policy_of(done.options)
+            if found is None:
+                return Answer(False, None, done.lease_expires_at)
+            policy, stored = found
+            entry = self.states.entry(done.experiment_id, done.created_at)
+            stop: Verdict | None
+            if PolicyStates.is_current(entry, stored, done.history_epoch) and entry.lock.acquire(blocking=False):
+                try:
+                    rows = await reports_async.after(conn, done.experiment_id, entry.max_pk)
+                    due = PolicyStates.sweep_due(entry, done.now)
+                    recent = await reports_async.recent(conn, done.experiment_id, done.now - OVERLAP) if due else None
+                    PolicyStates.apply(entry, policy, rows, recent, done.now, sweep=True)
+                    stop = _first_stop(entry, done.report_pks)
+                finally:
+                    entry.lock.release()
+            else:
+                stop = await to_thread.run_sync(self._verdict_in_thread, entry, done, policy, stored)
+            if stop is None:
+                return Answer(False, None, done.lease_expires_at)
+            reason = stop.reason or "The early-stopping policy stopped it."
+            await reports_async.set_stop(conn, done.job_pk, reason)
+            return Answer(True, reason, done.lease_expires_at)
+
+    def _verdict_in_thread(
+        self, entry: _Entry, done: reports_async.Reported, policy: StoppingPolicy, stored: str
+    ) -> Verdict | None:
+        """The policy's verdict on committed reports, the state built or refreshed in a read transaction."""
+        with self._store.read() as conn, entry.lock:
+            state = store_history.decision_state(conn, done.experiment_id)
+            if state is None:  # deleted meanwhile
+                return None
+            if PolicyStates.is_current(entry, stored, state.history_epoch):
+                PolicyStates.refresh(entry, conn, done.experiment_id, policy, state.now, sweep=True)
+            else:
+                PolicyStates.rebuild(entry, conn, done.experiment_id, policy, stored, state.history_epoch)
+            return _first_stop(entry, done.report_pks)
 
     def _warm(self, cold: _Cold) -> None:
         entry = self.states.entry(cold.experiment_id, cold.created_at)

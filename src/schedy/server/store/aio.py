@@ -88,6 +88,18 @@ class AsyncConnection:
             raise _translate(exc, statement, values) from exc
         return None if row is None else tuple(row)
 
+    async def fetch_all(
+        self, build: Callable[..., ClauseElement], args: tuple[Any, ...], params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Run ``build(*args)`` (compiled once) with ``params``; all its rows."""
+        statement = compiled_for(_DIALECT, build, *args)
+        values = statement.parameters(params)
+        try:
+            rows = await self._conn.fetch(statement.sql, *values)
+        except Exception as exc:
+            raise _translate(exc, statement, values) from exc
+        return [tuple(row) for row in rows]
+
     async def run(self, build: Callable[..., ClauseElement], args: tuple[Any, ...], params: Mapping[str, Any]) -> int:
         """Run ``build(*args)`` (compiled once) with ``params``; how many rows it changed."""
         statement = compiled_for(_DIALECT, build, *args)

@@ -1,0 +1,142 @@
+"""Intermediate reports on the event loop (PostgreSQL, :mod:`schedy.server.store.aio`).
+
+A report, as :mod:`schedy.server.store.reports` writes it in a transaction (find the
+experiment, renew the job's lease, insert the reports), here in **one statement**: data-modifying
+common table expressions run together and atomically, so the reports are inserted only if the
+lease was renewed, i.e. only for a RUNNING job. The early-stopping state then reads the rows it
+has not seen with :func:`after` and :func:`recent`, the same statements as the synchronous side.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import BigInteger, Select, Text, bindparam, exists, func, insert, literal, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from schedy.server.store import reports as store_reports
+from schedy.server.store.aio import AsyncConnection
+from schedy.server.store.engine import db_now
+from schedy.server.store.jobs import LEASE_BEATS, RUNNING
+from schedy.server.store.reports import ReportRow
+from schedy.server.store.tables import experiments, jobs, reports
+
+__all__ = ["Reported", "after", "recent", "report", "set_stop"]
+
+
+class Reported(NamedTuple):
+    """What :func:`report` found and did."""
+
+    experiment_id: int
+    options: str  # JSON text
+    created_at: float
+    history_epoch: int
+    now: float  # the database clock
+    job_exists: bool
+    job_pk: int | None  # None: the job is not RUNNING (nothing was inserted)
+    stop_reason: str | None
+    lease_expires_at: float | None
+    report_pks: list[int]  # the inserted reports' pks, in the order sent
+
+
+@cache
+def _report_statement() -> Select[Any]:
+    exp = (
+        select(experiments.c.id, experiments.c.options, experiments.c.created_at, experiments.c.history_epoch)
+        .where(experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name"))
+        .cte("exp")
+    )
+    experiment_id = select(exp.c.id).scalar_subquery()
+    interval = jobs.c.heartbeat_interval
+    renewed = (
+        update(jobs)
+        .where(jobs.c.experiment_id == experiment_id, jobs.c.job_id == bindparam("p_job"), jobs.c.status == RUNNING)
+        .values(
+            lease_expires_at=func.coalesce(db_now() + interval * LEASE_BEATS, jobs.c.lease_expires_at),
+        )
+        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at)
+        .cte("renewed")
+    )
+    sent = (
+        func.unnest(bindparam("p_steps", type_=ARRAY(BigInteger)), bindparam("p_metrics", type_=ARRAY(Text)))
+        .table_valued("step", "metrics", with_ordinality="ord")
+        .render_derived(name="sent")
+    )
+    rows = (
+        select(experiment_id, renewed.c.pk, sent.c.step, sent.c.metrics, db_now())
+        .select_from(renewed.join(sent, true()))
+        .order_by(sent.c.ord)
+    )
+    inserted = (
+        insert(reports)
+        .from_select(["experiment_id", "job_pk", "step", "metrics", "created_at"], rows)
+        .returning(reports.c.pk)
+        .cte("inserted")
+    )
+    job_exists = exists(select(literal(1)).where(jobs.c.experiment_id == exp.c.id, jobs.c.job_id == bindparam("p_job")))
+    pks = select(func.array_agg(inserted.c.pk)).scalar_subquery()
+    return select(
+        exp.c.id,
+        exp.c.options,
+        exp.c.created_at,
+        exp.c.history_epoch,
+        db_now(),
+        job_exists,
+        renewed.c.pk,
+        renewed.c.stop_reason,
+        renewed.c.lease_expires_at,
+        pks,
+    ).select_from(exp.outerjoin(renewed, true()))
+
+
+async def report(
+    conn: AsyncConnection, owner_id: int, name: str, job_id: str, items: list[tuple[int, str]]
+) -> Reported | None:
+    """Renew the lease of a RUNNING job and insert its reports ``(step, metrics JSON)``, in one statement.
+
+    ``None`` if the user has no such experiment. Nothing is inserted when the job is not RUNNING
+    (``job_pk`` is then ``None``; ``job_exists`` says whether it exists at all).
+    """
+    params = {
+        "p_owner": owner_id,
+        "p_name": name,
+        "p_job": job_id,
+        "p_steps": [step for step, _ in items],
+        "p_metrics": [metrics for _, metrics in items],
+    }
+    row = await conn.fetch_one(_report_statement, (), params)
+    if row is None:
+        return None
+    exp_id, options, created_at, epoch, now, job_exists, job_pk, stop_reason, lease, pks = row
+    return Reported(
+        int(exp_id),
+        str(options),
+        float(created_at),
+        int(epoch),
+        float(now),
+        bool(job_exists),
+        None if job_pk is None else int(job_pk),
+        stop_reason,
+        None if lease is None else float(lease),
+        sorted(pks or []),
+    )
+
+
+async def set_stop(conn: AsyncConnection, job_pk: int, reason: str) -> None:
+    """:func:`schedy.server.store.reports.set_stop`: remember once that the job should stop."""
+    await conn.run(store_reports._stop_statement, (), {"p_job_pk": job_pk, "p_reason": reason})
+
+
+async def after(conn: AsyncConnection, experiment_id: int, after_pk: int) -> list[ReportRow]:
+    """:func:`schedy.server.store.reports.after` (no limit): the reports with pk > ``after_pk``, in pk order."""
+    rows = await conn.fetch_all(
+        store_reports._after_statement, (False,), {"p_experiment": experiment_id, "p_after": after_pk}
+    )
+    return [ReportRow._make(r) for r in rows]
+
+
+async def recent(conn: AsyncConnection, experiment_id: int, since: float) -> list[ReportRow]:
+    """:func:`schedy.server.store.reports.recent`: the reports created at or after ``since``, in pk order."""
+    rows = await conn.fetch_all(store_reports._recent_statement, (), {"p_experiment": experiment_id, "p_since": since})
+    return [ReportRow._make(r) for r in rows]
