@@ -56,6 +56,8 @@ __all__ = ["Response", "RetryPolicy", "Transport"]
 
 #: The pause before the one second try of a first connection that was refused (a service starting).
 _FIRST_CONTACT_PAUSE = 0.5
+#: Seconds to wait for a connection to open, by default.
+CONNECT_TIMEOUT = 10.0
 
 logger = logging.getLogger("schedy")
 
@@ -211,12 +213,23 @@ class Transport:
         timeout: seconds to wait for the service to answer (long polls add
             their wait to it).
         retry: the retry policy for failures in transit.
+        connect_timeout: seconds to wait for a connection to open (at most
+            ``timeout``): a host that drops packets costs this, not a whole
+            ``timeout``, per attempt.
 
     """
 
-    def __init__(self, config: ClientConfig, *, timeout: float = 60.0, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
         self.config = config
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.retry = retry if retry is not None else RetryPolicy()
         parts = urlsplit(config.root)
         self._https = parts.scheme == "https"
@@ -296,9 +309,11 @@ class Transport:
                 self._reached = True
             except _NotSent as exc:
                 failure = exc
-                if not self._reached and isinstance(exc.__cause__, (ConnectionRefusedError, socket.gaierror)):
-                    # Nothing listens there, or the host does not exist: one quick second try (a service
-                    # still starting), then say so, instead of a minute of retries.
+                if not self._reached and isinstance(
+                    exc.__cause__, (ConnectionRefusedError, socket.gaierror, TimeoutError)
+                ):
+                    # Nothing listens there, the host does not exist or drops our packets: one quick second
+                    # try (a service still starting), then say so, instead of a minute of retries.
                     if attempt >= 1 or max_attempts <= 1:
                         raise self._not_listening(exc.__cause__) from exc.__cause__
                     time.sleep(_FIRST_CONTACT_PAUSE)
@@ -379,7 +394,7 @@ class Transport:
         if conn.sock is not None and _is_dropped(conn.sock):
             conn.close()
         if conn.sock is None:
-            conn.timeout = timeout
+            conn.timeout = min(timeout, self.connect_timeout)
             try:
                 conn.connect()
             except ssl.SSLCertVerificationError:
@@ -388,6 +403,7 @@ class Transport:
             except OSError as exc:
                 conn.close()
                 raise _NotSent() from exc
+            conn.sock.settimeout(timeout)
             state.timeout = timeout
         elif state.timeout != timeout:
             conn.sock.settimeout(timeout)
@@ -431,7 +447,12 @@ class Transport:
         return head if data is None else head + data
 
     def _not_listening(self, cause: BaseException) -> ServiceUnreachableError:
-        what = "the host is unknown" if isinstance(cause, socket.gaierror) else "connection refused"
+        if isinstance(cause, socket.gaierror):
+            what = "the host is unknown"
+        elif isinstance(cause, TimeoutError):
+            what = f"no connection within {self.connect_timeout:g} s"
+        else:
+            what = "connection refused"
         return ServiceUnreachableError(
             f"Nothing answers at {self.config.root} ({what}). Start a service there with `schedy server`, "
             "or point the client at the right one (the 'root' of ~/.schedy/client.json, or SCHEDY_ROOT)."

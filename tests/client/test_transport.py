@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import pytest
 
 import schedy
 from schedy import errors
-from schedy._transport import problem_message
+from schedy._config import ClientConfig
+from schedy._transport import RetryPolicy, Transport, problem_message
 from tests.client.stub import Answer, Stub, job_json, make_transport
 
 PROBLEM = {"Content-Type": "application/problem+json"}
@@ -198,6 +200,31 @@ def test_nothing_listening_at_first_contact_is_reported_at_once(stub: Stub) -> N
     assert "schedy server" in message
     assert "HTTP error" not in message
     transport.close()
+
+
+def test_a_host_that_drops_connections_is_reported_after_the_connect_timeout_not_the_answer_timeout() -> None:
+    """A black-holed host (a firewall dropping packets): seconds, not a minute per attempt.
+
+    A listener whose backlog is full never completes another handshake, as a host that drops SYNs.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    filler = socket.create_connection(listener.getsockname(), timeout=5)  # the backlog's one place
+    config = ClientConfig.from_mapping({"root": url, "email": "me@example.com", "token": "secret"}, "test")
+    retry = RetryPolicy(attempts=10, backoff=0.001, max_backoff=0.01)
+    transport = Transport(config, timeout=60.0, retry=retry, connect_timeout=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(errors.ServiceUnreachableError) as info:
+            transport.request("GET", "experiments/E/")
+        assert time.monotonic() - started < 5  # two attempts of 0.5 s, not one of 60
+        assert str(info.value).startswith(f"Nothing answers at {url} (no connection within 0.5 s).")
+    finally:
+        transport.close()
+        filler.close()
+        listener.close()
 
 
 def test_a_service_that_answered_then_went_away_is_retried_then_reported(stub: Stub) -> None:
