@@ -403,7 +403,8 @@ class Transport:
             except OSError as exc:
                 conn.close()
                 raise _NotSent() from exc
-            conn.sock.settimeout(timeout)
+            if conn.sock is not None:  # connected: answers get the whole timeout
+                conn.sock.settimeout(timeout)
             state.timeout = timeout
         elif state.timeout != timeout:
             conn.sock.settimeout(timeout)
