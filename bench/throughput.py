@@ -345,7 +345,12 @@ def measure(be: Backend, args: argparse.Namespace) -> list[dict[str, Any]]:
                     run = run_workers(db_floor_worker, (url, owner, name, exp, workers, args.duration), 1)
                 elif system == "optuna":
                     optuna.create_study(study_name=name, storage=optuna_url, sampler=optuna.samplers.RandomSampler())
-                    run = run_workers(optuna_worker, (optuna_url, name, args.duration), workers, server_pid=pid)
+                    try:
+                        run = run_workers(optuna_worker, (optuna_url, name, args.duration), workers, server_pid=pid)
+                    except RuntimeError as exc:
+                        # e.g. Optuna on SQLite at W = 64: "database is locked". Its cell shows "–".
+                        log(f"{be.kind:8} W={workers:<2} rep={rep} {system:14} FAILED: {str(exc)[:160]}")
+                        continue
                 else:
                     run = run_workers(floor_worker, (service.port, args.duration), workers, server_pid=pid)
                 record = _record(be.kind, workers, rep, system, run)
