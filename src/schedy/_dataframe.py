@@ -1,4 +1,4 @@
-"""Jobs as a pandas DataFrame (pandas is optional: ``pip install 'schedy[pandas]'``)."""
+"""Jobs as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def _pandas() -> Any:
     except ImportError as exc:
         raise ImportError(
             "Experiment.to_dataframe() needs pandas, which is not installed: "
-            "pip install 'schedy[pandas]' (or pip install pandas)."
+            "pip install pandas (or pip install './[pandas]' from a checkout of this project; the package "
+            "index's 'schedy[pandas]' is an unrelated 2018 client)."
         ) from exc
     return pandas
 

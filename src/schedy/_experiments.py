@@ -415,7 +415,7 @@ class Experiment:
         Columns: ``status``, then ``hyperparameters.NAME`` and
         ``results.NAME`` for every name seen, then the service's fields
         (``created_at``, ``worker``, ``generation``…) that any job has.
-        Needs pandas (``pip install 'schedy[pandas]'``).
+        Needs pandas (``pip install pandas``).
 
         With ``reports=True``, the jobs' intermediate reports instead
         (:meth:`schedy.Job.report`), in long form: one row per report, in the

@@ -1,7 +1,7 @@
 """Callbacks that connect training frameworks to a Schedy job (docs/integrations.md).
 
 One small module per framework, each importing only its framework, each an
-optional extra (``pip install 'schedy[xgboost]'``):
+optional extra (``pip install './[xgboost]'`` from a checkout):
 
 * :mod:`schedy.integrations.xgboost` — ``SchedyCallback`` for ``xgboost.train`` and the scikit-learn API;
 * :mod:`schedy.integrations.lightgbm` — ``schedy_callback`` for ``lightgbm.train`` and ``LGBM*.fit``;

@@ -1,4 +1,4 @@
-"""Keras 3: report a metric every epoch, on any backend (``pip install 'schedy[keras]'``).
+"""Keras 3: report a metric every epoch, on any backend (``pip install './[keras]'`` from a checkout).
 
 Example::
 

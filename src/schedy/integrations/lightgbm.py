@@ -1,4 +1,4 @@
-"""LightGBM: report an evaluation metric every boosting round (``pip install 'schedy[lightgbm]'``).
+"""LightGBM: report an evaluation metric every boosting round (``pip install './[lightgbm]'`` from a checkout).
 
 Example::
 

@@ -1,4 +1,4 @@
-"""PyTorch Lightning: report a logged metric every validation, correct under DDP (``pip install 'schedy[lightning]'``).
+"""PyTorch Lightning: report a logged metric every validation, correct under DDP (``pip install './[lightning]'``).
 
 Example (one process)::
 

@@ -1,4 +1,4 @@
-"""Hugging Face ``transformers.Trainer``: report a metric every evaluation (``pip install 'schedy[transformers]'``).
+"""Hugging Face ``transformers.Trainer``: report a metric every evaluation (``pip install './[transformers]'``).
 
 Example::
 

@@ -1,4 +1,4 @@
-"""XGBoost: report an evaluation metric every boosting round (``pip install 'schedy[xgboost]'``).
+"""XGBoost: report an evaluation metric every boosting round (``pip install './[xgboost]'`` from a checkout).
 
 Example::
 

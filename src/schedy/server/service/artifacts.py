@@ -227,8 +227,9 @@ class FsspecBlobs(BlobStore):
             import fsspec
         except ImportError:
             raise ValueError(
-                f"--artifacts {url} needs fsspec and the filesystem's package: pip install 'schedy[fsspec]' "
-                "(and e.g. s3fs, gcsfs or adlfs)."
+                f"--artifacts {url} needs fsspec and the filesystem's package: pip install './[fsspec]' from a "
+                "checkout of this project (the package index's 'schedy' is an unrelated 2018 client), or pip install "
+                "fsspec, and e.g. s3fs, gcsfs or adlfs."
             ) from None
         self.fs, root = fsspec.core.url_to_fs(url)
         self.root = root.rstrip("/")
