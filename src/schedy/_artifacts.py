@@ -41,7 +41,7 @@ from schedy._pagination import iter_items
 from schedy._transport import Response, Transport, raise_for
 from schedy.errors import ClientRequestError, HTTPError, UnhandledResponseError
 
-__all__ = ["Artifact", "check_name", "delete", "download", "experiment_listing", "listing", "upload"]
+__all__ = ["Artifact", "by_job", "check_name", "delete", "download", "experiment_listing", "listing", "upload"]
 
 logger = logging.getLogger("schedy")
 
@@ -361,33 +361,44 @@ def delete(transport: Transport, job_path: str, name: str) -> None:
     transport.request("DELETE", _path(job_path, check_name(name)), expect=(204,))
 
 
-def experiment_listing(transport: Transport, experiment: str) -> dict[str, list[dict[str, Any]]]:
-    """Every artifact of the experiment's jobs, by job id: ``{"name", "size", "sha256", "url"}`` each, by name.
+def by_job(transport: Transport, experiment: str) -> dict[str, list[Artifact]]:
+    """Every artifact of the experiment's jobs, by job id (jobs without any are absent), each list by name.
 
-    ``url`` is where to download it (``GET`` with the user's token, as
-    :meth:`schedy.Job.load_artifact` does). A service older than artifacts
-    answers 404 for the list: it has none.
+    A service older than artifacts answers 404 for the list: it has none
+    (a missing experiment is still 404).
     """
     exp_path = _routes.experiment(experiment)
-    root = transport.config.root
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Artifact]] = {}
     try:
         for item in iter_items(transport, exp_path + "artifacts/"):
-            artifact = Artifact._from_wire(item)
-            job = str(item.get("job"))
-            out.setdefault(job, []).append(
-                {
-                    "name": artifact.name,
-                    "size": artifact.size,
-                    "sha256": artifact.sha256,
-                    "url": root + _path(_routes.job(exp_path, job), artifact.name),
-                }
-            )
+            out.setdefault(str(item.get("job")), []).append(Artifact._from_wire(item))
     except ClientRequestError as exc:
         if exc.code != 404:
             raise
         transport.request("GET", exp_path)  # still 404 when the experiment itself is missing: say so
         return {}
     for artifacts in out.values():
-        artifacts.sort(key=lambda a: a["name"])
+        artifacts.sort(key=lambda a: a.name)
     return out
+
+
+def experiment_listing(transport: Transport, experiment: str) -> dict[str, list[dict[str, Any]]]:
+    """Every artifact of the experiment's jobs, by job id: ``{"name", "size", "sha256", "url"}`` each, by name.
+
+    ``url`` is where to download it (``GET`` with the user's token, as
+    :meth:`schedy.Job.load_artifact` does).
+    """
+    exp_path = _routes.experiment(experiment)
+    root = transport.config.root
+    return {
+        job: [
+            {
+                "name": artifact.name,
+                "size": artifact.size,
+                "sha256": artifact.sha256,
+                "url": root + _path(_routes.job(exp_path, job), artifact.name),
+            }
+            for artifact in artifacts
+        ]
+        for job, artifacts in by_job(transport, experiment).items()
+    }

@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from schedy import _routes
+from schedy import _artifacts, _routes
+from schedy._artifacts import Artifact
 from schedy._jobs import Job, _time
 from schedy._pagination import iter_items
 from schedy._search import RANDOM_SAMPLERS, TPEParams, grid_values, random_search_from_wire, random_search_to_wire
@@ -431,6 +432,19 @@ class Experiment:
         if reports:
             return reports_to_dataframe(self.reports())
         return jobs_to_dataframe(self.all_jobs())
+
+    def artifacts(self) -> dict[str, list[Artifact]]:
+        """Every artifact of the experiment's jobs, by job id, each job's by name; jobs without any are absent.
+
+        One request per page of the service's ``GET experiments/NAME/artifacts/``,
+        not one per job. Download one with ``get_job(job_id).load_artifact(name)``
+        (see docs/artifacts.md).
+
+        Raises:
+            schedy.errors.ClientRequestError: 404 if the experiment does not exist.
+
+        """
+        return _artifacts.by_job(self._require_db()._transport, self.name)
 
     def reports(self) -> Iterator[dict[str, Any]]:
         """Every intermediate report of the experiment's jobs, in the order the service received them.

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
+import pytest
 
 import schedy
 
@@ -77,3 +78,31 @@ def test_the_experiment_list_is_paged_and_private(db: schedy.SchedyDB, service: 
         answer = http.get("experiments/listed/artifacts/")
         assert answer.status_code == 404
         assert answer.json()["detail"] == "Experiment 'listed' does not exist."
+
+
+def test_experiment_artifacts_lists_each_jobs_artifacts_that_then_download(
+    db: schedy.SchedyDB, service: Any, tmp_path: Path
+) -> None:
+    exp, jobs = _experiment(db, tmp_path)
+    listed = exp.artifacts()
+    assert sorted(listed) == sorted([jobs[0].job_id, jobs[2].job_id])  # the job without any is absent
+    assert [a.name for a in listed[jobs[0].job_id]] == ["curve.png", "model.pt"]
+    content = f"{jobs[0].job_id}/curve.png".encode() * 100
+    curve = listed[jobs[0].job_id][0]
+    assert (curve.size, curve.sha256) == (len(content), hashlib.sha256(content).hexdigest())
+    assert curve.created_at is not None
+    path = exp.get_job(jobs[0].job_id).load_artifact(curve.name, to=tmp_path / "back")
+    assert path.read_bytes() == content
+    # Another user's experiment of the same name is not theirs to list.
+    with schedy.SchedyDB(config_override=service.new_user().client_config) as other:
+        other.add_experiment(schedy.ManualSearch("listed"))
+        assert other.get_experiment("listed").artifacts() == {}
+
+
+def test_experiment_artifacts_of_a_missing_experiment_is_404(db: schedy.SchedyDB) -> None:
+    db.add_experiment(schedy.ManualSearch("gone"))
+    exp = db.get_experiment("gone")
+    exp.delete()
+    with pytest.raises(schedy.errors.ClientRequestError) as raised:
+        exp.artifacts()
+    assert raised.value.code == 404
