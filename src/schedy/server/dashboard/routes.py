@@ -169,6 +169,24 @@ async def report_columns(
     return _json(body)
 
 
+@router.get("/experiments/{name}/importance/", responses=schemas.answers({}, 404, 422))
+async def importance(
+    request: Request,
+    name: str,
+    result: str | None = Query(default=None, alias="objective", max_length=200),
+    direction: str | None = Query(default=None, max_length=10),
+    user_id: int = Depends(current_user),
+) -> Response:
+    """Each hyperparameter's importance for a result (PED-ANOVA over the DONE jobs); kept until they change.
+
+    ``{"method", "objective", "direction", "jobs", "done", "sampled", "importances": [{"name", "importance"}]}``.
+    """
+    body = await run_in_threadpool(
+        dashboard(request).importance, user_id, path_name(name, "experiment"), result or None, direction or None
+    )
+    return _json(body)
+
+
 @router.get("/experiments/{name}/jobs/{job_id}/", responses=schemas.answers({}, 404))
 async def job_detail(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
     """One job with its ETag, parent, children, error and attempts; a weak ETag of the answer, 304 if unchanged."""

@@ -10,6 +10,7 @@ nothing else is read and the route answers 304.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,13 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from schedy.server.dashboard import columns, objective
+from schedy.server.dashboard import columns, importance, objective
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from schedy.server.store import Store
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store import reports as store_reports
+from schedy.server.store import samples as store_samples
 from schedy.server.store import stats as store_stats
 from schedy.server.store import users as store_users
 from schedy.server.store.experiments import ExperimentRow
@@ -47,6 +49,9 @@ _PATCH_MIN_ROWS = 2000
 _PATCH_FRACTION = 0.05
 #: Reports sent per answer of :meth:`Dashboard.reports` (the page asks again for more).
 REPORTS_PER_ANSWER = 50_000
+#: Importance is computed from at most this many finished jobs (an even sample of them beyond).
+IMPORTANCE_CAP = 20_000
+_IMPORTANCE_CACHE_SIZE = 256
 
 
 def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> str:
@@ -94,6 +99,8 @@ class Dashboard:
         self._best: dict[tuple[int, str, str], tuple[objective.Objective | None, tuple[str, float] | None]] = {}
         self._lock = threading.Lock()
         self._bases: dict[int, _Base] = {}  # experiment id → its last full answer
+        # (experiment id, creation, DONE fingerprint, objective, direction) → answer
+        self._importance: dict[tuple[int, float, str, str, str], str] = {}
 
     @staticmethod
     def _experiment(conn: Connection, user_id: int, name: str) -> ExperimentRow:
@@ -228,6 +235,78 @@ class Dashboard:
                 self._bases.pop(next(iter(self._bases)))
             if len(base.body) <= _BODY_CACHE_BYTES:
                 self._bases[experiment_id] = base
+
+    def importance(self, user_id: int, name: str, result: str | None, direction: str | None) -> str:
+        """The PED-ANOVA importance of each hyperparameter for ``result`` (see :mod:`.importance`), as JSON.
+
+        ``{"method", "objective", "direction", "jobs", "done", "sampled",
+        "importances": [{"name", "importance"}]}``: ``jobs`` is how many
+        finished jobs with a finite objective were used, ``done`` how many
+        are DONE; beyond :data:`IMPORTANCE_CAP`, an even sample of them in
+        queue order is used and ``sampled`` is true. The default result and
+        direction are the experiment's default objective. Kept until a DONE
+        job changes.
+
+        Raises:
+            NotFound: no such experiment.  Invalid: the direction is not
+                min/max, no finished job has the result, or there is no result to use.
+
+        """
+        if direction is not None and direction not in (objective.MIN, objective.MAX):
+            raise Invalid(f"The direction is 'min' or 'max', got {direction[:40]!r}.")
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, name)
+            done = store_stats.experiment_stats(conn, exp.id).get("DONE")
+            stamp = "" if done is None else f"{done.count}:{done.last_update!r}:{done.versions}:{done.max_pk}"
+            key = (int(exp.id), float(exp.created_at), stamp + "|" + str(exp.params), result or "", direction or "")
+            with self._lock:
+                cached = self._importance.get(key)
+            if cached is not None:
+                return cached
+            rows = store_samples.done_samples(conn, exp.id)
+        found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]))
+        name_of = result or (found.name if found is not None else None)
+        if name_of is None:
+            raise Invalid(f"Experiment '{name}' has no finished job with a numeric result yet.")
+        needle = json.dumps(name_of, ensure_ascii=False)
+        if not any(needle in text for _, text in rows):
+            raise Invalid(f"No finished job of experiment '{name}' has a result named {name_of[:100]!r}.")
+        if direction is None:
+            guessed = objective.guess({name_of: 0.0})  # the direction its name reads as
+            direction = (
+                found.direction
+                if found is not None and found.name == name_of
+                else str(guessed.direction if guessed else objective.MAX)
+            )
+        sampled = len(rows) > IMPORTANCE_CAP
+        if sampled:
+            step = len(rows) / IMPORTANCE_CAP
+            rows = [rows[int(i * step)] for i in range(IMPORTANCE_CAP)]
+        pairs = []
+        for hp_text, res_text in rows:
+            if needle not in res_text:
+                continue
+            results = json.loads(res_text)
+            if isinstance(results, dict):
+                pairs.append((json.loads(hp_text), results.get(name_of)))
+        space = importance.space_kinds({str(exp.scheduler): json.loads(exp.params)})
+        outcome = importance.evaluate(pairs, direction, space)
+        body = dumps(
+            {
+                "method": importance.METHOD,
+                "objective": name_of,
+                "direction": direction,
+                "jobs": outcome.jobs,
+                "done": 0 if done is None else done.count,
+                "sampled": sampled,
+                "importances": [{"name": k, "importance": v} for k, v in outcome.importances],
+            }
+        )
+        with self._lock:
+            if len(self._importance) >= _IMPORTANCE_CACHE_SIZE:
+                self._importance.clear()
+            self._importance[key] = body
+        return body
 
     def reports(
         self, user_id: int, name: str, after: int, limit: int = REPORTS_PER_ANSWER, *, job: str | None = None
