@@ -135,3 +135,30 @@ def test_every_answer_carries_the_security_headers(api):
     for answer in answers:
         assert answer.headers.get("x-content-type-options") == "nosniff", answer.request.url
         assert answer.headers.get("referrer-policy") == "no-referrer", answer.request.url
+
+
+def test_reports_take_the_fast_path_with_the_routes_answers(api):
+    """``POST …/jobs/ID/reports/`` (once per epoch per worker): same verdict, errors and limits as the route."""
+    name = "rep/orts %"
+    api.create_experiment(name)
+    api.add_job(name, hyperparameters={"x": 1})
+    job = api.request("POST", exp_path(name) + "nextjob/", {"heartbeat": 30}).json()
+    reports = exp_path(name) + f"jobs/{job['id']}/reports/"
+    verdict = api.request("POST", reports, {"step": 1, "metrics": {"loss": 0.5}})
+    assert verdict.status_code == 200, verdict.text
+    assert verdict.headers["content-type"] == "application/json"
+    body = verdict.json()
+    assert body["stop"] is False
+    assert body["reason"] is None
+    assert body["leaseExpiresAt"].endswith("Z")
+    bad = api.request("POST", reports, {"step": -1})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert "non-negative integer" in bad.json()["detail"]
+    huge = json.dumps({"reports": [{"step": 2, "metrics": {"blob": 1.0, "x" * (2 << 20): 1.0}}]})
+    assert api.request("POST", reports, huge).status_code == 413
+    missing = api.request("POST", exp_path(name) + "jobs/nope/reports/", {"step": 1})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    kept = api.http.get(reports).json()
+    assert [(r["step"], r["metrics"]) for r in kept["items"]] == [(1, {"loss": 0.5})]

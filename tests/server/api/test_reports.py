@@ -150,7 +150,10 @@ def test_sixteen_workers_on_the_same_rungs_keep_about_one_in_eta(service):
     assert reached[1] == jobs_total
     # 1/η of the jobs continue past each rung, give or take the asynchronous slack: early
     # arrivals compete with few jobs, and reports in flight at once may not see each other.
-    assert jobs_total / eta * 0.8 <= reached[3] <= jobs_total / eta * 1.9
+    # Even one report at a time, the count depends on the order values arrive in: over 2,000
+    # random orders of 96 jobs, the pure policy keeps 32 at the median, fewer than 0.8·N/η in
+    # 7 % of orders and fewer than 0.6·N/η in 0.3 %.
+    assert jobs_total / eta * 0.6 <= reached[3] <= jobs_total / eta * 1.9
     assert reached[9] <= reached[3] / eta * 2.2
     # No job survived a rung with a value worse than every value that was stopped there.
     for step in (1, 3):

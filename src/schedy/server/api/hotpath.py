@@ -1,13 +1,15 @@
-"""The worker loop's two requests, served without the framework's per-request machinery.
+"""The worker loop's requests, served without the framework's per-request machinery.
 
 For every job, every worker sends ``POST experiments/NAME/nextjob/`` and
-``PUT experiments/NAME/jobs/ID/``. Through FastAPI each pays for matching
+``PUT experiments/NAME/jobs/ID/``, and with early stopping ``POST
+experiments/NAME/jobs/ID/reports/`` once per epoch. Through FastAPI each pays for matching
 the path against every route, resolving dependencies, building request and
 response objects and passing three more middleware layers: more than the
-claim itself costs on SQLite. :class:`HotPaths` recognises exactly these two
+claim itself costs on SQLite. :class:`HotPaths` recognises exactly these
 requests when they carry an ``Authorization`` header and answers them with
-what the routes use: :func:`~schedy.server.api.jobs_routes.claim_answer` and
-:func:`~schedy.server.api.jobs_routes.put_answer`, the same session check
+what the routes use: :func:`~schedy.server.api.jobs_routes.claim_answer`,
+:func:`~schedy.server.api.jobs_routes.put_answer` and
+:func:`~schedy.server.api.reports_routes.report_answer`, the same session check
 (:class:`~schedy.server.api.deps.Sessions`), the same body limit, the same
 problem+json errors. Anything else (other paths and methods, the dashboard's
 cookie sessions, a path without its trailing slash, an application mounted
@@ -24,6 +26,7 @@ from schedy.server.api.bodies import read_body, routing_path, secured
 from schedy.server.api.deps import Services
 from schedy.server.api.jobs_routes import Answer, claim_answer, put_answer
 from schedy.server.api.problems import from_service_error
+from schedy.server.api.reports_routes import report_answer
 from schedy.server.errors import ServiceError
 
 _JSON = (b"content-type", b"application/json")
@@ -39,29 +42,32 @@ FAST_PATH_DECISIONS: dict[str, str] = {
 }
 
 
-def _route(method: str, path: str) -> tuple[str, str | None] | None:
-    """``(experiment, job id or None)`` if ``method path`` is one of the two requests, else ``None``."""
+def _route(method: str, path: str) -> tuple[str, str, str | None] | None:
+    """``(what, experiment, job id or None)`` if ``method path`` is one of the fast requests, else ``None``."""
     parts = path.split("/")
     # "/experiments/NAME/nextjob/" → ["", "experiments", NAME, "nextjob", ""]
+    if len(parts) < 5 or parts[1] != "experiments" or not parts[2] or parts[-1]:
+        return None
     if method == "POST":
-        if len(parts) == 5 and parts[1] == "experiments" and parts[3] == "nextjob" and parts[2] and not parts[4]:
-            return parts[2], None
-    elif (
-        len(parts) == 6 and parts[1] == "experiments" and parts[3] == "jobs" and parts[2] and parts[4] and not parts[5]
-    ):
-        return parts[2], parts[4]
+        if len(parts) == 5 and parts[3] == "nextjob":
+            return "claim", parts[2], None
+        # "/experiments/NAME/jobs/ID/reports/" → ["", "experiments", NAME, "jobs", ID, "reports", ""]
+        if len(parts) == 7 and parts[3] == "jobs" and parts[4] and parts[5] == "reports":
+            return "report", parts[2], parts[4]
+    elif len(parts) == 6 and parts[3] == "jobs" and parts[4]:
+        return "put", parts[2], parts[4]
     return None
 
 
 class HotPaths:
-    """ASGI middleware answering nextjob and job updates directly (see the module's docstring)."""
+    """ASGI middleware answering nextjob, job updates and reports directly (see the module's docstring)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer the two requests; pass everything else on."""
+        """Answer the fast requests; pass everything else on."""
         method = scope.get("method")
         if scope["type"] == "http" and (method == "POST" or method == "PUT") and not scope.get("root_path"):
             route = _route(method, routing_path(scope))
@@ -75,7 +81,7 @@ class HotPaths:
 
     async def _serve(
         self,
-        route: tuple[str, str | None],
+        route: tuple[str, str, str | None],
         authorization: str,
         headers: dict[bytes, str],
         scope: Scope,
@@ -83,12 +89,14 @@ class HotPaths:
         send: Send,
     ) -> None:
         svc: Services = scope["app"].state.services
-        name, job_id = route
+        what, name, job_id = route
         try:
             user_id = await svc.sessions.user_id(svc.auth, authorization)
             body = await read_body(scope, receive, self.max_body_bytes)
             if job_id is None:
                 answer = await claim_answer(svc, user_id, name, body, _Disconnected(receive))
+            elif what == "report":
+                answer = await report_answer(svc, user_id, name, job_id, body)
             else:
                 answer = await put_answer(
                     svc, user_id, name, job_id, body, headers.get(b"if-match"), headers.get(b"if-none-match")

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from schedy.server.api import schemas
-from schedy.server.api.deps import current_user, path_name, services
+from schedy.server.api.deps import Services, current_user, path_name, services
+from schedy.server.api.jobs_routes import Answer
 from schedy.server.service.reports import MAX_BATCH, parse_reports
 from schedy.server.wire import dumps, iso, page_token, parse_json, read_page_token
 
@@ -61,14 +62,22 @@ async def add_reports(request: Request, name: str, job_id: str, user_id: int = D
     A report renews the job's lease, as a heartbeat does. 412 when the job is
     no longer RUNNING.
     """
-    exp, job = path_name(name, "experiment"), path_name(job_id, "job")
-    items = parse_reports(parse_json(await request.body()))
-    svc = services(request)
+    return (await report_answer(services(request), user_id, name, job_id, await request.body())).response()
+
+
+async def report_answer(svc: Services, user_id: int, raw_name: str, raw_job_id: str, body: bytes) -> Answer:
+    """``POST experiments/NAME/jobs/ID/reports/`` for an authenticated user (names still percent-encoded).
+
+    Shared by the route above and the worker loop's fast path (:mod:`schedy.server.api.hotpath`).
+    """
+    exp, job = path_name(raw_name, "experiment"), path_name(raw_job_id, "job")
+    items = parse_reports(parse_json(body))
     if svc.store.aio is not None:  # PostgreSQL: on the event loop
         answer = await svc.reports.report_async(user_id, exp, job, items)
     else:
         answer = await svc.store.run(partial(svc.reports.report, user_id, exp, job, items))
-    return JSONResponse({"stop": answer.stop, "reason": answer.reason, "leaseExpiresAt": iso(answer.lease_expires_at)})
+    verdict = {"stop": answer.stop, "reason": answer.reason, "leaseExpiresAt": iso(answer.lease_expires_at)}
+    return Answer(200, dumps(verdict), None)
 
 
 @router.get(
