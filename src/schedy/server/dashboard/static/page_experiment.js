@@ -11,6 +11,7 @@ import {lineage, schedule} from "./lineage.js";
 import {figure} from "./plotkit.js";
 import {Reports, rungs} from "./reports.js";
 import {badge, counts} from "./page_list.js";
+import {ImportanceView} from "./importance.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
 /** Results whose name reads like a cost are minimised by default (as the service guesses). */
@@ -56,6 +57,7 @@ export class ExperimentPage {
     });
     this.restoreRow = Number(this.params.get("row")) || 0;
     this.poller = new Poller(() => this.refresh(), ms, (e) => this.failed(e));
+    this.importance = new ImportanceView(name);
   }
 
   /** The page's state in its URL (replaced, not pushed: Back leaves the page, and returns to it as it was). */
@@ -90,7 +92,7 @@ export class ExperimentPage {
     this.live = h("span", {class: "muted live"}, `Loading ${this.name}…`);
     fill(this.root,
       h("nav", {class: "crumbs"}, h("a", {href: "#/"}, "Experiments"), " / ", this.name),
-      this.header, this.controls, this.plots,
+      this.header, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el),
       h("section", {class: "jobs-section", "aria-label": "Jobs"},
         h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown),
         this.table.el),
@@ -213,6 +215,7 @@ export class ExperimentPage {
     this.renderControls(keys);
     this.renderPlots(keys);
     this.renderTable(keys);
+    this.importance.update(this.objective, this.data.version);
   }
 
   renderHeader(exp) {

@@ -1,0 +1,99 @@
+// Hyperparameter importance: the service's PED-ANOVA answer as horizontal bars, one per hyperparameter.
+//
+// The figure is <figure class="plot" data-plot="importance"> with data-method, data-objective,
+// data-direction, data-jobs and data-points ([{name, importance}], most important first), like the
+// other plots. It asks again when the objective changes, or when the jobs changed and at least
+// REFRESH_MS passed (the service keeps its answer until a DONE job changes).
+
+import {h, fill} from "./dom.js";
+import {request, seg} from "./api.js";
+import {colour} from "./theme.js";
+
+const REFRESH_MS = 10000;
+const ROW = 22;
+
+export class ImportanceView {
+  constructor(name) {
+    this.name = name;
+    this.canvas = h("canvas", {role: "img", "aria-label": "Hyperparameter importance"});
+    this.caption = h("figcaption", {}, "Hyperparameter importance");
+    this.note = h("div", {class: "plot-note"});
+    this.el = h("figure", {class: "plot importance", dataset: {plot: "importance"}}, this.caption, this.canvas, this.note);
+    this.el.canvas = this.canvas;
+    this.asked = "";
+    this.askedAt = 0;
+    this.version = -1;
+    this.answer = null;
+  }
+
+  /** Called on every render: ask the service again if the objective changed, or the jobs did a while ago. */
+  async update(objective, version) {
+    if (!objective) { this.el.hidden = true; return; }
+    this.el.hidden = false;
+    const key = `${objective.name}|${objective.direction}`;
+    const now = Date.now();
+    if (key === this.asked && (version === this.version || now - this.askedAt < REFRESH_MS)) return;
+    this.asked = key;
+    this.askedAt = now;
+    this.version = version;
+    const query = new URLSearchParams({objective: objective.name, direction: objective.direction});
+    try {
+      const {data} = await request("GET", `dashboard/api/experiments/${seg(this.name)}/importance/?${query}`);
+      if (key !== this.asked) return;  // the objective changed meanwhile
+      this.answer = data;
+      this.draw();
+    } catch (error) {
+      this.note.textContent = `Importance unavailable: ${error.message}`;
+    }
+  }
+
+  draw() {
+    const data = this.answer;
+    if (!data) return;
+    const bars = data.importances;
+    fill(this.caption, "Hyperparameter importance ", h("span", {class: "muted method"}, `(${data.method}, for ${data.objective} ${data.direction === "min" ? "minimised" : "maximised"})`));
+    Object.assign(this.el.dataset, {
+      method: data.method, objective: data.objective, direction: data.direction, jobs: String(data.jobs),
+      count: String(bars.length), points: JSON.stringify(bars),
+    });
+    const sampled = data.sampled ? ` (an even sample of the ${data.done} finished jobs)` : "";
+    this.note.textContent = bars.length
+      ? `From ${data.jobs} finished jobs with a finite ${data.objective}${sampled}: how differently each hyperparameter is spread among the best 10 % than among all.`
+      : `Not enough finished jobs with a finite ${data.objective} yet (${data.jobs}; 5 needed).`;
+    const width = Math.max(260, this.el.clientWidth - 16);
+    const height = Math.max(ROW * bars.length + 12, 40);
+    const ratio = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(width * ratio);
+    this.canvas.height = Math.round(height * ratio);
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${height}px`;
+    const ctx = this.canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "12px system-ui, sans-serif";
+    const labelWidth = Math.min(width * 0.4, Math.max(60, ...bars.map((b) => ctx.measureText(b.name).width + 12)));
+    const x0 = labelWidth, x1 = width - 52;
+    const boxes = [];
+    ctx.textBaseline = "middle";
+    bars.forEach((b, i) => {
+      const y = 6 + i * ROW;
+      const w = Math.max(1, (x1 - x0) * b.importance);
+      ctx.fillStyle = colour("--accent");
+      ctx.fillRect(x0, y + 3, w, ROW - 6);
+      ctx.fillStyle = colour("--fg");
+      ctx.textAlign = "right";
+      ctx.fillText(fit(ctx, b.name, labelWidth - 8), x0 - 6, y + ROW / 2);
+      ctx.textAlign = "left";
+      ctx.fillText(b.importance.toFixed(2), x0 + w + 4, y + ROW / 2);
+      boxes.push({name: b.name, x: x0, y: y + 3, w, h: ROW - 6});
+    });
+    this.el.dataset.bars = JSON.stringify(boxes.map((b) => ({...b, x: Math.round(b.x), y: Math.round(b.y), w: Math.round(b.w)})));
+  }
+}
+
+function fit(ctx, text, max) {
+  if (ctx.measureText(text).width <= max) return text;
+  let t = text;
+  while (t.length > 1 && ctx.measureText(t + "…").width > max) t = t.slice(0, -1);
+  return t + "…";
+}

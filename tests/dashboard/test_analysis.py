@@ -1,0 +1,84 @@
+"""The experiment page's analysis and housekeeping, in real headless Chromium (issue 15).
+
+Hyperparameter importance drawn as bars, notes kept by the service, the table
+downloaded as CSV and JSON, an empty experiment explained, the search space
+shown, a paused experiment told apart from a finished one, dark mode.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from schedy.testing import Credentials, ServiceProcess
+from tests.dashboard import fill
+from tests.dashboard.browser import POLL, near, open_page, pixels
+
+ACCENT = (9, 105, 218)
+
+
+@dataclass
+class Site:
+    """A service with one user, a random search of 120 jobs ("rs") and an empty experiment ("empty")."""
+
+    process: ServiceProcess
+    user: Credentials
+    api: httpx.Client
+    jobs: list[dict[str, Any]]
+
+    def url(self, fragment: str = "") -> str:
+        return f"{self.process.url}?poll={POLL}{fragment}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    process = ServiceProcess.start(tmp_path_factory.mktemp("analysis"))
+    user = process.new_user("dana@example.com")
+    api = fill.client(user)
+    jobs = fill.random_search(api, "rs", 120)
+    yield Site(process, user, api, jobs)
+    api.close()
+    process.stop()
+
+
+@pytest.fixture
+def page(chromium: Any, site: Site) -> Iterator[Any]:
+    opened = open_page(chromium, site.url(), site.user)
+    yield opened
+    assert opened.errors == []
+    opened.context.close()
+
+
+def ready(page: Any, site: Site, fragment: str) -> None:
+    page.goto(site.url(fragment))
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def test_importance_is_drawn_as_bars_naming_the_method_the_loss_driver_first(site, page):
+    ready(page, site, "#/e/rs")
+    fig = 'figure[data-plot="importance"]'
+    page.wait_for_selector(f"{fig}[data-count]")
+    assert "PED-ANOVA" in page.inner_text(f"{fig} figcaption")
+    assert page.get_attribute(fig, "data-objective") == "loss"
+    drawn = json.loads(page.get_attribute(fig, "data-points"))
+    assert drawn[0]["name"] == "lr"
+    bars = json.loads(page.get_attribute(fig, "data-bars"))
+    assert bars[0]["w"] > bars[1]["w"] >= bars[2]["w"]
+    # The bars are painted: the middle of each holds the accent colour, and past the longest one's end, none.
+    for bar in bars:
+        if bar["w"] >= 4:
+            mid = pixels(page, fig, (bar["x"] + bar["w"] / 2, bar["y"] + bar["h"] / 2) * 2)
+            assert near(mid[0], ACCENT), (bar, mid)
+    longest = bars[0]
+    end = longest["x"] + longest["w"]
+    past = pixels(page, fig, (end + 40, longest["y"] + 4, end + 42, longest["y"] + 6))
+    assert not any(near(p, ACCENT) and p[3] > 60 for p in past)
+    # Another objective, another answer.
+    page.select_option("select[name=objective]", "accuracy")
+    page.wait_for_selector(f'{fig}[data-objective="accuracy"]')
+    assert page.get_attribute(fig, "data-direction") == "max"
