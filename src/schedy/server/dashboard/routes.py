@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from schedy.server.api import schemas
+from schedy.server.api import notes_routes, schemas
 from schedy.server.api.deps import client_address, current_user, path_name, services
 from schedy.server.dashboard import cookies
 from schedy.server.dashboard.service import Dashboard
@@ -245,4 +245,6 @@ def install(app: FastAPI) -> None:
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP, **_NO_CACHE})
 
     app.include_router(router)
+    # Notes are public API (docs/protocol.md) that only the dashboard brought; they come with it.
+    app.include_router(notes_routes.router)
     app.mount("/dashboard/static", _Assets(directory=STATIC), name="dashboard-static")

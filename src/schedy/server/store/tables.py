@@ -180,6 +180,29 @@ job_attempts = Table(
     Index("ix_job_attempts_job", "job_pk", "attempt"),
 )
 
+# Plain text people keep on an experiment or a job (migration 0009; store/notes.py).
+experiment_notes = Table(
+    "experiment_notes",
+    metadata,
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("text", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+job_notes = Table(
+    "job_notes",
+    metadata,
+    Column("job_pk", BigId, ForeignKey("jobs.pk", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 # Files attached to jobs (checkpoints, models): the bytes live in a blob
 # store (service/artifacts.py), a row makes them visible. Deleting a job
 # (or its experiment) sets job_pk NULL; every service process then deletes
