@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +103,37 @@ def test_trainer_stops_when_told_and_the_job_ends_pruned(experiment, digits, tmp
     job = exp.get_job(job.job_id)
     assert job.status == schedy.Job.PRUNED
     assert [r["step"] for r in job.reports()] == [4]
+
+
+def test_under_torchrun_only_rank_0_reports_and_every_rank_stops(service, experiment, tmp_path: Path) -> None:
+    exp = experiment("eval_loss", prune=True)
+    exp.add_job(hyperparameters={})
+    worker = Path(__file__).with_name("transformers_worker.py")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(worker),
+            json.dumps(service.client_config),
+            exp.name,
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # 256 rows, 32 per device and 2 processes: 4 optimizer steps an epoch; both stopped at the first evaluation.
+    assert "RANK 0 STEP 4 WORLD 2" in result.stdout, result.stdout + result.stderr
+    assert "RANK 1 STEP 4 WORLD 2" in result.stdout, result.stdout + result.stderr
+    jobs = [j for j in exp.all_jobs() if not j.hyperparameters.get("leader")]
+    assert len(jobs) == 1  # rank 1 claimed nothing
+    assert jobs[0].status == schedy.Job.PRUNED
+    assert [r["step"] for r in jobs[0].reports()] == [4]
