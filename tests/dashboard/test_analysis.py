@@ -82,3 +82,29 @@ def test_importance_is_drawn_as_bars_naming_the_method_the_loss_driver_first(sit
     page.select_option("select[name=objective]", "accuracy")
     page.wait_for_selector(f'{fig}[data-objective="accuracy"]')
     assert page.get_attribute(fig, "data-direction") == "max"
+
+
+def test_notes_edited_in_the_page_are_kept_by_the_service_after_a_reload(site, page):
+    ready(page, site, "#/e/rs")
+    notes = 'section[data-notes="experiment"]'
+    page.wait_for_selector(f"{notes}[data-loaded=true]")
+    assert page.input_value(f"{notes} textarea") == ""
+    page.fill(f"{notes} textarea", "lr above 1e-2 diverges\nnext: wider layers")
+    page.click(f'{notes} button[data-action="save-note"]')
+    page.wait_for_selector(f'{notes}[data-saved]:not([data-saved=""])')
+    page.reload()
+    page.wait_for_selector(f"{notes}[data-loaded=true]")
+    assert page.input_value(f"{notes} textarea") == "lr above 1e-2 diverges\nnext: wider layers"
+    answer = site.api.get(fill.exp_path("rs") + "notes/")
+    assert answer.json()["text"] == "lr above 1e-2 diverges\nnext: wider layers"
+
+    job = site.jobs[0]["id"]
+    ready(page, site, f"#/e/rs/j/{job}")
+    mine = 'section[data-notes="job"]'
+    page.wait_for_selector(f"{mine}[data-loaded=true]")
+    page.fill(f"{mine} textarea", "the first job")
+    page.press(f"{mine} textarea", "Control+Enter")
+    page.wait_for_selector(f'{mine}[data-saved]:not([data-saved=""])')
+    page.reload()
+    page.wait_for_selector(f"{mine}[data-loaded=true]")
+    assert page.input_value(f"{mine} textarea") == "the first job"

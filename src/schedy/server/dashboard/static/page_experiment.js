@@ -12,6 +12,7 @@ import {figure} from "./plotkit.js";
 import {Reports, rungs} from "./reports.js";
 import {badge, counts} from "./page_list.js";
 import {ImportanceView} from "./importance.js";
+import {NoteEditor, notesPath} from "./notes.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
 /** Results whose name reads like a cost are minimised by default (as the service guesses). */
@@ -58,6 +59,7 @@ export class ExperimentPage {
     this.restoreRow = Number(this.params.get("row")) || 0;
     this.poller = new Poller(() => this.refresh(), ms, (e) => this.failed(e));
     this.importance = new ImportanceView(name);
+    this.notes = new NoteEditor(notesPath(name), "experiment", "Notes");
   }
 
   /** The page's state in its URL (replaced, not pushed: Back leaves the page, and returns to it as it was). */
@@ -92,7 +94,7 @@ export class ExperimentPage {
     this.live = h("span", {class: "muted live"}, `Loading ${this.name}…`);
     fill(this.root,
       h("nav", {class: "crumbs"}, h("a", {href: "#/"}, "Experiments"), " / ", this.name),
-      this.header, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el),
+      this.header, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el, this.notes.el),
       h("section", {class: "jobs-section", "aria-label": "Jobs"},
         h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown),
         this.table.el),
@@ -101,6 +103,7 @@ export class ExperimentPage {
     this.restoreY = saved && typeof saved.y === "number" ? saved.y : 0;
     this.onWindowScroll = () => this.saveState();
     window.addEventListener("scroll", this.onWindowScroll, {passive: true});
+    this.notes.load();
     this.poller.start();
   }
 

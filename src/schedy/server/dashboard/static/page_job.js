@@ -8,6 +8,7 @@ import {badge} from "./page_list.js";
 import {curves} from "./plots.js";
 import {figure} from "./plotkit.js";
 import {Reports} from "./reports.js";
+import {NoteEditor, notesPath} from "./notes.js";
 
 const seconds = (iso) => (iso ? Date.parse(iso) / 1000 : null);
 
@@ -84,10 +85,12 @@ export class JobPage {
     document.title = `${this.id} · ${this.experiment} · Schedy`;
     this.content = h("div", {class: "job"});
     this.message = h("p", {class: "error", role: "alert"});
+    this.notes = new NoteEditor(notesPath(this.experiment, this.id), "job", "Notes on this job");
     fill(this.root,
       h("nav", {class: "crumbs"}, h("a", {href: "#/"}, "Experiments"), " / ",
         h("a", {href: `#/e/${seg(this.experiment)}`}, this.experiment), " / ", this.id),
-      this.message, this.content);
+      this.message, this.content, this.notes.el);
+    this.notes.load();
     this.poller.start();
   }
 
@@ -97,6 +100,7 @@ export class JobPage {
     if (error instanceof HttpError && error.status === 404) {
       this.poller.stop();
       fill(this.content, h("p", {class: "error"}, `Job ${this.id} does not exist in ${this.experiment}.`));
+      this.notes.el.hidden = true;
       return;
     }
     this.message.textContent = error.message;
