@@ -108,6 +108,7 @@ def run(args: argparse.Namespace, home: Path, database: str | None) -> int:
 
         endpoint: dict[str, list[float]] = {"first": [], "unchanged": []}
         size, not_modified = 0, 0.0
+        importance: dict[str, list[float]] = {"first": [], "kept": []}
         for _ in range(args.repeat):
             service = restart(service)
             with httpx.Client(base_url=service.url, timeout=120) as http:
@@ -124,8 +125,17 @@ def run(args: argparse.Namespace, home: Path, database: str | None) -> int:
                 again = http.get("dashboard/api/experiments/big/jobs/", headers={"If-None-Match": tag})
                 assert again.status_code == 304
                 not_modified = time.perf_counter() - started
+                for kind in importance:  # hyperparameter importance (PED-ANOVA), computed then kept
+                    started = time.perf_counter()
+                    answer = http.get("dashboard/api/experiments/big/importance/", params={"objective": "loss"})
+                    importance[kind].append(time.perf_counter() - started)
+                    assert answer.status_code == 200, answer.text
+                    ranked = answer.json()
         print(f"columns endpoint, {size / 1e6:.1f} MB: first read {summary(endpoint['first'])}; "
               f"unchanged {summary(endpoint['unchanged'])}; 304 poll: {not_modified * 1000:.0f} ms")
+        print(f"importance ({ranked['method']}, {ranked['jobs']} of {ranked['done']} DONE jobs used, "
+              f"{[i['name'] for i in ranked['importances']]}): first {summary(importance['first'])}; "
+              f"kept {summary(importance['kept'])}")
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=ARGS)

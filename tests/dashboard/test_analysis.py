@@ -7,9 +7,12 @@ shown, a paused experiment told apart from a finished one, dark mode.
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,3 +111,36 @@ def test_notes_edited_in_the_page_are_kept_by_the_service_after_a_reload(site, p
     page.reload()
     page.wait_for_selector(f"{mine}[data-loaded=true]")
     assert page.input_value(f"{mine} textarea") == "the first job"
+
+
+def test_the_table_as_filtered_and_sorted_downloads_as_csv_and_json(site, page):
+    ready(page, site, "#/e/rs?sort=res.loss&dir=asc&status=DONE")
+    page.wait_for_selector("table.jobs tbody tr[data-job]")
+    done = [j for j in site.jobs if j["status"] == "DONE"]
+    with page.expect_download() as caught:
+        page.click('button[data-action="download-csv"]')
+    csv_file = caught.value
+    assert csv_file.suggested_filename == "rs-jobs.csv"
+    lines = Path(csv_file.path()).read_text(encoding="utf-8").splitlines()
+    header = next(csv.reader([lines[0]]))
+    assert header[:2] == ["id", "status"]
+    assert {"hp.lr", "hp.layers", "hp.dropout", "res.loss", "res.accuracy"} <= set(header)
+    rows = [dict(zip(header, r, strict=True)) for r in csv.reader(lines[1:])]
+    assert len(rows) == len(done)
+    assert {r["status"] for r in rows} == {"DONE"}
+    finite = sorted((j for j in done if math.isfinite(j["results"]["loss"])), key=lambda j: j["results"]["loss"])
+    assert [r["id"] for r in rows[: len(finite)]] == [j["id"] for j in finite]  # sorted as shown
+    by_id = {j["id"]: j for j in done}
+    first = rows[0]
+    assert float(first["hp.lr"]) == by_id[first["id"]]["hyperparameters"]["lr"]  # in full, not rounded
+    assert {r["res.loss"] for r in rows[len(finite) :]} == {"NaN", "Infinity"}
+    assert json.loads(first["res.loss_curve"]) == by_id[first["id"]]["results"]["loss_curve"]
+
+    with page.expect_download() as caught:
+        page.click('button[data-action="download-json"]')
+    body = json.loads(Path(caught.value.path()).read_text(encoding="utf-8"))
+    assert caught.value.suggested_filename == "rs-jobs.json"
+    assert body["count"] == len(done)
+    assert [j["id"] for j in body["jobs"]] == [r["id"] for r in rows]
+    assert body["jobs"][0]["hyperparameters"] == by_id[first["id"]]["hyperparameters"]
+    assert body["sort"] == {"key": "res.loss", "dir": 1}

@@ -13,6 +13,7 @@ import {Reports, rungs} from "./reports.js";
 import {badge, counts} from "./page_list.js";
 import {ImportanceView} from "./importance.js";
 import {NoteEditor, notesPath} from "./notes.js";
+import {downloadButtons} from "./download.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
 /** Results whose name reads like a cost are minimised by default (as the service guesses). */
@@ -96,7 +97,8 @@ export class ExperimentPage {
       h("nav", {class: "crumbs"}, h("a", {href: "#/"}, "Experiments"), " / ", this.name),
       this.header, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el, this.notes.el),
       h("section", {class: "jobs-section", "aria-label": "Jobs"},
-        h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown),
+        h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown,
+          h("span", {class: "muted"}, "Download: ", downloadButtons(() => ({table: this.table, data: this.data, name: this.name})))),
         this.table.el),
       h("footer", {}, this.live));
     const saved = window.history.state;
