@@ -6,7 +6,9 @@ of the file first, then ``sendfile``; the service hashes and writes it) and
 downloads it with ``job.load_artifact`` (hashed and written to a temporary
 file, then renamed). The reference is ``shutil.copyfile`` of the same file
 on the same disk. The server's RSS is sampled every 20 ms during each
-transfer.
+transfer, and the CPU seconds the server and the client (this process, the
+RSS sampler included) spent during it are shown per GiB, to tell where the
+time goes.
 
 Usage::
 
@@ -34,9 +36,19 @@ import schedy
 from schedy.testing import ServiceProcess
 
 
-def _rss_during(pid: int, action: Callable[[], object]) -> tuple[float, int, int]:
-    """Seconds ``action`` took, and the server's RSS before and at most during it (bytes)."""
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def _rss_during(pid: int, action: Callable[[], object], cpu: list[tuple[float, float]]) -> tuple[float, int, int]:
+    """Seconds ``action`` took, and the server's RSS before and at most during it (bytes).
+
+    Appends to ``cpu`` the CPU seconds (all threads, user + system) the
+    server and this process spent meanwhile.
+    """
     proc = psutil.Process(pid)
+    me = psutil.Process()
     before = proc.memory_info().rss
     peak = before
     done = threading.Event()
@@ -49,14 +61,22 @@ def _rss_during(pid: int, action: Callable[[], object]) -> tuple[float, int, int
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    server_cpu, client_cpu = _cpu(proc), _cpu(me)
     started = time.perf_counter()
     try:
         action()
     finally:
         elapsed = time.perf_counter() - started
+        cpu.append((_cpu(proc) - server_cpu, _cpu(me) - client_cpu))
         done.set()
         sampler.join()
     return elapsed, before, peak
+
+
+def _per_gib(cpu: list[tuple[float, float]], mib: int) -> str:
+    server = statistics.median(s for s, _ in cpu) * 1024 / mib
+    client = statistics.median(c for _, c in cpu) * 1024 / mib
+    return f"{server:.2f}, {client:.2f}"
 
 
 def main() -> None:
@@ -72,9 +92,12 @@ def main() -> None:
                 exp = schedy.ManualSearch("bench")
                 db.add_experiment(exp)
                 job = exp.add_job(hyperparameters={})
-                print("| size | copy MiB/s | upload MiB/s (× copy time) | download MiB/s (× copy time) "
-                      "| server RSS before → peak (MiB) |")
-                print("|---|---|---|---|---|")
+                print(
+                    "| size | copy MiB/s | upload MiB/s (× copy time) | download MiB/s (× copy time) "
+                    "| server RSS before → peak (MiB) | CPU s/GiB up: server, client "
+                    "| CPU s/GiB down: server, client |"
+                )
+                print("|---|---|---|---|---|---|---|")
                 for mib in args.sizes:
                     source = root / f"source-{mib}"
                     with source.open("wb") as out:
@@ -82,18 +105,20 @@ def main() -> None:
                         for _ in range(mib):
                             out.write(block)
                     copies, ups, downs, rss = [], [], [], []
+                    up_cpu: list[tuple[float, float]] = []
+                    down_cpu: list[tuple[float, float]] = []
                     for _ in range(args.reps):
                         started = time.perf_counter()
                         shutil.copyfile(source, root / "copy")
                         copies.append(time.perf_counter() - started)
                         (root / "copy").unlink()
                         seconds, before, peak = _rss_during(
-                            service.process.pid, lambda src=source: job.save_artifact(src)
+                            service.process.pid, lambda src=source: job.save_artifact(src), up_cpu
                         )
                         ups.append(seconds)
                         rss.append((before, peak))
                         seconds, _, peak2 = _rss_during(
-                            service.process.pid, lambda src=source: job.load_artifact(src.name, root / "back")
+                            service.process.pid, lambda src=source: job.load_artifact(src.name, root / "back"), down_cpu
                         )
                         downs.append(seconds)
                         rss.append((before, peak2))
@@ -101,8 +126,11 @@ def main() -> None:
                     copy, up, down = (statistics.median(x) for x in (copies, ups, downs))
                     low = min(b for b, _ in rss) >> 20
                     high = max(p for _, p in rss) >> 20
-                    print(f"| {mib} MiB | {mib / copy:.0f} | {mib / up:.0f} ({up / copy:.1f}×) "
-                          f"| {mib / down:.0f} ({down / copy:.1f}×) | {low} → {high} |")
+                    print(
+                        f"| {mib} MiB | {mib / copy:.0f} | {mib / up:.0f} ({up / copy:.1f}×) "
+                        f"| {mib / down:.0f} ({down / copy:.1f}×) | {low} → {high} | {_per_gib(up_cpu, mib)} "
+                        f"| {_per_gib(down_cpu, mib)} |"
+                    )
                     source.unlink()
         finally:
             service.stop()

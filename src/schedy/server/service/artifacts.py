@@ -12,7 +12,7 @@ multipart upload (S3; a bucket lifecycle rule removes those).
 
 **Streaming.** An upload is read from the request in the chunks the server
 hands over, gathered to 1 MiB, and each MiB is hashed and written in a
-worker thread while the next one is received; a download is read a MiB at a
+worker thread (chunk by chunk, never joined) while the next one is received; a download is read a MiB at a
 time. Memory stays flat whatever the size. The client sends the SHA-256 it
 expects in ``X-Schedy-Sha256``, or (``X-Schedy-Sha256: trailing``, what
 the Python client does) as the body's last 64 bytes, so that it can hash
@@ -273,17 +273,18 @@ def _size(value: int) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def _hold_back(parts: list[bytes], held: int) -> tuple[bytes, list[bytes]]:
-    """``parts`` joined, less their last ``held`` bytes, which stay: ``(data, kept parts)``.
+def _hold_back(parts: list[bytes], held: int) -> tuple[list[bytes], list[bytes]]:
+    """``parts`` less their last ``held`` bytes, which stay: ``(parts to write, kept parts)``.
 
-    The last part is kept whole when it is long enough (no copy of the MiB gathered).
+    No copy unless the last part is shorter than ``held`` (the parts are
+    hashed and written one by one, not joined).
     """
     if held == 0:
-        return b"".join(parts), []
+        return parts, []
     if len(parts[-1]) >= held:
-        return b"".join(parts[:-1]), parts[-1:]
+        return parts[:-1], parts[-1:]
     data = b"".join(parts)
-    return data[:-held], [data[-held:]]
+    return [data[:-held]], [data[-held:]]
 
 
 class Artifacts:
@@ -426,9 +427,12 @@ class Artifacts:
         held = TRAILER if trailing_sha256 else 0  # the trailing digest is never hashed nor written
         size = 0
 
-        def step(data: bytes) -> None:
-            digest.update(data)  # releases the GIL
-            writer.write(data)
+        def step(parts: list[bytes]) -> None:
+            # Part by part as the server received them (64-256 KiB each): no copy to join them, and each
+            # part is written while still in the CPU cache from hashing it. hashlib releases the GIL.
+            for data in parts:
+                digest.update(data)
+                writer.write(data)
 
         pending: asyncio.Future[None] | None = None
         parts: list[bytes] = []
@@ -448,7 +452,7 @@ class Artifacts:
                     gathered = sum(map(len, parts))
                     if pending is not None:
                         await pending
-                    pending = loop.run_in_executor(None, step, data)
+                    pending = loop.run_in_executor(None, step, data)  # while the next MiB arrives
             if pending is not None:
                 await pending
                 pending = None
@@ -461,7 +465,7 @@ class Artifacts:
                     )
                 expected_sha256, rest, size = rest[-held:].decode("ascii"), rest[:-held], size - held
             if rest:
-                await loop.run_in_executor(None, step, rest)
+                await loop.run_in_executor(None, step, [rest])
             sha256 = digest.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256:
                 raise BadRequest(
