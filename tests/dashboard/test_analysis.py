@@ -20,7 +20,7 @@ import pytest
 
 from schedy.testing import Credentials, ServiceProcess
 from tests.dashboard import fill
-from tests.dashboard.browser import POLL, near, open_page, pixels
+from tests.dashboard.browser import POLL, near, open_page, pixels, rgb
 
 ACCENT = (9, 105, 218)
 
@@ -144,3 +144,82 @@ def test_the_table_as_filtered_and_sorted_downloads_as_csv_and_json(site, page):
     assert [j["id"] for j in body["jobs"]] == [r["id"] for r in rows]
     assert body["jobs"][0]["hyperparameters"] == by_id[first["id"]]["hyperparameters"]
     assert body["sort"] == {"key": "res.loss", "dir": 1}
+
+
+SPACE = {
+    "lr": {"loguniform": {"low": 1e-4, "high": 0.1}},
+    "model": {
+        "choice": {
+            "values": ["mlp", "cnn"],
+            "branches": {"mlp": {"width": {"integer": {"low": 16, "high": 512, "log": True}}}},
+        }
+    },
+}
+
+
+def test_an_empty_experiment_says_there_is_no_job_yet_how_to_start_workers_and_shows_its_space(site, page):
+    fill.put(site.api, fill.exp_path("empty one"), {"scheduler": {"RandomSearch": SPACE}})
+    ready(page, site, "#/e/empty%20one")
+    page.wait_for_selector("[data-empty=true]")
+    text = page.inner_text("[data-empty=true]")
+    assert "No jobs yet" in text
+    assert 'get_experiment("empty one")' in text
+    assert "schedy run -n 4 'empty one' python train.py %h" in text
+    assert not page.is_visible("table.jobs")  # no blank bordered box
+    space = page.locator("details.search-space")
+    assert space.get_attribute("open") is not None  # open while there is nothing else to see
+    assert "Search space (RandomSearch, 3 hyperparameters)" in space.inner_text()
+    rows = page.eval_on_selector_all(
+        "table.space tr", "rs => rs.map(r => [r.dataset.hyperparameter, r.querySelector('td').innerText])"
+    )
+    assert rows == [
+        ["lr", "loguniform(low=0.0001, high=0.1)"],
+        ["model", 'choice(values=["mlp", "cnn"])'],
+        ["width", "integer(low=16, high=512, log=true)"],
+    ]
+    # The first job arrives: the table replaces the note, the space folds away but stays.
+    body = {"status": "QUEUED", "hyperparameters": {"lr": 0.01, "model": "cnn"}}
+    assert site.api.post(fill.exp_path("empty one") + "jobs/", content=json.dumps(body)).status_code == 201
+    page.wait_for_selector("table.jobs tbody tr[data-job]")
+    assert page.locator("[data-empty=true]").count() == 0
+    assert page.locator("details.search-space").get_attribute("open") is None
+
+
+def badge_colour(page: Any, selector: str) -> tuple[int, int, int]:
+    css = page.eval_on_selector(selector, "b => getComputedStyle(b).color")
+    return rgb(css)
+
+
+def test_a_paused_experiment_wears_its_own_badge_not_the_finished_one(site, page):
+    dashboard = httpx.Client(base_url=site.process.url, headers={"Authorization": site.api.headers["Authorization"]})
+    try:
+        fill.put(site.api, fill.exp_path("paused"), {"scheduler": {"Manual": None}})
+        fill.put(site.api, fill.exp_path("finished"), {"scheduler": {"Manual": None}})
+        for name, status in (("paused", "QUEUED"), ("paused", "DONE"), ("finished", "DONE")):
+            body = {"status": status, "hyperparameters": {"x": 1}, "results": {"loss": 1} if status == "DONE" else {}}
+            assert site.api.post(fill.exp_path(name) + "jobs/", content=json.dumps(body)).status_code == 201
+        fill.put(site.api, fill.exp_path("budget"), {"scheduler": {"Manual": None}, "maxJobs": 10})
+        for name in ("paused", "finished", "budget"):
+            answer = dashboard.put(f"dashboard/api/experiments/{name}/status/", json={"status": "DONE"})
+            assert answer.status_code == 200, answer.text
+    finally:
+        dashboard.close()
+    ready(page, site, "#/e/paused")
+    header = "h1 .badge"
+    page.wait_for_selector(f"{header}[data-status=PAUSED]")
+    assert page.inner_text(header) == "PAUSED"
+    assert "1 job remains queued or running" in page.get_attribute(header, "title")
+    paused = badge_colour(page, header)
+    ready(page, site, "#/e/finished")
+    page.wait_for_selector(f"{header}[data-status=DONE]")
+    done = badge_colour(page, header)
+    assert done == (26, 127, 55)
+    assert not near([*paused, 255], done, 60)
+    ready(page, site, "#/e/budget")
+    page.wait_for_selector(f"{header}[data-status=PAUSED]")
+    assert "0 of its 10 jobs" in page.get_attribute(header, "title")
+    # The list says the same.
+    ready(page, site, "#/")
+    page.wait_for_selector('tr[data-experiment="paused"] .badge[data-status=PAUSED]')
+    page.wait_for_selector('tr[data-experiment="budget"] .badge[data-status=PAUSED]')
+    page.wait_for_selector('tr[data-experiment="finished"] .badge[data-status=DONE]')

@@ -22,6 +22,7 @@ from schedy.server.dashboard import columns, importance, objective
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from schedy.server.store import Store
 from schedy.server.store import attempts as store_attempts
+from schedy.server.store import budget as store_budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store import reports as store_reports
@@ -159,6 +160,7 @@ class Dashboard:
                         "createdAt": iso(row.created_at),
                         "lastActivity": iso(_last_activity(row, by_status)),
                         "jobCounts": {s: v.count for s, v in by_status.items()},
+                        "maxJobs": store_budget.max_jobs(str(row.options)),
                         "objective": None if found is None else found.as_json(),
                         "best": None if best is None else {"job": best[0], "value": best[1]},
                     }

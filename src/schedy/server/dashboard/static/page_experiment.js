@@ -10,10 +10,11 @@ import {curves, history, parallel, scatter} from "./plots.js";
 import {lineage, schedule} from "./lineage.js";
 import {figure} from "./plotkit.js";
 import {Reports, rungs} from "./reports.js";
-import {badge, counts} from "./page_list.js";
+import {counts} from "./page_list.js";
 import {ImportanceView} from "./importance.js";
 import {NoteEditor, notesPath} from "./notes.js";
 import {downloadButtons} from "./download.js";
+import {Overview, experimentBadge} from "./overview.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
 /** Results whose name reads like a cost are minimised by default (as the service guesses). */
@@ -61,6 +62,7 @@ export class ExperimentPage {
     this.poller = new Poller(() => this.refresh(), ms, (e) => this.failed(e));
     this.importance = new ImportanceView(name);
     this.notes = new NoteEditor(notesPath(name), "experiment", "Notes");
+    this.overview = new Overview(name, this.table.el);
   }
 
   /** The page's state in its URL (replaced, not pushed: Back leaves the page, and returns to it as it was). */
@@ -95,7 +97,7 @@ export class ExperimentPage {
     this.live = h("span", {class: "muted live"}, `Loading ${this.name}…`);
     fill(this.root,
       h("nav", {class: "crumbs"}, h("a", {href: "#/"}, "Experiments"), " / ", this.name),
-      this.header, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el, this.notes.el),
+      this.header, this.overview.el, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el, this.notes.el),
       h("section", {class: "jobs-section", "aria-label": "Jobs"},
         h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown,
           h("span", {class: "muted"}, "Download: ", downloadButtons(() => ({table: this.table, data: this.data, name: this.name})))),
@@ -217,6 +219,7 @@ export class ExperimentPage {
     const keys = this.data.keys();
     this.objective = this.chooseObjective();
     this.renderHeader(exp);
+    this.overview.update(exp, this.data.total);
     this.renderControls(keys);
     this.renderPlots(keys);
     this.renderTable(keys);
@@ -227,7 +230,7 @@ export class ExperimentPage {
     const scheduler = Object.keys(exp.scheduler)[0];
     const next = exp.status === "DONE" ? "RUNNING" : "DONE";
     fill(this.header,
-      h("h1", {}, this.name, " ", badge(exp.status)),
+      h("h1", {}, this.name, " ", experimentBadge(exp.status, exp.jobCounts, exp.maxJobs)),
       h("div", {class: "meta"},
         h("span", {}, `${scheduler} · created ${dateTime(Date.parse(exp.createdAt) / 1000)} · `),
         h("span", {class: "total", dataset: {total: this.data.total}}, `${this.data.total} jobs `),

@@ -4,6 +4,7 @@ import {h, fill} from "./dom.js";
 import {paths, request, seg} from "./api.js";
 import {Poller} from "./poll.js";
 import {STATUSES, ago, num} from "./format.js";
+import {experimentBadge} from "./overview.js";
 
 export function counts(jobCounts) {
   return h("span", {class: "counts"}, STATUSES.filter((s) => jobCounts[s]).map((s) =>
@@ -51,7 +52,7 @@ export class ExperimentsPage {
       const total = Object.values(e.jobCounts).reduce((a, b) => a + b, 0);
       return h("tr", {dataset: {experiment: e.name}},
         h("td", {}, h("a", {href: `#/e/${seg(e.name)}`, class: "name"}, e.name)),
-        h("td", {}, badge(e.status)),
+        h("td", {}, experimentBadge(e.status, e.jobCounts, e.maxJobs)),
         h("td", {}, e.scheduler),
         h("td", {}, h("span", {class: "total", dataset: {total}}, `${total} `), counts(e.jobCounts)),
         h("td", {class: "best"}, e.best

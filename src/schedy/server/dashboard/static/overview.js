@@ -1,0 +1,113 @@
+// An experiment at a glance: its badge (a paused experiment is told apart from a finished one),
+// its declared search space, and what to do when it has no job yet.
+
+import {h} from "./dom.js";
+
+/** Why a DONE experiment is paused rather than finished, or null: it was marked DONE while jobs
+ * remain queued or running, or before its budget (maxJobs) was spent. */
+export function pausedReason(status, jobCounts, maxJobs) {
+  if (status !== "DONE") return null;
+  const counts = jobCounts || {};
+  const waiting = (counts.QUEUED || 0) + (counts.RUNNING || 0);
+  if (waiting) return `marked DONE while ${waiting} job${waiting === 1 ? "" : "s"} remain${waiting === 1 ? "s" : ""} queued or running`;
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (Number.isInteger(maxJobs) && total < maxJobs) return `marked DONE with ${total} of its ${maxJobs} jobs made`;
+  return null;
+}
+
+/** The experiment's badge: RUNNING, DONE, or PAUSED (a DONE experiment with work left; Mark RUNNING resumes it). */
+export function experimentBadge(status, jobCounts, maxJobs) {
+  const paused = pausedReason(status, jobCounts, maxJobs);
+  if (paused) {
+    return h("span", {class: "badge status-PAUSED", dataset: {status: "PAUSED"},
+      title: `Paused: ${paused}. Workers get no new job until it is marked RUNNING.`}, "PAUSED");
+  }
+  return h("span", {class: `badge status-${status}`, dataset: {status}}, status);
+}
+
+function argsText(args) {
+  if (args === null || typeof args !== "object" || Array.isArray(args)) return JSON.stringify(args);
+  return Object.entries(args).filter(([k]) => k !== "branches")
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.map((x) => JSON.stringify(x)).join(", ")}]` : JSON.stringify(v)}`).join(", ");
+}
+
+/** [{name, text, depth}] of a declared space, as declared (choices' branches indented under them). */
+export function spaceRows(experiment) {
+  const rows = [];
+  const scheduler = experiment && experiment.scheduler;
+  if (!scheduler || typeof scheduler !== "object") return rows;
+  const [kind] = Object.keys(scheduler);
+  const params = scheduler[kind];
+  if (!params || typeof params !== "object" || Array.isArray(params)) return rows;
+  const walk = (space, depth, under) => {
+    if (!space || typeof space !== "object") return;
+    for (const [name, dist] of Object.entries(space)) {
+      if (!dist || typeof dist !== "object" || Array.isArray(dist) || Object.keys(dist).length !== 1) continue;
+      const [[type, args]] = Object.entries(dist);
+      rows.push({name, text: `${type}(${argsText(args)})`, depth, under});
+      if (type === "choice" && args && args.branches) {
+        for (const [value, branch] of Object.entries(args.branches)) walk(branch, depth + 1, `${name} = ${value}`);
+      }
+    }
+  };
+  if (kind === "GridSearch") {
+    for (const [name, values] of Object.entries(params)) {
+      if (Array.isArray(values)) rows.push({name, text: `grid([${values.map((x) => JSON.stringify(x)).join(", ")}])`, depth: 0});
+    }
+  } else if (kind === "PBT") walk(params.init, 0);
+  else if (params.distributions && typeof params.distributions === "object") walk(params.distributions, 0);
+  else walk(params, 0);
+  return rows;
+}
+
+/** <details class="search-space">: the hyperparameters the search declares, with their distributions. */
+export function spaceSection(experiment, open) {
+  const rows = spaceRows(experiment);
+  const kind = Object.keys(experiment.scheduler || {})[0] || "";
+  const body = rows.length
+    ? h("table", {class: "kv space"}, h("tbody", {}, rows.map((r) => h("tr", {dataset: {hyperparameter: r.name}},
+      h("th", {class: `depth-${Math.min(r.depth, 3)}`, title: r.under ? `when ${r.under}` : null}, r.name),
+      h("td", {}, h("code", {}, r.text))))))
+    : h("p", {class: "muted"}, kind === "Manual" ? "A manual search declares no space: jobs are pushed by hand." : "No declared distributions.");
+  return h("details", {class: "search-space", open: open || null},
+    h("summary", {}, `Search space (${kind}, ${rows.length} hyperparameter${rows.length === 1 ? "" : "s"})`), body);
+}
+
+/** What an empty experiment shows instead of an empty table: no jobs yet, and how to start workers. */
+export function emptyExperiment(name, experiment) {
+  const kind = Object.keys(experiment.scheduler || {})[0] || "";
+  const quoted = JSON.stringify(name);
+  return h("div", {class: "empty-experiment", dataset: {empty: "true"}},
+    h("p", {}, h("strong", {}, "No jobs yet."), kind === "Manual"
+      ? " A manual search hands out the jobs you add: push some (e.g. exp.add_job({...}) in Python), then start workers."
+      : ` Workers create and run jobs: start one or more where your training code runs.`),
+    h("pre", {class: "start-workers"}, `# Python, in each worker:
+import schedy
+exp = schedy.SchedyDB().get_experiment(${quoted})
+for job in exp.jobs():       # waits when there is no work
+    with job:                # RUNNING → DONE, or CRASHED on an exception
+        job.results["loss"] = train(**job.hyperparameters)
+
+# or from a shell, a command per job (%h: its hyperparameters as --name value):
+schedy run -n 4 ${name.match(/^[\w.-]+$/) ? name : `'${name.replace(/'/g, "'\\''")}'`} python train.py %h`),
+    h("p", {class: "muted"}, "This page shows the jobs as they arrive, by itself."));
+}
+
+/** The search space and, while the experiment has no job, what to do: redrawn only when they change. */
+export class Overview {
+  constructor(name, table) {
+    this.name = name;
+    this.table = table;  // the job table's element, hidden while there is no job
+    this.el = h("div", {class: "overview"});
+    this.signature = "";
+  }
+
+  update(experiment, total) {
+    const empty = total === 0;
+    this.table.hidden = empty;
+    const signature = JSON.stringify([experiment.scheduler, empty]);
+    if (signature === this.signature) return;
+    this.signature = signature;
+    this.el.replaceChildren(...(empty ? [emptyExperiment(this.name, experiment)] : []), spaceSection(experiment, empty));
+  }
+}
