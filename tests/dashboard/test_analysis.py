@@ -223,3 +223,37 @@ def test_a_paused_experiment_wears_its_own_badge_not_the_finished_one(site, page
     page.wait_for_selector('tr[data-experiment="paused"] .badge[data-status=PAUSED]')
     page.wait_for_selector('tr[data-experiment="budget"] .badge[data-status=PAUSED]')
     page.wait_for_selector('tr[data-experiment="finished"] .badge[data-status=DONE]')
+
+
+def test_dark_mode_follows_the_system_preference_in_the_page_and_on_the_canvas(chromium, site):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(site.url())
+        assert rgb(page.eval_on_selector("body", "b => getComputedStyle(b).backgroundColor")) == (13, 17, 23)
+        page.fill("input[name=email]", site.user.email)
+        page.fill("input[name=password]", site.user.password)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#who .email")
+        ready(page, site, "#/e/rs")
+        assert rgb(page.eval_on_selector("body", "b => getComputedStyle(b).color")) == (230, 237, 243)
+        assert rgb(page.eval_on_selector("table.jobs thead th", "t => getComputedStyle(t).backgroundColor")) == (
+            21,
+            27,
+            35,
+        )
+        fig = 'figure[data-plot="importance"]'
+        page.wait_for_selector(f"{fig}[data-bars]")
+        assert rgb(page.eval_on_selector(fig, "f => getComputedStyle(f).backgroundColor")) == (13, 17, 23)
+        bar = json.loads(page.get_attribute(fig, "data-bars"))[0]
+        mid = pixels(page, fig, (bar["x"] + bar["w"] / 2, bar["y"] + bar["h"] / 2) * 2)[0]
+        assert near(mid, (68, 147, 248), 20), mid  # the dark accent, not the light one
+        assert not near(mid, ACCENT, 20)
+        # Its label is drawn in the light text colour (some pixel of it is bright).
+        label = pixels(page, fig, (4, bar["y"], bar["x"] - 4, bar["y"] + bar["h"]))
+        assert any(p[3] > 200 and min(p[:3]) > 180 for p in label)
+        assert errors == []
+    finally:
+        context.close()
