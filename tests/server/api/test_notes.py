@@ -28,7 +28,7 @@ def _job(http: httpx.Client) -> str:
 
 def test_an_experiment_note_is_kept_replaced_and_removed(mine):
     path = fill.exp_path("noted") + "notes/"
-    assert mine.get(path).json() == {"text": "", "updatedAt": None}
+    assert mine.get(path).json() == {"text": "", "updatedAt": None, "jobs": {}}
     kept = mine.put(path, content=json.dumps({"text": "lr above 1e-2 diverges\nsecond line ✓"}))
     assert kept.status_code == 200
     assert kept.json()["text"] == "lr above 1e-2 diverges\nsecond line ✓"
@@ -36,7 +36,7 @@ def test_an_experiment_note_is_kept_replaced_and_removed(mine):
     assert mine.get(path).json()["text"] == "lr above 1e-2 diverges\nsecond line ✓"
     assert mine.put(path, content=json.dumps({"text": "replaced"})).json()["text"] == "replaced"
     assert mine.put(path, content=json.dumps({"text": ""})).json() == {"text": "", "updatedAt": None}
-    assert mine.get(path).json() == {"text": "", "updatedAt": None}
+    assert mine.get(path).json() == {"text": "", "updatedAt": None, "jobs": {}}
 
 
 def test_a_job_note_is_kept_and_goes_with_its_job(mine):
@@ -44,9 +44,12 @@ def test_a_job_note_is_kept_and_goes_with_its_job(mine):
     path = fill.exp_path("noted") + f"jobs/{job}/notes/"
     assert mine.put(path, content=json.dumps({"text": "diverged at epoch 3"})).status_code == 200
     assert mine.get(path).json()["text"] == "diverged at epoch 3"
-    assert mine.get(fill.exp_path("noted") + "notes/").json()["text"] == ""  # the experiment's is apart
+    listed = mine.get(fill.exp_path("noted") + "notes/").json()
+    assert listed["text"] == ""  # the experiment's is apart
+    assert listed["jobs"] == {job: "diverged at epoch 3"}  # every job's note, for exports
     assert mine.delete(fill.exp_path("noted") + f"jobs/{job}/").status_code in (200, 204)
     assert mine.get(path).status_code == 404
+    assert mine.get(fill.exp_path("noted") + "notes/").json()["jobs"] == {}
 
 
 def test_notes_refuse_a_long_text_or_another_shape_in_one_sentence_and_hide_others_experiments(service, mine):

@@ -38,7 +38,11 @@ def _answer(note: dict[str, object]) -> Response:
 
 @router.get("/experiments/{name}/notes/", responses=schemas.answers(_ANSWER, 404))
 async def experiment_note(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
-    """The experiment's note: ``{"text", "updatedAt"}`` (``""`` and null when it has none)."""
+    """The experiment's note and its jobs' notes: ``{"text", "updatedAt", "jobs": {"ID": "note", …}}``.
+
+    ``text`` is ``""`` and ``updatedAt`` null when the experiment has no note;
+    ``jobs`` lists only the jobs that have one (what exports add to the jobs).
+    """
     return _answer(await run_in_threadpool(_notes(request).get, user_id, path_name(name, "experiment")))
 
 

@@ -48,7 +48,7 @@ class Notes:
         self._store = store
 
     def get(self, user_id: int, experiment: str, job_id: str | None = None) -> dict[str, Any]:
-        """The note of the experiment, or of its job ``job_id``.
+        """The note of the experiment (with ``"jobs"``: job id → note of every noted job), or of its job ``job_id``.
 
         Raises:
             NotFound: no such experiment (or job) of this user.
@@ -56,8 +56,12 @@ class Notes:
         """
         with self._store.read() as conn:
             exp_id, job_pk = _locate(conn, user_id, experiment, job_id)
-            found = store_notes.experiment_note(conn, exp_id) if job_pk is None else store_notes.job_note(conn, job_pk)
-        return render_note(found)
+            if job_pk is not None:
+                return render_note(store_notes.job_note(conn, job_pk))
+            return {
+                **render_note(store_notes.experiment_note(conn, exp_id)),
+                "jobs": store_notes.job_notes_of(conn, exp_id),
+            }
 
     def put(self, user_id: int, experiment: str, job_id: str | None, text: str) -> dict[str, Any]:
         """Replace the note of the experiment, or of its job ``job_id``; the note as kept.
