@@ -1,7 +1,7 @@
 // One hyperparameter's (or the objective's) axis: a position in [0, 1] for every value, and ticks.
 
 import {label, short} from "./format.js";
-import {ticks} from "./plotkit.js";
+import {logTicks, ticks} from "./plotkit.js";
 
 const finite = Number.isFinite;
 const PAD = 0.03;  // the ends of an axis stay this far from the frame
@@ -33,9 +33,8 @@ function numeric(name, lo, hi, log) {
   const at = (t) => { const u = a + ((t - PAD) / (1 - 2 * PAD)) * span; return log ? Math.pow(10, u) : u; };
   let marks;
   if (log) {
-    marks = [];
-    for (let e = Math.ceil(a - 1e-9); e <= f(hi) + 1e-9; e++) marks.push(Math.pow(10, e));
-    if (marks.length < 2) marks = [lo, Math.sqrt(lo * hi), hi];
+    // Round values only (1e-4, 2e-4, 5e-4, …), never a raw sample such as 0.000175865.
+    marks = logTicks(lo, hi);
   } else {
     marks = lo === hi ? [lo] : ticks([lo, hi], 4);
   }

@@ -9,6 +9,7 @@ import {VirtualTable} from "./table.js";
 import {curves, history, parallel, scatter} from "./plots.js";
 import {lineage, schedule} from "./lineage.js";
 import {figure} from "./plotkit.js";
+import {analysisFigures, analysisPlots, beforePlots} from "./analysis.js";
 import {Reports, rungs} from "./reports.js";
 import {counts} from "./page_list.js";
 import {ImportanceView} from "./importance.js";
@@ -292,8 +293,9 @@ export class ExperimentPage {
     }
     figs.scatter = new Map(scoring ? [...keys.hp.keys()].map((k) => [k, figure("scatter", `${k} vs objective`)]) : []);
     figs.signature = this.figureSignature(keys);
-    fill(this.plots, [figs.history, figs.curves, figs.rungs, figs.lineage, figs.schedule, figs.parallel,
-      ...figs.scatter.values()]);
+    const [edf, contour, timeline] = analysisFigures(figs, keys, this);  // analysis.js (helper B)
+    fill(this.plots, [figs.history, edf, figs.curves, figs.rungs, figs.lineage, figs.schedule, figs.parallel,
+      contour, ...figs.scatter.values(), timeline]);
     return figs;
   }
 
@@ -315,6 +317,7 @@ export class ExperimentPage {
     this.drawn = signature;
     const {figs, data, objective} = this;
     const keys = data.keys();
+    beforePlots(figs, data, objective, keys);  // the selection brushed in parallel coordinates
     if (figs.history) history(figs.history, data, objective, figs.open);
     if (figs.parallel) parallel(figs.parallel, data, objective, keys.hp, figs.open);
     if (figs.curves) {
@@ -330,6 +333,7 @@ export class ExperimentPage {
       schedule(figs.schedule, data, objective, keys.hp, figs.open);
     }
     for (const [name, fig] of figs.scatter) scatter(fig, data, objective, name, keys.hp.get(name), figs.open);
+    analysisPlots(figs, data, objective, keys);
   }
 
   columns(keys) {
@@ -382,7 +386,10 @@ export class ExperimentPage {
     const statuses = this.statuses;
     this.table.setColumns(this.columns(keys));
     this.table.setRows(this.data.jobs);
-    this.table.setFilter(statuses.size === STATUSES.length ? null : (j) => statuses.has(j.status), resetScroll);
+    // The jobs brushed in parallel coordinates (analysis.js), if any, AND the status filter.
+    const selection = this.data.selection;
+    this.table.setFilter(statuses.size === STATUSES.length && !selection ? null
+      : (j) => statuses.has(j.status) && (!selection || selection.has(j.pk)), resetScroll);
     this.table.draw();
     this.shown.textContent = `${this.table.view.length} of ${this.data.jobs.length} jobs shown`;
     this.shown.dataset.shown = String(this.table.view.length);

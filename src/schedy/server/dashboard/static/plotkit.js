@@ -18,6 +18,7 @@ export function figure(kind, title, extra) {
   const fig = h("figure", {class: "plot", dataset: {plot: kind}}, h("figcaption", {}, title, extra || null), canvas, note);
   fig.canvas = canvas;
   fig.note = note;
+  fig.options = {};  // what the caption's controls chose (log-y, x by time, …)
   return fig;
 }
 
@@ -77,17 +78,19 @@ export function ticks([lo, hi], count = 5) {
   return out;
 }
 
-/** Axes with ticks and labels; `xTicks` may be [{at, label}] for categories. */
+/** Axes with ticks and labels; `xTicks` may be [{at, label}] for categories, `yTicks` numbers or [{at, label}]. */
 export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
   ctx.strokeStyle = "#d0d7de";
   ctx.fillStyle = "#57606a";
   ctx.lineWidth = 1;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (const t of yTicks || ticks(y.domain)) {
+  for (const tick of yTicks || ticks(y.domain)) {
+    // A tick is a number of the domain, or {at, label}.
+    const t = typeof tick === "object" ? tick.at : tick;
     const py = Math.round(y(t)) + 0.5;
     ctx.beginPath(); ctx.moveTo(frame.x0, py); ctx.lineTo(frame.x1, py); ctx.stroke();
-    ctx.fillText(num(t), frame.x0 - 6, py);
+    ctx.fillText(typeof tick === "object" ? tick.label : num(t), frame.x0 - 6, py);
   }
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
@@ -219,4 +222,73 @@ export function interactive(fig, onClick) {
     const {best} = nearest(event);
     if (best && best.job) onClick(best.job);
   });
+}
+
+/** Nice round values for a logarithmic axis over [lo, hi] (lo > 0): powers of ten, or 1-2-5 steps
+ * inside a decade or two, or the linear ticks when the range is narrower still. Never raw values. */
+export function logTicks(lo, hi) {
+  const out = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * Math.pow(10, e);
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(Number(v.toPrecision(12)));
+    }
+  }
+  const decades = out.filter((v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
+  if (decades.length >= 3) return decades;
+  if (out.length >= 2) return out;
+  return ticks([lo, hi], 4).filter((v) => v > 0);
+}
+
+/**
+ * A scale of values (the objective) onto [r0, r1], linear or logarithmic: f(v) → pixels, with
+ * f.lin (the linear scale of the domain drawn, log10 of it when log) and f.ticks ([{at, label}] in
+ * that domain) for axes(). Log needs positive values: with any finite value ≤ 0, f.log is false.
+ */
+export function valueScale(values, range, log = false) {
+  let positive = true;
+  for (const v of values) if (Number.isFinite(v) && v <= 0) { positive = false; break; }
+  const useLog = log && positive;
+  if (!useLog) {
+    const lin = scale(extent(values), range);
+    const f = (v) => lin(v);
+    return Object.assign(f, {lin, log: false, ticks: ticks(lin.domain).map((at) => ({at, label: num(at)}))});
+  }
+  const logs = [];
+  for (const v of values) if (Number.isFinite(v)) logs.push(Math.log10(v));
+  const lin = scale(extent(logs), range);
+  const f = (v) => lin(Math.log10(v));
+  const [a, b] = lin.domain;
+  const marks = logTicks(Math.pow(10, a), Math.pow(10, b));
+  return Object.assign(f, {lin, log: true, ticks: marks.map((v) => ({at: Math.log10(v), label: num(v)}))});
+}
+
+/** Round times for an axis of milliseconds (after t0 = `t0` seconds since the epoch), labelled as
+ * clock times (with the day when the range spans days). */
+export function timeTicks([lo, hi], t0, count = 5) {
+  const steps = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400].map((s) => s * 1000);
+  const step = steps.find((s) => (hi - lo) / s <= count) || steps[steps.length - 1];
+  const out = [];
+  const start = Math.ceil((t0 * 1000 + lo) / step) * step - t0 * 1000;
+  const days = hi - lo > 86400 * 1000;
+  for (let v = start; v <= hi; v += step) {
+    const d = new Date(t0 * 1000 + v);
+    const hm = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+    const label = days ? `${d.getMonth() + 1}/${d.getDate()} ${hm}` : step < 60000 ? `${hm}:${String(d.getSeconds()).padStart(2, "0")}` : hm;
+    out.push({at: v, label});
+  }
+  return out;
+}
+
+/** A checkbox for a figure's caption: toggles `fig.options[key]` and redraws the figure. */
+export function toggle(fig, key, text) {
+  const box = h("input", {type: "checkbox", name: key, onchange: () => { fig.options[key] = box.checked; if (fig.redraw) fig.redraw(); }});
+  return h("label", {class: "plot-option"}, box, ` ${text}`);
+}
+
+/** A select for a figure's caption: sets `fig.options[key]` and redraws the figure. */
+export function choose(fig, key, text, choices) {
+  const select = h("select", {name: key, "aria-label": text, onchange: () => { fig.options[key] = select.value; if (fig.redraw) fig.redraw(); }},
+    choices.map(([value, label]) => h("option", {value, selected: fig.options[key] === value}, label)));
+  return h("label", {class: "plot-option"}, `${text} `, select);
 }

@@ -3,7 +3,7 @@
 
 import {objectiveOf, rankKey} from "./model.js";
 import {asNumber, num, plural, show, short} from "./format.js";
-import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, interactive, rgb, scale} from "./plotkit.js";
+import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, interactive, rgb, scale, timeTicks, valueScale} from "./plotkit.js";
 import {axisFor, jitter} from "./axis.js";
 
 /** At most this many lines are drawn in parallel coordinates (the best BEST_LINES of them,
@@ -59,29 +59,48 @@ function nonFiniteText(count) {
   return count ? `${plural(count, "non-finite value")} (NaN, ±Infinity) drawn as ✕ on the top edge.` : "";
 }
 
-function nonFiniteNote(fig, count) {
-  fig.note.textContent = nonFiniteText(count);
+/** The scored rows the plots show: all, or those of the selection brushed in parallel
+ * coordinates (`data.selection`, a Set of job pks, or null). */
+export function shown(data, objective) {
+  const rows = scored(data, objective);
+  const selection = data.selection;
+  return selection ? rows.filter((r) => selection.has(r.job.pk)) : rows;
 }
 
-/** Objective per finished job, in finishing order, and the best-so-far line. */
+/** A note saying the plot shows the selection only. */
+export function selectionText(data, rows) {
+  return data.selection ? `${plural(rows.length, "selected job")} (brushed in parallel coordinates). ` : "";
+}
+
+/** Objective per finished job, in finishing order (or at its finish time: `fig.options.x ===
+ * "time"`), and the best-so-far line (finite values only); `fig.options.logY` for a log scale. */
 export function history(fig, data, objective, open) {
-  const rows = scored(data, objective);
+  const rows = shown(data, objective);
+  const byTime = fig.options.x === "time";
   const {ctx, frame} = context(fig);
   const points = [], best = [], hits = [];
   let bestKey = Infinity, bestValue = null, nonFinite = 0;
   const keep = rows.length <= POINTS_IN_DOM;
+  const xOf = byTime ? (i) => rows[i].job.finished ?? 0 : (i) => i + 1;
   rows.forEach(({job, value}, i) => {
-    if (keep) points.push({job: job.id, x: i + 1, y: wire(value)});
+    if (keep) points.push({job: job.id, x: xOf(i), y: wire(value)});
     if (finite(value) && rankKey(value, objective.direction) < bestKey) { bestKey = rankKey(value, objective.direction); bestValue = value; }
-    if (bestValue !== null) best.push([i + 1, bestValue]);
+    if (bestValue !== null) best.push([xOf(i), bestValue]);
   });
-  const x = scale([0.5, Math.max(1, rows.length) + 0.5], [frame.x0, frame.x1]);
-  const y = scale(extent(rows.map((r) => r.value)), [frame.y0, frame.y1]);
-  axes(ctx, frame, x, y, {xLabel: "finished jobs, in order", yLabel: objective.name});
+  let x, xTicks;
+  if (byTime) {
+    const [lo, hi] = rows.length ? [xOf(0), xOf(rows.length - 1)] : [0, 1];
+    const pad = Math.max(500, (hi - lo) * 0.02);
+    x = scale([lo - pad, hi + pad], [frame.x0, frame.x1]);
+    xTicks = timeTicks(x.domain, data.t0);
+  } else x = scale([0.5, Math.max(1, rows.length) + 0.5], [frame.x0, frame.x1]);
+  const y = valueScale(rows.map((r) => r.value), [frame.y0, frame.y1], !!fig.options.logY);
+  axes(ctx, frame, x, y.lin, {xLabel: byTime ? "finish time" : "finished jobs, in order",
+    yLabel: objective.name + (y.log ? " (log)" : ""), xTicks, yTicks: y.ticks});
   const size = rows.length > 20000 ? 3 : 5;
   const many = rows.length > 20000, bad = [], xy = [];
   rows.forEach(({job, value}, i) => {
-    const px = x(i + 1);
+    const px = x(xOf(i));
     if (!finite(value)) { bad.push(px); hits.push({px, py: frame.y1 + 4, job: job.id, label: `${job.id}: ${num(value)}`}); return; }
     const py = y(value);
     xy.push(px, py);
@@ -100,14 +119,35 @@ export function history(fig, data, objective, open) {
     });
     ctx.stroke();
   }
-  nonFiniteNote(fig, nonFinite);
+  const logNote = fig.options.logY && !y.log ? "Log scale needs positive values: drawn linear. " : "";
+  fig.note.textContent = selectionText(data, rows) + logNote + nonFiniteText(nonFinite);
   fig.hits = hits;
-  expose(fig, points, {best: best.length ? best[best.length - 1][1] : "", objective: objective.name}, rows.length);
+  expose(fig, points, {best: best.length ? best[best.length - 1][1] : "", objective: objective.name,
+    logY: String(y.log), x: byTime ? "time" : "order"}, rows.length);
   fig.dataset.bestLine = best.length <= 5000 ? JSON.stringify(best) : "";
+  fig.project = (bx, by) => [x(bx), y(by)];
   interactive(fig, open);
 }
 
-/** One line per finished job across every hyperparameter and the objective. */
+/** The axes of parallel coordinates, in the order the user chose (fig.order), objective last. */
+export function parallelAxes(fig, data, objective, hpKeys, rows) {
+  const space = data.space ? data.space() : new Map();
+  const names = [...hpKeys.keys()];
+  const order = (fig.order || []).filter((k) => k === objective.name || hpKeys.has(k));
+  for (const k of [...names, objective.name]) if (!order.includes(k)) order.push(k);
+  fig.order = order;
+  return order.map((k) => {
+    if (k === objective.name && !hpKeys.has(k)) {
+      const goal = axisFor(objective.name, {numeric: true}, rows.map((r) => r.value), {kind: "linear"});
+      return {...goal, objective: true};
+    }
+    return axisFor(k, hpKeys.get(k), rows.map((r) => r.job.hp[k]), space.get(k));
+  });
+}
+
+/** One line per finished job across every hyperparameter and the objective (axes in any order,
+ * reordered by dragging their labels), coloured by the objective with a legend; the ranges
+ * brushed on the axes (fig.brushes, brush.js) select jobs: those lines in colour, the rest grey. */
 export function parallel(fig, data, objective, hpKeys, open) {
   const all = scored(data, objective).filter((r) => finite(r.value));
   let rows = all;
@@ -119,43 +159,61 @@ export function parallel(fig, data, objective, hpKeys, open) {
     for (let k = 0; k < sample; k++) keep[ranked[BEST_LINES + Math.floor((k * rest) / sample)][1]] = 1;
     rows = all.filter((_, i) => keep[i]);
   }
-  const names = [...hpKeys.keys()];
-  const space = data.space ? data.space() : new Map();
-  const axesList = names.map((k) => axisFor(k, hpKeys.get(k), rows.map((r) => r.job.hp[k]), space.get(k)));
-  const goal = axisFor(objective.name, {numeric: true}, rows.map((r) => r.value), {kind: "linear"});
-  axesList.push({...goal, objective: true});
+  const axesList = parallelAxes(fig, data, objective, hpKeys, all);
   const {ctx, width, frame} = context(fig, 280);
-  frame.x0 = 40; frame.x1 = width - 40;
+  const LEGEND = 74;
+  frame.x0 = 40; frame.x1 = width - 40 - LEGEND;
   const xs = axesList.map((_, i) => frame.x0 + (axesList.length > 1 ? (i * (frame.x1 - frame.x0)) / (axesList.length - 1) : 0));
   const py = (t) => frame.y0 - t * (frame.y0 - frame.y1);
-  const tone = shade(rows.map((r) => r.value), objective.direction);
+  const tone = shade(all.map((r) => r.value), objective.direction);
+  const valueOf = (axis, job, value) => (axis.objective ? value : job.hp[axis.name]);
+  const selection = data.selection;
   ctx.lineWidth = 1;
   const alpha = rows.length > 2000 ? 0.12 : 0.5;
-  const buckets = Array.from({length: BUCKETS}, () => []);
-  for (const row of rows) buckets[Math.min(BUCKETS - 1, Math.floor(tone(row.value) * BUCKETS))].push(row);
-  // Worst first, so the best lines end on top.
-  for (let b = BUCKETS - 1; b >= 0; b--) {
-    ctx.strokeStyle = color((b + 0.5) / BUCKETS, alpha);
-    ctx.beginPath();
-    for (const {job, value} of buckets[b]) {
+  const trace = (list) => {
+    for (const {job, value} of list) {
       let pen = false;
       axesList.forEach((axis, i) => {
-        const t = axis.pos(axis.objective ? value : job.hp[axis.name]) + jitter(job, axis);
+        const t = axis.pos(valueOf(axis, job, value)) + jitter(job, axis);
         if (!finite(t)) { pen = false; return; }
         if (pen) ctx.lineTo(xs[i], py(t)); else ctx.moveTo(xs[i], py(t));
         pen = true;
       });
     }
+  };
+  const chosen = selection ? rows.filter((r) => selection.has(r.job.pk)) : rows;
+  if (selection) {
+    // Lines outside the selection first, in light grey.
+    ctx.strokeStyle = "rgba(140,149,159,0.18)";
+    ctx.beginPath();
+    trace(rows.filter((r) => !selection.has(r.job.pk)));
     ctx.stroke();
   }
+  const buckets = Array.from({length: BUCKETS}, () => []);
+  for (const row of chosen) buckets[Math.min(BUCKETS - 1, Math.floor(tone(row.value) * BUCKETS))].push(row);
+  // Worst first, so the best lines end on top.
+  for (let b = BUCKETS - 1; b >= 0; b--) {
+    ctx.strokeStyle = color((b + 0.5) / BUCKETS, selection ? Math.max(alpha, 0.35) : alpha);
+    ctx.beginPath();
+    trace(buckets[b]);
+    ctx.stroke();
+  }
+  const brushes = fig.brushes || new Map();
   axesList.forEach((axis, i) => {
+    const range = brushes.get(axis.name);
+    if (range) {
+      ctx.fillStyle = "rgba(9,105,218,0.18)";
+      ctx.strokeStyle = "rgb(9,105,218)";
+      ctx.fillRect(xs[i] - 7, py(range[1]), 14, py(range[0]) - py(range[1]));
+      ctx.strokeRect(xs[i] - 7 + 0.5, py(range[1]) + 0.5, 13, py(range[0]) - py(range[1]) - 1);
+    }
     ctx.strokeStyle = "#57606a";
     ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(xs[i], frame.y0); ctx.lineTo(xs[i], frame.y1); ctx.stroke();
     ctx.fillStyle = "#24292f";
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    ctx.fillText(axis.name.slice(0, 18) + (axis.log ? " (log)" : ""), xs[i], frame.y0 + 8);
+    ctx.fillText("⇔ " + axis.name.slice(0, 18) + (axis.log ? " (log)" : ""), xs[i], frame.y0 + 8);
     // Tick labels beside the axis, on a light backing so lines do not hide them.
     ctx.textAlign = i === axesList.length - 1 ? "right" : "left";
     ctx.textBaseline = "middle";
@@ -169,26 +227,48 @@ export function parallel(fig, data, objective, hpKeys, open) {
       ctx.beginPath(); ctx.moveTo(xs[i] - 3, y); ctx.lineTo(xs[i] + 3, y); ctx.stroke();
     }
   });
-  fig.note.textContent = rows.length < all.length
-    ? `${rows.length} of ${all.length} jobs drawn: the best ${BEST_LINES} and an even sample of the rest by rank.` : "";
+  // The colour legend: best at the top, worst at the bottom.
+  const [lo, hi] = extent(all.map((r) => r.value));
+  const bestEnd = objective.direction === "min" ? lo : hi, worstEnd = objective.direction === "min" ? hi : lo;
+  const lx = width - LEGEND + 8, lw = 12;
+  for (let k = 0; k < 40; k++) {
+    ctx.fillStyle = color(k / 39);
+    ctx.fillRect(lx, frame.y1 + ((frame.y0 - frame.y1) * k) / 40, lw, (frame.y0 - frame.y1) / 40 + 1);
+  }
+  ctx.fillStyle = "#57606a";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  ctx.fillText(short(bestEnd), lx + lw + 4, frame.y1 + 4);
+  ctx.fillText(short(worstEnd), lx + lw + 4, frame.y0 - 4);
+  ctx.textBaseline = "top";
+  ctx.fillText(objective.direction === "min" ? "low: best" : "high: best", lx - 4, frame.y0 + 8);
+  const notes = [];
+  if (rows.length < all.length) notes.push(`${rows.length} of ${all.length} jobs drawn: the best ${BEST_LINES} and an even sample of the rest by rank.`);
+  if (selection) notes.push(`${plural(selection.size, "job")} selected (a click on an axis clears its range).`);
+  else notes.push("Drag along an axis to select a range; drag a label sideways to move its axis.");
+  fig.note.textContent = notes.join(" ");
   fig.hits = [];
+  fig.layout = {xs, frame, axes: axesList, py, ty: (y) => (frame.y0 - y) / (frame.y0 - frame.y1)};
   const drawn = rows.length <= POINTS_IN_DOM
-    ? rows.map(({job, value}) => ({job: job.id, values: [...names.map((k) => job.hp[k] ?? null), value]})) : [];
+    ? rows.map(({job, value}) => ({job: job.id, values: axesList.map((a) => (a.objective ? value : job.hp[a.name] ?? null))})) : [];
   expose(fig, drawn, {axes: axesList.map((a) => a.name),
-    scales: axesList.map((a) => (a.numeric ? (a.log ? "log" : "linear") : "category"))}, rows.length);
+    scales: axesList.map((a) => (a.numeric ? (a.log ? "log" : "linear") : "category")),
+    legend: {best: bestEnd, worst: worstEnd, direction: objective.direction},
+    brushes: Object.fromEntries(brushes), selected: selection ? String(selection.size) : ""}, rows.length);
   interactive(fig, open);
 }
 
 /** The objective against one hyperparameter. */
 export function scatter(fig, data, objective, name, info, open) {
-  const rows = scored(data, objective).filter((r) => r.job.hp[name] !== undefined);
+  const rows = shown(data, objective).filter((r) => r.job.hp[name] !== undefined);
   const {ctx, frame} = context(fig, 220);
   const declared = data.space ? data.space().get(name) : undefined;
   const axis = axisFor(name, info, rows.map((r) => r.job.hp[name]), declared);
   const x = scale([0, 1], [frame.x0, frame.x1]);
-  const y = scale(extent(rows.map((r) => r.value)), [frame.y0, frame.y1]);
+  const y = valueScale(rows.map((r) => r.value), [frame.y0, frame.y1], !!fig.options.logY);
   const xTicks = axis.ticks.map(({t, label}) => ({at: t, label}));
-  axes(ctx, frame, x, y, {xLabel: axis.log ? `${name} (log scale)` : name, yLabel: objective.name, xTicks});
+  axes(ctx, frame, x, y.lin, {xLabel: axis.log ? `${name} (log scale)` : name,
+    yLabel: objective.name + (y.log ? " (log)" : ""), xTicks, yTicks: y.ticks});
   const tone = shade(rows.map((r) => r.value), objective.direction);
   const hits = [], points = [];
   const keep = rows.length <= POINTS_IN_DOM, many = rows.length > 20000;
@@ -206,10 +286,11 @@ export function scatter(fig, data, objective, name, info, open) {
     if (!many) hits.push({px, py, job: job.id, label: `${job.id}: ${name}=${show(v)}, ${objective.name}=${num(value)}`});
   }
   dots(ctx, frame, buckets.map((xy, b) => ({xy, rgb: rgb((b + 0.5) / BUCKETS), alpha: 0.7})), size);
-  nonFiniteNote(fig, nonFinite);
+  const logNote = fig.options.logY && !y.log ? "Log scale needs positive values: drawn linear. " : "";
+  fig.note.textContent = selectionText(data, rows) + logNote + nonFiniteText(nonFinite);
   fig.hits = hits;
   expose(fig, points, {hyperparameter: name, scale: axis.numeric ? (axis.log ? "log" : "linear") : "category",
-    ticks: axis.ticks.map((t) => t.label)}, rows.length);
+    ticks: axis.ticks.map((t) => t.label), logY: String(y.log)}, rows.length);
   interactive(fig, open);
 }
 
