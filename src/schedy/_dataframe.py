@@ -40,7 +40,9 @@ def _pandas() -> Any:
 
 
 def jobs_to_dataframe(
-    jobs: Iterable[Job], artifacts: Mapping[str, list[dict[str, Any]]] | None = None
+    jobs: Iterable[Job],
+    artifacts: Mapping[str, list[dict[str, Any]]] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> pandas.DataFrame:
     """One row per job, indexed by job id (see :meth:`schedy.Experiment.to_dataframe`).
 
@@ -48,7 +50,9 @@ def jobs_to_dataframe(
     list of ``{"name", "size", "sha256", "url"}`` (an empty list for a job
     with none). ``artifacts`` maps job ids to those lists; by default they
     are read from the service of the jobs' experiment (none for jobs made
-    by hand, with no service).
+    by hand, with no service). Likewise, when any job has a note, a column
+    ``note`` holds it (``None`` for the others); ``notes`` maps job ids to
+    notes, read from the service by default.
 
     Raises:
         ImportError: pandas is not installed (checked before any job is read).
@@ -90,6 +94,14 @@ def jobs_to_dataframe(
         columns.append("artifacts")
         for row in rows:
             row["artifacts"] = list(artifacts.get(row["id"], []))
+    if notes is None and experiment is not None and experiment._db is not None:
+        from schedy._notes import job_notes
+
+        notes = job_notes(experiment._db._transport, experiment.name)
+    if notes and any(notes.get(row["id"]) for row in rows):
+        columns.append("note")
+        for row in rows:
+            row["note"] = notes.get(row["id"])
     frame = pd.DataFrame.from_records(rows, columns=columns)
     return frame.set_index("id")
 

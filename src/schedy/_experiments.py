@@ -415,7 +415,8 @@ class Experiment:
 
         Columns: ``status``, then ``hyperparameters.NAME`` and
         ``results.NAME`` for every name seen, then the service's fields
-        (``created_at``, ``worker``, ``generation``…) that any job has.
+        (``created_at``, ``worker``, ``generation``…) that any job has, and
+        ``artifacts`` and ``note`` when any job has one.
         Needs pandas (``pip install pandas``).
 
         With ``reports=True``, the jobs' intermediate reports instead

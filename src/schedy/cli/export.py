@@ -5,14 +5,16 @@ CSV has one row per job and the columns of
 ``hyperparameters.NAME``, ``results.NAME``, then the service's fields
 (``created_at``, ``worker``…) that any job has, and ``artifacts`` when any
 job has one: a JSON list of ``{"name", "size", "sha256", "url"}`` (``url``
-downloads it with your token). Strings are written as
+downloads it with your token), and ``note`` when any job has a note (plain
+text kept with it, see docs/protocol.md). Strings are written as
 they are, other values as JSON (lists, ``true``), floats in full precision
 (``nan``, ``inf`` for the non-finite ones, as pandas reads them); a missing
 value is an empty cell.
 
 JSON is an array of jobs in the wire form (docs/protocol.md: ``id``, ``status``,
 ``hyperparameters``, ``results``, and the service's ``createdAt``,
-``worker``… when set, and ``artifacts`` as above when the job has some),
+``worker``… when set, ``artifacts`` as above when the job has some, and
+``note`` when it has one),
 written as the jobs arrive, so exporting a large experiment holds one page
 of jobs in memory (and the list of its artifacts, read first). NaN and ±Infinity are the bare tokens
 ``NaN`` and ``Infinity`` that Python's ``json`` (and the wire) use.
@@ -30,7 +32,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TextIO
 
-from schedy import Job, _artifacts
+from schedy import Job, _artifacts, _notes
 from schedy.cli.common import CommandError, connect, to_json
 from schedy.cli.views import iso_time
 
@@ -83,10 +85,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 #: Job id → its artifacts (``{"name", "size", "sha256", "url"}`` each), as :func:`schedy._artifacts.experiment_listing`.
 Artifacts = Mapping[str, list[dict[str, Any]]]
+#: Job id → its note, as :func:`schedy._notes.job_notes`.
+Notes = Mapping[str, str]
 
 
-def job_record(job: Job, artifacts: Artifacts | None = None) -> dict[str, Any]:
-    """The job in its wire form (the service's fields only when set), with its ``artifacts`` if it has any."""
+def job_record(job: Job, artifacts: Artifacts | None = None, notes: Notes | None = None) -> dict[str, Any]:
+    """The job in its wire form (the service's fields only when set), with its ``artifacts`` and ``note`` if any."""
     record: dict[str, Any] = {
         "id": job.job_id,
         "status": job.status,
@@ -99,6 +103,8 @@ def job_record(job: Job, artifacts: Artifacts | None = None) -> dict[str, Any]:
             record[key] = iso_time(value) if isinstance(value, datetime) else value
     if artifacts and artifacts.get(job.job_id):
         record["artifacts"] = artifacts[job.job_id]
+    if notes and notes.get(job.job_id):
+        record["note"] = notes[job.job_id]
     return record
 
 
@@ -114,8 +120,10 @@ def _cell(value: Any) -> str:
     return to_json(value)
 
 
-def write_csv(jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None) -> int:
-    """Write the jobs as CSV (with an ``artifacts`` column when any job has one); return how many."""
+def write_csv(
+    jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None, notes: Notes | None = None
+) -> int:
+    """Write the jobs as CSV (with ``artifacts`` and ``note`` columns when any job has one); return how many."""
     rows: list[dict[str, str]] = []
     hps: dict[str, None] = {}
     results: dict[str, None] = {}
@@ -135,23 +143,29 @@ def write_csv(jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None =
                 row[attr] = _cell(value)
         if artifacts and artifacts.get(job.job_id):
             row["artifacts"] = _cell(artifacts[job.job_id])
+        if notes and notes.get(job.job_id):
+            row["note"] = notes[job.job_id]
         rows.append(row)
     columns = ["id", "status", *hps, *results, *(attr for attr in _MANAGED if attr in managed)]
     if any("artifacts" in row for row in rows):
         columns.append("artifacts")
+    if any("note" in row for row in rows):
+        columns.append("note")
     writer = csv.DictWriter(stream, columns, restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)
 
 
-def write_json(jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None) -> int:
-    """Write the jobs as a JSON array, one job per line (with its ``artifacts`` if any); return how many."""
+def write_json(
+    jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None, notes: Notes | None = None
+) -> int:
+    """Write the jobs as a JSON array, one per line (with its ``artifacts`` and ``note`` if any); return how many."""
     count = 0
     stream.write("[")
     for job in jobs:
         stream.write(",\n" if count else "\n")
-        stream.write(json.dumps(job_record(job, artifacts), ensure_ascii=False, allow_nan=True))
+        stream.write(json.dumps(job_record(job, artifacts, notes), ensure_ascii=False, allow_nan=True))
         count += 1
     stream.write("\n]\n" if count else "]\n")
     return count
@@ -186,8 +200,6 @@ def write_reports_json(reports: Iterable[dict[str, Any]], stream: TextIO) -> int
     return count
 
 
-
-
 def cmd_export(args: argparse.Namespace) -> None:
     """Write the experiment's jobs (or their reports) in the format asked."""
     what = "report" if args.reports else "job"
@@ -198,7 +210,9 @@ def cmd_export(args: argparse.Namespace) -> None:
             write = partial(write_reports_csv if args.format == "csv" else write_reports_json, exp.reports())
         else:
             artifacts = _artifacts.experiment_listing(db._transport, exp.name)
-            write = partial(write_csv if args.format == "csv" else write_json, exp.all_jobs(), artifacts=artifacts)
+            notes = _notes.job_notes(db._transport, exp.name)
+            writer = write_csv if args.format == "csv" else write_json
+            write = partial(writer, exp.all_jobs(), artifacts=artifacts, notes=notes)
         if args.output is None:
             write(sys.stdout)
             return
