@@ -318,3 +318,36 @@ def test_timeline_shows_a_row_per_worker_crashes_in_red_and_running_jobs_up_to_n
     assert any(near(p, (9, 105, 218), 30) for p in painted(page, TIMELINE, x - 1.5, y, radius=1))
     x, y = page.eval_on_selector(TIMELINE, f"fig => fig.barAt('w2', {blue['end']})")
     assert not painted(page, TIMELINE, x - 1.5, y, radius=1)
+
+
+def test_a_narrow_log_axis_has_round_ticks_not_raw_samples(site, page):
+    api = site.api
+    fill.put(
+        api,
+        fill.exp_path("narrow"),
+        {
+            "scheduler": {
+                "RandomSearch": {
+                    "lr": {"loguniform": {"low": 0.000175865, "high": 0.000291}},
+                    "opt": {"choice": {"values": ["sgd", "adam"]}},
+                }
+            }
+        },
+    )
+    for i in range(12):
+        lr = 0.000175865 * (0.000291 / 0.000175865) ** (i / 11)
+        add(api, "narrow", "DONE", {"lr": lr, "opt": ["sgd", "adam"][i % 2]}, {"loss": 1 + i / 10})
+    ready(page, site, "#/e/narrow")
+    scatter = 'figure[data-plot="scatter"][data-hyperparameter="lr"]'
+    page.wait_for_selector(f"{scatter}[data-count]")
+    ticks = json.loads(page.get_attribute(scatter, "data-ticks"))
+    assert ticks == ["2e-4", "2.5e-4"]  # round values inside the range, never a sample
+    assert "0.000175865" not in ticks
+    assert json.loads(page.get_attribute('figure[data-plot="scatter"][data-hyperparameter="opt"]', "data-ticks")) == [
+        "sgd",
+        "adam",
+    ]
+    # The last x tick's label ends inside the canvas (not clipped at its right edge).
+    width = page.eval_on_selector(scatter, "fig => fig.canvas.clientWidth")
+    right = pixels(page, scatter, (width - 3, 190, width, 215))
+    assert not [p for p in right if p[3] > 60]
