@@ -330,10 +330,12 @@ class Reports:
         """:meth:`report` on the event loop (PostgreSQL: :attr:`schedy.server.store.Store.aio`).
 
         The lease renewal and the insert are one statement (:func:`schedy.server.store.reports_async.report`),
-        committed before the policy looks at them. The policy's state is then brought up to date on the loop
-        when it is current and free; otherwise (first report of the process, a rebuild, the state busy with
-        another request) it is updated in the thread pool. The verdict of each report is kept by pk in the
-        state, so a report fed by another request still gets its own verdict.
+        committed before the policy looks at them. The reports the state has not seen are then read on the
+        loop and fed to it under its lock, which is never held across a round trip; when the state is not
+        current (first report of the process, a rebuild) or a thread holds it, the thread pool does the
+        same. Each report's "stop" verdict is kept by pk in the state, so a report fed by another request
+        still gets its own verdict; a report of ours committed after a higher pk was fed is read at once
+        with the recent ones.
 
         Raises:
             NotFound: no such experiment or job.  PreconditionFailed: the job is not RUNNING.
@@ -356,17 +358,25 @@ class Reports:
                 return Answer(False, None, done.lease_expires_at)
             policy, stored = found
             entry = self.states.entry(done.experiment_id, done.created_at)
-            stop: Verdict | None
-            if PolicyStates.is_current(entry, stored, done.history_epoch) and entry.lock.acquire(blocking=False):
-                try:
-                    rows = await reports_async.after(conn, done.experiment_id, entry.max_pk)
-                    due = PolicyStates.sweep_due(entry, done.now)
-                    recent = await reports_async.recent(conn, done.experiment_id, done.now - OVERLAP) if due else None
-                    PolicyStates.apply(entry, policy, rows, recent, done.now, sweep=True)
-                    stop = _first_stop(entry, done.report_pks)
-                finally:
-                    entry.lock.release()
-            else:
+            stop: Verdict | None = None
+            fed = False
+            if PolicyStates.is_current(entry, stored, done.history_epoch):
+                # Read what the state has not seen, then feed it under the lock without awaiting anything:
+                # the lock is never held across a round trip, so requests on the loop do not contend for it.
+                rows = await reports_async.after(conn, done.experiment_id, entry.max_pk)
+                fetched = {row.pk for row in rows}
+                late = any(pk not in fetched and pk not in entry.seen for pk in done.report_pks)
+                recent = None
+                if late or PolicyStates.sweep_due(entry, done.now):
+                    recent = await reports_async.recent(conn, done.experiment_id, done.now - OVERLAP)
+                if entry.lock.acquire(blocking=False):  # else a thread is rebuilding or refreshing it
+                    try:
+                        if PolicyStates.is_current(entry, stored, done.history_epoch):
+                            PolicyStates.apply(entry, policy, rows, recent, done.now, sweep=True)
+                            stop, fed = _first_stop(entry, done.report_pks), True
+                    finally:
+                        entry.lock.release()
+            if not fed:
                 stop = await to_thread.run_sync(self._verdict_in_thread, entry, done, policy, stored)
             if stop is None:
                 return Answer(False, None, done.lease_expires_at)
