@@ -113,10 +113,14 @@ def test_notes_edited_in_the_page_are_kept_by_the_service_after_a_reload(site, p
     assert page.input_value(f"{mine} textarea") == "the first job"
 
 
-def test_the_table_as_filtered_and_sorted_downloads_as_csv_and_json(site, page):
-    ready(page, site, "#/e/rs?sort=res.loss&dir=asc&status=DONE")
-    page.wait_for_selector("table.jobs tbody tr[data-job]")
+def test_the_table_as_filtered_and_sorted_downloads_as_csv_and_json_with_the_notes(site, page):
     done = [j for j in site.jobs if j["status"] == "DONE"]
+    noted = done[3]["id"]
+    path = fill.exp_path("rs") + f"jobs/{noted}/notes/"
+    assert site.api.put(path, content=json.dumps({"text": 'odd, "see logs"'})).status_code == 200
+    ready(page, site, "#/e/rs?sort=res.loss&dir=asc&status=DONE")
+    page.wait_for_selector("table.jobs thead th[data-key=note]")  # a note column once a job has one
+    page.wait_for_selector("table.jobs tbody tr[data-job]")
     with page.expect_download() as caught:
         page.click('button[data-action="download-csv"]')
     csv_file = caught.value
@@ -135,6 +139,7 @@ def test_the_table_as_filtered_and_sorted_downloads_as_csv_and_json(site, page):
     assert float(first["hp.lr"]) == by_id[first["id"]]["hyperparameters"]["lr"]  # in full, not rounded
     assert {r["res.loss"] for r in rows[len(finite) :]} == {"NaN", "Infinity"}
     assert json.loads(first["res.loss_curve"]) == by_id[first["id"]]["results"]["loss_curve"]
+    assert next(r for r in rows if r["id"] == noted)["note"] == 'odd, "see logs"'
 
     with page.expect_download() as caught:
         page.click('button[data-action="download-json"]')
@@ -144,6 +149,7 @@ def test_the_table_as_filtered_and_sorted_downloads_as_csv_and_json(site, page):
     assert [j["id"] for j in body["jobs"]] == [r["id"] for r in rows]
     assert body["jobs"][0]["hyperparameters"] == by_id[first["id"]]["hyperparameters"]
     assert body["sort"] == {"key": "res.loss", "dir": 1}
+    assert next(j for j in body["jobs"] if j["id"] == noted)["note"] == 'odd, "see logs"'
 
 
 SPACE = {

@@ -35,12 +35,13 @@ export function tableCsv(table, data) {
 }
 
 /** The jobs of the table as shown, as a JSON array of objects (each job whole). */
-export function tableJson(table, data, experiment) {
+export function tableJson(table, data, experiment, notes = new Map()) {
   if (table.dirty) table.compute();
   const jobs = table.view.map((j) => ({
     id: j.id, status: j.status, hyperparameters: j.hp, results: j.res, worker: j.worker, attempt: j.attempt,
     member: j.member, generation: j.generation, parent: j.parent,
     createdAt: iso(data.time(j.created)), startedAt: iso(data.time(j.started)), finishedAt: iso(data.time(j.finished)),
+    ...(notes.has(j.id) ? {note: notes.get(j.id)} : {}),
   }));
   return JSON.stringify({experiment, sort: table.sort.key ? table.sort : null, count: jobs.length, jobs}, null, 1) + "\n";
 }
@@ -61,5 +62,5 @@ export function downloadButtons(page) {
     h("button", {class: "secondary", dataset: {action: "download-csv"}, title: "The jobs shown, as filtered and sorted",
       onclick: () => { const p = page(); save(tableCsv(p.table, p.data), "text/csv", file("csv")); }}, "CSV"),
     h("button", {class: "secondary", dataset: {action: "download-json"}, title: "The jobs shown, as filtered and sorted",
-      onclick: () => { const p = page(); save(tableJson(p.table, p.data, p.name), "application/json", file("json")); }}, "JSON"));
+      onclick: () => { const p = page(); save(tableJson(p.table, p.data, p.name, p.notes), "application/json", file("json")); }}, "JSON"));
 }

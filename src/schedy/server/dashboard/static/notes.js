@@ -13,8 +13,10 @@ export function notesPath(experiment, job = null) {
 }
 
 export class NoteEditor {
-  constructor(path, kind, title = "Notes") {
+  constructor(path, kind, title = "Notes", onJobs = null) {
     this.path = path;
+    this.jobs = new Map();  // job id → note (the experiment's GET lists them)
+    this.onJobs = onJobs;
     this.text = h("textarea", {name: "note", rows: 3, "aria-label": title, maxlength: 20000,
       placeholder: "Plain text kept with the search: what you tried, what you saw."});
     this.status = h("span", {class: "muted note-status", role: "status"});
@@ -28,6 +30,10 @@ export class NoteEditor {
   async load() {
     try {
       const {data} = await request("GET", this.path);
+      if (data.jobs) {
+        this.jobs = new Map(Object.entries(data.jobs));
+        if (this.onJobs) this.onJobs(this.jobs);
+      }
       if (this.el.dataset.dirty === "true") return;
       this.show(data);
     } catch (error) {

@@ -62,7 +62,7 @@ export class ExperimentPage {
     this.restoreRow = Number(this.params.get("row")) || 0;
     this.poller = new Poller(() => this.refresh(), ms, (e) => this.failed(e));
     this.importance = new ImportanceView(name);
-    this.notes = new NoteEditor(notesPath(name), "experiment", "Notes");
+    this.notes = new NoteEditor(notesPath(name), "experiment", "Notes", () => { if (this.data.experiment) this.render(); });
     this.overview = new Overview(name, this.table.el);
   }
 
@@ -101,7 +101,7 @@ export class ExperimentPage {
       this.header, this.overview.el, this.controls, this.plots, h("section", {class: "analysis", "aria-label": "Analysis"}, this.importance.el, this.notes.el),
       h("section", {class: "jobs-section", "aria-label": "Jobs"},
         h("div", {class: "table-bar"}, h("h2", {}, "Jobs"), this.filters, this.shown,
-          h("span", {class: "muted"}, "Download: ", downloadButtons(() => ({table: this.table, data: this.data, name: this.name})))),
+          h("span", {class: "muted"}, "Download: ", downloadButtons(() => ({table: this.table, data: this.data, name: this.name, notes: this.notes.jobs})))),
         this.table.el),
       h("footer", {}, this.live));
     const saved = window.history.state;
@@ -364,6 +364,8 @@ export class ExperimentPage {
         value: (j) => (j.started !== null && j.finished !== null ? j.finished - j.started : undefined),
         text: (j) => (j.started !== null && j.finished !== null ? duration((j.finished - j.started) / 1000) : "")},
       {key: "worker", label: "worker", value: (j) => j.worker ?? undefined, text: (j) => j.worker ?? ""});
+    const notes = this.notes.jobs;
+    if (notes.size) cols.push({key: "note", label: "note", value: (j) => notes.get(j.id), text: (j) => notes.get(j.id) ?? ""});
     return cols;
   }
 
