@@ -263,3 +263,22 @@ def test_dark_mode_follows_the_system_preference_in_the_page_and_on_the_canvas(c
         assert errors == []
     finally:
         context.close()
+
+
+def test_one_non_finite_value_is_counted_in_the_singular_and_categories_are_unquoted(site, page):
+    fill.put(site.api, fill.exp_path("one-nan"), {"scheduler": {"Manual": None}})
+    for i, loss in enumerate([0.5, float("nan"), 0.25]):
+        body = {"status": "DONE", "hyperparameters": {"opt": ["sgd", "adam"][i % 2]}, "results": {"loss": loss}}
+        assert site.api.post(fill.exp_path("one-nan") + "jobs/", content=json.dumps(body)).status_code == 201
+    ready(page, site, "#/e/one-nan")
+    fig = 'figure[data-plot="history"]'
+    page.wait_for_selector(f"{fig}[data-count]")
+    note = page.inner_text(f"{fig} .plot-note")
+    assert "1 non-finite value " in note
+    assert "values" not in note
+    ticks = json.loads(page.get_attribute('figure[data-plot="scatter"]', "data-ticks"))
+    assert sorted(ticks) == ["adam", "sgd"]  # as in the table, not "\"sgd\""
+    cells = page.eval_on_selector_all(
+        "table.jobs tbody tr[data-job] td:nth-child(3)", "tds => tds.map(t => t.innerText)"
+    )
+    assert set(cells) == {"sgd", "adam"}
