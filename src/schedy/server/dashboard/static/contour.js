@@ -13,6 +13,8 @@ const finite = Number.isFinite;
 const BINS = 20;
 /** Passes of filling empty cells from their filled neighbours. */
 const FILL_PASSES = 3;
+/** At most this many jobs are drawn as dots over the grid. */
+export const MAX_DOTS = 10000;
 
 /** The two selects of the contour's caption (x and y hyperparameters); `fig.options.x`, `.y`. */
 export function contourControls(fig, names) {
@@ -90,8 +92,11 @@ export function contour(fig, data, objective, hpKeys, open) {
   axes(ctx, frame, x, y, {xLabel: nx + (ax.log ? " (log)" : ""), yLabel: ny + (ay.log ? " (log)" : ""),
     xTicks: ax.ticks.map(({t, label}) => ({at: t, label})), yTicks: ay.ticks.map(({t, label}) => ({at: t, label}))});
   const xy = [], hits = [], points = [];
+  // Over MAX_DOTS jobs, an even sample is drawn over the grid (the grid holds them all).
+  const every = Math.max(1, Math.ceil(rows.length / MAX_DOTS));
   const many = rows.length > 20000, keep = rows.length <= POINTS_IN_DOM;
-  for (const {job, value} of rows) {
+  for (let k = 0; k < rows.length; k += every) {
+    const {job, value} = rows[k];
     const px = x(ax.pos(job.hp[nx]) + jitter(job, ax)), py = y(ay.pos(job.hp[ny]) + jitter(job, ay));
     if (!finite(px) || !finite(py)) continue;
     xy.push(px, py);
@@ -100,13 +105,13 @@ export function contour(fig, data, objective, hpKeys, open) {
   }
   dots(ctx, frame, [{xy, rgb: [255, 255, 255], alpha: 0.9}], many ? 2 : 4);
   dots(ctx, frame, [{xy, rgb: [36, 41, 47], alpha: 0.9}], many ? 1 : 2);
-  fig.note.textContent = selectionText(data, rows) +
+  fig.note.textContent = selectionText(data, rows) + (every > 1 ? `${xy.length / 2} of ${rows.length} jobs drawn as dots (an even sample). ` : "") +
     `${measured} of ${bx * by} cells hold jobs; the others near them are averaged from their neighbours. Dark: best.`;
   fig.hits = hits;
   fig.cellAt = (i, j) => [x((cellT(ax, i, bx) + cellT(ax, i + 1, bx)) / 2), y((cellT(ay, j, by) + cellT(ay, j + 1, by)) / 2)];
   expose(fig, points, {x: nx, y: ny, bins: [bx, by], measured: String(measured),
     grid: grid.map((v) => (v === null ? null : Number(v.toPrecision(4)))),
-    scales: [ax, ay].map((a) => (a.numeric ? (a.log ? "log" : "linear") : "category"))}, xy.length / 2);
+    scales: [ax, ay].map((a) => (a.numeric ? (a.log ? "log" : "linear") : "category")), jobs: String(rows.length)}, xy.length / 2);
   if (names.length < 2) fig.note.textContent = "A contour needs two hyperparameters.";
   interactive(fig, open);
 }

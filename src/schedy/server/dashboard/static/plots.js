@@ -159,7 +159,7 @@ export function parallel(fig, data, objective, hpKeys, open) {
     for (let k = 0; k < sample; k++) keep[ranked[BEST_LINES + Math.floor((k * rest) / sample)][1]] = 1;
     rows = all.filter((_, i) => keep[i]);
   }
-  const axesList = parallelAxes(fig, data, objective, hpKeys, all);
+  const axesList = parallelAxes(fig, data, objective, hpKeys, rows);
   const {ctx, width, frame} = context(fig, 280);
   const LEGEND = 74;
   frame.x0 = 40; frame.x1 = width - 40 - LEGEND;

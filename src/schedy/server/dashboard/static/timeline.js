@@ -41,19 +41,19 @@ export function timeline(fig, data, open) {
   ctx.textBaseline = "middle";
   if (height >= 9) workers.forEach((w, i) => ctx.fillText(w.slice(0, 18), frame.x0 - 6, rowY(i) + height / 2));
   // Per row and status, bars sorted by start and merged when they touch at pixel resolution.
-  const groups = new Map();
+  const groups = new Map();  // status → one list of bars per row
   for (const b of bars) {
-    const key = `${b.job.status}\u0000${rowOf.get(b.worker)}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(b);
+    let rowsOf = groups.get(b.job.status);
+    if (!rowsOf) groups.set(b.job.status, rowsOf = workers.map(() => []));
+    rowsOf[rowOf.get(b.worker)].push(b);
   }
   let rects = 0;
   const counts = {};
   for (const status of [...ORDER, ...Object.keys(STATUS_COLOURS).filter((s) => !ORDER.includes(s))]) {
     ctx.fillStyle = STATUS_COLOURS[status] || "#8c959f";
     for (let r = 0; r < workers.length; r++) {
-      const list = groups.get(`${status}\u0000${r}`);
-      if (!list) continue;
+      const list = groups.has(status) ? groups.get(status)[r] : null;
+      if (!list || !list.length) continue;
       counts[status] = (counts[status] || 0) + list.length;
       list.sort((a, b) => a.start - b.start);
       const top = rowY(r) + Math.max(1, height * 0.15), tall = Math.max(2, height * 0.7);
