@@ -6,6 +6,7 @@
 
 import {h} from "./dom.js";
 import {num} from "./format.js";
+import {colour} from "./theme.js";
 
 export const POINTS_IN_DOM = 5000;
 export const MARGIN = {l: 60, r: 14, t: 12, b: 38};
@@ -80,8 +81,9 @@ export function ticks([lo, hi], count = 5) {
 
 /** Axes with ticks and labels; `xTicks` may be [{at, label}] for categories, `yTicks` numbers or [{at, label}]. */
 export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
-  ctx.strokeStyle = "#d0d7de";
-  ctx.fillStyle = "#57606a";
+  const ink = inks();
+  ctx.strokeStyle = ink.line;
+  ctx.fillStyle = ink.muted;
   ctx.lineWidth = 1;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
@@ -102,9 +104,9 @@ export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
     const text = String(t.label).slice(0, 14), half = ctx.measureText(text).width / 2;
     ctx.fillText(text, Math.max(half + 1, Math.min(px, right - half - 1)), frame.y0 + 6);
   }
-  ctx.strokeStyle = "#8c959f";
+  ctx.strokeStyle = ink.frame;
   ctx.beginPath(); ctx.moveTo(frame.x0, frame.y1); ctx.lineTo(frame.x0, frame.y0); ctx.lineTo(frame.x1, frame.y0); ctx.stroke();
-  ctx.fillStyle = "#24292f";
+  ctx.fillStyle = ink.fg;
   if (xLabel) ctx.fillText(xLabel, (frame.x0 + frame.x1) / 2, frame.y0 + 22);
   if (yLabel) {
     ctx.save();
@@ -291,4 +293,11 @@ export function choose(fig, key, text, choices) {
   const select = h("select", {name: key, "aria-label": text, onchange: () => { fig.options[key] = select.value; if (fig.redraw) fig.redraw(); }},
     choices.map(([value, label]) => h("option", {value, selected: fig.options[key] === value}, label)));
   return h("label", {class: "plot-option"}, `${text} `, select);
+}
+
+/** The page's colours for what a plot draws (CSS variables of style.css: dark mode reaches the
+ * canvases): text, muted text, grid lines, the frame and the background. */
+export function inks() {
+  return {fg: colour("--fg", "#24292f"), muted: colour("--muted", "#57606a"), line: colour("--line", "#d0d7de"),
+    frame: colour("--muted", "#8c959f"), bg: colour("--bg", "#ffffff")};
 }

@@ -3,7 +3,8 @@
 
 import {objectiveOf, rankKey} from "./model.js";
 import {asNumber, num, plural, show, short} from "./format.js";
-import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, interactive, rgb, scale, timeTicks, valueScale} from "./plotkit.js";
+import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, inks, interactive, rgb, scale, timeTicks, valueScale}
+  from "./plotkit.js";
 import {axisFor, jitter} from "./axis.js";
 
 /** At most this many lines are drawn in parallel coordinates (the best BEST_LINES of them,
@@ -199,6 +200,7 @@ export function parallel(fig, data, objective, hpKeys, open) {
     ctx.stroke();
   }
   const brushes = fig.brushes || new Map();
+  const ink = inks();
   axesList.forEach((axis, i) => {
     const range = brushes.get(axis.name);
     if (range) {
@@ -207,10 +209,10 @@ export function parallel(fig, data, objective, hpKeys, open) {
       ctx.fillRect(xs[i] - 7, py(range[1]), 14, py(range[0]) - py(range[1]));
       ctx.strokeRect(xs[i] - 7 + 0.5, py(range[1]) + 0.5, 13, py(range[0]) - py(range[1]) - 1);
     }
-    ctx.strokeStyle = "#57606a";
+    ctx.strokeStyle = ink.muted;
     ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(xs[i], frame.y0); ctx.lineTo(xs[i], frame.y1); ctx.stroke();
-    ctx.fillStyle = "#24292f";
+    ctx.fillStyle = ink.fg;
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
     ctx.fillText("⇔ " + axis.name.slice(0, 18) + (axis.log ? " (log)" : ""), xs[i], frame.y0 + 8);
@@ -220,9 +222,11 @@ export function parallel(fig, data, objective, hpKeys, open) {
     const dx = i === axesList.length - 1 ? -4 : 4;
     for (const {t, label} of axis.ticks) {
       const text = String(label).slice(0, 12), y = py(t);
-      ctx.fillStyle = "rgba(255,255,255,0.8)";
+      ctx.fillStyle = ink.bg;
+      ctx.globalAlpha = 0.8;
       ctx.fillRect(xs[i] + (dx < 0 ? dx - ctx.measureText(text).width : dx) - 1, y - 6, ctx.measureText(text).width + 2, 12);
-      ctx.fillStyle = "#57606a";
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = ink.muted;
       ctx.fillText(text, xs[i] + dx, y);
       ctx.beginPath(); ctx.moveTo(xs[i] - 3, y); ctx.lineTo(xs[i] + 3, y); ctx.stroke();
     }
@@ -235,7 +239,7 @@ export function parallel(fig, data, objective, hpKeys, open) {
     ctx.fillStyle = color(k / 39);
     ctx.fillRect(lx, frame.y1 + ((frame.y0 - frame.y1) * k) / 40, lw, (frame.y0 - frame.y1) / 40 + 1);
   }
-  ctx.fillStyle = "#57606a";
+  ctx.fillStyle = ink.muted;
   ctx.textAlign = "left";
   ctx.textBaseline = "middle";
   ctx.fillText(short(bestEnd), lx + lw + 4, frame.y1 + 4);
@@ -421,7 +425,7 @@ export function curves(fig, data, objective, key, open, {series, xLabel} = {}) {
   };
   fig.highlight = (hit, hctx) => {
     const p = hit.highlight.pts;
-    hctx.strokeStyle = "#24292f";
+    hctx.strokeStyle = inks().fg;
     hctx.lineWidth = 3;
     hctx.beginPath();
     let pen = false;

@@ -4,7 +4,7 @@
 // thousand rectangles); CRASHED and RUNNING bars are drawn last, so they are never hidden.
 
 import {plural, show} from "./format.js";
-import {POINTS_IN_DOM, axes, context, expose, interactive, scale, timeTicks} from "./plotkit.js";
+import {POINTS_IN_DOM, axes, context, expose, inks, interactive, scale, timeTicks} from "./plotkit.js";
 
 /** The colour of a bar by the job's status (as the status badges). */
 export const STATUS_COLOURS = {
@@ -36,7 +36,7 @@ export function timeline(fig, data, open) {
   const height = (frame.y0 - frame.y1) / Math.max(1, workers.length);
   const y = scale([0, 1], [frame.y0, frame.y1]);
   axes(ctx, frame, x, y, {xLabel: "time (start to end of each job)", xTicks: timeTicks(x.domain, data.t0), yTicks: []});
-  ctx.fillStyle = "#24292f";
+  ctx.fillStyle = inks().fg;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
   if (height >= 9) workers.forEach((w, i) => ctx.fillText(w.slice(0, 18), frame.x0 - 6, rowY(i) + height / 2));
