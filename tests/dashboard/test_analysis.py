@@ -164,7 +164,11 @@ SPACE = {
 
 
 def test_an_empty_experiment_says_there_is_no_job_yet_how_to_start_workers_and_shows_its_space(site, page):
-    fill.put(site.api, fill.exp_path("empty one"), {"scheduler": {"RandomSearch": SPACE}})
+    fill.put(
+        site.api,
+        fill.exp_path("empty one"),
+        {"scheduler": {"TPESearch": {"resultName": "loss", "objective": "min", "distributions": SPACE}}},
+    )
     ready(page, site, "#/e/empty%20one")
     page.wait_for_selector("[data-empty=true]")
     text = page.inner_text("[data-empty=true]")
@@ -172,9 +176,10 @@ def test_an_empty_experiment_says_there_is_no_job_yet_how_to_start_workers_and_s
     assert 'get_experiment("empty one")' in text
     assert "schedy run -n 4 'empty one' python train.py %h" in text
     assert not page.is_visible("table.jobs")  # no blank bordered box
+    assert not page.is_visible("section.plots")  # nor empty axes
     space = page.locator("details.search-space")
     assert space.get_attribute("open") is not None  # open while there is nothing else to see
-    assert "Search space (RandomSearch, 3 hyperparameters)" in space.inner_text()
+    assert "Search space (TPESearch, 3 hyperparameters)" in space.inner_text()
     rows = page.eval_on_selector_all(
         "table.space tr", "rs => rs.map(r => [r.dataset.hyperparameter, r.querySelector('td').innerText])"
     )
@@ -187,6 +192,7 @@ def test_an_empty_experiment_says_there_is_no_job_yet_how_to_start_workers_and_s
     body = {"status": "QUEUED", "hyperparameters": {"lr": 0.01, "model": "cnn"}}
     assert site.api.post(fill.exp_path("empty one") + "jobs/", content=json.dumps(body)).status_code == 201
     page.wait_for_selector("table.jobs tbody tr[data-job]")
+    assert page.is_visible("section.plots")
     assert page.locator("[data-empty=true]").count() == 0
     assert page.locator("details.search-space").get_attribute("open") is None
 

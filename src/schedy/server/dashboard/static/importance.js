@@ -3,13 +3,15 @@
 // The figure is <figure class="plot" data-plot="importance"> with data-method, data-objective,
 // data-direction, data-jobs and data-points ([{name, importance}], most important first), like the
 // other plots. It asks again when the objective changes, or when the jobs changed and at least
-// REFRESH_MS passed (the service keeps its answer until a DONE job changes).
+// REFRESH_MS passed (the service keeps its answer until a DONE job changes; a large experiment,
+// whose answer is from a sample, is asked again at most every LARGE_REFRESH_MS).
 
 import {h, fill} from "./dom.js";
 import {request, seg} from "./api.js";
 import {colour} from "./theme.js";
 
 const REFRESH_MS = 10000;
+const LARGE_REFRESH_MS = 60000;
 const ROW = 22;
 
 export class ImportanceView {
@@ -32,7 +34,8 @@ export class ImportanceView {
     this.el.hidden = false;
     const key = `${objective.name}|${objective.direction}`;
     const now = Date.now();
-    if (key === this.asked && (version === this.version || now - this.askedAt < REFRESH_MS)) return;
+    const every = this.answer && this.answer.sampled ? LARGE_REFRESH_MS : REFRESH_MS;
+    if (key === this.asked && (version === this.version || now - this.askedAt < every)) return;
     this.asked = key;
     this.askedAt = now;
     this.version = version;

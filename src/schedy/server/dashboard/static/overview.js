@@ -102,9 +102,11 @@ export class Overview {
     this.signature = "";
   }
 
-  update(experiment, total) {
+  /** `hidden`: more elements with nothing to show while there is no job (the objective bar, the plots). */
+  update(experiment, total, hidden = []) {
     const empty = total === 0;
     this.table.hidden = empty;
+    for (const el of hidden) el.hidden = empty;
     const signature = JSON.stringify([experiment.scheduler, empty]);
     if (signature === this.signature) return;
     this.signature = signature;

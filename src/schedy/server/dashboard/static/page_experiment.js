@@ -220,7 +220,7 @@ export class ExperimentPage {
     const keys = this.data.keys();
     this.objective = this.chooseObjective();
     this.renderHeader(exp);
-    this.overview.update(exp, this.data.total);
+    this.overview.update(exp, this.data.total, [this.controls, this.plots]);
     this.renderControls(keys);
     this.renderPlots(keys);
     this.renderTable(keys);
