@@ -130,7 +130,7 @@ def dropout_pos(v: float) -> float:
     return 0.03 + 0.94 * v / 0.5
 
 
-def test_brushing_parallel_coordinates_selects_jobs_in_every_view_and_the_table(site, page):
+def test_brushing_parallel_coordinates_selects_jobs_in_every_view_and_the_table(site, page, screenshots):
     ready(page, site, "#/e/grid")
     assert json.loads(page.get_attribute(PARALLEL, "data-axes")) == ["lr", "layers", "dropout", "loss"]
     legend = json.loads(page.get_attribute(PARALLEL, "data-legend"))
@@ -161,6 +161,9 @@ def test_brushing_parallel_coordinates_selects_jobs_in_every_view_and_the_table(
     x = at["xs"][at["names"].index("dropout")]
     mid = at["y0"] - (t0 + t1) / 2 * (at["y0"] - at["y1"])
     assert any(near(p, BRUSH_BLUE, 60) for p in painted(page, PARALLEL, x + 5, mid, radius=1.5))
+
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.locator("section.plots").screenshot(path=str(screenshots / "analysis.png"))
 
     # A second axis ANDs: layers 3 and 4 only (the upper half of a 4-category axis).
     brush(page, "layers", 0.52, 0.98)
@@ -283,7 +286,7 @@ def test_contour_of_two_hyperparameters_with_categories_as_bins(site, page):
     assert json.loads(page.get_attribute(CONTOUR, "data-scales")) == ["log", "linear"]
 
 
-def test_timeline_shows_a_row_per_worker_crashes_in_red_and_running_jobs_up_to_now(site, page):
+def test_timeline_shows_a_row_per_worker_crashes_in_red_and_running_jobs_up_to_now(site, page, screenshots):
     api = site.api
     fill.put(api, fill.exp_path("tl"), {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}})
 
@@ -318,6 +321,8 @@ def test_timeline_shows_a_row_per_worker_crashes_in_red_and_running_jobs_up_to_n
     assert any(near(p, (9, 105, 218), 30) for p in painted(page, TIMELINE, x - 1.5, y, radius=1))
     x, y = page.eval_on_selector(TIMELINE, f"fig => fig.barAt('w2', {blue['end']})")
     assert not painted(page, TIMELINE, x - 1.5, y, radius=1)
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.locator(TIMELINE).screenshot(path=str(screenshots / "timeline.png"))
 
 
 def test_a_narrow_log_axis_has_round_ticks_not_raw_samples(site, page):
