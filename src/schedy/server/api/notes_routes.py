@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from schedy.server.api import schemas
 from schedy.server.api.deps import current_user, path_name, services
-from schedy.server.service.notes import MAX_CHARACTERS, Notes, parse_note
+from schedy.server.service.notes import MAX_CHARACTERS, Notes
 from schedy.server.wire import dumps, parse_json
 
 __all__ = ["router"]
@@ -51,8 +51,8 @@ async def experiment_note(request: Request, name: str, user_id: int = Depends(cu
 )
 async def set_experiment_note(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
     """Replace the experiment's note (``{"text": ""}`` removes it); answers the note as kept."""
-    text = parse_note(parse_json(await request.body()))
-    return _answer(await run_in_threadpool(_notes(request).put, user_id, path_name(name, "experiment"), None, text))
+    body = parse_json(await request.body())
+    return _answer(await run_in_threadpool(_notes(request).put, user_id, path_name(name, "experiment"), None, body))
 
 
 @router.get("/experiments/{name}/jobs/{job_id}/notes/", responses=schemas.answers(_ANSWER, 404))
@@ -70,5 +70,5 @@ async def job_note(request: Request, name: str, job_id: str, user_id: int = Depe
 async def set_job_note(request: Request, name: str, job_id: str, user_id: int = Depends(current_user)) -> Response:
     """Replace the job's note (``{"text": ""}`` removes it); answers the note as kept."""
     exp, job = path_name(name, "experiment"), path_name(job_id, "job")
-    text = parse_note(parse_json(await request.body()))
-    return _answer(await run_in_threadpool(_notes(request).put, user_id, exp, job, text))
+    body = parse_json(await request.body())
+    return _answer(await run_in_threadpool(_notes(request).put, user_id, exp, job, body))

@@ -63,15 +63,17 @@ class Notes:
                 "jobs": store_notes.job_notes_of(conn, exp_id),
             }
 
-    def put(self, user_id: int, experiment: str, job_id: str | None, text: str) -> dict[str, Any]:
-        """Replace the note of the experiment, or of its job ``job_id``; the note as kept.
+    def put(self, user_id: int, experiment: str, job_id: str | None, body: Any) -> dict[str, Any]:
+        """Replace the note of the experiment, or of its job ``job_id``, by ``body`` (``{"text"}``); the note as kept.
 
         Raises:
-            NotFound: no such experiment (or job) of this user.
+            NotFound: no such experiment (or job) of this user (said before
+                anything about the body).  Invalid, PayloadTooLarge: see :func:`parse_note`.
 
         """
         with self._store.write() as conn:
             exp_id, job_pk = _locate(conn, user_id, experiment, job_id)
+            text = parse_note(body)
             if job_pk is None:
                 found = store_notes.set_experiment_note(conn, exp_id, text)
             else:
