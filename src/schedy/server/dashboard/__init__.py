@@ -7,7 +7,8 @@
   cookie holding the session token, and the CSRF check that every
   cookie-authenticated state-changing request must pass.
 * :mod:`.service` holds the use cases (one transaction each);
-  :mod:`.columns` and :mod:`.objective` shape their answers.
+  :mod:`.columns` and :mod:`.objective` shape their answers;
+  :mod:`.importance` computes hyperparameter importance (PED-ANOVA).
 
 See docs/dashboard.md.
 """
