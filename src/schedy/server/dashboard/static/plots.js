@@ -79,15 +79,20 @@ export function history(fig, data, objective, open) {
   const rows = shown(data, objective);
   const byTime = fig.options.x === "time";
   const {ctx, frame} = context(fig);
-  const points = [], best = [], hits = [];
+  const points = [], best = [], changes = [], hits = [];  // changes: where the best-so-far moves
   let bestKey = Infinity, bestValue = null, nonFinite = 0;
   const keep = rows.length <= POINTS_IN_DOM;
   const xOf = byTime ? (i) => rows[i].job.finished ?? 0 : (i) => i + 1;
   rows.forEach(({job, value}, i) => {
     if (keep) points.push({job: job.id, x: xOf(i), y: wire(value)});
-    if (finite(value) && rankKey(value, objective.direction) < bestKey) { bestKey = rankKey(value, objective.direction); bestValue = value; }
-    if (bestValue !== null) best.push([xOf(i), bestValue]);
+    if (finite(value) && rankKey(value, objective.direction) < bestKey) {
+      bestKey = rankKey(value, objective.direction);
+      bestValue = value;
+      changes.push([xOf(i), value]);
+    }
+    if (bestValue !== null && keep) best.push([xOf(i), bestValue]);
   });
+  const lastX = rows.length ? xOf(rows.length - 1) : 0;
   let x, xTicks;
   if (byTime) {
     const [lo, hi] = rows.length ? [xOf(0), xOf(rows.length - 1)] : [0, 1];
@@ -110,22 +115,24 @@ export function history(fig, data, objective, open) {
   dots(ctx, frame, [{xy, rgb: [9, 105, 218], alpha: 0.55}], size);
   for (const px of bad) markNonFinite(ctx, px, frame.y1 + 4);
   nonFinite = bad.length;
-  if (best.length) {
+  if (changes.length) {
+    // A step at each new best only (not a point per job: 100k jobs, a few dozen steps).
     ctx.strokeStyle = "#cf222e";
     ctx.lineWidth = 2;
     ctx.beginPath();
-    best.forEach(([bx, by], i) => {
+    changes.forEach(([bx, by], i) => {
       const px = x(bx), py = y(by);
-      if (i === 0) ctx.moveTo(px, py); else { ctx.lineTo(px, y(best[i - 1][1])); ctx.lineTo(px, py); }
+      if (i === 0) ctx.moveTo(px, py); else { ctx.lineTo(px, y(changes[i - 1][1])); ctx.lineTo(px, py); }
     });
+    ctx.lineTo(x(lastX), y(changes[changes.length - 1][1]));
     ctx.stroke();
   }
   const logNote = fig.options.logY && !y.log ? "Log scale needs positive values: drawn linear. " : "";
   fig.note.textContent = selectionText(data, rows) + logNote + nonFiniteText(nonFinite);
   fig.hits = hits;
-  expose(fig, points, {best: best.length ? best[best.length - 1][1] : "", objective: objective.name,
+  expose(fig, points, {best: changes.length ? changes[changes.length - 1][1] : "", objective: objective.name,
     logY: String(y.log), x: byTime ? "time" : "order"}, rows.length);
-  fig.dataset.bestLine = best.length <= 5000 ? JSON.stringify(best) : "";
+  fig.dataset.bestLine = keep ? JSON.stringify(best) : "";
   fig.project = (bx, by) => [x(bx), y(by)];
   interactive(fig, open);
 }
