@@ -2,12 +2,25 @@
 
 import {bestJob, objectiveOf} from "./model.js";
 import {num, short} from "./format.js";
-import {axes, color, context, expose, extent, interactive, MARGIN, scale} from "./plotkit.js";
+import {axes, color, context, expose, extent, inks, interactive, MARGIN, scale} from "./plotkit.js";
+import {colour} from "./theme.js";
 
-const STATUS_COLOR = {RUNNING: "#0969da", QUEUED: "#8c959f", CRASHED: "#cf222e", PRUNED: "#9a6700"};
-/** Edges: a member continuing itself (dark slate, well apart from the light axes), an exploit (orange). */
-export const CONTINUE_EDGE = "rgb(66,80,102)";
-export const EXPLOIT_EDGE = "rgb(188,76,0)";
+/**
+ * The colours of these plots, read from the page's CSS variables at each draw (dark mode too):
+ * edges of a member continuing itself (--edge: slate in light, well apart from the axes; light
+ * slate in dark) and of an exploit (--exploit: orange), the best lineage (--fg), nodes by status.
+ */
+function palette() {
+  return {
+    ...inks(),
+    grid: colour("--grid", "#eaeef2"),
+    accent: colour("--accent", "#0969da"),
+    edge: colour("--edge", "#425066"),
+    exploit: colour("--exploit", "#bc4c00"),
+    status: {RUNNING: colour("--running", "#0969da"), QUEUED: colour("--queued", "#8c959f"),
+      CRASHED: colour("--crashed", "#cf222e"), PRUNED: colour("--pruned", "#9a6700")},
+  };
+}
 
 /** Integer generations to label on an axis from `lo` to `hi`: at most about 12. */
 function generationTicks(lo, hi) {
@@ -38,6 +51,7 @@ export function lineage(fig, data, objective, open) {
   const onPath = new Set(path.map((j) => j.id));
   const height = Math.min(520, Math.max(200, members.length * 16 + MARGIN.t + MARGIN.b));
   const {ctx, frame} = context(fig, height);
+  const ink = palette();
   const maxGen = Math.max(1, ...nodes.map((j) => j.generation));
   const x = scale([0.5, maxGen + 0.5], [frame.x0, frame.x1]);
   const y = scale([-0.5, members.length - 0.5], [frame.y1, frame.y0]);
@@ -50,7 +64,7 @@ export function lineage(fig, data, objective, open) {
   });
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  ctx.fillStyle = "#57606a";
+  ctx.fillStyle = ink.muted;
   members.forEach((m, i) => { if (i % every === 0) ctx.fillText(m.slice(0, 8), frame.x0 - 6, y(i)); });
   const values = nodes.map((j) => objectiveOf(j, objective));
   const [lo, hi] = extent(values);
@@ -62,7 +76,7 @@ export function lineage(fig, data, objective, open) {
     const exploit = parent.member !== job.member;
     if (exploit) exploits++;
     const strong = onPath.has(job.id) && onPath.has(parent.id);
-    ctx.strokeStyle = strong ? "#24292f" : exploit ? EXPLOIT_EDGE : CONTINUE_EDGE;
+    ctx.strokeStyle = strong ? ink.fg : exploit ? ink.exploit : ink.edge;
     ctx.lineWidth = strong ? 3 : exploit ? 1.6 : 1.2;
     ctx.beginPath();
     ctx.moveTo(x(parent.generation), y(row.get(parent.member)));
@@ -74,7 +88,7 @@ export function lineage(fig, data, objective, open) {
   for (const job of nodes) {
     const px = x(job.generation), py = y(row.get(job.member));
     const value = objectiveOf(job, objective);
-    ctx.fillStyle = job.status === "DONE" ? color(tone(value)) : STATUS_COLOR[job.status] || "#8c959f";
+    ctx.fillStyle = job.status === "DONE" ? color(tone(value)) : ink.status[job.status] || ink.status.QUEUED;
     ctx.beginPath(); ctx.arc(px, py, onPath.has(job.id) ? r + 1.5 : r, 0, 2 * Math.PI); ctx.fill();
     hits.push({px, py, job: job.id, label: `${job.id} · ${job.member} gen ${job.generation} · ${job.status}${value !== undefined ? ` · ${num(value)}` : ""}`});
   }
@@ -95,6 +109,7 @@ export function schedule(fig, data, objective, hpKeys, open) {
   const names = [...hpKeys.keys()].filter((k) => hpKeys.get(k).numeric);
   const strip = 90;
   const {ctx, frame} = context(fig, Math.max(120, names.length * strip + MARGIN.t + MARGIN.b));
+  const ink = palette();
   const gens = chain.map((j) => j.generation);
   const x = scale([Math.min(1, ...gens) - 0.5, Math.max(1, ...gens) + 0.5], [frame.x0, frame.x1]);
   const hits = [], labels = [];
@@ -102,31 +117,31 @@ export function schedule(fig, data, objective, hpKeys, open) {
   const marks = chain.length ? generationTicks(Math.min(...gens), Math.max(...gens)) : [];
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  ctx.fillStyle = "#57606a";
+  ctx.fillStyle = ink.muted;
   for (const g of marks) {
     const px = Math.round(x(g)) + 0.5;
-    ctx.strokeStyle = "#eaeef2";
+    ctx.strokeStyle = ink.grid;
     ctx.beginPath(); ctx.moveTo(px, frame.y1); ctx.lineTo(px, frame.y0 - 6); ctx.stroke();
-    ctx.strokeStyle = "#8c959f";
+    ctx.strokeStyle = ink.frame;
     ctx.beginPath(); ctx.moveTo(px, frame.y0 - 6); ctx.lineTo(px, frame.y0 - 2); ctx.stroke();
     ctx.fillText(String(g), px, frame.y0);
   }
   names.forEach((name, i) => {
     const top = frame.y1 + i * strip + 8, bottom = frame.y1 + (i + 1) * strip - 8;
     const y = scale(extent(chain.map((j) => j.hp[name])), [bottom, top]);
-    ctx.strokeStyle = "#d0d7de";
+    ctx.strokeStyle = ink.line;
     ctx.strokeRect(frame.x0, top, frame.x1 - frame.x0, bottom - top);
-    ctx.fillStyle = "#24292f";
+    ctx.fillStyle = ink.fg;
     ctx.textAlign = "left";
     ctx.textBaseline = "top";
     ctx.fillText(name, frame.x0 + 4, top + 2);
     ctx.textAlign = "right";
-    ctx.fillStyle = "#57606a";
+    ctx.fillStyle = ink.muted;
     ctx.fillText(short(y.domain[1]), frame.x0 - 4, top);
     ctx.textBaseline = "bottom";
     ctx.fillText(short(y.domain[0]), frame.x0 - 4, bottom);
     labels.push(short(y.domain[1]), short(y.domain[0]));
-    ctx.strokeStyle = "#0969da";
+    ctx.strokeStyle = ink.accent;
     ctx.lineWidth = 2;
     ctx.beginPath();
     chain.forEach((job, k) => {
@@ -138,14 +153,14 @@ export function schedule(fig, data, objective, hpKeys, open) {
     // Where the member copied another (an exploit), mark the step.
     chain.forEach((job, k) => {
       if (k > 0 && chain[k - 1].member !== job.member) {
-        ctx.fillStyle = "#bc4c00";
+        ctx.fillStyle = ink.exploit;
         ctx.beginPath(); ctx.arc(x(job.generation), y(job.hp[name]), 3.5, 0, 2 * Math.PI); ctx.fill();
       }
     });
   });
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  ctx.fillStyle = "#24292f";
+  ctx.fillStyle = ink.fg;
   ctx.fillText("generation (lineage of the best job; orange: after an exploit)", (frame.x0 + frame.x1) / 2, frame.y0 + 20);
   fig.note.textContent = best ? `Best job ${best.id} (member ${best.member}, generation ${best.generation}).` : "No finished job yet.";
   fig.hits = hits;

@@ -3,7 +3,8 @@
 
 import {paths, request} from "./api.js";
 import {asNumber, plural} from "./format.js";
-import {context, expose, interactive, MARGIN} from "./plotkit.js";
+import {context, expose, inks, interactive, MARGIN} from "./plotkit.js";
+import {colour} from "./theme.js";
 
 /** At most this many answers are read per refresh (50,000 reports each). */
 const PAGES_PER_REFRESH = 10;
@@ -56,7 +57,8 @@ export class Reports {
 
 /**
  * The rungs of the early-stopping policy (GET experiments/NAME/stopping/): per bracket, a bar per
- * rung as long as the jobs that reached it, the part that reached the next rung darker.
+ * rung as long as the jobs that reached it, the part that reached the next rung in the accent
+ * colour (--accent over --accent-soft, and the text in --fg: the page's theme, dark mode too).
  */
 export function rungs(fig, summary) {
   const list = (summary && summary.rungs) || [];
@@ -69,6 +71,8 @@ export function rungs(fig, summary) {
   }
   const height = Math.max(120, rows.length * 26 + MARGIN.t + MARGIN.b);
   const {ctx, frame} = context(fig, height);
+  const {fg} = inks();
+  const soft = colour("--accent-soft", "#b6d4fe"), accent = colour("--accent", "#0969da");
   const left = 130, top = MARGIN.t;
   const most = Math.max(1, ...rows.map((r) => r.reached));
   const w = (n) => ((frame.x1 - left - 60) * n) / most;
@@ -77,13 +81,13 @@ export function rungs(fig, summary) {
   const hits = [];
   rows.forEach((r, i) => {
     const y = top + i * 26 + 13;
-    ctx.fillStyle = "#24292f";
+    ctx.fillStyle = fg;
     ctx.textAlign = "right";
     ctx.fillText(`${brackets.length > 1 ? `bracket ${r.bracket} · ` : ""}step ${r.step}`, left - 8, y);
-    ctx.fillStyle = "#b6d4fe";
+    ctx.fillStyle = soft;
     ctx.fillRect(left, y - 8, Math.max(1, w(r.reached)), 16);
-    if (r.survived !== null) { ctx.fillStyle = "#0969da"; ctx.fillRect(left, y - 8, w(r.survived), 16); }
-    ctx.fillStyle = "#24292f";
+    if (r.survived !== null) { ctx.fillStyle = accent; ctx.fillRect(left, y - 8, w(r.survived), 16); }
+    ctx.fillStyle = fg;
     ctx.textAlign = "left";
     const text = r.survived === null ? `${r.reached}` : `${r.reached} → ${r.survived}`;
     ctx.fillText(text, left + Math.max(1, w(r.reached)) + 6, y);
