@@ -30,6 +30,7 @@ DARK = {
     "accent": (68, 147, 248),
     "soft": (36, 90, 150),
 }
+BEST_DOT = (68, 1, 84)  # plotkit.js's colour for the best value
 DARK_FAINT = [(61, 68, 77), (38, 44, 54)]  # dark --line and --grid
 LIGHT = {"edge": (66, 80, 102), "exploit": (188, 76, 0), "accent": (9, 105, 218), "soft": (182, 212, 254)}
 MARGIN_T, MARGIN_R, RUNG_LEFT = 12, 14, 130  # plotkit.js MARGIN.t / MARGIN.r, reports.js's bar start
@@ -207,6 +208,14 @@ def test_dark_mode_lineage_edges_and_schedule_stand_out_from_the_dark_background
         # Its colour (a thin line is antialiased: half a pixel's alpha on each of two rows) contrasts.
         assert mostly(found[kind], lambda p: contrast([*p[:3], 255], DARK_BG) >= 3), kind
         assert sum(sum(p[3] for p in edge) >= 255 for edge in found[kind]) >= 0.8 * len(found[kind]), kind
+    # The best job's dot is the palette's darkest purple, as dark as the background: a ring shows it.
+    best = json.loads(dark.get_attribute(lineage, "data-best-path"))[-1]
+    node = next(n for n in points(dark, lineage) if n["job"] == best)
+    x, y = project(dark, lineage, node["generation"], node["member"])
+    assert near(pixels(dark, lineage, (x, y, x + 1, y + 1))[0], BEST_DOT, 12)
+    for dy in (-6, 5):  # the top and the bottom of the ring (radius 5.5 on the best lineage)
+        rim = [p for p in pixels(dark, lineage, (x - 1, y + dy, x + 1, y + dy + 1)) if p[3] > 60]
+        assert max(contrast(p, DARK_BG) for p in rim) >= 3, rim
     # Member names (left of the frame) and the axes: light on dark, not the light mode's ink.
     height = dark.eval_on_selector(lineage, "fig => fig.canvas.clientHeight")
     not_light_ink(text_pixels(dark, lineage, (0, 0, 54, height - 40)))

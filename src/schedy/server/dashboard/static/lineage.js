@@ -8,7 +8,8 @@ import {colour} from "./theme.js";
 /**
  * The colours of these plots, read from the page's CSS variables at each draw (dark mode too):
  * edges of a member continuing itself (--edge: slate in light, well apart from the axes; light
- * slate in dark) and of an exploit (--exploit: orange), the best lineage (--fg), nodes by status.
+ * slate in dark) and of an exploit (--exploit: orange), the best lineage (--fg), nodes by status
+ * (ringed in --dot-ring in dark mode, where the best values' dark purple would vanish).
  */
 function palette() {
   return {
@@ -17,6 +18,7 @@ function palette() {
     accent: colour("--accent", "#0969da"),
     edge: colour("--edge", "#425066"),
     exploit: colour("--exploit", "#bc4c00"),
+    ring: colour("--dot-ring", "transparent"),
     status: {RUNNING: colour("--running", "#0969da"), QUEUED: colour("--queued", "#8c959f"),
       CRASHED: colour("--crashed", "#cf222e"), PRUNED: colour("--pruned", "#9a6700")},
   };
@@ -90,6 +92,7 @@ export function lineage(fig, data, objective, open) {
     const value = objectiveOf(job, objective);
     ctx.fillStyle = job.status === "DONE" ? color(tone(value)) : ink.status[job.status] || ink.status.QUEUED;
     ctx.beginPath(); ctx.arc(px, py, onPath.has(job.id) ? r + 1.5 : r, 0, 2 * Math.PI); ctx.fill();
+    if (ink.ring !== "transparent") { ctx.strokeStyle = ink.ring; ctx.lineWidth = 1; ctx.stroke(); }
     hits.push({px, py, job: job.id, label: `${job.id} · ${job.member} gen ${job.generation} · ${job.status}${value !== undefined ? ` · ${num(value)}` : ""}`});
   }
   fig.project = (generation, member) => [x(generation), y(row.get(member))];
