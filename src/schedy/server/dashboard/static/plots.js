@@ -239,7 +239,10 @@ export function parallel(fig, data, objective, hpKeys, open) {
     }
   });
   // The colour legend: best at the top, worst at the bottom.
-  const [lo, hi] = extent(all.map((r) => r.value));
+  // The legend's ends are the real best and worst values (extent() pads the range).
+  let lo = Infinity, hi = -Infinity;
+  for (const r of all) { if (r.value < lo) lo = r.value; if (r.value > hi) hi = r.value; }
+  if (lo === Infinity) { lo = 0; hi = 0; }
   const bestEnd = objective.direction === "min" ? lo : hi, worstEnd = objective.direction === "min" ? hi : lo;
   const lx = width - LEGEND + 8, lw = 12;
   for (let k = 0; k < 40; k++) {
