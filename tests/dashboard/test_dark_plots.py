@@ -239,6 +239,8 @@ def test_dark_mode_lineage_edges_and_schedule_stand_out_from_the_dark_background
 
 def rung_bars(page: Any, selector: str) -> list[dict[str, Any]]:
     """Per rung: the pixel in the middle of its "went on" part and of its "stopped there" part (if wide enough)."""
+    # The figure is drawn empty until the stopping summary arrives.
+    page.wait_for_function("s => Number(document.querySelector(s)?.dataset.count) > 1", arg=selector)
     rows = points(page, selector)
     width = page.eval_on_selector(selector, "fig => fig.canvas.clientWidth")
     most = max(r["reached"] for r in rows)
