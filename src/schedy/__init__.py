@@ -22,6 +22,7 @@ Public names: :class:`SchedyDB`, :class:`Experiment` and its searches
 from __future__ import annotations
 
 from schedy import errors, pbt, random, stopping
+from schedy._artifacts import Artifact
 from schedy._db import SchedyDB
 from schedy._experiments import (
     Experiment,
@@ -39,6 +40,7 @@ __version__ = "0.2.0.dev0"
 __all__ = [
     "MAXIMIZE",
     "MINIMIZE",
+    "Artifact",
     "Experiment",
     "GridSearch",
     "Job",

@@ -13,6 +13,7 @@ from schedy import pbt
 def test_all_is_pinned() -> None:
     assert sorted(schedy.__all__) == sorted(
         [
+            "Artifact",
             "Experiment",
             "GridSearch",
             "Job",
