@@ -322,8 +322,29 @@ def test_timeline_shows_a_row_per_worker_crashes_in_red_and_running_jobs_up_to_n
     assert any(near(p, (9, 105, 218), 30) for p in painted(page, TIMELINE, x - 1.5, y, radius=1))
     x, y = page.eval_on_selector(TIMELINE, f"fig => fig.barAt('w2', {blue['end']})")
     assert not painted(page, TIMELINE, x - 1.5, y, radius=1)
+
     screenshots.mkdir(parents=True, exist_ok=True)
     page.locator(TIMELINE).screenshot(path=str(screenshots / "timeline.png"))
+
+    # A selection brushed in parallel coordinates filters the timeline too; its rows stay.
+    axes = json.loads(page.get_attribute(PARALLEL, "data-axes"))
+    lines = sorted(points(page, PARALLEL), key=lambda line: line["values"][axes.index("x")])
+    assert len(lines) == 3  # one line per DONE job
+
+    def pos(v: float) -> float:  # the position of x on its declared uniform(0, 1) axis
+        return 0.03 + 0.94 * v
+
+    cut = (pos(lines[1]["values"][axes.index("x")]) + pos(lines[2]["values"][axes.index("x")])) / 2
+    page.locator(PARALLEL).scroll_into_view_if_needed()  # the mouse works in the viewport
+    brush(page, "x", 0.0, cut)
+    page.wait_for_selector(f"{PARALLEL}[data-selected='2']")
+    low = {line["job"] for line in lines[:2]}
+    page.wait_for_selector(f"{TIMELINE}[data-count='2']")
+    assert {b["job"] for b in points(page, TIMELINE)} == low
+    assert json.loads(page.get_attribute(TIMELINE, "data-workers")) == ["w1", "w2", "w3"]
+    assert "2 selected jobs" in page.inner_text(f"{TIMELINE} .plot-note")
+    x, y = page.eval_on_selector(TIMELINE, f"fig => fig.barAt('w3', {blue['end']})")
+    assert not painted(page, TIMELINE, x - 1.5, y, radius=1)  # the running job is not selected
 
 
 def test_a_narrow_log_axis_has_round_ticks_not_raw_samples(site, page):

@@ -48,12 +48,18 @@ export function timeline(fig, data, open) {
   // Second pass: the pixel columns each (status, row) covers; then one rectangle per run of
   // covered columns (no sort, no object per job: 100k jobs cost one walk).
   const statuses = [...ORDER, ...Object.keys(STATUS_COLOURS).filter((st) => !ORDER.includes(st))];
+  // The rows and the time axis stay those of every job; the bars are the selection's, if any
+  // (brushed in parallel coordinates), as in every other view.
+  const selection = data.selection;
+  const shown = selection ? data.jobs.filter((j) => selection.has(j.pk)) : data.jobs;
+  let shownStarted = 0;
   const columns = Math.ceil(frame.x1) + 2;
   const cover = new Map();  // status → Uint8Array(rows × columns)
   const counts = {};
   const bars = started <= POINTS_IN_DOM ? [] : null;
-  for (const job of data.jobs) {
+  for (const job of shown) {
     if (job.started === null || job.started === undefined) continue;
+    shownStarted++;
     const worker = job.worker ?? NO_WORKER, end = endOf(job);
     let grid = cover.get(job.status);
     if (!grid) cover.set(job.status, grid = new Uint8Array(workers.length * columns));
@@ -87,11 +93,12 @@ export function timeline(fig, data, open) {
   })) : [];
   fig.hits = hits;
   fig.barAt = (worker, t) => [x(t), rowY(rowOf.get(worker)) + height / 2];
-  const waiting = data.jobs.length - started;
-  fig.note.textContent = `${plural(workers.length, "worker")}; green done, blue running (up to now), red crashed, brown pruned.` +
+  const waiting = shown.length - shownStarted;
+  fig.note.textContent = (selection ? `${plural(shown.length, "selected job")} (brushed in parallel coordinates). ` : "") +
+    `${plural(workers.length, "worker")}; green done, blue running (up to now), red crashed, brown pruned.` +
     (waiting ? ` ${plural(waiting, "job")} not started.` : "");
   expose(fig, bars
     ? bars.map((b) => ({job: b.job.id, worker: b.worker, status: b.job.status, start: b.start, end: b.end})) : [],
-  {workers, statuses: counts, rects: String(rects)}, started);
+  {workers, statuses: counts, rects: String(rects)}, shownStarted);
   interactive(fig, open);
 }
