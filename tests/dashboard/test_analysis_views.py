@@ -162,6 +162,16 @@ def test_brushing_parallel_coordinates_selects_jobs_in_every_view_and_the_table(
     x = at["xs"][at["names"].index("dropout")]
     mid = at["y0"] - (t0 + t1) / 2 * (at["y0"] - at["y1"])
     assert any(near(p, BRUSH_BLUE, 60) for p in painted(page, PARALLEL, x + 5, mid, radius=1.5))
+    # The selection is in the URL: opened elsewhere (shared, or Back), the view is the same.
+    page.wait_for_function("() => location.hash.includes('brush=')")
+    shared = page.evaluate("() => location.href")
+    assert "brush=dropout" in shared
+    other = page.context.new_page()
+    other.goto(shared)
+    other.wait_for_selector(f"{PARALLEL}[data-selected='{len(inside)}']")
+    assert {p["job"] for p in points(other, HISTORY)} == inside
+    assert json.loads(other.get_attribute(PARALLEL, "data-brushes"))["dropout"] == pytest.approx([t0, t1], abs=1e-4)
+    other.close()
 
     screenshots.mkdir(parents=True, exist_ok=True)
     page.locator("section.plots").screenshot(path=str(screenshots / "analysis.png"))

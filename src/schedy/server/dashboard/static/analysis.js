@@ -28,7 +28,9 @@ export function analysisFigures(figs, keys, page) {
   }
   for (const fig of figs.scatter.values()) caption(fig).append(" ", toggle(fig, "logY", "log y"));
   if (figs.parallel) {
-    const selectionChanged = () => { page.drawPlots(true); page.renderTable(page.data.keys(), true); };
+    // The ranges brushed come from the URL (a shared or restored view) and go back to it.
+    figs.parallel.brushes = brushesFromUrl(page.params.get("brush"));
+    const selectionChanged = () => { page.drawPlots(true); page.renderTable(page.data.keys(), true); page.saveState(true); };
     const clear = h("button", {class: "link", name: "clear-selection", onclick: () => { clearBrushes(figs.parallel); selectionChanged(); }},
       "clear selection");
     caption(figs.parallel).append(" ", clear);
@@ -45,6 +47,25 @@ export function analysisFigures(figs, keys, page) {
     figs.timeline.classList.add("wide");
   }
   return [figs.edf, figs.contour, figs.timeline];
+}
+
+/** The ranges brushed, as the URL keeps them: `name:t0:t1` (positions in [0, 1] of the axis) joined
+ * by commas, each name percent-encoded; "" when there are none. */
+export function brushesToUrl(brushes) {
+  if (!brushes || !brushes.size) return "";
+  return [...brushes].map(([name, [t0, t1]]) => `${encodeURIComponent(name)}:${t0.toFixed(4)}:${t1.toFixed(4)}`).join(",");
+}
+
+/** The ranges of a `brush` URL parameter (see brushesToUrl); whatever does not parse is left out. */
+export function brushesFromUrl(text) {
+  const out = new Map();
+  for (const part of (text || "").split(",")) {
+    const [name, a, b] = part.split(":");
+    const t0 = Number(a), t1 = Number(b);
+    if (!name || !finite(t0) || !finite(t1) || t0 < 0 || t1 > 1 || t0 > t1) continue;
+    try { out.set(decodeURIComponent(name), [t0, t1]); } catch { /* not percent-encoded: left out */ }
+  }
+  return out;
 }
 
 /** The jobs inside every range brushed on parallel coordinates (a Set of pks), or null. Axis

@@ -9,7 +9,7 @@ import {VirtualTable} from "./table.js";
 import {curves, history, parallel, scatter} from "./plots.js";
 import {lineage, schedule} from "./lineage.js";
 import {figure} from "./plotkit.js";
-import {analysisFigures, analysisPlots, beforePlots} from "./analysis.js";
+import {analysisFigures, analysisPlots, beforePlots, brushesToUrl} from "./analysis.js";
 import {Reports, rungs} from "./reports.js";
 import {counts} from "./page_list.js";
 import {ImportanceView} from "./importance.js";
@@ -79,6 +79,8 @@ export class ExperimentPage {
       if (this.table.sort.key) { p.set("sort", this.table.sort.key); p.set("dir", this.table.sort.dir > 0 ? "asc" : "desc"); }
       if (this.statuses.size !== STATUSES.length) p.set("status", STATUSES.filter((s) => this.statuses.has(s)).join(","));
       if (this.objective && this.objectiveChosen) { p.set("objective", this.objective.name); p.set("direction", this.objective.direction); }
+      const brushed = brushesToUrl(this.figs && this.figs.parallel && this.figs.parallel.brushes);
+      if (brushed) p.set("brush", brushed);  // the selection brushed in parallel coordinates (analysis.js)
       const row = this.table.firstRow();
       if (row) p.set("row", String(row));
       const query = p.toString();
