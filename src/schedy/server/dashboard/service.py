@@ -265,12 +265,20 @@ class Dashboard:
                 cached = self._importance.get(key)
             if cached is not None:
                 return cached
-            rows = store_samples.done_samples(conn, exp.id)
-        found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]))
-        name_of = result or (found.name if found is not None else None)
+            # Above the cap, only about one DONE job in `every` is read (by key), then thinned evenly.
+            every = 1 if done is None else max(1, done.count // IMPORTANCE_CAP)
+            rows = store_samples.done_samples(conn, exp.id, every)
+            found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]))
+            name_of = result or (found.name if found is not None else None)
+            needle = json.dumps(name_of, ensure_ascii=False)
+            if every > 1 and (name_of is None or not any(needle in text for _, text in rows)):
+                # The sample missed what is asked for: read every DONE job before saying it is not there.
+                rows = store_samples.done_samples(conn, exp.id)
+                found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]))
+                name_of = result or (found.name if found is not None else None)
+                needle = json.dumps(name_of, ensure_ascii=False)
         if name_of is None:
             raise Invalid(f"Experiment '{name}' has no finished job with a numeric result yet.")
-        needle = json.dumps(name_of, ensure_ascii=False)
         if not any(needle in text for _, text in rows):
             raise Invalid(f"No finished job of experiment '{name}' has a result named {name_of[:100]!r}.")
         if direction is None:
@@ -280,8 +288,8 @@ class Dashboard:
                 if found is not None and found.name == name_of
                 else str(guessed.direction if guessed else objective.MAX)
             )
-        sampled = len(rows) > IMPORTANCE_CAP
-        if sampled:
+        sampled = (done is not None and done.count > len(rows)) or len(rows) > IMPORTANCE_CAP
+        if len(rows) > IMPORTANCE_CAP:
             step = len(rows) / IMPORTANCE_CAP
             rows = [rows[int(i * step)] for i in range(IMPORTANCE_CAP)]
         pairs = []

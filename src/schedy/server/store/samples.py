@@ -13,14 +13,20 @@ __all__ = ["done_samples"]
 
 
 @cache
-def _statement() -> Select[Any]:
-    return (
-        select(jobs.c.hyperparameters, jobs.c.results)
-        .where(jobs.c.experiment_id == bindparam("p_experiment"), jobs.c.status == "DONE")
-        .order_by(jobs.c.priority, jobs.c.pk)
+def _statement(thinned: bool) -> Select[Any]:
+    query = select(jobs.c.hyperparameters, jobs.c.results).where(
+        jobs.c.experiment_id == bindparam("p_experiment"), jobs.c.status == "DONE"
     )
+    if thinned:
+        query = query.where(jobs.c.pk % bindparam("p_every") == 0)
+    return query.order_by(jobs.c.priority, jobs.c.pk)
 
 
-def done_samples(conn: Connection, experiment_id: int) -> list[tuple[str, str]]:
-    """``(hyperparameters, results)`` JSON texts of the experiment's DONE jobs, in the queue index's order."""
-    return [(str(r[0]), str(r[1])) for r in conn.execute(_statement(), {"p_experiment": experiment_id})]
+def done_samples(conn: Connection, experiment_id: int, every: int = 1) -> list[tuple[str, str]]:
+    """``(hyperparameters, results)`` JSON texts of the experiment's DONE jobs, in the queue index's order.
+
+    With ``every`` > 1, only the jobs whose key is a multiple of it: about one in ``every``, spread
+    over the whole experiment, the others never read (nor sent, nor decoded).
+    """
+    params = {"p_experiment": experiment_id, "p_every": every}
+    return [(str(r[0]), str(r[1])) for r in conn.execute(_statement(every > 1), params)]
