@@ -61,6 +61,9 @@ def test_notes_refuse_a_long_text_or_another_shape_in_one_sentence_and_hide_othe
     wrong = mine.put(path, content=json.dumps({"note": "hi"}))
     assert wrong.status_code == 422
     assert wrong.json()["detail"] == 'Send a note as {"text": "..."} with a string (empty to remove it).'
+    nul = mine.put(path, content=json.dumps({"text": "a\u0000b"}))  # found by the fuzzer: a 500 on PostgreSQL
+    assert nul.status_code == 422
+    assert nul.json()["detail"].startswith("A note cannot contain the NUL character")
     other = fill.client(service.new_user())
     try:
         assert other.get(path).status_code == 404

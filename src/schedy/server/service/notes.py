@@ -25,7 +25,7 @@ def parse_note(body: Any) -> str:
     """The text of a ``{"text": "..."}`` body.
 
     Raises:
-        Invalid: another shape.  PayloadTooLarge: over :data:`MAX_CHARACTERS`.
+        Invalid: another shape, or a NUL character.  PayloadTooLarge: over :data:`MAX_CHARACTERS`.
 
     """
     if not isinstance(body, dict) or set(body) != {"text"} or not isinstance(body["text"], str):
@@ -33,6 +33,8 @@ def parse_note(body: Any) -> str:
     text: str = body["text"]
     if len(text) > MAX_CHARACTERS:
         raise PayloadTooLarge(f"A note holds at most {MAX_CHARACTERS:,} characters; this one has {len(text):,}.")
+    if "\x00" in text:  # PostgreSQL's text cannot hold it; nothing typed in a page contains it
+        raise Invalid("A note cannot contain the NUL character (\\u0000); remove it and send the note again.")
     return text
 
 
