@@ -275,6 +275,13 @@ def parse_reports(obj: Any) -> list[tuple[int, str]]:
     return parsed
 
 
+def _refused(job_exists: bool, experiment: str, job_id: str) -> NotFound | PreconditionFailed:
+    """Why a report to a job that is not RUNNING is refused: 404 if there is no such job, else 412."""
+    if not job_exists:
+        return NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+    return PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; its reports are refused.")
+
+
 def _first_stop(entry: _Entry, pks: list[int]) -> Verdict | None:
     """The first "stop" the state gave one of these reports, if any."""
     for pk in pks:
@@ -348,9 +355,7 @@ class Reports:
             if done is None:
                 raise NotFound(f"Experiment '{experiment}' does not exist.")
             if done.job_pk is None:
-                if not done.job_exists:
-                    raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
-                raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; its reports are refused.")
+                raise _refused(done.job_exists, experiment, job_id)
             if done.stop_reason is not None:
                 return Answer(True, done.stop_reason, done.lease_expires_at)
             found = policy_of(done.options)
@@ -412,9 +417,7 @@ class Reports:
             exp = self._experiment(conn, user_id, experiment)
             renewed = store_reports.renew(conn, exp.id, job_id)
             if renewed is None:
-                if store_jobs.get(conn, exp.id, job_id) is None:
-                    raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
-                raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; its reports are refused.")
+                raise _refused(store_jobs.get(conn, exp.id, job_id) is not None, experiment, job_id)
             store_reports.insert_many(conn, exp.id, renewed.pk, items)
             if renewed.stop_reason is not None:
                 return Answer(True, renewed.stop_reason, renewed.lease_expires_at)

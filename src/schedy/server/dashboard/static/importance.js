@@ -9,6 +9,7 @@
 import {h, fill} from "./dom.js";
 import {request, seg} from "./api.js";
 import {colour} from "./theme.js";
+import {context} from "./plotkit.js";
 
 const REFRESH_MS = 10000;
 const LARGE_REFRESH_MS = 60000;
@@ -63,16 +64,8 @@ export class ImportanceView {
     this.note.textContent = bars.length
       ? `From ${data.jobs} finished jobs with a finite ${data.objective}${sampled}: how differently each hyperparameter is spread among the best 10 % than among all.`
       : `Not enough finished jobs with a finite ${data.objective} yet (${data.jobs}; 5 needed).`;
-    const width = Math.max(260, this.el.clientWidth - 16);
-    const height = Math.max(ROW * bars.length + 12, 40);
-    const ratio = window.devicePixelRatio || 1;
-    this.canvas.width = Math.round(width * ratio);
-    this.canvas.height = Math.round(height * ratio);
-    this.canvas.style.width = `${width}px`;
-    this.canvas.style.height = `${height}px`;
-    const ctx = this.canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
+    // Sized as every plot is (plotkit.js), with the section's width.
+    const {ctx, width} = context({canvas: this.canvas, clientWidth: this.el.clientWidth}, Math.max(ROW * bars.length + 12, 40));
     ctx.font = "12px system-ui, sans-serif";
     const labelWidth = Math.min(width * 0.4, Math.max(60, ...bars.map((b) => ctx.measureText(b.name).width + 12)));
     const x0 = labelWidth, x1 = width - 52;
