@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from schedy.testing import Credentials
+import httpx
+
+from schedy.testing import Credentials, ServiceProcess
 
 POLL = 300
+
+
+@dataclass
+class Site:
+    """A service a browser test module starts, its user, an API client as that user, and the jobs it made."""
+
+    process: ServiceProcess
+    user: Credentials
+    api: httpx.Client
+    jobs: Any  # what the module filled in, as it keeps it
+
+    def url(self, fragment: str = "") -> str:
+        """The page's URL with a short poll interval, at ``fragment`` (e.g. ``#/e/NAME``)."""
+        return f"{self.process.url}?poll={POLL}{fragment}"
 
 
 def open_page(chromium: Any, url: str, user: Credentials, width: int = 1280, height: int = 900) -> Any:

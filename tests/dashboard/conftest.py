@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.dashboard.browser import open_page
+
 CHROMIUM = os.environ.get("SCHEDY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -50,3 +52,12 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any, site: Any) -> Iterator[Any]:
+    """A logged-in page on the ``site`` of the test's module, failing the test on any error in the page."""
+    opened = open_page(chromium, site.url(), site.user)
+    yield opened
+    assert opened.errors == []
+    opened.context.close()

@@ -41,11 +41,20 @@ def random_search(http: httpx.Client, name: str, n: int, seed: int = 0) -> list[
     Returns the jobs as the API answers them.
     """
     rng = random.Random(seed)
-    put(http, exp_path(name), {"scheduler": {"RandomSearch": {
-        "lr": {"loguniform": {"low": 1e-4, "high": 0.1}},
-        "layers": {"choice": {"values": [1, 2, 3, 4]}},
-        "dropout": {"uniform": {"low": 0.0, "high": 0.5}},
-    }}}, **{"If-None-Match": "*"})
+    put(
+        http,
+        exp_path(name),
+        {
+            "scheduler": {
+                "RandomSearch": {
+                    "lr": {"loguniform": {"low": 1e-4, "high": 0.1}},
+                    "layers": {"choice": {"values": [1, 2, 3, 4]}},
+                    "dropout": {"uniform": {"low": 0.0, "high": 0.5}},
+                }
+            }
+        },
+        **{"If-None-Match": "*"},
+    )
     jobs = []
     for i in range(n):
         lr, layers, dropout = 10 ** rng.uniform(-4, -1), rng.choice([1, 2, 3, 4]), rng.uniform(0, 0.5)
@@ -72,14 +81,28 @@ def random_search(http: httpx.Client, name: str, n: int, seed: int = 0) -> list[
 
 def pbt(http: httpx.Client, name: str, members: int = 6, generations: int = 6, seed: int = 3) -> list[dict[str, Any]]:
     """A PBT run through the real scheduler (``nextjob``), on the toy problem of PBT.md, one worker."""
-    put(http, exp_path(name), {"scheduler": {"PBT": {
-        "objective": "max", "qualityResultName": "Q",
-        "exploit": {"truncate": 0.34},
-        "explore": {"h0": {"perturb": {"minFactor": 0.8, "maxFactor": 1.2}},
-                    "h1": {"perturb": {"minFactor": 0.8, "maxFactor": 1.2}}},
-        "init": {"h0": {"uniform": {"low": 0, "high": 1}}, "h1": {"uniform": {"low": 0, "high": 1}}},
-        "numParallel": members, "maxGenerations": generations,
-    }}, "seed": seed}, **{"If-None-Match": "*"})
+    put(
+        http,
+        exp_path(name),
+        {
+            "scheduler": {
+                "PBT": {
+                    "objective": "max",
+                    "qualityResultName": "Q",
+                    "exploit": {"truncate": 0.34},
+                    "explore": {
+                        "h0": {"perturb": {"minFactor": 0.8, "maxFactor": 1.2}},
+                        "h1": {"perturb": {"minFactor": 0.8, "maxFactor": 1.2}},
+                    },
+                    "init": {"h0": {"uniform": {"low": 0, "high": 1}}, "h1": {"uniform": {"low": 0, "high": 1}}},
+                    "numParallel": members,
+                    "maxGenerations": generations,
+                }
+            },
+            "seed": seed,
+        },
+        **{"If-None-Match": "*"},
+    )
     done = []
     while True:
         answer = http.post(exp_path(name) + "nextjob/", content=b"{}")
@@ -104,27 +127,39 @@ def bulk(database_url: str, email: str, name: str, n: int, seed: int = 0) -> Non
         with store.write() as conn:
             user = users.by_email(conn, email)
             assert user is not None
-            row = store_experiments.create(conn, user.id, name, "RUNNING", "RandomSearch", json.dumps({
-                "lr": {"loguniform": {"low": 1e-4, "high": 0.1}},
-                "layers": {"choice": {"values": [1, 2, 3, 4]}},
-            }), "{}")
+            row = store_experiments.create(
+                conn,
+                user.id,
+                name,
+                "RUNNING",
+                "RandomSearch",
+                json.dumps(
+                    {
+                        "lr": {"loguniform": {"low": 1e-4, "high": 0.1}},
+                        "layers": {"choice": {"values": [1, 2, 3, 4]}},
+                    }
+                ),
+                "{}",
+            )
             assert row is not None
             t0 = float(row.created_at)
             rows = []
             for i in range(n):
                 lr, layers = 10 ** rng.uniform(-4, -1), rng.choice([1, 2, 3, 4])
                 loss = (math.log10(lr) + 2.5) ** 2 + 0.1 * layers + rng.gauss(0, 0.05)
-                rows.append({
-                    "job_id": f"b{i:07d}",
-                    "status": "DONE",
-                    "hyperparameters": json.dumps({"lr": lr, "layers": layers}),
-                    "results": json.dumps({"loss": loss, "accuracy": 1 / (1 + loss)}),
-                    "created_at": t0 + i * 0.01,
-                    "started_at": t0 + i * 0.01,
-                    "finished_at": t0 + i * 0.01 + 0.5,
-                    "updated_at": t0 + i * 0.01 + 0.5,
-                    "worker": f"w{i % 16}",
-                })
+                rows.append(
+                    {
+                        "job_id": f"b{i:07d}",
+                        "status": "DONE",
+                        "hyperparameters": json.dumps({"lr": lr, "layers": layers}),
+                        "results": json.dumps({"loss": loss, "accuracy": 1 / (1 + loss)}),
+                        "created_at": t0 + i * 0.01,
+                        "started_at": t0 + i * 0.01,
+                        "finished_at": t0 + i * 0.01 + 0.5,
+                        "updated_at": t0 + i * 0.01 + 0.5,
+                        "worker": f"w{i % 16}",
+                    }
+                )
             stats.insert_many(conn, row.id, rows)
     finally:
         store.dispose()
@@ -140,9 +175,20 @@ def add_done(database_url: str, email: str, name: str, n: int, prefix: str = "mo
             row = store_experiments.get(conn, user.id, name)
             assert row is not None
             now = time.time()
-            stats.insert_many(conn, row.id, [{
-                "job_id": f"{prefix}{i}", "status": "DONE", "hyperparameters": json.dumps({"lr": 0.01, "layers": 1}),
-                "results": json.dumps({"loss": 1.0 + i}), "created_at": now, "updated_at": now,
-            } for i in range(n)])
+            stats.insert_many(
+                conn,
+                row.id,
+                [
+                    {
+                        "job_id": f"{prefix}{i}",
+                        "status": "DONE",
+                        "hyperparameters": json.dumps({"lr": 0.01, "layers": 1}),
+                        "results": json.dumps({"loss": 1.0 + i}),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(n)
+                ],
+            )
     finally:
         store.dispose()

@@ -11,31 +11,17 @@ import csv
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from schedy.testing import Credentials, ServiceProcess
+from schedy.testing import ServiceProcess
 from tests.dashboard import fill
-from tests.dashboard.browser import POLL, near, open_page, pixels, rgb
+from tests.dashboard.browser import Site, near, pixels, rgb
 
 ACCENT = (9, 105, 218)
-
-
-@dataclass
-class Site:
-    """A service with one user, a random search of 120 jobs ("rs") and an empty experiment ("empty")."""
-
-    process: ServiceProcess
-    user: Credentials
-    api: httpx.Client
-    jobs: list[dict[str, Any]]
-
-    def url(self, fragment: str = "") -> str:
-        return f"{self.process.url}?poll={POLL}{fragment}"
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +33,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield Site(process, user, api, jobs)
     api.close()
     process.stop()
-
-
-@pytest.fixture
-def page(chromium: Any, site: Site) -> Iterator[Any]:
-    opened = open_page(chromium, site.url(), site.user)
-    yield opened
-    assert opened.errors == []
-    opened.context.close()
 
 
 def ready(page: Any, site: Site, fragment: str) -> None:

@@ -70,9 +70,7 @@ def test_wrong_password_is_refused_and_sets_no_cookie(service):
 
 
 def test_login_takes_json_only_so_a_cross_site_form_cannot_log_in(service):
-    answer = httpx.post(
-        service.url + API + "session/", data={"email": service.email, "password": service.password}
-    )
+    answer = httpx.post(service.url + API + "session/", data={"email": service.email, "password": service.password})
     assert answer.status_code == 415
     assert "set-cookie" not in answer.headers
 
@@ -205,7 +203,8 @@ def test_a_full_answer_after_changes_is_the_kept_one_plus_a_patch_of_them(servic
     assert fresh["total"] == 31
     assert _merged(again, patch) == _merged(fresh)
     assert _merged(fresh)[next(pk for pk, j in _merged(fresh).items() if j[0] == queued["id"])][1:4:2] == (
-        "DONE", {"loss": 0.25},
+        "DONE",
+        {"loss": 0.25},
     )
 
 
@@ -317,8 +316,17 @@ def test_the_session_cookie_is_secure_over_https(scheme, public_url, secure):
 
     from schedy.server.dashboard import cookies
 
-    request = Request({"type": "http", "scheme": scheme, "method": "POST", "path": "/", "headers": [],
-                       "server": ("schedy.example.com", 443), "query_string": b""})
+    request = Request(
+        {
+            "type": "http",
+            "scheme": scheme,
+            "method": "POST",
+            "path": "/",
+            "headers": [],
+            "server": ("schedy.example.com", 443),
+            "query_string": b"",
+        }
+    )
     response = Response()
     cookies.set_session(response, request, "token", 60, public_url)
     for header in response.headers.getlist("set-cookie"):
@@ -327,8 +335,19 @@ def test_the_session_cookie_is_secure_over_https(scheme, public_url, secure):
 
 
 def test_a_model_based_search_declares_its_objective(api, browser):
-    fill.put(api, fill.exp_path("tpe"), {"scheduler": {"TPESearch": {
-        "distributions": {"x": {"uniform": {"low": 0, "high": 1}}}, "objective": "max", "resultName": "acc"}}})
+    fill.put(
+        api,
+        fill.exp_path("tpe"),
+        {
+            "scheduler": {
+                "TPESearch": {
+                    "distributions": {"x": {"uniform": {"low": 0, "high": 1}}},
+                    "objective": "max",
+                    "resultName": "acc",
+                }
+            }
+        },
+    )
     for acc in (0.2, 0.9, 0.5):
         body = {"status": "DONE", "hyperparameters": {"x": acc}, "results": {"loss": 1 - acc, "acc": acc}}
         assert api.post(fill.exp_path("tpe") + "jobs/", content=json.dumps(body)).status_code == 201

@@ -109,8 +109,14 @@ def test_the_error_endpoint_refuses_what_it_cannot_keep(service, api):
     error = {"type": "RuntimeError", "message": "CUDA out of memory", "traceback": "Traceback…"}
     assert api.put(path.format(done["id"]), json=error).status_code == 409
     assert api.put(path.format("nope"), json=error).status_code == 404
-    bad_bodies = [{"type": "X"}, {"type": 1, "message": "m"}, {**error, "extra": 1}, {"type": " ", "message": "m"},
-                  {**error, "message": "m" * 10_001}, [error]]
+    bad_bodies = [
+        {"type": "X"},
+        {"type": 1, "message": "m"},
+        {**error, "extra": 1},
+        {"type": " ", "message": "m"},
+        {**error, "message": "m" * 10_001},
+        [error],
+    ]
     for bad in bad_bodies:
         answer = api.put(path.format(crashed["id"]), content=json.dumps(bad), headers={"Content-Type": "text/json"})
         assert answer.status_code == 422, bad

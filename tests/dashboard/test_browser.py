@@ -245,8 +245,12 @@ def test_every_plot_draws_the_jobs_data(dash, alice_page, screenshots):
     assert len(parallel) == len(finite)
     for p in parallel:
         job = by_id[p["job"]]
-        assert p["values"] == [job["hyperparameters"]["lr"], job["hyperparameters"]["layers"],
-                               job["hyperparameters"]["dropout"], job["results"]["loss"]]
+        assert p["values"] == [
+            job["hyperparameters"]["lr"],
+            job["hyperparameters"]["layers"],
+            job["hyperparameters"]["dropout"],
+            job["results"]["loss"],
+        ]
 
     scatters = page.locator('figure[data-plot="scatter"]')
     assert scatters.count() == 3
@@ -255,17 +259,21 @@ def test_every_plot_draws_the_jobs_data(dash, alice_page, screenshots):
         assert fig.get_attribute("data-hyperparameter") == name
         drawn = json.loads(fig.get_attribute("data-points"))
         assert {(p["job"], p["x"], json.dumps(p["y"])) for p in drawn} == {
-            (j["id"], j["hyperparameters"][name], json.dumps(expected[j["id"]])) for j in done}
+            (j["id"], j["hyperparameters"][name], json.dumps(expected[j["id"]])) for j in done
+        }
 
     curves = points(page, 'figure[data-plot="curves"]')
     assert {c["job"]: c["values"] for c in curves} == {j["id"]: j["results"]["loss_curve"] for j in done}
     # The points are on the canvas too, not only in the DOM: every hit target is painted.
     for kind in ("history", "scatter"):
-        unpainted = page.eval_on_selector(f'figure[data-plot="{kind}"]', """fig => {
+        unpainted = page.eval_on_selector(
+            f'figure[data-plot="{kind}"]',
+            """fig => {
             const ctx = fig.canvas.getContext("2d"), ratio = fig.canvas.width / fig.canvas.clientWidth;
             return fig.hits.filter((p) => p.py > 14).filter((p) =>
                 ctx.getImageData(Math.round(p.px * ratio), Math.round(p.py * ratio), 1, 1).data[3] === 0).length;
-        }""")
+        }""",
+        )
         assert unpainted == 0, kind
     shot(page, screenshots, "experiment.png", height=560)
 
@@ -304,7 +312,8 @@ def test_pbt_lineage_and_the_schedule_of_the_best_member(dash, alice_page, scree
     jobs = {j["id"]: j for j in dash.all_jobs("toy-pbt")}
     nodes = points(page, 'figure[data-plot="lineage"]')
     assert {n["job"]: (n["member"], n["generation"], n["parent"]) for n in nodes} == {
-        j["id"]: (j["member"], j["generation"], j["parent"]) for j in jobs.values()}
+        j["id"]: (j["member"], j["generation"], j["parent"]) for j in jobs.values()
+    }
     best = max(jobs.values(), key=lambda j: j["results"]["Q"])
     path = json.loads(page.get_attribute('figure[data-plot="lineage"]', "data-best-path"))
     assert path[-1] == best["id"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -20,28 +19,15 @@ import httpx
 import pytest
 
 import schedy
-from schedy.testing import Credentials, ServiceProcess
+from schedy.testing import ServiceProcess
 from tests.dashboard import fill
-from tests.dashboard.browser import POLL, is_red, near, open_page, painted, pixels, points, rgb
+from tests.dashboard.browser import Site, is_red, near, open_page, painted, pixels, points, rgb
 
 NAN, INF = math.nan, math.inf
 RUNNING_BLUE = (9, 105, 218)
 WORST_YELLOW = (253, 231, 37)
 PRUNED_MARK = (154, 103, 0)
 CONTINUE_EDGE = (66, 80, 102)
-
-
-@dataclass
-class Site:
-    """A service with one user and the experiments of this module."""
-
-    process: ServiceProcess
-    user: Credentials
-    api: httpx.Client
-    jobs: dict[str, dict[str, Any]]  # name → job, for the curves experiment
-
-    def url(self, fragment: str = "") -> str:
-        return f"{self.process.url}?poll={POLL}{fragment}"
 
 
 def add(
@@ -70,14 +56,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield Site(process, user, api, jobs)
     api.close()
     process.stop()
-
-
-@pytest.fixture
-def page(chromium: Any, site: Site) -> Iterator[Any]:
-    opened = open_page(chromium, site.url(), site.user)
-    yield opened
-    assert opened.errors == []
-    opened.context.close()
 
 
 def ready(page: Any, site: Site, fragment: str) -> None:
@@ -201,8 +179,12 @@ def test_axes_follow_the_declared_distributions_and_choices_are_evenly_spaced_ca
     api = site.api
     fill.put(api, fill.exp_path("axes"), {"scheduler": {"RandomSearch": SPACE}})
     for i in range(48):
-        hps = {"lr": 10 ** (-4 + 3 * (i % 7) / 6), "dropout": [0.001, 0.3, 0.6][i % 3],
-               "batch": [32, 64, 128, 256][i % 4], "opt": ["sgd", "adam"][i % 2]}
+        hps = {
+            "lr": 10 ** (-4 + 3 * (i % 7) / 6),
+            "dropout": [0.001, 0.3, 0.6][i % 3],
+            "batch": [32, 64, 128, 256][i % 4],
+            "opt": ["sgd", "adam"][i % 2],
+        }
         add(api, "axes", "DONE", hps, {"loss": 1 + (i % 5) / 10})
     ready(page, site, "#/e/axes")
     scales = json.loads(page.get_attribute('figure[data-plot="parallel"]', "data-scales"))
@@ -233,11 +215,14 @@ def test_axes_follow_the_declared_distributions_and_choices_are_evenly_spaced_ca
     assert len({round(x) for x in spread}) > 8, "jittered within each category"
     # Every hit target is painted on the canvas.
     for name in SPACE:
-        unpainted = page.eval_on_selector(scatter(name), """fig => {
+        unpainted = page.eval_on_selector(
+            scatter(name),
+            """fig => {
             const ctx = fig.canvas.getContext("2d"), ratio = fig.canvas.width / fig.canvas.clientWidth;
             return fig.hits.filter((p) =>
                 ctx.getImageData(Math.round(p.px * ratio), Math.round(p.py * ratio), 1, 1).data[3] === 0).length;
-        }""")
+        }""",
+        )
         assert unpainted == 0, name
 
 
@@ -262,8 +247,11 @@ def test_pbt_schedule_labels_fit_with_generation_ticks_and_lineage_edges_stand_o
     best_path = set(json.loads(page.get_attribute(lineage, "data-best-path")))
     nodes = points(page, lineage)
     byid = {n["job"]: n for n in nodes}
-    continued = [n for n in nodes if n["parent"] and byid[n["parent"]]["member"] == n["member"]
-                 and not {n["job"], n["parent"]} <= best_path]
+    continued = [
+        n
+        for n in nodes
+        if n["parent"] and byid[n["parent"]]["member"] == n["member"] and not {n["job"], n["parent"]} <= best_path
+    ]
     assert continued
     dark = 0
     for n in continued:
@@ -284,8 +272,11 @@ def test_the_direction_follows_the_result_and_the_best_is_never_non_finite(site,
     ready(page, site, "#/e/objective")
 
     def shown() -> tuple[str, str, str]:
-        return (page.input_value("select[name=objective]"), page.input_value("select[name=direction]"),
-                page.inner_text(".objective-bar .best strong"))
+        return (
+            page.input_value("select[name=objective]"),
+            page.input_value("select[name=direction]"),
+            page.inner_text(".objective-bar .best strong"),
+        )
 
     assert shown() == ("loss", "min", "0.3")
     page.select_option("select[name=objective]", "accuracy")
@@ -350,11 +341,16 @@ def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, sc
 
 def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(site, page):
     api = site.api
-    fill.put(api, fill.exp_path("asha"), {
-        "scheduler": {"RandomSearch": {"lr": {"loguniform": {"low": 1e-3, "high": 1.0}}}},
-        "earlyStopping": {"asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3,
-                                   "maxStep": 9}},
-    })
+    fill.put(
+        api,
+        fill.exp_path("asha"),
+        {
+            "scheduler": {"RandomSearch": {"lr": {"loguniform": {"low": 1e-3, "high": 1.0}}}},
+            "earlyStopping": {
+                "asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3, "maxStep": 9}
+            },
+        },
+    )
     ended: dict[str, int] = {}
     for i in range(12):
         job = api.post(fill.exp_path("asha") + "nextjob/", json={"heartbeat": 30, "worker": f"w{i % 3}"})
@@ -364,8 +360,10 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
         for step in range(1, 10):
             last = (1 + (i * 7) % 12) / (step + 1)  # a fixed order of quality, better with steps
             metrics = {"loss": last, "nan_metric": NAN if step == 2 else step}
-            verdict = api.post(fill.exp_path("asha") + f"jobs/{job_id}/reports/",
-                               content=json.dumps({"step": step, "metrics": metrics}))
+            verdict = api.post(
+                fill.exp_path("asha") + f"jobs/{job_id}/reports/",
+                content=json.dumps({"step": step, "metrics": metrics}),
+            )
             assert verdict.status_code == 200, verdict.text
             ended[job_id] = step
             if verdict.json()["stop"]:

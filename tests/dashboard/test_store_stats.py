@@ -71,8 +71,12 @@ def test_insert_many_and_columns_read_back_every_job_in_order(filled):
 def test_column_texts_are_aligned_json_arrays_of_every_job(filled):
     store, _, first, _ = filled
     with store.write() as conn:
-        conn.execute(text("UPDATE jobs SET results = '{\"loss\": NaN, \"note\": \"a \\\"quoted\\\" NaN\"}', "
-                          "worker = 'w\"1' WHERE job_id = 'j4'"))
+        conn.execute(
+            text(
+                'UPDATE jobs SET results = \'{"loss": NaN, "note": "a \\"quoted\\" NaN"}\', '
+                "worker = 'w\"1' WHERE job_id = 'j4'"
+            )
+        )
     with store.read() as conn:
         texts = stats.column_texts(conn, first, t0=990.0)
         non_finite = stats.non_finite_results(conn, first)

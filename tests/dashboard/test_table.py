@@ -9,29 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import pytest
 
-from schedy.testing import Credentials, ServiceProcess
+from schedy.testing import ServiceProcess
 from tests.dashboard import fill
-from tests.dashboard.browser import POLL, open_page
+from tests.dashboard.browser import Site, open_page
 
 ROW = 28  # px, a table row
-
-
-@dataclass
-class Site:
-    process: ServiceProcess
-    user: Credentials
-    api: httpx.Client
-    jobs: list[dict[str, Any]]
-
-    def url(self, fragment: str = "") -> str:
-        return f"{self.process.url}?poll={POLL}{fragment}"
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +29,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     jobs = fill.random_search(api, "search", 240)
     fill.put(api, fill.exp_path("many-columns"), {"scheduler": {"Manual": None}})
     for i in range(30):
-        body = {"status": "DONE", "hyperparameters": {f"hyperparameter_{k}": i * k + 0.123456 for k in range(14)},
-                "results": {"loss": i / 7, "validation_accuracy": 1 - i / 70}}
+        body = {
+            "status": "DONE",
+            "hyperparameters": {f"hyperparameter_{k}": i * k + 0.123456 for k in range(14)},
+            "results": {"loss": i / 7, "validation_accuracy": 1 - i / 70},
+        }
         assert api.post(fill.exp_path("many-columns") + "jobs/", content=json.dumps(body)).status_code == 201
     yield Site(process, user, api, jobs)
     api.close()
     process.stop()
-
-
-@pytest.fixture
-def page(chromium: Any, site: Site) -> Iterator[Any]:
-    opened = open_page(chromium, site.url(), site.user)
-    yield opened
-    assert opened.errors == []
-    opened.context.close()
 
 
 def ready(page: Any, site: Site, fragment: str) -> None:
@@ -181,8 +163,9 @@ def test_at_1440_px_every_column_is_in_view_and_the_id_column_stays_when_scrolli
     head = page.locator("table.jobs thead th").first.bounding_box()
     assert abs(first["x"] - left) <= 1
     assert abs(head["x"] - left) <= 1
-    hit = page.evaluate(f"() => document.elementFromPoint({left + 5}, {first['y'] + first['height'] / 2}).closest('td')"
-                        ".cellIndex")
+    hit = page.evaluate(
+        f"() => document.elementFromPoint({left + 5}, {first['y'] + first['height'] / 2}).closest('td').cellIndex"
+    )
     assert hit == 0, "the id cell is on top of the cells scrolled under it"
     assert page.errors == []
     page.context.close()
