@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import httpx
 import pytest
 
+from schedy.server.dashboard.routes import STATIC, asset_version
 from tests.dashboard import fill
 
 API = "dashboard/api/"
@@ -298,12 +300,29 @@ def test_the_page_and_its_assets_load_nothing_from_elsewhere(service):
     page = httpx.get(service.url)
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert 'src="dashboard/static/app.js"' in page.text
-    asset = httpx.get(service.url + "dashboard/static/app.js")
+    [src] = re.findall(r'<script type="module" src="(dashboard/static/[^"]+)"', page.text)
+    assert re.fullmatch(r"dashboard/static/[0-9a-f]{12}/app\.js", src)
+    # The page's URLs name the files' version: kept by the browser with no request until they change.
+    asset = httpx.get(service.url + src)
     assert asset.status_code == 200
     assert "javascript" in asset.headers["content-type"]
-    again = httpx.get(service.url + "dashboard/static/app.js", headers={"If-None-Match": asset.headers["etag"]})
+    assert "immutable" in asset.headers["cache-control"]
+    assert asset.text == (STATIC / "app.js").read_text()
+    # Without a version (an old page, a script): revalidated every time, answered 304 when unchanged.
+    plain = httpx.get(service.url + "dashboard/static/app.js")
+    assert plain.headers["cache-control"] == "no-cache"
+    again = httpx.get(service.url + "dashboard/static/app.js", headers={"If-None-Match": plain.headers["etag"]})
     assert again.status_code == 304
+    assert httpx.get(service.url + "dashboard/static/000000000000/app.js").status_code == 404
+
+
+def test_the_asset_version_changes_with_any_file(tmp_path):
+    for name, text in [("app.js", "a"), ("style.css", "b")]:
+        (tmp_path / name).write_text(text)
+    first = asset_version(tmp_path)
+    assert asset_version(tmp_path) == first
+    (tmp_path / "style.css").write_text("c")
+    assert asset_version(tmp_path) != first
 
 
 @pytest.mark.parametrize(

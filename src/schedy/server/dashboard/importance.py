@@ -68,6 +68,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _all_numbers(values: Sequence[Any]) -> bool:
+    """Whether every value is a finite int or float (not a bool), checked in bulk."""
+    if not set(map(type, values)) <= {int, float}:
+        return all(_is_number(v) for v in values)  # subclasses of int and float, bools among them
+    return bool(np.isfinite(np.asarray(values, dtype=float)).all())
+
+
 def _category_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=True)
 
@@ -91,46 +98,84 @@ def _numeric_cells(values: np.ndarray) -> np.ndarray:
     return cells
 
 
-def _unit(values: Sequence[float], kind: Kind, observed: Sequence[float]) -> tuple[np.ndarray, float, float]:
-    arr = np.asarray(values, dtype=float)
-    seen = np.asarray(observed, dtype=float)
-    log = kind.scale == "log" and bool(np.all(seen > 0)) and (kind.low is None or kind.low > 0)
-    low = kind.low if kind.low is not None and math.isfinite(kind.low) else float(seen.min())
-    high = kind.high if kind.high is not None and math.isfinite(kind.high) else float(seen.max())
-    low, high = min(low, float(seen.min())), max(high, float(seen.max()))
+def _unit(values: np.ndarray, kind: Kind) -> np.ndarray:
+    """``values`` (finite numbers) mapped to [0, 1] over the declared range widened to the observed one."""
+    log = kind.scale == "log" and bool(np.all(values > 0)) and (kind.low is None or kind.low > 0)
+    low = kind.low if kind.low is not None and math.isfinite(kind.low) else float(values.min())
+    high = kind.high if kind.high is not None and math.isfinite(kind.high) else float(values.max())
+    low, high = min(low, float(values.min())), max(high, float(values.max()))
     if log:
-        arr, low, high = np.log(arr), math.log(low), math.log(high)
+        values, low, high = np.log(values), math.log(low), math.log(high)
     if high <= low:
-        return np.full(len(arr), 0.5), low, high
-    return (arr - low) / (high - low), low, high
+        return np.full(len(values), 0.5)
+    unit: np.ndarray = (values - low) / (high - low)
+    return unit
 
 
-def _cells(column: Sequence[Any], rows: np.ndarray, kind: Kind, observed: Sequence[Any], absent: bool) -> np.ndarray:
-    """The probabilities of a hyperparameter's cells among the jobs ``rows`` (indices into ``column``)."""
-    present = [column[i] for i in rows if column[i] is not _ABSENT]
-    n = len(rows)
+def _codes(observed: Sequence[Any]) -> tuple[np.ndarray, int]:
+    """Each value's category as an index (equal values, by their JSON form, share one), and how many there are."""
+    memo: dict[tuple[type, Any], int] = {}
+    by_text: dict[str, int] = {}
+    codes = np.empty(len(observed), dtype=np.intp)
+    for i, value in enumerate(observed):
+        if isinstance(value, (str, int, float)) or value is None:  # hashable and JSON-alike: no encoding needed
+            key = (type(value), value)
+            code = memo.get(key)
+            if code is None:
+                text = _category_key(value)
+                code = memo[key] = by_text.setdefault(text, len(by_text))
+        else:
+            text = _category_key(value)
+            code = by_text.setdefault(text, len(by_text))
+        codes[i] = code
+    return codes, len(by_text)
+
+
+def _probabilities(column: Sequence[Any], kind: Kind, n: int, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities of a hyperparameter's cells among all ``n`` jobs and among the ``top`` ones.
+
+    ``column`` holds each job's value (:data:`_ABSENT` where the job has none); a hyperparameter some
+    jobs lack gets one more cell, "absent".
+    """
+    has = np.fromiter((v is not _ABSENT for v in column), dtype=bool, count=n)
+    observed = [v for v in column if v is not _ABSENT]
+    absent = len(observed) < n
+    in_top = has[top]
+    # Positions in `observed` of the top jobs that have the hyperparameter.
+    rank = np.cumsum(has) - 1
+    top_present = rank[top[in_top]]
+
+    def share(cells: np.ndarray, present: int, size: int) -> np.ndarray:
+        if not absent:
+            return cells
+        part = (present + 0.5) / (size + 1.0)
+        return np.concatenate([cells * part, [1.0 - part]])
+
     if kind.scale == "category":
-        keys = sorted({_category_key(v) for v in observed})
-        index = {k: i for i, k in enumerate(keys)}
-        counts = np.zeros(len(keys) + (1 if absent else 0))
-        for value in present:
-            counts[index[_category_key(value)]] += 1
-        if absent:
-            counts[-1] = n - len(present)
-        return (counts + 1.0 / len(counts)) / (n + 1.0)
-    unit, _, _ = _unit([float(v) for v in present], kind, [float(v) for v in observed])
-    cells = _numeric_cells(unit)
-    if not absent:
-        return cells
-    share = (len(present) + 0.5) / (n + 1.0)
-    return np.concatenate([cells * share, [1.0 - share]])
+        codes, count = _codes(observed)
+        width = count + (1 if absent else 0)
+
+        def counted(chosen: np.ndarray, size: int) -> np.ndarray:
+            counts = np.zeros(width)
+            counts[:count] = np.bincount(chosen, minlength=count)
+            if absent:
+                counts[-1] = size - len(chosen)
+            result: np.ndarray = (counts + 1.0 / width) / (size + 1.0)
+            return result
+
+        return counted(codes, n), counted(codes[top_present], len(top))
+    unit = _unit(np.asarray(observed, dtype=float), kind)
+    everyone = share(_numeric_cells(unit), len(observed), n)
+    best = share(_numeric_cells(unit[top_present]), len(top_present), len(top))
+    return everyone, best
 
 
 def _kind_of(values: Sequence[Any], declared: Kind | None) -> Kind:
     """The declared kind, else: numbers linear (log when positive over two decades), anything else categories."""
-    if declared is not None and (declared.scale == "category" or all(_is_number(v) for v in values)):
+    numbers = bool(values) and _all_numbers(values)
+    if declared is not None and (declared.scale == "category" or numbers):
         return declared
-    if values and all(_is_number(v) for v in values):
+    if numbers:
         low, high = min(values), max(values)
         return Kind("log" if low > 0 and high / low >= 100 else "linear")
     return Kind("category")
@@ -156,17 +201,14 @@ def evaluate(
     objective = np.asarray([v for _, v in used])
     order = np.argsort(objective if direction == "min" else -objective, kind="stable")
     top = order[: max(2, math.ceil(TOP_FRACTION * n))]
-    everyone = np.arange(n)
     raw: list[tuple[str, float]] = []
     for name in names:
         column = [hp.get(name, _ABSENT) for hp, _ in used]
         observed = [v for v in column if v is not _ABSENT]
-        absent = len(observed) < n
         kind = _kind_of(observed, (space or {}).get(name))
-        if kind.scale != "category" and not all(_is_number(v) for v in observed):
+        if kind.scale != "category" and not _all_numbers(observed):
             kind = Kind("category")
-        p = _cells(column, everyone, kind, observed, absent)
-        q = _cells(column, top, kind, observed, absent)
+        p, q = _probabilities(column, kind, n, top)
         gamma = len(top) / n
         raw.append((name, float(gamma**2 * np.sum(p * (q / p - 1.0) ** 2))))
     total = sum(v for _, v in raw)

@@ -225,12 +225,40 @@ async def experiment_status(request: Request, name: str, user_id: int = Depends(
     return _json(dumps(render_experiment(row)))
 
 
-class _Assets(StaticFiles):
-    """The page's files, revalidated on every load (cheap 304s) so an upgrade is never half-cached."""
+def asset_version(directory: Path = STATIC) -> str:
+    """A digest of the page's files: their URLs carry it, so a browser keeps them until they change."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
-        response.headers["Cache-Control"] = "no-cache"
+
+class _Assets(StaticFiles):
+    """The page's files, immutable under ``/dashboard/static/VERSION/``, revalidated without a version.
+
+    The page uses the versioned URLs (see :func:`asset_version`): a new tab
+    loads them from the browser's cache with no request at all, and an
+    upgrade changes the URLs. Without a version they are revalidated on
+    every load (cheap 304s).
+    """
+
+    def __init__(self, *, directory: Path, version: str) -> None:
+        super().__init__(directory=directory)
+        self.version = version
+
+    def get_path(self, scope: Any) -> str:
+        path = super().get_path(scope)
+        head, _, rest = path.partition("/")
+        if head == self.version and rest:
+            scope["schedy_immutable"] = True
+            return rest
+        return path
+
+    def file_response(self, full_path: Any, stat_result: Any, scope: Any, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        immutable = scope.get("schedy_immutable", False)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if immutable else "no-cache"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -238,7 +266,9 @@ class _Assets(StaticFiles):
 def install(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` and its API under ``/dashboard/api/`` (after the services are set up)."""
     app.state.dashboard = Dashboard(app.state.services.store)
-    page = (STATIC / "index.html").read_bytes()
+    version = asset_version()
+    # Every asset URL of the page names this version of the files (relative imports follow it).
+    page = (STATIC / "index.html").read_text().replace("dashboard/static/", f"dashboard/static/{version}/").encode()
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
@@ -247,4 +277,4 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     # Notes are public API (docs/protocol.md) that only the dashboard brought; they come with it.
     app.include_router(notes_routes.router)
-    app.mount("/dashboard/static", _Assets(directory=STATIC), name="dashboard-static")
+    app.mount("/dashboard/static", _Assets(directory=STATIC, version=version), name="dashboard-static")

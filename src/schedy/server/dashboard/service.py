@@ -292,13 +292,12 @@ class Dashboard:
         if len(rows) > IMPORTANCE_CAP:
             step = len(rows) / IMPORTANCE_CAP
             rows = [rows[int(i * step)] for i in range(IMPORTANCE_CAP)]
-        pairs = []
-        for hp_text, res_text in rows:
-            if needle not in res_text:
-                continue
-            results = json.loads(res_text)
-            if isinstance(results, dict):
-                pairs.append((json.loads(hp_text), results.get(name_of)))
+        # One decoder call for every job's texts (not two per job): the rows are valid JSON as stored.
+        hps = json.loads("[" + ",".join(hp for hp, _ in rows) + "]")
+        results = json.loads("[" + ",".join(res for _, res in rows) + "]")
+        pairs = [
+            (hp, res[name_of]) for hp, res in zip(hps, results, strict=True) if isinstance(res, dict) and name_of in res
+        ]
         space = importance.space_kinds({str(exp.scheduler): json.loads(exp.params)})
         outcome = importance.evaluate(pairs, direction, space)
         body = dumps(

@@ -29,4 +29,4 @@ def done_samples(conn: Connection, experiment_id: int, every: int = 1) -> list[t
     over the whole experiment, the others never read (nor sent, nor decoded).
     """
     params = {"p_experiment": experiment_id, "p_every": every}
-    return [(str(r[0]), str(r[1])) for r in conn.execute(_statement(every > 1), params)]
+    return [(str(hp), str(res)) for hp, res in conn.execute(_statement(every > 1), params).all()]

@@ -9,14 +9,13 @@ export class HttpError extends Error {
   }
 }
 
+import {jobsPath, seg, takeEarly} from "./start.js";
+
+export {seg};
+
 function csrfToken() {
   const match = document.cookie.split("; ").find((c) => c.startsWith("schedy_csrf="));
   return match ? decodeURIComponent(match.slice("schedy_csrf=".length)) : "";
-}
-
-/** Path segment for a name: percent-encoded with no safe characters (docs/protocol.md). */
-export function seg(name) {
-  return encodeURIComponent(name).replace(/[!'()*~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
 /**
@@ -29,10 +28,15 @@ export async function request(method, path, {body, etag, ifMatch} = {}) {
   if (etag) headers["If-None-Match"] = etag;
   if (ifMatch) headers["If-Match"] = ifMatch;
   if (!["GET", "HEAD"].includes(method)) headers["X-Schedy-CSRF"] = csrfToken();
-  const response = await fetch(path, {
+  const ask = () => fetch(path, {
     method, headers, cache: "no-store", credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  // The page's first request may have been sent before its modules loaded (start.js); if that
+  // one found no session (the login came after), ask again.
+  const early = method === "GET" && !etag ? takeEarly(path) : undefined;
+  let response = early ? await early.catch(() => null) : null;
+  if (!response || response.status === 401) response = await ask();
   if (response.status === 304) return {status: 304, etag: response.headers.get("ETag"), data: null};
   const text = await response.text();
   let data = null;
@@ -47,7 +51,7 @@ export async function request(method, path, {body, etag, ifMatch} = {}) {
 export const paths = {
   session: "dashboard/api/session/",
   experiments: "dashboard/api/experiments/",
-  jobs: (exp) => `dashboard/api/experiments/${seg(exp)}/jobs/`,
+  jobs: jobsPath,
   job: (exp, id) => `dashboard/api/experiments/${seg(exp)}/jobs/${seg(id)}/`,
   reports: (exp) => `dashboard/api/experiments/${seg(exp)}/reports/`,
   stopping: (exp) => `experiments/${seg(exp)}/stopping/`,

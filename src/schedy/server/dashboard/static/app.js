@@ -6,6 +6,7 @@
 
 import {h, fill} from "./dom.js";
 import {HttpError, paths, request} from "./api.js";
+import {parseRoute} from "./start.js";
 import {ExperimentsPage} from "./page_list.js";
 import {ExperimentPage} from "./page_experiment.js";
 import {JobPage} from "./page_job.js";
@@ -23,18 +24,7 @@ export function go(hash) { location.hash = hash; }
 
 // A page's state (the table's sort, filters, scroll; the objective) follows its path after "?":
 // #/e/NAME?sort=res.loss&dir=desc&status=DONE,CRASHED&row=120, so a view can be shared and Back
-// returns to it.
-function parseRoute() {
-  const hash = location.hash.replace(/^#\/?/, "");
-  const cut = hash.indexOf("?");
-  const params = new URLSearchParams(cut < 0 ? "" : hash.slice(cut + 1));
-  const parts = (cut < 0 ? hash : hash.slice(0, cut)).split("/").map(decodeURIComponent);
-  if (parts[0] === "e" && parts.length >= 2 && parts[1]) {
-    if (parts[2] === "j" && parts[3]) return {page: "job", experiment: parts[1], job: parts[3], params};
-    return {page: "experiment", experiment: parts[1], params};
-  }
-  return {page: "list", params};
-}
+// returns to it (parseRoute, in start.js).
 
 function route() {
   if (current) current.stop();
