@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from schedy.server.dashboard.routes import STATIC, asset_version
+from schedy.server.store import stats
 from tests.dashboard import fill
 
 API = "dashboard/api/"
@@ -144,6 +145,38 @@ def test_columns_carry_every_job_with_non_finite_results_as_strings(service, api
     assert fixes[pk_of[jobs[7]["id"]]]["loss"] == "NaN"
     assert fixes[pk_of[jobs[11]["id"]]]["loss"] == "Infinity"
     assert fixes[pk_of[jobs[11]["id"]]]["loss_curve"] == jobs[11]["results"]["loss_curve"]
+
+
+def _lines(text: str) -> dict[str, object]:
+    """A full answer parsed line by line as the page does (api.js, ColumnLines): the layout it relies on."""
+    first, *groups, last = text.split("\n")
+    assert first.endswith(',"jobs":{')
+    data = json.loads(first[: -len(',"jobs":{')] + "}")
+    jobs: dict[str, object] = {}
+    for line in groups:
+        jobs.update(json.loads("{" + line.removesuffix(",") + "}"))
+    assert last.startswith("},")
+    data.update(json.loads("{" + last[2:]))
+    data["jobs"] = jobs
+    return data
+
+
+def test_a_full_answer_comes_in_lines_each_parsed_on_its_own(service, api, browser):
+    fill.random_search(api, "lines", 25)
+    http, _ = browser
+    fresh = http.get(API + "experiments/lines/jobs/")
+    assert fresh.text.count("\n") == 1 + len(stats.FIELD_GROUPS)
+    # The stored hyperparameters and results first: the page parses them while the rest is read.
+    assert fresh.text.split("\n")[1].startswith('"hyperparameters":[')
+    assert _lines(fresh.text) == fresh.json()
+    assert fresh.json()["total"] == 25
+    # The kept answer with a patch keeps the layout (the patch rides on the last line).
+    new = {"hyperparameters": {"lr": 0.05, "layers": 2, "dropout": 0.1}}
+    job = api.post(fill.exp_path("lines") + "jobs/", content=json.dumps(new))
+    assert job.status_code == 201
+    kept = http.get(API + "experiments/lines/jobs/")
+    assert _lines(kept.text) == kept.json()
+    assert kept.json()["patch"]["total"] == 26
 
 
 def test_columns_since_a_cursor_send_what_changed_and_304_when_nothing_did(service, api, browser):

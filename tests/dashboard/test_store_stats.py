@@ -78,8 +78,9 @@ def test_column_texts_are_aligned_json_arrays_of_every_job(filled):
             )
         )
     with store.read() as conn:
-        texts = stats.column_texts(conn, first, t0=990.0)
+        count, texts = stats.column_texts(conn, first, t0=990.0)
         non_finite = stats.non_finite_results(conn, first)
+    assert count == 30
     arrays = {name: json.loads(value) for name, value in texts.items()}
     assert list(arrays) == list(stats.TEXT_FIELDS)
     order = sorted(range(30), key=lambda i: arrays["pk"][i])
@@ -102,8 +103,36 @@ def test_column_texts_of_an_empty_experiment_are_empty_arrays(filled):
     with store.write() as conn:
         empty = _experiment(conn, owner, "empty")
     with store.read() as conn:
-        texts = stats.column_texts(conn, empty, 0.0)
+        count, texts = stats.column_texts(conn, empty, 0.0)
+    assert count == 0
     assert {json.dumps(json.loads(v)) for v in texts.values()} == {"[]"}
+
+
+def test_column_text_groups_read_in_one_snapshot_equal_the_whole_read(filled):
+    store, _, first, _ = filled
+    with store.snapshot() as conn:
+        count, whole = stats.column_texts(conn, first, t0=990.0)
+        merged: dict[str, str] = {}
+        counts = []
+        for n, texts in stats.column_text_groups(conn, first, t0=990.0):
+            counts.append(n)
+            merged.update(texts)
+    assert counts == [count] * len(stats.FIELD_GROUPS)
+    # The stored JSON texts come first (the page parses them while the rest is read).
+    assert list(stats.FIELD_GROUPS[0]) == ["hyperparameters", "results"]
+    assert merged == whole
+
+
+def test_a_snapshot_does_not_see_a_job_added_meanwhile(filled):
+    store, _, first, _ = filled
+    with store.snapshot() as conn:
+        before, _ = stats.column_texts(conn, first, 0.0, ("pk",))
+        with store.write() as writer:
+            stats.insert_many(writer, first, _jobs(1, prefix="late"))
+        after, _ = stats.column_texts(conn, first, 0.0, ("id",))
+    assert after == before
+    with store.read() as conn:
+        assert stats.column_texts(conn, first, 0.0, ("pk",))[0] == before + 1
 
 
 def test_columns_since_returns_only_jobs_updated_from_then_on(filled):

@@ -34,16 +34,41 @@ def browser_json(text: str) -> str:
     return dumps(json.loads(text, parse_constant=str))
 
 
+def head(header: dict[str, Any]) -> str:
+    """The first line of a full answer: ``header`` then the opening of ``"jobs"`` (see :func:`render_texts`)."""
+    return dumps(header)[:-1] + ',"jobs":{\n'
+
+
+def group(texts: Mapping[str, str]) -> str:
+    """One line of a full answer's ``"jobs"``: fields and their array texts (no newline inside)."""
+    return ",".join(f'"{name}":{text}' for name, text in texts.items())
+
+
+def tail(non_finite: Sequence[tuple[int, str]]) -> str:
+    """The last line of a full answer: the end of ``"jobs"`` and ``"nonFinite"`` (see :func:`render_texts`)."""
+    fixes = ",".join(f"[{pk},{browser_json(text)}]" for pk, text in non_finite)
+    return '\n},"nonFinite":[' + fixes + "]}"
+
+
 def render_texts(header: dict[str, Any], texts: Mapping[str, str], non_finite: Sequence[tuple[int, str]]) -> str:
     """``header`` plus ``"jobs"`` from arrays the database built (:func:`schedy.server.store.stats.column_texts`).
 
     The results of jobs holding NaN or ±Infinity are ``null`` in those
     arrays; they follow in ``"nonFinite"``: ``[[pk, results], …]``, with
     the non-finite numbers as strings.
+
+    One JSON text in lines, so a reader can parse each line as it arrives
+    (the dashboard does): ``{HEADER…,"jobs":{`` / one line per group of
+    fields, each but the last ending with a comma / ``},"nonFinite":[…]}``.
+    The lines hold no other newline: JSON texts escape theirs.
     """
-    fixes = ",".join(f"[{pk},{browser_json(text)}]" for pk, text in non_finite)
-    body = ",".join(f'"{name}":{text}' for name, text in texts.items())
-    return dumps(header)[:-1] + ',"jobs":{' + body + '},"nonFinite":[' + fixes + "]}"
+    return head(header) + ",\n".join(group(g) for g in _groups(texts)) + tail(non_finite)
+
+
+def _groups(texts: Mapping[str, str]) -> list[dict[str, str]]:
+    from schedy.server.store.stats import FIELD_GROUPS
+
+    return [{f: texts[f] for f in fields if f in texts} for fields in FIELD_GROUPS]
 
 
 def render(header: dict[str, Any], rows: Sequence[Sequence[Any]]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
 
 from schedy.server.api import notes_routes, schemas
@@ -149,6 +149,10 @@ async def job_columns(
         request.headers.get("if-none-match"),
         full=full,
     )
+    if table.chunks is not None:
+        # A full read, sent line by line as the service reads it (Dashboard.table).
+        headers = {**_NO_CACHE, "ETag": table.etag}
+        return StreamingResponse(table.chunks, media_type="application/json", headers=headers)
     if table.body is None:
         return _not_modified(table.etag)
     return _json(table.body, table.etag)

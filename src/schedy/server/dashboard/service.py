@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +84,16 @@ class _Base:
 
 @dataclass(frozen=True)
 class Table:
-    """The answer of :meth:`Dashboard.table`: its ETag, and the body unless not modified."""
+    """The answer of :meth:`Dashboard.table`: its ETag, and the body unless not modified.
+
+    A full read of every job comes as ``chunks`` instead (``body`` is None):
+    the lines of the body, each read from the database when the previous one
+    has been taken, so the caller sends one while the next is read.
+    """
 
     etag: str
     body: str | None
+    chunks: Iterator[str] | None = None
 
 
 class Dashboard:
@@ -202,9 +208,6 @@ class Dashboard:
                 rows = store_stats.columns(conn, exp.id, exp.created_at, base.cursor - OVERLAP, limit + 1)
                 if len(rows) > limit:
                     base, rows = None, None
-            if rows is None:
-                texts = store_stats.column_texts(conn, exp.id, exp.created_at)
-                non_finite = store_stats.non_finite_results(conn, exp.id)
             first_done = store_stats.done_results(conn, exp.id, _GUESS_FROM)
             found = objective.default(exp.params, (text for _, text in first_done))
         counts = {s: v.count for s, v in stats.items()}
@@ -218,13 +221,33 @@ class Dashboard:
             "cursor": repr(cursor),
         }
         if rows is None:
-            body = columns.render_texts(header, texts, non_finite)
-            self._keep(int(exp.id), _Base(tag, body, cursor, header["total"], float(exp.created_at)))
-            return Table(tag, body)
+            return Table(tag, None, self._full(tag, exp, header, cursor))
         changes = columns.render(header, rows)
         if base is None:
             return Table(tag, changes)
         return Table(tag, base.body[:-1] + ',"patch":' + changes + "}")
+
+    def _full(self, tag: str, exp: ExperimentRow, header: dict[str, Any], cursor: float) -> Iterator[str]:
+        """Every job, in the lines of :func:`.columns.render_texts`: a group of fields per line, read in one snapshot.
+
+        The stored JSON texts come first, so the page parses them while the
+        service reads the other fields. ``total`` is the count of the jobs
+        read (the arrays' length); the rest of ``header`` (counts by status,
+        cursor) may be a little older, which the next poll's patch makes up.
+        The answer is kept once every line is read.
+        """
+        lines: list[str] = []
+        with self._store.snapshot() as conn:
+            for i, (count, texts) in enumerate(store_stats.column_text_groups(conn, exp.id, exp.created_at)):
+                if i == 0:
+                    header = {**header, "total": count}
+                    lines.append(columns.head(header))
+                    yield lines[-1]
+                lines.append(("" if i == 0 else ",\n") + columns.group(texts))
+                yield lines[-1]
+            lines.append(columns.tail(store_stats.non_finite_results(conn, exp.id)))
+        yield lines[-1]
+        self._keep(int(exp.id), _Base(tag, "".join(lines), cursor, header["total"], float(exp.created_at)))
 
     def _base(self, experiment_id: int) -> _Base | None:
         with self._lock:

@@ -235,6 +235,23 @@ class Store:
         with self._read_engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction whose statements all see one snapshot, also on PostgreSQL.
+
+        :meth:`read` on PostgreSQL is READ COMMITTED: each statement sees what
+        was committed when it started. Here the transaction is REPEATABLE READ,
+        READ ONLY; a SQLite transaction already reads one snapshot.
+        """
+        if self.is_sqlite:
+            with self.read() as conn:
+                yield conn
+            return
+        with self._read_engine.connect() as plain:
+            conn = plain.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                yield conn
+
     async def aclose(self) -> None:
         """Close the event loop's connections (PostgreSQL; call it on the loop that used them)."""
         if self.aio is not None:

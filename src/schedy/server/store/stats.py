@@ -16,7 +16,7 @@ benchmarks and tests that need an experiment of 100k jobs in seconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -170,41 +170,59 @@ def _number_text(value: Any) -> Any:
     return func.coalesce(cast(value, Text), literal("null"))
 
 
+#: The groups of :data:`TEXT_FIELDS` read one statement each by :func:`column_text_groups`: the
+#: stored JSON texts first (the most to send and to parse), then the plain fields.
+FIELD_GROUPS: tuple[tuple[str, ...], ...] = (("hyperparameters", "results"), TEXT_FIELDS[:11])
+
+
 @cache
-def column_texts_statement(dialect: str) -> Select[Any]:
-    """The statement of :func:`column_texts` for a dialect (public so tests can check its plan)."""
+def column_texts_statement(dialect: str, fields: tuple[str, ...] = TEXT_FIELDS) -> Select[Any]:
+    """The statement of :func:`column_texts` for a dialect and fields (public so tests can check its plan).
+
+    Its columns: the ``count(*)`` of the jobs read, then one aggregate per field.
+    """
     # The aggregates read one subquery in pk order: every array is aligned and in pk
     # order, with one walk of the (experiment_id, pk) index and no sort per aggregate
     # (an ORDER BY inside each of 13 aggregates would sort 13 times on PostgreSQL).
+    # The subquery holds only the columns the fields need.
+    sources = dict(
+        zip(
+            TEXT_FIELDS,
+            [*COLUMNS[:11], jobs.c.hyperparameters, case((_NON_FINITE, literal("null")), else_=jobs.c.results)],
+            strict=True,
+        )
+    )
     j = (
-        select(*COLUMNS[:11], jobs.c.hyperparameters, case((_NON_FINITE, literal("null")), else_=jobs.c.results))
+        select(*[sources[f].label(f) for f in fields])
         .where(jobs.c.experiment_id == bindparam("p_experiment"))
         .order_by(jobs.c.pk)
         .subquery("j")
     )
-    pk, job_id, status, worker, member, generation, parent, attempt, created, started, finished, hps, results = j.c
-    fields = (
-        _number_text(pk),
-        _json_text(job_id, dialect),
-        _json_text(status, dialect),
-        _json_text(worker, dialect),
-        _json_text(member, dialect),
-        _number_text(generation),
-        _json_text(parent, dialect),
-        _number_text(attempt),
-        _number_text(created),
-        _number_text(started),
-        _number_text(finished),
-        hps,
+    make: dict[str, Callable[[Any], Any]] = {
+        "pk": _number_text,
+        "id": lambda c: _json_text(c, dialect),
+        "status": lambda c: _json_text(c, dialect),
+        "worker": lambda c: _json_text(c, dialect),
+        "member": lambda c: _json_text(c, dialect),
+        "generation": _number_text,
+        "parent": lambda c: _json_text(c, dialect),
+        "attempt": _number_text,
+        "created": _number_text,
+        "started": _number_text,
+        "finished": _number_text,
+        "hyperparameters": lambda c: c,
         # JSON texts with NaN or Infinity are sent separately (non_finite_results).
-        results,
-    )
+        "results": lambda c: c,
+    }
     aggregate = func.string_agg if dialect == "postgresql" else func.group_concat
-    return select(*[aggregate(f, literal(",")) for f in fields])
+    selected: list[Any] = [func.count(), *[aggregate(make[f](j.c[f]), literal(",")) for f in fields]]
+    return select(*selected)
 
 
-def column_texts(conn: Connection, experiment_id: int, t0: float) -> dict[str, str]:
-    """Every job of the experiment as one JSON array text per field (:data:`TEXT_FIELDS`).
+def column_texts(
+    conn: Connection, experiment_id: int, t0: float, fields: tuple[str, ...] = TEXT_FIELDS
+) -> tuple[int, dict[str, str]]:
+    """How many jobs the experiment has and each of ``fields`` (:data:`TEXT_FIELDS`) as the text of a JSON array.
 
     The database concatenates the texts, so 100k jobs cost one aggregate
     scan and a few Python strings, not 100k rows of Python objects. Times
@@ -213,9 +231,22 @@ def column_texts(conn: Connection, experiment_id: int, t0: float) -> dict[str, s
     :func:`non_finite_results`. Arrays are aligned (the i-th items belong to
     one job) and in ``pk`` order.
     """
-    statement = column_texts_statement(conn.dialect.name)
-    row = conn.execute(statement, {"p_experiment": experiment_id, "p_t0": t0}).one()
-    return {name: f"[{value or ''}]" for name, value in zip(TEXT_FIELDS, row, strict=True)}
+    statement = column_texts_statement(conn.dialect.name, fields)
+    count, *values = conn.execute(statement, {"p_experiment": experiment_id, "p_t0": t0}).one()
+    return int(count), {name: f"[{value or ''}]" for name, value in zip(fields, values, strict=True)}
+
+
+def column_text_groups(
+    conn: Connection, experiment_id: int, t0: float
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """:func:`column_texts` of every field, one :data:`FIELD_GROUPS` group at a time (lazily).
+
+    A caller can send a group while the next is read. Run in one snapshot
+    (:meth:`schedy.server.store.Store.snapshot`), the groups are aligned;
+    their counts tell if they are not.
+    """
+    for fields in FIELD_GROUPS:
+        yield column_texts(conn, experiment_id, t0, fields)
 
 
 def non_finite_results(conn: Connection, experiment_id: int) -> list[tuple[int, str]]:

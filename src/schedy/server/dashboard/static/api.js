@@ -18,11 +18,8 @@ function csrfToken() {
   return match ? decodeURIComponent(match.slice("schedy_csrf=".length)) : "";
 }
 
-/**
- * request("GET", "dashboard/api/experiments/", {etag}) → {status, etag, data}.
- * A 304 answers {status: 304, data: null}. A 401 fires "schedy:logged-out" and throws.
- */
-export async function request(method, path, {body, etag, ifMatch} = {}) {
+/** The response to a request (see request()), taking the one start.js sent early if it is this one. */
+async function send(method, path, {body, etag, ifMatch} = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (etag) headers["If-None-Match"] = etag;
@@ -35,8 +32,12 @@ export async function request(method, path, {body, etag, ifMatch} = {}) {
   // The page's first request may have been sent before its modules loaded (start.js); if that
   // one found no session (the login came after), ask again.
   const early = method === "GET" && !etag ? takeEarly(path) : undefined;
-  let response = early ? await early.catch(() => null) : null;
-  if (!response || response.status === 401) response = await ask();
+  const response = early ? await early.catch(() => null) : null;
+  return !response || response.status === 401 ? ask() : response;
+}
+
+/** {status, etag, data} of a response read whole; throws HttpError on an error status. */
+async function answer(response) {
   if (response.status === 304) return {status: 304, etag: response.headers.get("ETag"), data: null};
   const text = await response.text();
   let data = null;
@@ -46,6 +47,87 @@ export async function request(method, path, {body, etag, ifMatch} = {}) {
     throw new HttpError(response.status, data && data.title, data && data.detail);
   }
   return {status: response.status, etag: response.headers.get("ETag"), data};
+}
+
+/**
+ * request("GET", "dashboard/api/experiments/", {etag}) → {status, etag, data}.
+ * A 304 answers {status: 304, data: null}. A 401 fires "schedy:logged-out" and throws.
+ */
+export async function request(method, path, options = {}) {
+  return answer(await send(method, path, options));
+}
+
+const JOBS_OPEN = ',"jobs":{';
+
+/**
+ * The lines of an experiment's jobs in columns (columns.py, render_texts), parsed one by one as
+ * they arrive: {HEADER…,"jobs":{ / a group of fields per line / },"nonFinite":[…]…}. Anything
+ * else (a partial answer is one line) is parsed whole at the end.
+ */
+class ColumnLines {
+  constructor() {
+    this.parts = [];    // the line being received, in pieces
+    this.lines = [];    // every line, for a parse of the whole text if the lines are not as above
+    this.data = null;
+    this.closed = false;
+    this.failed = false;
+  }
+
+  push(text) {
+    let start = 0, nl;
+    while ((nl = text.indexOf("\n", start)) >= 0) {
+      this.parts.push(text.slice(start, nl));
+      this.line(this.parts.join(""));
+      this.parts = [];
+      start = nl + 1;
+    }
+    if (start < text.length) this.parts.push(text.slice(start));
+  }
+
+  line(text) {
+    this.lines.push(text);
+    if (this.failed) return;
+    try {
+      if (this.lines.length === 1) {
+        if (!text.endsWith(JOBS_OPEN)) { this.failed = true; return; }
+        this.data = JSON.parse(text.slice(0, -JOBS_OPEN.length) + "}");
+        this.data.jobs = {};
+      } else if (text.startsWith("},")) {
+        Object.assign(this.data, JSON.parse("{" + text.slice(2)));
+        this.closed = true;
+      } else {
+        Object.assign(this.data.jobs, JSON.parse("{" + (text.endsWith(",") ? text.slice(0, -1) : text) + "}"));
+      }
+    } catch {
+      this.failed = true;
+    }
+  }
+
+  end() {
+    if (this.parts.length) this.line(this.parts.join(""));  // the last line ends without a newline
+    if (!this.failed && this.closed) return this.data;
+    return JSON.parse(this.lines.join("\n"));
+  }
+}
+
+/**
+ * requestColumns(path, {etag}) → {status, etag, data}: request("GET", …) for the jobs' columns,
+ * each line parsed while the service still reads and sends the next (a full read sends the
+ * stored hyperparameters and results first, the other fields after).
+ */
+export async function requestColumns(path, {etag} = {}) {
+  const response = await send("GET", path, {etag});
+  if (response.status !== 200 || !response.body) return answer(response);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const lines = new ColumnLines();
+  for (;;) {
+    const {done, value} = await reader.read();
+    if (done) break;
+    lines.push(decoder.decode(value, {stream: true}));
+  }
+  lines.push(decoder.decode());
+  return {status: response.status, etag: response.headers.get("ETag"), data: lines.end()};
 }
 
 export const paths = {

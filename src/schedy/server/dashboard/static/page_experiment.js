@@ -1,7 +1,7 @@
 // One experiment: its plots and its job table, kept live by polling for what changed.
 
 import {h, fill} from "./dom.js";
-import {HttpError, paths, request, seg} from "./api.js";
+import {HttpError, paths, request, requestColumns, seg} from "./api.js";
 import {Poller} from "./poll.js";
 import {STATUSES, asNumber, dateTime, duration, num, show} from "./format.js";
 import {ExperimentData, bestJob, objectiveOf} from "./model.js";
@@ -139,7 +139,7 @@ export class ExperimentPage {
   async refresh(full = false) {
     const since = full ? null : this.data.cursor;
     const url = paths.jobs(this.name) + (since ? `?since=${encodeURIComponent(since)}` : full ? "?full=true" : "");
-    const answer = await request("GET", url, {etag: full ? null : this.data.etag});
+    const answer = await requestColumns(url, {etag: full ? null : this.data.etag});
     if (answer.status !== 304) {
       // A full answer may be an earlier one the service kept plus a patch of what changed since.
       let complete = this.data.apply(answer.data);
