@@ -146,12 +146,16 @@ export function dots(ctx, frame, layers, size) {
   const px = image.data;
   const side = Math.max(1, Math.round(size * ratio)), half = side / 2;
   for (const {xy, rgb: [r, g, b], alpha} of layers) {
-    const keep = 1 - alpha;
+    const keep = 1 - alpha, opacity = alpha * 255;
     for (let i = 0; i < xy.length; i += 2) {
       const cx = Math.round(xy[i] * ratio - half) - left, cy = Math.round(xy[i + 1] * ratio - half) - top;
       const x1 = Math.min(w, cx + side), y1 = Math.min(hgt, cy + side);
       for (let yy = Math.max(0, cy); yy < y1; yy++) {
         for (let o = (yy * w + Math.max(0, cx)) * 4, end = (yy * w + x1) * 4; o < end; o += 4) {
+          if (px[o + 3] === 0) {  // nothing below: the colour as it is
+            px[o] = r; px[o + 1] = g; px[o + 2] = b; px[o + 3] = opacity;
+            continue;
+          }
           // "source over" with straight (not premultiplied) alpha, as ImageData stores it.
           const below = (px[o + 3] / 255) * keep, out = alpha + below;
           px[o] = (r * alpha + px[o] * below) / out;

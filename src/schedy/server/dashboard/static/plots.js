@@ -296,31 +296,55 @@ export function parallel(fig, data, objective, hpKeys, open) {
   interactive(fig, open);
 }
 
+/** What the scatters of one array of rows share: the objective's values and each one's colour
+ * bucket, computed once for all of them rather than once per scatter. */
+const scatterShared = new WeakMap();
+
+function sharedOf(rows, direction) {
+  const found = scatterShared.get(rows);
+  if (found && found.direction === direction) return found;
+  const n = rows.length;
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) values[i] = rows[i].value;
+  const tone = shade(values, direction);
+  const bucket = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bucket[i] = Math.min(BUCKETS - 1, Math.floor(tone(values[i]) * BUCKETS));
+  const made = {direction, values, bucket};
+  scatterShared.set(rows, made);
+  return made;
+}
+
 /** The objective against one hyperparameter. */
 export function scatter(fig, data, objective, name, info, open) {
-  const rows = shown(data, objective).filter((r) => r.job.hp[name] !== undefined);
+  const all = shown(data, objective);
+  // Only the jobs that have the hyperparameter (a conditional one is missing from some).
+  let rows = all;
+  for (const r of all) if (r.job.hp[name] === undefined) { rows = all.filter((q) => q.job.hp[name] !== undefined); break; }
+  const {values, bucket} = sharedOf(rows, objective.direction);
+  const n = rows.length;
+  const hp = new Array(n);
+  for (let i = 0; i < n; i++) hp[i] = rows[i].job.hp[name];
   const {ctx, frame} = context(fig, 220);
   const declared = data.space ? data.space().get(name) : undefined;
-  const axis = axisFor(name, info, rows.map((r) => r.job.hp[name]), declared);
+  const axis = axisFor(name, info, hp, declared);
   const x = scale([0, 1], [frame.x0, frame.x1]);
-  const y = valueScale(rows.map((r) => r.value), [frame.y0, frame.y1], !!fig.options.logY);
+  const y = valueScale(values, [frame.y0, frame.y1], !!fig.options.logY);
   const xTicks = axis.ticks.map(({t, label}) => ({at: t, label}));
   axes(ctx, frame, x, y.lin, {xLabel: axis.log ? `${name} (log scale)` : name,
     yLabel: objective.name + (y.log ? " (log)" : ""), xTicks, yTicks: y.ticks});
-  const tone = shade(rows.map((r) => r.value), objective.direction);
   const hits = [], points = [];
-  const keep = rows.length <= POINTS_IN_DOM, many = rows.length > 20000;
+  const keep = n <= POINTS_IN_DOM, many = n > 20000;
   const buckets = Array.from({length: BUCKETS}, () => []);
   let nonFinite = 0;
   const size = many ? 2 : 3;
-  for (const {job, value} of rows) {
-    const v = job.hp[name];
+  for (let i = 0; i < n; i++) {
+    const v = hp[i], value = values[i], job = rows[i].job;
     // Categories spread a little sideways, the same way on every refresh.
     const px = x(axis.pos(v) + jitter(job, axis));
     if (keep) points.push({job: job.id, x: v, y: wire(value)});
     if (!finite(value)) { nonFinite++; markNonFinite(ctx, px, frame.y1 + 4); continue; }
     const py = y(value);
-    buckets[Math.min(BUCKETS - 1, Math.floor(tone(value) * BUCKETS))].push(px, py);
+    buckets[bucket[i]].push(px, py);
     if (!many) hits.push({px, py, job: job.id, label: `${job.id}: ${name}=${show(v)}, ${objective.name}=${num(value)}`});
   }
   dots(ctx, frame, buckets.map((xy, b) => ({xy, rgb: rgb((b + 0.5) / BUCKETS), alpha: 0.7})), size);
