@@ -14,7 +14,10 @@ A report is one short write transaction:
 
 **The policy state** (:class:`PolicyStates`) is kept per service process and
 experiment, like the schedulers' history: built once from every report of
-the experiment (outside the write lock, in a read transaction), then fed
+the experiment (outside the write lock, in a read transaction; the reports
+read in pages of plain columns, their metrics decoded in one call and the
+state built by the policy's bulk :meth:`~schedy.server.stopping.StoppingPolicy.build`,
+equal to feeding them one by one), then fed
 only the rows with ``pk`` above the last seen. On SQLite rows commit in
 ``pk`` order (one writer at a time), so nothing is missed. On PostgreSQL a
 row may commit after a row with a higher ``pk``; every ``SWEEP_EVERY``
@@ -40,16 +43,20 @@ moment (at most one per other worker); docs/early-stopping.md says so.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 from anyio import to_thread
 from sqlalchemy import Connection
 
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.stopping import Report, StoppingPolicy, Verdict, load_policy
+from schedy.server.stopping.base import CONTINUE, ReportArrays
 from schedy.server.store import Store, reports_async
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
@@ -81,6 +88,8 @@ KEPT = 64
 MAX_BATCH = 1000
 #: "Stop" verdicts a policy state remembers by report pk (the latest ones).
 STOPS_KEPT = 10_000
+#: Reports read per statement when a state is built from every report.
+PAGE = 200_000
 
 
 class _Cold(Exception):
@@ -114,11 +123,74 @@ class _Entry:
     stops: OrderedDict[int, Verdict] = field(default_factory=OrderedDict)
 
 
-def _value(metrics: str, name: str) -> float | None:
-    value = json.loads(metrics).get(name)
+def _number(value: Any) -> float | None:
+    """A decoded metric as a float; ``None`` if it is not a number (an integer too big for a float is infinite)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _value(metrics: str, name: str) -> float | None:
+    return _number(json.loads(metrics).get(name))
+
+
+def _values(metrics: list[str], name: str) -> npt.NDArray[np.float64]:
+    """``_value`` of many reports (NaN where missing), their JSON decoded in one call."""
+    try:
+        decoded = json.loads(f"[{','.join(metrics)}]")
+    except ValueError:  # not expected (every report is stored valid): decode one by one, as the feed does
+        decoded = [json.loads(text) for text in metrics]
+    values = []
+    for item in decoded:
+        value = item.get(name)
+        if type(value) is not float:
+            value = _number(value)
+            if value is None:
+                value = math.nan
+        values.append(value)
+    return np.array(values, dtype=np.float64)
+
+
+class _Read(NamedTuple):
+    """Every report of an experiment, in pk order, as arrays."""
+
+    pk: npt.NDArray[np.int64]
+    created_at: npt.NDArray[np.float64]
+    reports: ReportArrays
+
+
+def _read_all(conn: Connection, experiment_id: int, name: str) -> _Read:
+    """Every report of the experiment, read in pages of plain columns, and the policy's value of each."""
+    pks, job_pks, steps, created, values = [], [], [], [], []
+    after = 0
+    while True:
+        rows = store_reports.columns(conn, experiment_id, after, PAGE)
+        if not rows:
+            break
+        pk, job_pk, step, metrics, created_at = zip(*rows, strict=True)
+        del rows
+        pks.append(np.array(pk, dtype=np.int64))
+        job_pks.append(np.array(job_pk, dtype=np.int64))
+        steps.append(np.array(step, dtype=np.int64))
+        created.append(np.array(created_at, dtype=np.float64))
+        values.append(_values(list(metrics), name))
+        after = int(pk[-1])
+    ids = store_reports.job_ids(conn, experiment_id)  # after the reports: every job they name is there
+    every_pk = np.concatenate(pks) if pks else np.zeros(0, dtype=np.int64)
+    every_job_pk = np.concatenate(job_pks) if job_pks else np.zeros(0, dtype=np.int64)
+    known, job = np.unique(every_job_pk, return_inverse=True)
+    # A job deleted meanwhile (PostgreSQL) changes the history epoch: the state is rebuilt at the next report.
+    job_ids = [ids.get(pk, f"#{pk}") for pk in known.tolist()]
+    arrays = ReportArrays(
+        job_ids,
+        job.astype(np.int64).reshape(-1),
+        np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64),
+        np.concatenate(values) if values else np.zeros(0, dtype=np.float64),
+    )
+    return _Read(every_pk, np.concatenate(created) if created else np.zeros(0, dtype=np.float64), arrays)
 
 
 class PolicyStates:
@@ -159,25 +231,42 @@ class PolicyStates:
         policy: StoppingPolicy,
         stored: str,
         epoch: int,
+        now: float,
         job_id: str | None = None,
-    ) -> list[tuple[ReportRow, Verdict]]:
+    ) -> list[Verdict]:
         """Build the state from every report of the experiment (caller holds ``entry.lock``).
 
-        Returns the rows and verdicts of ``job_id``'s reports (none if not given).
+        The same state, stops remembered and rows seen as feeding every report one by one (in pk order),
+        but read and built in bulk (:meth:`StoppingPolicy.build`). ``now`` is the database's clock: the
+        rows of the last ``OVERLAP`` seconds before it are remembered as seen. Returns the verdicts of
+        ``job_id``'s reports, in order (none if not given).
         """
-        entry.state = policy.new_state()
-        entry.stored, entry.epoch, entry.max_pk, entry.seen = stored, epoch, 0, {}
-        entry.stops.clear()
         entry.full_reads += 1
-        decided: list[tuple[ReportRow, Verdict]] = []
-        while True:
-            rows = store_reports.after(conn, experiment_id, entry.max_pk, 50_000)
-            if not rows:
-                break
-            verdicts = PolicyStates._feed(entry, policy, rows)
-            decided.extend((row, verdicts[row.pk]) for row in rows if row.job_id == job_id and row.pk in verdicts)
+        read = _read_all(conn, experiment_id, policy.result_name)
+        built = policy.build(read.reports)
+        entry.state = built.state
+        entry.stored, entry.epoch = stored, epoch
+        entry.max_pk = int(read.pk[-1]) if len(read.pk) else 0
+        recent = np.flatnonzero(read.created_at >= now - OVERLAP)
+        entry.seen = dict(zip(read.pk[recent].tolist(), read.created_at[recent].tolist(), strict=True))
+        # A stopped job's reports from the one that stopped it on are "stop" (a job is never stopped twice).
+        job = read.reports.job
+        stopped_from = np.full(len(read.reports.job_ids), len(job), dtype=np.int64)
+        verdict_of: dict[int, Verdict] = {}
+        for index, (position, verdict) in built.stops.items():
+            stopped_from[index], verdict_of[index] = position, verdict
+        stop_rows = np.flatnonzero(np.arange(len(job)) >= stopped_from[job])[-STOPS_KEPT:]
+        entry.stops = OrderedDict(
+            (pk, verdict_of[index])
+            for pk, index in zip(read.pk[stop_rows].tolist(), job[stop_rows].tolist(), strict=True)
+        )
         entry.swept_at = 0.0
-        return decided
+        if job_id is None or job_id not in read.reports.job_ids:
+            return []
+        index = read.reports.job_ids.index(job_id)
+        mine = np.flatnonzero(job == index).tolist()
+        first_stop = int(stopped_from[index])
+        return [verdict_of[index] if row >= first_stop else CONTINUE for row in mine]
 
     @staticmethod
     def _feed(entry: _Entry, policy: StoppingPolicy, rows: list[ReportRow]) -> dict[int, Verdict]:
@@ -400,7 +489,7 @@ class Reports:
             if PolicyStates.is_current(entry, stored, state.history_epoch):
                 PolicyStates.refresh(entry, conn, done.experiment_id, policy, state.now, sweep=True)
             else:
-                PolicyStates.rebuild(entry, conn, done.experiment_id, policy, stored, state.history_epoch)
+                PolicyStates.rebuild(entry, conn, done.experiment_id, policy, stored, state.history_epoch, state.now)
             return _first_stop(entry, done.report_pks)
 
     def _warm(self, cold: _Cold) -> None:
@@ -408,7 +497,9 @@ class Reports:
         with self._store.read() as conn, entry.lock:
             state = store_history.decision_state(conn, cold.experiment_id)
             if state is not None and not PolicyStates.is_current(entry, cold.stored, state.history_epoch):
-                PolicyStates.rebuild(entry, conn, cold.experiment_id, cold.policy, cold.stored, state.history_epoch)
+                PolicyStates.rebuild(
+                    entry, conn, cold.experiment_id, cold.policy, cold.stored, state.history_epoch, state.now
+                )
 
     def _report(
         self, user_id: int, experiment: str, job_id: str, items: list[tuple[int, str]], *, rebuild: bool
@@ -435,13 +526,15 @@ class Reports:
                     decided = PolicyStates.refresh(
                         entry, conn, exp.id, policy, state.now, sweep=not self._store.is_sqlite
                     )
+                    mine = [verdict for row, verdict in decided if row.job_id == job_id][-len(items) :]
                 elif not rebuild:
                     raise _Cold(exp.id, exp.created_at, policy, stored)
                 else:
-                    decided = PolicyStates.rebuild(entry, conn, exp.id, policy, stored, state.history_epoch, job_id)
+                    mine = PolicyStates.rebuild(
+                        entry, conn, exp.id, policy, stored, state.history_epoch, state.now, job_id
+                    )[-len(items) :]
             finally:
                 entry.lock.release()
-            mine = [verdict for row, verdict in decided if row.job_id == job_id][-len(items) :]
             stops = [verdict for verdict in mine if verdict.stop]
             if stops:
                 reason = stops[0].reason or "The early-stopping policy stopped it."
@@ -466,7 +559,7 @@ class Reports:
             entry = self.states.entry(exp.id, exp.created_at)
             with entry.lock:
                 if state is not None and not PolicyStates.is_current(entry, stored, state.history_epoch):
-                    PolicyStates.rebuild(entry, conn, exp.id, policy, stored, state.history_epoch)
+                    PolicyStates.rebuild(entry, conn, exp.id, policy, stored, state.history_epoch, state.now)
                 elif state is not None:
                     PolicyStates.refresh(entry, conn, exp.id, policy, state.now, sweep=not self._store.is_sqlite)
                 rungs = policy.rungs(entry.state)

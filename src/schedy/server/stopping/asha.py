@@ -23,6 +23,14 @@ aggressive brackets get more jobs, as in Li et al. (JMLR 2018).
 
 Each rung keeps a sorted list of losses: a report costs a binary search
 and an insertion per rung it passes.
+
+**Building from many reports** (:meth:`ASHA.build`): only the report that
+takes a job past a rung changes the rungs, and which report does is known
+without the order of the other jobs (the job's first report at or past the
+rung's step). So those reports are found with numpy, per rung, and only
+they are visited in order (about 1.5 per job for rungs 1, 3, 9 and 20
+reports a job), each with the binary search and insertion of
+:meth:`ASHA.observe`.
 """
 
 from __future__ import annotations
@@ -33,14 +41,19 @@ from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from schedy.errors import DefinitionError
 from schedy.server.stopping.base import (
     CONTINUE,
+    Built,
     PolicyState,
     Report,
+    ReportArrays,
     StoppingPolicy,
     Verdict,
     loss_of,
+    losses_of,
     objective_of,
     positive_int,
 )
@@ -140,23 +153,76 @@ class ASHA(StoppingPolicy):
         loss = loss_of(report.value, self.objective)
         verdict = CONTINUE
         while index < len(ladder) and ladder[index] <= report.step:
-            recorded = state.rungs.get((bracket, index))
-            if recorded is None:
-                recorded = state.rungs[(bracket, index)] = []
-            insort(recorded, loss)
+            stop = self._record(state, report.job, bracket, index, loss)
             index += 1
-            kept = max(1, len(recorded) // self.reduction_factor)
-            if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
-                better = bisect_right(recorded, recorded[kept - 1])
-                verdict = Verdict(
-                    True,
-                    f"At rung {ladder[index - 1]} its {self.result_name} was not among the best {kept} of "
-                    f"{len(recorded)} jobs there ({better} at least as good).",
-                )
-                state.stopped[report.job] = verdict
+            if stop is not None:
+                verdict = stop
                 break
         state.next_rung[report.job] = index
         return verdict
+
+    def _record(self, state: _State, job: str, bracket: int, index: int, loss: float) -> Verdict | None:
+        """Record a job's loss at its rung ``index`` (as :meth:`observe` does); the verdict if it stops there."""
+        recorded = state.rungs.get((bracket, index))
+        if recorded is None:
+            recorded = state.rungs[(bracket, index)] = []
+        insort(recorded, loss)
+        kept = max(1, len(recorded) // self.reduction_factor)
+        if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
+            better = bisect_right(recorded, recorded[kept - 1])
+            verdict = Verdict(
+                True,
+                f"At rung {self._ladders[bracket][index]} its {self.result_name} was not among the best {kept} of "
+                f"{len(recorded)} jobs there ({better} at least as good).",
+            )
+            state.stopped[job] = verdict
+            return verdict
+        return None
+
+    def build(self, reports: ReportArrays) -> Built:
+        """The state :meth:`observe` reaches on ``reports``, visiting only the reports that pass a rung."""
+        state = _State()
+        jobs = np.unique(reports.job)  # the jobs that reported
+        brackets = np.array([self.bracket_of(reports.job_ids[j]) for j in jobs.tolist()], dtype=np.int64)
+        bracket_of_job = np.zeros(len(reports.job_ids), dtype=np.int64)
+        bracket_of_job[jobs] = brackets
+        depth = max(len(ladder) for ladder in self._ladders.values())
+        # steps[b, k]: the step of bracket b's rung k (past every step where the bracket has no such rung)
+        never = np.iinfo(np.int64).max
+        steps = np.full((max(self._ladders) + 1, max(depth, 1)), never, dtype=np.int64)
+        for bracket, ladder in self._ladders.items():
+            steps[bracket, : len(ladder)] = [min(step, never) for step in ladder]
+        report_bracket = bracket_of_job[reports.job]
+        # Every (report, rung) that passes a rung if its job is not stopped before: the job's first report at
+        # or past the rung's step (reports are in order, so np.unique's first index is the earliest).
+        positions, rungs = [], []
+        for index in range(depth):
+            passing = np.flatnonzero(reports.step >= steps[report_bracket, index])
+            if not len(passing):
+                break
+            _, first = np.unique(reports.job[passing], return_index=True)
+            positions.append(passing[first])
+            rungs.append(np.full(len(first), index, dtype=np.int64))
+        stops: dict[int, tuple[int, Verdict]] = {}
+        bracket_of = dict(zip(jobs.tolist(), brackets.tolist(), strict=True))
+        passed = dict.fromkeys(jobs.tolist(), 0)  # job index -> rungs passed so far
+        if positions:
+            at, rung = np.concatenate(positions), np.concatenate(rungs)
+            order = np.lexsort((rung, at))  # in report order, a report's rungs in turn (as observe does)
+            at, rung = at[order], rung[order]
+            losses = losses_of(reports.value[at], self.objective).tolist()
+            ids = reports.job_ids
+            for position, index, job, loss in zip(
+                at.tolist(), rung.tolist(), reports.job[at].tolist(), losses, strict=True
+            ):
+                if job in stops:
+                    continue
+                passed[job] = index + 1
+                verdict = self._record(state, ids[job], bracket_of[job], index, loss)
+                if verdict is not None:
+                    stops[job] = (position, verdict)
+        state.next_rung = {reports.job_ids[job]: count for job, count in passed.items()}
+        return Built(state, stops)
 
     def rungs(self, state: PolicyState) -> list[dict[str, Any]]:
         assert isinstance(state, _State)  # noqa: S101 - built by new_state

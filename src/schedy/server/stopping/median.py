@@ -18,6 +18,12 @@ running averages it contributed, and per step a sorted list of the running
 averages reported at that step: a report costs a binary search and an
 insertion (a stop, one removal per step the job reported), whatever the
 experiment's size.
+
+**Building from many reports** (:meth:`Median.build`): each job's running
+sums, averages and best values do not depend on the other jobs, so they are
+computed with numpy (one vectorised addition per report index, in report
+order: the same sums as one by one); the walk over the reports in order then
+only compares, inserts and withdraws.
 """
 
 from __future__ import annotations
@@ -27,14 +33,19 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from schedy.errors import DefinitionError
 from schedy.server.stopping.base import (
     CONTINUE,
+    Built,
     PolicyState,
     Report,
+    ReportArrays,
     StoppingPolicy,
     Verdict,
     loss_of,
+    losses_of,
     objective_of,
     positive_int,
 )
@@ -130,17 +141,77 @@ class Median(StoppingPolicy):
         if report.step >= self.warmup_steps and len(others) >= self.min_jobs:
             median = _median(others)
             if job.best > median:
-                job.stopped = Verdict(
-                    True,
-                    f"At step {report.step} its best {self.result_name} was worse than the median of "
-                    f"{len(others)} other jobs' running averages.",
-                )
+                job.stopped = self._stop(report.step, len(others))
                 _withdraw(state, job)
                 return job.stopped
         average = job.total / job.count
         insort(others, average)
         job.averages.append((report.step, average))
         return CONTINUE
+
+    def _stop(self, step: int, others: int) -> Verdict:
+        return Verdict(
+            True,
+            f"At step {step} its best {self.result_name} was worse than the median of "
+            f"{others} other jobs' running averages.",
+        )
+
+    def build(self, reports: ReportArrays) -> Built:
+        """The state :meth:`observe` reaches on ``reports``, each job's running values computed with numpy."""
+        n = len(reports)
+        loss = losses_of(reports.value, self.objective)
+        # Each job's reports in order: order[starts[j] + k] is the k-th report of the j-th job that reported.
+        order = np.argsort(reports.job, kind="stable")
+        grouped = reports.job[order]
+        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if n else np.zeros(0, dtype=np.int64)
+        counts = np.diff(np.r_[starts, n])
+        totals = np.zeros(n)  # the job's running sum, average and best at each report
+        averages = np.zeros(n)
+        bests = np.zeros(n)
+        ranks = np.zeros(n, dtype=np.int64)
+        total = np.zeros(len(reports.job_ids))
+        best = np.full(len(reports.job_ids), math.inf)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 + 1e308 is inf, as in Python
+            for k in range(int(counts.max()) if n else 0):
+                rows = order[starts[counts > k] + k]
+                jobs = reports.job[rows]
+                total[jobs] += loss[rows]  # one report per job: the same additions, in the same order, as observe
+                best[jobs] = np.minimum(best[jobs], loss[rows])
+                totals[rows], averages[rows], bests[rows] = total[jobs], total[jobs] / (k + 1), best[jobs]
+                ranks[rows] = k
+        state = _State()
+        ids = reports.job_ids
+        by_index = {j: _Job() for j in grouped[starts].tolist()}
+        stops: dict[int, tuple[int, Verdict]] = {}
+        steps, reached = state.steps, state.reached
+        warmup, min_jobs = self.warmup_steps, self.min_jobs
+        columns = zip(reports.job.tolist(), reports.step.tolist(), averages.tolist(), bests.tolist(), strict=True)
+        for position, (j, step, average, job_best) in enumerate(columns):
+            job = by_index[j]
+            if job.stopped is not None:
+                continue
+            others = steps.get(step)
+            if others is None:
+                others = steps[step] = []
+            reached[step] = reached.get(step, 0) + 1
+            if step >= warmup and len(others) >= min_jobs and job_best > _median(others):
+                job.stopped = self._stop(step, len(others))
+                _withdraw(state, job)
+                stops[j] = (position, job.stopped)
+                continue
+            insort(others, average)
+            job.averages.append((step, average))
+        # Each job's sums as of its last report observed (the one that stopped it, or its last).
+        last = {
+            j: int(order[start + count - 1])
+            for j, start, count in zip(grouped[starts].tolist(), starts.tolist(), counts.tolist(), strict=True)
+        }
+        last.update({j: at for j, (at, _) in stops.items()})
+        for j, job in by_index.items():
+            at = last[j]
+            job.total, job.count, job.best = float(totals[at]), int(ranks[at]) + 1, float(bests[at])
+            state.jobs[ids[j]] = job
+        return Built(state, stops)
 
     def rungs(self, state: PolicyState) -> list[dict[str, Any]]:
         assert isinstance(state, _State)  # noqa: S101 - built by new_state

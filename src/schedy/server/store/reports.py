@@ -6,7 +6,9 @@ inserted (:func:`insert`), and the early-stopping state of each service
 process is built from the experiment's reports in ``pk`` order
 (:func:`after`) and kept up to date with what others inserted
 (:func:`after` from the last ``pk`` seen; on PostgreSQL also
-:func:`recent`, for rows committed out of ``pk`` order).
+:func:`recent`, for rows committed out of ``pk`` order). A state built from
+every report reads them in big pages of plain columns (:func:`columns`,
+without the job's id) and the job ids once (:func:`job_ids`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import LEASE_BEATS, RUNNING
 from schedy.server.store.tables import jobs, reports
 
-__all__ = ["Renewed", "ReportRow", "after", "insert_many", "job_page", "recent", "renew", "set_stop"]
+__all__ = [
+    "Renewed",
+    "ReportRow",
+    "after",
+    "columns",
+    "insert_many",
+    "job_ids",
+    "job_page",
+    "recent",
+    "renew",
+    "set_stop",
+]
 
 
 class Renewed(NamedTuple):
@@ -118,6 +131,32 @@ def after(conn: Connection, experiment_id: int, after_pk: int, limit: int | None
     params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
     rows = fetch_all(conn, compiled(conn, _after_statement, limit is not None), params)
     return [ReportRow._make(r) for r in rows]
+
+
+@cache
+def _columns_statement() -> Select[Any]:
+    return (
+        select(reports.c.pk, reports.c.job_pk, reports.c.step, reports.c.metrics, reports.c.created_at)
+        .where(reports.c.experiment_id == _p("experiment"), reports.c.pk > _p("after"))
+        .order_by(reports.c.pk)
+        .limit(_p("limit"))
+    )
+
+
+def columns(conn: Connection, experiment_id: int, after_pk: int, limit: int) -> list[tuple[int, int, int, str, float]]:
+    """Up to ``limit`` reports ``(pk, job pk, step, metrics JSON, created_at)`` with pk > ``after_pk``, in pk order."""
+    params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
+    return fetch_all(conn, compiled(conn, _columns_statement), params)
+
+
+@cache
+def _job_ids_statement() -> Select[Any]:
+    return select(jobs.c.pk, jobs.c.job_id).where(jobs.c.experiment_id == _p("experiment"))
+
+
+def job_ids(conn: Connection, experiment_id: int) -> dict[int, str]:
+    """The id of each job of the experiment, by job pk."""
+    return dict(fetch_all(conn, compiled(conn, _job_ids_statement), {"p_experiment": experiment_id}))
 
 
 @cache
