@@ -243,9 +243,11 @@ class Dashboard:
                     header = {**header, "total": count}
                     lines.append(columns.head(header))
                     yield lines[-1]
-                lines.append(("" if i == 0 else ",\n") + columns.group(texts))
+                # Each line's newline goes with it: the reader parses it before the next is read.
+                last = i == len(store_stats.FIELD_GROUPS) - 1
+                lines.append(columns.group(texts) + ("\n" if last else ",\n"))
                 yield lines[-1]
-            lines.append(columns.tail(store_stats.non_finite_results(conn, exp.id)))
+            lines.append(columns.tail(store_stats.non_finite_results(conn, exp.id))[1:])
         yield lines[-1]
         self._keep(int(exp.id), _Base(tag, "".join(lines), cursor, header["total"], float(exp.created_at)))
 
