@@ -8,6 +8,15 @@ or ±Infinity: browsers' JSON has no such numbers, so those are sent as the
 strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, which the page shows
 as they are and ranks as non-finite. Times are seconds after ``t0`` (the
 experiment's creation), rounded to milliseconds.
+
+A full answer is one JSON text in lines, so a reader can parse each line as
+it arrives (the dashboard does): :func:`head` (``{HEADER…,"jobs":{``), one
+:func:`group` of fields per line, each but the last ending with a comma,
+then :func:`tail` (``},"nonFinite":[…]}``). The lines hold no other
+newline: JSON texts escape theirs. The results of jobs holding NaN or
+±Infinity are ``null`` in the groups' arrays and follow in
+``"nonFinite"``: ``[[pk, results], …]``, with the non-finite numbers as
+strings.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ def browser_json(text: str) -> str:
 
 
 def head(header: dict[str, Any]) -> str:
-    """The first line of a full answer: ``header`` then the opening of ``"jobs"`` (see :func:`render_texts`)."""
+    """The first line of a full answer: ``header`` then the opening of ``"jobs"`` (see the module docstring)."""
     return dumps(header)[:-1] + ',"jobs":{\n'
 
 
@@ -45,30 +54,9 @@ def group(texts: Mapping[str, str]) -> str:
 
 
 def tail(non_finite: Sequence[tuple[int, str]]) -> str:
-    """The last line of a full answer: the end of ``"jobs"`` and ``"nonFinite"`` (see :func:`render_texts`)."""
+    """The last line of a full answer: the end of ``"jobs"`` and ``"nonFinite"`` (see the module docstring)."""
     fixes = ",".join(f"[{pk},{browser_json(text)}]" for pk, text in non_finite)
-    return '\n},"nonFinite":[' + fixes + "]}"
-
-
-def render_texts(header: dict[str, Any], texts: Mapping[str, str], non_finite: Sequence[tuple[int, str]]) -> str:
-    """``header`` plus ``"jobs"`` from arrays the database built (:func:`schedy.server.store.stats.column_texts`).
-
-    The results of jobs holding NaN or ±Infinity are ``null`` in those
-    arrays; they follow in ``"nonFinite"``: ``[[pk, results], …]``, with
-    the non-finite numbers as strings.
-
-    One JSON text in lines, so a reader can parse each line as it arrives
-    (the dashboard does): ``{HEADER…,"jobs":{`` / one line per group of
-    fields, each but the last ending with a comma / ``},"nonFinite":[…]}``.
-    The lines hold no other newline: JSON texts escape theirs.
-    """
-    return head(header) + ",\n".join(group(g) for g in _groups(texts)) + tail(non_finite)
-
-
-def _groups(texts: Mapping[str, str]) -> list[dict[str, str]]:
-    from schedy.server.store.stats import FIELD_GROUPS
-
-    return [{f: texts[f] for f in fields if f in texts} for fields in FIELD_GROUPS]
+    return '},"nonFinite":[' + fixes + "]}"
 
 
 def render(header: dict[str, Any], rows: Sequence[Sequence[Any]]) -> str:

@@ -228,7 +228,7 @@ class Dashboard:
         return Table(tag, base.body[:-1] + ',"patch":' + changes + "}")
 
     def _full(self, tag: str, exp: ExperimentRow, header: dict[str, Any], cursor: float) -> Iterator[str]:
-        """Every job, in the lines of :func:`.columns.render_texts`: a group of fields per line, read in one snapshot.
+        """Every job, in the lines of a full answer (see :mod:`.columns`), a group of fields per line, in one snapshot.
 
         The stored JSON texts come first, so the page parses them while the
         service reads the other fields. ``total`` is the count of the jobs
@@ -247,7 +247,7 @@ class Dashboard:
                 last = i == len(store_stats.FIELD_GROUPS) - 1
                 lines.append(columns.group(texts) + ("\n" if last else ",\n"))
                 yield lines[-1]
-            lines.append(columns.tail(store_stats.non_finite_results(conn, exp.id))[1:])
+            lines.append(columns.tail(store_stats.non_finite_results(conn, exp.id)))
         yield lines[-1]
         self._keep(int(exp.id), _Base(tag, "".join(lines), cursor, header["total"], float(exp.created_at)))
 

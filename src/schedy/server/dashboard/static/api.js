@@ -60,7 +60,7 @@ export async function request(method, path, options = {}) {
 const JOBS_OPEN = ',"jobs":{';
 
 /**
- * The lines of an experiment's jobs in columns (columns.py, render_texts), parsed one by one as
+ * The lines of an experiment's jobs in columns (see columns.py), parsed one by one as
  * they arrive: {HEADER…,"jobs":{ / a group of fields per line / },"nonFinite":[…]…}. Anything
  * else (a partial answer is one line) is parsed whole at the end.
  */
