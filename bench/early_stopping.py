@@ -57,7 +57,8 @@ claim a job and, for ``--duration`` seconds, either send reports
 their job (``job.results[…] = …; job.put()``, the job update of the
 throughput benchmark), in alternating windows. Reported: requests/s,
 latency p50/p99 of each, and how long the first report took (the service
-process builds its early-stopping state from the N × 20 reports then).
+process builds its early-stopping state from the N × 20 reports then);
+``--reps 0`` measures that first report only.
 """
 
 from __future__ import annotations
@@ -508,6 +509,7 @@ def cost(args: argparse.Namespace) -> None:
                         f"{kind:8} {size:>7,} jobs: loaded in {load_jobs:.0f} + {load:.0f} s; "
                         f"first report {first * 1000:.0f} ms"
                     )
+                    records.append({"backend": kind, "jobs": size, "kind": "first", "first_report_ms": first * 1000})
                     pid = service.process.pid
                     for rep in range(args.reps):
                         for what in ("report", "update") if rep % 2 == 0 else ("update", "report"):
@@ -560,6 +562,8 @@ def cost_table(records: list[dict[str, Any]]) -> str:
             ratio = [upd[k]["rate"] / rep[k]["rate"] for k in rep if k in upd]
 
             def pair(rs: dict[int, dict[str, Any]]) -> str:
+                if not rs:  # --reps 0: the first report only
+                    return "-"
                 p50 = statistics.median(r["p50_ms"] for r in rs.values())
                 p99 = statistics.median(r["p99_ms"] for r in rs.values())
                 return f"{p50:.1f} / {p99:.1f} ms"
@@ -569,11 +573,11 @@ def cost_table(records: list[dict[str, Any]]) -> str:
                     kind,
                     f"{size:,}",
                     f"{mine[0]['first_report_ms'] / 1000:.1f} s",
-                    Spread([r["rate"] for r in rep.values()]).fmt(0),
-                    Spread([r["rate"] for r in upd.values()]).fmt(0),
+                    Spread([r["rate"] for r in rep.values()]).fmt(0) if rep else "-",
+                    Spread([r["rate"] for r in upd.values()]).fmt(0) if upd else "-",
                     pair(rep),
                     pair(upd),
-                    Spread(ratio).fmt(2, "×"),
+                    Spread(ratio).fmt(2, "×") if ratio else "-",
                 ]
             )
     return table(header, rows)

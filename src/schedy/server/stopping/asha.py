@@ -211,13 +211,21 @@ class ASHA(StoppingPolicy):
             order = np.lexsort((rung, at))  # in report order, a report's rungs in turn (as observe does)
             at, rung = at[order], rung[order]
             losses = losses_of(reports.value[at], self.objective).tolist()
-            ids = reports.job_ids
+            ids, rungs_of, eta = reports.job_ids, state.rungs, self.reduction_factor
             for position, index, job, loss in zip(
                 at.tolist(), rung.tolist(), reports.job[at].tolist(), losses, strict=True
             ):
                 if job in stops:
                     continue
                 passed[job] = index + 1
+                # A job that continues: _record's test on the list before the insertion (same decision).
+                recorded = rungs_of.get((bracket_of[job], index))
+                if recorded is not None:
+                    n = len(recorded) + 1
+                    kept = max(1, n // eta)
+                    if not ((kept < n and recorded[kept - 1] < loss) or (loss == math.inf and n > 1)):
+                        insort(recorded, loss)
+                        continue
                 verdict = self._record(state, ids[job], bracket_of[job], index, loss)
                 if verdict is not None:
                     stops[job] = (position, verdict)
