@@ -144,18 +144,24 @@ export function dots(ctx, frame, layers, size) {
   if (w <= 0 || hgt <= 0) return;
   const image = new ImageData(w, hgt);
   const px = image.data;
+  // The same pixels as 32-bit words (RGBA bytes in memory order, so on a little-endian machine
+  // A is the high byte): an empty pixel takes a point's colour in one store.
+  const words = new Uint32Array(px.buffer, px.byteOffset, w * hgt);
+  const little = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
   const side = Math.max(1, Math.round(size * ratio)), half = side / 2;
   for (const {xy, rgb: [r, g, b], alpha} of layers) {
-    const keep = 1 - alpha, opacity = alpha * 255;
+    const keep = 1 - alpha, opacity = Uint8ClampedArray.of(alpha * 255)[0];  // as a store into px rounds it
+    const word = little ? ((opacity << 24) | (b << 16) | (g << 8) | r) >>> 0 : ((r << 24) | (g << 16) | (b << 8) | opacity) >>> 0;
     for (let i = 0; i < xy.length; i += 2) {
       const cx = Math.round(xy[i] * ratio - half) - left, cy = Math.round(xy[i + 1] * ratio - half) - top;
       const x1 = Math.min(w, cx + side), y1 = Math.min(hgt, cy + side);
       for (let yy = Math.max(0, cy); yy < y1; yy++) {
-        for (let o = (yy * w + Math.max(0, cx)) * 4, end = (yy * w + x1) * 4; o < end; o += 4) {
-          if (px[o + 3] === 0) {  // nothing below: the colour as it is
-            px[o] = r; px[o + 1] = g; px[o + 2] = b; px[o + 3] = opacity;
+        for (let p = yy * w + Math.max(0, cx), end = yy * w + x1; p < end; p++) {
+          if (words[p] === 0) {  // nothing below: the colour as it is
+            words[p] = word;
             continue;
           }
+          const o = p * 4;
           // "source over" with straight (not premultiplied) alpha, as ImageData stores it.
           const below = (px[o + 3] / 255) * keep, out = alpha + below;
           px[o] = (r * alpha + px[o] * below) / out;
