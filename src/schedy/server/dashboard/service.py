@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,8 @@ OVERLAP = 10.0
 _BEST_CACHE_SIZE = 1024
 #: How many DONE jobs' results are looked at to guess an undeclared objective.
 _GUESS_FROM = 50
+#: Full reads of every job run at most this many at once (the others wait their turn).
+_FULL_READS = 4
 #: Full column answers kept per process, by experiment: reopening an unchanged
 #: 100k-job experiment costs one aggregate, a changed one that plus the changes.
 _BODY_CACHE_BYTES = 128 << 20
@@ -108,6 +112,8 @@ class Dashboard:
         self._bases: dict[int, _Base] = {}  # experiment id → its last full answer
         # (experiment id, creation, DONE fingerprint, objective, direction) → answer
         self._importance: dict[tuple[int, float, str, str, str], str] = {}
+        # Full reads of every job (Dashboard._full): a few at once, each in one snapshot.
+        self._reads = ThreadPoolExecutor(max_workers=_FULL_READS, thread_name_prefix="dashboard-read")
 
     @staticmethod
     def _experiment(conn: Connection, user_id: int, name: str) -> ExperimentRow:
@@ -234,22 +240,36 @@ class Dashboard:
         service reads the other fields. ``total`` is the count of the jobs
         read (the arrays' length); the rest of ``header`` (counts by status,
         cursor) may be a little older, which the next poll's patch makes up.
-        The answer is kept once every line is read.
+        The reads run in a thread of their own, at the database's pace, not
+        the reader's: a slow client never holds the snapshot open. The
+        answer is kept once every line is read.
         """
-        lines: list[str] = []
-        with self._store.snapshot() as conn:
-            for i, (count, texts) in enumerate(store_stats.column_text_groups(conn, exp.id, exp.created_at)):
-                if i == 0:
-                    header = {**header, "total": count}
-                    lines.append(columns.head(header))
-                    yield lines[-1]
-                # Each line's newline goes with it: the reader parses it before the next is read.
-                last = i == len(store_stats.FIELD_GROUPS) - 1
-                lines.append(columns.group(texts) + ("\n" if last else ",\n"))
-                yield lines[-1]
-            lines.append(columns.tail(store_stats.non_finite_results(conn, exp.id)))
-        yield lines[-1]
-        self._keep(int(exp.id), _Base(tag, "".join(lines), cursor, header["total"], float(exp.created_at)))
+        lines: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+
+        def read() -> None:
+            try:
+                with self._store.snapshot() as conn:
+                    groups = store_stats.column_text_groups(conn, exp.id, exp.created_at)
+                    for i, (count, texts) in enumerate(groups):
+                        if i == 0:
+                            header["total"] = count
+                            lines.put(columns.head(header))
+                        # Each line's newline goes with it: the reader parses it before the next is read.
+                        last = i == len(store_stats.FIELD_GROUPS) - 1
+                        lines.put(columns.group(texts) + ("\n" if last else ",\n"))
+                    lines.put(columns.tail(store_stats.non_finite_results(conn, exp.id)))
+                lines.put(None)
+            except BaseException as exc:  # handed to the request's thread, which raises it
+                lines.put(exc)
+
+        self._reads.submit(read)
+        sent: list[str] = []
+        while (line := lines.get()) is not None:
+            if isinstance(line, BaseException):
+                raise line
+            sent.append(line)
+            yield line
+        self._keep(int(exp.id), _Base(tag, "".join(sent), cursor, header["total"], float(exp.created_at)))
 
     def _base(self, experiment_id: int) -> _Base | None:
         with self._lock:
