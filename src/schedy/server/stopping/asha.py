@@ -28,14 +28,16 @@ and an insertion per rung it passes.
 takes a job past a rung changes the rungs, and which report does is known
 without the order of the other jobs (the job's first report at or past the
 rung's step). So those reports are found with numpy, per rung, and only
-they are visited in order (about 1.5 per job for rungs 1, 3, 9 and 20
-reports a job), each with the binary search and insertion of
-:meth:`ASHA.observe`.
+they are visited, rung by rung (who records at a rung depends only on the
+stops below it), in report order: about 1.5 per job for rungs 1, 3, 9 and
+20 reports a job. The quota test is the same, on two heaps instead of the
+sorted list (:class:`_Arrivals`), and each rung's list is sorted once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from bisect import bisect_right, insort
 from dataclasses import dataclass, field
@@ -93,6 +95,53 @@ def _check_options(params: Any, allowed: set[str], what: str) -> None:
         raise DefinitionError(
             f"Unknown {what} option(s) {', '.join(map(repr, unknown))}; use {', '.join(sorted(allowed))}."
         )
+
+
+class _Arrivals:
+    """A rung's losses as they arrive in a bulk build, with the quota test of :meth:`ASHA.observe`.
+
+    Two heaps instead of one sorted list: the ``kept`` best losses so far (negated, a max-heap) and the
+    others (a min-heap, with a count of each value for ties), so an arrival costs O(log n), not a list
+    insertion; ``kept`` only grows, by one at a time.
+    """
+
+    def __init__(self, eta: int) -> None:
+        self.eta = eta
+        self.losses: list[float] = []
+        self.best: list[float] = []  # negated
+        self.others: list[float] = []
+        self.ties: dict[float, int] = {}  # value -> how many in ``others``
+
+    def _other(self, loss: float) -> None:
+        heapq.heappush(self.others, loss)
+        self.ties[loss] = self.ties.get(loss, 0) + 1
+
+    def add(self, loss: float) -> tuple[int, int, int] | None:
+        """Record ``loss``; ``(kept, recorded, at least as good)`` if it is not among the best (a stop)."""
+        self.losses.append(loss)
+        n = len(self.losses)
+        kept = max(1, n // self.eta)
+        quota = None
+        if n > 1:
+            # The kept-th best of the others: ``kept`` < n, so it is the largest of ``best``; ``loss`` is
+            # not among the kept best of all if it is worse, and then the kept-th best stays the same.
+            bar = -self.best[0]
+            if bar < loss or loss == math.inf:
+                quota = (kept, n, kept + self.ties.get(bar, 0) + (loss <= bar))
+        if self.best and loss < -self.best[0]:
+            self._other(-heapq.heappushpop(self.best, -loss))
+        else:
+            self._other(loss)
+        keep = max(1, (n + 1) // self.eta)  # for the next arrival
+        while len(self.best) < keep:
+            moved = heapq.heappop(self.others)
+            count = self.ties[moved] - 1
+            if count:
+                self.ties[moved] = count
+            else:
+                del self.ties[moved]
+            heapq.heappush(self.best, -moved)
+        return quota
 
 
 class ASHA(StoppingPolicy):
@@ -169,15 +218,17 @@ class ASHA(StoppingPolicy):
         insort(recorded, loss)
         kept = max(1, len(recorded) // self.reduction_factor)
         if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
-            better = bisect_right(recorded, recorded[kept - 1])
-            verdict = Verdict(
-                True,
-                f"At rung {self._ladders[bracket][index]} its {self.result_name} was not among the best {kept} of "
-                f"{len(recorded)} jobs there ({better} at least as good).",
-            )
+            verdict = self._stop(bracket, index, kept, len(recorded), bisect_right(recorded, recorded[kept - 1]))
             state.stopped[job] = verdict
             return verdict
         return None
+
+    def _stop(self, bracket: int, index: int, kept: int, recorded: int, better: int) -> Verdict:
+        return Verdict(
+            True,
+            f"At rung {self._ladders[bracket][index]} its {self.result_name} was not among the best {kept} of "
+            f"{recorded} jobs there ({better} at least as good).",
+        )
 
     def build(self, reports: ReportArrays) -> Built:
         """The state :meth:`observe` reaches on ``reports``, visiting only the reports that pass a rung."""
@@ -195,40 +246,39 @@ class ASHA(StoppingPolicy):
         report_bracket = bracket_of_job[reports.job]
         # Every (report, rung) that passes a rung if its job is not stopped before: the job's first report at
         # or past the rung's step (reports are in order, so np.unique's first index is the earliest).
-        positions, rungs = [], []
+        positions = []
         for index in range(depth):
             passing = np.flatnonzero(reports.step >= steps[report_bracket, index])
             if not len(passing):
                 break
             _, first = np.unique(reports.job[passing], return_index=True)
             positions.append(passing[first])
-            rungs.append(np.full(len(first), index, dtype=np.int64))
         stops: dict[int, tuple[int, Verdict]] = {}
         bracket_of = dict(zip(jobs.tolist(), brackets.tolist(), strict=True))
-        passed = dict.fromkeys(jobs.tolist(), 0)  # job index -> rungs passed so far
-        if positions:
-            at, rung = np.concatenate(positions), np.concatenate(rungs)
-            order = np.lexsort((rung, at))  # in report order, a report's rungs in turn (as observe does)
-            at, rung = at[order], rung[order]
+        passed = dict.fromkeys(jobs.tolist(), 0)  # job index -> rungs passed
+        ids = reports.job_ids
+        # Rung by rung: who records at rung k depends only on the stops at the rungs below.
+        for index, at in enumerate(positions):
+            at = np.sort(at)  # in report order
+            job_of = reports.job[at]
+            if stops:
+                alive = ~np.isin(job_of, np.fromiter(stops, dtype=np.int64, count=len(stops)))
+                at, job_of = at[alive], job_of[alive]
             losses = losses_of(reports.value[at], self.objective).tolist()
-            ids, rungs_of, eta = reports.job_ids, state.rungs, self.reduction_factor
-            for position, index, job, loss in zip(
-                at.tolist(), rung.tolist(), reports.job[at].tolist(), losses, strict=True
-            ):
-                if job in stops:
-                    continue
+            arrivals: dict[int, _Arrivals] = {}
+            for position, job, loss in zip(at.tolist(), job_of.tolist(), losses, strict=True):
                 passed[job] = index + 1
-                # A job that continues: _record's test on the list before the insertion (same decision).
-                recorded = rungs_of.get((bracket_of[job], index))
-                if recorded is not None:
-                    n = len(recorded) + 1
-                    kept = max(1, n // eta)
-                    if not ((kept < n and recorded[kept - 1] < loss) or (loss == math.inf and n > 1)):
-                        insort(recorded, loss)
-                        continue
-                verdict = self._record(state, ids[job], bracket_of[job], index, loss)
-                if verdict is not None:
+                bracket = bracket_of[job]
+                rung = arrivals.get(bracket)
+                if rung is None:
+                    rung = arrivals[bracket] = _Arrivals(self.reduction_factor)
+                quota = rung.add(loss)
+                if quota is not None:
+                    verdict = self._stop(bracket, index, *quota)
+                    state.stopped[ids[job]] = verdict
                     stops[job] = (position, verdict)
+            for bracket, rung in arrivals.items():
+                state.rungs[(bracket, index)] = sorted(rung.losses)  # stable: the list insort makes
         state.next_rung = {reports.job_ids[job]: count for job, count in passed.items()}
         return Built(state, stops)
 
