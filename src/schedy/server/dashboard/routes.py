@@ -9,6 +9,7 @@ header or the dashboard's session cookie plus CSRF header).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -150,9 +151,11 @@ async def job_columns(
         full=full,
     )
     if table.chunks is not None:
-        # A full read, sent line by line as the service reads it (Dashboard.table).
+        # A full read, sent line by line as the service reads it (Dashboard.table). The first line
+        # is read before answering, so a failure to read answers an error, not a cut-off 200.
+        first = await run_in_threadpool(next, table.chunks)
         headers = {**_NO_CACHE, "ETag": table.etag}
-        return StreamingResponse(table.chunks, media_type="application/json", headers=headers)
+        return StreamingResponse(itertools.chain([first], table.chunks), media_type="application/json", headers=headers)
     if table.body is None:
         return _not_modified(table.etag)
     return _json(table.body, table.etag)
