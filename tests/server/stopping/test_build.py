@@ -17,6 +17,7 @@ import pytest
 import schedy
 from schedy import errors
 from schedy.random import Uniform
+from schedy.server.service.reports import _value, _values
 from schedy.server.stopping import ASHA, Hyperband, Median, Report, StoppingPolicy
 from schedy.server.stopping.base import ReportArrays
 from schedy.stopping import ASHA as ClientASHA
@@ -91,6 +92,15 @@ def test_the_default_build_feeds_the_reports_one_by_one():
     for report in history:
         policy.observe(fed, Report(*report))
     assert StoppingPolicy.build(policy, arrays(history)).state == fed
+
+
+def test_metrics_decoded_in_bulk_give_the_values_decoded_one_by_one():
+    odd = ["1", "true", "null", "NaN", "-Infinity", "Infinity", '"x"', "1e400", str(10**400), "-0.0", "[1]", "0.1"]
+    metrics = [f'{{"loss":{value},"acc":0.5}}' for value in odd] + ['{"acc":0.5}', "{}"]
+    one_by_one = [_value(text, "loss") for text in metrics]
+    expected = np.array([math.nan if value is None else value for value in one_by_one])
+    assert np.array_equal(_values(metrics, "loss"), expected, equal_nan=True)
+    assert _values(['{"loss":0.25}', '{"loss":0.5}'], "loss").tolist() == [0.25, 0.5]
 
 
 SPACE = {"x": Uniform(0, 1)}

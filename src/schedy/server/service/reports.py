@@ -144,15 +144,11 @@ def _values(metrics: list[str], name: str) -> npt.NDArray[np.float64]:
         decoded = json.loads(f"[{','.join(metrics)}]")
     except ValueError:  # not expected (every report is stored valid): decode one by one, as the feed does
         decoded = [json.loads(text) for text in metrics]
-    values = []
-    for item in decoded:
-        value = item.get(name)
-        if type(value) is not float:
-            value = _number(value)
-            if value is None:
-                value = math.nan
-        values.append(value)
-    return np.array(values, dtype=np.float64)
+    values = [item.get(name) for item in decoded]
+    if set(map(type, values)) <= {float}:  # the usual case: every report has the metric, a float
+        return np.array(values, dtype=np.float64)
+    numbers = (_number(value) for value in values)
+    return np.array([math.nan if value is None else value for value in numbers], dtype=np.float64)
 
 
 class _Read(NamedTuple):
