@@ -19,6 +19,7 @@ from schedy import errors
 from schedy.random import Uniform
 from schedy.server.service.reports import _value, _values
 from schedy.server.stopping import ASHA, Hyperband, Median, Report, StoppingPolicy
+from schedy.server.stopping import median as median_module
 from schedy.server.stopping.base import ReportArrays
 from schedy.stopping import ASHA as ClientASHA
 from schedy.stopping import Hyperband as ClientHyperband
@@ -83,6 +84,19 @@ def test_a_state_built_in_bulk_decides_as_the_one_fed_report_by_report(policy: S
     more = [(f"new-{job}" if rng.random() < 0.5 else job, step, value) for job, step, value in random_reports(rng, 30)]
     assert [policy.observe(built.state, Report(*r)) for r in more] == [policy.observe(fed, Report(*r)) for r in more]
     assert built.state == fed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_median_rules_build_in_small_blocks_decides_the_same(monkeypatch, seed):
+    """The walk leaves out, block by block, the reports of jobs stopped before: blocks of 5 reports here."""
+    monkeypatch.setattr(median_module, "_BLOCK", 5)
+    policy = Median("loss", "min", min_jobs=2)
+    history = random_reports(random.Random(seed), 60)
+    fed = policy.new_state()
+    verdicts = [policy.observe(fed, Report(*report)) for report in history]
+    built = policy.build(arrays(history))
+    assert built.state == fed
+    assert len(built.stops) == len({job for (job, _, _), v in zip(history, verdicts, strict=True) if v.stop}) > 0
 
 
 def test_the_default_build_feeds_the_reports_one_by_one():
