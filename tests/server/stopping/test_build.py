@@ -11,6 +11,7 @@ import math
 import random
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -162,5 +163,12 @@ def test_a_restarted_service_process_decides_the_next_reports_as_the_old_one_wou
             assert len(answers) > 15
             stopped = sum(j.status == "PRUNED" for j in experiment.all_jobs())
             assert 0 < stopped < 55
+        # The new process's state counts every report once (none fed twice by its first sweep, PostgreSQL).
+        token = httpx.post(second.url + "token/", json={"email": service.email, "token": service.api_token})
+        summary = httpx.get(
+            second.url + "experiments/restarted/stopping/",
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+        )
+        assert summary.json()["rungs"] == server_policy.rungs(reference)
     finally:
         second.stop()

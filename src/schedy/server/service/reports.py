@@ -90,7 +90,7 @@ MAX_BATCH = 1000
 #: "Stop" verdicts a policy state remembers by report pk (the latest ones).
 STOPS_KEPT = 10_000
 #: Reports read per statement when a state is built from every report.
-PAGE = 200_000
+PAGE = 50_000
 
 
 class _Cold(Exception):
@@ -152,16 +152,17 @@ def _values(metrics: list[str], name: str) -> npt.NDArray[np.float64]:
 
 
 class _Read(NamedTuple):
-    """Every report of an experiment, in pk order, as arrays."""
+    """Every report of an experiment, in pk order, as arrays, and the recent ones' times."""
 
     pk: npt.NDArray[np.int64]
-    created_at: npt.NDArray[np.float64]
+    recent: dict[int, float]  # pk -> created_at of the reports created since the time asked
     reports: ReportArrays
 
 
-def _read_all(conn: Connection, experiment_id: int, name: str) -> _Read:
-    """Every report of the experiment, read in pages of plain columns, and the policy's value of each."""
-    pks, job_pks, steps, created, values = [], [], [], [], []
+def _read_all(conn: Connection, experiment_id: int, name: str, since: float) -> _Read:
+    """Every report of the experiment, read in pages of plain columns, the policy's value of each."""
+    pks, job_pks, steps, values = [], [], [], []
+    recent: dict[int, float] = {}
     after = 0
     # Millions of short-lived row tuples would start the cyclic garbage collector over and over (a quarter
     # of the build at 2M reports); they hold no cycle, and it is turned back on below.
@@ -177,7 +178,9 @@ def _read_all(conn: Connection, experiment_id: int, name: str) -> _Read:
             pks.append(np.array(pk, dtype=np.int64))
             job_pks.append(np.array(job_pk, dtype=np.int64))
             steps.append(np.array(step, dtype=np.int64))
-            created.append(np.array(created_at, dtype=np.float64))
+            times = np.array(created_at, dtype=np.float64)
+            new = np.flatnonzero(times >= since)
+            recent.update(zip(pks[-1][new].tolist(), times[new].tolist(), strict=True))
             values.append(_values(list(metrics), name))
             after = int(pk[-1])
     finally:
@@ -195,7 +198,7 @@ def _read_all(conn: Connection, experiment_id: int, name: str) -> _Read:
         np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64),
         np.concatenate(values) if values else np.zeros(0, dtype=np.float64),
     )
-    return _Read(every_pk, np.concatenate(created) if created else np.zeros(0, dtype=np.float64), arrays)
+    return _Read(every_pk, recent, arrays)
 
 
 class PolicyStates:
@@ -247,13 +250,12 @@ class PolicyStates:
         ``job_id``'s reports, in order (none if not given).
         """
         entry.full_reads += 1
-        read = _read_all(conn, experiment_id, policy.result_name)
+        read = _read_all(conn, experiment_id, policy.result_name, now - OVERLAP)
         built = policy.build(read.reports)
         entry.state = built.state
         entry.stored, entry.epoch = stored, epoch
         entry.max_pk = int(read.pk[-1]) if len(read.pk) else 0
-        recent = np.flatnonzero(read.created_at >= now - OVERLAP)
-        entry.seen = dict(zip(read.pk[recent].tolist(), read.created_at[recent].tolist(), strict=True))
+        entry.seen = read.recent
         # A stopped job's reports from the one that stopped it on are "stop" (a job is never stopped twice).
         job = read.reports.job
         stopped_from = np.full(len(read.reports.job_ids), len(job), dtype=np.int64)
