@@ -7,6 +7,7 @@ browser's cache (versioned, immutable URLs) with no request at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,3 +87,17 @@ def test_the_experiment_page_opened_from_the_list_is_not_served_a_stale_early_an
     page.click("tr[data-experiment='later'] a")
     page.wait_for_selector("table.jobs[data-rows='5']")
     assert page.locator("table.jobs tbody tr[data-job]").count() == 5
+
+
+def test_a_result_only_non_finite_jobs_hold_still_gets_its_column(page: Any, site: Site) -> None:
+    # A full answer sends such results apart ("nonFinite"): the keys found while the
+    # hyperparameters and results arrived do not hold them, and are found again.
+    fill.put(site.api, fill.exp_path("apart"), {"scheduler": {"Manual": None}})
+    for i, results in enumerate([{"loss": 1.0}, {"loss": 2.0, "spread": float("nan")}]):
+        body = {"status": "DONE", "hyperparameters": {"x": i}, "results": results}
+        answer = site.api.post(fill.exp_path("apart") + "jobs/", content=json.dumps(body, allow_nan=True))
+        assert answer.status_code == 201, answer.text
+    page.goto(site.url("#/e/apart"))
+    page.wait_for_selector("body[data-ready=true] table.jobs tbody tr[data-job]")
+    assert page.locator("table.jobs th[data-key='res.spread']").count() == 1
+    assert page.locator("table.jobs th[data-key='res.loss']").count() == 1

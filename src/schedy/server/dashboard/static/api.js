@@ -65,7 +65,8 @@ const JOBS_OPEN = ',"jobs":{';
  * else (a partial answer is one line) is parsed whole at the end.
  */
 class ColumnLines {
-  constructor() {
+  constructor(onJobs) {
+    this.onJobs = onJobs;  // called with the answer so far after each group of fields
     this.parts = [];    // the line being received, in pieces
     this.lines = [];    // every line, for a parse of the whole text if the lines are not as above
     this.data = null;
@@ -97,6 +98,7 @@ class ColumnLines {
         this.closed = true;
       } else {
         Object.assign(this.data.jobs, JSON.parse("{" + (text.endsWith(",") ? text.slice(0, -1) : text) + "}"));
+        if (this.onJobs) this.onJobs(this.data);
       }
     } catch {
       this.failed = true;
@@ -111,16 +113,17 @@ class ColumnLines {
 }
 
 /**
- * requestColumns(path, {etag}) → {status, etag, data}: request("GET", …) for the jobs' columns,
- * each line parsed while the service still reads and sends the next (a full read sends the
- * stored hyperparameters and results first, the other fields after).
+ * requestColumns(path, {etag, onJobs}) → {status, etag, data}: request("GET", …) for the jobs'
+ * columns, each line parsed while the service still reads and sends the next (a full read sends
+ * the stored hyperparameters and results first, the other fields after); `onJobs(answerSoFar)`
+ * runs after each group of fields, to work on them before the rest arrives.
  */
-export async function requestColumns(path, {etag} = {}) {
+export async function requestColumns(path, {etag, onJobs} = {}) {
   const response = await send("GET", path, {etag});
   if (response.status !== 200 || !response.body) return answer(response);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
-  const lines = new ColumnLines();
+  const lines = new ColumnLines(onJobs);
   for (;;) {
     const {done, value} = await reader.read();
     if (done) break;

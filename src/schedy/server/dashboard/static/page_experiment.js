@@ -139,7 +139,7 @@ export class ExperimentPage {
   async refresh(full = false) {
     const since = full ? null : this.data.cursor;
     const url = paths.jobs(this.name) + (since ? `?since=${encodeURIComponent(since)}` : full ? "?full=true" : "");
-    const answer = await requestColumns(url, {etag: full ? null : this.data.etag});
+    const answer = await requestColumns(url, {etag: full ? null : this.data.etag, onJobs: (so) => this.data.prepare(so)});
     if (answer.status !== 304) {
       // A full answer may be an earlier one the service kept plus a patch of what changed since.
       let complete = this.data.apply(answer.data);
