@@ -15,6 +15,8 @@ import pytest
 import schedy
 from schedy import errors, pbt
 from schedy.random import Uniform
+from schedy.server.stopping import ASHA as ServerASHA
+from schedy.server.stopping import Report
 from schedy.stopping import ASHA, Median
 from schedy.testing import ServiceProcess
 
@@ -150,10 +152,19 @@ def test_sixteen_workers_on_the_same_rungs_keep_about_one_in_eta(service):
     assert reached[1] == jobs_total
     # 1/η of the jobs continue past each rung, give or take the asynchronous slack: early
     # arrivals compete with few jobs, and reports in flight at once may not see each other.
-    # Even one report at a time, the count depends on the order values arrive in: over 2,000
-    # random orders of 96 jobs, the pure policy keeps 32 at the median, fewer than 0.8·N/η in
-    # 7 % of orders and fewer than 0.6·N/η in 0.3 %.
-    assert jobs_total / eta * 0.6 <= reached[3] <= jobs_total / eta * 1.9
+    assert reached[3] <= jobs_total / eta * 1.9
+    # How many continue depends on the order the values arrive in (over 2,000 random orders of
+    # 96 jobs, the rule alone keeps fewer than 0.8·N/η in 7 % of them): the service keeps what
+    # the rule keeps on the order its answers came back in, give or take the 16 in flight.
+    rule = ServerASHA("loss", "min", min_step=1, reduction_factor=eta, max_step=9)
+    state = rule.new_state()
+    ruled = sum(
+        not rule.observe(state, Report(job_id, step, loss)).stop
+        for job_id, step, loss, _stop in verdicts
+        if step == 1
+    )
+    assert abs(reached[3] - ruled) <= 16, (reached[3], ruled)
+    assert reached[3] >= jobs_total / eta * 0.4
     assert reached[9] <= reached[3] / eta * 2.2
     # No job survived a rung with a value worse than every value that was stopped there.
     for step in (1, 3):
