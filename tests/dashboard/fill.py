@@ -165,8 +165,13 @@ def bulk(database_url: str, email: str, name: str, n: int, seed: int = 0) -> Non
         store.dispose()
 
 
-def add_done(database_url: str, email: str, name: str, n: int, prefix: str = "more") -> None:
-    """Add ``n`` DONE jobs, updated now, to the existing experiment ``name`` of user ``email``."""
+def add_done(
+    database_url: str, email: str, name: str, n: int, prefix: str = "more", results: dict[str, float] | None = None
+) -> None:
+    """Add ``n`` DONE jobs, updated now, to the existing experiment ``name`` of user ``email``.
+
+    Their results are ``{"loss": 1 + i}``, or ``results`` when given.
+    """
     store = Store(database_url, pool_size=1)
     try:
         with store.write() as conn:
@@ -183,7 +188,7 @@ def add_done(database_url: str, email: str, name: str, n: int, prefix: str = "mo
                         "job_id": f"{prefix}{i}",
                         "status": "DONE",
                         "hyperparameters": json.dumps({"lr": 0.01, "layers": 1}),
-                        "results": json.dumps({"loss": 1.0 + i}),
+                        "results": json.dumps({"loss": 1.0 + i} if results is None else results),
                         "created_at": now,
                         "updated_at": now,
                     }

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import httpx
 import pytest
 
-from schedy.server.store import Store, stats, users
-from schedy.server.store import experiments as store_experiments
 from tests.dashboard import fill
 from tests.dashboard.test_api import cookie_login
 
@@ -80,7 +77,8 @@ def test_importance_of_a_big_experiment_reads_a_sample_and_still_finds_a_rare_re
     name = "imp-big"
     url = service.process.database_url
     fill.bulk(url, service.email, name, 45_000)
-    _add_job_with_results(url, service.email, name, {"loss": 1.0, "rare": 2.0})  # the only one with "rare"
+    # The only job with "rare":
+    fill.add_done(url, service.email, name, 1, prefix="rare", results={"loss": 1.0, "rare": 2.0})
     browser, _ = cookie_login(service)
     try:
         body = browser.get(API + f"experiments/{name}/importance/", params={"objective": "loss"}).json()
@@ -95,20 +93,3 @@ def test_importance_of_a_big_experiment_reads_a_sample_and_still_finds_a_rare_re
         assert missing.json()["detail"] == f"No finished job of experiment '{name}' has a result named 'nope'."
     finally:
         browser.close()
-
-
-def _add_job_with_results(database_url: str, email: str, name: str, results: dict[str, float]) -> None:
-    store = Store(database_url, pool_size=1)
-    try:
-        with store.write() as conn:
-            user = users.by_email(conn, email)
-            assert user is not None
-            row = store_experiments.get(conn, user.id, name)
-            assert row is not None
-            now = time.time()
-            stats.insert_many(conn, row.id, [{
-                "job_id": "rare", "status": "DONE", "hyperparameters": json.dumps({"lr": 0.01, "layers": 1}),
-                "results": json.dumps(results), "created_at": now, "updated_at": now,
-            }])  # fmt: skip
-    finally:
-        store.dispose()
