@@ -192,6 +192,37 @@ def test_two_service_processes_share_one_decision_per_report(service, tmp_path):
         second.stop()
 
 
+def test_reports_alternating_between_two_processes_get_the_rules_exact_decisions(service, tmp_path):
+    """Each process, its state already built, learns the other's reports before deciding on its own.
+
+    The reports are sent one at a time, so every decision must be the rule's on everything sent before.
+    """
+    second = ServiceProcess.start(tmp_path / "second", service.process.database_url)
+    try:
+        config = dict(service.client_config)
+        other = {**config, "root": second.url}
+        rng = random.Random(7)
+        rule = ServerASHA("loss", "min", min_step=1, reduction_factor=2, max_step=4)
+        state = rule.new_state()
+        mismatches = []
+        with schedy.SchedyDB(config_override=config) as one, schedy.SchedyDB(config_override=other) as two:
+            one.add_experiment(schedy.RandomSearch("alternate", SPACE, early_stopping=ASHA("loss", "min", 1, 2, 4)))
+            experiments = [one.get_experiment("alternate"), two.get_experiment("alternate")]
+            for n in range(24):
+                with experiments[n % 2].next_job() as job:
+                    for step in (1, 2):
+                        loss = rng.random()
+                        expected = rule.observe(state, Report(job.job_id, step, loss)).stop
+                        stopped = job.report(step, loss=loss)
+                        if stopped != expected:
+                            mismatches.append((n, step, stopped))
+                        if stopped:
+                            raise errors.JobPruned()
+        assert mismatches == []
+    finally:
+        second.stop()
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [

@@ -221,6 +221,10 @@ class PolicyStates:
                 self._entries.move_to_end(key)
             return found
 
+    def peek(self, experiment_id: int, created_at: float) -> _Entry | None:
+        """The entry of an experiment if the process has one (not created, not moved in the LRU order)."""
+        return self._entries.get((experiment_id, created_at))
+
     def full_reads(self, experiment_id: int, created_at: float) -> int:
         """How many times the state was built from every report (for tests and diagnostics)."""
         found = self._entries.get((experiment_id, created_at))
@@ -329,6 +333,11 @@ class PolicyStates:
             entry.swept_at = now
         elif not sweep:
             entry.seen.clear()  # SQLite: rows commit in pk order, pk > max_pk is enough
+        if sweep:
+            # Rows read before another request fed the state further: one at or below the last pk seen and
+            # older than the overlap was fed then (it had committed), a recent one is in ``seen`` if it was.
+            horizon = now - OVERLAP
+            rows = [r for r in rows if r.pk > entry.max_pk or r.created_at >= horizon]
         verdicts = PolicyStates._feed(entry, policy, rows)
         return [(row, verdicts[row.pk]) for row in rows if row.pk in verdicts]
 
@@ -404,6 +413,13 @@ class Reports:
     def __init__(self, store: Store, states: PolicyStates | None = None) -> None:
         self._store = store
         self.states = states if states is not None else PolicyStates()
+        # (user, experiment name) -> (experiment id, created_at) of the last report: which state to read for.
+        self._keys: dict[tuple[int, str], tuple[int, float]] = {}
+
+    def _remember(self, user_id: int, experiment: str, experiment_id: int, created_at: float) -> None:
+        if len(self._keys) >= KEPT * 4:
+            self._keys.clear()
+        self._keys[(user_id, experiment)] = (experiment_id, created_at)
 
     def _experiment(self, conn: Connection, user_id: int, experiment: str) -> ExperimentRecord:
         exp = store_experiments.get_record(conn, user_id, experiment)
@@ -446,10 +462,17 @@ class Reports:
         """
         aio = self._store.aio
         assert aio is not None  # noqa: S101 - PostgreSQL only
+        # The state this experiment had in this process last time: if it is current, the report's statement
+        # also returns the rows it has not seen (one round trip), else they are read after it.
+        known = self._keys.get((user_id, experiment))
+        guess = None if known is None else self.states.peek(*known)
+        after_pk = guess.max_pk if guess is not None and guess.stored is not None else None
         async with aio.connection() as conn:
-            done = await reports_async.report(conn, user_id, experiment, job_id, items)
+            done = await reports_async.report(conn, user_id, experiment, job_id, items, after_pk)
             if done is None:
                 raise NotFound(f"Experiment '{experiment}' does not exist.")
+            if known != (done.experiment_id, done.created_at):
+                self._remember(user_id, experiment, done.experiment_id, done.created_at)
             if done.job_pk is None:
                 raise _refused(done.job_exists, experiment, job_id)
             if done.stop_reason is not None:
@@ -462,9 +485,13 @@ class Reports:
             stop: Verdict | None = None
             fed = False
             if PolicyStates.is_current(entry, stored, done.history_epoch):
-                # Read what the state has not seen, then feed it under the lock without awaiting anything:
-                # the lock is never held across a round trip, so requests on the loop do not contend for it.
-                rows = await reports_async.after(conn, done.experiment_id, entry.max_pk)
+                # Read what the state has not seen (unless the report's statement did), then feed it under the
+                # lock without awaiting anything: the lock is never held across a round trip, so requests on
+                # the loop do not contend for it.
+                if done.fresh is not None and entry is guess:
+                    rows = done.fresh  # our own rows included
+                else:
+                    rows = await reports_async.after(conn, done.experiment_id, entry.max_pk)
                 fetched = {row.pk for row in rows}
                 late = any(pk not in fetched and pk not in entry.seen for pk in done.report_pks)
                 recent = None

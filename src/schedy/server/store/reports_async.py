@@ -3,8 +3,11 @@
 A report, as :mod:`schedy.server.store.reports` writes it in a transaction (find the
 experiment, renew the job's lease, insert the reports), here in **one statement**: data-modifying
 common table expressions run together and atomically, so the reports are inserted only if the
-lease was renewed, i.e. only for a RUNNING job. The early-stopping state then reads the rows it
-has not seen with :func:`after` and :func:`recent`, the same statements as the synchronous side.
+lease was renewed, i.e. only for a RUNNING job. The same statement also returns the reports the
+caller's early-stopping state has not seen (``pk`` above the one it gives, as committed when the
+statement started) and the rows it inserted, so a report of an experiment whose state is current
+costs one round trip. The state can also read them with :func:`after` and :func:`recent`, the
+same statements as the synchronous side.
 """
 
 from __future__ import annotations
@@ -12,8 +15,22 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Select, Text, bindparam, exists, func, insert, literal, select, true, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
 from schedy.server.store import reports as store_reports
 from schedy.server.store.aio import AsyncConnection
@@ -38,6 +55,7 @@ class Reported(NamedTuple):
     stop_reason: str | None
     lease_expires_at: float | None
     report_pks: list[int]  # the inserted reports' pks, in the order sent
+    fresh: list[ReportRow] | None  # pk above ``after_pk``, and the inserted rows, in pk order; None if not asked
 
 
 @cache
@@ -71,8 +89,33 @@ def _report_statement() -> Select[Any]:
     inserted = (
         insert(reports)
         .from_select(["experiment_id", "job_pk", "step", "metrics", "created_at"], rows)
-        .returning(reports.c.pk)
+        .returning(reports.c.pk, reports.c.step, reports.c.metrics, reports.c.created_at)
         .cte("inserted")
+    )
+    # What the caller's policy state has not seen: the rows committed before this statement began (its
+    # snapshot does not hold the rows it inserts) with pk above p_after, and the inserted rows. Not read
+    # when p_after is negative.
+    after_pk = bindparam("p_after", type_=BigInteger)
+    seen_before = (
+        select(reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.created_at)
+        .join(jobs, jobs.c.pk == reports.c.job_pk)
+        .where(reports.c.experiment_id == experiment_id, reports.c.pk > after_pk, after_pk >= 0)
+    )
+    mine = select(
+        inserted.c.pk, cast(bindparam("p_job"), Text), inserted.c.step, inserted.c.metrics, inserted.c.created_at
+    ).where(after_pk >= 0)
+    fresh_rows = union_all(seen_before, mine).subquery("fresh_rows")
+    by_pk = fresh_rows.c.pk
+    fresh = (
+        select(
+            func.array_agg(aggregate_order_by(fresh_rows.c.pk, by_pk)).label("pks"),
+            func.array_agg(aggregate_order_by(fresh_rows.c.job_id, by_pk)).label("job_ids"),
+            func.array_agg(aggregate_order_by(fresh_rows.c.step, by_pk)).label("steps"),
+            func.array_agg(aggregate_order_by(fresh_rows.c.metrics, by_pk)).label("metrics"),
+            func.array_agg(aggregate_order_by(fresh_rows.c.created_at, by_pk)).label("times"),
+        )
+        .where(after_pk >= 0)
+        .subquery("fresh")
     )
     job_exists = exists(select(literal(1)).where(jobs.c.experiment_id == exp.c.id, jobs.c.job_id == bindparam("p_job")))
     pks = select(func.array_agg(inserted.c.pk)).scalar_subquery()
@@ -87,16 +130,28 @@ def _report_statement() -> Select[Any]:
         renewed.c.stop_reason,
         renewed.c.lease_expires_at,
         pks,
-    ).select_from(exp.outerjoin(renewed, true()))
+        fresh.c.pks,
+        fresh.c.job_ids,
+        fresh.c.steps,
+        fresh.c.metrics,
+        fresh.c.times,
+    ).select_from(exp.outerjoin(renewed, true()).outerjoin(fresh, true()))
 
 
 async def report(
-    conn: AsyncConnection, owner_id: int, name: str, job_id: str, items: list[tuple[int, str]]
+    conn: AsyncConnection,
+    owner_id: int,
+    name: str,
+    job_id: str,
+    items: list[tuple[int, str]],
+    after_pk: int | None = None,
 ) -> Reported | None:
     """Renew the lease of a RUNNING job and insert its reports ``(step, metrics JSON)``, in one statement.
 
     ``None`` if the user has no such experiment. Nothing is inserted when the job is not RUNNING
-    (``job_pk`` is then ``None``; ``job_exists`` says whether it exists at all).
+    (``job_pk`` is then ``None``; ``job_exists`` says whether it exists at all). With ``after_pk``,
+    :attr:`Reported.fresh` holds the experiment's reports with a greater pk committed before the
+    statement began, and the ones it inserted, in pk order.
     """
     params = {
         "p_owner": owner_id,
@@ -104,11 +159,15 @@ async def report(
         "p_job": job_id,
         "p_steps": [step for step, _ in items],
         "p_metrics": [metrics for _, metrics in items],
+        "p_after": -1 if after_pk is None else after_pk,
     }
     row = await conn.fetch_one(_report_statement, (), params)
     if row is None:
         return None
-    exp_id, options, created_at, epoch, now, job_exists, job_pk, stop_reason, lease, pks = row
+    exp_id, options, created_at, epoch, now, job_exists, job_pk, stop_reason, lease, pks, *fresh = row
+    fresh_rows = None
+    if after_pk is not None:
+        fresh_rows = [ReportRow._make(r) for r in zip(*(column or [] for column in fresh), strict=True)]
     return Reported(
         int(exp_id),
         str(options),
@@ -120,6 +179,7 @@ async def report(
         stop_reason,
         None if lease is None else float(lease),
         sorted(pks or []),
+        fresh_rows,
     )
 
 
