@@ -42,7 +42,7 @@ from schedy.server.errors import NotFound
 from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.service.history import Histories, History
-from schedy.server.store import Store, budget
+from schedy.server.store import Store, budget, decisions
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store.claims import AsyncClaimStep, ClaimStep, NewRow, insert_claimed
@@ -188,6 +188,8 @@ class Claims:
         max_run_time: float | None,
     ) -> JobRecord | None:
         """A claim whose queue was empty, from its new work on (in a thread)."""
+        if scheduler.reads_history and budget.max_jobs(exp.options) is None:
+            return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)  # no statement before it
         with self._store.claim_step() as step:
             outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
         if not isinstance(outcome, _FromHistory):
@@ -269,6 +271,24 @@ class Claims:
         heartbeat: float | None,
         max_run_time: float | None,
     ) -> JobRecord | None:
+        if not self._store.is_sqlite and budget.max_jobs(exp.options) is None:
+            # PostgreSQL: the compare-and-set, the events and the new job in one statement, one round trip.
+            with self._store.autocommit() as conn:
+                committed = decisions.commit_and_insert(
+                    conn,
+                    exp.id,
+                    history.state.decision_seq,
+                    json.dumps(rng.getstate()),
+                    [dumps(dict(e)) for e in decision.events],
+                    None if decision.job is None else _new_row(decision.job),
+                    worker,
+                    heartbeat,
+                    max_run_time,
+                    done=decision.experiment_done,
+                )
+            if not committed.won:
+                raise _Lost
+            return committed.job
         with self._store.write() as conn:
             return self._record(conn, exp, history, decision, rng, worker, heartbeat, max_run_time)
 

@@ -118,8 +118,13 @@ class Histories:
         with entry.lock:
             if conn is not None:
                 found = self._refresh(entry, conn, experiment_id)
-            else:
+            elif self._store.is_sqlite:
                 with self._store.read() as own:
+                    found = self._refresh(entry, own, experiment_id)
+            else:
+                # PostgreSQL: each statement alone, without BEGIN and COMMIT (two round trips). The decision
+                # state is read first, so the jobs read after it include those of every decision it counts.
+                with self._store.autocommit() as own:
                     found = self._refresh(entry, own, experiment_id)
         if found is None:
             with self._lock:

@@ -1,0 +1,177 @@
+"""A scheduler's decision committed in one statement (PostgreSQL, autocommit).
+
+:mod:`schedy.server.service.claims` commits a decision made from the history
+as a compare-and-set on the experiment's ``decision_seq``
+(:func:`schedy.server.store.history.commit_decision`), then appends its
+events and inserts its new job RUNNING for the claiming worker. In a
+transaction on PostgreSQL that is five round trips (BEGIN, three statements,
+COMMIT). Here the same writes are data-modifying common table expressions of
+one statement, atomic alone: the events and the job are written only if the
+compare-and-set succeeded. The job's row is the one
+:func:`schedy.server.store.jobs.insert` would write (same columns, lease and
+clock).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy import true as sql_true
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from schedy.server.store import jobs as store_jobs
+from schedy.server.store.claims import NewRow
+from schedy.server.store.compiled import compiled, fetch_one
+from schedy.server.store.engine import db_now
+from schedy.server.store.ids import new_job_id
+from schedy.server.store.jobs import DONE, RUNNING, JobRecord
+from schedy.server.store.tables import experiment_events, experiments, jobs
+
+__all__ = ["Committed", "commit_and_insert"]
+
+
+class Committed(NamedTuple):
+    """What :func:`commit_and_insert` did."""
+
+    won: bool  # False: another decision came first (or the experiment is DONE); nothing was written
+    job: JobRecord | None
+
+
+_JOB_COLUMNS = [
+    "experiment_id",
+    "job_id",
+    "status",
+    "priority",
+    "hyperparameters",
+    "results",
+    "version",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "worker",
+    "member",
+    "generation",
+    "parent",
+    "attempt",
+    "heartbeat_interval",
+    "lease_expires_at",
+]
+
+
+@cache
+def _statement(done: bool) -> Select[Any]:
+    values: dict[str, Any] = {
+        "decision_seq": experiments.c.decision_seq + 1,
+        "rng_state": bindparam("p_rng", type_=Text),
+        "updated_at": db_now(),
+    }
+    if done:
+        values["status"] = DONE
+    won = (
+        update(experiments)
+        .where(
+            experiments.c.id == bindparam("p_experiment", type_=Integer),
+            experiments.c.decision_seq == bindparam("p_seq", type_=Integer),
+            experiments.c.status != DONE,
+        )
+        .values(**values)
+        .returning(experiments.c.id)
+        .cte("won")
+    )
+    payloads = func.unnest(bindparam("p_events", type_=ARRAY(Text)))
+    logged = (
+        insert(experiment_events)
+        .from_select(["experiment_id", "created_at", "payload"], select(won.c.id, db_now(), payloads))
+        .returning(experiment_events.c.id)
+        .cte("logged")
+    )
+    new = select(
+        won.c.id,
+        bindparam("p_job", type_=String),
+        literal(RUNNING),
+        literal(0),
+        bindparam("p_hps", type_=String),
+        bindparam("p_results", type_=String),
+        literal(1),
+        db_now(),
+        db_now(),
+        db_now(),
+        bindparam("p_worker", type_=String),
+        bindparam("p_member", type_=String),
+        bindparam("p_generation", type_=Integer),
+        bindparam("p_parent", type_=String),
+        bindparam("p_attempt", type_=Integer),
+        bindparam("p_heartbeat", type_=Float),
+        db_now() + bindparam("p_lease", type_=Float),
+    ).where(bindparam("p_has_job", type_=Boolean))
+    created = insert(jobs).from_select(_JOB_COLUMNS, new).returning(*store_jobs.COLUMNS).cte("created")
+    counts = select(
+        select(func.count()).select_from(won).scalar_subquery().label("won"),
+        select(func.count()).select_from(logged).scalar_subquery().label("logged"),
+    ).cte("counts")
+    return select(counts.c.won, *created.c).select_from(counts.outerjoin(created, sql_true()))
+
+
+def commit_and_insert(
+    conn: Connection,
+    experiment_id: int,
+    seq: int,
+    rng_state: str,
+    events: list[str],
+    new: NewRow | None,
+    worker: str | None,
+    heartbeat: float | None,
+    max_run_time: float | None,
+    *,
+    done: bool,
+) -> Committed:
+    """Record a decision made from decision state ``seq``, its events and its new job, in one statement.
+
+    ``conn`` is a PostgreSQL connection in autocommit mode (:meth:`schedy.server.store.Store.autocommit`).
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: the new job's id is taken (nothing written; decide again).
+
+    """
+    lease = store_jobs.insert_params(
+        experiment_id, "", RUNNING, "", "", heartbeat=heartbeat, max_run_time=max_run_time
+    )
+    params: dict[str, Any] = {
+        "p_experiment": experiment_id,
+        "p_seq": seq,
+        "p_rng": rng_state,
+        "p_events": events,
+        "p_has_job": new is not None,
+        "p_job": new_job_id(),
+        "p_hps": None if new is None else new.hyperparameters,
+        "p_results": None if new is None else new.results,
+        "p_worker": worker,
+        "p_member": None if new is None else new.member,
+        "p_generation": None if new is None else new.generation,
+        "p_parent": None if new is None else new.parent,
+        "p_attempt": 1 if new is None else new.attempt,
+        "p_heartbeat": lease["p_heartbeat"],
+        "p_lease": lease["p_lease"],
+    }
+    row = fetch_one(conn, compiled(conn, _statement, done), params)
+    assert row is not None  # noqa: S101 - the counts row is always there
+    won, *job = row
+    if not won:
+        return Committed(False, None)
+    return Committed(True, store_jobs.record(tuple(job)) if new is not None else None)
