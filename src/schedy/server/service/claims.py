@@ -71,14 +71,32 @@ def _new_row(new: NewJob) -> NewRow:
     return NewRow(dumps(new.hyperparameters), dumps(new.results), new.member, new.generation, new.parent, new.attempt)
 
 
-def _experiment_rng(state: str | None, options: str) -> random.Random:
-    """The experiment's own RNG stream, restored where the last decision left it (else seeded by ``seed``)."""
-    if state is None:
-        return random.Random(json.loads(options).get("seed"))  # noqa: S311 - search sampling
-    version, internal, gauss = json.loads(state)
-    rng = random.Random()  # noqa: S311 - search sampling
-    rng.setstate((version, tuple(internal), gauss))
-    return rng
+def _base(state: str | None, options: str) -> int:
+    """The experiment's random base: from its stored state, else from its ``seed`` option, else drawn."""
+    if state is not None:
+        loaded = json.loads(state)
+        if isinstance(loaded, dict):
+            return int(loaded["base"])
+        # A whole Mersenne Twister state, as stored before 0.4: carried on from where it was.
+        version, internal, gauss = loaded
+        earlier = random.Random()  # noqa: S311 - search sampling
+        earlier.setstate((version, tuple(internal), gauss))
+        return earlier.getrandbits(63)
+    seed = json.loads(options).get("seed")
+    if seed is None:
+        return _fresh_rng().getrandbits(63)
+    return random.Random(seed).getrandbits(63)  # noqa: S311 - search sampling
+
+
+def _decision_rng(state: str | None, options: str, seq: int) -> tuple[random.Random, str]:
+    """The RNG of the experiment's decision number ``seq``, and the state to store with it.
+
+    Each decision gets a stream of its own, seeded by the experiment's random base and the decision's
+    number: reproducible from the ``seed`` option with one worker, and what is stored is the base alone
+    (a few bytes; a whole Mersenne Twister state is 7 KB of JSON, written at every decision).
+    """
+    base = _base(state, options)
+    return random.Random(f"{base}:{seq}"), json.dumps({"base": base})  # noqa: S311 - search sampling
 
 
 class _Lost(Exception):
@@ -238,13 +256,12 @@ class Claims:
                 raise NotFound(f"Experiment '{exp.name}' does not exist.")
             if history.state.status == DONE:
                 return None
-            rng = _experiment_rng(history.state.rng_state, exp.options)
-            before = rng.getstate()
+            rng, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
             decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
-            if _nothing(decision) and rng.getstate() == before:
-                return None  # nothing to record: no write at all
+            if _nothing(decision):
+                return None  # nothing to record: no write at all (the next decision draws the same numbers)
             try:
-                return self._commit(exp, history, decision, rng, worker, heartbeat, max_run_time)
+                return self._commit(exp, history, decision, rng_state, worker, heartbeat, max_run_time)
             except (_Lost, IntegrityError):
                 continue
         # Contended: decide under the experiment's lock, where no other decision can come first.
@@ -257,16 +274,18 @@ class Claims:
                 raise NotFound(f"Experiment '{exp.name}' does not exist.")
             if history.state.status == DONE:
                 return None
-            rng = _experiment_rng(history.state.rng_state, exp.options)
+            rng, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
             decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
-            return self._record(conn, exp, history, decision, rng, worker, heartbeat, max_run_time)
+            if _nothing(decision):
+                return None
+            return self._record(conn, exp, history, decision, rng_state, worker, heartbeat, max_run_time)
 
     def _commit(
         self,
         exp: ExperimentRecord,
         history: History,
         decision: Decision,
-        rng: random.Random,
+        rng_state: str,
         worker: str | None,
         heartbeat: float | None,
         max_run_time: float | None,
@@ -278,7 +297,7 @@ class Claims:
                     conn,
                     exp.id,
                     history.state.decision_seq,
-                    json.dumps(rng.getstate()),
+                    rng_state,
                     [dumps(dict(e)) for e in decision.events],
                     None if decision.job is None else _new_row(decision.job),
                     worker,
@@ -290,7 +309,7 @@ class Claims:
                 raise _Lost
             return committed.job
         with self._store.write() as conn:
-            return self._record(conn, exp, history, decision, rng, worker, heartbeat, max_run_time)
+            return self._record(conn, exp, history, decision, rng_state, worker, heartbeat, max_run_time)
 
     @staticmethod
     def _record(
@@ -298,14 +317,13 @@ class Claims:
         exp: ExperimentRecord,
         history: History,
         decision: Decision,
-        rng: random.Random,
+        rng_state: str,
         worker: str | None,
         heartbeat: float | None,
         max_run_time: float | None,
     ) -> JobRecord | None:
-        state = json.dumps(rng.getstate())
         if not store_history.commit_decision(
-            conn, exp.id, history.state.decision_seq, state, done=decision.experiment_done
+            conn, exp.id, history.state.decision_seq, rng_state, done=decision.experiment_done
         ):
             raise _Lost
         store_experiments.add_events(conn, exp.id, [dumps(dict(e)) for e in decision.events])

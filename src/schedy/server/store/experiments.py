@@ -170,17 +170,6 @@ def page(conn: Connection, owner_id: int, after_id: int | None, limit: int) -> l
     return list(conn.execute(query.order_by(experiments.c.id).limit(limit)))
 
 
-def rng_state(conn: Connection, experiment_id: int) -> str | None:
-    """The stored state of the experiment's RNG stream, if any."""
-    value = conn.execute(select(experiments.c.rng_state).where(experiments.c.id == experiment_id)).scalar()
-    return None if value is None else str(value)
-
-
-def save_rng_state(conn: Connection, experiment_id: int, state: str) -> None:
-    """Store the state of the experiment's RNG stream."""
-    conn.execute(update(experiments).where(experiments.c.id == experiment_id).values(rng_state=state))
-
-
 def add_events(conn: Connection, experiment_id: int, payloads: list[str]) -> None:
     """Append events (JSON texts) to the experiment's log."""
     if payloads:
