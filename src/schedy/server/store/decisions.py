@@ -20,15 +20,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Boolean,
     Connection,
-    Float,
     Integer,
     Select,
-    String,
     Text,
     bindparam,
     func,
     insert,
-    literal,
     select,
     update,
 )
@@ -41,7 +38,8 @@ from schedy.server.store.compiled import compiled, fetch_one
 from schedy.server.store.engine import db_now
 from schedy.server.store.ids import new_job_id
 from schedy.server.store.jobs import DONE, RUNNING, JobRecord
-from schedy.server.store.tables import experiment_events, experiments, jobs
+from schedy.server.store.jobs_async import created_running
+from schedy.server.store.tables import experiment_events, experiments
 
 __all__ = ["Committed", "commit_and_insert"]
 
@@ -51,27 +49,6 @@ class Committed(NamedTuple):
 
     won: bool  # False: another decision came first (or the experiment is DONE); nothing was written
     job: JobRecord | None
-
-
-_JOB_COLUMNS = [
-    "experiment_id",
-    "job_id",
-    "status",
-    "priority",
-    "hyperparameters",
-    "results",
-    "version",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "worker",
-    "member",
-    "generation",
-    "parent",
-    "attempt",
-    "heartbeat_interval",
-    "lease_expires_at",
-]
 
 
 @cache
@@ -101,26 +78,7 @@ def _statement(done: bool) -> Select[Any]:
         .returning(experiment_events.c.id)
         .cte("logged")
     )
-    new = select(
-        won.c.id,
-        bindparam("p_job", type_=String),
-        literal(RUNNING),
-        literal(0),
-        bindparam("p_hps", type_=String),
-        bindparam("p_results", type_=String),
-        literal(1),
-        db_now(),
-        db_now(),
-        db_now(),
-        bindparam("p_worker", type_=String),
-        bindparam("p_member", type_=String),
-        bindparam("p_generation", type_=Integer),
-        bindparam("p_parent", type_=String),
-        bindparam("p_attempt", type_=Integer),
-        bindparam("p_heartbeat", type_=Float),
-        db_now() + bindparam("p_lease", type_=Float),
-    ).where(bindparam("p_has_job", type_=Boolean))
-    created = insert(jobs).from_select(_JOB_COLUMNS, new).returning(*store_jobs.COLUMNS).cte("created")
+    created = created_running(won.c.id, bindparam("p_has_job", type_=Boolean))
     counts = select(
         select(func.count()).select_from(won).scalar_subquery().label("won"),
         select(func.count()).select_from(logged).scalar_subquery().label("logged"),

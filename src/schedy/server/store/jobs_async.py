@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, String, bindparam, exists, literal, select, true
+from sqlalchemy import CTE, ColumnElement, Float, Integer, Select, String, bindparam, exists, literal, select, true
 from sqlalchemy import insert as sql_insert
 
 from schedy.server.store import jobs as store_jobs
@@ -22,7 +22,15 @@ from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.jobs import DONE, RUNNING, JobRecord
 from schedy.server.store.tables import experiments, jobs
 
-__all__ = ["claim_by_name", "claim_or_create", "claim_queued", "experiment_and_queue", "insert", "replace_named"]
+__all__ = [
+    "claim_by_name",
+    "claim_or_create",
+    "claim_queued",
+    "created_running",
+    "experiment_and_queue",
+    "insert",
+    "replace_named",
+]
 
 
 async def claim_by_name(
@@ -127,45 +135,7 @@ def _claim_or_create_statement() -> Select[Any]:
         exp.c.options == bindparam("p_options", type_=String),
         ~exists(select(claimed.c.pk)),
     )
-    new = select(
-        exp.c.id,
-        bindparam("p_job", type_=String),
-        literal(RUNNING),
-        literal(0),
-        bindparam("p_hps", type_=String),
-        bindparam("p_results", type_=String),
-        literal(1),
-        db_now(),
-        db_now(),
-        db_now(),
-        bindparam("p_worker", type_=String),
-        bindparam("p_member", type_=String),
-        bindparam("p_generation", type_=Integer),
-        bindparam("p_parent", type_=String),
-        bindparam("p_attempt", type_=Integer),
-        bindparam("p_heartbeat", type_=Float),
-        db_now() + bindparam("p_lease", type_=Float),
-    ).where(*decided_from)
-    columns = [
-        "experiment_id",
-        "job_id",
-        "status",
-        "priority",
-        "hyperparameters",
-        "results",
-        "version",
-        "created_at",
-        "updated_at",
-        "started_at",
-        "worker",
-        "member",
-        "generation",
-        "parent",
-        "attempt",
-        "heartbeat_interval",
-        "lease_expires_at",
-    ]
-    created = sql_insert(jobs).from_select(columns, new).returning(*store_jobs.COLUMNS).cte("created")
+    created = created_running(exp.c.id, *decided_from)
     return select(*exp.c, *claimed.c, *created.c).select_from(exp.outerjoin(claimed, true()).outerjoin(created, true()))
 
 
@@ -208,3 +178,54 @@ async def claim_or_create(
         if row[start] is not None:
             return experiment, JobRecord._make(row[start : start + job_width])
     return experiment, None
+
+
+#: The columns a new RUNNING job's ``INSERT … SELECT`` sets (the others take their defaults).
+_NEW_RUNNING_COLUMNS = [
+    "experiment_id",
+    "job_id",
+    "status",
+    "priority",
+    "hyperparameters",
+    "results",
+    "version",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "worker",
+    "member",
+    "generation",
+    "parent",
+    "attempt",
+    "heartbeat_interval",
+    "lease_expires_at",
+]
+
+
+def created_running(experiment_id: ColumnElement[Any], *where: ColumnElement[bool]) -> CTE:
+    """A CTE inserting a new job RUNNING for a worker in ``experiment_id`` when every ``where`` holds.
+
+    The row :func:`schedy.server.store.jobs.insert` writes for a RUNNING job, from the parameters of
+    :func:`schedy.server.store.jobs.insert_params` (``p_job``, ``p_hps``, …, ``p_heartbeat``, ``p_lease``);
+    it returns :data:`schedy.server.store.jobs.COLUMNS`.
+    """
+    new = select(
+        experiment_id,
+        bindparam("p_job", type_=String),
+        literal(RUNNING),
+        literal(0),
+        bindparam("p_hps", type_=String),
+        bindparam("p_results", type_=String),
+        literal(1),
+        db_now(),
+        db_now(),
+        db_now(),
+        bindparam("p_worker", type_=String),
+        bindparam("p_member", type_=String),
+        bindparam("p_generation", type_=Integer),
+        bindparam("p_parent", type_=String),
+        bindparam("p_attempt", type_=Integer),
+        bindparam("p_heartbeat", type_=Float),
+        db_now() + bindparam("p_lease", type_=Float),
+    ).where(*where)
+    return sql_insert(jobs).from_select(_NEW_RUNNING_COLUMNS, new).returning(*store_jobs.COLUMNS).cte("created")
