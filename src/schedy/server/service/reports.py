@@ -539,33 +539,37 @@ class Reports:
         self, user_id: int, experiment: str, job_id: str, items: list[tuple[int, str]], *, rebuild: bool
     ) -> Answer:
         with self._store.write() as conn:
-            exp = self._experiment(conn, user_id, experiment)
+            exp = store_reports.target(conn, user_id, experiment)
+            if exp is None:
+                raise NotFound(f"Experiment '{experiment}' does not exist.")
             renewed = store_reports.renew(conn, exp.id, job_id)
             if renewed is None:
                 raise _refused(store_jobs.get(conn, exp.id, job_id) is not None, experiment, job_id)
-            store_reports.insert_many(conn, exp.id, renewed.pk, items)
+            inserted = store_reports.insert_many(conn, exp.id, renewed.pk, items)
             if renewed.stop_reason is not None:
                 return Answer(True, renewed.stop_reason, renewed.lease_expires_at)
             found = policy_of(exp.options)
             if found is None:
                 return Answer(False, None, renewed.lease_expires_at)
             policy, stored = found
-            state = store_history.decision_state(conn, exp.id)
-            assert state is not None  # noqa: S101 - found in this transaction
             entry = self.states.entry(exp.id, exp.created_at)
             if not entry.lock.acquire(blocking=not self._store.inline):
                 self._store.leave_loop()
             try:
-                if PolicyStates.is_current(entry, stored, state.history_epoch):
-                    decided = PolicyStates.refresh(
-                        entry, conn, exp.id, policy, state.now, sweep=not self._store.is_sqlite
-                    )
+                if PolicyStates.is_current(entry, stored, exp.history_epoch):
+                    own = self._only_ours(entry, inserted, job_id, items)
+                    if own is not None:  # nothing else to read: feed our rows
+                        decided = PolicyStates.apply(entry, policy, own, None, exp.now, sweep=False)
+                    else:
+                        decided = PolicyStates.refresh(
+                            entry, conn, exp.id, policy, exp.now, sweep=not self._store.is_sqlite
+                        )
                     mine = [verdict for row, verdict in decided if row.job_id == job_id][-len(items) :]
                 elif not rebuild:
                     raise _Cold(exp.id, exp.created_at, policy, stored)
                 else:
                     mine = PolicyStates.rebuild(
-                        entry, conn, exp.id, policy, stored, state.history_epoch, state.now, job_id
+                        entry, conn, exp.id, policy, stored, exp.history_epoch, exp.now, job_id
                     )[-len(items) :]
             finally:
                 entry.lock.release()
@@ -575,6 +579,23 @@ class Reports:
                 store_reports.set_stop(conn, renewed.pk, reason)
                 return Answer(True, reason, renewed.lease_expires_at)
             return Answer(False, None, renewed.lease_expires_at)
+
+    def _only_ours(
+        self, entry: _Entry, inserted: list[tuple[int, float]], job_id: str, items: list[tuple[int, str]]
+    ) -> list[ReportRow] | None:
+        """Our reports as rows, if they are all the state has not seen; else ``None`` (read what is new).
+
+        SQLite only: rows commit in pk order, one writer at a time, and this one holds the write lock, so
+        if our pks follow the last one the state saw, no other report of the experiment came in between.
+        """
+        if not self._store.is_sqlite or [pk for pk, _ in inserted] != list(
+            range(entry.max_pk + 1, entry.max_pk + 1 + len(inserted))
+        ):
+            return None
+        return [
+            ReportRow(pk, job_id, step, metrics, created_at)
+            for (pk, created_at), (step, metrics) in zip(inserted, items, strict=True)
+        ]
 
     def summary(self, user_id: int, experiment: str) -> dict[str, Any]:
         """The experiment's policy (wire form) and its state's summary, e.g. jobs per rung.

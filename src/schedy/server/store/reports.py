@@ -21,11 +21,12 @@ from sqlalchemy import Connection, Insert, Select, Update, bindparam, case, inse
 from schedy.server.store.compiled import compiled, fetch_all, fetch_one, run
 from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import LEASE_BEATS, RUNNING
-from schedy.server.store.tables import jobs, reports
+from schedy.server.store.tables import experiments, jobs, reports
 
 __all__ = [
     "Renewed",
     "ReportRow",
+    "Target",
     "after",
     "columns",
     "insert_many",
@@ -34,6 +35,7 @@ __all__ = [
     "recent",
     "renew",
     "set_stop",
+    "target",
 ]
 
 
@@ -82,20 +84,54 @@ def renew(conn: Connection, experiment_id: int, job_id: str) -> Renewed | None:
 
 @cache
 def _insert_statement() -> Insert:
-    return insert(reports).values(
-        experiment_id=_p("experiment"),
-        job_pk=_p("job_pk"),
-        step=_p("step"),
-        metrics=_p("metrics"),
-        created_at=db_now(),
+    return (
+        insert(reports)
+        .values(
+            experiment_id=_p("experiment"),
+            job_pk=_p("job_pk"),
+            step=_p("step"),
+            metrics=_p("metrics"),
+            created_at=db_now(),
+        )
+        .returning(reports.c.pk, reports.c.created_at)
     )
 
 
-def insert_many(conn: Connection, experiment_id: int, job_pk: int, items: list[tuple[int, str]]) -> None:
-    """Insert the job's reports ``(step, metrics JSON)`` in order."""
+def insert_many(
+    conn: Connection, experiment_id: int, job_pk: int, items: list[tuple[int, str]]
+) -> list[tuple[int, float]]:
+    """Insert the job's reports ``(step, metrics JSON)`` in order; their ``(pk, created_at)``."""
     statement = compiled(conn, _insert_statement)
+    done = []
     for step, metrics in items:
-        run(conn, statement, {"p_experiment": experiment_id, "p_job_pk": job_pk, "p_step": step, "p_metrics": metrics})
+        params = {"p_experiment": experiment_id, "p_job_pk": job_pk, "p_step": step, "p_metrics": metrics}
+        row = fetch_one(conn, statement, params)
+        assert row is not None  # noqa: S101 - an insert returns its row
+        done.append((int(row[0]), float(row[1])))
+    return done
+
+
+class Target(NamedTuple):
+    """The experiment a report is sent to, with what its early-stopping state needs."""
+
+    id: int
+    options: str  # JSON text
+    created_at: float
+    history_epoch: int
+    now: float  # the database clock
+
+
+@cache
+def _target_statement() -> Select[Any]:
+    return select(
+        experiments.c.id, experiments.c.options, experiments.c.created_at, experiments.c.history_epoch, db_now()
+    ).where(experiments.c.owner_id == _p("owner"), experiments.c.name == _p("name"))
+
+
+def target(conn: Connection, owner_id: int, name: str) -> Target | None:
+    """The user's experiment ``name`` for a report (one statement), if any."""
+    row = fetch_one(conn, compiled(conn, _target_statement), {"p_owner": owner_id, "p_name": name})
+    return None if row is None else Target(int(row[0]), str(row[1]), float(row[2]), int(row[3]), float(row[4]))
 
 
 @cache
