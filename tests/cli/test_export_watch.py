@@ -110,6 +110,7 @@ def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs)
     finally:
         if watcher.poll() is None:
             watcher.kill()
+            watcher.wait()  # reaped here: a failure stays this test's, not a ResourceWarning in a later one
         watcher.stdout.close()
         watcher.stderr.close()
 
