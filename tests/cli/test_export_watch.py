@@ -90,8 +90,10 @@ def test_watch_uses_a_pbt_experiments_own_objective(cli):
 
 
 def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs):
+    # Ctrl-C as at a terminal: SIGINT at its default in the watcher, even if the test runner was started in
+    # the background (which ignores SIGINT, and a child inherits that).
     watcher = cli.popen("watch", "--interval", "0.2", "--maximize", "loss", "exp",
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint)  # fmt: skip
     try:
         first = _line(watcher)
         assert "1 queued · 0 running · 2 done" in first
@@ -113,6 +115,10 @@ def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs)
             watcher.wait()  # reaped here: a failure stays this test's, not a ResourceWarning in a later one
         watcher.stdout.close()
         watcher.stderr.close()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _line(process, timeout=30):
