@@ -107,29 +107,30 @@ def commit_and_insert(
         sqlalchemy.exc.IntegrityError: the new job's id is taken (nothing written; decide again).
 
     """
-    lease = store_jobs.insert_params(
-        experiment_id, "", RUNNING, "", "", heartbeat=heartbeat, max_run_time=max_run_time
-    )
+    job = new if new is not None else NewRow("{}", "{}")  # not inserted: p_has_job is false
     params: dict[str, Any] = {
-        "p_experiment": experiment_id,
+        **store_jobs.insert_params(
+            experiment_id,
+            new_job_id(),
+            RUNNING,
+            job.hyperparameters,
+            job.results,
+            worker=worker,
+            heartbeat=heartbeat,
+            max_run_time=max_run_time,
+            member=job.member,
+            generation=job.generation,
+            parent=job.parent,
+            attempt=job.attempt,
+        ),
         "p_seq": seq,
         "p_rng": rng_state,
         "p_events": events,
         "p_has_job": new is not None,
-        "p_job": new_job_id(),
-        "p_hps": None if new is None else new.hyperparameters,
-        "p_results": None if new is None else new.results,
-        "p_worker": worker,
-        "p_member": None if new is None else new.member,
-        "p_generation": None if new is None else new.generation,
-        "p_parent": None if new is None else new.parent,
-        "p_attempt": 1 if new is None else new.attempt,
-        "p_heartbeat": lease["p_heartbeat"],
-        "p_lease": lease["p_lease"],
     }
     row = fetch_one(conn, compiled(conn, _statement, done), params)
     assert row is not None  # noqa: S101 - the counts row is always there
-    won, *job = row
+    won, *created = row
     if not won:
         return Committed(False, None)
-    return Committed(True, store_jobs.record(tuple(job)) if new is not None else None)
+    return Committed(True, store_jobs.record(tuple(created)) if new is not None else None)
