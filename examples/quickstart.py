@@ -2,10 +2,13 @@
 
 1. starts ``schedy server`` on the embedded SQLite store (``~/.schedy/``,
    or ``$SCHEDY_HOME``), on port 8700 or a free port if that one is taken;
-2. creates a random search and runs several worker processes
-   (``examples/worker.py``) that share it, while this script shows progress
+2. creates a model-based search (TPE) whose hopeless runs the service
+   stops early (ASHA), and runs several worker processes
+   (``examples/worker.py``) that share it, each job training for a few
+   epochs and reporting after each one, while this script shows progress
    and the best result so far;
-3. prints the best job and where to browse the results; on a terminal the
+3. prints the best job, how many jobs were stopped early and how many
+   epochs that saved, and where to browse the results; on a terminal the
    service keeps running (the URL works) until Enter or Ctrl-C, elsewhere
    it stops, and says how to start it again (``--keep-serving`` always
    keeps it running until Ctrl-C).
@@ -30,6 +33,9 @@ import schedy
 from schedy.errors import SchedyError
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import worker  # noqa: E402 - examples/worker.py, beside this file
 
 
 def free_port(preferred: int) -> int:
@@ -86,15 +92,22 @@ def client_config(home: Path, url: str) -> dict[str, str]:
     return config
 
 
-def progress(exp: schedy.Experiment, total: int) -> tuple[int, schedy.Job | None]:
-    """Finished jobs so far and the best one."""
-    done = [job for job in exp.all_jobs() if job.status == schedy.Job.DONE]
-    best = min(done, key=lambda job: job.results["loss"], default=None)
-    return len(done), best
+class Progress:
+    """What the workers have finished so far: jobs, jobs stopped early, epochs trained, the best job."""
+
+    def __init__(self, exp: schedy.Experiment) -> None:
+        jobs = [job for job in exp.all_jobs() if job.status in (schedy.Job.DONE, schedy.Job.PRUNED)]
+        done = [job for job in jobs if job.status == schedy.Job.DONE]
+        self.finished = len(jobs)
+        self.stopped = len(jobs) - len(done)
+        self.epochs = sum(int(job.results.get("epochs", 0)) for job in jobs)
+        self.best = min(done, key=lambda job: job.results["loss"], default=None)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Run a random search with several workers on a local Schedy.")
+    parser = argparse.ArgumentParser(
+        description="Run a TPE search with early stopping and several workers on a local Schedy."
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--trials", type=int, default=50, help="jobs per worker")
     parser.add_argument("--port", type=int, default=8700)
@@ -113,20 +126,16 @@ def main() -> None:
         config = client_config(home, url)
         name = f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}"
         db = schedy.SchedyDB(config_override=config)
-        db.add_experiment(
-            schedy.RandomSearch(
-                name,
-                {
-                    "x": schedy.random.Uniform(-5, 5),
-                    "y": schedy.random.Uniform(-5, 5),
-                    "lr": schedy.random.LogUniform(1e-5, 1),
-                },
-            )
-        )
+        db.add_experiment(worker.search(name))
         exp = db.get_experiment(name)
         print(f"Schedy is running at {url} (data in {home}); experiment {name!r}.")
-        env = {**os.environ, "SCHEDY_ROOT": url, "SCHEDY_EMAIL": config["email"], "SCHEDY_TOKEN": config["token"],
-               "SCHEDY_TOKEN_TYPE": config.get("token_type", "api_token")}
+        env = {
+            **os.environ,
+            "SCHEDY_ROOT": url,
+            "SCHEDY_EMAIL": config["email"],
+            "SCHEDY_TOKEN": config["token"],
+            "SCHEDY_TOKEN_TYPE": config.get("token_type", "api_token"),
+        }
         workers = [
             subprocess.Popen(
                 [sys.executable, str(HERE / "worker.py"), "--experiment", name, "--trials", str(args.trials)],
@@ -139,9 +148,10 @@ def main() -> None:
         live = sys.stdout.isatty()
         last = ""
         while any(w.poll() is None for w in workers):
-            done, best = progress(exp, total)
-            shown = f"best loss {best.results['loss']:.4f}" if best else "no result yet"
-            line = f"{args.workers} workers: {done}/{total} jobs done, {shown}"
+            now = Progress(exp)
+            shown = f"best loss {now.best.results['loss']:.4f}" if now.best else "no result yet"
+            line = f"{args.workers} workers: {now.finished}/{total} jobs finished ({now.stopped} stopped early)"
+            line += f", {shown}"
             if live:
                 print(f"\r{line}   ", end="", flush=True)
             elif line != last:
@@ -149,13 +159,18 @@ def main() -> None:
             last = line
             time.sleep(0.5)
         failed = [w.returncode for w in workers if w.returncode]
-        done, best = progress(exp, total)
-        print(f"\r{args.workers} workers: {done}/{total} jobs done.{' ' * 30}")
+        end = Progress(exp)
+        print(f"\r{args.workers} workers: {end.finished}/{total} jobs finished.{' ' * 40}")
         if failed:
             raise SystemExit(f"{len(failed)} worker(s) failed (exit codes {failed}).")
-        if best is None:
+        if end.best is None:
             raise SystemExit("No job finished.")
-        print(f"Best: loss {best.results['loss']:.4f} with {best.hyperparameters} (job {best.id}).")
+        print(f"Best: loss {end.best.results['loss']:.4f} with {end.best.hyperparameters} (job {end.best.id}).")
+        full = end.finished * worker.EPOCHS
+        print(
+            f"Early stopping (ASHA): {end.stopped} of {end.finished} jobs stopped early; "
+            f"{end.epochs} of {full} epochs trained ({full / max(end.epochs, 1):.1f}x fewer)."
+        )
         db.close()
         if args.keep_serving:
             print(f"Browse every job at {url} (API documentation: {url}docs).")

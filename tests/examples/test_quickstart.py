@@ -33,8 +33,12 @@ def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> Non
         command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 workers: 15/15 jobs done." in done.stdout
+    assert "3 workers: 15/15 jobs finished." in done.stdout
     assert re.search(r"Best: loss \d+\.\d{4} with \{", done.stdout)
+    summary = r"Early stopping \(ASHA\): (\d+) of 15 jobs stopped early; (\d+) of 135 epochs trained"
+    stopping = re.search(summary, done.stdout)
+    assert stopping, done.stdout
+    stopped, epochs = int(stopping.group(1)), int(stopping.group(2))
     assert "The service has stopped. Browse every job with: " in done.stdout
     assert f"schedy server --port {port}" in done.stdout
     # Nothing listens any more: the demo did not leave a service behind...
@@ -50,8 +54,20 @@ def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> Non
         answer = httpx.post(service.url + "token/", json={"email": config["email"], "token": config["token"]})
         assert answer.status_code == 200
         jwt = answer.json()["token"]
-        listed = httpx.get(service.url + "experiments/", headers={"Authorization": f"Bearer {jwt}"}).json()
+        auth = {"Authorization": f"Bearer {jwt}"}
+        listed = httpx.get(service.url + "experiments/", headers=auth).json()
+        name = listed["items"][0]["name"]
+        jobs = httpx.get(f"{service.url}experiments/{name}/jobs/?limit=100", headers=auth).json()["items"]
+        reports = httpx.get(f"{service.url}experiments/{name}/reports/?limit=1000", headers=auth).json()["items"]
     assert [e["name"].startswith("quickstart-") for e in listed["items"]] == [True]
+    assert "TPESearch" in listed["items"][0]["scheduler"]
+    # What the summary said is what the service holds: the stopped jobs are PRUNED, the epochs are the reports.
+    statuses = [job["status"] for job in jobs]
+    assert len(jobs) == 15
+    assert statuses.count("PRUNED") == stopped
+    assert statuses.count("DONE") == 15 - stopped
+    assert len(reports) == epochs
+    assert stopped >= 1  # ASHA keeps a third at each rung: with 15 jobs some are stopped
 
 
 def test_on_a_terminal_the_printed_url_works_until_enter(tmp_path: Path) -> None:

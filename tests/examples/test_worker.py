@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import schedy
 
 WORKER = Path(__file__).resolve().parents[2] / "examples" / "worker.py"
+EPOCHS = 9  # examples/worker.py's
 
 
 def test_workers_started_as_the_readme_says_share_one_search(service: Any, tmp_path: Path) -> None:
@@ -25,8 +27,20 @@ def test_workers_started_as_the_readme_says_share_one_search(service: Any, tmp_p
     ]
     outputs = [worker.communicate(timeout=120)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0, 0], outputs
-    assert all("This worker ran 5 jobs." in output and "Best so far: loss " in output for output in outputs)
+    assert all("This worker ran 5 jobs; the service stopped " in output for output in outputs), outputs
+    assert all("Best so far: loss " in output for output in outputs), outputs
+    said = sum(int(re.search(r"the service stopped (\d+) of them", output).group(1)) for output in outputs)
     with schedy.SchedyDB(config_override=config, heartbeat=0) as db:
-        jobs = list(db.get_experiment("toy-random-search").all_jobs())
-    assert [job.status for job in jobs] == [schedy.Job.DONE] * 15
+        exp = db.get_experiment("toy-search")
+        jobs = list(exp.all_jobs())
+        assert isinstance(exp, schedy.TPESearch)
+        # Each job reported every epoch it trained; a stopped one ended PRUNED with fewer than all of them.
+        for job in jobs:
+            steps = [report["step"] for report in job.reports()]
+            assert steps == list(range(1, job.results["epochs"] + 1))
+            assert (job.status == schedy.Job.PRUNED) == (len(steps) < EPOCHS)
+    statuses = [job.status for job in jobs]
+    assert len(jobs) == 15
+    assert set(statuses) <= {schedy.Job.DONE, schedy.Job.PRUNED}
+    assert statuses.count(schedy.Job.PRUNED) == said
     assert all(set(job.hyperparameters) == {"x", "y", "lr"} and "loss" in job.results for job in jobs)
