@@ -42,6 +42,37 @@ def test_add_declares_a_policy_in_short_or_json_form(cli):
         assert db.get_experiment("j").early_stopping == ASHA("loss", "min", 2, 4)
 
 
+def test_the_experiment_options_may_also_follow_the_scheduler_and_show_prints_them(cli):
+    space = ["x", "uniform", '{"low": 0, "high": 1}']
+    cli.ok("add", "t", "tpe", "min", "loss", *space, "--early-stopping", "asha:loss:min:max_step=9", "--max-jobs", "20")
+    cli.ok("add", "r", "random", *space, "-s", "DONE", "--early-stopping", "median:loss:min:min_jobs=2")
+    cli.ok("add", "g", "grid", "x", "[1, 2]", "y", '["a", "b", "c"]', "--max-jobs", "4")
+    cli.ok("add", "m", "manual", "--early-stopping", "hyperband:acc:max:max_step=27")
+    # Before the scheduler as well; given on both sides, the later one wins (as argparse does).
+    cli.ok("add", "--max-jobs", "3", "b", "random", *space, "--max-jobs", "5")
+    with cli.db() as db:
+        tpe = db.get_experiment("t")
+        assert (tpe.early_stopping, tpe.max_jobs) == (ASHA("loss", "min", max_step=9), 20)
+        rand = db.get_experiment("r")
+        assert (rand.status, rand.early_stopping) == ("DONE", Median("loss", "min", min_jobs=2))
+        assert db.get_experiment("g").max_jobs == 4
+        assert db.get_experiment("m").early_stopping == Hyperband("acc", "max", 1, 27)
+        assert db.get_experiment("b").max_jobs == 5
+    shown = cli.ok("show", "t").splitlines()
+    assert shown[:5] == ["name: t", "status: RUNNING", "scheduler: TPESearch",
+                         'x: uniform ({"low": 0.0, "high": 1.0})', "objective: min loss"]  # fmt: skip
+    assert "early stopping: asha:loss:min:min_step=1,reduction_factor=3,max_step=9" in shown
+    assert "max jobs: 20" in shown
+    grid = cli.ok("show", "g").splitlines()
+    assert grid[3:6] == ["x: [1, 2]", 'y: ["a", "b", "c"]', "cells: 6"]
+    assert "max jobs: 4" in grid
+    # What show prints is what --early-stopping takes: the same policy again.
+    policy = next(line for line in cli.ok("show", "r").splitlines() if line.startswith("early stopping: "))
+    cli.ok("add", "r2", "manual", "--early-stopping", policy.removeprefix("early stopping: "))
+    with cli.db() as db:
+        assert db.get_experiment("r2").early_stopping == Median("loss", "min", min_jobs=2)
+
+
 @pytest.mark.parametrize(
     ("policy", "words"),
     [

@@ -67,32 +67,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the new experiment.")
-    parser.add_argument(
-        "-s",
-        "--status",
-        default=Experiment.RUNNING,
-        choices=(Experiment.RUNNING, Experiment.DONE),
-        help="Status of the new experiment (DONE: hand out no job yet). Default RUNNING.",
-    )
-    parser.add_argument(
-        "--early-stopping",
-        metavar="POLICY",
-        help="Stop hopeless jobs from their reports (job.report): NAME:RESULT:OBJECTIVE[:KEY=VALUE,...] with NAME "
-        "median, asha or hyperband, e.g. asha:val_loss:min:min_step=1,reduction_factor=3,max_step=27 or "
-        "median:acc:max:warmup_steps=2; or the option's JSON. See docs/early-stopping.md.",
-    )
-    parser.add_argument(
-        "--max-jobs",
-        type=int,
-        metavar="N",
-        help="Budget: the search creates at most N jobs; then the experiment becomes DONE once nothing is "
-        "queued or running, and the workers' loops end.",
-    )
+    _add_common_options(parser)
     parser.set_defaults(func=cmd_add, parser=parser)
     schedulers = parser.add_subparsers(
         title="schedulers", dest="scheduler", required=True, metavar="SCHEDULER", help="How jobs are proposed."
     )
-    schedulers.add_parser("manual", help="Manual search: workers get the jobs you push.", description="Manual search.")
+    manual = schedulers.add_parser(
+        "manual", help="Manual search: workers get the jobs you push.", description="Manual search."
+    )
     random = schedulers.add_parser(
         "random",
         help="Random search: each new job samples every distribution.",
@@ -129,10 +111,43 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         """'[0.1, 0.01]' or '{"integer": {"low": 1, "high": 4}}'.""",
     )
     grid.add_argument("cells", nargs="+", metavar="HP VALUES", help="A hyperparameter and its values; repeat.")
-    _add_pbt_parser(schedulers)
+    pbt_parser = _add_pbt_parser(schedulers)
+    for scheduler in (manual, random, tpe, grid, pbt_parser):
+        _add_common_options(scheduler, after=True)
 
 
-def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
+    """``--status``, ``--early-stopping`` and ``--max-jobs``: before the scheduler, or (``after``) among its words.
+
+    After the scheduler they default to nothing, so that a value given before it stands.
+    """
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
+    parser.add_argument(
+        "-s",
+        "--status",
+        choices=(Experiment.RUNNING, Experiment.DONE),
+        help="Status of the new experiment (DONE: hand out no job yet). Default RUNNING.",
+        **({"default": Experiment.RUNNING} if not after else default),
+    )
+    parser.add_argument(
+        "--early-stopping",
+        metavar="POLICY",
+        help="Stop hopeless jobs from their reports (job.report): NAME:RESULT:OBJECTIVE[:KEY=VALUE,...] with NAME "
+        "median, asha or hyperband, e.g. asha:val_loss:min:min_step=1,reduction_factor=3,max_step=27 or "
+        "median:acc:max:warmup_steps=2; or the option's JSON. See docs/early-stopping.md.",
+        **default,
+    )
+    parser.add_argument(
+        "--max-jobs",
+        type=int,
+        metavar="N",
+        help="Budget: the search creates at most N jobs; then the experiment becomes DONE once nothing is "
+        "queued or running, and the workers' loops end.",
+        **default,
+    )
+
+
+def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = schedulers.add_parser(
         "pbt",
         help="Population Based Training: weak members copy and perturb strong ones.",
@@ -181,6 +196,7 @@ def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="N",
         help="A member stops after N generations; when all have, the experiment becomes DONE.",
     )
+    return parser
 
 
 def _distribution(name: str, dist: str, text: str) -> Distribution:

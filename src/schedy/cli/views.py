@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schedy import Experiment, Job, PopulationBasedTraining, RandomSearch
+from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
 from schedy.cli.table import DEFAULT_CATEGORY, Column
 from schedy.random import Distribution
+from schedy.stopping import StoppingPolicy
 
 __all__ = [
     "EXPERIMENT_COLUMNS",
@@ -27,6 +28,7 @@ __all__ = [
     "iso_time",
     "job_details",
     "job_row",
+    "policy_text",
 ]
 
 #: The columns of a list of experiments, and of jobs, even when it is empty.
@@ -55,26 +57,59 @@ def distribution_text(dist: Distribution) -> str:
     return f"{dist.wire_name} ({json.dumps(dist.wire_args(), allow_nan=True)})"
 
 
+def policy_text(policy: StoppingPolicy) -> str:
+    """An early-stopping policy as ``schedy add --early-stopping`` takes it, e.g. ``asha:loss:min:min_step=1,…``."""
+    wire = policy.to_wire()[policy.wire_name]
+    options = []
+    for key, value in wire.items():
+        if key in ("resultName", "objective") or value is None:
+            continue
+        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+        options.append(f"{snake}={value}")
+    return f"{policy.wire_name}:{wire['resultName']}:{wire['objective']}" + (":" + ",".join(options) if options else "")
+
+
 def experiment_row(exp: Experiment) -> dict[Column, Any]:
-    """``name``, ``status``, ``scheduler``, and each hyperparameter's distribution."""
+    """``name``, ``status``, ``scheduler``, and each hyperparameter's distribution (a grid: its values)."""
     row: dict[Column, Any] = {
         (DEFAULT_CATEGORY, "name"): exp.name,
         (DEFAULT_CATEGORY, "status"): exp.status,
         (DEFAULT_CATEGORY, "scheduler"): type(exp).scheduler_name or "(unknown to this client)",
     }
     distributions: Mapping[str, Distribution] = {}
-    if isinstance(exp, RandomSearch):
+    if isinstance(exp, (RandomSearch, TPESearch)):
         distributions = exp.distributions
     elif isinstance(exp, PopulationBasedTraining):
         distributions = exp.initial_distributions
+    elif isinstance(exp, GridSearch):
+        for name, values in exp._scheduler_params().items():
+            row[("hyperparameter", name)] = json.dumps(values, allow_nan=True)
     for name, dist in distributions.items():
         row[("hyperparameter", name)] = distribution_text(dist)
     return row
 
 
 def experiment_details(exp: Experiment, counts: Mapping[str, int] | None) -> dict[Column, Any]:
-    """:func:`experiment_row`, plus PBT settings, job counts and times, for ``show``."""
+    """:func:`experiment_row`, plus the search settings, early stopping, budget, job counts and times (``show``)."""
     row = experiment_row(exp)
+    if isinstance(exp, TPESearch):
+        tpe = exp.params.to_wire()
+        row[("search", "objective")] = f"{exp.params.objective} {exp.params.result_name}"
+        for key in ("nStartupJobs", "startup", "nEiCandidates", "priorWeight", "maxObservations"):
+            if key in tpe:
+                row[("search", key)] = tpe[key]
+    elif isinstance(exp, RandomSearch) and exp.sampler != "iid":
+        row[("search", "sampler")] = exp.sampler
+    elif isinstance(exp, GridSearch):
+        cells = 1
+        for values in exp._scheduler_params().values():
+            cells *= len(values)
+        row[("search", "cells")] = cells
+    policy = exp.early_stopping
+    if policy is not None:
+        row[("search", "early stopping")] = policy_text(policy)
+    if exp.max_jobs is not None:
+        row[("search", "max jobs")] = exp.max_jobs
     if isinstance(exp, PopulationBasedTraining):
         pbt = "pbt"
         row[(pbt, "objective")] = f"{exp.objective} {exp.result_name}"
