@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
@@ -96,3 +97,19 @@ def test_report_lines_without_a_policy_are_stored_and_the_job_runs_to_its_end(cl
     assert job.status == "DONE"
     assert [r["step"] for r in reports] == list(range(30))
     assert not (tmp_path / "flag").exists()
+
+
+def test_the_report_line_run_help_shows_is_one_the_runner_sends(cli, tmp_path):
+    """``schedy run --help`` tells the report line's form; printed by a command, that very line becomes a report."""
+    shown = cli.ok("run", "--help")
+    line = re.search(r"'(--- REPORT --- \{.*?\})'", shown).group(1)
+    script = tmp_path / "one_report.py"
+    script.write_text(f"print({line!r})\nprint('--- RESULTS ---')\nprint('{{\"loss\": 0.25}}')\n")
+    with cli.db() as db:
+        exp = schedy.ManualSearch("from-help")
+        db.add_experiment(exp)
+        job_id = exp.add_job(hyperparameters={}).job_id
+    cli.ok("run", "--once", "from-help", sys.executable, str(script))
+    with cli.db() as db:
+        reports = db.get_experiment("from-help").get_job(job_id).reports()
+    assert [(r["step"], r["metrics"]) for r in reports] == [(3, {"loss": 0.25})]

@@ -160,10 +160,10 @@ def _report(raw: bytes) -> Report:
     except ValueError:
         return f"a {REPORT_MARKER} line must carry a JSON object, got {raw[:80].decode(errors='replace')!r}"
     if not isinstance(value, dict):
-        return f"a {REPORT_MARKER} line must carry a JSON object, e.g. {{\"step\": 3, \"loss\": 0.25}}"
+        return f'a {REPORT_MARKER} line must carry a JSON object, e.g. {{"step": 3, "loss": 0.25}}'
     step = value.pop("step", None)
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        return f"a {REPORT_MARKER} line needs \"step\", a non-negative integer, got {step!r}"
+        return f'a {REPORT_MARKER} line needs "step", a non-negative integer, got {step!r}'
     for name, metric in value.items():
         if metric is not None and (isinstance(metric, bool) or not isinstance(metric, (int, float))):
             return f"metric {name!r} of a {REPORT_MARKER} line must be a number or null, got {metric!r}"

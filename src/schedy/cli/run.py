@@ -46,7 +46,7 @@ from typing import IO, Any
 
 from schedy import Experiment, Job
 from schedy.cli import objective
-from schedy.cli.command import END_MARKER, MARKER, BadResults, ResultsParser, expand
+from schedy.cli.command import END_MARKER, MARKER, REPORT_MARKER, BadResults, ResultsParser, expand
 from schedy.cli.common import CommandError, UsageError, connect, to_json
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
@@ -79,6 +79,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "The command reports its results by printing a JSON object after a line\n"
         f"'{MARKER}' (optionally closed by a line '{END_MARKER}').\n"
         "Exit status 0 with results makes the job DONE; anything else, CRASHED.\n"
+        "Intermediate values (early stopping, docs/early-stopping.md): a line\n"
+        f"""'{REPORT_MARKER} {{"step": 3, "loss": 0.25}}' is sent as a report; when the\n"""
+        "experiment's policy says stop, the command gets SIGTERM (SIGKILL after\n"
+        "--kill-after seconds) and the job ends PRUNED.\n"
         "Options go before EXPERIMENT: everything after it is the command.",
         epilog="Example:\n"
         "  schedy run --maximize accuracy MNIST python train.py %h --checkpoint /runs/%e/%j.pt\n"
@@ -365,8 +369,7 @@ class Runner:
                 self._pruned_at = step
                 grace = self.args.kill_after
                 self.console.message(
-                    f"the service stopped job {job.job_id} at step {step}: sending SIGTERM "
-                    f"(SIGKILL after {grace:g} s)."
+                    f"the service stopped job {job.job_id} at step {step}: sending SIGTERM (SIGKILL after {grace:g} s)."
                 )
                 if child.poll() is None:
                     _signal_group(child, signal.SIGTERM)
