@@ -52,6 +52,10 @@ class StoppingPolicy(ABC):
 
     #: The wire key of the policy (``{"earlyStopping": {key: {...}}}``).
     wire_name: ClassVar[str]
+    #: The reported metric the policy watches.
+    result_name: str
+    #: ``"min"`` or ``"max"``: whether lower or higher values of it are better.
+    objective: str
 
     @abstractmethod
     def _params(self) -> dict[str, Any]: ...

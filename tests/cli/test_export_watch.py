@@ -16,6 +16,7 @@ import pytest
 
 import schedy
 from schedy import pbt
+from schedy.stopping import ASHA
 
 
 @pytest.fixture
@@ -87,6 +88,21 @@ def test_watch_uses_a_pbt_experiments_own_objective(cli):
     with cli.db() as db:
         db.add_experiment(schedy.PopulationBasedTraining("pbt", pbt.MAXIMIZE, "accuracy", pbt.Truncate()))
     assert cli.ok("watch", "--once", "pbt").endswith("· no accuracy yet\n")
+
+
+def test_watch_and_run_use_a_tpe_searchs_objective_else_the_early_stopping_policys(cli):
+    with cli.db() as db:
+        space = {"x": schedy.random.Uniform(0, 1)}
+        db.add_experiment(schedy.TPESearch("tpe", space, schedy.MAXIMIZE, "acc"))
+        db.add_experiment(schedy.ManualSearch("stopped", early_stopping=ASHA("val_loss", "min")))
+        stopped = db.get_experiment("stopped")
+        for value in (0.7, 0.2, 0.9):
+            stopped.add_job(hyperparameters={}, results={"val_loss": value}, status="DONE")
+        best = min(stopped.all_jobs(), key=lambda job: job.results["val_loss"]).job_id
+    assert cli.ok("watch", "--once", "tpe").endswith("· no acc yet\n")
+    assert cli.ok("watch", "--once", "stopped").endswith(f"· best val_loss 0.2 (job {best})\n")
+    # An option still wins over the experiment's own.
+    assert "best val_loss 0.9" in cli.ok("watch", "--once", "--maximize", "val_loss", "stopped")
 
 
 def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs):

@@ -1,9 +1,11 @@
 """The "best result" that ``schedy run`` and ``schedy watch`` show.
 
 Which result counts, and whether lower or higher is better, comes from
-``--minimize NAME`` / ``--maximize NAME``, or else from a PBT experiment's
-own objective. Other experiments do not say, so without the option no best
-is shown. A result that is missing, not a number, or NaN never ranks.
+``--minimize NAME`` / ``--maximize NAME``, or else from the experiment: a
+PBT or TPE search's own objective, else the result and direction its
+early-stopping policy names. Other experiments do not say, so without the
+option no best is shown. A result that is missing, not a number, or NaN
+never ranks.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from schedy import Experiment, PopulationBasedTraining
+from schedy import Experiment, PopulationBasedTraining, TPESearch
 from schedy.cli.common import is_number
 from schedy.cli.table import format_value
 from schedy.pbt import MAXIMIZE
@@ -68,17 +70,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--minimize",
         metavar="RESULT",
-        help="Show the lowest value of this result as the best (default for PBT: its objective).",
+        help="Show the lowest value of this result as the best (default: a PBT or TPE search's objective, "
+        "else the result its early-stopping policy names).",
     )
     group.add_argument("--maximize", metavar="RESULT", help="Show the highest value of this result as the best.")
 
 
 def objective_for(args: argparse.Namespace, exp: Experiment | None) -> Objective | None:
-    """The objective the options name, else the experiment's own (PBT), else ``None``."""
+    """The objective the options name, else the experiment's own (PBT, TPE, early stopping), else ``None``."""
     if args.minimize:
         return Objective(args.minimize, maximize=False)
     if args.maximize:
         return Objective(args.maximize, maximize=True)
     if isinstance(exp, PopulationBasedTraining):
         return Objective(exp.result_name, maximize=exp.objective == MAXIMIZE)
+    if isinstance(exp, TPESearch):
+        return Objective(exp.params.result_name, maximize=exp.params.objective == MAXIMIZE)
+    policy = exp.early_stopping if exp is not None else None
+    if policy is not None:
+        return Objective(policy.result_name, maximize=policy.objective == MAXIMIZE)
     return None
