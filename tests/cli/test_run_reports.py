@@ -67,6 +67,8 @@ def test_a_command_the_service_stops_gets_sigterm_then_sigkill_and_its_job_ends_
         jobs = {job.job_id: job for job in db.get_experiment(f"stopped-{on_term}").all_jobs()}
         reports = jobs[bad].reports()
     assert jobs[bad].status == "PRUNED"
+    # It printed no results: its loss is the one it last reported (a search ranks the stopped job by it).
+    assert jobs[bad].results == {"loss": 5.0}
     assert jobs[good].status == "DONE"  # the loop went on, and a better job was not stopped
     assert jobs[good].results["loss"] == -1.0
     assert flag.read_text() == "SIGTERM"  # the command was told first
@@ -76,7 +78,8 @@ def test_a_command_the_service_stops_gets_sigterm_then_sigkill_and_its_job_ends_
     assert f"the service stopped job {bad} at step " in done.stderr
     assert "ignored a report: a --- REPORT --- line must carry a JSON object" in done.stderr
     assert f"job {bad} PRUNED in " in done.stderr
-    assert "1 done, 0 crashed, 1 pruned." in done.stderr.splitlines()[-1]
+    # The summary ranks by the policy's metric and direction (no --minimize given).
+    assert done.stderr.splitlines()[-1].endswith(f"1 done, 0 crashed, 1 pruned; best loss -1 (job {good}).")
     if on_term == "ignore":
         assert "did not end within 1 s; killing it." in done.stderr
         assert elapsed > 1.0  # the grace period was given

@@ -13,7 +13,8 @@ filled in (:mod:`schedy.cli.command`), stream its output, and end the job:
   ``job.report``; when the service answers stop (the experiment's early
   stopping policy), the command gets SIGTERM, SIGKILL after
   ``--kill-after`` seconds, and the job ends PRUNED (the results it
-  printed kept), and the loop goes on.
+  printed kept; a result it did not print takes the value it last
+  reported, so that a search ranks the stopped job), and the loop goes on.
 
 It stops when the experiment has no job to hand out, after ``--once`` or
 ``--max-jobs`` jobs, or at the first crashed job (exit status 1) unless
@@ -177,6 +178,7 @@ class Runner:
         self.pruned = 0
         self._job: Job | None = None
         self._pruned_at: int | None = None  # the step at which the service stopped the running job
+        self._last_reported: dict[str, Any] = {}  # each metric's latest value the running job reported
         self._child: subprocess.Popen[bytes] | None = None
         self._in_job = False
         self._signal: int | None = None
@@ -287,6 +289,7 @@ class Runner:
         except OSError as exc:
             raise CommandError(f"Cannot run {argv[0]!r}: {exc.strerror or exc}.") from None
         self._child, self._job, self._pruned_at, self._kill_at = child, job, None, None
+        self._last_reported = {}
         try:
             parser = self._pump(child)
             code = child.wait()
@@ -310,6 +313,11 @@ class Runner:
         if results:
             job.results.update(results)
         if self._pruned_at is not None:  # stopped by the service: PRUNED whatever the command's end
+            # A result the command did not print takes its latest reported value, as a Python worker
+            # keeps it (job.results[...] = value each epoch): a search ranks a stopped job by it.
+            for name, value in self._last_reported.items():
+                if value is not None and name not in job.results:
+                    job.results[name] = value
             return _Outcome(Job.PRUNED, f"stopped by the service at step {self._pruned_at}")
         if code != 0:
             how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
@@ -365,6 +373,7 @@ class Runner:
             except SchedyError as exc:
                 self.console.message(f"a report of job {job.job_id} was refused: {exc}")
                 continue
+            self._last_reported.update(metrics)
             if stop:
                 self._pruned_at = step
                 grace = self.args.kill_after
