@@ -13,7 +13,10 @@ count and seed runs:
   processes (our client: ``exp.jobs()``, ``with job:``), asynchronously:
   each worker claims, trains (sleeps ``--train-seconds`` ± 50 %), reports,
   claims again; the experiment is DONE when the budget is spent.
-* **schedy random**: the same with ``RandomSearch``.
+* **schedy random**: the same with ``RandomSearch`` (i.i.d. draws).
+* **schedy sobol**: the same with ``RandomSearch(sampler="sobol")``: the
+  points of one scrambled Sobol sequence in order (``--no-sobol`` leaves
+  it out).
 * **Optuna TPE**: ``optuna.create_study(sampler=TPESampler(seed=seed))``
   (Optuna 5's defaults: multivariate, constant liar) with
   ``study.optimize(n_trials=budget, n_jobs=W)``, the same objective and sleep.
@@ -185,7 +188,7 @@ def run_schedy(config: dict[str, str], kind: str, function: str, seed: int, work
     if kind == "tpe":
         exp: Any = schedy.TPESearch(name, space, schedy.MINIMIZE, "y", max_jobs=args.jobs)
     else:
-        exp = schedy.RandomSearch(name, space, max_jobs=args.jobs)
+        exp = schedy.RandomSearch(name, space, max_jobs=args.jobs, sampler="sobol" if kind == "sobol" else "iid")
     exp.extra["seed"] = seed
     with schedy.SchedyDB(config_override=config) as db:
         db.add_experiment(exp)
@@ -229,6 +232,7 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=0.02)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--budget-minutes", type=float, default=0.0, help="stop after the last seed that fits")
+    parser.add_argument("--no-sobol", dest="sobol", action="store_false", help="leave quasi-random search out")
     args = parser.parse_args()
     functions = args.functions.split(",")
     worker_counts = [int(w) for w in args.workers.split(",")]
@@ -245,6 +249,9 @@ def main() -> None:
                     row["schedy TPE"].append(run_schedy(config, "tpe", function, seed, workers, args))
                     row["Optuna TPE"].append(run_optuna(function, seed, workers, args))
                     row["schedy random"].append(run_schedy(config, "random", function, seed, workers, args))
+                    if args.sobol:
+                        sobol = run_schedy(config, "sobol", function, seed, workers, args)
+                        row.setdefault("schedy sobol", []).append(sobol)
             log(f"seed {seed} done", f"{time.monotonic() - start:.0f} s")
             save_json(args.json, {"args": vars(args) | {"json": str(args.json)}, "results": results})
             elapsed = time.monotonic() - start
@@ -252,6 +259,8 @@ def main() -> None:
                 log(f"stopping after {seed + 1} seeds: the next would overrun --budget-minutes")
                 break
     header = ["function, workers", "schedy TPE", "Optuna 5 TPE", "random (schedy)", "TPE / Optuna", "random / TPE"]
+    if args.sobol:
+        header += ["sobol (schedy)", "random / sobol"]
     rows = []
     for key, row in results.items():
         function = key.split()[0]
@@ -263,6 +272,9 @@ def main() -> None:
         ratio = f"{ours / theirs:.2f}" if theirs > 0 else ("1.00" if ours == 0 else "inf")
         gain = f"{rand / ours:.1f}" if ours > 0 else "inf"
         rows.append([key, f"{ours:.4g}", f"{theirs:.4g}", f"{rand:.4g}", ratio, gain])
+        if "schedy sobol" in regrets:
+            sobol = statistics.median(regrets["schedy sobol"])
+            rows[-1] += [f"{sobol:.4g}", f"{rand / sobol:.2f}" if sobol > 0 else "inf"]
     seeds = len(next(iter(results.values()))["schedy TPE"])
     print(f"\n{command_line()}\n{versions()}\nmedian regret over {seeds} seeds, {args.jobs} jobs\n")
     print(table(header, rows))
