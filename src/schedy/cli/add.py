@@ -127,7 +127,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
         "--status",
         choices=(Experiment.RUNNING, Experiment.DONE),
         help="Status of the new experiment (DONE: hand out no job yet). Default RUNNING.",
-        **({"default": Experiment.RUNNING} if not after else default),
+        **(default or {"default": Experiment.RUNNING}),
     )
     parser.add_argument(
         "--early-stopping",
