@@ -378,8 +378,9 @@ class Job:
                     if job.report(epoch, loss=loss):
                         raise schedy.errors.JobPruned()
 
-        Also ``True`` when the service already ended the job (its lease
-        lapsed): whatever it does next would be refused.
+        Also ``True`` when the job is no longer RUNNING (its lease lapsed,
+        or it already ended): whatever is done with it next would be
+        refused; a warning says the job's status.
 
         Raises:
             ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
@@ -398,10 +399,13 @@ class Job:
         )
         if response.status == 412:
             if not self._lease_lost:
+                # The service says why (e.g. "has ended CRASHED": its lease lapsed; "has ended DONE": finished).
+                reason = _problem_detail(response) or "it is no longer RUNNING"
                 logger.warning(
-                    "Job %s of experiment %r is no longer RUNNING (its lease lapsed): stop working on it.",
+                    "Job %s of experiment %r: %s Stop working on it.",
                     self.job_id,
                     self.experiment.name,
+                    reason if reason.endswith(".") else reason + ".",
                 )
             self._lease_lost = True
             return True
@@ -581,3 +585,13 @@ class Job:
             f"Job(job_id={self.job_id!r}, experiment={self.experiment.name!r}, status={self.status!r}, "
             f"hyperparameters={self.hyperparameters!r}, results={self.results!r})"
         )
+
+
+def _problem_detail(response: Any) -> str | None:
+    """The ``detail`` of an error answer (problem JSON), if it has one."""
+    try:
+        problem = response.json()
+    except UnhandledResponseError:  # not JSON
+        return None
+    detail = problem.get("detail") if isinstance(problem, dict) else None
+    return detail if isinstance(detail, str) and detail else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
@@ -159,9 +160,7 @@ def test_sixteen_workers_on_the_same_rungs_keep_about_one_in_eta(service):
     rule = ServerASHA("loss", "min", min_step=1, reduction_factor=eta, max_step=9)
     state = rule.new_state()
     ruled = sum(
-        not rule.observe(state, Report(job_id, step, loss)).stop
-        for job_id, step, loss, _stop in verdicts
-        if step == 1
+        not rule.observe(state, Report(job_id, step, loss)).stop for job_id, step, loss, _stop in verdicts if step == 1
     )
     assert abs(reached[3] - ruled) <= 16, (reached[3], ruled)
     assert reached[3] >= jobs_total / eta * 0.4
@@ -250,6 +249,21 @@ def test_bad_reports_get_a_sentence_and_change_nothing(service, db, body, words)
         assert api.get(f"experiments/bad/jobs/{job.job_id}/reports/").json()["items"] == []
 
 
+def test_a_report_after_the_end_says_stop_and_warns_with_the_jobs_status(db, caplog):
+    exp = schedy.RandomSearch("ended", SPACE)
+    db.add_experiment(exp)
+    with exp.next_job() as job:
+        assert job.report(1, loss=0.5) is False
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        assert job.report(2, loss=0.4) is True  # whatever it does next would be refused
+        assert job.report(3, loss=0.3) is True
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once per job
+    assert "has ended DONE, so it is no longer RUNNING" in warnings[0]
+    assert "lease" not in warnings[0]  # it did not lapse: the worker ended it
+    assert [r["step"] for r in job.reports()] == [1]
+
+
 def test_reports_on_finished_missing_or_foreign_jobs_are_refused(service, db):
     exp = schedy.RandomSearch("finished", SPACE)
     db.add_experiment(exp)
@@ -258,7 +272,14 @@ def test_reports_on_finished_missing_or_foreign_jobs_are_refused(service, db):
     with _session(service) as api:
         late = api.post(f"experiments/finished/jobs/{job.job_id}/reports/", json={"step": 1})
         assert late.status_code == 412
-        assert "no longer RUNNING" in late.json()["detail"]
+        assert (
+            late.json()["detail"]
+            == f"Job '{job.job_id}' has ended DONE, so it is no longer RUNNING; its reports are refused."
+        )
+        queued = exp.add_job(hyperparameters={"x": 0.5})
+        early = api.post(f"experiments/finished/jobs/{queued.job_id}/reports/", json={"step": 1})
+        assert early.status_code == 412
+        assert "is QUEUED, not RUNNING" in early.json()["detail"]
         assert api.post("experiments/finished/jobs/nope/reports/", json={"step": 1}).status_code == 404
     running = exp.next_job()
     other = service.new_user()

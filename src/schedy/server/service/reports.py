@@ -383,11 +383,15 @@ def parse_reports(obj: Any) -> list[tuple[int, str]]:
     return parsed
 
 
-def _refused(job_exists: bool, experiment: str, job_id: str) -> NotFound | PreconditionFailed:
-    """Why a report to a job that is not RUNNING is refused: 404 if there is no such job, else 412."""
-    if not job_exists:
+def _refused(status: str | None, experiment: str, job_id: str) -> NotFound | PreconditionFailed:
+    """Why a report to a job that is not RUNNING is refused: 404 if there is no such job, else 412 naming its status."""
+    if status is None:
         return NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
-    return PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; its reports are refused.")
+    if status == "QUEUED":
+        why = "is QUEUED, not RUNNING (not claimed yet, or queued again after its lease lapsed)"
+    else:
+        why = f"has ended {status}, so it is no longer RUNNING"
+    return PreconditionFailed(f"Job '{job_id}' {why}; its reports are refused.")
 
 
 def _first_stop(entry: _Entry, pks: list[int]) -> Verdict | None:
@@ -477,7 +481,7 @@ class Reports:
             if known != (done.experiment_id, done.created_at):
                 self._remember(user_id, experiment, done.experiment_id, done.created_at)
             if done.job_pk is None:
-                raise _refused(done.job_exists, experiment, job_id)
+                raise _refused(done.job_status, experiment, job_id)
             if done.stop_reason is not None:
                 return Answer(True, done.stop_reason, done.lease_expires_at)
             found = policy_of(done.options)
@@ -547,7 +551,8 @@ class Reports:
                 raise NotFound(f"Experiment '{experiment}' does not exist.")
             renewed = store_reports.renew(conn, exp.id, job_id)
             if renewed is None:
-                raise _refused(store_jobs.get(conn, exp.id, job_id) is not None, experiment, job_id)
+                record = store_jobs.get(conn, exp.id, job_id)
+                raise _refused(None if record is None else record.status, experiment, job_id)
             inserted = store_reports.insert_many(conn, exp.id, renewed.pk, items)
             if renewed.stop_reason is not None:
                 return Answer(True, renewed.stop_reason, renewed.lease_expires_at)

@@ -21,10 +21,8 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
-    exists,
     func,
     insert,
-    literal,
     select,
     true,
     union_all,
@@ -50,7 +48,7 @@ class Reported(NamedTuple):
     created_at: float
     history_epoch: int
     now: float  # the database clock
-    job_exists: bool
+    job_status: str | None  # the job's status (None: no such job), read when the statement began
     job_pk: int | None  # None: the job is not RUNNING (nothing was inserted)
     stop_reason: str | None
     lease_expires_at: float | None
@@ -117,7 +115,11 @@ def _report_statement() -> Select[Any]:
         .where(after_pk >= 0)
         .subquery("fresh")
     )
-    job_exists = exists(select(literal(1)).where(jobs.c.experiment_id == exp.c.id, jobs.c.job_id == bindparam("p_job")))
+    job_status = (
+        select(jobs.c.status)
+        .where(jobs.c.experiment_id == exp.c.id, jobs.c.job_id == bindparam("p_job"))
+        .scalar_subquery()
+    )
     pks = select(func.array_agg(inserted.c.pk)).scalar_subquery()
     return select(
         exp.c.id,
@@ -125,7 +127,7 @@ def _report_statement() -> Select[Any]:
         exp.c.created_at,
         exp.c.history_epoch,
         db_now(),
-        job_exists,
+        job_status,
         renewed.c.pk,
         renewed.c.stop_reason,
         renewed.c.lease_expires_at,
@@ -149,9 +151,9 @@ async def report(
     """Renew the lease of a RUNNING job and insert its reports ``(step, metrics JSON)``, in one statement.
 
     ``None`` if the user has no such experiment. Nothing is inserted when the job is not RUNNING
-    (``job_pk`` is then ``None``; ``job_exists`` says whether it exists at all). With ``after_pk``,
-    :attr:`Reported.fresh` holds the experiment's reports with a greater pk committed before the
-    statement began, and the ones it inserted, in pk order.
+    (``job_pk`` is then ``None``; ``job_status`` says whether it exists at all, and in what status).
+    With ``after_pk``, :attr:`Reported.fresh` holds the experiment's reports with a greater pk
+    committed before the statement began, and the ones it inserted, in pk order.
     """
     params = {
         "p_owner": owner_id,
@@ -164,7 +166,7 @@ async def report(
     row = await conn.fetch_one(_report_statement, (), params)
     if row is None:
         return None
-    exp_id, options, created_at, epoch, now, job_exists, job_pk, stop_reason, lease, pks, *fresh = row
+    exp_id, options, created_at, epoch, now, job_status, job_pk, stop_reason, lease, pks, *fresh = row
     fresh_rows = None
     if after_pk is not None:
         fresh_rows = [ReportRow._make(r) for r in zip(*(column or [] for column in fresh), strict=True)]
@@ -174,7 +176,7 @@ async def report(
         float(created_at),
         int(epoch),
         float(now),
-        bool(job_exists),
+        job_status,
         None if job_pk is None else int(job_pk),
         stop_reason,
         None if lease is None else float(lease),
