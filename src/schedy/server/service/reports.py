@@ -21,8 +21,9 @@ equal to feeding them one by one), then fed
 only the rows with ``pk`` above the last seen. On SQLite rows commit in
 ``pk`` order (one writer at a time), so nothing is missed. On PostgreSQL a
 row may commit after a row with a higher ``pk``; every ``SWEEP_EVERY``
-seconds the state also reads the rows of the last ``OVERLAP`` seconds and
-feeds those it has not seen. Deleting jobs (``history_epoch``) or changing the
+seconds the state also reads the pks of the last ``OVERLAP`` seconds (one
+array) and then the rows of those it has not seen, usually none, and feeds
+them. Deleting jobs (``history_epoch``) or changing the
 policy rebuilds the state. So the cost of a report does not grow with the
 experiment: at most two indexed reads of new rows and the policy's incremental
 update. On SQLite, when the pks of the reports just inserted follow the last
@@ -306,7 +307,10 @@ class PolicyStates:
         """Feed the reports the state has not seen; their rows and verdicts (caller holds ``entry.lock``)."""
         rows = store_reports.after(conn, experiment_id, entry.max_pk)
         due = sweep and PolicyStates.sweep_due(entry, now)
-        recent = store_reports.recent(conn, experiment_id, now - OVERLAP) if due else None
+        # The window's rows already fed, or read just now, would be skipped: only the others are read.
+        recent = (
+            store_reports.recent(conn, experiment_id, now - OVERLAP, entry.seen, {r.pk for r in rows}) if due else None
+        )
         return PolicyStates.apply(entry, policy, rows, recent, now, sweep=sweep)
 
     @staticmethod
@@ -503,7 +507,10 @@ class Reports:
                 late = any(pk not in fetched and pk not in entry.seen for pk in done.report_pks)
                 recent = None
                 if late or PolicyStates.sweep_due(entry, done.now):
-                    recent = await reports_async.recent(conn, done.experiment_id, done.now - OVERLAP)
+                    # Those already fed (seen) or read just now would be skipped: only the others are read.
+                    recent = await reports_async.recent(
+                        conn, done.experiment_id, done.now - OVERLAP, entry.seen, fetched
+                    )
                 if entry.lock.acquire(blocking=False):  # else a thread is rebuilding or refreshing it
                     try:
                         if PolicyStates.is_current(entry, stored, done.history_epoch):

@@ -12,6 +12,7 @@ same statements as the synchronous side.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -198,7 +199,16 @@ async def after(conn: AsyncConnection, experiment_id: int, after_pk: int) -> lis
     return [ReportRow._make(r) for r in rows]
 
 
-async def recent(conn: AsyncConnection, experiment_id: int, since: float) -> list[ReportRow]:
-    """:func:`schedy.server.store.reports.recent`: the reports created at or after ``since``, in pk order."""
-    rows = await conn.fetch_all(store_reports._recent_statement, (), {"p_experiment": experiment_id, "p_since": since})
+async def recent(conn: AsyncConnection, experiment_id: int, since: float, *known: Container[int]) -> list[ReportRow]:
+    """:func:`schedy.server.store.reports.recent`: the reports since ``since`` with a pk in none of ``known``.
+
+    In pk order: the window's pks (one array), then the rows of those not known, usually none.
+    """
+    row = await conn.fetch_one(
+        store_reports._recent_pks_statement, (), {"p_experiment": experiment_id, "p_since": since}
+    )
+    wanted = store_reports.unknown_pks(None if row is None else row[0], known)
+    if not wanted:
+        return []
+    rows = await conn.fetch_all(store_reports._by_pk_statement, (), {"p_pks": wanted})
     return [ReportRow._make(r) for r in rows]

@@ -1,0 +1,90 @@
+"""The early-stopping sweep's read on PostgreSQL: the window's pks, then only the rows the state has not seen.
+
+A report can commit after one with a higher pk (sequences hand out pks before commit); the sweep exists to
+feed such a row. These tests make that happen with two real transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from schedy.server.store import reports, reports_async
+from tests.server.store.test_claim_plan import pg_store  # noqa: F401 - the fixture
+
+
+def _job(store) -> tuple[int, int]:
+    """An experiment with one RUNNING job: ``(experiment id, job pk)``."""
+    with store.write() as conn:
+        conn.execute(text("INSERT INTO users (email, is_admin, created_at) VALUES ('a@b.c', false, 0)"))
+        exp_id = conn.execute(
+            text(
+                "INSERT INTO experiments (owner_id, name, status, scheduler, params, options, "
+                "created_at, updated_at) VALUES (1, 'e', 'RUNNING', 'Manual', 'null', '{}', 0, 0) RETURNING id"
+            )
+        ).scalar_one()
+        job_pk = conn.execute(
+            text(
+                "INSERT INTO jobs (experiment_id, job_id, status, priority, hyperparameters, results, version, "
+                "created_at, updated_at, attempt) VALUES (:e, 'J1', 'RUNNING', 0, '{}', '{}', 1, 0, 0, 1) RETURNING pk"
+            ),
+            {"e": exp_id},
+        ).scalar_one()
+    return int(exp_id), int(job_pk)
+
+
+def _report(store, exp_id: int, job_pk: int, step: int) -> int:
+    with store.write() as conn:
+        ((pk, _),) = reports.insert_many(conn, exp_id, job_pk, [(step, f'{{"loss": {step}}}')])
+    return pk
+
+
+def _now(store) -> float:
+    with store.read() as conn:
+        return float(conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+
+
+def _recent_async(store, exp_id: int, since: float, *known) -> list[reports.ReportRow]:
+    async def read() -> list[reports.ReportRow]:
+        try:
+            async with store.aio.connection() as conn:
+                return await reports_async.recent(conn, exp_id, since, *known)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())
+
+
+def test_the_sweep_returns_only_the_window_rows_it_was_not_told_of(pg_store):  # noqa: F811 - the fixture
+    exp_id, job_pk = _job(pg_store)
+    old = _report(pg_store, exp_id, job_pk, 1)
+    since = _now(pg_store)
+    pks = [_report(pg_store, exp_id, job_pk, step) for step in (2, 3, 4, 5)]
+    with pg_store.read() as conn:
+        everything = reports.recent(conn, exp_id, since)
+        assert [r.pk for r in everything] == pks  # the window only, in pk order, old row left out
+        assert (everything[0].job_id, everything[0].step, everything[0].metrics) == ("J1", 2, '{"loss": 2}')
+        seen = {pks[0]: 0.0, pks[2]: 0.0}
+        assert [r.pk for r in reports.recent(conn, exp_id, since, seen, {pks[3]})] == [pks[1]]
+        assert reports.recent(conn, exp_id, since, set(pks)) == []
+        assert reports.recent(conn, exp_id + 1, since) == []  # another experiment's window is empty
+    assert old not in pks
+    assert _recent_async(pg_store, exp_id, since, {pks[0]}) == everything[1:]
+
+
+def test_a_report_committed_after_a_higher_pk_is_found_by_the_next_sweep(pg_store):  # noqa: F811 - the fixture
+    exp_id, job_pk = _job(pg_store)
+    since = _now(pg_store)
+    with pg_store.write() as slow:  # takes its pk first, commits last
+        ((late, _),) = reports.insert_many(slow, exp_id, job_pk, [(1, '{"loss": 0.5}')])
+        early = _report(pg_store, exp_id, job_pk, 2)
+        assert early > late
+        with pg_store.read() as conn:
+            fed = reports.after(conn, exp_id, 0)  # what a state reads now: the higher pk only
+            assert [r.pk for r in fed] == [early]
+            assert reports.recent(conn, exp_id, since, {early}) == []  # not committed yet: nothing to feed
+    with pg_store.read() as conn:
+        found = reports.recent(conn, exp_id, since, {early})
+    assert [(r.pk, r.step) for r in found] == [(late, 1)]
+    assert _recent_async(pg_store, exp_id, since, {early}) == found
