@@ -7,6 +7,7 @@ feed such a row. These tests make that happen with two real transactions.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import text
 
@@ -53,7 +54,9 @@ def _recent_async(store, exp_id: int, since: float, *known) -> list[reports.Repo
         finally:
             await store.aclose()
 
-    return asyncio.run(read())
+    # In a thread of its own: a test run before this one (the browser's) may leave an event loop set in this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 def test_the_sweep_returns_only_the_window_rows_it_was_not_told_of(pg_store):  # noqa: F811 - the fixture
