@@ -72,6 +72,11 @@ def main() -> None:
         db.close()  # type: ignore[union-attr]
     if job is None:
         print(f"RANK {rank} STEP {trainer.state.global_step} WORLD {world}", flush=True)
+    # Leave together and close the gloo group before the interpreter exits: a rank that exits with the
+    # group still open can abort in its destructor ("terminate called without an active exception").
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
