@@ -345,14 +345,18 @@ class Job:
             logger.warning("Heartbeat of job %s failed (%s); will try again.", self.job_id, exc)
             return True
         if response.status in (404, 409, 412):
+            if not self._lease_lost:
+                # The service says why (e.g. "has ended CRASHED": the lease lapsed; "has ended PRUNED").
+                reason = _problem_detail(response) or "the service ended it or gave it to another worker"
+                logger.warning(
+                    "Job %s of experiment %r lost its lease (HTTP %d): %s Its results will be refused; "
+                    "heartbeats stopped.",
+                    self.job_id,
+                    self.experiment.name,
+                    response.status,
+                    reason if reason.endswith(".") else reason + ".",
+                )
             self._lease_lost = True
-            logger.warning(
-                "Job %s of experiment %r lost its lease (HTTP %d): the service ended it or gave it to another "
-                "worker, and its results will be refused. Heartbeats stopped.",
-                self.job_id,
-                self.experiment.name,
-                response.status,
-            )
             return False
         return True
 

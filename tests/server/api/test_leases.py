@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import pytest
+
+import schedy
+from schedy import errors
+from schedy.random import Uniform
 from schedy.server.store.jobs import LEASE_BEATS
 
 
@@ -72,3 +78,51 @@ def test_old_clients_jobs_keep_no_lease_unless_the_experiment_caps_run_time(api)
     assert capped["leaseExpiresAt"] is not None
     assert _wait_for_status(api, "capped", capped["id"], "CRASHED")["endReason"] == "lease-expired"
     assert api.http.get(f"experiments/uncapped/jobs/{uncapped['id']}/").json()["status"] == "RUNNING"
+
+
+def test_a_late_heartbeat_is_told_what_became_of_the_job(api):
+    api.create_experiment("late")
+    api.add_job("late", hyperparameters={"x": 1})
+    api.add_job("late", hyperparameters={"x": 2})
+    silent = api.request("POST", "experiments/late/nextjob/", {"heartbeat": 0.2}).json()
+    assert _wait_for_status(api, "late", silent["id"], "CRASHED")["status"] == "CRASHED"
+    lapsed = api.http.post(f"experiments/late/jobs/{silent['id']}/heartbeat/")
+    assert lapsed.status_code == 412
+    assert lapsed.json()["detail"] == (
+        f"Job '{silent['id']}' has ended CRASHED, so it is no longer RUNNING; stop working on it."
+    )
+    finished = api.request("POST", "experiments/late/nextjob/", {"heartbeat": 30}).json()
+    api.request("PUT", f"experiments/late/jobs/{finished['id']}/", {"status": "DONE"})
+    done = api.http.post(f"experiments/late/jobs/{finished['id']}/heartbeat/")
+    assert done.status_code == 412
+    assert "has ended DONE, so it is no longer RUNNING" in done.json()["detail"]
+    queued = api.add_job("late", hyperparameters={"x": 3}).json()
+    early = api.http.post(f"experiments/late/jobs/{queued['id']}/heartbeat/")
+    assert early.status_code == 412
+    assert "is QUEUED, not RUNNING" in early.json()["detail"]
+    missing = api.http.post("experiments/late/jobs/nope/heartbeat/")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "Job 'nope' does not exist in experiment 'late'."
+
+
+def test_a_worker_whose_job_was_ended_elsewhere_is_warned_with_the_jobs_status(service, caplog):
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        exp = schedy.RandomSearch("ended-elsewhere", {"x": Uniform(0, 1)})
+        db.add_experiment(exp)
+        job = exp.next_job(heartbeat=0.1)
+
+        def someone_else_ends_it() -> None:
+            """A second worker or a script ends the job while this worker still trains it."""
+            other = exp.get_job(job.job_id)
+            other.status = schedy.Job.PRUNED
+            other.put()
+            deadline = time.monotonic() + 10
+            while "lost its lease" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        with caplog.at_level(logging.WARNING, logger="schedy"), pytest.raises(errors.UnsafeUpdateError), job:
+            someone_else_ends_it()
+        warnings = [r.getMessage() for r in caplog.records if "lost its lease" in r.getMessage()]
+        assert len(warnings) == 1, caplog.text
+        assert f"Job '{job.job_id}' has ended PRUNED, so it is no longer RUNNING" in warnings[0]
+        assert exp.get_job(job.job_id).status == schedy.Job.PRUNED  # the worker's own end was refused

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from schedy.errors import DefinitionError
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.schedulers.registry import load_scheduler
+from schedy.server.service.leases import not_running
 from schedy.server.store import Store, jobs_async
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
@@ -246,9 +247,9 @@ class Jobs:
             exp = self._experiment(conn, user_id, experiment)
             row = store_jobs.heartbeat(conn, exp.id, job_id)
             if row is None:
-                if store_jobs.get(conn, exp.id, job_id) is None:
-                    raise NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
-                raise PreconditionFailed(f"Job '{job_id}' is no longer RUNNING; stop working on it.")
+                record = store_jobs.get(conn, exp.id, job_id)
+                status = None if record is None else record.status
+                raise not_running(status, experiment, job_id, "stop working on it")
             return row
 
     def experiment_done(self, user_id: int, experiment: str) -> bool:

@@ -19,6 +19,7 @@ import logging
 
 from sqlalchemy import Connection
 
+from schedy.server.errors import NotFound, PreconditionFailed
 from schedy.server.store import Store, leases
 from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store import attempts as store_attempts
@@ -28,7 +29,33 @@ from schedy.server.store.ids import new_job_id
 from schedy.server.store.rows import AnyRow
 from schedy.server.wire import dumps
 
+__all__ = ["Leases", "not_running"]
+
 logger = logging.getLogger("schedy.server.leases")
+
+
+def not_running(status: str | None, experiment: str, job_id: str, refused: str) -> NotFound | PreconditionFailed:
+    """The error for a lease-holder's request (a report, a heartbeat) to a job that is not RUNNING.
+
+    404 when there is no such job (``status`` ``None``); else 412 naming
+    the job's status, so that a worker learns whether its lease lapsed
+    (CRASHED, or QUEUED again for a retry) or the job was ended (DONE,
+    PRUNED) by its own code or by someone else.
+
+    Args:
+        status: the job's status, ``None`` if it does not exist.
+        experiment: the experiment's name.
+        job_id: the job's id.
+        refused: what is refused, e.g. ``"its reports are refused"``.
+
+    """
+    if status is None:
+        return NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
+    if status == "QUEUED":
+        why = "is QUEUED, not RUNNING (not claimed yet, or queued again after its lease lapsed)"
+    else:
+        why = f"has ended {status}, so it is no longer RUNNING"
+    return PreconditionFailed(f"Job '{job_id}' {why}; {refused}.")
 
 
 def _retry_results(conn: Connection, row: AnyRow) -> str:

@@ -59,7 +59,8 @@ import numpy.typing as npt
 from anyio import to_thread
 from sqlalchemy import Connection
 
-from schedy.server.errors import Invalid, NotFound, PreconditionFailed
+from schedy.server.errors import Invalid, NotFound
+from schedy.server.service.leases import not_running
 from schedy.server.stopping import Report, StoppingPolicy, Verdict, load_policy
 from schedy.server.stopping.base import CONTINUE, ReportArrays
 from schedy.server.store import Store, reports_async
@@ -387,17 +388,6 @@ def parse_reports(obj: Any) -> list[tuple[int, str]]:
     return parsed
 
 
-def _refused(status: str | None, experiment: str, job_id: str) -> NotFound | PreconditionFailed:
-    """Why a report to a job that is not RUNNING is refused: 404 if there is no such job, else 412 naming its status."""
-    if status is None:
-        return NotFound(f"Job '{job_id}' does not exist in experiment '{experiment}'.")
-    if status == "QUEUED":
-        why = "is QUEUED, not RUNNING (not claimed yet, or queued again after its lease lapsed)"
-    else:
-        why = f"has ended {status}, so it is no longer RUNNING"
-    return PreconditionFailed(f"Job '{job_id}' {why}; its reports are refused.")
-
-
 def _first_stop(entry: _Entry, pks: list[int]) -> Verdict | None:
     """The first "stop" the state gave one of these reports, if any."""
     for pk in pks:
@@ -485,7 +475,7 @@ class Reports:
             if known != (done.experiment_id, done.created_at):
                 self._remember(user_id, experiment, done.experiment_id, done.created_at)
             if done.job_pk is None:
-                raise _refused(done.job_status, experiment, job_id)
+                raise not_running(done.job_status, experiment, job_id, "its reports are refused")
             if done.stop_reason is not None:
                 return Answer(True, done.stop_reason, done.lease_expires_at)
             found = policy_of(done.options)
@@ -559,7 +549,8 @@ class Reports:
             renewed = store_reports.renew(conn, exp.id, job_id)
             if renewed is None:
                 record = store_jobs.get(conn, exp.id, job_id)
-                raise _refused(None if record is None else record.status, experiment, job_id)
+                status = None if record is None else record.status
+                raise not_running(status, experiment, job_id, "its reports are refused")
             inserted = store_reports.insert_many(conn, exp.id, renewed.pk, items)
             if renewed.stop_reason is not None:
                 return Answer(True, renewed.stop_reason, renewed.lease_expires_at)
