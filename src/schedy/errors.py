@@ -15,6 +15,7 @@ The whole tree, one class per situation a caller may want to handle::
         │   │   ├── AuthenticationError   403: wrong credentials, not allowed
         │   │   ├── ReauthenticateError   401: authenticate again
         │   │   ├── ResourceExistsError   412 on create: name already taken
+        │   │   ├── ResourceNotFoundError 404: no such experiment, job, artifact
         │   │   ├── UnsafeUpdateError     412 on update: changed concurrently
         │   │   └── NoJobError            no job to hand out right now
         │   └── UnhandledResponseError    an answer the client cannot parse
@@ -39,6 +40,7 @@ __all__ = [
     "NoJobError",
     "ReauthenticateError",
     "ResourceExistsError",
+    "ResourceNotFoundError",
     "SchedyError",
     "ServerError",
     "UnhandledResponseError",
@@ -145,6 +147,19 @@ class ResourceExistsError(ClientRequestError):
     """412 on creation: an experiment or job of that name already exists."""
 
 
+class ResourceNotFoundError(ClientRequestError):
+    """404: no such experiment, job or artifact (another user's are not shown either).
+
+    A subclass of :class:`ClientRequestError`, which the 2018 client raised
+    for a 404, so code written for it keeps working; new code can write::
+
+        try:
+            exp = db.get_experiment("mnist")
+        except schedy.errors.ResourceNotFoundError:
+            ...
+    """
+
+
 class UnsafeUpdateError(ClientRequestError):
     """412 on update: someone changed the resource since it was read.
 
@@ -177,6 +192,8 @@ def error_for_status(code: int, body: str) -> HTTPError:
         return ReauthenticateError(body, code)
     if code == 403:
         return AuthenticationError(body, code)
+    if code == 404:
+        return ResourceNotFoundError(body, code)
     if code == 412:
         return UnsafeUpdateError(body, code)
     if 400 <= code < 500:

@@ -164,3 +164,28 @@ def test_the_data_directory_is_private_and_a_kept_config_hides_the_token(tmp_pat
     assert "Kept the existing client configuration" in log
     assert "API token" not in log
     assert (svc_home / "client.json").read_text() == kept
+
+
+@pytest.mark.parametrize(
+    ("command", "missing"), [(["server", "--port", "0"], "fastapi"), (["user", "list"], "sqlalchemy")]
+)
+def test_without_the_server_extra_the_service_commands_say_what_to_install(tmp_path, command, missing):
+    # A client-only install (`pip install .`: no dependencies) has no FastAPI or SQLAlchemy; this hides one.
+    blocked = (
+        f"import sys; sys.modules[{missing!r}] = None; "
+        f"from schedy.cli.main import main; sys.exit(main({command!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocked],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_DATABASE_URL": f"sqlite:///{tmp_path}/db"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"schedy: 'schedy {command[0]}' needs the service's packages ({missing} is not installed): "
+        "pip install './[server]' from a checkout of Schedy.\n"
+    )
+    assert not (tmp_path / "db").exists()  # nothing was started or created

@@ -101,9 +101,10 @@ def test_push_updates_keeps_the_options(db: schedy.SchedyDB) -> None:
 def test_deleting_an_experiment_twice_raises_when_ensured(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:
     manual.add_job(hyperparameters={"x": 1})
     manual.delete()
-    with pytest.raises(errors.ClientRequestError) as info:
+    with pytest.raises(errors.ResourceNotFoundError, match="Experiment 'manual' does not exist") as info:
         db.get_experiment("manual")
     assert info.value.code == 404
+    assert isinstance(info.value, errors.ClientRequestError)  # what the 2018 client raised: old handlers still catch it
     with pytest.raises(errors.UnsafeUpdateError):
         manual.delete()
     manual.delete(ensure=False)
@@ -112,7 +113,7 @@ def test_deleting_an_experiment_twice_raises_when_ensured(db: schedy.SchedyDB, m
 def test_another_users_experiments_are_not_found(service: Any, db: schedy.SchedyDB) -> None:
     db.add_experiment(schedy.ManualSearch("mine"))
     with schedy.SchedyDB(config_override=service.new_user().client_config) as other:
-        with pytest.raises(errors.ClientRequestError) as info:
+        with pytest.raises(errors.ResourceNotFoundError) as info:
             other.get_experiment("mine")
         assert info.value.code == 404
         assert list(other.get_experiments()) == []
@@ -371,3 +372,11 @@ def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(manual: sc
     with pytest.raises(errors.UnsafeUpdateError), job:
         pass
     assert manual.get_job(job.id).status == Job.CRASHED
+
+
+def test_a_missing_job_or_artifact_is_resource_not_found(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:
+    with pytest.raises(errors.ResourceNotFoundError, match="Job 'nope' does not exist"):
+        manual.get_job("nope")
+    job = manual.add_job(hyperparameters={"x": 1})
+    with pytest.raises(errors.ResourceNotFoundError):
+        job.load_artifact("model.pt")

@@ -101,6 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SchedyError as exc:
         print(f"schedy: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if args.command not in ("server", "user") or not missing or missing == "schedy":
+            raise
+        # The client installs with no dependencies; the service's own come with the 'server' extra.
+        print(
+            f"schedy: 'schedy {args.command}' needs the service's packages ({missing} is not installed): "
+            "pip install './[server]' from a checkout of Schedy.",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         # `schedy list | head`: the reader is gone, which is no error of ours.
         # Point stdout at /dev/null so that the interpreter's final flush is quiet.
