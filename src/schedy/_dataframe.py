@@ -24,6 +24,7 @@ _MANAGED = (
     "parent",
     "attempt",
     "end_reason",
+    "stop_reason",
 )
 
 

@@ -57,6 +57,7 @@ _MANAGED = {
     "parent": "parent",
     "attempt": "attempt",
     "endReason": "end_reason",
+    "stopReason": "stop_reason",
 }
 _TIMES = frozenset(("createdAt", "updatedAt", "startedAt", "finishedAt", "leaseExpiresAt"))
 
@@ -114,6 +115,8 @@ class Job:
         parent: the id of the job whose results it continues (PBT).
         attempt: its attempt number (retries of a failed PBT step count up).
         end_reason: why it ended, when the service ended it (e.g. a lapsed lease).
+        stop_reason: why the experiment's early-stopping policy told the job
+            to stop, once it did (e.g. ASHA's rung and quota); ``None`` otherwise.
 
     """
 
@@ -147,6 +150,7 @@ class Job:
         "results",
         "started_at",
         "status",
+        "stop_reason",
         "updated_at",
         "worker",
     )
@@ -177,6 +181,7 @@ class Job:
         self.parent: str | None = None
         self.attempt: int | None = None
         self.end_reason: str | None = None
+        self.stop_reason: str | None = None
         self._heartbeat: float | None = None
         self._lease: Lease | None = None
         self._lease_lost = False

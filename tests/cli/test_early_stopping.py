@@ -114,3 +114,26 @@ def test_to_dataframe_gives_the_reports_in_long_form(cli, reported):
     assert frame["metrics.loss"].tolist() == pytest.approx([1.0, 0.5, 1 / 3, 2.0, 1.0, 2 / 3])
     assert math.isnan(frame["metrics.acc"][1])
     assert pd.api.types.is_datetime64_any_dtype(frame["time"]) or frame["time"].notna().all()
+
+
+def test_show_and_export_say_why_the_policy_stopped_a_job(cli):
+    with cli.db() as db:
+        exp = schedy.RandomSearch("why", {"x": schedy.random.Uniform(0, 1)}, early_stopping=ASHA("loss", "min"))
+        db.add_experiment(exp)
+        with exp.next_job() as kept:
+            assert not kept.report(1, loss=0.1)
+        with exp.next_job() as stopped:
+            assert stopped.report(1, loss=5.0)
+            raise schedy.errors.JobPruned()
+        reason = exp.get_job(stopped.job_id).stop_reason
+    assert reason is not None
+    assert "rung" in reason
+    shown = cli.ok("show", "why", stopped.job_id)
+    assert "status: PRUNED" in shown
+    assert f"stop_reason: {reason}" in shown.splitlines()
+    assert "stop_reason" not in cli.ok("show", "why", kept.job_id)
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(cli.ok("export", "why")))}
+    assert (rows[stopped.job_id]["stop_reason"], rows[kept.job_id]["stop_reason"]) == (reason, "")
+    with cli.db() as db:
+        frame = db.get_experiment("why").to_dataframe()
+    assert frame.loc[stopped.job_id, "stop_reason"] == reason

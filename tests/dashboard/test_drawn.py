@@ -352,6 +352,7 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
         },
     )
     ended: dict[str, int] = {}
+    reasons: dict[str, str] = {}
     for i in range(12):
         job = api.post(fill.exp_path("asha") + "nextjob/", json={"heartbeat": 30, "worker": f"w{i % 3}"})
         assert job.status_code == 200, job.text
@@ -367,7 +368,7 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
             assert verdict.status_code == 200, verdict.text
             ended[job_id] = step
             if verdict.json()["stop"]:
-                status = "PRUNED"
+                status, reasons[job_id] = "PRUNED", verdict.json()["reason"]
                 break
         body = {"status": status, "hyperparameters": job.json()["hyperparameters"], "results": {"loss": last}}
         fill.put(api, fill.exp_path("asha") + f"jobs/{job_id}/", body, **{"If-Match": tag})
@@ -404,3 +405,15 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
         link.click()
     assert Path(download.value.path()).read_bytes() == b"weights " * 100
     assert page.inner_text('section.artifacts tr[data-artifact="model.pt"] td:nth-child(2)') == "800 B"
+    # Why the service stopped it: the policy's reason, kept on the job, told on its page.
+    assert api.get(fill.exp_path("asha") + f"jobs/{job_id}/").json()["stopReason"] == reasons[job_id]
+    assert "rung" in reasons[job_id]
+    assert page.inner_text("section.stopped h2") == "Stopped early"
+    told = page.inner_text("section.stopped .stop-reason")
+    assert told == f"The early-stopping policy said stop: {reasons[job_id]}"
+    finished = next(j for j, step in ended.items() if step == 9)
+    assert api.get(fill.exp_path("asha") + f"jobs/{finished}/").json()["stopReason"] is None
+    page.goto(site.url(f"#/e/asha/j/{finished}"))
+    page.wait_for_selector(f"body[data-ready=true] h1:has-text('Job {finished}')")
+    page.wait_for_selector("section.artifacts")
+    assert page.locator("section.stopped").count() == 0

@@ -58,6 +58,7 @@ _MANAGED = {
     "parent": "parent",
     "attempt": "attempt",
     "end_reason": "endReason",
+    "stop_reason": "stopReason",
 }
 
 

@@ -44,6 +44,7 @@ _JOB_EXTRAS = (
     "worker",
     "attempt",
     "end_reason",
+    "stop_reason",
     "member",
     "generation",
     "parent",

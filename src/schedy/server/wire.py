@@ -45,6 +45,7 @@ _JOB_READ_ONLY = {
     "attempt",
     "leaseExpiresAt",
     "endReason",
+    "stopReason",
 }
 _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
@@ -316,6 +317,7 @@ def render_job(row: Any, experiment: str) -> str:
         "attempt": row.attempt,
         "leaseExpiresAt": iso(row.lease_expires_at),
         "endReason": row.end_reason,
+        "stopReason": row.stop_reason,
     }
     # The ETag rides along as [ext] "etag" so that jobs read from a list can be updated safely too.
     return (

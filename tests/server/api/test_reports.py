@@ -77,6 +77,9 @@ def test_a_pruned_job_ends_pruned_keeps_its_results_and_the_loop_goes_on(db):
     assert first.status == schedy.Job.PRUNED
     assert first.results == {"partial": 42}
     assert [r["metrics"]["loss"] for r in first.reports()] == [9.0]
+    assert first.stop_reason is not None
+    assert "median" in first.stop_reason
+    assert exp.get_job(good.job_id).stop_reason is None
     assert exp.get_job(seen[1]).status == schedy.Job.PRUNED  # the loop went on to the next job
     assert exp.early_stopping == Median("loss", "min", min_jobs=1)
     assert db.get_experiment("pruned").early_stopping == Median("loss", "min", min_jobs=1)

@@ -67,6 +67,7 @@ COLUMNS = (
     jobs.c.attempt,
     jobs.c.lease_expires_at,
     jobs.c.end_reason,
+    jobs.c.stop_reason,
 )
 
 
@@ -90,6 +91,7 @@ class JobRecord(NamedTuple):
     attempt: int
     lease_expires_at: float | None
     end_reason: str | None
+    stop_reason: str | None  # why the early-stopping policy said stop, once it did
 
 
 #: A job row: a :class:`JobRecord`, or a SQLAlchemy row with the same columns.

@@ -33,6 +33,14 @@ function errorBox(error, endReason) {
       h("pre", {class: "traceback"}, error.traceback)) : null);
 }
 
+/** Why the early-stopping policy stopped the job (a PRUNED job, or one still RUNNING that was told to stop). */
+function stoppedBox(job) {
+  if (!job.stopReason) return null;
+  const title = job.status === "PRUNED" ? "Stopped early" : "Told to stop";
+  return h("section", {class: "stopped"}, h("h2", {}, title),
+    h("p", {class: "stop-reason"}, `The early-stopping policy said stop: ${job.stopReason}`));
+}
+
 /** Every attempt of the job, earlier ones first: outcome, worker, times, error. */
 function attemptsSection(page, job) {
   const rows = [...(job.attempts || []), {
@@ -147,6 +155,7 @@ export class JobPage {
       h("h1", {}, `Job ${job.id} `, badge(job.status)),
       h("div", {class: "actions"}, actions),
       job.status === "CRASHED" ? errorBox(job.error, job.endReason) : null,
+      stoppedBox(job),
       h("div", {class: "columns"},
         h("section", {}, h("h2", {}, "Hyperparameters"), table("hyperparameters", job.hyperparameters)),
         h("section", {}, h("h2", {}, "Results"), table("results", job.results))),
