@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -104,6 +105,17 @@ class Progress:
         self.best = min(done, key=lambda job: job.results["loss"], default=None)
 
 
+def _schedy_command() -> str:
+    """How the user's shell runs this install's ``schedy``: ``.venv/bin/schedy`` when the venv is not on PATH."""
+    script = Path(sys.executable).with_name("schedy")
+    if not script.exists() or shutil.which("schedy") == str(script):
+        return "schedy"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Run a TPE search with early stopping and several workers on a local Schedy."
@@ -180,7 +192,8 @@ def main() -> None:
             print(f"Browse every job at {url} (API documentation: {url}docs).")
             input("The service keeps running while you look; press Enter to stop it. ")
         else:
-            print(f"The service has stopped. Browse every job with: SCHEDY_HOME={home} schedy server --port {port}")
+            command = f"SCHEDY_HOME={home} {_schedy_command()} server --port {port}"
+            print(f"The service has stopped. Browse every job with: {command}")
             print(f"then open {url} (API documentation: {url}docs).")
     except SchedyError as exc:
         raise SystemExit(f"schedy: {exc}") from None

@@ -6,6 +6,7 @@ the service stopped and how to start it again, and that command works.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -18,15 +19,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schedy.testing import ServiceProcess, free_port
+from schedy.testing import free_port
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+VENV_BIN = Path(sys.executable).parent
 
 
 def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
-    env = {**os.environ, "SCHEDY_HOME": str(home)}
+    # As `make demo` runs it: the venv's python, the venv not on PATH (not activated).
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if Path(d) != VENV_BIN)
+    env = {**os.environ, "SCHEDY_HOME": str(home), "PATH": path}
     env.pop("SCHEDY_CONFIG", None)
     command = [sys.executable, str(QUICKSTART), "--workers", "3", "--trials", "5", "--port", str(port)]
     done = subprocess.run(
@@ -47,18 +51,42 @@ def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> Non
         raise AssertionError("the demo left its service running")
     except httpx.ConnectError:
         pass
-    # ...and the command it printed brings the results back.
-    with ServiceProcess.start(home, port=port) as service:
-        config = service.first_start_config()
-        assert httpx.get(service.url).status_code == 200
-        answer = httpx.post(service.url + "token/", json={"email": config["email"], "token": config["token"]})
+    # ...and the command it printed, run as printed by that shell, brings the results back.
+    printed = re.search(r"Browse every job with: (.+)$", done.stdout, re.MULTILINE).group(1)
+    assert printed.startswith(f"SCHEDY_HOME={home} ")
+    assert printed.endswith(f" server --port {port}")
+    browse = subprocess.Popen(
+        ["/bin/sh", "-c", f"exec env {printed}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            assert browse.poll() is None, browse.stderr.read().decode() if browse.stderr else ""
+            try:
+                if httpx.get(url + "ping/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the printed command never served"
+            time.sleep(0.1)
+        config = json.loads((home / "client.json").read_text())
+        assert httpx.get(url).status_code == 200
+        answer = httpx.post(url + "token/", json={"email": config["email"], "token": config["token"]})
         assert answer.status_code == 200
         jwt = answer.json()["token"]
         auth = {"Authorization": f"Bearer {jwt}"}
-        listed = httpx.get(service.url + "experiments/", headers=auth).json()
+        listed = httpx.get(url + "experiments/", headers=auth).json()
         name = listed["items"][0]["name"]
-        jobs = httpx.get(f"{service.url}experiments/{name}/jobs/?limit=100", headers=auth).json()["items"]
-        reports = httpx.get(f"{service.url}experiments/{name}/reports/?limit=1000", headers=auth).json()["items"]
+        jobs = httpx.get(f"{url}experiments/{name}/jobs/?limit=100", headers=auth).json()["items"]
+        reports = httpx.get(f"{url}experiments/{name}/reports/?limit=1000", headers=auth).json()["items"]
+    finally:
+        browse.terminate()
+        browse.communicate(timeout=15)  # reaps it and closes its stderr pipe
     assert [e["name"].startswith("quickstart-") for e in listed["items"]] == [True]
     assert "TPESearch" in listed["items"][0]["scheduler"]
     # What the summary said is what the service holds: the stopped jobs are PRUNED, the epochs are the reports.
