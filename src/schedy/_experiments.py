@@ -11,6 +11,7 @@ matching its scheduler. Its wire form is ``{"status": …, "scheduler":
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -410,6 +411,66 @@ class Experiment:
             return False
         return not counts.get(Job.QUEUED) and not counts.get(Job.RUNNING)
 
+    def declared_objective(self) -> tuple[str, str] | None:
+        """The result the search ranks jobs by and its direction (``"min"`` or ``"max"``), if it declares one.
+
+        A TPE or PBT search's own objective; for any other search, the
+        result and direction of its early-stopping policy; else ``None``.
+        """
+        policy = self.early_stopping
+        return None if policy is None else (policy.result_name, policy.objective)
+
+    def best_job(self, result_name: str | None = None, objective: str | None = None) -> Job | None:
+        """The DONE job with the best value of a result; ``None`` while no DONE job has a value for it.
+
+        By default the result and direction the experiment declares
+        (:meth:`declared_objective`: a TPE or PBT search's objective, else
+        its early-stopping policy's). Only DONE jobs rank (a PRUNED or
+        CRASHED job's results are partial), and only finite numbers: a
+        missing, non-numeric, NaN or infinite value never wins. Ties go to
+        the oldest job. Reads every job (one request per page).
+
+        Example::
+
+            best = exp.best_job()                 # a TPE search: its own objective
+            best = exp.best_job("accuracy", "max")
+            print(best.hyperparameters, best.results)
+
+        Args:
+            result_name: the result to rank by (default: the declared one).
+            objective: ``"min"`` or ``"max"`` (default: the declared
+                direction, when ``result_name`` is the declared result).
+
+        Raises:
+            ValueError: no result or direction given, and none declared for it;
+                or ``objective`` is neither ``"min"`` nor ``"max"``.
+
+        """
+        declared = self.declared_objective()
+        if result_name is None:
+            if declared is None:
+                raise ValueError(
+                    f"Experiment '{self.name}' declares no objective: name the result and its direction, "
+                    "e.g. best_job('loss', 'min')."
+                )
+            result_name = declared[0]
+        if objective is None:
+            if declared is None or declared[0] != result_name:
+                raise ValueError(f"Say whether lower or higher {result_name!r} is better: objective='min' or 'max'.")
+            objective = declared[1]
+        if objective not in ("min", "max"):
+            raise ValueError(f"objective must be 'min' or 'max', not {objective!r}.")
+        sign = 1.0 if objective == "min" else -1.0
+        best: Job | None = None
+        best_key = math.inf
+        for job in self.all_jobs():
+            value = job.results.get(result_name) if job.status == Job.DONE else None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            if sign * value < best_key:
+                best, best_key = job, sign * value
+        return best
+
     def to_dataframe(self, reports: bool = False) -> pandas.DataFrame:
         """All jobs as a :class:`pandas.DataFrame`, one row per job, indexed by id.
 
@@ -671,6 +732,10 @@ class TPESearch(Experiment):
         """The search space."""
         return self.params.distributions
 
+    def declared_objective(self) -> tuple[str, str] | None:
+        """The search's ``result_name`` and ``objective``."""
+        return (self.params.result_name, self.params.objective)
+
     def _scheduler_params(self) -> Any:
         return self.params.to_wire()
 
@@ -741,6 +806,10 @@ class PopulationBasedTraining(Experiment):
         self.population_size = population_size
         self.max_generations = max_generations
         self._params()  # validate now, not at the first request
+
+    def declared_objective(self) -> tuple[str, str] | None:
+        """The population's ``result_name`` and ``objective``."""
+        return (self.result_name, self.objective)
 
     def _params(self) -> PBTParams:
         if not isinstance(self.exploit, Truncate):

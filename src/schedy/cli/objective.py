@@ -5,7 +5,7 @@ Which result counts, and whether lower or higher is better, comes from
 PBT or TPE search's own objective, else the result and direction its
 early-stopping policy names. Other experiments do not say, so without the
 option no best is shown. A result that is missing, not a number, or NaN
-never ranks.
+never ranks (nor does ±Infinity, as in ``Experiment.best_job``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from schedy import Experiment, PopulationBasedTraining, TPESearch
+from schedy import Experiment
 from schedy.cli.common import is_number
 from schedy.cli.table import format_value
 from schedy.pbt import MAXIMIZE
@@ -31,9 +31,9 @@ class Objective:
     maximize: bool
 
     def score(self, results: dict[str, Any]) -> float | None:
-        """The job's value of the result, if it is a number that can rank (not NaN)."""
+        """The job's value of the result, if it is a number that can rank (finite, as in ``Experiment.best_job``)."""
         value: Any = results.get(self.result)
-        if not is_number(value) or math.isnan(value):
+        if not is_number(value) or not math.isfinite(value):
             return None
         return float(value)
 
@@ -82,11 +82,7 @@ def objective_for(args: argparse.Namespace, exp: Experiment | None) -> Objective
         return Objective(args.minimize, maximize=False)
     if args.maximize:
         return Objective(args.maximize, maximize=True)
-    if isinstance(exp, PopulationBasedTraining):
-        return Objective(exp.result_name, maximize=exp.objective == MAXIMIZE)
-    if isinstance(exp, TPESearch):
-        return Objective(exp.params.result_name, maximize=exp.params.objective == MAXIMIZE)
-    policy = exp.early_stopping if exp is not None else None
-    if policy is not None:
-        return Objective(policy.result_name, maximize=policy.objective == MAXIMIZE)
+    declared = exp.declared_objective() if exp is not None else None
+    if declared is not None:
+        return Objective(declared[0], maximize=declared[1] == MAXIMIZE)
     return None
