@@ -387,6 +387,9 @@ class Job:
                     if job.report(epoch, loss=loss):
                         raise schedy.errors.JobPruned()
 
+        When it returns ``True`` because of the policy, :attr:`stop_reason`
+        says why (e.g. ASHA's rung and how many jobs did better).
+
         Also ``True`` when the job is no longer RUNNING (its lease lapsed,
         or it already ended): whatever is done with it next would be
         refused; a warning says the job's status.
@@ -423,7 +426,10 @@ class Job:
             raise UnhandledResponseError(f"A report answered {str(answer)[:200]}, not a verdict.", 200)
         if answer.get("leaseExpiresAt") is not None:
             self.lease_expires_at = _time(answer["leaseExpiresAt"])
-        return bool(answer.get("stop"))
+        stop = bool(answer.get("stop"))
+        if stop and isinstance(answer.get("reason"), str):
+            self.stop_reason = answer["reason"]
+        return stop
 
     def reports(self) -> list[dict[str, Any]]:
         """The job's reports, in the order the service received them.

@@ -78,6 +78,11 @@ def test_a_command_the_service_stops_gets_sigterm_then_sigkill_and_its_job_ends_
     assert f"the service stopped job {bad} at step " in done.stderr
     assert "ignored a report: a --- REPORT --- line must carry a JSON object" in done.stderr
     assert f"job {bad} PRUNED in " in done.stderr
+    # Why, in the policy's words: the line ends with the reason the service keeps on the job.
+    (ended,) = [line for line in done.stderr.splitlines() if f"job {bad} PRUNED in " in line]
+    assert jobs[bad].stop_reason is not None
+    assert "At rung" in jobs[bad].stop_reason
+    assert ended.endswith(f"stopped by the service at step {reports[-1]['step']}: {jobs[bad].stop_reason}")
     # The summary ranks by the policy's metric and direction (no --minimize given).
     assert done.stderr.splitlines()[-1].endswith(f"1 done, 0 crashed, 1 pruned; best loss -1 (job {good}).")
     if on_term == "ignore":

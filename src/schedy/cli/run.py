@@ -318,7 +318,8 @@ class Runner:
             for name, value in self._last_reported.items():
                 if value is not None and name not in job.results:
                     job.results[name] = value
-            return _Outcome(Job.PRUNED, f"stopped by the service at step {self._pruned_at}")
+            why = f": {job.stop_reason}" if job.stop_reason else ""
+            return _Outcome(Job.PRUNED, f"stopped by the service at step {self._pruned_at}{why}")
         if code != 0:
             how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
             return _Outcome(Job.CRASHED, f"the command {how}")

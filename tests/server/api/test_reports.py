@@ -91,7 +91,10 @@ def test_once_told_to_stop_a_job_is_told_so_again_even_if_its_values_recover(db)
     with exp.next_job() as best:
         assert not best.report(1, acc=0.9)
     with exp.next_job() as worse:
+        assert worse.stop_reason is None
         assert worse.report(1, acc=0.1)
+        assert worse.stop_reason == exp.get_job(worse.job_id).stop_reason  # the reason, from the answer
+        assert "At rung 1 its acc was not among the best" in worse.stop_reason
         assert worse.report(2, acc=0.99)  # the decision stands
     assert exp.get_job(worse.job_id).status == schedy.Job.DONE  # the worker chose to finish: its call
 
