@@ -332,6 +332,26 @@ def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, sc
     assert first[3] == "raised"
     assert first[7] == "ValueError: the loss exploded at epoch 3"
     assert rows.nth(1).locator("td").all_inner_texts()[2] == "QUEUED"
+    # Readable: the attempts get the page's width, and no id or time breaks over several lines.
+    layout = page.evaluate(
+        """() => {
+          const section = document.querySelector("section.attempts");
+          const columns = section.parentElement.getBoundingClientRect().width;
+          const lines = [...section.querySelectorAll("tbody td:not(.attempt-error)")].map((td) => {
+            const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+            const tops = new Set();
+            for (let text = walk.nextNode(); text; text = walk.nextNode()) {
+              const range = document.createRange();
+              range.selectNodeContents(text);
+              for (const r of range.getClientRects()) tops.add(Math.round(r.top));
+            }
+            return tops.size;  // the lines its text takes
+          });
+          return {share: section.getBoundingClientRect().width / columns, lines: Math.max(...lines)};
+        }"""
+    )
+    assert layout["share"] > 0.95, layout
+    assert layout["lines"] == 1, layout
     assert page.locator("section.crash").count() == 0
     assert page.locator('table.results tr[data-key="partial"]').count() == 0  # the new attempt starts afresh
 
