@@ -57,9 +57,14 @@ def test_xgboost_reports_every_round_and_checkpoints(experiment, digits, tmp_pat
 def test_xgboost_stops_when_told_and_the_job_ends_pruned(experiment, digits) -> None:
     exp = experiment("validation-logloss", prune=True)
     job = next_job(exp)
-    with job:
+    with pytest.raises(schedy.errors.JobPruned) as raised:
         _xgb_train(job, digits, 50)
-        pytest.fail("training went on after the service said stop")
+    # Where and why, in the policy's own words (the reason the service keeps on the job).
+    assert str(raised.value).startswith("Pruned at step 1 (validation-logloss = ")
+    assert job.stop_reason is not None
+    assert str(raised.value).endswith(job.stop_reason)
+    with job:
+        raise raised.value
     job = exp.get_job(job.job_id)
     assert job.status == schedy.Job.PRUNED
     assert [r["step"] for r in job.reports()] == [0, 1]

@@ -46,7 +46,8 @@ class Monitor:
         """The exception that ends the job PRUNED."""
         value = self.job.results.get(self.monitor) if self.job is not None else None
         shown = "missing" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
-        return JobPruned(f"Pruned at step {self.stopped_at} ({self.monitor} = {shown}).")
+        why = self.job.stop_reason if self.job is not None else None  # the policy's words, from the report's answer
+        return JobPruned(f"Pruned at step {self.stopped_at} ({self.monitor} = {shown})." + (f" {why}" if why else ""))
 
 
 def missing_metric(monitor: str, available: object) -> KeyError:
