@@ -70,9 +70,9 @@ class _Watcher:
         counts = found or {}
         if self.goal is not None and counts != self._counted:
             best = Best(self.goal)
-            for job in self.exp.all_jobs():
-                if job.status == Job.DONE:
-                    best.offer(job.job_id, job.results)
+            top = self.exp.best_job(self.goal.result, "max" if self.goal.maximize else "min")
+            if top is not None:
+                best.offer(top.job_id, top.results)
             self.best, self._counted = best, counts
         return snapshot_line(self.exp.name, status, counts, self.best)
 
