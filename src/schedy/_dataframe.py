@@ -110,7 +110,8 @@ def jobs_to_dataframe(
 def reports_to_dataframe(reports: Iterable[dict[str, Any]]) -> pandas.DataFrame:
     """One row per intermediate report, in the order received (see :meth:`schedy.Experiment.to_dataframe`).
 
-    Columns ``job``, ``step``, ``time``, then ``metrics.NAME`` for every metric seen.
+    Columns ``job``, ``attempt`` (the job's run that sent it: 2 and up once the job was set back
+    to QUEUED), ``step``, ``time``, then ``metrics.NAME`` for every metric seen.
 
     Raises:
         ImportError: pandas is not installed.
@@ -120,10 +121,11 @@ def reports_to_dataframe(reports: Iterable[dict[str, Any]]) -> pandas.DataFrame:
     rows: list[dict[str, Any]] = []
     names: dict[str, None] = {}
     for report in reports:
-        row = {"job": report["job"], "step": report["step"], "time": report["time"]}
+        row = {"job": report["job"], "attempt": report.get("attempt", 1), "step": report["step"]}
+        row["time"] = report["time"]
         for name, value in report["metrics"].items():
             names[name] = None
             row["metrics." + name] = value
         rows.append(row)
-    columns = ["job", "step", "time", *("metrics." + name for name in names)]
+    columns = ["job", "attempt", "step", "time", *("metrics." + name for name in names)]
     return pd.DataFrame.from_records(rows, columns=columns)

@@ -511,12 +511,19 @@ class Experiment:
     def reports(self) -> Iterator[dict[str, Any]]:
         """Every intermediate report of the experiment's jobs, in the order the service received them.
 
-        Each is ``{"job": id, "step": int, "time": datetime, "metrics": {name: value}}``;
+        Each is ``{"job": id, "step": int, "time": datetime, "metrics": {name: value}, "attempt": int}``
+        (``attempt``: the job's run that sent it, 2 and up once the job was set back to QUEUED);
         pages are fetched lazily.
         """
         path = _routes.experiment(self.name) + "reports/"
         for item in iter_items(self._require_db()._transport, path):
-            yield {"job": item["job"], "step": item["step"], "time": _time(item["time"]), "metrics": item["metrics"]}
+            yield {
+                "job": item["job"],
+                "step": item["step"],
+                "time": _time(item["time"]),
+                "metrics": item["metrics"],
+                "attempt": item.get("attempt", 1),
+            }
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The search's event log, oldest first: e.g. every PBT exploit (who copied whom, at which generation).

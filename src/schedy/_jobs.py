@@ -44,6 +44,7 @@ def _error_of(
         text = "…" + text[-(_ERROR_TRACEBACK_CHARS - 1) :]
     return {"type": name[:200], "message": message, "traceback": text}
 
+
 #: [ext] keys the service manages → attribute names; times become datetimes.
 _MANAGED = {
     "createdAt": "created_at",
@@ -434,11 +435,19 @@ class Job:
     def reports(self) -> list[dict[str, Any]]:
         """The job's reports, in the order the service received them.
 
-        Each is ``{"step": int, "time": datetime, "metrics": {name: value}}``.
+        Each is ``{"step": int, "time": datetime, "metrics": {name: value}, "attempt": int}``: ``attempt``
+        is the job's run that sent it (1; 2 and up once the job was set back to QUEUED and ran again).
         """
         out = []
         for item in iter_items(self._db()._transport, self._path() + "reports/"):
-            out.append({"step": item["step"], "time": _time(item["time"]), "metrics": item["metrics"]})
+            out.append(
+                {
+                    "step": item["step"],
+                    "time": _time(item["time"]),
+                    "metrics": item["metrics"],
+                    "attempt": item.get("attempt", 1),
+                }
+            )
         return out
 
     # -- artifacts (files stored with the job) -----------------------------------
@@ -463,9 +472,7 @@ class Job:
         """
         return _artifacts.upload(self._db()._transport, self._path(), path, name)
 
-    def load_artifact(
-        self, name: str, to: str | os.PathLike[str] | None = None, *, from_parent: bool = False
-    ) -> Path:
+    def load_artifact(self, name: str, to: str | os.PathLike[str] | None = None, *, from_parent: bool = False) -> Path:
         """Download an artifact of this job (or of its PBT parent) and return where it was written.
 
         Args:

@@ -96,7 +96,7 @@ def test_add_refuses_a_bad_policy_with_a_sentence_and_creates_nothing(cli, polic
 def test_export_reports_in_long_form_as_csv_and_json(cli, reported, tmp_path):
     rows = list(csv.DictReader(io.StringIO(cli.ok("export", "--reports", "curves"))))
     assert [(r["job"], r["step"]) for r in rows] == [(job, str(step)) for job in reported for step in range(3)]
-    assert list(rows[0]) == ["job", "step", "time", "metrics.loss", "metrics.acc"]
+    assert list(rows[0]) == ["job", "attempt", "step", "time", "metrics.loss", "metrics.acc"]
     assert float(rows[4]["metrics.loss"]) == 1.0
     assert rows[1]["metrics.acc"] == "nan"
     out = tmp_path / "reports.json"
@@ -109,7 +109,7 @@ def test_export_reports_in_long_form_as_csv_and_json(cli, reported, tmp_path):
 def test_to_dataframe_gives_the_reports_in_long_form(cli, reported):
     with cli.db() as db:
         frame = db.get_experiment("curves").to_dataframe(reports=True)
-    assert list(frame.columns) == ["job", "step", "time", "metrics.loss", "metrics.acc"]
+    assert list(frame.columns) == ["job", "attempt", "step", "time", "metrics.loss", "metrics.acc"]
     assert list(frame["job"]) == [reported[0]] * 3 + [reported[1]] * 3
     assert frame["metrics.loss"].tolist() == pytest.approx([1.0, 0.5, 1 / 3, 2.0, 1.0, 2 / 3])
     assert math.isnan(frame["metrics.acc"][1])

@@ -437,3 +437,54 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
     page.wait_for_selector(f"body[data-ready=true] h1:has-text('Job {finished}')")
     page.wait_for_selector("section.artifacts")
     assert page.locator("section.stopped").count() == 0
+
+
+def test_a_job_run_again_after_a_requeue_draws_only_its_new_run_and_is_not_shown_stopped(site, page):
+    """Re-queued by hand after it was stopped, a job's page (open all along) redraws from its new run."""
+    api = site.api
+    asha = {"asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3, "maxStep": 9}}
+    fill.put(api, fill.exp_path("rerun"), {"scheduler": {"Manual": None}, "earlyStopping": asha})
+    path = fill.exp_path("rerun")
+
+    def run(losses: list[float]) -> tuple[str, str, bool]:
+        job = api.post(path + "nextjob/", json={"heartbeat": 30})
+        assert job.status_code == 200, job.text
+        stop = False
+        for step, loss in enumerate(losses, start=1):
+            verdict = api.post(
+                path + f"jobs/{job.json()['id']}/reports/", json={"step": step, "metrics": {"loss": loss}}
+            )
+            assert verdict.status_code == 200, verdict.text
+            stop = verdict.json()["stop"]
+        return job.json()["id"], job.headers["ETag"], stop
+
+    for loss in (3.0, 2.0, 1.0):  # each the best so far at rung 1: each goes on
+        add(api, "rerun", "QUEUED", {"x": loss}, {})
+        job_id, tag, stop = run([loss])
+        assert not stop
+        fill.put(api, path + f"jobs/{job_id}/", {"status": "DONE", "results": {"loss": loss}}, **{"If-Match": tag})
+    add(api, "rerun", "QUEUED", {"x": 9}, {})
+    slow, tag, stop = run([9.0])
+    assert stop, "the worst at rung 1 is stopped"
+    fill.put(api, path + f"jobs/{slow}/", {"status": "PRUNED", "hyperparameters": {"x": 9}}, **{"If-Match": tag})
+    page.goto(site.url(f"#/e/rerun/j/{slow}"))
+    page.wait_for_selector("body[data-ready=true] section.stopped")
+    fig = 'figure[data-plot="job-report"]'
+    assert points(page, fig)[0]["values"] == [9.0]
+
+    queued = api.get(path + f"jobs/{slow}/")
+    body = {"status": "QUEUED", "hyperparameters": {"x": 9}}
+    fill.put(api, path + f"jobs/{slow}/", body, **{"If-Match": queued.headers["ETag"]})
+    again, tag, stop = run([0.5, 0.4, 0.3])
+    assert (again, stop) == (slow, False)
+    page.wait_for_function(
+        "(fig) => JSON.parse(document.querySelector(fig).dataset.points || '[]')[0]?.values.length === 3", arg=fig
+    )
+    drawn = points(page, fig)[0]
+    assert (drawn["steps"], drawn["values"]) == ([1, 2, 3], [0.5, 0.4, 0.3])
+    assert page.locator("section.stopped").count() == 0
+    # The experiment's page draws the new run too, not both runs joined into one curve.
+    ready(page, site, "#/e/rerun")
+    curves = 'figure[data-plot="curves"]'
+    page.wait_for_selector(f'{curves} select[name=curve] option[value="rep:loss"]', state="attached")
+    assert {c["job"]: c["values"] for c in points(page, curves)}[slow] == [0.5, 0.4, 0.3]

@@ -14,7 +14,7 @@ def _entry(policy: ASHA) -> _Entry:
 
 
 def _rows(first_pk: int, count: int, at: float) -> list[ReportRow]:
-    return [ReportRow(pk, f"j{pk}", 1, f'{{"loss": {pk / 100}}}', at) for pk in range(first_pk, first_pk + count)]
+    return [ReportRow(pk, f"j{pk}", 1, f'{{"loss": {pk / 100}}}', at, 1) for pk in range(first_pk, first_pk + count)]
 
 
 def test_rows_read_before_the_state_was_fed_further_are_not_fed_again():

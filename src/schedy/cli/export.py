@@ -173,23 +173,31 @@ def write_json(
 
 
 def write_reports_csv(reports: Iterable[dict[str, Any]], stream: TextIO) -> int:
-    """Write reports as CSV (columns job, step, time, metrics.NAME); return how many."""
+    """Write reports as CSV (columns job, attempt, step, time, metrics.NAME); return how many."""
     rows: list[dict[str, str]] = []
     names: dict[str, None] = {}
     for report in reports:
-        row = {"job": report["job"], "step": str(report["step"]), "time": _cell(report["time"])}
+        row = {
+            "job": report["job"],
+            "attempt": str(report.get("attempt", 1)),
+            "step": str(report["step"]),
+            "time": _cell(report["time"]),
+        }
         for name, value in report["metrics"].items():
             names["metrics." + name] = None
             row["metrics." + name] = _cell(value)
         rows.append(row)
-    writer = csv.DictWriter(stream, ["job", "step", "time", *names], restval="", lineterminator="\n")
+    writer = csv.DictWriter(stream, ["job", "attempt", "step", "time", *names], restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return len(rows)
 
 
 def write_reports_json(reports: Iterable[dict[str, Any]], stream: TextIO) -> int:
-    """Write reports as a JSON array of ``{"job", "step", "time", "metrics"}``, one per line; return how many."""
+    """Write reports as a JSON array of ``{"job", "step", "time", "metrics", "attempt"}``, one per line.
+
+    Returns how many.
+    """
     count = 0
     stream.write("[")
     for report in reports:

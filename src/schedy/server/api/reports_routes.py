@@ -47,6 +47,7 @@ _ITEM = {
         "step": {"type": "integer"},
         "time": {"type": "string"},
         "metrics": _METRICS,
+        "attempt": {"type": "integer", "description": "the job's attempt that sent it (1, then 2 once re-queued)"},
     },
 }
 
@@ -98,8 +99,8 @@ async def job_reports(
     size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
     rows, after = await run_in_threadpool(svc.reports.job_page, user_id, exp, job, read_page_token(start), size)
     items = ",".join(
-        f'{{"job":{dumps(job)},"step":{step},"time":{dumps(iso(at))},"metrics":{metrics}}}'
-        for _pk, step, metrics, at in rows
+        f'{{"job":{dumps(job)},"step":{step},"time":{dumps(iso(at))},"metrics":{metrics},"attempt":{attempt}}}'
+        for _pk, step, metrics, at, attempt in rows
     )
     following = dumps(None if after is None else page_token(after))
     return Response(f'{{"items":[{items}],"next":{following}}}', media_type="application/json")
@@ -122,7 +123,8 @@ async def experiment_reports(
     size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
     rows, after = await run_in_threadpool(svc.reports.experiment_page, user_id, exp, read_page_token(start), size)
     items = ",".join(
-        f'{{"job":{dumps(r.job_id)},"step":{r.step},"time":{dumps(iso(r.created_at))},"metrics":{r.metrics}}}'
+        f'{{"job":{dumps(r.job_id)},"step":{r.step},"time":{dumps(iso(r.created_at))},"metrics":{r.metrics},'
+        f'"attempt":{r.attempt}}}'
         for r in rows
     )
     following = dumps(None if after is None else page_token(after))

@@ -367,7 +367,7 @@ class Dashboard:
     ) -> str:
         """The experiment's (or one ``job``'s) reports with pk over ``after``, in received order, as columns.
 
-        ``{"after": PK, "more": bool, "job": [...], "step": [...], "metrics": [{...}, ...]}``:
+        ``{"after": PK, "more": bool, "job": [...], "step": [...], "attempt": [...], "metrics": [{...}, ...]}``:
         ``after`` is the key to ask from next time (only new reports then),
         ``more`` says another answer follows at once. Non-finite metrics are
         strings, as in the job columns.
@@ -380,20 +380,20 @@ class Dashboard:
             exp = self._experiment(conn, user_id, name)
             if job is None:
                 received = store_reports.after(conn, exp.id, after, limit + 1)
-                rows = [(r.pk, r.job_id, r.step, r.metrics) for r in received]
+                rows = [(r.pk, r.job_id, r.step, r.metrics, r.attempt) for r in received]
             else:
                 found = store_jobs.get(conn, exp.id, job)
                 if found is None:
                     raise NotFound(f"Job '{job}' does not exist in experiment '{name}'.")
                 page = store_reports.job_page(conn, found.pk, after, limit + 1)
-                rows = [(pk, job, step, metrics) for pk, step, metrics, _ in page]
+                rows = [(pk, job, step, metrics, attempt) for pk, step, metrics, _, attempt in page]
         more = len(rows) > limit
         rows = rows[:limit]
         last = rows[-1][0] if rows else after
         metrics = ",".join(columns.browser_json(r[3]) for r in rows)
         return (
             f'{{"after":{int(last)},"more":{"true" if more else "false"},"job":{dumps([r[1] for r in rows])},'
-            f'"step":{dumps([r[2] for r in rows])},"metrics":[{metrics}]}}'
+            f'"step":{dumps([r[2] for r in rows])},"attempt":{dumps([r[4] for r in rows])},"metrics":[{metrics}]}}'
         )
 
     def job(self, user_id: int, name: str, job_id: str) -> str:

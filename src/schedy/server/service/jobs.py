@@ -13,6 +13,7 @@ from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.service.leases import not_running
 from schedy.server.store import Store, jobs_async
+from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
@@ -103,7 +104,7 @@ class Jobs:
         """
         hps, results = dumps(job.hyperparameters), dumps(job.results)
         etags = parse_etags(if_match) if if_match is not None and not if_none_match else []
-        if etags:
+        if etags and job.status != store_jobs.QUEUED:  # back to QUEUED: a new attempt, see _put_checked
             # A worker's update: one statement, a transaction by itself, when
             # its ETag still holds; otherwise the checks below say what is wrong.
             with self._store.autocommit() as conn:
@@ -133,7 +134,7 @@ class Jobs:
         """
         etags = parse_etags(if_match) if if_match is not None and not if_none_match else []
         aio = self._store.aio
-        if etags and aio is not None:
+        if etags and aio is not None and job.status != store_jobs.QUEUED:
             hps, results = dumps(job.hyperparameters), dumps(job.results)
             async with aio.connection() as conn:
                 for expected in etags:
@@ -157,7 +158,12 @@ class Jobs:
         if_match: str | None,
         if_none_match: bool,
     ) -> tuple[JobRecord, bool]:
-        """:meth:`put` in one transaction, with every check (after the one-statement update matched nothing)."""
+        """:meth:`put` in one transaction, with every check (after the one-statement update matched nothing).
+
+        A job that had started (RUNNING or finished) and is set back to QUEUED starts its next attempt:
+        the one it ends is kept in its attempts (as the dashboard's re-queue does), and its reports from
+        then on are a new run for the early-stopping policy.
+        """
         hps, results = dumps(job.hyperparameters), dumps(job.results)
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
@@ -168,10 +174,18 @@ class Jobs:
                 if row is None:
                     raise PreconditionFailed(f"Job '{job_id}' already exists in experiment '{experiment}'.")
                 return row, True
+            ending = None
+            if job.status == store_jobs.QUEUED:
+                current = store_jobs.get_locked(conn, exp.id, job_id)
+                if current is not None and current.status != store_jobs.QUEUED:
+                    ending = current, store_attempts.error_of(conn, current.pk)
             if if_match is not None:
-                return self._replace_if_match(conn, exp, job_id, job, if_match), False
-            row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
+                row = self._replace_if_match(conn, exp, job_id, job, if_match)
+            else:
+                row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
             if row is not None:
+                if ending is not None:
+                    store_attempts.record(conn, *ending)
                 return row, False
             self._check_fits(exp, job.hyperparameters)
             lineage = self._lineage_of_a_new_job(conn, exp)

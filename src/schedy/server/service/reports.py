@@ -23,12 +23,17 @@ only the rows with ``pk`` above the last seen. On SQLite rows commit in
 row may commit after a row with a higher ``pk``; every ``SWEEP_EVERY``
 seconds the state also reads the pks of the last ``OVERLAP`` seconds (one
 array) and then the rows of those it has not seen, usually none, and feeds
-them. Deleting jobs (``history_epoch``) or changing the
-policy rebuilds the state. So the cost of a report does not grow with the
-experiment: at most two indexed reads of new rows and the policy's incremental
-update. On SQLite, when the pks of the reports just inserted follow the last
-one the state saw, no other report came in between (this request holds the
-write lock): they are fed as inserted, without a read.
+them. Deleting jobs (``history_epoch``) or changing the policy rebuilds the
+state. So the cost of a report does not grow with the experiment: at most two
+indexed reads of new rows and the policy's incremental update. On SQLite, when
+the pks of the reports just inserted follow the last one the state saw, no other
+report came in between (this request holds the write lock): they are fed as
+inserted, without a read.
+
+The policy knows each *attempt* of a job as a run of its own (:func:`run_name`):
+a job set back to QUEUED (by hand, or re-queued after a crash) starts its next
+attempt, and its new reports are judged afresh, neither "already stopped" nor
+"already past this rung" because of the attempt before.
 
 **On PostgreSQL** a report runs on the event loop (:meth:`Reports.report_async`): steps 1–2 are one
 statement (:mod:`schedy.server.store.reports_async`), committed before the policy looks at it; the
@@ -82,6 +87,7 @@ __all__ = [
     "PolicyStates",
     "Reports",
     "parse_reports",
+    "run_name",
 ]
 
 #: Seconds of reports read again on PostgreSQL, for rows committed out of pk order.
@@ -139,6 +145,15 @@ def _number(value: Any) -> float | None:
         return math.inf if value > 0 else -math.inf
 
 
+def run_name(job_id: str, attempt: int) -> str:
+    """The name an early-stopping policy knows one attempt of a job by.
+
+    The job's id for its first attempt; for a later one the id, a control character (never in a
+    job's id) and the attempt's number, so no two runs share a name.
+    """
+    return job_id if attempt <= 1 else f"{job_id}\x1f{attempt}"
+
+
 def _value(metrics: str, name: str) -> float | None:
     return _number(json.loads(metrics).get(name))
 
@@ -166,7 +181,7 @@ class _Read(NamedTuple):
 
 def _read_all(conn: Connection, experiment_id: int, name: str, since: float) -> _Read:
     """Every report of the experiment, read in pages of plain columns, the policy's value of each."""
-    pks, job_pks, steps, values = [], [], [], []
+    pks, job_pks, attempts, steps, values = [], [], [], [], []
     recent: dict[int, float] = {}
     after = 0
     # Millions of short-lived row tuples would start the cyclic garbage collector over and over (a quarter
@@ -178,10 +193,11 @@ def _read_all(conn: Connection, experiment_id: int, name: str, since: float) -> 
             rows = store_reports.columns(conn, experiment_id, after, PAGE)
             if not rows:
                 break
-            pk, job_pk, step, metrics, created_at = zip(*rows, strict=True)
+            pk, job_pk, step, metrics, created_at, attempt = zip(*rows, strict=True)
             del rows
             pks.append(np.array(pk, dtype=np.int64))
             job_pks.append(np.array(job_pk, dtype=np.int64))
+            attempts.append(np.array(attempt, dtype=np.int64))
             steps.append(np.array(step, dtype=np.int64))
             times = np.array(created_at, dtype=np.float64)
             new = np.flatnonzero(times >= since)
@@ -194,9 +210,14 @@ def _read_all(conn: Connection, experiment_id: int, name: str, since: float) -> 
     ids = store_reports.job_ids(conn, experiment_id)  # after the reports: every job they name is there
     every_pk = np.concatenate(pks) if pks else np.zeros(0, dtype=np.int64)
     every_job_pk = np.concatenate(job_pks) if job_pks else np.zeros(0, dtype=np.int64)
-    known, job = np.unique(every_job_pk, return_inverse=True)
+    every_attempt = np.concatenate(attempts) if attempts else np.zeros(0, dtype=np.int64)
     # A job deleted meanwhile (PostgreSQL) changes the history epoch: the state is rebuilt at the next report.
-    job_ids = [ids.get(pk, f"#{pk}") for pk in known.tolist()]
+    if not np.any(every_attempt > 1):  # the usual case: every report from a job's first attempt
+        known, job = np.unique(every_job_pk, return_inverse=True)
+        job_ids = [ids.get(pk, f"#{pk}") for pk in known.tolist()]
+    else:  # each attempt of a job is a run of its own
+        runs, job = np.unique(np.stack([every_job_pk, every_attempt], axis=1), axis=0, return_inverse=True)
+        job_ids = [run_name(ids.get(pk, f"#{pk}"), attempt) for pk, attempt in runs.tolist()]
     arrays = ReportArrays(
         job_ids,
         job.astype(np.int64).reshape(-1),
@@ -256,7 +277,7 @@ class PolicyStates:
         The same state, stops remembered and rows seen as feeding every report one by one (in pk order),
         but read and built in bulk (:meth:`StoppingPolicy.build`). ``now`` is the database's clock: the
         rows of the last ``OVERLAP`` seconds before it are remembered as seen. Returns the verdicts of
-        ``job_id``'s reports, in order (none if not given).
+        the reports of run ``job_id`` (a :func:`run_name`), in order (none if not given).
         """
         entry.full_reads += 1
         read = _read_all(conn, experiment_id, policy.result_name, now - OVERLAP)
@@ -293,7 +314,8 @@ class PolicyStates:
                 continue
             entry.seen[row.pk] = row.created_at
             entry.max_pk = max(entry.max_pk, row.pk)
-            verdict = policy.observe(entry.state, Report(row.job_id, int(row.step), _value(row.metrics, name)))
+            run = run_name(row.job_id, row.attempt)
+            verdict = policy.observe(entry.state, Report(run, int(row.step), _value(row.metrics, name)))
             verdicts[row.pk] = verdict
             if verdict.stop:
                 entry.stops[row.pk] = verdict
@@ -551,7 +573,7 @@ class Reports:
                 record = store_jobs.get(conn, exp.id, job_id)
                 status = None if record is None else record.status
                 raise not_running(status, experiment, job_id, "its reports are refused")
-            inserted = store_reports.insert_many(conn, exp.id, renewed.pk, items)
+            inserted = store_reports.insert_many(conn, exp.id, renewed.pk, items, renewed.attempt)
             if renewed.stop_reason is not None:
                 return Answer(True, renewed.stop_reason, renewed.lease_expires_at)
             found = policy_of(exp.options)
@@ -563,20 +585,23 @@ class Reports:
                 self._store.leave_loop()
             try:
                 if PolicyStates.is_current(entry, stored, exp.history_epoch):
-                    own = self._only_ours(entry, inserted, job_id, items)
+                    own = self._only_ours(entry, inserted, job_id, renewed.attempt, items)
                     if own is not None:  # nothing else to read: feed our rows
                         decided = PolicyStates.apply(entry, policy, own, None, exp.now, sweep=False)
                     else:
                         decided = PolicyStates.refresh(
                             entry, conn, exp.id, policy, exp.now, sweep=not self._store.is_sqlite
                         )
-                    mine = [verdict for row, verdict in decided if row.job_id == job_id][-len(items) :]
+                    mine = [
+                        verdict for row, verdict in decided if row.job_id == job_id and row.attempt == renewed.attempt
+                    ][-len(items) :]
                 elif not rebuild:
                     raise _Cold(exp.id, exp.created_at, policy, stored)
                 else:
-                    mine = PolicyStates.rebuild(
-                        entry, conn, exp.id, policy, stored, exp.history_epoch, exp.now, job_id
-                    )[-len(items) :]
+                    run = run_name(job_id, renewed.attempt)
+                    mine = PolicyStates.rebuild(entry, conn, exp.id, policy, stored, exp.history_epoch, exp.now, run)[
+                        -len(items) :
+                    ]
             finally:
                 entry.lock.release()
             stops = [verdict for verdict in mine if verdict.stop]
@@ -587,7 +612,12 @@ class Reports:
             return Answer(False, None, renewed.lease_expires_at)
 
     def _only_ours(
-        self, entry: _Entry, inserted: list[tuple[int, float]], job_id: str, items: list[tuple[int, str]]
+        self,
+        entry: _Entry,
+        inserted: list[tuple[int, float]],
+        job_id: str,
+        attempt: int,
+        items: list[tuple[int, str]],
     ) -> list[ReportRow] | None:
         """Our reports as rows, if they are all the state has not seen; else ``None`` (read what is new).
 
@@ -599,7 +629,7 @@ class Reports:
         ):
             return None
         return [
-            ReportRow(pk, job_id, step, metrics, created_at)
+            ReportRow(pk, job_id, step, metrics, created_at, attempt)
             for (pk, created_at), (step, metrics) in zip(inserted, items, strict=True)
         ]
 
@@ -628,8 +658,8 @@ class Reports:
 
     def job_page(
         self, user_id: int, experiment: str, job_id: str, after: int | None, limit: int
-    ) -> tuple[list[tuple[int, int, str, float]], int | None]:
-        """One page of a job's reports ``(pk, step, metrics, time)`` and the key to continue after, if any.
+    ) -> tuple[list[tuple[int, int, str, float, int]], int | None]:
+        """One page of a job's reports ``(pk, step, metrics, time, attempt)`` and the key to continue after, if any.
 
         Raises:
             NotFound: no such experiment or job.

@@ -137,8 +137,9 @@ def _transition(status_group: str) -> dict[str, Any]:
         finished = or_(*(jobs.c.status == status for status in FINISHED))
         values["finished_at"] = case((finished, jobs.c.finished_at), else_=db_now())
         values["end_reason"] = case((finished, jobs.c.end_reason), else_="reported")
-    else:  # QUEUED again: a fresh start.
-        values.update(started_at=None, finished_at=None, worker=None, end_reason=None)
+    else:  # QUEUED again: a fresh start, and the job's next attempt if it had started.
+        values.update(started_at=None, finished_at=None, worker=None, end_reason=None, stop_reason=None, error=None)
+        values["attempt"] = case((jobs.c.status != QUEUED, jobs.c.attempt + 1), else_=jobs.c.attempt)
     return values
 
 
@@ -391,6 +392,17 @@ def _get_statement() -> Select[Any]:
 def get(conn: Connection, experiment_id: int, job_id: str) -> JobRecord | None:
     """The job, if it exists."""
     return _record(fetch_one(conn, compiled(conn, _get_statement), {"p_experiment": experiment_id, "p_job": job_id}))
+
+
+@cache
+def _get_locked_statement() -> Select[Any]:
+    return select(*COLUMNS).where(*_this_job()).with_for_update()
+
+
+def get_locked(conn: Connection, experiment_id: int, job_id: str) -> JobRecord | None:
+    """The job, if it exists, its row locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    params = {"p_experiment": experiment_id, "p_job": job_id}
+    return _record(fetch_one(conn, compiled(conn, _get_locked_statement), params))
 
 
 @cache

@@ -1,6 +1,8 @@
 """Intermediate reports of jobs: the statements behind ``job.report`` and the early-stopping state.
 
-Reports are insert-only rows ``(experiment, job, step, metrics, created_at)``.
+Reports are insert-only rows ``(experiment, job, step, metrics, created_at, attempt)``:
+``attempt`` is the job's attempt when it sent them (a job set back to QUEUED starts its next
+attempt, whose reports the early-stopping policy judges as a new run's).
 A report renews its job's lease as a heartbeat does (:func:`renew`), is
 inserted (:func:`insert`), and the early-stopping state of each service
 process is built from the experiment's reports in ``pk`` order
@@ -61,16 +63,18 @@ class Renewed(NamedTuple):
     pk: int
     stop_reason: str | None
     lease_expires_at: float | None
+    attempt: int
 
 
 class ReportRow(NamedTuple):
-    """One report, with its job's id."""
+    """One report, with its job's id and the job's attempt that sent it."""
 
     pk: int
     job_id: str
     step: int
     metrics: str  # JSON text
     created_at: float
+    attempt: int
 
 
 def _p(name: str) -> Any:
@@ -88,7 +92,7 @@ def _renew_statement() -> Update:
                 (interval.is_(None), jobs.c.lease_expires_at), else_=db_now() + interval * LEASE_BEATS
             )
         )
-        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at)
+        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at, jobs.c.attempt)
     )
 
 
@@ -108,19 +112,26 @@ def _insert_statement() -> Insert:
             step=_p("step"),
             metrics=_p("metrics"),
             created_at=db_now(),
+            attempt=_p("attempt"),
         )
         .returning(reports.c.pk, reports.c.created_at)
     )
 
 
 def insert_many(
-    conn: Connection, experiment_id: int, job_pk: int, items: list[tuple[int, str]]
+    conn: Connection, experiment_id: int, job_pk: int, items: list[tuple[int, str]], attempt: int = 1
 ) -> list[tuple[int, float]]:
-    """Insert the job's reports ``(step, metrics JSON)`` in order; their ``(pk, created_at)``."""
+    """Insert the reports ``(step, metrics JSON)`` of the job's ``attempt``, in order; their ``(pk, created_at)``."""
     statement = compiled(conn, _insert_statement)
     done = []
     for step, metrics in items:
-        params = {"p_experiment": experiment_id, "p_job_pk": job_pk, "p_step": step, "p_metrics": metrics}
+        params = {
+            "p_experiment": experiment_id,
+            "p_job_pk": job_pk,
+            "p_step": step,
+            "p_metrics": metrics,
+            "p_attempt": attempt,
+        }
         row = fetch_one(conn, statement, params)
         assert row is not None  # noqa: S101 - an insert returns its row
         done.append((int(row[0]), float(row[1])))
@@ -164,7 +175,7 @@ def set_stop(conn: Connection, job_pk: int, reason: str) -> None:
     run(conn, compiled(conn, _stop_statement), {"p_job_pk": job_pk, "p_reason": reason})
 
 
-_COLUMNS = (reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.created_at)
+_COLUMNS = (reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.created_at, reports.c.attempt)
 
 
 @cache
@@ -188,15 +199,22 @@ def after(conn: Connection, experiment_id: int, after_pk: int, limit: int | None
 @cache
 def _columns_statement() -> Select[Any]:
     return (
-        select(reports.c.pk, reports.c.job_pk, reports.c.step, reports.c.metrics, reports.c.created_at)
+        select(
+            reports.c.pk, reports.c.job_pk, reports.c.step, reports.c.metrics, reports.c.created_at, reports.c.attempt
+        )
         .where(reports.c.experiment_id == _p("experiment"), reports.c.pk > _p("after"))
         .order_by(reports.c.pk)
         .limit(_p("limit"))
     )
 
 
-def columns(conn: Connection, experiment_id: int, after_pk: int, limit: int) -> list[tuple[int, int, int, str, float]]:
-    """Up to ``limit`` reports ``(pk, job pk, step, metrics JSON, created_at)`` with pk > ``after_pk``, in pk order."""
+def columns(
+    conn: Connection, experiment_id: int, after_pk: int, limit: int
+) -> list[tuple[int, int, int, str, float, int]]:
+    """Up to ``limit`` reports ``(pk, job pk, step, metrics JSON, created_at, attempt)`` with pk > ``after_pk``.
+
+    In pk order.
+    """
     params = {"p_experiment": experiment_id, "p_after": after_pk, "p_limit": limit}
     return fetch_all(conn, compiled(conn, _columns_statement), params)
 
@@ -254,14 +272,14 @@ def recent(conn: Connection, experiment_id: int, since: float, *known: Container
 @cache
 def _job_page_statement() -> Select[Any]:
     return (
-        select(reports.c.pk, reports.c.step, reports.c.metrics, reports.c.created_at)
+        select(reports.c.pk, reports.c.step, reports.c.metrics, reports.c.created_at, reports.c.attempt)
         .where(reports.c.job_pk == _p("job_pk"), reports.c.pk > _p("after"))
         .order_by(reports.c.pk)
         .limit(_p("limit"))
     )
 
 
-def job_page(conn: Connection, job_pk: int, after_pk: int, limit: int) -> list[tuple[int, int, str, float]]:
-    """Up to ``limit`` reports ``(pk, step, metrics, created_at)`` of one job with pk > ``after_pk``."""
+def job_page(conn: Connection, job_pk: int, after_pk: int, limit: int) -> list[tuple[int, int, str, float, int]]:
+    """Up to ``limit`` reports ``(pk, step, metrics, created_at, attempt)`` of one job with pk > ``after_pk``."""
     params = {"p_job_pk": job_pk, "p_after": after_pk, "p_limit": limit}
     return [tuple(r) for r in fetch_all(conn, compiled(conn, _job_page_statement), params)]

@@ -72,7 +72,7 @@ def _report_statement() -> Select[Any]:
         .values(
             lease_expires_at=func.coalesce(db_now() + interval * LEASE_BEATS, jobs.c.lease_expires_at),
         )
-        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at)
+        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at, jobs.c.attempt)
         .cte("renewed")
     )
     sent = (
@@ -81,14 +81,14 @@ def _report_statement() -> Select[Any]:
         .render_derived(name="sent")
     )
     rows = (
-        select(experiment_id, renewed.c.pk, sent.c.step, sent.c.metrics, db_now())
+        select(experiment_id, renewed.c.pk, sent.c.step, sent.c.metrics, db_now(), renewed.c.attempt)
         .select_from(renewed.join(sent, true()))
         .order_by(sent.c.ord)
     )
     inserted = (
         insert(reports)
-        .from_select(["experiment_id", "job_pk", "step", "metrics", "created_at"], rows)
-        .returning(reports.c.pk, reports.c.step, reports.c.metrics, reports.c.created_at)
+        .from_select(["experiment_id", "job_pk", "step", "metrics", "created_at", "attempt"], rows)
+        .returning(reports.c.pk, reports.c.step, reports.c.metrics, reports.c.created_at, reports.c.attempt)
         .cte("inserted")
     )
     # What the caller's policy state has not seen: the rows committed before this statement began (its
@@ -96,12 +96,17 @@ def _report_statement() -> Select[Any]:
     # when p_after is negative.
     after_pk = bindparam("p_after", type_=BigInteger)
     seen_before = (
-        select(reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.created_at)
+        select(reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.created_at, reports.c.attempt)
         .join(jobs, jobs.c.pk == reports.c.job_pk)
         .where(reports.c.experiment_id == experiment_id, reports.c.pk > after_pk, after_pk >= 0)
     )
     mine = select(
-        inserted.c.pk, cast(bindparam("p_job"), Text), inserted.c.step, inserted.c.metrics, inserted.c.created_at
+        inserted.c.pk,
+        cast(bindparam("p_job"), Text),
+        inserted.c.step,
+        inserted.c.metrics,
+        inserted.c.created_at,
+        inserted.c.attempt,
     ).where(after_pk >= 0)
     fresh_rows = union_all(seen_before, mine).subquery("fresh_rows")
     by_pk = fresh_rows.c.pk
@@ -112,6 +117,7 @@ def _report_statement() -> Select[Any]:
             func.array_agg(aggregate_order_by(fresh_rows.c.step, by_pk)).label("steps"),
             func.array_agg(aggregate_order_by(fresh_rows.c.metrics, by_pk)).label("metrics"),
             func.array_agg(aggregate_order_by(fresh_rows.c.created_at, by_pk)).label("times"),
+            func.array_agg(aggregate_order_by(fresh_rows.c.attempt, by_pk)).label("attempts"),
         )
         .where(after_pk >= 0)
         .subquery("fresh")
@@ -138,6 +144,7 @@ def _report_statement() -> Select[Any]:
         fresh.c.steps,
         fresh.c.metrics,
         fresh.c.times,
+        fresh.c.attempts,
     ).select_from(exp.outerjoin(renewed, true()).outerjoin(fresh, true()))
 
 

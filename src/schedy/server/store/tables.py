@@ -155,6 +155,8 @@ reports = Table(
     Column("step", BigInteger, nullable=False),
     Column("metrics", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    # The job's attempt that sent it: a job set back to QUEUED starts its next attempt, judged afresh.
+    Column("attempt", Integer, nullable=False, default=1, server_default="1"),
     Index("ix_reports_job", "job_pk", "pk"),
     Index("ix_reports_experiment", "experiment_id", "pk"),
     Index("ix_reports_recent", "experiment_id", "created_at"),

@@ -13,7 +13,8 @@ export class Reports {
   constructor(name) {
     this.name = name;
     this.after = 0;
-    this.byJob = new Map();   // job id → [[step, metrics], …] in received order
+    this.byJob = new Map();   // job id → [[step, metrics], …] of its latest attempt, in received order
+    this.attemptOf = new Map();  // job id → the attempt those reports are of
     this.metrics = new Set();
     this.count = 0;
     this.version = 0;
@@ -26,8 +27,13 @@ export class Reports {
     for (let page = 0; page < PAGES_PER_REFRESH; page++) {
       const {data} = await request("GET", `${paths.reports(this.name)}?after=${this.after}${only}`);
       for (let i = 0; i < data.job.length; i++) {
+        // A job set back to QUEUED runs again as its next attempt: its curve starts over.
+        const attempt = data.attempt ? data.attempt[i] : 1;
+        const seen = this.attemptOf.get(data.job[i]) ?? 0;
+        if (attempt < seen) continue;
         let list = this.byJob.get(data.job[i]);
-        if (!list) this.byJob.set(data.job[i], list = []);
+        if (!list || attempt > seen) this.byJob.set(data.job[i], list = []);
+        this.attemptOf.set(data.job[i], attempt);
         const metrics = data.metrics[i] || {};
         list.push([data.step[i], metrics]);
         for (const k in metrics) this.metrics.add(k);
