@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schedy.server.service.reports import OVERLAP, PolicyStates, _Entry
 from schedy.server.stopping import ASHA
-from schedy.server.store.reports import ReportRow
+from schedy.server.store.reports import PolicyRow
 
 
 def _entry(policy: ASHA) -> _Entry:
@@ -13,8 +13,8 @@ def _entry(policy: ASHA) -> _Entry:
     return entry
 
 
-def _rows(first_pk: int, count: int, at: float) -> list[ReportRow]:
-    return [ReportRow(pk, f"j{pk}", 1, f'{{"loss": {pk / 100}}}', at, 1) for pk in range(first_pk, first_pk + count)]
+def _rows(first_pk: int, count: int, at: float) -> list[PolicyRow]:
+    return [PolicyRow(pk, pk, 1, 1, f'{{"loss": {pk / 100}}}', at) for pk in range(first_pk, first_pk + count)]
 
 
 def test_rows_read_before_the_state_was_fed_further_are_not_fed_again():

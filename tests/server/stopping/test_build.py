@@ -18,7 +18,7 @@ import pytest
 import schedy
 from schedy import errors
 from schedy.random import Uniform
-from schedy.server.service.reports import _value, _values
+from schedy.server.service.reports import _value, _values, run_name
 from schedy.server.stopping import ASHA, Hyperband, Median, Report, StoppingPolicy
 from schedy.server.stopping import median as median_module
 from schedy.server.stopping.base import ReportArrays
@@ -121,6 +121,12 @@ def test_metrics_decoded_in_bulk_give_the_values_decoded_one_by_one():
 SPACE = {"x": Uniform(0, 1)}
 
 
+def _run_name(job: Any) -> str:
+    """The name the service's policy knows the job's first attempt by (its pk, which its ETag carries)."""
+    pk, _version = job.etag.removeprefix("W/").strip('"').split("-")
+    return run_name(int(pk, 16), 1)
+
+
 @pytest.mark.parametrize(
     "policy",
     [ClientASHA("loss", "min", 1, 2), ClientHyperband("loss", "min", 1, 9, 2), ClientMedian("loss", "min", min_jobs=3)],
@@ -144,7 +150,7 @@ def test_a_restarted_service_process_decides_the_next_reports_as_the_old_one_wou
                 for step in range(1, 10):
                     value = rng.choice([None, math.nan, rng.random(), rng.random(), rng.random()])
                     stop = job.report(step, loss=value)
-                    expected = server_policy.observe(reference, Report(job.job_id, step, value))
+                    expected = server_policy.observe(reference, Report(_run_name(job), step, value))
                     answers.append(stop == expected.stop)
                     if stop:
                         raise errors.JobPruned()

@@ -46,8 +46,8 @@ def _now(store) -> float:
         return float(conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
 
 
-def _recent_async(store, exp_id: int, since: float, *known) -> list[reports.ReportRow]:
-    async def read() -> list[reports.ReportRow]:
+def _recent_async(store, exp_id: int, since: float, *known) -> list[reports.PolicyRow]:
+    async def read() -> list[reports.PolicyRow]:
         try:
             async with store.aio.connection() as conn:
                 return await reports_async.recent(conn, exp_id, since, *known)
@@ -67,7 +67,8 @@ def test_the_sweep_returns_only_the_window_rows_it_was_not_told_of(pg_store):  #
     with pg_store.read() as conn:
         everything = reports.recent(conn, exp_id, since)
         assert [r.pk for r in everything] == pks  # the window only, in pk order, old row left out
-        assert (everything[0].job_id, everything[0].step, everything[0].metrics) == ("J1", 2, '{"loss": 2}')
+        first = everything[0]
+        assert (first.job_pk, first.attempt, first.step, first.metrics) == (job_pk, 1, 2, '{"loss": 2}')
         seen = {pks[0]: 0.0, pks[2]: 0.0}
         assert [r.pk for r in reports.recent(conn, exp_id, since, seen, {pks[3]})] == [pks[1]]
         assert reports.recent(conn, exp_id, since, set(pks)) == []
@@ -84,7 +85,7 @@ def test_a_report_committed_after_a_higher_pk_is_found_by_the_next_sweep(pg_stor
         early = _report(pg_store, exp_id, job_pk, 2)
         assert early > late
         with pg_store.read() as conn:
-            fed = reports.after(conn, exp_id, 0)  # what a state reads now: the higher pk only
+            fed = reports.unseen(conn, exp_id, 0)  # what a state reads now: the higher pk only
             assert [r.pk for r in fed] == [early]
             assert reports.recent(conn, exp_id, since, {early}) == []  # not committed yet: nothing to feed
     with pg_store.read() as conn:

@@ -74,7 +74,7 @@ from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store import reports as store_reports
 from schedy.server.store.experiments import ExperimentRecord
-from schedy.server.store.reports import ReportRow
+from schedy.server.store.reports import PolicyRow, ReportRow
 from schedy.server.wire import dumps
 
 __all__ = [
@@ -145,13 +145,12 @@ def _number(value: Any) -> float | None:
         return math.inf if value > 0 else -math.inf
 
 
-def run_name(job_id: str, attempt: int) -> str:
-    """The name an early-stopping policy knows one attempt of a job by.
+def run_name(job_pk: int, attempt: int) -> str:
+    """The name an early-stopping policy knows one attempt of a job by: its pk, and ``/n`` from attempt 2.
 
-    The job's id for its first attempt; for a later one the id, a control character (never in a
-    job's id) and the attempt's number, so no two runs share a name.
+    By pk, not id: the state's reads then need no join with the jobs (and a job's id can be any text).
     """
-    return job_id if attempt <= 1 else f"{job_id}\x1f{attempt}"
+    return str(job_pk) if attempt <= 1 else f"{job_pk}/{attempt}"
 
 
 def _value(metrics: str, name: str) -> float | None:
@@ -207,17 +206,15 @@ def _read_all(conn: Connection, experiment_id: int, name: str, since: float) -> 
     finally:
         if collecting:
             gc.enable()
-    ids = store_reports.job_ids(conn, experiment_id)  # after the reports: every job they name is there
     every_pk = np.concatenate(pks) if pks else np.zeros(0, dtype=np.int64)
     every_job_pk = np.concatenate(job_pks) if job_pks else np.zeros(0, dtype=np.int64)
     every_attempt = np.concatenate(attempts) if attempts else np.zeros(0, dtype=np.int64)
-    # A job deleted meanwhile (PostgreSQL) changes the history epoch: the state is rebuilt at the next report.
     if not np.any(every_attempt > 1):  # the usual case: every report from a job's first attempt
         known, job = np.unique(every_job_pk, return_inverse=True)
-        job_ids = [ids.get(pk, f"#{pk}") for pk in known.tolist()]
+        job_ids = [str(pk) for pk in known.tolist()]
     else:  # each attempt of a job is a run of its own
         runs, job = np.unique(np.stack([every_job_pk, every_attempt], axis=1), axis=0, return_inverse=True)
-        job_ids = [run_name(ids.get(pk, f"#{pk}"), attempt) for pk, attempt in runs.tolist()]
+        job_ids = [run_name(pk, attempt) for pk, attempt in runs.tolist()]
     arrays = ReportArrays(
         job_ids,
         job.astype(np.int64).reshape(-1),
@@ -306,7 +303,7 @@ class PolicyStates:
         return [verdict_of[index] if row >= first_stop else CONTINUE for row in mine]
 
     @staticmethod
-    def _feed(entry: _Entry, policy: StoppingPolicy, rows: list[ReportRow]) -> dict[int, Verdict]:
+    def _feed(entry: _Entry, policy: StoppingPolicy, rows: list[PolicyRow]) -> dict[int, Verdict]:
         verdicts: dict[int, Verdict] = {}
         name = policy.result_name
         for row in rows:
@@ -314,7 +311,7 @@ class PolicyStates:
                 continue
             entry.seen[row.pk] = row.created_at
             entry.max_pk = max(entry.max_pk, row.pk)
-            run = run_name(row.job_id, row.attempt)
+            run = run_name(row.job_pk, row.attempt)
             verdict = policy.observe(entry.state, Report(run, int(row.step), _value(row.metrics, name)))
             verdicts[row.pk] = verdict
             if verdict.stop:
@@ -326,9 +323,9 @@ class PolicyStates:
     @staticmethod
     def refresh(
         entry: _Entry, conn: Connection, experiment_id: int, policy: StoppingPolicy, now: float, *, sweep: bool
-    ) -> list[tuple[ReportRow, Verdict]]:
+    ) -> list[tuple[PolicyRow, Verdict]]:
         """Feed the reports the state has not seen; their rows and verdicts (caller holds ``entry.lock``)."""
-        rows = store_reports.after(conn, experiment_id, entry.max_pk)
+        rows = store_reports.unseen(conn, experiment_id, entry.max_pk)
         due = sweep and PolicyStates.sweep_due(entry, now)
         # The window's rows already fed, or read just now, would be skipped: only the others are read.
         recent = (
@@ -345,12 +342,12 @@ class PolicyStates:
     def apply(
         entry: _Entry,
         policy: StoppingPolicy,
-        rows: list[ReportRow],
-        recent: list[ReportRow] | None,
+        rows: list[PolicyRow],
+        recent: list[PolicyRow] | None,
         now: float,
         *,
         sweep: bool,
-    ) -> list[tuple[ReportRow, Verdict]]:
+    ) -> list[tuple[PolicyRow, Verdict]]:
         """Feed ``rows`` (pk above the last seen) and, on a sweep, the ``recent`` rows not seen yet.
 
         The caller holds ``entry.lock``; returns the rows fed and their verdicts.
@@ -514,7 +511,7 @@ class Reports:
                 if done.fresh is not None and entry is guess:
                     rows = done.fresh  # our own rows included
                 else:
-                    rows = await reports_async.after(conn, done.experiment_id, entry.max_pk)
+                    rows = await reports_async.unseen(conn, done.experiment_id, entry.max_pk)
                 fetched = {row.pk for row in rows}
                 late = any(pk not in fetched and pk not in entry.seen for pk in done.report_pks)
                 recent = None
@@ -585,7 +582,7 @@ class Reports:
                 self._store.leave_loop()
             try:
                 if PolicyStates.is_current(entry, stored, exp.history_epoch):
-                    own = self._only_ours(entry, inserted, job_id, renewed.attempt, items)
+                    own = self._only_ours(entry, inserted, renewed.pk, renewed.attempt, items)
                     if own is not None:  # nothing else to read: feed our rows
                         decided = PolicyStates.apply(entry, policy, own, None, exp.now, sweep=False)
                     else:
@@ -593,12 +590,14 @@ class Reports:
                             entry, conn, exp.id, policy, exp.now, sweep=not self._store.is_sqlite
                         )
                     mine = [
-                        verdict for row, verdict in decided if row.job_id == job_id and row.attempt == renewed.attempt
+                        verdict
+                        for row, verdict in decided
+                        if row.job_pk == renewed.pk and row.attempt == renewed.attempt
                     ][-len(items) :]
                 elif not rebuild:
                     raise _Cold(exp.id, exp.created_at, policy, stored)
                 else:
-                    run = run_name(job_id, renewed.attempt)
+                    run = run_name(renewed.pk, renewed.attempt)
                     mine = PolicyStates.rebuild(entry, conn, exp.id, policy, stored, exp.history_epoch, exp.now, run)[
                         -len(items) :
                     ]
@@ -615,10 +614,10 @@ class Reports:
         self,
         entry: _Entry,
         inserted: list[tuple[int, float]],
-        job_id: str,
+        job_pk: int,
         attempt: int,
         items: list[tuple[int, str]],
-    ) -> list[ReportRow] | None:
+    ) -> list[PolicyRow] | None:
         """Our reports as rows, if they are all the state has not seen; else ``None`` (read what is new).
 
         SQLite only: rows commit in pk order, one writer at a time, and this one holds the write lock, so
@@ -629,7 +628,7 @@ class Reports:
         ):
             return None
         return [
-            ReportRow(pk, job_id, step, metrics, created_at, attempt)
+            PolicyRow(pk, job_pk, attempt, step, metrics, created_at)
             for (pk, created_at), (step, metrics) in zip(inserted, items, strict=True)
         ]
 

@@ -17,7 +17,7 @@ otherwise crowd the higher rungs with losers and loosen their quota.
 bracket ``b`` is an ASHA whose first rung is ``minStep · η^b``, so bracket 0
 stops most aggressively and bracket ``s`` never stops (no rung at all,
 whatever ``maxStep``: Hyperband's bracket of full-budget runs). A job's bracket is
-chosen from its id (a hash: the same in every service process, no state)
+chosen from its name in the reports (a hash of the job's key, so the same in every service process, no state)
 with the weights of Hyperband's budget rule, ``(s+1)/(s-b+1) · η^(s-b)``:
 aggressive brackets get more jobs, as in Li et al. (JMLR 2018).
 

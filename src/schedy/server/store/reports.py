@@ -5,12 +5,12 @@ Reports are insert-only rows ``(experiment, job, step, metrics, created_at, atte
 attempt, whose reports the early-stopping policy judges as a new run's).
 A report renews its job's lease as a heartbeat does (:func:`renew`), is
 inserted (:func:`insert`), and the early-stopping state of each service
-process is built from the experiment's reports in ``pk`` order
-(:func:`after`) and kept up to date with what others inserted
-(:func:`after` from the last ``pk`` seen; on PostgreSQL also
-:func:`recent`, for rows committed out of ``pk`` order). A state built from
-every report reads them in big pages of plain columns (:func:`columns`,
-without the job's id) and the job ids once (:func:`job_ids`).
+process is built from the experiment's reports in ``pk`` order, in big pages
+of plain columns (:func:`columns`), and kept up to date with what others
+inserted (:func:`unseen`: the rows after the last ``pk`` seen; on PostgreSQL
+also :func:`recent`, for rows committed out of ``pk`` order). The state knows
+a job by its pk (:class:`PolicyRow`), so none of these reads joins the jobs;
+:func:`after` lists reports with their job's id, for people.
 """
 
 from __future__ import annotations
@@ -41,19 +41,21 @@ from schedy.server.store.jobs import LEASE_BEATS, RUNNING
 from schedy.server.store.tables import experiments, jobs, reports
 
 __all__ = [
+    "POLICY_COLUMNS",
+    "PolicyRow",
     "Renewed",
     "ReportRow",
     "Target",
     "after",
     "columns",
     "insert_many",
-    "job_ids",
     "job_page",
     "recent",
     "renew",
     "set_stop",
     "target",
     "unknown_pks",
+    "unseen",
 ]
 
 
@@ -75,6 +77,17 @@ class ReportRow(NamedTuple):
     metrics: str  # JSON text
     created_at: float
     attempt: int
+
+
+class PolicyRow(NamedTuple):
+    """One report as the early-stopping state reads it: its job by pk, no join."""
+
+    pk: int
+    job_pk: int
+    attempt: int
+    step: int
+    metrics: str  # JSON text
+    created_at: float
 
 
 def _p(name: str) -> Any:
@@ -219,14 +232,30 @@ def columns(
     return fetch_all(conn, compiled(conn, _columns_statement), params)
 
 
+#: The columns of a :class:`PolicyRow`.
+POLICY_COLUMNS = (
+    reports.c.pk,
+    reports.c.job_pk,
+    reports.c.attempt,
+    reports.c.step,
+    reports.c.metrics,
+    reports.c.created_at,
+)
+
+
 @cache
-def _job_ids_statement() -> Select[Any]:
-    return select(jobs.c.pk, jobs.c.job_id).where(jobs.c.experiment_id == _p("experiment"))
+def _unseen_statement() -> Select[Any]:
+    return (
+        select(*POLICY_COLUMNS)
+        .where(reports.c.experiment_id == _p("experiment"), reports.c.pk > _p("after"))
+        .order_by(reports.c.pk)
+    )
 
 
-def job_ids(conn: Connection, experiment_id: int) -> dict[int, str]:
-    """The id of each job of the experiment, by job pk."""
-    return dict(fetch_all(conn, compiled(conn, _job_ids_statement), {"p_experiment": experiment_id}))
+def unseen(conn: Connection, experiment_id: int, after_pk: int) -> list[PolicyRow]:
+    """The experiment's reports with pk > ``after_pk``, in pk order, as the early-stopping state reads them."""
+    params = {"p_experiment": experiment_id, "p_after": after_pk}
+    return [PolicyRow._make(r) for r in fetch_all(conn, compiled(conn, _unseen_statement), params)]
 
 
 @cache
@@ -239,8 +268,7 @@ def _recent_pks_statement() -> Select[Any]:
 @cache
 def _by_pk_statement() -> Select[Any]:
     return (
-        select(*_COLUMNS)
-        .join(jobs, jobs.c.pk == reports.c.job_pk)
+        select(*POLICY_COLUMNS)
         .where(reports.c.pk == any_(bindparam("p_pks", type_=ARRAY(BigInteger))))
         .order_by(reports.c.pk)
     )
@@ -254,7 +282,7 @@ def unknown_pks(pks: list[int] | None, known: tuple[Container[int], ...]) -> lis
     return out
 
 
-def recent(conn: Connection, experiment_id: int, since: float, *known: Container[int]) -> list[ReportRow]:
+def recent(conn: Connection, experiment_id: int, since: float, *known: Container[int]) -> list[PolicyRow]:
     """PostgreSQL: the reports created at or after ``since`` (database clock) with a pk in none of ``known``.
 
     In pk order. Two reads: the window's pks (one array), then the rows of those not known, usually none. The
@@ -266,7 +294,7 @@ def recent(conn: Connection, experiment_id: int, since: float, *known: Container
     if not wanted:
         return []
     rows = fetch_all(conn, compiled(conn, _by_pk_statement), {"p_pks": wanted})
-    return [ReportRow._make(r) for r in rows]
+    return [PolicyRow._make(r) for r in rows]
 
 
 @cache
