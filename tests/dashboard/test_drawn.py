@@ -439,8 +439,8 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
     assert page.locator("section.stopped").count() == 0
 
 
-def test_a_job_run_again_after_a_requeue_draws_only_its_new_run_and_is_not_shown_stopped(site, page):
-    """Re-queued by hand after it was stopped, a job's page (open all along) redraws from its new run."""
+def test_a_pruned_job_requeued_from_its_page_draws_only_its_new_run_and_is_not_shown_stopped(site, page):
+    """Re-queued from its page after it was stopped, a job's page (open all along) redraws from its new run."""
     api = site.api
     asha = {"asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3, "maxStep": 9}}
     fill.put(api, fill.exp_path("rerun"), {"scheduler": {"Manual": None}, "earlyStopping": asha})
@@ -472,9 +472,11 @@ def test_a_job_run_again_after_a_requeue_draws_only_its_new_run_and_is_not_shown
     fig = 'figure[data-plot="job-report"]'
     assert points(page, fig)[0]["values"] == [9.0]
 
-    queued = api.get(path + f"jobs/{slow}/")
-    body = {"status": "QUEUED", "hyperparameters": {"x": 9}}
-    fill.put(api, path + f"jobs/{slow}/", body, **{"If-Match": queued.headers["ETag"]})
+    # Re-queued from its page (a PRUNED job can be, as a CRASHED one), it runs again as its next attempt.
+    page.click("[data-action=requeue]")
+    page.wait_for_selector("h1 .badge.status-QUEUED")
+    stored = api.get(path + f"jobs/{slow}/").json()
+    assert (stored["status"], stored["attempt"], stored["stopReason"]) == ("QUEUED", 2, None)
     again, tag, stop = run([0.5, 0.4, 0.3])
     assert (again, stop) == (slow, False)
     page.wait_for_function(

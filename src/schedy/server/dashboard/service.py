@@ -421,17 +421,19 @@ class Dashboard:
         return body[:-1] + "," + dumps(head)[1:-1] + tail + "}"
 
     def requeue(self, user_id: int, name: str, job_id: str, if_match: str | None) -> JobRow:
-        """Start the next attempt of a CRASHED job: back in the queue, ``attempt + 1``.
+        """Start the next attempt of a CRASHED or PRUNED job: back in the queue, ``attempt + 1``.
 
-        The crashed attempt's outcome (status, end reason, worker, times,
-        results, error) is kept in the job's attempts. The new attempt keeps
+        The ended attempt's outcome (status, end reason, worker, times,
+        results, error) is kept in the job's attempts; a PRUNED job's stop
+        decision is cleared, and the early-stopping policy judges the new
+        attempt's reports as a new run's. The new attempt keeps
         the hyperparameters and starts from the results a retry starts from:
         its parent's for a PBT job (the checkpoint it continues), none
         otherwise, so the crashed attempt's partial results are not mistaken
         for the new one's.
 
         Raises:
-            NotFound: no such job.  Conflict: the job is not CRASHED.
+            NotFound: no such job.  Conflict: the job is neither CRASHED nor PRUNED.
             PreconditionFailed: ``if_match`` names another version.
 
         """
@@ -442,8 +444,8 @@ class Dashboard:
                 raise NotFound(f"Job '{job_id}' does not exist in experiment '{name}'.")
             if if_match is not None and if_match.strip() != "*" and (row.pk, row.version) not in parse_etags(if_match):
                 raise PreconditionFailed(f"Job '{job_id}' changed since you read it; reload the page.")
-            if row.status != store_jobs.CRASHED:
-                raise Conflict(f"Only a CRASHED job can be re-queued; job '{job_id}' is {row.status}.")
+            if row.status not in (store_jobs.CRASHED, store_jobs.PRUNED):
+                raise Conflict(f"Only a CRASHED or PRUNED job can be re-queued; job '{job_id}' is {row.status}.")
             store_attempts.record(conn, row, store_attempts.error_of(conn, row.pk))
             parent = None if row.parent is None else store_jobs.get(conn, exp.id, row.parent)
             new = store_attempts.restart(conn, row, "{}" if parent is None else str(parent.results))

@@ -143,7 +143,7 @@ export class JobPage {
   render(job) {
     const started = seconds(job.startedAt), finished = seconds(job.finishedAt);
     const actions = [];
-    if (job.status === "CRASHED") {
+    if (job.status === "CRASHED" || job.status === "PRUNED") {  // PRUNED: its next run is judged afresh
       actions.push(h("button", {dataset: {action: "requeue"}, onclick: () => this.requeue(job)}, "Re-queue"));
     }
     actions.push(h("button", {class: "danger", dataset: {action: "delete"}, onclick: () => this.remove(job)}, "Delete job"));
