@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 import schedy
+from schedy.stopping import ASHA
 from tests.dashboard import fill
 from tests.dashboard.test_api import API, cookie_login
 
@@ -156,4 +157,27 @@ def test_a_retry_after_a_lapsed_lease_carries_the_attempts_before_it(service, ap
         (1, first["id"], "CRASHED", "lease-expired", "w1"),
         (2, second["id"], "CRASHED", "lease-expired", "w2"),
     ]
+    http.close()
+
+
+def test_requeueing_a_pruned_job_clears_its_stop_decision_and_keeps_the_stopped_attempt(service, db):
+    exp = schedy.ManualSearch("stopped", early_stopping=ASHA("loss", "min", min_step=1, max_step=9))
+    db.add_experiment(exp)
+    for loss in (0.3, 0.2, 0.1, 9.0):  # each better than the last, then the worst: the last one is stopped
+        exp.add_job(hyperparameters={"loss": loss})
+        with exp.next_job() as job:
+            if job.report(1, loss=loss):
+                raise schedy.errors.JobPruned()
+            job.results["loss"] = loss
+    assert exp.get_job(job.job_id).status == "PRUNED"
+    http, csrf = cookie_login(service)
+    answer = http.post(API + f"experiments/stopped/jobs/{job.job_id}/requeue/", headers={"X-Schedy-CSRF": csrf})
+    assert answer.status_code == 200, answer.text
+    again = detail(http, "stopped", job.job_id)
+    assert (again["status"], again["attempt"], again["stopReason"]) == ("QUEUED", 2, None)
+    assert [(a["attempt"], a["status"]) for a in again["attempts"]] == [(1, "PRUNED")]
+    with exp.next_job() as rerun:
+        assert rerun.job_id == job.job_id
+        assert rerun.report(1, loss=0.01) is False  # its new run, judged afresh
+        rerun.results["loss"] = 0.01
     http.close()

@@ -448,7 +448,11 @@ class Dashboard:
                 raise Conflict(f"Only a CRASHED or PRUNED job can be re-queued; job '{job_id}' is {row.status}.")
             store_attempts.record(conn, row, store_attempts.error_of(conn, row.pk))
             parent = None if row.parent is None else store_jobs.get(conn, exp.id, row.parent)
-            new = store_attempts.restart(conn, row, "{}" if parent is None else str(parent.results))
+            results = "{}" if parent is None else str(parent.results)
+            # Back to QUEUED: the job's next attempt (attempt + 1, stop decision, error and times cleared).
+            new = store_jobs.replace(
+                conn, exp.id, job_id, store_jobs.QUEUED, row.hyperparameters, results, expected=(row.pk, row.version)
+            )
             assert new is not None  # noqa: S101 - same transaction, row just read
             return new
 

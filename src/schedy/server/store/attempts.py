@@ -1,12 +1,14 @@
 """Attempts of a job: the error a crashed attempt sent, and the outcome of each earlier attempt.
 
 A job's current attempt lives in its row (``attempt``, ``status``,
-``end_reason``, ``worker``, times, ``results``, ``error``). When a CRASHED job
-is re-queued, :func:`record` keeps that outcome in ``job_attempts`` and
-:func:`restart` starts the next attempt on the same row. When the lease sweep
-retries a lapsed job as a new job, the retry gets the lapsed job's attempts
-(:func:`copy`) and a record of the lapsed one. Every function runs inside the
-caller's transaction.
+``end_reason``, ``worker``, times, ``results``, ``error``). When a job goes
+back to QUEUED (a CRASHED or PRUNED job re-queued, or a PUT), :func:`record`
+keeps that outcome in ``job_attempts`` and
+:func:`schedy.server.store.jobs.replace` starts the next attempt on the same
+row (the fields a fresh attempt clears are listed there, once). When the
+lease sweep retries a lapsed job as a new job, the retry gets the lapsed
+job's attempts (:func:`copy`) and a record of the lapsed one. Every function
+runs inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, case, insert, literal, select, update
 
 from schedy.server.store.engine import db_now
-from schedy.server.store.jobs import COLUMNS, CRASHED, QUEUED, JobRecord
+from schedy.server.store.jobs import COLUMNS, CRASHED, JobRecord
 from schedy.server.store.tables import job_attempts, jobs
 
 #: The end reason of a job whose worker said it raised (with the error).
@@ -78,34 +80,6 @@ def record(conn: Connection, job: JobRecord, error: str | None, *, into: int | N
             error=error,
         )
     )
-
-
-def restart(conn: Connection, job: JobRecord, results: str) -> JobRecord | None:
-    """Start the next attempt of ``job`` (that version of it): QUEUED, ``attempt + 1``, ``results``, no error.
-
-    ``None`` when the job changed since it was read.
-    """
-    row = conn.execute(
-        update(jobs)
-        .where(jobs.c.pk == job.pk, jobs.c.version == job.version)
-        .values(
-            status=QUEUED,
-            attempt=jobs.c.attempt + 1,
-            results=results,
-            error=None,
-            started_at=None,
-            finished_at=None,
-            worker=None,
-            end_reason=None,
-            stop_reason=None,
-            heartbeat_interval=None,
-            lease_expires_at=None,
-            version=jobs.c.version + 1,
-            updated_at=db_now(),
-        )
-        .returning(*COLUMNS)
-    ).first()
-    return None if row is None else JobRecord._make(row)
 
 
 def of_job(conn: Connection, job_pk: int) -> list[AttemptRow]:
