@@ -31,8 +31,12 @@ def test_silent_worker_loses_its_job_which_ends_crashed(api):
     assert job["endReason"] == "lease-expired"
     assert job["finishedAt"] is not None
     # The silent worker's late write cannot overwrite the service's decision.
-    late = api.request("PUT", f"experiments/silent/jobs/{job['id']}/", {"status": "DONE"},
-                       headers={"If-Match": claimed.headers["etag"]})
+    late = api.request(
+        "PUT",
+        f"experiments/silent/jobs/{job['id']}/",
+        {"status": "DONE"},
+        headers={"If-Match": claimed.headers["etag"]},
+    )
     assert late.status_code == 412
     events = api.http.get("experiments/silent/events/").json()["items"]
     assert [(e["kind"], e["job"], e["retry"]) for e in events] == [("lease-expired", job["id"], None)]
@@ -50,6 +54,29 @@ def test_heartbeats_keep_the_job(api):
         assert api.http.post(f"experiments/beating/jobs/{job['id']}/heartbeat/").status_code == 200
         time.sleep(0.1)
     assert api.http.get(f"experiments/beating/jobs/{job['id']}/").json()["status"] == "RUNNING"
+
+
+def test_reports_alone_keep_the_job(api):
+    # A worker that reports often and sends no heartbeat: its reports renew the lease, at most once
+    # per half interval here (a lease of 1.5 s), so the job outlives several leases and sweeps.
+    api.create_experiment("reporting")
+    api.add_job("reporting")
+    interval = 0.5
+    job = api.request("POST", "experiments/reporting/nextjob/", {"heartbeat": interval}).json()
+    leases = []
+    deadline = time.monotonic() + interval * LEASE_BEATS + 2.5
+    step = 0
+    while time.monotonic() < deadline:
+        answer = api.http.post(
+            f"experiments/reporting/jobs/{job['id']}/reports/", json={"step": step, "metrics": {"loss": 1.0}}
+        )
+        assert answer.status_code == 200, answer.text
+        leases.append(answer.json()["leaseExpiresAt"])
+        step += 1
+        time.sleep(0.05)
+    assert api.http.get(f"experiments/reporting/jobs/{job['id']}/").json()["status"] == "RUNNING"
+    assert leases == sorted(leases)
+    assert len(set(leases)) >= 4  # renewed again and again, not once
 
 
 def test_max_retries_requeues_a_new_attempt_until_retries_run_out(api):

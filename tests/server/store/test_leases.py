@@ -90,3 +90,19 @@ def test_overlapping_sweeps_of_two_processes_end_each_lapsed_job_once(lapsed):
     assert sorted(ended) == [f"lapsed{i}" for i in range(LAPSED)]
     for i in range(LAPSED):
         assert _status(first, experiment_id, f"lapsed{i}") == ("CRASHED", 2, leases.LEASE_EXPIRED)
+
+
+def test_a_report_renews_a_lease_renewed_over_a_second_or_half_an_interval_ago():
+    from schedy.server.store.reports import renewal_due
+
+    now = 1_000.0
+    full = now + 30 * store_jobs.LEASE_BEATS  # a 30 s heartbeat: a 90 s lease
+    assert renewal_due(None, 30, now)  # no lease yet
+    assert not renewal_due(full, 30, now)  # renewed just now
+    assert not renewal_due(full - 0.9, 30, now)
+    assert renewal_due(full - 1.1, 30, now)
+    short = now + 0.5 * store_jobs.LEASE_BEATS  # a 0.5 s heartbeat: at most a quarter second's slack
+    assert not renewal_due(short - 0.2, 0.5, now)
+    assert renewal_due(short - 0.3, 0.5, now)
+    # A lease from the experiment's maximum run time is a hard cap: reports never extend it.
+    assert not renewal_due(now + 5, None, now)

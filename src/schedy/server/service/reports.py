@@ -562,14 +562,13 @@ class Reports:
         self, user_id: int, experiment: str, job_id: str, items: list[tuple[int, str]], *, rebuild: bool
     ) -> Answer:
         with self._store.write() as conn:
-            exp = store_reports.target(conn, user_id, experiment)
-            if exp is None:
+            located = store_reports.locate(conn, user_id, experiment, job_id)
+            if located is None:
                 raise NotFound(f"Experiment '{experiment}' does not exist.")
-            renewed = store_reports.renew(conn, exp.id, job_id)
+            exp = located.target
+            renewed = store_reports.renew(conn, located)
             if renewed is None:
-                record = store_jobs.get(conn, exp.id, job_id)
-                status = None if record is None else record.status
-                raise not_running(status, experiment, job_id, "its reports are refused")
+                raise not_running(located.job_status, experiment, job_id, "its reports are refused")
             inserted = store_reports.insert_many(conn, exp.id, renewed.pk, items, renewed.attempt)
             if renewed.stop_reason is not None:
                 return Answer(True, renewed.stop_reason, renewed.lease_expires_at)

@@ -46,7 +46,7 @@ from anyio import to_thread
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from schedy.server.store.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, make_engine
+from schedy.server.store.engine import RAW_TRANSACTION, SQLITE_BUSY_TIMEOUT_MS, is_sqlite, make_engine
 
 if TYPE_CHECKING:
     from schedy.server.store.aio import AsyncDatabase
@@ -175,15 +175,37 @@ class Store:
                 yield conn
             return
         with self._writer_connection() as writer:
-            # Re-connects by itself after an invalidation (e.g. a disk error).
+            # BEGIN and COMMIT straight on the DB-API connection: SQLAlchemy's
+            # transaction object around them cost as much as the two statements
+            # (a report or a claim is a few statements run the same way, see
+            # compiled.py). A statement run through SQLAlchemy inside still
+            # works: it "begins" a transaction of SQLAlchemy's own, which the
+            # begin event leaves alone (engine.py) and which commits ours.
+            fairy = writer.connection  # re-connects by itself after an invalidation (e.g. a disk error)
+            raw = fairy.dbapi_connection
+            assert raw is not None  # noqa: S101 - a connection just checked out is live
             try:
-                transaction = writer.begin()
-            except OperationalError as exc:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
                 if self.inline and _is_busy(exc):
                     raise WouldBlock from None
                 raise
-            with transaction:
+            fairy.info[RAW_TRANSACTION] = True
+            try:
                 yield writer
+            except BaseException:
+                if writer.in_transaction():
+                    writer.rollback()
+                else:
+                    raw.rollback()
+                raise
+            else:
+                if writer.in_transaction():
+                    writer.commit()
+                else:
+                    raw.commit()
+            finally:
+                fairy.info[RAW_TRANSACTION] = False
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:

@@ -30,6 +30,8 @@ from sqlalchemy.sql.functions import FunctionElement
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # Page cache of a process's SQLite writer connection (SQLite's default is 2 MiB).
 SQLITE_WRITER_CACHE_KIB = 64 * 1024
+# Key of a SQLite connection's pool info: true while Store.write holds a transaction it began itself.
+RAW_TRANSACTION = "schedy_raw_transaction"
 
 
 class db_now(FunctionElement[float]):
@@ -132,7 +134,10 @@ def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Straight on the DB-API connection: this runs before every transaction.
-        conn.connection.dbapi_connection.execute(begin)
+        # Straight on the DB-API connection: this runs before every transaction,
+        # except inside one Store.write began itself.
+        fairy = conn.connection
+        if not fairy.info.get(RAW_TRANSACTION):
+            fairy.dbapi_connection.execute(begin)
 
     return engine

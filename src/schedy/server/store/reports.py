@@ -3,8 +3,9 @@
 Reports are insert-only rows ``(experiment, job, step, metrics, created_at, attempt)``:
 ``attempt`` is the job's attempt when it sent them (a job set back to QUEUED starts its next
 attempt, whose reports the early-stopping policy judges as a new run's).
-A report renews its job's lease as a heartbeat does (:func:`renew`), is
-inserted (:func:`insert`), and the early-stopping state of each service
+A report finds its experiment and job (:func:`locate`, one read), renews the
+job's lease as a heartbeat does when due (:func:`renew`, :data:`RENEW_SLACK`), is
+inserted (:func:`insert_many`), and the early-stopping state of each service
 process is built from the experiment's reports in ``pk`` order, in big pages
 of plain columns (:func:`columns`), and kept up to date with what others
 inserted (:func:`unseen`: the rows after the last ``pk`` seen; on PostgreSQL
@@ -27,7 +28,6 @@ from sqlalchemy import (
     Update,
     any_,
     bindparam,
-    case,
     func,
     insert,
     select,
@@ -42,6 +42,8 @@ from schedy.server.store.tables import experiments, jobs, reports
 
 __all__ = [
     "POLICY_COLUMNS",
+    "RENEW_SLACK",
+    "Located",
     "PolicyRow",
     "Renewed",
     "ReportRow",
@@ -50,22 +52,42 @@ __all__ = [
     "columns",
     "insert_many",
     "job_page",
+    "locate",
     "recent",
     "renew",
+    "renewal_due",
     "set_stop",
-    "target",
     "unknown_pks",
     "unseen",
 ]
 
 
 class Renewed(NamedTuple):
-    """A RUNNING job whose lease a report just renewed."""
+    """A RUNNING job whose lease a report renewed (or found renewed less than :data:`RENEW_SLACK` ago)."""
 
     pk: int
     stop_reason: str | None
     lease_expires_at: float | None
     attempt: int
+
+
+#: A report renews its job's lease, unless the lease was renewed less than this many seconds ago (or half
+#: a heartbeat interval, if that is shorter): a job reporting many times a second then writes its row
+#: about once a second, its lease never more than that short of a full one.
+RENEW_SLACK = 1.0
+
+
+def renewal_due(lease_expires_at: float | None, heartbeat_interval: float | None, now: float) -> bool:
+    """Whether a report at ``now`` (the database clock) renews a lease (see :data:`RENEW_SLACK`).
+
+    A lease with no heartbeat interval (the experiment's maximum run time) is a hard cap: never renewed.
+    """
+    if heartbeat_interval is None:
+        return False
+    if lease_expires_at is None:
+        return True
+    full = now + heartbeat_interval * LEASE_BEATS
+    return lease_expires_at < full - min(RENEW_SLACK, heartbeat_interval / 2)
 
 
 class ReportRow(NamedTuple):
@@ -94,25 +116,86 @@ def _p(name: str) -> Any:
     return bindparam(f"p_{name}")
 
 
+class Target(NamedTuple):
+    """The experiment a report is sent to, with what its early-stopping state needs."""
+
+    id: int
+    options: str  # JSON text
+    created_at: float
+    history_epoch: int
+    now: float  # the database clock
+
+
+class Located(NamedTuple):
+    """The experiment a report is sent to, with its job (``job_*`` all ``None``: no such job)."""
+
+    target: Target
+    job_pk: int | None
+    job_status: str | None
+    stop_reason: str | None
+    lease_expires_at: float | None
+    attempt: int | None
+    heartbeat_interval: float | None
+
+
 @cache
-def _renew_statement() -> Update:
-    interval = jobs.c.heartbeat_interval
+def _locate_statement() -> Select[Any]:
+    job = jobs.alias("job")
     return (
-        update(jobs)
-        .where(jobs.c.experiment_id == _p("experiment"), jobs.c.job_id == _p("job"), jobs.c.status == RUNNING)
-        .values(
-            lease_expires_at=case(
-                (interval.is_(None), jobs.c.lease_expires_at), else_=db_now() + interval * LEASE_BEATS
-            )
+        select(
+            experiments.c.id,
+            experiments.c.options,
+            experiments.c.created_at,
+            experiments.c.history_epoch,
+            db_now(),
+            job.c.pk,
+            job.c.status,
+            job.c.stop_reason,
+            job.c.lease_expires_at,
+            job.c.attempt,
+            job.c.heartbeat_interval,
         )
-        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at, jobs.c.attempt)
+        .select_from(
+            experiments.outerjoin(job, (job.c.experiment_id == experiments.c.id) & (job.c.job_id == _p("job")))
+        )
+        .where(experiments.c.owner_id == _p("owner"), experiments.c.name == _p("name"))
     )
 
 
-def renew(conn: Connection, experiment_id: int, job_id: str) -> Renewed | None:
-    """Extend the lease of a RUNNING job (as a heartbeat); ``None`` if it is not RUNNING (or does not exist)."""
-    row = fetch_one(conn, compiled(conn, _renew_statement), {"p_experiment": experiment_id, "p_job": job_id})
-    return None if row is None else Renewed._make(row)
+def locate(conn: Connection, owner_id: int, name: str, job_id: str) -> Located | None:
+    """The user's experiment ``name`` and its job ``job_id`` (one statement); ``None``: no such experiment."""
+    row = fetch_one(conn, compiled(conn, _locate_statement), {"p_owner": owner_id, "p_name": name, "p_job": job_id})
+    if row is None:
+        return None
+    target = Target(int(row[0]), str(row[1]), float(row[2]), int(row[3]), float(row[4]))
+    return Located(target, *row[5:])
+
+
+@cache
+def _renew_statement() -> Update:
+    return (
+        update(jobs)
+        .where(jobs.c.pk == _p("job_pk"), jobs.c.status == RUNNING, jobs.c.heartbeat_interval.is_not(None))
+        .values(lease_expires_at=db_now() + jobs.c.heartbeat_interval * LEASE_BEATS)
+        .returning(jobs.c.lease_expires_at)
+    )
+
+
+def renew(conn: Connection, job: Located) -> Renewed | None:
+    """A report's lease renewal of the RUNNING ``job``, if due (:func:`renewal_due`); ``None``: not RUNNING.
+
+    In the report's write transaction: on SQLite, which has one writer at a time, the job cannot change
+    between :func:`locate` and this.
+    """
+    if job.job_pk is None or job.job_status != RUNNING or job.attempt is None:
+        return None
+    lease = job.lease_expires_at
+    if renewal_due(lease, job.heartbeat_interval, job.target.now):
+        row = fetch_one(conn, compiled(conn, _renew_statement), {"p_job_pk": job.job_pk})
+        if row is None:
+            return None
+        lease = float(row[0])
+    return Renewed(job.job_pk, job.stop_reason, lease, job.attempt)
 
 
 @cache
@@ -149,29 +232,6 @@ def insert_many(
         assert row is not None  # noqa: S101 - an insert returns its row
         done.append((int(row[0]), float(row[1])))
     return done
-
-
-class Target(NamedTuple):
-    """The experiment a report is sent to, with what its early-stopping state needs."""
-
-    id: int
-    options: str  # JSON text
-    created_at: float
-    history_epoch: int
-    now: float  # the database clock
-
-
-@cache
-def _target_statement() -> Select[Any]:
-    return select(
-        experiments.c.id, experiments.c.options, experiments.c.created_at, experiments.c.history_epoch, db_now()
-    ).where(experiments.c.owner_id == _p("owner"), experiments.c.name == _p("name"))
-
-
-def target(conn: Connection, owner_id: int, name: str) -> Target | None:
-    """The user's experiment ``name`` for a report (one statement), if any."""
-    row = fetch_one(conn, compiled(conn, _target_statement), {"p_owner": owner_id, "p_name": name})
-    return None if row is None else Target(int(row[0]), str(row[1]), float(row[2]), int(row[3]), float(row[4]))
 
 
 @cache

@@ -1,7 +1,7 @@
 """Intermediate reports on the event loop (PostgreSQL, :mod:`schedy.server.store.aio`).
 
 A report, as :mod:`schedy.server.store.reports` writes it in a transaction (find the
-experiment, renew the job's lease, insert the reports), here in **one statement**: data-modifying
+experiment and the job, renew the job's lease if due, insert the reports), here in **one statement**: data-modifying
 common table expressions run together and atomically, so the reports are inserted only if the
 lease was renewed, i.e. only for a RUNNING job. The same statement also returns the reports the
 caller's early-stopping state has not seen (``pk`` above the one it gives, as committed when the
@@ -30,10 +30,13 @@ from sqlalchemy import (
     BigInteger,
     Select,
     Text,
+    and_,
     bindparam,
     func,
     insert,
     literal_column,
+    not_,
+    or_,
     select,
     true,
     union_all,
@@ -79,13 +82,45 @@ def _report_statement() -> Select[Any]:
     )
     experiment_id = select(exp.c.id).scalar_subquery()
     interval = jobs.c.heartbeat_interval
-    renewed = (
-        update(jobs)
-        .where(jobs.c.experiment_id == experiment_id, jobs.c.job_id == bindparam("p_job"), jobs.c.status == RUNNING)
-        .values(
-            lease_expires_at=func.coalesce(db_now() + interval * LEASE_BEATS, jobs.c.lease_expires_at),
+    full = db_now() + interval * LEASE_BEATS
+    # The job as the statement's snapshot has it, and whether its lease is due for renewal (see
+    # store_reports.renewal_due, the same rule): most reports of a job reporting often are not, and leave
+    # its row alone (updating an indexed column writes a new entry in every index of the table).
+    running = (
+        select(
+            jobs.c.pk,
+            jobs.c.stop_reason,
+            jobs.c.lease_expires_at,
+            jobs.c.attempt,
+            and_(
+                interval.is_not(None),
+                or_(
+                    jobs.c.lease_expires_at.is_(None),
+                    jobs.c.lease_expires_at < full - func.least(store_reports.RENEW_SLACK, interval / 2),
+                ),
+            ).label("due"),
         )
-        .returning(jobs.c.pk, jobs.c.stop_reason, jobs.c.lease_expires_at, jobs.c.attempt)
+        .where(jobs.c.experiment_id == experiment_id, jobs.c.job_id == bindparam("p_job"), jobs.c.status == RUNNING)
+        .cte("running")
+    )
+    bumped = (
+        update(jobs)
+        .where(jobs.c.pk == select(running.c.pk).where(running.c.due).scalar_subquery(), jobs.c.status == RUNNING)
+        .values(lease_expires_at=full)
+        .returning(jobs.c.pk, jobs.c.lease_expires_at)
+        .cte("bumped")
+    )
+    # A renewal re-reads the row under its lock: a job that ended meanwhile gets no reports. Without one,
+    # the reports count as sent before whatever ends the job concurrently.
+    renewed = (
+        select(
+            running.c.pk,
+            running.c.stop_reason,
+            func.coalesce(bumped.c.lease_expires_at, running.c.lease_expires_at).label("lease_expires_at"),
+            running.c.attempt,
+        )
+        .select_from(running.outerjoin(bumped, true()))
+        .where(or_(bumped.c.pk.is_not(None), not_(running.c.due)))
         .cte("renewed")
     )
     sent = (
@@ -158,7 +193,7 @@ async def report(
     items: list[tuple[int, str]],
     after_pk: int | None = None,
 ) -> Reported | None:
-    """Renew the lease of a RUNNING job and insert its reports ``(step, metrics JSON)``, in one statement.
+    """Renew the lease of a RUNNING job if due and insert its reports ``(step, metrics JSON)``, in one statement.
 
     ``None`` if the user has no such experiment. Nothing is inserted when the job is not RUNNING
     (``job_pk`` is then ``None``; ``job_status`` says whether it exists at all, and in what status).
