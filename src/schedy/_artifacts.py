@@ -253,7 +253,8 @@ def _destination(name: str, to: str | os.PathLike[str] | None) -> Path:
     if to is None:
         return Path.cwd() / name
     target = Path(to)
-    if target.is_dir():
+    # A directory: one that exists, or a path written with a trailing separator ("models/"), created.
+    if target.is_dir() or os.fspath(to).endswith(("/", os.sep)):
         return target / name
     return target
 

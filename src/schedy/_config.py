@@ -177,6 +177,14 @@ def load_config(
     elif any(env.get(_ENV_KEYS[key]) for key in _REQUIRED):
         base = {key: env[var] for key, var in _ENV_KEYS.items() if env.get(var)}
         source = "the environment (" + ", ".join(_ENV_KEYS[key] for key in _REQUIRED) + ")"
+        missing = [_ENV_KEYS[key] for key in _REQUIRED if not env.get(_ENV_KEYS[key])]
+        if missing and not all(override.get(key) not in (None, "") for key in _REQUIRED if not base.get(key)):
+            given = [_ENV_KEYS[key] for key in _REQUIRED if env.get(_ENV_KEYS[key])]
+            raise ConfigurationError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} set but not {', '.join(missing)}: the "
+                "environment replaces client.json as a whole, so set all three, or unset "
+                f"{'it' if len(given) == 1 else 'them'} to use client.json."
+            )
     elif env.get("SCHEDY_CONFIG"):
         base, source = _read_file(env["SCHEDY_CONFIG"])
     else:

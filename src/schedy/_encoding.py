@@ -20,9 +20,11 @@ Example:
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any
 
-__all__ = ["dumps", "loads"]
+__all__ = ["MAX_NESTING", "dumps", "loads"]
 
 
 def _plain(obj: Any) -> Any:
@@ -44,9 +46,51 @@ def _plain(obj: Any) -> Any:
 _ENCODER = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=_plain)
 
 
+#: How deeply a value may nest lists and dicts: the service refuses a body nested deeper.
+MAX_NESTING = 100
+_FLOAT_MAX = sys.float_info.max
+# 309 digits in a row: an integer that may be past a float's range (or a long string of digits).
+_LONG_DIGITS = re.compile(r"\d{309}")
+
+
 def dumps(obj: Any) -> bytes:
-    """Encode ``obj`` as compact UTF-8 JSON, NaN/Infinity as bare tokens."""
-    return _ENCODER.encode(obj).encode()
+    """Encode ``obj`` as compact UTF-8 JSON, NaN/Infinity as bare tokens.
+
+    Raises:
+        TypeError: a value JSON cannot hold (numpy values are converted).
+        ValueError: a circular reference, lists and dicts nested more than :data:`MAX_NESTING` levels
+            deep, or an integer past a float's range (±1.8e308), all of which the service refuses.
+
+    """
+    try:
+        text = _ENCODER.encode(obj)
+    except RecursionError:
+        raise ValueError(
+            f"A value nests lists or dicts more than {MAX_NESTING} levels deep (far more, here); "
+            "the service refuses it: flatten it."
+        ) from None
+    # Both checks walk the value: only when the text could fail them (C-speed scans).
+    if text.count("[") + text.count("{") > MAX_NESTING or _LONG_DIGITS.search(text):
+        _check_depth_and_integers(obj)
+    return text.encode()
+
+
+def _check_depth_and_integers(obj: Any) -> None:
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > _FLOAT_MAX:
+            raise ValueError(
+                f"An integer of {len(str(abs(item)))} digits is past a float's range (1.8e308), which the "
+                "service refuses: send it as a float or a string."
+            )
+        if isinstance(item, (list, tuple, dict)):
+            if depth >= MAX_NESTING:
+                raise ValueError(
+                    f"A value nests lists or dicts more than {MAX_NESTING} levels deep, which the service "
+                    "refuses: flatten it."
+                )
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
 
 
 def loads(data: bytes | str) -> Any:

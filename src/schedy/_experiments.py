@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -465,7 +466,11 @@ class Experiment:
         best_key = math.inf
         for job in self.all_jobs():
             value = job.results.get(result_name) if job.status == Job.DONE else None
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if isinstance(value, int) and abs(value) > sys.float_info.max:  # past a float's range: infinite
+                continue
+            if not math.isfinite(value):
                 continue
             if sign * value < best_key:
                 best, best_key = job, sign * value

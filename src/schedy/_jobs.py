@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import traceback as _traceback
@@ -14,7 +15,15 @@ from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
 from schedy._pagination import iter_items
-from schedy.errors import HTTPError, JobPruned, SchedyError, UnhandledResponseError, UnsafeUpdateError
+from schedy.errors import (
+    ClientRequestError,
+    HTTPError,
+    JobPruned,
+    ResourceNotFoundError,
+    SchedyError,
+    UnhandledResponseError,
+    UnsafeUpdateError,
+)
 
 if TYPE_CHECKING:
     from schedy._db import SchedyDB
@@ -403,6 +412,8 @@ class Job:
             raise ValueError(f"report() needs a non-negative integer step (e.g. the epoch), not {step!r}.")
         for name, value in metrics.items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                if isinstance(value, (bool, str, bytes)):  # float() would take "0.5" or True: a mistake
+                    raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
                 try:
                     metrics[name] = float(value)  # numpy scalars, 0-d tensors
                 except (TypeError, ValueError):
@@ -566,15 +577,37 @@ class Job:
                 self._crash_with_sendable_results()
                 message = f"{unsendable} Job {self.job_id} was marked CRASHED without the results that cannot be sent."
                 if exc_type is None:
-                    error = TypeError(message)
-                    self._send_error(_error_of(TypeError, error, None))
+                    kind = TypeError if isinstance(unsendable, TypeError) else ValueError  # as the encoder said
+                    error = kind(message)
+                    self._send_error(_error_of(kind, error, None))
                     raise error from unsendable
                 self._send_error(_error_of(exc_type, exc_value, traceback))
                 logger.error("Job %s: %s; marked CRASHED.", self.job_id, unsendable)
-        except SchedyError:
+            except ClientRequestError as refused:
+                if refused.code not in _REFUSED:
+                    raise
+                # The service refused the job as it is (e.g. results over its body limit): end it CRASHED
+                # now with what it accepts, rather than leave it RUNNING until its lease lapses.
+                dropped = self._crash_with_accepted_results()
+                reason = _problem_detail_of(refused)
+                message = f"The service refused job {self.job_id}'s results: {reason} It was marked CRASHED" + (
+                    f" without {', '.join(map(repr, dropped))}." if dropped else "."
+                )
+                if exc_type is None:
+                    refusal = ValueError(message)
+                    self._send_error(_error_of(ValueError, refusal, None))
+                    raise refusal from refused
+                self._send_error(_error_of(exc_type, exc_value, traceback))
+                logger.error("Job %s: %s", self.job_id, message)
+        except SchedyError as failure:
             if exc_type is None:
                 raise
-            logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
+            if isinstance(failure, ResourceNotFoundError):  # the job or its experiment was deleted meanwhile
+                logger.warning(
+                    "Job %s of %r was not marked %s: %s", self.job_id, self.experiment.name, self.status, failure
+                )
+            else:
+                logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
 
     def _send_error(self, error: dict[str, str]) -> None:
@@ -586,27 +619,71 @@ class Job:
 
     def _crash_with_sendable_results(self) -> None:
         """Mark the job CRASHED keeping only the results (and hyperparameters) that can be encoded."""
-
-        def sendable(mapping: dict[str, Any]) -> dict[str, Any]:
-            kept = {}
-            for key, value in mapping.items():
-                try:
-                    _encoding.dumps({key: value})
-                except (TypeError, ValueError):
-                    continue
-                kept[key] = value
-            return kept
-
-        self.results = sendable(self.results)
-        self.hyperparameters = sendable(self.hyperparameters)
-        self.status = Job.CRASHED
+        self._crash_with_sendable_results_kept()
         self.put(safe=True)
+
+    def _crash_with_accepted_results(self) -> list[str]:
+        """Mark the job CRASHED with the results the service accepts; the names of those left out.
+
+        The largest results are left out first, one at a time (a body over the service's limit is the
+        usual refusal), three times at most; then all of them.
+        """
+        self._crash_with_sendable_results_kept()
+        kept = dict(self.results)
+        dropped: list[str] = []
+        for _ in range(4):
+            self.results = kept
+            try:
+                self.put(safe=True)
+                return dropped
+            except ClientRequestError as refused:
+                if refused.code not in _REFUSED or not kept:
+                    raise
+            largest = max(kept, key=lambda key: len(_encoding.dumps({key: kept[key]})))
+            dropped.append(largest)
+            kept = {key: value for key, value in kept.items() if key != largest}
+        dropped.extend(kept)
+        self.results = {}
+        self.put(safe=True)
+        return dropped
+
+    def _crash_with_sendable_results_kept(self) -> None:
+        """Keep only the results and hyperparameters the client can encode, and set CRASHED (not sent)."""
+        self.results = _sendable(self.results)
+        self.hyperparameters = _sendable(self.hyperparameters)
+        self.status = Job.CRASHED
 
     def __repr__(self) -> str:
         return (
             f"Job(job_id={self.job_id!r}, experiment={self.experiment.name!r}, status={self.status!r}, "
             f"hyperparameters={self.hyperparameters!r}, results={self.results!r})"
         )
+
+
+#: Statuses of a refused job update whose content is at fault: 400 (bad JSON), 413 (too large), 422 (invalid).
+_REFUSED = (400, 413, 422)
+
+
+def _sendable(mapping: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``mapping`` the client can encode."""
+    kept = {}
+    for key, value in mapping.items():
+        try:
+            _encoding.dumps({key: value})
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
+
+
+def _problem_detail_of(error: ClientRequestError) -> str:
+    """The service's one sentence in a refusal's problem JSON, else its whole message."""
+    try:
+        detail = json.loads(error.body).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    text = detail if isinstance(detail, str) and detail else str(error)
+    return text if text.endswith(".") else text + "."
 
 
 def _problem_detail(response: Any) -> str | None:

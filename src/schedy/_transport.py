@@ -176,6 +176,8 @@ def problem_message(status: int, data: bytes, method: str, path: str) -> str:
             text = _encoding.dumps(detail).decode()
     if len(text) > 500:
         text = text[:497] + "..."
+    if len(path) > 120:  # a very long name: its start says which request it was
+        path = path[:117] + "..."
     return f"HTTP error {status} on {method} {path}: {text or '<no message from the service>'}"
 
 

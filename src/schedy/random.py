@@ -30,6 +30,7 @@ import random as _random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from statistics import NormalDist
 from typing import Any, ClassVar
 
@@ -173,8 +174,16 @@ class Uniform(_Interval):
     def _steps(self) -> int:
         return 0 if self.step is None else round((self.high - self.low) / self.step)
 
-    def _at(self, k: int) -> float:
-        return min(self.low + k * (self.step or 0.0), self.high)
+    def at(self, k: int) -> float:
+        """The ``k``-th value, ``low + k·step``, computed in decimal: 0.3, not 0.30000000000000004.
+
+        The value a person writes for that step (and adds by hand, e.g. to a grid) is then the value
+        handed out.
+        """
+        if self.step is None:
+            return self.low
+        exact = Decimal(repr(self.low)) + k * Decimal(repr(self.step))
+        return min(float(exact), self.high)
 
     def sample(self, rng: _random.Random) -> float:
         if self.step is not None:
@@ -185,12 +194,12 @@ class Uniform(_Interval):
         if self.step is None:
             return self.low + (self.high - self.low) * u
         n = self._steps()
-        return self._at(min(int(u * (n + 1)), n))
+        return self.at(min(int(u * (n + 1)), n))
 
     def grid_values(self) -> list[Any] | None:
         if self.step is None:
             return None
-        return [self._at(k) for k in range(self._steps() + 1)]
+        return [self.at(k) for k in range(self._steps() + 1)]
 
     def wire_args(self) -> dict[str, float]:
         args = super().wire_args()

@@ -90,6 +90,15 @@ def test_save_list_load_replace_delete(job: schedy.Job, tmp_path: Path, monkeypa
     assert info.value.code == 404
 
 
+def test_a_destination_written_as_a_directory_is_one(job: schedy.Job, tmp_path: Path) -> None:
+    # docs/artifacts.md: job.load_artifact("last.pt", to="models/") -> models/last.pt, made if missing.
+    saved = _file(tmp_path / "last.pt", 100, seed=3)
+    job.save_artifact(saved)
+    loaded = job.load_artifact("last.pt", to=f"{tmp_path}/models/")
+    assert loaded == tmp_path / "models" / "last.pt"
+    assert loaded.read_bytes() == saved.read_bytes()
+
+
 def test_an_empty_file_round_trips(job: schedy.Job, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_bytes(b"")

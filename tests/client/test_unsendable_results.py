@@ -43,3 +43,46 @@ def test_while_the_block_raised_the_blocks_error_wins_and_the_job_is_crashed(db,
     assert job.__exit__(KeyError, failure, None) is False  # not swallowed: the block's error wins
     assert exp.get_job(job.job_id).status == "CRASHED"
     assert "marked CRASHED" in caplog.text
+
+
+def test_results_over_the_services_limit_crash_the_job_keeping_the_rest(db):
+    exp = _experiment(db, "too-big")
+    job = exp.next_job()
+    job.results["loss"] = 0.25
+    job.results["history"] = "x" * 1_200_000  # the service takes bodies of 1 MiB
+    with pytest.raises(ValueError, match="over the service's limit of 1048576 bytes") as info:
+        job.__exit__(None, None, None)
+    assert f"job {job.job_id}'s results" in str(info.value)
+    assert "save_artifact" in str(info.value)  # where such data belongs
+    assert "marked CRASHED without 'history'" in str(info.value)
+    stored = exp.get_job(job.job_id)
+    assert stored.status == "CRASHED"  # at once, not when its lease lapses
+    assert stored.results == {"loss": 0.25}
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (10**400, "An integer of 401 digits is past a float's range"),
+        (_nested(150), "more than 100 levels deep"),
+        (_nested(5000), "more than 100 levels deep"),
+    ],
+    ids=["integer-past-floats", "nested-150", "nested-5000"],
+)
+def test_results_the_service_would_refuse_crash_the_job_keeping_the_rest(db, value, message):
+    exp = _experiment(db, "refused")
+    job = exp.next_job()
+    job.results["loss"] = 0.25
+    job.results["bad"] = value
+    with pytest.raises(ValueError, match=message):
+        job.__exit__(None, None, None)
+    stored = exp.get_job(job.job_id)
+    assert stored.status == "CRASHED"
+    assert stored.results == {"loss": 0.25}

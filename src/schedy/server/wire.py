@@ -12,6 +12,7 @@ import binascii
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -95,6 +96,9 @@ def parse_json(body: bytes) -> Any:
 MAX_NESTING = 100
 _TOO_DEEP = f"The request body nests arrays and objects more than {MAX_NESTING} levels deep; flatten it."
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# 309 digits in a row: maybe an integer past a float's range (1.8e308), or a long string of digits.
+_LONG_DIGITS = re.compile(rb"\d{309}")
+_FLOAT_MAX = sys.float_info.max
 
 
 def _check_text_and_depth(value: Any) -> None:
@@ -180,7 +184,25 @@ def parse_job(body: bytes, *, default_status: str | None) -> JobInput:
     _check_finite(hps, "hyperparameters")
     results = obj.get("results")
     results = {} if results is None else _object(results, "results")
+    if _LONG_DIGITS.search(body):  # rare: only then look for the integer (a C-speed scan)
+        _check_float_range(hps, "hyperparameters")
+        _check_float_range(results, "results")
     return JobInput(status=status, hyperparameters=hps, results=results)
+
+
+def _check_float_range(value: Any, where: str) -> None:
+    """Refuse an integer past a float's range: stored, no search, ranking or plot could use it."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+        raise Invalid(
+            f"{where} is an integer of {len(str(abs(value)))} digits, past a float's range (1.8e308); "
+            "send it as a float or a string."
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_float_range(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_float_range(item, f"{where}[{index}]")
 
 
 @dataclass(frozen=True)
@@ -267,10 +289,10 @@ def check_name(name: str, what: str) -> str:
     """Refuse names that cannot be stored (empty, too long, control characters)."""
     limit = MAX_NAME_LENGTH if what == "experiment" else MAX_JOB_ID_LENGTH
     if not name or len(name) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise Invalid(f"A {what} name must be 1 to {limit} printable characters, got {name[:80]!r}.")
+        raise Invalid(f"{_a(what)} name must be 1 to {limit} printable characters, got {name[:80]!r}.")
     if name in (".", ".."):
         # HTTP clients resolve these as path steps: such a name could never be reached.
-        raise Invalid(f"A {what} cannot be named {name!r}; HTTP clients read it as a path step.")
+        raise Invalid(f"{_a(what)} cannot be named {name!r}; HTTP clients read it as a path step.")
     return name
 
 
@@ -279,6 +301,11 @@ def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article, capitalised: "An experiment", "A job"."""
+    return ("An " if noun[:1].lower() in "aeiou" else "A ") + noun
 
 
 def etag(pk: int, version: int) -> str:

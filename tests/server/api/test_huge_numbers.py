@@ -42,3 +42,18 @@ def test_the_longest_max_run_time_is_claimed_with_a_lease(api):
     claimed = api.request("POST", exp_path("long") + "nextjob/", {})
     assert claimed.status_code == 200, claimed.text
     assert claimed.json()["status"] == "RUNNING"
+
+
+@pytest.mark.parametrize("where", ["results", "hyperparameters"])
+def test_a_job_holding_an_integer_past_a_float_is_422_and_claims_go_on(api, where):
+    """Stored, such a result broke every later claim of a TPE or PBT search (a 500 from the scheduler)."""
+    space = {"x": {"uniform": {"low": 0, "high": 1}}}
+    api.create_experiment("tpe-huge", {"TPESearch": {"distributions": space, "objective": "min", "resultName": "loss"}})
+    body = f'{{"status": "DONE", "{where}": {{"x": 0.5, "loss": 1, "big": [1, {HUGE}]}}}}'
+    answer = api.request("POST", exp_path("tpe-huge") + "jobs/", body.encode())
+    assert answer.status_code == 422, answer.text
+    assert f"{where}.big[1] is an integer of 401 digits, past a float's range" in answer.json()["detail"]
+    assert api.all_jobs("tpe-huge") == []
+    api.add_job("tpe-huge", hyperparameters={"x": 0.5}, results={"loss": 1.0}, status="DONE")
+    claimed = api.request("POST", exp_path("tpe-huge") + "nextjob/", {})
+    assert claimed.status_code == 200, claimed.text

@@ -240,3 +240,31 @@ def test_warm_start_from_jobs_it_did_not_create():
 def test_bad_parameters_are_refused_in_one_sentence(params, message):
     with pytest.raises(DefinitionError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_scheduler({"TPESearch": params})
+
+
+def test_a_choice_of_weight_zero_is_never_proposed_even_once_observed():
+    space = {
+        "w": {"choice": {"values": ["a", "b", "c"], "weights": [0, 1, 1]}},
+        "x": {"uniform": {"low": 0, "high": 1}},
+    }
+    tpe = make(space, nStartupJobs=5)
+    # Jobs added by hand may hold the excluded value, and even be the best ones.
+    jobs = [JobView(f"h{i}", "DONE", {"w": "a", "x": i / 10}, {"y": -1.0}, 0.0) for i in range(3)]
+    jobs += optimise(tpe, lambda h: h["x"] + (h["w"] == "c"), 60, seed=3)[:60]
+    rng = random.Random(4)
+    proposed = {tpe.decide(Snapshot(tuple(jobs)), rng).job.hyperparameters["w"] for _ in range(200)}
+    assert "a" not in proposed
+    assert proposed >= {"c"}
+
+
+def test_step_values_are_the_decimal_ones_a_person_writes():
+    tpe = make({"d": {"uniform": {"low": 0, "high": 1, "step": 0.1}}}, nStartupJobs=2)
+    jobs = optimise(tpe, lambda h: abs(h["d"] - 0.3), 30, seed=6)
+    assert {j.hyperparameters["d"] for j in jobs} <= {k / 10 for k in range(11)}
+
+
+def test_a_stored_result_past_a_floats_range_counts_as_infinite_not_an_error():
+    # The service refuses such results now; rows stored before may still hold one.
+    jobs = [JobView("big", "DONE", {"x1": 0.0, "x2": 0.0}, {"y": 10**400}, 0.0)]
+    jobs += [JobView(f"j{i}", "DONE", {"x1": i / 2, "x2": i}, {"y": float(i)}, 0.0) for i in range(12)]
+    assert make(nStartupJobs=1).decide(Snapshot(tuple(jobs)), random.Random(0)).job is not None

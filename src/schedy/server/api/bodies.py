@@ -74,7 +74,10 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
 
 def too_large(max_bytes: int) -> PayloadTooLarge:
     """The one error for a body over the limit (answered 413)."""
-    return PayloadTooLarge(f"The request body is over the service's limit of {max_bytes} bytes.")
+    return PayloadTooLarge(
+        f"The request body is over the service's limit of {max_bytes} bytes; "
+        "keep big data in files stored with the job (job.save_artifact)."
+    )
 
 
 def limited_receive(receive: Receive, max_bytes: int) -> Receive:

@@ -50,7 +50,10 @@ class BodyLimit:
             return
         declared = declared_length(scope.get("headers", ()))
         if declared is not None and declared > self.max_bytes:
-            detail = f"The request body is over the service's limit of {self.max_bytes} bytes."
+            detail = (
+                f"The request body is over the service's limit of {self.max_bytes} bytes; "
+                "keep big data in files stored with the job (job.save_artifact)."
+            )
             await problem(413, "Payload too large", detail)(scope, receive, send)
             return
         # Past the declared length, a body that keeps coming raises inside the

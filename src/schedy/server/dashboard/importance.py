@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from schedy.server.schedulers.base import as_number
+
 __all__ = ["METHOD", "MIN_JOBS", "TOP_FRACTION", "Importance", "Kind", "evaluate", "space_kinds"]
 
 METHOD = "PED-ANOVA"
@@ -65,7 +67,8 @@ class Importance:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    number = as_number(value)
+    return number is not None and math.isfinite(number)
 
 
 def _all_numbers(values: Sequence[Any]) -> bool:

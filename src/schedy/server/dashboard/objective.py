@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from schedy.server.schedulers.base import as_number
+
 MIN, MAX = "min", "max"
 _COST = re.compile(r"loss|err|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty", re.IGNORECASE)
 
@@ -86,9 +88,10 @@ def default(params_text: str, first_done_results: Iterable[str]) -> Objective | 
 
 
 def _rank_key(value: Any, direction: str) -> float:
-    if not is_number(value) or not math.isfinite(value):
+    number = as_number(value)
+    if number is None or not math.isfinite(number):
         return math.inf
-    return float(value) if direction == MIN else -float(value)
+    return number if direction == MIN else -number
 
 
 def best(objective: Objective, results: Iterable[tuple[str, str]]) -> tuple[str, float] | None:
@@ -105,6 +108,7 @@ def best(objective: Objective, results: Iterable[tuple[str, str]]) -> tuple[str,
         key = _rank_key(value, objective.direction)
         if best_id is None or key < best_key:
             best_id, best_value, best_key = job_id, value, key
-    if best_id is None or not is_number(best_value) or not math.isfinite(best_value):
+    best_number = as_number(best_value)
+    if best_id is None or best_number is None or not math.isfinite(best_number):
         return None
-    return best_id, float(best_value)
+    return best_id, best_number

@@ -46,6 +46,7 @@ algorithms).
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -187,3 +188,16 @@ def check_hyperparameter_names(given: Mapping[str, Any], expected: set[str], wha
         if extra:
             parts.append("unknown " + ", ".join(map(repr, extra)))
         raise DefinitionError(f"{what} needs exactly the hyperparameters of its distributions: {'; '.join(parts)}.")
+
+
+def as_number(value: Any) -> float | None:
+    """A JSON value as a float (NaN and ±Infinity kept), ``None`` if it is not a number (booleans are not).
+
+    An integer past a float's range, which the service refuses today but older rows may hold, is ±Infinity.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf

@@ -43,7 +43,7 @@ from typing import Any, TypeGuard
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, PBTParams, Perturb, is_worse
 from schedy.random import Distribution, active, flatten_space, sample_space
-from schedy.server.schedulers.base import NOTHING, Decision, JobView, NewJob, Scheduler, Snapshot
+from schedy.server.schedulers.base import NOTHING, Decision, JobView, NewJob, Scheduler, Snapshot, as_number
 
 __all__ = ["MAX_ATTEMPTS", "PBT", "generation_of", "member_ids"]
 
@@ -335,14 +335,8 @@ class _Step:
         return current if generation_of(current) == generation else None
 
     def _objective(self, job: JobView) -> float | None:
-        value = job.results.get(self.params.result_name)
-        if not _is_number(value):
-            return None
-        try:
-            number = float(value)
-        except OverflowError:  # a JSON integer beyond float range
-            number = math.copysign(math.inf, value)
-        return None if math.isnan(number) else number
+        number = as_number(job.results.get(self.params.result_name))
+        return None if number is None or math.isnan(number) else number
 
     def _sort_key(self, score: _Score) -> tuple[int, float]:
         if score.value is None:

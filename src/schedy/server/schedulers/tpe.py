@@ -87,7 +87,7 @@ from schedy.random import (
     flatten_space,
     sample_space,
 )
-from schedy.server.schedulers.base import Decision, JobView, NewJob, Scheduler, Snapshot
+from schedy.server.schedulers.base import Decision, JobView, NewJob, Scheduler, Snapshot, as_number
 from schedy.server.schedulers.random_search import quasi_random_point
 
 __all__ = ["TPE", "gamma", "weights"]
@@ -122,6 +122,8 @@ class _Dim:
     high: float = 1.0
     n_choices: int = 0
     lookup: Mapping[Any, int] = field(default_factory=dict)  # a choice's values by value_key
+    # A choice's weights, normalised to a mean of 1 (None: even); a value of weight 0 is never proposed.
+    prior: tuple[float, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -135,14 +137,15 @@ class _Dim:
                 return float(self.lookup.get(value_key(value), math.nan))
             except TypeError:
                 return math.nan
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = as_number(value)
+        if number is None or not math.isfinite(number):
             return math.nan
         log = isinstance(dist, LogUniform) or (isinstance(dist, Integer) and dist.log)
         if log:
-            if value <= 0:
+            if number <= 0:
                 return math.nan
-            return min(max(math.log(value), self.low), self.high)
-        return min(max(float(value), self.low), self.high)
+            return min(max(math.log(number), self.low), self.high)
+        return min(max(number, self.low), self.high)
 
     def snap(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Coordinates moved to their value's: a discrete dimension's candidates are its values (as Optuna's)."""
@@ -180,8 +183,8 @@ class _Dim:
             return min(max(dist.low + k * dist.step, dist.low), dist.high)
         if isinstance(dist, Uniform):
             if dist.step is not None:
-                k = min(max(round((x - dist.low) / dist.step), 0), round((dist.high - dist.low) / dist.step))
-                return min(dist.low + k * dist.step, dist.high)
+                last = round((dist.high - dist.low) / dist.step)
+                return dist.at(min(max(round((x - dist.low) / dist.step), 0), last))
             return min(max(x, dist.low), dist.high)
         if isinstance(dist, LogUniform):
             return min(max(math.exp(x), dist.low), dist.high)
@@ -193,8 +196,16 @@ def _dim(param: FlatParam) -> _Dim | None:
     if isinstance(dist, Constant):
         return None
     if isinstance(dist, Choice):
+        prior = None
+        if dist.weights is not None:
+            total = sum(dist.weights)
+            prior = tuple(w * len(dist.weights) / total for w in dist.weights)
         return _Dim(
-            param, True, n_choices=len(dist.values), lookup={value_key(v): i for i, v in enumerate(dist.values)}
+            param,
+            True,
+            n_choices=len(dist.values),
+            lookup={value_key(v): i for i, v in enumerate(dist.values)},
+            prior=prior,
         )
     if isinstance(dist, Uniform):
         half = 0.0 if dist.step is None else dist.step / 2
@@ -245,12 +256,15 @@ class _Parzen:
             col = x[:, j]
             if dim.categorical:
                 k = dim.n_choices
-                table = np.full((n + 1, k), prior_weight / (n + 1))
+                prior = np.ones(k) if dim.prior is None else np.asarray(dim.prior)  # the choice's weights, if any
+                table = np.tile(prior * (prior_weight / (n + 1)), (n + 1, 1))
                 known = ~np.isnan(col)
                 rows = np.nonzero(known)[0]
                 table[rows, col[known].astype(int)] += 1.0
-                table[~np.append(known, False)] = 1.0  # inactive there: the prior's (even) row
-                table[n] = 1.0
+                table[~np.append(known, False)] = prior  # inactive there: the prior's row
+                table[n] = prior
+                # A value of weight 0 is never proposed, even if a job added by hand holds it.
+                table[:, prior == 0] = 0.0
                 self.probs.append(table / table.sum(axis=1, keepdims=True))
                 self.mus.append(np.empty(0))
                 self.sigmas.append(np.empty(0))
@@ -441,13 +455,8 @@ class TPE(Scheduler):
 
     def _score(self, value: Any) -> float | None:
         """The value to minimise, from a job's result (``None``: missing, NaN or not a number)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.copysign(math.inf, value)
-        if math.isnan(number):
+        number = as_number(value)
+        if number is None or math.isnan(number):
             return None
         return -number if self.params.objective == MAXIMIZE else number
 

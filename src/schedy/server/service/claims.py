@@ -179,7 +179,7 @@ class Claims:
             if exp.status == DONE:
                 return None
             scheduler = load_scheduler(exp.scheduler, exp.params)
-            if not scheduler.reads_history and budget.max_jobs(exp.options) is None:
+            if not _reads_history(scheduler, exp.options) and budget.max_jobs(exp.options) is None:
                 new = _decide_alone(scheduler)
                 if new is None:
                     self._hints.pop(key, None)
@@ -206,7 +206,7 @@ class Claims:
         max_run_time: float | None,
     ) -> JobRecord | None:
         """A claim whose queue was empty, from its new work on (in a thread)."""
-        if scheduler.reads_history and budget.max_jobs(exp.options) is None:
+        if _reads_history(scheduler, exp.options) and budget.max_jobs(exp.options) is None:
             return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)  # no statement before it
         with self._store.claim_step() as step:
             outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
@@ -231,7 +231,7 @@ class Claims:
         if limit is not None and budget.spent(step.conn, exp.id, limit):
             budget.finish_if_idle(step.conn, exp.id)
             return None
-        if scheduler.reads_history:
+        if _reads_history(scheduler, exp.options):
             return _FROM_HISTORY
         new = _decide_alone(scheduler)
         if new is None:
@@ -348,6 +348,16 @@ class _FromHistory:
 
 
 _FROM_HISTORY = _FromHistory()
+
+
+def _reads_history(scheduler: Scheduler, options: str) -> bool:
+    """Whether a claim decides from the history: the scheduler reads it, or the experiment has a ``seed``.
+
+    A seeded search replays its draws with one worker: each decision's random stream comes from the seed
+    and the decision's number (:func:`_decision_rng`), which only the history's path keeps. An unseeded
+    random search decides alone, with no statement before its insert.
+    """
+    return scheduler.reads_history or ('"seed"' in options and json.loads(options).get("seed") is not None)
 
 
 def _decide_alone(scheduler: Scheduler) -> NewJob | None:

@@ -65,6 +65,7 @@ from anyio import to_thread
 from sqlalchemy import Connection
 
 from schedy.server.errors import Invalid, NotFound
+from schedy.server.schedulers.base import as_number
 from schedy.server.service.leases import not_running
 from schedy.server.stopping import Report, StoppingPolicy, Verdict, load_policy
 from schedy.server.stopping.base import CONTINUE, ReportArrays
@@ -135,16 +136,6 @@ class _Entry:
     stops: OrderedDict[int, Verdict] = field(default_factory=OrderedDict)
 
 
-def _number(value: Any) -> float | None:
-    """A decoded metric as a float; ``None`` if it is not a number (an integer too big for a float is infinite)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
 def run_name(job_pk: int, attempt: int) -> str:
     """The name an early-stopping policy knows one attempt of a job by: its pk, and ``/n`` from attempt 2.
 
@@ -154,7 +145,7 @@ def run_name(job_pk: int, attempt: int) -> str:
 
 
 def _value(metrics: str, name: str) -> float | None:
-    return _number(json.loads(metrics).get(name))
+    return as_number(json.loads(metrics).get(name))
 
 
 def _values(metrics: list[str], name: str) -> npt.NDArray[np.float64]:
@@ -166,7 +157,7 @@ def _values(metrics: list[str], name: str) -> npt.NDArray[np.float64]:
     values = [item.get(name) for item in decoded]
     if set(map(type, values)) <= {float}:  # the usual case: every report has the metric, a float
         return np.array(values, dtype=np.float64)
-    numbers = (_number(value) for value in values)
+    numbers = (as_number(value) for value in values)
     return np.array([math.nan if value is None else value for value in numbers], dtype=np.float64)
 
 
