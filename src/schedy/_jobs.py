@@ -576,13 +576,8 @@ class Job:
                 # with the results that can be sent, rather than leave it RUNNING until its lease lapses.
                 self._crash_with_sendable_results()
                 message = f"{unsendable} Job {self.job_id} was marked CRASHED without the results that cannot be sent."
-                if exc_type is None:
-                    kind = TypeError if isinstance(unsendable, TypeError) else ValueError  # as the encoder said
-                    error = kind(message)
-                    self._send_error(_error_of(kind, error, None))
-                    raise error from unsendable
-                self._send_error(_error_of(exc_type, exc_value, traceback))
-                logger.error("Job %s: %s; marked CRASHED.", self.job_id, unsendable)
+                kind = TypeError if isinstance(unsendable, TypeError) else ValueError  # as the encoder said
+                self._end_unsent(kind(message), unsendable, exc_type, exc_value, traceback)
             except ClientRequestError as refused:
                 if refused.code not in _REFUSED:
                     raise
@@ -593,12 +588,7 @@ class Job:
                 message = f"The service refused job {self.job_id}'s results: {reason} It was marked CRASHED" + (
                     f" without {', '.join(map(repr, dropped))}." if dropped else "."
                 )
-                if exc_type is None:
-                    refusal = ValueError(message)
-                    self._send_error(_error_of(ValueError, refusal, None))
-                    raise refusal from refused
-                self._send_error(_error_of(exc_type, exc_value, traceback))
-                logger.error("Job %s: %s", self.job_id, message)
+                self._end_unsent(ValueError(message), refused, exc_type, exc_value, traceback)
         except SchedyError as failure:
             if exc_type is None:
                 raise
@@ -609,6 +599,24 @@ class Job:
             else:
                 logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _end_unsent(
+        self,
+        error: Exception,
+        cause: BaseException,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """After results were left out of a CRASHED job: record why, and raise ``error`` unless the block raised.
+
+        The block's own exception, if any, is what the job records and what propagates; ``error`` is logged.
+        """
+        if exc_type is None:
+            self._send_error(_error_of(type(error), error, None))
+            raise error from cause
+        self._send_error(_error_of(exc_type, exc_value, traceback))
+        logger.error("Job %s: %s", self.job_id, error)
 
     def _send_error(self, error: dict[str, str]) -> None:
         """Tell the service why the (CRASHED) job crashed; a service without the endpoint is left alone."""

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -141,15 +142,23 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _each_leaf(value: Any, where: str) -> Iterator[tuple[Any, str]]:
+    """Every value inside ``value`` that is not a list or an object, with its place (``results.a[2]``)."""
+    stack = [(value, where)]
+    while stack:
+        item, place = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, f"{place}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{place}[{i}]") for i, v in enumerate(item))
+        else:
+            yield item, place
+
+
 def _check_finite(value: Any, where: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise Invalid(f"{where} is {value!r}; hyperparameters must be finite (NaN and Infinity are for results).")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_finite(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_finite(item, f"{where}[{index}]")
+    for item, place in _each_leaf(value, where):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise Invalid(f"{place} is {item!r}; hyperparameters must be finite (NaN and Infinity are for results).")
 
 
 @dataclass(frozen=True)
@@ -192,17 +201,12 @@ def parse_job(body: bytes, *, default_status: str | None) -> JobInput:
 
 def _check_float_range(value: Any, where: str) -> None:
     """Refuse an integer past a float's range: stored, no search, ranking or plot could use it."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
-        raise Invalid(
-            f"{where} is an integer of {len(str(abs(value)))} digits, past a float's range (1.8e308); "
-            "send it as a float or a string."
-        )
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_float_range(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_float_range(item, f"{where}[{index}]")
+    for item, place in _each_leaf(value, where):
+        if isinstance(item, int) and abs(item) > _FLOAT_MAX:
+            raise Invalid(
+                f"{place} is an integer of {len(str(abs(item)))} digits, past a float's range (1.8e308); "
+                "send it as a float or a string."
+            )
 
 
 @dataclass(frozen=True)
