@@ -24,7 +24,7 @@ from schedy._pagination import iter_items
 from schedy._search import RANDOM_SAMPLERS, TPEParams, grid_values, random_search_from_wire, random_search_to_wire
 from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
 from schedy.pbt import PBTParams, Perturb, Truncate
-from schedy.random import Distribution
+from schedy.random import Distribution, flatten_space
 from schedy.stopping import StoppingPolicy, parse_policy
 
 if TYPE_CHECKING:
@@ -619,6 +619,7 @@ class RandomSearch(Experiment):
             raise DefinitionError(
                 f"RandomSearch sampler must be one of {', '.join(RANDOM_SAMPLERS)}, got {self.sampler!r}."
             )
+        flatten_space(self.distributions)  # a name used twice across branches, as the service would say
         return random_search_to_wire(self.distributions, self.sampler)
 
     @classmethod

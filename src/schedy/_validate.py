@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from schedy import _encoding
 from schedy.errors import DefinitionError
 
 #: How many characters of a value an error message shows (sent values can be megabytes long).
@@ -38,11 +39,16 @@ def finite_number(value: Any, what: str) -> float:
 
 
 def finite_json(value: Any, what: str) -> Any:
-    """Return ``value`` if no number inside it (at any depth) is NaN or infinite, else raise.
+    """Return ``value`` if it is JSON (numpy values included) with no NaN or infinite number inside, else raise.
 
     A hyperparameter must be a number a training script can use: a NaN or
-    an infinity given in a definition would be handed out to every job.
+    an infinity given in a definition would be handed out to every job; and
+    a value JSON cannot hold (an object, a function) could not be sent at all.
     """
+    try:
+        _encoding.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"{what} must be JSON values (numbers, strings, lists…): {exc}") from None
     stack = [value]
     while stack:
         item = stack.pop()

@@ -170,3 +170,24 @@ def test_unit_cube_points_map_into_the_space():
     assert space_from_unit(flat, [0.9, 0.5, 0.5, 0.5, 0.0]) == {"optimizer": "adam", "layers": 5, "width": 16}
     assert -3 < Normal(0, 1).from_unit(0.5) + 0.0 < 3
     assert Choice(["a", "b"], weights=[0.0, 1.0]).from_unit(0.0) == "b"
+
+
+@pytest.mark.parametrize("make", [lambda: Choice([1, object()]), lambda: Constant({"f": print})])
+def test_a_value_json_cannot_hold_is_refused_at_definition(make):
+    # Before, it was accepted here and failed later, when the experiment was sent, with the encoder's TypeError.
+    with pytest.raises(DefinitionError, match="must be JSON values"):
+        make()
+
+
+def test_numpy_values_are_json_values():
+    import numpy as np
+
+    assert Choice([np.int64(3), np.float32(0.5)]).values == [3, 0.5]
+
+
+def test_a_random_search_refuses_a_name_used_twice_across_branches_at_definition():
+    import schedy
+
+    space = {"opt": Choice(["a", "b"], branches={"a": {"lr": Constant(1)}}), "lr": Constant(2)}
+    with pytest.raises(DefinitionError, match="'lr' is defined twice"):
+        schedy.RandomSearch("twice", space)
