@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def test_notes_edited_in_the_page_are_kept_by_the_service_after_a_reload(site, p
     page.reload()
     page.wait_for_selector(f"{notes}[data-loaded=true]")
     assert page.input_value(f"{notes} textarea") == "lr above 1e-2 diverges\nnext: wider layers"
+    # When it was saved, written as every other time on the page (YYYY-MM-DD HH:MM:SS).
+    assert re.fullmatch(r"saved \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page.inner_text(f"{notes} .note-status").strip())
     answer = site.api.get(fill.exp_path("rs") + "notes/")
     assert answer.json()["text"] == "lr above 1e-2 diverges\nnext: wider layers"
 

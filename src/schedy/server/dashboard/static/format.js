@@ -73,6 +73,11 @@ export function dateTime(seconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** The time of day now, as dateTime writes it (HH:MM:SS, local). */
+export function clock() {
+  return dateTime(Date.now() / 1000).slice(11);
+}
+
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;

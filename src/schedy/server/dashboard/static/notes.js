@@ -6,6 +6,7 @@
 
 import {h} from "./dom.js";
 import {request, seg} from "./api.js";
+import {dateTime} from "./format.js";
 
 /** The API path of the notes of an experiment, or of one of its jobs. */
 export function notesPath(experiment, job = null) {
@@ -45,7 +46,7 @@ export class NoteEditor {
     this.text.value = note.text;
     this.el.dataset.saved = note.updatedAt || "";
     delete this.el.dataset.dirty;
-    this.status.textContent = note.updatedAt ? `saved ${new Date(note.updatedAt).toLocaleString()}` : "";
+    this.status.textContent = note.updatedAt ? `saved ${dateTime(Date.parse(note.updatedAt) / 1000)}` : "";
     this.el.dataset.loaded = "true";
   }
 

@@ -3,7 +3,7 @@
 import {h, fill} from "./dom.js";
 import {HttpError, paths, request, requestColumns, seg} from "./api.js";
 import {Poller} from "./poll.js";
-import {STATUSES, asNumber, dateTime, duration, num, show} from "./format.js";
+import {STATUSES, asNumber, clock, dateTime, duration, num, show} from "./format.js";
 import {ExperimentData, bestJob, objectiveOf} from "./model.js";
 import {VirtualTable} from "./table.js";
 import {curves, history, parallel, scatter} from "./plots.js";
@@ -148,7 +148,7 @@ export class ExperimentPage {
       if (!complete && !full) return this.refresh(true);
       this.render();
     }
-    this.live.textContent = `${this.data.total} jobs · updated ${new Date().toLocaleTimeString()} · refreshes by itself`;
+    this.live.textContent = `${this.data.total} jobs · updated ${clock()} · refreshes by itself`;
     if (document.body.dataset.ready !== "true") {
       // Milliseconds from navigation to the first complete render (for bench/dashboard_100k.py).
       document.body.dataset.readyAt = String(Math.round(performance.now()));

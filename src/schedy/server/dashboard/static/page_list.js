@@ -3,7 +3,7 @@
 import {h, fill} from "./dom.js";
 import {paths, request, seg} from "./api.js";
 import {Poller} from "./poll.js";
-import {STATUSES, ago, num} from "./format.js";
+import {STATUSES, ago, clock, num} from "./format.js";
 import {experimentBadge} from "./overview.js";
 
 export function counts(jobCounts) {
@@ -39,7 +39,7 @@ export class ExperimentsPage {
 
   async refresh() {
     const answer = await request("GET", paths.experiments, {etag: this.etag});
-    this.status.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes by itself.`;
+    this.status.textContent = `Updated ${clock()}; refreshes by itself.`;
     if (answer.status === 304) return;
     this.etag = answer.etag;
     const items = answer.data.items;
