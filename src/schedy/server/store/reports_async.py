@@ -96,7 +96,7 @@ def _report_statement() -> Select[Any]:
                 interval.is_not(None),
                 or_(
                     jobs.c.lease_expires_at.is_(None),
-                    jobs.c.lease_expires_at < full - func.least(store_reports.RENEW_SLACK, interval / 2),
+                    jobs.c.lease_expires_at < full - func.least(store_reports.RENEW_SLACK, interval * 0.5),
                 ),
             ).label("due"),
         )
