@@ -193,17 +193,17 @@ class Store:
             fairy.info[RAW_TRANSACTION] = True
             try:
                 yield writer
-            except BaseException:
-                if writer.in_transaction():
-                    writer.rollback()
-                else:
-                    raw.rollback()
-                raise
-            else:
                 if writer.in_transaction():
                     writer.commit()
                 else:
                     raw.commit()
+            except BaseException:
+                # Also after a failed COMMIT: the connection must not go on inside this transaction.
+                if writer.in_transaction():
+                    writer.rollback()
+                elif raw.in_transaction:
+                    raw.rollback()
+                raise
             finally:
                 fairy.info[RAW_TRANSACTION] = False
 
