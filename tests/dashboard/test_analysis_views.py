@@ -368,3 +368,36 @@ def test_a_narrow_log_axis_has_round_ticks_not_raw_samples(site, page):
     width = page.eval_on_selector(scatter, "fig => fig.canvas.clientWidth")
     right = pixels(page, scatter, (width - 3, 190, width, 215))
     assert not [p for p in right if p[3] > 60]
+
+
+def test_ticks_close_together_far_from_zero_keep_their_digits_and_fit(site, page):
+    # Results near 1e308 (or any large value with a narrow spread) gave y labels such as
+    # "1.0250e+308" that ran off the canvas's left edge and under the axis title.
+    api = site.api
+    fill.put(api, fill.exp_path("huge"), {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}})
+    values = [9.6e307, 1e308, 1.04e308]
+    for i, value in enumerate(values):
+        add(api, "huge", "DONE", {"x": i / 2}, {"r": value})
+    ready(page, site, "#/e/huge")
+    page.wait_for_selector(f"{HISTORY}[data-count='3']")
+    labels = json.loads(page.get_attribute(f"{HISTORY} canvas", "data-y-ticks"))
+    assert len(labels) >= 3, labels
+    assert len(set(labels)) == len(labels), labels
+    numbers = [float(label) for label in labels]
+    assert numbers == sorted(numbers)
+    assert numbers[0] <= min(values)
+    assert max(values) <= numbers[-1]
+    # Each label is drawn between the rotated axis title (20 px) and the frame: nothing at the very left.
+    left = pixels(page, HISTORY, (0, 10, 4, 240))
+    assert not [p for p in left if p[3] > 60]
+    # Jobs added by hand have no worker: their row is not counted as one.
+    assert page.inner_text(f"{TIMELINE} .plot-note").startswith("Jobs added by hand;"), page.inner_text(
+        f"{TIMELINE} .plot-note"
+    )
+    # Round values keep short labels.
+    fill.put(api, fill.exp_path("round"), {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}})
+    for i, value in enumerate([0.1, 0.35, 0.6]):
+        add(api, "round", "DONE", {"x": i / 2}, {"loss": value})
+    ready(page, site, "#/e/round")
+    page.wait_for_selector(f"{HISTORY}[data-count='3']")
+    assert json.loads(page.get_attribute(f"{HISTORY} canvas", "data-y-ticks")) == ["0.2", "0.4", "0.6"]

@@ -8,6 +8,7 @@ of the PBT schedule, the best value shown.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -425,6 +426,16 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
         link.click()
     assert Path(download.value.path()).read_bytes() == b"weights " * 100
     assert page.inner_text('section.artifacts tr[data-artifact="model.pt"] td:nth-child(2)') == "800 B"
+    # Each cell's text ends before the next cell's begins (they ran together: "model.pt800 B6dd6…").
+    edges = page.eval_on_selector_all(
+        'section.artifacts tr[data-artifact="model.pt"] td',
+        "tds => tds.map(td => { const r = document.createRange(); r.selectNodeContents(td);"
+        " const b = r.getBoundingClientRect(); return [td.getBoundingClientRect().left, b.right]; })",
+    )
+    assert all(text_end < next_left for (_, text_end), (next_left, _) in itertools.pairwise(edges)), edges
+    # A finished job holds no lease: no empty "lease expires" row.
+    assert page.locator("table.run tr[data-key='worker']").count() == 1
+    assert page.locator("table.run tr[data-key='lease expires']").count() == 0
     # Why the service stopped it: the policy's reason, kept on the job, told on its page.
     assert api.get(fill.exp_path("asha") + f"jobs/{job_id}/").json()["stopReason"] == reasons[job_id]
     assert "rung" in reasons[job_id]

@@ -1,6 +1,6 @@
 // One hyperparameter's (or the objective's) axis: a position in [0, 1] for every value, and ticks.
 
-import {label, short} from "./format.js";
+import {label, tickLabels} from "./format.js";
 import {logTicks, ticks} from "./plotkit.js";
 
 const finite = Number.isFinite;
@@ -38,7 +38,8 @@ function numeric(name, lo, hi, log) {
   } else {
     marks = lo === hi ? [lo] : ticks([lo, hi], 4);
   }
-  return {name, numeric: true, log, pos, at, lo, hi, ticks: marks.map((v) => ({t: pos(v), label: short(v)}))};
+  const names = tickLabels(marks);
+  return {name, numeric: true, log, pos, at, lo, hi, ticks: marks.map((v, i) => ({t: pos(v), label: names[i]}))};
 }
 
 /** A Map key per value: primitives as they are (1 and "1" stay apart), objects by their JSON. */

@@ -36,6 +36,33 @@ export function short(value) {
   return String(Number(value.toPrecision(3)));
 }
 
+/** One number in `digits` significant digits, exponents short ("1.025e308", "2e-4"). */
+function compact(value, digits) {
+  if (value === 0) return "0";
+  const abs = Math.abs(value);
+  if (abs >= 1e5 || abs < 1e-3) {
+    return value.toExponential(digits - 1).replace(/(\.\d*?)0+e/, "$1e").replace(".e", "e").replace("e+", "e");
+  }
+  return String(Number(value.toPrecision(digits)));
+}
+
+/**
+ * Labels for an axis's ticks: the fewest significant digits that still tell every tick's value,
+ * so ticks close together far from zero stay apart ("9.75e307", "1e308", "1.025e308") and round
+ * ones stay short ("0.25", "1.2e5").
+ */
+export function tickLabels(values) {
+  const finiteValues = values.filter(Number.isFinite);
+  const span = finiteValues.length > 1 ? Math.max(...finiteValues) - Math.min(...finiteValues) : 0;
+  for (let digits = 1; digits <= 15; digits++) {
+    const out = values.map((v) => (Number.isFinite(v) ? compact(v, digits) : num(v)));
+    const exact = values.every((v, i) => !Number.isFinite(v)
+      || Math.abs(Number(out[i]) - v) <= 1e-6 * (span || Math.abs(v)));
+    if (exact) return out;
+  }
+  return values.map(num);
+}
+
 /** A category's label: strings as they are (never quoted), numbers and others as in the table. */
 export function label(value) {
   if (value === undefined) return "(none)";

@@ -165,7 +165,8 @@ export class JobPage {
           created: dateTime(seconds(job.createdAt)), started: dateTime(started), finished: dateTime(finished),
           duration: started && finished ? duration(finished - started) : "", "last update": dateTime(seconds(job.updatedAt)),
           worker: job.worker ?? "", attempt: job.attempt, "end reason": job.endReason ?? "",
-          "lease expires": dateTime(seconds(job.leaseExpiresAt)),
+          // A lease is held only while the job runs.
+          ...(job.status === "RUNNING" ? {"lease expires": dateTime(seconds(job.leaseExpiresAt))} : {}),
         })),
         attemptsSection(this, job),
         artifactsSection(this, job),

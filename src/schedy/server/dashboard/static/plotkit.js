@@ -5,7 +5,7 @@
 // data-points (JSON), so a person (or a test) can check exactly what the plot shows.
 
 import {h} from "./dom.js";
-import {num} from "./format.js";
+import {tickLabels} from "./format.js";
 import {colour} from "./theme.js";
 
 export const POINTS_IN_DOM = 5000;
@@ -79,6 +79,16 @@ export function ticks([lo, hi], count = 5) {
   return out;
 }
 
+const TITLE = 20;  // the rotated y-axis title's width from the canvas's left edge
+
+/** Ticks as [{at, label}]: plain numbers get labels that tell them apart (tickLabels). */
+function labelled(marks) {
+  const plain = marks.filter((m) => typeof m !== "object");
+  const names = tickLabels(plain);
+  let i = 0;
+  return marks.map((m) => (typeof m === "object" ? m : {at: m, label: names[i++]}));
+}
+
 /** Axes with ticks and labels; `xTicks` may be [{at, label}] for categories, `yTicks` numbers or [{at, label}]. */
 export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
   const ink = inks();
@@ -87,17 +97,21 @@ export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
   ctx.lineWidth = 1;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (const tick of yTicks || ticks(y.domain)) {
-    // A tick is a number of the domain, or {at, label}.
-    const t = typeof tick === "object" ? tick.at : tick;
-    const py = Math.round(y(t)) + 0.5;
+  // The y labels sit between the axis title (up to TITLE px from the left) and the frame; a label
+  // wider than that is narrowed to fit rather than run under the title or off the canvas.
+  const room = frame.x0 - 6 - TITLE;
+  const drawn = [];
+  for (const tick of labelled(yTicks || ticks(y.domain))) {
+    const py = Math.round(y(tick.at)) + 0.5;
     ctx.beginPath(); ctx.moveTo(frame.x0, py); ctx.lineTo(frame.x1, py); ctx.stroke();
-    ctx.fillText(typeof tick === "object" ? tick.label : num(t), frame.x0 - 6, py);
+    ctx.fillText(String(tick.label), frame.x0 - 6, py, room);
+    drawn.push(String(tick.label));
   }
+  ctx.canvas.dataset.yTicks = JSON.stringify(drawn);
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   const right = ctx.canvas.width / (ctx.getTransform().a || 1);
-  for (const t of xTicks || ticks(x.domain).map((at) => ({at, label: num(at)}))) {
+  for (const t of labelled(xTicks || ticks(x.domain))) {
     const px = Math.round(x(t.at)) + 0.5;
     ctx.beginPath(); ctx.moveTo(px, frame.y0); ctx.lineTo(px, frame.y0 + 4); ctx.stroke();
     // A label never runs off the canvas: the last one ends at its right edge.
@@ -264,7 +278,7 @@ export function valueScale(values, range, log = false) {
   if (!useLog) {
     const lin = scale(extent(values), range);
     const f = (v) => lin(v);
-    return Object.assign(f, {lin, log: false, ticks: ticks(lin.domain).map((at) => ({at, label: num(at)}))});
+    return Object.assign(f, {lin, log: false, ticks: ticks(lin.domain)});
   }
   const logs = [];
   for (const v of values) if (Number.isFinite(v)) logs.push(Math.log10(v));
@@ -272,7 +286,8 @@ export function valueScale(values, range, log = false) {
   const f = (v) => lin(Math.log10(v));
   const [a, b] = lin.domain;
   const marks = logTicks(Math.pow(10, a), Math.pow(10, b));
-  return Object.assign(f, {lin, log: true, ticks: marks.map((v) => ({at: Math.log10(v), label: num(v)}))});
+  const names = tickLabels(marks);
+  return Object.assign(f, {lin, log: true, ticks: marks.map((v, i) => ({at: Math.log10(v), label: names[i]}))});
 }
 
 /** Round times for an axis of milliseconds (after t0 = `t0` seconds since the epoch), labelled as

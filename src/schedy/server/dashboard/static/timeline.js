@@ -15,6 +15,14 @@ export const STATUS_COLOURS = {
 const ORDER = ["QUEUED", "DONE", "PRUNED", "RUNNING", "CRASHED"];
 const NO_WORKER = "(no worker)";
 
+/** What the rows are: "3 workers", "2 workers and jobs added by hand" (the "(no worker)" row). */
+function rows(workers) {
+  const named = workers.filter((w) => w !== NO_WORKER).length;
+  const parts = [named ? plural(named, "worker") : "", workers.includes(NO_WORKER) ? "jobs added by hand" : ""];
+  const text = parts.filter(Boolean).join(" and ") || "No worker";
+  return text[0].toUpperCase() + text.slice(1);
+}
+
 export function timeline(fig, data, open) {
   const now = Date.now() - data.t0 * 1000;
   const endOf = (job) => (job.status === "RUNNING" ? Math.max(now, job.started) : job.finished ?? job.started);
@@ -95,7 +103,7 @@ export function timeline(fig, data, open) {
   fig.barAt = (worker, t) => [x(t), rowY(rowOf.get(worker)) + height / 2];
   const waiting = shown.length - shownStarted;
   fig.note.textContent = (selection ? `${plural(shown.length, "selected job")} (brushed in parallel coordinates). ` : "") +
-    `${plural(workers.length, "worker")}; green done, blue running (up to now), red crashed, brown pruned.` +
+    `${rows(workers)}; green done, blue running (up to now), red crashed, brown pruned.` +
     (waiting ? ` ${plural(waiting, "job")} not started.` : "");
   expose(fig, bars
     ? bars.map((b) => ({job: b.job.id, worker: b.worker, status: b.job.status, start: b.start, end: b.end})) : [],
