@@ -7,8 +7,9 @@
    (``examples/worker.py``) that share it, each job training for a few
    epochs and reporting after each one, while this script shows progress
    and the best result so far;
-3. prints the best job, how many jobs were stopped early and how many
-   epochs that saved, and where to browse the results; on a terminal the
+3. marks the search DONE, prints the best job, how many jobs were
+   stopped early and how many epochs that saved, and where to browse the
+   results; on a terminal the
    service keeps running (the URL works) until Enter or Ctrl-C, elsewhere
    it stops, and says how to start it again (``--keep-serving`` always
    keeps it running until Ctrl-C).
@@ -171,6 +172,9 @@ def main() -> None:
             last = line
             time.sleep(0.5)
         failed = [w.returncode for w in workers if w.returncode]
+        # The workers ran their jobs: the search is over, and the dashboard lists it as DONE.
+        exp.status = exp.DONE
+        exp.push_updates()
         end = Progress(exp)
         print(f"\r{args.workers} workers: {end.finished}/{total} jobs finished.{' ' * 40}")
         if failed:

@@ -178,6 +178,18 @@ def test_an_empty_experiment_says_there_is_no_job_yet_how_to_start_workers_and_s
     assert page.locator("details.search-space").get_attribute("open") is None
 
 
+def test_a_grid_search_says_how_many_cells_it_has_beside_its_jobs(site, page):
+    grid = {"lr": [0.1, 0.01, 0.001], "layers": [1, 2, 3, 4], "opt": ["sgd", "adam"]}
+    fill.put(site.api, fill.exp_path("grid"), {"scheduler": {"GridSearch": grid}})
+    for _ in range(5):
+        answer = site.api.post(fill.exp_path("grid") + "nextjob/", content=json.dumps({"worker": "w"}))
+        assert answer.status_code == 200, answer.text
+    ready(page, site, "#/e/grid")
+    meta = page.inner_text("header .meta, .meta")
+    assert "5 jobs of 24 cells" in meta, meta
+    assert "Search space (GridSearch, 3 hyperparameters, 24 cells)" in page.inner_text("details.search-space summary")
+
+
 def badge_colour(page: Any, selector: str) -> tuple[int, int, int]:
     css = page.eval_on_selector(selector, "b => getComputedStyle(b).color")
     return rgb(css)

@@ -89,6 +89,7 @@ def test_the_demo_runs_a_search_and_says_how_to_browse_it(tmp_path: Path) -> Non
         browse.communicate(timeout=15)  # reaps it and closes its stderr pipe
     assert [e["name"].startswith("quickstart-") for e in listed["items"]] == [True]
     assert "TPESearch" in listed["items"][0]["scheduler"]
+    assert listed["items"][0]["status"] == "DONE"  # the search is over once its workers are
     # What the summary said is what the service holds: the stopped jobs are PRUNED, the epochs are the reports.
     statuses = [job["status"] for job in jobs]
     assert len(jobs) == 15

@@ -69,8 +69,17 @@ export function spaceSection(experiment, open) {
       h("th", {class: `depth-${Math.min(r.depth, 3)}`, title: r.under ? `when ${r.under}` : null}, r.name),
       h("td", {}, h("code", {}, r.text))))))
     : h("p", {class: "muted"}, kind === "Manual" ? "A manual search declares no space: jobs are pushed by hand." : "No declared distributions.");
+  const cells = gridCells(experiment);
   return h("details", {class: "search-space", open: open || null},
-    h("summary", {}, `Search space (${kind}, ${rows.length} hyperparameter${rows.length === 1 ? "" : "s"})`), body);
+    h("summary", {}, `Search space (${kind}, ${rows.length} hyperparameter${rows.length === 1 ? "" : "s"}` +
+      `${cells === null ? "" : `, ${cells} cell${cells === 1 ? "" : "s"}`})`), body);
+}
+
+/** How many cells a grid search has (the product of its value lists), or null for other searches. */
+export function gridCells(experiment) {
+  const params = (experiment.scheduler || {}).GridSearch;
+  if (!params || typeof params !== "object") return null;
+  return Object.values(params).reduce((n, values) => n * (Array.isArray(values) ? values.length : 1), 1);
 }
 
 /** What an empty experiment shows instead of an empty table: no jobs yet, and how to start workers. */

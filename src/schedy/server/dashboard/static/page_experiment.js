@@ -15,7 +15,7 @@ import {counts} from "./page_list.js";
 import {ImportanceView} from "./importance.js";
 import {NoteEditor, notesPath} from "./notes.js";
 import {downloadButtons} from "./download.js";
-import {Overview, experimentBadge} from "./overview.js";
+import {Overview, experimentBadge, gridCells} from "./overview.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
 /** Results whose name reads like a cost are minimised by default (as the service guesses). */
@@ -236,7 +236,8 @@ export class ExperimentPage {
       h("h1", {}, this.name, " ", experimentBadge(exp.status, exp.jobCounts, exp.maxJobs)),
       h("div", {class: "meta"},
         h("span", {}, `${scheduler} · created ${dateTime(Date.parse(exp.createdAt) / 1000)} · `),
-        h("span", {class: "total", dataset: {total: this.data.total}}, `${this.data.total} jobs `),
+        h("span", {class: "total", dataset: {total: this.data.total}},
+          `${this.data.total} jobs ${gridCells(exp) === null ? "" : `of ${gridCells(exp)} cells `}`),
         counts(exp.jobCounts),
         h("button", {class: "secondary action", dataset: {action: `mark-${next}`}, onclick: () => this.mark(next),
           title: next === "DONE" ? "Workers get no new job while the experiment is DONE" : "Hand out jobs again"},
