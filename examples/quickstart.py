@@ -9,10 +9,9 @@
    and the best result so far;
 3. marks the search DONE, prints the best job, how many jobs were
    stopped early and how many epochs that saved, and where to browse the
-   results; on a terminal the
-   service keeps running (the URL works) until Enter or Ctrl-C, elsewhere
-   it stops, and says how to start it again (``--keep-serving`` always
-   keeps it running until Ctrl-C).
+   results; on a terminal the service keeps running (the URL works)
+   until Enter or Ctrl-C, elsewhere it stops, and says how to start it
+   again (``--keep-serving`` always keeps it running until Ctrl-C).
 
 Run it with ``make demo`` (which installs Schedy in ``.venv`` first).
 """
