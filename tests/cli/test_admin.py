@@ -51,16 +51,24 @@ def test_second_start_creates_no_other_user_and_keeps_the_config(tmp_path):
 
 
 def test_user_add_then_login_with_password_and_token(tmp_path, database_url):
-    added = _schedy("user", "add", "Ada@Example.com", "--password-stdin", "--database", database_url,
-                    stdin="correct horse battery\n")
+    added = _schedy(
+        "user",
+        "add",
+        "Ada@Example.com",
+        "--password-stdin",
+        "--database",
+        database_url,
+        stdin="correct horse battery\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "Created user ada@example.com." in added.stdout
     token = added.stdout.split("API token (shown once): ")[1].strip()
     listed = _schedy("user", "list", "--database", database_url)
     assert listed.stdout.splitlines() == ["ada@example.com"]
     with ServiceProcess.start(tmp_path / "home", database_url) as service:
-        by_password = httpx.post(service.url + "passauth/", json={"email": "ada@example.com",
-                                                                 "token": "correct horse battery"})
+        by_password = httpx.post(
+            service.url + "passauth/", json={"email": "ada@example.com", "token": "correct horse battery"}
+        )
         by_token = httpx.post(service.url + "token/", json={"email": "ada@example.com", "token": token})
     assert by_password.status_code == 200
     assert by_token.status_code == 200
@@ -74,8 +82,9 @@ def test_user_add_refuses_a_duplicate_in_one_line(database_url):
 
 
 def test_short_passwords_are_refused(tmp_path):
-    result = _schedy("user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{tmp_path}/db",
-                     stdin="short\n")
+    result = _schedy(
+        "user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{tmp_path}/db", stdin="short\n"
+    )
     assert result.returncode == 1
     assert "at least 8 characters" in result.stderr
 
@@ -124,7 +133,11 @@ def test_a_taken_port_is_one_line_and_a_non_zero_exit(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         result = _schedy(
-            "server", "--port", str(port), "--database", f"sqlite:///{tmp_path}/db",
+            "server",
+            "--port",
+            str(port),
+            "--database",
+            f"sqlite:///{tmp_path}/db",
             env={"SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_CONFIG": str(tmp_path / "home" / "client.json")},
         )
     assert result.returncode == 1
@@ -147,11 +160,51 @@ def test_an_address_of_another_machine_is_one_line_naming_host(tmp_path):
     assert len(result.stderr.splitlines()) == 1
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("notaurl", "'notaurl' is not a database URL: give sqlite:////"),
+        ("mysql://me@db.example/schedy", "Schedy keeps its data in SQLite or PostgreSQL, not mysql"),
+        # Nothing listens on port 1: the driver's reason, the password masked, what to check.
+        (
+            "postgresql://me:s3cret@127.0.0.1:1/schedy",
+            "Cannot open the database postgresql://me:***@127.0.0.1:1/schedy (",
+        ),
+        ("sqlite:////proc/schedy.db", "Cannot create the database file /proc/schedy.db ("),
+        ("sqlite:///{tmp}/garbage.db", "(file is not a database): is the directory writable, and the file a SQLite"),
+    ],
+)
+@pytest.mark.parametrize("command", ["server", "user"])
+def test_a_database_that_cannot_be_used_is_one_sentence_not_a_traceback(tmp_path, url, says, command):
+    (tmp_path / "garbage.db").write_bytes(b"not a database, " * 64)
+    url = url.replace("{tmp}", str(tmp_path))
+    env = {"SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_CONFIG": str(tmp_path / "home" / "client.json")}
+    if command == "server":
+        result = _schedy("server", "--port", str(_free_port()), "--database", url, env=env)
+    else:
+        result = _schedy("user", "list", "--database", url, env=env)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("schedy: "), result.stderr
+    assert says in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "s3cret" not in result.stderr
+    assert (tmp_path / "garbage.db").read_bytes() == b"not a database, " * 64  # left as it was
+
+
 def test_the_data_directory_is_private_and_a_kept_config_hides_the_token(tmp_path):
     """Created 0700 (it holds the database and the client's token); an existing client.json: no token in the log."""
     home = tmp_path / "fresh" / "home"
-    added = _schedy("user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{home}/schedy.db",
-                    stdin="longenough\n")
+    added = _schedy(
+        "user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{home}/schedy.db", stdin="longenough\n"
+    )
     assert added.returncode == 0, added.stderr
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     svc_home = tmp_path / "svc"
@@ -172,8 +225,7 @@ def test_the_data_directory_is_private_and_a_kept_config_hides_the_token(tmp_pat
 def test_without_the_server_extra_the_service_commands_say_what_to_install(tmp_path, command, missing):
     # A client-only install (`pip install .`: no dependencies) has no FastAPI or SQLAlchemy; this hides one.
     blocked = (
-        f"import sys; sys.modules[{missing!r}] = None; "
-        f"from schedy.cli.main import main; sys.exit(main({command!r}))"
+        f"import sys; sys.modules[{missing!r}] = None; from schedy.cli.main import main; sys.exit(main({command!r}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", blocked],

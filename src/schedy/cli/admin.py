@@ -94,11 +94,29 @@ def _database_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    """``--database``, else ``$SCHEDY_DATABASE_URL``, else the data directory's SQLite file: checked."""
+    from schedy.server.store.engine import DatabaseUnavailable, check_url
+
+    url = args.database or default_database_url()
+    try:
+        return check_url(url)
+    except DatabaseUnavailable as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _store(args: argparse.Namespace) -> object:
     from schedy.server.store import Store, migrate
+    from schedy.server.store.engine import DatabaseUnavailable, opening
 
-    store = Store(args.database or default_database_url())
-    migrate.upgrade(store)
+    url = _database_url(args)
+    _ensure_parent(url)
+    try:
+        with opening(url):
+            store = Store(url)
+            migrate.upgrade(store)
+    except DatabaseUnavailable as exc:
+        raise CommandError(str(exc)) from None
     return store
 
 
@@ -122,8 +140,10 @@ def cmd_server(args: argparse.Namespace) -> None:
     """Run the service until interrupted."""
     from schedy.server.runner import AddressInUse, serve
     from schedy.server.settings import Settings
+    from schedy.server.store.engine import DatabaseUnavailable
 
-    _ensure_parent(args.database or default_database_url())
+    database_url = _database_url(args)
+    _ensure_parent(database_url)
     if not 0 < args.header_timeout < 1e6:
         raise CommandError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}.")
     if not 0 <= args.lease_grace < 1e9:
@@ -135,7 +155,7 @@ def cmd_server(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     settings = Settings(
-        database_url=args.database or default_database_url(),
+        database_url=database_url,
         public_url=args.public_url,
         lease_grace=args.lease_grace,
         header_timeout=args.header_timeout,
@@ -147,7 +167,7 @@ def cmd_server(args: argparse.Namespace) -> None:
         raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")
     try:
         serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers)
-    except AddressInUse as exc:
+    except (AddressInUse, DatabaseUnavailable) as exc:
         raise CommandError(str(exc)) from None
 
 

@@ -16,6 +16,7 @@ from schedy.server.bootstrap import ensure_admin
 from schedy.server.connections import guarded_protocol, raise_file_limit
 from schedy.server.settings import Settings, default_client_config_path
 from schedy.server.store import Store
+from schedy.server.store.engine import check_url, opening
 
 # How the parent hands its settings to the processes of ``--workers N``.
 _SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
@@ -57,6 +58,9 @@ def check_address(host: str, port: int) -> None:
 def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1) -> None:
     """Migrate, create the first admin if needed, and serve until interrupted.
 
+    Raises :class:`AddressInUse` or :class:`~schedy.server.store.engine.DatabaseUnavailable`
+    (one sentence each) when the service cannot start.
+
     With ``workers`` > 1, that many service processes share the port (as
     several services share one database: all state is in it).
     """
@@ -65,8 +69,9 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     check_address(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    store = Store(settings.database_url, pool_size=settings.pool_size)
-    app = create_app(settings, store=store)  # migrates the database, once, before any worker starts
+    with opening(settings.database_url):
+        store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
+        app = create_app(settings, store=store)  # migrates the database, once, before any worker starts
     root = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""

@@ -17,6 +17,7 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,80 @@ def normalise_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+#: What ``schedy server --database`` takes, for the sentences that refuse a URL.
+URL_EXAMPLES = "sqlite:////absolute/path/schedy.db or postgresql://user:password@host:5432/database"
+
+
+class DatabaseUnavailable(Exception):
+    """The database named by a URL cannot be used: a malformed URL, an unsupported kind, or no connection.
+
+    Its message is one sentence saying what to do (the password left out).
+    """
+
+
+def check_url(url: str) -> str:
+    """``url``, once it parses and names a SQLite or PostgreSQL database.
+
+    Raises:
+        DatabaseUnavailable: a URL that does not parse, or another kind of database.
+
+    Example:
+        >>> check_url("sqlite:////tmp/schedy.db")
+        'sqlite:////tmp/schedy.db'
+
+    """
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(f"{url!r} is not a database URL: give {URL_EXAMPLES}.") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise DatabaseUnavailable(
+            f"Schedy keeps its data in SQLite or PostgreSQL, not {backend} ({shown_url(url)}): give {URL_EXAMPLES}."
+        )
+    return url
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password masked, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def opening(url: str) -> Iterator[None]:
+    """Turn a failure to connect to (or to open) the database at ``url`` into :class:`DatabaseUnavailable`.
+
+    For the first connection of a command (the service's start, ``schedy user``), where the driver's
+    traceback would bury its one useful line.
+    """
+    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
+
+    try:
+        yield
+    except OSError as exc:  # creating a new SQLite file (the driver's own failures are OperationalError)
+        path = make_url(url).database if is_sqlite(url) else None
+        if not (path and exc.filename and str(exc.filename).startswith(str(Path(path).expanduser()))):
+            raise
+        raise DatabaseUnavailable(
+            f"Cannot create the database file {exc.filename} ({exc.strerror}): is its directory writable?"
+        ) from None
+    except (OperationalError, InterfaceError, DatabaseError) as exc:
+        # DatabaseError itself, not its other subclasses (a constraint or a statement failing in a migration is a
+        # bug to show whole): SQLite's "file is not a database".
+        if not isinstance(exc, (OperationalError, InterfaceError)) and type(exc) is not DatabaseError:
+            raise
+        lines = [line.strip() for line in str(getattr(exc, "orig", None) or exc).splitlines() if line.strip()]
+        reason = "; ".join(line.rstrip(".") for line in lines[:2])
+        advice = (
+            "is the directory writable, and the file a SQLite database?"
+            if is_sqlite(url)
+            else "is PostgreSQL running there, and do the user, password and database exist?"
+        )
+        raise DatabaseUnavailable(f"Cannot open the database {shown_url(url)} ({reason}): {advice}") from None
 
 
 def is_sqlite(url: str) -> bool:
