@@ -391,7 +391,7 @@ def test_ticks_close_together_far_from_zero_keep_their_digits_and_fit(site, page
     left = pixels(page, HISTORY, (0, 10, 4, 240))
     assert not [p for p in left if p[3] > 60]
     # Jobs added by hand have no worker: their row is not counted as one.
-    assert page.inner_text(f"{TIMELINE} .plot-note").startswith("Jobs added by hand;"), page.inner_text(
+    assert page.inner_text(f"{TIMELINE} .plot-note").startswith("Jobs without a worker name;"), page.inner_text(
         f"{TIMELINE} .plot-note"
     )
     # Round values keep short labels.

@@ -15,10 +15,11 @@ export const STATUS_COLOURS = {
 const ORDER = ["QUEUED", "DONE", "PRUNED", "RUNNING", "CRASHED"];
 const NO_WORKER = "(no worker)";
 
-/** What the rows are: "3 workers", "2 workers and jobs added by hand" (the "(no worker)" row). */
+/** What the rows are: "3 workers", "2 workers and jobs without a worker name" (the "(no worker)" row: jobs
+ * added by hand, or claimed without a name). */
 function rows(workers) {
   const named = workers.filter((w) => w !== NO_WORKER).length;
-  const parts = [named ? plural(named, "worker") : "", workers.includes(NO_WORKER) ? "jobs added by hand" : ""];
+  const parts = [named ? plural(named, "worker") : "", workers.includes(NO_WORKER) ? "jobs without a worker name" : ""];
   const text = parts.filter(Boolean).join(" and ") || "No worker";
   return text[0].toUpperCase() + text.slice(1);
 }
