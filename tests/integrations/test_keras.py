@@ -22,7 +22,9 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def _fit(job: schedy.Job, digits, epochs: int, **options):  # type: ignore[no-untyped-def]
+def _fit(  # type: ignore[no-untyped-def]
+    job: schedy.Job, digits, epochs: int, validation_freq: int = 1, monitor: str = "val_loss", **options
+):
     from schedy.integrations.keras import SchedyCallback
 
     keras.utils.set_random_seed(0)
@@ -33,8 +35,14 @@ def _fit(job: schedy.Job, digits, epochs: int, **options):  # type: ignore[no-un
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(
-        x[:1000], y[:1000], validation_data=(x[1000:1400], y[1000:1400]), epochs=epochs, batch_size=128,
-        verbose=0, callbacks=[SchedyCallback(job, "val_loss", **options)],
+        x[:1000],
+        y[:1000],
+        validation_data=(x[1000:1400], y[1000:1400]),
+        epochs=epochs,
+        batch_size=128,
+        verbose=0,
+        validation_freq=validation_freq,
+        callbacks=[SchedyCallback(job, monitor, **options)],
     )
     return model
 
@@ -65,3 +73,24 @@ def test_keras_stops_when_told_and_the_job_ends_pruned(experiment, digits) -> No
     job = exp.get_job(job.job_id)
     assert job.status == schedy.Job.PRUNED
     assert [r["step"] for r in job.reports()] == [0, 1]
+
+
+def test_keras_validating_every_other_epoch_reports_those_epochs(experiment, digits, tmp_path: Path) -> None:
+    # fit(validation_freq=2) logs val_loss at epochs 1 and 3 only: the others are trained and checkpointed, not
+    # refused for a missing metric.
+    exp = experiment("val_loss")
+    job = next_job(exp)
+    with job:
+        _fit(job, digits, 4, validation_freq=2, checkpoint="model.keras", checkpoint_every=1)
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    assert [r["step"] for r in job.reports()] == [1, 3]
+    assert load_checkpoint(job, "model.keras", tmp_path / "model.keras") is not None
+
+
+def test_keras_a_metric_it_never_logs_is_a_clear_error(experiment, digits) -> None:
+    exp = experiment("val_loss")
+    job = next_job(exp)
+    with pytest.raises(KeyError, match="No metric 'val_los' to report; the framework logged"), job:
+        _fit(job, digits, 2, monitor="val_los")
+    assert exp.get_job(job.job_id).status == schedy.Job.CRASHED

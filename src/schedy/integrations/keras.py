@@ -26,7 +26,8 @@ __all__ = ["SchedyCallback"]
 class SchedyCallback(keras.callbacks.Callback):
     """Report ``monitor`` (a key of Keras' epoch logs, e.g. ``"val_loss"``) at the end of every epoch.
 
-    The step is the epoch (0-based, as Keras counts; ``initial_epoch``
+    With ``fit(validation_freq=N)``, a ``val_`` metric is reported at the
+    epochs that validate. The step is the epoch (0-based, as Keras counts; ``initial_epoch``
     counts on). Raises :class:`schedy.errors.JobPruned` out of
     ``model.fit`` when the service says stop. With ``checkpoint`` (a name
     ending in ``.keras``, or ``.weights.h5`` for weights only), the model is
@@ -41,12 +42,16 @@ class SchedyCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Report this epoch's value; checkpoint; raise JobPruned when told to stop."""
         logs = logs or {}
-        if self._monitor.monitor not in logs:
-            raise missing_metric(self._monitor.monitor, sorted(logs))
+        monitor = self._monitor.monitor
+        # With fit(validation_freq=N) the epochs between validations log no "val_" metric at all: nothing to
+        # report then (the training goes on and is checkpointed). Any other missing name is a mistake.
+        skipped = monitor.startswith("val_") and not any(key.startswith("val_") for key in logs)
+        if monitor not in logs and not skipped:
+            raise missing_metric(monitor, sorted(logs))
         checkpoint = self._monitor.checkpoint or ""
         if checkpoint.endswith(".weights.h5"):
             self._monitor.maybe_checkpoint(epoch, lambda path: self.model.save_weights(path))
         else:
             self._monitor.maybe_checkpoint(epoch, lambda path: self.model.save(path))
-        if self._monitor.report(epoch, logs[self._monitor.monitor]):
+        if not skipped and self._monitor.report(epoch, logs[monitor]):
             raise self._monitor.pruned()
