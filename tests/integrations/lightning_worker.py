@@ -1,4 +1,4 @@
-"""A Lightning worker for the tests: ``python lightning_worker.py CONFIG_JSON EXPERIMENT DEVICES EPOCHS``.
+"""A Lightning worker for the tests: ``python lightning_worker.py CONFIG_JSON EXPERIMENT DEVICES EPOCHS [INTERVAL]``.
 
 Run as a script because Lightning's DDP launcher starts the other ranks by
 running this file again (with ``LOCAL_RANK`` set): only rank 0 claims a job
@@ -52,6 +52,10 @@ def loaders() -> tuple[DataLoader, DataLoader]:
 
 def main() -> None:
     config, name, devices, epochs = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    # An optional fifth argument: Trainer(val_check_interval=...), a fraction of an epoch ("0.5") or batches ("3").
+    interval: float | int = 1.0
+    if len(sys.argv) > 5:
+        interval = float(sys.argv[5]) if "." in sys.argv[5] else int(sys.argv[5])
     torch.manual_seed(0)
     torch.set_num_threads(1)
     rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -64,6 +68,7 @@ def main() -> None:
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",
         callbacks=[callback],
+        val_check_interval=interval,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -17,9 +17,9 @@ framework("lightning")
 WORKER = Path(__file__).with_name("lightning_worker.py")
 
 
-def _run(service, name: str, devices: int, epochs: int) -> str:  # type: ignore[no-untyped-def]
+def _run(service, name: str, devices: int, epochs: int, *extra: str) -> str:  # type: ignore[no-untyped-def]
     result = subprocess.run(
-        [sys.executable, str(WORKER), json.dumps(service.client_config), name, str(devices), str(epochs)],
+        [sys.executable, str(WORKER), json.dumps(service.client_config), name, str(devices), str(epochs), *extra],
         capture_output=True,
         text=True,
         timeout=300,
@@ -44,6 +44,24 @@ def test_lightning_reports_every_epoch_and_checkpoints(service, experiment, tmp_
     assert path is not None
     checkpoint = torch.load(path, weights_only=False)
     assert checkpoint["epoch"] == 3  # saved at the end of the 4th epoch (every 2)
+
+
+def test_lightning_validating_twice_an_epoch_reports_each_validation_at_its_own_step(
+    service, experiment, tmp_path: Path
+) -> None:
+    import torch
+
+    # 10 batches an epoch, validation every half epoch: at optimizer steps 5, 10, 15, 20 (not epochs 0, 0, 1, 1).
+    exp = experiment("val_loss")
+    exp.add_job(hyperparameters={})
+    assert "RANK 0 EPOCHS 2" in _run(service, exp.name, 1, 2, "0.5")
+    (job,) = exp.all_jobs()
+    assert job.status == schedy.Job.DONE
+    assert [r["step"] for r in job.reports()] == [5, 10, 15, 20]
+    # checkpoint_every=2 counts validations here: the last checkpoint is the fourth validation's.
+    path = load_checkpoint(job, "last.ckpt", tmp_path / "last.ckpt")
+    assert path is not None
+    assert torch.load(path, weights_only=False)["global_step"] == 20
 
 
 def test_lightning_stops_when_told_and_the_job_ends_pruned(service, experiment) -> None:

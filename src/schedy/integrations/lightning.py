@@ -42,7 +42,10 @@ __all__ = ["SchedyCallback"]
 class SchedyCallback(pl.Callback):
     """Report ``monitor`` (a metric logged with ``self.log``, e.g. ``"val_loss"``) after every validation.
 
-    The step is ``trainer.current_epoch``. When the service says stop, every
+    The step is ``trainer.current_epoch``; when validation runs within
+    epochs (``Trainer(val_check_interval=0.25)``, or a number of batches),
+    ``trainer.global_step``, so each validation has a step of its own. When
+    the service says stop, every
     rank sets ``trainer.should_stop`` so training ends at that step; in a
     single process the callback then raises
     :class:`schedy.errors.JobPruned` out of ``trainer.fit``; under DDP rank
@@ -57,7 +60,7 @@ class SchedyCallback(pl.Callback):
         job: the job (``None`` on ranks other than 0).
         monitor: the metric's name in ``trainer.callback_metrics``.
         checkpoint: an artifact name for checkpoints (none by default).
-        checkpoint_every: epochs between two checkpoints.
+        checkpoint_every: epochs between two checkpoints (validations, when validating within epochs).
 
     """
 
@@ -67,6 +70,8 @@ class SchedyCallback(pl.Callback):
         super().__init__()
         self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every)
         self._raised = False
+        self._last_step: int | None = None
+        self._validations = 0
 
     @property
     def pruned(self) -> bool:
@@ -78,18 +83,25 @@ class SchedyCallback(pl.Callback):
         if trainer.sanity_checking:
             return
         epoch = trainer.current_epoch
+        within = _validates_within_epochs(trainer)
+        step = int(trainer.global_step) if within else epoch
+        if step == self._last_step:
+            return  # trainer.validate() again at the same step
+        self._last_step = step
+        self._validations += 1
         stop = False
         if trainer.is_global_zero:
             metrics = trainer.callback_metrics
             if self._monitor.monitor not in metrics:
                 raise missing_metric(self._monitor.monitor, sorted(metrics))
-            stop = self._monitor.report(epoch, float(metrics[self._monitor.monitor]))
-        if self._monitor.checkpoint and (epoch + 1) % self._monitor.checkpoint_every == 0:
+            stop = self._monitor.report(step, float(metrics[self._monitor.monitor]))
+        every = self._monitor.checkpoint_every
+        if self._monitor.checkpoint and (self._validations if within else epoch + 1) % every == 0:
             self._checkpoint(trainer, epoch)
         stop = bool(trainer.strategy.broadcast(stop, src=0))
         if stop:
             if self._monitor.stopped_at is None:
-                self._monitor.stopped_at = epoch
+                self._monitor.stopped_at = step
             trainer.should_stop = True
 
     def _checkpoint(self, trainer: pl.Trainer, epoch: int) -> None:
@@ -117,3 +129,9 @@ class SchedyCallback(pl.Callback):
     def state_dict(self) -> dict[str, Any]:
         """Nothing to keep in Lightning checkpoints."""
         return {}
+
+
+def _validates_within_epochs(trainer: pl.Trainer) -> bool:
+    """Whether validation runs during epochs (``val_check_interval`` a fraction below 1, or batches), not after each."""
+    interval = trainer.val_check_interval
+    return not (isinstance(interval, float) and interval == 1.0)
