@@ -19,7 +19,10 @@
    another came first, it reads again and decides again; after
    ``OPTIMISTIC_TRIES`` lost races it decides under the experiment's lock,
    where it cannot lose. So no two decisions are ever made from the same
-   state, with any number of workers and service processes.
+   state, with any number of workers and service processes. Within one
+   process, the decisions of one experiment take turns (a lock per
+   experiment): they would only race each other to the compare-and-set,
+   all but one deciding in vain, while claims of other experiments go on.
 
 With the ``maxJobs`` option, each new job the scheduler decides takes one
 unit of the experiment's budget first (:mod:`schedy.server.store.budget`, an
@@ -112,6 +115,9 @@ class Claims:
         # PostgreSQL, on the event loop: the definition of experiments recently claimed from whose
         # scheduler reads no history, by (owner, name), so the next claim decides before its statement.
         self._hints: dict[tuple[int, str], _Hint] = {}
+        # Decisions of one experiment in this process take turns (see the module docstring).
+        self._turns: dict[tuple[int, float], threading.Lock] = {}
+        self._turns_lock = threading.Lock()
 
     def claim(
         self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
@@ -250,35 +256,61 @@ class Claims:
         heartbeat: float | None,
         max_run_time: float | None,
     ) -> JobRecord | None:
-        for _ in range(OPTIMISTIC_TRIES):
-            history = self.histories.read(exp.id, exp.created_at)
-            if history is None:
-                raise NotFound(f"Experiment '{exp.name}' does not exist.")
-            if history.state.status == DONE:
-                return None
-            rng, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
-            decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
-            if _nothing(decision):
-                return None  # nothing to record: no write at all (the next decision draws the same numbers)
-            try:
-                return self._commit(exp, history, decision, rng_state, worker, heartbeat, max_run_time)
-            except (_Lost, IntegrityError):
-                continue
-        # Contended: decide under the experiment's lock, where no other decision can come first.
-        with self._store.write() as conn:
-            locked = store_experiments.get_record(conn, user_id, exp.name, lock=True)
-            if locked is None or locked.id != exp.id:
-                raise NotFound(f"Experiment '{exp.name}' does not exist.")
-            history = self.histories.read(exp.id, exp.created_at, conn)
-            if history is None:
-                raise NotFound(f"Experiment '{exp.name}' does not exist.")
-            if history.state.status == DONE:
-                return None
-            rng, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
-            decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
-            if _nothing(decision):
-                return None
-            return self._record(conn, exp, history, decision, rng_state, worker, heartbeat, max_run_time)
+        with self._turn(exp):
+            for _ in range(OPTIMISTIC_TRIES):
+                made = self._decision(exp, scheduler)
+                if made is None:
+                    return None  # nothing to record: no write at all (the next decision draws the same numbers)
+                history, decision, rng_state = made
+                try:
+                    return self._commit(exp, history, decision, rng_state, worker, heartbeat, max_run_time)
+                except (_Lost, IntegrityError):
+                    continue
+            # Contended: decide under the experiment's lock, where no other decision can come first.
+            with self._store.write() as conn:
+                locked = store_experiments.get_record(conn, user_id, exp.name, lock=True)
+                if locked is None or locked.id != exp.id:
+                    raise NotFound(f"Experiment '{exp.name}' does not exist.")
+                made = self._decision(exp, scheduler, conn)
+                if made is None:
+                    return None
+                history, decision, rng_state = made
+                return self._record(conn, exp, history, decision, rng_state, worker, heartbeat, max_run_time)
+
+    def _decision(
+        self, exp: ExperimentRecord, scheduler: Scheduler, conn: Connection | None = None
+    ) -> tuple[History, Decision, str] | None:
+        """The history (read with ``conn``, inside its transaction, if given) and the decision made from it.
+
+        ``None`` when there is nothing to record: the experiment is DONE, or the scheduler hands out nothing.
+
+        Raises:
+            NotFound: the experiment was deleted.
+
+        """
+        history = self.histories.read(exp.id, exp.created_at, conn)
+        if history is None:
+            raise NotFound(f"Experiment '{exp.name}' does not exist.")
+        if history.state.status == DONE:
+            return None
+        rng, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
+        decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
+        if _nothing(decision):
+            return None
+        return history, decision, rng_state
+
+    def _turn(self, exp: ExperimentRecord) -> threading.Lock:
+        """The lock the decisions of ``exp`` take turns on in this process."""
+        key = (exp.id, exp.created_at)
+        with self._turns_lock:
+            lock = self._turns.get(key)
+            if lock is None:
+                if len(self._turns) >= HINTS:
+                    # Forgotten all at once: a decision holding an old lock then races a new one at worst,
+                    # and the compare-and-set keeps that correct.
+                    self._turns.clear()
+                lock = self._turns[key] = threading.Lock()
+            return lock
 
     def _commit(
         self,

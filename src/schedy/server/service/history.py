@@ -10,7 +10,10 @@ recently claimed from, and a refresh reads only:
    epoch, RNG state, status, the database clock ``now``), then
 2. the jobs whose ``updated_at`` is at or after the watermark (the index
    ``(experiment_id, updated_at)``), decoding only those whose version is
-   new to the cache,
+   new to the cache; when the last such window held many jobs (a fast
+   search: every job written in the last ``OVERLAP`` seconds is in it),
+   their keys and versions first, then whole rows only from the oldest
+   change the cache does not hold,
 
 and moves the watermark to ``now - OVERLAP``. Every write to a job stamps
 ``updated_at`` from the database clock when the statement runs; a row
@@ -51,6 +54,8 @@ OVERLAP = 10.0
 FULL_EVERY = 300.0
 #: How many experiments' histories a process keeps (least recently used go first).
 KEPT = 64
+#: A refresh whose last window held more jobs than this reads the window's keys first (see ``_changed``).
+KEYS_FIRST = 32
 
 
 def job_view(row: JobRecord) -> JobView:
@@ -89,6 +94,7 @@ class _Entry:
     max_pk: int = 0
     reads: int = 0
     full_reads: int = 0
+    window: int = 0  # jobs in the last refresh's window (changed since its watermark)
 
 
 class Histories:
@@ -157,7 +163,7 @@ class Histories:
             entry.full_at = state.now
         else:
             unsorted = False
-            for row in store_history.changed_since(conn, experiment_id, entry.watermark):
+            for row in _changed(entry, conn, experiment_id):
                 known = entry.versions.get(row.pk)
                 if known == row.version:
                     continue
@@ -175,3 +181,21 @@ class Histories:
         if entry.ordered is None:
             entry.ordered = tuple(entry.views.values())
         return History(entry.ordered, state)
+
+
+def _changed(entry: _Entry, conn: Connection, experiment_id: int) -> list[JobRecord]:
+    """The jobs changed since the watermark that the cache does not hold at their version (and maybe a few it does).
+
+    The window (``OVERLAP`` seconds) holds every job written in the last seconds, which at a high claim rate is
+    hundreds of jobs the cache already holds, each read and decoded again at every claim. When the last window was
+    that large, its keys and versions are read first, then whole rows only from the oldest change the cache does
+    not hold on: usually the one or two jobs written since the last claim.
+    """
+    if entry.window <= KEYS_FIRST:
+        rows = store_history.changed_since(conn, experiment_id, entry.watermark)
+        entry.window = len(rows)
+        return rows
+    keys = store_history.changed_keys(conn, experiment_id, entry.watermark)
+    entry.window = len(keys)
+    stale = [updated_at for pk, version, updated_at in keys if entry.versions.get(pk) != version]
+    return store_history.changed_since(conn, experiment_id, min(stale)) if stale else []

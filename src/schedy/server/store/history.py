@@ -8,7 +8,8 @@ jobs in memory, per service process, and asks this module only for:
 * :func:`decision_state`: the experiment's decision counter, history epoch,
   RNG state and status, with the database clock;
 * :func:`changed_since`: the jobs whose ``updated_at`` is at or after a
-  watermark, walking the index ``(experiment_id, updated_at)``;
+  watermark, walking the index ``(experiment_id, updated_at)``, and
+  :func:`changed_keys`, the same jobs' keys and versions only;
 * :func:`all_of`: every job, when the cache is cold or its epoch is stale.
 
 A decision is committed with :func:`commit_decision`, a compare-and-set on
@@ -29,7 +30,15 @@ from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import COLUMNS, DONE, JobRecord
 from schedy.server.store.tables import experiments, jobs
 
-__all__ = ["DecisionState", "all_of", "bump_epoch", "changed_since", "commit_decision", "decision_state"]
+__all__ = [
+    "DecisionState",
+    "all_of",
+    "bump_epoch",
+    "changed_keys",
+    "changed_since",
+    "commit_decision",
+    "decision_state",
+]
 
 
 class DecisionState(NamedTuple):
@@ -75,6 +84,19 @@ def changed_since(conn: Connection, experiment_id: int, since: float) -> list[Jo
     """The jobs of the experiment changed at or after ``since`` (database clock)."""
     rows = fetch_all(conn, compiled(conn, _changed_statement), {"p_experiment": experiment_id, "p_since": since})
     return [JobRecord._make(r) for r in rows]
+
+
+@cache
+def _changed_keys_statement() -> Select[Any]:
+    return select(jobs.c.pk, jobs.c.version, jobs.c.updated_at).where(
+        jobs.c.experiment_id == bindparam("p_experiment"), jobs.c.updated_at >= bindparam("p_since")
+    )
+
+
+def changed_keys(conn: Connection, experiment_id: int, since: float) -> list[tuple[int, int, float]]:
+    """``(pk, version, updated_at)`` of the jobs of the experiment changed at or after ``since``: no job's data."""
+    rows = fetch_all(conn, compiled(conn, _changed_keys_statement), {"p_experiment": experiment_id, "p_since": since})
+    return [(int(pk), int(version), float(updated_at)) for pk, version, updated_at in rows]
 
 
 @cache
