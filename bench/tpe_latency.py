@@ -132,7 +132,9 @@ def main() -> None:
             theirs = optuna_asks(n, args.optuna_claims)
             ms = [1e3 * percentile(v, q) for v, q in ((ours, 50), (ours, 99), (theirs, 50), (theirs, 99))]
             out[n] = {"cold": cold, "schedy": ours, "optuna": theirs}
-            rows.append([f"{n:,}", f"{1e3 * cold:.0f}", *(f"{v:.1f}" for v in ms), f"{ms[2] / ms[0]:.{0 if ms[2] >= 10 * ms[0] else 1}f}×"])
+            ratio = ms[2] / ms[0]
+            shown = f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
+            rows.append([f"{n:,}", f"{1e3 * cold:.0f}", *(f"{v:.1f}" for v in ms), shown])
             log(rows[-1])
     header = [
         "DONE jobs",
