@@ -91,3 +91,67 @@ def test_bad_files_are_refused_in_one_line_and_nothing_is_added(cli, tmp_path):
     missing = cli("import", "strict", str(tmp_path / "nope.csv"))
     assert missing.returncode == 1
     assert "Cannot read" in missing.stderr
+
+
+def test_an_import_run_again_adds_only_what_is_new(cli, tmp_path):
+    """Twice the same export, a fixed file after a refusal, an Optuna study exported again after more trials."""
+    _tpe(cli, "origin")
+    with cli.db() as db:
+        exp = db.get_experiment("origin")
+        for i in range(6):
+            exp.add_job(hyperparameters={"x": float(i), "y": 0.0}, results={"loss": float(i)}, status="DONE")
+    cli.ok("export", "origin", "-o", str(tmp_path / "origin.csv"))
+    _tpe(cli, "again")
+    assert cli.ok("import", "again", str(tmp_path / "origin.csv")) == "Added 6 DONE jobs to again.\n"
+    assert cli.ok("import", "again", str(tmp_path / "origin.csv")) == "Added no job to again (6 already there).\n"
+    assert cli.ok("import", "again", str(tmp_path / "origin.csv"), "--dry-run") == (
+        "Would add no job to again (6 already there).\n"
+    )
+    with cli.db() as db:
+        assert len(list(db.get_experiment("again").all_jobs())) == 6
+
+    # Rows without ids (JSON lines): a refusal half-way, then the file fixed and imported again.
+    lines = [{"hyperparameters": {"x": 1.0, "y": 1.0}, "results": {"loss": 2.0}, "status": "DONE"}] * 2
+    lines.append({"hyperparameters": {"x": 4.0, "z": 1.0}, "results": {"loss": 16.0}, "status": "DONE"})
+    (tmp_path / "runs.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    _tpe(cli, "fixed")
+    refused = cli("import", "fixed", str(tmp_path / "runs.jsonl"))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("schedy: Added 2 of 3 jobs, then job 3 was refused: ")
+    assert "Run the import again once it is fixed" in refused.stderr
+    lines[2]["hyperparameters"] = {"x": 4.0, "y": 1.0}
+    (tmp_path / "runs.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert cli.ok("import", "fixed", str(tmp_path / "runs.jsonl")) == "Added 1 DONE job to fixed (2 already there).\n"
+    with cli.db() as db:
+        # The two identical rows are two jobs: a file's rows are told apart by their place.
+        xs = sorted(j.hyperparameters["x"] for j in db.get_experiment("fixed").all_jobs())
+    assert xs == [1.0, 1.0, 4.0]
+
+    # An Optuna study's CSV again after more trials, with a column it did not have before.
+    header = "number,value,datetime_start,params_x,params_y,state"
+    rows = [f"{i},{i * 0.5},2026-01-01 00:00:0{i},{i * 0.5},0.5,COMPLETE" for i in range(4)]
+    (tmp_path / "study1.csv").write_text("\n".join([header, *rows[:3]]) + "\n")
+    wider = [header.replace(",state", ",system_attrs_x,state")] + [r.replace(",COMPLETE", ",,COMPLETE") for r in rows]
+    (tmp_path / "study2.csv").write_text("\n".join(wider) + "\n")
+    _tpe(cli, "study")
+    assert cli.ok("import", "study", str(tmp_path / "study1.csv")) == "Added 3 DONE jobs to study.\n"
+    assert cli.ok("import", "study", str(tmp_path / "study2.csv")) == "Added 1 DONE job to study (3 already there).\n"
+
+
+def test_an_id_already_holding_another_job_stops_the_import_with_a_sentence(cli, tmp_path):
+    _tpe(cli, "taken")
+    with cli.db() as db:
+        exp = db.get_experiment("taken")
+        exp.add_job(hyperparameters={"x": 0.0, "y": 0.0}, results={"loss": 0.0}, status="DONE")
+    cli.ok("export", "taken", "--format", "json", "-o", str(tmp_path / "taken.json"))
+    jobs = json.loads((tmp_path / "taken.json").read_text())
+    jobs[0]["results"]["loss"] = 7.0  # the same id, other results
+    (tmp_path / "edited.json").write_text(json.dumps(jobs))
+    done = cli("import", "taken", str(tmp_path / "edited.json"))
+    assert done.returncode == 1
+    assert f"A job '{jobs[0]['id']}' already exists in taken with other hyperparameters, results or status" in (
+        done.stderr
+    )
+    with cli.db() as db:
+        [job] = db.get_experiment("taken").all_jobs()
+    assert job.results == {"loss": 0.0}

@@ -11,12 +11,20 @@ and PRUNED ones (stopped early; Optuna's PRUNED) as PRUNED jobs, which TPE
 ranks after every DONE job by the value they reached. Other rows (running,
 queued, crashed, failed) are skipped and counted. Nothing is sent unless
 the whole file reads.
+
+An import can be run again: each job is created under an id taken from the
+file (the ``id`` of an export's job; otherwise a hash of the row, and of its
+position when the row has no Optuna ``number``) only if no job has it, so the
+jobs a first run added, or an Optuna study's trials imported before it ran
+more, are recognised and skipped, not added twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
+import hashlib
 import json
 import math
 import sys
@@ -24,14 +32,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from schedy import Experiment, TPESearch
+from schedy import Experiment, Job, TPESearch
 from schedy.cli.common import CommandError, UsageError, connect
-from schedy.errors import SchedyError
+from schedy.errors import SchedyError, UnsafeUpdateError
 
 __all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs"]
 
-#: One finished job read from a file: ``(hyperparameters, results, status)``, status DONE or PRUNED.
-ImportedJob = tuple[dict[str, Any], dict[str, Any], str]
+#: One finished job read from a file: ``(job id, hyperparameters, results, status)``, status DONE or PRUNED.
+ImportedJob = tuple[str, dict[str, Any], dict[str, Any], str]
 
 #: A file's statuses (ours, and Optuna's trial states) of the jobs imported, and what they become.
 _FINISHED = {
@@ -75,8 +83,23 @@ def _cell(text: str) -> Any:
         return text
 
 
+def _row_id(given: Any, identity: Any, position: int | None) -> str:
+    """The id a row's job is created under: the file's own id if it has one, else a hash of the row.
+
+    ``identity`` is what tells the row apart; ``position`` (the row's number in the file) is hashed
+    with it unless the row is an Optuna trial, whose number and start time are unique, so that two
+    identical rows of one file are two jobs and a study's trials keep their ids when the study is
+    exported again after running more (with columns it did not have before).
+    """
+    if isinstance(given, str) and given:
+        return given
+    text = json.dumps(identity, sort_keys=True, default=str) + ("" if position is None else f"#{position}")
+    digest = hashlib.sha256(text.encode()).digest()
+    return "imported-" + base64.urlsafe_b64encode(digest[:9]).decode()
+
+
 def _from_csv(rows: Iterator[dict[str, str]], result_name: str) -> Iterator[ImportedJob | None]:
-    for row in rows:
+    for position, row in enumerate(rows, start=1):
         status = _FINISHED.get(row.get("status") or row.get("state") or "DONE")
         if status is None:
             yield None  # not finished: skipped
@@ -95,7 +118,11 @@ def _from_csv(rows: Iterator[dict[str, str]], result_name: str) -> Iterator[Impo
                 results[column.removeprefix("results.")] = value
             elif column == "value":
                 results[result_name] = value
-        yield hps, results, status
+        if row.get("number"):  # an Optuna trial
+            identity: Any = [row["number"], row.get("datetime_start"), hps]
+            yield _row_id(None, identity, None), hps, results, status
+        else:
+            yield _row_id(row.get("id"), [hps, results, status], position), hps, results, status
 
 
 def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
@@ -109,7 +136,8 @@ def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
         results = obj.get("results", {})
         if not isinstance(results, dict):
             raise UsageError(f"Job {number} of the file has 'results' that are not an object.")
-        yield dict(obj.get("hyperparameters", {})), dict(results), status
+        hps = dict(obj.get("hyperparameters", {}))
+        yield _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status
 
 
 def read_jobs(text: str, result_name: str) -> tuple[list[ImportedJob], int]:
@@ -156,14 +184,17 @@ def _split(read: Iterator[ImportedJob | None]) -> tuple[list[ImportedJob], int]:
     return jobs, skipped
 
 
-def _summary(jobs: list[ImportedJob], skipped: int, name: str) -> str:
+def _summary(jobs: list[ImportedJob], skipped: int, name: str, present: int = 0) -> str:
     """``5 DONE and 7 PRUNED jobs to NAME`` (and the rows skipped), for the closing line."""
-    counts = {status: sum(1 for job in jobs if job[2] == status) for status in ("DONE", "PRUNED")}
-    parts = [f"{n} {status}" for status, n in counts.items() if n] or ["0 DONE"]
-    text = " and ".join(parts) + (" job" if len(jobs) == 1 else " jobs") + f" to {name}"
+    counts = {status: sum(1 for job in jobs if job[3] == status) for status in ("DONE", "PRUNED")}
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    text = (" and ".join(parts) + (" job" if len(jobs) == 1 else " jobs") if parts else "no job") + f" to {name}"
+    notes = []
+    if present:
+        notes.append(f"{present} already there")
     if skipped:
-        text += f" ({skipped} unfinished row{'s' if skipped != 1 else ''} skipped)"
-    return text + "."
+        notes.append(f"{skipped} unfinished row{'s' if skipped != 1 else ''} skipped")
+    return text + (f" ({'; '.join(notes)})" if notes else "") + "."
 
 
 def _default_result(exp: Experiment) -> str:
@@ -173,8 +204,35 @@ def _default_result(exp: Experiment) -> str:
     return target if isinstance(target, str) else "value"
 
 
+def _same(job: Job, hps: dict[str, Any], results: dict[str, Any], status: str) -> bool:
+    """Whether a job holds what the row would have written (NaN equal to NaN)."""
+    mine = json.dumps([hps, results, status], sort_keys=True)
+    return json.dumps([job.hyperparameters, job.results, job.status], sort_keys=True) == mine
+
+
+def _add(exp: Experiment, job: ImportedJob) -> bool:
+    """Create the row's job if no job has its id; ``False`` if the same job is there already.
+
+    Raises:
+        CommandError: a job with this id holds something else.
+        SchedyError: the service refused the job.
+
+    """
+    job_id, hps, results, status = job
+    try:
+        Job(job_id, exp, hps, status, results).put(safe=True)  # If-None-Match: *
+    except UnsafeUpdateError:
+        if _same(exp.get_job(job_id), hps, results, status):
+            return False
+        raise CommandError(
+            f"A job '{job_id}' already exists in {exp.name} with other hyperparameters, results or status; "
+            "remove the ids from the file to add its rows as new jobs."
+        ) from None
+    return True
+
+
 def cmd_import(args: argparse.Namespace) -> None:
-    """Read the whole file, then add each finished job (DONE or PRUNED); print how many."""
+    """Read the whole file, then add each finished job (DONE or PRUNED) not already there; print how many."""
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -183,12 +241,19 @@ def cmd_import(args: argparse.Namespace) -> None:
         exp = db.get_experiment(args.experiment)
         jobs, skipped = read_jobs(text, args.result or _default_result(exp))
         if args.dry_run:
-            print(f"Would add {_summary(jobs, skipped, exp.name)}")
+            present = {job.job_id for job in exp.all_jobs()}
+            new = [job for job in jobs if job[0] not in present]
+            print(f"Would add {_summary(new, skipped, exp.name, len(jobs) - len(new))}")
             return
-        for added, (hps, results, status) in enumerate(jobs):
+        added: list[ImportedJob] = []
+        for number, job in enumerate(jobs, start=1):
             try:
-                exp.add_job(hyperparameters=hps, results=results, status=status)
+                if _add(exp, job):
+                    added.append(job)
             except SchedyError as exc:
-                refused = f"Added {added} of {len(jobs)} jobs, then job {added + 1} was refused: {exc}"
+                refused = (
+                    f"Added {len(added)} of {len(jobs)} jobs, then job {number} was refused: {exc} "
+                    "Run the import again once it is fixed: the jobs already added are recognised and skipped."
+                )
                 raise CommandError(refused) from None
-    print(f"Added {_summary(jobs, skipped, exp.name)}")
+    print(f"Added {_summary(added, skipped, exp.name, len(jobs) - len(added))}")
