@@ -155,3 +155,31 @@ def test_an_id_already_holding_another_job_stops_the_import_with_a_sentence(cli,
     with cli.db() as db:
         [job] = db.get_experiment("taken").all_jobs()
     assert job.results == {"loss": 0.0}
+
+
+def test_an_optuna_csv_is_read_with_the_types_the_search_declares(cli, tmp_path):
+    """pandas writes booleans as True/False and an integer column with empty cells as floats (2.0)."""
+    from schedy.random import Choice, Integer
+
+    space = {
+        "bn": Choice([True, False]),
+        "width": Choice([32, 64]),
+        "opt": Choice(["sgd", "adam"], branches={"sgd": {"steps": Integer(1, 5)}}),
+        "scale": Choice(["1e-3", "1"]),
+    }
+    with cli.db() as db:
+        db.add_experiment(schedy.TPESearch("typed", space, "min", "loss"))
+    (tmp_path / "study.csv").write_text(
+        ",number,value,datetime_start,params_bn,params_opt,params_scale,params_steps,params_width,state\n"
+        "0,0,0.5,2026-01-01,True,sgd,1e-3,3.0,32.0,COMPLETE\n"
+        "1,1,0.7,2026-01-01,False,adam,1,,64.0,COMPLETE\n"
+    )
+    assert cli.ok("import", "typed", str(tmp_path / "study.csv")) == "Added 2 DONE jobs to typed.\n"
+    with cli.db() as db:
+        hps = sorted((j.hyperparameters for j in db.get_experiment("typed").all_jobs()), key=lambda h: h["opt"])
+    assert hps == [
+        {"bn": False, "opt": "adam", "scale": "1", "width": 64},
+        {"bn": True, "opt": "sgd", "scale": "1e-3", "steps": 3, "width": 32},
+    ]
+    assert [type(h["width"]) for h in hps] == [int, int]
+    assert type(hps[1]["steps"]) is int

@@ -32,11 +32,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from schedy import Experiment, Job, TPESearch
+from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
+from schedy._search import value_key
 from schedy.cli.common import CommandError, UsageError, connect
 from schedy.errors import SchedyError, UnsafeUpdateError
+from schedy.random import Choice, Constant, Distribution, Integer, flatten_space
 
-__all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs"]
+__all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "space_values", "typed"]
 
 #: One finished job read from a file: ``(job id, hyperparameters, results, status)``, status DONE or PRUNED.
 ImportedJob = tuple[str, dict[str, Any], dict[str, Any], str]
@@ -98,7 +100,41 @@ def _row_id(given: Any, identity: Any, position: int | None) -> str:
     return "imported-" + base64.urlsafe_b64encode(digest[:9]).decode()
 
 
-def _from_csv(rows: Iterator[dict[str, str]], result_name: str) -> Iterator[ImportedJob | None]:
+def space_values(exp: Experiment) -> dict[str, Distribution | list[Any]]:
+    """The experiment's hyperparameters (every branch's too): a distribution, or a grid's list of values."""
+    if isinstance(exp, GridSearch):
+        return dict(exp.grid)
+    if isinstance(exp, (TPESearch, RandomSearch)):
+        space = exp.distributions
+    elif isinstance(exp, PopulationBasedTraining):
+        space = exp.initial_distributions
+    else:
+        return {}
+    return {param.name: param.dist for param in flatten_space(space)}
+
+
+def typed(text: str, where: Distribution | list[Any] | None) -> Any:
+    """A CSV cell as the search declares its hyperparameter (:func:`_cell` otherwise), where a CSV loses the type.
+
+    An integer written as a float (pandas writes ``2.0`` in a column with empty cells) is an integer
+    for an ``Integer``; a choice's or grid's value is recognised by its text (``True``, ``1e-3``), its
+    JSON or an equal number (``32.0`` for ``32``), and read as declared.
+    """
+    value = _cell(text)
+    if isinstance(where, Integer):
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    values = where if isinstance(where, list) else where.values if isinstance(where, Choice) else None
+    if isinstance(where, Constant):
+        values = [where.value]
+    for declared in values or ():
+        if str(declared) == text or json.dumps(declared) == text or value_key(declared) == value_key(value):
+            return declared
+    return value
+
+
+def _from_csv(
+    rows: Iterator[dict[str, str]], result_name: str, space: dict[str, Distribution | list[Any]]
+) -> Iterator[ImportedJob | None]:
     for position, row in enumerate(rows, start=1):
         status = _FINISHED.get(row.get("status") or row.get("state") or "DONE")
         if status is None:
@@ -110,10 +146,9 @@ def _from_csv(rows: Iterator[dict[str, str]], result_name: str) -> Iterator[Impo
             value = _cell(text or "")
             if value is None or column is None:
                 continue
-            if column.startswith("hyperparameters."):
-                hps[column.removeprefix("hyperparameters.")] = value
-            elif column.startswith("params_"):
-                hps[column.removeprefix("params_")] = value
+            if column.startswith(("hyperparameters.", "params_")):
+                name = column.split(".", 1)[1] if column.startswith("hyperparameters.") else column[len("params_") :]
+                hps[name] = typed(text, space.get(name))
             elif column.startswith("results."):
                 results[column.removeprefix("results.")] = value
             elif column == "value":
@@ -140,8 +175,13 @@ def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
         yield _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status
 
 
-def read_jobs(text: str, result_name: str) -> tuple[list[ImportedJob], int]:
+def read_jobs(
+    text: str, result_name: str, space: dict[str, Distribution | list[Any]] | None = None
+) -> tuple[list[ImportedJob], int]:
     """The finished jobs of a file's text (CSV, JSON array or JSON lines), and how many rows were skipped.
+
+    ``space`` (:func:`space_values`): a CSV's values are read as its hyperparameters declare them
+    (:func:`typed`); JSON keeps its types.
 
     Raises:
         UsageError: the text is none of these, or a row is not a job.
@@ -170,7 +210,7 @@ def read_jobs(text: str, result_name: str) -> tuple[list[ImportedJob], int]:
             "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
             "(Optuna) columns."
         )
-    return _split(_from_csv(iter(reader), result_name))
+    return _split(_from_csv(iter(reader), result_name, space or {}))
 
 
 def _split(read: Iterator[ImportedJob | None]) -> tuple[list[ImportedJob], int]:
@@ -239,7 +279,7 @@ def cmd_import(args: argparse.Namespace) -> None:
         raise CommandError(f"Cannot read {args.file}: {exc.strerror or exc}.") from None
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
-        jobs, skipped = read_jobs(text, args.result or _default_result(exp))
+        jobs, skipped = read_jobs(text, args.result or _default_result(exp), space_values(exp))
         if args.dry_run:
             present = {job.job_id for job in exp.all_jobs()}
             new = [job for job in jobs if job[0] not in present]
