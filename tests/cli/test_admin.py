@@ -241,3 +241,26 @@ def test_without_the_server_extra_the_service_commands_say_what_to_install(tmp_p
         "pip install './[server]' from a checkout of Schedy.\n"
     )
     assert not (tmp_path / "db").exists()  # nothing was started or created
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--port", "99999"), "--port must be between 1 and 65535, got 99999."),
+        (("--public-url", "schedy.example.org"), "--public-url must be the http:// or https:// URL clients reach"),
+        (("--public-url", "http://host:99999/"), "--public-url must be the http:// or https:// URL clients reach"),
+        (("--artifacts", "nosuch://bucket/x"), "Cannot store artifacts in nosuch://bucket/x (Protocol not known"),
+        (("--artifacts", "{tmp}/a-file/artifacts"), "Cannot store artifacts in {tmp}/a-file/artifacts ("),
+    ],
+)
+def test_bad_server_options_are_one_sentence_and_leave_no_database(tmp_path, args, says):
+    (tmp_path / "a-file").write_text("a file, not a directory")
+    args = tuple(arg.replace("{tmp}", str(tmp_path)) for arg in args)
+    env = {"SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_CONFIG": str(tmp_path / "home" / "client.json")}
+    database = tmp_path / "schedy.db"
+    result = _schedy("server", "--port", str(_free_port()), "--database", f"sqlite:///{database}", *args, env=env)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("schedy: "), result.stderr
+    assert says.replace("{tmp}", str(tmp_path)) in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert not database.exists()

@@ -139,9 +139,13 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_server(args: argparse.Namespace) -> None:
     """Run the service until interrupted."""
     from schedy.server.runner import AddressInUse, serve
+    from schedy.server.service.blobs import ArtifactsUnavailable
     from schedy.server.settings import Settings
     from schedy.server.store.engine import DatabaseUnavailable
 
+    if not 1 <= args.port <= 65535:
+        raise CommandError(f"--port must be between 1 and 65535, got {args.port}.")
+    _check_public_url(args.public_url)
     database_url = _database_url(args)
     _ensure_parent(database_url)
     if not 0 < args.header_timeout < 1e6:
@@ -167,8 +171,26 @@ def cmd_server(args: argparse.Namespace) -> None:
         raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")
     try:
         serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers)
-    except (AddressInUse, DatabaseUnavailable) as exc:
+    except (AddressInUse, DatabaseUnavailable, ArtifactsUnavailable) as exc:
         raise CommandError(str(exc)) from None
+
+
+def _check_public_url(url: str | None) -> None:
+    """``--public-url``: an absolute http(s) URL, which clients will be told to use."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise CommandError(
+            f"--public-url must be the http:// or https:// URL clients reach the service at, such as "
+            f"https://schedy.example.org/, got {url!r}."
+        )
 
 
 def _ensure_parent(url: str) -> None:

@@ -15,7 +15,8 @@ The API layer maps each class to one HTTP status in one table
     ├── PreconditionFailed  412  If-Match / If-None-Match did not hold
     ├── PayloadTooLarge     413  the body is over the service's limit
     ├── Invalid             422  well-formed but impossible (bad distribution…)
-    └── TooManyRequests     429  too many failed logins: wait (Retry-After)
+    ├── TooManyRequests     429  too many failed logins: wait (Retry-After)
+    └── StorageUnavailable  503  the artifact store failed (full, unreachable, refused): try again
 """
 
 from __future__ import annotations
@@ -87,3 +88,9 @@ class TooManyRequests(ServiceError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class StorageUnavailable(ServiceError):
+    """The artifact store failed (a full disk, refused credentials, a network cut); nothing was changed."""
+
+    title = "Artifact storage unavailable"

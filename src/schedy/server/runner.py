@@ -14,7 +14,8 @@ from schedy import __version__
 from schedy.server.api.app import create_app
 from schedy.server.bootstrap import ensure_admin
 from schedy.server.connections import guarded_protocol, raise_file_limit
-from schedy.server.settings import Settings, default_client_config_path
+from schedy.server.service.blobs import blob_store
+from schedy.server.settings import Settings, data_dir, default_client_config_path
 from schedy.server.store import Store
 from schedy.server.store.engine import check_url, opening
 
@@ -58,8 +59,9 @@ def check_address(host: str, port: int) -> None:
 def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1) -> None:
     """Migrate, create the first admin if needed, and serve until interrupted.
 
-    Raises :class:`AddressInUse` or :class:`~schedy.server.store.engine.DatabaseUnavailable`
-    (one sentence each) when the service cannot start.
+    Raises :class:`AddressInUse`, :class:`~schedy.server.store.engine.DatabaseUnavailable` or
+    :class:`~schedy.server.service.blobs.ArtifactsUnavailable` (one sentence each) when the service
+    cannot start; an unusable artifact store is found before the database is opened.
 
     With ``workers`` > 1, that many service processes share the port (as
     several services share one database: all state is in it).
@@ -69,9 +71,10 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     check_address(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    blobs = blob_store(settings.artifacts_url, data_dir())  # before the database: a bad store changes nothing
     with opening(settings.database_url):
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
-        app = create_app(settings, store=store)  # migrates the database, once, before any worker starts
+        app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
     root = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""

@@ -29,8 +29,9 @@ from schedy.server.api.hotpath import HotPaths
 from schedy.server.api.middleware import BodyLimit, RawPathRouting, SecurityHeaders
 from schedy.server.dashboard import routes as dashboard
 from schedy.server.security import new_jwt_secret
-from schedy.server.service.artifacts import Artifacts, blob_store
+from schedy.server.service.artifacts import Artifacts
 from schedy.server.service.auth import Auth
+from schedy.server.service.blobs import BlobStore, blob_store
 from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
@@ -80,25 +81,26 @@ def _version() -> str:
         return "unknown"
 
 
-def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
+def create_app(settings: Settings, *, store: Store | None = None, blobs: BlobStore | None = None) -> FastAPI:
     """Create the service: migrate the database, load the signing secret, wire the routes.
+
+    ``store`` and ``blobs`` default to those of ``settings`` (the artifact store is checked first:
+    :class:`~schedy.server.service.blobs.ArtifactsUnavailable` if it cannot be used).
 
     Example:
         >>> app = create_app(Settings(database_url="sqlite:////tmp/schedy-doc.db"))  # doctest: +SKIP
         >>> import uvicorn; uvicorn.run(app, port=8700)  # doctest: +SKIP
 
     """
+    blobs = blobs or blob_store(settings.artifacts_url, data_dir())  # before the database: a bad store changes nothing
     store = store or Store(settings.database_url, pool_size=settings.pool_size)
     migrate.upgrade(store)
     with store.write() as conn:
         secret = installation.get_or_create(conn, "jwt_secret", new_jwt_secret)
 
     leases = Leases(store, grace=settings.lease_grace)
-    blobs = blob_store(settings.artifacts_url, data_dir())
     blobs.clean()
-    artifacts = Artifacts(
-        store, blobs, max_bytes=settings.max_artifact_bytes, quota=settings.artifact_quota_bytes
-    )
+    artifacts = Artifacts(store, blobs, max_bytes=settings.max_artifact_bytes, quota=settings.artifact_quota_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.PayloadTooLarge: 413,
     errors.Invalid: 422,
     errors.TooManyRequests: 429,
+    errors.StorageUnavailable: 503,
 }
 
 _TITLES = {

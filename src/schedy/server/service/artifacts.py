@@ -1,9 +1,10 @@
 """Artifacts: files attached to jobs (checkpoints, models), streamed in and out.
 
-**Bytes and rows.** The bytes of an artifact live in a *blob store*: a
-directory (the data directory's ``artifacts/`` by default) or any fsspec
-filesystem (``schedy server --artifacts s3://bucket/prefix``), so several
-service processes on several hosts share it. A row of the ``artifacts``
+**Bytes and rows.** The bytes of an artifact live in a *blob store*
+(:mod:`schedy.server.service.blobs`): a directory (the data directory's
+``artifacts/`` by default) or any fsspec filesystem (``schedy server
+--artifacts s3://bucket/prefix``), so several service processes on several
+hosts share it. A row of the ``artifacts``
 table makes a blob visible; it is inserted only once the blob is complete
 and its SHA-256 checked, so an upload cut short (a lost connection, a
 ``kill -9`` of the service) leaves nothing visible: at most a temporary file
@@ -39,19 +40,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
-import time
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy.exc import IntegrityError
 
 from schedy.server.errors import BadRequest, Invalid, NotFound, PayloadTooLarge
-from schedy.server.settings import private_dir
+from schedy.server.service.blobs import BlobStore
 from schedy.server.store import Store
 from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.artifacts import ArtifactRow
@@ -60,10 +57,6 @@ __all__ = [
     "CHUNK",
     "TRAILER",
     "Artifacts",
-    "BlobStore",
-    "FsspecBlobs",
-    "LocalBlobs",
-    "blob_store",
     "check_artifact_name",
     "parse_size",
 ]
@@ -74,8 +67,6 @@ logger = logging.getLogger("schedy.server.artifacts")
 CHUNK = 1 << 20
 #: Length of the SHA-256 that ends a body sent with ``X-Schedy-Sha256: trailing`` (hexadecimal).
 TRAILER = 64
-#: Temporary files of the local store older than this (seconds without a write) are removed at start.
-STALE_UPLOAD = 3600.0
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,199}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -97,172 +88,6 @@ def parse_size(text: str) -> int:
         raise ValueError(f"Expected a size such as 500M, 10GiB or 1048576, got {text!r}.")
     power = " KMGT".index(match.group(2).upper() or " ")
     return int(float(match.group(1)) * 1024**power)
-
-
-class BlobWriter(ABC):
-    """One blob being written; nothing is visible until :meth:`commit`."""
-
-    @abstractmethod
-    def write(self, data: bytes) -> None:
-        """Append bytes."""
-
-    @abstractmethod
-    def commit(self) -> None:
-        """Finish the blob: it now exists under its key."""
-
-    @abstractmethod
-    def abort(self) -> None:
-        """Drop what was written."""
-
-
-class BlobStore(ABC):
-    """Where artifacts' bytes live, under keys the service makes up."""
-
-    #: Shown in logs and docs: where the blobs are.
-    description: str
-
-    @abstractmethod
-    def writer(self, key: str) -> BlobWriter:
-        """Start writing a new blob under ``key``."""
-
-    @abstractmethod
-    def open(self, key: str) -> IO[bytes]:
-        """Open a blob for reading; :class:`FileNotFoundError` if it is gone."""
-
-    @abstractmethod
-    def delete(self, key: str) -> None:
-        """Delete a blob; a missing one is no error."""
-
-    def clean(self) -> None:  # noqa: B027 - optional hook
-        """Remove what interrupted uploads left behind (called once at start)."""
-
-
-class _LocalWriter(BlobWriter):
-    def __init__(self, temporary: Path, final: Path) -> None:
-        self._temporary, self._final = temporary, final
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file = os.fdopen(fd, "wb", buffering=0)
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-    def commit(self) -> None:
-        self._file.close()
-        self._final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._temporary, self._final)
-
-    def abort(self) -> None:
-        self._file.close()
-        self._temporary.unlink(missing_ok=True)
-
-
-class LocalBlobs(BlobStore):
-    """Blobs as files under a directory: written to ``tmp/``, then renamed into ``blobs/``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.description = str(root)
-        private_dir(root)
-        (root / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
-        (root / "blobs").mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    def _path(self, key: str) -> Path:
-        return self.root / "blobs" / key
-
-    def writer(self, key: str) -> BlobWriter:
-        """Write ``tmp/KEY.part``; :meth:`BlobWriter.commit` renames it into place."""
-        return _LocalWriter(self.root / "tmp" / f"{key.replace('/', '_')}.part", self._path(key))
-
-    def open(self, key: str) -> IO[bytes]:
-        """Open ``blobs/KEY``."""
-        return self._path(key).open("rb", buffering=0)
-
-    def delete(self, key: str) -> None:
-        """Remove ``blobs/KEY``."""
-        self._path(key).unlink(missing_ok=True)
-
-    def clean(self) -> None:
-        """Remove temporary files not written to for an hour (uploads cut short)."""
-        cutoff = time.time() - STALE_UPLOAD
-        for part in (self.root / "tmp").glob("*.part"):
-            try:
-                if part.stat().st_mtime < cutoff:
-                    part.unlink()
-            except FileNotFoundError:
-                pass  # another process cleaned it
-
-
-class _FsspecWriter(BlobWriter):
-    def __init__(self, fs: Any, path: str) -> None:
-        self._fs, self._path = fs, path
-        self._file = fs.open(path, "wb")
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-    def commit(self) -> None:
-        self._file.close()
-
-    def abort(self) -> None:
-        discard = getattr(self._file, "discard", None)
-        if discard is not None:
-            discard()  # e.g. s3fs: abort the multipart upload
-        else:
-            self._file.close()
-        with contextlib.suppress(OSError):
-            self._fs.rm(self._path)
-
-
-class FsspecBlobs(BlobStore):
-    """Blobs on any fsspec filesystem (S3, GCS, Azure…), under ``URL/blobs/``.
-
-    The blob only becomes an artifact once its row is inserted, after the
-    file is closed (complete), so no rename is needed. Options of the
-    filesystem come from fsspec's configuration, e.g. the environment
-    variable ``FSSPEC_S3_ENDPOINT_URL`` for an S3-compatible server.
-    """
-
-    def __init__(self, url: str) -> None:
-        try:
-            import fsspec
-        except ImportError:
-            raise ValueError(
-                f"--artifacts {url} needs fsspec and the filesystem's package: pip install './[fsspec]' from a "
-                "checkout of this project (the package index's 'schedy' is an unrelated 2018 client), or pip install "
-                "fsspec, and e.g. s3fs, gcsfs or adlfs."
-            ) from None
-        self.fs, root = fsspec.core.url_to_fs(url)
-        self.root = root.rstrip("/")
-        self.description = url
-
-    def _path(self, key: str) -> str:
-        return f"{self.root}/blobs/{key}"
-
-    def writer(self, key: str) -> BlobWriter:
-        """Open ``URL/blobs/KEY`` for writing (complete once closed)."""
-        return _FsspecWriter(self.fs, self._path(key))
-
-    def open(self, key: str) -> IO[bytes]:
-        """Open ``URL/blobs/KEY``."""
-        file: IO[bytes] = self.fs.open(self._path(key), "rb")
-        return file
-
-    def delete(self, key: str) -> None:
-        """Remove ``URL/blobs/KEY``."""
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self._path(key))
-
-
-def blob_store(url: str | None, data_dir: Path) -> BlobStore:
-    """The blob store of ``--artifacts URL``: a local directory, or any fsspec URL."""
-    if url is None:
-        private_dir(data_dir)
-        return LocalBlobs(data_dir / "artifacts")
-    if url.startswith("file://"):
-        return LocalBlobs(Path(url.removeprefix("file://")))
-    if "://" not in url:
-        return LocalBlobs(Path(url).expanduser())
-    return FsspecBlobs(url)
 
 
 def _size(value: int) -> str:
