@@ -145,6 +145,7 @@ class Job:
         "_heartbeat",
         "_lease",
         "_lease_lost",
+        "_lost_reason",
         "attempt",
         "created_at",
         "end_reason",
@@ -195,11 +196,24 @@ class Job:
         self._heartbeat: float | None = None
         self._lease: Lease | None = None
         self._lease_lost = False
+        self._lost_reason: str | None = None
 
     @property
     def id(self) -> str:
         """The job's id (the same as :attr:`job_id`)."""
         return self.job_id
+
+    @property
+    def lost(self) -> str | None:
+        """Why the service no longer counts this job as this worker's, or ``None`` while it does.
+
+        Set inside ``with job:`` once a heartbeat or a report was refused
+        because the job ended (its lease lapsed, or someone else ended it),
+        was queued again or was deleted, to the service's sentence (e.g. "Job
+        'a1' has ended CRASHED, so it is no longer RUNNING; …"): its results
+        will be refused, so the work can stop.
+        """
+        return self._lost_reason if self._lease_lost else None
 
     @classmethod
     def _from_wire(cls, experiment: Experiment, data: Any, etag: str | None) -> Job:
@@ -371,6 +385,7 @@ class Job:
                     response.status,
                     reason if reason.endswith(".") else reason + ".",
                 )
+            self._lost_reason = self._lost_reason or _problem_detail(response) or f"HTTP {response.status}"
             self._lease_lost = True
             return False
         return True
@@ -431,6 +446,7 @@ class Job:
                     self.experiment.name,
                     reason if reason.endswith(".") else reason + ".",
                 )
+            self._lost_reason = self._lost_reason or _problem_detail(response) or "it is no longer RUNNING"
             self._lease_lost = True
             return True
         answer = response.json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import time
 
@@ -121,3 +122,85 @@ def test_the_report_line_run_help_shows_is_one_the_runner_sends(cli, tmp_path):
     with cli.db() as db:
         reports = db.get_experiment("from-help").get_job(job_id).reports()
     assert [(r["step"], r["metrics"]) for r in reports] == [(3, {"loss": 0.25})]
+
+
+# Reports step 0, then waits for --go (up to 60 s) if --wait is true, then reports a step every 0.05 s
+# (with --report true) for 10 s and prints its results; at SIGTERM it writes --flag and exits.
+WAITER = r"""
+import json, pathlib, signal, sys, time
+argv = sys.argv[1:]
+def opt(name):
+    return argv[argv.index(name) + 1]
+flag, go = pathlib.Path(opt("--flag")), pathlib.Path(opt("--go"))
+def on_term(signum, frame):
+    flag.write_text("SIGTERM")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+reporting = opt("--report") == "true"
+if reporting:
+    print("--- REPORT --- " + json.dumps({"step": 0, "loss": 1.0}), flush=True)
+deadline = time.monotonic() + 60
+while opt("--wait") == "true" and not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+for step in range(1, 200 if reporting else 0):
+    print("--- REPORT --- " + json.dumps({"step": step, "loss": 1.0}), flush=True)
+    time.sleep(0.05)
+print("--- RESULTS ---\n" + json.dumps({"loss": 1.0}))
+"""
+
+
+def _until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_deleted_experiment_stops_the_running_command_and_ends_the_worker(cli, tmp_path):
+    waiter, flag, go = tmp_path / "waiter.py", tmp_path / "flag", tmp_path / "go"
+    waiter.write_text(WAITER)
+    with cli.db() as db:
+        exp = schedy.ManualSearch("deleted-under-it")
+        db.add_experiment(exp)
+        job_id = exp.add_job(hyperparameters={"wait": True, "report": True}).job_id
+        worker = cli.popen(
+            "run", "deleted-under-it", sys.executable, str(waiter), "%h", "--flag", str(flag), "--go", str(go),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _until(lambda: exp.get_job(job_id).reports() != [])
+        exp.delete()
+    go.touch()  # the command reports again: the service answers 404
+    out, err = (stream.decode() for stream in worker.communicate(timeout=90))
+    assert worker.returncode == 0, err
+    assert f"job {job_id} is no longer this worker's (Experiment 'deleted-under-it' does not exist)" in err
+    assert f"job {job_id} LOST in " in err
+    assert err.splitlines()[-1].endswith("experiment 'deleted-under-it' was deleted. 0 done, 0 crashed, 1 lost.")
+    assert "was refused" not in err  # stopped at the first refusal, not reporting on
+    assert flag.read_text() == "SIGTERM"
+    assert "--- RESULTS ---" not in out
+
+
+def test_a_job_deleted_while_its_command_runs_is_lost_and_the_worker_goes_on(cli, tmp_path):
+    """No report to refuse: the next heartbeat learns it, and the next job runs."""
+    waiter, flag, go = tmp_path / "waiter.py", tmp_path / "flag", tmp_path / "go"
+    waiter.write_text(WAITER)
+    with cli.db() as db:
+        exp = schedy.ManualSearch("job-deleted")
+        db.add_experiment(exp)
+        first = exp.add_job(hyperparameters={"wait": True, "report": False})
+        second = exp.add_job(hyperparameters={"wait": False, "report": False})
+        worker = cli.popen(
+            "run", "--heartbeat", "1", "job-deleted", sys.executable, str(waiter), "%h", "--flag", str(flag),
+            "--go", str(go), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _until(lambda: exp.get_job(first.job_id).status == "RUNNING")
+        exp.get_job(first.job_id).delete()
+        out, err = (stream.decode() for stream in worker.communicate(timeout=90))
+        assert exp.get_job(second.job_id).status == "DONE"
+    assert worker.returncode == 0, err
+    assert f"job {first.job_id} is no longer this worker's (Job '{first.job_id}' does not exist" in err
+    assert f"job {first.job_id} LOST in " in err
+    assert f"job {second.job_id} DONE in " in err
+    assert err.splitlines()[-1].endswith("no job left in 'job-deleted'. 1 done, 0 crashed, 1 lost.")
+    assert flag.read_text() == "SIGTERM"
+    assert out.count("--- RESULTS ---") == 1  # the second job's only

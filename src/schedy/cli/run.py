@@ -14,7 +14,12 @@ filled in (:mod:`schedy.cli.command`), stream its output, and end the job:
   stopping policy), the command gets SIGTERM, SIGKILL after
   ``--kill-after`` seconds, and the job ends PRUNED (the results it
   printed kept; a result it did not print takes the value it last
-  reported, so that a search ranks the stopped job), and the loop goes on.
+  reported, so that a search ranks the stopped job), and the loop goes on;
+* when the job stops being this worker's while the command runs (deleted,
+  queued again or ended by someone else, or its lease lapsed: a report or a
+  heartbeat is refused), the command is stopped the same way, the job is
+  counted LOST (nothing is saved over what the service holds now), and the
+  loop goes on; if the experiment itself was deleted, the worker ends.
 
 It stops when the experiment has no job to hand out, after ``--once`` or
 ``--max-jobs`` jobs, or at the first crashed job (exit status 1) unless
@@ -51,7 +56,7 @@ from schedy.cli.command import END_MARKER, MARKER, REPORT_MARKER, BadResults, Re
 from schedy.cli.common import CommandError, UsageError, connect, to_json
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
-from schedy.errors import NoJobError, SchedyError
+from schedy.errors import NoJobError, ResourceNotFoundError, SchedyError
 
 __all__ = ["Runner", "add_parsers", "cmd_run"]
 
@@ -143,6 +148,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(func=cmd_run)
 
 
+#: The status shown for a job that stopped being this worker's while its command ran.
+_LOST = "LOST"
+
+
 class _Interrupted(BaseException):  # like KeyboardInterrupt: a signal, not an error
     """A signal arrived while no command was running."""
 
@@ -176,6 +185,9 @@ class Runner:
         self.done = 0
         self.crashed = 0
         self.pruned = 0
+        self.lost = 0
+        self._lost: str | None = None  # why the running job is no longer this worker's
+        self._refused = ""  # the last refusal of a report shown (the same one is shown once)
         self._job: Job | None = None
         self._pruned_at: int | None = None  # the step at which the service stopped the running job
         self._last_reported: dict[str, Any] = {}  # each metric's latest value the running job reported
@@ -215,6 +227,11 @@ class Runner:
             except NoJobError:
                 self.console.message(f"no job left in {self.exp.name!r}. {self._summary()}")
                 return self._status()
+            except ResourceNotFoundError:
+                if started == 0:
+                    raise
+                self.console.message(f"experiment {self.exp.name!r} was deleted. {self._summary()}")
+                return self._status()
             started += 1
             outcome = self._run_job(job)
             if self._signal is not None:
@@ -223,7 +240,7 @@ class Runner:
                     f"interrupted ({signal.Signals(self._signal).name}): job {job.job_id} {what}. {self._summary()}"
                 )
                 return 128 + self._signal
-            if outcome.status not in (Job.DONE, Job.PRUNED) and not args.ignore_errors:
+            if outcome.status not in (Job.DONE, Job.PRUNED, _LOST) and not args.ignore_errors:
                 self.console.message(f"stopped after job {job.job_id} crashed (see --ignore-errors). {self._summary()}")
                 return 1
         self.console.message(f"ran {started} job{'s' if started != 1 else ''}. {self._summary()}")
@@ -237,6 +254,8 @@ class Runner:
         text = f"{self.done} done, {self.crashed} crashed"
         if self.pruned:
             text += f", {self.pruned} pruned"
+        if self.lost:
+            text += f", {self.lost} lost"
         if self.best is not None:
             text += f"; {self.best.describe()}"
         return text + "."
@@ -261,6 +280,9 @@ class Runner:
             outcome = _Outcome(Job.CRASHED, f"could not be saved: {exc}")
         finally:
             self._in_job = False
+        if self._lost is not None:
+            outcome = _Outcome(_LOST, f"not saved: {self._lost}")
+            self._lost = None
         seconds = time.monotonic() - self._job_started
         if outcome.status == Job.DONE:
             self.done += 1
@@ -270,6 +292,8 @@ class Runner:
             self.crashed += 1
         elif outcome.status == Job.PRUNED:
             self.pruned += 1
+        elif outcome.status == _LOST:
+            self.lost += 1
         self.console.message(f"job {job.job_id} {outcome.status} in {seconds:.1f} s: {outcome.detail}")
         return outcome
 
@@ -289,7 +313,7 @@ class Runner:
         except OSError as exc:
             raise CommandError(f"Cannot run {argv[0]!r}: {exc.strerror or exc}.") from None
         self._child, self._job, self._pruned_at, self._kill_at = child, job, None, None
-        self._last_reported = {}
+        self._last_reported, self._refused = {}, ""
         try:
             parser = self._pump(child)
             code = child.wait()
@@ -349,6 +373,8 @@ class Runner:
                     self.console.output(key.data, data)
                     if stream is child.stdout:
                         self._send_reports(parser, child)
+                if self._job is not None and self._job.lost and self._lost is None:  # a heartbeat was refused
+                    self._lose(child, self._job.lost)
                 self._watch_signals(child)
                 self._draw()
                 if child.poll() is not None:
@@ -363,7 +389,7 @@ class Runner:
         """Send the report lines just read; stop the command (SIGTERM, later SIGKILL) when told to."""
         job = self._job
         for report in parser.take_reports():
-            if job is None or self._pruned_at is not None:
+            if job is None or self._pruned_at is not None or self._lost is not None:
                 return
             if isinstance(report, str):
                 self.console.message(f"ignored a report: {report}.")
@@ -371,9 +397,17 @@ class Runner:
             step, metrics = report
             try:
                 stop = job.report(step, **metrics)
+            except ResourceNotFoundError as exc:
+                self._lose(child, str(exc).split(": ", 1)[-1])
+                return
             except SchedyError as exc:
-                self.console.message(f"a report of job {job.job_id} was refused: {exc}")
+                if str(exc) != self._refused:  # the same refusal again is not shown again
+                    self.console.message(f"a report of job {job.job_id} was refused: {exc}")
+                    self._refused = str(exc)
                 continue
+            if job.lost:  # 412: the job ended or went back to the queue
+                self._lose(child, job.lost)
+                return
             self._last_reported.update(metrics)
             if stop:
                 self._pruned_at = step
@@ -384,6 +418,18 @@ class Runner:
                 if child.poll() is None:
                     _signal_group(child, signal.SIGTERM)
                     self._kill_at = time.monotonic() + grace
+
+    def _lose(self, child: subprocess.Popen[bytes], why: str) -> None:
+        """The running job is no longer this worker's: stop its command as a pruned one's."""
+        self._lost = why.rstrip(".")
+        grace = self.args.kill_after
+        self.console.message(
+            f"job {self._job_id} is no longer this worker's ({self._lost}): stopping its command "
+            f"(SIGTERM, SIGKILL after {grace:g} s)."
+        )
+        if child.poll() is None:
+            _signal_group(child, signal.SIGTERM)
+            self._kill_at = time.monotonic() + grace
 
     # -- signals --------------------------------------------------------------
 
@@ -404,7 +450,7 @@ class Runner:
             _signal_group(child, self._signal)
 
     def _watch_signals(self, child: subprocess.Popen[bytes]) -> None:
-        if self._signal is None and self._pruned_at is None:
+        if self._signal is None and self._pruned_at is None and self._lost is None:
             return
         self._forward()  # the signal may have come before the command started
         if self._kill_at is not None and time.monotonic() >= self._kill_at and child.poll() is None:
