@@ -156,17 +156,21 @@ def _until(predicate, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_deleted_experiment_stops_the_running_command_and_ends_the_worker(cli, tmp_path):
-    waiter, flag, go = tmp_path / "waiter.py", tmp_path / "flag", tmp_path / "go"
+def _waiting_worker(cli, tmp_path, *options: str) -> subprocess.Popen[bytes]:
+    """``schedy run OPTIONS… python WAITER %h --flag FLAG --go GO`` in the background, its output piped."""
+    waiter = tmp_path / "waiter.py"
     waiter.write_text(WAITER)
+    command = (sys.executable, str(waiter), "%h", "--flag", str(tmp_path / "flag"), "--go", str(tmp_path / "go"))
+    return cli.popen("run", *options, *command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_a_deleted_experiment_stops_the_running_command_and_ends_the_worker(cli, tmp_path):
+    flag, go = tmp_path / "flag", tmp_path / "go"
     with cli.db() as db:
         exp = schedy.ManualSearch("deleted-under-it")
         db.add_experiment(exp)
         job_id = exp.add_job(hyperparameters={"wait": True, "report": True}).job_id
-        worker = cli.popen(
-            "run", "deleted-under-it", sys.executable, str(waiter), "%h", "--flag", str(flag), "--go", str(go),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        worker = _waiting_worker(cli, tmp_path, "deleted-under-it")
         _until(lambda: exp.get_job(job_id).reports() != [])
         exp.delete()
     go.touch()  # the command reports again: the service answers 404
@@ -182,17 +186,12 @@ def test_a_deleted_experiment_stops_the_running_command_and_ends_the_worker(cli,
 
 def test_a_job_deleted_while_its_command_runs_is_lost_and_the_worker_goes_on(cli, tmp_path):
     """No report to refuse: the next heartbeat learns it, and the next job runs."""
-    waiter, flag, go = tmp_path / "waiter.py", tmp_path / "flag", tmp_path / "go"
-    waiter.write_text(WAITER)
     with cli.db() as db:
         exp = schedy.ManualSearch("job-deleted")
         db.add_experiment(exp)
         first = exp.add_job(hyperparameters={"wait": True, "report": False})
         second = exp.add_job(hyperparameters={"wait": False, "report": False})
-        worker = cli.popen(
-            "run", "--heartbeat", "1", "job-deleted", sys.executable, str(waiter), "%h", "--flag", str(flag),
-            "--go", str(go), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        worker = _waiting_worker(cli, tmp_path, "--heartbeat", "1", "job-deleted")
         _until(lambda: exp.get_job(first.job_id).status == "RUNNING")
         exp.get_job(first.job_id).delete()
         out, err = (stream.decode() for stream in worker.communicate(timeout=90))
@@ -202,5 +201,5 @@ def test_a_job_deleted_while_its_command_runs_is_lost_and_the_worker_goes_on(cli
     assert f"job {first.job_id} LOST in " in err
     assert f"job {second.job_id} DONE in " in err
     assert err.splitlines()[-1].endswith("no job left in 'job-deleted'. 1 done, 0 crashed, 1 lost.")
-    assert flag.read_text() == "SIGTERM"
+    assert (tmp_path / "flag").read_text() == "SIGTERM"
     assert out.count("--- RESULTS ---") == 1  # the second job's only
