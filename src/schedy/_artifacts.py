@@ -232,6 +232,10 @@ def _with_retries(transport: Transport, method: str, path: str, exchange: Any) -
 def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], name: str | None) -> Artifact:
     """Store ``file`` as the job's artifact ``name`` (default: the file's name)."""
     source = Path(file)
+    if source.is_dir():
+        raise IsADirectoryError(
+            f"{str(source)!r} is a directory: an artifact is one file (save an archive of it: shutil.make_archive)."
+        )
     if not source.is_file():
         raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")
     name = check_name(source.name if name is None else name)

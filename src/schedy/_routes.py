@@ -19,11 +19,18 @@ def quote_segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def _text(value: object, what: str) -> str:
+    """``value``, which names an experiment or a job: a string (a number would be a different name)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} is named by a string, not {type(value).__name__} {value!r}.")
+    return value
+
+
 def experiment(name: str) -> str:
     """``experiments/NAME/``."""
-    return f"{EXPERIMENTS}{quote(name, safe='')}/"
+    return f"{EXPERIMENTS}{quote(_text(name, 'An experiment'), safe='')}/"
 
 
 def job(experiment_path: str, job_id: str) -> str:
     """``experiments/NAME/jobs/ID/`` from the experiment's path."""
-    return f"{experiment_path}jobs/{quote(job_id, safe='')}/"
+    return f"{experiment_path}jobs/{quote(_text(job_id, 'A job'), safe='')}/"

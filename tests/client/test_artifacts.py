@@ -112,6 +112,8 @@ def test_an_empty_file_round_trips(job: schedy.Job, tmp_path: Path) -> None:
 def test_bad_input_is_refused(job: schedy.Job, service: Any, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="No file"):
         job.save_artifact(tmp_path / "missing.pt")
+    with pytest.raises(IsADirectoryError, match="is a directory: an artifact is one file"):
+        job.save_artifact(tmp_path)
     for name in ("../etc/passwd", "a/b", ".hidden", "", "x" * 201, "..", "a b"):
         with pytest.raises(ValueError, match="artifact name"):
             job.save_artifact(_file(tmp_path / "f", 5), name=name)

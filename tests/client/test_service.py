@@ -68,6 +68,11 @@ def test_names_with_slashes_spaces_and_unicode(db: schedy.SchedyDB) -> None:
     job = exp.add_job(hyperparameters={"x": 1})
     assert db.get_experiment(name).get_job(job.id).hyperparameters == {"x": 1}
     assert [e.name for e in db.get_experiments()] == [name]
+    # A number is not a name: a sentence, not a failure deep in URL quoting.
+    with pytest.raises(TypeError, match="An experiment is named by a string, not int 123"):
+        db.get_experiment(123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="A job is named by a string, not int 7"):
+        exp.get_job(7)  # type: ignore[arg-type]
 
 
 def test_an_invalid_definition_is_refused_with_the_reason(db: schedy.SchedyDB) -> None:
