@@ -501,3 +501,27 @@ def test_a_pruned_job_requeued_from_its_page_draws_only_its_new_run_and_is_not_s
     curves = 'figure[data-plot="curves"]'
     page.wait_for_selector(f'{curves} select[name=curve] option[value="rep:loss"]', state="attached")
     assert {c["job"]: c["values"] for c in points(page, curves)}[slow] == [0.5, 0.4, 0.3]
+
+
+def test_parallel_coordinates_carry_a_job_across_a_hyperparameter_it_does_not_have(site, page):
+    """A conditional hyperparameter (momentum only for sgd): an adam job's line still reaches its loss, dashed."""
+    fill.put(site.api, fill.exp_path("branches"), {"scheduler": {"Manual": None}})
+    for momentum, loss in ((0.9, 0.1), (1.0, 0.2), (0.95, 0.15)):
+        add(site.api, "branches", "DONE", {"opt": "sgd", "momentum": momentum}, {"loss": loss})
+    adam = add(site.api, "branches", "DONE", {"opt": "adam"}, {"loss": 3.0})["id"]
+    ready(page, site, "#/e/branches")
+    selector = 'figure[data-plot="parallel"]'
+    points(page, selector)
+    assert json.loads(page.get_attribute(selector, "data-axes")) == ["opt", "momentum", "loss"]
+    # From adam on the opt axis towards its loss: the half before the momentum axis, which no sgd
+    # line crosses (theirs run from sgd, above, to momentum near the top).
+    (x0, y0), (x2, y2) = project(page, selector, 0, "adam", adam), project(page, selector, 2, 3.0, adam)
+    samples = [(x0 + t * (x2 - x0), y0 + t * (y2 - y0)) for t in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)]
+    inked = [bool(painted(page, selector, x, y, radius=1.0)) for x, y in samples]
+    assert sum(inked) >= 3, inked  # dashed: painted, with gaps
+    assert not all(inked), inked
+    assert "Dashed: across a hyperparameter a job does not have" in page.inner_text(selector)
+    # The sgd jobs, which have every value, are solid and carry no such note on their own.
+    (s0, t0), (s1, t1) = project(page, selector, 0, "sgd", None), project(page, selector, 1, 1.0, None)
+    assert s0 < s1
+    assert t0 > t1  # sgd sits below momentum 1.0 (near the top): the two spans do not meet

@@ -202,33 +202,57 @@ export function parallel(fig, data, objective, hpKeys, open) {
   const selection = data.selection;
   ctx.lineWidth = 1;
   const alpha = rows.length > 2000 ? 0.12 : 0.5;
+  // A job without a value on an axis (a conditional hyperparameter of a branch it did not take)
+  // crosses that axis dashed, from its value before to its value after, so its line still
+  // reaches the objective.
+  let bridged = 0;
   const trace = (list) => {
+    const bridges = [];
     for (const {job, value} of list) {
-      let pen = false;
+      let last = null, gap = false;
       axesList.forEach((axis, i) => {
         const t = axis.pos(valueOf(axis, job, value)) + jitter(job, axis);
-        if (!finite(t)) { pen = false; return; }
-        if (pen) ctx.lineTo(xs[i], py(t)); else ctx.moveTo(xs[i], py(t));
-        pen = true;
+        if (!finite(t)) { gap = last !== null; return; }
+        const x = xs[i], y = py(t);
+        if (last !== null && !gap) ctx.lineTo(x, y);
+        else {
+          if (last !== null) bridges.push(last[0], last[1], x, y);
+          ctx.moveTo(x, y);
+        }
+        last = [x, y];
+        gap = false;
       });
     }
+    return bridges;
+  };
+  const stroke = (list) => {
+    ctx.beginPath();
+    const bridges = trace(list);
+    ctx.stroke();
+    if (!bridges.length) return;
+    bridged += bridges.length / 4;
+    ctx.save();
+    ctx.setLineDash([4, 4]);
+    ctx.beginPath();
+    for (let k = 0; k < bridges.length; k += 4) {
+      ctx.moveTo(bridges[k], bridges[k + 1]);
+      ctx.lineTo(bridges[k + 2], bridges[k + 3]);
+    }
+    ctx.stroke();
+    ctx.restore();
   };
   const chosen = selection ? rows.filter((r) => selection.has(r.job.pk)) : rows;
   if (selection) {
     // Lines outside the selection first, in light grey.
     ctx.strokeStyle = "rgba(140,149,159,0.18)";
-    ctx.beginPath();
-    trace(rows.filter((r) => !selection.has(r.job.pk)));
-    ctx.stroke();
+    stroke(rows.filter((r) => !selection.has(r.job.pk)));
   }
   const buckets = Array.from({length: BUCKETS}, () => []);
   for (const row of chosen) buckets[Math.min(BUCKETS - 1, Math.floor(tone(row.value) * BUCKETS))].push(row);
   // Worst first, so the best lines end on top.
   for (let b = BUCKETS - 1; b >= 0; b--) {
     ctx.strokeStyle = color((b + 0.5) / BUCKETS, selection ? Math.max(alpha, 0.35) : alpha);
-    ctx.beginPath();
-    trace(buckets[b]);
-    ctx.stroke();
+    stroke(buckets[b]);
   }
   const brushes = fig.brushes || new Map();
   const ink = inks();
@@ -282,11 +306,17 @@ export function parallel(fig, data, objective, hpKeys, open) {
   ctx.fillText(objective.direction === "min" ? "low: best" : "high: best", lx - 4, frame.y0 + 8);
   const notes = [];
   if (rows.length < all.length) notes.push(`${rows.length} of ${all.length} jobs drawn: the best ${BEST_LINES} and an even sample of the rest by rank.`);
+  if (bridged) notes.push("Dashed: across a hyperparameter a job does not have (a branch it did not take).");
   if (selection) notes.push(`${plural(selection.size, "job")} selected (a click on an axis clears its range).`);
   else notes.push("Drag along an axis to select a range; drag a label sideways to move its axis.");
   fig.note.textContent = notes.join(" ");
   fig.hits = [];
   fig.layout = {xs, frame, axes: axesList, py, ty: (y) => (frame.y0 - y) / (frame.y0 - frame.y1)};
+  // Where job `id`'s value v sits on axis i, in canvas pixels (tests read what is drawn there).
+  fig.project = (i, v, id) => {
+    const row = rows.find((r) => r.job.id === id);
+    return [xs[i], py(axesList[i].pos(v) + (row ? jitter(row.job, axesList[i]) : 0))];
+  };
   const drawn = rows.length <= POINTS_IN_DOM
     ? rows.map(({job, value}) => ({job: job.id, values: axesList.map((a) => (a.objective ? value : job.hp[a.name] ?? null))})) : [];
   expose(fig, drawn, {axes: axesList.map((a) => a.name),
