@@ -275,6 +275,28 @@ def test_contour_of_two_hyperparameters_with_categories_as_bins(site, page):
     assert json.loads(page.get_attribute(CONTOUR, "data-scales")) == ["log", "linear"]
 
 
+def test_contour_never_fills_a_category_from_another(site, page):
+    """Momentum exists only for sgd: adam's row of a momentum × optimizer contour stays empty."""
+    fill.put(site.api, fill.exp_path("cond"), {"scheduler": {"Manual": None}})
+    for momentum, loss in ((0.1, 0.3), (0.5, 0.2), (0.9, 0.4)):
+        add(site.api, "cond", "DONE", {"opt": "sgd", "momentum": momentum}, {"loss": loss})
+    add(site.api, "cond", "DONE", {"opt": "adam"}, {"loss": 0.25})
+    add(site.api, "cond", "DONE", {"opt": "rmsprop", "momentum": 0.5}, {"loss": 0.5})
+    ready(page, site, "#/e/cond")
+    page.wait_for_selector(f"{CONTOUR}[data-count]")
+    page.select_option(f"{CONTOUR} select[name=contour-x]", "momentum")
+    page.select_option(f"{CONTOUR} select[name=contour-y]", "opt")
+    page.wait_for_function(f"document.querySelector('{CONTOUR}').dataset.y === 'opt'")
+    assert json.loads(page.get_attribute(CONTOUR, "data-bins")) == [20, 2]  # adam has no momentum: not a row
+    grid = json.loads(page.get_attribute(CONTOUR, "data-grid"))
+    rows = [grid[:20], grid[20:]]  # rmsprop, sgd (by their text)
+    # Each row is filled along momentum from its own jobs only: rmsprop's one job (0.5) stays
+    # alone in its row's middle, never averaged with sgd's values.
+    assert {v for v in rows[0] if v is not None} == {0.5}
+    assert all(0.2 <= v <= 0.4 for v in rows[1] if v is not None)  # sgd's own losses, and averages of them
+    assert "averaged from their neighbours along momentum" in page.inner_text(CONTOUR)
+
+
 def test_timeline_shows_a_row_per_worker_crashes_in_red_and_running_jobs_up_to_now(site, page, screenshots):
     api = site.api
     fill.put(api, fill.exp_path("tl"), {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}})

@@ -1,6 +1,7 @@
 // Contour of two hyperparameters: the objective averaged over a grid of cells (numbers: 20 bins
 // along their declared scale; categories: one bin each), empty cells filled from their neighbours
-// (a few passes of averaging, so gaps between samples are interpolated, not invented far away),
+// along numeric axes (a few passes of averaging, so gaps between samples are interpolated, not
+// invented far away; never across categories, which have no order),
 // coloured by the objective's scale (dark: best), with the jobs drawn over it.
 
 import {h} from "./dom.js";
@@ -57,13 +58,16 @@ export function contour(fig, data, objective, hpKeys, open) {
   }
   let grid = Array.from(sum, (s, k) => (count[k] ? s / count[k] : null));
   const measured = grid.filter((v) => v !== null).length;
-  for (let pass = 0; pass < FILL_PASSES; pass++) {
+  // Only along numeric axes: categories have no order, and a cell between two of them (adam's row of
+  // a momentum that only sgd has) would be invented, not interpolated.
+  const steps = [...(ax.numeric ? [[1, 0], [-1, 0]] : []), ...(ay.numeric ? [[0, 1], [0, -1]] : [])];
+  for (let pass = 0; pass < (steps.length ? FILL_PASSES : 0); pass++) {
     const next = grid.slice();
     for (let j = 0; j < by; j++) {
       for (let i = 0; i < bx; i++) {
         if (grid[j * bx + i] !== null) continue;
         let s = 0, c = 0;
-        for (const [di, dj] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+        for (const [di, dj] of steps) {
           const u = i + di, w = j + dj;
           if (u < 0 || w < 0 || u >= bx || w >= by) continue;
           const v = grid[w * bx + u];
@@ -106,7 +110,8 @@ export function contour(fig, data, objective, hpKeys, open) {
   dots(ctx, frame, [{xy, rgb: [255, 255, 255], alpha: 0.9}], many ? 2 : 4);
   dots(ctx, frame, [{xy, rgb: [36, 41, 47], alpha: 0.9}], many ? 1 : 2);
   fig.note.textContent = selectionText(data, rows) + (every > 1 ? `${xy.length / 2} of ${rows.length} jobs drawn as dots (an even sample). ` : "") +
-    `${measured} of ${bx * by} cells hold jobs; the others near them are averaged from their neighbours. Dark: best.`;
+    `${measured} of ${bx * by} cells hold jobs` + (!steps.length ? "" : "; the others near them are averaged from their neighbours" +
+      (ax.numeric && ay.numeric ? "" : ` along ${ax.numeric ? nx : ny}`)) + ". Dark: best.";
   fig.hits = hits;
   fig.cellAt = (i, j) => [x((cellT(ax, i, bx) + cellT(ax, i + 1, bx)) / 2), y((cellT(ay, j, by) + cellT(ay, j + 1, by)) / 2)];
   expose(fig, points, {x: nx, y: ny, bins: [bx, by], measured: String(measured),
