@@ -167,7 +167,7 @@ def test_an_empty_experiment_says_there_is_no_job_yet_how_to_start_workers_and_s
     assert rows == [
         ["lr", "loguniform(low=0.0001, high=0.1)"],
         ["model", 'choice(values=["mlp", "cnn"])'],
-        ["width", "integer(low=16, high=512, log=true)"],
+        ["width", "integer(low=16, high=512, log=true) only when model = mlp"],  # a branch says whose
     ]
     # The first job arrives: the table replaces the note, the space folds away but stays.
     body = {"status": "QUEUED", "hyperparameters": {"lr": 0.01, "model": "cnn"}}

@@ -67,7 +67,7 @@ export function spaceSection(experiment, open) {
   const body = rows.length
     ? h("table", {class: "kv space"}, h("tbody", {}, rows.map((r) => h("tr", {dataset: {hyperparameter: r.name}},
       h("th", {class: `depth-${Math.min(r.depth, 3)}`, title: r.under ? `when ${r.under}` : null}, r.name),
-      h("td", {}, h("code", {}, r.text))))))
+      h("td", {}, h("code", {}, r.text), r.under ? h("span", {class: "muted when"}, ` only when ${r.under}`) : null)))))
     : h("p", {class: "muted"}, kind === "Manual" ? "A manual search declares no space: jobs are pushed by hand." : "No declared distributions.");
   const cells = gridCells(experiment);
   return h("details", {class: "search-space", open: open || null},
