@@ -10,8 +10,10 @@ once it is repaired, without a restart.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +85,34 @@ def test_a_failing_store_answers_503_in_a_sentence_and_changes_nothing(stored: S
         assert job.load_artifact("model.pt", tmp_path / "back.pt").read_bytes() == model.read_bytes()
         assert sorted(a.name for a in job.artifacts()) == ["model.pt", "second.pt"]
     assert "The artifact store" in stored.log_path.read_text()
+
+
+def test_a_blob_the_store_fails_to_delete_is_deleted_once_it_works_again(stored: ServiceProcess, tmp_path: Path):
+    """Deleting a job while the store refuses deletes: its blob goes at a later collection, not never."""
+    store = stored.home / "store"
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights" * 1000)
+    with schedy.SchedyDB(config_override=stored.new_user().client_config, max_attempts=1) as db:
+        exp = schedy.ManualSearch("deleted-while-failing")
+        db.add_experiment(exp)
+        job = exp.add_job(hyperparameters={})
+        saved = job.save_artifact(model)
+        blob_files = {p for p in (store / "blobs").rglob("*") if p.is_file()}
+        mine = [p for p in blob_files if hashlib.sha256(p.read_bytes()).hexdigest() == saved.sha256]
+        assert len(mine) == 1
+        # The blob's directory made unwritable for a delete: a file where its parent was.
+        parent = mine[0].parent
+        aside = _swap_for_a_file(parent)
+        try:
+            job.delete()
+            _wait(lambda: "failed to delete a blob" in stored.log_path.read_text())
+        finally:
+            _restore(parent, aside)
+        _wait(lambda: not mine[0].exists(), timeout=15)
+
+
+def _wait(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)

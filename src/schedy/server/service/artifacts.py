@@ -26,8 +26,9 @@ the body), or as soon as the body goes over.
 
 **Deleting.** Replacing or deleting an artifact, or deleting its job or
 experiment, detaches its row (``job_pk`` NULL); :meth:`Artifacts.collect`,
-run by every service process every second, deletes detached rows, then the
-blobs no row refers to any more.
+run by every service process every second, deletes the blobs of detached
+rows that no other row refers to, then those rows (so a store that fails
+leaves them to the next collection rather than blobs nothing points at).
 
 **Retries.** A job retried after its lease lapsed (``maxRetries``) starts
 with the artifacts of the attempt it retries: the lease sweep copies the
@@ -341,23 +342,27 @@ class Artifacts:
     # -- collecting -------------------------------------------------------------
 
     def collect(self, batch: int = 100) -> int:
-        """Delete detached rows (deleted jobs, experiments, replaced artifacts), then the blobs no row refers to.
+        """Delete the blobs of detached rows (deleted jobs, experiments, replaced artifacts), then the rows.
 
-        Rows go first: a retry shares its previous attempt's blobs, and a blob
-        is deleted only once, after its last row, whichever process deletes
-        that row. (A process dying between the two leaves a blob no row
-        points at: invisible, only space.)
+        A blob goes only when no other row refers to it (a retry shares its
+        previous attempt's blobs); none can start to, since only an attached
+        row is ever copied. Blobs go first so that a store that fails (a
+        network cut, refused credentials) leaves the rows detached, and the
+        next collection tries again, instead of blobs no row points at any
+        more; a process dying between the two leaves detached rows whose
+        blobs are gone, which the next collection forgets.
         """
         with self._store.read() as conn:
             doomed = store_artifacts.detached(conn, batch)
         if not doomed:
             return 0
-        with self._store.write() as conn:
-            store_artifacts.forget(conn, [pk for pk, _blob in doomed])
+        pks = [pk for pk, _blob in doomed]
         blobs = sorted({blob for _pk, blob in doomed})
         with self._store.read() as conn:
-            kept = store_artifacts.referenced(conn, blobs)
+            kept = store_artifacts.referenced(conn, blobs, besides=pks)
         for blob in blobs:
             if blob not in kept:
-                self.blobs.delete(blob)
+                self.blobs.delete(blob)  # a failure leaves the rows for the next collection
+        with self._store.write() as conn:
+            store_artifacts.forget(conn, pks)
         return len(doomed)

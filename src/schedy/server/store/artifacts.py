@@ -123,16 +123,19 @@ def detached(conn: Connection, limit: int) -> list[tuple[int, str]]:
 
 
 def forget(conn: Connection, pks: list[int]) -> None:
-    """Delete detached rows (their blobs go next, unless another row still refers to them)."""
+    """Delete detached rows (once their blobs are gone, unless another row still refers to them)."""
     if pks:
         conn.execute(delete(artifacts).where(artifacts.c.pk.in_(pks), artifacts.c.job_pk.is_(None)))
 
 
-def referenced(conn: Connection, blobs: list[str]) -> set[str]:
-    """Which of ``blobs`` some row still refers to (a retry shares its previous attempt's blobs)."""
+def referenced(conn: Connection, blobs: list[str], besides: list[int] | None = None) -> set[str]:
+    """Which of ``blobs`` a row other than those of ``besides`` refers to (a retry shares its previous attempt's)."""
     if not blobs:
         return set()
-    return {str(b) for b in conn.execute(select(artifacts.c.blob).where(artifacts.c.blob.in_(blobs))).scalars()}
+    query = select(artifacts.c.blob).where(artifacts.c.blob.in_(blobs))
+    if besides:
+        query = query.where(artifacts.c.pk.not_in(besides))
+    return {str(b) for b in conn.execute(query).scalars()}
 
 
 def copy(conn: Connection, from_job: int, to_job: int) -> int:
