@@ -88,7 +88,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "Intermediate values (early stopping, docs/early-stopping.md): a line\n"
         f"""'{REPORT_MARKER} {{"step": 3, "loss": 0.25}}' is sent as a report; when the\n"""
         "experiment's policy says stop, the command gets SIGTERM (SIGKILL after\n"
-        "--kill-after seconds) and the job ends PRUNED.\n"
+        "--kill-after seconds) and the job ends PRUNED. A job deleted, queued again or\n"
+        "ended elsewhere while it runs is stopped the same way and counted LOST.\n"
         "Options go before EXPERIMENT: everything after it is the command.",
         epilog="Example:\n"
         "  schedy run --maximize accuracy MNIST python train.py %h --checkpoint /runs/%e/%j.pt\n"
