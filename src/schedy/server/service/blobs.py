@@ -200,9 +200,9 @@ class FsspecBlobs(BlobStore):
 
 
 def _reason(exc: BaseException) -> str:
-    """What went wrong, briefly: an OS error's text, else the exception's (the first line, 200 characters)."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    """What went wrong, briefly: an OS error's text, else the exception's (its first line, 200 characters)."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 class _GuardedWriter(BlobWriter):
@@ -268,24 +268,22 @@ class Guarded(BlobStore):
         self.inner.clean()
 
 
-def _checked(store: BlobStore, where: str) -> BlobStore:
-    """``store``, once a probe blob could be written and deleted in it.
-
-    Raises:
-        ArtifactsUnavailable: it cannot.
-
-    """
+def _opened(url: str | None, data_dir: Path) -> BlobStore:
+    """The store ``url`` names (``None``: the data directory's), once a probe blob was written and deleted."""
+    if url is None:
+        private_dir(data_dir)
+        store: BlobStore = LocalBlobs(data_dir / "artifacts")
+    elif url.startswith("file://"):
+        store = LocalBlobs(Path(url.removeprefix("file://")))
+    elif "://" not in url:
+        store = LocalBlobs(Path(url).expanduser())
+    else:
+        store = FsspecBlobs(url)
     key = f"probe/{uuid.uuid4().hex}"
-    try:
-        writer = store.writer(key)
-        writer.write(b"")
-        writer.commit()
-        store.delete(key)
-    except Exception as exc:
-        raise ArtifactsUnavailable(
-            f"Cannot store artifacts in {where} ({_reason(exc)}): give --artifacts a directory this user can "
-            "write, or an fsspec URL with its credentials set (docs/artifacts.md)."
-        ) from None
+    writer = store.writer(key)
+    writer.write(b"")
+    writer.commit()
+    store.delete(key)
     return store
 
 
@@ -298,21 +296,12 @@ def blob_store(url: str | None, data_dir: Path) -> Guarded:
 
     """
     try:
-        if url is None:
-            private_dir(data_dir)
-            store: BlobStore = LocalBlobs(data_dir / "artifacts")
-        elif url.startswith("file://"):
-            store = LocalBlobs(Path(url.removeprefix("file://")))
-        elif "://" not in url:
-            store = LocalBlobs(Path(url).expanduser())
-        else:
-            store = FsspecBlobs(url)
+        return Guarded(_opened(url, data_dir))
     except ArtifactsUnavailable:
         raise
     except Exception as exc:
         where = str(data_dir / "artifacts") if url is None else url
         raise ArtifactsUnavailable(
             f"Cannot store artifacts in {where} ({_reason(exc)}): give --artifacts a directory this user can "
-            "create, or an fsspec URL such as s3://bucket/schedy whose package is installed (docs/artifacts.md)."
+            "write, or an fsspec URL whose package is installed and credentials set (docs/artifacts.md)."
         ) from None
-    return Guarded(_checked(store, store.description))
