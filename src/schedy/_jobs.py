@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import traceback as _traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,6 +213,12 @@ class Job:
         was queued again or was deleted, to the service's sentence (e.g. "Job
         'a1' has ended CRASHED, so it is no longer RUNNING; …"): its results
         will be refused, so the work can stop.
+
+        Also set when the update at the end of ``with job:`` is refused for
+        the same reasons (or because the job or its experiment was deleted):
+        the block then ends without raising (the job's results are not
+        saved, a warning says why), so a worker loop goes on with its next
+        job; check ``job.lost`` after the block to tell.
         """
         return self._lost_reason if self._lease_lost else None
 
@@ -298,8 +305,14 @@ class Job:
             message = (
                 f"{where} was ended by the service after its lease lapsed (no heartbeat); its results were not saved."
             )
+        elif "was deleted since" in body:
+            message = f"{where} was deleted (by someone else, or with its experiment) since it was read."
         else:
-            message = f"{where} was changed by someone else since it was read; read it again with get_job()."
+            now = re.search(r"\(it is now [^()]*\)", body)  # our service says what the job became
+            message = (
+                f"{where} was changed by someone else since it was read{' ' + now.group() if now else ''}; "
+                "read it again with get_job()."
+            )
         error = UnsafeUpdateError(body, 412)
         error.args = (message,)
         return error
@@ -571,6 +584,12 @@ class Job:
         which the dashboard shows with the attempt. Any other exception is
         never swallowed; if pushing the job fails while one propagates, the
         failure is logged and the block's exception wins.
+
+        If the service refuses the update because the job is no longer this
+        worker's (ended, re-queued or deleted by someone else, its lease
+        lapsed, its experiment deleted: 412 or 404), nothing is raised:
+        :attr:`lost` says why and a warning is logged, so ``for job in
+        exp.jobs(): with job: ...`` goes on with the next job.
         """
         if self._lease is not None:
             self._db()._heartbeats.stop(self._lease)
@@ -606,15 +625,32 @@ class Job:
                 )
                 self._end_unsent(ValueError(message), refused, exc_type, exc_value, traceback)
         except SchedyError as failure:
-            if exc_type is None:
+            if isinstance(failure, (UnsafeUpdateError, ResourceNotFoundError)):
+                self._taken_away(failure)
+            elif exc_type is None:
                 raise
-            if isinstance(failure, ResourceNotFoundError):  # the job or its experiment was deleted meanwhile
-                logger.warning(
-                    "Job %s of %r was not marked %s: %s", self.job_id, self.experiment.name, self.status, failure
-                )
             else:
                 logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _taken_away(self, refusal: SchedyError) -> None:
+        """The final update of a job this worker held was refused (412, 404): the job is no longer its own.
+
+        Someone ended, re-queued or deleted it, its lease lapsed (e.g. the service was unreachable for
+        longer than a lease), or its experiment was deleted. Nothing is written over what the service
+        holds; :attr:`lost` says why, a warning too, and the worker loop goes on with its next job, as
+        the 2018 contract promises for a job from ``next_job()`` (no :class:`UnsafeUpdateError`).
+        """
+        reason = str(refusal)
+        if not self._lease_lost:
+            logger.warning(
+                "%s Job %s was not marked %s; its results were not saved.",
+                reason if reason.endswith(".") else reason + ".",
+                self.job_id,
+                self.status,
+            )
+        self._lost_reason = self._lost_reason or reason
+        self._lease_lost = True
 
     def _end_unsent(
         self,

@@ -184,16 +184,25 @@ def test_a_deleted_experiment_stops_the_running_command_and_ends_the_worker(cli,
     assert "--- RESULTS ---" not in out
 
 
+def _delete_the_first_of_two_jobs(db, cli, tmp_path, *run_args: str):
+    """A manual search (the last of ``run_args``) of a waiting job and a quick one; a worker; the first deleted.
+
+    Returns the experiment, the two jobs and the worker, which has the second job still to run.
+    """
+    exp = schedy.ManualSearch(run_args[-1])
+    db.add_experiment(exp)
+    first = exp.add_job(hyperparameters={"wait": True, "report": False})
+    second = exp.add_job(hyperparameters={"wait": False, "report": False})
+    worker = _waiting_worker(cli, tmp_path, *run_args)
+    _until(lambda: exp.get_job(first.job_id).status == "RUNNING")
+    exp.get_job(first.job_id).delete()
+    return exp, first, second, worker
+
+
 def test_a_job_deleted_while_its_command_runs_is_lost_and_the_worker_goes_on(cli, tmp_path):
     """No report to refuse: the next heartbeat learns it, and the next job runs."""
     with cli.db() as db:
-        exp = schedy.ManualSearch("job-deleted")
-        db.add_experiment(exp)
-        first = exp.add_job(hyperparameters={"wait": True, "report": False})
-        second = exp.add_job(hyperparameters={"wait": False, "report": False})
-        worker = _waiting_worker(cli, tmp_path, "--heartbeat", "1", "job-deleted")
-        _until(lambda: exp.get_job(first.job_id).status == "RUNNING")
-        exp.get_job(first.job_id).delete()
+        exp, first, second, worker = _delete_the_first_of_two_jobs(db, cli, tmp_path, "--heartbeat", "1", "job-deleted")
         out, err = (stream.decode() for stream in worker.communicate(timeout=90))
         assert exp.get_job(second.job_id).status == "DONE"
     assert worker.returncode == 0, err
@@ -203,3 +212,21 @@ def test_a_job_deleted_while_its_command_runs_is_lost_and_the_worker_goes_on(cli
     assert err.splitlines()[-1].endswith("no job left in 'job-deleted'. 1 done, 0 crashed, 1 lost.")
     assert (tmp_path / "flag").read_text() == "SIGTERM"
     assert out.count("--- RESULTS ---") == 1  # the second job's only
+
+
+def test_a_job_deleted_just_before_its_command_ends_is_lost_not_done(cli, tmp_path):
+    """Nothing noticed it while the command ran (no report, no heartbeat due): its final update is refused."""
+    with cli.db() as db:
+        exp, first, second, worker = _delete_the_first_of_two_jobs(
+            db, cli, tmp_path, "deleted-at-the-end"
+        )  # beats: 30 s
+        (tmp_path / "go").touch()
+        out, err = (stream.decode() for stream in worker.communicate(timeout=90))
+        assert [job.job_id for job in exp.all_jobs()] == [second.job_id]
+        assert exp.get_job(second.job_id).status == "DONE"
+    assert worker.returncode == 0, err
+    assert f"job {first.job_id} LOST in " in err
+    assert f"not saved: Job '{first.job_id}' of experiment 'deleted-at-the-end' was deleted" in err
+    assert f"job {second.job_id} DONE in " in err
+    assert err.splitlines()[-1].endswith("no job left in 'deleted-at-the-end'. 1 done, 0 crashed, 1 lost.")
+    assert out.count("--- RESULTS ---") == 2  # the first command ran to its end: nothing stopped it

@@ -192,14 +192,25 @@ def test_an_exception_in_the_block_marks_the_job_crashed_and_propagates(stub: St
     assert put.json()["results"] == {"partial": 1}
 
 
+@pytest.mark.parametrize(
+    ("refusal", "logged"),
+    [
+        (Answer(500, {"title": "Internal Server Error", "detail": "oops"}), "Could not mark job J1"),
+        (  # the job was taken away: not a failure to report with a traceback
+            Answer(412, {"title": "Precondition Failed", "detail": "changed"}),
+            "Job J1 was not marked CRASHED; its results were not saved.",
+        ),
+    ],
+)
 def test_the_block_exception_wins_over_a_failed_put(
-    stub: Stub, exp: schedy.Experiment, caplog: pytest.LogCaptureFixture
+    stub: Stub, exp: schedy.Experiment, caplog: pytest.LogCaptureFixture, refusal: Answer, logged: str
 ) -> None:
-    stub.on("PUT", JOB, Answer(412, {"title": "Precondition Failed", "detail": "changed"}))
+    stub.on("PUT", JOB, refusal)
     job = schedy.Job("J1", exp, {}, status="RUNNING", etag='"1"')
     with pytest.raises(KeyError), job:
         raise KeyError("boom")
-    assert "Could not mark job J1" in caplog.text
+    assert logged in caplog.text
+    assert (job.lost is not None) == (refusal.status == 412)
 
 
 def test_a_status_set_in_the_block_is_kept(stub: Stub, exp: schedy.Experiment) -> None:
@@ -242,10 +253,13 @@ def test_a_lost_lease_stops_the_heartbeats_with_a_warning(
         wait_until(lambda: "lost its lease" in caplog.text, "the lost lease's warning")
         time.sleep(0.3)  # six intervals more: no further beat
 
-    with caplog.at_level(logging.WARNING, logger="schedy"), pytest.raises(errors.UnsafeUpdateError, match="lease"), job:
+    with caplog.at_level(logging.WARNING, logger="schedy"), job:
         work_until_the_lease_is_lost()
+    # The final update is refused too; nothing is raised (a worker loop goes on), job.lost says why.
     assert len(stub.calls("POST", JOB + "heartbeat/")) == 1
+    assert len(stub.calls("PUT", JOB)) == 1
     assert "lost its lease" in caplog.text
+    assert job.lost == "not RUNNING"
 
 
 def test_failed_heartbeats_keep_beating(stub: Stub, exp: schedy.Experiment, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -374,9 +375,64 @@ def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(manual: sc
     ended = manual.get_job(job.id)
     assert ended.status == Job.CRASHED
     assert ended.end_reason is not None
-    with pytest.raises(errors.UnsafeUpdateError), job:
-        pass
+    with job:
+        pass  # the block ends without raising: a worker loop goes on with its next job
+    assert "(it is now CRASHED, its lease lapsed)" in (job.lost or "")
     assert manual.get_job(job.id).status == Job.CRASHED
+
+
+def test_a_worker_loop_goes_on_when_its_job_is_taken_away(
+    manual: schedy.Experiment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 2018 contract: ``with`` a job from next_job never raises UnsafeUpdateError.
+
+    Someone deletes one running job and re-queues another (the dashboard's buttons): the worker's
+    results for them are not written over what the service holds, ``job.lost`` says why, and the
+    loop finishes the rest, including the re-queued job's next attempt.
+    """
+    added = [manual.add_job(hyperparameters={"x": x}) for x in range(4)]
+    deleted, requeued = added[0].id, added[1].id
+    seen: list[tuple[str, str | None]] = []
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        for job in manual.jobs(wait=0):
+            with job:
+                if job.id == deleted:
+                    manual.get_job(job.id).delete()
+                elif job.id == requeued and job.attempt == 1:
+                    other = manual.get_job(job.id)
+                    other.status = Job.QUEUED
+                    other.put()
+                job.results["y"] = job.hyperparameters["x"] * 10
+            seen.append((job.id, job.lost))
+    lost = {job_id: reason for job_id, reason in seen if reason is not None}
+    assert set(lost) == {deleted, requeued}
+    assert "was deleted" in lost[deleted]
+    assert "changed by someone else since it was read (it is now QUEUED)" in lost[requeued]
+    assert [job_id for job_id, reason in seen].count(requeued) == 2  # its next attempt ran
+    jobs = {job.id: job for job in manual.all_jobs()}
+    assert deleted not in jobs
+    assert {job.status for job in jobs.values()} == {Job.DONE}
+    assert {job.results["y"] for job in jobs.values()} == {10, 20, 30}
+    assert f"Job {deleted} was not marked DONE; its results were not saved." in caplog.text
+
+
+def test_a_worker_loop_whose_experiment_is_deleted_ends_with_not_found(db: schedy.SchedyDB) -> None:
+    exp = schedy.RandomSearch("short-lived", {"x": Uniform(0, 1)})
+    db.add_experiment(exp)
+    finished: list[schedy.Job] = []
+
+    def work() -> None:
+        for job in exp.jobs(wait=0):
+            with job:
+                if len(finished) == 2:
+                    exp.delete()
+                job.results["y"] = 1
+            finished.append(job)
+
+    with pytest.raises(errors.ResourceNotFoundError, match="short-lived"):
+        work()
+    # The block that saw the deletion ended without raising; the next claim said why.
+    assert [job.lost is None for job in finished] == [True, True, False]
 
 
 def test_a_missing_job_or_artifact_is_resource_not_found(db: schedy.SchedyDB, manual: schedy.Experiment) -> None:

@@ -281,6 +281,8 @@ class Runner:
             outcome = _Outcome(Job.CRASHED, f"could not be saved: {exc}")
         finally:
             self._in_job = False
+        if self._lost is None and job.lost:  # the final update was refused: the job was taken away meanwhile
+            self._lost = job.lost
         if self._lost is not None:
             outcome = _Outcome(_LOST, f"not saved: {self._lost}")
             self._lost = None

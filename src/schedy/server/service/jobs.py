@@ -200,9 +200,6 @@ class Jobs:
         conn: Connection, exp: ExperimentRecord, job_id: str, job: JobInput, if_match: str
     ) -> JobRecord:
         hps, results = dumps(job.hyperparameters), dumps(job.results)
-        changed = PreconditionFailed(
-            f"Job '{job_id}' was changed or deleted since you read it; read it again before updating."
-        )
         if if_match.strip() == "*":
             row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
             if row is None:
@@ -213,7 +210,13 @@ class Jobs:
             row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results, expected=expected)
             if row is not None:
                 return row
-        raise changed
+        current = store_jobs.get(conn, exp.id, job_id)
+        if current is None:
+            raise PreconditionFailed(f"Job '{job_id}' was deleted since you read it.")
+        now = current.status + (", its lease lapsed" if current.end_reason == "lease-expired" else "")
+        raise PreconditionFailed(
+            f"Job '{job_id}' was changed since you read it (it is now {now}); read it again before updating."
+        )
 
     def delete(self, user_id: int, experiment: str, job_id: str, *, if_match: str | None = None) -> None:
         """Delete a job; with ``If-Match``, only if it exists (``*``) or is still the version an ETag names.
