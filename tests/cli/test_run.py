@@ -106,6 +106,38 @@ def test_placeholders_expand_hyperparameters_as_options(cli, worker):
     ]  # fmt: skip
 
 
+def test_a_named_placeholder_is_one_hyperparameters_value(cli, worker):
+    """``--lr=%{lr}``: for scripts whose options are not spelled as %h writes them; a typo stops at start."""
+    with cli.db() as db:
+        space = {"lr": schedy.random.LogUniform(1e-4, 1e-1), "optimizer": schedy.random.Choice(["sgd", "adam"])}
+        db.add_experiment(schedy.RandomSearch("named", space, max_jobs=2))
+    done = cli("run", "named", sys.executable, worker, "--learning-rate=%{lr}", "%{optimizer}", "--mode", "ok")
+    assert done.returncode == 0, done.stderr
+    assert "not a placeholder" not in done.stderr
+    jobs = _jobs(cli, "named").values()
+    assert len(jobs) == 2
+    for job in jobs:
+        lr, optimizer = job.hyperparameters["lr"], job.hyperparameters["optimizer"]
+        assert job.results["argv"] == [f"--learning-rate={json.dumps(lr)}", optimizer, "--mode", "ok"]
+
+    typo = cli("run", "named", sys.executable, worker, "--lr", "%{learning_rate}")
+    assert typo.returncode == 2
+    assert typo.stderr.strip().endswith(
+        "%{learning_rate} names no hyperparameter of 'named' (lr, optimizer); no job was claimed."
+    )
+    assert len(_jobs(cli, "named")) == 2
+
+
+def test_a_mistyped_placeholder_is_shown_once_at_start(cli, worker):
+    (job_id,) = _queue(cli, "exp", {"mode": "ok"})
+    done = cli("run", "exp", sys.executable, worker, "%h", "--x", "%x", "--y=%x", "100%%")
+    assert done.returncode == 0, done.stderr
+    warning = "schedy run: '%x' in the command is not a placeholder (%e, %j, %h, %{NAME}, %%): passed as it is."
+    assert done.stderr.splitlines()[0] == warning
+    assert done.stderr.count("not a placeholder") == 1
+    assert _jobs(cli, "exp")[job_id].results["argv"] == ["--mode", "ok", "--x", "%x", "--y=%x", "100%"]
+
+
 def test_a_failing_command_crashes_its_job_and_stops_the_worker(cli, worker):
     ids = _queue(cli, "exp", {"mode": "fail"}, {"mode": "ok"})
     done = cli("run", "exp", sys.executable, worker, "%h")

@@ -9,7 +9,11 @@ In: placeholders in the command's arguments are replaced for each job:
   hyperparameter is left out). As a whole argument, ``%h`` becomes that
   many arguments; inside a longer one (``sh -c "train %h"``) it becomes
   their shell-quoted text;
-* ``%%`` → ``%``. Any other ``%`` is left as it is.
+* ``%{NAME}`` → the value of the hyperparameter NAME (a string as it is,
+  other values as JSON), an empty string when the job has none (a
+  conditional hyperparameter of another branch: use ``%h`` there);
+* ``%%`` → ``%``. Any other ``%`` is left as it is (``schedy run`` warns
+  about a ``%`` followed by a letter: :func:`unknown_placeholders`).
 
 Out: the command prints its results as a JSON object after a line
 ``--- RESULTS ---``, up to a line ``--- END RESULTS ---`` or the end of its
@@ -22,6 +26,8 @@ it prints is just shown.
 Example:
     >>> expand(["train.py", "%h", "--out=/runs/%e/%j"], "mnist", "K3x", {"learning_rate": 0.01, "act": "relu"})
     ['train.py', '--learning-rate', '0.01', '--act', 'relu', '--out=/runs/mnist/K3x']
+    >>> expand(["train.py", "--lr=%{learning_rate}", "%{act}"], "mnist", "K3x", {"learning_rate": 0.01, "act": "relu"})
+    ['train.py', '--lr=0.01', 'relu']
     >>> parser = ResultsParser()
     >>> parser.feed(b'epoch 1\n--- RESULTS ---\n{"loss": 0.5}\n')
     >>> parser.results()
@@ -46,6 +52,8 @@ __all__ = [
     "ResultsParser",
     "expand",
     "hyperparameter_args",
+    "named_placeholders",
+    "unknown_placeholders",
 ]
 
 MARKER = "--- RESULTS ---"
@@ -55,7 +63,8 @@ REPORT_MARKER = "--- REPORT ---"
 #: An intermediate report read from the output: ``(step, metrics)``, or a sentence saying what is wrong.
 Report = tuple[int, dict[str, float | None]] | str
 
-_PLACEHOLDER = re.compile(r"%[ejh%]")
+_PLACEHOLDER = re.compile(r"%[ejh%]|%\{([^{}]*)\}")
+_ANY_PLACEHOLDER = re.compile(r"%%|%\{[^{}]*\}|%[A-Za-z{]")
 
 
 class BadResults(ValueError):
@@ -74,22 +83,56 @@ def hyperparameter_args(hyperparameters: Mapping[str, Any]) -> list[str]:
     for name, value in hyperparameters.items():
         if value is None:
             continue
-        text = value if isinstance(value, str) else json.dumps(value, allow_nan=True)
-        out += ["--" + name.replace("_", "-"), text]
+        out += ["--" + name.replace("_", "-"), _value_text(value)]
     return out
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, allow_nan=True)
 
 
 def expand(template: Sequence[str], experiment: str, job_id: str, hyperparameters: Mapping[str, Any]) -> list[str]:
     """The command's arguments for one job (see the module docstring)."""
     hps = hyperparameter_args(hyperparameters)
     values = {"%e": experiment, "%j": job_id, "%h": shlex.join(hps), "%%": "%"}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return values[match.group()]
+        value = hyperparameters.get(name)
+        return "" if value is None else _value_text(value)
+
     argv: list[str] = []
     for arg in template:
         if arg == "%h":
             argv += hps
         else:
-            argv.append(_PLACEHOLDER.sub(lambda m: values[m.group()], arg))
+            argv.append(_PLACEHOLDER.sub(replace, arg))
     return argv
+
+
+def named_placeholders(template: Sequence[str]) -> list[str]:
+    """The hyperparameters the command names with ``%{NAME}``, in order.
+
+    Example:
+        >>> named_placeholders(["train.py", "--lr=%{lr}", "%{layers}", "%h"])
+        ['lr', 'layers']
+
+    """
+    return [match.group(1) for arg in template for match in _PLACEHOLDER.finditer(arg) if match.group(1) is not None]
+
+
+def unknown_placeholders(template: Sequence[str]) -> list[str]:
+    """What looks like a placeholder in the command but is none (``%x``, ``%{``), left as it is.
+
+    Example:
+        >>> unknown_placeholders(["train.py", "--lr", "%lr", "%h", "100%%", "%{x}"])
+        ['%l']
+
+    """
+    found = (match.group() for arg in template for match in _ANY_PLACEHOLDER.finditer(arg))
+    return [text for text in found if not (text in ("%%", "%e", "%j", "%h") or text.endswith("}"))]
 
 
 class ResultsParser:

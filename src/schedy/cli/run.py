@@ -52,8 +52,18 @@ from typing import IO, Any
 
 from schedy import Experiment, Job
 from schedy.cli import objective
-from schedy.cli.command import END_MARKER, MARKER, REPORT_MARKER, BadResults, ResultsParser, expand
+from schedy.cli.command import (
+    END_MARKER,
+    MARKER,
+    REPORT_MARKER,
+    BadResults,
+    ResultsParser,
+    expand,
+    named_placeholders,
+    unknown_placeholders,
+)
 from schedy.cli.common import CommandError, UsageError, connect, to_json
+from schedy.cli.import_ import space_values
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
 from schedy.errors import NoJobError, ResourceNotFoundError, SchedyError
@@ -81,6 +91,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "  %j  the job's id\n"
         "  %h  the hyperparameters, as '--name value' arguments (underscores in names\n"
         "      become hyphens; strings as they are, other values as JSON; nulls left out)\n"
+        "  %{NAME}  the value of the hyperparameter NAME (empty when the job has none)\n"
         "  %%  a '%'\n"
         "The command reports its results by printing a JSON object after a line\n"
         f"'{MARKER}' (optionally closed by a line '{END_MARKER}').\n"
@@ -505,6 +516,18 @@ def _check_executable(program: str) -> None:
         raise CommandError(f"The command {program!r} is not on your PATH; no job was claimed.")
 
 
+def _check_named(command: list[str], exp: Experiment) -> None:
+    """Refuse a ``%{NAME}`` that names no hyperparameter of the experiment's search (a typo), before claiming."""
+    space = space_values(exp)
+    if not space:  # a manual search: its jobs may hold anything
+        return
+    for name in named_placeholders(command):
+        if name not in space:
+            raise UsageError(
+                f"%{{{name}}} names no hyperparameter of {exp.name!r} ({', '.join(sorted(space))}); no job was claimed."
+            )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Check the arguments, connect, and run jobs; return the exit status."""
     command: list[str] = list(args.command)
@@ -522,7 +545,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative.")
     args.command = command
     _check_executable(command[0])
+    for text in dict.fromkeys(unknown_placeholders(command)):
+        print(
+            f"schedy run: {text!r} in the command is not a placeholder (%e, %j, %h, %{{NAME}}, %%): passed as it is.",
+            file=sys.stderr,
+        )
     with connect(args, attempts=10, heartbeat=args.heartbeat) as db:
         exp = db.get_experiment(args.experiment)
+        _check_named(command, exp)
         console = Console(sys.stdout.buffer, sys.stderr.buffer, progress=sys.stdout.isatty())
         return Runner(exp, args, console, objective.objective_for(args, exp)).run()
