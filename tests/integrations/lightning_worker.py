@@ -53,8 +53,10 @@ def loaders() -> tuple[DataLoader, DataLoader]:
 def main() -> None:
     config, name, devices, epochs = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     # An optional fifth argument: Trainer(val_check_interval=...), a fraction of an epoch ("0.5") or batches ("3").
+    # Or "none": fit() without validation loaders.
     interval: float | int = 1.0
-    if len(sys.argv) > 5:
+    validate = sys.argv[5:] != ["none"]
+    if len(sys.argv) > 5 and validate:
         interval = float(sys.argv[5]) if "." in sys.argv[5] else int(sys.argv[5])
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -76,6 +78,8 @@ def main() -> None:
     )
     model = Net()
     train, valid = loaders()
+    if not validate:
+        valid = None
     if job is None:
         trainer.fit(model, train, valid)
     else:

@@ -23,7 +23,13 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def _fit(  # type: ignore[no-untyped-def]
-    job: schedy.Job, digits, epochs: int, validation_freq: int = 1, monitor: str = "val_loss", **options
+    job: schedy.Job,
+    digits,
+    epochs: int,
+    validation_freq: int = 1,
+    monitor: str = "val_loss",
+    validation: bool = True,
+    **options,
 ):
     from schedy.integrations.keras import SchedyCallback
 
@@ -37,7 +43,7 @@ def _fit(  # type: ignore[no-untyped-def]
     model.fit(
         x[:1000],
         y[:1000],
-        validation_data=(x[1000:1400], y[1000:1400]),
+        validation_data=(x[1000:1400], y[1000:1400]) if validation else None,
         epochs=epochs,
         batch_size=128,
         verbose=0,
@@ -94,3 +100,20 @@ def test_keras_a_metric_it_never_logs_is_a_clear_error(experiment, digits) -> No
     with pytest.raises(KeyError, match="No metric 'val_los' to report; the framework logged"), job:
         _fit(job, digits, 2, monitor="val_los")
     assert exp.get_job(job.job_id).status == schedy.Job.CRASHED
+
+
+def test_keras_without_validation_data_warns_that_nothing_was_reported(experiment, digits, caplog) -> None:
+    """As Keras' own EarlyStopping does: monitoring val_loss with no validation set is a mistake to show."""
+    exp = experiment("val_loss")
+    job = next_job(exp)
+    with caplog.at_level("WARNING", logger="schedy"), job:
+        _fit(job, digits, 2, validation=False)
+    assert exp.get_job(job.job_id).reports() == []
+    assert f"SchedyCallback reported no 'val_loss' for job {job.job_id} (no epoch logged it: did fit() get" in (
+        caplog.text
+    )
+    caplog.clear()
+    job = next_job(exp)
+    with caplog.at_level("WARNING", logger="schedy"), job:
+        _fit(job, digits, 2)
+    assert "SchedyCallback" not in caplog.text  # reported: no warning

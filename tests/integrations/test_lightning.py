@@ -26,7 +26,7 @@ def _run(service, name: str, devices: int, epochs: int, *extra: str) -> str:  # 
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return result.stdout + result.stderr
 
 
 def test_lightning_reports_every_epoch_and_checkpoints(service, experiment, tmp_path: Path) -> None:
@@ -85,3 +85,14 @@ def test_under_ddp_only_rank_0_reports_and_every_rank_stops(service, experiment)
     assert len(jobs) == 1  # rank 1 claimed nothing
     assert jobs[0].status == schedy.Job.PRUNED
     assert [r["step"] for r in jobs[0].reports()] == [0, 1]
+
+
+def test_lightning_without_validation_warns_that_nothing_was_reported(service, experiment) -> None:
+    exp = experiment("val_loss")
+    exp.add_job(hyperparameters={})
+    out = _run(service, exp.name, 1, 2, "none")
+    assert "RANK 0 EPOCHS 2" in out
+    (job,) = exp.all_jobs()
+    assert job.status == schedy.Job.DONE
+    assert job.reports() == []
+    assert f"SchedyCallback reported no 'val_loss' for job {job.job_id} (no validation ran: give fit()" in out

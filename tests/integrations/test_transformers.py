@@ -27,7 +27,9 @@ def _datasets(digits) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # t
     return rows[:256], rows[256:]
 
 
-def _trainer(job: schedy.Job | None, digits, output: Path, epochs: int, **options):  # type: ignore[no-untyped-def]
+def _trainer(  # type: ignore[no-untyped-def]
+    job: schedy.Job | None, digits, output: Path, epochs: int, eval_strategy: str = "epoch", **options
+):
     from schedy.integrations.transformers import SchedyCallback
 
     transformers.set_seed(0)
@@ -47,7 +49,7 @@ def _trainer(job: schedy.Job | None, digits, output: Path, epochs: int, **option
         per_device_train_batch_size=64,
         per_device_eval_batch_size=128,
         learning_rate=3e-3,
-        eval_strategy="epoch",
+        eval_strategy=eval_strategy,
         save_strategy="no",
         logging_strategy="no",
         report_to="none",
@@ -137,3 +139,13 @@ def test_under_torchrun_only_rank_0_reports_and_every_rank_stops(service, experi
     assert len(jobs) == 1  # rank 1 claimed nothing
     assert jobs[0].status == schedy.Job.PRUNED
     assert [r["step"] for r in jobs[0].reports()] == [4]
+
+
+def test_a_trainer_that_never_evaluates_warns_that_nothing_was_reported(experiment, digits, tmp_path, caplog) -> None:
+    exp = experiment("eval_loss")
+    job = next_job(exp)
+    with caplog.at_level("WARNING", logger="schedy"), job:
+        _trainer(job, digits, tmp_path, 1, eval_strategy="no").train()
+    assert exp.get_job(job.job_id).reports() == []
+    assert "SchedyCallback reported no 'eval_loss'" in caplog.text
+    assert "the Trainer never evaluated: set TrainingArguments(eval_strategy=" in caplog.text

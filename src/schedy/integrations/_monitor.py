@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,8 @@ from schedy.integrations import save_checkpoint
 
 if TYPE_CHECKING:
     from schedy._jobs import Job
+
+logger = logging.getLogger("schedy")
 
 
 class Monitor:
@@ -25,12 +28,14 @@ class Monitor:
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.stopped_at: int | None = None
+        self.reports = 0
 
     def report(self, step: int, value: float | None) -> bool:
         """Send the value of ``step``; ``True`` when the service says stop."""
         if self.job is None:
             return False
         value = None if value is None else float(value)
+        self.reports += 1
         self.job.results[self.monitor] = value
         stop = self.job.report(step, **{self.monitor: value})
         if stop and self.stopped_at is None:
@@ -48,6 +53,16 @@ class Monitor:
         shown = "missing" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
         why = self.job.stop_reason if self.job is not None else None  # the policy's words, from the report's answer
         return JobPruned(f"Pruned at step {self.stopped_at} ({self.monitor} = {shown})." + (f" {why}" if why else ""))
+
+    def warn_if_silent(self, hint: str) -> None:
+        """At the end of training: say so if nothing was reported, so the service could not stop the job."""
+        if self.job is not None and self.reports == 0:
+            logger.warning(
+                "SchedyCallback reported no %r for job %s (%s), so the service could not stop it early.",
+                self.monitor,
+                self.job.job_id,
+                hint,
+            )
 
 
 def missing_metric(monitor: str, available: object) -> KeyError:

@@ -55,3 +55,7 @@ class SchedyCallback(keras.callbacks.Callback):
             self._monitor.maybe_checkpoint(epoch, lambda path: self.model.save(path))
         if not skipped and self._monitor.report(epoch, logs[monitor]):
             raise self._monitor.pruned()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Warn when no epoch logged the metric (``val_loss`` without ``validation_data``)."""
+        self._monitor.warn_if_silent("no epoch logged it: did fit() get validation_data?")

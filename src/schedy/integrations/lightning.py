@@ -117,6 +117,8 @@ class SchedyCallback(pl.Callback):
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """In a single process, end ``fit`` with JobPruned once training stopped on the service's word."""
+        if stage == "fit":
+            self._monitor.warn_if_silent("no validation ran: give fit() val_dataloaders and a validation_step")
         if stage == "fit" and trainer.world_size == 1:
             self.check_pruned()
 

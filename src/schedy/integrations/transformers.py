@@ -137,6 +137,9 @@ class SchedyCallback(transformers.TrainerCallback):
         """End ``trainer.train`` with JobPruned on the process with the job, once the service said stop."""
         if self.pruned and self._monitor.job is not None:
             raise self._monitor.pruned()
+        self._monitor.warn_if_silent(
+            "the Trainer never evaluated: set TrainingArguments(eval_strategy='epoch' or 'steps') and an eval_dataset"
+        )
 
 
 def resume_checkpoint(
