@@ -133,6 +133,38 @@ def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs)
         watcher.stderr.close()
 
 
+@pytest.mark.parametrize("search", ["random", "manual"])
+def test_watch_until_done_exits_when_the_search_is_over(cli, search):
+    """As the workers' loops end: a budgeted search DONE with nothing running; a manual one with nothing left."""
+    with cli.db() as db:
+        space = {"x": schedy.random.Uniform(0, 1)}
+        exp = schedy.RandomSearch("s", space, max_jobs=2) if search == "random" else schedy.ManualSearch("s")
+        db.add_experiment(exp)
+        for _ in range(2 if search == "manual" else 0):
+            exp.add_job(hyperparameters={"x": 0.5})
+        watcher = cli.popen("watch", "--until-done", "--interval", "0.2", "s", stdout=subprocess.PIPE)
+        try:
+            first = _line(watcher)
+            assert " 0 done " in first
+            for _ in range(2):
+                job = exp.next_job(heartbeat=0)
+                time.sleep(0.6)  # three intervals
+                assert watcher.poll() is None  # a job is running (and, before the last, one is left)
+                with job:
+                    job.results["y"] = 1
+            assert watcher.wait(30) == 0
+            rest = first + watcher.stdout.read().decode()
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait()
+            watcher.stdout.close()
+    status = "RUNNING"  # no worker claimed again to find the budget spent; a manual search stays open
+    assert (rest.splitlines() or [""])[-1].endswith(
+        f"s {status} · 0 queued · 0 running · 2 done · 0 crashed · 0 pruned"
+    )
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

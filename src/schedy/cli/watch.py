@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 
-from schedy import Experiment, Job, SchedyDB
+from schedy import Experiment, Job, ManualSearch, SchedyDB
 from schedy.cli import objective
 from schedy.cli.common import UsageError, connect
 from schedy.cli.experiments import status_and_counts
@@ -38,6 +38,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "--interval", type=float, default=2.0, metavar="SECONDS", help="Seconds between updates (default 2)."
     )
     parser.add_argument("--once", action="store_true", help="Print the line once and exit.")
+    parser.add_argument(
+        "--until-done",
+        action="store_true",
+        help="Exit once the search is over, as the workers' loops end: the experiment DONE with no job "
+        "running (a manual search: nothing queued or running). To wait for a search in a script.",
+    )
     objective.add_arguments(parser)
     parser.set_defaults(func=cmd_watch)
 
@@ -64,10 +70,17 @@ class _Watcher:
         self.goal = goal
         self.best = Best(goal) if goal is not None else None
         self._counted: dict[str, int] | None = None
+        self.over = False
 
     def look(self) -> str:
+        """The line for the experiment now; sets :attr:`over` when its search is over."""
         status, found = status_and_counts(self.db, self.exp.name)
         counts = found or {}
+        busy = counts.get("RUNNING", 0) + (counts.get("QUEUED", 0) if isinstance(self.exp, ManualSearch) else 0)
+        # A spent budget turns the experiment DONE at the next claim; no worker may be left to make it.
+        spent = self.exp.max_jobs is not None and sum(counts.values()) >= self.exp.max_jobs
+        ended = status == "DONE" or spent or isinstance(self.exp, ManualSearch)
+        self.over = found is not None and busy == 0 and ended
         if self.goal is not None and counts != self._counted:
             best = Best(self.goal)
             top = self.exp.best_job(self.goal.result, "max" if self.goal.maximize else "min")
@@ -96,7 +109,7 @@ def cmd_watch(args: argparse.Namespace) -> None:
                 elif line != last:
                     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
                 last = line
-                if args.once:
+                if args.once or (args.until_done and watcher.over):
                     break
                 time.sleep(args.interval)
         except KeyboardInterrupt:
