@@ -30,7 +30,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "watch",
         help="Show an experiment's job counts and best result, live.",
         description="Show EXPERIMENT's status, its jobs by status and its best result, updated every "
-        "--interval seconds until Ctrl-C. The best result is the one --minimize or --maximize names "
+        "--interval seconds until Ctrl-C (or --until-done). The best result is the one --minimize or --maximize names "
         "(for PBT, by default, the experiment's own objective).",
     )
     parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
@@ -41,8 +41,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument(
         "--until-done",
         action="store_true",
-        help="Exit once the search is over, as the workers' loops end: the experiment DONE with no job "
-        "running (a manual search: nothing queued or running). To wait for a search in a script.",
+        help="Exit once the search is over, as the workers' loops end: the experiment DONE or its budget "
+        "spent, with no job running (a manual search: nothing queued or running). To wait for a search "
+        "in a script.",
     )
     objective.add_arguments(parser)
     parser.set_defaults(func=cmd_watch)
