@@ -32,13 +32,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
+from schedy import Experiment, Job, TPESearch
 from schedy._search import value_key
 from schedy.cli.common import CommandError, UsageError, connect
+from schedy.cli.views import space_values
 from schedy.errors import SchedyError, UnsafeUpdateError
-from schedy.random import Choice, Constant, Distribution, Integer, flatten_space
+from schedy.random import Choice, Constant, Distribution, Integer
 
-__all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "space_values", "typed"]
+__all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "typed"]
 
 #: One finished job read from a file: ``(job id, hyperparameters, results, status)``, status DONE or PRUNED.
 ImportedJob = tuple[str, dict[str, Any], dict[str, Any], str]
@@ -98,19 +99,6 @@ def _row_id(given: Any, identity: Any, position: int | None) -> str:
     text = json.dumps(identity, sort_keys=True, default=str) + ("" if position is None else f"#{position}")
     digest = hashlib.sha256(text.encode()).digest()
     return "imported-" + base64.urlsafe_b64encode(digest[:9]).decode()
-
-
-def space_values(exp: Experiment) -> dict[str, Distribution | list[Any]]:
-    """The experiment's hyperparameters (every branch's too): a distribution, or a grid's list of values."""
-    if isinstance(exp, GridSearch):
-        return dict(exp.grid)
-    if isinstance(exp, (TPESearch, RandomSearch)):
-        space = exp.distributions
-    elif isinstance(exp, PopulationBasedTraining):
-        space = exp.initial_distributions
-    else:
-        return {}
-    return {param.name: param.dist for param in flatten_space(space)}
 
 
 def typed(text: str, where: Distribution | list[Any] | None) -> Any:

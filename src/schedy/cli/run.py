@@ -63,9 +63,9 @@ from schedy.cli.command import (
     unknown_placeholders,
 )
 from schedy.cli.common import CommandError, UsageError, connect, to_json
-from schedy.cli.import_ import space_values
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
+from schedy.cli.views import space_values
 from schedy.errors import NoJobError, ResourceNotFoundError, SchedyError
 
 __all__ = ["Runner", "add_parsers", "cmd_run"]

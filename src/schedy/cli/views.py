@@ -17,7 +17,7 @@ from typing import Any
 
 from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
 from schedy.cli.table import DEFAULT_CATEGORY, Column
-from schedy.random import Distribution
+from schedy.random import Distribution, flatten_space
 from schedy.stopping import StoppingPolicy
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "job_details",
     "job_row",
     "policy_text",
+    "space_values",
 ]
 
 #: The columns of a list of experiments, and of jobs, even when it is empty.
@@ -68,6 +69,19 @@ def policy_text(policy: StoppingPolicy) -> str:
         snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
         options.append(f"{snake}={value}")
     return f"{policy.wire_name}:{wire['resultName']}:{wire['objective']}" + (":" + ",".join(options) if options else "")
+
+
+def space_values(exp: Experiment) -> dict[str, Distribution | list[Any]]:
+    """The experiment's hyperparameters (every branch's too): a distribution, or a grid's list of values."""
+    if isinstance(exp, GridSearch):
+        return dict(exp.grid)
+    if isinstance(exp, (TPESearch, RandomSearch)):
+        space = exp.distributions
+    elif isinstance(exp, PopulationBasedTraining):
+        space = exp.initial_distributions
+    else:
+        return {}
+    return {param.name: param.dist for param in flatten_space(space)}
 
 
 def experiment_row(exp: Experiment) -> dict[Column, Any]:
