@@ -34,12 +34,11 @@ def best_regret(function: str, sampler: str, seed: int, points: int) -> float:
     """Regret of the best of ``points`` points the sampler hands out in a row."""
     wire = schedy.RandomSearch("bench", sq.schedy_space(function), sampler=sampler)._to_wire()["scheduler"]
     scheduler = parse_scheduler(wire)
-    rng = random.Random(seed)
     f, optimum = sq.FUNCTIONS[function]
     assert optimum is not None
     jobs: list[JobView] = []
     for i in range(points):
-        job = scheduler.decide(Snapshot(tuple(jobs)), rng).job
+        job = scheduler.decide(Snapshot(tuple(jobs), key=seed), random.Random(f"{seed}:{i}")).job
         assert job is not None
         hps = dict(job.hyperparameters)
         jobs.append(JobView(f"j{i}", "DONE", hps, {"y": f(hps)}, 0.0))

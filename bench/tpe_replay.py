@@ -56,7 +56,7 @@ def schedy_regret(function: str, seed: int, trials: int, workers: int) -> float:
             job = running.popleft()
             value = f(dict(job.hyperparameters))
             done.append(JobView(job.id, "DONE", job.hyperparameters, {"y": value}, job.created_at))
-        snapshot = Snapshot(tuple(done) + tuple(running), options={"seed": seed})
+        snapshot = Snapshot(tuple(done) + tuple(running), options={"seed": seed}, key=seed)
         new = scheduler.decide(snapshot, random.Random(seed * 100_003 + i)).job
         assert new is not None
         running.append(JobView(f"j{i}", "RUNNING", dict(new.hyperparameters), {}, float(i)))

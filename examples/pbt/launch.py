@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 def define(name: str, members: int, generations: int, seed: int | None) -> schedy.PopulationBasedTraining:
     """The search: maximise validation accuracy; bottom quarter copies the top quarter."""
     explore = pbt.Perturb(0.8, 1.2, resample_probability=0.2, clip=True)
-    exp = schedy.PopulationBasedTraining(
+    return schedy.PopulationBasedTraining(
         name,
         pbt.MAXIMIZE,
         "accuracy",
@@ -53,10 +53,8 @@ def define(name: str, members: int, generations: int, seed: int | None) -> sched
         initial_distributions={"eta0": LogUniform(1e-4, 1.0), "alpha": LogUniform(1e-6, 1e-1)},
         population_size=members,
         max_generations=generations,
+        seed=seed,  # the service's decisions are then reproducible
     )
-    if seed is not None:
-        exp.extra["seed"] = seed  # the service's decisions are then reproducible
-    return exp
 
 
 def lineage(job: schedy.Job, by_id: dict[str, schedy.Job]) -> list[schedy.Job]:

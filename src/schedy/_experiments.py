@@ -50,6 +50,10 @@ _CORE_KEYS = frozenset(("name", "status", "scheduler"))
 _MAX_IDLE_PAUSE = 30.0
 
 
+#: The longest ``maxRunTime`` the service accepts, seconds (31 years; a lease past it would not fit a timestamp).
+_MAX_RUN_TIME = 1e9
+
+
 class Experiment:
     """An experiment: a named search over hyperparameters, and its jobs.
 
@@ -92,6 +96,9 @@ class Experiment:
         *,
         early_stopping: StoppingPolicy | None = None,
         max_jobs: int | None = None,
+        seed: int | None = None,
+        max_retries: int | None = None,
+        max_run_time: float | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise DefinitionError(f"An experiment name must be a non-empty string, got {name!r}.")
@@ -106,6 +113,71 @@ class Experiment:
             self.early_stopping = early_stopping
         if max_jobs is not None:
             self.max_jobs = max_jobs
+        if seed is not None:
+            self.seed = seed
+        if max_retries is not None:
+            self.max_retries = max_retries
+        if max_run_time is not None:
+            self.max_run_time = max_run_time
+
+    @property
+    def seed(self) -> int | None:
+        """The ``seed`` option: one worker then replays the same search (settable; ``None``: unseeded).
+
+        It seeds the service's random decisions (a random search's draws,
+        TPE's, PBT's, a grid's order, a quasi-random sequence's scramble),
+        as ``TPESampler(seed=…)`` does in Optuna.
+        """
+        value = self.extra.get("seed")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63):
+            raise DefinitionError(f"seed must be a non-negative integer (below 2**63) or None, not {value!r}.")
+        self._set_option("seed", value)
+
+    @property
+    def max_retries(self) -> int | None:
+        """The ``maxRetries`` option: how many times a crashed job is tried again (settable; ``None``: 0).
+
+        A job whose lease lapsed (its worker vanished) is queued again as a
+        new attempt; a grid also hands out again a cell whose job raised.
+        """
+        value = self.extra.get("maxRetries")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @max_retries.setter
+    def max_retries(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise DefinitionError(f"max_retries must be a non-negative integer or None, not {value!r}.")
+        self._set_option("maxRetries", value)
+
+    @property
+    def max_run_time(self) -> float | None:
+        """The ``maxRunTime`` option: seconds a job may stay RUNNING before it ends CRASHED (settable).
+
+        It is the lease of a worker that sends no heartbeats (the 2018
+        client's); one that does keeps its job as long as it beats.
+        """
+        value = self.extra.get("maxRunTime")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @max_run_time.setter
+    def max_run_time(self, value: float | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= _MAX_RUN_TIME
+        ):
+            raise DefinitionError(
+                f"max_run_time must be a positive number of seconds (up to {_MAX_RUN_TIME:.0f}) or None, not {value!r}."
+            )
+        self._set_option("maxRunTime", value)
+
+    def _set_option(self, key: str, value: Any) -> None:
+        if value is None:
+            self.extra.pop(key, None)
+        else:
+            self.extra[key] = value
 
     @property
     def max_jobs(self) -> int | None:
@@ -602,9 +674,20 @@ class RandomSearch(Experiment):
         *,
         early_stopping: StoppingPolicy | None = None,
         max_jobs: int | None = None,
+        seed: int | None = None,
+        max_retries: int | None = None,
+        max_run_time: float | None = None,
         sampler: str = "iid",
     ) -> None:
-        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
+        super().__init__(
+            name,
+            status,
+            early_stopping=early_stopping,
+            max_jobs=max_jobs,
+            seed=seed,
+            max_retries=max_retries,
+            max_run_time=max_run_time,
+        )
         self.distributions = dict(distributions)
         self.sampler = sampler
         self._scheduler_params()  # validate now, not at the first request
@@ -662,8 +745,19 @@ class GridSearch(Experiment):
         *,
         early_stopping: StoppingPolicy | None = None,
         max_jobs: int | None = None,
+        seed: int | None = None,
+        max_retries: int | None = None,
+        max_run_time: float | None = None,
     ) -> None:
-        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
+        super().__init__(
+            name,
+            status,
+            early_stopping=early_stopping,
+            max_jobs=max_jobs,
+            seed=seed,
+            max_retries=max_retries,
+            max_run_time=max_run_time,
+        )
         self.grid = dict(grid)
         self._scheduler_params()  # validate now, not at the first request
 
@@ -729,9 +823,20 @@ class TPESearch(Experiment):
         *,
         early_stopping: StoppingPolicy | None = None,
         max_jobs: int | None = None,
+        seed: int | None = None,
+        max_retries: int | None = None,
+        max_run_time: float | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
+        super().__init__(
+            name,
+            status,
+            early_stopping=early_stopping,
+            max_jobs=max_jobs,
+            seed=seed,
+            max_retries=max_retries,
+            max_run_time=max_run_time,
+        )
         known = TPEParams.option_names()
         unknown = sorted(set(options) - set(known))
         if unknown:
@@ -809,8 +914,19 @@ class PopulationBasedTraining(Experiment):
         *,
         early_stopping: StoppingPolicy | None = None,
         max_jobs: int | None = None,
+        seed: int | None = None,
+        max_retries: int | None = None,
+        max_run_time: float | None = None,
     ) -> None:
-        super().__init__(name, status, early_stopping=early_stopping, max_jobs=max_jobs)
+        super().__init__(
+            name,
+            status,
+            early_stopping=early_stopping,
+            max_jobs=max_jobs,
+            seed=seed,
+            max_retries=max_retries,
+            max_run_time=max_run_time,
+        )
         self.objective = objective
         self.result_name = result_name
         self.exploit = exploit

@@ -45,6 +45,33 @@ def test_add_random_search_with_every_distribution(cli):
     }
 
 
+def test_add_quasi_random_search_then_its_jobs_cover_the_axis(cli):
+    cli.ok("add", "sobol", "random", "--sampler", "sobol", "x", "uniform", '{"low": 0, "high": 1}', "--max-jobs", "8")
+    assert "sampler: sobol" in cli.ok("show", "sobol")
+    with cli.db() as db:
+        exp = db.get_experiment("sobol")
+        assert isinstance(exp, schedy.RandomSearch)
+        assert exp.sampler == "sobol"
+        xs = []
+        for job in exp.jobs():
+            with job:
+                xs.append(job.hyperparameters["x"])
+    assert sorted(int(x * 8) for x in xs) == list(range(8))
+
+
+def test_add_takes_the_seed_retries_and_run_time_options(cli):
+    cli.ok("add", "opts", "--seed", "3", "tpe", "min", "loss", "x", "uniform", '{"low": 0, "high": 1}',
+           "--max-retries", "2", "--max-run-time", "3600")  # fmt: skip
+    shown = cli.ok("show", "opts")
+    assert {"seed: 3", "maxRetries: 2", "maxRunTime: 3600"} <= set(shown.splitlines())
+    with cli.db() as db:
+        exp = db.get_experiment("opts")
+    assert (exp.seed, exp.max_retries, exp.max_run_time) == (3, 2, 3600)
+    refused = cli("add", "bad", "grid", "a", "[1, 2]", "--max-retries", "-1")
+    assert refused.returncode == 2
+    assert "argument --max-retries: must not be negative, got -1" in refused.stderr
+
+
 def test_add_tpe_then_a_worker_gets_jobs_of_its_space(cli):
     done = cli(
         "add", "tpe-search", "--max-jobs", "12", "tpe", "max", "accuracy",

@@ -21,7 +21,8 @@ def _schedy(tmp_path, *args, stdin=""):
 HELP = {
     (): ["add", "rm", "show", "list", "push", "run", "gen-token", "token", "export", "watch", "server", "user"],
     ("add",): ["-s {RUNNING,DONE}", "manual", "random", "pbt"],
-    ("add", "x", "random"): ["HP DIST JSON", "uniform, normal, loguniform, integer, choice, const"],
+    ("add", "x", "random"): ["HP DIST JSON", "uniform, normal, loguniform, integer, choice, const",
+                             "--sampler {iid,sobol,halton}"],
     ("add", "x", "tpe"): ["{min,max}", "RESULT", "HP DIST JSON", "--startup-jobs N"],
     ("add", "x", "grid"): ["HP VALUES", "exactly once"],
     ("import",): ["EXPERIMENT", "FILE", "--result NAME", "Optuna"],

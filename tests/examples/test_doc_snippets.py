@@ -193,7 +193,7 @@ PLANS: dict[str, list[Plan]] = {
         Plan((5,), elsewhere="tests/integrations/test_lightning.py: the same DDP worker, two ranks on gloo"),
     ],
     "pbt.md": [Plan((0, 1), experiment="resnet-pbt"), Plan((0, 2), experiment="resnet-pbt"), Plan((0, 3))],
-    "search.md": [Plan((0,))],
+    "search.md": [Plan((0,)), Plan((1,))],
 }
 
 

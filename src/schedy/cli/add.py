@@ -26,6 +26,7 @@ from schedy import (
     pbt,
     stopping,
 )
+from schedy._search import RANDOM_SAMPLERS
 from schedy.cli.common import UsageError, connect, parse_json_arg
 from schedy.errors import DefinitionError
 from schedy.random import Distribution, parse_distribution
@@ -86,6 +87,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="HP DIST JSON",
         help="A hyperparameter: its name, distribution and parameters; repeat for each.",
     )
+    random.add_argument(
+        "--sampler",
+        choices=RANDOM_SAMPLERS,
+        default="iid",
+        help="iid: independent draws (default); sobol or halton: the points of one scrambled "
+        "low-discrepancy sequence in order, which cover the space more evenly for the same budget.",
+    )
     tpe = schedulers.add_parser(
         "tpe",
         help="TPE: each new job where good results are likelier (docs/search.md).",
@@ -116,8 +124,35 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         _add_common_options(scheduler, after=True)
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return int(value) if value.is_integer() else value
+
+
 def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
-    """``--status``, ``--early-stopping`` and ``--max-jobs``: before the scheduler, or (``after``) among its words.
+    """``--status`` and the experiment's options: before the scheduler, or (``after``) among its words.
 
     After the scheduler they default to nothing, so that a value given before it stands.
     """
@@ -139,10 +174,32 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--max-jobs",
-        type=int,
+        type=_positive_int,
         metavar="N",
         help="Budget: the search creates at most N jobs; then the experiment becomes DONE once nothing is "
         "queued or running, and the workers' loops end.",
+        **default,
+    )
+    parser.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        metavar="N",
+        help="Seed the search's random decisions: one worker then replays the same search.",
+        **default,
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        metavar="N",
+        help="Try a crashed job again up to N times: one whose worker vanished (its lease lapsed), and in a "
+        "grid one that raised. Default 0.",
+        **default,
+    )
+    parser.add_argument(
+        "--max-run-time",
+        type=_seconds,
+        metavar="SECONDS",
+        help="End a job CRASHED after SECONDS RUNNING when its worker sends no heartbeats (the 2018 client).",
         **default,
     )
 
@@ -340,7 +397,8 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
         if args.scheduler == "manual":
             exp = ManualSearch(args.experiment, status=args.status)
         elif args.scheduler == "random":
-            exp = RandomSearch(args.experiment, parse_distribution_args(args.hyperparameters), status=args.status)
+            space = parse_distribution_args(args.hyperparameters)
+            exp = RandomSearch(args.experiment, space, status=args.status, sampler=args.sampler)
         elif args.scheduler == "tpe":
             exp = _tpe(args)
         elif args.scheduler == "grid":
@@ -351,6 +409,12 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
             exp.early_stopping = parse_policy_arg(args.early_stopping)
         if getattr(args, "max_jobs", None) is not None:
             exp.max_jobs = args.max_jobs
+        if getattr(args, "seed", None) is not None:
+            exp.seed = args.seed
+        if getattr(args, "max_retries", None) is not None:
+            exp.max_retries = args.max_retries
+        if getattr(args, "max_run_time", None) is not None:
+            exp.max_run_time = args.max_run_time
         return exp
     except DefinitionError as exc:
         raise UsageError(str(exc)) from None

@@ -135,3 +135,34 @@ def test_the_client_builds_and_reads_back_a_grid(service):
         with job:
             cells.add((job.hyperparameters["n"], job.hyperparameters["opt"]))
     assert len(cells) == 6
+
+
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_a_cell_whose_job_raised_is_retried_per_max_retries(service, max_retries):
+    """A worker's exception ends the cell's job CRASHED; with maxRetries the grid hands the cell out again."""
+    import schedy
+
+    db = schedy.SchedyDB(config_override=service.client_config)
+    grid = schedy.GridSearch(f"grid-raised-{max_retries}", {"a": [1, 2, 3]})
+    if max_retries:
+        grid.extra["maxRetries"] = max_retries
+    db.add_experiment(grid)
+    exp = db.get_experiment(grid.name)
+    handed = []
+    for job in exp.jobs():
+        handed.append((job.hyperparameters["a"], job.attempt))
+        try:
+            with job:
+                if job.hyperparameters["a"] == 2 and job.attempt == 1:
+                    raise RuntimeError("out of memory")
+                job.results["loss"] = job.hyperparameters["a"]
+        except RuntimeError:
+            pass
+    statuses = Counter((j.hyperparameters["a"], j.status) for j in exp.all_jobs())
+    if max_retries:
+        assert sorted(handed) == [(1, 1), (2, 1), (2, 2), (3, 1)]
+        assert statuses == {(1, "DONE"): 1, (2, "CRASHED"): 1, (2, "DONE"): 1, (3, "DONE"): 1}
+    else:
+        assert sorted(handed) == [(1, 1), (2, 1), (3, 1)]
+        assert statuses == {(1, "DONE"): 1, (2, "CRASHED"): 1, (3, "DONE"): 1}
+    assert db.get_experiment(grid.name).status == "DONE"

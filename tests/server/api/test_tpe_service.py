@@ -75,6 +75,19 @@ def test_eight_workers_improve_on_the_startup_and_other_experiments_stay_fast(se
     assert sorted(other_latencies)[len(other_latencies) // 2] < 0.2
 
 
+def test_the_startup_jobs_are_one_sobol_sequence(service):
+    """16 startup jobs through the service, unseeded: one x in each 16th of the axis, as 16 Sobol points."""
+    db = schedy.SchedyDB(config_override=service.client_config)
+    tpe = schedy.TPESearch("tpe-startup", {"x": Uniform(0, 1)}, schedy.MINIMIZE, "y", n_startup_jobs=16, max_jobs=16)
+    db.add_experiment(tpe)
+    xs = []
+    for job in db.get_experiment("tpe-startup").jobs():
+        with job:
+            xs.append(job.hyperparameters["x"])
+            job.results["y"] = job.hyperparameters["x"]
+    assert sorted(int(x * 16) for x in xs) == list(range(16))
+
+
 def test_the_client_builds_a_tpe_search_and_reads_it_back(service):
     db = schedy.SchedyDB(config_override=service.client_config)
     space = {"x": Uniform(0, 1), "n": Integer(1, 4), "c": Choice(["p", "q"])}

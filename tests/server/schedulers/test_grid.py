@@ -21,11 +21,14 @@ def view(i: int, hps: dict[str, Any], status: str = "DONE", attempt: int = 1) ->
 
 
 def run(grid: GridSearch, seed: int | None, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Hand out and finish cells one at a time until the grid says DONE, like a single worker."""
-    rng = random.Random(seed)
+    """Hand out and finish cells one at a time until the grid says DONE, like a single worker.
+
+    Each decision gets an RNG of its own and the experiment's key, as the claim passes them.
+    """
     jobs: list[JobView] = []
-    for _ in range(grid.size + 2):
-        decision = grid.decide(Snapshot(tuple(jobs), options=MappingProxyType(options or {})), rng)
+    for i in range(grid.size + 2):
+        snapshot = Snapshot(tuple(jobs), options=MappingProxyType(options or {}), key=seed or 0)
+        decision = grid.decide(snapshot, random.Random(f"{seed}:{i}"))
         if decision.experiment_done:
             return [j.hyperparameters for j in jobs]
         assert decision.job is not None
@@ -42,16 +45,15 @@ def test_every_cell_once_then_done():
     assert len({tuple(sorted(c.items())) for c in cells}) == 24
 
 
-def test_order_is_shuffled_seeded_and_leaves_the_stream_alone():
+def test_order_is_shuffled_and_keyed_by_the_experiment():
     grid = GridSearch.from_params(GRID)
     first, again, other = run(grid, 1), run(grid, 1), run(grid, 2)
     assert first == again
     assert first != other
     assert first != [grid.cell(i) for i in range(grid.size)]
-    rng = random.Random(1)
-    state = rng.getstate()
-    grid.decide(Snapshot(), rng)
-    assert rng.getstate() == state
+    # The order is the experiment's (its key), whatever RNG a decision gets.
+    handed = [grid.decide(Snapshot(key=1), random.Random(r)).job for r in range(5)]
+    assert all(job is not None and job.hyperparameters == first[0] for job in handed)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 100, 1000, 4097])

@@ -25,11 +25,10 @@ SPACE = {"x": {"uniform": {"low": 0, "high": 1}}, "y": {"uniform": {"low": 0, "h
 
 
 def points(search: RandomSearch, n: int, seed: int) -> list[dict[str, Any]]:
-    """n jobs decided one after the other, as one worker would get them."""
-    rng = random.Random(seed)
+    """n jobs decided one after the other, as one worker would get them (each decision its own RNG, as the claim)."""
     jobs: list[JobView] = []
     for i in range(n):
-        job = search.decide(Snapshot(tuple(jobs)), rng).job
+        job = search.decide(Snapshot(tuple(jobs), key=seed), random.Random(f"{seed}:{i}")).job
         assert job is not None
         jobs.append(JobView(str(i), "DONE", job.hyperparameters, {}, float(i)))
     return [j.hyperparameters for j in jobs]
@@ -53,7 +52,7 @@ def test_quasi_random_covers_the_space_better_than_iid_draws(sampler):
     assert statistics.median(ours) * 4 < statistics.median(theirs)
 
 
-def test_quasi_random_is_seeded_and_leaves_the_stream_alone():
+def test_quasi_random_is_one_sequence_keyed_by_the_experiment():
     search = parse_scheduler({"RandomSearch": {"distributions": SPACE, "sampler": "sobol"}})
     assert isinstance(search, RandomSearch)
     first, again, other = points(search, 16, 1), points(search, 16, 1), points(search, 16, 2)
@@ -62,10 +61,10 @@ def test_quasi_random_is_seeded_and_leaves_the_stream_alone():
     assert len({json.dumps(h, sort_keys=True) for h in first}) == 16
     # 16 Sobol points: one in each sixteenth of [0, 1) on every axis.
     assert sorted(int(h["x"] * 16) for h in first) == list(range(16))
-    rng = random.Random(1)
-    state = rng.getstate()
-    search.decide(Snapshot(), rng)
-    assert rng.getstate() == state
+    # Point i depends on the experiment's key and i alone, not on the decision's RNG.
+    again_other_rngs = search.decide(Snapshot(key=1), random.Random(99)).job
+    assert again_other_rngs is not None
+    assert again_other_rngs.hyperparameters == first[0]
 
 
 def test_quasi_random_samples_conditional_spaces_and_choices():
@@ -138,3 +137,21 @@ def test_eight_workers_get_each_point_of_the_sequence_once(service):
     assert len(set(crowd)) == 64
     # The same 64 points, whoever claimed them: the sequence's first 64, each handed out once.
     assert sorted(crowd) == sorted(alone)
+    # ... of one sequence: 64 Sobol points put one x in each 64th of [0, 1) (i.i.d. draws leave a third empty).
+    assert sorted(int(json.loads(h)["x"] * 64) for h in crowd) == list(range(64))
+
+
+@pytest.mark.parametrize("sampler", ["sobol", "halton"])
+def test_an_unseeded_search_hands_out_one_sequence(service, sampler):
+    """Without a seed the scramble is drawn at the first decision and kept: the jobs still cover the axis evenly."""
+    db = schedy.SchedyDB(config_override=service.client_config)
+    db.add_experiment(schedy.RandomSearch(f"unseeded-{sampler}", {"x": Uniform(0, 1)}, sampler=sampler, max_jobs=16))
+    xs = []
+    for job in db.get_experiment(f"unseeded-{sampler}").jobs():
+        with job:
+            xs.append(job.hyperparameters["x"])
+    assert len(xs) == 16
+    if sampler == "sobol":
+        assert sorted(int(x * 16) for x in xs) == list(range(16))
+    else:  # a scrambled van der Corput sequence: its first 16 points never share a 16th either
+        assert len({int(x * 16) for x in xs}) >= 14

@@ -36,7 +36,7 @@ def optimise(tpe: TPE, f, n: int, seed: int, batch: int = 1) -> list[JobView]:
     while len(jobs) < n:
         pending: list[JobView] = []
         for _ in range(batch):
-            job = tpe.decide(Snapshot((*jobs, *pending)), rng).job
+            job = tpe.decide(Snapshot((*jobs, *pending), key=seed), rng).job
             assert job is not None
             pending.append(JobView(f"j{len(jobs) + len(pending)}", "RUNNING", job.hyperparameters, {}, 0.0))
         jobs += [JobView(p.id, "DONE", p.hyperparameters, {"y": f(p.hyperparameters)}, 0.0) for p in pending]
@@ -73,16 +73,16 @@ def test_one_worker_with_a_seed_is_reproducible():
     assert first != other
 
 
-def test_startup_is_a_scrambled_sobol_sequence_and_leaves_the_stream_alone():
+def test_startup_is_one_scrambled_sobol_sequence_keyed_by_the_experiment():
     tpe = make({"x": {"uniform": {"low": 0, "high": 1}}}, nStartupJobs=16)
-    rng = random.Random(3)
-    state = rng.getstate()
     jobs: list[JobView] = []
     for i in range(16):
-        job = tpe.decide(Snapshot(tuple(jobs)), rng).job
+        rng = random.Random(f"3:{i}")  # a new RNG per decision, as the claim passes
+        state = rng.getstate()
+        job = tpe.decide(Snapshot(tuple(jobs), key=3), rng).job
         assert job is not None
+        assert rng.getstate() == state
         jobs.append(JobView(str(i), "DONE", job.hyperparameters, {"y": 0.0}, 0.0))
-    assert rng.getstate() == state
     xs = sorted(j.hyperparameters["x"] for j in jobs)
     # 16 Sobol points: one in each sixteenth of [0, 1).
     assert [math.floor(x * 16) for x in xs] == list(range(16))

@@ -22,21 +22,21 @@ The contract:
   A scheduler with ``reads_history = True`` (PBT; model-based searches) gets
   every job of the experiment, oldest first, from the process's history
   cache (:mod:`schedy.server.service.history`: refreshed by what changed
-  since a watermark, never read whole per claim), and the experiment's own
-  RNG stream, restored where its last committed decision left it (seeded by
-  the experiment's ``seed`` option). Its claims run in the thread pool.
+  since a watermark, never read whole per claim), the experiment's options,
+  its fixed random ``key``, and an RNG of the decision's own, seeded by the
+  key and the decision's number (so one worker with a ``seed`` option
+  replays its search). Its claims run in the thread pool.
 * **Decided outside the write lock, committed once.** ``decide`` runs
-  outside any database lock. Its decision, with the RNG state after it, is
-  committed only if no other decision was committed since the history was
-  read; otherwise the claim reads again and calls ``decide`` again. So
-  ``decide`` must be a function of (settings, snapshot, RNG): it may be
-  called and its answer discarded.
+  outside any database lock. Its decision is committed only if no other
+  decision was committed since the history was read; otherwise the claim
+  reads again and calls ``decide`` again. So ``decide`` must be a function
+  of (settings, snapshot, RNG): it may be called and its answer discarded.
 * **Immutable and shared.** :func:`~schedy.server.schedulers.registry.load_scheduler`
   caches one instance per stored definition and shares it across
   experiments with that definition and across the threads of the service:
   a scheduler keeps nothing between calls and is frozen once built
   (assigning an attribute raises ``AttributeError``). Per-experiment state
-  lives in the jobs and the RNG stream.
+  lives in the jobs and the experiment's random key.
 
 A new algorithm is one module defining a subclass, plus one line in the
 ``SCHEDULERS`` table of :mod:`schedy.server.schedulers.registry` (there is no
@@ -86,13 +86,20 @@ class Snapshot:
             schedulers that do not need the population).
         now: the database clock, seconds since the epoch.
         options: the experiment's options (``seed``, ``maxRetries``, …), as
-            stored; empty when the claim does not pass them.
+            stored; empty for a scheduler that reads no history.
+        key: the experiment's random base, the same at every decision of the
+            experiment (from its ``seed`` option, else drawn at its first
+            decision): what must stay fixed from one decision to the next
+            (a quasi-random sequence's scramble, a grid's order) is derived
+            from it, while the RNG passed to ``decide`` is new at each
+            decision. 0 for a scheduler that reads no history.
 
     """
 
     jobs: tuple[JobView, ...] = ()
     now: float = 0.0
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    key: int = 0
 
 
 @dataclass(frozen=True)

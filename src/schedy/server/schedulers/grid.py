@@ -21,10 +21,10 @@ service process):
   and *finished* (given up) after that; a cell without jobs is *open*.
 * **Order**: retries first, then the first open cell in a pseudo-random
   permutation of the cells (a keyed Feistel network with cycle walking:
-  O(1) per position, no list of all cells). The key is drawn from a *copy*
-  of the experiment's RNG stream, which the grid never advances: the stream
-  stays where the ``seed`` option put it, so every decision uses the same
-  order, and two experiments with the same seed the same order.
+  O(1) per position, no list of all cells), keyed by the experiment's random
+  key (:attr:`Snapshot.key`: its ``seed`` option, else drawn at its first
+  decision), so every decision uses the same order, and two experiments
+  with the same seed the same order.
 * **Done**: when no cell is open, in flight or to retry, the experiment
   becomes DONE.
 
@@ -161,11 +161,9 @@ class GridSearch(Scheduler):
             values.append(self.grid[name][position])
         return dict(zip(self.names, reversed(values), strict=True))
 
-    def order(self, rng: random.Random) -> Permutation:
-        """The experiment's order of cells, keyed by a copy of its RNG stream (left unchanged)."""
-        copy = random.Random()  # noqa: S311 - search order, not secrets
-        copy.setstate(rng.getstate())
-        return Permutation(self.size, copy.getrandbits(64))
+    def order(self, key: int) -> Permutation:
+        """The experiment's order of cells, from its random ``key`` (:attr:`Snapshot.key`)."""
+        return Permutation(self.size, random.Random(key).getrandbits(64))  # noqa: S311 - search order
 
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
         max_retries = snapshot.options.get("maxRetries", 0)
@@ -186,7 +184,7 @@ class GridSearch(Scheduler):
                 crashed[index] = max(crashed.get(index, 0), job.attempt)
             else:  # a status this version does not know: leave the cell alone
                 in_flight.add(index)
-        order = self.order(rng)
+        order = self.order(snapshot.key)
         retries = [
             c for c, attempt in crashed.items() if c not in in_flight and c not in finished and attempt <= max_retries
         ]

@@ -24,17 +24,16 @@ from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 __all__ = ["QuasiRandomSearch", "RandomSearch", "quasi_random_point"]
 
 
-def quasi_random_point(flat: Sequence[FlatParam], sampler: str, index: int, rng: random.Random) -> dict[str, Any]:
-    """Point ``index`` of the scrambled ``sampler`` sequence (``"sobol"`` or ``"halton"``) over the space ``flat``.
+def quasi_random_point(flat: Sequence[FlatParam], sampler: str, index: int, key: int) -> dict[str, Any]:
+    """Point ``index`` of the ``sampler`` sequence (``"sobol"`` or ``"halton"``) scrambled by ``key``, over ``flat``.
 
-    The scramble is seeded from a *copy* of ``rng``, which is not advanced: as
-    long as nothing else draws from the experiment's stream, every decision
-    sees the same sequence (seeded by the experiment's ``seed`` option), and
-    point ``index`` is the same whoever asks for it.
+    ``key`` is the experiment's random key (:attr:`Snapshot.key`), the same
+    at every decision: so the experiment's jobs are the points of *one*
+    sequence (whose first 2^k Sobol points stratify every axis), point
+    ``index`` is the same whoever asks for it, and the ``seed`` option
+    chooses the scramble.
     """
-    copy = random.Random()  # noqa: S311 - search sampling
-    copy.setstate(rng.getstate())
-    seed = copy.getrandbits(64)
+    seed = random.Random(key).getrandbits(64)  # noqa: S311 - search sampling
     engine: qmc.QMCEngine
     if sampler == "sobol":
         engine = qmc.Sobol(len(flat), scramble=True, seed=seed)
@@ -84,8 +83,8 @@ class QuasiRandomSearch(RandomSearch):
     Point *i* goes to the experiment's *i*-th job (jobs added by hand take
     their place in the count): decisions are committed one at a time, each
     knowing every job before it, so each point is handed out once across
-    workers and service processes. The scramble is seeded by the
-    experiment's ``seed`` option; the stream is never advanced. So it reads
+    workers and service processes. The scramble comes from the experiment's
+    random key (its ``seed`` option, else drawn once). So it reads
     the history (the number of jobs), and its claims run in the thread pool.
     Deleting jobs moves the count back, so points may then come again.
     """
@@ -98,4 +97,4 @@ class QuasiRandomSearch(RandomSearch):
         self.flat = tuple(flatten_space(self.distributions))
 
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
-        return Decision(job=NewJob(quasi_random_point(self.flat, self.sampler, len(snapshot.jobs), rng)))
+        return Decision(job=NewJob(quasi_random_point(self.flat, self.sampler, len(snapshot.jobs), snapshot.key)))

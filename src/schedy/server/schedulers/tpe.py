@@ -521,7 +521,7 @@ class TPE(Scheduler):
             good, rest, finished = columns.split(self.params.max_observations)
             x_good, x_rest = columns.x[good], columns.x[rest]
         if finished < self.params.n_startup_jobs or not good.size or not self.dims:
-            return Decision(job=NewJob(self._startup(len(jobs), rng)))
+            return Decision(job=NewJob(self._startup(len(jobs), snapshot.key, rng)))
         gen = np.random.default_rng(rng.getrandbits(64))
         below = _Parzen(self.dims, x_good, self.params.prior_weight)
         above = _Parzen(self.dims, x_rest, self.params.prior_weight)
@@ -531,11 +531,11 @@ class TPE(Scheduler):
         best = int(np.argmax(score))
         return Decision(job=NewJob(self._decode(candidates[best], active[best])))
 
-    def _startup(self, index: int, rng: random.Random) -> dict[str, Any]:
-        """Point ``index`` of the experiment's quasi-random sequence (or an i.i.d. draw)."""
+    def _startup(self, index: int, key: int, rng: random.Random) -> dict[str, Any]:
+        """Point ``index`` of the experiment's quasi-random sequence, scrambled by its ``key`` (or an i.i.d. draw)."""
         if self.params.startup == "random":
             return sample_space(self.params.distributions, rng)
-        return quasi_random_point(self.flat, self.params.startup, index, rng)
+        return quasi_random_point(self.flat, self.params.startup, index, key)
 
     def _active(self, x: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Which dimensions each candidate has, given the choices it makes (parents come first)."""

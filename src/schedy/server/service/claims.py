@@ -35,7 +35,9 @@ from __future__ import annotations
 import json
 import random
 import threading
-from typing import NamedTuple
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from anyio import to_thread
 from sqlalchemy import Connection
@@ -91,15 +93,23 @@ def _base(state: str | None, options: str) -> int:
     return random.Random(seed).getrandbits(63)  # noqa: S311 - search sampling
 
 
-def _decision_rng(state: str | None, options: str, seq: int) -> tuple[random.Random, str]:
-    """The RNG of the experiment's decision number ``seq``, and the state to store with it.
+def _decision_rng(state: str | None, options: str, seq: int) -> tuple[random.Random, int, str]:
+    """The RNG of the experiment's decision number ``seq``, the experiment's random base, and the state to store.
 
     Each decision gets a stream of its own, seeded by the experiment's random base and the decision's
     number: reproducible from the ``seed`` option with one worker, and what is stored is the base alone
-    (a few bytes; a whole Mersenne Twister state is 7 KB of JSON, written at every decision).
+    (a few bytes; a whole Mersenne Twister state is 7 KB of JSON, written at every decision). The base
+    itself is the snapshot's ``key``: the same at every decision, for what must not change between
+    them (a quasi-random sequence's scramble, a grid's order).
     """
     base = _base(state, options)
-    return random.Random(f"{base}:{seq}"), json.dumps({"base": base})  # noqa: S311 - search sampling
+    return random.Random(f"{base}:{seq}"), base, json.dumps({"base": base})  # noqa: S311 - search sampling
+
+
+def _options(options: str) -> Mapping[str, Any]:
+    """The experiment's stored options, as the snapshot shows them (read-only)."""
+    loaded = json.loads(options) if options else {}
+    return MappingProxyType(loaded if isinstance(loaded, dict) else {})
 
 
 class _Lost(Exception):
@@ -293,8 +303,9 @@ class Claims:
             raise NotFound(f"Experiment '{exp.name}' does not exist.")
         if history.state.status == DONE:
             return None
-        rng, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
-        decision = scheduler.decide(Snapshot(jobs=history.jobs, now=history.state.now), rng)
+        rng, key, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
+        snapshot = Snapshot(jobs=history.jobs, now=history.state.now, options=_options(exp.options), key=key)
+        decision = scheduler.decide(snapshot, rng)
         if _nothing(decision):
             return None
         return history, decision, rng_state
