@@ -190,6 +190,34 @@ def test_a_grid_search_says_how_many_cells_it_has_beside_its_jobs(site, page):
     assert "Search space (GridSearch, 3 hyperparameters, 24 cells)" in page.inner_text("details.search-space summary")
 
 
+def test_the_search_space_section_says_how_the_search_decides_and_its_options(site, page):
+    tpe = {"TPESearch": {"resultName": "loss", "objective": "min", "distributions": SPACE, "nStartupJobs": 20}}
+    stopping = {"asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3}}
+    fill.put(site.api, fill.exp_path("configured"), {"scheduler": tpe, "seed": 7, "maxRetries": 2, "maxJobs": 200,
+                                                     "maxRunTime": 3600, "earlyStopping": stopping})  # fmt: skip
+    ready(page, site, "#/e/configured")
+    page.wait_for_selector("details.search-space")
+    settings = page.eval_on_selector_all(
+        "table.settings tr", "rs => rs.map(r => [r.dataset.setting, r.querySelector('td').innerText])"
+    )
+    assert settings[0] == ["search", "TPE, minimises loss; the first 20 jobs quasi-random (sobol)"]
+    assert ["budget", "200 jobs"] in settings
+    assert ["seed", "7"] in settings
+    assert ["retries", "a crashed job is tried again up to 2 times"] in settings
+    assert ["max run time", "3600 s without heartbeats"] in settings
+    assert [
+        "early stopping",
+        'asha(resultName="loss", objective="min", minStep=1, reductionFactor=3, maxStep=null)',
+    ] in settings
+    sobol = {"RandomSearch": {"distributions": {"x": {"uniform": {"low": 0, "high": 1}}}, "sampler": "sobol"}}
+    fill.put(site.api, fill.exp_path("sobol sweep"), {"scheduler": sobol})
+    ready(page, site, "#/e/sobol%20sweep")
+    page.wait_for_selector("table.settings")
+    assert page.inner_text("table.settings") == (
+        "search\tquasi-random: the points of one scrambled Sobol sequence, in order"
+    )
+
+
 def badge_colour(page: Any, selector: str) -> tuple[int, int, int]:
     css = page.eval_on_selector(selector, "b => getComputedStyle(b).color")
     return rgb(css)

@@ -60,6 +60,47 @@ export function spaceRows(experiment) {
   return rows;
 }
 
+const _AIM = {min: "minimises", max: "maximises"};
+
+/** [{name, text}]: how the search decides (its own settings) and the experiment's options, as set. */
+export function settingsRows(experiment) {
+  const rows = [];
+  const scheduler = (experiment && experiment.scheduler) || {};
+  const [kind] = Object.keys(scheduler);
+  const params = scheduler[kind];
+  const p = params && typeof params === "object" && !Array.isArray(params) ? params : {};
+  const aim = (objective, result) => `${_AIM[objective] || objective} ${result}`;
+  if (kind === "TPESearch") {
+    rows.push({name: "search", text: `TPE, ${aim(p.objective, p.resultName)}; ` +
+      `the first ${p.nStartupJobs ?? 10} jobs quasi-random (${p.startup ?? "sobol"})`});
+  } else if (kind === "RandomSearch") {
+    const sampler = p.distributions && typeof p.sampler === "string" ? p.sampler : "iid";
+    rows.push({name: "search", text: sampler === "iid" ? "random, independent draws"
+      : `quasi-random: the points of one scrambled ${sampler[0].toUpperCase()}${sampler.slice(1)} sequence, in order`});
+  } else if (kind === "GridSearch") {
+    rows.push({name: "search", text: "grid, every cell once in a shuffled order"});
+  } else if (kind === "PBT") {
+    const parts = [`Population Based Training, ${aim(p.objective, p.qualityResultName)}`];
+    if (Number.isInteger(p.numParallel)) parts.push(`population ${p.numParallel}`);
+    if (Number.isInteger(p.maxGenerations)) parts.push(`at most ${p.maxGenerations} generations`);
+    rows.push({name: "search", text: parts.join("; ")});
+  } else if (kind === "Manual") {
+    rows.push({name: "search", text: "manual: workers get the jobs you add"});
+  }
+  if (Number.isInteger(experiment.maxJobs)) rows.push({name: "budget", text: `${experiment.maxJobs} jobs`});
+  for (const [name, policy] of Object.entries(experiment.earlyStopping || {})) {
+    rows.push({name: "early stopping", text: `${name}(${argsText(policy)})`});
+  }
+  if (Number.isInteger(experiment.seed)) rows.push({name: "seed", text: String(experiment.seed)});
+  if (Number.isInteger(experiment.maxRetries)) {
+    rows.push({name: "retries", text: `a crashed job is tried again up to ${experiment.maxRetries} time${experiment.maxRetries === 1 ? "" : "s"}`});
+  }
+  if (typeof experiment.maxRunTime === "number") {
+    rows.push({name: "max run time", text: `${experiment.maxRunTime} s without heartbeats`});
+  }
+  return rows;
+}
+
 /** <details class="search-space">: the hyperparameters the search declares, with their distributions. */
 export function spaceSection(experiment, open) {
   const rows = spaceRows(experiment);
@@ -70,9 +111,14 @@ export function spaceSection(experiment, open) {
       h("td", {}, h("code", {}, r.text), r.under ? h("span", {class: "muted when"}, ` only when ${r.under}`) : null)))))
     : h("p", {class: "muted"}, kind === "Manual" ? "A manual search declares no space: jobs are pushed by hand." : "No declared distributions.");
   const cells = gridCells(experiment);
+  const settings = settingsRows(experiment);
+  const settingsTable = settings.length
+    ? h("table", {class: "kv settings"}, h("tbody", {}, settings.map((r) => h("tr", {dataset: {setting: r.name}},
+      h("th", {}, r.name), h("td", {}, r.text)))))
+    : null;
   return h("details", {class: "search-space", open: open || null},
     h("summary", {}, `Search space (${kind}, ${rows.length} hyperparameter${rows.length === 1 ? "" : "s"}` +
-      `${cells === null ? "" : `, ${cells} cell${cells === 1 ? "" : "s"}`})`), body);
+      `${cells === null ? "" : `, ${cells} cell${cells === 1 ? "" : "s"}`})`), body, settingsTable);
 }
 
 /** How many cells a grid search has (the product of its value lists), or null for other searches. */
@@ -116,9 +162,13 @@ export class Overview {
     const empty = total === 0;
     this.table.hidden = empty;
     for (const el of hidden) el.hidden = empty;
-    const signature = JSON.stringify([experiment.scheduler, empty]);
+    const signature = JSON.stringify([experiment.scheduler, settingsRows(experiment), empty]);
     if (signature === this.signature) return;
     this.signature = signature;
-    this.el.replaceChildren(...(empty ? [emptyExperiment(this.name, experiment)] : []), spaceSection(experiment, empty));
+    // Redrawn, the section keeps whether the reader opened it (it opens by itself only while there is no job).
+    const was = this.el.querySelector("details.search-space");
+    const open = empty || Boolean(was && was.open && !this.wasEmpty);
+    this.wasEmpty = empty;
+    this.el.replaceChildren(...(empty ? [emptyExperiment(this.name, experiment)] : []), spaceSection(experiment, open));
   }
 }
