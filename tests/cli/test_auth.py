@@ -122,7 +122,10 @@ def test_token_list_and_revoke(cli, tmp_path):
     assert not _logs_in(cli.service.url, json.loads(second.read_text()))
     refused = cli("--config", str(second), "list")
     assert refused.returncode == 1
-    assert "Wrong email or API token." in refused.stderr
+    assert (
+        "Wrong email or API token, or the token was revoked: "
+        "'schedy gen-token' logs in with your password and saves a new one." in refused.stderr
+    )
 
 
 def test_token_revoke_someone_elses_token_is_not_found(cli):

@@ -81,7 +81,10 @@ class Auth:
             owner = users.token_owner(conn, security.hash_api_token(api_token))
         if owner is None or owner.email != users.normalise_email(email):
             self._failed(key)
-            raise Forbidden("Wrong email or API token.")
+            raise Forbidden(
+                "Wrong email or API token, or the token was revoked: "
+                "'schedy gen-token' logs in with your password and saves a new one."
+            )
         if failed_before:
             self._succeeded(key)
         return security.issue_session(self._secret, owner.user_id, owner.token_id, self._ttl, owner.session_key)
