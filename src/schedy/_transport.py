@@ -50,7 +50,12 @@ from urllib.parse import urlsplit
 
 from schedy import _encoding
 from schedy._config import ClientConfig
-from schedy.errors import HTTPError, ServiceUnreachableError, UnhandledResponseError, error_for_status
+from schedy.errors import (
+    HTTPError,
+    ServiceUnreachableError,
+    UnhandledResponseError,
+    error_for_status,
+)
 
 __all__ = ["Response", "RetryPolicy", "Transport"]
 
@@ -122,9 +127,9 @@ class Response:
         try:
             return _encoding.loads(self.data)
         except ValueError as exc:
-            raise UnhandledResponseError(
-                f"Expected JSON, got: {self.data[:200].decode(errors='replace')!r}", self.status
-            ) from exc
+            text = self.data.decode(errors="replace").strip()
+            shown = _html_page(text) if text.startswith("<") else repr(text[:200])
+            raise UnhandledResponseError(f"Expected JSON, got: {shown}", self.status) from exc
 
     def etag(self) -> str:
         """Return the ``ETag`` header, which every answer carrying one job has."""
@@ -155,6 +160,15 @@ def _is_dropped(sock: socket.socket) -> bool:
         return True
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_page(text: str) -> str:
+    """An HTML answer (another web server's: a proxy, a wrong root) as its title, not its markup."""
+    title = _TITLE.search(text)
+    return "an HTML page" + (f" titled {' '.join(title.group(1).split())[:200]!r}" if title else "")
+
+
 def problem_message(status: int, data: bytes, method: str, path: str) -> str:
     """One line for an error answer: the problem's ``detail`` (or ``title``) and the request.
 
@@ -174,6 +188,8 @@ def problem_message(status: int, data: bytes, method: str, path: str) -> str:
             text = detail
         elif detail is not None:
             text = _encoding.dumps(detail).decode()
+    elif text.startswith("<"):  # another web server's HTML page (a proxy, a wrong root): its title, not its markup
+        text = _html_page(text)
     if len(text) > 500:
         text = text[:497] + "..."
     if len(path) > 120:  # a very long name: its start says which request it was
@@ -461,6 +477,13 @@ class Transport:
             "or point the client at the right one (the 'root' of ~/.schedy/client.json, or SCHEDY_ROOT)."
         )
 
+    def _wrong_root(self) -> str:
+        """What to check when something that is not a Schedy service's login answers at the root."""
+        return (
+            f"Is {self.config.root} the root of a Schedy service? `schedy server` prints its root when it "
+            "starts (the 'root' of ~/.schedy/client.json, or SCHEDY_ROOT)."
+        )
+
     def _unreachable(self, method: str, path: str, failure: Exception, what: str) -> HTTPError:
         cause = failure.__cause__ or failure
         return HTTPError(
@@ -498,13 +521,23 @@ class Transport:
                 return current  # another thread renewed it meanwhile
             config = self.config
             path = config.auth_path
-            answer = self.request(
-                "POST", path, {"email": config.email, "token": config.token}, authenticate=False
-            ).json()
+            try:
+                answer = self.request(
+                    "POST", path, {"email": config.email, "token": config.token}, authenticate=False
+                ).json()
+            except HTTPError as exc:
+                if isinstance(exc, ServiceUnreachableError) or not _foreign(exc):
+                    raise
+                # Something answers there, but not a Schedy service's login: most likely a wrong root.
+                said = str(exc.args[0] if exc.args else exc).rstrip()
+                exc.args = (f"{said}{'' if said.endswith(('.', '?', '!')) else '.'} {self._wrong_root()}",)
+                raise
             jwt = answer.get("token") if isinstance(answer, dict) else None
             expires_at = answer.get("expiresAt") if isinstance(answer, dict) else None
             if not isinstance(jwt, str) or isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
-                raise UnhandledResponseError(f"POST {path} answered without token and expiresAt.", 200)
+                raise UnhandledResponseError(
+                    f"POST {path} answered without token and expiresAt. {self._wrong_root()}", 200
+                )
             lifetime = expires_at - time.time()
             deadline: float | None = time.monotonic() + lifetime - min(_RENEW_MARGIN, lifetime / 10)
             if lifetime <= 1:
@@ -515,6 +548,22 @@ class Transport:
                 deadline = None
             self._token = _Token(jwt, deadline)
             return self._token
+
+
+def _foreign(error: HTTPError) -> bool:
+    """Whether an error answer to the login came from something else than a Schedy service.
+
+    A Schedy service has a login route (so no 404 or 405 there) and answers
+    every error with a JSON problem; an HTML page or plain text is another
+    web server's.
+    """
+    if isinstance(error, UnhandledResponseError) or error.code in (404, 405):
+        return True
+    try:
+        problem = _encoding.loads(error.body.encode()) if error.body else None
+    except ValueError:
+        return True
+    return not isinstance(problem, dict)
 
 
 def _alive(thread: threading.Thread | None) -> bool:

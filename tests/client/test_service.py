@@ -441,3 +441,18 @@ def test_a_missing_job_or_artifact_is_resource_not_found(db: schedy.SchedyDB, ma
     job = manual.add_job(hyperparameters={"x": 1})
     with pytest.raises(errors.ResourceNotFoundError):
         job.load_artifact("model.pt")
+
+
+def test_a_root_with_a_wrong_path_says_which_setting_to_check(service: Any) -> None:
+    """The service at the right host and port, but the root given with an extra path (a pasted docs URL)."""
+    wrong = {**service.client_config, "root": service.url.rstrip("/") + "/docs/"}
+    db = schedy.SchedyDB(config_override=wrong)
+    with pytest.raises(errors.ResourceNotFoundError) as info:
+        list(db.get_experiments())
+    assert f"Is {wrong['root']} the root of a Schedy service? `schedy server` prints its root" in str(info.value)
+    # The right root still works, and a refused token is not called a wrong root.
+    assert list(schedy.SchedyDB(config_override=service.client_config).get_experiments()) == []
+    refused = schedy.SchedyDB(config_override={**service.client_config, "token": "not-a-token"})
+    with pytest.raises(errors.AuthenticationError) as info:
+        list(refused.get_experiments())
+    assert "root of a Schedy service" not in str(info.value)

@@ -88,6 +88,43 @@ def test_the_jwt_is_renewed_shortly_before_it_expires(stub: Stub) -> None:
     transport.close()
 
 
+_HTML = b"<!DOCTYPE html>\n<html><head><title>Error\n response</title></head><body><p>Not here</p></body></html>\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "said"),
+    [
+        (Answer(501, _HTML, {"Content-Type": "text/html"}), errors.ServerError,
+         "an HTML page titled 'Error response'."),
+        (Answer(200, _HTML, {"Content-Type": "text/html"}), errors.UnhandledResponseError, "Expected JSON"),
+        (Answer(405, b"Method Not Allowed", {"Content-Type": "text/plain"}), errors.ClientRequestError,
+         "Method Not Allowed."),
+        (Answer(200, {"hello": "world"}), errors.UnhandledResponseError, "answered without token and expiresAt."),
+    ],
+)  # fmt: skip
+def test_another_web_server_at_the_root_is_named_as_a_wrong_root(stub: Stub, answer, error, said) -> None:
+    """A proxy or another site where the service should be: what it said, and which setting to check."""
+    stub.on("POST", "token/", answer)
+    transport = make_transport(stub.url)
+    with pytest.raises(error) as info:
+        transport.request("GET", "experiments/E/")
+    message = str(info.value)
+    assert said in message
+    assert f"Is {stub.url} the root of a Schedy service? `schedy server` prints its root when it starts" in message
+    assert "<html" not in message
+    transport.close()
+
+
+def test_a_schedy_problem_at_login_is_not_called_a_wrong_root(stub: Stub) -> None:
+    stub.on("POST", "token/", Answer(429, {"title": "Too Many Requests", "detail": "Wait a minute."}, PROBLEM))
+    transport = make_transport(stub.url, attempts=1)
+    with pytest.raises(errors.ClientRequestError) as info:
+        transport.request("GET", "experiments/E/")
+    assert "Wait a minute." in str(info.value)
+    assert "root of a Schedy service" not in str(info.value)
+    transport.close()
+
+
 def test_wrong_credentials_raise_authentication_error_without_retry(stub: Stub) -> None:
     stub.on("POST", "token/", Answer(403, {"title": "Forbidden", "detail": "Wrong email or API token."}, PROBLEM))
     transport = make_transport(stub.url)
