@@ -155,3 +155,24 @@ def test_an_unseeded_search_hands_out_one_sequence(service, sampler):
         assert sorted(int(x * 16) for x in xs) == list(range(16))
     else:  # a scrambled van der Corput sequence: its first 16 points never share a 16th either
         assert len({int(x * 16) for x in xs}) >= 14
+
+
+def test_deleting_jobs_does_not_bring_their_points_back(service):
+    """Crashed jobs deleted from the dashboard: the next jobs go on with the sequence, never repeat a point."""
+    db = schedy.SchedyDB(config_override=service.client_config)
+    db.add_experiment(schedy.RandomSearch("pruned-away", {"x": Uniform(0, 1)}, sampler="sobol", seed=5))
+    exp = db.get_experiment("pruned-away")
+    first = []
+    for _ in range(4):
+        with exp.next_job() as job:
+            first.append(job)
+    for job in first[1:3]:
+        job.delete()
+    later = []
+    for _ in range(4):
+        with exp.next_job() as job:
+            later.append(job.hyperparameters["x"])
+    xs = [job.hyperparameters["x"] for job in first] + later
+    assert len(set(xs)) == 8
+    # The first 8 points of one sequence: one in each eighth of the axis.
+    assert sorted(int(x * 8) for x in xs) == list(range(8))

@@ -93,6 +93,9 @@ class Snapshot:
             (a quasi-random sequence's scramble, a grid's order) is derived
             from it, while the RNG passed to ``decide`` is new at each
             decision. 0 for a scheduler that reads no history.
+        decisions: how many decisions of the experiment were committed
+            before this one; unlike ``len(jobs)``, it never goes back when
+            jobs are deleted.
 
     """
 
@@ -100,6 +103,7 @@ class Snapshot:
     now: float = 0.0
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     key: int = 0
+    decisions: int = 0
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,12 @@ class QuasiRandomSearch(RandomSearch):
     Point *i* goes to the experiment's *i*-th job (jobs added by hand take
     their place in the count): decisions are committed one at a time, each
     knowing every job before it, so each point is handed out once across
-    workers and service processes. The scramble comes from the experiment's
-    random key (its ``seed`` option, else drawn once). So it reads
-    the history (the number of jobs), and its claims run in the thread pool.
-    Deleting jobs moves the count back, so points may then come again.
+    workers and service processes. The count is the larger of the number of
+    jobs and of decisions committed (:attr:`Snapshot.decisions`), so deleting
+    jobs does not bring points back. The scramble comes from the
+    experiment's random key (its ``seed`` option, else drawn once). So it
+    reads the history (the number of jobs), and its claims run in the
+    thread pool.
     """
 
     reads_history = True
@@ -97,4 +99,5 @@ class QuasiRandomSearch(RandomSearch):
         self.flat = tuple(flatten_space(self.distributions))
 
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
-        return Decision(job=NewJob(quasi_random_point(self.flat, self.sampler, len(snapshot.jobs), snapshot.key)))
+        index = max(len(snapshot.jobs), snapshot.decisions)
+        return Decision(job=NewJob(quasi_random_point(self.flat, self.sampler, index, snapshot.key)))

@@ -521,7 +521,8 @@ class TPE(Scheduler):
             good, rest, finished = columns.split(self.params.max_observations)
             x_good, x_rest = columns.x[good], columns.x[rest]
         if finished < self.params.n_startup_jobs or not good.size or not self.dims:
-            return Decision(job=NewJob(self._startup(len(jobs), snapshot.key, rng)))
+            # The sequence's next point: counted by decisions too, so deleted jobs never bring theirs back.
+            return Decision(job=NewJob(self._startup(max(len(jobs), snapshot.decisions), snapshot.key, rng)))
         gen = np.random.default_rng(rng.getrandbits(64))
         below = _Parzen(self.dims, x_good, self.params.prior_weight)
         above = _Parzen(self.dims, x_rest, self.params.prior_weight)

@@ -304,7 +304,13 @@ class Claims:
         if history.state.status == DONE:
             return None
         rng, key, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
-        snapshot = Snapshot(jobs=history.jobs, now=history.state.now, options=_options(exp.options), key=key)
+        snapshot = Snapshot(
+            jobs=history.jobs,
+            now=history.state.now,
+            options=_options(exp.options),
+            key=key,
+            decisions=history.state.decision_seq,
+        )
         decision = scheduler.decide(snapshot, rng)
         if _nothing(decision):
             return None
