@@ -81,6 +81,25 @@ def test_user_add_refuses_a_duplicate_in_one_line(database_url):
     assert again.stderr.strip() == "schedy: A user with email A@B.C already exists."
 
 
+@pytest.mark.parametrize(
+    ("email", "said"),
+    [
+        ("not an email", "'not an email' is not an email address: give one such as ada@example.com."),
+        ("ada", "'ada' is not an email address: give one such as ada@example.com."),
+        ("@example.com", "'@example.com' is not an email address: give one such as ada@example.com."),
+        ("ada@", "'ada@' is not an email address: give one such as ada@example.com."),
+        ("a" * 250 + "@b.cd", "An email address has at most 254 characters; this one has 255."),
+    ],
+)
+def test_user_add_refuses_what_is_not_an_email_before_asking_for_a_password(tmp_path, email, said):
+    url = f"sqlite:///{tmp_path}/db"
+    refused = _schedy("user", "add", email, "--password-stdin", "--database", url, stdin="longenough\n")
+    assert (refused.returncode, refused.stderr.strip()) == (1, f"schedy: {said}")
+    assert _schedy("user", "list", "--database", url).stdout == ""
+    added = _schedy("user", "add", "admin@localhost", "--password-stdin", "--database", url, stdin="longenough\n")
+    assert added.returncode == 0, added.stderr
+
+
 def test_short_passwords_are_refused(tmp_path):
     result = _schedy(
         "user", "add", "a@b.c", "--password-stdin", "--database", f"sqlite:///{tmp_path}/db", stdin="short\n"

@@ -210,6 +210,9 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     from schedy.server import security
     from schedy.server.store import Store, users
 
+    problem = users.email_problem(args.email)
+    if problem is not None:  # before the password is asked for
+        raise CommandError(problem)
     _ensure_parent(args.database or default_database_url())
     store = _store(args)
     assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy

@@ -21,6 +21,32 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+#: The longest email address (RFC 5321's path limit, less the angle brackets).
+MAX_EMAIL = 254
+
+
+def email_problem(email: str) -> str | None:
+    """Why ``email`` cannot name a user (one sentence), or ``None`` if it can.
+
+    An address is ``local@host`` with both parts non-empty and no space or
+    control character; a host without a dot (``admin@localhost``) is fine.
+
+    Example:
+        >>> email_problem("ada@example.com") is None, email_problem("admin@localhost") is None
+        (True, True)
+        >>> email_problem("ada")
+        "'ada' is not an email address: give one such as ada@example.com."
+
+    """
+    address = normalise_email(email)
+    local, at, host = address.rpartition("@")
+    if len(address) > MAX_EMAIL:
+        return f"An email address has at most {MAX_EMAIL} characters; this one has {len(address)}."
+    if not at or not local or not host or any(c.isspace() or not c.isprintable() for c in address):
+        return f"{email!r} is not an email address: give one such as ada@example.com."
+    return None
+
+
 def create(conn: Connection, email: str, password_hash: str | None, *, is_admin: bool = False) -> int:
     """Create a user and return its id.
 
