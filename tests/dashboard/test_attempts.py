@@ -181,3 +181,37 @@ def test_requeueing_a_pruned_job_clears_its_stop_decision_and_keeps_the_stopped_
         assert rerun.report(1, loss=0.01) is False  # its new run, judged afresh
         rerun.results["loss"] = 0.01
     http.close()
+
+
+def test_a_grid_cell_retried_after_it_raised_carries_its_attempts_and_checkpoints(service, db, tmp_path):
+    """maxRetries on a grid: the cell's next attempt lists the one that raised and resumes from its artifacts."""
+    db.add_experiment(schedy.GridSearch("grid-resume", {"a": [1]}, max_retries=2))
+    exp = db.get_experiment("grid-resume")
+    seen = []
+    for job in exp.jobs():
+        seen.append(job)
+        checkpoint = tmp_path / f"attempt-{job.attempt}.txt"
+        try:
+            with job:
+                found = [a.name for a in job.artifacts()]
+                job.results["found"] = len(found)
+                checkpoint.write_text(f"epoch {job.attempt}")
+                job.save_artifact(checkpoint, name=f"epoch-{job.attempt}.txt")
+                if job.attempt < 3:
+                    raise MemoryError(f"out of memory at attempt {job.attempt}")
+        except MemoryError:
+            pass
+    assert [(j.hyperparameters, j.attempt) for j in seen] == [({"a": 1}, 1), ({"a": 1}, 2), ({"a": 1}, 3)]
+    last = exp.get_job(seen[-1].job_id)
+    assert last.status == "DONE"
+    # Each attempt started with the checkpoints of the attempts before it.
+    assert last.results["found"] == 2
+    assert sorted(a.name for a in last.artifacts()) == ["epoch-1.txt", "epoch-2.txt", "epoch-3.txt"]
+    http, _ = cookie_login(service)
+    shown = detail(http, "grid-resume", last.job_id)
+    attempts = [(a["attempt"], a["job"], a["status"], a["endReason"], a["error"]["message"]) for a in shown["attempts"]]
+    assert attempts == [
+        (1, seen[0].job_id, "CRASHED", "raised", "out of memory at attempt 1"),
+        (2, seen[1].job_id, "CRASHED", "raised", "out of memory at attempt 2"),
+    ]
+    http.close()

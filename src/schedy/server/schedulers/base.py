@@ -108,7 +108,13 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class NewJob:
-    """A job the scheduler wants created and handed out."""
+    """A job the scheduler wants created and handed out.
+
+    ``retry_of``: the id of a CRASHED job this one tries again (its
+    ``attempt`` one more): the new job starts with that job's artifacts (its
+    checkpoints) and lists its attempts, as a retry made by the lease sweep
+    does.
+    """
 
     hyperparameters: dict[str, Any]
     results: dict[str, Any] = field(default_factory=dict)
@@ -116,6 +122,7 @@ class NewJob:
     generation: int | None = None
     parent: str | None = None
     attempt: int = 1
+    retry_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ class GridSearch(Scheduler):
             max_retries = 0
         in_flight: set[int] = set()
         finished: set[int] = set()
-        crashed: dict[int, int] = {}  # cell -> latest attempt
+        crashed: dict[int, tuple[int, str]] = {}  # cell -> (latest attempt, its job)
         for job in snapshot.jobs:
             index = self.cell_of(job.hyperparameters)
             if index is None:
@@ -181,16 +181,19 @@ class GridSearch(Scheduler):
             elif job.status in _FINISHED:
                 finished.add(index)
             elif job.status == "CRASHED":
-                crashed[index] = max(crashed.get(index, 0), job.attempt)
+                crashed[index] = max(crashed.get(index, (0, "")), (job.attempt, job.id))
             else:  # a status this version does not know: leave the cell alone
                 in_flight.add(index)
         order = self.order(snapshot.key)
         retries = [
-            c for c, attempt in crashed.items() if c not in in_flight and c not in finished and attempt <= max_retries
+            c
+            for c, (attempt, _) in crashed.items()
+            if c not in in_flight and c not in finished and attempt <= max_retries
         ]
         if retries:
             index = min(retries)
-            return Decision(job=NewJob(self.cell(index), attempt=crashed[index] + 1))
+            attempt, job_id = crashed[index]
+            return Decision(job=NewJob(self.cell(index), attempt=attempt + 1, retry_of=job_id))
         taken = len(in_flight | finished | crashed.keys())
         if taken < self.size:
             seen = in_flight | finished | crashed.keys()

@@ -48,8 +48,11 @@ from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.service.history import Histories, History
 from schedy.server.store import Store, budget, decisions
+from schedy.server.store import artifacts as store_artifacts
+from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
+from schedy.server.store import jobs as store_jobs
 from schedy.server.store.claims import AsyncClaimStep, ClaimStep, NewRow, insert_claimed
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.jobs import DONE, JobRecord
@@ -339,7 +342,8 @@ class Claims:
         heartbeat: float | None,
         max_run_time: float | None,
     ) -> JobRecord | None:
-        if not self._store.is_sqlite and budget.max_jobs(exp.options) is None:
+        retry = decision.job is not None and decision.job.retry_of is not None
+        if not self._store.is_sqlite and budget.max_jobs(exp.options) is None and not retry:
             # PostgreSQL: the compare-and-set, the events and the new job in one statement, one round trip.
             with self._store.autocommit() as conn:
                 committed = decisions.commit_and_insert(
@@ -382,7 +386,23 @@ class Claims:
         if limit is not None and not budget.spend(conn, exp.id, limit):
             budget.finish_if_idle(conn, exp.id)
             return None
-        return insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
+        job = insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
+        if decision.job.retry_of is not None:
+            _carry_over(conn, exp.id, decision.job.retry_of, job)
+        return job
+
+
+def _carry_over(conn: Connection, experiment_id: int, retried_id: str, retry: JobRecord) -> None:
+    """A retry decided by the scheduler starts with the retried job's artifacts and lists its attempts.
+
+    As the lease sweep's retries do (:mod:`schedy.server.service.leases`), in the decision's transaction.
+    """
+    retried = store_jobs.get(conn, experiment_id, retried_id)
+    if retried is None:  # deleted since the history was read: a fresh start
+        return
+    store_artifacts.copy(conn, retried.pk, retry.pk)
+    store_attempts.copy(conn, retried.pk, retry.pk)
+    store_attempts.record(conn, retried, store_attempts.error_of(conn, retried.pk), into=retry.pk)
 
 
 class _Hint(NamedTuple):
