@@ -211,6 +211,14 @@ def test_push_parses_values_as_json_and_prints_the_job(cli):
     assert job.results["note"] is None
     # Without -s, the job is QUEUED: the next worker gets it.
     assert "status: QUEUED" in cli.ok("push", "manual", "-p", "x", "1").splitlines()
+    # -p and -r repeated, as one writes options elsewhere, add up (the last one used to win alone).
+    out = cli.ok("push", "manual", "-p", "lr", "0.1", "-p", "layers", "3", "-r", "loss", "0.5", "-r", "acc", "0.9")
+    pushed = dict(line.split(": ", 1) for line in out.splitlines())
+    with cli.db() as db:
+        job = db.get_experiment("manual").get_job(pushed["id"])
+    assert (job.hyperparameters, job.results) == ({"lr": 0.1, "layers": 3}, {"loss": 0.5, "acc": 0.9})
+    twice = cli("push", "manual", "-p", "lr", "0.1", "-p", "lr", "0.2")
+    assert (twice.returncode, twice.stderr.strip()) == (2, "schedy: The hyperparameter 'lr' is given twice.")
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,10 @@ from schedy._db import SchedyDB
 from schedy.errors import SchedyError
 
 __all__ = [
+    "NON_FINITE_CELLS",
     "CommandError",
     "UsageError",
+    "cell_value",
     "connect",
     "is_nan",
     "is_number",
@@ -99,6 +101,28 @@ def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
             raise UsageError(f"The {what} {name!r} is given twice.")
         out[name] = parse_json_arg(text, f"{what} {name!r}")
     return out
+
+
+#: CSV cells that stand for the non-finite floats (what pandas and Schedy's export write, and the wire's tokens).
+NON_FINITE_CELLS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "NaN": math.nan, "Infinity": math.inf}
+
+
+def cell_value(text: str) -> Any:
+    """A CSV cell as the value it stands for: JSON when it parses, else the text; ``None`` when empty.
+
+    Example:
+        >>> cell_value("3"), cell_value("adam"), cell_value('"3"'), cell_value("nan"), cell_value("")
+        (3, 'adam', '3', nan, None)
+
+    """
+    if text == "":
+        return None
+    if text in NON_FINITE_CELLS:
+        return NON_FINITE_CELLS[text]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def to_json(value: Any) -> str:

@@ -98,11 +98,19 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "-p",
         "--hyperparameters",
         nargs="+",
+        action="extend",
         required=True,
         metavar="NAME JSON",
-        help="The job's hyperparameters, as NAME VALUE pairs.",
+        help="The job's hyperparameters, as NAME VALUE pairs (-p lr 0.01 layers 2, or -p lr 0.01 -p layers 2).",
     )
-    push.add_argument("-r", "--results", nargs="+", metavar="NAME JSON", help="Its results, as NAME VALUE pairs.")
+    push.add_argument(
+        "-r",
+        "--results",
+        nargs="+",
+        action="extend",
+        metavar="NAME JSON",
+        help="Its results, as NAME VALUE pairs (after one -r or several).",
+    )
     push.add_argument(
         "-s", "--status", choices=_JOB_STATUSES, help="Its status (default QUEUED: the next worker gets it)."
     )

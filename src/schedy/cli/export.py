@@ -7,7 +7,9 @@ CSV has one row per job and the columns of
 job has one: a JSON list of ``{"name", "size", "sha256", "url"}`` (``url``
 downloads it with your token), and ``note`` when any job has a note (plain
 text kept with it, see docs/protocol.md). Strings are written as
-they are, other values as JSON (lists, ``true``), floats in full precision
+they are (one that would read back as another value, such as ``"3"``,
+``"true"``, ``"null"`` or the empty string, as JSON with its quotes), other
+values as JSON (lists, ``true``), floats in full precision
 (``nan``, ``inf`` for the non-finite ones, as pandas reads them); a missing
 value is an empty cell.
 
@@ -33,7 +35,7 @@ from functools import partial
 from typing import Any, TextIO
 
 from schedy import Job, _artifacts, _notes
-from schedy.cli.common import CommandError, connect, to_json
+from schedy.cli.common import CommandError, cell_value, connect, to_json
 from schedy.cli.views import iso_time
 
 __all__ = [
@@ -113,7 +115,9 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        # A string that would read back as another value ("3", "true", "null", "nan", "") is written as JSON,
+        # quotes included, so that `schedy import` (and anyone reading cells as JSON) gets the string back.
+        return value if cell_value(value) == value else to_json(value)
     if isinstance(value, datetime):
         return iso_time(value)
     if isinstance(value, float):

@@ -26,7 +26,6 @@ import base64
 import csv
 import hashlib
 import json
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 from schedy import Experiment, Job, TPESearch
 from schedy._search import value_key
-from schedy.cli.common import CommandError, UsageError, connect
+from schedy.cli.common import CommandError, UsageError, cell_value, connect
 from schedy.cli.views import space_values
 from schedy.errors import SchedyError, UnsafeUpdateError
 from schedy.random import Choice, Constant, Distribution, Integer
@@ -53,8 +52,6 @@ _FINISHED = {
     "TrialState.PRUNED": "PRUNED",
 }
 
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "NaN": math.nan, "Infinity": math.inf}
-
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``import``."""
@@ -72,18 +69,6 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     parser.add_argument("--dry-run", action="store_true", help="Read the file and say what would be added.")
     parser.set_defaults(func=cmd_import)
-
-
-def _cell(text: str) -> Any:
-    """A CSV cell as the value it stands for: JSON when it parses, else the text; ``None`` when empty."""
-    if text == "":
-        return None
-    if text in _NON_FINITE:
-        return _NON_FINITE[text]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _row_id(given: Any, identity: Any, position: int | None) -> str:
@@ -108,7 +93,7 @@ def typed(text: str, where: Distribution | list[Any] | None) -> Any:
     for an ``Integer``; a choice's or grid's value is recognised by its text (``True``, ``1e-3``), its
     JSON or an equal number (``32.0`` for ``32``), and read as declared.
     """
-    value = _cell(text)
+    value = cell_value(text)
     if isinstance(where, Integer):
         return int(value) if isinstance(value, float) and value.is_integer() else value
     values = where if isinstance(where, list) else where.values if isinstance(where, Choice) else None
@@ -131,7 +116,7 @@ def _from_csv(
         hps: dict[str, Any] = {}
         results: dict[str, Any] = {}
         for column, text in row.items():
-            value = _cell(text or "")
+            value = cell_value(text or "")
             if value is None or column is None:
                 continue
             if column.startswith(("hyperparameters.", "params_")):
