@@ -215,3 +215,40 @@ def test_a_grid_cell_retried_after_it_raised_carries_its_attempts_and_checkpoint
         (2, seen[1].job_id, "CRASHED", "raised", "out of memory at attempt 2"),
     ]
     http.close()
+
+
+def test_a_pbt_interval_retried_after_it_raised_lists_its_attempt_but_starts_from_its_parent(service, db, tmp_path):
+    """PBT's rule 10: the retry lists the failed attempt; its checkpoints are the parent's, not the failed job's."""
+    from schedy import pbt
+    from schedy.random import Uniform
+
+    db.add_experiment(
+        schedy.PopulationBasedTraining(
+            "pbt-retry", "min", "loss", pbt.Truncate(0.5), {"x": pbt.Perturb()},
+            initial_distributions={"x": Uniform(0, 1)}, population_size=1, max_generations=1,
+        )
+    )  # fmt: skip
+    exp = db.get_experiment("pbt-retry")
+    seen = []
+    for job in exp.jobs():
+        seen.append(job)
+        try:
+            with job:
+                found = sorted(a.name for a in job.artifacts())
+                job.results["found"] = len(found)
+                (tmp_path / "half.pt").write_text("half an interval")
+                job.save_artifact(tmp_path / "half.pt")
+                if job.attempt == 1:
+                    raise FloatingPointError("the loss is NaN")
+                job.results["loss"] = 0.5
+        except FloatingPointError:
+            pass
+    assert [(j.member, j.attempt) for j in seen] == [("m0", 1), ("m0", 2)]
+    retry = exp.get_job(seen[1].job_id)
+    assert (retry.status, retry.results["found"]) == ("DONE", 0)  # the failed attempt's half.pt was not carried
+    http, _ = cookie_login(service)
+    shown = detail(http, "pbt-retry", retry.job_id)
+    assert [(a["attempt"], a["job"], a["status"], a["error"]["type"]) for a in shown["attempts"]] == [
+        (1, seen[0].job_id, "CRASHED", "FloatingPointError")
+    ]
+    http.close()

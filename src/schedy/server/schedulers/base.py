@@ -110,10 +110,10 @@ class Snapshot:
 class NewJob:
     """A job the scheduler wants created and handed out.
 
-    ``retry_of``: the id of a CRASHED job this one tries again (its
-    ``attempt`` one more): the new job starts with that job's artifacts (its
-    checkpoints) and lists its attempts, as a retry made by the lease sweep
-    does.
+    ``retry_of``: the id of a failed job this one tries again (its
+    ``attempt`` one more): the new job lists that job's attempts and, unless
+    ``carry_artifacts`` is false, starts with its artifacts (its
+    checkpoints), as a retry made by the lease sweep does.
     """
 
     hyperparameters: dict[str, Any]
@@ -123,6 +123,7 @@ class NewJob:
     parent: str | None = None
     attempt: int = 1
     retry_of: str | None = None
+    carry_artifacts: bool = True
 
 
 @dataclass(frozen=True)

@@ -422,6 +422,9 @@ class _Step:
             generation=generation_of(failed),
             parent=failed.parent,
             attempt=failed.attempt + 1,
+            # Its attempts are listed with it; its checkpoints come from the parent too, not the failed job's.
+            retry_of=failed.id,
+            carry_artifacts=False,
         )
 
     def _reseed_source(self, member: _Member) -> _Score | None:

@@ -388,19 +388,21 @@ class Claims:
             return None
         job = insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
         if decision.job.retry_of is not None:
-            _carry_over(conn, exp.id, decision.job.retry_of, job)
+            _carry_over(conn, exp.id, decision.job, job)
         return job
 
 
-def _carry_over(conn: Connection, experiment_id: int, retried_id: str, retry: JobRecord) -> None:
-    """A retry decided by the scheduler starts with the retried job's artifacts and lists its attempts.
+def _carry_over(conn: Connection, experiment_id: int, new: NewJob, retry: JobRecord) -> None:
+    """A retry decided by the scheduler lists the retried job's attempts and starts with its artifacts.
 
-    As the lease sweep's retries do (:mod:`schedy.server.service.leases`), in the decision's transaction.
+    As the lease sweep's retries do (:mod:`schedy.server.service.leases`), in the decision's transaction;
+    the artifacts unless the scheduler says not to (``NewJob.carry_artifacts``).
     """
-    retried = store_jobs.get(conn, experiment_id, retried_id)
+    retried = store_jobs.get(conn, experiment_id, str(new.retry_of))
     if retried is None:  # deleted since the history was read: a fresh start
         return
-    store_artifacts.copy(conn, retried.pk, retry.pk)
+    if new.carry_artifacts:
+        store_artifacts.copy(conn, retried.pk, retry.pk)
     store_attempts.copy(conn, retried.pk, retry.pk)
     store_attempts.record(conn, retried, store_attempts.error_of(conn, retried.pk), into=retry.pk)
 
