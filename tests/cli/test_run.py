@@ -95,6 +95,22 @@ def test_runs_every_queued_job_and_records_its_results(cli, worker):
     )
 
 
+def test_the_command_finds_its_job_through_the_runners_own_configuration(cli, tmp_path):
+    """``schedy --config FILE run``: the command's schedy.SchedyDB() reaches the same service, no client.json."""
+    script = tmp_path / "own_job.py"
+    script.write_text(
+        "import json, os, schedy\n"
+        "job = schedy.SchedyDB().get_experiment(os.environ['SCHEDY_EXPERIMENT']).get_job(os.environ['SCHEDY_JOB_ID'])\n"
+        "print('--- RESULTS ---')\n"
+        "print(json.dumps({'x': job.hyperparameters['x'], 'attempt': int(os.environ['SCHEDY_ATTEMPT'])}))\n"
+    )
+    (job_id,) = _queue(cli, "own", {"x": 7})
+    assert not (cli.home / ".schedy" / "client.json").exists()
+    done = cli("run", "own", sys.executable, str(script))
+    assert done.returncode == 0, done.stderr
+    assert _jobs(cli, "own")[job_id].results == {"x": 7, "attempt": 1}
+
+
 def test_placeholders_expand_hyperparameters_as_options(cli, worker):
     hps = {"learning_rate": 0.001, "dropout": None, "sizes": [64, 32], "act": "relu", "bn": True}
     (job_id,) = _queue(cli, "exp", hps)

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
@@ -108,7 +109,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         f"  print('{MARKER}'); print(json.dumps({{'accuracy': accuracy}}))\n\n"
         "Ctrl-C passes the interrupt to the command, marks the job CRASHED (or queues it\n"
         "again with --requeue-on-interrupt) and exits with status 130. The command also\n"
-        "finds the experiment and the job id in $SCHEDY_EXPERIMENT and $SCHEDY_JOB_ID.",
+        "finds the experiment, the job id and its attempt (2, 3... for a retry) in\n"
+        "$SCHEDY_EXPERIMENT, $SCHEDY_JOB_ID and $SCHEDY_ATTEMPT, and with 'schedy --config\n"
+        "FILE run', $SCHEDY_CONFIG, so that its own schedy.SchedyDB() finds the same service.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     stop = parser.add_argument_group("when to stop")
@@ -314,7 +317,15 @@ class Runner:
     def _execute(self, job: Job, argv: list[str]) -> _Outcome:
         if self._signal is not None:  # interrupted between the claim and the start
             return self._judge(job, 0, ResultsParser(), interrupted=True)
-        env = {**os.environ, "SCHEDY_EXPERIMENT": self.exp.name, "SCHEDY_JOB_ID": job.job_id}
+        env = {
+            **os.environ,
+            "SCHEDY_EXPERIMENT": self.exp.name,
+            "SCHEDY_JOB_ID": job.job_id,
+            "SCHEDY_ATTEMPT": str(job.attempt or 1),
+        }
+        if self.args.config:
+            # The command's own schedy.SchedyDB() talks to the service this runner was pointed at.
+            env["SCHEDY_CONFIG"] = str(Path(self.args.config).expanduser().resolve())
         try:
             child = subprocess.Popen(  # noqa: S603 - running the user's command is the point
                 argv,
