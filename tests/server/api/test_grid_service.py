@@ -166,3 +166,25 @@ def test_a_cell_whose_job_raised_is_retried_per_max_retries(service, max_retries
         assert sorted(handed) == [(1, 1), (2, 1), (3, 1)]
         assert statuses == {(1, "DONE"): 1, (2, "CRASHED"): 1, (3, "DONE"): 1}
     assert db.get_experiment(grid.name).status == "DONE"
+
+
+def test_a_retried_cell_takes_nothing_from_the_budget(service):
+    """maxJobs counts the cells the grid hands out; a cell's retry after it raised is not a new one."""
+    import schedy
+
+    db = schedy.SchedyDB(config_override=service.client_config)
+    db.add_experiment(schedy.GridSearch("grid-budget", {"a": [1, 2, 3, 4]}, max_jobs=2, max_retries=1))
+    exp = db.get_experiment("grid-budget")
+    handed = []
+    for job in exp.jobs():
+        handed.append((job.hyperparameters["a"], job.attempt))
+        try:
+            with job:
+                if len(handed) == 1:
+                    raise RuntimeError("out of memory")
+        except RuntimeError:
+            pass
+    assert len(handed) == 3
+    assert [attempt for _, attempt in handed] == [1, 2, 1]
+    assert len({a for a, _ in handed}) == 2  # two cells, the first of them twice
+    assert db.get_experiment("grid-budget").status == "DONE"

@@ -383,7 +383,8 @@ class Claims:
         if decision.job is None:
             return None
         limit = budget.max_jobs(exp.options)
-        if limit is not None and not budget.spend(conn, exp.id, limit):
+        # A retry is the same job tried again: like the lease sweep's, it takes nothing from the budget.
+        if limit is not None and decision.job.retry_of is None and not budget.spend(conn, exp.id, limit):
             budget.finish_if_idle(conn, exp.id)
             return None
         job = insert_claimed(conn, exp.id, _new_row(decision.job), worker, heartbeat, max_run_time, retry_ids=False)
