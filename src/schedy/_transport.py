@@ -555,8 +555,10 @@ def _foreign(error: HTTPError) -> bool:
 
     A Schedy service has a login route (so no 404 or 405 there) and answers
     every error with a JSON problem; an HTML page or plain text is another
-    web server's.
+    web server's. No answer at all (``code`` None) says nothing about who is there.
     """
+    if error.code is None:
+        return False
     if isinstance(error, UnhandledResponseError) or error.code in (404, 405):
         return True
     try:

@@ -115,6 +115,16 @@ def test_another_web_server_at_the_root_is_named_as_a_wrong_root(stub: Stub, ans
     transport.close()
 
 
+def test_a_login_that_gets_no_answer_is_not_called_a_wrong_root(stub: Stub) -> None:
+    stub.on("POST", "token/", Answer(drop=True))
+    transport = make_transport(stub.url, attempts=2)
+    with pytest.raises(errors.HTTPError) as info:
+        transport.request("GET", "experiments/E/")
+    assert info.value.code is None
+    assert "root of a Schedy service" not in str(info.value)
+    transport.close()
+
+
 def test_a_schedy_problem_at_login_is_not_called_a_wrong_root(stub: Stub) -> None:
     stub.on("POST", "token/", Answer(429, {"title": "Too Many Requests", "detail": "Wait a minute."}, PROBLEM))
     transport = make_transport(stub.url, attempts=1)
