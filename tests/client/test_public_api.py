@@ -63,7 +63,13 @@ EMPTY = inspect.Parameter.empty
 def test_documented_signatures() -> None:
     assert params(schedy.SchedyDB)[:2] == [("config_path", None), ("config_override", None)]
     # The original positional parameters first; Schedy's own options are keyword-only after them.
-    options = [("early_stopping", None), ("max_jobs", None)]
+    options = [
+        ("early_stopping", None),
+        ("max_jobs", None),
+        ("seed", None),
+        ("max_retries", None),
+        ("max_run_time", None),
+    ]
     assert params(schedy.Experiment) == [("name", EMPTY), ("status", "RUNNING"), *options]
     assert params(schedy.ManualSearch) == [("name", EMPTY), ("status", "RUNNING"), *options]
     assert params(schedy.RandomSearch) == [
@@ -85,6 +91,9 @@ def test_documented_signatures() -> None:
         "max_generations",
         "early_stopping",
         "max_jobs",
+        "seed",
+        "max_retries",
+        "max_run_time",
     ]
     assert params(schedy.Job) == [
         ("job_id", EMPTY),
