@@ -165,6 +165,29 @@ def test_watch_until_done_exits_when_the_search_is_over(cli, search):
     )
 
 
+def test_watch_until_done_counts_the_budget_as_the_service_does(cli):
+    """A job added by hand is not in the budget: with as many jobs as max_jobs, one may still be created."""
+    with cli.db() as db:
+        exp = schedy.RandomSearch("hand", {"x": schedy.random.Uniform(0, 1)}, max_jobs=2)
+        db.add_experiment(exp)
+        exp.add_job(hyperparameters={"x": 0.5}, results={"y": 0}, status="DONE")
+        with exp.next_job(heartbeat=0) as job:
+            job.results["y"] = 1
+        watcher = cli.popen("watch", "--until-done", "--interval", "0.2", "hand", stdout=subprocess.PIPE)
+        try:
+            assert " 2 done " in _line(watcher)
+            time.sleep(1.0)  # five intervals with 2 jobs of a budget of 2, nothing running
+            assert watcher.poll() is None  # the search has created one: one is left
+            with exp.next_job(heartbeat=0) as job:
+                job.results["y"] = 2
+            assert watcher.wait(30) == 0
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait()
+            watcher.stdout.close()
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

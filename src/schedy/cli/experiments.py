@@ -26,7 +26,7 @@ from schedy.cli.views import (
     job_row,
 )
 
-__all__ = ["add_parsers", "cmd_list", "cmd_push", "cmd_rm", "cmd_show", "status_and_counts"]
+__all__ = ["add_parsers", "cmd_list", "cmd_push", "cmd_rm", "cmd_show", "status_and_counts", "status_counts_created"]
 
 _JOB_STATUSES = (Job.QUEUED, Job.RUNNING, Job.DONE, Job.CRASHED, Job.PRUNED)
 
@@ -135,13 +135,21 @@ def status_and_counts(db: SchedyDB, name: str) -> tuple[str, dict[str, int] | No
     The counts are an [ext] of the service (``?counts=true``): ``None`` from
     a service without them.
     """
+    status, counts, _ = status_counts_created(db, name)
+    return status, counts
+
+
+def status_counts_created(db: SchedyDB, name: str) -> tuple[str, dict[str, int] | None, int | None]:
+    """:func:`status_and_counts` and how many jobs the search created (what ``max_jobs`` counts), if known."""
     data: Any = db._transport.request("GET", experiment_path(name) + "?counts=true").json()
     if not isinstance(data, dict):
-        return "?", None
+        return "?", None, None
+    created = data.get("jobsCreated")
+    created = created if isinstance(created, int) and not isinstance(created, bool) else None
     counts = data.get("jobCounts")
     if not isinstance(counts, dict):
-        return str(data.get("status")), None
-    return str(data.get("status")), {str(k): v for k, v in counts.items() if isinstance(v, int)}
+        return str(data.get("status")), None, created
+    return str(data.get("status")), {str(k): v for k, v in counts.items() if isinstance(v, int)}, created
 
 
 def cmd_list(args: argparse.Namespace) -> None:

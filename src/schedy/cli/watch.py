@@ -16,7 +16,7 @@ import time
 from schedy import Experiment, Job, ManualSearch, SchedyDB
 from schedy.cli import objective
 from schedy.cli.common import UsageError, connect
-from schedy.cli.experiments import status_and_counts
+from schedy.cli.experiments import status_counts_created
 from schedy.cli.objective import Best, Objective
 
 __all__ = ["add_parsers", "cmd_watch", "snapshot_line"]
@@ -75,11 +75,13 @@ class _Watcher:
 
     def look(self) -> str:
         """The line for the experiment now; sets :attr:`over` when its search is over."""
-        status, found = status_and_counts(self.db, self.exp.name)
+        status, found, created = status_counts_created(self.db, self.exp.name)
         counts = found or {}
         busy = counts.get("RUNNING", 0) + (counts.get("QUEUED", 0) if isinstance(self.exp, ManualSearch) else 0)
-        # A spent budget turns the experiment DONE at the next claim; no worker may be left to make it.
-        spent = self.exp.max_jobs is not None and sum(counts.values()) >= self.exp.max_jobs
+        # A spent budget turns the experiment DONE at the next claim; no worker may be left to make it. The
+        # service's own count (hand-added jobs and retries are not in it), else, from an older one, every job.
+        used = created if created is not None else sum(counts.values())
+        spent = self.exp.max_jobs is not None and used >= self.exp.max_jobs
         ended = status == "DONE" or spent or isinstance(self.exp, ManualSearch)
         self.over = found is not None and busy == 0 and ended
         if self.goal is not None and counts != self._counted:

@@ -49,7 +49,7 @@ _JOB_READ_ONLY = {
     "endReason",
     "stopReason",
 }
-_EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts"}
+_EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts", "jobsCreated"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
 #: The longest ``maxRunTime``, seconds: a lease deadline past it would not fit a timestamp.
 MAX_RUN_TIME = 1e9

@@ -74,6 +74,26 @@ def test_queued_jobs_still_run_after_the_budget_and_hand_added_ones_do_not_count
     assert len(done) == 5  # three by hand, two created by the search
 
 
+def test_counts_say_how_many_jobs_the_search_created_which_is_what_the_budget_counts(service):
+    with schedy.SchedyDB(config_override=service.client_config) as db:
+        db.add_experiment(schedy.RandomSearch("created", SPACE, max_jobs=3))
+        exp = db.get_experiment("created")
+        exp.add_job(hyperparameters={"x": 0.5}, status="DONE")  # by hand: not counted
+        for _ in range(2):
+            with exp.next_job():
+                pass
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        jwt = http.post("token/", json={"email": service.email, "token": service.api_token}).json()["token"]
+        http.headers["Authorization"] = f"Bearer {jwt}"
+        read = http.get("experiments/created/?counts=true").json()
+        assert (read["jobsCreated"], sum(read["jobCounts"].values())) == (2, 3)
+        assert "jobsCreated" not in http.get("experiments/created/").json()
+        # Sent back with the rest of what was read, it is ignored, as jobCounts is.
+        again = http.put("experiments/created/", json=read)
+        assert again.status_code == 200, again.text
+        assert http.get("experiments/created/?counts=true").json()["jobsCreated"] == 2
+
+
 def test_a_manual_search_loop_ends_when_nothing_is_queued_or_running(service):
     with schedy.SchedyDB(config_override=service.client_config) as db:
         exp = schedy.ManualSearch("queue")

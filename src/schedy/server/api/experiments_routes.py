@@ -69,11 +69,10 @@ async def put_experiment(request: Request, name: str, user_id: int = Depends(cur
 async def get_experiment(
     request: Request, name: str, counts: bool = False, user_id: int = Depends(current_user)
 ) -> Response:
-    """Read an experiment; ``?counts=true`` adds ``jobCounts`` by status."""
-    row, job_counts = await run_in_threadpool(
+    """Read an experiment; ``?counts=true`` adds ``jobCounts`` by status and ``jobsCreated``."""
+    row, extra = await run_in_threadpool(
         services(request).experiments.get, user_id, path_name(name, "experiment"), counts=counts
     )
-    extra = {"jobCounts": job_counts} if job_counts is not None else None
     return Response(dumps(render_experiment(row, extra)), media_type="application/json")
 
 

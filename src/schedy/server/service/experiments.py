@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from schedy.server.errors import NotFound, PreconditionFailed
-from schedy.server.store import Store
+from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store.experiments import ExperimentRow
 from schedy.server.wire import ExperimentInput, dumps
@@ -46,8 +46,11 @@ class Experiments:
             assert row is not None  # noqa: S101 - same transaction, just written
             return row, False
 
-    def get(self, user_id: int, name: str, *, counts: bool = False) -> tuple[ExperimentRow, dict[str, int] | None]:
-        """The experiment and, if asked, its job counts by status.
+    def get(self, user_id: int, name: str, *, counts: bool = False) -> tuple[ExperimentRow, dict[str, Any] | None]:
+        """The experiment and, if asked, its counts: ``jobCounts`` by status and ``jobsCreated``.
+
+        ``jobsCreated`` is how many jobs the search created, what a ``maxJobs``
+        budget counts (jobs added by hand and retries are not).
 
         Raises:
             NotFound: no such experiment for this user.
@@ -57,7 +60,12 @@ class Experiments:
             row = store_experiments.get(conn, user_id, name)
             if row is None:
                 raise NotFound(f"Experiment '{name}' does not exist.")
-            return row, store_experiments.status_counts(conn, row.id) if counts else None
+            if not counts:
+                return row, None
+            return row, {
+                "jobCounts": store_experiments.status_counts(conn, row.id),
+                "jobsCreated": budget.created(conn, row.id) or 0,
+            }
 
     def page(self, user_id: int, after: int | None, limit: int) -> tuple[list[ExperimentRow], int | None]:
         """One page of the user's experiments and the key to continue after, if any."""

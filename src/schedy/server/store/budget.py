@@ -39,10 +39,16 @@ def spend(conn: Connection, experiment_id: int, limit: int) -> bool:
     return conn.execute(statement).rowcount == 1
 
 
+def created(conn: Connection, experiment_id: int) -> int | None:
+    """How many jobs the experiment's search created (the budget's count); ``None``: no such experiment."""
+    used = conn.execute(select(experiments.c.jobs_created).where(experiments.c.id == experiment_id)).scalar()
+    return None if used is None else int(used)
+
+
 def spent(conn: Connection, experiment_id: int, limit: int) -> bool:
     """Whether the budget is spent (a read: :func:`spend` decides)."""
-    used = conn.execute(select(experiments.c.jobs_created).where(experiments.c.id == experiment_id)).scalar()
-    return used is None or int(used) >= limit
+    used = created(conn, experiment_id)
+    return used is None or used >= limit
 
 
 def has_work(conn: Connection, experiment_id: int) -> bool:
