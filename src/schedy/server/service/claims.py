@@ -48,7 +48,6 @@ from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.service.history import Histories, History
 from schedy.server.store import Store, budget, decisions
-from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
@@ -400,12 +399,8 @@ def _carry_over(conn: Connection, experiment_id: int, new: NewJob, retry: JobRec
     the artifacts unless the scheduler says not to (``NewJob.carry_artifacts``).
     """
     retried = store_jobs.get(conn, experiment_id, str(new.retry_of))
-    if retried is None:  # deleted since the history was read: a fresh start
-        return
-    if new.carry_artifacts:
-        store_artifacts.copy(conn, retried.pk, retry.pk)
-    store_attempts.copy(conn, retried.pk, retry.pk)
-    store_attempts.record(conn, retried, store_attempts.error_of(conn, retried.pk), into=retry.pk)
+    if retried is not None:  # else deleted since the history was read: a fresh start
+        store_attempts.carry_over(conn, retried, retry.pk, artifacts=new.carry_artifacts)
 
 
 class _Hint(NamedTuple):

@@ -21,7 +21,6 @@ from sqlalchemy import Connection
 
 from schedy.server.errors import NotFound, PreconditionFailed
 from schedy.server.store import Store, leases
-from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
@@ -111,13 +110,11 @@ class Leases:
                         parent=row.parent,
                         attempt=row.attempt + 1,
                     )
-                    # The retry starts with the attempt's artifacts (its checkpoints), sharing their bytes.
+                    # The retry starts with the attempt's artifacts (its checkpoints, sharing their bytes)
+                    # and the outcomes of the attempts before it, this one included.
                     lapsed_job = store_jobs.get(conn, row.experiment_id, row.job_id)
                     if retried is not None and lapsed_job is not None:
-                        store_artifacts.copy(conn, lapsed_job.pk, retried.pk)
-                        # And the outcomes of the attempts before it, this one included.
-                        store_attempts.copy(conn, lapsed_job.pk, retried.pk)
-                        store_attempts.record(conn, lapsed_job, None, into=retried.pk)
+                        store_attempts.carry_over(conn, lapsed_job, retried.pk)
                 event = {
                     "kind": "lease-expired",
                     "job": row.job_id,

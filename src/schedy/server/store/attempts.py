@@ -6,8 +6,9 @@ back to QUEUED (a CRASHED or PRUNED job re-queued, or a PUT), :func:`record`
 keeps that outcome in ``job_attempts`` and
 :func:`schedy.server.store.jobs.replace` starts the next attempt on the same
 row (the fields a fresh attempt clears are listed there, once). When the
-lease sweep retries a lapsed job as a new job, the retry gets the lapsed
-job's attempts (:func:`copy`) and a record of the lapsed one. Every function
+lease sweep (or a scheduler's decision) retries a job as a new job, the
+retry takes over its attempts, its outcome and its artifacts
+(:func:`carry_over`). Every function
 runs inside the caller's transaction.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, case, insert, literal, select, update
 
+from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import COLUMNS, CRASHED, JobRecord
 from schedy.server.store.tables import job_attempts, jobs
@@ -100,3 +102,16 @@ def copy(conn: Connection, from_pk: int, to_pk: int) -> None:
     columns += [c.results, c.error]
     source = select(literal(to_pk, type_=jobs.c.pk.type), *columns).where(c.job_pk == from_pk).order_by(c.pk)
     conn.execute(insert(job_attempts).from_select(["job_pk", *(col.name for col in columns)], source))
+
+
+def carry_over(conn: Connection, retried: JobRecord, retry_pk: int, *, artifacts: bool = True) -> None:
+    """Make job ``retry_pk`` the next attempt of ``retried``: its earlier attempts, that one's outcome, its artifacts.
+
+    What a retry takes over, whoever made it (the lease sweep, or a scheduler's decision): the
+    attempts before it and the retried one's outcome with its error, listed on the retry; and,
+    unless ``artifacts`` is false, the retried job's artifacts (its checkpoints, the same blobs).
+    """
+    if artifacts:
+        store_artifacts.copy(conn, retried.pk, retry_pk)
+    copy(conn, retried.pk, retry_pk)
+    record(conn, retried, error_of(conn, retried.pk), into=retry_pk)
