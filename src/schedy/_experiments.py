@@ -174,10 +174,8 @@ class Experiment:
         self._set_option("maxRunTime", value)
 
     def _set_option(self, key: str, value: Any) -> None:
-        if value is None:
-            self.extra.pop(key, None)
-        else:
-            self.extra[key] = value
+        # None is sent as null, which unsets the option on the service (an absent key would keep it).
+        self.extra[key] = value
 
     @property
     def max_jobs(self) -> int | None:

@@ -27,7 +27,7 @@ from schedy import (
     stopping,
 )
 from schedy._search import RANDOM_SAMPLERS
-from schedy.cli.common import UsageError, connect, parse_json_arg
+from schedy.cli.common import UsageError, connect, non_negative_int, parse_json_arg, positive_int, seconds
 from schedy.errors import DefinitionError
 from schedy.random import Distribution, parse_distribution
 from schedy.stopping import StoppingPolicy
@@ -124,33 +124,6 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         _add_common_options(scheduler, after=True)
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float | int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return int(value) if value.is_integer() else value
-
-
 def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
     """``--status`` and the experiment's options: before the scheduler, or (``after``) among its words.
 
@@ -174,7 +147,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--max-jobs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="Budget: the search creates at most N jobs; then the experiment becomes DONE once nothing is "
         "queued or running, and the workers' loops end.",
@@ -182,14 +155,14 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="Seed the search's random decisions: one worker then replays the same search.",
         **default,
     )
     parser.add_argument(
         "--max-retries",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="Try a crashed job again up to N times: one whose worker vanished (its lease lapsed), and in a "
         "grid one that raised. Default 0.",
@@ -197,7 +170,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--max-run-time",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="End a job CRASHED after SECONDS RUNNING when its worker sends no heartbeats (the 2018 client).",
         **default,

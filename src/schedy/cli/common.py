@@ -26,8 +26,11 @@ __all__ = [
     "connect",
     "is_nan",
     "is_number",
+    "non_negative_int",
     "parse_json_arg",
     "parse_pairs",
+    "positive_int",
+    "seconds",
     "to_json",
 ]
 
@@ -144,3 +147,33 @@ def is_number(value: Any) -> bool:
 def is_nan(value: Any) -> bool:
     """Whether ``value`` is a float NaN."""
     return isinstance(value, float) and math.isnan(value)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer."""
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def seconds(text: str) -> float | int:
+    """An argparse type: a positive number of seconds (an int when whole)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return int(value) if value.is_integer() else value

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from schedy import __version__
-from schedy.cli import add, admin, auth, experiments, export, import_, run, status, watch
+from schedy.cli import add, admin, auth, experiments, export, import_, options, run, status, watch
 from schedy.errors import SchedyError
 
 
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parsers(subparsers)
     import_.add_parsers(subparsers)
     status.add_parsers(subparsers)
+    options.add_parsers(subparsers)
     watch.add_parsers(subparsers)
     run.add_parsers(subparsers)
     auth.add_parsers(subparsers)

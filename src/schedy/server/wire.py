@@ -219,28 +219,29 @@ class ExperimentInput:
 
 
 def _check_option(key: str, value: Any) -> Any:
+    if value is None:
+        return None  # null unsets an option (the service then keeps none)
     if key == "seed":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-            raise Invalid(f"Option 'seed' must be a non-negative integer, got {shown(value)}.")
+            raise Invalid(f"Option 'seed' must be a non-negative integer or null, got {shown(value)}.")
     elif key == "maxJobs":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
             raise Invalid(
                 "Option 'maxJobs' must be a positive integer (the jobs the search may create) or null, "
                 f"got {shown(value)}."
             )
     elif key == "maxRetries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise Invalid(f"Option 'maxRetries' must be a non-negative integer, got {shown(value)}.")
+            raise Invalid(f"Option 'maxRetries' must be a non-negative integer or null, got {shown(value)}.")
     elif (
         key == "maxRunTime"
-        and value is not None
         and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RUN_TIME)
     ):
         raise Invalid(
             f"Option 'maxRunTime' must be a positive number of seconds up to {MAX_RUN_TIME:.0f} (31 years) or null, "
             f"got {shown(value)}."
         )
-    elif key == "earlyStopping" and value is not None:
+    elif key == "earlyStopping":
         try:
             policy = parse_policy(value)
         except DefinitionError as exc:
@@ -284,7 +285,7 @@ def _check_policy_fits(stopping: dict[str, Any] | None, scheduler: Scheduler) ->
     result, objective = target
     if params["resultName"] == result and params["objective"] != objective:
         raise Invalid(
-            f"The {name} policy would {params['objective']}imise {result!r}, which the {scheduler.name} search "
+            f"The {name} policy would {params['objective']}imise {result!r}, which this {scheduler.name} "
             f"{objective}imises: use the same objective."
         )
 

@@ -144,3 +144,31 @@ def test_a_bad_budget_is_refused_with_a_sentence(service, value: Any):
     assert "maxJobs" in answer.json()["detail"]
     with pytest.raises(schedy.errors.DefinitionError):
         schedy.ManualSearch("x", max_jobs=value)
+
+
+def test_options_left_out_of_a_put_are_kept_and_null_unsets_them(service):
+    token = httpx.post(service.url + "token/", json={"email": service.email, "token": service.api_token}).json()
+    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {token['token']}"}) as http:
+        options = {"seed": 5, "maxRetries": 2, "maxRunTime": 60, "maxJobs": 9,
+                   "earlyStopping": {"median": {"resultName": "loss", "objective": "min"}}}  # fmt: skip
+        assert http.put("experiments/opts/", json={"scheduler": {"Manual": None}, **options}).status_code == 201
+        # The 2018 client knows no option and sends none: they stay.
+        assert http.put("experiments/opts/", json={"scheduler": {"Manual": None}, "status": "DONE"}).status_code == 200
+        kept = http.get("experiments/opts/").json()
+        assert {key: kept[key] for key in ("seed", "maxRetries", "maxRunTime", "maxJobs")} == {
+            "seed": 5, "maxRetries": 2, "maxRunTime": 60, "maxJobs": 9}  # fmt: skip
+        assert "median" in kept["earlyStopping"]
+        unset = dict.fromkeys(options)
+        assert http.put("experiments/opts/", json={"scheduler": {"Manual": None}, **unset}).status_code == 200
+        read = http.get("experiments/opts/").json()
+        assert not set(options) & set(read), read  # unset: gone, not kept as null
+        with schedy.SchedyDB(config_override=service.client_config) as db:
+            exp = db.get_experiment("opts")
+            assert (exp.seed, exp.max_retries, exp.max_run_time, exp.max_jobs, exp.early_stopping) == (None,) * 5
+            exp.max_retries = 1
+            exp.push_updates()
+            exp.max_retries = None  # the client sends null for an option set to None
+            exp.seed = 8
+            exp.push_updates()
+            back = db.get_experiment("opts")
+            assert (back.seed, back.max_retries) == (8, None)

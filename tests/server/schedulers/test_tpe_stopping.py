@@ -15,7 +15,7 @@ SPACE = {"x": Uniform(0, 1)}
 def test_a_policy_ranking_the_tpe_objective_the_other_way_is_refused_at_creation(service):
     db = schedy.SchedyDB(config_override=service.client_config)
     exp = schedy.TPESearch("tpe-stop", SPACE, schedy.MINIMIZE, "loss", early_stopping=ASHA("loss", "max"))
-    with pytest.raises(errors.ClientRequestError, match="The asha policy would maximise 'loss', which the TPESearch"):
+    with pytest.raises(errors.ClientRequestError, match="would maximise 'loss', which this TPESearch minimises"):
         db.add_experiment(exp)
     with pytest.raises(errors.ClientRequestError, match="does not exist"):
         db.get_experiment("tpe-stop")

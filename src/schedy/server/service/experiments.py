@@ -15,6 +15,11 @@ from schedy.server.wire import ExperimentInput, dumps
 DELETE_BATCH = 2000
 
 
+def _set(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that have a value: a null sent for one unsets it."""
+    return {key: value for key, value in options.items() if value is not None}
+
+
 class Experiments:
     """Use cases on experiments, each one transaction."""
 
@@ -35,12 +40,13 @@ class Experiments:
             existing = None if create_only else store_experiments.get(conn, user_id, name)
             if existing is None:
                 row = store_experiments.create(
-                    conn, user_id, name, spec.status, spec.scheduler.name, params, dumps(spec.options)
+                    conn, user_id, name, spec.status, spec.scheduler.name, params, dumps(_set(spec.options))
                 )
                 if row is None:
                     raise PreconditionFailed(f"Experiment '{name}' already exists.")
                 return row, True
-            options: dict[str, Any] = {**json.loads(existing.options), **spec.options}
+            # Options the body leaves out are kept (the 2018 client knows none); null unsets one.
+            options = _set({**json.loads(existing.options), **spec.options})
             store_experiments.replace(conn, existing.id, spec.status, spec.scheduler.name, params, dumps(options))
             row = store_experiments.get(conn, user_id, name)
             assert row is not None  # noqa: S101 - same transaction, just written

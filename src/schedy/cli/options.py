@@ -1,0 +1,127 @@
+"""``schedy set``: change the options of an existing experiment (budget, early stopping, seed, retries, run time).
+
+``schedy add`` sets them when the experiment is created; ``set`` changes
+them later, e.g. to give a promising search a larger budget. An option not
+named keeps its value; ``none`` unsets one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from schedy import Experiment
+from schedy.cli.add import parse_policy_arg
+from schedy.cli.common import UsageError, connect, non_negative_int, positive_int, seconds
+from schedy.errors import DefinitionError
+
+__all__ = ["add_parsers", "cmd_set"]
+
+_T = TypeVar("_T")
+
+#: The options ``set`` changes: the experiment's attribute (the flag's dest) → its name when printed.
+_OPTIONS = {
+    "max_jobs": "max jobs",
+    "early_stopping": "early stopping",
+    "seed": "seed",
+    "max_retries": "max retries",
+    "max_run_time": "max run time",
+}
+
+
+def _or_none(parse: Callable[[str], _T]) -> Callable[[str], _T | None]:
+    """An argparse type that also takes ``none`` (unset the option)."""
+
+    def parse_or_none(text: str) -> _T | None:
+        return None if text.strip().lower() == "none" else parse(text)
+
+    parse_or_none.__name__ = parse.__name__  # argparse names the type in its "invalid … value" message
+    return parse_or_none
+
+
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``set``."""
+    parser = subparsers.add_parser(
+        "set",
+        help="Change an experiment's options: budget, early stopping, seed, retries, run time.",
+        description="Change the options of an existing experiment; those not named keep their values, and "
+        "'none' unsets one. Jobs already created are not changed: the search's next decisions follow the "
+        "new options.",
+        epilog="Examples: schedy set MNIST --max-jobs 300; schedy set MNIST --early-stopping "
+        "asha:val_loss:min:min_step=3; schedy set MNIST --early-stopping none --max-retries 2",
+    )
+    parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
+    suppress: dict[str, Any] = {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "--max-jobs",
+        type=_or_none(positive_int),
+        metavar="N|none",
+        help="Budget: the search creates at most N jobs in all (those it created so far count).",
+        **suppress,
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=_or_none(str),
+        metavar="POLICY|none",
+        help="Stop hopeless jobs from their reports, as for 'schedy add' (e.g. asha:val_loss:min:max_step=27); "
+        "reports already sent are judged by the new policy from its next report on.",
+        **suppress,
+    )
+    parser.add_argument(
+        "--seed", type=_or_none(non_negative_int), metavar="N|none", help="Seed the search's decisions.", **suppress
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_or_none(non_negative_int),
+        metavar="N|none",
+        help="Try a crashed job again up to N times (none: never).",
+        **suppress,
+    )
+    parser.add_argument(
+        "--max-run-time",
+        type=_or_none(seconds),
+        metavar="SECONDS|none",
+        help="End a job CRASHED after SECONDS RUNNING when its worker sends no heartbeats.",
+        **suppress,
+    )
+    parser.set_defaults(func=cmd_set)
+
+
+def _shown(exp: Experiment, attribute: str) -> str:
+    value = getattr(exp, attribute)
+    if value is None:
+        return "none"
+    if attribute == "early_stopping":
+        return repr(value)
+    return f"{value}s" if attribute == "max_run_time" else str(value)
+
+
+def cmd_set(args: argparse.Namespace) -> None:
+    """Apply the options given to the experiment and say what changed (on stderr)."""
+    given = {name: getattr(args, name) for name in _OPTIONS if hasattr(args, name)}
+    if not given:
+        raise UsageError(
+            "Name at least one option to change, e.g. 'schedy set EXPERIMENT --max-jobs 300' "
+            "('schedy set --help' lists them)."
+        )
+    with connect(args) as db:
+        exp = db.get_experiment(args.experiment)
+        before = {name: _shown(exp, name) for name in given}
+        try:
+            for name, value in given.items():
+                setattr(exp, name, parse_policy_arg(value) if name == "early_stopping" and value else value)
+        except DefinitionError as exc:
+            raise UsageError(str(exc)) from None
+        exp.push_updates()
+        after = db.get_experiment(args.experiment)
+    for name in given:
+        now = _shown(after, name)
+        change = f"already {now}" if before[name] == now else f"{before[name]} → {now}"
+        print(f"Experiment {args.experiment!r}: {_OPTIONS[name]} {change}.", file=sys.stderr)
+    if "max_jobs" in given and after.status == Experiment.DONE:
+        print(
+            f"It is DONE, so it hands out no job: 'schedy status {args.experiment} RUNNING' goes on with the search.",
+            file=sys.stderr,
+        )
