@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+import schedy
+from schedy.random import Uniform
 from schedy.testing import ServiceProcess
 from tests.dashboard import fill
 from tests.dashboard.browser import Site, near, pixels, rgb
@@ -256,6 +258,35 @@ def test_a_paused_experiment_wears_its_own_badge_not_the_finished_one(site, page
     page.wait_for_selector('tr[data-experiment="paused"] .badge[data-status=PAUSED]')
     page.wait_for_selector('tr[data-experiment="budget"] .badge[data-status=PAUSED]')
     page.wait_for_selector('tr[data-experiment="finished"] .badge[data-status=DONE]')
+
+
+def test_the_badge_counts_the_jobs_the_search_made_not_those_added_by_hand_or_deleted(site, page):
+    # A budget counts the jobs its search creates: hand-added jobs and deletions do not change it.
+    with schedy.SchedyDB(config_override=site.user.client_config, heartbeat=0) as db:
+        for name in ("short", "spent"):
+            db.add_experiment(schedy.RandomSearch(name, {"x": Uniform(0, 1)}, max_jobs=3))
+        short, spent = db.get_experiment("short"), db.get_experiment("spent")
+        for _ in range(2):
+            with short.next_job() as job:
+                job.results["loss"] = job.hyperparameters["x"]
+        for job in spent.jobs():  # 3 jobs, then the loop's last claim finds the budget spent: DONE
+            with job:
+                job.results["loss"] = job.hyperparameters["x"]
+        for _ in range(2):  # by hand: 4 jobs in all, 2 of the budget's 3 made by the search
+            short.add_job(hyperparameters={"x": 0.5}, status="DONE", results={"loss": 0.5})
+        short.status = short.DONE
+        short.push_updates()
+        next(spent.all_jobs()).delete()  # the budget was spent: 2 jobs left, DONE, not paused
+        assert db.get_experiment("spent").status == "DONE"
+    header = "h1 .badge"
+    ready(page, site, "#/e/short")
+    page.wait_for_selector(f"{header}[data-status=PAUSED]")
+    assert "marked DONE with 2 of its 3 jobs made" in page.get_attribute(header, "title")
+    ready(page, site, "#/e/spent")
+    page.wait_for_selector(f"{header}[data-status=DONE]")
+    ready(page, site, "#/")
+    page.wait_for_selector('tr[data-experiment="short"] .badge[data-status=PAUSED]')
+    page.wait_for_selector('tr[data-experiment="spent"] .badge[data-status=DONE]')
 
 
 def test_dark_mode_follows_the_system_preference_in_the_page_and_on_the_canvas(chromium, site):

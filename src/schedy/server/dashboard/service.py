@@ -173,6 +173,7 @@ class Dashboard:
                         "lastActivity": iso(_last_activity(row, by_status)),
                         "jobCounts": {s: v.count for s, v in by_status.items()},
                         "maxJobs": store_budget.max_jobs(str(row.options)),
+                        "jobsCreated": int(row.jobs_created),
                         "objective": None if found is None else found.as_json(),
                         "best": None if best is None else {"job": best[0], "value": best[1]},
                     }
@@ -215,11 +216,15 @@ class Dashboard:
                 if len(rows) > limit:
                     base, rows = None, None
             first_done = store_stats.done_results(conn, exp.id, _GUESS_FROM)
+            # What a budget counts (hand-added jobs and retries do not), for the PAUSED badge: read only with one.
+            created = None if store_budget.max_jobs(str(exp.options)) is None else store_budget.created(conn, exp.id)
             found = objective.default(exp.params, (text for _, text in first_done))
         counts = {s: v.count for s, v in stats.items()}
         cursor = max([since or 0.0, *(v.last_update for v in stats.values())])
         header = {
-            "experiment": render_experiment(exp, {"jobCounts": counts}),
+            "experiment": render_experiment(
+                exp, {"jobCounts": counts} if created is None else {"jobCounts": counts, "jobsCreated": created}
+            ),
             "objective": None if found is None else found.as_json(),
             "total": sum(counts.values()),
             "partial": rows is not None,

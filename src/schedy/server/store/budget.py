@@ -18,7 +18,7 @@ from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import DONE, QUEUED, RUNNING
 from schedy.server.store.tables import experiments, jobs
 
-__all__ = ["finish_if_idle", "has_work", "max_jobs", "spend", "spent"]
+__all__ = ["created", "finish_if_idle", "has_work", "max_jobs", "spend", "spent"]
 
 
 def max_jobs(options: str) -> int | None:

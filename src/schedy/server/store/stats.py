@@ -121,10 +121,10 @@ def owner_stats(conn: Connection, owner_id: int) -> dict[int, dict[str, StatusSt
 
 
 def owner_experiments(conn: Connection, owner_id: int) -> list[AnyRow]:
-    """Every experiment of ``owner_id``, by id, with the columns ``store.experiments.get`` reads."""
+    """Every experiment of ``owner_id``, by id: the columns ``store.experiments.get`` reads, and ``jobs_created``."""
     return list(
         conn.execute(
-            select(*EXPERIMENT_COLUMNS)
+            select(*EXPERIMENT_COLUMNS, experiments.c.jobs_created)
             .where(experiments.c.owner_id == owner_id, visible())
             .order_by(experiments.c.id)
         )

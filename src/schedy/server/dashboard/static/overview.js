@@ -4,20 +4,22 @@
 import {h} from "./dom.js";
 
 /** Why a DONE experiment is paused rather than finished, or null: it was marked DONE while jobs
- * remain queued or running, or before its budget (maxJobs) was spent. */
-export function pausedReason(status, jobCounts, maxJobs) {
+ * remain queued or running, or before its budget (maxJobs) was spent. The budget counts the jobs
+ * the search created (jobsCreated, sent with a budget), not those added by hand, retries, or
+ * what is left after deletions; without it, the job count stands in. */
+export function pausedReason(status, jobCounts, maxJobs, jobsCreated) {
   if (status !== "DONE") return null;
   const counts = jobCounts || {};
   const waiting = (counts.QUEUED || 0) + (counts.RUNNING || 0);
   if (waiting) return `marked DONE while ${waiting} job${waiting === 1 ? "" : "s"} remain${waiting === 1 ? "s" : ""} queued or running`;
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  if (Number.isInteger(maxJobs) && total < maxJobs) return `marked DONE with ${total} of its ${maxJobs} jobs made`;
+  const made = Number.isInteger(jobsCreated) ? jobsCreated : Object.values(counts).reduce((a, b) => a + b, 0);
+  if (Number.isInteger(maxJobs) && made < maxJobs) return `marked DONE with ${made} of its ${maxJobs} jobs made`;
   return null;
 }
 
 /** The experiment's badge: RUNNING, DONE, or PAUSED (a DONE experiment with work left; Mark RUNNING resumes it). */
-export function experimentBadge(status, jobCounts, maxJobs) {
-  const paused = pausedReason(status, jobCounts, maxJobs);
+export function experimentBadge(status, jobCounts, maxJobs, jobsCreated) {
+  const paused = pausedReason(status, jobCounts, maxJobs, jobsCreated);
   if (paused) {
     return h("span", {class: "badge status-PAUSED", dataset: {status: "PAUSED"},
       title: `Paused: ${paused}. Workers get no new job until it is marked RUNNING.`}, "PAUSED");

@@ -233,7 +233,7 @@ export class ExperimentPage {
     const scheduler = Object.keys(exp.scheduler)[0];
     const next = exp.status === "DONE" ? "RUNNING" : "DONE";
     fill(this.header,
-      h("h1", {}, this.name, " ", experimentBadge(exp.status, exp.jobCounts, exp.maxJobs)),
+      h("h1", {}, this.name, " ", experimentBadge(exp.status, exp.jobCounts, exp.maxJobs, exp.jobsCreated)),
       h("div", {class: "meta"},
         h("span", {}, `${scheduler} · created ${dateTime(Date.parse(exp.createdAt) / 1000)} · `),
         h("span", {class: "total", dataset: {total: this.data.total}},

@@ -52,7 +52,7 @@ export class ExperimentsPage {
       const total = Object.values(e.jobCounts).reduce((a, b) => a + b, 0);
       return h("tr", {dataset: {experiment: e.name}},
         h("td", {}, h("a", {href: `#/e/${seg(e.name)}`, class: "name"}, e.name)),
-        h("td", {}, experimentBadge(e.status, e.jobCounts, e.maxJobs)),
+        h("td", {}, experimentBadge(e.status, e.jobCounts, e.maxJobs, e.jobsCreated)),
         h("td", {}, e.scheduler),
         h("td", {}, h("span", {class: "total", dataset: {total}}, `${total} `), counts(e.jobCounts)),
         h("td", {class: "best"}, e.best
