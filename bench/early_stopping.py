@@ -55,7 +55,9 @@ u > 0.95 diverge (NaN from epoch 3).
 claim a job and, for ``--duration`` seconds, either send reports
 (``job.report(step, loss=…)``, steps 1 … 20 then the next job) or update
 their job (``job.results[…] = …; job.put()``, the job update of the
-throughput benchmark), in alternating windows. Reported: requests/s,
+throughput benchmark), in alternating windows; with ``--batch N``, also
+reports sent N at a time (``job.report_many``, as ``job.buffered_reports``
+sends them), counted per report. Reported: requests/s,
 latency p50/p99 of each, and how long the first report took (the service
 process builds its early-stopping state from the N × 20 reports then);
 ``--reps 0`` measures that first report only.
@@ -436,9 +438,12 @@ def load_reports(url: str, exp_id: int) -> float:
 
 
 def cost_worker(
-    config: dict[str, str], name: str, kind: str, duration: float, *, ready: Any, go: Any
+    config: dict[str, str], name: str, kind: str, duration: float, batch: int = 1, *, ready: Any, go: Any
 ) -> dict[str, Any]:
-    """For ``duration`` s: claim a job, send it 20 reports (or 20 updates), end it; latencies of those requests."""
+    """For ``duration`` s: claim a job, send it 20 reports (or 20 updates), end it; latencies of those requests.
+
+    ``kind`` "batch": the 20 reports go ``batch`` at a time (``job.report_many``); cycles count reports.
+    """
     import schedy
 
     db = schedy.SchedyDB(config_override=config)
@@ -450,6 +455,7 @@ def cost_worker(
         job.put()
     latencies: list[float] = []
     stopped = 0
+    sent = 0
     ready.set()
     go.wait()
     cpu = time.process_time()
@@ -459,6 +465,15 @@ def cost_worker(
             for step in range(1, REPORTS_PER_JOB + 1):
                 if clock() >= end:
                     break
+                if kind == "batch":
+                    if (step - 1) % batch:
+                        continue
+                    steps = range(step, min(step + batch, REPORTS_PER_JOB + 1))
+                    t0 = clock()
+                    stopped += job.report_many([(s, {"loss": -time.time()}) for s in steps])
+                    latencies.append(clock() - t0)
+                    sent += len(steps)
+                    continue
                 if kind == "report":
                     t0 = clock()
                     # Better than every value before it, at every rung: never stopped, so every report is
@@ -470,7 +485,7 @@ def cost_worker(
                     job.put()
                 latencies.append(clock() - t0)
     return {
-        "cycles": len(latencies),
+        "cycles": sent if kind == "batch" else len(latencies),
         "seconds": duration,
         "latencies": latencies,
         "errors": stopped,
@@ -499,7 +514,11 @@ def cost(args: argparse.Namespace) -> None:
                     exp_id = experiment_id(url, user.email, name)
                     load_jobs = bulk_load(url, exp_id, size, status="DONE")
                     load = load_reports(url, exp_id)
-                    queue = args.workers * (2 * args.reps * int(args.duration * 1000) // REPORTS_PER_JOB + 4)
+                    # At most 1,000 requests/s per worker; a job takes 20 of them (20 / batch when batched).
+                    per_job = [REPORTS_PER_JOB, REPORTS_PER_JOB] + (
+                        [max(1, REPORTS_PER_JOB // args.batch)] * (args.batch > 1)
+                    )
+                    queue = args.workers * (sum(args.reps * int(args.duration * 1000) // n for n in per_job) + 4)
                     bulk_load(url, exp_id, queue, status="QUEUED")
                     with schedy.SchedyDB(config_override=config) as db, db.get_experiment(name).next_job() as job:
                         t0 = time.perf_counter()
@@ -511,10 +530,14 @@ def cost(args: argparse.Namespace) -> None:
                     )
                     records.append({"backend": kind, "jobs": size, "kind": "first", "first_report_ms": first * 1000})
                     pid = service.process.pid
+                    kinds = ["report", "update"] + (["batch"] if args.batch > 1 else [])
                     for rep in range(args.reps):
-                        for what in ("report", "update") if rep % 2 == 0 else ("update", "report"):
+                        for what in kinds if rep % 2 == 0 else kinds[::-1]:
                             run = run_workers(
-                                cost_worker, (config, name, what, args.duration), args.workers, server_pid=pid
+                                cost_worker,
+                                (config, name, what, args.duration, args.batch),
+                                args.workers,
+                                server_pid=pid,
                             )
                             record = {
                                 "backend": kind,
@@ -527,11 +550,13 @@ def cost(args: argparse.Namespace) -> None:
                                 "server_us": run.server_us,
                                 "stopped": run.errors,
                                 "first_report_ms": first * 1000,
+                                "batch": args.batch,
                             }
                             records.append(record)
                             log(
                                 f"{kind:8} {size:>7,} rep {rep} {what:6} {run.rate:7.0f}/s"
-                                f"  p50 {record['p50_ms']:.2f} ms"
+                                + (" (reports)" if what == "batch" else "")
+                                + f"  p50 {record['p50_ms']:.2f} ms"
                                 f"  p99 {record['p99_ms']:.2f} ms  server CPU {run.server_us:.0f} µs/request"
                                 + (f"  STOPPED {run.errors}" if run.errors else "")
                             )
@@ -543,6 +568,7 @@ def cost(args: argparse.Namespace) -> None:
 
 
 def cost_table(records: list[dict[str, Any]]) -> str:
+    batch = next((r.get("batch", 1) for r in records if r["kind"] == "batch"), None)
     header = [
         "backend",
         "jobs (×20 reports)",
@@ -553,6 +579,8 @@ def cost_table(records: list[dict[str, Any]]) -> str:
         "update p50 / p99",
         "report cost / update cost",
     ]
+    if batch is not None:
+        header += [f"reports/s in batches of {batch}", "a batched report's cost / update cost"]
     rows = []
     for kind in dict.fromkeys(r["backend"] for r in records):
         for size in dict.fromkeys(r["jobs"] for r in records if r["backend"] == kind):
@@ -560,6 +588,8 @@ def cost_table(records: list[dict[str, Any]]) -> str:
             rep = {r["rep"]: r for r in mine if r["kind"] == "report"}
             upd = {r["rep"]: r for r in mine if r["kind"] == "update"}
             ratio = [upd[k]["rate"] / rep[k]["rate"] for k in rep if k in upd]
+            bat = {r["rep"]: r for r in mine if r["kind"] == "batch"}
+            batch_ratio = [upd[k]["rate"] / bat[k]["rate"] for k in bat if k in upd]
 
             def pair(rs: dict[int, dict[str, Any]]) -> str:
                 if not rs:  # --reps 0: the first report only
@@ -578,6 +608,14 @@ def cost_table(records: list[dict[str, Any]]) -> str:
                     pair(rep),
                     pair(upd),
                     Spread(ratio).fmt(2, "×") if ratio else "-",
+                    *(
+                        []
+                        if batch is None
+                        else [
+                            Spread([r["rate"] for r in bat.values()]).fmt(0) if bat else "-",
+                            Spread(batch_ratio).fmt(2, "×") if batch_ratio else "-",
+                        ]
+                    ),
                 ]
             )
     return table(header, rows)
@@ -602,6 +640,12 @@ def main() -> None:
     c.add_argument("--workers", type=int, default=4)
     c.add_argument("--reps", type=int, default=3)
     c.add_argument("--duration", type=float, default=4.0)
+    c.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="also time reports sent N at a time (job.report_many), counted per report (default 1: not timed)",
+    )
     c.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.what == "quality":

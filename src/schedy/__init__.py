@@ -13,7 +13,7 @@ The client library. A worker is a loop::
 Public names: :class:`SchedyDB`, :class:`Experiment` and its searches
 (:class:`ManualSearch`, :class:`RandomSearch`,
 :class:`PopulationBasedTraining`, :class:`GridSearch`, :class:`TPESearch`), :data:`MINIMIZE` /
-:data:`MAXIMIZE`, :class:`Job`, and the modules
+:data:`MAXIMIZE`, :class:`Job` (and :class:`ReportBuffer`, its reports sent together), and the modules
 :mod:`schedy.random` (distributions), :mod:`schedy.pbt` (PBT strategies),
 :mod:`schedy.errors` (everything Schedy raises), :mod:`schedy.stopping`
 (early-stopping policies).
@@ -33,6 +33,7 @@ from schedy._experiments import (
     TPESearch,
 )
 from schedy._jobs import Job
+from schedy._reports import ReportBuffer
 from schedy.pbt import MAXIMIZE, MINIMIZE
 
 __version__ = "0.2.0.dev0"
@@ -47,6 +48,7 @@ __all__ = [
     "ManualSearch",
     "PopulationBasedTraining",
     "RandomSearch",
+    "ReportBuffer",
     "SchedyDB",
     "TPESearch",
     "__version__",

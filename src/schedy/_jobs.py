@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import traceback as _traceback
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,7 @@ from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
 from schedy._pagination import iter_items
+from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
 from schedy.errors import (
     ClientRequestError,
     HTTPError,
@@ -436,19 +438,44 @@ class Job:
             ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
 
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"report() needs a non-negative integer step (e.g. the epoch), not {step!r}.")
-        for name, value in metrics.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                if isinstance(value, (bool, str, bytes)):  # float() would take "0.5" or True: a mistake
-                    raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
-                try:
-                    metrics[name] = float(value)  # numpy scalars, 0-d tensors
-                except (TypeError, ValueError):
-                    raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.") from None
-        response = self._db()._transport.request(
-            "POST", self._path() + "reports/", {"step": step, "metrics": metrics}, expect=(200, 412)
-        )
+        return self._send_reports({"step": step, "metrics": checked_report(step, metrics)})
+
+    def report_many(self, reports: Iterable[tuple[int, Mapping[str, float | None]]]) -> bool:
+        """Send several reports at once, e.g. ``[(step, {"loss": 0.3}), ...]``; ``True`` when the job should stop.
+
+        One request per :data:`REPORTS_PER_REQUEST` reports instead of one
+        each: for reports made many times a second (every batch rather than
+        every epoch), where a round trip per report would slow training. The
+        service judges them in order, as if sent one by one; once one is told
+        to stop, the rest are not sent. :meth:`buffered_reports` gathers them
+        for you.
+
+        Raises:
+            ValueError: a step is not a non-negative integer, or a metric is not a number (nothing is sent).
+
+        """
+        items = [{"step": step, "metrics": checked_report(step, dict(metrics))} for step, metrics in reports]
+        for start in range(0, len(items), REPORTS_PER_REQUEST):
+            if self._send_reports({"reports": items[start : start + REPORTS_PER_REQUEST]}):
+                return True
+        return False
+
+    def buffered_reports(self, every: float = 1.0) -> ReportBuffer:
+        """Reports gathered and sent together at most every ``every`` seconds; see :class:`schedy.ReportBuffer`.
+
+        Example::
+
+            with exp.next_job() as job, job.buffered_reports(every=2.0) as reports:
+                for step, batch in enumerate(loader):
+                    if reports.report(step, loss=train_step(batch)):
+                        raise schedy.errors.JobPruned()
+
+        """
+        return ReportBuffer(self, every)
+
+    def _send_reports(self, body: dict[str, Any]) -> bool:
+        """POST a report body; whether the job should stop (also when it is no longer RUNNING)."""
+        response = self._db()._transport.request("POST", self._path() + "reports/", body, expect=(200, 412))
         if response.status == 412:
             if not self._lease_lost:
                 # The service says why (e.g. "has ended CRASHED": its lease lapsed; "has ended DONE": finished).

@@ -22,6 +22,7 @@ def test_all_is_pinned() -> None:
             "ManualSearch",
             "PopulationBasedTraining",
             "RandomSearch",
+            "ReportBuffer",
             "SchedyDB",
             "TPESearch",
             "__version__",

@@ -1,0 +1,118 @@
+"""Intermediate reports sent together: checking one report, and a buffer that sends them in batches.
+
+A report is one round trip (about a millisecond on a local service). Made
+every epoch that is nothing; made every batch of a fast training loop it can
+slow the loop down. :class:`ReportBuffer` keeps reports in memory and sends
+them in one request at most every few seconds (and when it is closed), so a
+loop may report at any rate; a stop decision arrives with the next send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from schedy.errors import SchedyError
+
+if TYPE_CHECKING:
+    from schedy._jobs import Job
+
+__all__ = ["REPORTS_PER_REQUEST", "ReportBuffer", "checked_report"]
+
+logger = logging.getLogger("schedy")
+
+#: The most reports the service takes in one request (larger batches are sent in several).
+REPORTS_PER_REQUEST = 1000
+
+
+def checked_report(step: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The report's metrics as sent (numpy scalars and 0-d tensors as floats), after checking the step.
+
+    Raises:
+        ValueError: ``step`` is not a non-negative integer, or a metric is not a number or ``None``.
+
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"report() needs a non-negative integer step (e.g. the epoch), not {step!r}.")
+    for name, value in metrics.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if isinstance(value, (bool, str, bytes)):  # float() would take "0.5" or True: a mistake
+                raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
+            try:
+                metrics[name] = float(value)  # numpy scalars, 0-d tensors
+            except (TypeError, ValueError):
+                raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.") from None
+    return metrics
+
+
+class ReportBuffer:
+    """Reports of one job kept in memory and sent together (:meth:`schedy.Job.buffered_reports` makes one).
+
+    :meth:`report` checks the report at once and keeps it; when the oldest
+    kept report is ``every`` seconds old (or :data:`REPORTS_PER_REQUEST` are
+    kept), the next :meth:`report` sends them all in one request. Closing
+    the buffer (the end of its ``with`` block, also on an exception) sends
+    what is left. Once the service said to stop, every :meth:`report`
+    answers ``True`` and nothing more is sent.
+    """
+
+    def __init__(self, job: Job, every: float = 1.0) -> None:
+        """Buffer the reports of ``job``, sending them at most every ``every`` seconds (0: send each at once).
+
+        Raises:
+            ValueError: ``every`` is negative or not a number.
+
+        """
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < float("inf"):
+            raise ValueError(f"every must be a number of seconds >= 0, not {every!r}.")
+        self.job = job
+        self.every = float(every)
+        self.stop = False
+        self._kept: list[tuple[int, dict[str, Any]]] = []
+        self._since = 0.0
+
+    def report(self, step: int, **metrics: float | None) -> bool:
+        """Keep one report (as :meth:`schedy.Job.report` takes it); ``True`` once the service said to stop.
+
+        Raises:
+            ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
+
+        """
+        metrics = checked_report(step, metrics)
+        if self.stop:
+            return True
+        if not self._kept:
+            self._since = time.monotonic()
+        self._kept.append((step, metrics))
+        if len(self._kept) >= REPORTS_PER_REQUEST or time.monotonic() - self._since >= self.every:
+            self.flush()
+        return self.stop
+
+    def flush(self) -> bool:
+        """Send the reports kept (if any) now; ``True`` once the service said to stop."""
+        kept, self._kept = self._kept, []
+        if kept and not self.stop:
+            self.stop = self.job.report_many(kept)
+        return self.stop
+
+    def __len__(self) -> int:
+        """How many reports are kept, not sent yet."""
+        return len(self._kept)
+
+    def __enter__(self) -> ReportBuffer:
+        """Use the buffer in a ``with`` block: what is kept is sent at its end."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Send what is left, also after an exception (which a failure to send does not hide)."""
+        if exc_type is None:
+            self.flush()
+            return
+        try:
+            self.flush()
+        except SchedyError as failed:
+            logger.warning("The last %d reports of job %s were not sent: %s", len(self), self.job.job_id, failed)
