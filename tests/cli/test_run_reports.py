@@ -230,3 +230,26 @@ def test_a_job_deleted_just_before_its_command_ends_is_lost_not_done(cli, tmp_pa
     assert f"job {second.job_id} DONE in " in err
     assert err.splitlines()[-1].endswith("no job left in 'deleted-at-the-end'. 1 done, 0 crashed, 1 lost.")
     assert out.count("--- RESULTS ---") == 2  # the first command ran to its end: nothing stopped it
+
+
+def test_a_flood_of_report_lines_arrives_whole_and_in_order(cli, tmp_path):
+    # Lines read together are sent together (1,000 per request): 3,000 reports printed at once, every one kept.
+    script = tmp_path / "flood.py"
+    script.write_text(
+        "import json, sys\n"
+        "sys.stdout.write(''.join('--- REPORT --- ' + json.dumps({'step': s, 'loss': 1 / (s + 1)}) + '\\n'"
+        " for s in range(3000)))\n"
+        "print('--- RESULTS ---'); print(json.dumps({'loss': 0.5}))\n"
+    )
+    with cli.db() as db:
+        exp = schedy.ManualSearch("flood")
+        db.add_experiment(exp)
+        job_id = exp.add_job(hyperparameters={}).job_id
+    done = cli("run", "--once", "flood", sys.executable, str(script))
+    assert done.returncode == 0, done.stderr
+    with cli.db() as db:
+        job = db.get_experiment("flood").get_job(job_id)
+        reports = job.reports()
+    assert job.status == "DONE"
+    assert [r["step"] for r in reports] == list(range(3000))
+    assert reports[2999]["metrics"] == {"loss": 1 / 3000}

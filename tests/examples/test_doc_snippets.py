@@ -147,6 +147,13 @@ _MNIST = """
 import schedy
 schedy.SchedyDB().add_experiment(schedy.RandomSearch("mnist", {"lr": schedy.random.LogUniform(1e-4, 1e-1)}))
 """
+_MNIST_ASHA = """
+import schedy
+schedy.SchedyDB().add_experiment(schedy.RandomSearch(
+    "mnist", {"lr": schedy.random.LogUniform(1e-4, 1e-1)},
+    early_stopping=schedy.stopping.ASHA("val_loss", "min", min_step=100, max_step=2000),
+))
+"""
 _PBT = """
 import schedy
 db = schedy.SchedyDB()
@@ -177,7 +184,10 @@ PLANS: dict[str, list[Plan]] = {
         Plan((4,), experiment="mnist", jobs=2, setup=_MNIST, run_by=("run", "-n", "2", "mnist")),
     ],
     "cli.md": [Plan((0,), elsewhere="tests/cli/test_readme.py: the session runs this train.py")],
-    "early-stopping.md": [Plan((0,), experiment="mnist")],
+    "early-stopping.md": [
+        Plan((0,), experiment="mnist"),
+        Plan((1,), experiment="mnist", setup=_MNIST_ASHA),
+    ],
     "integrations.md": [
         Plan((0,), experiment="digits-xgboost", jobs=1, needs=("xgboost", *_INTEGRATIONS)),
         Plan((1,), experiment="digits-lightgbm", jobs=1, needs=("lightgbm", *_INTEGRATIONS)),

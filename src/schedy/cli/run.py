@@ -411,38 +411,47 @@ class Runner:
         return parser
 
     def _send_reports(self, parser: ResultsParser, child: subprocess.Popen[bytes]) -> None:
-        """Send the report lines just read; stop the command (SIGTERM, later SIGKILL) when told to."""
+        """Send the report lines just read; stop the command (SIGTERM, later SIGKILL) when told to.
+
+        The lines of one read go in one request (``job.report_many``): a command printing reports
+        faster than one round trip each is not held up by a full pipe.
+        """
         job = self._job
+        if job is None or self._pruned_at is not None or self._lost is not None:
+            parser.take_reports()
+            return
+        batch: list[tuple[int, dict[str, float | None]]] = []
         for report in parser.take_reports():
-            if job is None or self._pruned_at is not None or self._lost is not None:
-                return
             if isinstance(report, str):
                 self.console.message(f"ignored a report: {report}.")
-                continue
-            step, metrics = report
-            try:
-                stop = job.report(step, **metrics)
-            except ResourceNotFoundError as exc:
-                self._lose(child, str(exc).split(": ", 1)[-1])
-                return
-            except SchedyError as exc:
-                if str(exc) != self._refused:  # the same refusal again is not shown again
-                    self.console.message(f"a report of job {job.job_id} was refused: {exc}")
-                    self._refused = str(exc)
-                continue
-            if job.lost:  # 412: the job ended or went back to the queue
-                self._lose(child, job.lost)
-                return
+            else:
+                batch.append(report)
+        if not batch:
+            return
+        try:
+            stop = job.report_many(batch)
+        except ResourceNotFoundError as exc:
+            self._lose(child, str(exc).split(": ", 1)[-1])
+            return
+        except SchedyError as exc:
+            if str(exc) != self._refused:  # the same refusal again is not shown again
+                self.console.message(f"a report of job {job.job_id} was refused: {exc}")
+                self._refused = str(exc)
+            return
+        if job.lost:  # 412: the job ended or went back to the queue
+            self._lose(child, job.lost)
+            return
+        for _, metrics in batch:
             self._last_reported.update(metrics)
-            if stop:
-                self._pruned_at = step
-                grace = self.args.kill_after
-                self.console.message(
-                    f"the service stopped job {job.job_id} at step {step}: sending SIGTERM (SIGKILL after {grace:g} s)."
-                )
-                if child.poll() is None:
-                    _signal_group(child, signal.SIGTERM)
-                    self._kill_at = time.monotonic() + grace
+        if stop:
+            self._pruned_at = step = batch[-1][0]  # the last step sent: the decision came by then
+            grace = self.args.kill_after
+            self.console.message(
+                f"the service stopped job {job.job_id} at step {step}: sending SIGTERM (SIGKILL after {grace:g} s)."
+            )
+            if child.poll() is None:
+                _signal_group(child, signal.SIGTERM)
+                self._kill_at = time.monotonic() + grace
 
     def _lose(self, child: subprocess.Popen[bytes], why: str) -> None:
         """The running job is no longer this worker's: stop its command as a pruned one's."""
