@@ -233,9 +233,8 @@ def _check_option(key: str, value: Any) -> Any:
     elif key == "maxRetries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise Invalid(f"Option 'maxRetries' must be a non-negative integer or null, got {shown(value)}.")
-    elif (
-        key == "maxRunTime"
-        and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RUN_TIME)
+    elif key == "maxRunTime" and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RUN_TIME
     ):
         raise Invalid(
             f"Option 'maxRunTime' must be a positive number of seconds up to {MAX_RUN_TIME:.0f} (31 years) or null, "
