@@ -195,6 +195,21 @@ def test_once_and_max_jobs_limit_the_jobs_run(cli, worker):
     assert [job.status for job in _jobs(cli, "random").values()] == ["DONE"] * 3
 
 
+def test_max_time_claims_no_new_job_after_it_and_lets_the_running_one_finish(cli, worker, tmp_path):
+    space = {"mode": "sleep", "seconds": 2, "flag": str(tmp_path / "flag")}
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("timed", {k: schedy.random.Constant(v) for k, v in space.items()}))
+    done = cli("run", "--max-time", "1", "timed", sys.executable, worker, "%h")
+    assert done.returncode == 0, done.stderr
+    # The job claimed at once ran its 2 s past the deadline, then no other was claimed.
+    assert [job.status for job in _jobs(cli, "timed").values()] == ["DONE"]
+    last = done.stderr.splitlines()[-1]
+    assert last == "schedy run: --max-time 1 s has passed: no new job claimed. 1 done, 0 crashed."
+    refused = cli("run", "--max-time", "0", "timed", sys.executable, worker)
+    assert refused.returncode == 2
+    assert "argument --max-time: must be a positive number of seconds, got 0" in refused.stderr
+
+
 def test_heartbeats_keep_a_long_job_alive(cli, worker, tmp_path):
     # A lease is three heartbeats (1.5 s, so a beat may come 1 s late on a loaded
     # machine); the job runs for 4 s, over a lease and two sweeps (1 s apart), so

@@ -63,7 +63,7 @@ from schedy.cli.command import (
     named_placeholders,
     unknown_placeholders,
 )
-from schedy.cli.common import CommandError, UsageError, connect, to_json
+from schedy.cli.common import CommandError, UsageError, connect, seconds, to_json
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
 from schedy.cli.views import space_values
@@ -117,6 +117,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     stop = parser.add_argument_group("when to stop")
     stop.add_argument("--once", action="store_true", help="Run one job, then stop.")
     stop.add_argument("-n", "--max-jobs", type=int, metavar="N", help="Run at most N jobs.")
+    stop.add_argument(
+        "--max-time",
+        type=seconds,
+        metavar="SECONDS",
+        help="Claim no new job once SECONDS have passed since the start (the job running then finishes): "
+        "e.g. a cluster allocation's time limit minus a job's length.",
+    )
     stop.add_argument(
         "--wait",
         type=float,
@@ -234,11 +241,20 @@ class Runner:
     def _loop(self) -> int:
         args = self.args
         limit = 1 if args.once else args.max_jobs
+        deadline = None if args.max_time is None else time.monotonic() + args.max_time
         started = 0
         while limit is None or started < limit:
             self._draw(force=True)
+            wait = args.wait
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    passed = f"--max-time {args.max_time:g} s has passed"
+                    self.console.message(f"{passed}: no new job claimed. {self._summary()}")
+                    return self._status()
+                wait = min(wait, left)
             try:
-                job = self.exp.next_job(wait=args.wait, heartbeat=args.heartbeat, worker=args.worker)
+                job = self.exp.next_job(wait=wait, heartbeat=args.heartbeat, worker=args.worker)
             except NoJobError:
                 self.console.message(f"no job left in {self.exp.name!r}. {self._summary()}")
                 return self._status()
