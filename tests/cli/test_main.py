@@ -19,7 +19,7 @@ def _schedy(tmp_path, *args, stdin=""):
 
 
 HELP = {
-    (): ["add", "rm", "show", "list", "push", "run", "gen-token", "token", "export", "watch", "server", "user"],
+    (): ["add", "rm", "show", "list", "push", "run", "gen-token", "token", "export", "watch", "server", "user", "set"],
     ("add",): ["-s {RUNNING,DONE}", "manual", "random", "pbt"],
     ("add", "x", "random"): ["HP DIST JSON", "uniform, normal, loguniform, integer, choice, const",
                              "--sampler {iid,sobol,halton}"],
@@ -34,7 +34,10 @@ HELP = {
                 "-f FIELD, --field FIELD", "missing values (and NaN) come last"],
     ("push",): ["-p NAME JSON", "-r NAME JSON", "-s {QUEUED,RUNNING,DONE,CRASHED,PRUNED}"],
     ("run",): ["EXPERIMENT COMMAND [ARG ...]", "--once", "--allow-empty-results", "--ignore-errors",
-               "--requeue-on-interrupt", "--heartbeat SECONDS", "%h", "--- RESULTS ---", "exits with status 130"],
+               "--requeue-on-interrupt", "--heartbeat SECONDS", "%h", "--- RESULTS ---", "exits with status 130",
+               "--max-time SECONDS"],
+    ("set",): ["EXPERIMENT", "--max-jobs N|none", "--early-stopping POLICY|none", "--seed N|none",
+               "--max-retries N|none", "--max-run-time SECONDS|none"],
     ("gen-token",): ["--root ROOT", "--email EMAIL", "--password PASSWORD", "default http://127.0.0.1:8700/",
                      "mode 0600"],
     ("token",): ["list", "revoke"],
