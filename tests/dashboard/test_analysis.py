@@ -197,13 +197,19 @@ def test_the_search_space_section_says_how_the_search_decides_and_its_options(si
     stopping = {"asha": {"resultName": "loss", "objective": "min", "minStep": 1, "reductionFactor": 3}}
     fill.put(site.api, fill.exp_path("configured"), {"scheduler": tpe, "seed": 7, "maxRetries": 2, "maxJobs": 200,
                                                      "maxRunTime": 3600, "earlyStopping": stopping})  # fmt: skip
+    for _ in range(3):  # the budget's count: jobs the search made
+        answer = site.api.post(fill.exp_path("configured") + "nextjob/", content=json.dumps({"worker": "w"}))
+        assert answer.status_code == 200, answer.text
+    site.api.post(fill.exp_path("configured") + "jobs/", content=json.dumps({"hyperparameters": {}}))  # by hand
     ready(page, site, "#/e/configured")
     page.wait_for_selector("details.search-space")
+    if page.locator("details.search-space").get_attribute("open") is None:  # closed once there are jobs
+        page.click("details.search-space summary")
     settings = page.eval_on_selector_all(
         "table.settings tr", "rs => rs.map(r => [r.dataset.setting, r.querySelector('td').innerText])"
     )
     assert settings[0] == ["search", "TPE, minimises loss; the first 20 jobs quasi-random (sobol)"]
-    assert ["budget", "200 jobs"] in settings
+    assert ["budget", "200 jobs, 3 made by the search so far"] in settings
     assert ["seed", "7"] in settings
     assert ["retries", "a crashed job is tried again up to 2 times"] in settings
     assert ["max run time", "3600 s without heartbeats"] in settings

@@ -89,7 +89,10 @@ export function settingsRows(experiment) {
   } else if (kind === "Manual") {
     rows.push({name: "search", text: "manual: workers get the jobs you add"});
   }
-  if (Number.isInteger(experiment.maxJobs)) rows.push({name: "budget", text: `${experiment.maxJobs} jobs`});
+  if (Number.isInteger(experiment.maxJobs)) {
+    const made = Number.isInteger(experiment.jobsCreated) ? `, ${experiment.jobsCreated} made by the search so far` : "";
+    rows.push({name: "budget", text: `${experiment.maxJobs} jobs${made}`});
+  }
   for (const [name, policy] of Object.entries(experiment.earlyStopping || {})) {
     rows.push({name: "early stopping", text: `${name}(${argsText(policy)})`});
   }
