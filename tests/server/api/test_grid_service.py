@@ -188,3 +188,26 @@ def test_a_retried_cell_takes_nothing_from_the_budget(service):
     assert [attempt for _, attempt in handed] == [1, 2, 1]
     assert len({a for a, _ in handed}) == 2  # two cells, the first of them twice
     assert db.get_experiment("grid-budget").status == "DONE"
+
+
+def test_a_cell_that_raised_after_the_budget_was_spent_is_still_retried(service):
+    """The last cell of a budget raising is retried as a lapsed one would be: the budget limits new cells only."""
+    import schedy
+
+    db = schedy.SchedyDB(config_override=service.client_config)
+    db.add_experiment(schedy.GridSearch("grid-spent", {"a": [1, 2, 3, 4]}, max_jobs=2, max_retries=2))
+    exp = db.get_experiment("grid-spent")
+    handed = []
+    for job in exp.jobs():
+        handed.append((job.hyperparameters["a"], job.attempt))
+        try:
+            with job:
+                if len(handed) in (2, 3):  # the budget's last cell raises twice, then succeeds
+                    raise RuntimeError("out of memory")
+        except RuntimeError:
+            pass
+    assert [attempt for _, attempt in handed] == [1, 1, 2, 3]
+    assert handed[1][0] == handed[2][0] == handed[3][0] != handed[0][0]
+    back = db.get_experiment("grid-spent")
+    assert back.status == "DONE"
+    assert sorted(j.status for j in back.all_jobs()) == ["CRASHED", "CRASHED", "DONE", "DONE"]

@@ -151,6 +151,9 @@ class Scheduler(ABC):
     #: Whether a job added by hand starts a new member of a population (``h0``, ``h1``…, generation 1), as in
     #: PBT, where every job belongs to a member; the service names the member when it inserts the job.
     hand_jobs_start_members: ClassVar[bool] = False
+    #: Whether :meth:`decide` hands out again, first, a CRASHED job that has ``maxRetries`` left (grid search):
+    #: such a search is asked even once a ``maxJobs`` budget is spent, which limits new jobs only.
+    retries_crashed_jobs: ClassVar[bool] = False
 
     def freeze(self) -> None:
         """Refuse any later attribute assignment (done by ``load_scheduler``: instances are shared)."""

@@ -112,6 +112,7 @@ class GridSearch(Scheduler):
 
     name = "GridSearch"
     reads_history = True
+    retries_crashed_jobs = True
 
     def __init__(self, grid: Mapping[str, Sequence[Any]]) -> None:
         if not grid:

@@ -247,6 +247,10 @@ class Claims:
         """
         limit = budget.max_jobs(exp.options)
         if limit is not None and budget.spent(step.conn, exp.id, limit):
+            if scheduler.retries_crashed_jobs and _max_retries(exp.options) > 0:
+                # A retry takes nothing from the budget: the search decides, and a new job it decides is
+                # refused when the decision is recorded (which then ends the experiment if nothing runs).
+                return _FROM_HISTORY
             budget.finish_if_idle(step.conn, exp.id)
             return None
         if _reads_history(scheduler, exp.options):
@@ -390,6 +394,14 @@ class Claims:
         if decision.job.retry_of is not None:
             _carry_over(conn, exp.id, decision.job, job)
         return job
+
+
+def _max_retries(options: str) -> int:
+    """The experiment's ``maxRetries`` option (stored options, JSON text); 0 when unset."""
+    if "maxRetries" not in options:  # most experiments: no parse
+        return 0
+    value = json.loads(options).get("maxRetries")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _carry_over(conn: Connection, experiment_id: int, new: NewJob, retry: JobRecord) -> None:
