@@ -73,3 +73,10 @@ def test_set_refuses_bad_values_in_one_line_and_changes_nothing(cli):
     missing = cli("set", "nope", "--max-jobs", "3")
     assert missing.returncode == 1
     assert "nope" in missing.stderr
+
+
+def test_set_refuses_a_bad_policy_before_any_request(offline):
+    done = offline("set", "exp", "--early-stopping", "asha:loss:sideways")
+    assert done.returncode == 2
+    assert """ASHA needs objective "min" or "max", not 'sideways'.""" in done.stderr
+    assert "127.0.0.1:9" not in done.stderr  # no request was tried

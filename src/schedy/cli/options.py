@@ -106,16 +106,18 @@ def cmd_set(args: argparse.Namespace) -> None:
             "Name at least one option to change, e.g. 'schedy set EXPERIMENT --max-jobs 300' "
             "('schedy set --help' lists them)."
         )
-    with connect(args) as db:
-        exp = db.get_experiment(args.experiment)
-        before = {name: _shown(exp, name) for name in given}
-        try:
+    try:
+        if given.get("early_stopping") is not None:  # checked before anything is sent
+            given["early_stopping"] = parse_policy_arg(given["early_stopping"])
+        with connect(args) as db:
+            exp = db.get_experiment(args.experiment)
+            before = {name: _shown(exp, name) for name in given}
             for name, value in given.items():
-                setattr(exp, name, parse_policy_arg(value) if name == "early_stopping" and value else value)
-        except DefinitionError as exc:
-            raise UsageError(str(exc)) from None
-        exp.push_updates()
-        after = db.get_experiment(args.experiment)
+                setattr(exp, name, value)
+            exp.push_updates()
+            after = db.get_experiment(args.experiment)
+    except DefinitionError as exc:
+        raise UsageError(str(exc)) from None
     for name in given:
         now = _shown(after, name)
         change = f"already {now}" if before[name] == now else f"{before[name]} → {now}"
