@@ -63,6 +63,7 @@ def test_the_experiment_options_may_also_follow_the_scheduler_and_show_prints_th
                          'x: uniform ({"low": 0.0, "high": 1.0})', "objective: min loss"]  # fmt: skip
     assert "early stopping: asha:loss:min:min_step=1,reduction_factor=3,max_step=9" in shown
     assert "max jobs: 20" in shown
+    assert "jobs made: 0" in shown
     grid = cli.ok("show", "g").splitlines()
     assert grid[3:6] == ["x: [1, 2]", 'y: ["a", "b", "c"]', "cells: 6"]
     assert "max jobs: 4" in grid

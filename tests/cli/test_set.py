@@ -21,6 +21,7 @@ def test_set_extends_a_spent_budget_and_the_search_goes_on(cli):
     assert raised.returncode == 0, raised.stderr
     assert "Experiment 'budget': max jobs 3 → 5." in raised.stderr
     assert "'schedy status budget RUNNING' goes on with the search" in raised.stderr  # spent budget: DONE
+    assert {"max jobs: 5", "jobs made: 3"} <= set(cli.ok("show", "budget").splitlines())
     cli.ok("status", "budget", "RUNNING")
     with cli.db() as db:
         assert _run_all(db, "budget") == 2  # the 3 created count against the new budget of 5

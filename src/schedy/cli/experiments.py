@@ -123,7 +123,8 @@ def cmd_show(args: argparse.Namespace) -> None:
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
         if args.job is None:
-            table.add_row(experiment_details(exp, status_and_counts(db, exp.name)[1]))
+            _, counts, created = status_counts_created(db, exp.name)
+            table.add_row(experiment_details(exp, counts, created))
         else:
             table.add_row(job_details(exp.get_job(args.job)))
     print(table.paragraphs())

@@ -104,8 +104,13 @@ def experiment_row(exp: Experiment) -> dict[Column, Any]:
     return row
 
 
-def experiment_details(exp: Experiment, counts: Mapping[str, int] | None) -> dict[Column, Any]:
-    """:func:`experiment_row`, plus the search settings, early stopping, budget, job counts and times (``show``)."""
+def experiment_details(
+    exp: Experiment, counts: Mapping[str, int] | None, created: int | None = None
+) -> dict[Column, Any]:
+    """:func:`experiment_row`, plus the search settings, early stopping, budget, job counts and times (``show``).
+
+    ``created``: how many jobs the search created (what a budget counts), shown beside a budget.
+    """
     row = experiment_row(exp)
     if isinstance(exp, TPESearch):
         tpe = exp.params.to_wire()
@@ -125,6 +130,8 @@ def experiment_details(exp: Experiment, counts: Mapping[str, int] | None) -> dic
         row[("search", "early stopping")] = policy_text(policy)
     if exp.max_jobs is not None:
         row[("search", "max jobs")] = exp.max_jobs
+        if created is not None:
+            row[("search", "jobs made")] = created  # by the search: hand-added jobs and retries not counted
     if isinstance(exp, PopulationBasedTraining):
         pbt = "pbt"
         row[(pbt, "objective")] = f"{exp.objective} {exp.result_name}"
