@@ -145,6 +145,7 @@ class Job:
     DONE: ClassVar[str] = "DONE"
 
     __slots__ = (
+        "_buffers",
         "_heartbeat",
         "_lease",
         "_lease_lost",
@@ -180,6 +181,7 @@ class Job:
     ) -> None:
         self.job_id = job_id
         self.experiment = experiment
+        self._buffers: list[ReportBuffer] = []  # sent at the job's end (with job:), whatever happened
         self.hyperparameters = hyperparameters
         self.status = status
         self.results: dict[str, Any] = {} if results is None else results
@@ -471,7 +473,9 @@ class Job:
                         raise schedy.errors.JobPruned()
 
         """
-        return ReportBuffer(self, every)
+        buffer = ReportBuffer(self, every)
+        self._buffers.append(buffer)  # what it still holds is sent when the job ends, if not before
+        return buffer
 
     def _send_reports(self, body: dict[str, Any]) -> bool:
         """POST a report body; whether the job should stop (also when it is no longer RUNNING)."""
@@ -618,6 +622,7 @@ class Job:
         :attr:`lost` says why and a warning is logged, so ``for job in
         exp.jobs(): with job: ...`` goes on with the next job.
         """
+        self._flush_buffers()
         if self._lease is not None:
             self._db()._heartbeats.stop(self._lease)
             self._lease = None
@@ -659,6 +664,17 @@ class Job:
             else:
                 logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _flush_buffers(self) -> None:
+        """Send what the job's report buffers still hold (a failure is logged: the job's own update matters more)."""
+        buffers, self._buffers = self._buffers, []
+        for buffer in buffers:
+            kept = len(buffer)
+            if kept:
+                try:
+                    buffer.flush()
+                except SchedyError as failed:
+                    logger.warning("The last %d reports of job %s were not sent: %s", kept, self.job_id, failed)
 
     def _taken_away(self, refusal: SchedyError) -> None:
         """The final update of a job this worker held was refused (412, 404): the job is no longer its own.

@@ -54,7 +54,8 @@ class ReportBuffer:
     kept report is ``every`` seconds old (or :data:`REPORTS_PER_REQUEST` are
     kept), the next :meth:`report` sends them all in one request. Closing
     the buffer (the end of its ``with`` block, also on an exception) sends
-    what is left. Once the service said to stop, every :meth:`report`
+    what is left, and so does the end of the job's ``with job:`` block for
+    a buffer used without its own (a framework callback's). Once the service said to stop, every :meth:`report`
     answers ``True`` and nothing more is sent.
     """
 
@@ -112,7 +113,8 @@ class ReportBuffer:
         if exc_type is None:
             self.flush()
             return
+        kept = len(self)
         try:
             self.flush()
         except SchedyError as failed:
-            logger.warning("The last %d reports of job %s were not sent: %s", len(self), self.job.job_id, failed)
+            logger.warning("The last %d reports of job %s were not sent: %s", kept, self.job.job_id, failed)

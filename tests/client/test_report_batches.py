@@ -154,3 +154,19 @@ def test_bad_reports_are_refused_before_anything_is_sent(db, monkeypatch, caplog
     with caplog.at_level(logging.WARNING, logger="schedy"):
         assert job.report_many([(5, {"loss": 1.0})]) is True
     assert "has ended DONE" in caplog.text
+
+
+def test_a_buffer_left_open_is_sent_when_the_job_ends(db, monkeypatch):
+    # A framework callback holds a buffer with no `with` of its own: the job's end sends what it kept.
+    exp = schedy.RandomSearch("left-open", SPACE)
+    db.add_experiment(exp)
+    requests = Requests(db, monkeypatch)
+    with exp.next_job() as job:
+        reports = job.buffered_reports(every=3600)
+        for step in range(5):
+            reports.report(step, loss=1.0 / (step + 1))
+        job.results["loss"] = 0.2
+        assert requests.sent == []
+    assert requests.sent == [5]
+    back = exp.get_job(job.job_id)
+    assert (back.status, [r["step"] for r in back.reports()]) == ("DONE", [0, 1, 2, 3, 4])

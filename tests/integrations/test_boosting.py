@@ -135,3 +135,39 @@ def test_a_missing_metric_is_named(experiment, digits) -> None:
             callbacks=[SchedyCallback(job, "valid-error")],
             verbose_eval=False,
         )
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_report_every_gathers_the_rounds_and_the_jobs_end_sends_the_rest(experiment, digits, library) -> None:
+    # Rounds of a few milliseconds, reports gathered for an hour: nothing is sent while training runs,
+    # every round arrives when the job ends, in order.
+    metric = "validation-logloss" if library == "xgboost" else "valid-binary_logloss"
+    exp = experiment(metric)
+    job = next_job(exp)
+    with job:
+        (_xgb_train if library == "xgboost" else _lgb_train)(job, digits, 30, report_every=3600)
+        assert job.reports() == []
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    reports = job.reports()
+    assert [r["step"] for r in reports] == list(range(30))
+    assert job.results[metric] == pytest.approx(reports[-1]["metrics"][metric])
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_report_every_still_stops_a_hopeless_job(experiment, digits, library) -> None:
+    # Sent every 20 ms: told to stop (from step 1 on) with the first send, some rounds later, long before
+    # the 1,000th; every round reported until then is kept.
+    metric = "validation-logloss" if library == "xgboost" else "valid-binary_logloss"
+    exp = experiment(metric, prune=True)
+    job = next_job(exp)
+    with job:
+        (_xgb_train if library == "xgboost" else _lgb_train)(job, digits, 1000, report_every=0.02)
+        pytest.fail("training went on after the service said stop")
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.PRUNED
+    steps = [r["step"] for r in job.reports()]
+    assert steps == list(range(len(steps)))
+    assert 2 <= len(steps) < 1000
+    assert job.stop_reason is not None
+    assert "At rung 1" in job.stop_reason

@@ -20,9 +20,18 @@ logger = logging.getLogger("schedy")
 class Monitor:
     """Reports one metric of a job per step and tells when to stop."""
 
-    def __init__(self, job: Job | None, monitor: str, checkpoint: str | None, checkpoint_every: int) -> None:
+    def __init__(
+        self, job: Job | None, monitor: str, checkpoint: str | None, checkpoint_every: int, report_every: float = 0.0
+    ) -> None:
+        """Report ``monitor`` of ``job`` (``None``: a rank that does not talk to the service).
+
+        ``report_every`` > 0: reports are gathered and sent at most every that many seconds
+        (:meth:`schedy.Job.buffered_reports`; what is left goes at the job's end), for steps so short that
+        a round trip each would slow training; a stop decision then comes with the next send.
+        """
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}.")
+        self.buffer = None if job is None or not report_every else job.buffered_reports(report_every)
         self.job = job
         self.monitor = monitor
         self.checkpoint = checkpoint
@@ -37,7 +46,8 @@ class Monitor:
         value = None if value is None else float(value)
         self.reports += 1
         self.job.results[self.monitor] = value
-        stop = self.job.report(step, **{self.monitor: value})
+        metrics = {self.monitor: value}
+        stop = self.job.report(step, **metrics) if self.buffer is None else self.buffer.report(step, **metrics)
         if stop and self.stopped_at is None:
             self.stopped_at = step
         return stop

@@ -34,14 +34,25 @@ class SchedyCallback:
     out of ``lgb.train`` when the service says stop. With ``checkpoint``,
     the booster is saved (text format) every ``checkpoint_every`` rounds as
     that artifact; resume with ``lgb.train(...,
-    init_model=str(load_checkpoint(job, "model.txt")))``.
+    init_model=str(load_checkpoint(job, "model.txt")))``. With
+    ``report_every=SECONDS``, the rounds' values are sent together at most
+    every that many seconds (for rounds of a few milliseconds, where a round
+    trip each would slow training; a stop then comes with the next send).
     """
 
     order = 30  # after LightGBM's own logging and recording callbacks
     before_iteration = False
 
-    def __init__(self, job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1) -> None:
-        self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every)
+    def __init__(
+        self,
+        job: Job,
+        monitor: str,
+        *,
+        checkpoint: str | None = None,
+        checkpoint_every: int = 1,
+        report_every: float = 0.0,
+    ) -> None:
+        self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every, report_every)
 
     def __call__(self, env: Any) -> None:
         """Report this round's value; checkpoint; raise JobPruned when told to stop."""
@@ -60,7 +71,9 @@ class SchedyCallback:
 
 
 def schedy_callback(
-    job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1
+    job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1, report_every: float = 0.0
 ) -> SchedyCallback:
     """The callback, named like LightGBM's own (``lgb.early_stopping``, ``lgb.log_evaluation``)."""
-    return SchedyCallback(job, monitor, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    return SchedyCallback(
+        job, monitor, checkpoint=checkpoint, checkpoint_every=checkpoint_every, report_every=report_every
+    )

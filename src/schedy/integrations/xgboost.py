@@ -36,14 +36,23 @@ class SchedyCallback(xgb.callback.TrainingCallback):
     says stop. With ``checkpoint``, the booster is saved every
     ``checkpoint_every`` rounds as that artifact (a ``.json`` or ``.ubj``
     name picks the format); resume with ``xgb.train(...,
-    xgb_model=str(load_checkpoint(job, "model.json")))``.
+    xgb_model=str(load_checkpoint(job, "model.json")))``. With
+    ``report_every=SECONDS``, the rounds' values are sent together at most
+    every that many seconds (for rounds of a few milliseconds, where a round
+    trip each would slow training; a stop then comes with the next send).
     """
 
     def __init__(
-        self, job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1
+        self,
+        job: Job,
+        monitor: str,
+        *,
+        checkpoint: str | None = None,
+        checkpoint_every: int = 1,
+        report_every: float = 0.0,
     ) -> None:
         super().__init__()
-        self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every)
+        self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every, report_every)
 
     def _value(self, evals_log: dict[str, dict[str, Any]]) -> float:
         wanted = self._monitor.monitor
