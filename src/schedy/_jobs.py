@@ -433,8 +433,9 @@ class Job:
         says why (e.g. ASHA's rung and how many jobs did better).
 
         Also ``True`` when the job is no longer RUNNING (its lease lapsed,
-        or it already ended): whatever is done with it next would be
-        refused; a warning says the job's status.
+        it already ended, or it was deleted meanwhile): whatever is done
+        with it next would be refused; a warning says why, and
+        :attr:`lost` too.
 
         Raises:
             ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
@@ -479,10 +480,11 @@ class Job:
 
     def _send_reports(self, body: dict[str, Any]) -> bool:
         """POST a report body; whether the job should stop (also when it is no longer RUNNING)."""
-        response = self._db()._transport.request("POST", self._path() + "reports/", body, expect=(200, 412))
-        if response.status == 412:
+        response = self._db()._transport.request("POST", self._path() + "reports/", body, expect=(200, 404, 412))
+        if response.status in (404, 412):
             if not self._lease_lost:
-                # The service says why (e.g. "has ended CRASHED": its lease lapsed; "has ended DONE": finished).
+                # The service says why (e.g. "has ended CRASHED": its lease lapsed; "has ended DONE": finished;
+                # 404: the job, or its experiment, was deleted meanwhile).
                 reason = _problem_detail(response) or "it is no longer RUNNING"
                 logger.warning(
                     "Job %s of experiment %r: %s Stop working on it.",

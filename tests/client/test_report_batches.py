@@ -170,3 +170,28 @@ def test_a_buffer_left_open_is_sent_when_the_job_ends(db, monkeypatch):
     assert requests.sent == [5]
     back = exp.get_job(job.job_id)
     assert (back.status, [r["step"] for r in back.reports()]) == ("DONE", [0, 1, 2, 3, 4])
+
+
+def test_a_job_deleted_while_it_reports_is_told_to_stop_and_the_loop_goes_on(db, caplog):
+    # As a heartbeat and the job's last update do: a report on a job deleted meanwhile (the dashboard's
+    # Delete) answers "stop" with a warning instead of raising out of the training loop.
+    exp = schedy.RandomSearch("deleted", SPACE)
+    db.add_experiment(exp)
+    seen: list[schedy.Job] = []
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        for job in exp.jobs():
+            seen.append(job)
+            with job:
+                if len(seen) == 1:
+                    exp.get_job(job.job_id).delete()
+                    assert job.report(1, loss=1.0) is True
+                    assert job.report_many([(2, {"loss": 1.0})]) is True
+                    raise errors.JobPruned()
+                job.results["loss"] = 0.5
+            if len(seen) == 2:
+                break
+    first, second = seen
+    assert first.lost is not None
+    assert "does not exist" in first.lost
+    assert f"Job {first.job_id} of experiment 'deleted'" in caplog.text
+    assert exp.get_job(second.job_id).status == schedy.Job.DONE  # the loop went on

@@ -446,15 +446,12 @@ class Runner:
             return
         try:
             stop = job.report_many(batch)
-        except ResourceNotFoundError as exc:
-            self._lose(child, str(exc).split(": ", 1)[-1])
-            return
         except SchedyError as exc:
             if str(exc) != self._refused:  # the same refusal again is not shown again
                 self.console.message(f"a report of job {job.job_id} was refused: {exc}")
                 self._refused = str(exc)
             return
-        if job.lost:  # 412: the job ended or went back to the queue
+        if job.lost:  # 412 or 404: the job ended, went back to the queue or was deleted
             self._lose(child, job.lost)
             return
         for _, metrics in batch:
