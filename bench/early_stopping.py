@@ -482,7 +482,7 @@ def cost_worker(
                 else:
                     job.results["loss"] = rng.random()
                     t0 = clock()
-                    job.put()
+                    job.put(safe=kind == "update")  # "update-any": no If-Match, whatever the job's version
                 latencies.append(clock() - t0)
     return {
         "cycles": sent if kind == "batch" else len(latencies),
@@ -515,9 +515,8 @@ def cost(args: argparse.Namespace) -> None:
                     load_jobs = bulk_load(url, exp_id, size, status="DONE")
                     load = load_reports(url, exp_id)
                     # At most 1,000 requests/s per worker; a job takes 20 of them (20 / batch when batched).
-                    per_job = [REPORTS_PER_JOB, REPORTS_PER_JOB] + (
-                        [max(1, REPORTS_PER_JOB // args.batch)] * (args.batch > 1)
-                    )
+                    per_job = [REPORTS_PER_JOB] * (3 if args.unconditional else 2)
+                    per_job += [max(1, REPORTS_PER_JOB // args.batch)] * (args.batch > 1)
                     queue = args.workers * (sum(args.reps * int(args.duration * 1000) // n for n in per_job) + 4)
                     bulk_load(url, exp_id, queue, status="QUEUED")
                     with schedy.SchedyDB(config_override=config) as db, db.get_experiment(name).next_job() as job:
@@ -531,6 +530,7 @@ def cost(args: argparse.Namespace) -> None:
                     records.append({"backend": kind, "jobs": size, "kind": "first", "first_report_ms": first * 1000})
                     pid = service.process.pid
                     kinds = ["report", "update"] + (["batch"] if args.batch > 1 else [])
+                    kinds += ["update-any"] if args.unconditional else []
                     for rep in range(args.reps):
                         for what in kinds if rep % 2 == 0 else kinds[::-1]:
                             run = run_workers(
@@ -581,6 +581,9 @@ def cost_table(records: list[dict[str, Any]]) -> str:
     ]
     if batch is not None:
         header += [f"reports/s in batches of {batch}", "a batched report's cost / update cost"]
+    unconditional = any(r["kind"] == "update-any" for r in records)
+    if unconditional:
+        header += ["update/s without If-Match", "report cost / that update's cost"]
     rows = []
     for kind in dict.fromkeys(r["backend"] for r in records):
         for size in dict.fromkeys(r["jobs"] for r in records if r["backend"] == kind):
@@ -590,6 +593,8 @@ def cost_table(records: list[dict[str, Any]]) -> str:
             ratio = [upd[k]["rate"] / rep[k]["rate"] for k in rep if k in upd]
             bat = {r["rep"]: r for r in mine if r["kind"] == "batch"}
             batch_ratio = [upd[k]["rate"] / bat[k]["rate"] for k in bat if k in upd]
+            anyv = {r["rep"]: r for r in mine if r["kind"] == "update-any"}
+            any_ratio = [anyv[k]["rate"] / rep[k]["rate"] for k in rep if k in anyv]
 
             def pair(rs: dict[int, dict[str, Any]]) -> str:
                 if not rs:  # --reps 0: the first report only
@@ -616,6 +621,14 @@ def cost_table(records: list[dict[str, Any]]) -> str:
                             Spread(batch_ratio).fmt(2, "×") if batch_ratio else "-",
                         ]
                     ),
+                    *(
+                        [
+                            Spread([r["rate"] for r in anyv.values()]).fmt(0) if anyv else "-",
+                            Spread(any_ratio).fmt(2, "×") if any_ratio else "-",
+                        ]
+                        if unconditional
+                        else []
+                    ),
                 ]
             )
     return table(header, rows)
@@ -640,6 +653,11 @@ def main() -> None:
     c.add_argument("--workers", type=int, default=4)
     c.add_argument("--reps", type=int, default=3)
     c.add_argument("--duration", type=float, default=4.0)
+    c.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="also time job updates sent without If-Match (job.put(safe=False)), as the report's own check is",
+    )
     c.add_argument(
         "--batch",
         type=int,
