@@ -25,6 +25,19 @@ from schedy.server.wire import JobInput, dumps, parse_etags
 __all__ = ["Jobs", "new_job_id"]
 
 
+def _fast_versions(job: JobInput, if_match: str | None, if_none_match: bool) -> list[tuple[int, int] | None]:
+    """The versions a one-statement update may replace: the ETags sent, or ``[None]`` (any) without If-Match.
+
+    Empty when the update needs :meth:`Jobs._put_checked`: create-only (If-None-Match), ``If-Match: *``,
+    or a job set back to QUEUED (a new attempt).
+    """
+    if if_none_match or job.status == store_jobs.QUEUED:
+        return []
+    if if_match is None:
+        return [None]  # no precondition: replace the job if it exists (else _put_checked creates it)
+    return list(parse_etags(if_match))
+
+
 class Jobs:
     """Use cases on jobs, each one transaction."""
 
@@ -103,12 +116,13 @@ class Jobs:
 
         """
         hps, results = dumps(job.hyperparameters), dumps(job.results)
-        etags = parse_etags(if_match) if if_match is not None and not if_none_match else []
-        if etags and job.status != store_jobs.QUEUED:  # back to QUEUED: a new attempt, see _put_checked
+        expected_versions = _fast_versions(job, if_match, if_none_match)
+        if expected_versions:  # back to QUEUED: a new attempt, see _put_checked
             # A worker's update: one statement, a transaction by itself, when
-            # its ETag still holds; otherwise the checks below say what is wrong.
+            # its ETag still holds (or it sent none and the job exists);
+            # otherwise the checks below say what is wrong, or create the job.
             with self._store.autocommit() as conn:
-                for expected in etags:
+                for expected in expected_versions:
                     row = store_jobs.replace_named(
                         conn, user_id, experiment, job_id, job.status, hps, results, expected
                     )
@@ -132,12 +146,12 @@ class Jobs:
         awaited on the loop; anything else, or an ETag that no longer holds,
         goes through :meth:`put`'s checks in the thread pool.
         """
-        etags = parse_etags(if_match) if if_match is not None and not if_none_match else []
+        expected_versions = _fast_versions(job, if_match, if_none_match)
         aio = self._store.aio
-        if etags and aio is not None and job.status != store_jobs.QUEUED:
+        if expected_versions and aio is not None:
             hps, results = dumps(job.hyperparameters), dumps(job.results)
             async with aio.connection() as conn:
-                for expected in etags:
+                for expected in expected_versions:
                     row = await jobs_async.replace_named(
                         conn, user_id, experiment, job_id, job.status, hps, results, expected
                     )

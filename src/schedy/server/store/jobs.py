@@ -447,7 +447,7 @@ def replace(
 
 
 @cache
-def _replace_named_statement(status_group: str) -> Update:
+def _replace_named_statement(status_group: str, conditional: bool = True) -> Update:
     # The experiment by owner and name in the same statement: a worker's update
     # needs no separate lookup (the row is found by its pk anyway).
     experiment = (
@@ -455,14 +455,12 @@ def _replace_named_statement(status_group: str) -> Update:
         .where(experiments.c.owner_id == _p("owner"), experiments.c.name == _p("name"))
         .scalar_subquery()
     )
+    conditions = [jobs.c.experiment_id == experiment, jobs.c.job_id == _p("job")]
+    if conditional:
+        conditions += [jobs.c.pk == _p("pk"), jobs.c.version == _p("version")]
     return (
         update(jobs)
-        .where(
-            jobs.c.experiment_id == experiment,
-            jobs.c.job_id == _p("job"),
-            jobs.c.pk == _p("pk"),
-            jobs.c.version == _p("version"),
-        )
+        .where(*conditions)
         .values(hyperparameters=_p("hps"), results=_p("results"), **_transition(status_group))
         .returning(*COLUMNS)
     )
@@ -476,14 +474,15 @@ def replace_named(
     status: str,
     hyperparameters: str,
     results: str,
-    expected: tuple[int, int],
+    expected: tuple[int, int] | None,
 ) -> JobRecord | None:
-    """:func:`replace` of version ``expected`` of a job of the experiment ``experiment`` of ``owner_id``.
+    """:func:`replace` of a job of the experiment ``experiment`` of ``owner_id``: version ``expected``, if given.
 
     ``None`` when the experiment, the job or that version does not exist (nothing written).
     """
     params = replace_named_params(owner_id, experiment, job_id, status, hyperparameters, results, expected)
-    return _record(fetch_one(conn, compiled(conn, _replace_named_statement, _group(status)), params))
+    statement = compiled(conn, _replace_named_statement, _group(status), expected is not None)
+    return _record(fetch_one(conn, statement, params))
 
 
 def replace_named_params(
@@ -493,19 +492,20 @@ def replace_named_params(
     status: str,
     hyperparameters: str,
     results: str,
-    expected: tuple[int, int],
+    expected: tuple[int, int] | None,
 ) -> dict[str, Any]:
     """The parameters of :func:`replace_named`'s statement."""
-    return {
+    params: dict[str, Any] = {
         "p_owner": owner_id,
         "p_name": experiment,
         "p_job": job_id,
         "p_status": status,
         "p_hps": hyperparameters,
         "p_results": results,
-        "p_pk": expected[0],
-        "p_version": expected[1],
     }
+    if expected is not None:
+        params.update(p_pk=expected[0], p_version=expected[1])
+    return params
 
 
 @cache

@@ -109,11 +109,12 @@ async def replace_named(
     status: str,
     hyperparameters: str,
     results: str,
-    expected: tuple[int, int],
+    expected: tuple[int, int] | None,
 ) -> JobRecord | None:
-    """:func:`schedy.server.store.jobs.replace_named`: version ``expected`` of the job replaced; ``None`` if absent."""
+    """:func:`schedy.server.store.jobs.replace_named`: the job (version ``expected``, if given) replaced, if present."""
     params = store_jobs.replace_named_params(owner_id, experiment, job_id, status, hyperparameters, results, expected)
-    row = await conn.fetch_one(store_jobs._replace_named_statement, (store_jobs.group(status),), params)
+    key = (store_jobs.group(status), expected is not None)
+    row = await conn.fetch_one(store_jobs._replace_named_statement, key, params)
     return store_jobs.record(row)
 
 
