@@ -404,6 +404,7 @@ class Experiment:
         idle_timeout: float | None = None,
         heartbeat: float | None = None,
         worker: str | None = None,
+        max_time: float | None = None,
     ) -> Iterator[Job]:
         """Claim jobs one after the other, waiting for work when there is none.
 
@@ -415,12 +416,16 @@ class Experiment:
 
         The iteration ends when the experiment is DONE (finished, its
         ``max_jobs`` budget spent, or paused by its owner), when a manual
-        search has nothing QUEUED and nothing RUNNING, or after
-        ``idle_timeout`` seconds without a job.
+        search has nothing QUEUED and nothing RUNNING, after
+        ``idle_timeout`` seconds without a job, or once ``max_time`` seconds
+        have passed since the loop started.
 
         Args:
             wait: seconds each request may wait for a job at the service.
             idle_timeout: stop after this long without a job (default: never).
+            max_time: claim no new job once this long has passed since the first claim (the job being
+                worked on then is finished first): e.g. a cluster allocation's time limit minus a
+                job's length (default: never; ``schedy run --max-time``).
             heartbeat: as for :meth:`next_job`.
             worker: as for :meth:`next_job`.
 
@@ -431,21 +436,30 @@ class Experiment:
                     job.results["loss"] = train(**job.hyperparameters)
 
         """
+        if max_time is not None and (isinstance(max_time, bool) or not max_time > 0):
+            raise ValueError(f"max_time must be a positive number of seconds, not {max_time!r}.")
         pause = 0.05
-        idle_since = time.monotonic()
+        idle_since = started = time.monotonic()
         while True:
             asked = time.monotonic()
+            if max_time is not None and asked - started >= max_time:
+                return
             try:
-                job = self.next_job(wait=wait, heartbeat=heartbeat, worker=worker)
+                request_wait = wait if max_time is None else min(wait, started + max_time - asked)
+                job = self.next_job(wait=request_wait, heartbeat=heartbeat, worker=worker)
             except NoJobError:
                 if self._nothing_left():
                     return
                 now = time.monotonic()
                 if idle_timeout is not None and now - idle_since >= idle_timeout:
                     return
+                if max_time is not None and now - started >= max_time:
+                    return
                 if now - asked < wait / 2 or wait <= 0:
                     # The service did not hold the request: pause here instead.
                     delay = pause if idle_timeout is None else min(pause, idle_since + idle_timeout - now)
+                    if max_time is not None:
+                        delay = min(delay, started + max_time - now)
                     time.sleep(max(0.0, delay))
                     pause = min(pause * 2, _MAX_IDLE_PAUSE)
                 continue

@@ -1,0 +1,31 @@
+"""The worker loop's time limit (``exp.jobs(max_time=...)``), against the real service (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import schedy
+from schedy.random import Uniform
+
+SPACE = {"x": Uniform(0, 1)}
+
+
+def test_a_worker_loop_with_max_time_claims_no_job_after_it(db):
+    # A random search never runs out of jobs: max_time ends the loop, after the job it was working on.
+    exp = schedy.RandomSearch("timed-loop", SPACE)
+    db.add_experiment(exp)
+    start = time.monotonic()
+    claimed = []
+    for job in exp.jobs(max_time=1.0):
+        claimed.append(time.monotonic() - start)
+        with job:
+            time.sleep(0.6)
+            job.results["loss"] = job.hyperparameters["x"]
+    ended = time.monotonic() - start
+    assert claimed
+    assert claimed[-1] < 1.0 <= ended  # every claim within max_time, and the last job finished
+    assert [j.status for j in exp.all_jobs()] == [schedy.Job.DONE] * len(claimed)
+    with pytest.raises(ValueError, match="max_time must be a positive number of seconds"):
+        next(exp.jobs(max_time=0))
