@@ -56,9 +56,13 @@ MAX_RUN_TIME = 1e9
 EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime", "earlyStopping", "maxJobs"}
 
 
+#: One encoder for every answer: ``json.dumps`` with options builds a new one at each call (1–2 µs).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; NaN and ±Infinity as the bare tokens Python clients read."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    return _ENCODER.encode(value)
 
 
 def parse_json(body: bytes) -> Any:
