@@ -671,12 +671,7 @@ class Job:
         """Send what the job's report buffers still hold (a failure is logged: the job's own update matters more)."""
         buffers, self._buffers = self._buffers, []
         for buffer in buffers:
-            kept = len(buffer)
-            if kept:
-                try:
-                    buffer.flush()
-                except SchedyError as failed:
-                    logger.warning("The last %d reports of job %s were not sent: %s", kept, self.job_id, failed)
+            buffer.send_rest()
 
     def _taken_away(self, refusal: SchedyError) -> None:
         """The final update of a job this worker held was refused (412, 404): the job is no longer its own.

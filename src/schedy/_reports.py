@@ -55,8 +55,9 @@ class ReportBuffer:
     kept), the next :meth:`report` sends them all in one request. Closing
     the buffer (the end of its ``with`` block, also on an exception) sends
     what is left, and so does the end of the job's ``with job:`` block for
-    a buffer used without its own (a framework callback's). Once the service said to stop, every :meth:`report`
-    answers ``True`` and nothing more is sent.
+    a buffer used without its own (a framework callback's). Once the
+    service said to stop, every :meth:`report` answers ``True`` and
+    nothing more is sent.
     """
 
     def __init__(self, job: Job, every: float = 1.0) -> None:
@@ -112,8 +113,14 @@ class ReportBuffer:
         """Send what is left, also after an exception (which a failure to send does not hide)."""
         if exc_type is None:
             self.flush()
-            return
+        else:
+            self.send_rest()
+
+    def send_rest(self) -> None:
+        """Send what is left, logging a failure instead of raising it (at a job's end, another error may be on)."""
         kept = len(self)
+        if not kept:
+            return
         try:
             self.flush()
         except SchedyError as failed:

@@ -52,6 +52,7 @@ from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store import leases as store_leases
 from schedy.server.store.claims import AsyncClaimStep, ClaimStep, NewRow, insert_claimed
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.jobs import DONE, JobRecord
@@ -247,7 +248,7 @@ class Claims:
         """
         limit = budget.max_jobs(exp.options)
         if limit is not None and budget.spent(step.conn, exp.id, limit):
-            if scheduler.retries_crashed_jobs and _max_retries(exp.options) > 0:
+            if scheduler.retries_crashed_jobs and store_leases.max_retries(exp.options) > 0:
                 # A retry takes nothing from the budget: the search decides, and a new job it decides is
                 # refused when the decision is recorded (which then ends the experiment if nothing runs).
                 return _FROM_HISTORY
@@ -394,14 +395,6 @@ class Claims:
         if decision.job.retry_of is not None:
             _carry_over(conn, exp.id, decision.job, job)
         return job
-
-
-def _max_retries(options: str) -> int:
-    """The experiment's ``maxRetries`` option (stored options, JSON text); 0 when unset."""
-    if "maxRetries" not in options:  # most experiments: no parse
-        return 0
-    value = json.loads(options).get("maxRetries")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _carry_over(conn: Connection, experiment_id: int, new: NewJob, retry: JobRecord) -> None:

@@ -14,7 +14,6 @@ the attempts before it (:mod:`schedy.server.store.attempts`).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy import Connection
@@ -94,9 +93,8 @@ class Leases:
                 return 0
             options = leases.experiment_options(conn, {row.experiment_id for row in lapsed})
             for row in lapsed:
-                max_retries = json.loads(options.get(row.experiment_id, "{}")).get("maxRetries", 0)
                 retry = None
-                if row.attempt <= max_retries and row.status == "CRASHED":
+                if row.attempt <= leases.max_retries(options.get(row.experiment_id, "{}")) and row.status == "CRASHED":
                     retry = new_job_id()
                     retried = store_jobs.insert(
                         conn,

@@ -9,6 +9,7 @@ once.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 from sqlalchemy import Connection, Float, Select, Update, bindparam, case, select, update
@@ -76,3 +77,11 @@ def _options_statement() -> Select[tuple[int, str]]:
 def experiment_options(conn: Connection, experiment_ids: set[int]) -> dict[int, str]:
     """The stored options (JSON text) of the given experiments."""
     return {row.id: row.options for row in conn.execute(_options_statement(), {"p_ids": sorted(experiment_ids)})}
+
+
+def max_retries(options: str) -> int:
+    """The ``maxRetries`` option of stored options (JSON text): how often a CRASHED job is retried; 0 if unset."""
+    if "maxRetries" not in options:  # most experiments: no parse
+        return 0
+    value = json.loads(options).get("maxRetries")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
