@@ -5,7 +5,8 @@ Commands, each in its own module:
 * experiments and jobs: ``add`` (:mod:`~schedy.cli.add`), ``rm``, ``show``,
   ``list``, ``push`` (:mod:`~schedy.cli.experiments`), ``export``
   (:mod:`~schedy.cli.export`), ``import`` (:mod:`~schedy.cli.import_`),
-  ``watch`` (:mod:`~schedy.cli.watch`);
+  ``watch`` (:mod:`~schedy.cli.watch`), ``artifact list|get|put|rm``
+  (:mod:`~schedy.cli.artifacts`);
 * workers: ``run`` (:mod:`~schedy.cli.run`);
 * credentials: ``gen-token``, ``token list|revoke`` (:mod:`~schedy.cli.auth`);
 * the service: ``server``, ``user add|list|passwd`` (:mod:`~schedy.cli.admin`).
@@ -26,7 +27,7 @@ import sys
 from collections.abc import Sequence
 
 from schedy import __version__
-from schedy.cli import add, admin, auth, experiments, export, import_, options, run, status, watch
+from schedy.cli import add, admin, artifacts, auth, experiments, export, import_, options, run, status, watch
 from schedy.errors import SchedyError
 
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_.add_parsers(subparsers)
     status.add_parsers(subparsers)
     options.add_parsers(subparsers)
+    artifacts.add_parsers(subparsers)
     watch.add_parsers(subparsers)
     run.add_parsers(subparsers)
     auth.add_parsers(subparsers)
