@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import subprocess
 
@@ -111,7 +112,7 @@ def test_token_list_and_revoke(cli, tmp_path):
     listed = cli.ok("token", "list")
     assert listed.splitlines()[1].split() == ["|", "id", "|", "label", "|", "created", "|", "revoked", "|"]
     rows = _token_rows(listed)
-    assert [(row[1], row[3]) for row in rows] == [("test", ""), ("resettoken", "")]
+    assert [(row[1], row[3]) for row in rows] == [("test", ""), (f"gen-token on {socket.gethostname()}", "")]
     assert cli.service.api_token not in listed
     assert json.loads(second.read_text())["token"] not in listed
     # Revoke the new token; the test's own keeps working.
@@ -140,3 +141,15 @@ def test_token_revoke_someone_elses_token_is_not_found(cli):
         "see GET tokens/ for yours.\n"
     )
     assert _logs_in(cli.service.url, {"email": other.email, "token": other.api_token})
+
+
+def test_gen_token_label_names_the_token_in_token_list(cli, tmp_path):
+    done = _gen_token(cli, "--email", cli.service.email, "--password", cli.service.password, "--label", "gpu-node-3",
+                      config=tmp_path / "node3.json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [row[1] for row in _token_rows(cli.ok("token", "list"))] == ["test", "gpu-node-3"]
+    refused = _gen_token(cli, "--email", cli.service.email, "--password", cli.service.password, "--label", "",
+                         config=tmp_path / "empty.json")  # fmt: skip
+    assert refused.returncode == 1
+    assert "A token's label is 1 to 200 printable characters" in refused.stderr
+    assert not (tmp_path / "empty.json").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +45,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     gen.add_argument("--root", default=DEFAULT_ROOT, help=f"URL of the Schedy service (default {DEFAULT_ROOT}).")
     gen.add_argument("--email", help="Your email (asked if not given).")
     gen.add_argument("--password", help="Your password (asked if not given; safer than the command line).")
+    gen.add_argument(
+        "--label",
+        help="A name for the new token, shown by 'schedy token list' so you know which to revoke "
+        "(default 'gen-token on HOSTNAME').",
+    )
     gen.set_defaults(func=cmd_gen_token)
 
     token = subparsers.add_parser(
@@ -124,10 +130,11 @@ def cmd_gen_token(args: argparse.Namespace) -> None:
             "No email or password given: pass --email and --password, type them, or send them on standard input "
             "(one line each)."
         ) from None
+    label = args.label if args.label is not None else f"gen-token on {socket.gethostname()}"
     login = {"root": args.root, "email": email, "token": password, "token_type": "password"}
     with SchedyDB(config_override=login, max_attempts=INTERACTIVE_ATTEMPTS) as db:
         # Not replayed: a lost answer would leave a second live token nobody knows.
-        response = db._transport.request("POST", "resettoken/", replay=False)
+        response = db._transport.request("POST", "resettoken/", {"label": label}, replay=False)
     answer = response.json()
     try:
         if not isinstance(answer, dict):

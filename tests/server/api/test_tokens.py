@@ -70,3 +70,26 @@ def test_ids_that_name_no_token_are_not_found(api):
 def test_tokens_need_a_session(service):
     assert httpx.get(service.url + "tokens/").status_code == 401
     assert httpx.delete(service.url + "tokens/1/").status_code == 401
+
+
+def test_a_new_token_can_be_labelled_and_a_bad_label_creates_none(api, service):
+    assert api.http.post("resettoken/", json={"label": "  laptop of ada  "}).status_code == 200
+    assert api.http.post("resettoken/", json={}).status_code == 200  # no label: the default
+    bad = [
+        {"label": ""},
+        {"label": "x" * 201},
+        {"label": "two\nlines"},
+        {"label": 7},
+        {"name": "laptop"},
+        ["laptop"],
+    ]
+    for body in bad:
+        refused = api.http.post("resettoken/", json=body)
+        assert refused.status_code == 422, body
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        detail = refused.json()["detail"]
+        assert detail.endswith("."), detail  # one sentence a person can act on
+        assert "\n" not in detail, detail
+        assert "label" in detail, detail
+    labels = [item["label"] for item in api.http.get("tokens/").json()["items"]]
+    assert labels == ["test", "laptop of ada", "resettoken"]  # nothing created by the refused requests

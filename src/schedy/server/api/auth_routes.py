@@ -49,14 +49,48 @@ async def passauth(request: Request) -> JSONResponse:
     return JSONResponse({"token": jwt, "expiresAt": expires_at})
 
 
-@router.post("/resettoken/", responses=schemas.AUTHENTICATED_RESPONSES)
+#: The label of a token whose request names none (the 0.1.0b6 client's ``resettoken/`` has no body).
+DEFAULT_TOKEN_LABEL = "resettoken"  # noqa: S105 - a label, not a secret
+#: The longest label a token may have (the column's width).
+MAX_TOKEN_LABEL = 200
+
+
+def _token_label(body: bytes) -> str:
+    """The label a ``resettoken/`` body asks for: ``{"label": "laptop"}``, else :data:`DEFAULT_TOKEN_LABEL`."""
+    obj: Any = parse_json(body) if body.strip() else None
+    if obj is None or obj == {}:
+        return DEFAULT_TOKEN_LABEL
+    label = obj.get("label") if isinstance(obj, dict) else None
+    if not isinstance(obj, dict) or obj.keys() - {"label"} or not isinstance(label, str):
+        raise Invalid('Send no body, or {"label": "..."} naming where the new token will be used.')
+    label = label.strip()
+    if not label or len(label) > MAX_TOKEN_LABEL or any(ord(ch) < 32 or ord(ch) == 127 for ch in label):
+        raise Invalid(f"A token's label is 1 to {MAX_TOKEN_LABEL} printable characters, e.g. the machine's name.")
+    return label
+
+
+@router.post(
+    "/resettoken/",
+    openapi_extra=schemas.body(
+        {
+            "type": "object",
+            "properties": {"label": {"type": "string", "description": "where the token will be used"}},
+            "additionalProperties": False,
+        },
+        required=False,
+    ),
+    responses=schemas.AUTHENTICATED_RESPONSES | schemas.problem_answers(400, 422),
+)
 async def resettoken(request: Request, user_id: int = Depends(current_user)) -> JSONResponse:
     """Create a new API token and answer a complete client configuration.
 
-    Earlier tokens stay valid (workers on other machines keep running);
-    revoke them with ``schedy token revoke``.
+    The body may name the token, ``{"label": "laptop"}``, as ``schedy token
+    list`` shows it (default ``resettoken``). Earlier tokens stay valid
+    (workers on other machines keep running); revoke them with ``schedy
+    token revoke``.
     """
     svc = services(request)
-    email, api_token = await run_in_threadpool(svc.auth.new_api_token, user_id, "resettoken")
+    label = _token_label(await request.body())
+    email, api_token = await run_in_threadpool(svc.auth.new_api_token, user_id, label)
     root = svc.settings.public_url or str(request.base_url)
     return JSONResponse({"root": root, "email": email, "token": api_token, "token_type": "api_token"})
