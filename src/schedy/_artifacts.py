@@ -27,6 +27,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ from typing import Any
 
 from schedy import _routes
 from schedy._pagination import iter_items
-from schedy._transport import Response, Transport, raise_for
+from schedy._transport import Response, Transport, raise_for, untrusted
 from schedy.errors import ClientRequestError, HTTPError, UnhandledResponseError
 
 __all__ = ["Artifact", "by_job", "check_name", "delete", "download", "experiment_listing", "listing", "upload"]
@@ -120,7 +121,11 @@ def _connect(transport: Transport) -> http.client.HTTPConnection:
     https = transport._https
     cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
     conn = cls(transport._host, transport._port, timeout=transport.timeout)
-    conn.connect()
+    try:
+        conn.connect()
+    except ssl.SSLCertVerificationError as exc:
+        conn.close()
+        raise untrusted(transport.config.root, exc) from None
     return conn
 
 

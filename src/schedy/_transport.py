@@ -54,10 +54,11 @@ from schedy.errors import (
     HTTPError,
     ServiceUnreachableError,
     UnhandledResponseError,
+    UntrustedCertificateError,
     error_for_status,
 )
 
-__all__ = ["Response", "RetryPolicy", "Transport"]
+__all__ = ["Response", "RetryPolicy", "Transport", "untrusted"]
 
 #: The pause before the one second try of a first connection that was refused (a service starting).
 _FIRST_CONTACT_PAUSE = 0.5
@@ -100,6 +101,16 @@ class RetryPolicy:
         """Seconds to wait before the ``retry``-th retry (0-based)."""
         # Jitter only spreads retries in time; it protects nothing.
         return min(self.max_backoff, self.backoff * 2.0**retry) * (0.5 + random.random() / 2)  # noqa: S311
+
+
+def untrusted(root: str, exc: ssl.SSLCertVerificationError) -> UntrustedCertificateError:
+    """The error for a service whose certificate failed verification, with what to do about it."""
+    reason = exc.verify_message or exc.reason or str(exc)
+    return UntrustedCertificateError(
+        f"The service at {root} presented a TLS certificate this machine does not trust ({reason}). If the "
+        "service uses a certificate of your own authority, or a self-signed one, point SSL_CERT_FILE at that "
+        "authority's PEM file; if its name is wrong, use the host name the certificate was made for."
+    )
 
 
 class Response:
@@ -415,9 +426,9 @@ class Transport:
             conn.timeout = min(timeout, self.connect_timeout)
             try:
                 conn.connect()
-            except ssl.SSLCertVerificationError:
+            except ssl.SSLCertVerificationError as exc:
                 conn.close()
-                raise  # retrying will not make the certificate valid
+                raise untrusted(self.config.root, exc) from None  # retrying will not make it valid
             except OSError as exc:
                 conn.close()
                 raise _NotSent() from exc
@@ -486,9 +497,13 @@ class Transport:
 
     def _unreachable(self, method: str, path: str, failure: Exception, what: str) -> HTTPError:
         cause = failure.__cause__ or failure
+        hint = ""
+        if not self._https and isinstance(cause, http.client.RemoteDisconnected):
+            # What a service serving HTTPS (schedy server --tls-cert) does with a plain-HTTP request.
+            hint = " If the service serves HTTPS (started with --tls-cert), its root is https://, not http://."
         return HTTPError(
             f"No answer from the Schedy service at {self.config.root} to {method} {path} "
-            f"({type(cause).__name__}: {cause}); {what}.",
+            f"({type(cause).__name__}: {cause}); {what}.{hint}",
             None,
         )
 

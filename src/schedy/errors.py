@@ -30,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "ServiceUnreachableError",
+    "UntrustedCertificateError",
     "AuthenticationError",
     "ClientError",
     "ClientRequestError",
@@ -125,6 +126,14 @@ class ServiceUnreachableError(HTTPError):
         self.body = ""
         self.code = None
         SchedyError.__init__(self, message)
+
+
+class UntrustedCertificateError(ServiceUnreachableError):
+    """The service's TLS certificate is not one this machine trusts (or not for this host name); never retried.
+
+    A service with its own certificate authority or a self-signed certificate
+    is trusted by pointing ``SSL_CERT_FILE`` at that authority's PEM file.
+    """
 
 
 class ClientError(HTTPError):

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     _users: int = field(default=0)
+    #: ``"https"`` when started with ``--tls-cert`` (clients must trust its certificate, e.g. ``SSL_CERT_FILE``).
+    scheme: str = "http"
 
     @classmethod
     def start(
@@ -170,23 +173,28 @@ class ServiceProcess:
         ]
         with log_path.open("ab") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        service = cls(database_url=database_url, home=home, port=port, process=process, log_path=log_path)
+        scheme = "https" if "--tls-cert" in extra_args else "http"
+        service = cls(
+            database_url=database_url, home=home, port=port, process=process, log_path=log_path, scheme=scheme
+        )
         service.wait_ready()
         return service
 
     @property
     def url(self) -> str:
         """The service root, with a trailing slash."""
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until ``/ping/`` answers; raise with the server's log if it died."""
         deadline = time.monotonic() + timeout
+        # Whether it answers, not whom to trust: the readiness probe of our own loopback service.
+        context = ssl._create_unverified_context() if self.scheme == "https" else None  # noqa: S323
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"schedy server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "ping/", timeout=2):  # noqa: S310 - our own loopback URL
+                with urllib.request.urlopen(self.url + "ping/", timeout=2, context=context):  # noqa: S310 - our own loopback URL
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)

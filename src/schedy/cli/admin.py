@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 from schedy.cli.common import CommandError
 from schedy.server.settings import DEFAULT_HOST, DEFAULT_PORT, default_database_url
+
+if TYPE_CHECKING:
+    from schedy.server.runner import TLSFiles
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,6 +46,15 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     server.add_argument(
         "--artifact-quota", default="100GiB", metavar="SIZE", help="Artifact bytes each user may keep (default 100GiB)."
+    )
+    server.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="Serve HTTPS with this certificate (PEM, the chain after it); clients then use an https:// root. "
+        "Without it, a service listening beyond this machine sends passwords and tokens in clear.",
+    )
+    server.add_argument(
+        "--tls-key", metavar="FILE", help="The certificate's private key (PEM; default: in the --tls-cert file)."
     )
     server.add_argument(
         "--header-timeout",
@@ -146,6 +159,7 @@ def cmd_server(args: argparse.Namespace) -> None:
     if not 1 <= args.port <= 65535:
         raise CommandError(f"--port must be between 1 and 65535, got {args.port}.")
     _check_public_url(args.public_url)
+    tls = _tls(args.tls_cert, args.tls_key)  # before anything is created
     database_url = _database_url(args)
     _ensure_parent(database_url)
     if not 0 < args.header_timeout < 1e6:
@@ -170,9 +184,25 @@ def cmd_server(args: argparse.Namespace) -> None:
     if not 1 <= args.workers <= 256:
         raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")
     try:
-        serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers)
+        serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers, tls=tls)
     except (AddressInUse, DatabaseUnavailable, ArtifactsUnavailable) as exc:
         raise CommandError(str(exc)) from None
+
+
+def _tls(cert: str | None, key: str | None) -> TLSFiles | None:
+    """``--tls-cert`` and ``--tls-key``, checked by loading them as the server will."""
+    from schedy.server.runner import TLSFiles, TLSUnusable
+
+    if cert is None:
+        if key is not None:
+            raise CommandError("--tls-key needs --tls-cert: pass the certificate too, or neither for plain HTTP.")
+        return None
+    files = TLSFiles(cert, key)
+    try:
+        files.context()
+    except TLSUnusable as exc:
+        raise CommandError(str(exc)) from None
+    return files
 
 
 def _check_public_url(url: str | None) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import ipaddress
 import json
 import logging
 import os
+import ssl
+import sys
 
 from fastapi import FastAPI
 
@@ -26,6 +29,66 @@ _SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
 def app_from_environment() -> FastAPI:
     """The app of one of several service processes (``--workers N``), from the parent's settings."""
     return create_app(Settings(**json.loads(os.environ[_SETTINGS_VARIABLE])))
+
+
+@dataclasses.dataclass(frozen=True)
+class TLSFiles:
+    """The certificate (PEM, its chain after it) and private key of a service serving HTTPS."""
+
+    cert: str
+    key: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """A server context with them loaded: what uvicorn will load, tried before the service starts.
+
+        Raises:
+            TLSUnusable: a file is missing or unreadable, not PEM, or the key does not match the certificate.
+
+        """
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.cert, self.key)
+        except FileNotFoundError as exc:
+            raise TLSUnusable(f"Cannot serve HTTPS: no file {exc.filename or self.cert}.") from None
+        except (OSError, ssl.SSLError) as exc:
+            key = f" and key {self.key}" if self.key else ""
+            code = getattr(exc, "reason", None)
+            if code == "KEY_VALUES_MISMATCH":
+                reason = "the key is not this certificate's"
+            elif isinstance(exc, ssl.SSLError):
+                reason = "not a PEM certificate and key" + (f": {code}" if code else "")
+            else:
+                reason = exc.strerror or str(exc)
+            raise TLSUnusable(
+                f"Cannot serve HTTPS with certificate {self.cert}{key} ({reason}): --tls-cert takes a PEM "
+                "certificate (its chain after it) and --tls-key its private key, unencrypted."
+            ) from None
+        return context
+
+
+class TLSUnusable(ValueError):
+    """The TLS certificate or key cannot be used (one sentence)."""
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def plain_http_warning(host: str, public_url: str | None, tls: TLSFiles | None) -> str | None:
+    """The warning for a service reachable from other machines over plain HTTP, or ``None``."""
+    if tls is not None or _loopback(host) or (public_url or "").startswith("https://"):
+        return None
+    return (
+        f"Warning: serving plain HTTP on {host}: passwords, API tokens and session tokens cross the network "
+        "unencrypted. Serve HTTPS with --tls-cert and --tls-key, or put a reverse proxy with TLS in front "
+        "(and pass --public-url https://...)."
+    )
 
 
 class AddressInUse(OSError):
@@ -56,7 +119,9 @@ def check_address(host: str, port: int) -> None:
             raise AddressInUse(f"Cannot listen on {host}:{port} ({exc.strerror or exc}): {advice}") from None
 
 
-def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1) -> None:
+def serve(
+    settings: Settings, host: str, port: int, *, log_level: str = "info", workers: int = 1, tls: TLSFiles | None = None
+) -> None:
     """Migrate, create the first admin if needed, and serve until interrupted.
 
     Raises :class:`AddressInUse`, :class:`~schedy.server.store.engine.DatabaseUnavailable` or
@@ -64,7 +129,8 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     cannot start; an unusable artifact store is found before the database is opened.
 
     With ``workers`` > 1, that many service processes share the port (as
-    several services share one database: all state is in it).
+    several services share one database: all state is in it). With ``tls``,
+    it serves HTTPS only.
     """
     import uvicorn
 
@@ -75,11 +141,16 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
     with opening(settings.database_url):
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
         app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
-    root = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
+    scheme = "https" if tls is not None else "http"
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    root = settings.public_url or f"{scheme}://{local}:{port}/"
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
     where = settings.database_url.split("@")[-1]
     print(f"Schedy {__version__} (self-hosted) is serving {where} at {root}{processes}", flush=True)
+    warning = plain_http_warning(host, settings.public_url, tls)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     first = ensure_admin(store, root, default_client_config_path())
     if first is not None:
         print(f"Created the first user, {first.email} (password: {first.password}).", flush=True)
@@ -107,4 +178,6 @@ def serve(settings: Settings, host: str, port: int, *, log_level: str = "info", 
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=None if tls is None else tls.cert,
+        ssl_keyfile=None if tls is None else tls.key,
     )
