@@ -6,7 +6,7 @@ import pytest
 
 from schedy.cli.command import BadResults, ResultsParser, expand, hyperparameter_args
 from schedy.cli.common import UsageError
-from schedy.cli.table import Table, format_value
+from schedy.cli.table import Table, display_width, format_value
 
 
 def test_hyperparameters_become_options_with_hyphens_and_json_values():
@@ -110,3 +110,17 @@ def test_layouts():
         "+----+------+",
     ]
     assert table.paragraphs() == "id: 0\nloss: 0.5\n\nid: 1"
+
+
+def test_columns_line_up_on_a_terminal_with_wide_and_combining_characters():
+    """A CJK name takes two columns per character, an accent none: the next column still lines up."""
+    table = Table()
+    for name in ("mnist", "実験", "cafe\u0301", "ünïcode 実験"):
+        table.add_row({("schedy", "name"): name, ("schedy", "status"): "RUNNING"})
+    lines = table.plain().splitlines()
+    assert {display_width(line[: line.index("RUNNING")]) for line in lines} == {14}
+    assert [display_width(line) for line in lines] == [21] * 4
+    grid = table.grid().splitlines()
+    assert len({display_width(line) for line in grid}) == 1
+    assert display_width("実験") == 4
+    assert display_width("cafe\u0301") == 4

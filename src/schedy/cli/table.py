@@ -30,12 +30,13 @@ Example:
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schedy.cli.common import UsageError, is_nan, is_number, to_json
 
-__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "format_value"]
+__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "display_width", "format_value"]
 
 #: The category of the fields the plain layout shows (id/name, status…).
 DEFAULT_CATEGORY = "schedy"
@@ -161,7 +162,7 @@ class Table:
         cells = self._cells(precise=False)
         if not cells or not self.columns:
             return ""
-        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        widths = [max(display_width(row[i]) for row in cells) for i in range(len(self.columns))]
         numeric = self._numeric()
         lines = ["  ".join(_pad(text, w, n) for text, w, n in zip(row, widths, numeric, strict=True)) for row in cells]
         return "\n".join(line.rstrip() for line in lines)
@@ -170,7 +171,7 @@ class Table:
         """A boxed table with a header row (the header alone when there are no rows)."""
         headers = self.names()
         cells = self._cells(precise=False)
-        widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+        widths = [max([display_width(h), *(display_width(row[i]) for row in cells)]) for i, h in enumerate(headers)]
         numeric = self._numeric()
         rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
         middle = "|" + "+".join("-" * (w + 2) for w in widths) + "|"
@@ -195,8 +196,16 @@ class Table:
         return "\n\n".join(blocks)
 
 
+def display_width(text: str) -> int:
+    """How many terminal columns ``text`` takes: 2 per wide (East Asian) character, 0 per combining mark."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _pad(text: str, width: int, right: bool) -> str:
-    return text.rjust(width) if right else text.ljust(width)
+    fill = " " * (width - display_width(text))
+    return fill + text if right else text + fill
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
