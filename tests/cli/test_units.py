@@ -6,7 +6,7 @@ import pytest
 
 from schedy.cli.command import BadResults, ResultsParser, expand, hyperparameter_args
 from schedy.cli.common import UsageError
-from schedy.cli.table import Table, display_width, format_value
+from schedy.cli.table import Table, display_width, fit_width, format_value
 
 
 def test_hyperparameters_become_options_with_hyphens_and_json_values():
@@ -124,3 +124,11 @@ def test_columns_line_up_on_a_terminal_with_wide_and_combining_characters():
     assert len({display_width(line) for line in grid}) == 1
     assert display_width("実験") == 4
     assert display_width("cafe\u0301") == 4
+
+
+def test_a_status_line_is_cut_to_the_terminal_by_columns_not_characters():
+    assert fit_width("mnist 1 done", 40) == "mnist 1 done"
+    cut = fit_width("実験 " * 10, 11)  # 3 columns each
+    assert cut == "実験 実験 …"
+    assert display_width(cut) <= 11
+    assert fit_width("abcdef", 4) == "abc…"

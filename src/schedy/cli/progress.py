@@ -15,6 +15,8 @@ from __future__ import annotations
 import shutil
 from typing import BinaryIO
 
+from schedy.cli.table import fit_width
+
 __all__ = ["Console"]
 
 _ERASE_LINE = b"\r\x1b[K"
@@ -82,7 +84,7 @@ class Console:
         # One character short of the width, so that the line never wraps
         # (a wrapped line cannot be erased with a carriage return).
         width = max(10, shutil.get_terminal_size().columns - 1)
-        text = self._status if len(self._status) <= width else self._status[: width - 1] + "…"
+        text = fit_width(self._status, width)
         self.out.write(text.encode(errors="replace"))
         self.out.flush()
         self._shown = True

@@ -36,7 +36,7 @@ from typing import Any
 
 from schedy.cli.common import UsageError, is_nan, is_number, to_json
 
-__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "display_width", "format_value"]
+__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "display_width", "fit_width", "format_value"]
 
 #: The category of the fields the plain layout shows (id/name, status…).
 DEFAULT_CATEGORY = "schedy"
@@ -201,6 +201,20 @@ def display_width(text: str) -> int:
     if text.isascii():
         return len(text)
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fit_width(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` terminal columns, ending with ``…`` when it was cut."""
+    if display_width(text) <= width:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width - 1:
+            break
+        kept.append(ch)
+        used += w
+    return "".join(kept) + "…"
 
 
 def _pad(text: str, width: int, right: bool) -> str:

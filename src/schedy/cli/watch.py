@@ -18,6 +18,7 @@ from schedy.cli import objective
 from schedy.cli.common import UsageError, connect
 from schedy.cli.experiments import status_counts_created
 from schedy.cli.objective import Best, Objective
+from schedy.cli.table import fit_width
 
 __all__ = ["add_parsers", "cmd_watch", "snapshot_line"]
 
@@ -107,7 +108,7 @@ def cmd_watch(args: argparse.Namespace) -> None:
                 line = watcher.look()
                 if tty:
                     width = max(10, shutil.get_terminal_size().columns - 1)  # never wrap: \r must erase it
-                    sys.stdout.write(f"\r\x1b[K{time.strftime('%H:%M:%S')} {line}"[: width + 4])
+                    sys.stdout.write("\r\x1b[K" + fit_width(f"{time.strftime('%H:%M:%S')} {line}", width))
                     sys.stdout.flush()
                 elif line != last:
                     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
