@@ -110,9 +110,13 @@ def test_token_list_and_revoke(cli, tmp_path):
     assert _gen_token(cli, "--email", cli.service.email, "--password", cli.service.password,
                       config=second).returncode == 0  # fmt: skip
     listed = cli.ok("token", "list")
-    assert listed.splitlines()[1].split() == ["|", "id", "|", "label", "|", "created", "|", "revoked", "|"]
+    header = [cell.strip() for cell in listed.splitlines()[1].strip("|").split("|")]
+    assert header == ["id", "label", "created", "revoked", "used here"]
     rows = _token_rows(listed)
-    assert [(row[1], row[3]) for row in rows] == [("test", ""), (f"gen-token on {socket.gethostname()}", "")]
+    assert [(row[1], row[3], row[4]) for row in rows] == [
+        ("test", "", "yes (this configuration)"),  # the configuration this command ran with
+        (f"gen-token on {socket.gethostname()}", "", ""),
+    ]
     assert cli.service.api_token not in listed
     assert json.loads(second.read_text())["token"] not in listed
     # Revoke the new token; the test's own keeps working.

@@ -150,11 +150,12 @@ def cmd_token_list(args: argparse.Namespace) -> None:
     """Print a table of the caller's API tokens."""
     with connect(args) as db:
         page: Any = db._transport.request("GET", "tokens/").json()
-    table = Table([("token", "id"), ("token", "label"), ("token", "created"), ("token", "revoked")])
+    table = Table([("token", name) for name in ("id", "label", "created", "revoked", "used here")])
     for item in page.get("items", []) if isinstance(page, dict) else []:
         # Absent (blank) rather than null: a live token has no revocation time.
         cells = {"id": item.get("id"), "label": item.get("label"), "created": item.get("createdAt"),
-                 "revoked": item.get("revokedAt")}  # fmt: skip
+                 "revoked": item.get("revokedAt"),
+                 "used here": "yes (this configuration)" if item.get("current") is True else None}  # fmt: skip
         table.add_row({("token", name): value for name, value in cells.items() if value is not None})
     print(table.grid())
 

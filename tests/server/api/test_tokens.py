@@ -17,7 +17,7 @@ def test_list_shows_ids_labels_and_times_but_no_secret(api, service):
     assert answer.status_code == 200
     page = answer.json()
     assert page["next"] is None
-    assert [set(item) for item in page["items"]] == [{"id", "label", "createdAt", "revokedAt"}] * 2
+    assert [set(item) for item in page["items"]] == [{"id", "label", "createdAt", "revokedAt", "current"}] * 2
     assert [(item["label"], item["revokedAt"]) for item in page["items"]] == [("test", None), ("resettoken", None)]
     assert all(isinstance(item["id"], int) and item["createdAt"].endswith("Z") for item in page["items"])
     assert service.api_token not in answer.text
@@ -93,3 +93,19 @@ def test_a_new_token_can_be_labelled_and_a_bad_label_creates_none(api, service):
         assert "label" in detail, detail
     labels = [item["label"] for item in api.http.get("tokens/").json()["items"]]
     assert labels == ["test", "laptop of ada", "resettoken"]  # nothing created by the refused requests
+
+
+def test_the_list_marks_the_token_the_session_was_opened_with(api, service):
+    """An API token's session sees which token is its own; a password session (the dashboard's) sees none."""
+    second = api.request("POST", "resettoken/", {"label": "second"}).json()["token"]
+    assert [(t["label"], t["current"]) for t in api.http.get("tokens/").json()["items"]] == [
+        ("test", True),
+        ("second", False),
+    ]
+    with httpx.Client(base_url=service.url) as other:
+        jwt = _login(service.url, service.email, second).json()["token"]
+        other.headers["Authorization"] = f"Bearer {jwt}"
+        assert [t["current"] for t in other.get("tokens/").json()["items"]] == [False, True]
+        jwt = other.post("passauth/", json={"email": service.email, "token": service.password}).json()["token"]
+        other.headers["Authorization"] = f"Bearer {jwt}"
+        assert [t["current"] for t in other.get("tokens/").json()["items"]] == [False, False]
