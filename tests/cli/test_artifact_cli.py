@@ -41,6 +41,8 @@ def test_put_list_get_and_rm_round_trip_a_file(cli, tmp_path: Path) -> None:
         (stored,) = db.get_experiment("files").get_job(job_id).artifacts()
     assert (stored.name, stored.size) == ("model.pt", len(content))
 
+    shown = cli.ok("show", "files", job_id).splitlines()
+    assert "artifacts: model.pt (3.0 MiB)" in shown
     listed = cli.ok("artifact", "list", "files", job_id)
     (row,) = [line for line in listed.splitlines() if "model.pt" in line]
     assert "3.0 MiB" in row
@@ -67,6 +69,7 @@ def test_put_list_get_and_rm_round_trip_a_file(cli, tmp_path: Path) -> None:
     assert (
         cli.ok("artifact", "list", "files", job_id).strip() == f"Job '{job_id}' of experiment 'files' has no artifacts."
     )
+    assert not any(line.startswith("artifacts:") for line in cli.ok("show", "files", job_id).splitlines())
 
 
 def test_bad_input_is_one_line_and_changes_nothing(cli, tmp_path: Path) -> None:

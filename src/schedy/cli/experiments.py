@@ -15,6 +15,7 @@ from typing import Any
 
 from schedy import Job, SchedyDB
 from schedy._routes import experiment as experiment_path
+from schedy.cli.artifacts import human_size
 from schedy.cli.common import CommandError, connect, parse_pairs
 from schedy.cli.table import DEFAULT_CATEGORY, Table
 from schedy.cli.views import (
@@ -48,7 +49,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "show",
         help="Show an experiment or a job.",
         description="Show an experiment (scheduler, distributions, job counts) or a job (hyperparameters, "
-        "results, times, worker), one 'field: value' per line.",
+        "results, times, worker, artifacts), one 'field: value' per line.",
     )
     show.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
     show.add_argument("job", nargs="?", metavar="JOB", help="Id of a job of the experiment.")
@@ -126,7 +127,12 @@ def cmd_show(args: argparse.Namespace) -> None:
             _, counts, created = status_counts_created(db, exp.name)
             table.add_row(experiment_details(exp, counts, created))
         else:
-            table.add_row(job_details(exp.get_job(args.job)))
+            job = exp.get_job(args.job)
+            row = job_details(job)
+            files = job.artifacts()
+            if files:  # where this job's model is: `schedy artifact get EXP JOB NAME` fetches it
+                row[("service", "artifacts")] = ", ".join(f"{a.name} ({human_size(a.size)})" for a in files)
+            table.add_row(row)
     print(table.paragraphs())
 
 
