@@ -142,7 +142,7 @@ def serve(
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
         app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
     scheme = "https" if tls is not None else "http"
-    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host  # noqa: S104
     root = settings.public_url or f"{scheme}://{local}:{port}/"
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
