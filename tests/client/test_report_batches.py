@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import schedy
 from schedy import errors
 from schedy.random import Uniform
 from schedy.stopping import ASHA
+from schedy.testing import ServiceProcess
 
 SPACE = {"x": Uniform(0, 1)}
 
@@ -195,3 +197,33 @@ def test_a_job_deleted_while_it_reports_is_told_to_stop_and_the_loop_goes_on(db,
     assert "does not exist" in first.lost
     assert f"Job {first.job_id} of experiment 'deleted'" in caplog.text
     assert exp.get_job(second.job_id).status == schedy.Job.DONE  # the loop went on
+
+
+def test_reports_a_buffer_cannot_send_at_the_end_are_logged_and_the_trainings_error_is_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service gone when a failing job ends: the user sees their own error; the lost reports are named."""
+    process = ServiceProcess.start(tmp_path / "home")
+    try:
+        config = process.new_user().client_config
+        with schedy.SchedyDB(config_override=config, max_attempts=2, heartbeat=0) as db:
+            exp = schedy.RandomSearch("gone", SPACE)
+            db.add_experiment(exp)
+            job = exp.next_job()
+            caplog.set_level(logging.WARNING, logger="schedy")
+
+            def train() -> None:
+                with job:
+                    buffer = job.buffered_reports(every=3600.0)
+                    for step in range(3):
+                        assert buffer.report(step, loss=1.0 / (step + 1)) is False  # kept: not a second yet
+                    process.kill()
+                    raise RuntimeError("out of memory")
+
+            with pytest.raises(RuntimeError, match="out of memory"):
+                train()
+    finally:
+        process.stop()
+    lost = [r.getMessage() for r in caplog.records if "reports of job" in r.getMessage()]
+    assert lost, caplog.text
+    assert lost[0].startswith(f"The last 3 reports of job {job.job_id} were not sent: ")
