@@ -62,6 +62,20 @@ def test_put_list_get_and_rm_round_trip_a_file(cli, tmp_path: Path) -> None:
     assert done.stdout.strip() == "model.pt: 3.0 MiB written to model.pt."
     assert (here / "model.pt").read_bytes() == content
 
+    # -o -: the bytes on standard output, for a pipe (| tar x, | jq), and nothing else there.
+    piped = subprocess.run(
+        cli.argv("artifact", "get", "files", job_id, "model.pt", "-o", "-"),
+        capture_output=True, timeout=120, env=clean_env(cli.home), check=False,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == content
+    absent = subprocess.run(
+        cli.argv("artifact", "get", "files", job_id, "absent.pt", "-o", "-"),
+        capture_output=True, timeout=120, env=clean_env(cli.home), check=False,
+    )  # fmt: skip
+    assert (absent.returncode, absent.stdout) == (1, b"")
+    assert b"has no artifact 'absent.pt'" in absent.stderr
+
     assert (
         cli.ok("artifact", "rm", "files", job_id, "model.pt").strip()
         == f"Artifact 'model.pt' of job '{job_id}' deleted."

@@ -13,9 +13,13 @@ only once all of it arrived intact.
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from schedy import _artifacts, _routes
+from schedy._db import SchedyDB
 from schedy.cli.common import CommandError, connect
 from schedy.cli.table import Table
 
@@ -45,13 +49,15 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "get",
         help="Download an artifact of a job.",
         description="Download an artifact of a job to ./NAME, or to -o PATH (a file, or a directory to write "
-        "NAME into). The file appears only once all of it arrived and matched its SHA-256; an existing file "
-        "of that name is replaced. Exit status 1 when the job has no such artifact.",
+        "NAME into; - for standard output). The file appears only once all of it arrived and matched its "
+        "SHA-256; an existing file of that name is replaced. Exit status 1 when the job has no such artifact.",
         epilog="Example: schedy artifact get mnist flEORe1oxo6 model.pt -o best-model.pt",
     )
     _job_arguments(get)
     get.add_argument("name", metavar="NAME", help="The artifact's name.")
-    get.add_argument("-o", "--output", metavar="PATH", help="Where to write it (default ./NAME).")
+    get.add_argument(
+        "-o", "--output", metavar="PATH", help="Where to write it (default ./NAME); - for standard output."
+    )
     get.add_argument(
         "--from-parent",
         action="store_true",
@@ -132,11 +138,32 @@ def cmd_get(args: argparse.Namespace) -> None:
             if not job.parent:
                 raise CommandError(f"Job '{args.job}' has no parent job to download {args.name!r} from.")
             path = _routes.job(_routes.experiment(args.experiment), job.parent)
+        if args.output == "-":
+            _to_stdout(db, path, args.name)
+            return
         try:
             written = _artifacts.download(db._transport, path, args.name, args.output)
         except (OSError, ValueError) as exc:
             raise _local_error(exc) from None
     print(f"{args.name}: {human_size(written.stat().st_size)} written to {_shown(written)}.")
+
+
+def _to_stdout(db: SchedyDB, job_path: str, name: str) -> None:
+    """``-o -``: the artifact on standard output, only once all of it arrived and matched its SHA-256.
+
+    It goes through a temporary file first, so that a reader never gets part of a file or bytes
+    that a failed check would disown.
+    """
+    with tempfile.TemporaryDirectory(prefix="schedy-artifact-") as scratch:
+        try:
+            written = _artifacts.download(db._transport, job_path, name, Path(scratch) / "artifact")
+        except (OSError, ValueError) as exc:
+            raise _local_error(exc) from None
+        out = sys.stdout.buffer
+        sys.stdout.flush()
+        with written.open("rb") as source:
+            shutil.copyfileobj(source, out, 1 << 20)
+        out.flush()
 
 
 def cmd_put(args: argparse.Namespace) -> None:
