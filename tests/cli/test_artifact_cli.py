@@ -62,6 +62,18 @@ def test_put_list_get_and_rm_round_trip_a_file(cli, tmp_path: Path) -> None:
     assert done.stdout.strip() == "model.pt: 3.0 MiB written to model.pt."
     assert (here / "model.pt").read_bytes() == content
 
+    # FILE -: read from standard input (a pipe: tar c … |), which needs --name.
+    said = cli.ok("artifact", "put", "files", job_id, "-", "--name", "notes.txt", stdin="from a pipe\n")
+    assert said.startswith(f"notes.txt: 12 B stored with job '{job_id}'")
+    cli.ok("artifact", "get", "files", job_id, "notes.txt", "-o", str(out / "notes.txt"))
+    assert (out / "notes.txt").read_text() == "from a pipe\n"
+    unnamed = cli("artifact", "put", "files", job_id, "-", stdin="x")
+    assert unnamed.returncode == 2
+    assert unnamed.stderr.strip() == (
+        "schedy: Name the artifact read from standard input with --name, e.g. --name checkpoint.tar."
+    )
+    cli.ok("artifact", "rm", "files", job_id, "notes.txt")
+
     # -o -: the bytes on standard output, for a pipe (| tar x, | jq), and nothing else there.
     piped = subprocess.run(
         cli.argv("artifact", "get", "files", job_id, "model.pt", "-o", "-"),

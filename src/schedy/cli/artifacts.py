@@ -20,7 +20,7 @@ from pathlib import Path
 
 from schedy import _artifacts, _routes
 from schedy._db import SchedyDB
-from schedy.cli.common import CommandError, connect
+from schedy.cli.common import CommandError, UsageError, connect
 from schedy.cli.table import Table
 
 __all__ = ["add_parsers", "cmd_get", "cmd_list", "cmd_put", "cmd_rm", "human_size"]
@@ -72,7 +72,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "artifact of that name. Streamed and checksummed; the artifact is visible only once all of it arrived.",
     )
     _job_arguments(put)
-    put.add_argument("file", metavar="FILE", help="The file to store.")
+    put.add_argument("file", metavar="FILE", help="The file to store; - reads it from standard input (with --name).")
     put.add_argument("--name", metavar="NAME", help="Its name in the job (default: the file's name).")
     put.set_defaults(func=cmd_put)
 
@@ -168,9 +168,16 @@ def _to_stdout(db: SchedyDB, job_path: str, name: str) -> None:
 
 def cmd_put(args: argparse.Namespace) -> None:
     """Store a file with the job."""
-    with connect(args) as db:
+    if args.file == "-" and args.name is None:
+        raise UsageError("Name the artifact read from standard input with --name, e.g. --name checkpoint.tar.")
+    with connect(args) as db, tempfile.TemporaryDirectory(prefix="schedy-artifact-") as scratch:
+        source = args.file
+        if source == "-":  # its size must be known before it is sent: spool it first
+            source = Path(scratch) / "stdin"
+            with source.open("wb") as spool:
+                shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
         try:
-            stored = _artifacts.upload(db._transport, _job_path(args), args.file, args.name)
+            stored = _artifacts.upload(db._transport, _job_path(args), source, args.name)
         except (OSError, ValueError) as exc:
             raise _local_error(exc) from None
     print(f"{stored.name}: {human_size(stored.size)} stored with job '{args.job}' (sha256 {stored.sha256}).")
