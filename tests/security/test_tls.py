@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 
 import schedy
 from schedy.errors import UntrustedCertificateError
@@ -136,6 +137,14 @@ def test_unusable_certificate_files_stop_the_start_with_one_sentence(tmp_path: P
     other = trustme.CA().issue_cert("127.0.0.1")
     other.private_key_pem.write_to_path(str(tmp_path / "other-key.pem"))
     (tmp_path / "junk.pem").write_text("not a certificate\n")
+    encrypted = tmp_path / "encrypted-key.pem"
+    encrypted.write_bytes(
+        serialization.load_pem_private_key(pki["key"].read_bytes(), None).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
     cases = [
         (("--tls-cert", str(tmp_path / "missing.pem")), "Cannot serve HTTPS: no file"),
         (("--tls-key", str(pki["key"])), "--tls-key needs --tls-cert"),
@@ -144,6 +153,10 @@ def test_unusable_certificate_files_stop_the_start_with_one_sentence(tmp_path: P
         (
             ("--tls-cert", str(pki["cert"]), "--tls-key", str(tmp_path / "other-key.pem")),
             "the key is not this certificate's",
+        ),
+        (
+            ("--tls-cert", str(pki["cert"]), "--tls-key", str(encrypted)),
+            "it is encrypted, and the service starts unattended",  # not a passphrase prompt that blocks the start
         ),
     ]
     for args, expected in cases:

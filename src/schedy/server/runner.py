@@ -47,7 +47,14 @@ class TLSFiles:
         """
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
-            context.load_cert_chain(self.cert, self.key)
+            # An encrypted key would make OpenSSL ask for its passphrase on the terminal, blocking the start.
+            context.load_cert_chain(self.cert, self.key, password=_no_passphrase)
+        except _Encrypted:
+            raise TLSUnusable(
+                f"Cannot serve HTTPS with the key {self.key or self.cert}: it is encrypted, and the service "
+                "starts unattended; decrypt it (openssl pkey -in KEY -out PLAIN-KEY) and keep that file "
+                "readable by the service only."
+            ) from None
         except FileNotFoundError as exc:
             raise TLSUnusable(f"Cannot serve HTTPS: no file {exc.filename or self.cert}.") from None
         except (OSError, ssl.SSLError) as exc:
@@ -68,6 +75,14 @@ class TLSFiles:
 
 class TLSUnusable(ValueError):
     """The TLS certificate or key cannot be used (one sentence)."""
+
+
+class _Encrypted(Exception):
+    """The private key needs a passphrase."""
+
+
+def _no_passphrase() -> str:
+    raise _Encrypted
 
 
 def _loopback(host: str) -> bool:
