@@ -714,8 +714,9 @@ class Job:
         """Tell the service why the (CRASHED) job crashed; a service without the endpoint is left alone."""
         path = self._path() + "error/"
         response = self._db()._transport.request("PUT", path, error, expect=(204, 404, 405, 409))
-        if response.status == 204 and response.headers.get("ETag"):
-            self.etag = response.headers["ETag"]
+        etag = response.headers.get("ETag")
+        if response.status == 204 and etag:
+            self.etag = etag
 
     def _crash_with_sendable_results(self) -> None:
         """Mark the job CRASHED keeping only the results (and hyperparameters) that can be encoded."""
