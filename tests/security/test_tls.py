@@ -12,6 +12,7 @@ import os
 import ssl
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 import schedy
 from schedy.errors import UntrustedCertificateError
 from schedy.server.dashboard.routes import PREFIX
+from schedy.server.runner import local_root
 from schedy.testing import ServiceProcess, free_port
 from tests.cli.conftest import clean_env, schedy_argv
 from tests.conftest import _database_url
@@ -179,3 +181,13 @@ def test_plain_http_beyond_this_machine_is_warned_about_and_https_is_not(tmp_pat
     assert "Warning" not in with_tls
     behind_proxy = _server(tmp_path / "d", "--host", "0.0.0.0", "--public-url", "https://schedy.example.org/", wait=4)  # noqa: S104
     assert "Warning" not in behind_proxy
+
+
+def test_the_printed_and_written_root_is_one_a_client_can_use() -> None:
+    """A wildcard is reached at 127.0.0.1; an IPv6 address needs brackets (``http://::1:8700/`` parses as no port)."""
+    assert local_root("0.0.0.0", 8700, https=False) == "http://127.0.0.1:8700/"  # noqa: S104
+    assert local_root("::", 8700, https=True) == "https://127.0.0.1:8700/"
+    assert local_root("::1", 8701, https=False) == "http://[::1]:8701/"
+    assert local_root("10.1.2.3", 443, https=True) == "https://10.1.2.3:443/"
+    for host in ("::1", "fe80::1", "schedy.lab"):
+        assert urlsplit(local_root(host, 8702, https=False)).port == 8702

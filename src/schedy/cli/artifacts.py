@@ -21,9 +21,9 @@ from pathlib import Path
 from schedy import _artifacts, _routes
 from schedy._db import SchedyDB
 from schedy.cli.common import CommandError, UsageError, connect
-from schedy.cli.table import Table
+from schedy.cli.table import Table, human_size
 
-__all__ = ["add_parsers", "cmd_get", "cmd_list", "cmd_put", "cmd_rm", "human_size"]
+__all__ = ["add_parsers", "cmd_get", "cmd_list", "cmd_put", "cmd_rm"]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,18 +91,6 @@ def _job_path(args: argparse.Namespace) -> str:
     return _routes.job(_routes.experiment(args.experiment), args.job)
 
 
-def human_size(size: int) -> str:
-    """``size`` bytes for a person: ``512 B``, ``1.5 KiB``, ``12.0 MiB``, ``1.0 GiB``."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
-
-
 def _local_error(exc: OSError | ValueError) -> CommandError:
     """A local problem (no such file, a bad name, a destination not writable) as one line."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
@@ -132,33 +120,32 @@ def cmd_list(args: argparse.Namespace) -> None:
 def cmd_get(args: argparse.Namespace) -> None:
     """Download one artifact of the job (or of its parent)."""
     with connect(args) as db:
-        path = _job_path(args)
-        if args.from_parent:
-            job = db.get_experiment(args.experiment).get_job(args.job)
-            if not job.parent:
-                raise CommandError(f"Job '{args.job}' has no parent job to download {args.name!r} from.")
-            path = _routes.job(_routes.experiment(args.experiment), job.parent)
         if args.output == "-":
-            _to_stdout(db, path, args.name)
+            _to_stdout(db, args)
             return
-        try:
-            written = _artifacts.download(db._transport, path, args.name, args.output)
-        except (OSError, ValueError) as exc:
-            raise _local_error(exc) from None
+        written = _download(db, args, args.output)
     print(f"{args.name}: {human_size(written.stat().st_size)} written to {_shown(written)}.")
 
 
-def _to_stdout(db: SchedyDB, job_path: str, name: str) -> None:
+def _download(db: SchedyDB, args: argparse.Namespace, to: str | Path | None) -> Path:
+    """The artifact ``args.name`` of the job (``--from-parent``: of its parent) written to ``to``."""
+    try:
+        if args.from_parent:  # the job's parent, as the client's own load_artifact finds it
+            job = db.get_experiment(args.experiment).get_job(args.job)
+            return job.load_artifact(args.name, to, from_parent=True)
+        return _artifacts.download(db._transport, _job_path(args), args.name, to)
+    except (OSError, ValueError) as exc:
+        raise _local_error(exc) from None
+
+
+def _to_stdout(db: SchedyDB, args: argparse.Namespace) -> None:
     """``-o -``: the artifact on standard output, only once all of it arrived and matched its SHA-256.
 
     It goes through a temporary file first, so that a reader never gets part of a file or bytes
     that a failed check would disown.
     """
     with tempfile.TemporaryDirectory(prefix="schedy-artifact-") as scratch:
-        try:
-            written = _artifacts.download(db._transport, job_path, name, Path(scratch) / "artifact")
-        except (OSError, ValueError) as exc:
-            raise _local_error(exc) from None
+        written = _download(db, args, Path(scratch) / "artifact")
         out = sys.stdout.buffer
         sys.stdout.flush()
         with written.open("rb") as source:

@@ -15,9 +15,8 @@ from typing import Any
 
 from schedy import Job, SchedyDB
 from schedy._routes import experiment as experiment_path
-from schedy.cli.artifacts import human_size
 from schedy.cli.common import CommandError, connect, parse_pairs
-from schedy.cli.table import DEFAULT_CATEGORY, Table
+from schedy.cli.table import DEFAULT_CATEGORY, Table, human_size
 from schedy.cli.views import (
     EXPERIMENT_COLUMNS,
     JOB_COLUMNS,

@@ -36,7 +36,7 @@ from typing import Any
 
 from schedy.cli.common import UsageError, is_nan, is_number, to_json
 
-__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "display_width", "fit_width", "format_value"]
+__all__ = ["DEFAULT_CATEGORY", "Column", "Table", "display_width", "fit_width", "format_value", "human_size"]
 
 #: The category of the fields the plain layout shows (id/name, status…).
 DEFAULT_CATEGORY = "schedy"
@@ -194,6 +194,18 @@ class Table:
             ]
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes for a person: ``512 B``, ``1.5 KiB``, ``12.0 MiB``, ``1.0 GiB``."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def display_width(text: str) -> int:

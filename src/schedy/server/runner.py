@@ -106,6 +106,17 @@ def plain_http_warning(host: str, public_url: str | None, tls: TLSFiles | None) 
     )
 
 
+def local_root(host: str, port: int, *, https: bool) -> str:
+    """The root a client on this machine reaches the service at, listening on ``host:port``.
+
+    A wildcard address is reached at 127.0.0.1; an IPv6 address is bracketed (``http://[::1]:8700/``).
+    """
+    scheme = "https" if https else "http"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        return f"{scheme}://127.0.0.1:{port}/"
+    return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
+
+
 class AddressInUse(OSError):
     """The address the service should listen on is taken (or not ours to take)."""
 
@@ -156,9 +167,7 @@ def serve(
     with opening(settings.database_url):
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
         app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
-    scheme = "https" if tls is not None else "http"
-    local = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host  # noqa: S104
-    root = settings.public_url or f"{scheme}://{local}:{port}/"
+    root = settings.public_url or local_root(host, port, https=tls is not None)
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
     where = settings.database_url.split("@")[-1]
