@@ -138,3 +138,29 @@ def test_show_and_export_say_why_the_policy_stopped_a_job(cli):
     with cli.db() as db:
         frame = db.get_experiment("why").to_dataframe()
     assert frame.loc[stopped.job_id, "stop_reason"] == reason
+
+
+def test_show_tells_how_many_jobs_went_on_from_each_rung(cli):
+    """ASHA with rungs at steps 1 and 3: show says, rung by rung, how many of the jobs that reached it went on."""
+    cli.ok("add", "rungs", "manual", "--early-stopping", "asha:loss:min:max_step=9")
+    ended = {}
+    with cli.db() as db:
+        exp = db.get_experiment("rungs")
+        # The loss each job reports at every step, the jobs running one after another in this order: at step 1
+        # 3 and 2 go on (each the best so far), 9, 8 and 7 stop, 2.5 goes on (second of six, the top third);
+        # at step 3 3 and 2 go on again, and 2.5 stops (not the best of three).
+        for quality in (3, 2, 9, 8, 7, 2.5):
+            exp.add_job(hyperparameters={"q": quality})
+        for _ in range(6):
+            with exp.next_job(heartbeat=0) as job:
+                for step in range(1, 10):
+                    ended[job.hyperparameters["q"]] = step
+                    if job.report(step, loss=float(job.hyperparameters["q"])):
+                        raise schedy.errors.JobPruned()
+    went_on = {rung: sum(step > rung for step in ended.values()) for rung in (1, 3)}
+    assert 0 < went_on[3] < went_on[1] < 6  # some stopped at each rung
+    shown = cli.ok("show", "rungs").splitlines()
+    assert f"rungs: step 1: {went_on[1]} of 6 went on · step 3: {went_on[3]} of {went_on[1]} went on" in shown
+    # The median rule has a "rung" at every step: show leaves its summary to the dashboard.
+    cli.ok("add", "median", "manual", "--early-stopping", "median:loss:min")
+    assert not any(line.startswith("rungs:") for line in cli.ok("show", "median").splitlines())

@@ -292,5 +292,6 @@ def test_light_mode_keeps_the_colours_of_the_lineage_and_the_rungs(site, light):
     assert mostly(found["exploit"], lambda p: near(p, LIGHT["exploit"], 35))
     ready(light, site, "#/e/asha")
     bars = rung_bars(light, 'figure[data-plot="rungs"]')
+    assert "on" in bars[-1]  # the last rung (3) shows how many went on from it too, not just how many reached it
     assert all(near(b["on"], LIGHT["accent"], 10) for b in bars if "on" in b)
     assert all(near(b["stopped"], LIGHT["soft"], 10) for b in bars if "stopped" in b)

@@ -411,6 +411,10 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
     assert [(r["step"], r["reached"]) for r in rows] == [(r["step"], r["jobs"]) for r in stopping["rungs"]]
     assert rows[0]["reached"] == 12
     assert rows[0]["survived"] == rows[1]["reached"]
+    # How many went on from the last rung (3, below max_step 9) too: those that trained to step 9.
+    assert [r["survived"] for r in rows] == [r["continued"] for r in stopping["rungs"]]
+    assert rows[-1]["step"] == 3
+    assert rows[-1]["survived"] == sum(step == 9 for step in ended.values())
     assert "asha" in page.inner_text(f"{rungs} .plot-note")
 
     # The job page: its reported curve, and its artifacts with download links.

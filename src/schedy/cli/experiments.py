@@ -25,8 +25,18 @@ from schedy.cli.views import (
     job_details,
     job_row,
 )
+from schedy.errors import SchedyError
 
-__all__ = ["add_parsers", "cmd_list", "cmd_push", "cmd_rm", "cmd_show", "status_and_counts", "status_counts_created"]
+__all__ = [
+    "add_parsers",
+    "cmd_list",
+    "cmd_push",
+    "cmd_rm",
+    "cmd_show",
+    "rungs_text",
+    "status_and_counts",
+    "status_counts_created",
+]
 
 _JOB_STATUSES = (Job.QUEUED, Job.RUNNING, Job.DONE, Job.CRASHED, Job.PRUNED)
 
@@ -124,7 +134,8 @@ def cmd_show(args: argparse.Namespace) -> None:
         exp = db.get_experiment(args.experiment)
         if args.job is None:
             _, counts, created = status_counts_created(db, exp.name)
-            table.add_row(experiment_details(exp, counts, created))
+            rungs = rungs_text(db, exp.name) if exp.early_stopping is not None else None
+            table.add_row(experiment_details(exp, counts, created, rungs))
         else:
             job = exp.get_job(args.job)
             row = job_details(job)
@@ -133,6 +144,30 @@ def cmd_show(args: argparse.Namespace) -> None:
                 row[("service", "artifacts")] = ", ".join(f"{a.name} ({human_size(a.size)})" for a in files)
             table.add_row(row)
     print(table.paragraphs())
+
+
+def rungs_text(db: SchedyDB, name: str) -> str | None:
+    """ASHA's or Hyperband's rungs so far, e.g. ``step 1: 112 of 200 went on · step 3: 74 of 112 went on``.
+
+    From the service's summary (**[ext]** ``GET experiments/NAME/stopping/``); ``None`` for the median
+    rule (a "rung" at every step), before any job reached a rung, or from a service without the summary.
+    """
+    try:
+        data: Any = db._transport.request("GET", experiment_path(name) + "stopping/").json()
+    except SchedyError:
+        return None
+    rungs = data.get("rungs") if isinstance(data, dict) else None
+    if not isinstance(rungs, list) or not rungs or not all(isinstance(r, dict) and "bracket" in r for r in rungs):
+        return None
+    brackets = len({r["bracket"] for r in rungs})
+    parts = []
+    for r in rungs:
+        where = f"bracket {r['bracket']} step {r.get('step')}" if brackets > 1 else f"step {r.get('step')}"
+        if isinstance(r.get("continued"), int):
+            parts.append(f"{where}: {r['continued']} of {r.get('jobs')} went on")
+        else:  # a service older than the count
+            parts.append(f"{where}: {r.get('jobs')} reached")
+    return " · ".join(parts)
 
 
 def status_and_counts(db: SchedyDB, name: str) -> tuple[str, dict[str, int] | None]:

@@ -105,11 +105,12 @@ def experiment_row(exp: Experiment) -> dict[Column, Any]:
 
 
 def experiment_details(
-    exp: Experiment, counts: Mapping[str, int] | None, created: int | None = None
+    exp: Experiment, counts: Mapping[str, int] | None, created: int | None = None, rungs: str | None = None
 ) -> dict[Column, Any]:
     """:func:`experiment_row`, plus the search settings, early stopping, budget, job counts and times (``show``).
 
     ``created``: how many jobs the search created (what a budget counts), shown beside a budget.
+    ``rungs``: the early-stopping rungs so far, shown after the policy.
     """
     row = experiment_row(exp)
     if isinstance(exp, TPESearch):
@@ -128,6 +129,8 @@ def experiment_details(
     policy = exp.early_stopping
     if policy is not None:
         row[("search", "early stopping")] = policy_text(policy)
+        if rungs:
+            row[("search", "rungs")] = rungs
     if exp.max_jobs is not None:
         row[("search", "max jobs")] = exp.max_jobs
         if created is not None:

@@ -176,6 +176,14 @@ def test_sixteen_workers_on_the_same_rungs_keep_about_one_in_eta(service):
         kept = [loss for _j, s, loss, stop in verdicts if s == step and not stop]
         stopped = [loss for _j, s, loss, stop in verdicts if s == step and stop]
         assert min(kept) <= min(stopped)
+    # The summary the dashboard draws counts, rung by rung, the jobs that reached it and those told to go on:
+    # the verdicts the 16 workers were given, the last rung's (3) too.
+    with _session(service) as http:
+        summary = http.get(f"experiments/{name}/stopping/").json()
+    told = {step: Counter(stop for _j, s, _loss, stop in verdicts if s == step) for step in (1, 3)}
+    assert [(r["step"], r["jobs"], r["continued"]) for r in summary["rungs"]] == [
+        (step, told[step][True] + told[step][False], told[step][False]) for step in (1, 3)
+    ]
 
 
 def test_two_service_processes_share_one_decision_per_report(service, tmp_path):

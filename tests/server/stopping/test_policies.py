@@ -79,7 +79,8 @@ def test_median_forgets_a_job_it_stopped():
     assert not policy.observe(state, Report("e", 0, 2.2)).stop
     # A stopped job that goes on is told to stop again, with the same reason, and counts nowhere.
     assert policy.observe(state, Report("d", 2, 0.0)) == stopped
-    assert {r["step"]: r["jobs"] for r in policy.rungs(state)} == {0: 6, 1: 5}
+    # Reached each step, and went on from it: d stopped at step 1.
+    assert {r["step"]: (r["jobs"], r["continued"]) for r in policy.rungs(state)} == {0: (6, 6), 1: (5, 4)}
 
 
 def test_median_spends_a_third_of_the_steps_and_never_stops_the_best():
@@ -122,9 +123,9 @@ def test_asha_rungs_grow_geometrically_and_skipped_rungs_are_recorded():
     state, verdicts = feed(policy, [("a", 1, 5.0), ("a", 7, 4.0), ("a", 18, 3.0), ("a", 60, 2.0)])
     assert not any(v.stop for v in verdicts)
     assert policy.rungs(state) == [
-        {"bracket": 0, "step": 2, "jobs": 1},
-        {"bracket": 0, "step": 6, "jobs": 1},
-        {"bracket": 0, "step": 18, "jobs": 1},
+        {"bracket": 0, "step": 2, "jobs": 1, "continued": 1},
+        {"bracket": 0, "step": 6, "jobs": 1, "continued": 1},
+        {"bracket": 0, "step": 18, "jobs": 1, "continued": 1},
     ]
     # Between rungs there is nothing to decide, whatever the value.
     assert not policy.observe(state, Report("b", 1, 100.0)).stop
@@ -153,7 +154,26 @@ def test_asha_records_a_stopped_job_at_no_further_rung():
     # b goes on anyway, with a value that would lead rung 2: it is told to stop again, and not recorded.
     assert policy.observe(state, Report("b", 2, 0.0)) == verdicts[1]
     assert not policy.observe(state, Report("a", 2, 0.5)).stop
-    assert policy.rungs(state) == [{"bracket": 0, "step": 1, "jobs": 2}, {"bracket": 0, "step": 2, "jobs": 1}]
+    assert policy.rungs(state) == [
+        {"bracket": 0, "step": 1, "jobs": 2, "continued": 1},
+        {"bracket": 0, "step": 2, "jobs": 1, "continued": 1},
+    ]
+
+
+def test_asha_counts_the_jobs_that_went_on_from_every_rung_the_last_one_too():
+    # Rungs at 1 and 3 (max_step 9): how many went on from rung 3 is not the size of a rung above it.
+    policy = ASHA("loss", "min", min_step=1, reduction_factor=3, max_step=9)
+    losses = [5.0, 4.0, 6.0, 3.0, 7.0, 2.0, 8.0, 1.0, 9.0]  # improving jobs keep arriving: several go on
+    state, first = feed(policy, [(f"j{i}", 1, v) for i, v in enumerate(losses)])
+    kept = [f"j{i}" for i, v in enumerate(first) if not v.stop]
+    best_first = sorted(kept, key=lambda j: losses[int(j[1:])])  # at rung 3 the best arrives first
+    _, third = feed_more(policy, state, [(j, 3, losses[int(j[1:])]) for j in best_first])
+    went_on = sum(not v.stop for v in third)
+    assert 0 < went_on < len(kept)  # some stopped at rung 3, some went on towards max_step
+    assert policy.rungs(state) == [
+        {"bracket": 0, "step": 1, "jobs": 9, "continued": len(kept)},
+        {"bracket": 0, "step": 3, "jobs": len(kept), "continued": went_on},
+    ]
 
 
 def test_asha_never_stops_a_job_that_reached_max_step():

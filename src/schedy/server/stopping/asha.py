@@ -71,6 +71,8 @@ class _State(PolicyState):
     next_rung: dict[str, int] = field(default_factory=dict)
     # job -> the verdict that stopped it (its later reports are answered with it and recorded nowhere)
     stopped: dict[str, Verdict] = field(default_factory=dict)
+    # (bracket, rung index) -> how many of the jobs recorded there were stopped there
+    stops: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def _ladder(min_step: int, eta: int, max_step: int | None) -> tuple[int, ...]:
@@ -220,6 +222,7 @@ class ASHA(StoppingPolicy):
         if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
             verdict = self._stop(bracket, index, kept, len(recorded), bisect_right(recorded, recorded[kept - 1]))
             state.stopped[job] = verdict
+            state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1
             return verdict
         return None
 
@@ -276,6 +279,7 @@ class ASHA(StoppingPolicy):
                 if quota is not None:
                     verdict = self._stop(bracket, index, *quota)
                     state.stopped[ids[job]] = verdict
+                    state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1
                     stops[job] = (position, verdict)
             for bracket, rung in arrivals.items():
                 state.rungs[(bracket, index)] = sorted(rung.losses)  # stable: the list insort makes
@@ -284,8 +288,15 @@ class ASHA(StoppingPolicy):
 
     def rungs(self, state: PolicyState) -> list[dict[str, Any]]:
         assert isinstance(state, _State)  # noqa: S101 - built by new_state
+        # A job recorded at a rung is told there whether it goes on, once (never revoked): "continued" is
+        # known for every rung, the last one too, and counts jobs still training towards the next rung.
         return [
-            {"bracket": bracket, "step": self._ladders[bracket][index], "jobs": len(values)}
+            {
+                "bracket": bracket,
+                "step": self._ladders[bracket][index],
+                "jobs": len(values),
+                "continued": len(values) - state.stops.get((bracket, index), 0),
+            }
             for (bracket, index), values in sorted(state.rungs.items())
         ]
 

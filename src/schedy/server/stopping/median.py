@@ -72,6 +72,8 @@ class _State(PolicyState):
     steps: dict[int, list[float]] = field(default_factory=dict)
     # step -> how many jobs reported at that step (stopped ones included): what the dashboard shows
     reached: dict[int, int] = field(default_factory=dict)
+    # step -> how many of those were stopped at that step
+    stops: dict[int, int] = field(default_factory=dict)
 
 
 def _median(values: list[float]) -> float:
@@ -145,6 +147,7 @@ class Median(StoppingPolicy):
             median = _median(others)
             if job.best > median:
                 job.stopped = self._stop(report.step, len(others))
+                state.stops[report.step] = state.stops.get(report.step, 0) + 1
                 _withdraw(state, job)
                 return job.stopped
         average = job.total / job.count
@@ -212,6 +215,7 @@ class Median(StoppingPolicy):
                 reached[step] = reached.get(step, 0) + 1
                 if step >= warmup and len(others) >= min_jobs and job_best > _median(others):
                     job.stopped = self._stop(step, len(others))
+                    state.stops[step] = state.stops.get(step, 0) + 1
                     _withdraw(state, job)
                     stops[j] = (position, job.stopped)
                     stopped[j] = True
@@ -232,4 +236,7 @@ class Median(StoppingPolicy):
 
     def rungs(self, state: PolicyState) -> list[dict[str, Any]]:
         assert isinstance(state, _State)  # noqa: S101 - built by new_state
-        return [{"step": step, "jobs": count} for step, count in sorted(state.reached.items())]
+        return [
+            {"step": step, "jobs": count, "continued": count - state.stops.get(step, 0)}
+            for step, count in sorted(state.reached.items())
+        ]

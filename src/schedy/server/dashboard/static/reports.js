@@ -63,8 +63,10 @@ export class Reports {
 
 /**
  * The rungs of the early-stopping policy (GET experiments/NAME/stopping/): per bracket, a bar per
- * rung as long as the jobs that reached it, the part that reached the next rung in the accent
+ * rung as long as the jobs that reached it, the part the policy let go on from it in the accent
  * colour (--accent over --accent-soft, and the text in --fg: the page's theme, dark mode too).
+ * "continued" is the service's count, known at the last rung too; a service without it (older
+ * than the field) leaves the next rung's size, and nothing for the last rung.
  */
 export function rungs(fig, summary) {
   const list = (summary && summary.rungs) || [];
@@ -73,7 +75,7 @@ export function rungs(fig, summary) {
   for (const b of brackets) {
     const mine = list.filter((r) => (r.bracket ?? 0) === b).sort((p, q) => p.step - q.step);
     mine.forEach((r, i) => rows.push({bracket: b, step: r.step, reached: r.jobs,
-      survived: i + 1 < mine.length ? mine[i + 1].jobs : null}));
+      survived: r.continued ?? (i + 1 < mine.length ? mine[i + 1].jobs : null)}));
   }
   const height = Math.max(120, rows.length * 26 + MARGIN.t + MARGIN.b);
   const {ctx, frame} = context(fig, height);
@@ -98,11 +100,11 @@ export function rungs(fig, summary) {
     const text = r.survived === null ? `${r.reached}` : `${r.reached} → ${r.survived}`;
     ctx.fillText(text, left + Math.max(1, w(r.reached)) + 6, y);
     hits.push({px: left + w(r.reached) / 2, py: y, label: `${plural(r.reached, "job")} reached step ${r.step}`
-      + (r.survived === null ? "" : `; ${r.survived} went on to the next rung`)});
+      + (r.survived === null ? "" : `; ${r.survived} went on (${r.reached - r.survived} stopped there)`)});
   });
   const policy = summary && summary.policy ? Object.keys(summary.policy)[0] : null;
   fig.note.textContent = rows.length
-    ? `${policy}: light bar, the jobs that reached a rung; dark, those that went on to the next one.`
+    ? `${policy}: light bar, the jobs that reached a rung; dark, those it let go on from there.`
     : "No job has reached a rung yet.";
   fig.hits = hits;
   expose(fig, rows, {policy: policy || ""});
