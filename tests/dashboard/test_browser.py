@@ -422,6 +422,7 @@ def test_requeue_a_crashed_job_and_delete_a_job_after_confirming(dash, mine, scr
     page.goto(dash.url(f"#/e/mnist-random/j/{crashed['id']}"))
     page.wait_for_selector("body[data-ready=true] [data-action=requeue]")
     shot(page, screenshots, "job.png", height=640)
+    assert page.locator("section.lineage").count() == 0  # a random search's job has no PBT lineage to show
     page.click("[data-action=requeue]")
     page.wait_for_selector("h1 .badge.status-QUEUED")
     assert api.get(fill.exp_path("mnist-random") + f"jobs/{crashed['id']}/").json()["status"] == "QUEUED"

@@ -76,6 +76,11 @@ function artifactsSection(page, job) {
     items.length ? h("p", {class: "muted"}, plural(items.length, "file")) : null);
 }
 
+/** Whether a job has a place in a PBT population: a member, a generation, a parent or children. */
+function hasLineage(job) {
+  return job.member != null || job.generation != null || job.parent != null || (job.children || []).length > 0;
+}
+
 export class JobPage {
   constructor(root, experiment, id, ms) {
     this.root = root;
@@ -170,11 +175,12 @@ export class JobPage {
         })),
         attemptsSection(this, job),
         artifactsSection(this, job),
-        h("section", {class: "lineage"}, h("h2", {}, "Lineage"),
+        // PBT's members and generations; a job of another search has none of them, and no section.
+        hasLineage(job) ? h("section", {class: "lineage"}, h("h2", {}, "Lineage"),
           h("p", {}, "Member: ", job.member ?? "—", ", generation: ", job.generation ?? "—"),
           h("p", {class: "parent"}, "Parent: ", job.parentJob ? this.link(job.parentJob) : (job.parent ?? "none")),
           h("div", {class: "children"}, "Children: ", job.children.length
-            ? h("ul", {}, job.children.map((c) => h("li", {}, this.link(c)))) : "none"))));
+            ? h("ul", {}, job.children.map((c) => h("li", {}, this.link(c)))) : "none")) : null));
     // The learning curves of this job alone, drawn with the experiment plot's code.
     const one = {id: job.id, pk: 0, res: job.results, status: job.status};
     const data = {jobs: [one], byId: new Map([[job.id, one]])};
