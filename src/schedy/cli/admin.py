@@ -13,6 +13,18 @@ from schedy.server.settings import DEFAULT_HOST, DEFAULT_PORT, default_database_
 if TYPE_CHECKING:
     from schedy.server.runner import TLSFiles
 
+__all__ = [
+    "add_parsers",
+    "cmd_server",
+    "cmd_user_add",
+    "cmd_user_list",
+    "cmd_user_passwd",
+    "cmd_user_remove",
+    "database_arg",
+    "database_url",
+    "ensure_parent",
+]
+
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``server`` and ``user``."""
@@ -24,7 +36,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     server.add_argument("--host", default=DEFAULT_HOST, help=f"Address to listen on (default {DEFAULT_HOST}).")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
-    _database_arg(server)
+    database_arg(server)
     server.add_argument("--public-url", help="Root URL clients should use (default: the URL of each request).")
     server.add_argument(
         "--lease-grace",
@@ -79,15 +91,15 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     add.add_argument("email")
     add.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
     add.add_argument("--admin", action="store_true", help="Make the user an administrator.")
-    _database_arg(add)
+    database_arg(add)
     add.set_defaults(func=cmd_user_add)
     lst = user_sub.add_parser("list", help="List users.")
-    _database_arg(lst)
+    database_arg(lst)
     lst.set_defaults(func=cmd_user_list)
     passwd = user_sub.add_parser("passwd", help="Set a user's password.")
     passwd.add_argument("email")
     passwd.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
-    _database_arg(passwd)
+    database_arg(passwd)
     passwd.set_defaults(func=cmd_user_passwd)
     remove = user_sub.add_parser(
         "remove",
@@ -95,11 +107,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     remove.add_argument("email")
     remove.add_argument("-f", "--force", action="store_true", help="Do not ask for confirmation.")
-    _database_arg(remove)
+    database_arg(remove)
     remove.set_defaults(func=cmd_user_remove)
 
 
-def _database_arg(parser: argparse.ArgumentParser) -> None:
+def database_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--database URL`` (the database a command works on directly) to ``parser``."""
     parser.add_argument(
         "--database",
         default=None,
@@ -107,7 +120,7 @@ def _database_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _database_url(args: argparse.Namespace) -> str:
+def database_url(args: argparse.Namespace) -> str:
     """``--database``, else ``$SCHEDY_DATABASE_URL``, else the data directory's SQLite file: checked."""
     from schedy.server.store.engine import DatabaseUnavailable, check_url
 
@@ -122,8 +135,8 @@ def _store(args: argparse.Namespace) -> object:
     from schedy.server.store import Store, migrate
     from schedy.server.store.engine import DatabaseUnavailable, opening
 
-    url = _database_url(args)
-    _ensure_parent(url)
+    url = database_url(args)
+    ensure_parent(url)
     try:
         with opening(url):
             store = Store(url)
@@ -160,8 +173,8 @@ def cmd_server(args: argparse.Namespace) -> None:
         raise CommandError(f"--port must be between 1 and 65535, got {args.port}.")
     _check_public_url(args.public_url)
     tls = _tls(args.tls_cert, args.tls_key)  # before anything is created
-    database_url = _database_url(args)
-    _ensure_parent(database_url)
+    url = database_url(args)
+    ensure_parent(url)
     if not 0 < args.header_timeout < 1e6:
         raise CommandError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}.")
     if not 0 <= args.lease_grace < 1e9:
@@ -173,7 +186,7 @@ def cmd_server(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     settings = Settings(
-        database_url=database_url,
+        database_url=url,
         public_url=args.public_url,
         lease_grace=args.lease_grace,
         header_timeout=args.header_timeout,
@@ -223,7 +236,8 @@ def _check_public_url(url: str | None) -> None:
         )
 
 
-def _ensure_parent(url: str) -> None:
+def ensure_parent(url: str) -> None:
+    """Create a SQLite file's directory, private (``~/.schedy/`` on a first use); nothing for PostgreSQL."""
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
@@ -243,7 +257,7 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     problem = users.email_problem(args.email)
     if problem is not None:  # before the password is asked for
         raise CommandError(problem)
-    _ensure_parent(args.database or default_database_url())
+    ensure_parent(args.database or default_database_url())
     store = _store(args)
     assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
     password = _read_password(args)

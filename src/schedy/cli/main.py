@@ -9,9 +9,10 @@ Commands, each in its own module:
   (:mod:`~schedy.cli.artifacts`);
 * workers: ``run`` (:mod:`~schedy.cli.run`);
 * credentials: ``gen-token``, ``token list|revoke`` (:mod:`~schedy.cli.auth`);
-* the service: ``server``, ``user add|list|passwd`` (:mod:`~schedy.cli.admin`).
+* the service: ``server``, ``user add|list|passwd`` (:mod:`~schedy.cli.admin`), ``database copy``
+  (:mod:`~schedy.cli.database`).
 
-Every command but ``server`` and ``user`` talks to the service named by the
+Every command but ``server``, ``user`` and ``database`` talks to the service named by the
 client configuration (``--config FILE``, else ``$SCHEDY_CONFIG``, the
 ``SCHEDY_ROOT``/``SCHEDY_EMAIL``/``SCHEDY_TOKEN`` variables or
 ``~/.schedy/client.json``). A failure prints one line, ``schedy: …``, and
@@ -27,7 +28,20 @@ import sys
 from collections.abc import Sequence
 
 from schedy import __version__
-from schedy.cli import add, admin, artifacts, auth, experiments, export, import_, options, run, status, watch
+from schedy.cli import (
+    add,
+    admin,
+    artifacts,
+    auth,
+    database,
+    experiments,
+    export,
+    import_,
+    options,
+    run,
+    status,
+    watch,
+)
 from schedy.errors import SchedyError
 
 
@@ -85,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parsers(subparsers)
     auth.add_parsers(subparsers)
     admin.add_parsers(subparsers)
+    database.add_parsers(subparsers)
     return parser
 
 

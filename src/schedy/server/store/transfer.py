@@ -1,0 +1,120 @@
+"""Copy every row of one Schedy database into another, empty one (``schedy database copy``).
+
+What a team needs when it outgrows the embedded SQLite file (several
+service processes or hosts want PostgreSQL), and the other way round for a
+backup or a laptop copy: users, password hashes and API tokens (so every
+worker's token and every dashboard session keeps working: the session
+signing secret is copied too), experiments with their options and random
+state, every job with its id, version (ETag) and times, the reports, the
+attempts, the notes and the artifacts' rows (the files themselves stay in
+the service's artifact store, which the database does not hold).
+
+* **One snapshot.** The source is read in one read-only transaction, so
+  the copy is a consistent picture even if a service is still writing (what
+  it writes afterwards is not in the copy: stop it first).
+* **All or nothing.** The target is written in one transaction: a failure
+  leaves it as empty as it was.
+* **Keys kept.** Rows keep their primary keys (jobs are found by them, and
+  reports, attempts and notes point at them); on PostgreSQL each table's
+  sequence is then moved past the largest key copied, so that the next job
+  or report the service inserts does not collide with a copied one.
+* **Bounded memory.** Rows are read and written in batches of
+  :data:`BATCH`: on PostgreSQL through a server-side cursor; SQLite's
+  cursor steps through its rows as they are fetched.
+
+The schema of both databases is brought to this version's first
+(:func:`schedy.server.store.migrate.upgrade`), as starting a service on
+them would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Integer, delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+
+from schedy.server.store import Store
+from schedy.server.store.tables import installation, login_failures, metadata
+
+__all__ = ["BATCH", "CopyFailed", "TargetNotEmpty", "copy_rows"]
+
+#: Rows read and inserted at a time.
+BATCH = 2000
+
+# Per-installation values and login throttling counters: replaced in the target, not a reason to refuse it.
+_REPLACED = (installation.name, login_failures.name)
+
+
+class TargetNotEmpty(Exception):
+    """The target database already holds users, experiments or jobs (one sentence)."""
+
+
+class CopyFailed(Exception):
+    """The target refused a row (one sentence); nothing was copied."""
+
+
+def copy_rows(source: Store, target: Store, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Copy every row of ``source`` into the empty ``target``; the rows copied per table.
+
+    ``progress(table, rows)`` is called after each table (the first call after the target was found empty).
+
+    Raises:
+        TargetNotEmpty: the target holds rows (nothing was written).
+        CopyFailed: the target refused a row (its transaction is rolled back: nothing was copied).
+
+    """
+    copied: dict[str, int] = {}
+    with source.snapshot() as src, target.write() as dst:
+        _check_empty(dst)
+        for table in (installation, login_failures):
+            dst.execute(delete(table))
+        for table in metadata.sorted_tables:  # parents before the rows that point at them
+            statement = select(table).order_by(*table.primary_key.columns)
+            result = src.execution_options(stream_results=not source.is_sqlite, yield_per=BATCH).execute(statement)
+            count = 0
+            for rows in result.mappings().partitions(BATCH):
+                try:
+                    dst.execute(insert(table), [dict(row) for row in rows])
+                except DBAPIError as exc:
+                    reason = str(exc.orig or exc).strip().splitlines()[0]
+                    raise CopyFailed(
+                        f"The target refused a row of the table {table.name} ({reason}); nothing was copied."
+                    ) from None
+                count += len(rows)
+            copied[table.name] = count
+            if progress is not None:
+                progress(table.name, count)
+        if not target.is_sqlite:
+            _move_sequences(dst)
+    return copied
+
+
+def _check_empty(conn: Connection) -> None:
+    held = {
+        table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+        for table in metadata.sorted_tables
+        if table.name not in _REPLACED
+    }
+    full = {name: n for name, n in held.items() if n}
+    if full:
+        what = ", ".join(f"{name} ({n:,})" for name, n in full.items())
+        raise TargetNotEmpty(
+            f"The target database is not empty (it holds rows in {what}): copy into a new, empty database, and start "
+            "no service on it before the copy (its first start creates a user)."
+        )
+
+
+def _move_sequences(conn: Connection) -> None:
+    """PostgreSQL: move each serial key's sequence past the largest key copied."""
+    for table in metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not isinstance(keys[0].type, Integer) or keys[0].autoincrement is False:
+            continue
+        key = keys[0]
+        sequence = conn.execute(
+            text("SELECT pg_get_serial_sequence(:table, :column)"), {"table": table.name, "column": key.name}
+        ).scalar_one()
+        largest = conn.execute(select(func.max(key))).scalar_one()
+        if sequence is not None and largest is not None:
+            conn.execute(text("SELECT setval(:sequence, :value, true)"), {"sequence": sequence, "value": largest})

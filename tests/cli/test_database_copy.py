@@ -1,0 +1,181 @@
+"""``schedy database copy``: a service's whole database into another, empty one (SQLite → PostgreSQL and back).
+
+The source is filled through a real service (users, tokens, a search with
+reports and early stopping, a crashed and re-queued job, notes, an
+artifact), copied by the command, and the copy served by a real service on
+the other database: everything reads the same over HTTP with the old
+credentials, and the copy goes on where the source stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import schedy
+from schedy.random import Uniform
+from schedy.stopping import ASHA
+from schedy.testing import PostgresCluster, ServiceProcess
+
+OTHER = {"sqlite": "postgres", "postgres": "sqlite"}
+
+
+def _schedy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "schedy.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+        check=False,
+    )
+
+
+def _url(backend: str, pg_cluster: PostgresCluster, directory: Path) -> str:
+    return pg_cluster.new_database() if backend == "postgres" else f"sqlite:///{directory / 'schedy.db'}"
+
+
+def _session(service: ServiceProcess, email: str, token: str) -> httpx.Client:
+    answer = httpx.post(service.url + "token/", json={"email": email, "token": token}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {answer.json()['token']}"}, timeout=30)
+
+
+def _everything(http: httpx.Client) -> dict[str, Any]:
+    """What a user reads of their experiments over HTTP: experiments, jobs with ETags, reports, notes, artifacts."""
+    seen: dict[str, Any] = {"experiments": http.get("experiments/").json()["items"]}
+    for exp in seen["experiments"]:
+        name = exp["name"]
+        jobs = http.get(f"experiments/{name}/jobs/", params={"limit": 1000}).json()["items"]
+        seen[name] = {
+            "counts": http.get(f"experiments/{name}/", params={"counts": "true"}).json(),
+            "jobs": jobs,
+            "etags": [http.get(f"experiments/{name}/jobs/{j['id']}/").headers["ETag"] for j in jobs],
+            "reports": http.get(f"experiments/{name}/reports/", params={"limit": 1000}).json()["items"],
+            "stopping": http.get(f"experiments/{name}/stopping/").json(),
+            "notes": http.get(f"experiments/{name}/notes/").json(),
+            # The dashboard's view of each job: its attempts, lineage and note too.
+            "details": [http.get(f"dashboard/api/experiments/{name}/jobs/{j['id']}/").json() for j in jobs],
+            "job notes": [http.get(f"experiments/{name}/jobs/{j['id']}/notes/").json() for j in jobs],
+            "artifacts": [http.get(f"experiments/{name}/jobs/{j['id']}/artifacts/").json()["items"] for j in jobs],
+        }
+    return seen
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_copy_serves_everything_the_source_held_and_goes_on_from_there(
+    backend: str, pg_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    source_url = _url(backend, pg_cluster, tmp_path / "source")
+    (tmp_path / "source").mkdir()
+    with ServiceProcess.start(home, source_url) as source:
+        alice, bob = source.new_user(), source.new_user()
+        with schedy.SchedyDB(config_override=alice.client_config) as db:
+            exp = schedy.TPESearch("tpe", {"x": Uniform(0, 1)}, "min", "loss", early_stopping=ASHA("loss", "min", 1))
+            db.add_experiment(exp)
+            for _ in range(6):
+                with exp.next_job() as job:
+                    x = job.hyperparameters["x"]
+                    for step in (1, 2, 3):
+                        if job.report(step, loss=x + 1 / step):
+                            raise schedy.errors.JobPruned()
+                    job.results["loss"] = x
+            crashed = exp.next_job()
+            with pytest.raises(RuntimeError), crashed:
+                raise RuntimeError("out of memory")
+            manual = schedy.ManualSearch("by hand")
+            db.add_experiment(manual)
+            manual.add_job(hyperparameters={"lr": 0.1})
+        with _session(source, alice.email, alice.api_token) as http:
+            tag = http.get(f"experiments/tpe/jobs/{crashed.job_id}/").headers["ETag"]
+            path = f"dashboard/api/experiments/tpe/jobs/{crashed.job_id}/requeue/"
+            assert http.post(path, headers={"If-Match": tag}).status_code == 200  # its next attempt
+            assert http.put("experiments/tpe/notes/", json={"text": "first runs"}).status_code == 200
+            assert http.put(f"experiments/tpe/jobs/{crashed.job_id}/notes/", json={"text": "OOM"}).status_code == 200
+        with schedy.SchedyDB(config_override=alice.client_config) as db, db.get_experiment("tpe").next_job() as job:
+            assert job.job_id == crashed.job_id  # the re-queued job, stored with an artifact
+            (tmp_path / "model.pt").write_bytes(b"weights " * 1000)
+            job.save_artifact(tmp_path / "model.pt")
+            job.results["loss"] = 0.5
+        with schedy.SchedyDB(config_override=bob.client_config) as db:
+            db.add_experiment(schedy.ManualSearch("bob's"))
+        with _session(source, alice.email, alice.api_token) as http:
+            before = _everything(http)
+        assert before["tpe"]["notes"]["text"] == "first runs"
+        earlier = next(d["attempts"] for d in before["tpe"]["details"] if d["id"] == crashed.job_id)
+        assert [(a["status"], a["error"]["message"]) for a in earlier] == [("CRASHED", "out of memory")]
+
+    target_url = _url(OTHER[backend], pg_cluster, tmp_path / "target")
+    (tmp_path / "target").mkdir(exist_ok=True)
+    copied = _schedy("database", "copy", target_url, "--database", source_url)
+    assert copied.returncode == 0, copied.stderr
+    jobs = sum(len(before[exp["name"]]["jobs"]) for exp in before["experiments"])  # bob's experiment has none
+    # The first start's admin, alice and bob; alice's two experiments and bob's.
+    assert f"Copied 3 users, 3 experiments, {jobs} jobs and " in copied.stdout
+
+    with ServiceProcess.start(home, target_url) as target:
+        assert "Created the first user" not in target.log()  # the admin was copied
+        with _session(target, alice.email, alice.api_token) as http:  # the same API token
+            after = _everything(http)
+            assert after == before
+            download = http.get(f"experiments/tpe/jobs/{crashed.job_id}/artifacts/model.pt/")
+            assert download.content == b"weights " * 1000
+        password = httpx.post(target.url + "passauth/", json={"email": bob.email, "token": bob.password}, timeout=30)
+        assert password.status_code == 200  # the password hash came along
+        # The copy goes on: new jobs and reports get keys past the copied ones (PostgreSQL's sequences moved).
+        with schedy.SchedyDB(config_override={**alice.client_config, "root": target.url}) as db:
+            exp = db.get_experiment("tpe")
+            for _ in range(2):
+                with exp.next_job() as job:
+                    job.report(1, loss=0.1)
+                    job.results["loss"] = 0.1
+            assert len(list(exp.all_jobs())) == len(before["tpe"]["jobs"]) + 2
+            assert len(job.reports()) == 1
+            db.get_experiment("by hand").add_job(hyperparameters={"lr": 0.2})
+
+
+def test_the_target_must_be_empty_and_another_database(pg_cluster: PostgresCluster, tmp_path: Path) -> None:
+    source_url = f"sqlite:///{tmp_path / 'source.db'}"
+    target_url = pg_cluster.new_database()
+    with ServiceProcess.start(tmp_path / "a", source_url):
+        pass
+    with ServiceProcess.start(tmp_path / "b", target_url) as target:
+        target.new_user()
+    refused = _schedy("database", "copy", target_url, "--database", source_url)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert refused.stderr.startswith("schedy: The target database is not empty (it holds rows in users (2)")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    same = _schedy("database", "copy", source_url, "--database", source_url)
+    assert same.returncode == 1
+    assert "The source and the target are the same database" in same.stderr
+
+
+def test_a_row_the_target_refuses_leaves_it_empty(pg_cluster: PostgresCluster, tmp_path: Path) -> None:
+    """PostgreSQL refuses a NUL character in text, which SQLite keeps: the copy stops and writes nothing."""
+    import sqlite3
+
+    source_url = f"sqlite:///{tmp_path / 'source.db'}"
+    with ServiceProcess.start(tmp_path / "a", source_url) as source:
+        user = source.new_user()
+        with schedy.SchedyDB(config_override=user.client_config) as db:
+            exp = schedy.ManualSearch("m")
+            db.add_experiment(exp)
+            for i in range(3):
+                exp.add_job(hyperparameters={"i": i})
+    with sqlite3.connect(tmp_path / "source.db") as raw:
+        raw.execute("UPDATE jobs SET worker = 'a' || char(0) || 'b' WHERE pk = (SELECT max(pk) FROM jobs)")
+    target_url = pg_cluster.new_database()
+    failed = _schedy("database", "copy", target_url, "--database", source_url)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("schedy: The target refused a row of the table jobs (")
+    assert failed.stderr.rstrip().endswith("nothing was copied.")
+    with ServiceProcess.start(tmp_path / "b", target_url) as target:
+        assert "Created the first user" in target.log()  # an empty database: the first start's admin is the only user
