@@ -28,8 +28,10 @@ import argparse
 import csv
 import json
 import math
+import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any, TextIO
@@ -129,37 +131,76 @@ def write_csv(
     jobs: Iterable[Job], stream: TextIO, artifacts: Artifacts | None = None, notes: Notes | None = None
 ) -> int:
     """Write the jobs as CSV (with ``artifacts`` and ``note`` columns when any job has one); return how many."""
-    rows: list[dict[str, str]] = []
-    hps: dict[str, None] = {}
-    results: dict[str, None] = {}
-    managed: set[str] = set()
-    for job in jobs:
-        row = {"id": job.job_id, "status": job.status}
-        for name, value in job.hyperparameters.items():
-            hps["hyperparameters." + name] = None
-            row["hyperparameters." + name] = _cell(value)
-        for name, value in job.results.items():
-            results["results." + name] = None
-            row["results." + name] = _cell(value)
-        for attr in _MANAGED:
-            value = getattr(job, attr)
-            if value is not None:
-                managed.add(attr)
-                row[attr] = _cell(value)
-        if artifacts and artifacts.get(job.job_id):
-            row["artifacts"] = _cell(artifacts[job.job_id])
-        if notes and notes.get(job.job_id):
-            row["note"] = notes[job.job_id]
-        rows.append(row)
-    columns = ["id", "status", *hps, *results, *(attr for attr in _MANAGED if attr in managed)]
-    if any("artifacts" in row for row in rows):
-        columns.append("artifacts")
-    if any("note" in row for row in rows):
-        columns.append("note")
-    writer = csv.DictWriter(stream, columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return len(rows)
+
+    def rows() -> Iterator[dict[str, str]]:
+        for job in jobs:
+            row = {"id": job.job_id, "status": job.status}
+            for name, value in job.hyperparameters.items():
+                row["hyperparameters." + name] = _cell(value)
+            for name, value in job.results.items():
+                row["results." + name] = _cell(value)
+            for attr in _MANAGED:
+                value = getattr(job, attr)
+                if value is not None:
+                    row[attr] = _cell(value)
+            if artifacts and artifacts.get(job.job_id):
+                row["artifacts"] = _cell(artifacts[job.job_id])
+            if notes and notes.get(job.job_id):
+                row["note"] = notes[job.job_id]
+            yield row
+
+    def columns(seen: Iterable[str]) -> list[str]:
+        names = list(seen)
+        return [
+            "id",
+            "status",
+            *(c for c in names if c.startswith("hyperparameters.")),
+            *(c for c in names if c.startswith("results.")),
+            *(attr for attr in _MANAGED if attr in names),
+            *(c for c in ("artifacts", "note") if c in names),
+        ]
+
+    return _spooled_csv(rows(), columns, stream)
+
+
+def _spooled_csv(rows: Iterable[dict[str, str]], columns: Callable[[Iterable[str]], list[str]], stream: TextIO) -> int:
+    """Write ``rows`` as CSV whose columns are known only once every row is read; return how many.
+
+    The header comes first but names every column any row has, so the rows wait in a temporary file,
+    not in memory: an export of millions of reports needs no more memory than one of ten. They are
+    spooled as CSV already, their values in the order the columns first appeared (``columns`` orders
+    the names seen); when that is the final order and no column appeared after the first row (every
+    report with the same metrics), the spool is copied as it is, else read back once and rearranged.
+    """
+    index: dict[str, int] = {}
+    count = 0
+    widths_changed = False
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        spooled = csv.writer(spool, lineterminator="\n")
+        for row in rows:
+            values = [""] * len(index)
+            for name, value in row.items():
+                at = index.get(name)
+                if at is None:
+                    at = index[name] = len(values)
+                    values.append(value)
+                    widths_changed = widths_changed or count > 0
+                else:
+                    values[at] = value
+            spooled.writerow(values)
+            count += 1
+        header = columns(index)
+        order = [index.get(name, -1) for name in header]  # -1: a column no row has (an empty export's)
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(header)
+        spool.seek(0)
+        if not widths_changed and order == list(range(len(order))):
+            shutil.copyfileobj(spool, stream)
+        else:
+            for values in csv.reader(spool):
+                known = len(values)
+                writer.writerow([values[at] if 0 <= at < known else "" for at in order])
+    return count
 
 
 def write_json(
@@ -178,23 +219,23 @@ def write_json(
 
 def write_reports_csv(reports: Iterable[dict[str, Any]], stream: TextIO) -> int:
     """Write reports as CSV (columns job, attempt, step, time, metrics.NAME); return how many."""
-    rows: list[dict[str, str]] = []
-    names: dict[str, None] = {}
-    for report in reports:
-        row = {
-            "job": report["job"],
-            "attempt": str(report.get("attempt", 1)),
-            "step": str(report["step"]),
-            "time": _cell(report["time"]),
-        }
-        for name, value in report["metrics"].items():
-            names["metrics." + name] = None
-            row["metrics." + name] = _cell(value)
-        rows.append(row)
-    writer = csv.DictWriter(stream, ["job", "attempt", "step", "time", *names], restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return len(rows)
+
+    def rows() -> Iterator[dict[str, str]]:
+        for report in reports:
+            row = {
+                "job": report["job"],
+                "attempt": str(report.get("attempt", 1)),
+                "step": str(report["step"]),
+                "time": _cell(report["time"]),
+            }
+            for name, value in report["metrics"].items():
+                row["metrics." + name] = _cell(value)
+            yield row
+
+    def columns(seen: Iterable[str]) -> list[str]:
+        return ["job", "attempt", "step", "time", *(c for c in seen if c.startswith("metrics."))]
+
+    return _spooled_csv(rows(), columns, stream)
 
 
 def write_reports_json(reports: Iterable[dict[str, Any]], stream: TextIO) -> int:
