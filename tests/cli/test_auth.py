@@ -50,6 +50,22 @@ def test_gen_token_writes_a_private_working_config(cli, tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["client.json"]  # no temporary file left
 
 
+def test_gen_token_takes_the_password_on_stdin_as_schedy_user_does(cli, tmp_path):
+    target = tmp_path / "client.json"
+    args = ("--email", cli.service.email, "--password-stdin", "--label", "ci runner")
+    done = _gen_token(cli, *args, stdin=f"{cli.service.password}\n", config=target)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Your token has been saved to {target}.\n"  # no prompt
+    assert _logs_in(cli.service.url, json.loads(target.read_text()))
+    both = _gen_token(cli, "--password", "x", "--password-stdin", config=tmp_path / "other.json")
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+    empty = _gen_token(cli, "--email", cli.service.email, "--password-stdin", config=tmp_path / "none.json")
+    assert empty.returncode == 1
+    assert empty.stderr.startswith("schedy: No email or password given")
+    assert not (tmp_path / "none.json").exists()
+
+
 def test_gen_token_prompts_for_what_is_missing(cli, tmp_path):
     target = tmp_path / "client.json"
     done = _gen_token(cli, stdin=f"{cli.service.email}\n{cli.service.password}\n", config=target)

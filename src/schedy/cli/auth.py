@@ -44,7 +44,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     gen.add_argument("--root", default=DEFAULT_ROOT, help=f"URL of the Schedy service (default {DEFAULT_ROOT}).")
     gen.add_argument("--email", help="Your email (asked if not given).")
-    gen.add_argument("--password", help="Your password (asked if not given; safer than the command line).")
+    password = gen.add_mutually_exclusive_group()
+    password.add_argument("--password", help="Your password (asked if not given; safer than the command line).")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="Read the password from the first line of standard input, terminal or not (as 'schedy user' does).",
+    )
     gen.add_argument(
         "--label",
         help="A name for the new token, shown by 'schedy token list' so you know which to revoke "
@@ -113,7 +119,12 @@ def _ask_password() -> str:
     """The password, typed unseen on a terminal, else the next line of standard input (a script's pipe)."""
     if sys.stdin.isatty():
         return getpass.getpass("Password: ")
-    line = sys.stdin.readline()  # getpass would warn that the input "may be echoed": there is nobody to see it
+    return _read_line()  # getpass would warn that the input "may be echoed": there is nobody to see it
+
+
+def _read_line() -> str:
+    """The next line of standard input, without its line end (:class:`EOFError` at its end)."""
+    line = sys.stdin.readline()
     if not line:
         raise EOFError
     return line.rstrip("\r\n")
@@ -124,7 +135,12 @@ def cmd_gen_token(args: argparse.Namespace) -> None:
     path = config_path(args)
     try:
         email = args.email if args.email is not None else input("Email: ").strip()
-        password = args.password if args.password is not None else _ask_password()
+        if args.password is not None:
+            password = args.password
+        elif args.password_stdin:
+            password = _read_line()
+        else:
+            password = _ask_password()
     except EOFError:
         raise CommandError(
             "No email or password given: pass --email and --password, type them, or send them on standard input "
