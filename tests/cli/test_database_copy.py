@@ -156,6 +156,14 @@ def test_the_target_must_be_empty_and_another_database(pg_cluster: PostgresClust
     same = _schedy("database", "copy", source_url, "--database", source_url)
     assert same.returncode == 1
     assert "The source and the target are the same database" in same.stderr
+    # A mistyped source is not created empty and "copied".
+    missing = _schedy(
+        "database", "copy", f"sqlite:///{tmp_path / 'c.db'}", "--database", f"sqlite:///{tmp_path / 'typo.db'}"
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith(f"schedy: There is no database at {tmp_path / 'typo.db'}: ")
+    assert not (tmp_path / "typo.db").exists()
+    assert not (tmp_path / "c.db").exists()
 
 
 def test_a_row_the_target_refuses_leaves_it_empty(pg_cluster: PostgresCluster, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from schedy.cli.admin import database_arg, database_url, ensure_parent
 from schedy.cli.common import CommandError
@@ -51,6 +52,12 @@ def cmd_copy(args: argparse.Namespace) -> None:
         raise CommandError(str(exc)) from None
     if make_url(source_url) == make_url(target_url):
         raise CommandError(f"The source and the target are the same database ({shown_url(source_url)}).")
+    source_file = make_url(source_url).database if make_url(source_url).get_backend_name() == "sqlite" else None
+    if source_file and not Path(source_file).expanduser().exists():  # opening it would create an empty one
+        raise CommandError(
+            f"There is no database at {source_file}: name the one to copy with --database (default "
+            "$SCHEDY_DATABASE_URL, else the data directory's schedy.db)."
+        )
     ensure_parent(target_url)
     started = time.monotonic()
     stores: list[Store] = []
