@@ -360,6 +360,35 @@ def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, sc
 # --- early stopping: curves from reports, pruned jobs, rungs; artifacts on the job page ---------
 
 
+def test_a_median_rule_reporting_many_steps_draws_a_few_of_them_not_a_bar_each(site, page):
+    """The median rule has a "rung" at every step: a job reporting 60 steps must not make a 60-bar figure."""
+    api = site.api
+    fill.put(
+        api,
+        fill.exp_path("median-many"),
+        {
+            "scheduler": {"RandomSearch": {"lr": {"loguniform": {"low": 1e-3, "high": 1.0}}}},
+            "earlyStopping": {"median": {"resultName": "loss", "objective": "min", "warmupSteps": 0, "minJobs": 5}},
+        },
+    )
+    for i in range(3):  # fewer jobs than minJobs: nobody is stopped, every job reports every step
+        job = api.post(fill.exp_path("median-many") + "nextjob/", json={"heartbeat": 30, "worker": "w"}).json()
+        batch = {"reports": [{"step": step, "metrics": {"loss": (i + 1) / step}} for step in range(1, 61)]}
+        answer = api.post(fill.exp_path("median-many") + f"jobs/{job['id']}/reports/", json=batch)
+        assert answer.status_code == 200, answer.text
+    ready(page, site, "#/e/median-many")
+    rungs = 'figure[data-plot="rungs"]'
+    rows = points(page, rungs)
+    assert page.get_attribute(rungs, "data-rungs") == "60"
+    assert 8 <= len(rows) <= 16
+    steps = [r["step"] for r in rows]
+    assert (steps[0], steps[-1]) == (1, 60)
+    assert steps == sorted(set(steps))
+    assert all(r["reached"] == 3 and r["survived"] == 3 for r in rows)
+    assert page.eval_on_selector(rungs, "f => f.canvas.clientHeight") <= 16 * 26 + 80
+    assert f"{len(rows)} of 60 steps shown" in page.inner_text(f"{rungs} .plot-note")
+
+
 def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(site, page):
     api = site.api
     fill.put(

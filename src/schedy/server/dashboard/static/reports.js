@@ -61,6 +61,16 @@ export class Reports {
   }
 }
 
+/** At most this many rows in the rungs figure (more are sampled evenly). */
+const MAX_RUNG_ROWS = 16;
+
+/** ``n`` items of ``items`` spread evenly, its first and last among them. */
+function evenly(items, n) {
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(items[Math.round((i * (items.length - 1)) / (n - 1))]);
+  return out;
+}
+
 /**
  * The rungs of the early-stopping policy (GET experiments/NAME/stopping/): per bracket, a bar per
  * rung as long as the jobs that reached it, the part the policy let go on from it in the accent
@@ -71,12 +81,16 @@ export class Reports {
 export function rungs(fig, summary) {
   const list = (summary && summary.rungs) || [];
   const brackets = [...new Set(list.map((r) => r.bracket ?? 0))].sort((a, b) => a - b);
-  const rows = [];
+  let rows = [];
   for (const b of brackets) {
     const mine = list.filter((r) => (r.bracket ?? 0) === b).sort((p, q) => p.step - q.step);
     mine.forEach((r, i) => rows.push({bracket: b, step: r.step, reached: r.jobs,
       survived: r.continued ?? (i + 1 < mine.length ? mine[i + 1].jobs : null)}));
   }
+  // ASHA's and Hyperband's rungs are few (geometric steps); the median rule has one per step reported,
+  // thousands for a job reporting every batch: a bar each would make a canvas taller than a browser draws.
+  const all = rows.length;
+  if (all > MAX_RUNG_ROWS) rows = evenly(rows, MAX_RUNG_ROWS);
   const height = Math.max(120, rows.length * 26 + MARGIN.t + MARGIN.b);
   const {ctx, frame} = context(fig, height);
   const {fg} = inks();
@@ -105,8 +119,9 @@ export function rungs(fig, summary) {
   const policy = summary && summary.policy ? Object.keys(summary.policy)[0] : null;
   fig.note.textContent = rows.length
     ? `${policy}: light bar, the jobs that reached a rung; dark, those it let go on from there.`
+      + (all > rows.length ? ` ${rows.length} of ${all} steps shown, evenly spaced, the first and last among them.` : "")
     : "No job has reached a rung yet.";
   fig.hits = hits;
-  expose(fig, rows, {policy: policy || ""});
+  expose(fig, rows, {policy: policy || "", rungs: all});
   interactive(fig, () => null);
 }
