@@ -26,13 +26,13 @@ from schedy.testing import PostgresCluster, ServiceProcess
 OTHER = {"sqlite": "postgres", "postgres": "sqlite"}
 
 
-def _schedy(*args: str) -> subprocess.CompletedProcess[str]:
+def _schedy(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "schedy.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        env=dict(os.environ),
+        env={**os.environ, **({"SCHEDY_HOME": str(home)} if home else {})},
         check=False,
     )
 
@@ -187,3 +187,47 @@ def test_a_row_the_target_refuses_leaves_it_empty(pg_cluster: PostgresCluster, t
     assert failed.stderr.rstrip().endswith("nothing was copied.")
     with ServiceProcess.start(tmp_path / "b", target_url) as target:
         assert "Created the first user" in target.log()  # an empty database: the first start's admin is the only user
+
+
+def test_artifact_files_go_along_into_another_store_or_nothing_is_copied(tmp_path: Path) -> None:
+    """A laptop's service keeps files in its data directory; the new one, elsewhere, reads them from its store."""
+    laptop, server = tmp_path / "laptop", tmp_path / "server"
+    source_url, target_url = f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'target.db'}"
+    payload = bytes(range(256)) * 12_000  # 3 MiB: several chunks
+    with ServiceProcess.start(laptop, source_url) as source:
+        user = source.new_user()
+        with schedy.SchedyDB(config_override=user.client_config) as db:
+            exp = schedy.ManualSearch("m")
+            db.add_experiment(exp)
+            exp.add_job(hyperparameters={})
+            with exp.next_job() as job:
+                (tmp_path / "model.bin").write_bytes(payload)
+                job.save_artifact(tmp_path / "model.bin")
+    store = tmp_path / "shared-store"
+
+    # A wrong --artifacts-from: the file is not there, and the target database stays empty.
+    wrong = _schedy(
+        "database", "copy", target_url, "--database", source_url, "--artifacts-to", str(store),
+        "--artifacts-from", str(tmp_path / "elsewhere"), home=laptop,
+    )  # fmt: skip
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("schedy: The artifact file ")
+    assert "the target database is unchanged" in wrong.stderr
+    with ServiceProcess.start(tmp_path / "probe", target_url) as probe:
+        assert "Created the first user" in probe.log()  # empty: the first start made its admin
+    (tmp_path / "target.db").unlink()
+
+    copied = _schedy(
+        "database", "copy", target_url, "--database", source_url, "--artifacts-to", str(store), home=laptop
+    )
+    assert copied.returncode == 0, copied.stderr
+    assert "artifact files: 1 of 1" in copied.stdout
+    assert f"--artifacts {store}" in copied.stdout
+    with (
+        ServiceProcess.start(server, target_url, extra_args=("--artifacts", str(store))) as target,
+        schedy.SchedyDB(config_override={**user.client_config, "root": target.url}) as db,
+    ):
+        job = next(iter(db.get_experiment("m").all_jobs()))
+        assert [a.name for a in job.artifacts()] == ["model.bin"]
+        loaded = job.load_artifact("model.bin", to=tmp_path / "back.bin")
+        assert Path(loaded).read_bytes() == payload

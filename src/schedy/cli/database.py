@@ -7,19 +7,28 @@ directory's SQLite file), read as one snapshot; the target is written in
 one transaction, all or nothing, and must hold no users, experiments or
 jobs. Artifact files are not in the database: the new service finds them
 if it uses the same artifact store (``--artifacts``, by default
-``artifacts/`` in the data directory).
+``artifacts/`` in the data directory), or ``--artifacts-to URL`` copies
+them into the store it will use.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schedy.cli.admin import database_arg, database_url, ensure_parent
 from schedy.cli.common import CommandError
 
+if TYPE_CHECKING:
+    from schedy.server.service.blobs import BlobStore
+
 __all__ = ["add_parsers", "cmd_copy"]
+
+# Bytes of an artifact file read and written at a time.
+_CHUNK = 1 << 20
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +43,17 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     copy.add_argument("target", metavar="TARGET", help="The database to copy into, e.g. postgresql://user@host/schedy.")
     database_arg(copy)
+    copy.add_argument(
+        "--artifacts-to",
+        metavar="URL",
+        help="Also copy the artifact files into this store (a directory or an fsspec URL such as "
+        "s3://bucket/schedy), for a service started with --artifacts URL.",
+    )
+    copy.add_argument(
+        "--artifacts-from",
+        metavar="URL",
+        help="The store the files are in now (default: artifacts/ in the data directory, the service's default).",
+    )
     copy.set_defaults(func=cmd_copy)
 
 
@@ -41,6 +61,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
     """Copy the source database's rows into the target and say what was copied."""
     from sqlalchemy.engine import make_url
 
+    from schedy.server.errors import StorageUnavailable
     from schedy.server.store import Store, migrate
     from schedy.server.store.engine import DatabaseUnavailable, check_url, opening, shown_url
     from schedy.server.store.transfer import CopyFailed, TargetNotEmpty, copy_rows
@@ -59,6 +80,9 @@ def cmd_copy(args: argparse.Namespace) -> None:
             "$SCHEDY_DATABASE_URL, else the data directory's schedy.db)."
         )
     ensure_parent(target_url)
+    if args.artifacts_from is not None and args.artifacts_to is None:
+        raise CommandError("--artifacts-from needs --artifacts-to, the store to copy the artifact files into.")
+    files = _stores(args.artifacts_from, args.artifacts_to) if args.artifacts_to is not None else None
     started = time.monotonic()
     stores: list[Store] = []
     try:
@@ -78,8 +102,8 @@ def cmd_copy(args: argparse.Namespace) -> None:
                 begun = True
             print(f"  {table}: {rows:,}", flush=True)
 
-        copied = copy_rows(source, target, told)
-    except (DatabaseUnavailable, TargetNotEmpty, CopyFailed) as exc:
+        copied = copy_rows(source, target, told, None if files is None else partial(_copy_files, *files))
+    except (DatabaseUnavailable, TargetNotEmpty, CopyFailed, StorageUnavailable) as exc:
         raise CommandError(str(exc)) from None
     finally:
         for store in stores:
@@ -88,12 +112,61 @@ def cmd_copy(args: argparse.Namespace) -> None:
         _count(copied[table], noun)
         for table, noun in (("users", "user"), ("experiments", "experiment"), ("jobs", "job"))
     )
+    artifacts = (
+        f"--artifacts {args.artifacts_to} (where the artifact files were copied)"
+        if args.artifacts_to is not None
+        else "the same --artifacts, if any (the artifact files stay where they are; --artifacts-to copies them)"
+    )
     print(
         f"Copied {counts} and {_count(copied['reports'], 'report')} in {time.monotonic() - started:.1f} s. What a "
         f"service writes to the source from now on is not in the copy; start the service with --database "
-        f"{shown_url(target_url)} (and the same --artifacts, if any: the artifact files stay where they are).",
+        f"{shown_url(target_url)} and {artifacts}.",
         flush=True,
     )
+
+
+def _stores(source: str | None, target: str) -> tuple[BlobStore, BlobStore]:
+    """The artifact stores to copy files from and to, checked as a starting service checks its own."""
+    from schedy.server.service.blobs import ArtifactsUnavailable, blob_store
+    from schedy.server.settings import data_dir
+
+    try:
+        return blob_store(source, data_dir()), blob_store(target, data_dir())
+    except ArtifactsUnavailable as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _copy_files(source: BlobStore, target: BlobStore, keys: list[str]) -> None:
+    """Copy each blob from ``source`` to ``target`` in chunks, committed one by one (never whole in memory).
+
+    Raises:
+        CommandError: a file is missing or a store fails (the database copy is then rolled back).
+
+    """
+    from schedy.server.errors import StorageUnavailable
+
+    for number, key in enumerate(keys, start=1):
+        try:
+            with source.open(key) as stream:
+                writer = target.writer(key)
+                try:
+                    while chunk := stream.read(_CHUNK):
+                        writer.write(chunk)
+                except BaseException:
+                    writer.abort()
+                    raise
+                writer.commit()
+        except FileNotFoundError:
+            raise CommandError(
+                f"The artifact file {key} is not in {source.description}: give --artifacts-from the store the "
+                "source service used (its --artifacts); the target database is unchanged."
+            ) from None
+        except (StorageUnavailable, OSError) as exc:
+            raise CommandError(
+                f"Cannot copy the artifact file {key} ({exc}); the target database is unchanged."
+            ) from None
+        if number % 100 == 0 or number == len(keys):
+            print(f"  artifact files: {number:,} of {len(keys):,}", flush=True)
 
 
 def _count(n: int, noun: str) -> str:

@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Integer, Result, Table, delete, func, insert,
 from sqlalchemy.exc import DBAPIError
 
 from schedy.server.store import Store
-from schedy.server.store.tables import installation, login_failures, metadata
+from schedy.server.store.tables import artifacts, installation, login_failures, metadata
 
 __all__ = ["BATCH", "CopyFailed", "TargetNotEmpty", "copy_rows"]
 
@@ -60,10 +60,17 @@ class CopyFailed(Exception):
     """The target refused a row (one sentence); nothing was copied."""
 
 
-def copy_rows(source: Store, target: Store, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+def copy_rows(
+    source: Store,
+    target: Store,
+    progress: Callable[[str, int], None] | None = None,
+    blobs: Callable[[list[str]], None] | None = None,
+) -> dict[str, int]:
     """Copy every row of ``source`` into the empty ``target``; the rows copied per table.
 
     ``progress(table, rows)`` is called after each table (the first call after the target was found empty).
+    ``blobs(keys)``, if given, is called with the blob key of every artifact of the snapshot before any
+    row is written (to copy the files to another store: a row never points at a file not copied yet).
 
     Raises:
         TargetNotEmpty: the target holds rows (nothing was written).
@@ -73,6 +80,8 @@ def copy_rows(source: Store, target: Store, progress: Callable[[str, int], None]
     copied: dict[str, int] = {}
     with source.snapshot() as src, target.write() as dst:
         _check_empty(dst)
+        if blobs is not None:
+            blobs(list(src.execute(select(artifacts.c.blob).order_by(artifacts.c.pk)).scalars()))
         for table in (installation, login_failures):
             dst.execute(delete(table))
         for table in metadata.sorted_tables:  # parents before the rows that point at them
