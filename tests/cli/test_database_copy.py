@@ -221,7 +221,7 @@ def test_artifact_files_go_along_into_another_store_or_nothing_is_copied(tmp_pat
         "database", "copy", target_url, "--database", source_url, "--artifacts-to", str(store), home=laptop
     )
     assert copied.returncode == 0, copied.stderr
-    assert "artifact files: 1 of 1" in copied.stdout
+    assert copied.stdout.splitlines()[1] == "  artifact files: 1 of 1"  # after the heading, before the rows
     assert f"--artifacts {store}" in copied.stdout
     with (
         ServiceProcess.start(server, target_url, extra_args=("--artifacts", str(store))) as target,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,14 +94,22 @@ def cmd_copy(args: argparse.Namespace) -> None:
 
         begun = False
 
-        def told(table: str, rows: int) -> None:
+        def begin() -> None:  # once the target was found empty: the copy begins
             nonlocal begun
-            if not begun:  # the target was found empty: the copy begins
+            if not begun:
                 print(f"Copying {shown_url(source_url)} into {shown_url(target_url)}:", flush=True)
                 begun = True
+
+        def told(table: str, rows: int) -> None:
+            begin()
             print(f"  {table}: {rows:,}", flush=True)
 
-        copied = copy_rows(source, target, told, None if files is None else partial(_copy_files, *files))
+        def blobs(keys: list[str]) -> None:
+            begin()
+            assert files is not None  # noqa: S101 - only passed with the stores
+            _copy_files(*files, keys)
+
+        copied = copy_rows(source, target, told, None if files is None else blobs)
     except (DatabaseUnavailable, TargetNotEmpty, CopyFailed, StorageUnavailable) as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -145,6 +152,8 @@ def _copy_files(source: BlobStore, target: BlobStore, keys: list[str]) -> None:
     """
     from schedy.server.errors import StorageUnavailable
 
+    if not keys:
+        print("  artifact files: none", flush=True)
     for number, key in enumerate(keys, start=1):
         try:
             with source.open(key) as stream:
