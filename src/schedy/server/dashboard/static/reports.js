@@ -75,8 +75,7 @@ function evenly(items, n) {
  * The rungs of the early-stopping policy (GET experiments/NAME/stopping/): per bracket, a bar per
  * rung as long as the jobs that reached it, the part the policy let go on from it in the accent
  * colour (--accent over --accent-soft, and the text in --fg: the page's theme, dark mode too).
- * "continued" is the service's count, known at the last rung too; a service without it (older
- * than the field) leaves the next rung's size, and nothing for the last rung.
+ * "continued" is the service's count, known at the last rung too.
  */
 export function rungs(fig, summary) {
   const list = (summary && summary.rungs) || [];
@@ -84,8 +83,7 @@ export function rungs(fig, summary) {
   let rows = [];
   for (const b of brackets) {
     const mine = list.filter((r) => (r.bracket ?? 0) === b).sort((p, q) => p.step - q.step);
-    mine.forEach((r, i) => rows.push({bracket: b, step: r.step, reached: r.jobs,
-      survived: r.continued ?? (i + 1 < mine.length ? mine[i + 1].jobs : null)}));
+    for (const r of mine) rows.push({bracket: b, step: r.step, reached: r.jobs, survived: r.continued});
   }
   // ASHA's and Hyperband's rungs are few (geometric steps); the median rule has one per step reported,
   // thousands for a job reporting every batch: a bar each would make a canvas taller than a browser draws.
@@ -108,13 +106,13 @@ export function rungs(fig, summary) {
     ctx.fillText(`${brackets.length > 1 ? `bracket ${r.bracket} · ` : ""}step ${r.step}`, left - 8, y);
     ctx.fillStyle = soft;
     ctx.fillRect(left, y - 8, Math.max(1, w(r.reached)), 16);
-    if (r.survived !== null) { ctx.fillStyle = accent; ctx.fillRect(left, y - 8, w(r.survived), 16); }
+    ctx.fillStyle = accent;
+    ctx.fillRect(left, y - 8, w(r.survived), 16);
     ctx.fillStyle = fg;
     ctx.textAlign = "left";
-    const text = r.survived === null ? `${r.reached}` : `${r.reached} → ${r.survived}`;
-    ctx.fillText(text, left + Math.max(1, w(r.reached)) + 6, y);
+    ctx.fillText(`${r.reached} → ${r.survived}`, left + Math.max(1, w(r.reached)) + 6, y);
     hits.push({px: left + w(r.reached) / 2, py: y, label: `${plural(r.reached, "job")} reached step ${r.step}`
-      + (r.survived === null ? "" : `; ${r.survived} went on (${r.reached - r.survived} stopped there)`)});
+      + `; ${r.survived} went on (${r.reached - r.survived} stopped there)`});
   });
   const policy = summary && summary.policy ? Object.keys(summary.policy)[0] : null;
   fig.note.textContent = rows.length
