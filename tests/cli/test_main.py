@@ -79,6 +79,15 @@ def test_version_says_which_schedy_is_running(tmp_path):
         ),
         (["run", "exp"], "schedy: Give the command to run after the experiment's name"),
         (["run", "--once", "-n", "2", "exp", "true"], "schedy: Give --once or --max-jobs, not both."),
+        (["run", "-j", "0", "exp", "true"], "schedy: -j/--parallel needs at least 1 worker."),
+        (
+            ["run", "--once", "-j", "2", "exp", "true"],
+            "schedy: --once runs one job; for one job per worker give --max-jobs 2.",
+        ),
+        (
+            ["run", "--once", "--gpus", "0,1", "exp", "true"],
+            "schedy: --once runs one job; for one job per worker give --max-jobs 2.",
+        ),
         (["watch", "--interval", "0", "exp"], "schedy: --interval must be positive."),
     ],
 )
@@ -93,6 +102,12 @@ def test_argparse_usage_errors_exit_2(tmp_path):
     done = _schedy(tmp_path, "list", "-s")
     assert done.returncode == 2
     assert "expected one argument" in done.stderr
+
+
+def test_a_gpu_list_with_a_gap_is_a_usage_error(tmp_path):
+    done = _schedy(tmp_path, "run", "--gpus", "0,,2", "exp", "true")
+    assert done.returncode == 2
+    assert "argument --gpus: give device ids separated by commas, e.g. 0,1,2,3 (not '0,,2')" in done.stderr
 
 
 def test_no_configuration_is_one_readable_line(tmp_path):

@@ -262,12 +262,10 @@ def test_ctrl_c_interrupts_the_command_ends_the_job_and_exits_130(cli, worker, t
     assert f"schedy run: interrupted (SIGINT): job {ids[0]} {what}." in err
 
 
-def test_progress_line_on_a_terminal(cli, worker):
-    _queue(cli, "exp", {"mode": "ok", "loss": 0.5}, {"mode": "ok", "loss": 0.125})
+def on_a_terminal(cli, *args: str) -> str:
+    """Run ``schedy ARGS`` with its standard output on a terminal (80 columns) to its end; what it drew there."""
     controller, terminal = pty.openpty()
-    runner = cli.popen(
-        "run", "--minimize", "loss", "exp", sys.executable, worker, "%h", stdout=terminal, stderr=subprocess.DEVNULL
-    )
+    runner = cli.popen(*args, stdout=terminal, stderr=subprocess.DEVNULL)
     os.close(terminal)
     seen = b""
     try:
@@ -286,7 +284,12 @@ def test_progress_line_on_a_terminal(cli, worker):
         if runner.poll() is None:
             runner.kill()
         os.close(controller)
-    text = seen.decode()
+    return seen.decode()
+
+
+def test_progress_line_on_a_terminal(cli, worker):
+    _queue(cli, "exp", {"mode": "ok", "loss": 0.5}, {"mode": "ok", "loss": 0.125})
+    text = on_a_terminal(cli, "run", "--minimize", "loss", "exp", sys.executable, worker, "%h")
     assert "\r\x1b[K" in text  # the line is erased before output, and redrawn
     assert "schedy run exp · 0 done · 0 crashed · no loss yet · job " in text
     assert "schedy run exp · 1 done · 0 crashed · best loss 0.5 (job " in text

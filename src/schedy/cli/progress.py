@@ -50,12 +50,13 @@ class Console:
         self._mid_line = not data.endswith(b"\n")
         self._show()
 
-    def message(self, text: str) -> None:
-        """One line of the runner's own, on ``err``."""
+    def message(self, text: str, *, slot: int | None = None) -> None:
+        """One line of the runner's own, on ``err`` (``schedy run [SLOT]:`` for a worker of ``-j N``)."""
         self._hide()
         prefix = b"\n" if self._mid_line else b""
         self._mid_line = False
-        self.err.write(prefix + f"schedy run: {text}\n".encode(errors="replace"))
+        who = "schedy run" if slot is None else f"schedy run [{slot}]"
+        self.err.write(prefix + f"{who}: {text}\n".encode(errors="replace"))
         self.err.flush()
         self._show()
 

@@ -23,7 +23,8 @@ filled in (:mod:`schedy.cli.command`), stream its output, and end the job:
 
 It stops when the experiment has no job to hand out, after ``--once`` or
 ``--max-jobs`` jobs, or at the first crashed job (exit status 1) unless
-``--ignore-errors``.
+``--ignore-errors``. With ``-j N`` (or ``--gpus``), :mod:`schedy.cli.pool`
+runs N of these loops side by side, sharing one :class:`Budget`.
 
 Signals: the command runs in its own process group, so a Ctrl-C at the
 terminal reaches only the runner, which passes it on (SIGINT, or SIGTERM
@@ -45,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +71,7 @@ from schedy.cli.progress import Console
 from schedy.cli.views import space_values
 from schedy.errors import NoJobError, ResourceNotFoundError, SchedyError
 
-__all__ = ["Runner", "add_parsers", "cmd_run"]
+__all__ = ["Budget", "End", "Runner", "add_parsers", "cmd_run", "summary"]
 
 #: Seconds to keep reading the command's pipes after it exited (a process it
 #: started in the background may hold them open for ever).
@@ -164,6 +166,25 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help="After passing an interrupt on, kill the command if it has not ended within this long (default 10).",
     )
     jobs.add_argument("--worker", help="This worker's name, shown with its jobs (default host:pid).")
+    pool = parser.add_argument_group("several workers")
+    pool.add_argument(
+        "-j",
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="Run N workers side by side in this one command, each running COMMAND for a job of its own "
+        "(default 1, or one per --gpus device). Limits such as --max-jobs count the jobs of all of them; "
+        "a crashed job stops them all (each finishes its running job) unless --ignore-errors. The command "
+        "finds its worker's slot, 0 to N-1, in $SCHEDY_SLOT.",
+    )
+    pool.add_argument(
+        "--gpus",
+        type=_device_list,
+        metavar="LIST",
+        help="Comma-separated GPU ids, e.g. 0,1,2,3: the command of the worker in slot i sees only the "
+        "i-th (CUDA_VISIBLE_DEVICES; with more workers than ids, the ids are taken in turn). Runs one "
+        "worker per id unless -j says otherwise.",
+    )
     objective.add_arguments(parser)
     parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="The command to run.")
@@ -172,6 +193,56 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 #: The status shown for a job that stopped being this worker's while its command ran.
 _LOST = "LOST"
+#: With several workers, the longest wait for a job in one request (seconds): a worker waiting for work
+#: notices an interrupt, or another worker's crash, within this long.
+_WAIT_SLICE = 1.0
+
+
+class Budget:
+    """The jobs the workers of one ``schedy run`` may still claim, and whether they are to stop.
+
+    Shared by the workers of ``schedy run -j N`` (thread-safe), so that ``--max-jobs`` counts the jobs of
+    all of them and one worker's crash stops the others before their next claim.
+
+    Args:
+        limit: how many jobs may be claimed in all; ``None``: no limit.
+
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self._left = limit
+        self._lock = threading.Lock()
+        #: Why the workers are to stop claiming, once one of them said so.
+        self.stopping: str | None = None
+
+    def take(self) -> bool:
+        """Take one claim from the budget; ``False`` when none is left or the workers are stopping."""
+        with self._lock:
+            if self.stopping is not None or self._left == 0:
+                return False
+            if self._left is not None:
+                self._left -= 1
+            return True
+
+    def give_back(self) -> None:
+        """Return a claim that found no job."""
+        with self._lock:
+            if self._left is not None:
+                self._left += 1
+
+    def stop(self, why: str) -> None:
+        """Tell every worker to claim no new job (the first reason given is kept)."""
+        with self._lock:
+            if self.stopping is None:
+                self.stopping = why
+
+
+@dataclass
+class End:
+    """Why a worker stopped, and its exit status."""
+
+    reason: str
+    code: int
 
 
 class _Interrupted(BaseException):  # like KeyboardInterrupt: a signal, not an error
@@ -196,14 +267,33 @@ class Runner:
         args: the parsed ``schedy run`` arguments.
         console: where output and progress go.
         goal: what "best" means for the progress line, if anything.
+        budget: the claims it may make, shared with the other workers of ``schedy run -j N``
+            (default: ``--once`` or ``--max-jobs``, for this worker alone).
+        slot: its slot among those workers (``$SCHEDY_SLOT``); ``None`` for a lone worker.
+        worker: its name, shown with its jobs (default: ``--worker``, else the client's ``host:pid``).
 
     """
 
-    def __init__(self, exp: Experiment, args: argparse.Namespace, console: Console, goal: Objective | None) -> None:
+    def __init__(
+        self,
+        exp: Experiment,
+        args: argparse.Namespace,
+        console: Console,
+        goal: Objective | None,
+        *,
+        budget: Budget | None = None,
+        slot: int | None = None,
+        worker: str | None = None,
+    ) -> None:
         self.exp = exp
         self.args = args
         self.console = console
+        self.budget = budget if budget is not None else Budget(1 if args.once else args.max_jobs)
+        self.slot = slot
+        self.worker = worker or args.worker
         self.best = Best(goal) if goal is not None else None
+        #: Jobs claimed, and how those that ended did.
+        self.started = 0
         self.done = 0
         self.crashed = 0
         self.pruned = 0
@@ -217,6 +307,7 @@ class Runner:
         self._in_job = False
         self._signal: int | None = None
         self._forwarded = False
+        self._forward_lock = threading.Lock()
         self._kill_at: float | None = None
         self._job_id = ""
         self._job_started = 0.0
@@ -225,11 +316,13 @@ class Runner:
     # -- the loop -------------------------------------------------------------
 
     def run(self) -> int:
-        """Run jobs until done; return the exit status."""
+        """Run jobs until done, as a lone worker handling SIGINT and SIGTERM; return the exit status."""
         handled = (signal.SIGINT, signal.SIGTERM)
         previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
         try:
-            return self._loop()
+            end = self.work()
+            self.console.message(f"{end.reason} {self._summary()}")
+            return end.code
         except _Interrupted as stop:
             self.console.message(f"interrupted ({signal.Signals(stop.signum).name}) while no job was running.")
             return 128 + stop.signum
@@ -238,58 +331,96 @@ class Runner:
                 signal.signal(signum, handler)
             self.console.close()
 
-    def _loop(self) -> int:
+    def work(self) -> End:
+        """Claim and run jobs until this worker is to stop; why it stopped (no message written).
+
+        A lone worker's signals arrive through :meth:`run`'s handler; the workers of ``schedy run -j N``
+        learn them from :meth:`interrupt`, called by the pool.
+        """
         args = self.args
-        limit = 1 if args.once else args.max_jobs
         deadline = None if args.max_time is None else time.monotonic() + args.max_time
-        started = 0
-        while limit is None or started < limit:
+        while True:
+            if self._signal is not None:  # a pool's worker, interrupted while it had no job
+                name = signal.Signals(self._signal).name
+                return End(f"interrupted ({name}) while no job was running.", 128 + self._signal)
+            if not self.budget.take():
+                if self.budget.stopping is not None:
+                    return End(f"{self.budget.stopping}: no new job claimed.", 0)
+                return End(f"ran {self.started} job{'s' if self.started != 1 else ''}.", self._status())
             self._draw(force=True)
             wait = args.wait
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    passed = f"--max-time {args.max_time:g} s has passed"
-                    self.console.message(f"{passed}: no new job claimed. {self._summary()}")
-                    return self._status()
+                    self.budget.give_back()
+                    return End(f"--max-time {args.max_time:g} s has passed: no new job claimed.", self._status())
                 wait = min(wait, left)
             try:
-                job = self.exp.next_job(wait=wait, heartbeat=args.heartbeat, worker=args.worker)
+                job = self._claim(wait)
             except NoJobError:
-                self.console.message(f"no job left in {self.exp.name!r}. {self._summary()}")
-                return self._status()
+                self.budget.give_back()
+                return End(f"no job left in {self.exp.name!r}.", self._status())
             except ResourceNotFoundError:
-                if started == 0:
+                if self.started == 0:
                     raise
-                self.console.message(f"experiment {self.exp.name!r} was deleted. {self._summary()}")
-                return self._status()
-            started += 1
+                return End(f"experiment {self.exp.name!r} was deleted.", self._status())
+            if job is None:  # interrupted or told to stop while waiting for a job
+                self.budget.give_back()
+                continue
+            self.started += 1
             outcome = self._run_job(job)
             if self._signal is not None:
                 what = "queued again" if outcome.status == Job.QUEUED else f"marked {outcome.status}"
-                self.console.message(
-                    f"interrupted ({signal.Signals(self._signal).name}): job {job.job_id} {what}. {self._summary()}"
-                )
-                return 128 + self._signal
+                name = signal.Signals(self._signal).name
+                return End(f"interrupted ({name}): job {job.job_id} {what}.", 128 + self._signal)
             if outcome.status not in (Job.DONE, Job.PRUNED, _LOST) and not args.ignore_errors:
-                self.console.message(f"stopped after job {job.job_id} crashed (see --ignore-errors). {self._summary()}")
-                return 1
-        self.console.message(f"ran {started} job{'s' if started != 1 else ''}. {self._summary()}")
-        return self._status()
+                self.budget.stop(f"job {job.job_id} crashed (see --ignore-errors)")
+                return End(f"stopped after job {job.job_id} crashed (see --ignore-errors).", 1)
+
+    def _claim(self, wait: float) -> Job | None:
+        """The next job; ``None`` if a pool's worker was interrupted or told to stop while it waited.
+
+        A lone worker waits in one request; a pool's worker in requests of at most ``_WAIT_SLICE``
+        seconds, looking for an interrupt or a stop between them.
+        """
+        worker = self.worker
+        if self.slot is None:
+            return self.exp.next_job(wait=wait, heartbeat=self.args.heartbeat, worker=worker)
+        until = time.monotonic() + wait
+        while True:
+            left = until - time.monotonic()
+            try:
+                wait = min(max(left, 0.0), _WAIT_SLICE)
+                return self.exp.next_job(wait=wait, heartbeat=self.args.heartbeat, worker=worker)
+            except NoJobError:
+                if left <= _WAIT_SLICE:
+                    raise
+            if self._signal is not None or self.budget.stopping is not None:
+                return None
+
+    def interrupt(self, signum: int) -> None:
+        """A signal for a pool's worker (the pool's handler calls it): as :meth:`run`'s handler, without raising.
+
+        The first passes the signal on to the running command and lets it end; a second kills it.
+        """
+        if self._signal is None:
+            self._signal = signum
+            self._kill_at = time.monotonic() + self.args.kill_after
+            self._forward()
+        elif self._child is not None:
+            _signal_group(self._child, signal.SIGKILL)
 
     def _status(self) -> int:
         """0, unless every job this worker ran crashed (with --ignore-errors): then 1, so scripts notice."""
         return 1 if self.crashed > 0 and self.done == 0 else 0
 
     def _summary(self) -> str:
-        text = f"{self.done} done, {self.crashed} crashed"
-        if self.pruned:
-            text += f", {self.pruned} pruned"
-        if self.lost:
-            text += f", {self.lost} lost"
-        if self.best is not None:
-            text += f"; {self.best.describe()}"
-        return text + "."
+        return summary(self.done, self.crashed, self.pruned, self.lost, self.best)
+
+    @property
+    def running(self) -> bool:
+        """Whether a job of this worker's is running."""
+        return self._in_job
 
     # -- one job --------------------------------------------------------------
 
@@ -339,6 +470,9 @@ class Runner:
             "SCHEDY_JOB_ID": job.job_id,
             "SCHEDY_ATTEMPT": str(job.attempt or 1),
         }
+        env["SCHEDY_SLOT"] = str(self.slot or 0)
+        if self.args.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.args.gpus[(self.slot or 0) % len(self.args.gpus)]
         if self.args.config:
             # The command's own schedy.SchedyDB() talks to the service this runner was pointed at.
             env["SCHEDY_CONFIG"] = str(Path(self.args.config).expanduser().resolve())
@@ -483,18 +617,14 @@ class Runner:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self._in_job:
             raise _Interrupted(signum)
-        if self._signal is None:
-            self._signal = signum
-            self._kill_at = time.monotonic() + self.args.kill_after
-            self._forward()
-        elif self._child is not None:
-            _signal_group(self._child, signal.SIGKILL)
+        self.interrupt(signum)
 
     def _forward(self) -> None:
-        child = self._child
-        if child is not None and self._signal is not None and not self._forwarded and child.poll() is None:
-            self._forwarded = True
-            _signal_group(child, self._signal)
+        with self._forward_lock:  # a pool's handler and the worker's thread may both get here
+            child = self._child
+            if child is not None and self._signal is not None and not self._forwarded and child.poll() is None:
+                self._forwarded = True
+                _signal_group(child, self._signal)
 
     def _watch_signals(self, child: subprocess.Popen[bytes]) -> None:
         if self._signal is None and self._pruned_at is None and self._lost is None:
@@ -519,6 +649,26 @@ class Runner:
             elapsed = int(now - self._job_started)
             parts.append(f"job {self._job_id} running {elapsed // 60}:{elapsed % 60:02d}")
         self.console.status(" · ".join(parts))
+
+
+def summary(done: int, crashed: int, pruned: int, lost: int, best: Best | None) -> str:
+    """E.g. ``3 done, 1 crashed, 2 pruned; best loss 0.25 (job K3x…).``: how a run's jobs ended."""
+    text = f"{done} done, {crashed} crashed"
+    if pruned:
+        text += f", {pruned} pruned"
+    if lost:
+        text += f", {lost} lost"
+    if best is not None:
+        text += f"; {best.describe()}"
+    return text + "."
+
+
+def _device_list(text: str) -> list[str]:
+    """``--gpus 0,1,2,3`` → ``["0", "1", "2", "3"]``."""
+    devices = [item.strip() for item in text.split(",")]
+    if not all(devices) or any(" " in device for device in devices):
+        raise argparse.ArgumentTypeError(f"give device ids separated by commas, e.g. 0,1,2,3 (not {text!r})")
+    return devices
 
 
 def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
@@ -572,6 +722,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     if args.once and args.max_jobs is not None:
         raise UsageError("Give --once or --max-jobs, not both.")
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError("-j/--parallel needs at least 1 worker.")
+    size = args.parallel or (len(args.gpus) if args.gpus else 1)
+    if args.once and size > 1:
+        raise UsageError(f"--once runs one job; for one job per worker give --max-jobs {size}.")
     for name in ("max_jobs", "heartbeat", "wait", "kill_after"):
         value: Any = getattr(args, name)
         if value is not None and value < 0:
@@ -587,4 +742,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         exp = db.get_experiment(args.experiment)
         _check_named(command, exp)
         console = Console(sys.stdout.buffer, sys.stderr.buffer, progress=sys.stdout.isatty())
-        return Runner(exp, args, console, objective.objective_for(args, exp)).run()
+        goal = objective.objective_for(args, exp)
+        if size == 1:
+            return Runner(exp, args, console, goal).run()
+        from schedy.cli.pool import Pool  # imports this module
+
+        return Pool(exp, args, console, goal, size=size, worker=args.worker or db.worker).run()
