@@ -5,9 +5,11 @@ Two things differ from a plain :func:`json.dumps`:
 * NaN and ±Infinity travel as the bare tokens ``NaN``, ``Infinity`` and
   ``-Infinity`` (a diverged loss is a result worth keeping), and are parsed
   back into floats;
-* numpy scalars and arrays are encoded as the plain numbers and lists they
-  hold, without importing numpy (a worker that never uses numpy never pays
-  for it).
+* numpy scalars and arrays, and the tensors of PyTorch, JAX and TensorFlow
+  (``job.results["loss"] = loss`` with ``loss`` a 0-d tensor is a usual
+  slip), are encoded as the plain numbers and lists they hold, without
+  importing any of those libraries (a worker that never uses them never
+  pays for them).
 
 Example:
     >>> dumps({"loss": float("nan"), "xs": (1, 2.5)})
@@ -24,21 +26,43 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["MAX_NESTING", "dumps", "loads"]
+__all__ = ["MAX_NESTING", "as_plain", "dumps", "loads"]
+
+
+#: The modules whose arrays and tensors are sent as the numbers and lists they hold.
+_ARRAY_MODULES = ("numpy", "torch", "jax", "jaxlib", "tensorflow")
 
 
 def _plain(obj: Any) -> Any:
-    """Turn a numpy value into the Python value it holds (``json`` ``default`` hook)."""
-    if type(obj).__module__.startswith("numpy"):
-        # Scalars (np.int64, np.float32, np.bool_...) and arrays both have
-        # tolist(): scalars give a Python scalar, arrays nested lists of them.
+    """Turn an array library's value into the Python value it holds (``json`` ``default`` hook)."""
+    if type(obj).__module__.split(".", 1)[0] in _ARRAY_MODULES:
+        # numpy's, PyTorch's and JAX's scalars and arrays have tolist(): a Python scalar for a scalar
+        # (or a 0-d tensor), nested lists for an array, copied from the GPU if need be. TensorFlow's
+        # tensors go through numpy().
         tolist = getattr(obj, "tolist", None)
+        if tolist is None and callable(getattr(obj, "numpy", None)):
+            tolist = getattr(obj.numpy(), "tolist", None)
         if tolist is not None:
             return tolist()
     raise TypeError(
         f"Object of type {type(obj).__name__} cannot be sent to Schedy: use numbers, strings, booleans, "
-        "None, lists and dicts (numpy scalars and arrays are converted)."
+        "None, lists and dicts (numpy values and PyTorch, JAX or TensorFlow tensors are converted)."
     )
+
+
+def as_plain(value: Any) -> Any:
+    """``value``, or the Python value it holds if it is an array library's (a numpy scalar, a tensor).
+
+    Example:
+        >>> import numpy as np
+        >>> as_plain(np.float32(0.5)), as_plain("text")
+        (0.5, 'text')
+
+    """
+    try:
+        return _plain(value)
+    except TypeError:
+        return value
 
 
 # One encoder for the whole process: building a JSONEncoder per call costs

@@ -14,6 +14,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from schedy._encoding import as_plain
 from schedy.errors import SchedyError
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def checked_report(step: Any, metrics: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, (bool, str, bytes)):  # float() would take "0.5" or True: a mistake
                 raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
             try:
-                metrics[name] = float(value)  # numpy scalars, 0-d tensors
+                # numpy scalars, 0-d tensors (through tolist(): float() of a tensor with a gradient warns)
+                metrics[name] = float(as_plain(value))
             except (TypeError, ValueError):
                 raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.") from None
     return metrics
