@@ -481,6 +481,13 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
     page.wait_for_selector(f"body[data-ready=true] h1:has-text('Job {finished}')")
     page.wait_for_selector("section.artifacts")
     assert page.locator("section.stopped").count() == 0
+    under = 'figure[data-plot="job-report"] canvas'
+    assert json.loads(page.get_attribute(under, "data-x-ticks")) == ["2", "4", "6", "8"]
+    # A job stopped at its first report: one point, and whole steps under it (not 0.5 or 1.5).
+    first = next(j for j, step in ended.items() if step == 1)
+    page.goto(site.url(f"#/e/asha/j/{first}"))
+    points(page, 'figure[data-plot="job-report"]')
+    assert json.loads(page.get_attribute(under, "data-x-ticks")) == ["0", "1", "2"]
 
 
 def test_a_pruned_job_requeued_from_its_page_draws_only_its_new_run_and_is_not_shown_stopped(site, page):

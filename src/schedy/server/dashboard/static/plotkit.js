@@ -111,13 +111,16 @@ export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   const right = ctx.canvas.width / (ctx.getTransform().a || 1);
+  const below = [];
   for (const t of labelled(xTicks || ticks(x.domain))) {
     const px = Math.round(x(t.at)) + 0.5;
     ctx.beginPath(); ctx.moveTo(px, frame.y0); ctx.lineTo(px, frame.y0 + 4); ctx.stroke();
     // A label never runs off the canvas: the last one ends at its right edge.
     const text = String(t.label).slice(0, 14), half = ctx.measureText(text).width / 2;
     ctx.fillText(text, Math.max(half + 1, Math.min(px, right - half - 1)), frame.y0 + 6);
+    below.push(text);
   }
+  ctx.canvas.dataset.xTicks = JSON.stringify(below);
   ctx.strokeStyle = ink.frame;
   ctx.beginPath(); ctx.moveTo(frame.x0, frame.y1); ctx.lineTo(frame.x0, frame.y0); ctx.lineTo(frame.x1, frame.y0); ctx.stroke();
   ctx.fillStyle = ink.fg;

@@ -3,8 +3,8 @@
 
 import {objectiveOf, rankKey} from "./model.js";
 import {asNumber, num, plural, show, short} from "./format.js";
-import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, inks, interactive, rgb, scale, timeTicks, valueScale}
-  from "./plotkit.js";
+import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, inks, interactive, rgb, scale, ticks, timeTicks,
+  valueScale} from "./plotkit.js";
 import {axisFor, jitter} from "./axis.js";
 
 /** At most this many lines are drawn in parallel coordinates (the best BEST_LINES of them,
@@ -427,7 +427,9 @@ export function curves(fig, data, objective, key, open, {series, xLabel} = {}) {
   if (first === Infinity) first = 1;
   const x = scale([Math.min(first, longest - 1), Math.max(first + 1, longest)], [frame.x0, frame.x1]);
   const y = scale(extent(rows.flatMap((s) => s.values)), [frame.y0, frame.y1]);
-  axes(ctx, frame, x, y, {xLabel: xLabel || "step (position in the list)", yLabel: key});
+  // Steps are whole numbers: no tick at 0.5 or 1.5 when a curve has one or two steps.
+  const xTicks = ticks(x.domain).filter(Number.isInteger);
+  axes(ctx, frame, x, y, {xLabel: xLabel || "step (position in the list)", yLabel: key, xTicks});
   const scores = rows.filter((s) => !live(s)).map((s) => (objective ? objectiveOf(s.job, objective) : undefined));
   const tone = objective ? shade(scores, objective.direction) : () => 0.4;
   const alpha = rows.length > 100 ? 0.45 : 0.85;
