@@ -120,9 +120,13 @@ def test_a_client_that_does_not_trust_the_certificate_is_told_what_to_do(
     assert "its root is https://, not http://" in done.stderr
 
 
-def _server(tmp_path: Path, *args: str, wait: float = 0) -> subprocess.CompletedProcess[str] | str:
+def _server(
+    tmp_path: Path, *args: str, wait: float = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str] | str:
     """``schedy server ARGS``: what it printed when it exits at once, or in its first ``wait`` seconds."""
-    env = clean_env(tmp_path) | {"SCHEDY_HOME": str(tmp_path / "data")}
+    # The machine's trust only, unless the test gives SSL_CERT_FILE.
+    base = {k: v for k, v in clean_env(tmp_path).items() if k != "SSL_CERT_FILE"}
+    env = base | {"SCHEDY_HOME": str(tmp_path / "data")} | (env or {})
     argv = schedy_argv("server", "--port", str(free_port()), "--log-level", "warning", *args)
     if not wait:
         return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
@@ -191,3 +195,83 @@ def test_the_printed_and_written_root_is_one_a_client_can_use() -> None:
     assert local_root("10.1.2.3", 443, https=True) == "https://10.1.2.3:443/"
     for host in ("::1", "fe80::1", "schedy.lab"):
         assert urlsplit(local_root(host, 8702, https=False)).port == 8702
+
+
+def _issued(tmp_path: Path, ca: trustme.CA, *names: str) -> Path:
+    """A file holding a certificate for ``names`` signed by ``ca``, then its key."""
+    path = tmp_path / f"{names[0]}.pem"
+    ca.issue_cert(*names).private_key_and_cert_chain_pem.write_to_path(str(path))
+    return path
+
+
+def _client_list(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``schedy list`` with the configuration the first start wrote in ``home``."""
+    return subprocess.run(
+        schedy_argv("list"), capture_output=True, text=True, env=clean_env(home) | env, timeout=60, check=False
+    )
+
+
+def test_the_first_start_says_what_clients_need_when_they_would_refuse_the_certificate(tmp_path: Path) -> None:
+    """Not "schedy.SchedyDB() now works here" when its first request would fail the certificate's check."""
+    ca = trustme.CA()
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    # A certificate for the machine's host name (not 127.0.0.1), by an authority this machine does not trust.
+    cert = _issued(tmp_path, ca, "gpu-box.example.test")
+    out = _server(tmp_path / "a", "--tls-cert", str(cert), wait=4)
+    assert isinstance(out, str)
+    assert "now works here" not in out
+    assert "but clients will refuse the service's certificate at https://127.0.0.1:" in out
+    assert "  The certificate is for gpu-box.example.test, not 127.0.0.1: clients reach the service by a name" in out
+    assert "SCHEDY_ROOT=https://gpu-box.example.test:" in out
+    assert "  This machine does not trust the certificate (unable to get local issuer certificate)" in out
+    # Trusted now, the name alone is left to say.
+    out = _server(tmp_path / "b", "--tls-cert", str(cert), wait=4, env={"SSL_CERT_FILE": str(tmp_path / "ca.pem")})
+    assert isinstance(out, str)
+    assert "The certificate is for gpu-box.example.test, not 127.0.0.1" in out
+    assert "does not trust" not in out
+    # A self-signed certificate: its own file is what the clients need.
+    self_signed = trustme.CA()
+    pem = tmp_path / "self-signed.pem"
+    pem.write_bytes(self_signed.private_key_pem.bytes() + self_signed.cert_pem.bytes())
+    out = _server(tmp_path / "c", "--tls-cert", str(pem), wait=4)
+    assert isinstance(out, str)
+    assert (
+        f"This machine does not trust the certificate, which is self-signed: give the clients SSL_CERT_FILE={pem}."
+        in out
+    )
+
+
+def test_a_certificate_for_localhost_only_makes_the_first_start_root_localhost(tmp_path: Path) -> None:
+    """The written configuration then works as said: a real request from this machine succeeds."""
+    ca = trustme.CA()
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    trusted = {"SSL_CERT_FILE": str(tmp_path / "ca.pem")}
+    cert = _issued(tmp_path, ca, "localhost")
+    port = free_port()
+    home = tmp_path / "home"
+    env = clean_env(home) | trusted  # the data and the client's configuration in home/.schedy
+    argv = schedy_argv("server", "--port", str(port), "--log-level", "warning", "--tls-cert", str(cert))
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as server:
+        try:
+            assert server.stdout is not None
+            lines = [server.stdout.readline() for _ in range(4)]
+            assert lines[0].endswith(f" at https://localhost:{port}/\n"), lines
+            assert "schedy.SchedyDB() now works here." in lines[3], lines
+            config = json.loads((home / ".schedy" / "client.json").read_text())
+            assert config["root"] == f"https://localhost:{port}/"
+            done = _client_list(home, **trusted)
+            for _ in range(50):  # the service may still be starting
+                if done.returncode == 0 or "Cannot reach" not in done.stderr:
+                    break
+                done = _client_list(home, **trusted)
+            assert done.returncode == 0, done.stderr
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def test_a_certificate_the_clients_accept_is_not_warned_about(tmp_path: Path, pki: dict[str, Path]) -> None:
+    out = _server(tmp_path, "--tls-cert", str(pki["both"]), wait=4, env={"SSL_CERT_FILE": str(pki["ca"])})
+    assert isinstance(out, str)
+    assert "schedy.SchedyDB() now works here." in out
+    assert "refuse" not in out

@@ -104,6 +104,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "experiment's policy says stop, the command gets SIGTERM (SIGKILL after\n"
         "--kill-after seconds) and the job ends PRUNED. A job deleted, queued again or\n"
         "ended elsewhere while it runs is stopped the same way and counted LOST.\n"
+        "With -j N, N such workers run side by side (--gpus: one per GPU).\n"
         "Options go before EXPERIMENT: everything after it is the command.",
         epilog="Example:\n"
         "  schedy run --maximize accuracy MNIST python train.py %h --checkpoint /runs/%e/%j.pt\n"
@@ -307,7 +308,8 @@ class Runner:
         self._in_job = False
         self._signal: int | None = None
         self._forwarded = False
-        self._forward_lock = threading.Lock()
+        # Reentrant: a lone worker's signal handler runs on the thread that may hold it.
+        self._forward_lock = threading.RLock()
         self._kill_at: float | None = None
         self._job_id = ""
         self._job_started = 0.0

@@ -21,6 +21,7 @@ from schedy.server.service.blobs import blob_store
 from schedy.server.settings import Settings, data_dir, default_client_config_path
 from schedy.server.store import Store
 from schedy.server.store.engine import check_url, opening
+from schedy.server.tls import check as check_certificate
 
 # How the parent hands its settings to the processes of ``--workers N``.
 _SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
@@ -168,6 +169,9 @@ def serve(
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
         app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
     root = settings.public_url or local_root(host, port, https=tls is not None)
+    fit = None if tls is None else check_certificate(tls.context(), tls.cert, root, local=not settings.public_url)
+    if fit is not None:
+        root = fit.root  # https://localhost:PORT/ for a certificate that names localhost and not 127.0.0.1
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
     where = settings.database_url.split("@")[-1]
@@ -179,8 +183,18 @@ def serve(
     if first is not None:
         print(f"Created the first user, {first.email} (password: {first.password}).", flush=True)
         print(f"Log in to the dashboard at {root} with it, or change it: schedy user passwd {first.email}", flush=True)
-        if first.config_path is not None:
+        problems = () if fit is None else fit.problems
+        if first.config_path is not None and not problems:
             print(f"Wrote a client configuration to {first.config_path}: schedy.SchedyDB() now works here.", flush=True)
+        elif first.config_path is not None:
+            # Not "now works here": the client's first request would fail the certificate's verification.
+            print(
+                f"Wrote a client configuration to {first.config_path}, but clients will refuse the service's "
+                f"certificate at {root}:",
+                flush=True,
+            )
+            for problem in problems:
+                print(f"  {problem}", flush=True)
         else:
             # Never print a token to a log: the password above gets one when needed.
             print(
