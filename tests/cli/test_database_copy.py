@@ -167,7 +167,10 @@ def test_the_target_must_be_empty_and_another_database(pg_cluster: PostgresClust
 
 
 def test_a_row_the_target_refuses_leaves_it_empty(pg_cluster: PostgresCluster, tmp_path: Path) -> None:
-    """PostgreSQL refuses a NUL character in text, which SQLite keeps: the copy stops and writes nothing."""
+    """PostgreSQL refuses a NUL character in text, which SQLite keeps: the copy stops and writes nothing.
+
+    Nor does it leave the artifact files it copied before the rows in the target store.
+    """
     import sqlite3
 
     source_url = f"sqlite:///{tmp_path / 'source.db'}"
@@ -178,13 +181,25 @@ def test_a_row_the_target_refuses_leaves_it_empty(pg_cluster: PostgresCluster, t
             db.add_experiment(exp)
             for i in range(3):
                 exp.add_job(hyperparameters={"i": i})
+            with exp.next_job() as job:
+                for name in ("model.bin", "log.txt"):
+                    (tmp_path / name).write_bytes(b"checkpoint " * 1000)
+                    job.save_artifact(tmp_path / name)
     with sqlite3.connect(tmp_path / "source.db") as raw:
         raw.execute("UPDATE jobs SET worker = 'a' || char(0) || 'b' WHERE pk = (SELECT max(pk) FROM jobs)")
     target_url = pg_cluster.new_database()
-    failed = _schedy("database", "copy", target_url, "--database", source_url)
+    store = tmp_path / "new-store"
+    failed = _schedy(
+        "database", "copy", target_url, "--database", source_url, "--artifacts-to", str(store), home=tmp_path / "a"
+    )
     assert failed.returncode == 1
     assert failed.stderr.startswith("schedy: The target refused a row of the table jobs (")
     assert failed.stderr.rstrip().endswith("nothing was copied.")
+    assert "  artifact files: 2 of 2" in failed.stdout  # copied before the rows...
+    assert f"  artifact files: removed the 2 copied into {store}" in failed.stdout  # ...and removed after them
+    assert [path for path in store.rglob("*") if path.is_file()] == []
+    # The source's own files are untouched.
+    assert len([path for path in (tmp_path / "a").rglob("blobs/**/*") if path.is_file()]) == 2
     with ServiceProcess.start(tmp_path / "b", target_url) as target:
         assert "Created the first user" in target.log()  # an empty database: the first start's admin is the only user
 

@@ -104,12 +104,19 @@ def cmd_copy(args: argparse.Namespace) -> None:
             begin()
             print(f"  {table}: {rows:,}", flush=True)
 
+        written: list[str] = []  # the files this copy added to the target store
+
         def blobs(keys: list[str]) -> None:
             begin()
             assert files is not None  # noqa: S101 - only passed with the stores
-            _copy_files(*files, keys)
+            _copy_files(*files, keys, written)
 
-        copied = copy_rows(source, target, told, None if files is None else blobs)
+        try:
+            copied = copy_rows(source, target, told, None if files is None else blobs)
+        except BaseException:
+            if files is not None and written:  # the rows were not written: their files go too
+                _remove_files(files[1], written)
+            raise
     except (DatabaseUnavailable, TargetNotEmpty, CopyFailed, StorageUnavailable) as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -143,8 +150,11 @@ def _stores(source: str | None, target: str) -> tuple[BlobStore, BlobStore]:
         raise CommandError(str(exc)) from None
 
 
-def _copy_files(source: BlobStore, target: BlobStore, keys: list[str]) -> None:
+def _copy_files(source: BlobStore, target: BlobStore, keys: list[str], written: list[str]) -> None:
     """Copy each blob from ``source`` to ``target`` in chunks, committed one by one (never whole in memory).
+
+    Appends to ``written`` the key of each file it added to ``target`` (not one that was there already,
+    e.g. when both are the same store), so that a copy that fails later can remove them.
 
     Raises:
         CommandError: a file is missing or a store fails (the database copy is then rolled back).
@@ -156,6 +166,7 @@ def _copy_files(source: BlobStore, target: BlobStore, keys: list[str]) -> None:
         print("  artifact files: none", flush=True)
     for number, key in enumerate(keys, start=1):
         try:
+            new = not _exists(target, key)
             with source.open(key) as stream:
                 writer = target.writer(key)
                 try:
@@ -165,6 +176,8 @@ def _copy_files(source: BlobStore, target: BlobStore, keys: list[str]) -> None:
                     writer.abort()
                     raise
                 writer.commit()
+            if new:
+                written.append(key)
         except FileNotFoundError:
             raise CommandError(
                 f"The artifact file {key} is not in {source.description}: give --artifacts-from the store the "
@@ -176,6 +189,28 @@ def _copy_files(source: BlobStore, target: BlobStore, keys: list[str]) -> None:
             ) from None
         if number % 100 == 0 or number == len(keys):
             print(f"  artifact files: {number:,} of {len(keys):,}", flush=True)
+
+
+def _exists(store: BlobStore, key: str) -> bool:
+    try:
+        with store.open(key):
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def _remove_files(store: BlobStore, keys: list[str]) -> None:
+    """Remove the files a failed copy added to the target store (best effort: say which could not go)."""
+    left = []
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception:  # one file that stays is said below; the copy's own error matters more
+            left.append(key)
+    removed = len(keys) - len(left)
+    print(f"  artifact files: removed the {removed:,} copied into {store.description}", flush=True)
+    if left:
+        print(f"  artifact files: could not remove {', '.join(left)} from {store.description}", flush=True)
 
 
 def _count(n: int, noun: str) -> str:
