@@ -31,7 +31,7 @@ function route() {
   const r = parseRoute();
   if (r.page === "experiment") current = new ExperimentPage(main, r.experiment, POLL_MS, r.params);
   else if (r.page === "job") current = new JobPage(main, r.experiment, r.job, POLL_MS);
-  else current = new ExperimentsPage(main, POLL_MS);
+  else current = new ExperimentsPage(main, POLL_MS, r.params);
   document.body.dataset.page = r.page;
   current.start();
 }
