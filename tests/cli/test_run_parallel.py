@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,8 @@ start = time.time()
 job = os.environ["SCHEDY_JOB_ID"]
 print(f"line of {job} begins,", end="", flush=True)
 try:
+    if opt("--flag"):  # in the try block: an interrupt from now on is caught
+        pathlib.Path(opt("--flag") + ".started").touch()
     time.sleep(float(opt("--seconds", "0")))
 except KeyboardInterrupt:
     with open(opt("--flag"), "a") as flag:  # appended: a second SIGINT would show
@@ -92,7 +95,7 @@ def test_max_jobs_counts_the_jobs_of_every_worker(cli, command):
 
 def test_a_crashed_job_stops_every_worker_once_its_running_job_is_done(cli, command):
     failing, slow, *rest = _queue(
-        cli, "exp", {"mode": "fail", "seconds": 0.5}, {"seconds": 2}, {"seconds": 0}, {"seconds": 0}, {"seconds": 0}
+        cli, "exp", {"mode": "fail", "seconds": 1.5}, {"seconds": 3}, {"seconds": 0}, {"seconds": 0}, {"seconds": 0}
     )
     done = cli("run", "-j", "2", "exp", sys.executable, command, "%h")
     assert done.returncode == 1, done.stderr
@@ -126,11 +129,10 @@ def test_ctrl_c_reaches_every_running_command_once_and_ends_every_worker(cli, co
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        # Both sleepers running (the third worker ran the quick job and waits for nothing: it has stopped).
-        while sum(job.status == "RUNNING" for job in _jobs(cli, "exp").values()) < 2:
+        # Both sleepers' commands ready for the interrupt (the third worker ran the quick job and stopped).
+        while not all(Path(f"{mark}.started").exists() for mark in marks):
             assert time.monotonic() < deadline, "the two long jobs never ran side by side"
             time.sleep(0.1)
-        time.sleep(0.5)  # their commands are past their start
         os.kill(runner.pid, signal.SIGINT)
         code = runner.wait(60)
         err = runner.stderr.read().decode()
