@@ -117,6 +117,16 @@ def test_to_dataframe_gives_the_reports_in_long_form(cli, reported):
     assert pd.api.types.is_datetime64_any_dtype(frame["time"]) or frame["time"].notna().all()
 
 
+def test_show_sums_up_a_jobs_reports_in_a_line(cli, reported):
+    lines = cli.ok("show", "curves", reported[0]).splitlines()
+    assert "reports: 3 at steps 0–2; the last (step 2): loss 0.333333, acc 0.5" in lines
+    with cli.db() as db:
+        exp = db.get_experiment("curves")
+        with exp.next_job() as silent:
+            silent.results["loss"] = 1.0
+    assert not any(line.startswith("reports:") for line in cli.ok("show", "curves", silent.job_id).splitlines())
+
+
 def test_show_and_export_say_why_the_policy_stopped_a_job(cli):
     with cli.db() as db:
         exp = schedy.RandomSearch("why", {"x": schedy.random.Uniform(0, 1)}, early_stopping=ASHA("loss", "min"))
@@ -132,6 +142,7 @@ def test_show_and_export_say_why_the_policy_stopped_a_job(cli):
     shown = cli.ok("show", "why", stopped.job_id)
     assert "status: PRUNED" in shown
     assert f"stop_reason: {reason}" in shown.splitlines()
+    assert "reports: 1 at step 1; the last (step 1): loss 5" in shown.splitlines()  # the value it was stopped on
     assert "stop_reason" not in cli.ok("show", "why", kept.job_id)
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(cli.ok("export", "why")))}
     assert (rows[stopped.job_id]["stop_reason"], rows[kept.job_id]["stop_reason"]) == (reason, "")

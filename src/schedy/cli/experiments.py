@@ -10,13 +10,16 @@ every field, ``-p`` paragraphs; ``push`` prints the new job; ``add`` and
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from typing import Any
 
 from schedy import Job, SchedyDB
+from schedy._pagination import iter_items
 from schedy._routes import experiment as experiment_path
+from schedy._routes import job as job_path
 from schedy.cli.common import CommandError, connect, parse_pairs
-from schedy.cli.table import DEFAULT_CATEGORY, Table, human_size
+from schedy.cli.table import DEFAULT_CATEGORY, Table, format_value, human_size
 from schedy.cli.views import (
     EXPERIMENT_COLUMNS,
     JOB_COLUMNS,
@@ -33,6 +36,7 @@ __all__ = [
     "cmd_push",
     "cmd_rm",
     "cmd_show",
+    "reports_text",
     "rungs_text",
     "status_and_counts",
     "status_counts_created",
@@ -139,11 +143,41 @@ def cmd_show(args: argparse.Namespace) -> None:
         else:
             job = exp.get_job(args.job)
             row = job_details(job)
+            reports = reports_text(db, exp.name, job.job_id)
+            if reports is not None:  # how far the job got, and what it last reported (why it was stopped)
+                row[("service", "reports")] = reports
             files = job.artifacts()
             if files:  # where this job's model is: `schedy artifact get EXP JOB NAME` fetches it
                 row[("service", "artifacts")] = ", ".join(f"{a.name} ({human_size(a.size)})" for a in files)
             table.add_row(row)
     print(table.paragraphs())
+
+
+#: Reports of one job ``schedy show EXPERIMENT JOB`` reads at most for its summary.
+REPORTS_READ = 10_000
+
+
+def reports_text(db: SchedyDB, experiment: str, job_id: str) -> str | None:
+    """A job's reports in a line, e.g. ``3 at steps 1–3; the last (step 3): loss 0.25, acc 0.9``.
+
+    ``None`` for a job that reported nothing, or from a service without reports; past
+    :data:`REPORTS_READ` of them, where to find them all.
+    """
+    path = job_path(experiment_path(experiment), job_id) + "reports/"
+    try:
+        items = list(itertools.islice(iter_items(db._transport, path, page_size=1000), REPORTS_READ + 1))
+    except SchedyError:  # **[ext]**: the 2018 service had no reports
+        return None
+    if not items:
+        return None
+    if len(items) > REPORTS_READ:
+        return f"more than {REPORTS_READ:,} (schedy export {experiment} --reports writes them all)"
+    steps = [item.get("step") for item in items]
+    last = items[-1]
+    metrics = last.get("metrics") if isinstance(last.get("metrics"), dict) else {}
+    values = ", ".join(f"{name} {format_value(value, precise=False)}" for name, value in metrics.items())
+    at = f"step {min(steps)}" if min(steps) == max(steps) else f"steps {min(steps)}–{max(steps)}"
+    return f"{len(items):,} at {at}; the last (step {last.get('step')}): {values or 'no metric'}"
 
 
 def rungs_text(db: SchedyDB, name: str) -> str | None:
