@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -236,23 +237,28 @@ def _read_until(stream, marker: bytes, timeout: float = 60) -> bytes:
     return seen
 
 
-@pytest.mark.parametrize(("flag", "status"), [([], "CRASHED"), (["--requeue-on-interrupt"], "QUEUED")])
-def test_ctrl_c_interrupts_the_command_ends_the_job_and_exits_130(cli, worker, tmp_path, flag, status):
-    marker = tmp_path / "interrupted"
-    ids = _queue(cli, "exp", {"mode": "sleep", "seconds": 60, "flag": str(marker)}, {"mode": "ok"})
-    runner = cli.popen(
-        "run", *flag, "exp", sys.executable, worker, "%h", stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+def interrupted(cli, args: tuple[str, ...], ready: Callable[[subprocess.Popen[bytes]], object]) -> tuple[int, str]:
+    """Start ``schedy ARGS``, wait until ``ready(process)`` returns, send SIGINT; its exit status and stderr."""
+    runner = cli.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _read_until(runner.stdout, b"started\n")
+        ready(runner)
         os.kill(runner.pid, signal.SIGINT)
-        code = runner.wait(30)
+        code = runner.wait(60)
         err = runner.stderr.read().decode()
     finally:
         if runner.poll() is None:
             runner.kill()
         runner.stdout.close()
         runner.stderr.close()
+    return code, err
+
+
+@pytest.mark.parametrize(("flag", "status"), [([], "CRASHED"), (["--requeue-on-interrupt"], "QUEUED")])
+def test_ctrl_c_interrupts_the_command_ends_the_job_and_exits_130(cli, worker, tmp_path, flag, status):
+    marker = tmp_path / "interrupted"
+    ids = _queue(cli, "exp", {"mode": "sleep", "seconds": 60, "flag": str(marker)}, {"mode": "ok"})
+    started = lambda runner: _read_until(runner.stdout, b"started\n")  # noqa: E731 - one line, named for reading
+    code, err = interrupted(cli, ("run", *flag, "exp", sys.executable, worker, "%h"), started)
     assert code == 130, err
     assert marker.read_text() == "SIGINT"  # the command got the interrupt, once, and could clean up
     jobs = _jobs(cli, "exp")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_run import _jobs, _queue, on_a_terminal
+from tests.cli.test_run import _jobs, _queue, interrupted, on_a_terminal
 
 # The command each job runs: --mode ok|fail|sleep, --seconds S (how long it works), --flag PATH (written on
 # Ctrl-C). It records when it ran, in which slot and with which GPU, and prints one line in two writes.
@@ -125,22 +122,15 @@ def test_ignore_errors_lets_every_worker_go_on(cli, command):
 def test_ctrl_c_reaches_every_running_command_once_and_ends_every_worker(cli, command, tmp_path, flag, status):
     marks = [tmp_path / "a", tmp_path / "b"]
     ids = _queue(cli, "exp", *({"seconds": 60, "flag": str(mark)} for mark in marks), {"seconds": 0})
-    runner = cli.popen("run", "-j", "3", *flag, "exp", sys.executable, command, "%h",
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+
+    def commands_ready(_: object) -> None:
+        # Both sleepers' commands can take the interrupt (the third worker ran the quick job and stopped).
         deadline = time.monotonic() + 60
-        # Both sleepers' commands ready for the interrupt (the third worker ran the quick job and stopped).
         while not all(Path(f"{mark}.started").exists() for mark in marks):
             assert time.monotonic() < deadline, "the two long jobs never ran side by side"
             time.sleep(0.1)
-        os.kill(runner.pid, signal.SIGINT)
-        code = runner.wait(60)
-        err = runner.stderr.read().decode()
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-        runner.stdout.close()
-        runner.stderr.close()
+
+    code, err = interrupted(cli, ("run", "-j", "3", *flag, "exp", sys.executable, command, "%h"), commands_ready)
     assert code == 130, err
     assert [mark.read_text() for mark in marks] == ["SIGINT ", "SIGINT "]  # each command got it, once
     jobs = _jobs(cli, "exp")
