@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from schedy import _routes
 from schedy._config import load_config
@@ -15,6 +15,8 @@ from schedy._heartbeat import Heartbeats
 from schedy._pagination import iter_items
 from schedy._transport import RetryPolicy, Transport
 from schedy.errors import ResourceExistsError
+
+_E = TypeVar("_E", bound=Experiment)
 
 __all__ = ["SchedyDB"]
 
@@ -89,8 +91,8 @@ class SchedyDB:
     def worker(self, value: str | None) -> None:
         self._worker = value
 
-    def add_experiment(self, exp: Experiment) -> None:
-        """Create ``exp`` in the service and bind it to this database.
+    def add_experiment(self, exp: _E) -> _E:
+        """Create ``exp`` in the service, bind it to this database and return it.
 
         Raises:
             schedy.errors.ResourceExistsError: an experiment of that name exists.
@@ -99,7 +101,7 @@ class SchedyDB:
 
         Example::
 
-            db.add_experiment(schedy.ManualSearch("MinimizeSimple"))
+            exp = db.add_experiment(schedy.ManualSearch("MinimizeSimple"))
 
         """
         response = self._transport.request(
@@ -114,6 +116,7 @@ class SchedyDB:
             error.args = (f"An experiment named {exp.name!r} already exists.",)
             raise error
         exp._db = self
+        return exp
 
     def get_experiment(self, name: str) -> Experiment:
         """Read an experiment, as the subclass matching its scheduler.

@@ -502,8 +502,15 @@ class Experiment:
         A TPE or PBT search's own objective; for any other search, the
         result and direction of its early-stopping policy; else ``None``.
         """
+        own = self._search_objective()
+        if own is not None:
+            return own
         policy = self.early_stopping
         return None if policy is None else (policy.result_name, policy.objective)
+
+    def _search_objective(self) -> tuple[str, str] | None:
+        """The result and direction the search itself ranks DONE jobs by (TPE, PBT); ``None`` for the others."""
+        return None
 
     def best_job(self, result_name: str | None = None, objective: str | None = None) -> Job | None:
         """The DONE job with the best value of a result; ``None`` while no DONE job has a value for it.
@@ -862,7 +869,7 @@ class TPESearch(Experiment):
         """The search space."""
         return self.params.distributions
 
-    def declared_objective(self) -> tuple[str, str] | None:
+    def _search_objective(self) -> tuple[str, str] | None:
         """The search's ``result_name`` and ``objective``."""
         return (self.params.result_name, self.params.objective)
 
@@ -948,7 +955,7 @@ class PopulationBasedTraining(Experiment):
         self.max_generations = max_generations
         self._params()  # validate now, not at the first request
 
-    def declared_objective(self) -> tuple[str, str] | None:
+    def _search_objective(self) -> tuple[str, str] | None:
         """The population's ``result_name`` and ``objective``."""
         return (self.result_name, self.objective)
 

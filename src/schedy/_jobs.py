@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
+from schedy._hints import check_reports, check_results
 from schedy._pagination import iter_items
 from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
 from schedy.errors import (
@@ -441,7 +442,9 @@ class Job:
             ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
 
         """
-        return self._send_reports({"step": step, "metrics": checked_report(step, metrics)})
+        metrics = checked_report(step, metrics)
+        check_reports(self, (metrics,))
+        return self._send_reports({"step": step, "metrics": metrics})
 
     def report_many(self, reports: Iterable[tuple[int, Mapping[str, float | None]]]) -> bool:
         """Send several reports at once, e.g. ``[(step, {"loss": 0.3}), ...]``; ``True`` when the job should stop.
@@ -457,7 +460,9 @@ class Job:
             ValueError: a step is not a non-negative integer, or a metric is not a number (nothing is sent).
 
         """
-        items = [{"step": step, "metrics": checked_report(step, dict(metrics))} for step, metrics in reports]
+        checked = [(step, checked_report(step, dict(metrics))) for step, metrics in reports]
+        items = [{"step": step, "metrics": metrics} for step, metrics in checked]
+        check_reports(self, [metrics for _, metrics in checked])
         for start in range(0, len(items), REPORTS_PER_REQUEST):
             if self._send_reports({"reports": items[start : start + REPORTS_PER_REQUEST]}):
                 return True
@@ -635,6 +640,8 @@ class Job:
             self.status = Job.CRASHED
         elif self.status == Job.RUNNING:
             self.status = Job.DONE
+        if self.status == Job.DONE:
+            check_results(self)
         try:
             try:
                 self.put(safe=True)

@@ -105,6 +105,15 @@ def test_watch_and_run_use_a_tpe_searchs_objective_else_the_early_stopping_polic
     assert "best val_loss 0.9" in cli.ok("watch", "--once", "--maximize", "val_loss", "stopped")
 
 
+def test_watch_says_when_done_jobs_lack_the_searchs_result(cli):
+    with cli.db() as db:
+        db.add_experiment(schedy.TPESearch("typo", {"x": schedy.random.Uniform(0, 1)}, schedy.MAXIMIZE, "acc"))
+        exp = db.get_experiment("typo")
+        for value in (0.7, 0.9):  # the workers call it "accuracy"
+            exp.add_job(hyperparameters={"x": value}, results={"accuracy": value}, status="DONE")
+    assert cli.ok("watch", "--once", "typo").endswith("· 2 done · 0 crashed · 0 pruned · no acc in 2 done jobs\n")
+
+
 def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs):
     # Ctrl-C as at a terminal: SIGINT at its default in the watcher, even if the test runner was started in
     # the background (which ignores SIGINT, and a child inherits that).

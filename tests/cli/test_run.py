@@ -17,7 +17,7 @@ import pytest
 import schedy
 
 # The command the runner runs. Its behaviour comes from the job's
-# hyperparameters (through %h): --mode ok|fail|silent|bad|two|sleep.
+# hyperparameters (through %h): --mode ok|fail|silent|unmarked|bad|two|sleep.
 WORKER = r"""
 import json, pathlib, sys, time
 argv = sys.argv[1:]
@@ -36,6 +36,9 @@ if mode == "sleep":
 if mode == "fail":
     sys.exit(3)
 if mode == "silent":
+    sys.exit(0)
+if mode == "unmarked":
+    print(json.dumps({"loss": 0.25}))
     sys.exit(0)
 if mode == "bad":
     print("--- RESULTS ---\n[1, 2]")
@@ -178,6 +181,17 @@ def test_ignore_errors_goes_on_and_bad_results_crash(cli, worker):
     assert last_block["loss"] == 2
     assert last_block["x"] != last_block["x"]  # NaN kept
     assert "3 crashed" in done.stderr.splitlines()[-1]
+
+
+def test_results_printed_without_their_marker_line_say_how_to_mark_them(cli, worker):
+    (job_id,) = _queue(cli, "exp", {"mode": "unmarked"})
+    done = cli("run", "exp", sys.executable, worker, "%h")
+    assert done.returncode == 1
+    assert _jobs(cli, "exp")[job_id].status == "CRASHED"
+    assert (
+        "printed no '--- RESULTS ---' block; its last line is a JSON object: "
+        "print a '--- RESULTS ---' line before it for it to be the job's results"
+    ) in done.stderr
 
 
 def test_allow_empty_results_makes_a_silent_job_done(cli, worker):

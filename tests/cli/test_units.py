@@ -44,6 +44,25 @@ def test_no_block_is_none_and_the_last_block_wins():
 
 
 @pytest.mark.parametrize(
+    ("output", "unmarked"),
+    [
+        (b'epoch 3\n{"loss": 0.25}\n', True),
+        (b'{"loss": 0.25}', True),  # no end of line
+        (b'{"loss": 0.25}\n\n  \n', True),  # blank lines after it
+        (b'{"loss": 0.25}\ndone\n', False),  # not the last line
+        (b"{not json}\n", False),
+        (b"[1, 2]\n", False),
+        (b'--- REPORT --- {"step": 1, "loss": 0.3}\n', False),
+        (b"", False),
+    ],
+)
+def test_a_last_line_that_is_a_json_object_is_seen_as_results_without_their_marker(output, unmarked):
+    parser = _parse(output)
+    assert parser.results() is None
+    assert parser.unmarked_results() is unmarked
+
+
+@pytest.mark.parametrize(
     ("output", "message"),
     [
         (b"--- RESULTS ---\n", "block is empty"),

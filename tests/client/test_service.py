@@ -55,6 +55,14 @@ def test_each_kind_of_experiment_round_trips(db: schedy.SchedyDB) -> None:
     assert [e.name for e in db.get_experiments()] == ["manual", "random", "pbt"]
 
 
+def test_adding_an_experiment_returns_it_ready_for_workers(db: schedy.SchedyDB) -> None:
+    exp = db.add_experiment(schedy.RandomSearch("made", {"x": schedy.random.Uniform(0, 1)}))
+    assert isinstance(exp, schedy.RandomSearch)
+    with exp.next_job() as job:  # bound to the database: no get_experiment needed
+        job.results["y"] = job.hyperparameters["x"]
+    assert [j.status for j in db.get_experiment("made").all_jobs()] == ["DONE"]
+
+
 def test_adding_an_existing_experiment_raises_resource_exists_error(db: schedy.SchedyDB) -> None:
     db.add_experiment(schedy.ManualSearch("twice"))
     with pytest.raises(errors.ResourceExistsError):

@@ -302,6 +302,44 @@ def test_the_direction_follows_the_result_and_the_best_is_never_non_finite(site,
 # --- a crash: its error and every attempt -----------------------------------------------------
 
 
+def test_a_declared_objective_no_finished_job_has_is_said_not_replaced_by_another_result(site, page):
+    api = site.api
+    space = {"x": {"uniform": {"low": 0, "high": 1}}}
+    tpe = {"TPESearch": {"resultName": "loss", "objective": "min", "distributions": space}}
+    fill.put(api, fill.exp_path("misnamed"), {"scheduler": tpe})
+    for i in range(3):  # the workers call it val_loss
+        add(api, "misnamed", "DONE", {"x": i / 4}, {"val_loss": 0.5 + i, "epochs": 3})
+    ready(page, site, "#/e/misnamed")
+    slip = page.wait_for_selector(".objective-bar .objective-absent")
+    # The select shows the result the plots use (the declared one), not the first result there is.
+    assert page.input_value("select[name=objective]") == "loss"
+    assert page.get_attribute('figure[data-plot="history"]', "data-objective") == "loss"
+    assert slip.inner_text() == (
+        "No finished job has a numeric “loss”, the result the search minimises (they have val_loss, epochs): "
+        "it ranks them all worst and learns nothing. Check the result name the workers use."
+    )
+    # Looking at another result is still a choice away, and says nothing then.
+    page.select_option("select[name=objective]", "val_loss")
+    page.wait_for_selector('figure[data-plot="history"][data-objective="val_loss"]')
+    assert page.locator(".objective-absent").count() == 0
+    page.select_option("select[name=objective]", "loss")
+    page.wait_for_selector(".objective-absent")
+    # Once a job has it, the note goes.
+    add(api, "misnamed", "DONE", {"x": 0.9}, {"loss": 0.25})
+    page.wait_for_selector(".objective-bar .best strong")
+    assert page.locator(".objective-absent").count() == 0
+    assert page.inner_text(".objective-bar .best strong") == "0.25"
+
+    # An early-stopping policy judges reports: final results named otherwise are no slip.
+    asha = {"asha": {"resultName": "val_acc", "objective": "max", "minStep": 1, "reductionFactor": 3}}
+    fill.put(api, fill.exp_path("policy"), {"scheduler": {"Manual": None}, "earlyStopping": asha})
+    add(api, "policy", "DONE", {"x": 1}, {"test_acc": 0.9})
+    ready(page, site, "#/e/policy")
+    page.wait_for_selector(".objective-bar .best strong")
+    assert page.input_value("select[name=objective]") == "test_acc"
+    assert page.locator(".objective-absent").count() == 0
+
+
 def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, screenshots):
     with schedy.SchedyDB(config_override=site.user.client_config) as db:
         exp = schedy.ManualSearch("crashing")

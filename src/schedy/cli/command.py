@@ -135,6 +135,10 @@ def unknown_placeholders(template: Sequence[str]) -> list[str]:
     return [text for text in found if not (text in ("%%", "%e", "%j", "%h") or text.endswith("}"))]
 
 
+#: The longest last line kept to say "this looks like results without their marker".
+_TAIL_KEPT = 64 * 1024
+
+
 class ResultsParser:
     """Finds the last results block in a command's output, fed as it comes.
 
@@ -146,6 +150,7 @@ class ResultsParser:
         self._block: list[bytes] | None = None  # lines of the open block
         self._last: list[bytes] | None = None  # lines of the last closed block
         self._reports: list[Report] = []
+        self._tail: bytes | None = None  # the last line outside blocks, if it may be a JSON object
 
     def take_reports(self) -> list[Report]:
         """The report lines read since the last call, in order (a string for each malformed one)."""
@@ -161,6 +166,8 @@ class ResultsParser:
 
     def _line(self, raw: bytes) -> None:
         text = raw.strip()
+        if text and self._block is None:
+            self._tail = text if text.startswith(b"{") and len(text) <= _TAIL_KEPT else None
         if text.startswith(REPORT_MARKER.encode()) and self._block is None:
             self._reports.append(_report(text[len(REPORT_MARKER) :]))
         elif text == MARKER.encode():
@@ -170,6 +177,18 @@ class ResultsParser:
                 self._last, self._block = self._block, None
             else:
                 self._block.append(raw)
+
+    def unmarked_results(self) -> bool:
+        """Whether the output's last line (outside a block) is a JSON object: results without their marker line."""
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+        if self._tail is None:
+            return False
+        try:
+            return isinstance(json.loads(self._tail), dict)
+        except ValueError:
+            return False
 
     def results(self) -> dict[str, Any] | None:
         """The results object, or ``None`` when no block was printed.

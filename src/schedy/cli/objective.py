@@ -56,9 +56,15 @@ class Best:
         if score is not None and (self.value is None or self.objective.better(score, self.value)):
             self.value, self.job_id = score, job_id
 
-    def describe(self) -> str:
-        """E.g. ``best accuracy 0.97 (job K3x…)``, or ``no accuracy yet``."""
+    def describe(self, done: int = 0) -> str:
+        """E.g. ``best accuracy 0.97 (job K3x…)``; ``no accuracy yet``, or ``no accuracy in 15 done jobs`` (a slip).
+
+        ``done`` is how many jobs ended DONE: when some did and none has the result as a number, the line says
+        so instead of "yet" (its name is likely not the one the jobs use).
+        """
         if self.value is None:
+            if done > 0:
+                return f"no {self.objective.result} in {done} done job{'s' if done != 1 else ''}"
             return f"no {self.objective.result} yet"
         shown = format_value(self.value, precise=False)
         return f"best {self.objective.result} {shown} (job {self.job_id})"

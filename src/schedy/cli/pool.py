@@ -221,7 +221,7 @@ class Pool:
         parts += [f"{done} done", f"{crashed} crashed"]
         best = self._best()
         if best is not None:
-            parts.append(best.describe())
+            parts.append(best.describe(done))
         with self._lock:
             self.console.status(" · ".join(parts))
 

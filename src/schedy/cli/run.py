@@ -525,6 +525,12 @@ class Runner:
             how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
             return _Outcome(Job.CRASHED, f"the command {how}")
         if results is None and not self.args.allow_empty_results:
+            if parser.unmarked_results():
+                return _Outcome(
+                    Job.CRASHED,
+                    f"the command printed no '{MARKER}' block; its last line is a JSON object: "
+                    f"print a '{MARKER}' line before it for it to be the job's results",
+                )
             return _Outcome(Job.CRASHED, f"the command printed no '{MARKER}' block (see --allow-empty-results)")
         shown = to_json(job.results)
         return _Outcome(Job.DONE, shown if len(shown) <= _SHOWN_RESULTS else shown[: _SHOWN_RESULTS - 1] + "…")
@@ -646,7 +652,7 @@ class Runner:
         self._drawn_at = now
         parts = [f"schedy run {self.exp.name}", f"{self.done} done", f"{self.crashed} crashed"]
         if self.best is not None:
-            parts.append(self.best.describe())
+            parts.append(self.best.describe(self.done))
         if self._in_job:
             elapsed = int(now - self._job_started)
             parts.append(f"job {self._job_id} running {elapsed // 60}:{elapsed % 60:02d}")
@@ -661,7 +667,7 @@ def summary(done: int, crashed: int, pruned: int, lost: int, best: Best | None) 
     if lost:
         text += f", {lost} lost"
     if best is not None:
-        text += f"; {best.describe()}"
+        text += f"; {best.describe(done)}"
     return text + "."
 
 

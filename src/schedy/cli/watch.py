@@ -61,7 +61,7 @@ def snapshot_line(name: str, status: str, counts: dict[str, int], best: Best | N
     parts = [f"{name} {status}"]
     parts += [f"{counts.get(s, 0)} {s.lower()}" for s in _ORDER]
     if best is not None:
-        parts.append(best.describe())
+        parts.append(best.describe(counts.get("DONE", 0)))
     return " · ".join(parts)
 
 

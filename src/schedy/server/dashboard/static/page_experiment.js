@@ -41,6 +41,17 @@ export function declaredDirections(experiment) {
   return out;
 }
 
+/** The results the search itself ranks finished jobs by (PBT's qualityResultName, a model-based
+ * search's resultName): a Set, empty for the other searches. */
+function rankedBy(experiment) {
+  const out = new Set();
+  for (const params of Object.values((experiment && experiment.scheduler) || {})) {
+    if (!params || typeof params !== "object") continue;
+    for (const name of [params.qualityResultName, params.resultName]) if (typeof name === "string") out.add(name);
+  }
+  return out;
+}
+
 export class ExperimentPage {
   constructor(root, name, ms, params) {
     this.root = root;
@@ -253,16 +264,32 @@ export class ExperimentPage {
   renderControls(keys) {
     const numeric = [...keys.res].filter(([, info]) => info.numeric).map(([k]) => k);
     const objective = this.objective;
+    // The declared results stay listed (and the chosen one shown) even when no job has them as numbers,
+    // so the select never shows another result than the plots use, and one can always go back to them;
+    // the slip is then said in words.
+    const ranked = rankedBy(this.data.experiment);
+    const absent = objective && !numeric.includes(objective.name);
+    const listed = [...new Set([...(absent ? [objective.name] : []), ...ranked])].filter((k) => !numeric.includes(k))
+      .concat(numeric);
     const nameSelect = h("select", {name: "objective", "aria-label": "Objective",
       onchange: () => this.setObjectiveName(nameSelect.value)},
-    numeric.map((k) => h("option", {value: k, selected: objective && objective.name === k}, k)));
+    listed.map((k) => h("option", {value: k, selected: objective && objective.name === k}, k)));
     const dirSelect = h("select", {name: "direction", "aria-label": "Direction",
       onchange: () => this.setDirection(dirSelect.value)},
     ["min", "max"].map((d) => h("option", {value: d, selected: objective && objective.direction === d}, d === "min" ? "minimise" : "maximise")));
     const best = objective ? bestJob(this.data.jobs, objective) : null;
+    const done = (this.data.experiment.jobCounts || {}).DONE || 0;
+    // Only a search that ranks jobs by it (TPE, PBT) needs it in the results: an early-stopping policy
+    // judges reports, and the final results may be named otherwise.
+    const slip = absent && ranked.has(objective.name) && done > 0
+      ? h("span", {class: "error objective-absent", dataset: {result: objective.name}},
+        `No finished job has a numeric “${objective.name}”, the result the search `
+        + `${objective.direction === "min" ? "minimises" : "maximises"}${numeric.length ? ` (they have ${numeric.join(", ")})` : ""}`
+        + ": it ranks them all worst and learns nothing. Check the result name the workers use.")
+      : null;
     fill(this.controls,
-      numeric.length ? [h("label", {}, "Objective ", nameSelect), " ", dirSelect,
-        objective && objective.declared ? h("span", {class: "muted"}, " (declared by the search)") : null] :
+      numeric.length || absent ? [h("label", {}, "Objective ", nameSelect), " ", dirSelect,
+        objective && objective.declared ? h("span", {class: "muted"}, " (declared by the search)") : null, slip] :
         h("span", {class: "muted"}, "No numeric result yet: plots appear when jobs report one."),
       best ? h("span", {class: "best", dataset: {job: best.id}}, " Best: ",
         h("strong", {}, num(objectiveOf(best, objective))), " — job ",

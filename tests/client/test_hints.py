@@ -1,0 +1,91 @@
+"""A worker that names the objective otherwise than its search is told so (real service, SQLite and PostgreSQL).
+
+The service keeps such jobs (ranked worst), so nothing fails; without these
+warnings a TPE search silently learns nothing and a policy judges reports on
+nothing they measured.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import schedy
+from schedy import errors
+from schedy.random import Uniform
+from schedy.stopping import ASHA, Median
+
+SPACE = {"x": Uniform(0, 1)}
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "schedy" and r.levelno == logging.WARNING]
+
+
+def test_a_tpe_job_done_without_the_searchs_result_is_warned_once_and_kept(db, caplog):
+    exp = schedy.TPESearch("typo", SPACE, schedy.MINIMIZE, "loss")
+    db.add_experiment(exp)
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        for _ in range(3):
+            with exp.next_job() as job:
+                job.results["val_loss"] = job.hyperparameters["x"]
+    [warning] = _warnings(caplog)
+    assert "without a result named 'loss', the one its TPESearch minimises" in warning
+    assert "(its results: 'val_loss'): name the result 'loss'" in warning
+    # Nothing is lost: the jobs ended DONE with what they had.
+    jobs = exp.all_jobs()
+    assert [(j.status, "val_loss" in j.results) for j in jobs] == [("DONE", True)] * 3
+
+
+def test_a_result_sent_as_text_is_warned(db, caplog):
+    exp = schedy.TPESearch("text", SPACE, schedy.MAXIMIZE, "accuracy")
+    db.add_experiment(exp)
+    with caplog.at_level(logging.WARNING, logger="schedy"), exp.next_job() as job:
+        job.results["accuracy"] = f"{0.91:.3f}"
+    [warning] = _warnings(caplog)
+    assert "with 'accuracy' = '0.910', a str, not a number" in warning
+    assert "maximises" in warning
+
+
+def test_a_report_without_the_policys_metric_is_warned_once(db, caplog):
+    exp = schedy.RandomSearch("reports", SPACE, early_stopping=Median("loss", "min"))
+    db.add_experiment(exp)
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        for _ in range(2):
+            with exp.next_job() as job:
+                for step in range(3):
+                    job.report(step, val_loss=1.0 / (step + 1), lr=0.1)
+    [warning] = _warnings(caplog)
+    assert "reported no 'loss', the metric its early-stopping policy (Median) judges by" in warning
+    assert "(this one has: 'val_loss', 'lr'): report it as 'loss'" in warning
+    # A random search has no objective of its own: its results are not checked.
+    assert "result named" not in warning
+
+
+def test_reports_sent_together_are_checked_too(db, caplog):
+    exp = schedy.RandomSearch("batched", SPACE, early_stopping=ASHA("acc", "max"))
+    db.add_experiment(exp)
+    with caplog.at_level(logging.WARNING, logger="schedy"), exp.next_job() as job:
+        with job.buffered_reports(every=60) as reports:
+            reports.report(0, acc=0.5)
+            reports.report(1, accuracy=0.6)
+        job.report_many([(2, {"accuracy": 0.7})])  # said once already
+    [warning] = _warnings(caplog)
+    assert "reported no 'acc', the metric its early-stopping policy (ASHA) judges by" in warning
+    assert "(this one has: 'accuracy')" in warning
+
+
+def test_the_names_the_search_uses_say_nothing(db, caplog):
+    exp = schedy.TPESearch("right", SPACE, "min", "loss", early_stopping=ASHA("loss", "min"))
+    db.add_experiment(exp)
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        for _ in range(2):
+            with exp.next_job() as job:
+                job.report(1, loss=0.5, other=1.0)
+                job.results["loss"] = None  # no value, said on purpose
+        with pytest.raises(ZeroDivisionError), exp.next_job() as job:
+            raise ZeroDivisionError  # a CRASHED job has no result to check
+        with exp.next_job() as job:
+            raise errors.JobPruned()
+    assert _warnings(caplog) == []
