@@ -33,8 +33,9 @@ class SchedyDB:
         config_override: configuration keys (``root``, ``email``, ``token``,
             ``token_type``) that replace those found; with the first three it
             is the whole configuration and nothing is read.
-        heartbeat: default seconds between the heartbeats of a claimed job
-            while inside ``with job:``; 0 turns heartbeats (and leases) off.
+        heartbeat: default seconds between the heartbeats of a claimed job,
+            from its claim to the end of ``with job:``; 0 turns heartbeats
+            (and leases) off.
         worker: the name this worker gives the service when claiming jobs
             (default: ``host:pid``).
         timeout: seconds to wait for an answer of the service.

@@ -346,10 +346,13 @@ class Experiment:
         Args:
             wait: seconds the service may wait for a job to become available
                 before answering that there is none (long polling).
-            heartbeat: seconds between heartbeats while inside ``with job:``
-                (default: the SchedyDB's ``heartbeat``; 0 turns them off).
-                The service ends the job (CRASHED) when heartbeats stop, so
-                a crashed or frozen worker does not hold it for ever.
+            heartbeat: seconds between heartbeats, from the claim to the end
+                of ``with job:`` (default: the SchedyDB's ``heartbeat``; 0
+                turns them off). The service ends the job (CRASHED) when
+                heartbeats stop, so a crashed or frozen worker does not hold
+                it for ever. A job dropped without being finished (no
+                reference to it left) stops being beaten for, and its lease
+                lapses.
             worker: this worker's name as the service records it
                 (default: the SchedyDB's ``worker``, ``host:pid``).
 
@@ -395,6 +398,7 @@ class Experiment:
             raise UnhandledResponseError(f"nextjob handed out job {job.job_id!r} as {job.status}, not RUNNING.", 200)
         if interval > 0:
             job._heartbeat = interval
+            job._hold_lease()  # the lease runs from the claim, also while the worker sets up before with job:
         return job
 
     def jobs(

@@ -4,7 +4,7 @@ A job claimed with a heartbeat interval holds a *lease*: when no heartbeat
 arrives for a few intervals the service ends the job (CRASHED, and queued
 again if the experiment allows retries), so a crashed or frozen worker does
 not hold it for ever.
-While a worker is inside ``with job:``, one background daemon thread per
+From a job's claim to the end of ``with job:``, one background daemon thread per
 :class:`schedy.SchedyDB` beats for every such job, every interval.
 
 One thread for all jobs, rather than one per job, keeps the worker loop fast

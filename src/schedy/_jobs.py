@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import traceback as _traceback
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,6 +147,7 @@ class Job:
     DONE: ClassVar[str] = "DONE"
 
     __slots__ = (
+        "__weakref__",  # the heartbeat thread holds a job weakly: a job dropped unfinished stops beating
         "_buffers",
         "_heartbeat",
         "_lease",
@@ -285,6 +287,10 @@ class Job:
         """
         db = self._db()
         path = self._path()
+        if self.status != Job.RUNNING:
+            # Ended (or set back) without with job: (the 0.1.0b6 way): no more beats, and none in flight
+            # that would reach the service after this update and be refused.
+            self._release_lease()
         headers: dict[str, str] = {}
         if safe:
             headers = {"If-Match": self.etag} if self.etag else {"If-None-Match": "*"}
@@ -372,6 +378,7 @@ class Job:
             schedy.errors.UnsafeUpdateError: ``ensure`` and the job was gone.
 
         """
+        self._release_lease()
         headers = {"If-Match": "*"} if ensure else None
         response = self._db()._transport.request("DELETE", self._path(), headers=headers, expect=(200, 204, 412))
         if response.status == 412 and not response.replayed:
@@ -380,6 +387,23 @@ class Job:
             raise error
 
     # -- heartbeats -----------------------------------------------------------
+
+    def _hold_lease(self) -> None:
+        """Start beating for this claimed job (from its claim: the lease runs from then), unless already."""
+        if self._heartbeat and self._lease is None:
+            ref = weakref.ref(self)
+
+            def beat() -> bool:
+                job = ref()
+                return False if job is None else job._beat()  # dropped unfinished: let its lease lapse
+
+            self._lease = self._db()._heartbeats.start(beat, self._heartbeat)
+
+    def _release_lease(self) -> None:
+        """Stop beating for this job (waiting for a beat in flight)."""
+        if self._lease is not None:
+            self._db()._heartbeats.stop(self._lease)
+            self._lease = None
 
     def _beat(self) -> bool:
         """Send one heartbeat; false when the lease is gone (stop beating)."""
@@ -601,8 +625,7 @@ class Job:
         """
         if self.status != Job.RUNNING:
             self.try_run()
-        if self._heartbeat:
-            self._lease = self._db()._heartbeats.start(self._beat, self._heartbeat)
+        self._hold_lease()
         return self
 
     def __exit__(
@@ -630,9 +653,7 @@ class Job:
         exp.jobs(): with job: ...`` goes on with the next job.
         """
         self._flush_buffers()
-        if self._lease is not None:
-            self._db()._heartbeats.stop(self._lease)
-            self._lease = None
+        self._release_lease()
         pruned = exc_type is not None and issubclass(exc_type, JobPruned)
         if pruned:
             self.status = Job.PRUNED

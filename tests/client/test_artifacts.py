@@ -294,11 +294,13 @@ def test_a_retried_job_starts_with_its_previous_attempts_artifacts(db: schedy.Sc
     exp.extra["maxRetries"] = 1
     db.add_experiment(exp)
     exp.add_job(hyperparameters={"lr": 0.1})
-    first = exp.next_job(heartbeat=0.5)  # a lease of 1.5 s, never renewed: the worker was preempted
+    first = exp.next_job(heartbeat=0.5)  # a lease of 1.5 s
     checkpoint = _file(tmp_path / "last.ckpt", 70_000, seed=7)
     first.save_artifact(checkpoint)
+    first_id = first.job_id
+    del first  # the worker was preempted: nothing beats for the job any more, its lease lapses
     deadline = time.monotonic() + 30
-    while exp.get_job(first.job_id).status == schedy.Job.RUNNING and time.monotonic() < deadline:
+    while exp.get_job(first_id).status == schedy.Job.RUNNING and time.monotonic() < deadline:
         time.sleep(0.2)
     retry = exp.next_job(heartbeat=5)
     assert (retry.attempt, retry.hyperparameters) == (2, {"lr": 0.1})
@@ -307,8 +309,8 @@ def test_a_retried_job_starts_with_its_previous_attempts_artifacts(db: schedy.Sc
         assert retry.load_artifact("last.ckpt", tmp_path / "resumed").read_bytes() == checkpoint.read_bytes()
         retry.save_artifact(_file(tmp_path / "last.ckpt", 10, seed=8))
     # The attempts share bytes, not names: each keeps its own checkpoint.
-    assert exp.get_job(first.job_id).load_artifact("last.ckpt", tmp_path / "a").read_bytes() == (
+    assert exp.get_job(first_id).load_artifact("last.ckpt", tmp_path / "a").read_bytes() == (
         _file(tmp_path / "x", 70_000, seed=7).read_bytes()
     )
-    exp.get_job(first.job_id).delete()
+    exp.get_job(first_id).delete()
     assert retry.load_artifact("last.ckpt", tmp_path / "b").stat().st_size == 10

@@ -374,9 +374,13 @@ def test_to_dataframe(manual: schedy.Experiment) -> None:
     assert "created_at" in frame.columns
 
 
-def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(manual: schedy.Experiment) -> None:
+def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(
+    manual: schedy.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manual.add_job(hyperparameters={"x": 1})
-    job = manual.next_job(heartbeat=0.1)  # claimed, but no `with`: no heartbeat is sent
+    # The worker's heartbeats stop reaching the service (a network cut, a frozen host): none is sent.
+    monkeypatch.setattr(Job, "_beat", lambda self: True)
+    job = manual.next_job(heartbeat=0.1)
     deadline = time.monotonic() + 10
     while manual.get_job(job.id).status == Job.RUNNING and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -108,11 +108,13 @@ def test_a_job_told_to_stop_whose_worker_vanishes_ends_pruned_and_is_not_retried
             assert not job.report(1, loss=0.1)
         told = exp.next_job()
         assert told.report(1, loss=5.0)
+        told_id = told.job_id
+        del told  # the worker vanishes: nothing beats for the job any more
         deadline = time.monotonic() + 30
-        while exp.get_job(told.job_id).status == schedy.Job.RUNNING:
+        while exp.get_job(told_id).status == schedy.Job.RUNNING:
             assert time.monotonic() < deadline, "the lease never lapsed"
             time.sleep(0.2)
-        ended = exp.get_job(told.job_id)
+        ended = exp.get_job(told_id)
         assert ended.status == schedy.Job.PRUNED
         assert ended.end_reason == "pruned"
         statuses = Counter(j.status for j in exp.all_jobs())
