@@ -9,6 +9,7 @@ import pytest
 import schedy
 from schedy import pbt
 from schedy.random import Choice, Constant, LogUniform, Normal, Uniform
+from schedy.stopping import ASHA
 
 
 def _manual(cli, name, *jobs):
@@ -254,6 +255,32 @@ def test_show_an_experiment_with_its_distributions_and_job_counts(cli):
                          'lr: loguniform ({"low": 1e-05, "high": 0.1})']  # fmt: skip
     assert "jobs: 1 QUEUED, 1 DONE" in lines
     assert any(line.startswith("created: ") for line in lines)
+
+
+def test_show_an_experiment_with_an_objective_names_its_best_job_and_hyperparameters(cli):
+    space = {"lr": LogUniform(1e-5, 0.1), "act": Choice(["relu", "tanh"])}
+    with cli.db() as db:
+        tpe = db.add_experiment(schedy.TPESearch("tpe", space, schedy.MINIMIZE, "loss"))
+        for lr, loss in ((0.01, 0.5), (0.001234567891, 0.125), (0.02, math.nan)):
+            tpe.add_job(hyperparameters={"lr": lr, "act": "tanh"}, results={"loss": loss}, status="DONE")
+        tpe.add_job(hyperparameters={"lr": 0.03, "act": "relu"}, results={"loss": 0.01}, status="PRUNED")
+        best = next(j for j in tpe.all_jobs() if j.results["loss"] == 0.125).job_id
+        misnamed = db.add_experiment(schedy.TPESearch("misnamed", space, schedy.MINIMIZE, "loss"))
+        for lr in (0.01, 0.02):
+            misnamed.add_job(hyperparameters={"lr": lr, "act": "relu"}, results={"val_loss": lr}, status="DONE")
+        # An early-stopping policy judges reports: final results named otherwise are no slip.
+        stopped = db.add_experiment(schedy.RandomSearch("stopped", space, early_stopping=ASHA("val_loss", "min")))
+        stopped.add_job(hyperparameters={"lr": 0.01, "act": "relu"}, results={"test_acc": 0.9}, status="DONE")
+        db.add_experiment(schedy.TPESearch("fresh", space, schedy.MINIMIZE, "loss"))
+    lines = cli.ok("show", "tpe").splitlines()
+    at = lines.index("jobs: 3 DONE, 1 PRUNED")  # a PRUNED job's partial result never wins, nor NaN
+    assert lines[at + 1 : at + 3] == [
+        f"best: loss 0.125 (job {best})",
+        "best hyperparameters: lr=0.001234567891, act=tanh",  # every digit: ready to be copied
+    ]
+    assert "best: no loss in 2 done jobs" in cli.ok("show", "misnamed").splitlines()
+    assert "best" not in cli.ok("show", "stopped")
+    assert "best" not in cli.ok("show", "fresh")
 
 
 def test_show_a_job_with_what_the_service_recorded(cli):

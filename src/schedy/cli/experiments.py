@@ -14,12 +14,12 @@ import itertools
 import sys
 from typing import Any
 
-from schedy import Job, SchedyDB
+from schedy import Experiment, Job, SchedyDB
 from schedy._pagination import iter_items
 from schedy._routes import experiment as experiment_path
 from schedy._routes import job as job_path
 from schedy.cli.common import CommandError, connect, parse_pairs
-from schedy.cli.table import DEFAULT_CATEGORY, Table, format_value, human_size
+from schedy.cli.table import DEFAULT_CATEGORY, Column, Table, format_value, human_size
 from schedy.cli.views import (
     EXPERIMENT_COLUMNS,
     JOB_COLUMNS,
@@ -139,7 +139,7 @@ def cmd_show(args: argparse.Namespace) -> None:
         if args.job is None:
             _, counts, created = status_counts_created(db, exp.name)
             rungs = rungs_text(db, exp.name) if exp.early_stopping is not None else None
-            table.add_row(experiment_details(exp, counts, created, rungs))
+            table.add_row(experiment_details(exp, counts, created, rungs, best_rows(exp, counts)))
         else:
             job = exp.get_job(args.job)
             row = job_details(job)
@@ -151,6 +151,31 @@ def cmd_show(args: argparse.Namespace) -> None:
                 row[("service", "artifacts")] = ", ".join(f"{a.name} ({human_size(a.size)})" for a in files)
             table.add_row(row)
     print(table.paragraphs())
+
+
+def best_rows(exp: Experiment, counts: dict[str, int] | None) -> dict[Column, str]:
+    """The ``best`` lines of ``schedy show EXPERIMENT``: the best DONE job by the declared objective.
+
+    Nothing for an experiment that declares no objective or has no DONE job. When none
+    of its DONE jobs has the result a TPE or PBT search ranks by, says so (a slip in
+    the result's name); an early-stopping policy's metric need not be a final result.
+    Reads every job, as :meth:`schedy.Experiment.best_job` does.
+    """
+    declared = exp.declared_objective()
+    done = (counts or {}).get(Job.DONE, 0)
+    if declared is None or not done:
+        return {}
+    name, _ = declared
+    best = exp.best_job()
+    if best is None:
+        if exp._search_objective() is None:
+            return {}
+        return {("service", "best"): f"no {name} in {done} done job{'s' if done != 1 else ''}"}
+    shown = ", ".join(f"{key}={format_value(value)}" for key, value in best.hyperparameters.items())
+    return {
+        ("service", "best"): f"{name} {format_value(best.results[name])} (job {best.job_id})",
+        ("service", "best hyperparameters"): shown or "none",
+    }
 
 
 #: Reports of one job ``schedy show EXPERIMENT JOB`` reads at most for its summary.

@@ -105,12 +105,17 @@ def experiment_row(exp: Experiment) -> dict[Column, Any]:
 
 
 def experiment_details(
-    exp: Experiment, counts: Mapping[str, int] | None, created: int | None = None, rungs: str | None = None
+    exp: Experiment,
+    counts: Mapping[str, int] | None,
+    created: int | None = None,
+    rungs: str | None = None,
+    best: Mapping[Column, str] | None = None,
 ) -> dict[Column, Any]:
     """:func:`experiment_row`, plus the search settings, early stopping, budget, job counts and times (``show``).
 
     ``created``: how many jobs the search created (what a budget counts), shown beside a budget.
     ``rungs``: the early-stopping rungs so far, shown after the policy.
+    ``best``: lines on the best job, shown after the job counts.
     """
     row = experiment_row(exp)
     if isinstance(exp, TPESearch):
@@ -148,6 +153,7 @@ def experiment_details(
     if counts is not None:
         ordered = sorted(counts, key=lambda s: (_STATUS_ORDER.index(s) if s in _STATUS_ORDER else 99, s))
         row[("service", "jobs")] = ", ".join(f"{counts[s]} {s}" for s in ordered if counts[s]) or "none"
+    row.update(best or {})
     for key in ("createdAt", "updatedAt"):
         if isinstance(exp.extra.get(key), str):
             row[("service", "created" if key == "createdAt" else "updated")] = exp.extra[key]
