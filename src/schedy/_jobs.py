@@ -153,6 +153,7 @@ class Job:
         "_lease",
         "_lease_lost",
         "_lost_reason",
+        "_reported",
         "attempt",
         "created_at",
         "end_reason",
@@ -205,6 +206,7 @@ class Job:
         self._lease: Lease | None = None
         self._lease_lost = False
         self._lost_reason: str | None = None
+        self._reported: dict[str, float | None] = {}  # each metric's latest value this worker reported
 
     @property
     def id(self) -> str:
@@ -468,6 +470,7 @@ class Job:
         """
         metrics = checked_report(step, metrics)
         check_reports(self, (metrics,))
+        self._reported.update(metrics)
         return self._send_reports({"step": step, "metrics": metrics})
 
     def report_many(self, reports: Iterable[tuple[int, Mapping[str, float | None]]]) -> bool:
@@ -487,6 +490,8 @@ class Job:
         checked = [(step, checked_report(step, dict(metrics))) for step, metrics in reports]
         items = [{"step": step, "metrics": metrics} for step, metrics in checked]
         check_reports(self, [metrics for _, metrics in checked])
+        for _, metrics in checked:
+            self._reported.update(metrics)
         for start in range(0, len(items), REPORTS_PER_REQUEST):
             if self._send_reports({"reports": items[start : start + REPORTS_PER_REQUEST]}):
                 return True
@@ -661,6 +666,8 @@ class Job:
             self.status = Job.CRASHED
         elif self.status == Job.RUNNING:
             self.status = Job.DONE
+        if self.status in (Job.DONE, Job.PRUNED):
+            self._keep_last_reported()
         if self.status == Job.DONE:
             check_results(self)
         try:
@@ -694,6 +701,18 @@ class Job:
             else:
                 logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _keep_last_reported(self) -> None:
+        """The declared objective's latest reported value as its result, if the block did not set one.
+
+        A worker that reports ``loss`` every epoch and never writes ``job.results["loss"]`` (the habit
+        Ray Tune teaches: the last report is the result) would leave its search nothing to rank it by.
+        """
+        declared = self.experiment.declared_objective()
+        if declared is not None and declared[0] not in self.results:
+            value = self._reported.get(declared[0])
+            if value is not None:
+                self.results[declared[0]] = value
 
     def _flush_buffers(self) -> None:
         """Send what the job's report buffers still hold (a failure is logged: the job's own update matters more)."""

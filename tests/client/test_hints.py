@@ -89,3 +89,30 @@ def test_the_names_the_search_uses_say_nothing(db, caplog):
         with exp.next_job() as job:
             raise errors.JobPruned()
     assert _warnings(caplog) == []
+
+
+def test_a_job_that_only_reports_the_objective_ends_with_its_last_report_as_the_result(db, caplog):
+    exp = db.add_experiment(schedy.TPESearch("reported", SPACE, "min", "loss"))
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        with exp.next_job() as only_reported:  # the habit Ray Tune teaches: the last report is the result
+            for step, loss in enumerate((0.9, 0.5, 0.3)):
+                only_reported.report(step, loss=loss, acc=1 - loss)
+        with exp.next_job() as both:
+            both.report(1, loss=0.2)
+            both.results["loss"] = 1.0  # what the worker sets wins
+    assert exp.get_job(only_reported.job_id).results == {"loss": 0.3}  # only the objective: acc stays a report
+    assert exp.get_job(both.job_id).results == {"loss": 1.0}
+    assert _warnings(caplog) == []
+
+
+def test_a_pruned_job_that_only_reported_keeps_its_last_value_for_the_search_to_rank(db):
+    stopping = ASHA("loss", "min", reduction_factor=2)
+    exp = db.add_experiment(schedy.RandomSearch("pruned", SPACE, early_stopping=stopping))
+    with exp.next_job() as good:
+        good.report(1, loss=0.1)
+    with exp.next_job() as bad:
+        if bad.report(1, loss=5.0):
+            raise errors.JobPruned()
+    assert exp.get_job(bad.job_id).status == "PRUNED"
+    assert exp.get_job(bad.job_id).results == {"loss": 5.0}
+    assert exp.get_job(good.job_id).results == {"loss": 0.1}

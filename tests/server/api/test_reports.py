@@ -75,7 +75,7 @@ def test_a_pruned_job_ends_pruned_keeps_its_results_and_the_loop_goes_on(db):
             break
     first = exp.get_job(seen[0])
     assert first.status == schedy.Job.PRUNED
-    assert first.results == {"partial": 42}
+    assert first.results == {"partial": 42, "loss": 9.0}  # and the policy's metric as last reported
     assert [r["metrics"]["loss"] for r in first.reports()] == [9.0]
     assert first.stop_reason is not None
     assert "median" in first.stop_reason
