@@ -396,6 +396,8 @@ class Experiment:
         job = Job._from_wire(self, response.json(), response.etag())
         if job.status != Job.RUNNING:
             raise UnhandledResponseError(f"nextjob handed out job {job.job_id!r} as {job.status}, not RUNNING.", 200)
+        if job.results:  # a PBT job's, copied from its parent: told apart from the values this job sets
+            job._claimed_results = dict(job.results)
         if interval > 0:
             job._heartbeat = interval
             job._hold_lease()  # the lease runs from the claim, also while the worker sets up before with job:

@@ -149,6 +149,7 @@ class Job:
     __slots__ = (
         "__weakref__",  # the heartbeat thread holds a job weakly: a job dropped unfinished stops beating
         "_buffers",
+        "_claimed_results",
         "_heartbeat",
         "_lease",
         "_lease_lost",
@@ -207,6 +208,7 @@ class Job:
         self._lease_lost = False
         self._lost_reason: str | None = None
         self._reported: dict[str, float | None] = {}  # each metric's latest value this worker reported
+        self._claimed_results: dict[str, Any] | None = None  # as handed out (a PBT job's: its parent's)
 
     @property
     def id(self) -> str:
@@ -709,10 +711,17 @@ class Job:
         Ray Tune teaches: the last report is the result) would leave its search nothing to rank it by.
         """
         declared = self.experiment.declared_objective()
-        if declared is not None and declared[0] not in self.results:
-            value = self._reported.get(declared[0])
-            if value is not None:
-                self.results[declared[0]] = value
+        if declared is None:
+            return
+        name = declared[0]
+        value = self._reported.get(name)
+        if value is None:
+            return
+        # A PBT job starts with its parent's results: a value still the very one handed out is not this job's.
+        handed = self._claimed_results
+        inherited = handed is not None and name in handed and self.results.get(name) is handed[name]
+        if name not in self.results or inherited:
+            self.results[name] = value
 
     def _flush_buffers(self) -> None:
         """Send what the job's report buffers still hold (a failure is logged: the job's own update matters more)."""

@@ -116,3 +116,29 @@ def test_a_pruned_job_that_only_reported_keeps_its_last_value_for_the_search_to_
     assert exp.get_job(bad.job_id).status == "PRUNED"
     assert exp.get_job(bad.job_id).results == {"loss": 5.0}
     assert exp.get_job(good.job_id).results == {"loss": 0.1}
+
+
+def test_a_pbt_job_that_only_reports_is_ranked_by_its_own_report_not_its_parents_result(db):
+    exp = db.add_experiment(
+        schedy.PopulationBasedTraining(
+            "pbt",
+            schedy.MAXIMIZE,
+            "accuracy",
+            schedy.pbt.Truncate(0.5),
+            explore={"lr": schedy.pbt.Perturb()},
+            initial_distributions={"lr": Uniform(0, 1)},
+            population_size=1,
+            max_generations=3,
+        )
+    )
+    with exp.next_job() as first:
+        first.results.update(accuracy=0.5, step=1)
+    with exp.next_job() as second:  # continues the first: starts with its results
+        assert (second.parent, second.results) == (first.job_id, {"accuracy": 0.5, "step": 1})
+        second.report(1, accuracy=0.7)  # and never sets accuracy itself
+    with exp.next_job() as third:
+        assert third.parent == second.job_id
+        third.report(1, accuracy=0.9)
+        third.results["accuracy"] = 0.8  # set by the worker: kept, even if the same as inherited or reported
+    assert exp.get_job(second.job_id).results == {"accuracy": 0.7, "step": 1}
+    assert exp.get_job(third.job_id).results == {"accuracy": 0.8, "step": 1}
