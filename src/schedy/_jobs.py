@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
-from schedy._hints import check_reports, check_results
+from schedy._hints import check_reports, check_results, inherited
 from schedy._pagination import iter_items
 from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
 from schedy.errors import (
@@ -718,9 +718,7 @@ class Job:
         if value is None:
             return
         # A PBT job starts with its parent's results: a value still the very one handed out is not this job's.
-        handed = self._claimed_results
-        inherited = handed is not None and name in handed and self.results.get(name) is handed[name]
-        if name not in self.results or inherited:
+        if name not in self.results or inherited(self, name):
             self.results[name] = value
 
     def _flush_buffers(self) -> None:

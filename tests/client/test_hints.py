@@ -142,3 +142,48 @@ def test_a_pbt_job_that_only_reports_is_ranked_by_its_own_report_not_its_parents
         third.results["accuracy"] = 0.8  # set by the worker: kept, even if the same as inherited or reported
     assert exp.get_job(second.job_id).results == {"accuracy": 0.7, "step": 1}
     assert exp.get_job(third.job_id).results == {"accuracy": 0.8, "step": 1}
+
+
+def test_a_pbt_job_ending_with_its_parents_score_untouched_is_warned(db, caplog):
+    exp = db.add_experiment(
+        schedy.PopulationBasedTraining(
+            "stale",
+            schedy.MAXIMIZE,
+            "accuracy",
+            schedy.pbt.Truncate(0.5),
+            explore={"lr": schedy.pbt.Perturb()},
+            initial_distributions={"lr": Uniform(0, 1)},
+            population_size=1,
+            max_generations=4,
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        with exp.next_job() as first:
+            first.results["accuracy"] = 0.5
+        assert _warnings(caplog) == []
+        for _ in range(2):
+            with exp.next_job() as later:  # trains, but forgets to score the interval
+                later.results["epochs"] = 3
+    [warning] = _warnings(caplog)
+    assert "ended DONE with 'accuracy' still the value it started with (0.5, its parent's)" in warning
+    assert "the result its PopulationBasedTraining maximises ranks it by a score it did not earn" in warning
+
+
+def test_a_pbt_job_setting_the_same_integer_score_as_its_parent_is_not_warned(db, caplog):
+    exp = db.add_experiment(
+        schedy.PopulationBasedTraining(
+            "wins",
+            schedy.MAXIMIZE,
+            "wins",
+            schedy.pbt.Truncate(0.5),
+            explore={"lr": schedy.pbt.Perturb()},
+            initial_distributions={"lr": Uniform(0, 1)},
+            population_size=1,
+            max_generations=2,
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        for _ in range(2):
+            with exp.next_job() as job:
+                job.results["wins"] = 3  # the same small integer object as the parent's, set anew
+    assert _warnings(caplog) == []
