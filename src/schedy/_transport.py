@@ -489,15 +489,26 @@ class Transport:
             what = "connection refused"
         return ServiceUnreachableError(
             f"Nothing answers at {self.config.root} ({what}). Start a service there with `schedy server`, "
-            "or point the client at the right one (the 'root' of ~/.schedy/client.json, or SCHEDY_ROOT)."
+            f"or point the client at the right one ({self._root_source()})."
         )
 
     def _wrong_root(self) -> str:
         """What to check when something that is not a Schedy service's login answers at the root."""
         return (
             f"Is {self.config.root} the root of a Schedy service? `schedy server` prints its root when it "
-            "starts (the 'root' of ~/.schedy/client.json, or SCHEDY_ROOT)."
+            f"starts ({self._root_source()})."
         )
+
+    def _root_source(self) -> str:
+        """Where the root came from, to be changed: e.g. ``the 'root' of /home/me/.schedy/client.json``."""
+        source = self.config.source
+        if source.startswith("file "):
+            where = f"the 'root' of {source[len('file ') :].removesuffix(' with config_override')}"
+        elif source.startswith("the environment"):
+            where = "SCHEDY_ROOT"
+        else:
+            where = "the root given to SchedyDB"
+        return where + (", or the root given to SchedyDB" if source.endswith("with config_override") else "")
 
     def _unreachable(self, method: str, path: str, failure: Exception, what: str) -> HTTPError:
         cause = failure.__cause__ or failure

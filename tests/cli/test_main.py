@@ -139,4 +139,6 @@ def test_no_service_at_the_configured_url_is_said_at_once(offline):
     assert done.returncode == 1
     assert done.stderr.startswith("schedy: Nothing answers at http://127.0.0.1:9/ (connection refused).")
     assert "schedy server" in done.stderr
+    # Where to change the root: the file given with --config, not the default client.json.
+    assert done.stderr.rstrip().endswith(f"(the 'root' of {offline.config}).")
     assert len(done.stderr.splitlines()) == 1

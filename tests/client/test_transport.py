@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
 import schedy
 from schedy import errors
-from schedy._config import ClientConfig
+from schedy._config import ClientConfig, load_config
 from schedy._transport import RetryPolicy, Transport, problem_message
 from tests.client.stub import Answer, Stub, job_json, make_transport
 
@@ -346,3 +348,20 @@ def test_a_job_answer_without_etag_is_refused(stub: Stub, stub_db: schedy.Schedy
     stub.on("GET", "experiments/E/jobs/J1/", Answer(200, job_json()))
     with pytest.raises(errors.UnhandledResponseError, match="ETag"):
         stub_db.get_experiment("E").get_job("J1")
+
+
+def test_an_unreachable_root_is_said_with_where_it_was_configured(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/"  # the discard port: nothing listens
+    path = tmp_path / "lab.json"
+    path.write_text(json.dumps({"root": url, "email": "a@b.c", "token": "t"}))
+    environment = {"SCHEDY_ROOT": url, "SCHEDY_EMAIL": "a@b.c", "SCHEDY_TOKEN": "t"}
+    for config, where in (
+        (load_config(path), f"the 'root' of {path}"),
+        (load_config(environ=environment), "SCHEDY_ROOT"),
+        (load_config(config_override={"root": url, "email": "a@b.c", "token": "t"}), "the root given to SchedyDB"),
+    ):
+        transport = Transport(config, retry=RetryPolicy(attempts=1))
+        with pytest.raises(errors.ServiceUnreachableError) as info:
+            transport.request("GET", "experiments/")
+        assert str(info.value).endswith(f"point the client at the right one ({where}).")
+        transport.close()
