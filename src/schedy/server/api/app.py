@@ -26,7 +26,7 @@ from schedy.server.api import (
 )
 from schedy.server.api.deps import Services
 from schedy.server.api.hotpath import HotPaths
-from schedy.server.api.middleware import BodyLimit, RawPathRouting, SecurityHeaders
+from schedy.server.api.middleware import BodyLimit, DatabaseFull, RawPathRouting, SecurityHeaders
 from schedy.server.dashboard import routes as dashboard
 from schedy.server.security import new_jwt_secret
 from schedy.server.service.artifacts import Artifacts
@@ -157,6 +157,8 @@ def create_app(settings: Settings, *, store: Store | None = None, blobs: BlobSto
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RawPathRouting)
     app.add_middleware(SecurityHeaders)
-    # Outermost: the worker loop's two requests skip the rest (see hotpath.py).
+    # Outermost but one: the worker loop's two requests skip the rest (see hotpath.py).
     app.add_middleware(HotPaths, max_body_bytes=settings.max_body_bytes)
+    # Outermost: a full database disk, wherever it is met, answers 503 (nothing was written), not 500.
+    app.add_middleware(DatabaseFull)
     return app

@@ -1,11 +1,24 @@
-"""ASGI middleware: routing on the raw path, the body size limit, security headers."""
+"""ASGI middleware: routing on the raw path, the body size limit, security headers, a full database."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
 from schedy.server.api.problems import problem
+from schedy.server.store.failures import out_of_space
+
+__all__ = ["BodyLimit", "DatabaseFull", "RawPathRouting", "SecurityHeaders"]
+
+logger = logging.getLogger("schedy.server")
+
+#: Seconds a client is told to wait before trying again when the database's disk is full.
+FULL_RETRY_AFTER = 30
+#: The log says the database is full at most once per this many seconds (the log may share its disk).
+FULL_LOG_EVERY = 60.0
 
 
 class RawPathRouting:
@@ -69,3 +82,45 @@ class SecurityHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, secured(send) if scope["type"] == "http" else send)
+
+
+class DatabaseFull:
+    """Answer 503 with what to do when the database's disk is full, instead of an internal error.
+
+    The failed statement's transaction was rolled back (:mod:`schedy.server.store.failures`), so
+    nothing of the request was written: the client may send it again, and does (a 503 is retried).
+    One warning is logged per :data:`FULL_LOG_EVERY` seconds instead of a traceback per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._logged_at = -FULL_LOG_EVERY
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if not out_of_space(exc):
+                raise
+            now = time.monotonic()
+            if now - self._logged_at >= FULL_LOG_EVERY:
+                self._logged_at = now
+                logger.warning("The database's disk is full: requests that write are answered 503 until there is room.")
+            if started:
+                raise  # too late for another answer: the connection is cut
+            detail = (
+                "The service's database has no room left on its disk, so nothing of this request was written; "
+                f"free space on the service's machine and send it again (retry after {FULL_RETRY_AFTER} s)."
+            )
+            answer = problem(503, "Service unavailable", detail, {"Retry-After": str(FULL_RETRY_AFTER)})
+            await answer(scope, receive, send)

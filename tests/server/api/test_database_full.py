@@ -1,0 +1,105 @@
+"""A database whose disk is full: 503 with what to do, nothing half-written, and work goes on once there is room.
+
+The SQLite file lives on a small tmpfs of its own (mounting one needs root, as
+on CI's machines; elsewhere the test is skipped). PostgreSQL's disk_full is
+recognised from its SQLSTATE, checked on the drivers' own exception classes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schedy.server.store.failures import out_of_space
+from schedy.testing import ServiceProcess
+from tests.dashboard import fill
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs, unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill_but(disk: Path, room: int) -> Path:
+    """A ballast file taking all of ``disk`` but ``room`` bytes."""
+    ballast = disk / "ballast"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with ballast.open("wb") as out:
+        out.truncate(0)
+        out.write(b"\0" * max(0, free - room))
+    return ballast
+
+
+def test_a_full_database_disk_answers_503_writes_nothing_and_work_resumes_once_there_is_room(small_disk, tmp_path):
+    service = ServiceProcess.start(tmp_path / "home", f"sqlite:///{small_disk / 'schedy.db'}")
+    try:
+        user = service.new_user()
+        api = fill.client(user)
+        made = api.put("experiments/big/", content=json.dumps({"scheduler": {"Manual": None}}))
+        assert made.status_code in (200, 201), made.text
+        ballast = _fill_but(small_disk, 256 * 1024)
+        body = json.dumps({"hyperparameters": {"pad": "x" * 4000}, "status": "QUEUED"})
+        added, answer = 0, None
+        for _ in range(2000):
+            answer = api.post("experiments/big/jobs/", content=body)
+            if answer.status_code != 201:
+                break
+            added += 1
+        assert answer is not None
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "30"
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["detail"] == (
+            "The service's database has no room left on its disk, so nothing of this request was written; "
+            "free space on the service's machine and send it again (retry after 30 s)."
+        )
+        # The worker loop's requests too (they take the service's fast path).
+        claim = api.post("experiments/big/nextjob/", content=json.dumps({"worker": "w", "heartbeat": 30}))
+        assert claim.status_code in (200, 503), claim.text
+        # Reading still works, and holds exactly the jobs acknowledged: nothing half-written.
+        listed = api.get("experiments/big/jobs/?limit=1000").json()["items"]
+        assert len(listed) == added
+        # One line in the log, not a traceback per request.
+        log = service.log()
+        assert "The database's disk is full" in log
+        assert "Traceback" not in log
+        # Room again: the same request goes through (the client retries a 503 by itself).
+        ballast.unlink()
+        assert api.post("experiments/big/jobs/", content=body).status_code == 201
+        assert len(api.get("experiments/big/jobs/?limit=1000").json()["items"]) == added + 1
+        api.close()
+    finally:
+        service.stop()
+
+
+def test_postgresqls_disk_full_is_recognised_from_either_driver():
+    asyncpg = pytest.importorskip("asyncpg")
+    psycopg = pytest.importorskip("psycopg")
+    assert out_of_space(asyncpg.exceptions.DiskFullError("could not extend file"))
+    assert out_of_space(psycopg.errors.DiskFull("could not extend file"))
+    # Wrapped as SQLAlchemy wraps a driver's error, or raised from one.
+    from sqlalchemy.exc import OperationalError
+
+    assert out_of_space(OperationalError("INSERT …", {}, psycopg.errors.DiskFull("no space")))
+    outer = RuntimeError("the store failed")
+    outer.__cause__ = asyncpg.exceptions.DiskFullError("no space")
+    assert out_of_space(outer)
+    # Not every failure is a full disk.
+    assert not out_of_space(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not out_of_space(OperationalError("SELECT 1", {}, psycopg.errors.AdminShutdown("terminating")))
+    assert not out_of_space(httpx.ConnectError("refused"))
