@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
 from schedy.server.api.problems import problem
@@ -97,18 +97,8 @@ class DatabaseFull:
         self._logged_at = -FULL_LOG_EVERY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receive, send)
         except Exception as exc:
             if not out_of_space(exc):
                 raise
@@ -116,11 +106,12 @@ class DatabaseFull:
             if now - self._logged_at >= FULL_LOG_EVERY:
                 self._logged_at = now
                 logger.warning("The database's disk is full: requests that write are answered 503 until there is room.")
-            if started:
-                raise  # too late for another answer: the connection is cut
             detail = (
                 "The service's database has no room left on its disk, so nothing of this request was written; "
                 f"free space on the service's machine and send it again (retry after {FULL_RETRY_AFTER} s)."
             )
             answer = problem(503, "Service unavailable", detail, {"Retry-After": str(FULL_RETRY_AFTER)})
-            await answer(scope, receive, send)
+            try:
+                await answer(scope, receive, send)
+            except Exception:  # the answer had begun (a streamed one): too late for another, the connection is cut
+                raise exc from None
