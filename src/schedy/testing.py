@@ -80,12 +80,23 @@ class PostgresCluster:
             shutil.chown(directory, "postgres", "postgres")
             directory.chmod(0o700)
         cluster._run("initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        cluster.resume()
+        return cluster
+
+    def pause(self) -> None:
+        """Stop the server, keeping its files (a restart or a failover, as the service sees it).
+
+        A fast shutdown: PostgreSQL ends every session, rolling back what was not committed.
+        """
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server on its files and port; return once it accepts connections."""
         options = (
-            f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c unix_socket_directories={directory} "
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.directory} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
-        cluster._run("pg_ctl", "-D", str(cluster.data), "-l", str(directory / "log"), "-o", options, "-w", "start")
-        return cluster
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"), "-o", options, "-w", "start")
 
     @property
     def data(self) -> Path:

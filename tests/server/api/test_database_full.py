@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schedy.server.store.failures import out_of_space
+from schedy.server.store.failures import DatabaseUnreachable, connection_lost, out_of_space, unreachable
 from schedy.testing import ServiceProcess
 from tests.dashboard import fill
 
@@ -103,3 +103,37 @@ def test_postgresqls_disk_full_is_recognised_from_either_driver():
     assert not out_of_space(asyncpg.exceptions.UniqueViolationError("duplicate key"))
     assert not out_of_space(OperationalError("SELECT 1", {}, psycopg.errors.AdminShutdown("terminating")))
     assert not out_of_space(httpx.ConnectError("refused"))
+
+
+def test_a_database_that_cannot_be_reached_is_told_from_a_connection_lost_mid_statement():
+    """503 (nothing was sent: send it again) against 502 (maybe applied): the drivers' own errors."""
+    asyncpg = pytest.importorskip("asyncpg")
+    psycopg = pytest.importorskip("psycopg")
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    # No connection could be had: refused, starting up, too many; SQLAlchemy's connect error has no statement.
+    refused = DatabaseUnreachable("PostgreSQL could not be reached")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert unreachable(refused)
+    assert unreachable(asyncpg.exceptions.CannotConnectNowError("the database system is starting up"))
+    assert unreachable(asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"))
+    assert unreachable(OperationalError(None, None, psycopg.OperationalError("connection failed")))
+    # A session the server ended, or a connection that broke, during a statement: maybe applied.
+    ended = OperationalError("UPDATE jobs …", {}, psycopg.errors.AdminShutdown("terminating connection"))
+    ended.connection_invalidated = True
+    for lost in (
+        ended,
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+        OperationalError("SELECT 1", {}, asyncpg.exceptions.ConnectionDoesNotExistError("closed")),
+    ):
+        assert connection_lost(lost), lost
+        assert not unreachable(lost), lost
+    # Other failures are neither.
+    for other in (
+        IntegrityError("INSERT …", {}, psycopg.errors.UniqueViolation("duplicate key")),
+        OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("canceling statement")),
+        ValueError("not a database error"),
+    ):
+        assert not unreachable(other), other
+        assert not connection_lost(other), other

@@ -26,7 +26,7 @@ from schedy.server.api import (
 )
 from schedy.server.api.deps import Services
 from schedy.server.api.hotpath import HotPaths
-from schedy.server.api.middleware import BodyLimit, DatabaseFull, RawPathRouting, SecurityHeaders
+from schedy.server.api.middleware import BodyLimit, DatabaseTrouble, RawPathRouting, SecurityHeaders, trouble_answer
 from schedy.server.dashboard import routes as dashboard
 from schedy.server.security import new_jwt_secret
 from schedy.server.service.artifacts import Artifacts
@@ -52,16 +52,19 @@ with no safe characters. Authenticate with `token/` (email + API token) or
 
 async def _sweep_forever(leases: Leases, artifacts: Artifacts, interval: float) -> None:
     """End jobs whose lease lapsed and delete detached artifacts, every ``interval`` seconds, until cancelled."""
+    said: dict[str, float] = {}  # the database's troubles: one warning a minute, not a traceback a second
     while True:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(leases.sweep)
-        except Exception:  # a failed sweep is retried at the next tick
-            logger.exception("The lease sweep failed")
+        except Exception as exc:  # a failed sweep is retried at the next tick
+            if trouble_answer(exc, said) is None:
+                logger.exception("The lease sweep failed")
         try:
             await run_in_threadpool(artifacts.collect)
-        except Exception:
-            logger.exception("Deleting detached artifacts failed")
+        except Exception as exc:
+            if trouble_answer(exc, said) is None:
+                logger.exception("Deleting detached artifacts failed")
 
 
 async def _finish_deletes(experiments: Experiments) -> None:
@@ -159,6 +162,7 @@ def create_app(settings: Settings, *, store: Store | None = None, blobs: BlobSto
     app.add_middleware(SecurityHeaders)
     # Outermost but one: the worker loop's two requests skip the rest (see hotpath.py).
     app.add_middleware(HotPaths, max_body_bytes=settings.max_body_bytes)
-    # Outermost: a full database disk, wherever it is met, answers 503 (nothing was written), not 500.
-    app.add_middleware(DatabaseFull)
+    # Outermost: the database's troubles (a full disk, a restart, a lost connection), wherever they are
+    # met, answer 503 or 502 with what to do, not 500.
+    app.add_middleware(DatabaseTrouble)
     return app

@@ -1,24 +1,27 @@
-"""ASGI middleware: routing on the raw path, the body size limit, security headers, a full database."""
+"""ASGI middleware: routing on the raw path, the body size limit, security headers, the database's troubles."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
 from schedy.server.api.problems import problem
-from schedy.server.store.failures import out_of_space
+from schedy.server.store.failures import connection_lost, out_of_space, unreachable
 
-__all__ = ["BodyLimit", "DatabaseFull", "RawPathRouting", "SecurityHeaders"]
+__all__ = ["BodyLimit", "DatabaseTrouble", "RawPathRouting", "SecurityHeaders", "trouble_answer"]
 
 logger = logging.getLogger("schedy.server")
 
 #: Seconds a client is told to wait before trying again when the database's disk is full.
 FULL_RETRY_AFTER = 30
-#: The log says the database is full at most once per this many seconds (the log may share its disk).
-FULL_LOG_EVERY = 60.0
+#: Seconds a client is told to wait before trying again when the database cannot be reached.
+UNREACHABLE_RETRY_AFTER = 2
+#: Each kind of database trouble is logged at most once per this many seconds (the log may share its disk).
+TROUBLE_LOG_EVERY = 60.0
 
 
 class RawPathRouting:
@@ -84,34 +87,84 @@ class SecurityHeaders:
         await self.app(scope, receive, secured(send) if scope["type"] == "http" else send)
 
 
-class DatabaseFull:
-    """Answer 503 with what to do when the database's disk is full, instead of an internal error.
+class DatabaseTrouble:
+    """Answer the database's own troubles with what to do, instead of an internal error.
 
-    The failed statement's transaction was rolled back (:mod:`schedy.server.store.failures`), so
-    nothing of the request was written: the client may send it again, and does (a 503 is retried).
-    One warning is logged per :data:`FULL_LOG_EVERY` seconds instead of a traceback per request.
+    :mod:`schedy.server.store.failures` tells them apart:
+
+    * its disk is full: 503 with ``Retry-After: 30``; the transaction was rolled back, nothing written;
+    * it cannot be reached (down, restarting, refusing connections): 503 with ``Retry-After: 2``;
+      nothing was done;
+    * the connection broke during the request: 502; it may or may not have been applied.
+
+    The client sends a request again after a 503, and after a 502 only if it is safe to repeat
+    (updates with their ETag, claims with a lease, reads), so a database restart of a few seconds
+    costs workers a pause, not their results. One warning of each kind is logged per
+    :data:`TROUBLE_LOG_EVERY` seconds instead of a traceback per request.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._logged_at = -FULL_LOG_EVERY
+        self._logged_at: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
-            if not out_of_space(exc):
+            answer = trouble_answer(exc, self._logged_at)
+            if answer is None:
                 raise
-            now = time.monotonic()
-            if now - self._logged_at >= FULL_LOG_EVERY:
-                self._logged_at = now
-                logger.warning("The database's disk is full: requests that write are answered 503 until there is room.")
-            detail = (
-                "The service's database has no room left on its disk, so nothing of this request was written; "
-                f"free space on the service's machine and send it again (retry after {FULL_RETRY_AFTER} s)."
-            )
-            answer = problem(503, "Service unavailable", detail, {"Retry-After": str(FULL_RETRY_AFTER)})
             try:
                 await answer(scope, receive, send)
             except Exception:  # the answer had begun (a streamed one): too late for another, the connection is cut
                 raise exc from None
+
+
+def trouble_answer(exc: BaseException, logged_at: dict[str, float] | None = None) -> Response | None:
+    """The answer to a database trouble (see :class:`DatabaseTrouble`), or ``None`` for any other failure.
+
+    ``logged_at``: when each kind was last logged (updated), to log each at most once per
+    :data:`TROUBLE_LOG_EVERY` seconds; ``None`` logs nothing.
+    """
+    if out_of_space(exc):
+        kind, status, retry = "full", 503, FULL_RETRY_AFTER
+        detail = (
+            "The service's database has no room left on its disk, so nothing of this request was written; "
+            f"free space on the service's machine and send it again (retry after {FULL_RETRY_AFTER} s)."
+        )
+        said = "The database's disk is full: requests that write are answered 503 until there is room."
+    elif unreachable(exc):
+        kind, status, retry = "unreachable", 503, UNREACHABLE_RETRY_AFTER
+        detail = (
+            "The service cannot reach its database right now (it may be restarting), so nothing of this "
+            f"request was done; send it again in a few seconds (retry after {UNREACHABLE_RETRY_AFTER} s)."
+        )
+        said = f"The database cannot be reached ({_short(exc)}): requests are answered 503 until it can."
+    elif connection_lost(exc):
+        kind, status, retry = "lost", 502, None
+        detail = (
+            "The service lost its connection to its database during this request, so it may or may not have "
+            "been applied; look before sending it again unless it is safe to repeat."
+        )
+        said = f"A connection to the database broke during a request ({_short(exc)}); it was answered 502."
+    else:
+        return None
+    if logged_at is not None:
+        now = time.monotonic()
+        if now - logged_at.get(kind, -TROUBLE_LOG_EVERY) >= TROUBLE_LOG_EVERY:
+            logged_at[kind] = now
+            logger.warning(said)
+    title = "Service unavailable" if status == 503 else "Bad gateway"
+    return problem(status, title, detail, None if retry is None else {"Retry-After": str(retry)})
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost error's message (SQLAlchemy's ``orig``, then causes), on one line and short, for the log."""
+    inner = exc
+    for _ in range(10):
+        wrapped = getattr(inner, "orig", None) or inner.__cause__
+        if not isinstance(wrapped, BaseException):
+            break
+        inner = wrapped
+    text = " ".join(str(inner).split()) or type(inner).__name__
+    return text if len(text) <= 160 else text[:157] + "…"

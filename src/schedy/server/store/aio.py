@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql import ClauseElement
 
 from schedy.server.store.compiled import Compiled, compiled_for
+from schedy.server.store.failures import DatabaseUnreachable
 
 __all__ = ["AsyncConnection", "AsyncDatabase", "asyncpg_dsn"]
 
@@ -128,9 +129,11 @@ class AsyncDatabase:
                 self._creating = asyncio.Lock()
             async with self._creating:
                 if self._pool is None:
+                    # No floor: connections open when requests need them. With one, asyncpg restores it
+                    # in the background and logs a traceback a second while the database is down.
                     self._pool = await asyncpg.create_pool(
                         self._dsn,
-                        min_size=1,
+                        min_size=0,
                         max_size=self._max_size,
                         max_inactive_connection_lifetime=300.0,
                         reset=_keep_session,
@@ -140,8 +143,11 @@ class AsyncDatabase:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A pooled connection until the block ends (each statement is a transaction by itself)."""
-        pool = self._pool if self._pool is not None else await self._get_pool()
-        conn = await pool.acquire()
+        try:
+            pool = self._pool if self._pool is not None else await self._get_pool()
+            conn = await pool.acquire()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnreachable(f"PostgreSQL could not be reached ({exc}).") from exc
         try:
             yield AsyncConnection(conn)
         finally:

@@ -1,26 +1,66 @@
-"""Telling a database that has no room left from other failures, whatever the driver.
+"""Telling the database's own troubles (a full disk, a restart, a lost connection) from other failures.
 
-A full disk under SQLite's file, or PostgreSQL's ``disk_full`` (SQLSTATE
-53100), fails the statement and rolls its transaction back: nothing of the
-request was written. The API answers such a failure 503 ("try again once
-there is room") instead of an internal error, so clients retry and nothing
-is lost.
+The API answers these instead of an internal error, each with what the
+client may do:
+
+* **out of space** — SQLite's "database or disk is full", PostgreSQL's
+  ``disk_full`` (SQLSTATE 53100): the statement failed and its transaction
+  was rolled back, nothing was written;
+* **unreachable** — no connection could be had (the database is down or
+  restarting, refuses connections: ``cannot_connect_now`` 57P03, has too
+  many: ``too_many_connections`` 53300): nothing was sent;
+* **connection lost** — the connection broke while a statement was on it
+  (a reset, or PostgreSQL ending the session as it shuts down:
+  ``admin_shutdown`` 57P01, ``crash_shutdown`` 57P02): the statement may
+  or may not have been applied (a commit may be on disk with its answer
+  lost, as in an immediate shutdown).
+
+The first two are safe to send again as they are; the last only for a
+request that is safe to repeat.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
-__all__ = ["out_of_space"]
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+__all__ = ["DatabaseUnreachable", "connection_lost", "out_of_space", "unreachable"]
 
 #: SQLite's primary result code for "database or disk is full".
 SQLITE_FULL = 13
 #: PostgreSQL's SQLSTATE for ``disk_full``.
 DISK_FULL = "53100"
+#: SQLSTATEs of a connection PostgreSQL refused as it was opened: nothing was sent on it.
+REFUSED = frozenset(("57P03", "53300"))
+#: SQLSTATEs of a session PostgreSQL ended (shutting down): what it was doing may have been committed.
+ENDED = frozenset(("57P01", "57P02"))
+
+
+class DatabaseUnreachable(Exception):
+    """No connection to the database could be had: nothing was sent to it."""
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it wraps: SQLAlchemy's ``orig``, then causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        wrapped = getattr(current, "orig", None)
+        current = wrapped if isinstance(wrapped, BaseException) else (current.__cause__ or current.__context__)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE a PostgreSQL driver's error carries (asyncpg and psycopg: ``sqlstate``)."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return code if isinstance(code, str) else None
 
 
 def out_of_space(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an error it wraps: SQLAlchemy's ``orig``, a cause) says the database's disk is full.
+    """Whether ``exc`` (or an error it wraps) says the database's disk is full.
 
     Example:
         >>> import sqlite3
@@ -28,18 +68,35 @@ def out_of_space(exc: BaseException) -> bool:
         (True, False)
 
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(exc):
         if isinstance(current, sqlite3.Error):
             code = getattr(current, "sqlite_errorcode", None)
-            if code is not None and code & 0xFF == SQLITE_FULL:
+            if (code is not None and code & 0xFF == SQLITE_FULL) or "database or disk is full" in str(current):
                 return True
-            if "database or disk is full" in str(current):
-                return True
-        if getattr(current, "sqlstate", None) == DISK_FULL or getattr(current, "pgcode", None) == DISK_FULL:
+        if _sqlstate(current) == DISK_FULL:
             return True
-        wrapped = getattr(current, "orig", None)
-        current = wrapped if isinstance(wrapped, BaseException) else (current.__cause__ or current.__context__)
+    return False
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be used at all, so nothing of the request was done."""
+    for current in _chain(exc):
+        if isinstance(current, DatabaseUnreachable) or _sqlstate(current) in REFUSED:
+            return True
+        # SQLAlchemy's error for a connection it could not open has no statement.
+        if isinstance(current, OperationalError) and current.statement is None:
+            return True
+    return False
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection broke during a statement (which may or may not have been applied)."""
+    for current in _chain(exc):
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        state = _sqlstate(current)
+        if state is not None and (state.startswith("08") or state in ENDED):  # 08: connection_exception
+            return True
+        if type(current).__module__.startswith("asyncpg") and type(current).__name__ == "InterfaceError":
+            return "connection is closed" in str(current) or "connection was closed" in str(current)
     return False
