@@ -20,9 +20,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _artifacts, _routes
 from schedy._artifacts import Artifact
 from schedy._jobs import Job, _time
+from schedy._outage import Outage
 from schedy._pagination import iter_items
 from schedy._search import RANDOM_SAMPLERS, TPEParams, grid_values, random_search_from_wire, random_search_to_wire
-from schedy.errors import DefinitionError, NoJobError, SchedyError, UnhandledResponseError, UnsafeUpdateError
+from schedy.errors import (
+    DefinitionError,
+    HTTPError,
+    NoJobError,
+    SchedyError,
+    UnhandledResponseError,
+    UnsafeUpdateError,
+)
 from schedy.pbt import PBTParams, Perturb, Truncate
 from schedy.random import Distribution, flatten_space
 from schedy.stopping import StoppingPolicy, parse_policy
@@ -446,6 +454,7 @@ class Experiment:
             raise ValueError(f"max_time must be a positive number of seconds, not {max_time!r}.")
         pause = 0.05
         idle_since = started = time.monotonic()
+        outage = Outage("this worker waits for its next job")  # a restart of the service: wait, not end
         while True:
             asked = time.monotonic()
             if max_time is not None and asked - started >= max_time:
@@ -454,6 +463,7 @@ class Experiment:
                 request_wait = wait if max_time is None else min(wait, started + max_time - asked)
                 job = self.next_job(wait=request_wait, heartbeat=heartbeat, worker=worker)
             except NoJobError:
+                outage.over()
                 if self._nothing_left():
                     return
                 now = time.monotonic()
@@ -469,6 +479,14 @@ class Experiment:
                     time.sleep(max(0.0, delay))
                     pause = min(pause * 2, _MAX_IDLE_PAUSE)
                 continue
+            except HTTPError as away:
+                delay = outage.tolerate(away)  # raises unless the service is away (no answer, 502-504)
+                now = time.monotonic()
+                if idle_timeout is not None and now - idle_since >= idle_timeout:
+                    return
+                time.sleep(max(0.0, delay if max_time is None else min(delay, started + max_time - now)))
+                continue
+            outage.over()
             pause = 0.05
             yield job
             idle_since = time.monotonic()

@@ -18,6 +18,7 @@ from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
 from schedy._hints import check_reports, check_results, inherited
+from schedy._outage import patiently
 from schedy._pagination import iter_items
 from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
 from schedy.errors import (
@@ -289,6 +290,10 @@ class Job:
             job.put()
 
         """
+        self._put(safe, sent_before=False)
+
+    def _put(self, safe: bool, *, sent_before: bool) -> None:
+        """:meth:`put`; ``sent_before``: an earlier call sent the same update and may have been applied."""
         db = self._db()
         path = self._path()
         if self.status != Job.RUNNING:
@@ -301,7 +306,7 @@ class Job:
         body = self._body()
         response = db._transport.request("PUT", path, body, headers=headers, expect=(200, 201, 412))
         if response.status == 412:
-            if response.replayed and self._adopt_if_applied(body):
+            if (response.replayed or sent_before) and self._adopt_if_applied(body):
                 return  # our own earlier attempt went through before its answer was lost
             raise self._conflict(response.data.decode(errors="replace"))
         self.etag = response.etag()
@@ -674,7 +679,7 @@ class Job:
             check_results(self)
         try:
             try:
-                self.put(safe=True)
+                self._put_patiently()
                 if self.status == Job.CRASHED and exc_type is not None:
                     self._send_error(_error_of(exc_type, exc_value, traceback))
             except (TypeError, ValueError) as unsendable:
@@ -703,6 +708,17 @@ class Job:
             else:
                 logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
+
+    def _put_patiently(self) -> None:
+        """The update that ends the job, sent again while the service is away (it carries the results)."""
+        tries = 0
+
+        def send() -> None:
+            nonlocal tries
+            tries += 1
+            self._put(True, sent_before=tries > 1)
+
+        patiently(send, f"job {self.job_id}'s results are kept until it is back")
 
     def _keep_last_reported(self) -> None:
         """The declared objective's latest reported value as its result, if the block did not set one.

@@ -54,6 +54,7 @@ from types import FrameType
 from typing import IO, Any
 
 from schedy import Experiment, Job
+from schedy._outage import Outage
 from schedy.cli import objective
 from schedy.cli.command import (
     END_MARKER,
@@ -69,7 +70,7 @@ from schedy.cli.common import CommandError, UsageError, connect, seconds, to_jso
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
 from schedy.cli.views import space_values
-from schedy.errors import NoJobError, ResourceNotFoundError, SchedyError
+from schedy.errors import HTTPError, NoJobError, ResourceNotFoundError, SchedyError
 
 __all__ = ["Budget", "End", "Runner", "add_parsers", "cmd_run", "summary"]
 
@@ -341,6 +342,7 @@ class Runner:
         """
         args = self.args
         deadline = None if args.max_time is None else time.monotonic() + args.max_time
+        outage = Outage("the runner waits for its next job")  # a restart of the service: wait, not end
         while True:
             if self._signal is not None:  # a pool's worker, interrupted while it had no job
                 name = signal.Signals(self._signal).name
@@ -366,6 +368,13 @@ class Runner:
                 if self.started == 0:
                     raise
                 return End(f"experiment {self.exp.name!r} was deleted.", self._status())
+            except HTTPError as exc:
+                self.budget.give_back()
+                pause_until = time.monotonic() + outage.tolerate(exc)  # raises unless the service is away
+                while time.monotonic() < pause_until and self._signal is None and self.budget.stopping is None:
+                    time.sleep(min(0.25, max(0.0, pause_until - time.monotonic())))
+                continue
+            outage.over()
             if job is None:  # interrupted or told to stop while waiting for a job
                 self.budget.give_back()
                 continue
