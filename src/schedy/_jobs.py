@@ -679,7 +679,10 @@ class Job:
             check_results(self)
         try:
             try:
-                self._put_patiently()
+                if exc_type is None or pruned:  # results worth waiting for the service to come back
+                    self._put_patiently()
+                else:  # a crash: its exception goes on at once, whatever becomes of the update
+                    self.put(safe=True)
                 if self.status == Job.CRASHED and exc_type is not None:
                     self._send_error(_error_of(exc_type, exc_value, traceback))
             except (TypeError, ValueError) as unsendable:
