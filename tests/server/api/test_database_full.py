@@ -126,6 +126,7 @@ def test_a_database_that_cannot_be_reached_is_told_from_a_connection_lost_mid_st
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
         OperationalError("SELECT 1", {}, asyncpg.exceptions.ConnectionDoesNotExistError("closed")),
+        asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
     ):
         assert connection_lost(lost), lost
         assert not unreachable(lost), lost

@@ -52,18 +52,17 @@ with no safe characters. Authenticate with `token/` (email + API token) or
 
 async def _sweep_forever(leases: Leases, artifacts: Artifacts, interval: float) -> None:
     """End jobs whose lease lapsed and delete detached artifacts, every ``interval`` seconds, until cancelled."""
-    said: dict[str, float] = {}  # the database's troubles: one warning a minute, not a traceback a second
     while True:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(leases.sweep)
         except Exception as exc:  # a failed sweep is retried at the next tick
-            if trouble_answer(exc, said) is None:
+            if trouble_answer(exc) is None:  # a database trouble is logged as a line a minute
                 logger.exception("The lease sweep failed")
         try:
             await run_in_threadpool(artifacts.collect)
         except Exception as exc:
-            if trouble_answer(exc, said) is None:
+            if trouble_answer(exc) is None:  # a database trouble is logged as a line a minute
                 logger.exception("Deleting detached artifacts failed")
 
 
@@ -160,9 +159,9 @@ def create_app(settings: Settings, *, store: Store | None = None, blobs: BlobSto
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RawPathRouting)
     app.add_middleware(SecurityHeaders)
-    # Outermost but one: the worker loop's two requests skip the rest (see hotpath.py).
-    app.add_middleware(HotPaths, max_body_bytes=settings.max_body_bytes)
-    # Outermost: the database's troubles (a full disk, a restart, a lost connection), wherever they are
-    # met, answer 503 or 502 with what to do, not 500.
+    # The database's troubles (a full disk, a restart, a lost connection), wherever they are met, answer
+    # 503 or 502 with what to do, not 500 (the fast path answers its own the same way).
     app.add_middleware(DatabaseTrouble)
+    # Outermost: the worker loop's two requests skip the rest (see hotpath.py).
+    app.add_middleware(HotPaths, max_body_bytes=settings.max_body_bytes)
     return app

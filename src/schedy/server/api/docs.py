@@ -30,8 +30,10 @@ def _schema_block(schema: dict[str, Any] | None) -> str:
 
 
 def _operation(path: str, method: str, op: dict[str, Any]) -> str:
-    parts = [f'<section id="{escape(op.get("operationId", ""))}">',
-             f'<div><span class="method {method}">{method.upper()}</span> <code>{escape(path)}</code></div>']
+    parts = [
+        f'<section id="{escape(op.get("operationId", ""))}">',
+        f'<div><span class="method {method}">{method.upper()}</span> <code>{escape(path)}</code></div>',
+    ]
     if op.get("description"):
         parts.append(f"<p>{escape(op['description'])}</p>")
     params = [p for p in op.get("parameters", []) if p.get("in") == "query"]

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from schedy.server.api.bodies import read_body, routing_path, secured
 from schedy.server.api.deps import Services
 from schedy.server.api.jobs_routes import Answer, claim_answer, put_answer
+from schedy.server.api.middleware import trouble_answer
 from schedy.server.api.problems import from_service_error
 from schedy.server.api.reports_routes import report_answer
 from schedy.server.errors import ServiceError
@@ -39,6 +40,7 @@ FAST_PATH_DECISIONS: dict[str, str] = {
     "RawPathRouting": "applied: the fast path routes on bodies.routing_path, as this middleware does",
     "BodyLimit": "applied: the fast path reads with bodies.read_body, the same declared and streamed limits",
     "SecurityHeaders": "applied: the fast path sends through bodies.secured, as this middleware does",
+    "DatabaseTrouble": "applied: the fast path answers the database's troubles with trouble_answer, as it does",
 }
 
 
@@ -103,6 +105,12 @@ class HotPaths:
                 )
         except ServiceError as exc:
             await from_service_error(exc)(scope, receive, send)
+            return
+        except Exception as exc:  # a full disk, a restart, a lost connection: 503 or 502, not 500
+            trouble = trouble_answer(exc)
+            if trouble is None:
+                raise
+            await trouble(scope, receive, send)
             return
         await _send(send, answer)
 

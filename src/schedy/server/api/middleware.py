@@ -105,13 +105,12 @@ class DatabaseTrouble:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._logged_at: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
-            answer = trouble_answer(exc, self._logged_at)
+            answer = trouble_answer(exc)
             if answer is None:
                 raise
             try:
@@ -120,11 +119,15 @@ class DatabaseTrouble:
                 raise exc from None
 
 
-def trouble_answer(exc: BaseException, logged_at: dict[str, float] | None = None) -> Response | None:
+#: When each kind of database trouble was last logged in this process (monotonic seconds).
+_LOGGED_AT: dict[str, float] = {}
+
+
+def trouble_answer(exc: BaseException) -> Response | None:
     """The answer to a database trouble (see :class:`DatabaseTrouble`), or ``None`` for any other failure.
 
-    ``logged_at``: when each kind was last logged (updated), to log each at most once per
-    :data:`TROUBLE_LOG_EVERY` seconds; ``None`` logs nothing.
+    Logs each kind at most once per :data:`TROUBLE_LOG_EVERY` seconds in this process, whoever met it
+    (this middleware, the fast path, the background sweeps).
     """
     if out_of_space(exc):
         kind, status, retry = "full", 503, FULL_RETRY_AFTER
@@ -149,11 +152,10 @@ def trouble_answer(exc: BaseException, logged_at: dict[str, float] | None = None
         said = f"A connection to the database broke during a request ({_short(exc)}); it was answered 502."
     else:
         return None
-    if logged_at is not None:
-        now = time.monotonic()
-        if now - logged_at.get(kind, -TROUBLE_LOG_EVERY) >= TROUBLE_LOG_EVERY:
-            logged_at[kind] = now
-            logger.warning(said)
+    now = time.monotonic()
+    if now - _LOGGED_AT.get(kind, -TROUBLE_LOG_EVERY) >= TROUBLE_LOG_EVERY:
+        _LOGGED_AT[kind] = now
+        logger.warning(said)
     title = "Service unavailable" if status == 503 else "Bad gateway"
     return problem(status, title, detail, None if retry is None else {"Retry-After": str(retry)})
 

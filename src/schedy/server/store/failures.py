@@ -97,6 +97,12 @@ def connection_lost(exc: BaseException) -> bool:
         state = _sqlstate(current)
         if state is not None and (state.startswith("08") or state in ENDED):  # 08: connection_exception
             return True
-        if type(current).__module__.startswith("asyncpg") and type(current).__name__ == "InterfaceError":
-            return "connection is closed" in str(current) or "connection was closed" in str(current)
+        if type(current).__module__.startswith("asyncpg"):
+            name, text = type(current).__name__, str(current)
+            if name == "InterfaceError" and ("connection is closed" in text or "connection was closed" in text):
+                return True
+            # A connection whose server's farewell (57P01) arrived between two statements: asyncpg's
+            # protocol is still consuming it when the next statement starts.
+            if name == "InternalClientError" and "another operation" in text:
+                return True
     return False
