@@ -20,7 +20,7 @@ from schedy._encoding import as_plain
 if TYPE_CHECKING:
     from schedy._jobs import Job
 
-__all__ = ["check_reports", "check_results", "inherited"]
+__all__ = ["check_reports", "check_results"]
 
 logger = logging.getLogger("schedy")
 
@@ -52,19 +52,6 @@ def _is_number(value: Any) -> bool:
     return value is None or (not isinstance(value, bool) and isinstance(value, (int, float)))
 
 
-def inherited(job: Job, name: str) -> bool:
-    """Whether the job's value of ``name`` is still the very object it was handed (a PBT job's: its parent's).
-
-    Told by identity, so a worker that sets an equal score is not mistaken for one that set none;
-    integers are never taken as inherited (Python shares the small ones: 3 set anew *is* the 3 handed).
-    """
-    handed = job._claimed_results
-    if handed is None or name not in handed:
-        return False
-    value = handed[name]
-    return not isinstance(value, int) and job.results.get(name) is value
-
-
 def check_results(job: Job) -> None:
     """Warn when a job about to end DONE lacks, or holds as a non-number, the result its search ranks by.
 
@@ -89,7 +76,7 @@ def check_results(job: Job) -> None:
                 _names(job.results),
                 name,
             )
-    elif inherited(job, name):
+    elif job._inherited(name):
         if _first_time("inherited result", job, name):
             logger.warning(
                 "Job %s of experiment %r ended DONE with %r still the value it started with (%r, its parent's): "

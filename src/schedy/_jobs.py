@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
-from schedy._hints import check_reports, check_results, inherited
+from schedy._hints import check_reports, check_results
 from schedy._outage import patiently
 from schedy._pagination import iter_items
 from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
@@ -723,6 +723,18 @@ class Job:
 
         patiently(send, f"job {self.job_id}'s results are kept until it is back")
 
+    def _inherited(self, name: str) -> bool:
+        """Whether the value of result ``name`` is still the very object handed out (a PBT job's: its parent's).
+
+        Told by identity, so a worker that sets an equal score is not mistaken for one that set none;
+        integers are never taken as inherited (Python shares the small ones: 3 set anew *is* the 3 handed).
+        """
+        handed = self._claimed_results
+        if handed is None or name not in handed:
+            return False
+        value = handed[name]
+        return not isinstance(value, int) and self.results.get(name) is value
+
     def _keep_last_reported(self) -> None:
         """The declared objective's latest reported value as its result, if the block did not set one.
 
@@ -737,7 +749,7 @@ class Job:
         if value is None:
             return
         # A PBT job starts with its parent's results: a value still the very one handed out is not this job's.
-        if name not in self.results or inherited(self, name):
+        if name not in self.results or self._inherited(name):
             self.results[name] = value
 
     def _flush_buffers(self) -> None:

@@ -23,6 +23,22 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "schedy" and r.levelno == logging.WARNING]
 
 
+def _lone_member(db: schedy.SchedyDB, name: str, result: str, *, generations: int) -> schedy.Experiment:
+    """A PBT population of one member maximising ``result``: each job continues the one before it."""
+    return db.add_experiment(
+        schedy.PopulationBasedTraining(
+            name,
+            schedy.MAXIMIZE,
+            result,
+            schedy.pbt.Truncate(0.5),
+            explore={"lr": schedy.pbt.Perturb()},
+            initial_distributions={"lr": Uniform(0, 1)},
+            population_size=1,
+            max_generations=generations,
+        )
+    )
+
+
 def test_a_tpe_job_done_without_the_searchs_result_is_warned_once_and_kept(db, caplog):
     exp = schedy.TPESearch("typo", SPACE, schedy.MINIMIZE, "loss")
     db.add_experiment(exp)
@@ -119,18 +135,7 @@ def test_a_pruned_job_that_only_reported_keeps_its_last_value_for_the_search_to_
 
 
 def test_a_pbt_job_that_only_reports_is_ranked_by_its_own_report_not_its_parents_result(db):
-    exp = db.add_experiment(
-        schedy.PopulationBasedTraining(
-            "pbt",
-            schedy.MAXIMIZE,
-            "accuracy",
-            schedy.pbt.Truncate(0.5),
-            explore={"lr": schedy.pbt.Perturb()},
-            initial_distributions={"lr": Uniform(0, 1)},
-            population_size=1,
-            max_generations=3,
-        )
-    )
+    exp = _lone_member(db, "pbt", "accuracy", generations=3)
     with exp.next_job() as first:
         first.results.update(accuracy=0.5, step=1)
     with exp.next_job() as second:  # continues the first: starts with its results
@@ -145,18 +150,7 @@ def test_a_pbt_job_that_only_reports_is_ranked_by_its_own_report_not_its_parents
 
 
 def test_a_pbt_job_ending_with_its_parents_score_untouched_is_warned(db, caplog):
-    exp = db.add_experiment(
-        schedy.PopulationBasedTraining(
-            "stale",
-            schedy.MAXIMIZE,
-            "accuracy",
-            schedy.pbt.Truncate(0.5),
-            explore={"lr": schedy.pbt.Perturb()},
-            initial_distributions={"lr": Uniform(0, 1)},
-            population_size=1,
-            max_generations=4,
-        )
-    )
+    exp = _lone_member(db, "stale", "accuracy", generations=4)
     with caplog.at_level(logging.WARNING, logger="schedy"):
         with exp.next_job() as first:
             first.results["accuracy"] = 0.5
@@ -170,18 +164,7 @@ def test_a_pbt_job_ending_with_its_parents_score_untouched_is_warned(db, caplog)
 
 
 def test_a_pbt_job_setting_the_same_integer_score_as_its_parent_is_not_warned(db, caplog):
-    exp = db.add_experiment(
-        schedy.PopulationBasedTraining(
-            "wins",
-            schedy.MAXIMIZE,
-            "wins",
-            schedy.pbt.Truncate(0.5),
-            explore={"lr": schedy.pbt.Perturb()},
-            initial_distributions={"lr": Uniform(0, 1)},
-            population_size=1,
-            max_generations=2,
-        )
-    )
+    exp = _lone_member(db, "wins", "wins", generations=2)
     with caplog.at_level(logging.WARNING, logger="schedy"):
         for _ in range(2):
             with exp.next_job() as job:
