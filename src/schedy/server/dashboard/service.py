@@ -154,7 +154,7 @@ class Dashboard:
         ``jobCounts`` by status, the default ``objective`` and the ``best``
         job by it.
         """
-        with self._store.read() as conn:
+        with self._store.snapshot() as conn:  # budgets and counts of one moment (the PAUSED badge)
             rows = store_stats.owner_experiments(conn, user_id)
             stats = store_stats.owner_stats(conn, user_id)
             tag = fingerprint_all(rows, stats)
@@ -196,7 +196,7 @@ class Dashboard:
         changes, which the caller merges the same way. ``full`` asks for a
         fresh read instead (after a merge that came out incomplete).
         """
-        with self._store.read() as conn:
+        with self._store.snapshot() as conn:  # stats, columns and budget of one moment
             exp = self._experiment(conn, user_id, name)
             stats = store_stats.experiment_stats(conn, exp.id)
             tag = fingerprint(exp, stats)

@@ -62,7 +62,9 @@ class Experiments:
             NotFound: no such experiment for this user.
 
         """
-        with self._store.read() as conn:
+        # With counts, one snapshot: a claim committed between two statements would show the budget
+        # spent (jobsCreated) by a job the counts do not hold yet, a search over while a job runs.
+        with self._store.snapshot() if counts else self._store.read() as conn:
             row = store_experiments.get(conn, user_id, name)
             if row is None:
                 raise NotFound(f"Experiment '{name}' does not exist.")

@@ -253,7 +253,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot on both databases)."""
+        """A read-only transaction: one snapshot on SQLite, one per statement on PostgreSQL (see :meth:`snapshot`)."""
         with self._read_engine.begin() as conn:
             yield conn
 
