@@ -114,7 +114,7 @@ def test_add_grid_then_every_cell_exactly_once(cli):
     ("words", "message"),
     [
         (["tpe", "best", "acc", "x", "uniform", '{"low": 0, "high": 1}'], "invalid choice: 'best'"),
-        (["tpe", "max", "acc", "x", "uniform"], "Give hyperparameters as HP DIST JSON triples"),
+        (["tpe", "max", "acc", "x", "uniform"], "Give each hyperparameter as HP DIST PARAMETERS"),
         (["tpe", "max", "acc", "x", "integer", '{"low": 0.5, "high": 3}'], "Distribution 'integer' low"),
         (["grid", "lr"], "Give the grid as HP VALUES pairs"),
         (["grid", "lr", "[]"], "needs at least one value"),
@@ -141,6 +141,42 @@ def test_add_manual_with_status_before_or_after_the_name(cli):
     }
 
 
+def test_add_takes_short_forms_of_the_distributions(cli):
+    """What users type first: two numbers for an interval, a JSON list for a choice; the same search as the JSON."""
+    cli.ok(
+        "add", "short", "tpe", "min", "loss",
+        "lr", "loguniform", "1e-5", ".1",
+        "batch", "integer", "16", "256",
+        "shift", "normal", "-1", "0.5",
+        "act", "choice", '["relu", "tanh"]',
+        "dropout", "uniform", "[0, 0.5]",
+        "depth", "const", "3",
+    )  # fmt: skip
+    cli.ok(
+        "add", "population", "pbt", "max", "accuracy",
+        "--init", "lr", "loguniform", "1e-4", "0.1", "--init", "width", "choice", "[64, 128]",
+        "--explore", "lr", "--population", "4",
+    )  # fmt: skip
+    with cli.db() as db:
+        exp = db.get_experiment("short")
+        population = db.get_experiment("population")
+        assert isinstance(exp, schedy.TPESearch)
+        assert exp.distributions == {
+            "lr": LogUniform(1e-5, 0.1),
+            "batch": schedy.random.Integer(16, 256),
+            "shift": schedy.random.Normal(-1, 0.5),
+            "act": Choice(["relu", "tanh"]),
+            "dropout": schedy.random.Uniform(0, 0.5),
+            "depth": schedy.random.Constant(3),
+        }
+        with exp.next_job() as job:
+            assert 16 <= job.hyperparameters["batch"] <= 256
+            assert isinstance(job.hyperparameters["batch"], int)
+            job.results["loss"] = 1.0
+    assert isinstance(population, schedy.PopulationBasedTraining)
+    assert population.initial_distributions == {"lr": LogUniform(1e-4, 0.1), "width": Choice([64, 128])}
+
+
 def test_add_pbt_with_every_option(cli):
     cli.ok(
         "add", "population", "pbt", "max", "accuracy", "--truncate", "0.25",
@@ -161,7 +197,12 @@ def test_add_pbt_with_every_option(cli):
 @pytest.mark.parametrize(
     ("words", "message"),
     [
-        (["x", "uniform"], "Give hyperparameters as HP DIST JSON triples; got 2 words"),
+        (["x", "uniform"], "Give each hyperparameter as HP DIST PARAMETERS, e.g. lr loguniform 1e-5 0.1; 'x uniform'"),
+        (["x", "uniform", "0"], "Hyperparameter 'x': uniform takes 2 numbers (low, high)."),
+        (["x", "normal", "0", "wide"], "Hyperparameter 'x': std must be a number, got 'wide'."),
+        (["x", "loguniform", "[1e-5]"], "Hyperparameter 'x': loguniform takes 2 numbers (low, high), got 1"),
+        (["act", "choice", "relu", "tanh"], """give the values of a choice as one JSON list, e.g. act choice"""),
+        (["x", "uniform", "1", "0"], "Distribution 'uniform' needs low < high, got low=1, high=0."),
         (["x", "uniform", "{low: 0}"], "The value of the uniform distribution of 'x' is not valid JSON"),
         (
             ["x", "gaussian", "{}"],

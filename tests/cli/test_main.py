@@ -21,12 +21,12 @@ def _schedy(tmp_path, *args, stdin=""):
 HELP = {
     (): ["add", "rm", "show", "list", "push", "run", "gen-token", "token", "export", "watch", "server", "user", "set"],
     ("add",): ["-s {RUNNING,DONE}", "manual", "random", "pbt"],
-    ("add", "x", "random"): ["HP DIST JSON", "uniform, normal, loguniform, integer, choice, const",
+    ("add", "x", "random"): ["HP DIST PARAMETERS", "uniform, normal, loguniform, integer, choice, const",
                              "--sampler {iid,sobol,halton}"],
-    ("add", "x", "tpe"): ["{min,max}", "RESULT", "HP DIST JSON", "--startup-jobs N"],
+    ("add", "x", "tpe"): ["{min,max}", "RESULT", "HP DIST PARAMETERS", "--startup-jobs N"],
     ("add", "x", "grid"): ["HP VALUES", "exactly once"],
     ("import",): ["EXPERIMENT", "FILE", "--result NAME", "Optuna"],
-    ("add", "x", "pbt"): ["{min,max} RESULT", "--truncate P", "--init HP DIST JSON", "--explore HP",
+    ("add", "x", "pbt"): ["{min,max} RESULT", "--truncate P", "--init HP DIST PARAMETERS", "--explore HP",
                           "--perturb HP MIN MAX", "--population N", "--max-generations N"],
     ("rm",): ["EXPERIMENT [JOB]", "-f, --force"],
     ("show",): ["EXPERIMENT [JOB]"],
@@ -74,8 +74,8 @@ def test_version_says_which_schedy_is_running(tmp_path):
     [
         (["push", "exp", "-p", "x"], "schedy: Give hyperparameters as NAME VALUE pairs"),
         (
-            ["add", "exp", "random", "x", "uniform", "[0, 1]"],
-            "schedy: Hyperparameter 'x': 'uniform' must be an object, got [0, 1].",
+            ["add", "exp", "random", "x", "uniform", "[0, 1, 2]"],
+            "schedy: Hyperparameter 'x': uniform takes 2 numbers (low, high), got 3: e.g. x uniform 0 1.",
         ),
         (["run", "exp"], "schedy: Give the command to run after the experiment's name"),
         (["run", "--once", "-n", "2", "exp", "true"], "schedy: Give --once or --max-jobs, not both."),

@@ -5,7 +5,9 @@ manual`` and ``schedy add NAME random HP DIST 'JSON' …``, where ``'JSON'``
 is the distribution's parameters as the wire writes them (docs/protocol.md):
 ``uniform '{"low": 0, "high": 1}'``, ``normal '{"mean": 0, "std": 1}'``,
 ``loguniform '{"low": 1e-5, "high": 0.1}'``, ``choice '{"values": [1, 2]}'``,
-``const 5``. ``tpe``, ``grid`` and ``pbt`` are new.
+``const 5``. ``tpe``, ``grid`` and ``pbt`` are new, and so are the short
+forms ``uniform 0 1``, ``loguniform 1e-5 0.1``, ``integer 1 8``, ``normal
+0 1`` and ``choice '[1, 2]'`` (see :func:`parse_distribution_args`).
 """
 
 from __future__ import annotations
@@ -43,10 +45,9 @@ __all__ = [
 
 _DISTRIBUTIONS = "uniform, normal, loguniform, integer, choice, const"
 _DIST_HELP = (
-    f"DIST is one of {_DISTRIBUTIONS}; JSON is its parameters, e.g. "
-    """uniform '{"low": 0, "high": 1}', normal '{"mean": 0, "std": 1}', """
-    """loguniform '{"low": 1e-5, "high": 0.1}', integer '{"low": 1, "high": 8}', """
-    """choice '{"values": [16, 32, 64]}' (optionally with "weights"), const 0.5."""
+    f"DIST is one of {_DISTRIBUTIONS}; PARAMETERS are its parameters, e.g. uniform 0 1, normal 0 1 "
+    """(mean, std), loguniform 1e-5 0.1, integer 1 8, choice '[16, 32, 64]', const 0.5; or the wire JSON, """
+    """e.g. integer '{"low": 1, "high": 64, "log": true}', choice '{"values": [16, 32], "weights": [3, 1]}'."""
 )
 
 
@@ -59,11 +60,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "or Population Based Training. 'schedy add EXPERIMENT SCHEDULER --help' tells more.",
         epilog="Examples:\n"
         "  schedy add MNIST manual\n"
-        """  schedy add MNIST random lr loguniform '{"low": 1e-5, "high": 0.1}' \\\n"""
-        """      layers choice '{"values": [1, 2, 3]}'\n"""
-        """  schedy add MNIST-TPE tpe max accuracy lr loguniform '{"low": 1e-5, "high": 0.1}'\n"""
+        """  schedy add MNIST random lr loguniform 1e-5 0.1 layers choice '[1, 2, 3]'\n"""
+        """  schedy add MNIST random lr loguniform '{"low": 1e-5, "high": 0.1}'   # the original CLI's form\n"""
+        """  schedy add MNIST-TPE tpe max accuracy lr loguniform 1e-5 0.1 batch integer 16 256\n"""
         """  schedy add Ablation grid lr '[0.1, 0.01]' layers '[1, 2, 3]'\n"""
-        """  schedy add MNIST-PBT pbt max accuracy --init lr loguniform '{"low": 1e-4, "high": 0.1}' \\\n"""
+        """  schedy add MNIST-PBT pbt max accuracy --init lr loguniform 1e-4 0.1 \\\n"""
         "      --explore lr --population 8 --max-generations 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,7 +85,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     random.add_argument(
         "hyperparameters",
         nargs="+",
-        metavar="HP DIST JSON",
+        metavar="HP DIST PARAMETERS",
         help="A hyperparameter: its name, distribution and parameters; repeat for each.",
     )
     random.add_argument(
@@ -102,7 +103,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     tpe.add_argument("objective", choices=(MINIMIZE, MAXIMIZE), help="Whether RESULT is minimized or maximized.")
     tpe.add_argument("result", metavar="RESULT", help="The result that ranks jobs, e.g. accuracy.")
-    tpe.add_argument("hyperparameters", nargs="+", metavar="HP DIST JSON", help="A hyperparameter; repeat.")
+    tpe.add_argument("hyperparameters", nargs="+", metavar="HP DIST PARAMETERS", help="A hyperparameter; repeat.")
     tpe.add_argument(
         "--startup-jobs", type=int, metavar="N", help="Quasi-random jobs before the model is used (default 10)."
     )
@@ -197,12 +198,12 @@ def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument(
         "--init",
-        nargs=3,
+        nargs="+",
         action="append",
         default=[],
-        metavar=("HP", "DIST", "JSON"),
-        help="Sample HP from this distribution for the initial population (repeat per hyperparameter; "
-        "needs --population).",
+        metavar="HP DIST PARAMETERS",
+        help="Sample HP from this distribution for the initial population, e.g. --init lr loguniform 1e-4 0.1 "
+        "(repeat per hyperparameter; needs --population).",
     )
     parser.add_argument(
         "--explore",
@@ -229,37 +230,99 @@ def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentPars
     return parser
 
 
-def _distribution(name: str, dist: str, text: str) -> Distribution:
-    args = parse_json_arg(text, f"the {dist} distribution of {name!r}")
+#: The distributions with a short form and their parameters in order: ``uniform 0 1`` or
+#: ``uniform '[0, 1]'`` for ``uniform '{"low": 0, "high": 1}'``.
+_SHORT_FORMS = {
+    "uniform": ("low", "high"),
+    "loguniform": ("low", "high"),
+    "integer": ("low", "high"),
+    "normal": ("mean", "std"),
+}
+
+
+def _number(word: str, what: str) -> float | int:
+    try:
+        return int(word)
+    except ValueError:
+        pass
+    try:
+        return float(word)
+    except ValueError:
+        raise UsageError(f"{what} must be a number, got {word!r}.") from None
+
+
+def _distribution(name: str, dist: str, args: Any) -> Distribution:
     try:
         return parse_distribution({dist: args}, name)
     except DefinitionError as exc:
         raise UsageError(str(exc)) from None
 
 
-def parse_distribution_args(words: Sequence[str]) -> dict[str, Distribution]:
-    """``HP DIST JSON HP DIST JSON …`` → hyperparameter name → distribution.
-
-    Raises:
-        UsageError: not a multiple of three words, a name given twice, bad JSON,
-            or a distribution the service would refuse.
-
-    Example:
-        >>> parse_distribution_args(["x", "uniform", '{"low": 0, "high": 1}'])
-        {'x': Uniform(low=0.0, high=1.0)}
-
-    """
-    if len(words) % 3:
+def _short_args(name: str, dist: str, values: list[Any]) -> dict[str, Any]:
+    keys = _SHORT_FORMS[dist]
+    if len(values) != len(keys):
         raise UsageError(
-            f"Give hyperparameters as HP DIST JSON triples; got {len(words)} words ({' '.join(words)}). "
+            f"Hyperparameter {name!r}: {dist} takes {len(keys)} numbers ({', '.join(keys)}), got {len(values)}: "
+            f"e.g. {name} {dist} 0 1."
+        )
+    return dict(zip(keys, values, strict=True))
+
+
+def _one_distribution(words: Sequence[str], i: int) -> tuple[str, Distribution, int]:
+    """The hyperparameter that starts at ``words[i]``: its name, distribution, and where the next one starts."""
+    name = words[i]
+    if i + 2 >= len(words):
+        given = " ".join(words[i:])
+        raise UsageError(
+            f"Give each hyperparameter as HP DIST PARAMETERS, e.g. lr loguniform 1e-5 0.1; {given!r} is not. "
             f"DIST is one of {_DISTRIBUTIONS}."
         )
+    dist, first = words[i + 1], words[i + 2]
+    what = f"the {dist} distribution of {name!r}"
+    if dist in _SHORT_FORMS and not first.lstrip().startswith(("{", "[")):
+        keys = _SHORT_FORMS[dist]
+        numbers = words[i + 2 : i + 2 + len(keys)]
+        if len(numbers) < len(keys):
+            raise UsageError(f"Hyperparameter {name!r}: {dist} takes {len(keys)} numbers ({', '.join(keys)}).")
+        values = [_number(word, f"Hyperparameter {name!r}: {key}") for key, word in zip(keys, numbers, strict=True)]
+        return name, _distribution(name, dist, dict(zip(keys, values, strict=True))), i + 2 + len(keys)
+    if dist == "choice" and not first.lstrip().startswith(("{", "[")):
+        raise UsageError(
+            f"Hyperparameter {name!r}: give the values of a choice as one JSON list, e.g. {name} choice "
+            """'[16, 32, 64]' or '["relu", "tanh"]'."""
+        )
+    args = parse_json_arg(first, what)
+    if isinstance(args, list) and dist in _SHORT_FORMS:
+        args = _short_args(name, dist, args)
+    elif isinstance(args, list) and dist == "choice":
+        args = {"values": args}
+    return name, _distribution(name, dist, args), i + 3
+
+
+def parse_distribution_args(words: Sequence[str]) -> dict[str, Distribution]:
+    """``HP DIST PARAMETERS HP DIST PARAMETERS …`` → hyperparameter name → distribution.
+
+    PARAMETERS is the distribution's wire JSON (``uniform '{"low": 0,
+    "high": 1}'``, the original CLI's form), or a short form: a JSON list
+    (``uniform '[0, 1]'``, ``choice '[16, 32]'``) or, for ``uniform``,
+    ``loguniform``, ``integer`` and ``normal``, two numbers (``uniform 0 1``).
+
+    Raises:
+        UsageError: a hyperparameter without its parameters, a name given
+            twice, bad JSON, or a distribution the service would refuse.
+
+    Example:
+        >>> parse_distribution_args(["x", "uniform", '{"low": 0, "high": 1}', "n", "integer", "1", "8"])
+        {'x': Uniform(low=0.0, high=1.0), 'n': Integer(low=1, high=8, step=1, log=False)}
+
+    """
     out: dict[str, Distribution] = {}
-    for i in range(0, len(words), 3):
-        name, dist, text = words[i : i + 3]
+    i = 0
+    while i < len(words):
+        name, distribution, i = _one_distribution(words, i)
         if name in out:
             raise UsageError(f"The hyperparameter {name!r} is given twice.")
-        out[name] = _distribution(name, dist, text)
+        out[name] = distribution
     return out
 
 
@@ -292,7 +355,7 @@ def _tpe(args: argparse.Namespace) -> TPESearch:
 
 
 def _pbt(args: argparse.Namespace) -> PopulationBasedTraining:
-    init = parse_distribution_args([word for triple in args.init for word in triple])
+    init = parse_distribution_args([word for group in args.init for word in group])
     explore: dict[str, pbt.Perturb] = {name: pbt.Perturb() for name in args.explore}
     for name, low, high in args.perturb:
         factors = [parse_json_arg(low, f"--perturb {name} MIN"), parse_json_arg(high, f"--perturb {name} MAX")]
