@@ -34,7 +34,6 @@ server`` writes one on its first start) or the ``SCHEDY_ROOT``,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 
 import schedy
@@ -68,10 +67,8 @@ def search(name: str) -> schedy.TPESearch:
 
 
 def experiment(db: schedy.SchedyDB, name: str) -> schedy.Experiment:
-    """The experiment, created by whichever worker starts first."""
-    with contextlib.suppress(schedy.errors.ResourceExistsError):  # another worker created it
-        db.add_experiment(search(name))
-    return db.get_experiment(name)
+    """The experiment, created by whichever worker starts first (the others find it defined the same)."""
+    return db.add_experiment(search(name), exist_ok=True)
 
 
 def run(job: schedy.Job) -> None:

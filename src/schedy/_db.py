@@ -92,17 +92,28 @@ class SchedyDB:
     def worker(self, value: str | None) -> None:
         self._worker = value
 
-    def add_experiment(self, exp: _E) -> _E:
+    def add_experiment(self, exp: _E, *, exist_ok: bool = False) -> _E:
         """Create ``exp`` in the service, bind it to this database and return it.
 
+        Args:
+            exp: the experiment to create.
+            exist_ok: if an experiment of that name exists with the same
+                definition (search, its parameters and options; its status
+                aside), use it: ``exp`` is bound to it and takes its status.
+                What every worker of a pool can call first, whichever
+                starts first creating it.
+
         Raises:
-            schedy.errors.ResourceExistsError: an experiment of that name exists.
+            schedy.errors.ResourceExistsError: an experiment of that name
+                exists (with ``exist_ok``: defined otherwise; the message
+                says where).
             schedy.errors.ClientRequestError: the service refused the
                 definition (422, with the reason).
 
         Example::
 
             exp = db.add_experiment(schedy.ManualSearch("MinimizeSimple"))
+            exp = db.add_experiment(schedy.TPESearch("mnist", space, "min", "loss"), exist_ok=True)
 
         """
         response = self._transport.request(
@@ -112,10 +123,17 @@ class SchedyDB:
             headers={"If-None-Match": "*"},
             expect=(200, 201, 412),
         )
-        if response.status == 412 and not (response.replayed and self.get_experiment(exp.name) == exp):
-            error = ResourceExistsError(response.data.decode(errors="replace"), 412)
-            error.args = (f"An experiment named {exp.name!r} already exists.",)
-            raise error
+        if response.status == 412:
+            # A replayed create that had in fact been done (its answer lost) is ours; with exist_ok, a same one is.
+            existing = self.get_experiment(exp.name) if response.replayed or exist_ok else None
+            if existing is None or not (response.replayed and existing == exp):
+                difference = exp._definition_difference(existing) if exist_ok and existing is not None else ""
+                if difference is not None:
+                    error = ResourceExistsError(response.data.decode(errors="replace"), 412)
+                    error.args = (_exists_message(exp.name, difference),)
+                    raise error
+                assert existing is not None  # noqa: S101 - no difference found: there is one to compare with
+                exp.status, exp.extra = existing.status, {**exp.extra, **existing.extra}
         exp._db = self
         return exp
 
@@ -153,3 +171,12 @@ class SchedyDB:
     def __repr__(self) -> str:
         config = self._transport.config
         return f"SchedyDB(root={config.root!r}, email={config.email!r})"
+
+
+def _exists_message(name: str, difference: str) -> str:
+    if not difference:
+        return f"An experiment named {name!r} already exists."
+    return (
+        f"An experiment named {name!r} already exists, defined otherwise: {difference}. Run it as it is "
+        f"(db.get_experiment({name!r})), replace its definition (exp.push_updates()), or choose another name."
+    )

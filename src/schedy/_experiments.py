@@ -10,6 +10,7 @@ matching its scheduler. Its wire form is ``{"status": …, "scheduler":
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -54,6 +55,8 @@ logger = logging.getLogger("schedy")
 
 #: Keys of the experiment JSON that are not [ext] extras.
 _CORE_KEYS = frozenset(("name", "status", "scheduler"))
+#: Extras the service writes itself: not part of an experiment's definition.
+_READ_ONLY_KEYS = frozenset(("createdAt", "updatedAt", "jobCounts", "jobsCreated"))
 #: The longest pause of :meth:`Experiment.jobs` between two empty polls.
 _MAX_IDLE_PAUSE = 30.0
 
@@ -248,6 +251,25 @@ class Experiment:
         return (self.name, self.status, self._scheduler_wire()) == (other.name, other.status, other._scheduler_wire())
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+    def _definition_difference(self, other: Experiment) -> str | None:
+        """How ``other`` (the service's copy) is defined otherwise than this one, in words; ``None``: the same.
+
+        The status is not part of the definition (a spent budget turns an
+        experiment DONE), nor are the times and counts the service keeps.
+        """
+        mine, theirs = self._scheduler_wire(), other._scheduler_wire()
+        if list(mine) != list(theirs):
+            return f"it is a {_kind(other)} there, a {_kind(self)} here"
+        where = _first_difference(next(iter(mine.values())), next(iter(theirs.values())))
+        if where is not None:
+            path, here, there = where
+            return f"its search differs at {path}: {_short_json(there)} there, {_short_json(here)} here"
+        for key in sorted((set(self.extra) | set(other.extra)) - _READ_ONLY_KEYS):
+            here, there = self.extra.get(key), other.extra.get(key)
+            if here != there:
+                return f"its option {key} is {_short_json(there)} there, {_short_json(here)} here"
+        return None
 
     def __repr__(self) -> str:
         return (
@@ -1063,3 +1085,23 @@ def experiment_from_wire(data: Any) -> Experiment:
         exp._unknown_scheduler = (scheduler, params)
     exp.extra = {key: value for key, value in data.items() if key not in _CORE_KEYS}
     return exp
+
+
+def _first_difference(here: Any, there: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """The first place (a dotted path) where two JSON values differ, and the two values there."""
+    if isinstance(here, dict) and isinstance(there, dict):
+        for key in [*here, *(k for k in there if k not in here)]:
+            found = _first_difference(here.get(key), there.get(key), f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    return None if here == there else (path or "its top", here, there)
+
+
+def _kind(exp: Experiment) -> str:
+    return type(exp).__name__ if exp._unknown_scheduler is None else f"{exp._unknown_scheduler[0]} search"
+
+
+def _short_json(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, sort_keys=True, allow_nan=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -70,6 +70,61 @@ def test_adding_an_existing_experiment_raises_resource_exists_error(db: schedy.S
     assert type(db.get_experiment("twice")) is schedy.ManualSearch
 
 
+def _tpe(name: str, low: float = 1e-5, **options: Any) -> schedy.TPESearch:
+    space = {"lr": LogUniform(low, 0.1), "act": Choice(["relu", "tanh"])}
+    return schedy.TPESearch(name, space, schedy.MINIMIZE, "loss", **options)
+
+
+def test_workers_starting_together_share_one_experiment_with_exist_ok(db: schedy.SchedyDB) -> None:
+    """Each worker of a pool adds the experiment and claims: one is created, every worker gets a job of it."""
+    got: list[tuple[str, str]] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            exp = db.add_experiment(_tpe("pool", max_jobs=6), exist_ok=True)
+            with exp.next_job() as job:
+                job.results["loss"] = job.hyperparameters["lr"]
+                got.append((exp.name, job.job_id))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len(got) == 6
+    assert len({job for _, job in got}) == 6
+    assert [e.name for e in db.get_experiments()] == ["pool"]
+    # A worker started after the budget was spent: the experiment as the service has it, its loop ends at once.
+    late = db.add_experiment(_tpe("pool", max_jobs=6), exist_ok=True)
+    assert list(late.jobs()) == []
+    assert db.add_experiment(_tpe("pool", max_jobs=6), exist_ok=True).status == "DONE"
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        (_tpe("e", low=1e-4), "its search differs at distributions.lr.loguniform.low: 1e-05 there, 0.0001 here"),
+        (_tpe("e", max_jobs=20), "its option maxJobs is 10 there, 20 here"),
+        (schedy.RandomSearch("e", {"lr": LogUniform(1e-5, 0.1)}), "it is a TPESearch there, a RandomSearch here"),
+    ],
+)
+def test_exist_ok_refuses_an_experiment_defined_otherwise_saying_where(
+    db: schedy.SchedyDB, changed: schedy.Experiment, message: str
+) -> None:
+    """A script edited between two runs would otherwise run the old search believing it runs the new one."""
+    db.add_experiment(_tpe("e", max_jobs=10))
+    with pytest.raises(errors.ResourceExistsError) as info:
+        db.add_experiment(changed, exist_ok=True)
+    assert message in str(info.value)
+    assert "db.get_experiment('e')" in str(info.value)
+    assert changed._db is None  # not bound: a worker cannot go on with it by mistake
+    assert db.get_experiment("e") == _tpe("e", max_jobs=10)
+
+
 def test_names_with_slashes_spaces_and_unicode(db: schedy.SchedyDB) -> None:
     name = "a/b c?d#e%f é"
     exp = schedy.ManualSearch(name)
