@@ -506,10 +506,10 @@ def test_curves_come_from_reports_pruned_jobs_stop_early_and_rungs_are_counted(s
     assert all(text_end < next_left for (_, text_end), (next_left, _) in itertools.pairwise(edges)), edges
     # The table is seen whole on a laptop's screen, with a usual checkpoint's name: its box does not cut
     # off the time it was stored (it sat in one third of the page, beside empty room, needing a scroll).
+    # Stored after the job ended, as checkpoints often are: it shows on the open page, without a reload.
     named = api.put(fill.exp_path("asha") + f"jobs/{job_id}/artifacts/best-epoch-27.ckpt/", content=b"w")
     assert named.status_code == 201, named.text
-    page.reload()
-    page.wait_for_selector('section.artifacts tr[data-artifact="best-epoch-27.ckpt"]')
+    page.wait_for_selector('section.artifacts tr[data-artifact="best-epoch-27.ckpt"]', timeout=15_000)
     box = page.eval_on_selector("section.artifacts .wide-table", "b => [b.scrollWidth, b.clientWidth]")
     assert box[0] <= box[1], box
     # A finished job holds no lease: no empty "lease expires" row.

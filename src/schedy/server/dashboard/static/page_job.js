@@ -119,8 +119,9 @@ export class JobPage {
     this.message.textContent = error.message;
   }
 
-  /** Conditional: the job is read again only when it changed (304 otherwise); its reports and
-   * artifacts when it changed, and while it runs (reports: only the new ones). */
+  /** Conditional: the job is read again only when it changed (304 otherwise); its reports when it
+   * changed, and while it runs (only the new ones); its artifacts when it changed and every fifth
+   * round whatever its status (a checkpoint is often stored once the job has ended). */
   async refresh() {
     const answer = await request("GET", paths.job(this.experiment, this.id), {etag: this.etag});
     let changed = false;
@@ -131,7 +132,7 @@ export class JobPage {
     }
     const running = this.job.status === "RUNNING";
     if (changed || running) changed = (await this.reports.refresh(this.id)) || changed;
-    if (changed || (running && ++this.ticks % 5 === 0)) {
+    if (changed || ++this.ticks % 5 === 0) {
       const listed = await request("GET", paths.artifacts(this.experiment, this.id)).catch(() => null);
       const items = listed && listed.data ? listed.data.items : [];
       if (JSON.stringify(items) !== JSON.stringify(this.artifacts)) { this.artifacts = items; changed = true; }
