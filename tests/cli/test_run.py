@@ -210,6 +210,25 @@ def test_once_and_max_jobs_limit_the_jobs_run(cli, worker):
     assert [job.status for job in _jobs(cli, "random").values()] == ["DONE"] * 3
 
 
+def test_options_after_the_experiment_name_are_taken_when_ended_by_two_dashes(cli, worker):
+    """``schedy run EXP -n 2 -- CMD``, as people write it: before, ``-n`` was run as the command."""
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("after", {"mode": schedy.random.Constant("ok")}))
+    done = cli("run", "after", "-n", "2", "--minimize", "loss", "--", sys.executable, worker, "%h")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("schedy run: ran 2 jobs. 2 done, 0 crashed; best loss 0.5")
+    assert [job.status for job in _jobs(cli, "after").values()] == ["DONE"] * 2
+    # Without the dashes the option would be the command: refused before any job is claimed, saying where it goes.
+    refused = cli("run", "after", "--once", sys.executable, worker, "%h")
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "schedy: '--once' is an option of schedy run, but after the experiment's name the command begins: "
+        "put it before the name (schedy run --once after COMMAND), or end the options with -- "
+        "(schedy run after --once -- COMMAND).\n"
+    )
+    assert len(_jobs(cli, "after")) == 2
+
+
 def test_max_time_claims_no_new_job_after_it_and_lets_the_running_one_finish(cli, worker, tmp_path):
     space = {"mode": "sleep", "seconds": 2, "flag": str(tmp_path / "flag")}
     with cli.db() as db:

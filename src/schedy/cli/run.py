@@ -106,7 +106,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "--kill-after seconds) and the job ends PRUNED. A job deleted, queued again or\n"
         "ended elsewhere while it runs is stopped the same way and counted LOST.\n"
         "With -j N, N such workers run side by side (--gpus: one per GPU).\n"
-        "Options go before EXPERIMENT: everything after it is the command.",
+        "Options go before EXPERIMENT (or after it, ended by --: schedy run MNIST --once -- python\n"
+        "train.py): everything after it is the command.",
         epilog="Example:\n"
         "  schedy run --maximize accuracy MNIST python train.py %h --checkpoint /runs/%e/%j.pt\n"
         "where train.py ends with\n"
@@ -190,7 +191,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     objective.add_arguments(parser)
     parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND ...", help="The command to run.")
-    parser.set_defaults(func=cmd_run)
+    parser.set_defaults(func=cmd_run, run_parser=parser)
 
 
 #: The status shown for a job that stopped being this worker's while its command ran.
@@ -728,9 +729,36 @@ def _check_named(command: list[str], exp: Experiment) -> None:
             )
 
 
+def _options_after_the_experiment(args: argparse.Namespace) -> list[str]:
+    """The command; ``schedy run`` options written after EXPERIMENT and ended by ``--`` are parsed into ``args``.
+
+    ``schedy run MNIST --once -- python train.py`` says what it means; without
+    the ``--`` an option there would be taken as the command: a usage error
+    saying where options go.
+
+    Raises:
+        UsageError: the command starts with an option of ``schedy run`` and no ``--`` ends them.
+
+    """
+    command: list[str] = list(args.command)
+    parser: argparse.ArgumentParser | None = getattr(args, "run_parser", None)
+    first = command[0].split("=", 1)[0] if command else ""
+    if parser is None or not first.startswith("-") or first == "--" or first not in parser._option_string_actions:
+        return command
+    if "--" not in command:
+        raise UsageError(
+            f"{command[0]!r} is an option of schedy run, but after the experiment's name the command begins: "
+            f"put it before the name (schedy run {command[0]} {args.experiment} COMMAND), or end the options "
+            f"with -- (schedy run {args.experiment} {command[0]} -- COMMAND)."
+        )
+    end = command.index("--")
+    parser.parse_args([*command[:end], args.experiment, *command[end:]], namespace=args)
+    return list(args.command)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Check the arguments, connect, and run jobs; return the exit status."""
-    command: list[str] = list(args.command)
+    command = _options_after_the_experiment(args)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
