@@ -10,6 +10,7 @@ import sys
 import httpx
 import pytest
 
+import schedy
 from schedy import __version__
 from schedy.testing import ServiceProcess
 
@@ -72,6 +73,37 @@ def test_user_add_then_login_with_password_and_token(tmp_path, database_url):
         by_token = httpx.post(service.url + "token/", json={"email": "ada@example.com", "token": token})
     assert by_password.status_code == 200
     assert by_token.status_code == 200
+
+
+def test_user_add_without_a_password_works_by_token_only_until_given_one(tmp_path, database_url):
+    """A cluster's workers or CI get an account with no password to leak: the token works, no password does."""
+    added = _schedy("user", "add", "workers@cluster", "--no-password", "--database", database_url)  # no terminal
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.split("API token (shown once): ")[1].strip()
+    with ServiceProcess.start(tmp_path / "home", database_url) as service:
+        config = {"root": service.url, "email": "workers@cluster", "token": token}
+        with schedy.SchedyDB(config_override=config) as db:
+            exp = db.add_experiment(schedy.ManualSearch("by-token"))
+            exp.add_job(hyperparameters={"x": 1})
+            with exp.next_job() as job:
+                job.results["y"] = 2
+        tried = [
+            httpx.post(service.url + "passauth/", json={"email": "workers@cluster", "token": guess})
+            for guess in ("", "password", token)
+        ]
+        assert [answer.status_code for answer in tried] == [403, 403, 403]
+        given = _schedy(
+            "user", "passwd", "workers@cluster", "--password-stdin", "--database", database_url,
+            stdin="now-a-password\n",
+        )  # fmt: skip
+        assert given.returncode == 0, given.stderr
+        by_password = httpx.post(
+            service.url + "passauth/", json={"email": "workers@cluster", "token": "now-a-password"}
+        )
+    assert by_password.status_code == 200
+    both = _schedy("user", "add", "x@y.z", "--no-password", "--password-stdin", "--database", database_url)
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
 
 
 def test_user_add_refuses_a_duplicate_in_one_line(database_url):

@@ -89,7 +89,14 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
     add = user_sub.add_parser("add", help="Create a user and print an API token for it.")
     add.add_argument("email")
-    add.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
+    how = add.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
+    how.add_argument(
+        "--no-password",
+        action="store_true",
+        help="No password: the user works with the printed API token only (a cluster's workers, CI) and cannot "
+        "log in to the dashboard until 'schedy user passwd' gives it one.",
+    )
     add.add_argument("--admin", action="store_true", help="Make the user an administrator.")
     database_arg(add)
     add.set_defaults(func=cmd_user_add)
@@ -250,7 +257,7 @@ def ensure_parent(url: str) -> None:
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:
-    """Create a user with a password and an API token."""
+    """Create a user with a password (unless ``--no-password``) and an API token."""
     from schedy.server import security
     from schedy.server.store import Store, users
 
@@ -260,11 +267,11 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     ensure_parent(args.database or default_database_url())
     store = _store(args)
     assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
-    password = _read_password(args)
+    hashed = None if args.no_password else security.hash_password(_read_password(args))
     token = security.new_api_token()
     try:
         with store.write() as conn:
-            user_id = users.create(conn, args.email, security.hash_password(password), is_admin=args.admin)
+            user_id = users.create(conn, args.email, hashed, is_admin=args.admin)
             users.add_token(conn, user_id, security.hash_api_token(token), "user add")
     except users.UserExists:
         raise CommandError(f"A user with email {args.email} already exists.") from None
