@@ -81,12 +81,6 @@ def run(job: schedy.Job) -> None:
             raise schedy.errors.JobPruned()
 
 
-def best(exp: schedy.Experiment) -> schedy.Job | None:
-    """The finished job with the lowest loss so far."""
-    done = [job for job in exp.all_jobs() if job.status == schedy.Job.DONE]
-    return min(done, key=lambda job: job.results["loss"], default=None)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="toy-search", help="experiment name")
@@ -98,14 +92,12 @@ def main() -> None:
         done = stopped = 0
         # TPE never runs out of jobs: stop at this worker's budget.
         # The loop also ends when the experiment is set DONE (or paused).
-        for job in exp.jobs(idle_timeout=60):
+        for job in exp.jobs(idle_timeout=60, max_jobs=args.trials):
             with job:  # JobPruned ends the job PRUNED, and the loop goes on
                 run(job)
             done += 1
             stopped += job.status == schedy.Job.PRUNED
-            if done >= args.trials:
-                break
-        found = best(exp)
+        found = exp.best_job()  # by the search's own objective: the lowest loss of a DONE job
         print(f"This worker ran {done} jobs; the service stopped {stopped} of them early.")
         if found is not None:
             print(f"Best so far: loss {found.results['loss']:.4f} at {found.hyperparameters} (job {found.id})")

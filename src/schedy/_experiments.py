@@ -441,6 +441,7 @@ class Experiment:
         heartbeat: float | None = None,
         worker: str | None = None,
         max_time: float | None = None,
+        max_jobs: int | None = None,
     ) -> Iterator[Job]:
         """Claim jobs one after the other, waiting for work when there is none.
 
@@ -453,8 +454,8 @@ class Experiment:
         The iteration ends when the experiment is DONE (finished, its
         ``max_jobs`` budget spent, or paused by its owner), when a manual
         search has nothing QUEUED and nothing RUNNING, after
-        ``idle_timeout`` seconds without a job, or once ``max_time`` seconds
-        have passed since the loop started.
+        ``idle_timeout`` seconds without a job, once ``max_time`` seconds
+        have passed since the loop started, or after ``max_jobs`` jobs.
 
         Args:
             wait: seconds each request may wait for a job at the service.
@@ -462,6 +463,9 @@ class Experiment:
             max_time: claim no new job once this long has passed since the first claim (the job being
                 worked on then is finished first): e.g. a cluster allocation's time limit minus a
                 job's length (default: never; ``schedy run --max-time``).
+            max_jobs: this worker's budget: claim no job after this many (the one yielded last is
+                finished first; default: no limit; ``schedy run --max-jobs``). The search's own budget,
+                shared by every worker, is the experiment's ``max_jobs``.
             heartbeat: as for :meth:`next_job`.
             worker: as for :meth:`next_job`.
 
@@ -474,12 +478,17 @@ class Experiment:
         """
         if max_time is not None and (isinstance(max_time, bool) or not max_time > 0):
             raise ValueError(f"max_time must be a positive number of seconds, not {max_time!r}.")
+        if max_jobs is not None and (isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 0):
+            raise ValueError(f"max_jobs must be a non-negative whole number of jobs, not {max_jobs!r}.")
+        claimed = 0
         pause = 0.05
         idle_since = started = time.monotonic()
         outage = Outage("this worker waits for its next job")  # a restart of the service: wait, not end
         while True:
             asked = time.monotonic()
             if max_time is not None and asked - started >= max_time:
+                return
+            if max_jobs is not None and claimed >= max_jobs:
                 return
             try:
                 request_wait = wait if max_time is None else min(wait, started + max_time - asked)
@@ -510,6 +519,7 @@ class Experiment:
                 continue
             outage.over()
             pause = 0.05
+            claimed += 1
             yield job
             idle_since = time.monotonic()
 
