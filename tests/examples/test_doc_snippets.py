@@ -201,6 +201,7 @@ PLANS: dict[str, list[Plan]] = {
         Plan((3,), experiment="digits-transformers", jobs=1, needs=("transformers", "torch", *_INTEGRATIONS)),
         Plan((4,), experiment="digits-lightning", jobs=1, needs=("lightning", *_INTEGRATIONS)),
         Plan((5,), elsewhere="tests/integrations/test_lightning.py: the same DDP worker, two ranks on gloo"),
+        Plan((6,), experiment="digits-svc", jobs=6, needs=_INTEGRATIONS),
     ],
     "pbt.md": [Plan((0, 1), experiment="resnet-pbt"), Plan((0, 2), experiment="resnet-pbt"), Plan((0, 3))],
     "search.md": [Plan((0,)), Plan((1,))],

@@ -7,7 +7,8 @@ optional extra (``pip install './[xgboost]'`` from a checkout):
 * :mod:`schedy.integrations.lightgbm` — ``schedy_callback`` for ``lightgbm.train`` and ``LGBM*.fit``;
 * :mod:`schedy.integrations.keras` — ``SchedyCallback`` for Keras 3 ``model.fit`` (any backend);
 * :mod:`schedy.integrations.lightning` — ``SchedyCallback`` for PyTorch Lightning, correct under DDP;
-* :mod:`schedy.integrations.transformers` — ``SchedyCallback`` for Hugging Face ``transformers.Trainer``.
+* :mod:`schedy.integrations.transformers` — ``SchedyCallback`` for Hugging Face ``transformers.Trainer``;
+* :mod:`schedy.integrations.sklearn` — ``cross_validate``, reporting fold by fold, and ``SchedySearchCV``.
 
 Each callback reports the monitored metric once per epoch or boosting round
 with :meth:`schedy.Job.report` (the step is the epoch or round), keeps its

@@ -1,0 +1,145 @@
+"""scikit-learn: cross-validation reporting fold by fold, and SchedySearchCV, with the real library and service."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+import schedy
+from schedy.random import Choice, LogUniform
+from schedy.stopping import ASHA
+from tests.integrations.conftest import framework
+
+framework("sklearn")
+
+from sklearn.linear_model import LogisticRegression  # noqa: E402 - after the framework check
+from sklearn.model_selection import KFold, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from schedy.integrations.sklearn import SchedySearchCV, cross_validate  # noqa: E402
+
+
+def _small(digits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    x, y = digits
+    return x[:600], y[:600]
+
+
+def _model() -> Any:
+    return LogisticRegression(max_iter=200)
+
+
+def test_each_fold_is_reported_and_the_mean_is_the_result_scikit_learn_gives(db, digits) -> None:
+    x, y = _small(digits)
+    exp = db.add_experiment(schedy.ManualSearch("folds"))
+    exp.add_job(hyperparameters={"C": 0.5})
+    folds = KFold(4)
+    with exp.next_job() as job:
+        mean = cross_validate(job, _model(), x, y, cv=folds, scoring="accuracy")
+    expected = cross_val_score(LogisticRegression(max_iter=200, C=0.5), x, y, cv=folds, scoring="accuracy")
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    assert mean == pytest.approx(expected.mean())
+    assert job.results["score"] == pytest.approx(expected.mean())
+    assert job.results["score_std"] == pytest.approx(expected.std())
+    assert job.results["score_folds"] == pytest.approx(list(expected))
+    reports = job.reports()
+    assert [r["step"] for r in reports] == [1, 2, 3, 4]  # the folds scored so far
+    running = [float(np.mean(expected[:k])) for k in range(1, 5)]
+    assert [r["metrics"]["score"] for r in reports] == pytest.approx(running)
+
+
+def test_a_hopeless_configuration_stops_after_its_first_fold_and_ends_pruned(db, digits) -> None:
+    """ASHA (η = 2) has seen a strong configuration: a near-untrained one is told to stop at fold 1."""
+    x, y = _small(digits)
+    policy = ASHA("accuracy", "max", min_step=1, reduction_factor=2)
+    exp = db.add_experiment(schedy.ManualSearch("prune-folds", early_stopping=policy))
+    for c in (1.0, 1e-6):
+        exp.add_job(hyperparameters={"C": c})
+    ended = []
+    for job in exp.jobs():
+        with job:
+            cross_validate(job, _model(), x, y, cv=5, scoring="accuracy", result="accuracy")
+        ended.append(exp.get_job(job.job_id))
+    strong, weak = ended
+    assert strong.status == schedy.Job.DONE
+    assert len(strong.reports()) == 5
+    assert weak.status == schedy.Job.PRUNED
+    assert [r["step"] for r in weak.reports()] == [1]  # no fold fitted after the stop
+    assert weak.results["accuracy"] < strong.results["accuracy"]
+    assert len(weak.results["accuracy_folds"]) == 1
+
+
+def test_pipeline_parameters_are_chosen_by_params_and_a_wrong_one_is_refused_in_a_sentence(db, digits) -> None:
+    x, y = _small(digits)
+    exp = db.add_experiment(schedy.ManualSearch("pipe"))
+    exp.add_job(hyperparameters={"C": 2.0, "batch": 32})
+    pipeline = make_pipeline(StandardScaler(), _model())
+    with exp.next_job() as job:
+        cross_validate(job, pipeline, x, y, cv=3, params={"C": "logisticregression__C"})
+    assert exp.get_job(job.job_id).status == schedy.Job.DONE
+    exp.add_job(hyperparameters={"C": 2.0})
+    job = exp.next_job()
+    with pytest.raises(ValueError, match=r"^Hyperparameter 'C' sets 'C'") as refused, job:
+        cross_validate(job, pipeline, x, y, cv=3)
+    assert str(refused.value).startswith(
+        "Hyperparameter 'C' sets 'C', which Pipeline does not have (it has logisticregression, logisticregression__C"
+    )
+    assert "choose with params=" in str(refused.value)
+    assert exp.get_job(job.job_id).status == schedy.Job.CRASHED
+
+
+def test_a_search_minimising_a_score_is_refused_before_any_fit(db, digits) -> None:
+    x, y = _small(digits)
+    exp = db.add_experiment(schedy.TPESearch("wrong-way", {"C": LogUniform(1e-3, 10)}, "min", "neg_log_loss"))
+    job = exp.next_job()
+    with pytest.raises(ValueError, match="minimises 'neg_log_loss', but scikit-learn scores are greater-is-better"):
+        cross_validate(job, _model(), x, y, scoring="neg_log_loss")
+    assert job.reports() == []
+    job.delete()
+
+
+def test_search_cv_workers_share_one_search_and_each_refits_its_best(db, digits) -> None:
+    """Two processes' worth of SchedySearchCV.fit on one TPE search: the budget is shared, the best is the search's."""
+    x, y = _small(digits)
+    space = {"C": LogUniform(1e-4, 10), "fit_intercept": Choice([True, False])}
+    exp = db.add_experiment(
+        schedy.TPESearch("cv", space, "max", "accuracy", max_jobs=8, n_startup_jobs=4, seed=1)
+    )  # fmt: skip
+    fitted: list[SchedySearchCV] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            mine = db.get_experiment("cv")
+            fitted.append(SchedySearchCV(_model(), mine, cv=3, scoring="accuracy").fit(x, y))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert sum(search.n_jobs_run_ for search in fitted) == 8  # the search's budget, shared
+    done = [j for j in exp.all_jobs() if j.status == schedy.Job.DONE]
+    best = max(done, key=lambda j: j.results["accuracy"])
+    for search in fitted:
+        assert search.best_job_.job_id == best.job_id
+        assert search.best_params_ == best.hyperparameters
+        assert search.best_score_ == pytest.approx(best.results["accuracy"])
+        assert search.best_estimator_.get_params()["C"] == best.hyperparameters["C"]
+        assert search.score(x, y) == pytest.approx(float(np.mean(search.predict(x) == y)))
+        assert search.predict_proba(x[:3]).shape == (3, 10)
+    assert best.results["accuracy"] > 0.8  # the digits are easy: a search that works finds a good C
+
+
+def test_search_cv_refuses_a_loop_without_end(db) -> None:
+    exp = db.add_experiment(schedy.RandomSearch("endless", {"C": LogUniform(1e-3, 10)}))
+    with pytest.raises(ValueError, match="hands out jobs without end: give max_jobs= or max_time="):
+        SchedySearchCV(_model(), exp).fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+    assert list(exp.all_jobs()) == []
