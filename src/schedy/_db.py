@@ -78,6 +78,20 @@ class SchedyDB:
         self.heartbeat = heartbeat
         self._worker = worker
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its configuration and settings: unpickled, a new connection to the same service.
+
+        So an experiment (bound to its SchedyDB) can be passed to a process
+        started with ``spawn`` (CUDA's multiprocessing, macOS, Windows),
+        which then works on it as its own worker. The token travels in the
+        pickle, as it does in the parent's memory.
+        """
+        transport = self._transport
+        config = transport.config
+        values = {"root": config.root, "email": config.email, "token": config.token, "token_type": config.token_type}
+        settings = (self.heartbeat, self._worker, transport.timeout, transport.retry.attempts)
+        return (_unpickle_db, (values, *settings))
+
     @property
     def root(self) -> str:
         """The service root URL (ends with ``/``)."""
@@ -180,3 +194,9 @@ def _exists_message(name: str, difference: str) -> str:
         f"An experiment named {name!r} already exists, defined otherwise: {difference}. Run it as it is "
         f"(db.get_experiment({name!r})), replace its definition (exp.push_updates()), or choose another name."
     )
+
+
+def _unpickle_db(
+    config: dict[str, str], heartbeat: float, worker: str | None, timeout: float, attempts: int
+) -> SchedyDB:
+    return SchedyDB(config_override=config, heartbeat=heartbeat, worker=worker, timeout=timeout, max_attempts=attempts)

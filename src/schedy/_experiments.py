@@ -10,6 +10,7 @@ matching its scheduler. Its wire form is ``{"status": …, "scheduler":
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -251,6 +252,18 @@ class Experiment:
         return (self.name, self.status, self._scheduler_wire()) == (other.name, other.status, other._scheduler_wire())
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Experiment:
+        """A copy of the definition, bound to the same :class:`SchedyDB` (a connection is not copied).
+
+        What ``sklearn.base.clone`` does to the experiment of a
+        :class:`~schedy.integrations.sklearn.SchedySearchCV`.
+        """
+        twin = type(self).__new__(type(self))
+        memo[id(self)] = twin
+        for key, value in self.__dict__.items():
+            setattr(twin, key, value if key == "_db" else copy.deepcopy(value, memo))
+        return twin
 
     def _definition_difference(self, other: Experiment) -> str | None:
         """How ``other`` (the service's copy) is defined otherwise than this one, in words; ``None``: the same.

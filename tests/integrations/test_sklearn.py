@@ -143,3 +143,17 @@ def test_search_cv_refuses_a_loop_without_end(db) -> None:
     with pytest.raises(ValueError, match="hands out jobs without end: give max_jobs= or max_time="):
         SchedySearchCV(_model(), exp).fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
     assert list(exp.all_jobs()) == []
+
+
+def test_search_cv_is_cloned_as_scikit_learn_clones_estimators(db, digits) -> None:
+    """``sklearn.base.clone`` deep-copies parameters: the experiment's connection (threads, locks) is shared."""
+    from sklearn.base import clone
+
+    x, y = _small(digits)
+    exp = db.add_experiment(schedy.RandomSearch("cloned", {"C": LogUniform(1e-2, 10)}, max_jobs=2))
+    twin = clone(SchedySearchCV(_model(), exp, cv=2, scoring="accuracy"))
+    assert twin.experiment == exp
+    assert twin.experiment is not exp
+    twin.fit(x, y)
+    assert twin.n_jobs_run_ == 2
+    assert [j.status for j in exp.all_jobs()] == [schedy.Job.DONE] * 2
