@@ -188,6 +188,7 @@ PLANS: dict[str, list[Plan]] = {
         Plan((0,), experiment="mnist"),
         Plan((1,), experiment="mnist", setup=_MNIST_ASHA),
     ],
+    "from-optuna.md": [Plan((0,), experiment="mnist")],
     "integrations.md": [
         Plan((0,), experiment="digits-xgboost", jobs=1, needs=("xgboost", *_INTEGRATIONS)),
         Plan((1,), experiment="digits-lightgbm", jobs=1, needs=("lightgbm", *_INTEGRATIONS)),
