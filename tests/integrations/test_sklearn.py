@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import schedy
@@ -20,7 +21,7 @@ from sklearn.model_selection import KFold, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from schedy.integrations.sklearn import SchedySearchCV, cross_validate  # noqa: E402
+from schedy.integrations.sklearn import SchedySearchCV, cross_validate, cv_results  # noqa: E402
 
 
 def _small(digits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +72,15 @@ def test_a_hopeless_configuration_stops_after_its_first_fold_and_ends_pruned(db,
     assert [r["step"] for r in weak.reports()] == [1]  # no fold fitted after the stop
     assert weak.results["accuracy"] < strong.results["accuracy"]
     assert len(weak.results["accuracy_folds"]) == 1
+    # In scikit-learn's layout: the stopped job's unscored folds are NaN, and it ranks after the finished one.
+    table = cv_results(exp, "accuracy")
+    assert table["job_id"] == [strong.job_id, weak.job_id]
+    assert table["status"] == ["DONE", "PRUNED"]
+    assert table["param_C"] == [1.0, 1e-6]
+    assert list(table["rank_test_score"]) == [1, 2]
+    assert table["split0_test_score"][1] == pytest.approx(weak.results["accuracy"])
+    assert all(np.isnan(table[f"split{k}_test_score"][1]) for k in range(1, 5))
+    assert table["mean_test_score"] == pytest.approx([strong.results["accuracy"], weak.results["accuracy"]])
 
 
 def test_pipeline_parameters_are_chosen_by_params_and_a_wrong_one_is_refused_in_a_sentence(db, digits) -> None:
@@ -136,6 +146,13 @@ def test_search_cv_workers_share_one_search_and_each_refits_its_best(db, digits)
         assert search.score(x, y) == pytest.approx(float(np.mean(search.predict(x) == y)))
         assert search.predict_proba(x[:3]).shape == (3, 10)
     assert best.results["accuracy"] > 0.8  # the digits are easy: a search that works finds a good C
+    frame = pd.DataFrame(fitted[0].cv_results_)  # as scikit-learn users read GridSearchCV's
+    assert len(frame) == 8
+    top = frame.loc[frame["rank_test_score"] == 1]
+    assert list(top["job_id"]) == [best.job_id]
+    assert list(top["params"]) == [best.hyperparameters]
+    assert [top[f"split{k}_test_score"].item() for k in range(3)] == pytest.approx(best.results["accuracy_folds"])
+    assert frame["mean_test_score"].max() == pytest.approx(best.results["accuracy"])
 
 
 def test_search_cv_refuses_a_loop_without_end(db) -> None:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from schedy._experiments import Experiment
     from schedy._jobs import Job
 
-__all__ = ["SchedySearchCV", "cross_validate", "estimator_params"]
+__all__ = ["SchedySearchCV", "cross_validate", "cv_results", "estimator_params"]
 
 #: The result a score is kept under when the experiment declares no objective.
 DEFAULT_RESULT = "score"
@@ -165,6 +165,53 @@ def _keep(job: Job, name: str, scores: list[float]) -> None:
     job.results[f"{name}_folds"] = list(scores)
 
 
+def cv_results(exp: Experiment, result: str = DEFAULT_RESULT) -> dict[str, Any]:
+    """The search's cross-validated jobs in ``GridSearchCV.cv_results_``'s layout (``pandas.DataFrame(...)`` reads it).
+
+    One entry per DONE or PRUNED job with fold scores (every worker's, in
+    the order they were created): ``params``, ``param_NAME`` (``None``
+    where a job has no such hyperparameter), ``splitK_test_score`` (NaN for
+    a fold a stopped job never reached), ``mean_test_score`` and
+    ``std_test_score`` over the folds scored, ``rank_test_score`` (1 is
+    best; a PRUNED job ranks after every DONE one, as TPE ranks them), and
+    Schedy's ``job_id`` and ``status``.
+    """
+    jobs = [
+        job
+        for job in exp.all_jobs()
+        if job.status in ("DONE", "PRUNED") and isinstance(job.results.get(f"{result}_folds"), list)
+    ]
+    folds = max((len(job.results[f"{result}_folds"]) for job in jobs), default=0)
+    names = sorted({name for job in jobs for name in job.hyperparameters})
+    out: dict[str, Any] = {
+        "job_id": [job.job_id for job in jobs],
+        "status": [job.status for job in jobs],
+        "params": [dict(job.hyperparameters) for job in jobs],
+    }
+    for name in names:
+        out[f"param_{name}"] = [job.hyperparameters.get(name) for job in jobs]
+    scores = np.full((len(jobs), folds), np.nan)
+    for row, job in enumerate(jobs):
+        scored = [float(value) for value in job.results[f"{result}_folds"]]
+        scores[row, : len(scored)] = scored
+    for fold in range(folds):
+        out[f"split{fold}_test_score"] = scores[:, fold]
+    with np.errstate(all="ignore"):
+        mean = np.array([np.nanmean(row) if np.isfinite(row).any() else np.nan for row in scores])
+        std = np.array([np.nanstd(row) if np.isfinite(row).any() else np.nan for row in scores])
+    out["mean_test_score"], out["std_test_score"] = mean, std
+    # DONE before PRUNED, then by mean score (best first); NaN last; ties share a rank, as scikit-learn's.
+    keys = [(job.status != "DONE", -m if math.isfinite(m) else math.inf) for job, m in zip(jobs, mean, strict=True)]
+    ranks = np.empty(len(jobs), dtype=np.int32)
+    rank, last = 0, None
+    for position, index in enumerate(sorted(range(len(jobs)), key=keys.__getitem__)):
+        if keys[index] != last:
+            rank, last = position + 1, keys[index]
+        ranks[index] = rank
+    out["rank_test_score"] = ranks
+    return out
+
+
 class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
     """A hyperparameter search estimator over a Schedy experiment, in the shape of ``GridSearchCV``.
 
@@ -172,8 +219,9 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
     cross-validates each (:func:`cross_validate`), until ``max_jobs`` jobs
     or ``max_time`` seconds (or the search is over); other processes may
     work on the same experiment meanwhile. Then it takes the best DONE job
-    of the whole search (``best_job_``, ``best_params_``, ``best_score_``)
-    and, with ``refit``, fits the estimator so set on all of ``X``
+    of the whole search (``best_job_``, ``best_params_``, ``best_score_``;
+    every scored job in ``cv_results_``, see :func:`cv_results`) and, with
+    ``refit``, fits the estimator so set on all of ``X``
     (``best_estimator_``), which ``predict``, ``score`` and the others use.
 
     Args:
@@ -245,6 +293,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         self.best_job_ = best
         self.best_params_ = estimator_params(self.estimator, best.hyperparameters, self.params)
         self.best_score_ = float(best.results[name])
+        self.cv_results_ = cv_results(exp, name)
         if self.refit:
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
         return self
