@@ -767,12 +767,25 @@ class Job:
         the 2018 contract promises for a job from ``next_job()`` (no :class:`UnsafeUpdateError`).
         """
         reason = str(refusal)
+        # The results go into the log, so that they can still be copied from there (a laptop that slept
+        # through its lease, a partition longer than one): the service keeps what it decided.
+        unsaved = f": {_results_text(self.results)}" if self.results else "."
         if not self._lease_lost:
             logger.warning(
-                "%s Job %s was not marked %s; its results were not saved.",
+                "%s Job %s was not marked %s; its results were not saved%s",
                 reason if reason.endswith(".") else reason + ".",
                 self.job_id,
                 self.status,
+                unsaved,
+            )
+        elif self.results:  # its loss was said when it happened; what it costs is said now
+            logger.warning(
+                "Job %s of experiment %r was not marked %s (%s); its results were not saved%s",
+                self.job_id,
+                self.experiment.name,
+                self.status,
+                (self._lost_reason or "it is no longer this worker's").rstrip("."),
+                unsaved,
             )
         self._lost_reason = self._lost_reason or reason
         self._lease_lost = True
@@ -880,3 +893,13 @@ def _problem_detail(response: Any) -> str | None:
         return None
     detail = problem.get("detail") if isinstance(problem, dict) else None
     return detail if isinstance(detail, str) and detail else None
+
+
+#: The longest text of unsaved results written to the log.
+_RESULTS_LOGGED = 4000
+
+
+def _results_text(results: Mapping[str, Any]) -> str:
+    """The results as JSON for a log line (NaN as NaN; what JSON cannot say, as its repr), cut if very long."""
+    text = json.dumps(dict(results), default=repr, allow_nan=True, sort_keys=True)
+    return text if len(text) <= _RESULTS_LOGGED else text[: _RESULTS_LOGGED - 1] + "…"

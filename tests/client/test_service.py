@@ -430,7 +430,7 @@ def test_to_dataframe(manual: schedy.Experiment) -> None:
 
 
 def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(
-    manual: schedy.Experiment, monkeypatch: pytest.MonkeyPatch
+    manual: schedy.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     manual.add_job(hyperparameters={"x": 1})
     # The worker's heartbeats stop reaching the service (a network cut, a frozen host): none is sent.
@@ -442,10 +442,12 @@ def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(
     ended = manual.get_job(job.id)
     assert ended.status == Job.CRASHED
     assert ended.end_reason is not None
-    with job:
-        pass  # the block ends without raising: a worker loop goes on with its next job
+    with caplog.at_level(logging.WARNING, logger="schedy"), job:
+        job.results["loss"] = 0.125  # the block ends without raising: a worker loop goes on with its next job
     assert "(it is now CRASHED, its lease lapsed)" in (job.lost or "")
     assert manual.get_job(job.id).status == Job.CRASHED
+    # The service keeps what it decided; the results are in the log, where they can still be copied from.
+    assert f'Job {job.id} was not marked DONE; its results were not saved: {{"loss": 0.125}}' in caplog.text
 
 
 def test_a_worker_loop_goes_on_when_its_job_is_taken_away(
@@ -480,7 +482,29 @@ def test_a_worker_loop_goes_on_when_its_job_is_taken_away(
     assert deleted not in jobs
     assert {job.status for job in jobs.values()} == {Job.DONE}
     assert {job.results["y"] for job in jobs.values()} == {10, 20, 30}
-    assert f"Job {deleted} was not marked DONE; its results were not saved." in caplog.text
+    assert f'Job {deleted} was not marked DONE; its results were not saved: {{"y": 0}}' in caplog.text
+
+
+def test_results_of_a_job_whose_heartbeat_found_it_gone_are_written_to_the_log(
+    manual: schedy.Experiment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The loss is said when a heartbeat finds it; what it cost, the results, when the job ends."""
+    manual.add_job(hyperparameters={"x": 1})
+    job = manual.next_job(heartbeat=0.1)
+    manual.get_job(job.id).delete()
+    deadline = time.monotonic() + 10
+    with caplog.at_level(logging.WARNING, logger="schedy"):
+        while job.lost is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # training; a heartbeat finds the job gone
+        assert job.lost is not None
+        with job:
+            job.results["loss"] = [0.5, float("nan")]
+    said = [r.getMessage() for r in caplog.records]
+    assert any("lost its lease" in line for line in said)
+    assert said[-1] == (
+        f"Job {job.id} of experiment 'manual' was not marked DONE (Job '{job.id}' does not exist in experiment "
+        """'manual'); its results were not saved: {"loss": [0.5, NaN]}"""
+    )
 
 
 def test_a_worker_loop_whose_experiment_is_deleted_ends_with_not_found(db: schedy.SchedyDB) -> None:
