@@ -174,3 +174,16 @@ def test_search_cv_is_cloned_as_scikit_learn_clones_estimators(db, digits) -> No
     twin.fit(x, y)
     assert twin.n_jobs_run_ == 2
     assert [j.status for j in exp.all_jobs()] == [schedy.Job.DONE] * 2
+
+
+def test_search_cv_with_worker_processes_shares_its_budget_between_them(db, digits) -> None:
+    """``n_workers=2``: two joblib processes, each a worker of its own (its own pid), 5 jobs between them."""
+    x, y = _small(digits)
+    exp = db.add_experiment(schedy.RandomSearch("processes", {"C": LogUniform(1e-2, 10)}, seed=3))
+    search = SchedySearchCV(_model(), exp, cv=2, scoring="accuracy", max_jobs=5, n_workers=2).fit(x, y)
+    jobs = list(exp.all_jobs())
+    assert search.n_jobs_run_ == 5
+    assert [job.status for job in jobs] == [schedy.Job.DONE] * 5
+    assert len({job.worker for job in jobs}) == 2  # two processes claimed, as themselves
+    assert search.best_job_.job_id == max(jobs, key=lambda job: job.results["score"]).job_id  # no objective declared
+    assert search.predict(x[:5]).shape == (5,)

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.model_selection import cross_validate as sklearn_cross_validate
@@ -212,6 +213,24 @@ def cv_results(exp: Experiment, result: str = DEFAULT_RESULT) -> dict[str, Any]:
     return out
 
 
+def _work(
+    exp: Experiment,
+    estimator: Any,
+    X: Any,
+    y: Any,
+    options: dict[str, Any],
+    max_jobs: int | None,
+    max_time: float | None,
+) -> int:
+    """One worker's loop of :class:`SchedySearchCV` (in this process or a joblib one); how many jobs it ran."""
+    ran = 0
+    for job in exp.jobs(max_jobs=max_jobs, max_time=max_time):
+        with job:  # a stop ends the job PRUNED, and the loop goes on
+            cross_validate(job, estimator, X, y, **options)
+        ran += 1
+    return ran
+
+
 class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
     """A hyperparameter search estimator over a Schedy experiment, in the shape of ``GridSearchCV``.
 
@@ -232,9 +251,12 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         scoring: as for :func:`cross_validate`.
         result: as for :func:`cross_validate`.
         params: as for :func:`cross_validate`.
-        max_jobs: jobs this ``fit`` runs at most.
+        max_jobs: jobs this ``fit`` runs at most (shared by its workers).
         max_time: seconds after which ``fit`` claims no new job.
         refit: fit the best configuration on all the data.
+        n_workers: worker processes this ``fit`` runs side by side
+            (scikit-learn's ``n_jobs``, through joblib: ``-1`` is one per
+            core); each claims jobs of its own. Default 1, in this process.
 
     """
 
@@ -250,6 +272,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         max_jobs: int | None = None,
         max_time: float | None = None,
         refit: bool = True,
+        n_workers: int | None = None,
     ) -> None:
         self.estimator = estimator
         self.experiment = experiment
@@ -260,6 +283,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         self.max_jobs = max_jobs
         self.max_time = max_time
         self.refit = refit
+        self.n_workers = n_workers
 
     def fit(self, X: Any, y: Any = None, *, groups: Any = None) -> SchedySearchCV:
         """Run jobs of the experiment, then take (and refit) the best configuration of the search.
@@ -278,14 +302,25 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
                 f"Experiment '{exp.name}' hands out jobs without end: give max_jobs= or max_time= "
                 "(or the experiment a budget, max_jobs=)."
             )
-        ran = 0
-        for job in exp.jobs(max_jobs=self.max_jobs, max_time=self.max_time):
-            with job:
-                cross_validate(
-                    job, self.estimator, X, y,
-                    cv=self.cv, scoring=self.scoring, result=name, params=self.params, groups=groups,
-                )  # fmt: skip
-            ran += 1
+        options = {"cv": self.cv, "scoring": self.scoring, "result": name, "params": self.params, "groups": groups}
+        workers = 1 if self.n_workers is None else effective_n_jobs(self.n_workers)
+        if workers == 1:
+            ran = _work(exp, self.estimator, X, y, options, self.max_jobs, self.max_time)
+        else:
+            # Each process gets the experiment pickled (a connection of its own) and its share of max_jobs.
+            budget = self.max_jobs
+            shares = (
+                [None] * workers
+                if budget is None
+                else [budget // workers + (i < budget % workers) for i in range(workers)]
+            )
+            ran = sum(
+                Parallel(n_jobs=workers)(
+                    delayed(_work)(exp, self.estimator, X, y, options, share, self.max_time)
+                    for share in shares
+                    if share != 0
+                )
+            )
         best = exp.best_job(name, "max")
         if best is None:
             raise ValueError(f"No job of experiment '{exp.name}' has finished with a finite {name!r}.")
