@@ -7,6 +7,7 @@ import math
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -77,24 +78,15 @@ def _tpe(name: str, low: float = 1e-5, **options: Any) -> schedy.TPESearch:
 
 def test_workers_starting_together_share_one_experiment_with_exist_ok(db: schedy.SchedyDB) -> None:
     """Each worker of a pool adds the experiment and claims: one is created, every worker gets a job of it."""
-    got: list[tuple[str, str]] = []
-    failures: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            exp = db.add_experiment(_tpe("pool", max_jobs=6), exist_ok=True)
-            with exp.next_job() as job:
-                job.results["loss"] = job.hyperparameters["lr"]
-                got.append((exp.name, job.job_id))
-        except BaseException as exc:
-            failures.append(exc)
+    def worker(_: int) -> tuple[str, str]:
+        exp = db.add_experiment(_tpe("pool", max_jobs=6), exist_ok=True)
+        with exp.next_job() as job:
+            job.results["loss"] = job.hyperparameters["lr"]
+        return exp.name, job.job_id
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert failures == []
+    with ThreadPoolExecutor(6) as pool:  # together: one creates the experiment, five find it
+        got = list(pool.map(worker, range(6)))  # a worker's exception is raised here
     assert len(got) == 6
     assert len({job for _, job in got}) == 6
     assert [e.name for e in db.get_experiments()] == ["pool"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -119,22 +119,12 @@ def test_search_cv_workers_share_one_search_and_each_refits_its_best(db, digits)
     exp = db.add_experiment(
         schedy.TPESearch("cv", space, "max", "accuracy", max_jobs=8, n_startup_jobs=4, seed=1)
     )  # fmt: skip
-    fitted: list[SchedySearchCV] = []
-    failures: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            mine = db.get_experiment("cv")
-            fitted.append(SchedySearchCV(_model(), mine, cv=3, scoring="accuracy").fit(x, y))
-        except BaseException as exc:
-            failures.append(exc)
+    def worker(_: int) -> SchedySearchCV:
+        return SchedySearchCV(_model(), db.get_experiment("cv"), cv=3, scoring="accuracy").fit(x, y)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert failures == []
+    with ThreadPoolExecutor(2) as pool:
+        fitted = list(pool.map(worker, range(2)))  # a worker's exception is raised here
     assert sum(search.n_jobs_run_ for search in fitted) == 8  # the search's budget, shared
     done = [j for j in exp.all_jobs() if j.status == schedy.Job.DONE]
     best = max(done, key=lambda j: j.results["accuracy"])
