@@ -508,7 +508,12 @@ class Experiment:
                 job = self.next_job(wait=request_wait, heartbeat=heartbeat, worker=worker)
             except NoJobError:
                 outage.over()
-                if self._nothing_left():
+                try:
+                    over = self._nothing_left()
+                except HTTPError as away:  # away between the claim's answer and this look: wait as for a claim
+                    time.sleep(max(0.0, outage.tolerate(away)))
+                    continue
+                if over:
                     return
                 now = time.monotonic()
                 if idle_timeout is not None and now - idle_since >= idle_timeout:

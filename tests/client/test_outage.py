@@ -76,3 +76,44 @@ def test_a_refusal_is_not_waited_for(db: schedy.SchedyDB) -> None:
     loop = exp.jobs(wait=0.5)
     with pytest.raises(schedy.errors.ResourceNotFoundError):
         next(loop)
+
+
+def test_a_worker_loop_waits_for_a_service_gone_between_an_empty_claim_and_its_next_look(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a claim finds no job, the loop asks whether the search is over: the service may be away by then."""
+    monkeypatch.setattr(_outage, "OUTAGE_PAUSE", 0.5)
+    home = tmp_path / "home"
+    services = [ServiceProcess.start(home, database_url)]
+    port = services[0].port
+    db = schedy.SchedyDB(config_override=services[0].new_user().client_config, heartbeat=5, max_attempts=2)
+    exp = db.add_experiment(schedy.ManualSearch("gap"))
+    exp.add_job(hyperparameters={"x": 1})
+    claim = exp.next_job
+
+    def claim_then_vanish(**options: object) -> schedy.Job:
+        try:
+            return claim(**options)  # type: ignore[arg-type]
+        except schedy.errors.NoJobError:
+            if len(services) == 1:  # the first empty answer: the service stops right after sending it
+                services[0].stop()
+                threading.Timer(
+                    2.0, lambda: services.append(ServiceProcess.start(home, database_url, port=port))
+                ).start()
+            raise
+
+    monkeypatch.setattr(exp, "next_job", claim_then_vanish)
+    try:
+        done = []
+        for job in exp.jobs(wait=0.2):
+            with job:
+                job.results["y"] = 1
+            done.append(job.job_id)
+    finally:
+        deadline = time.monotonic() + 30
+        while len(services) == 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        services[-1].stop()
+        db.close()
+    assert len(done) == 1  # and the loop ended as a manual search's does, with nothing left, not with an error
+    assert len(services) == 2
