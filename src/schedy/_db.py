@@ -145,6 +145,7 @@ class SchedyDB:
                 if difference is not None:
                     error = ResourceExistsError(response.data.decode(errors="replace"), 412)
                     error.args = (_exists_message(exp.name, difference),)
+                    error.difference = difference or None
                     raise error
                 assert existing is not None  # noqa: S101 - no difference found: there is one to compare with
                 exp.status, exp.extra = existing.status, {**exp.extra, **existing.extra}

@@ -153,7 +153,15 @@ class ReauthenticateError(ClientRequestError):
 
 
 class ResourceExistsError(ClientRequestError):
-    """412 on creation: an experiment or job of that name already exists."""
+    """412 on creation: an experiment or job of that name already exists.
+
+    Attributes:
+        difference: with ``add_experiment(..., exist_ok=True)``, how the
+            existing experiment is defined otherwise, in words; else ``None``.
+
+    """
+
+    difference: str | None = None
 
 
 class ResourceNotFoundError(ClientRequestError):

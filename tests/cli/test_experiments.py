@@ -226,6 +226,24 @@ def test_add_pbt_refuses_an_invalid_definition(offline):
     assert done.stderr == "schedy: Exploit 'truncate' needs 0 < proportion <= 0.5, got 0.9.\n"
 
 
+def test_add_exist_ok_succeeds_for_the_same_definition_and_says_where_another_differs(cli):
+    """What each node of a cluster runs before its workers: the first creates, the others find it."""
+    words = ["tpe", "min", "loss", "lr", "loguniform", "1e-5", "0.1", "--max-jobs", "10"]
+    cli.ok("add", "shared", *words, "--exist-ok")
+    cli.ok("add", "--exist-ok", "shared", *words)  # before or after the scheduler's words
+    with cli.db() as db:
+        assert [e.name for e in db.get_experiments()] == ["shared"]
+    changed = cli("add", "shared", *words[:-1], "20", "--exist-ok")
+    assert changed.returncode == 1
+    assert changed.stderr == (
+        "schedy: An experiment named 'shared' already exists, defined otherwise: its option maxJobs is 10 there, "
+        "20 here. Keep it as it is, change its options with 'schedy set', remove it first ('schedy rm'), or "
+        "choose another name.\n"
+    )
+    without = cli("add", "shared", *words)
+    assert without.stderr == "schedy: An experiment named 'shared' already exists.\n"
+
+
 def test_add_refuses_an_existing_name(cli):
     _manual(cli, "taken")
     done = cli("add", "taken", "manual")

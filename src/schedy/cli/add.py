@@ -29,8 +29,8 @@ from schedy import (
     stopping,
 )
 from schedy._search import RANDOM_SAMPLERS
-from schedy.cli.common import UsageError, connect, non_negative_int, parse_json_arg, positive_int, seconds
-from schedy.errors import DefinitionError
+from schedy.cli.common import CommandError, UsageError, connect, non_negative_int, parse_json_arg, positive_int, seconds
+from schedy.errors import DefinitionError, ResourceExistsError
 from schedy.random import Distribution, parse_distribution
 from schedy.stopping import StoppingPolicy
 
@@ -175,6 +175,14 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
         metavar="SECONDS",
         help="End a job CRASHED after SECONDS RUNNING when its worker sends no heartbeats (the 2018 client).",
         **default,
+    )
+    parser.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="If an experiment of that name exists defined the same (its status aside), succeed without "
+        "changing it: what each node of a cluster may run before its workers. Defined otherwise: refused, "
+        "saying where.",
+        **(default or {"default": False}),
     )
 
 
@@ -460,4 +468,13 @@ def cmd_add(args: argparse.Namespace) -> None:
     """Create the experiment; print nothing on success (as the original did)."""
     exp = build_experiment(args)
     with connect(args) as db:
-        db.add_experiment(exp)
+        try:
+            db.add_experiment(exp, exist_ok=getattr(args, "exist_ok", False))
+        except ResourceExistsError as exc:
+            if exc.difference is None:
+                raise
+            raise CommandError(
+                f"An experiment named {exp.name!r} already exists, defined otherwise: {exc.difference}. "
+                "Keep it as it is, change its options with 'schedy set', remove it first ('schedy rm'), "
+                "or choose another name."
+            ) from None
