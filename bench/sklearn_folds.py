@@ -56,7 +56,9 @@ def _worker(config: dict[str, str], name: str, folds: int) -> None:
         exp = db.get_experiment(name)
         for job in exp.jobs(wait=1.0):
             with job:
-                cross_validate(job, _pipeline(), x, y, cv=folds, scoring="accuracy", result="accuracy", params=PARAMS)
+                cross_validate(
+                    job, _pipeline(), x, y, cv=folds, scoring="accuracy", result="accuracy", param_map=PARAMS
+                )
 
 
 def _run(config: dict[str, str], name: str, args: argparse.Namespace, seed: int, prune: bool) -> dict[str, Any]:

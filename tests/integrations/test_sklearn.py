@@ -89,7 +89,7 @@ def test_pipeline_parameters_are_chosen_by_params_and_a_wrong_one_is_refused_in_
     exp.add_job(hyperparameters={"C": 2.0, "batch": 32})
     pipeline = make_pipeline(StandardScaler(), _model())
     with exp.next_job() as job:
-        cross_validate(job, pipeline, x, y, cv=3, params={"C": "logisticregression__C"})
+        cross_validate(job, pipeline, x, y, cv=3, param_map={"C": "logisticregression__C"})
     assert exp.get_job(job.job_id).status == schedy.Job.DONE
     exp.add_job(hyperparameters={"C": 2.0})
     job = exp.next_job()
@@ -98,7 +98,7 @@ def test_pipeline_parameters_are_chosen_by_params_and_a_wrong_one_is_refused_in_
     assert str(refused.value).startswith(
         "Hyperparameter 'C' sets 'C', which Pipeline does not have (it has logisticregression, logisticregression__C"
     )
-    assert "choose with params=" in str(refused.value)
+    assert "choose with param_map=" in str(refused.value)
     assert exp.get_job(job.job_id).status == schedy.Job.CRASHED
 
 

@@ -11,7 +11,7 @@ after its first folds instead of its last. Example::
     for job in exp.jobs(max_jobs=50):
         with job:  # a stop from the service ends the job PRUNED, and the loop goes on
             cross_validate(job, make_pipeline(StandardScaler(), SVC()), X, y, cv=5,
-                           params={"C": "svc__C", "gamma": "svc__gamma"})
+                           param_map={"C": "svc__C", "gamma": "svc__gamma"})
 
 :class:`SchedySearchCV` is the same loop in the shape of ``GridSearchCV``,
 for code written around one: ``fit`` works through jobs of the experiment
@@ -65,13 +65,13 @@ def _result_name(exp: Experiment, result: str | None) -> str:
     return name
 
 
-def estimator_params(estimator: Any, hyperparameters: Mapping[str, Any], params: Params = None) -> dict[str, Any]:
+def estimator_params(estimator: Any, hyperparameters: Mapping[str, Any], param_map: Params = None) -> dict[str, Any]:
     """The estimator's parameters a job's hyperparameters set.
 
     Args:
         estimator: the scikit-learn estimator.
         hyperparameters: the job's.
-        params: ``None``: every hyperparameter, under its own name; names:
+        param_map: ``None``: every hyperparameter, under its own name; names:
             those hyperparameters only; a mapping: hyperparameter → the
             estimator's parameter (e.g. ``{"C": "svc__C"}`` in a pipeline).
 
@@ -79,12 +79,12 @@ def estimator_params(estimator: Any, hyperparameters: Mapping[str, Any], params:
         ValueError: a parameter the estimator does not have (naming those it has).
 
     """
-    if params is None:
+    if param_map is None:
         chosen = {name: name for name in hyperparameters}
-    elif isinstance(params, Mapping):
-        chosen = dict(params)
+    elif isinstance(param_map, Mapping):
+        chosen = dict(param_map)
     else:
-        chosen = {name: name for name in params}
+        chosen = {name: name for name in param_map}
     valid = estimator.get_params(deep=True)
     out: dict[str, Any] = {}
     for hyperparameter, parameter in chosen.items():
@@ -94,7 +94,7 @@ def estimator_params(estimator: Any, hyperparameters: Mapping[str, Any], params:
             known = ", ".join(sorted(valid)[:12]) + (", …" if len(valid) > 12 else "")
             raise ValueError(
                 f"Hyperparameter {hyperparameter!r} sets {parameter!r}, which {type(estimator).__name__} does not "
-                f"have (it has {known}); choose with params=, e.g. params={{{hyperparameter!r}: 'step__name'}}."
+                f"have (it has {known}); choose with param_map=, e.g. param_map={{{hyperparameter!r}: 'step__name'}}."
             )
         out[parameter] = hyperparameters[hyperparameter]
     return out
@@ -109,7 +109,7 @@ def cross_validate(
     cv: Any = 5,
     scoring: Any = None,
     result: str | None = None,
-    params: Params = None,
+    param_map: Params = None,
     groups: Any = None,
 ) -> float:
     """Fit and score ``estimator`` set to the job's hyperparameters, fold by fold, reporting the mean so far.
@@ -130,7 +130,7 @@ def cross_validate(
             ``score``).
         result: the result and reported metric's name (default: the
             experiment's declared objective, else ``"score"``).
-        params: which hyperparameters set which estimator parameters (see
+        param_map: which hyperparameters set which estimator parameters (see
             :func:`estimator_params`).
         groups: group labels for a group splitter.
 
@@ -146,7 +146,7 @@ def cross_validate(
 
     """
     name = _result_name(job.experiment, result)
-    model = clone(estimator).set_params(**estimator_params(estimator, job.hyperparameters, params))
+    model = clone(estimator).set_params(**estimator_params(estimator, job.hyperparameters, param_map))
     splitter = check_cv(cv, y, classifier=is_classifier(estimator))
     scores: list[float] = []
     for fold, split in enumerate(splitter.split(X, y, groups), start=1):
@@ -250,7 +250,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         cv: as for :func:`cross_validate`.
         scoring: as for :func:`cross_validate`.
         result: as for :func:`cross_validate`.
-        params: as for :func:`cross_validate`.
+        param_map: as for :func:`cross_validate`.
         max_jobs: jobs this ``fit`` runs at most (shared by its workers).
         max_time: seconds after which ``fit`` claims no new job.
         refit: fit the best configuration on all the data.
@@ -268,7 +268,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         cv: Any = 5,
         scoring: Any = None,
         result: str | None = None,
-        params: Params = None,
+        param_map: Params = None,
         max_jobs: int | None = None,
         max_time: float | None = None,
         refit: bool = True,
@@ -279,7 +279,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         self.cv = cv
         self.scoring = scoring
         self.result = result
-        self.params = params
+        self.param_map = param_map
         self.max_jobs = max_jobs
         self.max_time = max_time
         self.refit = refit
@@ -302,7 +302,13 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
                 f"Experiment '{exp.name}' hands out jobs without end: give max_jobs= or max_time= "
                 "(or the experiment a budget, max_jobs=)."
             )
-        options = {"cv": self.cv, "scoring": self.scoring, "result": name, "params": self.params, "groups": groups}
+        options = {
+            "cv": self.cv,
+            "scoring": self.scoring,
+            "result": name,
+            "param_map": self.param_map,
+            "groups": groups,
+        }
         workers = 1 if self.n_workers is None else effective_n_jobs(self.n_workers)
         if workers == 1:
             ran = _work(exp, self.estimator, X, y, options, self.max_jobs, self.max_time)
@@ -326,7 +332,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"No job of experiment '{exp.name}' has finished with a finite {name!r}.")
         self.n_jobs_run_ = ran
         self.best_job_ = best
-        self.best_params_ = estimator_params(self.estimator, best.hyperparameters, self.params)
+        self.best_params_ = estimator_params(self.estimator, best.hyperparameters, self.param_map)
         self.best_score_ = float(best.results[name])
         self.cv_results_ = cv_results(exp, name)
         if self.refit:
