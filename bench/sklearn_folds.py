@@ -1,10 +1,11 @@
 """scikit-learn cross-validation stopped fold by fold: fits saved and accuracy kept (docs/benchmarks.md).
 
-    python bench/sklearn_folds.py [--configs 40] [--folds 5] [--seeds 0 1 2] [--workers 2]
+    python bench/sklearn_folds.py [--configs 40] [--folds 5] [--seeds 0 1 2] [--workers 2] [--search random|tpe]
 
-For each seed, one random search of an SVC pipeline on scikit-learn's digits
-(C and gamma log-uniform, the kernel rbf or sigmoid; the search's ``seed``
-fixes the configurations), worked by ``--workers`` processes calling
+For each seed, one random search (or, ``--search tpe``, a TPE search) of an
+SVC pipeline on scikit-learn's digits (C and gamma log-uniform, the kernel
+rbf or sigmoid; the search's ``seed`` fixes the random configurations),
+worked by ``--workers`` processes calling
 :func:`schedy.integrations.sklearn.cross_validate` through a real service
 (SQLite), twice: without early stopping (every configuration scored on every
 fold), and with ``ASHA("accuracy", "max", min_step=1, reduction_factor=3)``
@@ -64,10 +65,13 @@ def _worker(config: dict[str, str], name: str, folds: int) -> None:
 def _run(config: dict[str, str], name: str, args: argparse.Namespace, seed: int, prune: bool) -> dict[str, Any]:
     space = {"C": LogUniform(1e-2, 1e3), "gamma": LogUniform(1e-5, 1.0), "kernel": Choice(["rbf", "sigmoid"])}
     policy = ASHA("accuracy", "max", min_step=1, reduction_factor=3) if prune else None
+    options: dict[str, Any] = {"max_jobs": args.configs, "seed": seed, "early_stopping": policy}
+    if args.search == "tpe":
+        search: schedy.Experiment = schedy.TPESearch(name, space, "max", "accuracy", **options)
+    else:
+        search = schedy.RandomSearch(name, space, **options)
     with schedy.SchedyDB(config_override=config) as db:
-        exp = db.add_experiment(
-            schedy.RandomSearch(name, space, max_jobs=args.configs, seed=seed, early_stopping=policy)
-        )  # fmt: skip
+        exp = db.add_experiment(search)
         start = time.perf_counter()
         workers = [
             multiprocessing.Process(target=_worker, args=(config, name, args.folds)) for _ in range(args.workers)
@@ -100,6 +104,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--search", choices=("random", "tpe"), default="random", help="the search both runs use")
     args = parser.parse_args()
     rows: dict[str, list[dict[str, Any]]] = {"none": [], "asha": []}
     with tempfile.TemporaryDirectory() as home, ServiceProcess.start(Path(home)) as service:
