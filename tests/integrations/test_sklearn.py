@@ -145,6 +145,17 @@ def test_search_cv_workers_share_one_search_and_each_refits_its_best(db, digits)
     assert frame["mean_test_score"].max() == pytest.approx(best.results["accuracy"])
 
 
+def test_several_scores_are_refused_in_a_sentence_before_any_fit(db, digits) -> None:
+    x, y = _small(digits)
+    exp = db.add_experiment(schedy.ManualSearch("many-scores"))
+    exp.add_job(hyperparameters={"C": 1.0})
+    job = exp.next_job()
+    with pytest.raises(ValueError, match=r"give scoring one scorer \(a name or a callable\), not 2"):
+        cross_validate(job, _model(), x, y, scoring=["accuracy", "f1_macro"])
+    assert job.reports() == []
+    job.delete()
+
+
 def test_search_cv_refuses_a_loop_without_end(db) -> None:
     exp = db.add_experiment(schedy.RandomSearch("endless", {"C": LogUniform(1e-3, 10)}))
     with pytest.raises(ValueError, match="hands out jobs without end: give max_jobs= or max_time="):

@@ -141,10 +141,16 @@ def cross_validate(
 
     Raises:
         ValueError: a hyperparameter sets no parameter of the estimator,
-            or the experiment minimises ``result``.
+            the experiment minimises ``result``, or ``scoring`` names
+            several scores.
         schedy.errors.JobPruned: the service said stop.
 
     """
+    if isinstance(scoring, (dict, list, tuple, set)):
+        raise ValueError(
+            "cross_validate ranks a job by one score: give scoring one scorer (a name or a callable), "
+            f"not {len(scoring)}; compute the others after the search on its best configuration."
+        )
     name = _result_name(job.experiment, result)
     model = clone(estimator).set_params(**estimator_params(estimator, job.hyperparameters, param_map))
     splitter = check_cv(cv, y, classifier=is_classifier(estimator))
