@@ -138,17 +138,18 @@ class SchedyDB:
             expect=(200, 201, 412),
         )
         if response.status == 412:
-            # A replayed create that had in fact been done (its answer lost) is ours; with exist_ok, a same one is.
             existing = self.get_experiment(exp.name) if response.replayed or exist_ok else None
-            if existing is None or not (response.replayed and existing == exp):
-                difference = exp._definition_difference(existing) if exist_ok and existing is not None else ""
-                if difference is not None:
-                    error = ResourceExistsError(response.data.decode(errors="replace"), 412)
-                    error.args = (_exists_message(exp.name, difference),)
-                    error.difference = difference or None
-                    raise error
-                assert existing is not None  # noqa: S101 - no difference found: there is one to compare with
+            # "": refused as it stands; None: defined the same; else where the definitions differ.
+            difference = exp._definition_difference(existing) if exist_ok and existing is not None else ""
+            if response.replayed and existing == exp:
+                pass  # our own create, done before its answer was lost
+            elif existing is not None and difference is None:
                 exp.status, exp.extra = existing.status, {**exp.extra, **existing.extra}
+            else:
+                error = ResourceExistsError(response.data.decode(errors="replace"), 412)
+                error.args = (_exists_message(exp.name, difference or ""),)
+                error.difference = difference or None
+                raise error
         exp._db = self
         return exp
 

@@ -26,7 +26,7 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["MAX_NESTING", "as_plain", "dumps", "loads"]
+__all__ = ["MAX_NESTING", "as_plain", "dumps", "loads", "shown"]
 
 
 #: The modules whose arrays and tensors are sent as the numbers and lists they hold.
@@ -120,3 +120,26 @@ def _check_depth_and_integers(obj: Any) -> None:
 def loads(data: bytes | str) -> Any:
     """Decode JSON, accepting the bare ``NaN``/``Infinity``/``-Infinity`` tokens."""
     return json.loads(data)
+
+
+def _plain_or_repr(obj: Any) -> Any:
+    plain = as_plain(obj)
+    return repr(obj) if plain is obj else plain
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``value`` as JSON for a message or a log line, keys sorted, cut at ``limit`` characters.
+
+    NaN is written NaN, an array library's value as the numbers it holds,
+    anything else JSON cannot say as its repr.
+
+    Example:
+        >>> import numpy as np
+        >>> shown({"loss": np.float32(0.5), "curve": [1.0, float("nan")], "at": range(2)})
+        '{"at": "range(0, 2)", "curve": [1.0, NaN], "loss": 0.5}'
+        >>> shown(list(range(100)), 12)
+        '[0, 1, 2, 3…'
+
+    """
+    text = json.dumps(value, default=_plain_or_repr, allow_nan=True, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

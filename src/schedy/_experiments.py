@@ -11,7 +11,6 @@ matching its scheduler. Its wire form is ``{"status": …, "scheduler":
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import sys
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from schedy import _artifacts, _routes
 from schedy._artifacts import Artifact
+from schedy._encoding import shown
 from schedy._jobs import Job, _time
 from schedy._outage import Outage
 from schedy._pagination import iter_items
@@ -277,11 +277,11 @@ class Experiment:
         where = _first_difference(next(iter(mine.values())), next(iter(theirs.values())))
         if where is not None:
             path, here, there = where
-            return f"its search differs at {path}: {_short_json(there)} there, {_short_json(here)} here"
+            return f"its search differs at {path}: {shown(there)} there, {shown(here)} here"
         for key in sorted((set(self.extra) | set(other.extra)) - _READ_ONLY_KEYS):
             here, there = self.extra.get(key), other.extra.get(key)
             if here != there:
-                return f"its option {key} is {_short_json(there)} there, {_short_json(here)} here"
+                return f"its option {key} is {shown(there)} there, {shown(here)} here"
         return None
 
     def __repr__(self) -> str:
@@ -1128,8 +1128,3 @@ def _first_difference(here: Any, there: Any, path: str = "") -> tuple[str, Any, 
 
 def _kind(exp: Experiment) -> str:
     return type(exp).__name__ if exp._unknown_scheduler is None else f"{exp._unknown_scheduler[0]} search"
-
-
-def _short_json(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, sort_keys=True, allow_nan=True)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -769,7 +769,7 @@ class Job:
         reason = str(refusal)
         # The results go into the log, so that they can still be copied from there (a laptop that slept
         # through its lease, a partition longer than one): the service keeps what it decided.
-        unsaved = f": {_results_text(self.results)}" if self.results else "."
+        unsaved = f": {_encoding.shown(dict(self.results), _RESULTS_LOGGED)}" if self.results else "."
         if not self._lease_lost:
             logger.warning(
                 "%s Job %s was not marked %s; its results were not saved%s",
@@ -897,9 +897,3 @@ def _problem_detail(response: Any) -> str | None:
 
 #: The longest text of unsaved results written to the log.
 _RESULTS_LOGGED = 4000
-
-
-def _results_text(results: Mapping[str, Any]) -> str:
-    """The results as JSON for a log line (NaN as NaN; what JSON cannot say, as its repr), cut if very long."""
-    text = json.dumps(dict(results), default=repr, allow_nan=True, sort_keys=True)
-    return text if len(text) <= _RESULTS_LOGGED else text[: _RESULTS_LOGGED - 1] + "…"

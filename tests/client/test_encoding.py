@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schedy._encoding import dumps, loads
+from schedy._encoding import dumps, loads, shown
 
 
 def test_non_finite_floats_travel_as_bare_tokens() -> None:
@@ -58,3 +58,12 @@ json_values = st.recursive(
 @given(json_values)
 def test_every_json_value_round_trips(value: Any) -> None:
     assert dumps(loads(dumps(value))) == dumps(value)
+
+
+def test_shown_writes_what_a_message_quotes_whatever_the_value() -> None:
+    """Results quoted in a warning: NaN as NaN, numpy as numbers, anything else as its repr, long ones cut."""
+    assert shown({"loss": np.float32(0.5), "curve": [1.0, float("nan")], "at": range(2)}) == (
+        '{"at": "range(0, 2)", "curve": [1.0, NaN], "loss": 0.5}'
+    )
+    assert shown(list(range(100)), 12) == "[0, 1, 2, 3…"
+    assert len(shown("x" * 500)) == 80

@@ -39,6 +39,7 @@ from sklearn.model_selection import check_cv
 from sklearn.model_selection import cross_validate as sklearn_cross_validate
 from sklearn.utils.validation import check_is_fitted
 
+from schedy._experiments import RandomSearch, TPESearch
 from schedy.errors import JobPruned
 
 if TYPE_CHECKING:
@@ -302,7 +303,7 @@ class SchedySearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         """
         exp = self.experiment
         name = _result_name(exp, self.result)
-        endless = type(exp).__name__ in ("RandomSearch", "TPESearch") and exp.max_jobs is None
+        endless = isinstance(exp, (RandomSearch, TPESearch)) and exp.max_jobs is None
         if endless and self.max_jobs is None and self.max_time is None:
             raise ValueError(
                 f"Experiment '{exp.name}' hands out jobs without end: give max_jobs= or max_time= "
