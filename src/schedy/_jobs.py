@@ -313,6 +313,12 @@ class Job:
         answer = response.json()
         if isinstance(answer, dict):
             self._update_managed(answer)
+        if self._lease_lost and self.status == Job.DONE:
+            # Its lease had lapsed, but the service kept the result (nobody had taken up its retry).
+            logger.info(
+                "Job %s of experiment %r: its results were kept all the same.", self.job_id, self.experiment.name
+            )
+            self._lease_lost, self._lost_reason = False, None
 
     def _conflict(self, body: str) -> UnsafeUpdateError:
         where = f"Job '{self.job_id}' of experiment '{self.experiment.name}'"
@@ -320,6 +326,11 @@ class Job:
             message = (
                 f"{where} already exists and this copy has no ETag: "
                 "read it with get_job() to update it safely, or use put(safe=False)."
+            )
+        elif retry := re.search(r"job '([^']+)', its retry, was claimed", body):  # our service's words
+            message = (
+                f"{where} was ended by the service after its lease lapsed, and job '{retry.group(1)}', its retry, "
+                "was claimed by another worker since; its results were not saved (the retry's will be)."
             )
         elif self._lease_lost:
             message = (
@@ -429,8 +440,8 @@ class Job:
                 # The service says why (e.g. "has ended CRASHED": the lease lapsed; "has ended PRUNED").
                 reason = _problem_detail(response) or "the service ended it or gave it to another worker"
                 logger.warning(
-                    "Job %s of experiment %r lost its lease (HTTP %d): %s Its results will be refused; "
-                    "heartbeats stopped.",
+                    "Job %s of experiment %r lost its lease (HTTP %d): %s Heartbeats stopped; if it runs to its end, "
+                    "its results are kept unless its retry was claimed meanwhile.",
                     self.job_id,
                     self.experiment.name,
                     response.status,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -253,3 +255,51 @@ def test_a_flood_of_report_lines_arrives_whole_and_in_order(cli, tmp_path):
     assert job.status == "DONE"
     assert [r["step"] for r in reports] == list(range(3000))
     assert reports[2999]["metrics"] == {"loss": 1 / 3000}
+
+
+# Waits for --go (up to 60 s), then prints its results; at SIGTERM it prints other results and exits 0,
+# as a command that saves what it has on the way out does.
+SAVES_ON_TERM = r"""
+import json, pathlib, signal, sys, time
+go = pathlib.Path(sys.argv[1])
+def on_term(signum, frame):
+    print("--- RESULTS ---\n" + json.dumps({"loss": 9.0}), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("--- RESULTS ---\n" + json.dumps({"loss": 1.0}))
+"""
+
+
+def test_a_command_stopped_when_its_lease_lapsed_is_lost_even_if_it_exits_cleanly(cli, tmp_path):
+    """A frozen runner (no heartbeat for longer than a lease): its cut-short command is no finished run.
+
+    The service keeps a result sent after a lease lapsed only for a job that ran to its end; the command
+    here was stopped half-way and exited 0 with what it had, so it must not pass for DONE and withdraw
+    the retry that will run the job whole.
+    """
+    script = tmp_path / "saves_on_term.py"
+    script.write_text(SAVES_ON_TERM)
+    with cli.db() as db:
+        exp = schedy.ManualSearch("frozen", max_retries=1)
+        db.add_experiment(exp)
+        job_id = exp.add_job(hyperparameters={}).job_id
+        worker = cli.popen(
+            "run", "--once", "--heartbeat", "0.2", "frozen", sys.executable, str(script), str(tmp_path / "go"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _until(lambda: exp.get_job(job_id).status == "RUNNING")
+        os.kill(worker.pid, signal.SIGSTOP)  # a frozen host: no heartbeat for longer than a lease
+        try:
+            _until(lambda: exp.get_job(job_id).status == "CRASHED")
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+        out, err = (stream.decode() for stream in worker.communicate(timeout=90))
+        jobs = list(exp.all_jobs())
+    assert worker.returncode == 0, err
+    assert f"job {job_id} is no longer this worker's" in err
+    assert f"job {job_id} LOST in " in err
+    assert '{"loss": 9.0}' in out  # what the command printed on its way out was not taken as the job's result
+    assert [(j.job_id == job_id, j.status, j.attempt) for j in jobs] == [(True, "CRASHED", 1), (False, "QUEUED", 2)]

@@ -421,25 +421,64 @@ def test_to_dataframe(manual: schedy.Experiment) -> None:
     assert "created_at" in frame.columns
 
 
-def test_a_job_whose_heartbeats_stop_is_ended_and_its_results_refused(
+def _silenced_until_ended(exp: schedy.Experiment, monkeypatch: pytest.MonkeyPatch) -> Job:
+    """Claim a job whose heartbeats stop reaching the service (a network cut, a frozen host); wait for its end."""
+    exp.add_job(hyperparameters={"x": 1})
+    monkeypatch.setattr(Job, "_beat", lambda self: True)  # none is sent
+    job = exp.next_job(heartbeat=0.1)
+    deadline = time.monotonic() + 10
+    while exp.get_job(job.id).status == Job.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ended = exp.get_job(job.id)
+    assert (ended.status, ended.end_reason) == (Job.CRASHED, "lease-expired")
+    return job
+
+
+def test_a_job_whose_lease_lapsed_while_it_ran_to_its_end_keeps_its_results(
+    db: schedy.SchedyDB, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    beat = Job._beat
+    exp = db.add_experiment(schedy.ManualSearch("slept", max_retries=1))
+    job = _silenced_until_ended(exp, monkeypatch)
+    assert [j.status for j in exp.all_jobs()] == [Job.CRASHED, Job.QUEUED]  # its retry, nobody's yet
+    with caplog.at_level(logging.INFO, logger="schedy"):
+        assert not beat(job)  # the network is back: a heartbeat learns of the lapse; the worker goes on
+        assert "has ended CRASHED" in (job.lost or "")
+        with job:
+            job.results["loss"] = 0.125
+    assert job.lost is None
+    assert [(j.id, j.status, j.results) for j in exp.all_jobs()] == [(job.id, Job.DONE, {"loss": 0.125})]
+    assert "its results are kept unless its retry was claimed meanwhile" in caplog.text
+    assert f"Job {job.id} of experiment 'slept': its results were kept all the same." in caplog.text
+    assert "not saved" not in caplog.text
+
+
+def test_a_job_that_never_learned_its_lease_lapsed_keeps_its_results_quietly(
     manual: schedy.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    manual.add_job(hyperparameters={"x": 1})
-    # The worker's heartbeats stop reaching the service (a network cut, a frozen host): none is sent.
-    monkeypatch.setattr(Job, "_beat", lambda self: True)
-    job = manual.next_job(heartbeat=0.1)
-    deadline = time.monotonic() + 10
-    while manual.get_job(job.id).status == Job.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.1)
-    ended = manual.get_job(job.id)
-    assert ended.status == Job.CRASHED
-    assert ended.end_reason is not None
+    job = _silenced_until_ended(manual, monkeypatch)  # a laptop that slept through its lease
+    with caplog.at_level(logging.WARNING, logger="schedy"), job:
+        job.results["loss"] = 0.125
+    assert (job.lost, caplog.text) == (None, "")
+    assert (manual.get_job(job.id).status, manual.get_job(job.id).results) == (Job.DONE, {"loss": 0.125})
+
+
+def test_a_job_whose_retry_was_claimed_meanwhile_is_lost_and_its_results_logged(
+    db: schedy.SchedyDB, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    exp = db.add_experiment(schedy.ManualSearch("overtaken", max_retries=1))
+    job = _silenced_until_ended(exp, monkeypatch)
+    retry = exp.next_job(heartbeat=30)
     with caplog.at_level(logging.WARNING, logger="schedy"), job:
         job.results["loss"] = 0.125  # the block ends without raising: a worker loop goes on with its next job
-    assert "(it is now CRASHED, its lease lapsed)" in (job.lost or "")
-    assert manual.get_job(job.id).status == Job.CRASHED
+    assert job.lost is not None
+    assert f"and job '{retry.id}', its retry, was claimed by another worker since" in job.lost
+    assert exp.get_job(job.id).status == Job.CRASHED
     # The service keeps what it decided; the results are in the log, where they can still be copied from.
     assert f'Job {job.id} was not marked DONE; its results were not saved: {{"loss": 0.125}}' in caplog.text
+    with retry:
+        retry.results["loss"] = 0.25
+    assert {j.status for j in exp.all_jobs()} == {Job.CRASHED, Job.DONE}
 
 
 def test_a_worker_loop_goes_on_when_its_job_is_taken_away(

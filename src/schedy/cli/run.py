@@ -302,6 +302,7 @@ class Runner:
         self.pruned = 0
         self.lost = 0
         self._lost: str | None = None  # why the running job is no longer this worker's
+        self._cut_short = False  # its command was stopped because the job was no longer this worker's
         self._refused = ""  # the last refusal of a report shown (the same one is shown once)
         self._job: Job | None = None
         self._pruned_at: int | None = None  # the step at which the service stopped the running job
@@ -448,17 +449,19 @@ class Runner:
                 outcome = self._execute(job, argv)
                 if outcome.status != Job.DONE:
                     job.status = outcome.status
+                elif self._cut_short:  # stopped when its lease was found lapsed: not a finished run, whatever it said
+                    job.status = Job.CRASHED
         except CommandError:
             raise
         except SchedyError as exc:  # saving the job failed (e.g. its lease lapsed)
             outcome = _Outcome(Job.CRASHED, f"could not be saved: {exc}")
         finally:
             self._in_job = False
-        if self._lost is None and job.lost:  # the final update was refused: the job was taken away meanwhile
-            self._lost = job.lost
-        if self._lost is not None:
-            outcome = _Outcome(_LOST, f"not saved: {self._lost}")
-            self._lost = None
+        # The job was taken away meanwhile (its final update refused), unless the service kept a result that
+        # came after its lease lapsed (job.lost is then None again).
+        if job.lost:
+            outcome = _Outcome(_LOST, f"not saved: {self._lost or job.lost.rstrip('.')}")
+        self._lost, self._cut_short = None, False
         seconds = time.monotonic() - self._job_started
         if outcome.status == Job.DONE:
             self.done += 1
@@ -627,6 +630,7 @@ class Runner:
             f"(SIGTERM, SIGKILL after {grace:g} s)."
         )
         if child.poll() is None:
+            self._cut_short = True
             _signal_group(child, signal.SIGTERM)
             self._kill_at = time.monotonic() + grace
 

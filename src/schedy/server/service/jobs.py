@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from schedy.errors import DefinitionError
 from schedy.server.errors import Invalid, NotFound, PreconditionFailed
 from schedy.server.schedulers.registry import load_scheduler
-from schedy.server.service.leases import not_running
+from schedy.server.service.leases import end_late, not_running
 from schedy.server.store import Store, jobs_async
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
@@ -220,13 +220,17 @@ class Jobs:
                 raise PreconditionFailed(f"Job '{job_id}' does not exist in experiment '{exp.name}'.")
             return row
 
-        for expected in parse_etags(if_match):
+        etags = parse_etags(if_match)
+        for expected in etags:
             row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results, expected=expected)
             if row is not None:
                 return row
         current = store_jobs.get(conn, exp.id, job_id)
         if current is None:
             raise PreconditionFailed(f"Job '{job_id}' was deleted since you read it.")
+        row = end_late(conn, exp.id, current, etags, job.status, hps, results)  # a result after the lease lapsed
+        if row is not None:
+            return row
         now = current.status + (", its lease lapsed" if current.end_reason == "lease-expired" else "")
         raise PreconditionFailed(
             f"Job '{job_id}' was changed since you read it (it is now {now}); read it again before updating."

@@ -10,6 +10,13 @@ the queue hands it out before asking the scheduler for new work. The retry
 starts with the artifacts of the attempt it retries (their bytes shared), so
 it can resume from that attempt's last checkpoint, and with the outcomes of
 the attempts before it (:mod:`schedy.server.store.attempts`).
+
+A lapsed job's worker may be alive all the same (a laptop that slept, a
+network cut longer than a lease) and finish the job. :func:`end_late` keeps
+that result: the job ends DONE as its worker says, and the retry, if nobody
+has claimed it yet, is withdrawn in the same transaction. Once a retry is
+claimed the late result is refused (412), so no job is ever finished by two
+workers.
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ from schedy.server.errors import NotFound, PreconditionFailed
 from schedy.server.store import Store, leases
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
+from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store.ids import new_job_id
 from schedy.server.store.rows import AnyRow
 from schedy.server.wire import dumps
 
-__all__ = ["Leases", "not_running"]
+__all__ = ["Leases", "end_late", "not_running"]
 
 logger = logging.getLogger("schedy.server.leases")
 
@@ -54,6 +62,61 @@ def not_running(status: str | None, experiment: str, job_id: str, refused: str) 
     else:
         why = f"has ended {status}, so it is no longer RUNNING"
     return PreconditionFailed(f"Job '{job_id}' {why}; {refused}.")
+
+
+def end_late(
+    conn: Connection,
+    experiment_id: int,
+    current: store_jobs.JobRecord,
+    etags: list[tuple[int, int]],
+    status: str,
+    hyperparameters: str,
+    results: str,
+) -> store_jobs.JobRecord | None:
+    """Keep the result of a job the sweep ended while its worker, alive, was finishing it; ``None`` if not one.
+
+    Applies when ``current`` ended CRASHED by the sweep (``lease-expired``) right after the version an ETag
+    of the worker names (nothing else changed it since), and the worker ends it DONE: its work ran to the
+    end. The job becomes DONE as the worker says; the retry the sweep queued, if any, is withdrawn. A
+    late PRUNED or CRASHED is not kept (a worker that learned of the lapse stops, and its retry runs).
+
+    Raises:
+        PreconditionFailed: the retry was claimed already; its result is the one the search gets.
+
+    """
+    late = (
+        status == store_jobs.DONE
+        and current.status == store_jobs.CRASHED
+        and current.end_reason == leases.LEASE_EXPIRED
+        and (current.pk, current.version - 1) in etags
+    )
+    if not late:
+        return None
+    retry = leases.retry_of(conn, experiment_id, current.job_id, current.attempt)
+    if retry is not None and not leases.withdraw(conn, retry.pk):
+        raise PreconditionFailed(
+            f"Job '{current.job_id}' was ended after its lease lapsed, and job '{retry.job_id}', its retry, "
+            "was claimed by another worker since, so this result is not kept: the retry's will be."
+        )
+    ended = leases.end_late(conn, current.pk, current.version, status, hyperparameters, results)
+    if ended is None:  # changed since it was read: the caller says so
+        return None
+    if retry is not None:
+        store_history.bump_epoch(conn, experiment_id)  # cached histories must forget the withdrawn retry
+    event = {
+        "kind": "late-result",
+        "job": current.job_id,
+        "attempt": current.attempt,
+        "endedAs": status,
+        "retryWithdrawn": None if retry is None else retry.job_id,
+    }
+    store_experiments.add_events(conn, experiment_id, [dumps(event)])
+    logger.info(
+        "Kept the result of job %s, whose lease had lapsed%s.",
+        current.job_id,
+        "" if retry is None else f"; withdrew its retry {retry.job_id}",
+    )
+    return ended
 
 
 def _retry_results(conn: Connection, row: AnyRow) -> str:

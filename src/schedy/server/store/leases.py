@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Float, Select, Update, bindparam, case, select, update
+from sqlalchemy import Connection, Float, Select, Update, bindparam, case, delete, select, update
 
 from schedy.server.store.engine import db_now
+from schedy.server.store.jobs import COLUMNS, JobRecord
 from schedy.server.store.rows import AnyRow
-from schedy.server.store.tables import experiments, jobs
+from schedy.server.store.tables import experiments, job_attempts, jobs
 
 LEASE_EXPIRED = "lease-expired"
 #: The end reason of a job stopped by the early-stopping policy.
@@ -85,3 +87,66 @@ def max_retries(options: str) -> int:
         return 0
     value = json.loads(options).get("maxRetries")
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class RetryRow(NamedTuple):
+    """The job the lease sweep (or a scheduler) added to retry a lapsed one."""
+
+    pk: int
+    job_id: str
+    status: str
+
+
+def retry_of(conn: Connection, experiment_id: int, job_id: str, attempt: int) -> RetryRow | None:
+    """The job that took over attempt ``attempt`` of job ``job_id`` as its retry, if one did.
+
+    A retry lists the attempts it continues (:func:`schedy.server.store.attempts.carry_over`),
+    found through the index ``(job_id, attempt)`` of ``job_attempts``. Locked until the end of the
+    transaction on PostgreSQL, so that a claim cannot take it between this read and its withdrawal.
+    """
+    query = (
+        select(jobs.c.pk, jobs.c.job_id, jobs.c.status)
+        .join(job_attempts, job_attempts.c.job_pk == jobs.c.pk)
+        .where(
+            job_attempts.c.job_id == job_id,
+            job_attempts.c.attempt == attempt,
+            jobs.c.experiment_id == experiment_id,
+            jobs.c.job_id != job_id,
+        )
+        .order_by(jobs.c.pk)
+        .limit(1)
+        .with_for_update(of=jobs)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else RetryRow(int(row.pk), str(row.job_id), str(row.status))
+
+
+def withdraw(conn: Connection, retry_pk: int) -> bool:
+    """Delete a retry nobody has claimed yet (QUEUED); ``False`` if it was claimed meanwhile."""
+    deleted = conn.execute(delete(jobs).where(jobs.c.pk == retry_pk, jobs.c.status == "QUEUED"))
+    return deleted.rowcount == 1
+
+
+def end_late(
+    conn: Connection, pk: int, version: int, status: str, hyperparameters: str, results: str
+) -> JobRecord | None:
+    """End a job the sweep ended (version ``version``) as its own worker says, now: ``None`` if it changed since.
+
+    Unlike an update of a finished job, the job's end becomes this one: its time, and the end reason
+    ``reported``, the worker having finished it.
+    """
+    row = conn.execute(
+        update(jobs)
+        .where(jobs.c.pk == pk, jobs.c.version == version, jobs.c.end_reason == LEASE_EXPIRED)
+        .values(
+            status=status,
+            hyperparameters=hyperparameters,
+            results=results,
+            end_reason="reported",
+            finished_at=db_now(),
+            updated_at=db_now(),
+            version=jobs.c.version + 1,
+        )
+        .returning(*COLUMNS)
+    ).first()
+    return None if row is None else JobRecord._make(row)

@@ -183,6 +183,8 @@ job_attempts = Table(
     Column("results", Text, nullable=False),
     Column("error", Text, nullable=True),
     Index("ix_job_attempts_job", "job_pk", "attempt"),
+    # Which job took over a lapsed job's attempt (its retry): a late result withdraws it (migration 0012).
+    Index("ix_job_attempts_job_id", "job_id", "attempt"),
 )
 
 # Plain text people keep on an experiment or a job (migration 0009; store/notes.py).
