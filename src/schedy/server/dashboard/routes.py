@@ -112,9 +112,7 @@ async def log_out(request: Request) -> Response:
 @router.get("/experiments/", responses=schemas.answers({}))
 async def experiment_list(request: Request, user_id: int = Depends(current_user)) -> Response:
     """Your experiments with job counts, last activity, objective and best job; ETag / If-None-Match."""
-    tag, items = await run_in_threadpool(
-        dashboard(request).summaries, user_id, request.headers.get("if-none-match")
-    )
+    tag, items = await run_in_threadpool(dashboard(request).summaries, user_id, request.headers.get("if-none-match"))
     if items is None:
         return _not_modified(tag)
     return _json(dumps({"items": items}), tag)
@@ -167,11 +165,15 @@ async def report_columns(
     name: str,
     after: int = Query(default=0, ge=0, le=2**63 - 1),
     job: str | None = Query(default=None, max_length=200),
+    per_job: int | None = Query(default=None, alias="perJob", ge=2, le=100_000),
     user_id: int = Depends(current_user),
 ) -> Response:
-    """The experiment's (or one job's) intermediate reports after report ``after``, in columns."""
+    """The experiment's (or one job's) intermediate reports after report ``after``, in columns.
+
+    With ``perJob=N``, every new report of the experiment at once, at most about N per job (for curves).
+    """
     body = await run_in_threadpool(
-        dashboard(request).reports, user_id, path_name(name, "experiment"), after, job=job
+        dashboard(request).reports, user_id, path_name(name, "experiment"), after, job=job, per_job=per_job
     )
     return _json(body)
 

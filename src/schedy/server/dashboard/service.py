@@ -13,7 +13,7 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from schedy.server.dashboard import columns, importance, objective
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from schedy.server.store import Store
+from schedy.server.store import Store, report_samples
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import budget as store_budget
 from schedy.server.store import experiments as store_experiments
@@ -368,19 +368,35 @@ class Dashboard:
         return body
 
     def reports(
-        self, user_id: int, name: str, after: int, limit: int = REPORTS_PER_ANSWER, *, job: str | None = None
+        self,
+        user_id: int,
+        name: str,
+        after: int,
+        limit: int = REPORTS_PER_ANSWER,
+        *,
+        job: str | None = None,
+        per_job: int | None = None,
     ) -> str:
         """The experiment's (or one ``job``'s) reports with pk over ``after``, in received order, as columns.
 
         ``{"after": PK, "more": bool, "job": [...], "step": [...], "attempt": [...], "metrics": [{...}, ...]}``:
         ``after`` is the key to ask from next time (only new reports then),
         ``more`` says another answer follows at once. Non-finite metrics are
-        strings, as in the job columns.
+        strings, as in the job columns. With ``per_job`` (the experiment's
+        reports only), every report after ``after`` is considered in one
+        answer, at most about ``per_job`` of each job's sent (evenly spaced,
+        the first, the last and the non-finite ones among them;
+        ``"thinned": true`` says some were left out): enough to draw curves.
 
         Raises:
             NotFound: no such experiment (or job).
 
         """
+        if per_job is not None and job is None:
+            with self._store.snapshot() as conn:
+                exp = self._experiment(conn, user_id, name)
+                rows, last, thinned = report_samples.thinned_after(conn, exp.id, after, per_job)
+            return self._report_columns(rows, last, more=False, thinned=thinned)
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, name)
             if job is None:
@@ -394,11 +410,16 @@ class Dashboard:
                 rows = [(pk, job, step, metrics, attempt) for pk, step, metrics, _, attempt in page]
         more = len(rows) > limit
         rows = rows[:limit]
-        last = rows[-1][0] if rows else after
+        return self._report_columns(rows, rows[-1][0] if rows else after, more=more)
+
+    @staticmethod
+    def _report_columns(rows: Sequence[Sequence[Any]], last: int, *, more: bool, thinned: bool = False) -> str:
+        """Rows ``(pk, job id, step, metrics JSON, attempt)`` as the columns :meth:`reports` answers."""
         metrics = ",".join(columns.browser_json(r[3]) for r in rows)
         return (
-            f'{{"after":{int(last)},"more":{"true" if more else "false"},"job":{dumps([r[1] for r in rows])},'
-            f'"step":{dumps([r[2] for r in rows])},"attempt":{dumps([r[4] for r in rows])},"metrics":[{metrics}]}}'
+            f'{{"after":{int(last)},"more":{"true" if more else "false"},"thinned":{"true" if thinned else "false"},'
+            f'"job":{dumps([r[1] for r in rows])},"step":{dumps([r[2] for r in rows])},'
+            f'"attempt":{dumps([r[4] for r in rows])},"metrics":[{metrics}]}}'
         )
 
     def job(self, user_id: int, name: str, job_id: str) -> str:

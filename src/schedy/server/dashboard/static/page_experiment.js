@@ -166,15 +166,18 @@ export class ExperimentPage {
       document.body.dataset.ready = "true";
     }
     // Then the intermediate reports (only the new ones) and the early-stopping rungs.
+    // The curves are drawn as soon as the reports are here, without waiting for the rungs: after the
+    // service started, its first rung summary of an experiment reads every report.
     const changed = await this.reports.refresh();
-    let rungsChanged = false;
+    this.plots.dataset.reports = String(this.reports.count);
+    if (changed && this.data.experiment) this.render();
     if (this.data.experiment && this.data.experiment.earlyStopping && (changed || answer.status !== 304 || !this.stopping)) {
       const {data} = await request("GET", paths.stopping(this.name));
-      rungsChanged = JSON.stringify(data) !== JSON.stringify(this.stopping);
-      this.stopping = data;
+      if (JSON.stringify(data) !== JSON.stringify(this.stopping)) {
+        this.stopping = data;
+        this.render();
+      }
     }
-    if ((changed || rungsChanged) && this.data.experiment) this.render();
-    this.plots.dataset.reports = String(this.reports.count);
   }
 
   /** The direction of a result: declared by the experiment, else the one chosen for it in this

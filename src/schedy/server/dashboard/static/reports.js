@@ -6,8 +6,26 @@ import {asNumber, plural} from "./format.js";
 import {context, expose, inks, interactive, MARGIN} from "./plotkit.js";
 import {colour} from "./theme.js";
 
-/** At most this many answers are read per refresh (50,000 reports each). */
+/** At most this many answers are read per refresh of one job's reports (50,000 reports each). */
 const PAGES_PER_REFRESH = 10;
+
+/**
+ * At most about this many reports per job are kept for its curve: the service sends every job's new
+ * reports thinned to this many (evenly spaced; the first, the last and the non-finite ones always), and a
+ * job whose list grows past twice as many while the page is open is thinned the same way. A curve is a
+ * few hundred pixels wide: a job reporting every batch would otherwise cost its 10,000s of points.
+ */
+export const PER_JOB = 500;
+
+/** At most `most` of a job's [[step, metrics], …] spread evenly, with the first, last and non-finite ones. */
+export function thin(list, most) {
+  if (list.length <= most) return list;
+  const last = list.length - 1;
+  const keep = new Set();
+  for (let i = 0; i < most; i++) keep.add(Math.round((i * last) / (most - 1)));
+  // Non-finite values come as strings ("NaN", "Infinity"): the curves mark them, so they stay.
+  return list.filter(([, m], i) => keep.has(i) || Object.values(m).some((v) => typeof v === "string"));
+}
 
 export class Reports {
   constructor(name) {
@@ -23,7 +41,9 @@ export class Reports {
   /** Read the reports received since the last call (of one job, if given); true when there were some. */
   async refresh(job) {
     let changed = false;
-    const only = job ? `&job=${encodeURIComponent(job)}` : "";
+    // A job's own page draws its whole series; the experiment's, every job's thinned (one answer).
+    const only = job ? `&job=${encodeURIComponent(job)}` : `&perJob=${PER_JOB}`;
+    const grown = new Set();
     for (let page = 0; page < PAGES_PER_REFRESH; page++) {
       const {data} = await request("GET", `${paths.reports(this.name)}?after=${this.after}${only}`);
       for (let i = 0; i < data.job.length; i++) {
@@ -36,6 +56,7 @@ export class Reports {
         this.attemptOf.set(data.job[i], attempt);
         const metrics = data.metrics[i] || {};
         list.push([data.step[i], metrics]);
+        if (!job && list.length > 2 * PER_JOB) grown.add(data.job[i]);
         for (const k in metrics) this.metrics.add(k);
       }
       this.count += data.job.length;
@@ -43,6 +64,7 @@ export class Reports {
       this.after = data.after;
       if (!data.more) break;
     }
+    for (const id of grown) this.byJob.set(id, thin(this.byJob.get(id), PER_JOB));
     if (changed) this.version++;
     return changed;
   }
