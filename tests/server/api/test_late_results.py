@@ -183,3 +183,24 @@ def test_late_results_and_claims_of_their_retries_racing_on_two_service_processe
     alive = [j["hyperparameters"]["x"] for j in jobs.values() if j["status"] in ("DONE", "RUNNING")]
     assert sorted(alive) == list(range(count))
     assert not [j for j in jobs.values() if j["status"] == "QUEUED"]
+
+
+def test_a_withdrawn_retry_leaves_the_jobs_checkpoint_in_place(api):
+    """The retry shared the lapsed attempt's artifacts (the same bytes): withdrawing it deletes none of them."""
+    api.create_experiment("checkpointed", maxRetries=1)
+    assert api.add_job("checkpointed", hyperparameters={"x": 1}).status_code == 201
+    claimed = api.request("POST", "experiments/checkpointed/nextjob/", {"heartbeat": HEARTBEAT})
+    job_id = claimed.json()["id"]
+    artifact = f"experiments/checkpointed/jobs/{job_id}/artifacts/model.pt/"
+    assert api.request("PUT", artifact, b"weights " * 1000).status_code == 201
+    deadline = time.monotonic() + 15
+    while len(api.all_jobs("checkpointed")) < 2:  # lapsed, and retried with the checkpoint
+        assert time.monotonic() < deadline, "the sweep never retried the silent job"
+        time.sleep(0.05)
+    retry_id = api.all_jobs("checkpointed")[1]["id"]
+    assert api.http.get(f"experiments/checkpointed/jobs/{retry_id}/artifacts/model.pt/").content == b"weights " * 1000
+    assert _finish(api, "checkpointed", claimed, loss=0.5).status_code == 200
+    time.sleep(2.5)  # the background collection of detached blobs runs every second
+    kept = api.http.get(artifact)
+    assert kept.status_code == 200
+    assert kept.content == b"weights " * 1000

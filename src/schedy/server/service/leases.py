@@ -99,7 +99,7 @@ def end_late(
             "was claimed by another worker since, so this result is not kept: the retry's will be."
         )
     ended = leases.end_late(conn, current.pk, current.version, status, hyperparameters, results)
-    if ended is None:  # changed since it was read: the caller says so
+    if ended is None:  # changed since it was read: the caller refuses, rolling the withdrawal back with it
         return None
     if retry is not None:
         store_history.bump_epoch(conn, experiment_id)  # cached histories must forget the withdrawn retry

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Float, Select, Update, bindparam, case, delete, select, update
 
 from schedy.server.store.engine import db_now
-from schedy.server.store.jobs import COLUMNS, JobRecord
+from schedy.server.store.jobs import COLUMNS, QUEUED, JobRecord
 from schedy.server.store.rows import AnyRow
 from schedy.server.store.tables import experiments, job_attempts, jobs
 
@@ -123,7 +123,7 @@ def retry_of(conn: Connection, experiment_id: int, job_id: str, attempt: int) ->
 
 def withdraw(conn: Connection, retry_pk: int) -> bool:
     """Delete a retry nobody has claimed yet (QUEUED); ``False`` if it was claimed meanwhile."""
-    deleted = conn.execute(delete(jobs).where(jobs.c.pk == retry_pk, jobs.c.status == "QUEUED"))
+    deleted = conn.execute(delete(jobs).where(jobs.c.pk == retry_pk, jobs.c.status == QUEUED))
     return deleted.rowcount == 1
 
 
