@@ -172,3 +172,46 @@ def test_options_left_out_of_a_put_are_kept_and_null_unsets_them(service):
             exp.push_updates()
             back = db.get_experiment("opts")
             assert (back.seed, back.max_retries) == (8, None)
+
+
+def test_the_budget_and_the_job_it_pays_for_are_committed_together(service, tmp_path):
+    """Read at any moment, every job the budget counts exists, and a DONE search has nothing running.
+
+    On PostgreSQL a claim took the budget in one commit and inserted the job in the next: a reader in
+    between saw the budget spent with the job nowhere (``schedy watch --until-done`` stopped while the
+    last job ran, seen on CI), a claim in between ended the search while that job was about to start,
+    and a service stopped in between left the search one job short for ever.
+    """
+    second = ServiceProcess.start(tmp_path / "second", service.process.database_url)
+    try:
+        other = {**service.client_config, "root": second.url}
+        with schedy.SchedyDB(config_override=service.client_config) as db:
+            db.add_experiment(schedy.RandomSearch("together", SPACE, max_jobs=150))
+        seen: list[tuple[str, int, dict[str, int]]] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            token = httpx.post(service.url + "token/", json={"email": service.email, "token": service.api_token})
+            headers = {"Authorization": f"Bearer {token.json()['token']}"}
+            with httpx.Client(base_url=service.url, headers=headers, timeout=30) as http:
+                while not stop.is_set():
+                    got = http.get("experiments/together/?counts=true").json()
+                    seen.append((got["status"], got["jobsCreated"], got["jobCounts"]))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            done = _run_workers([service.client_config, other] * 3, "together")
+        finally:
+            stop.set()
+            reader.join(30)
+    finally:
+        second.stop()
+    assert len(done) == len(set(done)) == 150
+    assert len(seen) > 20  # reads went on while the workers claimed
+    short = [(created, counts) for _, created, counts in seen if sum(counts.values()) < created]
+    assert not short, f"{len(short)} of {len(seen)} reads counted jobs that did not exist, e.g. {short[:3]}"
+    early = [
+        counts for status, _, counts in seen if status == "DONE" and (counts.get("RUNNING") or counts.get("QUEUED"))
+    ]
+    assert not early, f"the search was DONE with jobs still to run: {early[:3]}"

@@ -156,11 +156,16 @@ class Claims:
             if exp.status == DONE:
                 return None
             scheduler = load_scheduler(exp.scheduler, exp.params)
-            outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
-            if not isinstance(outcome, _FromHistory):
-                return outcome
-            # Long: a decision from the history. Nothing was written in this step.
+            # PostgreSQL: a budget and the job it pays for commit together, in a step of their own.
+            apart = not step.together and budget.max_jobs(exp.options) is not None
+            if not apart:
+                outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
+                if not isinstance(outcome, _FromHistory):
+                    return outcome
+            # Long: a decision from the history, or a budget apart. Nothing was written in this step.
             self._store.leave_loop()
+        if apart:
+            return self._continue(user_id, exp, scheduler, worker, heartbeat, max_run_time)
         return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)
 
     async def claim_async(
@@ -227,7 +232,8 @@ class Claims:
         """A claim whose queue was empty, from its new work on (in a thread)."""
         if _reads_history(scheduler, exp.options) and budget.max_jobs(exp.options) is None:
             return self._decide(user_id, exp, scheduler, worker, heartbeat, max_run_time)  # no statement before it
-        with self._store.claim_step() as step:
+        # A budget taken and the job it pays for commit together (see store.claims).
+        with self._store.claim_step(atomic=budget.max_jobs(exp.options) is not None) as step:
             outcome = self._new_work(step, exp, scheduler, worker, heartbeat, max_run_time)
         if not isinstance(outcome, _FromHistory):
             return outcome

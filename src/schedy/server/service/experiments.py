@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from schedy.server.errors import NotFound, PreconditionFailed
@@ -103,9 +104,12 @@ class Experiments:
     def finish_delete(self, experiment_id: int) -> None:
         """Delete a detached experiment's jobs batch by batch, then the experiment."""
         while True:
+            started = time.monotonic()
             with self._store.write() as conn:
                 if store_experiments.delete_jobs_batch(conn, experiment_id, DELETE_BATCH) < DELETE_BATCH:
                     break
+            # Claims waiting for SQLite's writer go between the batches (for at most as long as one took).
+            self._store.make_way(time.monotonic() - started)
         with self._store.write() as conn:
             store_experiments.delete_detached(conn, experiment_id)
 

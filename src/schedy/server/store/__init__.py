@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -82,6 +83,9 @@ class Store:
         self._write_engine = make_engine(url, write=True, pool_size=pool_size)
         self._read_engine = make_engine(url, write=False, pool_size=pool_size) if self.is_sqlite else self._write_engine
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
+        # SQLite only: how many threads wait for _write_lock (make_way lets them go first).
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
         # SQLite only: the connection of every write transaction, used under _write_lock.
         self._writer: Connection | None = None
         # SQLite only: set while a use case runs inline on the event loop's thread.
@@ -141,8 +145,16 @@ class Store:
         lock = self._write_lock
         assert lock is not None  # noqa: S101 - SQLite only
         inline = self.inline
-        if not lock.acquire(blocking=not inline):
-            raise WouldBlock
+        if not lock.acquire(blocking=False):
+            if inline:
+                raise WouldBlock
+            with self._waiting_lock:
+                self._waiting += 1
+            try:
+                lock.acquire()
+            finally:
+                with self._waiting_lock:
+                    self._waiting -= 1
         try:
             writer = self._writer
             if writer is None or writer.closed:
@@ -166,6 +178,22 @@ class Store:
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return "sqlite" if self.is_sqlite else "postgresql"
+
+    def make_way(self, most: float) -> None:
+        """Let the writes waiting for this process's write lock go first, waiting at most ``most`` seconds.
+
+        A long loop of short write transactions (a big delete) calls it
+        between them: a lock released and at once taken again by the same
+        thread is seldom the waiting one's, and on a busy machine every claim
+        could wait for the whole loop. SQLite only (a no-op on PostgreSQL,
+        whose writers lock rows, not the database); writers of another
+        process wait in SQLite's busy handler, which this does not see.
+        """
+        if self._write_lock is None:
+            return
+        deadline = time.monotonic() + most
+        while self._waiting and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -240,13 +268,21 @@ class Store:
                     conn.invalidate()
 
     @contextmanager
-    def claim_step(self) -> Iterator[ClaimStep]:
-        """The statements of a claim, run as this database runs them best (see :mod:`.claims`)."""
+    def claim_step(self, *, atomic: bool = False) -> Iterator[ClaimStep]:
+        """The statements of a claim, run as this database runs them best (see :mod:`.claims`).
+
+        ``atomic``: the steps must commit together on PostgreSQL too (a budget
+        taken and the job it pays for), in one transaction instead of one
+        autocommit statement each.
+        """
         from schedy.server.store.claims import ClaimStep
 
         if self._write_lock is not None:
             with self.write() as conn:
                 yield ClaimStep(conn, postgresql=False)
+        elif atomic:
+            with self.write() as conn:
+                yield ClaimStep(conn, postgresql=True, transaction=True)
         else:
             with self.autocommit() as conn:
                 yield ClaimStep(conn, postgresql=True)

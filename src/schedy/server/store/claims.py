@@ -13,7 +13,11 @@ scheduler and insert what it decided. Only the execution differs:
   statement (``FOR UPDATE SKIP LOCKED``: two claims never take one job).
   Nothing between the steps needs a transaction: under READ COMMITTED one
   would see no more (a change of status is seen by the next claim either
-  way; a job queued just after the first step is the next claim's).
+  way; a job queued just after the first step is the next claim's). Except
+  a budget (``maxJobs``): the job taken from it and the job inserted commit
+  together (``claim_step(atomic=True)``), or a reader in between would see
+  the budget spent by a job that does not exist, and a claim in between
+  would end the search before that job starts.
 
 :meth:`schedy.server.store.Store.claim_step` opens a :class:`ClaimStep` of
 the right kind. On PostgreSQL the HTTP layer runs the same steps on the
@@ -71,11 +75,18 @@ def _max_run_time(experiment: ExperimentRecord, heartbeat: float | None) -> floa
 
 
 class ClaimStep:
-    """The statements of one claim on one connection (a transaction on SQLite, autocommit on PostgreSQL)."""
+    """The statements of one claim on one connection (a transaction on SQLite, autocommit on PostgreSQL).
 
-    def __init__(self, conn: Connection, *, postgresql: bool) -> None:
+    ``transaction``: on PostgreSQL, the connection is in a transaction (the
+    steps must commit together), where a failed insert cannot be tried again.
+    """
+
+    def __init__(self, conn: Connection, *, postgresql: bool, transaction: bool = False) -> None:
         self.conn = conn
         self._postgresql = postgresql
+        self._retry_ids = not (postgresql and transaction)
+        #: Whether the steps commit together (SQLite's transaction, or ``transaction``).
+        self.together = transaction or not postgresql
 
     def take_queued(self, owner_id: int, name: str, worker: str | None, heartbeat: float | None) -> Taken | None:
         """The experiment, and its oldest queued job made RUNNING unless it is DONE; ``None`` if no such experiment."""
@@ -106,7 +117,7 @@ class ClaimStep:
         self, experiment_id: int, new: NewRow, worker: str | None, heartbeat: float | None, max_run_time: float | None
     ) -> JobRecord:
         """Insert ``new`` RUNNING for the claiming worker under a fresh random id."""
-        return insert_claimed(self.conn, experiment_id, new, worker, heartbeat, max_run_time, retry_ids=True)
+        return insert_claimed(self.conn, experiment_id, new, worker, heartbeat, max_run_time, retry_ids=self._retry_ids)
 
 
 class AsyncClaimStep:
