@@ -128,10 +128,13 @@ def _read_file(path: str | os.PathLike[str] | IO[str]) -> tuple[dict[str, Any], 
     else:
         source = f"file {os.fspath(path)}"
         try:
-            with open(path, encoding="utf-8") as stream:
+            # utf-8-sig: an editor (Windows' Notepad) may start the file with a byte-order mark.
+            with open(path, encoding="utf-8-sig") as stream:
                 text = stream.read()
         except OSError as exc:
             raise ConfigurationError(f"Cannot read the Schedy configuration {source}: {exc.strerror or exc}.") from exc
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"Schedy configuration {source} is not UTF-8 text: save it as UTF-8.") from None
     try:
         values = json.loads(text)
     except ValueError as exc:

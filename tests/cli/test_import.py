@@ -206,3 +206,33 @@ def test_an_optuna_csv_is_read_with_the_types_the_search_declares(cli, tmp_path)
     ]
     assert [type(h["width"]) for h in hps] == [int, int]
     assert type(hps[1]["steps"]) is int
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark_is_recognised_and_other_encodings_refused(cli, tmp_path):
+    """Excel saves "CSV UTF-8" with a byte-order mark: the first column's name must still be read.
+
+    Read as part of the name ("\\ufeffid"), the ids were lost: every import of the file added its
+    jobs again. A file in another encoding is refused in one sentence, not a traceback.
+    """
+    _tpe(cli, "sheet-source")
+    with cli.db() as db:
+        exp = db.get_experiment("sheet-source")
+        for i in range(3):
+            exp.add_job(hyperparameters={"x": float(i), "y": 0.0}, results={"loss": float(i)}, status="DONE")
+    cli.ok("export", "sheet-source", "-o", str(tmp_path / "plain.csv"))
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.csv").read_bytes().replace(b"\n", b"\r\n"))
+    _tpe(cli, "sheet")
+    assert cli.ok("import", "sheet", str(sheet)) == "Added 3 DONE jobs to sheet.\n"
+    assert cli.ok("import", "sheet", str(sheet)) == "Added no job to sheet (3 already there).\n"
+    assert cli.ok("import", "sheet", str(tmp_path / "plain.csv")) == "Added no job to sheet (3 already there).\n"
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("hyperparameters.x,hyperparameters.y,results.loss,note\n1,1,1,café\n".encode("latin-1"))
+    refused = cli("import", "sheet", str(latin))
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"schedy: Cannot read {latin}: it is not UTF-8 text (line 2 holds the byte 0xe9); "
+        "save it as UTF-8 CSV or JSON lines.\n"
+    )
+    with cli.db() as db:
+        assert len(list(db.get_experiment("sheet").all_jobs())) == 3

@@ -123,6 +123,16 @@ def test_unreadable_and_invalid_files_are_refused(tmp_path: Path) -> None:
         load_config(tmp_path / "list.json", environ={}, home=tmp_path)
 
 
+def test_a_file_saved_with_a_byte_order_mark_is_read_and_one_in_another_encoding_refused(tmp_path: Path) -> None:
+    """Windows' Notepad may save UTF-8 with a byte-order mark; Latin-1 is refused in a sentence, not a traceback."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(FILE).encode())
+    assert load_config(path, environ={}, home=tmp_path).email == "file@x.org"
+    path.write_bytes(json.dumps({**FILE, "email": "jos\u00e9@x.org"}).encode("latin-1").replace(b"\\u00e9", b"\xe9"))
+    with pytest.raises(ConfigurationError, match=r"bom\.json is not UTF-8 text: save it as UTF-8\."):
+        load_config(path, environ={}, home=tmp_path)
+
+
 def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
     path = write(tmp_path / "c.json", {**FILE, "future": "x"})
     assert load_config(path, environ={}, home=tmp_path).email == "file@x.org"

@@ -247,9 +247,19 @@ def _add(exp: Experiment, job: ImportedJob) -> bool:
 def cmd_import(args: argparse.Namespace) -> None:
     """Read the whole file, then add each finished job (DONE or PRUNED) not already there; print how many."""
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise CommandError(f"Cannot read {args.file}: {exc.strerror or exc}.") from None
+    try:
+        # utf-8-sig: a spreadsheet's CSV starts with a byte-order mark, which would hide its first column's name.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CommandError(
+            f"Cannot read {'standard input' if args.file == '-' else args.file}: it is not UTF-8 text "
+            f"(line {line} holds the byte {data[exc.start]:#04x}); "
+            "save it as UTF-8 CSV or JSON lines."
+        ) from None
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
         jobs, skipped = read_jobs(text, args.result or _default_result(exp), space_values(exp))
