@@ -13,6 +13,16 @@ def _tpe(cli, name: str) -> None:
         db.add_experiment(schedy.TPESearch(name, {"x": Uniform(-5, 5), "y": Uniform(-5, 5)}, "min", "loss"))
 
 
+def _exported(cli, name: str, n: int, path) -> None:
+    """A TPE search of ``n`` DONE jobs (x = 0, 1, …; loss = x), exported as CSV to ``path``."""
+    _tpe(cli, name)
+    with cli.db() as db:
+        exp = db.get_experiment(name)
+        for i in range(n):
+            exp.add_job(hyperparameters={"x": float(i), "y": 0.0}, results={"loss": float(i)}, status="DONE")
+    cli.ok("export", name, "-o", str(path))
+
+
 def test_an_exported_experiment_warm_starts_another(cli, tmp_path):
     _tpe(cli, "source")
     with cli.db() as db:
@@ -118,12 +128,7 @@ def test_bad_files_are_refused_in_one_line_and_nothing_is_added(cli, tmp_path):
 
 def test_an_import_run_again_adds_only_what_is_new(cli, tmp_path):
     """Twice the same export, a fixed file after a refusal, an Optuna study exported again after more trials."""
-    _tpe(cli, "origin")
-    with cli.db() as db:
-        exp = db.get_experiment("origin")
-        for i in range(6):
-            exp.add_job(hyperparameters={"x": float(i), "y": 0.0}, results={"loss": float(i)}, status="DONE")
-    cli.ok("export", "origin", "-o", str(tmp_path / "origin.csv"))
+    _exported(cli, "origin", 6, tmp_path / "origin.csv")
     _tpe(cli, "again")
     assert cli.ok("import", "again", str(tmp_path / "origin.csv")) == "Added 6 DONE jobs to again.\n"
     assert cli.ok("import", "again", str(tmp_path / "origin.csv")) == "Added no job to again (6 already there).\n"
@@ -214,12 +219,7 @@ def test_a_spreadsheet_csv_with_a_byte_order_mark_is_recognised_and_other_encodi
     Read as part of the name ("\\ufeffid"), the ids were lost: every import of the file added its
     jobs again. A file in another encoding is refused in one sentence, not a traceback.
     """
-    _tpe(cli, "sheet-source")
-    with cli.db() as db:
-        exp = db.get_experiment("sheet-source")
-        for i in range(3):
-            exp.add_job(hyperparameters={"x": float(i), "y": 0.0}, results={"loss": float(i)}, status="DONE")
-    cli.ok("export", "sheet-source", "-o", str(tmp_path / "plain.csv"))
+    _exported(cli, "sheet-source", 3, tmp_path / "plain.csv")
     sheet = tmp_path / "sheet.csv"
     sheet.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.csv").read_bytes().replace(b"\n", b"\r\n"))
     _tpe(cli, "sheet")
