@@ -18,7 +18,9 @@ the same order, with ``--workers`` worker processes that replay the curves
   every configuration trained to its end (the reference);
 * **Schedy ASHA** (``ASHA(metric, objective, min_step=1, reduction_factor=3,
   max_step=epochs)``), **Schedy median** (``Median(metric, objective)``,
-  defaults), **Schedy ASHA m3** (``min_step=3``: the first rung at a ninth
+  defaults), **Schedy median value** (``Median(metric, objective,
+  compare="value")``: the others' values at the step, as Optuna's
+  MedianPruner), **Schedy ASHA m3** (``min_step=3``: the first rung at a ninth
   of the budget) and **Schedy Hyperband** (``min_step=1, max_step=epochs``):
   the same search with ``early_stopping=``; workers report every epoch
   (``job.report``) and raise ``JobPruned`` when told to stop;
@@ -95,9 +97,17 @@ from _common import (
 
 #: family: (metric, objective)
 FAMILIES = {"mlp": ("accuracy", "max"), "synthetic": ("loss", "min")}
-SCHEDY_METHODS = ("none", "Schedy ASHA", "Schedy ASHA m3", "Schedy median", "Schedy Hyperband")
+SCHEDY_METHODS = ("none", "Schedy ASHA", "Schedy ASHA m3", "Schedy median", "Schedy median value", "Schedy Hyperband")
 OPTUNA_METHODS = ("Optuna SH", "Optuna SH m3", "Optuna median", "Optuna Hyperband")
 METHODS = SCHEDY_METHODS + OPTUNA_METHODS
+#: Schedy's policy and the Optuna pruner it is compared with seed by seed.
+PAIRS = (
+    ("Schedy ASHA", "Optuna SH"),
+    ("Schedy ASHA m3", "Optuna SH m3"),
+    ("Schedy median", "Optuna median"),
+    ("Schedy median value", "Optuna median"),
+    ("Schedy Hyperband", "Optuna Hyperband"),
+)
 
 Curves = list[tuple[dict[str, float], list[float]]]
 
@@ -205,6 +215,8 @@ def _policy(method: str, metric: str, objective: str, epochs: int) -> Any:
         return ASHA(metric, objective, min_step=min_step, reduction_factor=3, max_step=epochs)
     if method == "Schedy median":
         return Median(metric, objective)
+    if method == "Schedy median value":
+        return Median(metric, objective, compare="value")
     if method == "Schedy Hyperband":
         return Hyperband(metric, objective, min_step=1, max_step=epochs, reduction_factor=3)
     return None
@@ -350,6 +362,8 @@ def quality(args: argparse.Namespace) -> None:
                     )
     print(f"\n{command_line()}\n{versions()}\n")
     print(quality_table(records, methods, args))
+    print()
+    print(pairs_table(records, args))
     save_json(
         args.json, {"args": {k: str(v) for k, v in vars(args).items()}, "records": records, "versions": versions()}
     )
@@ -392,6 +406,27 @@ def quality_table(records: list[dict[str, Any]], methods: list[str], args: argpa
                     f"{sum(g <= 0.5 for g in gaps)}/{len(gaps)}" if gaps else "-",
                 ]
             )
+    return table(header, rows)
+
+
+def pairs_table(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    """Schedy beside Optuna seed by seed: Schedy's steps ÷ Optuna's (median, range); seeds where its best ≥ theirs."""
+    header = ["family", "Schedy vs Optuna", "steps ratio", "best ≥ Optuna's"]
+    rows = []
+    for family in args.families.split(","):
+        maximize = FAMILIES[family][1] == "max"
+        for mine, theirs in PAIRS:
+            ours = {r["seed"]: r for r in records if r["family"] == family and r["method"] == mine}
+            peer = {r["seed"]: r for r in records if r["family"] == family and r["method"] == theirs}
+            seeds = sorted(ours.keys() & peer.keys())
+            if not seeds:
+                continue
+            ratios = [ours[s]["steps"] / peer[s]["steps"] for s in seeds]
+            as_good = sum(
+                (ours[s]["best"] >= peer[s]["best"]) if maximize else (ours[s]["best"] <= peer[s]["best"])
+                for s in seeds
+            )
+            rows.append([family, f"{mine} vs {theirs}", Spread(ratios).fmt(2, "×"), f"{as_good}/{len(seeds)}"])
     return table(header, rows)
 
 

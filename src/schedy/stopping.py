@@ -80,6 +80,9 @@ class Median(StoppingPolicy):
     A job is stopped at step ``s`` when its best value so far is worse than
     the median of the other jobs' running averages at ``s``, once
     ``min_jobs`` other jobs have reported at ``s`` and ``s ≥ warmup_steps``.
+    ``compare="value"`` takes the median of their values at ``s`` instead,
+    as Optuna's ``MedianPruner`` does: stricter for curves that improve
+    (an average trails the value), so it stops more and sooner.
 
     Example:
         >>> Median("loss", "min", warmup_steps=2).to_wire()
@@ -89,19 +92,30 @@ class Median(StoppingPolicy):
 
     wire_name = "median"
 
-    def __init__(self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5) -> None:
+    def __init__(
+        self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5, compare: str = "average"
+    ) -> None:
         _objective(result_name, objective, "Median")
         self.result_name, self.objective = result_name, objective
         self.warmup_steps = _integer(warmup_steps, "warmup_steps", 0, "Median")
         self.min_jobs = _integer(min_jobs, "min_jobs", 1, "Median")
+        if compare not in ("average", "value"):
+            raise DefinitionError(
+                "Median's compare must be \"average\" (the other jobs' running averages, Vizier's rule) "
+                f'or "value" (their values at the step, as Optuna\'s MedianPruner), not {compare!r}.'
+            )
+        self.compare = compare
 
     def _params(self) -> dict[str, Any]:
-        return {
+        params = {
             "resultName": self.result_name,
             "objective": self.objective,
             "warmupSteps": self.warmup_steps,
             "minJobs": self.min_jobs,
         }
+        if self.compare != "average":  # the default is left out: a service from before the option accepts it
+            params["compare"] = self.compare
+        return params
 
 
 class ASHA(StoppingPolicy):
@@ -178,7 +192,13 @@ def parse_policy(wire: Any) -> StoppingPolicy | None:
         return None
     try:
         if name == "median":
-            return Median(params["resultName"], params["objective"], params["warmupSteps"], params["minJobs"])
+            return Median(
+                params["resultName"],
+                params["objective"],
+                params["warmupSteps"],
+                params["minJobs"],
+                params.get("compare", "average"),
+            )
         if name == "asha":
             return ASHA(
                 params["resultName"],

@@ -74,6 +74,20 @@ def test_the_experiment_options_may_also_follow_the_scheduler_and_show_prints_th
         assert db.get_experiment("r2").early_stopping == Median("loss", "min", min_jobs=2)
 
 
+def test_the_median_rule_compared_with_values_is_declared_shown_and_declared_again(cli):
+    """compare=value (Optuna's MedianPruner) survives add, show and the option's round trip through the service."""
+    cli.ok("add", "v", "manual", "--early-stopping", "median:loss:min:compare=value,min_jobs=3")
+    with cli.db() as db:
+        assert db.get_experiment("v").early_stopping == Median("loss", "min", min_jobs=3, compare="value")
+    shown = [line for line in cli.ok("show", "v").splitlines() if line.startswith("early stopping: ")]
+    assert shown == ["early stopping: median:loss:min:warmup_steps=0,min_jobs=3,compare=value"]
+    cli.ok("add", "v2", "manual", "--early-stopping", shown[0].removeprefix("early stopping: "))
+    cli.ok("add", "a", "manual", "--early-stopping", "median:loss:min")
+    with cli.db() as db:
+        assert db.get_experiment("v2").early_stopping == Median("loss", "min", min_jobs=3, compare="value")
+        assert db.get_experiment("a").early_stopping.compare == "average"
+
+
 @pytest.mark.parametrize(
     ("policy", "words"),
     [
@@ -81,7 +95,9 @@ def test_the_experiment_options_may_also_follow_the_scheduler_and_show_prints_th
         ("pruner:loss:min", "NAME:RESULT:OBJECTIVE"),
         ("asha:loss:down", '"min" or "max"'),
         ("asha:loss:min:patience=3", "KEY=INTEGER"),
-        ("median:loss:min:max_step=3", "median takes warmup_steps, min_jobs"),
+        ("median:loss:min:max_step=3", "median takes warmup_steps, min_jobs, compare"),
+        ("median:loss:min:compare=mean", 'compare must be "average"'),
+        ("asha:loss:min:compare=value", "KEY=INTEGER"),
         ("hyperband:loss:min", "needs max_step"),
         ('{"asha": 3}', "earlyStopping option"),
     ],

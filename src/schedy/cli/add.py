@@ -143,7 +143,8 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
         metavar="POLICY",
         help="Stop hopeless jobs from their reports (job.report): NAME:RESULT:OBJECTIVE[:KEY=VALUE,...] with NAME "
         "median, asha or hyperband, e.g. asha:val_loss:min:min_step=1,reduction_factor=3,max_step=27 or "
-        "median:acc:max:warmup_steps=2; or the option's JSON. See docs/early-stopping.md.",
+        "median:acc:max:warmup_steps=2 (compare=value: the others' values at the step, as Optuna's "
+        "MedianPruner, instead of their running averages); or the option's JSON. See docs/early-stopping.md.",
         **default,
     )
     parser.add_argument(
@@ -407,12 +408,16 @@ def parse_policy_arg(text: str) -> StoppingPolicy:
             f"--early-stopping {text!r}: use NAME:RESULT:OBJECTIVE[:KEY=VALUE,...] with NAME median, asha or "
             "hyperband, e.g. asha:loss:min:max_step=27."
         )
-    options: dict[str, int] = {}
+    options: dict[str, int | str] = {}
     for pair in parts[3].split(",") if len(parts) == 4 and parts[3] else []:
         key, _, value = pair.partition("=")
+        if key == "compare" and parts[0] == "median":
+            options[key] = value.strip()  # checked by Median, with the two words it takes
+            continue
         if key not in _POLICY_KEYS or not value.strip().lstrip("-").isdigit():
             raise UsageError(
-                f"--early-stopping: {pair!r} is not KEY=INTEGER with KEY one of {', '.join(sorted(_POLICY_KEYS))}."
+                f"--early-stopping: {pair!r} is not KEY=INTEGER with KEY one of {', '.join(sorted(_POLICY_KEYS))}"
+                " (and the median rule's compare=average or compare=value)."
             )
         options[key] = int(value)
     name, result, objective = parts[:3]
@@ -425,7 +430,7 @@ def parse_policy_arg(text: str) -> StoppingPolicy:
         built: StoppingPolicy = cls(result, objective, **options)
         return built
     except TypeError:
-        allowed = "warmup_steps, min_jobs" if name == "median" else "min_step, reduction_factor, max_step"
+        allowed = "warmup_steps, min_jobs, compare" if name == "median" else "min_step, reduction_factor, max_step"
         raise UsageError(f"--early-stopping {name} takes {allowed}.") from None
 
 

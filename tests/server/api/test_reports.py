@@ -85,6 +85,25 @@ def test_a_pruned_job_ends_pruned_keeps_its_results_and_the_loop_goes_on(db):
     assert db.get_experiment("pruned").early_stopping == Median("loss", "min", min_jobs=1)
 
 
+@pytest.mark.parametrize("compare", ["average", "value"])
+def test_the_median_rule_compares_with_the_others_averages_or_their_values_as_declared(db, compare):
+    """Three improving jobs: at step 1 their values are 1, 2, 3 (median 2), their running averages 1.5, 2.5, 3.5."""
+    exp = schedy.RandomSearch(f"median-{compare}", SPACE, early_stopping=Median("loss", "min", 0, 3, compare))
+    db.add_experiment(exp)
+    for curve in ([2.0, 1.0], [3.0, 2.0], [4.0, 3.0]):
+        with exp.next_job() as job:
+            assert [job.report(step, loss=value) for step, value in enumerate(curve)] == [False, False]
+    assert db.get_experiment(exp.name).early_stopping == Median("loss", "min", 0, 3, compare)
+    with exp.next_job() as job:
+        assert not job.report(0, loss=2.3)
+        # Its best, 2.3 at step 1: within the averages' median (2.5), past the values' (2).
+        assert job.report(1, loss=2.3) is (compare == "value")
+        if job.stop_reason is not None:
+            assert job.stop_reason == "At step 1 its best loss was worse than the median of 3 other jobs' values."
+            raise errors.JobPruned()
+    assert exp.get_job(job.job_id).status == ("PRUNED" if compare == "value" else "DONE")
+
+
 def test_once_told_to_stop_a_job_is_told_so_again_even_if_its_values_recover(db):
     exp = schedy.RandomSearch("sticky", SPACE, early_stopping=ASHA("acc", "max", min_step=1, reduction_factor=2))
     db.add_experiment(exp)

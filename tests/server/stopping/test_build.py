@@ -34,6 +34,7 @@ POLICIES = [
     Hyperband("acc", "max", 2, 50, reduction_factor=2),
     Median("loss", "min", min_jobs=3),
     Median("acc", "max", warmup_steps=2, min_jobs=1),
+    Median("loss", "min", min_jobs=3, compare="value"),
 ]
 
 

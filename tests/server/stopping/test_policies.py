@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import Counter
@@ -36,6 +37,46 @@ def test_median_stops_a_job_worse_than_the_median_of_the_others_running_averages
     late = policy.observe(state, Report("late", 1, 2.6))  # its best at step 1 is 2.6 > 2.5 (4 others: 1.5..3.5)
     assert late.stop
     assert "median" in (late.reason or "")
+
+
+def test_median_compared_with_values_takes_the_median_of_the_others_values_at_the_step():
+    """compare="value" (Optuna's MedianPruner): the bar at a step is the others' values there, not their averages."""
+    # Three jobs improving: values at step 1 are 1, 2, 3 (median 2); running averages 1.5, 2.5, 3.5 (median 2.5).
+    reports = [(j, s, v) for j, curve in {"a": [2, 1], "b": [3, 2], "c": [4, 3]}.items() for s, v in enumerate(curve)]
+    averages, values = Median("loss", "min", min_jobs=3), Median("loss", "min", min_jobs=3, compare="value")
+    (state_a, _), (state_v, _) = feed(averages, reports), feed(values, reports)
+    for state, policy in ((state_a, averages), (state_v, values)):
+        assert not policy.observe(state, Report("late", 0, 2.2)).stop  # step 0: values 2, 3, 4 are their averages
+    # Its best, 2.2, passes the averages' bar (2.5) but not the values' (2).
+    assert not averages.observe(state_a, Report("late", 1, 2.3)).stop
+    stopped = values.observe(state_v, Report("late", 1, 2.3))
+    assert stopped.stop
+    assert stopped.reason == "At step 1 its best loss was worse than the median of 3 other jobs' values."
+
+
+def test_median_compared_with_values_stops_more_of_improving_curves_and_keeps_the_best():
+    rng = random.Random(7)
+    factors = {f"j{i}": 1 + rng.random() for i in range(60)}  # a job's curve: its factor times a falling one
+    curves = {
+        j: [factor * (1 + 4 / (s + 1)) * (1 + 0.02 * rng.random()) for s in range(20)] for j, factor in factors.items()
+    }
+    best = min(factors, key=factors.__getitem__)
+    reports = [(j, s, v) for s in range(20) for j, curve in curves.items() for v in [curve[s]]]
+    spent = {}
+    for compare in ("average", "value"):
+        policy = Median("loss", "min", compare=compare)
+        state = policy.new_state()
+        stopped: set[str] = set()
+        steps = 0
+        for job, step, value in reports:
+            if job in stopped:
+                continue
+            steps += 1
+            if policy.observe(state, Report(job, step, value)).stop:
+                stopped.add(job)
+        assert best not in stopped
+        spent[compare] = steps
+    assert spent["value"] < spent["average"] < 20 * 60
 
 
 def test_median_waits_for_min_jobs_and_warmup():
@@ -238,6 +279,7 @@ def test_hyperband_last_bracket_never_stops_whatever_max_step():
         ({"hyperband": {"resultName": "loss", "objective": "min"}}, "maxStep"),
         ({"median": {"resultName": "loss", "objective": "min", "warmupSteps": -1}}, "warmupSteps"),
         ({"median": {"resultName": "loss", "objective": "min", "patience": 3}}, "patience"),
+        ({"median": {"resultName": "loss", "objective": "min", "compare": "mean"}}, 'compare must be "average"'),
         ({"pruner": {}}, "Unknown early-stopping policy"),
         ({"asha": {}, "median": {}}, "one key"),
         ("asha", "one key"),
@@ -260,3 +302,8 @@ def test_definitions_round_trip_with_defaults_filled():
     median = parse_policy({"median": {"resultName": "acc", "objective": "max"}})
     assert median.to_params() == {"resultName": "acc", "objective": "max", "warmupSteps": 0, "minJobs": 5}
     assert load_policy('{"median": {"resultName": "acc", "objective": "max"}}').to_params() == median.to_params()
+    # The default comparison is left out (an option stored before it existed reads the same); the other is kept.
+    assert parse_policy({"median": {**median.to_params(), "compare": "average"}}).to_params() == median.to_params()
+    values = parse_policy({"median": {"resultName": "acc", "objective": "max", "compare": "value"}})
+    assert values.to_params()["compare"] == "value"
+    assert load_policy(json.dumps({"median": values.to_params()})).compare == "value"

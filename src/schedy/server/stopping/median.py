@@ -5,6 +5,11 @@ than the median of the *other* jobs' running averages at ``s`` (the mean of
 each job's values reported up to ``s``), once at least ``minJobs`` other jobs
 have reported at ``s`` and ``s`` is past ``warmupSteps``.
 
+``compare: "value"`` takes the median of the other jobs' values *at* ``s``
+instead of their running averages, as Optuna's ``MedianPruner`` does: for
+curves that improve, an average trails the value, so Vizier's rule (the
+default, ``"average"``) is the more lenient one.
+
 The other jobs are those the rule has not stopped. Vizier compares with
 *completed* trials; a job the rule stopped is not one, so its running
 averages are withdrawn when it is stopped, and its later reports (a worker
@@ -14,8 +19,8 @@ Keeping them let the median drift towards the losers: in
 step and saved about 2× the training steps instead of 3-5×.
 
 The state keeps, per job, the running sum, count, best loss and the
-running averages it contributed, and per step a sorted list of the running
-averages reported at that step: a report costs a binary search and an
+values it contributed (running averages, or values), and per step a sorted
+list of the values contributed at that step: a report costs a binary search and an
 insertion (a stop, one removal per step the job reported), whatever the
 experiment's size.
 
@@ -50,7 +55,13 @@ from schedy.server.stopping.base import (
     positive_int,
 )
 
-__all__ = ["Median"]
+__all__ = ["AVERAGE", "COMPARE", "VALUE", "Median"]
+
+#: What a job's best is compared with: the median of the others' running averages (Vizier's rule) ...
+AVERAGE = "average"
+#: ... or of their values at the step (Optuna's MedianPruner).
+VALUE = "value"
+COMPARE = (AVERAGE, VALUE)
 
 #: Reports walked per block in :meth:`Median.build`.
 _BLOCK = 4096
@@ -61,14 +72,14 @@ class _Job:
     total: float = 0.0
     count: int = 0
     best: float = math.inf
-    averages: list[tuple[int, float]] = field(default_factory=list)  # (step, running average) it contributed
+    averages: list[tuple[int, float]] = field(default_factory=list)  # (step, value compared) it contributed
     stopped: Verdict | None = None
 
 
 @dataclass
 class _State(PolicyState):
     jobs: dict[str, _Job] = field(default_factory=dict)
-    # step -> sorted running averages (losses) of the jobs not stopped that reported at that step
+    # step -> sorted running averages (or values: compare) as losses, of the jobs not stopped that reported there
     steps: dict[int, list[float]] = field(default_factory=dict)
     # step -> how many jobs reported at that step (stopped ones included): what the dashboard shows
     reached: dict[int, int] = field(default_factory=dict)
@@ -97,25 +108,34 @@ class Median(StoppingPolicy):
 
     name = "median"
 
-    def __init__(self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5) -> None:
+    def __init__(
+        self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5, compare: str = AVERAGE
+    ) -> None:
         super().__init__(result_name, objective)
         self.warmup_steps = warmup_steps
         self.min_jobs = min_jobs
+        self.compare = compare
 
     @classmethod
     def from_params(cls, params: Any) -> Median:
         if not isinstance(params, dict):
             raise DefinitionError('The median rule takes an object, e.g. {"resultName": "loss", "objective": "min"}.')
-        unknown = sorted(params.keys() - {"resultName", "objective", "warmupSteps", "minJobs"})
+        unknown = sorted(params.keys() - {"resultName", "objective", "warmupSteps", "minJobs", "compare"})
         if unknown:
             raise DefinitionError(
                 f"Unknown median-rule option(s) {', '.join(map(repr, unknown))}; "
-                "use resultName, objective, warmupSteps, minJobs."
+                "use resultName, objective, warmupSteps, minJobs, compare."
             )
         result, objective = objective_of(params, "The median rule")
         warmup = positive_int(params, "warmupSteps", 0, "The median rule", minimum=0)
         min_jobs = positive_int(params, "minJobs", 5, "The median rule")
-        return cls(result, objective, warmup, min_jobs)
+        compare = params.get("compare", AVERAGE)
+        if compare not in COMPARE:
+            raise DefinitionError(
+                f"The median rule's compare must be \"average\" (the others' running averages, Vizier's rule) "
+                f'or "value" (their values at the step, Optuna\'s), not {compare!r}.'
+            )
+        return cls(result, objective, warmup, min_jobs, compare)
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -123,6 +143,8 @@ class Median(StoppingPolicy):
             "objective": self.objective,
             "warmupSteps": self.warmup_steps,
             "minJobs": self.min_jobs,
+            # Only when not the default: the option of an experiment made before it existed reads the same.
+            **({} if self.compare == AVERAGE else {"compare": self.compare}),
         }
 
     def new_state(self) -> PolicyState:
@@ -150,16 +172,16 @@ class Median(StoppingPolicy):
                 state.stops[report.step] = state.stops.get(report.step, 0) + 1
                 _withdraw(state, job)
                 return job.stopped
-        average = job.total / job.count
-        insort(others, average)
-        job.averages.append((report.step, average))
+        compared = job.total / job.count if self.compare == AVERAGE else loss
+        insort(others, compared)
+        job.averages.append((report.step, compared))
         return CONTINUE
 
     def _stop(self, step: int, others: int) -> Verdict:
+        what = "running averages" if self.compare == AVERAGE else "values"
         return Verdict(
             True,
-            f"At step {step} its best {self.result_name} was worse than the median of "
-            f"{others} other jobs' running averages.",
+            f"At step {step} its best {self.result_name} was worse than the median of {others} other jobs' {what}.",
         )
 
     def build(self, reports: ReportArrays) -> Built:
@@ -192,6 +214,7 @@ class Median(StoppingPolicy):
         steps, reached = state.steps, state.reached
         warmup, min_jobs = self.warmup_steps, self.min_jobs
         stopped = np.zeros(len(ids), dtype=bool)
+        compared = averages if self.compare == AVERAGE else loss
         # In blocks, the reports of jobs stopped before the block left out at once (most reports, as the
         # rule stops most jobs early); a job stopped within the block is skipped one report at a time.
         for start in range(0, n, _BLOCK):
@@ -201,11 +224,11 @@ class Median(StoppingPolicy):
                 rows.tolist(),
                 reports.job[rows].tolist(),
                 reports.step[rows].tolist(),
-                averages[rows].tolist(),
+                compared[rows].tolist(),
                 bests[rows].tolist(),
                 strict=True,
             )
-            for position, j, step, average, job_best in columns:
+            for position, j, step, value, job_best in columns:
                 job = by_index[j]
                 if job.stopped is not None:
                     continue
@@ -220,8 +243,8 @@ class Median(StoppingPolicy):
                     stops[j] = (position, job.stopped)
                     stopped[j] = True
                     continue
-                insort(others, average)
-                job.averages.append((step, average))
+                insort(others, value)
+                job.averages.append((step, value))
         # Each job's sums as of its last report observed (the one that stopped it, or its last).
         last = {
             j: int(order[start + count - 1])
