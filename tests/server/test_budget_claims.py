@@ -1,0 +1,53 @@
+"""A budgeted search claimed through the synchronous claim path (the one outside the event loop).
+
+The HTTP layer on PostgreSQL claims on the event loop; the same use case also runs in a thread
+(``Claims.claim``). There too a budget taken and the job it pays for commit together, and a claim
+past the budget ends the search once nothing runs. (SQLite and PostgreSQL.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from schedy.server.service.claims import Claims
+from schedy.server.service.experiments import Experiments
+from schedy.server.service.jobs import Jobs
+from schedy.server.store import Store, migrate, users
+from schedy.server.wire import JobInput, parse_experiment
+
+SEARCH = {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}, "maxJobs": 2}
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url, pool_size=2)
+    migrate.upgrade(store)
+    yield store
+    store.dispose()
+
+
+def test_a_budgeted_search_hands_out_its_budget_counted_as_it_goes_and_then_ends(store: Store) -> None:
+    with store.write() as conn:
+        owner = users.create(conn, "budget@example.com", None)
+    experiments, claims, jobs = Experiments(store), Claims(store), Jobs(store)
+    experiments.put(owner, "b", parse_experiment(json.dumps(SEARCH).encode()), create_only=True)
+    handed = []
+    for _ in range(2):
+        job = claims.claim(owner, "b", worker="w", heartbeat=30)
+        assert job is not None
+        handed.append(job.job_id)
+        _, counts = experiments.get(owner, "b", counts=True)
+        assert counts is not None
+        assert counts["jobsCreated"] == sum(counts["jobCounts"].values()) == len(handed)
+    assert claims.claim(owner, "b", worker="w", heartbeat=30) is None  # spent; a job still runs
+    assert experiments.get(owner, "b")[0].status == "RUNNING"
+    for job_id in handed:
+        row = jobs.get(owner, "b", job_id)
+        done = JobInput(status="DONE", hyperparameters=json.loads(row.hyperparameters), results={"y": 1})
+        jobs.put(owner, "b", job_id, done, if_match=None, if_none_match=False)
+    assert claims.claim(owner, "b", worker="w", heartbeat=30) is None
+    exp, counts = experiments.get(owner, "b", counts=True)
+    assert (exp.status, counts) == ("DONE", {"jobCounts": {"DONE": 2}, "jobsCreated": 2})
