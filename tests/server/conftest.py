@@ -1,4 +1,4 @@
-"""Fixtures for API tests: an authenticated HTTP client of the real service."""
+"""Fixtures for the service's tests: an authenticated HTTP client of the real service, a migrated store."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from schedy.server.store import Store, migrate
 from schedy.testing import Credentials
 
 
@@ -69,3 +70,12 @@ def api(service: Any) -> Iterator[Api]:
     client = Api(service.url, service.user)
     yield client
     client.close()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated store on the test's database (SQLite and PostgreSQL), without a service."""
+    opened = Store(database_url, pool_size=2)
+    migrate.upgrade(opened)
+    yield opened
+    opened.dispose()

@@ -8,25 +8,14 @@ past the budget ends the search once nothing runs. (SQLite and PostgreSQL.)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from schedy.server.service.claims import Claims
 from schedy.server.service.experiments import Experiments
 from schedy.server.service.jobs import Jobs
-from schedy.server.store import Store, migrate, users
+from schedy.server.store import Store, users
 from schedy.server.wire import JobInput, parse_experiment
 
 SEARCH = {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}, "maxJobs": 2}
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, pool_size=2)
-    migrate.upgrade(store)
-    yield store
-    store.dispose()
 
 
 def test_a_budgeted_search_hands_out_its_budget_counted_as_it_goes_and_then_ends(store: Store) -> None:

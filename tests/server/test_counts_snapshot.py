@@ -10,24 +10,16 @@ whichever it runs first.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from schedy.server.service import experiments as service_experiments
 from schedy.server.service.experiments import Experiments
-from schedy.server.store import Store, budget, migrate, users
+from schedy.server.store import Store, budget, users
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, pool_size=2)
-    migrate.upgrade(store)
-    yield store
-    store.dispose()
 
 
 def _claim(store: Store, experiment_id: int, job_id: str) -> None:
