@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from sqlalchemy import func, select
+
 from schedy.server.service.experiments import DELETE_BATCH
 from schedy.server.service.jobs import new_job_id
 from schedy.server.store import Store
@@ -21,7 +23,7 @@ JOBS = 60_000
 
 def _load(url: str, owner_email: str, name: str, n: int) -> int:
     """Insert ``n`` QUEUED jobs straight into the database; the experiment's id."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
     from schedy.server.store.tables import users
 
@@ -47,8 +49,6 @@ def _load(url: str, owner_email: str, name: str, n: int) -> int:
 
 
 def _jobs_of(url: str, exp_id: int) -> int:
-    from sqlalchemy import func, select
-
     store = Store(url, pool_size=1)
     try:
         with store.read() as conn:
@@ -75,6 +75,9 @@ def test_a_big_delete_runs_in_batches_while_the_service_answers(api: Any, servic
     deleter = threading.Thread(target=delete)
     deleter.start()
     pauses, claims, renamed = [], 0, None
+    # How many of the big experiment's jobs were left when each claim was answered.
+    left: list[int] = []
+    reader = Store(service.process.database_url, pool_size=1)
     while deleter.is_alive():
         started = time.monotonic()
         assert api.http.get("ping/").status_code == 200
@@ -82,6 +85,8 @@ def test_a_big_delete_runs_in_batches_while_the_service_answers(api: Any, servic
         assert claimed.status_code in (200, 204)
         claims += claimed.status_code == 200
         pauses.append(time.monotonic() - started)
+        with reader.read() as conn:
+            left.append(int(conn.execute(select(func.count()).where(jobs.c.experiment_id == exp_id)).scalar_one()))
         if renamed is None and api.http.get(exp_path("big")).status_code == 404:
             # Once the delete started, the name is free: a new experiment of that name is a fresh one,
             # not the one going away. (A PUT that arrives before the delete starts replaces the old
@@ -89,6 +94,7 @@ def test_a_big_delete_runs_in_batches_while_the_service_answers(api: Any, servic
             renamed = api.request("PUT", exp_path("big"), {"status": "RUNNING", "scheduler": {"Manual": None}})
         time.sleep(0.02)
     deleter.join()
+    reader.dispose()
     if renamed is None:  # the delete was over before this thread saw it start
         renamed = api.request("PUT", exp_path("big"), {"status": "RUNNING", "scheduler": {"Manual": None}})
     assert answer["response"].status_code == 204
@@ -98,7 +104,9 @@ def test_a_big_delete_runs_in_batches_while_the_service_answers(api: Any, servic
     assert api.http.get(exp_path("big") + "jobs/").json()["items"] == []
     assert renamed is not None
     assert renamed.status_code == 201
-    # Other requests went on between the batches: no pause near the length of the whole delete.
+    # Other requests went on between the batches: claims were answered with the delete part-way, at
+    # several points. (One statement answered them before it began or after it ended: all or none
+    # of the jobs left.) Not a bound on the pauses: on a loaded machine a single one may be long.
     assert claims >= 1
-    # (One statement made one pause as long as the whole delete.)
-    assert max(pauses) < answer["seconds"] / 2, (max(pauses), answer["seconds"])
+    partway = sorted({n for n in left if 0 < n < JOBS}, reverse=True)
+    assert len(partway) >= 2, (partway, max(pauses), answer["seconds"])
