@@ -1,7 +1,7 @@
 """A loop of short write transactions lets a write waiting for SQLite's writer in (``Store.make_way``).
 
-A lock released and at once taken again by the same thread is seldom the waiting thread's: a big
-delete, 2,000 jobs per transaction, kept a claim waiting 0.5 s of a 0.9 s delete on CI.
+A lock released and at once taken again by the same thread is seldom the waiting thread's: during a
+big delete, 2,000 jobs per transaction, a claim could wait for many of them.
 """
 
 from __future__ import annotations
