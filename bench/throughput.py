@@ -322,7 +322,7 @@ def measure(be: Backend, args: argparse.Namespace) -> list[dict[str, Any]]:
                 if system in ("schedy-random", "before-random"):
                     on, who = (service, user) if system == "schedy-random" else (before, before_user)
                     assert on is not None
-                    create_experiment(who.client_config, random_search(name))
+                    create_experiment(who.client_config, random_search(name, args.max_jobs))
                     run = run_workers(
                         schedy_worker, (who.client_config, name, args.duration), workers, server_pid=on.process.pid
                     )
@@ -503,6 +503,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of each timed window")
     parser.add_argument("--prefill", type=int, default=30_000, help="queued jobs per queue measurement")
+    parser.add_argument(
+        "--max-jobs", type=int, default=None, help="give the random searches a budget (maxJobs) this large"
+    )
     parser.add_argument("--server-args", nargs="*", default=[], help="extra `schedy server` arguments")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument(
