@@ -1,19 +1,23 @@
-"""A random search's one-statement claim on PostgreSQL: its generic plan walks the queue index.
+"""A random search's one-statement claim on PostgreSQL: its generic plan walks the indexes.
 
 asyncpg prepares every statement, and PostgreSQL switches a prepared statement to a generic plan
 after a few executions: that plan must probe the queue through its index, not scan the jobs of
-every other experiment (tests/server/store/test_claim_plan.py checks the other claim statements).
+every other experiment, and find the experiment (whose budget a ``maxJobs`` search takes in the
+same statement) by its keys, not scan every experiment (tests/server/store/test_claim_plan.py
+checks the other claim statements).
 """
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from schedy.server.store import jobs_async
 from tests.server.store.test_claim_plan import _generic_plan, pg_store  # noqa: F401 - the fixture
 
 
-def test_the_one_statement_claim_probes_the_queue_through_its_index(pg_store):  # noqa: F811 - the fixture
+@pytest.mark.parametrize("budgeted", [False, True], ids=["no-budget", "maxJobs"])
+def test_the_one_statement_claim_probes_the_queue_through_its_index(pg_store, budgeted):  # noqa: F811 - the fixture
     with pg_store.write() as conn:
         conn.execute(text("INSERT INTO users (email, is_admin, created_at) VALUES ('a@b.c', false, 0)"))
         for name, scheduler in (("queue", "Manual"), ("random", "RandomSearch")):
@@ -24,6 +28,13 @@ def test_the_one_statement_claim_probes_the_queue_through_its_index(pg_store):  
                 ),
                 {"name": name, "scheduler": scheduler},
             )
+        conn.execute(  # other users' experiments: the experiment is found (and its budget taken) by index
+            text(
+                "INSERT INTO experiments (owner_id, name, status, scheduler, params, options, created_at, "
+                "updated_at) SELECT 1, 'other' || g, 'RUNNING', 'Manual', 'null', '{}', 0, 0 "
+                "FROM generate_series(1, 5000) g"
+            )
+        )
         conn.execute(
             text(
                 "INSERT INTO jobs (experiment_id, job_id, status, priority, hyperparameters, results, version, "
@@ -50,7 +61,9 @@ def test_the_one_statement_claim_probes_the_queue_through_its_index(pg_store):  
             "p_scheduler": "RandomSearch",
             "p_params": "null",
             "p_options": "{}",
+            **({"p_limit": 100} if budgeted else {}),
         }
-        plan = _generic_plan(conn, jobs_async._claim_or_create_statement(), params)
+        plan = _generic_plan(conn, jobs_async._claim_or_create_statement(budgeted), params)
     assert "ix_jobs_queue" in plan, plan
     assert "Seq Scan on jobs" not in plan, plan
+    assert "Seq Scan on experiments" not in plan, plan

@@ -173,9 +173,10 @@ class Claims:
     ) -> JobRecord | None:
         """:meth:`claim` on the event loop (PostgreSQL: :attr:`schedy.server.store.Store.aio`).
 
-        The queue head and a new job of a scheduler that reads no history are
-        awaited on the loop; a budget (``maxJobs``) or a decision from the
-        history continues in the thread pool, from where this step left off.
+        The queue head and a new job of a scheduler that reads no history
+        (paid from the budget, ``maxJobs``, if any) are awaited on the loop; a
+        spent budget or a decision from the history continues in the thread
+        pool, from where this step left off.
 
         Raises:
             NotFound: no such experiment.
@@ -188,10 +189,15 @@ class Claims:
             step = AsyncClaimStep(conn)
             hint = self._hints.get(key) if heartbeat is not None else None
             guess = None if hint is None else _decide_alone(hint.scheduler)
+            spent = False  # whether the statement found the budget spent
             if hint is not None and guess is not None and heartbeat is not None:
                 # One round trip: the queue head, else a new job decided from the experiment as it was
-                # (inserted only if its definition is still that one).
-                taken = await step.claim_or_create(user_id, experiment, worker, heartbeat, hint.exp, _new_row(guess))
+                # (inserted only if its definition is still that one, and paid from its budget if any).
+                limit = budget.max_jobs(hint.exp.options)
+                taken = await step.claim_or_create(
+                    user_id, experiment, worker, heartbeat, hint.exp, _new_row(guess), limit
+                )
+                spent = limit is not None and taken is not None and _same_definition(taken.experiment, hint.exp)
             else:
                 taken = await step.take_queued(user_id, experiment, worker, heartbeat)
             if taken is None:
@@ -203,14 +209,18 @@ class Claims:
             if exp.status == DONE:
                 return None
             scheduler = load_scheduler(exp.scheduler, exp.params)
-            if not _reads_history(scheduler, exp.options) and budget.max_jobs(exp.options) is None:
+            if not spent and not _reads_history(scheduler, exp.options):
                 new = _decide_alone(scheduler)
                 if new is None:
                     self._hints.pop(key, None)
                     return None
-                job = await step.insert_new(exp.id, _new_row(new), worker, heartbeat, max_run_time)
-                self._remember(key, exp, scheduler)
-                return job
+                # With a budget, the unit taken and the job it pays for are one statement (they commit together).
+                limit = budget.max_jobs(exp.options)
+                job = await step.insert_new(exp.id, _new_row(new), worker, heartbeat, max_run_time, limit)
+                if job is not None:
+                    self._remember(key, exp, scheduler)
+                    return job
+                # The budget is spent: whether to end the search, or retry a crashed job, is decided apart.
             self._hints.pop(key, None)
         return await to_thread.run_sync(self._continue, user_id, exp, scheduler, worker, heartbeat, max_run_time)
 
@@ -426,6 +436,11 @@ class _FromHistory:
 
 
 _FROM_HISTORY = _FromHistory()
+
+
+def _same_definition(exp: ExperimentRecord, other: ExperimentRecord) -> bool:
+    """Whether two reads of an experiment show the same search (scheduler, parameters, options)."""
+    return (exp.id, exp.scheduler, exp.params, exp.options) == (other.id, other.scheduler, other.params, other.options)
 
 
 def _reads_history(scheduler: Scheduler, options: str) -> bool:

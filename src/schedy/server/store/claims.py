@@ -17,7 +17,9 @@ scheduler and insert what it decided. Only the execution differs:
   a budget (``maxJobs``): the job taken from it and the job inserted commit
   together (``claim_step(atomic=True)``), or a reader in between would see
   the budget spent by a job that does not exist, and a claim in between
-  would end the search before that job starts.
+  would end the search before that job starts. On the event loop that
+  is one statement (the unit taken and the job inserted in data-modifying
+  CTEs), elsewhere a transaction.
 
 :meth:`schedy.server.store.Store.claim_step` opens a :class:`ClaimStep` of
 the right kind. On PostgreSQL the HTTP layer runs the same steps on the
@@ -28,7 +30,7 @@ event loop (:class:`AsyncClaimStep`, on an asyncpg connection of
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +43,7 @@ from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.ids import new_job_id
 from schedy.server.store.jobs import JobRecord
 
-__all__ = ["AsyncClaimStep", "ClaimStep", "NewRow", "Taken"]
+__all__ = ["AsyncClaimStep", "ClaimStep", "NewRow", "Taken", "insert_claimed", "running_params"]
 
 #: A generated id collides with probability ~n²/2⁶⁵; a collision only costs another draw.
 ID_TRIES = 3
@@ -150,11 +152,13 @@ class AsyncClaimStep:
         heartbeat: float,
         decided_from: ExperimentRecord,
         new: NewRow,
+        limit: int | None = None,
     ) -> Taken | None:
         """:meth:`take_queued` with a heartbeat, and if no queued job was there, ``new`` inserted, in one statement.
 
         ``new`` was decided by a scheduler that reads no history from ``decided_from``: it is inserted
-        only if the experiment's definition is still that one and it is not DONE (see
+        only if the experiment's definition is still that one and it is not DONE, and with a
+        ``limit`` (``maxJobs``) only if a unit of the budget is left, taken in the same statement (see
         :func:`schedy.server.store.jobs_async.claim_or_create`). No job in the answer if neither
         happened: decide again from the experiment returned. ``None`` if there is no such experiment.
         """
@@ -170,6 +174,7 @@ class AsyncClaimStep:
                     new_job_id(),
                     new.hyperparameters,
                     new.results,
+                    limit,
                 )
             except IntegrityError:  # the id was taken: nothing was written
                 if attempt == ID_TRIES - 1:
@@ -179,30 +184,53 @@ class AsyncClaimStep:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def insert_new(
-        self, experiment_id: int, new: NewRow, worker: str | None, heartbeat: float | None, max_run_time: float | None
-    ) -> JobRecord:
-        """:meth:`ClaimStep.insert_new`: another id is drawn if one is taken."""
+        self,
+        experiment_id: int,
+        new: NewRow,
+        worker: str | None,
+        heartbeat: float | None,
+        max_run_time: float | None,
+        limit: int | None = None,
+    ) -> JobRecord | None:
+        """:meth:`ClaimStep.insert_new`: another id is drawn if one is taken.
+
+        With a ``limit`` (the experiment's ``maxJobs``), a unit of the budget is taken in the same
+        statement (:func:`schedy.server.store.jobs_async.spend_and_insert`): ``None``, and nothing
+        written, if it is spent.
+        """
         for attempt in range(ID_TRIES):
+            params = running_params(experiment_id, new, worker, heartbeat, max_run_time)
             try:
-                return await jobs_async.insert(
-                    self.conn,
-                    experiment_id,
-                    new_job_id(),
-                    store_jobs.RUNNING,
-                    new.hyperparameters,
-                    new.results,
-                    worker=worker,
-                    heartbeat=heartbeat,
-                    max_run_time=max_run_time,
-                    member=new.member,
-                    generation=new.generation,
-                    parent=new.parent,
-                    attempt=new.attempt,
-                )
-            except IntegrityError:
+                if limit is None:
+                    return await jobs_async.insert(self.conn, params)
+                return await jobs_async.spend_and_insert(self.conn, limit, params)
+            except IntegrityError:  # the id was taken: nothing was written
                 if attempt == ID_TRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def running_params(
+    experiment_id: int, new: NewRow, worker: str | None, heartbeat: float | None, max_run_time: float | None
+) -> dict[str, Any]:
+    """The insert's parameters (:func:`schedy.server.store.jobs.insert_params`) of ``new``, RUNNING for the worker.
+
+    The job gets a fresh id (:func:`schedy.server.store.ids.new_job_id`) at each call.
+    """
+    return store_jobs.insert_params(
+        experiment_id,
+        new_job_id(),
+        store_jobs.RUNNING,
+        new.hyperparameters,
+        new.results,
+        worker=worker,
+        heartbeat=heartbeat,
+        max_run_time=max_run_time,
+        member=new.member,
+        generation=new.generation,
+        parent=new.parent,
+        attempt=new.attempt,
+    )
 
 
 def insert_claimed(
@@ -223,21 +251,7 @@ def insert_claimed(
     """
     for attempt in range(ID_TRIES):
         try:
-            row = store_jobs.insert(
-                conn,
-                experiment_id,
-                new_job_id(),
-                store_jobs.RUNNING,
-                new.hyperparameters,
-                new.results,
-                worker=worker,
-                heartbeat=heartbeat,
-                max_run_time=max_run_time,
-                member=new.member,
-                generation=new.generation,
-                parent=new.parent,
-                attempt=new.attempt,
-            )
+            row = store_jobs.insert_with(conn, running_params(experiment_id, new, worker, heartbeat, max_run_time))
         except IntegrityError:
             if attempt == ID_TRIES - 1 or not retry_ids:
                 raise

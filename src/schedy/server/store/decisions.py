@@ -33,11 +33,10 @@ from sqlalchemy import true as sql_true
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from schedy.server.store import jobs as store_jobs
-from schedy.server.store.claims import NewRow
+from schedy.server.store.claims import NewRow, running_params
 from schedy.server.store.compiled import compiled, fetch_one
 from schedy.server.store.engine import db_now
-from schedy.server.store.ids import new_job_id
-from schedy.server.store.jobs import DONE, RUNNING, JobRecord
+from schedy.server.store.jobs import DONE, JobRecord
 from schedy.server.store.jobs_async import created_running
 from schedy.server.store.tables import experiment_events, experiments
 
@@ -109,20 +108,7 @@ def commit_and_insert(
     """
     job = new if new is not None else NewRow("{}", "{}")  # not inserted: p_has_job is false
     params: dict[str, Any] = {
-        **store_jobs.insert_params(
-            experiment_id,
-            new_job_id(),
-            RUNNING,
-            job.hyperparameters,
-            job.results,
-            worker=worker,
-            heartbeat=heartbeat,
-            max_run_time=max_run_time,
-            member=job.member,
-            generation=job.generation,
-            parent=job.parent,
-            attempt=job.attempt,
-        ),
+        **running_params(experiment_id, job, worker, heartbeat, max_run_time),
         "p_seq": seq,
         "p_rng": rng_state,
         "p_events": events,

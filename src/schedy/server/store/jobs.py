@@ -349,7 +349,12 @@ def insert(
         parent=parent,
         attempt=attempt,
     )
-    statement = compiled(conn, _insert_statement, conn.dialect.name, _group(status), if_absent)
+    return insert_with(conn, params, if_absent=if_absent)
+
+
+def insert_with(conn: Connection, params: dict[str, Any], *, if_absent: bool = False) -> JobRecord | None:
+    """:func:`insert` from its statement's parameters (:func:`insert_params`)."""
+    statement = compiled(conn, _insert_statement, conn.dialect.name, _group(params["p_status"]), if_absent)
     return _record(fetch_one(conn, statement, params))
 
 

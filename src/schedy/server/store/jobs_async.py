@@ -2,17 +2,21 @@
 
 The same statements as their synchronous twins in :mod:`schedy.server.store.jobs`, with the
 same parameters and rows, each atomic alone: the claim of the queue head, the insert of a
-scheduler's new job and a worker's conditional update. And one of their own,
-:func:`claim_or_create`: a random search's claim in one round trip instead of two.
+scheduler's new job and a worker's conditional update. And two of their own:
+:func:`claim_or_create`, a random search's claim in one round trip instead of two, and
+:func:`spend_and_insert`, a unit of a budget (``maxJobs``) and the job it pays for in one
+statement, so that they commit together without a transaction's three round trips.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Float, Integer, Select, String, bindparam, exists, literal, select, true
 from sqlalchemy import insert as sql_insert
+from sqlalchemy import update as sql_update
 
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store.aio import AsyncConnection
@@ -30,6 +34,7 @@ __all__ = [
     "experiment_and_queue",
     "insert",
     "replace_named",
+    "spend_and_insert",
 ]
 
 
@@ -59,43 +64,16 @@ async def claim_queued(
     return store_jobs.record(await conn.fetch_one(store_jobs._claim_statement, (), params))
 
 
-async def insert(
-    conn: AsyncConnection,
-    experiment_id: int,
-    job_id: str,
-    status: str,
-    hyperparameters: str,
-    results: str,
-    *,
-    worker: str | None = None,
-    heartbeat: float | None = None,
-    max_run_time: float | None = None,
-    member: str | None = None,
-    generation: int | None = None,
-    parent: str | None = None,
-    attempt: int = 1,
-) -> JobRecord:
+async def insert(conn: AsyncConnection, params: Mapping[str, Any]) -> JobRecord:
     """:func:`schedy.server.store.jobs.insert` (no ``if_absent``): the new job.
+
+    ``params``: :func:`schedy.server.store.jobs.insert_params` of the new job.
 
     Raises:
         sqlalchemy.exc.IntegrityError: the id is taken (nothing written).
 
     """
-    params = store_jobs.insert_params(
-        experiment_id,
-        job_id,
-        status,
-        hyperparameters,
-        results,
-        worker=worker,
-        heartbeat=heartbeat,
-        max_run_time=max_run_time,
-        member=member,
-        generation=generation,
-        parent=parent,
-        attempt=attempt,
-    )
-    args = ("postgresql", store_jobs.group(status), False)
+    args = ("postgresql", store_jobs.group(params["p_status"]), False)
     row = store_jobs.record(await conn.fetch_one(store_jobs._insert_statement, args, params))
     assert row is not None  # noqa: S101 - a plain insert returns its row
     return row
@@ -119,9 +97,10 @@ async def replace_named(
 
 
 @cache
-def _claim_or_create_statement() -> Select[Any]:
+def _claim_or_create_statement(budgeted: bool) -> Select[Any]:
     # claim_by_name's statement, and a third CTE: the new job, inserted only if no queued job was
-    # claimed, the experiment is not DONE and its definition is still the one the job was decided from.
+    # claimed, the experiment is not DONE and its definition is still the one the job was decided from;
+    # budgeted: and only if a unit of the budget was taken for it, in a fourth.
     exp = (
         select(*EXPERIMENT_COLUMNS)
         .where(experiments.c.owner_id == bindparam("p_owner"), experiments.c.name == bindparam("p_name"))
@@ -136,8 +115,31 @@ def _claim_or_create_statement() -> Select[Any]:
         exp.c.options == bindparam("p_options", type_=String),
         ~exists(select(claimed.c.pk)),
     )
-    created = created_running(exp.c.id, *decided_from)
+    if budgeted:
+        spent = _spent(experiments.c.id == select(exp.c.id).where(*decided_from).scalar_subquery())
+        created = created_running(spent.c.id)
+    else:
+        created = created_running(exp.c.id, *decided_from)
     return select(*exp.c, *claimed.c, *created.c).select_from(exp.outerjoin(claimed, true()).outerjoin(created, true()))
+
+
+def _spent(*where: ColumnElement[bool]) -> CTE:
+    """A CTE taking one unit of an experiment's budget (``p_limit``) where every ``where`` holds; its id if taken.
+
+    The row's own conditions (the budget left, not DONE) are in the ``UPDATE``: a concurrent claim
+    that took the last unit first makes PostgreSQL check them again on the row it committed.
+    """
+    return (
+        sql_update(experiments)
+        .where(
+            *where,
+            experiments.c.jobs_created < bindparam("p_limit", type_=Integer),
+            experiments.c.status != DONE,
+        )
+        .values(jobs_created=experiments.c.jobs_created + 1)
+        .returning(experiments.c.id)
+        .cte("spent")
+    )
 
 
 async def claim_or_create(
@@ -150,14 +152,17 @@ async def claim_or_create(
     job_id: str,
     hyperparameters: str,
     results: str,
+    limit: int | None = None,
 ) -> tuple[ExperimentRecord, JobRecord | None] | None:
     """A claim of a scheduler that reads no history, in one statement: the queue head, else a new job.
 
     As :func:`claim_by_name`; and if no queued job was claimed, the experiment is not DONE and its
     scheduler, parameters and options are still those of ``decided_from`` (what the new job was
-    decided from), the new job is inserted RUNNING for the worker in the same statement. ``None``
-    for the job if neither happened (the caller decides again from the experiment returned).
-    ``None`` if there is no such experiment.
+    decided from), the new job is inserted RUNNING for the worker in the same statement; with a
+    ``limit`` (the experiment's ``maxJobs``), only if a unit of the budget was left, taken in the
+    same statement. ``None`` for the job if neither happened (the caller decides again from the
+    experiment returned, whose ``jobs_created`` is as it was before the statement). ``None`` if
+    there is no such experiment.
 
     Raises:
         sqlalchemy.exc.IntegrityError: ``job_id`` is taken (nothing written).
@@ -169,8 +174,9 @@ async def claim_or_create(
         "p_scheduler": decided_from.scheduler,
         "p_params": decided_from.params,
         "p_options": decided_from.options,
+        "p_limit": limit,
     }
-    row = await conn.fetch_one(_claim_or_create_statement, (), params)
+    row = await conn.fetch_one(_claim_or_create_statement, (limit is not None,), params)
     if row is None:
         return None
     width, job_width = len(EXPERIMENT_COLUMNS), len(store_jobs.COLUMNS)
@@ -179,6 +185,27 @@ async def claim_or_create(
         if row[start] is not None:
             return experiment, JobRecord._make(row[start : start + job_width])
     return experiment, None
+
+
+@cache
+def _spend_and_insert_statement() -> Select[Any]:
+    spent = _spent(experiments.c.id == bindparam("p_experiment", type_=Integer))
+    created = created_running(spent.c.id)
+    return select(*created.c)
+
+
+async def spend_and_insert(conn: AsyncConnection, limit: int, params: Mapping[str, Any]) -> JobRecord | None:
+    """A unit of the experiment's budget taken and a new job inserted RUNNING for the worker, in one statement.
+
+    :func:`schedy.server.store.budget.spend` and :func:`insert` (``params``: those of a RUNNING job),
+    committed together in one round trip. ``None`` (nothing written) if the experiment's budget,
+    ``limit`` jobs, is spent or the experiment is DONE.
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: the job's id is taken (nothing written).
+
+    """
+    return store_jobs.record(await conn.fetch_one(_spend_and_insert_statement, (), {**params, "p_limit": limit}))
 
 
 #: The columns a new RUNNING job's ``INSERT … SELECT`` sets (the others take their defaults).
