@@ -124,10 +124,14 @@ def test_ctrl_c_reaches_every_running_command_once_and_ends_every_worker(cli, co
     ids = _queue(cli, "exp", *({"seconds": 60, "flag": str(mark)} for mark in marks), {"seconds": 0})
 
     def commands_ready(_: object) -> None:
-        # Both sleepers' commands can take the interrupt (the third worker ran the quick job and stopped).
+        # Both sleepers' commands can take the interrupt, and the third worker ran the quick job and
+        # stopped (its command, started last, could still be running when the sleepers were ready).
         deadline = time.monotonic() + 60
         while not all(Path(f"{mark}.started").exists() for mark in marks):
             assert time.monotonic() < deadline, "the two long jobs never ran side by side"
+            time.sleep(0.1)
+        while _jobs(cli, "exp")[ids[2]].status != "DONE":
+            assert time.monotonic() < deadline, "the quick job never ended"
             time.sleep(0.1)
 
     code, err = interrupted(cli, ("run", "-j", "3", *flag, "exp", sys.executable, command, "%h"), commands_ready)
