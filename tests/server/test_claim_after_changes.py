@@ -98,3 +98,28 @@ def test_a_deleted_and_recreated_experiment_uses_its_new_definition(api: Any) ->
     assert job.status_code == 200
     assert -5 <= job.json()["hyperparameters"]["x"] <= -4
     assert len(api.all_jobs("rs")) == 1
+
+
+def _budgeted(space: dict[str, Any], max_jobs: int) -> dict[str, Any]:
+    return {"status": "RUNNING", "scheduler": space, "maxJobs": max_jobs}
+
+
+def test_a_budget_lowered_while_claims_go_on_is_respected_and_a_raised_one_hands_out_more(api: Any) -> None:
+    # The claims before the change were paid from a budget of 10 in the same statement as their insert.
+    assert api.request("PUT", exp_path("rs"), _budgeted(_space(0, 1), 10)).status_code == 201
+    _warm(api, "rs")
+    assert api.request("PUT", exp_path("rs"), _budgeted(_space(0, 1), 4)).status_code == 200
+    handed = 0
+    while _claim(api, "rs").status_code == 200:
+        handed += 1
+        assert handed <= 1, "the lowered budget (4, 3 spent) was not respected"
+    assert handed == 1
+    counts = api.request("GET", exp_path("rs") + "?counts=true").json()
+    assert (counts["jobsCreated"], sum(counts["jobCounts"].values())) == (4, 4)
+    # Raised again: the search goes on to its new budget, one job per claim, the space as it is now.
+    assert api.request("PUT", exp_path("rs"), _budgeted(_space(5, 6), 6)).status_code == 200
+    new = [_claim(api, "rs") for _ in range(3)]
+    assert [answer.status_code for answer in new] == [200, 200, 204]
+    assert all(5 <= answer.json()["hyperparameters"]["x"] <= 6 for answer in new[:2])
+    counts = api.request("GET", exp_path("rs") + "?counts=true").json()
+    assert (counts["jobsCreated"], sum(counts["jobCounts"].values())) == (6, 6)
