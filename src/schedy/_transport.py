@@ -391,6 +391,10 @@ class Transport:
 
     def close(self) -> None:
         """Close every connection this transport opened (they reopen on demand)."""
+        # Every thread's next request opens a connection of its own again, kept in _conns, so that a
+        # later close() or the garbage collector closes it too (a thread would otherwise reconnect the
+        # connection it held, which _conns no longer lists, and leave it open).
+        self._state = _ThreadState()
         _close_all(self._conns, self._conns_lock)
 
     def close_thread_connection(self) -> None:

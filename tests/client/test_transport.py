@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -365,3 +367,23 @@ def test_an_unreachable_root_is_said_with_where_it_was_configured(tmp_path: Path
             transport.request("GET", "experiments/")
         assert str(info.value).endswith(f"point the client at the right one ({where}).")
         transport.close()
+
+
+@pytest.mark.parametrize("closed_again", [True, False], ids=["closed-again", "garbage-collected"])
+def test_a_connection_reopened_after_close_is_closed_too(stub: Stub, closed_again: bool) -> None:
+    # `with SchedyDB() as db:` closes it at the end of the block; a lazy `exp.all_jobs()` read after it,
+    # or any later call, reopens a connection, which close() or the garbage collector must close as well.
+    stub.on("GET", "experiments/E/", Answer(200, EXP))
+    transport = make_transport(stub.url)
+    transport.request("GET", "experiments/E/")
+    transport.close()
+    assert transport.request("GET", "experiments/E/").json() == EXP  # reopened
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if closed_again:
+            transport.close()
+        del transport
+        gc.collect()
+    leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaked
+    assert len(stub.calls("GET", "experiments/E/")) == 2
