@@ -340,6 +340,9 @@ def test_one_non_finite_value_is_counted_in_the_singular_and_categories_are_unqu
     note = page.inner_text(f"{fig} .plot-note")
     assert "1 non-finite value " in note
     assert "values" not in note
+    # Parallel coordinates have no place for it on the objective's axis: they say it is left out.
+    parallel = page.inner_text('figure[data-plot="parallel"] .plot-note')
+    assert "1 job with a non-finite loss (NaN, ±Infinity) left out." in parallel
     ticks = json.loads(page.get_attribute('figure[data-plot="scatter"]', "data-ticks"))
     assert sorted(ticks) == ["adam", "sgd"]  # as in the table, not "\"sgd\""
     cells = page.eval_on_selector_all(

@@ -185,7 +185,8 @@ export function parallelAxes(fig, data, objective, hpKeys, rows) {
  * reordered by dragging their labels), coloured by the objective with a legend; the ranges
  * brushed on the axes (fig.brushes, brush.js) select jobs: those lines in colour, the rest grey. */
 export function parallel(fig, data, objective, hpKeys, open) {
-  const all = scored(data, objective).filter((r) => finite(r.value));
+  const valued = scored(data, objective);
+  const all = valued.filter((r) => finite(r.value));
   let rows = all;
   if (all.length > MAX_LINES) {
     const keep = keptByRank(all, objective.direction);
@@ -307,6 +308,9 @@ export function parallel(fig, data, objective, hpKeys, open) {
   const notes = [];
   if (rows.length < all.length) notes.push(`${rows.length} of ${all.length} jobs drawn: the best ${BEST_LINES} and an even sample of the rest by rank.`);
   if (bridged) notes.push("Dashed: across a hyperparameter a job does not have (a branch it did not take).");
+  // No line for them: a non-finite value has no place on the objective's axis (the history draws them).
+  const nonFinite = valued.length - all.length;
+  if (nonFinite) notes.push(`${plural(nonFinite, "job")} with a non-finite ${objective.name} (NaN, ±Infinity) left out.`);
   if (selection) notes.push(`${plural(selection.size, "job")} selected (a click on an axis clears its range).`);
   else notes.push("Drag along an axis to select a range; drag a label sideways to move its axis.");
   fig.note.textContent = notes.join(" ");
