@@ -329,6 +329,16 @@ def test_dark_mode_follows_the_system_preference_in_the_page_and_on_the_canvas(c
         context.close()
 
 
+def test_an_experiment_of_one_job_says_so_in_the_singular(site, page):
+    fill.put(site.api, fill.exp_path("single"), {"scheduler": {"Manual": None}})
+    body = {"status": "DONE", "hyperparameters": {"x": 1}, "results": {"loss": 0.5}}
+    assert site.api.post(fill.exp_path("single") + "jobs/", content=json.dumps(body)).status_code == 201
+    ready(page, site, "#/e/single")
+    page.wait_for_function("document.querySelector('.live').textContent.includes('updated')")
+    assert page.inner_text(".live").startswith("1 job · updated ")  # not "1 jobs"
+    assert page.inner_text(".meta .total").strip() == "1 job"
+
+
 def test_one_non_finite_value_is_counted_in_the_singular_and_categories_are_unquoted(site, page):
     fill.put(site.api, fill.exp_path("one-nan"), {"scheduler": {"Manual": None}})
     for i, loss in enumerate([0.5, float("nan"), 0.25]):
@@ -340,6 +350,8 @@ def test_one_non_finite_value_is_counted_in_the_singular_and_categories_are_unqu
     note = page.inner_text(f"{fig} .plot-note")
     assert "1 non-finite value " in note
     assert "values" not in note
+    page.wait_for_function("document.querySelector('.live').textContent.includes('updated')")
+    assert page.inner_text(".live").startswith("3 jobs · updated ")
     # Parallel coordinates have no place for it on the objective's axis: they say it is left out.
     parallel = page.inner_text('figure[data-plot="parallel"] .plot-note')
     assert "1 job with a non-finite loss (NaN, ±Infinity) left out." in parallel

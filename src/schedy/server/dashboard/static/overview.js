@@ -2,6 +2,7 @@
 // its declared search space, and what to do when it has no job yet.
 
 import {h} from "./dom.js";
+import {plural} from "./format.js";
 
 /** Why a DONE experiment is paused rather than finished, or null: it was marked DONE while jobs
  * remain queued or running, or before its budget (maxJobs) was spent. The budget counts the jobs
@@ -91,7 +92,7 @@ export function settingsRows(experiment) {
   }
   if (Number.isInteger(experiment.maxJobs)) {
     const made = Number.isInteger(experiment.jobsCreated) ? `, ${experiment.jobsCreated} made by the search so far` : "";
-    rows.push({name: "budget", text: `${experiment.maxJobs} jobs${made}`});
+    rows.push({name: "budget", text: `${plural(experiment.maxJobs, "job")}${made}`});
   }
   for (const [name, policy] of Object.entries(experiment.earlyStopping || {})) {
     rows.push({name: "early stopping", text: `${name}(${argsText(policy)})`});

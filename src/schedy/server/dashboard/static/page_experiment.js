@@ -3,7 +3,7 @@
 import {h, fill} from "./dom.js";
 import {HttpError, paths, request, requestColumns, seg} from "./api.js";
 import {Poller} from "./poll.js";
-import {STATUSES, asNumber, clock, dateTime, duration, num, show} from "./format.js";
+import {STATUSES, asNumber, clock, dateTime, duration, num, plural, show} from "./format.js";
 import {ExperimentData, bestJob, objectiveOf} from "./model.js";
 import {VirtualTable} from "./table.js";
 import {curves, history, parallel, scatter} from "./plots.js";
@@ -159,7 +159,7 @@ export class ExperimentPage {
       if (!complete && !full) return this.refresh(true);
       this.render();
     }
-    this.live.textContent = `${this.data.total} jobs · updated ${clock()} · refreshes by itself`;
+    this.live.textContent = `${plural(this.data.total, "job")} · updated ${clock()} · refreshes by itself`;
     if (document.body.dataset.ready !== "true") {
       // Milliseconds from navigation to the first complete render (for bench/dashboard_100k.py).
       document.body.dataset.readyAt = String(Math.round(performance.now()));
@@ -251,7 +251,7 @@ export class ExperimentPage {
       h("div", {class: "meta"},
         h("span", {}, `${scheduler} · created ${dateTime(Date.parse(exp.createdAt) / 1000)} · `),
         h("span", {class: "total", dataset: {total: this.data.total}},
-          `${this.data.total} jobs ${gridCells(exp) === null ? "" : `of ${gridCells(exp)} cells `}`),
+          `${plural(this.data.total, "job")} ${gridCells(exp) === null ? "" : `of ${gridCells(exp)} cells `}`),
         counts(exp.jobCounts),
         h("button", {class: "secondary action", dataset: {action: `mark-${next}`}, onclick: () => this.mark(next),
           title: next === "DONE" ? "Workers get no new job while the experiment is DONE" : "Hand out jobs again"},

@@ -3,7 +3,7 @@
 import {h, fill} from "./dom.js";
 import {paths, request, seg} from "./api.js";
 import {Poller} from "./poll.js";
-import {STATUSES, ago, clock, num} from "./format.js";
+import {STATUSES, ago, clock, num, plural} from "./format.js";
 import {experimentBadge} from "./overview.js";
 
 export function counts(jobCounts) {
@@ -128,7 +128,7 @@ export class ExperimentsPage {
         return c ? c * dir : ia - ib;  // ties keep the service's order
       });
     }
-    this.shown.textContent = words.length ? `${view.length} of ${items.length} experiments` : `${items.length} experiments`;
+    this.shown.textContent = words.length ? `${view.length} of ${plural(items.length, "experiment")}` : plural(items.length, "experiment");
     if (!view.length) {
       fill(this.body, h("tr", {}, h("td", {colspan: COLUMNS.length, class: "empty"},
         `No experiment matches “${this.query.trim()}”.`)));
