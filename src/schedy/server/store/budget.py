@@ -11,9 +11,11 @@ job is QUEUED or RUNNING.
 from __future__ import annotations
 
 import json
+from functools import cache
 
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, exists, select, update
 
+from schedy.server.store.compiled import compiled, fetch_one, run
 from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import DONE, QUEUED, RUNNING
 from schedy.server.store.tables import experiments, jobs
@@ -29,20 +31,32 @@ def max_jobs(options: str) -> int | None:
     return None if value is None else int(value)
 
 
-def spend(conn: Connection, experiment_id: int, limit: int) -> bool:
-    """Take one job from the budget; ``False`` (nothing written) if it is spent."""
-    statement = (
+@cache
+def _spend_statement() -> Update:
+    return (
         update(experiments)
-        .where(experiments.c.id == experiment_id, experiments.c.jobs_created < limit)
+        .where(experiments.c.id == bindparam("p_experiment"), experiments.c.jobs_created < bindparam("p_limit"))
         .values(jobs_created=experiments.c.jobs_created + 1)
     )
-    return conn.execute(statement).rowcount == 1
+
+
+def spend(conn: Connection, experiment_id: int, limit: int) -> bool:
+    """Take one job from the budget; ``False`` (nothing written) if it is spent."""
+    # Compiled once (a claim's hot path): through SQLAlchemy's execute, this and created() cost a
+    # budgeted claim on SQLite 2-3x the time of one without a budget.
+    params = {"p_experiment": experiment_id, "p_limit": limit}
+    return run(conn, compiled(conn, _spend_statement), params) == 1
+
+
+@cache
+def _created_statement() -> Select[tuple[int]]:
+    return select(experiments.c.jobs_created).where(experiments.c.id == bindparam("p_experiment"))
 
 
 def created(conn: Connection, experiment_id: int) -> int | None:
     """How many jobs the experiment's search created (the budget's count); ``None``: no such experiment."""
-    used = conn.execute(select(experiments.c.jobs_created).where(experiments.c.id == experiment_id)).scalar()
-    return None if used is None else int(used)
+    row = fetch_one(conn, compiled(conn, _created_statement), {"p_experiment": experiment_id})
+    return None if row is None else int(row[0])
 
 
 def spent(conn: Connection, experiment_id: int, limit: int) -> bool:
