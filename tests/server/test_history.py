@@ -228,3 +228,36 @@ def test_threads_of_one_process_take_turns_and_no_decision_is_made_in_vain(store
     assert len(handed) == len(set(handed)) == 120
     reads, _full = claims.histories.stats(exp.id, exp.created_at)
     assert reads == 120  # one history read per claim: no decision lost to another thread of this process
+
+
+def test_a_seeded_random_search_reads_no_job_and_replays_its_draws_across_processes(stores):
+    # Its decision's number alone seeds its draws: a claim reads that (one row), never the jobs, which
+    # on a big experiment cost a claim more with every job (and a full read every FULL_EVERY seconds).
+    owner, _, first, second = stores
+    search = {"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}, "seed": 11}
+    for name in ("seeded", "seeded-again"):
+        Experiments(first).put(owner, name, parse_experiment(json.dumps(search).encode()), create_only=True)
+    in_turns, alone = [Claims(first), Claims(second)], Claims(first)
+
+    def draws(name: str, claimers: list[Claims]) -> list[float]:
+        drawn = []
+        for i in range(12):
+            row = claimers[i % len(claimers)].claim(owner, name, worker="w", heartbeat=30.0)
+            assert row is not None
+            drawn.append(json.loads(row.hyperparameters)["x"])
+            _finish_named(Jobs(first), owner, name, row.job_id)
+        return drawn
+
+    # Two service processes taking turns draw what one process draws alone, decision by decision.
+    assert draws("seeded", in_turns) == draws("seeded-again", [alone])
+    with first.read() as conn:
+        for name in ("seeded", "seeded-again"):
+            exp = store_experiments.get_record(conn, owner, name)
+            for claims in (*in_turns, alone):
+                assert claims.histories.stats(exp.id, exp.created_at) == (0, 0)  # no job read
+
+
+def _finish_named(jobs: Jobs, owner: int, name: str, job_id: str) -> None:
+    row = jobs.get(owner, name, job_id)
+    done = JobInput(status="DONE", hyperparameters=json.loads(row.hyperparameters), results={"y": 1.0})
+    jobs.put(owner, name, job_id, done, if_match="*", if_none_match=False)

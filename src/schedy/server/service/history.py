@@ -137,6 +137,24 @@ class Histories:
                 self._entries.pop(key, None)
         return found
 
+    def state(self, experiment_id: int, created_at: float, conn: Connection | None = None) -> History | None:
+        """The experiment's decision state alone, with no job; ``None`` if the experiment was deleted.
+
+        For a search that reads no job but records each decision (a seeded random search: its
+        decision's number seeds its draws): one row, however many jobs the experiment has, and nothing
+        cached. The arguments are :meth:`read`'s (``created_at`` is not needed: nothing is cached).
+        """
+        del created_at
+        if conn is not None:
+            found = store_history.decision_state(conn, experiment_id)
+        elif self._store.is_sqlite:
+            with self._store.read() as own:
+                found = store_history.decision_state(own, experiment_id)
+        else:
+            with self._store.autocommit() as own:
+                found = store_history.decision_state(own, experiment_id)
+        return None if found is None else History((), found)
+
     def stats(self, experiment_id: int, created_at: float) -> tuple[int, int]:
         """``(refreshes, full reads)`` of a cached history (for tests and diagnostics)."""
         entry = self._entries.get((experiment_id, created_at))
