@@ -145,11 +145,12 @@ def objective(hps: dict[str, float]) -> float:
     return hps["x"] ** 2 + hps["y"] ** 2
 
 
-def random_search(name: str, max_jobs: int | None = None) -> Any:
+def random_search(name: str, max_jobs: int | None = None, seed: int | None = None) -> Any:
     import schedy
     from schedy.random import Uniform
 
-    return schedy.RandomSearch(name, {k: Uniform(lo, hi) for k, (lo, hi) in SPACE.items()}, max_jobs=max_jobs)
+    space = {k: Uniform(lo, hi) for k, (lo, hi) in SPACE.items()}
+    return schedy.RandomSearch(name, space, max_jobs=max_jobs, seed=seed)
 
 
 def manual_search(name: str) -> Any:

@@ -322,7 +322,7 @@ def measure(be: Backend, args: argparse.Namespace) -> list[dict[str, Any]]:
                 if system in ("schedy-random", "before-random"):
                     on, who = (service, user) if system == "schedy-random" else (before, before_user)
                     assert on is not None
-                    create_experiment(who.client_config, random_search(name, args.max_jobs))
+                    create_experiment(who.client_config, random_search(name, args.max_jobs, args.seed))
                     run = run_workers(
                         schedy_worker, (who.client_config, name, args.duration), workers, server_pid=on.process.pid
                     )
@@ -505,6 +505,9 @@ def main() -> None:
     parser.add_argument("--prefill", type=int, default=30_000, help="queued jobs per queue measurement")
     parser.add_argument(
         "--max-jobs", type=int, default=None, help="give the random searches a budget (maxJobs) this large"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed the random searches (their decisions are numbered and recorded)"
     )
     parser.add_argument("--server-args", nargs="*", default=[], help="extra `schedy server` arguments")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
