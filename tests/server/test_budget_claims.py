@@ -40,3 +40,22 @@ def test_a_budgeted_search_hands_out_its_budget_counted_as_it_goes_and_then_ends
     assert claims.claim(owner, "b", worker="w", heartbeat=30) is None
     exp, counts = experiments.get(owner, "b", counts=True)
     assert (exp.status, counts) == ("DONE", {"jobCounts": {"DONE": 2}, "jobsCreated": 2})
+
+
+def test_a_unit_of_the_budget_is_taken_only_while_one_is_left_and_the_experiment_is_not_done(store: Store) -> None:
+    # The statement shared by both claim paths (spend, and the one-statement claims on PostgreSQL).
+    from schedy.server.store import budget
+    from schedy.server.store import experiments as store_experiments
+
+    with store.write() as conn:
+        owner = users.create(conn, "spend@example.com", None)
+    experiments = Experiments(store)
+    experiments.put(owner, "s", parse_experiment(json.dumps(SEARCH).encode()), create_only=True)
+    with store.write() as conn:
+        exp = store_experiments.get_record(conn, owner, "s")
+        assert exp is not None
+        assert [budget.spend(conn, exp.id, 2) for _ in range(3)] == [True, True, False]
+        assert budget.created(conn, exp.id) == 2
+        store_experiments.set_status(conn, exp.id, "DONE")
+        assert not budget.spend(conn, exp.id, 5)  # a larger budget, but the experiment is DONE
+        assert budget.created(conn, exp.id) == 2

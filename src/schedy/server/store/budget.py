@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from sqlalchemy import Connection, Select, Update, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, exists, select, update
 
 from schedy.server.store.compiled import compiled, fetch_one, run
 from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import DONE, QUEUED, RUNNING
 from schedy.server.store.tables import experiments, jobs
 
-__all__ = ["created", "finish_if_idle", "has_work", "max_jobs", "spend", "spent"]
+__all__ = ["created", "finish_if_idle", "has_work", "max_jobs", "spend", "spend_update", "spent"]
 
 
 def max_jobs(options: str) -> int | None:
@@ -31,17 +31,32 @@ def max_jobs(options: str) -> int | None:
     return None if value is None else int(value)
 
 
-@cache
-def _spend_statement() -> Update:
+def spend_update(*where: ColumnElement[bool]) -> Update:
+    """The ``UPDATE`` taking one unit of a budget of ``p_limit`` jobs from the experiment where ``where`` holds.
+
+    It changes nothing unless a unit is left and the experiment is not DONE. Those two conditions
+    are the row's own, so a claim that waited for a concurrent one to take the last unit has them
+    checked again by PostgreSQL on the row that claim committed. The statement of :func:`spend`, and
+    a part of the one-statement claims of :mod:`schedy.server.store.jobs_async`.
+    """
     return (
         update(experiments)
-        .where(experiments.c.id == bindparam("p_experiment"), experiments.c.jobs_created < bindparam("p_limit"))
+        .where(
+            *where,
+            experiments.c.jobs_created < bindparam("p_limit", type_=Integer),
+            experiments.c.status != DONE,
+        )
         .values(jobs_created=experiments.c.jobs_created + 1)
     )
 
 
+@cache
+def _spend_statement() -> Update:
+    return spend_update(experiments.c.id == bindparam("p_experiment"))
+
+
 def spend(conn: Connection, experiment_id: int, limit: int) -> bool:
-    """Take one job from the budget; ``False`` (nothing written) if it is spent."""
+    """Take one job from the budget; ``False`` (nothing written) if it is spent or the experiment is DONE."""
     # Compiled once (a claim's hot path): through SQLAlchemy's execute, this and created() cost a
     # budgeted claim on SQLite 2-3x the time of one without a budget.
     params = {"p_experiment": experiment_id, "p_limit": limit}

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Float, Integer, Select, String, bindparam, exists, literal, select, true
 from sqlalchemy import insert as sql_insert
-from sqlalchemy import update as sql_update
 
+from schedy.server.store import budget
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store.aio import AsyncConnection
 from schedy.server.store.engine import db_now
@@ -124,22 +124,8 @@ def _claim_or_create_statement(budgeted: bool) -> Select[Any]:
 
 
 def _spent(*where: ColumnElement[bool]) -> CTE:
-    """A CTE taking one unit of an experiment's budget (``p_limit``) where every ``where`` holds; its id if taken.
-
-    The row's own conditions (the budget left, not DONE) are in the ``UPDATE``: a concurrent claim
-    that took the last unit first makes PostgreSQL check them again on the row it committed.
-    """
-    return (
-        sql_update(experiments)
-        .where(
-            *where,
-            experiments.c.jobs_created < bindparam("p_limit", type_=Integer),
-            experiments.c.status != DONE,
-        )
-        .values(jobs_created=experiments.c.jobs_created + 1)
-        .returning(experiments.c.id)
-        .cte("spent")
-    )
+    """A CTE taking one unit of an experiment's budget (``p_limit``) where every ``where`` holds; its id if taken."""
+    return budget.spend_update(*where).returning(experiments.c.id).cte("spent")
 
 
 async def claim_or_create(
