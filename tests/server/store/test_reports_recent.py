@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import text
 
+from schedy.server.service.reports import SWEEP_EVERY, PolicyStates, _Entry
+from schedy.server.stopping import ASHA
 from schedy.server.store import reports, reports_async
 from tests.server.store.test_claim_plan import pg_store  # noqa: F401 - the fixture
 
@@ -92,3 +94,27 @@ def test_a_report_committed_after_a_higher_pk_is_found_by_the_next_sweep(pg_stor
         found = reports.recent(conn, exp_id, since, {early})
     assert [(r.pk, r.step) for r in found] == [(late, 1)]
     assert _recent_async(pg_store, exp_id, since, {early}) == found
+
+
+def test_a_report_committed_after_a_higher_pk_was_fed_gets_its_verdict_before_the_next_sweep(pg_store):  # noqa: F811
+    """The thread-pool path of a report: its own row, below the last pk fed, is fed at once (not a second later).
+
+    Else the worker was told "go on" without its report being judged, and the state stopped the job later,
+    unseen: the rungs the dashboard draws then disagreed with what the workers had been told.
+    """
+    policy = ASHA("loss", "min", min_step=1, reduction_factor=3, max_step=9)
+    entry = _Entry()
+    entry.state, entry.stored, entry.epoch = policy.new_state(), "asha", 0
+    exp_id, job_pk = _job(pg_store)
+    with pg_store.write() as slow:  # takes its pk first, commits last
+        ((late, _),) = reports.insert_many(slow, exp_id, job_pk, [(1, '{"loss": 0.5}')])
+        early = _report(pg_store, exp_id, job_pk, 2)
+        now = _now(pg_store)
+        with pg_store.read() as conn:  # another request feeds the higher pk, and sweeps
+            fed = PolicyStates.refresh(entry, conn, exp_id, policy, now, sweep=True, own=[early])
+        assert [row.pk for row, _ in fed] == [early]
+    assert not PolicyStates.sweep_due(entry, now + SWEEP_EVERY / 2)
+    with pg_store.read() as conn:  # the slow request, committed, asks for its own report's verdict
+        fed = PolicyStates.refresh(entry, conn, exp_id, policy, now + SWEEP_EVERY / 2, sweep=True, own=[late])
+    assert [row.pk for row, _ in fed] == [late]
+    assert late in entry.seen

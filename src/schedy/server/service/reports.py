@@ -56,6 +56,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -314,15 +315,27 @@ class PolicyStates:
 
     @staticmethod
     def refresh(
-        entry: _Entry, conn: Connection, experiment_id: int, policy: StoppingPolicy, now: float, *, sweep: bool
+        entry: _Entry,
+        conn: Connection,
+        experiment_id: int,
+        policy: StoppingPolicy,
+        now: float,
+        *,
+        sweep: bool,
+        own: Collection[int] = (),
     ) -> list[tuple[PolicyRow, Verdict]]:
-        """Feed the reports the state has not seen; their rows and verdicts (caller holds ``entry.lock``)."""
+        """Feed the reports the state has not seen; their rows and verdicts (caller holds ``entry.lock``).
+
+        ``own``: the pks of the caller's reports, which must be fed (or have been) when this returns. On
+        PostgreSQL one may sit below the last pk seen (it committed after a higher one was fed): the recent
+        rows are then read at once, not at the next sweep, or the report would get no verdict of its own.
+        """
         rows = store_reports.unseen(conn, experiment_id, entry.max_pk)
-        due = sweep and PolicyStates.sweep_due(entry, now)
+        fetched = {r.pk for r in rows}
+        late = any(pk not in fetched and pk not in entry.seen for pk in own)
+        due = sweep and (late or PolicyStates.sweep_due(entry, now))
         # The window's rows already fed, or read just now, would be skipped: only the others are read.
-        recent = (
-            store_reports.recent(conn, experiment_id, now - OVERLAP, entry.seen, {r.pk for r in rows}) if due else None
-        )
+        recent = store_reports.recent(conn, experiment_id, now - OVERLAP, entry.seen, fetched) if due else None
         return PolicyStates.apply(entry, policy, rows, recent, now, sweep=sweep)
 
     @staticmethod
@@ -540,7 +553,9 @@ class Reports:
             if state is None:  # deleted meanwhile
                 return None
             if PolicyStates.is_current(entry, stored, state.history_epoch):
-                PolicyStates.refresh(entry, conn, done.experiment_id, policy, state.now, sweep=True)
+                PolicyStates.refresh(
+                    entry, conn, done.experiment_id, policy, state.now, sweep=True, own=done.report_pks
+                )
             else:
                 PolicyStates.rebuild(entry, conn, done.experiment_id, policy, stored, state.history_epoch, state.now)
             return _first_stop(entry, done.report_pks)
@@ -582,7 +597,13 @@ class Reports:
                         decided = PolicyStates.apply(entry, policy, own, None, exp.now, sweep=False)
                     else:
                         decided = PolicyStates.refresh(
-                            entry, conn, exp.id, policy, exp.now, sweep=not self._store.is_sqlite
+                            entry,
+                            conn,
+                            exp.id,
+                            policy,
+                            exp.now,
+                            sweep=not self._store.is_sqlite,
+                            own=[pk for pk, _ in inserted],
                         )
                     mine = [
                         verdict
