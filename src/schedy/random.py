@@ -28,7 +28,7 @@ import json
 import math
 import random as _random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from statistics import NormalDist
@@ -50,10 +50,12 @@ __all__ = [
     "active",
     "check_space",
     "flatten_space",
+    "names_mismatch",
     "parse_distribution",
     "parse_distributions",
     "sample_space",
     "space_from_unit",
+    "space_mismatch",
 ]
 
 #: How many standard deviations from its mean a normal draw may land (far beyond any real draw).
@@ -651,6 +653,23 @@ def active(flat: Sequence[FlatParam], hyperparameters: Mapping[str, Any]) -> lis
     return out
 
 
+def names_mismatch(given: Collection[str], expected: Collection[str]) -> str | None:
+    """How ``given`` names differ from ``expected`` (``missing 'a'; unknown 'b'``), ``None`` if they do not."""
+    missing = sorted(set(expected) - set(given))
+    extra = sorted(set(given) - set(expected))
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(map(repr, missing)))
+    if extra:
+        parts.append("unknown " + ", ".join(map(repr, extra)))
+    return "; ".join(parts) or None
+
+
+def space_mismatch(hyperparameters: Mapping[str, Any], space: Mapping[str, Distribution]) -> str | None:
+    """How ``hyperparameters`` differ from those ``space`` defines for their choices (:func:`names_mismatch`)."""
+    return names_mismatch(hyperparameters.keys(), {p.name for p in active(flatten_space(space), hyperparameters)})
+
+
 def check_space(hyperparameters: Mapping[str, Any], space: Mapping[str, Distribution], what: str) -> None:
     """Refuse hyperparameters that are not exactly those ``space`` defines for the choices they make.
 
@@ -658,13 +677,6 @@ def check_space(hyperparameters: Mapping[str, Any], space: Mapping[str, Distribu
         schedy.errors.DefinitionError: the missing and unknown names, in one sentence.
 
     """
-    expected = {p.name for p in active(flatten_space(space), hyperparameters)}
-    missing = sorted(expected - hyperparameters.keys())
-    extra = sorted(hyperparameters.keys() - expected)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(map(repr, missing)))
-        if extra:
-            parts.append("unknown " + ", ".join(map(repr, extra)))
-        raise DefinitionError(f"{what} needs exactly the hyperparameters of its distributions: {'; '.join(parts)}.")
+    mismatch = space_mismatch(hyperparameters, space)
+    if mismatch is not None:
+        raise DefinitionError(f"{what} needs exactly the hyperparameters of its distributions: {mismatch}.")

@@ -109,7 +109,7 @@ def test_bad_files_are_refused_in_one_line_and_nothing_is_added(cli, tmp_path):
         done = cli("import", "strict", str(tmp_path / file))
         assert done.returncode == 2, done.stderr
         assert message in done.stderr
-    # A job outside the search space is refused by the service, after the jobs before it.
+    # A job outside the search space is found before anything is sent, by a dry run too.
     (tmp_path / "outside.json").write_text(
         json.dumps(
             [
@@ -118,9 +118,30 @@ def test_bad_files_are_refused_in_one_line_and_nothing_is_added(cli, tmp_path):
             ]
         )
     )
-    done = cli("import", "strict", str(tmp_path / "outside.json"))
+    for dry in ([], ["--dry-run"]):
+        done = cli("import", "strict", str(tmp_path / "outside.json"), *dry)
+        assert done.returncode == 1
+        assert done.stderr == (
+            "schedy: Job 2 of the file does not have the hyperparameters of strict (x, y): missing 'y'; "
+            "unknown 'z'; nothing was added.\n"
+        )
+    with cli.db() as db:
+        assert list(db.get_experiment("strict").all_jobs()) == []
+    # What only the service refuses (here a grid's unknown hyperparameter) stops the import after the jobs before it.
+    with cli.db() as db:
+        db.add_experiment(schedy.GridSearch("cells", {"x": [1, 2]}))
+    (tmp_path / "cells.json").write_text(
+        json.dumps(
+            [
+                {"hyperparameters": {"x": 1}, "results": {"loss": 2}},
+                {"hyperparameters": {"x": 2, "z": 1}, "results": {"loss": 2}},
+            ]
+        )
+    )
+    done = cli("import", "cells", str(tmp_path / "cells.json"))
     assert done.returncode == 1
     assert done.stderr.startswith("schedy: Added 1 of 2 jobs, then job 2 was refused: ")
+    assert "unknown 'z'" in done.stderr
     missing = cli("import", "strict", str(tmp_path / "nope.csv"))
     assert missing.returncode == 1
     assert "Cannot read" in missing.stderr
@@ -138,11 +159,13 @@ def test_an_import_run_again_adds_only_what_is_new(cli, tmp_path):
     with cli.db() as db:
         assert len(list(db.get_experiment("again").all_jobs())) == 6
 
-    # Rows without ids (JSON lines): a refusal half-way, then the file fixed and imported again.
+    # Rows without ids (JSON lines): a refusal half-way (by the service: a grid's rows are not checked before),
+    # then the file fixed and imported again.
     lines = [{"hyperparameters": {"x": 1.0, "y": 1.0}, "results": {"loss": 2.0}, "status": "DONE"}] * 2
     lines.append({"hyperparameters": {"x": 4.0, "z": 1.0}, "results": {"loss": 16.0}, "status": "DONE"})
     (tmp_path / "runs.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-    _tpe(cli, "fixed")
+    with cli.db() as db:
+        db.add_experiment(schedy.GridSearch("fixed", {"x": [1.0, 4.0], "y": [1.0]}))
     refused = cli("import", "fixed", str(tmp_path / "runs.jsonl"))
     assert refused.returncode == 1
     assert refused.stderr.startswith("schedy: Added 2 of 3 jobs, then job 3 was refused: ")
@@ -211,6 +234,70 @@ def test_an_optuna_csv_is_read_with_the_types_the_search_declares(cli, tmp_path)
     ]
     assert [type(h["width"]) for h in hps] == [int, int]
     assert type(hps[1]["steps"]) is int
+
+
+def test_none_among_a_searchs_values_survives_an_export_and_an_import(cli, tmp_path):
+    """A CSV writes None as an empty cell, as it writes a branch's hyperparameter that a row does not have.
+
+    Read back as the search declares it: None where None is a value and the hyperparameter exists for the
+    row's choices, absent otherwise; a random search, a TPE search and a grid take the jobs unchanged.
+    """
+    from schedy.random import Choice
+
+    space = {
+        "opt": Choice(["sgd", "adam", None], branches={"sgd": {"nesterov": Choice([True, None])}}),
+        "x": Uniform(0, 1),
+    }
+    jobs = [
+        ({"opt": None, "x": 0.1}, 1.0),
+        ({"opt": "sgd", "nesterov": None, "x": 0.2}, 2.0),
+        ({"opt": "sgd", "nesterov": True, "x": 0.3}, 3.0),
+        ({"opt": "adam", "x": 0.4}, 4.0),
+    ]
+    grid = {"opt": ["sgd", None], "width": [None, 32]}
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("source", space))
+        db.add_experiment(schedy.GridSearch("grid", grid))
+        exp = db.get_experiment("source")
+        for hps, loss in jobs:
+            exp.add_job(hyperparameters=hps, results={"loss": loss}, status="DONE")
+        cells = db.get_experiment("grid")
+        cells.add_job(hyperparameters={"opt": None, "width": None}, results={"loss": 5.0}, status="DONE")
+        cells.add_job(hyperparameters={"opt": "sgd", "width": 32}, results={"loss": 6.0}, status="DONE")
+    for name in ("source", "grid"):
+        cli.ok("export", name, "-o", str(tmp_path / f"{name}.csv"))
+    assert ",,0.1," in (tmp_path / "source.csv").read_text()  # None: an empty cell
+    with cli.db() as db:
+        db.add_experiment(schedy.TPESearch("tpe", space, "min", "loss"))
+        db.add_experiment(schedy.GridSearch("grid-again", grid))
+    assert cli.ok("import", "tpe", str(tmp_path / "source.csv")) == "Added 4 DONE jobs to tpe.\n"
+    assert cli.ok("import", "grid-again", str(tmp_path / "grid.csv")) == "Added 2 DONE jobs to grid-again.\n"
+    # Into the experiment it came from, the same jobs: recognised, not refused as different.
+    assert cli.ok("import", "source", str(tmp_path / "source.csv")) == "Added no job to source (4 already there).\n"
+    with cli.db() as db:
+        back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("tpe").all_jobs())
+        cells_back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("grid-again").all_jobs())
+    assert back == [(loss, hps) for hps, loss in jobs]
+    assert cells_back == [(5.0, {"opt": None, "width": None}), (6.0, {"opt": "sgd", "width": 32})]
+
+
+def test_an_optuna_study_with_a_none_category_and_a_conditional_parameter_warm_starts_tpe(cli, tmp_path):
+    """Optuna's dataframe leaves a trial's None category and its inactive conditional parameter empty alike."""
+    from schedy.random import Choice
+
+    space = {"opt": Choice(["sgd", None], branches={"sgd": {"momentum": Uniform(0, 1)}}), "x": Uniform(-5, 5)}
+    with cli.db() as db:
+        db.add_experiment(schedy.TPESearch("study", space, "min", "loss"))
+    (tmp_path / "study.csv").write_text(
+        "number,value,datetime_start,params_momentum,params_opt,params_x,state\n"
+        "0,1.5,2026-01-01,0.9,sgd,1.0,COMPLETE\n"
+        "1,2.5,2026-01-01,,,2.0,COMPLETE\n"
+    )
+    assert cli.ok("import", "study", str(tmp_path / "study.csv"), "--dry-run") == "Would add 2 DONE jobs to study.\n"
+    assert cli.ok("import", "study", str(tmp_path / "study.csv")) == "Added 2 DONE jobs to study.\n"
+    with cli.db() as db:
+        back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("study").all_jobs())
+    assert back == [(1.5, {"momentum": 0.9, "opt": "sgd", "x": 1.0}), (2.5, {"opt": None, "x": 2.0})]
 
 
 def test_a_spreadsheet_csv_with_a_byte_order_mark_is_recognised_and_other_encodings_refused(cli, tmp_path):

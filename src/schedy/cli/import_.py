@@ -27,16 +27,16 @@ import csv
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from schedy import Experiment, Job, TPESearch
+from schedy import Experiment, Job, RandomSearch, TPESearch
 from schedy._search import value_key
 from schedy.cli.common import CommandError, UsageError, cell_value, connect
-from schedy.cli.views import space_values
+from schedy.cli.views import space_params
 from schedy.errors import SchedyError, UnsafeUpdateError
-from schedy.random import Choice, Constant, Distribution, Integer
+from schedy.random import Choice, Constant, Distribution, FlatParam, Integer, branch_key, flatten_space, space_mismatch
 
 __all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "typed"]
 
@@ -105,9 +105,35 @@ def typed(text: str, where: Distribution | list[Any] | None) -> Any:
     return value
 
 
+def _declares_none(dist: Distribution) -> bool:
+    """Whether ``dist`` can take the value ``None`` (a choice of it, or the constant)."""
+    if isinstance(dist, Choice):
+        return any(value is None for value in dist.values)
+    return isinstance(dist, Constant) and dist.value is None
+
+
+def _nulls(hps: dict[str, Any], empty: set[str], space: Sequence[FlatParam]) -> None:
+    """Read the empty cells of hyperparameters that can be ``None`` as ``None`` where they exist (in place).
+
+    A CSV writes ``None`` as an empty cell (``schedy export`` and pandas both do), as it writes a hyperparameter
+    a row does not have (a branch its choice did not take): an empty cell is ``None`` when the search declares
+    ``None`` among the values and the hyperparameter exists for the row's choices, else it is absent.
+    """
+    present: set[str] = set()
+    for param in space:  # parents before their branches
+        if param.parent is not None and (
+            param.parent not in present or branch_key(hps.get(param.parent)) not in param.keys
+        ):
+            continue
+        present.add(param.name)
+        if param.name not in hps and param.name in empty and _declares_none(param.dist):
+            hps[param.name] = None
+
+
 def _from_csv(
-    rows: Iterator[dict[str, str]], result_name: str, space: dict[str, Distribution | list[Any]]
+    rows: Iterator[dict[str, str]], result_name: str, space: Sequence[FlatParam]
 ) -> Iterator[ImportedJob | None]:
+    declared = {param.name: param.dist for param in space}
     for position, row in enumerate(rows, start=1):
         status = _FINISHED.get(row.get("status") or row.get("state") or "DONE")
         if status is None:
@@ -115,17 +141,25 @@ def _from_csv(
             continue
         hps: dict[str, Any] = {}
         results: dict[str, Any] = {}
+        empty: set[str] = set()  # hyperparameters whose cell is empty
         for column, text in row.items():
-            value = cell_value(text or "")
-            if value is None or column is None:
+            if column is None:
                 continue
+            name = None
             if column.startswith(("hyperparameters.", "params_")):
                 name = column.split(".", 1)[1] if column.startswith("hyperparameters.") else column[len("params_") :]
-                hps[name] = typed(text, space.get(name))
+            value = cell_value(text or "")
+            if value is None:
+                if name is not None:  # empty, or JSON's null
+                    empty.add(name)
+                continue
+            if name is not None:
+                hps[name] = typed(text, declared.get(name))
             elif column.startswith("results."):
                 results[column.removeprefix("results.")] = value
             elif column == "value":
                 results[result_name] = value
+        _nulls(hps, empty, space)
         if row.get("number"):  # an Optuna trial
             identity: Any = [row["number"], row.get("datetime_start"), hps]
             yield _row_id(None, identity, None), hps, results, status
@@ -148,13 +182,11 @@ def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
         yield _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status
 
 
-def read_jobs(
-    text: str, result_name: str, space: dict[str, Distribution | list[Any]] | None = None
-) -> tuple[list[ImportedJob], int]:
+def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> tuple[list[ImportedJob], int]:
     """The finished jobs of a file's text (CSV, JSON array or JSON lines), and how many rows were skipped.
 
-    ``space`` (:func:`space_values`): a CSV's values are read as its hyperparameters declare them
-    (:func:`typed`); JSON keeps its types.
+    ``space`` (:func:`~schedy.cli.views.space_params`): a CSV's values are read as its hyperparameters
+    declare them (:func:`typed`), an empty cell as ``None`` where that is a declared value; JSON keeps its types.
 
     Raises:
         UsageError: the text is none of these, or a row is not a job.
@@ -183,7 +215,7 @@ def read_jobs(
             "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
             "(Optuna) columns."
         )
-    return _split(_from_csv(iter(reader), result_name, space or {}))
+    return _split(_from_csv(iter(reader), result_name, space))
 
 
 def _split(read: Iterator[ImportedJob | None]) -> tuple[list[ImportedJob], int]:
@@ -244,6 +276,28 @@ def _add(exp: Experiment, job: ImportedJob) -> bool:
     return True
 
 
+def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
+    """Refuse the file, before anything is sent, if a row's hyperparameters do not fit a random or TPE search.
+
+    The service checks each job the same way (:func:`~schedy.random.space_mismatch`); checked here first, a
+    file that does not fit adds nothing, and ``--dry-run`` says so.
+
+    Raises:
+        CommandError: the first row that does not fit, and why.
+
+    """
+    if not isinstance(exp, (RandomSearch, TPESearch)):
+        return
+    for number, (_, hps, _, _) in enumerate(jobs, start=1):
+        mismatch = space_mismatch(hps, exp.distributions)
+        if mismatch is not None:
+            names = ", ".join(param.name for param in flatten_space(exp.distributions))
+            raise CommandError(
+                f"Job {number} of the file does not have the hyperparameters of {exp.name} ({names}): {mismatch}; "
+                "nothing was added."
+            )
+
+
 def cmd_import(args: argparse.Namespace) -> None:
     """Read the whole file, then add each finished job (DONE or PRUNED) not already there; print how many."""
     try:
@@ -262,7 +316,8 @@ def cmd_import(args: argparse.Namespace) -> None:
         ) from None
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
-        jobs, skipped = read_jobs(text, args.result or _default_result(exp), space_values(exp))
+        jobs, skipped = read_jobs(text, args.result or _default_result(exp), space_params(exp))
+        _check_rows(exp, jobs)
         if args.dry_run:
             present = {job.job_id for job in exp.all_jobs()}
             new = [job for job in jobs if job[0] not in present]

@@ -17,7 +17,7 @@ from typing import Any
 
 from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
 from schedy.cli.table import DEFAULT_CATEGORY, Column
-from schedy.random import Distribution, flatten_space
+from schedy.random import Choice, Distribution, FlatParam, flatten_space
 from schedy.stopping import StoppingPolicy
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "job_details",
     "job_row",
     "policy_text",
+    "space_params",
     "space_values",
 ]
 
@@ -71,17 +72,25 @@ def policy_text(policy: StoppingPolicy) -> str:
     return f"{policy.wire_name}:{wire['resultName']}:{wire['objective']}" + (":" + ",".join(options) if options else "")
 
 
+def space_params(exp: Experiment) -> list[FlatParam]:
+    """The experiment's hyperparameters, branches after their choice (:func:`~schedy.random.flatten_space`).
+
+    A grid's list of values is given as a :class:`~schedy.random.Choice` of them; a manual search has none.
+    """
+    if isinstance(exp, GridSearch):
+        return [FlatParam(name, Choice(list(values))) for name, values in exp.grid.items()]
+    if isinstance(exp, (TPESearch, RandomSearch)):
+        return flatten_space(exp.distributions)
+    if isinstance(exp, PopulationBasedTraining):
+        return flatten_space(exp.initial_distributions)
+    return []
+
+
 def space_values(exp: Experiment) -> dict[str, Distribution | list[Any]]:
     """The experiment's hyperparameters (every branch's too): a distribution, or a grid's list of values."""
     if isinstance(exp, GridSearch):
         return dict(exp.grid)
-    if isinstance(exp, (TPESearch, RandomSearch)):
-        space = exp.distributions
-    elif isinstance(exp, PopulationBasedTraining):
-        space = exp.initial_distributions
-    else:
-        return {}
-    return {param.name: param.dist for param in flatten_space(space)}
+    return {param.name: param.dist for param in space_params(exp)}
 
 
 def experiment_row(exp: Experiment) -> dict[Column, Any]:

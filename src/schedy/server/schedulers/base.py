@@ -55,6 +55,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from schedy.errors import DefinitionError
+from schedy.random import names_mismatch
 
 
 @dataclass(frozen=True)
@@ -201,15 +202,9 @@ class Scheduler(ABC):
 
 def check_hyperparameter_names(given: Mapping[str, Any], expected: set[str], what: str) -> None:
     """Refuse hyperparameters that are not exactly ``expected``."""
-    missing = sorted(expected - given.keys())
-    extra = sorted(given.keys() - expected)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(map(repr, missing)))
-        if extra:
-            parts.append("unknown " + ", ".join(map(repr, extra)))
-        raise DefinitionError(f"{what} needs exactly the hyperparameters of its distributions: {'; '.join(parts)}.")
+    mismatch = names_mismatch(given.keys(), expected)
+    if mismatch is not None:
+        raise DefinitionError(f"{what} needs exactly the hyperparameters of its distributions: {mismatch}.")
 
 
 def as_number(value: Any) -> float | None:
