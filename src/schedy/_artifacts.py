@@ -86,11 +86,21 @@ class Artifact:
         )
 
 
-def check_name(name: str) -> str:
-    """Refuse a name the service would refuse (and that could not be a plain file name here)."""
+def check_name(name: str, *, file: Path | None = None) -> str:
+    """Refuse a name the service would refuse (and that could not be a plain file name here).
+
+    ``file``: the name is that file's, not given: the error then says to name it, and suggests a name.
+    """
+    if file is not None and not _NAME.fullmatch(name):
+        suggested = re.sub(r"[^A-Za-z0-9._=+-]", "_", name).lstrip(".")[:200] or "artifact"
+        raise ValueError(
+            f"The file name {name!r} cannot name an artifact (1 to 200 ASCII letters, digits, '.', '_', '=', '+' "
+            f"or '-', not starting with '.'): name it (name= in Python, --name on the command line), e.g. "
+            f"{suggested!r}."
+        )
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
-            f"An artifact name is 1 to 200 letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
+            f"An artifact name is 1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
             f"(no '/'), got {name!r}."
         )
     return name
@@ -243,7 +253,7 @@ def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], na
         )
     if not source.is_file():
         raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")
-    name = check_name(source.name if name is None else name)
+    name = check_name(source.name, file=source) if name is None else check_name(name)
     size = source.stat().st_size
     path = _path(job_path, name)
     target = transport._base + path

@@ -102,15 +102,18 @@ def test_bad_input_is_one_line_and_changes_nothing(cli, tmp_path: Path) -> None:
     job_id = _job(cli, "careful")
     real = tmp_path / "real.bin"
     real.write_bytes(b"x" * 100)
+    spaced = tmp_path / "my model.pt"  # a file name that cannot be an artifact's: the error says to name it
+    spaced.write_bytes(b"x")
 
     cases = [
+        (("put", "careful", job_id, str(spaced)), "(name= in Python, --name on the command line), e.g. 'my_model.pt'"),
         (("put", "careful", job_id, str(tmp_path / "missing.bin")), "No file to save as an artifact at"),
         (("put", "careful", job_id, str(tmp_path)), "is a directory: an artifact is one file"),
-        (("put", "careful", job_id, str(real), "--name", "../escape"), "An artifact name is 1 to 200 letters"),
+        (("put", "careful", job_id, str(real), "--name", "../escape"), "An artifact name is 1 to 200 ASCII letters"),
         (("put", "careful", "nosuchjob", str(real)), "nosuchjob"),
         (("put", "nosuchexp", job_id, str(real)), "nosuchexp"),
         (("get", "careful", job_id, "absent.pt", "-o", str(tmp_path / "absent.pt")), "absent.pt"),
-        (("get", "careful", job_id, ".hidden"), "An artifact name is 1 to 200 letters"),
+        (("get", "careful", job_id, ".hidden"), "An artifact name is 1 to 200 ASCII letters"),
         (("get", "careful", job_id, "real.bin", "--from-parent"), "has no parent job"),
         (("rm", "careful", job_id, "absent.pt"), "absent.pt"),
         (("list", "careful", "nosuchjob"), "nosuchjob"),

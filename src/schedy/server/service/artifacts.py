@@ -76,7 +76,7 @@ def check_artifact_name(name: str) -> str:
     """Refuse names that are not one plain file name (no path, no leading dot)."""
     if not _NAME.fullmatch(name):
         raise Invalid(
-            f"An artifact name is 1 to 200 letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
+            f"An artifact name is 1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
             f"(no '/'), got {name[:80]!r}."
         )
     return name
