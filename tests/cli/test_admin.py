@@ -315,3 +315,26 @@ def test_bad_server_options_are_one_sentence_and_leave_no_database(tmp_path, arg
     assert says.replace("{tmp}", str(tmp_path)) in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert not database.exists()
+
+
+def test_a_postgresql_unix_socket_url_serves_and_its_first_line_shows_it_without_the_password(tmp_path, pg_cluster):
+    """``?host=/socket/dir`` (libpq's form, for a server on the same machine) reaches both drivers.
+
+    The first line shows where the data is, the socket's directory included, and never a password.
+    """
+    tcp = pg_cluster.new_database()
+    name = tcp.rsplit("/", 1)[1]
+    url = f"postgresql://postgres:hunter2@/{name}?host={pg_cluster.directory}&port={pg_cluster.port}&password=hunter3"
+    with ServiceProcess.start(tmp_path / "home", url) as service:
+        with schedy.SchedyDB(config_override=service.first_start_config()) as db:
+            db.add_experiment(schedy.RandomSearch("socket", {"x": schedy.random.Uniform(0, 1)}))
+            exp = db.get_experiment("socket")
+            with exp.next_job() as job:  # a claim and an update: the asynchronous driver's paths
+                job.results["loss"] = job.hyperparameters["x"]
+            assert [j.status for j in exp.all_jobs()] == ["DONE"]
+        first = service.log().splitlines()[0]
+    assert first.startswith(
+        f"Schedy {__version__} (self-hosted) is serving postgresql://postgres:***@/{name}"
+        f"?host={pg_cluster.directory}&port={pg_cluster.port}&password=*** at "
+    )
+    assert "hunter" not in service.log()

@@ -20,7 +20,7 @@ from schedy.server.connections import guarded_protocol, raise_file_limit
 from schedy.server.service.blobs import blob_store
 from schedy.server.settings import Settings, data_dir, default_client_config_path
 from schedy.server.store import Store
-from schedy.server.store.engine import check_url, opening
+from schedy.server.store.engine import check_url, opening, shown_url
 from schedy.server.tls import check as check_certificate
 
 # How the parent hands its settings to the processes of ``--workers N``.
@@ -174,7 +174,7 @@ def serve(
         root = fit.root  # https://localhost:PORT/ for a certificate that names localhost and not 127.0.0.1
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
-    where = settings.database_url.split("@")[-1]
+    where = shown_url(settings.database_url)
     print(f"Schedy {__version__} (self-hosted) is serving {where} at {root}{processes}", flush=True)
     warning = plain_http_warning(host, settings.public_url, tls)
     if warning is not None:

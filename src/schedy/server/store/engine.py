@@ -97,8 +97,21 @@ def check_url(url: str) -> str:
 
 
 def shown_url(url: str) -> str:
-    """``url`` with its password masked, for messages."""
-    return make_url(url).render_as_string(hide_password=True)
+    """``url`` with its password masked (a ``password`` query parameter too), for messages.
+
+    Example:
+        >>> shown_url("postgresql://schedy:secret@/schedy?host=/run/postgresql")
+        'postgresql://schedy:***@/schedy?host=/run/postgresql'
+
+    """
+    parsed = make_url(url)
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [
+        f"{key}={'***' if key == 'password' else value}"
+        for key, values in parsed.query.items()
+        for value in ((values,) if isinstance(values, str) else values)
+    ]
+    return shown + ("?" + "&".join(pairs) if pairs else "")
 
 
 @contextlib.contextmanager
