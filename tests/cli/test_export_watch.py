@@ -114,6 +114,23 @@ def test_watch_says_when_done_jobs_lack_the_searchs_result(cli):
     assert cli.ok("watch", "--once", "typo").endswith("· 2 done · 0 crashed · 0 pruned · no acc in 2 done jobs\n")
 
 
+def test_watch_and_show_say_when_every_result_is_nan_or_infinite_not_that_it_is_missing(cli):
+    """A training that diverged reports NaN: the result's name is right, and the line must not suggest a slip."""
+    with cli.db() as db:
+        db.add_experiment(schedy.TPESearch("diverged", {"x": schedy.random.Uniform(0, 1)}, schedy.MINIMIZE, "loss"))
+        exp = db.get_experiment("diverged")
+        for value in (float("nan"), float("inf"), float("nan")):
+            exp.add_job(hyperparameters={"x": 0.5}, results={"loss": value}, status="DONE")
+        exp.add_job(hyperparameters={"x": 0.5}, results={"loss": 0.25}, status="PRUNED")  # partial: never ranks
+    assert cli.ok("watch", "--once", "diverged").endswith(
+        "· 3 done · 0 crashed · 1 pruned · no finite loss yet (3 jobs with NaN or infinity)\n"
+    )
+    assert "best: no finite loss yet (3 jobs with NaN or infinity)" in cli.ok("show", "diverged").splitlines()
+    with cli.db() as db:
+        db.get_experiment("diverged").add_job(hyperparameters={"x": 0.5}, results={"loss": 2.0}, status="DONE")
+    assert "best loss 2 (job " in cli.ok("watch", "--once", "diverged")
+
+
 def test_watch_prints_a_line_each_time_something_changes_until_ctrl_c(cli, jobs):
     # Ctrl-C as at a terminal: SIGINT at its default in the watcher, even if the test runner was started in
     # the background (which ignores SIGINT, and a child inherits that).

@@ -19,6 +19,7 @@ from schedy._pagination import iter_items
 from schedy._routes import experiment as experiment_path
 from schedy._routes import job as job_path
 from schedy.cli.common import CommandError, connect, parse_pairs
+from schedy.cli.objective import Best, Objective
 from schedy.cli.table import DEFAULT_CATEGORY, Column, Table, format_value, human_size
 from schedy.cli.views import (
     EXPERIMENT_COLUMNS,
@@ -170,7 +171,12 @@ def best_rows(exp: Experiment, counts: dict[str, int] | None) -> dict[Column, st
     if best is None:
         if exp._search_objective() is None:
             return {}
-        return {("service", "best"): f"no {name} in {done} done job{'s' if done != 1 else ''}"}
+        # None ranks: misnamed (no job has it), or every value NaN or infinite (a training that diverged).
+        tally = Best(Objective(name, maximize=declared[1] == "max"))
+        for job in exp.all_jobs():
+            if job.status == Job.DONE:
+                tally.offer(job.job_id, job.results)
+        return {("service", "best"): tally.describe(done)}
     shown = ", ".join(f"{key}={format_value(value)}" for key, value in best.hyperparameters.items())
     return {
         ("service", "best"): f"{name} {format_value(best.results[name])} (job {best.job_id})",

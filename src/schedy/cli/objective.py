@@ -33,9 +33,13 @@ class Objective:
     def score(self, results: dict[str, Any]) -> float | None:
         """The job's value of the result, if it is a number that can rank (finite, as in ``Experiment.best_job``)."""
         value: Any = results.get(self.result)
-        if not is_number(value) or not math.isfinite(value):
+        if not is_number(value):
             return None
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past a float's range (older rows): infinite
+            return None
+        return number if math.isfinite(number) else None
 
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` is strictly better than ``b``."""
@@ -49,20 +53,26 @@ class Best:
     objective: Objective
     value: float | None = None
     job_id: str | None = None
+    non_finite: int = 0  # jobs offered whose result is NaN or ±Infinity
 
     def offer(self, job_id: str, results: dict[str, Any]) -> None:
         """Consider one finished job."""
         score = self.objective.score(results)
-        if score is not None and (self.value is None or self.objective.better(score, self.value)):
+        if score is None:
+            self.non_finite += is_number(results.get(self.objective.result))
+        elif self.value is None or self.objective.better(score, self.value):
             self.value, self.job_id = score, job_id
 
     def describe(self, done: int = 0) -> str:
         """E.g. ``best accuracy 0.97 (job K3x…)``; ``no accuracy yet``, or ``no accuracy in 15 done jobs`` (a slip).
 
         ``done`` is how many jobs ended DONE: when some did and none has the result as a number, the line says
-        so instead of "yet" (its name is likely not the one the jobs use).
+        so instead of "yet" (its name is likely not the one the jobs use); when some have it but NaN or
+        infinite (a training that diverged), it says that instead.
         """
         if self.value is None:
+            if done > 0 and self.non_finite:
+                return f"no finite {self.objective.result} yet ({_nan_jobs(self.non_finite)})"
             if done > 0:
                 return f"no {self.objective.result} in {done} done job{'s' if done != 1 else ''}"
             return f"no {self.objective.result} yet"
@@ -92,3 +102,7 @@ def objective_for(args: argparse.Namespace, exp: Experiment | None) -> Objective
     if declared is not None:
         return Objective(declared[0], maximize=declared[1] == MAXIMIZE)
     return None
+
+
+def _nan_jobs(count: int) -> str:
+    return f"{count} job{'s' if count != 1 else ''} with NaN or infinity"
