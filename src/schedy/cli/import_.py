@@ -36,7 +36,7 @@ from schedy._search import value_key
 from schedy.cli.common import CommandError, UsageError, cell_value, connect
 from schedy.cli.views import space_params
 from schedy.errors import SchedyError, UnsafeUpdateError
-from schedy.random import Choice, Constant, Distribution, FlatParam, Integer, branch_key, flatten_space, space_mismatch
+from schedy.random import Choice, Constant, Distribution, FlatParam, Integer, active, flatten_space, space_mismatch
 
 __all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "typed"]
 
@@ -119,15 +119,15 @@ def _nulls(hps: dict[str, Any], empty: set[str], space: Sequence[FlatParam]) -> 
     a row does not have (a branch its choice did not take): an empty cell is ``None`` when the search declares
     ``None`` among the values and the hyperparameter exists for the row's choices, else it is absent.
     """
-    present: set[str] = set()
-    for param in space:  # parents before their branches
-        if param.parent is not None and (
-            param.parent not in present or branch_key(hps.get(param.parent)) not in param.keys
-        ):
-            continue
-        present.add(param.name)
-        if param.name not in hps and param.name in empty and _declares_none(param.dist):
-            hps[param.name] = None
+    while True:  # again after a choice read as None: it may open a branch of its own
+        nulls = [
+            param.name
+            for param in active(space, hps)
+            if param.name not in hps and param.name in empty and _declares_none(param.dist)
+        ]
+        if not nulls:
+            return
+        hps.update(dict.fromkeys(nulls))
 
 
 def _from_csv(
