@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import schedy
+from schedy import pbt
 from schedy.random import Uniform
 
 
@@ -127,21 +128,44 @@ def test_bad_files_are_refused_in_one_line_and_nothing_is_added(cli, tmp_path):
         )
     with cli.db() as db:
         assert list(db.get_experiment("strict").all_jobs()) == []
-    # What only the service refuses (here a grid's unknown hyperparameter) stops the import after the jobs before it.
+    # A grid's rows too.
     with cli.db() as db:
-        db.add_experiment(schedy.GridSearch("cells", {"x": [1, 2]}))
+        db.add_experiment(schedy.GridSearch("cells", {"x": [1, 2], "y": [0]}))
     (tmp_path / "cells.json").write_text(
         json.dumps(
             [
-                {"hyperparameters": {"x": 1}, "results": {"loss": 2}},
+                {"hyperparameters": {"x": 1, "y": 0}, "results": {"loss": 2}},
                 {"hyperparameters": {"x": 2, "z": 1}, "results": {"loss": 2}},
             ]
         )
     )
-    done = cli("import", "cells", str(tmp_path / "cells.json"))
+    done = cli("import", "cells", str(tmp_path / "cells.json"), "--dry-run")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "schedy: Job 2 of the file does not have the hyperparameters of cells (x, y): missing 'y'; unknown 'z'; "
+        "nothing was added.\n"
+    )
+    # What only the service refuses (here a PBT job without its explored hyperparameter) stops the import after
+    # the jobs before it.
+    with cli.db() as db:
+        db.add_experiment(
+            schedy.PopulationBasedTraining(
+                "members", pbt.MAXIMIZE, "score", pbt.Truncate(), {"x": pbt.Perturb()}, {"x": Uniform(0, 1)},
+                population_size=2,
+            )
+        )  # fmt: skip
+    (tmp_path / "members.json").write_text(
+        json.dumps(
+            [
+                {"hyperparameters": {"x": 0.5}, "results": {"score": 2}},
+                {"hyperparameters": {"z": 1}, "results": {"score": 2}},
+            ]
+        )
+    )
+    done = cli("import", "members", str(tmp_path / "members.json"))
     assert done.returncode == 1
     assert done.stderr.startswith("schedy: Added 1 of 2 jobs, then job 2 was refused: ")
-    assert "unknown 'z'" in done.stderr
+    assert "'x'" in done.stderr
     missing = cli("import", "strict", str(tmp_path / "nope.csv"))
     assert missing.returncode == 1
     assert "Cannot read" in missing.stderr
@@ -159,13 +183,18 @@ def test_an_import_run_again_adds_only_what_is_new(cli, tmp_path):
     with cli.db() as db:
         assert len(list(db.get_experiment("again").all_jobs())) == 6
 
-    # Rows without ids (JSON lines): a refusal half-way (by the service: a grid's rows are not checked before),
-    # then the file fixed and imported again.
+    # Rows without ids (JSON lines): a refusal half-way (by the service: a PBT search's rows are not checked
+    # before), then the file fixed and imported again.
     lines = [{"hyperparameters": {"x": 1.0, "y": 1.0}, "results": {"loss": 2.0}, "status": "DONE"}] * 2
-    lines.append({"hyperparameters": {"x": 4.0, "z": 1.0}, "results": {"loss": 16.0}, "status": "DONE"})
+    lines.append({"hyperparameters": {"z": 4.0, "y": 1.0}, "results": {"loss": 16.0}, "status": "DONE"})
     (tmp_path / "runs.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     with cli.db() as db:
-        db.add_experiment(schedy.GridSearch("fixed", {"x": [1.0, 4.0], "y": [1.0]}))
+        db.add_experiment(
+            schedy.PopulationBasedTraining(
+                "fixed", pbt.MINIMIZE, "loss", pbt.Truncate(), {"x": pbt.Perturb()}, {"x": Uniform(0, 5)},
+                population_size=2,
+            )
+        )  # fmt: skip
     refused = cli("import", "fixed", str(tmp_path / "runs.jsonl"))
     assert refused.returncode == 1
     assert refused.stderr.startswith("schedy: Added 2 of 3 jobs, then job 3 was refused: ")

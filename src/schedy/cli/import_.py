@@ -31,12 +31,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from schedy import Experiment, Job, RandomSearch, TPESearch
+from schedy import Experiment, GridSearch, Job, RandomSearch, TPESearch
 from schedy._search import value_key
 from schedy.cli.common import CommandError, UsageError, cell_value, connect
 from schedy.cli.views import space_params
 from schedy.errors import SchedyError, UnsafeUpdateError
-from schedy.random import Choice, Constant, Distribution, FlatParam, Integer, active, flatten_space, space_mismatch
+from schedy.random import (
+    Choice,
+    Constant,
+    Distribution,
+    FlatParam,
+    Integer,
+    active,
+    flatten_space,
+    names_mismatch,
+    space_mismatch,
+)
 
 __all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "typed"]
 
@@ -277,24 +287,30 @@ def _add(exp: Experiment, job: ImportedJob) -> bool:
 
 
 def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
-    """Refuse the file, before anything is sent, if a row's hyperparameters do not fit a random or TPE search.
+    """Refuse the file, before anything is sent, if a row's hyperparameters do not fit a random, TPE or grid search.
 
-    The service checks each job the same way (:func:`~schedy.random.space_mismatch`); checked here first, a
-    file that does not fit adds nothing, and ``--dry-run`` says so.
+    The service checks each job the same way (:func:`~schedy.random.space_mismatch`; a grid's names); checked
+    here first, a file that does not fit adds nothing, and ``--dry-run`` says so.
 
     Raises:
         CommandError: the first row that does not fit, and why.
 
     """
-    if not isinstance(exp, (RandomSearch, TPESearch)):
+    if isinstance(exp, GridSearch):
+        names = list(exp.grid)
+    elif isinstance(exp, (RandomSearch, TPESearch)):
+        names = [param.name for param in flatten_space(exp.distributions)]
+    else:
         return
     for number, (_, hps, _, _) in enumerate(jobs, start=1):
-        mismatch = space_mismatch(hps, exp.distributions)
+        if isinstance(exp, GridSearch):
+            mismatch = names_mismatch(hps.keys(), names)
+        else:
+            mismatch = space_mismatch(hps, exp.distributions)
         if mismatch is not None:
-            names = ", ".join(param.name for param in flatten_space(exp.distributions))
             raise CommandError(
-                f"Job {number} of the file does not have the hyperparameters of {exp.name} ({names}): {mismatch}; "
-                "nothing was added."
+                f"Job {number} of the file does not have the hyperparameters of {exp.name} ({', '.join(names)}): "
+                f"{mismatch}; nothing was added."
             )
 
 
