@@ -14,6 +14,17 @@ def _tpe(cli, name: str) -> None:
         db.add_experiment(schedy.TPESearch(name, {"x": Uniform(-5, 5), "y": Uniform(-5, 5)}, "min", "loss"))
 
 
+def _pbt(cli, name: str, result: str) -> None:
+    """A PBT search exploring ``x``: a job without it is refused by the service, which the import does not check."""
+    with cli.db() as db:
+        db.add_experiment(
+            schedy.PopulationBasedTraining(
+                name, pbt.MINIMIZE, result, pbt.Truncate(), {"x": pbt.Perturb()}, {"x": Uniform(0, 5)},
+                population_size=2,
+            )
+        )  # fmt: skip
+
+
 def _exported(cli, name: str, n: int, path) -> None:
     """A TPE search of ``n`` DONE jobs (x = 0, 1, …; loss = x), exported as CSV to ``path``."""
     _tpe(cli, name)
@@ -147,13 +158,7 @@ def test_bad_files_are_refused_in_one_line_and_nothing_is_added(cli, tmp_path):
     )
     # What only the service refuses (here a PBT job without its explored hyperparameter) stops the import after
     # the jobs before it.
-    with cli.db() as db:
-        db.add_experiment(
-            schedy.PopulationBasedTraining(
-                "members", pbt.MAXIMIZE, "score", pbt.Truncate(), {"x": pbt.Perturb()}, {"x": Uniform(0, 1)},
-                population_size=2,
-            )
-        )  # fmt: skip
+    _pbt(cli, "members", "score")
     (tmp_path / "members.json").write_text(
         json.dumps(
             [
@@ -188,13 +193,7 @@ def test_an_import_run_again_adds_only_what_is_new(cli, tmp_path):
     lines = [{"hyperparameters": {"x": 1.0, "y": 1.0}, "results": {"loss": 2.0}, "status": "DONE"}] * 2
     lines.append({"hyperparameters": {"z": 4.0, "y": 1.0}, "results": {"loss": 16.0}, "status": "DONE"})
     (tmp_path / "runs.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-    with cli.db() as db:
-        db.add_experiment(
-            schedy.PopulationBasedTraining(
-                "fixed", pbt.MINIMIZE, "loss", pbt.Truncate(), {"x": pbt.Perturb()}, {"x": Uniform(0, 5)},
-                population_size=2,
-            )
-        )  # fmt: skip
+    _pbt(cli, "fixed", "loss")
     refused = cli("import", "fixed", str(tmp_path / "runs.jsonl"))
     assert refused.returncode == 1
     assert refused.stderr.startswith("schedy: Added 2 of 3 jobs, then job 3 was refused: ")
@@ -238,7 +237,10 @@ def test_an_id_already_holding_another_job_stops_the_import_with_a_sentence(cli,
 
 
 def test_an_optuna_csv_is_read_with_the_types_the_search_declares(cli, tmp_path):
-    """pandas writes booleans as True/False and an integer column with empty cells as floats (2.0)."""
+    """pandas writes booleans as True/False and an integer column with empty cells as floats (2.0).
+
+    It leaves a None category empty, as it leaves a conditional parameter its trial did not have.
+    """
     from schedy.random import Choice, Integer
 
     space = {
@@ -246,20 +248,22 @@ def test_an_optuna_csv_is_read_with_the_types_the_search_declares(cli, tmp_path)
         "width": Choice([32, 64]),
         "opt": Choice(["sgd", "adam"], branches={"sgd": {"steps": Integer(1, 5)}}),
         "scale": Choice(["1e-3", "1"]),
+        "norm": Choice(["batch", None]),
     }
     with cli.db() as db:
         db.add_experiment(schedy.TPESearch("typed", space, "min", "loss"))
     (tmp_path / "study.csv").write_text(
-        ",number,value,datetime_start,params_bn,params_opt,params_scale,params_steps,params_width,state\n"
-        "0,0,0.5,2026-01-01,True,sgd,1e-3,3.0,32.0,COMPLETE\n"
-        "1,1,0.7,2026-01-01,False,adam,1,,64.0,COMPLETE\n"
+        ",number,value,datetime_start,params_bn,params_norm,params_opt,params_scale,params_steps,params_width,state\n"
+        "0,0,0.5,2026-01-01,True,batch,sgd,1e-3,3.0,32.0,COMPLETE\n"
+        "1,1,0.7,2026-01-01,False,,adam,1,,64.0,COMPLETE\n"
     )
+    assert cli.ok("import", "typed", str(tmp_path / "study.csv"), "--dry-run") == "Would add 2 DONE jobs to typed.\n"
     assert cli.ok("import", "typed", str(tmp_path / "study.csv")) == "Added 2 DONE jobs to typed.\n"
     with cli.db() as db:
         hps = sorted((j.hyperparameters for j in db.get_experiment("typed").all_jobs()), key=lambda h: h["opt"])
     assert hps == [
-        {"bn": False, "opt": "adam", "scale": "1", "width": 64},
-        {"bn": True, "opt": "sgd", "scale": "1e-3", "steps": 3, "width": 32},
+        {"bn": False, "norm": None, "opt": "adam", "scale": "1", "width": 64},
+        {"bn": True, "norm": "batch", "opt": "sgd", "scale": "1e-3", "steps": 3, "width": 32},
     ]
     assert [type(h["width"]) for h in hps] == [int, int]
     assert type(hps[1]["steps"]) is int
@@ -308,25 +312,6 @@ def test_none_among_a_searchs_values_survives_an_export_and_an_import(cli, tmp_p
         cells_back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("grid-again").all_jobs())
     assert back == [(loss, hps) for hps, loss in jobs]
     assert cells_back == [(5.0, {"opt": None, "width": None}), (6.0, {"opt": "sgd", "width": 32})]
-
-
-def test_an_optuna_study_with_a_none_category_and_a_conditional_parameter_warm_starts_tpe(cli, tmp_path):
-    """Optuna's dataframe leaves a trial's None category and its inactive conditional parameter empty alike."""
-    from schedy.random import Choice
-
-    space = {"opt": Choice(["sgd", None], branches={"sgd": {"momentum": Uniform(0, 1)}}), "x": Uniform(-5, 5)}
-    with cli.db() as db:
-        db.add_experiment(schedy.TPESearch("study", space, "min", "loss"))
-    (tmp_path / "study.csv").write_text(
-        "number,value,datetime_start,params_momentum,params_opt,params_x,state\n"
-        "0,1.5,2026-01-01,0.9,sgd,1.0,COMPLETE\n"
-        "1,2.5,2026-01-01,,,2.0,COMPLETE\n"
-    )
-    assert cli.ok("import", "study", str(tmp_path / "study.csv"), "--dry-run") == "Would add 2 DONE jobs to study.\n"
-    assert cli.ok("import", "study", str(tmp_path / "study.csv")) == "Added 2 DONE jobs to study.\n"
-    with cli.db() as db:
-        back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("study").all_jobs())
-    assert back == [(1.5, {"momentum": 0.9, "opt": "sgd", "x": 1.0}), (2.5, {"opt": None, "x": 2.0})]
 
 
 def test_a_spreadsheet_csv_with_a_byte_order_mark_is_recognised_and_other_encodings_refused(cli, tmp_path):

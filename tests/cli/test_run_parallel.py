@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import schedy
 from tests.cli.test_run import _jobs, _queue, interrupted, on_a_terminal
 
 # The command each job runs: --mode ok|fail|sleep, --seconds S (how long it works), --flag PATH (written on
@@ -151,3 +152,20 @@ def test_one_progress_line_counts_every_worker_on_a_terminal(cli, command):
     assert "schedy run exp · 2 workers, 2 running · 2 done · 0 crashed · best loss 0.25" in text
     assert len(re.findall(r"line of \w+ begins, line of \w+ ends", text)) == 4  # each line whole
     assert text.endswith("\r\x1b[K")  # erased at the end: nothing left behind
+
+
+def test_a_run_whose_every_result_is_nan_says_so_not_that_the_result_is_missing(cli):
+    """A diverged training ends DONE with a NaN loss: one worker's summary and several workers' say so alike."""
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("diverged", {"x": schedy.random.Uniform(0, 1)}))
+    command = [sys.executable, "-c", "print('--- RESULTS ---'); print('{\"loss\": NaN}')"]
+    one = cli("run", "-n", "2", "--minimize", "loss", "diverged", *command)
+    assert one.returncode == 0, one.stderr
+    assert one.stderr.splitlines()[-1] == (
+        "schedy run: ran 2 jobs. 2 done, 0 crashed; no finite loss yet (2 jobs with NaN or infinity)."
+    )
+    pool = cli("run", "-j", "2", "-n", "3", "--minimize", "loss", "diverged", *command)
+    assert pool.returncode == 0, pool.stderr
+    assert pool.stderr.splitlines()[-1] == (
+        "schedy run: 2 workers ran 3 jobs. 3 done, 0 crashed; no finite loss yet (3 jobs with NaN or infinity)."
+    )

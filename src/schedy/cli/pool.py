@@ -208,7 +208,10 @@ class Pool:
         best = Best(self.goal)
         for runner in self.runners:
             found = runner.best
-            if found is not None and found.value is not None and found.job_id is not None:
+            if found is None:
+                continue
+            best.non_finite += found.non_finite
+            if found.value is not None and found.job_id is not None:
                 best.offer(found.job_id, {self.goal.result: found.value})
         return best
 
