@@ -91,19 +91,16 @@ def check_name(name: str, *, file: Path | None = None) -> str:
 
     ``file``: the name is that file's, not given: the error then says to name it, and suggests a name.
     """
-    if file is not None and not _NAME.fullmatch(name):
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return name
+    rule = "1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', not starting with '.'"
+    if file is not None:
         suggested = re.sub(r"[^A-Za-z0-9._=+-]", "_", name).lstrip(".")[:200] or "artifact"
         raise ValueError(
-            f"The file name {name!r} cannot name an artifact (1 to 200 ASCII letters, digits, '.', '_', '=', '+' "
-            f"or '-', not starting with '.'): name it (name= in Python, --name on the command line), e.g. "
-            f"{suggested!r}."
+            f"The file name {name!r} cannot name an artifact ({rule}): name it (name= in Python, --name on the "
+            f"command line), e.g. {suggested!r}."
         )
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(
-            f"An artifact name is 1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
-            f"(no '/'), got {name!r}."
-        )
-    return name
+    raise ValueError(f"An artifact name is {rule} (no '/'), got {name!r}.")
 
 
 def _path(job_path: str, name: str) -> str:

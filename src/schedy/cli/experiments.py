@@ -172,10 +172,7 @@ def best_rows(exp: Experiment, counts: dict[str, int] | None) -> dict[Column, st
         if exp._search_objective() is None:
             return {}
         # None ranks: misnamed (no job has it), or every value NaN or infinite (a training that diverged).
-        tally = Best(Objective(name, maximize=declared[1] == "max"))
-        for job in exp.all_jobs():
-            if job.status == Job.DONE:
-                tally.offer(job.job_id, job.results)
+        tally = Best.of_done(Objective(name, maximize=declared[1] == "max"), exp.all_jobs())
         return {("service", "best"): tally.describe(done)}
     shown = ", ".join(f"{key}={format_value(value)}" for key, value in best.hyperparameters.items())
     return {

@@ -27,7 +27,7 @@ import csv
 import hashlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,17 +296,18 @@ def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
         CommandError: the first row that does not fit, and why.
 
     """
+    mismatch_of: Callable[[dict[str, Any]], str | None]
     if isinstance(exp, GridSearch):
         names = list(exp.grid)
+        mismatch_of = lambda hps: names_mismatch(hps.keys(), names)  # noqa: E731
     elif isinstance(exp, (RandomSearch, TPESearch)):
-        names = [param.name for param in flatten_space(exp.distributions)]
+        space = exp.distributions
+        names = [param.name for param in flatten_space(space)]
+        mismatch_of = lambda hps: space_mismatch(hps, space)  # noqa: E731
     else:
         return
     for number, (_, hps, _, _) in enumerate(jobs, start=1):
-        if isinstance(exp, GridSearch):
-            mismatch = names_mismatch(hps.keys(), names)
-        else:
-            mismatch = space_mismatch(hps, exp.distributions)
+        mismatch = mismatch_of(hps)
         if mismatch is not None:
             raise CommandError(
                 f"Job {number} of the file does not have the hyperparameters of {exp.name} ({', '.join(names)}): "

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from schedy import Experiment
+from schedy import Experiment, Job
 from schedy.cli.common import is_number
 from schedy.cli.table import format_value
 from schedy.pbt import MAXIMIZE
@@ -54,6 +55,18 @@ class Best:
     value: float | None = None
     job_id: str | None = None
     non_finite: int = 0  # jobs offered whose result is NaN or ±Infinity
+
+    @classmethod
+    def of_done(cls, objective: Objective, jobs: Iterable[Job]) -> Best:
+        """The best of the DONE ``jobs`` (in order: the first of equals wins, as in ``Experiment.best_job``).
+
+        Also counts those whose result is NaN or infinite (a training that diverged, not a misnamed result).
+        """
+        best = cls(objective)
+        for job in jobs:
+            if job.status == Job.DONE:
+                best.offer(job.job_id, job.results)
+        return best
 
     def offer(self, job_id: str, results: dict[str, Any]) -> None:
         """Consider one finished job."""

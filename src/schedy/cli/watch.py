@@ -86,13 +86,7 @@ class _Watcher:
         ended = status == "DONE" or spent or isinstance(self.exp, ManualSearch)
         self.over = found is not None and busy == 0 and ended
         if self.goal is not None and counts != self._counted:
-            # Every DONE job, oldest first (the oldest of equals wins, as in Experiment.best_job): the best, and
-            # how many have the result NaN or infinite (a training that diverged, not a misnamed result).
-            best = Best(self.goal)
-            for job in self.exp.all_jobs():
-                if job.status == Job.DONE:
-                    best.offer(job.job_id, job.results)
-            self.best, self._counted = best, counts
+            self.best, self._counted = Best.of_done(self.goal, self.exp.all_jobs()), counts
         return snapshot_line(self.exp.name, status, counts, self.best)
 
 
