@@ -9,6 +9,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from schedy.server import draining
+
 __all__ = ["BODY_HIGH_WATER", "DEFAULT_HEADER_TIMEOUT", "TIMEOUT_VARIABLE", "GuardedHttpTools"]
 
 logger = logging.getLogger("schedy.server.connections")
@@ -95,3 +97,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """As uvicorn's, and tell the app the process is shutting down (a long poll then ends at once)."""
+        draining.begin()
+        super().shutdown()

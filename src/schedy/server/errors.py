@@ -16,7 +16,8 @@ The API layer maps each class to one HTTP status in one table
     ├── PayloadTooLarge     413  the body is over the service's limit
     ├── Invalid             422  well-formed but impossible (bad distribution…)
     ├── TooManyRequests     429  too many failed logins: wait (Retry-After)
-    └── StorageUnavailable  503  the artifact store failed (full, unreachable, refused): try again
+    ├── StorageUnavailable  503  the artifact store failed (full, unreachable, refused): try again
+    └── ShuttingDown        503  this service process is stopping (a restart): try again (Retry-After)
 """
 
 from __future__ import annotations
@@ -94,3 +95,11 @@ class StorageUnavailable(ServiceError):
     """The artifact store failed (a full disk, refused credentials, a network cut); nothing was changed."""
 
     title = "Artifact storage unavailable"
+
+
+class ShuttingDown(ServiceError):
+    """The service process is stopping (a restart, an upgrade): the client should try again shortly."""
+
+    title = "Service unavailable"
+    #: Seconds the client is asked to wait before it sends the request again.
+    retry_after = 1

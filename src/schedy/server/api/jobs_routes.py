@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from schedy._validate import shown
+from schedy.server import draining
 from schedy.server.api import schemas
 from schedy.server.api.deps import Services, current_user, path_name, services
-from schedy.server.errors import Invalid
+from schedy.server.errors import Invalid, ShuttingDown
 from schedy.server.store.jobs import JobRecord
 from schedy.server.wire import dumps, etag, page_token, parse_job, parse_json, read_page_token, render_job
 
@@ -246,6 +247,10 @@ async def claim_answer(
         # an experiment that is DONE (e.g. PBT reached maxGenerations) will hand out nothing.
         if remaining <= 0 or await is_disconnected() or await svc.store.run(done):
             return _NO_JOB
+        if draining.draining():
+            # Stopping: cancelled at uvicorn's deadline this poll would be answered 500, which ends a
+            # worker's loop; a 503 makes it wait for the service to come back and claim again.
+            raise ShuttingDown("The service is shutting down (a restart?); send the request again in a moment.")
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)
         row = await claim()

@@ -26,6 +26,7 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.Invalid: 422,
     errors.TooManyRequests: 429,
     errors.StorageUnavailable: 503,
+    errors.ShuttingDown: 503,
 }
 
 _TITLES = {
@@ -61,7 +62,7 @@ def from_service_error(exc: errors.ServiceError) -> Response:
     """The answer for a use case's failure."""
     status = STATUS[type(exc)]
     headers = {"WWW-Authenticate": 'Bearer realm="schedy"'} if status == 401 else None
-    if isinstance(exc, errors.TooManyRequests):
+    if isinstance(exc, (errors.TooManyRequests, errors.ShuttingDown)):
         headers = {"Retry-After": str(exc.retry_after)}
     return problem(status, exc.title, exc.detail, headers)
 
