@@ -97,6 +97,23 @@ def test_cookie_requests_that_change_data_need_the_csrf_header(service, api, bro
     assert api.delete(fill.exp_path("csrf")).status_code == 204
 
 
+def test_a_cookie_session_cannot_claim_jobs_with_get_nextjob_without_the_csrf_header(service, api, browser):
+    # GET nextjob (the 0.1.0b6 client's claim) changes data: a page of another site on the same host
+    # (another port: the same site, so SameSite=Strict sends the cookie) must not claim jobs with <img src=…>.
+    http, csrf = browser
+    body = {"status": "RUNNING", "scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}}
+    assert fill.put(api, fill.exp_path("claims"), body).status_code == 201
+    refused = http.get(fill.exp_path("claims") + "nextjob/")
+    assert refused.status_code == 403
+    assert "x-schedy-csrf" in refused.json()["detail"]
+    assert api.get(fill.exp_path("claims") + "jobs/").json()["items"] == []  # nothing claimed
+    claimed = http.get(fill.exp_path("claims") + "nextjob/", headers={"X-Schedy-CSRF": csrf})
+    assert claimed.status_code == 200, claimed.text
+    # The Bearer path (the 0.1.0b6 client) needs no CSRF header.
+    assert api.get(fill.exp_path("claims") + "nextjob/").status_code == 200
+    assert len(api.get(fill.exp_path("claims") + "jobs/").json()["items"]) == 2
+
+
 def test_experiment_list_has_counts_best_and_activity_and_only_my_experiments(api, other, browser):
     jobs = fill.random_search(api, "list-me", 60)
     fill.random_search(other, "not-mine", 3)

@@ -104,10 +104,25 @@ async def current_user(
     dashboard's session cookie, which needs a CSRF token on requests that
     change state (403 without it; see :mod:`schedy.server.dashboard.cookies`).
     """
+    return await _user(request, changes_state=None)
+
+
+async def current_user_changing(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> int:
+    """As :func:`current_user`, for a ``GET`` that changes data (``nextjob``): a cookie needs the CSRF token.
+
+    Without it, a page of another site on the same host (another port is the same site, so
+    ``SameSite=Strict`` lets the cookie through) could claim jobs with an ``<img src=…>``.
+    """
+    return await _user(request, changes_state=True)
+
+
+async def _user(request: Request, *, changes_state: bool | None) -> int:
     svc = services(request)
     authorization = request.headers.get("authorization")
     if authorization is None:
-        authorization = cookie_authorization(request)
+        authorization = cookie_authorization(request, changes_state=changes_state)
     return await svc.sessions.user_id(svc.auth, authorization)
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from schedy._validate import shown
 from schedy.server import draining
 from schedy.server.api import schemas
-from schedy.server.api.deps import Services, current_user, path_name, services
+from schedy.server.api.deps import Services, current_user, current_user_changing, path_name, services
 from schedy.server.errors import Invalid, ShuttingDown
 from schedy.server.store.jobs import JobRecord
 from schedy.server.wire import dumps, etag, page_token, parse_job, parse_json, read_page_token, render_job
@@ -132,7 +132,7 @@ def _number(options: dict[str, Any], key: str, low: float, high: float) -> float
 @router.get(
     "/experiments/{name}/nextjob/", responses=schemas.answers({200: _JOB_ANSWER, 204: {"description": "no job"}}, 404)
 )
-async def next_job_get(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+async def next_job_get(request: Request, name: str, user_id: int = Depends(current_user_changing)) -> Response:
     """Hand out the next job, RUNNING (204 when there is none): the 0.1.0b6 client's call."""
     answer = await claim_answer(services(request), user_id, name, b"", request.is_disconnected)
     return answer.response()

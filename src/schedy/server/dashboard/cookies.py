@@ -11,8 +11,9 @@ Logging in to the dashboard sets two cookies:
 
 A request with an ``Authorization`` header is authenticated by that header
 alone, exactly as before. A request without one may be authenticated by the
-session cookie; if it changes state (any method but GET, HEAD, OPTIONS) it
-must also carry ``X-Schedy-CSRF`` equal to the CSRF token of *that*
+session cookie; if it changes state (any method but GET, HEAD, OPTIONS,
+and the 0.1.0b6 protocol's ``GET nextjob``, which claims a job) it must
+also carry ``X-Schedy-CSRF`` equal to the CSRF token of *that*
 session. Another site can make a browser send the cookie (with SameSite
 support missing or bypassed) but can neither read the CSRF cookie nor set a
 custom header on a cross-origin request without a CORS preflight, which
@@ -47,8 +48,11 @@ def csrf_token(session_token: str) -> str:
     return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
 
-def cookie_authorization(request: Request) -> str | None:
+def cookie_authorization(request: Request, *, changes_state: bool | None = None) -> str | None:
     """An ``Authorization`` value built from the session cookie; ``None`` when there is no cookie.
+
+    ``changes_state`` says whether the request changes data; by default, whether its method is not
+    GET, HEAD or OPTIONS (the 0.1.0b6 protocol's ``GET nextjob`` claims a job: its route says so).
 
     Raises:
         Forbidden: the request changes state and lacks the session's CSRF token.
@@ -57,7 +61,9 @@ def cookie_authorization(request: Request) -> str | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    if request.method not in SAFE_METHODS:
+    if changes_state is None:
+        changes_state = request.method not in SAFE_METHODS
+    if changes_state:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode("utf-8"), csrf_token(token).encode("ascii")):
             raise Forbidden(
