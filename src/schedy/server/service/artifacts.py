@@ -319,6 +319,8 @@ class Artifacts:
             try:
                 with self._store.write() as conn:
                     job = self._job(conn, user_id, experiment, job_id)
+                    if not store_artifacts.lock_job(conn, job):
+                        raise NotFound(f"Job '{job_id}' of experiment '{experiment}' was deleted during the upload.")
                     used = store_artifacts.used(conn, user_id)
                     previous = store_artifacts.get(conn, job, name)
                     if previous is not None:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from schedy.server.errors import NotFound, PreconditionFailed
+from schedy.server.errors import Conflict, NotFound, PreconditionFailed
 from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store.experiments import ExperimentRow
@@ -43,9 +43,17 @@ class Experiments:
                 row = store_experiments.create(
                     conn, user_id, name, spec.status, spec.scheduler.name, params, dumps(_set(spec.options))
                 )
-                if row is None:
+                if row is not None:
+                    return row, True
+                if create_only:
                     raise PreconditionFailed(f"Experiment '{name}' already exists.")
-                return row, True
+                # Created by another request since the read (PostgreSQL: workers starting the same
+                # script at once): a plain PUT replaces it, as it would have a moment later.
+                existing = store_experiments.get(conn, user_id, name)
+                if existing is None:
+                    raise Conflict(
+                        f"Experiment '{name}' was created and deleted meanwhile by other requests; send again."
+                    )
             # Options the body leaves out are kept (the 2018 client knows none); null unsets one.
             options = _set({**json.loads(existing.options), **spec.options})
             store_experiments.replace(conn, existing.id, spec.status, spec.scheduler.name, params, dumps(options))

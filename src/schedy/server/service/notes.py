@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from schedy.server.errors import Invalid, NotFound, PayloadTooLarge
 from schedy.server.store import Store
 from schedy.server.store import experiments as store_experiments
@@ -73,13 +75,19 @@ class Notes:
                 anything about the body).  Invalid, PayloadTooLarge: see :func:`parse_note`.
 
         """
-        with self._store.write() as conn:
-            exp_id, job_pk = _locate(conn, user_id, experiment, job_id)
-            text = parse_note(body)
-            if job_pk is None:
-                found = store_notes.set_experiment_note(conn, exp_id, text)
-            else:
-                found = store_notes.set_job_note(conn, job_pk, text)
+        try:
+            with self._store.write() as conn:
+                exp_id, job_pk = _locate(conn, user_id, experiment, job_id)
+                text = parse_note(body)
+                if job_pk is None:
+                    found = store_notes.set_experiment_note(conn, exp_id, text)
+                else:
+                    found = store_notes.set_job_note(conn, job_pk, text)
+        except IntegrityError:
+            # The note's key is upserted, so only its experiment or job can be missing: deleted since
+            # _locate read it (PostgreSQL, a delete committed in between). The note was not kept.
+            what = f"Job '{job_id}'" if job_id is not None else f"Experiment '{experiment}'"
+            raise NotFound(f"{what} was deleted while its note was being saved; the note was not kept.") from None
         return render_note(found)
 
 

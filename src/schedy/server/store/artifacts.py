@@ -28,6 +28,7 @@ __all__ = [
     "get",
     "job_pk",
     "listing",
+    "lock_job",
     "referenced",
     "used",
 ]
@@ -57,6 +58,18 @@ def job_pk(conn: Connection, owner_id: int, experiment: str, job_id: str) -> tup
         select(jobs.c.pk).where(jobs.c.experiment_id == exp, jobs.c.job_id == job_id)
     ).scalar_one_or_none()
     return exp, pk
+
+
+def lock_job(conn: Connection, job: int) -> bool:
+    """Hold the job's row until the transaction ends (``False`` if it is gone): its attaches take turns.
+
+    On PostgreSQL two uploads of one name would otherwise both detach nothing and both insert, and one
+    fail on the (job, name) key; SQLite's write transactions already take turns.
+    """
+    query = select(jobs.c.pk).where(jobs.c.pk == job)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).first() is not None
 
 
 def listing(conn: Connection, job: int) -> list[ArtifactRow]:

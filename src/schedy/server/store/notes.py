@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select
 
+from schedy.server.store.dialect import upsert
 from schedy.server.store.engine import db_now
 from schedy.server.store.tables import experiment_notes, job_notes, jobs
 
@@ -56,9 +57,9 @@ def set_experiment_note(conn: Connection, experiment_id: int, text: str) -> Note
     if not text:
         conn.execute(delete(experiment_notes).where(key))
         return None
-    changed = conn.execute(update(experiment_notes).where(key).values(text=text, updated_at=db_now())).rowcount
-    if not changed:
-        conn.execute(insert(experiment_notes).values(experiment_id=experiment_id, text=text, updated_at=db_now()))
+    conn.execute(
+        upsert(conn, experiment_notes, {"experiment_id": experiment_id}, {"text": text, "updated_at": db_now()})
+    )
     return experiment_note(conn, experiment_id)
 
 
@@ -68,7 +69,5 @@ def set_job_note(conn: Connection, job_pk: int, text: str) -> Note | None:
     if not text:
         conn.execute(delete(job_notes).where(key))
         return None
-    changed = conn.execute(update(job_notes).where(key).values(text=text, updated_at=db_now())).rowcount
-    if not changed:
-        conn.execute(insert(job_notes).values(job_pk=job_pk, text=text, updated_at=db_now()))
+    conn.execute(upsert(conn, job_notes, {"job_pk": job_pk}, {"text": text, "updated_at": db_now()}))
     return job_note(conn, job_pk)
