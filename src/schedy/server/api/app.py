@@ -50,8 +50,8 @@ with no safe characters. Authenticate with `token/` (email + API token) or
 """
 
 
-async def _sweep_forever(leases: Leases, artifacts: Artifacts, interval: float) -> None:
-    """End jobs whose lease lapsed and delete detached artifacts, every ``interval`` seconds, until cancelled."""
+async def _sweep_forever(leases: Leases, claims: Claims, artifacts: Artifacts, interval: float) -> None:
+    """End lapsed leases, searches that are over (:meth:`Claims.settle`), detached artifacts: every ``interval`` s."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -59,6 +59,11 @@ async def _sweep_forever(leases: Leases, artifacts: Artifacts, interval: float) 
         except Exception as exc:  # a failed sweep is retried at the next tick
             if trouble_answer(exc) is None:  # a database trouble is logged as a line a minute
                 logger.exception("The lease sweep failed")
+        try:
+            await run_in_threadpool(claims.settle)
+        except Exception as exc:
+            if trouble_answer(exc) is None:
+                logger.exception("Ending the searches that are over failed")
         try:
             await run_in_threadpool(artifacts.collect)
         except Exception as exc:
@@ -108,7 +113,8 @@ def create_app(settings: Settings, *, store: Store | None = None, blobs: BlobSto
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper = None
         if settings.lease_sweep_interval > 0:
-            sweeper = asyncio.create_task(_sweep_forever(leases, artifacts, settings.lease_sweep_interval))
+            claims = app.state.services.claims
+            sweeper = asyncio.create_task(_sweep_forever(leases, claims, artifacts, settings.lease_sweep_interval))
         # Deletes a stopped service left half-way are finished in the background.
         finishing = asyncio.create_task(_finish_deletes(app.state.services.experiments))
         yield

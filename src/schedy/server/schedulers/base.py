@@ -155,6 +155,9 @@ class Scheduler(ABC):
     #: Whether :meth:`decide` hands out again, first, a CRASHED job that has ``maxRetries`` left (grid search):
     #: such a search is asked even once a ``maxJobs`` budget is spent, which limits new jobs only.
     retries_crashed_jobs: ClassVar[bool] = False
+    #: Whether :meth:`decide` may end the search (``Decision.experiment_done``): the service's sweep then also
+    #: asks it when the last job ended and no claim followed (a grid's last cell, PBT's last generation).
+    can_end: ClassVar[bool] = False
 
     def freeze(self) -> None:
         """Refuse any later attribute assignment (done by ``load_scheduler``: instances are shared)."""

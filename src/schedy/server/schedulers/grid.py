@@ -113,6 +113,7 @@ class GridSearch(Scheduler):
     name = "GridSearch"
     reads_history = True
     retries_crashed_jobs = True
+    can_end = True
 
     def __init__(self, grid: Mapping[str, Sequence[Any]]) -> None:
         if not grid:

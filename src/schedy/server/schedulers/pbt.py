@@ -181,6 +181,7 @@ class PBT(Scheduler):
 
     name = "PBT"
     reads_history = True
+    can_end = True
     hand_jobs_start_members = True
 
     def __init__(self, params: PBTParams) -> None:

@@ -45,9 +45,9 @@ from sqlalchemy.exc import IntegrityError
 
 from schedy.server.errors import NotFound
 from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
-from schedy.server.schedulers.registry import load_scheduler
+from schedy.server.schedulers.registry import SCHEDULERS, load_scheduler
 from schedy.server.service.history import Histories, History
-from schedy.server.store import Store, budget, decisions
+from schedy.server.store import Store, budget, decisions, idle
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
@@ -131,6 +131,8 @@ class Claims:
         # Decisions of one experiment in this process take turns (see the module docstring).
         self._turns: dict[tuple[int, float], threading.Lock] = {}
         self._turns_lock = threading.Lock()
+        # settle(): when each idle experiment's jobs last changed, as last asked.
+        self._asked: dict[tuple[int, float], float] = {}
 
     def claim(
         self, user_id: int, experiment: str, *, worker: str | None = None, heartbeat: float | None = None
@@ -223,6 +225,55 @@ class Claims:
                 # The budget is spent: whether to end the search, or retry a crashed job, is decided apart.
             self._hints.pop(key, None)
         return await to_thread.run_sync(self._continue, user_id, exp, scheduler, worker, heartbeat, max_run_time)
+
+    def settle(self) -> int:
+        """End the searches that are over though no claim has asked since; how many became DONE.
+
+        A claim that finds nothing left marks a grid, a PBT or a ``maxJobs`` search DONE. When the last job
+        ends and no claim follows (a worker per job, the last worker gone), the experiment would read RUNNING
+        until one did; the service's sweep calls this every second. Each idle experiment is asked once per
+        change of its jobs (:func:`schedy.server.store.idle.idle_unfinished`), and a decision that would
+        hand out a job (a retry, a new member) records nothing: that is for a worker's claim.
+        """
+        ending = sorted(name for name, cls in SCHEDULERS.items() if cls.can_end)
+        with self._store.read() as conn:
+            found = idle.idle_unfinished(conn, ending)
+        asked, ended = {}, 0
+        for exp, changed in found:
+            key = (exp.id, exp.created_at)
+            asked[key] = changed
+            if self._asked.get(key) != changed and self._settle(exp):
+                ended += 1
+        self._asked = asked  # forgets experiments no longer idle
+        return ended
+
+    def _settle(self, exp: ExperimentRecord) -> bool:
+        scheduler = load_scheduler(exp.scheduler, exp.params)
+        limit = budget.max_jobs(exp.options)
+        retries = scheduler.retries_crashed_jobs and store_leases.max_retries(exp.options) > 0
+        if limit is not None and not retries:
+            with self._store.write() as conn:
+                if budget.spent(conn, exp.id, limit):
+                    return budget.finish_if_idle(conn, exp.id)
+        if not scheduler.can_end:
+            return False
+        with self._turn(exp):
+            made = self._decision(exp, scheduler)
+            if made is None:
+                return False
+            history, decision, rng_state = made
+            new_job = decision.job is not None and decision.job.retry_of is None
+            if new_job and limit is not None:
+                with self._store.write() as conn:  # a new job the spent budget refuses: the search is over
+                    return budget.spent(conn, exp.id, limit) and budget.finish_if_idle(conn, exp.id)
+            if not decision.experiment_done or decision.job is not None:
+                return False
+            try:
+                with self._store.write() as conn:
+                    self._record(conn, exp, history, decision, rng_state, None, None, None)
+            except _Lost:  # another process or a claim decided first
+                return False
+            return True
 
     def _remember(self, key: tuple[int, str], exp: ExperimentRecord, scheduler: Scheduler) -> None:
         """Keep what the next claim of this experiment needs to decide before its first round trip."""
