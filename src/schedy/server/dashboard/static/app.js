@@ -31,9 +31,24 @@ function route() {
   const r = parseRoute();
   if (r.page === "experiment") current = new ExperimentPage(main, r.experiment, POLL_MS, r.params);
   else if (r.page === "job") current = new JobPage(main, r.experiment, r.job, POLL_MS);
+  else if (r.page === "bad-address") current = badAddress(r.address);
   else current = new ExperimentsPage(main, POLL_MS, r.params);
   document.body.dataset.page = r.page;
   current.start();
+}
+
+/** The page of a hash whose names are not percent-encoded (#/e/50%): it says so, with the way back. */
+function badAddress(address) {
+  return {
+    start() {
+      document.title = "Not a valid address · Schedy";
+      fill(main, h("nav", {class: "crumbs"}, h("a", {href: "#/"}, "Experiments")),
+        h("p", {class: "error bad-address", role: "alert"},
+          `“${address}” is not a valid experiment or job address: a “%” in it starts no valid percent-escape. `,
+          h("a", {href: "#/"}, "Back to the experiments"), "."));
+    },
+    stop() {},
+  };
 }
 
 function showLogin(message) {

@@ -33,20 +33,24 @@ export function edf(fig, data, objective, open) {
   ctx.lineWidth = 2;
   ctx.beginPath();
   if (steps.length) {
-    // A staircase from the left edge (no job yet when minimised, every job when maximised).
-    let last = y(min ? 0 : 1);
-    ctx.moveTo(frame.x0, last);
-    // One corner per pixel column at most (100k steps would make a path of 200k points).
+    // A staircase from the left edge: flat between values, a vertical at each. Minimised, the share
+    // of jobs ≤ x (right-continuous) rises at a value to the share including it; maximised, the
+    // share of jobs ≥ x (left-continuous) holds its value's share up to it and falls after it to
+    // the next value's share (0 past the last).
+    const after = (k) => y(min ? steps[k][1] : k + 1 < steps.length ? steps[k + 1][1] : 0);
+    let level = y(min ? 0 : 1);
+    ctx.moveTo(frame.x0, level);
+    // One corner per pixel column at most (100k steps would make a path of 200k points): the
+    // values within half a pixel of a corner share its vertical, down (or up) to the level after
+    // the last of them.
     let column = -Infinity;
     for (let k = 0; k < steps.length; k++) {
       const px = x(steps[k][0]);
-      if (px - column < 0.5 && k + 1 < steps.length) continue;
-      const py = y(steps[k][1]);
-      ctx.lineTo(px, last); ctx.lineTo(px, py);
-      last = py;
-      column = px;
+      if (px - column >= 0.5) { ctx.lineTo(px, level); column = px; }
+      level = after(k);
+      if (k + 1 === steps.length || x(steps[k + 1][0]) - column >= 0.5) ctx.lineTo(column, level);
     }
-    ctx.lineTo(frame.x1, min ? last : y(0));
+    ctx.lineTo(frame.x1, level);
   }
   ctx.stroke();
   fig.note.textContent = selectionText(data, rows) +

@@ -134,6 +134,12 @@ export function gridCells(experiment) {
   return Object.values(params).reduce((n, values) => n * (Array.isArray(values) ? values.length : 1), 1);
 }
 
+/** A name as one shell word, after "--" when it starts with "-" (else schedy's options would take it). */
+function shellName(name) {
+  const word = name.match(/^[\w.-]+$/) ? name : `'${name.replace(/'/g, "'\\''")}'`;
+  return name.startsWith("-") ? `-- ${word}` : word;
+}
+
 /** What an empty experiment shows instead of an empty table: no jobs yet, and how to start workers. */
 export function emptyExperiment(name, experiment) {
   const kind = Object.keys(experiment.scheduler || {})[0] || "";
@@ -150,7 +156,7 @@ for job in exp.jobs():       # waits when there is no work
         job.results["loss"] = train(**job.hyperparameters)
 
 # or from a shell, a command per job (%h: its hyperparameters as --name value):
-schedy run -n 4 ${name.match(/^[\w.-]+$/) ? name : `'${name.replace(/'/g, "'\\''")}'`} python train.py %h`),
+schedy run -n 4 ${shellName(name)} python train.py %h`),
     h("p", {class: "muted"}, "This page shows the jobs as they arrive, by itself."));
 }
 

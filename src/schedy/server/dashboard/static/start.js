@@ -14,13 +14,19 @@ export const jobsPath = (exp) => `dashboard/api/experiments/${seg(exp)}/jobs/`;
 /**
  * The page the hash names, and its state after "?" (the table's sort, filters, scroll; the objective):
  * #/ → {page: "list"}, #/e/NAME?sort=res.loss → {page: "experiment", experiment, params},
- * #/e/NAME/j/ID → {page: "job", experiment, job, params}.
+ * #/e/NAME/j/ID → {page: "job", experiment, job, params}; a path that is not percent-encoded
+ * (#/e/50%, #/e/%E0%A4%A) → {page: "bad-address", address}, never an exception.
  */
 export function parseRoute(hash = location.hash) {
   const path = hash.replace(/^#\/?/, "");
   const cut = path.indexOf("?");
   const params = new URLSearchParams(cut < 0 ? "" : path.slice(cut + 1));
-  const parts = (cut < 0 ? path : path.slice(0, cut)).split("/").map(decodeURIComponent);
+  let parts;
+  try {
+    parts = (cut < 0 ? path : path.slice(0, cut)).split("/").map(decodeURIComponent);
+  } catch {
+    return {page: "bad-address", address: hash, params};
+  }
   if (parts[0] === "e" && parts.length >= 2 && parts[1]) {
     if (parts[2] === "j" && parts[3]) return {page: "job", experiment: parts[1], job: parts[3], params};
     return {page: "experiment", experiment: parts[1], params};
@@ -46,5 +52,5 @@ try {
     early.set(path, response);
   }
 } catch {
-  // A hash that cannot be decoded: the page reports it once its modules are there.
+  // Nothing here may stop the page (a hash that cannot be decoded is the "bad-address" page, in app.js).
 }
