@@ -251,6 +251,8 @@ def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], na
     if not source.is_file():
         raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")
     name = check_name(source.name, file=source) if name is None else check_name(name)
+    with source.open("rb"):  # a file we may not read is said so now, not retried as a network failure
+        pass
     size = source.stat().st_size
     path = _path(job_path, name)
     target = transport._base + path
@@ -275,10 +277,23 @@ def _destination(name: str, to: str | os.PathLike[str] | None) -> Path:
     return target
 
 
+class _LocalWriteError(Exception):
+    """Writing the download's destination failed: a local problem, reported as such and never retried."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def download(transport: Transport, job_path: str, name: str, to: str | os.PathLike[str] | None) -> Path:
-    """Write the job's artifact ``name`` to ``to`` (default: ``./NAME``; a directory: ``DIR/NAME``)."""
+    """Write the job's artifact ``name`` to ``to`` (default: ``./NAME``; a directory: ``DIR/NAME``).
+
+    A symbolic link is written through (its target gets the file; the link stays); a FIFO, a device or a
+    socket is written into as the bytes arrive, not replaced by a regular file.
+    """
     name = check_name(name)
-    destination = _destination(name, to)
+    given = _destination(name, to)
+    destination = given.resolve() if given.is_symlink() else given
     destination.parent.mkdir(parents=True, exist_ok=True)
     path = _path(job_path, name)
     target = transport._base + path
@@ -304,10 +319,13 @@ def download(transport: Transport, job_path: str, name: str, to: str | os.PathLi
         finally:
             conn.close()
 
-    status, headers, data = _with_retries(transport, "GET", path, exchange)
+    try:
+        status, headers, data = _with_retries(transport, "GET", path, exchange)
+    except _LocalWriteError as exc:
+        raise exc.error from None
     if status != 200:
         raise_for(Response(status, headers, data, False), "GET", path)
-    return destination
+    return given
 
 
 def _fill(response: http.client.HTTPResponse, view: memoryview) -> int:
@@ -327,9 +345,15 @@ def _receive(response: http.client.HTTPResponse, destination: Path, expected: st
     Two buffers: while one MiB is hashed and written in a helper thread, the
     next is received (the socket read, ``hashlib`` on large buffers and file
     writes all release the GIL), so the transfer costs about the slower of
-    receiving and hashing, not their sum.
+    receiving and hashing, not their sum. A destination that is not a regular
+    file (a FIFO, a device) is written into directly, checked at the end.
+
+    Raises:
+        _LocalWriteError: the destination (or the file next to it) could not be written.
+
     """
-    partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
+    direct = destination.exists() and not destination.is_file()
+    partial = destination if direct else destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
     digest = hashlib.sha256()
     views = [memoryview(bytearray(_CHUNK)), memoryview(bytearray(_CHUNK))]
 
@@ -340,28 +364,55 @@ def _receive(response: http.client.HTTPResponse, destination: Path, expected: st
             data = data[written or 0 :]
 
     try:
-        with partial.open("wb", buffering=0) as out, ThreadPoolExecutor(1, "schedy-artifact") as helper:
+        try:
+            out = partial.open("wb", buffering=0)
+        except OSError as exc:
+            raise _LocalWriteError(exc) from exc
+        with out, ThreadPoolExecutor(1, "schedy-artifact") as helper:
             pending: Future[None] | None = None
             turn = 0
             while True:
                 view = views[turn % 2]  # the helper finished with it: waited for below, a turn ago
-                n = _fill(response, view)
+                try:
+                    n = _fill(response, view)  # a failure here is the network's: retried
+                except (OSError, http.client.HTTPException) as exc:
+                    if direct and turn:  # sending it all again would write it twice into the pipe or device
+                        raise HTTPError(
+                            f"The connection to the Schedy service was lost after part of the artifact {name!r} "
+                            f"was written to {str(destination)!r}; not retried ({type(exc).__name__}: {exc}).",
+                            None,
+                        ) from exc
+                    raise
                 if pending is not None:
-                    pending.result()
+                    _written(pending)
                     pending = None
                 if not n:
                     break
                 pending = helper.submit(consume, out, view[:n])
                 turn += 1
         if digest.hexdigest() != expected:
+            written = f"; it was written to {str(destination)!r} as it came" if direct else ", and was not written"
             raise UnhandledResponseError(
                 f"The artifact {name!r} arrived with SHA-256 {digest.hexdigest()}, not the {expected} the service "
-                "stored: it was damaged in transit or in storage, and was not written.",
+                f"stored: it was damaged in transit or in storage{written}.",
                 200,
             )
-        os.replace(partial, destination)
+        if not direct:
+            try:
+                os.replace(partial, destination)
+            except OSError as exc:
+                raise _LocalWriteError(exc) from exc
     finally:
-        partial.unlink(missing_ok=True)
+        if not direct:
+            partial.unlink(missing_ok=True)
+
+
+def _written(pending: Future[None]) -> None:
+    """Wait for a chunk's write; a failure is the destination's (a full disk, a closed pipe)."""
+    try:
+        pending.result()
+    except OSError as exc:
+        raise _LocalWriteError(exc) from exc
 
 
 def listing(transport: Transport, job_path: str) -> list[Artifact]:

@@ -124,7 +124,10 @@ def cmd_get(args: argparse.Namespace) -> None:
             _to_stdout(db, args)
             return
         written = _download(db, args, args.output)
-    print(f"{args.name}: {human_size(written.stat().st_size)} written to {_shown(written)}.")
+    if written.is_file():
+        print(f"{args.name}: {human_size(written.stat().st_size)} written to {_shown(written)}.")
+    else:  # a FIFO or a device, written into
+        print(f"{args.name}: written to {_shown(written)}.")
 
 
 def _download(db: SchedyDB, args: argparse.Namespace, to: str | Path | None) -> Path:
