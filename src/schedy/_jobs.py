@@ -22,6 +22,7 @@ from schedy._outage import patiently
 from schedy._pagination import iter_items
 from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
 from schedy.errors import (
+    AuthenticationError,
     ClientRequestError,
     HTTPError,
     JobPruned,
@@ -432,6 +433,19 @@ class Job:
             response = db._transport.request(
                 "POST", self._path() + "heartbeat/", expect=(200, 204, 404, 409, 412), attempts=3
             )
+        except AuthenticationError as exc:
+            # The credentials were refused (the API token revoked, the user removed): nothing of this job can
+            # be sent any more, and beating on would only log in again and again.
+            if not self._lease_lost:
+                logger.warning(
+                    "Job %s of experiment %r can no longer be reported to the service: %s Heartbeats stopped.",
+                    self.job_id,
+                    self.experiment.name,
+                    exc,
+                )
+            self._lost_reason = self._lost_reason or str(exc)
+            self._lease_lost = True
+            return False
         except HTTPError as exc:
             logger.warning("Heartbeat of job %s failed (%s); will try again.", self.job_id, exc)
             return True

@@ -242,6 +242,8 @@ def test_a_database_that_cannot_be_used_is_one_sentence_not_a_traceback(tmp_path
         result = _schedy("server", "--port", str(_free_port()), "--database", url, env=env)
     else:
         result = _schedy("user", "list", "--database", url, env=env)
+        if url == "sqlite:////proc/schedy.db":  # only a service creates its database: a user command finds none
+            says = "There is no database at /proc/schedy.db: name the service's with --database"
     assert result.returncode == 1, result.stdout
     assert result.stderr.startswith("schedy: "), result.stderr
     assert says in result.stderr
@@ -338,3 +340,34 @@ def test_a_postgresql_unix_socket_url_serves_and_its_first_line_shows_it_without
         f"?host={pg_cluster.directory}&port={pg_cluster.port}&password=*** at "
     )
     assert "hunter" not in service.log()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["list"], ["passwd", "a@b.c", "--password-stdin"], ["remove", "a@b.c", "-f"]],
+    ids=lambda command: command[0],
+)
+def test_user_commands_refuse_a_sqlite_file_that_does_not_exist_and_create_nothing(tmp_path, command):
+    """A mistyped --database was a new, empty database (and its directory): ``user list`` said there were no users."""
+    typo = tmp_path / "typo-dir" / "schedy.db"
+    for url, shown in ((f"sqlite:///{typo}", str(typo)), ("sqlite:///relative.db", "relative.db")):
+        result = subprocess.run(
+            [sys.executable, "-m", "schedy.cli.main", "user", *command, "--database", url],
+            input="longenough\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "SCHEDY_HOME": str(tmp_path / "home")},
+            cwd=tmp_path,
+            check=False,
+        )
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr == (
+            f"schedy: There is no database at {shown}: name the service's with --database (default "
+            "$SCHEDY_DATABASE_URL, else the data directory's schedy.db).\n"
+        )
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # no directory, no file
+    # The database of a service that ran is found; `user add` still creates one to start a service on.
+    url = f"sqlite:///{tmp_path}/db/schedy.db"
+    assert _schedy("user", "add", "a@b.c", "--no-password", "--database", url).returncode == 0
+    assert _schedy("user", "list", "--database", url).stdout == "a@b.c\n"

@@ -281,6 +281,31 @@ def test_push_parses_values_as_json_and_prints_the_job(cli):
     assert (twice.returncode, twice.stderr.strip()) == (2, "schedy: The hyperparameter 'lr' is given twice.")
 
 
+def test_negative_numbers_in_every_json_spelling_are_values_not_options(cli):
+    """argparse took ``-1e-3`` or ``-Infinity`` for an unknown option ("unrecognized arguments"); ``-1`` worked."""
+    _manual(cli, "negative")
+    out = cli.ok(
+        "push", "negative", "-p", "x", "-1.5e-3", "z", "-2E+2", "w", "-1",
+        "-r", "loss", "-1e-3", "worst", "-Infinity", "-s", "DONE",
+    )  # fmt: skip
+    fields = dict(line.split(": ", 1) for line in out.splitlines())
+    with cli.db() as db:
+        job = db.get_experiment("negative").get_job(fields["id"])
+    assert (job.status, job.hyperparameters, job.results) == (
+        "DONE",
+        {"x": -0.0015, "z": -200.0, "w": -1},
+        {"loss": -0.001, "worst": -math.inf},
+    )
+    # The distributions of `add` too, and an option after them still is one.
+    cli.ok("add", "below-zero", "random", "x", "uniform", "-1e-3", "1e-3", "y", "normal", "-2.5e1", "1", "-s", "DONE")
+    with cli.db() as db:
+        exp = db.get_experiment("below-zero")
+    assert (exp.status, exp.distributions) == ("DONE", {"x": Uniform(-1e-3, 1e-3), "y": Normal(-25.0, 1.0)})
+    # A mistyped option is no number: still refused.
+    refused = cli("push", "negative", "-p", "x", "1", "-q", "DONE")
+    assert (refused.returncode, "unrecognized arguments: -q" in refused.stderr) == (2, True)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

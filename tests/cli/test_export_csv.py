@@ -41,3 +41,17 @@ def test_the_same_metrics_throughout_are_written_as_read():
         "job,attempt,step,time,metrics.loss",
         *(f"j{i},1,{i},t,{i / 10}" for i in range(5)),
     ]
+
+
+def test_a_value_with_a_carriage_return_is_quoted_and_reads_back_whole():
+    """Python's csv module quotes only the line ends of its own lineterminator ("\\n" here): "\\r" went unquoted."""
+    reports = [
+        {"job": "a", "step": 0, "time": "t", "metrics": {"why": "x\ry"}, "attempt": 1},
+        {"job": "b", "step": 0, "time": "t", "metrics": {"why": "x\r\ny", "loss": 1.0}, "attempt": 1},  # respooled
+    ]
+    out = io.StringIO()
+    write_reports_csv(reports, out)
+    assert '"x\ry"' in out.getvalue()
+    _, rows = _read(out.getvalue())
+    assert [(r["job"], r["metrics.why"]) for r in rows] == [("a", "x\ry"), ("b", "x\r\ny")]
+    assert out.getvalue().endswith(",1.0\n")  # rows still end with a bare newline

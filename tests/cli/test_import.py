@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import schedy
@@ -337,3 +338,101 @@ def test_a_spreadsheet_csv_with_a_byte_order_mark_is_recognised_and_other_encodi
     )
     with cli.db() as db:
         assert len(list(db.get_experiment("sheet").all_jobs())) == 3
+
+
+def test_strings_with_line_breaks_survive_an_export_and_an_import(cli, tmp_path):
+    """A newline, a carriage return or both in a hyperparameter or a result come back exactly, one row one job.
+
+    The export wrote a value with a lone carriage return unquoted, and the import split lines itself: the row
+    came back as a DONE job with half its hyperparameters and no results, and "x\\ny" as "xy".
+    """
+    cli.ok("add", "breaks", "manual")
+    cli.ok("push", "breaks", "-p", "a", '"x\\ny"', "c", '"x\\ry"', "d", "1", "-r", "loss", "0.5", "-s", "DONE")
+    cli.ok(
+        "push", "breaks", "-p", "a", '"line\\r\\nend"', "c", '"\\r"', "d", "2",
+        "-r", "why", '"a,\\"b\\"\\r"', "-s", "DONE",
+    )  # fmt: skip
+    out = tmp_path / "breaks.csv"
+    cli.ok("export", "breaks", "-o", str(out))
+    cli.ok("add", "breaks-again", "manual")
+    assert cli.ok("import", "breaks-again", str(out)) == "Added 2 DONE jobs to breaks-again.\n"
+    with cli.db() as db:
+        back = sorted(
+            (j.hyperparameters["d"], j.hyperparameters, j.results) for j in db.get_experiment("breaks-again").all_jobs()
+        )
+    assert back == [
+        (1, {"a": "x\ny", "c": "x\ry", "d": 1}, {"loss": 0.5}),
+        (2, {"a": "line\r\nend", "c": "\r", "d": 2}, {"why": 'a,"b"\r'}),
+    ]
+    # The file read by any CSV reader (pandas, a spreadsheet) is one row per job too.
+    with out.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(r["hyperparameters.a"], r["hyperparameters.c"]) for r in rows] == [("x\ny", "x\ry"), ("line\r\nend", "\r")]
+    # JSON lines written with ensure_ascii=False keep U+2028 and U+0085 raw: no end of line either.
+    cli.ok("push", "breaks", "-p", "a", '"\\u2028"', "c", '"\\u0085"', "d", "3", "-r", "loss", "1", "-s", "DONE")
+    jobs = json.loads(cli.ok("export", "breaks", "--format", "json"))
+    (tmp_path / "breaks.jsonl").write_text("".join(json.dumps(job, ensure_ascii=False) + "\n" for job in jobs))
+    cli.ok("add", "breaks-lines", "manual")
+    assert cli.ok("import", "breaks-lines", str(tmp_path / "breaks.jsonl")) == "Added 3 DONE jobs to breaks-lines.\n"
+    with cli.db() as db:
+        lines = {j.hyperparameters["d"]: j.hyperparameters for j in db.get_experiment("breaks-lines").all_jobs()}
+    assert lines[3] == {"a": "\u2028", "c": "\u0085", "d": 3}
+
+
+def test_a_csv_row_cut_by_a_line_break_outside_quotes_is_refused_and_nothing_is_added(cli, tmp_path):
+    """A value with a line break not in quotes (as earlier exports wrote a carriage return) is no damaged job."""
+    cli.ok("add", "cut", "manual")
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(
+        b'id,status,hyperparameters.a,hyperparameters.c,hyperparameters.d,results.loss\nj1,DONE,"x\ny",x\ry,1,0.5\n'
+    )
+    done = cli("import", "cut", str(cut))
+    assert done.returncode == 2
+    assert done.stderr == (
+        "schedy: Row 1 of the file has 4 cells but its header names 6 columns (a value with a line break must be "
+        "in double quotes); nothing was added.\n"
+    )
+    # A cell too many is refused as well; an empty cell at the end of a row (a spreadsheet's) is no value lost.
+    cut.write_text("hyperparameters.a,results.loss\n1,0.5,7\n")
+    done = cli("import", "cut", str(cut))
+    assert (done.returncode, "Row 1 of the file has 3 cells but its header names 2 columns" in done.stderr) == (2, True)
+    cut.write_text("hyperparameters.a,results.loss\n1,0.5,\n")
+    assert cli.ok("import", "cut", str(cut)) == "Added 1 DONE job to cut.\n"
+    with cli.db() as db:
+        assert [(j.hyperparameters, j.results) for j in db.get_experiment("cut").all_jobs()] == [
+            ({"a": 1}, {"loss": 0.5})
+        ]
+
+
+def test_json_objects_that_are_not_jobs_are_refused_and_nothing_is_added(cli, tmp_path):
+    """Any JSON object used to be an empty DONE job: ``{"a": 1}`` is a row of something else, not a job."""
+    cli.ok("add", "shapes", "manual")
+    cases = {
+        "lines.jsonl": '{"a": 1}\n{"foo": "bar"}\n',
+        "array.json": json.dumps([{"id": "j1", "hyperparameters": {"x": 1}, "results": {}}, {"x": 1, "loss": 2}]),
+        "no-results.jsonl": '{"hyperparameters": {"x": 1}, "status": "DONE"}\n',
+        "no-hyperparameters.jsonl": '{"results": {"loss": 1}, "status": "DONE"}\n',
+        "unfinished.jsonl": '{"status": "QUEUED"}\n',
+    }
+    for file, text in cases.items():
+        (tmp_path / file).write_text(text)
+        for dry in ([], ["--dry-run"]):
+            done = cli("import", "shapes", str(tmp_path / file), *dry)
+            number = 2 if file == "array.json" else 1
+            assert (file, done.returncode, done.stdout, done.stderr) == (
+                file,
+                2,
+                "",
+                f"schedy: Job {number} of the file is not a job object with 'hyperparameters' and 'results'.\n",
+            )
+    with cli.db() as db:
+        assert list(db.get_experiment("shapes").all_jobs()) == []
+    # What `schedy export --format json` writes, as an array or one job a line, still reads.
+    cli.ok("push", "shapes", "-p", "x", "1", "-r", "loss", "2", "-s", "DONE")
+    cli.ok("push", "shapes", "-p", "x", "2")
+    exported = json.loads(cli.ok("export", "shapes", "--format", "json"))
+    (tmp_path / "export.jsonl").write_text("".join(json.dumps(job) + "\n" for job in exported))
+    cli.ok("add", "shapes-again", "manual")
+    assert cli.ok("import", "shapes-again", str(tmp_path / "export.jsonl")) == (
+        "Added 1 DONE job to shapes-again (1 unfinished row skipped).\n"
+    )

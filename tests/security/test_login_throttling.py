@@ -104,11 +104,40 @@ def test_the_lockout_ends_and_the_window_forgets(database_url):
 
 def test_dashboard_logins_share_the_throttle_per_address(service):
     def dashboard(password: str, address: str) -> httpx.Response:
-        return httpx.post(service.url + "dashboard/api/session/", json={"email": service.email, "password": password},
-                          headers={"X-Forwarded-For": address})
+        return httpx.post(
+            service.url + "dashboard/api/session/",
+            json={"email": service.email, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
 
     for _ in range(MAX_FAILURES):
         assert dashboard("guess", "192.0.2.9").status_code == 403
     assert dashboard(service.password, "192.0.2.9").status_code == 429
     # A guesser elsewhere cannot lock the owner out of the dashboard.
     assert dashboard(service.password, "198.51.100.9").status_code == 200
+
+
+def test_a_revoked_token_still_in_use_is_refused_without_locking_out_its_users_live_tokens(service):
+    # Workers still running with a revoked token log in again at every heartbeat; those logins are
+    # no guesses (the token is real) and must not lock the user's live tokens out of the address.
+    with httpx.Client(base_url=service.url, headers={"X-Forwarded-For": "192.0.2.1"}) as session:
+        revoked = _new_revoked_token(session, service)
+
+    for _ in range(3 * MAX_FAILURES):
+        refused = _try(service.url, "token/", service.email, revoked)
+        assert refused.status_code == 403
+        assert "This API token was revoked" in refused.json()["detail"]
+    assert _try(service.url, "token/", service.email, service.api_token).status_code == 200
+    # A revoked token given with another user's email is a failure like any wrong token.
+    other = service.new_user()
+    assert "This API token" not in _try(service.url, "token/", other.email, revoked).json()["detail"]
+
+
+def _new_revoked_token(session: httpx.Client, service) -> str:
+    """A new API token of the service's user, revoked at once."""
+    jwt = session.post("token/", json={"email": service.email, "token": service.api_token}).json()["token"]
+    session.headers["Authorization"] = f"Bearer {jwt}"
+    token: str = session.post("resettoken/", json={"label": "cluster"}).json()["token"]
+    (listed,) = [t for t in session.get("tokens/").json()["items"] if t["label"] == "cluster"]
+    assert session.delete(f"tokens/{listed['id']}/").status_code == 204
+    return token

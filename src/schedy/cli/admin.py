@@ -23,6 +23,7 @@ __all__ = [
     "database_arg",
     "database_url",
     "ensure_parent",
+    "require_database",
 ]
 
 
@@ -138,12 +139,45 @@ def database_url(args: argparse.Namespace) -> str:
         raise CommandError(str(exc)) from None
 
 
-def _store(args: argparse.Namespace) -> object:
+def require_database(url: str, name_it: str) -> None:
+    """Refuse a SQLite database file that does not exist, which opening it would create, empty.
+
+    ``name_it`` ends the sentence: how to name the right one (e.g. ``name the one to copy with --database``).
+    Nothing for PostgreSQL, whose database must exist anyway, or a SQLite database in memory.
+
+    Raises:
+        CommandError: ``There is no database at FILE: NAME_IT (default …).``
+
+    """
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not parsed.query.get("uri") and not Path(file).expanduser().exists():
+        raise CommandError(
+            f"There is no database at {file}: {name_it} (default $SCHEDY_DATABASE_URL, else the data directory's "
+            "schedy.db)."
+        )
+
+
+def _store(args: argparse.Namespace, *, create: bool = False) -> object:
+    """The database the command works on, migrated; a SQLite file is created only if ``create``.
+
+    Raises:
+        CommandError: a SQLite file that does not exist (a mistyped ``--database`` is not an empty service),
+            or a database that cannot be opened.
+
+    """
     from schedy.server.store import Store, migrate
     from schedy.server.store.engine import DatabaseUnavailable, opening
 
     url = database_url(args)
-    ensure_parent(url)
+    if create:
+        ensure_parent(url)
+    else:
+        require_database(url, "name the service's with --database")
     try:
         with opening(url):
             store = Store(url)
@@ -264,8 +298,7 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     problem = users.email_problem(args.email)
     if problem is not None:  # before the password is asked for
         raise CommandError(problem)
-    ensure_parent(args.database or default_database_url())
-    store = _store(args)
+    store = _store(args, create=True)  # a user added before the service's first start
     assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
     hashed = None if args.no_password else security.hash_password(_read_password(args))
     token = security.new_api_token()

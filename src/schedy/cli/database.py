@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schedy.cli.admin import database_arg, database_url, ensure_parent
+from schedy.cli.admin import database_arg, database_url, ensure_parent, require_database
 from schedy.cli.common import CommandError
 
 if TYPE_CHECKING:
@@ -72,12 +71,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
         raise CommandError(str(exc)) from None
     if make_url(source_url) == make_url(target_url):
         raise CommandError(f"The source and the target are the same database ({shown_url(source_url)}).")
-    source_file = make_url(source_url).database if make_url(source_url).get_backend_name() == "sqlite" else None
-    if source_file and not Path(source_file).expanduser().exists():  # opening it would create an empty one
-        raise CommandError(
-            f"There is no database at {source_file}: name the one to copy with --database (default "
-            "$SCHEDY_DATABASE_URL, else the data directory's schedy.db)."
-        )
+    require_database(source_url, "name the one to copy with --database")
     ensure_parent(target_url)
     if args.artifacts_from is not None and args.artifacts_to is None:
         raise CommandError("--artifacts-from needs --artifacts-to, the store to copy the artifact files into.")

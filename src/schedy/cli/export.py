@@ -28,6 +28,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -163,6 +164,21 @@ def write_csv(
     return _spooled_csv(rows(), columns, stream)
 
 
+#: What a CSV value cannot hold unquoted: the delimiter, the quote, and either character that ends a line.
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _csv_row(values: Iterable[str]) -> str:
+    r"""One CSV row, ending in ``\n``; a value holding a comma, a quote, ``\r`` or ``\n`` in double quotes.
+
+    Not :func:`csv.writer`: told to end rows with ``\n``, it quotes a value holding ``\n`` but not one holding
+    a lone ``\r`` (it quotes the characters of its own line terminator only), which every CSV reader takes
+    for the end of the row.
+    """
+    quoted = ('"' + value.replace('"', '""') + '"' if _NEEDS_QUOTES.search(value) else value for value in values)
+    return ",".join(quoted) + "\n"
+
+
 def _spooled_csv(rows: Iterable[dict[str, str]], columns: Callable[[Iterable[str]], list[str]], stream: TextIO) -> int:
     """Write ``rows`` as CSV whose columns are known only once every row is read; return how many.
 
@@ -176,7 +192,6 @@ def _spooled_csv(rows: Iterable[dict[str, str]], columns: Callable[[Iterable[str
     count = 0
     widths_changed = False
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
-        spooled = csv.writer(spool, lineterminator="\n")
         for row in rows:
             values = [""] * len(index)
             for name, value in row.items():
@@ -187,19 +202,18 @@ def _spooled_csv(rows: Iterable[dict[str, str]], columns: Callable[[Iterable[str
                     widths_changed = widths_changed or count > 0
                 else:
                     values[at] = value
-            spooled.writerow(values)
+            spool.write(_csv_row(values))
             count += 1
         header = columns(index)
         order = [index.get(name, -1) for name in header]  # -1: a column no row has (an empty export's)
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(header)
+        stream.write(_csv_row(header))
         spool.seek(0)
         if not widths_changed and order == list(range(len(order))):
             shutil.copyfileobj(spool, stream)
         else:
             for values in csv.reader(spool):
                 known = len(values)
-                writer.writerow([values[at] if 0 <= at < known else "" for at in order])
+                stream.write(_csv_row([values[at] if 0 <= at < known else "" for at in order]))
     return count
 
 

@@ -25,6 +25,7 @@ import argparse
 import base64
 import csv
 import hashlib
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -140,6 +141,29 @@ def _nulls(hps: dict[str, Any], empty: set[str], space: Sequence[FlatParam]) -> 
         hps.update(dict.fromkeys(nulls))
 
 
+def _csv_rows(columns: list[str], lines: Iterator[list[str]]) -> Iterator[dict[str, str]]:
+    """Each row of a CSV as ``{column: cell}`` (as :class:`csv.DictReader`, blank lines skipped), all of it there.
+
+    Raises:
+        UsageError: a row with fewer cells than the header names, or with a value past its last column; it is no
+            job but part of one, cut where a value held a line break outside double quotes (as earlier exports
+            wrote a carriage return). Empty cells past the last column (a spreadsheet's trailing commas) lose
+            nothing and are let through.
+
+    """
+    position = 0
+    for cells in lines:
+        if not cells:
+            continue
+        position += 1
+        if len(cells) < len(columns) or any(cells[len(columns) :]):
+            raise UsageError(
+                f"Row {position} of the file has {len(cells)} cells but its header names {len(columns)} columns "
+                "(a value with a line break must be in double quotes); nothing was added."
+            )
+        yield dict(zip(columns, cells, strict=False))  # past the last column: empty cells
+
+
 def _from_csv(
     rows: Iterator[dict[str, str]], result_name: str, space: Sequence[FlatParam]
 ) -> Iterator[ImportedJob | None]:
@@ -153,12 +177,10 @@ def _from_csv(
         results: dict[str, Any] = {}
         empty: set[str] = set()  # hyperparameters whose cell is empty
         for column, text in row.items():
-            if column is None:
-                continue
             name = None
             if column.startswith(("hyperparameters.", "params_")):
                 name = column.split(".", 1)[1] if column.startswith("hyperparameters.") else column[len("params_") :]
-            value = cell_value(text or "")
+            value = cell_value(text)
             if value is None:
                 if name is not None:  # empty, or JSON's null
                     empty.add(name)
@@ -179,16 +201,18 @@ def _from_csv(
 
 def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
     for number, obj in enumerate(objects, start=1):
-        if not isinstance(obj, dict) or not isinstance(obj.get("hyperparameters", {}), dict):
+        # Both keys, as every job has (an export writes them for each): another object ({"a": 1}, a row of
+        # something else) would be an empty DONE job.
+        if not isinstance(obj, dict) or not isinstance(obj.get("hyperparameters"), dict) or "results" not in obj:
             raise UsageError(f"Job {number} of the file is not a job object with 'hyperparameters' and 'results'.")
         status = _FINISHED.get(obj.get("status", "DONE"))
         if status is None:
             yield None  # not finished: skipped
             continue
-        results = obj.get("results", {})
+        results = obj["results"]
         if not isinstance(results, dict):
             raise UsageError(f"Job {number} of the file has 'results' that are not an object.")
-        hps = dict(obj.get("hyperparameters", {}))
+        hps = dict(obj["hyperparameters"])
         yield _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status
 
 
@@ -211,21 +235,24 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
         return _split(_from_objects(iter(objects)))
     if stripped.startswith("{"):
         parsed = []
-        for number, line in enumerate(stripped.splitlines(), start=1):
+        # Lines end at "\n" only: JSON writes the other line breaks of a string escaped, except U+2028, U+2029
+        # and U+0085, which str.splitlines() would take for ends of lines.
+        for number, line in enumerate(stripped.split("\n"), start=1):
             if line.strip():
                 try:
                     parsed.append(json.loads(line))
                 except ValueError as exc:
                     raise UsageError(f"Line {number} of the file is not JSON: {exc}.") from None
         return _split(_from_objects(iter(parsed)))
-    reader = csv.DictReader(text.splitlines())
-    columns = reader.fieldnames or []
+    # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of rows.
+    lines = csv.reader(io.StringIO(text, newline=""))
+    columns = next(lines, [])
     if not any(c.startswith(("hyperparameters.", "params_")) for c in columns):
         raise UsageError(
             "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
             "(Optuna) columns."
         )
-    return _split(_from_csv(iter(reader), result_name, space))
+    return _split(_from_csv(_csv_rows(columns, lines), result_name, space))
 
 
 def _split(read: Iterator[ImportedJob | None]) -> tuple[list[ImportedJob], int]:

@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from schedy import __version__
 from schedy.cli import (
@@ -74,9 +76,23 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reads every negative JSON number, and ``-Infinity``, as a value, not an option.
+
+    argparse takes an argument for a value only if it looks like ``-1`` or ``-1.5``: ``-1e-3`` or ``-Infinity``
+    as a hyperparameter, a result or a distribution's parameter was an "unrecognized argument". No command has
+    an option that looks like a number, so the wider pattern takes none away. The subcommands' parsers are of
+    this class too (argparse makes them of their parent's).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Infinity)$")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(  # its subcommands get the class too (typed as argparse's)
         prog="schedy",
         description="Schedy: experiments and hyperparameter search. 'schedy COMMAND --help' explains each command.",
     )

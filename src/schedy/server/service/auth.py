@@ -71,14 +71,22 @@ class Auth:
         """Exchange an API token for a session token and its expiry.
 
         Raises:
-            Forbidden: unknown email, unknown or revoked token.
+            Forbidden: unknown email, unknown or revoked token (a revoked one is not counted as a failure).
             TooManyRequests: too many failed logins for this email from ``client``.
 
         """
         key = _throttle_key(email, client)
+        token_hash = security.hash_api_token(api_token)
         with self._store.read() as conn:
             failed_before = self._check_throttle(conn, key)
-            owner = users.token_owner(conn, security.hash_api_token(api_token))
+            owner = users.token_owner(conn, token_hash)
+            revoked = owner is None and users.revoked_token_email(conn, token_hash) == users.normalise_email(email)
+        if revoked:
+            # Not a guess (the caller holds a real token): not counted, or the workers still using it would
+            # lock their user's live tokens out of this address (heartbeats log in again every few seconds).
+            raise Forbidden(
+                "This API token was revoked: 'schedy gen-token' logs in with your password and saves a new one."
+            )
         if owner is None or owner.email != users.normalise_email(email):
             self._failed(key)
             raise Forbidden(

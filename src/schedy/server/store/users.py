@@ -175,6 +175,16 @@ def token_owner(conn: Connection, token_hash: str) -> AnyRow | None:
     ).one_or_none()
 
 
+def revoked_token_email(conn: Connection, token_hash: str) -> str | None:
+    """The email of the user whose revoked token has this hash, if there is one."""
+    email = conn.execute(
+        select(users.c.email)
+        .join(api_tokens, users.c.id == api_tokens.c.user_id)
+        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_not(None))
+    ).first()
+    return None if email is None or email[0] is None else str(email[0])
+
+
 def token_is_live(conn: Connection, token_id: int, user_id: int) -> bool:
     """Whether the token exists, belongs to the user and is not revoked."""
     return (
