@@ -216,3 +216,45 @@ def test_the_budget_and_the_job_it_pays_for_are_committed_together(service, tmp_
         counts for status, _, counts in seen if status == "DONE" and (counts.get("RUNNING") or counts.get("QUEUED"))
     ]
     assert not early, f"the search was DONE with jobs still to run: {early[:3]}"
+
+
+def test_a_budget_set_on_a_search_that_already_ran_counts_the_jobs_it_created(api) -> None:
+    # `schedy set --max-jobs 6` on a search that created 5 jobs: one more, not 6 more. Jobs added by
+    # hand (queued, or finished as an import adds them) are not the search's and take nothing.
+    scheduler = {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}
+    path = api.create_experiment("later", scheduler)
+
+    def finish(job: dict[str, Any]) -> None:
+        done = {"status": "DONE", "hyperparameters": job["hyperparameters"], "results": {"loss": 0}}
+        assert api.request("PUT", f"{path}jobs/{job['id']}/", done).status_code == 200
+
+    def claim() -> dict[str, Any] | None:
+        answer = api.request("POST", path + "nextjob/", {"worker": "w"})
+        assert answer.status_code in (200, 204), answer.text
+        return answer.json() if answer.status_code == 200 else None
+
+    for _ in range(5):
+        job = claim()
+        assert job is not None
+        finish(job)
+    for x in (0.1, 0.2):
+        assert api.add_job("later", status="QUEUED", hyperparameters={"x": x}).status_code == 201
+        queued = claim()
+        assert queued is not None
+        assert queued["hyperparameters"] == {"x": x}
+        finish(queued)
+    imported = {"status": "DONE", "hyperparameters": {"x": 0.3}, "results": {"loss": 1}}
+    assert api.add_job("later", **imported).status_code == 201
+    assert api.http.get(path, params={"counts": "true"}).json()["jobsCreated"] == 5
+
+    answer = api.request("PUT", path, {"status": "RUNNING", "scheduler": scheduler, "maxJobs": 6})
+    assert answer.status_code == 200, answer.text
+    made = []
+    while (job := claim()) is not None:
+        made.append(job)
+        finish(job)
+    assert len(made) == 1
+    final = api.http.get(path, params={"counts": "true"}).json()
+    assert final["jobsCreated"] == 6
+    assert final["jobCounts"] == {"DONE": 9}
+    assert final["status"] == "DONE"

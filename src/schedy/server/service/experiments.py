@@ -57,6 +57,9 @@ class Experiments:
             # Options the body leaves out are kept (the 2018 client knows none); null unsets one.
             options = _set({**json.loads(existing.options), **spec.options})
             store_experiments.replace(conn, existing.id, spec.status, spec.scheduler.name, params, dumps(options))
+            if options.get("maxJobs") is not None and budget.max_jobs(existing.options) is None:
+                # A budget set on a search that already ran: what it created so far counts.
+                budget.recount(conn, existing.id)
             row = store_experiments.get(conn, user_id, name)
             assert row is not None  # noqa: S101 - same transaction, just written
             return row, False
@@ -81,7 +84,12 @@ class Experiments:
                 return row, None
             return row, {
                 "jobCounts": store_experiments.status_counts(conn, row.id),
-                "jobsCreated": budget.created(conn, row.id) or 0,
+                # Counted as jobs are made under a budget; else from the jobs (no counter is kept).
+                "jobsCreated": (
+                    budget.created(conn, row.id) or 0
+                    if budget.max_jobs(row.options) is not None
+                    else budget.search_created(conn, row.id)
+                ),
             }
 
     def page(self, user_id: int, after: int | None, limit: int) -> tuple[list[ExperimentRow], int | None]:

@@ -13,14 +13,24 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, exists, func, or_, select, update
 
 from schedy.server.store.compiled import compiled, fetch_one, run
 from schedy.server.store.engine import db_now
 from schedy.server.store.jobs import DONE, QUEUED, RUNNING
 from schedy.server.store.tables import experiments, jobs
 
-__all__ = ["created", "finish_if_idle", "has_work", "max_jobs", "spend", "spend_update", "spent"]
+__all__ = [
+    "created",
+    "finish_if_idle",
+    "has_work",
+    "max_jobs",
+    "recount",
+    "search_created",
+    "spend",
+    "spend_update",
+    "spent",
+]
 
 
 def max_jobs(options: str) -> int | None:
@@ -95,3 +105,36 @@ def finish_if_idle(conn: Connection, experiment_id: int) -> bool:
         .values(status=DONE, updated_at=db_now())
     )
     return not has_work(conn, experiment_id)
+
+
+def _made_by_search(experiment_id: int) -> ColumnElement[bool]:
+    """The experiment's jobs its search created (what a budget counts), told apart by their rows.
+
+    Without a budget nothing counts new jobs as they are made (a claim is one INSERT). A job the search
+    created was inserted already claimed, as its first attempt: started when created, by the clock of one
+    statement (the same value on SQLite, microseconds apart on PostgreSQL, whose ``clock_timestamp()``
+    moves within a statement; a queued job's claim is another transaction, committed after it). A job added
+    by hand was queued first, or added finished (``finished_at`` = ``created_at``: an import), and a
+    retry has ``attempt`` > 1.
+    """
+    return (
+        (jobs.c.experiment_id == experiment_id)
+        & (jobs.c.attempt == 1)
+        & (jobs.c.started_at - jobs.c.created_at < _SAME_STATEMENT)
+        & or_(jobs.c.finished_at.is_(None), jobs.c.finished_at - jobs.c.created_at >= _SAME_STATEMENT)
+    )
+
+
+#: Seconds within which two readings of the database clock are taken as one statement's (see above).
+_SAME_STATEMENT = 1e-4
+
+
+def search_created(conn: Connection, experiment_id: int) -> int:
+    """How many jobs the experiment's search created, counted from its jobs (see :func:`_made_by_search`)."""
+    return int(conn.execute(select(func.count()).where(_made_by_search(experiment_id))).scalar_one())
+
+
+def recount(conn: Connection, experiment_id: int) -> None:
+    """Make :func:`search_created` the budget's count: a ``maxJobs`` set on a search that already ran."""
+    made = select(func.count()).where(_made_by_search(experiment_id)).scalar_subquery()
+    conn.execute(update(experiments).where(experiments.c.id == experiment_id).values(jobs_created=made))
