@@ -22,11 +22,12 @@ Example:
 from __future__ import annotations
 
 import json
+import numbers
 import re
 import sys
 from typing import Any
 
-__all__ = ["MAX_NESTING", "as_plain", "dumps", "loads", "shown"]
+__all__ = ["MAX_NESTING", "as_plain", "dumps", "loads", "plain_json", "shown"]
 
 
 #: The modules whose arrays and tensors are sent as the numbers and lists they hold.
@@ -44,6 +45,11 @@ def _plain(obj: Any) -> Any:
             tolist = getattr(obj.numpy(), "tolist", None)
         if tolist is not None:
             return tolist()
+    # Other numbers (fractions.Fraction, a big-number library's): the int or float they are equal to.
+    if isinstance(obj, numbers.Integral) and not isinstance(obj, bool):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
     raise TypeError(
         f"Object of type {type(obj).__name__} cannot be sent to Schedy: use numbers, strings, booleans, "
         "None, lists and dicts (numpy values and PyTorch, JAX or TensorFlow tensors are converted)."
@@ -51,7 +57,7 @@ def _plain(obj: Any) -> Any:
 
 
 def as_plain(value: Any) -> Any:
-    """``value``, or the Python value it holds if it is an array library's (a numpy scalar, a tensor).
+    """``value``, or the Python value it holds if it is an array library's (a numpy scalar, a tensor) or a number.
 
     Example:
         >>> import numpy as np
@@ -59,10 +65,30 @@ def as_plain(value: Any) -> Any:
         (0.5, 'text')
 
     """
+    if value is None or type(value) in (str, bool, int, float):
+        return value
     try:
         return _plain(value)
     except TypeError:
         return value
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` as the service stores it: numpy values, tensors and other numbers as plain ints and floats, deep.
+
+    The same conversion as :func:`dumps` (tuples become lists, dict keys strings).
+
+    Raises:
+        TypeError: a value JSON cannot hold.
+        ValueError: as :func:`dumps`.
+
+    Example:
+        >>> import numpy as np
+        >>> plain_json([np.int64(1), (np.float32(0.5), "a")])
+        [1, [0.5, 'a']]
+
+    """
+    return loads(dumps(value))
 
 
 # One encoder for the whole process: building a JSONEncoder per call costs

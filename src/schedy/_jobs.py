@@ -471,7 +471,8 @@ class Job:
     def report(self, step: int, **metrics: float | None) -> bool:
         """Send intermediate values of this RUNNING job; ``True`` when it should stop.
 
-        ``step`` is a non-negative integer, e.g. the epoch; ``metrics`` are
+        ``step`` is a non-negative integer (any integer type, numpy's too; at most
+        :data:`~schedy._reports.MAX_STEP`, 2**62 - 1), e.g. the epoch; ``metrics`` are
         numbers (NaN and ±Infinity allowed) or ``None``. The service keeps
         the series (see :meth:`reports`) and, when the experiment has an
         early-stopping policy (``early_stopping=`` of the search), answers
@@ -500,7 +501,7 @@ class Job:
             ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
 
         """
-        metrics = checked_report(step, metrics)
+        step, metrics = checked_report(step, metrics)
         check_reports(self, (metrics,))
         self._reported.update(metrics)
         return self._send_reports({"step": step, "metrics": metrics})
@@ -519,7 +520,7 @@ class Job:
             ValueError: a step is not a non-negative integer, or a metric is not a number (nothing is sent).
 
         """
-        checked = [(step, checked_report(step, dict(metrics))) for step, metrics in reports]
+        checked = [checked_report(step, dict(metrics)) for step, metrics in reports]
         items = [{"step": step, "metrics": metrics} for step, metrics in checked]
         check_reports(self, [metrics for _, metrics in checked])
         for _, metrics in checked:

@@ -15,12 +15,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from schedy._encoding import as_plain
+from schedy._validate import MAX_STEP, bad_step, report_step
 from schedy.errors import SchedyError
 
 if TYPE_CHECKING:
     from schedy._jobs import Job
 
-__all__ = ["REPORTS_PER_REQUEST", "ReportBuffer", "checked_report"]
+__all__ = ["MAX_STEP", "REPORTS_PER_REQUEST", "ReportBuffer", "checked_report"]
 
 logger = logging.getLogger("schedy")
 
@@ -28,15 +29,17 @@ logger = logging.getLogger("schedy")
 REPORTS_PER_REQUEST = 1000
 
 
-def checked_report(step: Any, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The report's metrics as sent (numpy scalars and 0-d tensors as floats), after checking the step.
+def checked_report(step: Any, metrics: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The report's step and metrics as sent: the step a plain int, metrics numpy scalars and 0-d tensors as floats.
 
     Raises:
-        ValueError: ``step`` is not a non-negative integer, or a metric is not a number or ``None``.
+        ValueError: ``step`` is not an integer from 0 to :data:`MAX_STEP` (numpy integers allowed), or a metric
+            is not a number or ``None``.
 
     """
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"report() needs a non-negative integer step (e.g. the epoch), not {step!r}.")
+    plain_step = report_step(step)
+    if plain_step is None:
+        raise ValueError(bad_step(step))
     for name, value in metrics.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             if isinstance(value, (bool, str, bytes)):  # float() would take "0.5" or True: a mistake
@@ -46,7 +49,7 @@ def checked_report(step: Any, metrics: dict[str, Any]) -> dict[str, Any]:
                 metrics[name] = float(as_plain(value))
             except (TypeError, ValueError):
                 raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.") from None
-    return metrics
+    return plain_step, metrics
 
 
 class ReportBuffer:
@@ -81,10 +84,11 @@ class ReportBuffer:
         """Keep one report (as :meth:`schedy.Job.report` takes it); ``True`` once the service said to stop.
 
         Raises:
-            ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
+            ValueError: ``step`` is not a non-negative integer (at most :data:`MAX_STEP`), or a metric is not a
+                number.
 
         """
-        metrics = checked_report(step, metrics)
+        step, metrics = checked_report(step, metrics)
         if self.stop:
             return True
         if not self._kept:

@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from schedy._validate import exact_keys, finite_number
+from schedy._encoding import as_plain
+from schedy._validate import exact_keys, finite_number, plain_json
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, MINIMIZE
 from schedy.random import Choice, Distribution, flatten_space, parse_distribution, parse_distributions
@@ -66,8 +67,9 @@ def grid_values(obj: Any, hyperparameter: str) -> list[Any]:
                 f"{what}: '{dist.wire_name}' is continuous, so it has no list of values to enumerate; "
                 "give a list, a choice, an integer or a uniform with a step."
             )
-    elif isinstance(obj, list):
-        values = obj
+    elif isinstance(obj, list) or isinstance(as_plain(obj), list):  # a numpy array: the list it holds
+        # As the service keeps them: numpy values as plain ints and floats, handed out as such.
+        values = plain_json(obj, what)
     else:
         raise DefinitionError(f"{what} must be a list of values or a distribution with finitely many, got {obj!r}.")
     if not values:
@@ -176,9 +178,10 @@ class TPEParams:
             ("n_ei_candidates", 1, 10**4),
             ("max_observations", 50, 10**6),
         ):
-            value = getattr(self, attribute)
+            value = as_plain(getattr(self, attribute))  # numpy's integers too
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise DefinitionError(f"TPESearch {attribute} must be an integer from {low} to {high}, got {value!r}.")
+            object.__setattr__(self, attribute, value)
         weight = finite_number(self.prior_weight, "TPESearch prior_weight")
         if weight <= 0:
             raise DefinitionError(f"TPESearch prior_weight must be > 0, got {self.prior_weight!r}.")

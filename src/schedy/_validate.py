@@ -25,12 +25,15 @@ def finite_number(value: Any, what: str) -> float:
     """Return ``value`` as a float, or raise if it is not a finite number.
 
     Booleans are refused even though Python counts them as integers: a
-    ``true`` where a bound was expected is always a mistake.
+    ``true`` where a bound was expected is always a mistake. numpy scalars,
+    0-d tensors and other real numbers are taken as the number they hold,
+    as in a job's results.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    plain = _encoding.as_plain(value)
+    if isinstance(plain, bool) or not isinstance(plain, (int, float)):
         raise DefinitionError(f"{what} must be a number, got {shown(value)}.")
     try:
-        number = float(value)
+        number = float(plain)
     except OverflowError:  # an integer past a float's range
         number = math.inf
     if not math.isfinite(number):
@@ -38,17 +41,27 @@ def finite_number(value: Any, what: str) -> float:
     return number
 
 
+def plain_json(value: Any, what: str) -> Any:
+    """``value`` as the service stores it (numpy values, tensors and other numbers as plain ints and floats).
+
+    Raises:
+        schedy.errors.DefinitionError: naming ``what``, for a value JSON cannot hold (an object, a function).
+
+    """
+    try:
+        return _encoding.plain_json(value)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"{what} must be JSON values (numbers, strings, lists…): {exc}") from None
+
+
 def finite_json(value: Any, what: str) -> Any:
-    """Return ``value`` if it is JSON (numpy values included) with no NaN or infinite number inside, else raise.
+    """``value`` as :func:`plain_json` returns it, if it holds no NaN or infinite number, else raise.
 
     A hyperparameter must be a number a training script can use: a NaN or
     an infinity given in a definition would be handed out to every job; and
     a value JSON cannot hold (an object, a function) could not be sent at all.
     """
-    try:
-        _encoding.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise DefinitionError(f"{what} must be JSON values (numbers, strings, lists…): {exc}") from None
+    value = plain_json(value, what)
     stack = [value]
     while stack:
         item = stack.pop()
@@ -59,6 +72,26 @@ def finite_json(value: Any, what: str) -> Any:
         elif isinstance(item, dict):
             stack.extend(item.values())
     return value
+
+
+#: The largest step of a report (the service keeps steps in 64-bit integers, with room to spare).
+MAX_STEP = 2**62 - 1
+
+
+def report_step(step: Any) -> int | None:
+    """``step`` as a plain int if it is a report's step (an integer from 0 to :data:`MAX_STEP`), else ``None``.
+
+    Any integer type is taken (numpy's, a 0-d integer tensor's), not a boolean.
+    """
+    plain = _encoding.as_plain(step)
+    if isinstance(plain, bool) or not isinstance(plain, int) or not 0 <= plain <= MAX_STEP:
+        return None
+    return int(plain)
+
+
+def bad_step(step: Any) -> str:
+    """The sentence refusing ``step`` as a report's step, the same in the client and in the service."""
+    return f"A report needs a non-negative integer step (e.g. the epoch) of at most {MAX_STEP}, not {shown(step)}."
 
 
 def single_key(obj: Any, what: str) -> tuple[str, Any]:

@@ -34,7 +34,8 @@ from decimal import Decimal
 from statistics import NormalDist
 from typing import Any, ClassVar
 
-from schedy._validate import exact_keys, finite_json, finite_number, single_key
+from schedy._encoding import as_plain
+from schedy._validate import exact_keys, finite_json, finite_number, shown, single_key
 from schedy.errors import DefinitionError
 
 __all__ = [
@@ -312,8 +313,10 @@ class Choice(Distribution):
         weights: list[float] | None = None,
         branches: Mapping[Any, Mapping[str, Distribution]] | None = None,
     ) -> None:
+        values = as_plain(values)  # a numpy array: the list it holds
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise DefinitionError(f"Distribution 'choice' needs a non-empty list of values, got {values!r}.")
+        # As the service keeps them: numpy values as plain ints and floats, sampled and handed out as such.
         self.values = list(finite_json(list(values), "Distribution 'choice' values"))
         self.weights: list[float] | None = None
         if weights is not None:
@@ -338,7 +341,7 @@ class Choice(Distribution):
                     f"(a string and its JSON twin such as '1' and 1 cannot both be values), got {self.values!r}."
                 )
             for value, space in branches.items():
-                key = value if isinstance(value, str) else branch_key(value)
+                key = value if isinstance(value, str) else branch_key(as_plain(value))
                 if key not in keys:
                     raise DefinitionError(
                         f"Distribution 'choice' has a branch {key!r} naming no value of the choice; "
@@ -460,6 +463,7 @@ class Integer(Distribution):
         self.low = _integer(low, "Distribution 'integer' low")
         self.high = _integer(high, "Distribution 'integer' high")
         self.step = _integer(step, "Distribution 'integer' step")
+        log = as_plain(log)  # numpy's bool_ too
         if not isinstance(log, bool):
             raise DefinitionError(f"Distribution 'integer' log must be true or false, got {log!r}.")
         self.log = log
@@ -515,12 +519,13 @@ class Integer(Distribution):
 
 
 def _integer(value: Any, what: str) -> int:
-    """An integer, or a float with an integral value (JSON numbers may arrive as ``3.0``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DefinitionError(f"{what} must be an integer, got {value!r}.")
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise DefinitionError(f"{what} must be an integer, got {value!r}.")
-    number = int(value)
+    """An integer, or a float with an integral value (JSON numbers may arrive as ``3.0``); numpy's too."""
+    plain = as_plain(value)
+    if isinstance(plain, bool) or not isinstance(plain, (int, float)):
+        raise DefinitionError(f"{what} must be an integer, got {shown(value)}.")
+    if isinstance(plain, float) and not (math.isfinite(plain) and plain.is_integer()):
+        raise DefinitionError(f"{what} must be an integer, got {shown(value)}.")
+    number = int(plain)
     if abs(number) > 2**53:
         raise DefinitionError(f"{what} must be at most 2**53 in magnitude, got {value!r}.")
     return number

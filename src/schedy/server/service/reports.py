@@ -66,6 +66,7 @@ import numpy.typing as npt
 from anyio import to_thread
 from sqlalchemy import Connection
 
+from schedy._validate import MAX_STEP, bad_step
 from schedy.server.errors import Invalid, NotFound
 from schedy.server.schedulers.base import as_number
 from schedy.server.service.leases import not_running
@@ -400,8 +401,8 @@ def parse_reports(obj: Any) -> list[tuple[int, str]]:
         if not isinstance(item, dict) or not item.keys() <= {"step", "metrics"}:
             raise Invalid('A report is {"step": 3, "metrics": {"loss": 0.25}}, with no other field.')
         step = item.get("step")
-        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 2**62:
-            raise Invalid(f"A report's step must be a non-negative integer (e.g. the epoch), not {step!r}.")
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+            raise Invalid(bad_step(step))
         metrics = item.get("metrics", {})
         if not isinstance(metrics, dict):
             raise Invalid(f"A report's metrics must be an object of names to numbers, not {metrics!r}.")
