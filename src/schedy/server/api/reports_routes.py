@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from schedy._validate import MAX_STEP
 from schedy.server.api import schemas
 from schedy.server.api.deps import Services, current_user, path_name, services
 from schedy.server.api.jobs_routes import Answer
@@ -20,7 +21,7 @@ _METRICS = {"type": "object", "additionalProperties": {"type": ["number", "null"
 _REPORT = {
     "type": "object",
     "required": ["step"],
-    "properties": {"step": {"type": "integer", "minimum": 0}, "metrics": _METRICS},
+    "properties": {"step": {"type": "integer", "minimum": 0, "maximum": MAX_STEP}, "metrics": _METRICS},
 }
 _REPORT_BODY = {
     "oneOf": [
