@@ -246,7 +246,8 @@ def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], na
     source = Path(file)
     if source.is_dir():
         raise IsADirectoryError(
-            f"{str(source)!r} is a directory: an artifact is one file (save an archive of it: shutil.make_archive)."
+            f"{str(source)!r} is a directory: an artifact is one file; save an archive of it "
+            "(`tar -czf model.tar.gz DIR`, or shutil.make_archive in Python)."
         )
     if not source.is_file():
         raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")

@@ -144,8 +144,8 @@ def test_token_list_and_revoke(cli, tmp_path):
     refused = cli("--config", str(second), "list")
     assert refused.returncode == 1
     assert (
-        "Wrong email or API token, or the token was revoked: "
-        "'schedy gen-token' logs in with your password and saves a new one." in refused.stderr
+        "This API token was revoked: 'schedy gen-token' logs in with your password and saves a new one."
+        in refused.stderr
     )
 
 
@@ -158,7 +158,7 @@ def test_token_revoke_someone_elses_token_is_not_found(cli):
     assert done.returncode == 1
     assert done.stderr == (
         f"schedy: HTTP error 404 on DELETE tokens/{theirs}/: You have no API token with id {theirs}; "
-        "see GET tokens/ for yours.\n"
+        "`schedy token list` lists yours.\n"
     )
     assert _logs_in(cli.service.url, {"email": other.email, "token": other.api_token})
 

@@ -68,6 +68,6 @@ async def revoke_token(request: Request, token_id: str, user_id: int = Depends(c
     """Revoke one of your API tokens; its sessions stop working within seconds (204 again if already revoked)."""
     # Ids are positive 32-bit integers (PostgreSQL's INTEGER); anything else names no token.
     if not (token_id.isascii() and token_id.isdigit() and 0 < int(token_id) < 2**31):
-        raise NotFound(f"You have no API token with id {token_id!r}; see GET tokens/ for yours.")
+        raise NotFound(f"You have no API token with id {token_id!r}; `schedy token list` lists yours.")
     await run_in_threadpool(_tokens(request).revoke, user_id, int(token_id))
     return Response(status_code=204)

@@ -56,4 +56,4 @@ class Tokens:
             if users.revoke_token(conn, user_id, token_id):
                 return
             if not any(row.id == token_id for row in users.tokens_of(conn, user_id)):
-                raise NotFound(f"You have no API token with id {token_id}; see GET tokens/ for yours.")
+                raise NotFound(f"You have no API token with id {token_id}; `schedy token list` lists yours.")
