@@ -43,6 +43,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from schedy.cli.common import read_json, unsendable
+
 __all__ = [
     "END_MARKER",
     "MARKER",
@@ -137,16 +139,26 @@ def unknown_placeholders(template: Sequence[str]) -> list[str]:
 
 #: The longest last line kept to say "this looks like results without their marker".
 _TAIL_KEPT = 64 * 1024
+#: The longest line outside a results block kept whole (1 MiB). A longer one is passed through but not
+#: kept: it is no marker line, and too long for a report the service takes (a request holds at most
+#: 1 MiB by default) or for results without their marker (:data:`_TAIL_KEPT`). Lines inside a block are
+#: kept whatever their length: they are the results.
+_LINE_KEPT = 1 << 20
+_REPORT_PREFIX = REPORT_MARKER.encode()
 
 
 class ResultsParser:
     """Finds the last results block in a command's output, fed as it comes.
 
-    Keeps only the block being read, not the whole output.
+    Keeps only the block being read, not the whole output, and of a line outside a block no more than
+    :data:`_LINE_KEPT` bytes; reads each byte once, however long its line (a progress bar redrawn after a
+    carriage return for hours is one line).
     """
 
     def __init__(self) -> None:
-        self._partial = b""
+        self._partial = bytearray()  # the line being read, while it is kept
+        self._long: bool | None = None  # the line being read is too long to keep: whether it is a report line
+        self._long_blank = True  # that line, not kept, is whitespace so far
         self._block: list[bytes] | None = None  # lines of the open block
         self._last: list[bytes] | None = None  # lines of the last closed block
         self._reports: list[Report] = []
@@ -159,16 +171,52 @@ class ResultsParser:
 
     def feed(self, data: bytes) -> None:
         """Read more output (any chunk: lines may be split across chunks)."""
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
+        *lines, rest = data.split(b"\n")
         for line in lines:
+            if self._partial or self._long is not None:  # the end of a line begun in an earlier chunk
+                self._add(line)
+                self._end_line()
+            else:
+                self._line(line)
+        self._add(rest)
+
+    def _add(self, piece: bytes) -> None:
+        """Add a piece of the line being read: kept, or (a long line outside a block) only looked at."""
+        if not piece:
+            return
+        if self._long is not None:
+            self._long_blank = self._long_blank and piece.isspace()
+            return
+        self._partial += piece
+        if len(self._partial) > _LINE_KEPT and self._block is None:
+            self._long = self._partial.lstrip().startswith(_REPORT_PREFIX)
+            self._long_blank = self._partial.isspace()
+            self._partial = bytearray()
+
+    def _end_line(self) -> None:
+        """The line being read is over: parse it."""
+        if self._long is not None:
+            self._long_line(report=self._long, blank=self._long_blank)
+            self._long, self._long_blank = None, True
+        elif self._partial:
+            line, self._partial = bytes(self._partial), bytearray()
             self._line(line)
 
+    def _long_line(self, *, report: bool, blank: bool) -> None:
+        """A line outside a block longer than :data:`_LINE_KEPT`: neither a marker, results nor a usable report."""
+        if not blank:
+            self._tail = None
+        if report:
+            self._reports.append(f"a {REPORT_MARKER} line must be shorter than {_LINE_KEPT >> 20} MiB")
+
     def _line(self, raw: bytes) -> None:
+        if self._block is None and len(raw) > _LINE_KEPT:  # a whole long line in one chunk
+            self._long_line(report=raw.lstrip().startswith(_REPORT_PREFIX), blank=raw.isspace())
+            return
         text = raw.strip()
         if text and self._block is None:
             self._tail = text if text.startswith(b"{") and len(text) <= _TAIL_KEPT else None
-        if text.startswith(REPORT_MARKER.encode()) and self._block is None:
+        if text.startswith(_REPORT_PREFIX) and self._block is None:
             self._reports.append(_report(text[len(REPORT_MARKER) :]))
         elif text == MARKER.encode():
             self._block = []
@@ -180,13 +228,11 @@ class ResultsParser:
 
     def unmarked_results(self) -> bool:
         """Whether the output's last line (outside a block) is a JSON object: results without their marker line."""
-        if self._partial:
-            self._line(self._partial)
-            self._partial = b""
+        self._end_line()
         if self._tail is None:
             return False
         try:
-            return isinstance(json.loads(self._tail), dict)
+            return isinstance(read_json(self._tail), dict)
         except ValueError:
             return False
 
@@ -194,12 +240,11 @@ class ResultsParser:
         """The results object, or ``None`` when no block was printed.
 
         Raises:
-            BadResults: the block is empty, not JSON, or not an object.
+            BadResults: the block is empty, not JSON, not an object, or holds what the service refuses
+                (an integer past a float's range, lists nested more than 100 levels deep).
 
         """
-        if self._partial:
-            self._line(self._partial)
-            self._partial = b""
+        self._end_line()
         block = self._block if self._block is not None else self._last
         if block is None:
             return None
@@ -207,20 +252,27 @@ class ResultsParser:
         if not text:
             raise BadResults(f"the {MARKER} block is empty")
         try:
-            value = json.loads(text)
-        except ValueError as exc:
+            value = read_json(text)
+        except json.JSONDecodeError as exc:
             raise BadResults(f"the {MARKER} block is not valid JSON ({exc})") from None
+        except ValueError as exc:  # nested too deeply to read
+            raise BadResults(f"the {MARKER} block cannot be the job's results: {exc}") from None
         if not isinstance(value, dict):
             raise BadResults(f"the {MARKER} block must be a JSON object, got {type(value).__name__}")
+        refusal = unsendable({"results": value})  # nested as it is sent
+        if refusal is not None:
+            raise BadResults(f"the {MARKER} block cannot be the job's results: {refusal}")
         return value
 
 
 def _report(raw: bytes) -> Report:
     """Parse the JSON after a report marker: ``{"step": 3, "loss": 0.25}``."""
     try:
-        value = json.loads(raw.decode("utf-8", errors="replace"))
-    except ValueError:
+        value = read_json(raw.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError:
         return f"a {REPORT_MARKER} line must carry a JSON object, got {raw[:80].decode(errors='replace')!r}"
+    except ValueError as exc:  # nested too deeply to read
+        return f"a {REPORT_MARKER} line cannot be sent: {exc}"
     if not isinstance(value, dict):
         return f'a {REPORT_MARKER} line must carry a JSON object, e.g. {{"step": 3, "loss": 0.25}}'
     step = value.pop("step", None)
@@ -229,4 +281,7 @@ def _report(raw: bytes) -> Report:
     for name, metric in value.items():
         if metric is not None and (isinstance(metric, bool) or not isinstance(metric, (int, float))):
             return f"metric {name!r} of a {REPORT_MARKER} line must be a number or null, got {metric!r}"
+    refusal = unsendable(value) or unsendable(step)
+    if refusal is not None:
+        return f"a {REPORT_MARKER} line cannot be sent: {refusal}"
     return step, value

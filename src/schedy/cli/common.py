@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from schedy import _encoding
 from schedy._db import SchedyDB
 from schedy.errors import SchedyError
 
@@ -30,8 +31,10 @@ __all__ = [
     "parse_json_arg",
     "parse_pairs",
     "positive_int",
+    "read_json",
     "seconds",
     "to_json",
+    "unsendable",
 ]
 
 #: Attempts of a request that failed in transit, for commands a person waits on:
@@ -49,6 +52,12 @@ class UsageError(CommandError):
     """The arguments are wrong (bad JSON, odd pairs…); printed as one line, exit status 2."""
 
     exit_code = 2
+
+
+#: Why JSON nested too deeply for Python's parser (thousands of levels: a RecursionError) cannot be used.
+_TOO_DEEP = (
+    f"nests lists or dicts far more than {_encoding.MAX_NESTING} levels deep, which the service refuses: flatten it"
+)
 
 
 def connect(args: argparse.Namespace, *, attempts: int = INTERACTIVE_ATTEMPTS, heartbeat: float = 30.0) -> SchedyDB:
@@ -74,9 +83,47 @@ def parse_json_arg(text: str, what: str) -> Any:
     """
     try:
         return json.loads(text)
+    except RecursionError:
+        raise UsageError(f"The value of {what} {_TOO_DEEP}.") from None
     except ValueError as exc:
         hint = " (quote strings twice: '\"relu\"')" if text[:1].isalpha() else ""
         raise UsageError(f"The value of {what} is not valid JSON{hint}: {text!r} ({exc}).") from None
+
+
+def read_json(text: str | bytes) -> Any:
+    """:func:`json.loads` (``NaN`` and ``Infinity`` accepted), raising :class:`ValueError` for all it cannot read.
+
+    Raises:
+        ValueError: not JSON, or JSON nested so deeply that the parser gives up (a ``RecursionError`` from
+            :func:`json.loads`, turned into a sentence).
+
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"it {_TOO_DEEP}") from None
+
+
+def unsendable(value: Any) -> str | None:
+    """Why the client cannot send ``value`` to the service, or ``None`` if it can.
+
+    The client's encoder (:func:`schedy._encoding.dumps`) refuses what the service would: an integer past
+    a float's range (±1.8e308), lists and dicts nested more than 100 levels deep. A command checks its
+    input with this before it sends anything, to say what is wrong in one line rather than fail midway.
+
+    Example:
+        >>> unsendable({"loss": 10**400}).split(",")[0]
+        "an integer of 401 digits is past a float's range (1.8e308)"
+        >>> unsendable({"loss": 0.5, "curve": [1, float("nan")]}) is None
+        True
+
+    """
+    try:
+        _encoding.dumps(value)
+    except (TypeError, ValueError) as exc:
+        text = str(exc).rstrip(".")
+        return text[:1].lower() + text[1:]
+    return None
 
 
 def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
@@ -84,7 +131,7 @@ def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
 
     Raises:
         UsageError: an odd number of items, a name given twice, or a value
-            that is not JSON.
+            that is not JSON or that the service would refuse (:func:`unsendable`).
 
     Example:
         >>> parse_pairs(["lr", "0.01", "layers", "[64, 64]"], "hyperparameter")
@@ -102,7 +149,11 @@ def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     for name, text in zip(items[::2], items[1::2], strict=True):
         if name in out:
             raise UsageError(f"The {what} {name!r} is given twice.")
-        out[name] = parse_json_arg(text, f"{what} {name!r}")
+        value = parse_json_arg(text, f"{what} {name!r}")
+        refusal = unsendable({what: {name: value}})  # nested as it is sent, inside the job's hyperparameters…
+        if refusal is not None:
+            raise UsageError(f"The value of {what} {name!r} cannot be sent: {refusal}.")
+        out[name] = value
     return out
 
 
@@ -123,7 +174,7 @@ def cell_value(text: str) -> Any:
     if text in NON_FINITE_CELLS:
         return NON_FINITE_CELLS[text]
     try:
-        return json.loads(text)
+        return read_json(text)
     except ValueError:
         return text
 

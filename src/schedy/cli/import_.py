@@ -34,7 +34,7 @@ from typing import Any
 
 from schedy import Experiment, GridSearch, Job, RandomSearch, TPESearch
 from schedy._search import value_key
-from schedy.cli.common import CommandError, UsageError, cell_value, connect
+from schedy.cli.common import CommandError, UsageError, cell_value, connect, read_json, unsendable
 from schedy.cli.views import space_params
 from schedy.errors import SchedyError, UnsafeUpdateError
 from schedy.random import (
@@ -229,9 +229,11 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            objects = json.loads(stripped)
-        except ValueError as exc:
+            objects = read_json(stripped)
+        except json.JSONDecodeError as exc:
             raise UsageError(f"The file looks like a JSON array but does not parse: {exc}.") from None
+        except ValueError as exc:  # nested too deeply to read
+            raise UsageError(f"The file cannot be imported: {exc}.") from None
         return _split(_from_objects(iter(objects)))
     if stripped.startswith("{"):
         parsed = []
@@ -240,9 +242,11 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
         for number, line in enumerate(stripped.split("\n"), start=1):
             if line.strip():
                 try:
-                    parsed.append(json.loads(line))
-                except ValueError as exc:
+                    parsed.append(read_json(line))
+                except json.JSONDecodeError as exc:
                     raise UsageError(f"Line {number} of the file is not JSON: {exc}.") from None
+                except ValueError as exc:  # nested too deeply to read
+                    raise UsageError(f"Line {number} of the file cannot be imported: {exc}.") from None
         return _split(_from_objects(iter(parsed)))
     # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of rows.
     lines = csv.reader(io.StringIO(text, newline=""))
@@ -313,6 +317,20 @@ def _add(exp: Experiment, job: ImportedJob) -> bool:
     return True
 
 
+def _check_sendable(jobs: list[ImportedJob]) -> None:
+    """Refuse the file, before anything is sent, if a row holds what the service refuses.
+
+    Raises:
+        CommandError: the first row holding an integer past a float's range, or lists or dicts nested
+            more than 100 levels deep (:func:`~schedy.cli.common.unsendable`).
+
+    """
+    for number, (_, hps, results, _) in enumerate(jobs, start=1):
+        refusal = unsendable({"hyperparameters": hps, "results": results})  # nested as it is sent
+        if refusal is not None:
+            raise CommandError(f"Job {number} of the file cannot be sent: {refusal}; nothing was added.")
+
+
 def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
     """Refuse the file, before anything is sent, if a row's hyperparameters do not fit a random, TPE or grid search.
 
@@ -361,6 +379,7 @@ def cmd_import(args: argparse.Namespace) -> None:
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
         jobs, skipped = read_jobs(text, args.result or _default_result(exp), space_params(exp))
+        _check_sendable(jobs)
         _check_rows(exp, jobs)
         if args.dry_run:
             present = {job.job_id for job in exp.all_jobs()}

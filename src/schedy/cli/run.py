@@ -8,7 +8,9 @@ filled in (:mod:`schedy.cli.command`), stream its output, and end the job:
 * exit status 0 and no block → CRASHED, unless ``--allow-empty-results``
   (then DONE with no new results);
 * any other exit status, or a block that is not a JSON object → CRASHED
-  (results it did print are kept);
+  (results it did print are kept); so is a block the service refuses (an
+  integer past a float's range, lists nested too deeply, results over its
+  size limit), with the reason in one line;
 * each ``--- REPORT --- {"step": …}`` line it prints is sent with
   ``job.report``; when the service answers stop (the experiment's early
   stopping policy), the command gets SIGTERM, SIGKILL after
@@ -444,9 +446,11 @@ class Runner:
         self._in_job = True
         self._draw(force=True)
         outcome = _Outcome(Job.CRASHED, "")
+        ran = False
         try:
             with job:
                 outcome = self._execute(job, argv)
+                ran = True
                 if outcome.status != Job.DONE:
                     job.status = outcome.status
                 elif self._cut_short:  # stopped when its lease was found lapsed: not a finished run, whatever it said
@@ -455,6 +459,13 @@ class Runner:
             raise
         except SchedyError as exc:  # saving the job failed (e.g. its lease lapsed)
             outcome = _Outcome(Job.CRASHED, f"could not be saved: {exc}")
+        except (TypeError, ValueError) as exc:
+            if not ran:
+                raise
+            # The service refused the job's results (e.g. over its size limit): the job was ended CRASHED
+            # with what it accepts, and the message says what was left out.
+            why = str(exc).rstrip(".")
+            outcome = _Outcome(Job.CRASHED, why if outcome.status == Job.DONE else f"{outcome.detail}; {why}")
         finally:
             self._in_job = False
         # The job was taken away meanwhile (its final update refused), unless the service kept a result that
