@@ -436,3 +436,22 @@ def test_json_objects_that_are_not_jobs_are_refused_and_nothing_is_added(cli, tm
     assert cli.ok("import", "shapes-again", str(tmp_path / "export.jsonl")) == (
         "Added 1 DONE job to shapes-again (1 unfinished row skipped).\n"
     )
+
+
+def test_a_csv_cell_longer_than_csvs_own_limit_is_read_and_a_broken_quote_is_one_line(cli, tmp_path):
+    # csv's default limit is 128 KiB a cell; a long string (a note, an error text) is a value like any other.
+    long = "x" * 200_000
+    path = tmp_path / "long.csv"
+    path.write_text(f"hyperparameters.a,results.why,status\n1,{long},DONE\n")
+    cli.ok("add", "long-cell", "manual")
+    assert cli.ok("import", "long-cell", str(path)) == "Added 1 DONE job to long-cell.\n"
+    with cli.db() as db:
+        (job,) = db.get_experiment("long-cell").all_jobs()
+    assert job.results == {"why": long}
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text('hyperparameters.a,results.loss\n1,"0.5\n')  # a quote never closed: csv reads to the end
+    refused = cli("import", "long-cell", str(broken))
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

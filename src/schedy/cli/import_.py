@@ -55,6 +55,8 @@ __all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "typed"]
 ImportedJob = tuple[str, dict[str, Any], dict[str, Any], str]
 
 #: A file's statuses (ours, and Optuna's trial states) of the jobs imported, and what they become.
+#: The longest CSV cell read (csv's own limit is 128 KiB): more than any value the service takes.
+_MAX_CELL = 1 << 30
 _FINISHED = {
     "DONE": "DONE",
     "COMPLETE": "DONE",
@@ -152,7 +154,13 @@ def _csv_rows(columns: list[str], lines: Iterator[list[str]]) -> Iterator[dict[s
 
     """
     position = 0
-    for cells in lines:
+    while True:
+        try:
+            cells = next(lines, None)
+        except csv.Error as exc:  # e.g. a quote never closed
+            raise UsageError(f"Row {position + 1} of the file is not CSV ({exc}); nothing was added.") from None
+        if cells is None:
+            return
         if not cells:
             continue
         position += 1
@@ -249,7 +257,9 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
                     raise UsageError(f"Line {number} of the file cannot be imported: {exc}.") from None
         return _split(_from_objects(iter(parsed)))
     # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of rows.
-    lines = csv.reader(io.StringIO(text, newline=""))
+    # A cell may be as long as a value the service takes (a note, a long string), not only csv's 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL))
+    lines = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote never closed is an error
     columns = next(lines, [])
     if not any(c.startswith(("hyperparameters.", "params_")) for c in columns):
         raise UsageError(
