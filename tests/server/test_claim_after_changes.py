@@ -78,8 +78,8 @@ def test_queued_jobs_still_go_first_and_done_stops_everything(api: Any) -> None:
 
 def test_a_budget_set_later_is_respected(api: Any) -> None:
     api.create_experiment("rs", _space(0, 1))
-    _warm(api, "rs")
-    capped = api.request("PUT", exp_path("rs"), {"status": "RUNNING", "scheduler": _space(0, 1), "maxJobs": 2})
+    _warm(api, "rs")  # 3 jobs the search created: they count in a budget set later
+    capped = api.request("PUT", exp_path("rs"), {"status": "RUNNING", "scheduler": _space(0, 1), "maxJobs": 5})
     assert capped.status_code == 200, capped.text
     handed = 0
     while _claim(api, "rs").status_code == 200:
