@@ -242,8 +242,12 @@ class Claims:
         for exp, changed in found:
             key = (exp.id, exp.created_at)
             asked[key] = changed
-            if self._asked.get(key) != changed and self._settle(exp):
-                ended += 1
+            if self._asked.get(key) == changed:
+                continue
+            try:
+                ended += self._settle(exp)
+            except NotFound:  # deleted since it was listed
+                continue
         self._asked = asked  # forgets experiments no longer idle
         return ended
 
