@@ -243,6 +243,36 @@ def test_deleting_a_job_or_experiment_deletes_its_artifacts(limited: ServiceProc
         assert keep.load_artifact("w", tmp_path / "back").read_bytes() == (tmp_path / "w").read_bytes()
 
 
+def test_a_worker_gone_mid_upload_is_no_error_in_the_service_log(limited: ServiceProcess, tmp_path: Path) -> None:
+    """A preempted worker's cut upload is routine: no ERROR and no traceback in the log, nothing kept."""
+    user = limited.new_user()
+    with schedy.SchedyDB(config_override=user.client_config) as db:
+        exp = schedy.ManualSearch("cut")
+        db.add_experiment(exp)
+        job = exp.add_job(hyperparameters={})
+        token = db._transport._current_token().header
+        logged = limited.log_path.stat().st_size
+        sock = socket.create_connection(("127.0.0.1", limited.port))
+        sock.sendall(
+            (
+                f"PUT /experiments/cut/jobs/{job.job_id}/artifacts/part/ HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {token}\r\nContent-Length: {900 << 10}\r\n\r\n"
+            ).encode()
+        )
+        sock.sendall(b"\1" * (300 << 10))
+        assert _wait_for(lambda: any((limited.home / "artifacts" / "tmp").glob("*.part")))
+        sock.close()
+        assert _wait_for(lambda: not any((limited.home / "artifacts" / "tmp").glob("*.part")))
+        assert job.artifacts() == []
+        job.save_artifact(_file(tmp_path / "part", 1000))  # the service goes on as before
+        assert [a.name for a in job.artifacts()] == ["part"]
+        with limited.log_path.open("rb") as log:
+            log.seek(logged)
+            after = log.read().decode(errors="replace")
+        assert "ERROR" not in after
+        assert "Traceback" not in after
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kill_9_during_an_upload_leaves_nothing_visible(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from schedy.server import errors
@@ -89,6 +90,13 @@ def install(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return problem(422, "Invalid request", f"{where}: {first.get('msg', 'invalid value')}.")
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # A worker preempted or killed mid-upload: normal, and its partial file is already discarded.
+        logger.info(
+            "The client went away before the end of its %s %s; nothing was kept", request.method, request.url.path
+        )
+        return problem(400, "Bad request", "The request's body ended before it was complete; nothing was kept.")
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("Unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "The service failed to handle this request; it has been logged.")
@@ -96,4 +104,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.ServiceError, service_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, unexpected)
