@@ -118,7 +118,7 @@ def test_once_told_to_stop_a_job_is_told_so_again_even_if_its_values_recover(db)
     assert exp.get_job(worse.job_id).status == schedy.Job.DONE  # the worker chose to finish: its call
 
 
-def test_a_job_told_to_stop_whose_worker_vanishes_ends_pruned_and_is_not_retried(service):
+def test_a_job_told_to_stop_whose_worker_vanishes_ends_pruned_with_its_last_loss_and_is_not_retried(service):
     with schedy.SchedyDB(config_override=service.client_config, heartbeat=1.0) as db:
         exp = schedy.RandomSearch("vanish", SPACE, early_stopping=ASHA("loss", "min"))
         exp.extra["maxRetries"] = 3
@@ -127,6 +127,7 @@ def test_a_job_told_to_stop_whose_worker_vanishes_ends_pruned_and_is_not_retried
             assert not job.report(1, loss=0.1)
         told = exp.next_job()
         assert told.report(1, loss=5.0)
+        assert told.report(2, seconds=3.0)  # a later report without the policy's metric
         told_id = told.job_id
         del told  # the worker vanishes: nothing beats for the job any more
         deadline = time.monotonic() + 30
@@ -136,6 +137,7 @@ def test_a_job_told_to_stop_whose_worker_vanishes_ends_pruned_and_is_not_retried
         ended = exp.get_job(told_id)
         assert ended.status == schedy.Job.PRUNED
         assert ended.end_reason == "pruned"
+        assert ended.results == {"loss": 5.0}  # ranked by its last reported loss, as if its worker had ended it
         statuses = Counter(j.status for j in exp.all_jobs())
         assert statuses == {"DONE": 1, "PRUNED": 1}  # no retry queued
 

@@ -21,6 +21,7 @@ workers.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from sqlalchemy import Connection
@@ -31,6 +32,7 @@ from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store import reports as store_reports
 from schedy.server.store.ids import new_job_id
 from schedy.server.store.rows import AnyRow
 from schedy.server.wire import dumps
@@ -135,6 +137,34 @@ def _retry_results(conn: Connection, row: AnyRow) -> str:
     return str(row.results)
 
 
+def _policy_metric(options: str) -> str | None:
+    """The metric the experiment's early-stopping policy watches (its ``resultName``), if it has a policy."""
+    if "earlyStopping" not in options:  # most experiments: no parse
+        return None
+    stored = json.loads(options).get("earlyStopping")
+    params = next(iter(stored.values()), None) if isinstance(stored, dict) else None
+    name = params.get("resultName") if isinstance(params, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _keep_last_reported(conn: Connection, row: AnyRow, options: str) -> None:
+    """A stopped job whose worker went silent: its last reported value of the policy's metric as its result.
+
+    What the client does for a job it ends PRUNED itself (docs/early-stopping.md), so the job ranks by
+    that value (``best_job``, the dashboard, a TPE search) whoever ended it; a value it holds wins.
+    """
+    name = _policy_metric(options)
+    if name is None:
+        return
+    results = json.loads(row.results)
+    if not isinstance(results, dict) or name in results:
+        return
+    metrics = store_reports.last_with(conn, row.pk, row.attempt, name)
+    if metrics is not None:
+        results[name] = metrics[name]
+        leases.keep_results(conn, row.pk, dumps(results))
+
+
 class Leases:
     """Sweeps lapsed leases for one service process.
 
@@ -156,6 +186,8 @@ class Leases:
                 return 0
             options = leases.experiment_options(conn, {row.experiment_id for row in lapsed})
             for row in lapsed:
+                if row.status == "PRUNED":
+                    _keep_last_reported(conn, row, options.get(row.experiment_id, "{}"))
                 retry = None
                 if row.attempt <= leases.max_retries(options.get(row.experiment_id, "{}")) and row.status == "CRASHED":
                     retry = new_job_id()

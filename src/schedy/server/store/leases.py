@@ -48,6 +48,7 @@ def _expire_statement() -> Update:
             heartbeat_interval=None,
         )
         .returning(
+            jobs.c.pk,
             jobs.c.experiment_id,
             jobs.c.job_id,
             jobs.c.hyperparameters,
@@ -67,6 +68,11 @@ def expire(conn: Connection, limit: int = 500, grace: float = 0.0) -> list[AnyRo
     A job told to stop by the early-stopping policy ends PRUNED instead (its ``status`` in the returned row).
     """
     return list(conn.execute(_expire_statement(), {"p_limit": limit, "p_grace": grace}))
+
+
+def keep_results(conn: Connection, pk: int, results: str) -> None:
+    """Set the results (JSON text) of a job the sweep has just ended, in the same transaction."""
+    conn.execute(update(jobs).where(jobs.c.pk == pk).values(results=results))
 
 
 @cache

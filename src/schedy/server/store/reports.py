@@ -16,6 +16,7 @@ a job by its pk (:class:`PolicyRow`), so none of these reads joins the jobs;
 
 from __future__ import annotations
 
+import json
 from collections.abc import Container
 from functools import cache
 from typing import Any, NamedTuple
@@ -52,6 +53,7 @@ __all__ = [
     "columns",
     "insert_many",
     "job_page",
+    "last_with",
     "locate",
     "recent",
     "renew",
@@ -355,6 +357,29 @@ def recent(conn: Connection, experiment_id: int, since: float, *known: Container
         return []
     rows = fetch_all(conn, compiled(conn, _by_pk_statement), {"p_pks": wanted})
     return [PolicyRow._make(r) for r in rows]
+
+
+@cache
+def _last_statement() -> Select[Any]:
+    return (
+        select(reports.c.metrics)
+        .where(reports.c.job_pk == bindparam("p_job_pk"), reports.c.attempt == bindparam("p_attempt"))
+        .order_by(reports.c.pk.desc())
+        .limit(bindparam("p_limit"))
+    )
+
+
+def last_with(conn: Connection, job_pk: int, attempt: int, name: str, limit: int = 100) -> dict[str, Any] | None:
+    """The metrics of the latest report of the job's ``attempt`` that has ``name``, among its last ``limit``.
+
+    Reads newest first through the index ``(job_pk, pk)``; a job's last report almost always has the
+    metric its policy watches, so this reads one row.
+    """
+    for (text,) in conn.execute(_last_statement(), {"p_job_pk": job_pk, "p_attempt": attempt, "p_limit": limit}):
+        metrics = json.loads(text)
+        if isinstance(metrics, dict) and name in metrics:
+            return metrics
+    return None
 
 
 @cache
