@@ -52,6 +52,8 @@ _SHA256_HEADER = "X-Schedy-Sha256"
 _TRAILER = 64
 #: How long an upload waits for ``100 Continue`` before sending its body anyway.
 _CONTINUE_WAIT = 10.0
+#: An artifact's name (the service's rule too): one plain file name; not starting with '.' (hidden, or a path's
+#: "..") nor with '-', '=' or '+' (a name starting with '-' would read as an option of ``schedy artifact get``).
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,199}")
 _RETRY_STATUSES = frozenset((502, 503, 504))
 
@@ -93,9 +95,9 @@ def check_name(name: str, *, file: Path | None = None) -> str:
     """
     if isinstance(name, str) and _NAME.fullmatch(name):
         return name
-    rule = "1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', not starting with '.'"
+    rule = "1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', starting with a letter, a digit or '_'"
     if file is not None:
-        suggested = re.sub(r"[^A-Za-z0-9._=+-]", "_", name).lstrip(".")[:200] or "artifact"
+        suggested = re.sub(r"[^A-Za-z0-9._=+-]", "_", name).lstrip(".=+-")[:200] or "artifact"
         raise ValueError(
             f"The file name {name!r} cannot name an artifact ({rule}): name it (name= in Python, --name on the "
             f"command line), e.g. {suggested!r}."

@@ -503,8 +503,7 @@ class Job:
         """
         step, metrics = checked_report(step, metrics)
         check_reports(self, (metrics,))
-        self._reported.update(metrics)
-        return self._send_reports({"step": step, "metrics": metrics})
+        return self._send_reports({"step": step, "metrics": metrics}, (metrics,))
 
     def report_many(self, reports: Iterable[tuple[int, Mapping[str, float | None]]]) -> bool:
         """Send several reports at once, e.g. ``[(step, {"loss": 0.3}), ...]``; ``True`` when the job should stop.
@@ -523,10 +522,11 @@ class Job:
         checked = [checked_report(step, dict(metrics)) for step, metrics in reports]
         items = [{"step": step, "metrics": metrics} for step, metrics in checked]
         check_reports(self, [metrics for _, metrics in checked])
-        for _, metrics in checked:
-            self._reported.update(metrics)
         for start in range(0, len(items), REPORTS_PER_REQUEST):
-            if self._send_reports({"reports": items[start : start + REPORTS_PER_REQUEST]}):
+            sent = checked[start : start + REPORTS_PER_REQUEST]
+            if self._send_reports(
+                {"reports": items[start : start + REPORTS_PER_REQUEST]}, [metrics for _, metrics in sent]
+            ):
                 return True
         return False
 
@@ -545,8 +545,12 @@ class Job:
         self._buffers.append(buffer)  # what it still holds is sent when the job ends, if not before
         return buffer
 
-    def _send_reports(self, body: dict[str, Any]) -> bool:
-        """POST a report body; whether the job should stop (also when it is no longer RUNNING)."""
+    def _send_reports(self, body: dict[str, Any], metrics: Iterable[Mapping[str, float | None]]) -> bool:
+        """POST a report body; whether the job should stop (also when it is no longer RUNNING).
+
+        ``metrics`` (those of the body's reports, in order) become the latest reported values only once the
+        service took them: a report refused (by the encoder, or by the service) leaves them as they were.
+        """
         response = self._db()._transport.request("POST", self._path() + "reports/", body, expect=(200, 404, 412))
         if response.status in (404, 412):
             if not self._lease_lost:
@@ -562,6 +566,8 @@ class Job:
             self._lost_reason = self._lost_reason or _problem_detail(response) or "it is no longer RUNNING"
             self._lease_lost = True
             return True
+        for each in metrics:  # stored by the service
+            self._record_reported(each)
         answer = response.json()
         if not isinstance(answer, dict):
             raise UnhandledResponseError(f"A report answered {str(answer)[:200]}, not a verdict.", 200)
@@ -571,6 +577,10 @@ class Job:
         if stop and isinstance(answer.get("reason"), str):
             self.stop_reason = answer["reason"]
         return stop
+
+    def _record_reported(self, metrics: Mapping[str, float | None]) -> None:
+        """Keep a report's metrics (checked, and sent or buffered) as their latest values (see ``__exit__``)."""
+        self._reported.update(metrics)
 
     def reports(self) -> list[dict[str, Any]]:
         """The job's reports, in the order the service received them.
@@ -601,7 +611,8 @@ class Job:
         Args:
             path: the file.
             name: its name in the job (default: the file's name); letters,
-                digits, ``. _ = + -``, no ``/``, not starting with a dot.
+                digits, ``. _ = + -``, no ``/``, starting with a letter, a
+                digit or ``_``.
 
         Raises:
             FileNotFoundError: no such file.

@@ -10,6 +10,7 @@ loop may report at any rate; a stop decision arrives with the next send.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ logger = logging.getLogger("schedy")
 
 #: The most reports the service takes in one request (larger batches are sent in several).
 REPORTS_PER_REQUEST = 1000
+_FLOAT_MAX = sys.float_info.max
 
 
 def checked_report(step: Any, metrics: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -34,13 +36,19 @@ def checked_report(step: Any, metrics: dict[str, Any]) -> tuple[int, dict[str, A
 
     Raises:
         ValueError: ``step`` is not an integer from 0 to :data:`MAX_STEP` (numpy integers allowed), or a metric
-            is not a number or ``None``.
+            is not a number or ``None``, or is an integer past a float's range.
 
     """
     plain_step = report_step(step)
     if plain_step is None:
         raise ValueError(bad_step(step))
     for name, value in metrics.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+            # Refused now, not when sent (a buffered report is sent later, maybe as its job ends).
+            raise ValueError(
+                f"Metric {name!r} is an integer {_digits(value)}, past a float's range (1.8e308), which the "
+                "service refuses: send it as a float."
+            )
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             if isinstance(value, (bool, str, bytes)):  # float() would take "0.5" or True: a mistake
                 raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.")
@@ -50,6 +58,14 @@ def checked_report(step: Any, metrics: dict[str, Any]) -> tuple[int, dict[str, A
             except (TypeError, ValueError):
                 raise ValueError(f"Metric {name!r} must be a number, not {type(value).__name__}.") from None
     return plain_step, metrics
+
+
+def _digits(value: int) -> str:
+    """How many digits ``value`` has, as a message says it (Python will not write one of over 4300 digits)."""
+    try:
+        return f"of {len(str(abs(value)))} digits"
+    except ValueError:
+        return "of thousands of digits"
 
 
 class ReportBuffer:
@@ -94,6 +110,7 @@ class ReportBuffer:
         if not self._kept:
             self._since = time.monotonic()
         self._kept.append((step, metrics))
+        self.job._record_reported(metrics)  # checked: its latest value, even if the service is away when sent
         if len(self._kept) >= REPORTS_PER_REQUEST or time.monotonic() - self._since >= self.every:
             self.flush()
         return self.stop

@@ -39,6 +39,11 @@ elif mode == "bad-reports":
     out.write('--- REPORT --- {"step": ' + BIG + ', "loss": 1}\n')
     out.write('--- REPORT --- {"step": 2, "loss": 0.75}\n')
     out.write('--- RESULTS ---\n{"loss": 0.5}\n')
+elif mode == "wrong-reports":
+    for line in ('{"loss": 1}', '{"step": true}', '{"step": null}', '{"step": 1e400}', '{"step": 4611686018427387904}',
+                 '{"step": 3, "loss": {"a": 1}}', '{"step": 3, "loss": "0.5"}', '{"step": 2, "loss": 0.75}'):
+        out.write('--- REPORT --- ' + line + '\n')
+    out.write('--- RESULTS ---\n{"loss": 0.5}\n')
 """
 
 
@@ -131,6 +136,29 @@ def test_a_report_line_the_service_refuses_is_skipped_with_a_notice_and_the_run_
         reports = job.reports()
     assert job.status == "DONE"
     assert job.results == {"loss": 0.5}
+    assert [(r["step"], r["metrics"]) for r in reports] == [(2, {"loss": 0.75})]
+
+
+def test_a_wrong_report_line_is_told_in_json_as_the_command_wrote_it(cli, command):
+    (job_id,) = _queue(cli, "wrong-reports", "wrong-reports")
+    done = cli("run", "wrong-reports", sys.executable, command, "%h")
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    notices = [line for line in done.stderr.splitlines() if "ignored a report" in line]
+    ignored = "schedy run: ignored a report: "
+    assert notices == [
+        ignored + 'a --- REPORT --- line has no "step" (a non-negative integer, e.g. the epoch).',
+        ignored + 'a --- REPORT --- line needs "step", a non-negative integer (e.g. the epoch), got true.',
+        ignored + 'a --- REPORT --- line needs "step", a non-negative integer (e.g. the epoch), got null.',
+        ignored + 'a --- REPORT --- line needs "step", a non-negative integer (e.g. the epoch), got Infinity.',
+        ignored + 'the "step" of a --- REPORT --- line must be at most 4611686018427387903, got 4611686018427387904.',
+        ignored + 'metric "loss" of a --- REPORT --- line must be a number or null, got {"a": 1}.',
+        ignored + 'metric "loss" of a --- REPORT --- line must be a number or null, got "0.5".',
+    ]
+    with cli.db() as db:
+        job = db.get_experiment("wrong-reports").get_job(job_id)
+        reports = job.reports()
+    assert job.status == "DONE"
     assert [(r["step"], r["metrics"]) for r in reports] == [(2, {"loss": 0.75})]
 
 

@@ -43,6 +43,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from schedy._validate import MAX_STEP
 from schedy.cli.common import read_json, unsendable
 
 __all__ = [
@@ -275,13 +276,30 @@ def _report(raw: bytes) -> Report:
         return f"a {REPORT_MARKER} line cannot be sent: {exc}"
     if not isinstance(value, dict):
         return f'a {REPORT_MARKER} line must carry a JSON object, e.g. {{"step": 3, "loss": 0.25}}'
-    step = value.pop("step", None)
+    if "step" not in value:
+        return f'a {REPORT_MARKER} line has no "step" (a non-negative integer, e.g. the epoch)'
+    step = value.pop("step")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        return f'a {REPORT_MARKER} line needs "step", a non-negative integer, got {step!r}'
+        return _bad_step(step)
     for name, metric in value.items():
         if metric is not None and (isinstance(metric, bool) or not isinstance(metric, (int, float))):
-            return f"metric {name!r} of a {REPORT_MARKER} line must be a number or null, got {metric!r}"
+            return f"metric {_json(name)} of a {REPORT_MARKER} line must be a number or null, got {_json(metric)}"
     refusal = unsendable(value) or unsendable(step)
     if refusal is not None:
         return f"a {REPORT_MARKER} line cannot be sent: {refusal}"
+    if step > MAX_STEP:
+        return _bad_step(step)
     return step, value
+
+
+def _bad_step(step: Any) -> str:
+    """What is wrong with the "step" of a report line (a number written as JSON, as the command printed it)."""
+    if isinstance(step, int) and not isinstance(step, bool) and step > MAX_STEP:
+        return f'the "step" of a {REPORT_MARKER} line must be at most {MAX_STEP}, got {_json(step)}'
+    return f'a {REPORT_MARKER} line needs "step", a non-negative integer (e.g. the epoch), got {_json(step)}'
+
+
+def _json(value: Any) -> str:
+    """A value read from a report line, written as JSON (as the command printed it) and cut to 80 characters."""
+    text = json.dumps(value, allow_nan=True, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:79] + "…"

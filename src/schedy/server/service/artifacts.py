@@ -73,11 +73,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_artifact_name(name: str) -> str:
-    """Refuse names that are not one plain file name (no path, no leading dot)."""
+    """Refuse names that are not one plain file name (no path, no leading dot, nor a leading '-', '=' or '+')."""
     if not _NAME.fullmatch(name):
         raise Invalid(
-            f"An artifact name is 1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', not starting with '.' "
-            f"(no '/'), got {name[:80]!r}."
+            "An artifact name is 1 to 200 ASCII letters, digits, '.', '_', '=', '+' or '-', starting with a letter, "
+            f"a digit or '_' (no '/'), got {name[:80]!r}."
         )
     return name
 
