@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,12 @@ def test_a_full_database_disk_answers_503_writes_nothing_and_work_resumes_once_t
             "The service's database has no room left on its disk, so nothing of this request was written; "
             "free space on the service's machine and send it again (retry after 30 s)."
         )
+        # A write through the service's general path (an experiment) is refused the same way.
+        for i in range(500):
+            other = api.put(f"experiments/other-{i}/", content=json.dumps({"scheduler": {"Manual": None}}))
+            if other.status_code != 201:
+                break
+        assert other.status_code == 503, other.text
         # The worker loop's requests too (they take the service's fast path).
         claim = api.post("experiments/big/nextjob/", content=json.dumps({"worker": "w", "heartbeat": 30}))
         assert claim.status_code in (200, 503), claim.text
@@ -82,6 +89,11 @@ def test_a_full_database_disk_answers_503_writes_nothing_and_work_resumes_once_t
         ballast.unlink()
         assert api.post("experiments/big/jobs/", content=body).status_code == 201
         assert len(api.get("experiments/big/jobs/?limit=1000").json()["items"]) == added + 1
+        # ...and so do the general path's writes, not only the fast path's, and the lease sweep.
+        again = api.put("experiments/after/", content=json.dumps({"scheduler": {"Manual": None}}))
+        assert again.status_code in (200, 201), again.text
+        time.sleep(1.5)  # a sweep or two
+        assert "Traceback" not in service.log()
         api.close()
     finally:
         service.stop()

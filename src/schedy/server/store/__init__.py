@@ -36,12 +36,13 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from anyio import to_thread
 from sqlalchemy import Connection
@@ -227,13 +228,29 @@ class Store:
                     raw.commit()
             except BaseException:
                 # Also after a failed COMMIT: the connection must not go on inside this transaction.
-                if writer.in_transaction():
-                    writer.rollback()
-                elif raw.in_transaction:
-                    raw.rollback()
+                self._roll_back(writer, raw)
                 raise
             finally:
                 fairy.info[RAW_TRANSACTION] = False
+
+    def _roll_back(self, writer: Connection, raw: Any) -> None:
+        """End the writer's failed transaction, SQLAlchemy's and the driver's, whatever state each is in.
+
+        A statement or COMMIT that failed through SQLAlchemy (a full disk fails the COMMIT) leaves its
+        transaction attached but inactive: ``in_transaction()`` is false, yet every later statement on
+        the connection raises ``PendingRollbackError`` until it is rolled back, which would fail every
+        write of this process until a restart. If even the rollback fails, the writer is dropped and the
+        next write opens a new one.
+        """
+        try:
+            if writer.get_transaction() is not None:
+                writer.rollback()
+            if raw.in_transaction:
+                raw.rollback()
+        except Exception:
+            with contextlib.suppress(Exception):
+                writer.close()
+            self._writer = None
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:
