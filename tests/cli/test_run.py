@@ -210,6 +210,13 @@ def test_once_and_max_jobs_limit_the_jobs_run(cli, worker):
     assert [job.status for job in _jobs(cli, "random").values()] == ["DONE"] * 3
 
 
+def test_the_commands_options_that_shorten_runs_own_reach_the_command(cli, worker):
+    """``--max 3`` (momentum, width, hidden size...): the command's, never an ambiguous abbreviation of run's."""
+    (job_id,) = _queue(cli, "abbrev", {})
+    cli.ok("run", "--once", "abbrev", sys.executable, worker, "--max", "3", "--m=1", "--h", "--w", "2", "--mini")
+    assert _jobs(cli, "abbrev")[job_id].results["argv"] == ["--max", "3", "--m=1", "--h", "--w", "2", "--mini"]
+
+
 def test_options_after_the_experiment_name_are_taken_when_ended_by_two_dashes(cli, worker):
     """``schedy run EXP -n 2 -- CMD``, as people write it: before, ``-n`` was run as the command."""
     with cli.db() as db:

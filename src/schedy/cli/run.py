@@ -89,6 +89,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     """Register ``run``."""
     parser = subparsers.add_parser(
         "run",
+        # The command's own options (--m, --max, --h, ...) must never be read as shortened options of run's.
+        allow_abbrev=False,
         usage="schedy run [OPTIONS] EXPERIMENT COMMAND [ARG ...]",
         help="Run a command for each job of an experiment (a worker).",
         description="Claim the jobs of EXPERIMENT one after the other and run COMMAND for each, until\n"
