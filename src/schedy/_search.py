@@ -31,11 +31,15 @@ __all__ = [
 
 
 def value_key(value: Any) -> Any:
-    """A hashable key of a JSON value under which equal numbers (1, 1.0) meet, and booleans stay apart."""
+    """A hashable key of a JSON value under which equal numbers (1, 1.0) meet, and booleans stay apart.
+
+    Numbers are compared exactly, as Python compares an int with a float: 2**70 and 2**70 + 1 (64-bit
+    seeds, say) are two values, which converting both to floats would make one.
+    """
     if isinstance(value, bool) or value is None:
         return ("j", value)
     if isinstance(value, (int, float)):
-        return ("n", float(value))
+        return ("n", value)
     return ("j", json.dumps(value, sort_keys=True))
 
 

@@ -137,6 +137,23 @@ def test_the_client_builds_and_reads_back_a_grid(service):
     assert len(cells) == 6
 
 
+def test_64_bit_seeds_are_distinct_cells_each_handed_out_once(service):
+    """Integers past a float's 53 bits (a sweep of 64-bit seeds) are as many cells as values, not one."""
+    import schedy
+
+    seeds = [2**62 + i for i in range(3)]
+    db = schedy.SchedyDB(config_override=service.client_config)
+    db.add_experiment(schedy.GridSearch("seeds", {"seed": seeds, "opt": ["sgd", "adam"]}))
+    exp = db.get_experiment("seeds")
+    assert exp.grid["seed"] == seeds
+    cells = []
+    for job in exp.jobs():
+        with job:
+            cells.append((job.hyperparameters["seed"], job.hyperparameters["opt"]))
+    assert sorted(cells) == sorted((seed, opt) for seed in seeds for opt in ("sgd", "adam"))
+    assert db.get_experiment("seeds").status == "DONE"
+
+
 @pytest.mark.parametrize("max_retries", [0, 1])
 def test_a_cell_whose_job_raised_is_retried_per_max_retries(service, max_retries):
     """A worker's exception ends the cell's job CRASHED; with maxRetries the grid hands the cell out again."""
