@@ -10,8 +10,11 @@ import hashlib
 import os
 import signal
 import socket
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +199,35 @@ def test_size_limit_and_quota_answer_413(limited: ServiceProcess, tmp_path: Path
         assert [a.name for a in job.artifacts()] == ["a"]
         job.delete_artifact("a")
         assert job.save_artifact(tmp_path / "b").size == 600 << 10
+
+
+def test_uploads_of_one_user_at_once_never_pass_the_quota_together(limited: ServiceProcess) -> None:
+    """8 workers each saving 400 KiB at the same moment against a 1.5 MiB quota: 3 kept, 5 refused, every time."""
+    threads, size = 8, 400 << 10
+    body = b"\2" * size
+    for _ in range(4):  # a fresh user (an empty quota) each round
+        user = limited.new_user()
+        with schedy.SchedyDB(config_override=user.client_config) as db:
+            exp = schedy.ManualSearch("quota-race")
+            db.add_experiment(exp)
+            jobs = [exp.add_job(hyperparameters={"i": i}).job_id for i in range(threads)]
+            token = db._transport._current_token().header
+        headers = {"Authorization": token, "X-Schedy-Sha256": hashlib.sha256(body).hexdigest()}
+        start = threading.Barrier(threads)
+
+        def upload(
+            i: int, headers: dict[str, str] = headers, jobs: list[str] = jobs, start: threading.Barrier = start
+        ) -> int:
+            with httpx.Client(base_url=limited.url, headers=headers, timeout=60) as client:
+                start.wait()
+                return client.put(f"experiments/quota-race/jobs/{jobs[i]}/artifacts/ckpt/", content=body).status_code
+
+        with ThreadPoolExecutor(threads) as pool:
+            statuses = Counter(pool.map(upload, range(threads)))
+        assert statuses == {201: 3, 413: 5}
+        with schedy.SchedyDB(config_override=user.client_config) as db:
+            kept = [a for job in db.get_experiment("quota-race").all_jobs() for a in job.artifacts()]
+        assert sum(a.size for a in kept) == 3 * size  # within the 1.5 MiB quota
 
 
 def test_an_undeclared_body_over_the_limit_is_cut_off(limited: ServiceProcess) -> None:

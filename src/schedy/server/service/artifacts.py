@@ -319,6 +319,7 @@ class Artifacts:
             try:
                 with self._store.write() as conn:
                     job = self._job(conn, user_id, experiment, job_id)
+                    store_artifacts.lock_owner(conn, user_id)  # the quota: one attach of a user at a time
                     if not store_artifacts.lock_job(conn, job):
                         raise NotFound(f"Job '{job_id}' of experiment '{experiment}' was deleted during the upload.")
                     used = store_artifacts.used(conn, user_id)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from sqlalchemy import BigInteger, Connection, delete, func, insert, literal, select, update
 
 from schedy.server.store.engine import db_now
-from schedy.server.store.tables import artifacts, experiments, jobs
+from schedy.server.store.tables import artifacts, experiments, jobs, users
 
 __all__ = [
     "ArtifactRow",
@@ -29,6 +29,7 @@ __all__ = [
     "job_pk",
     "listing",
     "lock_job",
+    "lock_owner",
     "referenced",
     "used",
 ]
@@ -58,6 +59,18 @@ def job_pk(conn: Connection, owner_id: int, experiment: str, job_id: str) -> tup
         select(jobs.c.pk).where(jobs.c.experiment_id == exp, jobs.c.job_id == job_id)
     ).scalar_one_or_none()
     return exp, pk
+
+
+def lock_owner(conn: Connection, user_id: int) -> None:
+    """Hold the user's row until the transaction ends: the attaches of one user take turns.
+
+    Each checks the quota against what the user already keeps; on PostgreSQL two attaches of one user
+    would otherwise both read the total before either inserts, and together pass the quota. Taken
+    before the job's row (:func:`lock_job`), in the order a user's deletion takes them. SQLite's write
+    transactions already take turns.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
 
 
 def lock_job(conn: Connection, job: int) -> bool:
