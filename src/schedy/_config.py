@@ -21,6 +21,9 @@ so a stale file cannot leak an old token into a new setup):
 5. ``client.json`` in Schedy's data directory: ``$SCHEDY_HOME``, by default
    ``~/.schedy`` (where ``schedy server`` writes one on its first start).
 
+A leading ``~`` in a path (``config_path``, ``SCHEDY_CONFIG``, ``SCHEDY_HOME``) is
+the home directory, as for ``schedy gen-token`` and ``schedy server``.
+
 The keys of ``config_override`` then replace those of the source found, so
 ``config_override={"root": "http://other:8700/"}`` points the usual
 credentials at another service.
@@ -121,15 +124,33 @@ def _normalize_root(root: str, source: str) -> str:
     return root if root.endswith("/") else root + "/"
 
 
-def _read_file(path: str | os.PathLike[str] | IO[str]) -> tuple[dict[str, Any], str]:
+def _expand(path: str | os.PathLike[str], home: str | os.PathLike[str] | None) -> Path:
+    """``path`` with a leading ``~`` made the home directory (``home`` when given), as the shell would have.
+
+    A ``~`` reaches the client unexpanded when quoted (``SCHEDY_HOME='~/lab'``) or set by a program (a
+    systemd unit, a job scheduler's environment); ``schedy gen-token`` and ``schedy server`` read the
+    same variables the same way.
+    """
+    text = os.fspath(path)
+    if home is not None and (text == "~" or text.startswith(("~/", "~" + os.sep))):
+        return Path(home) / text[2:]
+    return Path(text).expanduser()
+
+
+def _read_file(
+    path: str | os.PathLike[str] | IO[str], home: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, Any], str]:
     if hasattr(path, "read"):
         source = f"file {getattr(path, 'name', '<stream>')}"
         text = path.read()
     else:
-        source = f"file {os.fspath(path)}"
+        name = os.fspath(path)
+        if name.startswith("~"):
+            name = os.fspath(_expand(name, home))
+        source = f"file {name}"
         try:
             # utf-8-sig: an editor (Windows' Notepad) may start the file with a byte-order mark.
-            with open(path, encoding="utf-8-sig") as stream:
+            with open(name, encoding="utf-8-sig") as stream:
                 text = stream.read()
         except OSError as exc:
             raise ConfigurationError(f"Cannot read the Schedy configuration {source}: {exc.strerror or exc}.") from exc
@@ -158,8 +179,8 @@ def load_config(
         config_override: keys that replace those of the source found; alone
             when it is complete.
         environ: the environment to read (default: ``os.environ``).
-        home: the home directory (default: the user's); unused when
-            ``SCHEDY_HOME`` is set.
+        home: the home directory (default: the user's): where ``.schedy/client.json`` is
+            looked for when ``SCHEDY_HOME`` is not set, and what a leading ``~`` of a path stands for.
 
     Raises:
         schedy.errors.ConfigurationError: no configuration found, or an invalid one.
@@ -176,7 +197,7 @@ def load_config(
 
     base: dict[str, Any]
     if config_path is not None:
-        base, source = _read_file(config_path)
+        base, source = _read_file(config_path, home)
     elif any(env.get(_ENV_KEYS[key]) for key in _REQUIRED):
         base = {key: env[var] for key, var in _ENV_KEYS.items() if env.get(var)}
         source = "the environment (" + ", ".join(_ENV_KEYS[key] for key in _REQUIRED) + ")"
@@ -189,10 +210,10 @@ def load_config(
                 f"{'it' if len(given) == 1 else 'them'} to use client.json."
             )
     elif env.get("SCHEDY_CONFIG"):
-        base, source = _read_file(env["SCHEDY_CONFIG"])
+        base, source = _read_file(env["SCHEDY_CONFIG"], home)
     else:
         if env.get("SCHEDY_HOME"):
-            path = Path(env["SCHEDY_HOME"]) / DEFAULT_CONFIG_PATH.name
+            path = _expand(env["SCHEDY_HOME"], home) / DEFAULT_CONFIG_PATH.name
         else:
             path = Path(home if home is not None else Path.home()) / DEFAULT_CONFIG_PATH
         if not path.exists():

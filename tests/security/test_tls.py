@@ -7,17 +7,25 @@ through ``SSL_CERT_FILE``, as a team with its own authority would.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
+import re
 import ssl
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import trustme
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import schedy
 from schedy.errors import UntrustedCertificateError
@@ -222,18 +230,19 @@ def test_the_first_start_says_what_clients_need_when_they_would_refuse_the_certi
     assert "now works here" not in out
     assert "but clients will refuse the service's certificate at https://127.0.0.1:" in out
     assert "  The certificate is for gpu-box.example.test, not 127.0.0.1: clients reach the service by a name" in out
-    assert "SCHEDY_ROOT=https://gpu-box.example.test:" in out
+    assert "schedy gen-token --root https://gpu-box.example.test:" in out
     assert "  This machine does not trust the certificate (unable to get local issuer certificate)" in out
     # Trusted now, the name alone is left to say.
     out = _server(tmp_path / "b", "--tls-cert", str(cert), wait=4, env={"SSL_CERT_FILE": str(tmp_path / "ca.pem")})
     assert isinstance(out, str)
     assert "The certificate is for gpu-box.example.test, not 127.0.0.1" in out
     assert "does not trust" not in out
-    # A self-signed certificate: its own file is what the clients need.
+    # A self-signed certificate in a file of its own: that file is what the clients need.
     self_signed = trustme.CA()
-    pem = tmp_path / "self-signed.pem"
-    pem.write_bytes(self_signed.private_key_pem.bytes() + self_signed.cert_pem.bytes())
-    out = _server(tmp_path / "c", "--tls-cert", str(pem), wait=4)
+    pem, key = tmp_path / "self-signed.pem", tmp_path / "self-signed-key.pem"
+    pem.write_bytes(self_signed.cert_pem.bytes())
+    key.write_bytes(self_signed.private_key_pem.bytes())
+    out = _server(tmp_path / "c", "--tls-cert", str(pem), "--tls-key", str(key), wait=4)
     assert isinstance(out, str)
     assert (
         f"This machine does not trust the certificate, which is self-signed: give the clients SSL_CERT_FILE={pem}."
@@ -275,3 +284,186 @@ def test_a_certificate_the_clients_accept_is_not_warned_about(tmp_path: Path, pk
     assert isinstance(out, str)
     assert "schedy.SchedyDB() now works here." in out
     assert "refuse" not in out
+
+
+def _self_signed(path: Path, *names: str, key_first: bool = True) -> bytes:
+    """Write a self-signed certificate for ``names`` and its key to one file, as ``cat`` does; return the cert's PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    alternatives: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternatives.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternatives.append(x509.DNSName(name))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.write_bytes(key_pem + cert_pem if key_first else cert_pem + key_pem)
+    return cert_pem
+
+
+def _first_start_lines(server: subprocess.Popen[str], count: int) -> list[str]:
+    assert server.stdout is not None
+    return [server.stdout.readline() for _ in range(count)]
+
+
+def _until_started(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``schedy list`` with the first start's configuration, once the service answers."""
+    done = _client_list(home, **env)
+    for _ in range(50):  # the service may still be starting
+        if done.returncode == 0 or "Cannot reach" not in done.stderr:
+            break
+        done = _client_list(home, **env)
+    return done
+
+
+@pytest.mark.parametrize("key_first", [True, False], ids=["key-then-cert", "cert-then-key"])
+def test_a_self_signed_certificate_whose_file_holds_the_key_is_handed_out_without_the_key(
+    tmp_path: Path, key_first: bool
+) -> None:
+    """``cat cert.pem key.pem > both.pem; schedy server --tls-cert both.pem``: the clients get the certificate alone."""
+    both = tmp_path / "both.pem"
+    cert_pem = _self_signed(both, "127.0.0.1", "localhost", key_first=key_first)
+    port = free_port()
+    home = tmp_path / "home"
+    argv = schedy_argv("server", "--port", str(port), "--log-level", "warning", "--tls-cert", str(both))
+    env = {k: v for k, v in clean_env(home).items() if k != "SSL_CERT_FILE"}  # the machine's trust only
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as server:
+        try:
+            lines = _first_start_lines(server, 5)
+            assert "but clients will refuse the service's certificate" in lines[3], lines
+            advice = lines[4]
+            assert advice.startswith("  This machine does not trust the certificate, which is self-signed"), lines
+            named = Path(re.search(r"SSL_CERT_FILE=(\S+\.pem)", advice).group(1))  # type: ignore[union-attr]
+            assert named != both.resolve()
+            assert f"{both} also holds its private key" in advice
+            # The file named holds the certificate, and nothing secret: anyone may read it.
+            assert "PRIVATE KEY" not in named.read_text()
+            assert named.read_bytes() == cert_pem
+            assert named.stat().st_mode & 0o777 == 0o644
+            assert named.parent == home / ".schedy"  # the data directory
+            # It is what a client needs: the first start's configuration works with it.
+            done = _until_started(home, SSL_CERT_FILE=str(named))
+            assert done.returncode == 0, done.stderr
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def test_the_advice_for_a_certificate_of_another_name_works_as_printed(tmp_path: Path) -> None:
+    """The first start says which root to use; the printed ``schedy gen-token --root`` then works on this machine.
+
+    The service listens on every address, so 127.0.0.2 (loopback too) leads to it, and the
+    certificate names only that: the root it first writes, 127.0.0.1, is refused.
+    """
+    ca = trustme.CA()
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    trusted = {"SSL_CERT_FILE": str(tmp_path / "ca.pem")}
+    cert = _issued(tmp_path, ca, "127.0.0.2")
+    port = free_port()
+    home = tmp_path / "home"
+    everywhere = "0.0.0.0"  # noqa: S104 - the service listens on every address: 127.0.0.2 too
+    argv = schedy_argv(
+        "server", "--host", everywhere, "--port", str(port), "--log-level", "warning", "--tls-cert", str(cert)
+    )
+    env = clean_env(home) | trusted
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as server:
+        try:
+            lines = _first_start_lines(server, 5)
+            password = re.search(r"\(password: (\S+)\)", lines[1]).group(1)  # type: ignore[union-attr]
+            advice = lines[4]
+            assert advice.startswith("  The certificate is for 127.0.0.2, not 127.0.0.1: "), lines
+            # Not SCHEDY_ROOT alone, which the client refuses: the environment replaces client.json as a whole.
+            assert "SCHEDY_ROOT" not in advice
+            command = re.search(r"(schedy gen-token --root https://\S+/)", advice).group(1)  # type: ignore[union-attr]
+            assert command == f"schedy gen-token --root https://127.0.0.2:{port}/"
+            assert _until_started(home, **trusted).returncode == 1  # the configuration first written: refused
+            generated = subprocess.run(
+                schedy_argv(*command.split()[1:], "--email", "admin@localhost"),
+                input=password + "\n",
+                capture_output=True,
+                text=True,
+                env=clean_env(home) | trusted,
+                timeout=60,
+                check=False,
+            )
+            assert generated.returncode == 0, generated.stderr
+            done = _client_list(home, **trusted)
+            assert done.returncode == 0, done.stderr
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+_SERVICE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "service.md"
+_DOC_ROOT, _DOC_CA, _DOC_EMAIL = "https://schedy.lab.example.org:8700/", "/etc/ssl/lab-ca.pem", "me@example.org"
+
+
+def _worker_setups() -> dict[str, str]:
+    """docs/service.md's ways to set up a worker of an HTTPS service: their shell lines, as written."""
+    text = _SERVICE_PAGE.read_text()
+    block = re.search(r"```\n(.*?)```", text[text.index("**Serving other machines.**") :], re.S)
+    assert block is not None
+    lines = textwrap.dedent(block.group(1)).splitlines()
+    worker = lines[next(i for i, line in enumerate(lines) if line.startswith("# on each worker machine")) + 1 :]
+    setups = {"gen-token": "\n".join(worker)}
+    variables = re.search(r"`(export SCHEDY_ROOT=[^`]*)`", text)  # the page's other way, in its text
+    if variables is not None:
+        ca_line = next(line for line in worker if "SSL_CERT_FILE" in line)
+        setups["variables"] = f"{ca_line}\n{variables.group(1)}"
+    return setups
+
+
+@pytest.mark.parametrize("setup", ["gen-token", "variables"])
+def test_the_documented_worker_setup_works_as_written_with_a_stale_client_json(
+    tmp_path: Path, pki: dict[str, Path], setup: str
+) -> None:
+    """docs/service.md's worker lines, the lab's names replaced by the test's, then ``schedy list``.
+
+    The worker machine has a client.json of another service (``SCHEDY_ROOT`` alone was refused then).
+    """
+    home = tmp_path / "worker"
+    (home / ".schedy").mkdir(parents=True)
+    (home / ".schedy" / "client.json").write_text(
+        json.dumps({"root": "http://old.example.invalid/", "email": "old@x.org", "token": "stale"})
+    )
+    args = ("--tls-cert", str(pki["cert"]), "--tls-key", str(pki["key"]))
+    with ServiceProcess.start(tmp_path / "service", extra_args=args) as service:
+        user = service.new_user()
+        script = _worker_setups()[setup]
+        for documented, ours in (
+            (_DOC_ROOT, service.url),
+            (_DOC_CA, str(pki["ca"])),
+            (_DOC_EMAIL, user.email),
+            ("SCHEDY_TOKEN=…", f"SCHEDY_TOKEN={user.api_token}"),
+        ):
+            script = script.replace(documented, ours)
+        # `schedy` is this interpreter's; then the worker's first command.
+        shell = f'set -e\nschedy() {{ "{sys.executable}" -m schedy.cli.main "$@"; }}\n{script}\nschedy list\n'
+        env = {k: v for k, v in clean_env(home).items() if k != "SSL_CERT_FILE"}
+        done = subprocess.run(
+            ["bash", "-c", shell],  # the shell the page's lines are written for
+            input=user.password + "\n",  # what gen-token asks for
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, f"{script}\n{done.stderr}"
+    assert "schedy:" not in done.stderr

@@ -26,6 +26,9 @@ from schedy.server.tls import check as check_certificate
 # How the parent hands its settings to the processes of ``--workers N``.
 _SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
 
+#: A self-signed certificate without its private key, in the data directory, for the clients' SSL_CERT_FILE.
+CERTIFICATE_COPY = "certificate.pem"
+
 
 def app_from_environment() -> FastAPI:
     """The app of one of several service processes (``--workers N``), from the parent's settings."""
@@ -169,7 +172,17 @@ def serve(
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
         app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
     root = settings.public_url or local_root(host, port, https=tls is not None)
-    fit = None if tls is None else check_certificate(tls.context(), tls.cert, root, local=not settings.public_url)
+    fit = (
+        None
+        if tls is None
+        else check_certificate(
+            tls.context(),
+            tls.cert,
+            root,
+            local=not settings.public_url,
+            certificate_copy=data_dir() / CERTIFICATE_COPY,  # what to hand out if the cert's file holds its key
+        )
+    )
     if fit is not None:
         root = fit.root  # https://localhost:PORT/ for a certificate that names localhost and not 127.0.0.1
     # The first line says which Schedy this is (not the 2018 client of the package index).

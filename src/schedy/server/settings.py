@@ -11,8 +11,13 @@ DEFAULT_HOST = "127.0.0.1"
 
 
 def data_dir() -> Path:
-    """Schedy's data directory: ``$SCHEDY_HOME`` or ``~/.schedy``."""
-    return Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy")
+    """Schedy's data directory: ``$SCHEDY_HOME`` or ``~/.schedy``.
+
+    A ``~`` that the shell left in the variable (``SCHEDY_HOME='~/lab'``, or a systemd unit's
+    ``Environment=``) is the home directory, as for ``schedy gen-token`` and the client: not a
+    directory named ``~`` under the working directory.
+    """
+    return Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy").expanduser()
 
 
 def private_dir(path: Path) -> Path:
@@ -35,8 +40,8 @@ def default_database_url() -> str:
 
 
 def default_client_config_path() -> Path:
-    """``$SCHEDY_CONFIG`` or ``~/.schedy/client.json``."""
-    return Path(os.environ.get("SCHEDY_CONFIG") or data_dir() / "client.json")
+    """``$SCHEDY_CONFIG`` (a leading ``~`` expanded) or ``client.json`` in the data directory."""
+    return Path(os.environ.get("SCHEDY_CONFIG") or data_dir() / "client.json").expanduser()
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,18 @@ honours ``SSL_CERT_FILE``), asking for the root's host. When the certificate
 does not name that host but names ``localhost``, the root becomes
 ``https://localhost:PORT/``; otherwise :func:`check` returns what to do, one
 sentence per problem, which the service prints instead of "now works here".
+
+A self-signed certificate is what the clients must trust (``SSL_CERT_FILE``).
+When its file also holds the private key (``--tls-key`` defaults to the
+certificate's file), that file is never the one named: the certificates alone
+are copied to a file of their own (``certificate_copy``, in the data
+directory), which is named instead.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,10 @@ __all__ = ["LocalCheck", "certificate_names", "check"]
 
 #: Rounds of the in-memory handshake before it is given up (TLS 1.3 needs two or three).
 _ROUNDS = 8
+
+#: A PEM certificate block; a private key's PEM label ends with "PRIVATE KEY" (PKCS#8, RSA, EC, encrypted).
+_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.S)
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,37 @@ def _covers(names: list[str], host: str) -> bool:
     return False
 
 
-def check(server: ssl.SSLContext, cert: str, root: str, *, local: bool) -> LocalCheck:
+def _shareable(cert: str, copy: Path | None) -> tuple[Path | None, str]:
+    """The file to give clients as ``SSL_CERT_FILE`` for the self-signed certificate in ``cert``, and why that one.
+
+    ``cert`` itself when it holds no private key; else ``copy``, written with the certificates of
+    ``cert`` alone (readable by all: nothing secret in it); ``None`` when there is no copy to name.
+    """
+    try:
+        text = Path(cert).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None, ""
+    if not _PRIVATE_KEY.search(text):
+        return Path(cert).resolve(), ""
+    certificates = _CERTIFICATE.findall(text)
+    if copy is None or not certificates:
+        return None, ""
+    content = "\n".join(block.replace("\r\n", "\n") for block in certificates) + "\n"
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not copy.is_file() or copy.read_text(encoding="ascii", errors="replace") != content:
+            temporary = copy.with_name(f".{copy.name}.tmp")
+            temporary.write_text(content, encoding="ascii")
+            temporary.chmod(0o644)
+            temporary.replace(copy)
+    except OSError:
+        return None, ""
+    return copy.resolve(), f" (the certificate alone: {cert} also holds its private key, which stays with the service)"
+
+
+def check(
+    server: ssl.SSLContext, cert: str, root: str, *, local: bool, certificate_copy: Path | None = None
+) -> LocalCheck:
     """Whether a client on this machine accepts the service's certificate at ``root``, and what to do if not.
 
     Args:
@@ -114,6 +155,8 @@ def check(server: ssl.SSLContext, cert: str, root: str, *, local: bool) -> Local
         root: the root clients are to use.
         local: ``root`` is one the service chose for this machine (not ``--public-url``): it may be
             changed to ``https://localhost:PORT/`` when the certificate names only that.
+        certificate_copy: where to write the certificate alone when it is self-signed and ``cert``
+            also holds the private key: the file the advice names then (never ``cert``).
 
     """
     parts = urlsplit(root)
@@ -129,20 +172,34 @@ def check(server: ssl.SSLContext, cert: str, root: str, *, local: bool) -> Local
     problems = []
     if names and not _covers(names, host):
         valid = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        other = urlunsplit(parts._replace(netloc=_netloc(names[0], parts.port)))
+        # Not SCHEDY_ROOT alone: the environment replaces client.json as a whole (schedy._config).
+        how = (
+            f"their client configuration written by schedy gen-token --root {other}"
+            if local
+            # The service answers gen-token with --public-url as the root: that is what must change.
+            else f"--public-url {other}, then schedy gen-token --root {other} on each client"
+        )
         problems.append(
-            f"The certificate is for {valid}, not {host}: clients reach the service by a name it was made for "
-            f"(e.g. SCHEDY_ROOT={urlunsplit(parts._replace(netloc=_netloc(names[0], parts.port)))}, a name "
-            "that must lead to this service), or serve a certificate that names "
-            f"{host}."
+            f"The certificate is for {valid}, not {host}: clients reach the service by a name it was made for, "
+            f"one that leads to this service (e.g. {how}), or serve a certificate that names {host}."
         )
     client.check_hostname = False
     trust = _verify(server, client, None)
     if trust is not None:
         if trust.verify_code == 18:  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
-            problems.append(
-                "This machine does not trust the certificate, which is self-signed: give the clients "
-                f"SSL_CERT_FILE={Path(cert).resolve()}."
-            )
+            shared, why = _shareable(cert, certificate_copy)
+            if shared is not None:
+                problems.append(
+                    "This machine does not trust the certificate, which is self-signed: give the clients "
+                    f"SSL_CERT_FILE={shared}{why}."
+                )
+            else:  # never the file with the key in it
+                problems.append(
+                    "This machine does not trust the certificate, which is self-signed: give the clients "
+                    f"SSL_CERT_FILE naming a file of the certificate alone, without the private key of {cert} "
+                    f"(openssl x509 -in {cert} -out CERT.pem)."
+                )
         else:
             reason = trust.verify_message or trust.reason or str(trust)
             problems.append(
