@@ -306,6 +306,33 @@ def test_negative_numbers_in_every_json_spelling_are_values_not_options(cli):
     assert (refused.returncode, "unrecognized arguments: -q" in refused.stderr) == (2, True)
 
 
+def test_push_to_a_done_experiment_warns_that_no_worker_gets_the_job_until_it_runs_again(cli):
+    """A spent budget ends the search: the pushed job waited QUEUED, `run --once` said "no job left", no hint."""
+    cli.ok("add", "bud", "random", "x", "uniform", "0", "1", "--max-jobs", "1")
+    with cli.db() as db:
+        for job in db.get_experiment("bud").jobs():
+            with job:
+                job.results["loss"] = job.hyperparameters["x"]
+    assert cli.ok("status", "bud").strip() == "DONE"
+    pushed = cli("push", "bud", "-p", "x", "0.5")
+    assert pushed.returncode == 0, pushed.stderr  # the job was added
+    assert "status: QUEUED" in pushed.stdout.splitlines()
+    assert pushed.stderr == (
+        "schedy: 'bud' is DONE: no worker will be handed this job until 'schedy status bud RUNNING'.\n"
+    )
+    # A finished run recorded by hand is handed to nobody anyway: no warning.
+    done = cli("push", "bud", "-p", "x", "0.25", "-r", "loss", "0.25", "-s", "DONE")
+    assert (done.returncode, done.stderr) == (0, "")
+    # What the warning says works: the queued job is handed out, and nothing more.
+    cli.ok("status", "bud", "RUNNING")
+    handed = []
+    with cli.db() as db:
+        for job in db.get_experiment("bud").jobs():
+            with job:
+                handed.append(job.hyperparameters["x"])
+    assert handed == [0.5]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

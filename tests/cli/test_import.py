@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 import schedy
 from schedy import pbt
-from schedy.random import Uniform
+from schedy.random import Choice, Uniform
 
 
 def _tpe(cli, name: str) -> None:
@@ -77,9 +79,8 @@ def test_strings_that_look_like_other_values_come_back_as_strings(cli, tmp_path)
     with cli.db() as db:
         back = {j.hyperparameters["n"]: j for j in db.get_experiment("typed-again").all_jobs()}
     assert (back["3"].hyperparameters, back["3"].results) == (odd, {"loss": 1.0, "note": "NaN"})
-    # None is an empty cell: missing when read back, as for any job without that hyperparameter.
-    assert (back[3].hyperparameters, back[3].results) == ({k: v for k, v in plain.items() if k != "nan"},
-                                                          {"loss": float("inf")})  # fmt: skip
+    # None is JSON's null, not an empty cell (a job without that hyperparameter): it comes back.
+    assert (back[3].hyperparameters, back[3].results) == (plain, {"loss": float("inf")})
     # Plain strings stay plain cells, as pandas reads them.
     assert ",adam," in out.read_text()
 
@@ -271,10 +272,11 @@ def test_an_optuna_csv_is_read_with_the_types_the_search_declares(cli, tmp_path)
 
 
 def test_none_among_a_searchs_values_survives_an_export_and_an_import(cli, tmp_path):
-    """A CSV writes None as an empty cell, as it writes a branch's hyperparameter that a row does not have.
+    """pandas writes None as an empty cell, as it writes a branch's hyperparameter that a row does not have.
 
     Read back as the search declares it: None where None is a value and the hyperparameter exists for the
-    row's choices, absent otherwise; a random search, a TPE search and a grid take the jobs unchanged.
+    row's choices, absent otherwise; a random search, a TPE search and a grid take the jobs unchanged,
+    from what ``schedy export`` writes (None as ``null``) and from the same file with empty cells.
     """
     from schedy.random import Choice
 
@@ -300,19 +302,33 @@ def test_none_among_a_searchs_values_survives_an_export_and_an_import(cli, tmp_p
         cells.add_job(hyperparameters={"opt": "sgd", "width": 32}, results={"loss": 6.0}, status="DONE")
     for name in ("source", "grid"):
         cli.ok("export", name, "-o", str(tmp_path / f"{name}.csv"))
-    assert ",,0.1," in (tmp_path / "source.csv").read_text()  # None: an empty cell
-    with cli.db() as db:
-        db.add_experiment(schedy.TPESearch("tpe", space, "min", "loss"))
-        db.add_experiment(schedy.GridSearch("grid-again", grid))
-    assert cli.ok("import", "tpe", str(tmp_path / "source.csv")) == "Added 4 DONE jobs to tpe.\n"
-    assert cli.ok("import", "grid-again", str(tmp_path / "grid.csv")) == "Added 2 DONE jobs to grid-again.\n"
+    with (tmp_path / "source.csv").open(newline="") as stream:
+        first = next(csv.DictReader(stream))
+    assert (first["hyperparameters.opt"], first["hyperparameters.nesterov"]) == ("null", "")  # None; not taken
+    for name in ("source", "grid"):  # as pandas writes them: None an empty cell
+        with (tmp_path / f"{name}.csv").open(newline="") as stream:
+            rows = [["" if cell == "null" else cell for cell in row] for row in csv.reader(stream)]
+        with (tmp_path / f"{name}-empty.csv").open("w", newline="") as stream:
+            csv.writer(stream).writerows(rows)
+    for suffix in ("", "-empty"):
+        with cli.db() as db:
+            db.add_experiment(schedy.TPESearch(f"tpe{suffix}", space, "min", "loss"))
+            db.add_experiment(schedy.GridSearch(f"grid-again{suffix}", grid))
+        added = cli.ok("import", f"tpe{suffix}", str(tmp_path / f"source{suffix}.csv"))
+        assert added == f"Added 4 DONE jobs to tpe{suffix}.\n"
+        added = cli.ok("import", f"grid-again{suffix}", str(tmp_path / f"grid{suffix}.csv"))
+        assert added == f"Added 2 DONE jobs to grid-again{suffix}.\n"
+        with cli.db() as db:
+            back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment(f"tpe{suffix}").all_jobs())
+            cells_back = sorted(
+                (j.results["loss"], j.hyperparameters) for j in db.get_experiment(f"grid-again{suffix}").all_jobs()
+            )
+        assert back == [(loss, hps) for hps, loss in jobs]
+        assert cells_back == [(5.0, {"opt": None, "width": None}), (6.0, {"opt": "sgd", "width": 32})]
     # Into the experiment it came from, the same jobs: recognised, not refused as different.
-    assert cli.ok("import", "source", str(tmp_path / "source.csv")) == "Added no job to source (4 already there).\n"
-    with cli.db() as db:
-        back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("tpe").all_jobs())
-        cells_back = sorted((j.results["loss"], j.hyperparameters) for j in db.get_experiment("grid-again").all_jobs())
-    assert back == [(loss, hps) for hps, loss in jobs]
-    assert cells_back == [(5.0, {"opt": None, "width": None}), (6.0, {"opt": "sgd", "width": 32})]
+    for suffix in ("", "-empty"):
+        added = cli.ok("import", "source", str(tmp_path / f"source{suffix}.csv"))
+        assert added == "Added no job to source (4 already there).\n"
 
 
 def test_a_spreadsheet_csv_with_a_byte_order_mark_is_recognised_and_other_encodings_refused(cli, tmp_path):
@@ -455,3 +471,147 @@ def test_a_csv_cell_longer_than_csvs_own_limit_is_read_and_a_broken_quote_is_one
     assert refused.returncode != 0
     assert "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_choice_of_a_string_and_a_value_with_the_same_text_keeps_each_through_an_export_and_an_import(cli, tmp_path):
+    """A choice of "3" and 3, "true" and True, None and "None": each job comes back with its own value and type.
+
+    The import tried the declared values in order by their text first: True came back "true", 3 as "3" and
+    the string "None" as None; a None result was dropped (an empty cell), and pandas read "None", "NA" and
+    "True" as NaN and a boolean.
+    """
+    values = ["3", 3, "true", True, "True", None, "None", "NA", "+3", 2.5, "2.5"]
+    space = {"v": Choice(values)}
+    with cli.db() as db:
+        db.add_experiment(schedy.RandomSearch("odd", space))
+        db.add_experiment(schedy.RandomSearch("odd2", space))
+        exp = db.get_experiment("odd")
+        for i, value in enumerate(values):
+            exp.add_job(hyperparameters={"v": value}, results={"loss": float(i), "echo": value}, status="DONE")
+    out = tmp_path / "odd.csv"
+    cli.ok("export", "odd", "-o", str(out))
+    assert cli.ok("import", "odd2", str(out)) == f"Added {len(values)} DONE jobs to odd2.\n"
+    with cli.db() as db:
+        back = sorted((j.results["loss"], j.hyperparameters, j.results) for j in db.get_experiment("odd2").all_jobs())
+    # json.dumps tells True from 1, 3 from 3.0 and "3": == would not.
+    assert [json.dumps(row) for row in back] == [
+        json.dumps((float(i), {"v": value}, {"loss": float(i), "echo": value})) for i, value in enumerate(values)
+    ]
+
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_csv(out)
+    read = dict(zip(frame["results.loss"], frame["hyperparameters.v"], strict=True))
+    # Every string is a string (in JSON quotes where it would read as another value), None alone is NaN.
+    assert [read[float(i)] for i, value in enumerate(values) if isinstance(value, str)] == [
+        '"3"',
+        '"true"',
+        '"True"',
+        '"None"',
+        '"NA"',
+        '"+3"',
+        '"2.5"',
+    ]
+    assert [float(i) for i in read if pandas.isna(read[i])] == [float(values.index(None))]
+
+
+def _optuna_multi_objective(path) -> None:
+    """Optuna's ``trials_dataframe()`` of a two-objective study: ``values_0``, ``values_1``, no ``value``."""
+    path.write_text(
+        "number,values_0,values_1,params_lr,params_act,params_bn,params_n,state\n"
+        "0,0.5,0.7,0.01,relu,True,2,COMPLETE\n"
+        "1,0.25,0.9,0.001,tanh,False,5,COMPLETE\n"
+        "2,,,0.1,tanh,False,1,FAIL\n"
+    )
+
+
+def test_rows_without_the_result_a_tpe_search_ranks_by_are_refused_with_the_columns_that_may_hold_it(cli, tmp_path):
+    """A multi-objective study's trials, or an export of another result, used to be added without the result.
+
+    TPE ranks such DONE jobs worst and steers away from them: the warm start taught it the opposite.
+    """
+    from schedy.random import Integer, LogUniform
+
+    space = {
+        "lr": LogUniform(1e-4, 1),
+        "act": Choice(["relu", "tanh"]),
+        "bn": Choice([True, False]),
+        "n": Integer(1, 8),
+    }
+    with cli.db() as db:
+        db.add_experiment(schedy.TPESearch("mo", space, "min", "loss"))
+    study = tmp_path / "mo.csv"
+    _optuna_multi_objective(study)
+    for args in ([], ["--result", "loss"], ["--dry-run"]):
+        refused = cli("import", "mo", str(study), *args)
+        assert (refused.returncode, refused.stdout) == (1, "")
+        assert refused.stderr == (
+            "schedy: None of the file's 2 DONE rows has 'loss', the result mo ranks jobs by: its search would rank "
+            "them worst and steer away from their hyperparameters; --result loss=COLUMN reads it from a column of "
+            "the file that may hold it (values_0, values_1); nothing was added.\n"
+        )
+    with cli.db() as db:
+        assert list(db.get_experiment("mo").all_jobs()) == []
+    missing = cli("import", "mo", str(study), "--result", "loss=values_2")
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        "schedy: The file has no column 'values_2' to read the result 'loss' from.\n",
+    )
+    # What the refusal says: the first objective is the search's loss.
+    added = cli("import", "mo", str(study), "--result", "loss=values_0")
+    assert (added.returncode, added.stdout, added.stderr) == (
+        0,
+        "Added 2 DONE jobs to mo (1 unfinished row skipped).\n",
+        "",
+    )
+    with cli.db() as db:
+        jobs = sorted((j.results["loss"], j.hyperparameters, j.results) for j in db.get_experiment("mo").all_jobs())
+    assert jobs == [
+        (0.25, {"lr": 0.001, "act": "tanh", "bn": False, "n": 5}, {"loss": 0.25}),
+        (0.5, {"lr": 0.01, "act": "relu", "bn": True, "n": 2}, {"loss": 0.5}),
+    ]
+
+    # An export of a search of loss, into a search of accuracy: refused, naming the export's result column.
+    _exported(cli, "losses", 3, tmp_path / "losses.csv")
+    cli.ok("export", "losses", "--format", "json", "-o", str(tmp_path / "losses.json"))
+    cli.ok("add", "imp2", "tpe", "max", "accuracy", "x", "uniform", "-5", "5", "y", "uniform", "-5", "5")
+    for file in ("losses.csv", "losses.json"):
+        refused = cli("import", "imp2", str(tmp_path / file), "--dry-run")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("schedy: None of the file's 3 DONE rows has 'accuracy', the result imp2 ")
+        assert refused.stderr.endswith("(results.loss); nothing was added.\n")
+    # Some rows without it: added, with a warning that counts them.
+    lines = [
+        {"hyperparameters": {"x": 1.0, "y": 0.0}, "results": {"accuracy": 0.5}, "status": "DONE"},
+        {"hyperparameters": {"x": 2.0, "y": 0.0}, "results": {"acc": 0.75}, "status": "DONE"},
+        {"hyperparameters": {"x": 3.0, "y": 0.0}, "results": {"accuracy": 0.25}, "status": "DONE"},
+    ]
+    (tmp_path / "some.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    warned = cli("import", "imp2", str(tmp_path / "some.jsonl"))
+    assert (warned.returncode, warned.stdout) == (0, "Added 3 DONE jobs to imp2.\n")
+    assert warned.stderr == (
+        "schedy: 1 of the file's 3 DONE rows has no 'accuracy', the result imp2 ranks jobs by: its search would "
+        "rank it worst and steer away from its hyperparameters (added all the same); --result accuracy=COLUMN "
+        "reads it from a column of the file that may hold it (results.acc).\n"
+    )
+
+
+def test_rows_without_an_early_stopping_policys_result_are_added_with_a_warning(cli, tmp_path):
+    """A random search ranks nothing: its policy's result only names the best job. An Optuna value becomes it."""
+    cli.ok("add", "stopped", "random", "x", "uniform", "-5", "5", "y", "uniform", "-5", "5",
+           "--early-stopping", "median:loss:min")  # fmt: skip
+    study = tmp_path / "study.csv"
+    study.write_text("number,value,params_x,params_y,state\n0,0.5,1.0,2.0,COMPLETE\n")
+    assert cli.ok("import", "stopped", str(study), "--dry-run") == "Would add 1 DONE job to stopped.\n"
+    _exported(cli, "other", 2, tmp_path / "other.csv")
+    text = (tmp_path / "other.csv").read_text()
+    (tmp_path / "other.csv").write_text(text.replace("results.loss", "results.val_loss"))
+    warned = cli("import", "stopped", str(tmp_path / "other.csv"))
+    assert (warned.returncode, warned.stdout) == (0, "Added 2 DONE jobs to stopped.\n")
+    assert warned.stderr == (
+        "schedy: None of the file's 2 DONE rows has 'loss', the result stopped's early-stopping policy judges by: "
+        "they cannot be its best job (added all the same); --result loss=COLUMN reads it from a column of the file "
+        "that may hold it (results.val_loss).\n"
+    )
+    assert cli.ok("import", "stopped", str(study)) == "Added 1 DONE job to stopped.\n"
+    with cli.db() as db:
+        assert sorted(j.results.get("loss", -1) for j in db.get_experiment("stopped").all_jobs()) == [-1, -1, 0.5]

@@ -292,6 +292,13 @@ def cmd_push(args: argparse.Namespace) -> None:
     table = Table()
     table.add_row(job_row(job))
     print(table.paragraphs())
+    if job.status == Job.QUEUED and exp.status == Experiment.DONE:
+        # A DONE experiment hands out no job (its budget spent, or marked so): the job would wait unseen.
+        print(
+            f"schedy: {exp.name!r} is DONE: no worker will be handed this job until "
+            f"'schedy status {exp.name} RUNNING'.",
+            file=sys.stderr,
+        )
 
 
 def _confirm(question: str) -> bool:

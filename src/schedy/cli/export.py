@@ -7,11 +7,12 @@ CSV has one row per job and the columns of
 job has one: a JSON list of ``{"name", "size", "sha256", "url"}`` (``url``
 downloads it with your token), and ``note`` when any job has a note (plain
 text kept with it, see docs/protocol.md). Strings are written as
-they are (one that would read back as another value, such as ``"3"``,
-``"true"``, ``"null"`` or the empty string, as JSON with its quotes), other
-values as JSON (lists, ``true``), floats in full precision
-(``nan``, ``inf`` for the non-finite ones, as pandas reads them); a missing
-value is an empty cell.
+they are (one that would read back as another value, by ``schedy import``
+or by pandas, such as ``"3"``, ``"true"``, ``"True"``, ``"null"``,
+``"None"``, ``"NA"`` or the empty string, as JSON with its quotes), other
+values as JSON (lists, ``true``, ``null`` for None), floats in full
+precision (``nan``, ``inf`` for the non-finite ones, as pandas reads them);
+a missing value is an empty cell.
 
 JSON is an array of jobs in the wire form (docs/protocol.md: ``id``, ``status``,
 ``hyperparameters``, ``results``, and the service's ``createdAt``,
@@ -114,13 +115,38 @@ def job_record(job: Job, artifacts: Artifacts | None = None, notes: Notes | None
     return record
 
 
+#: The cells pandas reads as NaN whatever the column (``pandas.read_csv``'s default ``na_values``).
+_PANDAS_NA = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA"}
+    | {"NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+
+
+def _reads_as_other(text: str) -> bool:
+    """Whether a cell holding ``text`` bare would read back as another value than the string ``text``.
+
+    Read as ``schedy import`` reads a cell (JSON: ``3``, ``true``, ``null``; ``nan``; empty) or as
+    ``pandas.read_csv`` does: NaN for ``None``, ``NA``, ``NULL``, ``N/A``… whatever the column, a boolean
+    for ``True`` or ``FALSE`` in any case, and a number for what reads as one (``+3``, ``.5``, ``0003``,
+    ``Infinity``) in a column of numbers.
+    """
+    if text in _PANDAS_NA or text.lower() in ("true", "false"):
+        return True
+    try:
+        float(text)  # a little wider than pandas ("1_000"): such a string is quoted, and reads back the same
+    except ValueError:
+        return bool(cell_value(text) != text)
+    return True
+
+
 def _cell(value: Any) -> str:
     if value is None:
-        return ""
+        return "null"  # JSON's: read back as None, where an empty cell is a value the job does not have
     if isinstance(value, str):
-        # A string that would read back as another value ("3", "true", "null", "nan", "") is written as JSON,
-        # quotes included, so that `schedy import` (and anyone reading cells as JSON) gets the string back.
-        return value if cell_value(value) == value else to_json(value)
+        # A string that would read back as another value ("3", "true", "null", "None", "nan", "") is written as
+        # JSON, quotes included, so that `schedy import` (and anyone reading cells as JSON) gets the string back,
+        # and pandas a string.
+        return to_json(value) if _reads_as_other(value) else value
     if isinstance(value, datetime):
         return iso_time(value)
     if isinstance(value, float):

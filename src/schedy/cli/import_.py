@@ -4,8 +4,12 @@ Reads what ``schedy export`` writes (CSV with ``hyperparameters.NAME`` and
 ``results.NAME`` columns, or a JSON array of jobs) and JSON lines of the
 same jobs, and the CSV of an Optuna study's ``study.trials_dataframe()``
 (``params_NAME`` columns and ``value``, whose value becomes the result
-named by ``--result``, by default the result the search optimises). Only
-finished jobs are imported: DONE (or Optuna's COMPLETE) ones as DONE jobs,
+named by ``--result``, by default the result the experiment ranks by;
+``--result NAME=COLUMN`` reads it from another column, such as a
+multi-objective study's ``values_0``). A file none of whose DONE rows has
+the result a TPE or PBT search ranks by is refused, naming the columns
+that may hold it: the search would rank them worst. Only finished jobs
+are imported: DONE (or Optuna's COMPLETE) ones as DONE jobs,
 which TPE counts in its model and PBT and grid searches see like any other,
 and PRUNED ones (stopped early; Optuna's PRUNED) as PRUNED jobs, which TPE
 ranks after every DONE job by the value they reached. Other rows (running,
@@ -34,7 +38,7 @@ from typing import Any
 
 from schedy import Experiment, GridSearch, Job, RandomSearch, TPESearch
 from schedy._search import value_key
-from schedy.cli.common import CommandError, UsageError, cell_value, connect, read_json, unsendable
+from schedy.cli.common import CommandError, UsageError, cell_value, connect, is_number, read_json, unsendable
 from schedy.cli.views import space_params
 from schedy.errors import SchedyError, UnsafeUpdateError
 from schedy.random import (
@@ -77,8 +81,10 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("file", metavar="FILE", help="CSV, JSON (an array of jobs) or JSON lines; - for stdin.")
     parser.add_argument(
         "--result",
-        metavar="NAME",
-        help="The result an Optuna 'value' column becomes (default: the search's result, else 'value').",
+        metavar="NAME[=COLUMN]",
+        help="The result an Optuna 'value' column becomes (default: the one the experiment ranks by, else "
+        "'value'); NAME=COLUMN reads result NAME from another column instead: values_0 of a multi-objective "
+        "study, user_attrs_acc, results.val_loss.",
     )
     parser.add_argument("--dry-run", action="store_true", help="Read the file and say what would be added.")
     parser.set_defaults(func=cmd_import)
@@ -103,8 +109,10 @@ def typed(text: str, where: Distribution | list[Any] | None) -> Any:
     """A CSV cell as the search declares its hyperparameter (:func:`_cell` otherwise), where a CSV loses the type.
 
     An integer written as a float (pandas writes ``2.0`` in a column with empty cells) is an integer
-    for an ``Integer``; a choice's or grid's value is recognised by its text (``True``, ``1e-3``), its
-    JSON or an equal number (``32.0`` for ``32``), and read as declared.
+    for an ``Integer``; a choice's or grid's value is recognised by what the cell reads as (``3``, ``"3"``,
+    ``true``, or an equal number: ``32.0`` for ``32``), else by its text (pandas writes ``True``, and
+    ``1e-3`` for the string), and read as declared. The cell's own reading comes first: a choice of
+    both ``"3"`` and ``3``, as ``schedy export`` writes them (``"3"`` quoted), keeps each its type.
     """
     value = cell_value(text)
     if isinstance(where, Integer):
@@ -112,8 +120,12 @@ def typed(text: str, where: Distribution | list[Any] | None) -> Any:
     values = where if isinstance(where, list) else where.values if isinstance(where, Choice) else None
     if isinstance(where, Constant):
         values = [where.value]
+    key = value_key(value)
     for declared in values or ():
-        if str(declared) == text or json.dumps(declared) == text or value_key(declared) == value_key(value):
+        if value_key(declared) == key:
+            return declared
+    for declared in values or ():
+        if str(declared) == text or json.dumps(declared) == text:
             return declared
     return value
 
@@ -172,9 +184,22 @@ def _csv_rows(columns: list[str], lines: Iterator[list[str]]) -> Iterator[dict[s
         yield dict(zip(columns, cells, strict=False))  # past the last column: empty cells
 
 
+#: The columns of a CSV that may hold a job's result: an export's ``results.NAME``, an Optuna study's ``value``,
+#: ``values_0``… (one per objective, or ``values_NAME`` once named) and ``user_attrs_NAME``.
+_RESULT_COLUMNS = ("results.", "values_", "user_attrs_")
+
+
+def _is_result_column(column: str) -> bool:
+    return column == "value" or column.startswith(_RESULT_COLUMNS)
+
+
 def _from_csv(
-    rows: Iterator[dict[str, str]], result_name: str, space: Sequence[FlatParam]
+    rows: Iterator[dict[str, str]],
+    result: tuple[str, str],
+    space: Sequence[FlatParam],
+    candidates: dict[str, None],
 ) -> Iterator[ImportedJob | None]:
+    result_name, source = result
     declared = {param.name: param.dist for param in space}
     for position, row in enumerate(rows, start=1):
         status = _FINISHED.get(row.get("status") or row.get("state") or "DONE")
@@ -186,19 +211,21 @@ def _from_csv(
         empty: set[str] = set()  # hyperparameters whose cell is empty
         for column, text in row.items():
             name = None
-            if column.startswith(("hyperparameters.", "params_")):
+            if column.startswith(("hyperparameters.", "params_")) and column != source:
                 name = column.split(".", 1)[1] if column.startswith("hyperparameters.") else column[len("params_") :]
-            value = cell_value(text)
-            if value is None:
-                if name is not None:  # empty, or JSON's null
+            if text == "":  # a value the row does not have (or, from pandas, None: see _nulls)
+                if name is not None:
                     empty.add(name)
                 continue
-            if name is not None:
-                hps[name] = typed(text, declared.get(name))
-            elif column.startswith("results."):
-                results[column.removeprefix("results.")] = value
-            elif column == "value":
+            value = cell_value(text)
+            if status == "DONE" and _is_result_column(column) and is_number(value):
+                candidates[column] = None
+            if column == source:
                 results[result_name] = value
+            elif name is not None:
+                hps[name] = typed(text, declared.get(name))
+            elif column.startswith("results.") and column.removeprefix("results.") not in results:
+                results[column.removeprefix("results.")] = value
         _nulls(hps, empty, space)
         if row.get("number"):  # an Optuna trial
             identity: Any = [row["number"], row.get("datetime_start"), hps]
@@ -207,7 +234,10 @@ def _from_csv(
             yield _row_id(row.get("id"), [hps, results, status], position), hps, results, status
 
 
-def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
+def _from_objects(
+    objects: Iterator[Any], result: tuple[str, str], candidates: dict[str, None]
+) -> Iterator[ImportedJob | None]:
+    result_name, source = result
     for number, obj in enumerate(objects, start=1):
         # Both keys, as every job has (an export writes them for each): another object ({"a": 1}, a row of
         # something else) would be an empty DONE job.
@@ -221,19 +251,35 @@ def _from_objects(objects: Iterator[Any]) -> Iterator[ImportedJob | None]:
         if not isinstance(results, dict):
             raise UsageError(f"Job {number} of the file has 'results' that are not an object.")
         hps = dict(obj["hyperparameters"])
+        if status == "DONE":
+            candidates.update((f"results.{key}", None) for key, value in results.items() if is_number(value))
+        renamed = source.removeprefix("results.")
+        if source.startswith("results.") and renamed in results:  # --result NAME=results.OTHER
+            results = {**{k: v for k, v in results.items() if k != renamed}, result_name: results[renamed]}
         yield _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status
 
 
-def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> tuple[list[ImportedJob], int]:
+def read_jobs(
+    text: str,
+    result: str | tuple[str, str],
+    space: Sequence[FlatParam] = (),
+    candidates: dict[str, None] | None = None,
+) -> tuple[list[ImportedJob], int]:
     """The finished jobs of a file's text (CSV, JSON array or JSON lines), and how many rows were skipped.
 
+    ``result``: the result an Optuna CSV's ``value`` column becomes, or ``(NAME, COLUMN)``: the column read
+    as result NAME (a CSV's ``values_0``, ``results.loss``; a JSON job's ``results.loss``), and only as it.
     ``space`` (:func:`~schedy.cli.views.space_params`): a CSV's values are read as its hyperparameters
-    declare them (:func:`typed`), an empty cell as ``None`` where that is a declared value; JSON keeps its types.
+    declare them (:func:`typed`), an empty cell as ``None`` where that is a declared value; ``null`` is
+    ``None``; JSON keeps its types. ``candidates`` gets the columns that may hold a result
+    (:data:`_RESULT_COLUMNS`, ``value``) and hold a number in a DONE row, in the order first seen.
 
     Raises:
-        UsageError: the text is none of these, or a row is not a job.
+        UsageError: the text is none of these, a row is not a job, or the CSV has no COLUMN.
 
     """
+    named = (result, "value") if isinstance(result, str) else result
+    seen: dict[str, None] = {} if candidates is None else candidates
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
@@ -242,7 +288,7 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
             raise UsageError(f"The file looks like a JSON array but does not parse: {exc}.") from None
         except ValueError as exc:  # nested too deeply to read
             raise UsageError(f"The file cannot be imported: {exc}.") from None
-        return _split(_from_objects(iter(objects)))
+        return _split(_from_objects(iter(objects), named, seen))
     if stripped.startswith("{"):
         parsed = []
         # Lines end at "\n" only: JSON writes the other line breaks of a string escaped, except U+2028, U+2029
@@ -255,7 +301,7 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
                     raise UsageError(f"Line {number} of the file is not JSON: {exc}.") from None
                 except ValueError as exc:  # nested too deeply to read
                     raise UsageError(f"Line {number} of the file cannot be imported: {exc}.") from None
-        return _split(_from_objects(iter(parsed)))
+        return _split(_from_objects(iter(parsed), named, seen))
     # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of rows.
     # A cell may be as long as a value the service takes (a note, a long string), not only csv's 128 KiB.
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL))
@@ -266,7 +312,9 @@ def read_jobs(text: str, result_name: str, space: Sequence[FlatParam] = ()) -> t
             "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
             "(Optuna) columns."
         )
-    return _split(_from_csv(_csv_rows(columns, lines), result_name, space))
+    if not isinstance(result, str) and named[1] not in columns:
+        raise UsageError(f"The file has no column {named[1]!r} to read the result {named[0]!r} from.")
+    return _split(_from_csv(_csv_rows(columns, lines), named, space, seen))
 
 
 def _split(read: Iterator[ImportedJob | None]) -> tuple[list[ImportedJob], int]:
@@ -293,11 +341,74 @@ def _summary(jobs: list[ImportedJob], skipped: int, name: str, present: int = 0)
     return text + (f" ({'; '.join(notes)})" if notes else "") + "."
 
 
+def _result_arg(text: str | None) -> str | tuple[str, str] | None:
+    """``--result NAME`` (what ``value`` becomes) or ``--result NAME=COLUMN``; ``None`` when not given.
+
+    Raises:
+        UsageError: a NAME or COLUMN left empty.
+
+    """
+    if text is None or "=" not in text:
+        if text == "":
+            raise UsageError("--result needs a result's name: --result NAME or --result NAME=COLUMN.")
+        return text
+    name, column = text.split("=", 1)
+    if not name or not column:
+        raise UsageError(f"--result {text}: give both the result's name and the column, e.g. --result loss=values_0.")
+    return name, column
+
+
 def _default_result(exp: Experiment) -> str:
-    if isinstance(exp, TPESearch):
-        return exp.params.result_name
-    target = getattr(exp, "result_name", None)  # PBT's ranking result
-    return target if isinstance(target, str) else "value"
+    """The result an Optuna ``value`` becomes by default: the one the experiment declares, else ``value``."""
+    declared = exp.declared_objective()
+    return "value" if declared is None else declared[0]
+
+
+def _check_results(
+    exp: Experiment, jobs: list[ImportedJob], candidates: Sequence[str], source: str, dry_run: bool
+) -> None:
+    """Refuse a file none of whose DONE rows has the result the search ranks by; warn when some lack it.
+
+    A TPE or PBT search ranks a DONE job without its result worst and steers away from its hyperparameters:
+    imported so, a study's trials (a multi-objective one's ``values_0``, ``values_1``; an export of another
+    result) would teach the search the opposite of what they found. An early-stopping policy's result
+    (what :meth:`~schedy.Experiment.declared_objective` falls back on) only names the best job: warned.
+    ``candidates``: the file's columns that may hold a result (:func:`read_jobs`), ``source`` the one read.
+
+    Raises:
+        CommandError: no DONE row has the result a TPE or PBT search ranks by.
+
+    """
+    declared = exp.declared_objective()
+    if declared is None:
+        return
+    name = declared[0]
+    done = [job for job in jobs if job[3] == Job.DONE]
+    lacking = sum(1 for job in done if name not in job[2])
+    if not lacking:
+        return
+    if lacking < len(done):
+        head = f"{lacking} of the file's {len(done)} DONE rows {'has' if lacking == 1 else 'have'} no {name!r}"
+    elif len(done) == 1:
+        head = f"The file's DONE row has no {name!r}"
+    else:
+        head = f"None of the file's {len(done)} DONE rows has {name!r}"
+    ranks = exp._search_objective() is not None
+    if ranks:
+        whose = f"the result {exp.name} ranks jobs by: its search would rank {'it' if lacking == 1 else 'them'} "
+        whose += "worst and steer away from " + ("its" if lacking == 1 else "their") + " hyperparameters"
+    else:
+        whose = f"the result {exp.name}'s early-stopping policy judges by: {'it' if lacking == 1 else 'they'} "
+        whose += "cannot be its best job"
+    others = [column for column in candidates if column not in (source, f"results.{name}")]
+    if others:
+        hint = f"--result {name}=COLUMN reads it from a column of the file that may hold it ({', '.join(others)})"
+    else:
+        hint = "the file has no other column that may hold it (results.NAME, value, values_NAME, user_attrs_NAME)"
+    if ranks and lacking == len(done):
+        raise CommandError(f"{head}, {whose}; {hint}; nothing was added.")
+    added = "would be added" if dry_run else "added"
+    print(f"schedy: {head}, {whose} ({added} all the same); {hint}.", file=sys.stderr)
 
 
 def _same(job: Job, hps: dict[str, Any], results: dict[str, Any], status: str) -> bool:
@@ -386,11 +497,16 @@ def cmd_import(args: argparse.Namespace) -> None:
             f"(line {line} holds the byte {data[exc.start]:#04x}); "
             "save it as UTF-8 CSV or JSON lines."
         ) from None
+    result = _result_arg(args.result)
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
-        jobs, skipped = read_jobs(text, args.result or _default_result(exp), space_params(exp))
+        candidates: dict[str, None] = {}
+        jobs, skipped = read_jobs(text, result or _default_result(exp), space_params(exp), candidates)
         _check_sendable(jobs)
         _check_rows(exp, jobs)
+        _check_results(
+            exp, jobs, list(candidates), "value" if isinstance(result, str | None) else result[1], args.dry_run
+        )
         if args.dry_run:
             present = {job.job_id for job in exp.all_jobs()}
             new = [job for job in jobs if job[0] not in present]
