@@ -371,3 +371,80 @@ def test_user_commands_refuse_a_sqlite_file_that_does_not_exist_and_create_nothi
     url = f"sqlite:///{tmp_path}/db/schedy.db"
     assert _schedy("user", "add", "a@b.c", "--no-password", "--database", url).returncode == 0
     assert _schedy("user", "list", "--database", url).stdout == "a@b.c\n"
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+def test_a_client_config_that_cannot_be_written_stops_the_first_start_and_loses_no_account(tmp_path, where):
+    """``SCHEDY_CONFIG=/proc/nope/c.json schedy server``: one sentence, and the next start still prints the password.
+
+    The admin's password is printed once and its token is only in that file: an admin committed without
+    them would lock the operator out (a later start creates no other).
+    """
+    home = tmp_path / "home"
+    (tmp_path / "a-file").write_text("")
+    unwritable = "/proc/nope/c.json" if where == "proc" else str(tmp_path / "a-file" / "c.json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDY_")}
+    env |= {"HOME": str(home), "SCHEDY_CONFIG": unwritable}
+    result = subprocess.run(
+        [sys.executable, "-m", "schedy.cli.main", "server", "--port", str(_free_port()), "--log-level", "warning"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(f"schedy: Cannot write the client configuration {unwritable} ("), result.stderr
+    assert "no user was created" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # not a traceback
+    assert "Created the first user" not in result.stdout  # no password printed for an account that is not there
+    database = f"sqlite:///{home}/.schedy/schedy.db"
+    assert _schedy("user", "list", "--database", database).stdout == ""
+    # Given a place it can write, the next start creates the admin and says its password.
+    with ServiceProcess.start(home / ".schedy", database) as service:
+        config = service.first_start_config()
+        log = service.log()
+        token = httpx.post(service.url + "token/", json={"email": config["email"], "token": config["token"]})
+    assert "Created the first user, admin@localhost (password: " in log
+    assert token.status_code == 200
+    assert not list((tmp_path / "home" / ".schedy").glob(".client.json.*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["list"], ["passwd", "a@b.c", "--password-stdin"], ["remove", "a@b.c", "-f"]],
+    ids=lambda command: command[0],
+)
+def test_user_commands_refuse_a_database_without_schedy_tables_and_change_nothing(tmp_path, pg_cluster, command):
+    """A URL that leaves the database name out names PostgreSQL's ``postgres``: ``user list`` filled it with tables.
+
+    The same for an empty PostgreSQL database and for another application's SQLite file (left byte for byte,
+    in its own journal mode); ``user add`` still creates the tables of a new database (see above).
+    """
+    import sqlite3
+
+    from sqlalchemy import create_engine, inspect
+
+    other_app = tmp_path / "other-app.db"
+    with sqlite3.connect(other_app) as raw:
+        raw.execute("CREATE TABLE notes (body TEXT)")
+    raw.close()
+    before = other_app.read_bytes()
+    no_name = pg_cluster.url("")  # postgresql://postgres@127.0.0.1:PORT/
+    empty = pg_cluster.new_database()
+    for url in (no_name, empty, f"sqlite:///{other_app}"):
+        result = _schedy(
+            "user", *command, "--database", url, stdin="longenough\n", env={"SCHEDY_HOME": str(tmp_path / "home")}
+        )
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert result.stderr == (
+            f"schedy: There is no Schedy database at {url} (it holds no Schedy tables): name the service's with "
+            "--database (default $SCHEDY_DATABASE_URL, else the data directory's schedy.db).\n"
+        )
+    for url in (pg_cluster.url("postgres"), empty):
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+        engine.dispose()
+    assert other_app.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other-app.db"]  # no -wal, no -shm

@@ -246,3 +246,132 @@ def test_artifact_files_go_along_into_another_store_or_nothing_is_copied(tmp_pat
         assert [a.name for a in job.artifacts()] == ["model.bin"]
         loaded = job.load_artifact("model.bin", to=tmp_path / "back.bin")
         assert Path(loaded).read_bytes() == payload
+
+
+def _at_first_revision(url: str) -> None:
+    """A database as a service of Schedy's first schema revision left it, with one user."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from schedy.server.store import Store, migrate
+
+    store = Store(url)
+    with store.write() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES (1, 'old@b.c', NULL, :no, 1)"
+            ),
+            {"no": False},
+        )
+    store.dispose()
+
+
+def _revision(url: str) -> str | None:
+    """The schema revision of the database at ``url`` (``None``: no Schedy tables)."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        revision = (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            if inspect(conn).has_table("alembic_version")
+            else None
+        )
+    engine.dispose()
+    return revision
+
+
+def test_a_source_at_an_older_schema_is_copied_and_left_byte_for_byte(tmp_path: Path) -> None:
+    """Copying an old backup used to upgrade the backup itself, in place."""
+    source = tmp_path / "backup.db"
+    source_url, target_url = f"sqlite:///{source}", f"sqlite:///{tmp_path / 'target.db'}"
+    _at_first_revision(source_url)
+    before = source.read_bytes()
+    copied = _schedy("database", "copy", target_url, "--database", source_url, home=tmp_path / "home")
+    assert copied.returncode == 0, copied.stderr
+    assert source.read_bytes() == before
+    assert _revision(source_url) == "0001"
+    assert copied.stdout.splitlines()[0] == (
+        "The source has the schema of an older Schedy (revision 0001): copying from an upgraded copy of it in a "
+        "temporary directory; the source is left as it is."
+    )
+    assert "Copied 1 user, 0 experiments, 0 jobs and 0 reports" in copied.stdout
+    listed = _schedy("user", "list", "--database", target_url)
+    assert (listed.returncode, listed.stdout) == (0, "old@b.c\n"), listed.stderr
+
+
+def test_a_postgresql_source_at_an_older_schema_or_none_is_refused_and_left_as_it_is(
+    pg_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """Upgrading a PostgreSQL source is its service's start: the copy says so instead of doing it."""
+    from schedy.server.store import migrate
+
+    old, empty = pg_cluster.new_database(), pg_cluster.new_database()
+    _at_first_revision(old)
+    target = tmp_path / "target.db"
+    refused = _schedy("database", "copy", f"sqlite:///{target}", "--database", old, home=tmp_path / "home")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        f"schedy: The source database {old} has the schema of an older Schedy (revision 0001, this one's is "
+        f"{migrate.head()}), and a copy never changes its source: upgrade it first by starting this version's "
+        f"service on it once (schedy server --database {old}, then stop it), then copy.\n"
+    )
+    assert _revision(old) == "0001"
+    # A database that holds no Schedy tables (a mistyped --database) is not filled with them and copied.
+    refused = _schedy("database", "copy", f"sqlite:///{target}", "--database", empty, home=tmp_path / "home")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr.startswith(f"schedy: There is no Schedy database at {empty} (it holds no Schedy tables): ")
+    assert _revision(empty) is None
+    assert not target.exists()
+
+
+def _read_only(argv: list[str], directory: Path) -> list[str]:
+    """``argv`` run where ``directory`` cannot be written: its mode (0555), and for root a read-only mount."""
+    if os.geteuid() != 0:
+        return argv
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("root writes anywhere, and there is no unshare to mount the directory read-only")
+    quoted = shlex.quote(str(directory))
+    script = f"mount --bind {quoted} {quoted} && mount -o remount,ro,bind {quoted} && exec {shlex.join(argv)}"
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", script.replace(shlex.join(argv), "true")], check=False)
+    if probe.returncode != 0:
+        pytest.skip("root writes anywhere, and this machine cannot mount a directory read-only")
+    return ["unshare", "-m", "sh", "-c", script]
+
+
+def test_a_source_on_read_only_storage_is_copied(tmp_path: Path) -> None:
+    """A backup on read-only storage (or a file 0444 in a directory 0555): SQLite's WAL mode cannot write its -shm."""
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    source_url, target_url = f"sqlite:///{shelf / 'schedy.db'}", f"sqlite:///{tmp_path / 'target.db'}"
+    added = _schedy("user", "add", "a@b.c", "--no-password", "--database", source_url)
+    assert added.returncode == 0, added.stderr
+    before = (shelf / "schedy.db").read_bytes()
+    (shelf / "schedy.db").chmod(0o444)
+    shelf.chmod(0o555)
+    try:
+        argv = [sys.executable, "-m", "schedy.cli.main", "database", "copy", target_url, "--database", source_url]
+        copied = subprocess.run(
+            _read_only(argv, shelf),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "SCHEDY_HOME": str(tmp_path / "home")},
+            check=False,
+        )
+    finally:
+        shelf.chmod(0o755)
+    assert copied.returncode == 0, copied.stderr
+    assert "Copied 1 user, 0 experiments" in copied.stdout
+    assert sorted(path.name for path in shelf.iterdir()) == ["schedy.db"]
+    assert (shelf / "schedy.db").read_bytes() == before
+    listed = _schedy("user", "list", "--database", target_url)
+    assert (listed.returncode, listed.stdout) == (0, "a@b.c\n"), listed.stderr

@@ -24,6 +24,7 @@ __all__ = [
     "database_url",
     "ensure_parent",
     "require_database",
+    "require_schema",
 ]
 
 
@@ -162,26 +163,57 @@ def require_database(url: str, name_it: str) -> None:
         )
 
 
-def _store(args: argparse.Namespace, *, create: bool = False) -> object:
-    """The database the command works on, migrated; a SQLite file is created only if ``create``.
+def require_schema(url: str, revision: str | None, name_it: str) -> None:
+    """Refuse a database that holds no Schedy schema (``revision`` ``None``), which migrating it would fill.
+
+    A mistyped ``--database`` that names an existing database: PostgreSQL's ``postgres`` when the URL
+    leaves the name out, another application's SQLite file. ``name_it`` ends the sentence as in
+    :func:`require_database`.
 
     Raises:
-        CommandError: a SQLite file that does not exist (a mistyped ``--database`` is not an empty service),
-            or a database that cannot be opened.
+        CommandError: ``There is no Schedy database at URL (it holds no Schedy tables): NAME_IT (default …).``
+
+    """
+    from schedy.server.store.engine import shown_url
+
+    if revision is None:
+        raise CommandError(
+            f"There is no Schedy database at {shown_url(url)} (it holds no Schedy tables): {name_it} (default "
+            "$SCHEDY_DATABASE_URL, else the data directory's schedy.db)."
+        )
+
+
+def _store(args: argparse.Namespace, *, create: bool = False) -> object:
+    """The database the command works on, migrated if older; created only if ``create``.
+
+    With ``create`` (``user add``, which may come before the service's first start), a SQLite file that
+    does not exist is created and a database with no Schedy tables gets them. Otherwise the database must be
+    a Schedy one already: its schema is checked first, without writing anything.
+
+    Raises:
+        CommandError: a SQLite file that does not exist or a database that holds no Schedy schema (a mistyped
+            ``--database`` is not an empty service), one a newer Schedy migrated, or one that cannot be
+            opened.
 
     """
     from schedy.server.store import Store, migrate
     from schedy.server.store.engine import DatabaseUnavailable, opening
 
     url = database_url(args)
+    name_it = "name the service's with --database"
     if create:
         ensure_parent(url)
     else:
-        require_database(url, "name the service's with --database")
+        require_database(url, name_it)
     try:
         with opening(url):
+            revision = None if create else migrate.revision_of(url)
+            if not create:
+                require_schema(url, revision, name_it)
+                migrate.refuse_newer(url, revision)
             store = Store(url)
-            migrate.upgrade(store)
+            if revision != migrate.head():  # a current schema is not written to
+                migrate.upgrade(store)
     except DatabaseUnavailable as exc:
         raise CommandError(str(exc)) from None
     return store

@@ -3,8 +3,11 @@
 For moving from the embedded SQLite file to PostgreSQL (several service
 processes or hosts), or back (a backup, a laptop copy). The source is
 ``--database`` (default ``$SCHEDY_DATABASE_URL``, else the data
-directory's SQLite file), read as one snapshot; the target is written in
-one transaction, all or nothing, and must hold no users, experiments or
+directory's SQLite file), read as one snapshot and never written (a
+SQLite file at an older Schedy's schema is copied from an upgraded copy
+in a temporary directory; an older PostgreSQL database must be upgraded
+first, by starting the service on it); the target is written in one
+transaction, all or nothing, and must hold no users, experiments or
 jobs. Artifact files are not in the database: the new service finds them
 if it uses the same artifact store (``--artifacts``, by default
 ``artifacts/`` in the data directory), or ``--artifacts-to URL`` copies
@@ -14,6 +17,7 @@ them into the store it will use.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -22,6 +26,7 @@ from schedy.cli.common import CommandError
 
 if TYPE_CHECKING:
     from schedy.server.service.blobs import BlobStore
+    from schedy.server.store import Store
 
 __all__ = ["add_parsers", "cmd_copy"]
 
@@ -78,12 +83,14 @@ def cmd_copy(args: argparse.Namespace) -> None:
     files = _stores(args.artifacts_from, args.artifacts_to) if args.artifacts_to is not None else None
     started = time.monotonic()
     stores: list[Store] = []
+    scratch = contextlib.ExitStack()
     try:
-        for url in (source_url, target_url):
-            with opening(url):
-                store = Store(url)
-                stores.append(store)
-                migrate.upgrade(store)  # as a service starting on it would
+        with opening(source_url):
+            stores.append(_source(source_url, scratch))
+        with opening(target_url):
+            store = Store(target_url)
+            stores.append(store)
+            migrate.upgrade(store)  # as a service starting on it would
         source, target = stores
 
         begun = False
@@ -116,6 +123,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
     finally:
         for store in stores:
             store.dispose()
+        scratch.close()  # the upgraded copy of an older source, if one was made
     counts = ", ".join(
         _count(copied[table], noun)
         for table, noun in (("users", "user"), ("experiments", "experiment"), ("jobs", "job"))
@@ -131,6 +139,66 @@ def cmd_copy(args: argparse.Namespace) -> None:
         f"{shown_url(target_url)} and {artifacts}.",
         flush=True,
     )
+
+
+def _source(url: str, scratch: contextlib.ExitStack) -> Store:
+    """The store to copy from: the source itself, read-only, or an upgraded copy of an older SQLite source.
+
+    The source is never written: a SQLite file is opened read-only (a file on read-only storage is copied
+    too), and one at an older schema revision is copied first into a temporary directory (entered on
+    ``scratch``), whose copy is upgraded. Call it inside :func:`~schedy.server.store.engine.opening`.
+
+    Raises:
+        CommandError: the source holds no Schedy schema, or an older one on PostgreSQL, where upgrading it
+            is the service's start (this command never changes its source).
+        DatabaseUnavailable: a newer Schedy migrated it, or it cannot be opened.
+
+    """
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    from schedy.cli.admin import require_schema
+    from schedy.server.store import Store, migrate
+    from schedy.server.store.engine import is_sqlite, read_only_url, shown_url
+
+    revision = migrate.revision_of(url)
+    require_schema(url, revision, "name the one to copy with --database")
+    migrate.refuse_newer(url, revision)
+    sqlite = is_sqlite(url)
+    source = Store(read_only_url(url) if sqlite else url, pool_size=1)
+    if revision == migrate.head():
+        return source
+    if not sqlite:
+        source.dispose()
+        raise CommandError(
+            f"The source database {shown_url(url)} has the schema of an older Schedy (revision {revision}, this "
+            f"one's is {migrate.head()}), and a copy never changes its source: upgrade it first by starting this "
+            f"version's service on it once (schedy server --database {shown_url(url)}, then stop it), then copy."
+        )
+    # An older SQLite file: copy it whole (SQLite's backup, one snapshot) and upgrade the copy.
+    try:
+        directory = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="schedy-copy-")))
+        copy = directory / "source.db"
+        with source.snapshot() as conn, contextlib.closing(sqlite3.connect(copy)) as into:
+            raw = conn.connection.dbapi_connection
+            assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - narrowing for mypy
+            raw.backup(into)
+    except (OSError, sqlite3.Error) as exc:
+        raise CommandError(
+            f"Cannot make an upgraded copy of the source, whose schema is an older Schedy's, in "
+            f"{tempfile.gettempdir()} ({exc}): set TMPDIR to a directory with room for it."
+        ) from None
+    finally:
+        source.dispose()
+    print(
+        f"The source has the schema of an older Schedy (revision {revision}): copying from an upgraded copy of it "
+        "in a temporary directory; the source is left as it is.",
+        flush=True,
+    )
+    upgraded = Store(f"sqlite:///{copy}", pool_size=1)
+    migrate.upgrade(upgraded)
+    return upgraded
 
 
 def _stores(source: str | None, target: str) -> tuple[BlobStore, BlobStore]:

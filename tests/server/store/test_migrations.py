@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from schedy.server.store import Store, migrate
+from schedy.server.store.engine import DatabaseUnavailable
 from schedy.server.store.tables import metadata
 
 
@@ -75,3 +77,21 @@ def test_reports_are_indexed_by_time_on_postgresql_only(database_url):
     store.dispose()
     assert indexes >= {"ix_reports_job", "ix_reports_experiment"}
     assert ("ix_reports_recent" in indexes) == (not store.is_sqlite)
+
+
+def test_a_database_a_newer_schedy_migrated_is_refused_in_one_sentence_and_left_alone(database_url):
+    """Not Alembic's ``Can't locate revision identified by …`` traceback at the service's start."""
+    store = Store(database_url)
+    migrate.upgrade(store)
+    with store.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    with pytest.raises(DatabaseUnavailable) as refused:
+        migrate.upgrade(store)
+    with store.read() as conn:
+        assert migrate.current(conn) == "0099_future"
+    store.dispose()
+    assert str(refused.value).startswith("The database ")
+    assert "was migrated by a newer Schedy (schema revision 0099_future; Schedy " in str(refused.value)
+    assert str(refused.value).endswith(
+        f"knows up to {migrate.head()}): run that version of Schedy, or a newer one, on it."
+    )

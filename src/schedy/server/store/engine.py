@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Float, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -55,13 +55,15 @@ def _now_postgresql(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
 def normalise_url(url: str) -> str:
     """Use psycopg 3 for ``postgresql://`` URLs."""
     parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
+    if parsed.drivername in ("postgresql", "postgres", "postgres+psycopg"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
 
 
 #: What ``schedy server --database`` takes, for the sentences that refuse a URL.
 URL_EXAMPLES = "sqlite:////absolute/path/schedy.db or postgresql://user:password@host:5432/database"
+# The URL schemes Schedy opens: SQLite through sqlite3, PostgreSQL through psycopg 3 (see normalise_url).
+_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg", "postgres+psycopg")
 
 
 class DatabaseUnavailable(Exception):
@@ -75,7 +77,8 @@ def check_url(url: str) -> str:
     """``url``, once it parses and names a SQLite or PostgreSQL database.
 
     Raises:
-        DatabaseUnavailable: a URL that does not parse, or another kind of database.
+        DatabaseUnavailable: a URL that does not parse, another kind of database, a driver Schedy does not
+            use (``postgresql+asyncpg://``, ``postgresql+psycopg2://``…), or a SQLite database in memory.
 
     Example:
         >>> check_url("sqlite:////tmp/schedy.db")
@@ -93,7 +96,36 @@ def check_url(url: str) -> str:
         raise DatabaseUnavailable(
             f"Schedy keeps its data in SQLite or PostgreSQL, not {backend} ({shown_url(url)}): give {URL_EXAMPLES}."
         )
+    if parsed.drivername not in _DRIVERS:
+        driver = parsed.get_driver_name()
+        if backend == "sqlite":
+            raise DatabaseUnavailable(
+                f"Schedy opens SQLite files with Python's sqlite3, not {driver} ({shown_url(url)}): give "
+                f"{shown_url(parsed.set(drivername='sqlite').render_as_string(hide_password=False))}."
+            )
+        raise DatabaseUnavailable(
+            f"Schedy connects to PostgreSQL with psycopg 3, not {driver} ({shown_url(url)}): give "
+            f"{shown_url(parsed.set(drivername='postgresql').render_as_string(hide_password=False))} "
+            "(or postgresql+psycopg://…)."
+        )
+    if backend == "sqlite" and _in_memory(parsed):
+        raise DatabaseUnavailable(
+            f"Schedy needs a SQLite file, not an in-memory database ({url}): give sqlite:////absolute/path/schedy.db."
+        )
     return url
+
+
+def _in_memory(parsed: URL) -> bool:
+    """Whether a SQLite URL names an in-memory database (``sqlite://``, ``:memory:``, a ``mode=memory`` URI)."""
+    database = parsed.database
+    if database in (None, "", ":memory:"):
+        return True
+    return _is_uri(parsed) and (str(database).startswith("file::memory:") or parsed.query.get("mode") == "memory")
+
+
+def _is_uri(parsed: URL) -> bool:
+    """Whether a SQLite URL's database is a ``file:`` URI (``?uri=true``)."""
+    return str(parsed.query.get("uri", "")).lower() in ("true", "1")
 
 
 def shown_url(url: str) -> str:
@@ -121,10 +153,20 @@ def opening(url: str) -> Iterator[None]:
     For the first connection of a command (the service's start, ``schedy user``), where the driver's
     traceback would bury its one useful line.
     """
-    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, ProgrammingError
 
     try:
         yield
+    except ProgrammingError as exc:
+        # Raised while connecting (no statement yet): libpq refused the URL's options, e.g. ?sslmod=require for
+        # ?sslmode=require. A statement's ProgrammingError (a migration's bug) is shown whole.
+        if exc.statement is not None:
+            raise
+        reason = str(exc.orig or exc).strip().splitlines()[0].rstrip(".")
+        raise DatabaseUnavailable(
+            f"Cannot open the database {shown_url(url)} ({reason}): check the options after '?' in the URL, "
+            "libpq's connection parameters (such as sslmode, host, port, connect_timeout)."
+        ) from None
     except OSError as exc:  # creating a new SQLite file (the driver's own failures are OperationalError)
         path = make_url(url).database if is_sqlite(url) else None
         if not (path and exc.filename and str(exc.filename).startswith(str(Path(path).expanduser()))):
@@ -150,6 +192,53 @@ def opening(url: str) -> Iterator[None]:
 def is_sqlite(url: str) -> bool:
     """Whether ``url`` names a SQLite database."""
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _is_read_only(parsed: URL) -> bool:
+    """Whether a SQLite URL opens its file read-only (a ``file:`` URI with ``mode=ro`` or ``immutable=1``)."""
+    return _is_uri(parsed) and (parsed.query.get("mode") == "ro" or parsed.query.get("immutable") == "1")
+
+
+def read_only_url(url: str) -> str:
+    """The URL that opens the SQLite file of ``url`` read-only, as it is: never written, its journal mode kept.
+
+    For a database that must not change (the source of ``schedy database copy``). ``mode=ro`` reads what a
+    service writing it meanwhile committed (its write-ahead log too); a file SQLite cannot open so (a WAL
+    database in a directory this process may not write, which has no ``-shm`` file) is opened
+    ``immutable=1``, unless it has a write-ahead log whose transactions that would leave out. A URL that is
+    already a ``file:`` URI (``?uri=true``) is the caller's choice, kept; a PostgreSQL URL too.
+
+    Example:
+        >>> read_only_url("sqlite:////nonexistent/schedy.db")
+        'sqlite:///file%3A/nonexistent/schedy.db?mode=ro&uri=true'
+
+    """
+    from urllib.parse import quote
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or _is_uri(parsed) or _in_memory(parsed):
+        return url
+    path = Path(str(parsed.database)).expanduser().absolute()
+    uri = f"file:{quote(str(path))}"
+
+    def with_query(query: dict[str, str]) -> str:
+        return URL.create("sqlite", database=uri, query={**query, "uri": "true"}).render_as_string()
+
+    try:
+        probe = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.OperationalError as exc:
+        wal = path.with_name(path.name + "-wal")
+        message = str(exc).lower()
+        cannot_share = "readonly" in message or "unable to open" in message
+        if path.is_file() and cannot_share and not (wal.exists() and wal.stat().st_size):
+            return with_query({"immutable": "1"})
+    except sqlite3.Error:
+        pass  # not a database: opening it through the engine says so in a sentence (see opening)
+    return with_query({"mode": "ro"})
 
 
 def _create_private(path: Path) -> None:
@@ -191,10 +280,13 @@ def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
-    database = make_url(url).database
+    parsed = make_url(url)
+    database = parsed.database
     if database in (None, "", ":memory:"):
         raise ValueError("Schedy needs a SQLite file, not an in-memory database: use sqlite:///path/to/file.db.")
-    _create_private(Path(database))
+    read_only = _is_read_only(parsed)
+    if not _is_uri(parsed):
+        _create_private(Path(database))
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -208,7 +300,8 @@ def make_engine(url: str, *, write: bool, pool_size: int = 8) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _enable_wal(cur)
+        if not read_only:  # a file opened read-only keeps its journal mode (see read_only_url)
+            _enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         if write:

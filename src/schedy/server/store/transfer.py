@@ -25,9 +25,11 @@ the service's artifact store, which the database does not hold).
   (100k jobs and 1M reports, 2 cores): SQLite to PostgreSQL 16 s (31 s with
   batched INSERTs), PostgreSQL to SQLite 13 s, 74–147 MiB resident.
 
-The schema of both databases is brought to this version's first
-(:func:`schedy.server.store.migrate.upgrade`), as starting a service on
-them would.
+Both databases are at this version's schema before the copy: the target
+is brought to it (:func:`schedy.server.store.migrate.upgrade`), as
+starting a service on it would; the source is never written, and one at an
+older schema is copied from an upgraded copy (``schedy database copy``,
+:mod:`schedy.cli.database`).
 """
 
 from __future__ import annotations
