@@ -12,10 +12,12 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -131,19 +133,28 @@ def test_a_client_that_does_not_trust_the_certificate_is_told_what_to_do(
 def _server(
     tmp_path: Path, *args: str, wait: float = 0, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str] | str:
-    """``schedy server ARGS``: what it printed when it exits at once, or in its first ``wait`` seconds."""
+    """``schedy server ARGS``: what it printed when it exits at once, or (``wait``) by the time it listens.
+
+    The start prints everything it has to say before it listens, so the output is read once the port
+    accepts connections (or the process ended): at most ``wait`` × 15 seconds on a loaded machine.
+    """
     # The machine's trust only, unless the test gives SSL_CERT_FILE.
     base = {k: v for k, v in clean_env(tmp_path).items() if k != "SSL_CERT_FILE"}
     env = base | {"SCHEDY_HOME": str(tmp_path / "data")} | (env or {})
-    argv = schedy_argv("server", "--port", str(free_port()), "--log-level", "warning", *args)
+    port = free_port()
+    argv = schedy_argv("server", "--port", str(port), "--log-level", "warning", *args)
     if not wait:
         return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    try:
-        out, _ = process.communicate(timeout=wait)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
+    deadline = time.monotonic() + wait * 15
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    out, _ = process.communicate(timeout=30)
     return out
 
 
