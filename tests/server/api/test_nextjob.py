@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 
@@ -138,3 +140,31 @@ def test_bad_nextjob_options_are_422_and_hand_out_nothing(api, body, message):
     assert answer.status_code == 422
     assert message in answer.json()["detail"]
     assert [j["status"] for j in api.all_jobs("q")] == ["QUEUED"]
+
+
+def test_a_worker_gone_while_waiting_for_work_is_never_handed_a_job(api):
+    """A worker stopped (Ctrl-C) during a long poll: the job added later stays QUEUED for a live worker.
+
+    Handed to the dead connection, it would stay RUNNING until its lease lapsed, then end CRASHED
+    without having run (and without retries, be lost).
+    """
+    api.create_experiment("gone")
+    url = api.http.base_url
+    sock = socket.create_connection((url.host, url.port))
+    body = json.dumps({"wait": 20, "worker": "gone"}).encode()
+    sock.sendall(
+        (
+            f"POST /experiments/gone/nextjob/ HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {api.http.headers['Authorization']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+    )
+    time.sleep(1.5)  # waiting for work, between two looks
+    sock.close()  # the worker is gone, and at once there is work
+    added = api.add_job("gone", status="QUEUED", hyperparameters={"x": 1}).json()["id"]
+    time.sleep(1.5)  # the poll's next looks, had it gone on
+    assert {job["id"]: job["status"] for job in api.all_jobs("gone")} == {added: "QUEUED"}
+    claimed = api.request("POST", "experiments/gone/nextjob/", {"worker": "alive"})
+    assert claimed.status_code == 200
+    assert claimed.json()["id"] == added

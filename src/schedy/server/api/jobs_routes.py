@@ -253,6 +253,10 @@ async def claim_answer(
             raise ShuttingDown("The service is shutting down (a restart?); send the request again in a moment.")
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, _POLL_MAX)
+        # Again right before claiming: a worker stopped during the pause (Ctrl-C) just as work arrived
+        # would be handed a job it never runs, RUNNING until its lease lapses, then CRASHED.
+        if await is_disconnected():
+            return _NO_JOB
         row = await claim()
         if row is not None:
             return _job_answer(row, exp)
