@@ -781,7 +781,7 @@ class RandomSearch(Experiment):
             max_retries=max_retries,
             max_run_time=max_run_time,
         )
-        self.distributions = dict(distributions)
+        self.distributions = _mapping(distributions, "RandomSearch", "distributions", "{'lr': LogUniform(1e-5, 1e-1)}")
         self.sampler = sampler
         self._scheduler_params()  # validate now, not at the first request
 
@@ -851,7 +851,7 @@ class GridSearch(Experiment):
             max_retries=max_retries,
             max_run_time=max_run_time,
         )
-        self.grid = dict(grid)
+        self.grid = _mapping(grid, "GridSearch", "grid", "{'lr': [0.1, 0.01], 'batch_size': [32, 64]}")
         self._scheduler_params()  # validate now, not at the first request
 
     def _scheduler_params(self) -> Any:
@@ -936,7 +936,8 @@ class TPESearch(Experiment):
             raise DefinitionError(
                 f"TPESearch has no option {', '.join(map(repr, unknown))}; its options are {', '.join(known)}."
             )
-        self.params = TPEParams(dict(distributions), objective, result_name, **options)
+        space = _mapping(distributions, "TPESearch", "distributions", "{'lr': LogUniform(1e-5, 1e-1)}")
+        self.params = TPEParams(space, objective, result_name, **options)
 
     @property
     def distributions(self) -> dict[str, Distribution]:
@@ -1023,8 +1024,13 @@ class PopulationBasedTraining(Experiment):
         self.objective = objective
         self.result_name = result_name
         self.exploit = exploit
-        self.explore = dict(explore or {})
-        self.initial_distributions = dict(initial_distributions or {})
+        self.explore = _mapping(explore or {}, "PopulationBasedTraining", "explore", "{'lr': Perturb(0.8, 1.2)}")
+        self.initial_distributions = _mapping(
+            initial_distributions or {},
+            "PopulationBasedTraining",
+            "initial_distributions",
+            "{'lr': LogUniform(1e-5, 1e-1)}",
+        )
         self.population_size = population_size
         self.max_generations = max_generations
         self._params()  # validate now, not at the first request
@@ -1076,6 +1082,16 @@ _BY_SCHEDULER: dict[str, type[Experiment]] = {
     for cls in (ManualSearch, RandomSearch, PopulationBasedTraining, GridSearch, TPESearch)
     if cls.scheduler_name
 }
+
+
+def _mapping(value: Any, search: str, what: str, example: str) -> dict[str, Any]:
+    """``value`` as a dict, or one sentence saying what ``search`` expected (arguments in the wrong order?)."""
+    if not isinstance(value, Mapping):
+        raise DefinitionError(
+            f"{search}'s {what} must be a mapping of hyperparameter names to values, e.g. {example}, "
+            f"not {type(value).__name__} {shown(value)} (are the arguments in the order of {search}'s signature?)."
+        )
+    return dict(value)
 
 
 def experiment_from_wire(data: Any) -> Experiment:

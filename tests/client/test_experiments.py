@@ -77,6 +77,27 @@ def test_invalid_definitions_raise_definition_error_at_construction(make: object
         make()  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        # PopulationBasedTraining(name, objective, result_name, ...) taught the order: TPE's space comes first.
+        (lambda: schedy.TPESearch("T", "min", "loss", {"x": Uniform(0, 1)}), "TPESearch's distributions must be"),
+        (lambda: schedy.RandomSearch("R", "min"), "RandomSearch's distributions must be"),
+        (lambda: schedy.GridSearch("G", ["sgd", "adam"]), "GridSearch's grid must be"),
+        (
+            lambda: schedy.PopulationBasedTraining("P", "max", "acc", pbt.Truncate(), explore=["lr"]),
+            "PopulationBasedTraining's explore must be",
+        ),
+    ],
+)
+def test_arguments_in_the_wrong_order_are_told_in_a_sentence(make: object, expected: str) -> None:
+    """Not ``ValueError: dictionary update sequence element #0 has length 1`` from inside ``dict()``."""
+    with pytest.raises(errors.DefinitionError) as info:
+        make()  # type: ignore[operator]
+    assert str(info.value).startswith(expected)
+    assert "signature" in str(info.value)
+
+
 def test_a_plain_experiment_cannot_be_created_remotely() -> None:
     with pytest.raises(errors.DefinitionError, match="ManualSearch, RandomSearch"):
         schedy.Experiment("X")._to_wire()
