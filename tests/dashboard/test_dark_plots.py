@@ -30,7 +30,7 @@ DARK = {
     "accent": (68, 147, 248),
     "soft": (36, 90, 150),
 }
-BEST_DOT = (68, 1, 84)  # plotkit.js's colour for the best value
+BEST_DOT = (130, 90, 210)  # plotkit.js's colour for the best value in dark mode (68, 1, 84 in light mode)
 DARK_FAINT = [(61, 68, 77), (38, 44, 54)]  # dark --line and --grid
 LIGHT = {"edge": (66, 80, 102), "exploit": (188, 76, 0), "accent": (9, 105, 218), "soft": (182, 212, 254)}
 MARGIN_T, MARGIN_R, RUNG_LEFT = 12, 14, 130  # plotkit.js MARGIN.t / MARGIN.r, reports.js's bar start
@@ -208,11 +208,13 @@ def test_dark_mode_lineage_edges_and_schedule_stand_out_from_the_dark_background
         # Its colour (a thin line is antialiased: half a pixel's alpha on each of two rows) contrasts.
         assert mostly(found[kind], lambda p: contrast([*p[:3], 255], DARK_BG) >= 3), kind
         assert sum(sum(p[3] for p in edge) >= 255 for edge in found[kind]) >= 0.8 * len(found[kind]), kind
-    # The best job's dot is the palette's darkest purple, as dark as the background: a ring shows it.
+    # The best job's dot: the dark scale's light violet, which stands out by itself, and a ring.
     best = json.loads(dark.get_attribute(lineage, "data-best-path"))[-1]
     node = next(n for n in points(dark, lineage) if n["job"] == best)
     x, y = project(dark, lineage, node["generation"], node["member"])
-    assert near(pixels(dark, lineage, (x, y, x + 1, y + 1))[0], BEST_DOT, 12)
+    dot = pixels(dark, lineage, (x, y, x + 1, y + 1))[0]
+    assert near(dot, BEST_DOT, 12), dot
+    assert contrast(dot, DARK_BG) >= 3
     for dy in (-6, 5):  # the top and the bottom of the ring (radius 5.5 on the best lineage)
         rim = [p for p in pixels(dark, lineage, (x - 1, y + dy, x + 1, y + dy + 1)) if p[3] > 60]
         assert max(contrast(p, DARK_BG) for p in rim) >= 3, rim
@@ -295,3 +297,28 @@ def test_light_mode_keeps_the_colours_of_the_lineage_and_the_rungs(site, light):
     assert "on" in bars[-1]  # the last rung (3) shows how many went on from it too, not just how many reached it
     assert all(near(b["on"], LIGHT["accent"], 10) for b in bars if "on" in b)
     assert all(near(b["stopped"], LIGHT["soft"], 10) for b in bars if "stopped" in b)
+
+
+def _legend_ends(page: Any) -> tuple[list[int], list[int]]:
+    """The parallel coordinates' colour bar: its best end (top) and its worst end (bottom)."""
+    parallel = 'figure[data-plot="parallel"]'
+    page.wait_for_selector(f"{parallel}[data-legend]")
+    at = page.eval_on_selector(
+        parallel, "fig => ({w: fig.canvas.clientWidth, y0: fig.layout.frame.y0, y1: fig.layout.frame.y1})"
+    )
+    top = pixels(page, parallel, (at["w"] - 60, at["y1"] + 2, at["w"] - 58, at["y1"] + 4))[0]
+    bottom = pixels(page, parallel, (at["w"] - 60, at["y0"] - 4, at["w"] - 58, at["y0"] - 2))[0]
+    return top, bottom
+
+
+def test_the_best_jobs_colour_stands_out_in_dark_mode_and_is_unchanged_in_light_mode(site, dark, light):
+    """On the dark background the scale's best end is a light violet, not the light mode's near-black purple."""
+    ready(dark, site, "#/e/pbt")
+    best, worst = _legend_ends(dark)
+    assert near(best, BEST_DOT, 30), best
+    assert contrast(best, DARK_BG) >= 3, best
+    assert near(worst, (253, 231, 37), 30), worst
+    ready(light, site, "#/e/pbt")
+    best, worst = _legend_ends(light)
+    assert near(best, (68, 1, 84), 30), best
+    assert near(worst, (253, 231, 37), 30), worst

@@ -395,6 +395,31 @@ def test_the_job_page_shows_what_a_crash_raised_and_every_attempt(site, page, sc
     assert page.locator('table.results tr[data-key="partial"]').count() == 0  # the new attempt starts afresh
 
 
+def test_a_crash_message_with_a_long_unbroken_token_wraps_inside_its_box(site, page):
+    """A CUDA error quoting a path or a tensor: the page never scrolls sideways for it."""
+    message = "CUDA out of memory while loading /data/" + "checkpoint_" * 40 + "final.pt"
+    with schedy.SchedyDB(config_override=site.user.client_config) as db:
+        exp = schedy.ManualSearch("long-crash")
+        db.add_experiment(exp)
+        exp.add_job(hyperparameters={"lr": 0.1})
+        with pytest.raises(RuntimeError), exp.next_job() as job:
+            raise RuntimeError(message)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(site.url(f"#/e/long-crash/j/{job.job_id}"))
+    page.wait_for_selector("body[data-ready=true] section.crash")
+    assert page.inner_text("section.crash .error-message") == message  # all of it, over several lines
+    widths = page.evaluate(
+        """() => {
+          const box = document.querySelector("section.crash").getBoundingClientRect();
+          const line = document.querySelector("section.crash .error-line").getBoundingClientRect();
+          return {page: document.documentElement.scrollWidth, view: window.innerWidth,
+                  box: box.right, line: line.right, lines: Math.round(line.height)};
+        }"""
+    )
+    assert widths["page"] <= widths["view"], widths
+    assert widths["line"] <= widths["box"], widths
+
+
 # --- early stopping: curves from reports, pruned jobs, rungs; artifacts on the job page ---------
 
 

@@ -11,6 +11,10 @@ import {colour} from "./theme.js";
 export const POINTS_IN_DOM = 5000;
 export const MARGIN = {l: 60, r: 14, t: 12, b: 38};
 const PALETTE = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+// On the dark background (prefers-color-scheme, as style.css decides) the dark end, the best values,
+// would vanish: there the scale starts at a light violet (contrast ≥ 3.9 with --bg) and still grows lighter.
+const PALETTE_DARK = [[130, 90, 210], [70, 120, 190], [33, 150, 145], [94, 201, 98], [253, 231, 37]];
+const DARK_SCHEME = globalThis.matchMedia ? globalThis.matchMedia("(prefers-color-scheme: dark)") : null;
 
 /** A figure with a caption and a canvas; `draw(figure)` is called again on every refresh. */
 export function figure(kind, title, extra) {
@@ -136,9 +140,10 @@ export function axes(ctx, frame, x, y, {xLabel, yLabel, xTicks, yTicks}) {
 
 /** The RGB components of the colour for t in [0, 1] (0: dark, 1: light); non-finite t is light. */
 export function rgb(t) {
-  const v = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 1)) * (PALETTE.length - 1);
-  const i = Math.min(PALETTE.length - 2, Math.floor(v)), f = v - i;
-  return PALETTE[i].map((a, k) => Math.round(a + (PALETTE[i + 1][k] - a) * f));
+  const palette = DARK_SCHEME && DARK_SCHEME.matches ? PALETTE_DARK : PALETTE;
+  const v = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 1)) * (palette.length - 1);
+  const i = Math.min(palette.length - 2, Math.floor(v)), f = v - i;
+  return palette[i].map((a, k) => Math.round(a + (palette[i + 1][k] - a) * f));
 }
 
 /** A CSS colour for t in [0, 1] (0: dark, 1: light). */
