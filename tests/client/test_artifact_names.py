@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-import schedy
+from tests.client import test_artifacts
 
 #: What the client's ValueError and the service's 422 both say of a name they refuse.
 RULE = (
@@ -17,16 +15,8 @@ RULE = (
 )
 
 
-def _session(service: Any) -> httpx.Client:
-    token = httpx.post(service.url + "token/", json={"email": service.email, "token": service.api_token}).json()
-    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {token['token']}"}, timeout=30)
-
-
-@pytest.fixture
-def job(db: schedy.SchedyDB) -> schedy.Job:
-    exp = schedy.ManualSearch("names")
-    db.add_experiment(exp)
-    return exp.add_job(hyperparameters={"x": 1})
+_session = test_artifacts._session
+job = test_artifacts.job  # the fixture: a job of a manual search, of a new user
 
 
 def test_a_name_starting_with_a_dash_or_a_sign_is_refused_saying_what_a_name_may_start_with(job, service, tmp_path):

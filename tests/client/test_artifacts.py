@@ -54,6 +54,22 @@ def _session(service: Any) -> httpx.Client:
     return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {token['token']}"}, timeout=30)
 
 
+def _start_upload(
+    port: int, token: str, experiment: str, job_id: str, name: str, size: int, sent: int
+) -> socket.socket:
+    """A raw upload of ``size`` declared bytes of which only ``sent`` are sent: the connection, left open."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(
+        (
+            f"PUT /experiments/{experiment}/jobs/{job_id}/artifacts/{name}/ HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {token}\r\nContent-Length: {size}\r\n\r\n"
+        ).encode()
+    )
+    for start in range(0, sent, 1 << 20):
+        sock.sendall(b"\1" * min(1 << 20, sent - start))
+    return sock
+
+
 @pytest.fixture
 def job(db: schedy.SchedyDB) -> schedy.Job:
     exp = schedy.ManualSearch("artifacts")
@@ -284,14 +300,7 @@ def test_a_worker_gone_mid_upload_is_no_error_in_the_service_log(limited: Servic
         job = exp.add_job(hyperparameters={})
         token = db._transport._current_token().header
         logged = limited.log_path.stat().st_size
-        sock = socket.create_connection(("127.0.0.1", limited.port))
-        sock.sendall(
-            (
-                f"PUT /experiments/cut/jobs/{job.job_id}/artifacts/part/ HTTP/1.1\r\nHost: x\r\n"
-                f"Authorization: {token}\r\nContent-Length: {900 << 10}\r\n\r\n"
-            ).encode()
-        )
-        sock.sendall(b"\1" * (300 << 10))
+        sock = _start_upload(limited.port, token, "cut", job.job_id, "part", 900 << 10, sent=300 << 10)
         assert _wait_for(lambda: any((limited.home / "artifacts" / "tmp").glob("*.part")))
         sock.close()
         assert _wait_for(lambda: not any((limited.home / "artifacts" / "tmp").glob("*.part")))
@@ -319,16 +328,7 @@ def test_kill_9_during_an_upload_leaves_nothing_visible(
         db.add_experiment(exp)
         job = exp.add_job(hyperparameters={})
         token = db._transport._current_token().header
-    sock = socket.create_connection(("127.0.0.1", process.port))
-    size = 64 << 20
-    sock.sendall(
-        (
-            f"PUT /experiments/crash/jobs/{job.job_id}/artifacts/half/ HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: {token}\r\nContent-Length: {size}\r\n\r\n"
-        ).encode()
-    )
-    for _ in range(16):  # a quarter of it
-        sock.sendall(b"\1" * (1 << 20))
+    sock = _start_upload(process.port, token, "crash", job.job_id, "half", 64 << 20, sent=16 << 20)  # a quarter
     assert _wait_for(lambda: any(p.stat().st_size > 0 for p in (home / "artifacts" / "tmp").glob("*.part")))
     os.kill(process.process.pid, signal.SIGKILL)
     process.process.wait()
