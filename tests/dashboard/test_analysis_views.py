@@ -392,6 +392,23 @@ def test_a_narrow_log_axis_has_round_ticks_not_raw_samples(site, page):
     assert not [p for p in right if p[3] > 60]
 
 
+def test_a_long_hyperparameter_name_on_the_first_axis_is_cut_with_an_ellipsis_inside_the_canvas(site, page):
+    """Not "ming_rate_of_t (log)": the label's start was drawn left of the canvas and lost."""
+    long = "learning_rate_of_the_optimizer_very_long_name"
+    space = {long: {"loguniform": {"low": 1e-4, "high": 1e-1}}, "x": {"uniform": {"low": 0, "high": 1}}}
+    fill.put(site.api, fill.exp_path("long-axis"), {"scheduler": {"RandomSearch": space}})
+    for i in range(6):
+        add(site.api, "long-axis", "DONE", {long: 10 ** (-4 + i / 2), "x": i / 6}, {"loss": 1 + i / 10})
+    ready(page, site, "#/e/long-axis")
+    page.wait_for_selector(f"{PARALLEL}[data-legend]")
+    assert json.loads(page.get_attribute(PARALLEL, "data-axes"))[0] == long
+    at = layout(page)
+    row = (0, at["y0"] + 6, 2, at["y0"] + 22)  # the canvas's first two columns, where the axes' names are written
+    labels = (0, at["y0"] + 6, at["xs"][0] + 80, at["y0"] + 22)
+    assert [p for p in pixels(page, PARALLEL, labels) if p[3] > 200], "the first axis's name is drawn"
+    assert not [p for p in pixels(page, PARALLEL, row) if p[3] > 60], "and nothing of it touches the edge"
+
+
 def test_ticks_close_together_far_from_zero_keep_their_digits_and_fit(site, page):
     # Results near 1e308 (or any large value with a narrow spread) gave y labels such as
     # "1.0250e+308" that ran off the canvas's left edge and under the axis title.

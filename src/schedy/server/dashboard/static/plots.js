@@ -271,7 +271,12 @@ export function parallel(fig, data, objective, hpKeys, open) {
     ctx.fillStyle = ink.fg;
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    ctx.fillText("⇔ " + axis.name.slice(0, 18) + (axis.log ? " (log)" : ""), xs[i], frame.y0 + 8);
+    // A long name is cut with an ellipsis (the scatters' titles and the importance panel show it whole), and
+    // the label kept inside the canvas: centred under the first axis it would start left of the edge.
+    const name = axis.name.length > 18 ? axis.name.slice(0, 17) + "…" : axis.name;
+    const title = "⇔ " + name + (axis.log ? " (log)" : "");
+    const half = ctx.measureText(title).width / 2, right = ctx.canvas.width / (ctx.getTransform().a || 1);
+    ctx.fillText(title, Math.min(Math.max(xs[i], half + 2), right - half - 2), frame.y0 + 8);
     // Tick labels beside the axis, on a light backing so lines do not hide them.
     ctx.textAlign = i === axesList.length - 1 ? "right" : "left";
     ctx.textBaseline = "middle";
