@@ -54,6 +54,13 @@ def _session(service: Any) -> httpx.Client:
     return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {token['token']}"}, timeout=30)
 
 
+def _one_job(db: schedy.SchedyDB, experiment: str) -> tuple[schedy.Job, str]:
+    """A new manual experiment's one queued job, and the ``Authorization`` header of ``db``'s user."""
+    exp = schedy.ManualSearch(experiment)
+    db.add_experiment(exp)
+    return exp.add_job(hyperparameters={}), db._transport._current_token().header
+
+
 def _start_upload(
     port: int, token: str, experiment: str, job_id: str, name: str, size: int, sent: int
 ) -> socket.socket:
@@ -295,10 +302,7 @@ def test_a_worker_gone_mid_upload_is_no_error_in_the_service_log(limited: Servic
     """A preempted worker's cut upload is routine: no ERROR and no traceback in the log, nothing kept."""
     user = limited.new_user()
     with schedy.SchedyDB(config_override=user.client_config) as db:
-        exp = schedy.ManualSearch("cut")
-        db.add_experiment(exp)
-        job = exp.add_job(hyperparameters={})
-        token = db._transport._current_token().header
+        job, token = _one_job(db, "cut")
         logged = limited.log_path.stat().st_size
         sock = _start_upload(limited.port, token, "cut", job.job_id, "part", 900 << 10, sent=300 << 10)
         assert _wait_for(lambda: any((limited.home / "artifacts" / "tmp").glob("*.part")))
@@ -324,10 +328,7 @@ def test_kill_9_during_an_upload_leaves_nothing_visible(
     process = ServiceProcess.start(home, url)
     user = process.new_user()
     with schedy.SchedyDB(config_override=user.client_config) as db:
-        exp = schedy.ManualSearch("crash")
-        db.add_experiment(exp)
-        job = exp.add_job(hyperparameters={})
-        token = db._transport._current_token().header
+        job, token = _one_job(db, "crash")
     sock = _start_upload(process.port, token, "crash", job.job_id, "half", 64 << 20, sent=16 << 20)  # a quarter
     assert _wait_for(lambda: any(p.stat().st_size > 0 for p in (home / "artifacts" / "tmp").glob("*.part")))
     os.kill(process.process.pid, signal.SIGKILL)

@@ -159,7 +159,7 @@ def _source(url: str, scratch: contextlib.ExitStack) -> Store:
     from pathlib import Path
 
     from schedy.cli.admin import require_schema
-    from schedy.server.store import Store, migrate
+    from schedy.server.store import Store, migrate, transfer
     from schedy.server.store.engine import is_sqlite, read_only_url, shown_url
 
     revision = migrate.revision_of(url)
@@ -180,10 +180,7 @@ def _source(url: str, scratch: contextlib.ExitStack) -> Store:
     try:
         directory = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="schedy-copy-")))
         copy = directory / "source.db"
-        with source.snapshot() as conn, contextlib.closing(sqlite3.connect(copy)) as into:
-            raw = conn.connection.dbapi_connection
-            assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - narrowing for mypy
-            raw.backup(into)
+        transfer.sqlite_backup(source, copy)
     except (OSError, sqlite3.Error) as exc:
         raise CommandError(
             f"Cannot make an upgraded copy of the source, whose schema is an older Schedy's, in "

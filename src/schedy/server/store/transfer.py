@@ -34,7 +34,10 @@ older schema is copied from an upgraded copy (``schedy database copy``,
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import psycopg
@@ -45,13 +48,27 @@ from sqlalchemy.exc import DBAPIError
 from schedy.server.store import Store
 from schedy.server.store.tables import artifacts, installation, login_failures, metadata
 
-__all__ = ["BATCH", "CopyFailed", "TargetNotEmpty", "copy_rows"]
+__all__ = ["BATCH", "CopyFailed", "TargetNotEmpty", "copy_rows", "sqlite_backup"]
 
 #: Rows read and inserted at a time.
 BATCH = 2000
 
 # Per-installation values and login throttling counters: replaced in the target, not a reason to refuse it.
 _REPLACED = (installation.name, login_failures.name)
+
+
+def sqlite_backup(source: Store, path: Path) -> None:
+    """Copy the SQLite database of ``source`` whole into a new file ``path``, as one snapshot (SQLite's backup).
+
+    Raises:
+        sqlite3.Error: the copy could not be written.
+        OSError: likewise.
+
+    """
+    with source.snapshot() as conn, contextlib.closing(sqlite3.connect(path)) as into:
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)  # noqa: S101 - a SQLite store's driver connection
+        raw.backup(into)
 
 
 class TargetNotEmpty(Exception):
