@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import compile_path, get_route_path
 
 from schedy.server import errors
 
@@ -68,6 +69,22 @@ def from_service_error(exc: errors.ServiceError) -> Response:
     return problem(status, exc.title, exc.detail, headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every documented method of ``request``'s path, for a 405's ``Allow`` header (empty if none).
+
+    Starlette's router stops at the first route whose path matches, so its own
+    header names only that route's methods when a path has several; the OpenAPI
+    document lists them all, whatever the framework's version does inside.
+    """
+    path = get_route_path(request.scope) or request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern, _, _ = compile_path(template)
+        if pattern.match(path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Make every error, ours or the framework's, a problem+json answer."""
 
@@ -78,11 +95,14 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this class only
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = exc.headers
         if exc.status_code == 404:
             detail = f"There is nothing at {request.url.path}; see /docs for the API."
         elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}; see /docs for the API."
-        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, exc.headers)
+            allow = allowed_methods(request) or (exc.headers or {}).get("Allow", "")
+            headers = {**(exc.headers or {}), "Allow": allow}
+            detail = f"{request.method} is not allowed on {request.url.path} (only {allow}); see /docs for the API."
+        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this class only
