@@ -11,9 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import compile_path, get_route_path
+from starlette.routing import compile_path
 
 from schedy.server import errors
+from schedy.server.api.bodies import routing_path
 
 logger = logging.getLogger("schedy.server")
 
@@ -76,7 +77,7 @@ def allowed_methods(request: Request) -> str:
     header names only that route's methods when a path has several; the OpenAPI
     document lists them all, whatever the framework's version does inside.
     """
-    path = get_route_path(request.scope) or request.url.path
+    path = routing_path(request.scope)
     methods: set[str] = set()
     for template, operations in request.app.openapi().get("paths", {}).items():
         pattern, _, _ = compile_path(template)
