@@ -66,3 +66,27 @@ def test_the_service_settings_expand_a_tilde(tmp_path: Path, monkeypatch: pytest
     assert settings.default_client_config_path() == tmp_path / "sh" / "client.json"
     monkeypatch.setenv("SCHEDY_CONFIG", "~/elsewhere/c.json")
     assert settings.default_client_config_path() == tmp_path / "elsewhere" / "c.json"
+
+
+@pytest.mark.parametrize("how", ["--database", "SCHEDY_DATABASE_URL"])
+def test_a_sqlite_url_written_as_the_help_shows_it_opens_the_file_in_the_home_directory(
+    tmp_path: Path, how: str
+) -> None:
+    """``sqlite:///~/.schedy/other.db``, the form ``--help`` gives the default in, is under the home directory."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    url = "sqlite:///~/.schedy/other.db"
+    env = clean_env(home, **({"SCHEDY_DATABASE_URL": url} if how == "SCHEDY_DATABASE_URL" else {}))
+    argv = ["user", "add", "tilde@example.org", "--no-password"] + (["--database", url] if how == "--database" else [])
+    done = subprocess.run(
+        schedy_argv(*argv), capture_output=True, text=True, env=env, cwd=work, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (home / ".schedy" / "other.db").is_file()
+    assert list(work.iterdir()) == []  # no ./~ under the working directory
+    listing = ["user", "list"] + (["--database", url] if how == "--database" else [])
+    listed = subprocess.run(
+        schedy_argv(*listing), capture_output=True, text=True, env=env, cwd=work, timeout=60, check=False
+    )
+    assert "tilde@example.org" in listed.stdout, listed.stderr

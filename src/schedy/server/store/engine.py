@@ -80,6 +80,8 @@ def check_url(url: str) -> str:
         DatabaseUnavailable: a URL that does not parse, another kind of database, a driver Schedy does not
             use (``postgresql+asyncpg://``, ``postgresql+psycopg2://``…), or a SQLite database in memory.
 
+    A SQLite path starting with ``~`` is returned with the home directory in its place.
+
     Example:
         >>> check_url("sqlite:////tmp/schedy.db")
         'sqlite:////tmp/schedy.db'
@@ -112,6 +114,10 @@ def check_url(url: str) -> str:
         raise DatabaseUnavailable(
             f"Schedy needs a SQLite file, not an in-memory database ({url}): give sqlite:////absolute/path/schedy.db."
         )
+    if backend == "sqlite" and not _is_uri(parsed) and str(parsed.database).startswith("~"):
+        # As `schedy server --help` shows the default (sqlite:///~/.schedy/schedy.db): the home directory,
+        # not a directory named "~" under the current one.
+        return parsed.set(database=os.path.expanduser(str(parsed.database))).render_as_string(hide_password=False)
     return url
 
 
