@@ -296,7 +296,7 @@ class Choice(Distribution):
     """One of ``values`` (any JSON values), with optional ``weights`` and ``branches``.
 
     Weights, when given, are as many as the values, non-negative, finite and
-    not all zero; they need not sum to one.
+    not all zero, with a finite sum; they need not sum to one.
 
     ``branches`` maps some of the values to a sub-space (hyperparameter name
     → distribution) that is sampled only when the choice takes that value:
@@ -328,6 +328,16 @@ class Choice(Distribution):
             if any(w < 0 for w in checked) or not any(w > 0 for w in checked):
                 raise DefinitionError(
                     f"Distribution 'choice' needs non-negative weights, not all zero, got {weights!r}."
+                )
+            # Sampling divides by the total, summed as random.choices does (one addition at a time):
+            # each weight finite is not enough, [1e308, 1e308] sums to infinity.
+            total = 0.0
+            for w in checked:
+                total += w
+            if not (math.isfinite(total) and math.isfinite(sum(checked))):
+                raise DefinitionError(
+                    f"Distribution 'choice' needs weights that sum to at most 1.8e308 (scale them down), "
+                    f"got {shown(weights)}."
                 )
             self.weights = checked
         self.branches: dict[str, dict[str, Distribution]] = {}

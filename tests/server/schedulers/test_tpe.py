@@ -257,6 +257,19 @@ def test_a_choice_of_weight_zero_is_never_proposed_even_once_observed():
     assert proposed >= {"c"}
 
 
+def test_huge_weights_weigh_as_their_ratios():
+    # Each weight times their count overflows a float (their sum does not): the prior is still 10:1.
+    space = {
+        "w": {"choice": {"values": ["a", "b"], "weights": [1e308, 1e307]}},
+        "x": {"uniform": {"low": 0, "high": 1}},
+    }
+    tpe = make(space, nStartupJobs=2)
+    jobs = optimise(tpe, lambda h: h["x"], 40, seed=5)
+    proposed = [j.hyperparameters["w"] for j in jobs[2:]]
+    assert set(proposed) <= {"a", "b"}
+    assert proposed.count("a") > proposed.count("b")
+
+
 def test_step_values_are_the_decimal_ones_a_person_writes():
     tpe = make({"d": {"uniform": {"low": 0, "high": 1, "step": 0.1}}}, nStartupJobs=2)
     jobs = optimise(tpe, lambda h: abs(h["d"] - 0.3), 30, seed=6)

@@ -35,8 +35,10 @@ from __future__ import annotations
 import copy
 import math
 import random
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from typing import Any, TypeGuard
 
@@ -457,14 +459,41 @@ class _Step:
         if resample and init is not None and self.rng.random() < resample:
             new = init.sample(self.rng)
         else:
-            new = value * (perturb.min_factor + (perturb.max_factor - perturb.min_factor) * self.rng.random())
+            new = _scaled(value, perturb.min_factor + (perturb.max_factor - perturb.min_factor) * self.rng.random())
         is_int = isinstance(value, int)
         if is_int:
             new = round(new)
+        new = _in_float_range(new)
         bounds = init.bounds() if init is not None and perturb.clip else None
         if bounds is not None:
             new = _clip(new, bounds, is_int)
         return new
+
+
+#: The largest magnitude of a hyperparameter: the service refuses a number past a float's range in a job.
+_FLOAT_MAX = sys.float_info.max
+_INT_MAX = int(_FLOAT_MAX)
+#: Integers up to this magnitude are floats exactly: their float product is kept, so a seed gives the run it gave.
+_EXACT_FLOAT_INT = 2**53
+
+
+def _scaled(value: float, factor: float) -> float:
+    """``value · factor``; an integer rounded to an integer, exactly when the float product cannot be."""
+    if isinstance(value, int):
+        if abs(value) <= _EXACT_FLOAT_INT:
+            product = value * factor
+            if math.isfinite(product):
+                return round(product)
+        # Past 2**53 the float product is off by units, and past 1.8e308 it is infinite, which round() refuses.
+        return round(Fraction(value) * Fraction(factor))
+    return value * factor
+
+
+def _in_float_range(value: float) -> float:
+    """``value`` clamped to the largest finite float: a perturbation past it is handed out at the edge, not as inf."""
+    if isinstance(value, int):
+        return max(-_INT_MAX, min(value, _INT_MAX))
+    return value if math.isfinite(value) else math.copysign(_FLOAT_MAX, value)
 
 
 def _clip(value: float, bounds: tuple[float, float], is_int: bool) -> float:

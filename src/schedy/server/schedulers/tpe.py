@@ -199,7 +199,7 @@ def _dim(param: FlatParam) -> _Dim | None:
         prior = None
         if dist.weights is not None:
             total = sum(dist.weights)
-            prior = tuple(w * len(dist.weights) / total for w in dist.weights)
+            prior = tuple(w / total * len(dist.weights) for w in dist.weights)  # w * n may overflow
         return _Dim(
             param,
             True,
