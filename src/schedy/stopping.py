@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from schedy.errors import DefinitionError
 
-__all__ = ["ASHA", "Hyperband", "Median", "StoppingPolicy", "parse_policy"]
+__all__ = ["ASHA", "Hyperband", "Median", "StoppingPolicy", "check_objective", "parse_policy", "policy_from_wire"]
 
 
 def _objective(result_name: Any, objective: Any, what: str) -> None:
@@ -57,8 +57,46 @@ class StoppingPolicy(ABC):
     #: ``"min"`` or ``"max"``: whether lower or higher values of it are better.
     objective: str
 
+    #: Its wire parameters → the constructor's arguments (the service's names, the same defaults).
+    _wire_args: ClassVar[dict[str, str]]
+    #: Wire parameters that must be given (besides ``resultName`` and ``objective``), and what each is.
+    _wire_required: ClassVar[dict[str, str]] = {}
+    #: Defaults the service takes where the constructor has none.
+    _wire_defaults: ClassVar[dict[str, Any]] = {}
+
     @abstractmethod
     def _params(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_wire(cls, params: Any) -> StoppingPolicy:
+        """The policy of its wire parameters; those left out take the service's defaults.
+
+        Raises:
+            schedy.errors.DefinitionError: not an object, an unknown or missing parameter (named), or a bad value.
+
+        Example:
+            >>> ASHA.from_wire({"resultName": "loss", "objective": "min"})
+            ASHA({'resultName': 'loss', 'objective': 'min', 'minStep': 1, 'reductionFactor': 3, 'maxStep': None})
+
+        """
+        what = cls.__name__
+        if not isinstance(params, dict):
+            raise DefinitionError(f'{what} takes an object, e.g. {{"resultName": "loss", "objective": "min"}}.')
+        unknown = [key for key in params if key not in cls._wire_args]
+        if unknown:
+            raise DefinitionError(
+                f"Unknown {what} option(s) {', '.join(map(repr, unknown))}; use {', '.join(cls._wire_args)}."
+            )
+        required = {
+            "resultName": "the name of the reported metric it watches",
+            "objective": '"min" or "max"',
+            **cls._wire_required,
+        }
+        for key, meaning in required.items():
+            if params.get(key) is None:
+                raise DefinitionError(f"{what} needs {key}, {meaning}.")
+        given = {**cls._wire_defaults, **params}
+        return cls(**{cls._wire_args[key]: value for key, value in given.items()})
 
     def to_wire(self) -> dict[str, Any]:
         """The ``earlyStopping`` option of the experiment JSON."""
@@ -91,6 +129,13 @@ class Median(StoppingPolicy):
     """
 
     wire_name = "median"
+    _wire_args: ClassVar[dict[str, str]] = {
+        "resultName": "result_name",
+        "objective": "objective",
+        "warmupSteps": "warmup_steps",
+        "minJobs": "min_jobs",
+        "compare": "compare",
+    }
 
     def __init__(
         self, result_name: str, objective: str, warmup_steps: int = 0, min_jobs: int = 5, compare: str = "average"
@@ -133,6 +178,13 @@ class ASHA(StoppingPolicy):
     """
 
     wire_name = "asha"
+    _wire_args: ClassVar[dict[str, str]] = {
+        "resultName": "result_name",
+        "objective": "objective",
+        "minStep": "min_step",
+        "reductionFactor": "reduction_factor",
+        "maxStep": "max_step",
+    }
 
     def __init__(
         self,
@@ -172,6 +224,8 @@ class Hyperband(ASHA):
     """
 
     wire_name = "hyperband"
+    _wire_required: ClassVar[dict[str, str]] = {"maxStep": "the step at which a job has had its full budget"}
+    _wire_defaults: ClassVar[dict[str, Any]] = {"minStep": 1}
 
     def __init__(
         self, result_name: str, objective: str, min_step: int, max_step: int, reduction_factor: int = 3
@@ -183,38 +237,63 @@ class Hyperband(ASHA):
         self.reduction_factor = _integer(reduction_factor, "reduction_factor", 2, "Hyperband")
 
 
-def parse_policy(wire: Any) -> StoppingPolicy | None:
-    """The policy of an ``earlyStopping`` option as the service stores it (``None`` if absent or unknown)."""
+_POLICIES: dict[str, type[StoppingPolicy]] = {cls.wire_name: cls for cls in (Median, ASHA, Hyperband)}
+
+
+def policy_from_wire(wire: Any) -> StoppingPolicy:
+    """The policy of an ``earlyStopping`` option, parsed as the service parses it (same defaults).
+
+    Raises:
+        schedy.errors.DefinitionError: in one sentence, the unknown policy or the missing, unknown or bad
+            parameter.
+
+    Example:
+        >>> policy_from_wire({"median": {"resultName": "loss", "objective": "min", "compare": "value"}})
+        Median({'resultName': 'loss', 'objective': 'min', 'warmupSteps': 0, 'minJobs': 5, 'compare': 'value'})
+
+    """
     if not isinstance(wire, dict) or len(wire) != 1:
-        return None
+        raise DefinitionError(
+            'earlyStopping must be an object with one key, the policy, e.g. {"asha": {"resultName": "loss", '
+            '"objective": "min"}}.'
+        )
     ((name, params),) = wire.items()
-    if not isinstance(params, dict):
+    cls = _POLICIES.get(name)
+    if cls is None:
+        raise DefinitionError(f"Unknown early-stopping policy {name!r}; use one of {', '.join(sorted(_POLICIES))}.")
+    return cls.from_wire(params)
+
+
+def parse_policy(wire: Any) -> StoppingPolicy | None:
+    """The policy of an ``earlyStopping`` option as the service stores it.
+
+    ``None`` if absent, or one this client cannot read (a newer service's); :func:`policy_from_wire` says why.
+    """
+    if wire is None:
         return None
     try:
-        if name == "median":
-            return Median(
-                params["resultName"],
-                params["objective"],
-                params["warmupSteps"],
-                params["minJobs"],
-                params.get("compare", "average"),
-            )
-        if name == "asha":
-            return ASHA(
-                params["resultName"],
-                params["objective"],
-                params["minStep"],
-                params["reductionFactor"],
-                params["maxStep"],
-            )
-        if name == "hyperband":
-            return Hyperband(
-                params["resultName"],
-                params["objective"],
-                params["minStep"],
-                params["maxStep"],
-                params["reductionFactor"],
-            )
-    except (KeyError, DefinitionError):
+        return policy_from_wire(wire)
+    except DefinitionError:
         return None
-    return None
+
+
+def check_objective(policy: StoppingPolicy | None, target: tuple[str, str] | None, search: str) -> None:
+    """Refuse a policy that ranks the search's own result the other way, as the service does.
+
+    ``target`` is the ``(result name, "min" or "max")`` the search ranks
+    jobs by (a TPE or PBT search's; ``None`` for the others), ``search``
+    its name in the message. A policy watching another result may rank it
+    either way.
+
+    Raises:
+        schedy.errors.DefinitionError: the policy would maximise what the search minimises, or the opposite.
+
+    """
+    if policy is None or target is None:
+        return
+    result, objective = target
+    if policy.result_name == result and policy.objective != objective:
+        raise DefinitionError(
+            f"The {policy.wire_name} policy would {policy.objective}imise {result!r}, which this {search} "
+            f"{objective}imises: use the same objective."
+        )

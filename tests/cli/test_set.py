@@ -60,7 +60,7 @@ def test_set_refuses_bad_values_in_one_line_and_changes_nothing(cli):
         (
             ["--max-jobs", "3", "--early-stopping", "median:acc:min"],
             "which this TPESearch maximises: use the same objective.",
-            1,
+            2,
         ),
         ([], "Name at least one option to change", 2),
     ]

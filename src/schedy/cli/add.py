@@ -43,7 +43,8 @@ __all__ = [
     "parse_policy_arg",
 ]
 
-_DISTRIBUTIONS = "uniform, normal, loguniform, integer, choice, const"
+_DISTRIBUTION_NAMES = ("uniform", "normal", "loguniform", "integer", "choice", "const")
+_DISTRIBUTIONS = ", ".join(_DISTRIBUTION_NAMES)
 _DIST_HELP = (
     f"DIST is one of {_DISTRIBUTIONS}; PARAMETERS are its parameters, e.g. uniform 0 1, normal 0 1 "
     """(mean, std), loguniform 1e-5 0.1, integer 1 8, choice '[16, 32, 64]', const 0.5; or the wire JSON, """
@@ -63,7 +64,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         """  schedy add MNIST random lr loguniform 1e-5 0.1 layers choice '[1, 2, 3]'\n"""
         """  schedy add MNIST random lr loguniform '{"low": 1e-5, "high": 0.1}'   # the original CLI's form\n"""
         """  schedy add MNIST-TPE tpe max accuracy lr loguniform 1e-5 0.1 batch integer 16 256\n"""
-        """  schedy add Ablation grid lr '[0.1, 0.01]' layers '[1, 2, 3]'\n"""
+        """  schedy add Ablation grid lr '[0.1, 0.01]' layers integer 1 3\n"""
         """  schedy add MNIST-PBT pbt max accuracy --init lr loguniform 1e-4 0.1 \\\n"""
         "      --explore lr --population 8 --max-generations 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -116,8 +117,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "grid",
         help="Grid search: every combination once.",
         description="Grid search: every combination of the values, each handed out exactly once, in a shuffled "
-        "order. VALUES is a JSON list, or a distribution with finitely many values as JSON, e.g. "
-        """'[0.1, 0.01]' or '{"integer": {"low": 1, "high": 4}}'.""",
+        "order. VALUES is a JSON list, or a distribution with finitely many values, as random takes it or "
+        """as JSON, e.g. '[0.1, 0.01]', integer 1 4 (1, 2, 3 and 4), choice '["relu", "tanh"]' or """
+        """'{"integer": {"low": 0, "high": 8, "step": 2}}'. Continuous distributions have no values to list.""",
     )
     grid.add_argument("cells", nargs="+", metavar="HP VALUES", help="A hyperparameter and its values; repeat.")
     pbt_parser = _add_pbt_parser(schedulers)
@@ -336,20 +338,43 @@ def parse_distribution_args(words: Sequence[str]) -> dict[str, Distribution]:
 
 
 def parse_grid_args(words: Sequence[str]) -> dict[str, Any]:
-    """``HP VALUES HP VALUES …`` → hyperparameter name → its values (a JSON list, or a distribution's JSON).
+    """``HP VALUES HP VALUES …`` → hyperparameter name → its values (a JSON list, or a distribution).
+
+    VALUES is a JSON list, a distribution's JSON, or a distribution with
+    finitely many values as ``random`` takes it: ``integer 1 4`` (1, 2, 3,
+    4), ``choice '[16, 32]'``, ``const 5``, or a wire form such as
+    ``integer '{"low": 0, "high": 8, "step": 2}'``.
 
     Raises:
-        UsageError: not pairs, a name given twice, or bad JSON.
+        UsageError: a name without values, a name given twice, bad JSON, or a
+            continuous distribution (no list of values to enumerate).
+
+    Example:
+        >>> parse_grid_args(["lr", "[0.1, 0.01]", "layers", "integer", "1", "3"])
+        {'lr': [0.1, 0.01], 'layers': Integer(low=1, high=3, step=1, log=False)}
 
     """
-    if len(words) % 2:
-        raise UsageError(f"Give the grid as HP VALUES pairs, e.g. lr '[0.1, 0.01]'; got {len(words)} words.")
     out: dict[str, Any] = {}
-    for i in range(0, len(words), 2):
-        name, text = words[i], words[i + 1]
+    i = 0
+    while i < len(words):
+        name = words[i]
+        if i + 1 >= len(words):
+            raise UsageError(f"Give the grid as HP VALUES pairs, e.g. lr '[0.1, 0.01]'; {name!r} has no values.")
+        values: Any
+        if words[i + 1] in _DISTRIBUTION_NAMES:
+            name, values, i = _one_distribution(words, i)
+            if values.grid_values() is None:
+                raise UsageError(
+                    f"Hyperparameter {name!r}: a grid cannot enumerate the continuous {values.wire_name} "
+                    f"distribution; list its values instead, e.g. {name} '[0.1, 0.01]', or give an integer "
+                    f"""range ({name} integer 1 4) or a uniform with a step ({name} uniform """
+                    """'{"low": 0, "high": 1, "step": 0.25}')."""
+                )
+        else:
+            values, i = parse_json_arg(words[i + 1], f"the values of {name!r}"), i + 2
         if name in out:
             raise UsageError(f"The hyperparameter {name!r} is given twice.")
-        out[name] = parse_json_arg(text, f"the values of {name!r}")
+        out[name] = values
     return out
 
 
@@ -388,20 +413,19 @@ _POLICY_KEYS = {"min_step", "max_step", "reduction_factor", "warmup_steps", "min
 def parse_policy_arg(text: str) -> StoppingPolicy:
     """``--early-stopping``: ``NAME:RESULT:OBJECTIVE[:KEY=VALUE,...]`` or the option's JSON.
 
+    The JSON may leave out what has a default, as the service's does
+    (``{"asha": {"resultName": "loss", "objective": "min"}}``).
+
     Raises:
-        UsageError: the text describes no policy (with the reason).
-        schedy.errors.DefinitionError: a parameter is out of range.
+        UsageError: the text describes no policy (with the reason: for JSON, the missing or unknown key).
+        schedy.errors.DefinitionError: a parameter of the short form is out of range.
 
     """
     if text.lstrip().startswith("{"):
-        wire = parse_json_arg(text, "--early-stopping")
-        policy = stopping.parse_policy(wire)
-        if policy is None:
-            raise UsageError(
-                '--early-stopping JSON must be the earlyStopping option, e.g. {"asha": {"resultName": "loss", '
-                '"objective": "min", "minStep": 1, "reductionFactor": 3, "maxStep": null}}.'
-            )
-        return policy
+        try:
+            return stopping.policy_from_wire(parse_json_arg(text, "--early-stopping"))
+        except DefinitionError as exc:
+            raise UsageError(f"--early-stopping JSON (the earlyStopping option): {exc}") from None
     parts = text.split(":")
     if len(parts) not in (3, 4) or parts[0] not in ("median", "asha", "hyperband"):
         raise UsageError(
@@ -456,6 +480,8 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
             exp = _pbt(args)
         if getattr(args, "early_stopping", None):
             exp.early_stopping = parse_policy_arg(args.early_stopping)
+            # The service's rule, checked here so that it is refused before anything is sent.
+            stopping.check_objective(exp.early_stopping, exp._search_objective(), type(exp).__name__)
         if getattr(args, "max_jobs", None) is not None:
             exp.max_jobs = args.max_jobs
         if getattr(args, "seed", None) is not None:

@@ -84,8 +84,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument(
         "--reports",
         action="store_true",
-        help="Export the jobs' intermediate reports instead (long form: one row per report; columns job, step, "
-        "time, metrics.NAME).",
+        help="Export the jobs' intermediate reports instead (long form: one row per report; columns job, attempt "
+        "(the job's run that sent it), step, time, metrics.NAME).",
     )
     parser.set_defaults(func=cmd_export)
 

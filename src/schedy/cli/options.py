@@ -16,6 +16,7 @@ from schedy import Experiment
 from schedy.cli.add import parse_policy_arg
 from schedy.cli.common import UsageError, connect, non_negative_int, positive_int, seconds
 from schedy.errors import DefinitionError
+from schedy.stopping import check_objective
 
 __all__ = ["add_parsers", "cmd_set"]
 
@@ -111,6 +112,8 @@ def cmd_set(args: argparse.Namespace) -> None:
             given["early_stopping"] = parse_policy_arg(given["early_stopping"])
         with connect(args) as db:
             exp = db.get_experiment(args.experiment)
+            # The service's rule, checked against the search just read so that nothing is sent if it fails.
+            check_objective(given.get("early_stopping"), exp._search_objective(), type(exp).__name__)
             before = {name: _shown(exp, name) for name in given}
             for name, value in given.items():
                 setattr(exp, name, value)
