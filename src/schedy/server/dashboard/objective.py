@@ -1,13 +1,18 @@
 """Which result the dashboard ranks jobs by, and the best job by it.
 
-The default objective is the one the search declares (PBT's
-``qualityResultName`` and ``objective``; a model-based search's
+The default objective is the one the experiment declares, by the rule of
+:meth:`schedy.Experiment.declared_objective` (so the dashboard ranks as
+``best_job()``, ``schedy show``, ``watch`` and ``run`` do): the search's
+own (PBT's ``qualityResultName`` and ``objective``; a model-based search's
 ``resultName`` and ``objective``; any scheduler whose parameters carry
-those keys). Otherwise it is the first
-numeric result of the experiment's first finished job, minimised if its
-name reads like a cost (``loss``, ``error``, ``mse``, ``regret``, ``time``…)
-and maximised otherwise. People pick another result and direction in the
-page. NaN, ±Infinity, a missing or a non-numeric value ranks worst.
+those keys), else its early-stopping policy's (the ``earlyStopping``
+option's ``resultName`` and ``objective``) unless the finished jobs lack
+that result (a policy judges reports, which the final results may name
+otherwise). Otherwise it is the first numeric result of the experiment's
+first finished job, minimised if its name reads like a cost (``loss``,
+``error``, ``mse``, ``regret``, ``time``…) and maximised otherwise. People
+pick another result and direction in the page. NaN, ±Infinity, a missing
+or a non-numeric value ranks worst.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from schedy.errors import DefinitionError
 from schedy.server.schedulers.base import as_number
+from schedy.server.stopping import load_policy
+from schedy.server.wire import dumps
 
 MIN, MAX = "min", "max"
 _COST = re.compile(r"loss|err|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty", re.IGNORECASE)
@@ -45,8 +53,22 @@ class Objective:
         return {"name": self.name, "direction": self.direction, "declared": self.declared}
 
 
-def declared(params_text: str) -> Objective | None:
-    """The objective a scheduler's stored parameters declare, if any."""
+def declared(params_text: str, options_text: str = "{}") -> Objective | None:
+    """The objective the experiment declares, if any: its scheduler's, else its early-stopping policy's.
+
+    ``params_text`` and ``options_text`` are the experiment's stored scheduler parameters and options
+    (JSON texts).
+
+    Example:
+        >>> declared('{"x": {"uniform": {"low": 0, "high": 1}}}', '{"earlyStopping": {"asha": '
+        ...          '{"resultName": "val_loss", "objective": "min"}}}')
+        Objective(name='val_loss', direction='min', declared=True)
+
+    """
+    return _search_declared(params_text) or _policy_declared(options_text)
+
+
+def _search_declared(params_text: str) -> Objective | None:
     try:
         params = json.loads(params_text)
     except ValueError:
@@ -58,6 +80,20 @@ def declared(params_text: str) -> Objective | None:
         return None
     direction = params.get("objective")
     return Objective(name, direction if direction in (MIN, MAX) else MAX, True)
+
+
+def _policy_declared(options_text: str) -> Objective | None:
+    if "earlyStopping" not in options_text:  # most experiments: no parse
+        return None
+    try:
+        options = json.loads(options_text)
+        stored = options.get("earlyStopping") if isinstance(options, dict) else None
+        if stored is None:
+            return None
+        policy = load_policy(dumps(stored))
+    except (ValueError, DefinitionError):  # not a policy this service reads: nothing declared
+        return None
+    return Objective(policy.result_name, policy.objective, True)
 
 
 def is_number(value: Any) -> bool:
@@ -73,18 +109,28 @@ def guess(results: Mapping[str, Any]) -> Objective | None:
     return None
 
 
-def default(params_text: str, first_done_results: Iterable[str]) -> Objective | None:
-    """The declared objective, else a guess from the first results (JSON texts) with a numeric value."""
-    found = declared(params_text)
+def default(params_text: str, first_done_results: Iterable[str], options_text: str = "{}") -> Objective | None:
+    """The declared objective (:func:`declared`), else a guess from the first numeric result of the first results.
+
+    ``first_done_results``: the first DONE jobs' results (JSON texts). An early-stopping policy judges
+    reports, whose result the final results may name otherwise: its objective is the default unless
+    finished jobs have results and none of them has a number under its result (then the guess is).
+    """
+    found = _search_declared(params_text)
     if found is not None:
         return found
+    policy = _policy_declared(options_text)
+    guessed = None
     for text in first_done_results:
         results = json.loads(text)
-        if isinstance(results, dict):
-            found = guess(results)
-            if found is not None:
-                return found
-    return None
+        if not isinstance(results, dict):
+            continue
+        if policy is not None and is_number(results.get(policy.name)):
+            return policy
+        guessed = guessed or guess(results)
+        if guessed is not None and policy is None:
+            return guessed
+    return guessed or policy
 
 
 def _rank_key(value: Any, direction: str) -> float:

@@ -105,9 +105,9 @@ class Dashboard:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        # (experiment id, DONE fingerprint, params) → (objective, best); the
+        # (experiment id, DONE fingerprint, params, options) → (objective, best); the
         # list is polled, and finding the best parses every DONE result.
-        self._best: dict[tuple[int, str, str], tuple[objective.Objective | None, tuple[str, float] | None]] = {}
+        self._best: dict[tuple[int, str, str, str], tuple[objective.Objective | None, tuple[str, float] | None]] = {}
         self._lock = threading.Lock()
         self._bases: dict[int, _Base] = {}  # experiment id → its last full answer
         # (experiment id, creation, DONE fingerprint, objective, direction) → answer
@@ -126,14 +126,15 @@ class Dashboard:
         self, conn: Connection, experiment: ExperimentRow, done: StatusStats | None
     ) -> tuple[objective.Objective | None, tuple[str, float] | None]:
         if done is None:
-            return objective.declared(experiment.params), None
-        key = (int(experiment.id), f"{done.count}:{done.last_update!r}:{done.versions}", str(experiment.params))
+            return objective.declared(experiment.params, experiment.options), None
+        fingerprint = f"{done.count}:{done.last_update!r}:{done.versions}"
+        key = (int(experiment.id), fingerprint, str(experiment.params), str(experiment.options))
         with self._lock:
             cached = self._best.get(key)
         if cached is not None:
             return cached
         results = store_stats.done_results(conn, experiment.id)
-        found = objective.default(experiment.params, (text for _, text in results[:_GUESS_FROM]))
+        found = objective.default(experiment.params, (text for _, text in results[:_GUESS_FROM]), experiment.options)
         value = (found, None if found is None else objective.best(found, results))
         with self._lock:
             if len(self._best) >= _BEST_CACHE_SIZE:
@@ -218,7 +219,7 @@ class Dashboard:
             first_done = store_stats.done_results(conn, exp.id, _GUESS_FROM)
             # What a budget counts (hand-added jobs and retries do not), for the PAUSED badge: read only with one.
             created = None if store_budget.max_jobs(str(exp.options)) is None else store_budget.created(conn, exp.id)
-            found = objective.default(exp.params, (text for _, text in first_done))
+            found = objective.default(exp.params, (text for _, text in first_done), exp.options)
         counts = {s: v.count for s, v in stats.items()}
         cursor = max([since or 0.0, *(v.last_update for v in stats.values())])
         header = {
@@ -310,7 +311,8 @@ class Dashboard:
             exp = self._experiment(conn, user_id, name)
             done = store_stats.experiment_stats(conn, exp.id).get("DONE")
             stamp = "" if done is None else f"{done.count}:{done.last_update!r}:{done.versions}:{done.max_pk}"
-            key = (int(exp.id), float(exp.created_at), stamp + "|" + str(exp.params), result or "", direction or "")
+            declares = f"{stamp}|{exp.params}|{exp.options}"
+            key = (int(exp.id), float(exp.created_at), declares, result or "", direction or "")
             with self._lock:
                 cached = self._importance.get(key)
             if cached is not None:
@@ -318,13 +320,13 @@ class Dashboard:
             # Above the cap, only about one DONE job in `every` is read (by key), then thinned evenly.
             every = 1 if done is None else max(1, done.count // IMPORTANCE_CAP)
             rows = store_samples.done_samples(conn, exp.id, every)
-            found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]))
+            found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]), exp.options)
             name_of = result or (found.name if found is not None else None)
             needle = json.dumps(name_of, ensure_ascii=False)
             if every > 1 and (name_of is None or not any(needle in text for _, text in rows)):
                 # The sample missed what is asked for: read every DONE job before saying it is not there.
                 rows = store_samples.done_samples(conn, exp.id)
-                found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]))
+                found = objective.default(exp.params, (text for _, text in rows[:_GUESS_FROM]), exp.options)
                 name_of = result or (found.name if found is not None else None)
                 needle = json.dumps(name_of, ensure_ascii=False)
         if name_of is None:

@@ -114,14 +114,26 @@ def _made_by_search(experiment_id: int) -> ColumnElement[bool]:
     created was inserted already claimed, as its first attempt: started when created, by the clock of one
     statement (the same value on SQLite, microseconds apart on PostgreSQL, whose ``clock_timestamp()``
     moves within a statement; a queued job's claim is another transaction, committed after it). A job added
-    by hand was queued first, or added finished (``finished_at`` = ``created_at``: an import), and a
-    retry has ``attempt`` > 1.
+    by hand was queued first, or added finished (an import), and a retry has ``attempt`` > 1.
+
+    A job added finished is not told by its times alone: SQLite's clock reads whole milliseconds, so a
+    search's job that ends within the millisecond of its claim (a trivial objective, a crash or a prune at
+    once) has ``finished_at`` = ``created_at`` too. What tells them apart is how the job finished: a job
+    added finished was inserted so, by nobody's claim (no ``worker``), as version 1, and if it was changed
+    since, its ``updated_at`` is past its ``finished_at``; a search's job was finished by an update of a
+    claimed row (version 2 or more, ``updated_at`` = ``finished_at`` until changed again), most often named
+    by its worker.
     """
+    added_finished = (
+        jobs.c.worker.is_(None)
+        & (jobs.c.finished_at - jobs.c.created_at < _SAME_STATEMENT)
+        & or_(jobs.c.version == 1, jobs.c.updated_at - jobs.c.finished_at >= _SAME_STATEMENT)
+    )
     return (
         (jobs.c.experiment_id == experiment_id)
         & (jobs.c.attempt == 1)
         & (jobs.c.started_at - jobs.c.created_at < _SAME_STATEMENT)
-        & or_(jobs.c.finished_at.is_(None), jobs.c.finished_at - jobs.c.created_at >= _SAME_STATEMENT)
+        & or_(jobs.c.finished_at.is_(None), ~added_finished)
     )
 
 
