@@ -60,6 +60,10 @@ _CORE_KEYS = frozenset(("name", "status", "scheduler"))
 _READ_ONLY_KEYS = frozenset(("createdAt", "updatedAt", "jobCounts", "jobsCreated"))
 #: The longest pause of :meth:`Experiment.jobs` between two empty polls.
 _MAX_IDLE_PAUSE = 30.0
+#: The longest ``wait`` one ``nextjob`` request asks for, seconds: the service's cap (its ``max_wait``,
+#: docs/service.md), which keeps every poll bounded for proxies and for the service's own restarts. A
+#: longer wait is spent in successive long polls of at most this long.
+MAX_WAIT_PER_REQUEST = 60.0
 
 
 #: The longest ``maxRunTime`` the service accepts, seconds (31 years; a lease past it would not fit a timestamp).
@@ -387,8 +391,11 @@ class Experiment:
         statement, which marks it DONE or CRASHED at the end.
 
         Args:
-            wait: seconds the service may wait for a job to become available
-                before answering that there is none (long polling).
+            wait: seconds to wait for a job to become available before
+                answering that there is none (long polling). Any length: a
+                wait past the service's cap for one request (60 s) is spent
+                in successive requests, until a job comes, the wait is over,
+                or the service answers at once (the experiment is DONE).
             heartbeat: seconds between heartbeats, from the claim to the end
                 of ``with job:`` (default: the SchedyDB's ``heartbeat``; 0
                 turns them off). The service ends the job (CRASHED) when
@@ -414,8 +421,6 @@ class Experiment:
         options: dict[str, Any] = {"worker": worker or db.worker}
         if interval > 0:
             options["heartbeat"] = interval
-        if wait > 0:
-            options["wait"] = wait
         # Replaying a claim whose answer was lost leaks the job of the first
         # claim (RUNNING, but nobody works on it). With a lease the leak is
         # bounded: no heartbeat ever comes, so the service ends that job when
@@ -424,18 +429,28 @@ class Experiment:
         # worker. Without a lease the job would stay RUNNING for good, so the
         # error is raised instead and the caller decides.
         transport = db._transport
-        response = transport.request(
-            "POST",
-            self._path() + "nextjob/",
-            options,
-            expect=(200, 204),
-            replay=interval > 0,
-            timeout=transport.timeout + wait,
-        )
-        if response.status == 204:
-            error = NoJobError("", 204)
-            error.args = (f"Experiment {self.name!r} has no job to hand out right now.",)
-            raise error
+        until = time.monotonic() + wait if wait > 0 else None
+        poll = min(wait, MAX_WAIT_PER_REQUEST) if wait > 0 else 0.0
+        while True:
+            # The service refuses a wait past its cap (422): a longer one is spent in several polls.
+            asked = time.monotonic()
+            response = transport.request(
+                "POST",
+                self._path() + "nextjob/",
+                {**options, "wait": poll} if poll > 0 else options,
+                expect=(200, 204),
+                replay=interval > 0,
+                timeout=transport.timeout + poll,
+            )
+            if response.status != 204:
+                break
+            now = time.monotonic()
+            # Answered well before its wait: the service holds no poll (the experiment is DONE); so is the next.
+            if until is None or now >= until or now - asked < poll / 2:
+                error = NoJobError("", 204)
+                error.args = (f"Experiment {self.name!r} has no job to hand out right now.",)
+                raise error
+            poll = min(until - now, MAX_WAIT_PER_REQUEST)
         job = Job._from_wire(self, response.json(), response.etag())
         if job.status != Job.RUNNING:
             raise UnhandledResponseError(f"nextjob handed out job {job.job_id!r} as {job.status}, not RUNNING.", 200)
@@ -471,7 +486,7 @@ class Experiment:
         have passed since the loop started, or after ``max_jobs`` jobs.
 
         Args:
-            wait: seconds each request may wait for a job at the service.
+            wait: seconds each claim may wait for a job (any length: see :meth:`next_job`).
             idle_timeout: stop after this long without a job (default: never).
             max_time: claim no new job once this long has passed since the first claim (the job being
                 worked on then is finished first): e.g. a cluster allocation's time limit minus a

@@ -139,7 +139,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         default=0.0,
         metavar="SECONDS",
         help="When no job is available, wait up to this long for one before stopping (default 0: stop at "
-        "once). Useful with PBT, where a job may depend on others still running.",
+        "once; any length, asked of the service in polls of at most 60 s). Useful with PBT, where a job may "
+        "depend on others still running.",
     )
     stop.add_argument(
         "--ignore-errors",
@@ -397,20 +398,23 @@ class Runner:
     def _claim(self, wait: float) -> Job | None:
         """The next job; ``None`` if a pool's worker was interrupted or told to stop while it waited.
 
-        A lone worker waits in one request; a pool's worker in requests of at most ``_WAIT_SLICE``
-        seconds, looking for an interrupt or a stop between them.
+        A lone worker waits as :meth:`Experiment.next_job` does, in long polls of at most the service's cap
+        (60 s) until ``wait`` is spent (a signal interrupts a poll: :meth:`_on_signal` raises); a pool's
+        worker in requests of at most ``_WAIT_SLICE`` seconds, looking for an interrupt or a stop between them.
         """
         worker = self.worker
         if self.slot is None:
             return self.exp.next_job(wait=wait, heartbeat=self.args.heartbeat, worker=worker)
         until = time.monotonic() + wait
         while True:
-            left = until - time.monotonic()
+            asked = time.monotonic()
+            left = until - asked
             try:
                 wait = min(max(left, 0.0), _WAIT_SLICE)
                 return self.exp.next_job(wait=wait, heartbeat=self.args.heartbeat, worker=worker)
             except NoJobError:
-                if left <= _WAIT_SLICE:
+                # Also when answered well before its wait: the service holds no poll (the experiment is DONE).
+                if left <= _WAIT_SLICE or time.monotonic() - asked < wait / 2:
                     raise
             if self._signal is not None or self.budget.stopping is not None:
                 return None
