@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -215,9 +216,9 @@ def _check_float_range(value: Any, where: str) -> None:
 
 @dataclass(frozen=True)
 class ExperimentInput:
-    """An experiment definition as a client sends it (PUT)."""
+    """An experiment definition as a client sends it (PUT); ``status`` is ``None`` when the body has none."""
 
-    status: str
+    status: str | None
     scheduler: Scheduler
     options: dict[str, Any]
 
@@ -265,8 +266,9 @@ def parse_experiment(body: bytes) -> ExperimentInput:
     if unknown:
         allowed = ", ".join(["status", "scheduler", *sorted(EXPERIMENT_OPTIONS)])
         raise Invalid(f"Unknown experiment field(s) {', '.join(map(shown, unknown))}; allowed: {allowed}.")
-    status = obj.get("status", "RUNNING")
-    if status not in EXPERIMENT_STATUSES:
+    # No status: RUNNING for a new experiment, the current one on a replace (a paused search stays paused).
+    status = obj.get("status")
+    if status is not None and status not in EXPERIMENT_STATUSES:
         raise Invalid(f"Unknown experiment status {shown(status)}; use RUNNING or DONE.")
     if "scheduler" not in obj:
         raise Invalid('The experiment needs a scheduler, e.g. {"Manual": null}.')
@@ -377,26 +379,59 @@ def render_experiment(row: Any, extra: dict[str, Any] | None = None) -> dict[str
     return out
 
 
-def page_token(key: int) -> str:
-    """An opaque keyset token for the item after ``key``."""
-    return base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
+#: The lists a page token can continue, by the letter that starts it: a token made for one is
+#: refused by every other. ``k`` marks a token bound to no list: what lists that do not say theirs
+#: give, and what every list gave before tokens were bound (taken by every list, so that a client
+#: paging through an upgrade of the service goes on).
+PAGE_KINDS = {
+    "k": "any list",
+    "e": "experiments",
+    "j": "jobs",
+    "v": "events",
+    "a": "artifacts",
+    "r": "a job's reports",
+    "R": "an experiment's reports",
+}
+_TOKEN = re.compile(r"([A-Za-z])([0-9]{1,20})(?:\.([0-9a-f]{6}))?")
 
 
-def read_page_token(token: str | None, *, below: int = 2**63) -> int | None:
-    """The key a page token stands for; ``below`` bounds the keys of the list (its column's integers).
+def _scope_tag(kind: str, scope: str) -> str:
+    """Six hexadecimal digits binding a token to one list of its kind (its user, its experiment)."""
+    return hashlib.blake2b(f"{kind}/{scope}".encode(), digest_size=3).hexdigest()
+
+
+def page_token(key: int, *, kind: str = "k", scope: str = "") -> str:
+    """An opaque keyset token for the item after ``key`` in a list of ``kind`` (:data:`PAGE_KINDS`).
+
+    ``scope`` says which list of that kind (e.g. ``"USER/EXPERIMENT"``):
+    :func:`read_page_token` refuses the token on any other list.
+    """
+    text = f"k{key}" if kind == "k" else f"{kind}{key}.{_scope_tag(kind, scope)}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def read_page_token(token: str | None, *, below: int = 2**63, kind: str = "k", scope: str = "") -> int | None:
+    """The key a page token of ``kind`` and ``scope`` stands for; ``below`` bounds the list's keys.
 
     Raises:
-        BadRequest: the token was not made by this service.
+        BadRequest: the token was not made by this service, or was made for another list.
 
     """
     if token is None or token == "":
         return None
     try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if text.startswith("k") and text[1:].isdigit() and len(text) < 24:
-            key = int(text[1:])
+        match = _TOKEN.fullmatch(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        match = None
+    if match is not None and match[1] in PAGE_KINDS and (match[1] == "k") == (match[3] is None):
+        made, key, tag = match[1], int(match[2]), match[3]
+        if made == "k" or (made == kind and tag == _scope_tag(kind, scope)):
             if key < below:
                 return key
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        pass
+        else:
+            origin = f"a list of {PAGE_KINDS[made]}" if made != kind else f"another list of {PAGE_KINDS[made]}"
+            raise BadRequest(
+                f"The page token {token[:40]!r} was given for {origin}, not this one; "
+                "send each list's 'next' back to that same list."
+            )
     raise BadRequest(f"The page token {token[:40]!r} is not valid; use the 'next' value of the previous page.")

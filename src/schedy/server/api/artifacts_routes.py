@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from schedy.server.api import schemas
 from schedy.server.api.deps import current_user, path_name, services
-from schedy.server.errors import BadRequest
+from schedy.server.errors import BadRequest, NotFound, PreconditionFailed
 from schedy.server.service.artifacts import TRAILER, check_artifact_name
 from schedy.server.store.artifacts import ArtifactRow
 from schedy.server.wire import iso, page_token, read_page_token
@@ -121,9 +121,11 @@ async def experiment_artifacts(
     svc = services(request)
     exp = path_name(name, "experiment")
     size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
-    rows, after = await run_in_threadpool(svc.artifacts.experiment_page, user_id, exp, read_page_token(start), size)
+    scope = f"{user_id}/{exp}"
+    after_key = read_page_token(start, kind="a", scope=scope)
+    rows, after = await run_in_threadpool(svc.artifacts.experiment_page, user_id, exp, after_key, size)
     items = [{"job": job, **_json(row)} for job, row in rows]
-    return JSONResponse({"items": items, "next": None if after is None else page_token(after)})
+    return JSONResponse({"items": items, "next": None if after is None else page_token(after, kind="a", scope=scope)})
 
 
 @router.put(
@@ -186,12 +188,31 @@ async def download_artifact(
 @router.delete(
     "/experiments/{name}/jobs/{job_id}/artifacts/{artifact}/",
     status_code=204,
-    responses=schemas.answers({204: {"description": "deleted"}}, 404),
+    responses=schemas.answers({204: {"description": "deleted, or there was none"}}, 404, 412),
 )
 async def delete_artifact(
     request: Request, name: str, job_id: str, artifact: str, user_id: int = Depends(current_user)
 ) -> Response:
-    """Delete the job's artifact (its bytes are removed within seconds)."""
+    """Delete the job's artifact (its bytes are removed within seconds).
+
+    As every DELETE: 204 also when the job has no such artifact, unless ``If-Match`` was sent
+    (``*``, or the artifact's ETag): then 412. A missing experiment or job is 404.
+    """
     exp, job, art = _names(name, job_id, artifact)
-    await run_in_threadpool(services(request).artifacts.delete, user_id, exp, job, art)
+    svc = services(request)
+    if_match = request.headers.get("if-match", "").strip()
+    try:
+        if if_match not in ("", "*"):
+            row = await run_in_threadpool(svc.artifacts.find, user_id, exp, job, art)
+            if f'"{row.sha256}"' not in (tag.strip() for tag in if_match.split(",")):
+                raise PreconditionFailed(
+                    f"Artifact '{art}' of job '{job}' was replaced since you read it (its ETag is now "
+                    f'"{row.sha256}"); nothing was deleted.'
+                )
+        await run_in_threadpool(svc.artifacts.delete, user_id, exp, job, art)
+    except NotFound:
+        # Which is missing? The experiment or the job stays 404; an absent artifact is already deleted.
+        await run_in_threadpool(svc.jobs.get, user_id, exp, job)
+        if if_match:
+            raise PreconditionFailed(f"Job '{job}' of experiment '{exp}' has no artifact '{art}'.") from None
     return Response(status_code=204)

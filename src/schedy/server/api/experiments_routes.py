@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 from schedy.server.api import schemas
 from schedy.server.api.deps import current_user, path_name, services
-from schedy.server.wire import dumps, page_token, parse_experiment, read_page_token, render_experiment
+from schedy.server.errors import PreconditionFailed
+from schedy.server.wire import dumps, iso, page_token, parse_experiment, read_page_token, render_experiment
 
 router = APIRouter(tags=["experiments"])
 
@@ -31,13 +32,24 @@ async def list_experiments(
     user_id: int = Depends(current_user),
 ) -> Response:
     """List your experiments, oldest first, one keyset page at a time."""
+    scope = str(user_id)
+    after_key = read_page_token(start, below=2**31, kind="e", scope=scope)
     rows, after = await run_in_threadpool(
-        services(request).experiments.page, user_id, read_page_token(start, below=2**31), _limit(request, limit)
+        services(request).experiments.page, user_id, after_key, _limit(request, limit)
     )
     items = [render_experiment(r) for r in rows]
-    return Response(
-        dumps({"items": items, "next": None if after is None else page_token(after)}), media_type="application/json"
-    )
+    following = None if after is None else page_token(after, kind="e", scope=scope)
+    return Response(dumps({"items": items, "next": following}), media_type="application/json")
+
+
+def _if_match(request: Request, name: str, doing: str) -> bool:
+    """Whether ``If-Match: *`` was sent; 412 for any other If-Match: experiments have no ETag to match."""
+    if_match = request.headers.get("if-match", "").strip()
+    if if_match not in ("", "*"):
+        raise PreconditionFailed(
+            f"Experiment '{name}' was not {doing}: experiments have no ETag, so If-Match can only be *."
+        )
+    return if_match == "*"
 
 
 @router.put(
@@ -52,12 +64,18 @@ async def list_experiments(
     ),
 )
 async def put_experiment(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
-    """Create an experiment (``If-None-Match: *``: only if absent) or replace its definition."""
+    """Create an experiment (``If-None-Match: *``: only if absent) or replace it (``If-Match: *``: only if present).
+
+    Experiments have no ETag: any other If-Match fails (412), any other If-None-Match holds.
+    """
     exp_name = path_name(name, "experiment")
     spec = parse_experiment(await request.body())
     create_only = request.headers.get("if-none-match", "").strip() == "*"
+    replace_only = _if_match(request, exp_name, "replaced")
     row, created = await run_in_threadpool(
-        services(request).experiments.put, user_id, exp_name, spec, create_only=create_only
+        lambda: services(request).experiments.put(
+            user_id, exp_name, spec, create_only=create_only, replace_only=replace_only
+        )
     )
     return JSONResponse(render_experiment(row), status_code=201 if created else 200)
 
@@ -78,9 +96,10 @@ async def get_experiment(
 
 @router.delete("/experiments/{name}/", status_code=204, responses=schemas.answers({}, 412))
 async def delete_experiment(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
-    """Delete an experiment and all its jobs (``If-Match: *``: 412 if it was already gone)."""
-    ensure = request.headers.get("if-match", "").strip() == "*"
-    await run_in_threadpool(services(request).experiments.delete, user_id, path_name(name, "experiment"), ensure=ensure)
+    """Delete an experiment and all its jobs (``If-Match: *``: 412 if it was already gone; other If-Match: 412)."""
+    exp_name = path_name(name, "experiment")
+    ensure = _if_match(request, exp_name, "deleted")
+    await run_in_threadpool(services(request).experiments.delete, user_id, exp_name, ensure=ensure)
     return Response(status_code=204)
 
 
@@ -93,14 +112,15 @@ async def experiment_events(
     user_id: int = Depends(current_user),
 ) -> Response:
     """[ext] The experiment's event log (e.g. every PBT exploit), oldest first."""
+    exp_name = path_name(name, "experiment")
+    scope = f"{user_id}/{exp_name}"
     rows, after = await run_in_threadpool(
         services(request).experiments.events,
         user_id,
-        path_name(name, "experiment"),
-        read_page_token(start),
+        exp_name,
+        read_page_token(start, kind="v", scope=scope),
         _limit(request, limit),
     )
-    items = [{"id": r.id, "createdAt": r.created_at, **json.loads(r.payload)} for r in rows]
-    return Response(
-        dumps({"items": items, "next": None if after is None else page_token(after)}), media_type="application/json"
-    )
+    items = [{"id": r.id, "createdAt": iso(r.created_at), **json.loads(r.payload)} for r in rows]
+    following = None if after is None else page_token(after, kind="v", scope=scope)
+    return Response(dumps({"items": items, "next": following}), media_type="application/json")

@@ -15,9 +15,19 @@ from schedy._validate import shown
 from schedy.server import draining
 from schedy.server.api import schemas
 from schedy.server.api.deps import Services, current_user, current_user_changing, path_name, services
-from schedy.server.errors import Invalid, ShuttingDown
+from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed, ShuttingDown
 from schedy.server.store.jobs import JobRecord
-from schedy.server.wire import dumps, etag, page_token, parse_job, parse_json, read_page_token, render_job
+from schedy.server.wire import (
+    JobInput,
+    dumps,
+    etag,
+    page_token,
+    parse_etags,
+    parse_job,
+    parse_json,
+    read_page_token,
+    render_job,
+)
 
 router = APIRouter(tags=["jobs"])
 T = TypeVar("T")
@@ -65,9 +75,12 @@ async def list_jobs(
     svc = services(request)
     exp = path_name(name, "experiment")
     size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
-    rows, after = await run_in_threadpool(svc.jobs.page, user_id, exp, read_page_token(start), size)
+    scope = f"{user_id}/{exp}"
+    rows, after = await run_in_threadpool(
+        svc.jobs.page, user_id, exp, read_page_token(start, kind="j", scope=scope), size
+    )
     items = ",".join(render_job(r, exp) for r in rows)
-    following = dumps(None if after is None else page_token(after))
+    following = dumps(None if after is None else page_token(after, kind="j", scope=scope))
     return Response(f'{{"items":[{items}],"next":{following}}}', media_type="application/json")
 
 
@@ -199,13 +212,76 @@ async def put_answer(
     job = parse_job(body, default_status=None)
     job_id = path_name(raw_job_id, "job")
     create_only = if_none_match is not None and if_none_match.strip() == "*"
-    if svc.store.aio is not None:  # PostgreSQL: on the event loop
-        row, created = await svc.jobs.put_async(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
-    else:
-        row, created = await svc.store.run(
-            lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
-        )
+    if if_none_match is not None and not create_only:
+        refused = _weak_etags(if_none_match)
+        if refused:  # never sent by the clients' worker loops: its extra read is off the hot path
+            return await _put_unless(svc, user_id, exp, job_id, job, if_match, refused)
+    row, created = await _put(svc, user_id, exp, job_id, job, if_match, create_only)
     return _job_answer(row, exp, 201 if created else 200)
+
+
+async def _put(
+    svc: Services, user_id: int, exp: str, job_id: str, job: JobInput, if_match: str | None, create_only: bool
+) -> tuple[JobRecord, bool]:
+    if svc.store.aio is not None:  # PostgreSQL: on the event loop
+        return await svc.jobs.put_async(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
+    return await svc.store.run(
+        lambda: svc.jobs.put(user_id, exp, job_id, job, if_match=if_match, if_none_match=create_only)
+    )
+
+
+def _weak_etags(header: str) -> list[tuple[int, int]]:
+    """The job versions an If-None-Match header names (compared weakly, as RFC 9110 says: ``W/`` ignored)."""
+    return parse_etags(",".join(part.strip().removeprefix("W/") for part in header.split(",")))
+
+
+#: How many times a PUT with If-None-Match ETags reads the job again when it changed under the update.
+_NONE_MATCH_TRIES = 3
+
+
+async def _put_unless(
+    svc: Services,
+    user_id: int,
+    exp: str,
+    job_id: str,
+    job: JobInput,
+    if_match: str | None,
+    refused: list[tuple[int, int]],
+) -> Answer:
+    """A PUT with ``If-None-Match: ETAG, …``: 412 while the job is one of those versions.
+
+    With If-Match ETags too, the versions left once the refused are taken out are
+    the update's precondition. Otherwise the job is read, and updated only if it is
+    still the version read (created only if it was absent), so that no refused
+    version can come between the check and the update.
+    """
+    if if_match is not None and if_match.strip() != "*":
+        allowed = [tag for tag in parse_etags(if_match) if tag not in refused]
+        if not allowed:
+            raise PreconditionFailed(
+                f"Job '{job_id}' was not updated: every ETag of If-Match is also in If-None-Match."
+            )
+        row, created = await _put(svc, user_id, exp, job_id, job, ", ".join(etag(*tag) for tag in allowed), False)
+        return _job_answer(row, exp, 201 if created else 200)
+    for _ in range(_NONE_MATCH_TRIES):
+        try:
+            current: JobRecord | None = await svc.store.run(partial(svc.jobs.get, user_id, exp, job_id))
+        except NotFound:
+            current = None  # no job (a missing experiment is 404 at the update)
+        if current is not None and (current.pk, current.version) in refused:
+            raise PreconditionFailed(
+                f"Job '{job_id}' is still the version If-None-Match names ({etag(current.pk, current.version)}); "
+                "nothing was changed."
+            )
+        if current is None and if_match is not None:
+            raise PreconditionFailed(f"Job '{job_id}' does not exist in experiment '{exp}', so If-Match: * fails.")
+        expected = None if current is None else etag(current.pk, current.version)
+        try:
+            row, created = await _put(svc, user_id, exp, job_id, job, expected, current is None)
+        except PreconditionFailed:
+            continue  # changed (or made) since it was read: check again
+        return _job_answer(row, exp, 201 if created else 200)
+    raise Conflict(f"Job '{job_id}' kept changing while its If-None-Match was checked; send the request again.")
 
 
 async def claim_answer(

@@ -98,12 +98,15 @@ async def job_reports(
     svc = services(request)
     exp, job = path_name(name, "experiment"), path_name(job_id, "job")
     size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
-    rows, after = await run_in_threadpool(svc.reports.job_page, user_id, exp, job, read_page_token(start), size)
+    scope = f"{user_id}/{exp}/{job}"
+    rows, after = await run_in_threadpool(
+        svc.reports.job_page, user_id, exp, job, read_page_token(start, kind="r", scope=scope), size
+    )
     items = ",".join(
         f'{{"job":{dumps(job)},"step":{step},"time":{dumps(iso(at))},"metrics":{metrics},"attempt":{attempt}}}'
         for _pk, step, metrics, at, attempt in rows
     )
-    following = dumps(None if after is None else page_token(after))
+    following = dumps(None if after is None else page_token(after, kind="r", scope=scope))
     return Response(f'{{"items":[{items}],"next":{following}}}', media_type="application/json")
 
 
@@ -122,13 +125,16 @@ async def experiment_reports(
     svc = services(request)
     exp = path_name(name, "experiment")
     size = min(limit or svc.settings.page_size, svc.settings.max_page_size)
-    rows, after = await run_in_threadpool(svc.reports.experiment_page, user_id, exp, read_page_token(start), size)
+    scope = f"{user_id}/{exp}"
+    rows, after = await run_in_threadpool(
+        svc.reports.experiment_page, user_id, exp, read_page_token(start, kind="R", scope=scope), size
+    )
     items = ",".join(
         f'{{"job":{dumps(r.job_id)},"step":{r.step},"time":{dumps(iso(r.created_at))},"metrics":{r.metrics},'
         f'"attempt":{r.attempt}}}'
         for r in rows
     )
-    following = dumps(None if after is None else page_token(after))
+    following = dumps(None if after is None else page_token(after, kind="R", scope=scope))
     return Response(f'{{"items":[{items}],"next":{following}}}', media_type="application/json")
 
 

@@ -27,21 +27,35 @@ class Experiments:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def put(self, user_id: int, name: str, spec: ExperimentInput, *, create_only: bool) -> tuple[ExperimentRow, bool]:
+    def put(
+        self, user_id: int, name: str, spec: ExperimentInput, *, create_only: bool, replace_only: bool = False
+    ) -> tuple[ExperimentRow, bool]:
         """Create the experiment, or replace its status, scheduler and given options.
 
+        A body without a status creates the experiment RUNNING and keeps the
+        status of one it replaces (a paused search stays paused).
         Returns the row and whether it was created.
 
         Raises:
-            PreconditionFailed: ``create_only`` and the name exists.
+            PreconditionFailed: ``create_only`` and the name exists, or ``replace_only`` and it does not.
 
         """
         params = dumps(spec.scheduler.to_params())
         with self._store.write() as conn:
-            existing = None if create_only else store_experiments.get(conn, user_id, name)
+            # Locked when its status is kept: a search ending meanwhile (DONE) must not be reopened.
+            keep = spec.status is None
+            existing = None if create_only else store_experiments.get(conn, user_id, name, lock=keep)
             if existing is None:
+                if replace_only:
+                    raise PreconditionFailed(f"Experiment '{name}' does not exist, so If-Match: * fails; nothing made.")
                 row = store_experiments.create(
-                    conn, user_id, name, spec.status, spec.scheduler.name, params, dumps(_set(spec.options))
+                    conn,
+                    user_id,
+                    name,
+                    spec.status or "RUNNING",
+                    spec.scheduler.name,
+                    params,
+                    dumps(_set(spec.options)),
                 )
                 if row is not None:
                     return row, True
@@ -49,14 +63,15 @@ class Experiments:
                     raise PreconditionFailed(f"Experiment '{name}' already exists.")
                 # Created by another request since the read (PostgreSQL: workers starting the same
                 # script at once): a plain PUT replaces it, as it would have a moment later.
-                existing = store_experiments.get(conn, user_id, name)
+                existing = store_experiments.get(conn, user_id, name, lock=keep)
                 if existing is None:
                     raise Conflict(
                         f"Experiment '{name}' was created and deleted meanwhile by other requests; send again."
                     )
             # Options the body leaves out are kept (the 2018 client knows none); null unsets one.
             options = _set({**json.loads(existing.options), **spec.options})
-            store_experiments.replace(conn, existing.id, spec.status, spec.scheduler.name, params, dumps(options))
+            status = spec.status or existing.status
+            store_experiments.replace(conn, existing.id, status, spec.scheduler.name, params, dumps(options))
             if options.get("maxJobs") is not None and budget.max_jobs(existing.options) is None:
                 # A budget set on a search that already ran: what it created so far counts.
                 budget.recount(conn, existing.id)

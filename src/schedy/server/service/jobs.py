@@ -227,7 +227,10 @@ class Jobs:
                 return row
         current = store_jobs.get(conn, exp.id, job_id)
         if current is None:
-            raise PreconditionFailed(f"Job '{job_id}' was deleted since you read it.")
+            # "was deleted since" is what clients (ours, src/schedy/_jobs.py) recognise.
+            raise PreconditionFailed(
+                f"Job '{job_id}' was deleted since you read it, or never existed in experiment '{exp.name}'."
+            )
         row = end_late(conn, exp.id, current, etags, job.status, hps, results)  # a result after the lease lapsed
         if row is not None:
             return row
