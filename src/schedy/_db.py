@@ -40,8 +40,10 @@ class SchedyDB:
             (default: ``host:pid``).
         timeout: seconds to wait for an answer of the service.
         max_attempts: how many times a request that failed in transit
-            (no connection, 502, 503, 504) is sent at most; the retries back
-            off exponentially, for about a minute with the default.
+            (no connection, 502, 503, 504) is sent at least; the retries back
+            off exponentially (or as the service's ``Retry-After`` asks) and
+            go on for as long as those attempts' backoffs add up to: about a
+            minute with the default.
         transport: send requests through this transport instead of building
             one from the configuration (for tests).
 

@@ -35,6 +35,7 @@ from schedy.errors import (
 if TYPE_CHECKING:
     from schedy._db import SchedyDB
     from schedy._experiments import Experiment
+    from schedy._transport import Response
 
 __all__ = ["Job"]
 
@@ -157,6 +158,7 @@ class Job:
         "_lease_lost",
         "_lost_reason",
         "_reported",
+        "_reports_wait",
         "attempt",
         "created_at",
         "end_reason",
@@ -210,6 +212,7 @@ class Job:
         self._lease_lost = False
         self._lost_reason: str | None = None
         self._reported: dict[str, float | None] = {}  # each metric's latest value this worker reported
+        self._reports_wait = True  # a report waits for a service that is away (not once the job crashed)
         self._claimed_results: dict[str, Any] | None = None  # as handed out (a PBT job's: its parent's)
 
     @property
@@ -497,8 +500,17 @@ class Job:
         with it next would be refused; a warning says why, and
         :attr:`lost` too.
 
+        While the service is away (a restart, its database restarting: no
+        answer, or 502, 503, 504), the report waits for it as the update at
+        the end of ``with job:`` does (tried again every 15 s for up to 15
+        minutes, said in the log), instead of raising and ending the job
+        CRASHED: so the answer is always the service's own verdict, and a
+        job whose lease outlives the outage goes on.
+
         Raises:
             ValueError: ``step`` is not a non-negative integer, or a metric is not a number.
+            schedy.errors.HTTPError: the service refused the report (other
+                than 404 or 412), or stayed away for longer than that.
 
         """
         step, metrics = checked_report(step, metrics)
@@ -550,8 +562,21 @@ class Job:
 
         ``metrics`` (those of the body's reports, in order) become the latest reported values only once the
         service took them: a report refused (by the encoder, or by the service) leaves them as they were.
+
+        The service being away is waited for (see :meth:`report`), except by the reports a crashing job's
+        buffers still hold at its end: its exception goes on at once.
         """
-        response = self._db()._transport.request("POST", self._path() + "reports/", body, expect=(200, 404, 412))
+        transport = self._db()._transport
+        path = self._path() + "reports/"
+
+        def send() -> Response:
+            return transport.request("POST", path, body, expect=(200, 404, 412))
+
+        # Waiting keeps the answer the service's verdict: a report kept to be sent later would have to answer
+        # "go on" unasked, and a job told to stop meanwhile would train on.
+        response = (
+            patiently(send, f"job {self.job_id}'s report waits until it is back") if self._reports_wait else send()
+        )
         if response.status in (404, 412):
             if not self._lease_lost:
                 # The service says why (e.g. "has ended CRASHED": its lease lapsed; "has ended DONE": finished;
@@ -701,9 +726,11 @@ class Job:
         :attr:`lost` says why and a warning is logged, so ``for job in
         exp.jobs(): with job: ...`` goes on with the next job.
         """
+        pruned = exc_type is not None and issubclass(exc_type, JobPruned)
+        if exc_type is not None and not pruned:
+            self._reports_wait = False  # a crash: its exception goes on at once, as below
         self._flush_buffers()
         self._release_lease()
-        pruned = exc_type is not None and issubclass(exc_type, JobPruned)
         if pruned:
             self.status = Job.PRUNED
         elif exc_type is not None:

@@ -22,8 +22,12 @@ that uses it:
 * **Retries.** Only failures that say nothing about the request itself are
   retried, with exponential backoff and jitter: no connection, a connection
   lost mid-request, and the statuses 502, 503 and 504. A 4xx is never
-  retried: it will not change. A request that is not safe to repeat
-  (``replay=False``, e.g. ``POST jobs/`` which would add a second job) is
+  retried: it will not change. The retries last the policy's
+  :meth:`RetryPolicy.window` (about a minute) however they are spaced: an
+  answer's ``Retry-After`` (2 s while the service cannot reach its
+  database) spaces them more closely than the backoff, and a count of
+  attempts alone would then give up after 18 s. A request that is not safe
+  to repeat (``replay=False``, e.g. ``POST jobs/`` which would add a second job) is
   retried only when it certainly did not reach the service: the connection
   could not be opened, or the answer was 503 (the service did not handle
   it). :attr:`Response.replayed` tells the caller that an earlier attempt
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import math
 import os
 import random
 import re
@@ -78,6 +83,8 @@ _USER_AGENT = "schedy-python"
 _JSON = "application/json"
 #: Renew a JWT this long before it expires (at most a tenth of its life).
 _RENEW_MARGIN = 60.0
+#: Seconds between two log lines about the retries of one request (the first is always said).
+_SAY_EVERY = 10.0
 
 
 @dataclass(frozen=True)
@@ -85,13 +92,21 @@ class RetryPolicy:
     """How often and how patiently to retry a request that failed in transit.
 
     The n-th retry waits ``min(max_backoff, backoff * 2**n)`` seconds, times a
-    random factor in [0.5, 1) so that many workers do not retry in step.
-    The defaults ride out about a minute of service downtime.
+    random factor in [0.5, 1) so that many workers do not retry in step, or
+    what the service's ``Retry-After`` asks for (at least ``backoff``, at
+    most ``max_backoff``). A request is retried until it was sent
+    ``attempts`` times *and* its :meth:`window` has passed, so the defaults
+    ride out about a minute of service downtime whatever the spacing.
 
     Attributes:
-        attempts: how many times to send a request at most (1 = no retry).
+        attempts: how many times to send a request at least (1 = no retry,
+            when the window is over too).
         backoff: the first wait, in seconds.
         max_backoff: the longest wait, in seconds.
+
+    Example:
+        >>> round(RetryPolicy().window(), 2)
+        60.75
 
     """
 
@@ -102,7 +117,18 @@ class RetryPolicy:
     def delay(self, retry: int) -> float:
         """Seconds to wait before the ``retry``-th retry (0-based)."""
         # Jitter only spreads retries in time; it protects nothing.
-        return min(self.max_backoff, self.backoff * 2.0**retry) * (0.5 + random.random() / 2)  # noqa: S311
+        return self._wait(retry) * (0.5 + random.random() / 2)  # noqa: S311
+
+    def window(self, attempts: int | None = None) -> float:
+        """Seconds a request is retried for at least: the waits of ``attempts`` attempts, without jitter.
+
+        ``attempts`` defaults to the policy's own (a request may ask for fewer, e.g. a heartbeat).
+        """
+        count = self.attempts if attempts is None else attempts
+        return sum(self._wait(retry) for retry in range(count - 1))
+
+    def _wait(self, retry: int) -> float:
+        return min(self.max_backoff, self.backoff * 2.0 ** min(retry, 64))  # no float overflow, however long
 
 
 def untrusted(root: str, exc: ssl.SSLCertVerificationError) -> UntrustedCertificateError:
@@ -316,7 +342,8 @@ class Transport:
                 reached the service (true for GET, PUT, DELETE and other
                 requests whose repetition does no harm).
             timeout: seconds to wait for the answer (default: ``self.timeout``).
-            attempts: overrides the retry policy's number of attempts.
+            attempts: overrides the retry policy's number of attempts (and
+                so its window: :meth:`RetryPolicy.window`).
             authenticate: send the JWT (false only for logging in).
 
         Raises:
@@ -332,7 +359,10 @@ class Transport:
             all_headers.update(headers)
         target = self._base + path
         max_attempts = attempts if attempts is not None else self.retry.attempts
+        window = self.retry.window(max_attempts)
         wait = self.timeout if timeout is None else timeout
+        started = time.monotonic()
+        said: float | None = None  # when a retry was last logged
         attempt = 0
         reauthenticated = False
         replayed = False
@@ -370,23 +400,34 @@ class Transport:
                     self._forget_token(token)
                     continue
                 retryable = status in _RETRY_STATUSES and (replay or status == 503)
-                if not retryable or attempt + 1 >= max_attempts:
+                pause = self._retry_after(msg, attempt) if retryable else 0.0
+                if not retryable or self._spent(attempt, max_attempts, started, pause, window):
                     response = Response(status, msg, answer, replayed)
                     if status not in expect:
                         raise_for(response, method, path)
                     return response
                 if status != 503:
                     replayed = True
-                logger.warning("Schedy service answered %d to %s %s; retrying.", status, method, path)
-                time.sleep(self._retry_after(msg, attempt))
+                if said is None or time.monotonic() - said >= _SAY_EVERY:
+                    said = time.monotonic()
+                    logger.warning("Schedy service answered %d to %s %s; retrying.", status, method, path)
+                time.sleep(pause)
                 attempt += 1
                 continue
-            if attempt + 1 >= max_attempts:
+            pause = self.retry.delay(attempt)
+            if self._spent(attempt, max_attempts, started, pause, window):
                 raise self._unreachable(
-                    method, path, failure, f"gave up after {attempt + 1} attempts"
+                    method,
+                    path,
+                    failure,
+                    f"gave up after {attempt + 1} attempts in {time.monotonic() - started:.0f} s",
                 ) from failure.__cause__
-            logger.warning("Cannot reach the Schedy service (%s) for %s %s; retrying.", failure.__cause__, method, path)
-            time.sleep(self.retry.delay(attempt))
+            if said is None or time.monotonic() - said >= _SAY_EVERY:
+                said = time.monotonic()
+                logger.warning(
+                    "Cannot reach the Schedy service (%s) for %s %s; retrying.", failure.__cause__, method, path
+                )
+            time.sleep(pause)
             attempt += 1
 
     def close(self) -> None:
@@ -526,13 +567,26 @@ class Transport:
             None,
         )
 
+    @staticmethod
+    def _spent(attempt: int, max_attempts: int, started: float, pause: float, window: float) -> bool:
+        """Whether to give up after the 0-based ``attempt`` failed, rather than wait ``pause`` and try again.
+
+        Both limits must be reached: the attempts, and the window (the time, not the count, is what rides
+        out an outage: a service asking to be retried every 2 s would otherwise be given up on after 18 s).
+        """
+        return attempt + 1 >= max_attempts and time.monotonic() - started + pause > window
+
     def _retry_after(self, headers: HeaderLookup, attempt: int) -> float:
+        """The wait before the next try: the answer's ``Retry-After`` (within the policy's bounds), or the backoff."""
         value = headers.get("Retry-After")
         if value is not None:
             try:
-                return min(self.retry.max_backoff, max(0.0, float(value)))
+                seconds = float(value)
             except ValueError:
-                pass  # an HTTP date: fall back to our own backoff
+                seconds = math.nan  # an HTTP date: fall back to our own backoff
+            if math.isfinite(seconds):
+                # Never 0: a window of retries with no pause between them would hammer the service.
+                return min(self.retry.max_backoff, max(self.retry.backoff, seconds))
         return self.retry.delay(attempt)
 
     # -- authentication ---------------------------------------------------
