@@ -65,7 +65,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
     from sqlalchemy.engine import make_url
 
     from schedy.server.errors import StorageUnavailable
-    from schedy.server.store import Store, migrate
+    from schedy.server.store import Store, migrate, users
     from schedy.server.store.engine import DatabaseUnavailable, check_url, opening, shown_url
     from schedy.server.store.transfer import CopyFailed, TargetNotEmpty, copy_rows
 
@@ -118,15 +118,21 @@ def cmd_copy(args: argparse.Namespace) -> None:
             if files is not None and written:  # the rows were not written: their files go too
                 _remove_files(files[1], written)
             raise
+        with target.read() as conn:  # a removed user's row stays as a tombstone: not a user
+            people = len(users.all_users(conn))
     except (DatabaseUnavailable, TargetNotEmpty, CopyFailed, StorageUnavailable) as exc:
         raise CommandError(str(exc)) from None
     finally:
         for store in stores:
             store.dispose()
         scratch.close()  # the upgraded copy of an older source, if one was made
+    removed = copied["users"] - people
     counts = ", ".join(
-        _count(copied[table], noun)
-        for table, noun in (("users", "user"), ("experiments", "experiment"), ("jobs", "job"))
+        (
+            _count(people, "user") + (f" (and {removed:,} removed, kept as a record)" if removed else ""),
+            _count(copied["experiments"], "experiment"),
+            _count(copied["jobs"], "job"),
+        )
     )
     artifacts = (
         f"--artifacts {args.artifacts_to} (where the artifact files were copied)"

@@ -73,6 +73,11 @@ def ensure_admin(store: Store, root_url: str, config_path: Path) -> FirstStart |
     Writes a client configuration at ``config_path`` unless one exists, before the admin is
     committed: if it cannot be written, nothing is.
 
+    Services started together on an empty database both find no user (PostgreSQL's READ COMMITTED
+    counts before the other commits); the unique email lets one of them create the admin, and the
+    other gets ``None`` as on any later start: it prints no password and writes no configuration
+    (its token would be of no account), and the winner's configuration is left as it wrote it.
+
     Raises:
         ClientConfigUnwritable: the configuration cannot be written; no user was created.
 
@@ -97,6 +102,8 @@ def ensure_admin(store: Store, root_url: str, config_path: Path) -> FirstStart |
                         "and start again; no user was created."
                     ) from None
                 written = config_path
+    except users.UserExists:  # another service starting at the same time created it first
+        return None
     except BaseException:
         if written is not None:  # the commit failed: a token of no account is no configuration
             with contextlib.suppress(OSError):

@@ -8,8 +8,10 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import ssl
 import sys
+from types import FrameType
 
 from fastapi import FastAPI
 
@@ -29,10 +31,36 @@ _SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
 #: A self-signed certificate without its private key, in the data directory, for the clients' SSL_CERT_FILE.
 CERTIFICATE_COPY = "certificate.pem"
 
+logger = logging.getLogger("schedy.server")
+
+#: What a single service process logs on SIGHUP (``--workers N``: uvicorn restarts the processes instead).
+HANGUP_LINE = (
+    "Received SIGHUP: one service process has nothing to restart (with --workers N, SIGHUP restarts them one "
+    "by one); still serving. SIGTERM or Ctrl-C stops it."
+)
+
 
 def app_from_environment() -> FastAPI:
     """The app of one of several service processes (``--workers N``), from the parent's settings."""
+    # A SIGHUP to the whole process group (a closed terminal, kill -HUP -PGID) would end this process at
+    # once, requests in flight included: the parent process receives it too and restarts this one gracefully.
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return create_app(Settings(**json.loads(os.environ[_SETTINGS_VARIABLE])))
+
+
+def _on_hangup(signum: int, frame: FrameType | None) -> None:
+    """SIGHUP to a single service process: say so, and keep serving (its default action ends the process).
+
+    The line is logged from the event loop, not from inside the handler, which may have interrupted a write
+    to the same stream.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop().call_soon_threadsafe(logger.info, HANGUP_LINE)
+    except RuntimeError:  # no loop yet, or no longer
+        logger.info(HANGUP_LINE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +213,8 @@ def serve(
     )
     if fit is not None:
         root = fit.root  # https://localhost:PORT/ for a certificate that names localhost and not 127.0.0.1
+    # Before "is serving": the last start-up step that can fail (a client configuration it cannot write).
+    first = ensure_admin(store, root, default_client_config_path())
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
     where = shown_url(settings.database_url)
@@ -192,7 +222,6 @@ def serve(
     warning = plain_http_warning(host, settings.public_url, tls)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
-    first = ensure_admin(store, root, default_client_config_path())
     if first is not None:
         print(f"Created the first user, {first.email} (password: {first.password}).", flush=True)
         print(f"Log in to the dashboard at {root} with it, or change it: schedy user passwd {first.email}", flush=True)
@@ -218,6 +247,9 @@ def serve(
     if workers > 1:
         store.dispose()
         os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+    elif hasattr(signal, "SIGHUP"):
+        # uvicorn's supervisor of --workers N restarts its processes on SIGHUP; a single one has none to restart.
+        signal.signal(signal.SIGHUP, _on_hangup)
     raise_file_limit()  # many workers hold connections; the usual 1,024 files run out
     uvicorn.run(
         app if workers <= 1 else f"{__name__}:app_from_environment",

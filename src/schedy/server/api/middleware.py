@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
 from schedy.server.api.problems import problem
-from schedy.server.store.failures import connection_lost, out_of_space, unreachable
+from schedy.server.store.failures import connection_lost, lost_reason, out_of_space, unreachable
 
 __all__ = ["BodyLimit", "DatabaseTrouble", "RawPathRouting", "SecurityHeaders", "trouble_answer"]
 
@@ -149,7 +149,8 @@ def trouble_answer(exc: BaseException) -> Response | None:
             "The service lost its connection to its database during this request, so it may or may not have "
             "been applied; look before sending it again unless it is safe to repeat."
         )
-        said = f"A connection to the database broke during a request ({_short(exc)}); it was answered 502."
+        said = f"A connection to the database broke during a request ({lost_reason(exc)}); it was answered 502."
+        logger.debug("The driver's words for the broken connection: %s", _short(exc))
     else:
         return None
     now = time.monotonic()

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-__all__ = ["DatabaseUnreachable", "connection_lost", "out_of_space", "unreachable"]
+__all__ = ["DatabaseUnreachable", "connection_lost", "lost_reason", "out_of_space", "unreachable"]
 
 #: SQLite's primary result code for "database or disk is full".
 SQLITE_FULL = 13
@@ -101,8 +101,39 @@ def connection_lost(exc: BaseException) -> bool:
             name, text = type(current).__name__, str(current)
             if name == "InterfaceError" and ("connection is closed" in text or "connection was closed" in text):
                 return True
-            # A connection whose server's farewell (57P01) arrived between two statements: asyncpg's
-            # protocol is still consuming it when the next statement starts.
-            if name == "InternalClientError" and "another operation" in text:
+            if _farewell_pending(current):
                 return True
     return False
+
+
+def _farewell_pending(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncpg's "cannot switch to state …; another operation is in progress".
+
+    A connection whose server's farewell (57P01: shutting down) arrived between two statements:
+    asyncpg's protocol is still consuming it when the next statement starts.
+    """
+    return (
+        type(exc).__module__.startswith("asyncpg")
+        and type(exc).__name__ == "InternalClientError"
+        and "another operation" in str(exc)
+    )
+
+
+def lost_reason(exc: BaseException) -> str:
+    """Why a connection :func:`connection_lost` says broke, in an operator's words, for the log.
+
+    Without the driver's internals (asyncpg's protocol states), which say nothing to an operator and
+    belong at DEBUG.
+
+    Example:
+        >>> lost_reason(ConnectionResetError("Connection reset by peer"))
+        'the connection was closed: a database restart, or a network cut'
+
+    """
+    for current in _chain(exc):
+        state = _sqlstate(current)
+        if state == "57P02":
+            return "the database crashed and ended its sessions"
+        if state == "57P01" or _farewell_pending(current):
+            return "the database ended the session: it is restarting or shutting down"
+    return "the connection was closed: a database restart, or a network cut"

@@ -6,11 +6,19 @@ write lock does the same; the second process finds the schema current.
 
 A database a newer Schedy migrated (a revision this one does not know) is
 refused with one sentence (:class:`NewerSchema`), never downgraded or
-touched.
+touched. So is a PostgreSQL database the role Schedy connects as may not
+create its tables in (:class:`NoPrivilege`; since PostgreSQL 15 a role may
+not create tables in a database's ``public`` schema it does not own): the
+migration is one transaction, so nothing of it is left.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +26,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from schedy import __version__
 from schedy.server.store import Store
@@ -26,6 +36,8 @@ from schedy.server.store.engine import DatabaseUnavailable, is_sqlite, make_engi
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary constant naming Schedy's migration lock in pg_advisory_xact_lock.
 _PG_LOCK_KEY = 0x5C4ED7
+# PostgreSQL's SQLSTATE for insufficient_privilege.
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def _config(conn: Connection) -> Config:
@@ -47,6 +59,42 @@ def current(conn: Connection) -> str | None:
 
 class NewerSchema(DatabaseUnavailable):
     """The database was migrated by a newer Schedy, to a revision this one does not know (one sentence)."""
+
+
+class NoPrivilege(DatabaseUnavailable):
+    """The role Schedy connects as may not create (or use) Schedy's tables in the database (one sentence)."""
+
+
+def _sql_name(name: str) -> str:
+    """``name`` as an SQL identifier: quoted unless PostgreSQL would read it as it is."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def _privileges(url: str) -> Iterator[None]:
+    """Turn PostgreSQL's ``permission denied`` (SQLSTATE 42501) into :class:`NoPrivilege`, saying what to do."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+            raise
+        parsed = make_url(url)
+        # As libpq: the URL's user, else PGUSER, else the name of this system user.
+        role = _sql_name(parsed.username or os.environ.get("PGUSER") or getpass.getuser())
+        database = _sql_name(parsed.database or role)
+        reason = str(exc.orig).strip().splitlines()[0].rstrip(".")
+        if "schema" in reason:
+            what, advice = (
+                "create",
+                f"make it the database's owner (ALTER DATABASE {database} OWNER TO {role}) or let it create "
+                f"tables (GRANT CREATE ON SCHEMA public TO {role}, in that database), then run this again",
+            )
+        else:  # Schedy's tables are there, created by another role
+            what, advice = "use", f"connect as the role that created them, or make {role} their owner"
+        raise NoPrivilege(
+            f"The role {role} may not {what} Schedy's tables in the database {shown_url(url)} ({reason}): "
+            f"{advice}; nothing was changed."
+        ) from None
 
 
 def known(revision: str) -> bool:
@@ -72,7 +120,7 @@ def revision_of(url: str) -> str | None:
     """
     engine = make_engine(read_only_url(url) if is_sqlite(url) else url, write=False, pool_size=1)
     try:
-        with engine.connect() as conn:
+        with _privileges(url), engine.connect() as conn:
             return current(conn)
     finally:
         engine.dispose()
@@ -83,9 +131,10 @@ def upgrade(store: Store) -> None:
 
     Raises:
         NewerSchema: a newer Schedy migrated the database (left unchanged).
+        NoPrivilege: PostgreSQL refused the role the tables (left unchanged: the migration is one transaction).
 
     """
-    with store.write() as conn:
+    with _privileges(store.url), store.write() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         revision = current(conn)
