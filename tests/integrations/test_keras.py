@@ -117,3 +117,39 @@ def test_keras_without_validation_data_warns_that_nothing_was_reported(experimen
     with caplog.at_level("WARNING", logger="schedy"), job:
         _fit(job, digits, 2)
     assert "SchedyCallback" not in caplog.text  # reported: no warning
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.weights.h5"])
+def test_keras_resumes_at_the_epoch_after_its_checkpoint(experiment, digits, tmp_path: Path, name: str) -> None:
+    from schedy.integrations.keras import SchedyCallback, resume_checkpoint
+
+    class Interrupted(keras.callbacks.Callback):  # the worker is stopped after epoch 2 of 5
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            if epoch == 2:
+                self.model.stop_training = True
+
+    x, y = digits
+    data = {"x": x[:200], "y": y[:200], "validation_data": (x[1000:1100], y[1000:1100]), "epochs": 5, "verbose": 0}
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10)])
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    exp = experiment("val_loss")
+    first = next_job(exp)
+    with first:
+        assert resume_checkpoint(first, name) is None  # a first attempt starts from scratch
+        model.fit(**data, callbacks=[SchedyCallback(first, "val_loss", checkpoint=name), Interrupted()])
+    resume = resume_checkpoint(exp.get_job(first.job_id), name, tmp_path / name)
+    assert resume is not None
+    path, initial_epoch = resume
+    assert initial_epoch == 3  # checkpointed after epoch 2 (0-based)
+
+    # Going on from it trains the 2 epochs left and reports them as epochs 3 and 4, as an uninterrupted run would.
+    second = next_job(exp)
+    with second:
+        if name.endswith(".keras"):
+            model = keras.models.load_model(path)
+        else:
+            model.load_weights(path)
+        history = model.fit(**data, initial_epoch=initial_epoch, callbacks=[SchedyCallback(second, "val_loss")])
+    assert len(history.history["val_loss"]) == 2
+    assert [r["step"] for r in exp.get_job(second.job_id).reports()] == [3, 4]

@@ -28,7 +28,14 @@ def _datasets(digits) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # t
 
 
 def _trainer(  # type: ignore[no-untyped-def]
-    job: schedy.Job | None, digits, output: Path, epochs: int, eval_strategy: str = "epoch", **options
+    job: schedy.Job | None,
+    digits,
+    output: Path,
+    epochs: int,
+    eval_strategy: str = "epoch",
+    monitor: str = "eval_loss",
+    datasets: tuple[str, ...] = (),
+    **options,
 ):
     from schedy.integrations.transformers import SchedyCallback
 
@@ -59,8 +66,10 @@ def _trainer(  # type: ignore[no-untyped-def]
         data_seed=0,
     )
     train, valid = _datasets(digits)
-    callbacks = [SchedyCallback(job, "eval_loss", **options)]
-    return transformers.Trainer(model, args, train_dataset=train, eval_dataset=valid, callbacks=callbacks)
+    callbacks = [SchedyCallback(job, monitor, **options)]
+    # With datasets ("a", "b"): the 128 evaluation rows split in two named evaluation datasets.
+    evaluation: Any = {name: valid[i :: len(datasets)] for i, name in enumerate(datasets)} if datasets else valid
+    return transformers.Trainer(model, args, train_dataset=train, eval_dataset=evaluation, callbacks=callbacks)
 
 
 def test_trainer_reports_every_evaluation_and_checkpoints(experiment, digits, tmp_path: Path) -> None:
@@ -149,3 +158,45 @@ def test_a_trainer_that_never_evaluates_warns_that_nothing_was_reported(experime
     assert exp.get_job(job.job_id).reports() == []
     assert "SchedyCallback reported no 'eval_loss'" in caplog.text
     assert "the Trainer never evaluated: set TrainingArguments(eval_strategy=" in caplog.text
+
+
+def test_trainer_with_several_eval_datasets_reports_the_monitored_ones_metric(experiment, digits, tmp_path) -> None:
+    # The Trainer evaluates "a", then "b", each with an on_evaluate of its own: "a"'s carry no eval_b_loss.
+    exp = experiment("eval_b_loss")
+    job = next_job(exp)
+    with job:
+        trainer = _trainer(job, digits, tmp_path, 2, monitor="eval_b_loss", datasets=("a", "b"))
+        trainer.train()
+    job = exp.get_job(job.job_id)
+    assert job.status == schedy.Job.DONE
+    evaluations = [log for log in trainer.state.log_history if "eval_b_loss" in log]
+    assert [(r["step"], r["metrics"]["eval_b_loss"]) for r in job.reports()] == [
+        (log["step"], log["eval_b_loss"]) for log in evaluations
+    ]
+    assert [r["step"] for r in job.reports()] == [4, 8]
+
+    # A dataset it never evaluates is still named as a mistake, once the round of evaluations is over.
+    job = next_job(exp)
+    with pytest.raises(KeyError, match=r"No metric 'eval_c_loss' to report; .*'eval_a_loss', .*'eval_b_loss'"), job:
+        _trainer(job, digits, tmp_path, 1, monitor="eval_c_loss", datasets=("a", "b")).train()
+    assert exp.get_job(job.job_id).status == schedy.Job.CRASHED
+
+
+def test_resume_checkpoint_leaves_one_unpacked_checkpoint_not_one_per_call(experiment, tmp_path: Path) -> None:
+    import tarfile
+
+    from schedy.integrations.transformers import resume_checkpoint
+
+    (tmp_path / "trainer_state.json").write_text("{}")
+    with tarfile.open(tmp_path / "checkpoint.tar", "w") as tar:
+        tar.add(tmp_path / "trainer_state.json", arcname="trainer_state.json")
+    exp = experiment("eval_loss")
+    job = next_job(exp)
+    with job:
+        job.save_artifact(tmp_path / "checkpoint.tar")
+        first = resume_checkpoint(job, "checkpoint.tar")
+        second = resume_checkpoint(job, "checkpoint.tar")  # a worker's next job, say
+    assert first is not None
+    assert second is not None
+    assert (Path(second) / "trainer_state.json").is_file()
+    assert not Path(first).exists()  # the previous job's copy is removed, not left in $TMPDIR

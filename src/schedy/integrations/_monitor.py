@@ -31,6 +31,16 @@ class Monitor:
         """
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}.")
+        policy = None if job is None else job.experiment.early_stopping
+        if job is not None and policy is not None and policy.result_name != monitor:
+            # Each callback sends reports of its own metric only: at every step, the one without the policy's
+            # metric ranks worst and may stop the job, whatever the other callback reports.
+            raise ValueError(
+                f"SchedyCallback monitors {monitor!r}, but the early-stopping policy of experiment "
+                f"{job.experiment.name!r} ({type(policy).__name__}) judges jobs by {policy.result_name!r}: "
+                f"its reports would lack that metric, rank worst and stop the job. Monitor {policy.result_name!r} "
+                "(one callback per job)."
+            )
         self.buffer = None if job is None or not report_every else job.buffered_reports(report_every)
         self.job = job
         self.monitor = monitor
@@ -41,13 +51,23 @@ class Monitor:
 
     def report(self, step: int, value: float | None) -> bool:
         """Send the value of ``step``; ``True`` when the service says stop."""
-        if self.job is None:
+        job = self.job
+        if job is None:
             return False
+        if job.status != job.RUNNING:
+            ended = job.status in (job.DONE, job.PRUNED, job.CRASHED)
+            raise ValueError(
+                f"Job {job.job_id} of experiment {job.experiment.name!r} "
+                + (f"has already ended {job.status}" if ended else f"is {job.status}, not RUNNING")
+                + f", so SchedyCallback cannot report {self.monitor!r} for it: train inside the job's "
+                "`with job:` block."
+            )
         value = None if value is None else float(value)
         self.reports += 1
-        self.job.results[self.monitor] = value
         metrics = {self.monitor: value}
-        stop = self.job.report(step, **metrics) if self.buffer is None else self.buffer.report(step, **metrics)
+        stop = job.report(step, **metrics) if self.buffer is None else self.buffer.report(step, **metrics)
+        if job.lost is None:  # a job no longer this worker's keeps the results it has
+            job.results[self.monitor] = value
         if stop and self.stopped_at is None:
             self.stopped_at = step
         return stop
@@ -58,7 +78,14 @@ class Monitor:
             save_checkpoint(self.job, self.checkpoint, write)
 
     def pruned(self) -> JobPruned:
-        """The exception that ends the job PRUNED."""
+        """The exception that ends the job PRUNED, or (one no longer this worker's) stops its training."""
+        if self.job is not None and self.job.lost is not None:
+            # Ended by someone else or its lease lapsed: nothing was pruned. JobPruned still stops training, and
+            # `with job:` then goes on to the next job, as after Job.report's True for such a job.
+            return JobPruned(
+                f"Stopped at step {self.stopped_at}: job {self.job.job_id} is no longer this worker's, so nothing "
+                f"more can be reported for it (the service says: {self.job.lost.rstrip('.')})."
+            )
         value = self.job.results.get(self.monitor) if self.job is not None else None
         shown = "missing" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
         why = self.job.stop_reason if self.job is not None else None  # the policy's words, from the report's answer

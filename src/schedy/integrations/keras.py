@@ -2,25 +2,41 @@
 
 Example::
 
-    from schedy.integrations.keras import SchedyCallback
+    from schedy.integrations.keras import SchedyCallback, resume_checkpoint
 
     with exp.next_job() as job:
-        model.fit(x, y, validation_split=0.2, epochs=30,
+        resume = resume_checkpoint(job, "model.keras")   # a retry goes on from its checkpoint's epoch
+        if resume is None:
+            model, initial_epoch = new_model(), 0
+        else:
+            path, initial_epoch = resume
+            model = keras.models.load_model(path)
+        model.fit(x, y, validation_split=0.2, epochs=30, initial_epoch=initial_epoch,
                   callbacks=[SchedyCallback(job, "val_loss", checkpoint="model.keras")])
 """
 
 from __future__ import annotations
 
+import json
+import os
+import zipfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
 
+from schedy.integrations import load_checkpoint
 from schedy.integrations._monitor import Monitor, missing_metric
 
 if TYPE_CHECKING:
     from schedy._jobs import Job
 
-__all__ = ["SchedyCallback"]
+__all__ = ["SchedyCallback", "resume_checkpoint"]
+
+# Where a checkpoint records its epoch: a member of the .keras zip archive, an attribute of an HDF5 file's root.
+# Keras ignores both when loading, and the epoch travels in the one artifact with the weights it belongs to.
+_EPOCH_MEMBER = "schedy.json"
+_EPOCH_ATTRIBUTE = "schedy_epoch"
 
 
 class SchedyCallback(keras.callbacks.Callback):
@@ -31,8 +47,8 @@ class SchedyCallback(keras.callbacks.Callback):
     counts on). Raises :class:`schedy.errors.JobPruned` out of
     ``model.fit`` when the service says stop. With ``checkpoint`` (a name
     ending in ``.keras``, or ``.weights.h5`` for weights only), the model is
-    saved every ``checkpoint_every`` epochs as that artifact; resume with
-    ``keras.models.load_model(load_checkpoint(job, "model.keras"))``.
+    saved every ``checkpoint_every`` epochs as that artifact, with the epoch
+    it was saved after; :func:`resume_checkpoint` gives both back.
     """
 
     def __init__(self, job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1) -> None:
@@ -48,14 +64,69 @@ class SchedyCallback(keras.callbacks.Callback):
         skipped = monitor.startswith("val_") and not any(key.startswith("val_") for key in logs)
         if monitor not in logs and not skipped:
             raise missing_metric(monitor, sorted(logs))
-        checkpoint = self._monitor.checkpoint or ""
-        if checkpoint.endswith(".weights.h5"):
-            self._monitor.maybe_checkpoint(epoch, lambda path: self.model.save_weights(path))
-        else:
-            self._monitor.maybe_checkpoint(epoch, lambda path: self.model.save(path))
+        self._monitor.maybe_checkpoint(epoch, lambda path: self._save(path, epoch))
         if not skipped and self._monitor.report(epoch, logs[monitor]):
             raise self._monitor.pruned()
+
+    def _save(self, path: Path, epoch: int) -> None:
+        if (self._monitor.checkpoint or "").endswith(".weights.h5"):
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        _record_epoch(path, epoch)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Warn when no epoch logged the metric (``val_loss`` without ``validation_data``)."""
         self._monitor.warn_if_silent("no epoch logged it: did fit() get validation_data?")
+
+
+def resume_checkpoint(
+    job: Job, name: str, to: str | os.PathLike[str] | None = None, *, from_parent: bool = False
+) -> tuple[Path, int] | None:
+    """Download the checkpoint artifact ``name``: ``(path, initial_epoch)``, or ``None`` when there is none.
+
+    ``initial_epoch`` is the epoch after the one the checkpoint was saved
+    at: give it to ``model.fit(..., initial_epoch=initial_epoch)`` with the
+    same ``epochs``, so a resumed run reports the epochs it has not done
+    yet and ends at the same total (0 for a checkpoint that records no
+    epoch: one not saved by :class:`SchedyCallback`).
+
+    Args:
+        job: the job.
+        name: the artifact's name, as :class:`SchedyCallback` stored it.
+        to: where to write it (default: a temporary copy, as :func:`schedy.integrations.load_checkpoint` makes).
+        from_parent: take it from the job this one continues (PBT).
+
+    """
+    path = load_checkpoint(job, name, to, from_parent=from_parent)
+    if path is None:
+        return None
+    epoch = _recorded_epoch(path)
+    return path, 0 if epoch is None else epoch + 1
+
+
+def _record_epoch(path: Path, epoch: int) -> None:
+    if zipfile.is_zipfile(path):  # .keras
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(_EPOCH_MEMBER, json.dumps({"epoch": epoch}))
+        return
+    import h5py  # type: ignore[import-untyped]  # a dependency of Keras, without type hints
+
+    if h5py.is_hdf5(path):  # .weights.h5, .h5
+        with h5py.File(path, "a") as file:
+            file.attrs[_EPOCH_ATTRIBUTE] = epoch
+
+
+def _recorded_epoch(path: Path) -> int | None:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if _EPOCH_MEMBER not in archive.namelist():
+                return None
+            return int(json.loads(archive.read(_EPOCH_MEMBER))["epoch"])
+    import h5py  # type: ignore[import-untyped]
+
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as file:
+            value = file.attrs.get(_EPOCH_ATTRIBUTE)
+            return None if value is None else int(value)
+    return None

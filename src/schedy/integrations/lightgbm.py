@@ -30,11 +30,14 @@ __all__ = ["SchedyCallback", "schedy_callback"]
 class SchedyCallback:
     """A LightGBM callback reporting ``monitor`` (``"DATA-METRIC"``, e.g. ``"valid-l2"``) every round.
 
-    The step is the round (0-based). Raises :class:`schedy.errors.JobPruned`
-    out of ``lgb.train`` when the service says stop. With ``checkpoint``,
-    the booster is saved (text format) every ``checkpoint_every`` rounds as
-    that artifact; resume with ``lgb.train(...,
-    init_model=str(load_checkpoint(job, "model.txt")))``. With
+    The step is the round (0-based; a resumed booster counts on from the
+    rounds it has). Raises :class:`schedy.errors.JobPruned` out of
+    ``lgb.train`` when the service says stop. With ``checkpoint``, the
+    booster is saved (text format) every ``checkpoint_every`` rounds as that
+    artifact; resume with ``lgb.train(..., init_model=load_checkpoint(job,
+    "model.txt"))`` (``None``, a first attempt, starts from scratch), and
+    ``num_boost_round`` reduced by the rounds the checkpoint has (LightGBM
+    trains that many *more*). With
     ``report_every=SECONDS``, the rounds' values are sent together at most
     every that many seconds (for rounds of a few milliseconds, where a round
     trip each would slow training; a stop then comes with the next send).

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.trainer.states import TrainerFn
 
 from schedy.integrations._monitor import Monitor, missing_metric
 
@@ -40,8 +41,11 @@ __all__ = ["SchedyCallback"]
 
 
 class SchedyCallback(pl.Callback):
-    """Report ``monitor`` (a metric logged with ``self.log``, e.g. ``"val_loss"``) after every validation.
+    """Report ``monitor`` (a metric logged with ``self.log``, e.g. ``"val_loss"``) after every validation of ``fit``.
 
+    Not the sanity check, nor ``trainer.validate()`` before or after ``fit``;
+    and only when this validation logged the metric (one logged at some
+    epochs only is not reported again, with its last value, at the others).
     The step is ``trainer.current_epoch``; when validation runs within
     epochs (``Trainer(val_check_interval=0.25)``, or a number of batches),
     ``trainer.global_step``, so each validation has a step of its own. When
@@ -51,8 +55,8 @@ class SchedyCallback(pl.Callback):
     :class:`schedy.errors.JobPruned` out of ``trainer.fit``; under DDP rank
     0 calls :meth:`check_pruned` after ``fit`` (no rank raises inside
     ``fit``, which would leave the others waiting in a collective). With
-    ``checkpoint``, ``trainer.save_checkpoint`` runs every
-    ``checkpoint_every`` epochs on every rank (it is collective) and rank 0
+    ``checkpoint``, ``trainer.save_checkpoint`` runs at the end of every
+    ``checkpoint_every``-th epoch (validated or not) on every rank (it is collective) and rank 0
     stores the file as that artifact; resume with ``trainer.fit(...,
     ckpt_path=load_checkpoint(job, "last.ckpt"))``.
 
@@ -72,6 +76,7 @@ class SchedyCallback(pl.Callback):
         self._raised = False
         self._last_step: int | None = None
         self._validations = 0
+        self._reported: object = None  # the tensor reported last
 
     @property
     def pruned(self) -> bool:
@@ -80,31 +85,46 @@ class SchedyCallback(pl.Callback):
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Rank 0 reports; every rank learns the decision and stops together."""
-        if trainer.sanity_checking:
+        # Only validations of fit() train anything: not the sanity check, nor trainer.validate() before or after.
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
-        epoch = trainer.current_epoch
         within = _validates_within_epochs(trainer)
-        step = int(trainer.global_step) if within else epoch
+        step = int(trainer.global_step) if within else trainer.current_epoch
         if step == self._last_step:
-            return  # trainer.validate() again at the same step
+            return  # a second validation at the same optimizer step (gradient accumulation)
         self._last_step = step
         self._validations += 1
         stop = False
         if trainer.is_global_zero:
             metrics = trainer.callback_metrics
-            if self._monitor.monitor not in metrics:
+            value = metrics.get(self._monitor.monitor)
+            if value is None:
                 raise missing_metric(self._monitor.monitor, sorted(metrics))
-            stop = self._monitor.report(step, float(metrics[self._monitor.monitor]))
-        every = self._monitor.checkpoint_every
-        if self._monitor.checkpoint and (self._validations if within else epoch + 1) % every == 0:
-            self._checkpoint(trainer, epoch)
+            # trainer.callback_metrics keeps a metric's last value until it is logged again, and logging it makes a
+            # new tensor: the very tensor of the last report means nothing logged it since (self.log at some epochs
+            # only). Nothing to report then, as with Keras' validation_freq.
+            if value is not self._reported:
+                self._reported = value
+                stop = self._monitor.report(step, float(value))
+        if self._monitor.checkpoint and within and self._validations % self._monitor.checkpoint_every == 0:
+            self._checkpoint(trainer)
         stop = bool(trainer.strategy.broadcast(stop, src=0))
         if stop:
             if self._monitor.stopped_at is None:
                 self._monitor.stopped_at = step
             trainer.should_stop = True
 
-    def _checkpoint(self, trainer: pl.Trainer, epoch: int) -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Checkpoint every ``checkpoint_every`` epochs, whether or not a validation ran (every rank: collective)."""
+        every = self._monitor.checkpoint_every
+        if (
+            self._monitor.checkpoint
+            and not _validates_within_epochs(trainer)
+            and (trainer.current_epoch + 1) % every == 0
+        ):
+            self._checkpoint(trainer)
+
+    def _checkpoint(self, trainer: pl.Trainer) -> None:
         import tempfile
         from pathlib import Path
 

@@ -19,6 +19,7 @@ trainer state); the callback stores it as one uncompressed tar artifact and
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import transformers
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from schedy.integrations import load_checkpoint, save_checkpoint
+from schedy.integrations import _keep_until_replaced, load_checkpoint, save_checkpoint
 from schedy.integrations._monitor import Monitor, missing_metric
 
 if TYPE_CHECKING:
@@ -73,19 +74,27 @@ class SchedyCallback(transformers.TrainerCallback):
         self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every)
         self._evaluations = 0
         self._last_step: int | None = None
+        self._unmatched: tuple[int, list[str]] | None = None  # the step and metrics of evaluations without it
 
     @property
     def pruned(self) -> bool:
         """Whether the service told the job to stop (known on every process)."""
         return self._monitor.stopped_at is not None
 
-    def _value(self, metrics: dict[str, Any]) -> float | None:
+    def _key(self, metrics: dict[str, Any]) -> str | None:
+        """The key of the monitored metric in an evaluation's metrics, if it has one."""
         name = self._monitor.monitor
-        for key in (name, f"eval_{name}"):
-            if key in metrics:
-                value = metrics[key]
-                return None if value is None else float(value)
-        raise missing_metric(name, sorted(metrics))
+        return next((key for key in (name, f"eval_{name}") if key in metrics), None)
+
+    def _is_for(self, metrics: dict[str, Any]) -> bool:
+        """Whether this evaluation is of the dataset the monitor names, by the prefix of its metrics.
+
+        The Trainer evaluates each dataset of ``eval_dataset={"a": ..., "b": ...}`` on its own, one
+        ``on_evaluate`` each, with ``eval_a_…`` and ``eval_b_…`` metrics (and always ``PREFIX_runtime``).
+        """
+        prefix = next((key[: -len("_runtime")] for key in metrics if key.endswith("_runtime")), None)
+        name = self._monitor.monitor
+        return prefix is None or any(key.startswith(f"{prefix}_") for key in (name, f"eval_{name}"))
 
     def on_evaluate(
         self,
@@ -99,10 +108,25 @@ class SchedyCallback(transformers.TrainerCallback):
         step = state.global_step
         if step == self._last_step or self.pruned:
             return  # trainer.evaluate() again at the same step, or after the stop
+        metrics = metrics or {}
+        # Decided from the metrics, which every process has: all processes skip or report (and broadcast) alike.
+        key = self._key(metrics)
+        if key is None:
+            if self._is_for(metrics):
+                raise missing_metric(self._monitor.monitor, sorted(metrics))
+            # Another of several datasets (eval_a_loss while monitoring eval_b_loss): the monitored one's evaluation
+            # comes at the same step. A name no evaluation carries is refused at the next step (or the end).
+            if self._unmatched and self._unmatched[0] != step and self._last_step is None:
+                raise missing_metric(self._monitor.monitor, self._unmatched[1])
+            seen = self._unmatched[1] if self._unmatched and self._unmatched[0] == step else []
+            self._unmatched = (step, sorted({*seen, *metrics}))
+            return
         self._last_step = step
+        self._unmatched = None
         stop = False
         if self._monitor.job is not None:
-            stop = self._monitor.report(step, self._value(metrics or {}))
+            value = metrics[key]
+            stop = self._monitor.report(step, None if value is None else float(value))
         stop = _broadcast(stop)
         self._evaluations += 1
         if stop:
@@ -137,6 +161,8 @@ class SchedyCallback(transformers.TrainerCallback):
         """End ``trainer.train`` with JobPruned on the process with the job, once the service said stop."""
         if self.pruned and self._monitor.job is not None:
             raise self._monitor.pruned()
+        if self._unmatched and self._last_step is None:
+            raise missing_metric(self._monitor.monitor, self._unmatched[1])
         self._monitor.warn_if_silent(
             "the Trainer never evaluated: set TrainingArguments(eval_strategy='epoch' or 'steps') and an eval_dataset"
         )
@@ -153,7 +179,8 @@ def resume_checkpoint(
     Args:
         job: the job.
         name: the artifact's name, as :class:`SchedyCallback` stored it.
-        to: the directory to unpack into (default: a new temporary directory).
+        to: the directory to unpack into, yours to remove (default: a temporary directory that Schedy
+            removes at the next ``resume_checkpoint`` of ``name`` in this process, or at exit).
         from_parent: take it from the job this one continues (PBT).
 
     """
@@ -162,9 +189,18 @@ def resume_checkpoint(
         if archive is None:
             return None
         target = Path(to) if to is not None else Path(tempfile.mkdtemp(prefix="schedy-checkpoint-"))
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")  # no absolute paths, no '..', no device files
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")  # no absolute paths, no '..', no device files
+        except BaseException:
+            if to is None:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
+    if to is None:
+        # Removed at the next resume_checkpoint of this name in the process (a worker going from job to job keeps
+        # one unpacked checkpoint, not one per job) or at exit, as load_checkpoint does with its copies.
+        _keep_until_replaced(f"transformers/{name}", target)
     return str(target)
 
 

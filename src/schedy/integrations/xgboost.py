@@ -31,12 +31,15 @@ __all__ = ["SchedyCallback"]
 class SchedyCallback(xgb.callback.TrainingCallback):
     """Report ``monitor`` (``"DATA-METRIC"``, e.g. ``"validation-logloss"``) after every round.
 
-    The step is the round (0-based; a resumed booster counts on). Raises
-    :class:`schedy.errors.JobPruned` out of ``xgb.train`` when the service
-    says stop. With ``checkpoint``, the booster is saved every
-    ``checkpoint_every`` rounds as that artifact (a ``.json`` or ``.ubj``
-    name picks the format); resume with ``xgb.train(...,
-    xgb_model=str(load_checkpoint(job, "model.json")))``. With
+    The step is the round (0-based; a resumed booster counts on from the
+    rounds it has). Raises :class:`schedy.errors.JobPruned` out of
+    ``xgb.train`` when the service says stop. With ``checkpoint``, the
+    booster is saved every ``checkpoint_every`` rounds as that artifact (a
+    ``.json`` or ``.ubj`` name picks the format; not with ``xgb.cv``, which
+    trains one booster per fold: refused before the first round); resume
+    with ``xgb_model=`` the booster of ``load_checkpoint(job,
+    "model.json")``, and ``num_boost_round`` reduced by the rounds it has
+    (xgboost trains that many *more*). With
     ``report_every=SECONDS``, the rounds' values are sent together at most
     every that many seconds (for rounds of a few milliseconds, where a round
     trip each would slow training; a stop then comes with the next send).
@@ -53,6 +56,18 @@ class SchedyCallback(xgb.callback.TrainingCallback):
     ) -> None:
         super().__init__()
         self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every, report_every)
+        self._start = 0
+
+    def before_training(self, model: Any) -> Any:
+        """Count on from the rounds a resumed booster has; refuse a checkpoint of ``xgb.cv``'s folds."""
+        if self._monitor.checkpoint and not isinstance(model, xgb.Booster):
+            raise ValueError(
+                f"checkpoint={self._monitor.checkpoint!r} saves a booster, and xgb.cv trains one per fold: "
+                "leave checkpoint out with xgb.cv (its reports, the folds' mean, are sent as usual)."
+            )
+        # xgboost numbers the rounds of a continued training from 0 again (its EarlyStopping adds them too).
+        self._start = model.num_boosted_rounds()
+        return model
 
     def _value(self, evals_log: dict[str, dict[str, Any]]) -> float:
         wanted = self._monitor.monitor
@@ -65,7 +80,8 @@ class SchedyCallback(xgb.callback.TrainingCallback):
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, Any]]) -> bool:
         """Report this round's value; checkpoint; raise JobPruned when told to stop."""
-        self._monitor.maybe_checkpoint(epoch, lambda path: model.save_model(str(path)))
-        if self._monitor.report(epoch, self._value(evals_log)):
+        step = self._start + epoch
+        self._monitor.maybe_checkpoint(step, lambda path: model.save_model(str(path)))
+        if self._monitor.report(step, self._value(evals_log)):
             raise self._monitor.pruned()
         return False
