@@ -152,7 +152,7 @@ class SchedyDB:
                 error.args = (_exists_message(exp.name, difference or ""),)
                 error.difference = difference or None
                 raise error
-        exp._db = self
+        exp._bind(self)
         return exp
 
     def get_experiment(self, name: str) -> Experiment:
@@ -163,14 +163,14 @@ class SchedyDB:
 
         """
         exp = experiment_from_wire(self._transport.request("GET", _routes.experiment(name)).json())
-        exp._db = self
+        exp._bind(self)
         return exp
 
     def get_experiments(self) -> Iterator[Experiment]:
         """Iterate over all your experiments, oldest first (fetched page by page)."""
         for item in iter_items(self._transport, _routes.EXPERIMENTS):
             exp = experiment_from_wire(item)
-            exp._db = self
+            exp._bind(self)
             yield exp
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from schedy._jobs import Job, _time
 from schedy._outage import Outage
 from schedy._pagination import iter_items
 from schedy._search import RANDOM_SAMPLERS, TPEParams, grid_values, random_search_from_wire, random_search_to_wire
+from schedy._transport import raise_for
 from schedy.errors import (
     DefinitionError,
     HTTPError,
@@ -121,10 +122,15 @@ class Experiment:
         if status not in (Experiment.RUNNING, Experiment.DONE):
             raise DefinitionError(f"An experiment status must be RUNNING or DONE, got {status!r}.")
         self.name = name
-        self.status = status
         self.extra: dict[str, Any] = {}
         self._db: SchedyDB | None = None
         self._unknown_scheduler: tuple[str, Any] | None = None
+        # The definition as the service last had it (read, added or pushed), and the fields assigned since:
+        # push_updates sends only what differs or was assigned, so that it never undoes what another client
+        # changed meanwhile (a pause, another option).
+        self._synced: dict[str, Any] | None = None
+        self._touched: set[str] = set()
+        self.status = status
         if early_stopping is not None:
             self.early_stopping = early_stopping
         if max_jobs is not None:
@@ -135,6 +141,16 @@ class Experiment:
             self.max_retries = max_retries
         if max_run_time is not None:
             self.max_run_time = max_run_time
+
+    @property
+    def status(self) -> str:
+        """``RUNNING`` (jobs are handed out) or ``DONE`` (done or paused); settable, then :meth:`push_updates`."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._status = value
+        self._touched.add("status")
 
     @property
     def seed(self) -> int | None:
@@ -192,6 +208,7 @@ class Experiment:
     def _set_option(self, key: str, value: Any) -> None:
         # None is sent as null, which unsets the option on the service (an absent key would keep it).
         self.extra[key] = value
+        self._touched.add(key)
 
     @property
     def max_jobs(self) -> int | None:
@@ -209,7 +226,7 @@ class Experiment:
     def max_jobs(self, value: int | None) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31):
             raise DefinitionError(f"max_jobs must be a positive integer (below 2**31) or None, not {value!r}.")
-        self.extra["maxJobs"] = value
+        self._set_option("maxJobs", value)
 
     @property
     def early_stopping(self) -> StoppingPolicy | None:
@@ -218,14 +235,11 @@ class Experiment:
 
     @early_stopping.setter
     def early_stopping(self, policy: StoppingPolicy | None) -> None:
-        if policy is None:
-            self.extra["earlyStopping"] = None
-            return
-        if not isinstance(policy, StoppingPolicy):
+        if policy is not None and not isinstance(policy, StoppingPolicy):
             raise DefinitionError(
                 f"early_stopping must be a schedy.stopping policy (Median, ASHA, Hyperband), not {policy!r}."
             )
-        self.extra["earlyStopping"] = policy.to_wire()
+        self._set_option("earlyStopping", None if policy is None else policy.to_wire())
 
     # -- wire form ------------------------------------------------------------
 
@@ -307,7 +321,13 @@ class Experiment:
         return _routes.experiment(self.name)
 
     def push_updates(self) -> None:
-        """Send the local definition (status, scheduler, extras) to the service.
+        """Send the local definition's changes (status, scheduler, extras) to the service.
+
+        Only what was assigned or changed since the experiment was read (or
+        added, or last pushed) is sent: what another client changed
+        meanwhile (a pause, another option, the search ending DONE) stays as
+        it is, and the local copy takes it. An experiment deleted meanwhile is
+        created again from the whole local definition.
 
         Example::
 
@@ -317,7 +337,47 @@ class Experiment:
 
         """
         db = self._require_db()
-        db._transport.request("PUT", self._path(), self._to_wire(), expect=(200, 201))
+        whole = self._to_wire()
+        body = whole if self._synced is None else self._changes(whole, self._synced)
+        response = db._transport.request("PUT", self._path(), body, expect=(200, 201, 422))
+        if response.status == 422:
+            if "scheduler" in body or b"needs a scheduler" not in response.data:
+                raise_for(response, "PUT", self._path())
+            # Deleted since it was read: made again, as a push of the whole definition always did.
+            response = db._transport.request("PUT", self._path(), whole, expect=(200, 201))
+        self._take(response.json())
+
+    def _changes(self, whole: dict[str, Any], synced: dict[str, Any]) -> dict[str, Any]:
+        """The fields of ``whole`` assigned or changed since ``synced``; options dropped since are sent as null."""
+        missing = object()
+        changed = {
+            key: value
+            for key, value in whole.items()
+            if key not in _READ_ONLY_KEYS and (key in self._touched or synced.get(key, missing) != value)
+        }
+        for key in synced.keys() - whole.keys() - _READ_ONLY_KEYS - _CORE_KEYS:
+            changed[key] = None
+        return changed
+
+    def _take(self, answer: Any) -> None:
+        """Adopt the service's status and options after a push (its definition now), and sync on it.
+
+        The scheduler stays this copy's: another client's replacement of it is not undone by a later push.
+        """
+        if isinstance(answer, dict) and answer.get("status") in (Experiment.RUNNING, Experiment.DONE):
+            self._status = answer["status"]
+            self.extra = {key: value for key, value in answer.items() if key not in _CORE_KEYS}
+        self._sync()
+
+    def _sync(self) -> None:
+        """Remember the definition as the service has it now; nothing assigned since."""
+        self._synced = copy.deepcopy(self._to_wire())
+        self._touched = set()
+
+    def _bind(self, db: SchedyDB) -> None:
+        """Bind to ``db``, as the service has the experiment now (just read or added)."""
+        self._db = db
+        self._sync()
 
     def delete(self, ensure: bool = True) -> None:
         """Delete the experiment and all its jobs from the service.

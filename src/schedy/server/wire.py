@@ -216,10 +216,14 @@ def _check_float_range(value: Any, where: str) -> None:
 
 @dataclass(frozen=True)
 class ExperimentInput:
-    """An experiment definition as a client sends it (PUT); ``status`` is ``None`` when the body has none."""
+    """An experiment definition as a client sends it (PUT).
+
+    ``status`` and ``scheduler`` are ``None`` when the body has none: a
+    replace then keeps the experiment's own (a creation needs a scheduler).
+    """
 
     status: str | None
-    scheduler: Scheduler
+    scheduler: Scheduler | None
     options: dict[str, Any]
 
 
@@ -270,19 +274,26 @@ def parse_experiment(body: bytes) -> ExperimentInput:
     status = obj.get("status")
     if status is not None and status not in EXPERIMENT_STATUSES:
         raise Invalid(f"Unknown experiment status {shown(status)}; use RUNNING or DONE.")
-    if "scheduler" not in obj:
-        raise Invalid('The experiment needs a scheduler, e.g. {"Manual": null}.')
-    try:
-        scheduler = parse_scheduler(obj["scheduler"])
-    except DefinitionError as exc:
-        raise Invalid(str(exc)) from None
+    # No scheduler: the experiment's own, on a replace (a client changing one option sends only that).
+    scheduler = None
+    if "scheduler" in obj:
+        try:
+            scheduler = parse_scheduler(obj["scheduler"])
+        except DefinitionError as exc:
+            raise Invalid(str(exc)) from None
     options = {key: _check_option(key, obj[key]) for key in EXPERIMENT_OPTIONS if key in obj}
-    _check_policy_fits(options.get("earlyStopping"), scheduler)
+    if scheduler is not None:
+        check_policy_fits(options.get("earlyStopping"), scheduler)
     return ExperimentInput(status=status, scheduler=scheduler, options=options)
 
 
-def _check_policy_fits(stopping: dict[str, Any] | None, scheduler: Scheduler) -> None:
-    """Refuse a policy that ranks the search's own objective the other way."""
+def check_policy_fits(stopping: dict[str, Any] | None, scheduler: Scheduler) -> None:
+    """Refuse a policy (an ``earlyStopping`` option's value) that ranks the search's own objective the other way.
+
+    Raises:
+        Invalid: the policy would minimise what the search maximises, or the opposite.
+
+    """
     target = scheduler.target()
     if stopping is None or target is None:
         return

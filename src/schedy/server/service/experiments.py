@@ -6,11 +6,12 @@ import json
 import time
 from typing import Any
 
-from schedy.server.errors import Conflict, NotFound, PreconditionFailed
+from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store.experiments import ExperimentRow
-from schedy.server.wire import ExperimentInput, dumps
+from schedy.server.wire import ExperimentInput, check_policy_fits, dumps
 
 #: Jobs deleted per transaction when an experiment is deleted (with their reports): tens of milliseconds.
 DELETE_BATCH = 2000
@@ -32,22 +33,32 @@ class Experiments:
     ) -> tuple[ExperimentRow, bool]:
         """Create the experiment, or replace its status, scheduler and given options.
 
-        A body without a status creates the experiment RUNNING and keeps the
-        status of one it replaces (a paused search stays paused).
-        Returns the row and whether it was created.
+        What the body leaves out is kept on a replace: its status (a paused
+        search stays paused), its scheduler, its options; so two clients
+        changing different things at once (``schedy set --max-jobs`` and a
+        pause) both get theirs. A creation needs a scheduler; its status is
+        RUNNING unless given. Returns the row and whether it was created.
 
         Raises:
             PreconditionFailed: ``create_only`` and the name exists, or ``replace_only`` and it does not.
+            Invalid: no scheduler was given, and there is no experiment to keep its scheduler; or the options'
+                early-stopping policy ranks the kept scheduler's objective the other way.
 
         """
-        params = dumps(spec.scheduler.to_params())
+        params = None if spec.scheduler is None else dumps(spec.scheduler.to_params())
         with self._store.write() as conn:
-            # Locked when its status is kept: a search ending meanwhile (DONE) must not be reopened.
-            keep = spec.status is None
-            existing = None if create_only else store_experiments.get(conn, user_id, name, lock=keep)
+            # Locked (PostgreSQL) until the transaction ends: what the body leaves out is read and written
+            # back, and a concurrent change of it (another client's option, the search ending DONE) must not
+            # be undone by this write.
+            existing = None if create_only else store_experiments.get(conn, user_id, name, lock=True)
             if existing is None:
                 if replace_only:
                     raise PreconditionFailed(f"Experiment '{name}' does not exist, so If-Match: * fails; nothing made.")
+                if spec.scheduler is None or params is None:
+                    raise Invalid(
+                        f"Experiment '{name}' does not exist, and a new experiment needs a scheduler, "
+                        'e.g. {"scheduler": {"Manual": null}}; nothing was made.'
+                    )
                 row = store_experiments.create(
                     conn,
                     user_id,
@@ -63,7 +74,7 @@ class Experiments:
                     raise PreconditionFailed(f"Experiment '{name}' already exists.")
                 # Created by another request since the read (PostgreSQL: workers starting the same
                 # script at once): a plain PUT replaces it, as it would have a moment later.
-                existing = store_experiments.get(conn, user_id, name, lock=keep)
+                existing = store_experiments.get(conn, user_id, name, lock=True)
                 if existing is None:
                     raise Conflict(
                         f"Experiment '{name}' was created and deleted meanwhile by other requests; send again."
@@ -71,7 +82,13 @@ class Experiments:
             # Options the body leaves out are kept (the 2018 client knows none); null unsets one.
             options = _set({**json.loads(existing.options), **spec.options})
             status = spec.status or existing.status
-            store_experiments.replace(conn, existing.id, status, spec.scheduler.name, params, dumps(options))
+            if spec.scheduler is None:
+                scheduler, params = existing.scheduler, existing.params
+                if "earlyStopping" in spec.options:
+                    check_policy_fits(options.get("earlyStopping"), load_scheduler(scheduler, params))
+            else:
+                scheduler = spec.scheduler.name
+            store_experiments.replace(conn, existing.id, status, scheduler, params or existing.params, dumps(options))
             if options.get("maxJobs") is not None and budget.max_jobs(existing.options) is None:
                 # A budget set on a search that already ran: what it created so far counts.
                 budget.recount(conn, existing.id)
