@@ -67,7 +67,9 @@ class Perturb:
 
     The factor is uniform in ``[min_factor, max_factor)``. Integers are
     rounded and stay integers, so with the default factors an integer of 2
-    or less never moves.
+    or less never moves. A hyperparameter whose initial distribution has a
+    ``step`` (an ``Integer`` or a ``Uniform``) stays on its grid
+    ``low + k·step``.
 
     Beyond the original client:
         resample_probability: with this probability, redraw the value from
@@ -235,11 +237,12 @@ class PBTParams:
 def is_worse(a: float | None, b: float | None, objective: str) -> bool:
     """Whether objective value ``a`` is strictly worse than ``b``.
 
-    A missing value or NaN is worse than any number, and not worse than
-    another missing value or NaN.
+    A missing value, NaN or ±infinity (a diverged run, whatever its sign)
+    is worse than any finite number, and not worse than another one of
+    those.
     """
-    a_bad = a is None or math.isnan(a)
-    b_bad = b is None or math.isnan(b)
+    a_bad = a is None or not math.isfinite(a)
+    b_bad = b is None or not math.isfinite(b)
     if a is None or b is None or a_bad or b_bad:
         return a_bad and not b_bad
     return a < b if objective == MAXIMIZE else a > b

@@ -495,7 +495,7 @@ def test_nan_missing_or_non_numeric_objectives_rank_worst(bad: Any) -> None:
     jobs = Jobs()
     results = {} if bad is None else {"score": bad}
     jobs.add(results=results, member="a", generation=1)
-    jobs.add(results={"score": -math.inf}, member="b", generation=1)
+    jobs.add(results={"score": -1e308}, member="b", generation=1)  # the worst finite score still ranks above
     decision = decide(make_pbt(), jobs)
     assert decision.events
     assert decision.events[0]["member"] == "a"

@@ -44,7 +44,7 @@ from typing import Any, TypeGuard
 
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, PBTParams, Perturb, is_worse
-from schedy.random import Distribution, active, flatten_space, sample_space
+from schedy.random import Distribution, Integer, Uniform, active, flatten_space, sample_space
 from schedy.server.schedulers.base import NOTHING, Decision, JobView, NewJob, Scheduler, Snapshot, as_number
 
 __all__ = ["MAX_ATTEMPTS", "PBT", "generation_of", "member_ids"]
@@ -156,7 +156,7 @@ class _Member:
 class _Score:
     """A ranked member: its latest DONE job, and its objective at the ranking's generation.
 
-    ``value`` is None when the objective is missing, not a number, or NaN.
+    ``value`` is None when the objective is missing, not a number, NaN or ±infinity.
     """
 
     member: _Member
@@ -338,12 +338,13 @@ class _Step:
         return current if generation_of(current) == generation else None
 
     def _objective(self, job: JobView) -> float | None:
+        # An infinite objective is a diverged run, not the best (or worst) member: it ranks with NaN (rule 5).
         number = as_number(job.results.get(self.params.result_name))
-        return None if number is None or math.isnan(number) else number
+        return None if number is None or not math.isfinite(number) else number
 
     def _sort_key(self, score: _Score) -> tuple[int, float]:
         if score.value is None:
-            return (1, 0.0)  # missing or NaN ranks worst (rule 5)
+            return (1, 0.0)  # missing, NaN or infinite ranks worst (rule 5)
         return (0, -score.value if self.params.objective == MAXIMIZE else score.value)
 
     def _exploit_source(self, member: _Member, ranking: list[_Score]) -> _Score | None:
@@ -467,7 +468,7 @@ class _Step:
         bounds = init.bounds() if init is not None and perturb.clip else None
         if bounds is not None:
             new = _clip(new, bounds, is_int)
-        return new
+        return _on_grid(new, init, is_int)
 
 
 #: The largest magnitude of a hyperparameter: the service refuses a number past a float's range in a job.
@@ -475,6 +476,7 @@ _FLOAT_MAX = sys.float_info.max
 _INT_MAX = int(_FLOAT_MAX)
 #: Integers up to this magnitude are floats exactly: their float product is kept, so a seed gives the run it gave.
 _EXACT_FLOAT_INT = 2**53
+_FRACTION_MAX = Fraction(_INT_MAX)
 
 
 def _scaled(value: float, factor: float) -> float:
@@ -494,6 +496,34 @@ def _in_float_range(value: float) -> float:
     if isinstance(value, int):
         return max(-_INT_MAX, min(value, _INT_MAX))
     return value if math.isfinite(value) else math.copysign(_FLOAT_MAX, value)
+
+
+def _on_grid(value: float, init: Distribution | None, is_int: bool) -> float:
+    """``value`` moved to the nearest ``low + k·step`` of a stepped ``init`` (an integer, or a uniform with step).
+
+    Only a value of the distribution's kind moves (an integer for ``integer``, a float for ``uniform``): an
+    integer stays an integer. A value inside ``[low, high]`` (a clipped one) lands on one the distribution
+    draws; past a bound (without clip) the grid goes on, up to a float's range.
+    """
+    if isinstance(init, Integer) and is_int and init.step > 1:
+        k = _grid_index(Fraction(value), Fraction(init.low), Fraction(init.step), (init.high - init.low) // init.step)
+        return init.low + k * init.step
+    if isinstance(init, Uniform) and init.step is not None and not is_int and math.isfinite(value):
+        # Decimal steps, as Uniform.at computes them: 0.3, not 0.30000000000000004.
+        low, step = Fraction(repr(init.low)), Fraction(repr(init.step))
+        last = round((init.high - init.low) / init.step)
+        k = _grid_index(Fraction(value), low, step, last)
+        # Inside the bounds, exactly the distribution's values (``at`` keeps the last one at ``high``).
+        return init.at(k) if 0 <= k <= last else float(low + k * step)
+    return value
+
+
+def _grid_index(value: Fraction, low: Fraction, step: Fraction, last: int) -> int:
+    """The ``k`` of the grid point ``low + k·step`` nearest ``value``; past ``[0, last]``, within a float's range."""
+    k = round((value - low) / step)
+    if 0 <= k <= last:
+        return k
+    return max(math.ceil((-_FRACTION_MAX - low) / step), min(k, math.floor((_FRACTION_MAX - low) / step)))
 
 
 def _clip(value: float, bounds: tuple[float, float], is_int: bool) -> float:

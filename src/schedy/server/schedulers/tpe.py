@@ -8,8 +8,8 @@
    intermediate value a worker wrote before stopping, as the documented
    loop does) is ranked too, but *after* every DONE job, as Optuna ranks
    pruned trials below complete ones: it joins the good set only when
-   fewer DONE jobs than γ(n) are ranked. A DONE job without a number
-   (missing, NaN, not a number) and a PRUNED job without one are *bad*
+   fewer DONE jobs than γ(n) are ranked. A DONE job without a finite number
+   (missing, NaN, ±infinity, not a number) and a PRUNED job without one are *bad*
    (worth steering away from). QUEUED and RUNNING jobs are *pending*: they
    join the bad set as if they had the worst value (constant liar, as
    Optuna 5's default), so parallel workers spread out instead of piling
@@ -454,9 +454,13 @@ class TPE(Scheduler):
     # -- observations ---------------------------------------------------------
 
     def _score(self, value: Any) -> float | None:
-        """The value to minimise, from a job's result (``None``: missing, NaN or not a number)."""
+        """The value to minimise, from a job's result (``None``: missing, NaN, ±infinity or not a number).
+
+        An infinite result is a diverged run, not a perfect one, whatever its sign and the objective: it is
+        bad, as NaN is (as ``best_job`` and the stopping policies rank it).
+        """
         number = as_number(value)
-        if number is None or math.isnan(number):
+        if number is None or not math.isfinite(number):
             return None
         return -number if self.params.objective == MAXIMIZE else number
 

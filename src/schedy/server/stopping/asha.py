@@ -13,6 +13,14 @@ stopped job's later reports (a worker that goes on, a report in flight)
 are answered "stop" again and recorded at no further rung: they would
 otherwise crowd the higher rungs with losers and loosen their quota.
 
+A report at or past ``maxStep`` is answered "continue" whatever its value:
+the job has had its full budget, so stopping it would save nothing and only
+end a finished training PRUNED (a job reporting every 2 steps passes rung 9
+of rungs 1, 3, 9 at step 10 = ``maxStep``; one reporting only at the end
+passes every rung there). It is still recorded at each rung it passed, and
+counted there as continued: its value is what the rung's later arrivals
+compete with, as it would be had the job reported at the rung's step.
+
 **Hyperband.** Brackets ``b = 0 … s`` where ``s = ⌊log_η(maxStep/minStep)⌋``;
 bracket ``b`` is an ASHA whose first rung is ``minStep · η^b``, so bracket 0
 stops most aggressively and bracket ``s`` never stops (no rung at all,
@@ -202,9 +210,10 @@ class ASHA(StoppingPolicy):
         ladder = self._ladders[bracket]
         index = state.next_rung.get(report.job, 0)
         loss = loss_of(report.value, self.objective)
+        final = self._final(report.step)
         verdict = CONTINUE
         while index < len(ladder) and ladder[index] <= report.step:
-            stop = self._record(state, report.job, bracket, index, loss)
+            stop = self._record(state, report.job, bracket, index, loss, final=final)
             index += 1
             if stop is not None:
                 verdict = stop
@@ -212,12 +221,21 @@ class ASHA(StoppingPolicy):
         state.next_rung[report.job] = index
         return verdict
 
-    def _record(self, state: _State, job: str, bracket: int, index: int, loss: float) -> Verdict | None:
-        """Record a job's loss at its rung ``index`` (as :meth:`observe` does); the verdict if it stops there."""
+    def _final(self, step: int) -> bool:
+        """Whether a report at ``step`` comes after the job's full budget (at or past ``maxStep``)."""
+        return self.max_step is not None and step >= self.max_step
+
+    def _record(self, state: _State, job: str, bracket: int, index: int, loss: float, *, final: bool) -> Verdict | None:
+        """Record a job's loss at its rung ``index`` (as :meth:`observe` does); the verdict if it stops there.
+
+        A ``final`` report (at or past ``maxStep``) is recorded but never stops its job: see the module docstring.
+        """
         recorded = state.rungs.get((bracket, index))
         if recorded is None:
             recorded = state.rungs[(bracket, index)] = []
         insort(recorded, loss)
+        if final:
+            return None
         kept = max(1, len(recorded) // self.reduction_factor)
         if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
             verdict = self._stop(bracket, index, kept, len(recorded), bisect_right(recorded, recorded[kept - 1]))
@@ -269,14 +287,15 @@ class ASHA(StoppingPolicy):
                 at, job_of = at[alive], job_of[alive]
             losses = losses_of(reports.value[at], self.objective).tolist()
             arrivals: dict[int, _Arrivals] = {}
-            for position, job, loss in zip(at.tolist(), job_of.tolist(), losses, strict=True):
+            columns = zip(at.tolist(), job_of.tolist(), losses, reports.step[at].tolist(), strict=True)
+            for position, job, loss, step in columns:
                 passed[job] = index + 1
                 bracket = bracket_of[job]
                 rung = arrivals.get(bracket)
                 if rung is None:
                     rung = arrivals[bracket] = _Arrivals(self.reduction_factor)
                 quota = rung.add(loss)
-                if quota is not None:
+                if quota is not None and not self._final(step):
                     verdict = self._stop(bracket, index, *quota)
                     state.stopped[ids[job]] = verdict
                     state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1

@@ -18,11 +18,19 @@ Keeping them let the median drift towards the losers: in
 ``bench/early_stopping.py`` the rule then stopped almost only at the first
 step and saved about 2× the training steps instead of 3-5×.
 
-The state keeps, per job, the running sum, count, best loss and the
-values it contributed (running averages, or values), and per step a sorted
-list of the values contributed at that step: a report costs a binary search and an
-insertion (a stop, one removal per step the job reported), whatever the
-experiment's size.
+Each job counts once per step. A job that reports a step again (a resumed
+run, a repeated epoch) replaces its entry there with the one of its latest
+report; its own entry is never one of the "other jobs" it is compared with,
+and ``minJobs`` counts other jobs, not reports (a job that reported step 1
+three times once counted as three others there, and weighed three times in
+the median). Its best and its running average still take every value it
+reported: its best so far is a value it reached.
+
+The state keeps, per job, the running sum, count, best loss and, per step,
+the value it contributed there (running average, or value), and per step a
+sorted list of the values contributed there, one per job: a report costs a
+binary search and an insertion (a repeated step, one removal more; a stop,
+one removal per step the job reported), whatever the experiment's size.
 
 **Building from many reports** (:meth:`Median.build`): each job's running
 sums, averages and best values do not depend on the other jobs, so they are
@@ -72,16 +80,17 @@ class _Job:
     total: float = 0.0
     count: int = 0
     best: float = math.inf
-    averages: list[tuple[int, float]] = field(default_factory=list)  # (step, value compared) it contributed
+    # step -> the value it contributes to that step's list (one per step: a repeated step replaces it)
+    averages: dict[int, float] = field(default_factory=dict)
     stopped: Verdict | None = None
 
 
 @dataclass
 class _State(PolicyState):
     jobs: dict[str, _Job] = field(default_factory=dict)
-    # step -> sorted running averages (or values: compare) as losses, of the jobs not stopped that reported there
+    # step -> sorted running averages (or values: compare) as losses, one per job not stopped that reported there
     steps: dict[int, list[float]] = field(default_factory=dict)
-    # step -> how many jobs reported at that step (stopped ones included): what the dashboard shows
+    # step -> how many jobs reported at that step (stopped ones included, each once): what the dashboard shows
     reached: dict[int, int] = field(default_factory=dict)
     # step -> how many of those were stopped at that step
     stops: dict[int, int] = field(default_factory=dict)
@@ -97,10 +106,27 @@ def _median(values: list[float]) -> float:
 
 def _withdraw(state: _State, job: _Job) -> None:
     """Take a stopped job's running averages out of the per-step lists."""
-    for step, average in job.averages:
+    for step, average in job.averages.items():
         values = state.steps[step]
         del values[bisect_left(values, average)]
-    job.averages = []
+    job.averages = {}
+
+
+def _arrive(state: _State, job: _Job, step: int) -> list[float]:
+    """The list of the *other* jobs' entries at ``step``, the job's own earlier one (a repeated step) taken out.
+
+    A job counts once at a step, never as one of the others it is compared with: its first report there
+    counts it as reached; a later one takes its entry out until the new one replaces it.
+    """
+    others = state.steps.get(step)
+    if others is None:
+        others = state.steps[step] = []
+    own = job.averages.pop(step, None)
+    if own is None:
+        state.reached[step] = state.reached.get(step, 0) + 1
+    else:
+        del others[bisect_left(others, own)]
+    return others
 
 
 class Median(StoppingPolicy):
@@ -161,10 +187,7 @@ class Median(StoppingPolicy):
         job.total += loss
         job.count += 1
         job.best = min(job.best, loss)
-        others = state.steps.get(report.step)
-        if others is None:
-            others = state.steps[report.step] = []
-        state.reached[report.step] = state.reached.get(report.step, 0) + 1
+        others = _arrive(state, job, report.step)
         if report.step >= self.warmup_steps and len(others) >= self.min_jobs:
             median = _median(others)
             if job.best > median:
@@ -174,7 +197,7 @@ class Median(StoppingPolicy):
                 return job.stopped
         compared = job.total / job.count if self.compare == AVERAGE else loss
         insort(others, compared)
-        job.averages.append((report.step, compared))
+        job.averages[report.step] = compared
         return CONTINUE
 
     def _stop(self, step: int, others: int) -> Verdict:
@@ -211,7 +234,6 @@ class Median(StoppingPolicy):
         ids = reports.job_ids
         by_index = {j: _Job() for j in grouped[starts].tolist()}
         stops: dict[int, tuple[int, Verdict]] = {}
-        steps, reached = state.steps, state.reached
         warmup, min_jobs = self.warmup_steps, self.min_jobs
         stopped = np.zeros(len(ids), dtype=bool)
         compared = averages if self.compare == AVERAGE else loss
@@ -232,10 +254,7 @@ class Median(StoppingPolicy):
                 job = by_index[j]
                 if job.stopped is not None:
                     continue
-                others = steps.get(step)
-                if others is None:
-                    others = steps[step] = []
-                reached[step] = reached.get(step, 0) + 1
+                others = _arrive(state, job, step)
                 if step >= warmup and len(others) >= min_jobs and job_best > _median(others):
                     job.stopped = self._stop(step, len(others))
                     state.stops[step] = state.stops.get(step, 0) + 1
@@ -244,7 +263,7 @@ class Median(StoppingPolicy):
                     stopped[j] = True
                     continue
                 insort(others, value)
-                job.averages.append((step, value))
+                job.averages[step] = value
         # Each job's sums as of its last report observed (the one that stopped it, or its last).
         last = {
             j: int(order[start + count - 1])
