@@ -97,6 +97,9 @@ _RANKED, _BAD, _PENDING_KIND, _IGNORED, _PRUNED_RANKED = 0, 1, 2, 3, 4
 _KEPT = 64  # experiments whose job facts a scheduler keeps (least recently used go first)
 _FLAT_WEIGHTS = 25
 _EPS = 1e-12
+#: Cells (candidates × components) of one block of :meth:`_Parzen.log_pdf`: its temporary arrays stay a few MiB
+#: whatever ``nEiCandidates`` and ``maxObservations`` are (each row's density is independent of the others).
+_BLOCK_CELLS = 1 << 18
 
 
 def gamma(n: int) -> int:
@@ -297,7 +300,15 @@ class _Parzen:
         return out
 
     def log_pdf(self, x: NDArray[np.float64], active: NDArray[np.bool_]) -> NDArray[np.float64]:
-        """Log density of each row of ``x`` over its ``active`` dimensions."""
+        """Log density of each row of ``x`` over its ``active`` dimensions, in blocks of bounded memory."""
+        rows = max(1, _BLOCK_CELLS // max(1, len(self.log_w)))
+        if x.shape[0] <= rows:
+            return self._log_pdf(x, active)
+        return np.concatenate(
+            [self._log_pdf(x[i : i + rows], active[i : i + rows]) for i in range(0, x.shape[0], rows)]
+        )
+
+    def _log_pdf(self, x: NDArray[np.float64], active: NDArray[np.bool_]) -> NDArray[np.float64]:
         total = np.zeros((x.shape[0], len(self.log_w)))
         for j, dim in enumerate(self.dims):
             on = active[:, j]
