@@ -1,7 +1,7 @@
 // One hyperparameter's (or the objective's) axis: a position in [0, 1] for every value, and ticks.
 
 import {label, tickLabels} from "./format.js";
-import {logTicks, ticks} from "./plotkit.js";
+import {fraction, lerp, logTicks, ticks} from "./plotkit.js";
 
 const finite = Number.isFinite;
 const PAD = 0.03;  // the ends of an axis stay this far from the frame
@@ -28,9 +28,10 @@ export function axisFor(name, info, values, declared) {
 
 function numeric(name, lo, hi, log) {
   const f = log ? Math.log10 : (v) => v;
-  const a = f(lo), span = f(hi) - a || 1;
-  const pos = (v) => (typeof v === "number" ? PAD + (1 - 2 * PAD) * (f(v) - a) / span : NaN);
-  const at = (t) => { const u = a + ((t - PAD) / (1 - 2 * PAD)) * span; return log ? Math.pow(10, u) : u; };
+  // fraction() and lerp(): overflow-safe near the float limit (hi - lo of ±1.7e308 is Infinity).
+  const a = f(lo), b = f(hi) === a ? a + 1 : f(hi);
+  const pos = (v) => (typeof v === "number" ? PAD + (1 - 2 * PAD) * fraction(f(v), a, b) : NaN);
+  const at = (t) => { const u = lerp(a, b, (t - PAD) / (1 - 2 * PAD)); return log ? Math.pow(10, u) : u; };
   let marks;
   if (log) {
     // Round values only (1e-4, 2e-4, 5e-4, …), never a raw sample such as 0.000175865.

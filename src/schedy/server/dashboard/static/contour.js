@@ -6,7 +6,7 @@
 
 import {h} from "./dom.js";
 import {show, short} from "./format.js";
-import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, interactive, scale} from "./plotkit.js";
+import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, fraction, interactive, scale} from "./plotkit.js";
 import {axisFor, jitter} from "./axis.js";
 import {selectionText, shown} from "./plots.js";
 
@@ -83,7 +83,7 @@ export function contour(fig, data, objective, hpKeys, open) {
   const cellT = (axis, k, bins) => (axis.numeric ? 0.03 + (0.94 * k) / bins : k / bins);
   const x = scale([0, 1], [frame.x0, frame.x1]), y = scale([0, 1], [frame.y0, frame.y1]);
   const [lo, hi] = extent(values);
-  const tone = (v) => (objective.direction === "min" ? (v - lo) / (hi - lo) : (hi - v) / (hi - lo));
+  const tone = (v) => (objective.direction === "min" ? fraction(v, lo, hi) : fraction(v, hi, lo));
   for (let j = 0; j < by; j++) {
     for (let i = 0; i < bx; i++) {
       const v = grid[j * bx + i];

@@ -53,11 +53,12 @@ function compact(value, digits) {
  */
 export function tickLabels(values) {
   const finiteValues = values.filter(Number.isFinite);
-  const span = finiteValues.length > 1 ? Math.max(...finiteValues) - Math.min(...finiteValues) : 0;
+  // Half the span: the whole overflows to Infinity across ±1.7e308 (and would let any digits pass).
+  const half = finiteValues.length > 1 ? Math.max(...finiteValues) / 2 - Math.min(...finiteValues) / 2 : 0;
   for (let digits = 1; digits <= 15; digits++) {
     const out = values.map((v) => (Number.isFinite(v) ? compact(v, digits) : num(v)));
     const exact = values.every((v, i) => !Number.isFinite(v)
-      || Math.abs(Number(out[i]) - v) <= 1e-6 * (span || Math.abs(v)));
+      || Math.abs(Number(out[i]) / 2 - v / 2) <= 1e-6 * (half || Math.abs(v / 2)));
     if (exact) return out;
   }
   return values.map(num);

@@ -2,7 +2,7 @@
 
 import {bestJob, objectiveOf} from "./model.js";
 import {num, short} from "./format.js";
-import {axes, color, context, expose, extent, inks, interactive, MARGIN, scale} from "./plotkit.js";
+import {axes, color, context, expose, extent, fraction, inks, interactive, MARGIN, scale} from "./plotkit.js";
 import {colour} from "./theme.js";
 
 /**
@@ -70,7 +70,7 @@ export function lineage(fig, data, objective, open) {
   members.forEach((m, i) => { if (i % every === 0) ctx.fillText(m.slice(0, 8), frame.x0 - 6, y(i)); });
   const values = nodes.map((j) => objectiveOf(j, objective));
   const [lo, hi] = extent(values);
-  const tone = (v) => (Number.isFinite(v) ? (objective.direction === "min" ? (v - lo) / (hi - lo) : (hi - v) / (hi - lo)) : 1);
+  const tone = (v) => (Number.isFinite(v) ? (objective.direction === "min" ? fraction(v, lo, hi) : fraction(v, hi, lo)) : 1);
   let exploits = 0;
   for (const job of nodes) {
     const parent = job.parent ? data.byId.get(job.parent) : null;

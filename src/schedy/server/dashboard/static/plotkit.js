@@ -57,29 +57,65 @@ export function expose(fig, points, attributes = {}, count = points.length) {
   fig.points = points;
 }
 
-/** [min, max] of finite values, widened when degenerate. */
+// Values near the float limit (a result of 1.7e308 beside -1e300 is legal): a difference of two
+// finite values may overflow to Infinity (1.7e308 - -1.7e308), and a scale built on it draws
+// every point on one edge. The arithmetic below works on halves where it would: each half and
+// their difference stay finite, and halving is exact above the subnormals.
+const MAX = Number.MAX_VALUE;
+const clamp = (v) => Math.min(MAX, Math.max(-MAX, v));
+
+/** hi - lo, or its half when the whole would overflow: [span, k] with span * k = hi - lo (k 1 or 2). */
+function halfSpan(lo, hi) {
+  const span = hi - lo;
+  return Number.isFinite(span) ? [span, 1] : [hi / 2 - lo / 2, 2];
+}
+
+/** (v - lo) / (hi - lo) without overflow for finite v, lo, hi (0 when hi === lo). */
+export function fraction(v, lo, hi) {
+  const span = hi - lo;
+  if (Number.isFinite(span) && Number.isFinite(v - lo)) return span ? (v - lo) / span : 0;
+  const half = hi / 2 - lo / 2;
+  return half ? (v / 2 - lo / 2) / half : 0;
+}
+
+/** lo + t * (hi - lo) without overflow, clamped to the finite numbers. */
+export function lerp(lo, hi, t) {
+  const [span, k] = halfSpan(lo, hi);
+  return k === 1 ? clamp(lo + t * span) : clamp(2 * (lo / 2 + t * span));
+}
+
+/** [min, max] of finite values, widened when degenerate, padded by 4 % (never past ±MAX_VALUE). */
 export function extent(values) {
   let lo = Infinity, hi = -Infinity;
   for (const v of values) if (Number.isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
   if (lo === Infinity) return [0, 1];
-  if (lo === hi) { const pad = Math.abs(lo) * 0.05 || 0.5; return [lo - pad, hi + pad]; }
-  const pad = (hi - lo) * 0.04;
-  return [lo - pad, hi + pad];
+  if (lo === hi) { const pad = Math.abs(lo) * 0.05 || 0.5; return [clamp(lo - pad), clamp(hi + pad)]; }
+  const [span, k] = halfSpan(lo, hi), pad = span * 0.04 * k;  // at most 0.08 × MAX: finite
+  return [clamp(lo - pad), clamp(hi + pad)];
 }
 
 export function scale([d0, d1], [r0, r1]) {
   const k = (r1 - r0) / (d1 - d0);
-  const f = (v) => r0 + (v - d0) * k;
+  const f = Number.isFinite(d1 - d0)
+    ? (v) => r0 + (v - d0) * k
+    : (v) => r0 + (r1 - r0) * fraction(v, d0, d1);
   f.domain = [d0, d1];
   return f;
 }
 
 export function ticks([lo, hi], count = 5) {
-  const step0 = (hi - lo) / count;
+  const [span, k] = halfSpan(lo, hi);
+  const step0 = (span / count) * k;  // finite for count ≥ 2
+  if (!(step0 > 0) || !Number.isFinite(step0)) return Number.isFinite(lo) ? [lo] : [];
   const mag = Math.pow(10, Math.floor(Math.log10(step0)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= step0 && Number.isFinite(s)) || step0;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  // Each tick as a multiple of the step (not a running sum, which stalls where v + step === v).
+  for (let i = Math.ceil(lo / step); out.length <= 2 * count + 2; i++) {
+    const v = i * step;
+    if (!Number.isFinite(v) || !(v <= hi + step * 1e-9)) break;
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
   return out;
 }
 
@@ -261,11 +297,13 @@ export function interactive(fig, onClick) {
 /** Nice round values for a logarithmic axis over [lo, hi] (lo > 0): powers of ten, or 1-2-5 steps
  * inside a decade or two, or the linear ticks when the range is narrower still. Never raw values. */
 export function logTicks(lo, hi) {
+  lo = Math.max(lo, Number.MIN_VALUE);
+  hi = Math.min(hi, MAX);  // 10 ** 308.5 is Infinity: the loop below would never end
   const out = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
     for (const m of [1, 2, 5]) {
       const v = m * Math.pow(10, e);
-      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(Number(v.toPrecision(12)));
+      if (Number.isFinite(v) && v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(Number(v.toPrecision(12)));
     }
   }
   const decades = out.filter((v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
@@ -293,7 +331,7 @@ export function valueScale(values, range, log = false) {
   const lin = scale(extent(logs), range);
   const f = (v) => lin(Math.log10(v));
   const [a, b] = lin.domain;
-  const marks = logTicks(Math.pow(10, a), Math.pow(10, b));
+  const marks = logTicks(Math.pow(10, a), Math.min(Math.pow(10, b), MAX));
   const names = tickLabels(marks);
   return Object.assign(f, {lin, log: true, ticks: marks.map((v, i) => ({at: Math.log10(v), label: names[i]}))});
 }

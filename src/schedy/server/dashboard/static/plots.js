@@ -3,7 +3,7 @@
 
 import {objectiveOf, rankKey} from "./model.js";
 import {asNumber, num, plural, show, short} from "./format.js";
-import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, inks, interactive, rgb, scale, ticks, timeTicks,
+import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, fraction, inks, interactive, rgb, scale, ticks, timeTicks,
   valueScale} from "./plotkit.js";
 import {axisFor, jitter} from "./axis.js";
 
@@ -44,7 +44,7 @@ export function scored(data, objective) {
 /** Position in [0, 1] of each value between best (0) and worst (1), for colours. */
 function shade(values, direction) {
   const [lo, hi] = extent(values);
-  return (v) => (finite(v) ? (direction === "min" ? (v - lo) / (hi - lo) : (hi - v) / (hi - lo)) : 1);
+  return (v) => (finite(v) ? (direction === "min" ? fraction(v, lo, hi) : fraction(v, hi, lo)) : 1);
 }
 
 function markNonFinite(ctx, px, py) {

@@ -83,14 +83,36 @@ export class Reports {
   }
 }
 
-/** At most this many rows in the rungs figure (more are sampled evenly). */
+/** At most this many rows in the rungs figure (more are sampled: sampled()). */
 const MAX_RUNG_ROWS = 16;
 
-/** ``n`` items of ``items`` spread evenly, its first and last among them. */
-function evenly(items, n) {
-  const out = [];
-  for (let i = 0; i < n; i++) out.push(items[Math.round((i * (items.length - 1)) / (n - 1))]);
-  return out;
+/**
+ * At most ``n`` of ``rows`` (rungs in order), as the figure draws them: the first, the last, every
+ * one where the policy stopped jobs (those where it stopped most when they are more than the room),
+ * and the room left filled evenly. Sampling evenly alone hid every decision: a job reporting 2,000
+ * steps drew steps 1, 134, 268, … while the others were stopped at steps 3 to 29.
+ * Returns {rows, stops (how many rungs stopped jobs), shownStops (how many of them are drawn)}.
+ */
+function sampled(rows, n) {
+  const last = rows.length - 1;
+  const keep = new Set([0, last]);
+  const stops = [];
+  rows.forEach((r, i) => { if (r.reached > r.survived) stops.push(i); });
+  const byStops = stops.slice().sort((a, b) => (rows[b].reached - rows[b].survived) - (rows[a].reached - rows[a].survived) || a - b);
+  for (const i of byStops) { if (keep.size >= n) break; keep.add(i); }
+  const room = n - keep.size;
+  for (let k = 1; k <= room; k++) keep.add(Math.round((k * last) / (room + 1)));
+  const chosen = [...keep].sort((a, b) => a - b);
+  return {rows: chosen.map((i) => rows[i]), stops: stops.length, shownStops: stops.filter((i) => keep.has(i)).length};
+}
+
+/** What a sample of the rungs (sampled()) draws, in words. */
+function sampleText(shown, all, {stops, shownStops}) {
+  const head = `${shown} of ${all} steps shown`;
+  if (!stops) return `${head}, evenly spaced, the first and last among them (no job was stopped at any).`;
+  const which = shownStops === stops ? `every step where jobs were stopped (${stops})`
+    : `the ${shownStops} steps where most jobs were stopped (of ${stops} where some were)`;
+  return `${head}: the first, the last, ${which}, the others evenly spaced.`;
 }
 
 /**
@@ -110,7 +132,8 @@ export function rungs(fig, summary) {
   // ASHA's and Hyperband's rungs are few (geometric steps); the median rule has one per step reported,
   // thousands for a job reporting every batch: a bar each would make a canvas taller than a browser draws.
   const all = rows.length;
-  if (all > MAX_RUNG_ROWS) rows = evenly(rows, MAX_RUNG_ROWS);
+  let sample = null;
+  if (all > MAX_RUNG_ROWS) { sample = sampled(rows, MAX_RUNG_ROWS); rows = sample.rows; }
   const height = Math.max(120, rows.length * 26 + MARGIN.t + MARGIN.b);
   const {ctx, frame} = context(fig, height);
   const {fg} = inks();
@@ -139,7 +162,7 @@ export function rungs(fig, summary) {
   const policy = summary && summary.policy ? Object.keys(summary.policy)[0] : null;
   fig.note.textContent = rows.length
     ? `${policy}: light bar, the jobs that reached a rung; dark, those it let go on from there.`
-      + (all > rows.length ? ` ${rows.length} of ${all} steps shown, evenly spaced, the first and last among them.` : "")
+      + (sample ? ` ${sampleText(rows.length, all, sample)}` : "")
     : "No job has reached a rung yet.";
   fig.hits = hits;
   expose(fig, rows, {policy: policy || "", rungs: all});
