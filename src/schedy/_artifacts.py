@@ -39,7 +39,7 @@ from typing import Any
 
 from schedy import _routes
 from schedy._pagination import iter_items
-from schedy._transport import Response, Transport, raise_for, untrusted
+from schedy._transport import Response, Transport, problem_message, raise_for, untrusted
 from schedy.errors import ClientRequestError, HTTPError, UnhandledResponseError
 
 __all__ = ["Artifact", "by_job", "check_name", "delete", "download", "experiment_listing", "listing", "upload"]
@@ -428,8 +428,19 @@ def listing(transport: Transport, job_path: str) -> list[Artifact]:
 
 
 def delete(transport: Transport, job_path: str, name: str) -> None:
-    """Delete the job's artifact ``name``."""
-    transport.request("DELETE", _path(job_path, check_name(name)), expect=(204,))
+    """Delete the job's artifact ``name``.
+
+    Raises:
+        schedy.errors.ClientRequestError: the job has no artifact of that name (code 404, as ever: the
+            service answers a plain DELETE of an absent artifact 204, so ``If-Match: *`` asks it to say).
+
+    """
+    path = _path(job_path, check_name(name))
+    response = transport.request("DELETE", path, headers={"If-Match": "*"}, expect=(204, 412))
+    if response.status == 412 and not response.replayed:  # a replay's 412: the first attempt deleted it
+        error = ClientRequestError(response.data.decode("utf-8", errors="replace"), 404)
+        error.args = (problem_message(404, response.data, "DELETE", path),)
+        raise error
 
 
 def by_job(transport: Transport, experiment: str) -> dict[str, list[Artifact]]:

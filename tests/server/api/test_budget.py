@@ -191,7 +191,9 @@ def test_the_budget_and_the_job_it_pays_for_are_committed_together(service, tmp_
         stop = threading.Event()
 
         def read() -> None:
-            token = httpx.post(service.url + "token/", json={"email": service.email, "token": service.api_token})
+            token = httpx.post(
+                service.url + "token/", json={"email": service.email, "token": service.api_token}, timeout=30
+            )
             headers = {"Authorization": f"Bearer {token.json()['token']}"}
             with httpx.Client(base_url=service.url, headers=headers, timeout=30) as http:
                 while not stop.is_set():
