@@ -19,6 +19,10 @@ from schedy.random import Choice, Distribution, flatten_space, parse_distributio
 
 __all__ = [
     "MAXIMIZE",
+    "MAX_CANDIDATE_SCORES",
+    "MAX_DECISION_WORK",
+    "MAX_EI_CANDIDATES",
+    "MAX_OBSERVATIONS",
     "MINIMIZE",
     "RANDOM_SAMPLERS",
     "STARTUPS",
@@ -124,6 +128,16 @@ def random_search_to_wire(distributions: dict[str, Distribution], sampler: str) 
     return {"distributions": space, "sampler": sampler}
 
 
+#: The most candidates one TPE decision scores (Optuna's default is 24, as Schedy's).
+MAX_EI_CANDIDATES = 1000
+#: The most finished jobs one TPE decision models (the bounded history is built around the default, 1,000).
+MAX_OBSERVATIONS = 10_000
+#: The most candidate x modelled job pairs one TPE decision scores per hyperparameter (its arrays: ~40 MB).
+MAX_CANDIDATE_SCORES = 10**6
+#: The most candidate x modelled job x hyperparameter scores of one TPE decision (~0.1-0.3 s on one core);
+#: the defaults allow 416 hyperparameters.
+MAX_DECISION_WORK = 10**7
+
 _TPE_OPTIONS = {
     # wire key: (attribute, default, kind)
     "nStartupJobs": ("n_startup_jobs", 10, "int"),
@@ -179,13 +193,28 @@ class TPEParams:
             raise DefinitionError(f"TPESearch resultName must be a non-empty string, got {self.result_name!r}.")
         for attribute, low, high in (
             ("n_startup_jobs", 0, 10**6),
-            ("n_ei_candidates", 1, 10**4),
-            ("max_observations", 50, 10**6),
+            ("n_ei_candidates", 1, MAX_EI_CANDIDATES),
+            ("max_observations", 50, MAX_OBSERVATIONS),
         ):
             value = as_plain(getattr(self, attribute))  # numpy's integers too
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise DefinitionError(f"TPESearch {attribute} must be an integer from {low} to {high}, got {value!r}.")
             object.__setattr__(self, attribute, value)
+        # A decision scores every candidate against every modelled job (an array of candidates x kernels),
+        # once per hyperparameter: the first product bounds one claim's memory, the second its time.
+        pairs = self.n_ei_candidates * self.max_observations
+        if pairs > MAX_CANDIDATE_SCORES:
+            raise DefinitionError(
+                f"TPESearch n_ei_candidates x max_observations must be at most {MAX_CANDIDATE_SCORES:,}, "
+                f"got {self.n_ei_candidates:,} x {self.max_observations:,}."
+            )
+        dims = len(flatten_space(self.distributions))
+        if pairs * dims > MAX_DECISION_WORK:
+            raise DefinitionError(
+                f"TPESearch n_ei_candidates x max_observations x hyperparameters must be at most "
+                f"{MAX_DECISION_WORK:,}, got {self.n_ei_candidates:,} x {self.max_observations:,} x {dims}: "
+                "lower n_ei_candidates or max_observations."
+            )
         weight = finite_number(self.prior_weight, "TPESearch prior_weight")
         if weight <= 0:
             raise DefinitionError(f"TPESearch prior_weight must be > 0, got {self.prior_weight!r}.")

@@ -112,7 +112,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     passwd.set_defaults(func=cmd_user_passwd)
     remove = user_sub.add_parser(
         "remove",
-        help="Remove a user with its tokens, experiments, jobs and reports; its sessions end at once.",
+        # Every service process trusts a session's liveness check for LIVENESS_TTL (5) seconds.
+        help="Remove a user with its tokens, experiments, jobs and reports; its sessions end within 5 seconds.",
     )
     remove.add_argument("email")
     remove.add_argument("-f", "--force", action="store_true", help="Do not ask for confirmation.")
@@ -369,7 +370,7 @@ def cmd_user_passwd(args: argparse.Namespace) -> None:
         if user is None:
             raise CommandError(f"There is no user with email {args.email}.")
         users.set_password(conn, user.id, security.hash_password(password))
-    print(f"Password of {user.email} changed; its sessions have ended (clients with an API token log in again).")
+    print(f"Password of {user.email} changed; its sessions end within 5 seconds (clients with an API token log in again).")
 
 
 def cmd_user_remove(args: argparse.Namespace) -> None:
@@ -392,4 +393,4 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
             raise CommandError("Nothing removed.")
     with store.write() as conn:
         users.remove(conn, user.email)
-    print(f"Removed {user.email}; its sessions and API tokens no longer open anything.")
+    print(f"Removed {user.email}; its sessions and API tokens stop working within 5 seconds.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
@@ -31,8 +32,10 @@ async def token(request: Request) -> JSONResponse:
     and ``Retry-After`` for a while (login throttling).
     """
     email, api_token = await _credentials(request)
-    auth = services(request).auth
-    jwt, expires_at = await run_in_threadpool(auth.login_with_token, email, api_token, client_address(request))
+    svc = services(request)
+    jwt, expires_at = await to_thread.run_sync(
+        svc.auth.login_with_token, email, api_token, client_address(request), limiter=svc.logins.threads
+    )
     return JSONResponse({"token": jwt, "expiresAt": expires_at})
 
 
@@ -44,8 +47,10 @@ async def passauth(request: Request) -> JSONResponse:
     and ``Retry-After`` for a while (login throttling).
     """
     email, password = await _credentials(request)
-    auth = services(request).auth
-    jwt, expires_at = await run_in_threadpool(auth.login_with_password, email, password, client_address(request))
+    svc = services(request)
+    jwt, expires_at = await to_thread.run_sync(
+        svc.auth.login_with_password, email, password, client_address(request), limiter=svc.logins.threads
+    )
     return JSONResponse({"token": jwt, "expiresAt": expires_at})
 
 

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from schedy.server.dashboard.cookies import cookie_authorization
 from schedy.server.errors import BadRequest
@@ -39,10 +39,15 @@ class Sessions:
 
     #: Forget every token past this many (a bound, not an LRU: workers re-verify once).
     MAX = 10_000
+    #: Liveness checks running at once (one read by primary key each).
+    THREADS = 8
 
     def __init__(self) -> None:
         # Authorization header → (session, monotonic time its liveness must be checked again).
         self._known: dict[str, tuple[Session, float]] = {}
+        # Threads of their own: every authenticated request may need a check, so a thread pool full of
+        # long requests (claims waiting for their experiment's turn, say) must not hold them up.
+        self._threads = CapacityLimiter(self.THREADS)
 
     async def user_id(self, auth: Auth, authorization: str | None) -> int:
         """The user ``authorization`` (``Bearer <token>``) speaks for.
@@ -63,7 +68,7 @@ class Sessions:
                 # Checked recently by another route: trust it, but check ourselves next time.
                 self._remember(authorization, session, now)
                 return session.user_id
-        await run_in_threadpool(auth.check_live, session)
+        await to_thread.run_sync(auth.check_live, session, limiter=self._threads)
         self._remember(authorization, session, time.monotonic() + LIVENESS_TTL)
         return session.user_id
 
@@ -72,6 +77,22 @@ class Sessions:
             if len(self._known) >= self.MAX:
                 self._known.clear()
             self._known[authorization] = (session, recheck_at)
+
+
+class Logins:
+    """The threads logins run in: their own, so that nothing else running fills them, and few.
+
+    A password check (Argon2id) takes tens of milliseconds and 64 MiB; a
+    flood of logins then waits here rather than exhausting memory or the
+    thread pool every other request needs, and a login waits for no claim,
+    list or write of other users.
+    """
+
+    #: Logins checked at once in one service process.
+    THREADS = 4
+
+    def __init__(self) -> None:
+        self.threads = CapacityLimiter(self.THREADS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,7 @@ class Services:
     reports: Reports
     artifacts: Artifacts
     sessions: Sessions = field(default_factory=Sessions)
+    logins: Logins = field(default_factory=Logins)
 
 
 def services(request: Request) -> Services:

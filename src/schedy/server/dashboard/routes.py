@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -83,8 +84,13 @@ async def log_in(request: Request) -> Response:
     if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("email", "password")):
         raise Invalid('Send {"email": "...", "password": "..."} with both values as strings.')
     svc = services(request)
-    token, expires_at = await run_in_threadpool(
-        svc.auth.login_with_password, body["email"], body["password"], client_address(request)
+    # In the logins' own threads, as passauth/ (api/deps.py Logins): no claim or list of others delays it.
+    token, expires_at = await to_thread.run_sync(
+        svc.auth.login_with_password,
+        body["email"],
+        body["password"],
+        client_address(request),
+        limiter=svc.logins.threads,
     )
     email = users.normalise_email(body["email"])
     response = _json(dumps({"email": email, "csrf": cookies.csrf_token(token), "expiresAt": expires_at}))

@@ -1,12 +1,28 @@
 """Logging in (API token or password → session token) and checking sessions.
 
-Logins are throttled against guessing: after ``max_failures`` failed logins
-for one email from one client address within ``window`` seconds, every
-login for that pair (right or wrong) is refused with 429 until ``lockout``
-seconds have passed since the last failure; then one more try is allowed,
-and so on until the window is over. Failures are counted in the database,
-so all service processes share them. A correct login costs one extra read
-by primary key.
+Logins are throttled against guessing, with two counts of failures:
+
+* **per email and client address**: after ``max_failures`` failed logins
+  (tokens and passwords alike) within ``window`` seconds, every login for
+  that pair (right or wrong) is refused with 429 until ``lockout`` seconds
+  have passed since the last failure; then one more try is allowed, and so
+  on until the window is over;
+* **per email, whatever the address**: the same after
+  ``account_max_failures`` failed *password* logins within
+  ``account_window`` seconds, for password logins only. Addresses are cheap
+  (many hosts; ``X-Forwarded-For`` on loopback), so without it rotating
+  them gave unlimited guesses. API-token logins are neither counted nor
+  refused by it: a token cannot be guessed (192 bits), and a flood of
+  password guesses must not lock an account's workers out.
+
+A password login reserves its attempt before the password is checked (one
+write: it counts as a failure unless the count is over a limit, then it is
+refused; a correct login takes its reservation back), so parallel guesses
+are counted as they come and never more than the limit are checked. An
+API-token login is checked first (a lookup, no hashing) and a wrong one is
+counted the same atomic way, answered 429 instead of 403 past the limit.
+Failures are counted in the database, so all service processes share
+them.
 """
 
 from __future__ import annotations
@@ -39,17 +55,27 @@ class Throttle:
             before logins of that pair are refused.
         window: seconds over which failures are counted.
         lockout: seconds after the last failure during which logins are refused.
+        account_max_failures: failed password logins for one email, from any
+            address, within ``account_window`` before its password logins are refused.
+        account_window: seconds over which an email's password failures are counted.
 
     """
 
     max_failures: int = 10
     window: float = 300.0
     lockout: float = 60.0
+    account_max_failures: int = 50
+    account_window: float = 900.0
 
 
 def _throttle_key(email: str, client: str) -> str:
     # Hashed: the table then holds neither emails nor addresses in clear.
     return hashlib.sha256(f"{users.normalise_email(email)}\n{client}".encode()).hexdigest()
+
+
+def _account_key(email: str) -> str:
+    # No "\n" before the email: never the key of a pair, whatever the address.
+    return hashlib.sha256(f"account\x00{users.normalise_email(email)}".encode()).hexdigest()
 
 
 class Auth:
@@ -88,7 +114,15 @@ class Auth:
                 "This API token was revoked: 'schedy gen-token' logs in with your password and saves a new one."
             )
         if owner is None or owner.email != users.normalise_email(email):
-            self._failed(key)
+            # Counted after the check (a lookup, no hashing): a correct token is never refused because many
+            # workers of one address log in at once. A failure past the limit is answered as refused.
+            policy = self._throttle
+            with self._store.write() as conn:
+                wait = login_failures.reserve(conn, key, policy.max_failures, policy.window, policy.lockout)
+                if wait is None:
+                    login_failures.prune(conn, self._forget_after)
+            if wait is not None:
+                raise _pair_refused(wait)
             raise Forbidden(
                 "Wrong email or API token, or the token was revoked: "
                 "'schedy gen-token' logs in with your password and saves a new one."
@@ -102,20 +136,43 @@ class Auth:
 
         Raises:
             Forbidden: unknown email or wrong password.
-            TooManyRequests: too many failed logins for this email from ``client``.
+            TooManyRequests: too many failed logins for this email from ``client``, or
+                too many failed password logins for this email from any address.
 
         """
-        key = _throttle_key(email, client)
+        key, account = _throttle_key(email, client), _account_key(email)
+        policy = self._throttle
+        with self._store.write() as conn:
+            # Both reserved, or neither (a refusal rolls the transaction back).
+            wait = login_failures.reserve(conn, key, policy.max_failures, policy.window, policy.lockout)
+            if wait is not None:
+                raise _pair_refused(wait)
+            wait = login_failures.reserve(
+                conn, account, policy.account_max_failures, policy.account_window, policy.lockout
+            )
+            if wait is not None:
+                seconds = max(math.ceil(wait), 1)
+                raise TooManyRequests(
+                    f"Too many failed logins for this email; its password logins are refused for {seconds} s "
+                    "(API tokens still log in).",
+                    retry_after=seconds,
+                )
+            login_failures.prune(conn, self._forget_after)
         with self._store.read() as conn:
-            failed_before = self._check_throttle(conn, key)
             # No stored email holds a NUL, and PostgreSQL refuses one in a query: no such user.
             user = None if "\x00" in email else users.by_email(conn, email)
         if not security.verify_password(user.password_hash if user else None, password) or user is None:
-            self._failed(key)
-            raise Forbidden("Wrong email or password.")
-        if failed_before:
-            self._succeeded(key)
+            raise Forbidden("Wrong email or password.")  # the reservations stay, as failures
+        with self._store.write() as conn:
+            login_failures.clear(conn, key)  # a correct login forgives the pair's failures
+            login_failures.release(conn, account)  # and takes back its own reservation (the others stay)
         return security.issue_session(self._secret, user.id, None, self._ttl, user.session_key)
+
+    @property
+    def _forget_after(self) -> float:
+        """Seconds after its last failure a key can no longer matter."""
+        policy = self._throttle
+        return max(policy.window, policy.account_window) + policy.lockout
 
     def _check_throttle(self, conn: Connection, key: str) -> bool:
         """Whether the key has failures on record; raise if it is locked out."""
@@ -126,16 +183,8 @@ class Auth:
         counted = row.failures if row.window_age <= policy.window else 0
         wait = policy.lockout - row.since_last
         if counted >= policy.max_failures and wait > 0:
-            raise TooManyRequests(
-                f"Too many failed logins for this email from your address; try again in {math.ceil(wait)} s.",
-                retry_after=math.ceil(wait),
-            )
+            raise _pair_refused(wait)
         return True
-
-    def _failed(self, key: str) -> None:
-        with self._store.write() as conn:
-            login_failures.record(conn, key, self._throttle.window)
-            login_failures.prune(conn, self._throttle.window + self._throttle.lockout)
 
     def _succeeded(self, key: str) -> None:
         with self._store.write() as conn:
@@ -187,3 +236,10 @@ class Auth:
             if len(self._live_until) > 10_000:
                 self._live_until.clear()
             self._live_until[(session.user_id, session.token_id, session.key)] = time.monotonic() + LIVENESS_TTL
+
+
+def _pair_refused(wait: float) -> TooManyRequests:
+    seconds = max(math.ceil(wait), 1)
+    return TooManyRequests(
+        f"Too many failed logins for this email from your address; try again in {seconds} s.", retry_after=seconds
+    )

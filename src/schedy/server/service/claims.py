@@ -23,6 +23,12 @@
    process, the decisions of one experiment take turns (a lock per
    experiment): they would only race each other to the compare-and-set,
    all but one deciding in vain, while claims of other experiments go on.
+   A claim that continues in the thread pool from the event loop
+   (PostgreSQL) waits for its turn on the loop, holding no thread, and runs
+   in threads of the claims' own (``THREADS``): claims queued behind a
+   long decision never fill the thread pool that logins and every other
+   request need. Across processes the compare-and-set (and, when contended,
+   the experiment's row lock) keeps decisions apart as before.
 
 With the ``maxJobs`` option, each new job the scheduler decides takes one
 unit of the experiment's budget first (:mod:`schedy.server.store.budget`, an
@@ -32,6 +38,7 @@ only, and the experiment becomes DONE when nothing is QUEUED or RUNNING.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
@@ -39,7 +46,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -64,6 +71,8 @@ __all__ = ["OPTIMISTIC_TRIES", "Claims"]
 OPTIMISTIC_TRIES = 3
 #: Experiments whose definition a process keeps for one-statement claims (forgotten all at once past it).
 HINTS = 1024
+#: Claims continuing in the thread pool at once, per process (the pool holds 40 threads).
+THREADS = 16
 _EMPTY = Snapshot()
 _thread_rng = threading.local()
 
@@ -131,6 +140,9 @@ class Claims:
         # Decisions of one experiment in this process take turns (see the module docstring).
         self._turns: dict[tuple[int, float], threading.Lock] = {}
         self._turns_lock = threading.Lock()
+        # The same turns, waited for on the event loop before a claim moves to a thread (claim_async).
+        self._loop_turns: dict[tuple[int, float], asyncio.Lock] = {}
+        self._threads = CapacityLimiter(THREADS)
         # settle(): when each idle experiment's jobs last changed, as last asked.
         self._asked: dict[tuple[int, float], float] = {}
 
@@ -224,7 +236,21 @@ class Claims:
                     return job
                 # The budget is spent: whether to end the search, or retry a crashed job, is decided apart.
             self._hints.pop(key, None)
-        return await to_thread.run_sync(self._continue, user_id, exp, scheduler, worker, heartbeat, max_run_time)
+        # Its turn first, on the loop: claims waiting behind a long decision hold no thread.
+        async with self._loop_turn(exp):
+            return await to_thread.run_sync(
+                self._continue, user_id, exp, scheduler, worker, heartbeat, max_run_time, limiter=self._threads
+            )
+
+    def _loop_turn(self, exp: ExperimentRecord) -> asyncio.Lock:
+        """The lock the claims of ``exp`` continuing in a thread take turns on, on the event loop."""
+        key = (exp.id, exp.created_at)
+        lock = self._loop_turns.get(key)
+        if lock is None:
+            if len(self._loop_turns) >= HINTS:
+                self._loop_turns.clear()  # as _turn's: at worst two decisions race, and one loses the compare-and-set
+            lock = self._loop_turns[key] = asyncio.Lock()
+        return lock
 
     def settle(self) -> int:
         """End the searches that are over though no claim has asked since; how many became DONE.
