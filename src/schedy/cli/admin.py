@@ -370,7 +370,9 @@ def cmd_user_passwd(args: argparse.Namespace) -> None:
         if user is None:
             raise CommandError(f"There is no user with email {args.email}.")
         users.set_password(conn, user.id, security.hash_password(password))
-    print(f"Password of {user.email} changed; its sessions end within 5 seconds (clients with an API token log in again).")
+    print(
+        f"Password of {user.email} changed; its sessions end within 5 seconds (clients with an API token log in again)."
+    )
 
 
 def cmd_user_remove(args: argparse.Namespace) -> None:
