@@ -545,6 +545,10 @@ class Experiment:
         ``idle_timeout`` seconds without a job, once ``max_time`` seconds
         have passed since the loop started, or after ``max_jobs`` jobs.
 
+        Leaving the loop before a job's ``with job:`` (a ``break``, an exception) queues that job again
+        for another worker when the generator is closed (at once in CPython), rather than leave it claimed
+        until its lease lapses. To take a single job, use :meth:`next_job`, not ``next(exp.jobs())``.
+
         Args:
             wait: seconds each claim may wait for a job (any length: see :meth:`next_job`).
             idle_timeout: stop after this long without a job (default: never).
@@ -613,7 +617,22 @@ class Experiment:
             outage.over()
             pause = 0.05
             claimed += 1
-            yield job
+            try:
+                yield job
+            except GeneratorExit:
+                # The loop was left (break, an exception) before this job's ``with job:`` ran: queue it
+                # again for another worker, as ``schedy run --requeue-on-interrupt`` does, rather than
+                # leave it RUNNING (its heartbeats beating while this process lives) until its lease lapses.
+                # A job whose block ran is no longer RUNNING; one still in its block (the generator closed
+                # from inside it, rare) cannot be told from one never entered, and is queued again too.
+                if job.status == Job.RUNNING and not job.lost:
+                    job.status = Job.QUEUED
+                    try:
+                        job.put(safe=True)
+                    except SchedyError:
+                        job.status = Job.RUNNING
+                        logger.warning("Could not queue job %s of %r again.", job.job_id, self.name, exc_info=True)
+                raise
             idle_since = time.monotonic()
 
     def _refresh_status(self) -> str:

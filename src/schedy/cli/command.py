@@ -21,7 +21,13 @@ output; the last such block counts. While it trains, it may print
 intermediate values for early stopping, one line each:
 ``--- REPORT --- {"step": 3, "loss": 0.25}`` (``step`` a non-negative
 integer, every other key a metric: a number, NaN or null). Everything else
-it prints is just shown.
+it prints is just shown. Only the standard output is read (the standard
+error's lines would interleave with it).
+
+A carriage return starts a line over, as on a terminal: of a line
+``epoch 3 [=====]\r--- REPORT --- {...}`` (a progress bar, e.g. tqdm's,
+then a report or a marker) what counts is the text after the last carriage
+return that is followed by any (a ``\r\n`` line end is one).
 
 Example:
     >>> expand(["train.py", "%h", "--out=/runs/%e/%j"], "mnist", "K3x", {"learning_rate": 0.01, "act": "relu"})
@@ -152,14 +158,18 @@ class ResultsParser:
     """Finds the last results block in a command's output, fed as it comes.
 
     Keeps only the block being read, not the whole output, and of a line outside a block no more than
-    :data:`_LINE_KEPT` bytes; reads each byte once, however long its line (a progress bar redrawn after a
-    carriage return for hours is one line).
+    :data:`_LINE_KEPT` bytes after its last carriage return (what a terminal shows of it, see the module
+    docstring); reads each byte once, however long its line (a progress bar redrawn after a carriage return
+    for hours is one line).
     """
 
     def __init__(self) -> None:
-        self._partial = bytearray()  # the line being read, while it is kept
-        self._long: bool | None = None  # the line being read is too long to keep: whether it is a report line
-        self._long_blank = True  # that line, not kept, is whitespace so far
+        # Outside a block, the piece of the line being read after its last carriage return; inside, the line.
+        self._partial = bytearray()
+        self._long: bool | None = None  # that piece is too long to keep: whether it is a report line
+        self._long_blank = True  # that piece, not kept, is whitespace so far
+        # The line's last piece before a carriage return that is not blank (a report flag for a long one).
+        self._shown: bytes | bool | None = None
         self._block: list[bytes] | None = None  # lines of the open block
         self._last: list[bytes] | None = None  # lines of the last closed block
         self._reports: list[Report] = []
@@ -174,62 +184,94 @@ class ResultsParser:
         """Read more output (any chunk: lines may be split across chunks)."""
         *lines, rest = data.split(b"\n")
         for line in lines:
-            if self._partial or self._long is not None:  # the end of a line begun in an earlier chunk
-                self._add(line)
-                self._end_line()
-            else:
-                self._line(line)
+            self._add(line)
+            self._end_line()
         self._add(rest)
 
+    def saw_block(self) -> bool:
+        """Whether a ``--- RESULTS ---`` line was read (whatever follows it)."""
+        self._flush()
+        return self._block is not None or self._last is not None
+
     def _add(self, piece: bytes) -> None:
-        """Add a piece of the line being read: kept, or (a long line outside a block) only looked at."""
+        """Add a piece of the line being read."""
+        if not piece:
+            return
+        if self._block is not None:  # a block's lines are kept whole, whatever their length: they are the results
+            self._partial += piece
+            return
+        head, *pieces = piece.split(b"\r")
+        self._grow(head)
+        if not pieces:
+            return
+        self._end_piece()
+        *middle, last = pieces
+        for text in reversed(middle):  # whole pieces between two carriage returns: only the last shown counts
+            if text and not text.isspace():
+                self._shown = text if len(text) <= _LINE_KEPT else text.lstrip().startswith(_REPORT_PREFIX)
+                break
+        self._grow(last)
+
+    def _grow(self, piece: bytes) -> None:
+        """Add to the piece after the line's last carriage return: kept, or (past :data:`_LINE_KEPT`) only looked at."""
         if not piece:
             return
         if self._long is not None:
             self._long_blank = self._long_blank and piece.isspace()
             return
         self._partial += piece
-        if len(self._partial) > _LINE_KEPT and self._block is None:
+        if len(self._partial) > _LINE_KEPT:
             self._long = self._partial.lstrip().startswith(_REPORT_PREFIX)
             self._long_blank = self._partial.isspace()
             self._partial = bytearray()
 
+    def _end_piece(self) -> None:
+        """A carriage return (or the line's end) ends the piece being read: it is what is shown, unless blank."""
+        if self._long is not None:
+            if not self._long_blank:
+                self._shown = self._long
+            self._long, self._long_blank = None, True
+        elif self._partial and not self._partial.isspace():
+            self._shown = bytes(self._partial)
+        self._partial = bytearray()
+
+    def _flush(self) -> None:
+        """The output is over: parse its last line, if it has no newline."""
+        if self._partial or self._long is not None or self._shown is not None:
+            self._end_line()
+
     def _end_line(self) -> None:
         """The line being read is over: parse it."""
-        if self._long is not None:
-            self._long_line(report=self._long, blank=self._long_blank)
-            self._long, self._long_blank = None, True
-        elif self._partial:
+        if self._block is not None:
             line, self._partial = bytes(self._partial), bytearray()
-            self._line(line)
-
-    def _long_line(self, *, report: bool, blank: bool) -> None:
-        """A line outside a block longer than :data:`_LINE_KEPT`: neither a marker, results nor a usable report."""
-        if not blank:
-            self._tail = None
-        if report:
-            self._reports.append(f"a {REPORT_MARKER} line must be shorter than {_LINE_KEPT >> 20} MiB")
-
-    def _line(self, raw: bytes) -> None:
-        if self._block is None and len(raw) > _LINE_KEPT:  # a whole long line in one chunk
-            self._long_line(report=raw.lstrip().startswith(_REPORT_PREFIX), blank=raw.isspace())
+            text = _last_text(line)
+            if text == MARKER.encode():
+                self._block = []
+            elif text == END_MARKER.encode():
+                self._last, self._block = self._block, None
+            else:
+                self._block.append(line)
             return
-        text = raw.strip()
-        if text and self._block is None:
-            self._tail = text if text.startswith(b"{") and len(text) <= _TAIL_KEPT else None
-        if text.startswith(_REPORT_PREFIX) and self._block is None:
+        self._end_piece()
+        shown, self._shown = self._shown, None
+        if isinstance(shown, bool):  # too long to keep: neither a marker, results nor a usable report
+            self._tail = None
+            if shown:
+                self._reports.append(f"a {REPORT_MARKER} line must be shorter than {_LINE_KEPT >> 20} MiB")
+        elif shown is not None:
+            self._line(shown.strip())
+
+    def _line(self, text: bytes) -> None:
+        """A line outside a block, as shown (stripped, not blank, at most :data:`_LINE_KEPT` bytes)."""
+        self._tail = text if text.startswith(b"{") and len(text) <= _TAIL_KEPT else None
+        if text.startswith(_REPORT_PREFIX):
             self._reports.append(_report(text[len(REPORT_MARKER) :]))
         elif text == MARKER.encode():
             self._block = []
-        elif self._block is not None:
-            if text == END_MARKER.encode():
-                self._last, self._block = self._block, None
-            else:
-                self._block.append(raw)
 
     def unmarked_results(self) -> bool:
         """Whether the output's last line (outside a block) is a JSON object: results without their marker line."""
-        self._end_line()
+        self._flush()
         if self._tail is None:
             return False
         try:
@@ -245,7 +287,7 @@ class ResultsParser:
                 (an integer past a float's range, lists nested more than 100 levels deep).
 
         """
-        self._end_line()
+        self._flush()
         block = self._block if self._block is not None else self._last
         if block is None:
             return None
@@ -264,6 +306,18 @@ class ResultsParser:
         if refusal is not None:
             raise BadResults(f"the {MARKER} block cannot be the job's results: {refusal}")
         return value
+
+
+def _last_text(line: bytes) -> bytes:
+    """What a terminal shows of a line: its last piece after a carriage return that is not blank, stripped."""
+    end = len(line)
+    while end > 0:
+        start = line.rfind(b"\r", 0, end) + 1
+        text = line[start:end].strip()
+        if text:
+            return text
+        end = start - 1
+    return b""
 
 
 def _report(raw: bytes) -> Report:

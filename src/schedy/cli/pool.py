@@ -12,7 +12,7 @@ dashboard's timeline tells them apart. They share:
   (a line of one command is never cut by another's), the runner's messages
   carry the worker's slot (``schedy run [2]: job …``), and on a terminal one
   progress line counts the jobs of all of them;
-* **the signals**: Ctrl-C or SIGTERM reaches every running command once (a
+* **the signals**: Ctrl-C, SIGTERM or SIGHUP reaches every running command once (a
   second one kills them), each job ends CRASHED (QUEUED with
   ``--requeue-on-interrupt``), a worker waiting for a job stops within a
   second, and the command exits with 128 + the signal's number.
@@ -34,7 +34,7 @@ from typing import BinaryIO
 from schedy import Experiment
 from schedy.cli.objective import Best, Objective
 from schedy.cli.progress import Console
-from schedy.cli.run import Budget, End, Runner, summary
+from schedy.cli.run import HANDLED_SIGNALS, Budget, End, Runner, summary
 
 __all__ = ["Pool", "SlotConsole"]
 
@@ -146,8 +146,7 @@ class Pool:
                 every worker has stopped.
 
         """
-        handled = (signal.SIGINT, signal.SIGTERM)
-        previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in HANDLED_SIGNALS}
         threads = [
             threading.Thread(target=self._work, args=(slot,), name=f"schedy run [{slot}]", daemon=True)
             for slot in range(len(self.runners))

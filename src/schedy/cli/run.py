@@ -30,11 +30,18 @@ runs N of these loops side by side, sharing one :class:`Budget`.
 
 Signals: the command runs in its own process group, so a Ctrl-C at the
 terminal reaches only the runner, which passes it on (SIGINT, or SIGTERM
-for a SIGTERM) to the command once, waits ``--kill-after`` seconds for it
-to end (a second signal kills it at once), marks the job CRASHED — or
-QUEUED again with ``--requeue-on-interrupt`` — and exits with 128 + the
-signal number (130 for Ctrl-C). The command's standard input is
-``/dev/null``: in its own process group it cannot read the terminal.
+for a SIGTERM or a SIGHUP: a closed terminal, a dropped ssh connection) to
+the command once, waits ``--kill-after`` seconds for it to end (a second
+signal kills it at once), marks the job CRASHED with the results it printed
+— or QUEUED again with ``--requeue-on-interrupt``, without them — and exits
+with 128 + the signal number (130 for Ctrl-C). The command's standard input
+is ``/dev/null``: in its own process group it cannot read the terminal.
+
+The command's process group ends with it: once the command has exited,
+whatever it left running there (a data loader, a tensorboard, a ``sleep``
+in the background) gets SIGTERM, then SIGKILL after ``--kill-after``
+seconds, before the job is ended and the next one claimed. Until the
+command exits, the runner watches it even when it has closed its output.
 """
 
 from __future__ import annotations
@@ -74,10 +81,15 @@ from schedy.cli.progress import Console
 from schedy.cli.views import space_values
 from schedy.errors import HTTPError, NoJobError, ResourceNotFoundError, SchedyError
 
-__all__ = ["Budget", "End", "Runner", "add_parsers", "cmd_run", "summary"]
+__all__ = ["HANDLED_SIGNALS", "Budget", "End", "Runner", "add_parsers", "cmd_run", "summary"]
 
-#: Seconds to keep reading the command's pipes after it exited (a process it
-#: started in the background may hold them open for ever).
+#: The signals a worker handles (:meth:`Runner.run`, and the pool's): each is passed on to the running command.
+#: SIGHUP (the terminal closed, an ssh connection dropped) is passed on as SIGTERM, so that the command ends
+#: and its job is ended, rather than the command training on as an orphan while its job's lease lapses.
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+#: Seconds to keep reading the command's pipes once its process group has ended
+#: (a process that left the group, e.g. by ``setsid``, may hold them open for ever).
 _DRAIN_AFTER_EXIT = 2.0
 #: Seconds between two looks at the pipes, signals and the clock.
 _TICK = 0.2
@@ -156,7 +168,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     jobs.add_argument(
         "--requeue-on-interrupt",
         action="store_true",
-        help="On Ctrl-C (or SIGTERM), queue the job again for another worker instead of marking it CRASHED.",
+        help="On Ctrl-C (or SIGTERM, SIGHUP), queue the job again for another worker instead of marking it "
+        "CRASHED (with the results the command printed).",
     )
     jobs.add_argument(
         "--heartbeat",
@@ -171,7 +184,8 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="After passing an interrupt on, kill the command if it has not ended within this long (default 10).",
+        help="After passing an interrupt on (or stopping a job), kill the command if it has not ended within "
+        "this long; what it left running in its process group when it exited gets as long (default 10).",
     )
     jobs.add_argument("--worker", help="This worker's name, shown with its jobs (default host:pid).")
     pool = parser.add_argument_group("several workers")
@@ -326,9 +340,8 @@ class Runner:
     # -- the loop -------------------------------------------------------------
 
     def run(self) -> int:
-        """Run jobs until done, as a lone worker handling SIGINT and SIGTERM; return the exit status."""
-        handled = (signal.SIGINT, signal.SIGTERM)
-        previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
+        """Run jobs until done, as a lone worker handling :data:`HANDLED_SIGNALS`; return the exit status."""
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in HANDLED_SIGNALS}
         try:
             end = self.work()
             self.console.message(f"{end.reason} {self._summary()}")
@@ -366,10 +379,14 @@ class Runner:
                     self.budget.give_back()
                     return End(f"--max-time {args.max_time:g} s has passed: no new job claimed.", self._status())
                 wait = min(wait, left)
+            asked = time.monotonic()
             try:
                 job = self._claim(wait)
             except NoJobError:
                 self.budget.give_back()
+                if wait < args.wait and time.monotonic() - asked >= wait / 2:
+                    # The wait, cut short by --max-time, ran out (a service that holds no poll answers at once).
+                    return End(f"--max-time {args.max_time:g} s has passed: no new job claimed.", self._status())
                 return End(f"no job left in {self.exp.name!r}.", self._status())
             except ResourceNotFoundError:
                 if self.started == 0:
@@ -521,20 +538,33 @@ class Runner:
             raise CommandError(f"Cannot run {argv[0]!r}: {exc.strerror or exc}.") from None
         self._child, self._job, self._pruned_at, self._kill_at = child, job, None, None
         self._last_reported, self._refused = {}, ""
+        pumped = False
         try:
-            parser = self._pump(child)
+            parser, on_stderr = self._pump(child)
+            pumped = True
             code = child.wait()
         finally:
             self._child, self._job = None, None
-            if child.poll() is None:
+            if not pumped:  # the runner failed while the command ran: its whole process group goes
                 _signal_group(child, signal.SIGKILL)
                 child.wait()
-        return self._judge(job, code, parser, interrupted=self._forwarded)
+        return self._judge(job, code, parser, interrupted=self._forwarded, on_stderr=on_stderr)
 
-    def _judge(self, job: Job, code: int, parser: ResultsParser, *, interrupted: bool) -> _Outcome:
+    def _judge(
+        self, job: Job, code: int, parser: ResultsParser, *, interrupted: bool, on_stderr: bool = False
+    ) -> _Outcome:
+        """How the job ended; ``on_stderr``: the command printed a results block on its standard error."""
         if interrupted:
-            status = Job.QUEUED if self.args.requeue_on_interrupt else Job.CRASHED
-            return _Outcome(status, "interrupted")
+            if self.args.requeue_on_interrupt:  # its next run starts over, and prints results of its own
+                return _Outcome(Job.QUEUED, "interrupted")
+            try:
+                printed = parser.results()
+            except BadResults:
+                printed = None
+            if not printed:
+                return _Outcome(Job.CRASHED, "interrupted")
+            job.results.update(printed)  # e.g. a command that saves its best so far on Ctrl-C
+            return _Outcome(Job.CRASHED, f"interrupted; the results it printed are kept: {_shown(job.results)}")
         try:
             results = parser.results()
         except BadResults as exc:
@@ -561,42 +591,71 @@ class Runner:
                     f"the command printed no '{MARKER}' block; its last line is a JSON object: "
                     f"print a '{MARKER}' line before it for it to be the job's results",
                 )
+            if on_stderr:
+                return _Outcome(
+                    Job.CRASHED,
+                    f"the command printed its '{MARKER}' block on its standard error: results are read "
+                    "from its standard output only",
+                )
             return _Outcome(Job.CRASHED, f"the command printed no '{MARKER}' block (see --allow-empty-results)")
-        shown = to_json(job.results)
-        return _Outcome(Job.DONE, shown if len(shown) <= _SHOWN_RESULTS else shown[: _SHOWN_RESULTS - 1] + "…")
+        return _Outcome(Job.DONE, _shown(job.results))
 
-    def _pump(self, child: subprocess.Popen[bytes]) -> ResultsParser:
-        """Relay the command's output until it ends; parse its standard output."""
+    def _pump(self, child: subprocess.Popen[bytes]) -> tuple[ResultsParser, bool]:
+        """Relay the command's output and watch it until it ends; its parsed standard output.
+
+        Also whether it printed a results block on its standard error (not read for results: the lines of
+        the two pipes interleave), so that the job's end can say where its results went.
+
+        The command is watched until it exits, even once it has closed its output (it logs to a file from
+        then on): a signal, the ``--kill-after`` deadline and a job taken away are acted upon all along.
+        Then :meth:`_end_leftovers` ends what it left in its process group, and the pipes are read until
+        they close, for at most :data:`_DRAIN_AFTER_EXIT` seconds more (a process that left the group, e.g.
+        with ``setsid``, may hold them for ever).
+        """
         assert child.stdout is not None  # noqa: S101 - a pipe
         assert child.stderr is not None  # noqa: S101 - a pipe
         parser = ResultsParser()
+        errors = ResultsParser()  # the standard error, only to tell where misplaced results or reports went
+        misplaced = False  # a report line on stderr was said to be ignored
         with selectors.DefaultSelector() as selector:
             selector.register(child.stdout, selectors.EVENT_READ, self.console.out)
             selector.register(child.stderr, selectors.EVENT_READ, self.console.err)
-            exited_at: float | None = None
-            while selector.get_map():
-                for key, _ in selector.select(_TICK):
+            leftovers: _Leftovers | None = None  # set once the command exited
+            while True:
+                if selector.get_map():
+                    events = selector.select(_TICK)
+                else:  # both pipes closed (or drained), the command or its leftovers still running
+                    time.sleep(_TICK)
+                    events = []
+                for key, _ in events:
                     stream: IO[bytes] = key.fileobj  # type: ignore[assignment]
                     data = os.read(stream.fileno(), 65536)
                     if not data:
                         selector.unregister(stream)
                         continue
-                    if stream is child.stdout:
-                        parser.feed(data)
+                    (parser if stream is child.stdout else errors).feed(data)
                     self.console.output(key.data, data)
                     if stream is child.stdout:
                         self._send_reports(parser, child)
+                    elif errors.take_reports() and not misplaced:
+                        misplaced = True
+                        self.console.message(
+                            f"a '{REPORT_MARKER}' line on the command's standard error is ignored: "
+                            "reports are read from its standard output only."
+                        )
                 if self._job is not None and self._job.lost and self._lost is None:  # a heartbeat was refused
                     self._lose(child, self._job.lost)
                 self._watch_signals(child)
                 self._draw()
-                if child.poll() is not None:
-                    exited_at = exited_at or time.monotonic()
-                    if time.monotonic() - exited_at > _DRAIN_AFTER_EXIT:
-                        break
+                if leftovers is None:
+                    if child.poll() is None:
+                        continue
+                    leftovers = _Leftovers(child, self._kill_at, self.args.kill_after, self.console)
+                if leftovers.over(pipes_open=bool(selector.get_map())):
+                    break
         child.stdout.close()
         child.stderr.close()
-        return parser
+        return parser, errors.saw_block()
 
     def _send_reports(self, parser: ResultsParser, child: subprocess.Popen[bytes]) -> None:
         """Send the report lines just read; stop the command (SIGTERM, later SIGKILL) when told to.
@@ -663,7 +722,7 @@ class Runner:
             child = self._child
             if child is not None and self._signal is not None and not self._forwarded and child.poll() is None:
                 self._forwarded = True
-                _signal_group(child, self._signal)
+                _signal_group(child, signal.SIGTERM if self._signal == signal.SIGHUP else self._signal)
 
     def _watch_signals(self, child: subprocess.Popen[bytes]) -> None:
         if self._signal is None and self._pruned_at is None and self._lost is None:
@@ -690,6 +749,58 @@ class Runner:
         self.console.status(" · ".join(parts))
 
 
+class _Leftovers:
+    """The end of a command's process group once the command (its leader) has exited.
+
+    What the command left running there (a data loader, a tensorboard, a ``sleep &``, a child that ignored
+    the SIGTERM its parent died of) would hold memory, GPUs or the command's pipes across jobs: it gets
+    SIGTERM at once, then SIGKILL at the deadline (``kill_at``: the pending one, if the command was being
+    stopped, else ``--kill-after`` from now).
+
+    The group is signalled even though its leader is gone: its id is the leader's pid, which the kernel
+    does not hand to a new process while the group has a member; once the group is empty, signalling it
+    raises ProcessLookupError, and it is not signalled again.
+    """
+
+    def __init__(self, child: subprocess.Popen[bytes], kill_at: float | None, grace: float, console: Console) -> None:
+        self._child = child
+        now = time.monotonic()
+        self._gone_at: float | None = None  # when the group was found empty
+        self._kill_at: float | None = None
+        self._killed_at: float | None = None
+        if _group_alive(child):
+            deadline = now + grace if kill_at is None else min(kill_at, now + grace)
+            console.message(
+                f"the command exited, leaving processes in its process group: stopping them "
+                f"(SIGTERM, SIGKILL after {max(0.0, deadline - now):g} s)."
+            )
+            _signal_group(child, signal.SIGTERM)
+            self._kill_at = deadline
+        else:
+            self._gone_at = now
+
+    def over(self, *, pipes_open: bool) -> bool:
+        """Whether to stop reading the command's pipes: its group is gone (or would not die) and they are closed."""
+        now = time.monotonic()
+        if self._gone_at is None:
+            if not _group_alive(self._child):
+                self._gone_at = now
+            elif self._kill_at is not None and now >= self._kill_at:
+                _signal_group(self._child, signal.SIGKILL)
+                self._kill_at, self._killed_at = None, now
+            elif self._killed_at is not None and now - self._killed_at > _DRAIN_AFTER_EXIT:
+                return True  # unkillable (stuck in the kernel, or no longer ours to signal): give up
+        if self._gone_at is None:
+            return False
+        return not pipes_open or now - self._gone_at > _DRAIN_AFTER_EXIT
+
+
+def _shown(results: dict[str, Any]) -> str:
+    """A job's results as the line that ends it shows them (cut to :data:`_SHOWN_RESULTS` characters)."""
+    shown = to_json(results)
+    return shown if len(shown) <= _SHOWN_RESULTS else shown[: _SHOWN_RESULTS - 1] + "…"
+
+
 def summary(done: int, crashed: int, pruned: int, lost: int, best: Best | None) -> str:
     """E.g. ``3 done, 1 crashed, 2 pruned; best loss 0.25 (job K3x…).``: how a run's jobs ended."""
     text = f"{done} done, {crashed} crashed"
@@ -713,6 +824,17 @@ def _device_list(text: str) -> list[str]:
 def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signum)
+
+
+def _group_alive(child: subprocess.Popen[bytes]) -> bool:
+    """Whether the command's process group still has a member (its leader, or what the command left there)."""
+    try:
+        os.killpg(child.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal (it changed its user): nothing to stop
+        return False
+    return True
 
 
 def _signal_name(signum: int) -> str:
