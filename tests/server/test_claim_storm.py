@@ -46,7 +46,7 @@ def _costly_experiment(url: str, user) -> tuple[httpx.Client, str]:
     return http, name
 
 
-async def _storm(url: str, owner: httpx.Client, name: str, other) -> tuple[int, int, list[int]]:
+async def _storm(url: str, owner: httpx.Client, name: str, other) -> tuple[int, int, int, list[int]]:
     """Claim CLAIMS times at once; meanwhile another user logs in twice and lists. Claims still out after each."""
     limits = httpx.Limits(max_connections=CLAIMS + 4)
     headers = {"Authorization": owner.headers["Authorization"]}
@@ -71,17 +71,20 @@ async def _storm(url: str, owner: httpx.Client, name: str, other) -> tuple[int, 
             assert by_password.status_code == 200, by_password.text
             out_after_password = CLAIMS - finished
             client.headers["Authorization"] = "Bearer " + by_password.json()["token"]
-            listed = await client.get("experiments/")
+            listed = await client.get("experiments/")  # runs in the default thread pool
             assert listed.status_code == 200, listed.text
+            out_after_list = CLAIMS - finished
         statuses = await asyncio.gather(*claims)
-    return out_after_token, out_after_password, statuses
+    return out_after_token, out_after_password, out_after_list, statuses
 
 
-def test_claims_waiting_for_a_costly_decision_do_not_hold_up_another_users_login(service):
+def test_claims_waiting_for_a_costly_decision_do_not_hold_up_another_users_requests(service):
     owner, name = _costly_experiment(service.url, service.user)
     other = service.new_user()
     try:
-        out_after_token, out_after_password, statuses = asyncio.run(_storm(service.url, owner, name, other))
+        out_after_token, out_after_password, out_after_list, statuses = asyncio.run(
+            _storm(service.url, owner, name, other)
+        )
     finally:
         owner.close()
     assert statuses == [200] * CLAIMS  # every claim got its job, one decision at a time
@@ -89,3 +92,5 @@ def test_claims_waiting_for_a_costly_decision_do_not_hold_up_another_users_login
     # the thread pool's 40 threads went before a login: at most 39 were still out when it was answered.
     assert out_after_token >= CLAIMS - 25, out_after_token
     assert out_after_password >= CLAIMS - 30, out_after_password
+    # And a request of the default thread pool (a list): claims wait for their turn in threads of their own.
+    assert out_after_list >= CLAIMS - 35, out_after_list

@@ -307,7 +307,12 @@ async def claim_answer(
     if svc.store.aio is not None:  # PostgreSQL: on the event loop
         claim = partial(svc.claims.claim_async, user_id, exp, worker=worker, heartbeat=beat)
     else:
-        claim = partial(svc.store.run, partial(svc.claims.claim, user_id, exp, worker=worker, heartbeat=beat))
+        # In the claims' own threads when it leaves the loop: claims waiting for their turn hold only those.
+        claim = partial(
+            svc.store.run,
+            partial(svc.claims.claim, user_id, exp, worker=worker, heartbeat=beat),
+            limiter=svc.claims.threads,
+        )
     row = await claim()
     if row is not None:
         return _job_answer(row, exp)

@@ -25,9 +25,10 @@
    all but one deciding in vain, while claims of other experiments go on.
    A claim that continues in the thread pool from the event loop
    (PostgreSQL) waits for its turn on the loop, holding no thread, and runs
-   in threads of the claims' own (``THREADS``): claims queued behind a
-   long decision never fill the thread pool that logins and every other
-   request need. Across processes the compare-and-set (and, when contended,
+   in threads of the claims' own (``THREADS``); on SQLite a claim that
+   leaves the loop runs in those threads too (``Store.run``'s limiter), so
+   claims queued behind a long decision never fill the thread pool that
+   logins and every other request need. Across processes the compare-and-set (and, when contended,
    the experiment's row lock) keeps decisions apart as before.
 
 With the ``maxJobs`` option, each new job the scheduler decides takes one
@@ -143,6 +144,8 @@ class Claims:
         # The same turns, waited for on the event loop before a claim moves to a thread (claim_async).
         self._loop_turns: dict[tuple[int, float], asyncio.Lock] = {}
         self._threads = CapacityLimiter(THREADS)
+        #: The claims' own threads, for a caller moving a claim off the event loop (SQLite: Store.run).
+        self.threads = self._threads
         # settle(): when each idle experiment's jobs last changed, as last asked.
         self._asked: dict[tuple[int, float], float] = {}
 

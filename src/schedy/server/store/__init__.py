@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
@@ -98,12 +98,14 @@ class Store:
 
             self.aio = AsyncDatabase(url, max_size=2 * pool_size)
 
-    async def run(self, use_case: Callable[[], T], *, quick: bool = True) -> T:
+    async def run(self, use_case: Callable[[], T], *, quick: bool = True, limiter: CapacityLimiter | None = None) -> T:
         """Run a use case for the HTTP layer without ever blocking the event loop on a lock.
 
         ``quick``: the use case is a few short statements. On SQLite it is
         tried inline first (see the module docstring); everything else runs in
-        the thread pool.
+        the thread pool, counted against ``limiter`` when given (claims have
+        their own, so that claims waiting for their turn never take the
+        threads every other request needs), else the pool's default.
         """
         if quick and self._write_lock is not None:
             local = self._inline
@@ -120,7 +122,7 @@ class Store:
                     raise
             finally:
                 local.active = False
-        return await to_thread.run_sync(use_case)
+        return await to_thread.run_sync(use_case, limiter=limiter)
 
     def leave_loop(self) -> None:
         """Called by a use case that turns out long: if it runs inline, raise :class:`WouldBlock`.
