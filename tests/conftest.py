@@ -29,6 +29,22 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     cluster.stop()
 
 
+@pytest.fixture
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of the test's own, which the test may stop and start (a database restart)."""
+    cluster = PostgresCluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def service_on_own_cluster(own_cluster: PostgresCluster, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service whose database is on :func:`own_cluster`."""
+    process = ServiceProcess.start(tmp_path / "home", own_cluster.new_database())
+    yield process
+    process.stop()
+
+
 def _database_url(backend: str, request: pytest.FixtureRequest, directory: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{directory / 'schedy.db'}"

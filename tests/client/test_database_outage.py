@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,17 +26,9 @@ EPOCHS = 5
 
 
 @pytest.fixture
-def own_cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster.start()  # of this test's own: it is stopped and started
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def service(own_cluster: PostgresCluster, tmp_path: Path) -> Iterator[ServiceProcess]:
-    process = ServiceProcess.start(tmp_path / "home", own_cluster.new_database())
-    yield process
-    process.stop()
+def service(service_on_own_cluster: ServiceProcess) -> ServiceProcess:
+    """The service of this module's tests: on a cluster of the test's own (tests/conftest.py)."""
+    return service_on_own_cluster
 
 
 def _train(job: schedy.Job, hold: threading.Event | None = None, go: threading.Event | None = None) -> None:

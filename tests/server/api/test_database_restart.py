@@ -12,14 +12,12 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import schedy
 from schedy.random import Uniform
-from schedy.testing import PostgresCluster, ServiceProcess
+from schedy.testing import ServiceProcess
 from tests.dashboard import fill
 
 UNREACHABLE = (
@@ -33,17 +31,9 @@ LOST = (
 
 
 @pytest.fixture
-def own_cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster.start()  # in a directory of its own the postgres user may enter
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def service(own_cluster: PostgresCluster, tmp_path: Path) -> Iterator[ServiceProcess]:
-    process = ServiceProcess.start(tmp_path / "home", own_cluster.new_database())
-    yield process
-    process.stop()
+def service(service_on_own_cluster: ServiceProcess) -> ServiceProcess:
+    """The service of this module's tests: on a cluster of the test's own (tests/conftest.py)."""
+    return service_on_own_cluster
 
 
 def test_a_worker_loop_rides_out_a_database_restart_with_every_result_kept(own_cluster, service):
