@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,23 @@ import pytest
 
 from schedy.server.store import Store, migrate
 from schedy.testing import Credentials
+
+
+def worker_processes(pid: int) -> set[int]:
+    """The child processes of a service process ``pid`` (its workers), from /proc (Linux).
+
+    multiprocessing's resource tracker is left out: it is not a worker, and outlives a restart of them.
+    """
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and "resource_tracker" not in (entry / "cmdline").read_text(errors="replace"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 class Api:

@@ -13,22 +13,9 @@ import httpx
 import pytest
 
 from schedy.testing import ServiceProcess
-from tests.server.conftest import Api
+from tests.server.conftest import Api, worker_processes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and "resource_tracker" not in (entry / "cmdline").read_text(errors="replace"):
-                found.add(int(entry.name))
-    return found
 
 
 def _serves(service: ServiceProcess) -> bool:
@@ -61,7 +48,7 @@ def test_sighup_to_a_service_with_workers_and_its_workers_restarts_them_answerin
     with ServiceProcess.start(tmp_path / "home", extra_args=extra) as service:
         api = Api(service.url, service.new_user())
         path = api.create_experiment("idle")  # no job: a nextjob long poll waits
-        before = _children(service.process.pid)
+        before = worker_processes(service.process.pid)
         assert len(before) == 2
         answers: list[object] = []
 
@@ -81,9 +68,9 @@ def test_sighup_to_a_service_with_workers_and_its_workers_restarts_them_answerin
         for thread in polls:
             thread.join(60)
         deadline = time.monotonic() + 60
-        while _children(service.process.pid) & before and time.monotonic() < deadline:
+        while worker_processes(service.process.pid) & before and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _children(service.process.pid) & before, "the workers were not restarted"
+        assert not worker_processes(service.process.pid) & before, "the workers were not restarted"
         assert service.process.poll() is None, service.log()
         assert _serves(service)
         api.close()

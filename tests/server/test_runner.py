@@ -6,34 +6,21 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import schedy
 from schedy.errors import NoJobError
 from schedy.testing import ServiceProcess
+from tests.server.conftest import worker_processes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def test_workers_hand_out_every_job_exactly_once_then_stop_with_the_server(tmp_path, database_url):
     with ServiceProcess.start(tmp_path / "home", database_url, extra_args=("--workers", "2")) as service:
         user = service.new_user()
-        assert len(_children(service.process.pid)) >= 2
+        assert len(worker_processes(service.process.pid)) >= 2
         with schedy.SchedyDB(config_override=user.client_config) as db:
             db.add_experiment(schedy.ManualSearch("queue"))
             exp = db.get_experiment("queue")
@@ -61,7 +48,7 @@ def test_workers_hand_out_every_job_exactly_once_then_stop_with_the_server(tmp_p
             t.start()
         for t in threads:
             t.join(120)
-        children = _children(service.process.pid)
+        children = worker_processes(service.process.pid)
     assert len(claimed) == 60
     assert len(set(claimed)) == 60
     deadline = time.monotonic() + 10
