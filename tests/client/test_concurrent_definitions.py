@@ -93,6 +93,10 @@ def test_a_body_without_a_scheduler_changes_only_what_it_names(service):
         assert missing.status_code == 422, missing.text
         assert "does not exist, and a new experiment needs a scheduler" in missing.json()["detail"]
         assert http.get("experiments/nowhere/").status_code == 404  # nothing made
+        assert http.put("experiments/here/", json={"scheduler": {"Manual": None}}).status_code == 201
+        taken = http.put("experiments/here/", json={"maxJobs": 3}, headers={"If-None-Match": "*"})
+        assert taken.status_code == 412, taken.text  # the name is taken, whatever the body lacks
+        assert "already exists" in taken.json()["detail"]
         tpe = {
             "TPESearch": {
                 "distributions": {"x": {"uniform": {"low": 0, "high": 1}}},

@@ -772,7 +772,7 @@ class _Leftovers:
             deadline = now + grace if kill_at is None else min(kill_at, now + grace)
             console.message(
                 f"the command exited, leaving processes in its process group: stopping them "
-                f"(SIGTERM, SIGKILL after {max(0.0, deadline - now):g} s)."
+                f"(SIGTERM, SIGKILL after {max(0.0, deadline - now):.0f} s)."
             )
             _signal_group(child, signal.SIGTERM)
             self._kill_at = deadline

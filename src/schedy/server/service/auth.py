@@ -33,8 +33,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from schedy.server import security
 from schedy.server.errors import Forbidden, TooManyRequests, Unauthenticated
 from schedy.server.security import Session
@@ -96,15 +94,19 @@ class Auth:
     def login_with_token(self, email: str, api_token: str, client: str = "") -> tuple[str, int]:
         """Exchange an API token for a session token and its expiry.
 
+        A valid token is never refused by the throttle: 192 random bits cannot be guessed, so refusing the
+        right one would protect nothing, and would let anyone who can name a worker's address (a local
+        process setting ``X-Forwarded-For``) lock that worker's logins out with wrong passwords.
+
         Raises:
             Forbidden: unknown email, unknown or revoked token (a revoked one is not counted as a failure).
-            TooManyRequests: too many failed logins for this email from ``client``.
+            TooManyRequests: a wrong token, after too many failed logins for this email from ``client``.
 
         """
         key = _throttle_key(email, client)
         token_hash = security.hash_api_token(api_token)
         with self._store.read() as conn:
-            failed_before = self._check_throttle(conn, key)
+            failed_before = login_failures.get(conn, key) is not None
             owner = users.token_owner(conn, token_hash)
             revoked = owner is None and users.revoked_token_email(conn, token_hash) == users.normalise_email(email)
         if revoked:
@@ -173,18 +175,6 @@ class Auth:
         """Seconds after its last failure a key can no longer matter."""
         policy = self._throttle
         return max(policy.window, policy.account_window) + policy.lockout
-
-    def _check_throttle(self, conn: Connection, key: str) -> bool:
-        """Whether the key has failures on record; raise if it is locked out."""
-        row = login_failures.get(conn, key)
-        if row is None:
-            return False
-        policy = self._throttle
-        counted = row.failures if row.window_age <= policy.window else 0
-        wait = policy.lockout - row.since_last
-        if counted >= policy.max_failures and wait > 0:
-            raise _pair_refused(wait)
-        return True
 
     def _succeeded(self, key: str) -> None:
         with self._store.write() as conn:

@@ -55,6 +55,8 @@ class Experiments:
                 if replace_only:
                     raise PreconditionFailed(f"Experiment '{name}' does not exist, so If-Match: * fails; nothing made.")
                 if spec.scheduler is None or params is None:
+                    if create_only and store_experiments.get(conn, user_id, name) is not None:
+                        raise PreconditionFailed(f"Experiment '{name}' already exists.")
                     raise Invalid(
                         f"Experiment '{name}' does not exist, and a new experiment needs a scheduler, "
                         'e.g. {"scheduler": {"Manual": null}}; nothing was made.'
