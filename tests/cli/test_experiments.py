@@ -64,7 +64,7 @@ def test_add_takes_the_seed_retries_and_run_time_options(cli):
     cli.ok("add", "opts", "--seed", "3", "tpe", "min", "loss", "x", "uniform", '{"low": 0, "high": 1}',
            "--max-retries", "2", "--max-run-time", "3600")  # fmt: skip
     shown = cli.ok("show", "opts")
-    assert {"seed: 3", "maxRetries: 2", "maxRunTime: 3600"} <= set(shown.splitlines())
+    assert {"seed: 3", "max retries: 2", "max run time: 3600"} <= set(shown.splitlines())
     with cli.db() as db:
         exp = db.get_experiment("opts")
     assert (exp.seed, exp.max_retries, exp.max_run_time) == (3, 2, 3600)

@@ -36,7 +36,7 @@ def test_set_changes_and_unsets_options_and_keeps_the_others(cli):
     assert done.returncode == 0, done.stderr
     assert "Experiment 'opts': seed 3 → none." in done.stderr
     assert "Experiment 'opts': max retries 2 → 0." in done.stderr
-    assert "early stopping none → ASHA(" in done.stderr
+    assert "early stopping none → asha:loss:min:min_step=2,reduction_factor=3." in done.stderr  # as given
     with cli.db() as db:
         exp = db.get_experiment("opts")
         assert (exp.seed, exp.max_retries, exp.max_run_time, exp.max_jobs) == (None, 0, 60, 10)
@@ -47,7 +47,7 @@ def test_set_changes_and_unsets_options_and_keeps_the_others(cli):
     with cli.db() as db:
         exp = db.get_experiment("opts")
         assert (exp.early_stopping, exp.max_run_time, exp.max_jobs) == (None, None, 10)
-    assert "maxRunTime" not in cli.ok("show", "opts")
+    assert "max run time" not in cli.ok("show", "opts")
 
 
 def test_set_refuses_bad_values_in_one_line_and_changes_nothing(cli):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from schedy import Experiment
 from schedy.cli.add import parse_policy_arg
 from schedy.cli.common import UsageError, connect, non_negative_int, positive_int, seconds
+from schedy.cli.views import policy_text
 from schedy.errors import DefinitionError
 from schedy.stopping import check_objective
 
@@ -95,7 +96,7 @@ def _shown(exp: Experiment, attribute: str) -> str:
     if value is None:
         return "none"
     if attribute == "early_stopping":
-        return repr(value)
+        return policy_text(value)  # as --early-stopping takes it and `schedy show` prints it
     return f"{value}s" if attribute == "max_run_time" else str(value)
 
 

@@ -166,9 +166,9 @@ def experiment_details(
     for key in ("createdAt", "updatedAt"):
         if isinstance(exp.extra.get(key), str):
             row[("service", "created" if key == "createdAt" else "updated")] = exp.extra[key]
-    for key in ("seed", "maxRetries", "maxRunTime"):
+    for key, label in (("seed", "seed"), ("maxRetries", "max retries"), ("maxRunTime", "max run time")):
         if exp.extra.get(key) is not None:
-            row[("service", key)] = exp.extra[key]
+            row[("service", label)] = exp.extra[key]
     return row
 
 
