@@ -19,6 +19,7 @@ from schedy.server import security
 from schedy.server.errors import Forbidden, TooManyRequests
 from schedy.server.service.auth import Auth, Throttle
 from schedy.server.store import Store, migrate, users
+from tests import aio
 
 DEFAULTS = Throttle()
 
@@ -44,7 +45,7 @@ def _statuses(answers: list[httpx.Response]) -> collections.Counter[int]:
 @pytest.mark.parametrize("path", ["passauth/", "token/"])
 def test_parallel_guesses_from_one_address_are_checked_no_more_than_the_limit(service, path):
     guesses = 4 * DEFAULTS.max_failures
-    answers = asyncio.run(
+    answers = aio.run(
         _burst(service.url, path, service.email, [f"guess-{i}" for i in range(guesses)], ["192.0.2.44"] * guesses)
     )
     statuses = _statuses(answers)
@@ -64,7 +65,7 @@ def test_parallel_guesses_from_one_address_are_checked_no_more_than_the_limit(se
 def test_password_guesses_from_rotating_addresses_stop_at_the_accounts_limit_but_tokens_still_log_in(service):
     guesses = DEFAULTS.account_max_failures + 20
     addresses = [f"10.{i // 250}.{i % 250}.7" for i in range(guesses)]  # X-Forwarded-For, trusted on loopback
-    answers = asyncio.run(
+    answers = aio.run(
         _burst(service.url, "passauth/", service.email, [f"guess-{i}" for i in range(guesses)], addresses)
     )
     statuses = _statuses(answers)

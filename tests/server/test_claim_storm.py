@@ -12,6 +12,7 @@ import random
 
 import httpx
 
+from tests import aio
 from tests.security.conftest import exp_path, login
 
 DIMS = 20
@@ -82,9 +83,7 @@ def test_claims_waiting_for_a_costly_decision_do_not_hold_up_another_users_reque
     owner, name = _costly_experiment(service.url, service.user)
     other = service.new_user()
     try:
-        out_after_token, out_after_password, out_after_list, statuses = asyncio.run(
-            _storm(service.url, owner, name, other)
-        )
+        out_after_token, out_after_password, out_after_list, statuses = aio.run(_storm(service.url, owner, name, other))
     finally:
         owner.close()
     assert statuses == [200] * CLAIMS  # every claim got its job, one decision at a time
