@@ -25,6 +25,7 @@ from schedy.server.errors import BadRequest, Invalid
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.registry import parse_scheduler
 from schedy.server.stopping import parse_policy
+from schedy.stopping import check_objective, policy_from_wire
 
 JOB_STATUSES = ("QUEUED", "RUNNING", "CRASHED", "PRUNED", "DONE")
 EXPERIMENT_STATUSES = ("RUNNING", "DONE")
@@ -290,20 +291,19 @@ def parse_experiment(body: bytes) -> ExperimentInput:
 def check_policy_fits(stopping: dict[str, Any] | None, scheduler: Scheduler) -> None:
     """Refuse a policy (an ``earlyStopping`` option's value) that ranks the search's own objective the other way.
 
+    The client's rule (:func:`schedy.stopping.check_objective`, which ``schedy add`` and ``set`` apply
+    before sending), applied to the parsed option.
+
     Raises:
         Invalid: the policy would minimise what the search maximises, or the opposite.
 
     """
-    target = scheduler.target()
-    if stopping is None or target is None:
+    if stopping is None:
         return
-    ((name, params),) = stopping.items()
-    result, objective = target
-    if params["resultName"] == result and params["objective"] != objective:
-        raise Invalid(
-            f"The {name} policy would {params['objective']}imise {result!r}, which this {scheduler.name} "
-            f"{objective}imises: use the same objective."
-        )
+    try:
+        check_objective(policy_from_wire(stopping), scheduler.target(), scheduler.name)
+    except DefinitionError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def check_name(name: str, what: str) -> str:
