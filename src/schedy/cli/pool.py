@@ -191,7 +191,7 @@ class Pool:
         for runner in self.runners:
             runner.interrupt(signum)
 
-    def _counts(self) -> tuple[int, int, int, int, int]:
+    def _counts(self) -> tuple[int, int, int, int, int, int]:
         runners = self.runners
         return (
             sum(runner.started for runner in runners),
@@ -199,6 +199,7 @@ class Pool:
             sum(runner.crashed for runner in runners),
             sum(runner.pruned for runner in runners),
             sum(runner.lost for runner in runners),
+            sum(runner.requeued for runner in runners),
         )
 
     def _best(self) -> Best | None:
@@ -217,7 +218,7 @@ class Pool:
     def _draw(self) -> None:
         if not self.console.progress:
             return
-        _, done, crashed, _, _ = self._counts()
+        _, done, crashed, _, _, _ = self._counts()
         running = sum(runner.running for runner in self.runners)
         parts = [f"schedy run {self.exp.name}", f"{len(self.runners)} workers, {running} running"]
         parts += [f"{done} done", f"{crashed} crashed"]
@@ -228,8 +229,8 @@ class Pool:
             self.console.status(" · ".join(parts))
 
     def _finish(self) -> int:
-        started, done, crashed, pruned, lost = self._counts()
-        text = summary(done, crashed, pruned, lost, self._best())
+        started, done, crashed, pruned, lost, requeued = self._counts()
+        text = summary(done, crashed, pruned, lost, self._best(), requeued)
         jobs = f"{started} job{'s' if started != 1 else ''}"
         with self._lock:
             self.console.message(f"{len(self.runners)} workers ran {jobs}. {text}")

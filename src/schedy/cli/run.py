@@ -320,6 +320,7 @@ class Runner:
         self.crashed = 0
         self.pruned = 0
         self.lost = 0
+        self.requeued = 0
         self._lost: str | None = None  # why the running job is no longer this worker's
         self._cut_short = False  # its command was stopped because the job was no longer this worker's
         self._refused = ""  # the last refusal of a report shown (the same one is shown once)
@@ -453,7 +454,7 @@ class Runner:
         return 1 if self.crashed > 0 and self.done == 0 else 0
 
     def _summary(self) -> str:
-        return summary(self.done, self.crashed, self.pruned, self.lost, self.best)
+        return summary(self.done, self.crashed, self.pruned, self.lost, self.best, self.requeued)
 
     @property
     def running(self) -> bool:
@@ -507,6 +508,8 @@ class Runner:
             self.pruned += 1
         elif outcome.status == _LOST:
             self.lost += 1
+        elif outcome.status == Job.QUEUED:
+            self.requeued += 1
         self.console.message(f"job {job.job_id} {outcome.status} in {seconds:.1f} s: {outcome.detail}")
         return outcome
 
@@ -801,13 +804,19 @@ def _shown(results: dict[str, Any]) -> str:
     return shown if len(shown) <= _SHOWN_RESULTS else shown[: _SHOWN_RESULTS - 1] + "…"
 
 
-def summary(done: int, crashed: int, pruned: int, lost: int, best: Best | None) -> str:
-    """E.g. ``3 done, 1 crashed, 2 pruned; best loss 0.25 (job K3x…).``: how a run's jobs ended."""
+def summary(done: int, crashed: int, pruned: int, lost: int, best: Best | None, requeued: int = 0) -> str:
+    """E.g. ``3 done, 1 crashed, 2 pruned; best loss 0.25 (job K3x…).``: how a run's jobs ended.
+
+    ``requeued`` counts the jobs an interrupt sent back to the queue (``--requeue-on-interrupt``), so that the
+    counts add up to the jobs the run started.
+    """
     text = f"{done} done, {crashed} crashed"
     if pruned:
         text += f", {pruned} pruned"
     if lost:
         text += f", {lost} lost"
+    if requeued:
+        text += f", {requeued} queued again"
     if best is not None:
         text += f"; {best.describe(done)}"
     return text + "."
