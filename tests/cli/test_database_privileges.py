@@ -80,3 +80,38 @@ def test_a_role_that_cannot_create_tables_is_told_in_one_sentence_how_to_grant_i
         again = _schedy(*args, home=home)
         assert again.returncode == 0, again.stderr
         assert "users" in _tables(pg_cluster, database)
+
+
+def test_a_role_given_only_some_of_schedys_tables_is_refused_at_start_with_the_grant_to_run(
+    pg_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """Not a traceback at start, nor a 500 on the first request touching a table it may not write."""
+    number = next(_ROLES)
+    role, database = f"schedy_partial_{os.getpid()}_{number}", f"partial_{os.getpid()}_{number}"
+    home = tmp_path / "home"
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"CREATE DATABASE {database}")
+    owner_url = pg_cluster.url(database)
+    created = _schedy("user", "add", "z@example.com", "--no-password", "--database", owner_url, home=home)
+    assert created.returncode == 0, created.stderr  # Schedy's tables, created by postgres
+    with _admin(pg_cluster, database) as conn:
+        conn.execute(f"GRANT SELECT ON alembic_version TO {role}")  # enough to see the schema is current
+    url = f"postgresql://{role}@127.0.0.1:{pg_cluster.port}/{database}"
+    for args in (
+        ["server", "--port", str(free_port()), "--database", url],
+        ["user", "add", "y@example.com", "--no-password", "--database", url],
+    ):
+        result = _schedy(*args, home=home)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"schedy: The role {role} may not read and write all of Schedy's tables ")
+        assert "(not api_tokens, api_tokens_id_seq, " in result.stderr
+        assert "ON ALL TABLES IN SCHEMA public and USAGE ON ALL SEQUENCES IN SCHEMA public" in result.stderr
+    # Doing what it says is enough.
+    with _admin(pg_cluster, database) as conn:
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    added = _schedy("user", "add", "y@example.com", "--no-password", "--database", url, home=home)
+    assert added.returncode == 0, added.stderr

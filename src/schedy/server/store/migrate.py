@@ -70,6 +70,11 @@ def _sql_name(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
+def _role(url: str) -> str:
+    """The role a connection to ``url`` logs in as, as libpq picks it: the URL's user, else PGUSER, else ours."""
+    return _sql_name(make_url(url).username or os.environ.get("PGUSER") or getpass.getuser())
+
+
 @contextmanager
 def _privileges(url: str) -> Iterator[None]:
     """Turn PostgreSQL's ``permission denied`` (SQLSTATE 42501) into :class:`NoPrivilege`, saying what to do."""
@@ -78,10 +83,8 @@ def _privileges(url: str) -> Iterator[None]:
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
             raise
-        parsed = make_url(url)
-        # As libpq: the URL's user, else PGUSER, else the name of this system user.
-        role = _sql_name(parsed.username or os.environ.get("PGUSER") or getpass.getuser())
-        database = _sql_name(parsed.database or role)
+        role = _role(url)
+        database = _sql_name(make_url(url).database or role)
         reason = str(exc.orig).strip().splitlines()[0].rstrip(".")
         if "schema" in reason:
             what, advice = (
@@ -141,3 +144,47 @@ def upgrade(store: Store) -> None:
         if revision != head():
             refuse_newer(store.url, revision)
             command.upgrade(_config(conn), "head")
+        if conn.dialect.name == "postgresql":
+            _refuse_missing_grants(conn, store.url)
+
+
+# What a service does to each of its tables, and to the sequences of their generated keys.
+_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+_MISSING_GRANTS = text(
+    """
+    SELECT t.relname
+    FROM pg_class AS t
+    WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(:names)
+      AND NOT has_table_privilege(t.oid, :privileges)
+    UNION
+    SELECT s.relname
+    FROM pg_class AS t
+    JOIN pg_depend AS d ON d.refobjid = t.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    JOIN pg_class AS s ON s.oid = d.objid AND s.relkind = 'S'
+    WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(:names)
+      AND CASE WHEN s.relkind = 'S' THEN NOT has_sequence_privilege(s.oid, 'USAGE') ELSE false END
+    ORDER BY 1
+    """
+)
+
+
+def _refuse_missing_grants(conn: Connection, url: str) -> None:
+    """Raise :class:`NoPrivilege` naming the tables (and key sequences) the role may not read and write.
+
+    A role given some of Schedy's tables but not all (say, ``alembic_version`` only) would otherwise start, then
+    fail the first request that touches the others; it is refused at start instead, with the grant to run.
+    """
+    from schedy.server.store.tables import metadata  # the tables of this version's schema
+
+    names = sorted({*metadata.tables, "alembic_version"})
+    missing = [row[0] for row in conn.execute(_MISSING_GRANTS, {"names": names, "privileges": _TABLE_PRIVILEGES})]
+    if not missing:
+        return
+    role = _role(url)
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise NoPrivilege(
+        f"The role {role} may not read and write all of Schedy's tables in the database {shown_url(url)} "
+        f"(not {shown}): connect as the role that created them, make {role} their owner, or grant it "
+        f"{_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public and USAGE ON ALL SEQUENCES IN SCHEMA public; "
+        "nothing was changed."
+    )
