@@ -846,8 +846,9 @@ class RandomSearch(Experiment):
         >>> exp = RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1), "layers": Choice([2, 3, 4])})
         >>> exp._to_wire()["scheduler"]["RandomSearch"]["lr"]
         {'loguniform': {'low': 1e-05, 'high': 0.1}}
-        >>> RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1)}, sampler="sobol")._to_wire()["scheduler"]
-        {'RandomSearch': {'distributions': {'lr': {'loguniform': {'low': 1e-05, 'high': 0.1}}}, 'sampler': 'sobol'}}
+        >>> wire = RandomSearch("MNIST", {"lr": LogUniform(1e-5, 1e-1)}, sampler="sobol")._to_wire()
+        >>> wire["scheduler"], wire["sampler"]
+        ({'RandomSearch': {'lr': {'loguniform': {'low': 1e-05, 'high': 0.1}}}}, 'sobol')
 
     """
 
@@ -876,8 +877,25 @@ class RandomSearch(Experiment):
             max_run_time=max_run_time,
         )
         self.distributions = _mapping(distributions, "RandomSearch", "distributions", "{'lr': LogUniform(1e-5, 1e-1)}")
-        self.sampler = sampler
+        if sampler != "iid":
+            self.sampler = sampler
         self._scheduler_params()  # validate now, not at the first request
+
+    @property
+    def sampler(self) -> str:
+        """``"iid"``, ``"sobol"`` or ``"halton"``: the top-level ``sampler`` key of the experiment JSON.
+
+        On the wire it sits beside the scheduler, not inside ``RandomSearch``'s parameters, which the 2018
+        client reads as the space. Assign and :meth:`push_updates` to change it.
+        """
+        value = self.extra.get("sampler")
+        return "iid" if value is None else str(value)
+
+    @sampler.setter
+    def sampler(self, value: str) -> None:
+        if value not in RANDOM_SAMPLERS:
+            raise DefinitionError(f"RandomSearch sampler must be one of {', '.join(RANDOM_SAMPLERS)}, got {value!r}.")
+        self._set_option("sampler", None if value == "iid" else value)
 
     def _scheduler_params(self) -> Any:
         for hp, dist in self.distributions.items():
@@ -885,15 +903,12 @@ class RandomSearch(Experiment):
                 raise DefinitionError(
                     f"Hyperparameter {hp!r}: expected a schedy.random distribution, got {type(dist).__name__}."
                 )
-        if self.sampler not in RANDOM_SAMPLERS:
-            raise DefinitionError(
-                f"RandomSearch sampler must be one of {', '.join(RANDOM_SAMPLERS)}, got {self.sampler!r}."
-            )
         flatten_space(self.distributions)  # a name used twice across branches, as the service would say
-        return random_search_to_wire(self.distributions, self.sampler)
+        return random_search_to_wire(self.distributions, "iid")
 
     @classmethod
     def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
+        # The sampler is a top-level key (``extra``); a service of this development cycle sent it inside.
         distributions, sampler = random_search_from_wire(params)
         return cls(name, distributions, status=status, sampler=sampler)
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schedy._search import RANDOM_SAMPLERS, random_search_from_wire, random_search_to_wire
 from schedy._validate import shown
 from schedy.errors import DefinitionError
 from schedy.server.errors import BadRequest, Invalid
+from schedy.server.legacy import legacy_scheduler
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.registry import parse_scheduler
 from schedy.server.stopping import parse_policy
@@ -56,6 +58,9 @@ _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts", "jobsCre
 #: The longest ``maxRunTime``, seconds: a lease deadline past it would not fit a timestamp.
 MAX_RUN_TIME = 1e9
 EXPERIMENT_OPTIONS = {"seed", "maxRetries", "maxRunTime", "earlyStopping", "maxJobs"}
+#: [ext] a random search's sampler: a top-level key on the wire (the 2018 client reads every key inside
+#: ``RandomSearch`` as a hyperparameter), stored with the scheduler's parameters.
+SAMPLER = "sampler"
 
 
 #: One encoder for every answer: ``json.dumps`` with options builds a new one at each call (1–2 µs).
@@ -226,6 +231,49 @@ class ExperimentInput:
     status: str | None
     scheduler: Scheduler | None
     options: dict[str, Any]
+    #: A random search's sampler, if the body names one (``null`` reads as ``"iid"``); ``None``: it does not.
+    sampler: str | None = None
+
+
+def _check_sampler(value: Any) -> str:
+    if value is None:
+        return "iid"
+    if value not in RANDOM_SAMPLERS:
+        raise Invalid(f"Option 'sampler' must be one of {', '.join(RANDOM_SAMPLERS)} or null, got {shown(value)}.")
+    return str(value)
+
+
+def stored_sampler(scheduler: str, params: Any) -> str:
+    """The sampler of a stored random search (``"iid"`` for any other scheduler)."""
+    if scheduler != "RandomSearch":
+        return "iid"
+    return random_search_from_wire(params)[1]
+
+
+def with_sampler(scheduler: str, params: Any, sampler: str) -> Any:
+    """A scheduler's stored parameters with ``sampler`` (a random search's only; ``"iid"`` fits every search).
+
+    Raises:
+        Invalid: a quasi-random sampler for a search that is not a random search.
+
+    """
+    if scheduler != "RandomSearch":
+        if sampler != "iid":
+            raise Invalid(
+                f"Option 'sampler' is a RandomSearch's, not a {scheduler}'s: leave it out "
+                "(TPESearch's quasi-random start is its own 'startup' parameter)."
+            )
+        return params
+    distributions, _ = random_search_from_wire(params)
+    return random_search_to_wire(distributions, sampler)
+
+
+def wire_scheduler(scheduler: str, params: Any) -> tuple[dict[str, Any], str]:
+    """A stored scheduler as the wire shows it, and its sampler: a random search's is a top-level key there."""
+    sampler = stored_sampler(scheduler, params)
+    if sampler != "iid":
+        params = random_search_to_wire(random_search_from_wire(params)[0], "iid")
+    return {scheduler: params}, sampler
 
 
 def _check_option(key: str, value: Any) -> Any:
@@ -267,9 +315,9 @@ def parse_experiment(body: bytes) -> ExperimentInput:
 
     """
     obj = _object(parse_json(body), "An experiment")
-    unknown = sorted(obj.keys() - {"status", "scheduler"} - EXPERIMENT_OPTIONS - _EXPERIMENT_READ_ONLY)
+    unknown = sorted(obj.keys() - {"status", "scheduler", SAMPLER} - EXPERIMENT_OPTIONS - _EXPERIMENT_READ_ONLY)
     if unknown:
-        allowed = ", ".join(["status", "scheduler", *sorted(EXPERIMENT_OPTIONS)])
+        allowed = ", ".join(["status", "scheduler", *sorted({*EXPERIMENT_OPTIONS, SAMPLER})])
         raise Invalid(f"Unknown experiment field(s) {', '.join(map(shown, unknown))}; allowed: {allowed}.")
     # No status: RUNNING for a new experiment, the current one on a replace (a paused search stays paused).
     status = obj.get("status")
@@ -283,9 +331,16 @@ def parse_experiment(body: bytes) -> ExperimentInput:
         except DefinitionError as exc:
             raise Invalid(str(exc)) from None
     options = {key: _check_option(key, obj[key]) for key in EXPERIMENT_OPTIONS if key in obj}
+    sampler = _check_sampler(obj[SAMPLER]) if SAMPLER in obj else None
     if scheduler is not None:
+        if sampler is not None:
+            try:
+                params = with_sampler(scheduler.name, scheduler.to_params(), sampler)
+                scheduler = parse_scheduler({scheduler.name: params})
+            except DefinitionError as exc:  # not expected: the parameters were just parsed
+                raise Invalid(str(exc)) from None
         check_policy_fits(options.get("earlyStopping"), scheduler)
-    return ExperimentInput(status=status, scheduler=scheduler, options=options)
+    return ExperimentInput(status=status, scheduler=scheduler, options=options, sampler=sampler)
 
 
 def check_policy_fits(stopping: dict[str, Any] | None, scheduler: Scheduler) -> None:
@@ -375,13 +430,19 @@ def render_job(row: Any, experiment: str) -> str:
     )
 
 
-def render_experiment(row: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An experiment's JSON object: name, status, scheduler, then [ext] keys."""
-    out: dict[str, Any] = {
-        "name": row.name,
-        "status": row.status,
-        "scheduler": {row.scheduler: json.loads(row.params)},
-    }
+def render_experiment(row: Any, extra: dict[str, Any] | None = None, *, legacy: bool = False) -> dict[str, Any]:
+    """An experiment's JSON object: name, status, scheduler, then [ext] keys.
+
+    ``legacy``: for the 2018 client, which is shown a search it cannot read as ``{"Manual": null}``
+    (:mod:`schedy.server.legacy`).
+    """
+    scheduler, sampler = wire_scheduler(row.scheduler, json.loads(row.params))
+    if legacy:
+        ((name, params),) = scheduler.items()
+        scheduler = legacy_scheduler(name, params)
+    out: dict[str, Any] = {"name": row.name, "status": row.status, "scheduler": scheduler}
+    if sampler != "iid":
+        out[SAMPLER] = sampler
     out.update(json.loads(row.options))
     out["createdAt"] = iso(row.created_at)
     out["updatedAt"] = iso(row.updated_at)

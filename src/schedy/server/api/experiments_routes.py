@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from schedy.server.api import schemas
 from schedy.server.api.deps import current_user, path_name, services
 from schedy.server.errors import PreconditionFailed
+from schedy.server.legacy import is_legacy
 from schedy.server.wire import dumps, iso, page_token, parse_experiment, read_page_token, render_experiment
 
 router = APIRouter(tags=["experiments"])
@@ -37,7 +38,8 @@ async def list_experiments(
     rows, after = await run_in_threadpool(
         services(request).experiments.page, user_id, after_key, _limit(request, limit)
     )
-    items = [render_experiment(r) for r in rows]
+    legacy = is_legacy(request.headers.get("user-agent"))
+    items = [render_experiment(r, legacy=legacy) for r in rows]
     following = None if after is None else page_token(after, kind="e", scope=scope)
     return Response(dumps({"items": items, "next": following}), media_type="application/json")
 
@@ -72,12 +74,13 @@ async def put_experiment(request: Request, name: str, user_id: int = Depends(cur
     spec = parse_experiment(await request.body())
     create_only = request.headers.get("if-none-match", "").strip() == "*"
     replace_only = _if_match(request, exp_name, "replaced")
+    legacy = is_legacy(request.headers.get("user-agent"))
     row, created = await run_in_threadpool(
         lambda: services(request).experiments.put(
-            user_id, exp_name, spec, create_only=create_only, replace_only=replace_only
+            user_id, exp_name, spec, create_only=create_only, replace_only=replace_only, legacy=legacy
         )
     )
-    return JSONResponse(render_experiment(row), status_code=201 if created else 200)
+    return JSONResponse(render_experiment(row, legacy=legacy), status_code=201 if created else 200)
 
 
 @router.get(
@@ -91,7 +94,8 @@ async def get_experiment(
     row, extra = await run_in_threadpool(
         services(request).experiments.get, user_id, path_name(name, "experiment"), counts=counts
     )
-    return Response(dumps(render_experiment(row, extra)), media_type="application/json")
+    legacy = is_legacy(request.headers.get("user-agent"))
+    return Response(dumps(render_experiment(row, extra, legacy=legacy)), media_type="application/json")
 
 
 @router.delete("/experiments/{name}/", status_code=204, responses=schemas.answers({}, 412))

@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from schedy.server.legacy import keeps_stored
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store.experiments import ExperimentRow
-from schedy.server.wire import ExperimentInput, check_policy_fits, dumps
+from schedy.server.wire import ExperimentInput, check_policy_fits, dumps, stored_sampler, wire_scheduler, with_sampler
 
 #: Jobs deleted per transaction when an experiment is deleted (with their reports): tens of milliseconds.
 DELETE_BATCH = 2000
@@ -22,6 +23,17 @@ def _set(options: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in options.items() if value is not None}
 
 
+def _loaded(stored: tuple[str, str]) -> tuple[str, Any]:
+    """A stored scheduler's name and its parameters, parsed."""
+    return stored[0], json.loads(stored[1])
+
+
+def _only(scheduler: dict[str, Any]) -> tuple[str, Any]:
+    """``{name: params}`` → ``(name, params)``."""
+    ((name, params),) = scheduler.items()
+    return name, params
+
+
 class Experiments:
     """Use cases on experiments, each one transaction."""
 
@@ -29,15 +41,26 @@ class Experiments:
         self._store = store
 
     def put(
-        self, user_id: int, name: str, spec: ExperimentInput, *, create_only: bool, replace_only: bool = False
+        self,
+        user_id: int,
+        name: str,
+        spec: ExperimentInput,
+        *,
+        create_only: bool,
+        replace_only: bool = False,
+        legacy: bool = False,
     ) -> tuple[ExperimentRow, bool]:
         """Create the experiment, or replace its status, scheduler and given options.
 
         What the body leaves out is kept on a replace: its status (a paused
-        search stays paused), its scheduler, its options; so two clients
-        changing different things at once (``schedy set --max-jobs`` and a
-        pause) both get theirs. A creation needs a scheduler; its status is
-        RUNNING unless given. Returns the row and whether it was created.
+        search stays paused), its scheduler, its options, a random search's
+        sampler; so two clients changing different things at once (``schedy
+        set --max-jobs`` and a pause) both get theirs. A creation needs a
+        scheduler; its status is RUNNING unless given. Returns the row and
+        whether it was created.
+
+        ``legacy``: the body comes from the 2018 client, whose scheduler is kept as stored when it only
+        echoes what that client was shown of it (:func:`schedy.server.legacy.keeps_stored`).
 
         Raises:
             PreconditionFailed: ``create_only`` and the name exists, or ``replace_only`` and it does not.
@@ -84,13 +107,23 @@ class Experiments:
             # Options the body leaves out are kept (the 2018 client knows none); null unsets one.
             options = _set({**json.loads(existing.options), **spec.options})
             status = spec.status or existing.status
+            kept = existing.scheduler, existing.params
             if spec.scheduler is None:
-                scheduler, params = existing.scheduler, existing.params
+                scheduler, params = kept
+                if spec.sampler is not None:
+                    params = dumps(with_sampler(scheduler, json.loads(params), spec.sampler))
                 if "earlyStopping" in spec.options:
                     check_policy_fits(options.get("earlyStopping"), load_scheduler(scheduler, params))
             else:
-                scheduler = spec.scheduler.name
-            store_experiments.replace(conn, existing.id, status, scheduler, params or existing.params, dumps(options))
+                scheduler, params = spec.scheduler.name, params or existing.params
+                sent = spec.scheduler.to_params()
+                shown = _only(wire_scheduler(*_loaded(kept))[0])  # what a client reading it was shown
+                if legacy and keeps_stored(wire_scheduler(scheduler, sent)[0], *shown):
+                    scheduler, params = kept  # the 2018 client echoing the search it was shown: nothing changes
+                elif scheduler == "RandomSearch" and spec.sampler is None and stored_sampler(scheduler, sent) == "iid":
+                    # A random search sent without a sampler keeps the experiment's, as other options are kept.
+                    params = dumps(with_sampler(scheduler, sent, stored_sampler(*_loaded(kept))))
+            store_experiments.replace(conn, existing.id, status, scheduler, params, dumps(options))
             if options.get("maxJobs") is not None and budget.max_jobs(existing.options) is None:
                 # A budget set on a search that already ran: what it created so far counts.
                 budget.recount(conn, existing.id)

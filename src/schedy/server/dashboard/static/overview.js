@@ -77,7 +77,7 @@ export function settingsRows(experiment) {
     rows.push({name: "search", text: `TPE, ${aim(p.objective, p.resultName)}; ` +
       `the first ${p.nStartupJobs ?? 10} jobs quasi-random (${p.startup ?? "sobol"})`});
   } else if (kind === "RandomSearch") {
-    const sampler = p.distributions && typeof p.sampler === "string" ? p.sampler : "iid";
+    const sampler = typeof experiment.sampler === "string" ? experiment.sampler : "iid";  // a top-level key
     rows.push({name: "search", text: sampler === "iid" ? "random, independent draws"
       : `quasi-random: the points of one scrambled ${sampler[0].toUpperCase()}${sampler.slice(1)} sequence, in order`});
   } else if (kind === "GridSearch") {

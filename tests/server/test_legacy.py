@@ -1,0 +1,55 @@
+"""What the 2018 client is shown of a search, and which of its writes only echo it (pure, no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from schedy.server.legacy import is_legacy, keeps_stored, legacy_scheduler
+
+UNIFORM = {"x": {"uniform": {"low": 0, "high": 1, "step": 0.5}}}
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "readable"),
+    [
+        ("Manual", None, True),
+        ("RandomSearch", UNIFORM, True),
+        ("RandomSearch", {"c": {"const": [1, 2]}}, True),
+        ("RandomSearch", {"n": {"integer": {"low": 1, "high": 3}}}, False),
+        ("RandomSearch", {"distributions": UNIFORM, "sampler": "sobol"}, False),
+        ("PBT", {"objective": "min", "qualityResultName": "l", "exploit": {"truncate": 0.2}, "init": UNIFORM}, True),
+        (
+            "PBT",
+            {
+                "objective": "min",
+                "qualityResultName": "l",
+                "exploit": {"truncate": 0.2},
+                "explore": {"x": {"resample": {}}},
+            },
+            False,
+        ),
+        ("GridSearch", {"x": [1, 2]}, False),
+        ("TPESearch", {"distributions": UNIFORM, "objective": "min", "resultName": "l"}, False),
+    ],
+)
+def test_a_search_the_old_client_cannot_parse_is_shown_as_manual(name, params, readable) -> None:
+    assert legacy_scheduler(name, params) == ({name: params} if readable else {"Manual": None})
+
+
+def test_only_an_echo_with_keys_left_out_keeps_the_stored_search() -> None:
+    echo = {"RandomSearch": {"x": {"uniform": {"low": 0.0, "high": 1.0}}}}
+    assert keeps_stored(echo, "RandomSearch", UNIFORM)
+    assert not keeps_stored({"RandomSearch": {"x": {"uniform": {"low": 0, "high": 2}}}}, "RandomSearch", UNIFORM)
+    assert not keeps_stored({"RandomSearch": {"y": {"uniform": {"low": 0, "high": 1}}}}, "RandomSearch", UNIFORM)
+    assert not keeps_stored({"Manual": None}, "RandomSearch", UNIFORM)  # a readable search was shown as itself
+    choice = {"c": {"choice": {"values": [1, 2]}}}
+    assert not keeps_stored({"RandomSearch": {"c": {"choice": {"values": [True, 2]}}}}, "RandomSearch", choice)
+    assert not keeps_stored({"RandomSearch": {"c": {"choice": {"values": [1]}}}}, "RandomSearch", choice)
+    assert keeps_stored({"Manual": None}, "GridSearch", {"x": [1]})
+
+
+def test_the_old_client_is_told_apart_by_its_user_agent() -> None:
+    assert is_legacy("python-requests/2.31.0")
+    assert not is_legacy("schedy-python")
+    assert not is_legacy("curl/8.0")
+    assert not is_legacy(None)
