@@ -17,6 +17,7 @@ from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
 from schedy.server.store import jobs as store_jobs
+from schedy.server.store import leases as store_leases
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.ids import new_job_id
 from schedy.server.store.jobs import JobRecord
@@ -29,7 +30,8 @@ def _fast_versions(job: JobInput, if_match: str | None, if_none_match: bool) -> 
     """The versions a one-statement update may replace: the ETags sent, or ``[None]`` (any) without If-Match.
 
     Empty when the update needs :meth:`Jobs._put_checked`: create-only (If-None-Match), ``If-Match: *``,
-    or a job set back to QUEUED (a new attempt).
+    or a job set back to QUEUED (a new attempt). The one-statement update of a RUNNING job replaces it
+    only if it was RUNNING already; one it would start goes to :meth:`Jobs._put_checked` too, for its lease.
     """
     if if_none_match or job.status == store_jobs.QUEUED:
         return []
@@ -59,6 +61,15 @@ class Jobs:
             raise Invalid(str(exc)) from None
 
     @staticmethod
+    def _lease(experiment: ExperimentRecord, job: JobInput) -> float | None:
+        """The lease of a job a PUT or POST makes RUNNING: ``maxRunTime``, as a claim without heartbeats gets.
+
+        Nothing sends heartbeats for such a job (no claim promised an interval), so a lease from
+        heartbeats cannot be; without ``maxRunTime`` it holds no lease, as such a claim does not.
+        """
+        return store_leases.max_run_time(experiment.options) if job.status == store_jobs.RUNNING else None
+
+    @staticmethod
     def _lineage_of_a_new_job(conn: Connection, experiment: ExperimentRecord) -> dict[str, Any]:
         """A job added by hand starts a member (``h0``, ``h1``…, generation 1) where the search asks for it (PBT)."""
         if not load_scheduler(experiment.scheduler, experiment.params).hand_jobs_start_members:
@@ -77,6 +88,7 @@ class Jobs:
                 job.status,
                 dumps(job.hyperparameters),
                 dumps(job.results),
+                max_run_time=self._lease(exp, job),
                 **self._lineage_of_a_new_job(conn, exp),
             )
             assert row is not None  # noqa: S101 - a plain insert returns its row
@@ -181,10 +193,13 @@ class Jobs:
         hps, results = dumps(job.hyperparameters), dumps(job.results)
         with self._store.write() as conn:
             exp = self._experiment(conn, user_id, experiment)
+            lease = self._lease(exp, job)
             if if_none_match:
                 self._check_fits(exp, job.hyperparameters)
                 lineage = self._lineage_of_a_new_job(conn, exp)
-                row = store_jobs.insert(conn, exp.id, job_id, job.status, hps, results, if_absent=True, **lineage)
+                row = store_jobs.insert(
+                    conn, exp.id, job_id, job.status, hps, results, max_run_time=lease, if_absent=True, **lineage
+                )
                 if row is None:
                     raise PreconditionFailed(f"Job '{job_id}' already exists in experiment '{experiment}'.")
                 return row, True
@@ -196,16 +211,18 @@ class Jobs:
             if if_match is not None:
                 row = self._replace_if_match(conn, exp, job_id, job, if_match)
             else:
-                row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
+                row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results, max_run_time=lease)
             if row is not None:
                 if ending is not None:
                     store_attempts.record(conn, *ending)
                 return row, False
             self._check_fits(exp, job.hyperparameters)
             lineage = self._lineage_of_a_new_job(conn, exp)
-            row = store_jobs.insert(conn, exp.id, job_id, job.status, hps, results, if_absent=True, **lineage)
+            row = store_jobs.insert(
+                conn, exp.id, job_id, job.status, hps, results, max_run_time=lease, if_absent=True, **lineage
+            )
             if row is None:  # created concurrently, between our update and insert
-                row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
+                row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results, max_run_time=lease)
             assert row is not None  # noqa: S101 - present after the insert or the update
             return row, row.version == 1
 
@@ -214,15 +231,18 @@ class Jobs:
         conn: Connection, exp: ExperimentRecord, job_id: str, job: JobInput, if_match: str
     ) -> JobRecord:
         hps, results = dumps(job.hyperparameters), dumps(job.results)
+        lease = Jobs._lease(exp, job)
         if if_match.strip() == "*":
-            row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results)
+            row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results, max_run_time=lease)
             if row is None:
                 raise PreconditionFailed(f"Job '{job_id}' does not exist in experiment '{exp.name}'.")
             return row
 
         etags = parse_etags(if_match)
         for expected in etags:
-            row = store_jobs.replace(conn, exp.id, job_id, job.status, hps, results, expected=expected)
+            row = store_jobs.replace(
+                conn, exp.id, job_id, job.status, hps, results, expected=expected, max_run_time=lease
+            )
             if row is not None:
                 return row
         current = store_jobs.get(conn, exp.id, job_id)

@@ -29,7 +29,6 @@ event loop (:class:`AsyncClaimStep`, on an asyncpg connection of
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -37,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import jobs as store_jobs
-from schedy.server.store import jobs_async
+from schedy.server.store import jobs_async, leases
 from schedy.server.store.aio import AsyncConnection
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.ids import new_job_id
@@ -70,10 +69,7 @@ class NewRow(NamedTuple):
 
 def _max_run_time(experiment: ExperimentRecord, heartbeat: float | None) -> float | None:
     """A worker that sends no heartbeats gets a lease of the experiment's ``maxRunTime``, if set."""
-    if heartbeat is not None:
-        return None
-    value = json.loads(experiment.options).get("maxRunTime")
-    return None if value is None else float(value)
+    return None if heartbeat is not None else leases.max_run_time(experiment.options)
 
 
 class ClaimStep:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    null,
     or_,
     select,
     true,
@@ -124,12 +125,21 @@ def _this_job() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (jobs.c.experiment_id == _p("experiment"), jobs.c.job_id == _p("job"))
 
 
-def _transition(status_group: str) -> dict[str, Any]:
-    """Service-managed columns that follow a change to a status of ``status_group``."""
+def _transition(status_group: str, *, lease: bool = True) -> dict[str, Any]:
+    """Service-managed columns that follow a change to a status of ``status_group``.
+
+    A job that becomes RUNNING gets the lease ``p_lease`` (seconds; NULL: none) with no heartbeat
+    interval, as a claim without heartbeats does (a hard cap, which heartbeats do not extend); one
+    already RUNNING keeps its lease. ``lease=False``: the statement only ever updates RUNNING jobs.
+    """
     values: dict[str, Any] = {"status": _p("status"), "updated_at": db_now(), "version": jobs.c.version + 1}
     if status_group == RUNNING:
-        values["started_at"] = case((jobs.c.status != RUNNING, db_now()), else_=jobs.c.started_at)
+        starts = jobs.c.status != RUNNING
+        values["started_at"] = case((starts, db_now()), else_=jobs.c.started_at)
         values.update(finished_at=None, end_reason=None)
+        if lease:
+            values["lease_expires_at"] = case((starts, _LEASE), else_=jobs.c.lease_expires_at)
+            values["heartbeat_interval"] = case((starts, null()), else_=jobs.c.heartbeat_interval)
         return values
     values.update(heartbeat_interval=None, lease_expires_at=None)
     if status_group == DONE:
@@ -432,11 +442,15 @@ def replace(
     results: str,
     *,
     expected: tuple[int, int] | None = None,
+    max_run_time: float | None = None,
 ) -> JobRecord | None:
     """Replace status, hyperparameters and results; ``None`` if absent or changed.
 
     ``expected`` is the ``(pk, version)`` the caller's ETag names; when
     given, the update happens only if the job is still that version.
+    A job this makes RUNNING gets a lease of ``max_run_time`` seconds (the
+    experiment's ``maxRunTime``; ``None``: no lease), as a claim without
+    heartbeats would give it; one that was RUNNING already keeps its own.
     """
     params: dict[str, Any] = {
         "p_experiment": experiment_id,
@@ -445,6 +459,8 @@ def replace(
         "p_hps": hyperparameters,
         "p_results": results,
     }
+    if _group(status) == RUNNING:
+        params["p_lease"] = _lease_params(None, max_run_time)["p_lease"]
     if expected is not None:
         params.update(p_pk=expected[0], p_version=expected[1])
     statement = compiled(conn, _replace_statement, _group(status), expected is not None)
@@ -463,10 +479,14 @@ def _replace_named_statement(status_group: str, conditional: bool = True) -> Upd
     conditions = [jobs.c.experiment_id == experiment, jobs.c.job_id == _p("job")]
     if conditional:
         conditions += [jobs.c.pk == _p("pk"), jobs.c.version == _p("version")]
+    if status_group == RUNNING:
+        # Only a job RUNNING already (its worker's update): one that starts gets the lease of the
+        # experiment's maxRunTime, which this statement does not read (:func:`replace` gives it).
+        conditions.append(jobs.c.status == RUNNING)
     return (
         update(jobs)
         .where(*conditions)
-        .values(hyperparameters=_p("hps"), results=_p("results"), **_transition(status_group))
+        .values(hyperparameters=_p("hps"), results=_p("results"), **_transition(status_group, lease=False))
         .returning(*COLUMNS)
     )
 
@@ -483,7 +503,8 @@ def replace_named(
 ) -> JobRecord | None:
     """:func:`replace` of a job of the experiment ``experiment`` of ``owner_id``: version ``expected``, if given.
 
-    ``None`` when the experiment, the job or that version does not exist (nothing written).
+    ``None`` when the experiment, the job or that version does not exist (nothing written), and when
+    ``status`` is RUNNING and the job is not RUNNING yet: :func:`replace` starts it, with its lease.
     """
     params = replace_named_params(owner_id, experiment, job_id, status, hyperparameters, results, expected)
     statement = compiled(conn, _replace_named_statement, _group(status), expected is not None)

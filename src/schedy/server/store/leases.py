@@ -95,6 +95,18 @@ def max_retries(options: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def max_run_time(options: str) -> float | None:
+    """The ``maxRunTime`` option of stored options (JSON text): the lease of a job run without heartbeats.
+
+    Read as a claim without ``heartbeat`` reads it (:mod:`schedy.server.store.claims`), for the jobs a
+    PUT or a POST makes RUNNING; ``None`` (no lease) if unset.
+    """
+    if "maxRunTime" not in options:  # most experiments: no parse
+        return None
+    value = json.loads(options).get("maxRunTime")
+    return None if value is None else float(value)
+
+
 class RetryRow(NamedTuple):
     """The job the lease sweep (or a scheduler) added to retry a lapsed one."""
 
