@@ -63,6 +63,8 @@ class ClientConfig:
         token: the API token or password (hidden from ``repr``).
         token_type: ``"api_token"`` or ``"password"``.
         source: where it was read from, for error messages.
+        root_name: how the user gave the root, when not as a configuration's ``root`` key (``schedy
+            gen-token``'s ``--root``), for the messages that say where to change it; empty otherwise.
 
     """
 
@@ -71,6 +73,7 @@ class ClientConfig:
     token: str = field(repr=False)
     token_type: str = "api_token"  # noqa: S105 (a kind of token, not a secret)
     source: str = "config_override"
+    root_name: str = field(default="", repr=False, compare=False)
 
     @property
     def auth_path(self) -> str:
@@ -78,49 +81,63 @@ class ClientConfig:
         return TOKEN_TYPES[self.token_type]
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str) -> ClientConfig:
+    def from_mapping(
+        cls, values: Mapping[str, Any], source: str, *, names: Mapping[str, str] | None = None
+    ) -> ClientConfig:
         """Validate ``values`` (keys ``root``, ``email``, ``token``, ``token_type``).
 
         Unknown keys are ignored, so a configuration written by a newer
         version still loads.
 
+        Args:
+            values: the configuration's keys.
+            source: where they come from, as messages name it (``file /home/me/.schedy/client.json``).
+            names: how the user gave some of the keys, when not as a configuration's keys, for the
+                messages about them: ``{"root": "--root", "token": "the password"}`` makes a bad root
+                "--root must be an http(s) URL…" and an empty token "The password is empty.".
+
         Raises:
-            schedy.errors.ConfigurationError: naming ``source`` and the problem.
+            schedy.errors.ConfigurationError: naming ``source`` (or the key's name) and the problem.
 
         """
+        named = dict(names or {})
+
+        def subject(key: str) -> str:
+            return named.get(key, f"Schedy configuration from {source}: {key}")
+
+        empty = [named[key] for key in _REQUIRED if key in named and values.get(key) in (None, "")]
+        if empty:
+            text = " and ".join(empty)
+            raise ConfigurationError(f"{text[:1].upper()}{text[1:]} {'is' if len(empty) == 1 else 'are'} empty.")
         missing = [key for key in _REQUIRED if values.get(key) in (None, "")]
         if missing:
             raise ConfigurationError(f"Schedy configuration from {source} is missing {', '.join(missing)}.")
         for key in (*_REQUIRED, "token_type"):
             value = values.get(key)
             if value is not None and not isinstance(value, str):
-                raise ConfigurationError(
-                    f"Schedy configuration from {source}: {key} must be a string, got {type(value).__name__}."
-                )
+                raise ConfigurationError(f"{subject(key)} must be a string, got {type(value).__name__}.")
         token_type = values.get("token_type") or "api_token"
         if token_type not in TOKEN_TYPES:
             raise ConfigurationError(
-                f"Schedy configuration from {source}: token_type must be one of "
-                f"{', '.join(sorted(TOKEN_TYPES))}, got {token_type!r}."
+                f"{subject('token_type')} must be one of {', '.join(sorted(TOKEN_TYPES))}, got {token_type!r}."
             )
         return cls(
-            root=_normalize_root(values["root"], source),
+            root=_normalize_root(values["root"], subject("root")),
             email=values["email"],
             token=values["token"],
             token_type=token_type,
             source=source,
+            root_name=named.get("root", ""),
         )
 
 
-def _normalize_root(root: str, source: str) -> str:
+def _normalize_root(root: str, subject: str) -> str:
+    """``root`` ending with ``/``; ``subject`` names it in the message when it is not an http(s) URL."""
     parts = urlsplit(root)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"Schedy configuration from {source}: root must be an http(s) URL like "
-            f"'http://127.0.0.1:8700/', got {root!r}."
-        )
+        raise ConfigurationError(f"{subject} must be an http(s) URL like 'http://127.0.0.1:8700/', got {root!r}.")
     if parts.query or parts.fragment:
-        raise ConfigurationError(f"Schedy configuration from {source}: root must not have a query or fragment.")
+        raise ConfigurationError(f"{subject} must not have a query or fragment.")
     return root if root.endswith("/") else root + "/"
 
 
@@ -156,6 +173,8 @@ def _read_file(
             raise ConfigurationError(f"Cannot read the Schedy configuration {source}: {exc.strerror or exc}.") from exc
         except UnicodeDecodeError:
             raise ConfigurationError(f"Schedy configuration {source} is not UTF-8 text: save it as UTF-8.") from None
+    if not text.strip():
+        raise ConfigurationError(f"Schedy configuration {source} is empty: write it with `schedy gen-token`.")
     try:
         values = json.loads(text)
     except ValueError as exc:
@@ -171,6 +190,7 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
     home: str | os.PathLike[str] | None = None,
+    other_way: str = "pass config_path or config_override to SchedyDB",
 ) -> ClientConfig:
     """Find and validate the client configuration (see the module docstring for the order).
 
@@ -181,6 +201,8 @@ def load_config(
         environ: the environment to read (default: ``os.environ``).
         home: the home directory (default: the user's): where ``.schedy/client.json`` is
             looked for when ``SCHEDY_HOME`` is not set, and what a leading ``~`` of a path stands for.
+        other_way: the last way to give a configuration that the "no configuration" message suggests
+            (``schedy`` says "name a file with --config FILE").
 
     Raises:
         schedy.errors.ConfigurationError: no configuration found, or an invalid one.
@@ -219,7 +241,7 @@ def load_config(
         if not path.exists():
             raise ConfigurationError(
                 f"No Schedy client configuration: {path} does not exist. Write it with `schedy gen-token`, "
-                "set SCHEDY_ROOT, SCHEDY_EMAIL and SCHEDY_TOKEN, or pass config_override to SchedyDB."
+                f"set SCHEDY_ROOT, SCHEDY_EMAIL and SCHEDY_TOKEN, or {other_way}."
             )
         base, source = _read_file(path)
     if override:

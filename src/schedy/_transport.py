@@ -547,6 +547,8 @@ class Transport:
     def _root_source(self) -> str:
         """Where the root came from, to be changed: e.g. ``the 'root' of /home/me/.schedy/client.json``."""
         source = self.config.source
+        if self.config.root_name:  # given otherwise than as a configuration's key, e.g. gen-token's --root
+            return self.config.root_name
         if source.startswith("file "):
             where = f"the 'root' of {source[len('file ') :].removesuffix(' with config_override')}"
         elif source.startswith("the environment"):

@@ -43,7 +43,7 @@ def test_an_exported_experiment_warm_starts_another(cli, tmp_path):
     with cli.db() as db:
         exp = db.get_experiment("source")
         for i in range(12):
-            x = i - 6 + 0.5
+            x = (i - 6 + 0.5) * 0.8  # in the space: -5 < x < 5
             exp.add_job(hyperparameters={"x": x, "y": 1.0}, results={"loss": x**2}, status="DONE")
         exp.add_job(hyperparameters={"x": 0.0, "y": 0.0}, status="QUEUED")  # not finished: not imported
         exp.add_job(hyperparameters={"x": 4.0, "y": 1.0}, results={"loss": 16.5}, status="PRUNED")
@@ -53,11 +53,11 @@ def test_an_exported_experiment_warm_starts_another(cli, tmp_path):
         _tpe(cli, f"target-{fmt}")
         done = cli("import", f"target-{fmt}", str(out))
         assert done.returncode == 0, done.stderr
-        assert done.stdout == f"Added 12 DONE and 1 PRUNED jobs to target-{fmt} (1 unfinished row skipped).\n"
+        assert done.stdout == f"Added 12 DONE and 1 PRUNED jobs to target-{fmt} (1 QUEUED row skipped).\n"
         with cli.db() as db:
             jobs = list(db.get_experiment(f"target-{fmt}").all_jobs())
         assert sorted((j.hyperparameters["x"], j.results["loss"]) for j in jobs if j.status == "DONE") == sorted(
-            (i - 6 + 0.5, (i - 6 + 0.5) ** 2) for i in range(12)
+            ((i - 6 + 0.5) * 0.8, ((i - 6 + 0.5) * 0.8) ** 2) for i in range(12)
         )
         # A job stopped early stays one: TPE ranks it after every DONE job, by the value it reached.
         assert [(j.hyperparameters["x"], j.results) for j in jobs if j.status == "PRUNED"] == [(4.0, {"loss": 16.5})]
@@ -95,7 +95,7 @@ def test_an_optuna_dataframe_warm_starts_tpe_past_its_startup(cli, tmp_path):
     (tmp_path / "study.csv").write_text(header + "".join(rows))
     _tpe(cli, "warm")
     added = cli.ok("import", "warm", str(tmp_path / "study.csv"))
-    assert added == "Added 30 DONE and 1 PRUNED jobs to warm (1 unfinished row skipped).\n"
+    assert added == "Added 30 DONE and 1 PRUNED jobs to warm (1 FAIL row skipped).\n"
     with cli.db() as db:
         exp = db.get_experiment("warm")
         jobs = list(exp.all_jobs())
@@ -450,7 +450,7 @@ def test_json_objects_that_are_not_jobs_are_refused_and_nothing_is_added(cli, tm
     (tmp_path / "export.jsonl").write_text("".join(json.dumps(job) + "\n" for job in exported))
     cli.ok("add", "shapes-again", "manual")
     assert cli.ok("import", "shapes-again", str(tmp_path / "export.jsonl")) == (
-        "Added 1 DONE job to shapes-again (1 unfinished row skipped).\n"
+        "Added 1 DONE job to shapes-again (1 QUEUED row skipped).\n"
     )
 
 
@@ -560,8 +560,8 @@ def test_rows_without_the_result_a_tpe_search_ranks_by_are_refused_with_the_colu
     added = cli("import", "mo", str(study), "--result", "loss=values_0")
     assert (added.returncode, added.stdout, added.stderr) == (
         0,
-        "Added 2 DONE jobs to mo (1 unfinished row skipped).\n",
-        "",
+        "Added 2 DONE jobs to mo (1 FAIL row skipped).\n",
+        "schedy: not imported: the file's values_1.\n",
     )
     with cli.db() as db:
         jobs = sorted((j.results["loss"], j.hyperparameters, j.results) for j in db.get_experiment("mo").all_jobs())
@@ -611,6 +611,8 @@ def test_rows_without_an_early_stopping_policys_result_are_added_with_a_warning(
         "schedy: None of the file's 2 DONE rows has 'loss', the result stopped's early-stopping policy judges by: "
         "they cannot be its best job (added all the same); --result loss=COLUMN reads it from a column of the file "
         "that may hold it (results.val_loss).\n"
+        "schedy: not imported: the file's created_at, updated_at, started_at, finished_at, attempt, end_reason; "
+        "a job added gets its own times, worker and attempt.\n"
     )
     assert cli.ok("import", "stopped", str(study)) == "Added 1 DONE job to stopped.\n"
     with cli.db() as db:

@@ -99,7 +99,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         help="No password: the user works with the printed API token only (a cluster's workers, CI) and cannot "
         "log in to the dashboard until 'schedy user passwd' gives it one.",
     )
-    add.add_argument("--admin", action="store_true", help="Make the user an administrator.")
+    add.add_argument(
+        "--admin",
+        action="store_true",
+        help="Mark the user as an administrator, as 'schedy user list' shows; the service grants it nothing "
+        "more (every user sees only their own experiments; kept for compatibility).",
+    )
     database_arg(add)
     add.set_defaults(func=cmd_user_add)
     lst = user_sub.add_parser("list", help="List users.")

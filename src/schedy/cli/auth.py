@@ -5,26 +5,33 @@ for a new API token (``resettoken/``) and writes the service's answer, a
 complete client configuration, to the configuration file. The file is
 created with mode 0600 and moved into place, so the token is never
 readable by others, not even for a moment, and a failure leaves the
-previous file as it was.
+previous file as it was. The temporary file is made before the service is
+asked for a token, so a destination that cannot be written fails before a
+token exists; should the write fail all the same, the new token is revoked:
+no failure leaves a live token that nobody knows.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import getpass
 import os
 import socket
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from schedy._config import DEFAULT_CONFIG_PATH, ClientConfig
 from schedy._db import SchedyDB
 from schedy._routes import quote_segment
+from schedy._transport import RetryPolicy, Transport
 from schedy.cli.common import INTERACTIVE_ATTEMPTS, CommandError, connect
 from schedy.cli.table import Table
-from schedy.errors import ConfigurationError
+from schedy.errors import ConfigurationError, ResourceNotFoundError, SchedyError
 
 __all__ = ["DEFAULT_ROOT", "add_parsers", "cmd_gen_token", "cmd_token_list", "cmd_token_revoke", "config_path"]
 
@@ -91,28 +98,81 @@ def config_path(args: argparse.Namespace) -> Path:
     return Path.home() / DEFAULT_CONFIG_PATH
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600 from the start, atomically.
+def _cannot_write(path: Path, exc: OSError) -> CommandError:
+    """The one-line error of a configuration that cannot be written."""
+    return CommandError(f"Cannot write the configuration {path}: {exc.strerror or exc}.")
+
+
+@dataclass
+class PrivateFile:
+    """A temporary file of :func:`open_private`: its descriptor, its path, and the directories made for it."""
+
+    fd: int  # -1 once closed
+    name: str
+    made: list[Path] = field(default_factory=list)
+
+    def discard(self) -> None:
+        """Close and delete the file, and the directories made for it, left as they were before."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        Path(self.name).unlink(missing_ok=True)
+        for directory in reversed(self.made):  # deepest first
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def open_private(path: Path) -> PrivateFile:
+    """A new temporary file beside ``path``, mode 0600 from the start (its directory made 0700 if need be).
+
+    Made before anything is asked of the service, so that a destination that cannot be written (a
+    directory, a directory that cannot be created or written) fails first; :func:`write_private`
+    fills it and moves it onto ``path``, :meth:`PrivateFile.discard` undoes it.
 
     Raises:
         CommandError: the directory or the file cannot be written.
 
     """
+    made = [parent for parent in reversed(path.parents) if not parent.exists()]
     try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkstemp creates the file 0600; it then replaces the target in one step.
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        # mkstemp creates the file 0600; os.replace then puts it in place in one step.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise CommandError(f"Cannot write the configuration {path}: {exc.strerror or exc}.") from None
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise _cannot_write(path, exc) from None
+    return PrivateFile(fd, name, made)
+
+
+def write_private(path: Path, data: bytes, temporary: PrivateFile | None = None) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the start, atomically.
+
+    Args:
+        path: the file to write.
+        data: its new content.
+        temporary: the temporary file :func:`open_private` made for it (default: one made now).
+
+    Raises:
+        CommandError: the directory or the file cannot be written (which are then left as they were).
+
+    """
+    file = open_private(path) if temporary is None else temporary
+    try:
+        with os.fdopen(file.fd, "wb") as stream:
+            file.fd = -1  # the stream's now: closed with it
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(file.name, path)
+    except BaseException as exc:
+        file.discard()
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
+        raise
 
 
 def _ask_password() -> str:
@@ -147,19 +207,64 @@ def cmd_gen_token(args: argparse.Namespace) -> None:
             "(one line each)."
         ) from None
     label = args.label if args.label is not None else f"gen-token on {socket.gethostname()}"
-    login = {"root": args.root, "email": email, "token": password, "token_type": "password"}
-    with SchedyDB(config_override=login, max_attempts=INTERACTIVE_ATTEMPTS) as db:
-        # Not replayed: a lost answer would leave a second live token nobody knows.
-        response = db._transport.request("POST", "resettoken/", {"label": label}, replay=False)
-    answer = response.json()
+    login = ClientConfig.from_mapping(
+        {"root": args.root, "email": email, "token": password, "token_type": "password"},
+        "the command line",
+        names={"root": "--root", "email": "the email", "token": "the password"},
+    )
+    temporary = open_private(path)  # before the token exists: a destination that cannot be written fails here
     try:
-        if not isinstance(answer, dict):
-            raise ConfigurationError("not a JSON object")
-        ClientConfig.from_mapping(answer, "the service's answer to resettoken/")
-    except ConfigurationError as exc:
-        raise CommandError(f"The service did not answer a client configuration ({exc}); nothing was written.") from None
-    write_private(path, response.data)
+        with SchedyDB(transport=Transport(login, retry=RetryPolicy(attempts=INTERACTIVE_ATTEMPTS))) as db:
+            # Not replayed: a lost answer would leave a second live token nobody knows.
+            response = db._transport.request("POST", "resettoken/", {"label": label}, replay=False)
+        answer = response.json()
+        try:
+            if not isinstance(answer, dict):
+                raise ConfigurationError("not a JSON object")
+            made = ClientConfig.from_mapping(answer, "the service's answer to resettoken/")
+        except ConfigurationError as exc:
+            raise CommandError(
+                f"The service did not answer a client configuration ({exc}); nothing was written."
+            ) from None
+    except BaseException:
+        temporary.discard()
+        raise
+    try:
+        write_private(path, response.data, temporary)
+    except CommandError as exc:
+        raise CommandError(f"{str(exc).removesuffix('.')}; {_revoke_new_token(login, made)}") from None
     print(f"Your token has been saved to {path}.")
+    _warn_if_the_environment_wins(args, path)
+
+
+def _revoke_new_token(login: ClientConfig, made: ClientConfig) -> str:
+    """Revoke the token just made (whose configuration could not be saved); the end of the error's sentence."""
+    # Through the root that answered the login: the answer's may be a public URL this machine cannot reach.
+    config = ClientConfig(login.root, made.email, made.token, made.token_type, made.source)
+    try:
+        with SchedyDB(transport=Transport(config, retry=RetryPolicy(attempts=INTERACTIVE_ATTEMPTS))) as db:
+            page: Any = db._transport.request("GET", "tokens/").json()
+            ids = [item.get("id") for item in page.get("items", []) if item.get("current") is True]
+            if len(ids) != 1:
+                raise CommandError("the service did not say which token is the new one")
+            db._transport.request("DELETE", f"tokens/{quote_segment(str(ids[0]))}/", expect=(204, 200), replay=True)
+    except (SchedyError, AttributeError) as exc:
+        text = str(exc).rstrip(".")
+        return f"the new API token could not be revoked ({text}): revoke it with 'schedy token list|revoke'."
+    return f"the new API token {ids[0]} was revoked, nothing was written."
+
+
+def _warn_if_the_environment_wins(args: argparse.Namespace, path: Path) -> None:
+    """Say so when SCHEDY_ROOT/EMAIL/TOKEN are set: without --config, commands use them, not the file written."""
+    if args.config:
+        return  # --config beats the variables: the file written is the one used
+    names = [name for name in ("SCHEDY_ROOT", "SCHEDY_EMAIL", "SCHEDY_TOKEN") if os.environ.get(name)]
+    if names:
+        print(
+            f"schedy: {', '.join(names)} {'is' if len(names) == 1 else 'are'} set and will be used instead of "
+            f"{path}: unset {'it' if len(names) == 1 else 'them'} (or pass --config {path}) to use the new token.",
+            file=sys.stderr,
+        )
 
 
 def cmd_token_list(args: argparse.Namespace) -> None:
@@ -179,5 +284,11 @@ def cmd_token_list(args: argparse.Namespace) -> None:
 def cmd_token_revoke(args: argparse.Namespace) -> None:
     """Revoke one of the caller's API tokens."""
     with connect(args) as db:
-        db._transport.request("DELETE", f"tokens/{quote_segment(args.token_id)}/", expect=(204, 200), replay=True)
+        try:
+            db._transport.request("DELETE", f"tokens/{quote_segment(args.token_id)}/", expect=(204, 200), replay=True)
+        except ResourceNotFoundError:
+            # One sentence for every id (the service quotes some, e.g. 'abc', and not others).
+            raise CommandError(
+                f"You have no API token with id {args.token_id}: 'schedy token list' lists yours."
+            ) from None
     print(f"API token {args.token_id} revoked.")

@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from schedy import _encoding
+from schedy._config import load_config
 from schedy._db import SchedyDB
+from schedy._transport import RetryPolicy, Transport
 from schedy.errors import SchedyError
 
 __all__ = [
+    "CONFIG_OTHER_WAY",
     "NON_FINITE_CELLS",
     "CommandError",
     "UsageError",
@@ -36,6 +39,9 @@ __all__ = [
     "to_json",
     "unsendable",
 ]
+
+#: The CLI's way to name a configuration, where the library's messages suggest SchedyDB's arguments.
+CONFIG_OTHER_WAY = "name a file with --config FILE (before the command)"
 
 #: Attempts of a request that failed in transit, for commands a person waits on:
 #: about half a second of retries instead of the library's minute.
@@ -67,7 +73,8 @@ def connect(args: argparse.Namespace, *, attempts: int = INTERACTIVE_ATTEMPTS, h
         schedy.errors.ConfigurationError: no configuration, or an invalid one.
 
     """
-    return SchedyDB(config_path=args.config, max_attempts=attempts, heartbeat=heartbeat)
+    config = load_config(args.config, other_way=CONFIG_OTHER_WAY)
+    return SchedyDB(transport=Transport(config, retry=RetryPolicy(attempts=max(1, attempts))), heartbeat=heartbeat)
 
 
 def parse_json_arg(text: str, what: str) -> Any:

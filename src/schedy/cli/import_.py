@@ -13,8 +13,12 @@ are imported: DONE (or Optuna's COMPLETE) ones as DONE jobs,
 which TPE counts in its model and PBT and grid searches see like any other,
 and PRUNED ones (stopped early; Optuna's PRUNED) as PRUNED jobs, which TPE
 ranks after every DONE job by the value they reached. Other rows (running,
-queued, crashed, failed) are skipped and counted. Nothing is sent unless
-the whole file reads.
+queued, crashed, failed) are skipped and counted by status. Nothing is sent
+unless the whole file reads and every row fits: its hyperparameters those
+of a random, TPE or grid search, each a value the search could hand out,
+and its job no larger than a request the service takes (1 MiB). The
+columns not imported (an export's times, worker, attempt, note) are named
+on one line.
 
 An import can be run again: each job is created under an id taken from the
 file (the ``id`` of an export's job; otherwise a hash of the row, and of its
@@ -31,14 +35,17 @@ import csv
 import hashlib
 import io
 import json
+import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from schedy import Experiment, GridSearch, Job, RandomSearch, TPESearch
+from schedy import Experiment, GridSearch, Job, RandomSearch, TPESearch, _encoding
 from schedy._search import value_key
-from schedy.cli.common import CommandError, UsageError, cell_value, connect, is_number, read_json, unsendable
+from schedy._validate import SHOWN_CHARACTERS
+from schedy.cli.common import CommandError, UsageError, cell_value, connect, is_number, read_json, to_json, unsendable
+from schedy.cli.export import _MANAGED
 from schedy.cli.views import space_params
 from schedy.errors import SchedyError, UnsafeUpdateError
 from schedy.random import (
@@ -47,16 +54,30 @@ from schedy.random import (
     Distribution,
     FlatParam,
     Integer,
+    LogUniform,
+    Normal,
+    Uniform,
     active,
-    flatten_space,
     names_mismatch,
-    space_mismatch,
 )
+from schedy.server.settings import Settings
 
 __all__ = ["ImportedJob", "add_parsers", "cmd_import", "read_jobs", "typed"]
 
-#: One finished job read from a file: ``(job id, hyperparameters, results, status)``, status DONE or PRUNED.
-ImportedJob = tuple[str, dict[str, Any], dict[str, Any], str]
+
+class ImportedJob(NamedTuple):
+    """One finished job read from a file, status DONE or PRUNED, and where it is in the file."""
+
+    job_id: str
+    hyperparameters: dict[str, Any]
+    results: dict[str, Any]
+    status: str
+    #: The row as an error names it, by its place in the file (skipped rows counted): ``Job 3``.
+    where: str
+
+
+#: The largest request body the service takes (its default ``max_body_bytes``): a job over it is refused with 413.
+_MAX_BODY = Settings.max_body_bytes
 
 #: A file's statuses (ours, and Optuna's trial states) of the jobs imported, and what they become.
 #: The longest CSV cell read (csv's own limit is 128 KiB): more than any value the service takes.
@@ -193,18 +214,37 @@ def _is_result_column(column: str) -> bool:
     return column == "value" or column.startswith(_RESULT_COLUMNS)
 
 
+#: The columns of a CSV a job is made of besides its hyperparameters and results: its id, its status, and what
+#: identifies an Optuna trial (hashed into its id). Any other column holding a value is not imported, and said.
+_READ_COLUMNS = frozenset({"id", "status", "state", "number", "datetime_start"})
+#: The keys of a JSON job that are imported; its other keys (``createdAt``, ``note``…) are not, and said.
+_READ_KEYS = frozenset({"id", "status", "hyperparameters", "results"})
+#: The service's fields of a job, as an export's CSV columns and JSON keys: the service sets them.
+_SERVICE_FIELDS = frozenset(_MANAGED) | frozenset(_MANAGED.values())
+
+
+def _skipped_status(status: Any) -> str:
+    """A skipped row's status as the closing line counts it: ``CRASHED``, ``FAIL`` (Optuna's ``TrialState.FAIL``)."""
+    text = str(status).removeprefix("TrialState.")
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _from_csv(
     rows: Iterator[dict[str, str]],
     result: tuple[str, str],
+    exclusive: bool,
     space: Sequence[FlatParam],
     candidates: dict[str, None],
-) -> Iterator[ImportedJob | None]:
+    ignored: dict[str, None],
+) -> Iterator[ImportedJob | str]:
+    """The rows as jobs, a skipped row as its status; ``exclusive``: result NAME is read from COLUMN only."""
     result_name, source = result
     declared = {param.name: param.dist for param in space}
     for position, row in enumerate(rows, start=1):
-        status = _FINISHED.get(row.get("status") or row.get("state") or "DONE")
+        given = row.get("status") or row.get("state") or "DONE"
+        status = _FINISHED.get(given)
         if status is None:
-            yield None  # not finished: skipped
+            yield _skipped_status(given)  # not finished: skipped
             continue
         hps: dict[str, Any] = {}
         results: dict[str, Any] = {}
@@ -220,32 +260,44 @@ def _from_csv(
             value = cell_value(text)
             if status == "DONE" and _is_result_column(column) and is_number(value):
                 candidates[column] = None
+            key = column.removeprefix("results.")
             if column == source:
                 results[result_name] = value
             elif name is not None:
                 hps[name] = typed(text, declared.get(name))
-            elif column.startswith("results.") and column.removeprefix("results.") not in results:
-                results[column.removeprefix("results.")] = value
+            # results.NAME is result NAME unless --result NAME=COLUMN reads it from COLUMN only (or `value` did).
+            elif column.startswith("results.") and not (key == result_name and (exclusive or key in results)):
+                results[key] = value
+            elif column.startswith("results.") or column not in _READ_COLUMNS:
+                ignored[column] = None  # not imported (a results.NAME: NAME is read from another column)
         _nulls(hps, empty, space)
+        where = f"Job {position}"  # its place among the data rows, skipped ones counted
         if row.get("number"):  # an Optuna trial
             identity: Any = [row["number"], row.get("datetime_start"), hps]
-            yield _row_id(None, identity, None), hps, results, status
+            yield ImportedJob(_row_id(None, identity, None), hps, results, status, where)
         else:
-            yield _row_id(row.get("id"), [hps, results, status], position), hps, results, status
+            yield ImportedJob(_row_id(row.get("id"), [hps, results, status], position), hps, results, status, where)
 
 
 def _from_objects(
-    objects: Iterator[Any], result: tuple[str, str], candidates: dict[str, None]
-) -> Iterator[ImportedJob | None]:
+    objects: Iterator[Any],
+    result: tuple[str, str],
+    exclusive: bool,
+    candidates: dict[str, None],
+    ignored: dict[str, None],
+) -> Iterator[ImportedJob | str]:
+    """The objects as jobs, a skipped one as its status; ``exclusive``: result NAME is read from COLUMN only."""
     result_name, source = result
+    renamed = source.removeprefix("results.") if source.startswith("results.") else None
     for number, obj in enumerate(objects, start=1):
         # Both keys, as every job has (an export writes them for each): another object ({"a": 1}, a row of
         # something else) would be an empty DONE job.
         if not isinstance(obj, dict) or not isinstance(obj.get("hyperparameters"), dict) or "results" not in obj:
             raise UsageError(f"Job {number} of the file is not a job object with 'hyperparameters' and 'results'.")
-        status = _FINISHED.get(obj.get("status", "DONE"))
+        given = obj.get("status", "DONE")
+        status = _FINISHED.get(given) if isinstance(given, str) else None
         if status is None:
-            yield None  # not finished: skipped
+            yield _skipped_status(given)  # not finished: skipped
             continue
         results = obj["results"]
         if not isinstance(results, dict):
@@ -253,10 +305,23 @@ def _from_objects(
         hps = dict(obj["hyperparameters"])
         if status == "DONE":
             candidates.update((f"results.{key}", None) for key, value in results.items() if is_number(value))
-        renamed = source.removeprefix("results.")
-        if source.startswith("results.") and renamed in results:  # --result NAME=results.OTHER
-            results = {**{k: v for k, v in results.items() if k != renamed}, result_name: results[renamed]}
-        yield _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status
+        ignored.update((key, None) for key, value in obj.items() if key not in _READ_KEYS and value is not None)
+        if exclusive:  # --result NAME=results.OTHER: NAME is OTHER's value, and absent where OTHER is
+            if result_name in results and renamed != result_name:
+                ignored[f"results.{result_name}"] = None
+            kept = {k: v for k, v in results.items() if k not in (renamed, result_name)}
+            results = kept if renamed is None or renamed not in results else {**kept, result_name: results[renamed]}
+        yield ImportedJob(
+            _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status, f"Job {number}"
+        )
+
+
+def _has_column(objects: list[Any], source: str) -> bool:
+    """Whether a JSON job of ``objects`` has the result ``source`` (``results.NAME``) names."""
+    name = source.removeprefix("results.")
+    return source.startswith("results.") and any(
+        isinstance(obj, dict) and isinstance(obj.get("results"), dict) and name in obj["results"] for obj in objects
+    )
 
 
 def read_jobs(
@@ -264,23 +329,29 @@ def read_jobs(
     result: str | tuple[str, str],
     space: Sequence[FlatParam] = (),
     candidates: dict[str, None] | None = None,
-) -> tuple[list[ImportedJob], int]:
-    """The finished jobs of a file's text (CSV, JSON array or JSON lines), and how many rows were skipped.
+    ignored: dict[str, None] | None = None,
+) -> tuple[list[ImportedJob], dict[str, int]]:
+    """The finished jobs of a file's text (CSV, JSON array or JSON lines), and how many rows were skipped, by status.
 
     ``result``: the result an Optuna CSV's ``value`` column becomes, or ``(NAME, COLUMN)``: the column read
-    as result NAME (a CSV's ``values_0``, ``results.loss``; a JSON job's ``results.loss``), and only as it.
+    as result NAME (a CSV's ``values_0``, ``results.loss``; a JSON job's ``results.loss``), and only as it:
+    a row without COLUMN has no NAME, even if it has a ``results.NAME`` of its own.
     ``space`` (:func:`~schedy.cli.views.space_params`): a CSV's values are read as its hyperparameters
     declare them (:func:`typed`), an empty cell as ``None`` where that is a declared value; ``null`` is
     ``None``; JSON keeps its types. ``candidates`` gets the columns that may hold a result
-    (:data:`_RESULT_COLUMNS`, ``value``) and hold a number in a DONE row, in the order first seen.
+    (:data:`_RESULT_COLUMNS`, ``value``) and hold a number in a DONE row, in the order first seen;
+    ``ignored`` the columns (a JSON job's keys) that hold a value in a finished row but are not imported.
 
     Raises:
-        UsageError: the text is none of these, a row is not a job, or the CSV has no COLUMN.
+        UsageError: the text is none of these, a row is not a job, or the file has no COLUMN.
 
     """
     named = (result, "value") if isinstance(result, str) else result
+    exclusive = not isinstance(result, str)
     seen: dict[str, None] = {} if candidates is None else candidates
+    unread: dict[str, None] = {} if ignored is None else ignored
     stripped = text.lstrip()
+    objects: list[Any]
     if stripped.startswith("["):
         try:
             objects = read_json(stripped)
@@ -288,56 +359,64 @@ def read_jobs(
             raise UsageError(f"The file looks like a JSON array but does not parse: {exc}.") from None
         except ValueError as exc:  # nested too deeply to read
             raise UsageError(f"The file cannot be imported: {exc}.") from None
-        return _split(_from_objects(iter(objects), named, seen))
-    if stripped.startswith("{"):
-        parsed = []
+    elif stripped.startswith("{"):
+        objects = []
         # Lines end at "\n" only: JSON writes the other line breaks of a string escaped, except U+2028, U+2029
         # and U+0085, which str.splitlines() would take for ends of lines.
         for number, line in enumerate(stripped.split("\n"), start=1):
             if line.strip():
                 try:
-                    parsed.append(read_json(line))
+                    objects.append(read_json(line))
                 except json.JSONDecodeError as exc:
                     raise UsageError(f"Line {number} of the file is not JSON: {exc}.") from None
                 except ValueError as exc:  # nested too deeply to read
                     raise UsageError(f"Line {number} of the file cannot be imported: {exc}.") from None
-        return _split(_from_objects(iter(parsed), named, seen))
-    # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of rows.
-    # A cell may be as long as a value the service takes (a note, a long string), not only csv's 128 KiB.
-    csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL))
-    lines = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote never closed is an error
-    columns = next(lines, [])
-    if not any(c.startswith(("hyperparameters.", "params_")) for c in columns):
+    else:
+        # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of
+        # rows. A cell may be as long as a value the service takes (a note, a long string), not only csv's 128 KiB.
+        csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL))
+        lines = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote never closed is an error
+        columns = next(lines, [])
+        if not any(c.startswith(("hyperparameters.", "params_")) for c in columns):
+            raise UsageError(
+                "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
+                "(Optuna) columns."
+            )
+        if exclusive and named[1] not in columns:
+            raise UsageError(f"The file has no column {named[1]!r} to read the result {named[0]!r} from.")
+        return _split(_from_csv(_csv_rows(columns, lines), named, exclusive, space, seen, unread))
+    if exclusive and not _has_column(objects, named[1]):
         raise UsageError(
-            "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
-            "(Optuna) columns."
+            f"No job of the file has {named[1]!r} (results.NAME, for a JSON job) to read the result {named[0]!r} from."
         )
-    if not isinstance(result, str) and named[1] not in columns:
-        raise UsageError(f"The file has no column {named[1]!r} to read the result {named[0]!r} from.")
-    return _split(_from_csv(_csv_rows(columns, lines), named, space, seen))
+    return _split(_from_objects(iter(objects), named, exclusive, seen, unread))
 
 
-def _split(read: Iterator[ImportedJob | None]) -> tuple[list[ImportedJob], int]:
+def _split(read: Iterator[ImportedJob | str]) -> tuple[list[ImportedJob], dict[str, int]]:
     jobs: list[ImportedJob] = []
-    skipped = 0
+    skipped: dict[str, int] = {}
     for job in read:
-        if job is None:
-            skipped += 1
+        if isinstance(job, str):
+            skipped[job] = skipped.get(job, 0) + 1
         else:
             jobs.append(job)
     return jobs, skipped
 
 
-def _summary(jobs: list[ImportedJob], skipped: int, name: str, present: int = 0) -> str:
-    """``5 DONE and 7 PRUNED jobs to NAME`` (and the rows skipped), for the closing line."""
-    counts = {status: sum(1 for job in jobs if job[3] == status) for status in ("DONE", "PRUNED")}
+def _summary(jobs: list[ImportedJob], skipped: dict[str, int], name: str, present: int = 0) -> str:
+    """``5 DONE and 7 PRUNED jobs to NAME`` (and the rows skipped, by status), for the closing line."""
+    counts = {status: sum(1 for job in jobs if job.status == status) for status in ("DONE", "PRUNED")}
     parts = [f"{n} {status}" for status, n in counts.items() if n]
     text = (" and ".join(parts) + (" job" if len(jobs) == 1 else " jobs") if parts else "no job") + f" to {name}"
     notes = []
     if present:
         notes.append(f"{present} already there")
     if skipped:
-        notes.append(f"{skipped} unfinished row{'s' if skipped != 1 else ''} skipped")
+        rows = sum(skipped.values())
+        listed = [f"{n} {status}" for status, n in skipped.items()]
+        listed = listed if len(listed) <= 4 else [*listed[:3], f"{sum(list(skipped.values())[3:])} other"]
+        notes.append(f"{', '.join(listed[:-1])} and {listed[-1]}" if len(listed) > 1 else listed[0])
+        notes[-1] += f" row{'s' if rows != 1 else ''} skipped"
     return text + (f" ({'; '.join(notes)})" if notes else "") + "."
 
 
@@ -383,16 +462,19 @@ def _check_results(
     if declared is None:
         return
     name = declared[0]
-    done = [job for job in jobs if job[3] == Job.DONE]
-    lacking = sum(1 for job in done if name not in job[2])
+    done = [job for job in jobs if job.status == Job.DONE]
+    # A value that is not a number (a string, null) the search cannot rank either: counted with the missing ones.
+    lacking = sum(1 for job in done if not is_number(job.results.get(name)))
     if not lacking:
         return
+    numberless = any(name in job.results and not is_number(job.results[name]) for job in done)
+    what = f"number as {name!r}" if numberless else repr(name)
     if lacking < len(done):
-        head = f"{lacking} of the file's {len(done)} DONE rows {'has' if lacking == 1 else 'have'} no {name!r}"
+        head = f"{lacking} of the file's {len(done)} DONE rows {'has' if lacking == 1 else 'have'} no {what}"
     elif len(done) == 1:
-        head = f"The file's DONE row has no {name!r}"
+        head = f"The file's DONE row has no {what}"
     else:
-        head = f"None of the file's {len(done)} DONE rows has {name!r}"
+        head = f"None of the file's {len(done)} DONE rows has {'a ' if numberless else ''}{what}"
     ranks = exp._search_objective() is not None
     if ranks:
         whose = f"the result {exp.name} ranks jobs by: its search would rank {'it' if lacking == 1 else 'them'} "
@@ -425,7 +507,7 @@ def _add(exp: Experiment, job: ImportedJob) -> bool:
         SchedyError: the service refused the job.
 
     """
-    job_id, hps, results, status = job
+    job_id, hps, results, status, _ = job
     try:
         Job(job_id, exp, hps, status, results).put(safe=True)  # If-None-Match: *
     except UnsafeUpdateError:
@@ -443,42 +525,113 @@ def _check_sendable(jobs: list[ImportedJob]) -> None:
 
     Raises:
         CommandError: the first row holding an integer past a float's range, or lists or dicts nested
-            more than 100 levels deep (:func:`~schedy.cli.common.unsendable`).
+            more than 100 levels deep (:func:`~schedy.cli.common.unsendable`), or whose job is larger, as
+            the request that creates it, than the service takes (:data:`_MAX_BODY`).
 
     """
-    for number, (_, hps, results, _) in enumerate(jobs, start=1):
-        refusal = unsendable({"hyperparameters": hps, "results": results})  # nested as it is sent
-        if refusal is not None:
-            raise CommandError(f"Job {number} of the file cannot be sent: {refusal}; nothing was added.")
+    for job in jobs:
+        body = {"status": job.status, "hyperparameters": job.hyperparameters, "results": job.results}  # as sent
+        try:
+            size = len(_encoding.dumps(body))
+        except (TypeError, ValueError):
+            raise CommandError(
+                f"{job.where} of the file cannot be sent: {unsendable(body)}; nothing was added."
+            ) from None
+        if size > _MAX_BODY:
+            raise CommandError(
+                f"{job.where} of the file cannot be sent: its job is {size:,} bytes of JSON, over the service's "
+                f"limit of {_MAX_BODY:,} bytes a request (keep big data in files stored with the job: "
+                "job.save_artifact); nothing was added."
+            )
+
+
+def _quoted(value: Any) -> str:
+    """A value as an error names it: its JSON (``"3"`` for the string, ``3`` for the number), cut to size."""
+    text = to_json(value)
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
+
+
+def _on_step(value: float, low: float, step: float) -> bool:
+    """Whether ``value`` is ``low`` plus a whole number of ``step`` (to rounding: 0.30000000000000004 is 0.3)."""
+    count = (value - low) / step
+    return abs(count - round(count)) <= 1e-9 * max(1.0, abs(count))
+
+
+def _allows(dist: Distribution, value: Any) -> str | None:
+    """What ``dist`` allows, when ``value`` is not one of its values; ``None`` when it is.
+
+    The values a search hands out: a number from ``low`` to ``high`` (either included) and on a step if it
+    has one, an integer (``2.0`` for ``2`` too: JSON and pandas write integers so), one of a choice's values
+    (an equal number: ``32.0`` for ``32``), the constant. A boolean is no number here.
+    """
+    if isinstance(dist, Choice | Constant):
+        values = dist.values if isinstance(dist, Choice) else [dist.value]
+        if value_key(value) in {value_key(declared) for declared in values}:
+            return None
+        listed = ", ".join(_quoted(declared) for declared in values[:10]) + (", …" if len(values) > 10 else "")
+        return f"one of {listed}" if isinstance(dist, Choice) else f"only {listed}"
+    number = float(value) if is_number(value) and abs(value) < 1.8e308 else math.nan  # NaN: no number allowed
+    if isinstance(dist, Integer):
+        steps = "" if dist.step == 1 else f" in steps of {dist.step}"
+        if number.is_integer() and dist.low <= number <= dist.high and _on_step(number, dist.low, dist.step):
+            return None
+        return f"an integer from {dist.low} to {dist.high}{steps}"
+    if isinstance(dist, Uniform | LogUniform):
+        step = dist.step if isinstance(dist, Uniform) else None
+        steps = "" if step is None else f" in steps of {step!r}"
+        if dist.low <= number <= dist.high and (step is None or _on_step(number, dist.low, step)):
+            return None
+        return f"a number from {dist.low!r} to {dist.high!r}{steps}"
+    if isinstance(dist, Normal):
+        return None if math.isfinite(number) else "a finite number"
+    return None
 
 
 def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
     """Refuse the file, before anything is sent, if a row's hyperparameters do not fit a random, TPE or grid search.
 
-    The service checks each job the same way (:func:`~schedy.random.space_mismatch`; a grid's names); checked
-    here first, a file that does not fit adds nothing, and ``--dry-run`` says so.
+    Each row must have exactly the hyperparameters the search defines for its choices (a conditional one is
+    absent where its branch is not taken), as the service checks too (:func:`~schedy.random.space_mismatch`;
+    a grid's names), and each a value the search could have handed out (:func:`_allows`), which the service does
+    not check: a warm start from a study with another range or other choices would put values outside the
+    space, which the search's model cannot use. Checked here first, a file that does not fit adds nothing, and
+    ``--dry-run`` says so.
 
     Raises:
         CommandError: the first row that does not fit, and why.
 
     """
-    mismatch_of: Callable[[dict[str, Any]], str | None]
-    if isinstance(exp, GridSearch):
-        names = list(exp.grid)
-        mismatch_of = lambda hps: names_mismatch(hps.keys(), names)  # noqa: E731
-    elif isinstance(exp, (RandomSearch, TPESearch)):
-        space = exp.distributions
-        names = [param.name for param in flatten_space(space)]
-        mismatch_of = lambda hps: space_mismatch(hps, space)  # noqa: E731
-    else:
+    if not isinstance(exp, GridSearch | RandomSearch | TPESearch):
         return
-    for number, (_, hps, _, _) in enumerate(jobs, start=1):
-        mismatch = mismatch_of(hps)
+    space = space_params(exp)
+    names = [param.name for param in space]
+    for job in jobs:
+        hps = job.hyperparameters
+        present = active(space, hps)
+        mismatch = names_mismatch(hps.keys(), [param.name for param in present])
         if mismatch is not None:
             raise CommandError(
-                f"Job {number} of the file does not have the hyperparameters of {exp.name} ({', '.join(names)}): "
+                f"{job.where} of the file does not have the hyperparameters of {exp.name} ({', '.join(names)}): "
                 f"{mismatch}; nothing was added."
             )
+        for param in present:
+            allowed = _allows(param.dist, hps[param.name])
+            if allowed is not None:
+                raise CommandError(
+                    f"{job.where} of the file has {param.name} = {_quoted(hps[param.name])}, outside the space "
+                    f"of {exp.name}, where {param.name} is {allowed}; nothing was added."
+                )
+
+
+def _ignored_line(columns: list[str]) -> str:
+    """The one line saying which of the file's columns (a JSON job's keys) holding a value are not imported.
+
+    An export's own (``created_at``, ``worker``, ``attempt``, ``note``…) come back on every import of it, so the
+    line is short: at most 8 named, then how many more.
+    """
+    shown = ", ".join(columns[:8]) + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
+    why = "; a job added gets its own times, worker and attempt" if _SERVICE_FIELDS.intersection(columns) else ""
+    return f"not imported: the file's {shown}{why}."
 
 
 def cmd_import(args: argparse.Namespace) -> None:
@@ -501,12 +654,15 @@ def cmd_import(args: argparse.Namespace) -> None:
     with connect(args) as db:
         exp = db.get_experiment(args.experiment)
         candidates: dict[str, None] = {}
-        jobs, skipped = read_jobs(text, result or _default_result(exp), space_params(exp), candidates)
+        ignored: dict[str, None] = {}
+        jobs, skipped = read_jobs(text, result or _default_result(exp), space_params(exp), candidates, ignored)
         _check_sendable(jobs)
         _check_rows(exp, jobs)
         _check_results(
             exp, jobs, list(candidates), "value" if isinstance(result, str | None) else result[1], args.dry_run
         )
+        if ignored:
+            print(f"schedy: {_ignored_line(list(ignored))}", file=sys.stderr)
         if args.dry_run:
             present = {job.job_id for job in exp.all_jobs()}
             new = [job for job in jobs if job[0] not in present]

@@ -13,8 +13,9 @@ Commands, each in its own module:
   (:mod:`~schedy.cli.database`).
 
 Every command but ``server``, ``user`` and ``database`` talks to the service named by the
-client configuration (``--config FILE``, else ``$SCHEDY_CONFIG``, the
-``SCHEDY_ROOT``/``SCHEDY_EMAIL``/``SCHEDY_TOKEN`` variables or
+client configuration (``--config FILE``, else the
+``SCHEDY_ROOT``/``SCHEDY_EMAIL``/``SCHEDY_TOKEN`` variables, else
+``$SCHEDY_CONFIG``, else ``$SCHEDY_HOME/client.json``, else
 ``~/.schedy/client.json``). A failure prints one line, ``schedy: …``, and
 exits 1 (2 for wrong arguments, 130 after Ctrl-C).
 """
@@ -99,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="Client configuration file (default $SCHEDY_CONFIG, the SCHEDY_ROOT/SCHEDY_EMAIL/SCHEDY_TOKEN "
-        "variables, else ~/.schedy/client.json).",
+        help="Client configuration file. Without it, the first of: the SCHEDY_ROOT/SCHEDY_EMAIL/SCHEDY_TOKEN "
+        "variables, the file $SCHEDY_CONFIG, $SCHEDY_HOME/client.json, ~/.schedy/client.json.",
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="Print which Schedy this is and exit.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

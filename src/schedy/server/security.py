@@ -94,11 +94,26 @@ def issue_session(secret: str, user_id: int, token_id: int | None, ttl: int, key
     return jwt.encode(claims, secret, algorithm="HS256"), now + ttl
 
 
+#: Ids a session may name: a database's 64-bit signed integers (anything larger cannot be a row's id).
+MAX_ID = 2**63 - 1
+
+
+def _session_id(value: object) -> int:
+    """The user or token id a claim names, refusing what no row can have (``ValueError``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError("id")
+    number = int(value)
+    if not -MAX_ID - 1 <= number <= MAX_ID:
+        raise ValueError("id out of range")
+    return number
+
+
 def read_session(secret: str, token: str) -> Session:
     """Check a session token's signature and expiry.
 
     Raises:
-        Unauthenticated: forged, malformed or expired.
+        Unauthenticated: forged, malformed or expired, or naming an id
+            outside the 64-bit signed range of the database's ids.
 
     """
     try:
@@ -107,8 +122,9 @@ def read_session(secret: str, token: str) -> Session:
         tid = claims.get("tid")
         if not isinstance(claims.get("key"), str):
             raise TypeError("key")
-        return Session(int(claims["sub"]), None if tid is None else int(tid), float(claims["exp"]), claims["key"])
+        user_id, token_id = _session_id(claims["sub"]), None if tid is None else _session_id(tid)
+        return Session(user_id, token_id, float(claims["exp"]), claims["key"])
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("Your session token has expired; authenticate again.") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
-        raise Unauthenticated("Your session token is invalid; authenticate again.") from None
+        raise Unauthenticated("Your session token is invalid; authenticate again (API tokens go to token/).") from None

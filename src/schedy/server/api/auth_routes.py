@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from schedy.server.api import schemas
-from schedy.server.api.deps import client_address, current_user, services
+from schedy.server.api.deps import client_address, current_session, services
 from schedy.server.errors import Invalid
+from schedy.server.security import Session
 from schedy.server.wire import parse_json
 
 router = APIRouter(tags=["authentication"])
@@ -86,16 +87,18 @@ def _token_label(body: bytes) -> str:
     ),
     responses=schemas.AUTHENTICATED_RESPONSES | schemas.problem_answers(400, 422),
 )
-async def resettoken(request: Request, user_id: int = Depends(current_user)) -> JSONResponse:
+async def resettoken(request: Request, session: Session = Depends(current_session)) -> JSONResponse:
     """Create a new API token and answer a complete client configuration.
 
     The body may name the token, ``{"label": "laptop"}``, as ``schedy token
     list`` shows it (default ``resettoken``). Earlier tokens stay valid
     (workers on other machines keep running); revoke them with ``schedy
-    token revoke``.
+    token revoke``. Whatever this process's liveness cache says, the session
+    must still be live in the database when the token is made (its user not
+    removed, its password unchanged, its API token not revoked): 401 otherwise.
     """
     svc = services(request)
     label = _token_label(await request.body())
-    email, api_token = await run_in_threadpool(svc.auth.new_api_token, user_id, label)
+    email, api_token = await run_in_threadpool(svc.auth.new_api_token, session, label)
     root = svc.settings.public_url or str(request.base_url)
     return JSONResponse({"root": root, "email": email, "token": api_token, "token_type": "api_token"})

@@ -11,7 +11,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schedy.server.dashboard.cookies import cookie_authorization
-from schedy.server.errors import BadRequest
+from schedy.server.errors import BadRequest, Unauthenticated
 from schedy.server.security import Session
 from schedy.server.service.artifacts import Artifacts
 from schedy.server.service.auth import LIVENESS_TTL, Auth
@@ -56,21 +56,40 @@ class Sessions:
             Unauthenticated: missing, malformed, forged, expired, or revoked.
 
         """
+        return (await self.session(auth, authorization)).user_id
+
+    async def session(self, auth: Auth, authorization: str | None, *, fresh: bool = False) -> Session:
+        """The session ``authorization`` (``Bearer <token>``) carries, found live within ``LIVENESS_TTL`` seconds.
+
+        Only that recently, unless ``fresh``: then its liveness is read from
+        the database now (one more read; never on the worker loop's requests).
+        Whatever makes a credential must check it again in the transaction
+        that makes it (as :meth:`Auth.new_api_token` does).
+
+        Raises:
+            Unauthenticated: missing, malformed, forged, expired, or revoked.
+
+        """
         known = self._known.get(authorization) if authorization else None
         now = time.monotonic()
         if known is not None and known[0].expires_at > time.time():
             session, recheck_at = known
-            if now < recheck_at:
-                return session.user_id
+            if now < recheck_at and not fresh:
+                return session
         else:
             session, check = auth.session(authorization)
-            if not check:
+            if not check and not fresh:
                 # Checked recently by another route: trust it, but check ourselves next time.
                 self._remember(authorization, session, now)
-                return session.user_id
-        await to_thread.run_sync(auth.check_live, session, limiter=self._threads)
+                return session
+        try:
+            await to_thread.run_sync(auth.check_live, session, limiter=self._threads)
+        except Unauthenticated:
+            if authorization:
+                self._known.pop(authorization, None)  # ended: no later request is let through by the cache
+            raise
         self._remember(authorization, session, time.monotonic() + LIVENESS_TTL)
-        return session.user_id
+        return session
 
     def _remember(self, authorization: str | None, session: Session, recheck_at: float) -> None:
         if authorization:
@@ -140,12 +159,38 @@ async def current_user_changing(
     return await _user(request, changes_state=True)
 
 
+async def current_session(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> Session:
+    """As :func:`current_user`, the whole session: for routes that make credentials, which check it again."""
+    return await _session(request, changes_state=None)
+
+
+async def current_user_fresh(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> int:
+    """As :func:`current_user`, its session checked in the database now rather than by the liveness cache.
+
+    For requests that create what a user owns at the top level (an experiment): one made by a removed
+    user's session in the seconds the cache still trusts it would outlive the removal, which deletes the
+    experiments that exist when it runs (jobs, reports and artifacts all live in an experiment). Rare
+    requests: the worker loop's claims and updates keep the cache.
+    """
+    return (await _session(request, changes_state=None, fresh=True)).user_id
+
+
 async def _user(request: Request, *, changes_state: bool | None) -> int:
+    return (await _session(request, changes_state=changes_state)).user_id
+
+
+
+
+async def _session(request: Request, *, changes_state: bool | None, fresh: bool = False) -> Session:
     svc = services(request)
     authorization = request.headers.get("authorization")
     if authorization is None:
         authorization = cookie_authorization(request, changes_state=changes_state)
-    return await svc.sessions.user_id(svc.auth, authorization)
+    return await svc.sessions.session(svc.auth, authorization, fresh=fresh)
 
 
 def path_name(raw: str, what: str) -> str:

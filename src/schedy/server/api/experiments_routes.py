@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from schedy.server.api import schemas
-from schedy.server.api.deps import current_user, path_name, services
+from schedy.server.api.deps import current_user, current_user_fresh, path_name, services
 from schedy.server.errors import PreconditionFailed
 from schedy.server.legacy import is_legacy
 from schedy.server.wire import dumps, iso, page_token, parse_experiment, read_page_token, render_experiment
@@ -65,7 +65,7 @@ def _if_match(request: Request, name: str, doing: str) -> bool:
         412,
     ),
 )
-async def put_experiment(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+async def put_experiment(request: Request, name: str, user_id: int = Depends(current_user_fresh)) -> Response:
     """Create an experiment (``If-None-Match: *``: only if absent) or replace it (``If-Match: *``: only if present).
 
     Experiments have no ETag: any other If-Match fails (412), any other If-None-Match holds.

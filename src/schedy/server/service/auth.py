@@ -33,6 +33,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from schedy.server import security
 from schedy.server.errors import Forbidden, TooManyRequests, Unauthenticated
 from schedy.server.security import Session
@@ -165,6 +167,8 @@ class Auth:
             user = None if "\x00" in email else users.by_email(conn, email)
         if not security.verify_password(user.password_hash if user else None, password) or user is None:
             raise Forbidden("Wrong email or password.")  # the reservations stay, as failures
+        if not users.can_log_in(user.email, user.session_key):
+            raise Forbidden("Wrong email or password.")  # a removed user's tombstone (no password anyway)
         with self._store.write() as conn:
             login_failures.clear(conn, key)  # a correct login forgives the pair's failures
             login_failures.release(conn, account)  # and takes back its own reservation (the others stay)
@@ -180,15 +184,38 @@ class Auth:
         with self._store.write() as conn:
             login_failures.clear(conn, key)
 
-    def new_api_token(self, user_id: int, label: str | None = None) -> tuple[str, str]:
-        """Create an API token for the user; return ``(email, token)``."""
+    def new_api_token(self, session: Session, label: str | None = None) -> tuple[str, str]:
+        """Create an API token for the session's user; return ``(email, token)``.
+
+        Whether the session is still live (its user not removed, its session
+        key current, the API token it came from not revoked) is checked in the
+        database, in the transaction that stores the new token: a credential
+        is never made on the strength of the cached check (``LIVENESS_TTL``),
+        or a removed user or the thief of a revoked token could mint one that
+        outlives the removal or the revocation.
+
+        Raises:
+            Unauthenticated: the session has ended.
+
+        """
         token = security.new_api_token()
         with self._store.write() as conn:
-            user = users.by_id(conn, user_id)
+            user = users.live_user(conn, session.user_id, session.key, session.token_id, lock=True)
             if user is None:
-                raise Unauthenticated("Your account no longer exists.")
-            users.add_token(conn, user_id, security.hash_api_token(token), label)
+                raise self._ended(conn, session)
+            users.add_token(conn, session.user_id, security.hash_api_token(token), label)
+        self._mark_live(session)
         return user.email, token
+
+    @staticmethod
+    def _ended(conn: Connection, session: Session) -> Unauthenticated:
+        """Why a session :func:`users.live_user` refused has ended."""
+        user = users.by_id(conn, session.user_id)
+        if user is None or not users.can_log_in(user.email, user.session_key) or user.session_key != session.key:
+            return Unauthenticated(
+                "This session has ended (its user was removed or changed password); authenticate again."
+            )
+        return Unauthenticated("The API token of this session was revoked; authenticate again.")
 
     def session(self, authorization: str | None) -> tuple[Session, bool]:
         """Read the ``Authorization`` header; the flag says whether liveness must be checked.
@@ -214,14 +241,12 @@ class Auth:
 
         """
         with self._store.read() as conn:
-            user = users.by_id(conn, session.user_id)
-            if user is None or not user.session_key or user.session_key != session.key:
-                raise Unauthenticated(
-                    "This session has ended (its user was removed or changed password); authenticate again."
-                )
-            alive = session.token_id is None or users.token_is_live(conn, session.token_id, session.user_id)
-        if not alive:
-            raise Unauthenticated("The API token of this session was revoked; authenticate again.")
+            if users.live_user(conn, session.user_id, session.key, session.token_id) is None:
+                raise self._ended(conn, session)
+        self._mark_live(session)
+
+    def _mark_live(self, session: Session) -> None:
+        """Remember for ``LIVENESS_TTL`` seconds that ``session`` was found live."""
         with self._lock:
             if len(self._live_until) > 10_000:
                 self._live_until.clear()

@@ -86,8 +86,24 @@ def by_email(conn: Connection, email: str) -> AnyRow | None:
     ).one_or_none()
 
 
+#: The largest id an ``Integer`` column holds: PostgreSQL's ``INTEGER`` has 32 bits (SQLite's, 64).
+_MAX_ID = {"postgresql": 2**31 - 1}
+
+
+def _can_be_id(conn: Connection, value: int) -> bool:
+    """Whether a user or token id (``Integer``) can hold ``value``: the database refuses to compare one that cannot.
+
+    Session tokens name ids, and a signed one may name any integer that
+    :func:`schedy.server.security.read_session` lets through (64 bits).
+    """
+    largest = _MAX_ID.get(conn.dialect.name, 2**63 - 1)
+    return -largest - 1 <= value <= largest
+
+
 def by_id(conn: Connection, user_id: int) -> AnyRow | None:
     """The user ``(id, email, is_admin, session_key)`` with this id, if any."""
+    if not _can_be_id(conn, user_id):
+        return None
     return conn.execute(
         select(users.c.id, users.c.email, users.c.is_admin, users.c.session_key).where(users.c.id == user_id)
     ).one_or_none()
@@ -127,7 +143,9 @@ def remove(conn: Connection, email: str) -> bool:
     its API tokens revoked, but the row stays as a tombstone with no email,
     password or session key anyone holds: SQLite gives the id of the newest
     deleted row to the next one, and a session of the removed user must
-    never name a later user.
+    never name a later user. The tombstone's session key is empty, which no
+    session is ever accepted with (:func:`live_user`), so no login and no
+    credential is ever made for it again.
     """
     user = by_email(conn, email)
     if user is None:
@@ -145,7 +163,7 @@ def remove(conn: Connection, email: str) -> bool:
             email=REMOVED.format(id=user.id, nonce=secrets.token_hex(8)),
             password_hash=None,
             is_admin=False,
-            session_key=new_session_key(),
+            session_key="",
         )
     )
     return True
@@ -154,6 +172,39 @@ def remove(conn: Connection, email: str) -> bool:
 def is_removed(email: str) -> bool:
     """Whether an email is a removed user's tombstone."""
     return email.startswith("removed user #")
+
+
+def can_log_in(email: str, session_key: str) -> bool:
+    """Whether a user row with this email and session key may have sessions (not a removed user's tombstone)."""
+    return bool(session_key) and not is_removed(email)
+
+
+def live_user(
+    conn: Connection, user_id: int, session_key: str, token_id: int | None, *, lock: bool = False
+) -> AnyRow | None:
+    """The user ``(id, email, session_key)`` a session still speaks for, or ``None`` if it has ended.
+
+    It has ended when the user was removed or changed password (another
+    session key), or when ``token_id`` (the API token it was obtained with)
+    was revoked. ``lock`` takes the user's and the token's row locks until
+    the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite write transactions
+    are already exclusive), so a removal or revocation running at the same
+    time either comes first and is seen, or waits for this transaction.
+    """
+    if not _can_be_id(conn, user_id) or (token_id is not None and not _can_be_id(conn, token_id)):
+        return None
+    locking = lock and conn.dialect.name == "postgresql"
+    query = select(users.c.id, users.c.email, users.c.session_key).where(users.c.id == user_id)
+    user = conn.execute(query.with_for_update() if locking else query).one_or_none()
+    if user is None or not can_log_in(user.email, user.session_key) or user.session_key != session_key:
+        return None
+    if token_id is not None:
+        token = select(api_tokens.c.id).where(
+            api_tokens.c.id == token_id, api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None)
+        )
+        if conn.execute(token.with_for_update() if locking else token).first() is None:
+            return None
+    return user
 
 
 def add_token(conn: Connection, user_id: int, token_hash: str, label: str | None = None) -> int:
@@ -167,12 +218,18 @@ def add_token(conn: Connection, user_id: int, token_hash: str, label: str | None
 
 
 def token_owner(conn: Connection, token_hash: str) -> AnyRow | None:
-    """``(token_id, user_id, email, session_key)`` of the live token with this hash, if any."""
-    return conn.execute(
+    """``(token_id, user_id, email, session_key)`` of the live token with this hash, if any.
+
+    A removed user's token is never live, even one left unrevoked (made by a
+    session of the user in the moments after its removal, before this check
+    was made where tokens are made).
+    """
+    owner = conn.execute(
         select(api_tokens.c.id.label("token_id"), users.c.id.label("user_id"), users.c.email, users.c.session_key)
         .join(users, users.c.id == api_tokens.c.user_id)
         .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
     ).one_or_none()
+    return owner if owner is not None and can_log_in(owner.email, owner.session_key) else None
 
 
 def revoked_token_email(conn: Connection, token_hash: str) -> str | None:
@@ -187,6 +244,8 @@ def revoked_token_email(conn: Connection, token_hash: str) -> str | None:
 
 def token_is_live(conn: Connection, token_id: int, user_id: int) -> bool:
     """Whether the token exists, belongs to the user and is not revoked."""
+    if not _can_be_id(conn, token_id) or not _can_be_id(conn, user_id):
+        return False
     return (
         conn.execute(
             select(api_tokens.c.id).where(
