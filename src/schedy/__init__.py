@@ -34,9 +34,8 @@ from schedy._experiments import (
 )
 from schedy._jobs import Job
 from schedy._reports import ReportBuffer
+from schedy._version import __version__
 from schedy.pbt import MAXIMIZE, MINIMIZE
-
-__version__ = "0.2.0.dev0"
 
 __all__ = [
     "MAXIMIZE",

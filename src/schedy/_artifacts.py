@@ -39,7 +39,7 @@ from typing import Any
 
 from schedy import _routes
 from schedy._pagination import iter_items
-from schedy._transport import Response, Transport, problem_message, raise_for, untrusted
+from schedy._transport import USER_AGENT, Response, Transport, problem_message, raise_for, untrusted
 from schedy.errors import ClientRequestError, HTTPError, UnhandledResponseError
 
 __all__ = ["Artifact", "by_job", "check_name", "delete", "download", "experiment_listing", "listing", "upload"]
@@ -177,7 +177,7 @@ def _put_file(
             ("Content-Length", str(size + _TRAILER)),
             (_SHA256_HEADER, "trailing"),
             ("Accept", "application/json"),
-            ("User-Agent", "schedy-python"),
+            ("User-Agent", USER_AGENT),
         ):
             conn.putheader(name, value)
         plain = isinstance(conn.sock, socket.socket) and not transport._https
@@ -310,7 +310,7 @@ def download(transport: Transport, job_path: str, name: str, to: str | os.PathLi
                 headers={
                     "Authorization": authorization,
                     "Accept": "application/octet-stream",
-                    "User-Agent": "schedy-python",
+                    "User-Agent": USER_AGENT,
                 },
             )
             response = conn.getresponse()

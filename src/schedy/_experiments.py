@@ -1236,7 +1236,9 @@ def experiment_from_wire(data: Any) -> Experiment:
     if exp is None:
         exp = Experiment(name, status)
         exp._unknown_scheduler = (scheduler, params)
-    exp.extra = {key: value for key, value in data.items() if key not in _CORE_KEYS}
+    # Merged: what the parameters held that is a top-level key today (a random search's sampler, inside
+    # them on services up to 0.2.0.dev0) is kept unless the answer has the key itself.
+    exp.extra = {**exp.extra, **{key: value for key, value in data.items() if key not in _CORE_KEYS}}
     return exp
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "random_search_from_wire",
     "random_search_to_wire",
     "value_key",
+    "within_tpe_bounds",
 ]
 
 
@@ -146,6 +147,40 @@ _TPE_OPTIONS = {
     "maxObservations": ("max_observations", 1000, "int"),
     "startup": ("startup", "sobol", "startup"),
 }
+
+
+def within_tpe_bounds(obj: Any) -> Any:
+    """A stored ``{"TPESearch": …}`` value with its costs brought within today's bounds (else as it is).
+
+    Earlier versions allowed up to 10,000 candidates and 1,000,000 modelled jobs per decision; a search
+    stored then keeps running after an upgrade at the most a decision may cost now: ``nEiCandidates``
+    and ``maxObservations`` are lowered (the modelled jobs first, down to 50) until the decision fits
+    :data:`MAX_CANDIDATE_SCORES` and :data:`MAX_DECISION_WORK`. Anything else wrong is left for
+    :meth:`TPEParams.from_wire` to say.
+
+    >>> within_tpe_bounds({"distributions": {"x": {"uniform": {"low": 0, "high": 1}}}, "objective": "min",
+    ...                    "resultName": "y", "nEiCandidates": 10000, "maxObservations": 1000000})["maxObservations"]
+    1000
+    """
+    if not isinstance(obj, dict):
+        return obj
+    candidates, observations = obj.get("nEiCandidates", 24), obj.get("maxObservations", 1000)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (candidates, observations)):
+        return obj
+    try:
+        dims = len(flatten_space(parse_distributions(obj.get("distributions"), "TPESearch")))
+    except (DefinitionError, TypeError, ValueError):
+        return obj
+    candidates = min(candidates, MAX_EI_CANDIDATES)
+    per_decision = min(MAX_CANDIDATE_SCORES, MAX_DECISION_WORK // max(dims, 1))
+    observations = max(50, min(observations, MAX_OBSERVATIONS, per_decision // candidates))
+    candidates = max(1, min(candidates, per_decision // observations))
+    out = dict(obj)
+    if "nEiCandidates" in obj:
+        out["nEiCandidates"] = candidates
+    if "maxObservations" in obj or observations != 1000:
+        out["maxObservations"] = observations
+    return out
 
 
 @dataclass(frozen=True)

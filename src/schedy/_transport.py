@@ -57,6 +57,7 @@ from urllib.parse import urlsplit
 from schedy import _encoding
 from schedy._config import ClientConfig
 from schedy._http import read_response
+from schedy._version import __version__
 from schedy.errors import (
     HTTPError,
     ServiceUnreachableError,
@@ -65,7 +66,7 @@ from schedy.errors import (
     error_for_status,
 )
 
-__all__ = ["HeaderLookup", "Response", "RetryPolicy", "Transport", "untrusted"]
+__all__ = ["USER_AGENT", "HeaderLookup", "Response", "RetryPolicy", "Transport", "untrusted"]
 
 #: The pause before the one second try of a first connection that was refused (a service starting).
 _FIRST_CONTACT_PAUSE = 0.5
@@ -79,7 +80,8 @@ _RETRY_STATUSES = frozenset((502, 503, 504))
 # through a value the service sent us, such as an ETag).
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
-_USER_AGENT = "schedy-python"
+#: ``schedy-python/VERSION``: the service tells clients of one version from another by it (schedy.server.legacy).
+USER_AGENT = f"schedy-python/{__version__}"
 _JSON = "application/json"
 #: Renew a JWT this long before it expires (at most a tenth of its life).
 _RENEW_MARGIN = 60.0
@@ -215,6 +217,11 @@ def _html_page(text: str) -> str:
     return "an HTML page" + (f" titled {' '.join(title.group(1).split())[:200]!r}" if title else "")
 
 
+#: How a service answers a body with a top-level key it does not know (server/wire.py), e.g. an option
+#: added in a later version than its own.
+_OLDER_SERVICE_SIGN = "Unknown experiment field(s)"
+
+
 def problem_message(status: int, data: bytes, method: str, path: str) -> str:
     """One line for an error answer: the problem's ``detail`` (or ``title``) and the request.
 
@@ -238,6 +245,8 @@ def problem_message(status: int, data: bytes, method: str, path: str) -> str:
         text = _html_page(text)
     if len(text) > 500:
         text = text[:497] + "..."
+    if status == 422 and text.startswith(_OLDER_SERVICE_SIGN):  # a field this client sends, unknown there
+        text += f" The service may be older than this client (Schedy {__version__}): upgrade it to use that field."
     if len(path) > 120:  # a very long name: its start says which request it was
         path = path[:117] + "..."
     return f"HTTP error {status} on {method} {path}: {text or '<no message from the service>'}"
@@ -352,7 +361,7 @@ class Transport:
 
         """
         data = None if body is None else _encoding.dumps(body)
-        all_headers = {"Accept": _JSON, "User-Agent": _USER_AGENT}
+        all_headers = {"Accept": _JSON, "User-Agent": USER_AGENT}
         if data is not None:
             all_headers["Content-Type"] = _JSON
         if headers:

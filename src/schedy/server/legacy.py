@@ -23,10 +23,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["LEGACY_USER_AGENT", "is_legacy", "keeps_stored", "legacy_scheduler"]
+__all__ = [
+    "LEGACY_USER_AGENT",
+    "UNVERSIONED_USER_AGENT",
+    "is_legacy",
+    "keeps_stored",
+    "legacy_scheduler",
+    "samples_inside",
+]
 
 #: How the original client's requests start their User-Agent (it never sets its own).
 LEGACY_USER_AGENT = "python-requests/"
+#: The User-Agent of Schedy's own client up to 0.2.0.dev0, which reads and writes a random search's
+#: sampler inside its parameters (``{"distributions": …, "sampler": …}``); later ones send their version.
+UNVERSIONED_USER_AGENT = "schedy-python"
 
 # What the original client parses: each scheduler's known distributions and strategies.
 _DISTRIBUTIONS = {"uniform", "loguniform", "normal", "choice", "const"}
@@ -38,6 +48,11 @@ _MANUAL: dict[str, Any] = {"Manual": None}
 def is_legacy(user_agent: str | None) -> bool:
     """Whether a request with this User-Agent comes from the original client (or another script on ``requests``)."""
     return user_agent is not None and user_agent.startswith(LEGACY_USER_AGENT)
+
+
+def samples_inside(user_agent: str | None) -> bool:
+    """Whether a request comes from Schedy's client of 0.2.0.dev0 or before: shown a sampler where it reads one."""
+    return user_agent == UNVERSIONED_USER_AGENT
 
 
 def _readable_distribution(wire: Any) -> bool:

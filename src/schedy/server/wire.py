@@ -243,11 +243,23 @@ def _check_sampler(value: Any) -> str:
     return str(value)
 
 
+def _wrapped(scheduler: str, params: Any) -> bool:
+    """Whether stored parameters are a random search's ``{"distributions": …, "sampler": "sobol"}``.
+
+    Told apart by shape only, as :func:`schedy._search.random_search_from_wire` does, without parsing the
+    space: a stored definition this version cannot parse is still shown.
+    """
+    return (
+        scheduler == "RandomSearch"
+        and isinstance(params, dict)
+        and set(params) == {"distributions", "sampler"}
+        and isinstance(params["sampler"], str)
+    )
+
+
 def stored_sampler(scheduler: str, params: Any) -> str:
     """The sampler of a stored random search (``"iid"`` for any other scheduler)."""
-    if scheduler != "RandomSearch":
-        return "iid"
-    return random_search_from_wire(params)[1]
+    return str(params["sampler"]) if _wrapped(scheduler, params) else "iid"
 
 
 def with_sampler(scheduler: str, params: Any, sampler: str) -> Any:
@@ -270,10 +282,9 @@ def with_sampler(scheduler: str, params: Any, sampler: str) -> Any:
 
 def wire_scheduler(scheduler: str, params: Any) -> tuple[dict[str, Any], str]:
     """A stored scheduler as the wire shows it, and its sampler: a random search's is a top-level key there."""
-    sampler = stored_sampler(scheduler, params)
-    if sampler != "iid":
-        params = random_search_to_wire(random_search_from_wire(params)[0], "iid")
-    return {scheduler: params}, sampler
+    if _wrapped(scheduler, params) and params["sampler"] != "iid":
+        return {scheduler: params["distributions"]}, str(params["sampler"])
+    return {scheduler: params}, "iid"
 
 
 def _check_option(key: str, value: Any) -> Any:
@@ -430,13 +441,17 @@ def render_job(row: Any, experiment: str) -> str:
     )
 
 
-def render_experiment(row: Any, extra: dict[str, Any] | None = None, *, legacy: bool = False) -> dict[str, Any]:
+def render_experiment(
+    row: Any, extra: dict[str, Any] | None = None, *, legacy: bool = False, sampler_inside: bool = False
+) -> dict[str, Any]:
     """An experiment's JSON object: name, status, scheduler, then [ext] keys.
 
-    ``legacy``: for the 2018 client, which is shown a search it cannot read as ``{"Manual": null}``
-    (:mod:`schedy.server.legacy`).
+    ``legacy``: for the 2018 client, which is shown a search it cannot read as ``{"Manual": null}``;
+    ``sampler_inside``: for Schedy's client of 0.2.0.dev0, which reads a random search's sampler inside
+    its parameters (:mod:`schedy.server.legacy`).
     """
-    scheduler, sampler = wire_scheduler(row.scheduler, json.loads(row.params))
+    params = json.loads(row.params)
+    scheduler, sampler = ({row.scheduler: params}, "iid") if sampler_inside else wire_scheduler(row.scheduler, params)
     if legacy:
         ((name, params),) = scheduler.items()
         scheduler = legacy_scheduler(name, params)

@@ -90,3 +90,21 @@ def _client_round_trip(db: schedy.SchedyDB) -> None:
     exp.sampler = "iid"
     exp.push_updates()
     assert db.get_experiment("client").sampler == "iid"
+
+
+def test_schedys_own_client_of_0_2_0_dev0_is_shown_the_sampler_where_it_reads_it(api) -> None:
+    """That client (User-Agent ``schedy-python``, no version) reads and writes the sampler inside RandomSearch."""
+    path = api.create_experiment("dev0", {"RandomSearch": SPACE}, sampler="sobol")
+    answer = api.request("GET", path, headers={"User-Agent": "schedy-python"})
+    shown = answer.json()
+    assert shown["scheduler"] == {"RandomSearch": {"distributions": SPACE, "sampler": "sobol"}}
+    assert "sampler" not in shown
+    listed = api.request("GET", "experiments/", headers={"User-Agent": "schedy-python"}).json()["items"]
+    assert [item["scheduler"] for item in listed if item["name"] == "dev0"] == [shown["scheduler"]]
+    # What it sends back (its pause, its declaration with exist_ok) keeps the search.
+    echo = {"status": "DONE", "scheduler": shown["scheduler"]}
+    assert api.request("PUT", path, echo, headers={"User-Agent": "schedy-python"}).status_code == 200
+    now = _experiment(api, path)
+    assert (now["status"], now["sampler"], now["scheduler"]) == ("DONE", "sobol", {"RandomSearch": SPACE})
+    # Today's client sends its version and is shown today's form.
+    assert "sampler" in api.request("GET", path, headers={"User-Agent": f"schedy-python/{schedy.__version__}"}).json()

@@ -11,10 +11,19 @@ from starlette.responses import JSONResponse, Response
 from schedy.server.api import schemas
 from schedy.server.api.deps import current_user, current_user_fresh, path_name, services
 from schedy.server.errors import PreconditionFailed
-from schedy.server.legacy import is_legacy
+from schedy.server.legacy import is_legacy, samples_inside
 from schedy.server.wire import dumps, iso, page_token, parse_experiment, read_page_token, render_experiment
 
 router = APIRouter(tags=["experiments"])
+
+
+def _view(request: Request) -> tuple[bool, bool]:
+    """How the client that sent ``request`` reads experiments, by its User-Agent.
+
+    ``render_experiment``'s ``legacy`` (the 2018 client) and ``sampler_inside`` (Schedy's own up to 0.2.0.dev0).
+    """
+    agent = request.headers.get("user-agent")
+    return is_legacy(agent), samples_inside(agent)
 
 
 def _limit(request: Request, limit: int | None) -> int:
@@ -38,8 +47,8 @@ async def list_experiments(
     rows, after = await run_in_threadpool(
         services(request).experiments.page, user_id, after_key, _limit(request, limit)
     )
-    legacy = is_legacy(request.headers.get("user-agent"))
-    items = [render_experiment(r, legacy=legacy) for r in rows]
+    legacy, inside = _view(request)
+    items = [render_experiment(r, legacy=legacy, sampler_inside=inside) for r in rows]
     following = None if after is None else page_token(after, kind="e", scope=scope)
     return Response(dumps({"items": items, "next": following}), media_type="application/json")
 
@@ -74,13 +83,15 @@ async def put_experiment(request: Request, name: str, user_id: int = Depends(cur
     spec = parse_experiment(await request.body())
     create_only = request.headers.get("if-none-match", "").strip() == "*"
     replace_only = _if_match(request, exp_name, "replaced")
-    legacy = is_legacy(request.headers.get("user-agent"))
+    legacy, inside = _view(request)
     row, created = await run_in_threadpool(
         lambda: services(request).experiments.put(
             user_id, exp_name, spec, create_only=create_only, replace_only=replace_only, legacy=legacy
         )
     )
-    return JSONResponse(render_experiment(row, legacy=legacy), status_code=201 if created else 200)
+    return JSONResponse(
+        render_experiment(row, legacy=legacy, sampler_inside=inside), status_code=201 if created else 200
+    )
 
 
 @router.get(
@@ -94,8 +105,10 @@ async def get_experiment(
     row, extra = await run_in_threadpool(
         services(request).experiments.get, user_id, path_name(name, "experiment"), counts=counts
     )
-    legacy = is_legacy(request.headers.get("user-agent"))
-    return Response(dumps(render_experiment(row, extra, legacy=legacy)), media_type="application/json")
+    legacy, inside = _view(request)
+    return Response(
+        dumps(render_experiment(row, extra, legacy=legacy, sampler_inside=inside)), media_type="application/json"
+    )
 
 
 @router.delete("/experiments/{name}/", status_code=204, responses=schemas.answers({}, 412))

@@ -179,6 +179,15 @@ class Scheduler(ABC):
 
         """
 
+    @classmethod
+    def from_stored(cls, params: Any) -> Scheduler:
+        """Rebuild a stored scheduler: as :meth:`from_params`, unless a search reads its stored form leniently.
+
+        A definition an earlier Schedy accepted may break a rule added since (a new bound): a search that
+        can still run it overrides this to adapt it, so its claims go on after an upgrade.
+        """
+        return cls.from_params(params)
+
     @abstractmethod
     def to_params(self) -> Any:
         """The wire parameters, normalised (what the service stores and shows)."""

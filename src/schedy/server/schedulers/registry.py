@@ -8,7 +8,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
+from schedy import __version__
 from schedy.errors import DefinitionError
+from schedy.server.errors import Conflict
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.grid import GridSearch
 from schedy.server.schedulers.manual import Manual
@@ -47,6 +49,12 @@ def load_scheduler(name: str, params_json: str) -> Scheduler:
     The instance is shared by every experiment with this definition and every
     thread: it is frozen (see :mod:`schedy.server.schedulers.base`).
     """
-    scheduler = SCHEDULERS[name].from_params(json.loads(params_json))
+    try:
+        scheduler = SCHEDULERS[name].from_stored(json.loads(params_json))
+    except DefinitionError as exc:  # stored by another version of Schedy, under rules this one does not share
+        raise Conflict(
+            f"This experiment's {name} search, as stored, cannot be run by Schedy {__version__} "
+            f"({str(exc).rstrip('.')}): give it a scheduler again (PUT the experiment with one); its jobs are kept."
+        ) from None
     scheduler.freeze()
     return scheduler

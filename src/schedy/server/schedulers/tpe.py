@@ -72,7 +72,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
-from schedy._search import MAXIMIZE, TPEParams, value_key
+from schedy._search import MAXIMIZE, TPEParams, value_key, within_tpe_bounds
 from schedy.errors import DefinitionError
 from schedy.random import (
     Choice,
@@ -452,6 +452,11 @@ class TPE(Scheduler):
     @classmethod
     def from_params(cls, params: Any) -> TPE:
         return cls(TPEParams.from_wire(params))
+
+    @classmethod
+    def from_stored(cls, params: Any) -> TPE:
+        # A search stored by an earlier version past today's cost bounds runs at those bounds.
+        return cls(TPEParams.from_wire(within_tpe_bounds(params)))
 
     def to_params(self) -> dict[str, Any]:
         return self.params.to_wire()
