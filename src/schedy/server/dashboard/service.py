@@ -374,7 +374,7 @@ class Dashboard:
         user_id: int,
         name: str,
         after: int,
-        limit: int = REPORTS_PER_ANSWER,
+        limit: int | None = None,
         *,
         job: str | None = None,
         per_job: int | None = None,
@@ -385,20 +385,25 @@ class Dashboard:
         ``after`` is the key to ask from next time (only new reports then),
         ``more`` says another answer follows at once. Non-finite metrics are
         strings, as in the job columns. With ``per_job`` (the experiment's
-        reports only), every report after ``after`` is considered in one
-        answer, at most about ``per_job`` of each job's sent (evenly spaced,
-        the first, the last and the non-finite ones among them;
-        ``"thinned": true`` says some were left out): enough to draw curves.
+        reports only), at most about ``per_job`` of each job's reports are
+        sent (evenly spaced, the first, the last and the non-finite ones
+        among them; ``"thinned": true`` says some were left out): enough to
+        draw curves. Every answer holds at most ``limit`` (default
+        :data:`REPORTS_PER_ANSWER`) reports, shared by the jobs (at least
+        :data:`report_samples.MIN_PER_JOB` each, and the non-finite ones
+        besides): when thousands of jobs reported, an answer covers the
+        reports up to ``after`` and ``more`` is true.
 
         Raises:
             NotFound: no such experiment (or job).
 
         """
+        limit = REPORTS_PER_ANSWER if limit is None else limit
         if per_job is not None and job is None:
             with self._store.snapshot() as conn:
                 exp = self._experiment(conn, user_id, name)
-                rows, last, thinned = report_samples.thinned_after(conn, exp.id, after, per_job)
-            return self._report_columns(rows, last, more=False, thinned=thinned)
+                sampled = report_samples.thinned_after(conn, exp.id, after, per_job, limit)
+            return self._report_columns(sampled.rows, sampled.last, more=sampled.more, thinned=sampled.thinned)
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, name)
             if job is None:

@@ -41,7 +41,7 @@ export class Reports {
   /** Read the reports received since the last call (of one job, if given); true when there were some. */
   async refresh(job) {
     let changed = false;
-    // A job's own page draws its whole series; the experiment's, every job's thinned (one answer).
+    // A job's own page draws its whole series; the experiment's, every job's thinned (50,000 per answer at most).
     const only = job ? `&job=${encodeURIComponent(job)}` : `&perJob=${PER_JOB}`;
     const grown = new Set();
     for (let page = 0; page < PAGES_PER_REFRESH; page++) {
