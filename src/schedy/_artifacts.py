@@ -6,7 +6,10 @@ limit or the quota) arrives before any of the body is sent, then the file
 with ``socket.sendfile`` while a helper thread computes its SHA-256, and
 ends the body with that SHA-256 in 64 hexadecimal digits
 (``X-Schedy-Sha256: trailing``): the service refuses a body that differs,
-and the file is read about once, not hashed first and sent after. A
+and the file is read about once, not hashed first and sent after. Before
+that SHA-256, one ``stat`` tells whether the file changed while it was sent
+(its size, its modification time, the file its path names): if so the body
+is left unfinished and the connection closed, so the service discards it. A
 download is written to a temporary file next to its destination, hashed
 in a helper thread as it arrives, checked against the service's
 ``X-Schedy-Sha256`` and only then renamed to its destination, so a
@@ -109,21 +112,51 @@ def _path(job_path: str, name: str) -> str:
     return f"{job_path}artifacts/{_routes.quote_segment(name)}/"
 
 
-def _sha256(path: Path, limit: int | None = None, stop: threading.Event | None = None) -> tuple[str, int]:
-    """SHA-256 and size of the file (of its first ``limit`` bytes); stops early, with a partial digest, on ``stop``."""
+def _sha256(stream: io.RawIOBase, limit: int, stop: threading.Event) -> tuple[str, int]:
+    """SHA-256 and size of the first ``limit`` bytes of ``stream``; stops early, with a partial digest, on ``stop``."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb", buffering=0) as file:
-        buffer = bytearray(_CHUNK)
-        view = memoryview(buffer)
-        while stop is None or not stop.is_set():
-            want = _CHUNK if limit is None else min(_CHUNK, limit - size)
-            n = file.readinto(view[:want]) if want else 0
-            if not n:
-                break
-            digest.update(view[:n])
-            size += n
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    while not stop.is_set():
+        want = min(_CHUNK, limit - size)
+        n = stream.readinto(view[:want]) if want else 0
+        if not n:
+            break
+        digest.update(view[:n])
+        size += n
     return digest.hexdigest(), size
+
+
+def _not_regular(file: Path) -> ValueError:
+    return ValueError(
+        f"{str(file)!r} is not a regular file (a device, a pipe, a socket, or a file made up as it is read, as in "
+        "/proc): an artifact is a regular file's content, so copy it into a file first and save that."
+    )
+
+
+def _changed(file: Path, before: os.stat_result, sent: int) -> str | None:
+    """How ``file`` changed since ``before`` (it was opened), of which ``sent`` bytes were sent; ``None``: it did not.
+
+    Its size, its modification time and which file the path names: one ``stat``, no second pass over the data.
+    """
+    try:
+        now = os.stat(file)
+    except OSError:
+        return "it was deleted or moved"
+    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        return "another file replaced it"
+    if now.st_size != before.st_size:
+        return f"{before.st_size} bytes when it started, {now.st_size} now"
+    if now.st_mtime_ns != before.st_mtime_ns or sent != before.st_size:
+        return "it was written to"
+    return None
+
+
+def _changed_error(file: Path, how: str) -> ValueError:
+    return ValueError(
+        f"{str(file)!r} changed while it was uploaded ({how}), so nothing was saved: save it once it is complete."
+    )
 
 
 def _connect(transport: Transport) -> http.client.HTTPConnection:
@@ -165,51 +198,72 @@ def _wait_for_continue(sock: socket.socket) -> bool:
 
 
 def _put_file(
-    transport: Transport, target: str, file: Path, size: int, authorization: str
+    transport: Transport, target: str, file: Path, authorization: str
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
-    """Send the file with its SHA-256 after it (``X-Schedy-Sha256: trailing``), hashed while it is sent."""
-    conn = _connect(transport)
+    """Send the file with its SHA-256 after it (``X-Schedy-Sha256: trailing``), hashed while it is sent.
+
+    A file that changed while it was sent (its size, its modification time, or the file its path names)
+    is not ended with its SHA-256: the connection is closed short of the body's end, so the service
+    discards what arrived, and the error says the file changed.
+    """
     try:
-        conn.putrequest("PUT", target, skip_accept_encoding=True)
-        for name, value in (
-            ("Authorization", authorization),
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Length", str(size + _TRAILER)),
-            (_SHA256_HEADER, "trailing"),
-            ("Accept", "application/json"),
-            ("User-Agent", USER_AGENT),
-        ):
-            conn.putheader(name, value)
-        plain = isinstance(conn.sock, socket.socket) and not transport._https
-        if plain:  # (peeking at the answer needs a plain socket)
-            conn.putheader("Expect", "100-continue")
-        conn.endheaders()
-        sock = conn.sock
-        assert sock is not None  # noqa: S101 - connected above
-        if not plain or _wait_for_continue(sock):
-            # The hash reads the file from the page cache in a helper thread while the kernel sends it
-            # (hashlib releases the GIL): the upload costs about one pass over the file, not two.
-            stop = threading.Event()
-            with ThreadPoolExecutor(1, "schedy-artifact") as helper:
-                hashing = helper.submit(_sha256, file, size, stop)
-                try:
-                    if size:
-                        with file.open("rb") as stream:
-                            sock.sendfile(stream, 0, size)
-                except OSError:
-                    stop.set()
-                    # The service may have answered and closed (e.g. 413 midway): read its answer if there is one.
-                    return _read_answer(sock, "PUT")
-                sha256, hashed = hashing.result()
-                if hashed != size:  # the body is short: the service waits for the rest, closed below
-                    raise ValueError(f"{str(file)!r} changed while it was sent ({size} bytes, then {hashed}).")
+        stream = file.open("rb")
+    except FileNotFoundError:  # (an OSError: it would be retried as a failure in transit)
+        raise _changed_error(file, "it was deleted or moved") from None
+    with stream, file.open("rb", buffering=0) as hashed_stream:
+        before = os.fstat(stream.fileno())
+        other = os.fstat(hashed_stream.fileno())
+        if (other.st_dev, other.st_ino) != (before.st_dev, before.st_ino):
+            raise _changed_error(file, "another file replaced it")
+        size = before.st_size
+        conn = _connect(transport)
+        try:
+            conn.putrequest("PUT", target, skip_accept_encoding=True)
+            for name, value in (
+                ("Authorization", authorization),
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(size + _TRAILER)),
+                (_SHA256_HEADER, "trailing"),
+                ("Accept", "application/json"),
+                ("User-Agent", USER_AGENT),
+            ):
+                conn.putheader(name, value)
+            plain = isinstance(conn.sock, socket.socket) and not transport._https
+            if plain:  # (peeking at the answer needs a plain socket)
+                conn.putheader("Expect", "100-continue")
+            conn.endheaders()
+            sock = conn.sock
+            assert sock is not None  # noqa: S101 - connected above
+            if not plain or _wait_for_continue(sock):
+                # The hash reads the file from the page cache in a helper thread while the kernel sends it
+                # (hashlib releases the GIL): the upload costs about one pass over the file, not two.
+                stop = threading.Event()
+                with ThreadPoolExecutor(1, "schedy-artifact") as helper:
+                    hashing = helper.submit(_sha256, hashed_stream, size, stop)
+                    try:
+                        sent = sock.sendfile(stream, 0, size) if size else 0
+                    except OSError:
+                        stop.set()
+                        # The service may have answered and closed (e.g. 413 midway): read its answer if there is one.
+                        return _read_answer(sock, "PUT")
+                    sha256, hashed = hashing.result()
+                # Checked before the body's end: a changed file's upload is left short of its SHA-256, and the
+                # connection closed below, so the service discards it (as it does any upload cut short).
+                how = _changed(file, before, min(sent, hashed))
+                if how is not None:
+                    raise _changed_error(file, how)
                 try:
                     sock.sendall(sha256.encode("ascii"))
                 except OSError:
                     return _read_answer(sock, "PUT")
-        return _read_answer(sock, "PUT")
-    finally:
-        conn.close()
+            status, headers, data = _read_answer(sock, "PUT")
+            if status == 400:  # changed just after the check (the kernel may still have been sending its pages)
+                how = _changed(file, before, size)
+                if how is not None:
+                    raise _changed_error(file, how)
+            return status, headers, data
+        finally:
+            conn.close()
 
 
 def _with_retries(transport: Transport, method: str, path: str, exchange: Any) -> Any:
@@ -251,17 +305,20 @@ def upload(transport: Transport, job_path: str, file: str | os.PathLike[str], na
             f"{str(source)!r} is a directory: an artifact is one file; save an archive of it "
             "(`tar -czf model.tar.gz DIR`, or shutil.make_archive in Python)."
         )
-    if not source.is_file():
+    if not source.exists():
         raise FileNotFoundError(f"No file to save as an artifact at {str(source)!r}.")
+    if not source.is_file():  # (opening a FIFO would wait for a writer)
+        raise _not_regular(source)
     name = check_name(source.name, file=source) if name is None else check_name(name)
-    with source.open("rb"):  # a file we may not read is said so now, not retried as a network failure
-        pass
-    size = source.stat().st_size
+    with source.open("rb") as probe:  # a file we may not read is said so now, not retried as a network failure
+        # A file of /proc says it has 0 bytes, and has some: it would be stored empty.
+        if os.fstat(probe.fileno()).st_size == 0 and probe.read(1) and os.fstat(probe.fileno()).st_size == 0:
+            raise _not_regular(source)
     path = _path(job_path, name)
     target = transport._base + path
 
     def exchange(authorization: str) -> tuple[int, http.client.HTTPMessage, bytes]:
-        return _put_file(transport, target, source, size, authorization)
+        return _put_file(transport, target, source, authorization)
 
     status, headers, data = _with_retries(transport, "PUT", path, exchange)
     response = Response(status, headers, data, False)
