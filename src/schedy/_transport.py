@@ -16,9 +16,11 @@ that uses it:
   forked from one that already talked to the service opens its own
   connection instead of sharing the parent's socket.
 * **Authentication.** The API token (or password) is exchanged for a JWT
-  (``POST token/`` or ``POST passauth/``), renewed shortly before its
-  ``expiresAt`` and, should the service still answer 401, renewed and the
-  request retried once. The JWT is shared by all threads.
+  (``POST token/`` or ``POST passauth/``), renewed shortly before it
+  expires (its lifetime, ``exp`` − ``iat`` by the service's clock, counted on
+  this machine's monotonic clock, so a wrong wall clock does not matter)
+  and, should the service still answer 401, renewed and the request retried
+  once. The JWT is shared by all threads.
 * **Retries.** Only failures that say nothing about the request itself are
   retried, with exponential backoff and jitter: no connection, a connection
   lost mid-request, and the statuses 502, 503 and 504. A 4xx is never
@@ -37,6 +39,7 @@ that uses it:
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import math
@@ -620,6 +623,7 @@ class Transport:
                 return current  # another thread renewed it meanwhile
             config = self.config
             path = config.auth_path
+            sent = time.monotonic()  # the token is issued after this: its lifetime counts from here, at the latest
             try:
                 answer = self.request(
                     "POST", path, {"email": config.email, "token": config.token}, authenticate=False
@@ -637,6 +641,14 @@ class Transport:
                 raise UnhandledResponseError(
                     f"POST {path} answered without token and expiresAt. {self._wrong_root()}", 200
                 )
+            granted = _granted_lifetime(jwt, expires_at)
+            if granted is not None:
+                # The service's own clock tells how long the token lasts; this machine's monotonic clock
+                # measures it, whatever its wall clock says (a clock ahead would otherwise renew early, or
+                # on every request).
+                self._token = _Token(jwt, sent + granted - min(_RENEW_MARGIN, granted / 10))
+                return self._token
+            # A token that does not say when it was issued: its expiry by this machine's clock.
             lifetime = expires_at - time.time()
             deadline: float | None = time.monotonic() + lifetime - min(_RENEW_MARGIN, lifetime / 10)
             if lifetime <= 1:
@@ -647,6 +659,28 @@ class Transport:
                 deadline = None
             self._token = _Token(jwt, deadline)
             return self._token
+
+
+def _granted_lifetime(jwt: str, expires_at: float) -> float | None:
+    """The seconds a session token was granted for: its ``exp`` minus its ``iat`` claim, both by the service's clock.
+
+    ``None`` when the token is not a JWT that tells both (its signature is the
+    service's business, not checked here), or its ``exp`` is not the answer's
+    ``expiresAt``.
+    """
+    try:
+        payload = jwt.split(".")[1]
+        claims = _encoding.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        issued, expires = claims["iat"], claims["exp"]
+    except (IndexError, KeyError, TypeError, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
+    numbers = (int, float)
+    if isinstance(issued, bool) or isinstance(expires, bool):
+        return None
+    if not isinstance(issued, numbers) or not isinstance(expires, numbers) or abs(expires - expires_at) > 1:
+        return None
+    lifetime = float(expires - issued)
+    return lifetime if math.isfinite(lifetime) and lifetime > 0 else None
 
 
 def _foreign(error: HTTPError) -> bool:

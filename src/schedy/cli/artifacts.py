@@ -22,6 +22,7 @@ from schedy import _artifacts, _routes
 from schedy._db import SchedyDB
 from schedy.cli.common import CommandError, UsageError, connect
 from schedy.cli.table import Table, human_size
+from schedy.cli.views import iso_time
 
 __all__ = ["add_parsers", "cmd_get", "cmd_list", "cmd_put", "cmd_rm"]
 
@@ -107,7 +108,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         return
     table = Table([("artifact", "name"), ("artifact", "size"), ("artifact", "stored"), ("artifact", "sha256")])
     for artifact in found:
-        stored = "" if artifact.created_at is None else artifact.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        stored = "" if artifact.created_at is None else iso_time(artifact.created_at)  # UTC, as everywhere in the CLI
         table.add_row({
             ("artifact", "name"): artifact.name,
             ("artifact", "size"): human_size(artifact.size),

@@ -1,6 +1,6 @@
 """A random search's sampler is a top-level key of the experiment JSON, kept like the other options.
 
-Inside ``RandomSearch`` every key is a hyperparameter to the 2018 client (API.md: new options go at the
+Inside ``RandomSearch`` every key is a hyperparameter to the 2018 client (the wire contract: new options go at the
 top level), so ``sampler`` sits beside the scheduler on the wire (SQLite and PostgreSQL).
 """
 
