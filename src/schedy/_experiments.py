@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -507,8 +508,10 @@ class Experiment:
             now = time.monotonic()
             # Answered well before its wait: the service holds no poll (the experiment is DONE); so is the next.
             if until is None or now >= until or now - asked < poll / 2:
+                # Told DONE for free: the service answered a wait at once, or this copy last read it DONE.
+                done = (until is not None and now - asked < poll / 2) or self.status == Experiment.DONE
                 error = NoJobError("", 204)
-                error.args = (f"Experiment {self.name!r} has no job to hand out right now.",)
+                error.args = (self._no_job_message(done),)
                 raise error
             poll = min(until - now, MAX_WAIT_PER_REQUEST)
         job = Job._from_wire(self, response.json(), response.etag())
@@ -520,6 +523,15 @@ class Experiment:
             job._heartbeat = interval
             job._hold_lease()  # the lease runs from the claim, also while the worker sets up before with job:
         return job
+
+    def _no_job_message(self, done: bool) -> str:
+        if not done:
+            return f"Experiment {self.name!r} has no job to hand out right now."
+        return (
+            f"Experiment {self.name!r} is DONE, so it hands out no jobs: to resume it, run "
+            f"`schedy status {shlex.quote(self.name)} RUNNING`, "
+            "or set exp.status = exp.RUNNING and call exp.push_updates()."
+        )
 
     def jobs(
         self,

@@ -31,9 +31,10 @@ _IDLE_EXIT = 10.0
 class Lease:
     """One job being beaten for; see :meth:`Heartbeats.start`."""
 
-    __slots__ = ("active", "beat", "due", "interval", "lock")
+    __slots__ = ("active", "beat", "due", "interval", "lock", "pid")
 
     def __init__(self, beat: Callable[[], bool], interval: float) -> None:
+        self.pid = os.getpid()  # a forked child's copy is not its own: its thread stayed in the parent
         self.beat = beat
         self.interval = interval
         self.due = time.monotonic() + interval
@@ -87,7 +88,13 @@ class Heartbeats:
         return lease
 
     def stop(self, lease: Lease) -> None:
-        """Stop beating for ``lease``, waiting for a beat in flight to end."""
+        """Stop beating for ``lease``, waiting for a beat in flight to end.
+
+        In a forked child, a lease started by the parent is left alone: the
+        parent's thread beats for it, and its lock may have been copied held.
+        """
+        if lease.pid != os.getpid():
+            return
         with lease.lock:
             lease.active = False
         with self._cond:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import threading
 import traceback as _traceback
 import weakref
 from collections.abc import Iterable, Mapping
@@ -107,6 +108,12 @@ class Job:
         with exp.next_job() as job:
             job.results["loss"] = train(**job.hyperparameters)
 
+    One block per job: only the process that entered it ends the job, and a
+    second ``with job:`` on a job already inside one (nested, or from another
+    thread) raises :class:`schedy.errors.UnsafeUpdateError`. A job pickles
+    (e.g. to a ``multiprocessing`` pool) without its heartbeats, which stay
+    with the original; see :meth:`__setstate__` for what the copy can do.
+
     Args:
         job_id: the job's id, unique within its experiment.
         experiment: the experiment the job belongs to.
@@ -151,6 +158,7 @@ class Job:
 
     __slots__ = (
         "__weakref__",  # the heartbeat thread holds a job weakly: a job dropped unfinished stops beating
+        "_block_pid",
         "_buffers",
         "_claimed_results",
         "_heartbeat",
@@ -214,6 +222,29 @@ class Job:
         self._reported: dict[str, float | None] = {}  # each metric's latest value this worker reported
         self._reports_wait = True  # a report waits for a service that is away (not once the job crashed)
         self._claimed_results: dict[str, Any] | None = None  # as handed out (a PBT job's: its parent's)
+        self._block_pid: int | None = None  # the process inside this job's ``with job:`` block, if any
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its lease and report buffers: those stay with the original (see ``__setstate__``)."""
+        return {name: getattr(self, name) for name in Job.__slots__ if name not in _NOT_PICKLED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A copy of a pickled job (``multiprocessing``, ``spawn`` included; ``copy.deepcopy``).
+
+        The heartbeats stay with the original, which goes on beating for the
+        job while it holds its lease; the copy holds none. The copy can
+        :meth:`report` (its reports count for the job, and renew its lease),
+        read (:meth:`reports`, :meth:`artifacts`, :meth:`load_artifact`) and
+        :meth:`save_artifact`. It cannot enter ``with job:`` while the
+        original is inside its own block (that block ends the job); a copy of
+        a job not inside a block can, and then beats for the job itself.
+        To have another process run jobs, hand it the experiment and let it
+        claim them (:meth:`schedy.Experiment.jobs`).
+        """
+        self._lease = None
+        self._buffers = []
+        for name, value in state.items():
+            setattr(self, name, value)
 
     @property
     def id(self) -> str:
@@ -455,14 +486,19 @@ class Job:
         if response.status in (404, 409, 412):
             if not self._lease_lost:
                 # The service says why (e.g. "has ended CRASHED": the lease lapsed; "has ended PRUNED").
-                reason = _problem_detail(response) or "the service ended it or gave it to another worker"
+                if response.status == 404:  # the job, or its experiment, is gone: nothing of it can be saved
+                    reason = _problem_detail(response) or "the job, or its experiment, was deleted"
+                    outcome = "its results can no longer be saved."
+                else:  # 409, 412: ended (its lease lapsed, or someone ended it) or given to another worker
+                    reason = _problem_detail(response) or "the service ended it or gave it to another worker"
+                    outcome = "if it runs to its end, its results are kept unless its retry was claimed meanwhile."
                 logger.warning(
-                    "Job %s of experiment %r lost its lease (HTTP %d): %s Heartbeats stopped; if it runs to its end, "
-                    "its results are kept unless its retry was claimed meanwhile.",
+                    "Job %s of experiment %r lost its lease (HTTP %d): %s Heartbeats stopped; %s",
                     self.job_id,
                     self.experiment.name,
                     response.status,
                     reason if reason.endswith(".") else reason + ".",
+                    outcome,
                 )
             self._lost_reason = self._lost_reason or _problem_detail(response) or f"HTTP {response.status}"
             self._lease_lost = True
@@ -687,7 +723,9 @@ class Job:
         A job from :meth:`schedy.Experiment.next_job` is already RUNNING, so
         this never fails for it; for another job it calls :meth:`try_run`,
         which raises :class:`schedy.errors.UnsafeUpdateError` when another
-        worker got it first.
+        worker got it first. So does a job already inside a ``with job:``
+        block (nested, entered by another thread, or by the process this one
+        was forked from or got a pickled copy from): one block per job.
 
         Example::
 
@@ -697,10 +735,37 @@ class Job:
                 job.results["accuracy"] = train(**job.hyperparameters)
 
         """
-        if self.status != Job.RUNNING:
-            self.try_run()
-        self._hold_lease()
+        pid = os.getpid()
+        with _ENTERING:  # one test and set for every thread
+            inside = self._block_pid
+            if inside is None:
+                self._block_pid = pid
+        if inside is not None:
+            raise self._already_inside(inside)
+        try:
+            if self.status != Job.RUNNING:
+                self.try_run()
+            self._hold_lease()
+        except BaseException:
+            self._block_pid = None
+            raise
         return self
+
+    def _already_inside(self, pid: int) -> UnsafeUpdateError:
+        """The error of a second ``with job:`` on a job already inside one (no request was sent: no status)."""
+        if pid == os.getpid():
+            message = (
+                f"Job {self.job_id} is already inside a `with job:` block (nested, or entered by another thread): "
+                "use one block per job."
+            )
+        else:
+            message = (
+                f"Job {self.job_id} is inside a `with job:` block of process {pid}, which ends it: "
+                "this copy of it (forked or pickled) can report on it, not run it."
+            )
+        error = UnsafeUpdateError("", None)
+        error.args = (message,)
+        return error
 
     def __exit__(
         self,
@@ -725,7 +790,26 @@ class Job:
         lapsed, its experiment deleted: 412 or 404), nothing is raised:
         :attr:`lost` says why and a warning is logged, so ``for job in
         exp.jobs(): with job: ...`` goes on with the next job.
+
+        Only the process that entered the block ends the job: in a process
+        forked inside it (``os.fork``, ``multiprocessing`` with fork) that
+        leaves the block (``sys.exit``, an exception), this does nothing and
+        the job is left to the parent.
         """
+        if self._block_pid is not None and self._block_pid != os.getpid():
+            return False  # a forked child leaving its parent's block: the job is not its to end
+        try:
+            return self._end_block(exc_type, exc_value, traceback)
+        finally:
+            self._block_pid = None
+
+    def _end_block(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        """:meth:`__exit__` in the process that entered the block."""
         pruned = exc_type is not None and issubclass(exc_type, JobPruned)
         if exc_type is not None and not pruned:
             self._reports_wait = False  # a crash: its exception goes on at once, as below
@@ -922,6 +1006,21 @@ class Job:
             f"hyperparameters={self.hyperparameters!r}, results={self.results!r})"
         )
 
+
+#: What a pickled job leaves behind (its heartbeat lease, its report buffers): the original's alone.
+_NOT_PICKLED = frozenset(("__weakref__", "_lease", "_buffers"))
+
+#: Held to test and mark a job entered (``with job:``) in one step, whichever thread enters it.
+_ENTERING = threading.Lock()
+
+
+def _new_entering_lock() -> None:
+    global _ENTERING
+    _ENTERING = threading.Lock()  # a fork while another thread held it would leave the child's copy held
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_entering_lock)
 
 #: Statuses of a refused job update whose content is at fault: 400 (bad JSON), 413 (too large), 422 (invalid).
 _REFUSED = (400, 413, 422)
