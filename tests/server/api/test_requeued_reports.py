@@ -92,9 +92,9 @@ def test_a_pruned_job_put_back_in_the_queue_runs_again_and_is_judged_on_its_new_
     assert [r["attempt"] for r in exp.get_job(bad.job_id).reports()] == [1, 2, 2, 2, 2]
     frame = exp.to_dataframe(reports=True)
     assert frame[frame["job"] == bad.job_id]["attempt"].tolist() == [1, 2, 2, 2, 2]
-    # The rungs count the new run as a job of its own beside the stopped one.
+    # The rungs count jobs: the new run takes its stopped attempt's place at rung 1 (4 jobs, not 5).
     rungs = api.http.get("experiments/again/stopping/").json()["rungs"]
-    assert [(r["step"], r["jobs"]) for r in rungs if r["step"] in (1, 3)] == [(1, 5), (3, 1)]
+    assert [(r["step"], r["jobs"]) for r in rungs if r["step"] in (1, 3)] == [(1, 4), (3, 1)]
 
 
 def test_a_running_job_put_back_in_the_queue_is_not_stopped_by_its_first_runs_decision(api, db):

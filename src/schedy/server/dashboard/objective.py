@@ -10,7 +10,8 @@ option's ``resultName`` and ``objective``) unless the finished jobs lack
 that result (a policy judges reports, which the final results may name
 otherwise). Otherwise it is the first numeric result of the experiment's
 first finished job, minimised if its name reads like a cost (``loss``,
-``error``, ``mse``, ``regret``, ``time``…) and maximised otherwise. People
+``error``, ``mse``, ``regret``, ``time``…) and maximised otherwise
+(:func:`guessed_direction`, the rule the page applies to any result). People
 pick another result and direction in the page. NaN, ±Infinity, a missing
 or a non-numeric value ranks worst.
 """
@@ -30,7 +31,43 @@ from schedy.server.stopping import load_policy
 from schedy.server.wire import dumps
 
 MIN, MAX = "min", "max"
-_COST = re.compile(r"loss|err|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty", re.IGNORECASE)
+#: Words of a result name that read as a cost (minimised) or as a gain (maximised). static/page_experiment.js
+#: holds the same lists and rule (``guessedDirection``); tests/dashboard/test_analysis_fixes.py checks both agree.
+COST_WORDS = "loss|err|error|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty"
+GAIN_WORDS = "acc|accuracy|auc|auroc|f1|precision|recall|score|reward|return|map|iou|bleu|rouge|r2|ndcg|psnr|ssim|dice"
+_WORD = re.compile(rf"(?:({COST_WORDS})|({GAIN_WORDS}))s?[0-9]*")  # a whole word (fullmatch): "loss", "errors", "f1"
+_ENDING = re.compile(rf"(?:({COST_WORDS})|({GAIN_WORDS}))s?[0-9]*$")  # a word ending in one: "valloss", "runtime"
+
+
+def _words(name: str) -> list[str]:
+    """A result name's words: split at anything but ASCII letters and digits, at camelCase and after digits."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower()
+    spaced = re.sub(r"([0-9])([a-z])", r"\1 \2", spaced)
+    return [word for word in re.split(r"[^a-z0-9]+", spaced) if word]
+
+
+def guessed_direction(name: str) -> str:
+    """``"min"`` if a result's name reads like a cost, else ``"max"``.
+
+    The name is split into words (:func:`_words`: ``val_loss``, ``valLoss``, ``top1err``). The last word
+    that is a cost word or a gain word (:data:`COST_WORDS`, :data:`GAIN_WORDS`, maybe with a plural ``s``
+    or digits: ``errors``, ``loss2``) decides: ``score_time`` is minimised, ``sentiment_acc`` maximised. A
+    cost word inside another word does not count (``sentiment``, ``terrain``, ``maestro``); without a whole
+    one, a word that ends in one counts (``valloss``, ``runtime``), a gain (``valacc``) before a cost.
+
+    Example:
+        >>> [guessed_direction(n) for n in ("val_loss", "sentiment_acc", "terrain_iou", "maestro", "runtime")]
+        ['min', 'max', 'max', 'max', 'min']
+
+    """
+    words = _words(name)
+    whole = [match for word in words if (match := _WORD.fullmatch(word))]
+    if whole:
+        return MIN if whole[-1].group(1) else MAX
+    endings = [match for word in words if (match := _ENDING.search(word))]
+    if any(match.group(2) for match in endings):
+        return MAX
+    return MIN if endings else MAX
 
 
 @dataclass(frozen=True)
@@ -105,7 +142,7 @@ def guess(results: Mapping[str, Any]) -> Objective | None:
     """The first numeric result, with a direction read from its name."""
     for key, value in results.items():
         if is_number(value):
-            return Objective(key, MIN if _COST.search(key) else MAX, False)
+            return Objective(key, guessed_direction(key), False)
     return None
 
 

@@ -13,6 +13,14 @@ stopped job's later reports (a worker that goes on, a report in flight)
 are answered "stop" again and recorded at no further rung: they would
 otherwise crowd the higher rungs with losers and loosen their quota.
 
+A job counts once per rung. The service names attempt ``n ≥ 2`` of a job
+``J`` (set back to QUEUED: re-queued by hand or after a crash) ``J/n``
+(``service/reports.py``, ``run_name``): a run of its own, judged afresh,
+but when it passes a rung where an earlier attempt of ``J`` is recorded it
+takes that entry's place (its value out of the rung's list, and out of the
+rung's stops if it was stopped there) instead of adding a job: the rung
+counts jobs, and an abandoned attempt's value no longer sits in its quota.
+
 A report at or past ``maxStep`` is answered "continue" whatever its value:
 the job has had its full budget, so stopping it would save nothing and only
 end a finished training PRUNED (a job reporting every 2 steps passes rung 9
@@ -26,7 +34,7 @@ bracket ``b`` is an ASHA whose first rung is ``minStep · η^b``, so bracket 0
 stops most aggressively and bracket ``s`` never stops (no rung at all,
 whatever ``maxStep``: Hyperband's bracket of full-budget runs). A job's bracket is
 chosen from its name in the reports (a hash of the job's key, so the same in every service process, no state)
-with the weights of Hyperband's budget rule, ``(s+1)/(s-b+1) · η^(s-b)``:
+(its attempts share it) with the weights of Hyperband's budget rule, ``(s+1)/(s-b+1) · η^(s-b)``:
 aggressive brackets get more jobs, as in Li et al. (JMLR 2018).
 
 Each rung keeps a sorted list of losses: a report costs a binary search
@@ -47,7 +55,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +89,13 @@ class _State(PolicyState):
     stopped: dict[str, Verdict] = field(default_factory=dict)
     # (bracket, rung index) -> how many of the jobs recorded there were stopped there
     stops: dict[tuple[int, int], int] = field(default_factory=dict)
+    # (job, rung index) -> (loss, stopped there) of its latest attempt recorded at that rung of its bracket
+    entries: dict[tuple[str, int], tuple[float, bool]] = field(default_factory=dict)
+
+
+def _job_of(run: str) -> str:
+    """The job a run is an attempt of: the service names attempt ``n ≥ 2`` of job ``J`` ``"J/n"``."""
+    return run.partition("/")[0]
 
 
 def _ladder(min_step: int, eta: int, max_step: int | None) -> tuple[int, ...]:
@@ -152,6 +167,30 @@ class _Arrivals:
                 del self.ties[moved]
             heapq.heappush(self.best, -moved)
         return quota
+
+
+class _Sorted:
+    """A rung's losses in a bulk build as :meth:`ASHA._record` keeps them (a sorted list).
+
+    For a rung where a job's later attempt takes an earlier one's place: a removal, which the heaps of
+    :class:`_Arrivals` lack.
+    """
+
+    def __init__(self, eta: int) -> None:
+        self.eta = eta
+        self.losses: list[float] = []
+
+    def remove(self, loss: float) -> None:
+        del self.losses[bisect_left(self.losses, loss)]
+
+    def add(self, loss: float) -> tuple[int, int, int] | None:
+        """Record ``loss``; ``(kept, recorded, at least as good)`` if it is not among the best (a stop)."""
+        recorded = self.losses
+        insort(recorded, loss)
+        kept = max(1, len(recorded) // self.eta)
+        if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
+            return kept, len(recorded), bisect_right(recorded, recorded[kept - 1])
+        return None
 
 
 class ASHA(StoppingPolicy):
@@ -233,7 +272,14 @@ class ASHA(StoppingPolicy):
         recorded = state.rungs.get((bracket, index))
         if recorded is None:
             recorded = state.rungs[(bracket, index)] = []
+        entry = (_job_of(job), index)
+        earlier = state.entries.get(entry)
+        if earlier is not None:  # an earlier attempt of the job: this one takes its place
+            del recorded[bisect_left(recorded, earlier[0])]
+            if earlier[1]:
+                state.stops[(bracket, index)] -= 1
         insort(recorded, loss)
+        state.entries[entry] = (loss, False)
         if final:
             return None
         kept = max(1, len(recorded) // self.reduction_factor)
@@ -241,6 +287,7 @@ class ASHA(StoppingPolicy):
             verdict = self._stop(bracket, index, kept, len(recorded), bisect_right(recorded, recorded[kept - 1]))
             state.stopped[job] = verdict
             state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1
+            state.entries[entry] = (loss, True)
             return verdict
         return None
 
@@ -286,16 +333,28 @@ class ASHA(StoppingPolicy):
                 alive = ~np.isin(job_of, np.fromiter(stops, dtype=np.int64, count=len(stops)))
                 at, job_of = at[alive], job_of[alive]
             losses = losses_of(reports.value[at], self.objective).tolist()
-            arrivals: dict[int, _Arrivals] = {}
-            columns = zip(at.tolist(), job_of.tolist(), losses, reports.step[at].tolist(), strict=True)
-            for position, job, loss, step in columns:
+            owners = [_job_of(ids[job]) for job in job_of.tolist()]
+            # A rung where a job's later attempt takes an earlier one's place needs a removal: a sorted list there.
+            again = len(set(owners)) < len(owners)
+            arrivals: dict[int, _Arrivals | _Sorted] = {}
+            columns = zip(at.tolist(), job_of.tolist(), owners, losses, reports.step[at].tolist(), strict=True)
+            for position, job, owner, loss, step in columns:
                 passed[job] = index + 1
                 bracket = bracket_of[job]
                 rung = arrivals.get(bracket)
                 if rung is None:
-                    rung = arrivals[bracket] = _Arrivals(self.reduction_factor)
+                    eta = self.reduction_factor
+                    rung = arrivals[bracket] = _Sorted(eta) if again else _Arrivals(eta)
+                earlier = state.entries.get((owner, index))
+                if earlier is not None:
+                    assert isinstance(rung, _Sorted)  # noqa: S101 - a repeated owner makes `again`
+                    rung.remove(earlier[0])
+                    if earlier[1]:
+                        state.stops[(bracket, index)] -= 1
                 quota = rung.add(loss)
-                if quota is not None and not self._final(step):
+                stopped = quota is not None and not self._final(step)
+                state.entries[(owner, index)] = (loss, stopped)
+                if quota is not None and stopped:
                     verdict = self._stop(bracket, index, *quota)
                     state.stopped[ids[job]] = verdict
                     state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1
@@ -357,7 +416,7 @@ class Hyperband(ASHA):
         return cls(result, objective, min_step, max_step, eta)
 
     def bracket_of(self, job: str) -> int:
-        digest = hashlib.blake2b(job.encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(_job_of(job).encode(), digest_size=8).digest()
         point = int.from_bytes(digest, "big") / 2**64
         for bracket, bound in enumerate(self._bounds):
             if point < bound:

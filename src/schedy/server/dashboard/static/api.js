@@ -9,6 +9,7 @@ export class HttpError extends Error {
   }
 }
 
+import {serviceClock} from "./format.js";
 import {jobsPath, seg, takeEarly} from "./start.js";
 
 export {seg};
@@ -18,22 +19,33 @@ function csrfToken() {
   return match ? decodeURIComponent(match.slice("schedy_csrf=".length)) : "";
 }
 
-/** The response to a request (see request()), taking the one start.js sent early if it is this one. */
+/**
+ * The response to a request (see request()), taking the one start.js sent early if it is this one;
+ * its Date header tells the page the service's clock (format.js now()).
+ */
 async function send(method, path, {body, etag, ifMatch} = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (etag) headers["If-None-Match"] = etag;
   if (ifMatch) headers["If-Match"] = ifMatch;
   if (!["GET", "HEAD"].includes(method)) headers["X-Schedy-CSRF"] = csrfToken();
-  const ask = () => fetch(path, {
-    method, headers, cache: "no-store", credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const ask = async () => {
+    const sent = Date.now();
+    const response = await fetch(path, {
+      method, headers, cache: "no-store", credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    serviceClock(response.headers.get("Date"), sent);
+    return response;
+  };
   // The page's first request may have been sent before its modules loaded (start.js); if that
   // one found no session (the login came after), ask again.
   const early = method === "GET" && !etag ? takeEarly(path) : undefined;
   const response = early ? await early.catch(() => null) : null;
-  return !response || response.status === 401 ? ask() : response;
+  if (!response || response.status === 401) return ask();
+  // Sent after the page began to load (by the same clock as Date.now()).
+  serviceClock(response.headers.get("Date"), Date.now() - performance.now());
+  return response;
 }
 
 /** {status, etag, data} of a response read whole; throws HttpError on an error status. */

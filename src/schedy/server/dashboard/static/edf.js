@@ -4,7 +4,7 @@
 
 import {num, plural} from "./format.js";
 import {POINTS_IN_DOM, axes, context, expose, interactive, scale, ticks, valueScale} from "./plotkit.js";
-import {selectionText, shown} from "./plots.js";
+import {nonNumericText, selectionText, shown} from "./plots.js";
 
 const finite = Number.isFinite;
 
@@ -53,7 +53,8 @@ export function edf(fig, data, objective, open) {
     ctx.lineTo(frame.x1, level);
   }
   ctx.stroke();
-  fig.note.textContent = selectionText(data, rows) +
+  const logNote = fig.options.logX && !x.log ? "Log scale needs positive values: drawn linear. " : "";
+  fig.note.textContent = selectionText(data, rows) + logNote + nonNumericText(data, objective) +
     (nonFinite ? `${plural(nonFinite, "non-finite value")} (NaN, ±Infinity) left out.` : "");
   const hits = steps.length <= POINTS_IN_DOM
     ? steps.map(([v, share]) => ({px: x(v), py: y(share), label: `${num(v)}: ${Math.round(share * 1000) / 10} % of jobs`})) : [];

@@ -101,22 +101,65 @@ export function dateTime(seconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+// The service's clock, not the browser's, is what "now" means on the page (the project's times
+// come from the service): the page keeps how far the browser's clock is from it, told by each
+// answer's Date header (serviceClock(), from api.js), and now() reads the browser's clock plus that.
+let clockOffset = 0;  // ms: the service's clock minus the browser's
+
+/** How much later than its `Date` header an answer may leave the service (ms): the header has whole
+ * seconds, and the server (uvicorn) writes it anew only about once a second. */
+const DATE_LAG = 3000;
+
+/**
+ * Note the service's time an answer tells: its `Date` header, for a request sent at `sent` and
+ * answered at `received` (the browser's ms). The offset changes only as much as that answer
+ * requires, so clocks that agree within the header's few seconds are left as they are (no jitter
+ * either way); a browser's clock hours off is corrected to within those seconds.
+ */
+export function serviceClock(date, sent, received = Date.now()) {
+  const at = date ? Date.parse(date) : NaN;
+  if (!Number.isFinite(at)) return;
+  const least = at - received;  // the service's clock read `at` or later, before `received`…
+  const most = at + DATE_LAG - Math.min(sent ?? received, received);  // …and before at + DATE_LAG, after `sent`
+  clockOffset = Math.min(Math.max(clockOffset, least), Math.max(least, most));
+}
+
+/** Now by the service's clock, in ms since the epoch (Date.now() on the service, as well as the page can tell). */
+export function now() {
+  return Date.now() + clockOffset;
+}
+
 /** The time of day now, as dateTime writes it (HH:MM:SS, local). */
 export function clock() {
-  return dateTime(Date.now() / 1000).slice(11);
+  return dateTime(now() / 1000).slice(11);
 }
 
+/** A duration: "350 ms", "12.5 s", "2 min 0 s", "3 h 5 min"; rounded as shown (never "1 min 60 s"), never below 0. */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
-  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+  seconds = Math.max(0, seconds);
+  const ms = Math.round(seconds * 1000);
+  if (ms < 1000) return `${ms} ms`;
+  const tenths = Math.round(seconds * 10);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)} s`;
+  const whole = Math.round(seconds);
+  if (whole < 3600) return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+  const minutes = Math.round(seconds / 60);
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** Milliseconds since the epoch of the service's ISO time; one without a zone is UTC (as the service's are). */
+export function parseTime(iso) {
+  const text = String(iso).trim();
+  const zoned = /(?:[zZ]|[+-]\d\d(?::?\d\d)?)$/.test(text) || !/\d[T ]\d/.test(text);
+  return Date.parse(zoned ? text : text.replace(" ", "T") + "Z");
+}
+
+/** How long ago the service's ISO time was, by the service's clock: "just now", "5 min ago"… */
 export function ago(iso) {
   if (!iso) return "";
-  const seconds = (Date.now() - Date.parse(iso)) / 1000;
+  const seconds = (now() - parseTime(iso)) / 1000;
+  if (!Number.isFinite(seconds)) return "";
   if (seconds < 5) return "just now";
   if (seconds < 90) return `${Math.round(seconds)} s ago`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;

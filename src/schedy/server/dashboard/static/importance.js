@@ -61,8 +61,10 @@ export class ImportanceView {
       count: String(bars.length), points: JSON.stringify(bars),
     });
     const sampled = data.sampled ? ` (an even sample of the ${data.done} finished jobs)` : "";
+    // The best jobs the service compares with all (importance.py: the best 10 %, at least 2).
+    const top = Math.max(2, Math.ceil(0.1 * data.jobs));
     this.note.textContent = bars.length
-      ? `From ${data.jobs} finished jobs with a finite ${data.objective}${sampled}: how differently each hyperparameter is spread among the best 10 % than among all.`
+      ? `From ${data.jobs} finished jobs with a finite ${data.objective}${sampled}: how differently each hyperparameter is spread among the best ${top} (the best 10 %, at least 2) than among all ${data.jobs}.`
       : `Not enough finished jobs with a finite ${data.objective} yet (${data.jobs}; 5 needed).`;
     // Sized as every plot is (plotkit.js), with the section's width.
     const {ctx, width} = context({canvas: this.canvas, clientWidth: this.el.clientWidth}, Math.max(ROW * bars.length + 12, 40));

@@ -18,8 +18,27 @@ import {downloadButtons} from "./download.js";
 import {Overview, experimentBadge, gridCells} from "./overview.js";
 
 const str = (v) => (v === null || v === undefined ? undefined : typeof v === "number" ? v : String(v));
-/** Results whose name reads like a cost are minimised by default (as the service guesses). */
-const COST = /loss|err|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty/i;
+/** Words of a result name that read as a cost (minimised) or a gain (maximised): the lists and the
+ * rule of the service's guess (objective.py, guessed_direction; a test checks both agree). */
+const COST_WORDS = "loss|err|error|mse|mae|rmse|regret|cost|time|latency|perplexity|nll|distance|penalty";
+const GAIN_WORDS = "acc|accuracy|auc|auroc|f1|precision|recall|score|reward|return|map|iou|bleu|rouge|r2|ndcg|psnr|ssim|dice";
+const WORD = new RegExp(`^(?:(${COST_WORDS})|(${GAIN_WORDS}))s?[0-9]*$`);
+const ENDING = new RegExp(`(?:(${COST_WORDS})|(${GAIN_WORDS}))s?[0-9]*$`);
+
+/** "min" if a result's name reads like a cost, else "max" (as the service guesses): the name split
+ * into words (at anything but ASCII letters and digits, at camelCase, after digits), the last word
+ * that is a cost or a gain word decides (score_time: min; sentiment_acc: max); a cost word inside
+ * another word does not count (sentiment, terrain, maestro); without a whole one, a word ending in
+ * one does (valloss, runtime), a gain (valacc) before a cost. */
+export function guessedDirection(name) {
+  const spaced = String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().replace(/([0-9])([a-z])/g, "$1 $2");
+  const words = spaced.split(/[^a-z0-9]+/).filter((w) => w);
+  const whole = words.map((w) => WORD.exec(w)).filter((m) => m);
+  if (whole.length) return whole[whole.length - 1][1] ? "min" : "max";
+  const endings = words.map((w) => ENDING.exec(w)).filter((m) => m);
+  if (endings.some((m) => m[2])) return "max";
+  return endings.length ? "min" : "max";
+}
 
 /** The directions the experiment declares, by result: the search's objective (PBT's
  * qualityResultName, a model-based search's resultName) and the early-stopping policy's. */
@@ -189,7 +208,7 @@ export class ExperimentPage {
     if (remembered === "min" || remembered === "max") return {direction: remembered, declared: false};
     const fallback = this.data.defaultObjective;
     if (fallback && fallback.name === name) return {direction: fallback.direction, declared: !!fallback.declared};
-    return {direction: COST.test(name) ? "min" : "max", declared: false};
+    return {direction: guessedDirection(name), declared: false};
   }
 
   chooseObjective() {
@@ -292,7 +311,8 @@ export class ExperimentPage {
       : null;
     fill(this.controls,
       numeric.length || absent ? [h("label", {}, "Objective ", nameSelect), " ", dirSelect,
-        objective && objective.declared ? h("span", {class: "muted"}, " (declared by the search)") : null, slip] :
+        objective && objective.declared ? h("span", {class: "muted declared-by"},
+          ` (declared by ${ranked.has(objective.name) ? "the search" : "the early-stopping policy"})`) : null, slip] :
         h("span", {class: "muted"}, "No numeric result yet: plots appear when jobs report one."),
       best ? h("span", {class: "best", dataset: {job: best.id}}, " Best: ",
         h("strong", {}, num(objectiveOf(best, objective))), " — job ",

@@ -337,18 +337,44 @@ export function valueScale(values, range, log = false) {
 }
 
 /** Round times for an axis of milliseconds (after t0 = `t0` seconds since the epoch), labelled as
- * clock times (with the day when the range spans days). */
+ * clock times (with the day when the range spans days): round in the browser's time zone, as the
+ * labels (05:30 in Kolkata is not a round time), across changes to and from daylight saving time
+ * too (hours and days are stepped on the clock, so labels stay evenly spaced as clock times). */
 export function timeTicks([lo, hi], t0, count = 5) {
   const steps = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400].map((s) => s * 1000);
   const step = steps.find((s) => (hi - lo) / s <= count) || steps[steps.length - 1];
+  const base = t0 * 1000, first = base + lo, last = base + hi;
+  const d = new Date(first);
+  let at;  // the n-th candidate tick from a round local time at or before `first`, in ms since the epoch
+  if (step <= 1800 * 1000) {
+    // Steps that divide half an hour: every time zone's offset, and its daylight saving shift, is
+    // whole half-hours or quarter-hours; stepping in real time keeps them evenly spaced.
+    const within = ((d.getMinutes() * 60 + d.getSeconds()) * 1000 + d.getMilliseconds()) % step;
+    at = (n) => first - within + n * step;
+  } else if (step < 86400 * 1000) {
+    const hours = step / 3600000;
+    const [y, m, day, h] = [d.getFullYear(), d.getMonth(), d.getDate(), Math.floor(d.getHours() / hours) * hours];
+    at = (n) => new Date(y, m, day, h + n * hours).getTime();
+  } else {
+    const days = step / 86400000;
+    // Weeks from a Monday.
+    const day = d.getDate() - (days === 7 ? (d.getDay() + 6) % 7 : 0);
+    const [y, m] = [d.getFullYear(), d.getMonth()];
+    at = (n) => new Date(y, m, day + n * days).getTime();
+  }
   const out = [];
-  const start = Math.ceil((t0 * 1000 + lo) / step) * step - t0 * 1000;
-  const days = hi - lo > 86400 * 1000;
-  for (let v = start; v <= hi; v += step) {
-    const d = new Date(t0 * 1000 + v);
-    const hm = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-    const label = days ? `${d.getMonth() + 1}/${d.getDate()} ${hm}` : step < 60000 ? `${hm}:${String(d.getSeconds()).padStart(2, "0")}` : hm;
-    out.push({at: v, label});
+  const spansDays = hi - lo > 86400 * 1000;
+  let previous = -Infinity;
+  for (let n = 0; n < 100000; n++) {
+    const t = at(n);
+    if (t > last) break;
+    if (t < first || t <= previous) continue;  // before the range; an hour that does not exist (DST)
+    previous = t;
+    const tick = new Date(t);
+    const hm = `${String(tick.getHours()).padStart(2, "0")}:${String(tick.getMinutes()).padStart(2, "0")}`;
+    const label = spansDays ? `${tick.getMonth() + 1}/${tick.getDate()} ${hm}`
+      : step < 60000 ? `${hm}:${String(tick.getSeconds()).padStart(2, "0")}` : hm;
+    out.push({at: t - base, label});
   }
   return out;
 }

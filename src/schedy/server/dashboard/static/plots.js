@@ -31,14 +31,25 @@ export function scored(data, objective) {
   const key = `${data.version}|${objective.name}|${objective.direction}`;
   if (data.scoredCache && data.scoredCache.key === key) return data.scoredCache.rows;
   const out = [];
+  let other = 0;  // DONE jobs whose objective is there but not a number (a text such as "n/a")
   for (const job of data.jobs) {
     if (job.status !== "DONE") continue;
     const value = objectiveOf(job, objective);
     if (value !== undefined) out.push({job, value});
+    else if (job.res[objective.name] !== undefined && job.res[objective.name] !== null) other++;
   }
   out.sort((a, b) => finishedOrder(a.job, b.job));
-  data.scoredCache = {key, rows: out};
+  data.scoredCache = {key, rows: out, other};
   return out;
+}
+
+/** A note counting the finished jobs whose objective is not a number (left out of the plots of the
+ * objective), or "" (none, or a selection shown: brushing selects drawn jobs only). */
+export function nonNumericText(data, objective) {
+  if (!objective || data.selection) return "";
+  scored(data, objective);
+  const other = data.scoredCache.other;
+  return other ? `${plural(other, "job")} whose ${objective.name} is not a number left out. ` : "";
 }
 
 /** Position in [0, 1] of each value between best (0) and worst (1), for colours. */
@@ -128,7 +139,7 @@ export function history(fig, data, objective, open) {
     ctx.stroke();
   }
   const logNote = fig.options.logY && !y.log ? "Log scale needs positive values: drawn linear. " : "";
-  fig.note.textContent = selectionText(data, rows) + logNote + nonFiniteText(nonFinite);
+  fig.note.textContent = selectionText(data, rows) + logNote + nonNumericText(data, objective) + nonFiniteText(nonFinite);
   fig.hits = hits;
   expose(fig, points, {best: changes.length ? changes[changes.length - 1][1] : "", objective: objective.name,
     logY: String(y.log), x: byTime ? "time" : "order"}, rows.length);
@@ -316,6 +327,8 @@ export function parallel(fig, data, objective, hpKeys, open) {
   // No line for them: a non-finite value has no place on the objective's axis (the history draws them).
   const nonFinite = valued.length - all.length;
   if (nonFinite) notes.push(`${plural(nonFinite, "job")} with a non-finite ${objective.name} (NaN, ±Infinity) left out.`);
+  const other = nonNumericText(data, objective);
+  if (other) notes.push(other.trim());
   if (selection) notes.push(`${plural(selection.size, "job")} selected (a click on an axis clears its range).`);
   else notes.push("Drag along an axis to select a range; drag a label sideways to move its axis.");
   fig.note.textContent = notes.join(" ");

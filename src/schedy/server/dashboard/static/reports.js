@@ -100,8 +100,12 @@ function sampled(rows, n) {
   rows.forEach((r, i) => { if (r.reached > r.survived) stops.push(i); });
   const byStops = stops.slice().sort((a, b) => (rows[b].reached - rows[b].survived) - (rows[a].reached - rows[a].survived) || a - b);
   for (const i of byStops) { if (keep.size >= n) break; keep.add(i); }
-  const room = n - keep.size;
-  for (let k = 1; k <= room; k++) keep.add(Math.round((k * last) / (room + 1)));
+  // The room left, filled evenly among the rows not kept yet (spacing over all rows would land on
+  // kept ones, the first, the last, the stops, and draw fewer than n).
+  const free = [];
+  for (let i = 0; i <= last; i++) if (!keep.has(i)) free.push(i);
+  const room = Math.min(n - keep.size, free.length);
+  for (let k = 0; k < room; k++) keep.add(free[Math.floor(((k + 0.5) * free.length) / room)]);
   const chosen = [...keep].sort((a, b) => a - b);
   return {rows: chosen.map((i) => rows[i]), stops: stops.length, shownStops: stops.filter((i) => keep.has(i)).length};
 }

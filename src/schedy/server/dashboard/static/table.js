@@ -7,8 +7,20 @@ const OVERSCAN = 10;
 
 /**
  * columns: [{key, label, value(job) → sortable value, text(job) → string, numeric, title}]
- * Sorting puts NaN and missing values last in both directions.
+ * Sorting puts the finite numbers first (in numeric order), then the other values (texts), then
+ * ±Infinity, then NaN, then missing values, in both directions (group()).
  */
+/** A value's group in a sort, the same in both directions: finite numbers (0), then texts and other
+ * values (1), ±Infinity (2), NaN (3), missing (4). Within groups 0-2 values sort by `<` in the
+ * chosen direction, so a column mixing numbers and texts has both in order (as axis.js
+ * categories() puts numbers before the rest), and a diverged run never tops the table. */
+function group(v) {
+  if (v === undefined || v === null) return 4;
+  if (typeof v !== "number") return 1;
+  if (Number.isNaN(v)) return 3;
+  return Number.isFinite(v) ? 0 : 2;
+}
+
 export class VirtualTable {
   /** onOpen(job): a row was opened (click, Enter); onChange(): the sort or the scroll changed. */
   constructor({onOpen, onChange, sort}) {
@@ -113,13 +125,14 @@ export class VirtualTable {
     if (column) {
       const dir = this.sort.dir;
       const keys = new Map(view.map((job) => [job, column.value(job)]));
-      const missing = (v) => v === undefined || v === null || (typeof v === "number" && Number.isNaN(v));
       view.sort((a, b) => {
         const va = keys.get(a), vb = keys.get(b);
-        const ma = missing(va), mb = missing(vb);
-        if (ma || mb) return ma === mb ? a.pk - b.pk : (ma ? 1 : -1);
-        if (va < vb) return -dir;
-        if (va > vb) return dir;
+        const ga = group(va), gb = group(vb);
+        if (ga !== gb) return ga - gb;  // whatever the direction
+        if (ga < 3) {
+          if (va < vb) return -dir;
+          if (va > vb) return dir;
+        }
         return a.pk - b.pk;
       });
     }

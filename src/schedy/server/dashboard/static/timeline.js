@@ -4,7 +4,7 @@
 // so 100k jobs draw as a few thousand rectangles; CRASHED and RUNNING bars are drawn last, so
 // they are never hidden.
 
-import {plural, show} from "./format.js";
+import {now as serviceNow, plural, show} from "./format.js";
 import {POINTS_IN_DOM, axes, context, expose, inks, interactive, scale, timeTicks} from "./plotkit.js";
 
 /** The colour of a bar by the job's status (as the status badges). */
@@ -25,7 +25,7 @@ function rows(workers) {
 }
 
 export function timeline(fig, data, open) {
-  const now = Date.now() - data.t0 * 1000;
+  const now = serviceNow() - data.t0 * 1000;  // by the service's clock, as the jobs' times
   const endOf = (job) => (job.status === "RUNNING" ? Math.max(now, job.started) : job.finished ?? job.started);
   // First pass: the workers, the time range and how many bars.
   const seen = new Set();
