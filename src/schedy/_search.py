@@ -176,7 +176,7 @@ def within_tpe_bounds(obj: Any) -> Any:
     observations = max(50, min(observations, MAX_OBSERVATIONS, per_decision // candidates))
     candidates = max(1, min(candidates, per_decision // observations))
     out = dict(obj)
-    if "nEiCandidates" in obj:
+    if "nEiCandidates" in obj or candidates != 24:
         out["nEiCandidates"] = candidates
     if "maxObservations" in obj or observations != 1000:
         out["maxObservations"] = observations

@@ -53,3 +53,33 @@ def test_the_old_client_is_told_apart_by_its_user_agent() -> None:
     assert not is_legacy("schedy-python")
     assert not is_legacy("curl/8.0")
     assert not is_legacy(None)
+
+
+def test_a_hyperparameter_removed_or_added_is_a_real_change() -> None:
+    two = {"x": {"uniform": {"low": 0, "high": 1}}, "y": {"uniform": {"low": 0, "high": 1}}}
+    assert keeps_stored({"RandomSearch": two}, "RandomSearch", two)
+    assert not keeps_stored({"RandomSearch": {"x": two["x"]}}, "RandomSearch", two)
+    assert not keeps_stored({"RandomSearch": {**two, "z": two["x"]}}, "RandomSearch", two)
+
+
+def test_the_pbt_echo_leaves_out_only_what_the_old_client_cannot_keep() -> None:
+    stored = {
+        "objective": "min",
+        "qualityResultName": "loss",
+        "exploit": {"truncate": 0.2},
+        "init": {"lr": {"loguniform": {"low": 1e-4, "high": 0.1}}},
+        "explore": {"lr": {"perturb": {"minFactor": 0.8, "maxFactor": 1.2, "resampleProbability": 0.25}}},
+        "numParallel": 4,
+        "maxGenerations": 3,
+    }
+    echo = {
+        "objective": "min",
+        "qualityResultName": "loss",
+        "exploit": {"truncate": 0.2},
+        "init": {"lr": {"loguniform": {"low": 1e-4, "high": 0.1}}},
+        "explore": {"lr": {"perturb": {"minFactor": 0.8, "maxFactor": 1.2}}},
+        "numParallel": 4,
+    }
+    assert keeps_stored({"PBT": echo}, "PBT", stored)
+    assert not keeps_stored({"PBT": {**echo, "numParallel": 8}}, "PBT", stored)
+    assert not keeps_stored({"PBT": {key: value for key, value in echo.items() if key != "explore"}}, "PBT", stored)

@@ -107,32 +107,89 @@ def legacy_scheduler(name: str, params: Any) -> dict[str, Any]:
     return {name: params} if _readable(name, params) else dict(_MANUAL)
 
 
-def _within(sent: Any, shown: Any) -> bool:
-    """Whether ``sent`` is ``shown`` with keys left out (at any depth) and nothing else changed."""
+# What the original client writes back of each distribution it read: the arguments its objects keep.
+_KEPT_ARGS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "normal": ("mean", "std")}
+
+
+def _echo_distribution(wire: Mapping[str, Any]) -> dict[str, Any]:
+    ((name, args),) = wire.items()
+    if name == "const":
+        return {name: args}
+    if name == "choice":
+        kept = {"values": args.get("values")}
+        if args.get("weights") is not None:
+            kept["weights"] = args["weights"]
+        return {name: kept}
+    return {name: {key: args.get(key) for key in _KEPT_ARGS[name]}}
+
+
+def _echo_space(space: Mapping[str, Any]) -> dict[str, Any]:
+    return {hp: _echo_distribution(wire) for hp, wire in space.items()}
+
+
+def _echo(shown: Mapping[str, Any]) -> dict[str, Any]:
+    """What the original client sends back of a scheduler it was shown and parsed, changing nothing.
+
+    Its objects keep only what they read: a distribution's known arguments (no ``step``, no
+    ``branches``), PBT's known keys (it reads ``maxGenerations`` under another name, so never sends it
+    back), and the optional ones only when set.
+    """
+    ((name, params),) = shown.items()
+    if name == "RandomSearch":
+        return {name: _echo_space(params)}
+    if name == "PBT":
+        out: dict[str, Any] = {
+            "objective": params.get("objective"),
+            "qualityResultName": params.get("qualityResultName"),
+        }
+        if params.get("numParallel"):
+            out["numParallel"] = params["numParallel"]
+        if params.get("init"):
+            out["init"] = _echo_space(params["init"])
+        out["exploit"] = params.get("exploit")
+        if params.get("explore"):
+            out["explore"] = {
+                hp: {"perturb": {key: (wire.get("perturb") or {}).get(key) for key in ("minFactor", "maxFactor")}}
+                for hp, wire in params["explore"].items()
+            }
+        return {name: out}
+    return {name: params}
+
+
+def _same(sent: Any, echoed: Any) -> bool:
+    """JSON equality where numbers compare by value (the client sends ``0.0`` for ``0``) and booleans stay apart."""
     if isinstance(sent, Mapping):
-        return isinstance(shown, Mapping) and all(key in shown and _within(sent[key], shown[key]) for key in sent)
+        return (
+            isinstance(echoed, Mapping)
+            and sent.keys() == echoed.keys()
+            and all(_same(sent[k], echoed[k]) for k in sent)
+        )
     if isinstance(sent, list):
-        return isinstance(shown, list) and len(sent) == len(shown) and all(map(_within, sent, shown))
-    if isinstance(sent, bool) or isinstance(shown, bool):
-        return type(sent) is type(shown) and sent == shown
-    return bool(sent == shown)
+        return isinstance(echoed, list) and len(sent) == len(echoed) and all(map(_same, sent, echoed))
+    if isinstance(sent, bool) or isinstance(echoed, bool):
+        return type(sent) is type(echoed) and sent == echoed
+    return bool(sent == echoed)
 
 
 def keeps_stored(sent: Mapping[str, Any], stored_name: str, stored_params: Any) -> bool:
     """Whether a scheduler the original client sent only echoes what it was shown of the stored one.
 
-    True when ``sent`` is what :func:`legacy_scheduler` showed, or that with
-    keys the client does not know left out (its objects keep only the keys
-    they read): the service then keeps the stored scheduler, so pausing
-    and resuming with that client changes nothing of the search. Any other
-    change (a distribution's bounds, another scheduler) is a real one.
+    True when ``sent`` is exactly what that client writes back of what
+    :func:`legacy_scheduler` showed it, having changed nothing (its objects
+    keep only the keys they read: no ``step``, no ``branches``, no
+    ``maxGenerations``): the service then keeps the stored scheduler, so
+    pausing and resuming with that client changes nothing of the search.
+    Any other change (a distribution's bounds, a hyperparameter removed or
+    added, another scheduler) is a real one.
 
     >>> stored = {"x": {"uniform": {"low": 0, "high": 1, "step": 0.5}}}
     >>> keeps_stored({"RandomSearch": {"x": {"uniform": {"low": 0.0, "high": 1.0}}}}, "RandomSearch", stored)
     True
     >>> keeps_stored({"RandomSearch": {"x": {"uniform": {"low": 0.0, "high": 2.0}}}}, "RandomSearch", stored)
     False
+    >>> keeps_stored({"RandomSearch": {}}, "RandomSearch", stored)
+    False
     >>> keeps_stored({"Manual": None}, "TPE", {"objective": "min"})
     True
     """
-    return _within(dict(sent), legacy_scheduler(stored_name, stored_params))
+    return _same(dict(sent), _echo(legacy_scheduler(stored_name, stored_params)))

@@ -108,3 +108,30 @@ def test_schedys_own_client_of_0_2_0_dev0_is_shown_the_sampler_where_it_reads_it
     assert (now["status"], now["sampler"], now["scheduler"]) == ("DONE", "sobol", {"RandomSearch": SPACE})
     # Today's client sends its version and is shown today's form.
     assert "sampler" in api.request("GET", path, headers={"User-Agent": f"schedy-python/{schedy.__version__}"}).json()
+
+
+def test_the_0_2_0_dev0_client_resets_the_sampler_by_sending_the_plain_space(api) -> None:
+    """Its i.i.d. random search has no sampler inside: from it, a plain space means i.i.d. draws."""
+    path = api.create_experiment("dev0-reset", {"RandomSearch": SPACE}, sampler="sobol")
+    plain = {"scheduler": {"RandomSearch": SPACE}}
+    assert api.request("PUT", path, plain, headers={"User-Agent": "schedy-python"}).status_code == 200
+    assert "sampler" not in _experiment(api, path)
+
+
+def test_a_sampler_for_a_stored_search_this_version_cannot_read_is_409_not_500(service, api) -> None:
+    from sqlalchemy import update
+
+    from schedy.server.store import Store
+    from schedy.server.store.tables import experiments
+
+    path = api.create_experiment("unreadable-space", {"RandomSearch": SPACE})
+    store = Store(service.process.database_url, pool_size=1)
+    try:
+        with store.write() as conn:
+            bad = '{"x": {"triangular": {"low": 0, "high": 1}}}'
+            conn.execute(update(experiments).where(experiments.c.name == "unreadable-space").values(params=bad))
+    finally:
+        store.dispose()
+    answer = api.request("PUT", path, {"sampler": "sobol"})
+    assert answer.status_code == 409, answer.text
+    assert "give it a scheduler again" in answer.json()["detail"]

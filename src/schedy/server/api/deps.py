@@ -183,8 +183,6 @@ async def _user(request: Request, *, changes_state: bool | None) -> int:
     return (await _session(request, changes_state=changes_state)).user_id
 
 
-
-
 async def _session(request: Request, *, changes_state: bool | None, fresh: bool = False) -> Session:
     svc = services(request)
     authorization = request.headers.get("authorization")

@@ -86,7 +86,13 @@ async def put_experiment(request: Request, name: str, user_id: int = Depends(cur
     legacy, inside = _view(request)
     row, created = await run_in_threadpool(
         lambda: services(request).experiments.put(
-            user_id, exp_name, spec, create_only=create_only, replace_only=replace_only, legacy=legacy
+            user_id,
+            exp_name,
+            spec,
+            create_only=create_only,
+            replace_only=replace_only,
+            legacy=legacy,
+            sampler_inside=inside,
         )
     )
     return JSONResponse(

@@ -49,6 +49,7 @@ class Experiments:
         create_only: bool,
         replace_only: bool = False,
         legacy: bool = False,
+        sampler_inside: bool = False,
     ) -> tuple[ExperimentRow, bool]:
         """Create the experiment, or replace its status, scheduler and given options.
 
@@ -61,6 +62,8 @@ class Experiments:
 
         ``legacy``: the body comes from the 2018 client, whose scheduler is kept as stored when it only
         echoes what that client was shown of it (:func:`schedy.server.legacy.keeps_stored`).
+        ``sampler_inside``: from Schedy's client of 0.2.0.dev0, whose random search carries its sampler
+        inside (a plain space is its i.i.d. draws, not a search that keeps the stored sampler).
 
         Raises:
             PreconditionFailed: ``create_only`` and the name exists, or ``replace_only`` and it does not.
@@ -115,12 +118,18 @@ class Experiments:
                 if "earlyStopping" in spec.options:
                     check_policy_fits(options.get("earlyStopping"), load_scheduler(scheduler, params))
             else:
-                scheduler, params = spec.scheduler.name, params or existing.params
+                scheduler = spec.scheduler.name
                 sent = spec.scheduler.to_params()
+                params = dumps(sent)
                 shown = _only(wire_scheduler(*_loaded(kept))[0])  # what a client reading it was shown
                 if legacy and keeps_stored(wire_scheduler(scheduler, sent)[0], *shown):
                     scheduler, params = kept  # the 2018 client echoing the search it was shown: nothing changes
-                elif scheduler == "RandomSearch" and spec.sampler is None and stored_sampler(scheduler, sent) == "iid":
+                elif (
+                    scheduler == "RandomSearch"
+                    and spec.sampler is None
+                    and not sampler_inside
+                    and stored_sampler(scheduler, sent) == "iid"
+                ):
                     # A random search sent without a sampler keeps the experiment's, as other options are kept.
                     params = dumps(with_sampler(scheduler, sent, stored_sampler(*_loaded(kept))))
             store_experiments.replace(conn, existing.id, status, scheduler, params, dumps(options))

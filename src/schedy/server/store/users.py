@@ -242,20 +242,6 @@ def revoked_token_email(conn: Connection, token_hash: str) -> str | None:
     return None if email is None or email[0] is None else str(email[0])
 
 
-def token_is_live(conn: Connection, token_id: int, user_id: int) -> bool:
-    """Whether the token exists, belongs to the user and is not revoked."""
-    if not _can_be_id(conn, token_id) or not _can_be_id(conn, user_id):
-        return False
-    return (
-        conn.execute(
-            select(api_tokens.c.id).where(
-                api_tokens.c.id == token_id, api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None)
-            )
-        ).first()
-        is not None
-    )
-
-
 def tokens_of(conn: Connection, user_id: int) -> list[AnyRow]:
     """The user's tokens ``(id, label, created_at, revoked_at)``, oldest first."""
     return list(
