@@ -167,3 +167,33 @@ def clean_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDY_")}
     env["HOME"] = str(home)
     return env
+
+
+def test_the_worker_snippet_of_an_empty_search_sets_the_result_the_search_ranks_by(page, service, api):
+    """Copied as shown, a TPE search ranking by val_loss must get val_loss, not "loss" (it would learn nothing)."""
+    space = {"x": {"uniform": {"low": 0, "high": 1}}}
+    fill.put(
+        api,
+        fill.exp_path("tpe-val"),
+        {"scheduler": {"TPESearch": {"distributions": space, "objective": "min", "resultName": "val_loss"}}},
+    )
+    page.goto(f"{service.url}?poll={POLL}#/e/tpe-val")
+    page.wait_for_selector("pre.start-workers")
+    assert 'job.results["val_loss"] = train(**job.hyperparameters)' in page.inner_text("pre.start-workers")
+    fill.put(api, fill.exp_path("plain"), {"scheduler": {"RandomSearch": space}})
+    page.goto(f"{service.url}?poll={POLL}#/e/plain")
+    page.wait_for_selector("pre.start-workers")
+    assert 'job.results["loss"] = train(**job.hyperparameters)' in page.inner_text("pre.start-workers")
+
+
+def test_an_empty_search_shows_no_importance_section_and_asks_for_none(page, service, api):
+    space = {"x": {"uniform": {"low": 0, "high": 1}}}
+    tpe = {"TPESearch": {"distributions": space, "objective": "min", "resultName": "val_loss"}}
+    fill.put(api, fill.exp_path("tpe-empty"), {"scheduler": tpe})
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/importance/" in request.url else None)
+    page.goto(f"{service.url}?poll={POLL}#/e/tpe-empty")
+    page.wait_for_selector("pre.start-workers")
+    page.wait_for_timeout(500)  # a refresh or two
+    assert "Importance unavailable" not in page.inner_text("main")
+    assert asked == []

@@ -77,7 +77,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="SECONDS",
         help="Close a connection whose request headers take, or whose body pauses, this long (default 10).",
     )
-    server.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    server.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="The least severe log records the service writes to standard error (default info).",
+    )
     server.add_argument(
         "--workers",
         type=int,

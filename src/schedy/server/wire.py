@@ -325,6 +325,22 @@ def _check_option(key: str, value: Any) -> Any:
     return value
 
 
+def _refuse_sampler_inside(scheduler: Any) -> None:
+    """A text ``sampler`` among a random search's hyperparameters is the top-level option, misplaced: say so."""
+    params = scheduler.get("RandomSearch") if isinstance(scheduler, dict) else None
+    if (
+        not isinstance(params, dict)
+        or not isinstance(params.get(SAMPLER), str)
+        or set(params) == {"distributions", SAMPLER}
+    ):
+        return
+    option = f'"sampler": {json.dumps(params[SAMPLER])}'
+    raise Invalid(
+        f"'sampler' is an option of the experiment, not a hyperparameter: put {option} "
+        'at the top level, beside "scheduler".'
+    )
+
+
 def parse_experiment(body: bytes) -> ExperimentInput:
     """Parse and validate an experiment body (status, scheduler, [ext] options).
 
@@ -344,6 +360,7 @@ def parse_experiment(body: bytes) -> ExperimentInput:
     # No scheduler: the experiment's own, on a replace (a client changing one option sends only that).
     scheduler = None
     if "scheduler" in obj:
+        _refuse_sampler_inside(obj["scheduler"])
         try:
             scheduler = parse_scheduler(obj["scheduler"])
         except DefinitionError as exc:

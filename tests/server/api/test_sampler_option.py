@@ -135,3 +135,13 @@ def test_a_sampler_for_a_stored_search_this_version_cannot_read_is_409_not_500(s
     answer = api.request("PUT", path, {"sampler": "sobol"})
     assert answer.status_code == 409, answer.text
     assert "give it a scheduler again" in answer.json()["detail"]
+
+
+def test_a_sampler_put_among_the_hyperparameters_is_pointed_to_the_top_level(api) -> None:
+    body = {"scheduler": {"RandomSearch": {"sampler": "sobol", **SPACE}}}
+    answer = api.request("PUT", "experiments/misplaced/", body)
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "'sampler' is an option of the experiment, not a hyperparameter: put \"sampler\": \"sobol\" "
+        'at the top level, beside "scheduler".'
+    )

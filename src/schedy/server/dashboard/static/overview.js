@@ -140,10 +140,25 @@ function shellName(name) {
   return name.startsWith("-") ? `-- ${word}` : word;
 }
 
+/** The result the experiment ranks jobs by, as its search or early-stopping policy declares it ("loss" if none):
+ * what the workers must set, so the snippet below names it. */
+export function declaredResult(experiment) {
+  for (const params of Object.values(experiment.scheduler || {})) {
+    if (params && typeof params === "object") {
+      for (const name of [params.resultName, params.qualityResultName]) if (typeof name === "string" && name) return name;
+    }
+  }
+  for (const policy of Object.values(experiment.earlyStopping || {})) {
+    if (policy && typeof policy === "object" && typeof policy.resultName === "string" && policy.resultName) return policy.resultName;
+  }
+  return "loss";
+}
+
 /** What an empty experiment shows instead of an empty table: no jobs yet, and how to start workers. */
 export function emptyExperiment(name, experiment) {
   const kind = Object.keys(experiment.scheduler || {})[0] || "";
   const quoted = JSON.stringify(name);
+  const result = JSON.stringify(declaredResult(experiment));
   return h("div", {class: "empty-experiment", dataset: {empty: "true"}},
     h("p", {}, h("strong", {}, "No jobs yet."), kind === "Manual"
       ? " A manual search hands out the jobs you add: push some (e.g. exp.add_job({...}) in Python), then start workers."
@@ -153,7 +168,7 @@ import schedy
 exp = schedy.SchedyDB().get_experiment(${quoted})
 for job in exp.jobs():       # waits when there is no work
     with job:                # RUNNING → DONE, or CRASHED on an exception
-        job.results["loss"] = train(**job.hyperparameters)
+        job.results[${result}] = train(**job.hyperparameters)
 
 # or from a shell, a command per job (%h: its hyperparameters as --name value):
 schedy run -n 4 ${shellName(name)} python train.py %h`),

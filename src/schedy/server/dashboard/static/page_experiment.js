@@ -259,7 +259,8 @@ export class ExperimentPage {
     this.renderControls(keys);
     this.renderPlots(keys);
     this.renderTable(keys);
-    this.importance.update(this.objective, this.data.version);
+    // Nothing to rank before a job exists: no section, no request (its 422 would say so in red).
+    this.importance.update(this.data.total === 0 ? null : this.objective, this.data.version);
   }
 
   renderHeader(exp) {
