@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from schedy.server import security
 from schedy.server.errors import Unauthenticated
 from schedy.server.service.auth import LIVENESS_TTL
+from schedy.server.service.experiments import Experiments
 from schedy.server.store import Store, users
 from schedy.server.store.tables import api_tokens, experiments
 from tests.security.conftest import jwt_secret, login
@@ -74,6 +75,7 @@ def _remove(service, email: str) -> int:
             row = users.by_email(conn, email)
             assert row is not None
             assert users.remove(conn, email)
+        Experiments(store).finish_deletes()  # its experiments, detached by the removal
     finally:
         store.dispose()
     return int(row.id)
@@ -236,3 +238,63 @@ def test_read_session_keeps_ids_within_the_64_bit_signed_range():
         token = jwt.encode({"exp": now + 60, "key": "key", **claims}, secret, algorithm="HS256")
         with pytest.raises(Unauthenticated, match="invalid"):
             security.read_session(secret, token)
+
+
+def test_a_removal_while_the_users_workers_run_leaves_nothing_and_answers_no_500(service):
+    """Workers creating experiments, claiming, reporting and minting tokens as the user is removed (both databases).
+
+    The removal takes the user's row first, as every check of a session in the database does: no deadlock,
+    no experiment made after it, no token left live; the workers' requests in flight end in 4xx, never 500.
+    """
+    import threading
+
+    victim = service.new_user()
+    stop = threading.Event()
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        client = login(service.url, victim.email, victim.api_token)
+        i = 0
+        try:
+            while not stop.is_set():
+                i += 1
+                name = f"w{n}-{i}"
+                answers = [
+                    client.put(
+                        f"experiments/{name}/",
+                        json={"scheduler": {"RandomSearch": {"x": {"uniform": {"low": 0, "high": 1}}}}},
+                    )
+                ]
+                claimed = client.post(f"experiments/{name}/nextjob/", json={"worker": f"w{n}"})
+                answers.append(claimed)
+                if claimed.status_code == 200:
+                    job = claimed.json()["id"]
+                    answers.append(
+                        client.post(
+                            f"experiments/{name}/jobs/{job}/reports/", json={"step": 1, "metrics": {"loss": 0.5}}
+                        )
+                    )
+                answers.append(client.post("resettoken/", json={"label": f"w{n}"}))
+                with lock:
+                    statuses.extend(answer.status_code for answer in answers)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    user_id = _remove(service, victim.email)
+    time.sleep(1.5)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert statuses, "the workers did nothing"
+    assert [s for s in statuses if s >= 500] == []
+    _store_finish = _store(service)
+    try:
+        Experiments(_store_finish).finish_deletes()  # what a service's start (or the next removal) finishes
+    finally:
+        _store_finish.dispose()
+    assert _owned(service, user_id) == (0, 0)

@@ -41,7 +41,7 @@ def test_only_an_echo_with_keys_left_out_keeps_the_stored_search() -> None:
     assert keeps_stored(echo, "RandomSearch", UNIFORM)
     assert not keeps_stored({"RandomSearch": {"x": {"uniform": {"low": 0, "high": 2}}}}, "RandomSearch", UNIFORM)
     assert not keeps_stored({"RandomSearch": {"y": {"uniform": {"low": 0, "high": 1}}}}, "RandomSearch", UNIFORM)
-    assert not keeps_stored({"Manual": None}, "RandomSearch", UNIFORM)  # a readable search was shown as itself
+    assert keeps_stored({"Manual": None}, "RandomSearch", UNIFORM)  # its Manual never replaces a search
     choice = {"c": {"choice": {"values": [1, 2]}}}
     assert not keeps_stored({"RandomSearch": {"c": {"choice": {"values": [True, 2]}}}}, "RandomSearch", choice)
     assert not keeps_stored({"RandomSearch": {"c": {"choice": {"values": [1]}}}}, "RandomSearch", choice)
@@ -83,3 +83,10 @@ def test_the_pbt_echo_leaves_out_only_what_the_old_client_cannot_keep() -> None:
     assert keeps_stored({"PBT": echo}, "PBT", stored)
     assert not keeps_stored({"PBT": {**echo, "numParallel": 8}}, "PBT", stored)
     assert not keeps_stored({"PBT": {key: value for key, value in echo.items() if key != "explore"}}, "PBT", stored)
+
+
+def test_the_manual_it_was_shown_never_replaces_a_search_changed_since() -> None:
+    """Shown Manual for a TPE search, paused after a new client made it a random search: the search stays."""
+    space = {"x": {"uniform": {"low": 0, "high": 1}}}
+    assert keeps_stored({"Manual": None}, "RandomSearch", space)
+    assert keeps_stored({"Manual": None}, "Manual", None)

@@ -405,4 +405,9 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
             raise CommandError("Nothing removed.")
     with store.write() as conn:
         users.remove(conn, user.email)
+    # Its experiments were detached with it (hidden, nothing handed out): their jobs go in short batches, as
+    # a service's delete does, so a running service's claims interleave (one it started finishes them too).
+    from schedy.server.service.experiments import Experiments
+
+    Experiments(store).finish_deletes()
     print(f"Removed {user.email}; its sessions and API tokens stop working within 5 seconds.")

@@ -180,7 +180,9 @@ def keeps_stored(sent: Mapping[str, Any], stored_name: str, stored_params: Any) 
     ``maxGenerations``): the service then keeps the stored scheduler, so
     pausing and resuming with that client changes nothing of the search.
     Any other change (a distribution's bounds, a hyperparameter removed or
-    added, another scheduler) is a real one.
+    added, another scheduler) is a real one, except ``{"Manual": null}``
+    over another search: what it was shown of a search it cannot read,
+    echoed after a newer client changed that search into one it can.
 
     >>> stored = {"x": {"uniform": {"low": 0, "high": 1, "step": 0.5}}}
     >>> keeps_stored({"RandomSearch": {"x": {"uniform": {"low": 0.0, "high": 1.0}}}}, "RandomSearch", stored)
@@ -192,4 +194,9 @@ def keeps_stored(sent: Mapping[str, Any], stored_name: str, stored_params: Any) 
     >>> keeps_stored({"Manual": None}, "TPE", {"objective": "min"})
     True
     """
+    if _same(dict(sent), _MANUAL) and stored_name != "Manual":
+        # Shown as Manual when it read the experiment, the search may have become one it can read since (a
+        # newer client changed it): its echo of that Manual still changes nothing. (It cannot make a search
+        # Manual: a new client can.)
+        return True
     return _same(dict(sent), _echo(legacy_scheduler(stored_name, stored_params)))

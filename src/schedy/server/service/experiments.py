@@ -6,11 +6,12 @@ import json
 import time
 from typing import Any
 
-from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed, Unauthenticated
 from schedy.server.legacy import keeps_stored
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
+from schedy.server.store import users as store_users
 from schedy.server.store.experiments import ExperimentRow
 from schedy.server.wire import ExperimentInput, check_policy_fits, dumps, stored_sampler, wire_scheduler, with_sampler
 
@@ -86,6 +87,10 @@ class Experiments:
                     raise Invalid(
                         f"Experiment '{name}' does not exist, and a new experiment needs a scheduler, "
                         'e.g. {"scheduler": {"Manual": null}}; nothing was made.'
+                    )
+                if not store_users.owner_is_live(conn, user_id):  # removed meanwhile: nothing of it may outlive that
+                    raise Unauthenticated(
+                        "This session has ended (its user was removed or changed password); authenticate again."
                     )
                 row = store_experiments.create(
                     conn,

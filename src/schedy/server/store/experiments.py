@@ -135,6 +135,23 @@ def detach_named(conn: Connection, owner_id: int, name: str) -> int | None:
     return int(experiment_id)
 
 
+def detach_owned(conn: Connection, owner_id: int) -> list[int]:
+    """:func:`detach_named` for every experiment of a user (its removal); their ids, to finish deleting."""
+    ids = [
+        int(i)
+        for i in conn.execute(
+            select(experiments.c.id).where(experiments.c.owner_id == owner_id, visible()).order_by(experiments.c.id)
+        ).scalars()
+    ]
+    for experiment_id in ids:
+        conn.execute(
+            update(experiments)
+            .where(experiments.c.id == experiment_id)
+            .values(name=f"{DELETING_PREFIX}{experiment_id}", status="DONE", updated_at=db_now())
+        )
+    return ids
+
+
 def delete_jobs_batch(conn: Connection, experiment_id: int, limit: int) -> int:
     """Delete up to ``limit`` jobs of the experiment (their reports with them); how many were."""
     batch = select(jobs.c.pk).where(jobs.c.experiment_id == experiment_id).limit(limit).scalar_subquery()

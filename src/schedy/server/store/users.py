@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schedy.server.store.engine import db_now
+from schedy.server.store.experiments import detach_owned
 from schedy.server.store.rows import AnyRow
-from schedy.server.store.tables import api_tokens, experiments, users
+from schedy.server.store.tables import api_tokens, users
 
 
 class UserExists(Exception):
@@ -77,13 +78,34 @@ def new_session_key() -> str:
     return secrets.token_hex(16)
 
 
-def by_email(conn: Connection, email: str) -> AnyRow | None:
-    """The user ``(id, email, password_hash, is_admin, session_key)`` with this email, if any."""
-    return conn.execute(
-        select(users.c.id, users.c.email, users.c.password_hash, users.c.is_admin, users.c.session_key).where(
-            users.c.email == normalise_email(email)
-        )
-    ).one_or_none()
+def by_email(conn: Connection, email: str, *, lock: bool = False) -> AnyRow | None:
+    """The user ``(id, email, password_hash, is_admin, session_key)`` with this email, if any.
+
+    ``lock``: PostgreSQL's ``FOR UPDATE`` on the row until the transaction ends (SQLite's write
+    transactions are exclusive already).
+    """
+    query = select(users.c.id, users.c.email, users.c.password_hash, users.c.is_admin, users.c.session_key).where(
+        users.c.email == normalise_email(email)
+    )
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).one_or_none()
+
+
+def owner_is_live(conn: Connection, user_id: int) -> bool:
+    """Whether a user may still own a new experiment (not removed), its row share-locked (PostgreSQL) until commit.
+
+    Taken in the transaction that creates the experiment: a removal running at the same time (which locks
+    the row for update first) either commits before it, and this sees the tombstone, or waits for it, and
+    then detaches the experiment it made.
+    """
+    if not _can_be_id(conn, user_id):
+        return False
+    query = select(users.c.email, users.c.session_key).where(users.c.id == user_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)  # FOR SHARE
+    row = conn.execute(query).one_or_none()
+    return row is not None and can_log_in(row.email, row.session_key)
 
 
 #: The largest id an ``Integer`` column holds: PostgreSQL's ``INTEGER`` has 32 bits (SQLite's, 64).
@@ -139,7 +161,9 @@ REMOVED = "removed user #{id} {nonce}"
 def remove(conn: Connection, email: str) -> bool:
     """Remove the user with this email and everything it owns; whether it existed.
 
-    Its experiments (with their jobs, reports and artifacts) are deleted and
+    Its experiments are detached (hidden, DONE; their jobs, reports and
+    artifacts deleted afterwards, batch by batch, as a running service's
+    delete does: :func:`~schedy.server.store.experiments.detached`) and
     its API tokens revoked, but the row stays as a tombstone with no email,
     password or session key anyone holds: SQLite gives the id of the newest
     deleted row to the next one, and a session of the removed user must
@@ -147,10 +171,15 @@ def remove(conn: Connection, email: str) -> bool:
     session is ever accepted with (:func:`live_user`), so no login and no
     credential is ever made for it again.
     """
-    user = by_email(conn, email)
+    user = by_email(conn, email, lock=True)
     if user is None:
         return False
-    conn.execute(delete(experiments).where(experiments.c.owner_id == user.id))
+    # The user's row first (PostgreSQL: locked until the removal commits), as every transaction that checks
+    # a session in the database takes it (live_user, owner_is_live): one order of locks, no deadlock; an
+    # experiment being made by the user's session either commits first (and is detached here) or sees
+    # the tombstone. The experiments are hidden and emptied as a DELETE of each would (detached: claims and
+    # reports in flight find them, then nothing), their rows deleted by the caller in short batches.
+    detach_owned(conn, user.id)
     conn.execute(
         update(api_tokens)
         .where(api_tokens.c.user_id == user.id, api_tokens.c.revoked_at.is_(None))
