@@ -1,7 +1,9 @@
 """Schedy's main job, end to end on one machine.
 
 1. starts ``schedy server`` on the embedded SQLite store (``~/.schedy/``,
-   or ``$SCHEDY_HOME``), on port 8700 or a free port if that one is taken;
+   or ``$SCHEDY_HOME``), on port 8700 or a free port if that one is taken
+   (``~/.schedy/client.json`` still names 8700, where ``schedy server``
+   starts by default);
 2. creates a model-based search (TPE) whose hopeless runs the service
    stops early (ASHA), and runs several worker processes
    (``examples/worker.py``) that share it, each job training for a few
@@ -13,15 +15,21 @@
    until Enter or Ctrl-C, elsewhere it stops, and says how to start it
    again (``--keep-serving`` always keeps it running until Ctrl-C).
 
+Ctrl-C, SIGTERM or a closed terminal (SIGHUP) during the search stops the
+workers and the service, and says so in one line (exit status 130, 143 or
+129); so does the service dying (exit status 1).
+
 Run it with ``make demo`` (which installs Schedy in ``.venv`` first).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,8 +58,24 @@ def free_port(preferred: int) -> int:
         return int(sock.getsockname()[1])
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP (a closed terminal): stop as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+class ServerDied(Exception):
+    """The service this script started is gone."""
+
+
 def start_server(home: Path, port: int) -> subprocess.Popen[str]:
-    """``schedy server`` on the SQLite file in ``home``; returns once it answers."""
+    """``schedy server`` on the SQLite file in ``home``."""
     env = {**os.environ, "SCHEDY_HOME": str(home)}
     server = subprocess.Popen(
         [sys.executable, "-m", "schedy.cli.main", "server", "--port", str(port), "--log-level", "warning"],
@@ -59,20 +83,55 @@ def start_server(home: Path, port: int) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Not in the terminal's process group: Ctrl-C reaches this script and the workers, and this
+        # script stops the service after the workers (so that it hears how their last jobs ended).
+        process_group=0,
     )
     threading.Thread(target=_relay, args=(server,), daemon=True).start()
-    url = f"http://127.0.0.1:{port}/"
+    return server
+
+
+def wait_until_serving(server: subprocess.Popen[str], url: str) -> None:
+    """Return once the service answers."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit("schedy server stopped; see its messages above.")
         try:
             with urllib.request.urlopen(url + "ping/", timeout=1):
-                return server
+                return
         except OSError:
             time.sleep(0.1)
-    server.kill()
     raise SystemExit("schedy server did not start within 60 s.")
+
+
+def stop(server: subprocess.Popen[str] | None, workers: list[subprocess.Popen[bytes]], interrupted: bool) -> None:
+    """Stop the workers (each ends its running job CRASHED if the service is there to hear it), then the service."""
+    alive = server is not None and server.poll() is None
+    if interrupted and alive:  # Ctrl-C reached the workers too: let them end their jobs
+        deadline = time.monotonic() + 2
+        while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for w in workers:
+        if w.poll() is None:
+            if alive:
+                w.terminate()  # examples/worker.py ends its job CRASHED, as on Ctrl-C
+            else:
+                w.kill()  # without a service, it would retry for a minute to say so
+    deadline = time.monotonic() + 10
+    for w in workers:
+        try:
+            w.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+    if server is not None and server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def _relay(server: subprocess.Popen[str]) -> None:
@@ -82,13 +141,20 @@ def _relay(server: subprocess.Popen[str]) -> None:
         print(f"  [schedy server] {line.rstrip()}", flush=True)
 
 
-def client_config(home: Path, url: str) -> dict[str, str]:
-    """The configuration the first start wrote, pointed at this server."""
-    path = home / "client.json"
+def client_config(path: Path, url: str, default_url: str, first_start: bool) -> dict[str, str]:
+    """The configuration the first start wrote, pointed at this server (in memory).
+
+    A first start on a fallback port wrote that port into the file: the file is given the
+    default root back, where a later ``schedy server`` (port 8700 by default) answers.
+    """
     try:
         config: dict[str, str] = json.loads(path.read_text())
     except (OSError, ValueError):
         raise SystemExit(f"No client configuration at {path}; run `schedy gen-token` or set SCHEDY_CONFIG.") from None
+    if first_start and url != default_url and config.get("root") == url:
+        from schedy.server.bootstrap import write_client_config  # whole or not at all, readable by its owner only
+
+        write_client_config(path, {**config, "root": default_url})
     config["root"] = url
     return config
 
@@ -131,15 +197,32 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(os.environ.get("SCHEDY_HOME") or Path.home() / ".schedy")
-    port = free_port(args.port)
-    server = start_server(home, port)
-    url = f"http://127.0.0.1:{port}/"
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
+    server: subprocess.Popen[str] | None = None
+    workers: list[subprocess.Popen[bytes]] = []
+    name = ""
+    searching = True  # Ctrl-C once the search is over is how the service is stopped: no "Interrupted"
+    live = sys.stdout.isatty()
+    status = 0  # 128 + the signal that interrupted the search
+    interrupted = False  # by Ctrl-C, which the workers got too
+    died = False  # the service
     try:
-        config = client_config(home, url)
+        port = free_port(args.port)
+        url = f"http://127.0.0.1:{port}/"
+        if port != args.port:
+            print(f"Port {args.port} is taken (another `schedy server`?); this run uses port {port}.", flush=True)
+        config_path = home / "client.json"
+        first_start = not config_path.exists()
+        server = start_server(home, port)
+        wait_until_serving(server, url)
+        config = client_config(config_path, url, f"http://127.0.0.1:{args.port}/", first_start)
         name = f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}"
         db = schedy.SchedyDB(config_override=config)
         db.add_experiment(worker.search(name))
         exp = db.get_experiment(name)
+        # The progress display asks again on its next turn: no minute of retries if the service is gone.
+        shown_exp = schedy.SchedyDB(config_override=config, max_attempts=2).get_experiment(name)
         print(f"Schedy is running at {url} (data in {home}); experiment {name!r}.")
         env = {
             **os.environ,
@@ -148,19 +231,26 @@ def main() -> None:
             "SCHEDY_TOKEN": config["token"],
             "SCHEDY_TOKEN_TYPE": config.get("token_type", "api_token"),
         }
-        workers = [
-            subprocess.Popen(
-                [sys.executable, str(HERE / "worker.py"), "--experiment", name, "--trials", str(args.trials)],
-                env=env,
-                stdout=subprocess.DEVNULL,
+        for _ in range(args.workers):  # one by one: each is stopped at the end, however this script ends
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, str(HERE / "worker.py"), "--experiment", name, "--trials", str(args.trials)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
             )
-            for _ in range(args.workers)
-        ]
         total = args.workers * args.trials
-        live = sys.stdout.isatty()
         last = ""
         while any(w.poll() is None for w in workers):
-            now = Progress(exp)
+            if server.poll() is not None:
+                raise ServerDied()
+            try:
+                now = Progress(shown_exp)
+            except SchedyError:
+                if server.poll() is not None:
+                    raise ServerDied() from None
+                time.sleep(0.5)  # the service was busy: show progress on the next turn
+                continue
             shown = f"best loss {now.best.results['loss']:.4f}" if now.best else "no result yet"
             line = f"{args.workers} workers: {now.finished}/{total} jobs finished ({now.stopped} stopped early)"
             line += f", {shown}"
@@ -175,6 +265,7 @@ def main() -> None:
         exp.status = exp.DONE
         exp.push_updates()
         end = Progress(exp)
+        searching = False
         print(f"\r{args.workers} workers: {end.finished}/{total} jobs finished.{' ' * 40}")
         if failed:
             raise SystemExit(f"{len(failed)} worker(s) failed (exit codes {failed}).")
@@ -199,12 +290,37 @@ def main() -> None:
             print(f"The service has stopped. Browse every job with: {command}")
             print(f"then open {url} (API documentation: {url}docs).")
     except SchedyError as exc:
-        raise SystemExit(f"schedy: {exc}") from None
-    except KeyboardInterrupt:
-        pass
+        if server is None or server.poll() is None:
+            raise SystemExit(f"schedy: {exc}") from None
+        died = True  # under a request: say that
+    except ServerDied:
+        died = True
+    except (KeyboardInterrupt, Stopped) as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        if live and not searching:
+            _say("")  # after the prompt's ^C
+        if searching:
+            status = 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
     finally:
-        server.terminate()
-        server.wait(10)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C does not cut the clean-up short
+        stop(server, workers, interrupted)
+    if live and (status or died):
+        _say("")  # after the progress line
+    if died:
+        assert server is not None
+        sys.exit(f"schedy server stopped unexpectedly (exit code {server.returncode}); see its messages above.")
+    if status:
+        how = "" if status == 130 else f" ({signal.Signals(status - 128).name})"
+        kept = f"; experiment {name!r} keeps what finished" if name else ""
+        _say(f"Interrupted{how}: the service is stopped{kept}.")
+        sys.exit(status)
+
+
+def _say(line: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP)."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

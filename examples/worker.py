@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
+import sys
 
 import schedy
 from schedy.random import LogUniform, Uniform
@@ -86,13 +88,25 @@ def main() -> None:
     parser.add_argument("--experiment", default="toy-search", help="experiment name")
     parser.add_argument("--trials", type=int, default=100, help="jobs this worker runs before it stops")
     args = parser.parse_args()
+    # `kill` (or the quickstart stopping its workers) ends the running job CRASHED too, then the process (143).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        work(args.experiment, args.trials)
+    except KeyboardInterrupt:
+        # Ctrl-C: ``with job:`` has ended the running job CRASHED (another worker can run it again).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut this short
+        print("This worker was interrupted.", flush=True)
+        sys.exit(128 + signal.SIGINT)
 
+
+def work(name: str, trials: int) -> None:
+    """Run ``trials`` jobs of the experiment ``name`` (created if need be), then say how they went."""
     with schedy.SchedyDB() as db:
-        exp = experiment(db, args.experiment)
+        exp = experiment(db, name)
         done = stopped = 0
         # TPE never runs out of jobs: stop at this worker's budget.
         # The loop also ends when the experiment is set DONE (or paused).
-        for job in exp.jobs(idle_timeout=60, max_jobs=args.trials):
+        for job in exp.jobs(idle_timeout=60, max_jobs=trials):
             with job:  # JobPruned ends the job PRUNED, and the loop goes on
                 run(job)
             done += 1

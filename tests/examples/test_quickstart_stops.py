@@ -73,7 +73,9 @@ class Demo:
     def mid_run(self) -> None:
         """Wait until a few jobs have finished and each worker has claimed one (it is in its loop)."""
         running = self.wait_for(lambda line: line.startswith("Schedy is running at "))
-        url, name = re.search(r"at (http://\S+/) .*experiment '([^']+)'", running).groups()
+        where = re.search(r"at (http://\S+/) .*experiment '([^']+)'", running)
+        assert where, running
+        url, name = where.groups()
         self.wait_for(lambda line: bool((m := re.search(r"(\d+)/\d+ jobs finished", line)) and int(m[1]) >= 3))
         config = json.loads((self.home / ".schedy" / "client.json").read_text())
         jwt = httpx.post(url + "token/", json={"email": config["email"], "token": config["token"]}).json()["token"]
@@ -217,7 +219,9 @@ def test_a_taken_port_on_a_first_start_leaves_the_default_root_in_client_json(tm
             running = demo.wait_for(lambda line: line.startswith("Schedy is running at "))
             demo.wait_for(lambda line: " jobs finished " in line)  # every worker started
             demo.started = started = demo.children()
-            used = int(re.search(r"http://127\.0\.0\.1:(\d+)/", running)[1])
+            at = re.search(r"http://127\.0\.0\.1:(\d+)/", running)
+            assert at, running
+            used = int(at[1])
             assert used != default
             os.killpg(demo.process.pid, signal.SIGHUP)  # the terminal closes
             code = demo.finish()
