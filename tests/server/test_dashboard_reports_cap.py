@@ -25,6 +25,15 @@ JOBS = 100  # 100 jobs at 16 reports at least: 1,600 to send, four times the cap
 SHORT, LONG = 5, 60  # odd jobs report 5 steps, even jobs 60 (thinned to 16)
 
 
+
+@pytest.fixture(autouse=True)
+def _settled(monkeypatch) -> None:
+    """Reports written by this test's own store (its times made up) are all committed: none is held back.
+
+    tests/server/test_dashboard_reports_settle.py tests the holding back.
+    """
+    monkeypatch.setattr(service.store_reports, "unsettled_from", lambda *args: None)
+
 def _fill(store: Store, *, interleaved: bool, long: bool = True) -> int:
     """A user with experiment ``wide``: JOBS jobs and their reports (one NaN, one Infinity); the user's id."""
     with store.write() as conn:

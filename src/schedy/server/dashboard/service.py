@@ -53,6 +53,8 @@ _BODY_CACHE_BYTES = 128 << 20
 _PATCH_MIN_ROWS = 2000
 _PATCH_FRACTION = 0.05
 #: Reports sent per answer of :meth:`Dashboard.reports` (the page asks again for more).
+#: PostgreSQL: the reports of the last seconds wait for the next answer (:meth:`Dashboard.reports`).
+SETTLE_SECONDS = 2.0
 REPORTS_PER_ANSWER = 50_000
 #: Importance is computed from at most this many finished jobs (an even sample of them beyond).
 IMPORTANCE_CAP = 20_000
@@ -394,6 +396,11 @@ class Dashboard:
         besides): when thousands of jobs reported, an answer covers the
         reports up to ``after`` and ``more`` is true.
 
+        On PostgreSQL, an answer stops short of the reports of the last
+        :data:`SETTLE_SECONDS` seconds, which the next one sends: a report
+        whose key is lower may still commit after them, and the page, which
+        asks only for keys above the last it got, would never see it.
+
         Raises:
             NotFound: no such experiment (or job).
 
@@ -402,10 +409,12 @@ class Dashboard:
         if per_job is not None and job is None:
             with self._store.snapshot() as conn:
                 exp = self._experiment(conn, user_id, name)
-                sampled = report_samples.thinned_after(conn, exp.id, after, per_job, limit)
+                before = store_reports.unsettled_from(conn, exp.id, SETTLE_SECONDS)
+                sampled = report_samples.thinned_after(conn, exp.id, after, per_job, limit, before=before)
             return self._report_columns(sampled.rows, sampled.last, more=sampled.more, thinned=sampled.thinned)
-        with self._store.read() as conn:
+        with self._store.snapshot() as conn:
             exp = self._experiment(conn, user_id, name)
+            before = store_reports.unsettled_from(conn, exp.id, SETTLE_SECONDS)
             if job is None:
                 received = store_reports.after(conn, exp.id, after, limit + 1)
                 rows = [(r.pk, r.job_id, r.step, r.metrics, r.attempt) for r in received]
@@ -415,6 +424,9 @@ class Dashboard:
                     raise NotFound(f"Job '{job}' does not exist in experiment '{name}'.")
                 page = store_reports.job_page(conn, found.pk, after, limit + 1)
                 rows = [(pk, job, step, metrics, attempt) for pk, step, metrics, _, attempt in page]
+        if before is not None and rows and rows[-1][0] >= before:  # the last seconds' reports: next time
+            rows = [row for row in rows if row[0] < before]
+            return self._report_columns(rows, rows[-1][0] if rows else after, more=False)
         more = len(rows) > limit
         rows = rows[:limit]
         return self._report_columns(rows, rows[-1][0] if rows else after, more=more)

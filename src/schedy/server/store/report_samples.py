@@ -138,7 +138,13 @@ class Thinned:
 
 
 def thinned_after(
-    conn: Connection, experiment_id: int, after_pk: int, per_job: int, most_rows: int = MOST_ROWS
+    conn: Connection,
+    experiment_id: int,
+    after_pk: int,
+    per_job: int,
+    most_rows: int = MOST_ROWS,
+    *,
+    before: int | None = None,
 ) -> Thinned:
     """The experiment's reports after ``after_pk``, at most about ``per_job`` per job, in pk order.
 
@@ -147,6 +153,9 @@ def thinned_after(
     still (thousands of jobs, or many non-finite values), only the first
     ``most_rows`` of them by key are returned, with ``more``: the next call,
     from the last of them, thins what follows.
+
+    ``before``: consider only keys below it (reports from it on may not have settled:
+    :func:`~schedy.server.store.reports.unsettled_from`).
 
     Returns the rows ``(pk, job id, step, metrics JSON, attempt)``, the last
     key considered (ask from there next time), whether any job was thinned,
@@ -161,6 +170,8 @@ def thinned_after(
         jobs_seen += 1
         longest = max(longest, int(count))
         until = max(until, int(last))
+    if before is not None:
+        until = min(until, max(after_pk, before - 1))
     # Many jobs share the answer's size: each keeps at least MIN_PER_JOB points.
     most = max(MIN_PER_JOB, min(per_job, most_rows // max(1, jobs_seen)))
     thinned = longest > most

@@ -61,6 +61,7 @@ __all__ = [
     "set_stop",
     "unknown_pks",
     "unseen",
+    "unsettled_from",
 ]
 
 
@@ -318,6 +319,33 @@ def unseen(conn: Connection, experiment_id: int, after_pk: int) -> list[PolicyRo
     """The experiment's reports with pk > ``after_pk``, in pk order, as the early-stopping state reads them."""
     params = {"p_experiment": experiment_id, "p_after": after_pk}
     return [PolicyRow._make(r) for r in fetch_all(conn, compiled(conn, _unseen_statement), params)]
+
+
+@cache
+def _settled_statement() -> Select[Any]:
+    return (
+        select(reports.c.pk)
+        .where(reports.c.experiment_id == _p("experiment"), reports.c.created_at < db_now() - _p("seconds"))
+        .order_by(reports.c.created_at.desc())
+        .limit(1)
+    )
+
+
+def unsettled_from(conn: Connection, experiment_id: int, seconds: float) -> int | None:
+    """PostgreSQL: the key from which the experiment's reports may not all have committed yet.
+
+    A reader that goes on from a key (``after``) must not pass a report that has not committed: PostgreSQL
+    hands out keys at insert, not at commit, so a report made at the same moment as a later one may commit
+    after it, and a reader past it would never see it. Every report made more than ``seconds`` ago
+    (database clock) has committed (a transaction that inserts reports lasts milliseconds), so the key
+    after the latest of those is safe to stop at. ``None`` on SQLite (one writer at a time: keys commit in
+    order); 1 when no report is that old. Read through ``ix_reports_recent``.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    params = {"p_experiment": experiment_id, "p_seconds": seconds}
+    row = fetch_one(conn, compiled(conn, _settled_statement), params)
+    return 1 if row is None else int(row[0]) + 1
 
 
 @cache
