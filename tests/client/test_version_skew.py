@@ -33,4 +33,4 @@ def test_an_option_an_older_service_does_not_know_is_said_to_be_why_it_was_refus
 
 
 def test_the_client_names_its_version_to_the_service() -> None:
-    assert USER_AGENT == f"schedy-python/{schedy.__version__}"
+    assert f"schedy-python/{schedy.__version__}" == USER_AGENT
