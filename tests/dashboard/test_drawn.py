@@ -441,6 +441,8 @@ def test_a_median_rule_reporting_many_steps_draws_a_few_of_them_not_a_bar_each(s
         assert answer.status_code == 200, answer.text
     ready(page, site, "#/e/median-many")
     rungs = 'figure[data-plot="rungs"]'
+    # Drawn at once, then again as the reports arrive (a page of them per refresh): wait for all 60 steps.
+    page.wait_for_function(f"() => document.querySelector('{rungs}')?.dataset.rungs === '60'")
     rows = points(page, rungs)
     assert page.get_attribute(rungs, "data-rungs") == "60"
     assert 8 <= len(rows) <= 16

@@ -35,7 +35,8 @@ class Demo:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDY_")}
         env["HOME"] = str(home)  # ~/.schedy/ of a new user
         self.home = home
-        command = [sys.executable, str(QUICKSTART), "--workers", "2", "--trials", "100", "--port", str(port)]
+        # Long enough (2,000 jobs) that no test's interrupt can arrive after the search has ended, even under load.
+        command = [sys.executable, str(QUICKSTART), "--workers", "2", "--trials", "1000", "--port", str(port)]
         self.process = subprocess.Popen(
             command,
             env=env,
