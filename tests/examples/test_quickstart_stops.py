@@ -28,6 +28,11 @@ from schedy.testing import free_port
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT's default disposition (Python then installs its KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Demo:
     """A quickstart running in its own session (process group), its output read line by line."""
 
@@ -45,6 +50,9 @@ class Demo:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            # As from a terminal: Ctrl-C's default action. A test runner may ignore SIGINT (a worker of
+            # pytest-xdist, a test that left it so), and an ignored signal stays ignored in children.
+            preexec_fn=_as_from_a_terminal,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output = ""
