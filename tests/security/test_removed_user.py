@@ -178,6 +178,16 @@ def test_a_live_session_still_mints_tokens(service):
 HUGE = 99999999999999999999999
 
 
+def _forged(service, claims: dict) -> str:
+    """A new user's session token with ``claims`` changed, signed with the service's own secret."""
+    user = service.new_user()
+    genuine = jwt.decode(
+        httpx.post(service.url + "token/", json={"email": user.email, "token": user.api_token}).json()["token"],
+        options={"verify_signature": False},
+    )
+    return jwt.encode({**genuine, **claims}, jwt_secret(service.process.database_url), algorithm="HS256")
+
+
 @pytest.mark.parametrize(
     "claims",
     [
@@ -191,12 +201,7 @@ HUGE = 99999999999999999999999
     ids=["huge sub", "sub 2^63", "sub below -2^63", "huge tid", "tid 2^63", "huge negative tid"],
 )
 def test_a_signed_session_naming_an_impossible_id_is_an_invalid_session(service, claims):
-    user = service.new_user()
-    genuine = jwt.decode(
-        httpx.post(service.url + "token/", json={"email": user.email, "token": user.api_token}).json()["token"],
-        options={"verify_signature": False},
-    )
-    token = jwt.encode({**genuine, **claims}, jwt_secret(service.process.database_url), algorithm="HS256")
+    token = _forged(service, claims)
     for method, path in (("GET", "experiments/"), ("POST", "resettoken/"), ("PUT", "experiments/x/")):
         answer = httpx.request(
             method,
@@ -211,12 +216,7 @@ def test_a_signed_session_naming_an_impossible_id_is_an_invalid_session(service,
 
 @pytest.mark.parametrize("claims", [{"sub": str(2**63 - 1)}, {"tid": 2**63 - 1}], ids=["sub", "tid"])
 def test_a_signed_session_naming_the_largest_id_is_an_ended_session(service, claims):
-    user = service.new_user()
-    genuine = jwt.decode(
-        httpx.post(service.url + "token/", json={"email": user.email, "token": user.api_token}).json()["token"],
-        options={"verify_signature": False},
-    )
-    token = jwt.encode({**genuine, **claims}, jwt_secret(service.process.database_url), algorithm="HS256")
+    token = _forged(service, claims)
     for method, path in (("GET", "experiments/"), ("POST", "resettoken/")):
         answer = httpx.request(method, service.url + path, headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401, (method, path, answer.text)

@@ -103,3 +103,18 @@ class ShuttingDown(ServiceError):
     title = "Service unavailable"
     #: Seconds the client is asked to wait before it sends the request again.
     retry_after = 1
+
+
+def session_ended() -> Unauthenticated:
+    """A session whose user was removed or changed password, found so in the database (one wording)."""
+    return Unauthenticated("This session has ended (its user was removed or changed password); authenticate again.")
+
+
+def stored_search_unrunnable(scheduler: str, reason: str) -> Conflict:
+    """A search stored by another version of Schedy, under rules this one does not share (one wording)."""
+    from schedy._version import __version__
+
+    return Conflict(
+        f"This experiment's {scheduler} search, as stored, cannot be run by Schedy {__version__} "
+        f"({reason.rstrip('.')}): give it a scheduler again (PUT the experiment with one); its jobs are kept."
+    )

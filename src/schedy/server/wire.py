@@ -21,9 +21,8 @@ from typing import Any
 
 from schedy._search import RANDOM_SAMPLERS, random_search_from_wire, random_search_to_wire
 from schedy._validate import shown
-from schedy._version import __version__
 from schedy.errors import DefinitionError
-from schedy.server.errors import BadRequest, Conflict, Invalid
+from schedy.server.errors import BadRequest, Invalid, stored_search_unrunnable
 from schedy.server.legacy import legacy_scheduler
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.registry import parse_scheduler
@@ -280,10 +279,7 @@ def with_sampler(scheduler: str, params: Any, sampler: str) -> Any:
     try:
         distributions, _ = random_search_from_wire(params)
     except DefinitionError as exc:  # stored by another version, under rules this one does not share
-        raise Conflict(
-            f"This experiment's RandomSearch search, as stored, cannot be run by Schedy {__version__} "
-            f"({str(exc).rstrip('.')}): give it a scheduler again (PUT the experiment with one); its jobs are kept."
-        ) from None
+        raise stored_search_unrunnable("RandomSearch", str(exc)) from None
     return random_search_to_wire(distributions, sampler)
 
 

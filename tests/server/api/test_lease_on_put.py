@@ -119,29 +119,29 @@ def test_without_max_run_time_a_started_job_holds_no_lease_as_a_claimed_one(api)
     assert (posted["status"], posted["leaseExpiresAt"]) == ("RUNNING", None)
 
 
+def _still_running(api, job):
+    """A worker's update of a RUNNING job (its results so far), as of the answer ``job`` that holds its ETag."""
+    return api.request(
+        "PUT",
+        f"experiments/kept/jobs/{job.json()['id']}/",
+        {"status": "RUNNING", "results": {"epoch": 1}},
+        headers={"If-Match": job.headers["etag"]},
+    )
+
+
 def test_an_update_of_a_running_job_keeps_its_lease(api):
     api.create_experiment("kept", maxRunTime=30)
     # A job started by PUT: a second PUT RUNNING (its results so far) does not push its cap back.
     first = _start(api, "kept", api.add_job("kept"))
     time.sleep(0.05)
-    again = api.request(
-        "PUT",
-        f"experiments/kept/jobs/{first.json()['id']}/",
-        {"status": "RUNNING", "results": {"epoch": 1}},
-        headers={"If-Match": first.headers["etag"]},
-    )
+    again = _still_running(api, first)
     assert again.status_code == 200, again.text
     assert again.json()["leaseExpiresAt"] == first.json()["leaseExpiresAt"]
     # A job claimed with heartbeats: its heartbeat lease stays one, renewed by beats, not the cap.
     api.add_job("kept")
     claimed = api.request("POST", "experiments/kept/nextjob/", {"heartbeat": 1})
     assert abs(_lease(claimed.json()) - LEASE_BEATS) < 0.05
-    pushed = api.request(
-        "PUT",
-        f"experiments/kept/jobs/{claimed.json()['id']}/",
-        {"status": "RUNNING", "results": {"epoch": 1}},
-        headers={"If-Match": claimed.headers["etag"]},
-    )
+    pushed = _still_running(api, claimed)
     assert pushed.status_code == 200, pushed.text
     assert pushed.json()["leaseExpiresAt"] == claimed.json()["leaseExpiresAt"]
     time.sleep(0.05)

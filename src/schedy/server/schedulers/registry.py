@@ -8,9 +8,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from schedy import __version__
 from schedy.errors import DefinitionError
-from schedy.server.errors import Conflict
+from schedy.server.errors import stored_search_unrunnable
 from schedy.server.schedulers.base import Scheduler
 from schedy.server.schedulers.grid import GridSearch
 from schedy.server.schedulers.manual import Manual
@@ -52,9 +51,6 @@ def load_scheduler(name: str, params_json: str) -> Scheduler:
     try:
         scheduler = SCHEDULERS[name].from_stored(json.loads(params_json))
     except DefinitionError as exc:  # stored by another version of Schedy, under rules this one does not share
-        raise Conflict(
-            f"This experiment's {name} search, as stored, cannot be run by Schedy {__version__} "
-            f"({str(exc).rstrip('.')}): give it a scheduler again (PUT the experiment with one); its jobs are kept."
-        ) from None
+        raise stored_search_unrunnable(name, str(exc)) from None
     scheduler.freeze()
     return scheduler

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from schedy.server import security
-from schedy.server.errors import Forbidden, TooManyRequests, Unauthenticated
+from schedy.server.errors import Forbidden, TooManyRequests, Unauthenticated, session_ended
 from schedy.server.security import Session
 from schedy.server.store import Store, login_failures, users
 
@@ -212,9 +212,7 @@ class Auth:
         """Why a session :func:`users.live_user` refused has ended."""
         user = users.by_id(conn, session.user_id)
         if user is None or not users.can_log_in(user.email, user.session_key) or user.session_key != session.key:
-            return Unauthenticated(
-                "This session has ended (its user was removed or changed password); authenticate again."
-            )
+            return session_ended()
         return Unauthenticated("The API token of this session was revoked; authenticate again.")
 
     def session(self, authorization: str | None) -> tuple[Session, bool]:

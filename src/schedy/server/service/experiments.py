@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed, Unauthenticated
+from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed, session_ended
 from schedy.server.legacy import keeps_stored
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.store import Store, budget
@@ -89,9 +89,7 @@ class Experiments:
                         'e.g. {"scheduler": {"Manual": null}}; nothing was made.'
                     )
                 if not store_users.owner_is_live(conn, user_id):  # removed meanwhile: nothing of it may outlive that
-                    raise Unauthenticated(
-                        "This session has ended (its user was removed or changed password); authenticate again."
-                    )
+                    raise session_ended()
                 row = store_experiments.create(
                     conn,
                     user_id,
