@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -22,8 +23,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from schedy.server.errors import Unauthenticated
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both paths cost the same.
+
+    Made at the first login rather than at import: a hash costs about 0.15 s,
+    and every start of the service and of the CLI imports this module.
+    """
+    return _hasher.hash("not a password of anyone")
 
 
 def hash_password(password: str) -> str:
@@ -34,7 +43,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches ``stored_hash`` (constant work if no hash)."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -15,8 +15,6 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from scipy.stats import qmc
-
 from schedy._search import random_search_from_wire, random_search_to_wire
 from schedy.random import Distribution, FlatParam, check_space, flatten_space, sample_space, space_from_unit
 from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
@@ -33,6 +31,9 @@ def quasi_random_point(flat: Sequence[FlatParam], sampler: str, index: int, key:
     ``index`` is the same whoever asks for it, and the ``seed`` option
     chooses the scramble.
     """
+    # Imported here: scipy.stats takes about 0.7 s to import, which every start of the service would pay.
+    from scipy.stats import qmc
+
     seed = random.Random(key).getrandbits(64)  # noqa: S311 - search sampling
     engine: qmc.QMCEngine
     if sampler == "sobol":

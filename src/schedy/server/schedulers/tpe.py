@@ -70,7 +70,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr, ndtri
 
 from schedy._search import MAXIMIZE, TPEParams, value_key, within_tpe_bounds
 from schedy.errors import DefinitionError
@@ -100,6 +99,24 @@ _EPS = 1e-12
 #: Cells (candidates × components) of one block of :meth:`_Parzen.log_pdf`: its temporary arrays stay a few MiB
 #: whatever ``nEiCandidates`` and ``maxObservations`` are (each row's density is independent of the others).
 _BLOCK_CELLS = 1 << 18
+
+
+def _ndtr(x: Any) -> Any:
+    """The standard normal CDF, elementwise (:func:`scipy.special.ndtr`).
+
+    scipy is imported at the first call, not with this module: every start of
+    the service imports the schedulers, and most experiments never use TPE.
+    """
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+def _ndtri(p: Any) -> Any:
+    """The inverse of :func:`_ndtr`, elementwise (:func:`scipy.special.ndtri`), imported at the first call."""
+    from scipy.special import ndtri
+
+    return ndtri(p)
 
 
 def gamma(n: int) -> int:
@@ -293,9 +310,9 @@ class _Parzen:
                 out[:, j] = np.minimum((table.cumsum(axis=1) < u).sum(axis=1), dim.n_choices - 1)
                 continue
             mu, sigma = self.mus[j][comp], self.sigmas[j][comp]
-            lo, hi = ndtr((dim.low - mu) / sigma), ndtr((dim.high - mu) / sigma)
+            lo, hi = _ndtr((dim.low - mu) / sigma), _ndtr((dim.high - mu) / sigma)
             u = lo + (hi - lo) * gen.random(size)
-            x = mu + sigma * ndtri(np.clip(u, 1e-15, 1 - 1e-15))
+            x = mu + sigma * _ndtri(np.clip(u, 1e-15, 1 - 1e-15))
             out[:, j] = dim.snap(np.clip(x, dim.low, dim.high))
         return out
 
@@ -319,7 +336,7 @@ class _Parzen:
                 part = np.log(self.probs[j][:, idx].T + 1e-300)
             else:
                 mu, sigma = self.mus[j][None, :], self.sigmas[j][None, :]
-                norm = ndtr((dim.high - mu) / sigma) - ndtr((dim.low - mu) / sigma)
+                norm = _ndtr((dim.high - mu) / sigma) - _ndtr((dim.low - mu) / sigma)
                 xs = x[:, j][:, None]
                 cells = dim.cells(x[:, j])
                 if cells is None:
@@ -328,7 +345,7 @@ class _Parzen:
                 else:
                     lo = np.maximum(cells[0], dim.low)[:, None]
                     hi = np.minimum(cells[1], dim.high)[:, None]
-                    mass = ndtr((hi - mu) / sigma) - ndtr((lo - mu) / sigma)
+                    mass = _ndtr((hi - mu) / sigma) - _ndtr((lo - mu) / sigma)
                     part = np.log(np.maximum(mass, 1e-300)) - np.log(norm + 1e-300)
             total += np.where(on[:, None], part, 0.0)
         total += self.log_w[None, :]
