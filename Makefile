@@ -32,7 +32,6 @@ lint: setup
 # Two test processes by default: most tests wait on a service, a browser or a database, so two
 # processes keep two cores busy (README: 24 min instead of ~35). A test file stays in one process
 # (--dist loadfile) so its module fixtures start once. TEST_PROCESSES=0 runs them serially.
-# The long variants (test-slow) stay serial: they measure behaviour under a load of their own.
 TEST_PROCESSES ?= 2
 
 test: lint
@@ -45,8 +44,11 @@ setup-integrations: setup
 	$(PY) -m pip install --quiet -e '.[dev,xgboost,lightgbm,keras,lightning,transformers]'
 
 # The long variants of the reliability tests (docs/reliability.md): load, chaos, fuzzing.
+# Spread test by test (--dist load), not file by file: the two fuzzing runs, half of the time, share a file and
+# run side by side. These tests check behaviour under load (no error, nothing lost, no job claimed twice), not
+# speed, so a neighbouring test's load does not change what they assert.
 test-slow: setup
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow -n $(TEST_PROCESSES) --dist load
 
 # A reduced run of the benchmarks of docs/benchmarks.md (SQLite only, about 3 minutes).
 bench-quick: setup
