@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
 import schedy
 from schedy.random import Uniform
@@ -91,3 +92,39 @@ def test_a_budget_set_later_on_a_search_of_trivial_jobs_is_never_exceeded(servic
                 job.results["loss"] = 1
         assert len(list(exp.all_jobs())) == 16
     assert api.http.get("experiments/trivial/", params={"counts": "true"}).json()["jobsCreated"] == 16
+
+
+@pytest.mark.parametrize("max_jobs", [None, 100], ids=["unbudgeted", "budgeted"])
+def test_a_new_jobs_times_are_one_reading_of_the_clock(service, api, max_jobs: int | None) -> None:
+    # PostgreSQL's clock moves within a statement: the search's jobs are told from jobs added by hand by
+    # started_at = created_at, so a claim's row must read the clock once, however loaded the machine.
+    options = {} if max_jobs is None else {"maxJobs": max_jobs}
+    path = api.create_experiment(f"one-reading-{max_jobs}", SCHEDULER, **options)
+    claimed = []
+    for _ in range(20):
+        answer = api.request("POST", path + "nextjob/", {"worker": "w"})
+        assert answer.status_code == 200, answer.text
+        claimed.append(answer.json()["id"])
+    assert api.http.get(path, params={"counts": "true"}).json()["jobsCreated"] == 20
+    running = api.add_job(path.split("/")[1], status="RUNNING", hyperparameters={"x": 0.5})
+    done = api.add_job(path.split("/")[1], status="DONE", hyperparameters={"x": 0.5}, results={"loss": 1})
+    assert running.status_code == done.status_code == 201, (running.text, done.text)
+
+    store = Store(service.process.database_url, pool_size=1)
+    try:
+        with store.read() as conn:
+            rows = {
+                row.job_id: row
+                for row in conn.execute(
+                    select(jobs.c.job_id, jobs.c.created_at, jobs.c.updated_at, jobs.c.started_at, jobs.c.finished_at)
+                )
+            }
+    finally:
+        store.dispose()
+    for job_id in claimed:
+        row = rows[job_id]
+        assert row.created_at == row.updated_at == row.started_at, row
+    row = rows[running.json()["id"]]
+    assert row.created_at == row.updated_at == row.started_at, row
+    row = rows[done.json()["id"]]
+    assert row.created_at == row.updated_at == row.started_at == row.finished_at, row

@@ -24,12 +24,16 @@ from sqlalchemy import (
     Delete,
     Float,
     Insert,
+    Integer,
     Select,
+    String,
     Update,
     bindparam,
     case,
+    cast,
     delete,
     func,
+    literal,
     null,
     or_,
     select,
@@ -300,31 +304,71 @@ def claim_queued_params(
     return {"p_experiment": experiment_id, "p_worker": worker, **_lease_params(heartbeat, max_run_time)}
 
 
+#: The columns a new job's ``INSERT … SELECT`` sets (:func:`new_job_select`; the others take their defaults).
+NEW_JOB_COLUMNS = [
+    "experiment_id",
+    "job_id",
+    "status",
+    "priority",
+    "hyperparameters",
+    "results",
+    "version",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "end_reason",
+    "worker",
+    "member",
+    "generation",
+    "parent",
+    "attempt",
+    "heartbeat_interval",
+    "lease_expires_at",
+]
+
+
+def new_job_select(experiment_id: ColumnElement[Any], status: ColumnElement[Any], status_group: str) -> Select[Any]:
+    """The row of a new job in ``status`` (of ``status_group``), for ``INSERT … SELECT`` into :data:`NEW_JOB_COLUMNS`.
+
+    Its parameters are :func:`insert_params`'. The database clock is read once for the whole row
+    (a one-row subquery): PostgreSQL's ``clock_timestamp()`` moves within a statement, and a job the
+    search created is told from one added by hand by ``started_at`` = ``created_at``
+    (:func:`schedy.server.store.budget.search_created`), which separate readings, microseconds
+    apart and more on a loaded machine, broke.
+    """
+    now = select(db_now().label("now")).subquery("clock").c.now
+    started = status_group in (RUNNING, DONE)
+    finished = status_group == DONE
+    return select(
+        experiment_id,
+        bindparam("p_job", type_=String),
+        status,
+        literal(0),
+        bindparam("p_hps", type_=String),
+        bindparam("p_results", type_=String),
+        literal(1),
+        now,
+        now,
+        now if started else cast(null(), Float),
+        now if finished else cast(null(), Float),
+        literal("reported") if finished else cast(null(), String),
+        bindparam("p_worker", type_=String),
+        bindparam("p_member", type_=String),
+        bindparam("p_generation", type_=Integer),
+        bindparam("p_parent", type_=String),
+        bindparam("p_attempt", type_=Integer),
+        bindparam("p_heartbeat", type_=Float),
+        now + bindparam("p_lease", type_=Float),  # NULL lease → NULL expiry
+    )
+
+
 @cache
 def _insert_statement(dialect: str, status_group: str, if_absent: bool) -> Insert:
-    started = db_now() if status_group in (RUNNING, DONE) else None
     statement = insert_ignore(dialect, jobs, ["experiment_id", "job_id"]) if if_absent else jobs.insert()
-    return statement.values(
-        experiment_id=_p("experiment"),
-        job_id=_p("job"),
-        status=_p("status"),
-        priority=0,
-        hyperparameters=_p("hps"),
-        results=_p("results"),
-        version=1,
-        created_at=db_now(),
-        updated_at=db_now(),
-        started_at=started,
-        finished_at=db_now() if status_group == DONE else None,
-        end_reason="reported" if status_group == DONE else None,
-        worker=_p("worker"),
-        member=_p("member"),
-        generation=_p("generation"),
-        parent=_p("parent"),
-        attempt=_p("attempt"),
-        heartbeat_interval=_p("heartbeat"),
-        lease_expires_at=_LEASE,
-    ).returning(*COLUMNS)
+    # WHERE true: SQLite reads the ON of an upsert after a bare SELECT … FROM as a join's.
+    row = new_job_select(bindparam("p_experiment", type_=Integer), bindparam("p_status", type_=String), status_group)
+    return statement.from_select(NEW_JOB_COLUMNS, row.where(true())).returning(*COLUMNS)
 
 
 def insert(

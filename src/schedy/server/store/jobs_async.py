@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Float, Integer, Select, String, bindparam, exists, literal, select, true
+from sqlalchemy import CTE, ColumnElement, Integer, Select, String, bindparam, exists, literal, select, true
 from sqlalchemy import insert as sql_insert
 
 from schedy.server.store import budget
 from schedy.server.store import jobs as store_jobs
 from schedy.server.store.aio import AsyncConnection
-from schedy.server.store.engine import db_now
 from schedy.server.store.experiments import COLUMNS as EXPERIMENT_COLUMNS
 from schedy.server.store.experiments import ExperimentRecord
 from schedy.server.store.jobs import DONE, RUNNING, JobRecord
@@ -194,28 +193,6 @@ async def spend_and_insert(conn: AsyncConnection, limit: int, params: Mapping[st
     return store_jobs.record(await conn.fetch_one(_spend_and_insert_statement, (), {**params, "p_limit": limit}))
 
 
-#: The columns a new RUNNING job's ``INSERT … SELECT`` sets (the others take their defaults).
-_NEW_RUNNING_COLUMNS = [
-    "experiment_id",
-    "job_id",
-    "status",
-    "priority",
-    "hyperparameters",
-    "results",
-    "version",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "worker",
-    "member",
-    "generation",
-    "parent",
-    "attempt",
-    "heartbeat_interval",
-    "lease_expires_at",
-]
-
-
 def created_running(experiment_id: ColumnElement[Any], *where: ColumnElement[bool]) -> CTE:
     """A CTE inserting a new job RUNNING for a worker in ``experiment_id`` when every ``where`` holds.
 
@@ -223,23 +200,5 @@ def created_running(experiment_id: ColumnElement[Any], *where: ColumnElement[boo
     :func:`schedy.server.store.jobs.insert_params` (``p_job``, ``p_hps``, …, ``p_heartbeat``, ``p_lease``);
     it returns :data:`schedy.server.store.jobs.COLUMNS`.
     """
-    new = select(
-        experiment_id,
-        bindparam("p_job", type_=String),
-        literal(RUNNING),
-        literal(0),
-        bindparam("p_hps", type_=String),
-        bindparam("p_results", type_=String),
-        literal(1),
-        db_now(),
-        db_now(),
-        db_now(),
-        bindparam("p_worker", type_=String),
-        bindparam("p_member", type_=String),
-        bindparam("p_generation", type_=Integer),
-        bindparam("p_parent", type_=String),
-        bindparam("p_attempt", type_=Integer),
-        bindparam("p_heartbeat", type_=Float),
-        db_now() + bindparam("p_lease", type_=Float),
-    ).where(*where)
-    return sql_insert(jobs).from_select(_NEW_RUNNING_COLUMNS, new).returning(*store_jobs.COLUMNS).cte("created")
+    new = store_jobs.new_job_select(experiment_id, literal(RUNNING), RUNNING).where(*where)
+    return sql_insert(jobs).from_select(store_jobs.NEW_JOB_COLUMNS, new).returning(*store_jobs.COLUMNS).cte("created")
