@@ -22,6 +22,7 @@ PBT parent, or its previous attempt (into a temporary copy that Schedy removes).
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schedy.errors import ClientRequestError
+from schedy.errors import ClientRequestError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from schedy._jobs import Job
@@ -55,6 +56,13 @@ def load_checkpoint(
 ) -> Path | None:
     """Download the checkpoint artifact ``name``; ``None`` when there is none to resume from.
 
+    ``None`` means "start from scratch": the job has not saved ``name`` yet (a
+    first attempt), or, with ``from_parent``, it has no parent (a new PBT
+    member). A job that has a parent continues that parent's model and keeps
+    its results and generation, so a parent without ``name`` (or deleted) is
+    an error, not ``None``: training from scratch there would pass a new
+    model off as the parent's.
+
     Without ``to``, the copy goes to a temporary directory of this process
     that Schedy removes: at the next ``load_checkpoint`` of the same
     ``name`` in this process (so a worker going from job to job keeps one
@@ -68,6 +76,10 @@ def load_checkpoint(
         to: where to write it (a file, or an existing directory); then it is yours to remove.
         from_parent: take it from the job this one continues (PBT).
 
+    Raises:
+        schedy.errors.ResourceNotFoundError: ``from_parent`` and the parent has no artifact ``name`` or no longer
+            exists; or the job itself no longer exists.
+
     """
     if from_parent and not job.parent:
         return None
@@ -77,12 +89,31 @@ def load_checkpoint(
     except BaseException as exc:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
-        if isinstance(exc, ClientRequestError) and exc.code == 404:
-            return None
-        raise
+        if not (isinstance(exc, ClientRequestError) and exc.code == 404):
+            raise
+        if from_parent:
+            raise _no_parent_checkpoint(job, name, exc) from None
+        job.artifacts()  # a 404 of its own if the job is gone; else it has merely saved no `name` yet
+        return None
     if directory is not None:
         _keep_until_replaced(name, directory)
     return path
+
+
+def _no_parent_checkpoint(job: Job, name: str, exc: ClientRequestError) -> ResourceNotFoundError:
+    """The error for a PBT job whose parent has no checkpoint ``name`` to continue from, in one sentence."""
+    try:
+        detail = str(json.loads(exc.body)["detail"])
+    except (ValueError, TypeError, KeyError):
+        detail = exc.body.strip() or f"job '{job.parent}' has no artifact {name!r}"
+    detail = detail[:1].lower() + detail[1:].rstrip(".")  # the service's sentence, inside this one
+    error = ResourceNotFoundError(exc.body, 404)
+    error.args = (
+        f"Job '{job.job_id}' continues job '{job.parent}' (its parent), but {detail}: starting "
+        "from scratch would train a new model under the parent's results and generation, so keep the parent "
+        f"and save {name!r} in every job (the callback's checkpoint=), under the name you load.",
+    )
+    return error
 
 
 _scratch_lock = threading.Lock()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from schedy._artifacts import check_name
 from schedy.errors import JobPruned
 from schedy.integrations import save_checkpoint
 
@@ -31,6 +32,8 @@ class Monitor:
         """
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}.")
+        if checkpoint:  # refused now, not at the first checkpoint after hours of training ("": none, as ever)
+            check_checkpoint_name(checkpoint)
         policy = None if job is None else job.experiment.early_stopping
         if job is not None and policy is not None and policy.result_name != monitor:
             # Each callback sends reports of its own metric only: at every step, the one without the policy's
@@ -100,6 +103,21 @@ class Monitor:
                 self.job.job_id,
                 hint,
             )
+
+
+def check_checkpoint_name(name: str) -> None:
+    """Refuse, when the callback is made, a ``checkpoint=`` that the first checkpoint, epochs later, would fail on.
+
+    The name is the artifact's, so it follows the artifact-name rule (no ``/``: one flat file per name).
+    """
+    try:
+        check_name(name)
+    except ValueError as exc:
+        rule = str(exc)
+        raise ValueError(
+            f"checkpoint={name!r} is the name of the artifact the checkpoint is stored as, not a path: "
+            f"{rule[:1].lower()}{rule[1:]}"
+        ) from None
 
 
 def missing_metric(monitor: str, available: object) -> KeyError:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from schedy.integrations import load_checkpoint
-from schedy.integrations._monitor import Monitor, missing_metric
+from schedy.integrations._monitor import Monitor, check_checkpoint_name, missing_metric
 
 if TYPE_CHECKING:
     from schedy._jobs import Job
@@ -37,6 +37,9 @@ __all__ = ["SchedyCallback", "resume_checkpoint"]
 # Keras ignores both when loading, and the epoch travels in the one artifact with the weights it belongs to.
 _EPOCH_MEMBER = "schedy.json"
 _EPOCH_ATTRIBUTE = "schedy_epoch"
+# The endings model.save and save_weights accept: the whole model (.keras; .h5 and .hdf5, Keras' legacy format),
+# or the weights only (.weights.h5, an .h5 too).
+_SUFFIXES = (".keras", ".weights.h5", ".h5", ".hdf5")
 
 
 class SchedyCallback(keras.callbacks.Callback):
@@ -46,13 +49,21 @@ class SchedyCallback(keras.callbacks.Callback):
     epochs that validate. The step is the epoch (0-based, as Keras counts; ``initial_epoch``
     counts on). Raises :class:`schedy.errors.JobPruned` out of
     ``model.fit`` when the service says stop. With ``checkpoint`` (a name
-    ending in ``.keras``, or ``.weights.h5`` for weights only), the model is
+    ending in ``.keras``, or ``.weights.h5`` for weights only; another is a
+    ``ValueError`` here), the model is
     saved every ``checkpoint_every`` epochs as that artifact, with the epoch
     it was saved after; :func:`resume_checkpoint` gives both back.
     """
 
     def __init__(self, job: Job, monitor: str, *, checkpoint: str | None = None, checkpoint_every: int = 1) -> None:
         super().__init__()
+        if checkpoint:  # refused now, not by model.save at the first checkpoint, epochs later
+            check_checkpoint_name(checkpoint)
+            if not checkpoint.endswith(_SUFFIXES):
+                raise ValueError(
+                    f"checkpoint={checkpoint!r} must end in .keras (the whole model) or .weights.h5 (the weights "
+                    "only): Keras picks the file format from the name's ending."
+                )
         self._monitor = Monitor(job, monitor, checkpoint, checkpoint_every)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -84,6 +95,12 @@ def resume_checkpoint(
     job: Job, name: str, to: str | os.PathLike[str] | None = None, *, from_parent: bool = False
 ) -> tuple[Path, int] | None:
     """Download the checkpoint artifact ``name``: ``(path, initial_epoch)``, or ``None`` when there is none.
+
+    ``None`` (start from scratch) for a job that has not saved ``name`` yet, or
+    with ``from_parent`` one without a parent; with ``from_parent``, a parent
+    that stored none (or was deleted) raises
+    :class:`schedy.errors.ResourceNotFoundError`, as
+    :func:`schedy.integrations.load_checkpoint` does.
 
     ``initial_epoch`` is the epoch after the one the checkpoint was saved
     at: give it to ``model.fit(..., initial_epoch=initial_epoch)`` with the

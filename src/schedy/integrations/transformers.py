@@ -173,8 +173,11 @@ def resume_checkpoint(
 ) -> str | None:
     """Unpack the checkpoint artifact ``name`` into a directory for ``trainer.train(resume_from_checkpoint=...)``.
 
-    ``None`` when there is none (a first attempt, or a parent that stored
-    none), which ``trainer.train`` takes as "start from scratch".
+    ``None`` when there is none (a first attempt; with ``from_parent``, a job
+    without a parent), which ``trainer.train`` takes as "start from scratch".
+    With ``from_parent``, a parent that stored none (or was deleted) raises
+    :class:`schedy.errors.ResourceNotFoundError`, as
+    :func:`schedy.integrations.load_checkpoint` does.
 
     Args:
         job: the job.

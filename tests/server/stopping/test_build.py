@@ -88,6 +88,58 @@ def test_a_state_built_in_bulk_decides_as_the_one_fed_report_by_report(policy: S
     assert built.state == fed
 
 
+def sparse_reports(rng: random.Random, jobs: int, last_step: int = 20) -> list[tuple[str, int, float | None]]:
+    """Interleaved jobs whose values are often missing or non-finite: a metric sent every second step, a first
+    report without it, jobs that diverge for good (what the median rule's running averages must skip)."""
+    kinds = {f"job-{i}": rng.choice(["every", "odd", "even", "diverges", "never", "noisy"]) for i in range(jobs)}
+    steps = dict.fromkeys(kinds, 0)
+    diverged: set[str] = set()
+    reports = []
+    while steps:
+        job = rng.choice(sorted(steps))
+        step = steps[job] + rng.choice([0, 1, 1, 1, 2])
+        kind = kinds[job]
+        if kind == "diverges" and rng.random() < 0.2:
+            diverged.add(job)
+        value: float | None = rng.choice([0.1, 0.2, 0.5, 1.0, rng.random(), rng.random()])
+        if (
+            (kind == "odd" and step % 2 == 0)
+            or (kind == "even" and step % 2 == 1)
+            or job in diverged
+            or kind == "never"
+            or (kind == "noisy" and rng.random() < 0.4)
+        ):
+            value = rng.choice([None, math.nan, math.inf, -math.inf])
+        reports.append((job, step, value))
+        steps[job] = step
+        if step >= last_step or rng.random() < 0.02:
+            del steps[job]
+    return reports
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: f"{p.name}-{p.objective}")
+@pytest.mark.parametrize("seed", range(8))
+def test_a_state_built_in_bulk_decides_as_the_one_fed_with_many_missing_and_non_finite_values(
+    policy: StoppingPolicy, seed: int
+):
+    rng = random.Random(1000 + seed)
+    history = sparse_reports(rng, rng.choice([1, 6, 40, 120]))
+    fed = policy.new_state()
+    verdicts = [policy.observe(fed, Report(*report)) for report in history]
+    built = policy.build(arrays(history))
+    assert built.state == fed
+    assert policy.rungs(built.state) == policy.rungs(fed)
+    ids = arrays(history).job_ids
+    first_stops: dict[str, tuple[int, Any]] = {}
+    for position, ((job, _, _), verdict) in enumerate(zip(history, verdicts, strict=True)):
+        if verdict.stop:
+            first_stops.setdefault(job, (position, verdict))
+    assert {ids[j]: stop for j, stop in built.stops.items()} == first_stops
+    more = [(f"new-{job}" if rng.random() < 0.5 else job, step, value) for job, step, value in sparse_reports(rng, 30)]
+    assert [policy.observe(built.state, Report(*r)) for r in more] == [policy.observe(fed, Report(*r)) for r in more]
+    assert built.state == fed
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_median_rules_build_in_small_blocks_decides_the_same(monkeypatch, seed):
     """The walk leaves out, block by block, the reports of jobs stopped before: blocks of 5 reports here."""
@@ -143,13 +195,21 @@ def test_a_restarted_service_process_decides_the_next_reports_as_the_old_one_wou
     reference = server_policy.new_state()
     rng = random.Random(7)
 
+    started = [0]
+
     def run_jobs(experiment: Any, jobs: int) -> list[bool]:
-        """Each job reports steps 1 … 9 until told to stop; what the service answered, and the reference."""
+        """Each job reports steps 1 … 9 until told to stop; what the service answered, and the reference.
+
+        Later jobs tend to be better (a search that improves), so some go on past their first rungs or steps
+        in the second process too: the median of the jobs the rule kept falls as it keeps the better ones.
+        """
         answers = []
         for _ in range(jobs):
+            scale = 0.93 ** started[0]
+            started[0] += 1
             with experiment.next_job() as job:
                 for step in range(1, 10):
-                    value = rng.choice([None, math.nan, rng.random(), rng.random(), rng.random()])
+                    value = rng.choice([None, math.nan, *(scale * rng.random() for _ in range(3))])
                     stop = job.report(step, loss=value)
                     expected = server_policy.observe(reference, Report(_run_name(job), step, value))
                     answers.append(stop == expected.stop)

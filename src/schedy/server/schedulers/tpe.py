@@ -19,9 +19,11 @@
 2. **Startup.** Until ``nStartupJobs`` jobs are ranked or bad, the job is
    the next point of a scrambled Sobol (or Halton) sequence mapped through
    the distributions' inverse CDFs; its index is the number of jobs so far
-   and its scramble is drawn from a *copy* of the experiment's RNG stream,
-   which startup never advances (so the sequence is the same at every
-   decision, and seeded by the ``seed`` option).
+   and its scramble comes from the experiment's random key
+   (:attr:`Snapshot.key`: its ``seed`` option, else drawn at its first
+   decision), the same at every decision, so the startup jobs are the
+   first points of one sequence (``startup: "random"`` draws i.i.d. from
+   the experiment's RNG stream instead).
 3. **Split.** The best γ(n) = min(⌈0.1·n⌉, 25) of the n ranked jobs are *good*; the
    other ranked jobs, the bad and the pending ones make the rest. To bound
    the cost, at most ``maxObservations`` are modelled: every good one, then

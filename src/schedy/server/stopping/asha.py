@@ -6,12 +6,22 @@ stopping it). The first report of a job at or past a rung records its value ther
 the job continues only if that value is among the best ``max(1, ⌊n/η⌋)`` of
 the ``n`` values recorded at the rung so far (its own included). Nobody waits
 for a rung to fill: early jobs compete with few, so the first job at each
-rung always continues, as in the paper's asynchronous promotion. A job that
+rung continues (unless its value is missing or not finite: below), as in
+the paper's asynchronous promotion. A job that
 skips rungs (reporting every 10 steps against rungs at 1, 3, 9) is recorded
 at each rung it passed, with the value of the report that passed it. A
 stopped job's later reports (a worker that goes on, a report in flight)
 are answered "stop" again and recorded at no further rung: they would
 otherwise crowd the higher rungs with losers and loosen their quota.
+
+A missing or non-finite value (NaN, ±inf: a diverged run) never goes on
+from a rung, even as the first job there, where a lone value would be
+"the best of 1": as Optuna's ``SuccessiveHalvingPruner`` prunes a NaN, and
+a diverged run is worth no more steps. It is still recorded, worst, and
+counts in ``n``: the job reached the rung and lost there, as a diverged
+configuration sits at the bottom of a synchronous successive halving's
+rung, so up to ``⌊n/η⌋`` finite jobs may go on beside it (Optuna records no
+NaN, so its quota is a ``1/η`` of the finite values alone).
 
 A job counts once per rung. The service names attempt ``n ≥ 2`` of a job
 ``J`` (set back to QUEUED: re-queued by hand or after a crash) ``J/n``
@@ -146,12 +156,12 @@ class _Arrivals:
         self.losses.append(loss)
         n = len(self.losses)
         kept = max(1, n // self.eta)
-        quota = None
-        if n > 1:
+        quota = (kept, n, n) if loss == math.inf else None  # a non-finite loss never goes on (all at least as good)
+        if n > 1 and quota is None:
             # The kept-th best of the others: ``kept`` < n, so it is the largest of ``best``; ``loss`` is
             # not among the kept best of all if it is worse, and then the kept-th best stays the same.
             bar = -self.best[0]
-            if bar < loss or loss == math.inf:
+            if bar < loss:
                 quota = (kept, n, kept + self.ties.get(bar, 0) + (loss <= bar))
         if self.best and loss < -self.best[0]:
             self._other(-heapq.heappushpop(self.best, -loss))
@@ -188,7 +198,9 @@ class _Sorted:
         recorded = self.losses
         insort(recorded, loss)
         kept = max(1, len(recorded) // self.eta)
-        if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
+        if math.isinf(loss):  # a non-finite loss never goes on, even first at the rung
+            return kept, len(recorded), len(recorded)
+        if loss > recorded[kept - 1]:
             return kept, len(recorded), bisect_right(recorded, recorded[kept - 1])
         return None
 
@@ -283,15 +295,22 @@ class ASHA(StoppingPolicy):
         if final:
             return None
         kept = max(1, len(recorded) // self.reduction_factor)
-        if loss > recorded[kept - 1] or (math.isinf(loss) and len(recorded) > 1):
-            verdict = self._stop(bracket, index, kept, len(recorded), bisect_right(recorded, recorded[kept - 1]))
+        if math.isinf(loss) or loss > recorded[kept - 1]:
+            better = len(recorded) if math.isinf(loss) else bisect_right(recorded, recorded[kept - 1])
+            verdict = self._stop(bracket, index, kept, len(recorded), better, loss)
             state.stopped[job] = verdict
             state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1
             state.entries[entry] = (loss, True)
             return verdict
         return None
 
-    def _stop(self, bracket: int, index: int, kept: int, recorded: int, better: int) -> Verdict:
+    def _stop(self, bracket: int, index: int, kept: int, recorded: int, better: int, loss: float) -> Verdict:
+        if loss == math.inf:
+            return Verdict(
+                True,
+                f"At rung {self._ladders[bracket][index]} its {self.result_name} was missing or not finite (NaN or "
+                "infinite): a diverged run never goes on.",
+            )
         return Verdict(
             True,
             f"At rung {self._ladders[bracket][index]} its {self.result_name} was not among the best {kept} of "
@@ -355,7 +374,7 @@ class ASHA(StoppingPolicy):
                 stopped = quota is not None and not self._final(step)
                 state.entries[(owner, index)] = (loss, stopped)
                 if quota is not None and stopped:
-                    verdict = self._stop(bracket, index, *quota)
+                    verdict = self._stop(bracket, index, *quota, loss)
                     state.stopped[ids[job]] = verdict
                     state.stops[(bracket, index)] = state.stops.get((bracket, index), 0) + 1
                     stops[job] = (position, verdict)

@@ -2,7 +2,7 @@
 
 A job is stopped at step ``s`` when its best value so far is strictly worse
 than the median of the *other* jobs' running averages at ``s`` (the mean of
-each job's values reported up to ``s``), once at least ``minJobs`` other jobs
+each job's finite values reported up to ``s``), once at least ``minJobs`` other jobs
 have reported at ``s`` and ``s`` is past ``warmupSteps``.
 
 ``compare: "value"`` takes the median of the other jobs' values *at* ``s``
@@ -23,8 +23,21 @@ run, a repeated epoch) replaces its entry there with the one of its latest
 report; its own entry is never one of the "other jobs" it is compared with,
 and ``minJobs`` counts other jobs, not reports (a job that reported step 1
 three times once counted as three others there, and weighed three times in
-the median). Its best and its running average still take every value it
-reported: its best so far is a value it reached.
+the median). Its best and its running average still take every finite
+value it reported: its best so far is a value it reached.
+
+**Missing and non-finite values** (a report without the metric, NaN,
+±inf) are never averaged: a job's running average is the mean of the finite
+values it reported up to ``s`` (with ``compare: "value"``, its value at
+``s`` if finite), and a job with none has no entry at ``s``, so it is not
+one of the other jobs there and ``minJobs`` does not count it. Counting
+such a value as +inf in the sum kept the job's average infinite for good:
+once half the jobs had reported one (a metric sent every second epoch, a
+first report without it), the median was infinite and the rule stopped
+nobody. The job itself still ranks worst: its best so far is its best
+finite value, or +inf when it has reported none, which is worse than any
+median, so past the warm-up and with ``minJobs`` other jobs it is stopped
+(as Optuna's ``MedianPruner`` prunes a trial whose best is NaN).
 
 The state keeps, per job, the running sum, count, best loss and, per step,
 the value it contributed there (running average, or value), and per step a
@@ -77,10 +90,11 @@ _BLOCK = 4096
 
 @dataclass
 class _Job:
-    total: float = 0.0
-    count: int = 0
+    total: float = 0.0  # of the finite losses it reported
+    count: int = 0  # how many finite losses it reported
     best: float = math.inf
-    # step -> the value it contributes to that step's list (one per step: a repeated step replaces it)
+    # step -> the value it contributes to that step's list (one per step: a repeated step replaces it); +inf,
+    # kept out of the list, where it has no finite one (it reached the step all the same)
     averages: dict[int, float] = field(default_factory=dict)
     stopped: Verdict | None = None
 
@@ -89,6 +103,7 @@ class _Job:
 class _State(PolicyState):
     jobs: dict[str, _Job] = field(default_factory=dict)
     # step -> sorted running averages (or values: compare) as losses, one per job not stopped that reported there
+    # with a finite one
     steps: dict[int, list[float]] = field(default_factory=dict)
     # step -> how many jobs reported at that step (stopped ones included, each once): what the dashboard shows
     reached: dict[int, int] = field(default_factory=dict)
@@ -101,14 +116,15 @@ def _median(values: list[float]) -> float:
     mid = n // 2
     if n % 2:
         return values[mid]
-    return (values[mid - 1] + values[mid]) / 2  # losses are never -inf: no NaN here
+    return (values[mid - 1] + values[mid]) / 2  # only finite values are listed: no NaN here
 
 
 def _withdraw(state: _State, job: _Job) -> None:
     """Take a stopped job's running averages out of the per-step lists."""
     for step, average in job.averages.items():
-        values = state.steps[step]
-        del values[bisect_left(values, average)]
+        if average != math.inf:
+            values = state.steps[step]
+            del values[bisect_left(values, average)]
     job.averages = {}
 
 
@@ -124,9 +140,18 @@ def _arrive(state: _State, job: _Job, step: int) -> list[float]:
     own = job.averages.pop(step, None)
     if own is None:
         state.reached[step] = state.reached.get(step, 0) + 1
-    else:
+    elif own != math.inf:
         del others[bisect_left(others, own)]
     return others
+
+
+def _enter(others: list[float], job: _Job, step: int, value: float) -> None:
+    """Record the job's entry at ``step``: in the others' list if finite (a sum past 1.8e308 is not)."""
+    if math.isfinite(value):
+        insort(others, value)
+    else:
+        value = math.inf
+    job.averages[step] = value
 
 
 class Median(StoppingPolicy):
@@ -184,24 +209,30 @@ class Median(StoppingPolicy):
             job = state.jobs[report.job] = _Job()
         if job.stopped is not None:
             return job.stopped
-        job.total += loss
-        job.count += 1
-        job.best = min(job.best, loss)
+        if loss != math.inf:  # a missing or non-finite value is left out of the average, not summed as +inf
+            job.total += loss
+            job.count += 1
+            job.best = min(job.best, loss)
         others = _arrive(state, job, report.step)
         if report.step >= self.warmup_steps and len(others) >= self.min_jobs:
             median = _median(others)
             if job.best > median:
-                job.stopped = self._stop(report.step, len(others))
+                job.stopped = self._stop(report.step, len(others), job.best)
                 state.stops[report.step] = state.stops.get(report.step, 0) + 1
                 _withdraw(state, job)
                 return job.stopped
-        compared = job.total / job.count if self.compare == AVERAGE else loss
-        insort(others, compared)
-        job.averages[report.step] = compared
+        compared = (job.total / job.count if job.count else math.inf) if self.compare == AVERAGE else loss
+        _enter(others, job, report.step, compared)
         return CONTINUE
 
-    def _stop(self, step: int, others: int) -> Verdict:
+    def _stop(self, step: int, others: int, best: float) -> Verdict:
         what = "running averages" if self.compare == AVERAGE else "values"
+        if best == math.inf:
+            return Verdict(
+                True,
+                f"At step {step} it had reported no finite {self.result_name} (missing, NaN or infinite), "
+                f"worse than the median of {others} other jobs' {what}.",
+            )
         return Verdict(
             True,
             f"At step {step} its best {self.result_name} was worse than the median of {others} other jobs' {what}.",
@@ -216,20 +247,25 @@ class Median(StoppingPolicy):
         grouped = reports.job[order]
         starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if n else np.zeros(0, dtype=np.int64)
         counts = np.diff(np.r_[starts, n])
-        totals = np.zeros(n)  # the job's running sum, average and best at each report
+        finite = loss != math.inf  # losses_of makes every missing or non-finite value +inf
+        totals = np.zeros(n)  # the job's running sum (of finite losses), their count, average and best at each report
+        numbers = np.zeros(n, dtype=np.int64)
         averages = np.zeros(n)
         bests = np.zeros(n)
-        ranks = np.zeros(n, dtype=np.int64)
         total = np.zeros(len(reports.job_ids))
+        number = np.zeros(len(reports.job_ids), dtype=np.int64)
         best = np.full(len(reports.job_ids), math.inf)
-        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 + 1e308 is inf, as in Python
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # 1e308 + 1e308 is inf, as in Python
             for k in range(int(counts.max()) if n else 0):
                 rows = order[starts[counts > k] + k]
-                jobs = reports.job[rows]
-                total[jobs] += loss[rows]  # one report per job: the same additions, in the same order, as observe
-                best[jobs] = np.minimum(best[jobs], loss[rows])
-                totals[rows], averages[rows], bests[rows] = total[jobs], total[jobs] / (k + 1), best[jobs]
-                ranks[rows] = k
+                rows_finite = rows[finite[rows]]
+                jobs, adding = reports.job[rows], reports.job[rows_finite]
+                # One report per job: the same additions, in the same order, as observe (finite losses only).
+                total[adding] += loss[rows_finite]
+                number[adding] += 1
+                best[adding] = np.minimum(best[adding], loss[rows_finite])
+                totals[rows], numbers[rows], bests[rows] = total[jobs], number[jobs], best[jobs]
+                averages[rows] = np.where(number[jobs] > 0, total[jobs] / np.maximum(number[jobs], 1), math.inf)
         state = _State()
         ids = reports.job_ids
         by_index = {j: _Job() for j in grouped[starts].tolist()}
@@ -256,14 +292,13 @@ class Median(StoppingPolicy):
                     continue
                 others = _arrive(state, job, step)
                 if step >= warmup and len(others) >= min_jobs and job_best > _median(others):
-                    job.stopped = self._stop(step, len(others))
+                    job.stopped = self._stop(step, len(others), job_best)
                     state.stops[step] = state.stops.get(step, 0) + 1
                     _withdraw(state, job)
                     stops[j] = (position, job.stopped)
                     stopped[j] = True
                     continue
-                insort(others, value)
-                job.averages[step] = value
+                _enter(others, job, step, value)
         # Each job's sums as of its last report observed (the one that stopped it, or its last).
         last = {
             j: int(order[start + count - 1])
@@ -272,7 +307,7 @@ class Median(StoppingPolicy):
         last.update({j: at for j, (at, _) in stops.items()})
         for j, job in by_index.items():
             at = last[j]
-            job.total, job.count, job.best = float(totals[at]), int(ranks[at]) + 1, float(bests[at])
+            job.total, job.count, job.best = float(totals[at]), int(numbers[at]), float(bests[at])
             state.jobs[ids[j]] = job
         return Built(state, stops)
 
