@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from schedy.cli.common import CommandError
+from schedy.cli.common import CommandError, UsageError
 from schedy.server.settings import DEFAULT_HOST, DEFAULT_PORT, default_database_url
 
 if TYPE_CHECKING:
@@ -253,22 +253,25 @@ def cmd_server(args: argparse.Namespace) -> None:
     from schedy.server.settings import Settings
     from schedy.server.store.engine import DatabaseUnavailable
 
+    # The arguments first, each a usage error (exit status 2), before anything is created.
     if not 1 <= args.port <= 65535:
-        raise CommandError(f"--port must be between 1 and 65535, got {args.port}.")
-    _check_public_url(args.public_url)
-    tls = _tls(args.tls_cert, args.tls_key)  # before anything is created
-    url = database_url(args)
-    ensure_parent(url)
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}.")
+    if not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers must be between 1 and 256, got {args.workers}.")
     if not 0 < args.header_timeout < 1e6:
-        raise CommandError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}.")
+        raise UsageError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}.")
     if not 0 <= args.lease_grace < 1e9:
-        raise CommandError(f"--lease-grace must be a number of seconds >= 0, got {args.lease_grace}.")
+        raise UsageError(f"--lease-grace must be a number of seconds >= 0, got {args.lease_grace}.")
+    _check_public_url(args.public_url)
     from schedy.server.service.artifacts import parse_size
 
     try:
         max_artifact, quota = parse_size(args.artifact_max_size), parse_size(args.artifact_quota)
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise UsageError(str(exc)) from None
+    tls = _tls(args.tls_cert, args.tls_key)
+    url = database_url(args)
+    ensure_parent(url)
     settings = Settings(
         database_url=url,
         public_url=args.public_url,
@@ -278,8 +281,6 @@ def cmd_server(args: argparse.Namespace) -> None:
         max_artifact_bytes=max_artifact,
         artifact_quota_bytes=quota,
     )
-    if not 1 <= args.workers <= 256:
-        raise CommandError(f"--workers must be between 1 and 256, got {args.workers}.")
     try:
         serve(settings, args.host, args.port, log_level=args.log_level, workers=args.workers, tls=tls)
     except (AddressInUse, DatabaseUnavailable, ArtifactsUnavailable) as exc:
@@ -292,7 +293,7 @@ def _tls(cert: str | None, key: str | None) -> TLSFiles | None:
 
     if cert is None:
         if key is not None:
-            raise CommandError("--tls-key needs --tls-cert: pass the certificate too, or neither for plain HTTP.")
+            raise UsageError("--tls-key needs --tls-cert: pass the certificate too, or neither for plain HTTP.")
         return None
     files = TLSFiles(cert, key)
     try:
@@ -314,23 +315,32 @@ def _check_public_url(url: str | None) -> None:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise CommandError(
+        raise UsageError(
             f"--public-url must be the http:// or https:// URL clients reach the service at, such as "
             f"https://schedy.example.org/, got {url!r}."
         )
 
 
 def ensure_parent(url: str) -> None:
-    """Create a SQLite file's directory, private (``~/.schedy/`` on a first use); nothing for PostgreSQL."""
+    """Create a SQLite file's directory, private (``~/.schedy/`` on a first use); nothing for PostgreSQL.
+
+    A directory this user cannot create, enter or write stops the command with one sentence naming it
+    (the data directory, when the file is the default one).
+    """
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
 
-    from schedy.server.settings import private_dir
+    from schedy.server.settings import DataDirectoryUnusable, data_dir, usable_data_dir
 
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        private_dir(Path(parsed.database).expanduser().parent)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not parsed.query.get("uri"):
+        directory = Path(parsed.database).expanduser().parent
+        what = "data directory" if directory == data_dir() else "directory of the database file"
+        try:
+            usable_data_dir(directory, what)
+        except DataDirectoryUnusable as exc:
+            raise CommandError(str(exc)) from None
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:
@@ -339,8 +349,8 @@ def cmd_user_add(args: argparse.Namespace) -> None:
     from schedy.server.store import Store, users
 
     problem = users.email_problem(args.email)
-    if problem is not None:  # before the password is asked for
-        raise CommandError(problem)
+    if problem is not None:  # before the password is asked for: a wrong argument
+        raise UsageError(problem)
     store = _store(args, create=True)  # a user added before the service's first start
     assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
     hashed = None if args.no_password else security.hash_password(_read_password(args))

@@ -16,7 +16,7 @@ The API layer maps each class to one HTTP status in one table
     ├── PayloadTooLarge     413  the body is over the service's limit
     ├── Invalid             422  well-formed but impossible (bad distribution…)
     ├── TooManyRequests     429  too many failed logins: wait (Retry-After)
-    ├── StorageUnavailable  503  the artifact store failed (full, unreachable, refused): try again
+    ├── StorageUnavailable  503  the artifact store failed (full, unreachable, refused): try again (Retry-After)
     └── ShuttingDown        503  this service process is stopping (a restart): try again (Retry-After)
 """
 
@@ -95,6 +95,8 @@ class StorageUnavailable(ServiceError):
     """The artifact store failed (a full disk, refused credentials, a network cut); nothing was changed."""
 
     title = "Artifact storage unavailable"
+    #: Seconds the client is asked to wait before it sends the request again (as for a full database disk).
+    retry_after = 30
 
 
 class ShuttingDown(ServiceError):

@@ -9,9 +9,11 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -22,14 +24,21 @@ from schedy.server.connections import guarded_protocol, raise_file_limit
 from schedy.server.service.blobs import blob_store
 from schedy.server.settings import Settings, data_dir, default_client_config_path
 from schedy.server.store import Store
-from schedy.server.store.engine import check_url, opening, shown_url
+from schedy.server.store.engine import check_url, check_writable, opening, shown_url
 from schedy.server.tls import check as check_certificate
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # How the parent hands its settings to the processes of ``--workers N``.
 _SETTINGS_VARIABLE = "SCHEDY_SERVER_SETTINGS"
 
 #: A self-signed certificate without its private key, in the data directory, for the clients' SSL_CERT_FILE.
 CERTIFICATE_COPY = "certificate.pem"
+
+#: Seconds a new process of ``--workers N`` may take to start serving after SIGHUP before the supervisor gives
+#: up that restart, keeping the old process (and logs "New child process [PID] was not ready in time").
+WORKER_START_TIMEOUT = 60
 
 logger = logging.getLogger("schedy.server")
 
@@ -153,6 +162,45 @@ class AddressInUse(OSError):
     """The address the service should listen on is taken (or not ours to take)."""
 
 
+def _cannot_listen(host: str, port: int, exc: OSError) -> AddressInUse:
+    """The sentence for an address the service cannot listen on."""
+    if exc.errno == errno.EADDRINUSE:
+        advice = "is another service running there? Stop it, or pick another port with --port."
+    elif exc.errno == errno.EACCES:
+        advice = "ports below 1024 need privileges; pick another port with --port."
+    else:  # an address of no interface of this machine, a host name that does not resolve...
+        advice = "pick an address of this machine with --host (0.0.0.0 for all of them)."
+    return AddressInUse(f"Cannot listen on {host}:{port} ({exc.strerror or exc}): {advice}")
+
+
+def bind_address(host: str, port: int) -> list[socket.socket]:
+    """Bind ``host:port`` as the server's event loop would (every address a host name has), not listening yet.
+
+    The service holds the port from its start, so no other process takes it meanwhile, and calls
+    ``listen()`` only once it is ready: a client is refused until then, never kept waiting on a
+    service that then fails to start.
+
+    Raises:
+        AddressInUse: with one sentence saying what to do.
+
+    """
+    bound: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in dict.fromkeys(infos):  # as asyncio's create_server
+            sock = socket.socket(family, kind, proto)
+            bound.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in bound:
+            sock.close()
+        raise _cannot_listen(host, port, exc) from None
+    return bound
+
+
 def check_address(host: str, port: int) -> None:
     """Bind ``host:port`` once, as the server will, and let it go.
 
@@ -160,21 +208,8 @@ def check_address(host: str, port: int) -> None:
         AddressInUse: with one sentence saying what to do.
 
     """
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                advice = "is another service running there? Stop it, or pick another port with --port."
-            elif exc.errno == errno.EACCES:
-                advice = "ports below 1024 need privileges; pick another port with --port."
-            else:  # an address of no interface of this machine, a host name that does not resolve...
-                advice = "pick an address of this machine with --host (0.0.0.0 for all of them)."
-            raise AddressInUse(f"Cannot listen on {host}:{port} ({exc.strerror or exc}): {advice}") from None
+    for sock in bind_address(host, port):
+        sock.close()
 
 
 def serve(
@@ -188,15 +223,33 @@ def serve(
 
     With ``workers`` > 1, that many service processes share the port (as
     several services share one database: all state is in it). With ``tls``,
-    it serves HTTPS only.
+    it serves HTTPS only. The port is held from the start and listens only
+    once the service is ready: ``is serving`` is printed then.
     """
-    import uvicorn
+    sockets = bind_address(host, port)  # held from now on; listening once "is serving" is true
+    try:
+        _start_and_serve(sockets, settings, host, port, log_level=log_level, workers=workers, tls=tls)
+    finally:
+        for sock in sockets:
+            sock.close()
 
-    check_address(host, port)
+
+def _start_and_serve(
+    sockets: list[socket.socket],
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    log_level: str,
+    workers: int,
+    tls: TLSFiles | None,
+) -> None:
+    """:func:`serve`, on the bound ``sockets``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     blobs = blob_store(settings.artifacts_url, data_dir())  # before the database: a bad store changes nothing
     with opening(settings.database_url):
+        check_writable(check_url(settings.database_url))
         store = Store(check_url(settings.database_url), pool_size=settings.pool_size)
         app = create_app(settings, store=store, blobs=blobs)  # migrates the database, once, before any worker starts
     root = settings.public_url or local_root(host, port, https=tls is not None)
@@ -215,6 +268,17 @@ def serve(
         root = fit.root  # https://localhost:PORT/ for a certificate that names localhost and not 127.0.0.1
     # Before "is serving": the last start-up step that can fail (a client configuration it cannot write).
     first = ensure_admin(store, root, default_client_config_path())
+    if workers > 1:
+        store.dispose()
+        os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+    elif hasattr(signal, "SIGHUP"):
+        # uvicorn's supervisor of --workers N restarts its processes on SIGHUP; a single one has none to restart.
+        signal.signal(signal.SIGHUP, _on_hangup)
+    raise_file_limit()  # many workers hold connections; the usual 1,024 files run out
+    server = _server(app, settings, host, port, log_level=log_level, workers=workers, tls=tls)
+    for sock in sockets:
+        # From here the port accepts connections: a request waits in the queue until a process takes it.
+        sock.listen(server.config.backlog)
     # The first line says which Schedy this is (not the 2018 client of the package index).
     processes = f" with {workers} processes" if workers > 1 else ""
     where = shown_url(settings.database_url)
@@ -244,14 +308,23 @@ def serve(
                 f"{first.email}: schedy gen-token --root {root} --email {first.email}",
                 flush=True,
             )
-    if workers > 1:
-        store.dispose()
-        os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
-    elif hasattr(signal, "SIGHUP"):
-        # uvicorn's supervisor of --workers N restarts its processes on SIGHUP; a single one has none to restart.
-        signal.signal(signal.SIGHUP, _on_hangup)
-    raise_file_limit()  # many workers hold connections; the usual 1,024 files run out
-    uvicorn.run(
+    _run(server, sockets, workers)
+
+
+def _server(
+    app: FastAPI, settings: Settings, host: str, port: int, *, log_level: str, workers: int, tls: TLSFiles | None
+) -> uvicorn.Server:
+    """The uvicorn server of the service (its app loaded when one process serves)."""
+    import inspect
+
+    import uvicorn
+
+    options: dict[str, object] = {}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # How long a new process of --workers N may take to start on SIGHUP before the restart is given up
+        # (uvicorn's default, 5 s, is less than a start takes on a busy machine).
+        options["timeout_worker_healthcheck"] = WORKER_START_TIMEOUT
+    config = uvicorn.Config(
         app if workers <= 1 else f"{__name__}:app_from_environment",
         http=guarded_protocol(settings.header_timeout),
         factory=workers > 1,
@@ -263,4 +336,32 @@ def serve(
         timeout_graceful_shutdown=5,
         ssl_certfile=None if tls is None else tls.cert,
         ssl_keyfile=None if tls is None else tls.key,
+        **options,  # type: ignore[arg-type]
     )
+    if workers <= 1:
+        config.load_app()
+    return uvicorn.Server(config)
+
+
+def _run(server: uvicorn.Server, sockets: list[socket.socket], workers: int) -> None:
+    """Serve on the listening ``sockets`` until stopped, as ``uvicorn.run`` would on its own."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    try:
+        if workers > 1:
+            import inspect
+
+            from uvicorn.supervisors import Multiprocess
+
+            for sock in sockets:
+                sock.set_inheritable(True)
+            if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36
+                Multiprocess(server.config, target=server.run, sockets=sockets).run()  # type: ignore[call-arg]
+            else:
+                Multiprocess(server.config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass
+    if workers <= 1 and not server.started:
+        sys.exit(STARTUP_FAILURE)

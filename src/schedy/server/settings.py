@@ -31,6 +31,40 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+class DataDirectoryUnusable(Exception):
+    """The data directory (or a SQLite file's directory) cannot be created, entered or written; one sentence."""
+
+
+def usable_data_dir(path: Path, what: str = "data directory") -> Path:
+    """:func:`private_dir` ``path``, then check that this user may enter and write it.
+
+    ``what`` names the directory in the sentence: the data directory, or the directory of a
+    ``--database`` file elsewhere.
+
+    Raises:
+        DataDirectoryUnusable: it cannot be created (a parent this user may not enter or write, a file of
+            that name), or exists but may not be entered or written; the sentence names it.
+
+    """
+    elsewhere = (
+        "set SCHEDY_HOME to a directory this user may write"
+        if what == "data directory"
+        else "give --database a file in a directory this user may write"
+    )
+    try:
+        private_dir(path)
+    except OSError as exc:
+        raise DataDirectoryUnusable(
+            f"Cannot create the {what} {path} ({exc.strerror or exc}): create it for this user, or {elsewhere}."
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataDirectoryUnusable(
+            f"Cannot use the {what} {path} (Permission denied: this user may not enter or write it): give it to "
+            f"this user (chown, chmod u+rwx), or {elsewhere}."
+        )
+    return path
+
+
 def default_database_url() -> str:
     """``$SCHEDY_DATABASE_URL``, or the SQLite file in the data directory."""
     url = os.environ.get("SCHEDY_DATABASE_URL")

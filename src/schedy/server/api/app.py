@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -28,6 +29,7 @@ from schedy.server.api.deps import Services
 from schedy.server.api.hotpath import HotPaths
 from schedy.server.api.middleware import BodyLimit, DatabaseTrouble, RawPathRouting, SecurityHeaders, trouble_answer
 from schedy.server.dashboard import routes as dashboard
+from schedy.server.errors import StorageUnavailable
 from schedy.server.security import new_jwt_secret
 from schedy.server.service.artifacts import Artifacts
 from schedy.server.service.auth import Auth
@@ -50,6 +52,31 @@ with no safe characters. Authenticate with `token/` (email + API token) or
 """
 
 
+#: A background step that keeps failing is logged (with its traceback) at most once per this many seconds.
+SWEEP_LOG_EVERY = 60.0
+#: When each background step's failure was last logged in this process (monotonic seconds), and how many since.
+_SWEEP_LOGGED_AT: dict[str, float] = {}
+_SWEEP_UNSAID: dict[str, int] = {}
+
+
+def _sweep_failed(what: str, exc: Exception) -> None:
+    """Log a background step's failure: a database trouble as its line a minute, anything else at most once a minute.
+
+    The sweeps run every second: a failure that lasts (a read-only database, a bug met by one row)
+    must not write a traceback a second to a log that may share the database's disk.
+    """
+    if isinstance(exc, StorageUnavailable) or trouble_answer(exc) is not None:
+        return  # the artifact store's failure, a database trouble: each logged as a line a minute
+    now = time.monotonic()
+    if now - _SWEEP_LOGGED_AT.get(what, -SWEEP_LOG_EVERY) < SWEEP_LOG_EVERY:
+        _SWEEP_UNSAID[what] = _SWEEP_UNSAID.get(what, 0) + 1
+        return
+    _SWEEP_LOGGED_AT[what] = now
+    unsaid = _SWEEP_UNSAID.pop(what, 0)
+    since = f" ({unsaid} more times since the last such line)" if unsaid else ""
+    logger.error("%s failed%s; it is tried again every sweep, and logged once a minute", what, since, exc_info=exc)
+
+
 async def _sweep_forever(leases: Leases, claims: Claims, artifacts: Artifacts, interval: float) -> None:
     """End lapsed leases, searches that are over (:meth:`Claims.settle`), detached artifacts: every ``interval`` s."""
     while True:
@@ -57,18 +84,15 @@ async def _sweep_forever(leases: Leases, claims: Claims, artifacts: Artifacts, i
         try:
             await run_in_threadpool(leases.sweep)
         except Exception as exc:  # a failed sweep is retried at the next tick
-            if trouble_answer(exc) is None:  # a database trouble is logged as a line a minute
-                logger.exception("The lease sweep failed")
+            _sweep_failed("The lease sweep", exc)
         try:
             await run_in_threadpool(claims.settle)
         except Exception as exc:
-            if trouble_answer(exc) is None:
-                logger.exception("Ending the searches that are over failed")
+            _sweep_failed("Ending the searches that are over", exc)
         try:
             await run_in_threadpool(artifacts.collect)
         except Exception as exc:
-            if trouble_answer(exc) is None:  # a database trouble is logged as a line a minute
-                logger.exception("Deleting detached artifacts failed")
+            _sweep_failed("Deleting detached artifacts", exc)
 
 
 async def _finish_deletes(experiments: Experiments) -> None:

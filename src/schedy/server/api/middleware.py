@@ -10,7 +10,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
 from schedy.server.api.problems import problem
-from schedy.server.store.failures import connection_lost, lost_reason, out_of_space, unreachable
+from schedy.server.store.failures import (
+    connection_lost,
+    file_lost,
+    lost_reason,
+    out_of_space,
+    read_only,
+    unreachable,
+)
 
 __all__ = ["BodyLimit", "DatabaseTrouble", "RawPathRouting", "SecurityHeaders", "trouble_answer"]
 
@@ -92,7 +99,10 @@ class DatabaseTrouble:
 
     :mod:`schedy.server.store.failures` tells them apart:
 
-    * its disk is full: 503 with ``Retry-After: 30``; the transaction was rolled back, nothing written;
+    * its disk is full, or it is read-only for the service: 503 with ``Retry-After: 30``; the
+      transaction was rolled back, nothing written;
+    * its SQLite file was deleted or replaced under the service: 503 with ``Retry-After: 30`` until a
+      restart, nothing done (:mod:`schedy.server.store.sqlite_file`);
     * it cannot be reached (down, restarting, refusing connections): 503 with ``Retry-After: 2``;
       nothing was done;
     * the connection broke during the request: 502; it may or may not have been applied.
@@ -129,13 +139,29 @@ def trouble_answer(exc: BaseException) -> Response | None:
     Logs each kind at most once per :data:`TROUBLE_LOG_EVERY` seconds in this process, whoever met it
     (this middleware, the fast path, the background sweeps).
     """
-    if out_of_space(exc):
+    lost = file_lost(exc)
+    if lost is not None:
+        kind, status, retry = "file lost", 503, FULL_RETRY_AFTER
+        detail = (
+            "The service's database file was deleted or replaced while the service ran, so nothing of this request "
+            "was done; ask the service's administrator to restart the service (its log says what to keep)."
+        )
+        said = str(lost)
+    elif out_of_space(exc):
         kind, status, retry = "full", 503, FULL_RETRY_AFTER
         detail = (
             "The service's database has no room left on its disk, so nothing of this request was written; "
             f"free space on the service's machine and send it again (retry after {FULL_RETRY_AFTER} s)."
         )
         said = "The database's disk is full: requests that write are answered 503 until there is room."
+    elif read_only(exc):
+        kind, status, retry = "read-only", 503, FULL_RETRY_AFTER
+        detail = (
+            "The service's database is read-only for the service (a file or disk it may not write, or a standby "
+            "server), so nothing of this request was written; ask the service's administrator to make it "
+            f"writable, then send it again (retry after {FULL_RETRY_AFTER} s)."
+        )
+        said = f"The database is read-only for this service ({_short(exc)}): requests that write are answered 503."
     elif unreachable(exc):
         kind, status, retry = "unreachable", 503, UNREACHABLE_RETRY_AFTER
         detail = (
@@ -156,7 +182,7 @@ def trouble_answer(exc: BaseException) -> Response | None:
     now = time.monotonic()
     if now - _LOGGED_AT.get(kind, -TROUBLE_LOG_EVERY) >= TROUBLE_LOG_EVERY:
         _LOGGED_AT[kind] = now
-        logger.warning(said)
+        logger.log(logging.ERROR if kind == "file lost" else logging.WARNING, said)
     title = "Service unavailable" if status == 503 else "Bad gateway"
     return problem(status, title, detail, None if retry is None else {"Retry-After": str(retry)})
 

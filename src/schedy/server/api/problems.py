@@ -65,7 +65,7 @@ def from_service_error(exc: errors.ServiceError) -> Response:
     """The answer for a use case's failure."""
     status = STATUS[type(exc)]
     headers = {"WWW-Authenticate": 'Bearer realm="schedy"'} if status == 401 else None
-    if isinstance(exc, (errors.TooManyRequests, errors.ShuttingDown)):
+    if isinstance(exc, (errors.TooManyRequests, errors.ShuttingDown, errors.StorageUnavailable)):
         headers = {"Retry-After": str(exc.retry_after)}
     return problem(status, exc.title, exc.detail, headers)
 

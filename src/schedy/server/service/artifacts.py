@@ -49,7 +49,7 @@ from typing import IO, Any
 from sqlalchemy.exc import IntegrityError
 
 from schedy.server.errors import BadRequest, Invalid, NotFound, PayloadTooLarge
-from schedy.server.service.blobs import BlobStore
+from schedy.server.service.blobs import BlobStore, log_now
 from schedy.server.store import Store
 from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.artifacts import ArtifactRow
@@ -185,11 +185,33 @@ class Artifacts:
             await loop.run_in_executor(None, file.close)
 
     def open_checked(self, row: ArtifactRow) -> IO[bytes]:
-        """Open the artifact's blob; 404 if it was deleted since its row was read."""
+        """Open the artifact's blob; 404 if it was deleted since its row was read, or if the store lost it.
+
+        A blob missing while a visible row still points at it was not deleted by Schedy: the store lost
+        the file (its directory deleted, a restore that left it out). That 404 says so, for the
+        administrator, and is logged (a line a minute).
+        """
         try:
             return self.blobs.open(row.blob)
         except FileNotFoundError:
-            raise NotFound(f"The artifact '{row.name}' was replaced or deleted meanwhile.") from None
+            with self._store.read() as conn:
+                lost = store_artifacts.attached(conn, row.blob)
+        if not lost:
+            raise NotFound(f"The artifact '{row.name}' was replaced or deleted meanwhile.")
+        unsaid = log_now("lost")
+        if unsaid is not None:
+            logger.warning(
+                "The artifact store %s has no file for an artifact that is still listed (blob %s): it was deleted "
+                "or lost outside Schedy; restore the store's files from a backup%s.",
+                self.blobs.description,
+                row.blob,
+                f"; {unsaid} more such downloads since the last such line" if unsaid else "",
+            )
+        raise NotFound(
+            f"The service's artifact store has lost the file of the artifact '{row.name}' (it is listed, but its "
+            "bytes are gone from the store): ask the service's administrator to restore the store from a backup, "
+            "or upload the artifact again."
+        )
 
     # -- writing --------------------------------------------------------------
 

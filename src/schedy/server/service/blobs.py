@@ -5,9 +5,16 @@ checks it can be used, so a service with an unusable store says so in one
 sentence at start (:class:`ArtifactsUnavailable`) instead of at the first
 upload. At run time, :class:`Guarded` turns a store's failure (a full disk,
 S3 refusing the credentials, a network cut) into
-:class:`schedy.server.errors.StorageUnavailable`: a 503 with one sentence,
-which clients retry, never a 500. Nothing is visible until a blob is
-committed and its row inserted (:mod:`schedy.server.service.artifacts`).
+:class:`schedy.server.errors.StorageUnavailable`: a 503 with one sentence
+and ``Retry-After``, which clients retry, never a 500; the log gets one
+warning a minute per kind of failure, not a traceback per request (it may
+share the full disk). Nothing is visible until a blob is committed and its
+row inserted (:mod:`schedy.server.service.artifacts`).
+
+The local store makes its ``tmp/`` and ``blobs/`` directories again when
+they are gone (the store's directory deleted under a running service), so
+uploads go on; the files of artifacts stored before are lost with them,
+which a download then says (:meth:`~schedy.server.service.artifacts.Artifacts.open_checked`).
 """
 
 from __future__ import annotations
@@ -22,23 +29,43 @@ from pathlib import Path
 from typing import IO, Any
 
 from schedy.server.errors import StorageUnavailable
-from schedy.server.settings import private_dir
+from schedy.server.settings import DataDirectoryUnusable, private_dir, usable_data_dir
 
 __all__ = [
     "STALE_UPLOAD",
     "ArtifactsUnavailable",
     "BlobStore",
     "BlobWriter",
+    "FAILURE_LOG_EVERY",
     "FsspecBlobs",
     "Guarded",
     "LocalBlobs",
     "blob_store",
+    "log_now",
 ]
 
 logger = logging.getLogger("schedy.server.artifacts")
 
 #: Temporary files of the local store older than this (seconds without a write) are removed at start.
 STALE_UPLOAD = 3600.0
+#: Each kind of failure of the store is logged at most once per this many seconds (the log may share its disk).
+FAILURE_LOG_EVERY = 60.0
+#: When each kind of failure was last logged in this process (monotonic seconds), and how many went unsaid since.
+_LOGGED_AT: dict[str, float] = {}
+_UNSAID: dict[str, int] = {}
+
+
+def log_now(kind: str) -> int | None:
+    """Whether a failure of ``kind`` should be logged now: ``None`` if not, else how many went unlogged before it.
+
+    At most one line per :data:`FAILURE_LOG_EVERY` seconds for each kind, in this process.
+    """
+    now = time.monotonic()
+    if now - _LOGGED_AT.get(kind, -FAILURE_LOG_EVERY) < FAILURE_LOG_EVERY:
+        _UNSAID[kind] = _UNSAID.get(kind, 0) + 1
+        return None
+    _LOGGED_AT[kind] = now
+    return _UNSAID.pop(kind, 0)
 
 
 class ArtifactsUnavailable(Exception):
@@ -103,21 +130,41 @@ class _LocalWriter(BlobWriter):
 
 
 class LocalBlobs(BlobStore):
-    """Blobs as files under a directory: written to ``tmp/``, then renamed into ``blobs/``."""
+    """Blobs as files under a directory: written to ``tmp/``, then renamed into ``blobs/``.
+
+    Its directories are made again if they are deleted while the service runs (see the module's docstring).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = str(root)
-        private_dir(root)
-        (root / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
-        (root / "blobs").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_directories()
+
+    def _make_directories(self) -> None:
+        private_dir(self.root)
+        (self.root / "tmp").mkdir(exist_ok=True, mode=0o700)
+        (self.root / "blobs").mkdir(exist_ok=True, mode=0o700)
 
     def _path(self, key: str) -> Path:
         return self.root / "blobs" / key
 
     def writer(self, key: str) -> BlobWriter:
         """Write ``tmp/KEY.part``; :meth:`BlobWriter.commit` renames it into place."""
-        return _LocalWriter(self.root / "tmp" / f"{key.replace('/', '_')}.part", self._path(key))
+        temporary, final = self.root / "tmp" / f"{key.replace('/', '_')}.part", self._path(key)
+        try:
+            return _LocalWriter(temporary, final)
+        except FileNotFoundError:
+            if (self.root / "tmp").is_dir():
+                raise
+        # The store's directory (or its tmp/) was deleted under the running service: make it again.
+        missing = [str(path) for path in (self.root, self.root / "tmp", self.root / "blobs") if not path.is_dir()]
+        self._make_directories()
+        logger.warning(
+            "The artifact store's directories %s were missing (deleted while the service ran?) and were made "
+            "again; the files of artifacts stored before them are lost (their downloads say so).",
+            ", ".join(missing),
+        )
+        return _LocalWriter(temporary, final)
 
     def open(self, key: str) -> IO[bytes]:
         """Open ``blobs/KEY``."""
@@ -225,9 +272,10 @@ class _GuardedWriter(BlobWriter):
 class Guarded(BlobStore):
     """A blob store whose failures are :class:`~schedy.server.errors.StorageUnavailable` (503, one sentence).
 
-    A missing blob stays :class:`FileNotFoundError` (a 404 for the caller to word); every other
-    failure of the store is logged with its traceback for the administrator and reported to the
-    client without the store's address.
+    A blob missing when it is read stays :class:`FileNotFoundError` (a 404 for the caller to word);
+    every other failure of the store (a missing directory while writing included) is logged for the
+    administrator, one line a minute per action (the traceback at DEBUG), and reported to the client
+    without the store's address.
     """
 
     def __init__(self, inner: BlobStore) -> None:
@@ -239,10 +287,20 @@ class Guarded(BlobStore):
         """Report a failure of the store, inside the block, as :class:`StorageUnavailable`."""
         try:
             yield
-        except FileNotFoundError:
-            raise
         except Exception as exc:
-            logger.warning("The artifact store %s failed to %s a blob", self.description, action, exc_info=True)
+            if isinstance(exc, FileNotFoundError) and action == "read":
+                raise  # the blob is gone: the caller says why
+            unsaid = log_now(action)
+            if unsaid is not None:
+                logger.warning(
+                    "The artifact store %s failed to %s a blob (%s): such requests are answered 503 until it "
+                    "works again%s.",
+                    self.description,
+                    action,
+                    _reason(exc),
+                    f"; {unsaid} more failed since the last such line" if unsaid else "",
+                )
+            logger.debug("The artifact store's failure to %s a blob", action, exc_info=True)
             raise StorageUnavailable(
                 f"The service's artifact store could not {action} the file ({_reason(exc)}); nothing was saved "
                 "or changed. Try again later, or ask the service's administrator to check its --artifacts store."
@@ -271,8 +329,7 @@ class Guarded(BlobStore):
 def _opened(url: str | None, data_dir: Path) -> BlobStore:
     """The store ``url`` names (``None``: the data directory's), once a probe blob was written and deleted."""
     if url is None:
-        private_dir(data_dir)
-        store: BlobStore = LocalBlobs(data_dir / "artifacts")
+        store: BlobStore = LocalBlobs(usable_data_dir(data_dir) / "artifacts")
     elif url.startswith("file://"):
         store = LocalBlobs(Path(url.removeprefix("file://")))
     elif "://" not in url:
@@ -299,6 +356,8 @@ def blob_store(url: str | None, data_dir: Path) -> Guarded:
         return Guarded(_opened(url, data_dir))
     except ArtifactsUnavailable:
         raise
+    except DataDirectoryUnusable as exc:  # the data directory itself, not the artifacts: say so
+        raise ArtifactsUnavailable(str(exc)) from None
     except Exception as exc:
         where = str(data_dir / "artifacts") if url is None else url
         raise ArtifactsUnavailable(

@@ -32,6 +32,9 @@ Contract:
   and :meth:`Store.run` runs it again in the thread pool, where waiting is
   harmless. A use case that finds out it is long (e.g. a claim whose
   scheduler reads the history) calls :meth:`Store.leave_loop` to move itself.
+* A SQLite file deleted or replaced under the running service is noticed
+  (:mod:`schedy.server.store.sqlite_file`): from then on every transaction
+  raises :class:`~schedy.server.store.failures.DatabaseFileLost`.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from schedy.server.store.engine import RAW_TRANSACTION, SQLITE_BUSY_TIMEOUT_MS, is_sqlite, make_engine
+from schedy.server.store.engine import RAW_TRANSACTION, SQLITE_BUSY_TIMEOUT_MS, is_sqlite, make_engine, sqlite_path
+from schedy.server.store.sqlite_file import FileWatch
 
 if TYPE_CHECKING:
     from schedy.server.store.aio import AsyncDatabase
@@ -83,6 +87,9 @@ class Store:
         self.is_sqlite = is_sqlite(url)
         self._write_engine = make_engine(url, write=True, pool_size=pool_size)
         self._read_engine = make_engine(url, write=False, pool_size=pool_size) if self.is_sqlite else self._write_engine
+        path = sqlite_path(url)
+        # SQLite: the file, to notice it deleted or replaced under the service (a file: URI is not watched).
+        self._file: FileWatch | None = None if path is None else FileWatch(path)
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         # SQLite only: how many threads wait for _write_lock (make_way lets them go first).
         self._waiting = 0
@@ -160,6 +167,10 @@ class Store:
                     self._waiting -= 1
         try:
             writer = self._writer
+            if self._file is not None:
+                # Before a new connection, which would create an empty file where the lost one was.
+                live = writer is not None and not writer.closed
+                self._file.check(writer.connection.dbapi_connection if live and writer is not None else None)
             if writer is None or writer.closed:
                 writer = self._writer = self._write_engine.connect()
             # Inline (on the event loop) the writer waits for no other
@@ -309,6 +320,8 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one snapshot on SQLite, one per statement on PostgreSQL (see :meth:`snapshot`)."""
+        if self._file is not None:
+            self._file.refuse_if_lost()
         with self._read_engine.begin() as conn:
             yield conn
 

@@ -20,6 +20,7 @@ from schedy.server.store.tables import artifacts, experiments, jobs, users
 __all__ = [
     "ArtifactRow",
     "attach",
+    "attached",
     "copy",
     "detach",
     "detached",
@@ -110,6 +111,12 @@ def get(conn: Connection, job: int, name: str) -> ArtifactRow | None:
     """The job's artifact ``name``, if any."""
     row = conn.execute(select(*_COLUMNS).where(artifacts.c.job_pk == job, artifacts.c.name == name)).one_or_none()
     return None if row is None else ArtifactRow._make(row)
+
+
+def attached(conn: Connection, blob: str) -> bool:
+    """Whether an attached (visible) row still points at ``blob``."""
+    query = select(artifacts.c.pk).where(artifacts.c.blob == blob, artifacts.c.job_pk.is_not(None)).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def used(conn: Connection, user_id: int) -> int:

@@ -200,6 +200,51 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file a plain SQLite URL names (``None`` for PostgreSQL, a ``file:`` URI or memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or _is_uri(parsed) or _in_memory(parsed):
+        return None
+    return Path(str(parsed.database)).expanduser()
+
+
+def check_writable(url: str) -> None:
+    """Refuse a SQLite file, or its directory, that this user may not write (the service writes both).
+
+    SQLite opens such a file read-only without a word, and then fails every write; checked at start
+    instead, so the service says it in one sentence rather than answering every login 500.
+
+    Raises:
+        DatabaseUnavailable: the file exists and is not writable for this user, or its directory is not
+            (where SQLite keeps its ``-wal`` and ``-shm`` files).
+
+    """
+    path = sqlite_path(url)
+    if path is None or not path.exists():
+        return  # a new file: creating it says what is wrong (see opening)
+    who = _user()
+    if not os.access(path, os.W_OK):
+        raise DatabaseUnavailable(
+            f"The database file {path} is read-only for this user ({who}): make it writable (chmod u+w, or chown "
+            "it to this user), or run the service as the user who owns it."
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise DatabaseUnavailable(
+            f"The directory of the database file {path} is read-only for this user ({who}), and SQLite writes "
+            "its -wal and -shm files there: make it writable, or run the service as the user who owns it."
+        )
+
+
+def _user() -> str:
+    """The user running this process, as ``name`` or ``uid N``."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return f"uid {os.geteuid()}" if hasattr(os, "geteuid") else "this user"
+
+
 def _is_read_only(parsed: URL) -> bool:
     """Whether a SQLite URL opens its file read-only (a ``file:`` URI with ``mode=ro`` or ``immutable=1``)."""
     return _is_uri(parsed) and (parsed.query.get("mode") == "ro" or parsed.query.get("immutable") == "1")

@@ -9,13 +9,19 @@ client may do:
 * **unreachable** — no connection could be had (the database is down or
   restarting, refuses connections: ``cannot_connect_now`` 57P03, has too
   many: ``too_many_connections`` 53300): nothing was sent;
+* **read-only** — SQLite's "attempt to write a readonly database" (a file
+  or disk this process may not write), PostgreSQL's
+  ``read_only_sql_transaction`` (25006: a standby): nothing was written;
+* **file lost** — the SQLite file was deleted or replaced under the running
+  service (:mod:`schedy.server.store.sqlite_file`): nothing was done, and
+  nothing will be until a restart;
 * **connection lost** — the connection broke while a statement was on it
   (a reset, or PostgreSQL ending the session as it shuts down:
   ``admin_shutdown`` 57P01, ``crash_shutdown`` 57P02): the statement may
   or may not have been applied (a commit may be on disk with its answer
   lost, as in an immediate shutdown).
 
-The first two are safe to send again as they are; the last only for a
+All but the last are safe to send again as they are; the last only for a
 request that is safe to repeat.
 """
 
@@ -26,12 +32,25 @@ from collections.abc import Iterator
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-__all__ = ["DatabaseUnreachable", "connection_lost", "lost_reason", "out_of_space", "unreachable"]
+__all__ = [
+    "DatabaseFileLost",
+    "DatabaseUnreachable",
+    "connection_lost",
+    "file_lost",
+    "lost_reason",
+    "out_of_space",
+    "read_only",
+    "unreachable",
+]
 
 #: SQLite's primary result code for "database or disk is full".
 SQLITE_FULL = 13
 #: PostgreSQL's SQLSTATE for ``disk_full``.
 DISK_FULL = "53100"
+#: SQLite's primary result code for "attempt to write a readonly database".
+SQLITE_READONLY = 8
+#: PostgreSQL's SQLSTATE for ``read_only_sql_transaction`` (a standby, ``default_transaction_read_only``).
+READ_ONLY_TRANSACTION = "25006"
 #: SQLSTATEs of a connection PostgreSQL refused as it was opened: nothing was sent on it.
 REFUSED = frozenset(("57P03", "53300"))
 #: SQLSTATEs of a session PostgreSQL ended (shutting down): what it was doing may have been committed.
@@ -40,6 +59,10 @@ ENDED = frozenset(("57P01", "57P02"))
 
 class DatabaseUnreachable(Exception):
     """No connection to the database could be had: nothing was sent to it."""
+
+
+class DatabaseFileLost(Exception):
+    """The SQLite file was deleted or replaced under the service: nothing was done; the message says what to do."""
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -76,6 +99,33 @@ def out_of_space(exc: BaseException) -> bool:
         if _sqlstate(current) == DISK_FULL:
             return True
     return False
+
+
+def read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps) says the database may not be written by this service.
+
+    Example:
+        >>> import sqlite3
+        >>> read_only(sqlite3.OperationalError("attempt to write a readonly database")), read_only(ValueError("x"))
+        (True, False)
+
+    """
+    for current in _chain(exc):
+        if isinstance(current, sqlite3.Error):
+            code = getattr(current, "sqlite_errorcode", None)
+            if (code is not None and code & 0xFF == SQLITE_READONLY) or "readonly database" in str(current):
+                return True
+        if _sqlstate(current) == READ_ONLY_TRANSACTION:
+            return True
+    return False
+
+
+def file_lost(exc: BaseException) -> DatabaseFileLost | None:
+    """The :class:`DatabaseFileLost` ``exc`` is or wraps, if any."""
+    for current in _chain(exc):
+        if isinstance(current, DatabaseFileLost):
+            return current
+    return None
 
 
 def unreachable(exc: BaseException) -> bool:
