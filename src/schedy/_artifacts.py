@@ -337,6 +337,31 @@ def _destination(name: str, to: str | os.PathLike[str] | None) -> Path:
     return target
 
 
+def _check_directory(to: str | os.PathLike[str], directory: Path, *, create: bool) -> None:
+    """Make sure ``directory`` (where the download of ``to`` goes) exists; create it only when ``create``.
+
+    Only a destination written as a directory ("models/") has its directories created: a file's
+    missing directory is most often a typo (``-o /data/modles/best.pt``), which would otherwise
+    quietly make a new tree.
+
+    Raises:
+        NotADirectoryError: a part of the path is a file.
+        FileNotFoundError: the file's directory does not exist.
+
+    """
+    if directory.is_dir():
+        return
+    shown = os.fspath(to)
+    ancestor = directory
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise NotADirectoryError(f"Cannot write {shown}: {ancestor} is not a directory.")
+    if not create:
+        raise FileNotFoundError(f"Cannot write {shown}: No such file or directory.")  # as ``schedy export -o`` says
+    directory.mkdir(parents=True, exist_ok=True)
+
+
 class _LocalWriteError(Exception):
     """Writing the download's destination failed: a local problem, reported as such and never retried."""
 
@@ -354,7 +379,8 @@ def download(transport: Transport, job_path: str, name: str, to: str | os.PathLi
     name = check_name(name)
     given = _destination(name, to)
     destination = given.resolve() if given.is_symlink() else given
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    if to is not None:
+        _check_directory(to, destination.parent, create=os.fspath(to).endswith(("/", os.sep)))
     path = _path(job_path, name)
     target = transport._base + path
 

@@ -25,7 +25,16 @@ from schedy._encoding import shown
 from schedy._jobs import Job, _time
 from schedy._outage import Outage
 from schedy._pagination import iter_items
-from schedy._search import RANDOM_SAMPLERS, TPEParams, grid_values, random_search_from_wire, random_search_to_wire
+from schedy._search import (
+    MAX_GRID_CELLS,
+    RANDOM_SAMPLERS,
+    TPEParams,
+    check_grid_cells,
+    grid_too_large,
+    grid_values,
+    random_search_from_wire,
+    random_search_to_wire,
+)
 from schedy._transport import raise_for
 from schedy.errors import (
     DefinitionError,
@@ -978,6 +987,14 @@ class GridSearch(Experiment):
     def _scheduler_params(self) -> Any:
         if not self.grid:
             raise DefinitionError("GridSearch needs at least one hyperparameter with a list of values.")
+        # The number of cells first, from the distributions' and ranges' sizes, so that a grid too large
+        # for the service is refused before its values are listed (Integer(1, 10**9): gigabytes).
+        sizes = {str(hp): _grid_size(values) for hp, values in self.grid.items()}
+        for hp, size in sizes.items():
+            if size is not None and size > MAX_GRID_CELLS:
+                raise DefinitionError(grid_too_large(hp, size))
+        if all(size is not None for size in sizes.values()):
+            check_grid_cells({hp: size for hp, size in sizes.items() if size is not None})
         out = {}
         for hp, values in self.grid.items():
             wire = values
@@ -986,6 +1003,7 @@ class GridSearch(Experiment):
             elif isinstance(values, (tuple, range)):
                 wire = list(values)
             out[str(hp)] = grid_values(wire, str(hp))
+        check_grid_cells({hp: len(values) for hp, values in out.items()})
         return out
 
     @classmethod
@@ -1203,6 +1221,15 @@ _BY_SCHEDULER: dict[str, type[Experiment]] = {
     for cls in (ManualSearch, RandomSearch, PopulationBasedTraining, GridSearch, TPESearch)
     if cls.scheduler_name
 }
+
+
+def _grid_size(values: Any) -> int | None:
+    """How many values a grid's hyperparameter lists, when known without listing them."""
+    if isinstance(values, Distribution):
+        return values.grid_size()
+    if isinstance(values, (list, tuple, range)):
+        return len(values)
+    return None
 
 
 def _mapping(value: Any, search: str, what: str, example: str) -> dict[str, Any]:

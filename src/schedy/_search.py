@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schedy._encoding import as_plain
-from schedy._validate import exact_keys, finite_number, plain_json
+from schedy._validate import check_names, exact_keys, finite_number, plain_json
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, MINIMIZE
 from schedy.random import Choice, Distribution, flatten_space, parse_distribution, parse_distributions
@@ -22,11 +22,14 @@ __all__ = [
     "MAX_CANDIDATE_SCORES",
     "MAX_DECISION_WORK",
     "MAX_EI_CANDIDATES",
+    "MAX_GRID_CELLS",
     "MAX_OBSERVATIONS",
     "MINIMIZE",
     "RANDOM_SAMPLERS",
     "STARTUPS",
     "TPEParams",
+    "check_grid_cells",
+    "grid_too_large",
     "grid_values",
     "random_search_from_wire",
     "random_search_to_wire",
@@ -58,18 +61,62 @@ def _finite(value: Any) -> bool:
     return True
 
 
-def grid_values(obj: Any, hyperparameter: str) -> list[Any]:
-    """Parse one hyperparameter of a grid: a list of values, or a distribution with finitely many.
+#: The most cells (combinations of values) a grid may have, so also the most values of one hyperparameter.
+#: Each cell is a job; a search past a million jobs is a random or TPE search's. The client refuses a larger
+#: grid before it lists its values, and the service refuses one sent otherwise (a distribution such as
+#: ``{"integer": {"low": 1, "high": 1e12}}`` is a few bytes on the wire and would list a trillion values).
+MAX_GRID_CELLS = 1_000_000
+
+
+def grid_too_large(hyperparameter: str, count: int) -> str:
+    """The sentence refusing a grid whose hyperparameter has ``count`` values, more than :data:`MAX_GRID_CELLS`."""
+    return (
+        f"The grid of '{hyperparameter}' has {count:,} values; a grid may have at most {MAX_GRID_CELLS:,} cells "
+        "(combinations of values): list fewer values or use a larger step."
+    )
+
+
+def check_grid_cells(sizes: dict[str, int]) -> int:
+    """The number of cells of a grid whose hyperparameters have ``sizes`` values each.
 
     Raises:
-        schedy.errors.DefinitionError: empty, repeated or non-finite values, or a continuous distribution.
+        schedy.errors.DefinitionError: more than :data:`MAX_GRID_CELLS` cells, naming the sizes.
+
+    Example:
+        >>> check_grid_cells({"lr": 3, "layers": 4})
+        12
+
+    """
+    cells = math.prod(sizes.values())
+    if cells > MAX_GRID_CELLS:
+        product = " x ".join(f"{count:,} ('{hp}')" for hp, count in sizes.items())
+        raise DefinitionError(
+            f"The grid has {cells:,} cells ({product}); a grid may have at most {MAX_GRID_CELLS:,}: list fewer values."
+        )
+    return cells
+
+
+def grid_values(obj: Any, hyperparameter: str, *, limit: bool = True) -> list[Any]:
+    """Parse one hyperparameter of a grid: a list of values, or a distribution with finitely many.
+
+    ``limit``: refuse more than :data:`MAX_GRID_CELLS` values, before a distribution lists them (``False``
+    for a grid stored by an earlier version, whose lists are already there).
+
+    Raises:
+        schedy.errors.DefinitionError: empty, repeated or non-finite values, too many, or a continuous
+            distribution.
 
     """
     what = f"GridSearch hyperparameter '{hyperparameter}'"
+    if limit:  # a new definition (a stored one is run as it is)
+        check_names((hyperparameter,), "hyperparameter")
     if isinstance(obj, dict):
         dist = parse_distribution(obj, hyperparameter)
         if isinstance(dist, Choice) and dist.branches:
             raise DefinitionError(f"{what}: a grid takes no conditional branches; list the cells' values instead.")
+        count = dist.grid_size()
+        if limit and count is not None and count > MAX_GRID_CELLS:
+            raise DefinitionError(grid_too_large(hyperparameter, count))
         values = dist.grid_values()
         if values is None:
             raise DefinitionError(
@@ -83,6 +130,8 @@ def grid_values(obj: Any, hyperparameter: str) -> list[Any]:
         raise DefinitionError(f"{what} must be a list of values or a distribution with finitely many, got {obj!r}.")
     if not values:
         raise DefinitionError(f"{what} needs at least one value.")
+    if limit and len(values) > MAX_GRID_CELLS:
+        raise DefinitionError(grid_too_large(hyperparameter, len(values)))
     seen: set[Any] = set()
     for value in values:
         if not _finite(value):

@@ -74,6 +74,30 @@ def finite_json(value: Any, what: str) -> Any:
     return value
 
 
+#: An example name of each kind, for :func:`empty_name`.
+_EXAMPLE_NAMES = {"hyperparameter": "lr", "result": "loss"}
+
+
+def empty_name(what: str) -> str:
+    """The sentence refusing an empty ``what`` name (``"hyperparameter"``, ``"result"``), client and service alike.
+
+    An empty name is stored, listed and exported as an empty field (``schedy list`` shows ``, .``); no
+    search, plot or ``%{NAME}`` can refer to it.
+    """
+    return f"{what.capitalize()} names must not be empty: name each {what} (e.g. {_EXAMPLE_NAMES.get(what, 'x')})."
+
+
+def check_names(names: Any, what: str) -> None:
+    """Refuse an empty name among ``names`` (a mapping's keys) with :func:`empty_name`.
+
+    Raises:
+        schedy.errors.DefinitionError: one of ``names`` is the empty string.
+
+    """
+    if "" in names:
+        raise DefinitionError(empty_name(what))
+
+
 #: The largest step of a report (the service keeps steps in 64-bit integers, with room to spare).
 MAX_STEP = 2**62 - 1
 

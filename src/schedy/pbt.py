@@ -168,7 +168,10 @@ class PBTParams:
         if self.max_generations is not None:
             _positive_int(self.max_generations, "PBT maxGenerations")
         if self.init and self.population_size is None:
-            raise DefinitionError("PBT init needs numParallel: how many initial members to sample.")
+            raise DefinitionError(
+                "PBT init needs numParallel (population_size in Python, --population in the CLI): how many "
+                "initial members to sample."
+            )
         init = {p.name: p.dist for p in flatten_space(self.init)}
         for name, strategy in self.explore.items():
             dist = init.get(name)

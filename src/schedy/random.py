@@ -35,7 +35,7 @@ from statistics import NormalDist
 from typing import Any, ClassVar
 
 from schedy._encoding import as_plain
-from schedy._validate import exact_keys, finite_json, finite_number, shown, single_key
+from schedy._validate import check_names, exact_keys, finite_json, finite_number, shown, single_key
 from schedy.errors import DefinitionError
 
 __all__ = [
@@ -103,6 +103,17 @@ class Distribution(ABC):
     def grid_values(self) -> list[Any] | None:
         """Every value, when there are finitely many (grid search); ``None`` for a continuous distribution."""
         return None
+
+    def grid_size(self) -> int | None:
+        """How many values :meth:`grid_values` lists, computed without listing them; ``None`` if continuous.
+
+        Example:
+            >>> Integer(1, 10**12).grid_size()
+            1000000000000
+
+        """
+        values = self.grid_values()
+        return None if values is None else len(values)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Distribution) and type(other) is type(self) and self.to_wire() == other.to_wire()
@@ -203,6 +214,9 @@ class Uniform(_Interval):
         if self.step is None:
             return None
         return [self.at(k) for k in range(self._steps() + 1)]
+
+    def grid_size(self) -> int | None:
+        return None if self.step is None else self._steps() + 1
 
     def wire_args(self) -> dict[str, float]:
         args = super().wire_args()
@@ -388,6 +402,9 @@ class Choice(Distribution):
     def grid_values(self) -> list[Any] | None:
         return list(self.values)
 
+    def grid_size(self) -> int | None:
+        return len(self.values)
+
     def wire_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"values": list(self.values)}
         if self.weights is not None:
@@ -505,6 +522,9 @@ class Integer(Distribution):
     def grid_values(self) -> list[Any] | None:
         return list(range(self.low, self.high + 1, self.step))
 
+    def grid_size(self) -> int | None:
+        return (self.high - self.low) // self.step + 1
+
     def bounds(self) -> tuple[float, float]:
         return (self.low, self.high)
 
@@ -601,13 +621,14 @@ def flatten_space(space: Mapping[str, Distribution]) -> list[FlatParam]:
     """Every distribution of ``space``, parents before their branches (depth first, in definition order).
 
     Raises:
-        schedy.errors.DefinitionError: a hyperparameter name appears twice.
+        schedy.errors.DefinitionError: a hyperparameter name appears twice, or is empty.
 
     """
     out: list[FlatParam] = []
     seen: set[str] = set()
 
     def walk(sub: Mapping[str, Distribution], parent: str | None, keys: frozenset[str]) -> None:
+        check_names(sub, "hyperparameter")  # a job's hyperparameters are refused with one (schedy.server.wire)
         for name, dist in sub.items():
             if name in seen:
                 raise DefinitionError(

@@ -126,7 +126,7 @@ def test_user_add_refuses_a_duplicate_in_one_line(database_url):
 def test_user_add_refuses_what_is_not_an_email_before_asking_for_a_password(tmp_path, email, said):
     url = f"sqlite:///{tmp_path}/db"
     refused = _schedy("user", "add", email, "--password-stdin", "--database", url, stdin="longenough\n")
-    assert (refused.returncode, refused.stderr.strip()) == (1, f"schedy: {said}")
+    assert (refused.returncode, refused.stderr.strip()) == (2, f"schedy: {said}")  # a wrong argument
     assert _schedy("user", "list", "--database", url).stdout == ""
     added = _schedy("user", "add", "admin@localhost", "--password-stdin", "--database", url, stdin="longenough\n")
     assert added.returncode == 0, added.stderr
@@ -297,22 +297,22 @@ def test_without_the_server_extra_the_service_commands_say_what_to_install(tmp_p
 
 
 @pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (("--port", "99999"), "--port must be between 1 and 65535, got 99999."),
-        (("--public-url", "schedy.example.org"), "--public-url must be the http:// or https:// URL clients reach"),
-        (("--public-url", "http://host:99999/"), "--public-url must be the http:// or https:// URL clients reach"),
-        (("--artifacts", "nosuch://bucket/x"), "Cannot store artifacts in nosuch://bucket/x (Protocol not known"),
-        (("--artifacts", "{tmp}/a-file/artifacts"), "Cannot store artifacts in {tmp}/a-file/artifacts ("),
+    ("args", "says", "status"),
+    [  # a wrong argument is exit status 2; a store that cannot be used, 1
+        (("--port", "99999"), "--port must be between 1 and 65535, got 99999.", 2),
+        (("--public-url", "schedy.example.org"), "--public-url must be the http:// or https:// URL clients reach", 2),
+        (("--public-url", "http://host:99999/"), "--public-url must be the http:// or https:// URL clients reach", 2),
+        (("--artifacts", "nosuch://bucket/x"), "Cannot store artifacts in nosuch://bucket/x (Protocol not known", 1),
+        (("--artifacts", "{tmp}/a-file/artifacts"), "Cannot store artifacts in {tmp}/a-file/artifacts (", 1),
     ],
 )
-def test_bad_server_options_are_one_sentence_and_leave_no_database(tmp_path, args, says):
+def test_bad_server_options_are_one_sentence_and_leave_no_database(tmp_path, args, says, status):
     (tmp_path / "a-file").write_text("a file, not a directory")
     args = tuple(arg.replace("{tmp}", str(tmp_path)) for arg in args)
     env = {"SCHEDY_HOME": str(tmp_path / "home"), "SCHEDY_CONFIG": str(tmp_path / "home" / "client.json")}
     database = tmp_path / "schedy.db"
     result = _schedy("server", "--port", str(_free_port()), "--database", f"sqlite:///{database}", *args, env=env)
-    assert result.returncode == 1, result.stdout
+    assert result.returncode == status, result.stdout
     assert result.stderr.startswith("schedy: "), result.stderr
     assert says.replace("{tmp}", str(tmp_path)) in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr

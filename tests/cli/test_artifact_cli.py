@@ -50,6 +50,7 @@ def test_put_list_get_and_rm_round_trip_a_file(cli, tmp_path: Path) -> None:
 
     # -o FILE, -o DIR/ (created), and the default ./NAME in the working directory.
     out = tmp_path / "out"
+    out.mkdir()  # a file's directory must exist: only DIR/ is created (tests/cli/test_artifact_get_paths.py)
     said = cli.ok("artifact", "get", "files", job_id, "model.pt", "-o", str(out / "best.pt"))
     assert said.strip() == f"model.pt: 3.0 MiB written to {out / 'best.pt'}."
     assert (out / "best.pt").read_bytes() == content

@@ -113,7 +113,7 @@ def test_gen_token_with_a_wrong_password_writes_nothing(cli, tmp_path):
     target = tmp_path / "nope" / "client.json"
     done = _gen_token(cli, "--email", cli.service.email, "--password", "wrong-password", config=target)
     assert done.returncode == 1
-    assert done.stderr == "schedy: HTTP error 403 on POST passauth/: Wrong email or password.\n"
+    assert done.stderr == "schedy: Wrong email or password.\n"
     assert not target.parent.exists()
 
 

@@ -154,7 +154,7 @@ def test_the_target_must_be_empty_and_another_database(pg_cluster: PostgresClust
     assert refused.stderr.startswith("schedy: The target database is not empty (it holds rows in users (2)")
     assert len(refused.stderr.strip().splitlines()) == 1
     same = _schedy("database", "copy", source_url, "--database", source_url)
-    assert same.returncode == 1
+    assert same.returncode == 2  # a wrong argument
     assert "The source and the target are the same database" in same.stderr
     # A mistyped source is not created empty and "copied".
     missing = _schedy(

@@ -53,9 +53,9 @@ def test_set_changes_and_unsets_options_and_keeps_the_others(cli):
 def test_set_refuses_bad_values_in_one_line_and_changes_nothing(cli):
     cli.ok("add", "tpe", "tpe", "max", "acc", "x", "uniform", '{"low": 0, "high": 1}', "--max-jobs", "7")
     cases = [
-        (["--max-jobs", "0"], "argument --max-jobs: must be a positive integer, got 0", 2),
-        (["--seed", "-1"], "argument --seed: must not be negative, got -1", 2),
-        (["--max-run-time", "soon"], "argument --max-run-time: must be a number of seconds, got 'soon'", 2),
+        (["--max-jobs", "0"], "argument --max-jobs: must be a positive integer or none, got 0", 2),
+        (["--seed", "-1"], "argument --seed: must be a non-negative integer or none, got -1", 2),
+        (["--max-run-time", "soon"], "argument --max-run-time: must be a number of seconds or none, got 'soon'", 2),
         (["--early-stopping", "asha:acc"], "--early-stopping 'asha:acc': use NAME:RESULT:OBJECTIVE", 2),
         (
             ["--max-jobs", "3", "--early-stopping", "median:acc:min"],

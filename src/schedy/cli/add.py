@@ -28,15 +28,27 @@ from schedy import (
     pbt,
     stopping,
 )
-from schedy._search import RANDOM_SAMPLERS
-from schedy.cli.common import CommandError, UsageError, connect, non_negative_int, parse_json_arg, positive_int, seconds
+from schedy._search import MAX_GRID_CELLS, RANDOM_SAMPLERS, grid_too_large
+from schedy.cli.common import (
+    CommandError,
+    UsageError,
+    connect,
+    int_between,
+    max_jobs_arg,
+    non_negative_int,
+    parse_json_arg,
+    positive_int,
+    run_time,
+    seed_arg,
+)
 from schedy.errors import DefinitionError, ResourceExistsError
-from schedy.random import Distribution, parse_distribution
+from schedy.random import Distribution, flatten_space, parse_distribution
 from schedy.stopping import StoppingPolicy
 
 __all__ = [
     "add_parsers",
     "build_experiment",
+    "check_experiment_name",
     "cmd_add",
     "parse_distribution_args",
     "parse_grid_args",
@@ -50,6 +62,42 @@ _DIST_HELP = (
     """(mean, std), loguniform 1e-5 0.1, integer 1 8, choice '[16, 32, 64]', const 0.5; or the wire JSON, """
     """e.g. integer '{"low": 1, "high": 64, "log": true}', choice '{"values": [16, 32], "weights": [3, 1]}'."""
 )
+
+
+#: The most startup jobs a TPE search takes (``schedy._search.TPEParams``' bound).
+_MAX_STARTUP_JOBS = 10**6
+#: The longest experiment name the service stores (its wire rule, ``schedy.server.wire.check_name``).
+_MAX_NAME_LENGTH = 1000
+
+
+def _proportion(text: str) -> float:
+    """An argparse type: ``--truncate``, a proportion in (0, 0.5]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 0.5, got {text}")
+    return value
+
+
+def check_experiment_name(name: str) -> None:
+    """Refuse, before anything is sent, a name the service would: the service's rule, said for the CLI.
+
+    Raises:
+        UsageError: an empty name, one longer than 1,000 characters, with a control character (a tab, a
+            newline), or ``.`` or ``..``.
+
+    """
+    if not name:
+        raise UsageError("Give the experiment a name: EXPERIMENT is empty.")
+    if len(name) > _MAX_NAME_LENGTH:
+        raise UsageError(f"An experiment name has at most {_MAX_NAME_LENGTH:,} characters; this one has {len(name):,}.")
+    bad = next((ch for ch in name if ord(ch) < 32 or ord(ch) == 127), None)
+    if bad is not None:
+        raise UsageError(f"An experiment name must be printable characters; {name[:80]!r} holds {bad!r}.")
+    if name in (".", ".."):
+        raise UsageError(f"An experiment cannot be named {name!r}: HTTP clients read it as a path step.")
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,11 +150,16 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Model-based search (TPE, docs/search.md): each new job is drawn where good results "
         "are likelier than bad ones, knowing every job still running. " + _DIST_HELP,
     )
-    tpe.add_argument("objective", choices=(MINIMIZE, MAXIMIZE), help="Whether RESULT is minimized or maximized.")
+    tpe.add_argument(
+        "objective", choices=(MINIMIZE, MAXIMIZE), metavar="{min,max}", help="Whether RESULT is minimized or maximized."
+    )
     tpe.add_argument("result", metavar="RESULT", help="The result that ranks jobs, e.g. accuracy.")
     tpe.add_argument("hyperparameters", nargs="+", metavar="HP DIST PARAMETERS", help="A hyperparameter; repeat.")
     tpe.add_argument(
-        "--startup-jobs", type=int, metavar="N", help="Quasi-random jobs before the model is used (default 10)."
+        "--startup-jobs",
+        type=int_between(0, _MAX_STARTUP_JOBS),
+        metavar="N",
+        help="Quasi-random jobs before the model is used (default 10).",
     )
     tpe.add_argument(
         "--startup",
@@ -151,7 +204,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--max-jobs",
-        type=positive_int,
+        type=max_jobs_arg,
         metavar="N",
         help="Budget: the search creates at most N jobs; then the experiment becomes DONE once nothing is "
         "queued or running, and the workers' loops end.",
@@ -159,7 +212,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=seed_arg,
         metavar="N",
         help="Seed the search's random decisions: one worker then replays the same search.",
         **default,
@@ -174,7 +227,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after: bool = False)
     )
     parser.add_argument(
         "--max-run-time",
-        type=seconds,
+        type=run_time,
         metavar="SECONDS",
         help="End a job CRASHED after SECONDS RUNNING when its worker sends no heartbeats (the 2018 client).",
         **default,
@@ -197,12 +250,15 @@ def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentPars
         "member; its results must include RESULT. " + _DIST_HELP,
     )
     parser.add_argument(
-        "objective", choices=(pbt.MINIMIZE, pbt.MAXIMIZE), help="Whether RESULT is minimized or maximized."
+        "objective",
+        choices=(pbt.MINIMIZE, pbt.MAXIMIZE),
+        metavar="{min,max}",
+        help="Whether RESULT is minimized or maximized.",
     )
     parser.add_argument("result", metavar="RESULT", help="The result that ranks members, e.g. accuracy.")
     parser.add_argument(
         "--truncate",
-        type=float,
+        type=_proportion,
         default=0.2,
         metavar="P",
         help="Exploit: members in the bottom P of the population copy one of the top P (0 < P <= 0.5; default 0.2).",
@@ -231,10 +287,12 @@ def _add_pbt_parser(schedulers: argparse._SubParsersAction[argparse.ArgumentPars
         metavar=("HP", "MIN", "MAX"),
         help="Explore: perturb HP by a random factor in [MIN, MAX) instead (implies --explore HP).",
     )
-    parser.add_argument("--population", type=int, metavar="N", help="Population size (members trained in parallel).")
+    parser.add_argument(
+        "--population", type=positive_int, metavar="N", help="Population size (members trained in parallel)."
+    )
     parser.add_argument(
         "--max-generations",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="A member stops after N generations; when all have, the experiment becomes DONE.",
     )
@@ -346,8 +404,9 @@ def parse_grid_args(words: Sequence[str]) -> dict[str, Any]:
     ``integer '{"low": 0, "high": 8, "step": 2}'``.
 
     Raises:
-        UsageError: a name without values, a name given twice, bad JSON, or a
-            continuous distribution (no list of values to enumerate).
+        UsageError: a name without values, a name given twice, bad JSON, a
+            continuous distribution (no list of values to enumerate), or more
+            values than a grid may have (``schedy._search.MAX_GRID_CELLS``).
 
     Example:
         >>> parse_grid_args(["lr", "[0.1, 0.01]", "layers", "integer", "1", "3"])
@@ -363,7 +422,10 @@ def parse_grid_args(words: Sequence[str]) -> dict[str, Any]:
         values: Any
         if words[i + 1] in _DISTRIBUTION_NAMES:
             name, values, i = _one_distribution(words, i)
-            if values.grid_values() is None:
+            size = values.grid_size()  # counted, not listed: integer 1 1000000000 is refused at once
+            if size is not None and size > MAX_GRID_CELLS:
+                raise UsageError(grid_too_large(name, size))
+            if size is None:
                 raise UsageError(
                     f"Hyperparameter {name!r}: a grid cannot enumerate the continuous {values.wire_name} "
                     f"distribution; list its values instead, e.g. {name} '[0.1, 0.01]', or give an integer "
@@ -390,10 +452,19 @@ def _tpe(args: argparse.Namespace) -> TPESearch:
 
 def _pbt(args: argparse.Namespace) -> PopulationBasedTraining:
     init = parse_distribution_args([word for group in args.init for word in group])
+    if init and args.population is None:
+        raise UsageError("--init distributions need --population N: how many members to sample from them.")
     explore: dict[str, pbt.Perturb] = {name: pbt.Perturb() for name in args.explore}
     for name, low, high in args.perturb:
         factors = [parse_json_arg(low, f"--perturb {name} MIN"), parse_json_arg(high, f"--perturb {name} MAX")]
         explore[name] = pbt.Perturb(min_factor=factors[0], max_factor=factors[1])
+    sampled = {param.name for param in flatten_space(init)}
+    missing = [name for name in explore if init and name not in sampled]
+    if missing:  # the service's rule: a member sampled from init would not carry it, so it could never move
+        raise UsageError(
+            f"--explore {missing[0]!r} names a hyperparameter no --init samples: add --init {missing[0]} DIST "
+            f"PARAMETERS, or drop --explore {missing[0]}."
+        )
     return PopulationBasedTraining(
         args.experiment,
         args.objective,
@@ -465,6 +536,7 @@ def build_experiment(args: argparse.Namespace) -> Experiment:
         UsageError: the definition is invalid (with the reason).
 
     """
+    check_experiment_name(args.experiment)
     try:
         exp: Experiment
         if args.scheduler == "manual":

@@ -57,7 +57,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     _job_arguments(get)
     get.add_argument("name", metavar="NAME", help="The artifact's name.")
     get.add_argument(
-        "-o", "--output", metavar="PATH", help="Where to write it (default ./NAME); - for standard output."
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="Where to write it (default ./NAME): a file in an existing directory, or a directory (one that "
+        "exists, or a path ending in /, created); - for standard output.",
     )
     get.add_argument(
         "--from-parent",

@@ -17,7 +17,9 @@ import argparse
 import contextlib
 import errno
 import getpass
+import json
 import os
+import shlex
 import socket
 import sys
 import tempfile
@@ -212,6 +214,7 @@ def cmd_gen_token(args: argparse.Namespace) -> None:
         "the command line",
         names={"root": "--root", "email": "the email", "token": "the password"},
     )
+    previous = _configured_email(path)
     temporary = open_private(path)  # before the token exists: a destination that cannot be written fails here
     try:
         with SchedyDB(transport=Transport(login, retry=RetryPolicy(attempts=INTERACTIVE_ATTEMPTS))) as db:
@@ -234,7 +237,23 @@ def cmd_gen_token(args: argparse.Namespace) -> None:
     except CommandError as exc:
         raise CommandError(f"{str(exc).removesuffix('.')}; {_revoke_new_token(login, made)}") from None
     print(f"Your token has been saved to {path}.")
+    if previous is not None and previous.casefold() != made.email.casefold():
+        print(
+            f"schedy: it replaced the configuration of {previous} (whose token stays valid); "
+            "--config FILE keeps one configuration per user.",
+            file=sys.stderr,
+        )
     _warn_if_the_environment_wins(args, path)
+
+
+def _configured_email(path: Path) -> str | None:
+    """The email of the configuration at ``path`` that gen-token is about to replace (``None``: none readable)."""
+    try:
+        config = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    email = config.get("email") if isinstance(config, dict) else None
+    return email if isinstance(email, str) and email else None
 
 
 def _revoke_new_token(login: ClientConfig, made: ClientConfig) -> str:
@@ -281,9 +300,29 @@ def cmd_token_list(args: argparse.Namespace) -> None:
     print(table.grid())
 
 
+def _gen_token_command(args: argparse.Namespace) -> str:
+    """``schedy gen-token``, with the ``--config FILE`` this command was given (where the new token must go)."""
+    return "schedy gen-token" if not args.config else f"schedy --config {shlex.quote(args.config)} gen-token"
+
+
+def _current_token(db: SchedyDB) -> int | str | None:
+    """The id of the token this configuration's session was opened with (``None``: unknown, or a password)."""
+    try:
+        page: Any = db._transport.request("GET", "tokens/").json()
+    except SchedyError:
+        return None  # the revocation itself says what is wrong
+    items = page.get("items") if isinstance(page, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("current") is True:
+            current: int | str | None = item.get("id")
+            return current
+    return None
+
+
 def cmd_token_revoke(args: argparse.Namespace) -> None:
-    """Revoke one of the caller's API tokens."""
+    """Revoke one of the caller's API tokens; say so when it was the one this configuration uses."""
     with connect(args) as db:
+        current = _current_token(db)  # asked first: once it is revoked, this configuration cannot ask
         try:
             db._transport.request("DELETE", f"tokens/{quote_segment(args.token_id)}/", expect=(204, 200), replay=True)
         except ResourceNotFoundError:
@@ -292,3 +331,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
                 f"You have no API token with id {args.token_id}: 'schedy token list' lists yours."
             ) from None
     print(f"API token {args.token_id} revoked.")
+    if current is not None and str(current) == args.token_id.lstrip("0"):
+        print(
+            f"schedy: that was this configuration's token: this machine is logged out; {_gen_token_command(args)} "
+            "logs in with your password and saves a new one.",
+            file=sys.stderr,
+        )

@@ -12,30 +12,37 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from schedy import _encoding
 from schedy._config import load_config
 from schedy._db import SchedyDB
 from schedy._transport import RetryPolicy, Transport
+from schedy._validate import empty_name
 from schedy.errors import SchedyError
 
 __all__ = [
     "CONFIG_OTHER_WAY",
     "NON_FINITE_CELLS",
+    "MAX_RUN_TIME",
     "CommandError",
     "UsageError",
     "cell_value",
     "connect",
+    "int_between",
     "is_nan",
     "is_number",
+    "max_jobs_arg",
     "non_negative_int",
     "parse_json_arg",
     "parse_pairs",
     "positive_int",
     "read_json",
+    "run_time",
     "seconds",
+    "seed_arg",
     "to_json",
     "unsendable",
 ]
@@ -66,6 +73,10 @@ _TOO_DEEP = (
 )
 
 
+#: A run of digits longer than Python converts to an integer (``sys.get_int_max_str_digits()``, 4,300).
+_TOO_MANY_DIGITS = re.compile(r"\d{4301,}")
+
+
 def connect(args: argparse.Namespace, *, attempts: int = INTERACTIVE_ATTEMPTS, heartbeat: float = 30.0) -> SchedyDB:
     """The service the configuration names: ``--config FILE``, else the client's usual sources.
 
@@ -93,8 +104,15 @@ def parse_json_arg(text: str, what: str) -> Any:
     except RecursionError:
         raise UsageError(f"The value of {what} {_TOO_DEEP}.") from None
     except ValueError as exc:
+        digits = _TOO_MANY_DIGITS.search(text)
+        if digits is not None and "integer string conversion" in str(exc):
+            # Valid JSON, but more digits than Python converts (4,300): far past what the service takes.
+            raise UsageError(
+                f"The value of {what} cannot be sent: an integer of {len(digits.group())} digits is past a "
+                "float's range (1.8e308), which the service refuses: send it as a float or a string."
+            ) from None
         hint = " (quote strings twice: '\"relu\"')" if text[:1].isalpha() else ""
-        raise UsageError(f"The value of {what} is not valid JSON{hint}: {text!r} ({exc}).") from None
+        raise UsageError(f"The value of {what} is not valid JSON{hint}: {_shortened(text, 200)} ({exc}).") from None
 
 
 def read_json(text: str | bytes) -> Any:
@@ -137,7 +155,7 @@ def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     """``NAME VALUE NAME VALUE …`` → a dict, each value parsed as JSON.
 
     Raises:
-        UsageError: an odd number of items, a name given twice, or a value
+        UsageError: an odd number of items, an empty name, a name given twice, or a value
             that is not JSON or that the service would refuse (:func:`unsendable`).
 
     Example:
@@ -149,11 +167,14 @@ def parse_pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
         return {}
     if len(items) % 2:
         raise UsageError(
-            f"Give {what}s as NAME VALUE pairs; got {len(items)} words ({' '.join(items)}), "
+            f"Give {what}s as NAME VALUE pairs; got {len(items)} word{'s' if len(items) != 1 else ''} "
+            f"({' '.join(items)}), "
             f"so {items[-1]!r} has no value."
         )
     out: dict[str, Any] = {}
     for name, text in zip(items[::2], items[1::2], strict=True):
+        if not name:
+            raise UsageError(empty_name(what))
         if name in out:
             raise UsageError(f"The {what} {name!r} is given twice.")
         value = parse_json_arg(text, f"{what} {name!r}")
@@ -207,6 +228,56 @@ def is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _shortened(text: str, limit: int = 40) -> str:
+    """``text`` as a message quotes it: whole when short, else its start and its length."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def int_between(low: int, high: int | None = None, *, high_text: str | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (no upper bound if ``None``).
+
+    ``high_text`` says the upper bound in the message (e.g. ``below 2**63``) where its digits would not.
+
+    Example:
+        >>> int_between(0, 10)("7")
+        7
+
+    """
+
+    def parse(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        try:
+            value = int(text)
+        except ValueError:
+            if digits.isdigit():  # more digits than Python converts (4,300): past any bound
+                value = -(10**100) if text.strip().startswith("-") else 10**100
+            else:
+                raise argparse.ArgumentTypeError(f"must be an integer, got {_shortened(text)}") from None
+        if value < low or (high is not None and value > high):
+            got = text.strip() if len(digits) <= 40 else f"a number of {len(digits):,} digits"
+            if high is not None and low <= value:
+                raise argparse.ArgumentTypeError(f"must be {high_text or f'at most {high}'}, got {got}")
+            if high is not None and high_text is None:
+                raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {got}")
+            if low == 1:
+                raise argparse.ArgumentTypeError(f"must be a positive integer, got {got}")
+            if low == 0:
+                raise argparse.ArgumentTypeError(f"must not be negative, got {got}")
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {got}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+#: ``--max-jobs`` of ``add`` and ``set``: a positive integer below 2**31, as the service stores it.
+max_jobs_arg = int_between(1, 2**31 - 1, high_text="a positive integer below 2**31")
+#: ``--seed``: a non-negative integer below 2**63, as the service stores it.
+seed_arg = int_between(0, 2**63 - 1, high_text="a non-negative integer below 2**63")
+#: The longest ``--max-run-time`` the service keeps, in seconds.
+MAX_RUN_TIME = 10**9
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a positive integer."""
     value = non_negative_int(text)
@@ -220,7 +291,7 @@ def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be an integer, got {_shortened(text)}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value
@@ -231,7 +302,17 @@ def seconds(text: str) -> float | int:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {_shortened(text)}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return int(value) if value.is_integer() else value
+
+
+def run_time(text: str) -> float | int:
+    """An argparse type: ``--max-run-time``, a positive number of seconds up to :data:`MAX_RUN_TIME`."""
+    value = seconds(text)
+    if value > MAX_RUN_TIME:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds up to {MAX_RUN_TIME:,}, got {_shortened(text)}"
+        )
+    return value

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from schedy.cli.admin import database_arg, database_url, ensure_parent, require_database
-from schedy.cli.common import CommandError
+from schedy.cli.common import CommandError, UsageError
 
 if TYPE_CHECKING:
     from schedy.server.service.blobs import BlobStore
@@ -75,11 +75,11 @@ def cmd_copy(args: argparse.Namespace) -> None:
     except DatabaseUnavailable as exc:
         raise CommandError(str(exc)) from None
     if make_url(source_url) == make_url(target_url):
-        raise CommandError(f"The source and the target are the same database ({shown_url(source_url)}).")
+        raise UsageError(f"The source and the target are the same database ({shown_url(source_url)}).")
+    if args.artifacts_from is not None and args.artifacts_to is None:
+        raise UsageError("--artifacts-from needs --artifacts-to, the store to copy the artifact files into.")
     require_database(source_url, "name the one to copy with --database")
     ensure_parent(target_url)
-    if args.artifacts_from is not None and args.artifacts_to is None:
-        raise CommandError("--artifacts-from needs --artifacts-to, the store to copy the artifact files into.")
     files = _stores(args.artifacts_from, args.artifacts_to) if args.artifacts_to is not None else None
     started = time.monotonic()
     stores: list[Store] = []

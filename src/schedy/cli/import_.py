@@ -9,7 +9,7 @@ named by ``--result``, by default the result the experiment ranks by;
 multi-objective study's ``values_0``). A file none of whose DONE rows has
 the result a TPE or PBT search ranks by is refused, naming the columns
 that may hold it: the search would rank them worst. Only finished jobs
-are imported: DONE (or Optuna's COMPLETE) ones as DONE jobs,
+are imported: DONE (or Optuna's COMPLETE; in any case) ones as DONE jobs,
 which TPE counts in its model and PBT and grid searches see like any other,
 and PRUNED ones (stopped early; Optuna's PRUNED) as PRUNED jobs, which TPE
 ranks after every DONE job by the value they reached. Other rows (running,
@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import math
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,7 +44,7 @@ from typing import Any, NamedTuple
 
 from schedy import Experiment, GridSearch, Job, RandomSearch, TPESearch, _encoding
 from schedy._search import value_key
-from schedy._validate import SHOWN_CHARACTERS
+from schedy._validate import SHOWN_CHARACTERS, empty_name
 from schedy.cli.common import CommandError, UsageError, cell_value, connect, is_number, read_json, to_json, unsendable
 from schedy.cli.export import _MANAGED
 from schedy.cli.views import space_params
@@ -74,6 +75,8 @@ class ImportedJob(NamedTuple):
     status: str
     #: The row as an error names it, by its place in the file (skipped rows counted): ``Job 3``.
     where: str
+    #: Whether ``job_id`` is the file's own (an export's ``id``), not a hash of the row (an Optuna trial's).
+    own_id: bool = False
 
 
 #: The largest request body the service takes (its default ``max_body_bytes``): a job over it is refused with 413.
@@ -85,10 +88,18 @@ _MAX_CELL = 1 << 30
 _FINISHED = {
     "DONE": "DONE",
     "COMPLETE": "DONE",
-    "TrialState.COMPLETE": "DONE",
+    "TRIALSTATE.COMPLETE": "DONE",
     "PRUNED": "PRUNED",
-    "TrialState.PRUNED": "PRUNED",
+    "TRIALSTATE.PRUNED": "PRUNED",
 }
+
+
+def _finished(status: Any) -> str | None:
+    """The status a file's row is imported with (``done``, ``Complete``: any case, as a hand-edited file has it).
+
+    ``None``: the row is not a finished job, skipped.
+    """
+    return _FINISHED.get(status.strip().upper()) if isinstance(status, str) else None
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -242,7 +253,7 @@ def _from_csv(
     declared = {param.name: param.dist for param in space}
     for position, row in enumerate(rows, start=1):
         given = row.get("status") or row.get("state") or "DONE"
-        status = _FINISHED.get(given)
+        status = _finished(given)
         if status is None:
             yield _skipped_status(given)  # not finished: skipped
             continue
@@ -276,7 +287,9 @@ def _from_csv(
             identity: Any = [row["number"], row.get("datetime_start"), hps]
             yield ImportedJob(_row_id(None, identity, None), hps, results, status, where)
         else:
-            yield ImportedJob(_row_id(row.get("id"), [hps, results, status], position), hps, results, status, where)
+            given_id = row.get("id")
+            job_id = _row_id(given_id, [hps, results, status], position)
+            yield ImportedJob(job_id, hps, results, status, where, own_id=bool(given_id))
 
 
 def _from_objects(
@@ -295,7 +308,7 @@ def _from_objects(
         if not isinstance(obj, dict) or not isinstance(obj.get("hyperparameters"), dict) or "results" not in obj:
             raise UsageError(f"Job {number} of the file is not a job object with 'hyperparameters' and 'results'.")
         given = obj.get("status", "DONE")
-        status = _FINISHED.get(given) if isinstance(given, str) else None
+        status = _finished(given)
         if status is None:
             yield _skipped_status(given)  # not finished: skipped
             continue
@@ -311,9 +324,10 @@ def _from_objects(
                 ignored[f"results.{result_name}"] = None
             kept = {k: v for k, v in results.items() if k not in (renamed, result_name)}
             results = kept if renamed is None or renamed not in results else {**kept, result_name: results[renamed]}
-        yield ImportedJob(
-            _row_id(obj.get("id"), [hps, results, status], number), hps, dict(results), status, f"Job {number}"
-        )
+        given_id = obj.get("id")
+        own_id = isinstance(given_id, str) and bool(given_id)
+        job_id = _row_id(given_id, [hps, results, status], number)
+        yield ImportedJob(job_id, hps, dict(results), status, f"Job {number}", own_id=own_id)
 
 
 def _has_column(objects: list[Any], source: str) -> bool:
@@ -499,37 +513,77 @@ def _same(job: Job, hps: dict[str, Any], results: dict[str, Any], status: str) -
     return json.dumps([job.hyperparameters, job.results, job.status], sort_keys=True) == mine
 
 
-def _add(exp: Experiment, job: ImportedJob) -> bool:
+def _add(exp: Experiment, job: ImportedJob, jobs: list[ImportedJob]) -> bool:
     """Create the row's job if no job has its id; ``False`` if the same job is there already.
 
     Raises:
-        CommandError: a job with this id holds something else.
+        CommandError: a job with this id holds something else (:func:`_reimported`: rows without ids of
+            their own, naming those of the file's ``jobs`` imported before; its text ends without a period).
         SchedyError: the service refused the job.
 
     """
-    job_id, hps, results, status, _ = job
+    job_id, hps, results, status = job.job_id, job.hyperparameters, job.results, job.status
     try:
         Job(job_id, exp, hps, status, results).put(safe=True)  # If-None-Match: *
     except UnsafeUpdateError:
         if _same(exp.get_job(job_id), hps, results, status):
             return False
-        raise CommandError(
-            f"A job '{job_id}' already exists in {exp.name} with other hyperparameters, results or status; "
-            "remove the ids from the file to add its rows as new jobs."
-        ) from None
+        if job.own_id:
+            raise CommandError(
+                f"A job '{job_id}' already exists in {exp.name} with other hyperparameters, results or status; "
+                "remove the ids from the file to add its rows as new jobs."
+            ) from None
+        raise _reimported(exp, job, jobs) from None
     return True
+
+
+class _Reimported(CommandError):
+    """Rows without ids of their own were imported before with other results (:func:`_reimported`)."""
+
+
+def _reimported(exp: Experiment, refused: ImportedJob, jobs: list[ImportedJob]) -> _Reimported:
+    """The error for rows without ids of their own (an Optuna study's trials) imported before with other results.
+
+    Their ids are hashes of the trial (its number, start time and hyperparameters), so that an import run
+    again recognises them: the same trials imported before with another ``--result`` (or a status since
+    changed) keep their ids and cannot be added again. The fix is to remove the jobs of that import, all
+    named here (found in one read of the experiment's jobs), or to import into another experiment.
+    """
+    there = {job.job_id: job for job in exp.all_jobs()}
+    clashing = [
+        job.job_id
+        for job in jobs
+        if not job.own_id
+        and job.job_id in there
+        and not _same(there[job.job_id], job.hyperparameters, job.results, job.status)
+    ] or [refused.job_id]
+    shown = ", ".join(clashing[:5]) + (f" and {len(clashing) - 5} more" if len(clashing) > 5 else "")
+    rows = "1 of the file's rows was" if len(clashing) == 1 else f"{len(clashing)} of the file's rows were"
+    remove = f"schedy rm -f {shlex.quote(exp.name)} {clashing[0] if len(clashing) == 1 else 'JOB'}"
+    each = "" if len(clashing) == 1 else " for each"
+    return _Reimported(
+        f"{rows} imported into {exp.name} before, with other results or status (as {shown}): remove "
+        f"{'that job' if len(clashing) == 1 else 'those jobs'} ({remove}{each}) or import into another "
+        "experiment"
+    )
 
 
 def _check_sendable(jobs: list[ImportedJob]) -> None:
     """Refuse the file, before anything is sent, if a row holds what the service refuses.
 
     Raises:
-        CommandError: the first row holding an integer past a float's range, or lists or dicts nested
+        CommandError: the first row with an empty hyperparameter or result name, holding an integer past a
+            float's range, or lists or dicts nested
             more than 100 levels deep (:func:`~schedy.cli.common.unsendable`), or whose job is larger, as
             the request that creates it, than the service takes (:data:`_MAX_BODY`).
 
     """
     for job in jobs:
+        for names, what in ((job.hyperparameters, "hyperparameter"), (job.results, "result")):
+            if "" in names:  # a column "hyperparameters." or "results.", a JSON job's "" key: refused by the service
+                raise CommandError(
+                    f"{job.where} of the file cannot be sent: {empty_name(what)[:-1]}; nothing was added."
+                )
         body = {"status": job.status, "hyperparameters": job.hyperparameters, "results": job.results}  # as sent
         try:
             size = len(_encoding.dumps(body))
@@ -671,8 +725,18 @@ def cmd_import(args: argparse.Namespace) -> None:
         added: list[ImportedJob] = []
         for number, job in enumerate(jobs, start=1):
             try:
-                if _add(exp, job):
+                if _add(exp, job, jobs):
                     added.append(job)
+            except _Reimported as exc:
+                done = (
+                    "nothing was added"
+                    if not added
+                    else (
+                        f"{len(added)} of the file's {len(jobs)} jobs {'was' if len(added) == 1 else 'were'} added, "
+                        "and are recognised and skipped when the import is run again"
+                    )
+                )
+                raise CommandError(f"{exc}; {done}.") from None
             except SchedyError as exc:
                 refused = (
                     f"Added {len(added)} of {len(jobs)} jobs, then job {number} was refused: {exc} "

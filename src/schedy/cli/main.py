@@ -28,7 +28,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, NoReturn
 
 from schedy import __version__
 from schedy.cli import (
@@ -45,7 +45,7 @@ from schedy.cli import (
     status,
     watch,
 )
-from schedy.errors import SchedyError
+from schedy.errors import HTTPError, SchedyError
 
 
 def version_line() -> str:
@@ -86,9 +86,84 @@ class _Parser(argparse.ArgumentParser):
     this class too (argparse makes them of their parent's).
     """
 
+    #: The words being parsed (set by :func:`main`), for the hints of :meth:`error`.
+    words: ClassVar[Sequence[str]] = ()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Infinity)$")
+
+    def error(self, message: str) -> NoReturn:
+        """A refused argument: one line, ``schedy: …``, exit status 2, without the usage text (docs/cli.md).
+
+        A missing or unknown argument also says where to read more ('schedy add --help'), or the likely
+        fix: ``--config`` goes before the command, and a name that starts with ``-`` after ``--``.
+        """
+        text = message if message.endswith((".", ")")) else message + "."
+        self.exit(2, f"schedy: {text}{self._hint(message)}\n")
+
+    def _hint(self, message: str) -> str:
+        missing = message.startswith("the following arguments are required")
+        unknown = message.startswith("unrecognized arguments")
+        if unknown and "--config" in message.split(": ", 1)[-1].split():
+            return " --config goes before the command: schedy --config FILE COMMAND …"
+        command = self._command_words()
+        if missing and command:
+            # The words of this command (after its name): one that looks like an option and is none of its own.
+            after = self.words[self.words.index(command[-1]) + 1 :] if command[-1] in self.words else []
+            taken = [w for w in after if w.startswith("-") and w != "--" and not self._is_known(w)]
+            if taken:
+                return (
+                    f" {taken[0]!r} was read as an option; if it is a name, put -- before it: "
+                    f"schedy {' '.join(command)} -- {taken[0]} …"
+                )
+        if missing or unknown:
+            return f" ('{self._help_command()} --help' tells more.)"
+        return ""
+
+    def _help_command(self) -> str:
+        """Whose ``--help`` to read: this parser's, or for the top one (unknown arguments) the command's."""
+        if self.prog.split() != ["schedy"]:
+            return self.prog
+        commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), None) or {}
+        return next((f"schedy {w}" for w in self.words if w in commands), self.prog)
+
+    def _is_known(self, word: str) -> bool:
+        name = word.split("=", 1)[0]
+        return (
+            self._negative_number_matcher.match(word) is not None
+            or name in self._option_string_actions
+            or (name.startswith("--") and any(o.startswith(name) for o in self._option_string_actions))
+        )
+
+    def _command_words(self) -> list[str]:
+        """The command's words as this parser's name says them: ``["add"]`` for ``schedy add EXPERIMENT tpe``."""
+        words = self.prog.split()[1:]
+        return words[: next((i for i, w in enumerate(words) if not w.islower()), len(words))]
+
+
+#: How the client words a refusal: ``HTTP error 404 on GET experiments/x/: Experiment 'x' does not exist.``
+_REFUSAL = re.compile(r"HTTP error 4\d\d on [A-Z]+ \S+: (?P<sentence>[A-Z].*[.?!)])", re.DOTALL)
+
+
+def error_line(exc: SchedyError) -> str:
+    """What ``schedy: …`` says for an error: a refusal's sentence without the request it answers.
+
+    The service's sentence says what is wrong in the user's terms ("Experiment 'x' does not exist."); the
+    status and the route before it (``HTTP error 404 on GET experiments/x/:``) are the library's, and stay
+    where the answer has no such sentence (an empty answer, a proxy's page, an error of the service).
+
+    Example:
+        >>> from schedy.errors import ResourceNotFoundError
+        >>> refused = ResourceNotFoundError("", 404)
+        >>> refused.args = ("HTTP error 404 on GET experiments/x/: Experiment 'x' does not exist.",)
+        >>> error_line(refused)
+        "Experiment 'x' does not exist."
+
+    """
+    text = str(exc)
+    refusal = _REFUSAL.fullmatch(text) if isinstance(exc, HTTPError) else None
+    return refusal.group("sentence") if refusal else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors print one line and exit non-zero."""
+    _Parser.words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command not in ("server", "user"):  # those configure logging their own way
         # The client logs retries and lost heartbeats as warnings: worth a line
@@ -134,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nschedy: interrupted.", file=sys.stderr)
         return 130
     except SchedyError as exc:
-        print(f"schedy: {exc}", file=sys.stderr)
+        print(f"schedy: {error_line(exc)}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]

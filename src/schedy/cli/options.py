@@ -12,9 +12,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from schedy import Experiment
+from schedy import Experiment, SchedyDB
 from schedy.cli.add import parse_policy_arg
-from schedy.cli.common import UsageError, connect, non_negative_int, positive_int, seconds
+from schedy.cli.common import UsageError, connect, max_jobs_arg, non_negative_int, run_time, seed_arg
+from schedy.cli.experiments import status_counts_created
 from schedy.cli.views import policy_text
 from schedy.errors import DefinitionError
 from schedy.stopping import check_objective
@@ -34,10 +35,17 @@ _OPTIONS = {
 
 
 def _or_none(parse: Callable[[str], _T]) -> Callable[[str], _T | None]:
-    """An argparse type that also takes ``none`` (unset the option)."""
+    """An argparse type that also takes ``none`` (unset the option), and says so when it refuses a value."""
 
     def parse_or_none(text: str) -> _T | None:
-        return None if text.strip().lower() == "none" else parse(text)
+        if text.strip().lower() == "none":
+            return None
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError as exc:  # "must be a positive integer, got 0": "… or none, got 0"
+            message = str(exc).replace("must not be negative", "must be a non-negative integer")
+            said, _, got = message.rpartition(", got ")
+            raise argparse.ArgumentTypeError(f"{said} or none, got {got}" if said else message) from None
 
     parse_or_none.__name__ = parse.__name__  # argparse names the type in its "invalid … value" message
     return parse_or_none
@@ -58,7 +66,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     suppress: dict[str, Any] = {"default": argparse.SUPPRESS}
     parser.add_argument(
         "--max-jobs",
-        type=_or_none(positive_int),
+        type=_or_none(max_jobs_arg),
         metavar="N|none",
         help="Budget: the search creates at most N jobs in all (those it created so far count).",
         **suppress,
@@ -72,7 +80,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         **suppress,
     )
     parser.add_argument(
-        "--seed", type=_or_none(non_negative_int), metavar="N|none", help="Seed the search's decisions.", **suppress
+        "--seed", type=_or_none(seed_arg), metavar="N|none", help="Seed the search's decisions.", **suppress
     )
     parser.add_argument(
         "--max-retries",
@@ -83,7 +91,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     parser.add_argument(
         "--max-run-time",
-        type=_or_none(seconds),
+        type=_or_none(run_time),
         metavar="SECONDS|none",
         help="End a job CRASHED after SECONDS RUNNING when its worker sends no heartbeats.",
         **suppress,
@@ -120,14 +128,41 @@ def cmd_set(args: argparse.Namespace) -> None:
                 setattr(exp, name, value)
             exp.push_updates()
             after = db.get_experiment(args.experiment)
+            notice = _budget_notice(db, args.experiment, after) if "max_jobs" in given else None
     except DefinitionError as exc:
         raise UsageError(str(exc)) from None
     for name in given:
         now = _shown(after, name)
         change = f"already {now}" if before[name] == now else f"{before[name]} → {now}"
         print(f"Experiment {args.experiment!r}: {_OPTIONS[name]} {change}.", file=sys.stderr)
-    if "max_jobs" in given and after.status == Experiment.DONE:
-        print(
-            f"It is DONE, so it hands out no job: 'schedy status {args.experiment} RUNNING' goes on with the search.",
-            file=sys.stderr,
+    if notice:
+        print(notice, file=sys.stderr)
+
+
+def _budget_notice(db: SchedyDB, name: str, after: Experiment) -> str | None:
+    """What a new budget means for the search: DONE (spent or paused), spent with jobs left to end, or nothing.
+
+    The service ends a search whose budget the change spent in the same request (nothing queued or running),
+    so the experiment read after it already says DONE.
+    """
+    limit = after.max_jobs
+    if limit is None and after.status != Experiment.DONE:
+        return None
+    status, counts, created = status_counts_created(db, name)
+    spent = limit is not None and created is not None and created >= limit
+    if status == Experiment.DONE and spent:
+        return (
+            f"It is DONE: its search made {created} jobs, so the budget of {limit} is spent and it hands out no "
+            f"job (a larger --max-jobs, then 'schedy status {name} RUNNING', goes on with the search)."
         )
+    if status == Experiment.DONE:
+        return f"It is DONE, so it hands out no job: 'schedy status {name} RUNNING' goes on with the search."
+    if spent:
+        busy = sum((counts or {}).get(s, 0) for s in ("QUEUED", "RUNNING"))
+        left = " at its next claim"
+        if busy:
+            left = " once its job queued or running ends"
+            if busy > 1:
+                left = f" once its {busy} queued or running jobs end"
+        return f"Its budget is spent ({created} of {limit} jobs made): it hands out no new job and becomes DONE{left}."
+    return None

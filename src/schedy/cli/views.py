@@ -113,6 +113,16 @@ def experiment_row(exp: Experiment) -> dict[Column, Any]:
     return row
 
 
+#: The TPE options ``show`` prints (those not at their defaults): wire key → label.
+_TPE_LABELS = {
+    "nStartupJobs": "startup jobs",
+    "startup": "startup",
+    "nEiCandidates": "ei candidates",
+    "priorWeight": "prior weight",
+    "maxObservations": "max observations",
+}
+
+
 def experiment_details(
     exp: Experiment,
     counts: Mapping[str, int] | None,
@@ -130,9 +140,10 @@ def experiment_details(
     if isinstance(exp, TPESearch):
         tpe = exp.params.to_wire()
         row[("search", "objective")] = f"{exp.params.objective} {exp.params.result_name}"
-        for key in ("nStartupJobs", "startup", "nEiCandidates", "priorWeight", "maxObservations"):
+        # Labelled as the other lines are (words), --startup-jobs as "startup jobs"; options left out are defaults.
+        for key, label in _TPE_LABELS.items():
             if key in tpe:
-                row[("search", key)] = tpe[key]
+                row[("search", label)] = tpe[key]
     elif isinstance(exp, RandomSearch) and exp.sampler != "iid":
         row[("search", "sampler")] = exp.sampler
     elif isinstance(exp, GridSearch):

@@ -38,8 +38,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument(
         "--interval", type=float, default=2.0, metavar="SECONDS", help="Seconds between updates (default 2)."
     )
-    parser.add_argument("--once", action="store_true", help="Print the line once and exit.")
-    parser.add_argument(
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="Print the line once and exit.")
+    when.add_argument(
         "--until-done",
         action="store_true",
         help="Exit once the search is over, as the workers' loops end: the experiment DONE or its budget "

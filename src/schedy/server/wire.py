@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schedy._search import RANDOM_SAMPLERS, random_search_from_wire, random_search_to_wire
-from schedy._validate import shown
+from schedy._validate import empty_name, shown
 from schedy.errors import DefinitionError
 from schedy.server.errors import BadRequest, Invalid, stored_search_unrunnable
 from schedy.server.legacy import legacy_scheduler
@@ -204,6 +204,9 @@ def parse_job(body: bytes, *, default_status: str | None) -> JobInput:
     _check_finite(hps, "hyperparameters")
     results = obj.get("results")
     results = {} if results is None else _object(results, "results")
+    for names, what in ((hps, "hyperparameter"), (results, "result")):
+        if "" in names:  # stored, it would be listed and exported as an empty field no search can name
+            raise Invalid(empty_name(what))
     if _LONG_DIGITS.search(body):  # rare: only then look for the integer (a C-speed scan)
         _check_float_range(hps, "hyperparameters")
         _check_float_range(results, "results")

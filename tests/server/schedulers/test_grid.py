@@ -116,7 +116,7 @@ def test_a_retry_queued_by_the_lease_sweep_is_not_handed_out_again():
         ({"a": {"normal": {"mean": 0, "std": 1}}}, "'normal' is continuous"),
         ({"a": 3}, "must be a list of values"),
         ({"a": {"choice": {"values": [1], "branches": {"1": {"b": {"const": 1}}}}}}, "no conditional branches"),
-        ({"a": list(range(10000)), "b": list(range(10000)), "c": list(range(10))}, "more than"),
+        ({"a": list(range(10000)), "b": list(range(10000)), "c": list(range(10))}, "a grid may have at most"),
     ],
 )
 def test_bad_grids_are_refused_in_one_sentence(params, message):

@@ -40,7 +40,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schedy._search import grid_values, value_key
+from schedy._search import MAX_GRID_CELLS, check_grid_cells, grid_values, value_key
 from schedy.errors import DefinitionError
 from schedy.server.schedulers.base import (
     NOTHING,
@@ -53,8 +53,10 @@ from schedy.server.schedulers.base import (
 
 __all__ = ["MAX_CELLS", "GridSearch", "Permutation"]
 
-#: The largest grid accepted (cells).
-MAX_CELLS = 10**8
+#: The largest grid accepted (cells): the client's limit, so that a definition is judged the same both sides.
+MAX_CELLS = MAX_GRID_CELLS
+#: The largest grid an earlier version accepted, which a stored grid may still have (its lists are stored).
+_MAX_STORED_CELLS = 10**8
 
 _IN_FLIGHT = frozenset({"QUEUED", "RUNNING"})
 _FINISHED = frozenset({"DONE", "PRUNED"})
@@ -115,14 +117,17 @@ class GridSearch(Scheduler):
     retries_crashed_jobs = True
     can_end = True
 
-    def __init__(self, grid: Mapping[str, Sequence[Any]]) -> None:
+    def __init__(self, grid: Mapping[str, Sequence[Any]], *, stored: bool = False) -> None:
         if not grid:
             raise DefinitionError("GridSearch needs at least one hyperparameter with a list of values.")
         self.grid: dict[str, list[Any]] = {str(hp): list(values) for hp, values in grid.items()}
         self.names = tuple(self.grid)
-        self.size = math.prod(len(v) for v in self.grid.values())
-        if self.size > MAX_CELLS:
-            raise DefinitionError(f"GridSearch has {self.size} cells, more than the {MAX_CELLS} it accepts.")
+        if stored:
+            self.size = math.prod(len(v) for v in self.grid.values())
+            if self.size > _MAX_STORED_CELLS:
+                raise DefinitionError(f"GridSearch has {self.size} cells, more than the {_MAX_STORED_CELLS} it runs.")
+        else:
+            self.size = check_grid_cells({hp: len(values) for hp, values in self.grid.items()})
         self._positions = [{value_key(v): i for i, v in enumerate(values)} for values in self.grid.values()]
         self._radix = [len(v) for v in self.grid.values()]
 
@@ -131,6 +136,13 @@ class GridSearch(Scheduler):
         if not isinstance(params, dict) or not params:
             raise DefinitionError("GridSearch needs an object mapping each hyperparameter to its list of values.")
         return cls({str(hp): grid_values(obj, str(hp)) for hp, obj in params.items()})
+
+    @classmethod
+    def from_stored(cls, params: Any) -> GridSearch:
+        """A stored grid: up to the cells an earlier version accepted (10**8), so that it runs on."""
+        if not isinstance(params, dict) or not params:
+            return cls.from_params(params)
+        return cls({str(hp): grid_values(obj, str(hp), limit=False) for hp, obj in params.items()}, stored=True)
 
     def to_params(self) -> dict[str, Any]:
         return {hp: list(values) for hp, values in self.grid.items()}

@@ -6,11 +6,14 @@ import json
 import time
 from typing import Any
 
+from sqlalchemy import Connection
+
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed, session_ended
 from schedy.server.legacy import keeps_stored
 from schedy.server.schedulers.registry import load_scheduler
 from schedy.server.store import Store, budget
 from schedy.server.store import experiments as store_experiments
+from schedy.server.store import leases as store_leases
 from schedy.server.store import users as store_users
 from schedy.server.store.experiments import ExperimentRow
 from schedy.server.wire import ExperimentInput, check_policy_fits, dumps, stored_sampler, wire_scheduler, with_sampler
@@ -33,6 +36,21 @@ def _only(scheduler: dict[str, Any]) -> tuple[str, Any]:
     """``{name: params}`` → ``(name, params)``."""
     ((name, params),) = scheduler.items()
     return name, params
+
+
+def _end_if_spent(conn: Connection, experiment_id: int, scheduler: str, params: str, options: str) -> None:
+    """A budget set at or below the jobs made, nothing queued or running: the search is over, DONE now.
+
+    The rule of the service's sweep (:meth:`schedy.server.service.claims.Claims.settle`), applied in the
+    transaction that sets ``maxJobs`` so that its answer, and the next read, say DONE (``schedy set
+    --max-jobs`` tells it). A search that may still retry a crashed job is left to its next decision.
+    """
+    limit = budget.max_jobs(options)
+    if limit is None or not budget.spent(conn, experiment_id, limit):
+        return
+    if load_scheduler(scheduler, params).retries_crashed_jobs and store_leases.max_retries(options) > 0:
+        return
+    budget.finish_if_idle(conn, experiment_id)
 
 
 class Experiments:
@@ -139,6 +157,8 @@ class Experiments:
             if options.get("maxJobs") is not None and budget.max_jobs(existing.options) is None:
                 # A budget set on a search that already ran: what it created so far counts.
                 budget.recount(conn, existing.id)
+            if "maxJobs" in spec.options and options.get("maxJobs") is not None:
+                _end_if_spent(conn, existing.id, scheduler, params, dumps(options))
             row = store_experiments.get(conn, user_id, name)
             assert row is not None  # noqa: S101 - same transaction, just written
             return row, False
