@@ -91,14 +91,7 @@ def out_of_space(exc: BaseException) -> bool:
         (True, False)
 
     """
-    for current in _chain(exc):
-        if isinstance(current, sqlite3.Error):
-            code = getattr(current, "sqlite_errorcode", None)
-            if (code is not None and code & 0xFF == SQLITE_FULL) or "database or disk is full" in str(current):
-                return True
-        if _sqlstate(current) == DISK_FULL:
-            return True
-    return False
+    return _says(exc, SQLITE_FULL, "database or disk is full", DISK_FULL)
 
 
 def read_only(exc: BaseException) -> bool:
@@ -110,12 +103,17 @@ def read_only(exc: BaseException) -> bool:
         (True, False)
 
     """
+    return _says(exc, SQLITE_READONLY, "readonly database", READ_ONLY_TRANSACTION)
+
+
+def _says(exc: BaseException, sqlite_code: int, sqlite_text: str, sqlstate: str) -> bool:
+    """Whether ``exc`` or an error it wraps is SQLite's ``sqlite_code`` (or its text) or PostgreSQL's ``sqlstate``."""
     for current in _chain(exc):
         if isinstance(current, sqlite3.Error):
             code = getattr(current, "sqlite_errorcode", None)
-            if (code is not None and code & 0xFF == SQLITE_READONLY) or "readonly database" in str(current):
+            if (code is not None and code & 0xFF == sqlite_code) or sqlite_text in str(current):
                 return True
-        if _sqlstate(current) == READ_ONLY_TRANSACTION:
+        if _sqlstate(current) == sqlstate:
             return True
     return False
 
