@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from tests.server.conftest import Api, exp_path
 
 EXAMPLES = 40
-SLOW_EXAMPLES = 400
+SLOW_EXAMPLES = 200
 
 # Raw JSON text: what json.dumps would refuse, rewrite or never produce.
 NUMBERS = [

@@ -43,7 +43,7 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 
 EXAMPLES = 10
-SLOW_EXAMPLES = 150
+SLOW_EXAMPLES = 60
 # Logins with a password run Argon2 on purpose (slow): fewer cases for them.
 PASSWORD_OPERATIONS = {("POST", "/passauth/"), ("POST", "/dashboard/api/session/")}
 
