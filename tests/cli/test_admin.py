@@ -224,6 +224,11 @@ def _free_port() -> int:
     [
         ("notaurl", "'notaurl' is not a database URL: give sqlite:////"),
         ("mysql://me@db.example/schedy", "Schedy keeps its data in SQLite or PostgreSQL, not mysql"),
+        # A port that is not a number: SQLAlchemy's ValueError was a traceback; the password stays hidden.
+        (
+            "postgresql://me:s3cret@db.example:5432x/schedy",
+            "'postgresql://me:***@db.example:5432x/schedy' is not a database URL: its port must be a number",
+        ),
         # Nothing listens on port 1: the driver's reason, the password masked, what to check.
         (
             "postgresql://me:s3cret@127.0.0.1:1/schedy",

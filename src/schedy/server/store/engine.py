@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -93,6 +94,11 @@ def check_url(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseUnavailable(f"{url!r} is not a database URL: give {URL_EXAMPLES}.") from None
+    except ValueError:  # SQLAlchemy reads the port as an int: postgresql://host:5432x/db
+        masked = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+        raise DatabaseUnavailable(
+            f"{masked!r} is not a database URL: its port must be a number (host:5432); give {URL_EXAMPLES}."
+        ) from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql", "postgres"):
         raise DatabaseUnavailable(
