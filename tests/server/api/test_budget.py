@@ -247,6 +247,11 @@ def test_a_budget_set_on_a_search_that_already_ran_counts_the_jobs_it_created(ap
         finish(queued)
     imported = {"status": "DONE", "hyperparameters": {"x": 0.3}, "results": {"loss": 1}}
     assert api.add_job("later", **imported).status_code == 201
+    # Added RUNNING (`schedy push -s RUNNING`, the 0.1.0b6 client's add_job then `with job`), then finished:
+    # started when created, as a claim's job is, and still not the search's.
+    running = api.add_job("later", status="RUNNING", hyperparameters={"x": 0.4})
+    assert running.status_code == 201, running.text
+    finish(running.json())
     assert api.http.get(path, params={"counts": "true"}).json()["jobsCreated"] == 5
 
     answer = api.request("PUT", path, {"status": "RUNNING", "scheduler": scheduler, "maxJobs": 6})
@@ -258,5 +263,5 @@ def test_a_budget_set_on_a_search_that_already_ran_counts_the_jobs_it_created(ap
     assert len(made) == 1
     final = api.http.get(path, params={"counts": "true"}).json()
     assert final["jobsCreated"] == 6
-    assert final["jobCounts"] == {"DONE": 9}
+    assert final["jobCounts"] == {"DONE": 10}
     assert final["status"] == "DONE"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, exists, func, select, update
 
 from schedy.server.store.compiled import compiled, fetch_one, run
 from schedy.server.store.engine import db_now
@@ -108,37 +108,14 @@ def finish_if_idle(conn: Connection, experiment_id: int) -> bool:
 
 
 def _made_by_search(experiment_id: int) -> ColumnElement[bool]:
-    """The experiment's jobs its search created (what a budget counts), told apart by their rows.
+    """The experiment's jobs its search created (what a budget counts): those a claim inserted.
 
-    Without a budget nothing counts new jobs as they are made (a claim is one INSERT). A job the search
-    created was inserted already claimed, as its first attempt: started when created, by the clock of one
-    statement (the same value on SQLite, microseconds apart on PostgreSQL, whose ``clock_timestamp()``
-    moves within a statement; a queued job's claim is another transaction, committed after it). A job added
-    by hand was queued first, or added finished (an import), and a retry has ``attempt`` > 1.
-
-    A job added finished is not told by its times alone: SQLite's clock reads whole milliseconds, so a
-    search's job that ends within the millisecond of its claim (a trivial objective, a crash or a prune at
-    once) has ``finished_at`` = ``created_at`` too. What tells them apart is how the job finished: a job
-    added finished was inserted so, by nobody's claim (no ``worker``), as version 1, and if it was changed
-    since, its ``updated_at`` is past its ``finished_at``; a search's job was finished by an update of a
-    claimed row (version 2 or more, ``updated_at`` = ``finished_at`` until changed again), most often named
-    by its worker.
+    Without a budget nothing counts new jobs as they are made (a claim is one INSERT): a claim marks the
+    rows it inserts (``made_by_search``), and jobs added by hand (queued, running or finished), imports
+    and retries are not marked. Rows older than the column were marked by their times when it was added
+    (migration 0013).
     """
-    added_finished = (
-        jobs.c.worker.is_(None)
-        & (jobs.c.finished_at - jobs.c.created_at < _SAME_STATEMENT)
-        & or_(jobs.c.version == 1, jobs.c.updated_at - jobs.c.finished_at >= _SAME_STATEMENT)
-    )
-    return (
-        (jobs.c.experiment_id == experiment_id)
-        & (jobs.c.attempt == 1)
-        & (jobs.c.started_at - jobs.c.created_at < _SAME_STATEMENT)
-        & or_(jobs.c.finished_at.is_(None), ~added_finished)
-    )
-
-
-#: Seconds within which two readings of the database clock are taken as one statement's (see above).
-_SAME_STATEMENT = 1e-4
+    return (jobs.c.experiment_id == experiment_id) & jobs.c.made_by_search
 
 
 def search_created(conn: Connection, experiment_id: int) -> int:

@@ -226,6 +226,7 @@ def running_params(
         generation=new.generation,
         parent=new.parent,
         attempt=new.attempt,
+        by_search=True,
     )
 
 

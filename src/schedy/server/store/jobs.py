@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import (
     BindParameter,
+    Boolean,
     ColumnElement,
     Connection,
     Delete,
@@ -325,6 +326,7 @@ NEW_JOB_COLUMNS = [
     "attempt",
     "heartbeat_interval",
     "lease_expires_at",
+    "made_by_search",
 ]
 
 
@@ -332,10 +334,8 @@ def new_job_select(experiment_id: ColumnElement[Any], status: ColumnElement[Any]
     """The row of a new job in ``status`` (of ``status_group``), for ``INSERT … SELECT`` into :data:`NEW_JOB_COLUMNS`.
 
     Its parameters are :func:`insert_params`'. The database clock is read once for the whole row
-    (a one-row subquery): PostgreSQL's ``clock_timestamp()`` moves within a statement, and a job the
-    search created is told from one added by hand by ``started_at`` = ``created_at``
-    (:func:`schedy.server.store.budget.search_created`), which separate readings, microseconds
-    apart and more on a loaded machine, broke.
+    (a one-row subquery): PostgreSQL's ``clock_timestamp()`` moves within a statement, and a RUNNING
+    job's ``started_at`` is its ``created_at``.
     """
     now = select(db_now().label("now")).subquery("clock").c.now
     started = status_group in (RUNNING, DONE)
@@ -360,6 +360,7 @@ def new_job_select(experiment_id: ColumnElement[Any], status: ColumnElement[Any]
         bindparam("p_attempt", type_=Integer),
         bindparam("p_heartbeat", type_=Float),
         now + bindparam("p_lease", type_=Float),  # NULL lease → NULL expiry
+        bindparam("p_by_search", type_=Boolean),
     )
 
 
@@ -426,8 +427,9 @@ def insert_params(
     generation: int | None = None,
     parent: str | None = None,
     attempt: int = 1,
+    by_search: bool = False,
 ) -> dict[str, Any]:
-    """The parameters of :func:`insert`'s statement."""
+    """The parameters of :func:`insert`'s statement; ``by_search``: the experiment's search made the job (a claim)."""
     return {
         "p_experiment": experiment_id,
         "p_job": job_id,
@@ -439,6 +441,7 @@ def insert_params(
         "p_generation": generation,
         "p_parent": parent,
         "p_attempt": attempt,
+        "p_by_search": by_search,
         **(_lease_params(heartbeat, max_run_time) if status == RUNNING else _lease_params(None, None)),
     }
 

@@ -154,7 +154,9 @@ async def claim_or_create(
 
     """
     params = {
-        **store_jobs.insert_params(0, job_id, RUNNING, hyperparameters, results, worker=worker, heartbeat=heartbeat),
+        **store_jobs.insert_params(
+            0, job_id, RUNNING, hyperparameters, results, worker=worker, heartbeat=heartbeat, by_search=True
+        ),
         **store_jobs.claim_by_name_params(owner_id, name, worker, heartbeat),
         "p_scheduler": decided_from.scheduler,
         "p_params": decided_from.params,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -121,6 +122,9 @@ jobs = Table(
     Column("stop_reason", Text, nullable=True),
     # What the worker said when the job crashed: {"type", "message", "traceback"} (JSON text).
     Column("error", Text, nullable=True),
+    # Whether the experiment's search created the job (a claim inserted it), for a maxJobs budget set on
+    # a search that already ran (store/budget.py): jobs added by hand, imports and retries are not.
+    Column("made_by_search", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("experiment_id", "job_id"),
     # The queue index: a claim walks (experiment, QUEUED) in (priority, pk)
     # order. With (experiment, status, pk) and ORDER BY pk, PostgreSQL's
