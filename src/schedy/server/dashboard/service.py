@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from schedy.server.dashboard import columns, importance, objective
+from schedy.server.dashboard import brackets, columns, importance, objective
 from schedy.server.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from schedy.server.store import Store, report_samples
 from schedy.server.store import attempts as store_attempts
@@ -295,16 +295,20 @@ class Dashboard:
         """The PED-ANOVA importance of each hyperparameter for ``result`` (see :mod:`.importance`), as JSON.
 
         ``{"method", "objective", "direction", "jobs", "done", "sampled",
-        "importances": [{"name", "importance"}]}``: ``jobs`` is how many
-        finished jobs with a finite objective were used, ``done`` how many
-        are DONE; beyond :data:`IMPORTANCE_CAP`, an even sample of them in
-        queue order is used and ``sampled`` is true. The default result and
-        direction are the experiment's default objective. Kept until a DONE
-        job changes.
+        "importances": [{"name", "importance"}], "unused": [NAME, ...]}``:
+        ``jobs`` is how many finished jobs with a finite objective were used,
+        ``done`` how many are DONE; beyond :data:`IMPORTANCE_CAP`, an even
+        sample of them in queue order is used and ``sampled`` is true.
+        ``unused`` names the hyperparameters declared or held by a finished
+        job that no job used has (so they have no importance). The default
+        result and direction are the experiment's default objective. The
+        declared objective before any finished job has it gives an empty
+        list (``jobs`` 0), not an error. Kept until a DONE job changes.
 
         Raises:
             NotFound: no such experiment.  Invalid: the direction is not
-                min/max, no finished job has the result, or there is no result to use.
+                min/max, finished jobs have no result of that name (and the
+                search does not declare it), or there is no result to use.
 
         """
         if direction is not None and direction not in (objective.MIN, objective.MAX):
@@ -334,7 +338,13 @@ class Dashboard:
         if name_of is None:
             raise Invalid(f"Experiment '{name}' has no finished job with a numeric result yet.")
         if not any(needle in text for _, text in rows):
-            raise Invalid(f"No finished job of experiment '{name}' has a result named {name_of[:100]!r}.")
+            declared = objective.declared(exp.params, exp.options)
+            # A search's first minutes: no job has finished (or none has the declared objective yet). That is
+            # no error: the answer is empty, as for fewer than MIN_JOBS jobs. A name no finished job has, beside
+            # finished jobs and not declared, is a bad request.
+            if rows and (declared is None or declared.name != name_of):
+                raise Invalid(f"No finished job of experiment '{name}' has a result named {name_of[:100]!r}.")
+            rows = []
         if direction is None:
             guessed = objective.guess({name_of: 0.0})  # the direction its name reads as
             direction = (
@@ -354,6 +364,11 @@ class Dashboard:
         ]
         space = importance.space_kinds({str(exp.scheduler): json.loads(exp.params)})
         outcome = importance.evaluate(pairs, direction, space)
+        ranked = {k for k, _ in outcome.importances}
+        # Hyperparameters the search declares or a finished job has, but no job used: a conditional branch no
+        # job with a finite objective took. PED-ANOVA has nothing to say about them; the page says so.
+        known = dict.fromkeys([*space, *(k for hp in hps if isinstance(hp, dict) for k in hp)])
+        unused = sorted(k for k in known if k not in ranked) if ranked else []
         body = dumps(
             {
                 "method": importance.METHOD,
@@ -363,6 +378,7 @@ class Dashboard:
                 "done": 0 if done is None else done.count,
                 "sampled": sampled,
                 "importances": [{"name": k, "importance": v} for k, v in outcome.importances],
+                "unused": unused,
             }
         )
         with self._lock:
@@ -370,6 +386,22 @@ class Dashboard:
                 self._importance.clear()
             self._importance[key] = body
         return body
+
+    def brackets(self, user_id: int, name: str) -> str:
+        """``{"brackets": [{"bracket", "jobs", "stops"}]}``: the jobs that reported, per Hyperband bracket.
+
+        Empty for another policy or none (see :mod:`.brackets`: the bracket that never stops has no rung, so
+        the rungs alone leave its jobs out).
+
+        Raises:
+            NotFound: no such experiment.
+
+        """
+        with self._store.read() as conn:
+            exp = self._experiment(conn, user_id, name)
+            stored = json.loads(exp.options or "{}").get("earlyStopping")
+            found = [] if not stored else brackets.counts(conn, exp.id, stored)
+        return dumps({"brackets": found})
 
     def reports(
         self,

@@ -152,6 +152,7 @@ export const paths = {
   job: (exp, id) => `dashboard/api/experiments/${seg(exp)}/jobs/${seg(id)}/`,
   reports: (exp) => `dashboard/api/experiments/${seg(exp)}/reports/`,
   stopping: (exp) => `experiments/${seg(exp)}/stopping/`,
+  brackets: (exp) => `dashboard/api/experiments/${seg(exp)}/brackets/`,
   artifacts: (exp, id) => `experiments/${seg(exp)}/jobs/${seg(id)}/artifacts/`,
   artifact: (exp, id, name) => `experiments/${seg(exp)}/jobs/${seg(id)}/artifacts/${seg(name)}/`,
   requeue: (exp, id) => `dashboard/api/experiments/${seg(exp)}/jobs/${seg(id)}/requeue/`,

@@ -5,10 +5,10 @@
 // coloured by the objective's scale (dark: best), with the jobs drawn over it.
 
 import {h} from "./dom.js";
-import {show, short} from "./format.js";
+import {plural, show, short} from "./format.js";
 import {POINTS_IN_DOM, axes, color, context, dots, expose, extent, fraction, interactive, scale} from "./plotkit.js";
 import {axisFor, jitter} from "./axis.js";
-import {selectionText, shown} from "./plots.js";
+import {scored, selectionText, shown} from "./plots.js";
 
 const finite = Number.isFinite;
 const BINS = 20;
@@ -17,16 +17,64 @@ const FILL_PASSES = 3;
 /** At most this many jobs are drawn as dots over the grid. */
 export const MAX_DOTS = 10000;
 
-/** The two selects of the contour's caption (x and y hyperparameters); `fig.options.x`, `.y`. */
+/** The two selects of the contour's caption (x and y hyperparameters); `fig.options.x`, `.y`. Until
+ * one is changed by hand (`fig.options.chosen`), contour() picks the pair (defaultPair()). */
 export function contourControls(fig, names) {
+  fig.selects = {};
   const pick = (key, text, fallback) => {
     if (!names.includes(fig.options[key])) fig.options[key] = fallback;
     const select = h("select", {name: `contour-${key}`, "aria-label": text,
-      onchange: () => { fig.options[key] = select.value; if (fig.redraw) fig.redraw(); }},
+      onchange: () => { fig.options[key] = select.value; fig.options.chosen = true; if (fig.redraw) fig.redraw(); }},
     names.map((k) => h("option", {value: k, selected: fig.options[key] === k}, k)));
+    fig.selects[key] = select;
     return h("label", {class: "plot-option"}, `${key} `, select);
   };
   return [pick("x", "Contour x", names[0]), " ", pick("y", "Contour y", names[1] ?? names[0])];
+}
+
+/**
+ * The pair of hyperparameters the contour shows by default: the one the most finished jobs with a
+ * finite objective both have, so that a conditional hyperparameter few of them have (momentum of
+ * an sgd branch) is not drawn as an empty plot; ties go to the pair in `current` (no switching
+ * back and forth as jobs finish), then to the first names. Counted per set of names a job has
+ * (a conditional space has a few such sets), not per job and pair.
+ */
+export function defaultPair(names, rows, current) {
+  if (names.length < 2) return [names[0], names[0]];
+  const sets = new Map();
+  for (const {job, value} of rows) {
+    if (!finite(value)) continue;
+    const has = names.map((k) => (job.hp[k] !== undefined ? "1" : "0")).join("");
+    sets.set(has, (sets.get(has) || 0) + 1);
+  }
+  const both = (i, j) => {
+    let count = 0;
+    for (const [has, n] of sets) if (has[i] === "1" && has[j] === "1") count += n;
+    return count;
+  };
+  let best = null, most = -1;
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      const count = both(i, j);
+      if (count > most) { most = count; best = [names[i], names[j]]; }
+    }
+  }
+  const [i, j] = current ? current.map((k) => names.indexOf(k)) : [-1, -1];
+  if (i >= 0 && j >= 0 && i !== j && both(i, j) === most) return current;  // as many jobs: kept
+  return best;
+}
+
+/** Until the user picks them, the axes are defaultPair()'s (recounted when the jobs change). */
+function autoAxes(fig, data, objective, names) {
+  if (fig.options.chosen || names.length < 2) return;
+  const key = `${data.version}|${objective.name}|${names.join("\u0000")}`;
+  if (fig.autoKey === key) return;
+  fig.autoKey = key;
+  const [x, y] = defaultPair(names, scored(data, objective), [fig.options.x, fig.options.y]);
+  fig.options.x = x;
+  fig.options.y = y;
+  if (fig.selects && fig.selects.x) fig.selects.x.value = x;
+  if (fig.selects && fig.selects.y) fig.selects.y.value = y;
 }
 
 /** Cell index along an axis for a value: numbers by their position on the axis, categories by
@@ -40,6 +88,7 @@ function binOf(axis, v, bins) {
 
 export function contour(fig, data, objective, hpKeys, open) {
   const names = [...hpKeys.keys()];
+  autoAxes(fig, data, objective, names);
   const nx = fig.options.x, ny = fig.options.y;
   const rows = shown(data, objective).filter((r) => r.job.hp[nx] !== undefined && r.job.hp[ny] !== undefined);
   const space = data.space ? data.space() : new Map();
@@ -109,9 +158,15 @@ export function contour(fig, data, objective, hpKeys, open) {
   }
   dots(ctx, frame, [{xy, rgb: [255, 255, 255], alpha: 0.9}], many ? 2 : 4);
   dots(ctx, frame, [{xy, rgb: [36, 41, 47], alpha: 0.9}], many ? 1 : 2);
+  // No cell measured: nothing is interpolated either; say why the plot is empty.
+  const finiteRows = rows.filter((r) => finite(r.value)).length;
+  const empty = !rows.length
+    ? `No finished job with a ${objective.name} has both ${nx} and ${ny} (a hyperparameter of one branch of the space?): nothing to draw for these two; pick others above.`
+    : `Nothing to draw for these two: ${finiteRows ? `the ${plural(finiteRows, "job")} with both fall outside the axes` : `none of the ${plural(rows.length, "job")} with both ${nx} and ${ny} has a finite ${objective.name}`}; pick others above.`;
   fig.note.textContent = selectionText(data, rows) + (every > 1 ? `${xy.length / 2} of ${rows.length} jobs drawn as dots (an even sample). ` : "") +
-    `${measured} of ${bx * by} cells hold jobs` + (!steps.length ? "" : "; the others near them are averaged from their neighbours" +
-      (ax.numeric && ay.numeric ? "" : ` along ${ax.numeric ? nx : ny}`)) + ". Dark: best.";
+    (measured === 0 ? empty
+      : `${measured} of ${bx * by} cells hold jobs` + (!steps.length ? "" : "; the others near them are averaged from their neighbours" +
+        (ax.numeric && ay.numeric ? "" : ` along ${ax.numeric ? nx : ny}`)) + ". Dark: best.");
   fig.hits = hits;
   fig.cellAt = (i, j) => [x((cellT(ax, i, bx) + cellT(ax, i + 1, bx)) / 2), y((cellT(ay, j, by) + cellT(ay, j + 1, by)) / 2)];
   expose(fig, points, {x: nx, y: ny, bins: [bx, by], measured: String(measured),

@@ -64,9 +64,11 @@ export function tickLabels(values) {
   return values.map(num);
 }
 
-/** A category's label: strings as they are (never quoted), numbers and others as in the table. */
+/** A category's label: strings as they are (quoted only when blank: `""`, so the tick is seen),
+ * numbers and others as in the table. */
 export function label(value) {
   if (value === undefined) return "(none)";
+  if (typeof value === "string" && value.trim() === "") return JSON.stringify(value);
   return show(value);
 }
 

@@ -2,7 +2,7 @@
 //
 // The figure is <figure class="plot" data-plot="importance"> with data-method, data-objective,
 // data-direction, data-jobs and data-points ([{name, importance}], most important first), like the
-// other plots. It asks again when the objective changes, or when the jobs changed and at least
+// other plots; data-unused names the hyperparameters with no bar (no job used has them). It asks again when the objective changes, or when the jobs changed and at least
 // REFRESH_MS passed (the service keeps its answer until a DONE job changes; a large experiment,
 // whose answer is from a sample, is asked again at most every LARGE_REFRESH_MS).
 
@@ -58,13 +58,17 @@ export class ImportanceView {
     fill(this.caption, "Hyperparameter importance ", h("span", {class: "muted method"}, `(${data.method}, for ${data.objective} ${data.direction === "min" ? "minimised" : "maximised"})`));
     Object.assign(this.el.dataset, {
       method: data.method, objective: data.objective, direction: data.direction, jobs: String(data.jobs),
-      count: String(bars.length), points: JSON.stringify(bars),
+      count: String(bars.length), points: JSON.stringify(bars), unused: JSON.stringify(data.unused || []),
     });
     const sampled = data.sampled ? ` (an even sample of the ${data.done} finished jobs)` : "";
     // The best jobs the service compares with all (importance.py: the best 10 %, at least 2).
     const top = Math.max(2, Math.ceil(0.1 * data.jobs));
+    // Hyperparameters no job used has (a branch of the space no finished job with a finite objective took).
+    const unused = data.unused || [];
+    const left = !bars.length || !unused.length ? ""
+      : ` No bar for ${unused.join(", ")}: none of the ${data.jobs} jobs used has ${unused.length === 1 ? "it" : "them"}.`;
     this.note.textContent = bars.length
-      ? `From ${data.jobs} finished jobs with a finite ${data.objective}${sampled}: how differently each hyperparameter is spread among the best ${top} (the best 10 %, at least 2) than among all ${data.jobs}.`
+      ? `From ${data.jobs} finished jobs with a finite ${data.objective}${sampled}: how differently each hyperparameter is spread among the best ${top} (the best 10 %, at least 2) than among all ${data.jobs}.${left}`
       : `Not enough finished jobs with a finite ${data.objective} yet (${data.jobs}; 5 needed).`;
     // Sized as every plot is (plotkit.js), with the section's width.
     const {ctx, width} = context({canvas: this.canvas, clientWidth: this.el.clientWidth}, Math.max(ROW * bars.length + 12, 40));

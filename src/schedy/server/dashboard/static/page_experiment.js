@@ -192,6 +192,8 @@ export class ExperimentPage {
     if (changed && this.data.experiment) this.render();
     if (this.data.experiment && this.data.experiment.earlyStopping && (changed || answer.status !== 304 || !this.stopping)) {
       const {data} = await request("GET", paths.stopping(this.name));
+      // Hyperband's bracket that never stops has no rung: its jobs are counted apart (brackets.py).
+      if (data && data.policy && "hyperband" in data.policy) data.brackets = (await request("GET", paths.brackets(this.name))).data.brackets;
       if (JSON.stringify(data) !== JSON.stringify(this.stopping)) {
         this.stopping = data;
         this.render();

@@ -164,10 +164,14 @@ export function rungs(fig, summary) {
       + `; ${r.survived} went on (${r.reached - r.survived} stopped there)`});
   });
   const policy = summary && summary.policy ? Object.keys(summary.policy)[0] : null;
-  fig.note.textContent = rows.length
+  // Hyperband's last bracket trains every job to maxStep: no rung, so no bar; its jobs are counted apart.
+  const never = ((summary && summary.brackets) || []).filter((b) => !b.stops && b.jobs > 0);
+  const apart = never.map((b) => ` ${plural(b.jobs, "job")} ${b.jobs === 1 ? "is" : "are"} in bracket ${b.bracket}, which never stops`
+    + ` (it trains every job to maxStep${policy && summary.policy[policy].maxStep ? ` ${summary.policy[policy].maxStep}` : ""}): no rung, so no bar.`).join("");
+  fig.note.textContent = (rows.length
     ? `${policy}: light bar, the jobs that reached a rung; dark, those it let go on from there.`
       + (sample ? ` ${sampleText(rows.length, all, sample)}` : "")
-    : "No job has reached a rung yet.";
+    : "No job has reached a rung yet.") + apart;
   fig.hits = hits;
   expose(fig, rows, {policy: policy || "", rungs: all});
   interactive(fig, () => null);
