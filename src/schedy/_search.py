@@ -33,6 +33,7 @@ __all__ = [
     "grid_values",
     "random_search_from_wire",
     "random_search_to_wire",
+    "stored_tpe",
     "value_key",
     "within_tpe_bounds",
 ]
@@ -230,6 +231,33 @@ def within_tpe_bounds(obj: Any) -> Any:
     if "maxObservations" in obj or observations != 1000:
         out["maxObservations"] = observations
     return out
+
+
+def stored_tpe(obj: Any) -> tuple[TPEParams, list[str]]:
+    """A stored ``{"TPESearch": …}`` value read as the service runs it, and a note per option past today's bounds.
+
+    What a client shows of a search an earlier version stored with an option allowed then (up to 10,000
+    candidates): :meth:`TPEParams.from_wire` refuses it, the service runs it within today's bounds
+    (:func:`within_tpe_bounds`). Each option so lowered is named in one short note.
+
+    >>> params, notes = stored_tpe({"distributions": {"x": {"uniform": {"low": 0, "high": 1}}},
+    ...                             "objective": "min", "resultName": "y", "nEiCandidates": 5000})
+    >>> params.n_ei_candidates, notes
+    (1000, ["n_ei_candidates=5000 is past today's bounds: the service runs the search with 1000"])
+
+    Raises:
+        schedy.errors.DefinitionError: the value is wrong even within today's bounds (in one sentence).
+
+    """
+    bounded = within_tpe_bounds(obj)
+    params = TPEParams.from_wire(bounded)
+    notes = []
+    for key in ("nEiCandidates", "maxObservations"):
+        attribute, default, _ = _TPE_OPTIONS[key]
+        stored, running = obj.get(key, default), getattr(params, attribute)
+        if stored != running:
+            notes.append(f"{attribute}={stored} is past today's bounds: the service runs the search with {running}")
+    return params, notes
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from schedy.cli.admin import database_arg, database_url, ensure_parent, require_database
@@ -66,8 +67,8 @@ def cmd_copy(args: argparse.Namespace) -> None:
 
     from schedy.server.errors import StorageUnavailable
     from schedy.server.store import Store, migrate, users
-    from schedy.server.store.engine import DatabaseUnavailable, check_url, opening, shown_url
-    from schedy.server.store.transfer import CopyFailed, TargetNotEmpty, copy_rows
+    from schedy.server.store.engine import DatabaseUnavailable, check_url, opening, shown_url, sqlite_path
+    from schedy.server.store.transfer import LEFT_OUT, CopyFailed, TargetNotEmpty, copy_rows
 
     source_url = database_url(args)
     try:
@@ -84,6 +85,10 @@ def cmd_copy(args: argparse.Namespace) -> None:
     started = time.monotonic()
     stores: list[Store] = []
     scratch = contextlib.ExitStack()
+    # A SQLite target file this copy creates goes again if the copy fails (not an empty, schema-only file).
+    target_file = sqlite_path(target_url)
+    created = target_file if target_file is not None and not target_file.exists() else None
+    done = False
     try:
         with opening(source_url):
             stores.append(_source(source_url, scratch))
@@ -107,10 +112,10 @@ def cmd_copy(args: argparse.Namespace) -> None:
 
         written: list[str] = []  # the files this copy added to the target store
 
-        def blobs(keys: list[str]) -> None:
+        def blobs(keys: list[str]) -> list[str]:
             begin()
             assert files is not None  # noqa: S101 - only passed with the stores
-            _copy_files(*files, keys, written)
+            return _copy_files(*files, keys, written, _Listed(source_url, scratch))
 
         try:
             copied = copy_rows(source, target, told, None if files is None else blobs)
@@ -120,12 +125,16 @@ def cmd_copy(args: argparse.Namespace) -> None:
             raise
         with target.read() as conn:  # a removed user's row stays as a tombstone: not a user
             people = len(users.all_users(conn))
+        done = True
     except (DatabaseUnavailable, TargetNotEmpty, CopyFailed, StorageUnavailable) as exc:
         raise CommandError(str(exc)) from None
     finally:
         for store in stores:
             store.dispose()
         scratch.close()  # the upgraded copy of an older source, if one was made
+        if created is not None and not done:
+            for path in (created, *(created.with_name(created.name + end) for end in ("-wal", "-shm", "-journal"))):
+                path.unlink(missing_ok=True)
     removed = copied["users"] - people
     counts = ", ".join(
         (
@@ -139,9 +148,15 @@ def cmd_copy(args: argparse.Namespace) -> None:
         if args.artifacts_to is not None
         else "the same --artifacts, if any (the artifact files stay where they are; --artifacts-to copies them)"
     )
+    gone = copied[LEFT_OUT]
+    left_out = (
+        f" ({_count(gone, 'artifact')} left out: the service deleted {'it' if gone == 1 else 'them'} while copying)"
+        if gone
+        else ""
+    )
     print(
-        f"Copied {counts} and {_count(copied['reports'], 'report')} in {time.monotonic() - started:.1f} s. What a "
-        f"service writes to the source from now on is not in the copy; start the service with --database "
+        f"Copied {counts} and {_count(copied['reports'], 'report')}{left_out} in {time.monotonic() - started:.1f} s. "
+        f"What a service writes to the source from now on is not in the copy; start the service with --database "
         f"{shown_url(target_url)} and {artifacts}.",
         flush=True,
     )
@@ -215,18 +230,51 @@ def _stores(source: str | None, target: str) -> tuple[BlobStore, BlobStore]:
         raise CommandError(str(exc)) from None
 
 
-def _copy_files(source: BlobStore, target: BlobStore, keys: list[str], written: list[str]) -> None:
+class _Listed:
+    """Whether the source database lists an artifact file now: one connection of its own, opened at first use.
+
+    Read outside the copy's snapshot, to tell a file a running service deleted since (no longer listed)
+    from one missing from the store given (still listed). A source at an older schema is asked as it is.
+    """
+
+    def __init__(self, url: str, scratch: contextlib.ExitStack) -> None:
+        self._url, self._scratch = url, scratch
+        self._store: Store | None = None
+
+    def __call__(self, key: str) -> bool:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from schedy.server.store import Store
+        from schedy.server.store.engine import is_sqlite, read_only_url
+        from schedy.server.store.transfer import listed_now
+
+        if self._store is None:
+            self._store = Store(read_only_url(self._url) if is_sqlite(self._url) else self._url, pool_size=1)
+            self._scratch.callback(self._store.dispose)
+        try:
+            return listed_now(self._store, key)
+        except SQLAlchemyError:  # cannot tell: take it as listed, the store given is then the likely cause
+            return True
+
+
+def _copy_files(
+    source: BlobStore, target: BlobStore, keys: list[str], written: list[str], listed: Callable[[str], bool]
+) -> list[str]:
     """Copy each blob from ``source`` to ``target`` in chunks, committed one by one (never whole in memory).
 
     Appends to ``written`` the key of each file it added to ``target`` (not one that was there already,
-    e.g. when both are the same store), so that a copy that fails later can remove them.
+    e.g. when both are the same store), so that a copy that fails later can remove them. Returns the keys
+    of the files missing from ``source`` whose artifacts are no longer listed (``listed(key)`` is false): a
+    running service deleted them since the snapshot, and their rows are left out of the copy.
 
     Raises:
-        CommandError: a file is missing or a store fails (the database copy is then rolled back).
+        CommandError: a file is missing whose artifact is still listed, or a store fails (the database
+            copy is then rolled back).
 
     """
     from schedy.server.errors import StorageUnavailable
 
+    gone: list[str] = []
     if not keys:
         print("  artifact files: none", flush=True)
     for number, key in enumerate(keys, start=1):
@@ -244,16 +292,25 @@ def _copy_files(source: BlobStore, target: BlobStore, keys: list[str], written: 
             if new:
                 written.append(key)
         except FileNotFoundError:
-            raise CommandError(
-                f"The artifact file {key} is not in {source.description}: give --artifacts-from the store the "
-                "source service used (its --artifacts); the target database is unchanged."
-            ) from None
+            if listed(key):
+                raise CommandError(
+                    f"The artifact file {key} is not in {source.description}: give --artifacts-from the store the "
+                    "source service used (its --artifacts); the target database is unchanged."
+                ) from None
+            if key not in gone:  # deleted by the service since the snapshot
+                gone.append(key)
         except (StorageUnavailable, OSError) as exc:
             raise CommandError(
                 f"Cannot copy the artifact file {key} ({exc}); the target database is unchanged."
             ) from None
         if number % 100 == 0 or number == len(keys):
             print(f"  artifact files: {number:,} of {len(keys):,}", flush=True)
+    if gone:
+        print(
+            f"  artifact files: {len(gone):,} deleted by the service while copying (their artifacts are left out)",
+            flush=True,
+        )
+    return gone
 
 
 def _exists(store: BlobStore, key: str) -> bool:

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
+from schedy._search import TPEParams, stored_tpe
 from schedy.cli.table import DEFAULT_CATEGORY, Column
+from schedy.errors import DefinitionError
 from schedy.random import Choice, Distribution, FlatParam, flatten_space
 from schedy.stopping import StoppingPolicy
 
@@ -93,15 +95,45 @@ def space_values(exp: Experiment) -> dict[str, Distribution | list[Any]]:
     return {param.name: param.dist for param in space_params(exp)}
 
 
+def _stored_tpe(exp: Experiment) -> tuple[TPEParams, dict[str, Any], list[str]] | None:
+    """A TPE search this client reads only within today's bounds: its parameters, as stored, and the notes.
+
+    An earlier version stored it with an option allowed then (e.g. ``n_ei_candidates=5000``, 1 to 1,000
+    today): the client keeps it as an unknown search, the service runs it within today's bounds, and
+    ``list``/``show`` show it as stored (:func:`schedy._search.stored_tpe`).
+    """
+    stored = exp._unknown_scheduler
+    if stored is None or stored[0] != TPESearch.scheduler_name or not isinstance(stored[1], dict):
+        return None
+    try:
+        params, notes = stored_tpe(stored[1])
+    except DefinitionError:
+        return None
+    return params, stored[1], notes
+
+
+def _scheduler_name(exp: Experiment) -> str:
+    """The scheduler's name; a search this client cannot read keeps the name it is stored under."""
+    if type(exp).scheduler_name:
+        return str(type(exp).scheduler_name)
+    stored = exp._unknown_scheduler
+    if stored is None:
+        return "(unknown to this client)"
+    return stored[0] if _stored_tpe(exp) is not None else f"{stored[0]} (unknown to this client)"
+
+
 def experiment_row(exp: Experiment) -> dict[Column, Any]:
     """``name``, ``status``, ``scheduler``, and each hyperparameter's distribution (a grid: its values)."""
     row: dict[Column, Any] = {
         (DEFAULT_CATEGORY, "name"): exp.name,
         (DEFAULT_CATEGORY, "status"): exp.status,
-        (DEFAULT_CATEGORY, "scheduler"): type(exp).scheduler_name or "(unknown to this client)",
+        (DEFAULT_CATEGORY, "scheduler"): _scheduler_name(exp),
     }
     distributions: Mapping[str, Distribution] = {}
-    if isinstance(exp, (RandomSearch, TPESearch)):
+    stored = _stored_tpe(exp)
+    if stored is not None:
+        distributions = stored[0].distributions
+    elif isinstance(exp, (RandomSearch, TPESearch)):
         distributions = exp.distributions
     elif isinstance(exp, PopulationBasedTraining):
         distributions = exp.initial_distributions
@@ -137,13 +169,17 @@ def experiment_details(
     ``best``: lines on the best job, shown after the job counts.
     """
     row = experiment_row(exp)
-    if isinstance(exp, TPESearch):
-        tpe = exp.params.to_wire()
-        row[("search", "objective")] = f"{exp.params.objective} {exp.params.result_name}"
+    # A TPE search stored past today's bounds is shown as stored, with a note on what the service runs.
+    stored = (exp.params, exp.params.to_wire(), []) if isinstance(exp, TPESearch) else _stored_tpe(exp)
+    if stored is not None:
+        params, tpe, notes = stored
+        row[("search", "objective")] = f"{params.objective} {params.result_name}"
         # Labelled as the other lines are (words), --startup-jobs as "startup jobs"; options left out are defaults.
         for key, label in _TPE_LABELS.items():
             if key in tpe:
                 row[("search", label)] = tpe[key]
+        if notes:
+            row[("search", "note")] = "; ".join(notes)
     elif isinstance(exp, RandomSearch) and exp.sampler != "iid":
         row[("search", "sampler")] = exp.sampler
     elif isinstance(exp, GridSearch):

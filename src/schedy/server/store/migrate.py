@@ -4,6 +4,10 @@ Several service processes may start at once on one database: PostgreSQL
 takes an advisory lock for the migration, SQLite's ``BEGIN IMMEDIATE``
 write lock does the same; the second process finds the schema current.
 
+An upgrade is logged in one line (a warning: it cannot be undone, an
+older Schedy cannot use the database afterwards, so docs/service.md says to
+back it up first); creating the schema of an empty database is not.
+
 A database a newer Schedy migrated (a revision this one does not know) is
 refused with one sentence (:class:`NewerSchema`), never downgraded or
 touched. So is a PostgreSQL database the role Schedy connects as may not
@@ -15,6 +19,7 @@ migration is one transaction, so nothing of it is left.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -32,6 +37,8 @@ from sqlalchemy.exc import DBAPIError
 from schedy import __version__
 from schedy.server.store import Store
 from schedy.server.store.engine import DatabaseUnavailable, is_sqlite, make_engine, read_only_url, shown_url
+
+logger = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary constant naming Schedy's migration lock in pg_advisory_xact_lock.
@@ -132,11 +139,15 @@ def revision_of(url: str) -> str | None:
 def upgrade(store: Store) -> None:
     """Bring the database schema to :func:`head` (a no-op when current).
 
+    Once an existing schema was upgraded (committed), logs one warning line, e.g. "Upgraded the database
+    from schema 0002 to 0013 …": the upgrade is one-way, an older Schedy cannot use the database after it.
+
     Raises:
         NewerSchema: a newer Schedy migrated the database (left unchanged).
         NoPrivilege: PostgreSQL refused the role the tables (left unchanged: the migration is one transaction).
 
     """
+    upgraded: str | None = None
     with _privileges(store.url), store.write() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
@@ -144,8 +155,17 @@ def upgrade(store: Store) -> None:
         if revision != head():
             refuse_newer(store.url, revision)
             command.upgrade(_config(conn), "head")
+            upgraded = revision
         if conn.dialect.name == "postgresql":
             _refuse_missing_grants(conn, store.url)
+    if upgraded is not None:  # not a new database's first schema
+        logger.warning(
+            "Upgraded the database from schema %s to %s (Schedy %s); this cannot be undone: an older Schedy "
+            "cannot use the database any more.",
+            upgraded,
+            head(),
+            __version__,
+        )
 
 
 # What a service does to each of its tables, and to the sequences of their generated keys.

@@ -11,7 +11,9 @@ the service's artifact store, which the database does not hold).
 
 * **One snapshot.** The source is read in one read-only transaction, so
   the copy is a consistent picture even if a service is still writing (what
-  it writes afterwards is not in the copy: stop it first).
+  it writes afterwards is not in the copy: stop it first). An artifact file
+  that service deletes while the files are copied (its job was deleted
+  after the snapshot) is not copied, and neither is its row.
 * **All or nothing.** The target is written in one transaction: a failure
   leaves it as empty as it was.
 * **Keys kept.** Rows keep their primary keys (jobs are found by them, and
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,12 +48,16 @@ from sqlalchemy import Connection, Integer, Result, Table, delete, func, insert,
 from sqlalchemy.exc import DBAPIError
 
 from schedy.server.store import Store
+from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.tables import artifacts, installation, login_failures, metadata
 
-__all__ = ["BATCH", "CopyFailed", "TargetNotEmpty", "copy_rows", "sqlite_backup"]
+__all__ = ["BATCH", "LEFT_OUT", "CopyFailed", "TargetNotEmpty", "copy_rows", "listed_now", "sqlite_backup"]
 
 #: Rows read and inserted at a time.
 BATCH = 2000
+
+#: The key of :func:`copy_rows`'s answer that counts the artifact rows left out (their files were deleted).
+LEFT_OUT = "artifacts left out"
 
 # Per-installation values and login throttling counters: replaced in the target, not a reason to refuse it.
 _REPLACED = (installation.name, login_failures.name)
@@ -83,13 +89,17 @@ def copy_rows(
     source: Store,
     target: Store,
     progress: Callable[[str, int], None] | None = None,
-    blobs: Callable[[list[str]], None] | None = None,
+    blobs: Callable[[list[str]], Collection[str]] | None = None,
 ) -> dict[str, int]:
-    """Copy every row of ``source`` into the empty ``target``; the rows copied per table.
+    """Copy every row of ``source`` into the empty ``target``; the rows copied per table (and :data:`LEFT_OUT`).
 
     ``progress(table, rows)`` is called after each table (the first call after the target was found empty).
     ``blobs(keys)``, if given, is called with the blob key of every artifact of the snapshot before any
-    row is written (to copy the files to another store: a row never points at a file not copied yet).
+    row is written (to copy the files to another store: a row never points at a file not copied yet). It
+    answers the keys it did not copy because a service deleted their files since the snapshot was taken
+    (their artifacts are no longer listed in the source, see :func:`listed_now`): the rows that point at
+    them are left out of the target, which never lists an artifact whose file it lacks, and counted under
+    :data:`LEFT_OUT`.
 
     Raises:
         TargetNotEmpty: the target holds rows (nothing was written).
@@ -99,12 +109,20 @@ def copy_rows(
     copied: dict[str, int] = {}
     with source.snapshot() as src, target.write() as dst:
         _check_empty(dst)
+        gone: list[str] = []
         if blobs is not None:
-            blobs(list(src.execute(select(artifacts.c.blob).order_by(artifacts.c.pk)).scalars()))
+            gone = sorted(blobs(list(src.execute(select(artifacts.c.blob).order_by(artifacts.c.pk)).scalars())))
+        copied[LEFT_OUT] = (
+            src.execute(select(func.count()).select_from(artifacts).where(artifacts.c.blob.in_(gone))).scalar_one()
+            if gone
+            else 0
+        )
         for table in (installation, login_failures):
             dst.execute(delete(table))
         for table in metadata.sorted_tables:  # parents before the rows that point at them
             statement = select(table).order_by(*table.primary_key.columns)
+            if table is artifacts and gone:  # nothing points at an artifact row: leaving one out is safe
+                statement = statement.where(artifacts.c.blob.not_in(gone))
             result = src.execution_options(stream_results=not source.is_sqlite, yield_per=BATCH).execute(statement)
             try:
                 count = (_insert if target.is_sqlite else _copy_in)(dst, table, result)
@@ -119,6 +137,17 @@ def copy_rows(
         if not target.is_sqlite:
             _move_sequences(dst)
     return copied
+
+
+def listed_now(source: Store, blob: str) -> bool:
+    """Whether an artifact of ``source`` lists the file ``blob`` now (read outside any snapshot of a copy).
+
+    A file of the snapshot that is missing from the store whose artifact is no longer listed was deleted
+    by a running service since (its job, its experiment or the artifact itself was deleted, or replaced);
+    one still listed is not in the store given.
+    """
+    with source.read() as conn:
+        return store_artifacts.attached(conn, blob)
 
 
 def _insert(conn: Connection, table: Table, result: Result[Any]) -> int:
