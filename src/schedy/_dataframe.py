@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
 
     from schedy._jobs import Job
 
-__all__ = ["jobs_to_dataframe", "reports_to_dataframe"]
+__all__ = ["error_text", "jobs_to_dataframe", "reports_to_dataframe"]
 
 #: Service-managed job fields, in column order; a column appears when any job has a value.
 _MANAGED = (
@@ -25,7 +26,16 @@ _MANAGED = (
     "attempt",
     "end_reason",
     "stop_reason",
+    "error",
 )
+
+
+def error_text(error: Mapping[str, str] | None) -> str | None:
+    """A job's :attr:`~schedy.Job.error` as its ``error`` column shows it: ``"Type: message"`` (or the type alone)."""
+    if error is None:
+        return None
+    message = error.get("message", "")
+    return f"{error.get('type', '')}: {message}" if message else error.get("type", "")
 
 
 def _pandas() -> Any:
@@ -75,7 +85,7 @@ def jobs_to_dataframe(
             result_names[name] = None
             row["results." + name] = value
         for attr in _MANAGED:
-            value = getattr(job, attr)
+            value = error_text(job.error) if attr == "error" else getattr(job, attr)
             if value is not None:
                 managed_present.add(attr)
                 row[attr] = value
@@ -128,4 +138,10 @@ def reports_to_dataframe(reports: Iterable[dict[str, Any]]) -> pandas.DataFrame:
             row["metrics." + name] = value
         rows.append(row)
     columns = ["job", "attempt", "step", "time", *("metrics." + name for name in names)]
+    if not rows:
+        # No reports: the columns with the dtypes pandas gives a frame of reports (int64 attempt and step, UTC
+        # times), not ``object``, so that frames concatenate and compare alike. Inferred from one report, as
+        # each pandas version infers them (pandas 3 keeps times in microseconds).
+        sample = {"job": "", "attempt": 1, "step": 0, "time": datetime.now(UTC)}
+        return pd.DataFrame.from_records([sample], columns=columns).iloc[:0]
     return pd.DataFrame.from_records(rows, columns=columns)

@@ -761,14 +761,19 @@ class Experiment:
 
         Columns: ``status``, then ``hyperparameters.NAME`` and
         ``results.NAME`` for every name seen, then the service's fields
-        (``created_at``, ``worker``, ``generation``…) that any job has, and
-        ``artifacts`` and ``note`` when any job has one.
-        Needs pandas (``pip install pandas``).
+        (``created_at``, ``worker``, ``generation``, ``end_reason``,
+        ``stop_reason``…) that any job has, ``error`` when a crashed job's
+        worker sent what it raised (``"ZeroDivisionError: division by zero"``:
+        :attr:`schedy.Job.error`'s type and message), and ``artifacts`` and
+        ``note`` when any job has one. Needs pandas (``pip install pandas``).
 
         With ``reports=True``, the jobs' intermediate reports instead
         (:meth:`schedy.Job.report`), in long form: one row per report, in the
-        order received, with columns ``job``, ``step``, ``time`` and
-        ``metrics.NAME``; join it to the jobs' frame on ``job``.
+        order received, with columns ``job``, ``attempt`` (the job's run that
+        sent it: 2 and up once the job was set back to QUEUED), ``step``,
+        ``time`` and ``metrics.NAME``; join it to the jobs' frame on ``job``.
+        Without reports, the frame has those columns, typed as with reports
+        (integer ``attempt`` and ``step``, UTC ``time``).
 
         Raises:
             ImportError: pandas is not installed.

@@ -81,6 +81,14 @@ _MANAGED = {
 _TIMES = frozenset(("createdAt", "updatedAt", "startedAt", "finishedAt", "leaseExpiresAt"))
 
 
+def _wire_error(value: Any) -> dict[str, str] | None:
+    """A job's [ext] ``error`` (``{"type", "message"}``) as :attr:`Job.error` holds it; ``None`` for another shape."""
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        return None
+    message = value.get("message")
+    return {"type": value["type"], "message": message if isinstance(message, str) else ""}
+
+
 def _time(value: Any) -> datetime | None:
     """Read an ISO 8601 string or seconds since the epoch as an aware UTC datetime."""
     try:
@@ -142,6 +150,10 @@ class Job:
         end_reason: why it ended, when the service ended it (e.g. a lapsed lease).
         stop_reason: why the experiment's early-stopping policy told the job
             to stop, once it did (e.g. ASHA's rung and quota); ``None`` otherwise.
+        error: what the job's current attempt raised, when its worker sent it
+            (``with job:`` does, for a CRASHED job): ``{"type": "ZeroDivisionError",
+            "message": "division by zero"}``; ``None`` otherwise. The traceback is
+            on the job's page of the dashboard.
 
     """
 
@@ -170,6 +182,7 @@ class Job:
         "attempt",
         "created_at",
         "end_reason",
+        "error",
         "etag",
         "experiment",
         "finished_at",
@@ -215,6 +228,7 @@ class Job:
         self.attempt: int | None = None
         self.end_reason: str | None = None
         self.stop_reason: str | None = None
+        self.error: dict[str, str] | None = None
         self._heartbeat: float | None = None
         self._lease: Lease | None = None
         self._lease_lost = False
@@ -291,6 +305,7 @@ class Job:
         for key, attr in _MANAGED.items():
             value = data.get(key)
             setattr(self, attr, _time(value) if key in _TIMES else value)
+        self.error = _wire_error(data.get("error"))
 
     # -- talking to the service ---------------------------------------------
 
@@ -559,9 +574,11 @@ class Job:
         One request per :data:`REPORTS_PER_REQUEST` reports instead of one
         each: for reports made many times a second (every batch rather than
         every epoch), where a round trip per report would slow training. The
-        service judges them in order, as if sent one by one; once one is told
-        to stop, the rest are not sent. :meth:`buffered_reports` gathers them
-        for you.
+        service judges them in order, as if sent one by one, and stores every
+        report of a request, those after a stop decision included; once a
+        request is told to stop, the following requests (of
+        :data:`REPORTS_PER_REQUEST` each) are not sent. :meth:`buffered_reports`
+        gathers them for you.
 
         Raises:
             ValueError: a step is not a non-negative integer, or a metric is not a number (nothing is sent).
@@ -961,8 +978,10 @@ class Job:
         path = self._path() + "error/"
         response = self._db()._transport.request("PUT", path, error, expect=(204, 404, 405, 409))
         etag = response.headers.get("ETag")
-        if response.status == 204 and etag:
-            self.etag = etag
+        if response.status == 204:
+            self.error = {"type": error["type"], "message": error["message"]}  # as the service now shows it
+            if etag:
+                self.etag = etag
 
     def _crash_with_sendable_results(self) -> None:
         """Mark the job CRASHED keeping only the results (and hyperparameters) that can be encoded."""

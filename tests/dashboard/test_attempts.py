@@ -44,6 +44,17 @@ def api(service: Any) -> Any:
 def detail(http: httpx.Client, experiment: str, job_id: str) -> dict[str, Any]:
     answer = http.get(API + f"experiments/{experiment}/jobs/{job_id}/")
     assert answer.status_code == 200, answer.text
+    # Each key once (the job's "error" is the whole one, traceback included): a JSON object with a key twice
+    # is read differently by different parsers.
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        twice.extend(key for key in set(keys) if keys.count(key) > 1)
+        return dict(items)
+
+    json.loads(answer.text, object_pairs_hook=pairs)
+    assert not twice, twice
     found: dict[str, Any] = answer.json()
     return found
 

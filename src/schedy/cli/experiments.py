@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from schedy import Experiment, Job, SchedyDB
+from schedy._dataframe import error_text
 from schedy._pagination import iter_items
 from schedy._routes import experiment as experiment_path
 from schedy._routes import job as job_path
@@ -144,6 +145,8 @@ def cmd_show(args: argparse.Namespace) -> None:
         else:
             job = exp.get_job(args.job)
             row = job_details(job)
+            if job.error is not None:  # what the crashed attempt raised (its traceback: the dashboard's job page)
+                row[("service", "error")] = error_text(job.error) or ""
             reports = reports_text(db, exp.name, job.job_id)
             if reports is not None:  # how far the job got, and what it last reported (why it was stopped)
                 row[("service", "reports")] = reports

@@ -3,7 +3,9 @@
 CSV has one row per job and the columns of
 :meth:`schedy.Experiment.to_dataframe`: ``id``, ``status``,
 ``hyperparameters.NAME``, ``results.NAME``, then the service's fields
-(``created_at``, ``worker``…) that any job has, and ``artifacts`` when any
+(``created_at``, ``worker``…) that any job has, ``error`` when a crashed
+job's worker sent what it raised (``Type: message``, as
+:meth:`~schedy.Experiment.to_dataframe` has it), and ``artifacts`` when any
 job has one: a JSON list of ``{"name", "size", "sha256", "url"}`` (``url``
 downloads it with your token), and ``note`` when any job has a note (plain
 text kept with it, see docs/protocol.md). Strings are written as
@@ -16,8 +18,8 @@ a missing value is an empty cell.
 
 JSON is an array of jobs in the wire form (docs/protocol.md: ``id``, ``status``,
 ``hyperparameters``, ``results``, and the service's ``createdAt``,
-``worker``… when set, ``artifacts`` as above when the job has some, and
-``note`` when it has one),
+``worker``, ``error`` (``{"type", "message"}``)… when set, ``artifacts``
+as above when the job has some, and ``note`` when it has one),
 written as the jobs arrive, so exporting a large experiment holds one page
 of jobs in memory (and the list of its artifacts, read first). NaN and ±Infinity are the bare tokens
 ``NaN`` and ``Infinity`` that Python's ``json`` (and the wire) use.
@@ -39,6 +41,7 @@ from functools import partial
 from typing import Any, TextIO
 
 from schedy import Job, _artifacts, _notes
+from schedy._dataframe import error_text
 from schedy.cli.common import CommandError, cell_value, connect, to_json
 from schedy.cli.views import iso_time
 
@@ -65,6 +68,7 @@ _MANAGED = {
     "attempt": "attempt",
     "end_reason": "endReason",
     "stop_reason": "stopReason",
+    "error": "error",
 }
 
 
@@ -167,7 +171,7 @@ def write_csv(
             for name, value in job.results.items():
                 row["results." + name] = _cell(value)
             for attr in _MANAGED:
-                value = getattr(job, attr)
+                value = error_text(job.error) if attr == "error" else getattr(job, attr)
                 if value is not None:
                     row[attr] = _cell(value)
             if artifacts and artifacts.get(job.job_id):

@@ -374,23 +374,20 @@ def read_jobs(
         except ValueError as exc:  # nested too deeply to read
             raise UsageError(f"The file cannot be imported: {exc}.") from None
     elif stripped.startswith("{"):
-        objects = []
-        # Lines end at "\n" only: JSON writes the other line breaks of a string escaped, except U+2028, U+2029
-        # and U+0085, which str.splitlines() would take for ends of lines.
-        for number, line in enumerate(stripped.split("\n"), start=1):
-            if line.strip():
-                try:
-                    objects.append(read_json(line))
-                except json.JSONDecodeError as exc:
-                    raise UsageError(f"Line {number} of the file is not JSON: {exc}.") from None
-                except ValueError as exc:  # nested too deeply to read
-                    raise UsageError(f"Line {number} of the file cannot be imported: {exc}.") from None
+        objects = _json_objects(stripped)
     else:
         # newline="": a value in double quotes may hold line breaks, which only the csv module tells from ends of
         # rows. A cell may be as long as a value the service takes (a note, a long string), not only csv's 128 KiB.
         csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL))
         lines = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote never closed is an error
         columns = next(lines, [])
+        _refuse_reports(columns if {"job", "step"} <= set(columns) else None)
+        dashboard = not any(c.startswith(("hyperparameters.", "params_")) for c in columns) and any(
+            c.startswith("hp.") for c in columns
+        )
+        if dashboard:  # the dashboard's Download CSV of an earlier version: hp.NAME and res.NAME columns
+            columns = [_dashboard_column(c) for c in columns]
+            named = (named[0], _dashboard_column(named[1]))
         if not any(c.startswith(("hyperparameters.", "params_")) for c in columns):
             raise UsageError(
                 "The file is neither JSON nor a CSV with hyperparameters.NAME (schedy export) or params_NAME "
@@ -398,12 +395,111 @@ def read_jobs(
             )
         if exclusive and named[1] not in columns:
             raise UsageError(f"The file has no column {named[1]!r} to read the result {named[0]!r} from.")
-        return _split(_from_csv(_csv_rows(columns, lines), named, exclusive, space, seen, unread))
+        rows = _csv_rows(columns, lines)
+        return _split(_from_csv(_unneutralised(rows) if dashboard else rows, named, exclusive, space, seen, unread))
+    if objects and isinstance(objects[0], dict) and "hyperparameters" not in objects[0]:
+        _refuse_reports(list(objects[0]))
     if exclusive and not _has_column(objects, named[1]):
         raise UsageError(
             f"No job of the file has {named[1]!r} (results.NAME, for a JSON job) to read the result {named[0]!r} from."
         )
     return _split(_from_objects(iter(objects), named, exclusive, seen, unread))
+
+
+#: The column prefixes of the dashboard's Download CSV before it wrote an export's (``hp.lr``: ``hyperparameters.lr``).
+_DASHBOARD_COLUMNS = {"hp": "hyperparameters.", "res": "results."}
+#: The first characters after which the dashboard's Download CSV adds an apostrophe (a spreadsheet formula's).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _dashboard_column(column: str) -> str:
+    """A dashboard CSV's column as an export names it: ``hp.lr`` is ``hyperparameters.lr``, ``res.x`` ``results.x``."""
+    prefix, dot, name = column.partition(".")
+    return _DASHBOARD_COLUMNS[prefix] + name if dot and prefix in _DASHBOARD_COLUMNS else column
+
+
+def _unneutralised(rows: Iterator[dict[str, str]]) -> Iterator[dict[str, str]]:
+    """A dashboard CSV's rows with the apostrophe it puts before a text a spreadsheet would run (``'=x``) taken off."""
+    for row in rows:
+        yield {
+            column: text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
+            for column, text in row.items()
+        }
+
+
+def _json_objects(text: str) -> list[Any]:
+    """The job objects of a file starting with ``{``: JSON lines, or one JSON document over several lines.
+
+    A document is one job, or an object with a ``jobs`` array: the dashboard's Download JSON, whose results
+    hold NaN and ±Infinity as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (read back as numbers).
+
+    Raises:
+        UsageError: neither JSON lines nor such a document (the document's own parse error when its first line
+            is no JSON either).
+
+    """
+    try:
+        document = read_json(text)
+    except json.JSONDecodeError as exc:
+        document, error = None, exc
+    except ValueError as exc:  # nested too deeply to read
+        raise UsageError(f"The file cannot be imported: {exc}.") from None
+    if isinstance(document, dict):
+        jobs = document.get("jobs")
+        if isinstance(jobs, list):
+            return [_numbers_back(job) for job in jobs]
+        return [document]  # one job (JSON lines of one line, or one job written over several)
+    objects = []
+    # Lines end at "\n" only: JSON writes the other line breaks of a string escaped, except U+2028, U+2029
+    # and U+0085, which str.splitlines() would take for ends of lines.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            try:
+                objects.append(read_json(line))
+            except json.JSONDecodeError as exc:
+                if number == 1:  # not JSON lines either: a document that does not parse, and where
+                    raise UsageError(f"The file looks like a JSON object but does not parse: {error}.") from None
+                raise UsageError(f"Line {number} of the file is not JSON: {exc}.") from None
+            except ValueError as exc:  # nested too deeply to read
+                raise UsageError(f"Line {number} of the file cannot be imported: {exc}.") from None
+    return objects
+
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _numbers_back(job: Any) -> Any:
+    """A dashboard download's job with its results' ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` as the numbers."""
+
+    def back(value: Any) -> Any:
+        if isinstance(value, str):
+            return _NON_FINITE.get(value, value)
+        if isinstance(value, list):
+            return [back(item) for item in value]
+        if isinstance(value, dict):
+            return {key: back(item) for key, item in value.items()}
+        return value
+
+    if isinstance(job, dict) and isinstance(job.get("results"), dict):
+        return {**job, "results": back(job["results"])}
+    return job
+
+
+def _refuse_reports(columns: list[str] | None) -> None:
+    """Refuse a file of intermediate reports (``schedy export --reports``), whose ``columns`` (or keys) are given.
+
+    ``None``: not a reports file (no ``job`` and ``step``).
+
+    Raises:
+        UsageError: ``columns`` are a report's: ``job``, ``step``, and ``metrics`` or ``metrics.NAME``.
+
+    """
+    if columns is None or not any(c == "metrics" or c.startswith("metrics.") for c in columns):
+        return
+    raise UsageError(
+        "The file holds intermediate reports (schedy export --reports), not jobs: import the jobs' own export "
+        "(schedy export EXPERIMENT, without --reports) instead; reports cannot be imported."
+    )
 
 
 def _split(read: Iterator[ImportedJob | str]) -> tuple[list[ImportedJob], dict[str, int]]:
@@ -677,15 +773,23 @@ def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
                 )
 
 
-def _ignored_line(columns: list[str]) -> str:
+#: A file's columns (JSON keys) saying that its jobs were judged by an early-stopping policy, on their reports.
+_STOPPED = frozenset({"stop_reason", "stopReason"})
+_NO_REPORTS = "the jobs' intermediate reports (their learning curves), which schedy import cannot add"
+
+
+def _ignored_line(columns: list[str], reports: bool = False) -> str:
     """The one line saying which of the file's columns (a JSON job's keys) holding a value are not imported.
 
     An export's own (``created_at``, ``worker``, ``attempt``, ``note``…) come back on every import of it, so the
-    line is short: at most 8 named, then how many more.
+    line is short: at most 8 named, then how many more. ``reports``: the jobs had intermediate reports (they
+    were pruned, or a policy judged them), which no file of jobs holds: said too.
     """
+    if not columns:
+        return f"not imported: {_NO_REPORTS}."
     shown = ", ".join(columns[:8]) + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
     why = "; a job added gets its own times, worker and attempt" if _SERVICE_FIELDS.intersection(columns) else ""
-    return f"not imported: the file's {shown}{why}."
+    return f"not imported: the file's {shown}{why}" + (f"; nor {_NO_REPORTS}." if reports else ".")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
@@ -715,8 +819,9 @@ def cmd_import(args: argparse.Namespace) -> None:
         _check_results(
             exp, jobs, list(candidates), "value" if isinstance(result, str | None) else result[1], args.dry_run
         )
-        if ignored:
-            print(f"schedy: {_ignored_line(list(ignored))}", file=sys.stderr)
+        reports = bool(_STOPPED.intersection(ignored)) or any(job.status == Job.PRUNED for job in jobs)
+        if ignored or reports:
+            print(f"schedy: {_ignored_line(list(ignored), reports)}", file=sys.stderr)
         if args.dry_run:
             present = {job.job_id for job in exp.all_jobs()}
             new = [job for job in jobs if job[0] not in present]

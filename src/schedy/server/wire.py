@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schedy._search import RANDOM_SAMPLERS, random_search_from_wire, random_search_to_wire
@@ -52,6 +52,7 @@ _JOB_READ_ONLY = {
     "leaseExpiresAt",
     "endReason",
     "stopReason",
+    "error",
 }
 _EXPERIMENT_READ_ONLY = {"name", "createdAt", "updatedAt", "jobCounts", "jobsCreated"}
 #: [ext] experiment options, top-level keys (never inside scheduler params).
@@ -406,11 +407,21 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def iso(seconds: float | None) -> str | None:
-    """Seconds since the epoch as an ISO 8601 UTC time with milliseconds."""
+    """Seconds since the epoch as an ISO 8601 UTC time, rounded to the nearest millisecond.
+
+    Rounded as the database rounds the milliseconds it computes for the dashboard
+    (:mod:`schedy.server.store.stats`), in integers from there on: truncated (as
+    ``isoformat(timespec="milliseconds")`` does), about half the times would be a
+    millisecond earlier than the dashboard's, and a join on them would miss.
+    """
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    at = _EPOCH + timedelta(milliseconds=round(seconds * 1000.0))
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _a(noun: str) -> str:
@@ -440,8 +451,29 @@ def parse_etags(header: str) -> list[tuple[int, int]]:
     return found
 
 
-def render_job(row: Any, experiment: str) -> str:
-    """A job's JSON, with the [ext] keys the service manages."""
+def brief_error(text: str | None) -> dict[str, str] | None:
+    """What a crashed job raised, from its stored error (JSON text), as a job's ``error`` key shows it.
+
+    Its ``type`` and ``message`` only: the traceback (up to 50,000 characters) would make every list
+    of crashed jobs heavy; the dashboard's job page shows it. ``None`` when the job has none.
+    """
+    if text is None:
+        return None
+    try:
+        error = json.loads(text)
+    except ValueError:  # not expected: the service writes it
+        return None
+    if not isinstance(error, dict):
+        return None
+    return {"type": str(error.get("type", "")), "message": str(error.get("message", ""))}
+
+
+def render_job(row: Any, experiment: str, *, error: bool = True) -> str:
+    """A job's JSON, with the [ext] keys the service manages.
+
+    ``error``: what the job's current attempt raised, if its worker sent it (:func:`brief_error`);
+    left out with ``error=False`` (the dashboard's job page adds the whole error, traceback included).
+    """
     ext = {
         "createdAt": iso(row.created_at),
         "updatedAt": iso(row.updated_at),
@@ -455,7 +487,10 @@ def render_job(row: Any, experiment: str) -> str:
         "leaseExpiresAt": iso(row.lease_expires_at),
         "endReason": row.end_reason,
         "stopReason": row.stop_reason,
+        "error": brief_error(row.error),
     }
+    if not error:
+        del ext["error"]
     # The ETag rides along as [ext] "etag" so that jobs read from a list can be updated safely too.
     return (
         f'{{"id":{dumps(row.job_id)},"experiment":{dumps(experiment)},"status":"{row.status}",'

@@ -34,7 +34,7 @@ from schedy.server.store import users as store_users
 from schedy.server.store.experiments import ExperimentRow
 from schedy.server.store.jobs import JobRow
 from schedy.server.store.stats import StatusStats
-from schedy.server.wire import dumps, etag, iso, parse_etags, render_experiment, render_job
+from schedy.server.wire import dumps, iso, parse_etags, render_experiment, render_job
 
 #: Incremental reads also return jobs updated this many seconds before the
 #: caller's cursor: a transaction that took its timestamp before another but
@@ -488,13 +488,12 @@ class Dashboard:
             parent = None if row.parent is None else store_jobs.get(conn, exp.id, row.parent)
             error = store_attempts.error_of(conn, row.pk)
             earlier = store_attempts.of_job(conn, row.pk)
-        head = {
-            "etag": etag(row.pk, row.version),
+        head = {  # the job's JSON has its "etag" already
             "children": [_brief(k) for k in kids],
             "parentJob": None if parent is None else _brief(parent),
         }
         tail = ',"error":' + (error or "null") + ',"attempts":[' + ",".join(_attempt(a) for a in earlier) + "]"
-        body = columns.browser_json(render_job(row, name))
+        body = columns.browser_json(render_job(row, name, error=False))  # the tail has it, traceback included
         return body[:-1] + "," + dumps(head)[1:-1] + tail + "}"
 
     def requeue(self, user_id: int, name: str, job_id: str, if_match: str | None) -> JobRow:

@@ -74,6 +74,7 @@ COLUMNS = (
     jobs.c.lease_expires_at,
     jobs.c.end_reason,
     jobs.c.stop_reason,
+    jobs.c.error,
 )
 
 
@@ -98,6 +99,7 @@ class JobRecord(NamedTuple):
     lease_expires_at: float | None
     end_reason: str | None
     stop_reason: str | None  # why the early-stopping policy said stop, once it did
+    error: str | None  # JSON text: what the current attempt raised, if its worker sent it (store/attempts.py)
 
 
 #: A job row: a :class:`JobRecord`, or a SQLAlchemy row with the same columns.
