@@ -43,10 +43,12 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     server.add_argument(
         "--lease-grace",
         type=float,
-        default=0.0,
+        default=None,
         metavar="SECONDS",
-        help="How long a job's lease may be overdue before the job is ended CRASHED (default 0): raise it to "
-        "ride out service downtime or network cuts longer than about two heartbeat intervals.",
+        help="How long a job's lease may be overdue before the job is ended CRASHED: raise it to ride out "
+        "service downtime or network cuts longer than about two heartbeat intervals. Stored in the database, "
+        "it applies to every service process serving it (the last one started with it wins); without it, the "
+        "stored grace applies (default 0).",
     )
     server.add_argument(
         "--artifacts",
@@ -260,7 +262,7 @@ def cmd_server(args: argparse.Namespace) -> None:
         raise UsageError(f"--workers must be between 1 and 256, got {args.workers}.")
     if not 0 < args.header_timeout < 1e6:
         raise UsageError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}.")
-    if not 0 <= args.lease_grace < 1e9:
+    if args.lease_grace is not None and not 0 <= args.lease_grace < 1e9:
         raise UsageError(f"--lease-grace must be a number of seconds >= 0, got {args.lease_grace}.")
     _check_public_url(args.public_url)
     from schedy.server.service.artifacts import parse_size

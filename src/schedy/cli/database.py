@@ -123,6 +123,8 @@ def cmd_copy(args: argparse.Namespace) -> None:
             if files is not None and written:  # the rows were not written: their files go too
                 _remove_files(files[1], written)
             raise
+        if files is not None:  # the copied files' store is the copy's: its processes take it without a warning
+            _mark_copied_store(target, files[1])
         with target.read() as conn:  # a removed user's row stays as a tombstone: not a user
             people = len(users.all_users(conn))
         done = True
@@ -337,3 +339,20 @@ def _remove_files(store: BlobStore, keys: list[str]) -> None:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _mark_copied_store(target: Store, store: BlobStore) -> None:
+    """Record ``store`` as the target database's artifact store, with the source's store id if it had one.
+
+    A service started on the copy with ``--artifacts`` that store then serves and takes its files
+    (docs/service.md), even when the source had recorded a store but the copy holds no artifact yet.
+    """
+    import uuid
+
+    from schedy.server.service.artifacts import StoreRecord
+    from schedy.server.store import installation
+
+    with target.write() as conn:
+        record = StoreRecord.read(conn)
+        identity = store.mark(record.id if record is not None else uuid.uuid4().hex)
+        installation.put(conn, installation.ARTIFACT_STORE, StoreRecord(identity, store.where).dumps())

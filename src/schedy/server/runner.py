@@ -222,7 +222,8 @@ def serve(
     cannot start; an unusable artifact store is found before the database is opened.
 
     With ``workers`` > 1, that many service processes share the port (as
-    several services share one database: all state is in it). With ``tls``,
+    several services share one database: all state is in it, and the artifacts' files in the one
+    artifact store they are all given). With ``tls``,
     it serves HTTPS only. The port is held from the start and listens only
     once the service is ready: ``is serving`` is printed then.
     """

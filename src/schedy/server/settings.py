@@ -98,7 +98,9 @@ class Settings:
             connection is closed.
         lease_grace: seconds a lease may be overdue before the sweep ends its
             job: rides out heartbeats lost to service downtime or a network
-            partition (see docs/reliability.md).
+            partition (see docs/reliability.md). The grace of every process
+            serving the database: stored in it at start (the last process
+            started with one wins); ``None`` uses the stored one (0 if none).
         artifacts_url: where artifacts' bytes go: a directory or any fsspec
             URL (``s3://bucket/prefix``); ``None`` is the data directory's
             ``artifacts/`` (see docs/artifacts.md).
@@ -116,7 +118,7 @@ class Settings:
     max_wait: float = 60.0
     pool_size: int = 8
     lease_sweep_interval: float = 1.0
-    lease_grace: float = 0.0
+    lease_grace: float | None = None
     header_timeout: float = 10.0
     artifacts_url: str | None = None
     max_artifact_bytes: int = 10 << 30

@@ -129,9 +129,11 @@ def create_app(settings: Settings, *, store: Store | None = None, blobs: BlobSto
     with store.write() as conn:
         secret = installation.get_or_create(conn, "jwt_secret", new_jwt_secret)
 
-    leases = Leases(store, grace=settings.lease_grace)
+    leases = Leases(store)
+    leases.configure(settings.lease_grace)
     blobs.clean()
     artifacts = Artifacts(store, blobs, max_bytes=settings.max_artifact_bytes, quota=settings.artifact_quota_bytes)
+    artifacts.start()  # this process's store is the database's, or a WARNING says it is not
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -30,6 +30,19 @@ run by every service process every second, deletes the blobs of detached
 rows that no other row refers to, then those rows (so a store that fails
 leaves them to the next collection rather than blobs nothing points at).
 
+**One store for every process.** Several service processes serve one
+database; the bytes of its artifacts are in one store, which every process
+must be given (``--artifacts``, a shared directory or URL). Each store holds
+an id (:data:`~schedy.server.service.blobs.MARKER`), and the database
+records the id (and the place) of the store the first upload wrote to
+(:data:`~schedy.server.store.installation.ARTIFACT_STORE`). A process whose
+store is another one says so in a WARNING at start, refuses uploads (503:
+they would go where the other processes never look), answers a download of a
+file its store lacks with 503 saying the file is in the database's store, not
+lost, and leaves detached blobs to the processes of that store. A store with
+no id yet that holds the database's newest artifact file (copied there by
+``schedy database copy --artifacts-to``) takes the database's id.
+
 **Retries.** A job retried after its lease lapsed (``maxRetries``) starts
 with the artifacts of the attempt it retries: the lease sweep copies the
 rows, sharing the blobs, so a retry resumes from its own last checkpoint.
@@ -40,17 +53,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from schedy.server.errors import BadRequest, Invalid, NotFound, PayloadTooLarge
-from schedy.server.service.blobs import BlobStore, log_now
-from schedy.server.store import Store
+from schedy.server.errors import BadRequest, Invalid, NotFound, PayloadTooLarge, StorageUnavailable
+from schedy.server.service.blobs import MARKER, ArtifactsUnavailable, BlobStore, log_now
+from schedy.server.store import Store, installation
 from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.artifacts import ArtifactRow
 
@@ -91,6 +106,29 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * 1024**power)
 
 
+class StoreRecord(NamedTuple):
+    """The store the database's artifact files are written to: its id, and where it was when recorded."""
+
+    id: str
+    where: str
+
+    def dumps(self) -> str:
+        """The value of the ``installation`` row."""
+        return json.dumps({"id": self.id, "store": self.where})
+
+    @classmethod
+    def read(cls, conn: Connection) -> StoreRecord | None:
+        """The database's record, ``None`` if no artifact was stored since the records began."""
+        value = installation.get(conn, installation.ARTIFACT_STORE)
+        if value is None:
+            return None
+        try:
+            data = json.loads(value)
+            return cls(str(data["id"]), str(data.get("store", "an unnamed store")))
+        except (ValueError, KeyError, TypeError):
+            return cls(value, "an unnamed store")
+
+
 def _size(value: int) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -129,6 +167,90 @@ class Artifacts:
         self.blobs = blobs
         self.max_bytes = max_bytes
         self.quota = quota
+        #: The id of this process's store, once :meth:`start` read it (``None``: no store checks).
+        self.identity: str | None = None
+
+    # -- the store's identity -----------------------------------------------------
+
+    def start(self) -> None:
+        """At start: this process's store's id (a new store is marked), and a WARNING if it is not the database's.
+
+        Raises:
+            ArtifactsUnavailable: the store's marker cannot be read or written.
+
+        """
+        with self._store.read() as conn:
+            recorded = StoreRecord.read(conn)
+            newest = store_artifacts.newest(conn)
+        try:
+            found = self.blobs.identity()
+            copy = found is None and recorded is not None and newest is not None and self._holds(newest)
+            self.identity = self.blobs.mark(found or (recorded.id if copy and recorded else uuid.uuid4().hex))
+        except Exception as exc:
+            raise ArtifactsUnavailable(
+                f"Cannot use the artifact store {self.blobs.description}: its marker file {MARKER} could not be read "
+                f"or written ({exc}); give --artifacts a store this user can read and write (docs/artifacts.md)."
+            ) from None
+        if recorded is None:
+            if newest is not None and self._holds(newest):  # artifacts stored before the records began
+                with self._store.write() as conn:
+                    mine = StoreRecord(self.identity, self.blobs.where).dumps()
+                    installation.get_or_create(conn, installation.ARTIFACT_STORE, lambda: mine)
+            return
+        if copy:
+            with self._store.write() as conn:
+                installation.put(conn, installation.ARTIFACT_STORE, StoreRecord(recorded.id, self.blobs.where).dumps())
+            logger.info(
+                "The artifact store %s holds the files of this database's artifacts (copied from %s): it is now the "
+                "database's store.",
+                self.blobs.where,
+                recorded.where,
+            )
+        elif self.identity != recorded.id:
+            self._warn_elsewhere(recorded)
+
+    def _holds(self, blob: str) -> bool:
+        """Whether this process's store has the file ``blob`` (not if the store fails to answer)."""
+        try:
+            self.blobs.open(blob).close()
+        except Exception:  # missing, or a store failing: not known to be there
+            return False
+        return True
+
+    def _elsewhere(self, conn: Connection) -> StoreRecord | None:
+        """The database's store, if it is not this process's (and this process knows its own)."""
+        if self.identity is None:
+            return None
+        recorded = StoreRecord.read(conn)
+        return recorded if recorded is not None and recorded.id != self.identity else None
+
+    def _warn_elsewhere(self, recorded: StoreRecord, *, now: bool = True) -> None:
+        """Tell the administrator that this process's store is not the database's (``now``: else a line a minute)."""
+        unsaid = 0 if now else log_now("elsewhere")
+        if unsaid is None:
+            return
+        logger.warning(
+            "This service process's artifact store %s (id %s) is not the one this database's artifacts are stored "
+            "in, %s (id %s): give every service process the same --artifacts (a shared directory or URL). Until "
+            "then this process refuses uploads and cannot send the files its store lacks. If this is that store "
+            "and it lost its files, restore them from a backup, or write %s into its file %s to make it the "
+            "database's store from now on%s.",
+            self.blobs.where,
+            self.identity,
+            recorded.where,
+            recorded.id,
+            recorded.id,
+            MARKER,
+            f" ({unsaid} more such refusals since the last such line)" if unsaid else "",
+        )
+
+    def _refuse_upload(self, recorded: StoreRecord) -> StorageUnavailable:
+        self._warn_elsewhere(recorded, now=False)
+        return StorageUnavailable(
+            "This service process keeps artifact files in another store than the one this database's artifacts "
+            "are in, so it takes none (nothing was saved): ask the service's administrator to give every service "
+            "process the same --artifacts."
+        )
 
     # -- reading --------------------------------------------------------------
 
@@ -187,17 +309,27 @@ class Artifacts:
     def open_checked(self, row: ArtifactRow) -> IO[bytes]:
         """Open the artifact's blob; 404 if it was deleted since its row was read, or if the store lost it.
 
-        A blob missing while a visible row still points at it was not deleted by Schedy: the store lost
-        the file (its directory deleted, a restore that left it out). That 404 says so, for the
-        administrator, and is logged (a line a minute).
+        A blob missing while a visible row still points at it was not deleted by Schedy. If this process's
+        store is not the database's (another ``--artifacts``), the file is in the database's store: a 503
+        says so (another process may send it) and the log tells the administrator (a line a minute).
+        Else the store lost the file (its directory deleted, a restore that left it out): that 404 says
+        so, for the administrator, and is logged (a line a minute).
         """
         try:
             return self.blobs.open(row.blob)
         except FileNotFoundError:
             with self._store.read() as conn:
                 lost = store_artifacts.attached(conn, row.blob)
+                elsewhere = self._elsewhere(conn) if lost else None
         if not lost:
             raise NotFound(f"The artifact '{row.name}' was replaced or deleted meanwhile.")
+        if elsewhere is not None:
+            self._warn_elsewhere(elsewhere, now=False)
+            raise StorageUnavailable(
+                f"This service process's artifact store is not the one the artifact '{row.name}' was stored in, "
+                "so it cannot send its file (which is not lost): ask the service's administrator to give every "
+                "service process the same --artifacts."
+            )
         unsaid = log_now("lost")
         if unsaid is not None:
             logger.warning(
@@ -231,6 +363,9 @@ class Artifacts:
         """Before reading a body: the job exists, and a declared size fits the limit and the quota."""
         with self._store.read() as conn:
             job = self._job(conn, user_id, experiment, job_id)
+            elsewhere = self._elsewhere(conn)
+            if elsewhere is not None:
+                raise self._refuse_upload(elsewhere)
             if declared is None:
                 return
             if declared > self.max_bytes:
@@ -341,6 +476,7 @@ class Artifacts:
             try:
                 with self._store.write() as conn:
                     job = self._job(conn, user_id, experiment, job_id)
+                    self._claim(conn)
                     store_artifacts.lock_owner(conn, user_id)  # the quota: one attach of a user at a time
                     if not store_artifacts.lock_job(conn, job):
                         raise NotFound(f"Job '{job_id}' of experiment '{experiment}' was deleted during the upload.")
@@ -356,6 +492,23 @@ class Artifacts:
                     raise
                 # Another upload of the same name committed first: replace it.
         raise AssertionError  # pragma: no cover
+
+    def _claim(self, conn: Connection) -> None:
+        """Record this process's store as the database's if none is yet; refuse if another one is."""
+        if self.identity is None:
+            return
+        mine = StoreRecord(self.identity, self.blobs.where)
+        recorded = StoreRecord.read(conn)
+        if recorded is None:
+            # The first upload (of several at once, the first insert wins), or the first since an upgrade:
+            # then this store is recorded only if it holds the newest file (else another process's may).
+            newest = store_artifacts.newest(conn)
+            if newest is not None and not self._holds(newest):
+                return
+            installation.get_or_create(conn, installation.ARTIFACT_STORE, mine.dumps)
+            recorded = StoreRecord.read(conn)
+        if recorded is not None and recorded.id != self.identity:
+            raise self._refuse_upload(recorded)
 
     def delete(self, user_id: int, experiment: str, job_id: str, name: str) -> None:
         """Delete the job's artifact ``name`` (404 if there is none); its blob goes at the next collection."""
@@ -379,6 +532,8 @@ class Artifacts:
         """
         with self._store.read() as conn:
             doomed = store_artifacts.detached(conn, batch)
+            if doomed and self._elsewhere(conn) is not None:
+                return 0  # their blobs are in the database's store: its processes delete them
         if not doomed:
             return 0
         pks = [pk for pk, _blob in doomed]

@@ -15,6 +15,12 @@ The local store makes its ``tmp/`` and ``blobs/`` directories again when
 they are gone (the store's directory deleted under a running service), so
 uploads go on; the files of artifacts stored before are lost with them,
 which a download then says (:meth:`~schedy.server.service.artifacts.Artifacts.open_checked`).
+
+**Identity.** Each store holds a marker, the file ``schedy-store-id`` at its
+root (:data:`MARKER`), with a random id that a service writes at its first
+start on the store (:meth:`BlobStore.mark`); the database records the id of
+the store its artifacts are written to, so that a process given another store
+says so rather than call the files lost (:mod:`schedy.server.service.artifacts`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -40,11 +47,17 @@ __all__ = [
     "FsspecBlobs",
     "Guarded",
     "LocalBlobs",
+    "MARKER",
     "blob_store",
     "log_now",
 ]
 
 logger = logging.getLogger("schedy.server.artifacts")
+
+#: The file at a store's root holding its id (:meth:`BlobStore.identity`).
+MARKER = "schedy-store-id"
+#: The longest id read from a marker (a marker is 32 hexadecimal digits; anything longer was not written by Schedy).
+_MAX_ID = 64
 
 #: Temporary files of the local store older than this (seconds without a write) are removed at start.
 STALE_UPLOAD = 3600.0
@@ -94,6 +107,11 @@ class BlobStore(ABC):
     #: Shown in logs and docs: where the blobs are.
     description: str
 
+    @property
+    def where(self) -> str:
+        """Where the store is, for another host's log: its URL, or its directory and this host's name."""
+        return self.description
+
     @abstractmethod
     def writer(self, key: str) -> BlobWriter:
         """Start writing a new blob under ``key``."""
@@ -108,6 +126,14 @@ class BlobStore(ABC):
 
     def clean(self) -> None:  # noqa: B027 - optional hook
         """Remove what interrupted uploads left behind (called once at start)."""
+
+    @abstractmethod
+    def identity(self) -> str | None:
+        """The id in the store's marker file (:data:`MARKER`), ``None`` if it has none."""
+
+    @abstractmethod
+    def mark(self, identity: str) -> str:
+        """Write ``identity`` into the store's marker unless it has one; the id the marker then holds."""
 
 
 class _LocalWriter(BlobWriter):
@@ -138,12 +164,40 @@ class LocalBlobs(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.description = str(root)
+        self._identity: str | None = None  # once marked: written again if the directory is made again
         self._make_directories()
+
+    @property
+    def where(self) -> str:
+        """The directory, and the host it is on (another host's directory of the same name is another store)."""
+        return f"{self.root} on host {socket.gethostname()}"
 
     def _make_directories(self) -> None:
         private_dir(self.root)
         (self.root / "tmp").mkdir(exist_ok=True, mode=0o700)
         (self.root / "blobs").mkdir(exist_ok=True, mode=0o700)
+        if self._identity is not None:
+            self.mark(self._identity)
+
+    def identity(self) -> str | None:
+        """The id in ``ROOT/schedy-store-id``."""
+        try:
+            text = (self.root / MARKER).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+        return text.strip()[:_MAX_ID] or None
+
+    def mark(self, identity: str) -> str:
+        """Create ``ROOT/schedy-store-id`` (exclusively: of two processes marking a new store, the first wins)."""
+        try:
+            fd = os.open(self.root / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(identity + "\n")
+        self._identity = self.identity() or identity
+        return self._identity
 
     def _path(self, key: str) -> Path:
         return self.root / "blobs" / key
@@ -231,6 +285,22 @@ class FsspecBlobs(BlobStore):
     def _path(self, key: str) -> str:
         return f"{self.root}/blobs/{key}"
 
+    def identity(self) -> str | None:
+        """The id in ``URL/schedy-store-id``."""
+        try:
+            data: bytes = self.fs.cat_file(f"{self.root}/{MARKER}")
+        except FileNotFoundError:
+            return None
+        return data.decode("utf-8", errors="replace").strip()[:_MAX_ID] or None
+
+    def mark(self, identity: str) -> str:
+        """Write ``URL/schedy-store-id`` unless it exists (object stores have no exclusive create: read it back)."""
+        existing = self.identity()
+        if existing is not None:
+            return existing
+        self.fs.pipe_file(f"{self.root}/{MARKER}", (identity + "\n").encode())
+        return self.identity() or identity
+
     def writer(self, key: str) -> BlobWriter:
         """Open ``URL/blobs/KEY`` for writing (complete once closed)."""
         return _FsspecWriter(self.fs, self._path(key))
@@ -281,6 +351,19 @@ class Guarded(BlobStore):
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
         self.description = inner.description
+
+    @property
+    def where(self) -> str:
+        """The inner store's."""
+        return self.inner.where
+
+    def identity(self) -> str | None:
+        """The inner store's id (read at start and at a missing blob: a failure is the caller's to word)."""
+        return self.inner.identity()
+
+    def mark(self, identity: str) -> str:
+        """Mark the inner store (at start: a failure is the caller's to word)."""
+        return self.inner.mark(identity)
 
     @contextlib.contextmanager
     def failing(self, action: str) -> Any:

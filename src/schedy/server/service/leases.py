@@ -3,13 +3,19 @@
 Every service process runs :meth:`Leases.sweep` every second or so (see
 :func:`schedy.server.api.app.create_app`). A job whose lease lapsed
 becomes CRASHED with ``endReason: "lease-expired"`` once it is more than
-the grace period (``schedy server --lease-grace``) overdue; if its experiment
+the grace period overdue; if its experiment
 sets ``maxRetries`` and the job has attempts left, a new QUEUED job with the
 same hyperparameters, results and lineage and ``attempt + 1`` is added, and
 the queue hands it out before asking the scheduler for new work. The retry
 starts with the artifacts of the attempt it retries (their bytes shared), so
 it can resume from that attempt's last checkpoint, and with the outcomes of
 the attempts before it (:mod:`schedy.server.store.attempts`).
+
+The grace is the deployment's, not one process's: every process sweeps the
+whole database, so a process with a shorter grace would end the jobs a longer
+one means to keep. ``schedy server --lease-grace`` stores it in the database
+(:meth:`Leases.configure`, the last process started with it wins), and every
+sweep of every process reads it there.
 
 A lapsed job's worker may be alive all the same (a laptop that slept, a
 network cut longer than a lease) and finish the job. :func:`end_late` keeps
@@ -27,7 +33,7 @@ import logging
 from sqlalchemy import Connection
 
 from schedy.server.errors import NotFound, PreconditionFailed
-from schedy.server.store import Store, leases
+from schedy.server.store import Store, installation, leases
 from schedy.server.store import attempts as store_attempts
 from schedy.server.store import experiments as store_experiments
 from schedy.server.store import history as store_history
@@ -166,22 +172,52 @@ def _keep_last_reported(conn: Connection, row: AnyRow, options: str) -> None:
 
 
 class Leases:
-    """Sweeps lapsed leases for one service process.
+    """Sweeps lapsed leases for one service process, with the grace stored in the database.
 
     Args:
         store: the database.
-        grace: seconds a lease may be overdue before its job is ended.
 
     """
 
-    def __init__(self, store: Store, grace: float = 0.0) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._grace = grace
+
+    def configure(self, grace: float | None) -> float:
+        """At start: make ``grace`` (``--lease-grace``) every process's grace, or keep the stored one; the grace.
+
+        ``None`` (no ``--lease-grace``) uses the grace stored by the last process started with one (0 if
+        none ever was). Either way, one line of the log says the grace that applies when it is not 0 or
+        was just set, and that it applies to every service process of the database.
+        """
+        with self._store.write() as conn:
+            stored = installation.lease_grace(conn)
+            if grace is not None:
+                installation.put(conn, installation.LEASE_GRACE, repr(float(grace)))
+        if grace is None:
+            if stored:
+                logger.info(
+                    "The lease grace is %gs, stored in the database by the last service process started with "
+                    "--lease-grace; it applies to every process serving this database.",
+                    stored,
+                )
+            return stored
+        if grace == stored:
+            logger.info(
+                "The lease grace is %gs (--lease-grace, unchanged) for every process serving this database.", grace
+            )
+        else:
+            logger.info(
+                "The lease grace is now %gs (--lease-grace; it was %gs) for every service process serving this "
+                "database, whatever grace they were started with.",
+                grace,
+                stored,
+            )
+        return grace
 
     def sweep(self) -> int:
-        """End every job whose lease lapsed; return how many."""
+        """End every job whose lease lapsed more than the stored grace ago; return how many."""
         with self._store.write() as conn:
-            lapsed = leases.expire(conn, grace=self._grace)
+            lapsed = leases.expire(conn, grace=installation.lease_grace(conn))
             if not lapsed:
                 return 0
             options = leases.experiment_options(conn, {row.experiment_id for row in lapsed})

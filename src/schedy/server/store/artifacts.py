@@ -31,6 +31,7 @@ __all__ = [
     "listing",
     "lock_job",
     "lock_owner",
+    "newest",
     "referenced",
     "used",
 ]
@@ -117,6 +118,13 @@ def attached(conn: Connection, blob: str) -> bool:
     """Whether an attached (visible) row still points at ``blob``."""
     query = select(artifacts.c.pk).where(artifacts.c.blob == blob, artifacts.c.job_pk.is_not(None)).limit(1)
     return conn.execute(query).first() is not None
+
+
+def newest(conn: Connection) -> str | None:
+    """The blob of the artifact stored last that is still attached (visible), ``None`` if none is."""
+    query = select(artifacts.c.blob).where(artifacts.c.job_pk.is_not(None)).order_by(artifacts.c.pk.desc()).limit(1)
+    blob = conn.execute(query).scalar_one_or_none()
+    return None if blob is None else str(blob)
 
 
 def used(conn: Connection, user_id: int) -> int:

@@ -1,0 +1,132 @@
+"""Service processes on one database with different artifact stores say so, instead of calling files lost.
+
+The default store is each host's own ``~/.schedy/artifacts``: an artifact uploaded through one process
+is not in another's store. That process's log says so at start, its downloads of the files its store
+lacks answer 503 saying the file is in another store (not that it was lost), it refuses uploads
+(they would go where the other processes never look), and a process given the same ``--artifacts``
+agrees with the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schedy.testing import ServiceProcess
+from tests.server.conftest import Api, exp_path
+
+DATA = b"checkpoint " * 700
+
+
+@pytest.fixture
+def first(database_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service storing artifacts in a directory of its own choosing."""
+    with ServiceProcess.start(tmp_path / "a", database_url, extra_args=("--artifacts", str(tmp_path / "shared"))) as p:
+        yield p
+
+
+def _upload(http: httpx.Client, path: str, data: bytes) -> httpx.Response:
+    return http.put(path, content=data, headers={"X-Schedy-Sha256": hashlib.sha256(data).hexdigest()})
+
+
+def test_a_process_whose_artifact_store_is_another_says_so_and_one_sharing_the_store_serves_the_files(
+    first: ServiceProcess, tmp_path: Path
+) -> None:
+    api = Api(first.url, first.new_user())
+    # Started before any artifact exists (no complaint then), with the default store of its own data directory.
+    with ServiceProcess.start(tmp_path / "b", first.database_url) as other:
+        try:
+            api.create_experiment("arts", {"Manual": None})
+            added = api.add_job("arts", hyperparameters={})
+            artifacts = f"{exp_path('arts')}jobs/{added.json()['id']}/artifacts/"
+            assert _upload(api.http, artifacts + "ckpt.bin/", DATA).status_code == 201
+            with httpx.Client(base_url=other.url, headers=dict(api.http.headers), timeout=60) as through_other:
+                assert [a["name"] for a in through_other.get(artifacts).json()["items"]] == ["ckpt.bin"]
+                download = through_other.get(artifacts + "ckpt.bin/")
+                assert download.status_code == 503, download.text
+                detail = download.json()["detail"]
+                assert "artifact store is not the one the artifact 'ckpt.bin' was stored in" in detail, detail
+                assert "same --artifacts" in detail
+                assert "lost" not in detail.replace("not lost", "")
+                upload = _upload(through_other, artifacts + "other.bin/", DATA)
+                assert upload.status_code == 503, upload.text
+                assert "same --artifacts" in upload.json()["detail"]
+            assert [a["name"] for a in api.http.get(artifacts).json()["items"]] == ["ckpt.bin"]  # nothing half-saved
+            assert "is not the one this database's artifacts are stored in" in other.log()
+        finally:
+            api.close()
+    # Started once the database has artifacts: its log says so at once, naming both stores.
+    with ServiceProcess.start(tmp_path / "c", first.database_url) as third:
+        warning = next(line for line in third.log().splitlines() if "WARNING" in line and "artifact store" in line)
+        assert str(tmp_path / "c" / "artifacts") in warning
+        assert str(tmp_path / "shared") in warning
+        assert "give every service process the same --artifacts" in warning
+    # Given the same store, another process serves the file and takes uploads; its log has no such warning.
+    shared = ("--artifacts", str(tmp_path / "shared"))
+    with (
+        ServiceProcess.start(tmp_path / "d", first.database_url, extra_args=shared) as same,
+        httpx.Client(base_url=same.url, headers=dict(api.http.headers), timeout=60) as through_same,
+    ):
+        assert through_same.get(artifacts + "ckpt.bin/").content == DATA
+        assert _upload(through_same, artifacts + "more.bin/", DATA).status_code == 201
+        assert "artifact store" not in same.log()
+
+
+def test_a_copy_with_its_artifact_files_serves_and_takes_them(first: ServiceProcess, tmp_path: Path) -> None:
+    """``schedy database copy --artifacts-to``: the copied store is the copied database's (no warning)."""
+    user = first.new_user()
+    api = Api(first.url, user)
+    try:
+        api.create_experiment("arts", {"Manual": None})
+        job = api.add_job("arts", hyperparameters={}).json()["id"]
+        artifacts = f"{exp_path('arts')}jobs/{job}/artifacts/"
+        assert _upload(api.http, artifacts + "ckpt.bin/", DATA).status_code == 201
+    finally:
+        api.close()
+    target, store = f"sqlite:///{tmp_path / 'copy.db'}", tmp_path / "copied-store"
+    copy = [sys.executable, "-m", "schedy.cli.main", "database", "copy", target, "--database", first.database_url]
+    copy += ["--artifacts-to", str(store), "--artifacts-from", str(tmp_path / "shared")]
+    done = subprocess.run(copy, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    with ServiceProcess.start(tmp_path / "e", target, extra_args=("--artifacts", str(store))) as copied:
+        again = Api(copied.url, user)
+        try:
+            assert again.http.get(artifacts + "ckpt.bin/").content == DATA
+            assert _upload(again.http, artifacts + "new.bin/", DATA).status_code == 201
+        finally:
+            again.close()
+        assert "WARNING" not in copied.log()
+
+
+def test_a_copy_whose_artifacts_were_all_deleted_takes_uploads(first: ServiceProcess, tmp_path: Path) -> None:
+    """The source recorded its store, then lost every artifact (deleted): the copy's store is still the copy's."""
+    user = first.new_user()
+    api = Api(first.url, user)
+    try:
+        api.create_experiment("gone", {"Manual": None})
+        job = api.add_job("gone", hyperparameters={}).json()["id"]
+        artifacts = f"{exp_path('gone')}jobs/{job}/artifacts/"
+        assert _upload(api.http, artifacts + "ckpt.bin/", DATA).status_code == 201
+        assert api.http.delete(artifacts + "ckpt.bin/").status_code == 204
+    finally:
+        api.close()
+    target, store = f"sqlite:///{tmp_path / 'copy.db'}", tmp_path / "copied-store"
+    copy = [sys.executable, "-m", "schedy.cli.main", "database", "copy", target, "--database", first.database_url]
+    copy += ["--artifacts-to", str(store), "--artifacts-from", str(tmp_path / "shared")]
+    done = subprocess.run(copy, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    with ServiceProcess.start(tmp_path / "e", target, extra_args=("--artifacts", str(store))) as copied:
+        again = Api(copied.url, user)
+        try:
+            uploaded = _upload(again.http, artifacts + "new.bin/", DATA)
+            assert uploaded.status_code == 201, uploaded.text
+            assert again.http.get(artifacts + "new.bin/").content == DATA
+        finally:
+            again.close()
+        assert "WARNING" not in copied.log()
