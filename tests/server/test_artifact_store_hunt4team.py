@@ -10,6 +10,7 @@ agrees with the first.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,3 +131,34 @@ def test_a_copy_whose_artifacts_were_all_deleted_takes_uploads(first: ServicePro
         finally:
             again.close()
         assert "WARNING" not in copied.log()
+
+
+def test_a_lone_service_whose_store_was_emptied_takes_uploads_again(tmp_path: Path) -> None:
+    """One service, its default store: ``rm -rf ~/.schedy/artifacts`` between two starts loses files, not uploads."""
+    home = tmp_path / "lone"
+    with ServiceProcess.start(home) as service:
+        user = service.new_user()
+        api = Api(service.url, user)
+        try:
+            api.create_experiment("arts", {"Manual": None})
+            job = api.add_job("arts", hyperparameters={}).json()["id"]
+            artifacts = f"{exp_path('arts')}jobs/{job}/artifacts/"
+            assert _upload(api.http, artifacts + "old.bin/", DATA).status_code == 201
+        finally:
+            api.close()
+    store = home / "artifacts"
+    assert (store / "schedy-store-id").exists()
+    shutil.rmtree(store)  # to free the disk, or a disk replaced
+    with ServiceProcess.start(home) as again:
+        api = Api(again.url, user)
+        try:
+            uploaded = _upload(api.http, artifacts + "new.bin/", DATA)
+            assert uploaded.status_code == 201, uploaded.text
+            assert api.http.get(artifacts + "new.bin/").content == DATA
+            lost = api.http.get(artifacts + "old.bin/")
+            assert lost.status_code == 404, lost.text
+            assert "has lost the file" in lost.json()["detail"]
+        finally:
+            api.close()
+        assert "is not the one this database's artifacts are stored in" not in again.log()
+        assert "had no marker file" in again.log()

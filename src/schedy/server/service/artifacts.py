@@ -184,8 +184,12 @@ class Artifacts:
             newest = store_artifacts.newest(conn)
         try:
             found = self.blobs.identity()
-            copy = found is None and recorded is not None and newest is not None and self._holds(newest)
-            self.identity = self.blobs.mark(found or (recorded.id if copy and recorded else uuid.uuid4().hex))
+            # A store with no marker where the database's store was recorded is that store, emptied or
+            # restored from a backup older than the marker; one elsewhere holding the newest file is a copy.
+            here = found is None and recorded is not None and recorded.where == self.blobs.where
+            copy = not here and found is None and recorded is not None and newest is not None and self._holds(newest)
+            adopt = recorded.id if recorded is not None and (here or copy) else None
+            self.identity = self.blobs.mark(found or adopt or uuid.uuid4().hex)
         except Exception as exc:
             raise ArtifactsUnavailable(
                 f"Cannot use the artifact store {self.blobs.description}: its marker file {MARKER} could not be read "
@@ -205,6 +209,15 @@ class Artifacts:
                 "database's store.",
                 self.blobs.where,
                 recorded.where,
+            )
+        elif here:
+            logger.warning(
+                "The artifact store %s had no marker file %s (emptied, or restored from a backup made before "
+                "Schedy wrote one): at the place this database's store was recorded, it is that store and keeps "
+                "its id %s. An artifact whose file it lacks is reported lost when downloaded.",
+                self.blobs.where,
+                MARKER,
+                recorded.id,
             )
         elif self.identity != recorded.id:
             self._warn_elsewhere(recorded)
