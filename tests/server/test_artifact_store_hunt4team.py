@@ -162,3 +162,34 @@ def test_a_lone_service_whose_store_was_emptied_takes_uploads_again(tmp_path: Pa
             api.close()
         assert "is not the one this database's artifacts are stored in" not in again.log()
         assert "had no marker file" in again.log()
+
+
+def test_a_marker_written_by_another_process_after_this_one_started_is_the_one_recorded(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two processes starting at once on a new object store both write a marker (no exclusive create there).
+
+    The last write wins in the store; the process that read its own back before it must record what the
+    store holds, or every other process is refused as "another store".
+    """
+    shared = ("--artifacts", str(tmp_path / "shared"))
+    with ServiceProcess.start(tmp_path / "a", database_url, extra_args=shared) as first:
+        user = first.new_user()
+        (tmp_path / "shared" / "schedy-store-id").write_text("0123456789abcdef0123456789abcdef\n")  # the later write
+        api = Api(first.url, user)
+        try:
+            api.create_experiment("race", {"Manual": None})
+            job = api.add_job("race", hyperparameters={}).json()["id"]
+            artifacts = f"{exp_path('race')}jobs/{job}/artifacts/"
+            assert _upload(api.http, artifacts + "a.bin/", DATA).status_code == 201
+        finally:
+            api.close()
+        with ServiceProcess.start(tmp_path / "b", database_url, extra_args=shared) as second:
+            other = Api(second.url, user)
+            try:
+                uploaded = _upload(other.http, artifacts + "b.bin/", DATA)
+                assert uploaded.status_code == 201, uploaded.text
+                assert other.http.get(artifacts + "a.bin/").content == DATA
+            finally:
+                other.close()
+            assert "artifact store" not in second.log()

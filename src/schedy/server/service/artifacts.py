@@ -231,11 +231,28 @@ class Artifacts:
         return True
 
     def _elsewhere(self, conn: Connection) -> StoreRecord | None:
-        """The database's store, if it is not this process's (and this process knows its own)."""
+        """The database's store, if it is not this process's (and this process knows its own).
+
+        On a difference the store's marker is read again: another process may have written it since
+        this one started (object stores have no exclusive create, so two processes starting at once on
+        a new store may both write one, the last write winning).
+        """
         if self.identity is None:
             return None
         recorded = StoreRecord.read(conn)
-        return recorded if recorded is not None and recorded.id != self.identity else None
+        if recorded is None or recorded.id == self.identity:
+            return None
+        if self._marker() == recorded.id:
+            self.identity = recorded.id
+            return None
+        return recorded
+
+    def _marker(self) -> str | None:
+        """The id in the store's marker now (``None`` if it has none or the store fails to answer)."""
+        try:
+            return self.blobs.identity()
+        except Exception:  # a store failing: nothing learnt
+            return None
 
     def _warn_elsewhere(self, recorded: StoreRecord, *, now: bool = True) -> None:
         """Tell the administrator that this process's store is not the database's (``now``: else a line a minute)."""
@@ -510,7 +527,6 @@ class Artifacts:
         """Record this process's store as the database's if none is yet; refuse if another one is."""
         if self.identity is None:
             return
-        mine = StoreRecord(self.identity, self.blobs.where)
         recorded = StoreRecord.read(conn)
         if recorded is None:
             # The first upload (of several at once, the first insert wins), or the first since an upgrade:
@@ -518,10 +534,13 @@ class Artifacts:
             newest = store_artifacts.newest(conn)
             if newest is not None and not self._holds(newest):
                 return
-            installation.get_or_create(conn, installation.ARTIFACT_STORE, mine.dumps)
-            recorded = StoreRecord.read(conn)
-        if recorded is not None and recorded.id != self.identity:
-            raise self._refuse_upload(recorded)
+            self.identity = self._marker() or self.identity  # what the store says now (see _elsewhere)
+            installation.get_or_create(
+                conn, installation.ARTIFACT_STORE, StoreRecord(self.identity, self.blobs.where).dumps
+            )
+        elsewhere = self._elsewhere(conn)
+        if elsewhere is not None:
+            raise self._refuse_upload(elsewhere)
 
     def delete(self, user_id: int, experiment: str, job_id: str, name: str) -> None:
         """Delete the job's artifact ``name`` (404 if there is none); its blob goes at the next collection."""
