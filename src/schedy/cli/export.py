@@ -84,7 +84,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     parser.add_argument("experiment", metavar="EXPERIMENT", help="Name of the experiment.")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="Output format (default csv).")
-    parser.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="Write to FILE instead of standard output ('-': standard output)."
+    )
     parser.add_argument(
         "--reports",
         action="store_true",
@@ -311,7 +313,7 @@ def cmd_export(args: argparse.Namespace) -> None:
             notes = _notes.job_notes(db._transport, exp.name)
             writer = write_csv if args.format == "csv" else write_json
             write = partial(writer, exp.all_jobs(), artifacts=artifacts, notes=notes)
-        if args.output is None:
+        if args.output is None or args.output == "-":  # "-": standard output, as for `schedy artifact get -o -`
             write(sys.stdout)
             return
         try:

@@ -430,8 +430,9 @@ def _unneutralised(rows: Iterator[dict[str, str]]) -> Iterator[dict[str, str]]:
 def _json_objects(text: str) -> list[Any]:
     """The job objects of a file starting with ``{``: JSON lines, or one JSON document over several lines.
 
-    A document is one job, or an object with a ``jobs`` array: the dashboard's Download JSON, whose results
-    hold NaN and ±Infinity as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (read back as numbers).
+    A document is one job, or an object with a ``jobs`` array: the dashboard's Download JSON (NaN and ±Infinity
+    the bare tokens, as export writes them; the indented download of earlier versions held them as the
+    strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, read back as numbers from such a file only).
 
     Raises:
         UsageError: neither JSON lines nor such a document (the document's own parse error when its first line
@@ -447,7 +448,7 @@ def _json_objects(text: str) -> list[Any]:
     if isinstance(document, dict):
         jobs = document.get("jobs")
         if isinstance(jobs, list):
-            return [_numbers_back(job) for job in jobs]
+            return [_numbers_back(job) for job in jobs] if text.startswith(_INDENTED_DOWNLOAD) else jobs
         return [document]  # one job (JSON lines of one line, or one job written over several)
     objects = []
     # Lines end at "\n" only: JSON writes the other line breaks of a string escaped, except U+2028, U+2029
@@ -465,6 +466,9 @@ def _json_objects(text: str) -> list[Any]:
     return objects
 
 
+#: How the dashboard's Download JSON of earlier versions began (``JSON.stringify(…, null, 1)``); the download
+#: of this version is one line per job and holds a text "NaN" as a text.
+_INDENTED_DOWNLOAD = '{\n "experiment": '
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -491,10 +495,18 @@ def _refuse_reports(columns: list[str] | None) -> None:
     ``None``: not a reports file (no ``job`` and ``step``).
 
     Raises:
-        UsageError: ``columns`` are a report's: ``job``, ``step``, and ``metrics`` or ``metrics.NAME``.
+        UsageError: ``columns`` are a report's: ``job``, ``step``, and ``metrics`` or ``metrics.NAME`` (or
+            ``time`` and no hyperparameter: the header only of an export of no report).
 
     """
-    if columns is None or not any(c == "metrics" or c.startswith("metrics.") for c in columns):
+    if columns is None:
+        return
+    metrics = any(c == "metrics" or c.startswith("metrics.") for c in columns)
+    # An export of no report at all is its header only (job,attempt,step,time): a reports file still.
+    header_only = {"job", "step", "time"} <= set(columns) and not any(
+        c.startswith(("hyperparameters", "params_")) for c in columns
+    )
+    if not metrics and not header_only:
         return
     raise UsageError(
         "The file holds intermediate reports (schedy export --reports), not jobs: import the jobs' own export "

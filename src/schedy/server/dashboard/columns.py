@@ -17,6 +17,10 @@ newline: JSON texts escape theirs. The results of jobs holding NaN or
 ±Infinity are ``null`` in the groups' arrays and follow in
 ``"nonFinite"``: ``[[pk, results], …]``, with the non-finite numbers as
 strings.
+
+The table's downloads need more: a text ``"NaN"`` apart from the number, and
+each job as ``schedy export`` has it. :func:`exact_record` sends a job's wire
+JSON with its non-finite numbers as strings too, and lists where they are.
 """
 
 from __future__ import annotations
@@ -41,6 +45,41 @@ def browser_json(text: str) -> str:
     if "NaN" not in text and "Infinity" not in text:
         return text
     return dumps(json.loads(text, parse_constant=str))
+
+
+class _NonFinite(str):
+    """A non-finite number of a stored JSON text, as the string of its token (``NaN``, ``Infinity``…)."""
+
+    __slots__ = ()
+
+
+def _non_finite_paths(value: Any, path: list[str | int], found: list[list[str | int]]) -> None:
+    if isinstance(value, _NonFinite):
+        found.append(path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _non_finite_paths(item, [*path, key], found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _non_finite_paths(item, [*path, index], found)
+
+
+def exact_record(text: str) -> str:
+    """A job's wire JSON (an object) for the page's downloads: unchanged when it holds no NaN or ±Infinity.
+
+    Else its non-finite numbers become the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (as
+    :func:`browser_json` has them) and ``"nonFinite"`` lists where they are, each a path of keys and
+    indexes (``["results", "loss"]``, ``["results", "curve", 2]``): a text ``"NaN"`` is not listed, so
+    the page tells it from the number.
+    """
+    if "NaN" not in text and "Infinity" not in text:
+        return text
+    record = json.loads(text, parse_constant=_NonFinite)
+    found: list[list[str | int]] = []
+    _non_finite_paths(record, [], found)
+    if found:
+        record["nonFinite"] = found
+    return dumps(record)
 
 
 def head(header: dict[str, Any]) -> str:

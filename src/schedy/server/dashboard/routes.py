@@ -165,6 +165,13 @@ async def job_columns(
     return _json(table.body, table.etag)
 
 
+@router.get("/experiments/{name}/records/", responses=schemas.answers({}, 404))
+async def job_records(request: Request, name: str, user_id: int = Depends(current_user)) -> Response:
+    """Every job of the experiment in its wire form, for the table's downloads (``Dashboard.records``)."""
+    lines = await run_in_threadpool(dashboard(request).records, user_id, path_name(name, "experiment"))
+    return StreamingResponse(lines, media_type="application/json", headers=_NO_CACHE)
+
+
 @router.get("/experiments/{name}/reports/", responses=schemas.answers({}, 404))
 async def report_columns(
     request: Request,

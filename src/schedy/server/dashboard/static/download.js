@@ -1,43 +1,44 @@
-// Download the job table as shown (filtered and sorted) as CSV or JSON: built in the page and
-// saved through a Blob and <a download> (no request, nothing from elsewhere: fine under the CSP).
+// Download the job table as shown (filtered and sorted) as CSV or JSON: the jobs' exact values are
+// read from the service (dashboard/api/experiments/NAME/records/: each job in its wire form, as
+// `schedy export` reads it), the file written in the page and saved through a Blob and <a download>
+// (nothing from elsewhere: fine under the CSP).
 //
 // Both are written as `schedy export` writes them, so that `schedy import` reads a download back:
 // CSV columns id, status, hyperparameters.NAME, results.NAME, then the service's fields in
-// export's order (created_at, started_at, finished_at, worker, member, generation, parent,
-// attempt: those a job shown has) and note; JSON jobs in the wire form (id, status,
-// hyperparameters, results, createdAt…, note), under {"experiment", "sort", "count", "jobs"}.
-// Values are the jobs' own, not the table's rounded text: numbers in full, NaN and ±Infinity as
-// export writes them (CSV: nan, inf, -inf; JSON: the bare tokens NaN, Infinity, -Infinity that
-// Python's json reads), times as ISO 8601 (UTC). In CSV cells, lists and objects are JSON, null
-// is `null`, and a text that would read back as another value ("3", "true", "NA", "") is JSON,
-// quotes included, as export writes it; so is a text a spreadsheet would take for a formula
-// (first character =, +, -, @, a tab or CR: OWASP's list): shown with its quotes, it is text to
-// a spreadsheet, and `schedy import` reads the text back.
+// export's order (created_at, updated_at, started_at, finished_at, worker, member, generation,
+// parent, attempt, end_reason, stop_reason, error: those a job shown has) and note; JSON jobs in
+// the wire form (id, status, hyperparameters, results, createdAt…, error, note), under
+// {"experiment", "sort", "count", "jobs"}. Export's `artifacts` column is left out (its links carry
+// a token). Values are the jobs' own, not the table's rounded text: numbers in full, NaN and
+// ±Infinity as export writes them (CSV: nan, inf, -inf; JSON: the bare tokens NaN, Infinity,
+// -Infinity that Python's json reads) while a text "NaN" stays a text, times as the service sends
+// them (ISO 8601, UTC, to the millisecond). In CSV cells, lists and objects are JSON, null is
+// `null`, and a text that would read back as another value ("3", "true", "NA", "NaN", "") is JSON,
+// quotes included, as export writes it; so is a text a spreadsheet would take for a formula (first
+// character =, +, -, @, a tab or CR: OWASP's list): shown with its quotes, it is text to a
+// spreadsheet, and `schedy import` reads the text back.
 
 import {h} from "./dom.js";
+import {request, seg} from "./api.js";
 
-const iso = (seconds) => (seconds === null || seconds === undefined ? null : new Date(seconds * 1000).toISOString());
-
-/** Non-finite numbers, which the service sends as these strings (columns.py), as export writes them. */
-const NON_FINITE_JSON = {NaN: "NaN", Infinity: "Infinity", "-Infinity": "-Infinity"};
-const NON_FINITE_CSV = {NaN: "nan", Infinity: "inf", "-Infinity": "-inf"};
-
-/** The service's fields: table key → [CSV column, JSON key], in `schedy export`'s order. */
+/** The service's fields: [CSV column, wire key], in `schedy export`'s order. */
 const MANAGED = [
-  ["created", "created_at", "createdAt"],
-  ["started", "started_at", "startedAt"],
-  ["finished", "finished_at", "finishedAt"],
-  ["worker", "worker", "worker"],
-  ["member", "member", "member"],
-  ["generation", "generation", "generation"],
-  ["parent", "parent", "parent"],
-  ["attempt", "attempt", "attempt"],
+  ["created_at", "createdAt"],
+  ["updated_at", "updatedAt"],
+  ["started_at", "startedAt"],
+  ["finished_at", "finishedAt"],
+  ["worker", "worker"],
+  ["member", "member"],
+  ["generation", "generation"],
+  ["parent", "parent"],
+  ["attempt", "attempt"],
+  ["end_reason", "endReason"],
+  ["stop_reason", "stopReason"],
+  ["error", "error"],
 ];
-const TIMES = new Set(["created", "started", "finished"]);
 
-/** A value as one line of JSON, as Python's json.dumps writes it (", " and ": ", NaN bare). */
+/** A value as one line of JSON, as Python's json.dumps writes it (", " and ": ", NaN and ±Infinity bare). */
 export function toJson(value) {
-  if (typeof value === "string") return value in NON_FINITE_JSON ? NON_FINITE_JSON[value] : JSON.stringify(value);
   if (typeof value === "number") return Number.isFinite(value) ? JSON.stringify(value) : String(value);
   if (value === null || value === undefined) return "null";
   if (Array.isArray(value)) return `[${value.map(toJson).join(", ")}]`;
@@ -62,22 +63,16 @@ function needsQuotes(text) {
 function csvValue(value) {
   if (value === undefined) return "";
   if (value === null) return "null";
-  if (typeof value === "string") {
-    if (value in NON_FINITE_CSV) return NON_FINITE_CSV[value];
-    return needsQuotes(value) ? JSON.stringify(value) : value;
-  }
+  if (typeof value === "string") return needsQuotes(value) ? JSON.stringify(value) : value;
+  if (typeof value === "number" && !Number.isFinite(value)) return Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf";
   return toJson(value);
 }
 
 /** A CSV field: in double quotes when it holds a comma, a quote or a line break (as export quotes). */
 const field = (text) => (/[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
 
-/** The service's field of a job (times in ISO 8601), null when it has none. */
-function managed(job, key, data) {
-  const value = job[key];
-  if (value === null || value === undefined) return null;
-  return TIMES.has(key) ? iso(data.time(value)) : value;
-}
+/** What a crashed job raised as export's `error` column has it: "Type: message" (or the type alone). */
+const errorText = (error) => (error.message ? `${error.type}: ${error.message}` : error.type);
 
 /** The hyperparameter and result names of the table's columns, in its order. */
 function names(table) {
@@ -85,36 +80,68 @@ function names(table) {
   return {hp: of("hp."), res: of("res.")};
 }
 
-/** The rows of the table as shown, as CSV text with `schedy export`'s columns (see the top of this file). */
-export function tableCsv(table, data, notes = new Map()) {
+/** A job's wire record with its non-finite numbers as numbers again (the service lists where: columns.py). */
+function exact(record) {
+  for (const path of record.nonFinite || []) {
+    let parent = record;
+    for (const key of path.slice(0, -1)) parent = parent[key];
+    parent[path[path.length - 1]] = Number(parent[path[path.length - 1]]);
+  }
+  delete record.nonFinite;
+  return record;
+}
+
+/** Every job of the experiment as the service has it (wire form, exact values): id → record. */
+export async function records(experiment) {
+  const {data} = await request("GET", `dashboard/api/experiments/${seg(experiment)}/records/`);
+  return new Map(data.jobs.map((r) => [r.id, exact(r)]));
+}
+
+/** The records of the jobs the table shows, in its order (a job deleted since is left out). */
+function shown(table, byId) {
   if (table.dirty) table.compute();
-  const {hp, res} = names(table);
-  const jobs = table.view;
-  const fields = MANAGED.filter(([key]) => jobs.some((j) => managed(j, key, data) !== null));
-  const noted = jobs.some((j) => notes.has(j.id));
+  return table.view.map((j) => byId.get(j.id)).filter((r) => r !== undefined);
+}
+
+/** The names some of `jobs` has in `field`, in the table's order, then any the table has not. */
+function present(jobs, field, order) {
+  const seen = new Set();
+  for (const job of jobs) for (const k in job[field]) seen.add(k);
+  return [...order.filter((k) => seen.has(k)), ...[...seen].filter((k) => !order.includes(k))];
+}
+
+/** The rows of the table as shown, as CSV text with `schedy export`'s columns (see the top of this file). */
+export function tableCsv(table, byId, notes = new Map()) {
+  const jobs = shown(table, byId);
+  const order = names(table);
+  const hp = present(jobs, "hyperparameters", order.hp), res = present(jobs, "results", order.res);
+  const fields = MANAGED.filter(([, wire]) => jobs.some((j) => j[wire] !== null && j[wire] !== undefined));
+  const noted = jobs.some((j) => notes.get(j.id));
   const header = ["id", "status", ...hp.map((k) => `hyperparameters.${k}`), ...res.map((k) => `results.${k}`),
-    ...fields.map(([, column]) => column), ...(noted ? ["note"] : [])];
+    ...fields.map(([column]) => column), ...(noted ? ["note"] : [])];
   const lines = [header.map(field).join(",")];
   for (const job of jobs) {
-    const hps = job.hp || {}, results = job.res || {};
-    const row = [job.id, job.status, ...hp.map((k) => csvValue(hps[k])), ...res.map((k) => csvValue(results[k])),
-      ...fields.map(([key]) => { const v = managed(job, key, data); return v === null ? "" : csvValue(v); }),
-      ...(noted ? [notes.get(job.id) ?? ""] : [])];
+    const row = [job.id, job.status, ...hp.map((k) => csvValue(job.hyperparameters[k])),
+      ...res.map((k) => csvValue(job.results[k])),
+      ...fields.map(([column, wire]) => {
+        const v = job[wire];
+        if (v === null || v === undefined) return "";
+        return column === "error" ? errorText(v) : csvValue(v);
+      }),
+      ...(noted ? [notes.get(job.id) || ""] : [])];
     lines.push(row.map(field).join(","));
   }
   return lines.join("\r\n") + "\r\n";
 }
 
 /** The jobs of the table as shown, each whole in `schedy export --format json`'s form, one per line. */
-export function tableJson(table, data, experiment, notes = new Map()) {
-  if (table.dirty) table.compute();
-  const jobs = table.view.map((j) => {
-    const record = {id: j.id, status: j.status, hyperparameters: j.hp || {}, results: j.res || {}};
-    for (const [key, , wire] of MANAGED) {
-      const value = managed(j, key, data);
-      if (value !== null) record[wire] = value;
+export function tableJson(table, byId, experiment, notes = new Map()) {
+  const jobs = shown(table, byId).map((j) => {
+    const record = {id: j.id, status: j.status, hyperparameters: j.hyperparameters, results: j.results};
+    for (const [, wire] of MANAGED) {
+      if (j[wire] !== null && j[wire] !== undefined) record[wire] = j[wire];
     }
-    if (notes.has(j.id)) record.note = notes.get(j.id);
+    if (notes.get(j.id)) record.note = notes.get(j.id);
     return toJson(record);
   });
   const head = `{"experiment": ${toJson(experiment)}, "sort": ${toJson(table.sort.key ? table.sort : null)}, "count": ${jobs.length}, "jobs": [`;
@@ -130,12 +157,27 @@ function save(text, type, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-/** "Download CSV" and "Download JSON" buttons for `page()` → {table, data, name, notes}. */
+/** "Download CSV" and "Download JSON" buttons for `page()` → {table, name, notes}; a failure shows on the button. */
 export function downloadButtons(page) {
-  const file = (ext) => `${page().name.replace(/[^\w.-]+/g, "_")}-jobs.${ext}`;
+  const button = (ext, type, write) => {
+    const el = h("button", {class: "secondary", dataset: {action: `download-${ext}`}, title: "The jobs shown, as filtered and sorted"},
+      ext.toUpperCase());
+    el.onclick = async () => {
+      const p = page();
+      el.disabled = true;
+      try {
+        const byId = await records(p.name);
+        save(write(p, byId), type, `${p.name.replace(/[^\w.-]+/g, "_")}-jobs.${ext}`);
+        el.title = "The jobs shown, as filtered and sorted";
+      } catch (error) {
+        el.title = `Not downloaded: ${error.message}`;
+      } finally {
+        el.disabled = false;
+      }
+    };
+    return el;
+  };
   return h("span", {class: "downloads"},
-    h("button", {class: "secondary", dataset: {action: "download-csv"}, title: "The jobs shown, as filtered and sorted",
-      onclick: () => { const p = page(); save(tableCsv(p.table, p.data, p.notes), "text/csv", file("csv")); }}, "CSV"),
-    h("button", {class: "secondary", dataset: {action: "download-json"}, title: "The jobs shown, as filtered and sorted",
-      onclick: () => { const p = page(); save(tableJson(p.table, p.data, p.name, p.notes), "application/json", file("json")); }}, "JSON"));
+    button("csv", "text/csv", (p, byId) => tableCsv(p.table, byId, p.notes)),
+    button("json", "application/json", (p, byId) => tableJson(p.table, byId, p.name, p.notes)));
 }
