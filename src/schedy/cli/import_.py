@@ -444,7 +444,8 @@ def _json_objects(text: str) -> list[Any]:
     except json.JSONDecodeError as exc:
         document, error = None, exc
     except ValueError as exc:  # nested too deeply to read
-        raise UsageError(f"The file cannot be imported: {exc}.") from None
+        where = "Line 1 of the file" if "\n" not in text.strip() else "The file"  # one line: JSON lines of one job
+        raise UsageError(f"{where} cannot be imported: {exc}.") from None
     if isinstance(document, dict):
         jobs = document.get("jobs")
         if isinstance(jobs, list):

@@ -18,26 +18,28 @@ def test_a_write_waiting_during_a_loop_of_writes_goes_at_the_next_turn(tmp_path:
     try:
         migrate.upgrade(store)
         turns: list[int] = []
-        waiting = threading.Event()
-        rounds = 0
+        batches = 0  # changed only with the write lock held: what the claim reads under it is stable
 
         def claim() -> None:
-            waiting.set()
             with store.write():
-                turns.append(rounds)
+                turns.append(batches)
 
         claimer = threading.Thread(target=claim)
-        for rounds in range(100):  # claim() reads it
+        for _ in range(100):
             with store.write():
-                if rounds == 0:
+                if not claimer.is_alive() and not turns:
                     claimer.start()
-                    waiting.wait(5)
+                    deadline = time.monotonic() + 10
+                    while not store._waiting and time.monotonic() < deadline:  # it waits for the lock now
+                        time.sleep(0.001)
+                    assert store._waiting, "the claim never waited for the write lock"
                 time.sleep(0.005)  # a batch's work, the lock held
-            store.make_way(0.05)
+                batches += 1
+            store.make_way(10.0)  # a generous bound: a loaded machine may take long to wake the claim
             if turns:
                 break
         claimer.join(5)
         # Let in after the batch it waited behind, not after the loop's end.
-        assert turns == [0]
+        assert turns == [1]
     finally:
         store.dispose()
