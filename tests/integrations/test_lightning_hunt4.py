@@ -72,6 +72,7 @@ def _retry_with_checkpoint(exp: schedy.Experiment) -> schedy.Job:
     return again
 
 
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)  # the ranks' side; PostgreSQL in test_lightning
 def test_under_ddp_spawn_the_job_ends_pruned_with_the_value_it_was_stopped_at(service, experiment) -> None:
     exp = experiment("val_loss", prune=True)
     exp.add_job(hyperparameters={})
@@ -88,6 +89,7 @@ def test_under_ddp_spawn_the_job_ends_pruned_with_the_value_it_was_stopped_at(se
     assert "reported no 'val_loss'" not in out  # the spawned rank 1 has a copy of the job, and reports nothing
 
 
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)  # the ranks' side; PostgreSQL in test_lightning
 def test_every_ddp_rank_resumes_a_retry_from_the_same_checkpoint(service, experiment) -> None:
     exp = experiment("val_loss")
     job = _retry_with_checkpoint(exp)
