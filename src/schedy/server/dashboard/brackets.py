@@ -11,27 +11,16 @@ report: the jobs a rung would count had the bracket one.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, exists, select
+from sqlalchemy import Connection
 
 from schedy.server.service.reports import run_name
 from schedy.server.stopping import parse_policy
 from schedy.server.stopping.asha import Hyperband
-from schedy.server.store.compiled import compiled, fetch_all
-from schedy.server.store.tables import jobs, reports
+from schedy.server.store import stats
 
 __all__ = ["counts"]
-
-
-@cache
-def _reported_statement() -> Select[Any]:
-    # The experiment's jobs, each checked on the index (job_pk, pk) of the reports: no report row is read.
-    return select(jobs.c.pk).where(
-        jobs.c.experiment_id == bindparam("p_experiment"),
-        exists(select(reports.c.pk).where(reports.c.job_pk == jobs.c.pk)),
-    )
 
 
 def counts(conn: Connection, experiment_id: int, stored: Any) -> list[dict[str, Any]]:
@@ -43,7 +32,7 @@ def counts(conn: Connection, experiment_id: int, stored: Any) -> list[dict[str, 
     if not isinstance(policy, Hyperband):
         return []
     found = [0] * policy.brackets
-    for (pk,) in fetch_all(conn, compiled(conn, _reported_statement), {"p_experiment": experiment_id}):
+    for pk in stats.reported_jobs(conn, experiment_id):
         found[policy.bracket_of(run_name(pk, 1))] += 1  # every attempt of a job is in its bracket
     top = policy.brackets - 1
     return [{"bracket": b, "jobs": n, "stops": b != top} for b, n in enumerate(found)]

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, Select, Text, bindparam, case, cast, func, literal, select
+from sqlalchemy import Connection, Float, Integer, Select, Text, bindparam, case, cast, exists, func, literal, select
 
+from schedy.server.store.compiled import compiled, fetch_all
 from schedy.server.store.experiments import COLUMNS as EXPERIMENT_COLUMNS
 from schedy.server.store.experiments import visible
 from schedy.server.store.rows import AnyRow
-from schedy.server.store.tables import experiments, jobs
+from schedy.server.store.tables import experiments, jobs, reports
 
 
 def _ms_after_t0(column: Any) -> Any:
@@ -315,3 +316,17 @@ def insert_many(conn: Connection, experiment_id: int, rows: Iterable[Mapping[str
     if values:
         conn.execute(jobs.insert(), values)
     return len(values)
+
+
+@cache
+def _reported_statement() -> Select[Any]:
+    # The experiment's jobs, each checked on the index (job_pk, pk) of the reports: no report row is read.
+    return select(jobs.c.pk).where(
+        jobs.c.experiment_id == bindparam("p_experiment"),
+        exists(select(reports.c.pk).where(reports.c.job_pk == jobs.c.pk)),
+    )
+
+
+def reported_jobs(conn: Connection, experiment_id: int) -> list[int]:
+    """The keys of the experiment's jobs that sent at least one report (for Hyperband's brackets)."""
+    return [pk for (pk,) in fetch_all(conn, compiled(conn, _reported_statement), {"p_experiment": experiment_id})]
