@@ -75,3 +75,37 @@ def test_lists_carry_the_type_and_message_not_the_traceback(cli, service):
     assert "Traceback" not in json.dumps(listed)
     assert put.status_code == 200, put.text
     assert put.json()["error"] == error
+
+
+ODD_MESSAGES = [
+    "",
+    'quotes " and \' and back\\slashes \\n kept as written',
+    "lines\nand\ttabs\r\nand a NUL-free control \x01 character",
+    "ünïcödé, 中文, emoji 🧪 and a lone surrogate-free astral 𝔘",
+    "x" * 10_000,  # the longest message the service accepts
+]
+
+
+@pytest.mark.parametrize("message", ODD_MESSAGES, ids=["empty", "quotes", "controls", "unicode", "longest"])
+def test_an_errors_type_and_message_read_back_exactly(cli, service, message):
+    # The database cuts the stored error to its type and message for every job read: whatever their
+    # characters, a list, a job, an update and the client give back what the worker sent.
+    with cli.db() as db:
+        db.add_experiment(schedy.ManualSearch("odd"))
+    http = fill.client(service.user)
+    try:
+        job = http.post("experiments/odd/jobs/", json={"status": "CRASHED", "hyperparameters": {"x": 1}}).json()["id"]
+        sent = {"type": "pkg.Odd'Error\"", "message": message, "traceback": "Traceback …\n" * 2000}
+        assert http.put(f"experiments/odd/jobs/{job}/error/", json=sent).status_code == 204
+        listed = next(item for item in http.get("experiments/odd/jobs/").json()["items"] if item["id"] == job)
+        one = http.get(f"experiments/odd/jobs/{job}/")
+        body, etag = {**one.json(), "results": {"loss": 1.0}}, one.headers["ETag"]
+        put = http.put(f"experiments/odd/jobs/{job}/", json=body, headers={"If-Match": etag})
+    finally:
+        http.close()
+    expected = {"type": sent["type"], "message": message}
+    assert listed["error"] == expected
+    assert one.json()["error"] == expected
+    assert put.json()["error"] == expected
+    with cli.db() as db:
+        assert db.get_experiment("odd").get_job(job).error == expected

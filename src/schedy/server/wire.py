@@ -452,10 +452,12 @@ def parse_etags(header: str) -> list[tuple[int, int]]:
 
 
 def brief_error(text: str | None) -> dict[str, str] | None:
-    """What a crashed job raised, from its stored error (JSON text), as a job's ``error`` key shows it.
+    """What a crashed job raised, as a job's ``error`` key shows it, from the JSON text the store read.
 
     Its ``type`` and ``message`` only: the traceback (up to 50,000 characters) would make every list
-    of crashed jobs heavy; the dashboard's job page shows it. ``None`` when the job has none.
+    of crashed jobs heavy; the dashboard's job page shows it. The store's job rows carry those two
+    fields only (``jobs.error_brief``, written with the error); a whole stored error gives the same
+    answer. ``None`` when the job has none.
     """
     if text is None:
         return None

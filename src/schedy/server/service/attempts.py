@@ -77,7 +77,8 @@ class Attempts:
             exp = store_experiments.get_record(conn, user_id, experiment)
             if exp is None:
                 raise NotFound(f"Experiment '{experiment}' does not exist.")
-            row = store_attempts.set_error(conn, exp.id, job_id, dumps(error))
+            brief = dumps({"type": error["type"], "message": error["message"]})
+            row = store_attempts.set_error(conn, exp.id, job_id, dumps(error), brief)
             if row is not None:
                 return row
             current = store_jobs.get(conn, exp.id, job_id)

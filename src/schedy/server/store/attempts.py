@@ -41,8 +41,10 @@ class AttemptRow(NamedTuple):
     error: str | None  # JSON text
 
 
-def set_error(conn: Connection, experiment_id: int, job_id: str, error: str) -> JobRecord | None:
+def set_error(conn: Connection, experiment_id: int, job_id: str, error: str, brief: str) -> JobRecord | None:
     """Keep the error (JSON text) a CRASHED job's worker sent; its end reason becomes ``raised``.
+
+    ``brief``: the error's type and message only (JSON text), which every read of the job returns.
 
     ``None`` when there is no such job or it is not CRASHED (nothing written).
     """
@@ -51,6 +53,7 @@ def set_error(conn: Connection, experiment_id: int, job_id: str, error: str) -> 
         .where(jobs.c.experiment_id == experiment_id, jobs.c.job_id == job_id, jobs.c.status == CRASHED)
         .values(
             error=error,
+            error_brief=brief,
             end_reason=case((jobs.c.end_reason == "reported", RAISED), else_=jobs.c.end_reason),
             version=jobs.c.version + 1,
             updated_at=db_now(),

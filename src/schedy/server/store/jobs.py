@@ -74,7 +74,8 @@ COLUMNS = (
     jobs.c.lease_expires_at,
     jobs.c.end_reason,
     jobs.c.stop_reason,
-    jobs.c.error,
+    # Its type and message only: every list of crashed jobs read each traceback (up to 50,000 characters).
+    jobs.c.error_brief.label("error"),
 )
 
 
@@ -99,7 +100,7 @@ class JobRecord(NamedTuple):
     lease_expires_at: float | None
     end_reason: str | None
     stop_reason: str | None  # why the early-stopping policy said stop, once it did
-    error: str | None  # JSON text: what the current attempt raised, if its worker sent it (store/attempts.py)
+    error: str | None  # JSON text: type and message of what the current attempt raised, if its worker sent it
 
 
 #: A job row: a :class:`JobRecord`, or a SQLAlchemy row with the same columns.
@@ -156,6 +157,7 @@ def _transition(status_group: str, *, lease: bool = True) -> dict[str, Any]:
         values["end_reason"] = case((finished, jobs.c.end_reason), else_="reported")
     else:  # QUEUED again: a fresh start, and the job's next attempt if it had started.
         values.update(started_at=None, finished_at=None, worker=None, end_reason=None, stop_reason=None, error=None)
+        values["error_brief"] = None
         values["attempt"] = case((jobs.c.status != QUEUED, jobs.c.attempt + 1), else_=jobs.c.attempt)
     return values
 

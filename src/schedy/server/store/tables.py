@@ -125,6 +125,9 @@ jobs = Table(
     # Whether the experiment's search created the job (a claim inserted it), for a maxJobs budget set on
     # a search that already ran (store/budget.py): jobs added by hand, imports and retries are not.
     Column("made_by_search", Boolean, nullable=False, default=False, server_default=false()),
+    # The error's type and message only, {"type", "message"} (JSON text), written with it: what a job's
+    # JSON shows (wire.brief_error), read with every job without reading the traceback.
+    Column("error_brief", Text, nullable=True),
     UniqueConstraint("experiment_id", "job_id"),
     # The queue index: a claim walks (experiment, QUEUED) in (priority, pk)
     # order. With (experiment, status, pk) and ORDER BY pk, PostgreSQL's
