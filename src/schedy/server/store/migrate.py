@@ -140,7 +140,7 @@ def upgrade(store: Store) -> None:
     """Bring the database schema to :func:`head` (a no-op when current).
 
     Once an existing schema was upgraded (committed), logs one warning line, e.g. "Upgraded the database
-    from schema 0002 to 0013 …": the upgrade is one-way, an older Schedy cannot use the database after it.
+    from schema 0002 to 0014 …": the upgrade is one-way, an older Schedy cannot use the database after it.
 
     Raises:
         NewerSchema: a newer Schedy migrated the database (left unchanged).
