@@ -701,9 +701,36 @@ def names_mismatch(given: Collection[str], expected: Collection[str]) -> str | N
     return "; ".join(parts) or None
 
 
-def space_mismatch(hyperparameters: Mapping[str, Any], space: Mapping[str, Distribution]) -> str | None:
-    """How ``hyperparameters`` differ from those ``space`` defines for their choices (:func:`names_mismatch`)."""
-    return names_mismatch(hyperparameters.keys(), {p.name for p in active(flatten_space(space), hyperparameters)})
+def space_mismatch(
+    hyperparameters: Mapping[str, Any], space: Mapping[str, Distribution] | Sequence[FlatParam]
+) -> str | None:
+    """How ``hyperparameters`` differ from those ``space`` defines for their choices, ``None`` if they do not.
+
+    ``space``: the distributions, or their :func:`flatten_space`. The missing and unknown names as
+    :func:`names_mismatch` says them, except a name of a branch the hyperparameters' choice did not take: not
+    unknown, it is said whose branch it belongs to (``'m' belongs to the branch opt = "sgd", and this job has
+    opt = "adam"``).
+    """
+    flat = flatten_space(space) if isinstance(space, Mapping) else list(space)
+    present = active(flat, hyperparameters)
+    expected = {p.name for p in present}
+    by_name = {p.name: p for p in flat}
+    off_branch = sorted(n for n in hyperparameters if n not in expected and n in by_name)
+    said = names_mismatch([n for n in hyperparameters if n not in off_branch], expected)
+    parts = [] if said is None else [said]
+    for name in off_branch:
+        param = by_name[name]
+        parent = str(param.parent)
+        values = getattr(by_name[parent].dist, "values", ())
+        taken = [json.dumps(v) for v in values if branch_key(v) in param.keys] or sorted(map(repr, param.keys))
+        if parent in expected and parent in hyperparameters:
+            here = f"this job has {parent} = {json.dumps(hyperparameters[parent], default=repr)}"
+        elif parent in hyperparameters:
+            here = f"{parent} is itself on a branch this job did not take"
+        else:
+            here = f"this job has no {parent}"
+        parts.append(f"{name!r} belongs to the branch {parent} = {' or '.join(taken)}, and {here}")
+    return "; ".join(parts) or None
 
 
 def check_space(hyperparameters: Mapping[str, Any], space: Mapping[str, Distribution], what: str) -> None:

@@ -59,7 +59,7 @@ from schedy.random import (
     Normal,
     Uniform,
     active,
-    names_mismatch,
+    space_mismatch,
 )
 from schedy.server.settings import Settings
 
@@ -771,7 +771,7 @@ def _check_rows(exp: Experiment, jobs: list[ImportedJob]) -> None:
     for job in jobs:
         hps = job.hyperparameters
         present = active(space, hps)
-        mismatch = names_mismatch(hps.keys(), [param.name for param in present])
+        mismatch = space_mismatch(hps, space)  # a name of a branch not taken: says whose branch it is
         if mismatch is not None:
             raise CommandError(
                 f"{job.where} of the file does not have the hyperparameters of {exp.name} ({', '.join(names)}): "

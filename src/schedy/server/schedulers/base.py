@@ -97,6 +97,10 @@ class Snapshot:
         decisions: how many decisions of the experiment were committed
             before this one; unlike ``len(jobs)``, it never goes back when
             jobs are deleted.
+        sequence_next: one past the highest point of the experiment's
+            quasi-random sequence handed out so far, as the last decision
+            that set :attr:`Decision.sequence_next` recorded it (0 before
+            any). It never goes back, whatever jobs are added or deleted.
 
     """
 
@@ -105,6 +109,7 @@ class Snapshot:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     key: int = 0
     decisions: int = 0
+    sequence_next: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,11 +134,18 @@ class NewJob:
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of one scheduling step; see the module docstring."""
+    """The outcome of one scheduling step; see the module docstring.
+
+    ``sequence_next``: a decision handing out point *i* of a quasi-random
+    sequence sets it to *i* + 1; the service records it with the decision
+    (under the same compare-and-set), and the next decisions see it as
+    :attr:`Snapshot.sequence_next`. ``None`` leaves it as it is.
+    """
 
     job: NewJob | None = None
     experiment_done: bool = False
     events: tuple[Mapping[str, Any], ...] = ()
+    sequence_next: int | None = None
 
 
 NOTHING = Decision()

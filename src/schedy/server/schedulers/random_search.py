@@ -19,7 +19,7 @@ from schedy._search import random_search_from_wire, random_search_to_wire
 from schedy.random import Distribution, FlatParam, check_space, flatten_space, sample_space, space_from_unit
 from schedy.server.schedulers.base import Decision, NewJob, Scheduler, Snapshot
 
-__all__ = ["QuasiRandomSearch", "RandomSearch", "quasi_random_point"]
+__all__ = ["QuasiRandomSearch", "RandomSearch", "quasi_random_point", "sequence_index"]
 
 
 def quasi_random_point(flat: Sequence[FlatParam], sampler: str, index: int, key: int) -> dict[str, Any]:
@@ -44,6 +44,18 @@ def quasi_random_point(flat: Sequence[FlatParam], sampler: str, index: int, key:
         engine.fast_forward(index)
     point = engine.random(1)[0]
     return space_from_unit(flat, [min(float(u), 1 - 1e-12) for u in point])
+
+
+def sequence_index(snapshot: Snapshot) -> int:
+    """The index of the quasi-random point the next job gets; never one already handed out.
+
+    One past the last point handed out (:attr:`Snapshot.sequence_next`), or
+    the number of jobs if larger (jobs added by hand take their place).
+    ``decisions`` counts too, for experiments whose last decision came
+    before ``sequence_next`` was recorded (the service then reports it as
+    the number of decisions).
+    """
+    return max(len(snapshot.jobs), snapshot.decisions, snapshot.sequence_next)
 
 
 class RandomSearch(Scheduler):
@@ -81,12 +93,14 @@ class RandomSearch(Scheduler):
 class QuasiRandomSearch(RandomSearch):
     """A random search handing out the points of a scrambled Sobol or Halton sequence, in order.
 
-    Point *i* goes to the experiment's *i*-th job (jobs added by hand take
-    their place in the count): decisions are committed one at a time, each
-    knowing every job before it, so each point is handed out once across
-    workers and service processes. The count is the larger of the number of
-    jobs and of decisions committed (:attr:`Snapshot.decisions`), so deleting
-    jobs does not bring points back. The scramble comes from the
+    The next point is the one after the last handed out
+    (:attr:`Snapshot.sequence_next`, recorded with each decision under its
+    compare-and-set, so it never goes back), or, if the experiment has more
+    jobs than that, point *len(jobs)* (jobs added by hand take their place in
+    the count; see :func:`sequence_index`). Decisions are committed one at a
+    time, each knowing the one before it, so each point is handed out once
+    across workers and service processes, and deleting jobs never brings a
+    point back. The scramble comes from the
     experiment's random key (its ``seed`` option, else drawn once). So it
     reads the history (the number of jobs), and its claims run in the
     thread pool.
@@ -100,5 +114,6 @@ class QuasiRandomSearch(RandomSearch):
         self.flat = tuple(flatten_space(self.distributions))
 
     def decide(self, snapshot: Snapshot, rng: random.Random) -> Decision:
-        index = max(len(snapshot.jobs), snapshot.decisions)
-        return Decision(job=NewJob(quasi_random_point(self.flat, self.sampler, index, snapshot.key)))
+        index = sequence_index(snapshot)
+        point = quasi_random_point(self.flat, self.sampler, index, snapshot.key)
+        return Decision(job=NewJob(point), sequence_next=index + 1)

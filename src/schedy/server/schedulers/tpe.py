@@ -89,7 +89,7 @@ from schedy.random import (
     sample_space,
 )
 from schedy.server.schedulers.base import Decision, JobView, NewJob, Scheduler, Snapshot, as_number
-from schedy.server.schedulers.random_search import quasi_random_point
+from schedy.server.schedulers.random_search import quasi_random_point, sequence_index
 
 __all__ = ["TPE", "gamma", "weights"]
 
@@ -560,8 +560,9 @@ class TPE(Scheduler):
             good, rest, finished = columns.split(self.params.max_observations)
             x_good, x_rest = columns.x[good], columns.x[rest]
         if finished < self.params.n_startup_jobs or not good.size or not self.dims:
-            # The sequence's next point: counted by decisions too, so deleted jobs never bring theirs back.
-            return Decision(job=NewJob(self._startup(max(len(jobs), snapshot.decisions), snapshot.key, rng)))
+            # The sequence's next point, never one handed out before (deleted jobs never bring theirs back).
+            index = sequence_index(snapshot)
+            return Decision(job=NewJob(self._startup(index, snapshot.key, rng)), sequence_next=index + 1)
         gen = np.random.default_rng(rng.getrandbits(64))
         below = _Parzen(self.dims, x_good, self.params.prior_weight)
         above = _Parzen(self.dims, x_rest, self.params.prior_weight)

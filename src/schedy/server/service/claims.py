@@ -111,12 +111,38 @@ def _decision_rng(state: str | None, options: str, seq: int) -> tuple[random.Ran
 
     Each decision gets a stream of its own, seeded by the experiment's random base and the decision's
     number: reproducible from the ``seed`` option with one worker, and what is stored is the base alone
-    (a few bytes; a whole Mersenne Twister state is 7 KB of JSON, written at every decision). The base
-    itself is the snapshot's ``key``: the same at every decision, for what must not change between
+    (a few bytes; a whole Mersenne Twister state is 7 KB of JSON, written at every decision), plus,
+    once a quasi-random point was handed out, the sequence's next index (:func:`_state_to_store`). The
+    base itself is the snapshot's ``key``: the same at every decision, for what must not change between
     them (a quasi-random sequence's scramble, a grid's order).
     """
     base = _base(state, options)
     return random.Random(f"{base}:{seq}"), base, json.dumps({"base": base})  # noqa: S311 - search sampling
+
+
+def _sequence_next(state: str | None) -> int | None:
+    """The quasi-random sequence's next index stored with the last decision (``"next"``); ``None`` if none was.
+
+    It is written with each decision, so the compare-and-set on ``decision_seq`` that keeps two decisions
+    from being made from one state keeps two claims from getting one index too.
+    """
+    if state is None:
+        return None
+    loaded = json.loads(state)
+    if isinstance(loaded, dict) and "next" in loaded:
+        return int(loaded["next"])
+    return None
+
+
+def _state_to_store(base: int, stored_next: int | None, decision: Decision) -> str:
+    """The experiment's RNG state after ``decision``: its base, and the sequence's next index, never lowered."""
+    state: dict[str, int] = {"base": base}
+    following = decision.sequence_next
+    if stored_next is not None:
+        following = stored_next if following is None else max(following, stored_next)
+    if following is not None:
+        state["next"] = following
+    return json.dumps(state)
 
 
 def _options(options: str) -> Mapping[str, Any]:
@@ -412,18 +438,21 @@ class Claims:
             raise NotFound(f"Experiment '{exp.name}' does not exist.")
         if history.state.status == DONE:
             return None
-        rng, key, rng_state = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
+        rng, key, _ = _decision_rng(history.state.rng_state, exp.options, history.state.decision_seq)
+        stored_next = _sequence_next(history.state.rng_state)
         snapshot = Snapshot(
             jobs=history.jobs,
             now=history.state.now,
             options=_options(exp.options),
             key=key,
             decisions=history.state.decision_seq,
+            # Recorded before "next" was: the decisions, which the index counted then.
+            sequence_next=history.state.decision_seq if stored_next is None else stored_next,
         )
         decision = scheduler.decide(snapshot, rng)
         if _nothing(decision):
             return None
-        return history, decision, rng_state
+        return history, decision, _state_to_store(key, stored_next, decision)
 
     def _turn(self, exp: ExperimentRecord) -> threading.Lock:
         """The lock the decisions of ``exp`` take turns on in this process."""
