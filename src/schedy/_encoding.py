@@ -45,11 +45,20 @@ def _plain(obj: Any) -> Any:
             tolist = getattr(obj.numpy(), "tolist", None)
         if tolist is not None:
             return tolist()
-    # Other numbers (fractions.Fraction, a big-number library's): the int or float they are equal to.
+    # Other numbers (fractions.Fraction, decimal.Decimal, a big-number library's): the int or float they are
+    # equal to, as a report's metric takes them. A complex number has no such value: refused.
     if isinstance(obj, numbers.Integral) and not isinstance(obj, bool):
         return int(obj)
     if isinstance(obj, numbers.Real):
         return float(obj)
+    if isinstance(obj, numbers.Number) and not isinstance(obj, numbers.Complex):
+        # decimal.Decimal is a Number but not a Real (it does not mix with floats), yet float() takes it.
+        try:
+            return float(obj)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError) as exc:  # Decimal("sNaN"), a number float() refuses
+            raise TypeError(
+                f"The number {obj!r} ({type(obj).__name__}) cannot be sent to Schedy: float() refuses it ({exc})."
+            ) from None
     raise TypeError(
         f"Object of type {type(obj).__name__} cannot be sent to Schedy: use numbers, strings, booleans, "
         "None, lists and dicts (numpy values and PyTorch, JAX or TensorFlow tensors are converted)."

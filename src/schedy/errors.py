@@ -28,6 +28,8 @@ classes in one table (:func:`error_for_status`).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ServiceUnreachableError",
     "UntrustedCertificateError",
@@ -53,7 +55,25 @@ _MAX_SHOWN_BODY = 300
 
 
 class SchedyError(Exception):
-    """Base class of every error Schedy raises on purpose."""
+    """Base class of every error Schedy raises on purpose.
+
+    Every one survives pickling with its message and attributes (``code``,
+    ``body``…), so an error raised in a :mod:`multiprocessing` or
+    :mod:`concurrent.futures` worker is raised again, the same, in the parent.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__: an HTTPError's takes (body, code), not the message its args hold
+        # (which callers often replace), and pickle's default, cls(*args), failed; a pool's result thread
+        # then died and the pool hung for ever.
+        return (_rebuilt, (type(self), self.args), self.__dict__ or None)
+
+
+def _rebuilt(cls: type[SchedyError], args: tuple[object, ...]) -> SchedyError:
+    """An error of class ``cls`` with ``args``, without calling its ``__init__`` (unpickling)."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class DefinitionError(SchedyError, ValueError):

@@ -33,6 +33,10 @@ from typing import Any, Self
 __all__ = ["Credentials", "PostgresCluster", "ServiceProcess", "free_port"]
 
 
+#: What ``schedy server`` prints once it listens on its port (``Schedy 1.0 (self-hosted) is serving …``).
+_SERVING = "(self-hosted) is serving "
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -158,6 +162,8 @@ class ServiceProcess:
     _users: int = field(default=0)
     #: ``"https"`` when started with ``--tls-cert`` (clients must trust its certificate, e.g. ``SSL_CERT_FILE``).
     scheme: str = "http"
+    #: Where this process's lines begin in the log (the file is appended to by each start).
+    _log_start: int = field(default=0)
 
     @classmethod
     def start(
@@ -183,12 +189,23 @@ class ServiceProcess:
             *extra_args,
         ]
         with log_path.open("ab") as log:
+            log_start = log.tell()  # this start's lines begin here (an earlier start's may precede them)
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         scheme = "https" if "--tls-cert" in extra_args else "http"
         service = cls(
-            database_url=database_url, home=home, port=port, process=process, log_path=log_path, scheme=scheme
+            database_url=database_url,
+            home=home,
+            port=port,
+            process=process,
+            log_path=log_path,
+            scheme=scheme,
+            _log_start=log_start,
         )
-        service.wait_ready()
+        try:
+            service.wait_ready()
+        except BaseException:
+            service.stop()  # one that never got ready (or a Ctrl-C meanwhile) is not left running
+            raise
         return service
 
     @property
@@ -197,19 +214,37 @@ class ServiceProcess:
         return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until ``/ping/`` answers; raise with the server's log if it died."""
+        """Wait until this process serves and ``/ping/`` answers; raise with the server's log if it died.
+
+        An answer alone is not enough: another service may listen on the port (taken between
+        :func:`free_port` and the start, or given twice). The service prints its ``is serving`` line
+        once its own socket listens on the port, which no other process then can, so the answer
+        counts once that line is in this start's log and the process still runs; a process that
+        cannot listen exits with its sentence (``Cannot listen on 127.0.0.1:PORT (Address already in
+        use)…``), raised here.
+        """
         deadline = time.monotonic() + timeout
         # Whether it answers, not whom to trust: the readiness probe of our own loopback service.
         context = ssl._create_unverified_context() if self.scheme == "https" else None  # noqa: S323
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"schedy server exited with {self.process.returncode}:\n{self.log()}")
+                raise RuntimeError(f"schedy server exited with {self.process.returncode}:\n{self._own_log()}")
             try:
                 with urllib.request.urlopen(self.url + "ping/", timeout=2, context=context):  # noqa: S310 - our own loopback URL
-                    return
+                    pass
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)
-        raise RuntimeError(f"schedy server did not answer within {timeout} s:\n{self.log()}")
+                continue
+            if _SERVING in self._own_log() and self.process.poll() is None:
+                return
+            time.sleep(0.05)  # another service answered: wait for ours to serve, or to exit saying why
+        raise RuntimeError(f"schedy server did not answer within {timeout} s:\n{self._own_log()}")
+
+    def _own_log(self) -> str:
+        """What this start of the server printed so far (the log file may hold earlier starts' lines)."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def log(self) -> str:
         """What the server printed so far."""
