@@ -28,10 +28,11 @@ from schedy._pagination import iter_items
 from schedy._search import (
     MAX_GRID_CELLS,
     RANDOM_SAMPLERS,
+    GridAxis,
     TPEParams,
     check_grid_cells,
+    grid_axis,
     grid_too_large,
-    grid_values,
     random_search_from_wire,
     random_search_to_wire,
 )
@@ -45,7 +46,7 @@ from schedy.errors import (
     UnsafeUpdateError,
 )
 from schedy.pbt import PBTParams, Perturb, Truncate
-from schedy.random import Distribution, flatten_space
+from schedy.random import Distribution, Integer, flatten_space, parse_distribution
 from schedy.stopping import StoppingPolicy, parse_policy
 
 if TYPE_CHECKING:
@@ -952,14 +953,17 @@ class GridSearch(Experiment):
         grid: hyperparameter name → its values: a list, or a :mod:`schedy.random`
             distribution with finitely many (``Choice``, ``Constant``,
             ``Integer``, ``Uniform`` with ``step``). Continuous distributions
-            are refused.
+            are refused. An ``Integer``, a stepped ``Uniform`` and a ``range``
+            are sent as the distribution, not as the list of their values
+            (a grid of a million values is a few bytes); read back, they are
+            distributions in :attr:`grid`.
         status: :attr:`~Experiment.RUNNING` or :attr:`~Experiment.DONE`.
 
     Example:
         >>> from schedy.random import Integer
         >>> exp = GridSearch("Grid", {"lr": [0.1, 0.01], "layers": Integer(1, 3)})
         >>> exp._to_wire()["scheduler"]["GridSearch"]
-        {'lr': [0.1, 0.01], 'layers': [1, 2, 3]}
+        {'lr': [0.1, 0.01], 'layers': {'integer': {'low': 1, 'high': 3}}}
 
     """
 
@@ -989,33 +993,42 @@ class GridSearch(Experiment):
         self.grid = _mapping(grid, "GridSearch", "grid", "{'lr': [0.1, 0.01], 'batch_size': [32, 64]}")
         self._scheduler_params()  # validate now, not at the first request
 
-    def _scheduler_params(self) -> Any:
+    def _grid_axes(self) -> dict[str, GridAxis]:
+        """Each hyperparameter's values, checked and never listed when a distribution gives them."""
         if not self.grid:
             raise DefinitionError("GridSearch needs at least one hyperparameter with a list of values.")
         # The number of cells first, from the distributions' and ranges' sizes, so that a grid too large
-        # for the service is refused before its values are listed (Integer(1, 10**9): gigabytes).
+        # for the service is refused before its values are listed (a list of a million values: megabytes).
         sizes = {str(hp): _grid_size(values) for hp, values in self.grid.items()}
         for hp, size in sizes.items():
             if size is not None and size > MAX_GRID_CELLS:
                 raise DefinitionError(grid_too_large(hp, size))
         if all(size is not None for size in sizes.values()):
             check_grid_cells({hp: size for hp, size in sizes.items() if size is not None})
-        out = {}
+        axes = {}
         for hp, values in self.grid.items():
             wire = values
             if isinstance(values, Distribution):
                 wire = values.to_wire()
+            elif isinstance(values, range) and values.step > 0 and len(values) > 0 and _exact_range(values):
+                wire = Integer(values[0], values[-1], step=values.step).to_wire()  # the same values, in order
             elif isinstance(values, (tuple, range)):
                 wire = list(values)
-            out[str(hp)] = grid_values(wire, str(hp))
-        check_grid_cells({hp: len(values) for hp, values in out.items()})
-        return out
+            axes[str(hp)] = grid_axis(wire, str(hp))
+        check_grid_cells({hp: axis.size for hp, axis in axes.items()})
+        return axes
+
+    def _scheduler_params(self) -> Any:
+        # Compact: a list stays a list, an Integer or a stepped Uniform is its distribution (counted, not listed).
+        return {hp: axis.wire for hp, axis in self._grid_axes().items()}
 
     @classmethod
     def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
         if not isinstance(params, dict):
             raise DefinitionError("GridSearch needs an object mapping each hyperparameter to its list of values.")
-        return cls(name, params, status=status)
+        # A distribution stored by the service is read back as one (schedy.random.Integer, say).
+        grid = {hp: parse_distribution(v, str(hp)) if isinstance(v, dict) else v for hp, v in params.items()}
+        return cls(name, grid, status=status)
 
 
 class TPESearch(Experiment):
@@ -1226,6 +1239,11 @@ _BY_SCHEDULER: dict[str, type[Experiment]] = {
     for cls in (ManualSearch, RandomSearch, PopulationBasedTraining, GridSearch, TPESearch)
     if cls.scheduler_name
 }
+
+
+def _exact_range(values: range) -> bool:
+    """Whether an ``Integer`` gives a range's values (within 2**53; seeds past it stay a list)."""
+    return max(abs(values[0]), abs(values[-1])) <= 2**53
 
 
 def _grid_size(values: Any) -> int | None:

@@ -1,6 +1,6 @@
 """Definitions shared by the client and the service for grid and model-based searches.
 
-:func:`grid_values` parses one hyperparameter of a grid (``schedy.GridSearch``);
+:func:`grid_axis` parses one hyperparameter of a grid (``schedy.GridSearch``), kept compact (:class:`GridAxis`);
 :class:`TPEParams` is the wire form of ``schedy.TPESearch``.
 """
 
@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from schedy._encoding import as_plain
 from schedy._validate import check_names, exact_keys, finite_number, plain_json
 from schedy.errors import DefinitionError
 from schedy.pbt import MAXIMIZE, MINIMIZE
-from schedy.random import Choice, Distribution, flatten_space, parse_distribution, parse_distributions
+from schedy.random import (
+    Choice,
+    Distribution,
+    Integer,
+    Uniform,
+    flatten_space,
+    parse_distribution,
+    parse_distributions,
+)
 
 __all__ = [
     "MAXIMIZE",
@@ -28,7 +37,9 @@ __all__ = [
     "RANDOM_SAMPLERS",
     "STARTUPS",
     "TPEParams",
+    "GridAxis",
     "check_grid_cells",
+    "grid_axis",
     "grid_too_large",
     "grid_values",
     "random_search_from_wire",
@@ -97,11 +108,101 @@ def check_grid_cells(sizes: dict[str, int]) -> int:
     return cells
 
 
-def grid_values(obj: Any, hyperparameter: str, *, limit: bool = True) -> list[Any]:
+class GridAxis:
+    """One hyperparameter of a grid: its values by position and a value's position, without listing them.
+
+    An ``integer`` or a ``uniform`` with a ``step`` is kept as its distribution (a million values are
+    a few bytes: ``{"integer": {"low": 1, "high": 1000000}}``) and its values are computed from a
+    position; a list, a ``choice`` and a ``const`` are kept as their list of values.
+
+    Attributes:
+        wire: the compact form a client sends and the service stores and returns: the list of values,
+            or the distribution's wire form.
+        size: how many values.
+
+    Example:
+        >>> axis = grid_axis({"integer": {"low": 1, "high": 10**6}}, "n")
+        >>> axis.size, axis[0], axis[999_999], axis.index(500_000.0), axis.index(0), axis.wire
+        (1000000, 1, 1000000, 499999, None, {'integer': {'low': 1, 'high': 1000000}})
+
+    """
+
+    __slots__ = ("_dist", "_positions", "_values", "size", "wire")
+
+    def __init__(self, wire: Any, *, values: list[Any] | None = None, dist: Integer | Uniform | None = None) -> None:
+        self.wire = wire
+        self._values = values
+        self._dist = dist
+        self._positions = None if values is None else {value_key(v): i for i, v in enumerate(values)}
+        size = len(values) if values is not None else None if dist is None else dist.grid_size()
+        if size is None:
+            raise ValueError("A grid axis needs a list of values, an integer or a uniform with a step.")
+        self.size = size
+
+    @classmethod
+    def of_list(cls, values: list[Any]) -> GridAxis:
+        """A list of values, taken as it is (a stored grid's, already checked)."""
+        return cls(values, values=values)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, position: int) -> Any:
+        if self._values is not None:
+            return self._values[position]
+        if not 0 <= position < self.size:
+            raise IndexError(position)
+        if isinstance(self._dist, Integer):
+            return self._dist.low + position * self._dist.step
+        return cast("Uniform", self._dist).at(position)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(self.size))
+
+    def index(self, value: Any) -> int | None:
+        """The position of ``value`` (numbers compare as numbers, booleans apart), or ``None`` if not a value."""
+        if self._positions is not None:
+            try:
+                return self._positions.get(value_key(value))
+            except TypeError:
+                return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        dist = self._dist
+        if isinstance(dist, Integer):
+            if isinstance(value, float):
+                if not value.is_integer():  # also inf and nan
+                    return None
+                value = int(value)
+            position, off = divmod(value - dist.low, dist.step)
+            return position if off == 0 and 0 <= position < self.size else None
+        if not isinstance(dist, Uniform) or dist.step is None:  # not reached: a uniform axis has a step
+            return None
+        try:
+            near = round((value - dist.low) / dist.step)
+        except (OverflowError, ValueError):  # a huge integer, inf or nan
+            return None
+        for position in (near, near - 1, near + 1):
+            if 0 <= position < self.size and self[position] == value:
+                return position
+        return None
+
+    def head(self, count: int) -> list[Any]:
+        """The first ``count`` values (all when fewer), without listing the rest."""
+        return [self[i] for i in range(min(count, self.size))]
+
+
+def _distinct_steps(dist: Uniform) -> bool:
+    """Whether a stepped uniform's values are all different floats (a step well above their spacing)."""
+    return dist.step is not None and dist.step > 4 * math.ulp(max(abs(dist.low), abs(dist.high)))
+
+
+def grid_axis(obj: Any, hyperparameter: str, *, limit: bool = True) -> GridAxis:
     """Parse one hyperparameter of a grid: a list of values, or a distribution with finitely many.
 
     ``limit``: refuse more than :data:`MAX_GRID_CELLS` values, before a distribution lists them (``False``
-    for a grid stored by an earlier version, whose lists are already there).
+    for a grid stored by an earlier version, whose lists are already there). An ``integer`` and a
+    ``uniform`` with a step are kept as distributions (:class:`GridAxis`), never listed.
 
     Raises:
         schedy.errors.DefinitionError: empty, repeated or non-finite values, too many, or a continuous
@@ -118,6 +219,8 @@ def grid_values(obj: Any, hyperparameter: str, *, limit: bool = True) -> list[An
         count = dist.grid_size()
         if limit and count is not None and count > MAX_GRID_CELLS:
             raise DefinitionError(grid_too_large(hyperparameter, count))
+        if isinstance(dist, Integer) or (isinstance(dist, Uniform) and _distinct_steps(dist)):
+            return GridAxis(dist.to_wire(), dist=dist)  # its values are distinct and finite: counted, not listed
         values = dist.grid_values()
         if values is None:
             raise DefinitionError(
@@ -141,7 +244,13 @@ def grid_values(obj: Any, hyperparameter: str, *, limit: bool = True) -> list[An
         if key in seen:
             raise DefinitionError(f"{what} lists {value!r} twice.")
         seen.add(key)
-    return list(values)
+    values = list(values)
+    return GridAxis(values, values=values)
+
+
+def grid_values(obj: Any, hyperparameter: str, *, limit: bool = True) -> list[Any]:
+    """Every value of one hyperparameter of a grid, listed (:func:`grid_axis`, whose rules it applies)."""
+    return list(grid_axis(obj, hyperparameter, limit=limit))
 
 
 #: How TPE draws its startup jobs.

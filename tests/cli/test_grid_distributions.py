@@ -28,8 +28,8 @@ def test_add_grid_takes_a_stepped_integer_in_the_wire_form_and_negative_bounds()
     grid = parse_grid_args(["n", "integer", '{"low": 0, "high": 8, "step": 2}', "k", "integer", "-2", "2"])
     assert grid == {"n": Integer(0, 8, step=2), "k": Integer(-2, 2)}
     assert schedy.GridSearch("g", grid)._to_wire()["scheduler"]["GridSearch"] == {
-        "n": [0, 2, 4, 6, 8],
-        "k": [-2, -1, 0, 1, 2],
+        "n": {"integer": {"low": 0, "high": 8, "step": 2}},
+        "k": {"integer": {"low": -2, "high": 2}},
     }
 
 

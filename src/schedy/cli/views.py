@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schedy import Experiment, GridSearch, Job, PopulationBasedTraining, RandomSearch, TPESearch
-from schedy._search import TPEParams, stored_tpe
+from schedy._search import GridAxis, TPEParams, stored_tpe
 from schedy.cli.table import DEFAULT_CATEGORY, Column
 from schedy.errors import DefinitionError
-from schedy.random import Choice, Distribution, FlatParam, flatten_space
+from schedy.random import Choice, Distribution, FlatParam, flatten_space, parse_distribution
 from schedy.stopping import StoppingPolicy
 
 __all__ = [
@@ -62,6 +62,40 @@ def distribution_text(dist: Distribution) -> str:
     return f"{dist.wire_name} ({json.dumps(dist.wire_args(), allow_nan=True)})"
 
 
+#: How many of a grid's listed values ``list`` and ``show`` print before cutting the list short.
+GRID_VALUES_SHOWN = 10
+
+
+def grid_text(axis: GridAxis) -> str:
+    """A grid's hyperparameter in one short line: its list, or its distribution and how many values.
+
+    A list of more than :data:`GRID_VALUES_SHOWN` values is cut short, with its number of values.
+
+    Example:
+        >>> from schedy._search import grid_axis
+        >>> grid_text(grid_axis([0.1, 0.01], "lr"))
+        '[0.1, 0.01]'
+        >>> grid_text(grid_axis(list(range(1000)), "n"))
+        '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, …] (1,000 values)'
+        >>> grid_text(grid_axis({"integer": {"low": 1, "high": 1000000}}, "n"))
+        'integer ({"low": 1, "high": 1000000}) (1,000,000 values)'
+
+    """
+    if isinstance(axis.wire, dict):
+        return f"{distribution_text(parse_distribution(axis.wire, 'grid'))} ({axis.size:,} values)"
+    if axis.size <= GRID_VALUES_SHOWN:
+        return json.dumps(axis.wire, allow_nan=True)
+    head = ", ".join(json.dumps(v, allow_nan=True) for v in axis.head(GRID_VALUES_SHOWN))
+    return f"[{head}, …] ({axis.size:,} values)"
+
+
+def _grid_param(name: str, axis: GridAxis) -> FlatParam:
+    """A grid's hyperparameter as a distribution: its own (an integer range), or a choice of its list."""
+    if isinstance(axis.wire, dict):
+        return FlatParam(name, parse_distribution(axis.wire, name))
+    return FlatParam(name, Choice(list(axis.wire)))
+
+
 def policy_text(policy: StoppingPolicy) -> str:
     """An early-stopping policy as ``schedy add --early-stopping`` takes it, e.g. ``asha:loss:min:min_step=1,…``."""
     wire = policy.to_wire()[policy.wire_name]
@@ -77,10 +111,11 @@ def policy_text(policy: StoppingPolicy) -> str:
 def space_params(exp: Experiment) -> list[FlatParam]:
     """The experiment's hyperparameters, branches after their choice (:func:`~schedy.random.flatten_space`).
 
-    A grid's list of values is given as a :class:`~schedy.random.Choice` of them; a manual search has none.
+    A grid's list of values is given as a :class:`~schedy.random.Choice` of them, its range as the distribution
+    (never listed); a manual search has none.
     """
     if isinstance(exp, GridSearch):
-        return [FlatParam(name, Choice(list(values))) for name, values in exp.grid.items()]
+        return [_grid_param(name, axis) for name, axis in exp._grid_axes().items()]
     if isinstance(exp, (TPESearch, RandomSearch)):
         return flatten_space(exp.distributions)
     if isinstance(exp, PopulationBasedTraining):
@@ -138,8 +173,8 @@ def experiment_row(exp: Experiment) -> dict[Column, Any]:
     elif isinstance(exp, PopulationBasedTraining):
         distributions = exp.initial_distributions
     elif isinstance(exp, GridSearch):
-        for name, values in exp._scheduler_params().items():
-            row[("hyperparameter", name)] = json.dumps(values, allow_nan=True)
+        for name, axis in exp._grid_axes().items():
+            row[("hyperparameter", name)] = grid_text(axis)  # a long list cut short, a range as its distribution
     for name, dist in distributions.items():
         row[("hyperparameter", name)] = distribution_text(dist)
     return row
@@ -184,8 +219,8 @@ def experiment_details(
         row[("search", "sampler")] = exp.sampler
     elif isinstance(exp, GridSearch):
         cells = 1
-        for values in exp._scheduler_params().values():
-            cells *= len(values)
+        for axis in exp._grid_axes().values():
+            cells *= axis.size
         row[("search", "cells")] = cells
     policy = exp.early_stopping
     if policy is not None:

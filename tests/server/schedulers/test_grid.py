@@ -38,7 +38,8 @@ def run(grid: GridSearch, seed: int | None, options: dict[str, Any] | None = Non
 
 def test_every_cell_once_then_done():
     grid = GridSearch.from_params(GRID)
-    assert grid.to_params()["layers"] == [1, 2, 3, 4]
+    # Stored as the distribution it was given as (a range is counted, not listed).
+    assert grid.to_params()["layers"] == {"integer": {"low": 1, "high": 4}}
     assert grid.size == 24
     cells = run(grid, 0)
     assert len(cells) == 24
@@ -128,7 +129,8 @@ def test_distributions_with_finitely_many_values_enumerate():
     grid = GridSearch.from_params(
         {"u": {"uniform": {"low": 0, "high": 1, "step": 0.5}}, "c": {"choice": {"values": ["x"]}}, "k": {"const": 3}}
     )
-    assert grid.to_params() == {"u": [0.0, 0.5, 1.0], "c": ["x"], "k": [3]}
+    assert grid.to_params() == {"u": {"uniform": {"low": 0.0, "high": 1.0, "step": 0.5}}, "c": ["x"], "k": [3]}
+    assert grid.size == 3
 
 
 def test_hand_added_jobs_need_the_grids_names():

@@ -9,6 +9,7 @@ when a body is too large, which path is routed) cannot differ between them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from starlette.types import Message, Receive, Scope, Send
@@ -23,6 +24,7 @@ __all__ = [
     "routing_path",
     "secured",
     "too_large",
+    "too_large_detail",
 ]
 
 #: Headers on every answer, the fast path's included: browsers must not guess a content type
@@ -72,15 +74,39 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-def too_large(max_bytes: int) -> PayloadTooLarge:
-    """The one error for a body over the limit (answered 413)."""
-    return PayloadTooLarge(
-        f"The request body is over the service's limit of {max_bytes} bytes; "
-        "keep big data in files stored with the job (job.save_artifact)."
-    )
+#: ``…/experiments/NAME/``: an experiment's definition (a root path before it is allowed).
+_DEFINITION = re.compile(r"/experiments/[^/]+/$")
+#: ``…/experiments/NAME/…``: a job, its results or reports, a note: data a job may keep in artifacts instead.
+_JOB_DATA = re.compile(r"/experiments/[^/]+/.+")
 
 
-def limited_receive(receive: Receive, max_bytes: int) -> Receive:
+def too_large_detail(max_bytes: int, path: str | None = None) -> str:
+    """The sentence refusing a body over the limit, with a hint that fits the request's ``path`` (routed form).
+
+    Example:
+        >>> "job.save_artifact" in too_large_detail(10, "/experiments/grid/")
+        False
+        >>> too_large_detail(10, "/experiments/grid/jobs/1/").endswith("(job.save_artifact).")
+        True
+
+    """
+    said = f"The request body is over the service's limit of {max_bytes} bytes"
+    if path is not None and _DEFINITION.search(path):
+        return (
+            f"{said}: an experiment's definition must fit in it; give a long range of values as a distribution "
+            "(Integer, or Uniform with a step), sent as its bounds, not as a list."
+        )
+    if path is None or _JOB_DATA.search(path):
+        return f"{said}; keep big data in files stored with the job (job.save_artifact)."
+    return f"{said}."
+
+
+def too_large(max_bytes: int, path: str | None = None) -> PayloadTooLarge:
+    """The one error for a body over the limit (answered 413), its hint fitting the request's ``path``."""
+    return PayloadTooLarge(too_large_detail(max_bytes, path))
+
+
+def limited_receive(receive: Receive, max_bytes: int, path: str | None = None) -> Receive:
     """``receive`` that raises :func:`too_large` once more than ``max_bytes`` of body have arrived."""
     received = 0
 
@@ -90,7 +116,7 @@ def limited_receive(receive: Receive, max_bytes: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > max_bytes:
-                raise too_large(max_bytes)
+                raise too_large(max_bytes, path)
         return message
 
     return limited
@@ -101,10 +127,11 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
 
     A client that goes away mid-body leaves what was read.
     """
+    path = routing_path(scope)
     declared = declared_length(scope.get("headers", ()))
     if declared is not None and declared > max_bytes:
-        raise too_large(max_bytes)
-    receive = limited_receive(receive, max_bytes)
+        raise too_large(max_bytes, path)
+    receive = limited_receive(receive, max_bytes, path)
     chunks = []
     while True:
         message = await receive()

@@ -8,7 +8,7 @@ import time
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured
+from schedy.server.api.bodies import declared_length, limited_receive, routing_path, secured, too_large_detail
 from schedy.server.api.problems import problem
 from schedy.server.store.failures import (
     connection_lost,
@@ -71,17 +71,15 @@ class BodyLimit:
         if scope["type"] != "http" or _is_upload(scope):
             await self.app(scope, receive, send)
             return
+        path = routing_path(scope)  # the hint fits the request: an experiment's definition is no job's data
         declared = declared_length(scope.get("headers", ()))
         if declared is not None and declared > self.max_bytes:
-            detail = (
-                f"The request body is over the service's limit of {self.max_bytes} bytes; "
-                "keep big data in files stored with the job (job.save_artifact)."
-            )
+            detail = too_large_detail(self.max_bytes, path)
             await problem(413, "Payload too large", detail)(scope, receive, send)
             return
         # Past the declared length, a body that keeps coming raises inside the
         # route that reads it, so the app's own error handler answers 413.
-        await self.app(scope, limited_receive(receive, self.max_bytes), send)
+        await self.app(scope, limited_receive(receive, self.max_bytes, path), send)
 
 
 class SecurityHeaders:

@@ -223,8 +223,9 @@ def evaluate(
 def space_kinds(scheduler: Mapping[str, Any]) -> dict[str, Kind]:
     """The declared kind of each hyperparameter of an experiment's ``scheduler`` (as stored: ``{NAME: params}``).
 
-    Mirrors the page's ``space.js``: a grid's values and a ``choice`` are
-    categories, ``loguniform`` and a log ``integer`` logarithmic, the rest linear.
+    Mirrors the page's ``space.js``: a grid's list of values and a ``choice`` are
+    categories (a grid's ``integer`` or stepped ``uniform``, kept compact, is read as
+    that distribution), ``loguniform`` and a log ``integer`` logarithmic, the rest linear.
     """
     out: dict[str, Kind] = {}
     if not isinstance(scheduler, Mapping) or len(scheduler) != 1:
@@ -233,7 +234,12 @@ def space_kinds(scheduler: Mapping[str, Any]) -> dict[str, Kind]:
     if not isinstance(params, Mapping):
         return out
     if name == "GridSearch":
-        return {k: Kind("category") for k, v in params.items() if isinstance(v, list)}
+        for k, v in params.items():
+            if isinstance(v, list):
+                out[k] = Kind("category")
+            else:  # a range kept compact (an integer, a stepped uniform): read as that distribution
+                _walk({k: v}, out)
+        return out
     if name == "PBT":
         _walk(params.get("init"), out)
     elif isinstance(params.get("distributions"), Mapping):

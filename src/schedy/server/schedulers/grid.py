@@ -2,8 +2,12 @@
 
 ``{"GridSearch": {hp: [values…], …}}``. On the wire a hyperparameter may
 also be given as a distribution with finitely many values (``choice``,
-``const``, ``integer``, ``uniform`` with ``step``); it is stored as its list.
-Continuous distributions are refused.
+``const``, ``integer``, ``uniform`` with ``step``). A ``choice`` or a
+``const`` is stored as its list; an ``integer`` or a stepped ``uniform`` is
+stored and returned as the distribution (a million values in a few bytes),
+and its values are computed from their positions, never listed
+(:class:`schedy._search.GridAxis`). Continuous distributions are refused.
+A grid stored as lists (by an earlier version, or sent so) runs as it is.
 
 How a decision is made (from the history alone, so it is the same in every
 service process):
@@ -40,7 +44,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schedy._search import MAX_GRID_CELLS, check_grid_cells, grid_values, value_key
+from schedy._search import MAX_GRID_CELLS, GridAxis, check_grid_cells, grid_axis
 from schedy.errors import DefinitionError
 from schedy.server.schedulers.base import (
     NOTHING,
@@ -117,35 +121,39 @@ class GridSearch(Scheduler):
     retries_crashed_jobs = True
     can_end = True
 
-    def __init__(self, grid: Mapping[str, Sequence[Any]], *, stored: bool = False) -> None:
+    def __init__(self, grid: Mapping[str, Sequence[Any] | GridAxis], *, stored: bool = False) -> None:
         if not grid:
             raise DefinitionError("GridSearch needs at least one hyperparameter with a list of values.")
-        self.grid: dict[str, list[Any]] = {str(hp): list(values) for hp, values in grid.items()}
-        self.names = tuple(self.grid)
+        self.axes: dict[str, GridAxis] = {
+            str(hp): values if isinstance(values, GridAxis) else GridAxis.of_list(list(values))
+            for hp, values in grid.items()
+        }
+        self.names = tuple(self.axes)
         if stored:
-            self.size = math.prod(len(v) for v in self.grid.values())
+            self.size = math.prod(axis.size for axis in self.axes.values())
             if self.size > _MAX_STORED_CELLS:
                 raise DefinitionError(f"GridSearch has {self.size} cells, more than the {_MAX_STORED_CELLS} it runs.")
         else:
-            self.size = check_grid_cells({hp: len(values) for hp, values in self.grid.items()})
-        self._positions = [{value_key(v): i for i, v in enumerate(values)} for values in self.grid.values()]
-        self._radix = [len(v) for v in self.grid.values()]
+            self.size = check_grid_cells({hp: axis.size for hp, axis in self.axes.items()})
+        self._axes = tuple(self.axes.values())
+        self._radix = [axis.size for axis in self._axes]
 
     @classmethod
     def from_params(cls, params: Any) -> GridSearch:
         if not isinstance(params, dict) or not params:
             raise DefinitionError("GridSearch needs an object mapping each hyperparameter to its list of values.")
-        return cls({str(hp): grid_values(obj, str(hp)) for hp, obj in params.items()})
+        return cls({str(hp): grid_axis(obj, str(hp)) for hp, obj in params.items()})
 
     @classmethod
     def from_stored(cls, params: Any) -> GridSearch:
         """A stored grid: up to the cells an earlier version accepted (10**8), so that it runs on."""
         if not isinstance(params, dict) or not params:
             return cls.from_params(params)
-        return cls({str(hp): grid_values(obj, str(hp), limit=False) for hp, obj in params.items()}, stored=True)
+        return cls({str(hp): grid_axis(obj, str(hp), limit=False) for hp, obj in params.items()}, stored=True)
 
     def to_params(self) -> dict[str, Any]:
-        return {hp: list(values) for hp, values in self.grid.items()}
+        """As stored and returned: each hyperparameter's list, or its distribution (never listed)."""
+        return {hp: axis.wire for hp, axis in self.axes.items()}
 
     def check_new_job(self, hyperparameters: Mapping[str, Any]) -> None:
         check_hyperparameter_names(hyperparameters, set(self.names), "A job of a grid search")
@@ -155,13 +163,10 @@ class GridSearch(Scheduler):
     def cell_of(self, hyperparameters: Mapping[str, Any]) -> int | None:
         """The index of the cell a job's hyperparameters name; ``None`` outside the grid."""
         index = 0
-        for name, positions, radix in zip(self.names, self._positions, self._radix, strict=True):
+        for name, axis, radix in zip(self.names, self._axes, self._radix, strict=True):
             if name not in hyperparameters:
                 return None
-            try:
-                position = positions.get(value_key(hyperparameters[name]))
-            except TypeError:
-                return None
+            position = axis.index(hyperparameters[name])
             if position is None:
                 return None
             index = index * radix + position
@@ -170,9 +175,9 @@ class GridSearch(Scheduler):
     def cell(self, index: int) -> dict[str, Any]:
         """The hyperparameters of cell ``index`` (mixed radix, last hyperparameter fastest)."""
         values: list[Any] = []
-        for name, radix in zip(reversed(self.names), reversed(self._radix), strict=True):
+        for axis, radix in zip(reversed(self._axes), reversed(self._radix), strict=True):
             index, position = divmod(index, radix)
-            values.append(self.grid[name][position])
+            values.append(axis[position])
         return dict(zip(self.names, reversed(values), strict=True))
 
     def order(self, key: int) -> Permutation:

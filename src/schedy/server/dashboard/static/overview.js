@@ -56,6 +56,9 @@ export function spaceRows(experiment) {
   if (kind === "GridSearch") {
     for (const [name, values] of Object.entries(params)) {
       if (Array.isArray(values)) rows.push({name, text: `grid([${values.map((x) => JSON.stringify(x)).join(", ")}])`, depth: 0});
+      else if (values && typeof values === "object" && Object.keys(values).length === 1) {
+        rows.push({name, text: gridRangeText(values), depth: 0});  // an integer or a stepped uniform, kept compact
+      }
     }
   } else if (kind === "PBT") walk(params.init, 0);
   else if (params.distributions && typeof params.distributions === "object") walk(params.distributions, 0);
@@ -127,11 +130,50 @@ export function spaceSection(experiment, open) {
       `${cells === null ? "" : `, ${cells} cell${cells === 1 ? "" : "s"}`})`), body, settingsTable);
 }
 
-/** How many cells a grid search has (the product of its value lists), or null for other searches. */
+/** How many values one hyperparameter of a grid has: its list's length, or as a range counts them
+ * (an integer or a stepped uniform, stored compact: (high - low) / step + 1, as schedy._search.GridAxis
+ * counts them); null when it cannot be told. */
+export function gridAxisSize(values) {
+  if (Array.isArray(values)) return values.length;
+  if (!values || typeof values !== "object" || Object.keys(values).length !== 1) return null;
+  const [[type, args]] = Object.entries(values);
+  const a = args && typeof args === "object" ? args : {};
+  const {low, high} = a;
+  if (!Number.isFinite(low) || !Number.isFinite(high) || high < low) return null;
+  if (type === "integer") {
+    const step = a.step ?? 1;
+    return Number.isFinite(step) && step >= 1 ? Math.floor((high - low) / step) + 1 : null;
+  }
+  if (type === "uniform") return Number.isFinite(a.step) && a.step > 0 ? Math.round((high - low) / a.step) + 1 : null;
+  if (type === "choice" && Array.isArray(a.values)) return a.values.length;
+  if (type === "const") return 1;
+  return null;
+}
+
+const grouped = (x) => (Number.isInteger(x) && Math.abs(x) >= 1000 ? x.toLocaleString("en-US") : String(x));
+
+/** A grid's range as the search-space table shows it: "integer 1 … 1,000,000 (1,000,000 values)". */
+function gridRangeText(values) {
+  const [[type, args]] = Object.entries(values);
+  const a = args && typeof args === "object" ? args : {};
+  const size = gridAxisSize(values);
+  if ((type !== "integer" && type !== "uniform") || size === null) return `grid(${type}(${argsText(args)}))`;
+  const step = a.step !== undefined && !(type === "integer" && a.step === 1) ? ` step ${grouped(a.step)}` : "";
+  const log = a.log ? ", log scale" : "";
+  return `${type} ${grouped(a.low)} … ${grouped(a.high)}${step} (${grouped(size)} value${size === 1 ? "" : "s"}${log})`;
+}
+
+/** How many cells a grid search has (the product of its axes' sizes), or null for other searches. */
 export function gridCells(experiment) {
   const params = (experiment.scheduler || {}).GridSearch;
   if (!params || typeof params !== "object") return null;
-  return Object.values(params).reduce((n, values) => n * (Array.isArray(values) ? values.length : 1), 1);
+  let cells = 1;
+  for (const values of Object.values(params)) {
+    const size = gridAxisSize(values);
+    if (size === null) return null;
+    cells *= size;
+  }
+  return cells;
 }
 
 /** A name as one shell word, after "--" when it starts with "-" (else schedy's options would take it). */

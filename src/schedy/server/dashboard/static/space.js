@@ -15,7 +15,10 @@ export function declaredSpace(experiment) {
   const params = scheduler[name];
   if (!params || typeof params !== "object" || Array.isArray(params)) return out;
   if (name === "GridSearch") {
-    for (const [k, values] of Object.entries(params)) if (Array.isArray(values)) out.set(k, {kind: "category", values, dist: "grid"});
+    for (const [k, values] of Object.entries(params)) {
+      if (Array.isArray(values)) out.set(k, {kind: "category", values, dist: "grid"});
+      else walk({[k]: values}, out);  // a range kept compact (an integer, a stepped uniform): as declared
+    }
     return out;
   }
   if (name === "PBT") walk(params.init, out);
