@@ -19,7 +19,7 @@ from schedy._dataframe import error_text
 from schedy._pagination import iter_items
 from schedy._routes import experiment as experiment_path
 from schedy._routes import job as job_path
-from schedy.cli.common import CommandError, connect, parse_pairs
+from schedy.cli.common import CommandError, UsageError, connect, parse_pairs
 from schedy.cli.objective import Best, Objective
 from schedy.cli.table import DEFAULT_CATEGORY, Column, Table, format_value, human_size
 from schedy.cli.views import (
@@ -77,7 +77,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "each (name status scheduler, or id status), without a header; -t shows a table of every field "
         "(hyperparameters and results are columns), -p one paragraph each. A field is named by its bare "
         "name (lr, loss) or, when a hyperparameter and a result share it, as hyperparameter.NAME or "
-        "result.NAME.",
+        "result.NAME (also written as schedy export names its columns: hyperparameters.NAME, results.NAME).",
         epilog="Example: schedy list MNIST -t -s accuracy -d   (best accuracy first)",
     )
     lst.add_argument(
@@ -270,9 +270,9 @@ def cmd_list(args: argparse.Namespace) -> None:
             for job in db.get_experiment(args.experiment).all_jobs():
                 table.add_row(job_row(job))
     if args.sort:
-        table.sort(args.sort, descending=args.decreasing)
+        table.sort([_field(table, field) for field in args.sort], descending=args.decreasing)
     if args.field:
-        table.select(args.field)
+        table.select([_field(table, field) for field in args.field])
     if args.table:
         text = table.grid()
     elif args.paragraph:
@@ -283,6 +283,34 @@ def cmd_list(args: argparse.Namespace) -> None:
         text = table.plain()
     if text:
         print(text)
+
+
+#: The column names of ``schedy export`` (``results.loss``), as ``list`` names the same fields (``result.loss``).
+_EXPORT_PREFIXES = {"results.": "result.", "hyperparameters.": "hyperparameter."}
+
+
+def _field(table: Table, field: str) -> str:
+    """``field`` as ``table`` resolves it: a field it has, else export's ``results.NAME`` as ``result.NAME``.
+
+    A field the table has keeps its meaning (a result may be named ``results.x``); one it lacks, in neither
+    form, is left for the table to refuse, naming the fields there are. No field can be refused before the
+    jobs are read: any name may be a result's, and a job's hyperparameters are not bound by those the
+    search declares now (jobs added by hand to a manual or PBT search, a search defined anew).
+    """
+    if any(name == field for _, name in table.columns):
+        return field  # its own name (maybe ambiguous: the table says so)
+    try:
+        table.resolve(field)
+    except UsageError:
+        for plural, singular in _EXPORT_PREFIXES.items():
+            if field.startswith(plural):
+                alias = singular + field[len(plural) :]
+                try:
+                    table.resolve(alias)
+                except UsageError:
+                    break
+                return alias
+    return field
 
 
 def cmd_push(args: argparse.Namespace) -> None:
