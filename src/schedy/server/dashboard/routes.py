@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -125,12 +126,19 @@ async def experiment_list(request: Request, user_id: int = Depends(current_user)
 
 
 def _since(value: str | None) -> float | None:
+    """The cursor of an earlier answer: a finite time, never before the epoch (NaN, ±inf: 400).
+
+    A cursor later than the database clock is answered in full (:meth:`Dashboard.table`).
+    """
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        since = float(value)
     except ValueError:
-        raise BadRequest(f"'since' must be the cursor of an earlier answer, got {value[:40]!r}.") from None
+        since = math.nan
+    if not math.isfinite(since) or since < 0:
+        raise BadRequest(f"'since' must be the cursor of an earlier answer, got {value[:40]!r}.")
+    return since
 
 
 @router.get("/experiments/{name}/jobs/", responses=schemas.answers({}, 404))

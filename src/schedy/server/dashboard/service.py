@@ -13,8 +13,10 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +45,15 @@ OVERLAP = 10.0
 _BEST_CACHE_SIZE = 1024
 #: How many DONE jobs' results are looked at to guess an undeclared objective.
 _GUESS_FROM = 50
-#: Full reads of every job run at most this many at once (the others wait their turn).
+#: Full reads of every job wait for their turn (:class:`HeavyReads`) in this many threads of their own.
 _FULL_READS = 4
+#: Heavy reads (:class:`HeavyReads`) run at most this many at once per process, the others waiting their turn…
+HEAVY_AT_ONCE = 1
+#: …and each gives the interpreter away for REST seconds after a SLICE of seconds in which other
+#: threads ran for more than a SHARED fraction of the time (so a read alone runs at full speed).
+HEAVY_SLICE = 0.005
+HEAVY_REST = 0.002
+HEAVY_SHARED = 0.2
 #: Full column answers kept per process, by experiment: reopening an unchanged
 #: 100k-job experiment costs one aggregate, a changed one that plus the changes.
 _BODY_CACHE_BYTES = 128 << 20
@@ -61,6 +70,8 @@ IMPORTANCE_CAP = 20_000
 _IMPORTANCE_CACHE_SIZE = 256
 #: Jobs read per transaction for the downloads (:meth:`Dashboard.records`).
 _RECORDS_PAGE = 2000
+#: Records rendered between two calls of a heavy read's pause (:class:`HeavyReads`).
+_RECORDS_PER_PAUSE = 50
 
 
 def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> str:
@@ -73,6 +84,72 @@ def fingerprint(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> 
 
 def _last_activity(experiment: ExperimentRow, stats: Mapping[str, StatusStats]) -> float:
     return max([float(experiment.updated_at), *(v.last_update for v in stats.values())])
+
+
+class HeavyReads:
+    """Turns for the dashboard's heavy reads, which share the interpreter with the worker loop.
+
+    A full read of every job, the downloads' records and the reports thinned
+    for curves render thousands of rows in Python, in threads of the
+    process that serves claims and reports: while they hold the interpreter
+    (the GIL), the event loop waits for it at every step. So they run
+    :data:`HEAVY_AT_ONCE` at a time (the others wait, holding nothing), and
+    the one running calls its ``pause`` often: after every
+    :data:`HEAVY_SLICE` seconds of work, it sleeps :data:`HEAVY_REST`
+    seconds, in which the loop runs unhindered. A download takes its turn
+    per page, so one sent to a slow client lets the others go between pages.
+    """
+
+    def __init__(self, at_once: int = HEAVY_AT_ONCE) -> None:
+        self._gate = threading.BoundedSemaphore(at_once)
+        self._waiting = 0
+        self._count = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """How many heavy reads wait for their turn."""
+        with self._count:
+            return self._waiting
+
+    @contextmanager
+    def turn(self) -> Iterator[Callable[[], None]]:
+        """Wait for a turn; hold it in the block, which gets the ``pause`` to call between pieces of work."""
+        with self._count:
+            self._waiting += 1
+        try:
+            self._gate.acquire()
+        finally:
+            with self._count:
+                self._waiting -= 1
+        try:
+            yield _Pace()
+        finally:
+            self._gate.release()
+
+
+class _Pace:
+    """Called between pieces of a heavy read: a rest after a slice in which others wanted the CPU.
+
+    Every :data:`HEAVY_SLICE` seconds, it compares the time that passed with
+    the CPU time the reading thread got: when others got more than
+    :data:`HEAVY_SHARED` of it (the worker loop, which waited for the GIL,
+    or other processes), the read rests :data:`HEAVY_REST` seconds.
+    """
+
+    __slots__ = ("_cpu", "_wall")
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = time.thread_time()
+
+    def __call__(self) -> None:
+        wall = time.perf_counter() - self._wall
+        if wall < HEAVY_SLICE:
+            return
+        if wall - (time.thread_time() - self._cpu) > wall * HEAVY_SHARED:
+            time.sleep(HEAVY_REST)
+        self._wall = time.perf_counter()
+        self._cpu = time.thread_time()
 
 
 @dataclass(frozen=True)
@@ -118,6 +195,7 @@ class Dashboard:
         self._importance: dict[tuple[int, float, str, str, str], str] = {}
         # Full reads of every job (Dashboard._full): a few at once, each in one snapshot.
         self._reads = ThreadPoolExecutor(max_workers=_FULL_READS, thread_name_prefix="dashboard-read")
+        self.heavy = HeavyReads()
 
     @staticmethod
     def _experiment(conn: Connection, user_id: int, name: str) -> ExperimentRow:
@@ -193,7 +271,10 @@ class Dashboard:
         ``since`` is the ``cursor`` of an earlier answer: then only jobs
         updated since (minus :data:`OVERLAP`) are sent, with ``"partial":
         true`` and the ``total``, so the caller merges them by ``pk`` and
-        reloads everything if its count differs (jobs were deleted).
+        reloads everything if its count differs (jobs were deleted). A
+        cursor later than the database clock (plus :data:`OVERLAP`), which no
+        answer gave, gets a full answer and a cursor of its own: following it, a
+        caller would never see a job updated later.
 
         Without ``since``, a full answer. When this process keeps an earlier
         full answer of the experiment and few jobs changed since, that answer
@@ -207,6 +288,11 @@ class Dashboard:
             tag = fingerprint(exp, stats)
             if known is not None and tag in _etags(known):
                 return Table(tag, None)
+            latest = max((v.last_update for v in stats.values()), default=0.0)
+            # No answer gave a cursor past the database clock (unless it went back): the jobs updated from now
+            # on would all be older than it, and a caller following it would never see one. A full answer.
+            if since is not None and since > latest + OVERLAP and since > store_jobs.now(conn) + OVERLAP:
+                since = None
             base = None if since is not None or full else self._base(int(exp.id))
             if base is not None and base.created_at != float(exp.created_at):
                 base = None
@@ -258,9 +344,10 @@ class Dashboard:
 
         def read() -> None:
             try:
-                with self._store.snapshot() as conn:
+                with self.heavy.turn() as pause, self._store.snapshot() as conn:
                     groups = store_stats.column_text_groups(conn, exp.id, exp.created_at)
                     for i, (count, texts) in enumerate(groups):
+                        pause()
                         if i == 0:
                             header["total"] = count
                             lines.put(columns.head(header))
@@ -441,11 +528,15 @@ class Dashboard:
         """
         limit = REPORTS_PER_ANSWER if limit is None else limit
         if per_job is not None and job is None:
-            with self._store.snapshot() as conn:
-                exp = self._experiment(conn, user_id, name)
-                before = store_reports.unsettled_from(conn, exp.id, SETTLE_SECONDS)
-                sampled = report_samples.thinned_after(conn, exp.id, after, per_job, limit, before=before)
-            return self._report_columns(sampled.rows, sampled.last, more=sampled.more, thinned=sampled.thinned)
+            with self.heavy.turn() as pause:
+                with self._store.snapshot() as conn:
+                    exp = self._experiment(conn, user_id, name)
+                    before = store_reports.unsettled_from(conn, exp.id, SETTLE_SECONDS)
+                    sampled = report_samples.thinned_after(
+                        conn, exp.id, after, per_job, limit, before=before, pause=pause
+                    )
+                pause()
+                return self._report_columns(sampled.rows, sampled.last, more=sampled.more, thinned=sampled.thinned)
         with self._store.snapshot() as conn:
             exp = self._experiment(conn, user_id, name)
             before = store_reports.unsettled_from(conn, exp.id, SETTLE_SECONDS)
@@ -480,7 +571,8 @@ class Dashboard:
 
         For the table's downloads: what ``schedy export`` reads (times in the wire's milliseconds,
         ``updatedAt``, ``endReason``, ``error``…), a page of jobs per transaction. The experiment is
-        looked up before the first line, so a missing one answers 404.
+        looked up before the first line, so a missing one answers 404. Each page is read and
+        rendered in a turn of :class:`HeavyReads`.
         """
         with self._store.read() as conn:
             exp = self._experiment(conn, user_id, name)
@@ -491,13 +583,20 @@ class Dashboard:
         yield '{"jobs":['
         first = True
         while rows:
-            text = ",\n".join(columns.exact_record(render_job(row, name)) for row in rows)
-            yield ("\n" if first else ",\n") + text
+            with self.heavy.turn() as pause:
+                if not first:
+                    with self._store.read() as conn:
+                        rows = store_jobs.page(conn, experiment_id, rows[-1].pk, _RECORDS_PAGE)
+                texts = []
+                for i, row in enumerate(rows):
+                    texts.append(columns.exact_record(render_job(row, name)))
+                    if i % _RECORDS_PER_PAUSE == 0:
+                        pause()
+            if texts:
+                yield ("\n" if first else ",\n") + ",\n".join(texts)
             first = False
             if len(rows) < _RECORDS_PAGE:
                 break
-            with self._store.read() as conn:
-                rows = store_jobs.page(conn, experiment_id, rows[-1].pk, _RECORDS_PAGE)
         yield "\n]}\n"
 
     def job(self, user_id: int, name: str, job_id: str) -> str:

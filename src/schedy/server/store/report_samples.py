@@ -38,8 +38,8 @@ __all__ = ["MIN_PER_JOB", "MOST_ROWS", "Thinned", "evenly", "thinned_after"]
 
 #: How many chosen rows are read per statement (a bound list per statement).
 _ROWS_PER_READ = 500
-#: How many keys are fetched at a time from a statement read as a stream.
-_KEYS_PER_FETCH = 10_000
+#: How many keys are fetched at a time from a statement read as a stream (the caller's pause between).
+_KEYS_PER_FETCH = 2000
 #: About how many reports one answer holds at most, shared by the jobs that reported since…
 MOST_ROWS = 50_000
 #: …but never fewer than this many per job (a curve of 16 points still shows its shape).
@@ -103,19 +103,27 @@ def _non_finite_statement() -> Select[Any]:
     )
 
 
-def _stream(conn: Connection, build: Callable[[], Select[Any]], params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """The statement's rows, fetched a few thousand at a time (not all held at once)."""
+def _no_pause() -> None:
+    pass
+
+
+def _stream(
+    conn: Connection, build: Callable[[], Select[Any]], params: dict[str, Any], pause: Callable[[], None] = _no_pause
+) -> Iterator[tuple[Any, ...]]:
+    """The statement's rows, fetched a few thousand at a time (not all held at once), ``pause`` called between."""
     cursor = _execute(conn, compiled(conn, build), params)
     try:
         while batch := cursor.fetchmany(_KEYS_PER_FETCH):
             yield from batch
+            pause()
     finally:
         cursor.close()
 
 
-def _rows(conn: Connection, keys: list[int]) -> list[tuple[Any, ...]]:
+def _rows(conn: Connection, keys: list[int], pause: Callable[[], None] = _no_pause) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(keys), _ROWS_PER_READ):
+        pause()
         part = keys[start : start + _ROWS_PER_READ]
         query = (
             select(reports.c.pk, jobs.c.job_id, reports.c.step, reports.c.metrics, reports.c.attempt)
@@ -145,6 +153,7 @@ def thinned_after(
     most_rows: int = MOST_ROWS,
     *,
     before: int | None = None,
+    pause: Callable[[], None] = _no_pause,
 ) -> Thinned:
     """The experiment's reports after ``after_pk``, at most about ``per_job`` per job, in pk order.
 
@@ -155,7 +164,9 @@ def thinned_after(
     from the last of them, thins what follows.
 
     ``before``: consider only keys below it (reports from it on may not have settled:
-    :func:`~schedy.server.store.reports.unsettled_from`).
+    :func:`~schedy.server.store.reports.unsettled_from`). ``pause`` is called
+    between batches of keys and of rows: a caller sharing the interpreter
+    (the dashboard's heavy reads) may give it away there.
 
     Returns the rows ``(pk, job id, step, metrics JSON, attempt)``, the last
     key considered (ask from there next time), whether any job was thinned,
@@ -166,7 +177,7 @@ def thinned_after(
     """
     params: dict[str, Any] = {"p_experiment": experiment_id, "p_after": after_pk}
     jobs_seen, longest, until = 0, 0, after_pk
-    for count, last in _stream(conn, _counts_statement, params):
+    for count, last in _stream(conn, _counts_statement, params, pause):
         jobs_seen += 1
         longest = max(longest, int(count))
         until = max(until, int(last))
@@ -178,12 +189,12 @@ def thinned_after(
     params["p_until"] = until
     if not thinned:  # every report is sent: the first ones by key, read from the index alone
         params["p_limit"] = most_rows + 1
-        chosen = [int(pk) for (pk,) in _stream(conn, _first_statement, params)]
+        chosen = [int(pk) for (pk,) in _stream(conn, _first_statement, params, pause)]
         more = len(chosen) > most_rows
         chosen = chosen[:most_rows]
-        return Thinned(_rows(conn, chosen), chosen[-1] if more else until, False, more)
+        return Thinned(_rows(conn, chosen, pause), chosen[-1] if more else until, False, more)
     # A value the curves mark must not be thinned away.
-    marked = {int(pk) for (pk,) in _stream(conn, _non_finite_statement, params)}
+    marked = {int(pk) for (pk,) in _stream(conn, _non_finite_statement, params, pause)}
     first: list[int] = []  # the smallest `most_rows` chosen keys, as a heap of their negatives
     more = False
 
@@ -201,7 +212,7 @@ def thinned_after(
 
     keys: list[int] = []
     current: int | None = None
-    for job_pk, pk in _stream(conn, _keys_statement, params):
+    for job_pk, pk in _stream(conn, _keys_statement, params, pause):
         if job_pk != current:  # a job's keys come together, in order: thin each as soon as it ends
             choose(keys)
             current, keys = job_pk, []
@@ -209,4 +220,4 @@ def thinned_after(
     choose(keys)
     chosen = sorted(-pk for pk in first)
     # Beyond the answer's size, it covers the reports up to its last, and the next call thins what follows.
-    return Thinned(_rows(conn, chosen), chosen[-1] if more else until, thinned, more)
+    return Thinned(_rows(conn, chosen, pause), chosen[-1] if more else until, thinned, more)
