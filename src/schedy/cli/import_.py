@@ -38,6 +38,7 @@ import json
 import math
 import shlex
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -268,14 +269,19 @@ def _from_csv(
                 if name is not None:
                     empty.add(name)
                 continue
+            if name is not None:
+                hps[name] = typed(text, declared.get(name))
+                continue
+            if column != source and not _is_result_column(column):  # its value is not needed: not read
+                if column not in _READ_COLUMNS:
+                    ignored[column] = None  # not imported
+                continue
             value = cell_value(text)
             if status == "DONE" and _is_result_column(column) and is_number(value):
                 candidates[column] = None
             key = column.removeprefix("results.")
             if column == source:
                 results[result_name] = value
-            elif name is not None:
-                hps[name] = typed(text, declared.get(name))
             # results.NAME is result NAME unless --result NAME=COLUMN reads it from COLUMN only (or `value` did).
             elif column.startswith("results.") and not (key == result_name and (exclusive or key in results)):
                 results[key] = value
@@ -616,10 +622,55 @@ def _check_results(
     print(f"schedy: {head}, {whose} ({added} all the same); {hint}.", file=sys.stderr)
 
 
+def _content(hps: dict[str, Any], results: dict[str, Any], status: str) -> str:
+    """What a job holds, as one text two jobs holding the same share (NaN equal to NaN)."""
+    return json.dumps([hps, results, status], sort_keys=True)
+
+
 def _same(job: Job, hps: dict[str, Any], results: dict[str, Any], status: str) -> bool:
     """Whether a job holds what the row would have written (NaN equal to NaN)."""
-    mine = json.dumps([hps, results, status], sort_keys=True)
-    return json.dumps([job.hyperparameters, job.results, job.status], sort_keys=True) == mine
+    return _content(job.hyperparameters, job.results, job.status) == _content(hps, results, status)
+
+
+#: Seconds an import sends jobs before it says on standard error how far it got, then between two such lines.
+_PROGRESS_AFTER = 3.0
+_PROGRESS_EVERY = 5.0
+
+
+def _duration(seconds: float) -> str:
+    """``40 s``, ``3 min``: how long the rest of an import should take, as its progress line says it."""
+    return f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"
+
+
+class _Progress:
+    """The lines saying how far a long import got, on standard error (nothing for one over in a few seconds).
+
+    The first once the jobs have been sent for :data:`_PROGRESS_AFTER` seconds, then one every
+    :data:`_PROGRESS_EVERY` seconds, on a terminal or not (as ``schedy database copy`` counts its artifact
+    files): ``schedy: imported 23,000 of 100,000 jobs into big, about 70 s left…``.
+    """
+
+    def __init__(self, total: int, experiment: str) -> None:
+        self.total = total
+        self.experiment = experiment
+        self.started = time.monotonic()
+        self.due = self.started + _PROGRESS_AFTER
+
+    def done(self, count: int, there: int) -> None:
+        """``count`` of the jobs are in the experiment now, ``there`` of them were before."""
+        now = time.monotonic()
+        if now < self.due:
+            return
+        self.due = now + _PROGRESS_EVERY
+        before = f" ({there:,} of them already there)" if there else ""
+        left = self.total - count
+        rate = count / max(now - self.started, 1e-9)
+        eta = f", about {_duration(left / rate)} left" if left and rate > 0 else ""
+        print(
+            f"schedy: imported {count:,} of {self.total:,} jobs into {self.experiment}{before}{eta}…",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _add(exp: Experiment, job: ImportedJob, jobs: list[ImportedJob]) -> bool:
@@ -841,10 +892,21 @@ def cmd_import(args: argparse.Namespace) -> None:
             print(f"Would add {_summary(new, skipped, exp.name, len(jobs) - len(new))}")
             return
         added: list[ImportedJob] = []
+        progress = _Progress(len(jobs), exp.name)
+        # The jobs there already, by id, once a row's job is found there: an import run again (after a row
+        # was refused) then skips those it added before without asking the service twice for each (a PUT
+        # refused, then a GET). A row whose id holds something else still goes through _add, which says so.
+        there: dict[str, str] | None = None
         for number, job in enumerate(jobs, start=1):
             try:
-                if _add(exp, job, jobs):
+                if there is not None and there.get(job.job_id) == _content(*job[1:4]):
+                    pass  # the same job is there: skipped
+                elif _add(exp, job, jobs):
                     added.append(job)
+                elif there is None:
+                    there = {
+                        old.job_id: _content(old.hyperparameters, old.results, old.status) for old in exp.all_jobs()
+                    }
             except _Reimported as exc:
                 done = (
                     "nothing was added"
@@ -861,4 +923,5 @@ def cmd_import(args: argparse.Namespace) -> None:
                     "Run the import again once it is fixed: the jobs already added are recognised and skipped."
                 )
                 raise CommandError(refused) from None
+            progress.done(number, number - len(added))
     print(f"Added {_summary(added, skipped, exp.name, len(jobs) - len(added))}")
