@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from schedy.errors import ConfigurationError
 
@@ -132,10 +132,25 @@ class ClientConfig:
 
 
 def _normalize_root(root: str, subject: str) -> str:
-    """``root`` ending with ``/``; ``subject`` names it in the message when it is not an http(s) URL."""
-    parts = urlsplit(root)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{subject} must be an http(s) URL like 'http://127.0.0.1:8700/', got {root!r}.")
+    """``root`` ending with ``/``; ``subject`` names it in the message when it is not an http(s) URL.
+
+    A port that is not a number from 0 to 65535 (``:87000``, ``:87OO``) or a broken IPv6 address
+    (``http://[::1/``) is not one either: said here, in the same sentence, not as ``urlsplit``'s
+    ``ValueError`` where the root is first used.
+    """
+    why = ""
+    parts: SplitResult | None
+    try:
+        parts = urlsplit(root)
+    except ValueError:  # a broken IPv6 address: "Invalid IPv6 URL"
+        parts = None
+    try:
+        if parts is not None:
+            parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        parts, why = None, " (its port must be a number up to 65535)"
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{subject} must be an http(s) URL like 'http://127.0.0.1:8700/', got {root!r}{why}.")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{subject} must not have a query or fragment.")
     return root if root.endswith("/") else root + "/"

@@ -1,4 +1,4 @@
-"""An upgrade of a database's schema is said in one line, by the service and by a command that migrates.
+"""An upgrade of a database's schema is said in one line by the service; a command does not upgrade one.
 
 It used to be silent, and it is one-way (an older Schedy cannot use the database afterwards), so an
 operator could not tell it had happened (SQLite and PostgreSQL).
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, text
 
 from schedy.server.store import Store, migrate
 from schedy.testing import PostgresCluster, ServiceProcess
@@ -50,7 +51,9 @@ def test_the_service_says_it_upgraded_the_database_and_from_which_schema(
         assert "Upgraded the database" not in fresh.log()
 
 
-def test_a_command_that_upgrades_the_database_says_so(tmp_path: Path) -> None:
+def test_a_command_on_an_older_database_neither_upgrades_it_silently_nor_at_all(tmp_path: Path) -> None:
+    # A newer CLI run against a database older services still serve (a laptop against production)
+    # changes nothing: `schedy user add` refuses in one line, and the schema stays where it was.
     url = f"sqlite:///{tmp_path / 'old.db'}"
     _at_revision(url, "0002")
     added = subprocess.run(
@@ -61,6 +64,15 @@ def test_a_command_that_upgrades_the_database_says_so(tmp_path: Path) -> None:
         env={**os.environ, "SCHEDY_HOME": str(tmp_path / "home")},
         check=False,
     )
-    assert added.returncode == 0, added.stderr
-    assert f"Upgraded the database from schema 0002 to {migrate.head()} " in added.stderr
+    assert added.returncode != 0
+    assert "Upgraded the database" not in added.stderr
+    assert "(revision 0002; Schedy" in added.stderr
+    assert f"needs {migrate.head()})" in added.stderr
+    assert "nothing was changed" in added.stderr
     assert len(added.stderr.splitlines()) == 1
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    finally:
+        engine.dispose()

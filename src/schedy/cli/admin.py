@@ -197,20 +197,23 @@ def require_schema(url: str, revision: str | None, name_it: str) -> None:
 
 
 def _store(args: argparse.Namespace, *, create: bool = False) -> object:
-    """The database the command works on, migrated if older; created only if ``create``.
+    """The database the command works on, at this version's schema; created only if ``create``.
 
     With ``create`` (``user add``, which may come before the service's first start), a SQLite file that
     does not exist is created and a database with no Schedy tables gets them. Otherwise the database must be
-    a Schedy one already: its schema is checked first, without writing anything.
+    a Schedy one already. Either way its schema is checked first, without writing anything: one of an older
+    Schedy is refused, not upgraded (an upgrade cannot be undone, and the older service processes still
+    serving the database could not use it after it: starting this version's service on it upgrades it,
+    docs/service.md, "Upgrading").
 
     Raises:
         CommandError: a SQLite file that does not exist or a database that holds no Schedy schema (a mistyped
-            ``--database`` is not an empty service), one a newer Schedy migrated, or one that cannot be
-            opened.
+            ``--database`` is not an empty service), one at an older Schedy's schema, one a newer Schedy
+            migrated, or one that cannot be opened.
 
     """
     from schedy.server.store import Store, migrate
-    from schedy.server.store.engine import DatabaseUnavailable, opening
+    from schedy.server.store.engine import DatabaseUnavailable, opening, sqlite_path
 
     url = database_url(args)
     name_it = "name the service's with --database"
@@ -218,15 +221,18 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> object:
         ensure_parent(url)
     else:
         require_database(url, name_it)
+    file = sqlite_path(url)
     try:
         with opening(url):
-            revision = None if create else migrate.revision_of(url)
+            # A SQLite file that does not exist yet (user add) has no schema: nothing to read.
+            revision = None if file is not None and not file.exists() else migrate.revision_of(url)
             if not create:
                 require_schema(url, revision, name_it)
-                migrate.refuse_newer(url, revision)
+            migrate.refuse_newer(url, revision)
+            migrate.refuse_older(url, revision)
             store = Store(url)
-            if revision != migrate.head():  # a current schema is not written to
-                migrate.upgrade(store)
+            if create:  # a new database's first schema (and, on PostgreSQL, the role's grants checked)
+                migrate.upgrade(store, older=False)
     except DatabaseUnavailable as exc:
         raise CommandError(str(exc)) from None
     return store

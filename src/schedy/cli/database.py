@@ -6,9 +6,10 @@ processes or hosts), or back (a backup, a laptop copy). The source is
 directory's SQLite file), read as one snapshot and never written (a
 SQLite file at an older Schedy's schema is copied from an upgraded copy
 in a temporary directory; an older PostgreSQL database must be upgraded
-first, by starting the service on it); the target is written in one
-transaction, all or nothing, and must hold no users, experiments or
-jobs. Artifact files are not in the database: the new service finds them
+first, by starting the service on it); the target must hold no users,
+experiments or jobs, which is checked before anything of it changes, and
+is written in one transaction, all or nothing, its schema too (a refused
+or failed copy leaves it as it was). Artifact files are not in the database: the new service finds them
 if it uses the same artifact store (``--artifacts``, by default
 ``artifacts/`` in the data directory), or ``--artifacts-to URL`` copies
 them into the store it will use.
@@ -63,13 +64,17 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def cmd_copy(args: argparse.Namespace) -> None:
     """Copy the source database's rows into the target and say what was copied."""
+    import logging
+
     from sqlalchemy.engine import make_url
 
     from schedy.server.errors import StorageUnavailable
     from schedy.server.store import Store, migrate, users
     from schedy.server.store.engine import DatabaseUnavailable, check_url, opening, shown_url, sqlite_path
-    from schedy.server.store.transfer import LEFT_OUT, CopyFailed, TargetNotEmpty, copy_rows
+    from schedy.server.store.transfer import LEFT_OUT, CopyFailed, TargetNotEmpty, copy_rows, refuse_filled
 
+    # The one line of an empty target at an older schema upgraded by the copy (the CLI shows errors only).
+    logging.getLogger(migrate.__name__).setLevel(logging.WARNING)
     source_url = database_url(args)
     try:
         target_url = check_url(args.target)
@@ -93,9 +98,15 @@ def cmd_copy(args: argparse.Namespace) -> None:
         with opening(source_url):
             stores.append(_source(source_url, scratch))
         with opening(target_url):
+            if created is None:  # an existing database: every refusal first, read without changing it
+                revision = migrate.revision_of(target_url)
+                migrate.refuse_newer(target_url, revision)
+                refuse_filled(target_url)
             store = Store(target_url)
             stores.append(store)
-            migrate.upgrade(store)  # as a service starting on it would
+            with store.write():  # the first connection, where a database that cannot be opened is said
+                pass
+        # copy_rows brings the target to this schema in the copy's transaction (all or nothing, schema too).
         source, target = stores
 
         begun = False

@@ -71,7 +71,8 @@ def ensure_admin(store: Store, root_url: str, config_path: Path) -> FirstStart |
     """Create the admin user if there is no user at all; ``None`` otherwise.
 
     Writes a client configuration at ``config_path`` unless one exists, before the admin is
-    committed: if it cannot be written, nothing is.
+    committed: if it cannot be written, nothing is. A directory (or any other file that is not a
+    regular one) there is no configuration and cannot become one: refused the same way.
 
     Services started together on an empty database both find no user (PostgreSQL's READ COMMITTED
     counts before the other commits); the unique email lets one of them create the admin, and the
@@ -91,6 +92,16 @@ def ensure_admin(store: Store, root_url: str, config_path: Path) -> FirstStart |
                 return None
             user_id = users.create(conn, ADMIN_EMAIL, security.hash_password(password), is_admin=True)
             users.add_token(conn, user_id, security.hash_api_token(api_token), "first start")
+            if config_path.exists() and not config_path.is_file():  # kept, it would be no configuration
+                kind, such_as = (
+                    ("a directory", f", such as {config_path / 'client.json'}")
+                    if config_path.is_dir()
+                    else ("not a regular file", "")
+                )
+                raise ClientConfigUnwritable(
+                    f"Cannot write the client configuration {config_path}: it is {kind}; set SCHEDY_CONFIG to the "
+                    f"path of a file{such_as}, and start again; no user was created."
+                )
             if not config_path.exists():
                 config = {"root": root_url, "email": ADMIN_EMAIL, "token": api_token, "token_type": "api_token"}
                 try:

@@ -4,9 +4,14 @@ Several service processes may start at once on one database: PostgreSQL
 takes an advisory lock for the migration, SQLite's ``BEGIN IMMEDIATE``
 write lock does the same; the second process finds the schema current.
 
-An upgrade is logged in one line (a warning: it cannot be undone, an
-older Schedy cannot use the database afterwards, so docs/service.md says to
-back it up first); creating the schema of an empty database is not.
+A service's start upgrades an existing schema (:func:`upgrade`); the
+commands that open a service's database directly (``schedy user …``)
+refuse an older one (:func:`refuse_older`) and leave it as it is, and
+``schedy database copy`` upgrades only an empty target, in the copy's own
+transaction (:func:`upgrade_within`). An upgrade is logged in one line (a
+warning: it cannot be undone, an older Schedy cannot use the database
+afterwards, so docs/service.md says to back it up first); creating the
+schema of an empty database is not.
 
 A database a newer Schedy migrated (a revision this one does not know) is
 refused with one sentence (:class:`NewerSchema`), never downgraded or
@@ -128,43 +133,103 @@ def revision_of(url: str) -> str | None:
     holds no Schedy schema keeps its journal mode. Call it inside
     :func:`~schedy.server.store.engine.opening`.
     """
+    with reading(url) as conn:
+        return current(conn)
+
+
+@contextmanager
+def reading(url: str) -> Iterator[Connection]:
+    """A connection to the database at ``url`` that never changes it (a SQLite file is opened read-only).
+
+    PostgreSQL's ``permission denied`` is :class:`NoPrivilege`. Call it inside
+    :func:`~schedy.server.store.engine.opening`.
+    """
     engine = make_engine(read_only_url(url) if is_sqlite(url) else url, write=False, pool_size=1)
     try:
         with _privileges(url), engine.connect() as conn:
-            return current(conn)
+            yield conn
     finally:
         engine.dispose()
 
 
-def upgrade(store: Store) -> None:
+def upgrade(store: Store, *, older: bool = True) -> None:
     """Bring the database schema to :func:`head` (a no-op when current).
 
     Once an existing schema was upgraded (committed), logs one warning line, e.g. "Upgraded the database
     from schema 0002 to 0014 …": the upgrade is one-way, an older Schedy cannot use the database after it.
+    ``older=False`` (the commands that only administer the database) creates the schema of a database
+    that has none, and refuses an older one (:func:`refuse_older`), checked in the same transaction.
 
     Raises:
         NewerSchema: a newer Schedy migrated the database (left unchanged).
+        OlderSchema: ``older`` is false and the database has an older Schedy's schema (left unchanged).
         NoPrivilege: PostgreSQL refused the role the tables (left unchanged: the migration is one transaction).
 
     """
-    upgraded: str | None = None
     with _privileges(store.url), store.write() as conn:
+        upgraded = upgrade_within(conn, store.url, older=older)
+    if upgraded is not None:  # not a new database's first schema
+        log_upgraded(upgraded)
+
+
+def upgrade_within(conn: Connection, url: str, *, older: bool = True) -> str | None:
+    """Bring the schema of ``url``'s database to :func:`head` inside the caller's write transaction ``conn``.
+
+    For a caller whose own writes must commit with the schema or not at all (``schedy database copy``
+    creates its target's tables and fills them in one transaction). Answers the revision an existing
+    schema was upgraded from, to pass to :func:`log_upgraded` once committed (``None``: the schema was
+    current, or the database had none and got its first).
+
+    Raises:
+        NewerSchema: a newer Schedy migrated the database (nothing was run).
+        OlderSchema: ``older`` is false and the database has an older Schedy's schema (nothing was run).
+        NoPrivilege: PostgreSQL refused the role the tables (the caller's transaction must roll back).
+
+    """
+    with _privileges(url):
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         revision = current(conn)
         if revision != head():
-            refuse_newer(store.url, revision)
+            refuse_newer(url, revision)
+            if not older:
+                refuse_older(url, revision)
             command.upgrade(_config(conn), "head")
-            upgraded = revision
         if conn.dialect.name == "postgresql":
-            _refuse_missing_grants(conn, store.url)
-    if upgraded is not None:  # not a new database's first schema
-        logger.warning(
-            "Upgraded the database from schema %s to %s (Schedy %s); this cannot be undone: an older Schedy "
-            "cannot use the database any more.",
-            upgraded,
-            head(),
-            __version__,
+            _refuse_missing_grants(conn, url)
+    return revision if revision != head() else None
+
+
+def log_upgraded(revision: str) -> None:
+    """Log the one warning line of an existing schema upgraded from ``revision`` (once committed)."""
+    logger.warning(
+        "Upgraded the database from schema %s to %s (Schedy %s); this cannot be undone: an older Schedy "
+        "cannot use the database any more.",
+        revision,
+        head(),
+        __version__,
+    )
+
+
+class OlderSchema(DatabaseUnavailable):
+    """The database has an older Schedy's schema, which only a service's start upgrades (one sentence)."""
+
+
+def refuse_older(url: str, revision: str | None) -> None:
+    """Raise :class:`OlderSchema` if the database at ``url`` has an older schema than this Schedy's.
+
+    For the commands that open the service's database directly (``schedy user …``): an upgrade cannot
+    be undone, and the service processes still serving the database (an older Schedy) could not use it
+    after it, so only starting this version's ``schedy server`` on it, which is the upgrade's documented
+    way (after a backup, docs/service.md, "Upgrading"), does it. ``None`` (no Schedy schema yet) and a
+    revision this Schedy does not know (see :func:`refuse_newer`) pass.
+    """
+    if revision is not None and revision != head() and known(revision):
+        raise OlderSchema(
+            f"The database {shown_url(url)} has the schema of an older Schedy (revision {revision}; Schedy "
+            f"{__version__} needs {head()}), and this command does not upgrade it: back it up and upgrade it by "
+            f"starting this version's service on it (schedy server --database {shown_url(url)}; docs/service.md, "
+            '"Upgrading"), or run the Schedy that serves it; nothing was changed.'
         )
 
 

@@ -27,11 +27,13 @@ the service's artifact store, which the database does not hold).
   (100k jobs and 1M reports, 2 cores): SQLite to PostgreSQL 16 s (31 s with
   batched INSERTs), PostgreSQL to SQLite 13 s, 74–147 MiB resident.
 
-Both databases are at this version's schema before the copy: the target
-is brought to it (:func:`schedy.server.store.migrate.upgrade`), as
-starting a service on it would; the source is never written, and one at an
-older schema is copied from an upgraded copy (``schedy database copy``,
-:mod:`schedy.cli.database`).
+Both databases are at this version's schema for the copy: the target
+is found empty first (:func:`refuse_filled`, read without writing, then
+again in the copy's transaction), and only then brought to it
+(:func:`schedy.server.store.migrate.upgrade_within`), in the copy's own
+transaction, so a refused or failed copy leaves its schema as it was too;
+the source is never written, and one at an older schema is copied from an
+upgraded copy (``schedy database copy``, :mod:`schedy.cli.database`).
 """
 
 from __future__ import annotations
@@ -44,14 +46,23 @@ from typing import Any, cast
 
 import psycopg
 from psycopg import DatabaseError
-from sqlalchemy import Connection, Integer, Result, Table, delete, func, insert, select, text
+from sqlalchemy import Connection, Integer, Result, Table, delete, func, insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
-from schedy.server.store import Store
+from schedy.server.store import Store, migrate
 from schedy.server.store import artifacts as store_artifacts
 from schedy.server.store.tables import artifacts, installation, login_failures, metadata
 
-__all__ = ["BATCH", "LEFT_OUT", "CopyFailed", "TargetNotEmpty", "copy_rows", "listed_now", "sqlite_backup"]
+__all__ = [
+    "BATCH",
+    "LEFT_OUT",
+    "CopyFailed",
+    "TargetNotEmpty",
+    "copy_rows",
+    "listed_now",
+    "refuse_filled",
+    "sqlite_backup",
+]
 
 #: Rows read and inserted at a time.
 BATCH = 2000
@@ -101,14 +112,20 @@ def copy_rows(
     them are left out of the target, which never lists an artifact whose file it lacks, and counted under
     :data:`LEFT_OUT`.
 
+    The target's schema is brought to this version's in the same transaction, once it was found empty:
+    a copy that is refused or fails leaves the target's schema as it was too.
+
     Raises:
         TargetNotEmpty: the target holds rows (nothing was written).
         CopyFailed: the target refused a row (its transaction is rolled back: nothing was copied).
+        schedy.server.store.migrate.NewerSchema: a newer Schedy migrated the target (nothing was written).
+        schedy.server.store.migrate.NoPrivilege: PostgreSQL refused the role the tables (nothing was written).
 
     """
     copied: dict[str, int] = {}
     with source.snapshot() as src, target.write() as dst:
         _check_empty(dst)
+        upgraded = migrate.upgrade_within(dst, target.url)
         gone: list[str] = []
         if blobs is not None:
             gone = sorted(blobs(list(src.execute(select(artifacts.c.blob).order_by(artifacts.c.pk)).scalars())))
@@ -136,7 +153,26 @@ def copy_rows(
                 progress(table.name, count)
         if not target.is_sqlite:
             _move_sequences(dst)
+    if upgraded is not None:  # an empty target at an older schema
+        migrate.log_upgraded(upgraded)
     return copied
+
+
+def refuse_filled(url: str) -> None:
+    """Raise :class:`TargetNotEmpty` if the database at ``url`` holds users, experiments or jobs.
+
+    Read without changing anything (a SQLite file is opened read-only, keeping its journal mode), at
+    whatever schema it has (an older Schedy's too): a copy refused for its target changes nothing of it,
+    not even its schema. Call it inside :func:`~schedy.server.store.engine.opening`, on a database that
+    exists.
+
+    Raises:
+        TargetNotEmpty: the database holds rows.
+        schedy.server.store.migrate.NoPrivilege: PostgreSQL refused the role a table.
+
+    """
+    with migrate.reading(url) as conn:
+        _check_empty(conn)
 
 
 def listed_now(source: Store, blob: str) -> bool:
@@ -177,10 +213,12 @@ def _copy_in(conn: Connection, table: Table, result: Result[Any]) -> int:
 
 
 def _check_empty(conn: Connection) -> None:
+    """Raise :class:`TargetNotEmpty` if any of Schedy's tables the database has holds rows (at any schema)."""
+    present = set(inspect(conn).get_table_names())
     held = {
         table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
         for table in metadata.sorted_tables
-        if table.name not in _REPLACED
+        if table.name not in _REPLACED and table.name in present
     }
     full = {name: n for name, n in held.items() if n}
     if full:
