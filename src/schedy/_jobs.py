@@ -19,7 +19,7 @@ from schedy import _artifacts, _encoding, _routes
 from schedy._artifacts import Artifact
 from schedy._heartbeat import Lease
 from schedy._hints import check_reports, check_results
-from schedy._outage import patiently
+from schedy._outage import is_outage, patiently
 from schedy._pagination import iter_items
 from schedy._reports import REPORTS_PER_REQUEST, ReportBuffer, checked_report
 from schedy.errors import (
@@ -234,7 +234,8 @@ class Job:
         self._lease_lost = False
         self._lost_reason: str | None = None
         self._reported: dict[str, float | None] = {}  # each metric's latest value this worker reported
-        self._reports_wait = True  # a report waits for a service that is away (not once the job crashed)
+        # A report waits for a service that is away; once the job crashed, it is tried briefly instead.
+        self._reports_wait = True
         self._claimed_results: dict[str, Any] | None = None  # as handed out (a PBT job's: its parent's)
         self._block_pid: int | None = None  # the process inside this job's ``with job:`` block, if any
 
@@ -342,8 +343,11 @@ class Job:
         """
         self._put(safe, sent_before=False)
 
-    def _put(self, safe: bool, *, sent_before: bool) -> None:
-        """:meth:`put`; ``sent_before``: an earlier call sent the same update and may have been applied."""
+    def _put(self, safe: bool, *, sent_before: bool, attempts: int | None = None) -> None:
+        """:meth:`put`; ``sent_before``: an earlier call sent the same update and may have been applied.
+
+        ``attempts``: how many times to send it at most (default: the transport's retry policy).
+        """
         db = self._db()
         path = self._path()
         if self.status != Job.RUNNING:
@@ -354,7 +358,7 @@ class Job:
         if safe:
             headers = {"If-Match": self.etag} if self.etag else {"If-None-Match": "*"}
         body = self._body()
-        response = db._transport.request("PUT", path, body, headers=headers, expect=(200, 201, 412))
+        response = db._transport.request("PUT", path, body, headers=headers, expect=(200, 201, 412), attempts=attempts)
         if response.status == 412:
             if (response.replayed or sent_before) and self._adopt_if_applied(body):
                 return  # our own earlier attempt went through before its answer was lost
@@ -584,13 +588,17 @@ class Job:
             ValueError: a step is not a non-negative integer, or a metric is not a number (nothing is sent).
 
         """
+        return self._report_many(reports)
+
+    def _report_many(self, reports: Iterable[tuple[int, Mapping[str, float | None]]], *, brief: bool = False) -> bool:
+        """:meth:`report_many`; ``brief``: tried briefly, not waiting for a service that is away (a block's end)."""
         checked = [checked_report(step, dict(metrics)) for step, metrics in reports]
         items = [{"step": step, "metrics": metrics} for step, metrics in checked]
         check_reports(self, [metrics for _, metrics in checked])
         for start in range(0, len(items), REPORTS_PER_REQUEST):
             sent = checked[start : start + REPORTS_PER_REQUEST]
             if self._send_reports(
-                {"reports": items[start : start + REPORTS_PER_REQUEST]}, [metrics for _, metrics in sent]
+                {"reports": items[start : start + REPORTS_PER_REQUEST]}, [metrics for _, metrics in sent], brief=brief
             ):
                 return True
         return False
@@ -610,26 +618,29 @@ class Job:
         self._buffers.append(buffer)  # what it still holds is sent when the job ends, if not before
         return buffer
 
-    def _send_reports(self, body: dict[str, Any], metrics: Iterable[Mapping[str, float | None]]) -> bool:
+    def _send_reports(
+        self, body: dict[str, Any], metrics: Iterable[Mapping[str, float | None]], *, brief: bool = False
+    ) -> bool:
         """POST a report body; whether the job should stop (also when it is no longer RUNNING).
 
         ``metrics`` (those of the body's reports, in order) become the latest reported values only once the
         service took them: a report refused (by the encoder, or by the service) leaves them as they were.
 
         The service being away is waited for (see :meth:`report`), except by the reports a crashing job's
-        buffers still hold at its end: its exception goes on at once.
+        buffers still hold at its end, or a buffer's block that raised (``brief``): those are tried briefly
+        (:data:`_CRASH_ATTEMPTS`), and the exception goes on at once.
         """
         transport = self._db()._transport
         path = self._path() + "reports/"
+        wait = self._reports_wait and not brief
+        attempts = None if wait else _CRASH_ATTEMPTS
 
         def send() -> Response:
-            return transport.request("POST", path, body, expect=(200, 404, 412))
+            return transport.request("POST", path, body, expect=(200, 404, 412), attempts=attempts)
 
         # Waiting keeps the answer the service's verdict: a report kept to be sent later would have to answer
         # "go on" unasked, and a job told to stop meanwhile would train on.
-        response = (
-            patiently(send, f"job {self.job_id}'s report waits until it is back") if self._reports_wait else send()
-        )
+        response = patiently(send, f"job {self.job_id}'s report waits until it is back") if wait else send()
         if response.status in (404, 412):
             if not self._lease_lost:
                 # The service says why (e.g. "has ended CRASHED": its lease lapsed; "has ended DONE": finished;
@@ -828,8 +839,11 @@ class Job:
     ) -> bool:
         """:meth:`__exit__` in the process that entered the block."""
         pruned = exc_type is not None and issubclass(exc_type, JobPruned)
-        if exc_type is not None and not pruned:
-            self._reports_wait = False  # a crash: its exception goes on at once, as below
+        crashed = exc_type is not None and not pruned
+        if crashed:
+            # A crash (Ctrl-C included): its exception goes on at once, as below; the buffered reports are
+            # tried briefly, not for the transport's minute of retries while the service is away.
+            self._reports_wait = False
         self._flush_buffers()
         self._release_lease()
         if pruned:
@@ -844,19 +858,22 @@ class Job:
             check_results(self)
         try:
             try:
-                if exc_type is None or pruned:  # results worth waiting for the service to come back
+                if not crashed:  # results worth waiting for the service to come back
                     self._put_patiently()
-                else:  # a crash: its exception goes on at once, whatever becomes of the update
-                    self.put(safe=True)
+                else:
+                    # A crash: its exception goes on at once, whatever becomes of the update, which is tried
+                    # briefly (a service away would otherwise hold a Ctrl-C for a minute of retries).
+                    self._put(True, sent_before=False, attempts=_CRASH_ATTEMPTS)
                 if self.status == Job.CRASHED and exc_type is not None:
-                    self._send_error(_error_of(exc_type, exc_value, traceback))
+                    self._send_error(_error_of(exc_type, exc_value, traceback), attempts=_CRASH_ATTEMPTS)
             except (TypeError, ValueError) as unsendable:
                 # A result the client cannot encode (a tensor, a circular list): end the job CRASHED now,
                 # with the results that can be sent, rather than leave it RUNNING until its lease lapses.
-                self._crash_with_sendable_results()
+                brief = _CRASH_ATTEMPTS if crashed else None
+                self._crash_with_sendable_results(brief)
                 message = f"{unsendable} Job {self.job_id} was marked CRASHED without the results that cannot be sent."
                 kind = TypeError if isinstance(unsendable, TypeError) else ValueError  # as the encoder said
-                self._end_unsent(kind(message), unsendable, exc_type, exc_value, traceback)
+                self._end_unsent(kind(message), unsendable, exc_type, exc_value, traceback, brief)
             except ClientRequestError as refused:
                 if refused.code not in _REFUSED:
                     raise
@@ -873,6 +890,18 @@ class Job:
                 self._taken_away(failure)
             elif exc_type is None:
                 raise
+            elif crashed and is_outage(failure):
+                logger.warning(
+                    "Could not mark job %s of %r %s: the Schedy service is away (%s). %s",
+                    self.job_id,
+                    self.experiment.name,
+                    self.status,
+                    str(failure).rstrip("."),
+                    "It stays RUNNING until its lease lapses; the service then ends it (CRASHED, and queued again "
+                    "if the experiment has maxRetries)."
+                    if self._heartbeat
+                    else "It stays RUNNING (it holds no lease: heartbeats are off) until it is ended by hand.",
+                )
             else:
                 logger.exception("Could not mark job %s of %r %s.", self.job_id, self.experiment.name, self.status)
         return pruned
@@ -962,31 +991,33 @@ class Job:
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
         traceback: TracebackType | None,
+        attempts: int | None = None,
     ) -> None:
         """After results were left out of a CRASHED job: record why, and raise ``error`` unless the block raised.
 
         The block's own exception, if any, is what the job records and what propagates; ``error`` is logged.
+        ``attempts``: as for :meth:`_put` (a crash's updates are tried briefly).
         """
         if exc_type is None:
             self._send_error(_error_of(type(error), error, None))
             raise error from cause
-        self._send_error(_error_of(exc_type, exc_value, traceback))
+        self._send_error(_error_of(exc_type, exc_value, traceback), attempts)
         logger.error("Job %s: %s", self.job_id, error)
 
-    def _send_error(self, error: dict[str, str]) -> None:
+    def _send_error(self, error: dict[str, str], attempts: int | None = None) -> None:
         """Tell the service why the (CRASHED) job crashed; a service without the endpoint is left alone."""
         path = self._path() + "error/"
-        response = self._db()._transport.request("PUT", path, error, expect=(204, 404, 405, 409))
+        response = self._db()._transport.request("PUT", path, error, expect=(204, 404, 405, 409), attempts=attempts)
         etag = response.headers.get("ETag")
         if response.status == 204:
             self.error = {"type": error["type"], "message": error["message"]}  # as the service now shows it
             if etag:
                 self.etag = etag
 
-    def _crash_with_sendable_results(self) -> None:
+    def _crash_with_sendable_results(self, attempts: int | None = None) -> None:
         """Mark the job CRASHED keeping only the results (and hyperparameters) that can be encoded."""
         self._crash_with_sendable_results_kept()
-        self.put(safe=True)
+        self._put(True, sent_before=False, attempts=attempts)
 
     def _crash_with_accepted_results(self) -> list[str]:
         """Mark the job CRASHED with the results the service accepts; the names of those left out.
@@ -1040,6 +1071,11 @@ def _new_entering_lock() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_entering_lock)
+
+#: How many times the updates of a job that crashed (its end, its error, its buffered reports) are sent at most:
+#: twice, a quarter of a second apart, so that an exception (Ctrl-C) raised while the service is away reaches
+#: the caller at once rather than after the transport's minute of retries.
+_CRASH_ATTEMPTS = 2
 
 #: Statuses of a refused job update whose content is at fault: 400 (bad JSON), 413 (too large), 422 (invalid).
 _REFUSED = (400, 413, 422)

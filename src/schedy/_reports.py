@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedy._encoding import as_plain
 from schedy._validate import MAX_STEP, bad_step, report_step
-from schedy.errors import SchedyError
+from schedy.errors import JobPruned, SchedyError
 
 if TYPE_CHECKING:
     from schedy._jobs import Job
@@ -117,9 +117,13 @@ class ReportBuffer:
 
     def flush(self) -> bool:
         """Send the reports kept (if any) now; ``True`` once the service said to stop."""
+        return self._flush()
+
+    def _flush(self, *, brief: bool = False) -> bool:
+        """:meth:`flush`; ``brief``: tried briefly, not waiting for a service that is away."""
         kept, self._kept = self._kept, []
         if kept and not self.stop:
-            self.stop = self.job.report_many(kept)
+            self.stop = self.job._report_many(kept, brief=brief)
         return self.stop
 
     def __len__(self) -> int:
@@ -133,18 +137,25 @@ class ReportBuffer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Send what is left, also after an exception (which a failure to send does not hide)."""
+        """Send what is left, also after an exception (which a failure to send does not hide).
+
+        After an exception (Ctrl-C included) other than :class:`schedy.errors.JobPruned`, the rest is tried
+        briefly: a service that is away does not hold the exception back for minutes.
+        """
         if exc_type is None:
             self.flush()
         else:
-            self.send_rest()
+            self.send_rest(brief=not issubclass(exc_type, JobPruned))
 
-    def send_rest(self) -> None:
-        """Send what is left, logging a failure instead of raising it (at a job's end, another error may be on)."""
+    def send_rest(self, *, brief: bool = False) -> None:
+        """Send what is left, logging a failure instead of raising it (at a job's end, another error may be on).
+
+        ``brief``: tried briefly, not waiting for a service that is away (an exception is on its way).
+        """
         kept = len(self)
         if not kept:
             return
         try:
-            self.flush()
+            self._flush(brief=brief)
         except SchedyError as failed:
             logger.warning("The last %d reports of job %s were not sent: %s", kept, self.job.job_id, failed)

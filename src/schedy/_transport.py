@@ -14,13 +14,23 @@ that uses it:
   connections after a few seconds), so that a training step longer than the
   server's keep-alive timeout does not turn into a failed request. A process
   forked from one that already talked to the service opens its own
-  connection instead of sharing the parent's socket.
+  connection instead of sharing the parent's socket, and gets locks of its
+  own (a lock another thread of the parent held at the fork would stay held
+  in the child for ever).
+* **Proxies.** ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (either case) are
+  honoured as :mod:`urllib` and ``requests`` do (:func:`urllib.request.getproxies`,
+  :func:`urllib.request.proxy_bypass`): an ``http://`` root is asked through
+  the proxy in absolute form, an ``https://`` root through a ``CONNECT``
+  tunnel (TLS end to end, the service's certificate checked as without a
+  proxy). Only ``http://`` proxies are supported.
 * **Authentication.** The API token (or password) is exchanged for a JWT
   (``POST token/`` or ``POST passauth/``), renewed shortly before it
   expires (its lifetime, ``exp`` − ``iat`` by the service's clock, counted on
   this machine's monotonic clock, so a wrong wall clock does not matter)
   and, should the service still answer 401, renewed and the request retried
-  once. The JWT is shared by all threads.
+  once. The JWT is shared by all threads; one renews it while the others
+  wait, and no lock is held while it is sent (its retries may last a
+  minute during an outage).
 * **Retries.** Only failures that say nothing about the request itself are
   retried, with exponential backoff and jitter: no connection, a connection
   lost mid-request, and the statuses 502, 503 and 504. A 4xx is never
@@ -51,11 +61,12 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from schedy import _encoding
 from schedy._config import ClientConfig
@@ -90,6 +101,10 @@ _JSON = "application/json"
 _RENEW_MARGIN = 60.0
 #: Seconds between two log lines about the retries of one request (the first is always said).
 _SAY_EVERY = 10.0
+#: What OpenSSL says when a TLS handshake gets a plain-HTTP answer (an https:// root of an http:// service).
+_PLAIN_HTTP_ANSWER = frozenset(("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"))
+#: How http.client says a proxy refused a CONNECT: ``Tunnel connection failed: 407 Proxy Authentication Required``.
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})\s*(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -271,6 +286,60 @@ class _Token:
         self.deadline = deadline
 
 
+class _Proxy:
+    """The HTTP proxy requests to the service go through (``HTTP_PROXY``/``HTTPS_PROXY``)."""
+
+    __slots__ = ("headers", "host", "port", "problem", "shown", "source")
+
+    def __init__(self, url: str, source: str) -> None:
+        self.source = source
+        self.headers: dict[str, str] = {}
+        self.problem: str | None = None
+        parts = urlsplit(url if "://" in url else "http://" + url)  # "proxy:3128" is an http:// proxy, as for urllib
+        netloc = parts.netloc.rpartition("@")[2]  # never shown with its password
+        self.shown = f"{parts.scheme}://{netloc}"
+        self.host = parts.hostname or ""
+        try:
+            self.port = parts.port or 80
+        except ValueError:
+            self.port = 80
+            self.problem = "its port is not a number"
+        if parts.scheme != "http":
+            self.problem = "Schedy's client supports http:// proxies only (a CONNECT tunnel carries https:// roots)"
+        elif not self.host:
+            self.problem = "it names no host"
+        if parts.username is not None:
+            user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self.headers["Proxy-Authorization"] = "Basic " + base64.b64encode(user_pass.encode()).decode("ascii")
+
+    def said(self) -> str:
+        """Which proxy, and where it was set: e.g. ``the proxy http://proxy:3128 (HTTPS_PROXY)``."""
+        return f"the proxy {self.shown} ({self.source})"
+
+
+def _proxy_for(https: bool, host: str, port: int | None) -> _Proxy | None:
+    """The proxy for a service at ``host:port``, as :mod:`urllib` and ``requests`` pick it (``NO_PROXY`` included)."""
+    scheme = "https" if https else "http"
+    url = urllib.request.getproxies().get(scheme)
+    if not url:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if urllib.request.proxy_bypass(f"{netloc}:{port or (443 if https else 80)}"):
+        return None
+    names = [name for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY") if os.environ.get(name)]
+    return _Proxy(url, names[0] if names else "the system's proxy settings")
+
+
+class _Pool:
+    """Every connection a transport opened, with its thread, and the lock guarding them."""
+
+    __slots__ = ("conns", "lock")
+
+    def __init__(self) -> None:
+        self.conns: list[tuple[weakref.ref[threading.Thread], http.client.HTTPConnection]] = []
+        self.lock = threading.Lock()
+
+
 class _ThreadState(threading.local):
     conn: http.client.HTTPConnection | None = None
     pid: int = 0
@@ -315,16 +384,25 @@ class Transport:
         host = f"[{self._host}]" if ":" in self._host else self._host
         default_port = 443 if self._https else 80
         self._host_header = host if self._port in (None, default_port) else f"{host}:{self._port}"
+        self._proxy = _proxy_for(self._https, self._host, self._port)
         self._state = _ThreadState()
         # Whether the service ever answered: until it has, a refused connection ends at once.
         self._reached = False
         self._token: _Token | None = None
-        self._auth_lock = threading.Lock()
         # Every connection opened, with its thread, so that close() and the
         # garbage collector close them all (and dead threads' ones early).
-        self._conns: list[tuple[weakref.ref[threading.Thread], http.client.HTTPConnection]] = []
-        self._conns_lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _close_all, self._conns, self._conns_lock)
+        self._pool = _Pool()
+        self._finalizer = weakref.finalize(self, _close_all, self._pool)
+        self._new_locks()
+        _TRANSPORTS.add(self)
+
+    def _new_locks(self) -> None:
+        """Locks of this process's own: at creation, and in a child forked while another thread held one."""
+        self._auth_lock = threading.Lock()
+        self._renewed = threading.Condition(self._auth_lock)  # a renewal ended (well or not)
+        self._renewing = False  # a thread is logging in (without holding the lock)
+        self._pool.lock = threading.Lock()
+        self._locks_pid = os.getpid()
 
     # -- public -----------------------------------------------------------
 
@@ -381,7 +459,7 @@ class Transport:
         while True:
             token = None
             if authenticate:
-                token = self._current_token()
+                token = self._current_token(attempts)
                 all_headers["Authorization"] = token.header
             failure: Exception | None = None
             try:
@@ -389,13 +467,20 @@ class Transport:
                 self._reached = True
             except _NotSent as exc:
                 failure = exc
-                if not self._reached and isinstance(
-                    exc.__cause__, (ConnectionRefusedError, socket.gaierror, TimeoutError)
+                cause = exc.__cause__
+                if (
+                    not self._reached
+                    and cause is not None
+                    and (
+                        isinstance(cause, (ConnectionRefusedError, socket.gaierror, TimeoutError))
+                        # the proxy could not reach the service (a 502 to CONNECT): as a refused connection
+                        or (self._proxy is not None and _TUNNEL_FAILED.match(str(cause)) is not None)
+                    )
                 ):
                     # Nothing listens there, the host does not exist or drops our packets: one quick second
                     # try (a service still starting), then say so, instead of a minute of retries.
                     if attempt >= 1 or max_attempts <= 1:
-                        raise self._not_listening(exc.__cause__) from exc.__cause__
+                        raise self._not_listening(cause) from cause
                     time.sleep(_FIRST_CONTACT_PAUSE)
                     attempt += 1
                     continue
@@ -448,15 +533,16 @@ class Transport:
         # later close() or the garbage collector closes it too (a thread would otherwise reconnect the
         # connection it held, which _conns no longer lists, and leave it open).
         self._state = _ThreadState()
-        _close_all(self._conns, self._conns_lock)
+        _close_all(self._pool)
 
     def close_thread_connection(self) -> None:
         """Close the calling thread's connection (for threads about to end)."""
         conn = self._state.conn
         if conn is not None:
             self._state.conn = None
-            with self._conns_lock:
-                self._conns[:] = [(t, c) for t, c in self._conns if c is not conn]
+            pool = self._pool
+            with pool.lock:
+                pool.conns[:] = [(t, c) for t, c in pool.conns if c is not conn]
             conn.close()
 
     # -- connections ------------------------------------------------------
@@ -469,17 +555,42 @@ class Transport:
             return conn
         # First request of this thread, or first in a forked child: never
         # touch a socket inherited from the parent (it would interleave).
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.timeout)
+        conn = self._new_connection()
         state.conn, state.pid, state.timeout = conn, pid, self.timeout
         thread = weakref.ref(threading.current_thread())
-        with self._conns_lock:
-            dead = [c for t, c in self._conns if not _alive(t())]
-            self._conns[:] = [(t, c) for t, c in self._conns if _alive(t())]
-            self._conns.append((thread, conn))
+        pool = self._pool
+        with pool.lock:
+            dead = [c for t, c in pool.conns if not _alive(t())]
+            pool.conns[:] = [(t, c) for t, c in pool.conns if _alive(t())]
+            pool.conns.append((thread, conn))
         for old in dead:
             old.close()
         return conn
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        """A connection to the service (not opened yet): direct, or through the proxy the environment names."""
+        proxy = self._proxy
+        if proxy is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            return cls(self._host, self._port, timeout=self.timeout)
+        if proxy.problem is not None:
+            raise ServiceUnreachableError(
+                f"Cannot use {proxy.said()} to reach {self.config.root}: {proxy.problem}. Fix it, or add the "
+                "service's host to NO_PROXY to reach it directly."
+            )
+        if not self._https:
+            # Requests name the whole URL (absolute form, see _message); the proxy connects to the service.
+            return http.client.HTTPConnection(proxy.host, proxy.port, timeout=self.timeout)
+        conn = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=self.timeout)
+        # CONNECT host:port, then TLS with the service through the tunnel (its certificate checked for its name).
+        conn.set_tunnel(self._host, self._port or 443, headers=proxy.headers)
+        return conn
+
+    def _request_target(self, target: str) -> str:
+        """The request line's target for ``target`` (the root's path and beyond): absolute through an HTTP proxy."""
+        if self._proxy is not None and not self._https:
+            return f"http://{self._host_header}{target}"
+        return target
 
     def _exchange(
         self, method: str, target: str, data: bytes | None, headers: dict[str, str], timeout: float
@@ -495,8 +606,16 @@ class Transport:
             except ssl.SSLCertVerificationError as exc:
                 conn.close()
                 raise untrusted(self.config.root, exc) from None  # retrying will not make it valid
+            except ssl.SSLError as exc:
+                conn.close()
+                if exc.reason in _PLAIN_HTTP_ANSWER:  # a plain-HTTP answer to our TLS hello: retrying will not help
+                    raise self._plain_http() from None
+                raise _NotSent() from exc
             except OSError as exc:
                 conn.close()
+                refused = self._tunnel_refused(exc)
+                if refused is not None:
+                    raise refused from None
                 raise _NotSent() from exc
             if conn.sock is not None:  # connected: answers get the whole timeout
                 conn.sock.settimeout(timeout)
@@ -525,7 +644,13 @@ class Transport:
         """The whole HTTP/1.1 request, as :mod:`http.client` would write it, in one buffer."""
         if _BAD_TARGET.search(target):
             raise ValueError(f"Refusing to send a request to {target!r}: it holds control characters or spaces.")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}", "Accept-Encoding: identity"]
+        lines = [
+            f"{method} {self._request_target(target)} HTTP/1.1",
+            f"Host: {self._host_header}",
+            "Accept-Encoding: identity",
+        ]
+        if self._proxy is not None and not self._https:  # (through a tunnel, the proxy got them with CONNECT)
+            lines.extend(f"{name}: {value}" for name, value in self._proxy.headers.items())
         for name, value in headers.items():
             if _BAD_HEADER.search(name) or _BAD_HEADER.search(value):
                 raise ValueError(f"Refusing to send the header {name!r}: it holds a line break.")
@@ -544,9 +669,43 @@ class Transport:
             what = f"no connection within {self.connect_timeout:g} s"
         else:
             what = "connection refused"
+        proxy = self._proxy
+        if proxy is not None:
+            tunnel = _TUNNEL_FAILED.match(str(cause))
+            if tunnel is not None:  # the proxy answered, but could not reach the service
+                return ServiceUnreachableError(
+                    f"Nothing answers at {self.config.root} through {proxy.said()}: it answered "
+                    f"{tunnel.group(1)} {tunnel.group(2).strip()} to CONNECT. Start a service there with `schedy "
+                    f"server`, or point the client at the right one ({self._root_source()}); if the service is "
+                    "reachable without the proxy, add its host to NO_PROXY."
+                )
+            return ServiceUnreachableError(
+                f"Nothing answers at {proxy.said()}, through which requests to {self.config.root} go ({what}). "
+                "Check the proxy, or add the service's host to NO_PROXY to reach it directly."
+            )
         return ServiceUnreachableError(
             f"Nothing answers at {self.config.root} ({what}). Start a service there with `schedy server`, "
             f"or point the client at the right one ({self._root_source()})."
+        )
+
+    def _plain_http(self) -> ServiceUnreachableError:
+        """The error for an ``https://`` root of a service that speaks plain HTTP."""
+        plain = "http://" + self.config.root.partition("://")[2]
+        return ServiceUnreachableError(
+            f"The service at {self.config.root} speaks plain HTTP, not HTTPS: use the root {plain} "
+            f"({self._root_source()}), or start the service with --tls-cert to serve HTTPS."
+        )
+
+    def _tunnel_refused(self, exc: OSError) -> ServiceUnreachableError | None:
+        """The error for a proxy that refused our CONNECT for good (not a 502/503/504: the service away)."""
+        proxy = self._proxy
+        tunnel = _TUNNEL_FAILED.match(str(exc)) if proxy is not None else None
+        if proxy is None or tunnel is None or int(tunnel.group(1)) in _RETRY_STATUSES:
+            return None
+        return ServiceUnreachableError(
+            f"The proxy {proxy.shown} ({proxy.source}) refused to connect to {self._host}:{self._port or 443} "
+            f"for {self.config.root}: {tunnel.group(1)} {tunnel.group(2).strip()}. Check the proxy's settings "
+            "(and its credentials, user:password@ in the variable), or add the service's host to NO_PROXY."
         )
 
     def _wrong_root(self) -> str:
@@ -575,8 +734,9 @@ class Transport:
         if not self._https and isinstance(cause, http.client.RemoteDisconnected):
             # What a service serving HTTPS (schedy server --tls-cert) does with a plain-HTTP request.
             hint = " If the service serves HTTPS (started with --tls-cert), its root is https://, not http://."
+        through = f" through {self._proxy.said()}" if self._proxy is not None else ""
         return HTTPError(
-            f"No answer from the Schedy service at {self.config.root} to {method} {path} "
+            f"No answer from the Schedy service at {self.config.root}{through} to {method} {path} "
             f"({type(cause).__name__}: {cause}); {what}.{hint}",
             None,
         )
@@ -605,60 +765,87 @@ class Transport:
 
     # -- authentication ---------------------------------------------------
 
-    def _current_token(self) -> _Token:
+    def _current_token(self, attempts: int | None = None) -> _Token:
+        """The JWT to send, renewed first if it is due (the login tried ``attempts`` times, as the request)."""
         token = self._token
         if token is not None and (token.deadline is None or time.monotonic() < token.deadline):
             return token
-        return self._renew(token)
+        return self._renew(token) if attempts is None else self._renew(token, attempts)
 
     def _forget_token(self, token: _Token | None) -> None:
+        self._check_fork()
         with self._auth_lock:
             if self._token is token:
                 self._token = None
 
-    def _renew(self, stale: _Token | None) -> _Token:
+    def _check_fork(self) -> None:
+        """New locks in a forked child (should :func:`os.register_at_fork` not have given them already)."""
+        if self._locks_pid != os.getpid():
+            self._new_locks()
+
+    def _renew(self, stale: _Token | None, attempts: int | None = None) -> _Token:
+        """A new JWT in place of ``stale``: this thread logs in, or waits for the one that already does.
+
+        The lock is never held while the login is sent (its retries may last a minute during an outage): a
+        process forked meanwhile would otherwise inherit it held, and hang at its first request.
+        """
+        self._check_fork()
         with self._auth_lock:
-            current = self._token
-            if current is not None and current is not stale:
-                return current  # another thread renewed it meanwhile
-            config = self.config
-            path = config.auth_path
-            sent = time.monotonic()  # the token is issued after this: its lifetime counts from here, at the latest
-            try:
-                answer = self.request(
-                    "POST", path, {"email": config.email, "token": config.token}, authenticate=False
-                ).json()
-            except HTTPError as exc:
-                if isinstance(exc, ServiceUnreachableError) or not _foreign(exc):
-                    raise
-                # Something answers there, but not a Schedy service's login: most likely a wrong root.
-                said = str(exc.args[0] if exc.args else exc).rstrip()
-                exc.args = (f"{said}{'' if said.endswith(('.', '?', '!')) else '.'} {self._wrong_root()}",)
+            while True:
+                current = self._token
+                if current is not None and current is not stale:
+                    return current  # another thread renewed it meanwhile
+                if not self._renewing:
+                    self._renewing = True
+                    break
+                self._renewed.wait()  # another thread logs in; if it fails, this one tries in turn
+        token: _Token | None = None
+        try:
+            token = self._log_in(attempts)
+        finally:
+            with self._auth_lock:
+                self._renewing = False
+                if token is not None:
+                    self._token = token
+                self._renewed.notify_all()
+        return token
+
+    def _log_in(self, attempts: int | None) -> _Token:
+        """Exchange the API token (or password) for a JWT."""
+        config = self.config
+        path = config.auth_path
+        sent = time.monotonic()  # the token is issued after this: its lifetime counts from here, at the latest
+        try:
+            answer = self.request(
+                "POST", path, {"email": config.email, "token": config.token}, authenticate=False, attempts=attempts
+            ).json()
+        except HTTPError as exc:
+            if isinstance(exc, ServiceUnreachableError) or not _foreign(exc):
                 raise
-            jwt = answer.get("token") if isinstance(answer, dict) else None
-            expires_at = answer.get("expiresAt") if isinstance(answer, dict) else None
-            if not isinstance(jwt, str) or isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
-                raise UnhandledResponseError(
-                    f"POST {path} answered without token and expiresAt. {self._wrong_root()}", 200
-                )
-            granted = _granted_lifetime(jwt, expires_at)
-            if granted is not None:
-                # The service's own clock tells how long the token lasts; this machine's monotonic clock
-                # measures it, whatever its wall clock says (a clock ahead would otherwise renew early, or
-                # on every request).
-                self._token = _Token(jwt, sent + granted - min(_RENEW_MARGIN, granted / 10))
-                return self._token
-            # A token that does not say when it was issued: its expiry by this machine's clock.
-            lifetime = expires_at - time.time()
-            deadline: float | None = time.monotonic() + lifetime - min(_RENEW_MARGIN, lifetime / 10)
-            if lifetime <= 1:
-                # Our clock is ahead of the service's: renewing "before
-                # expiry" would mean renewing before every request. Use the
-                # token until the service answers 401 instead.
-                logger.warning("The Schedy JWT expires in %.0f s by this machine's clock; check the clock.", lifetime)
-                deadline = None
-            self._token = _Token(jwt, deadline)
-            return self._token
+            # Something answers there, but not a Schedy service's login: most likely a wrong root.
+            said = str(exc.args[0] if exc.args else exc).rstrip()
+            exc.args = (f"{said}{'' if said.endswith(('.', '?', '!')) else '.'} {self._wrong_root()}",)
+            raise
+        jwt = answer.get("token") if isinstance(answer, dict) else None
+        expires_at = answer.get("expiresAt") if isinstance(answer, dict) else None
+        if not isinstance(jwt, str) or isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+            raise UnhandledResponseError(f"POST {path} answered without token and expiresAt. {self._wrong_root()}", 200)
+        granted = _granted_lifetime(jwt, expires_at)
+        if granted is not None:
+            # The service's own clock tells how long the token lasts; this machine's monotonic clock
+            # measures it, whatever its wall clock says (a clock ahead would otherwise renew early, or
+            # on every request).
+            return _Token(jwt, sent + granted - min(_RENEW_MARGIN, granted / 10))
+        # A token that does not say when it was issued: its expiry by this machine's clock.
+        lifetime = expires_at - time.time()
+        deadline: float | None = time.monotonic() + lifetime - min(_RENEW_MARGIN, lifetime / 10)
+        if lifetime <= 1:
+            # Our clock is ahead of the service's: renewing "before
+            # expiry" would mean renewing before every request. Use the
+            # token until the service answers 401 instead.
+            logger.warning("The Schedy JWT expires in %.0f s by this machine's clock; check the clock.", lifetime)
+            deadline = None
+        return _Token(jwt, deadline)
 
 
 def _granted_lifetime(jwt: str, expires_at: float) -> float | None:
@@ -705,9 +892,22 @@ def _alive(thread: threading.Thread | None) -> bool:
     return thread is not None and thread.is_alive()
 
 
-def _close_all(conns: list[tuple[Any, http.client.HTTPConnection]], lock: threading.Lock) -> None:
-    with lock:
-        closing = [c for _, c in conns]
-        conns.clear()
+def _close_all(pool: _Pool) -> None:
+    with pool.lock:
+        closing = [c for _, c in pool.conns]
+        pool.conns.clear()
     for conn in closing:
         conn.close()
+
+
+#: Every live transport, to be given new locks in a forked child.
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _new_locks_after_fork() -> None:
+    for transport in list(_TRANSPORTS):
+        transport._new_locks()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
