@@ -18,6 +18,8 @@ destination never holds half a file.
 Each transfer uses a connection of its own (the thread's keep-alive
 connection stays free for heartbeats and reports), the transport's session
 token (renewed once on 401) and its retry policy for failures in transit.
+It is opened as the transport opens its own: through the proxy that
+``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` name, if any.
 """
 
 from __future__ import annotations
@@ -160,15 +162,35 @@ def _changed_error(file: Path, how: str) -> ValueError:
 
 
 def _connect(transport: Transport) -> http.client.HTTPConnection:
-    https = transport._https
-    cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
-    conn = cls(transport._host, transport._port, timeout=transport.timeout)
+    """An open connection of the transfer's own, as the transport opens its: through its proxy, if any.
+
+    Through an HTTP proxy, an ``http://`` root's requests name the whole URL (:func:`_target`) and carry
+    the proxy's headers (:func:`_proxy_headers`); an ``https://`` root's go through a ``CONNECT`` tunnel,
+    TLS end to end with the service's certificate checked as without a proxy.
+    """
+    conn = transport._new_connection()
     try:
         conn.connect()
     except ssl.SSLCertVerificationError as exc:
         conn.close()
         raise untrusted(transport.config.root, exc) from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _target(transport: Transport, target: str) -> str:
+    """The request line's target: absolute (``http://host:port/…``) through an HTTP proxy."""
+    return transport._request_target(target)
+
+
+def _proxy_headers(transport: Transport) -> dict[str, str]:
+    """The headers for the proxy an ``http://`` root's requests go through (``Proxy-Authorization``)."""
+    proxy = transport._proxy
+    if proxy is None or transport._https:  # (a tunnel's proxy got them with CONNECT)
+        return {}
+    return dict(proxy.headers)
 
 
 def _read_answer(sock: socket.socket, method: str) -> tuple[int, http.client.HTTPMessage, bytes]:
@@ -218,8 +240,9 @@ def _put_file(
         size = before.st_size
         conn = _connect(transport)
         try:
-            conn.putrequest("PUT", target, skip_accept_encoding=True)
+            conn.putrequest("PUT", _target(transport, target), skip_accept_encoding=True)
             for name, value in (
+                *_proxy_headers(transport).items(),
                 ("Authorization", authorization),
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Length", str(size + _TRAILER)),
@@ -389,8 +412,9 @@ def download(transport: Transport, job_path: str, name: str, to: str | os.PathLi
         try:
             conn.request(
                 "GET",
-                target,
+                _target(transport, target),
                 headers={
+                    **_proxy_headers(transport),
                     "Authorization": authorization,
                     "Accept": "application/octet-stream",
                     "User-Agent": USER_AGENT,

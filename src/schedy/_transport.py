@@ -80,12 +80,30 @@ from schedy.errors import (
     error_for_status,
 )
 
-__all__ = ["USER_AGENT", "HeaderLookup", "Response", "RetryPolicy", "Transport", "untrusted"]
+__all__ = [
+    "REACHED_ENV",
+    "USER_AGENT",
+    "HeaderLookup",
+    "Response",
+    "RetryPolicy",
+    "Transport",
+    "reached_by_runner",
+    "untrusted",
+]
 
 #: The pause before the one second try of a first connection that was refused (a service starting).
 _FIRST_CONTACT_PAUSE = 0.5
 #: Seconds to wait for a connection to open, by default.
 CONNECT_TIMEOUT = 10.0
+#: Set by ``schedy run`` for its commands to the root of the service it reached: a transport to that root
+#: counts the service as reached, so a refused connection is an outage (retried), not a wrong root.
+REACHED_ENV = "SCHEDY_SERVICE_REACHED"
+
+
+def reached_by_runner(root: str) -> bool:
+    """Whether this process is a command of ``schedy run`` whose runner reached the service at ``root``."""
+    return os.environ.get(REACHED_ENV) == root
+
 
 logger = logging.getLogger("schedy")
 
@@ -376,6 +394,9 @@ class Transport:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retry = retry if retry is not None else RetryPolicy()
+        # A command of `schedy run` (REACHED_ENV names this root): its runner reached the service, so a
+        # refused connection is an outage, ridden out as the runner does.
+        in_a_job = reached_by_runner(config.root)
         parts = urlsplit(config.root)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -387,7 +408,7 @@ class Transport:
         self._proxy = _proxy_for(self._https, self._host, self._port)
         self._state = _ThreadState()
         # Whether the service ever answered: until it has, a refused connection ends at once.
-        self._reached = False
+        self._reached = in_a_job
         self._token: _Token | None = None
         # Every connection opened, with its thread, so that close() and the
         # garbage collector close them all (and dead threads' ones early).

@@ -19,7 +19,7 @@ from typing import Any
 from schedy import _encoding
 from schedy._config import load_config
 from schedy._db import SchedyDB
-from schedy._transport import RetryPolicy, Transport
+from schedy._transport import RetryPolicy, Transport, reached_by_runner
 from schedy._validate import empty_name
 from schedy.errors import SchedyError
 
@@ -85,7 +85,10 @@ def connect(args: argparse.Namespace, *, attempts: int = INTERACTIVE_ATTEMPTS, h
 
     """
     config = load_config(args.config, other_way=CONFIG_OTHER_WAY)
-    return SchedyDB(transport=Transport(config, retry=RetryPolicy(attempts=max(1, attempts))), heartbeat=heartbeat)
+    # A command run by `schedy run` (`schedy artifact put` saving a checkpoint) is a job's client, not a
+    # person waiting: it rides out an outage for the default minute, as the runner does.
+    retry = RetryPolicy() if reached_by_runner(config.root) else RetryPolicy(attempts=max(1, attempts))
+    return SchedyDB(transport=Transport(config, retry=retry), heartbeat=heartbeat)
 
 
 def parse_json_arg(text: str, what: str) -> Any:

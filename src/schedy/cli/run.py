@@ -64,6 +64,7 @@ from typing import IO, Any
 
 from schedy import Experiment, Job
 from schedy._outage import Outage
+from schedy._transport import REACHED_ENV
 from schedy.cli import objective
 from schedy.cli.command import (
     END_MARKER,
@@ -523,6 +524,9 @@ class Runner:
             "SCHEDY_ATTEMPT": str(job.attempt or 1),
         }
         env["SCHEDY_SLOT"] = str(self.slot or 0)
+        # The service answered this runner: to the command's own clients (`schedy artifact put`, a SchedyDB() of
+        # the same root), a refused connection is then an outage to ride out, as it is to the runner.
+        env[REACHED_ENV] = self.exp._require_db().root
         if self.args.gpus:
             env["CUDA_VISIBLE_DEVICES"] = self.args.gpus[(self.slot or 0) % len(self.args.gpus)]
         if self.args.config:
