@@ -303,7 +303,7 @@ class Experiment:
         mine, theirs = self._scheduler_wire(), other._scheduler_wire()
         if list(mine) != list(theirs):
             return f"it is a {_kind(other)} there, a {_kind(self)} here"
-        where = _first_difference(next(iter(mine.values())), next(iter(theirs.values())))
+        where = self._search_difference(next(iter(mine.values())), next(iter(theirs.values())))
         if where is not None:
             path, here, there = where
             return f"its search differs at {path}: {shown(there)} there, {shown(here)} here"
@@ -312,6 +312,10 @@ class Experiment:
             if here != there:
                 return f"its option {key} is {shown(there)} there, {shown(here)} here"
         return None
+
+    def _search_difference(self, here: Any, there: Any) -> tuple[str, Any, Any] | None:
+        """Where two searches' parameters (wire forms) differ (a path and the two values), ``None``: nowhere."""
+        return _first_difference(here, there)
 
     def __repr__(self) -> str:
         return (
@@ -1022,6 +1026,20 @@ class GridSearch(Experiment):
         # Compact: a list stays a list, an Integer or a stepped Uniform is its distribution (counted, not listed).
         return {hp: axis.wire for hp, axis in self._grid_axes().items()}
 
+    def _search_difference(self, here: Any, there: Any) -> tuple[str, Any, Any] | None:
+        # A hyperparameter listed by one side (an earlier client sent every grid as lists) and given as its
+        # distribution by the other is the same when it holds the same values in the same order.
+        if isinstance(here, dict) and isinstance(there, dict):
+            for hp in [*here, *(k for k in there if k not in here)]:
+                mine, theirs = here.get(hp), there.get(hp)
+                if isinstance(mine, list) != isinstance(theirs, list) and _same_axis(mine, theirs, str(hp)):
+                    continue
+                found = _first_difference(mine, theirs, str(hp))
+                if found is not None:
+                    return found
+            return None
+        return _first_difference(here, there)
+
     @classmethod
     def _from_params(cls, name: str, status: str, params: Any) -> Experiment:
         if not isinstance(params, dict):
@@ -1313,6 +1331,18 @@ def _first_difference(here: Any, there: Any, path: str = "") -> tuple[str, Any, 
                 return found
         return None
     return None if here == there else (path or "its top", here, there)
+
+
+def _same_axis(here: Any, there: Any, hyperparameter: str) -> bool:
+    """Whether two wire forms of a grid's hyperparameter (a list, a distribution) hold the same values in order."""
+    try:
+        mine, theirs = grid_axis(here, hyperparameter, limit=False), grid_axis(there, hyperparameter, limit=False)
+    except (DefinitionError, ValueError, TypeError):
+        return False
+    if mine.size != theirs.size:
+        return False
+    listed, other = (mine, theirs) if isinstance(here, list) else (theirs, mine)
+    return all(other.index(value) == position for position, value in enumerate(listed))
 
 
 def _kind(exp: Experiment) -> str:

@@ -108,6 +108,10 @@ def check_grid_cells(sizes: dict[str, int]) -> int:
     return cells
 
 
+#: Positions a computed grid axis remembers (:meth:`GridAxis.index`): a few MB at most.
+_FOUND_MAX = 100_000
+
+
 class GridAxis:
     """One hyperparameter of a grid: its values by position and a value's position, without listing them.
 
@@ -127,13 +131,16 @@ class GridAxis:
 
     """
 
-    __slots__ = ("_dist", "_positions", "_values", "size", "wire")
+    __slots__ = ("_dist", "_found", "_positions", "_values", "size", "wire")
 
     def __init__(self, wire: Any, *, values: list[Any] | None = None, dist: Integer | Uniform | None = None) -> None:
         self.wire = wire
         self._values = values
         self._dist = dist
         self._positions = None if values is None else {value_key(v): i for i, v in enumerate(values)}
+        # The positions of the numbers asked about so far (a computed axis): a grid's decision asks for
+        # every job's cell at every claim, and a lookup here costs what a listed axis's does.
+        self._found: dict[int | float, int | None] = {}
         size = len(values) if values is not None else None if dist is None else dist.grid_size()
         if size is None:
             raise ValueError("A grid axis needs a list of values, an integer or a uniform with a step.")
@@ -168,6 +175,16 @@ class GridAxis:
                 return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
+        try:
+            return self._found[value]  # 4 and 4.0 are one key, as they are one value
+        except KeyError:
+            pass
+        found = self._computed_index(value)
+        if len(self._found) < _FOUND_MAX:  # a dict's item set is atomic: threads may share the axis
+            self._found[value] = found
+        return found
+
+    def _computed_index(self, value: int | float) -> int | None:
         dist = self._dist
         if isinstance(dist, Integer):
             if isinstance(value, float):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import schedy
-from schedy.errors import HTTPError
+from schedy.errors import HTTPError, ResourceExistsError
 from schedy.random import Integer, Uniform
 from tests.server.conftest import exp_path
 
@@ -84,6 +84,26 @@ def test_a_grid_stored_as_lists_by_the_previous_client_still_runs_unchanged(serv
             cells.append((job.hyperparameters["lr"], job.hyperparameters["opt"]))
     assert sorted(cells) == sorted((lr, opt) for lr in small["lr"] for opt in small["opt"])
     assert api.http.get(exp_path("grid-small-lists")).json()["scheduler"] == {"GridSearch": small}
+
+
+def test_the_same_grid_script_is_accepted_again_with_exist_ok_whatever_form_it_was_stored_in(service, api):
+    # Workers that all run `add_experiment(..., exist_ok=True)` on a grid the previous client stored as
+    # lists: the same values, now sent as their distributions, are the same experiment.
+    api.create_experiment("grid-old", {"GridSearch": {"a": [1, 2, 3, 4], "b": [0.0, 0.1, 0.2], "c": ["x"]}})
+    db = _db(service)
+    same = schedy.GridSearch("grid-old", {"a": Integer(1, 4), "b": Uniform(0, 0.2, step=0.1), "c": ["x"]})
+    assert isinstance(db.add_experiment(same, exist_ok=True), schedy.GridSearch)
+    with pytest.raises(ResourceExistsError, match=r"its search differs at a: \[1, 2, 3, 4\] there"):
+        db.add_experiment(
+            schedy.GridSearch("grid-old", {"a": Integer(1, 5), "b": [0.0, 0.1, 0.2], "c": ["x"]}), exist_ok=True
+        )
+    with pytest.raises(ResourceExistsError, match="its search differs at b"):
+        db.add_experiment(
+            schedy.GridSearch("grid-old", {"a": range(1, 5), "b": [0.0, 0.2, 0.1], "c": ["x"]}), exist_ok=True
+        )
+    # And the other way: a compact grid, a script listing the same values.
+    db.add_experiment(schedy.GridSearch("grid-new", {"a": Integer(0, 1000, step=10)}))
+    assert db.add_experiment(schedy.GridSearch("grid-new", {"a": list(range(0, 1001, 10))}), exist_ok=True)
 
 
 def test_a_too_large_experiment_definition_is_refused_with_a_sentence_about_definitions(service, api):
