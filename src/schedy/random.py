@@ -133,7 +133,9 @@ class _Interval(Distribution):
         self.low = finite_number(low, f"{what} low")
         self.high = finite_number(high, f"{what} high")
         if not self.low < self.high:
-            raise DefinitionError(f"{what} needs low < high, got low={low!r}, high={high!r}.")
+            # Optuna's suggest_float(name, x, x) is a hyperparameter of one value: say how to write it here.
+            one = f"; a hyperparameter of one value is Constant({low!r})" if self.low == self.high else ""
+            raise DefinitionError(f"{what} needs low < high, got low={low!r}, high={high!r}{one}.")
         if not math.isfinite(self.high - self.low):
             raise DefinitionError(
                 f"{what} spans more than a float can hold (high - low overflows), got low={low!r}, high={high!r}."

@@ -135,6 +135,7 @@ def test_job_counts_on_request(api):
 INVALID_DEFINITIONS = [
     ({"uniform": {"low": 1, "high": 0}}, "needs low < high, got low=1, high=0"),
     ({"uniform": {"low": 1, "high": 1}}, "needs low < high"),
+    ({"uniform": {"low": 1.5, "high": 1.5}}, "a hyperparameter of one value is Constant(1.5)"),
     ({"loguniform": {"low": 0, "high": 1}}, "needs 0 < low"),
     ({"loguniform": {"low": -1, "high": 1}}, "needs 0 < low"),
     ({"normal": {"mean": 0, "std": 0}}, "needs std > 0"),
