@@ -396,7 +396,7 @@ class Job:
             now = re.search(r"\(it is now [^()]*\)", body)  # our service says what the job became
             message = (
                 f"{where} was changed by someone else since it was read{' ' + now.group() if now else ''}; "
-                "read it again with get_job()."
+                f"read it again (exp.get_job({self.job_id!r}) in Python, `schedy show` on the command line)."
             )
         error = UnsafeUpdateError(body, 412)
         error.args = (message,)

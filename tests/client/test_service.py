@@ -508,6 +508,7 @@ def test_a_worker_loop_goes_on_when_its_job_is_taken_away(
     assert set(lost) == {deleted, requeued}
     assert "was deleted" in lost[deleted]
     assert "changed by someone else since it was read (it is now QUEUED)" in lost[requeued]
+    assert f"read it again (exp.get_job({requeued!r}) in Python, `schedy show` on the command line)" in lost[requeued]
     assert [job_id for job_id, reason in seen].count(requeued) == 2  # its next attempt ran
     jobs = {job.id: job for job in manual.all_jobs()}
     assert deleted not in jobs
