@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
 
 from schedy import __version__
-from schedy.server.store import Store, migrate
+from schedy.server.store import migrate
 from schedy.testing import ServiceProcess
+from tests.cli.test_copy_refused_hunt6 import _at
 
 OLDER = "0013"
 
@@ -47,22 +46,7 @@ def _schedy(*args: str, home: Path, stdin: str = "") -> subprocess.CompletedProc
 
 def _older(url: str) -> None:
     """A service's database as an older Schedy (schema 0013) left it, with one user."""
-    store = Store(url)
-    try:
-        with store.write() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-            config.attributes["connection"] = conn
-            command.upgrade(config, OLDER)
-            conn.execute(
-                text(
-                    "INSERT INTO users (id, email, password_hash, is_admin, created_at) "
-                    "VALUES (1, 'prod@b.c', NULL, :no, 1)"
-                ),
-                {"no": False},
-            )
-    finally:
-        store.dispose()
+    _at(url, OLDER, user="prod@b.c")
 
 
 def _state(url: str) -> dict[str, Any]:
