@@ -18,7 +18,10 @@ from schedy.testing import Credentials
 
 def client(user: Credentials) -> httpx.Client:
     """An API client logged in with the user's API token."""
-    http = httpx.Client(base_url=user.url, timeout=60)
+    # A connection idle for 2 s is not reused: the service closes one idle for 5 s (uvicorn's keep-alive),
+    # httpx's own expiry is 5 s too, and a request sent on it as the service closes it fails ("Server
+    # disconnected without sending a response", seen once after a test's browser work).
+    http = httpx.Client(base_url=user.url, timeout=60, limits=httpx.Limits(keepalive_expiry=2.0))
     answer = http.post("token/", json={"email": user.email, "token": user.api_token})
     answer.raise_for_status()
     http.headers["Authorization"] = "Bearer " + answer.json()["token"]
