@@ -12,25 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from schedy.server.store import Store, migrate
+from schedy.server.store import migrate
 from schedy.testing import PostgresCluster, ServiceProcess
+from tests.cli.test_copy_refused_hunt6 import _at
 
 
 def _at_revision(url: str, revision: str) -> None:
     """A database as a service of an earlier Schedy left it (schema ``revision``)."""
-    store = Store(url)
-    try:
-        with store.write() as conn:
-            config = Config()
-            config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        store.dispose()
+    _at(url, revision)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
