@@ -14,11 +14,14 @@ from schedy._experiments import Experiment, experiment_from_wire
 from schedy._heartbeat import Heartbeats
 from schedy._pagination import iter_items
 from schedy._transport import RetryPolicy, Transport
-from schedy.errors import ResourceExistsError
+from schedy.errors import ResourceExistsError, ResourceNotFoundError
 
 _E = TypeVar("_E", bound=Experiment)
 
 __all__ = ["SchedyDB"]
+
+#: How many times ``add_experiment(..., exist_ok=True)`` creates an experiment deleted while it read it.
+_CREATE_ATTEMPTS = 5
 
 
 class SchedyDB:
@@ -132,15 +135,22 @@ class SchedyDB:
             exp = db.add_experiment(schedy.TPESearch("mnist", space, "min", "loss"), exist_ok=True)
 
         """
-        response = self._transport.request(
-            "PUT",
-            _routes.experiment(exp.name),
-            exp._to_wire(),
-            headers={"If-None-Match": "*"},
-            expect=(200, 201, 412),
-        )
-        if response.status == 412:
-            existing = self.get_experiment(exp.name) if response.replayed or exist_ok else None
+        for attempt in range(_CREATE_ATTEMPTS):
+            response = self._transport.request(
+                "PUT",
+                _routes.experiment(exp.name),
+                exp._to_wire(),
+                headers={"If-None-Match": "*"},
+                expect=(200, 201, 412),
+            )
+            if response.status != 412:
+                break
+            try:
+                existing = self.get_experiment(exp.name) if response.replayed or exist_ok else None
+            except ResourceNotFoundError:
+                if not exist_ok or attempt + 1 == _CREATE_ATTEMPTS:
+                    raise
+                continue  # deleted between the refusal and this read: the name is free, create it again
             # "": refused as it stands; None: defined the same; else where the definitions differ.
             difference = exp._definition_difference(existing) if exist_ok and existing is not None else ""
             if response.replayed and existing == exp:
@@ -149,9 +159,10 @@ class SchedyDB:
                 exp.status, exp.extra = existing.status, {**exp.extra, **existing.extra}
             else:
                 error = ResourceExistsError(response.data.decode(errors="replace"), 412)
-                error.args = (_exists_message(exp.name, difference or ""),)
+                error.args = (_exists_message(exp, existing, difference or ""),)
                 error.difference = difference or None
                 raise error
+            break
         exp._bind(self)
         return exp
 
@@ -191,12 +202,31 @@ class SchedyDB:
         return f"SchedyDB(root={config.root!r}, email={config.email!r})"
 
 
-def _exists_message(name: str, difference: str) -> str:
+def _exists_message(exp: Experiment, existing: Experiment | None, difference: str) -> str:
+    """The refusal of ``add_experiment`` when the name is taken: what the user can do instead."""
+    name = exp.name
     if not difference:
-        return f"An experiment named {name!r} already exists."
+        return (
+            f"An experiment named {name!r} already exists: pass exist_ok=True to use it if it is defined the same, "
+            f"or read it with db.get_experiment({name!r})."
+        )
     return (
         f"An experiment named {name!r} already exists, defined otherwise: {difference}. Run it as it is "
-        f"(db.get_experiment({name!r})), replace its definition (exp.push_updates()), or choose another name."
+        f"(db.get_experiment({name!r})), {_replace_advice(exp, existing)}, or choose another name."
+    )
+
+
+def _replace_advice(exp: Experiment, existing: Experiment | None) -> str:
+    """How to give the stored experiment ``exp``'s definition, keeping its jobs, as code the user can run."""
+    name = exp.name
+    assignments = None if existing is None else exp._replacing_assignments(existing, "stored", "exp")
+    if assignments is None:  # another kind of search: a read-back experiment cannot change its class
+        return (
+            f"delete it with its jobs and add this one (db.get_experiment({name!r}).delete(); db.add_experiment(exp))"
+        )
+    return (
+        f"replace its definition, keeping its jobs (stored = db.get_experiment({name!r}); "
+        f"{'; '.join(assignments)}; stored.push_updates())"
     )
 
 

@@ -70,6 +70,15 @@ logger = logging.getLogger("schedy")
 _CORE_KEYS = frozenset(("name", "status", "scheduler"))
 #: Extras the service writes itself: not part of an experiment's definition.
 _READ_ONLY_KEYS = frozenset(("createdAt", "updatedAt", "jobCounts", "jobsCreated"))
+#: The options' attributes, by their wire names.
+_OPTION_ATTRIBUTES = {
+    "maxJobs": "max_jobs",
+    "seed": "seed",
+    "maxRetries": "max_retries",
+    "maxRunTime": "max_run_time",
+    "earlyStopping": "early_stopping",
+    "sampler": "sampler",
+}
 #: The longest pause of :meth:`Experiment.jobs` between two empty polls.
 _MAX_IDLE_PAUSE = 30.0
 #: The longest ``wait`` one ``nextjob`` request asks for, seconds: the service's cap (its ``max_wait``,
@@ -116,6 +125,8 @@ class Experiment:
 
     #: The scheduler's wire name (``{"Manual": null}`` → ``"Manual"``).
     scheduler_name: ClassVar[str | None] = None
+    #: The attributes holding the search's definition (what a read-back copy is given to replace it).
+    _search_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -316,6 +327,30 @@ class Experiment:
     def _search_difference(self, here: Any, there: Any) -> tuple[str, Any, Any] | None:
         """Where two searches' parameters (wire forms) differ (a path and the two values), ``None``: nowhere."""
         return _first_difference(here, there)
+
+    def _replacing_assignments(self, other: Experiment, stored: str, mine: str) -> list[str] | None:
+        """The statements giving ``other`` (read back, named ``stored``) this definition (named ``mine``).
+
+        What a user runs before ``stored.push_updates()`` to replace a definition while keeping the jobs;
+        ``None`` when ``other`` is another kind of search, which a read-back experiment cannot become.
+        """
+        if type(other) is not type(self) or self._unknown_scheduler or other._unknown_scheduler:
+            return None
+        here, there = self._scheduler_params(), other._scheduler_params()
+        attributes: list[str] = []
+        if self._search_difference(here, there) is not None:  # the attributes that differ, else all of them
+            attributes = [a for a in self._search_attributes if getattr(self, a) != getattr(other, a)]
+            attributes = attributes or list(self._search_attributes)
+        statements = [f"{stored}.{a} = {mine}.{a}" for a in attributes]
+        for key in sorted((set(self.extra) | set(other.extra)) - _READ_ONLY_KEYS):
+            if self.extra.get(key) == other.extra.get(key):
+                continue
+            option = _OPTION_ATTRIBUTES.get(key)
+            if option is not None and hasattr(type(self), option):
+                statements.append(f"{stored}.{option} = {mine}.{option}")
+            else:
+                statements.append(f"{stored}.extra[{key!r}] = {mine}.extra.get({key!r})")
+        return statements
 
     def __repr__(self) -> str:
         return (
@@ -609,7 +644,7 @@ class Experiment:
             if max_jobs is not None and claimed >= max_jobs:
                 return
             try:
-                request_wait = wait if max_time is None else min(wait, started + max_time - asked)
+                request_wait = self._claim_wait(wait, asked, started, max_time, idle_since, idle_timeout)
                 job = self.next_job(wait=request_wait, heartbeat=heartbeat, worker=worker)
             except NoJobError:
                 outage.over()
@@ -660,6 +695,18 @@ class Experiment:
                         logger.warning("Could not queue job %s of %r again.", job.job_id, self.name, exc_info=True)
                 raise
             idle_since = time.monotonic()
+
+    @staticmethod
+    def _claim_wait(
+        wait: float, now: float, started: float, max_time: float | None, idle_since: float, idle_timeout: float | None
+    ) -> float:
+        """How long the worker loop's next claim may wait: ``wait``, cut short by ``max_time`` and ``idle_timeout``."""
+        request_wait = wait
+        if max_time is not None:
+            request_wait = min(request_wait, started + max_time - now)
+        if idle_timeout is not None:
+            request_wait = min(request_wait, max(0.0, idle_since + idle_timeout - now))
+        return request_wait
 
     def _refresh_status(self) -> str:
         db = self._require_db()
@@ -884,6 +931,7 @@ class RandomSearch(Experiment):
     """
 
     scheduler_name = "RandomSearch"
+    _search_attributes = ("distributions",)
 
     def __init__(
         self,
@@ -972,6 +1020,7 @@ class GridSearch(Experiment):
     """
 
     scheduler_name = "GridSearch"
+    _search_attributes = ("grid",)
 
     def __init__(
         self,
@@ -1080,6 +1129,7 @@ class TPESearch(Experiment):
     """
 
     scheduler_name = "TPESearch"
+    _search_attributes = ("params",)
 
     def __init__(
         self,
@@ -1168,6 +1218,15 @@ class PopulationBasedTraining(Experiment):
     """
 
     scheduler_name = "PBT"
+    _search_attributes = (
+        "objective",
+        "result_name",
+        "exploit",
+        "explore",
+        "initial_distributions",
+        "population_size",
+        "max_generations",
+    )
 
     def __init__(
         self,

@@ -241,14 +241,20 @@ def test_add_exist_ok_succeeds_for_the_same_definition_and_says_where_another_di
         "choose another name.\n"
     )
     without = cli("add", "shared", *words)
-    assert without.stderr == "schedy: An experiment named 'shared' already exists.\n"
+    assert without.stderr == (
+        "schedy: An experiment named 'shared' already exists: add --exist-ok to use it if it is defined the same, "
+        "or choose another name.\n"
+    )
 
 
 def test_add_refuses_an_existing_name(cli):
     _manual(cli, "taken")
     done = cli("add", "taken", "manual")
     assert done.returncode == 1
-    assert done.stderr == "schedy: An experiment named 'taken' already exists.\n"
+    assert done.stderr == (
+        "schedy: An experiment named 'taken' already exists: add --exist-ok to use it if it is defined the same, "
+        "or choose another name.\n"
+    )
 
 
 # ---------------------------------------------------------------------------- push

@@ -574,8 +574,11 @@ def cmd_add(args: argparse.Namespace) -> None:
         try:
             db.add_experiment(exp, exist_ok=getattr(args, "exist_ok", False))
         except ResourceExistsError as exc:
-            if exc.difference is None:
-                raise
+            if exc.difference is None:  # the client's sentence names Python's exist_ok=True: say the option
+                raise CommandError(
+                    f"An experiment named {exp.name!r} already exists: add --exist-ok to use it if it is "
+                    "defined the same, or choose another name."
+                ) from None
             raise CommandError(
                 f"An experiment named {exp.name!r} already exists, defined otherwise: {exc.difference}. "
                 "Keep it as it is, change its options with 'schedy set', remove it first ('schedy rm'), "

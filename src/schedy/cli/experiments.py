@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from datetime import datetime
 from typing import Any
 
 from schedy import Experiment, Job, SchedyDB
@@ -27,6 +28,7 @@ from schedy.cli.views import (
     JOB_COLUMNS,
     experiment_details,
     experiment_row,
+    iso_time,
     job_details,
     job_row,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "cmd_push",
     "cmd_rm",
     "cmd_show",
+    "list_row",
     "reports_text",
     "rungs_text",
     "status_and_counts",
@@ -45,6 +48,26 @@ __all__ = [
 ]
 
 _JOB_STATUSES = (Job.QUEUED, Job.RUNNING, Job.DONE, Job.CRASHED, Job.PRUNED)
+
+#: The service's fields of a job that ``list`` shows only when ``-f`` names them (``-s`` sorts by them too),
+#: named as ``schedy export`` names its columns. All come with the jobs ``list`` reads; export's ``artifacts``
+#: and ``note`` would take more requests.
+LIST_SERVICE_FIELDS = (
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "worker",
+    "member",
+    "generation",
+    "parent",
+    "attempt",
+    "end_reason",
+    "stop_reason",
+    "error",
+)
+#: Their category (``-f service.worker`` when a hyperparameter or result is named ``worker`` too).
+_SERVICE = "service"
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,10 +97,15 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         "list",
         help="List experiments, or the jobs of one.",
         description="List your experiments, or the jobs of EXPERIMENT (oldest first). By default one line "
-        "each (name status scheduler, or id status), without a header; -t shows a table of every field "
-        "(hyperparameters and results are columns), -p one paragraph each. A field is named by its bare "
+        "each (name status scheduler, or id status), without a header; -t shows a table (id, status, and "
+        "the hyperparameters and results as columns), -p one paragraph each. A field is named by its bare "
         "name (lr, loss) or, when a hyperparameter and a result share it, as hyperparameter.NAME or "
-        "result.NAME (also written as schedy export names its columns: hyperparameters.NAME, results.NAME).",
+        "result.NAME (also written as schedy export names its columns: hyperparameters.NAME, results.NAME). "
+        "The service's fields of a job, as export names them, are shown only when -f names them and sort with -s: "
+        + ", ".join(LIST_SERVICE_FIELDS)
+        + '. A hyperparameter or result that is a string but would read as another value ("3", "true", '
+        '"") is shown as JSON, in quotes; so is any string with a line break in the one-line layouts, '
+        'the break escaped ("a\\nb").',
         epilog="Example: schedy list MNIST -t -s accuracy -d   (best accuracy first)",
     )
     lst.add_argument(
@@ -86,7 +114,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="EXPERIMENT",
         help="List the jobs of this experiment (default: list experiments).",
     )
-    lst.add_argument("-t", "--table", action="store_true", help="A table of every field, with a header.")
+    lst.add_argument("-t", "--table", action="store_true", help="A table with a header (more fields with -f).")
     lst.add_argument("-p", "--paragraph", action="store_true", help="One 'field: value' paragraph per row.")
     lst.add_argument(
         "-s",
@@ -266,9 +294,10 @@ def cmd_list(args: argparse.Namespace) -> None:
             for exp in db.get_experiments():
                 table.add_row(experiment_row(exp))
         else:
-            table = Table(JOB_COLUMNS)
+            hidden = [(_SERVICE, name) for name in LIST_SERVICE_FIELDS]
+            table = Table(JOB_COLUMNS, hidden=hidden, values=("hyperparameter", "result"))
             for job in db.get_experiment(args.experiment).all_jobs():
-                table.add_row(job_row(job))
+                table.add_row(list_row(job))
     if args.sort:
         table.sort([_field(table, field) for field in args.sort], descending=args.decreasing)
     if args.field:
@@ -283,6 +312,16 @@ def cmd_list(args: argparse.Namespace) -> None:
         text = table.plain()
     if text:
         print(text)
+
+
+def list_row(job: Job) -> dict[Column, Any]:
+    """:func:`~schedy.cli.views.job_row`, plus the service's fields ``list -f`` can show (those set)."""
+    row = job_row(job)
+    for name in LIST_SERVICE_FIELDS:
+        value = error_text(job.error) if name == "error" else getattr(job, name)
+        if value is not None:
+            row[(_SERVICE, name)] = iso_time(value) if isinstance(value, datetime) else value
+    return row
 
 
 #: The column names of ``schedy export`` (``results.loss``), as ``list`` names the same fields (``result.loss``).

@@ -1,4 +1,4 @@
-"""Tables of experiments and jobs: fields, sorting, and three layouts.
+r"""Tables of experiments and jobs: fields, sorting, and three layouts.
 
 A :class:`Table` holds rows whose cells are keyed by ``(category, name)``:
 ``("schedy", "status")``, ``("hyperparameter", "lr")``, ``("result",
@@ -6,6 +6,14 @@ A :class:`Table` holds rows whose cells are keyed by ``(category, name)``:
 share it, then by ``category.name`` (``hyperparameter.x``, ``result.x``);
 the long form always works. A missing cell is not the same as a JSON
 ``null``: it is left blank, while ``null`` is shown.
+
+Hidden columns (a job's times, worker…) are found by :meth:`Table.sort`
+and :meth:`Table.select` but left out of the layouts until selected. In
+the categories a table holds JSON values in (a job's hyperparameters and
+results), a string that would read as another value (``"3"``, ``"true"``,
+``""``) is shown as JSON, quotes included; in the one-line layouts, any
+string holding a line break or another control character is too
+(``"a\nb"``), so that a row stays one line.
 
 Layouts, as the original ``schedy list`` printed them:
 
@@ -29,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,16 +80,24 @@ class Table:
 
     Args:
         columns: columns to have even without rows (e.g. ``id`` and ``status``).
+        hidden: columns the layouts leave out until :meth:`select` names them; :meth:`sort`
+            finds them too. A bare name means a column that is not hidden first.
+        values: categories whose cells are JSON values (``hyperparameter``, ``result``):
+            a string among them that would read as another value is shown as JSON.
 
     """
 
-    def __init__(self, columns: Iterable[Column] = ()) -> None:
+    def __init__(
+        self, columns: Iterable[Column] = (), *, hidden: Iterable[Column] = (), values: Iterable[str] = ()
+    ) -> None:
         self.columns: list[Column] = list(dict.fromkeys(columns))
         self.rows: list[dict[Column, Any]] = []
-        self._known: set[Column] = set(self.columns)
+        self._hidden: list[Column] = [column for column in dict.fromkeys(hidden) if column not in self.columns]
+        self._values = frozenset(values)
+        self._known: set[Column] = {*self.columns, *self._hidden}
 
     def add_row(self, cells: Mapping[Column, Any]) -> None:
-        """Append a row; new columns are added at the right."""
+        """Append a row; new columns are added at the right (a hidden one only when selected)."""
         for column in cells:
             if column not in self._known:
                 self._known.add(column)
@@ -104,15 +121,17 @@ class Table:
             UsageError: no such field, or a bare name two categories share.
 
         """
-        for column in self.columns:
+        hidden = [column for column in self._hidden if column not in self.columns]
+        for column in (*self.columns, *hidden):
             if f"{column[0]}.{column[1]}" == field:
                 return column
-        matches = [column for column in self.columns if column[1] == field]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            options = " or ".join(f"{c}.{n}" for c, n in matches)
-            raise UsageError(f"Field {field!r} is ambiguous: use {options}.")
+        for columns in (self.columns, hidden):  # a hyperparameter or result named "worker" before the service's
+            matches = [column for column in columns if column[1] == field]
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                options = " or ".join(f"{c}.{n}" for c, n in matches)
+                raise UsageError(f"Field {field!r} is ambiguous: use {options}.")
         known = ", ".join(self.names()) or "none"
         raise UsageError(f"There is no field {field!r}; the fields are: {known}.")
 
@@ -143,9 +162,20 @@ class Table:
 
     # -- layouts ------------------------------------------------------------
 
+    def _text(self, column: Column, value: Any, *, precise: bool, one_line: bool) -> str:
+        """A cell as text: a string that would read as another value, or break its line, as JSON."""
+        if isinstance(value, str) and (
+            (column[0] in self._values and _reads_as_other(value)) or (one_line and _has_control(value))
+        ):
+            return to_json(value)
+        return format_value(value, precise=precise)
+
     def _cells(self, precise: bool) -> list[list[str]]:
         return [
-            ["" if column not in row else format_value(row[column], precise=precise) for column in self.columns]
+            [
+                "" if column not in row else self._text(column, row[column], precise=precise, one_line=True)
+                for column in self.columns
+            ]
             for row in self.rows
         ]
 
@@ -188,7 +218,7 @@ class Table:
         blocks = []
         for row in self.rows:
             lines = [
-                f"{name}: {format_value(row[column])}"
+                f"{name}: {self._text(column, row[column], precise=True, one_line=column[0] in self._values)}"
                 for column, name in zip(self.columns, names, strict=True)
                 if column in row
             ]
@@ -232,6 +262,32 @@ def fit_width(text: str, width: int) -> str:
 def _pad(text: str, width: int, right: bool) -> str:
     fill = " " * (width - display_width(text))
     return fill + text if right else text + fill
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a line break, a tab or another control character (those JSON escapes)."""
+    return not text.isprintable() and any(ch < " " for ch in text)
+
+
+def _reads_as_other(text: str) -> bool:
+    """Whether a cell showing ``text`` bare would read as another value than that string.
+
+    Blank as a missing value; a number (``3``, ``1e-05``, ``NaN``, ``Infinity``); JSON (``true``,
+    ``null``, ``[1]``, or a string already in quotes, ``"x"``).
+    """
+    if text == "":
+        return True
+    try:
+        float(text)
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

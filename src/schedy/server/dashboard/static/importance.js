@@ -4,7 +4,9 @@
 // data-direction, data-jobs and data-points ([{name, importance}], most important first), like the
 // other plots; data-unused names the hyperparameters with no bar (no job used has them). It asks again when the objective changes, or when the jobs changed and at least
 // REFRESH_MS passed (the service keeps its answer until a DONE job changes; a large experiment,
-// whose answer is from a sample, is asked again at most every LARGE_REFRESH_MS).
+// whose answer is from a sample, is asked again at most every LARGE_REFRESH_MS). Jobs that change
+// sooner are asked about once that interval is over, by a timer: the page renders only when a poll
+// brings a change, and the last jobs of a search bring none after them.
 
 import {h, fill} from "./dom.js";
 import {request, seg} from "./api.js";
@@ -27,16 +29,26 @@ export class ImportanceView {
     this.askedAt = 0;
     this.version = -1;
     this.answer = null;
+    this.later = null;  // the timer of a request put off until the interval is over
   }
 
-  /** Called on every render: ask the service again if the objective changed, or the jobs did a while ago. */
+  /** Called on every render: ask the service again if the objective changed, or the jobs did a while
+   * ago; jobs that changed sooner are asked about when the interval is over (a timer, armed once). */
   async update(objective, version) {
+    clearTimeout(this.later);
+    this.later = null;
     if (!objective) { this.el.hidden = true; return; }
     this.el.hidden = false;
     const key = `${objective.name}|${objective.direction}`;
     const now = Date.now();
     const every = this.answer && this.answer.sampled ? LARGE_REFRESH_MS : REFRESH_MS;
-    if (key === this.asked && (version === this.version || now - this.askedAt < every)) return;
+    if (key === this.asked && version === this.version) return;
+    if (key === this.asked && now - this.askedAt < every) {
+      // Once the page is left (the figure is out of the document), nothing more is asked.
+      this.later = setTimeout(() => { if (this.el.isConnected) this.update(objective, version); },
+        every - (now - this.askedAt));
+      return;
+    }
     this.asked = key;
     this.askedAt = now;
     this.version = version;

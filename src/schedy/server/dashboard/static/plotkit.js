@@ -294,20 +294,33 @@ export function interactive(fig, onClick) {
   });
 }
 
-/** Nice round values for a logarithmic axis over [lo, hi] (lo > 0): powers of ten, or 1-2-5 steps
- * inside a decade or two, or the linear ticks when the range is narrower still. Never raw values. */
+/** At most this many labelled ticks on a log axis: across more decades, every k-th power of ten. */
+const LOG_TICKS = 8;
+/** The steps k between labelled powers of ten, the smallest that keeps at most LOG_TICKS. */
+const DECADE_STEPS = [1, 2, 3, 4, 5, 10, 20, 25, 50, 100, 200];
+
+/** Nice round values for a logarithmic axis over [lo, hi] (lo > 0): powers of ten (at most
+ * LOG_TICKS of them: every k-th one, k a round step, multiples of k, so 1e-12 … 1e12 ticks 1e-12,
+ * 1e-8, …, 1e12 and 1e-300 … 1e300 ticks every 100th), or 1-2-5 steps inside a decade or two, or
+ * the linear ticks when the range is narrower still. Never raw values. */
 export function logTicks(lo, hi) {
   lo = Math.max(lo, Number.MIN_VALUE);
   hi = Math.min(hi, MAX);  // 10 ** 308.5 is Infinity: the loop below would never end
   const out = [];
+  const inside = (v) => Number.isFinite(v) && v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9);
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
     for (const m of [1, 2, 5]) {
       const v = m * Math.pow(10, e);
-      if (Number.isFinite(v) && v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(Number(v.toPrecision(12)));
+      if (inside(v)) out.push(Number(v.toPrecision(12)));
     }
   }
-  const decades = out.filter((v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
-  if (decades.length >= 3) return decades;
+  const powers = [];  // the exponents of the powers of ten inside [lo, hi]
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) if (inside(Math.pow(10, e))) powers.push(e);
+  if (powers.length >= 3) {
+    const span = powers[powers.length - 1] - powers[0];
+    const k = DECADE_STEPS.find((step) => span / step < LOG_TICKS) || Math.ceil((span + 1) / LOG_TICKS);
+    return powers.filter((e) => e % k === 0).map((e) => Number(Math.pow(10, e).toPrecision(12)));
+  }
   if (out.length >= 2) return out;
   return ticks([lo, hi], 4).filter((v) => v > 0);
 }

@@ -31,25 +31,32 @@ export function scored(data, objective) {
   const key = `${data.version}|${objective.name}|${objective.direction}`;
   if (data.scoredCache && data.scoredCache.key === key) return data.scoredCache.rows;
   const out = [];
-  let other = 0;  // DONE jobs whose objective is there but not a number (a text such as "n/a")
+  // DONE jobs whose objective is there but not a number: a text such as "n/a", or None (null); of
+  // them, `nulls` are None. A job without the result at all is not counted.
+  let other = 0, nulls = 0;
   for (const job of data.jobs) {
     if (job.status !== "DONE") continue;
     const value = objectiveOf(job, objective);
     if (value !== undefined) out.push({job, value});
-    else if (job.res[objective.name] !== undefined && job.res[objective.name] !== null) other++;
+    else if (job.res[objective.name] !== undefined) {
+      other++;
+      if (job.res[objective.name] === null) nulls++;
+    }
   }
   out.sort((a, b) => finishedOrder(a.job, b.job));
-  data.scoredCache = {key, rows: out, other};
+  data.scoredCache = {key, rows: out, other, nulls};
   return out;
 }
 
-/** A note counting the finished jobs whose objective is not a number (left out of the plots of the
- * objective), or "" (none, or a selection shown: brushing selects drawn jobs only). */
+/** A note counting the finished jobs whose objective is not a number, None included (left out of the
+ * plots of the objective), or "" (none, or a selection shown: brushing selects drawn jobs only). */
 export function nonNumericText(data, objective) {
   if (!objective || data.selection) return "";
   scored(data, objective);
-  const other = data.scoredCache.other;
-  return other ? `${plural(other, "job")} whose ${objective.name} is not a number left out. ` : "";
+  const {other, nulls} = data.scoredCache;
+  if (!other) return "";
+  const none = !nulls ? "" : nulls === other ? " (None)" : ` (${nulls} of them None)`;
+  return `${plural(other, "job")} whose ${objective.name} is not a number${none} left out. `;
 }
 
 /** Position in [0, 1] of each value between best (0) and worst (1), for colours. */
