@@ -305,7 +305,8 @@ def test_jobs_relies_on_the_long_poll_when_the_service_holds_the_request(stub: S
     claims = stub.calls("POST", "experiments/E/nextjob/")
     waits = [c.json()["wait"] for c in claims]
     # Each claim asks the whole wait, but the last: no more than what is left of the idle timeout.
-    assert all(w == 0.3 for w in waits[:-1]) and 0 < waits[-1] <= 0.3, waits
+    assert all(w == 0.3 for w in waits[:-1]), waits
+    assert 0 < waits[-1] <= 0.3, waits
     # Each claim is held 0.3 s: at most three fit in the 0.8 s (fewer on a loaded machine), and none
     # is a short poll in between.
     assert 1 <= len(claims) <= 3
