@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from schedy.server.store import Store, migrate
@@ -36,6 +37,20 @@ def test_upgrade_builds_exactly_the_declared_schema(database_url):
         assert migrate.current(conn) == migrate.head()
     store.dispose()
     assert diff == [], "tables.py and the migrations disagree: write a migration"
+
+
+def test_the_revisions_read_from_the_scripts_are_alembics(database_url):
+    """A start reads the revisions without Alembic: the same head and chain as Alembic's, the same current one."""
+    scripts = ScriptDirectory(str(migrate._MIGRATIONS))
+    assert migrate.head() == scripts.get_current_head()
+    assert migrate._revisions()[0] == {script.revision for script in scripts.walk_revisions()}
+    store = Store(database_url)
+    with store.read() as conn:
+        assert migrate.current(conn) is None  # no schema yet
+    migrate.upgrade(store)
+    with store.read() as conn:
+        assert migrate.current(conn) == MigrationContext.configure(conn).get_current_revision() == migrate.head()
+    store.dispose()
 
 
 def test_upgrade_twice_is_a_no_op(database_url):

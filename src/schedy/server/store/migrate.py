@@ -29,19 +29,20 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from schedy import __version__
 from schedy.server.store import Store
 from schedy.server.store.engine import DatabaseUnavailable, is_sqlite, make_engine, read_only_url, shown_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +54,47 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def _config(conn: Connection) -> Config:
+    from alembic.config import Config  # only to upgrade (see _revisions)
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
     return config
 
 
+_REVISION_LINE = re.compile(r'^(revision|down_revision) = (?:"([^"]+)"|None)$', re.MULTILINE)
+
+
+@cache
+def _revisions() -> tuple[frozenset[str], str]:
+    """Every revision of this version's migrations, and the newest, read from their files.
+
+    Alembic (with Mako and Pygments, about a tenth of a service's start) is imported only to upgrade: the
+    revisions are the ``revision = "…"`` and ``down_revision = "…"`` lines of the scripts, one chain
+    (tests/server/store/test_migrations.py checks the answer against Alembic's).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (_MIGRATIONS / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
+            if value:
+                (revisions if kind == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:  # a broken package: say so rather than pick one
+        raise RuntimeError(f"Schedy's migrations have {len(heads)} heads ({sorted(heads)}), not one.")
+    return frozenset(revisions), heads.pop()
+
+
 def head() -> str:
     """The newest revision this version of Schedy knows."""
-    return str(ScriptDirectory(str(_MIGRATIONS)).get_current_head())
+    return _revisions()[1]
 
 
 def current(conn: Connection) -> str | None:
-    """The revision the database is at (``None`` if empty)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision the database is at (``None`` if empty): the row of Alembic's ``alembic_version`` table."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 class NewerSchema(DatabaseUnavailable):
@@ -114,7 +142,7 @@ def _privileges(url: str) -> Iterator[None]:
 
 def known(revision: str) -> bool:
     """Whether ``revision`` is one of this version's migrations."""
-    return revision in {script.revision for script in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
+    return revision in _revisions()[0]
 
 
 def refuse_newer(url: str, revision: str | None) -> None:
@@ -194,6 +222,8 @@ def upgrade_within(conn: Connection, url: str, *, older: bool = True) -> str | N
             refuse_newer(url, revision)
             if not older:
                 refuse_older(url, revision)
+            from alembic import command  # only to upgrade (see _revisions)
+
             command.upgrade(_config(conn), "head")
         if conn.dialect.name == "postgresql":
             _refuse_missing_grants(conn, url)
