@@ -196,8 +196,12 @@ def require_schema(url: str, revision: str | None, name_it: str) -> None:
         )
 
 
-def _store(args: argparse.Namespace, *, create: bool = False) -> object:
+def _store(args: argparse.Namespace, *, create: bool = False, write: bool = True) -> object:
     """The database the command works on, at this version's schema; created only if ``create``.
+
+    ``write``: the command writes (a SQLite file, or its directory, this user may not write is refused in
+    one sentence, as the service's start refuses it). The first connection is made here, where a failure
+    to open the database is one sentence too.
 
     With ``create`` (``user add``, which may come before the service's first start), a SQLite file that
     does not exist is created and a database with no Schedy tables gets them. Otherwise the database must be
@@ -213,7 +217,7 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> object:
 
     """
     from schedy.server.store import Store, migrate
-    from schedy.server.store.engine import DatabaseUnavailable, opening, sqlite_path
+    from schedy.server.store.engine import DatabaseUnavailable, check_writable, opening, sqlite_path
 
     url = database_url(args)
     name_it = "name the service's with --database"
@@ -223,6 +227,8 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> object:
         require_database(url, name_it)
     file = sqlite_path(url)
     try:
+        if write:
+            check_writable(url)
         with opening(url):
             # A SQLite file that does not exist yet (user add) has no schema: nothing to read.
             revision = None if file is not None and not file.exists() else migrate.revision_of(url)
@@ -233,6 +239,8 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> object:
             store = Store(url)
             if create:  # a new database's first schema (and, on PostgreSQL, the role's grants checked)
                 migrate.upgrade(store, older=False)
+            with store.read():  # the first connection (SQLite makes its -wal and -shm files), in one sentence
+                pass
     except DatabaseUnavailable as exc:
         raise CommandError(str(exc)) from None
     return store
@@ -377,7 +385,7 @@ def cmd_user_list(args: argparse.Namespace) -> None:
     """Print every user."""
     from schedy.server.store import Store, users
 
-    store = _store(args)
+    store = _store(args, write=False)
     assert isinstance(store, Store)  # noqa: S101 - narrowing for mypy
     with store.read() as conn:
         rows = users.all_users(conn)

@@ -71,6 +71,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
     from schedy.server.errors import StorageUnavailable
     from schedy.server.store import Store, migrate, users
     from schedy.server.store.engine import DatabaseUnavailable, check_url, opening, shown_url, sqlite_path
+    from schedy.server.store.failures import out_of_space
     from schedy.server.store.transfer import LEFT_OUT, CopyFailed, TargetNotEmpty, copy_rows, refuse_filled
 
     # The one line of an empty target at an older schema upgraded by the copy (the CLI shows errors only).
@@ -130,9 +131,14 @@ def cmd_copy(args: argparse.Namespace) -> None:
 
         try:
             copied = copy_rows(source, target, told, None if files is None else blobs)
-        except BaseException:
+        except BaseException as exc:
             if files is not None and written:  # the rows were not written: their files go too
                 _remove_files(files[1], written)
+            if isinstance(exc, Exception) and out_of_space(exc):  # the target's transaction was rolled back
+                raise CopyFailed(
+                    f"The disk of the target {shown_url(target_url)} is full: nothing was copied; free space "
+                    "there, or copy into a database on another disk."
+                ) from None
             raise
         if files is not None:  # the copied files' store is the copy's: its processes take it without a warning
             _mark_copied_store(target, files[1])
