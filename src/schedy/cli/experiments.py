@@ -21,6 +21,7 @@ from schedy._pagination import iter_items
 from schedy._routes import experiment as experiment_path
 from schedy._routes import job as job_path
 from schedy.cli.common import CommandError, UsageError, connect, parse_pairs
+from schedy.cli.export import _MANAGED as EXPORT_JOB_COLUMNS
 from schedy.cli.objective import Best, Objective
 from schedy.cli.table import DEFAULT_CATEGORY, Column, Table, format_value, human_size
 from schedy.cli.views import (
@@ -52,20 +53,7 @@ _JOB_STATUSES = (Job.QUEUED, Job.RUNNING, Job.DONE, Job.CRASHED, Job.PRUNED)
 #: The service's fields of a job that ``list`` shows only when ``-f`` names them (``-s`` sorts by them too),
 #: named as ``schedy export`` names its columns. All come with the jobs ``list`` reads; export's ``artifacts``
 #: and ``note`` would take more requests.
-LIST_SERVICE_FIELDS = (
-    "created_at",
-    "updated_at",
-    "started_at",
-    "finished_at",
-    "worker",
-    "member",
-    "generation",
-    "parent",
-    "attempt",
-    "end_reason",
-    "stop_reason",
-    "error",
-)
+LIST_SERVICE_FIELDS = tuple(EXPORT_JOB_COLUMNS)
 #: Their category (``-f service.worker`` when a hyperparameter or result is named ``worker`` too).
 _SERVICE = "service"
 
